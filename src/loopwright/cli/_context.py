@@ -1,0 +1,39 @@
+"""Settings and stores for one CLI invocation, built from the global options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..config import Settings
+
+__all__ = ["CliState", "state"]
+
+
+@dataclass
+class CliState:
+    home: str | None = None
+    db_uri: str | None = None
+    blob_uri: str | None = None
+
+    def settings(self) -> Settings:
+        from ..config import resolve_settings
+
+        return resolve_settings(home=self.home, db_uri=self.db_uri, blob_uri=self.blob_uri)
+
+    def client(self) -> Client:
+        from ..client import Client
+
+        return Client(self.settings())
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        obj = CliState()
+        ctx.find_root().obj = obj
+    return obj

@@ -1,0 +1,62 @@
+"""Shared CLI output: Rich tables for people, ``--json`` for programs, errors that say what to fix."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import typer
+
+from ..errors import LoopwrightError
+
+__all__ = ["JSON_OPTION", "console", "emit_json", "fail", "format_ms", "handle_errors", "print_table"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def format_ms(value: int | None) -> str:
+    """Milliseconds since the epoch as a short UTC time, '' for None."""
+    if value is None:
+        return ""
+    return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console().print(table)
+
+
+def fail(message: str, code: int = 1) -> None:
+    console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn Loopwright errors into one red line and exit status 1 (no traceback)."""
+    try:
+        yield
+    except LoopwrightError as exc:
+        fail(f"{exc.message} [dim]({exc.code})[/]")

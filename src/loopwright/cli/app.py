@@ -1,0 +1,56 @@
+"""The root command: global options and the command groups."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from . import db as db_commands
+from . import home as home_commands
+from . import runs as run_commands
+from ._context import CliState
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(
+    name="loopwright",
+    help="Loopwright: versioned data, tracking, registry, serving, monitoring and retraining.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"loopwright {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[str | None, typer.Option("--home", help="Loopwright home folder (LOOPWRIGHT_HOME).")] = None,
+    db_uri: Annotated[str | None, typer.Option("--db-uri", help="Metadata database URL (LOOPWRIGHT_DB_URI).")] = None,
+    blob_uri: Annotated[str | None, typer.Option("--blob-uri", help="Blob store folder or URL (LOOPWRIGHT_BLOB_URI).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    ctx.obj = CliState(home=home, db_uri=db_uri, blob_uri=blob_uri)
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+
+
+home_commands.register(app)
+app.add_typer(db_commands.app, name="db")
+app.add_typer(run_commands.experiments_app, name="experiments")
+app.add_typer(run_commands.runs_app, name="runs")
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,54 @@
+"""``loopwright db``: schema migrations for shared (server) databases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._context import state
+from ._output import JSON_OPTION, console, emit_json, handle_errors
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Metadata database schema.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply pending migrations (servers run this on deploy; embedded stores do it on open)."""
+    from ..store.database import Database
+    from ..store.migrate import current_revision
+    from ..store.migrate import upgrade as run_upgrade
+
+    with handle_errors():
+        settings = state(ctx).settings()
+        db = Database.open(settings.db_uri)
+        try:
+            before = current_revision(db)
+            after = run_upgrade(db, revision)
+        finally:
+            db.dispose()
+    console().print(f"{db.url}: schema {before or '(empty)'} -> {after}")
+
+
+@app.command()
+def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """Show the database's schema revision and the newest this Loopwright knows."""
+    from ..store.database import Database
+    from ..store.migrate import HEAD_REVISION, current_revision
+
+    with handle_errors():
+        db = Database.open(state(ctx).settings().db_uri)
+        try:
+            revision = current_revision(db)
+        finally:
+            db.dispose()
+    if json_output:
+        emit_json({"db": db.url, "revision": revision, "head": HEAD_REVISION})
+        return
+    status = "up to date" if revision == HEAD_REVISION else "needs `loopwright db upgrade`"
+    console().print(f"{db.url}: schema {revision or '(empty)'}, newest {HEAD_REVISION} ({status})")

@@ -1,0 +1,112 @@
+"""The public entry: ``connect()`` returns a Client over the embedded store.
+
+Example:
+    >>> import loopwright as lw
+    >>> client = lw.connect(home="/tmp/lw-doc-client")
+    >>> with client.start_run(experiment="churn", name="rf-1") as run:
+    ...     run.log_params({"n_estimators": 200})
+    ...     run.log_metric("auc", 0.91)
+    >>> client.get_run(run.id).params["n_estimators"]
+    '200'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import Settings, resolve_settings
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .store.home import Store
+    from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, TrackingService
+
+__all__ = ["Client", "connect"]
+
+
+class Client:
+    """Loopwright's services behind one object. Build it with :func:`connect`."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.is_embedded:
+            raise ConfigError(
+                f"server_uri ({settings.sources.get('server_uri')}): talking to a Loopwright "
+                f"server ({settings.server_uri}) is not available in this version; unset it to "
+                "use the embedded store"
+            )
+        from .store.home import open_store
+        from .tracking import TrackingService
+
+        self.settings = settings
+        self.store: Store = open_store(settings)
+        self.tracking: TrackingService = TrackingService(self.store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client(db={self.store.db.url!r}, blobs={self.store.blobs.uri!r})"
+
+    # Tracking shortcuts: the calls people make most, so `client.start_run(...)` reads well.
+
+    def start_run(
+        self,
+        experiment: str = "Default",
+        name: str | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+    ) -> ActiveRun:
+        """Start a run; use it as a context manager to end it FINISHED or FAILED."""
+        from .tracking import ActiveRun
+
+        run = self.tracking.create_run(experiment=experiment, name=name, tags=tags,
+                                       parent_run_id=parent_run_id)
+        return ActiveRun(self.tracking, run)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.tracking.get_run(run_id)
+
+    def list_runs(self, experiment: str | None = None, *, limit: int = 100) -> list[Run]:
+        return self.tracking.list_runs(experiment=experiment, limit=limit)
+
+    def list_experiments(self) -> list[Experiment]:
+        return self.tracking.list_experiments()
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        return self.tracking.metric_history(run_id, key)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
+        return self.tracking.list_artifacts(run_id, path)
+
+    def download_artifacts(self, run_id: str, dst: str | os.PathLike[str],
+                           path: str | None = None) -> Path:
+        return self.tracking.download_artifacts(run_id, dst, path)
+
+
+def connect(
+    uri: str | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    token: str | None = None,
+) -> Client:
+    """A client on the embedded store (no ``uri``), a database URL, or (later) a server URL.
+
+    Settings not given here come from the environment, ``loopwright.toml`` and defaults.
+    """
+    server_uri = db_uri = None
+    if uri is not None:
+        if uri.startswith(("http://", "https://")):
+            server_uri = uri
+        else:
+            db_uri = uri
+    return Client(resolve_settings(home=home, db_uri=db_uri, server_uri=server_uri, token=token))

@@ -1,0 +1,219 @@
+"""Settings resolution with one fixed precedence.
+
+explicit arguments > environment (``LOOPWRIGHT_*``) > ``loopwright.toml`` (found by walking up
+from the working directory) > defaults.
+
+The default home is ``.loopwright/`` beside the nearest ``loopwright.toml`` or existing
+``.loopwright/`` folder above the working directory, else in the working directory itself (the way
+git finds ``.git``). The database and blob store live inside the home unless configured elsewhere.
+
+Example:
+    >>> settings = resolve_settings(home="/tmp/lw-example")
+    >>> settings.db_uri
+    'sqlite:////tmp/lw-example/loopwright.db'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "HOME_DIR", "Settings", "resolve_settings"]
+
+CONFIG_FILE = "loopwright.toml"
+HOME_DIR = ".loopwright"
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class _Key:
+    name: str
+    env: str
+    help: str
+    is_path: bool = False
+
+
+_KEYS: tuple[_Key, ...] = (
+    _Key("home", "LOOPWRIGHT_HOME", "folder holding the embedded database and blobs", is_path=True),
+    _Key("db_uri", "LOOPWRIGHT_DB_URI", "SQLAlchemy URL of the metadata store"),
+    _Key("blob_uri", "LOOPWRIGHT_BLOB_URI", "folder or fsspec URL of the blob store"),
+    _Key("server_uri", "LOOPWRIGHT_SERVER_URI", "http(s) URL of a Loopwright server to talk to"),
+    _Key("token", "LOOPWRIGHT_TOKEN", "API token sent to the server"),
+    _Key("log_level", "LOOPWRIGHT_LOG_LEVEL", "logging level of the loopwright logger"),
+)
+_KEYS_BY_NAME = {key.name: key for key in _KEYS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every resolved setting, and where each came from (``sources[key]``)."""
+
+    home: Path
+    db_uri: str
+    blob_uri: str
+    server_uri: str | None
+    token: str | None
+    log_level: str
+    config_file: Path | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when no server is configured and the client talks to the stores directly."""
+        return self.server_uri is None
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """``(key, value, source)`` rows for display; the token is masked."""
+        rows = []
+        for key in _KEYS:
+            value = getattr(self, key.name)
+            shown = "" if value is None else str(value)
+            if key.name == "token" and value:
+                shown = value[:4] + "…" if len(value) > 8 else "***"
+            rows.append((key.name, shown, self.sources.get(key.name, "default")))
+        return rows
+
+
+def _find_config_root(start: Path) -> tuple[Path | None, Path | None]:
+    """Walk up from ``start``; return (folder holding the project, its loopwright.toml or None)."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return folder, candidate
+        if (folder / HOME_DIR).is_dir():
+            return folder, None
+    return None, None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    # Accept both top-level keys and a [loopwright] table.
+    table = data.get("loopwright", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [loopwright] must be a table of settings")
+    unknown = sorted(set(table) - set(_KEYS_BY_NAME))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+            f"known settings: {', '.join(_KEYS_BY_NAME)}"
+        )
+    for name, value in table.items():
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{name} (file {path}): expected a string, got {type(value).__name__} {value!r}"
+            )
+    return table
+
+
+def _check_value(name: str, value: str, source: str) -> str:
+    """Validate one raw string value; the error names the key and where it came from."""
+    where = f"{name} ({source})"
+    if "\x00" in value:
+        raise ConfigError(f"{where}: contains a NUL byte")
+    if name == "db_uri":
+        if "://" not in value:
+            raise ConfigError(
+                f"{where}: {value!r} is not a database URL; "
+                "use sqlite:///path/to/loopwright.db or postgresql://user@host/db"
+            )
+        scheme = value.split("://", 1)[0].split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ConfigError(
+                f"{where}: database scheme {scheme!r} is not supported; use sqlite or postgresql"
+            )
+    elif name == "server_uri":
+        if not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: {value!r} must start with http:// or https://")
+    elif name == "log_level":
+        if value.upper() not in _LOG_LEVELS:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(_LOG_LEVELS)}")
+        return value.upper()
+    elif name == "home" and not value.strip():
+        raise ConfigError(f"{where}: must not be empty")
+    return value
+
+
+def resolve_settings(
+    *,
+    home: str | os.PathLike[str] | None = None,
+    db_uri: str | None = None,
+    blob_uri: str | None = None,
+    server_uri: str | None = None,
+    token: str | None = None,
+    log_level: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting from arguments, environment, ``loopwright.toml`` and defaults.
+
+    Raises:
+        ConfigError: a value is malformed; the message names the key and its source.
+    """
+    env = os.environ if environ is None else environ
+    start = Path(cwd or os.getcwd()).resolve()
+    project_root, config_file = _find_config_root(start)
+    file_values = _read_toml(config_file) if config_file else {}
+
+    arguments = {
+        "home": None if home is None else os.fspath(home),
+        "db_uri": db_uri,
+        "blob_uri": blob_uri,
+        "server_uri": server_uri,
+        "token": token,
+        "log_level": log_level,
+    }
+    values: dict[str, str | None] = {}
+    sources: dict[str, str] = {}
+    for key in _KEYS:
+        raw: str | None = arguments[key.name]
+        source = "argument"
+        if raw is None and env.get(key.env):
+            raw, source = env[key.env], f"environment {key.env}"
+        if raw is None and key.name in file_values:
+            raw, source = file_values[key.name], f"file {config_file}"
+            if key.name == "home" or (key.name == "blob_uri" and "://" not in raw):
+                # Relative paths in the file are relative to the file, not the working directory.
+                raw = str((config_file.parent / raw) if config_file else raw)
+        if raw is None:
+            values[key.name] = None
+            continue
+        values[key.name] = _check_value(key.name, raw, source)
+        sources[key.name] = source
+
+    home_value = values["home"]
+    home_path = (
+        Path(home_value).expanduser().resolve()
+        if home_value
+        else (project_root or start) / HOME_DIR
+    )
+    if values["db_uri"] is None:
+        values["db_uri"] = f"sqlite:///{home_path / 'loopwright.db'}"
+        sources["db_uri"] = "default (inside home)"
+    if values["blob_uri"] is None:
+        values["blob_uri"] = str(home_path / "blobs")
+        sources["blob_uri"] = "default (inside home)"
+    sources.setdefault("home", "default")
+
+    return Settings(
+        home=home_path,
+        db_uri=str(values["db_uri"]),
+        blob_uri=str(values["blob_uri"]),
+        server_uri=values["server_uri"],
+        token=values["token"],
+        log_level=values["log_level"] or "WARNING",
+        config_file=config_file,
+        sources=sources,
+    )

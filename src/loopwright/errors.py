@@ -1,0 +1,121 @@
+"""Loopwright's error hierarchy.
+
+Every error raised on purpose by Loopwright derives from ``LoopwrightError`` and carries a stable
+``code`` (the REST API maps codes to HTTP statuses in one place). Leaves also inherit the matching
+builtin so that existing ``except LookupError`` / ``except ValueError`` clauses keep working.
+
+    LoopwrightError
+    ├── ConfigError (ValueError) ................ a setting is missing or badly typed
+    ├── StoreError
+    │   ├── MigrationError ...................... the schema cannot be brought to this version
+    │   ├── BlobNotFound (LookupError)
+    │   └── IntegrityError ...................... stored bytes do not match their hash
+    ├── InvalidInput (ValueError)
+    │   └── UnsafePath .......................... a user path would escape its root
+    ├── NotFound (LookupError)
+    ├── AlreadyExists
+    ├── Conflict ................................ the object is in a state that forbids the change
+    ├── PermissionDenied (PermissionError)
+    └── TrackingError / DataError / RegistryError / ServingError / MonitoringError
+        (domain bases; domain leaves combine one of them with a leaf above)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "BlobNotFound",
+    "ConfigError",
+    "Conflict",
+    "DataError",
+    "IntegrityError",
+    "InvalidInput",
+    "LoopwrightError",
+    "MigrationError",
+    "MonitoringError",
+    "NotFound",
+    "PermissionDenied",
+    "RegistryError",
+    "ServingError",
+    "StoreError",
+    "TrackingError",
+    "UnsafePath",
+]
+
+
+class LoopwrightError(Exception):
+    """Root of every error Loopwright raises on purpose."""
+
+    code: str = "INTERNAL_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON body the REST API and ``--json`` CLI output use for this error."""
+        return {"code": self.code, "message": self.message}
+
+
+class ConfigError(LoopwrightError, ValueError):
+    code = "INVALID_CONFIG"
+
+
+class StoreError(LoopwrightError):
+    code = "STORE_ERROR"
+
+
+class MigrationError(StoreError):
+    code = "MIGRATION_ERROR"
+
+
+class BlobNotFound(StoreError, LookupError):
+    code = "BLOB_NOT_FOUND"
+
+
+class IntegrityError(StoreError):
+    code = "INTEGRITY_ERROR"
+
+
+class InvalidInput(LoopwrightError, ValueError):
+    code = "INVALID_PARAMETER_VALUE"
+
+
+class UnsafePath(InvalidInput):
+    code = "UNSAFE_PATH"
+
+
+class NotFound(LoopwrightError, LookupError):
+    code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class AlreadyExists(LoopwrightError):
+    code = "RESOURCE_ALREADY_EXISTS"
+
+
+class Conflict(LoopwrightError):
+    code = "INVALID_STATE"
+
+
+class PermissionDenied(LoopwrightError, PermissionError):
+    code = "PERMISSION_DENIED"
+
+
+class TrackingError(LoopwrightError):
+    code = "TRACKING_ERROR"
+
+
+class DataError(LoopwrightError):
+    code = "DATA_ERROR"
+
+
+class RegistryError(LoopwrightError):
+    code = "REGISTRY_ERROR"
+
+
+class ServingError(LoopwrightError):
+    code = "SERVING_ERROR"
+
+
+class MonitoringError(LoopwrightError):
+    code = "MONITORING_ERROR"

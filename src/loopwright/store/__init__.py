@@ -1,0 +1,1 @@
+"""Persistence: the SQL metadata store, the content-addressed blob store, migrations."""

@@ -1,0 +1,118 @@
+"""The SQL metadata store: one engine, SQLite or PostgreSQL, opened through the same code.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE``: the write lock is taken up front, so concurrent writers queue on the busy
+timeout instead of failing with "database is locked" when a read transaction tries to upgrade.
+``synchronous=NORMAL`` keeps every committed transaction across a killed process (the WAL is in the
+OS page cache); only a power loss can drop the last commits, never corrupt the file.
+
+Example:
+    >>> db = Database.open("sqlite:///:memory:")
+    >>> with db.write() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import ConfigError, StoreError
+
+__all__ = ["Database", "normalize_db_uri"]
+
+_BUSY_TIMEOUT_MS = 60_000
+
+
+def normalize_db_uri(uri: str) -> str:
+    """Pick Loopwright's drivers: psycopg 3 for PostgreSQL, the stdlib module for SQLite."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        raise ConfigError(f"db_uri: {uri!r} is not a database URL (sqlite:///… or postgresql://…)")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return uri
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module so BEGIN is ours to write.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    mode = "DEFERRED" if conn.get_execution_options().get("loopwright_read_only") else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """A SQLAlchemy engine with Loopwright's connection settings and transaction helpers."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, uri: str, *, echo: bool = False) -> Database:
+        """Create the engine for ``uri`` (the SQLite file's folder is created if missing).
+
+        This does not touch the schema; ``loopwright.store.migrate.ensure_schema`` does.
+        """
+        url = sa.make_url(normalize_db_uri(uri))
+        kwargs: dict[str, Any] = {"echo": echo}
+        if url.get_backend_name() == "sqlite":
+            database = url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                try:
+                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the folder for the SQLite database {database!r}: "
+                        f"{exc.strerror}; check db_uri or the folder's permissions"
+                    ) from exc
+            kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        engine = sa.create_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _on_sqlite_connect)
+            sa.event.listen(engine, "begin", _on_sqlite_begin)
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A connection in a write transaction, committed on success and rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A connection in a read-only transaction (no write lock taken on SQLite)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(loopwright_read_only=True)
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call before forking, and at shutdown)."""
+        self.engine.dispose()

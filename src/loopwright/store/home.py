@@ -1,0 +1,83 @@
+"""Opening the stores a Settings object points at: the metadata database and the blob store.
+
+Example:
+    >>> from loopwright.config import resolve_settings
+    >>> store = open_store(resolve_settings(home="/tmp/lw-doc-home"))
+    >>> store.db.dialect
+    'sqlite'
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import StoreError
+from .blobs import BlobStore
+from .database import Database
+from .migrate import ensure_schema
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["Store", "open_store"]
+
+_HOME_GITIGNORE = "# Loopwright's local store: metadata and blobs, not for Git.\n*\n"
+
+
+@dataclass
+class Store:
+    """The metadata database and the blob store of one Loopwright home or server."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+
+    def close(self) -> None:
+        """Release pooled database connections."""
+        self.db.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _prepare_home(settings: Settings) -> None:
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the Loopwright home {home}: {exc.strerror}; "
+            "set LOOPWRIGHT_HOME or 'home' in loopwright.toml to a writable folder"
+        ) from exc
+    if not home.is_dir():
+        raise StoreError(f"the Loopwright home {home} exists but is not a folder")
+    ignore = home / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(_HOME_GITIGNORE, encoding="utf-8")
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """Open (creating on first use) the home, database and blob store that ``settings`` name.
+
+    Args:
+        settings: the resolved settings.
+        migrate: bring the schema to the newest revision (servers pass False and run
+            ``loopwright db upgrade`` as a deployment step instead).
+    """
+    uses_home = settings.db_uri.startswith("sqlite") or "://" not in settings.blob_uri
+    if uses_home:
+        _prepare_home(settings)
+    db = Database.open(settings.db_uri)
+    try:
+        if migrate:
+            ensure_schema(db)
+        blobs = BlobStore.open(settings.blob_uri)
+    except BaseException:
+        db.dispose()
+        raise
+    return Store(settings=settings, db=db, blobs=blobs)

@@ -1,0 +1,361 @@
+"""The one SQL schema every component shares (SQLAlchemy Core tables).
+
+Conventions: ids are 32-hex time-sortable strings (``loopwright._ids.new_id``); times are UTC
+milliseconds in BIGINT columns named ``*_at`` or ``timestamp``; JSON documents are TEXT columns
+named ``*_json``. A column that holds a blob hash carries ``info={"blob_ref": True}`` so that garbage
+collection finds every reference without a hand-kept list.
+
+The schema changes only through Alembic migrations in ``store/migrations/versions``; a test checks
+that the migrations produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["blob_ref_columns", "metadata"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id(name: str = "id", **kwargs: object) -> sa.Column[str]:
+    return sa.Column(name, sa.String(32), **kwargs)  # type: ignore[arg-type]
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column[str]:
+    return sa.Column(name, sa.String(32), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
+
+
+def _ms(name: str, *, nullable: bool = False) -> sa.Column[int]:
+    return sa.Column(name, sa.BigInteger, nullable=nullable)
+
+
+def _blob(name: str, *, nullable: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.String(64), nullable=nullable, info={"blob_ref": True})
+
+
+def _tags(name: str, owner: str, owner_column: str) -> sa.Table:
+    """A key/value tag table owned by ``owner`` (one value per key)."""
+    return sa.Table(
+        name,
+        metadata,
+        _fk(owner_column, f"{owner}.id"),
+        sa.Column("key", sa.String(250), nullable=False),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint(owner_column, "key"),
+    )
+
+
+# --- identity -------------------------------------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("email", sa.String(320)),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    _ms("created_at"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _id(primary_key=True),
+    _fk("user_id", "users.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _ms("created_at"),
+    _ms("expires_at", nullable=True),
+    _ms("revoked_at", nullable=True),
+    _ms("last_used_at", nullable=True),
+)
+
+# --- blobs and artifact trees ----------------------------------------------------------------
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    _ms("created_at"),
+)
+
+# One row per file of a run's artifacts, a dataset version or a model version's package.
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("owner_type", sa.String(20), nullable=False),
+    _id("owner_id", nullable=False),
+    sa.Column("path", sa.String(4096), nullable=False),
+    _blob("blob_hash"),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("owner_type", "owner_id", "path"),
+)
+
+# --- tracking ---------------------------------------------------------------------------------
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False, server_default="active"),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+experiment_tags = _tags("experiment_tags", "experiments", "experiment_id")
+
+# Captured once per distinct Python environment (hash of interpreter + packages).
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("python_version", sa.String(50), nullable=False),
+    sa.Column("packages_json", sa.Text, nullable=False),
+    _ms("created_at"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    _id(primary_key=True),
+    _fk("experiment_id", "experiments.id"),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False, server_default="active"),
+    _fk("parent_run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("user", sa.String(200)),
+    sa.Column("host", sa.String(255)),
+    sa.Column("entry_point", sa.Text),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("git_branch", sa.String(255)),
+    sa.Column("git_dirty", sa.Boolean),
+    _blob("git_diff_blob", nullable=True),
+    sa.Column(
+        "environment_id", sa.String(64), sa.ForeignKey("environments.id", ondelete="SET NULL")
+    ),
+    sa.Column("error", sa.Text),
+    _ms("start_time"),
+    _ms("end_time", nullable=True),
+    _ms("heartbeat_at", nullable=True),
+    _ms("deleted_at", nullable=True),
+    sa.Index(None, "experiment_id", "start_time"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    _fk("run_id", "runs.id"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+)
+
+run_tags = _tags("run_tags", "runs", "run_id")
+
+# Full history; the primary key makes an exactly repeated point a no-op. NaN is stored as
+# value 0 with is_nan true, since SQLite cannot store NaN.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    _fk("run_id", "runs.id"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.PrimaryKeyConstraint("run_id", "key", "step", "timestamp", "value", "is_nan"),
+)
+
+# The last point per key (highest step, then timestamp), kept for fast search and listing.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    _fk("run_id", "runs.id"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+    sa.Index(None, "key", "value"),
+)
+
+# --- data -------------------------------------------------------------------------------------
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    _id(primary_key=True),
+    _fk("dataset_id", "datasets.id"),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text),
+    _fk("parent_id", "dataset_versions.id", nullable=True, ondelete="SET NULL"),
+    _fk("produced_by_run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("file_count", sa.BigInteger, nullable=False),
+    sa.Column("total_size", sa.BigInteger, nullable=False),
+    sa.Column("schema_json", sa.Text),
+    sa.Column("profile_json", sa.Text),
+    sa.Column("created_by", sa.String(200)),
+    _ms("created_at"),
+    sa.UniqueConstraint("dataset_id", "number"),
+    sa.UniqueConstraint("dataset_id", "content_hash"),
+)
+dataset_version_tags = _tags("dataset_version_tags", "dataset_versions", "version_id")
+
+dataset_aliases = sa.Table(
+    "dataset_aliases",
+    metadata,
+    _fk("dataset_id", "datasets.id"),
+    sa.Column("alias", sa.String(100), nullable=False),
+    _fk("version_id", "dataset_versions.id"),
+    _ms("updated_at"),
+    sa.PrimaryKeyConstraint("dataset_id", "alias"),
+)
+
+# Lineage: which dataset versions a run read.
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    _fk("run_id", "runs.id"),
+    _fk("dataset_version_id", "dataset_versions.id"),
+    sa.Column("context", sa.String(100), nullable=False, server_default="training"),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("run_id", "dataset_version_id", "context"),
+    sa.Index(None, "dataset_version_id"),
+)
+
+# --- registry ---------------------------------------------------------------------------------
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+registered_model_tags = _tags("registered_model_tags", "registered_models", "model_id")
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    _id(primary_key=True),
+    _fk("model_id", "registered_models.id"),
+    sa.Column("version", sa.Integer, nullable=False),
+    _fk("run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("source", sa.Text),
+    sa.Column("status", sa.String(20), nullable=False, server_default="READY"),
+    sa.Column("stage", sa.String(20), nullable=False, server_default="None"),
+    sa.Column("flavor", sa.String(50)),
+    sa.Column("signature_json", sa.Text),
+    sa.Column("metrics_json", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("created_by", sa.String(200)),
+    _ms("created_at"),
+    _ms("updated_at"),
+    sa.UniqueConstraint("model_id", "version"),
+)
+model_version_tags = _tags("model_version_tags", "model_versions", "version_id")
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    _fk("model_id", "registered_models.id"),
+    sa.Column("alias", sa.String(100), nullable=False),
+    _fk("version_id", "model_versions.id"),
+    _ms("updated_at"),
+    sa.PrimaryKeyConstraint("model_id", "alias"),
+)
+
+model_version_datasets = sa.Table(
+    "model_version_datasets",
+    metadata,
+    _fk("version_id", "model_versions.id"),
+    _fk("dataset_version_id", "dataset_versions.id"),
+    sa.PrimaryKeyConstraint("version_id", "dataset_version_id"),
+)
+
+approval_requests = sa.Table(
+    "approval_requests",
+    metadata,
+    _id(primary_key=True),
+    _fk("version_id", "model_versions.id"),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("target", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text),
+    _ms("created_at"),
+    _ms("expires_at", nullable=True),
+    _ms("resolved_at", nullable=True),
+    sa.Index(None, "status"),
+)
+
+approval_decisions = sa.Table(
+    "approval_decisions",
+    metadata,
+    _id(primary_key=True),
+    _fk("request_id", "approval_requests.id"),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20)),
+    sa.Column("decision", sa.String(10), nullable=False),
+    sa.Column("comment", sa.Text),
+    _ms("created_at"),
+    sa.UniqueConstraint("request_id", "actor"),
+)
+
+# --- governance -------------------------------------------------------------------------------
+
+# Append-only and hash-chained: each row stores the hash of the previous one.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    _id("id", nullable=False, unique=True),
+    _ms("timestamp"),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("subject_type", sa.String(50), nullable=False),
+    sa.Column("subject_id", sa.String(300), nullable=False),
+    sa.Column("before_json", sa.Text),
+    sa.Column("after_json", sa.Text),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index(None, "subject_type", "subject_id"),
+    sa.Index(None, "actor"),
+)
+
+
+def blob_ref_columns() -> list[sa.Column[str]]:
+    """Every column that holds a blob hash (the garbage collector's roots)."""
+    return [
+        column
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if column.info.get("blob_ref")
+    ]

@@ -1,0 +1,81 @@
+"""The run handle returned by ``Client.start_run``: logs to one run and ends it on exit."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .entities import Artifact, Run, RunStatus
+
+if TYPE_CHECKING:
+    from .service import TrackingService
+
+__all__ = ["ActiveRun"]
+
+
+class ActiveRun:
+    """A run being logged to. As a context manager it ends FINISHED, or FAILED on an exception
+    (the traceback is stored with the run).
+
+    Example:
+        >>> import loopwright as lw
+        >>> client = lw.connect(home="/tmp/lw-doc-active")
+        >>> with client.start_run(experiment="demo") as run:
+        ...     run.log_metric("loss", 0.25, step=1)
+        >>> client.get_run(run.id).status.value
+        'FINISHED'
+    """
+
+    def __init__(self, tracking: TrackingService, run: Run) -> None:
+        self._tracking = tracking
+        self.id = run.id
+        self.experiment_id = run.experiment_id
+        self.name = run.name
+
+    def log_param(self, key: str, value: object) -> None:
+        self._tracking.log_params(self.id, {key: value})
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        self._tracking.log_params(self.id, params)
+
+    def log_metric(self, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+        self._tracking.log_metrics(self.id, {key: value}, step=step, timestamp=timestamp)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0,
+                    timestamp: int | None = None) -> None:
+        self._tracking.log_metrics(self.id, metrics, step=step, timestamp=timestamp)
+
+    def set_tag(self, key: str, value: object) -> None:
+        self._tracking.set_tags(self.id, {key: value})
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        self._tracking.set_tags(self.id, tags)
+
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Artifact:
+        return self._tracking.log_artifact(self.id, local_path, artifact_path)
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str],
+                      artifact_path: str | None = None) -> list[Artifact]:
+        return self._tracking.log_artifacts(self.id, local_dir, artifact_path)
+
+    def end(self, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None) -> None:
+        self._tracking.end_run(self.id, status, error=error)
+
+    def info(self) -> Run:
+        """The run as stored now."""
+        return self._tracking.get_run(self.id)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.end(RunStatus.FINISHED)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end(RunStatus.KILLED, error="interrupted (KeyboardInterrupt)")
+        else:
+            self.end(RunStatus.FAILED, error="".join(traceback.format_exception(exc_type, exc, tb)))

@@ -1,0 +1,79 @@
+"""Tracking's domain objects: experiments, runs and their logged values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = ["Artifact", "Experiment", "Metric", "Run", "RunStatus"]
+
+
+class RunStatus(StrEnum):
+    """A run's status; the names are MLflow's so its clients understand them."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    name: str
+    description: str | None
+    lifecycle_stage: str
+    created_at: int
+    updated_at: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One logged point of a metric series."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file among a run's artifacts."""
+
+    path: str
+    size: int
+    blob_hash: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """A training run with what it logged (latest value per metric key)."""
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    lifecycle_stage: str
+    start_time: int
+    end_time: int | None
+    user: str | None
+    host: str | None
+    entry_point: str | None
+    parent_run_id: str | None
+    error: str | None
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, Metric] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> int | None:
+        return None if self.end_time is None else self.end_time - self.start_time

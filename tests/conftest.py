@@ -1,0 +1,105 @@
+"""Shared fixtures: every store test runs on SQLite and PostgreSQL, local and S3 blobs.
+
+Services come from the environment (``.ci/run`` and ``scripts/services.sh`` start them):
+
+- ``LOOPWRIGHT_TEST_PG_URI``: a PostgreSQL server URL whose user may create databases
+  (e.g. ``postgresql+psycopg://postgres@127.0.0.1:54329/postgres``);
+- ``LOOPWRIGHT_TEST_S3_ENDPOINT``: an S3-compatible endpoint (e.g. ``http://127.0.0.1:55000``).
+
+When a service is absent its tests are skipped, unless ``LOOPWRIGHT_TEST_REQUIRE_SERVICES=1``
+(set by CI), in which case they fail: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URI = os.environ.get("LOOPWRIGHT_TEST_PG_URI", "")
+S3_ENDPOINT = os.environ.get("LOOPWRIGHT_TEST_S3_ENDPOINT", "")
+REQUIRE_SERVICES = os.environ.get("LOOPWRIGHT_TEST_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's own settings or home."""
+    for name in list(os.environ):
+        if name.startswith("LOOPWRIGHT_") and not name.startswith("LOOPWRIGHT_TEST_"):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+def _missing(service: str, variable: str) -> None:
+    message = f"{service} is not available: set {variable} (scripts/services.sh starts one)"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " [LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 forbids skipping]")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_uri() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    if not PG_URI:
+        _missing("PostgreSQL", "LOOPWRIGHT_TEST_PG_URI")
+    import sqlalchemy as sa
+
+    name = f"lw_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URI, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(PG_URI).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store' / 'loopwright.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_uri(request: pytest.FixtureRequest) -> str:
+    """Every metadata-store test runs once on SQLite and once on PostgreSQL."""
+    fixture = "sqlite_uri" if request.param == "sqlite" else "pg_uri"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def s3_blob_uri(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``s3://bucket/prefix`` in a fresh bucket of the test S3 server."""
+    if not S3_ENDPOINT:
+        _missing("An S3-compatible server", "LOOPWRIGHT_TEST_S3_ENDPOINT")
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", S3_ENDPOINT)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", S3_ENDPOINT)
+    bucket = f"lw-test-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", endpoint_url=S3_ENDPOINT)
+    s3.create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}/blobs"
+    # Objects are left for the server's lifetime: buckets are unique per test.
+
+
+@pytest.fixture
+def local_blob_uri(tmp_path: Path) -> str:
+    return str(tmp_path / "store" / "blobs")
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def blob_uri(request: pytest.FixtureRequest) -> str:
+    """Every blob-store test runs once on a local folder and once on S3."""
+    fixture = "local_blob_uri" if request.param == "local" else "s3_blob_uri"
+    return str(request.getfixturevalue(fixture))
