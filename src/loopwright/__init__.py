@@ -2,7 +2,7 @@
 
 Example:
     >>> import loopwright as lw
-    >>> client = lw.connect(home="/tmp/lw-doc-init")
+    >>> client = lw.connect(home="lw-doc-init")
     >>> client.store.db.dialect
     'sqlite'
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import loopwright as lw
-    >>> client = lw.connect(home="/tmp/lw-doc-client")
+    >>> client = lw.connect(home="lw-doc-client")
     >>> with client.start_run(experiment="churn", name="rf-1") as run:
     ...     run.log_params({"n_estimators": 200})
     ...     run.log_metric("auc", 0.91)
@@ -69,8 +69,9 @@ class Client:
         """Start a run; use it as a context manager to end it FINISHED or FAILED."""
         from .tracking import ActiveRun
 
-        run = self.tracking.create_run(experiment=experiment, name=name, tags=tags,
-                                       parent_run_id=parent_run_id)
+        run = self.tracking.create_run(
+            experiment=experiment, name=name, tags=tags, parent_run_id=parent_run_id
+        )
         return ActiveRun(self.tracking, run)
 
     def get_run(self, run_id: str) -> Run:
@@ -88,8 +89,9 @@ class Client:
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
         return self.tracking.list_artifacts(run_id, path)
 
-    def download_artifacts(self, run_id: str, dst: str | os.PathLike[str],
-                           path: str | None = None) -> Path:
+    def download_artifacts(
+        self, run_id: str, dst: str | os.PathLike[str], path: str | None = None
+    ) -> Path:
         return self.tracking.download_artifacts(run_id, dst, path)
 
 

@@ -1,4 +1,4 @@
-"""Shared CLI output: Rich tables for people, ``--json`` for programs, errors that say what to fix."""
+"""Shared CLI output: Rich tables for people, ``--json`` for programs, errors that say the fix."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ import typer
 
 from ..errors import LoopwrightError
 
-__all__ = ["JSON_OPTION", "console", "emit_json", "fail", "format_ms", "handle_errors", "print_table"]
+__all__ = [
+    "JSON_OPTION",
+    "console",
+    "emit_json",
+    "fail",
+    "format_ms",
+    "handle_errors",
+    "print_table",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,9 +29,13 @@ JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON in
 
 
 def console(stderr: bool = False) -> Any:
+    import shutil
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # Piped output gets a wide page instead of Rich's 80 columns, so ids are not folded.
+    width = shutil.get_terminal_size((160, 24)).columns
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def format_ms(value: int | None) -> str:
@@ -42,7 +54,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "id")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     console().print(table)

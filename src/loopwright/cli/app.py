@@ -35,11 +35,20 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Annotated[str | None, typer.Option("--home", help="Loopwright home folder (LOOPWRIGHT_HOME).")] = None,
-    db_uri: Annotated[str | None, typer.Option("--db-uri", help="Metadata database URL (LOOPWRIGHT_DB_URI).")] = None,
-    blob_uri: Annotated[str | None, typer.Option("--blob-uri", help="Blob store folder or URL (LOOPWRIGHT_BLOB_URI).")] = None,
+    home: Annotated[
+        str | None, typer.Option("--home", help="Loopwright home folder (LOOPWRIGHT_HOME).")
+    ] = None,
+    db_uri: Annotated[
+        str | None, typer.Option("--db-uri", help="Metadata database URL (LOOPWRIGHT_DB_URI).")
+    ] = None,
+    blob_uri: Annotated[
+        str | None,
+        typer.Option("--blob-uri", help="Blob store folder or URL (LOOPWRIGHT_BLOB_URI)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     ctx.obj = CliState(home=home, db_uri=db_uri, blob_uri=blob_uri)
     if verbose:

@@ -22,8 +22,13 @@ def init(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
         existed = settings.home.exists()
         with open_store(settings) as store:
             revision = current_revision(store.db)
-    result = {"home": str(settings.home), "db_uri": settings.db_uri, "blob_uri": settings.blob_uri,
-              "schema_revision": revision, "created": not existed}
+    result = {
+        "home": str(settings.home),
+        "db_uri": settings.db_uri,
+        "blob_uri": settings.blob_uri,
+        "schema_revision": revision,
+        "created": not existed,
+    }
     if json_output:
         emit_json(result)
         return
@@ -39,8 +44,10 @@ def config(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
         settings = state(ctx).settings()
     rows = settings.describe()
     if json_output:
-        emit_json({key: {"value": value, "source": source} for key, value, source in rows}
-                  | {"config_file": str(settings.config_file) if settings.config_file else None})
+        emit_json(
+            {key: {"value": value, "source": source} for key, value, source in rows}
+            | {"config_file": str(settings.config_file) if settings.config_file else None}
+        )
         return
     print_table("Loopwright settings", ["setting", "value", "source"], rows)
     if settings.config_file:
@@ -49,8 +56,12 @@ def config(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
 
 def gc(
     ctx: typer.Context,
-    yes: Annotated[bool, typer.Option("--yes", help="Delete the unreferenced blobs (default: only list them).")] = False,
-    grace_minutes: Annotated[int, typer.Option("--grace-minutes", min=0, help="Keep blobs younger than this.")] = 60,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete the unreferenced blobs (default: only list them).")
+    ] = False,
+    grace_minutes: Annotated[
+        int, typer.Option("--grace-minutes", min=0, help="Keep blobs younger than this.")
+    ] = 60,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Find blobs no run, dataset or model references; delete them with --yes."""
@@ -60,9 +71,15 @@ def gc(
     with handle_errors(), open_store(state(ctx).settings()) as store:
         report = collect_garbage(store, dry_run=not yes, grace_ms=grace_minutes * 60_000)
     if json_output:
-        emit_json({"deleted": report.deleted, "bytes": report.bytes, "kept_young": report.kept_young,
-                   "referenced": report.referenced,
-                   "blobs": [{"hash": b.hash, "size": b.size} for b in report.unreferenced]})
+        emit_json(
+            {
+                "deleted": report.deleted,
+                "bytes": report.bytes,
+                "kept_young": report.kept_young,
+                "referenced": report.referenced,
+                "blobs": [{"hash": b.hash, "size": b.size} for b in report.unreferenced],
+            }
+        )
         return
     out = console()
     count = len(report.unreferenced)

@@ -80,7 +80,10 @@ class Database:
                         f"cannot create the folder for the SQLite database {database!r}: "
                         f"{exc.strerror}; check db_uri or the folder's permissions"
                     ) from exc
-            kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            kwargs["connect_args"] = {
+                "timeout": _BUSY_TIMEOUT_MS / 1000,
+                "check_same_thread": False,
+            }
         else:
             kwargs["pool_pre_ping"] = True
         engine = sa.create_engine(url, **kwargs)

@@ -6,7 +6,7 @@ kept, since a writer may have stored a blob and not yet committed the row that p
 Example:
     >>> from loopwright.config import resolve_settings
     >>> from loopwright.store.home import open_store
-    >>> report = collect_garbage(open_store(resolve_settings(home="/tmp/lw-doc-gc")))
+    >>> report = collect_garbage(open_store(resolve_settings(home="lw-doc-gc")))
     >>> report.deleted
     False
 """
@@ -51,7 +51,9 @@ def referenced_hashes(store: Store) -> set[str]:
     return found
 
 
-def collect_garbage(store: Store, *, dry_run: bool = True, grace_ms: int = DEFAULT_GRACE_MS) -> GcReport:
+def collect_garbage(
+    store: Store, *, dry_run: bool = True, grace_ms: int = DEFAULT_GRACE_MS
+) -> GcReport:
     """Find (and unless ``dry_run``, delete) blobs that nothing references."""
     referenced = referenced_hashes(store)
     cutoff = now_ms() - grace_ms
@@ -73,7 +75,12 @@ def collect_garbage(store: Store, *, dry_run: bool = True, grace_ms: int = DEFAU
         hashes = [info.hash for info in still_free]
         with store.db.write() as conn:
             for start in range(0, len(hashes), 500):
-                conn.execute(schema.blobs.delete().where(schema.blobs.c.hash.in_(hashes[start:start + 500])))
+                conn.execute(
+                    schema.blobs.delete().where(
+                        schema.blobs.c.hash.in_(hashes[start : start + 500])
+                    )
+                )
         candidates = still_free
-    return GcReport(unreferenced=candidates, kept_young=young, referenced=len(referenced),
-                    deleted=not dry_run)
+    return GcReport(
+        unreferenced=candidates, kept_young=young, referenced=len(referenced), deleted=not dry_run
+    )

@@ -2,7 +2,7 @@
 
 Example:
     >>> from loopwright.config import resolve_settings
-    >>> store = open_store(resolve_settings(home="/tmp/lw-doc-home"))
+    >>> store = open_store(resolve_settings(home="lw-doc-home"))
     >>> store.db.dialect
     'sqlite'
     >>> store.close()

@@ -1,4 +1,4 @@
-"""Schema migrations: brought to head automatically when a store opens, or by ``loopwright db upgrade``.
+"""Schema migrations: applied when an embedded store opens, or by ``loopwright db upgrade``.
 
 Opening a store that is already current costs one small query; Alembic is imported only when
 there is something to do.
@@ -71,5 +71,6 @@ def ensure_schema(db: Database) -> None:
 
 def _is_known(revision: str) -> bool:
     return any(
-        path.name.startswith(f"{revision}_") for path in (_SCRIPT_LOCATION / "versions").glob("*.py")
+        path.name.startswith(f"{revision}_")
+        for path in (_SCRIPT_LOCATION / "versions").glob("*.py")
     )

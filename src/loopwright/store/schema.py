@@ -2,8 +2,8 @@
 
 Conventions: ids are 32-hex time-sortable strings (``loopwright._ids.new_id``); times are UTC
 milliseconds in BIGINT columns named ``*_at`` or ``timestamp``; JSON documents are TEXT columns
-named ``*_json``. A column that holds a blob hash carries ``info={"blob_ref": True}`` so that garbage
-collection finds every reference without a hand-kept list.
+named ``*_json``. A column that holds a blob hash carries ``info={"blob_ref": True}`` so that
+garbage collection finds every reference without a hand-kept list.
 
 The schema changes only through Alembic migrations in ``store/migrations/versions``; a test checks
 that the migrations produce exactly these tables.
@@ -30,8 +30,12 @@ def _id(name: str = "id", **kwargs: object) -> sa.Column[str]:
     return sa.Column(name, sa.String(32), **kwargs)  # type: ignore[arg-type]
 
 
-def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column[str]:
-    return sa.Column(name, sa.String(32), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
+def _fk(
+    name: str, target: str, *, nullable: bool = False, ondelete: str = "CASCADE"
+) -> sa.Column[str]:
+    return sa.Column(
+        name, sa.String(32), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable
+    )
 
 
 def _ms(name: str, *, nullable: bool = False) -> sa.Column[int]:

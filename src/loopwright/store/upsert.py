@@ -16,9 +16,7 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     return dialect.insert(table)
 
 
-def insert_ignore(
-    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
-) -> None:
+def insert_ignore(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows``, silently skipping any that collide with an existing primary key."""
     if rows:
         conn.execute(_insert(conn, table).on_conflict_do_nothing(), list(rows))

@@ -22,7 +22,7 @@ class ActiveRun:
 
     Example:
         >>> import loopwright as lw
-        >>> client = lw.connect(home="/tmp/lw-doc-active")
+        >>> client = lw.connect(home="lw-doc-active")
         >>> with client.start_run(experiment="demo") as run:
         ...     run.log_metric("loss", 0.25, step=1)
         >>> client.get_run(run.id).status.value
@@ -41,11 +41,14 @@ class ActiveRun:
     def log_params(self, params: Mapping[str, object]) -> None:
         self._tracking.log_params(self.id, params)
 
-    def log_metric(self, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None:
         self._tracking.log_metrics(self.id, {key: value}, step=step, timestamp=timestamp)
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0,
-                    timestamp: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
+    ) -> None:
         self._tracking.log_metrics(self.id, metrics, step=step, timestamp=timestamp)
 
     def set_tag(self, key: str, value: object) -> None:
@@ -54,11 +57,14 @@ class ActiveRun:
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self._tracking.set_tags(self.id, tags)
 
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Artifact:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Artifact:
         return self._tracking.log_artifact(self.id, local_path, artifact_path)
 
-    def log_artifacts(self, local_dir: str | os.PathLike[str],
-                      artifact_path: str | None = None) -> list[Artifact]:
+    def log_artifacts(
+        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[Artifact]:
         return self._tracking.log_artifacts(self.id, local_dir, artifact_path)
 
     def end(self, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None) -> None:
@@ -71,8 +77,12 @@ class ActiveRun:
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             self.end(RunStatus.FINISHED)
         elif issubclass(exc_type, KeyboardInterrupt):

@@ -23,7 +23,6 @@ class RunStatus(StrEnum):
         return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
 
-
 @dataclass(frozen=True)
 class Experiment:
     id: str

@@ -3,7 +3,7 @@
 Example:
     >>> from loopwright.config import resolve_settings
     >>> from loopwright.store.home import open_store
-    >>> tracking = TrackingService(open_store(resolve_settings(home="/tmp/lw-doc-tracking")))
+    >>> tracking = TrackingService(open_store(resolve_settings(home="lw-doc-tracking")))
     >>> run = tracking.create_run(experiment="demo", name="first")
     >>> tracking.log_metrics(run.id, {"loss": 0.5})
     >>> tracking.get_run(run.id).metrics["loss"].value
@@ -39,7 +39,9 @@ _MAX_KEY = 250
 
 def _check_key(kind: str, key: object) -> str:
     if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
-        raise InvalidInput(f"{kind} key {key!r} must be a non-empty string of at most {_MAX_KEY} characters")
+        raise InvalidInput(
+            f"{kind} key {key!r} must be a non-empty string of at most {_MAX_KEY} characters"
+        )
     if key.startswith("/") or ".." in key.split("/"):
         raise InvalidInput(f"{kind} key {key!r} must not start with '/' or contain '..' segments")
     return key
@@ -51,7 +53,8 @@ def _metric_value(key: str, value: object) -> float:
             return float(value)  # type: ignore[arg-type]  # numpy scalars and the like
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"metric {key!r} got {type(value).__name__} {value!r}; metric values must be numbers"
+                f"metric {key!r} got {type(value).__name__} {value!r}; metric values must be"
+                " numbers"
             ) from None
     return float(value)
 
@@ -69,14 +72,21 @@ class TrackingService:
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput(f"experiment name {name!r} must be a non-empty string")
         now = now_ms()
-        row = {"id": new_id(), "name": name, "description": description,
-               "lifecycle_stage": "active", "created_at": now, "updated_at": now}
+        experiment_id = new_id()
+        row = {
+            "id": experiment_id,
+            "name": name,
+            "description": description,
+            "lifecycle_stage": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             with self.db.write() as conn:
                 conn.execute(t.experiments.insert(), row)
         except sa.exc.IntegrityError:
             raise AlreadyExists(f"experiment {name!r} already exists; pick another name") from None
-        return self.get_experiment(row["id"])
+        return self.get_experiment(experiment_id)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         found = self.find_experiment(name)
@@ -95,7 +105,9 @@ class TrackingService:
     def get_experiment_by_name(self, name: str) -> Experiment:
         found = self.find_experiment(name)
         if found is None:
-            raise NotFound(f"experiment {name!r} does not exist; `loopwright experiments list` shows them")
+            raise NotFound(
+                f"experiment {name!r} does not exist; `loopwright experiments list` shows them"
+            )
         return found
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -114,13 +126,22 @@ class TrackingService:
 
     def _experiment(self, row: sa.Row[Any]) -> Experiment:
         with self.db.read() as conn:
-            tags = dict(conn.execute(
-                sa.select(t.experiment_tags.c.key, t.experiment_tags.c.value)
-                .where(t.experiment_tags.c.experiment_id == row.id)
-            ).tuples().all())
-        return Experiment(id=row.id, name=row.name, description=row.description,
-                          lifecycle_stage=row.lifecycle_stage, created_at=row.created_at,
-                          updated_at=row.updated_at, tags=tags)
+            tags = dict(
+                conn.execute(
+                    sa.select(t.experiment_tags.c.key, t.experiment_tags.c.value).where(
+                        t.experiment_tags.c.experiment_id == row.id
+                    )
+                ).all()
+            )
+        return Experiment(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            lifecycle_stage=row.lifecycle_stage,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            tags=tags,
+        )
 
     # --- runs ----------------------------------------------------------------------------
 
@@ -137,11 +158,17 @@ class TrackingService:
         run_id = new_id()
         now = now_ms()
         row = {
-            "id": run_id, "experiment_id": exp.id, "name": name or f"run-{run_id[-8:]}",
-            "status": RunStatus.RUNNING.value, "lifecycle_stage": "active",
-            "parent_run_id": parent_run_id, "user": getpass.getuser(), "host": socket.gethostname(),
+            "id": run_id,
+            "experiment_id": exp.id,
+            "name": name or f"run-{run_id[-8:]}",
+            "status": RunStatus.RUNNING.value,
+            "lifecycle_stage": "active",
+            "parent_run_id": parent_run_id,
+            "user": getpass.getuser(),
+            "host": socket.gethostname(),
             "entry_point": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]) or None,
-            "start_time": now, "heartbeat_at": now,
+            "start_time": now,
+            "heartbeat_at": now,
         }
         with self.db.write() as conn:
             if parent_run_id is not None:
@@ -154,12 +181,18 @@ class TrackingService:
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
             row = self._require_run(conn, run_id)
-            params = dict(conn.execute(
-                sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id)
-            ).tuples().all())
-            tags = dict(conn.execute(
-                sa.select(t.run_tags.c.key, t.run_tags.c.value).where(t.run_tags.c.run_id == run_id)
-            ).tuples().all())
+            params = dict(
+                conn.execute(
+                    sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id)
+                ).all()
+            )
+            tags = dict(
+                conn.execute(
+                    sa.select(t.run_tags.c.key, t.run_tags.c.value).where(
+                        t.run_tags.c.run_id == run_id
+                    )
+                ).all()
+            )
             latest = conn.execute(
                 sa.select(t.latest_metrics).where(t.latest_metrics.c.run_id == run_id)
             ).all()
@@ -168,38 +201,54 @@ class TrackingService:
             for m in latest
         }
         return Run(
-            id=row.id, experiment_id=row.experiment_id, name=row.name,
-            status=RunStatus(row.status), lifecycle_stage=row.lifecycle_stage,
-            start_time=row.start_time, end_time=row.end_time, user=row.user, host=row.host,
-            entry_point=row.entry_point, parent_run_id=row.parent_run_id, error=row.error,
-            params=params, metrics=metrics, tags=tags,
+            id=row.id,
+            experiment_id=row.experiment_id,
+            name=row.name,
+            status=RunStatus(row.status),
+            lifecycle_stage=row.lifecycle_stage,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            user=row.user,
+            host=row.host,
+            entry_point=row.entry_point,
+            parent_run_id=row.parent_run_id,
+            error=row.error,
+            params=params,
+            metrics=metrics,
+            tags=tags,
         )
 
     def list_runs(self, *, experiment: str | None = None, limit: int = 100) -> list[Run]:
         """The newest runs first, optionally of one experiment."""
         query = sa.select(t.runs.c.id).where(t.runs.c.lifecycle_stage == "active")
         if experiment is not None:
-            query = query.where(t.runs.c.experiment_id == self.get_experiment_by_name(experiment).id)
+            query = query.where(
+                t.runs.c.experiment_id == self.get_experiment_by_name(experiment).id
+            )
         query = query.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc()).limit(limit)
         with self.db.read() as conn:
             ids = conn.execute(query).scalars().all()
         return [self.get_run(run_id) for run_id in ids]
 
-    def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, *,
-                error: str | None = None) -> None:
+    def end_run(
+        self, run_id: str, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None
+    ) -> None:
         if not status.is_terminal:
             raise InvalidInput(f"end_run needs a terminal status, not {status.value}")
         with self.db.write() as conn:
             self._require_run(conn, run_id)
             conn.execute(
-                t.runs.update().where(t.runs.c.id == run_id)
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
                 .values(status=status.value, end_time=now_ms(), error=error)
             )
 
     def _require_run(self, conn: sa.Connection, run_id: str) -> sa.Row[Any]:
         row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
         if row is None:
-            raise NotFound(f"run {run_id!r} does not exist; `loopwright runs list` shows recent runs")
+            raise NotFound(
+                f"run {run_id!r} does not exist; `loopwright runs list` shows recent runs"
+            )
         return row
 
     def _require_active(self, conn: sa.Connection, run_id: str) -> None:
@@ -211,14 +260,19 @@ class TrackingService:
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record parameters; a key logged again must keep its value (params are immutable)."""
-        rows = [{"run_id": run_id, "key": _check_key("param", k), "value": str(v)}
-                for k, v in params.items()]
+        rows = [
+            {"run_id": run_id, "key": _check_key("param", k), "value": str(v)}
+            for k, v in params.items()
+        ]
         with self.db.write() as conn:
             self._require_active(conn, run_id)
-            existing = dict(conn.execute(
-                sa.select(t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id == run_id, t.params.c.key.in_([r["key"] for r in rows]))
-            ).tuples().all())
+            existing = dict(
+                conn.execute(
+                    sa.select(t.params.c.key, t.params.c.value).where(
+                        t.params.c.run_id == run_id, t.params.c.key.in_([r["key"] for r in rows])
+                    )
+                ).all()
+            )
             for row in rows:
                 old = existing.get(row["key"])
                 if old is not None and old != row["value"]:
@@ -229,28 +283,46 @@ class TrackingService:
             insert_ignore(conn, t.params, rows)
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
-        rows = [{"run_id": run_id, "key": _check_key("tag", k), "value": str(v)}
-                for k, v in tags.items()]
+        rows = [
+            {"run_id": run_id, "key": _check_key("tag", k), "value": str(v)}
+            for k, v in tags.items()
+        ]
         with self.db.write() as conn:
             self._require_active(conn, run_id)
             upsert(conn, t.run_tags, rows, update=["value"])
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, object], *, step: int = 0,
-                    timestamp: int | None = None) -> None:
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, object],
+        *,
+        step: int = 0,
+        timestamp: int | None = None,
+    ) -> None:
         self.log_metric_points(
             run_id,
-            [Metric(k, _metric_value(k, v), step, timestamp or now_ms()) for k, v in metrics.items()],
+            [
+                Metric(k, _metric_value(k, v), step, timestamp or now_ms())
+                for k, v in metrics.items()
+            ],
         )
 
     def log_metric_points(self, run_id: str, points: Iterable[Metric]) -> None:
         """Append points to the metric history; exact repeats are ignored."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for p in points:
             _check_key("metric", p.key)
             is_nan = math.isnan(p.value)
-            rows.append({"run_id": run_id, "key": p.key, "step": int(p.step),
-                         "timestamp": int(p.timestamp), "value": 0.0 if is_nan else p.value,
-                         "is_nan": is_nan})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "key": p.key,
+                    "step": int(p.step),
+                    "timestamp": int(p.timestamp),
+                    "value": 0.0 if is_nan else p.value,
+                    "is_nan": is_nan,
+                }
+            )
         if not rows:
             return
         latest: dict[str, dict[str, Any]] = {}
@@ -259,13 +331,20 @@ class TrackingService:
             if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
                 latest[row["key"]] = row
         stored = t.latest_metrics.c
-        incoming = sa.tuple_(sa.literal_column("excluded.step"), sa.literal_column("excluded.timestamp"))
+        incoming = sa.tuple_(
+            sa.literal_column("excluded.step"), sa.literal_column("excluded.timestamp")
+        )
         newer = incoming >= sa.tuple_(stored.step, stored.timestamp)
         with self.db.write() as conn:
             self._require_active(conn, run_id)
             insert_ignore(conn, t.metrics, rows)
-            upsert(conn, t.latest_metrics, list(latest.values()),
-                   update=["step", "timestamp", "value", "is_nan"], where=newer)
+            upsert(
+                conn,
+                t.latest_metrics,
+                list(latest.values()),
+                update=["step", "timestamp", "value", "is_nan"],
+                where=newer,
+            )
             conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(heartbeat_at=now_ms()))
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -274,24 +353,31 @@ class TrackingService:
             self._require_run(conn, run_id)
             rows = conn.execute(
                 sa.select(m.key, m.value, m.is_nan, m.step, m.timestamp)
-                .where(m.run_id == run_id, m.key == key).order_by(m.step, m.timestamp)
+                .where(m.run_id == run_id, m.key == key)
+                .order_by(m.step, m.timestamp)
             ).all()
         return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
 
     # --- artifacts -----------------------------------------------------------------------
 
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
-                     artifact_path: str | None = None) -> Artifact:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Artifact:
         """Store one file under the run's artifacts at ``artifact_path/<file name>``."""
         source = Path(local_path)
         if not source.is_file():
-            raise InvalidInput(f"artifact {str(source)!r} is not a file; pass a file "
-                               "(log_artifacts takes a folder)")
+            raise InvalidInput(
+                f"artifact {str(source)!r} is not a file; pass a file "
+                "(log_artifacts takes a folder)"
+            )
         name = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
-        return self._store_artifacts(run_id, [(normalize_relpath(name, what="artifact path"), source)])[0]
+        return self._store_artifacts(
+            run_id, [(normalize_relpath(name, what="artifact path"), source)]
+        )[0]
 
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
-                      artifact_path: str | None = None) -> list[Artifact]:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[Artifact]:
         """Store every file below ``local_dir``, keeping the folder structure."""
         root = Path(local_dir)
         if not root.is_dir():
@@ -309,28 +395,48 @@ class TrackingService:
         now = now_ms()
         stored = [(path, self.store.blobs.put_file(source)) for path, source in files]
         with self.db.write() as conn:
-            insert_ignore(conn, t.blobs, [{"hash": b.hash, "size": b.size, "created_at": now}
-                                          for _, b in stored])
-            upsert(conn, t.artifacts, [
-                {"owner_type": "run", "owner_id": run_id, "path": path, "blob_hash": b.hash,
-                 "size": b.size, "created_at": now} for path, b in stored
-            ], update=["blob_hash", "size", "created_at"])
+            insert_ignore(
+                conn,
+                t.blobs,
+                [{"hash": b.hash, "size": b.size, "created_at": now} for _, b in stored],
+            )
+            upsert(
+                conn,
+                t.artifacts,
+                [
+                    {
+                        "owner_type": "run",
+                        "owner_id": run_id,
+                        "path": path,
+                        "blob_hash": b.hash,
+                        "size": b.size,
+                        "created_at": now,
+                    }
+                    for path, b in stored
+                ],
+                update=["blob_hash", "size", "created_at"],
+            )
         return [Artifact(path, b.size, b.hash) for path, b in stored]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
         """Every artifact file of the run, or those under ``path``."""
         a = t.artifacts.c
-        query = sa.select(a.path, a.size, a.blob_hash).where(a.owner_type == "run", a.owner_id == run_id)
+        query = sa.select(a.path, a.size, a.blob_hash).where(
+            a.owner_type == "run", a.owner_id == run_id
+        )
         if path:
             prefix = normalize_relpath(path, what="artifact path")
-            query = query.where(sa.or_(a.path == prefix, a.path.startswith(prefix + "/", autoescape=True)))
+            query = query.where(
+                sa.or_(a.path == prefix, a.path.startswith(prefix + "/", autoescape=True))
+            )
         with self.db.read() as conn:
             self._require_run(conn, run_id)
             rows = conn.execute(query.order_by(a.path)).all()
         return [Artifact(r.path, r.size, r.blob_hash) for r in rows]
 
-    def download_artifacts(self, run_id: str, dst: str | os.PathLike[str],
-                           path: str | None = None) -> Path:
+    def download_artifacts(
+        self, run_id: str, dst: str | os.PathLike[str], path: str | None = None
+    ) -> Path:
         """Copy the run's artifacts (or those under ``path``) into folder ``dst``; returns it."""
         items = self.list_artifacts(run_id, path)
         if path and not items:

@@ -1,0 +1,37 @@
+# The README's two commands: `make quickstart` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv quickstart test lint services services-stop clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+quickstart: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/quickstart.sh
+
+# Starts PostgreSQL and the S3 server when it can (scripts/services.sh); without them the
+# tests that need them skip, unless LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 (CI) makes them fail.
+test: venv
+	@eval "$$(LW_VENV=$(VENV) scripts/services.sh start >&2 && scripts/services.sh env)"; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy
+
+services: venv
+	LW_VENV=$(VENV) scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop
+
+clean:
+	rm -rf $(VENV) .services .quickstart .pytest_cache .mypy_cache .ruff_cache .hypothesis
