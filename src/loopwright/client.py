@@ -37,9 +37,11 @@ class Client:
                 f"server ({settings.server_uri}) is not available in this version; unset it to "
                 "use the embedded store"
             )
+        from ._logging import configure_logging
         from .store.home import open_store
         from .tracking import TrackingService
 
+        configure_logging(settings.log_level)
         self.settings = settings
         self.store: Store = open_store(settings)
         self.tracking: TrackingService = TrackingService(self.store)

@@ -19,11 +19,17 @@ class CliState:
     home: str | None = None
     db_uri: str | None = None
     blob_uri: str | None = None
+    log_level: str | None = None
 
     def settings(self) -> Settings:
+        from .._logging import configure_logging
         from ..config import resolve_settings
 
-        return resolve_settings(home=self.home, db_uri=self.db_uri, blob_uri=self.blob_uri)
+        settings = resolve_settings(
+            home=self.home, db_uri=self.db_uri, blob_uri=self.blob_uri, log_level=self.log_level
+        )
+        configure_logging(settings.log_level)
+        return settings
 
     def client(self) -> Client:
         from ..client import Client

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -50,9 +49,9 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    ctx.obj = CliState(home=home, db_uri=db_uri, blob_uri=blob_uri)
-    if verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = CliState(
+        home=home, db_uri=db_uri, blob_uri=blob_uri, log_level="DEBUG" if verbose else None
+    )
 
 
 home_commands.register(app)

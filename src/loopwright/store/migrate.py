@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from .._logging import get_logger
 from ..errors import MigrationError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ __all__ = ["HEAD_REVISION", "current_revision", "ensure_schema", "upgrade"]
 HEAD_REVISION = "0001"
 
 _SCRIPT_LOCATION = Path(__file__).parent / "migrations"
+_log = get_logger(__name__)
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
@@ -47,6 +49,7 @@ def upgrade(db: Database, revision: str = "head") -> str:
     """Apply every pending migration up to ``revision``; returns the revision reached."""
     from alembic import command
 
+    _log.info("migrating %s to %s", db.url, revision)
     try:
         with db.engine.connect() as conn:
             command.upgrade(_alembic_config(conn), revision)
