@@ -1,0 +1,405 @@
+"""Content-addressed blob store: bytes are named by their BLAKE3-256 hash.
+
+Blobs live at ``<root>/<hash[:2]>/<hash[2:]>`` (like git objects) in a local folder or behind any
+fsspec URL (``s3://bucket/prefix`` …). A blob never appears under its final name half-written, and
+every read verifies that the content still hashes to its name.
+
+Example:
+    >>> import tempfile
+    >>> store = BlobStore.open(tempfile.mkdtemp())
+    >>> info = store.put_bytes(b"weights")
+    >>> store.read_bytes(info.hash)
+    b'weights'
+
+Local folders use plain ``os`` calls; fsspec (and s3fs) are imported only for remote URLs. S3
+credentials and endpoint come from the usual AWS variables (botocore honours
+``AWS_ENDPOINT_URL_S3`` and ``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from blake3 import blake3
+
+from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from fsspec import AbstractFileSystem
+
+__all__ = ["CHUNK_SIZE", "BlobInfo", "BlobStore"]
+
+CHUNK_SIZE = 1 << 20
+_HASH = re.compile(r"[0-9a-f]{64}\Z")
+_TEMP_DIR = "tmp"
+# On these a PUT (or multipart upload) becomes visible only once complete.
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2"})
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A stored blob: its BLAKE3-256 ``hash`` (64 lowercase hex digits) and ``size`` in bytes.
+
+    ``modified_ms`` (last-modified time, ms since the epoch) is filled only by ``iter_blobs``.
+    """
+
+    hash: str
+    size: int
+    modified_ms: int | None = None
+
+
+def _check_hash(value: object) -> str:
+    if not isinstance(value, str) or not _HASH.match(value):
+        raise InvalidInput(
+            f"blob hash {value!r} is not valid: expected 64 lowercase hex digits "
+            "(a BLAKE3-256 digest, as returned by BlobStore.put_*)"
+        )
+    return value
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
+    """Create a new empty file in ``folder`` (permissions follow the umask)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{prefix}{os.urandom(12).hex()}.tmp"
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+
+
+def _write_all(fd: int, chunks: Iterable[bytes], hasher: blake3 | None = None) -> int:
+    """Write ``chunks`` to ``fd`` (feeding ``hasher`` too), fsync, close; return the size."""
+    size = 0
+    with open(fd, "wb") as out:
+        for chunk in chunks:
+            if hasher is not None:
+                hasher.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return size
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "posix":  # elsewhere a directory cannot be opened to be fsynced
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _modified_ms(info: Mapping[str, Any]) -> int | None:
+    """Last-modified time from an fsspec ``info`` dict (key names differ between backends)."""
+    for key in ("LastModified", "last_modified", "mtime", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if isinstance(value, datetime):
+            return int(value.timestamp() * 1000)
+        if isinstance(value, int | float):
+            return int(value * 1000)
+    return None
+
+
+class _VerifyingReader(io.RawIOBase):
+    """Passes bytes through while hashing them; at EOF a mismatch raises ``IntegrityError``."""
+
+    def __init__(self, inner: BinaryIO, expected: str, where: str) -> None:
+        self._inner, self._expected, self._where = inner, expected, where
+        self._hasher = blake3()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if not view:
+            return 0  # an empty read is not EOF: do not verify yet
+        data = self._inner.read(len(view))
+        if not data:
+            self._check()
+        view[: len(data)] = data
+        self._hasher.update(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        data = self._inner.read()
+        self._hasher.update(data)
+        self._check()
+        return data
+
+    def _check(self) -> None:
+        actual = self._hasher.hexdigest()
+        if actual != self._expected:
+            raise IntegrityError(
+                f"blob {self._expected} in {self._where} is corrupt: its stored content hashes to "
+                f"{actual}. Restore it from a remote or backup, or delete it "
+                "(BlobStore.delete) and put the original content again."
+            )
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+class BlobStore:
+    """A content-addressed store of immutable blobs in a local folder or at an fsspec URL.
+
+    Args:
+        uri: a folder path, a ``file://`` URL, or any fsspec URL such as ``s3://bucket/prefix``.
+        storage_options: extra fsspec options for remote URLs (credentials, endpoint …).
+
+    Example:
+        >>> import io, tempfile
+        >>> store = BlobStore(tempfile.mkdtemp())
+        >>> info = store.put_stream(io.BytesIO(b"abc"))
+        >>> store.exists(info.hash), store.size(info.hash)
+        (True, 3)
+    """
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+        if not uri:
+            raise InvalidInput("blob store uri is empty: give a folder path or a URL")
+        self._fs: AbstractFileSystem | None = None
+        parts = urlsplit(uri)
+        if "://" not in uri or parts.scheme == "file":
+            if storage_options:
+                raise InvalidInput(
+                    f"storage_options were given for the local blob store {uri!r}; "
+                    "they apply only to fsspec URLs such as s3://bucket/prefix"
+                )
+            path = unquote(parts.path) if "://" in uri else uri
+            self._local = Path(os.path.abspath(os.path.expanduser(path)))
+            self._uri = str(self._local)
+            return
+        from fsspec.core import url_to_fs
+
+        # A private, listing-cache-free instance: other writers' changes are seen at once.
+        options = {"skip_instance_cache": True, "use_listings_cache": False}
+        self._fs, root = url_to_fs(uri, **{**options, **(storage_options or {})})
+        self._root, self._uri = root.rstrip("/"), uri
+        protocol = self._fs.protocol
+        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+        self._atomic_put = bool(protocols & _OBJECT_STORES)
+
+    @classmethod
+    def open(cls, uri: str) -> BlobStore:
+        """Open the store at ``uri`` (a folder path, ``file://`` or fsspec URL)."""
+        return cls(uri)
+
+    @property
+    def uri(self) -> str:
+        """Where the store lives: an absolute folder path, or the fsspec URL as given."""
+        return self._uri
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the store is a local folder (served with plain ``os`` calls)."""
+        return self._fs is None
+
+    def __repr__(self) -> str:
+        return f"BlobStore({self._uri!r})"
+
+    def put_bytes(self, data: bytes) -> BlobInfo:
+        """Store ``data`` and return its ``BlobInfo``; putting stored content again is a no-op.
+
+        On a local folder a repeated put also refreshes the blob's modification time.
+        """
+        if self._fs is None:
+            return self._put_local([data])
+        fs, payload = self._fs, bytes(data)
+        info = BlobInfo(blake3(payload).hexdigest(), len(payload))
+        return self._upload(info, lambda target: fs.pipe_file(target, payload))
+
+    def put_file(self, path: str | os.PathLike[str]) -> BlobInfo:
+        """Store the file at ``path``, streamed in chunks. It must not change meanwhile."""
+        with open(path, "rb") as source:
+            if self._fs is None:
+                return self._put_local(_chunks(source))
+            hasher, size = blake3(), 0
+            for chunk in _chunks(source):
+                hasher.update(chunk)
+                size += len(chunk)
+        fs, local = self._fs, os.fspath(path)
+        return self._upload(BlobInfo(hasher.hexdigest(), size), lambda t: fs.put_file(local, t))
+
+    def put_stream(self, stream: BinaryIO) -> BlobInfo:
+        """Store everything read from ``stream`` (which need not be seekable), in chunks."""
+        if self._fs is None:
+            return self._put_local(_chunks(stream))
+        import tempfile
+
+        # Remote: spool to a local file while hashing, so that an already stored blob costs
+        # no upload and an interrupted stream leaves nothing behind.
+        fs, hasher = self._fs, blake3()
+        fd, spool = _create_temp(Path(tempfile.gettempdir()), "loopwright-blob-")
+        try:
+            size = _write_all(fd, _chunks(stream), hasher)
+            info = BlobInfo(hasher.hexdigest(), size)
+            return self._upload(info, lambda target: fs.put_file(str(spool), target))
+        finally:
+            spool.unlink(missing_ok=True)
+
+    def _put_local(self, chunks: Iterable[bytes]) -> BlobInfo:
+        fd, temp = _create_temp(self._local / _TEMP_DIR, "put-")
+        try:
+            hasher = blake3()
+            size = _write_all(fd, chunks, hasher)
+            info = BlobInfo(hasher.hexdigest(), size)
+            final = self._path(info.hash)
+            if final.is_file() and final.stat().st_size == info.size:
+                # Already stored (a different size would mean a damaged copy, replaced below).
+                # Freshen its mtime so that a gc grace period counts from this put.
+                temp.unlink()
+                os.utime(final)
+                return info
+            final.parent.mkdir(exist_ok=True)
+            os.chmod(temp, 0o444)
+            os.replace(temp, final)
+            _fsync_dir(final.parent)
+            return info
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _upload(self, info: BlobInfo, send: Callable[[str], object]) -> BlobInfo:
+        """Unless already stored, ``send`` the content to a key from which it appears whole."""
+        assert self._fs is not None
+        key = self._key(info.hash)
+        if not self._fs.exists(key):
+            if self._atomic_put:
+                send(key)
+            else:
+                temp = f"{self._root}/{_TEMP_DIR}/{os.urandom(16).hex()}"
+                send(temp)
+                self._fs.mv(temp, key)
+            self._fs.invalidate_cache(key)
+        return info
+
+    def exists(self, hash: str) -> bool:
+        """Whether a blob named ``hash`` is stored (its content is not checked)."""
+        if self._fs is None:
+            return self._path(hash).is_file()
+        return bool(self._fs.exists(self._key(hash)))
+
+    def size(self, hash: str) -> int:
+        """Size in bytes of the blob ``hash``; ``BlobNotFound`` if it is absent."""
+        try:
+            if self._fs is None:
+                return self._path(hash).stat().st_size
+            return int(self._fs.info(self._key(hash))["size"])
+        except FileNotFoundError:
+            raise self._not_found(hash) from None
+
+    def open_read(self, hash: str) -> BinaryIO:
+        """A streaming reader over the blob ``hash`` that verifies it as it is read.
+
+        The check happens at EOF, so read until ``read()`` returns ``b""`` (``read()`` without a
+        size does): a reader stopped early cannot notice corruption. Use it as a context manager.
+        """
+        try:
+            if self._fs is None:
+                inner: BinaryIO = open(self._path(hash), "rb")  # noqa: SIM115 - the reader owns it
+            else:
+                inner = self._fs.open(self._key(hash), "rb")
+        except FileNotFoundError:
+            raise self._not_found(hash) from None
+        return io.BufferedReader(_VerifyingReader(inner, hash, self._uri), CHUNK_SIZE)
+
+    def read_bytes(self, hash: str) -> bytes:
+        """The content of the blob ``hash``, verified against its name."""
+        with self.open_read(hash) as reader:
+            return reader.read()
+
+    def get_file(self, hash: str, dest: str | os.PathLike[str]) -> None:
+        """Copy the blob ``hash`` to ``dest``, verified and atomic.
+
+        The copy goes to a temp file beside ``dest``, renamed only once verified: a corrupt blob
+        leaves no ``dest`` (and an existing one untouched).
+        """
+        dest = Path(dest)
+        with self.open_read(hash) as reader:
+            fd, temp = _create_temp(dest.parent, f".{dest.name}.")
+            try:
+                _write_all(fd, _chunks(reader))
+                os.replace(temp, dest)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        _fsync_dir(dest.parent)
+
+    def verify(self, hash: str) -> None:
+        """Raise ``IntegrityError`` unless the blob's content hashes to ``hash``."""
+        with self.open_read(hash) as reader:
+            for _ in _chunks(reader):
+                pass
+
+    def delete(self, hash: str) -> bool:
+        """Remove the blob ``hash``; return whether there was one."""
+        if self._fs is None:
+            try:
+                self._path(hash).unlink()
+            except FileNotFoundError:
+                return False
+            return True
+        key = self._key(hash)
+        if not self._fs.exists(key):
+            return False
+        self._fs.rm_file(key)
+        self._fs.invalidate_cache(key)
+        return True
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Every stored blob with its size and ``modified_ms``; temp files are skipped."""
+        if self._fs is None:
+            yield from self._iter_local()
+            return
+        for name, info in self._fs.find(self._root, detail=True).items():
+            shard, _, rest = name.removeprefix(self._root + "/").partition("/")
+            if len(shard) == 2 and _HASH.match(shard + rest):
+                yield BlobInfo(shard + rest, int(info["size"]), _modified_ms(info))
+
+    def _iter_local(self) -> Iterator[BlobInfo]:
+        try:
+            with os.scandir(self._local) as entries:
+                shards = [e.name for e in entries if len(e.name) == 2 and e.is_dir()]
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            with os.scandir(self._local / shard) as entries:
+                for entry in entries:
+                    if not (_HASH.match(shard + entry.name) and entry.is_file()):
+                        continue
+                    try:
+                        stat = entry.stat()
+                    except FileNotFoundError:  # deleted meanwhile (a concurrent gc)
+                        continue
+                    yield BlobInfo(shard + entry.name, stat.st_size, stat.st_mtime_ns // 1_000_000)
+
+    def _path(self, hash: str) -> Path:
+        _check_hash(hash)
+        return self._local / hash[:2] / hash[2:]
+
+    def _key(self, hash: str) -> str:
+        _check_hash(hash)
+        return f"{self._root}/{hash[:2]}/{hash[2:]}"
+
+    def _not_found(self, hash: str) -> BlobNotFound:
+        return BlobNotFound(
+            f"blob {hash} is not in the blob store {self._uri}; check the hash, "
+            "or copy the blob in from a store that has it"
+        )
