@@ -59,7 +59,7 @@ class Settings:
     db_uri: str
     blob_uri: str
     server_uri: str | None
-    token: str | None
+    token: str | None = field(repr=False)
     log_level: str
     config_file: Path | None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -100,10 +100,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
-    # Accept both top-level keys and a [loopwright] table.
+    # Accept either top-level keys or a [loopwright] table, not both.
     table = data.get("loopwright", data)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [loopwright] must be a table of settings")
+    if table is not data and len(data) > 1:
+        stray = sorted(set(data) - {"loopwright"})
+        raise ConfigError(
+            f"{path}: setting(s) {', '.join(map(repr, stray))} stand outside the [loopwright] "
+            "table; move them into it (or drop the table header)"
+        )
     unknown = sorted(set(table) - set(_KEYS_BY_NAME))
     if unknown:
         raise ConfigError(
@@ -141,8 +147,19 @@ def _check_value(name: str, value: str, source: str) -> str:
         if value.upper() not in _LOG_LEVELS:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(_LOG_LEVELS)}")
         return value.upper()
-    elif name == "home" and not value.strip():
-        raise ConfigError(f"{where}: must not be empty")
+    elif name in ("home", "blob_uri") and not value.strip():
+        raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
+    return value
+
+
+def _anchor(name: str, value: str, base: Path) -> str:
+    """Make a relative local path absolute against ``base`` (the file's folder or the cwd)."""
+    if name in ("home", "blob_uri") and "://" not in value:
+        return str((base / Path(value).expanduser()).resolve())
+    if name == "db_uri" and value.startswith("sqlite:///"):
+        path = value[len("sqlite:///") :]
+        if path and path != ":memory:" and not path.startswith(("/", "file:")):
+            return f"sqlite:///{(base / Path(path).expanduser()).resolve()}"
     return value
 
 
@@ -179,33 +196,27 @@ def resolve_settings(
     sources: dict[str, str] = {}
     for key in _KEYS:
         raw: str | None = arguments[key.name]
-        source = "argument"
+        source, base = "argument", start
         if raw is None and env.get(key.env):
             raw, source = env[key.env], f"environment {key.env}"
-        if raw is None and key.name in file_values:
-            raw, source = file_values[key.name], f"file {config_file}"
-            if key.name == "home" or (key.name == "blob_uri" and "://" not in raw):
-                # Relative paths in the file are relative to the file, not the working directory.
-                raw = str((config_file.parent / raw) if config_file else raw)
+        if raw is None and key.name in file_values and config_file is not None:
+            # Relative paths in the file are relative to the file, not the working directory.
+            raw, source, base = file_values[key.name], f"file {config_file}", config_file.parent
         if raw is None:
             values[key.name] = None
+            sources[key.name] = "default"
             continue
-        values[key.name] = _check_value(key.name, raw, source)
+        values[key.name] = _anchor(key.name, _check_value(key.name, raw, source), base)
         sources[key.name] = source
 
     home_value = values["home"]
-    home_path = (
-        Path(home_value).expanduser().resolve()
-        if home_value
-        else (project_root or start) / HOME_DIR
-    )
+    home_path = Path(home_value) if home_value else (project_root or start) / HOME_DIR
     if values["db_uri"] is None:
         values["db_uri"] = f"sqlite:///{home_path / 'loopwright.db'}"
         sources["db_uri"] = "default (inside home)"
     if values["blob_uri"] is None:
         values["blob_uri"] = str(home_path / "blobs")
         sources["blob_uri"] = "default (inside home)"
-    sources.setdefault("home", "default")
 
     return Settings(
         home=home_path,

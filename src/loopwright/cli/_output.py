@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,23 +46,40 @@ def format_ms(value: int | None) -> str:
     return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _strict(data: Any) -> Any:
+    """NaN and infinities become null: strict JSON has no spelling for them."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _strict(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_strict(value) for value in data]
+    return data
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    text = json.dumps(_strict(data), indent=2, default=str, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column == "id")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*("" if cell is None else escape(str(cell)) for cell in row))
     console().print(table)
 
 
-def fail(message: str, code: int = 1) -> None:
-    console(stderr=True).print(f"[bold red]error:[/] {message}")
+def fail(message: str, code: int = 1, *, detail: str | None = None) -> None:
+    """Print ``message`` (plain text, never markup) in red and exit with ``code``."""
+    from rich.markup import escape
+
+    suffix = f" [dim]({escape(detail)})[/]" if detail else ""
+    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}{suffix}")
     raise typer.Exit(code)
 
 
@@ -71,4 +89,4 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except LoopwrightError as exc:
-        fail(f"{exc.message} [dim]({exc.code})[/]")
+        fail(exc.message, detail=exc.code)

@@ -115,8 +115,12 @@ def show_run(
             }
         )
         return
+    from rich.markup import escape
+
     out = console()
-    out.print(f"[bold]{run.name}[/] ({run.id}) in experiment [bold]{experiment.name}[/]")
+    out.print(
+        f"[bold]{escape(run.name)}[/] ({run.id}) in experiment [bold]{escape(experiment.name)}[/]"
+    )
     duration = f", {run.duration_ms / 1000:.1f} s" if run.duration_ms is not None else ""
     out.print(
         f"status {run.status.value}{duration}; started {format_ms(run.start_time)} UTC"
@@ -135,4 +139,4 @@ def show_run(
     if artifacts:
         print_table("Artifacts", ["path", "size"], [(a.path, f"{a.size:,}") for a in artifacts])
     if run.error:
-        out.print(f"[red]error:[/]\n{run.error}")
+        out.print(f"[red]error:[/]\n{escape(run.error)}")

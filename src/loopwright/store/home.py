@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
@@ -77,6 +78,8 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
         if migrate:
             ensure_schema(db)
         blobs = BlobStore.open(settings.blob_uri)
+        if blobs.is_local:
+            Path(settings.blob_uri).mkdir(parents=True, exist_ok=True)
     except BaseException:
         db.dispose()
         raise

@@ -48,15 +48,15 @@ def _check_key(kind: str, key: object) -> str:
 
 
 def _metric_value(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # bool is an int and str may parse as a float: both are mistakes more often than intent.
+    if not isinstance(value, bool | str | bytes):
         try:
             return float(value)  # type: ignore[arg-type]  # numpy scalars and the like
         except (TypeError, ValueError):
-            raise InvalidInput(
-                f"metric {key!r} got {type(value).__name__} {value!r}; metric values must be"
-                " numbers"
-            ) from None
-    return float(value)
+            pass
+    raise InvalidInput(
+        f"metric {key!r} got {type(value).__name__} {value!r}; metric values must be numbers"
+    )
 
 
 class TrackingService:
@@ -302,7 +302,7 @@ class TrackingService:
         self.log_metric_points(
             run_id,
             [
-                Metric(k, _metric_value(k, v), step, timestamp or now_ms())
+                Metric(k, _metric_value(k, v), step, now_ms() if timestamp is None else timestamp)
                 for k, v in metrics.items()
             ],
         )

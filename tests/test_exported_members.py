@@ -1,0 +1,78 @@
+"""The public API is a contract: ``__all__`` lists exactly what users may import."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
+
+import loopwright
+import loopwright.tracking
+
+EXPECTED_TOP_LEVEL = ["Client", "LoopwrightError", "__version__", "connect"]
+EXPECTED_TRACKING = [
+    "ActiveRun",
+    "Artifact",
+    "Experiment",
+    "Metric",
+    "Run",
+    "RunStatus",
+    "TrackingService",
+]
+
+
+def test_top_level_all_is_exact() -> None:
+    assert loopwright.__all__ == EXPECTED_TOP_LEVEL
+
+
+@pytest.mark.parametrize("name", EXPECTED_TOP_LEVEL)
+def test_every_top_level_name_resolves(name: str) -> None:
+    value = getattr(loopwright, name)
+    if name != "__version__":
+        assert value.__module__.startswith("loopwright.")
+        assert value.__name__ == name
+
+
+def test_top_level_names_are_the_real_objects() -> None:
+    from loopwright.client import Client, connect
+    from loopwright.errors import LoopwrightError
+
+    assert loopwright.Client is Client
+    assert loopwright.connect is connect
+    assert loopwright.LoopwrightError is LoopwrightError
+    assert loopwright.__version__ == importlib.metadata.version("loopwright")
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from loopwright import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == sorted(EXPECTED_TOP_LEVEL)
+
+
+def test_unknown_attributes_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        loopwright.no_such_thing  # noqa: B018
+
+
+def test_lazy_names_resolve_in_a_fresh_interpreter() -> None:
+    code = (
+        "import loopwright\n"
+        "for name in loopwright.__all__: getattr(loopwright, name)\n"
+        "from loopwright import Client, connect\n"
+        "print(Client.__module__, connect.__module__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["loopwright.client", "loopwright.client"]
+
+
+def test_tracking_all_is_exact_and_resolves() -> None:
+    assert loopwright.tracking.__all__ == EXPECTED_TRACKING
+    for name in loopwright.tracking.__all__:
+        value = getattr(loopwright.tracking, name)
+        assert value.__module__.startswith("loopwright.tracking.")
+        assert value.__name__ == name
