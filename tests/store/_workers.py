@@ -24,6 +24,14 @@ def concurrent_writer(home: str, worker: str, runs: int, start_at: float) -> Non
     store.close()
 
 
+def opener(home: str, start_at: float) -> None:
+    """Open (creating) a store at a common start time, then write once."""
+    time.sleep(max(0.0, start_at - time.time()))
+    store = open_store(resolve_settings(home=home))
+    TrackingService(store).get_or_create_experiment("race")
+    store.close()
+
+
 def batch_writer(db_uri: str, rows_per_batch: int) -> None:
     """Write batches in one transaction each; print a batch's number once it has committed."""
     from loopwright.store.database import Database
@@ -52,6 +60,8 @@ if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "concurrent":
         concurrent_writer(args[0], args[1], int(args[2]), float(args[3]))
+    elif mode == "open":
+        opener(args[0], float(args[1]))
     elif mode == "batches":
         batch_writer(args[0], int(args[1]))
     else:

@@ -61,6 +61,24 @@ def test_four_processes_write_one_sqlite_store_at_once(tmp_path: Path) -> None:
     assert experiments == ["shared"]
 
 
+def test_processes_creating_a_new_store_together_all_succeed(tmp_path: Path) -> None:
+    """The first open switches the file to WAL and migrates it; racing openers must wait."""
+    for attempt in range(6):
+        home = tmp_path / f"home{attempt}"
+        start_at = time.time() + 1.0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(WORKERS), "open", str(home), str(start_at)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+
+
 def test_writer_killed_mid_transaction_twenty_times(tmp_path: Path) -> None:
     """SIGKILL during writes: integrity holds, acknowledged batches are whole, others absent."""
     db_uri = f"sqlite:///{tmp_path / 'crash.db'}"

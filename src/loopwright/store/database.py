@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,39 @@ def normalize_db_uri(uri: str) -> str:
     return uri
 
 
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the file to WAL once. The switch needs an exclusive lock and SQLite does not call
+    the busy handler for it, so processes opening a new store together retry here themselves."""
+    import sqlite3
+
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode in ("wal", "memory"):
+                return
+            if cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise StoreError(
+                "cannot switch the SQLite database to WAL mode (another process keeps it locked, "
+                "or its filesystem lacks shared memory); use a local disk for the home"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control from the sqlite3 module so BEGIN is ours to write.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _ensure_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:

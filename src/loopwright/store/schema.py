@@ -58,6 +58,19 @@ def _tags(name: str, owner: str, owner_column: str) -> sa.Table:
     )
 
 
+def _aliases(name: str, owner: str, owner_column: str, versions: str) -> sa.Table:
+    """Named pointers (``champion``, ``latest`` …) from an owner to one of its versions."""
+    return sa.Table(
+        name,
+        metadata,
+        _fk(owner_column, f"{owner}.id"),
+        sa.Column("alias", sa.String(100), nullable=False),
+        _fk("version_id", f"{versions}.id"),
+        _ms("updated_at"),
+        sa.PrimaryKeyConstraint(owner_column, "alias"),
+    )
+
+
 # --- identity -------------------------------------------------------------------------------
 
 users = sa.Table(
@@ -230,15 +243,7 @@ dataset_versions = sa.Table(
 )
 dataset_version_tags = _tags("dataset_version_tags", "dataset_versions", "version_id")
 
-dataset_aliases = sa.Table(
-    "dataset_aliases",
-    metadata,
-    _fk("dataset_id", "datasets.id"),
-    sa.Column("alias", sa.String(100), nullable=False),
-    _fk("version_id", "dataset_versions.id"),
-    _ms("updated_at"),
-    sa.PrimaryKeyConstraint("dataset_id", "alias"),
-)
+dataset_aliases = _aliases("dataset_aliases", "datasets", "dataset_id", "dataset_versions")
 
 # Lineage: which dataset versions a run read.
 run_inputs = sa.Table(
@@ -286,15 +291,7 @@ model_versions = sa.Table(
 )
 model_version_tags = _tags("model_version_tags", "model_versions", "version_id")
 
-model_aliases = sa.Table(
-    "model_aliases",
-    metadata,
-    _fk("model_id", "registered_models.id"),
-    sa.Column("alias", sa.String(100), nullable=False),
-    _fk("version_id", "model_versions.id"),
-    _ms("updated_at"),
-    sa.PrimaryKeyConstraint("model_id", "alias"),
-)
+model_aliases = _aliases("model_aliases", "registered_models", "model_id", "model_versions")
 
 model_version_datasets = sa.Table(
     "model_version_datasets",
