@@ -46,10 +46,10 @@ def run_quiet(command: list[str], **kwargs: object) -> None:
 
 def row(label: str, ours: float, anchor: float | None, anchor_name: str, unit: str = "s") -> None:
     if anchor is None:
-        print(f"{label:<38} loopwright {ours:8.3f} {unit:<6} {anchor_name}: not installed")
+        print(f"{label:<44} loopwright {ours:8.3f} {unit:<6} {anchor_name}: not installed")
     else:
         print(
-            f"{label:<38} loopwright {ours:8.3f} {unit:<6} {anchor_name} {anchor:8.3f} {unit:<6}"
+            f"{label:<44} loopwright {ours:8.3f} {unit:<6} {anchor_name} {anchor:8.3f} {unit:<6}"
             f" ratio {anchor / ours if unit == 's' else ours / anchor:6.2f}x"
         )
 
@@ -118,11 +118,11 @@ def main() -> None:
             lambda: open_store(resolve_settings(home=tmp / f"in{next(counter)}")).close(),
             args.repeat,
         )
-        print(f"{'fresh SQLite store (in process)':<38} loopwright {in_process:8.3f} s")
+        print(f"{'fresh SQLite store (in process)':<44} loopwright {in_process:8.3f} s")
         reopen = median_seconds(
             lambda: open_store(resolve_settings(home=tmp / "in0")).close(), args.repeat
         )
-        print(f"{'reopen a current store (in process)':<38} loopwright {reopen:8.3f} s\n")
+        print(f"{'reopen a current store (in process)':<44} loopwright {reopen:8.3f} s\n")
 
         size = args.size_mib * 1024 * 1024
         data_file = tmp / "data.bin"
@@ -154,11 +154,11 @@ def main() -> None:
             f"{mib} MiB file: raw BLAKE3 {mib / raw:7.0f} MiB/s, raw copy {mib / copy:7.0f} MiB/s"
         )
         print(
-            f"{'blob put (hash + copy + fsync)':<38} {mib / put_s:7.0f} MiB/s  "
+            f"{'blob put (hash + copy + fsync)':<44} {mib / put_s:7.0f} MiB/s  "
             f"{put_s / (raw + copy):5.2f}x the hash+copy time"
         )
         print(
-            f"{'blob get (verified copy)':<38} {mib / get_s:7.0f} MiB/s  "
+            f"{'blob get (verified copy)':<44} {mib / get_s:7.0f} MiB/s  "
             f"{get_s / (raw + copy):5.2f}x the hash+copy time"
         )
         assert size == info.size
