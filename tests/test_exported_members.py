@@ -11,7 +11,29 @@ import pytest
 import loopwright
 import loopwright.tracking
 
-EXPECTED_TOP_LEVEL = ["Client", "LoopwrightError", "__version__", "connect"]
+EXPECTED_TOP_LEVEL = [
+    "ActiveRun",
+    "Client",
+    "Experiment",
+    "LoopwrightError",
+    "Metric",
+    "Run",
+    "RunStatus",
+    "__version__",
+    "active_run",
+    "autolog",
+    "connect",
+    "end_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
 EXPECTED_TRACKING = [
     "ActiveRun",
     "Artifact",

@@ -16,13 +16,55 @@ from typing import TYPE_CHECKING, Any
 from .errors import LoopwrightError as LoopwrightError
 
 if TYPE_CHECKING:
+    from ._active import active_run as active_run
+    from ._active import end_run as end_run
+    from ._active import log_artifact as log_artifact
+    from ._active import log_artifacts as log_artifacts
+    from ._active import log_metric as log_metric
+    from ._active import log_metrics as log_metrics
+    from ._active import log_param as log_param
+    from ._active import log_params as log_params
+    from ._active import set_tag as set_tag
+    from ._active import set_tags as set_tags
+    from ._active import start_run as start_run
     from .client import Client as Client
     from .client import connect as connect
+    from .tracking import ActiveRun as ActiveRun
+    from .tracking import Experiment as Experiment
+    from .tracking import Metric as Metric
+    from .tracking import Run as Run
+    from .tracking import RunStatus as RunStatus
+    from .tracking.autolog import autolog as autolog
 
 __version__ = "0.1.0"
-__all__ = ["Client", "LoopwrightError", "__version__", "connect"]
 
-_LAZY = {"Client": "client", "connect": "client"}
+_LAZY = {
+    "Client": "client",
+    "connect": "client",
+    "ActiveRun": "tracking",
+    "Experiment": "tracking",
+    "Metric": "tracking",
+    "Run": "tracking",
+    "RunStatus": "tracking",
+    "autolog": "tracking.autolog",
+    **{
+        name: "_active"
+        for name in (
+            "active_run",
+            "end_run",
+            "log_artifact",
+            "log_artifacts",
+            "log_metric",
+            "log_metrics",
+            "log_param",
+            "log_params",
+            "set_tag",
+            "set_tags",
+            "start_run",
+        )
+    },
+}
+__all__ = sorted(["LoopwrightError", "__version__", *_LAZY])
 
 
 def __getattr__(name: str) -> Any:

@@ -47,6 +47,8 @@ class Client:
         self.tracking: TrackingService = TrackingService(self.store)
 
     def close(self) -> None:
+        """Write buffered metrics, stop the writer and release connections."""
+        self.tracking.close()
         self.store.close()
 
     def __enter__(self) -> Client:
@@ -66,15 +68,27 @@ class Client:
         name: str | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        nested: bool = False,
         parent_run_id: str | None = None,
     ) -> ActiveRun:
-        """Start a run; use it as a context manager to end it FINISHED or FAILED."""
+        """Start a run and make it the active run (``lw.log_metric`` and autologging use it).
+
+        Use it as a context manager to end it FINISHED, or FAILED on an exception. With
+        ``nested=True`` the active run becomes the parent.
+        """
+        from . import _active
         from .tracking import ActiveRun
 
+        parent = _active.active_run()
+        if nested and parent_run_id is None and parent is not None:
+            parent_run_id = parent.id
         run = self.tracking.create_run(
             experiment=experiment, name=name, tags=tags, parent_run_id=parent_run_id
         )
-        return ActiveRun(self.tracking, run)
+        handle = ActiveRun(self.tracking, run, on_end=_active.pop_run)
+        _active.push_run(handle, nested=nested or parent_run_id is not None)
+        self.tracking.writer.track(run.id)
+        return handle
 
     def get_run(self, run_id: str) -> Run:
         return self.tracking.get_run(run_id)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .entities import Artifact, Run, RunStatus
+from .._ids import now_ms
+from ._validate import check_key, metric_value
+from ._writer import point
+from .entities import Artifact, Metric, Run, RunStatus
 
 if TYPE_CHECKING:
     from .service import TrackingService
@@ -29,8 +32,17 @@ class ActiveRun:
         'FINISHED'
     """
 
-    def __init__(self, tracking: TrackingService, run: Run) -> None:
+    def __init__(
+        self,
+        tracking: TrackingService,
+        run: Run,
+        *,
+        on_end: Callable[[ActiveRun], None] | None = None,
+    ) -> None:
         self._tracking = tracking
+        self._writer = tracking.writer
+        self._checked_keys: set[str] = set()
+        self._on_end = on_end
         self.id = run.id
         self.experiment_id = run.experiment_id
         self.name = run.name
@@ -44,12 +56,36 @@ class ActiveRun:
     def log_metric(
         self, key: str, value: float, step: int = 0, timestamp: int | None = None
     ) -> None:
-        self._tracking.log_metrics(self.id, {key: value}, step=step, timestamp=timestamp)
+        """Buffer one point: an append on the caller's thread; a background thread writes it."""
+        if key not in self._checked_keys:
+            self._checked_keys.add(check_key("metric", key))
+        self._writer.add(
+            point(
+                self.id,
+                key,
+                metric_value(key, value),
+                int(step),
+                now_ms() if timestamp is None else int(timestamp),
+            )
+        )
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
     ) -> None:
         self._tracking.log_metrics(self.id, metrics, step=step, timestamp=timestamp)
+
+    def log_batch(
+        self,
+        metrics: Iterable[Metric] = (),
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> None:
+        """Many points (and params, tags) at once, like MLflow's ``log_batch``."""
+        self._tracking.log_batch(self.id, metrics=metrics, params=params, tags=tags)
+
+    def use_dataset(self, dataset_version_id: str, context: str = "training") -> None:
+        """Record a dataset version as an input of this run."""
+        self._tracking.use_dataset(self.id, dataset_version_id, context)
 
     def set_tag(self, key: str, value: object) -> None:
         self._tracking.set_tags(self.id, {key: value})
@@ -68,7 +104,12 @@ class ActiveRun:
         return self._tracking.log_artifacts(self.id, local_dir, artifact_path)
 
     def end(self, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None) -> None:
-        self._tracking.end_run(self.id, status, error=error)
+        """Flush the run's metrics and record its end; it stops being the active run."""
+        try:
+            self._tracking.end_run(self.id, status, error=error)
+        finally:
+            if self._on_end is not None:
+                self._on_end(self)
 
     def info(self) -> Run:
         """The run as stored now."""

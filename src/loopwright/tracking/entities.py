@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Artifact", "Experiment", "Metric", "Run", "RunStatus"]
+__all__ = ["STALE_AFTER_MS", "Artifact", "Experiment", "Metric", "Run", "RunStatus"]
+
+# A live run's writer beats every 15 s; missing eight beats means its process is gone.
+STALE_AFTER_MS = 120_000
 
 
 class RunStatus(StrEnum):
@@ -69,9 +73,27 @@ class Run:
     entry_point: str | None
     parent_run_id: str | None
     error: str | None
+    heartbeat_at: int | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    environment_id: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, Metric] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_stale(self) -> bool:
+        """RUNNING, but its process has sent no heartbeat for ``STALE_AFTER_MS``: it likely died."""
+        if self.status is not RunStatus.RUNNING:
+            return False
+        last = self.heartbeat_at or self.start_time
+        return time.time() * 1000 - last > STALE_AFTER_MS
+
+    @property
+    def display_status(self) -> str:
+        """The status, with ``RUNNING`` shown as ``STALE`` once the heartbeat stopped."""
+        return "STALE" if self.is_stale else self.status.value
 
     @property
     def duration_ms(self) -> int | None:

@@ -16,8 +16,7 @@ import getpass
 import math
 import os
 import socket
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,42 +28,32 @@ from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
+from ._validate import check_key, metric_value
+from ._writer import MetricWriter, point
+from .capture import capture_environment, current_code_version, entry_point, record_run_context
 from .entities import Artifact, Experiment, Metric, Run, RunStatus
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
 DEFAULT_EXPERIMENT = "Default"
-_MAX_KEY = 250
-
-
-def _check_key(kind: str, key: object) -> str:
-    if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
-        raise InvalidInput(
-            f"{kind} key {key!r} must be a non-empty string of at most {_MAX_KEY} characters"
-        )
-    if key.startswith("/") or ".." in key.split("/"):
-        raise InvalidInput(f"{kind} key {key!r} must not start with '/' or contain '..' segments")
-    return key
-
-
-def _metric_value(key: str, value: object) -> float:
-    # bool is an int and str may parse as a float: both are mistakes more often than intent.
-    if not isinstance(value, bool | str | bytes):
-        try:
-            return float(value)  # type: ignore[arg-type]  # numpy scalars and the like
-        except (TypeError, ValueError):
-            pass
-    raise InvalidInput(
-        f"metric {key!r} got {type(value).__name__} {value!r}; metric values must be numbers"
-    )
+_USER = getpass.getuser()
+_HOST = socket.gethostname()
 
 
 class TrackingService:
     """Experiments and runs on one :class:`~loopwright.store.home.Store`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, flush_interval: float = 1.0, capture: bool = True) -> None:
         self.store = store
         self.db = store.db
+        self.writer = MetricWriter(store.db, interval=flush_interval)
+        self._loggable: set[str] = set()
+        self._experiment_ids: dict[str, str] = {}
+        self.capture = capture
+
+    def close(self) -> None:
+        """Write buffered metrics and stop the writer thread."""
+        self.writer.close()
 
     # --- experiments ---------------------------------------------------------------------
 
@@ -150,73 +139,131 @@ class TrackingService:
         *,
         experiment: str = DEFAULT_EXPERIMENT,
         name: str | None = None,
-        tags: Mapping[str, str] | None = None,
+        tags: Mapping[str, object] | None = None,
         parent_run_id: str | None = None,
     ) -> Run:
         """Start a RUNNING run in ``experiment`` (created if missing)."""
-        exp = self.get_or_create_experiment(experiment)
+        experiment_id = self._experiment_id(experiment)
         run_id = new_id()
         now = now_ms()
-        row = {
+        row: dict[str, Any] = {
             "id": run_id,
-            "experiment_id": exp.id,
+            "experiment_id": experiment_id,
             "name": name or f"run-{run_id[-8:]}",
             "status": RunStatus.RUNNING.value,
             "lifecycle_stage": "active",
             "parent_run_id": parent_run_id,
-            "user": getpass.getuser(),
-            "host": socket.gethostname(),
-            "entry_point": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]) or None,
+            "user": _USER,
+            "host": _HOST,
+            "entry_point": entry_point(),
             "start_time": now,
             "heartbeat_at": now,
         }
+        tag_rows = [
+            {"run_id": run_id, "key": check_key("tag", k), "value": str(v)}
+            for k, v in (tags or {}).items()
+        ]
         with self.db.write() as conn:
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
             conn.execute(t.runs.insert(), row)
-        if tags:
-            self.set_tags(run_id, tags)
-        return self.get_run(run_id)
+            insert_ignore(conn, t.run_tags, tag_rows)
+            if self.capture:
+                record_run_context(
+                    conn,
+                    self.store.blobs,
+                    run_id,
+                    code=current_code_version(),
+                    env=capture_environment(),
+                )
+        self._loggable.add(run_id)
+        return Run(
+            id=run_id,
+            experiment_id=experiment_id,
+            name=row["name"],
+            status=RunStatus.RUNNING,
+            lifecycle_stage="active",
+            start_time=now,
+            end_time=None,
+            user=row["user"],
+            host=row["host"],
+            entry_point=row["entry_point"],
+            parent_run_id=parent_run_id,
+            error=None,
+            heartbeat_at=now,
+            tags={r["key"]: r["value"] for r in tag_rows},
+        )
+
+    def _experiment_id(self, name: str) -> str:
+        cached = self._experiment_ids.get(name)
+        if cached is None:
+            cached = self._experiment_ids[name] = self.get_or_create_experiment(name).id
+        return cached
 
     def get_run(self, run_id: str) -> Run:
+        runs = self.get_runs([run_id])
+        if not runs:
+            raise NotFound(
+                f"run {run_id!r} does not exist; `loopwright runs list` shows recent runs"
+            )
+        return runs[0]
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Runs in the order of ``run_ids`` (missing ids are left out), in four queries."""
+        self.flush()
+        found: dict[str, Run] = {}
+        for start in range(0, len(run_ids), 900):
+            found.update(self._load_runs(list(run_ids[start : start + 900])))
+        return [found[run_id] for run_id in run_ids if run_id in found]
+
+    def _load_runs(self, ids: list[str]) -> dict[str, Run]:
+        params: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
+        tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
+        metrics: dict[str, dict[str, Metric]] = {run_id: {} for run_id in ids}
         with self.db.read() as conn:
-            row = self._require_run(conn, run_id)
-            params = dict(
-                conn.execute(
-                    sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id)
-                ).all()
+            rows = conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(ids))).all()
+            for run_id, key, value in conn.execute(
+                sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id.in_(ids)
+                )
+            ):
+                params[run_id][key] = value
+            for run_id, key, value in conn.execute(
+                sa.select(t.run_tags.c.run_id, t.run_tags.c.key, t.run_tags.c.value).where(
+                    t.run_tags.c.run_id.in_(ids)
+                )
+            ):
+                tags[run_id][key] = value
+            for m in conn.execute(
+                sa.select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))
+            ):
+                value = math.nan if m.is_nan else m.value
+                metrics[m.run_id][m.key] = Metric(m.key, value, m.step, m.timestamp)
+        return {
+            row.id: Run(
+                id=row.id,
+                experiment_id=row.experiment_id,
+                name=row.name,
+                status=RunStatus(row.status),
+                lifecycle_stage=row.lifecycle_stage,
+                start_time=row.start_time,
+                end_time=row.end_time,
+                user=row.user,
+                host=row.host,
+                entry_point=row.entry_point,
+                parent_run_id=row.parent_run_id,
+                error=row.error,
+                heartbeat_at=row.heartbeat_at,
+                git_commit=row.git_commit,
+                git_branch=row.git_branch,
+                git_dirty=row.git_dirty,
+                environment_id=row.environment_id,
+                params=params[row.id],
+                metrics=metrics[row.id],
+                tags=tags[row.id],
             )
-            tags = dict(
-                conn.execute(
-                    sa.select(t.run_tags.c.key, t.run_tags.c.value).where(
-                        t.run_tags.c.run_id == run_id
-                    )
-                ).all()
-            )
-            latest = conn.execute(
-                sa.select(t.latest_metrics).where(t.latest_metrics.c.run_id == run_id)
-            ).all()
-        metrics = {
-            m.key: Metric(m.key, math.nan if m.is_nan else m.value, m.step, m.timestamp)
-            for m in latest
+            for row in rows
         }
-        return Run(
-            id=row.id,
-            experiment_id=row.experiment_id,
-            name=row.name,
-            status=RunStatus(row.status),
-            lifecycle_stage=row.lifecycle_stage,
-            start_time=row.start_time,
-            end_time=row.end_time,
-            user=row.user,
-            host=row.host,
-            entry_point=row.entry_point,
-            parent_run_id=row.parent_run_id,
-            error=row.error,
-            params=params,
-            metrics=metrics,
-            tags=tags,
-        )
 
     def list_runs(self, *, experiment: str | None = None, limit: int = 100) -> list[Run]:
         """The newest runs first, optionally of one experiment."""
@@ -228,19 +275,60 @@ class TrackingService:
         query = query.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc()).limit(limit)
         with self.db.read() as conn:
             ids = conn.execute(query).scalars().all()
-        return [self.get_run(run_id) for run_id in ids]
+        return self.get_runs(ids)
 
     def end_run(
         self, run_id: str, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None
     ) -> None:
+        """Flush the run's metrics, then record its end (all points are durable on return)."""
         if not status.is_terminal:
             raise InvalidInput(f"end_run needs a terminal status, not {status.value}")
+        self.writer.untrack(run_id)
+        self.flush()
         with self.db.write() as conn:
             self._require_run(conn, run_id)
             conn.execute(
                 t.runs.update()
                 .where(t.runs.c.id == run_id)
                 .values(status=status.value, end_time=now_ms(), error=error)
+            )
+
+    def set_lifecycle(self, run_id: str, stage: str) -> None:
+        """Soft-delete (``"deleted"``) or restore (``"active"``) a run."""
+        if stage not in ("active", "deleted"):
+            raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
+        self.flush()
+        with self.db.write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(lifecycle_stage=stage, deleted_at=now_ms() if stage == "deleted" else None)
+            )
+        self._loggable.discard(run_id)
+
+    def use_dataset(self, run_id: str, dataset_version_id: str, context: str = "training") -> None:
+        """Record that the run read a dataset version (lineage)."""
+        with self.db.write() as conn:
+            self._require_active(conn, run_id)
+            found = conn.execute(
+                sa.select(t.dataset_versions.c.id).where(
+                    t.dataset_versions.c.id == dataset_version_id
+                )
+            ).first()
+            if found is None:
+                raise NotFound(f"dataset version {dataset_version_id!r} does not exist")
+            insert_ignore(
+                conn,
+                t.run_inputs,
+                [
+                    {
+                        "run_id": run_id,
+                        "dataset_version_id": dataset_version_id,
+                        "context": context,
+                        "created_at": now_ms(),
+                    }
+                ],
             )
 
     def _require_run(self, conn: sa.Connection, run_id: str) -> sa.Row[Any]:
@@ -261,7 +349,7 @@ class TrackingService:
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record parameters; a key logged again must keep its value (params are immutable)."""
         rows = [
-            {"run_id": run_id, "key": _check_key("param", k), "value": str(v)}
+            {"run_id": run_id, "key": check_key("param", k), "value": str(v)}
             for k, v in params.items()
         ]
         with self.db.write() as conn:
@@ -284,8 +372,7 @@ class TrackingService:
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         rows = [
-            {"run_id": run_id, "key": _check_key("tag", k), "value": str(v)}
-            for k, v in tags.items()
+            {"run_id": run_id, "key": check_key("tag", k), "value": str(v)} for k, v in tags.items()
         ]
         with self.db.write() as conn:
             self._require_active(conn, run_id)
@@ -299,55 +386,62 @@ class TrackingService:
         step: int = 0,
         timestamp: int | None = None,
     ) -> None:
-        self.log_metric_points(
-            run_id,
+        """Buffer one point per metric; the background writer stores them (see ``flush``)."""
+        ts = now_ms() if timestamp is None else int(timestamp)
+        self.require_loggable(run_id)
+        self.writer.add_many(
             [
-                Metric(k, _metric_value(k, v), step, now_ms() if timestamp is None else timestamp)
+                point(run_id, check_key("metric", k), metric_value(k, v), int(step), ts)
                 for k, v in metrics.items()
-            ],
+            ]
         )
 
     def log_metric_points(self, run_id: str, points: Iterable[Metric]) -> None:
-        """Append points to the metric history; exact repeats are ignored."""
-        rows: list[dict[str, Any]] = []
-        for p in points:
-            _check_key("metric", p.key)
-            is_nan = math.isnan(p.value)
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "key": p.key,
-                    "step": int(p.step),
-                    "timestamp": int(p.timestamp),
-                    "value": 0.0 if is_nan else p.value,
-                    "is_nan": is_nan,
-                }
-            )
-        if not rows:
-            return
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            best = latest.get(row["key"])
-            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
-                latest[row["key"]] = row
-        stored = t.latest_metrics.c
-        incoming = sa.tuple_(
-            sa.literal_column("excluded.step"), sa.literal_column("excluded.timestamp")
+        """Buffer points with their own steps and timestamps; exact repeats are ignored."""
+        self.require_loggable(run_id)
+        self.writer.add_many(
+            [
+                point(
+                    run_id,
+                    check_key("metric", p.key),
+                    metric_value(p.key, p.value),
+                    int(p.step),
+                    int(p.timestamp),
+                )
+                for p in points
+            ]
         )
-        newer = incoming >= sa.tuple_(stored.step, stored.timestamp)
-        with self.db.write() as conn:
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[Metric] = (),
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> None:
+        """MLflow's log-batch: params and tags are written now, metrics buffered."""
+        if params:
+            self.log_params(run_id, params)
+        if tags:
+            self.set_tags(run_id, tags)
+        self.log_metric_points(run_id, metrics)
+
+    def flush(self) -> None:
+        """Write every buffered metric point now (reads call this, so they see your writes)."""
+        self.writer.flush()
+
+    def require_loggable(self, run_id: str) -> None:
+        """Raise unless ``run_id`` is an active run (checked once per run and process)."""
+        if run_id in self._loggable:
+            return
+        with self.db.read() as conn:
             self._require_active(conn, run_id)
-            insert_ignore(conn, t.metrics, rows)
-            upsert(
-                conn,
-                t.latest_metrics,
-                list(latest.values()),
-                update=["step", "timestamp", "value", "is_nan"],
-                where=newer,
-            )
-            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(heartbeat_at=now_ms()))
+        self._loggable.add(run_id)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, by step then time."""
+        self.flush()
         m = t.metrics.c
         with self.db.read() as conn:
             self._require_run(conn, run_id)
