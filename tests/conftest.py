@@ -35,6 +35,16 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(work)
 
 
+@pytest.fixture(autouse=True)
+def _no_active_run_leaks() -> Iterator[None]:
+    """A test that leaves a run active must not make the next test's start_run fail."""
+    from loopwright import _active
+
+    token = _active._stack.set(())
+    yield
+    _active._stack.reset(token)
+
+
 def _missing(service: str, variable: str) -> None:
     message = f"{service} is not available: set {variable} (scripts/services.sh starts one)"
     if REQUIRE_SERVICES:

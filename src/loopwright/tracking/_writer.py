@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -92,9 +92,12 @@ class MetricWriter:
         with self._lock:
             self._live_runs.discard(run_id)
 
-    def flush(self) -> None:
-        """Write everything buffered so far, now; raise any error a background write met."""
-        self._write_pending()
+    def flush(self, then: Callable[[sa.Connection], None] | None = None) -> None:
+        """Write everything buffered so far, now; raise any error a background write met.
+
+        ``then`` runs in the same transaction after the points (ending a run costs one commit).
+        """
+        self._write_pending(then)
         self._raise_pending_error()
 
     def close(self) -> None:
@@ -127,7 +130,7 @@ class MetricWriter:
                 _log.warning("writing metrics failed: %s", exc)
                 self._error = exc
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, then: Callable[[sa.Connection], None] | None = None) -> None:
         with self._write_lock:
             with self._lock:
                 rows, self._buffer = self._buffer, []
@@ -135,6 +138,9 @@ class MetricWriter:
             now = now_ms()
             beat = bool(live) and (now / 1000 - self._last_heartbeat) >= HEARTBEAT_INTERVAL_S
             if not rows and not beat:
+                if then is not None:
+                    with self._db.write() as conn:
+                        then(conn)
                 return
             try:
                 with self._db.write() as conn:
@@ -148,6 +154,8 @@ class MetricWriter:
                             .where(t.runs.c.id.in_(sorted(touched)))
                             .values(heartbeat_at=now)
                         )
+                    if then is not None:
+                        then(conn)
             except sa.exc.IntegrityError as exc:
                 # Points for a run that no longer exists: retrying cannot help.
                 raise TrackingError(
@@ -166,36 +174,54 @@ class MetricWriter:
             ) from error
 
 
-_INSERT_POINTS = (
-    "INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-_UPSERT_LATEST = (
-    "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step,"
+_POINT_COLUMNS = "(run_id, key, step, timestamp, value, is_nan)"
+_LATEST_UPDATE = (
+    " ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step,"
     " timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan"
     " WHERE (excluded.step, excluded.timestamp)"
     " >= (latest_metrics.step, latest_metrics.timestamp)"
 )
 
 
-def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
-    """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids.
+def _rows_per_statement(dialect: str) -> int:
+    """Rows per multi-row INSERT, within the driver's limit on bound parameters."""
+    if dialect == "postgresql":
+        return 5000  # 30,000 parameters of the 65,535 allowed
+    import sqlite3
 
-    Raw DBAPI ``executemany`` with tuples: building a dict per row through SQLAlchemy would cost
-    more than the insert itself.
+    return 2000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 150
+
+
+def _insert_many(conn: sa.Connection, table: str, rows: list[Point], suffix: str) -> None:
+    """Multi-row INSERTs: one statement per chunk, so the GIL is released once per chunk.
+
+    ``executemany`` releases and re-takes the GIL for every row; with a training loop busy on the
+    main thread each re-take waits a whole switch interval, and the writer would crawl.
     """
-    postgres = conn.dialect.name == "postgresql"
-    insert = _INSERT_POINTS.replace("?", "%s") if postgres else _INSERT_POINTS
-    upsert = _UPSERT_LATEST.replace("?", "%s") if postgres else _UPSERT_LATEST
-    conn.exec_driver_sql(insert, rows)  # type: ignore[arg-type]  # tuples: an executemany
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    group = "(" + ", ".join([mark] * 6) + ")"
+    size = _rows_per_statement(conn.dialect.name)
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        values = ", ".join([group] * len(chunk))
+        params = [value for row in chunk for value in row]
+        # Only placeholders and module constants are joined here; every value is bound.
+        statement = "INSERT INTO " + table + " " + _POINT_COLUMNS + " VALUES " + values + suffix  # noqa: S608
+        conn.exec_driver_sql(statement, tuple(params))
+
+
+def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
+    """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids."""
+    _insert_many(conn, "metrics", rows, " ON CONFLICT DO NOTHING")
     latest: dict[tuple[str, str], Point] = {}
     for row in rows:
         key = (row[0], row[1])
         best = latest.get(key)
         if best is None or (row[2], row[3]) >= (best[2], best[3]):
             latest[key] = row
-    conn.exec_driver_sql(upsert, list(latest.values()))  # type: ignore[arg-type]
+    _insert_many(conn, "latest_metrics", list(latest.values()), _LATEST_UPDATE)
     return {row[0] for row in latest.values()}
 
 

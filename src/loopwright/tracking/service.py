@@ -30,7 +30,7 @@ from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from ._validate import check_key, metric_value
 from ._writer import MetricWriter, point
-from .capture import capture_environment, current_code_version, entry_point, record_run_context
+from .capture import capture_environment, current_code_version, entry_point
 from .entities import Artifact, Experiment, Metric, Run, RunStatus
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
@@ -49,6 +49,7 @@ class TrackingService:
         self.writer = MetricWriter(store.db, interval=flush_interval)
         self._loggable: set[str] = set()
         self._experiment_ids: dict[str, str] = {}
+        self._recorded: set[tuple[str, str]] = set()  # environment and blob rows written
         self.capture = capture
 
     def close(self) -> None:
@@ -163,19 +164,19 @@ class TrackingService:
             {"run_id": run_id, "key": check_key("tag", k), "value": str(v)}
             for k, v in (tags or {}).items()
         ]
+        context_rows = self._context_fields(row, now) if self.capture else {}
         with self.db.write() as conn:
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
+            for table, rows in context_rows.items():
+                insert_ignore(conn, table, rows)
             conn.execute(t.runs.insert(), row)
             insert_ignore(conn, t.run_tags, tag_rows)
-            if self.capture:
-                record_run_context(
-                    conn,
-                    self.store.blobs,
-                    run_id,
-                    code=current_code_version(),
-                    env=capture_environment(),
-                )
+        self._recorded.update(
+            (table.name, r.get("id") or r["hash"])
+            for table, rows in context_rows.items()
+            for r in rows
+        )
         self._loggable.add(run_id)
         return Run(
             id=run_id,
@@ -193,6 +194,41 @@ class TrackingService:
             heartbeat_at=now,
             tags={r["key"]: r["value"] for r in tag_rows},
         )
+
+    def _context_fields(
+        self, row: dict[str, Any], now: int
+    ) -> dict[sa.Table, list[dict[str, Any]]]:
+        """Fill the run row's code and environment columns; return rows still to record.
+
+        Capture is cached per process, the diff blob is stored before the transaction opens (no
+        file I/O under the write lock), and the environment and blob rows are written only the
+        first time this service sees them.
+        """
+        code, env = current_code_version(), capture_environment()
+        pending: dict[sa.Table, list[dict[str, Any]]] = {}
+        diff_hash = None
+        if code.diff:
+            info = self.store.blobs.put_bytes(code.diff)
+            diff_hash = info.hash
+            if ("blobs", info.hash) not in self._recorded:
+                pending[t.blobs] = [{"hash": info.hash, "size": info.size, "created_at": now}]
+        if ("environments", env.id) not in self._recorded:
+            pending[t.environments] = [
+                {
+                    "id": env.id,
+                    "python_version": env.python_version,
+                    "packages_json": env.packages_json,
+                    "created_at": now,
+                }
+            ]
+        row.update(
+            git_commit=code.commit,
+            git_branch=code.branch,
+            git_dirty=code.dirty,
+            git_diff_blob=diff_hash,
+            environment_id=env.id,
+        )
+        return pending
 
     def _experiment_id(self, name: str) -> str:
         cached = self._experiment_ids.get(name)
@@ -284,14 +320,17 @@ class TrackingService:
         if not status.is_terminal:
             raise InvalidInput(f"end_run needs a terminal status, not {status.value}")
         self.writer.untrack(run_id)
-        self.flush()
-        with self.db.write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute(
+
+        def finish(conn: sa.Connection) -> None:
+            done = conn.execute(
                 t.runs.update()
                 .where(t.runs.c.id == run_id)
                 .values(status=status.value, end_time=now_ms(), error=error)
             )
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id!r} does not exist; it cannot be ended")
+
+        self.writer.flush(then=finish)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         """Soft-delete (``"deleted"``) or restore (``"active"``) a run."""
@@ -352,9 +391,10 @@ class TrackingService:
             {"run_id": run_id, "key": check_key("param", k), "value": str(v)}
             for k, v in params.items()
         ]
+        self.require_loggable(run_id)
         with self.db.write() as conn:
-            self._require_active(conn, run_id)
-            existing = dict(
+            insert_ignore(conn, t.params, rows)
+            stored = dict(
                 conn.execute(
                     sa.select(t.params.c.key, t.params.c.value).where(
                         t.params.c.run_id == run_id, t.params.c.key.in_([r["key"] for r in rows])
@@ -362,20 +402,19 @@ class TrackingService:
                 ).all()
             )
             for row in rows:
-                old = existing.get(row["key"])
-                if old is not None and old != row["value"]:
+                old = stored[row["key"]]
+                if old != row["value"]:  # raising rolls back the whole call
                     raise InvalidInput(
                         f"param {row['key']!r} of run {run_id} is already {old!r} and cannot "
                         f"change to {row['value']!r}; params are immutable, log a new run instead"
                     )
-            insert_ignore(conn, t.params, rows)
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         rows = [
             {"run_id": run_id, "key": check_key("tag", k), "value": str(v)} for k, v in tags.items()
         ]
+        self.require_loggable(run_id)
         with self.db.write() as conn:
-            self._require_active(conn, run_id)
             upsert(conn, t.run_tags, rows, update=["value"])
 
     def log_metrics(
