@@ -40,6 +40,7 @@ EXPECTED_TRACKING = [
     "Experiment",
     "Metric",
     "Run",
+    "RunList",
     "RunStatus",
     "TrackingService",
 ]

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .store.home import Store
-    from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, TrackingService
+    from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList, TrackingService
 
 __all__ = ["Client", "connect"]
 
@@ -70,11 +70,14 @@ class Client:
         tags: Mapping[str, str] | None = None,
         nested: bool = False,
         parent_run_id: str | None = None,
+        log_system_metrics: bool = False,
+        system_metrics_interval: float = 10.0,
     ) -> ActiveRun:
         """Start a run and make it the active run (``lw.log_metric`` and autologging use it).
 
         Use it as a context manager to end it FINISHED, or FAILED on an exception. With
-        ``nested=True`` the active run becomes the parent.
+        ``nested=True`` the active run becomes the parent. ``log_system_metrics`` samples CPU and
+        memory every ``system_metrics_interval`` seconds as ``system/*`` metrics.
         """
         from . import _active
         from .tracking import ActiveRun
@@ -88,6 +91,15 @@ class Client:
         handle = ActiveRun(self.tracking, run, on_end=_active.pop_run)
         _active.push_run(handle, nested=nested or parent_run_id is not None)
         self.tracking.writer.track(run.id)
+        if log_system_metrics:
+            from .tracking.system_metrics import SystemMetricsSampler
+
+            sampler = SystemMetricsSampler(
+                lambda metrics, step: handle.log_metrics(metrics, step=step),
+                interval_s=system_metrics_interval,
+            )
+            sampler.start()
+            handle.call_before_end(sampler.stop)
         return handle
 
     def get_run(self, run_id: str) -> Run:
@@ -95,6 +107,30 @@ class Client:
 
     def list_runs(self, experiment: str | None = None, *, limit: int = 100) -> list[Run]:
         return self.tracking.list_runs(experiment=experiment, limit=limit)
+
+    def search_runs(
+        self,
+        filter_string: str = "",
+        *,
+        experiments: Sequence[str] | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+        run_view_type: str = "ACTIVE_ONLY",
+    ) -> RunList:
+        """Runs matching an MLflow-syntax filter; ``.to_pandas()`` gives a DataFrame.
+
+        Example: ``client.search_runs("metrics.auc > 0.9 and params.model = 'rf'",
+        order_by=["metrics.auc DESC"])``.
+        """
+        return self.tracking.search_runs(
+            filter_string,
+            experiments=experiments,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            run_view_type=run_view_type,
+        )
 
     def list_experiments(self) -> list[Experiment]:
         return self.tracking.list_experiments()

@@ -149,3 +149,17 @@ def test_sigkill_mid_logging_loses_at_most_the_last_interval(tmp_path: Path) -> 
     stored = client.get_run(run_id)
     assert stored.status is RunStatus.RUNNING
     client.close()
+
+
+def test_system_metrics_are_sampled_while_the_run_is_open(client: Client) -> None:
+    with client.start_run(
+        experiment="sys", log_system_metrics=True, system_metrics_interval=0.05
+    ) as run:
+        time.sleep(0.4)
+    stored = client.get_run(run.id)
+    assert {"system/cpu_percent", "system/memory_rss_mb", "system/memory_percent"} <= set(
+        stored.metrics
+    )
+    assert stored.metrics["system/memory_rss_mb"].value > 1
+    assert len(client.get_metric_history(run.id, "system/memory_rss_mb")) >= 2
+    client.close()

@@ -8,18 +8,24 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from ..errors import LoopwrightError
 
+if TYPE_CHECKING:
+    from rich.text import Text
+
 __all__ = [
     "JSON_OPTION",
+    "cell_text",
     "console",
     "emit_json",
     "fail",
+    "format_duration",
     "format_ms",
+    "format_number",
     "handle_errors",
     "print_table",
 ]
@@ -46,6 +52,27 @@ def format_ms(value: int | None) -> str:
     return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def format_duration(ms: int | None) -> str:
+    """A duration for people: '850 ms', '12.3 s', '4m 05s', '2h 03m'; '' for None."""
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_number(value: float | None, digits: int = 6) -> str:
+    """A metric value in ``digits`` significant digits ('nan', 'inf' as such); '' for None."""
+    return "" if value is None else f"{value:.{digits}g}"
+
+
 def _strict(data: Any) -> Any:
     """NaN and infinities become null: strict JSON has no spelling for them."""
     if isinstance(data, float) and not math.isfinite(data):
@@ -63,15 +90,24 @@ def emit_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.markup import escape
+    """A Rich table; cells print literally (``rich.text.Text`` cells keep their own style)."""
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column == "id")
     for row in rows:
-        table.add_row(*("" if cell is None else escape(str(cell)) for cell in row))
+        table.add_row(*(cell_text(cell) for cell in row))
     console().print(table)
+
+
+def cell_text(cell: Any, style: str = "") -> Text:
+    """``cell`` as literal Rich text (never parsed as markup); None becomes ''."""
+    from rich.text import Text
+
+    if isinstance(cell, Text):
+        return cell
+    return Text("" if cell is None else str(cell), style=style)
 
 
 def fail(message: str, code: int = 1, *, detail: str | None = None) -> None:
@@ -79,7 +115,10 @@ def fail(message: str, code: int = 1, *, detail: str | None = None) -> None:
     from rich.markup import escape
 
     suffix = f" [dim]({escape(detail)})[/]" if detail else ""
-    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}{suffix}")
+    # A multi-line message (a filter with a caret under the bad token) keeps the code on line one.
+    first, newline, rest = message.partition("\n")
+    text = f"[bold red]error:[/] {escape(first)}{suffix}{newline}{escape(rest)}"
+    console(stderr=True).print(text)
     raise typer.Exit(code)
 
 

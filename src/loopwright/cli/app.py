@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from . import db as db_commands
+from . import experiments as experiment_commands
 from . import home as home_commands
 from . import runs as run_commands
 from ._context import CliState
@@ -56,7 +57,7 @@ def root(
 
 home_commands.register(app)
 app.add_typer(db_commands.app, name="db")
-app.add_typer(run_commands.experiments_app, name="experiments")
+app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")
 
 

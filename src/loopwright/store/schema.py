@@ -178,9 +178,21 @@ params = sa.Table(
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "key"),
+    # Run search (tracking/search.py). PostgreSQL's B-tree refuses entries over ~2.7 kB, so there
+    # the index holds only values of at most 1000 bytes; search adds the predicate when it can.
+    sa.Index(
+        None, "key", "value", "run_id", postgresql_where=sa.text("octet_length(value) <= 1000")
+    ),
 )
 
 run_tags = _tags("run_tags", "runs", "run_id")
+sa.Index(  # the same search index as on params; attaches itself to run_tags
+    None,
+    run_tags.c.key,
+    run_tags.c.value,
+    run_tags.c.run_id,
+    postgresql_where=sa.text("octet_length(value) <= 1000"),
+)
 
 # Full history; the primary key makes an exactly repeated point a no-op. NaN is stored as
 # value 0 with is_nan true, since SQLite cannot store NaN.
@@ -210,6 +222,8 @@ latest_metrics = sa.Table(
     sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("run_id", "key"),
     sa.Index(None, "key", "value"),
+    # Covers run search's metric comparisons (tracking/search.py): no table lookup per match.
+    sa.Index(None, "key", "value", "is_nan", "run_id"),
 )
 
 # --- data -------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class ActiveRun:
         self._writer = tracking.writer
         self._checked_keys: set[str] = set()
         self._on_end = on_end
+        self._before_end: list[Callable[[], None]] = []
         self.id = run.id
         self.experiment_id = run.experiment_id
         self.name = run.name
@@ -105,11 +106,18 @@ class ActiveRun:
 
     def end(self, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None) -> None:
         """Flush the run's metrics and record its end; it stops being the active run."""
+        hooks, self._before_end = self._before_end, []
+        for hook in hooks:  # e.g. stop the system-metrics sampler so its last sample is kept
+            hook()
         try:
             self._tracking.end_run(self.id, status, error=error)
         finally:
             if self._on_end is not None:
                 self._on_end(self)
+
+    def call_before_end(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` when the run ends, before its final flush (e.g. to stop a sampler)."""
+        self._before_end.append(hook)
 
     def info(self) -> Run:
         """The run as stored now."""

@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -35,14 +36,8 @@ from typing import TYPE_CHECKING
 
 from blake3 import blake3
 
-from .._ids import now_ms
-from ..store import schema as t
-from ..store.upsert import insert_ignore
-
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
-    from ..store.blobs import BlobStore
+    pass
 
 __all__ = [
     "CODE_VERSION_TTL_S",
@@ -54,7 +49,6 @@ __all__ = [
     "capture_environment",
     "current_code_version",
     "entry_point",
-    "record_run_context",
 ]
 
 GIT_TIMEOUT_S = 2.0
@@ -106,18 +100,38 @@ def _git(args: list[str], cwd: str, deadline: float) -> bytes | None:
         return None
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
-        done = subprocess.run(
+        # A session of its own, so that a timeout also kills whatever git started (hooks,
+        # helpers) instead of waiting for them to release the pipe.
+        proc = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=remaining,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
-    except (OSError, subprocess.SubprocessError, ValueError):
+    except (OSError, ValueError):
         return None
-    return done.stdout if done.returncode == 0 else None
+    try:
+        out, _ = proc.communicate(timeout=remaining)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        return None
+    return out if proc.returncode == 0 else None
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except OSError:
+        pass  # already gone
+    if proc.stdout is not None:
+        proc.stdout.close()
+    proc.wait()
 
 
 def _truncate(diff: bytes) -> bytes:
@@ -250,50 +264,3 @@ def entry_point() -> str | None:
     if not argv0 or argv0 == "-":
         return "<interactive>"
     return argv0
-
-
-# --- persistence --------------------------------------------------------------------------------
-
-
-def record_run_context(
-    conn: sa.Connection,
-    blobs: BlobStore,
-    run_id: str,
-    *,
-    code: CodeVersion,
-    env: Environment,
-) -> None:
-    """Attach ``code`` and ``env`` to the run ``run_id`` within the caller's write transaction.
-
-    The environment row is inserted once per distinct environment; the diff goes to the blob
-    store (deduplicated by content) and is registered in ``blobs``.
-    """
-    now = now_ms()
-    insert_ignore(
-        conn,
-        t.environments,
-        [
-            {
-                "id": env.id,
-                "python_version": env.python_version,
-                "packages_json": env.packages_json,
-                "created_at": now,
-            }
-        ],
-    )
-    diff_hash = None
-    if code.diff:
-        info = blobs.put_bytes(code.diff)
-        insert_ignore(conn, t.blobs, [{"hash": info.hash, "size": info.size, "created_at": now}])
-        diff_hash = info.hash
-    conn.execute(
-        t.runs.update()
-        .where(t.runs.c.id == run_id)
-        .values(
-            git_commit=code.commit,
-            git_branch=code.branch,
-            git_dirty=code.dirty,
-            git_diff_blob=diff_hash,
-            environment_id=env.id,
-        )
-    )

@@ -6,8 +6,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-__all__ = ["STALE_AFTER_MS", "Artifact", "Experiment", "Metric", "Run", "RunStatus"]
+__all__ = ["STALE_AFTER_MS", "Artifact", "Experiment", "Metric", "Run", "RunList", "RunStatus"]
 
 # A live run's writer beats every 15 s; missing eight beats means its process is gone.
 STALE_AFTER_MS = 120_000
@@ -98,3 +99,35 @@ class Run:
     @property
     def duration_ms(self) -> int | None:
         return None if self.end_time is None else self.end_time - self.start_time
+
+
+class RunList(list[Run]):
+    """Runs from a search, in order, with the token of the next page (None on the last page)."""
+
+    def __init__(self, runs: list[Run], next_page_token: str | None = None) -> None:
+        super().__init__(runs)
+        self.next_page_token = next_page_token
+
+    def to_pandas(self) -> Any:
+        """One row per run, with MLflow's column names (``params.lr``, ``metrics.auc`` …)."""
+        import pandas as pd
+
+        records = []
+        for run in self:
+            record: dict[str, Any] = {
+                "run_id": run.id,
+                "experiment_id": run.experiment_id,
+                "run_name": run.name,
+                "status": run.display_status,
+                "start_time": pd.Timestamp(run.start_time, unit="ms", tz="UTC"),
+                "end_time": (
+                    None
+                    if run.end_time is None
+                    else pd.Timestamp(run.end_time, unit="ms", tz="UTC")
+                ),
+            }
+            record.update({f"metrics.{k}": m.value for k, m in run.metrics.items()})
+            record.update({f"params.{k}": v for k, v in run.params.items()})
+            record.update({f"tags.{k}": v for k, v in run.tags.items()})
+            records.append(record)
+        return pd.DataFrame.from_records(records)

@@ -26,12 +26,14 @@ from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
+from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from ._validate import check_key, metric_value
 from ._writer import MetricWriter, point
 from .capture import capture_environment, current_code_version, entry_point
-from .entities import Artifact, Experiment, Metric, Run, RunStatus
+from .entities import Artifact, Experiment, Metric, Run, RunList, RunStatus
+from .search import search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
@@ -50,6 +52,7 @@ class TrackingService:
         self._loggable: set[str] = set()
         self._experiment_ids: dict[str, str] = {}
         self._recorded: set[tuple[str, str]] = set()  # environment and blob rows written
+        self._diff_blob: tuple[bytes, BlobInfo] | None = None  # the last captured diff, stored
         self.capture = capture
 
     def close(self) -> None:
@@ -109,10 +112,48 @@ class TrackingService:
             raise NotFound(f"experiment id {experiment_id!r} does not exist")
         return self._experiment(row)
 
-    def list_experiments(self) -> list[Experiment]:
+    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
+        query = sa.select(t.experiments).order_by(t.experiments.c.created_at)
+        if not include_deleted:
+            query = query.where(t.experiments.c.lifecycle_stage == "active")
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.experiments).order_by(t.experiments.c.created_at)).all()
+            rows = conn.execute(query).all()
         return [self._experiment(row) for row in rows]
+
+    def rename_experiment(self, name: str, new_name: str) -> Experiment:
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise InvalidInput(f"new experiment name {new_name!r} must be a non-empty string")
+        experiment = self.get_experiment_by_name(name)
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    t.experiments.update()
+                    .where(t.experiments.c.id == experiment.id)
+                    .values(name=new_name, updated_at=now_ms())
+                )
+        except sa.exc.IntegrityError:
+            raise AlreadyExists(
+                f"experiment {new_name!r} already exists; pick another name"
+            ) from None
+        self._experiment_ids.pop(name, None)
+        return self.get_experiment(experiment.id)
+
+    def set_experiment_lifecycle(self, name: str, stage: str) -> Experiment:
+        """Soft-delete (``"deleted"``) or restore (``"active"``) an experiment and its runs' view.
+
+        Deleted experiments keep their runs; they are hidden from listings until restored.
+        """
+        if stage not in ("active", "deleted"):
+            raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
+        experiment = self.get_experiment_by_name(name)
+        with self.db.write() as conn:
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.id == experiment.id)
+                .values(lifecycle_stage=stage, updated_at=now_ms())
+            )
+        self._experiment_ids.pop(name, None)
+        return self.get_experiment(experiment.id)
 
     def _experiment(self, row: sa.Row[Any]) -> Experiment:
         with self.db.read() as conn:
@@ -208,7 +249,9 @@ class TrackingService:
         pending: dict[sa.Table, list[dict[str, Any]]] = {}
         diff_hash = None
         if code.diff:
-            info = self.store.blobs.put_bytes(code.diff)
+            if self._diff_blob is None or self._diff_blob[0] is not code.diff:
+                self._diff_blob = (code.diff, self.store.blobs.put_bytes(code.diff))
+            info = self._diff_blob[1]
             diff_hash = info.hash
             if ("blobs", info.hash) not in self._recorded:
                 pending[t.blobs] = [{"hash": info.hash, "size": info.size, "created_at": now}]
@@ -233,7 +276,13 @@ class TrackingService:
     def _experiment_id(self, name: str) -> str:
         cached = self._experiment_ids.get(name)
         if cached is None:
-            cached = self._experiment_ids[name] = self.get_or_create_experiment(name).id
+            experiment = self.get_or_create_experiment(name)
+            if experiment.lifecycle_stage != "active":
+                raise Conflict(
+                    f"experiment {name!r} is deleted; restore it with "
+                    f"`loopwright experiments restore {name}` or use another experiment"
+                )
+            cached = self._experiment_ids[name] = experiment.id
         return cached
 
     def get_run(self, run_id: str) -> Run:
@@ -312,6 +361,38 @@ class TrackingService:
         with self.db.read() as conn:
             ids = conn.execute(query).scalars().all()
         return self.get_runs(ids)
+
+    def search_runs(
+        self,
+        filter_string: str = "",
+        *,
+        experiments: Sequence[str] | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+        run_view_type: str = "ACTIVE_ONLY",
+    ) -> RunList:
+        """Runs matching an MLflow filter (``"metrics.auc > 0.9 and params.model = 'rf'"``).
+
+        ``experiments`` are names; None searches all. Pass ``next_page_token`` back for more.
+        """
+        experiment_ids = (
+            None
+            if experiments is None
+            else [self.get_experiment_by_name(name).id for name in experiments]
+        )
+        self.flush()
+        with self.db.read() as conn:
+            page = search_run_ids(
+                conn,
+                experiment_ids=experiment_ids,
+                filter_string=filter_string,
+                order_by=order_by,
+                max_results=max_results,
+                page_token=page_token,
+                run_view_type=run_view_type,
+            )
+        return RunList(self.get_runs(page.run_ids), page.next_page_token)
 
     def end_run(
         self, run_id: str, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None

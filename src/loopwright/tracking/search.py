@@ -1,0 +1,289 @@
+"""Run search with MLflow's filter and ``order_by`` syntax, compiled to one parameterized query.
+
+Semantics follow MLflow's SQL tracking store (``mlflow/store/tracking/sqlalchemy_store.py`` and
+``mlflow/utils/search_utils.py``): comparisons are joined by AND; a run lacking the metric, param
+or tag of a comparison does not match it (not even ``!=``); string comparisons are case-sensitive
+except ILIKE; runs lacking an ``order_by`` value sort last in both directions (for metrics: real
+values, then NaN, then missing); ties fall back to ``start_time`` DESC, then run id. Loopwright
+differs in three ways: a NaN metric matches no comparison, IN / NOT IN also work on params, tags
+and every string attribute, and LIKE is case-sensitive on SQLite too.
+
+Every value reaches the database as a bound parameter. The filter is parsed by
+:mod:`loopwright.tracking._filter`, whose errors point at the offending character.
+
+Example:
+    >>> from loopwright.config import resolve_settings
+    >>> from loopwright.store.home import open_store
+    >>> from loopwright.tracking import TrackingService
+    >>> tracking = TrackingService(open_store(resolve_settings(home="lw-doc-search")))
+    >>> run = tracking.create_run(experiment="demo-search")
+    >>> tracking.log_metrics(run.id, {"auc": 0.93})
+    >>> tracking.flush()  # metrics are written in the background
+    >>> with tracking.db.read() as conn:
+    ...     page = search_run_ids(conn, filter_string="metrics.auc > 0.9")
+    >>> run.id in page.run_ids
+    True
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import InvalidInput
+from ..store import schema as t
+from ._filter import Clause, OrderKey, is_numeric, parse_filter, parse_order_by
+
+__all__ = ["MAX_RESULTS_LIMIT", "Clause", "RunPage", "parse_filter", "search_run_ids"]
+
+MAX_RESULTS_LIMIT = 50_000
+_VIEW_TYPES = {
+    "ACTIVE_ONLY": ("active",),
+    "DELETED_ONLY": ("deleted",),
+    "ALL": ("active", "deleted"),
+}
+_RUN_COLUMNS = {
+    "run_id": t.runs.c.id,
+    "run_name": t.runs.c.name,
+    "status": t.runs.c.status,
+    "user_id": t.runs.c.user,
+    "experiment_id": t.runs.c.experiment_id,
+    "start_time": t.runs.c.start_time,
+    "end_time": t.runs.c.end_time,
+}
+_KEY_VALUE_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.run_tags}
+_COMPARISONS: dict[str, Callable[[Any, Any], sa.ColumnElement[bool]]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+_LIKE_ESCAPE = "\\"
+# On PostgreSQL the (key, value, run_id) indexes of params and run_tags hold only values of at
+# most this many bytes (see store/schema.py; a test keeps the two in step).
+INDEXED_VALUE_BYTES = 1000
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of run ids in search order, and the token of the next page (None at the end)."""
+
+    run_ids: list[str]
+    next_page_token: str | None
+
+
+def search_run_ids(
+    conn: sa.Connection,
+    *,
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    order_by: Sequence[str] = (),
+    max_results: int = 1000,
+    page_token: str | None = None,
+    run_view_type: str = "ACTIVE_ONLY",
+) -> RunPage:
+    """Ids of the runs matching ``filter_string``, ordered and paged like MLflow's ``search_runs``.
+
+    ``experiment_ids=None`` searches every experiment. ``run_view_type`` is ``ACTIVE_ONLY``,
+    ``DELETED_ONLY`` or ``ALL``. ``max_results`` is at most :data:`MAX_RESULTS_LIMIT`. Pass a
+    page's ``next_page_token`` back, with the same other arguments, to get the next page.
+    Raises ``InvalidInput`` for a malformed filter, order_by, token or argument.
+    """
+    stages = _check_arguments(experiment_ids, order_by, max_results, run_view_type)
+    clauses = parse_filter(filter_string)
+    keys = _order_keys(order_by)
+    search = _fingerprint(experiment_ids, filter_string, order_by, stages)
+    offset = _read_page_token(page_token, search)
+
+    dialect = conn.dialect.name
+    runs = t.runs.c
+    query = sa.select(runs.id).where(runs.lifecycle_stage.in_(stages))
+    if experiment_ids is not None:
+        query = query.where(runs.experiment_id.in_(list(experiment_ids)))
+    query = query.where(*(_condition(clause, dialect) for clause in clauses))
+    source, ordering = _ordering(keys, dialect)
+    query = query.select_from(source).order_by(*ordering).limit(max_results + 1).offset(offset)
+    run_ids = list(conn.execute(query).scalars())
+    if len(run_ids) <= max_results:
+        return RunPage(run_ids, None)
+    return RunPage(run_ids[:max_results], _page_token(offset + max_results, search))
+
+
+def _check_arguments(
+    experiment_ids: object, order_by: object, max_results: object, run_view_type: object
+) -> tuple[str, ...]:
+    """Refuse malformed arguments; returns the lifecycle stages ``run_view_type`` selects."""
+    if isinstance(experiment_ids, str):
+        raise InvalidInput(
+            f"experiment_ids must be a list of ids, not the string {experiment_ids!r}"
+        )
+    if isinstance(order_by, str):
+        raise InvalidInput(f"order_by must be a list of strings, not the string {order_by!r}")
+    if isinstance(max_results, bool) or not isinstance(max_results, int):
+        raise InvalidInput(f"max_results must be an integer, not {max_results!r}")
+    if not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        raise InvalidInput(
+            f"max_results must be between 1 and {MAX_RESULTS_LIMIT}, not {max_results}"
+        )
+    stages = _VIEW_TYPES.get(str(run_view_type).upper())
+    if stages is None:
+        raise InvalidInput(
+            f"run_view_type {run_view_type!r} is not one of {', '.join(_VIEW_TYPES)}"
+        )
+    return stages
+
+
+# --- filtering -----------------------------------------------------------------------------------
+
+
+def _condition(clause: Clause, dialect: str) -> sa.ColumnElement[bool]:
+    if clause.entity == "attributes":
+        return _compare(_RUN_COLUMNS[clause.key], clause, dialect)
+    table = _KEY_VALUE_TABLES[clause.entity]
+    matching = [table.c.key == clause.key, _compare(table.c.value, clause, dialect)]
+    if clause.entity == "metrics":
+        matching.append(table.c.is_nan == sa.false())  # NaN is stored as 0: keep it out
+    elif dialect == "postgresql" and _fits_partial_index(clause):
+        # Implied by the comparison itself; stated so the planner may use the partial index.
+        indexed = sa.literal_column(str(INDEXED_VALUE_BYTES), sa.Integer())
+        matching.append(sa.func.octet_length(table.c.value) <= indexed)
+    # A semi-join both engines plan from the (key, value) indexes, instead of probing per run.
+    return t.runs.c.id.in_(sa.select(table.c.run_id).where(*matching))
+
+
+def _fits_partial_index(clause: Clause) -> bool:
+    values = clause.value if isinstance(clause.value, tuple) else (clause.value,)
+    return clause.op in ("=", "IN") and all(
+        len(str(value).encode()) <= INDEXED_VALUE_BYTES for value in values
+    )
+
+
+def _compare(column: sa.ColumnElement[Any], clause: Clause, dialect: str) -> sa.ColumnElement[bool]:
+    op, value = clause.op, clause.value
+    if isinstance(value, tuple):
+        return column.in_(value) if op == "IN" else column.not_in(value)
+    if is_numeric(clause.entity, clause.key):
+        bound = sa.literal(value, sa.Double() if isinstance(value, float) else sa.BigInteger())
+        return _COMPARISONS[op](column, bound)
+    if op == "LIKE" and dialect == "sqlite":  # SQLite's LIKE ignores case; GLOB does not
+        return column.bool_op("GLOB")(_glob_pattern(_like_parts(str(value))))
+    if op == "LIKE":
+        return column.like("".join(_like_parts(str(value))), escape=_LIKE_ESCAPE)
+    if op == "ILIKE":
+        return column.ilike("".join(_like_parts(str(value))), escape=_LIKE_ESCAPE)
+    return _COMPARISONS[op](column, value)
+
+
+def _like_parts(pattern: str) -> list[str]:
+    r"""Split a LIKE pattern into ``%``, ``_`` and escaped one-character literals (``\%``,
+    ``\_`` and ``\\`` are literals; a backslash before anything else is itself literal)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and pattern[i + 1 : i + 2] in ("%", "_", "\\"):
+            parts.append("\\" + pattern[i + 1])
+            i += 2
+            continue
+        parts.append("\\\\" if char == "\\" else char)
+        i += 1
+    return parts
+
+
+def _glob_pattern(parts: list[str]) -> str:
+    wildcards = {"%": "*", "_": "?"}
+    return "".join(
+        wildcards.get(part) or (f"[{part[-1]}]" if part[-1] in "*?[" else part[-1])
+        for part in parts
+    )
+
+
+# --- ordering ------------------------------------------------------------------------------------
+
+
+def _order_keys(order_by: Sequence[str]) -> list[OrderKey]:
+    keys = [parse_order_by(item) for item in order_by]
+    seen = [(key.entity, key.key) for key in keys]
+    for column in seen:
+        if seen.count(column) > 1:
+            raise InvalidInput(f"order_by names {column[0]}.{column[1]} twice: {list(order_by)}")
+    return keys
+
+
+def _ordering(
+    keys: list[OrderKey], dialect: str
+) -> tuple[sa.FromClause, list[sa.ColumnElement[Any]]]:
+    """The FROM clause (runs outer-joined to each ordered key) and the ORDER BY terms."""
+    source: sa.FromClause = t.runs
+    ordering: list[sa.ColumnElement[Any]] = []
+    for n, key in enumerate(keys):
+        if key.entity == "attributes":
+            value: Any = _RUN_COLUMNS[key.key]
+            missing = sa.case((value.is_(None), 1), else_=0)
+        else:
+            table = _KEY_VALUE_TABLES[key.entity].alias(f"order_{n}")
+            source = source.outerjoin(
+                table, sa.and_(table.c.run_id == t.runs.c.id, table.c.key == key.key)
+            )
+            value = table.c.value
+            # MLflow's order: real values, then NaN, then runs without the metric.
+            nan = (table.c.is_nan == sa.true(), 1) if key.entity == "metrics" else None
+            missing = sa.case((table.c.run_id.is_(None), 2), *([nan] if nan else []), else_=0)
+        if dialect == "postgresql" and not is_numeric(key.entity, key.key):
+            value = value.collate("C")  # code-point order, as SQLite and MLflow's Python sort
+        ordering += [missing, value.asc() if key.ascending else value.desc()]
+    if not any(key.entity == "attributes" and key.key == "start_time" for key in keys):
+        ordering.append(t.runs.c.start_time.desc())
+    ordering.append(t.runs.c.id.asc())
+    return source, ordering
+
+
+# --- paging --------------------------------------------------------------------------------------
+
+
+def _fingerprint(
+    experiment_ids: Sequence[str] | None,
+    filter_string: str,
+    order_by: Sequence[str],
+    stages: tuple[str, ...],
+) -> str:
+    """Ties a page token to its search, so a token reused with other arguments is refused."""
+    ids = None if experiment_ids is None else list(experiment_ids)
+    blob = json.dumps([ids, filter_string, list(order_by), stages], default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _page_token(offset: int, search: str) -> str:
+    data = json.dumps({"offset": offset, "search": search}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def _read_page_token(token: str | None, search: str) -> int:
+    if token is None or token == "":
+        return 0
+    try:
+        data = json.loads(base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True))
+    except (ValueError, UnicodeError, binascii.Error, AttributeError):
+        data = None
+    offset = data.get("offset") if isinstance(data, dict) else None
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 1 or len(data) != 2:
+        raise InvalidInput(
+            "page_token is not a token this search returned; pass next_page_token unchanged, "
+            "or omit it to start from the first page"
+        )
+    if data.get("search") != search:
+        raise InvalidInput(
+            "page_token belongs to a search with other arguments; repeat the same filter, "
+            "order_by, experiment_ids and run_view_type, or omit the token to start over"
+        )
+    return offset
