@@ -1,50 +1,70 @@
-"""Fit a small linear model by gradient descent and track the run in Loopwright.
+"""Train three scikit-learn models on a dataset that ships with scikit-learn; track every run.
 
-Prints the run's id on stdout (progress goes to stderr), so a shell can pass it on:
-``loopwright runs show "$(python examples/quickstart.py)"``.
+Autologging records each model's parameters, training metrics and the fitted model (skops format,
+no pickle); the script adds held-out test metrics. Prints the run ids on stdout (progress goes to
+stderr) so a shell can pass them on: ``loopwright runs compare $(python examples/quickstart.py)``.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import sys
-import tempfile
-from pathlib import Path
+
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import loopwright as lw
 
+MODELS = {
+    "logistic-regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.5)),
+    "random-forest": lambda: RandomForestClassifier(n_estimators=200, max_depth=6, random_state=0),
+    "gradient-boosting": lambda: GradientBoostingClassifier(n_estimators=150, random_state=0),
+}
 
-def make_data(n: int, seed: int) -> list[tuple[float, float]]:
-    rng = random.Random(seed)
-    return [(x, 3.0 * x + 0.5 + rng.gauss(0, 0.1)) for x in (rng.uniform(-1, 1) for _ in range(n))]
 
-
-def main() -> str:
-    data = make_data(200, seed=7)
-    params = {"learning_rate": 0.1, "epochs": 50, "seed": 7}
+def main() -> list[str]:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=42
+    )
     client = lw.connect()
-    with client.start_run(
-        experiment="quickstart", name="linear-gd", tags={"model": "linear"}
-    ) as run:
-        run.log_params(params)
-        w = b = 0.0
-        for epoch in range(params["epochs"]):
-            grad_w = sum(2 * (w * x + b - y) * x for x, y in data) / len(data)
-            grad_b = sum(2 * (w * x + b - y) for x, y in data) / len(data)
-            w -= params["learning_rate"] * grad_w
-            b -= params["learning_rate"] * grad_b
-            mse = sum((w * x + b - y) ** 2 for x, y in data) / len(data)
-            run.log_metric("mse", mse, step=epoch)
-        run.log_metrics({"final_mse": mse, "weight": w, "bias": b})
-        with tempfile.TemporaryDirectory() as tmp:
-            model_file = Path(tmp) / "model.json"
-            model_file.write_text(json.dumps({"weight": w, "bias": b}))
-            run.log_artifact(model_file, artifact_path="model")
-        print(f"trained: y = {w:.3f} x + {b:.3f}, mse {mse:.4f}", file=sys.stderr)
+    lw.autolog(client_factory=lambda: client)
+    run_ids = []
+    for name, build in MODELS.items():
+        with client.start_run(
+            experiment="quickstart", name=name, tags={"dataset": "breast_cancer"}
+        ) as run:
+            model = build().fit(X_train, y_train)
+            scores = model.predict_proba(X_test)[:, 1]
+            predicted = model.predict(X_test)
+            run.log_metrics(
+                {
+                    "test_accuracy": accuracy_score(y_test, predicted),
+                    "test_f1": f1_score(y_test, predicted),
+                    "test_roc_auc": roc_auc_score(y_test, scores),
+                }
+            )
+        auc = client.get_run(run.id).metrics["test_roc_auc"].value
+        print(f"{name:<20} test ROC AUC {auc:.4f}  run {run.id}", file=sys.stderr)
+        run_ids.append(run.id)
+    lw.autolog(disable=True)
+    best = client.search_runs(
+        "tags.dataset = 'breast_cancer'",
+        experiments=["quickstart"],
+        order_by=["metrics.test_roc_auc DESC"],
+        max_results=1,
+    )[0]
+    print(
+        f"best: {best.name} (test ROC AUC {best.metrics['test_roc_auc'].value:.4f})",
+        file=sys.stderr,
+    )
     client.close()
-    return run.id
+    return run_ids
 
 
 if __name__ == "__main__":
-    print(main())
+    print("\n".join(main()))

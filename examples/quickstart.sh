@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Quickstart on the embedded store: create a home, log a small training run, show it.
+# Quickstart on the embedded store: create a home, train and track three models, compare them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
 
 echo "== loopwright init"
 loopwright init
-echo "== training and tracking a run (examples/quickstart.py)"
-run_id=$(python "$here/quickstart.py")
-echo "== loopwright runs show $run_id"
-loopwright runs show "$run_id"
-echo "== loopwright runs list"
-loopwright runs list --experiment quickstart --limit 5
+echo "== training three models with autologging (examples/quickstart.py)"
+mapfile -t run_ids < <(python "$here/quickstart.py")
+echo "== loopwright runs list --experiment quickstart --order-by 'metrics.test_roc_auc DESC'"
+loopwright runs list --experiment quickstart --order-by "metrics.test_roc_auc DESC" --limit 3
+echo "== loopwright runs compare ${run_ids[*]}"
+loopwright runs compare "${run_ids[@]}"
+echo "== loopwright runs show ${run_ids[0]}"
+loopwright runs show "${run_ids[0]}"

@@ -63,5 +63,7 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "linear-gd" in done.stdout and "final_mse" in done.stdout
-    assert "model/model.json" in done.stdout
+    for name in ("logistic-regression", "random-forest", "gradient-boosting"):
+        assert name in done.stdout
+    assert "test_roc_auc" in done.stdout and "Run comparison" in done.stdout
+    assert "model/model.skops" in done.stdout

@@ -27,7 +27,7 @@ from ._output import (
 
 if TYPE_CHECKING:
     from ..client import Client
-    from ..tracking import Metric, Run
+    from ..tracking import Experiment, Metric, Run
 
 __all__ = ["metric_goal", "runs_app"]
 
@@ -132,7 +132,8 @@ def list_runs(
     with handle_errors(), state(ctx).client() as client:
         known = client.tracking.list_experiments(include_deleted=True)
         scope = list(experiments) if experiments else None
-        if scope is None and not include_all:
+        if scope is None and not include_all and any(e.lifecycle_stage != "active" for e in known):
+            # The service searches deleted experiments too; their runs stay hidden, as they are.
             scope = [e.name for e in known if e.lifecycle_stage == "active"]
         runs = client.search_runs(
             filter_string,
@@ -146,7 +147,7 @@ def list_runs(
     if json_output:
         emit_json({"runs": [run_dict(run) for run in runs], "next_page_token": token})
         return
-    experiment_names = {e.id: e.name for e in known}
+    experiment_names = {e.id: _experiment_label(e) for e in known}
     mentioned_metrics, mentioned_params = _mentioned([filter_string, *(order_by or ())])
     metric_keys = list(
         dict.fromkeys([*mentioned_metrics, *sorted(k for r in runs for k in r.metrics)])
@@ -177,6 +178,11 @@ def list_runs(
     )
     if token:
         console().print(f"[dim]More runs: repeat the command with --page-token {token}[/]")
+
+
+def _experiment_label(experiment: Experiment) -> str:
+    deleted = experiment.lifecycle_stage != "active"
+    return f"{experiment.name} (deleted)" if deleted else experiment.name
 
 
 def _mentioned(texts: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -235,7 +241,7 @@ def show_run(
     deleted = " [red](deleted)[/]" if run.lifecycle_stage == "deleted" else ""
     out.print(
         f"[bold]{escape(run.name)}[/] ({run.id}) in experiment "
-        f"[bold]{escape(experiment.name)}[/]{deleted}"
+        f"[bold]{escape(_experiment_label(experiment))}[/]{deleted}"
     )
     duration = f", {format_duration(run.duration_ms)}" if run.duration_ms is not None else ""
     out.print(

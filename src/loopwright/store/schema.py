@@ -221,7 +221,6 @@ latest_metrics = sa.Table(
     sa.Column("value", sa.Double, nullable=False),
     sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("run_id", "key"),
-    sa.Index(None, "key", "value"),
     # Covers run search's metric comparisons (tracking/search.py): no table lookup per match.
     sa.Index(None, "key", "value", "is_nan", "run_id"),
 )

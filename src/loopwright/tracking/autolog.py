@@ -128,10 +128,17 @@ def _require(module: str, distribution: str) -> None:
         ) from exc
 
 
+# Helpers that scikit-learn's own metrics fit internally (roc_auc_score fits a LabelBinarizer):
+# logging them would add a stray fit to the user's run.
+_INTERNAL_MODULES = ("sklearn.preprocessing._label",)
+
+
 def _patch_all() -> None:
     from sklearn.utils import all_estimators
 
     for _, cls in all_estimators():
+        if cls.__module__.startswith(_INTERNAL_MODULES):
+            continue
         # Patch the class that defines the fit, so subclasses inheriting it are covered too.
         owner = next((k for k in cls.__mro__ if _METHOD in vars(k)), None)
         if owner is None or owner in _originals or not owner.__module__.startswith("sklearn"):

@@ -252,11 +252,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_latest_metrics")),
     )
-    with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_latest_metrics_key_value"), ["key", "value"], unique=False
-        )
-
     op.create_table(
         "metrics",
         sa.Column("run_id", sa.String(length=32), nullable=False),
@@ -495,9 +490,6 @@ def downgrade() -> None:
     op.drop_table("params")
     op.drop_table("model_versions")
     op.drop_table("metrics")
-    with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_latest_metrics_key_value"))
-
     op.drop_table("latest_metrics")
     op.drop_table("dataset_versions")
     with op.batch_alter_table("runs", schema=None) as batch_op:
