@@ -157,7 +157,8 @@ print(json.dumps({"open": time.perf_counter() - t}))
 
 def run_once(python: Path | str, program: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
-        prelude = f"import json\nHOME = {tmp + '/home'!r}\nDB = {'sqlite:///' + tmp + '/mlflow.db'!r}\n"
+        home, db = f"{tmp}/home", f"sqlite:///{tmp}/mlflow.db"
+        prelude = f"import json\nHOME = {home!r}\nDB = {db!r}\n"
         done = subprocess.run(
             [str(python), "-c", prelude + program],
             capture_output=True,
@@ -203,23 +204,58 @@ def main() -> None:
             n = 10_000 if key == "a" else 100_000
             name = "10,000 log_metric calls" if key == "a" else "100,000 points by log_batch"
             their_rate = n / theirs["durable"] if theirs else None
-            show(f"({key}) {name}, seen by caller", n / ours["caller"], their_rate, "pts/s",
-                 per_second=True)
-            show(f"({key}) {name}, durable", n / ours["durable"], their_rate, "pts/s",
-                 per_second=True)
+            show(
+                f"({key}) {name}, seen by caller",
+                n / ours["caller"],
+                their_rate,
+                "pts/s",
+                per_second=True,
+            )
+            show(
+                f"({key}) {name}, durable",
+                n / ours["durable"],
+                their_rate,
+                "pts/s",
+                per_second=True,
+            )
         elif key == "c":
-            show("(c) create 1,000 runs (10 params, 10 metrics)", 1000 / ours["create"],
-                 1000 / theirs["create"] if theirs else None, "runs/s", per_second=True)
-            show(f"(c) filtered search ({int(ours['hits'])} hits)", ours["search"],
-                 theirs["search"] if theirs else None, "s", per_second=False)
-            show("(c) search returning all 1,000 runs", ours["search_all"],
-                 theirs["search_all"] if theirs else None, "s", per_second=False)
+            show(
+                "(c) create 1,000 runs (10 params, 10 metrics)",
+                1000 / ours["create"],
+                1000 / theirs["create"] if theirs else None,
+                "runs/s",
+                per_second=True,
+            )
+            show(
+                f"(c) filtered search ({int(ours['hits'])} hits)",
+                ours["search"],
+                theirs["search"] if theirs else None,
+                "s",
+                per_second=False,
+            )
+            show(
+                "(c) search returning all 1,000 runs",
+                ours["search_all"],
+                theirs["search_all"] if theirs else None,
+                "s",
+                per_second=False,
+            )
         elif key == "d":
-            show("(d) cold import", ours["import"], theirs["import"] if theirs else None, "s",
-                 per_second=False)
+            show(
+                "(d) cold import",
+                ours["import"],
+                theirs["import"] if theirs else None,
+                "s",
+                per_second=False,
+            )
         elif key == "e":
-            show("(e) fresh store open (incl. import)", ours["open"],
-                 theirs["open"] if theirs else None, "s", per_second=False)
+            show(
+                "(e) fresh store open (incl. import)",
+                ours["open"],
+                theirs["open"] if theirs else None,
+                "s",
+                per_second=False,
+            )
 
 
 if __name__ == "__main__":
