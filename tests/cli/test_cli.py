@@ -35,13 +35,22 @@ JSON_COMMANDS = [
     ("experiments", "list"),
     ("runs", "list"),
     ("runs", "show"),
+    ("runs", "compare"),
     ("config",),
     ("gc",),
     ("db", "current"),
     ("init",),
 ]
 # Commands that act rather than report, and so need no --json.
-ACTION_COMMANDS = {("db", "upgrade")}
+ACTION_COMMANDS = {
+    ("db", "upgrade"),
+    ("experiments", "create"),
+    ("experiments", "rename"),
+    ("experiments", "delete"),
+    ("experiments", "restore"),
+    ("runs", "delete"),
+    ("runs", "restore"),
+}
 
 
 def _flat(text: str) -> str:
@@ -171,7 +180,9 @@ def _imported_modules(importtime_stderr: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["runs", "--help"], ["config"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["runs", "--help"], ["experiments", "--help"], ["config"]]
+)
 def test_light_commands_import_no_heavy_module(tmp_path: Path, args: list[str]) -> None:
     result = run_cli(args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0, result.stderr
@@ -238,7 +249,9 @@ def test_config_reports_arguments_and_the_toml(tmp_path: Path) -> None:
 
 
 def test_runs_list_and_show_as_json(home: Path, logged_run: str, client: Client) -> None:
-    runs = invoke_json(["--home", str(home), "runs", "list"])
+    listing = invoke_json(["--home", str(home), "runs", "list"])
+    assert listing["next_page_token"] is None
+    runs = listing["runs"]
     assert [r["id"] for r in runs] == [logged_run]
     listed = runs[0]
     assert listed["name"] == "rf-1"
@@ -258,12 +271,13 @@ def test_runs_list_and_show_as_json(home: Path, logged_run: str, client: Client)
 
     with client.start_run(experiment="other", name="o-1"):
         pass
-    both = invoke_json(["--home", str(home), "runs", "list"])
+    both = invoke_json(["--home", str(home), "runs", "list"])["runs"]
     assert [r["name"] for r in both] == ["o-1", "rf-1"]
-    only = invoke_json(["--home", str(home), "runs", "list", "--experiment", "churn"])
+    only = invoke_json(["--home", str(home), "runs", "list", "--experiment", "churn"])["runs"]
     assert [r["name"] for r in only] == ["rf-1"]
     limited = invoke_json(["--home", str(home), "runs", "list", "--limit", "1"])
-    assert [r["name"] for r in limited] == ["o-1"]
+    assert [r["name"] for r in limited["runs"]] == ["o-1"]
+    assert limited["next_page_token"]
 
 
 def test_experiments_list_as_json(home: Path, logged_run: str, client: Client) -> None:
@@ -472,9 +486,13 @@ def test_every_reporting_command_offers_json() -> None:
 
 @pytest.mark.parametrize("command", JSON_COMMANDS, ids=" ".join)
 def test_json_commands_print_only_json(
-    home: Path, logged_run: str, command: tuple[str, ...]
+    home: Path, client: Client, logged_run: str, command: tuple[str, ...]
 ) -> None:
-    extra = [logged_run] if command == ("runs", "show") else []
+    extra = [logged_run] if command in (("runs", "show"), ("runs", "compare")) else []
+    if command == ("runs", "compare"):
+        with client.start_run(name="second") as second:
+            pass
+        extra.append(second.id)
     data = invoke_json(["--home", str(home), *command, *extra])
     assert isinstance(data, list | dict)
     assert data  # every command has something to report for a home with one run

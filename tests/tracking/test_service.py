@@ -11,7 +11,7 @@ from blake3 import blake3
 
 from loopwright.client import Client
 from loopwright.config import resolve_settings
-from loopwright.errors import AlreadyExists, InvalidInput, NotFound, UnsafePath
+from loopwright.errors import AlreadyExists, Conflict, InvalidInput, NotFound, UnsafePath
 from loopwright.tracking import Metric, RunStatus
 
 
@@ -503,3 +503,25 @@ def test_logging_to_a_missing_run_is_not_found(
     assert exc_info.value.code == "RESOURCE_DOES_NOT_EXIST"
     assert repr(missing) in str(exc_info.value)
     assert _blob_hashes(client) == set()
+
+
+def test_an_experiment_renamed_or_deleted_elsewhere_is_not_used_from_a_stale_cache(
+    tmp_path: Path,
+) -> None:
+    settings = resolve_settings(home=tmp_path / "shared")
+    first, second = Client(settings), Client(settings)  # two processes, two caches
+    first.tracking.create_run(experiment="x")
+    second.tracking.rename_experiment("x", "y")
+    second.tracking.create_experiment("x")
+
+    moved = first.tracking.create_run(experiment="x")
+    assert moved.experiment_id == second.tracking.get_experiment_by_name("x").id
+
+    second.tracking.set_experiment_lifecycle("x", "deleted")
+    with pytest.raises(Conflict, match="deleted"):
+        first.tracking.create_run(experiment="x")
+    assert [r.experiment_id for r in first.search_runs()] == [
+        second.tracking.get_experiment_by_name("y").id
+    ]
+    first.close()
+    second.close()

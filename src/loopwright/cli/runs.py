@@ -26,6 +26,8 @@ from ._output import (
 )
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from ..client import Client
     from ..tracking import Experiment, Metric, Run
 
@@ -33,7 +35,10 @@ __all__ = ["metric_goal", "runs_app"]
 
 runs_app = typer.Typer(help="Runs: params, metrics, tags and artifacts.", no_args_is_help=True)
 
-RUN_IDS = Annotated[list[str], typer.Argument(help="Run ids.", show_default=False)]
+RUN_IDS = Annotated[list[str], typer.Argument(help="Run ids.", metavar="RUN_ID")]
+# The service breaks start-time ties by id ascending (as MLflow does); ids are time-ordered, so
+# descending keeps runs started in the same millisecond newest first too.
+_NEWEST_FIRST = ("attributes.start_time DESC", "attributes.run_id DESC")
 _METRIC_COLUMNS = 6  # metric columns in `runs list`, those the filter or order names first
 _MENTION = re.compile(r"\b(metrics?|params?|parameters?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/]+))")
 # Metric names whose words say smaller is better; `runs compare --minimize/--maximize` override.
@@ -43,7 +48,7 @@ _LOWER_IS_BETTER = frozenset(
 )
 
 
-def run_dict(run: Run) -> dict[str, Any]:
+def _run_dict(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
         "name": run.name,
@@ -98,6 +103,7 @@ def list_runs(
         typer.Option(
             "--experiment",
             "-e",
+            metavar="NAME",
             help="Only runs of this experiment; repeat for several. Runs of deleted experiments "
             "show only when named here, or with --all.",
         ),
@@ -105,23 +111,31 @@ def list_runs(
     filter_string: Annotated[
         str,
         typer.Option(
-            "--filter", "-f", help="""MLflow filter: "metrics.auc > 0.9 and params.model = 'rf'"."""
+            "--filter",
+            "-f",
+            metavar="FILTER",
+            help="""MLflow filter: "metrics.auc > 0.9 and params.model = 'rf'".""",
         ),
     ] = "",
     order_by: Annotated[
         list[str] | None,
         typer.Option(
-            "--order-by", help="Sort key such as 'metrics.auc DESC'; repeat to break ties."
+            "--order-by",
+            metavar="KEY [ASC|DESC]",
+            help="Sort key such as 'metrics.auc DESC'; repeat to break ties.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
     deleted: Annotated[bool, typer.Option("--deleted", help="Only deleted runs.")] = False,
     include_all: Annotated[
         bool,
-        typer.Option("--all", help="Active and deleted runs, in every experiment (deleted too)."),
+        typer.Option(
+            "--all", help="Active and deleted runs, of every experiment, deleted ones too."
+        ),
     ] = False,
     page_token: Annotated[
-        str | None, typer.Option("--page-token", help="Continue where the last page ended.")
+        str | None,
+        typer.Option("--page-token", metavar="TOKEN", help="Continue where the last page ended."),
     ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -138,14 +152,14 @@ def list_runs(
         runs = client.search_runs(
             filter_string,
             experiments=scope,
-            order_by=order_by or (),
+            order_by=order_by or _NEWEST_FIRST,
             max_results=limit,
             page_token=page_token,
             run_view_type=view,
         )
     token = runs.next_page_token
     if json_output:
-        emit_json({"runs": [run_dict(run) for run in runs], "next_page_token": token})
+        emit_json({"runs": [_run_dict(run) for run in runs], "next_page_token": token})
         return
     experiment_names = {e.id: _experiment_label(e) for e in known}
     mentioned_metrics, mentioned_params = _mentioned([filter_string, *(order_by or ())])
@@ -224,7 +238,7 @@ def show_run(
             else {}
         )
     if json_output:
-        shown = run_dict(run) | {
+        shown = _run_dict(run) | {
             "experiment": experiment.name,
             "artifacts": [{"path": a.path, "size": a.size} for a in artifacts],
         }
@@ -347,10 +361,15 @@ def compare_runs(
     run_ids: RUN_IDS,
     minimize: Annotated[
         list[str] | None,
-        typer.Option("--minimize", help="Metric where lower is better (default: by its name)."),
+        typer.Option(
+            "--minimize",
+            metavar="METRIC",
+            help="Metric where lower is better (default: by its name).",
+        ),
     ] = None,
     maximize: Annotated[
-        list[str] | None, typer.Option("--maximize", help="Metric where higher is better.")
+        list[str] | None,
+        typer.Option("--maximize", metavar="METRIC", help="Metric where higher is better."),
     ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -424,8 +443,8 @@ def _print_comparison(
         table.add_row(
             cell_text(key),
             *(
-                _value_cell(None if v is None else format_number(v), "bold green" * (r.id in best))
-                for r, v in zip(runs, values, strict=True)
+                _value_cell(None if v is None else format_number(v), "bold green" if won else "")
+                for won, v in zip((run.id in best for run in runs), values, strict=True)
             ),
         )
         lines = [histories.get((run.id, key), []) for run in runs]
@@ -436,7 +455,7 @@ def _print_comparison(
     console().print(table)
 
 
-def _value_cell(value: str | None, style: str) -> Any:
+def _value_cell(value: str | None, style: str) -> Text:
     return cell_text("—", "dim") if value is None else cell_text(value, style)
 
 

@@ -206,13 +206,24 @@ class TrackingService:
             for k, v in (tags or {}).items()
         ]
         context_rows = self._context_fields(row, now) if self.capture else {}
-        with self.db.write() as conn:
-            if parent_run_id is not None:
-                self._require_run(conn, parent_run_id)
-            for table, rows in context_rows.items():
-                insert_ignore(conn, table, rows)
-            conn.execute(t.runs.insert(), row)
-            insert_ignore(conn, t.run_tags, tag_rows)
+        for _attempt in range(2):
+            with self.db.write() as conn:
+                current = self._experiment_still(conn, experiment_id, experiment)
+                if current:
+                    if parent_run_id is not None:
+                        self._require_run(conn, parent_run_id)
+                    for table, rows in context_rows.items():
+                        insert_ignore(conn, table, rows)
+                    conn.execute(t.runs.insert(), row)
+                    insert_ignore(conn, t.run_tags, tag_rows)
+            if current:
+                break
+            # Renamed or deleted by another process since it was cached: look it up again
+            # (outside the transaction: the lookup may need to write).
+            self._experiment_ids.pop(experiment, None)
+            row["experiment_id"] = experiment_id = self._experiment_id(experiment)
+        else:
+            raise Conflict(f"experiment {experiment!r} keeps changing under this run; retry")
         self._recorded.update(
             (table.name, r.get("id") or r["hash"])
             for table, rows in context_rows.items()
@@ -272,6 +283,16 @@ class TrackingService:
             environment_id=env.id,
         )
         return pending
+
+    @staticmethod
+    def _experiment_still(conn: sa.Connection, experiment_id: str, name: str) -> bool:
+        """Whether the cached id still names an active experiment called ``name``."""
+        found = conn.execute(
+            sa.select(t.experiments.c.name, t.experiments.c.lifecycle_stage).where(
+                t.experiments.c.id == experiment_id
+            )
+        ).first()
+        return found is not None and tuple(found) == (name, "active")
 
     def _experiment_id(self, name: str) -> str:
         cached = self._experiment_ids.get(name)
@@ -376,11 +397,13 @@ class TrackingService:
 
         ``experiments`` are names; None searches all. Pass ``next_page_token`` back for more.
         """
-        experiment_ids = (
-            None
-            if experiments is None
-            else [self.get_experiment_by_name(name).id for name in experiments]
-        )
+        if experiments is not None:
+            experiment_ids = [self.get_experiment_by_name(name).id for name in experiments]
+        elif run_view_type.upper() == "ACTIVE_ONLY":
+            # Runs of a deleted experiment stay hidden until it is restored.
+            experiment_ids = [e.id for e in self.list_experiments()]
+        else:
+            experiment_ids = None
         self.flush()
         with self.db.read() as conn:
             page = search_run_ids(
