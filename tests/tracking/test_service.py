@@ -525,3 +525,18 @@ def test_an_experiment_renamed_or_deleted_elsewhere_is_not_used_from_a_stale_cac
     ]
     first.close()
     second.close()
+
+
+def test_search_results_convert_to_a_dataframe_with_mlflow_columns(client: Client) -> None:
+    for n, model in enumerate(["rf", "lr"]):
+        with client.start_run(experiment="frame", name=model, tags={"team": "risk"}) as run:
+            run.log_params({"model": model})
+            run.log_metrics({"auc": 0.8 + n / 10})
+    found = client.search_runs("tags.team = 'risk'", order_by=["metrics.auc DESC"])
+    frame = found.to_pandas()
+    assert list(frame["run_name"]) == ["lr", "rf"]
+    assert list(frame["params.model"]) == ["lr", "rf"]
+    assert frame["metrics.auc"].tolist() == pytest.approx([0.9, 0.8])
+    assert set(frame["status"]) == {"FINISHED"}
+    assert str(frame["start_time"].dtype).startswith("datetime64")
+    assert found.next_page_token is None
