@@ -249,6 +249,7 @@ dataset_versions = sa.Table(
     _fk("produced_by_run_id", "runs.id", nullable=True, ondelete="SET NULL"),
     sa.Column("file_count", sa.BigInteger, nullable=False),
     sa.Column("total_size", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.Text),
     sa.Column("schema_json", sa.Text),
     sa.Column("profile_json", sa.Text),
     sa.Column("created_by", sa.String(200)),
@@ -259,6 +260,32 @@ dataset_versions = sa.Table(
 dataset_version_tags = _tags("dataset_version_tags", "dataset_versions", "version_id")
 
 dataset_aliases = _aliases("dataset_aliases", "datasets", "dataset_id", "dataset_versions")
+
+# Expectation suites are versioned like datasets: a changed definition is a new version.
+validation_suites = sa.Table(
+    "validation_suites",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("definition_json", sa.Text, nullable=False),
+    _ms("created_at"),
+    sa.UniqueConstraint("name", "version"),
+    sa.UniqueConstraint("name", "content_hash"),
+)
+
+validation_results = sa.Table(
+    "validation_results",
+    metadata,
+    _id(primary_key=True),
+    _fk("dataset_version_id", "dataset_versions.id"),
+    _fk("suite_id", "validation_suites.id"),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("result_json", sa.Text, nullable=False),
+    _ms("created_at"),
+    sa.Index(None, "dataset_version_id", "created_at"),
+)
 
 # Lineage: which dataset versions a run read.
 run_inputs = sa.Table(
