@@ -21,6 +21,7 @@ from .config import Settings, resolve_settings
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from .data.service import DatasetService
     from .store.home import Store
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList, TrackingService
 
@@ -45,10 +46,22 @@ class Client:
         self.settings = settings
         self.store: Store = open_store(settings)
         self.tracking: TrackingService = TrackingService(self.store)
+        self._datasets: DatasetService | None = None
+
+    @property
+    def datasets(self) -> DatasetService:
+        """Dataset versions: ``client.datasets.add("transactions", "data/", message=...)``."""
+        if self._datasets is None:
+            from .data.service import DatasetService
+
+            self._datasets = DatasetService(self.store)
+        return self._datasets
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""
         self.tracking.close()
+        if self._datasets is not None:
+            self._datasets.close()
         self.store.close()
 
     def __enter__(self) -> Client:

@@ -78,8 +78,10 @@ def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
 
 
-def _write_all(fd: int, chunks: Iterable[bytes], hasher: blake3 | None = None) -> int:
-    """Write ``chunks`` to ``fd`` (feeding ``hasher`` too), fsync, close; return the size."""
+def _write_all(
+    fd: int, chunks: Iterable[bytes], hasher: blake3 | None = None, *, durable: bool = True
+) -> int:
+    """Write ``chunks`` to ``fd`` (feeding ``hasher`` too), fsync unless told not to, close."""
     size = 0
     with open(fd, "wb") as out:
         for chunk in chunks:
@@ -88,7 +90,8 @@ def _write_all(fd: int, chunks: Iterable[bytes], hasher: blake3 | None = None) -
             out.write(chunk)
             size += len(chunk)
         out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            os.fsync(out.fileno())
     return size
 
 
@@ -231,11 +234,15 @@ class BlobStore:
         info = BlobInfo(blake3(payload).hexdigest(), len(payload))
         return self._upload(info, lambda target: fs.pipe_file(target, payload))
 
-    def put_file(self, path: str | os.PathLike[str]) -> BlobInfo:
-        """Store the file at ``path``, streamed in chunks. It must not change meanwhile."""
+    def put_file(self, path: str | os.PathLike[str], *, durable: bool = True) -> BlobInfo:
+        """Store the file at ``path``, streamed in chunks. It must not change meanwhile.
+
+        ``durable=False`` skips the per-file fsyncs on a local store; a caller storing many files
+        then calls :meth:`sync` once before committing metadata that points at them.
+        """
         with open(path, "rb") as source:
             if self._fs is None:
-                return self._put_local(_chunks(source))
+                return self._put_local(_chunks(source), durable=durable)
             hasher, size = blake3(), 0
             for chunk in _chunks(source):
                 hasher.update(chunk)
@@ -260,11 +267,16 @@ class BlobStore:
         finally:
             spool.unlink(missing_ok=True)
 
-    def _put_local(self, chunks: Iterable[bytes]) -> BlobInfo:
+    def sync(self) -> None:
+        """Make every blob written with ``durable=False`` durable (local stores; no-op remotely)."""
+        if self._fs is None and hasattr(os, "sync"):
+            os.sync()
+
+    def _put_local(self, chunks: Iterable[bytes], *, durable: bool = True) -> BlobInfo:
         fd, temp = _create_temp(self._local / _TEMP_DIR, "put-")
         try:
             hasher = blake3()
-            size = _write_all(fd, chunks, hasher)
+            size = _write_all(fd, chunks, hasher, durable=durable)
             info = BlobInfo(hasher.hexdigest(), size)
             final = self._path(info.hash)
             if final.is_file() and final.stat().st_size == info.size:
@@ -276,7 +288,8 @@ class BlobStore:
             final.parent.mkdir(exist_ok=True)
             os.chmod(temp, 0o444)
             os.replace(temp, final)
-            _fsync_dir(final.parent)
+            if durable:
+                _fsync_dir(final.parent)
             return info
         except BaseException:
             temp.unlink(missing_ok=True)

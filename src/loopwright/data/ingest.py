@@ -1,0 +1,160 @@
+"""Turning user sources (files, folders, globs, tables, fsspec URLs) into a stored manifest.
+
+Every file is read once: hashed while it is copied into the blob store. A stat cache skips
+unchanged files entirely. Blob writes skip their per-file fsync and the store is synced once at
+the end, before any metadata points at the blobs.
+
+Symlinks: a symlinked file is stored with its target's content when the target lies inside the
+source folder, and refused when it points outside; symlinked folders are not followed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from blake3 import blake3
+
+from ..errors import DataError, InvalidInput
+from ..paths import normalize_relpath
+from ..store.blobs import BlobStore
+from .entities import FileEntry
+from .stat_cache import FileKey, StatCache, file_key
+
+__all__ = ["collect_files", "manifest_hash", "store_files", "store_table"]
+
+Progress = Callable[[int], None]
+
+
+def manifest_hash(entries: Sequence[FileEntry]) -> str:
+    """The content hash of a version: BLAKE3 over its sorted ``path, size, hash`` lines."""
+    hasher = blake3()
+    for entry in sorted(entries, key=lambda e: e.path):
+        hasher.update(f"{entry.path}\t{entry.size}\t{entry.hash}\n".encode())
+    return hasher.hexdigest()
+
+
+def _walk(root: Path, prefix: str, out: list[tuple[str, Path]]) -> None:
+    real_root = os.path.realpath(root)
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = os.path.realpath(path)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    raise InvalidInput(
+                        f"{path} is a symlink to {target}, outside {root}; copy the file in or "
+                        "add its target directly"
+                    )
+                if not os.path.isfile(target):
+                    continue  # a dangling link or a link to a folder: nothing to store
+            rel = path.relative_to(root).as_posix()
+            out.append((normalize_relpath(f"{prefix}{rel}", what="dataset path"), path))
+
+
+def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
+    """``(path in the version, file on disk)`` for every file the sources name.
+
+    One folder: its contents at the version's root. Otherwise every file under its own name and
+    every folder under its folder name. Globs (``data/*.csv``, ``**``) are expanded.
+    """
+    expanded: list[Path] = []
+    for source in sources:
+        text = os.fspath(source)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InvalidInput(f"the pattern {text!r} matches no file")
+            expanded.extend(Path(m) for m in matches)
+        else:
+            path = Path(text)
+            if not path.exists():
+                raise InvalidInput(f"{text!r} does not exist; give a file, a folder or a glob")
+            expanded.append(path)
+    files: list[tuple[str, Path]] = []
+    if len(expanded) == 1 and expanded[0].is_dir():
+        _walk(expanded[0], "", files)
+    else:
+        for path in expanded:
+            if path.is_dir():
+                _walk(path, f"{path.name}/", files)
+            elif path.is_file():
+                files.append((normalize_relpath(path.name, what="dataset path"), path))
+    seen: set[str] = set()
+    for rel, _ in files:
+        if rel in seen:
+            raise InvalidInput(f"two sources give the path {rel!r}; add them separately")
+        seen.add(rel)
+    if not files:
+        raise InvalidInput(f"no files found in {', '.join(os.fspath(s) for s in sources)}")
+    return files
+
+
+def store_files(
+    files: Sequence[tuple[str, Path]],
+    blobs: BlobStore,
+    cache: StatCache | None,
+    *,
+    workers: int = 4,
+    progress: Progress | None = None,
+) -> list[FileEntry]:
+    """Hash and store each file (skipping those the stat cache vouches for); return the entries.
+
+    Raises:
+        DataError: a file changed while it was being read (the version would mix two states).
+    """
+    absolute = [os.path.abspath(path) for _, path in files]
+    cached = cache.get_many(absolute) if cache is not None else {}
+    new_cache: list[tuple[str, FileKey, str]] = []
+    wrote = False
+
+    def one(index: int) -> FileEntry:
+        nonlocal wrote
+        rel, path = files[index]
+        key = file_key(os.stat(path))
+        hit = cached.get(absolute[index])
+        if hit is not None and hit[0] == key and blobs.exists(hit[1]):
+            return FileEntry(rel, key[0], hit[1])
+        info = blobs.put_file(path, durable=False)
+        wrote = True
+        after = file_key(os.stat(path))
+        if after != key or info.size != key[0]:
+            raise DataError(
+                f"{path} changed while it was being added; nothing was recorded, add it again "
+                "once it is no longer being written"
+            )
+        new_cache.append((absolute[index], key, info.hash))
+        return FileEntry(rel, info.size, info.hash)
+
+    entries: list[FileEntry] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for entry in pool.map(one, range(len(files))):
+            entries.append(entry)
+            if progress is not None:
+                progress(1)
+    if wrote:
+        blobs.sync()
+    if cache is not None:
+        cache.put_many(new_cache)
+    return entries
+
+
+def store_table(table: Any, blobs: BlobStore, name: str) -> FileEntry:
+    """Store a pandas DataFrame or Arrow table as one Parquet file named ``name``."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "table.parquet"
+        pq.write_table(table, path)
+        info = blobs.put_file(path)
+    return FileEntry(normalize_relpath(name, what="dataset path"), info.size, info.hash)

@@ -1,0 +1,39 @@
+"""Adding data straight from an fsspec URL (``s3://bucket/prefix``, ``gs://…``, ``https://…``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import InvalidInput
+from ..paths import normalize_relpath
+from ..store.blobs import BlobStore
+from .entities import FileEntry
+
+__all__ = ["fetch_remote"]
+
+
+def fetch_remote(urls: Sequence[str], blobs: BlobStore) -> list[FileEntry]:
+    """Stream every file under each URL into the blob store (one URL: paths relative to it)."""
+    import fsspec
+
+    entries: list[FileEntry] = []
+    for url in urls:
+        fs, root = fsspec.core.url_to_fs(url)
+        root = root.rstrip("/")
+        if fs.isdir(root):
+            prefix = "" if len(urls) == 1 else root.rsplit("/", 1)[-1] + "/"
+            paths = sorted(fs.find(root))
+            pairs = [(prefix + p[len(root) :].lstrip("/"), p) for p in paths]
+        elif fs.isfile(root):
+            pairs = [(root.rsplit("/", 1)[-1], root)]
+        else:
+            raise InvalidInput(f"{url!r} does not exist or cannot be listed")
+        for rel, path in pairs:
+            with fs.open(path, "rb") as stream:
+                info = blobs.put_stream(stream)
+            entries.append(
+                FileEntry(normalize_relpath(rel, what="dataset path"), info.size, info.hash)
+            )
+    if not entries:
+        raise InvalidInput(f"no files found under {', '.join(urls)}")
+    return entries

@@ -1,0 +1,431 @@
+"""Datasets and their versions on the metadata and blob stores.
+
+Example:
+    >>> import loopwright as lw, pathlib
+    >>> client = lw.connect(home="lw-doc-data")
+    >>> _ = pathlib.Path("rows.csv").write_text("a,b\\n1,2\\n")
+    >>> version = client.datasets.add("toy", "rows.csv", message="first")
+    >>> (version.ref, version.file_count)
+    ('toy@v1', 1)
+    >>> client.datasets.add("toy", "rows.csv").id == version.id  # same content, same version
+    True
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .._ids import new_id, now_ms
+from ..errors import AlreadyExists, InvalidInput, NotFound
+from ..store import schema as t
+from ..store.home import Store
+from ..store.upsert import insert_ignore, upsert
+from .entities import Dataset, DatasetVersion, FileEntry
+from .ingest import collect_files, manifest_hash, store_files, store_table
+from .stat_cache import StatCache
+
+__all__ = ["DatasetService"]
+
+_OWNER = "dataset"  # artifacts.owner_type of a version's files
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
+_MAX_PROFILED_FILES = 20
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"dataset name {name!r} must start with a letter or digit and use only letters, "
+            "digits, '.', '_' and '-'"
+        )
+    return name
+
+
+class DatasetService:
+    """Add, find, compare and materialise dataset versions."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+        self._cache: StatCache | None = None
+
+    @property
+    def stat_cache(self) -> StatCache:
+        if self._cache is None:
+            self._cache = StatCache(self.store.settings.home / "cache" / "stat.db")
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    # --- adding ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        source: Any,
+        *,
+        message: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        run_id: str | None = None,
+        table_name: str = "data.parquet",
+        progress: Callable[[int], None] | None = None,
+    ) -> DatasetVersion:
+        """Store a new version of ``name`` from files, folders, globs, a table or an fsspec URL.
+
+        Identical content returns the existing version instead of making a new one.
+        """
+        _check_name(name)
+        profile_paths: dict[str, Any] = {}
+        if isinstance(source, str | os.PathLike) or (
+            isinstance(source, Sequence) and not isinstance(source, str | bytes)
+        ):
+            sources = [source] if isinstance(source, str | os.PathLike) else list(source)
+            remote = [os.fspath(s) for s in sources if "://" in os.fspath(s)]
+            if remote:
+                from .remote_source import fetch_remote
+
+                entries, description = fetch_remote(remote, self.store.blobs), ", ".join(remote)
+            else:
+                files = collect_files(sources)
+                entries = store_files(files, self.store.blobs, self.stat_cache, progress=progress)
+                profile_paths = {rel: path for rel, path in files}
+                description = ", ".join(os.path.abspath(os.fspath(s)) for s in sources)
+        else:
+            entries = [store_table(source, self.store.blobs, table_name)]
+            profile_paths = {table_name: source}
+            description = f"{type(source).__module__}.{type(source).__name__}"
+        content_hash = manifest_hash(entries)
+        existing = self._find_by_content(name, content_hash)
+        if existing is not None:
+            return existing
+        schema, profile = _profiles(profile_paths)
+        return self._record(
+            name,
+            entries,
+            content_hash,
+            message=message,
+            tags=tags or {},
+            aliases=aliases,
+            run_id=run_id,
+            source=description,
+            schema=schema,
+            profile=profile,
+        )
+
+    def _find_by_content(self, name: str, content_hash: str) -> DatasetVersion | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(t.dataset_versions.c.id)
+                .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+                .where(t.datasets.c.name == name, t.dataset_versions.c.content_hash == content_hash)
+            ).first()
+        return None if row is None else self._version_by_id(row.id)
+
+    def _record(
+        self,
+        name: str,
+        entries: list[FileEntry],
+        content_hash: str,
+        *,
+        message: str | None,
+        tags: Mapping[str, str],
+        aliases: Sequence[str],
+        run_id: str | None,
+        source: str,
+        schema: dict[str, Any] | None,
+        profile: dict[str, Any] | None,
+    ) -> DatasetVersion:
+        now = now_ms()
+        version_id = new_id()
+        with self.db.write() as conn:
+            dataset_id = self._dataset_id(conn, name, create=True)
+            previous = conn.execute(
+                sa.select(t.dataset_versions.c.id, t.dataset_versions.c.number)
+                .where(t.dataset_versions.c.dataset_id == dataset_id)
+                .order_by(t.dataset_versions.c.number.desc())
+                .limit(1)
+            ).first()
+            conn.execute(
+                t.dataset_versions.insert(),
+                {
+                    "id": version_id,
+                    "dataset_id": dataset_id,
+                    "number": 1 if previous is None else previous.number + 1,
+                    "content_hash": content_hash,
+                    "message": message,
+                    "parent_id": None if previous is None else previous.id,
+                    "produced_by_run_id": run_id,
+                    "file_count": len(entries),
+                    "total_size": sum(e.size for e in entries),
+                    "source": source,
+                    "schema_json": None if schema is None else json.dumps(schema),
+                    "profile_json": None if profile is None else json.dumps(profile),
+                    "created_by": getpass.getuser(),
+                    "created_at": now,
+                },
+            )
+            insert_ignore(
+                conn,
+                t.blobs,
+                [
+                    {"hash": h, "size": s, "created_at": now}
+                    for h, s in {(e.hash, e.size) for e in entries}
+                ],
+            )
+            conn.execute(
+                t.artifacts.insert(),
+                [
+                    {
+                        "owner_type": _OWNER,
+                        "owner_id": version_id,
+                        "path": e.path,
+                        "blob_hash": e.hash,
+                        "size": e.size,
+                        "created_at": now,
+                    }
+                    for e in entries
+                ],
+            )
+            insert_ignore(
+                conn,
+                t.dataset_version_tags,
+                [{"version_id": version_id, "key": k, "value": str(v)} for k, v in tags.items()],
+            )
+            for alias in aliases:
+                self._set_alias(conn, dataset_id, version_id, alias)
+        return self._version_by_id(version_id)
+
+    def _dataset_id(self, conn: sa.Connection, name: str, *, create: bool = False) -> str:
+        row = conn.execute(sa.select(t.datasets.c.id).where(t.datasets.c.name == name)).first()
+        if row is not None:
+            return str(row.id)
+        if not create:
+            raise NotFound(f"dataset {name!r} does not exist; `loopwright data list` shows them")
+        dataset_id = new_id()
+        now = now_ms()
+        conn.execute(
+            t.datasets.insert(),
+            {"id": dataset_id, "name": name, "created_at": now, "updated_at": now},
+        )
+        return dataset_id
+
+    # --- finding --------------------------------------------------------------------------
+
+    def get(self, ref: str) -> DatasetVersion:
+        """A version by reference: ``name`` or ``name@latest``, ``name@v3``, ``name@3``,
+        ``name@<alias>`` or ``name@<version id>``."""
+        name, _, selector = ref.partition("@")
+        selector = selector or "latest"
+        v = t.dataset_versions.c
+        with self.db.read() as conn:
+            dataset_id = self._dataset_id(conn, _check_name(name))
+            query = sa.select(v.id).where(v.dataset_id == dataset_id)
+            if selector == "latest":
+                query = query.order_by(v.number.desc()).limit(1)
+            elif re.fullmatch(r"v?\d+", selector):
+                query = query.where(v.number == int(selector.lstrip("v")))
+            else:
+                alias = conn.execute(
+                    sa.select(t.dataset_aliases.c.version_id).where(
+                        t.dataset_aliases.c.dataset_id == dataset_id,
+                        t.dataset_aliases.c.alias == selector,
+                    )
+                ).first()
+                query = query.where(v.id == (alias.version_id if alias else selector))
+            row = conn.execute(query).first()
+            if row is None:
+                numbers = (
+                    conn.execute(
+                        sa.select(v.number).where(v.dataset_id == dataset_id).order_by(v.number)
+                    )
+                    .scalars()
+                    .all()
+                )
+                shown = f"v{numbers[0]}..v{numbers[-1]}" if numbers else "none"
+                raise NotFound(f"dataset {name!r} has no version {selector!r}; versions: {shown}")
+        return self._version_by_id(row.id)
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of ``name``, newest first."""
+        v = t.dataset_versions.c
+        with self.db.read() as conn:
+            dataset_id = self._dataset_id(conn, name)
+            ids = (
+                conn.execute(
+                    sa.select(v.id).where(v.dataset_id == dataset_id).order_by(v.number.desc())
+                )
+                .scalars()
+                .all()
+            )
+        return [self._version_by_id(i) for i in ids]
+
+    def list_datasets(self) -> list[Dataset]:
+        d, v = t.datasets.c, t.dataset_versions.c
+        query = (
+            sa.select(d.id, d.name, d.description, d.created_at, sa.func.count(v.id))
+            .select_from(t.datasets.outerjoin(t.dataset_versions, v.dataset_id == d.id))
+            .group_by(d.id, d.name, d.description, d.created_at)
+            .order_by(d.name)
+        )
+        with self.db.read() as conn:
+            return [Dataset(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(query)]
+
+    def files(self, version: DatasetVersion) -> list[FileEntry]:
+        a = t.artifacts.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(a.path, a.size, a.blob_hash)
+                .where(a.owner_type == _OWNER, a.owner_id == version.id)
+                .order_by(a.path)
+            ).all()
+        return [FileEntry(r.path, r.size, r.blob_hash) for r in rows]
+
+    def runs_using(self, version: DatasetVersion) -> list[str]:
+        """Ids of the runs that declared this version as an input."""
+        with self.db.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(t.run_inputs.c.run_id).where(
+                        t.run_inputs.c.dataset_version_id == version.id
+                    )
+                ).scalars()
+            )
+
+    def _version_by_id(self, version_id: str) -> DatasetVersion:
+        v = t.dataset_versions.c
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(t.dataset_versions, t.datasets.c.name)
+                .join(t.datasets, t.datasets.c.id == v.dataset_id)
+                .where(v.id == version_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"dataset version {version_id!r} does not exist")
+            tags = dict(
+                conn.execute(
+                    sa.select(t.dataset_version_tags.c.key, t.dataset_version_tags.c.value).where(
+                        t.dataset_version_tags.c.version_id == version_id
+                    )
+                ).all()
+            )
+            aliases = (
+                conn.execute(
+                    sa.select(t.dataset_aliases.c.alias)
+                    .where(t.dataset_aliases.c.version_id == version_id)
+                    .order_by(t.dataset_aliases.c.alias)
+                )
+                .scalars()
+                .all()
+            )
+        return DatasetVersion(
+            id=row.id,
+            dataset=row.name,
+            number=row.number,
+            content_hash=row.content_hash,
+            message=row.message,
+            parent_id=row.parent_id,
+            produced_by_run_id=row.produced_by_run_id,
+            file_count=row.file_count,
+            total_size=row.total_size,
+            source=row.source,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            schema=json.loads(row.schema_json) if row.schema_json else None,
+            profile=json.loads(row.profile_json) if row.profile_json else None,
+            tags=tags,
+            aliases=tuple(aliases),
+        )
+
+    # --- labels ---------------------------------------------------------------------------
+
+    def set_alias(self, ref: str, alias: str) -> DatasetVersion:
+        """Point ``alias`` (e.g. ``golden``) at the version ``ref``; moves it if it existed."""
+        version = self.get(ref)
+        with self.db.write() as conn:
+            self._set_alias(conn, self._dataset_id(conn, version.dataset), version.id, alias)
+        return self._version_by_id(version.id)
+
+    def _set_alias(self, conn: sa.Connection, dataset_id: str, version_id: str, alias: str) -> None:
+        if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v?\d+", alias):
+            raise InvalidInput(
+                f"alias {alias!r} must start with a letter, use letters, digits, '.', '_', '-', "
+                "and not be 'latest' or look like a version number"
+            )
+        upsert(
+            conn,
+            t.dataset_aliases,
+            [
+                {
+                    "dataset_id": dataset_id,
+                    "alias": alias,
+                    "version_id": version_id,
+                    "updated_at": now_ms(),
+                }
+            ],
+            update=["version_id", "updated_at"],
+        )
+
+    def tag(self, ref: str, key: str, value: str) -> DatasetVersion:
+        version = self.get(ref)
+        with self.db.write() as conn:
+            upsert(
+                conn,
+                t.dataset_version_tags,
+                [{"version_id": version.id, "key": key, "value": value}],
+                update=["value"],
+            )
+        return self._version_by_id(version.id)
+
+    def describe(self, name: str, description: str) -> None:
+        with self.db.write() as conn:
+            done = conn.execute(
+                t.datasets.update().where(t.datasets.c.name == name).values(description=description)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"dataset {name!r} does not exist")
+
+    def create_empty(self, name: str) -> None:
+        """Register a dataset name with no version yet (names are otherwise made on first add)."""
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(t.datasets.c.id).where(t.datasets.c.name == name)).first()
+            if row is not None:
+                raise AlreadyExists(f"dataset {name!r} already exists")
+            self._dataset_id(conn, _check_name(name), create=True)
+
+
+def _profiles(paths: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Schema and profile of each tabular file (or table) among the first files of a version."""
+    try:
+        from .profile import is_tabular, profile_file, profile_table, schema_of
+    except ImportError:  # the [data] extra is not installed
+        return None, None
+    schema: dict[str, Any] = {}
+    profile: dict[str, Any] = {}
+    for rel, source in list(paths.items())[:_MAX_PROFILED_FILES]:
+        if isinstance(source, Path | str):
+            if not is_tabular(source):
+                continue
+            schema[rel] = schema_of(source)
+            profile[rel] = profile_file(source)
+        else:
+            import pyarrow as pa
+
+            table = (
+                source
+                if isinstance(source, pa.Table)
+                else pa.Table.from_pandas(source, preserve_index=False)
+            )
+            profile[rel] = profile_table(table)
+            schema[rel] = [{"name": f.name, "type": str(f.type)} for f in table.schema]
+    return (schema or None), (profile or None)

@@ -1,0 +1,77 @@
+"""A per-machine cache of file hashes keyed by ``stat``, so unchanged files are not read again.
+
+An entry is trusted only while the file's size, modification time (ns), inode and device are all
+unchanged. It lives in its own SQLite file inside the home (``cache/stat.db``), not in the metadata
+store: it describes this machine's files, and the metadata store may be a shared PostgreSQL.
+
+Example:
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> cache = StatCache(os.path.join(folder, "stat.db"))
+    >>> path = os.path.join(folder, "a.txt")
+    >>> _ = open(path, "w").write("hi")
+    >>> key = file_key(os.stat(path))
+    >>> cache.put_many([(path, key, "ab" * 32)])
+    >>> cache.get_many([path]) == {path: (key, "ab" * 32)}
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+__all__ = ["FileKey", "StatCache", "file_key"]
+
+_SELECT = "SELECT path, size, mtime_ns, inode, device, hash FROM stat_cache WHERE path IN "
+
+# (size, mtime_ns, inode, device)
+FileKey = tuple[int, int, int, int]
+
+
+def file_key(st: os.stat_result) -> FileKey:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+class StatCache:
+    """Path → (stat key, BLAKE3 hash). Thread-safe; each call is one short transaction."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(os.fspath(path), timeout=30, check_same_thread=False)
+        self._lock = threading.Lock()
+        with self._lock, self._conn:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=OFF")  # a lost entry only costs a re-hash
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS stat_cache (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, inode INTEGER, device INTEGER, hash TEXT) WITHOUT ROWID"
+            )
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, tuple[FileKey, str]]:
+        """Cached entries for ``paths`` (absolute); paths without an entry are left out."""
+        found: dict[str, tuple[FileKey, str]] = {}
+        with self._lock:
+            for start in range(0, len(paths), 900):
+                chunk = paths[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                query = _SELECT + "(" + marks + ")"  # placeholders only
+                rows = self._conn.execute(query, chunk)
+                for path, size, mtime, inode, device, digest in rows:
+                    found[path] = ((size, mtime, inode, device), digest)
+        return found
+
+    def put_many(self, entries: Iterable[tuple[str, FileKey, str]]) -> None:
+        rows = [(path, *key, digest) for path, key, digest in entries]
+        if not rows:
+            return
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO stat_cache VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,153 @@
+"""Versions against folders on disk: checkout (materialise), status, and diff between versions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Conflict
+from ..paths import safe_join
+from .entities import DatasetDiff, DatasetVersion, WorkspaceStatus
+from .stat_cache import file_key
+
+if TYPE_CHECKING:
+    from .service import DatasetService
+
+__all__ = ["checkout", "diff", "status"]
+
+
+def _hash_on_disk(service: DatasetService, paths: list[Path]) -> dict[Path, str]:
+    """Hashes of existing files, from the stat cache where it vouches for them."""
+    from blake3 import blake3
+
+    absolute = [os.path.abspath(p) for p in paths]
+    cached = service.stat_cache.get_many(absolute)
+    found: dict[Path, str] = {}
+    fresh = []
+    for path, key_path in zip(paths, absolute, strict=True):
+        key = file_key(os.stat(path))
+        hit = cached.get(key_path)
+        if hit is not None and hit[0] == key:
+            found[path] = hit[1]
+            continue
+        hasher = blake3()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+        found[path] = hasher.hexdigest()
+        fresh.append((key_path, key, found[path]))
+    service.stat_cache.put_many(fresh)
+    return found
+
+
+def status(
+    service: DatasetService, version: DatasetVersion, folder: str | os.PathLike[str]
+) -> WorkspaceStatus:
+    """Which files in ``folder`` differ from ``version`` (added, removed, modified)."""
+    root = Path(folder)
+    entries = {e.path: e for e in service.files(version)}
+    on_disk: dict[str, Path] = {}
+    if root.is_file():
+        on_disk[root.name] = root
+    elif root.is_dir():
+        for dirpath, _, names in os.walk(root):
+            for name in names:
+                path = Path(dirpath) / name
+                on_disk[path.relative_to(root).as_posix()] = path
+    present = [on_disk[p] for p in entries if p in on_disk]
+    hashes = _hash_on_disk(service, present)
+    modified = sorted(p for p in entries if p in on_disk and hashes[on_disk[p]] != entries[p].hash)
+    return WorkspaceStatus(
+        version=version,
+        added=sorted(set(on_disk) - set(entries)),
+        removed=sorted(set(entries) - set(on_disk)),
+        modified=modified,
+    )
+
+
+def checkout(
+    service: DatasetService,
+    version: DatasetVersion,
+    dest: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Write the version's files under ``dest``; returns the paths written.
+
+    Files already matching are left alone. A local file whose content differs from the version
+    is not overwritten without ``force`` (the whole checkout is refused before anything changes).
+    """
+    root = Path(dest)
+    entries = service.files(version)
+    targets = [(entry, safe_join(root, entry.path, what="dataset path")) for entry in entries]
+    existing = [path for _, path in targets if path.is_file()]
+    hashes = _hash_on_disk(service, existing) if existing else {}
+    conflicts = [e.path for e, path in targets if path in hashes and hashes[path] != e.hash]
+    if conflicts and not force:
+        shown = ", ".join(conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
+        raise Conflict(
+            f"{len(conflicts)} file(s) in {root} have local changes ({shown}); commit them as a "
+            "new version with `loopwright data add`, or pass --force to overwrite"
+        )
+    written: list[str] = []
+    fresh = []
+    for entry, path in targets:
+        if hashes.get(path) != entry.hash:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            service.store.blobs.get_file(entry.hash, path)
+            fresh.append((os.path.abspath(path), file_key(os.stat(path)), entry.hash))
+            written.append(entry.path)
+        if progress is not None:
+            progress(1)
+    service.stat_cache.put_many(fresh)
+    return written
+
+
+def diff(service: DatasetService, old: DatasetVersion, new: DatasetVersion) -> DatasetDiff:
+    """Files added, removed and changed, plus schema, row-count and column-statistic changes."""
+    before = {e.path: e for e in service.files(old)}
+    after = {e.path: e for e in service.files(new)}
+    changed = [
+        (before[p], after[p])
+        for p in sorted(before.keys() & after.keys())
+        if before[p].hash != after[p].hash
+    ]
+    return DatasetDiff(
+        old=old,
+        new=new,
+        added=[after[p] for p in sorted(after.keys() - before.keys())],
+        removed=[before[p] for p in sorted(before.keys() - after.keys())],
+        changed=changed,
+        tabular=_tabular_diff(old, new),
+    )
+
+
+_STATS = ("null_fraction", "distinct", "mean", "std", "min", "max")
+
+
+def _tabular_diff(old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
+    """Per tabular file present in both profiles: schema changes, row counts, column stats."""
+    result: dict[str, Any] = {}
+    old_profiles, new_profiles = old.profile or {}, new.profile or {}
+    for path in sorted(old_profiles.keys() & new_profiles.keys()):
+        a, b = old_profiles[path], new_profiles[path]
+        cols_a, cols_b = a.get("columns", {}), b.get("columns", {})
+        columns: dict[str, Any] = {}
+        for name in sorted(cols_a.keys() & cols_b.keys()):
+            changes = {
+                stat: [cols_a[name].get(stat), cols_b[name].get(stat)]
+                for stat in ("type", *_STATS)
+                if cols_a[name].get(stat) != cols_b[name].get(stat)
+            }
+            if changes:
+                columns[name] = changes
+        result[path] = {
+            "rows": [a.get("row_count"), b.get("row_count")],
+            "columns_added": sorted(cols_b.keys() - cols_a.keys()),
+            "columns_removed": sorted(cols_a.keys() - cols_b.keys()),
+            "columns_changed": columns,
+        }
+    return result
