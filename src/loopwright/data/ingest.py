@@ -38,26 +38,35 @@ def manifest_hash(entries: Sequence[FileEntry]) -> str:
     return hasher.hexdigest()
 
 
-def _walk(root: Path, prefix: str, out: list[tuple[str, Path]]) -> None:
+def _walk(root: Path, prefix: str, out: list[tuple[str, str]]) -> None:
+    """Files below ``root`` in sorted order (``os.scandir``: no extra stat per file)."""
     real_root = os.path.realpath(root)
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(folder) / name
-            if path.is_symlink():
-                target = os.path.realpath(path)
+    pending = [(os.fspath(root), prefix)]
+    while pending:
+        folder, rel_prefix = pending.pop()
+        with os.scandir(folder) as listing:
+            items = sorted(listing, key=lambda item: item.name)
+        subfolders = []
+        for item in items:
+            if item.is_symlink():
+                target = os.path.realpath(item.path)
                 if os.path.commonpath([real_root, target]) != real_root:
                     raise InvalidInput(
-                        f"{path} is a symlink to {target}, outside {root}; copy the file in or "
-                        "add its target directly"
+                        f"{item.path} is a symlink to {target}, outside {root}; copy the file "
+                        "in or add its target directly"
                     )
                 if not os.path.isfile(target):
-                    continue  # a dangling link or a link to a folder: nothing to store
-            rel = path.relative_to(root).as_posix()
-            out.append((normalize_relpath(f"{prefix}{rel}", what="dataset path"), path))
+                    continue  # a dangling link or a link to a folder: not followed
+            elif item.is_dir():
+                subfolders.append((item.path, f"{rel_prefix}{item.name}/"))
+                continue
+            elif not item.is_file():
+                continue  # sockets, fifos, devices
+            out.append((normalize_relpath(rel_prefix + item.name, what="dataset path"), item.path))
+        pending.extend(reversed(subfolders))
 
 
-def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
+def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
     """``(path in the version, file on disk)`` for every file the sources name.
 
     One folder: its contents at the version's root. Otherwise every file under its own name and
@@ -76,7 +85,7 @@ def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
             if not path.exists():
                 raise InvalidInput(f"{text!r} does not exist; give a file, a folder or a glob")
             expanded.append(path)
-    files: list[tuple[str, Path]] = []
+    files: list[tuple[str, str]] = []
     if len(expanded) == 1 and expanded[0].is_dir():
         _walk(expanded[0], "", files)
     else:
@@ -84,7 +93,7 @@ def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
             if path.is_dir():
                 _walk(path, f"{path.name}/", files)
             elif path.is_file():
-                files.append((normalize_relpath(path.name, what="dataset path"), path))
+                files.append((normalize_relpath(path.name, what="dataset path"), os.fspath(path)))
     seen: set[str] = set()
     for rel, _ in files:
         if rel in seen:
@@ -96,7 +105,7 @@ def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
 
 
 def store_files(
-    files: Sequence[tuple[str, Path]],
+    files: Sequence[tuple[str, str]],
     blobs: BlobStore,
     cache: StatCache | None,
     *,
@@ -116,10 +125,7 @@ def store_files(
     def one(index: int) -> FileEntry:
         nonlocal wrote
         rel, path = files[index]
-        key = file_key(os.stat(path))
-        hit = cached.get(absolute[index])
-        if hit is not None and hit[0] == key and blobs.exists(hit[1]):
-            return FileEntry(rel, key[0], hit[1])
+        key = keys[index]
         info = blobs.put_file(path, durable=False)
         wrote = True
         after = file_key(os.stat(path))
@@ -131,12 +137,24 @@ def store_files(
         new_cache.append((absolute[index], key, info.hash))
         return FileEntry(rel, info.size, info.hash)
 
-    entries: list[FileEntry] = []
+    # Unchanged files (the stat cache vouches for them) cost a stat; the rest go to the pool.
+    keys = [file_key(os.stat(path)) for _, path in files]
+    results: list[FileEntry | None] = [None] * len(files)
+    misses = []
+    for index, (rel, _) in enumerate(files):
+        hit = cached.get(absolute[index])
+        if hit is not None and hit[0] == keys[index] and blobs.exists(hit[1]):
+            results[index] = FileEntry(rel, keys[index][0], hit[1])
+        else:
+            misses.append(index)
+    if progress is not None and len(misses) < len(files):
+        progress(len(files) - len(misses))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for entry in pool.map(one, range(len(files))):
-            entries.append(entry)
+        for index, entry in zip(misses, pool.map(one, misses), strict=True):
+            results[index] = entry
             if progress is not None:
                 progress(1)
+    entries = [entry for entry in results if entry is not None]
     if wrote:
         blobs.sync()
     if cache is not None:

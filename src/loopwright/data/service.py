@@ -302,6 +302,13 @@ class DatasetService:
                 ).scalars()
             )
 
+    def validation_results(self, version: DatasetVersion) -> list[dict[str, Any]]:
+        """The latest result of each suite run against this version."""
+        from .validation import latest_results
+
+        with self.db.read() as conn:
+            return latest_results(conn, version.id)
+
     def _version_by_id(self, version_id: str) -> DatasetVersion:
         v = t.dataset_versions.c
         with self.db.read() as conn:

@@ -73,9 +73,13 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
     """Create a new empty file in ``folder`` (permissions follow the umask)."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{prefix}{os.urandom(12).hex()}.tmp"
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(path, flags, 0o666), path
+    except FileNotFoundError:  # the folder is made on first use, not checked on every put
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o666), path
 
 
 def _write_all(
@@ -187,6 +191,7 @@ class BlobStore:
                 )
             path = unquote(parts.path) if "://" in uri else uri
             self._local = Path(os.path.abspath(os.path.expanduser(path)))
+            self._local_prefix = f"{self._local}{os.sep}"
             self._uri = str(self._local)
             return
         from fsspec.core import url_to_fs
@@ -285,9 +290,12 @@ class BlobStore:
                 temp.unlink()
                 os.utime(final)
                 return info
-            final.parent.mkdir(exist_ok=True)
             os.chmod(temp, 0o444)
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except FileNotFoundError:  # first blob of this fan-out folder
+                final.parent.mkdir(exist_ok=True)
+                os.replace(temp, final)
             if durable:
                 _fsync_dir(final.parent)
             return info
@@ -312,7 +320,8 @@ class BlobStore:
     def exists(self, hash: str) -> bool:
         """Whether a blob named ``hash`` is stored (its content is not checked)."""
         if self._fs is None:
-            return self._path(hash).is_file()
+            _check_hash(hash)
+            return os.path.isfile(f"{self._local_prefix}{hash[:2]}/{hash[2:]}")
         return bool(self._fs.exists(self._key(hash)))
 
     def size(self, hash: str) -> int:

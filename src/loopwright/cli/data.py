@@ -1,0 +1,382 @@
+"""``loopwright data``: dataset versions, pointer files, checkout, diff, push/pull, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._context import state
+from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_errors, print_table
+
+if TYPE_CHECKING:
+    from ..data.entities import DatasetVersion
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Dataset versions: add, log, diff, checkout, push/pull, validate.", no_args_is_help=True
+)
+
+
+@contextmanager
+def _progress(label: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr; a no-op callback when output is JSON."""
+    if not enabled:
+        yield lambda _n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _version_dict(v: DatasetVersion) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "dataset": v.dataset,
+        "version": v.number,
+        "ref": v.ref,
+        "content_hash": v.content_hash,
+        "message": v.message,
+        "parent_id": v.parent_id,
+        "produced_by_run_id": v.produced_by_run_id,
+        "file_count": v.file_count,
+        "total_size": v.total_size,
+        "source": v.source,
+        "created_by": v.created_by,
+        "created_at": v.created_at,
+        "tags": dict(v.tags),
+        "aliases": list(v.aliases),
+    }
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"{what} {pair!r} must look like key=value")
+        parsed[key] = value
+    return parsed
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    paths: Annotated[list[str], typer.Argument(help="Files, folders, globs or fsspec URLs.")],
+    message: Annotated[str | None, typer.Option("--message", "-m", help="What changed.")] = None,
+    tag: Annotated[list[str], typer.Option("--tag", "-t", help="key=value (repeatable).")] = [],  # noqa: B006
+    alias: Annotated[list[str], typer.Option("--alias", "-a", help="Alias to point here.")] = [],  # noqa: B006
+    pointer: Annotated[bool, typer.Option(help="Write PATH.lw beside a single local path.")] = True,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Add a new version of NAME (identical content gives back the existing version)."""
+    from ..data.pointer import write_pointer
+
+    tags = _parse_pairs(tag, "tag")
+    with handle_errors(), state(ctx).client() as client:
+        with _progress(f"adding {name}", None, not json_output) as advance:
+            version = client.datasets.add(
+                name, paths, message=message, tags=tags, aliases=alias, progress=advance
+            )
+        written = None
+        if pointer and len(paths) == 1 and "://" not in paths[0] and Path(paths[0]).exists():
+            written = write_pointer(paths[0], version)
+    if json_output:
+        emit_json(_version_dict(version) | {"pointer": str(written) if written else None})
+        return
+    out = console()
+    out.print(
+        f"[bold]{version.ref}[/] {version.file_count:,} file(s), "
+        f"{version.total_size:,} bytes, content {version.content_hash[:12]}"
+    )
+    if written:
+        out.print(f"pointer {written} (commit it to Git; the data is in .gitignore)")
+
+
+@app.command("list")
+def list_datasets(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """List datasets."""
+    with handle_errors(), state(ctx).client() as client:
+        datasets = client.datasets.list_datasets()
+    if json_output:
+        emit_json(
+            [
+                {
+                    "name": d.name,
+                    "id": d.id,
+                    "versions": d.version_count,
+                    "description": d.description,
+                    "created_at": d.created_at,
+                }
+                for d in datasets
+            ]
+        )
+        return
+    print_table(
+        "Datasets",
+        ["name", "versions", "created (UTC)", "description"],
+        [(d.name, d.version_count, format_ms(d.created_at), d.description or "") for d in datasets],
+    )
+
+
+@app.command("log")
+def log(ctx: typer.Context, name: str, json_output: bool = JSON_OPTION) -> None:
+    """The versions of NAME, newest first."""
+    with handle_errors(), state(ctx).client() as client:
+        versions = client.datasets.versions(name)
+    if json_output:
+        emit_json([_version_dict(v) for v in versions])
+        return
+    print_table(
+        f"{name}: versions",
+        ["version", "created (UTC)", "files", "bytes", "aliases", "message", "id"],
+        [
+            (
+                f"v{v.number}",
+                format_ms(v.created_at),
+                f"{v.file_count:,}",
+                f"{v.total_size:,}",
+                ", ".join(v.aliases),
+                v.message or "",
+                v.id,
+            )
+            for v in versions
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@v3, NAME@alias or NAME@<id>.")],
+    files: Annotated[bool, typer.Option("--files", help="List every file.")] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """One version: provenance, files, schema and profile, validation results, runs that used it."""
+    with handle_errors(), state(ctx).client() as client:
+        version = client.datasets.get(ref)
+        entries = client.datasets.files(version)
+        runs = client.datasets.runs_using(version)
+        results = client.datasets.validation_results(version)
+    if json_output:
+        emit_json(
+            _version_dict(version)
+            | {
+                "files": [{"path": e.path, "size": e.size, "hash": e.hash} for e in entries],
+                "schema": version.schema,
+                "profile": version.profile,
+                "used_by_runs": runs,
+                "validation": results,
+            }
+        )
+        return
+    out = console()
+    out.print(
+        f"[bold]{version.ref}[/] ({version.id}) {version.file_count:,} file(s), "
+        f"{version.total_size:,} bytes; added {format_ms(version.created_at)} UTC by "
+        f"{version.created_by}"
+    )
+    for label, value in (
+        ("message", version.message),
+        ("source", version.source),
+        ("aliases", ", ".join(version.aliases)),
+        ("tags", ", ".join(f"{k}={v}" for k, v in version.tags.items())),
+        ("used by runs", ", ".join(runs)),
+    ):
+        if value:
+            out.print(f"{label:<13}{value}", markup=False)
+    if files or len(entries) <= 20:
+        print_table(
+            "Files",
+            ["path", "size", "hash"],
+            [(e.path, f"{e.size:,}", e.hash[:16]) for e in entries],
+        )
+    for path, profile in (version.profile or {}).items():
+        rows = []
+        for column, stats in profile.get("columns", {}).items():
+            rows.append(
+                (
+                    column,
+                    stats.get("type"),
+                    stats.get("null_fraction"),
+                    stats.get("distinct"),
+                    stats.get("min"),
+                    stats.get("max"),
+                    stats.get("mean"),
+                )
+            )
+        print_table(
+            f"Profile of {path}: {profile.get('row_count', 0):,} rows",
+            ["column", "type", "nulls", "distinct", "min", "max", "mean"],
+            rows,
+        )
+    for result in results:
+        mark = "passed" if result["success"] else "FAILED"
+        out.print(
+            f"validation {result['suite']} v{result['suite_version']}: {mark} "
+            f"({format_ms(result['created_at'])} UTC)",
+            markup=False,
+        )
+
+
+@app.command("diff")
+def diff(ctx: typer.Context, old: str, new: str, json_output: bool = JSON_OPTION) -> None:
+    """Files added, removed and changed between two versions; schema and statistics for tables."""
+    from ..data.workspace import diff as diff_versions
+
+    with handle_errors(), state(ctx).client() as client:
+        result = diff_versions(client.datasets, client.datasets.get(old), client.datasets.get(new))
+    if json_output:
+        emit_json(
+            {
+                "old": result.old.ref,
+                "new": result.new.ref,
+                "added": [e.path for e in result.added],
+                "removed": [e.path for e in result.removed],
+                "changed": [a.path for a, _ in result.changed],
+                "tabular": result.tabular,
+            }
+        )
+        return
+    out = console()
+    out.print(
+        f"{result.old.ref} -> {result.new.ref}: {len(result.added)} added, "
+        f"{len(result.removed)} removed, {len(result.changed)} changed"
+    )
+    rows = (
+        [("+", e.path, f"{e.size:,}") for e in result.added]
+        + [("-", e.path, f"{e.size:,}") for e in result.removed]
+        + [("~", b.path, f"{a.size:,} -> {b.size:,}") for a, b in result.changed]
+    )
+    if rows:
+        print_table(None, ["", "path", "size"], rows[:200])
+    for path, change in result.tabular.items():
+        out.print(f"{path}: rows {change['rows'][0]} -> {change['rows'][1]}", markup=False)
+        for column in change["columns_added"]:
+            out.print(f"  + column {column}", markup=False)
+        for column in change["columns_removed"]:
+            out.print(f"  - column {column}", markup=False)
+        stats = [
+            (column, stat, before, after)
+            for column, changed in change["columns_changed"].items()
+            for stat, (before, after) in changed.items()
+        ]
+        if stats:
+            print_table(f"{path}: column statistics", ["column", "statistic", "old", "new"], stats)
+
+
+@app.command("checkout")
+def checkout(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A pointer file (PATH.lw) or a version ref.")],
+    dest: Annotated[str | None, typer.Argument(help="Folder to write (refs only).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite local changes.")] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Materialise a version: from a pointer file, or a ref into DEST."""
+    from ..data.pointer import POINTER_SUFFIX, read_pointer
+    from ..data.workspace import checkout as checkout_version
+
+    with handle_errors(), state(ctx).client() as client:
+        if target.endswith(POINTER_SUFFIX) and Path(target).is_file():
+            pointer = read_pointer(target)
+            version = client.datasets.get(pointer.ref)
+            data_path = Path(target).parent / pointer.path
+            single = (
+                version.file_count == 1 and client.datasets.files(version)[0].path == pointer.path
+            )
+            folder = data_path.parent if single else data_path
+        else:
+            if dest is None:
+                fail("give a destination folder when checking out a ref (or pass a .lw pointer)")
+            version = client.datasets.get(target)
+            folder = Path(str(dest))
+        with _progress(
+            f"checking out {version.ref}", version.file_count, not json_output
+        ) as advance:
+            written = checkout_version(
+                client.datasets, version, folder, force=force, progress=advance
+            )
+    if json_output:
+        emit_json({"version": version.ref, "dest": str(folder), "written": written})
+        return
+    console().print(
+        f"{version.ref} -> {folder}: {len(written)} file(s) written, "
+        f"{version.file_count - len(written)} already up to date"
+    )
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="A version ref or a pointer file.")],
+    path: Annotated[str | None, typer.Argument(help="Folder or file to compare.")] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Compare files on disk with a version (exit status 1 when they differ)."""
+    from ..data.pointer import POINTER_SUFFIX, read_pointer
+    from ..data.workspace import status as workspace_status
+
+    with handle_errors(), state(ctx).client() as client:
+        if ref.endswith(POINTER_SUFFIX) and Path(ref).is_file():
+            pointer = read_pointer(ref)
+            version = client.datasets.get(pointer.ref)
+            path = str(Path(ref).parent / pointer.path)
+        else:
+            version = client.datasets.get(ref)
+        if path is None:
+            fail("give the folder or file to compare with the version")
+        result = workspace_status(client.datasets, version, str(path))
+    if json_output:
+        emit_json(
+            {
+                "version": version.ref,
+                "clean": result.clean,
+                "added": result.added,
+                "removed": result.removed,
+                "modified": result.modified,
+            }
+        )
+    else:
+        if result.clean:
+            console().print(f"{path} matches {version.ref}")
+        else:
+            rows = (
+                [("new", p) for p in result.added]
+                + [("deleted", p) for p in result.removed]
+                + [("modified", p) for p in result.modified]
+            )
+            print_table(f"{path} vs {version.ref}", ["change", "path"], rows[:500])
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+@app.command("tag")
+def tag(ctx: typer.Context, ref: str, pairs: list[str]) -> None:
+    """Set key=value tags on a version."""
+    with handle_errors(), state(ctx).client() as client:
+        for key, value in _parse_pairs(pairs, "tag").items():
+            version = client.datasets.tag(ref, key, value)
+    console().print(f"{version.ref}: " + ", ".join(f"{k}={v}" for k, v in version.tags.items()))
+
+
+@app.command("alias")
+def alias(ctx: typer.Context, ref: str, name: str) -> None:
+    """Point an alias (e.g. golden) at a version; it moves if it pointed elsewhere."""
+    with handle_errors(), state(ctx).client() as client:
+        version = client.datasets.set_alias(ref, name)
+    console().print(f"{version.dataset}@{name} -> {version.ref}")

@@ -1,0 +1,89 @@
+"""Pointer files: small text files committed to Git that name the dataset version of a path.
+
+``data/train.parquet`` is described by ``data/train.parquet.lw``; after ``git checkout <commit>``,
+``loopwright data checkout data/train.parquet.lw`` restores the data of that commit. The data
+itself is listed in a ``.gitignore`` beside it so that Git keeps only the pointer.
+
+The format is a few ``key: value`` lines (valid YAML), readable without a YAML library.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InvalidInput
+from .entities import DatasetVersion
+
+__all__ = ["POINTER_SUFFIX", "Pointer", "read_pointer", "write_pointer"]
+
+POINTER_SUFFIX = ".lw"
+_HEADER = "# Loopwright dataset pointer: `loopwright data checkout {name}` restores the data.\n"
+_KEYS = ("dataset", "version", "id", "content_hash", "path")
+
+
+@dataclass(frozen=True)
+class Pointer:
+    dataset: str
+    version: int
+    id: str
+    content_hash: str
+    path: str  # the data's name beside the pointer (a file or a folder)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.id}"
+
+
+def write_pointer(data_path: str | os.PathLike[str], version: DatasetVersion) -> Path:
+    """Write ``<data_path>.lw`` and list ``data_path`` in the ``.gitignore`` beside it."""
+    data = Path(data_path)
+    pointer = data.with_name(data.name + POINTER_SUFFIX)
+    values = {
+        "dataset": version.dataset,
+        "version": str(version.number),
+        "id": version.id,
+        "content_hash": version.content_hash,
+        "path": data.name,
+    }
+    text = _HEADER.format(name=pointer.name) + "".join(f"{k}: {values[k]}\n" for k in _KEYS)
+    pointer.write_text(text, encoding="utf-8")
+    ignore = data.parent / ".gitignore"
+    line = f"/{data.name}"
+    existing = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    if line not in existing:
+        with ignore.open("a", encoding="utf-8") as handle:
+            if existing and not ignore.read_text(encoding="utf-8").endswith("\n"):
+                handle.write("\n")
+            handle.write(line + "\n")
+    return pointer
+
+
+def read_pointer(path: str | os.PathLike[str]) -> Pointer:
+    """Parse a pointer file; a malformed one raises an error naming the file and the problem."""
+    pointer = Path(path)
+    try:
+        lines = pointer.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the pointer file {pointer}: {exc.strerror}") from exc
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or key.strip() not in _KEYS:
+            raise InvalidInput(f"{pointer}:{number}: expected 'key: value' with a key of {_KEYS}")
+        values[key.strip()] = value.strip()
+    missing = [key for key in _KEYS if key not in values]
+    if missing:
+        raise InvalidInput(f"{pointer}: missing {', '.join(missing)}; re-create it with data add")
+    if not values["version"].isdigit() or os.sep in values["path"] or "/" in values["path"]:
+        raise InvalidInput(f"{pointer}: 'version' must be a number and 'path' a plain name")
+    return Pointer(
+        values["dataset"],
+        int(values["version"]),
+        values["id"],
+        values["content_hash"],
+        values["path"],
+    )
