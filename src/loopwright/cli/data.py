@@ -294,7 +294,7 @@ def checkout(
     with handle_errors(), state(ctx).client() as client:
         if target.endswith(POINTER_SUFFIX) and Path(target).is_file():
             pointer = read_pointer(target)
-            version = client.datasets.get(pointer.ref)
+            version = client.datasets.resolve_pointer(pointer)
             data_path = Path(target).parent / pointer.path
             single = (
                 version.file_count == 1 and client.datasets.files(version)[0].path == pointer.path
@@ -334,7 +334,7 @@ def status(
     with handle_errors(), state(ctx).client() as client:
         if ref.endswith(POINTER_SUFFIX) and Path(ref).is_file():
             pointer = read_pointer(ref)
-            version = client.datasets.get(pointer.ref)
+            version = client.datasets.resolve_pointer(pointer)
             path = str(Path(ref).parent / pointer.path)
         else:
             version = client.datasets.get(ref)
@@ -380,3 +380,120 @@ def alias(ctx: typer.Context, ref: str, name: str) -> None:
     with handle_errors(), state(ctx).client() as client:
         version = client.datasets.set_alias(ref, name)
     console().print(f"{version.dataset}@{name} -> {version.ref}")
+
+
+_REMOTE_OPTION = typer.Option(
+    "--remote",
+    "-r",
+    envvar="LOOPWRIGHT_DATA_REMOTE",
+    help="Remote blob store: an s3:// URL or a folder (env LOOPWRIGHT_DATA_REMOTE).",
+)
+
+
+def _targets(client: Any, refs: list[str], *, pointers_as_pointers: bool) -> list[Any]:
+    """Versions (or, for pull, pointers) named by refs: NAME (all versions), NAME@REF, PATH.lw."""
+    from ..data.pointer import POINTER_SUFFIX, read_pointer
+
+    if not refs:
+        return [
+            v for d in client.datasets.list_datasets() for v in client.datasets.versions(d.name)
+        ]
+    targets: list[Any] = []
+    for ref in refs:
+        if ref.endswith(POINTER_SUFFIX) and Path(ref).is_file():
+            pointer = read_pointer(ref)
+            targets.append(
+                pointer if pointers_as_pointers else client.datasets.resolve_pointer(pointer)
+            )
+        elif "@" in ref:
+            targets.append(client.datasets.get(ref))
+        else:
+            targets.extend(client.datasets.versions(ref))
+    return targets
+
+
+def _transfer_progress(label: str, enabled: bool) -> Any:
+    @contextmanager
+    def bar() -> Iterator[Callable[[int, int], None]]:
+        if not enabled:
+            yield lambda _done, _total: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console(stderr=True),
+            transient=True,
+        ) as progress:
+            task = progress.add_task(label, total=None)
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+
+    return bar()
+
+
+def _report(verb: str, report: Any, remote: str, json_output: bool, extra: dict[str, Any]) -> None:
+    if json_output:
+        emit_json(
+            {
+                "remote": remote,
+                "requested": report.requested,
+                "already_present": report.already_present,
+                "transferred": report.transferred,
+                "bytes": report.bytes,
+                "packs": report.packs,
+                "seconds": report.seconds,
+            }
+            | extra
+        )
+        return
+    console().print(
+        f"{verb} {report.transferred:,} blob(s), {report.bytes:,} bytes in "
+        f"{report.seconds:.2f} s ({report.already_present:,} already there, "
+        f"{report.packs} pack(s)) — {remote}",
+        markup=False,
+    )
+
+
+@app.command("push")
+def push_cmd(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="NAME, NAME@REF or PATH.lw; none: all.")
+    ] = None,
+    remote: Annotated[str, _REMOTE_OPTION] = "",
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Send versions' files (and manifests) to a remote, transferring only what is missing."""
+    from ..data.sync import push_versions
+
+    if not remote:
+        fail("give --remote (an s3:// URL or a folder) or set LOOPWRIGHT_DATA_REMOTE")
+    with handle_errors(), state(ctx).client() as client:
+        versions = _targets(client, list(refs or []), pointers_as_pointers=False)
+        with _transfer_progress("pushing", not json_output) as advance:
+            report = push_versions(client.datasets, versions, remote, progress=advance)
+    _report("pushed", report, remote, json_output, {"versions": [v.ref for v in versions]})
+
+
+@app.command("pull")
+def pull_cmd(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="NAME, NAME@REF or PATH.lw; none: all.")
+    ] = None,
+    remote: Annotated[str, _REMOTE_OPTION] = "",
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Fetch versions' files from a remote; a pointer file brings its version along if unknown."""
+    from ..data.sync import pull_versions
+
+    if not remote:
+        fail("give --remote (an s3:// URL or a folder) or set LOOPWRIGHT_DATA_REMOTE")
+    with handle_errors(), state(ctx).client() as client:
+        targets = _targets(client, list(refs or []), pointers_as_pointers=True)
+        with _transfer_progress("pulling", not json_output) as advance:
+            versions, report = pull_versions(client.datasets, targets, remote, progress=advance)
+    _report("pulled", report, remote, json_output, {"versions": [v.ref for v in versions]})

@@ -25,17 +25,38 @@ from ..store.blobs import BlobStore
 from .entities import FileEntry
 from .stat_cache import FileKey, StatCache, file_key
 
-__all__ = ["collect_files", "manifest_hash", "store_files", "store_table"]
+__all__ = [
+    "collect_files",
+    "manifest_hash",
+    "manifest_text",
+    "parse_manifest",
+    "store_files",
+    "store_table",
+]
 
 Progress = Callable[[int], None]
 
 
+def manifest_text(entries: Sequence[FileEntry]) -> bytes:
+    """The canonical manifest: sorted ``path, size, hash`` lines. Its BLAKE3 is the content hash,
+    so a manifest stored as a blob is found by the version's content hash alone."""
+    ordered = sorted(entries, key=lambda e: e.path)
+    return "".join(f"{e.path}\t{e.size}\t{e.hash}\n" for e in ordered).encode()
+
+
+def parse_manifest(text: bytes) -> list[FileEntry]:
+    entries = []
+    for number, line in enumerate(text.decode().splitlines(), start=1):
+        path, size, digest = line.split("\t")
+        if not size.isdigit():
+            raise DataError(f"manifest line {number} is malformed: {line!r}")
+        entries.append(FileEntry(normalize_relpath(path, what="dataset path"), int(size), digest))
+    return entries
+
+
 def manifest_hash(entries: Sequence[FileEntry]) -> str:
-    """The content hash of a version: BLAKE3 over its sorted ``path, size, hash`` lines."""
-    hasher = blake3()
-    for entry in sorted(entries, key=lambda e: e.path):
-        hasher.update(f"{entry.path}\t{entry.size}\t{entry.hash}\n".encode())
-    return hasher.hexdigest()
+    """The content hash of a version: BLAKE3 of :func:`manifest_text`."""
+    return blake3(manifest_text(entries)).hexdigest()
 
 
 def _walk(root: Path, prefix: str, out: list[tuple[str, str]]) -> None:

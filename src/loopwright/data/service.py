@@ -30,6 +30,7 @@ from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from .entities import Dataset, DatasetVersion, FileEntry
 from .ingest import collect_files, manifest_hash, store_files, store_table
+from .pointer import Pointer
 from .stat_cache import StatCache
 
 __all__ = ["DatasetService"]
@@ -123,6 +124,41 @@ class DatasetService:
             profile=profile,
         )
 
+    def find_version(self, name: str, content_hash: str) -> DatasetVersion | None:
+        """The version of ``name`` with this content, if this store has one."""
+        return self._find_by_content(name, content_hash)
+
+    def import_version(
+        self, pointer: Pointer, entries: list[FileEntry], *, source: str
+    ) -> DatasetVersion:
+        """Record a version known from a pointer and its manifest (pulled from a remote)."""
+        return self._record(
+            pointer.dataset,
+            entries,
+            pointer.content_hash,
+            message=f"pulled {pointer.ref}",
+            tags={},
+            aliases=(),
+            run_id=None,
+            source=source,
+            schema=None,
+            profile=None,
+            version_id=pointer.id,
+        )
+
+    def resolve_pointer(self, pointer: Pointer) -> DatasetVersion:
+        """The version a pointer file names: by id, else by content (another store's id)."""
+        try:
+            return self._version_by_id(pointer.id)
+        except NotFound:
+            found = self._find_by_content(pointer.dataset, pointer.content_hash)
+        if found is None:
+            raise NotFound(
+                f"this store has no version {pointer.dataset}@v{pointer.version} "
+                f"({pointer.id}); fetch it with `loopwright data pull <pointer> --remote URL`"
+            )
+        return found
+
     def _find_by_content(self, name: str, content_hash: str) -> DatasetVersion | None:
         with self.db.read() as conn:
             row = conn.execute(
@@ -145,9 +181,10 @@ class DatasetService:
         source: str,
         schema: dict[str, Any] | None,
         profile: dict[str, Any] | None,
+        version_id: str | None = None,
     ) -> DatasetVersion:
         now = now_ms()
-        version_id = new_id()
+        version_id = version_id or new_id()
         with self.db.write() as conn:
             dataset_id = self._dataset_id(conn, name, create=True)
             previous = conn.execute(

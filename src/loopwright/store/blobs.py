@@ -222,7 +222,7 @@ class BlobStore:
     def __repr__(self) -> str:
         return f"BlobStore({self._uri!r})"
 
-    def put_bytes(self, data: bytes) -> BlobInfo:
+    def put_bytes(self, data: bytes, *, durable: bool = True) -> BlobInfo:
         """Store ``data`` and return its ``BlobInfo``; putting stored content again is a no-op.
 
         On a local folder a repeated put also refreshes the blob's modification time.
@@ -234,7 +234,7 @@ class BlobStore:
             if final.is_file() and final.stat().st_size == info.size:
                 os.utime(final)
                 return info
-            return self._put_local([data])
+            return self._put_local([data], durable=durable)
         fs, payload = self._fs, bytes(data)
         info = BlobInfo(blake3(payload).hexdigest(), len(payload))
         return self._upload(info, lambda target: fs.pipe_file(target, payload))
