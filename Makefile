@@ -34,4 +34,4 @@ services-stop:
 	scripts/services.sh stop
 
 clean:
-	rm -rf $(VENV) .services .quickstart .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .services .quickstart quickstart-data .pytest_cache .mypy_cache .ruff_cache .hypothesis

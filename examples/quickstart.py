@@ -1,13 +1,16 @@
-"""Train three scikit-learn models on a dataset that ships with scikit-learn; track every run.
+"""Version the training data, validate it, then train and track three scikit-learn models.
 
-Autologging records each model's parameters, training metrics and the fitted model (skops format,
-no pickle); the script adds held-out test metrics. Prints the run ids on stdout (progress goes to
+The data (a dataset that ships with scikit-learn) becomes a dataset version with a profile and a
+validation result; every run records that version as its input. Autologging records each model's
+parameters, training metrics and the fitted model (skops format, no pickle); the script adds
+held-out test metrics. Prints the run ids on stdout (progress goes to
 stderr) so a shell can pass them on: ``loopwright runs compare $(python examples/quickstart.py)``.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -18,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import loopwright as lw
+from loopwright.data.validation import Suite
 
 MODELS = {
     "logistic-regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.5)),
@@ -26,18 +30,37 @@ MODELS = {
 }
 
 
+SUITE = (
+    Suite("breast-cancer-checks")
+    .row_count_between(min=500)
+    .not_null("mean radius")
+    .between("mean radius", min=0, max=50)
+    .in_set("target", [0, 1])
+)
+
+
 def main() -> list[str]:
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    client = lw.connect()
+    frame = load_breast_cancer(as_frame=True).frame
+    data_file = Path(client.settings.home).parent / "quickstart-data" / "breast_cancer.csv"
+    data_file.parent.mkdir(exist_ok=True)
+    frame.to_csv(data_file, index=False)
+    dataset = client.datasets.add("breast-cancer", data_file, message="from scikit-learn")
+    report = client.datasets.validate(dataset, SUITE)
+    verdict = "passed" if report.success else "FAILED"
+    print(f"data: {dataset.ref}, {frame.shape[0]} rows, validation {verdict}", file=sys.stderr)
+
+    X, y = frame.drop(columns="target"), frame["target"]
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=42
     )
-    client = lw.connect()
     lw.autolog(client_factory=lambda: client)
     run_ids = []
     for name, build in MODELS.items():
         with client.start_run(
             experiment="quickstart", name=name, tags={"dataset": "breast_cancer"}
         ) as run:
+            run.use_dataset(dataset.id)
             model = build().fit(X_train, y_train)
             scores = model.predict_proba(X_test)[:, 1]
             predicted = model.predict(X_test)

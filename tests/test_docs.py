@@ -67,3 +67,5 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
         assert name in done.stdout
     assert "test_roc_auc" in done.stdout and "Run comparison" in done.stdout
     assert "model/model.skops" in done.stdout
+    assert "breast-cancer@v1" in done.stdout and "used by runs" in done.stdout
+    assert "validation breast-cancer-checks v1: passed" in done.stdout

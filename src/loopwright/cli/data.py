@@ -497,3 +497,48 @@ def pull_cmd(
         with _transfer_progress("pulling", not json_output) as advance:
             versions, report = pull_versions(client.datasets, targets, remote, progress=advance)
     _report("pulled", report, remote, json_output, {"versions": [v.ref for v in versions]})
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@REF or PATH.lw.")],
+    suite: Annotated[
+        str, typer.Option("--suite", "-s", help="A YAML file or a stored suite name.")
+    ],
+    files: Annotated[
+        str | None, typer.Option("--files", help="Glob of files in the version.")
+    ] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Check a version against an expectation suite; exit status 1 when any expectation fails."""
+    from ..data.pointer import POINTER_SUFFIX, read_pointer
+
+    with handle_errors(), state(ctx).client() as client:
+        if ref.endswith(POINTER_SUFFIX) and Path(ref).is_file():
+            version = client.datasets.resolve_pointer(read_pointer(ref))
+        else:
+            version = client.datasets.get(ref)
+        result = client.datasets.validate(version, suite, files=files)
+    if json_output:
+        emit_json({"version": version.ref} | result.to_dict())
+    else:
+        rows = []
+        for item in result.results:
+            params = ", ".join(f"{k}={v}" for k, v in item.expectation.params.items())
+            observed = ", ".join(f"{k}={v}" for k, v in item.observed.items() if k != "examples")
+            rows.append(
+                ("ok" if item.success else "FAILED", item.expectation.kind, params, observed)
+            )
+        print_table(
+            f"{version.ref} against suite {result.suite} v{result.suite_version}",
+            ["result", "expectation", "parameters", "observed"],
+            rows,
+        )
+        verdict = "passed" if result.success else "FAILED"
+        console().print(
+            f"{sum(r.success for r in result.results)}/{len(result.results)} "
+            f"expectations met: {verdict}"
+        )
+    if not result.success:
+        raise typer.Exit(1)

@@ -71,13 +71,13 @@ def _walk(root: Path, prefix: str, out: list[tuple[str, str]]) -> None:
         for item in items:
             if item.is_symlink():
                 target = os.path.realpath(item.path)
+                if not os.path.isfile(target):
+                    continue  # a dangling link or a link to a folder: not followed
                 if os.path.commonpath([real_root, target]) != real_root:
                     raise InvalidInput(
                         f"{item.path} is a symlink to {target}, outside {root}; copy the file "
                         "in or add its target directly"
                     )
-                if not os.path.isfile(target):
-                    continue  # a dangling link or a link to a folder: not followed
             elif item.is_dir():
                 subfolders.append((item.path, f"{rel_prefix}{item.name}/"))
                 continue

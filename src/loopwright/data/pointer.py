@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInput
+from ..paths import normalize_relpath
 from .entities import DatasetVersion
 
 __all__ = ["POINTER_SUFFIX", "Pointer", "read_pointer", "write_pointer"]
@@ -39,6 +40,8 @@ class Pointer:
 def write_pointer(data_path: str | os.PathLike[str], version: DatasetVersion) -> Path:
     """Write ``<data_path>.lw`` and list ``data_path`` in the ``.gitignore`` beside it."""
     data = Path(data_path)
+    if data.name in ("", ".", ".."):  # "." names the current folder: use its real name
+        data = data.resolve()
     pointer = data.with_name(data.name + POINTER_SUFFIX)
     values = {
         "dataset": version.dataset,
@@ -78,8 +81,16 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer:
     missing = [key for key in _KEYS if key not in values]
     if missing:
         raise InvalidInput(f"{pointer}: missing {', '.join(missing)}; re-create it with data add")
-    if not values["version"].isdigit() or os.sep in values["path"] or "/" in values["path"]:
-        raise InvalidInput(f"{pointer}: 'version' must be a number and 'path' a plain name")
+    if not values["version"].isdigit():
+        raise InvalidInput(f"{pointer}: 'version' must be a number")
+    # The pointer may come from an untrusted repository: its path must stay beside it.
+    try:
+        name = normalize_relpath(values["path"], what="path")
+    except InvalidInput as exc:
+        raise InvalidInput(f"{pointer}: 'path' must be a plain name beside it: {exc}") from None
+    if "/" in name:
+        raise InvalidInput(f"{pointer}: 'path' must be a plain name beside it, not {name!r}")
+    values["path"] = name
     return Pointer(
         values["dataset"],
         int(values["version"]),

@@ -87,6 +87,11 @@ class DatasetService:
         Identical content returns the existing version instead of making a new one.
         """
         _check_name(name)
+        if run_id is not None:
+            with self.db.read() as conn:
+                known = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
+            if known is None:
+                raise NotFound(f"run {run_id!r} does not exist; pass the id of the producing run")
         profile_paths: dict[str, Any] = {}
         if isinstance(source, str | os.PathLike) or (
             isinstance(source, Sequence) and not isinstance(source, str | bytes)
@@ -108,8 +113,12 @@ class DatasetService:
             description = f"{type(source).__module__}.{type(source).__name__}"
         content_hash = manifest_hash(entries)
         existing = self._find_by_content(name, content_hash)
-        if existing is not None:
-            return existing
+        if existing is not None:  # same content: the same version, with any new labels
+            for key, value in (tags or {}).items():
+                self.tag(existing.ref, key, value)
+            for alias in aliases:
+                existing = self.set_alias(existing.ref, alias)
+            return self._version_by_id(existing.id)
         schema, profile = _profiles(profile_paths)
         return self._record(
             name,
@@ -338,6 +347,56 @@ class DatasetService:
                     )
                 ).scalars()
             )
+
+    def validate(
+        self, ref: str | DatasetVersion, suite: Any, *, files: str | None = None, save: bool = True
+    ) -> Any:
+        """Check a version's tabular files (one table) against an expectation suite.
+
+        ``suite`` is a :class:`~loopwright.data.validation.Suite`, a YAML file, or the name of a
+        stored suite (``name`` or ``name@3``). The suite is stored (versioned by content) and
+        the result recorded with the version. ``files`` is a glob within the version
+        (default: every CSV/Parquet file).
+        """
+        import dataclasses
+        import fnmatch
+        import tempfile
+
+        from .validation import Suite, load_suite, save_result, save_suite, validate_files
+
+        version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
+        if (
+            isinstance(suite, str)
+            and not Path(suite).is_file()
+            and not suite.endswith((".yaml", ".yml"))
+        ):
+            name, _, number = suite.partition("@")
+            with self.db.read() as conn:
+                _, _, suite = load_suite(conn, name, int(number) if number else None)
+        elif not isinstance(suite, Suite):
+            suite = Suite.from_yaml(suite)
+        pattern = files or "*"
+        chosen = [
+            e
+            for e in self.files(version)
+            if fnmatch.fnmatch(e.path, pattern)
+            and e.path.lower().endswith((".csv", ".tsv", ".parquet", ".pq", ".csv.gz"))
+        ]
+        if not chosen:
+            raise InvalidInput(f"{version.ref} has no CSV or Parquet file matching {pattern!r}")
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for index, entry in enumerate(chosen):  # verified copies, named for their format
+                path = Path(tmp) / f"{index:05d}-{Path(entry.path).name}"
+                self.store.blobs.get_file(entry.hash, path)
+                paths.append(path)
+            result = validate_files(suite, paths)
+        if save:
+            with self.db.write() as conn:
+                suite_id, suite_version = save_suite(conn, suite)
+                result = dataclasses.replace(result, suite_version=suite_version)
+                save_result(conn, version.id, suite_id, result)
+        return result
 
     def validation_results(self, version: DatasetVersion) -> list[dict[str, Any]]:
         """The latest result of each suite run against this version."""

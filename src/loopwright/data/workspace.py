@@ -83,6 +83,12 @@ def checkout(
     root = Path(dest)
     entries = service.files(version)
     targets = [(entry, safe_join(root, entry.path, what="dataset path")) for entry in entries]
+    blocked = [e.path for e, path in targets if path.exists() and not path.is_file()]
+    if blocked:
+        raise Conflict(
+            f"a folder (or other non-file) is in the way of {len(blocked)} file(s) in {root} "
+            f"({', '.join(blocked[:5])}); move it away, nothing was written"
+        )
     existing = [path for _, path in targets if path.is_file()]
     hashes = _hash_on_disk(service, existing) if existing else {}
     conflicts = [e.path for e, path in targets if path in hashes and hashes[path] != e.hash]

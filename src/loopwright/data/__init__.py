@@ -1,0 +1,1 @@
+"""Data versioning: datasets, versions, manifests, profiles, validation."""
