@@ -112,7 +112,8 @@ def run(label: str, make: Callable[[Path], Path], repeat: int) -> None:
         with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
             source = make(Path(tmp))
             limits.append(raw_hash(source))
-            for tool, steps, results in (("lw", loopwright_steps, ours), ("dvc", dvc_steps, theirs)):
+            tools = (("lw", loopwright_steps, ours), ("dvc", dvc_steps, theirs))
+            for tool, steps, results in tools:
                 if tool == "dvc" and not DVC.exists():
                     continue
                 work = Path(tmp) / tool
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"medians of {args.repeat}; ratio > 1 means Loopwright is faster; times include CLI start")
+    print(f"medians of {args.repeat}; ratio > 1: Loopwright is faster; times include CLI start")
     run(f"one {args.big_gib:g} GiB file", lambda d: make_big(d, args.big_gib), args.repeat)
     run(f"{args.small:,} files of 4 KiB", lambda d: make_small(d, args.small), args.repeat)
 
