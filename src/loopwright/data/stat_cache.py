@@ -5,15 +5,16 @@ unchanged. It lives in its own SQLite file inside the home (``cache/stat.db``), 
 store: it describes this machine's files, and the metadata store may be a shared PostgreSQL.
 
 Example:
-    >>> import os, tempfile
+    >>> import os, pathlib, tempfile
     >>> folder = tempfile.mkdtemp()
     >>> cache = StatCache(os.path.join(folder, "stat.db"))
     >>> path = os.path.join(folder, "a.txt")
-    >>> _ = open(path, "w").write("hi")
+    >>> _ = pathlib.Path(path).write_text("hi")
     >>> key = file_key(os.stat(path))
     >>> cache.put_many([(path, key, "ab" * 32)])
     >>> cache.get_many([path]) == {path: (key, "ab" * 32)}
     True
+    >>> cache.close()
 """
 
 from __future__ import annotations
