@@ -8,10 +8,13 @@ a deterministic reservoir sample of ``QUANTILE_SAMPLE`` rows, and the column say
 top categories and their distinct counts are always exact.
 
 Example:
-    >>> from loopwright.data.profile import profile_file
-    >>> profile = profile_file("train.parquet")  # doctest: +SKIP
-    >>> profile["columns"]["age"]["quantiles"]["p50"]  # doctest: +SKIP
-    41.0
+    >>> import pyarrow as pa
+    >>> from loopwright.data.profile import profile_table
+    >>> profile = profile_table(pa.table({"age": [31, 45, 52], "city": ["Oslo", "Lima", "Oslo"]}))
+    >>> profile["columns"]["age"]["quantiles"]["p50"], profile["columns"]["city"]["top"][0]
+    (45.0, {'value': 'Oslo', 'count': 2})
+
+    ``profile_file("train.parquet")`` does the same for a file, without loading it.
 """
 
 from __future__ import annotations
@@ -31,14 +34,7 @@ from ..errors import DataError, InvalidInput, NotFound
 if TYPE_CHECKING:
     import pyarrow
 
-__all__ = [
-    "EXACT_ROWS",
-    "QUANTILE_SAMPLE",
-    "is_tabular",
-    "profile_file",
-    "profile_table",
-    "schema_of",
-]
+__all__ = ["is_tabular", "profile_file", "profile_table", "schema_of"]
 
 EXACT_ROWS = 1_000_000
 """Up to this many rows (and 20M cells) every statistic is exact."""
@@ -51,8 +47,7 @@ _DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "threads": 2,
     "preserve_insertion_order": False,
 }
-_QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75}
-_QUANTILES |= {"p95": 0.95, "p99": 0.99}
+_QUANTILES = {f"p{round(q * 100):02d}": q for q in (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)}
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
 _SUFFIXES |= {".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow"}
 _NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
@@ -240,13 +235,17 @@ def _second_pass(con: Any, numeric: list[tuple[int, str, str, dict[str, Any]]], 
     """Standard deviations around the known mean, and histograms with ``numpy.histogram``'s bins."""
     finite: list[str] = []
     aggregates: list[str] = []
+    slots: list[tuple[dict[str, Any], str]] = []  # the column and statistic each aggregate feeds
     for i, name, dtype, column in numeric:
         column |= {"std": None, "histogram": {"edges": [], "counts": []}}
-        if column["mean"] is None:
+        if column["count"] == column.get("nan_count", 0) + column.get("inf_count", 0):
             continue  # no finite value
-        v, mean = f"v{i}", _double(column["mean"])
+        v = f"v{i}"
         finite.append(f"{_finite(name, dtype)} AS {v}")
-        aggregates += [f"count({v})", f"sum({v} - {mean})", f"sum(({v} - {mean}) * ({v} - {mean}))"]
+        if column["mean"] is not None:  # else the sum overflowed
+            m = _double(column["mean"])
+            aggregates.append(f"[count({v}), sum({v} - {m}), sum(({v} - {m}) * ({v} - {m}))]")
+            slots.append((column, "std"))
         lo, hi = float(column["min"]), float(column["max"])
         lo, hi = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
         step = (hi - lo) / bins
@@ -256,22 +255,20 @@ def _second_pass(con: Any, numeric: list[tuple[int, str, str, dict[str, Any]]], 
             # DuckDB's buckets are (b_k-1, b_k]; negating makes them numpy's [e_j, e_j+1)
             bounds = ", ".join(_double(-edge) for edge in reversed(edges[:-1]))
             aggregates.append(f"histogram(-{v}, [{bounds}])")
-        else:
-            aggregates.append("NULL")
-    if not finite:
+            slots.append((column, "histogram"))
+    if not aggregates:
         return
     source = f"({_select(', '.join(finite), 'src')})"
-    values = iter(con.execute(_select(", ".join(aggregates), source)).fetchall()[0])
-    for *_, column in numeric:
-        if column["mean"] is None:
-            continue
-        n, centred, squares, found = next(values), next(values), next(values), next(values)
-        if n > 1:  # the corrected two-pass formula
-            column["std"] = math.sqrt(max(squares - centred * centred / n, 0.0) / (n - 1))
-        if found is not None:
+    row = con.execute(_select(", ".join(aggregates), source)).fetchall()[0]
+    for (column, statistic), value in zip(slots, row, strict=True):
+        if statistic == "std":
+            n, centred, squares = value
+            if n > 1:  # the corrected two-pass formula
+                column["std"] = _jsonable(math.sqrt(max(squares - centred**2 / n, 0.0) / (n - 1)))
+        else:
             edges = column["histogram"]["edges"]
             column["histogram"]["counts"] = [
-                0 if edges[j] == edges[j + 1] else int(found.get(-edges[j], 0)) for j in range(bins)
+                0 if edges[j] == edges[j + 1] else int(value.get(-edges[j], 0)) for j in range(bins)
             ]
 
 
@@ -312,10 +309,9 @@ def _materialise_csv(con: Any, path: str | os.PathLike[str]) -> None:
 
 
 def _csv_scan(path: str | os.PathLike[str], sniff_all: bool = False) -> str:
-    options = (
-        ", delim = '\t'" if os.fspath(path).lower().removesuffix(".gz").endswith(".tsv") else ""
-    )
-    return f"read_csv({_literal(path)}{options}{', sample_size = -1' if sniff_all else ''})"
+    tsv = os.fspath(path).lower().removesuffix(".gz").endswith(".tsv")
+    options = (", delim = '\t'" if tsv else "") + (", sample_size = -1" if sniff_all else "")
+    return f"read_csv({_literal(path)}{options})"
 
 
 def _open_arrow(path: str | os.PathLike[str], *, schema_only: bool) -> Any:
