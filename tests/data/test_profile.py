@@ -53,7 +53,7 @@ def known() -> pa.Table:
     )
 
 
-def _values(table: pa.Table, name: str) -> np.ndarray:
+def _values(table: pa.Table, name: str) -> Any:
     column = table[name].to_numpy(zero_copy_only=False).astype(float)
     return column[np.isfinite(column)]
 
@@ -224,8 +224,16 @@ def test_awkward_column_names_are_quoted_everywhere(tmp_path: Path) -> None:
         for i, name in enumerate(WEIRD_NAMES):
             assert profile["columns"][name]["min"] == i and profile["columns"][name]["max"] == i + 1
         assert all(list(row) == [*WEIRD_NAMES, "label"] for row in profile["sample"]["rows"])
+    # DuckDB ignores case in identifiers and renames clashes; the profile keeps the originals
+    clashing = profile_table(pa.table({"A": [1], "a": ["x"], "a_1": [True]}))
+    assert {name: column["kind"] for name, column in clashing["columns"].items()} == {
+        "A": "numeric",
+        "a": "categorical",
+        "a_1": "boolean",
+    }
+    assert clashing["sample"]["rows"] == [{"A": 1, "a": "x", "a_1": True}]
     duplicated = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"])
-    assert len(profile_table(duplicated)["columns"]) == 2  # DuckDB's renamed copy keeps both
+    assert len(profile_table(duplicated)["columns"]) == 2  # under DuckDB's names, both kept
 
 
 def test_sample_is_bounded_deterministic_and_made_of_real_rows() -> None:
@@ -366,7 +374,7 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match=next(iter(options))):
             profile_table(table, **options)
     with pytest.raises(InvalidInput, match=r"pyarrow\.Table, not dict"):
-        profile_table({"a": [1]})  # type: ignore[arg-type]
+        profile_table({"a": [1]})
 
 
 def test_importing_the_module_loads_neither_duckdb_nor_pyarrow() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from ..errors import DataError, InvalidInput
+from ..errors import DataError, IntegrityError, InvalidInput
 from ..paths import normalize_relpath
 from ..store.blobs import BlobStore
 from .entities import FileEntry
@@ -147,14 +147,18 @@ def store_files(
         nonlocal wrote
         rel, path = files[index]
         key = keys[index]
-        info = blobs.put_file(path, durable=False)
+        changed = DataError(
+            f"{path} changed while it was being added; nothing was recorded, add it again "
+            "once it is no longer being written"
+        )
+        try:
+            info = blobs.put_file(path, durable=False)
+        except IntegrityError:  # the store saw the bytes change between hashing and copying
+            raise changed from None
         wrote = True
         after = file_key(os.stat(path))
         if after != key or info.size != key[0]:
-            raise DataError(
-                f"{path} changed while it was being added; nothing was recorded, add it again "
-                "once it is no longer being written"
-            )
+            raise changed
         new_cache.append((absolute[index], key, info.hash))
         return FileEntry(rel, info.size, info.hash)
 
