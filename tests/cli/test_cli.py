@@ -41,8 +41,27 @@ JSON_COMMANDS = [
     ("db", "current"),
     ("init",),
 ]
+# Reporting commands that need a dataset to work on; tests/cli/test_data_commands.py checks
+# their JSON.
+DATA_JSON_COMMANDS = {
+    ("data", name)
+    for name in (
+        "add",
+        "list",
+        "log",
+        "show",
+        "diff",
+        "checkout",
+        "status",
+        "push",
+        "pull",
+        "validate",
+    )
+}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
+    ("data", "tag"),
+    ("data", "alias"),
     ("db", "upgrade"),
     ("experiments", "create"),
     ("experiments", "rename"),
@@ -480,8 +499,9 @@ def test_every_reporting_command_offers_json() -> None:
         for path, command in commands.items()
         if any("--json" in getattr(param, "opts", ()) for param in command.params)
     }
-    assert set(commands) == set(JSON_COMMANDS) | ACTION_COMMANDS, "classify the new command"
-    assert with_json == set(JSON_COMMANDS)
+    classified = set(JSON_COMMANDS) | DATA_JSON_COMMANDS | ACTION_COMMANDS
+    assert set(commands) == classified, "classify the new command"
+    assert with_json == set(JSON_COMMANDS) | DATA_JSON_COMMANDS
 
 
 @pytest.mark.parametrize("command", JSON_COMMANDS, ids=" ".join)
