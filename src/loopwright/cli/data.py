@@ -23,11 +23,14 @@ app = typer.Typer(
 
 
 @contextmanager
-def _progress(label: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on stderr; a no-op callback when output is JSON."""
+def _progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Any]:
+    """``update(advance=n)`` or ``update(completed=n, total=m)`` on a Rich bar on stderr; a
+    no-op when output is JSON."""
     if not enabled:
-        yield lambda _n: None
+        yield lambda **_kwargs: None
         return
+    from functools import partial
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
@@ -38,8 +41,21 @@ def _progress(label: str, total: int | None, enabled: bool) -> Iterator[Callable
         console=console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+        yield partial(bar.update, bar.add_task(label, total=total))
+
+
+@contextmanager
+def _progress(label: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A callback advancing the bar by ``n`` items."""
+    with _progress_bar(label, total, enabled) as update:
+        yield lambda n: update(advance=n)
+
+
+@contextmanager
+def _transfer_progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A callback taking (done, total), as the blob transfer reports it."""
+    with _progress_bar(label, None, enabled) as update:
+        yield lambda done, total: update(completed=done, total=total)
 
 
 def _version_dict(v: DatasetVersion) -> dict[str, Any]:
@@ -410,28 +426,6 @@ def _targets(client: Any, refs: list[str], *, pointers_as_pointers: bool) -> lis
         else:
             targets.extend(client.datasets.versions(ref))
     return targets
-
-
-def _transfer_progress(label: str, enabled: bool) -> Any:
-    @contextmanager
-    def bar() -> Iterator[Callable[[int, int], None]]:
-        if not enabled:
-            yield lambda _done, _total: None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console(stderr=True),
-            transient=True,
-        ) as progress:
-            task = progress.add_task(label, total=None)
-            yield lambda done, total: progress.update(task, completed=done, total=total)
-
-    return bar()
 
 
 def _report(verb: str, report: Any, remote: str, json_output: bool, extra: dict[str, Any]) -> None:
