@@ -35,3 +35,14 @@ def test_gc_deletes_only_unreferenced_blobs_and_only_when_asked(
     client.download_artifacts(run.id, tmp_path / "out")
     assert (tmp_path / "out" / "model.txt").read_text() == "weights"
     client.close()
+
+
+def test_gc_counts_but_keeps_unreferenced_blobs_inside_packs(tmp_path: Path) -> None:
+    client = Client(resolve_settings(home=tmp_path / "home"))
+    small = tmp_path / "small.txt"
+    small.write_text("tiny")
+    info = client.store.blobs.put_small_files([small])[0]
+    report = collect_garbage(client.store, dry_run=False, grace_ms=0)
+    assert report.kept_packed == 1 and report.unreferenced == []
+    assert client.store.blobs.read_bytes(info.hash) == b"tiny"
+    client.close()

@@ -76,6 +76,7 @@ def gc(
                 "deleted": report.deleted,
                 "bytes": report.bytes,
                 "kept_young": report.kept_young,
+                "kept_packed": report.kept_packed,
                 "referenced": report.referenced,
                 "blobs": [{"hash": b.hash, "size": b.size} for b in report.unreferenced],
             }
@@ -87,6 +88,8 @@ def gc(
         out.print(f"Deleted {count} unreferenced blob(s), {report.bytes:,} bytes.")
     else:
         out.print(f"{count} unreferenced blob(s), {report.bytes:,} bytes (dry run; --yes deletes).")
+    if report.kept_packed:
+        out.print(f"Kept {report.kept_packed} unreferenced small blob(s) inside packs.")
     if report.kept_young:
         out.print(f"Kept {report.kept_young} younger than {grace_minutes} minute(s).")
 

@@ -36,6 +36,9 @@ __all__ = [
 
 Progress = Callable[[int], None]
 
+SMALL_FILE_BYTES = 64 * 1024  # smaller files are packed together in the blob store
+_SMALL_BATCH = 4096
+
 
 def manifest_text(entries: Sequence[FileEntry]) -> bytes:
     """The canonical manifest: sorted ``path, size, hash`` lines. Its BLAKE3 is the content hash,
@@ -174,8 +177,26 @@ def store_files(
             misses.append(index)
     if progress is not None and len(misses) < len(files):
         progress(len(files) - len(misses))
+    # Small files go into shared pack files (one file creation per batch, not per file).
+    small = [i for i in misses if keys[i][0] < SMALL_FILE_BYTES]
+    for start in range(0, len(small), _SMALL_BATCH):
+        batch = small[start : start + _SMALL_BATCH]
+        infos = blobs.put_small_files([files[i][1] for i in batch], durable=False)
+        wrote = True
+        for index, info in zip(batch, infos, strict=True):
+            rel, path = files[index]
+            if file_key(os.stat(path)) != keys[index] or info.size != keys[index][0]:
+                raise DataError(
+                    f"{path} changed while it was being added; nothing was recorded, add it "
+                    "again once it is no longer being written"
+                )
+            new_cache.append((absolute[index], keys[index], info.hash))
+            results[index] = FileEntry(rel, info.size, info.hash)
+        if progress is not None:
+            progress(len(batch))
+    large = [i for i in misses if keys[i][0] >= SMALL_FILE_BYTES]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for index, entry in zip(misses, pool.map(one, misses), strict=True):
+        for index, entry in zip(large, pool.map(one, large), strict=True):
             results[index] = entry
             if progress is not None:
                 progress(1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,8 @@ from urllib.parse import unquote, urlsplit
 from blake3 import blake3
 
 from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput
+
+from ._local_packs import LocalPacks
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -49,12 +51,14 @@ _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ad
 class BlobInfo:
     """A stored blob: its BLAKE3-256 ``hash`` (64 lowercase hex digits) and ``size`` in bytes.
 
-    ``modified_ms`` (last-modified time, ms since the epoch) is filled only by ``iter_blobs``.
+    ``modified_ms`` (last-modified time, ms since the epoch) and ``packed`` (stored inside a
+    small-blob pack, which ``delete`` cannot remove alone) are filled only by ``iter_blobs``.
     """
 
     hash: str
     size: int
     modified_ms: int | None = None
+    packed: bool = False
 
 
 def _check_hash(value: object) -> str:
@@ -214,6 +218,7 @@ class BlobStore:
             path = unquote(parts.path) if "://" in uri else uri
             self._local = Path(os.path.abspath(os.path.expanduser(path)))
             self._local_prefix = f"{self._local}{os.sep}"
+            self._packs = LocalPacks(self._local)
             self._uri = str(self._local)
             return
         from fsspec.core import url_to_fs
@@ -278,6 +283,27 @@ class BlobStore:
                 size += len(chunk)
         fs, local = self._fs, os.fspath(path)
         return self._upload(BlobInfo(hasher.hexdigest(), size), lambda t: fs.put_file(local, t))
+
+    def put_small_files(
+        self, paths: Sequence[str | os.PathLike[str]], *, durable: bool = True
+    ) -> list[BlobInfo]:
+        """Store many small files at once; on a local store the new ones share one pack file.
+
+        Files already stored (loose or packed) are not written again.
+        """
+        if self._fs is not None:
+            return [self.put_file(path, durable=durable) for path in paths]
+        infos, new, queued = [], [], set()
+        for path in paths:
+            with open(path, "rb") as source:
+                content = source.read()
+            info = BlobInfo(blake3(content).hexdigest(), len(content))
+            infos.append(info)
+            if info.hash not in queued and not self.exists(info.hash):
+                new.append((info.hash, content))
+                queued.add(info.hash)
+        self._packs.write(new, durable=durable)
+        return infos
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
         """Store everything read from ``stream`` (which need not be seekable), in chunks."""
@@ -379,7 +405,9 @@ class BlobStore:
         """Whether a blob named ``hash`` is stored (its content is not checked)."""
         if self._fs is None:
             _check_hash(hash)
-            return os.path.isfile(f"{self._local_prefix}{hash[:2]}/{hash[2:]}")
+            if os.path.isfile(f"{self._local_prefix}{hash[:2]}/{hash[2:]}"):
+                return True
+            return self._packs.lookup(hash) is not None
         return bool(self._fs.exists(self._key(hash)))
 
     def size(self, hash: str) -> int:
@@ -389,6 +417,9 @@ class BlobStore:
                 return self._path(hash).stat().st_size
             return int(self._fs.info(self._key(hash))["size"])
         except FileNotFoundError:
+            packed = self._packs.lookup(hash) if self._fs is None else None
+            if packed is not None:
+                return packed[2]
             raise self._not_found(hash) from None
 
     def open_read(self, hash: str) -> BinaryIO:
@@ -403,7 +434,10 @@ class BlobStore:
             else:
                 inner = self._fs.open(self._key(hash), "rb")
         except FileNotFoundError:
-            raise self._not_found(hash) from None
+            packed = self._packs.read(hash) if self._fs is None else None
+            if packed is None:
+                raise self._not_found(hash) from None
+            inner = io.BytesIO(packed)
         return io.BufferedReader(_VerifyingReader(inner, hash, self._uri), CHUNK_SIZE)
 
     def read_bytes(self, hash: str) -> bytes:
@@ -483,6 +517,8 @@ class BlobStore:
         """Every stored blob with its size and ``modified_ms``; temp files are skipped."""
         if self._fs is None:
             yield from self._iter_local()
+            for digest, size, modified in self._packs.entries():
+                yield BlobInfo(digest, size, modified, packed=True)
             return
         for name, info in self._fs.find(self._root, detail=True).items():
             shard, _, rest = name.removeprefix(self._root + "/").partition("/")

@@ -35,6 +35,7 @@ class GcReport:
     kept_young: int = 0
     referenced: int = 0
     deleted: bool = False
+    kept_packed: int = 0  # unreferenced but inside a small-blob pack: reclaimed by a repack
 
     @property
     def bytes(self) -> int:
@@ -58,12 +59,15 @@ def collect_garbage(
     referenced = referenced_hashes(store)
     cutoff = now_ms() - grace_ms
     candidates: list[BlobInfo] = []
-    young = 0
+    young = packed = 0
     for info in store.blobs.iter_blobs():
         if info.hash in referenced:
             continue
         if info.modified_ms is not None and info.modified_ms > cutoff:
             young += 1
+            continue
+        if info.packed:  # cannot be deleted alone (repacking is not implemented yet)
+            packed += 1
             continue
         candidates.append(info)
     if not dry_run:
@@ -82,5 +86,9 @@ def collect_garbage(
                 )
         candidates = still_free
     return GcReport(
-        unreferenced=candidates, kept_young=young, referenced=len(referenced), deleted=not dry_run
+        unreferenced=candidates,
+        kept_young=young,
+        referenced=len(referenced),
+        deleted=not dry_run,
+        kept_packed=packed,
     )
