@@ -6,18 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from loopwright.cli.app import app
 from loopwright.client import Client
-from loopwright.config import resolve_settings
 
-WIDE = {"COLUMNS": "400"}  # keep Rich from wrapping the lines the tests read
 VERSION_KEYS = {
     "id",
     "dataset",
@@ -56,37 +51,6 @@ def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def client(home: Path) -> Iterator[Client]:
-    with Client(resolve_settings(home=home)) as client:
-        yield client
-
-
-@pytest.fixture
-def lw(home: Path) -> Any:
-    """Run ``loopwright --home <home> ARGS`` in the working directory; returns the result."""
-
-    def invoke(*args: str) -> Any:
-        return CliRunner().invoke(app, ["--home", str(home), *args], env=WIDE)
-
-    return invoke
-
-
-@pytest.fixture
-def lw_json(lw: Any) -> Any:
-    def invoke(*args: str) -> Any:
-        result = lw(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return json.loads(result.stdout)
-
-    return invoke
 
 
 @pytest.fixture

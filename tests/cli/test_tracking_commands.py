@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from loopwright._ids import now_ms
 from loopwright.cli._charts import BARS, sparkline
-from loopwright.cli.app import app
 from loopwright.cli.runs import metric_goal
 from loopwright.client import Client
-from loopwright.config import resolve_settings
 from loopwright.store import schema as t
-
-WIDE = {"COLUMNS": "400"}  # keep Rich from wrapping the lines the tests read
 
 
 def _flat(text: str) -> str:
@@ -43,37 +37,6 @@ def _assert_clean_failure(result: Any, *fragments: str, code: int = 1) -> None:
     for fragment in fragments:
         assert fragment in message, message
     assert "Traceback" not in result.stderr + result.stdout
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def client(home: Path) -> Iterator[Client]:
-    with Client(resolve_settings(home=home)) as client:
-        yield client
-
-
-@pytest.fixture
-def lw(home: Path) -> Any:
-    """Run ``loopwright --home <home> ARGS``; returns the CliRunner result."""
-
-    def invoke(*args: str) -> Any:
-        return CliRunner().invoke(app, ["--home", str(home), *args], env=WIDE)
-
-    return invoke
-
-
-@pytest.fixture
-def lw_json(lw: Any) -> Any:
-    def invoke(*args: str) -> Any:
-        result = lw(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return _strict_json(result.stdout)
-
-    return invoke
 
 
 def _log(
