@@ -14,25 +14,24 @@ from __future__ import annotations
 
 import getpass
 import math
-import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from ..paths import normalize_relpath, safe_join
+from ..errors import Conflict, InvalidInput, NotFound
 from ..store import schema as t
 from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from ._validate import check_key, metric_value
 from ._writer import MetricWriter, point
+from .artifacts import ArtifactsMixin
 from .capture import capture_environment, current_code_version, entry_point
-from .entities import Artifact, Experiment, Metric, Run, RunList, RunStatus
+from .entities import Metric, Run, RunList, RunStatus
+from .experiments import ExperimentsMixin
 from .search import search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
@@ -42,7 +41,7 @@ _USER = getpass.getuser()
 _HOST = socket.gethostname()
 
 
-class TrackingService:
+class TrackingService(ExperimentsMixin, ArtifactsMixin):
     """Experiments and runs on one :class:`~loopwright.store.home.Store`."""
 
     def __init__(self, store: Store, *, flush_interval: float = 1.0, capture: bool = True) -> None:
@@ -58,121 +57,6 @@ class TrackingService:
     def close(self) -> None:
         """Write buffered metrics and stop the writer thread."""
         self.writer.close()
-
-    # --- experiments ---------------------------------------------------------------------
-
-    def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(f"experiment name {name!r} must be a non-empty string")
-        now = now_ms()
-        experiment_id = new_id()
-        row = {
-            "id": experiment_id,
-            "name": name,
-            "description": description,
-            "lifecycle_stage": "active",
-            "created_at": now,
-            "updated_at": now,
-        }
-        try:
-            with self.db.write() as conn:
-                conn.execute(t.experiments.insert(), row)
-        except sa.exc.IntegrityError:
-            raise AlreadyExists(f"experiment {name!r} already exists; pick another name") from None
-        return self.get_experiment(experiment_id)
-
-    def get_or_create_experiment(self, name: str) -> Experiment:
-        found = self.find_experiment(name)
-        if found is not None:
-            return found
-        try:
-            return self.create_experiment(name)
-        except AlreadyExists:  # another process created it meanwhile
-            return self.get_experiment_by_name(name)
-
-    def find_experiment(self, name: str) -> Experiment | None:
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(t.experiments).where(t.experiments.c.name == name)).first()
-        return None if row is None else self._experiment(row)
-
-    def get_experiment_by_name(self, name: str) -> Experiment:
-        found = self.find_experiment(name)
-        if found is None:
-            raise NotFound(
-                f"experiment {name!r} does not exist; `loopwright experiments list` shows them"
-            )
-        return found
-
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(t.experiments).where(t.experiments.c.id == experiment_id)
-            ).first()
-        if row is None:
-            raise NotFound(f"experiment id {experiment_id!r} does not exist")
-        return self._experiment(row)
-
-    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
-        query = sa.select(t.experiments).order_by(t.experiments.c.created_at)
-        if not include_deleted:
-            query = query.where(t.experiments.c.lifecycle_stage == "active")
-        with self.db.read() as conn:
-            rows = conn.execute(query).all()
-        return [self._experiment(row) for row in rows]
-
-    def rename_experiment(self, name: str, new_name: str) -> Experiment:
-        if not isinstance(new_name, str) or not new_name.strip():
-            raise InvalidInput(f"new experiment name {new_name!r} must be a non-empty string")
-        experiment = self.get_experiment_by_name(name)
-        try:
-            with self.db.write() as conn:
-                conn.execute(
-                    t.experiments.update()
-                    .where(t.experiments.c.id == experiment.id)
-                    .values(name=new_name, updated_at=now_ms())
-                )
-        except sa.exc.IntegrityError:
-            raise AlreadyExists(
-                f"experiment {new_name!r} already exists; pick another name"
-            ) from None
-        self._experiment_ids.pop(name, None)
-        return self.get_experiment(experiment.id)
-
-    def set_experiment_lifecycle(self, name: str, stage: str) -> Experiment:
-        """Soft-delete (``"deleted"``) or restore (``"active"``) an experiment and its runs' view.
-
-        Deleted experiments keep their runs; they are hidden from listings until restored.
-        """
-        if stage not in ("active", "deleted"):
-            raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
-        experiment = self.get_experiment_by_name(name)
-        with self.db.write() as conn:
-            conn.execute(
-                t.experiments.update()
-                .where(t.experiments.c.id == experiment.id)
-                .values(lifecycle_stage=stage, updated_at=now_ms())
-            )
-        self._experiment_ids.pop(name, None)
-        return self.get_experiment(experiment.id)
-
-    def _experiment(self, row: sa.Row[Any]) -> Experiment:
-        with self.db.read() as conn:
-            tags = dict(
-                conn.execute(
-                    sa.select(t.experiment_tags.c.key, t.experiment_tags.c.value).where(
-                        t.experiment_tags.c.experiment_id == row.id
-                    )
-                ).all()
-            )
-        return Experiment(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            lifecycle_stage=row.lifecycle_stage,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            tags=tags,
-        )
 
     # --- runs ----------------------------------------------------------------------------
 
@@ -283,28 +167,6 @@ class TrackingService:
             environment_id=env.id,
         )
         return pending
-
-    @staticmethod
-    def _experiment_still(conn: sa.Connection, experiment_id: str, name: str) -> bool:
-        """Whether the cached id still names an active experiment called ``name``."""
-        found = conn.execute(
-            sa.select(t.experiments.c.name, t.experiments.c.lifecycle_stage).where(
-                t.experiments.c.id == experiment_id
-            )
-        ).first()
-        return found is not None and tuple(found) == (name, "active")
-
-    def _experiment_id(self, name: str) -> str:
-        cached = self._experiment_ids.get(name)
-        if cached is None:
-            experiment = self.get_or_create_experiment(name)
-            if experiment.lifecycle_stage != "active":
-                raise Conflict(
-                    f"experiment {name!r} is deleted; restore it with "
-                    f"`loopwright experiments restore {name}` or use another experiment"
-                )
-            cached = self._experiment_ids[name] = experiment.id
-        return cached
 
     def get_run(self, run_id: str) -> Run:
         runs = self.get_runs([run_id])
@@ -474,19 +336,6 @@ class TrackingService:
                 ],
             )
 
-    def _require_run(self, conn: sa.Connection, run_id: str) -> sa.Row[Any]:
-        row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
-        if row is None:
-            raise NotFound(
-                f"run {run_id!r} does not exist; `loopwright runs list` shows recent runs"
-            )
-        return row
-
-    def _require_active(self, conn: sa.Connection, run_id: str) -> None:
-        row = self._require_run(conn, run_id)
-        if row.lifecycle_stage != "active":
-            raise Conflict(f"run {run_id!r} is deleted; restore it before logging to it")
-
     # --- logging -------------------------------------------------------------------------
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
@@ -594,93 +443,3 @@ class TrackingService:
                 .order_by(m.step, m.timestamp)
             ).all()
         return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
-
-    # --- artifacts -----------------------------------------------------------------------
-
-    def log_artifact(
-        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> Artifact:
-        """Store one file under the run's artifacts at ``artifact_path/<file name>``."""
-        source = Path(local_path)
-        if not source.is_file():
-            raise InvalidInput(
-                f"artifact {str(source)!r} is not a file; pass a file "
-                "(log_artifacts takes a folder)"
-            )
-        name = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
-        return self._store_artifacts(
-            run_id, [(normalize_relpath(name, what="artifact path"), source)]
-        )[0]
-
-    def log_artifacts(
-        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> list[Artifact]:
-        """Store every file below ``local_dir``, keeping the folder structure."""
-        root = Path(local_dir)
-        if not root.is_dir():
-            raise InvalidInput(f"{str(root)!r} is not a folder; log_artifact takes a single file")
-        files = []
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            name = f"{artifact_path.rstrip('/')}/{rel}" if artifact_path else rel
-            files.append((normalize_relpath(name, what="artifact path"), path))
-        return self._store_artifacts(run_id, files)
-
-    def _store_artifacts(self, run_id: str, files: list[tuple[str, Path]]) -> list[Artifact]:
-        with self.db.read() as conn:
-            self._require_active(conn, run_id)
-        now = now_ms()
-        stored = [(path, self.store.blobs.put_file(source)) for path, source in files]
-        with self.db.write() as conn:
-            insert_ignore(
-                conn,
-                t.blobs,
-                [{"hash": b.hash, "size": b.size, "created_at": now} for _, b in stored],
-            )
-            upsert(
-                conn,
-                t.artifacts,
-                [
-                    {
-                        "owner_type": "run",
-                        "owner_id": run_id,
-                        "path": path,
-                        "blob_hash": b.hash,
-                        "size": b.size,
-                        "created_at": now,
-                    }
-                    for path, b in stored
-                ],
-                update=["blob_hash", "size", "created_at"],
-            )
-        return [Artifact(path, b.size, b.hash) for path, b in stored]
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
-        """Every artifact file of the run, or those under ``path``."""
-        a = t.artifacts.c
-        query = sa.select(a.path, a.size, a.blob_hash).where(
-            a.owner_type == "run", a.owner_id == run_id
-        )
-        if path:
-            prefix = normalize_relpath(path, what="artifact path")
-            query = query.where(
-                sa.or_(a.path == prefix, a.path.startswith(prefix + "/", autoescape=True))
-            )
-        with self.db.read() as conn:
-            self._require_run(conn, run_id)
-            rows = conn.execute(query.order_by(a.path)).all()
-        return [Artifact(r.path, r.size, r.blob_hash) for r in rows]
-
-    def download_artifacts(
-        self, run_id: str, dst: str | os.PathLike[str], path: str | None = None
-    ) -> Path:
-        """Copy the run's artifacts (or those under ``path``) into folder ``dst``; returns it."""
-        items = self.list_artifacts(run_id, path)
-        if path and not items:
-            raise NotFound(f"run {run_id} has no artifact at {path!r}")
-        target = Path(dst)
-        for item in items:
-            dest = safe_join(target, item.path, what="artifact path")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self.store.blobs.get_file(item.blob_hash, dest)
-        return target

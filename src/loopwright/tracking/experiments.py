@@ -1,0 +1,156 @@
+"""Experiments: named groups of runs (part of :class:`~loopwright.tracking.TrackingService`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from .._ids import new_id, now_ms
+from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from ..store import schema as t
+from ._base import ServiceBase
+from .entities import Experiment
+
+__all__ = ["ExperimentsMixin"]
+
+
+class ExperimentsMixin(ServiceBase):
+    """Create, find, rename, delete and restore experiments; names are cached per process."""
+
+    _experiment_ids: dict[str, str]
+
+    def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput(f"experiment name {name!r} must be a non-empty string")
+        now = now_ms()
+        experiment_id = new_id()
+        row = {
+            "id": experiment_id,
+            "name": name,
+            "description": description,
+            "lifecycle_stage": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self.db.write() as conn:
+                conn.execute(t.experiments.insert(), row)
+        except sa.exc.IntegrityError:
+            raise AlreadyExists(f"experiment {name!r} already exists; pick another name") from None
+        return self.get_experiment(experiment_id)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        found = self.find_experiment(name)
+        if found is not None:
+            return found
+        try:
+            return self.create_experiment(name)
+        except AlreadyExists:  # another process created it meanwhile
+            return self.get_experiment_by_name(name)
+
+    def find_experiment(self, name: str) -> Experiment | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t.experiments).where(t.experiments.c.name == name)).first()
+        return None if row is None else self._experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        found = self.find_experiment(name)
+        if found is None:
+            raise NotFound(
+                f"experiment {name!r} does not exist; `loopwright experiments list` shows them"
+            )
+        return found
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(t.experiments).where(t.experiments.c.id == experiment_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"experiment id {experiment_id!r} does not exist")
+        return self._experiment(row)
+
+    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
+        query = sa.select(t.experiments).order_by(t.experiments.c.created_at)
+        if not include_deleted:
+            query = query.where(t.experiments.c.lifecycle_stage == "active")
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [self._experiment(row) for row in rows]
+
+    def rename_experiment(self, name: str, new_name: str) -> Experiment:
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise InvalidInput(f"new experiment name {new_name!r} must be a non-empty string")
+        experiment = self.get_experiment_by_name(name)
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    t.experiments.update()
+                    .where(t.experiments.c.id == experiment.id)
+                    .values(name=new_name, updated_at=now_ms())
+                )
+        except sa.exc.IntegrityError:
+            raise AlreadyExists(
+                f"experiment {new_name!r} already exists; pick another name"
+            ) from None
+        self._experiment_ids.pop(name, None)
+        return self.get_experiment(experiment.id)
+
+    def set_experiment_lifecycle(self, name: str, stage: str) -> Experiment:
+        """Soft-delete (``"deleted"``) or restore (``"active"``) an experiment and its runs' view.
+
+        Deleted experiments keep their runs; they are hidden from listings until restored.
+        """
+        if stage not in ("active", "deleted"):
+            raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
+        experiment = self.get_experiment_by_name(name)
+        with self.db.write() as conn:
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.id == experiment.id)
+                .values(lifecycle_stage=stage, updated_at=now_ms())
+            )
+        self._experiment_ids.pop(name, None)
+        return self.get_experiment(experiment.id)
+
+    def _experiment(self, row: sa.Row[Any]) -> Experiment:
+        with self.db.read() as conn:
+            tags = dict(
+                conn.execute(
+                    sa.select(t.experiment_tags.c.key, t.experiment_tags.c.value).where(
+                        t.experiment_tags.c.experiment_id == row.id
+                    )
+                ).all()
+            )
+        return Experiment(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            lifecycle_stage=row.lifecycle_stage,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            tags=tags,
+        )
+
+    @staticmethod
+    def _experiment_still(conn: sa.Connection, experiment_id: str, name: str) -> bool:
+        """Whether the cached id still names an active experiment called ``name``."""
+        found = conn.execute(
+            sa.select(t.experiments.c.name, t.experiments.c.lifecycle_stage).where(
+                t.experiments.c.id == experiment_id
+            )
+        ).first()
+        return found is not None and tuple(found) == (name, "active")
+
+    def _experiment_id(self, name: str) -> str:
+        cached = self._experiment_ids.get(name)
+        if cached is None:
+            experiment = self.get_or_create_experiment(name)
+            if experiment.lifecycle_stage != "active":
+                raise Conflict(
+                    f"experiment {name!r} is deleted; restore it with "
+                    f"`loopwright experiments restore {name}` or use another experiment"
+                )
+            cached = self._experiment_ids[name] = experiment.id
+        return cached
