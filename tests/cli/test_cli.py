@@ -32,6 +32,8 @@ WIDE = {"COLUMNS": "400"}  # keep Rich from wrapping the lines the tests read
 
 # Every command that lists or reports something; each must offer --json.
 JSON_COMMANDS = [
+    ("audit", "log"),
+    ("audit", "verify"),
     ("experiments", "list"),
     ("runs", "list"),
     ("runs", "show"),

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from . import audit as audit_commands
 from . import data as data_commands
 from . import db as db_commands
 from . import experiments as experiment_commands
@@ -61,6 +62,7 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(data_commands.app, name="data")
+app.add_typer(audit_commands.app, name="audit")
 
 
 def run() -> None:

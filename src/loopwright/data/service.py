@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, InvalidInput, NotFound
 from ..store import schema as t
+from ..store.audit import append_event, current_actor
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from .entities import Dataset, DatasetVersion, FileEntry
@@ -248,6 +249,14 @@ class DatasetService:
                 t.dataset_version_tags,
                 [{"version_id": version_id, "key": k, "value": str(v)} for k, v in tags.items()],
             )
+            append_event(
+                conn,
+                actor=current_actor(),
+                action="dataset_version.create",
+                subject_type="dataset_version",
+                subject_id=version_id,
+                after={"dataset": name, "content_hash": content_hash, "files": len(entries)},
+            )
             for alias in aliases:
                 self._set_alias(conn, dataset_id, version_id, alias)
         return self._version_by_id(version_id)
@@ -465,6 +474,20 @@ class DatasetService:
                 f"alias {alias!r} must start with a letter, use letters, digits, '.', '_', '-', "
                 "and not be 'latest' or look like a version number"
             )
+        previous = conn.execute(
+            sa.select(t.dataset_aliases.c.version_id).where(
+                t.dataset_aliases.c.dataset_id == dataset_id, t.dataset_aliases.c.alias == alias
+            )
+        ).scalar()
+        append_event(
+            conn,
+            actor=current_actor(),
+            action="dataset.alias",
+            subject_type="dataset",
+            subject_id=dataset_id,
+            before={alias: previous},
+            after={alias: version_id},
+        )
         upsert(
             conn,
             t.dataset_aliases,

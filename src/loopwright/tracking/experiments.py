@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import schema as t
+from ..store.audit import append_event, current_actor
 from ._base import ServiceBase
 from .entities import Experiment
 
@@ -36,6 +37,14 @@ class ExperimentsMixin(ServiceBase):
         try:
             with self.db.write() as conn:
                 conn.execute(t.experiments.insert(), row)
+                append_event(
+                    conn,
+                    actor=current_actor(),
+                    action="experiment.create",
+                    subject_type="experiment",
+                    subject_id=experiment_id,
+                    after={"name": name},
+                )
         except sa.exc.IntegrityError:
             raise AlreadyExists(f"experiment {name!r} already exists; pick another name") from None
         return self.get_experiment(experiment_id)
@@ -90,6 +99,15 @@ class ExperimentsMixin(ServiceBase):
                     .where(t.experiments.c.id == experiment.id)
                     .values(name=new_name, updated_at=now_ms())
                 )
+                append_event(
+                    conn,
+                    actor=current_actor(),
+                    action="experiment.rename",
+                    subject_type="experiment",
+                    subject_id=experiment.id,
+                    before={"name": name},
+                    after={"name": new_name},
+                )
         except sa.exc.IntegrityError:
             raise AlreadyExists(
                 f"experiment {new_name!r} already exists; pick another name"
@@ -110,6 +128,15 @@ class ExperimentsMixin(ServiceBase):
                 t.experiments.update()
                 .where(t.experiments.c.id == experiment.id)
                 .values(lifecycle_stage=stage, updated_at=now_ms())
+            )
+            append_event(
+                conn,
+                actor=current_actor(),
+                action="experiment." + ("delete" if stage == "deleted" else "restore"),
+                subject_type="experiment",
+                subject_id=experiment.id,
+                before={"lifecycle_stage": experiment.lifecycle_stage},
+                after={"lifecycle_stage": stage},
             )
         self._experiment_ids.pop(name, None)
         return self.get_experiment(experiment.id)

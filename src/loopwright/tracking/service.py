@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import schema as t
+from ..store.audit import append_event, current_actor
 from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
@@ -304,11 +305,20 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin):
             raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
         self.flush()
         with self.db.write() as conn:
-            self._require_run(conn, run_id)
+            before = self._require_run(conn, run_id).lifecycle_stage
             conn.execute(
                 t.runs.update()
                 .where(t.runs.c.id == run_id)
                 .values(lifecycle_stage=stage, deleted_at=now_ms() if stage == "deleted" else None)
+            )
+            append_event(
+                conn,
+                actor=current_actor(),
+                action="run." + ("delete" if stage == "deleted" else "restore"),
+                subject_type="run",
+                subject_id=run_id,
+                before={"lifecycle_stage": before},
+                after={"lifecycle_stage": stage},
             )
         self._loggable.discard(run_id)
 

@@ -1,0 +1,95 @@
+"""``loopwright audit``: read and verify the hash-chained audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._context import state
+from ._output import JSON_OPTION, console, emit_json, format_ms, handle_errors, print_table
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The tamper-evident audit log of state changes.", no_args_is_help=True)
+
+
+@app.command("log")
+def log(
+    ctx: typer.Context,
+    subject_type: Annotated[str | None, typer.Option("--subject-type", help="e.g. run")] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="A subject id.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who made the change.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="The newest N events.")] = 50,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Events, oldest first, optionally filtered by subject and actor."""
+    from ..store.audit import events
+    from ..store.home import open_store
+
+    with handle_errors(), open_store(state(ctx).settings()) as store:
+        found = events(
+            store.db, subject_type=subject_type, subject_id=subject, actor=actor, limit=limit
+        )
+    if json_output:
+        emit_json(
+            [
+                {
+                    "seq": e.seq,
+                    "id": e.id,
+                    "timestamp": e.timestamp,
+                    "actor": e.actor,
+                    "action": e.action,
+                    "subject_type": e.subject_type,
+                    "subject_id": e.subject_id,
+                    "before": e.before,
+                    "after": e.after,
+                    "hash": e.hash,
+                }
+                for e in found
+            ]
+        )
+        return
+    print_table(
+        "Audit log",
+        ["#", "time (UTC)", "actor", "action", "subject", "change"],
+        [
+            (
+                e.seq,
+                format_ms(e.timestamp),
+                e.actor,
+                e.action,
+                f"{e.subject_type} {e.subject_id}",
+                f"{e.before} -> {e.after}",
+            )
+            for e in found
+        ],
+    )
+
+
+@app.command("verify")
+def verify(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """Recompute the hash chain; on tampering, name the first broken event and exit 1."""
+    from ..store.audit import verify_chain
+    from ..store.home import open_store
+
+    with handle_errors(), open_store(state(ctx).settings()) as store:
+        report = verify_chain(store.db)
+    if json_output:
+        emit_json(
+            {
+                "ok": report.ok,
+                "checked": report.checked,
+                "broken_seq": report.broken_seq,
+                "reason": report.reason,
+            }
+        )
+    elif report.ok:
+        console().print(f"audit chain intact: {report.checked} event(s) verified")
+    else:
+        console(stderr=True).print(
+            f"[bold red]audit chain broken[/] at event #{report.broken_seq}: {report.reason} "
+            f"({report.checked} event(s) before it verified)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
