@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInput
+from ._sql import sql_ident, sql_literal
 
 __all__ = ["KINDS", "TYPE_FAMILIES", "evaluate", "normalize", "reason"]
 
@@ -307,7 +308,7 @@ def _plan(kind: str, params: Mapping[str, Any], columns: Mapping[str, str]) -> _
             shown = ", ".join(list(columns)[:50]) + (", …" if len(columns) > 50 else "")
             error = f"column {name!r} does not exist; columns: {shown}"
             return _known(False, {"error": error})
-    column, dtype = (_ident(names[0]), columns[names[0]]) if names else ("", "")
+    column, dtype = (sql_ident(names[0]), columns[names[0]]) if names else ("", "")
     mostly = params.get("mostly", 1.0)
     if kind == "column_type":
         family = _FAMILY_OF.get(dtype.split("(")[0], dtype.lower())
@@ -316,18 +317,18 @@ def _plan(kind: str, params: Mapping[str, Any], columns: Mapping[str, str]) -> _
         return _values_plan(f"{column} IS NULL", "*", mostly, of_all=True)
     if kind == "between":
         low, high = params.get("min"), params.get("max")
-        inside = [f"{column} >= {_literal(low)}"] if low is not None else []
-        inside += [f"{column} <= {_literal(high)}"] if high is not None else []
+        inside = [f"{column} >= {sql_literal(low)}"] if low is not None else []
+        inside += [f"{column} <= {sql_literal(high)}"] if high is not None else []
         return _values_plan(f"NOT ({' AND '.join(inside)})", column, mostly)
     if kind == "in_set":
-        listed = ", ".join(_literal(value) for value in params["values"])
+        listed = ", ".join(sql_literal(value) for value in params["values"])
         return _values_plan(f"{column} NOT IN ({listed})", column, mostly)
     if kind == "matches_regex":
         text = column if dtype == "VARCHAR" else f"CAST({column} AS VARCHAR)"
-        pattern = _literal(params["pattern"])
+        pattern = sql_literal(params["pattern"])
         return _values_plan(f"NOT regexp_matches({text}, {pattern})", column, mostly)
     if kind == "unique":
-        return _unique_plan([_ident(name) for name in names], compound="columns" in params)
+        return _unique_plan([sql_ident(name) for name in names], compound="columns" in params)
     if kind == "row_count_between":
         return _Plan([], lambda con, values, rows: _row_count(params, rows))
     if kind == "fresh":
@@ -370,7 +371,7 @@ def _unique_plan(keys: list[str], compound: bool) -> _Plan:
         examples = [dict(zip(names, row, strict=False)) if compound else row[0] for row in found]
         observed = {"element_count": values[0], "unexpected_count": bad}
         observed["unexpected_fraction"] = bad / values[0] if values[0] else 0.0
-        observed |= {"duplicated_keys": repeated, "examples": _jsonable(examples)}
+        observed |= {"duplicated_keys": repeated, "examples": _example_value(examples)}
         return bad == 0, observed
 
     return _Plan([f"count(*) FILTER (WHERE {present})"], finish)
@@ -438,33 +439,26 @@ def _records(cursor: Any, *, whole: bool) -> list[Any]:
         return []
     rows = cursor.fetchall()
     if not whole:
-        return [_jsonable(row[0]) for row in rows]
+        return [_example_value(row[0]) for row in rows]
     names = [column[0] for column in cursor.description]
-    return [_jsonable(dict(zip(names, row, strict=True))) for row in rows]
-
-
-def _jsonable(value: Any) -> Any:
-    """A DuckDB value as JSON: dates as ISO text; decimals, non-finite floats and others as text."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    finite = isinstance(value, float) and math.isfinite(value)
-    return value if finite or value is None or isinstance(value, str | int) else str(value)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool | int | float):
-        return str(value).upper() if isinstance(value, bool) else repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return [_example_value(dict(zip(names, row, strict=True))) for row in rows]
 
 
 def reason(error: BaseException) -> str:
     """A DuckDB error's first paragraph on one line (without its echo of the SQL)."""
     return "; ".join(str(error).strip().split("\n\n")[0].splitlines())
+
+
+def _example_value(value: Any) -> Any:
+    """A value shown as evidence: exact as text where JSON has no exact form (decimals, NaN).
+
+    Unlike :func:`loopwright.data._sql.jsonable` (statistics), an example keeps what was seen.
+    """
+    if isinstance(value, dict):
+        return {str(key): _example_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_example_value(item) for item in value]
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    finite = isinstance(value, float) and math.isfinite(value)
+    return value if finite or value is None or isinstance(value, str | int) else str(value)

@@ -20,8 +20,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime
-import decimal
 import math
 import os
 import re
@@ -30,6 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import DataError, InvalidInput, NotFound
+from ._sql import jsonable, sql_ident, sql_literal
 
 if TYPE_CHECKING:
     import pyarrow
@@ -109,7 +108,7 @@ def profile_file(
             import pyarrow.parquet as pq
 
             fields = _reading(path, fmt, lambda: pq.read_schema(path))
-            con.execute("CREATE VIEW src AS " + _select("*", f"read_parquet({_literal(path)})"))
+            con.execute("CREATE VIEW src AS " + _select("*", f"read_parquet({sql_literal(path)})"))
         elif fmt == "arrow":
             data = _reading(path, fmt, lambda: _open_arrow(path, schema_only=False))
             fields = data.schema
@@ -169,7 +168,7 @@ def _profile(con: Any, fmt: str, fields: Any, size: int, bins: int, k: int) -> d
     reservoir = size if exact else max(size, QUANTILE_SAMPLE)
     con.execute("CREATE TEMP TABLE reservoir AS " + _select("*", "src", _sampling(reservoir)))
     picked = con.execute(_select("*", "reservoir", "" if reservoir == size else _sampling(size)))
-    sample = [dict(zip(labels, map(_jsonable, row), strict=True)) for row in picked.fetchall()]
+    sample = [dict(zip(labels, map(jsonable, row), strict=True)) for row in picked.fetchall()]
     con.execute(f"SET threads = {_DUCKDB_CONFIG['threads']}")
     numeric_columns = [(names[i], dtypes[i]) for i in numeric]
     for i, values in zip(numeric, _quantiles(con, exact, numeric_columns), strict=True):
@@ -191,7 +190,7 @@ def _aggregates(
     aggregates: list[tuple[int, str, str]] = []
     for i, (name, dtype, kind) in enumerate(zip(names, dtypes, kinds, strict=True)):
         c, v = f"c{i}", f"v{i}"
-        inner.append(f"{_ident(name)} AS {c}")
+        inner.append(f"{sql_ident(name)} AS {c}")
         aggregates.append((i, "count", f"count({c})"))
         if kind in ("numeric", "datetime", "other"):
             distinct = f"count(DISTINCT {c})" if exact else f"approx_count_distinct({c})"
@@ -217,18 +216,18 @@ def _aggregates(
     row = con.execute(_select(", ".join(sql for *_, sql in aggregates), source)).fetchall()[0]
     stats: list[dict[str, Any]] = [{} for _ in names]
     for (i, stat, _), value in zip(aggregates, row, strict=True):
-        stats[i][stat] = _jsonable(value)
+        stats[i][stat] = jsonable(value)
     return stats
 
 
 def _top(con: Any, name: str, k: int) -> tuple[int, list[dict[str, Any]]]:
     """Exact distinct count and ``k`` most frequent values (ties broken by value) of one column."""
-    where = f"WHERE {_ident(name)} IS NOT NULL"
-    source = f"({_select(f'{_ident(name)} AS c', 'src', where)})"
+    where = f"WHERE {sql_ident(name)} IS NOT NULL"
+    source = f"({_select(f'{sql_ident(name)} AS c', 'src', where)})"
     tail = f"GROUP BY c ORDER BY n DESC, c LIMIT {max(k, 1)}"
     rows = con.execute(_select("c, count(*) AS n, count(*) OVER ()", source, tail)).fetchall()
     distinct = rows[0][2] if rows else 0
-    return distinct, [{"value": _jsonable(value), "count": n} for value, n, _ in rows[:k]]
+    return distinct, [{"value": jsonable(value), "count": n} for value, n, _ in rows[:k]]
 
 
 def _second_pass(con: Any, numeric: list[tuple[int, str, str, dict[str, Any]]], bins: int) -> None:
@@ -264,7 +263,7 @@ def _second_pass(con: Any, numeric: list[tuple[int, str, str, dict[str, Any]]], 
         if statistic == "std":
             n, centred, squares = value
             if n > 1:  # the corrected two-pass formula
-                column["std"] = _jsonable(math.sqrt(max(squares - centred**2 / n, 0.0) / (n - 1)))
+                column["std"] = jsonable(math.sqrt(max(squares - centred**2 / n, 0.0) / (n - 1)))
         else:
             edges = column["histogram"]["edges"]
             column["histogram"]["counts"] = [
@@ -280,7 +279,7 @@ def _quantiles(con: Any, exact: bool, numeric: list[tuple[str, str]]) -> list[di
     select = ", ".join(f"quantile_cont({_finite(n, t)}, [{levels}])" for n, t in numeric)
     row = con.execute(_select(select, "src" if exact else "reservoir")).fetchall()[0]
     missing = [None] * len(_QUANTILES)
-    return [dict(zip(_QUANTILES, _jsonable(values or missing), strict=True)) for values in row]
+    return [dict(zip(_QUANTILES, jsonable(values or missing), strict=True)) for values in row]
 
 
 @contextlib.contextmanager
@@ -311,7 +310,7 @@ def _materialise_csv(con: Any, path: str | os.PathLike[str]) -> None:
 def _csv_scan(path: str | os.PathLike[str], sniff_all: bool = False) -> str:
     tsv = os.fspath(path).lower().removesuffix(".gz").endswith(".tsv")
     options = (", delim = '\t'" if tsv else "") + (", sample_size = -1" if sniff_all else "")
-    return f"read_csv({_literal(path)}{options})"
+    return f"read_csv({sql_literal(path)}{options})"
 
 
 def _open_arrow(path: str | os.PathLike[str], *, schema_only: bool) -> Any:
@@ -383,8 +382,8 @@ def _kind(dtype: str) -> str:
 def _finite(name: str, dtype: str) -> str:
     """The column as DOUBLE, with NaN and infinities turned into NULL."""
     if dtype in ("FLOAT", "DOUBLE"):
-        return f"CASE WHEN isfinite({_ident(name)}) THEN CAST({_ident(name)} AS DOUBLE) END"
-    return f"CAST({_ident(name)} AS DOUBLE)"
+        return f"CASE WHEN isfinite({sql_ident(name)}) THEN CAST({sql_ident(name)} AS DOUBLE) END"
+    return f"CAST({sql_ident(name)} AS DOUBLE)"
 
 
 def _select(items: str, source: str, tail: str = "") -> str:
@@ -400,34 +399,5 @@ def _sampling(rows: int) -> str:
     return f"USING SAMPLE reservoir({rows} ROWS) REPEATABLE ({_SEED})"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str | os.PathLike[str]) -> str:
-    return "'" + os.fspath(value).replace("'", "''") + "'"
-
-
 def _double(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
-
-
-def _jsonable(value: Any) -> Any:
-    """A DuckDB value as plain JSON: non-finite floats become None, times ISO 8601 strings."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return _jsonable(float(value))
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    return str(value)  # UUID, interval and the like
