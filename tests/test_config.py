@@ -9,7 +9,7 @@ import pytest
 from loopwright.config import CONFIG_FILE, HOME_DIR, resolve_settings
 from loopwright.errors import ConfigError
 
-KEYS = ("home", "db_uri", "blob_uri", "server_uri", "token", "log_level")
+KEYS = ("home", "db_uri", "blob_uri", "server_uri", "token", "log_level", "user")
 ENV = {
     "home": "LOOPWRIGHT_HOME",
     "db_uri": "LOOPWRIGHT_DB_URI",
@@ -17,6 +17,7 @@ ENV = {
     "server_uri": "LOOPWRIGHT_SERVER_URI",
     "token": "LOOPWRIGHT_TOKEN",
     "log_level": "LOOPWRIGHT_LOG_LEVEL",
+    "user": "LOOPWRIGHT_USER",
 }
 
 
@@ -66,6 +67,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "server_uri": "default",
         "token": "default",
         "log_level": "default",
+        "user": "default",
     }
 
 
@@ -105,6 +107,7 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
         "server_uri": ("http://arg:1", "https://env:2", "http://file:3", "http://file:3"),
         "token": ("arg-token-0001", "env-token-0002", "file-token-003", "file-token-003"),
         "log_level": ("DEBUG", "ERROR", "INFO", "INFO"),
+        "user": ("ada", "grace", "linus", "linus"),
     }
 
 
@@ -142,6 +145,7 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "server_uri": None,
             "token": None,
             "log_level": "WARNING",
+            "user": None,
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -169,6 +173,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "server_uri": f"file {toml}",
         "token": "argument",
         "log_level": f"file {toml}",
+        "user": f"file {toml}",
     }
 
 

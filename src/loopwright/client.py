@@ -165,10 +165,13 @@ def connect(
     *,
     home: str | os.PathLike[str] | None = None,
     token: str | None = None,
+    user: str | None = None,
 ) -> Client:
     """A client on the embedded store (no ``uri``), a database URL, or (later) a server URL.
 
-    Settings not given here come from the environment, ``loopwright.toml`` and defaults.
+    ``user`` is who this client's changes (registrations, approvals) are recorded as; embedded,
+    it defaults to the operating-system user. Settings not given here come from the
+    environment, ``loopwright.toml`` and defaults.
     """
     server_uri = db_uri = None
     if uri is not None:
@@ -176,4 +179,8 @@ def connect(
             server_uri = uri
         else:
             db_uri = uri
-    return Client(resolve_settings(home=home, db_uri=db_uri, server_uri=server_uri, token=token))
+    return Client(
+        resolve_settings(
+            home=home, db_uri=db_uri, server_uri=server_uri, token=token, user=user
+        )
+    )

@@ -47,6 +47,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("server_uri", "LOOPWRIGHT_SERVER_URI", "http(s) URL of a Loopwright server to talk to"),
     _Key("token", "LOOPWRIGHT_TOKEN", "API token sent to the server"),
     _Key("log_level", "LOOPWRIGHT_LOG_LEVEL", "logging level of the loopwright logger"),
+    _Key("user", "LOOPWRIGHT_USER", "who local changes are recorded as (default: the OS user)"),
 )
 _KEYS_BY_NAME = {key.name: key for key in _KEYS}
 
@@ -62,6 +63,7 @@ class Settings:
     token: str | None = field(repr=False)
     log_level: str
     config_file: Path | None
+    user: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +149,8 @@ def _check_value(name: str, value: str, source: str) -> str:
         if value.upper() not in _LOG_LEVELS:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(_LOG_LEVELS)}")
         return value.upper()
+    elif name == "user" and (not value.strip() or len(value) > 200):
+        raise ConfigError(f"{where}: a user name must be 1-200 characters")
     elif name in ("home", "blob_uri") and not value.strip():
         raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
     return value
@@ -171,6 +175,7 @@ def resolve_settings(
     server_uri: str | None = None,
     token: str | None = None,
     log_level: str | None = None,
+    user: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -191,6 +196,7 @@ def resolve_settings(
         "server_uri": server_uri,
         "token": token,
         "log_level": log_level,
+        "user": user,
     }
     values: dict[str, str | None] = {}
     sources: dict[str, str] = {}
@@ -226,5 +232,6 @@ def resolve_settings(
         token=values["token"],
         log_level=values["log_level"] or "WARNING",
         config_file=config_file,
+        user=values["user"],
         sources=sources,
     )

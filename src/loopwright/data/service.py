@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, InvalidInput, NotFound
 from ..store import schema as t
-from ..store.audit import append_event, current_actor
+from ..store.audit import append_event
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from .entities import Dataset, DatasetVersion, FileEntry
@@ -251,7 +251,7 @@ class DatasetService:
             )
             append_event(
                 conn,
-                actor=current_actor(),
+                actor=self.store.actor,
                 action="dataset_version.create",
                 subject_type="dataset_version",
                 subject_id=version_id,
@@ -481,7 +481,7 @@ class DatasetService:
         ).scalar()
         append_event(
             conn,
-            actor=current_actor(),
+            actor=self.store.actor,
             action="dataset.alias",
             subject_type="dataset",
             subject_id=dataset_id,

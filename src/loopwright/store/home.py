@@ -35,6 +35,13 @@ class Store:
     db: Database
     blobs: BlobStore
 
+    @property
+    def actor(self) -> str:
+        """Who changes made through this store are recorded as (setting ``user`` or OS user)."""
+        from .audit import current_actor
+
+        return self.settings.user or current_actor()
+
     def close(self) -> None:
         """Release pooled database connections."""
         self.db.dispose()

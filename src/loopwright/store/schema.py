@@ -307,6 +307,10 @@ registered_models = sa.Table(
     _id(primary_key=True),
     sa.Column("name", sa.String(256), nullable=False, unique=True),
     sa.Column("description", sa.Text),
+    # Who must approve what (ApprovalPolicy as JSON) and the model card's user-supplied text.
+    sa.Column("approval_policy_json", sa.Text),
+    sa.Column("card_json", sa.Text),
+    sa.Column("created_by", sa.String(200)),
     _ms("created_at"),
     _ms("updated_at"),
 )
@@ -323,6 +327,8 @@ model_versions = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, server_default="READY"),
     sa.Column("stage", sa.String(20), nullable=False, server_default="None"),
     sa.Column("flavor", sa.String(50)),
+    # BLAKE3 of the package manifest, which lists the hash of every file of the package.
+    sa.Column("package_hash", sa.String(64)),
     sa.Column("signature_json", sa.Text),
     sa.Column("metrics_json", sa.Text),
     sa.Column("description", sa.Text),
@@ -353,6 +359,8 @@ approval_requests = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("requested_by", sa.String(200), nullable=False),
     sa.Column("comment", sa.Text),
+    # The policy rule in force when the request was opened; later policy edits do not change it.
+    sa.Column("rule_json", sa.Text),
     _ms("created_at"),
     _ms("expires_at", nullable=True),
     _ms("resolved_at", nullable=True),

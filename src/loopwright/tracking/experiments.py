@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import schema as t
-from ..store.audit import append_event, current_actor
+from ..store.audit import append_event
 from ._base import ServiceBase
 from .entities import Experiment
 
@@ -39,7 +39,7 @@ class ExperimentsMixin(ServiceBase):
                 conn.execute(t.experiments.insert(), row)
                 append_event(
                     conn,
-                    actor=current_actor(),
+                    actor=self.store.actor,
                     action="experiment.create",
                     subject_type="experiment",
                     subject_id=experiment_id,
@@ -101,7 +101,7 @@ class ExperimentsMixin(ServiceBase):
                 )
                 append_event(
                     conn,
-                    actor=current_actor(),
+                    actor=self.store.actor,
                     action="experiment.rename",
                     subject_type="experiment",
                     subject_id=experiment.id,
@@ -131,7 +131,7 @@ class ExperimentsMixin(ServiceBase):
             )
             append_event(
                 conn,
-                actor=current_actor(),
+                actor=self.store.actor,
                 action="experiment." + ("delete" if stage == "deleted" else "restore"),
                 subject_type="experiment",
                 subject_id=experiment.id,

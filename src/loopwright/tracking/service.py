@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import schema as t
-from ..store.audit import append_event, current_actor
+from ..store.audit import append_event
 from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
@@ -313,7 +313,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin):
             )
             append_event(
                 conn,
-                actor=current_actor(),
+                actor=self.store.actor,
                 action="run." + ("delete" if stage == "deleted" else "restore"),
                 subject_type="run",
                 subject_id=run_id,

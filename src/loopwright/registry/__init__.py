@@ -1,0 +1,1 @@
+"""The model registry: safe model packages, versions, aliases, stages, approvals, cards, SBOM."""

@@ -1,0 +1,153 @@
+"""The registry's domain objects: registered models, versions, approvals and policies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "ApprovalDecision",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "ApprovalRule",
+    "ModelVersion",
+    "RegisteredModel",
+    "Stage",
+]
+
+
+class Stage(str, Enum):
+    """MLflow's lifecycle stages. Allowed moves are listed in ``registry.service``."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """``approvals`` decisions from users holding ``role`` (or ``admin``) are needed for ``target``.
+
+    ``target`` is ``"stage:Production"`` or ``"alias:<name>"``.
+    """
+
+    target: str
+    approvals: int = 1
+    role: str = "approver"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "approvals": self.approvals, "role": self.role}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApprovalRule:
+        return cls(str(data["target"]), int(data.get("approvals", 1)), str(data.get("role", "approver")))
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """What needs approval for one registered model, and how long a request stays open.
+
+    The default policy protects ``stage:Production`` and the ``champion`` alias with one approval
+    from an ``approver``; requests expire after seven days.
+    """
+
+    rules: tuple[ApprovalRule, ...] = (
+        ApprovalRule("stage:Production"),
+        ApprovalRule("alias:champion"),
+    )
+    expires_after_s: int = 7 * 24 * 3600
+
+    def rule_for(self, target: str) -> ApprovalRule | None:
+        return next((rule for rule in self.rules if rule.target == target), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rules": [r.to_dict() for r in self.rules], "expires_after_s": self.expires_after_s}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApprovalPolicy:
+        return cls(
+            tuple(ApprovalRule.from_dict(r) for r in data.get("rules", ())),
+            int(data.get("expires_after_s", 7 * 24 * 3600)),
+        )
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    id: str
+    name: str
+    description: str | None
+    created_by: str | None
+    created_at: int
+    updated_at: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, int] = field(default_factory=dict)  # alias -> version number
+    latest_version: int | None = None
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    card: Mapping[str, Any] = field(default_factory=dict)  # intended_use, limitations, ...
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """An immutable registered version: its package, where it came from and how it did."""
+
+    id: str
+    model: str  # registered model name
+    version: int
+    run_id: str | None
+    source: str | None  # "runs:/<id>/model", "mlflow:<path>", a folder ...
+    status: str  # READY | DELETED
+    stage: Stage
+    flavor: str | None
+    package_hash: str | None
+    signature: Mapping[str, Any] | None
+    metrics: Mapping[str, float]
+    description: str | None
+    created_by: str | None
+    created_at: int
+    updated_at: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    dataset_version_ids: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``models:/name/3``, the URI that loads this version."""
+        return f"models:/{self.model}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    id: str
+    request_id: str
+    actor: str
+    role: str | None
+    decision: str  # approve | reject
+    comment: str | None
+    created_at: int
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A pending (or resolved) request to move a version to a protected stage or alias."""
+
+    id: str
+    model: str
+    version: int
+    version_id: str
+    action: str  # "stage" | "alias"
+    target: str  # "Production" | alias name
+    status: str  # pending | approved | rejected | expired | cancelled
+    requested_by: str
+    comment: str | None
+    rule: ApprovalRule
+    created_at: int
+    expires_at: int | None
+    resolved_at: int | None
+    decisions: tuple[ApprovalDecision, ...] = ()
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for d in self.decisions if d.decision == "approve")
