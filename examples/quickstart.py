@@ -1,17 +1,23 @@
-"""Version the training data, validate it, then train and track three scikit-learn models.
+"""Version the data, train and track three models, then register, approve and load the best.
 
 The data (a dataset that ships with scikit-learn) becomes a dataset version with a profile and a
 validation result; every run records that version as its input. Autologging records each model's
-parameters, training metrics and the fitted model (skops format, no pickle); the script adds
-held-out test metrics. Prints the run ids on stdout (progress goes to
-stderr) so a shell can pass them on: ``loopwright runs compare $(python examples/quickstart.py)``.
+parameters, training metrics and the fitted model (a package in skops format, no pickle); the
+script adds held-out test metrics. The best run's model is registered by "ada"; pointing the
+protected ``champion`` alias at it opens an approval request, which "bob" (an approver) approves.
+The champion is then loaded by alias and predicts, and its model card and ML-BOM are written.
+Prints the run ids on stdout (progress goes to stderr) so a shell can pass them on:
+``loopwright runs compare $(python examples/quickstart.py)``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -22,6 +28,12 @@ from sklearn.preprocessing import StandardScaler
 
 import loopwright as lw
 from loopwright.data.validation import Suite
+from loopwright.errors import AlreadyExists
+from loopwright.registry.entities import ApprovalRequest
+from loopwright.registry.reports import model_card, model_sbom
+from loopwright.registry.signature import SignatureError
+
+MODEL_NAME = "breast-cancer-classifier"
 
 MODELS = {
     "logistic-regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.5)),
@@ -40,7 +52,7 @@ SUITE = (
 
 
 def main() -> list[str]:
-    client = lw.connect()
+    client = lw.connect(user="ada")
     frame = load_breast_cancer(as_frame=True).frame
     data_file = Path(client.settings.home).parent / "quickstart-data" / "breast_cancer.csv"
     data_file.parent.mkdir(exist_ok=True)
@@ -85,8 +97,50 @@ def main() -> list[str]:
         f"best: {best.name} (test ROC AUC {best.metrics['test_roc_auc'].value:.4f})",
         file=sys.stderr,
     )
+    promote(client, best.id, X_test, y_test, data_file.parent)
     client.close()
     return run_ids
+
+
+def promote(
+    client: lw.Client, run_id: str, X_test: pd.DataFrame, y_test: pd.Series, out: Path
+) -> None:
+    """Register the best run's model, have a second user approve it as champion, load it back."""
+    for user, role in (("ada", "editor"), ("bob", "approver")):
+        with contextlib.suppress(AlreadyExists):  # a second quickstart in the same home
+            client.users.add(user, role)
+    registry = client.registry
+    version = registry.register(
+        MODEL_NAME, run_id=run_id, description="Flags malignant tumours from cell measurements."
+    )
+    registry.set_card_info(
+        MODEL_NAME,
+        intended_use="Teaching example: ranks biopsies for a second look by a pathologist.",
+        limitations="Trained on 569 cases from one hospital (Wisconsin, 1995); not for diagnosis.",
+    )
+    print(f"registered {version.ref} by ada", file=sys.stderr)
+    request = registry.set_alias(MODEL_NAME, "champion", version.version)
+    assert isinstance(request, ApprovalRequest)  # champion is protected by the default policy
+    print(f"champion needs approval: request {request.id}", file=sys.stderr)
+    with lw.connect(user="bob") as bob:
+        bob.registry.approve(request.id, comment="Test metrics reviewed; fine for the demo.")
+    print(f"bob approved: {MODEL_NAME}@champion -> v{version.version}", file=sys.stderr)
+
+    champion = client.load_model(f"models:/{MODEL_NAME}@champion")
+    sample = X_test[:5]
+    print(f"champion predicts {list(champion.predict(sample))} for 5 test rows", file=sys.stderr)
+    try:
+        champion.predict(sample.drop(columns=["mean radius"]))
+    except SignatureError as exc:
+        print(f"a wrong input is refused: {exc}", file=sys.stderr)
+
+    evaluation_data = X_test.assign(target=y_test)
+    card = model_card(client, MODEL_NAME, "champion", data=evaluation_data, target="target")
+    (out / "model-card.md").write_text(card.to_markdown(), encoding="utf-8")
+    (out / "model-card.html").write_text(card.to_html(), encoding="utf-8")
+    sbom = model_sbom(client, MODEL_NAME, "champion", card=card)
+    (out / "model-sbom.cdx.json").write_text(json.dumps(sbom, indent=2), encoding="utf-8")
+    print(f"model card and SBOM written to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

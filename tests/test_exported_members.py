@@ -24,6 +24,7 @@ EXPECTED_TOP_LEVEL = [
     "autolog",
     "connect",
     "end_run",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_metric",

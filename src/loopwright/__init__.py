@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._active import start_run as start_run
     from .client import Client as Client
     from .client import connect as connect
+    from .registry.loading import load_model as load_model
     from .tracking import ActiveRun as ActiveRun
     from .tracking import Experiment as Experiment
     from .tracking import Metric as Metric
@@ -47,6 +48,7 @@ _LAZY = {
     "Run": "tracking",
     "RunStatus": "tracking",
     "autolog": "tracking.autolog",
+    "load_model": "registry.loading",
     **{
         name: "_active"
         for name in (

@@ -22,6 +22,9 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .data.service import DatasetService
+    from .governance.users import UserService
+    from .registry.loaded import LoadedModel
+    from .registry.service import RegistryService
     from .store.home import Store
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList, TrackingService
 
@@ -47,6 +50,8 @@ class Client:
         self.store: Store = open_store(settings)
         self.tracking: TrackingService = TrackingService(self.store)
         self._datasets: DatasetService | None = None
+        self._registry: RegistryService | None = None
+        self._users: UserService | None = None
 
     @property
     def datasets(self) -> DatasetService:
@@ -56,6 +61,33 @@ class Client:
 
             self._datasets = DatasetService(self.store)
         return self._datasets
+
+    @property
+    def registry(self) -> RegistryService:
+        """Registered models, versions, aliases, stages and approvals."""
+        if self._registry is None:
+            from .registry.service import RegistryService
+
+            self._registry = RegistryService(self.store)
+        return self._registry
+
+    @property
+    def users(self) -> UserService:
+        """Users and their roles (viewer, editor, approver, admin); approvals check them."""
+        if self._users is None:
+            from .governance.users import UserService
+
+            self._users = UserService(self.store)
+        return self._users
+
+    def load_model(self, uri: str, *, trusted: bool = False) -> LoadedModel:
+        """Load ``models:/name@alias``, ``models:/name/3`` or ``runs:/<id>/model``.
+
+        ``trusted=True`` is needed for packages that unpickle data or run packaged code.
+        """
+        from .registry.loading import load_model
+
+        return load_model(uri, trusted=trusted, client=self)
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""

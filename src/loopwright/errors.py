@@ -18,18 +18,27 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     ├── PermissionDenied (PermissionError)
     └── TrackingError / DataError / RegistryError / ServingError / MonitoringError
         (domain bases; domain leaves combine one of them with a leaf above)
+
+    RegistryError leaves:
+        InvalidModelPackage (InvalidInput) ...... a package's manifest or files do not check out
+        StageTransitionNotAllowed (Conflict) .... the stage table forbids this move
+        ApprovalExpired (Conflict) .............. the approval request is past its expiry
+        ApprovalNotAllowed (PermissionDenied) ... this user may not decide this request
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AlreadyExists",
+    "ApprovalExpired",
+    "ApprovalNotAllowed",
     "BlobNotFound",
     "ConfigError",
     "Conflict",
     "DataError",
     "IntegrityError",
     "InvalidInput",
+    "InvalidModelPackage",
     "LoopwrightError",
     "MigrationError",
     "MonitoringError",
@@ -37,6 +46,7 @@ __all__ = [
     "PermissionDenied",
     "RegistryError",
     "ServingError",
+    "StageTransitionNotAllowed",
     "StoreError",
     "TrackingError",
     "UnsafePath",
@@ -111,6 +121,22 @@ class DataError(LoopwrightError):
 
 class RegistryError(LoopwrightError):
     code = "REGISTRY_ERROR"
+
+
+class InvalidModelPackage(RegistryError, InvalidInput):
+    code = "INVALID_MODEL_PACKAGE"
+
+
+class StageTransitionNotAllowed(RegistryError, Conflict):
+    code = "INVALID_STAGE_TRANSITION"
+
+
+class ApprovalExpired(RegistryError, Conflict):
+    code = "APPROVAL_EXPIRED"
+
+
+class ApprovalNotAllowed(RegistryError, PermissionDenied):
+    code = "APPROVAL_NOT_ALLOWED"
 
 
 class ServingError(LoopwrightError):

@@ -60,8 +60,30 @@ DATA_JSON_COMMANDS = {
         "validate",
     )
 }
+# Registry commands that need a registered model; tests/cli/test_model_commands.py checks them.
+MODEL_JSON_COMMANDS = {
+    ("models", name)
+    for name in (
+        "list",
+        "show",
+        "versions",
+        "register",
+        "alias",
+        "stage",
+        "requests",
+        "approve",
+        "reject",
+        "policy",
+        "import-mlflow",
+    )
+} | {("users", "list")}
+# Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
+DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom")}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
+    ("users", "add"),
+    ("users", "set-role"),
+    ("users", "disable"),
     ("data", "tag"),
     ("data", "alias"),
     ("db", "upgrade"),
@@ -501,9 +523,15 @@ def test_every_reporting_command_offers_json() -> None:
         for path, command in commands.items()
         if any("--json" in getattr(param, "opts", ()) for param in command.params)
     }
-    classified = set(JSON_COMMANDS) | DATA_JSON_COMMANDS | ACTION_COMMANDS
+    classified = (
+        set(JSON_COMMANDS)
+        | DATA_JSON_COMMANDS
+        | MODEL_JSON_COMMANDS
+        | DOCUMENT_COMMANDS
+        | ACTION_COMMANDS
+    )
     assert set(commands) == classified, "classify the new command"
-    assert with_json == set(JSON_COMMANDS) | DATA_JSON_COMMANDS
+    assert with_json == set(JSON_COMMANDS) | DATA_JSON_COMMANDS | MODEL_JSON_COMMANDS
 
 
 @pytest.mark.parametrize("command", JSON_COMMANDS, ids=" ".join)

@@ -20,13 +20,18 @@ class CliState:
     db_uri: str | None = None
     blob_uri: str | None = None
     log_level: str | None = None
+    user: str | None = None
 
     def settings(self) -> Settings:
         from .._logging import configure_logging
         from ..config import resolve_settings
 
         settings = resolve_settings(
-            home=self.home, db_uri=self.db_uri, blob_uri=self.blob_uri, log_level=self.log_level
+            home=self.home,
+            db_uri=self.db_uri,
+            blob_uri=self.blob_uri,
+            log_level=self.log_level,
+            user=self.user,
         )
         configure_logging(settings.log_level)
         return settings

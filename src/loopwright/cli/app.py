@@ -11,7 +11,9 @@ from . import data as data_commands
 from . import db as db_commands
 from . import experiments as experiment_commands
 from . import home as home_commands
+from . import models as model_commands
 from . import runs as run_commands
+from . import users as user_commands
 from ._context import CliState
 
 __all__ = ["app", "run"]
@@ -47,13 +49,21 @@ def root(
         str | None,
         typer.Option("--blob-uri", help="Blob store folder or URL (LOOPWRIGHT_BLOB_URI)."),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Who your changes are recorded as (LOOPWRIGHT_USER)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     ctx.obj = CliState(
-        home=home, db_uri=db_uri, blob_uri=blob_uri, log_level="DEBUG" if verbose else None
+        home=home,
+        db_uri=db_uri,
+        blob_uri=blob_uri,
+        log_level="DEBUG" if verbose else None,
+        user=user,
     )
 
 
@@ -62,6 +72,8 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(data_commands.app, name="data")
+app.add_typer(model_commands.app, name="models")
+app.add_typer(user_commands.app, name="users")
 app.add_typer(audit_commands.app, name="audit")
 
 

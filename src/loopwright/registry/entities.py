@@ -147,6 +147,7 @@ class ApprovalRequest:
     expires_at: int | None
     resolved_at: int | None
     decisions: tuple[ApprovalDecision, ...] = ()
+    archive_existing: bool = False  # a stage request: archive the target stage's other versions
 
     @property
     def approvals(self) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .._ids import now_ms
 from ._validate import check_key, metric_value
@@ -14,6 +14,8 @@ from ._writer import point
 from .entities import Artifact, Metric, Run, RunStatus
 
 if TYPE_CHECKING:
+    from ..registry.model_logging import ModelInfo
+    from ..registry.signature import Signature
     from .service import TrackingService
 
 __all__ = ["ActiveRun"]
@@ -103,6 +105,39 @@ class ActiveRun:
         self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[Artifact]:
         return self._tracking.log_artifacts(self.id, local_dir, artifact_path)
+
+    def log_model(
+        self,
+        model: object,
+        name: str = "model",
+        *,
+        input_example: object = None,
+        signature: Signature | Literal["infer"] | None = "infer",
+        flavor: str | None = None,
+        code_paths: Sequence[str | os.PathLike[str]] | None = None,
+        registered_model_name: str | None = None,
+    ) -> ModelInfo:
+        """Package ``model`` (no pickle) under the run's artifacts at ``name``.
+
+        The flavor (sklearn, xgboost, lightgbm, onnx, pyfunc) is chosen from the model's type
+        unless given. With an ``input_example`` the signature is inferred from it and the
+        model's output; ``registered_model_name`` also registers the package as a new version.
+        Returns a ``ModelInfo`` whose ``model_uri`` loads the model back.
+        """
+        # The registry sits above tracking: imported here, on use, to keep layers one-way.
+        from ..registry.model_logging import log_model
+
+        return log_model(
+            self._tracking,
+            self.id,
+            model,
+            name,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            code_paths=[os.fspath(p) for p in code_paths] if code_paths else None,
+            registered_model_name=registered_model_name,
+        )
 
     def end(self, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None) -> None:
         """Flush the run's metrics and record its end; it stops being the active run."""

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import getpass
+import json
 import math
 import socket
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +31,7 @@ from ..store.upsert import insert_ignore, upsert
 from ._validate import check_key, metric_value
 from ._writer import MetricWriter, point
 from .artifacts import ArtifactsMixin
-from .capture import capture_environment, current_code_version, entry_point
+from .capture import Environment, capture_environment, current_code_version, entry_point
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .search import search_run_ids
@@ -176,6 +177,17 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin):
                 f"run {run_id!r} does not exist; `loopwright runs list` shows recent runs"
             )
         return runs[0]
+
+    def get_environment(self, environment_id: str) -> Environment:
+        """The Python version and packages a run recorded (``run.environment_id``)."""
+        e = t.environments.c
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(e.python_version, e.packages_json).where(e.id == environment_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"environment {environment_id!r} does not exist")
+        return Environment(environment_id, row.python_version, json.loads(row.packages_json))
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Runs in the order of ``run_ids`` (missing ids are left out), in four queries."""

@@ -1,0 +1,352 @@
+"""Approval requests: protected alias moves and stage transitions wait for enough approvals.
+
+A model's :class:`~loopwright.registry.entities.ApprovalPolicy` names the protected targets
+(``stage:Production``, ``alias:champion`` …). Asking for such a change opens a request that
+records the rule in force; the change is applied, in the transaction of the last approval
+needed, once ``rule.approvals`` users holding ``rule.role`` or higher have approved.
+
+Rules of decision:
+
+- the deciding user must exist in the users table, be enabled and hold the rule's role;
+- separation of duties: neither whoever registered the version nor whoever opened the request
+  may approve it (either may reject it);
+- one decision per user per request; a rejection (its comment is required) closes the request
+  and changes nothing;
+- a request past ``expires_at`` cannot be decided: it is marked ``expired`` when touched or
+  listed;
+- if the version changed meanwhile so that the change no longer applies (deleted, or moved to a
+  stage the target cannot be reached from), approving raises ``Conflict`` and changes nothing.
+
+Asking again for the same version and target while a request is pending returns that request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from .._ids import new_id
+from ..errors import ApprovalExpired, ApprovalNotAllowed, Conflict, InvalidInput, NotFound
+from ..governance.users import find_user, role_at_least
+from ..store import schema as t
+from ._changes import ChangeBase, check_transition
+from ._queries import load_requests, lock_model, model_row, request_rule
+from .entities import ApprovalPolicy, ApprovalRequest, ApprovalRule, Stage
+
+__all__ = ["ApprovalsMixin"]
+
+_r = t.approval_requests.c
+
+
+class ApprovalsMixin(ChangeBase):
+    """List, open, approve and reject approval requests."""
+
+    def requests(
+        self, status: str | None = "pending", model: str | None = None
+    ) -> list[ApprovalRequest]:
+        """Requests with ``status`` (None: any), oldest first, optionally for one model.
+
+        Pending requests past their expiry are marked expired first.
+        """
+        statuses = ("pending", "approved", "rejected", "expired", "cancelled")
+        if status is not None and status not in statuses:
+            raise InvalidInput(f"status {status!r} is not one of {', '.join(statuses)} or None")
+        self._expire_due()
+        v = t.model_versions.c
+        query = sa.select(t.approval_requests).join(t.model_versions, v.id == _r.version_id)
+        if status is not None:
+            query = query.where(_r.status == status)
+        with self.db.read() as conn:
+            if model is not None:
+                query = query.where(v.model_id == model_row(conn, model).id)
+            rows = conn.execute(query.order_by(_r.created_at, _r.id)).all()
+            return load_requests(conn, rows)
+
+    def get_request(self, request_id: str) -> ApprovalRequest:
+        """One request with its decisions (marked expired first if it is past its expiry)."""
+        with self.db.read() as conn:
+            row = self._request_row(conn, request_id)
+        if self._is_due(row):
+            self._expire_due(request_id)
+        with self.db.read() as conn:
+            return load_requests(conn, [self._request_row(conn, request_id)])[0]
+
+    def approve(self, request_id: str, comment: str | None = None) -> ApprovalRequest:
+        """Approve as the acting user; the last approval needed applies the change."""
+        return self._decide(request_id, "approve", comment)
+
+    def reject(self, request_id: str, comment: str) -> ApprovalRequest:
+        """Reject as the acting user, saying why; the request closes and nothing changes."""
+        if not isinstance(comment, str) or not comment.strip():
+            raise InvalidInput("a rejection needs a comment saying why (reject(request_id, '...'))")
+        return self._decide(request_id, "reject", comment)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _request_row(self, conn: sa.Connection, request_id: str) -> Any:
+        row = conn.execute(sa.select(t.approval_requests).where(_r.id == request_id)).first()
+        if row is None:
+            raise NotFound(
+                f"approval request {request_id!r} does not exist; requests() lists pending ones"
+            )
+        return row
+
+    def _is_due(self, row: Any) -> bool:
+        return bool(
+            row.status == "pending" and row.expires_at is not None and self._now() > row.expires_at
+        )
+
+    def _expire_due(self, request_id: str | None = None) -> None:
+        """Mark pending requests past their expiry (all, or the one given) expired."""
+        query = sa.select(_r.id).where(_r.status == "pending", _r.expires_at < self._now())
+        if request_id is not None:
+            query = query.where(_r.id == request_id)
+        with self.db.read() as conn:
+            if not conn.execute(query.limit(1)).first():
+                return
+        v = t.model_versions.c
+        with self.db.write() as conn:
+            # Lock the models first, in one order: registry writers lock the model, then append
+            # to the audit log, so taking a model lock after an audit append could deadlock.
+            model_ids = conn.execute(
+                sa.select(v.model_id)
+                .where(v.id.in_(query.with_only_columns(_r.version_id)))
+                .distinct()
+            ).scalars()
+            for model_id in sorted(model_ids):
+                lock_model(conn, model_id)
+            for row in conn.execute(query.with_only_columns(t.approval_requests)).all():
+                self._expire(conn, row)
+
+    def _expire(self, conn: sa.Connection, row: Any) -> None:
+        changed = conn.execute(
+            t.approval_requests.update()
+            .where(_r.id == row.id, _r.status == "pending")
+            .values(status="expired", resolved_at=self._now())
+        ).rowcount
+        if changed != 1:  # another process expired it first
+            return
+        self._audit(
+            conn,
+            "approval.expire",
+            "approval_request",
+            row.id,
+            before={"status": "pending"},
+            after={"status": "expired", "expires_at": row.expires_at},
+        )
+
+    def _open_request(
+        self,
+        conn: sa.Connection,
+        model: Any,
+        version: Any,
+        *,
+        rule: ApprovalRule,
+        policy: ApprovalPolicy,
+        comment: str | None,
+        archive_existing: bool = False,
+    ) -> str:
+        """Open a request for ``rule.target`` (``stage:X`` / ``alias:Y``); returns its id.
+
+        A pending request for the same version and target is returned instead of a new one.
+        """
+        action, _, target = rule.target.partition(":")
+        pending = conn.execute(
+            sa.select(t.approval_requests).where(
+                _r.version_id == version.id,
+                _r.action == action,
+                _r.target == target,
+                _r.status == "pending",
+            )
+        ).all()
+        for row in pending:
+            if not self._is_due(row):
+                return str(row.id)
+            self._expire(conn, row)
+        now = self._now()
+        request_id = new_id()
+        recorded: dict[str, Any] = rule.to_dict()
+        if action == "stage":
+            recorded["archive_existing"] = archive_existing
+        expires_at = now + policy.expires_after_s * 1000
+        values = {
+            "id": request_id,
+            "version_id": version.id,
+            "action": action,
+            "target": target,
+            "status": "pending",
+            "requested_by": self.actor,
+            "comment": comment,
+            "rule_json": json.dumps(recorded, sort_keys=True),
+            "created_at": now,
+            "expires_at": expires_at,
+            "resolved_at": None,
+        }
+        conn.execute(t.approval_requests.insert(), values)
+        self._audit(
+            conn,
+            "approval.request",
+            "approval_request",
+            request_id,
+            after={
+                "model": model.name,
+                "version": version.version,
+                "action": action,
+                "target": target,
+                "rule": recorded,
+                "comment": comment,
+                "expires_at": expires_at,
+            },
+        )
+        return request_id
+
+    def _decide(self, request_id: str, decision: str, comment: str | None) -> ApprovalRequest:
+        with self.db.write() as conn:
+            found = self._request_row(conn, request_id)
+            version_model = conn.execute(
+                sa.select(t.model_versions.c.model_id).where(
+                    t.model_versions.c.id == found.version_id
+                )
+            ).scalar_one()
+            model = lock_model(conn, version_model)  # then re-read: the row may have moved on
+            request = self._request_row(conn, request_id)
+            if request.status != "pending":
+                raise Conflict(
+                    f"approval request {request_id} is {request.status}; only pending requests "
+                    "can be decided"
+                )
+            expired = self._is_due(request)
+            if expired:
+                self._expire(conn, request)
+            else:
+                self._record_decision(conn, model, request, decision, comment)
+        if expired:  # raised after the commit, so the request stays marked expired
+            raise ApprovalExpired(
+                f"approval request {request_id} expired; ask again to open a new request"
+            )
+        return self.get_request(request_id)
+
+    def _record_decision(
+        self, conn: sa.Connection, model: Any, request: Any, decision: str, comment: str | None
+    ) -> None:
+        rule, archive_existing = request_rule(
+            request.rule_json, f"{request.action}:{request.target}"
+        )
+        version = conn.execute(
+            sa.select(t.model_versions).where(t.model_versions.c.id == request.version_id)
+        ).one()
+        role = self._check_decider(conn, request, version, rule, decision)
+        d = t.approval_decisions.c
+        earlier = conn.execute(
+            sa.select(d.decision).where(d.request_id == request.id, d.actor == self.actor)
+        ).scalar()
+        if earlier is not None:
+            raise Conflict(
+                f"{self.actor!r} already decided approval request {request.id} ({earlier}); "
+                "each user decides a request once"
+            )
+        if decision == "approve":
+            self._check_applicable(model, version, request)
+        now = self._now()
+        conn.execute(
+            t.approval_decisions.insert(),
+            {
+                "id": new_id(),
+                "request_id": request.id,
+                "actor": self.actor,
+                "role": role,
+                "decision": decision,
+                "comment": comment,
+                "created_at": now,
+            },
+        )
+        approvals = conn.execute(
+            sa.select(sa.func.count()).where(d.request_id == request.id, d.decision == "approve")
+        ).scalar_one()
+        done = decision == "reject" or approvals >= rule.approvals
+        status = ("approved" if decision == "approve" else "rejected") if done else "pending"
+        self._audit(
+            conn,
+            f"approval.{decision}",
+            "approval_request",
+            request.id,
+            before={"status": "pending"},
+            after={
+                "status": status,
+                "approvals": approvals,
+                "needed": rule.approvals,
+                "role": role,
+                "comment": comment,
+            },
+        )
+        if not done:
+            return
+        conn.execute(
+            t.approval_requests.update()
+            .where(_r.id == request.id)
+            .values(status=status, resolved_at=now)
+        )
+        if status != "approved":
+            return
+        note = f"approved request {request.id}"
+        if request.action == "alias":
+            self._move_alias(conn, model, request.target, version, note)
+        else:
+            self._apply_stage(
+                conn,
+                model,
+                version,
+                Stage(request.target),
+                archive_existing=archive_existing,
+                comment=note,
+            )
+
+    def _check_decider(
+        self, conn: sa.Connection, request: Any, version: Any, rule: ApprovalRule, decision: str
+    ) -> str:
+        """The acting user's role, if they may make ``decision`` on ``request``."""
+        actor = self.actor
+        if decision == "approve" and actor == version.created_by:
+            raise ApprovalNotAllowed(
+                f"{actor!r} registered version {version.version} and cannot approve its "
+                "promotion (separation of duties); another approver must approve it"
+            )
+        if decision == "approve" and actor == request.requested_by:
+            raise ApprovalNotAllowed(
+                f"{actor!r} opened request {request.id} and cannot approve it (separation of "
+                "duties); another approver must approve it"
+            )
+        user = find_user(conn, actor)
+        if user is None:
+            raise ApprovalNotAllowed(
+                f"{actor!r} is not a registered user and cannot decide approval requests; an "
+                f"admin adds them with UserService.add({actor!r}, {rule.role!r})"
+            )
+        if user.disabled:
+            raise ApprovalNotAllowed(f"user {actor!r} is disabled and cannot decide requests")
+        if not role_at_least(user.role, rule.role):
+            raise ApprovalNotAllowed(
+                f"user {actor!r} has role {user.role!r}; deciding request {request.id} needs "
+                f"role {rule.role!r} or higher (ask an admin to change the role, or another user)"
+            )
+        return user.role
+
+    @staticmethod
+    def _check_applicable(model: Any, version: Any, request: Any) -> None:
+        if version.status == "DELETED":
+            raise Conflict(
+                f"version {version.version} of model {model.name!r} was deleted after request "
+                f"{request.id} was opened; the request cannot be approved (reject it)"
+            )
+        if request.action == "stage":
+            try:
+                check_transition(
+                    Stage(version.stage), Stage(request.target), model.name, version.version
+                )
+            except Conflict as exc:
+                raise Conflict(
+                    f"request {request.id} can no longer be applied: {exc.message}; reject it "
+                    "and ask again"
+                ) from None

@@ -1,0 +1,83 @@
+"""``run.log_model``: package a model into a run's artifacts and, optionally, register it.
+
+Tracking sits below the registry, so ``ActiveRun.log_model`` imports this module lazily; the
+packaging itself (flavors, signatures, hashes) lives in :mod:`loopwright.registry.package`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..paths import normalize_relpath
+
+if TYPE_CHECKING:
+    from ..tracking.service import TrackingService
+    from .entities import ModelVersion
+    from .signature import Signature
+
+__all__ = ["ModelInfo", "log_model"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``log_model`` stored; ``lw.load_model(info.model_uri)`` loads it back."""
+
+    run_id: str
+    artifact_path: str
+    flavor: str
+    package_hash: str
+    signature: Signature | None
+    registered_version: ModelVersion | None = None
+
+    @property
+    def model_uri(self) -> str:
+        return f"runs:/{self.run_id}/{self.artifact_path}"
+
+
+def log_model(
+    tracking: TrackingService,
+    run_id: str,
+    model: Any,
+    name: str = "model",
+    *,
+    input_example: Any = None,
+    signature: Signature | Literal["infer"] | None = "infer",
+    flavor: str | None = None,
+    code_paths: Sequence[str | Path] | None = None,
+    registered_model_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ModelInfo:
+    """Save ``model`` as a package in the run's artifacts at ``name`` (see ActiveRun.log_model)."""
+    from .package import save_model
+
+    artifact_path = normalize_relpath(name, what="model name")
+    with tempfile.TemporaryDirectory(prefix="lw-model-") as tmp:
+        folder = Path(tmp) / "package"
+        manifest = save_model(
+            model,
+            folder,
+            flavor=flavor,
+            signature=signature,
+            input_example=input_example,
+            code_paths=code_paths,
+        )
+        tracking.log_artifacts(run_id, folder, artifact_path)
+    version = None
+    if registered_model_name is not None:
+        from .service import RegistryService
+
+        version = RegistryService(tracking.store).register(
+            registered_model_name, run_id=run_id, artifact_path=artifact_path, tags=tags
+        )
+    return ModelInfo(
+        run_id=run_id,
+        artifact_path=artifact_path,
+        flavor=manifest.flavor,
+        package_hash=manifest.hash,
+        signature=manifest.signature,
+        registered_version=version,
+    )
