@@ -110,9 +110,8 @@ def promote(
         with contextlib.suppress(AlreadyExists):  # a second quickstart in the same home
             client.users.add(user, role)
     registry = client.registry
-    version = registry.register(
-        MODEL_NAME, run_id=run_id, description="Flags malignant tumours from cell measurements."
-    )
+    version = registry.register(MODEL_NAME, run_id=run_id)
+    registry.update_model(MODEL_NAME, description="Flags malignant tumours in cell measurements.")
     registry.set_card_info(
         MODEL_NAME,
         intended_use="Teaching example: ranks biopsies for a second look by a pathologist.",
@@ -128,7 +127,7 @@ def promote(
 
     champion = client.load_model(f"models:/{MODEL_NAME}@champion")
     sample = X_test[:5]
-    print(f"champion predicts {list(champion.predict(sample))} for 5 test rows", file=sys.stderr)
+    print(f"champion predicts {champion.predict(sample).tolist()} for 5 test rows", file=sys.stderr)
     try:
         champion.predict(sample.drop(columns=["mean radius"]))
     except SignatureError as exc:

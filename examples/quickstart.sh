@@ -28,7 +28,7 @@ from sklearn.datasets import load_breast_cancer
 
 X = load_breast_cancer(as_frame=True).frame.drop(columns="target")
 model = lw.load_model("models:/breast-cancer-classifier@champion")
-print(f"breast-cancer-classifier@champion ({model.flavor}) predicts {list(model.predict(X[:8]))}")
+print(f"breast-cancer-classifier@champion ({model.flavor}) predicts {model.predict(X[:8]).tolist()}")
 PY
 echo "== loopwright audit verify"
 loopwright audit verify

@@ -212,7 +212,5 @@ def connect(
         else:
             db_uri = uri
     return Client(
-        resolve_settings(
-            home=home, db_uri=db_uri, server_uri=server_uri, token=token, user=user
-        )
+        resolve_settings(home=home, db_uri=db_uri, server_uri=server_uri, token=token, user=user)
     )

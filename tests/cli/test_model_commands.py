@@ -115,7 +115,8 @@ def test_errors_are_clear(logged: str, as_user: Any) -> None:
 def test_import_an_mlflow_model_folder(
     home: Path, tmp_path: Path, as_user: Any, as_user_json: Any
 ) -> None:
-    mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+    import warnings
+
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LinearRegression
@@ -123,9 +124,18 @@ def test_import_an_mlflow_model_folder(
     X = pd.DataFrame({"x": np.arange(20, dtype=float), "z": np.ones(20)})
     model = LinearRegression().fit(X, 3 * X["x"] + 1)
     folder = tmp_path / "mlflow-model"
-    from mlflow.models import infer_signature
+    with warnings.catch_warnings():  # MLflow's own warnings on import and save
+        warnings.simplefilter("ignore")
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
 
-    mlflow_sklearn.save_model(model, str(folder), signature=infer_signature(X, model.predict(X)))
+        mlflow.sklearn.save_model(
+            model,
+            str(folder),
+            signature=infer_signature(X, model.predict(X)),
+            serialization_format="cloudpickle",  # MLflow's old default: a pickle
+            pip_requirements=[],
+        )
     imported = as_user_json("ada", "models", "import-mlflow", str(folder), "imported")
     assert imported["version"] == 1
     assert [c["name"] for c in imported["signature"]["inputs"]] == ["x", "z"]

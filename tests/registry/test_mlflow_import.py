@@ -293,6 +293,22 @@ def test_a_symlink_leaving_the_folder_is_refused(tmp_path: Path) -> None:
         convert_mlflow_model(source, tmp_path / "pkg")
 
 
+def test_a_symlink_inside_a_copied_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("secret", encoding="utf-8")
+    source = _hand_written(
+        tmp_path / "mlflow",
+        """
+        flavors:
+          python_function: {loader_module: loader, code: code}
+        """,
+    )
+    (source / "code").mkdir()
+    (source / "code" / "stolen.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(InvalidInput, match=r"'code/stolen\.txt' is a symbolic link"):
+        convert_mlflow_model(source, tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+
+
 @pytest.mark.parametrize(
     ("mlmodel", "error", "message"),
     [

@@ -104,9 +104,9 @@ def test_a_model_goes_from_a_run_to_champion_and_is_loaded_in_a_fresh_process(
     assert ada.registry.get_version(NAME, 1).stage is Stage.PRODUCTION
 
     script = (
-        "import json, sys, loopwright as lw\n"
+        "import io, json, sys, loopwright as lw\n"
         "import pandas as pd\n"
-        "X = pd.read_json(sys.stdin.read(), orient='split')\n"
+        "X = pd.read_json(io.StringIO(sys.stdin.read()), orient='split')\n"
         f"model = lw.load_model('models:/{NAME}@champion')\n"
         "print(json.dumps([int(v) for v in model.predict(X)]))\n"
     )
@@ -202,10 +202,12 @@ def test_model_card_and_a_schema_valid_sbom(
     X, y = data
     dataset = ada.datasets.add("cancer-data", X.assign(target=y), message="all rows")
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     with ada.start_run() as run:
         run.use_dataset(dataset.id)
-        model = LogisticRegression(max_iter=2000).fit(X, y)
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
         run.log_model(model, input_example=X[:2])
     ada.registry.register(NAME, run_id=run.id)
     ada.registry.set_card_info(NAME, intended_use="Screening research", limitations="One site")

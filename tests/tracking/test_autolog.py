@@ -52,12 +52,10 @@ def _only_run(client: Client) -> Run:
     return runs[0]
 
 
-def _load_model(client: Client, run_id: str, tmp_path: Path) -> tuple[object, dict[str, object]]:
-    folder = client.download_artifacts(run_id, tmp_path / f"dl-{run_id}", "model")
-    path = folder / "model" / "model.skops"
-    model = skops_io.load(path, trusted=skops_io.get_untrusted_types(file=path))
-    description = json.loads((folder / "model" / "estimator.json").read_text(encoding="utf-8"))
-    return model, description
+def _load_model(client: Client, run_id: str) -> tuple[object, dict[str, object]]:
+    """The autologged package, loaded the safe way, and its manifest."""
+    loaded = client.load_model(f"runs:/{run_id}/model")
+    return loaded, json.loads(loaded.manifest.to_json())
 
 
 def test_logistic_regression_logs_params_metrics_and_model(client: Client, tmp_path: Path) -> None:
@@ -75,14 +73,12 @@ def test_logistic_regression_logs_params_metrics_and_model(client: Client, tmp_p
     assert "training_roc_auc" not in metrics  # three classes
     assert metrics["fit_duration_s"] > 0
 
-    assert {a.path for a in client.list_artifacts(run.id)} == {
-        "model/model.skops",
-        "model/estimator.json",
-    }
-    loaded, description = _load_model(client, run.id, tmp_path)
+    paths = {a.path for a in client.list_artifacts(run.id)}
+    assert {"model/model.skops", "model/loopwright-model.json"} <= paths
+    loaded, manifest = _load_model(client, run.id)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))  # type: ignore[attr-defined]
-    assert description["class"] == "sklearn.linear_model._logistic.LogisticRegression"
-    assert description["format"] == "skops"
+    assert manifest["flavor"] == "sklearn" and not manifest["uses_pickle"]
+    assert manifest["signature"] is not None  # inferred from the first rows of X
 
 
 def test_binary_classifier_logs_roc_auc(client: Client) -> None:
@@ -104,7 +100,7 @@ def test_random_forest_regressor(client: Client, tmp_path: Path) -> None:
     assert metrics["training_root_mean_squared_error"] == pytest.approx(math.sqrt(mse))
     assert metrics["training_r2_score"] == pytest.approx(r2_score(y, model.predict(x)))
     assert metrics["training_mean_absolute_error"] > 0
-    loaded, _ = _load_model(client, run.id, tmp_path)
+    loaded, _ = _load_model(client, run.id)
     np.testing.assert_allclose(loaded.predict(x), model.predict(x))  # type: ignore[attr-defined]
 
 

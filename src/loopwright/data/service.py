@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -218,7 +217,7 @@ class DatasetService:
                     "source": source,
                     "schema_json": None if schema is None else json.dumps(schema),
                     "profile_json": None if profile is None else json.dumps(profile),
-                    "created_by": getpass.getuser(),
+                    "created_by": self.store.actor,
                     "created_at": now,
                 },
             )
@@ -310,6 +309,10 @@ class DatasetService:
                 shown = f"v{numbers[0]}..v{numbers[-1]}" if numbers else "none"
                 raise NotFound(f"dataset {name!r} has no version {selector!r}; versions: {shown}")
         return self._version_by_id(row.id)
+
+    def get_by_id(self, version_id: str) -> DatasetVersion:
+        """A version by its id (what run inputs and model versions record)."""
+        return self._version_by_id(version_id)
 
     def versions(self, name: str) -> list[DatasetVersion]:
         """Every version of ``name``, newest first."""

@@ -51,13 +51,15 @@ class VersionsMixin(ModelsMixin):
         tags: Mapping[str, str] | None = None,
         metrics: Mapping[str, float] | None = None,
         dataset_version_ids: Sequence[str] | None = None,
+        source: str | None = None,
     ) -> ModelVersion:
         """Register a new version of ``name`` (creating the model if needed).
 
         Give ``package_dir``, a package folder whose files are stored as blobs, or ``run_id``,
         whose artifacts under ``artifact_path`` hold the package (both: the folder is stored
         and the version linked to the run). ``metrics`` default to the run's latest metrics and
-        ``dataset_version_ids`` to the run's inputs.
+        ``dataset_version_ids`` to the run's inputs. ``source`` overrides the recorded origin
+        (e.g. ``mlflow:/path`` for an imported model).
         """
         check_model_name(name)
         checked_tags = check_tags(tags)
@@ -81,7 +83,7 @@ class VersionsMixin(ModelsMixin):
                     dataset_version_ids = _run_inputs(conn, run_id)
         if package_dir is not None:
             manifest, files = package_from_folder(self.store.blobs, Path(package_dir))
-            source = str(Path(package_dir).resolve())
+            origin = str(Path(package_dir).resolve())
         else:
             assert run_id is not None
             prefix = (
@@ -90,12 +92,12 @@ class VersionsMixin(ModelsMixin):
                 else normalize_relpath(artifact_path, what="artifact path")
             )
             manifest, files = package_from_run(self.db, self.store.blobs, run_id, prefix)
-            source = f"runs:/{run_id}/{prefix}".rstrip("/")
+            origin = f"runs:/{run_id}/{prefix}".rstrip("/")
         return self._record_version(
             name,
             manifest,
             files,
-            source=source,
+            source=origin if source is None else source,
             run_id=run_id,
             description=description,
             tags=checked_tags,

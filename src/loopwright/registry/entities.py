@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """MLflow's lifecycle stages. Allowed moves are listed in ``registry.service``."""
 
     NONE = "None"
@@ -43,7 +43,9 @@ class ApprovalRule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ApprovalRule:
-        return cls(str(data["target"]), int(data.get("approvals", 1)), str(data.get("role", "approver")))
+        return cls(
+            str(data["target"]), int(data.get("approvals", 1)), str(data.get("role", "approver"))
+        )
 
 
 @dataclass(frozen=True)

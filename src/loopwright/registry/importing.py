@@ -38,4 +38,6 @@ def import_mlflow_model(
     with tempfile.TemporaryDirectory(prefix="lw-mlflow-import-") as tmp:
         package = Path(tmp) / "package"
         convert_mlflow_model(source, package, trusted=trusted)
-        return registry.register(name, package, description=description)
+        return registry.register(
+            name, package, description=description, source=f"mlflow:{source.resolve()}"
+        )

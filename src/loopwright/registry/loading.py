@@ -14,7 +14,6 @@ URIs:
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -98,7 +97,8 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
 
     parsed = parse_model_uri(uri)
     if parsed.kind == "path":
-        folder = Path(os.fspath(parsed.path))
+        assert parsed.path is not None
+        folder = Path(parsed.path)
         if not folder.is_dir():
             raise NotFound(f"model folder {str(folder)!r} does not exist")
         return load_package(folder, trusted=trusted)

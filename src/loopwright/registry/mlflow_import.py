@@ -82,7 +82,8 @@ def convert_mlflow_model(src: Path, dst: Path, *, trusted: bool = False) -> Pack
     raw_signature = model.get("signature")
     signature = None if raw_signature is None else Signature.from_mlflow(raw_signature)
     example = _example_file(src, model.get("saved_input_example_info"))
-    python = flavors.get("python_function", {}).get("python_version")
+    pyfunc_conf = flavors.get("python_function")
+    python = pyfunc_conf.get("python_version") if isinstance(pyfunc_conf, Mapping) else None
 
     if "sklearn" in flavors:
         conf = _conf(flavors, "sklearn")
@@ -105,7 +106,9 @@ def convert_mlflow_model(src: Path, dst: Path, *, trusted: bool = False) -> Pack
     def build(folder: Path) -> PackageContent:
         for name, source in files.items():
             if source.is_dir():
-                shutil.copytree(source, folder / name)
+                # Links are copied as links, so that write_package refuses them rather than
+                # copying in whatever they point to (possibly outside ``src``).
+                shutil.copytree(source, folder / name, symlinks=True)
             else:
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, folder / name)

@@ -37,7 +37,7 @@ def _gather(
         if run is not None and run.environment_id is not None:
             env = client.tracking.get_environment(run.environment_id)
             environment = {"python_version": env.python_version, "packages": env.packages}
-    datasets = [client.datasets.get(f"@{dv_id}") for dv_id in mv.dataset_version_ids]
+    datasets = [client.datasets.get_by_id(dv_id) for dv_id in mv.dataset_version_ids]
     return model, mv, run, datasets, environment
 
 

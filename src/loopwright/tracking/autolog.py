@@ -17,7 +17,9 @@ estimator, in ``experiment``) that ends FINISHED, or FAILED when the fit raises.
   ``training_log_loss`` (with ``predict_proba``), ``training_roc_auc`` (binary) for
   classifiers; ``training_mean_squared_error``, ``training_root_mean_squared_error``,
   ``training_mean_absolute_error``, ``training_r2_score`` for regressors; ``fit_duration_s``;
-- the model under ``model/``: ``model.skops`` (skops, never pickle) and ``estimator.json``.
+- the model as a package under ``model/`` (``model.skops``, skops, never pickle, and the
+  manifest ``loopwright-model.json`` with the signature inferred from the first rows of X), so
+  ``lw.load_model(f"runs:/{run.id}/model")`` loads it back.
 
 A failure to log never breaks the fit: it is reported once per kind as an
 :class:`AutologWarning`, later ones at DEBUG level.
@@ -38,15 +40,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import math
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._logging import get_logger
@@ -189,7 +188,7 @@ def _fit_and_log(
     _guard("log params", _log_params, run, estimator, owned)
     _guard("log training metrics", _log_metrics, run, estimator, original, args, kwargs, duration)
     if config.log_models:
-        _guard("save the model", _log_model, run, estimator)
+        _guard("save the model", _log_model, run, estimator, args, kwargs)
     if owned:
         _guard("end the run", run.__exit__, None, None, None)
     return result
@@ -329,32 +328,10 @@ def _training_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str, 
     return found
 
 
-def _log_model(run: ActiveRun, estimator: Any) -> None:
-    import sklearn
-    import skops
-    import skops.io
-
-    cls = type(estimator)
-    with tempfile.TemporaryDirectory(prefix="loopwright-autolog-") as folder:
-        model = Path(folder) / "model.skops"
-        skops.io.dump(estimator, model)
-        untrusted = skops.io.get_untrusted_types(file=model)
-        inline = [name for name in untrusted if "<lambda>" in name or "<locals>" in name]
-        if inline:
-            # skops stores functions by name: these could be saved but never loaded back.
-            raise ValueError(
-                f"the model refers to {', '.join(inline)}, which cannot be loaded back by name; "
-                "define those functions at module level"
-            )
-        description = {
-            "class": f"{cls.__module__}.{cls.__qualname__}",
-            "format": "skops",
-            "file": model.name,
-            "sklearn_version": sklearn.__version__,
-            "skops_version": skops.__version__,
-            "untrusted_types": untrusted,
-        }
-        (Path(folder) / "estimator.json").write_text(
-            json.dumps(description, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        run.log_artifacts(folder, artifact_path=_MODEL_DIR)
+def _log_model(run: ActiveRun, estimator: Any, args: tuple[Any, ...], kwargs: Any) -> None:
+    """Package the fitted estimator (skops, no pickle) with the first rows of X as its example."""
+    x = args[0] if args else kwargs.get("X")
+    example = None
+    if hasattr(estimator, "predict") and type(x).__name__ in ("ndarray", "DataFrame"):
+        example = x[:5]  # the signature is inferred from it and the model's output
+    run.log_model(estimator, _MODEL_DIR, flavor="sklearn", input_example=example)

@@ -81,7 +81,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin):
             "status": RunStatus.RUNNING.value,
             "lifecycle_stage": "active",
             "parent_run_id": parent_run_id,
-            "user": _USER,
+            "user": self.store.settings.user or _USER,
             "host": _HOST,
             "entry_point": entry_point(),
             "start_time": now,

@@ -104,7 +104,9 @@ class PyfuncFlavor:
 
 
 def _library_class(cls: type) -> bool:
-    """Whether ``cls`` comes from the standard library or an installed distribution."""
+    """Whether ``cls`` comes from the standard library, an installed distribution or Loopwright."""
+    if cls.__module__.partition(".")[0] == "loopwright":
+        return True
     module = sys.modules.get(cls.__module__)
     location = getattr(module, "__file__", None)
     if cls.__module__ == "builtins" or location is None:
