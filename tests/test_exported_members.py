@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import loopwright
+import loopwright.registry
 import loopwright.tracking
 
 EXPECTED_TOP_LEVEL = [
@@ -45,6 +46,35 @@ EXPECTED_TRACKING = [
     "RunStatus",
     "TrackingService",
 ]
+EXPECTED_REGISTRY = [
+    "ApprovalDecision",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "ApprovalRule",
+    "ColumnSpec",
+    "LoadedModel",
+    "ModelCard",
+    "ModelInfo",
+    "ModelVersion",
+    "PackageManifest",
+    "RegisteredModel",
+    "RegistryService",
+    "Signature",
+    "Stage",
+    "infer_signature",
+    "load_package",
+    "save_model",
+]
+
+
+def test_registry_all_is_exact_and_resolves() -> None:
+    assert loopwright.registry.__all__ == EXPECTED_REGISTRY
+    for name in EXPECTED_REGISTRY:
+        value = getattr(loopwright.registry, name)
+        assert value.__module__.startswith("loopwright.registry.")
+        assert value.__name__ == name
+    with pytest.raises(AttributeError, match="nope"):
+        loopwright.registry.nope  # noqa: B018
 
 
 def test_top_level_all_is_exact() -> None:

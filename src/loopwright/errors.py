@@ -23,10 +23,14 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
         InvalidModelPackage (InvalidInput) ...... a package's manifest or files do not check out
         StageTransitionNotAllowed (Conflict) .... the stage table forbids this move
         ApprovalExpired (Conflict) .............. the approval request is past its expiry
+        SignatureError (InvalidInput) ........... predict's input does not match the signature
+        UntrustedModel (PermissionDenied) ....... loading would unpickle or run packaged code
         ApprovalNotAllowed (PermissionDenied) ... this user may not decide this request
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "AlreadyExists",
@@ -46,10 +50,12 @@ __all__ = [
     "PermissionDenied",
     "RegistryError",
     "ServingError",
+    "SignatureError",
     "StageTransitionNotAllowed",
     "StoreError",
     "TrackingError",
     "UnsafePath",
+    "UntrustedModel",
 ]
 
 
@@ -137,6 +143,22 @@ class ApprovalExpired(RegistryError, Conflict):
 
 class ApprovalNotAllowed(RegistryError, PermissionDenied):
     code = "APPROVAL_NOT_ALLOWED"
+
+
+class SignatureError(RegistryError, InvalidInput):
+    """The data given to ``predict`` does not match the model's signature."""
+
+    code = "SIGNATURE_MISMATCH"
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+
+class UntrustedModel(RegistryError, PermissionDenied):
+    """Loading this model would run code chosen by its author; the caller did not opt in."""
+
+    code = "UNTRUSTED_MODEL"
 
 
 class ServingError(LoopwrightError):

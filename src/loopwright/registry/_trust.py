@@ -6,15 +6,9 @@ chose. Loopwright refuses both unless the caller passes ``trusted=True``.
 
 from __future__ import annotations
 
-from ..errors import PermissionDenied, RegistryError
+from ..errors import UntrustedModel
 
 __all__ = ["UntrustedModel", "untrusted"]
-
-
-class UntrustedModel(RegistryError, PermissionDenied):
-    """Loading this model would run code chosen by its author; the caller did not opt in."""
-
-    code = "UNTRUSTED_MODEL"
 
 
 def untrusted(what: str, risk: str, *, alternative: str = "") -> UntrustedModel:

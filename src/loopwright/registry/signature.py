@@ -22,20 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInput, RegistryError
+from ..errors import InvalidInput, SignatureError
 from . import _conform, _dtypes
 
 __all__ = ["ColumnSpec", "Signature", "SignatureError", "infer_signature"]
-
-
-class SignatureError(RegistryError, InvalidInput):
-    """The data given to ``predict`` does not match the model's signature."""
-
-    code = "SIGNATURE_MISMATCH"
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True)
