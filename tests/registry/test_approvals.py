@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from blake3 import blake3
+from _fake_package import make_package
 
 from loopwright.config import resolve_settings
 from loopwright.errors import (
@@ -83,12 +82,7 @@ def as_user(store: Store, clock: Clock) -> AsUser:
 
 
 def _package(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "model.bin").write_bytes(b"w")
-    files = {"model.bin": {"hash": blake3(b"w").hexdigest(), "size": 1}}
-    manifest = {"flavor": "demo", "signature": None, "files": files}
-    (folder / "loopwright-model.json").write_text(json.dumps(manifest))
-    return folder
+    return make_package(folder)
 
 
 @pytest.fixture

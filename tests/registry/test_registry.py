@@ -3,13 +3,13 @@ stages, search, packages from folders and from runs."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _fake_package import make_package as fake_package
 from blake3 import blake3
 
 from loopwright.config import resolve_settings
@@ -31,18 +31,11 @@ from loopwright.tracking import TrackingService
 OPEN = ApprovalPolicy(rules=())  # nothing needs approval
 
 
+SIGNATURE = {"inputs": [{"name": "x", "type": "double"}]}
+
+
 def make_package(folder: Path, payload: bytes = b"weights", **manifest: Any) -> Path:
-    """A tiny package: one file and a manifest listing it with its BLAKE3 hash."""
-    folder.mkdir(parents=True)
-    (folder / "model.bin").write_bytes(payload)
-    document = {
-        "flavor": "demo",
-        "signature": {"inputs": [{"name": "x", "type": "double"}]},
-        "files": {"model.bin": {"hash": blake3(payload).hexdigest(), "size": len(payload)}},
-        **manifest,
-    }
-    (folder / "loopwright-model.json").write_text(json.dumps(document))
-    return folder
+    return fake_package(folder, payload, **{"signature": SIGNATURE, **manifest})
 
 
 @pytest.fixture
@@ -73,7 +66,10 @@ def test_register_from_a_folder_stores_the_package_and_numbers_versions(
         Stage.NONE,
     )
     assert first.package_hash == blake3(manifest).hexdigest()
-    assert first.signature == {"inputs": [{"name": "x", "type": "double"}]}
+    assert first.signature == {
+        "inputs": [{"name": "x", "type": "double", "shape": None, "required": True}],
+        "outputs": None,
+    }
     assert (first.created_by, first.source, first.tags) == ("ada", str(package), {"team": "risk"})
     assert registry.package_files(first) == [
         ("loopwright-model.json", first.package_hash, len(manifest)),
@@ -160,12 +156,12 @@ def test_a_spoilt_package_folder_is_refused(
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
-        ({"flavor": 3}, "'flavor' string"),
-        ({"signature": [1]}, "'signature' that is neither"),
-        ({"files": {"../up": {"hash": "0" * 64, "size": 1}}}, "unsafe path"),
+        ({"flavor": 3}, "'flavor' must be a string"),
+        ({"signature": [1]}, "'signature' must be an object or null"),
+        ({"files": {"../up": {"hash": "0" * 64, "size": 1}}}, "'../up' is unsafe"),
         ({"files": {"m": {"hash": "xyz", "size": 1}}}, "64 lowercase hex"),
-        ({"files": {"m": {"hash": "0" * 64, "size": True}}}, "non-negative integer"),
-        ({"files": []}, "needs a 'files' object"),
+        ({"files": {"m": {"hash": "0" * 64, "size": True}}}, "not an integer >= 0"),
+        ({"files": []}, "'files' must be an object"),
     ],
 )
 def test_manifests_are_checked_as_untrusted_input(

@@ -3,12 +3,11 @@ editing a row by hand breaks it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from blake3 import blake3
+from _fake_package import make_package
 
 from loopwright.config import resolve_settings
 from loopwright.errors import Conflict
@@ -32,12 +31,7 @@ def store(tmp_path: Path, db_uri: str) -> Iterator[Store]:
 
 
 def _package(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "model.bin").write_bytes(b"w")
-    files = {"model.bin": {"hash": blake3(b"w").hexdigest(), "size": 1}}
-    manifest = {"flavor": "demo", "signature": None, "files": files}
-    (folder / "loopwright-model.json").write_text(json.dumps(manifest))
-    return folder
+    return make_package(folder)
 
 
 def test_each_change_yields_its_event_and_the_chain_verifies(store: Store, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ out 1..N with no gap and no duplicate, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
-from blake3 import blake3
+from _fake_package import make_package
 
 from loopwright.config import resolve_settings
 from loopwright.store import schema as t
@@ -37,12 +36,7 @@ with open_store(resolve_settings(home=home, db_uri=db_uri, user=worker)) as stor
 
 
 def _package(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "model.bin").write_bytes(b"weights")
-    files = {"model.bin": {"hash": blake3(b"weights").hexdigest(), "size": 7}}
-    manifest = {"flavor": "demo", "signature": None, "files": files}
-    (folder / "loopwright-model.json").write_text(json.dumps(manifest))
-    return folder
+    return make_package(folder)
 
 
 def test_concurrent_registrations_number_versions_without_gaps(tmp_path: Path, db_uri: str) -> None:
