@@ -128,7 +128,8 @@ print(json.dumps({"log_first": log_first, "log_second": log_second, "register": 
                   "alias": alias, "list": list_all, "search": search}))
 """
 
-# (d) runs as a whole process, timed from outside; inside it also times its import.
+# (d) runs as a whole process, timed from outside; inside it also times its import. The
+# checksum (a position-weighted sum of the predicted labels) shows that the loaders agree.
 LOAD = """
 import time
 t0 = time.perf_counter()
@@ -137,7 +138,7 @@ import {module}
 t1 = time.perf_counter()
 predicted = {module}.load_model("models:/bench@challenger").predict(np.load(ROWS))
 print(json.dumps({{"import": t1 - t0, "load_predict": time.perf_counter() - t1,
-                  "checksum": int(predicted.sum())}}))
+                  "checksum": int((np.asarray(predicted) * np.arange(1, 101)).sum())}}))
 """
 LOADERS = {
     "loopwright": "loopwright",
@@ -206,24 +207,39 @@ def medians(tool: str, repeat: int) -> dict[str, dict[str, float]]:
     }
 
 
-def prepare_mlflow() -> bool:
-    """Whether the MLflow environment exists; if it does, give it our scikit-learn and skops."""
+def prepare_mlflow() -> str | None:
+    """MLflow's version, or None without its environment; gives it our scikit-learn and skops."""
     if not MLFLOW_PYTHON.exists():
-        return False
+        return None
     try:
-        pins = [f"{name}=={version(name)}" for name in SHARED_LIBRARIES]
+        wanted = {name: version(name) for name in SHARED_LIBRARIES}
     except PackageNotFoundError as missing:
         raise SystemExit(f"{missing} is not installed in {sys.prefix}; it is needed here") from None
-    check = (
-        "import json; from importlib.metadata import version as v\n"
-        f"try: print(json.dumps([f'{{n}}=={{v(n)}}' for n in {SHARED_LIBRARIES!r}]))\n"
-        "except Exception: print('[]')"
-    )
-    found = subprocess.run([str(MLFLOW_PYTHON), "-c", check], capture_output=True, text=True)
-    if found.returncode != 0 or json.loads(found.stdout or "[]") != pins:
+    found = installed(("mlflow", *SHARED_LIBRARIES))
+    if any(found[name] != wanted[name] for name in SHARED_LIBRARIES):
+        pins = [f"{name}=={number}" for name, number in wanted.items()]
         print(f"installing {' '.join(pins)} into {MLFLOW_PYTHON.parents[1]}", flush=True)
         subprocess.run([str(MLFLOW_PYTHON), "-m", "pip", "install", "--quiet", *pins], check=True)
-    return True
+    return found["mlflow"]
+
+
+def installed(names: tuple[str, ...]) -> dict[str, str | None]:
+    """The versions of ``names`` in the MLflow environment (None: not installed)."""
+    program = f"""
+import json
+from importlib.metadata import PackageNotFoundError, version
+found = {{}}
+for name in {names!r}:
+    try:
+        found[name] = version(name)
+    except PackageNotFoundError:
+        found[name] = None
+print(json.dumps(found))
+"""
+    done = subprocess.run([str(MLFLOW_PYTHON), "-c", program], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{MLFLOW_PYTHON} does not run:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout))
 
 
 def show(label: str, ours: float, theirs: float | None, unit: str, *, per_second: bool) -> None:
@@ -243,63 +259,52 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    has_mlflow = prepare_mlflow()
+    mlflow_version = prepare_mlflow()
     ours = medians("loopwright", args.repeat)
-    theirs = medians("mlflow", args.repeat) if has_mlflow else {}
+    theirs = medians("mlflow", args.repeat) if mlflow_version else {}
     print(
         f"medians of {args.repeat} repetitions (fresh stores, fresh processes) on "
         f"{os.cpu_count()} CPU cores shared with other work; ratio > 1 means Loopwright is faster"
     )
     print(
-        "both tools save the model in their default format, skops; mlflow 'infers' = its "
-        "default\n(requirements inferred in a subprocess), 'pins' = pip_requirements given\n"
+        f"MLflow {mlflow_version or '(not installed)'}; both tools save the model with skops, "
+        "their default.\n'mlflow infers': its default, requirements inferred in a subprocess; "
+        "'mlflow pins': pip_requirements given\n"
     )
 
-    def row(label: str, part: str, key: str, mlflow_part: str, scale: float = 1) -> None:
+    def duration(label: str, part: str, key: str, mlflow_part: str, unit: str = "s") -> None:
+        scale = 1000 if unit == "ms" else 1
         figure = theirs.get(mlflow_part, {}).get(key)
-        unit = "ms" if scale == 1000 else "s"
-        show(label, ours[part][key] * scale, figure and figure * scale, unit, per_second=False)
+        show(
+            label,
+            ours[part][key] * scale,
+            None if figure is None else figure * scale,
+            unit,
+            per_second=False,
+        )
 
     def rate(label: str, key: str, unit: str) -> None:
         figure = theirs.get("workload", {}).get(key)
-        show(
-            label,
-            VERSIONS / ours["workload"][key],
-            figure and VERSIONS / figure,
-            unit,
-            per_second=True,
-        )
+        per_second = None if figure is None else VERSIONS / figure
+        show(label, VERSIONS / ours["workload"][key], per_second, unit, per_second=True)
 
     for call, key in (("1st", "log_first"), ("2nd", "log_second")):
         for variant, part in (("infers", "workload"), ("pins", "given_pins")):
-            row(f"(a) log_model, {call} call in process, mlflow {variant}", "workload", key, part)
+            duration(
+                f"(a) log_model, {call} call in process, mlflow {variant}", "workload", key, part
+            )
     rate(f"(b) register {VERSIONS} versions from the run", "register", "versions/s")
     rate(f"(c) set alias 'challenger' {VERSIONS} times", "alias", "moves/s")
     for loader in ("mlflow", "mlflow_sklearn"):
-        name, part = LOADERS[loader], f"load:{loader}"
-        row(
-            f"(d) fresh process, load @challenger + predict ({name})",
-            "load:loopwright",
-            "wall",
-            part,
-        )
-        row(f"(d)   of which import ({name})", "load:loopwright", "import", part)
-        row(
-            f"(d)   of which load + predict 100 rows ({name})",
-            "load:loopwright",
-            "load_predict",
-            part,
-        )
-    row(
-        f"(e) list {VERSIONS} versions (mlflow: search_model_versions)",
-        "workload",
-        "list",
-        "workload",
-        1000,
-    )
-    row(f"(e) search name = 'bench' ({VERSIONS} versions)", "workload", "search", "workload", 1000)
-    checksums = {int(r["checksum"]) for k, r in (ours | theirs).items() if k.startswith("load:")}
-    print(f"\npredictions agree across tools: {len(checksums) == 1} (positives: {checksums})")
+        name, part, lw = LOADERS[loader], f"load:{loader}", "load:loopwright"
+        duration(f"(d) whole process, {name}.load_model", lw, "wall", part)
+        duration(f"(d)   import numpy and the tool, {name}", lw, "import", part)
+        duration(f"(d)   load by alias + predict 100 rows, {name}", lw, "load_predict", part)
+    duration(f"(e) list {VERSIONS} versions (mlflow: search)", "workload", "list", "workload", "ms")
+    duration(f"(e) search name = 'bench' ({VERSIONS} hits)", "workload", "search", "workload", "ms")
+    sums = {int(r["checksum"]) for part, r in (ours | theirs).items() if part.startswith("load:")}
+    agree = "yes" if len(sums) == 1 else f"NO (positives: {sorted(sums)})"
+    print(f"\npredictions of the 100 rows identical across loaders: {agree}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     ├── AlreadyExists
     ├── Conflict ................................ the object is in a state that forbids the change
     ├── PermissionDenied (PermissionError)
+    ├── Unauthenticated ......................... no valid API token came with a server request
     └── TrackingError / DataError / RegistryError / ServingError / MonitoringError
         (domain bases; domain leaves combine one of them with a leaf above)
 
@@ -54,6 +55,7 @@ __all__ = [
     "StageTransitionNotAllowed",
     "StoreError",
     "TrackingError",
+    "Unauthenticated",
     "UnsafePath",
     "UntrustedModel",
 ]
@@ -115,6 +117,10 @@ class Conflict(LoopwrightError):
 
 class PermissionDenied(LoopwrightError, PermissionError):
     code = "PERMISSION_DENIED"
+
+
+class Unauthenticated(LoopwrightError):
+    code = "UNAUTHENTICATED"
 
 
 class TrackingError(LoopwrightError):

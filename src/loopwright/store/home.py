@@ -10,6 +10,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +25,20 @@ from .migrate import ensure_schema
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "acting_as", "open_store"]
+
+# The user a server request acts for; set around the service calls of one request.
+_acting: ContextVar[str | None] = ContextVar("loopwright_acting_as", default=None)
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Record changes made inside the block as ``user`` (a server acting for its caller)."""
+    token = _acting.set(user)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 _HOME_GITIGNORE = "# Loopwright's local store: metadata and blobs, not for Git.\n*\n"
 
@@ -37,10 +53,11 @@ class Store:
 
     @property
     def actor(self) -> str:
-        """Who changes made through this store are recorded as (setting ``user`` or OS user)."""
+        """Who changes are recorded as: the caller a server is acting for (:func:`acting_as`),
+        else the ``user`` setting, else the OS user."""
         from .audit import current_actor
 
-        return self.settings.user or current_actor()
+        return _acting.get() or self.settings.user or current_actor()
 
     def close(self) -> None:
         """Release pooled database connections."""

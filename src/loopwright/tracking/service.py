@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 import socket
@@ -39,7 +38,6 @@ from .search import search_run_ids
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
 DEFAULT_EXPERIMENT = "Default"
-_USER = getpass.getuser()
 _HOST = socket.gethostname()
 
 
@@ -81,7 +79,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin):
             "status": RunStatus.RUNNING.value,
             "lifecycle_stage": "active",
             "parent_run_id": parent_run_id,
-            "user": self.store.settings.user or _USER,
+            "user": self.store.actor,
             "host": _HOST,
             "entry_point": entry_point(),
             "start_time": now,

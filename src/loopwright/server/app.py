@@ -1,0 +1,153 @@
+"""``create_app``: the ASGI application of ``loopwright server``.
+
+Example:
+    >>> from fastapi.testclient import TestClient
+    >>> from loopwright.config import resolve_settings
+    >>> app = create_app(resolve_settings(home="lw-doc-server"))
+    >>> with TestClient(app) as http:
+    ...     http.get("/health").text
+    'OK'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import LoopwrightError
+from ._limits import BodySizeLimit
+from ._state import ServerState
+from .auth import public
+from .errors import status_for
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["MLFLOW_PREFIXES", "create_app"]
+
+_logger = logging.getLogger("loopwright.server")
+
+# Paths answered in MLflow's dialect (its error body: {"error_code", "message"}).
+MLFLOW_PREFIXES = (
+    "/api/2.0/mlflow",
+    "/ajax-api/2.0/mlflow",
+    "/api/3.0/mlflow",
+    "/ajax-api/3.0/mlflow",
+)
+
+
+def _open_state(settings: Settings, auth: bool | None) -> ServerState:
+    from ..data.service import DatasetService
+    from ..governance.tokens import TokenService
+    from ..store.home import open_store
+    from ..tracking import TrackingService
+
+    store = open_store(settings)
+    tokens = TokenService(store)
+    return ServerState(
+        settings=settings,
+        store=store,
+        tracking=TrackingService(store),
+        datasets=DatasetService(store),
+        tokens=tokens,
+        auth_enabled=tokens.any_active() if auth is None else auth,
+        default_user=store.actor,
+    )
+
+
+def _error_body(request: Request, code: str, message: str, status: int) -> JSONResponse:
+    if request.url.path.startswith(MLFLOW_PREFIXES):
+        from .mlflow.errors import MLFLOW_STATUS
+
+        mlflow_status = MLFLOW_STATUS.get(code, status if status < 500 else 500)
+        body = {"error_code": code, "message": message}
+        return JSONResponse(body, status_code=mlflow_status)
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def create_app(
+    settings: Settings | None = None, *, auth: bool | None = None, state: ServerState | None = None
+) -> FastAPI:
+    """The server app over the stores ``settings`` name.
+
+    Args:
+        settings: resolved settings (default: from the environment and ``loopwright.toml``).
+        auth: force authentication on or off; by default it is on exactly when some enabled
+            user holds an active API token.
+        state: an already opened state (tests); ``settings`` and ``auth`` are then ignored.
+    """
+    if state is None:
+        from ..config import resolve_settings
+
+        state = _open_state(settings or resolve_settings(), auth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="Loopwright",
+        version=__version__,
+        summary="Versioned data, experiment tracking and a model registry, over one store.",
+        lifespan=lifespan,
+    )
+    app.state.lw = state
+    app.add_middleware(BodySizeLimit, default_limit=state.max_request_bytes)
+
+    @app.exception_handler(LoopwrightError)
+    async def loopwright_error(request: Request, exc: LoopwrightError) -> JSONResponse:
+        return _error_body(request, exc.code, exc.message, status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}"
+            for error in exc.errors()
+        )
+        return _error_body(request, "INVALID_PARAMETER_VALUE", problems or "invalid request", 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            exc.status_code, "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
+        )
+        return _error_body(request, code, str(exc.detail), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_body(request, "INTERNAL_ERROR", f"internal error ({type(exc).__name__})", 500)
+
+    @app.get("/health", response_class=PlainTextResponse, dependencies=[Depends(public)])
+    def health() -> str:
+        """Liveness: the process answers (``OK``, as ``mlflow server`` answers)."""
+        return "OK"
+
+    @app.get("/ready", dependencies=[Depends(public)])
+    def ready() -> Any:
+        """Readiness: the metadata database answers a query and the blob store is reachable."""
+        import sqlalchemy as sa
+
+        try:
+            with state.store.db.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            state.store.blobs.exists("0" * 64)
+        except Exception as exc:
+            return JSONResponse(
+                {"code": "NOT_READY", "message": f"{type(exc).__name__}: {exc}"}, status_code=503
+            )
+        return {"status": "ready", "version": __version__, "auth": state.auth_enabled}
+
+    from .routes import include_routes
+
+    include_routes(app)
+    return app

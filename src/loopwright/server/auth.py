@@ -1,0 +1,94 @@
+"""Who is calling, and may they: bearer tokens and the role each route requires.
+
+Every route declares its rule through a dependency: ``Depends(require("editor"))`` or
+``Depends(public)``. A test walks the app's routes and fails on any route without one.
+
+With auth off (a store with no active API token; the server then binds to loopback only), every
+caller acts as the server's configured user with the admin role. With auth on, a request needs
+``Authorization: Bearer <token>`` (or HTTP Basic with the token as password, which is what
+MLflow's client sends for ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from ..errors import PermissionDenied, Unauthenticated
+from ..governance.tokens import Identity
+from ..governance.users import ROLES, role_at_least
+
+if TYPE_CHECKING:
+    from ._state import ServerState
+
+__all__ = ["Identity", "public", "require", "rule_of"]
+
+
+def _secret(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("the Basic credentials are not valid base64 UTF-8") from None
+        return decoded.partition(":")[2]
+    raise Unauthenticated(f"authorization scheme {scheme!r} is not supported; use Bearer <token>")
+
+
+def identify(request: Request) -> Identity:
+    """The caller's identity (cached on the request)."""
+    cached = getattr(request.state, "identity", None)
+    if isinstance(cached, Identity):
+        return cached
+    state: ServerState = request.app.state.lw
+    if not state.auth_enabled:
+        identity = Identity(state.default_user, "admin")
+    else:
+        secret = _secret(request)
+        if not secret:
+            raise Unauthenticated(
+                "this server requires an API token: send 'Authorization: Bearer <token>' "
+                "(create one with `loopwright tokens create USER`)"
+            )
+        identity = state.tokens.authenticate(secret)
+    request.state.identity = identity
+    return identity
+
+
+def require(role: str) -> Callable[[Request], Identity]:
+    """A dependency that admits callers holding ``role`` or a higher one."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+
+    def dependency(request: Request) -> Identity:
+        identity = identify(request)
+        if not role_at_least(identity.role, role):
+            raise PermissionDenied(
+                f"user {identity.user!r} is {identity.role}; this needs the {role} role"
+            )
+        return identity
+
+    dependency.lw_rule = role  # type: ignore[attr-defined]
+    return dependency
+
+
+def public(request: Request) -> None:
+    """A dependency marking a route open to everyone (health, readiness, the API document)."""
+
+
+public.lw_rule = "public"  # type: ignore[attr-defined]
+
+
+def rule_of(dependency: object) -> str | None:
+    """The access rule a dependency declares, if it is one of ours."""
+    rule = getattr(dependency, "lw_rule", None)
+    return rule if isinstance(rule, str) else None
