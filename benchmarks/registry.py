@@ -177,7 +177,7 @@ def run_program(
 def repetition(tool: str) -> dict[str, dict[str, float]]:
     """One fresh store: the workload, then each loader in a fresh process. For MLflow, also
     (a) with the requirements given, on a second fresh store."""
-    with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
+    with tempfile.TemporaryDirectory(prefix="registry-bench-", dir=ROOT / "benchmarks") as tmp:
         if tool == "loopwright":
             python, workload, loaders = sys.executable, LOOPWRIGHT, ["loopwright"]
             env = {"LOOPWRIGHT_HOME": f"{tmp}/home"}
@@ -193,7 +193,7 @@ def repetition(tool: str) -> dict[str, dict[str, float]]:
             program = prelude(tmp) + LOAD.format(module=LOADERS[loader])
             results[f"load:{loader}"] = run_program(python, program, tmp, env)
     if tool == "mlflow":
-        with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
+        with tempfile.TemporaryDirectory(prefix="registry-bench-", dir=ROOT / "benchmarks") as tmp:
             program = prelude(tmp, give_pins=True, log_only=True) + FIT + MLFLOW
             results["given_pins"] = run_program(MLFLOW_PYTHON, program, tmp)
     return results

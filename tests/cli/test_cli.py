@@ -76,11 +76,14 @@ MODEL_JSON_COMMANDS = {
         "policy",
         "import-mlflow",
     )
-} | {("users", "list")}
+} | {("users", "list"), ("tokens", "list")}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom")}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
+    ("server",),
+    ("tokens", "create"),
+    ("tokens", "revoke"),
     ("users", "add"),
     ("users", "set-role"),
     ("users", "disable"),

@@ -13,6 +13,8 @@ from . import experiments as experiment_commands
 from . import home as home_commands
 from . import models as model_commands
 from . import runs as run_commands
+from . import server as server_commands
+from . import tokens as token_commands
 from . import users as user_commands
 from ._context import CliState
 
@@ -68,12 +70,14 @@ def root(
 
 
 home_commands.register(app)
+server_commands.register(app)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(model_commands.app, name="models")
 app.add_typer(user_commands.app, name="users")
+app.add_typer(token_commands.app, name="tokens")
 app.add_typer(audit_commands.app, name="audit")
 
 

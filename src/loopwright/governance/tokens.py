@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import InvalidInput, NotFound, Unauthenticated
+from ..errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from ..store import schema as t
 from ..store.audit import append_event
 
@@ -105,6 +105,7 @@ class TokenService:
                 raise NotFound(f"user {user!r} does not exist; add it with `loopwright users add`")
             if row.disabled:
                 raise InvalidInput(f"user {user!r} is disabled; enable it before giving it tokens")
+            self._require_self_or_admin(conn, user, "create a token for")
             conn.execute(
                 t.api_tokens.insert(),
                 {
@@ -142,6 +143,7 @@ class TokenService:
             row = conn.execute(self._select().where(k.id == token_id)).first()
             if row is None:
                 raise NotFound(f"API token {token_id!r} does not exist")
+            self._require_self_or_admin(conn, str(row.name), "revoke a token of")
             if row.revoked_at is None:
                 now = now_ms()
                 conn.execute(sa.update(t.api_tokens).where(k.id == token_id).values(revoked_at=now))
@@ -205,6 +207,20 @@ class TokenService:
                     .limit(1)
                 ).first()
                 is not None
+            )
+
+    def _require_self_or_admin(self, conn: sa.Connection, user: str, doing: str) -> None:
+        """Users manage their own tokens; others' need an enabled admin (once one exists)."""
+        if self.actor == user:
+            return
+        u = t.users.c
+        admins = {
+            r.name
+            for r in conn.execute(sa.select(u.name).where(u.role == "admin", u.disabled.is_(False)))
+        }
+        if admins and self.actor not in admins:
+            raise PermissionDenied(
+                f"{self.actor!r} may not {doing} {user!r}: only the user or an admin may"
             )
 
     def _select(self) -> sa.Select[tuple[object, ...]]:

@@ -1,0 +1,95 @@
+"""``loopwright server``: serve the native REST API and MLflow's REST API with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated
+
+import typer
+
+from ._context import state
+from ._output import console, fail, handle_errors
+
+__all__ = ["register"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("server")
+    def server(
+        ctx: typer.Context,
+        host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 5000,
+        db_uri: Annotated[
+            str | None, typer.Option("--db-uri", help="Metadata database URL.")
+        ] = None,
+        blob_uri: Annotated[
+            str | None, typer.Option("--blob-uri", help="Blob store folder or URL.")
+        ] = None,
+        workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    ) -> None:
+        """Run the server (MLflow clients: MLFLOW_TRACKING_URI=http://HOST:PORT).
+
+        Authentication is on as soon as some user holds an API token (`loopwright tokens
+        create`). Without tokens anyone who can connect acts as admin, so the server then
+        refuses to listen anywhere but on loopback.
+        """
+        import uvicorn
+
+        from ..governance.tokens import TokenService
+        from ..store.home import open_store
+
+        cli = state(ctx)
+        if db_uri is not None:
+            cli.db_uri = db_uri
+        if blob_uri is not None:
+            cli.blob_uri = blob_uri
+        with handle_errors():
+            settings = cli.settings()
+            with open_store(settings) as store:
+                auth = TokenService(store).any_active()
+        out = console(stderr=True)
+        if not auth and not _is_loopback(host):
+            fail(
+                f"no API tokens exist, so the server would let anyone on the network act as "
+                f"admin; refusing to listen on {host}. Create a token (`loopwright tokens "
+                "create USER`) or listen on 127.0.0.1"
+            )
+        # Worker processes rebuild the app from the environment, so pass the settings on.
+        os.environ.update(
+            LOOPWRIGHT_HOME=str(settings.home),
+            LOOPWRIGHT_DB_URI=settings.db_uri,
+            LOOPWRIGHT_BLOB_URI=settings.blob_uri,
+        )
+        if settings.user:
+            os.environ["LOOPWRIGHT_USER"] = settings.user
+        os.environ.pop("LOOPWRIGHT_SERVER_URI", None)
+        out.print(
+            f"loopwright server on http://{host}:{port}  (db {settings.db_uri}, "
+            f"blobs {settings.blob_uri}, {workers} worker(s))"
+        )
+        if auth:
+            out.print("auth: on — requests need 'Authorization: Bearer <token>'")
+        else:
+            out.print(
+                "auth: off (no API tokens) — listening on loopback only; every caller acts as "
+                f"admin {settings.user or 'the server user'}"
+            )
+        uvicorn.run(
+            "loopwright.server.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )

@@ -1,0 +1,135 @@
+"""``loopwright server`` and ``loopwright tokens`` as users run them: real processes and HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(home: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loopwright.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def _start(home: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loopwright.cli",
+            "--home",
+            str(home),
+            "server",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture
+def served(home: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    process = _start(home, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+            assert process.poll() is None, process.communicate()
+        else:
+            pytest.fail("the server did not answer /health within 60 s")
+        yield url, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def test_without_tokens_the_server_refuses_to_listen_beyond_loopback(home: Path) -> None:
+    done = _cli(home, "server", "--host", "0.0.0.0", "--port", str(_free_port()))
+    assert done.returncode == 1
+    assert "refusing to listen on 0.0.0.0" in " ".join(done.stderr.split())
+
+
+def test_the_server_starts_answers_health_and_readiness(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = served
+    assert httpx.get(f"{url}/health").text == "OK"
+    ready = httpx.get(f"{url}/ready").json()
+    assert ready["status"] == "ready" and ready["auth"] is False
+    missing = httpx.get(f"{url}/no/such/route")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "ENDPOINT_NOT_FOUND"
+    assert "/health" in httpx.get(f"{url}/openapi.json").json()["paths"]
+
+
+def test_tokens_cli_creates_lists_and_revokes(home: Path) -> None:
+    assert _cli(home, "users", "add", "ada", "--role", "editor").returncode == 0
+    created = _cli(home, "tokens", "create", "ada", "--name", "ci")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("lw_") and "shown only now" in created.stderr
+    import json
+
+    listed = json.loads(_cli(home, "tokens", "list", "--json").stdout)
+    assert [(k["user"], k["name"], k["active"]) for k in listed] == [("ada", "ci", True)]
+    assert secret not in _cli(home, "tokens", "list").stdout
+    assert _cli(home, "tokens", "revoke", listed[0]["id"]).returncode == 0
+    assert json.loads(_cli(home, "tokens", "list", "--json").stdout)[0]["active"] is False
+
+
+def test_with_a_token_the_server_turns_auth_on(home: Path) -> None:
+    _cli(home, "users", "add", "ada", "--role", "editor")
+    _cli(home, "tokens", "create", "ada")
+    port = _free_port()
+    process = _start(home, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"{url}/ready", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert ready.json()["auth"] is True
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert "auth: on" in stderr
