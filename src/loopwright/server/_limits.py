@@ -1,7 +1,7 @@
 """Request size limits: JSON bodies are capped; artifact and blob uploads stream to disk.
 
 A body announced larger than the limit is refused before it is read (413); a chunked body is
-counted as it arrives and cut off at the limit.
+read up to the limit first and refused as soon as it passes it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ __all__ = ["STREAMING_PATH_PARTS", "BodySizeLimit"]
 STREAMING_PATH_PARTS = ("/mlflow-artifacts/artifacts/", "/artifacts/files/", "/blobs/")
 
 Scope = dict[str, Any]
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodySizeLimit:
@@ -42,29 +38,33 @@ class BodySizeLimit:
             if too_large:
                 await self._refuse(send, 413, self._message())
                 return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Any:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+        if declared is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            # A chunked body: read it (it is capped, so this is bounded) before the app sees it.
+            chunks, seen = [], 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
                 if seen > self.limit:
-                    raise _TooLarge
-            return message
+                    await self._refuse(send, 413, self._message())
+                    return
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            replayed = False
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+            async def replay() -> Any:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send, 413, self._message())
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
 
     def _message(self) -> str:
         return (

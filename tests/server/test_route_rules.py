@@ -1,0 +1,113 @@
+"""Every route says who may call it; bodies are capped; errors are JSON with a code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import Depends
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from loopwright.config import resolve_settings
+from loopwright.server.app import create_app
+from loopwright.server.auth import require, rule_of
+
+# Routes FastAPI adds itself: the API document and its viewers, open to all on purpose.
+FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    return create_app(resolve_settings(home=tmp_path / "home"))
+
+
+def _rules(dependant: Any) -> list[str]:
+    found = []
+    for dependency in dependant.dependencies:
+        rule = rule_of(dependency.call)
+        if rule is not None:
+            found.append(rule)
+        found.extend(_rules(dependency))
+    return found
+
+
+def test_every_route_declares_one_access_rule(app: Any) -> None:
+    missing, doubled = [], []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            assert route.path in FRAMEWORK_ROUTES, f"unexpected non-API route {route.path}"
+            continue
+        rules = _rules(route.dependant)
+        where = f"{sorted(route.methods)} {route.path}"
+        if not rules:
+            missing.append(where)
+        elif len(set(rules)) > 1:
+            doubled.append(f"{where}: {rules}")
+    assert not missing, f"routes without an access rule: {missing}"
+    assert not doubled, f"routes with conflicting rules: {doubled}"
+
+
+def test_writes_need_more_than_viewer(app: Any) -> None:
+    """A route that changes state (POST/PUT/PATCH/DELETE) never admits a bare viewer."""
+    lax = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            rules = _rules(route.dependant)
+            # MLflow's search endpoints are POST reads; they are the only allowed exception.
+            if set(rules) & {"viewer", "public"} and "search" not in route.path:
+                lax.append(f"{sorted(route.methods)} {route.path}: {rules}")
+    assert not lax, f"writes open to viewers: {lax}"
+
+
+def test_a_rule_names_a_known_role() -> None:
+    with pytest.raises(ValueError, match="unknown role"):
+        require("superuser")
+
+
+@pytest.fixture
+def capped(tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(resolve_settings(home=tmp_path / "home"))
+    app.state.lw.max_request_bytes = 1000
+
+    @app.post("/echo-test", dependencies=[Depends(require("viewer"))])
+    def echo(body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    # The middleware reads the limit when the app is built; rebuild its stack with the new cap.
+    for middleware in app.user_middleware:
+        middleware.kwargs["default_limit"] = 1000
+    with TestClient(app) as http:
+        yield http
+
+
+def test_large_bodies_are_refused_with_413_and_json(capped: TestClient) -> None:
+    ok = capped.post("/echo-test", json={"a": "x" * 10})
+    assert ok.status_code == 200
+    big = capped.post("/echo-test", json={"a": "x" * 5000})
+    assert big.status_code == 413
+    assert big.json()["code"] == "REQUEST_TOO_LARGE"
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"a": "'
+        for _ in range(50):
+            yield b"x" * 100
+        yield b'"}'
+
+    chunked = capped.post(
+        "/echo-test", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert chunked.status_code == 413
+
+
+def test_malformed_requests_get_json_errors(capped: TestClient) -> None:
+    bad = capped.post(
+        "/echo-test", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "INVALID_PARAMETER_VALUE"
+    wrong_method = capped.get("/echo-test")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "METHOD_NOT_ALLOWED"
