@@ -5,17 +5,13 @@ The parts live in their own modules (``_models``, ``_versions``, ``_lifecycle``,
 registered model's row first and appends its audit event(s) before committing.
 
 Example:
-    >>> import json, pathlib
-    >>> from blake3 import blake3
+    >>> from sklearn.dummy import DummyClassifier
     >>> from loopwright.config import resolve_settings
+    >>> from loopwright.registry.package import save_model
     >>> from loopwright.store.home import open_store
-    >>> package = pathlib.Path("pkg"); package.mkdir()
-    >>> _ = (package / "model.bin").write_bytes(b"weights")
-    >>> manifest = {"flavor": "demo", "signature": None, "files": {
-    ...     "model.bin": {"hash": blake3(b"weights").hexdigest(), "size": 7}}}
-    >>> _ = (package / "loopwright-model.json").write_text(json.dumps(manifest))
+    >>> _ = save_model(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), "pkg")
     >>> registry = RegistryService(open_store(resolve_settings(home="lw-doc-registry")))
-    >>> registry.register("churn", package).ref
+    >>> registry.register("churn", "pkg").ref
     'models:/churn/1'
     >>> registry.set_alias("churn", "candidate", 1).aliases
     ('candidate',)

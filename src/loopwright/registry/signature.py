@@ -11,7 +11,7 @@ Example:
     >>> sig.validate({"income": ["high"]}, what="model 'churn'")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    loopwright.registry.signature.SignatureError: input does not match the signature of model \
+    loopwright.errors.SignatureError: input does not match the signature of model \
 'churn': missing column 'age'; column 'income' expects double, got string (...); send ...
 """
 
