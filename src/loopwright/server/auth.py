@@ -4,9 +4,11 @@ Every route declares its rule through a dependency: ``Depends(require("editor"))
 ``Depends(public)``. A test walks the app's routes and fails on any route without one.
 
 With auth off (a store with no active API token; the server then binds to loopback only), every
-caller acts as the server's configured user with the admin role. With auth on, a request needs
-``Authorization: Bearer <token>`` (or HTTP Basic with the token as password, which is what
-MLflow's client sends for ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``).
+caller acts with the admin role, as the user its ``X-Loopwright-User`` header names (what
+``lw.connect(url, user=...)`` sends) or else the server's own user: the same self-declared
+identity as the embedded store, so approvals still check roles and separation of duties.
+With auth on, a request needs ``Authorization: Bearer <token>`` (or HTTP Basic with the token
+as password, which is what MLflow's client sends for ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from ..governance.users import ROLES, role_at_least
 if TYPE_CHECKING:
     from ._state import ServerState
 
-__all__ = ["Identity", "public", "require", "rule_of"]
+__all__ = ["USER_HEADER", "Identity", "public", "require", "rule_of"]
+
+USER_HEADER = "X-Loopwright-User"  # who an unauthenticated (loopback) caller says it is
 
 
 def _secret(request: Request) -> str | None:
@@ -51,7 +55,10 @@ def identify(request: Request) -> Identity:
         return cached
     state: ServerState = request.app.state.lw
     if not state.auth_enabled:
-        identity = Identity(state.default_user, "admin")
+        declared = request.headers.get(USER_HEADER, "").strip()
+        if len(declared) > 200:
+            raise Unauthenticated(f"the {USER_HEADER} header is longer than 200 characters")
+        identity = Identity(declared or state.default_user, "admin")
     else:
         secret = _secret(request)
         if not secret:
