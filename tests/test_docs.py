@@ -47,19 +47,14 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert any(line.startswith("make test") for line in head)
 
 
-def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+def _run_quickstart(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "LOOPWRIGHT_HOME": str(tmp_path / "home"),
-    }
     done = subprocess.run(
         ["bash", str(ROOT / "examples" / "quickstart.sh")],
-        env=env,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -69,3 +64,55 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert "model/model.skops" in done.stdout
     assert "breast-cancer@v1" in done.stdout and "used by runs" in done.stdout
     assert "validation breast-cancer-checks v1: passed" in done.stdout
+    assert "bob approved: breast-cancer-classifier@champion -> v1" in done.stderr
+    assert "a wrong input is refused" in done.stderr
+    assert "breast-cancer-classifier@champion (sklearn) predicts" in done.stdout
+    assert "audit chain intact" in done.stdout
+    return done
+
+
+def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+    _run_quickstart({"LOOPWRIGHT_HOME": str(tmp_path / "home")})
+    card = tmp_path / "quickstart-data" / "model-card.md"  # beside the home
+    assert card.is_file() and "Intended use" in card.read_text(encoding="utf-8")
+
+
+def test_quickstart_runs_against_a_server(tmp_path: Path) -> None:
+    """The README's second way: `loopwright server` in one terminal, the quickstart in another."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "server-home")]
+    server = subprocess.Popen(
+        [*command, "server", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        _run_quickstart(
+            {"LOOPWRIGHT_SERVER_URI": url, "LOOPWRIGHT_HOME": str(tmp_path / "client-home")}
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    from loopwright.client import Client
+    from loopwright.config import resolve_settings
+
+    with Client(resolve_settings(home=tmp_path / "server-home")) as client:
+        version = client.registry.resolve("breast-cancer-classifier", "champion")
+        assert version.created_by == "ada"

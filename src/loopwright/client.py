@@ -1,4 +1,4 @@
-"""The public entry: ``connect()`` returns a Client over the embedded store.
+"""The public entry: ``connect()`` returns a Client over the embedded store or a server.
 
 Example:
     >>> import loopwright as lw
@@ -15,16 +15,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .config import Settings, resolve_settings
-from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .data.service import DatasetService
     from .governance.users import UserService
     from .registry.loaded import LoadedModel
     from .registry.service import RegistryService
+    from .remote import Remote
+    from .store.audit import AuditEvent, ChainReport
     from .store.home import Store
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList, TrackingService
 
@@ -32,52 +33,78 @@ __all__ = ["Client", "connect"]
 
 
 class Client:
-    """Loopwright's services behind one object. Build it with :func:`connect`."""
+    """Loopwright's services behind one object. Build it with :func:`connect`.
+
+    Embedded, the services work on the stores directly; with a server URI they are the
+    :mod:`loopwright.remote` classes, which have the same methods, return the same entities and
+    raise the same errors.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.is_embedded:
-            raise ConfigError(
-                f"server_uri ({settings.sources.get('server_uri')}): talking to a Loopwright "
-                f"server ({settings.server_uri}) is not available in this version; unset it to "
-                "use the embedded store"
-            )
         from ._logging import configure_logging
-        from .store.home import open_store
-        from .tracking import TrackingService
 
         configure_logging(settings.log_level)
         self.settings = settings
-        self.store: Store = open_store(settings)
-        self.tracking: TrackingService = TrackingService(self.store)
+        self._remote: Remote | None = None
         self._datasets: DatasetService | None = None
         self._registry: RegistryService | None = None
         self._users: UserService | None = None
+        if settings.is_embedded:
+            from .store.home import open_store
+            from .tracking import TrackingService
+
+            self.store: Store = open_store(settings)
+            self.tracking: TrackingService = TrackingService(self.store)
+        else:
+            from .remote import Remote
+
+            # The remote services have the embedded ones' methods and signatures (the shared
+            # suite in tests/test_public_api.py checks it), so callers see one type.
+            self._remote = Remote(settings)
+            self.store = cast("Store", self._remote.store)
+            self.tracking = cast("TrackingService", self._remote.tracking)
+
+    @property
+    def is_remote(self) -> bool:
+        """True when this client talks to a Loopwright server rather than the stores."""
+        return self._remote is not None
 
     @property
     def datasets(self) -> DatasetService:
         """Dataset versions: ``client.datasets.add("transactions", "data/", message=...)``."""
         if self._datasets is None:
-            from .data.service import DatasetService
+            if self._remote is not None:
+                self._datasets = cast("DatasetService", self._remote.datasets)
+            else:
+                from .data.service import DatasetService
 
-            self._datasets = DatasetService(self.store)
+                self._datasets = DatasetService(self.store)
         return self._datasets
 
     @property
     def registry(self) -> RegistryService:
         """Registered models, versions, aliases, stages and approvals."""
         if self._registry is None:
-            from .registry.service import RegistryService
+            if self._remote is not None:
+                self._registry = cast("RegistryService", self._remote.registry)
+            else:
+                from .registry.service import RegistryService
 
-            self._registry = RegistryService(self.store)
+                self._registry = RegistryService(self.store)
         return self._registry
 
     @property
     def users(self) -> UserService:
         """Users and their roles (viewer, editor, approver, admin); approvals check them."""
         if self._users is None:
-            from .governance.users import UserService
+            if self._remote is not None:
+                from .remote.users import RemoteUsers
 
-            self._users = UserService(self.store)
+                self._users = cast("UserService", RemoteUsers(self._remote.http))
+            else:
+                from .governance.users import UserService
+
+                self._users = UserService(self.store)
         return self._users
 
     def load_model(self, uri: str, *, trusted: bool = False) -> LoadedModel:
@@ -89,8 +116,42 @@ class Client:
 
         return load_model(uri, trusted=trusted, client=self)
 
+    def audit_events(
+        self,
+        *,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        actor: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first (the newest ``limit``), optionally filtered."""
+        if self._remote is not None:
+            return self._remote.audit_events(
+                subject_type=subject_type, subject_id=subject_id, actor=actor, limit=limit
+            )
+        from .store.audit import events
+
+        return events(
+            self.store.db,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            actor=actor,
+            limit=limit,
+        )
+
+    def verify_audit(self) -> ChainReport:
+        """Recompute the audit log's hash chain; ``ok`` is False at the first tampered event."""
+        if self._remote is not None:
+            return self._remote.verify_audit()
+        from .store.audit import verify_chain
+
+        return verify_chain(self.store.db)
+
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""
+        if self._remote is not None:
+            self._remote.close()
+            return
         self.tracking.close()
         if self._datasets is not None:
             self._datasets.close()
@@ -103,6 +164,8 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
+        if self._remote is not None:
+            return f"Client(server={self.settings.server_uri!r})"
         return f"Client(db={self.store.db.url!r}, blobs={self.store.blobs.uri!r})"
 
     # Tracking shortcuts: the calls people make most, so `client.start_run(...)` reads well.
@@ -199,11 +262,13 @@ def connect(
     token: str | None = None,
     user: str | None = None,
 ) -> Client:
-    """A client on the embedded store (no ``uri``), a database URL, or (later) a server URL.
+    """A client on the embedded store (no ``uri``), a database URL, or a server URL.
 
-    ``user`` is who this client's changes (registrations, approvals) are recorded as; embedded,
-    it defaults to the operating-system user. Settings not given here come from the
-    environment, ``loopwright.toml`` and defaults.
+    With ``http(s)://host:port`` (or ``LOOPWRIGHT_SERVER_URI``) the client talks to a Loopwright
+    server with the API ``token`` (``LOOPWRIGHT_TOKEN``); the methods are the same. ``user`` is
+    who an embedded client's changes (registrations, approvals) are recorded as (default: the
+    operating-system user); a server records the token's user instead. Settings not given here
+    come from the environment, ``loopwright.toml`` and defaults.
     """
     server_uri = db_uri = None
     if uri is not None:

@@ -21,6 +21,8 @@ class CliState:
     blob_uri: str | None = None
     log_level: str | None = None
     user: str | None = None
+    server: str | None = None
+    token: str | None = None
 
     def settings(self) -> Settings:
         from .._logging import configure_logging
@@ -32,8 +34,23 @@ class CliState:
             blob_uri=self.blob_uri,
             log_level=self.log_level,
             user=self.user,
+            server_uri=self.server,
+            token=self.token,
         )
         configure_logging(settings.log_level)
+        return settings
+
+    def local_settings(self, command: str) -> Settings:
+        """Settings for a command that works on the stores themselves, never through a server."""
+        from ..errors import ConfigError
+
+        settings = self.settings()
+        if not settings.is_embedded:
+            raise ConfigError(
+                f"`loopwright {command}` works on the stores directly, not through a server "
+                f"({settings.server_uri}); run it where the server's store is, without --server "
+                "or LOOPWRIGHT_SERVER_URI"
+            )
         return settings
 
     def client(self) -> Client:

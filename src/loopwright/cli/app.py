@@ -55,6 +55,13 @@ def root(
         str | None,
         typer.Option("--user", help="Who your changes are recorded as (LOOPWRIGHT_USER)."),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Talk to a Loopwright server (LOOPWRIGHT_SERVER_URI)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="API token for --server (LOOPWRIGHT_TOKEN).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
@@ -66,6 +73,8 @@ def root(
         blob_uri=blob_uri,
         log_level="DEBUG" if verbose else None,
         user=user,
+        server=server,
+        token=token,
     )
 
 

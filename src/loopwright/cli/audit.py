@@ -24,12 +24,9 @@ def log(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Events, oldest first, optionally filtered by subject and actor."""
-    from ..store.audit import events
-    from ..store.home import open_store
-
-    with handle_errors(), open_store(state(ctx).settings()) as store:
-        found = events(
-            store.db, subject_type=subject_type, subject_id=subject, actor=actor, limit=limit
+    with handle_errors(), state(ctx).client() as client:
+        found = client.audit_events(
+            subject_type=subject_type, subject_id=subject, actor=actor, limit=limit
         )
     if json_output:
         emit_json(
@@ -70,11 +67,8 @@ def log(
 @app.command("verify")
 def verify(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """Recompute the hash chain; on tampering, name the first broken event and exit 1."""
-    from ..store.audit import verify_chain
-    from ..store.home import open_store
-
-    with handle_errors(), open_store(state(ctx).settings()) as store:
-        report = verify_chain(store.db)
+    with handle_errors(), state(ctx).client() as client:
+        report = client.verify_audit()
     if json_output:
         emit_json(
             {

@@ -25,7 +25,7 @@ def upgrade(
     from ..store.migrate import upgrade as run_upgrade
 
     with handle_errors():
-        settings = state(ctx).settings()
+        settings = state(ctx).local_settings("db upgrade")
         db = Database.open(settings.db_uri)
         try:
             before = current_revision(db)
@@ -42,7 +42,7 @@ def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     from ..store.migrate import HEAD_REVISION, current_revision
 
     with handle_errors():
-        db = Database.open(state(ctx).settings().db_uri)
+        db = Database.open(state(ctx).local_settings("db current").db_uri)
         try:
             revision = current_revision(db)
         finally:

@@ -68,7 +68,7 @@ def gc(
     from ..store.gc import collect_garbage
     from ..store.home import open_store
 
-    with handle_errors(), open_store(state(ctx).settings()) as store:
+    with handle_errors(), open_store(state(ctx).local_settings("gc")) as store:
         report = collect_garbage(store, dry_run=not yes, grace_ms=grace_minutes * 60_000)
     if json_output:
         emit_json(

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         if blob_uri is not None:
             cli.blob_uri = blob_uri
         with handle_errors():
-            settings = cli.settings()
+            settings = cli.local_settings("server")
             with open_store(settings) as store:
                 auth = TokenService(store).any_active()
         out = console(stderr=True)

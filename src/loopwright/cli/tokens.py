@@ -29,7 +29,7 @@ def create(
     from ..governance.tokens import TokenService
     from ..store.home import open_store
 
-    with handle_errors(), open_store(state(ctx).settings()) as store:
+    with handle_errors(), open_store(state(ctx).local_settings("tokens")) as store:
         created = TokenService(store).create(user, name=name, expires_in_days=expires_days)
     console(stderr=True).print(
         f"token {created.token.id} for {user}; it is shown only now, keep it secret:"
@@ -47,7 +47,7 @@ def list_tokens(
     from ..governance.tokens import TokenService
     from ..store.home import open_store
 
-    with handle_errors(), open_store(state(ctx).settings()) as store:
+    with handle_errors(), open_store(state(ctx).local_settings("tokens")) as store:
         found = TokenService(store).list(user)
     if json_output:
         emit_json(
@@ -93,6 +93,6 @@ def revoke(
     from ..governance.tokens import TokenService
     from ..store.home import open_store
 
-    with handle_errors(), open_store(state(ctx).settings()) as store:
+    with handle_errors(), open_store(state(ctx).local_settings("tokens")) as store:
         token = TokenService(store).revoke(token_id)
     console().print(f"token {token.id} of {token.user} revoked")

@@ -68,9 +68,14 @@ def log_model(
         tracking.log_artifacts(run_id, folder, artifact_path)
     version = None
     if registered_model_name is not None:
-        from .service import RegistryService
+        remote_registry = getattr(tracking, "registry", None)  # a server's tracking backend
+        if callable(remote_registry):
+            registry = remote_registry()
+        else:
+            from .service import RegistryService
 
-        version = RegistryService(tracking.store).register(
+            registry = RegistryService(tracking.store)
+        version = registry.register(
             registered_model_name, run_id=run_id, artifact_path=artifact_path, tags=tags
         )
     return ModelInfo(

@@ -1,4 +1,8 @@
-"""The native REST API under ``/api/v1``."""
+"""The native REST API under ``/api/v1``: one router per resource.
+
+Every route declares who may call it by taking the caller as ``Viewer``, ``Editor``,
+``Approver`` or ``Admin`` (see ``_deps``); bodies are the pydantic models of ``_schemas``.
+"""
 
 from __future__ import annotations
 
@@ -8,4 +12,30 @@ __all__ = ["routers"]
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from . import (
+        approvals,
+        artifacts,
+        audit,
+        datasets,
+        experiments,
+        me,
+        models,
+        runs,
+        users,
+        validation,
+        versions,
+    )
+
+    return [
+        me.router,
+        experiments.router,
+        runs.router,
+        artifacts.router,
+        models.router,
+        versions.router,
+        approvals.router,
+        audit.router,
+        datasets.router,
+        validation.router,
+        users.router,
+    ]

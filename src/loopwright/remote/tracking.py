@@ -1,0 +1,353 @@
+"""``RemoteTracking``: the tracking service's methods, over the server's REST API.
+
+It has the same methods and signatures as :class:`~loopwright.tracking.TrackingService` for
+what a client does (runs, params, metrics, tags, artifacts, search, experiments), so
+``ActiveRun`` and ``Client`` run unchanged on top of it. Keys and values are checked here
+first, as embedded, so mistakes raise at the call rather than at the next flush.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._ids import now_ms
+from ..errors import Conflict, InvalidInput, NotFound
+from ..paths import normalize_relpath, safe_join
+from ..tracking._validate import check_key, metric_value
+from ..tracking._writer import point
+from ..tracking.capture import (
+    Environment,
+    capture_environment,
+    current_code_version,
+    entry_point,
+)
+from ..tracking.entities import Artifact, Experiment, Metric, Run, RunList, RunStatus
+from . import _codec
+from ._http import Http, quote_path
+from ._writer import RemoteMetricWriter
+
+if TYPE_CHECKING:
+    from ._store import RemoteStore
+    from .registry import RemoteRegistry
+
+__all__ = ["RemoteTracking"]
+
+DEFAULT_EXPERIMENT = "Default"
+
+
+class RemoteTracking:
+    """Experiments and runs on a Loopwright server."""
+
+    def __init__(
+        self, http: Http, store: RemoteStore, *, flush_interval: float = 1.0, capture: bool = True
+    ) -> None:
+        self._http = http
+        self.store = store
+        self.writer = RemoteMetricWriter(http, interval=flush_interval)
+        self.capture = capture
+        self._loggable: set[str] = set()
+
+    def close(self) -> None:
+        """Send buffered metrics and stop the writer thread."""
+        self.writer.close()
+
+    def registry(self) -> RemoteRegistry:
+        """The registry on the same server (``run.log_model(registered_model_name=...)``)."""
+        from .registry import RemoteRegistry
+
+        return RemoteRegistry(self._http, self.store)
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        experiment: str = DEFAULT_EXPERIMENT,
+        name: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run:
+        """Start a RUNNING run in ``experiment`` (created if missing)."""
+        body: dict[str, Any] = {
+            "experiment": experiment,
+            "name": name,
+            "tags": {check_key("tag", k): str(v) for k, v in (tags or {}).items()},
+            "parent_run_id": parent_run_id,
+        }
+        if self.capture:
+            body["context"] = _context()
+        run = _codec.run(self._http.post("/runs", body))
+        self._loggable.add(run.id)
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        self.flush()
+        return _codec.run(self._http.get(f"/runs/{run_id}"))
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Runs in the order of ``run_ids`` (missing ids are left out)."""
+        found = []
+        for run_id in run_ids:
+            try:
+                found.append(self.get_run(run_id))
+            except NotFound:
+                continue
+        return found
+
+    def get_environment(self, environment_id: str) -> Environment:
+        data = self._http.get(f"/environments/{environment_id}")
+        return Environment(data["id"], data["python_version"], data["packages"])
+
+    def list_runs(self, *, experiment: str | None = None, limit: int = 100) -> list[Run]:
+        """The newest runs first, optionally of one experiment."""
+        self.flush()
+        found = self._http.get("/runs", experiment=experiment, limit=limit)
+        return [_codec.run(r) for r in found]
+
+    def search_runs(
+        self,
+        filter_string: str = "",
+        *,
+        experiments: Sequence[str] | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+        run_view_type: str = "ACTIVE_ONLY",
+    ) -> RunList:
+        """Runs matching an MLflow filter; pass ``next_page_token`` back for more."""
+        self.flush()
+        page = self._http.post(
+            "/runs/search",
+            {
+                "filter": filter_string,
+                "experiments": None if experiments is None else list(experiments),
+                "order_by": list(order_by),
+                "max_results": max_results,
+                "page_token": page_token,
+                "run_view_type": run_view_type.upper(),
+            },
+        )
+        return RunList([_codec.run(r) for r in page["runs"]], page["next_page_token"])
+
+    def end_run(
+        self, run_id: str, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None
+    ) -> None:
+        """Send the run's metrics, then record its end."""
+        if not status.is_terminal:
+            raise InvalidInput(f"end_run needs a terminal status, not {status.value}")
+        self.writer.untrack(run_id)
+        self.writer.flush()
+        self._http.post(f"/runs/{run_id}/end", {"status": status.value, "error": error})
+
+    def set_lifecycle(self, run_id: str, stage: str) -> None:
+        """Soft-delete (``"deleted"``) or restore (``"active"``) a run."""
+        if stage not in ("active", "deleted"):
+            raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
+        self.flush()
+        if stage == "deleted":
+            self._http.request("DELETE", f"/runs/{run_id}")
+            self._loggable.discard(run_id)
+        else:
+            self._http.post(f"/runs/{run_id}/restore")
+
+    def use_dataset(self, run_id: str, dataset_version_id: str, context: str = "training") -> None:
+        """Record that the run read a dataset version (lineage)."""
+        self._http.post(
+            f"/runs/{run_id}/inputs",
+            {"dataset_version_id": dataset_version_id, "context": context},
+        )
+
+    # --- logging -------------------------------------------------------------------------
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        """Record parameters; a key logged again must keep its value (params are immutable)."""
+        body = {check_key("param", k): str(v) for k, v in params.items()}
+        self._http.post(f"/runs/{run_id}/params", {"params": body})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        body = {check_key("tag", k): str(v) for k, v in tags.items()}
+        self._http.post(f"/runs/{run_id}/tags", {"tags": body})
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, object],
+        *,
+        step: int = 0,
+        timestamp: int | None = None,
+    ) -> None:
+        """Buffer one point per metric; the background writer sends them."""
+        ts = now_ms() if timestamp is None else int(timestamp)
+        self.require_loggable(run_id)
+        self.writer.add_many(
+            [
+                point(run_id, check_key("metric", k), metric_value(k, v), int(step), ts)
+                for k, v in metrics.items()
+            ]
+        )
+
+    def log_metric_points(self, run_id: str, points: Iterable[Metric]) -> None:
+        """Buffer points with their own steps and timestamps."""
+        self.require_loggable(run_id)
+        self.writer.add_many(
+            [
+                point(
+                    run_id,
+                    check_key("metric", p.key),
+                    metric_value(p.key, p.value),
+                    int(p.step),
+                    int(p.timestamp),
+                )
+                for p in points
+            ]
+        )
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[Metric] = (),
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> None:
+        """MLflow's log-batch: params and tags are sent now, metrics buffered."""
+        if params:
+            self.log_params(run_id, params)
+        if tags:
+            self.set_tags(run_id, tags)
+        self.log_metric_points(run_id, metrics)
+
+    def flush(self) -> None:
+        """Send every buffered metric point now (reads call this, so they see your writes)."""
+        self.writer.flush()
+
+    def require_loggable(self, run_id: str) -> None:
+        """Raise unless ``run_id`` is an active run (asked once per run and client)."""
+        if run_id in self._loggable:
+            return
+        run = _codec.run(self._http.get(f"/runs/{run_id}"))
+        if run.lifecycle_stage != "active":
+            raise Conflict(f"run {run_id!r} is deleted; restore it before logging to it")
+        self._loggable.add(run_id)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, by step then time."""
+        self.flush()
+        found = self._http.get(f"/runs/{run_id}/metric-history", key=key)
+        return [_codec.metric(m) for m in found]
+
+    # --- artifacts -----------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Artifact:
+        """Upload one file under the run's artifacts at ``artifact_path/<file name>``."""
+        source = Path(local_path)
+        if not source.is_file():
+            raise InvalidInput(
+                f"artifact {str(source)!r} is not a file; pass a file "
+                "(log_artifacts takes a folder)"
+            )
+        name = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
+        return self._upload(run_id, normalize_relpath(name, what="artifact path"), source)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[Artifact]:
+        """Upload every file below ``local_dir``, keeping the folder structure."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInput(f"{str(root)!r} is not a folder; log_artifact takes a single file")
+        files = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root).as_posix()
+            name = f"{artifact_path.rstrip('/')}/{rel}" if artifact_path else rel
+            files.append((normalize_relpath(name, what="artifact path"), path))
+        return [self._upload(run_id, name, path) for name, path in files]
+
+    def _upload(self, run_id: str, name: str, source: Path) -> Artifact:
+        url = f"/runs/{run_id}/artifacts/files/{quote_path(name)}"
+        return _codec.artifact(self._http.upload(url, source))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
+        """Every artifact file of the run, or those under ``path``."""
+        found = self._http.get(f"/runs/{run_id}/artifacts", path=path or None)
+        return [_codec.artifact(a) for a in found]
+
+    def download_artifacts(
+        self, run_id: str, dst: str | os.PathLike[str], path: str | None = None
+    ) -> Path:
+        """Copy the run's artifacts (or those under ``path``) into folder ``dst``; returns it."""
+        items = self.list_artifacts(run_id, path)
+        if path and not items:
+            raise NotFound(f"run {run_id} has no artifact at {path!r}")
+        target = Path(dst)
+        for item in items:
+            dest = safe_join(target, item.path, what="artifact path")
+            url = f"/runs/{run_id}/artifacts/files/{quote_path(item.path)}"
+            self._http.download(url, dest, item.blob_hash)
+        return target
+
+    # --- experiments ---------------------------------------------------------------------
+
+    def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput(f"experiment name {name!r} must be a non-empty string")
+        body = {"name": name, "description": description}
+        return _codec.experiment(self._http.post("/experiments", body))
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        found = self.find_experiment(name)
+        return found if found is not None else self.create_experiment(name)
+
+    def find_experiment(self, name: str) -> Experiment | None:
+        try:
+            return self.get_experiment_by_name(name)
+        except NotFound:
+            return None
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        return _codec.experiment(self._http.get("/experiments/by-name", name=name))
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return _codec.experiment(self._http.get(f"/experiments/{experiment_id}"))
+
+    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
+        found = self._http.get("/experiments", include_deleted=include_deleted)
+        return [_codec.experiment(e) for e in found]
+
+    def rename_experiment(self, name: str, new_name: str) -> Experiment:
+        current = self.get_experiment_by_name(name)
+        data = self._http.request(
+            "PATCH", f"/experiments/{current.id}", json_body={"name": new_name}
+        )
+        return _codec.experiment(data)
+
+    def set_experiment_lifecycle(self, name: str, stage: str) -> Experiment:
+        """Soft-delete (``"deleted"``) or restore (``"active"``) an experiment."""
+        if stage not in ("active", "deleted"):
+            raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
+        current = self.get_experiment_by_name(name)
+        if stage == "deleted":
+            data = self._http.request("DELETE", f"/experiments/{current.id}")
+        else:
+            data = self._http.post(f"/experiments/{current.id}/restore")
+        return _codec.experiment(data)
+
+
+def _context() -> dict[str, Any]:
+    """Where this process runs: sent with a new run in place of the server's own context."""
+    code, env = current_code_version(), capture_environment()
+    return {
+        "host": socket.gethostname(),
+        "entry_point": entry_point(),
+        "git_commit": code.commit,
+        "git_branch": code.branch,
+        "git_dirty": code.dirty,
+        "python_version": env.python_version,
+        "packages": env.packages,
+    }

@@ -1,0 +1,160 @@
+"""``/api/v1/datasets`` and ``/api/v1/blobs``: dataset versions, their files and their bytes.
+
+A client adds a version in two steps: ``PUT /blobs/{hash}`` for each file the server lacks
+(``HEAD`` tells), then ``POST /datasets/{name}/versions`` with the manifest. Blobs are named by
+their content, so the server checks each upload against its name and each manifest entry
+against a stored blob; nothing is trusted on the client's word.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path as LocalPath
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...data.entities import FileEntry
+from ...data.ingest import manifest_hash
+from ...errors import InvalidInput, NotFound
+from ...paths import normalize_relpath
+from ...store.home import acting_as
+from .._state import ServerState
+from ._deps import PREFIX, Editor, State, Viewer
+from ._schemas import (
+    DatasetOut,
+    DatasetVersionIn,
+    DatasetVersionOut,
+    FileEntryOut,
+)
+from ._streaming import BINARY_BODY, BINARY_RESPONSE, blob_response, receive_to_file
+
+__all__ = ["router"]
+
+router = APIRouter(prefix=PREFIX, tags=["datasets"])
+
+BlobHash = Path(pattern=r"^[0-9a-f]{64}$", description="a BLAKE3 hex digest")
+# DatasetService's rule for names; checked here because recording a manifest skips `add`.
+DatasetName = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
+
+
+def _stored_size(state: ServerState, blob_hash: str) -> int:
+    if not state.store.blobs.exists(blob_hash):
+        raise NotFound(f"blob {blob_hash} is not stored on this server")
+    return state.store.blobs.size(blob_hash)
+
+
+@router.get("/datasets")
+def list_datasets(state: State, _: Viewer) -> list[DatasetOut]:
+    """Every dataset by name, with its number of versions."""
+    return [DatasetOut.of(d) for d in state.datasets.list_datasets()]
+
+
+@router.get("/datasets/{name}/versions")
+def list_versions(name: str, state: State, _: Viewer) -> list[DatasetVersionOut]:
+    """Every version of ``name``, newest first."""
+    return [DatasetVersionOut.of(v) for v in state.datasets.versions(name)]
+
+
+@router.get("/datasets/{name}/versions/{ref}")
+def get_version(name: str, ref: str, state: State, _: Viewer) -> DatasetVersionOut:
+    """A version by ``latest``, ``v3``, ``3``, an alias or its id."""
+    return DatasetVersionOut.of(state.datasets.get(f"{name}@{ref}"))
+
+
+@router.get("/dataset-versions/{version_id}")
+def get_version_by_id(version_id: str, state: State, _: Viewer) -> DatasetVersionOut:
+    return DatasetVersionOut.of(state.datasets.get_by_id(version_id))
+
+
+@router.get("/dataset-versions/{version_id}/runs")
+def runs_using(version_id: str, state: State, _: Viewer) -> list[str]:
+    """Ids of the runs that recorded the version as an input (lineage)."""
+    return state.datasets.runs_using(state.datasets.get_by_id(version_id))
+
+
+@router.get("/dataset-versions/{version_id}/files")
+def list_files(version_id: str, state: State, _: Viewer) -> list[FileEntryOut]:
+    """The version's manifest: path, size and BLAKE3 hash of every file, by path."""
+    version = state.datasets.get_by_id(version_id)
+    return [FileEntryOut.of(f) for f in state.datasets.files(version)]
+
+
+@router.get("/blobs/{blob_hash}", responses=BINARY_RESPONSE)
+def download_blob(state: State, _: Viewer, blob_hash: str = BlobHash) -> StreamingResponse:
+    """A stored file's bytes by content hash (as dataset manifests name them), streamed."""
+    return blob_response(state.store, blob_hash, _stored_size(state, blob_hash))
+
+
+@router.head("/blobs/{blob_hash}")
+def blob_exists(state: State, _: Viewer, blob_hash: str = BlobHash) -> Response:
+    """200 if the blob is stored, else 404 (so clients upload only what is missing)."""
+    return Response(headers={"Content-Length": str(_stored_size(state, blob_hash))})
+
+
+@router.put("/blobs/{blob_hash}", status_code=201, openapi_extra=BINARY_BODY)
+async def upload_blob(
+    request: Request, state: State, _: Editor, blob_hash: str = BlobHash
+) -> FileEntryOut:
+    """Store the body as the blob ``blob_hash``; refused unless the bytes hash to that name."""
+    with tempfile.TemporaryDirectory(prefix="lw-blob-") as tmp:
+        local = LocalPath(tmp) / "blob"
+        digest = await receive_to_file(request, local)
+        if digest != blob_hash:
+            raise InvalidInput(f"the body hashes to {digest}, not {blob_hash}; send the right file")
+        info = await run_in_threadpool(state.store.blobs.put_file, local)
+    return FileEntryOut(path="", size=info.size, hash=info.hash)
+
+
+@router.post("/datasets/{name}/versions", status_code=201)
+def create_version(
+    body: DatasetVersionIn, state: State, caller: Editor, name: str = DatasetName
+) -> DatasetVersionOut:
+    """A new version of ``name`` from uploaded blobs (identical content: the existing one)."""
+    if body.run_id is not None:
+        state.tracking.get_run(body.run_id)  # NotFound names it
+    entries = sorted(
+        (
+            FileEntry(normalize_relpath(f.path, what="dataset path"), f.size, f.hash)
+            for f in body.files
+        ),
+        key=lambda e: e.path,
+    )
+    if len({e.path for e in entries}) != len(entries):
+        raise InvalidInput("the manifest lists a path twice; give each file once")
+    for entry in entries:
+        stored = (
+            state.store.blobs.size(entry.hash) if state.store.blobs.exists(entry.hash) else None
+        )
+        if stored != entry.size:
+            raise InvalidInput(
+                f"{entry.path!r}: blob {entry.hash} is "
+                + ("not stored" if stored is None else f"{stored} bytes, not {entry.size}")
+                + "; upload it first with PUT /api/v1/blobs/{hash}"
+            )
+    datasets = state.datasets
+    content_hash = manifest_hash(entries)
+    with acting_as(caller.user):
+        existing = datasets.find_version(name, content_hash)
+        if existing is not None:
+            for key, value in body.tags.items():
+                datasets.tag(existing.ref, key, value)
+            for alias in body.aliases:
+                datasets.set_alias(existing.ref, alias)
+            return DatasetVersionOut.of(datasets.get_by_id(existing.id))
+        # DatasetService records a manifest of stored blobs only through this internal step;
+        # a public `add_manifest` would be its proper entry point.
+        version = datasets._record(
+            name,
+            entries,
+            content_hash,
+            message=body.message,
+            tags=body.tags,
+            aliases=body.aliases,
+            run_id=body.run_id,
+            source=f"upload by {caller.user}",
+            schema=None,
+            profile=None,
+        )
+    return DatasetVersionOut.of(version)

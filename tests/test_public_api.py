@@ -1,0 +1,484 @@
+"""The public API as a contract, run against both backends.
+
+Every test takes ``team``: two clients, ``ada`` and ``bob`` (both approvers), on the same
+stores, either embedded (``lw.connect(db_uri, user=...)``) or remote (``lw.connect(url,
+token=...)`` against a real uvicorn server with authentication on, so identity comes from the
+tokens). The same assertions must hold for both, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import loopwright as lw
+from loopwright.client import Client
+from loopwright.config import Settings, resolve_settings
+from loopwright.errors import (
+    ApprovalNotAllowed,
+    Conflict,
+    InvalidInput,
+    LoopwrightError,
+    NotFound,
+    PermissionDenied,
+)
+from loopwright.registry.entities import ApprovalRequest, ModelVersion, Stage
+from loopwright.tracking import RunStatus
+
+
+@dataclass
+class Team:
+    kind: str
+    ada: Client
+    bob: Client
+
+
+def _add_users(settings: Settings) -> dict[str, str]:
+    """Users ada and bob (approvers, so only separation of duties stops ada approving her own
+    requests), vic (a viewer) and their tokens, made on the store."""
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from loopwright.store.home import open_store
+
+    with open_store(settings) as store:
+        users = UserService(store, actor="root")
+        users.add("root", "admin")
+        for name, role in (("ada", "approver"), ("bob", "approver"), ("vic", "viewer")):
+            users.add(name, role)
+        tokens = TokenService(store, actor="root")
+        return {name: tokens.create(name).secret for name in ("ada", "bob", "vic")}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """A real uvicorn server over ``settings`` on a free loopback port, auth on."""
+    import uvicorn
+
+    from loopwright.server.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings, auth=True),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="none",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="lw-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def team(request: pytest.FixtureRequest, tmp_path: Path, db_uri: str) -> Iterator[Team]:
+    settings = resolve_settings(
+        home=tmp_path / "server-home", db_uri=db_uri, blob_uri=str(tmp_path / "blobs")
+    )
+    tokens = _add_users(settings)
+    if request.param == "embedded":
+        with (
+            Client(resolve_settings(**_embedded(settings), user="ada")) as ada,
+            Client(resolve_settings(**_embedded(settings), user="bob")) as bob,
+        ):
+            yield Team("embedded", ada, bob)
+        return
+    with (
+        live_server(settings) as url,
+        lw.connect(url, token=tokens["ada"], home=tmp_path / "ada-home") as ada,
+        lw.connect(url, token=tokens["bob"], home=tmp_path / "bob-home") as bob,
+    ):
+        yield Team("remote", ada, bob)
+
+
+def _embedded(settings: Settings) -> dict[str, Any]:
+    return {"home": settings.home, "db_uri": settings.db_uri, "blob_uri": settings.blob_uri}
+
+
+# --- runs, params, metrics, tags ---------------------------------------------------------------
+
+
+def test_a_run_round_trips_params_metrics_and_tags(team: Team) -> None:
+    client = team.ada
+    with client.start_run(experiment="churn", name="rf-1", tags={"team": "risk"}) as run:
+        run.log_param("n_estimators", 200)
+        run.log_params({"max_depth": 8, "criterion": "gini"})
+        for step in range(5):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run.log_metrics({"auc": 0.91, "f1": 0.84})
+        run.log_metric("diverged", math.nan)
+        run.set_tag("stage", "dev")
+        run.set_tags({"owner": "ada"})
+        assert run.info().status is RunStatus.RUNNING
+    stored = client.get_run(run.id)
+    assert stored.name == "rf-1"
+    assert stored.status is RunStatus.FINISHED and stored.end_time is not None
+    assert stored.user == "ada"
+    assert stored.params == {"n_estimators": "200", "max_depth": "8", "criterion": "gini"}
+    assert stored.metrics["auc"].value == 0.91
+    assert stored.metrics["loss"].value == 0.2 and stored.metrics["loss"].step == 4
+    assert math.isnan(stored.metrics["diverged"].value)
+    assert stored.tags == {"team": "risk", "stage": "dev", "owner": "ada"}
+    assert stored.host and stored.entry_point  # where the client ran
+    history = client.get_metric_history(run.id, "loss")
+    assert [(m.step, m.value) for m in history] == [(s, 1.0 / (s + 1)) for s in range(5)]
+    assert [r.id for r in client.list_runs("churn")] == [run.id]
+    assert "churn" in [e.name for e in client.list_experiments()]
+
+
+def test_log_batch_and_run_states(team: Team) -> None:
+    client = team.ada
+    with pytest.raises(ValueError, match="boom"), client.start_run(experiment="e") as failed:
+        raise ValueError("boom")
+    assert client.get_run(failed.id).status is RunStatus.FAILED
+    assert "boom" in (client.get_run(failed.id).error or "")
+    run = client.start_run(experiment="e", name="batch")
+    run.log_batch(
+        metrics=[lw.Metric("acc", 0.5, 1, 1000), lw.Metric("acc", 0.75, 2, 2000)],
+        params={"lr": 0.1},
+        tags={"kind": "batch"},
+    )
+    with client.start_run(experiment="e", nested=True) as child:
+        child.log_metric("inner", 1.0)
+    assert client.get_run(child.id).parent_run_id == run.id
+    run.end(RunStatus.KILLED)
+    stored = client.get_run(run.id)
+    assert stored.status is RunStatus.KILLED
+    assert stored.params == {"lr": "0.1"} and stored.tags["kind"] == "batch"
+    assert [m.value for m in client.get_metric_history(run.id, "acc")] == [0.5, 0.75]
+
+
+def test_errors_are_the_same_classes(team: Team) -> None:
+    client = team.ada
+    with pytest.raises(NotFound, match="does not exist"):
+        client.get_run("0" * 32)
+    with pytest.raises(LookupError):
+        client.get_metric_history("0" * 32, "loss")
+    with client.start_run(experiment="errors") as run:
+        run.log_param("lr", 0.1)
+        with pytest.raises(InvalidInput, match="immutable"):
+            run.log_param("lr", 0.2)
+        with pytest.raises(InvalidInput, match="must be numbers"):
+            run.log_metric("auc", "high")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        client.search_runs("metrics.auc >>> 1")
+    with pytest.raises(NotFound):
+        client.search_runs("", experiments=["no-such-experiment"])
+    with pytest.raises(NotFound):
+        client.registry.get_model("no-such-model")
+
+
+def test_module_shortcuts_use_the_default_client(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright import _active
+
+    monkeypatch.setattr(_active, "_default_client", team.ada)
+    with lw.start_run(experiment="shortcuts", name="short") as run:
+        lw.log_param("p", 1)
+        lw.log_params({"q": "x"})
+        lw.log_metric("m", 0.5, step=3)
+        lw.log_metrics({"n": 1.5})
+        lw.set_tag("t", "v")
+        assert lw.active_run() is run
+    assert lw.active_run() is None
+    stored = team.ada.get_run(run.id)
+    assert stored.params == {"p": "1", "q": "x"} and stored.tags == {"t": "v"}
+    assert (stored.metrics["m"].step, stored.metrics["n"].value) == (3, 1.5)
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def test_search_filters_orders_and_pages(team: Team) -> None:
+    client = team.ada
+    ids = {}
+    for n, auc in ((100, 0.80), (200, 0.95), (300, 0.91)):
+        with client.start_run(experiment="sweep", tags={"team": "risk"}) as run:
+            run.log_params({"n_estimators": n})
+            run.log_metrics({"auc": auc})
+        ids[n] = run.id
+    best = client.search_runs(
+        "metrics.auc > 0.85 and tags.team = 'risk'",
+        experiments=["sweep"],
+        order_by=["metrics.auc DESC"],
+    )
+    assert [r.id for r in best] == [ids[200], ids[300]]
+    assert best.next_page_token is None
+    first = client.search_runs(order_by=["params.n_estimators ASC"], max_results=2)
+    assert [r.id for r in first] == [ids[100], ids[200]]
+    assert first.next_page_token is not None
+    rest = client.search_runs(
+        order_by=["params.n_estimators ASC"], max_results=2, page_token=first.next_page_token
+    )
+    assert [r.id for r in rest] == [ids[300]]
+    assert list(best.to_pandas()["metrics.auc"]) == [0.95, 0.91]
+
+
+# --- artifacts -----------------------------------------------------------------------------------
+
+
+def test_artifacts_round_trip(team: Team, tmp_path: Path) -> None:
+    client = team.ada
+    source = tmp_path / "src"
+    (source / "plots" / "deep").mkdir(parents=True)
+    (source / "plots" / "roc.txt").write_text("roc")
+    (source / "plots" / "deep" / "pr curve é.txt").write_text("pr")
+    big = os.urandom(3 * (1 << 20) + 17)  # several chunks each way
+    (source / "weights.bin").write_bytes(big)
+    with client.start_run(experiment="art") as run:
+        one = run.log_artifact(source / "weights.bin", "model")
+        many = run.log_artifacts(source / "plots", "plots")
+    assert one.path == "model/weights.bin" and one.size == len(big)
+    assert sorted(a.path for a in many) == ["plots/deep/pr curve é.txt", "plots/roc.txt"]
+    listed = client.list_artifacts(run.id)
+    assert [a.path for a in listed] == [
+        "model/weights.bin",
+        "plots/deep/pr curve é.txt",
+        "plots/roc.txt",
+    ]
+    assert [a.path for a in client.list_artifacts(run.id, "plots/deep")] == [
+        "plots/deep/pr curve é.txt"
+    ]
+    out = client.download_artifacts(run.id, tmp_path / "out")
+    assert (out / "model" / "weights.bin").read_bytes() == big
+    assert (out / "plots" / "deep" / "pr curve é.txt").read_text() == "pr"
+    client.download_artifacts(run.id, tmp_path / "only", "plots")
+    assert sorted(p.name for p in (tmp_path / "only" / "plots").iterdir()) == ["deep", "roc.txt"]
+    with pytest.raises(NotFound):
+        client.download_artifacts(run.id, tmp_path / "none", "missing")
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+
+def test_register_approve_with_separation_of_duties_and_load(team: Team, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    ada, bob = team.ada, team.bob
+    table = tmp_path / "iris.csv"
+    x.assign(target=y).to_csv(table, index=False)
+    data = ada.datasets.add("iris-data", table, message="the iris table")
+    assert (data.ref, data.file_count, data.created_by) == ("iris-data@v1", 1, "ada")
+    assert [f.path for f in bob.datasets.files(bob.datasets.get("iris-data@v1"))] == ["iris.csv"]
+    with ada.start_run(experiment="iris") as run:
+        run.use_dataset(data.id)
+        model = LogisticRegression(max_iter=500).fit(x, y)
+        run.log_metric("accuracy", float(model.score(x, y)))
+        info = run.log_model(model, input_example=x[:5])
+    version = ada.registry.register("iris", run_id=run.id)
+    assert isinstance(version, ModelVersion)
+    assert (version.ref, version.created_by, version.run_id) == ("models:/iris/1", "ada", run.id)
+    assert version.package_hash == info.package_hash
+    assert version.metrics["accuracy"] > 0.9
+    assert version.dataset_version_ids == (data.id,)  # lineage: the run's inputs
+
+    moved = ada.registry.set_alias("iris", "candidate", 1)  # unprotected: applied at once
+    assert isinstance(moved, ModelVersion) and moved.aliases == ("candidate",)
+    request = ada.registry.set_alias("iris", "champion", 1, comment="best so far")
+    assert isinstance(request, ApprovalRequest) and request.status == "pending"
+    assert request.requested_by == "ada"
+    with pytest.raises(ApprovalNotAllowed, match="separation of duties"):
+        ada.registry.approve(request.id)
+    assert [r.id for r in bob.registry.requests(model="iris")] == [request.id]
+    approved = bob.registry.approve(request.id, comment="looks good")
+    assert approved.status == "approved"
+    assert [(d.actor, d.decision) for d in approved.decisions] == [("bob", "approve")]
+    assert ada.registry.resolve("iris", "champion").version == 1
+    assert ada.registry.get_model("iris").aliases == {"candidate": 1, "champion": 1}
+
+    staged = ada.registry.transition_stage("iris", 1, Stage.STAGING)
+    assert isinstance(staged, ModelVersion) and staged.stage is Stage.STAGING
+
+    champion = ada.load_model("models:/iris@champion")
+    assert list(champion.predict(x[:3])) == list(model.predict(x[:3]))
+    from_run = bob.load_model(info.model_uri)
+    assert list(from_run.predict(x[:3])) == list(model.predict(x[:3]))
+
+
+def test_rejection_and_registry_errors(team: Team) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.dummy import DummyClassifier
+
+    ada, bob = team.ada, team.bob
+    with ada.start_run(experiment="dummy") as run:
+        run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))
+    ada.registry.register("dummy", run_id=run.id, tags={"team": "risk"})
+    request = ada.registry.transition_stage("dummy", 1, "Production")
+    assert isinstance(request, ApprovalRequest)
+    with pytest.raises(InvalidInput, match="comment"):
+        bob.registry.reject(request.id, "")
+    rejected = bob.registry.reject(request.id, "not yet")
+    assert rejected.status == "rejected"
+    assert ada.registry.get_version("dummy", 1).stage is Stage.NONE
+    with pytest.raises(Conflict):
+        bob.registry.approve(request.id)
+    with pytest.raises(NotFound):
+        ada.registry.resolve("dummy", "champion")
+    with pytest.raises(NotFound):
+        ada.registry.get_version("dummy", 7)
+    again = bob.registry.transition_stage("dummy", 1, "Production")
+    assert isinstance(again, ApprovalRequest) and again.requested_by == "bob"
+    with pytest.raises(PermissionDenied, match="registered version 1"):
+        ada.registry.approve(again.id)
+    with pytest.raises(NotFound):
+        bob.registry.approve("0" * 32)
+    assert [v.version for v in ada.registry.search_versions("name = 'dummy'")] == [1]
+    assert ada.registry.get_model("dummy").latest_version == 1
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+def test_audit_records_the_callers_and_verifies(team: Team) -> None:
+    ada, bob = team.ada, team.bob
+    experiment = ada.tracking.create_experiment("audited")
+    ada.tracking.rename_experiment("audited", "audited-2")
+    bob.tracking.set_experiment_lifecycle("audited-2", "deleted")
+    trail = ada.audit_events(subject_id=experiment.id)
+    assert [(e.actor, e.action) for e in trail] == [
+        ("ada", "experiment.create"),
+        ("ada", "experiment.rename"),
+        ("bob", "experiment.delete"),
+    ]
+    assert len(ada.audit_events(subject_id=experiment.id, limit=1)) == 1
+    report = bob.verify_audit()
+    assert report.ok and report.checked >= 3
+
+
+# --- one surface -------------------------------------------------------------------------------
+
+
+# What ActiveRun, Client and load_model call on the services, and the registry's public methods:
+# each must exist remotely.
+TRACKING_SURFACE = (
+    "create_run",
+    "get_run",
+    "get_runs",
+    "list_runs",
+    "search_runs",
+    "end_run",
+    "set_lifecycle",
+    "use_dataset",
+    "log_params",
+    "set_tags",
+    "log_metrics",
+    "log_metric_points",
+    "log_batch",
+    "flush",
+    "metric_history",
+    "log_artifact",
+    "log_artifacts",
+    "list_artifacts",
+    "download_artifacts",
+    "create_experiment",
+    "get_or_create_experiment",
+    "find_experiment",
+    "get_experiment_by_name",
+    "get_experiment",
+    "list_experiments",
+    "rename_experiment",
+    "set_experiment_lifecycle",
+    "get_environment",
+    "close",
+)
+REGISTRY_SURFACE = (
+    "create_model",
+    "get_model",
+    "list_models",
+    "search_models",
+    "update_model",
+    "set_model_tag",
+    "delete_model_tag",
+    "set_policy",
+    "set_card_info",
+    "delete_model",
+    "register",
+    "get_version",
+    "get_version_by_id",
+    "resolve",
+    "list_versions",
+    "search_versions",
+    "package_files",
+    "download_package",
+    "update_version",
+    "set_version_tag",
+    "delete_version_tag",
+    "delete_version",
+    "set_alias",
+    "delete_alias",
+    "transition_stage",
+    "requests",
+    "get_request",
+    "approve",
+    "reject",
+)
+
+
+def test_remote_services_have_the_embedded_signatures() -> None:
+    """What a remote client offers is called exactly like its embedded counterpart."""
+    from loopwright.data.service import DatasetService
+    from loopwright.registry.service import RegistryService
+    from loopwright.remote.datasets import RemoteDatasets
+    from loopwright.remote.registry import RemoteRegistry
+    from loopwright.remote.tracking import RemoteTracking
+    from loopwright.tracking import TrackingService
+
+    pairs = (
+        (RemoteTracking, TrackingService, TRACKING_SURFACE),
+        (RemoteRegistry, RegistryService, REGISTRY_SURFACE),
+        (RemoteDatasets, DatasetService, ["get", "versions", "files", "list_datasets"]),
+    )
+    for remote, embedded, surface in pairs:
+        assert not [name for name in surface if not hasattr(remote, name)], remote
+        for name, member in vars(remote).items():
+            if name.startswith("_") or not callable(member) or name == "download":
+                continue
+            assert hasattr(embedded, name), f"{remote.__name__}.{name} is not in {embedded}"
+            theirs = list(inspect.signature(getattr(embedded, name)).parameters)
+            ours = list(inspect.signature(member).parameters)
+            assert ours == theirs[: len(ours)], f"{remote.__name__}.{name}: {ours} != {theirs}"
+
+
+def test_a_server_uri_makes_a_remote_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPWRIGHT_SERVER_URI", "http://127.0.0.1:9")
+    client = lw.connect()
+    try:
+        assert client.is_remote
+        assert "127.0.0.1:9" in repr(client)
+        with pytest.raises(LoopwrightError, match="cannot reach"):
+            client.list_experiments()
+        with pytest.raises(AttributeError, match="holds the stores"):
+            client.store.db  # noqa: B018
+    finally:
+        client.close()
