@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -237,8 +238,10 @@ def run_client(server: Server, folder: Path, program: str, **constants: object) 
     except subprocess.TimeoutExpired:
         raise Failed(f"client still running after {CLIENT_TIMEOUT:.0f} s") from None
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise Failed(lines[-1].strip() if lines else f"client exited with {done.returncode}")
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        if not lines:
+            raise Failed(f"client exited with {done.returncode}")
+        raise Failed(re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1]))  # drop the module path
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -268,9 +271,10 @@ def workload(tool: str, key: str, calls: int, cli: bool, results: Results) -> No
 
 
 def cold_start(tool: str, cli: bool, results: Results) -> None:
-    with tempfile.TemporaryDirectory(prefix=f"lw-bench-{tool}-") as tmp, serving(
-        tool, Path(tmp), cli
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"lw-bench-{tool}-") as tmp,
+        serving(tool, Path(tmp), cli) as server,
+    ):
         results.add("start", server.seconds_to_ready)
 
 
@@ -320,11 +324,14 @@ def ratio(ours: Results, theirs: Results, key: str, measure: str, unit: str) -> 
     return f"{mine / other if unit.endswith('/s') else other / mine:.1f}x"
 
 
-def table(results: dict[str, Results], keys: list[str], calls: int, repeats: str) -> None:
+def table(results: dict[str, Results], keys: list[str], calls: int, repeat: dict[str, int]) -> None:
     rows = {
         "a": [
-            (f"(a) log_metric calls (mlflow {calls:,}, lw {LOOPWRIGHT_METRIC_CALLS:,})", "a:rate",
-             "pts/s"),
+            (
+                f"(a) log_metric calls (mlflow {calls:,}, lw {LOOPWRIGHT_METRIC_CALLS:,})",
+                "a:rate",
+                "pts/s",
+            ),
             ("(a) durable after SIGKILL, worst run", "a:kept", "kept"),
         ],
         "b": [
@@ -353,7 +360,9 @@ def table(results: dict[str, Results], keys: list[str], calls: int, repeats: str
             )
     for tool in TOOLS:
         starts = len(results[tool].samples.get("start", []))
-        print(f"{tool}: medians of {repeats}; cold start over {starts} fresh starts")
+        print(
+            f"{tool}: medians of {repeat[tool]} repetitions; cold start over {starts} fresh starts"
+        )
 
 
 def main() -> None:
@@ -369,6 +378,8 @@ def main() -> None:
     )
     parser.add_argument("--only", default="a,b,c,d")
     args = parser.parse_args()
+    # Servers run in their own sessions: turn SIGTERM into an exit so `finally` stops them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     keys = [key for key in "abcd" if key in args.only.split(",")]
     repeat = {"mlflow": args.mlflow_repeat or args.repeat, "loopwright": args.repeat}
     calls = {"mlflow": args.metric_calls, "loopwright": LOOPWRIGHT_METRIC_CALLS}
@@ -400,7 +411,7 @@ def main() -> None:
                         workload(tool, key, calls[tool], cli, results[tool])
                 except Failed as failure:
                     results[tool].failures["start" if key == "d" else key] = str(failure)[:160]
-    table(results, keys, args.metric_calls, f"{args.repeat} (mlflow {repeat['mlflow']})")
+    table(results, keys, args.metric_calls, repeat)
 
 
 if __name__ == "__main__":
