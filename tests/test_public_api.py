@@ -326,6 +326,39 @@ def test_register_approve_with_separation_of_duties_and_load(team: Team, tmp_pat
     assert list(from_run.predict(x[:3])) == list(model.predict(x[:3]))
 
 
+def test_users_validation_lineage_and_registering_from_log_model(
+    team: Team, tmp_path: Path
+) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.tree import DecisionTreeClassifier
+
+    from loopwright.data.validation import Suite
+
+    ada = team.ada
+    assert {u.name: u.role for u in ada.users.list()}["bob"] == "approver"
+    with pytest.raises(PermissionDenied):  # ada is no admin
+        ada.users.add("eve", "admin")
+    table = tmp_path / "t.csv"
+    table.write_text("x,y\n1,0\n2,1\n3,0\n4,1\n", encoding="utf-8")
+    data = ada.datasets.add("tiny", table)
+    report = ada.datasets.validate(data, Suite("tiny-checks").not_null("x").in_set("y", [0, 1]))
+    assert report.success
+    failing = ada.datasets.validate(data, Suite("strict").between("x", min=0, max=2))
+    assert not failing.success
+    assert [r["suite"] for r in ada.datasets.validation_results(data)][:2] == [
+        "strict",
+        "tiny-checks",
+    ]
+    with ada.start_run() as run:
+        run.use_dataset(data.id)
+        model = DecisionTreeClassifier().fit([[1], [2], [3], [4]], [0, 1, 0, 1])
+        info = run.log_model(model, registered_model_name="tiny-tree")
+    assert ada.datasets.runs_using(data) == [run.id]
+    assert info.registered_version is not None
+    assert info.registered_version.ref == "models:/tiny-tree/1"
+    assert team.bob.registry.get_version("tiny-tree", 1).created_by == "ada"
+
+
 def test_rejection_and_registry_errors(team: Team) -> None:
     pytest.importorskip("sklearn")
     from sklearn.dummy import DummyClassifier
@@ -462,7 +495,9 @@ def test_remote_services_have_the_embedded_signatures() -> None:
     for remote, embedded, surface in pairs:
         assert not [name for name in surface if not hasattr(remote, name)], remote
         for name, member in vars(remote).items():
-            if name.startswith("_") or not callable(member) or name == "download":
+            # download: remote-only file fetch; registry: how run.log_model reaches the server's
+            # registry (embedded, it builds a RegistryService on the store instead).
+            if name.startswith("_") or not callable(member) or name in ("download", "registry"):
                 continue
             assert hasattr(embedded, name), f"{remote.__name__}.{name} is not in {embedded}"
             theirs = list(inspect.signature(getattr(embedded, name)).parameters)

@@ -55,7 +55,7 @@ def _open_state(settings: Settings, auth: bool | None) -> ServerState:
     return ServerState(
         settings=settings,
         store=store,
-        tracking=TrackingService(store),
+        tracking=TrackingService(store, capture=False),  # runs carry their client's context
         datasets=DatasetService(store),
         tokens=tokens,
         auth_enabled=tokens.any_active() if auth is None else auth,
