@@ -341,6 +341,7 @@ def test_users_validation_lineage_and_registering_from_log_model(
     table = tmp_path / "t.csv"
     table.write_text("x,y\n1,0\n2,1\n3,0\n4,1\n", encoding="utf-8")
     data = ada.datasets.add("tiny", table)
+    assert data.schema is not None and data.profile is not None  # profiled where it is stored
     report = ada.datasets.validate(data, Suite("tiny-checks").not_null("x").in_set("y", [0, 1]))
     assert report.success
     failing = ada.datasets.validate(data, Suite("strict").between("x", min=0, max=2))

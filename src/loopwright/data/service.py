@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, InvalidInput, NotFound
+from ..paths import normalize_relpath
 from ..store import schema as t
 from ..store.audit import append_event
 from ..store.home import Store
@@ -129,6 +130,64 @@ class DatasetService:
             aliases=aliases,
             run_id=run_id,
             source=description,
+            schema=schema,
+            profile=profile,
+        )
+
+    def add_manifest(
+        self,
+        name: str,
+        entries: Sequence[FileEntry],
+        *,
+        message: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        run_id: str | None = None,
+        source: str,
+    ) -> DatasetVersion:
+        """A version made of blobs already in the store (a server receiving an upload).
+
+        Each entry must name a stored blob of its size. Identical content gives back the same
+        version (with any new labels); tabular files are profiled from the stored blobs.
+        """
+        import tempfile
+
+        checked = sorted(entries, key=lambda e: e.path)
+        if len({e.path for e in checked}) != len(checked):
+            raise InvalidInput("the manifest lists a path twice; give each file once")
+        for entry in checked:
+            normalize_relpath(entry.path, what="dataset path")
+            stored = (
+                self.store.blobs.size(entry.hash) if self.store.blobs.exists(entry.hash) else None
+            )
+            if stored != entry.size:
+                state = "not stored" if stored is None else f"{stored} bytes, not {entry.size}"
+                raise InvalidInput(f"{entry.path!r}: blob {entry.hash} is {state}; upload it first")
+        content_hash = manifest_hash(checked)
+        existing = self._find_by_content(_check_name(name), content_hash)
+        if existing is not None:
+            for key, value in (tags or {}).items():
+                self.tag(existing.ref, key, value)
+            for alias in aliases:
+                existing = self.set_alias(existing.ref, alias)
+            return self._version_by_id(existing.id)
+        with tempfile.TemporaryDirectory(prefix="lw-profile-") as tmp:
+            paths: dict[str, Any] = {}
+            for index, entry in enumerate(checked[:_MAX_PROFILED_FILES]):
+                if entry.path.lower().endswith((".csv", ".tsv", ".parquet", ".pq", ".csv.gz")):
+                    local = Path(tmp) / f"{index:05d}-{Path(entry.path).name}"
+                    self.store.blobs.get_file(entry.hash, local)  # verified on the way
+                    paths[entry.path] = local
+            schema, profile = _profiles(paths)
+        return self._record(
+            name,
+            checked,
+            content_hash,
+            message=message,
+            tags=tags or {},
+            aliases=aliases,
+            run_id=run_id,
+            source=source,
             schema=schema,
             profile=profile,
         )

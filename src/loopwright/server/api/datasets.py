@@ -16,9 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...data.entities import FileEntry
-from ...data.ingest import manifest_hash
 from ...errors import InvalidInput, NotFound
-from ...paths import normalize_relpath
 from ...store.home import acting_as
 from .._state import ServerState
 from ._deps import PREFIX, Editor, State, Viewer
@@ -114,47 +112,15 @@ def create_version(
     """A new version of ``name`` from uploaded blobs (identical content: the existing one)."""
     if body.run_id is not None:
         state.tracking.get_run(body.run_id)  # NotFound names it
-    entries = sorted(
-        (
-            FileEntry(normalize_relpath(f.path, what="dataset path"), f.size, f.hash)
-            for f in body.files
-        ),
-        key=lambda e: e.path,
-    )
-    if len({e.path for e in entries}) != len(entries):
-        raise InvalidInput("the manifest lists a path twice; give each file once")
-    for entry in entries:
-        stored = (
-            state.store.blobs.size(entry.hash) if state.store.blobs.exists(entry.hash) else None
-        )
-        if stored != entry.size:
-            raise InvalidInput(
-                f"{entry.path!r}: blob {entry.hash} is "
-                + ("not stored" if stored is None else f"{stored} bytes, not {entry.size}")
-                + "; upload it first with PUT /api/v1/blobs/{hash}"
-            )
-    datasets = state.datasets
-    content_hash = manifest_hash(entries)
+    entries = [FileEntry(f.path, f.size, f.hash) for f in body.files]
     with acting_as(caller.user):
-        existing = datasets.find_version(name, content_hash)
-        if existing is not None:
-            for key, value in body.tags.items():
-                datasets.tag(existing.ref, key, value)
-            for alias in body.aliases:
-                datasets.set_alias(existing.ref, alias)
-            return DatasetVersionOut.of(datasets.get_by_id(existing.id))
-        # DatasetService records a manifest of stored blobs only through this internal step;
-        # a public `add_manifest` would be its proper entry point.
-        version = datasets._record(
+        version = state.datasets.add_manifest(
             name,
             entries,
-            content_hash,
             message=body.message,
             tags=body.tags,
             aliases=body.aliases,
             run_id=body.run_id,
             source=f"upload by {caller.user}",
-            schema=None,
-            profile=None,
         )
     return DatasetVersionOut.of(version)
