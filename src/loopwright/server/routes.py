@@ -11,5 +11,6 @@ def include_routes(app: FastAPI) -> None:
     from .api import routers as native_routers
     from .mlflow import routers as mlflow_routers
 
-    for router in (*native_routers(), *mlflow_routers()):
+    # MLflow's routes first: its client makes many small calls, each matched in order.
+    for router in (*mlflow_routers(), *native_routers()):
         app.include_router(router)

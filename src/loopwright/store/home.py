@@ -40,6 +40,7 @@ def acting_as(user: str) -> Iterator[None]:
     finally:
         _acting.reset(token)
 
+
 _HOME_GITIGNORE = "# Loopwright's local store: metadata and blobs, not for Git.\n*\n"
 
 

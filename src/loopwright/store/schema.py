@@ -402,6 +402,98 @@ audit_events = sa.Table(
 )
 
 
+# --- MLflow compatibility (server/mlflow) ---------------------------------------------------
+
+# MLflow 3's LoggedModel: a model a run produced, with its own files (``artifacts`` rows of owner
+# type ``logged_model``), status lifecycle, tags, params and metrics. Exposed as ``m-<id>``.
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    _id(primary_key=True),
+    _fk("experiment_id", "experiments.id"),
+    sa.Column("name", sa.String(250), nullable=False),
+    _fk("source_run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("model_type", sa.String(100)),
+    sa.Column("status", sa.String(20), nullable=False),  # PENDING | READY | FAILED
+    sa.Column("status_message", sa.Text),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False, server_default="active"),
+    sa.Column("created_by", sa.String(200)),
+    _ms("created_at"),
+    _ms("updated_at"),
+    sa.Index(None, "experiment_id", "created_at"),
+    sa.Index(None, "source_run_id"),
+)
+logged_model_tags = _tags("logged_model_tags", "logged_models", "model_id")
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    _fk("model_id", "logged_models.id"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("model_id", "key"),
+)
+
+# Metric points logged for a model (MLflow's ``model_id`` on a metric); exact repeats ignored.
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    _fk("model_id", "logged_models.id"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
+    _fk("run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("dataset_name", sa.String(500)),
+    sa.Column("dataset_digest", sa.String(36)),
+    sa.PrimaryKeyConstraint("model_id", "key", "step", "timestamp", "value", "is_nan"),
+)
+
+# Which logged models a run read (direction "input") or produced ("output", at a step).
+run_logged_models = sa.Table(
+    "run_logged_models",
+    metadata,
+    _fk("run_id", "runs.id"),
+    _fk("model_id", "logged_models.id"),
+    sa.Column("direction", sa.String(10), nullable=False),
+    sa.Column("step", sa.BigInteger),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("run_id", "model_id", "direction"),
+    sa.Index(None, "model_id"),
+)
+
+# Datasets a run read that Loopwright does not version (MLflow's dataset inputs): what the client
+# said about them. A reference to a Loopwright dataset version goes to ``run_inputs`` as well.
+run_external_datasets = sa.Table(
+    "run_external_datasets",
+    metadata,
+    _fk("run_id", "runs.id"),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(36), nullable=False),
+    sa.Column("source_type", sa.String(100)),
+    sa.Column("source", sa.Text),
+    sa.Column("schema_json", sa.Text),
+    sa.Column("profile_json", sa.Text),
+    sa.Column("tags_json", sa.Text),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("run_id", "name", "digest"),
+)
+
+# A model version registered through MLflow's API keeps the MLflow model folder it was converted
+# from (``artifacts`` rows of owner type ``mlflow_version``, sharing the blobs) and its LoggedModel.
+mlflow_model_versions = sa.Table(
+    "mlflow_model_versions",
+    metadata,
+    _fk("version_id", "model_versions.id"),
+    _fk("logged_model_id", "logged_models.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("source_uri", sa.Text),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("version_id"),
+    sa.Index(None, "logged_model_id"),
+)
+
+
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
     return [

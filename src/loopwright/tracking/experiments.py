@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +11,9 @@ from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import schema as t
 from ..store.audit import append_event
+from ..store.upsert import upsert
 from ._base import ServiceBase
+from ._validate import check_key
 from .entities import Experiment
 
 __all__ = ["ExperimentsMixin"]
@@ -140,6 +143,35 @@ class ExperimentsMixin(ServiceBase):
             )
         self._experiment_ids.pop(name, None)
         return self.get_experiment(experiment.id)
+
+    def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, object]) -> None:
+        """Set tags on the experiment with id ``experiment_id`` (a key set again is replaced)."""
+        rows = [
+            {"experiment_id": experiment_id, "key": check_key("tag", k), "value": str(v)}
+            for k, v in tags.items()
+        ]
+        with self.db.write() as conn:
+            self._require_experiment(conn, experiment_id)
+            upsert(conn, t.experiment_tags, rows, update=["value"])
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one tag of the experiment; ``NotFound`` if it has none by that key."""
+        tg = t.experiment_tags.c
+        with self.db.write() as conn:
+            self._require_experiment(conn, experiment_id)
+            done = conn.execute(
+                t.experiment_tags.delete().where(tg.experiment_id == experiment_id, tg.key == key)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"experiment id {experiment_id!r} has no tag {key!r}")
+
+    @staticmethod
+    def _require_experiment(conn: sa.Connection, experiment_id: str) -> None:
+        found = conn.execute(
+            sa.select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
+        ).first()
+        if found is None:
+            raise NotFound(f"experiment id {experiment_id!r} does not exist")
 
     def _experiment(self, row: sa.Row[Any]) -> Experiment:
         with self.db.read() as conn:

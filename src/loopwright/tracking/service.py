@@ -33,6 +33,7 @@ from .artifacts import ArtifactsMixin
 from .capture import Environment, capture_environment, current_code_version, entry_point
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
+from .remote_runs import RemoteRunsMixin
 from .search import search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
@@ -41,7 +42,7 @@ DEFAULT_EXPERIMENT = "Default"
 _HOST = socket.gethostname()
 
 
-class TrackingService(ExperimentsMixin, ArtifactsMixin):
+class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin):
     """Experiments and runs on one :class:`~loopwright.store.home.Store`."""
 
     def __init__(self, store: Store, *, flush_interval: float = 1.0, capture: bool = True) -> None:

@@ -1,0 +1,189 @@
+"""MLflow's proxied artifact service (``/api/2.0/mlflow-artifacts/artifacts/<path>``) and
+``/mlflow/artifacts/list``, over Loopwright's content-addressed artifact trees.
+
+A path is resolved to the tree that owns it (see :mod:`._uris`): a run's files, a logged
+model's, or a registered version's MLflow model folder (read-only). Every path goes through
+``normalize_relpath`` first, so traversal is refused with 400. Uploads stream to a temp file and
+into the blob store; downloads stream from the blob store, verified as they are read.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import InvalidInput, NotFound, PermissionDenied
+from ...paths import normalize_relpath
+from ...store import schema as t
+from ...store.home import acting_as
+from .._state import ServerState
+from ..auth import Identity
+from . import _files
+from . import _messages as m
+from ._common import Editor, State, Viewer, reply
+from ._logged_model_store import LoggedModelStore
+from ._uris import VERSIONS_ROOT, experiment_id_in, model_id_in, run_artifact_uri
+
+__all__ = ["Tree", "artifacts_router", "resolve", "router"]
+
+router = APIRouter()  # under /api/2.0/mlflow
+artifacts_router = APIRouter()  # under /api/2.0/mlflow-artifacts
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Where an artifact path lands: the owning tree and the path inside it ("" = its root)."""
+
+    owner_type: str
+    owner_id: str
+    path: str
+    writable: bool
+
+
+def _same_experiment(state: ServerState, given: str, actual: str) -> bool:
+    return given == actual or (given == "0" and experiment_id_in(state.tracking, "0") == actual)
+
+
+def resolve(state: ServerState, raw: str) -> Tree:
+    """The tree an MLflow artifact path names; ``NotFound`` if none, 400 if unsafe."""
+    parts = normalize_relpath(raw, what="artifact path").split("/")
+    if len(parts) >= 3 and parts[0] == VERSIONS_ROOT and parts[2] == "artifacts":
+        rest, version_id = "/".join(parts[3:]), parts[1]
+        with state.store.db.read() as conn:
+            converted = conn.execute(
+                sa.select(t.mlflow_model_versions.c.version_id).where(
+                    t.mlflow_model_versions.c.version_id == version_id
+                )
+            ).first()
+        owner = _files.MLFLOW_VERSION if converted else _files.PACKAGE
+        return Tree(owner, version_id, rest, writable=False)
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        model = LoggedModelStore(state.store).get(model_id_in(parts[2]))
+        if _same_experiment(state, parts[0], model.experiment_id):
+            return Tree(_files.LOGGED_MODEL, model.id, "/".join(parts[4:]), writable=True)
+    elif len(parts) >= 3 and parts[2] == "artifacts":
+        with state.store.db.read() as conn:
+            experiment = conn.execute(
+                sa.select(t.runs.c.experiment_id).where(t.runs.c.id == parts[1])
+            ).scalar()
+        if experiment is not None and _same_experiment(state, parts[0], experiment):
+            return Tree(_files.RUN, parts[1], "/".join(parts[3:]), writable=True)
+    raise NotFound(
+        f"artifact path {raw!r} names no run or logged model of this server; paths look like "
+        "<experiment_id>/<run_id>/artifacts/<file> or <experiment_id>/models/<model_id>/artifacts"
+    )
+
+
+def _writable(state: ServerState, raw: str) -> Tree:
+    tree = resolve(state, raw)
+    if not tree.writable:
+        raise PermissionDenied(f"artifact path {raw!r} belongs to a registered model version")
+    return tree
+
+
+def _chunks(state: ServerState, blob_hash: str) -> Iterator[bytes]:
+    with state.store.blobs.open_read(blob_hash) as reader:
+        while chunk := reader.read(_CHUNK):
+            yield chunk
+
+
+@artifacts_router.get("/artifacts/{path:path}")
+def download(path: str, state: State, _: Viewer) -> StreamingResponse:
+    tree = resolve(state, path)
+    row = _files.file_at(state.store.db, tree.owner_type, tree.owner_id, tree.path)
+    if row is None or not tree.path:
+        raise NotFound(f"artifact {path!r} does not exist (or is a folder)")
+    media = mimetypes.guess_type(row.path)[0] or "application/octet-stream"
+    return StreamingResponse(
+        _chunks(state, row.blob_hash),
+        media_type=media,
+        headers={"Content-Length": str(row.size)},
+    )
+
+
+def _store(state: ServerState, caller: Identity, tree: Tree, local: Path) -> None:
+    with acting_as(caller.user):
+        if tree.owner_type == _files.RUN:
+            state.tracking.store_artifact(tree.owner_id, tree.path, local)
+        else:
+            _files.put_file(state.store, tree.owner_type, tree.owner_id, tree.path, local)
+
+
+@artifacts_router.put("/artifacts/{path:path}")
+async def upload(path: str, request: Request, state: State, caller: Editor) -> Response:
+    tree = await run_in_threadpool(_writable, state, path)
+    if not tree.path:
+        raise InvalidInput(f"artifact path {path!r} names a folder; upload to a file path")
+    fd, name = tempfile.mkstemp(prefix="lw-mlflow-upload-")
+    local = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                out.write(chunk)
+        await run_in_threadpool(_store, state, caller, tree, local)
+    finally:
+        local.unlink(missing_ok=True)
+    return reply()
+
+
+@artifacts_router.delete("/artifacts/{path:path}")
+def delete(path: str, state: State, caller: Editor) -> Response:
+    tree = _writable(state, path)
+    with acting_as(caller.user):
+        if tree.owner_type == _files.RUN:
+            state.tracking.delete_artifacts(tree.owner_id, tree.path or None)
+        else:
+            with state.store.db.write() as conn:
+                _files.delete_tree(conn, tree.owner_type, tree.owner_id, tree.path)
+    return reply()
+
+
+def list_files(state: ServerState, tree: Tree) -> list[_files.Entry]:
+    files = _files.files_under(state.store.db, tree.owner_type, tree.owner_id, tree.path)
+    return _files.children(files, tree.path)
+
+
+def entry_json(entry: _files.Entry, parent: str = "") -> dict[str, object]:
+    path = f"{parent}/{entry.name}" if parent else entry.name
+    message: dict[str, object] = {"path": path, "is_dir": entry.is_dir}
+    if entry.size is not None:
+        message["file_size"] = entry.size
+    return message
+
+
+@artifacts_router.get("/artifacts")
+def list_(state: State, _: Viewer, path: str | None = None) -> Response:
+    """The children of folder ``path`` (names only, as ``mlflow server`` lists them)."""
+    if not path:
+        return reply({"files": []})
+    try:
+        tree = resolve(state, path)
+    except NotFound:
+        return reply({"files": []})
+    return reply({"files": [entry_json(e) for e in list_files(state, tree)]})
+
+
+@router.get("/artifacts/list")
+def list_run_artifacts(q: Annotated[m.ListArtifacts, Query()], state: State, _: Viewer) -> Response:
+    """A run's artifacts under ``path``, with paths relative to the run's artifact root."""
+    run = state.tracking.get_run(q.run)
+    prefix = normalize_relpath(q.path, what="artifact path") if q.path else ""
+    tree = Tree(_files.RUN, run.id, prefix, writable=True)
+    return reply(
+        {
+            "root_uri": run_artifact_uri(run.experiment_id, run.id),
+            "files": [entry_json(e, prefix) for e in list_files(state, tree)],
+        }
+    )

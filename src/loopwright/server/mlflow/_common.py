@@ -1,0 +1,137 @@
+"""What MLflow handlers share: the server state, the caller and its role, MLflow's limits, replies.
+
+Handlers are plain ``def`` functions (FastAPI runs them in its thread pool): they do blocking
+database work and must not stall the event loop. Replies are built as JSON directly; there is
+no response model to validate on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import InvalidInput, LoopwrightError
+from .._state import ServerState
+from ..auth import Identity, require
+from .errors import to_mlflow
+
+__all__ = [
+    "MAX_KEY",
+    "MAX_PARAM_VALUE",
+    "MAX_REGISTRY_TAG_VALUE",
+    "MAX_TAG_VALUE",
+    "Editor",
+    "MlflowRoute",
+    "State",
+    "Viewer",
+    "caller",
+    "check_key",
+    "check_length",
+    "check_param",
+    "check_tag",
+    "get_state",
+    "reply",
+    "run_user",
+]
+
+# MLflow's limits (mlflow/utils/validation.py), enforced here as MLflow's server does.
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+MAX_REGISTRY_TAG_VALUE = 100_000
+
+
+async def get_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.lw
+    return state
+
+
+def caller(role: str) -> Callable[[Request], Awaitable[Identity]]:
+    """:func:`~loopwright.server.auth.require` as an async dependency.
+
+    FastAPI runs a sync dependency in its thread pool, one hop per dependency per request.
+    Without auth, finding the caller does no I/O, so it runs on the event loop; with auth, the
+    token lookup (a database query) still goes to the thread pool.
+    """
+    check = require(role)
+
+    async def dependency(request: Request) -> Identity:
+        state: ServerState = request.app.state.lw
+        if state.auth_enabled:
+            return await run_in_threadpool(check, request)
+        return check(request)
+
+    dependency.lw_rule = role  # type: ignore[attr-defined]
+    return dependency
+
+
+State = Annotated[ServerState, Depends(get_state)]
+Viewer = Annotated[Identity, Depends(caller("viewer"))]
+Editor = Annotated[Identity, Depends(caller("editor"))]
+
+
+class MlflowRoute(APIRoute):
+    """A route whose Loopwright errors reach the client re-coded in MLflow's vocabulary."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except LoopwrightError as exc:
+                recoded = to_mlflow(exc)
+                if recoded is exc:
+                    raise
+                raise recoded from exc
+
+        return handler
+
+
+def reply(message: dict[str, Any] | None = None) -> Response:
+    body = json.dumps(message or {}, separators=(",", ":"), allow_nan=False)
+    return Response(body, media_type="application/json")
+
+
+def run_user(state: ServerState, caller: Identity, claimed: str | None) -> str:
+    """Who a run is recorded as: the authenticated caller; without auth, the user the MLflow
+    client names (``user_id``), as ``mlflow server`` records it."""
+    if state.auth_enabled or not claimed:
+        return caller.user
+    return claimed[:200]
+
+
+def check_length(what: str, value: str | None, limit: int) -> None:
+    """Refuse a string longer than its column (PostgreSQL would refuse it as a server error)."""
+    if value is not None and len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {limit}")
+
+
+def check_key(kind: str, key: str) -> str:
+    """The rule tracking applies to keys, checked before anything of a request is written."""
+    if not key or len(key) > MAX_KEY or "\x00" in key:
+        raise InvalidInput(f"{kind} key {key[:40]!r} must be 1-{MAX_KEY} characters, without NUL")
+    if key.startswith("/") or ".." in key.split("/"):
+        raise InvalidInput(f"{kind} key {key!r} must not start with '/' or contain '..' segments")
+    return key
+
+
+def check_param(key: str, value: str) -> None:
+    if len(value) > MAX_PARAM_VALUE:
+        raise InvalidInput(
+            f"param {key!r} has a value of {len(value)} characters; MLflow's limit is "
+            f"{MAX_PARAM_VALUE}"
+        )
+
+
+def check_tag(key: str, value: str) -> None:
+    if len(value) > MAX_TAG_VALUE:
+        raise InvalidInput(
+            f"tag {key!r} has a value of {len(value)} characters; MLflow's limit is {MAX_TAG_VALUE}"
+        )

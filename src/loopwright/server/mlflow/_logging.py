@@ -1,0 +1,305 @@
+"""MLflow's logging endpoints: metrics, params, tags, batches, inputs, outputs, metric history.
+
+Metric points go through the tracking service's buffer and are flushed before the reply, so a
+point is durable once acknowledged; concurrent requests share one transaction per flush. Exact
+repeats of a point are ignored (the metrics table's key is the whole point). A point that names
+a logged model (``model_id``) is also recorded as that model's metric.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ..._ids import now_ms
+from ...errors import InvalidInput
+from ...store.home import acting_as
+from ...tracking.entities import Metric
+from . import _messages as m
+from ._common import (
+    Editor,
+    State,
+    Viewer,
+    check_key,
+    check_length,
+    check_param,
+    check_tag,
+    reply,
+)
+from ._convert import RUN_NAME_TAG, double
+from ._logged_model_store import LoggedModelStore, ModelMetric
+from ._paging import page, read_offset
+from ._run_links import DatasetInput, loopwright_ref, record_datasets, record_models
+from ._uris import model_id_in
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+# MLflow's log-batch limits (mlflow/utils/validation.py).
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+MAX_BULK_RUNS = 100
+
+
+def _model_points(
+    state: State, run_id: str, metrics: list[m.MetricIn], points: list[Metric]
+) -> None:
+    """Record the points that name a logged model as that model's metrics too."""
+    for given in metrics:
+        check_key("metric", given.key)
+        check_length("dataset_name", given.dataset_name, 500)
+        check_length("dataset_digest", given.dataset_digest, 36)
+    linked = [
+        (
+            model_id_in(given.model_id),
+            ModelMetric(
+                p.key,
+                p.value,
+                p.step,
+                p.timestamp,
+                run_id,
+                given.dataset_name,
+                given.dataset_digest,
+            ),
+        )
+        for given, p in zip(metrics, points, strict=True)
+        if given.model_id
+    ]
+    if linked:
+        with state.store.db.write() as conn:
+            LoggedModelStore(state.store).log_metrics(conn, linked)
+
+
+@router.post("/runs/log-metric")
+def log_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
+    run_id = body.run
+    ts = now_ms() if body.timestamp is None else body.timestamp
+    point = Metric(body.key, body.value, body.step, ts)
+    with acting_as(caller.user):
+        if body.model_id:
+            state.tracking.require_loggable(run_id)
+            _model_points(state, run_id, [body], [point])
+        state.tracking.log_metric_points(run_id, [point])
+        state.tracking.flush()
+    return reply()
+
+
+@router.post("/runs/log-parameter")
+def log_param(body: m.LogParam, state: State, caller: Editor) -> Response:
+    check_param(body.key, body.value)
+    with acting_as(caller.user):
+        state.tracking.log_params(body.run, {body.key: body.value})
+    return reply()
+
+
+def _set_tags(state: State, run_id: str, tags: dict[str, str]) -> None:
+    state.tracking.set_tags(run_id, tags)
+    if tags.get(RUN_NAME_TAG):  # MLflow renames the run with its name tag
+        state.tracking.update_run(run_id, name=tags[RUN_NAME_TAG][:250])
+
+
+@router.post("/runs/set-tag")
+def set_tag(body: m.SetTag, state: State, caller: Editor) -> Response:
+    check_tag(body.key, body.value)
+    with acting_as(caller.user):
+        _set_tags(state, body.run, {body.key: body.value})
+    return reply()
+
+
+@router.post("/runs/delete-tag")
+def delete_tag(body: m.DeleteTag, state: State, caller: Editor) -> Response:
+    with acting_as(caller.user):
+        state.tracking.delete_tag(body.run, body.key)
+    return reply()
+
+
+def _check_batch(body: m.LogBatch) -> tuple[dict[str, str], dict[str, str]]:
+    counts = {"metrics": len(body.metrics), "params": len(body.params), "tags": len(body.tags)}
+    limits = {
+        "metrics": MAX_METRICS_PER_BATCH,
+        "params": MAX_PARAMS_TAGS_PER_BATCH,
+        "tags": MAX_PARAMS_TAGS_PER_BATCH,
+    }
+    for kind, count in counts.items():
+        if count > limits[kind]:
+            raise InvalidInput(
+                f"a batch logging request can contain at most {limits[kind]} {kind}; got "
+                f"{count}. Split the batch into smaller ones"
+            )
+    if sum(counts.values()) > MAX_ENTITIES_PER_BATCH:
+        raise InvalidInput(
+            f"a batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, "
+            f"params and tags in total; got {sum(counts.values())}"
+        )
+    for metric in body.metrics:
+        check_key("metric", metric.key)
+    params: dict[str, str] = {}
+    for param in body.params:
+        check_key("param", param.key)
+        check_param(param.key, param.value)
+        if params.setdefault(param.key, param.value) != param.value:
+            raise InvalidInput(
+                f"param {param.key!r} appears twice in the batch with different values "
+                f"({params[param.key]!r}, {param.value!r})"
+            )
+    tags: dict[str, str] = {}
+    for tag in body.tags:
+        check_key("tag", tag.key)
+        check_tag(tag.key, tag.value)
+        tags[tag.key] = tag.value  # the last value wins, as in MLflow
+    return params, tags
+
+
+@router.post("/runs/log-batch")
+def log_batch(body: m.LogBatch, state: State, caller: Editor) -> Response:
+    run_id = body.run
+    params, tags = _check_batch(body)
+    now = now_ms()
+    points = [
+        Metric(p.key, p.value, p.step, now if p.timestamp is None else p.timestamp)
+        for p in body.metrics
+    ]
+    with acting_as(caller.user):
+        state.tracking.require_loggable(run_id)
+        _model_points(state, run_id, body.metrics, points)
+        state.tracking.log_batch(run_id, metrics=points, params=params)
+        if tags:
+            _set_tags(state, run_id, tags)
+        state.tracking.flush()
+    return reply()
+
+
+@router.post("/runs/log-inputs")
+def log_inputs(body: m.LogInputs, state: State, caller: Editor) -> Response:
+    run_id = body.run
+    for d in body.datasets:
+        check_length("dataset name", d.dataset.name, 500)
+        check_length("dataset digest", d.dataset.digest, 36)
+        check_length("dataset source_type", d.dataset.source_type, 100)
+    datasets = [
+        DatasetInput(
+            d.dataset.name,
+            d.dataset.digest,
+            d.dataset.source_type,
+            d.dataset.source,
+            d.dataset.schema_,
+            d.dataset.profile,
+            {t.key: t.value for t in d.tags},
+        )
+        for d in body.datasets
+    ]
+    models = [(model_id_in(i.model_id), None) for i in body.models]
+    lineage = [
+        (ref, d.tags.get("mlflow.data.context") or "training")
+        for d in datasets
+        if (ref := loopwright_ref(d)) is not None
+    ]
+    with acting_as(caller.user):
+        state.tracking.require_loggable(run_id)
+        for ref, context in lineage:
+            version = state.datasets.get(ref)
+            state.tracking.use_dataset(run_id, version.id, context=context[:100])
+        with state.store.db.write() as conn:
+            if datasets:
+                record_datasets(conn, run_id, datasets)
+            if models:
+                record_models(conn, run_id, "input", models)
+    return reply()
+
+
+@router.post("/runs/outputs")
+def log_outputs(body: m.LogOutputs, state: State, caller: Editor) -> Response:
+    run_id = body.run
+    models: list[tuple[str, int | None]] = [(model_id_in(o.model_id), o.step) for o in body.models]
+    with acting_as(caller.user):
+        state.tracking.require_loggable(run_id)
+        if models:
+            with state.store.db.write() as conn:
+                record_models(conn, run_id, "output", models)
+    return reply()
+
+
+@router.post("/runs/log-model")
+def log_model(body: m.LogModel, state: State, caller: Editor) -> Response:
+    """MLflow 2's model history: appended to the run's ``mlflow.log-model.history`` tag."""
+    run_id = body.run
+    try:
+        model = json.loads(body.model_json or "")
+    except json.JSONDecodeError:
+        raise InvalidInput("model_json must be a JSON object describing the model") from None
+    key = "mlflow.log-model.history"
+    with acting_as(caller.user):
+        try:
+            history = json.loads(state.tracking.get_run(run_id).tags.get(key) or "[]")
+        except json.JSONDecodeError:
+            history = []
+        history = [*history, model] if isinstance(history, list) else [model]
+        state.tracking.set_tags(run_id, {key: json.dumps(history)})
+    return reply()
+
+
+@router.get("/metrics/get-history")
+def get_history(q: Annotated[m.GetMetricHistory, Query()], state: State, _: Viewer) -> Response:
+    run_id = q.run
+    points = state.tracking.metric_history(run_id, q.metric_key)
+    token = None
+    if q.max_results is not None or q.page_token:
+        search = [run_id, q.metric_key]
+        points, token = page(
+            points, read_offset(q.page_token, search), q.max_results or 25000, search
+        )
+    message: dict[str, object] = {
+        "metrics": [
+            {
+                "key": p.key,
+                "value": double(p.value),
+                "timestamp": p.timestamp,
+                "step": p.step,
+                "run_id": run_id,
+            }
+            for p in points
+        ]
+    }
+    if token:
+        message["next_page_token"] = token
+    return reply(message)
+
+
+@router.get("/metrics/get-history-bulk-interval")
+def get_history_bulk_interval(
+    q: Annotated[m.GetMetricHistoryBulkInterval, Query()], state: State, _: Viewer
+) -> Response:
+    """Up to ``max_results`` points per run, at steps spread evenly over the range (the first
+    and last step always among them), for plotting many runs at once."""
+    if not q.run_ids or len(q.run_ids) > MAX_BULK_RUNS:
+        raise InvalidInput(f"run_ids must name 1 to {MAX_BULK_RUNS} runs")
+    limit = max(2, min(q.max_results or 320, 1000))
+    found = []
+    for run_id in q.run_ids:
+        points = [
+            p
+            for p in state.tracking.metric_history(run_id, q.metric_key)
+            if (q.start_step is None or p.step >= q.start_step)
+            and (q.end_step is None or p.step <= q.end_step)
+        ]
+        steps = sorted({p.step for p in points})
+        if len(steps) > limit:
+            last = len(steps) - 1
+            keep = {steps[round(i * last / (limit - 1))] for i in range(limit)}
+            points = [p for p in points if p.step in keep]
+        found += [
+            {
+                "key": p.key,
+                "value": double(p.value),
+                "timestamp": p.timestamp,
+                "step": p.step,
+                "run_id": run_id,
+            }
+            for p in points
+        ]
+    return reply({"metrics": found})

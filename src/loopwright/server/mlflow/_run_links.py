@@ -1,0 +1,173 @@
+"""What MLflow records about a run beyond params, metrics and tags: its dataset inputs and the
+logged models it read or produced.
+
+MLflow's datasets are descriptions (name, digest, source, schema, profile), not versioned data,
+so they are kept as told in ``run_external_datasets``. A dataset whose source names a Loopwright
+dataset version (``loopwright:/<name>@v3``, or source type ``loopwright``) is also recorded as
+the run's lineage input in ``run_inputs``, like ``run.use_dataset``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from ..._ids import now_ms
+from ...errors import NotFound
+from ...store import schema as t
+from ...store.upsert import upsert
+
+if TYPE_CHECKING:
+    from ...store.database import Database
+
+__all__ = [
+    "DatasetInput",
+    "RunLinks",
+    "load_links",
+    "loopwright_ref",
+    "record_datasets",
+    "record_models",
+]
+
+CONTEXT_TAG = "mlflow.data.context"
+_LOOPWRIGHT = "loopwright:"
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    name: str
+    digest: str
+    source_type: str | None = None
+    source: str | None = None
+    schema: str | None = None
+    profile: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    datasets: tuple[DatasetInput, ...] = ()
+    model_inputs: tuple[str, ...] = ()
+    model_outputs: tuple[tuple[str, int], ...] = ()  # (model id, step)
+
+
+def loopwright_ref(dataset: DatasetInput) -> str | None:
+    """The Loopwright dataset reference (``name@v3``) a dataset's source names, if any."""
+    uri = None
+    if dataset.source:
+        try:
+            document = json.loads(dataset.source)
+        except (json.JSONDecodeError, TypeError):
+            document = None
+        if isinstance(document, dict):
+            uri = document.get("uri") or document.get("ref")
+        elif dataset.source.startswith(_LOOPWRIGHT):
+            uri = dataset.source
+    if isinstance(uri, str) and uri.startswith(_LOOPWRIGHT):
+        return uri[len(_LOOPWRIGHT) :].lstrip("/") or None
+    if dataset.source_type == "loopwright" and isinstance(uri, str) and uri:
+        return uri
+    return None
+
+
+def record_datasets(conn: sa.Connection, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+    """Keep the datasets' descriptions (a dataset logged again is updated)."""
+    now = now_ms()
+    rows = [
+        {
+            "run_id": run_id,
+            "name": d.name,
+            "digest": d.digest,
+            "source_type": d.source_type,
+            "source": d.source,
+            "schema_json": d.schema,
+            "profile_json": d.profile,
+            "tags_json": json.dumps(dict(d.tags), sort_keys=True) if d.tags else None,
+            "created_at": now,
+        }
+        for d in datasets
+    ]
+    upsert(
+        conn,
+        t.run_external_datasets,
+        rows,
+        update=["source_type", "source", "schema_json", "profile_json", "tags_json"],
+    )
+
+
+def record_models(
+    conn: sa.Connection, run_id: str, direction: str, models: Sequence[tuple[str, int | None]]
+) -> None:
+    """Link the run to logged models it read (``input``) or produced (``output``, at a step)."""
+    ids = sorted({model_id for model_id, _ in models})
+    known = set(
+        conn.execute(sa.select(t.logged_models.c.id).where(t.logged_models.c.id.in_(ids))).scalars()
+    )
+    missing = [f"m-{i}" for i in ids if i not in known]
+    if missing:
+        raise NotFound(f"logged model(s) {', '.join(missing)} do not exist")
+    now = now_ms()
+    upsert(
+        conn,
+        t.run_logged_models,
+        [
+            {
+                "run_id": run_id,
+                "model_id": model_id,
+                "direction": direction,
+                "step": step,
+                "created_at": now,
+            }
+            for model_id, step in models
+        ],
+        update=["step"],
+    )
+
+
+def load_links(db: Database, run_ids: Sequence[str]) -> dict[str, RunLinks]:
+    """Each run's dataset inputs and logged-model links (runs without any are left out)."""
+    datasets: dict[str, list[DatasetInput]] = {}
+    inputs: dict[str, list[str]] = {}
+    outputs: dict[str, list[tuple[str, int]]] = {}
+    d, r = t.run_external_datasets.c, t.run_logged_models.c
+    with db.read() as conn:
+        for start in range(0, len(run_ids), 900):
+            chunk = list(run_ids[start : start + 900])
+            for row in conn.execute(
+                sa.select(t.run_external_datasets)
+                .where(d.run_id.in_(chunk))
+                .order_by(d.created_at, d.name)
+            ):
+                tags = json.loads(row.tags_json) if row.tags_json else {}
+                datasets.setdefault(row.run_id, []).append(
+                    DatasetInput(
+                        row.name,
+                        row.digest,
+                        row.source_type,
+                        row.source,
+                        row.schema_json,
+                        row.profile_json,
+                        tags,
+                    )
+                )
+            for row in conn.execute(
+                sa.select(r.run_id, r.model_id, r.direction, r.step)
+                .where(r.run_id.in_(chunk))
+                .order_by(r.created_at, r.model_id)
+            ):
+                if row.direction == "input":
+                    inputs.setdefault(row.run_id, []).append(row.model_id)
+                else:
+                    outputs.setdefault(row.run_id, []).append((row.model_id, row.step or 0))
+    return {
+        run_id: RunLinks(
+            tuple(datasets.get(run_id, ())),
+            tuple(inputs.get(run_id, ())),
+            tuple(outputs.get(run_id, ())),
+        )
+        for run_id in {*datasets, *inputs, *outputs}
+    }

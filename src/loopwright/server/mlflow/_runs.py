@@ -1,0 +1,146 @@
+"""MLflow's run endpoints: create, update, get, search, delete and restore (``/mlflow/runs/...``).
+
+MLflow runs are ordinary Loopwright runs. The MLflow client's source tags fill the run's code
+columns (``mlflow.source.git.commit`` → git commit, ``mlflow.source.name`` → entry point), and
+the run name lives both in the run and in the ``mlflow.runName`` tag, as MLflow keeps it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ...errors import InvalidInput, NotFound
+from ...store import schema as t
+from ...store.home import acting_as
+from ...tracking.entities import Run, RunStatus
+from ...tracking.search import search_run_ids
+from . import _messages as m
+from ._common import Editor, State, Viewer, check_tag, reply, run_user
+from ._convert import RUN_NAME_TAG, run_info_json, run_json
+from ._run_rows import runs_json
+from ._uris import experiment_id_in
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+MAX_RUN_NAME = 250  # the runs.name column
+
+
+def _fitting(value: str | None, limit: int) -> str | None:
+    return value if value and len(value) <= limit else None
+
+
+def _check_name(name: str) -> str:
+    if len(name) > MAX_RUN_NAME:
+        raise InvalidInput(f"run name is {len(name)} characters; the limit is {MAX_RUN_NAME}")
+    return name
+
+
+@router.post("/runs/create")
+def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
+    tags = {t.key: t.value for t in body.tags}
+    for key, value in tags.items():
+        check_tag(key, value)
+    tagged = tags.get(RUN_NAME_TAG)
+    if body.run_name and tagged and body.run_name != tagged:
+        raise InvalidInput(
+            f"run_name {body.run_name!r} and tag {RUN_NAME_TAG} {tagged!r} differ; give one name"
+        )
+    name = _check_name(body.run_name or tagged or f"run-{secrets.token_hex(4)}")
+    tags[RUN_NAME_TAG] = name
+    experiment_id = experiment_id_in(state.tracking, body.experiment_id or "0")
+    with acting_as(caller.user):
+        run = state.tracking.record_run(
+            experiment_id,
+            name=name,
+            start_time=body.start_time,
+            user=run_user(state, caller, body.user_id),
+            tags=tags,
+            parent_run_id=tags.get("mlflow.parentRunId") or None,
+            git_commit=_fitting(tags.get("mlflow.source.git.commit"), 64),
+            git_branch=_fitting(tags.get("mlflow.source.git.branch"), 255),
+            entry_point=tags.get("mlflow.source.name") or None,
+        )
+    return reply({"run": run_json(run)})
+
+
+@router.post("/runs/update")
+def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
+    run_id = body.run
+    status = None if body.status is None else m.run_status(body.status)
+    name = _check_name(body.run_name) if body.run_name else None
+    with acting_as(caller.user):
+        state.tracking.update_run(run_id, status=status, end_time=body.end_time, name=name)
+        if name:
+            state.tracking.set_tags(run_id, {RUN_NAME_TAG: name})
+    return reply({"run_info": run_info_json(_run_row(state, run_id))})
+
+
+def _run_row(state: State, run_id: str) -> Run:
+    """The run's own row, without its params, metrics and tags (all that RunInfo shows)."""
+    with state.store.db.read() as conn:
+        row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return Run(
+        id=row.id,
+        experiment_id=row.experiment_id,
+        name=row.name,
+        status=RunStatus(row.status),
+        lifecycle_stage=row.lifecycle_stage,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        user=row.user,
+        host=row.host,
+        entry_point=row.entry_point,
+        parent_run_id=row.parent_run_id,
+        error=row.error,
+    )
+
+
+@router.get("/runs/get")
+def get(q: Annotated[m.RunRef, Query()], state: State, _: Viewer) -> Response:
+    found = runs_json(state, [q.run])
+    if not found:
+        raise NotFound(f"run {q.run!r} does not exist")
+    return reply({"run": found[0]})
+
+
+@router.post("/runs/search")
+def search(body: m.SearchRuns, state: State, _: Viewer) -> Response:
+    experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
+    state.tracking.flush()
+    with state.store.db.read() as conn:
+        found = search_run_ids(
+            conn,
+            experiment_ids=experiment_ids,
+            filter_string=body.filter or "",
+            order_by=body.order_by,
+            max_results=body.max_results,
+            page_token=body.page_token,
+            run_view_type=m.view_type(body.run_view_type),
+        )
+    message: dict[str, object] = {"runs": runs_json(state, found.run_ids)}
+    if found.next_page_token:
+        message["next_page_token"] = found.next_page_token
+    return reply(message)
+
+
+@router.post("/runs/delete")
+def delete(body: m.RunRef, state: State, caller: Editor) -> Response:
+    with acting_as(caller.user):
+        state.tracking.set_lifecycle(body.run, "deleted")
+    return reply()
+
+
+@router.post("/runs/restore")
+def restore(body: m.RunRef, state: State, caller: Editor) -> Response:
+    with acting_as(caller.user):
+        state.tracking.set_lifecycle(body.run, "active")
+    return reply()

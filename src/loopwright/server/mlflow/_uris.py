@@ -1,0 +1,76 @@
+"""MLflow's ids and artifact URIs for Loopwright's entities.
+
+- Run and experiment ids are Loopwright's own (32 hex digits); MLflow clients treat them as
+  opaque strings. MLflow's Default experiment id ``"0"`` names Loopwright's ``Default``
+  experiment, created on first use.
+- A LoggedModel is ``m-<32 hex>`` to MLflow and its 32 hex digits in the store.
+- Artifacts are served by this server (``mlflow-artifacts:``): a run's under
+  ``<experiment_id>/<run_id>/artifacts``, a logged model's under
+  ``<experiment_id>/models/m-<id>/artifacts`` and a registered version's MLflow model folder under
+  ``model-versions/<version_id>/artifacts``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ...errors import NotFound
+
+if TYPE_CHECKING:
+    from ...tracking import TrackingService
+
+__all__ = [
+    "DEFAULT_EXPERIMENT_ID",
+    "SCHEME",
+    "VERSIONS_ROOT",
+    "experiment_id_in",
+    "experiment_location",
+    "logged_model_uri",
+    "model_id_in",
+    "model_id_out",
+    "run_artifact_uri",
+    "version_artifact_uri",
+]
+
+DEFAULT_EXPERIMENT_ID = "0"
+SCHEME = "mlflow-artifacts:"
+VERSIONS_ROOT = "model-versions"
+_HEX32 = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def experiment_id_in(tracking: TrackingService, experiment_id: str) -> str:
+    """Loopwright's id for an MLflow experiment id (``"0"``: the Default experiment)."""
+    if experiment_id == DEFAULT_EXPERIMENT_ID:
+        from ...tracking.service import DEFAULT_EXPERIMENT
+
+        return tracking.get_or_create_experiment(DEFAULT_EXPERIMENT).id
+    return experiment_id
+
+
+def model_id_out(model_id: str) -> str:
+    return f"m-{model_id}"
+
+
+def model_id_in(model_id: str) -> str:
+    """The stored id of a LoggedModel from ``m-<hex>`` (or the bare hex digits)."""
+    bare = model_id.removeprefix("m-")
+    if not _HEX32.match(bare):
+        raise NotFound(f"logged model {model_id!r} does not exist (ids look like m-<32 hex>)")
+    return bare
+
+
+def experiment_location(experiment_id: str) -> str:
+    return f"{SCHEME}/{experiment_id}"
+
+
+def run_artifact_uri(experiment_id: str, run_id: str) -> str:
+    return f"{SCHEME}/{experiment_id}/{run_id}/artifacts"
+
+
+def logged_model_uri(experiment_id: str, model_id: str) -> str:
+    return f"{SCHEME}/{experiment_id}/models/{model_id_out(model_id)}/artifacts"
+
+
+def version_artifact_uri(version_id: str) -> str:
+    return f"{SCHEME}/{VERSIONS_ROOT}/{version_id}/artifacts"

@@ -1,0 +1,171 @@
+"""Runs a server records for remote clients (part of :class:`~loopwright.tracking.TrackingService`).
+
+A client such as MLflow's talks to the server over HTTP: the run's times, name and user come from
+the caller, and nothing about the server's own code or environment is captured. Every method here
+writes before it returns, so what a server acknowledges is durable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .._ids import new_id, now_ms
+from ..errors import Conflict, NotFound
+from ..paths import normalize_relpath
+from ..store import schema as t
+from ..store.upsert import insert_ignore
+from ._base import ServiceBase
+from ._validate import check_key
+from .entities import Artifact, Run, RunStatus
+
+if TYPE_CHECKING:
+    from ._writer import MetricWriter
+
+__all__ = ["RemoteRunsMixin"]
+
+
+class RemoteRunsMixin(ServiceBase):
+    """Create, update and clean up runs for a remote caller; store uploaded artifact files."""
+
+    _loggable: set[str]
+    writer: MetricWriter
+
+    if TYPE_CHECKING:  # provided by ArtifactsMixin
+
+        def _store_artifacts(
+            self, run_id: str, files: list[tuple[str, Path]]
+        ) -> list[Artifact]: ...
+
+    def record_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        start_time: int | None = None,
+        user: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+        git_commit: str | None = None,
+        git_branch: str | None = None,
+        entry_point: str | None = None,
+    ) -> Run:
+        """Start a RUNNING run in the active experiment with id ``experiment_id``, as the caller
+        describes it (``start_time`` in ms, default now; ``user`` default the store's actor)."""
+        run_id = new_id()
+        now = now_ms()
+        start = now if start_time is None else int(start_time)
+        row: dict[str, Any] = {
+            "id": run_id,
+            "experiment_id": experiment_id,
+            "name": name or f"run-{run_id[-8:]}",
+            "status": RunStatus.RUNNING.value,
+            "lifecycle_stage": "active",
+            "parent_run_id": parent_run_id,
+            "user": user or self.store.actor,
+            "entry_point": entry_point,
+            "git_commit": git_commit,
+            "git_branch": git_branch,
+            "start_time": start,
+            "heartbeat_at": now,
+        }
+        tag_rows = [
+            {"run_id": run_id, "key": check_key("tag", k), "value": str(v)}
+            for k, v in (tags or {}).items()
+        ]
+        with self.db.write() as conn:
+            stage = conn.execute(
+                sa.select(t.experiments.c.lifecycle_stage).where(
+                    t.experiments.c.id == experiment_id
+                )
+            ).scalar()
+            if stage is None:
+                raise NotFound(f"experiment id {experiment_id!r} does not exist")
+            if stage != "active":
+                raise Conflict(
+                    f"experiment id {experiment_id!r} is deleted; restore it before starting runs"
+                )
+            if parent_run_id is not None:
+                self._require_run(conn, parent_run_id)
+            conn.execute(t.runs.insert(), row)
+            insert_ignore(conn, t.run_tags, tag_rows)
+        self._loggable.add(run_id)
+        return Run(
+            id=run_id,
+            experiment_id=experiment_id,
+            name=row["name"],
+            status=RunStatus.RUNNING,
+            lifecycle_stage="active",
+            start_time=start,
+            end_time=None,
+            user=row["user"],
+            host=None,
+            entry_point=entry_point,
+            parent_run_id=parent_run_id,
+            error=None,
+            heartbeat_at=now,
+            git_commit=git_commit,
+            git_branch=git_branch,
+            tags={r["key"]: r["value"] for r in tag_rows},
+        )
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Change an active run's status, end time or name. A terminal status flushes the run's
+        buffered metrics in the same transaction (end time default: now)."""
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status.value
+            if status.is_terminal:
+                values["end_time"] = now_ms() if end_time is None else int(end_time)
+        if end_time is not None:
+            values["end_time"] = int(end_time)
+        if name is not None:
+            values["name"] = name
+
+        def change(conn: sa.Connection) -> None:
+            self._require_active(conn, run_id)
+            if values:
+                conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+
+        if status is not None and status.is_terminal:
+            self.writer.untrack(run_id)
+        self.writer.flush(then=change)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag of an active run; ``NotFound`` if it has none by that key."""
+        tg = t.run_tags.c
+        with self.db.write() as conn:
+            self._require_active(conn, run_id)
+            done = conn.execute(t.run_tags.delete().where(tg.run_id == run_id, tg.key == key))
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id} has no tag {key!r}")
+
+    def store_artifact(
+        self, run_id: str, path: str, local_file: str | os.PathLike[str]
+    ) -> Artifact:
+        """Store ``local_file`` as the run's artifact at ``path`` (replacing one there)."""
+        relpath = normalize_relpath(path, what="artifact path")
+        return self._store_artifacts(run_id, [(relpath, Path(local_file))])[0]
+
+    def delete_artifacts(self, run_id: str, path: str | None = None) -> int:
+        """Forget the run's artifact files at or under ``path`` (all without one); returns how
+        many. The blobs stay until garbage collection finds them unreferenced."""
+        a = t.artifacts.c
+        where = [a.owner_type == "run", a.owner_id == run_id]
+        if path:
+            prefix = normalize_relpath(path, what="artifact path")
+            where.append(sa.or_(a.path == prefix, a.path.startswith(prefix + "/", autoescape=True)))
+        with self.db.write() as conn:
+            self._require_active(conn, run_id)
+            return conn.execute(t.artifacts.delete().where(*where)).rowcount

@@ -1,0 +1,116 @@
+"""A real ``loopwright server`` (uvicorn on 127.0.0.1, a free port, a background thread) over a
+fresh home, once on SQLite and once on PostgreSQL; and the MLflow client pointed at it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loopwright.config import Settings, resolve_settings
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    home: Path
+    db_uri: str
+    settings: Settings
+    tokens: dict[str, str] = field(default_factory=dict)  # user -> API token (auth on)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(settings: Settings, *, auth: bool) -> Iterator[str]:
+    """Run the app for ``settings`` under uvicorn until the block ends; yields its URL."""
+    import uvicorn
+
+    from loopwright.server.app import create_app
+
+    app = create_app(settings, auth=auth)
+    port = _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="loopwright-test-server", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "the server thread stopped while starting"
+        assert time.monotonic() < deadline, "the server did not start within 30 s"
+        time.sleep(0.02)
+    assert httpx.get(f"{url}/health", timeout=5).text == "OK"
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server without auth (every caller acts as the server's user, ``server-admin``)."""
+    home = tmp_path / "server-home"
+    settings = resolve_settings(home=home, db_uri=db_uri, user="server-admin")
+    with serve(settings, auth=False) as url:
+        yield LiveServer(url, home, db_uri, settings)
+
+
+@pytest.fixture
+def auth_server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server with auth on and three users holding tokens: ``boss`` (admin), ``ada``
+    (editor) and ``vic`` (viewer)."""
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from loopwright.store.home import open_store
+
+    home = tmp_path / "server-home"
+    settings = resolve_settings(home=home, db_uri=db_uri, user="boss")
+    tokens = {}
+    with open_store(settings) as store:
+        users = UserService(store, actor="boss")
+        for name, role in (("boss", "admin"), ("ada", "editor"), ("vic", "viewer")):
+            users.add(name, role)
+            tokens[name] = TokenService(store, actor="boss").create(name).secret
+    with serve(settings, auth=True) as url:
+        yield LiveServer(url, home, db_uri, settings, tokens)
+
+
+@pytest.fixture
+def mlflow_client(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The real ``mlflow`` module, tracking to ``live_server``; fails fast, sends no telemetry."""
+    import mlflow
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", live_server.url)  # restored at teardown
+    mlflow.set_tracking_uri(live_server.url)
+    mlflow.set_registry_uri(live_server.url)
+    try:
+        yield mlflow
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        fluent._active_experiment_id = None
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
