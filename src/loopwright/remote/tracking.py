@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._ids import now_ms
 from ..errors import Conflict, InvalidInput, NotFound
 from ..paths import normalize_relpath, safe_join
-from ..tracking._validate import check_key, metric_value
-from ..tracking._writer import point
+from ..tracking._buffered import BufferedMetricsMixin
+from ..tracking._validate import check_key
 from ..tracking.capture import (
     Environment,
     capture_environment,
@@ -39,7 +38,7 @@ __all__ = ["RemoteTracking"]
 DEFAULT_EXPERIMENT = "Default"
 
 
-class RemoteTracking:
+class RemoteTracking(BufferedMetricsMixin):
     """Experiments and runs on a Loopwright server."""
 
     def __init__(
@@ -171,59 +170,6 @@ class RemoteTracking:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         body = {check_key("tag", k): str(v) for k, v in tags.items()}
         self._http.post(f"/runs/{run_id}/tags", {"tags": body})
-
-    def log_metrics(
-        self,
-        run_id: str,
-        metrics: Mapping[str, object],
-        *,
-        step: int = 0,
-        timestamp: int | None = None,
-    ) -> None:
-        """Buffer one point per metric; the background writer sends them."""
-        ts = now_ms() if timestamp is None else int(timestamp)
-        self.require_loggable(run_id)
-        self.writer.add_many(
-            [
-                point(run_id, check_key("metric", k), metric_value(k, v), int(step), ts)
-                for k, v in metrics.items()
-            ]
-        )
-
-    def log_metric_points(self, run_id: str, points: Iterable[Metric]) -> None:
-        """Buffer points with their own steps and timestamps."""
-        self.require_loggable(run_id)
-        self.writer.add_many(
-            [
-                point(
-                    run_id,
-                    check_key("metric", p.key),
-                    metric_value(p.key, p.value),
-                    int(p.step),
-                    int(p.timestamp),
-                )
-                for p in points
-            ]
-        )
-
-    def log_batch(
-        self,
-        run_id: str,
-        *,
-        metrics: Iterable[Metric] = (),
-        params: Mapping[str, object] | None = None,
-        tags: Mapping[str, object] | None = None,
-    ) -> None:
-        """MLflow's log-batch: params and tags are sent now, metrics buffered."""
-        if params:
-            self.log_params(run_id, params)
-        if tags:
-            self.set_tags(run_id, tags)
-        self.log_metric_points(run_id, metrics)
-
-    def flush(self) -> None:
-        """Send every buffered metric point now (reads call this, so they see your writes)."""
-        self.writer.flush()
 
     def require_loggable(self, run_id: str) -> None:
         """Raise unless ``run_id`` is an active run (asked once per run and client)."""

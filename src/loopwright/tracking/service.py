@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,8 +27,9 @@ from ..store.audit import append_event
 from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
-from ._validate import check_key, metric_value
-from ._writer import MetricWriter, point
+from ._buffered import BufferedMetricsMixin
+from ._validate import check_key
+from ._writer import MetricWriter
 from .artifacts import ArtifactsMixin
 from .capture import Environment, capture_environment, current_code_version, entry_point
 from .entities import Metric, Run, RunList, RunStatus
@@ -42,7 +43,7 @@ DEFAULT_EXPERIMENT = "Default"
 _HOST = socket.gethostname()
 
 
-class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin):
+class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, BufferedMetricsMixin):
     """Experiments and runs on one :class:`~loopwright.store.home.Store`."""
 
     def __init__(self, store: Store, *, flush_interval: float = 1.0, capture: bool = True) -> None:
@@ -390,59 +391,6 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin):
         self.require_loggable(run_id)
         with self.db.write() as conn:
             upsert(conn, t.run_tags, rows, update=["value"])
-
-    def log_metrics(
-        self,
-        run_id: str,
-        metrics: Mapping[str, object],
-        *,
-        step: int = 0,
-        timestamp: int | None = None,
-    ) -> None:
-        """Buffer one point per metric; the background writer stores them (see ``flush``)."""
-        ts = now_ms() if timestamp is None else int(timestamp)
-        self.require_loggable(run_id)
-        self.writer.add_many(
-            [
-                point(run_id, check_key("metric", k), metric_value(k, v), int(step), ts)
-                for k, v in metrics.items()
-            ]
-        )
-
-    def log_metric_points(self, run_id: str, points: Iterable[Metric]) -> None:
-        """Buffer points with their own steps and timestamps; exact repeats are ignored."""
-        self.require_loggable(run_id)
-        self.writer.add_many(
-            [
-                point(
-                    run_id,
-                    check_key("metric", p.key),
-                    metric_value(p.key, p.value),
-                    int(p.step),
-                    int(p.timestamp),
-                )
-                for p in points
-            ]
-        )
-
-    def log_batch(
-        self,
-        run_id: str,
-        *,
-        metrics: Iterable[Metric] = (),
-        params: Mapping[str, object] | None = None,
-        tags: Mapping[str, object] | None = None,
-    ) -> None:
-        """MLflow's log-batch: params and tags are written now, metrics buffered."""
-        if params:
-            self.log_params(run_id, params)
-        if tags:
-            self.set_tags(run_id, tags)
-        self.log_metric_points(run_id, metrics)
-
-    def flush(self) -> None:
-        """Write every buffered metric point now (reads call this, so they see your writes)."""
-        self.writer.flush()
 
     def require_loggable(self, run_id: str) -> None:
         """Raise unless ``run_id`` is an active run (checked once per run and process)."""
