@@ -506,6 +506,17 @@ def test_remote_services_have_the_embedded_signatures() -> None:
             assert ours == theirs[: len(ours)], f"{remote.__name__}.{name}: {ours} != {theirs}"
 
 
+def test_dataset_methods_not_served_yet_say_so() -> None:
+    from loopwright.remote._store import NotOnRemote
+    from loopwright.remote.datasets import RemoteDatasets
+
+    remote = RemoteDatasets.__new__(RemoteDatasets)  # no server needed to ask
+    with pytest.raises(NotOnRemote, match="not available through a server"):
+        remote.set_alias  # noqa: B018
+    with pytest.raises(AttributeError):
+        remote.no_such_method  # noqa: B018
+
+
 def test_a_server_uri_makes_a_remote_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPWRIGHT_SERVER_URI", "http://127.0.0.1:9")
     client = lw.connect()

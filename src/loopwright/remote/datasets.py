@@ -38,6 +38,20 @@ class RemoteDatasets:
     def close(self) -> None:
         """Nothing to release (the client's session is closed with the client)."""
 
+    def __getattr__(self, name: str) -> Any:
+        # DatasetService methods not offered over HTTP yet get a clear error, not a bare
+        # AttributeError (e.g. `loopwright --server URL data checkout`).
+        from ..data.service import DatasetService
+
+        if not name.startswith("_") and hasattr(DatasetService, name):
+            from ._store import NotOnRemote
+
+            raise NotOnRemote(
+                f"datasets.{name} is not available through a server yet; run it on the "
+                "server's store (without --server / LOOPWRIGHT_SERVER_URI)"
+            )
+        raise AttributeError(name)
+
     # --- finding ---------------------------------------------------------------------------
 
     def list_datasets(self) -> list[Dataset]:
