@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidInput, NotFound
-from ..paths import normalize_relpath, safe_join
+from ..paths import safe_join
 from ..tracking._buffered import BufferedMetricsMixin
 from ..tracking._validate import check_key
+from ..tracking.artifacts import artifact_file, artifact_files
 from ..tracking.capture import (
     Environment,
     capture_environment,
@@ -192,28 +193,16 @@ class RemoteTracking(BufferedMetricsMixin):
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> Artifact:
         """Upload one file under the run's artifacts at ``artifact_path/<file name>``."""
-        source = Path(local_path)
-        if not source.is_file():
-            raise InvalidInput(
-                f"artifact {str(source)!r} is not a file; pass a file "
-                "(log_artifacts takes a folder)"
-            )
-        name = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
-        return self._upload(run_id, normalize_relpath(name, what="artifact path"), source)
+        return self._upload(run_id, *artifact_file(local_path, artifact_path))
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[Artifact]:
         """Upload every file below ``local_dir``, keeping the folder structure."""
-        root = Path(local_dir)
-        if not root.is_dir():
-            raise InvalidInput(f"{str(root)!r} is not a folder; log_artifact takes a single file")
-        files = []
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            name = f"{artifact_path.rstrip('/')}/{rel}" if artifact_path else rel
-            files.append((normalize_relpath(name, what="artifact path"), path))
-        return [self._upload(run_id, name, path) for name, path in files]
+        return [
+            self._upload(run_id, name, path)
+            for name, path in artifact_files(local_dir, artifact_path)
+        ]
 
     def _upload(self, run_id: str, name: str, source: Path) -> Artifact:
         url = f"/runs/{run_id}/artifacts/files/{quote_path(name)}"

@@ -15,7 +15,35 @@ from ..store.upsert import insert_ignore, upsert
 from ._base import ServiceBase
 from .entities import Artifact
 
-__all__ = ["ArtifactsMixin"]
+__all__ = ["ArtifactsMixin", "artifact_file", "artifact_files"]
+
+
+def artifact_file(
+    local_path: str | os.PathLike[str], artifact_path: str | None
+) -> tuple[str, Path]:
+    """``(artifact name, local file)`` for one file logged under ``artifact_path``."""
+    source = Path(local_path)
+    if not source.is_file():
+        raise InvalidInput(
+            f"artifact {str(source)!r} is not a file; pass a file (log_artifacts takes a folder)"
+        )
+    name = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
+    return normalize_relpath(name, what="artifact path"), source
+
+
+def artifact_files(
+    local_dir: str | os.PathLike[str], artifact_path: str | None
+) -> list[tuple[str, Path]]:
+    """``(artifact name, local file)`` for every file below ``local_dir``, sorted by path."""
+    root = Path(local_dir)
+    if not root.is_dir():
+        raise InvalidInput(f"{str(root)!r} is not a folder; log_artifact takes a single file")
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        name = f"{artifact_path.rstrip('/')}/{rel}" if artifact_path else rel
+        files.append((normalize_relpath(name, what="artifact path"), path))
+    return files
 
 
 class ArtifactsMixin(ServiceBase):
@@ -25,30 +53,13 @@ class ArtifactsMixin(ServiceBase):
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> Artifact:
         """Store one file under the run's artifacts at ``artifact_path/<file name>``."""
-        source = Path(local_path)
-        if not source.is_file():
-            raise InvalidInput(
-                f"artifact {str(source)!r} is not a file; pass a file "
-                "(log_artifacts takes a folder)"
-            )
-        name = f"{artifact_path.rstrip('/')}/{source.name}" if artifact_path else source.name
-        return self._store_artifacts(
-            run_id, [(normalize_relpath(name, what="artifact path"), source)]
-        )[0]
+        return self._store_artifacts(run_id, [artifact_file(local_path, artifact_path)])[0]
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[Artifact]:
         """Store every file below ``local_dir``, keeping the folder structure."""
-        root = Path(local_dir)
-        if not root.is_dir():
-            raise InvalidInput(f"{str(root)!r} is not a folder; log_artifact takes a single file")
-        files = []
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            name = f"{artifact_path.rstrip('/')}/{rel}" if artifact_path else rel
-            files.append((normalize_relpath(name, what="artifact path"), path))
-        return self._store_artifacts(run_id, files)
+        return self._store_artifacts(run_id, artifact_files(local_dir, artifact_path))
 
     def _store_artifacts(self, run_id: str, files: list[tuple[str, Path]]) -> list[Artifact]:
         with self.db.read() as conn:
