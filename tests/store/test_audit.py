@@ -95,3 +95,79 @@ def test_audit_cli_lists_and_verifies(tmp_path: Path) -> None:
     engine.dispose()
     broken = runner.invoke(app, ["--home", str(home), "audit", "verify"])
     assert broken.exit_code == 1 and "broken at event #1" in broken.stderr
+
+
+def _delete_newest(client: Client, count: int) -> None:
+    newest = [e.seq for e in events(client.store.db)][-count:]
+    with client.store.db.write() as conn:  # someone trims the log in the database
+        conn.execute(t.audit_events.delete().where(t.audit_events.c.seq.in_(newest)))
+
+
+def test_deleting_the_newest_events_is_reported(tmp_path: Path, db_uri: str) -> None:
+    client = _client(tmp_path, db_uri)
+    for name in ("a", "b", "c", "d"):
+        client.tracking.create_experiment(name)
+    log = events(client.store.db)
+    intact = verify_chain(client.store.db)
+    assert intact.ok and (intact.head_seq, intact.head_hash) == (log[-1].seq, log[-1].hash)
+    _delete_newest(client, 2)
+    report = verify_chain(client.store.db)
+    assert not report.ok and report.checked == 2 and report.broken_seq == log[-1].seq
+    assert "newest events were deleted" in (report.reason or "")
+    # Appending afterwards does not heal the gap: the new event links to a deleted one.
+    client.tracking.create_experiment("e")
+    later = verify_chain(client.store.db)
+    assert not later.ok and later.checked == 2 and "removed" in (later.reason or "")
+    client.close()
+
+
+def test_deleting_every_event_is_reported(tmp_path: Path, db_uri: str) -> None:
+    client = _client(tmp_path, db_uri)
+    client.tracking.create_experiment("a")
+    _delete_newest(client, 1)
+    report = verify_chain(client.store.db)
+    assert not report.ok and report.checked == 0 and "no events are left" in (report.reason or "")
+    client.close()
+
+
+def test_emptying_the_head_record_is_reported(tmp_path: Path, db_uri: str) -> None:
+    client = _client(tmp_path, db_uri)
+    client.tracking.create_experiment("a")
+    with client.store.db.write() as conn:
+        conn.execute(t.audit_head.delete())
+    report = verify_chain(client.store.db)
+    assert not report.ok and "head record is missing" in (report.reason or "")
+    client.close()
+
+
+def test_audit_cli_reports_a_truncated_tail_and_prints_the_head(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    client = Client(resolve_settings(home=home))
+    for name in ("a", "b", "c"):
+        client.tracking.create_experiment(name)
+    head = events(client.store.db)[-1]
+    runner = CliRunner()
+    ok = runner.invoke(app, ["--home", str(home), "audit", "verify"])
+    assert ok.exit_code == 0 and f"head #{head.seq} {head.hash}" in ok.stdout
+    _delete_newest(client, 1)
+    client.close()
+    broken = runner.invoke(app, ["--home", str(home), "audit", "verify", "--json"])
+    assert broken.exit_code == 1
+    assert '"ok": false' in broken.stdout and "newest events were deleted" in broken.stdout
+
+
+def test_migrating_an_existing_chain_anchors_its_newest_event(tmp_path: Path, db_uri: str) -> None:
+    from loopwright.store.migrate import ensure_schema
+
+    client = _client(tmp_path, db_uri)
+    for name in ("a", "b"):
+        client.tracking.create_experiment(name)
+    with client.store.db.write() as conn:  # the store as revision 0005 left it
+        conn.exec_driver_sql("DROP TABLE audit_head")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
+    ensure_schema(client.store.db)
+    report = verify_chain(client.store.db)
+    assert report.ok and report.head_seq == events(client.store.db)[-1].seq
+    _delete_newest(client, 1)
+    assert not verify_chain(client.store.db).ok
+    client.close()

@@ -66,7 +66,10 @@ def log(
 
 @app.command("verify")
 def verify(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
-    """Recompute the hash chain; on tampering, name the first broken event and exit 1."""
+    """Recompute the hash chain; on tampering or a deleted tail, name the event and exit 1.
+
+    Prints the head (newest event and its hash): keep a copy outside the database, since
+    someone who can write the database could rebuild the whole chain."""
     with handle_errors(), state(ctx).client() as client:
         report = client.verify_audit()
     if json_output:
@@ -76,10 +79,15 @@ def verify(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
                 "checked": report.checked,
                 "broken_seq": report.broken_seq,
                 "reason": report.reason,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
             }
         )
     elif report.ok:
         console().print(f"audit chain intact: {report.checked} event(s) verified")
+        if report.head_seq is not None:
+            # Kept outside the database, this line reveals a later rewrite of the whole chain.
+            console().print(f"head #{report.head_seq} {report.head_hash}", markup=False)
     else:
         console(stderr=True).print(
             f"[bold red]audit chain broken[/] at event #{report.broken_seq}: {report.reason} "

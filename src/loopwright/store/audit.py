@@ -2,9 +2,15 @@
 
 Each event stores the BLAKE3 hash of the previous event and its own hash over its fields and
 that link, so editing, deleting or reordering a row breaks the chain from that row on; ``verify``
-names the first broken link. Events are appended inside the caller's write transaction, so a
-change and its audit event commit together or not at all. Appends are serialised (SQLite's
-write lock; a transaction-scoped advisory lock on PostgreSQL) so the chain never forks.
+names the first broken link. The newest event's sequence number and hash are also kept in a
+separate one-row table (``audit_head``), so deleting the newest events is found too: the chain
+then ends before its head, and the next event links to a hash no longer in the chain. The hashes
+are not keyed: someone who can write the database can rebuild the chain and its head, which only
+a head copied elsewhere (printed by ``verify``) can reveal.
+
+Events are appended inside the caller's write transaction, so a change and its audit event
+commit together or not at all. Appends are serialised (SQLite's write lock; a
+transaction-scoped advisory lock on PostgreSQL) so the chain never forks.
 
 Example:
     >>> from loopwright.config import resolve_settings
@@ -72,6 +78,8 @@ class ChainReport:
     checked: int
     broken_seq: int | None = None
     reason: str | None = None
+    head_seq: int | None = None  # the newest event the head records (copy it elsewhere)
+    head_hash: str | None = None
 
 
 def current_actor() -> str:
@@ -111,9 +119,15 @@ def append_event(
     """Append one event inside the caller's write transaction; returns its hash."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-    last = conn.execute(
-        sa.select(t.audit_events.c.hash).order_by(t.audit_events.c.seq.desc()).limit(1)
-    ).scalar()
+    head = conn.execute(sa.select(t.audit_head.c.hash).where(t.audit_head.c.id == 1)).scalar()
+    # The head, not the newest row, is the link: after a truncation the next event still
+    # points at the deleted one, so the gap stays visible.
+    last = (
+        head
+        or conn.execute(
+            sa.select(t.audit_events.c.hash).order_by(t.audit_events.c.seq.desc()).limit(1)
+        ).scalar()
+    )
     row: dict[str, Any] = {
         "id": new_id(),
         "timestamp": now_ms(),
@@ -126,8 +140,18 @@ def append_event(
         "prev_hash": last or GENESIS,
     }
     row["hash"] = _event_hash(row)
-    conn.execute(t.audit_events.insert(), row)
+    seq = conn.execute(t.audit_events.insert().returning(t.audit_events.c.seq), row).scalar_one()
+    _move_head(conn, seq, row["hash"], exists=head is not None)
     return str(row["hash"])
+
+
+def _move_head(conn: sa.Connection, seq: int, hash_: str, *, exists: bool) -> None:
+    if exists:
+        conn.execute(
+            t.audit_head.update().where(t.audit_head.c.id == 1), {"seq": seq, "hash": hash_}
+        )
+    else:
+        conn.execute(t.audit_head.insert(), {"id": 1, "seq": seq, "hash": hash_})
 
 
 def events(
@@ -172,18 +196,49 @@ def _event(row: Any) -> AuditEvent:
     )
 
 
-def _rows(db: Database) -> Iterator[dict[str, Any]]:
-    with db.read() as conn:
-        result = conn.execute(sa.select(t.audit_events).order_by(t.audit_events.c.seq))
-        for row in result.mappings():
-            yield dict(row)
-
-
 def verify_chain(db: Database) -> ChainReport:
-    """Recompute every link; report the first event whose hash or link does not hold."""
+    """Recompute every link; report the first event whose hash or link does not hold, or a
+    chain that ends before (or runs past) the head recorded with the newest event."""
+    with db.read() as conn:  # one transaction: the head and the rows are seen together
+        head = conn.execute(sa.select(t.audit_head).where(t.audit_head.c.id == 1)).first()
+        result = conn.execute(sa.select(t.audit_events).order_by(t.audit_events.c.seq))
+        report = _walk(dict(row) for row in result.mappings())
+    if not report.ok:
+        return report
+    return _check_head(report, head)
+
+
+def _check_head(report: ChainReport, head: Any) -> ChainReport:
+    """The walked chain must end exactly at the recorded head."""
+    last_seq, last_hash = report.head_seq, report.head_hash
+    if head is None:
+        if last_seq is None:
+            return report
+        return ChainReport(
+            False,
+            report.checked,
+            last_seq,
+            "the chain's head record is missing (the audit_head table was emptied): "
+            "events may have been removed from the end",
+        )
+    if head.seq == last_seq and head.hash == last_hash:
+        return report
+    if last_seq is None or head.seq > last_seq:
+        shown = "no events are left" if last_seq is None else f"the chain ends at #{last_seq}"
+        reason = f"the head records event #{head.seq} but {shown}: the newest events were deleted"
+    else:
+        reason = (
+            f"the chain runs to #{last_seq} but the head records event #{head.seq} "
+            f"({head.hash[:12]}): events were appended past the head or the head was rewritten"
+        )
+    return ChainReport(False, report.checked, head.seq, reason, last_seq, last_hash)
+
+
+def _walk(rows: Iterator[dict[str, Any]]) -> ChainReport:
     previous = GENESIS
     checked = 0
-    for row in _rows(db):
+    last_seq: int | None = None
+    for row in rows:
         if row["prev_hash"] != previous:
             return ChainReport(
                 False,
@@ -200,5 +255,8 @@ def verify_chain(db: Database) -> ChainReport:
                 "its content does not match its hash: the row was edited",
             )
         previous = row["hash"]
+        last_seq = row["seq"]
         checked += 1
-    return ChainReport(True, checked)
+    return ChainReport(
+        True, checked, head_seq=last_seq, head_hash=None if checked == 0 else previous
+    )

@@ -401,6 +401,16 @@ audit_events = sa.Table(
     sa.Index(None, "actor"),
 )
 
+# The chain's newest event, written in the same transaction as each append: deleting the newest
+# events leaves the head pointing past the end of the chain (one row, id 1).
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
 
 # --- MLflow compatibility (server/mlflow) ---------------------------------------------------
 

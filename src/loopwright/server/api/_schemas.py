@@ -390,6 +390,8 @@ class ChainReportOut(Out):
     checked: int
     broken_seq: int | None = None
     reason: str | None = None
+    head_seq: int | None = None
+    head_hash: str | None = None
 
 
 # --- datasets ----------------------------------------------------------------------------------
