@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .card import ModelCard
 
-__all__ = ["render_html", "render_markdown"]
+__all__ = ["NOT_PROVIDED", "render_html", "render_markdown"]
+
+NOT_PROVIDED = "Not provided"
+"""What a card shows in place of text its model owner has not written."""
 
 _DASH = "—"
 
@@ -113,8 +116,6 @@ _CSS = (
 
 
 def _blocks(card: ModelCard) -> list[_Block]:
-    from .card import NOT_PROVIDED
-
     d = card.details
     blocks: list[_Block] = [_Heading(1, f"Model card: {card.title}")]
     if d.get("description"):

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInput
 from . import _dtypes
-
-if TYPE_CHECKING:
-    from .signature import ColumnSpec
+from ._specs import ColumnSpec
 
 __all__ = ["columns", "infer_specs", "tensors"]
 
 
 def infer_specs(value: Any, what: str) -> tuple[ColumnSpec, ...]:
     """The specs describing ``value`` (see ``signature.infer_signature``)."""
-    from .signature import ColumnSpec
-
     if _dtypes.is_frame(value):
         names = [str(label) for label in value.columns]
         if len(set(names)) != len(names):
@@ -130,8 +126,6 @@ def _typed(values: Any, what: str) -> str:
 
 def _tensor_spec(name: str | None, value: Any, what: str) -> ColumnSpec:
     import numpy as np
-
-    from .signature import ColumnSpec
 
     array = value.to_numpy() if _dtypes.is_frame(value) or _dtypes.is_series(value) else value
     array = np.asarray(array)

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
+from ._card_render import NOT_PROVIDED as NOT_PROVIDED
+from ._card_render import render_html, render_markdown
 
 if TYPE_CHECKING:
     from ..data.entities import DatasetVersion
@@ -44,8 +46,6 @@ __all__ = [
 
 CARD_TEXT = ("intended_use", "limitations", "ethical_considerations")
 """The card text every card shows, saying "Not provided" when the model has none."""
-
-NOT_PROVIDED = "Not provided"
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,10 @@ class ModelCard:
         return cls(**values)
 
     def to_markdown(self) -> str:
-        from ._card_render import render_markdown
-
         return render_markdown(self)
 
     def to_html(self) -> str:
         """A self-contained HTML page: inline CSS and SVG charts, no scripts or external files."""
-        from ._card_render import render_html
-
         return render_html(self)
 
 
