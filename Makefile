@@ -23,8 +23,13 @@ test: venv
 	@eval "$$(LW_VENV=$(VENV) scripts/services.sh start >&2 && scripts/services.sh env)"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# What CI checks before the tests (.ci/run): lint rules, formatting, and strict types on src and
+# tests (pyproject.toml's [tool.mypy] names them).
+LINT_PATHS := src tests benchmarks examples
+
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 services: venv

@@ -152,7 +152,8 @@ def test_a_protected_alias_moves_on_approval(registered: RegistryService, as_use
     approved = as_user("cyd").approve(request.id)
     assert approved.status == "approved"
     assert registered.get_model("churn").aliases == {"champion": 2}
-    assert registered.set_alias("churn", "champion", 2).aliases == ("champion",)  # no-op
+    unchanged = registered.set_alias("churn", "champion", 2)  # no-op
+    assert isinstance(unchanged, ModelVersion) and unchanged.aliases == ("champion",)
     unprotected = registered.set_alias("churn", "challenger", 1)
     assert isinstance(unprotected, ModelVersion) and unprotected.aliases == ("challenger",)
 

@@ -114,15 +114,17 @@ def test_xgboost_models_keep_their_native_file(tmp_path: Path, kind: str) -> Non
 
 def test_a_python_model_needs_trust_and_then_predicts(tmp_path: Path) -> None:
     import mlflow.pyfunc
+    from mlflow.pyfunc.model import PythonModel
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
 
-        class AddOne(mlflow.pyfunc.PythonModel):
+        class AddOne(PythonModel):
             def predict(
                 self, context: Any, model_input: pd.DataFrame, params: Any = None
             ) -> np.ndarray:
-                return (model_input["a"] + 1).to_numpy()
+                result: np.ndarray = (model_input["a"] + 1).to_numpy()
+                return result
 
     _mlflow(mlflow.pyfunc.save_model, tmp_path / "mlflow", python_model=AddOne())
     manifest = convert_mlflow_model(tmp_path / "mlflow", tmp_path / "pkg")

@@ -40,7 +40,7 @@ def settings(tmp_path: Path, db_uri: str) -> dict[str, str]:
     return {"home": str(tmp_path / "home"), "db_uri": db_uri, "blob_uri": str(tmp_path / "blobs")}
 
 
-def _connect(settings: dict[str, str], user: str) -> Client:
+def _connect(settings: dict[str, Any], user: str) -> Client:
     from loopwright.config import resolve_settings
 
     return Client(resolve_settings(**settings, user=user))

@@ -3,7 +3,7 @@ stages, search, packages from folders and from runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,7 +290,7 @@ def test_search_filters_models_and_versions(
     registry.create_model("churn-a", tags={"team": "risk"}, policy=OPEN)
     registry.create_model("Churn-b", tags={"team": "growth"})
     registry.create_model("fraud")
-    names = lambda found: [m.name for m in found]  # noqa: E731
+    names: Callable[[list[Any]], list[str]] = lambda found: [m.name for m in found]  # noqa: E731
     assert names(registry.search_models("name = 'fraud'")) == ["fraud"]
     assert names(registry.search_models("name LIKE 'churn%'")) == ["churn-a"]  # case-sensitive
     assert names(registry.search_models("name ILIKE 'churn%'")) == ["Churn-b", "churn-a"]
@@ -307,7 +307,9 @@ def test_search_filters_models_and_versions(
     registry.register("churn-a", package, run_id=run.id, tags={"k": "v"})
     registry.register("fraud", package)
     registry.transition_stage("churn-a", 2, "Staging")
-    found = lambda text: [v.ref for v in registry.search_versions(text)]  # noqa: E731
+    found: Callable[[str], list[str]] = lambda text: [  # noqa: E731
+        v.ref for v in registry.search_versions(text)
+    ]
     assert found("name = 'churn-a' AND version > 1") == ["models:/churn-a/2"]
     assert found(f"run_id = '{run.id}'") == ["models:/churn-a/2"]
     assert found("stage = 'staging'") == ["models:/churn-a/2"]

@@ -112,5 +112,5 @@ def mlflow_client(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> I
         while mlflow.active_run() is not None:
             mlflow.end_run()
         fluent._active_experiment_id = None
-        mlflow.set_tracking_uri(None)
-        mlflow.set_registry_uri(None)
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]

@@ -28,7 +28,8 @@ def _loopwright(server: LiveServer) -> lw.Client:
 def _iris() -> tuple[Any, Any]:
     from sklearn.datasets import load_iris
 
-    return load_iris(return_X_y=True, as_frame=True)
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    return features, target
 
 
 def test_runs_params_metrics_batches_and_tags(mlflow_client: Any, live_server: LiveServer) -> None:
@@ -382,7 +383,7 @@ def test_calls_act_as_the_token_holder(
         assert refused.value.error_code == "PERMISSION_DENIED"
     finally:
         fluent._active_experiment_id = None
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it
     from loopwright.store.audit import events, verify_chain
 
     with lw.connect(auth_server.db_uri, home=auth_server.home) as native:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
+pytest.importorskip("schemathesis")
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 
-from loopwright.config import resolve_settings  # noqa: E402
-from loopwright.server.app import create_app  # noqa: E402
+from loopwright.config import resolve_settings
+from loopwright.server.app import create_app
 
 _HOME = Path(tempfile.mkdtemp(prefix="lw-schemathesis-")) / "home"
 APP = create_app(resolve_settings(home=_HOME), auth=False)
@@ -31,5 +33,5 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_no_operation_answers_with_a_server_error(case: schemathesis.Case) -> None:
+def test_no_operation_answers_with_a_server_error(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(checks=[not_a_server_error])

@@ -136,7 +136,7 @@ def test_writer_killed_mid_transaction_twenty_times(tmp_path: Path) -> None:
     db = Database.open(db_uri)
     with db.read() as conn:
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(
                 sa.select(schema.metrics.c.key, sa.func.count()).group_by(schema.metrics.c.key)
             ).all()

@@ -81,7 +81,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_uri: str) -> None:
     db = Database.open(sqlite_uri)
     with db.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 5000
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     db.dispose()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -485,7 +485,7 @@ def test_logging_to_a_missing_run_is_not_found(
 ) -> None:
     missing = "f" * 32
     tracking = client.tracking
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "get_run": lambda: tracking.get_run(missing),
         "log_params": lambda: tracking.log_params(missing, {"a": 1}),
         "log_metrics": lambda: tracking.log_metrics(missing, {"a": 1.0}),
