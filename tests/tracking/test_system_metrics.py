@@ -56,7 +56,8 @@ def test_sampler_logs_plausible_values_and_stops_cleanly() -> None:
     sampler.stop()
     count = len(recorder.samples)
     assert [step for _, step in recorder.samples] == list(range(count))
-    for metrics, _ in recorder.samples:
+    assert set(recorder.samples[0][0]) == {MEMORY_RSS_MB, MEMORY_PERCENT}  # the one at start
+    for metrics, _ in recorder.samples[1:]:
         assert set(metrics) == set(KEYS)
         _assert_plausible(metrics)
     time.sleep(0.2)
@@ -77,6 +78,27 @@ def test_sampler_as_context_manager_logs_to_a_run(tmp_path: Path) -> None:
                 time.sleep(0.05)
         history = client.get_metric_history(run.id, MEMORY_RSS_MB)
     assert history and all(point.value > 1.0 for point in history)
+
+
+def test_a_sampler_stopped_within_one_interval_logs_at_start_and_at_stop() -> None:
+    recorder = Recorder()
+    with SystemMetricsSampler(recorder, interval_s=3600):
+        time.sleep(0.05)  # lets the CPU clock move, so the last sample measures CPU use
+    first, last = recorder.samples
+    assert (first[1], last[1]) == (0, 1)
+    assert set(first[0]) == {MEMORY_RSS_MB, MEMORY_PERCENT}  # no interval to measure CPU over
+    assert set(last[0]) == set(KEYS)
+    _assert_plausible(last[0])
+
+
+def test_a_run_shorter_than_the_interval_has_system_metrics(tmp_path: Path) -> None:
+    with Client(resolve_settings(home=tmp_path / "h")) as client:
+        with client.start_run(experiment="sys", log_system_metrics=True) as run:
+            pass  # far shorter than the default 10 s interval
+        memory = client.get_metric_history(run.id, MEMORY_RSS_MB)
+        assert [point.step for point in memory] == [0, 1]
+        assert all(point.value > 1.0 for point in memory)
+        assert len(client.get_metric_history(run.id, MEMORY_PERCENT)) == 2
 
 
 def test_a_failing_log_is_reported_once_and_sampling_goes_on(

@@ -1,14 +1,17 @@
 """System metrics sampled on a background thread while a run trains.
 
-Every ``interval_s`` seconds the sampler reads
+When it starts, every ``interval_s`` seconds, and when it stops, the sampler reads
 
 - ``system/cpu_percent``: whole-machine CPU use since the previous sample (0-100),
 - ``system/memory_rss_mb``: this process's resident memory in MiB,
 - ``system/memory_percent``: the machine's used memory in percent,
 
-and hands them to ``log(metrics, step)`` with steps 0, 1, 2 … It uses psutil when it is installed
-and ``/proc`` on Linux otherwise; values neither can read are left out (psutil is optional, not
-a dependency). A failing ``log`` call is reported once and the sampling goes on.
+and hands them to ``log(metrics, step)`` with steps 0, 1, 2 … The samples at start and stop
+mean that a run shorter than the interval still has its readings; the one at start has no CPU
+use (that needs an interval), nor has any sample taken before the CPU clock moved. It uses
+psutil when it is installed and ``/proc`` on Linux otherwise; values neither can read are left
+out (psutil is optional, not a dependency). A failing ``log`` call is reported once and the
+sampling goes on.
 
 Example:
     >>> samples = []
@@ -62,11 +65,13 @@ class _PsutilReader:
         now = self._cpu_times()
         busy, total = now[0] - self._last_cpu[0], now[1] - self._last_cpu[1]
         self._last_cpu = now
-        return {
-            CPU_PERCENT: min(100.0, max(0.0, 100.0 * busy / total)) if total > 0 else 0.0,
+        found = {
             MEMORY_RSS_MB: self._process.memory_info().rss / _MIB,
             MEMORY_PERCENT: float(self._psutil.virtual_memory().percent),
         }
+        if total > 0:
+            found[CPU_PERCENT] = min(100.0, max(0.0, 100.0 * busy / total))
+        return found
 
 
 class _ProcReader:
@@ -93,7 +98,8 @@ class _ProcReader:
         now = self._cpu_times()
         if now is not None and self._last_cpu is not None:
             busy, total = now[0] - self._last_cpu[0], now[1] - self._last_cpu[1]
-            found[CPU_PERCENT] = 100.0 * busy / total if total > 0 else 0.0
+            if total > 0:
+                found[CPU_PERCENT] = 100.0 * busy / total
         self._last_cpu = now
         try:
             with open("/proc/self/statm", encoding="ascii") as f:
@@ -119,11 +125,12 @@ def _default_reader() -> _Reader:
 
 
 class SystemMetricsSampler:
-    """Samples CPU and memory every ``interval_s`` seconds on a daemon thread.
+    """Samples CPU and memory at start, every ``interval_s`` seconds (on a thread) and at stop.
 
     Args:
-        log: called as ``log(metrics, step)`` from the sampler thread, e.g. ``run.log_metrics``.
-        interval_s: seconds between samples (the first comes one interval after ``start``).
+        log: called as ``log(metrics, step)``, e.g. ``run.log_metrics``: from the sampler thread,
+            and from the threads that call ``start`` and ``stop``.
+        interval_s: seconds between samples.
     """
 
     def __init__(
@@ -137,6 +144,7 @@ class SystemMetricsSampler:
         self._thread: threading.Thread | None = None
         self._reader: _Reader | None = None
         self._step = 0
+        self._failed = False
         self._lock = threading.Lock()
 
     def sample(self) -> dict[str, float]:
@@ -147,10 +155,10 @@ class SystemMetricsSampler:
             return self._reader.read()
 
     def start(self) -> None:
-        """Start sampling; starting a running sampler does nothing."""
+        """Log a first sample and start sampling; starting a running sampler does nothing."""
         if self._thread is not None:
             return
-        self.sample()  # sets the CPU baseline for the first interval
+        self._take(cpu=False)  # also the CPU baseline for the first interval
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, name="loopwright-system-metrics", daemon=True
@@ -158,25 +166,31 @@ class SystemMetricsSampler:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop sampling and wait for the thread to end; stopping again does nothing."""
+        """Stop sampling, wait for the thread and log a last sample; stopping again does nothing."""
         thread, self._thread = self._thread, None
         if thread is None:
             return
         self._stop.set()
         thread.join()
+        self._take()
 
     def _loop(self) -> None:
-        failed = False
         while not self._stop.wait(self._interval):
-            try:
-                metrics = self.sample()
-                if metrics:
-                    self._log(metrics, self._step)
-                    self._step += 1
-            except Exception:
-                if not failed:  # a broken store must not flood the log every interval
-                    _logger.warning("system metrics could not be logged", exc_info=True)
-                failed = True
+            self._take()
+
+    def _take(self, *, cpu: bool = True) -> None:
+        """Sample and log; ``cpu=False`` leaves CPU use out (no interval to measure it over)."""
+        try:
+            metrics = self.sample()
+            if not cpu:
+                metrics.pop(CPU_PERCENT, None)
+            if metrics:
+                self._log(metrics, self._step)
+                self._step += 1
+        except Exception:
+            if not self._failed:  # a broken store must not flood the log every interval
+                _logger.warning("system metrics could not be logged", exc_info=True)
+            self._failed = True
 
     def __enter__(self) -> SystemMetricsSampler:
         self.start()
