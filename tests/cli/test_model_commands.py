@@ -102,6 +102,29 @@ def test_register_alias_approve_and_report(
     validate_sbom(document)
 
 
+def test_versions_without_a_stage_show_an_empty_stage_not_none(
+    logged: str, as_user: Any, as_user_json: Any
+) -> None:
+    assert as_user("root", "users", "add", "ada", "--role", "editor").exit_code == 0
+    as_user_json("ada", "models", "register", "churn", "--run", logged)
+    as_user_json("ada", "models", "register", "churn", "--run", logged)
+    as_user_json("ada", "models", "stage", "churn", "2", "Staging")
+    for command in ("show", "versions"):
+        shown = as_user("ada", "models", command, "churn")
+        assert shown.exit_code == 0, shown.stdout
+        stages = {cells[0]: cells[1] for cells in _table_rows(shown.stdout)}
+        assert stages == {"1": "", "2": "Staging"}, shown.stdout
+        assert "None" not in shown.stdout
+    # JSON keeps MLflow's name for the stage
+    assert as_user_json("ada", "models", "versions", "churn")[0]["stage"] == "None"
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """The cells of a Rich table's body rows (those that start with a version number)."""
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines()]
+    return [cells for cells in rows if cells and cells[0][:1].isdigit()]
+
+
 def test_errors_are_clear(logged: str, as_user: Any) -> None:
     missing = as_user("ada", "models", "show", "nope")
     assert missing.exit_code != 0

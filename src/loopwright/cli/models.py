@@ -146,13 +146,15 @@ def show(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> No
 
 
 def _print_versions(versions: list[ModelVersion]) -> None:
+    from ..registry.entities import Stage
+
     print_table(
         "Versions",
         ["version", "stage", "aliases", "flavor", "metrics", "run", "by", "created (UTC)"],
         [
             (
                 v.version if v.status == "READY" else f"{v.version} (deleted)",
-                v.stage.value,
+                "" if v.stage is Stage.NONE else v.stage.value,  # MLflow's "None": no stage
                 ", ".join(v.aliases),
                 v.flavor or "",
                 _metrics_text(v.metrics),
