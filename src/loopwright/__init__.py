@@ -17,7 +17,9 @@ from .errors import LoopwrightError as LoopwrightError
 
 if TYPE_CHECKING:
     from ._active import active_run as active_run
+    from ._active import autolog as autolog
     from ._active import end_run as end_run
+    from ._active import load_model as load_model
     from ._active import log_artifact as log_artifact
     from ._active import log_artifacts as log_artifacts
     from ._active import log_metric as log_metric
@@ -29,13 +31,11 @@ if TYPE_CHECKING:
     from ._active import start_run as start_run
     from .client import Client as Client
     from .client import connect as connect
-    from .registry.loading import load_model as load_model
     from .tracking import ActiveRun as ActiveRun
     from .tracking import Experiment as Experiment
     from .tracking import Metric as Metric
     from .tracking import Run as Run
     from .tracking import RunStatus as RunStatus
-    from .tracking.autolog import autolog as autolog
 
 __version__ = "0.1.0"
 
@@ -47,13 +47,13 @@ _LAZY = {
     "Metric": "tracking",
     "Run": "tracking",
     "RunStatus": "tracking",
-    "autolog": "tracking.autolog",
-    "load_model": "registry.loading",
     **{
         name: "_active"
         for name in (
             "active_run",
+            "autolog",
             "end_run",
+            "load_model",
             "log_artifact",
             "log_artifacts",
             "log_metric",

@@ -1,7 +1,9 @@
 """The active run and the default client behind the module-level shortcuts (``lw.log_metric``).
 
-State is per thread and per asyncio task (a ``ContextVar`` holding a stack of runs), so runs
-started in one thread never receive another thread's metrics.
+The active run is per thread and per asyncio task (``_run_stack``), so runs started in one
+thread never receive another thread's metrics. This module sits above the client: it makes the
+default client, so the shortcuts that need one (``start_run``, ``load_model``, ``autolog``) live
+here.
 
 Example:
     >>> import loopwright as lw
@@ -18,32 +20,36 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from .errors import Conflict, TrackingError
+from ._run_stack import _stack as _stack
+from ._run_stack import active_run as active_run
+from .errors import TrackingError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .client import Client
+    from .registry.loaded import LoadedModel
     from .tracking import ActiveRun, Artifact
 
 __all__ = [
     "active_run",
+    "autolog",
     "default_client",
     "end_run",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
-    "push_run",
     "set_tag",
     "set_tags",
     "start_run",
 ]
 
-_stack: ContextVar[tuple[ActiveRun, ...]] = ContextVar("loopwright_active_runs", default=())
 _client_lock = threading.Lock()
 _default_client: Client | None = None
 
@@ -61,27 +67,6 @@ def default_client(home: str | os.PathLike[str] | None = None) -> Client:
         return _default_client
 
 
-def active_run() -> ActiveRun | None:
-    """The innermost run started and not yet ended in this thread or task, if any."""
-    stack = _stack.get()
-    return stack[-1] if stack else None
-
-
-def push_run(run: ActiveRun, *, nested: bool) -> None:
-    """Make ``run`` the active run; the run removes itself when it ends."""
-    stack = _stack.get()
-    if stack and not nested:
-        raise Conflict(
-            f"run {stack[-1].id} is still active; end it first, or pass nested=True to start "
-            "a child run"
-        )
-    _stack.set((*stack, run))
-
-
-def pop_run(run: ActiveRun) -> None:
-    _stack.set(tuple(r for r in _stack.get() if r is not run))
-
-
 def start_run(
     experiment: str = "Default",
     name: str | None = None,
@@ -92,6 +77,42 @@ def start_run(
 ) -> ActiveRun:
     """Start a run on the default client; nested runs get the active run as their parent."""
     return default_client(home).start_run(experiment, name, tags=tags, nested=nested)
+
+
+def load_model(uri: str, *, trusted: bool = False, client: Client | None = None) -> LoadedModel:
+    """Load a model by URI (see :mod:`loopwright.registry.loading`) through ``client``.
+
+    ``models:/`` and ``runs:/`` URIs resolve through the default client unless one is given; a
+    local package folder needs none.
+    """
+    from .registry.loading import load_model as load_with
+    from .registry.loading import parse_model_uri
+
+    if client is None and parse_model_uri(uri).kind != "path":
+        client = default_client()
+    return load_with(uri, trusted=trusted, client=client)
+
+
+def autolog(
+    *,
+    client_factory: Callable[[], Client] | None = None,
+    log_models: bool = True,
+    disable: bool = False,
+    experiment: str = "Default",
+) -> None:
+    """Log every scikit-learn ``fit`` (see :func:`loopwright.tracking.autolog.autolog`).
+
+    Runs that autologging starts itself go to the default client unless ``client_factory``
+    gives another.
+    """
+    from .tracking.autolog import autolog as enable
+
+    enable(
+        client_factory=client_factory or default_client,
+        log_models=log_models,
+        disable=disable,
+        experiment=experiment,
+    )
 
 
 def _require_active() -> ActiveRun:

@@ -187,17 +187,18 @@ class Client:
         ``nested=True`` the active run becomes the parent. ``log_system_metrics`` samples CPU and
         memory every ``system_metrics_interval`` seconds as ``system/*`` metrics.
         """
-        from . import _active
+        from ._run_stack import active_run, pop_run, push_run
+        from .registry.model_logging import log_model
         from .tracking import ActiveRun
 
-        parent = _active.active_run()
+        parent = active_run()
         if nested and parent_run_id is None and parent is not None:
             parent_run_id = parent.id
         run = self.tracking.create_run(
             experiment=experiment, name=name, tags=tags, parent_run_id=parent_run_id
         )
-        handle = ActiveRun(self.tracking, run, on_end=_active.pop_run)
-        _active.push_run(handle, nested=nested or parent_run_id is not None)
+        handle = ActiveRun(self.tracking, run, on_end=pop_run, model_logger=log_model)
+        push_run(handle, nested=nested or parent_run_id is not None)
         self.tracking.writer.track(run.id)
         if log_system_metrics:
             from .tracking.system_metrics import SystemMetricsSampler

@@ -85,8 +85,9 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
         uri: see the module documentation for the accepted forms.
         trusted: allow packages that unpickle data or run packaged code. Only pass it for
             packages whose origin you trust: unpickling can run arbitrary code.
-        client: the client to resolve ``models:/`` and ``runs:/`` with (default: the one the
-            module-level shortcuts use).
+        client: the client to resolve ``models:/`` and ``runs:/`` with; needed for those
+            URIs (``lw.load_model`` passes the default client, since the registry sits below
+            the client layer and does not make one).
 
     Raises:
         NotFound: no such model, version, alias, run or artifact path.
@@ -103,9 +104,10 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
             raise NotFound(f"model folder {str(folder)!r} does not exist")
         return load_package(folder, trusted=trusted)
     if client is None:
-        from .._active import default_client
-
-        client = default_client()
+        raise InvalidInput(
+            f"loading {uri} needs a client to resolve it: pass client=, or call "
+            "lw.load_model (the default client) or Client.load_model"
+        )
     folder, package_hash = fetch_package(client, parsed)
     loaded = load_package(folder, trusted=trusted)
     if loaded.manifest.hash != package_hash:
@@ -152,7 +154,7 @@ def fetch_package(client: Client, parsed: ModelUri) -> tuple[Path, str]:
                 item.rename(dst / item.name)
             shutil.rmtree(dst / path.split("/", 1)[0])
 
-    cache = client.store.settings.home / "cache" / "models"
+    cache = client.settings.home / "cache" / "models"
     return _cached(cache, package_hash, download), package_hash
 
 

@@ -1,6 +1,7 @@
 """``run.log_model``: package a model into a run's artifacts and, optionally, register it.
 
-Tracking sits below the registry, so ``ActiveRun.log_model`` imports this module lazily; the
+Tracking sits below the registry, so the client hands :func:`log_model` to each run handle it makes
+(``ActiveRun.log_model`` calls it) rather than tracking importing it; the
 packaging itself (flavors, signatures, hashes) lives in :mod:`loopwright.registry.package`.
 """
 

@@ -6,9 +6,10 @@ import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._ids import now_ms
+from ..errors import TrackingError
 from ._validate import check_key, metric_value
 from ._writer import point
 from .entities import Artifact, Metric, Run, RunStatus
@@ -18,7 +19,29 @@ if TYPE_CHECKING:
     from ..registry.signature import Signature
     from .service import TrackingService
 
-__all__ = ["ActiveRun"]
+__all__ = ["ActiveRun", "ModelLogger"]
+
+
+class ModelLogger(Protocol):
+    """Packages a model into a run's artifacts: ``registry.model_logging.log_model``.
+
+    The registry sits above tracking, so the client that makes a run handle passes it in rather
+    than tracking importing upward.
+    """
+
+    def __call__(
+        self,
+        tracking: TrackingService,
+        run_id: str,
+        model: Any,
+        name: str = ...,
+        *,
+        input_example: Any = ...,
+        signature: Signature | Literal["infer"] | None = ...,
+        flavor: str | None = ...,
+        code_paths: Sequence[str] | None = ...,
+        registered_model_name: str | None = ...,
+    ) -> ModelInfo: ...
 
 
 class ActiveRun:
@@ -40,8 +63,10 @@ class ActiveRun:
         run: Run,
         *,
         on_end: Callable[[ActiveRun], None] | None = None,
+        model_logger: ModelLogger | None = None,
     ) -> None:
         self._tracking = tracking
+        self._model_logger = model_logger
         self._writer = tracking.writer
         self._checked_keys: set[str] = set()
         self._on_end = on_end
@@ -124,10 +149,12 @@ class ActiveRun:
         model's output; ``registered_model_name`` also registers the package as a new version.
         Returns a ``ModelInfo`` whose ``model_uri`` loads the model back.
         """
-        # The registry sits above tracking: imported here, on use, to keep layers one-way.
-        from ..registry.model_logging import log_model
-
-        return log_model(
+        if self._model_logger is None:
+            raise TrackingError(
+                f"run {self.id} cannot log models: this handle was made without a model "
+                "logger; start runs with Client.start_run or lw.start_run"
+            )
+        return self._model_logger(
             self._tracking,
             self.id,
             model,

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._logging import get_logger
+from .._run_stack import active_run
+from ..errors import TrackingError
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -91,8 +93,8 @@ def autolog(
     """Log every scikit-learn ``fit`` from now on (``disable=True`` undoes it).
 
     Args:
-        client_factory: the client for runs autologging starts itself; the default client
-            (``loopwright._active.default_client``) when ``None``.
+        client_factory: the client for runs autologging starts itself; with ``None`` a fit
+            logs only into the active run (``lw.autolog`` passes the default client).
         log_models: save each fitted estimator with skops under ``model/``.
         disable: restore the original ``fit`` methods and stop logging.
         experiment: where runs that autologging starts itself go.
@@ -197,17 +199,15 @@ def _fit_and_log(
 def _open_run(config: _Config, estimator: Any) -> tuple[ActiveRun | None, bool]:
     """The run to log to and whether this fit started it; ``(None, False)`` if none is usable."""
     try:
-        try:
-            from loopwright._active import active_run, default_client
-        except ImportError:
-            if config.client_factory is None:
-                raise
-            current = None
-        else:
-            current = active_run()
+        current = active_run()
         if current is not None:
             return current, False
-        client = config.client_factory() if config.client_factory else default_client()
+        if config.client_factory is None:
+            raise TrackingError(
+                "no active run to log the fit to, and no client to start one: pass "
+                "client_factory=, or turn autologging on with lw.autolog() (the default client)"
+            )
+        client = config.client_factory()
         return client.start_run(experiment=config.experiment, name=type(estimator).__name__), True
     except Exception as exc:
         _warn_once("start a run", exc)

@@ -30,14 +30,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 from blake3 import blake3
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "CODE_VERSION_TTL_S",
@@ -45,6 +42,7 @@ __all__ = [
     "MAX_DIFF_BYTES",
     "CodeVersion",
     "Environment",
+    "RunContext",
     "capture_code_version",
     "capture_environment",
     "current_code_version",
@@ -84,10 +82,36 @@ class Environment:
     python_version: str
     packages: dict[str, str]
 
+    @classmethod
+    def of(cls, python_version: str, packages: Mapping[str, str]) -> Environment:
+        """The environment of ``python_version`` with ``packages``, its id computed from both."""
+        ordered = dict(sorted(packages.items()))
+        document = json.dumps(
+            {"packages": ordered, "python_version": python_version},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        digest = blake3(document.encode("utf-8")).hexdigest()
+        return cls(id=digest, python_version=python_version, packages=ordered)
+
     @functools.cached_property
     def packages_json(self) -> str:
         """``packages`` as compact JSON with sorted keys (the ``environments`` row's form)."""
         return json.dumps(self.packages, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run executes, when that is not this process: a server records a remote client's.
+
+    The environment's id is always computed from its content (:meth:`Environment.of`), so a
+    client cannot attach another environment's id to its runs.
+    """
+
+    host: str | None = None
+    entry_point: str | None = None
+    code: CodeVersion = CodeVersion()
+    environment: Environment | None = None
 
 
 # --- code version -------------------------------------------------------------------------------
@@ -232,15 +256,7 @@ def capture_environment() -> Environment:
             continue  # broken metadata (a half-removed install): nothing to record
         # The first on sys.path wins, as it does for imports.
         packages.setdefault(_canonical_name(name), version)
-    python_version = platform.python_version()
-    ordered = dict(sorted(packages.items()))
-    document = json.dumps(
-        {"packages": ordered, "python_version": python_version},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    digest = blake3(document.encode("utf-8")).hexdigest()
-    return Environment(id=digest, python_version=python_version, packages=ordered)
+    return Environment.of(platform.python_version(), packages)
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -31,7 +31,14 @@ from ._buffered import BufferedMetricsMixin
 from ._validate import check_key
 from ._writer import MetricWriter
 from .artifacts import ArtifactsMixin
-from .capture import Environment, capture_environment, current_code_version, entry_point
+from .capture import (
+    CodeVersion,
+    Environment,
+    RunContext,
+    capture_environment,
+    current_code_version,
+    entry_point,
+)
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .remote_runs import RemoteRunsMixin
@@ -71,6 +78,21 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         parent_run_id: str | None = None,
     ) -> Run:
         """Start a RUNNING run in ``experiment`` (created if missing)."""
+        return self._create_run(
+            experiment=experiment, name=name, tags=tags, parent_run_id=parent_run_id
+        )
+
+    def _create_run(
+        self,
+        *,
+        experiment: str,
+        name: str | None,
+        tags: Mapping[str, object] | None,
+        parent_run_id: str | None,
+        context: RunContext | None = None,
+    ) -> Run:
+        """:meth:`create_run`, recording ``context`` (a server's remote client's) if given, else
+        this process's own (when capture is on)."""
         experiment_id = self._experiment_id(experiment)
         run_id = new_id()
         now = now_ms()
@@ -82,8 +104,8 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             "lifecycle_stage": "active",
             "parent_run_id": parent_run_id,
             "user": self.store.actor,
-            "host": _HOST,
-            "entry_point": entry_point(),
+            "host": _HOST if context is None else context.host,
+            "entry_point": entry_point() if context is None else context.entry_point,
             "start_time": now,
             "heartbeat_at": now,
         }
@@ -91,7 +113,12 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             {"run_id": run_id, "key": check_key("tag", k), "value": str(v)}
             for k, v in (tags or {}).items()
         ]
-        context_rows = self._context_fields(row, now) if self.capture else {}
+        context_rows: dict[sa.Table, list[dict[str, Any]]] = {}
+        if context is not None:
+            context_rows = self._context_fields(row, now, context.code, context.environment)
+        elif self.capture:
+            code, env = current_code_version(), capture_environment()
+            context_rows = self._context_fields(row, now, code, env)
         for _attempt in range(2):
             with self.db.write() as conn:
                 current = self._experiment_still(conn, experiment_id, experiment)
@@ -130,11 +157,15 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             parent_run_id=parent_run_id,
             error=None,
             heartbeat_at=now,
+            git_commit=row.get("git_commit"),
+            git_branch=row.get("git_branch"),
+            git_dirty=row.get("git_dirty"),
+            environment_id=row.get("environment_id"),
             tags={r["key"]: r["value"] for r in tag_rows},
         )
 
     def _context_fields(
-        self, row: dict[str, Any], now: int
+        self, row: dict[str, Any], now: int, code: CodeVersion, env: Environment | None
     ) -> dict[sa.Table, list[dict[str, Any]]]:
         """Fill the run row's code and environment columns; return rows still to record.
 
@@ -142,7 +173,6 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         file I/O under the write lock), and the environment and blob rows are written only the
         first time this service sees them.
         """
-        code, env = current_code_version(), capture_environment()
         pending: dict[sa.Table, list[dict[str, Any]]] = {}
         diff_hash = None
         if code.diff:
@@ -152,7 +182,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             diff_hash = info.hash
             if ("blobs", info.hash) not in self._recorded:
                 pending[t.blobs] = [{"hash": info.hash, "size": info.size, "created_at": now}]
-        if ("environments", env.id) not in self._recorded:
+        if env is not None and ("environments", env.id) not in self._recorded:
             pending[t.environments] = [
                 {
                     "id": env.id,
@@ -166,9 +196,21 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             git_branch=code.branch,
             git_dirty=code.dirty,
             git_diff_blob=diff_hash,
-            environment_id=env.id,
+            environment_id=None if env is None else env.id,
         )
         return pending
+
+    def _heartbeat(self, run_id: str) -> None:
+        """Mark a remote client's run alive now (a server calls this while the run is open)."""
+        r = t.runs.c
+        with self.db.write() as conn:
+            done = conn.execute(
+                t.runs.update()
+                .where(r.id == run_id, r.status == RunStatus.RUNNING.value)
+                .values(heartbeat_at=now_ms())
+            )
+            if done.rowcount == 0:
+                self._require_run(conn, run_id)  # ended meanwhile: nothing to keep alive
 
     def get_run(self, run_id: str) -> Run:
         runs = self.get_runs([run_id])

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from ...store.home import acting_as
 from ...tracking.entities import Metric, RunStatus
 from ._deps import PREFIX, Editor, State, Viewer
-from ._run_context import beat, record_context
+from ._run_context import run_context
 from ._schemas import (
     BatchIn,
     EnvironmentOut,
@@ -37,15 +37,13 @@ def _points(metrics: list[MetricPointIn]) -> list[Metric]:
 def create_run(body: RunIn, state: State, caller: Editor) -> RunOut:
     """Start a RUNNING run in ``experiment`` (created if missing)."""
     with acting_as(caller.user):
-        run = state.tracking.create_run(
+        run = state.tracking._create_run(
             experiment=body.experiment,
             name=body.name,
             tags=body.tags,
             parent_run_id=body.parent_run_id,
+            context=None if body.context is None else run_context(body.context),
         )
-    if body.context is not None:
-        record_context(state.store, run.id, body.context)
-        run = state.tracking.get_run(run.id)
     return RunOut.of(run)
 
 
@@ -117,7 +115,7 @@ def log_batch(run_id: str, body: BatchIn, state: State, caller: Editor) -> None:
 @router.post("/runs/{run_id}/heartbeat", status_code=204)
 def heartbeat(run_id: str, state: State, _: Editor) -> None:
     """Keep an open run from showing as STALE while it logs nothing."""
-    beat(state.store, run_id)
+    state.tracking._heartbeat(run_id)
 
 
 @router.post("/runs/{run_id}/end")
