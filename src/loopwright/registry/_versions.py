@@ -27,7 +27,7 @@ from ._base import check_model_name, check_tags, parse_stage, require_ready
 from ._manifest import Manifest, PackageFile
 from ._models import ModelsMixin
 from ._queries import load_versions, model_row, version_row
-from ._search import VERSION_COLUMNS, parse, version_filter
+from ._search import VERSION_COLUMNS, mentions, parse, version_filter
 from ._sources import package_from_folder, package_from_run
 from .entities import ModelVersion
 
@@ -262,7 +262,7 @@ class VersionsMixin(ModelsMixin):
                 .where(*version_filter(clauses, conn.dialect.name))
                 .order_by(t.registered_models.c.name, _v.version)
             )
-            if not any(c.column == "status" for c in clauses):
+            if not mentions(clauses, "status"):
                 query = query.where(_v.status != "DELETED")
             return load_versions(conn, conn.execute(query).all())
 

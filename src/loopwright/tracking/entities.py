@@ -15,13 +15,20 @@ STALE_AFTER_MS = 120_000
 
 
 class RunStatus(StrEnum):
-    """A run's status; the names are MLflow's so its clients understand them."""
+    """A run's status; the names are MLflow's so its clients understand them.
+
+    ``STALE`` is never stored: it is how a ``RUNNING`` run reads once its heartbeat stopped for
+    :data:`STALE_AFTER_MS` (its process likely died). ``Run.status``, run search
+    (``attributes.status = 'STALE'``), the native API and the CLI all say STALE; MLflow's API,
+    which has no such status, keeps saying RUNNING.
+    """
 
     RUNNING = "RUNNING"
     SCHEDULED = "SCHEDULED"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
+    STALE = "STALE"
 
     @property
     def is_terminal(self) -> bool:
@@ -83,18 +90,22 @@ class Run:
     metrics: Mapping[str, Metric] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The one place STALE is decided (search states the same rule in SQL).
+        if self.status is RunStatus.RUNNING:
+            last = self.start_time if self.heartbeat_at is None else self.heartbeat_at
+            if time.time() * 1000 - last > STALE_AFTER_MS:
+                object.__setattr__(self, "status", RunStatus.STALE)
+
     @property
     def is_stale(self) -> bool:
         """RUNNING, but its process has sent no heartbeat for ``STALE_AFTER_MS``: it likely died."""
-        if self.status is not RunStatus.RUNNING:
-            return False
-        last = self.heartbeat_at or self.start_time
-        return time.time() * 1000 - last > STALE_AFTER_MS
+        return self.status is RunStatus.STALE
 
     @property
     def display_status(self) -> str:
-        """The status, with ``RUNNING`` shown as ``STALE`` once the heartbeat stopped."""
-        return "STALE" if self.is_stale else self.status.value
+        """The status as shown: the same as ``status`` (kept for existing callers)."""
+        return self.status.value
 
     @property
     def duration_ms(self) -> int | None:

@@ -8,8 +8,9 @@ values, then NaN, then missing); ties fall back to ``start_time`` DESC, then run
 differs in three ways: a NaN metric matches no comparison, IN / NOT IN also work on params, tags
 and every string attribute, and LIKE is case-sensitive on SQLite too.
 
-Every value reaches the database as a bound parameter. The filter is parsed by
-:mod:`loopwright.tracking._filter`, whose errors point at the offending character.
+Every value reaches the database as a bound parameter. The filter is parsed by the one filter
+language (:mod:`loopwright.store.filters`, the columns declared in
+:mod:`loopwright.tracking._filter`), whose errors point at the offending character.
 
 Example:
     >>> from loopwright.config import resolve_settings
@@ -31,8 +32,8 @@ import base64
 import binascii
 import hashlib
 import json
-import operator
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,9 @@ import sqlalchemy as sa
 
 from ..errors import InvalidInput
 from ..store import schema as t
-from ._filter import Clause, OrderKey, is_numeric, parse_filter, parse_order_by
+from ..store.filters.sql import KeyValues, SqlTarget, where
+from ._filter import Clause, OrderKey, is_numeric, parse_filter, parse_order_by, parse_run_filter
+from .entities import STALE_AFTER_MS, RunStatus
 
 __all__ = ["MAX_RESULTS_LIMIT", "Clause", "RunPage", "parse_filter", "search_run_ids"]
 
@@ -50,25 +53,6 @@ _VIEW_TYPES = {
     "DELETED_ONLY": ("deleted",),
     "ALL": ("active", "deleted"),
 }
-_RUN_COLUMNS = {
-    "run_id": t.runs.c.id,
-    "run_name": t.runs.c.name,
-    "status": t.runs.c.status,
-    "user_id": t.runs.c.user,
-    "experiment_id": t.runs.c.experiment_id,
-    "start_time": t.runs.c.start_time,
-    "end_time": t.runs.c.end_time,
-}
-_KEY_VALUE_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.run_tags}
-_COMPARISONS: dict[str, Callable[[Any, Any], sa.ColumnElement[bool]]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
-_LIKE_ESCAPE = "\\"
 # On PostgreSQL the (key, value, run_id) indexes of params and run_tags hold only values of at
 # most this many bytes (see store/schema.py; a test keeps the two in step).
 INDEXED_VALUE_BYTES = 1000
@@ -91,27 +75,31 @@ def search_run_ids(
     max_results: int = 1000,
     page_token: str | None = None,
     run_view_type: str = "ACTIVE_ONLY",
+    derive_stale: bool = True,
 ) -> RunPage:
     """Ids of the runs matching ``filter_string``, ordered and paged like MLflow's ``search_runs``.
 
     ``experiment_ids=None`` searches every experiment. ``run_view_type`` is ``ACTIVE_ONLY``,
     ``DELETED_ONLY`` or ``ALL``. ``max_results`` is at most :data:`MAX_RESULTS_LIMIT`. Pass a
     page's ``next_page_token`` back, with the same other arguments, to get the next page.
+    A RUNNING run whose heartbeat stopped has the status ``STALE``, as ``Run.status`` says;
+    ``derive_stale=False`` keeps the stored ``RUNNING`` (MLflow's API has no STALE status).
     Raises ``InvalidInput`` for a malformed filter, order_by, token or argument.
     """
     stages = _check_arguments(experiment_ids, order_by, max_results, run_view_type)
-    clauses = parse_filter(filter_string)
+    run_filter = parse_run_filter(filter_string)
     keys = _order_keys(order_by)
     search = _fingerprint(experiment_ids, filter_string, order_by, stages)
     offset = _read_page_token(page_token, search)
 
     dialect = conn.dialect.name
+    target = _target(derive_stale)
     runs = t.runs.c
     query = sa.select(runs.id).where(runs.lifecycle_stage.in_(stages))
     if experiment_ids is not None:
         query = query.where(runs.experiment_id.in_(list(experiment_ids)))
-    query = query.where(*(_condition(clause, dialect) for clause in clauses))
-    source, ordering = _ordering(keys, dialect)
+    query = query.where(*where(run_filter, target, dialect))
+    source, ordering = _ordering(keys, target, dialect)
     query = query.select_from(source).order_by(*ordering).limit(max_results + 1).offset(offset)
     run_ids = list(conn.execute(query).scalars())
     if len(run_ids) <= max_results:
@@ -143,68 +131,38 @@ def _check_arguments(
     return stages
 
 
-# --- filtering -----------------------------------------------------------------------------------
+# --- columns -------------------------------------------------------------------------------------
 
 
-def _condition(clause: Clause, dialect: str) -> sa.ColumnElement[bool]:
-    if clause.entity == "attributes":
-        return _compare(_RUN_COLUMNS[clause.key], clause, dialect)
-    table = _KEY_VALUE_TABLES[clause.entity]
-    matching = [table.c.key == clause.key, _compare(table.c.value, clause, dialect)]
-    if clause.entity == "metrics":
-        matching.append(table.c.is_nan == sa.false())  # NaN is stored as 0: keep it out
-    elif dialect == "postgresql" and _fits_partial_index(clause):
-        # Implied by the comparison itself; stated so the planner may use the partial index.
-        indexed = sa.literal_column(str(INDEXED_VALUE_BYTES), sa.Integer())
-        matching.append(sa.func.octet_length(table.c.value) <= indexed)
-    # A semi-join both engines plan from the (key, value) indexes, instead of probing per run.
-    return t.runs.c.id.in_(sa.select(table.c.run_id).where(*matching))
-
-
-def _fits_partial_index(clause: Clause) -> bool:
-    values = clause.value if isinstance(clause.value, tuple) else (clause.value,)
-    return clause.op in ("=", "IN") and all(
-        len(str(value).encode()) <= INDEXED_VALUE_BYTES for value in values
-    )
-
-
-def _compare(column: sa.ColumnElement[Any], clause: Clause, dialect: str) -> sa.ColumnElement[bool]:
-    op, value = clause.op, clause.value
-    if isinstance(value, tuple):
-        return column.in_(value) if op == "IN" else column.not_in(value)
-    if is_numeric(clause.entity, clause.key):
-        bound = sa.literal(value, sa.Double() if isinstance(value, float) else sa.BigInteger())
-        return _COMPARISONS[op](column, bound)
-    if op == "LIKE" and dialect == "sqlite":  # SQLite's LIKE ignores case; GLOB does not
-        return column.bool_op("GLOB")(_glob_pattern(_like_parts(str(value))))
-    if op == "LIKE":
-        return column.like("".join(_like_parts(str(value))), escape=_LIKE_ESCAPE)
-    if op == "ILIKE":
-        return column.ilike("".join(_like_parts(str(value))), escape=_LIKE_ESCAPE)
-    return _COMPARISONS[op](column, value)
-
-
-def _like_parts(pattern: str) -> list[str]:
-    r"""Split a LIKE pattern into ``%``, ``_`` and escaped one-character literals (``\%``,
-    ``\_`` and ``\\`` are literals; a backslash before anything else is itself literal)."""
-    parts: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and pattern[i + 1 : i + 2] in ("%", "_", "\\"):
-            parts.append("\\" + pattern[i + 1])
-            i += 2
-            continue
-        parts.append("\\\\" if char == "\\" else char)
-        i += 1
-    return parts
-
-
-def _glob_pattern(parts: list[str]) -> str:
-    wildcards = {"%": "*", "_": "?"}
-    return "".join(
-        wildcards.get(part) or (f"[{part[-1]}]" if part[-1] in "*?[" else part[-1])
-        for part in parts
+def _target(derive_stale: bool) -> SqlTarget:
+    """Run search's columns for the filter language's SQL back-end."""
+    runs = t.runs.c
+    status: sa.ColumnElement[Any] = runs.status
+    if derive_stale:
+        # The SQL form of Run.is_stale: RUNNING without a heartbeat for STALE_AFTER_MS.
+        cutoff = sa.literal(int(time.time() * 1000) - STALE_AFTER_MS, sa.BigInteger())
+        last_beat = sa.func.coalesce(runs.heartbeat_at, runs.start_time)
+        stale = sa.and_(runs.status == RunStatus.RUNNING.value, last_beat < cutoff)
+        status = sa.case((stale, RunStatus.STALE.value), else_=runs.status)
+    return SqlTarget(
+        runs.id,
+        {
+            "run_id": runs.id,
+            "run_name": runs.name,
+            "status": status,
+            "user_id": runs.user,
+            "experiment_id": runs.experiment_id,
+            "start_time": runs.start_time,
+            "end_time": runs.end_time,
+        },
+        {
+            # NaN is stored as 0: keep it out of every comparison.
+            "metrics": KeyValues(
+                t.latest_metrics, "run_id", (t.latest_metrics.c.is_nan == sa.false(),)
+            ),
+            "params": KeyValues(t.params, "run_id", indexed_value_bytes=INDEXED_VALUE_BYTES),
+            "tags": KeyValues(t.run_tags, "run_id", indexed_value_bytes=INDEXED_VALUE_BYTES),
+        },
     )
 
 
@@ -221,17 +179,17 @@ def _order_keys(order_by: Sequence[str]) -> list[OrderKey]:
 
 
 def _ordering(
-    keys: list[OrderKey], dialect: str
+    keys: list[OrderKey], target: SqlTarget, dialect: str
 ) -> tuple[sa.FromClause, list[sa.ColumnElement[Any]]]:
     """The FROM clause (runs outer-joined to each ordered key) and the ORDER BY terms."""
     source: sa.FromClause = t.runs
     ordering: list[sa.ColumnElement[Any]] = []
     for n, key in enumerate(keys):
         if key.entity == "attributes":
-            value: Any = _RUN_COLUMNS[key.key]
+            value: Any = target.attributes[key.key]
             missing = sa.case((value.is_(None), 1), else_=0)
         else:
-            table = _KEY_VALUE_TABLES[key.entity].alias(f"order_{n}")
+            table = target.entities[key.entity].table.alias(f"order_{n}")
             source = source.outerjoin(
                 table, sa.and_(table.c.run_id == t.runs.c.id, table.c.key == key.key)
             )

@@ -83,7 +83,8 @@ def run_info_json(run: Run) -> JSON:
             "run_name": run.name,
             "experiment_id": run.experiment_id,
             "user_id": run.user or "",
-            "status": run.status.value,
+            # MLflow has no STALE: a run whose heartbeat stopped is still RUNNING to its clients.
+            "status": "RUNNING" if run.is_stale else run.status.value,
             "start_time": run.start_time,
             "end_time": run.end_time,
             "artifact_uri": run_artifact_uri(run.experiment_id, run.id),

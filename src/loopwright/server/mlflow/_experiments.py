@@ -14,7 +14,7 @@ from ...tracking.entities import Experiment
 from . import _messages as m
 from ._common import Editor, State, Viewer, check_key, check_tag, reply
 from ._convert import experiment_json
-from ._filters import compile_filter, parse_order_by
+from ._filters import EXPERIMENTS, compile_filter, parse_order_by
 from ._paging import page, read_offset
 from ._uris import experiment_id_in
 
@@ -63,7 +63,7 @@ def get(q: Annotated[m.ExperimentRef, Query()], state: State, _: Viewer) -> Resp
 
 def _search(body: m.SearchExperiments, state: State) -> Response:
     view = m.view_type(body.view_type)
-    check = compile_filter(body.filter, _ATTRIBUTES)
+    check = compile_filter(body.filter, EXPERIMENTS)
     order = [parse_order_by(item, _ATTRIBUTES) for item in body.order_by] or [
         ("creation_time", False)
     ]

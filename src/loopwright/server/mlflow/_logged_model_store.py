@@ -18,7 +18,7 @@ from ...errors import Conflict, InvalidInput, NotFound
 from ...store import schema as t
 from ...store.home import Store
 from ...store.upsert import insert_ignore, upsert
-from ._filters import compile_filter
+from ._filters import LOGGED_MODELS, compile_filter
 from ._paging import page, read_offset
 from ._uris import model_id_out
 
@@ -238,7 +238,7 @@ class LoggedModelStore:
     ) -> tuple[list[LoggedModel], str | None]:
         """Active logged models of the experiments matching ``filter_string``, ordered by
         ``(attribute, ascending)`` pairs (default: newest first), one page at a time."""
-        check = compile_filter(filter_string, SEARCH_ATTRIBUTES)
+        check = compile_filter(filter_string, LOGGED_MODELS)
         search = [list(experiment_ids), filter_string or "", [list(o) for o in order_by]]
         offset = read_offset(page_token, search)
         with self.db.read() as conn:

@@ -125,6 +125,7 @@ def search(body: m.SearchRuns, state: State, _: Viewer) -> Response:
             max_results=body.max_results,
             page_token=body.page_token,
             run_view_type=m.view_type(body.run_view_type),
+            derive_stale=False,  # MLflow has no STALE status: such runs stay RUNNING
         )
     message: dict[str, object] = {"runs": runs_json(state, found.run_ids)}
     if found.next_page_token:

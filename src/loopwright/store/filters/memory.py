@@ -1,0 +1,76 @@
+r"""The in-memory back-end: a parsed filter as a predicate over Python records.
+
+A record is seen through a :data:`Lookup`, ``(entity, key) -> value``, returning None when the
+record lacks the column. Semantics match the SQL back-end: a record lacking the column matches no
+comparison (unless its entity declares ``absent_is_unequal``, then it matches ``!=`` and
+``NOT IN``); NaN matches no comparison; strings compare case-sensitively except ILIKE.
+
+Example:
+    >>> from loopwright.store.filters import Entity, Field, Schema, parse
+    >>> names = Entity("attributes", frozenset(), fields={"name": Field()})
+    >>> schema = Schema((names,), example="name = 'a'")
+    >>> check = predicate(parse(r"name LIKE 'a\_%'", schema))
+    >>> check(lambda entity, key: "a_b"), check(lambda entity, key: "axb")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from ._ast import Comparison, Filter
+from ._like import like_matches, like_parts
+
+__all__ = ["Lookup", "matches", "predicate"]
+
+Lookup = Callable[[str, str], Any]
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def predicate(filter: Filter) -> Callable[[Lookup], bool]:
+    """A function telling whether a record (seen through a :data:`Lookup`) matches."""
+    checks = [(c, filter.absent_matches(c)) for c in filter.comparisons]
+
+    def check(lookup: Lookup) -> bool:
+        for comparison, absent in checks:
+            found = lookup(comparison.entity, comparison.key)
+            if not (absent if found is None else matches(comparison, found)):
+                return False
+        return True
+
+    return check
+
+
+def matches(comparison: Comparison, found: Any) -> bool:
+    """Whether the present value ``found`` satisfies ``comparison``."""
+    op, value = comparison.op, comparison.value
+    if isinstance(value, tuple):
+        return (str(found) in value) == (op == "IN")
+    if isinstance(value, str):
+        if op in ("LIKE", "ILIKE"):
+            return like_matches(like_parts(value), str(found), fold_case=op == "ILIKE")
+        return _ORDER[op](str(found), value)
+    number = _number(found)
+    return number is not None and _ORDER[op](number, value)
+
+
+def _number(found: Any) -> int | float | None:
+    if isinstance(found, bool):
+        return None
+    if not isinstance(found, int | float):
+        try:
+            found = float(found)
+        except (TypeError, ValueError):
+            return None
+    return None if isinstance(found, float) and math.isnan(found) else found
