@@ -39,7 +39,7 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def _start(home: Path, port: int) -> subprocess.Popen[str]:
+def _start(home: Path, port: int, *, columns: int = 300) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -55,7 +55,20 @@ def _start(home: Path, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, "COLUMNS": str(columns)},
     )
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()
+    pytest.fail("the server did not answer /health within 60 s")
 
 
 @pytest.fixture
@@ -64,16 +77,7 @@ def served(home: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     process = _start(home, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-            assert process.poll() is None, process.communicate()
-        else:
-            pytest.fail("the server did not answer /health within 60 s")
+        _wait_until_healthy(url, process)
         yield url, process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -97,6 +101,23 @@ def test_the_server_starts_answers_health_and_readiness(
     assert missing.status_code == 404
     assert missing.json()["code"] == "ENDPOINT_NOT_FOUND"
     assert "/health" in httpx.get(f"{url}/openapi.json").json()["paths"]
+
+
+def test_the_start_banner_keeps_each_line_whole_on_a_narrow_terminal(tmp_path: Path) -> None:
+    home = tmp_path / ("a-folder-with-a-long-name-" * 3) / "home"  # paths wider than 80 columns
+    port = _free_port()
+    process = _start(home, port, columns=80)
+    try:
+        _wait_until_healthy(f"http://127.0.0.1:{port}", process)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    lines = stderr.splitlines()
+    assert lines[0] == f"loopwright server on http://127.0.0.1:{port} (1 worker)"
+    assert lines[1].startswith("  db: ") and str(home) in lines[1]
+    assert lines[2].startswith("  blobs: ") and str(home) in lines[2]
+    assert lines[3] == "  auth: off, as no API tokens exist; listening on loopback only"
+    assert lines[4].startswith("  every caller acts as admin ")
 
 
 def test_tokens_cli_creates_lists_and_revokes(home: Path) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._context import state
 from ._output import console, fail, handle_errors
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 __all__ = ["register"]
 
@@ -21,6 +24,22 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _banner(host: str, port: int, workers: int, settings: Settings, *, auth: bool) -> list[str]:
+    """What the server prints on start: where it listens, its stores, and who may call it."""
+    lines = [
+        f"loopwright server on http://{host}:{port} ({workers} worker{'s' * (workers > 1)})",
+        f"  db: {settings.db_uri}",
+        f"  blobs: {settings.blob_uri}",
+    ]
+    if auth:
+        return [*lines, "  auth: on; requests need 'Authorization: Bearer <token>'"]
+    return [
+        *lines,
+        "  auth: off, as no API tokens exist; listening on loopback only",
+        f"  every caller acts as admin {settings.user or 'the server user'}",
+    ]
 
 
 def register(app: typer.Typer) -> None:
@@ -73,17 +92,10 @@ def register(app: typer.Typer) -> None:
         if settings.user:
             os.environ["LOOPWRIGHT_USER"] = settings.user
         os.environ.pop("LOOPWRIGHT_SERVER_URI", None)
-        out.print(
-            f"loopwright server on http://{host}:{port}  (db {settings.db_uri}, "
-            f"blobs {settings.blob_uri}, {workers} worker(s))"
-        )
-        if auth:
-            out.print("auth: on — requests need 'Authorization: Bearer <token>'")
-        else:
-            out.print(
-                "auth: off (no API tokens) — listening on loopback only; every caller acts as "
-                f"admin {settings.user or 'the server user'}"
-            )
+        for line in _banner(host, port, workers, settings, auth=auth):
+            # One fact per line, never folded by Rich: a narrow terminal wraps, but copying a
+            # line still gives the whole URL or path.
+            out.print(line, markup=False, soft_wrap=True)
         uvicorn.run(
             "loopwright.server.app:create_app",
             factory=True,
