@@ -371,6 +371,7 @@ def test_json_output_stays_valid_json_with_nan_metrics(home: Path, client: Clien
 
 
 def test_showing_a_missing_run_fails_clearly(home: Path) -> None:
+    assert invoke(["--home", str(home), "init"]).exit_code == 0
     result = invoke(["--home", str(home), "runs", "show", "missing-id"])
     _assert_clean_failure(result, "run 'missing-id' does not exist", "RESOURCE_DOES_NOT_EXIST")
     result = invoke(["--home", str(home), "runs", "show", "missing-id", "--json"])
@@ -379,6 +380,7 @@ def test_showing_a_missing_run_fails_clearly(home: Path) -> None:
 
 
 def test_listing_runs_of_a_missing_experiment_fails_clearly(home: Path) -> None:
+    assert invoke(["--home", str(home), "init"]).exit_code == 0
     result = invoke(["--home", str(home), "runs", "list", "--experiment", "nope"])
     _assert_clean_failure(result, "experiment 'nope' does not exist")
 
@@ -386,6 +388,7 @@ def test_listing_runs_of_a_missing_experiment_fails_clearly(home: Path) -> None:
 @pytest.mark.parametrize("run_id", ["[/x]", "[bold]abc", "[red]"])
 def test_error_messages_print_user_text_literally(home: Path, run_id: str) -> None:
     """Rich markup in an error message must be shown, not interpreted (or crash the CLI)."""
+    assert invoke(["--home", str(home), "init"]).exit_code == 0
     result = invoke(["--home", str(home), "runs", "show", run_id])
     _assert_clean_failure(result, f"run {run_id!r} does not exist")
 

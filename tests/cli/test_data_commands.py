@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_checks import assert_clean_failure
 
 from loopwright.client import Client
 
@@ -34,17 +35,6 @@ VERSION_KEYS = {
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
-
-
-def _assert_clean_failure(result: Any, *fragments: str, code: int = 1) -> None:
-    """Exit status ``code``, one line naming ``fragments``, and no traceback."""
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -192,7 +182,7 @@ def test_checkout_of_a_ref_into_a_folder(
     assert "ds@v1 -> out: 0 file(s) written, 2 already up to date" in _flat(again.stdout)
 
     Path("out/a.txt").write_bytes(b"local edit")
-    _assert_clean_failure(lw("data", "checkout", "ds@v2", "out"), "a.txt", "--force")
+    assert_clean_failure(lw("data", "checkout", "ds@v2", "out"), "a.txt", "--force")
     assert Path("out/a.txt").read_bytes() == b"local edit"
     assert not Path("out/sub").exists()
     forced = lw_json("data", "checkout", "ds@v2", "out", "--force")
@@ -208,7 +198,7 @@ def test_checkout_and_status_of_a_pointer(lw: Any, lw_json: Any) -> None:
 
     data.write_bytes(b"two\n")
     assert lw("data", "status", "data/x.txt.lw").exit_code == 1
-    _assert_clean_failure(lw("data", "checkout", "data/x.txt.lw"), "local changes", "x.txt")
+    assert_clean_failure(lw("data", "checkout", "data/x.txt.lw"), "local changes", "x.txt")
     assert data.read_bytes() == b"two\n"
     restored = lw_json("data", "checkout", "data/x.txt.lw", "--force")
     assert (restored["written"], restored["dest"]) == (["x.txt"], "data")
@@ -260,7 +250,7 @@ def test_a_pointer_cannot_send_files_outside_its_folder(
     )
     result = lw("data", "checkout", str(pointer))
     assert not Path("outer/a.txt").exists()
-    _assert_clean_failure(result, "evil.lw")
+    assert_clean_failure(result, "evil.lw")
 
 
 # --- labels -------------------------------------------------------------------------------------
@@ -276,8 +266,8 @@ def test_tag_and_alias(two_versions: list[dict[str, Any]], lw: Any, client: Clie
     assert "ds@golden -> ds@v2" in lw("data", "alias", "ds@v2", "golden").stdout
     assert client.datasets.get("ds@golden").number == 2
 
-    _assert_clean_failure(lw("data", "alias", "ds@v1", "latest"), "alias 'latest'")
-    _assert_clean_failure(lw("data", "tag", "ds@v1", "novalue"), "key=value")
+    assert_clean_failure(lw("data", "alias", "ds@v1", "latest"), "alias 'latest'")
+    assert_clean_failure(lw("data", "tag", "ds@v1", "novalue"), "key=value")
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -286,18 +276,18 @@ def test_tag_and_alias(two_versions: list[dict[str, Any]], lw: Any, client: Clie
 def test_errors_are_one_line_without_a_traceback(
     two_versions: list[dict[str, Any]], lw: Any
 ) -> None:
-    _assert_clean_failure(lw("data", "log", "nope"), "dataset 'nope' does not exist")
-    _assert_clean_failure(lw("data", "show", "nope@v1"), "dataset 'nope' does not exist")
-    _assert_clean_failure(
+    assert_clean_failure(lw("data", "log", "nope"), "dataset 'nope' does not exist")
+    assert_clean_failure(lw("data", "show", "nope@v1"), "dataset 'nope' does not exist")
+    assert_clean_failure(
         lw("data", "show", "ds@v9"), "dataset 'ds' has no version 'v9'; versions: v1..v2"
     )
-    _assert_clean_failure(lw("data", "diff", "ds@v1", "ds@nosuch"), "'nosuch'")
-    _assert_clean_failure(lw("data", "checkout", "ds@v1"), "give a destination folder")
-    _assert_clean_failure(lw("data", "status", "ds@v1"), "give the folder or file")
-    _assert_clean_failure(lw("data", "add", "ds", "missing.txt"), "'missing.txt' does not exist")
-    _assert_clean_failure(lw("data", "add", "bad name", "data"), "dataset name 'bad name'")
+    assert_clean_failure(lw("data", "diff", "ds@v1", "ds@nosuch"), "'nosuch'")
+    assert_clean_failure(lw("data", "checkout", "ds@v1"), "give a destination folder")
+    assert_clean_failure(lw("data", "status", "ds@v1"), "give the folder or file")
+    assert_clean_failure(lw("data", "add", "ds", "missing.txt"), "'missing.txt' does not exist")
+    assert_clean_failure(lw("data", "add", "bad name", "data"), "dataset name 'bad name'")
     Path("broken.lw").write_text("nonsense\n")
-    _assert_clean_failure(lw("data", "checkout", "broken.lw"), "broken.lw:1:")
+    assert_clean_failure(lw("data", "checkout", "broken.lw"), "broken.lw:1:")
 
 
 # --- pointer files in Git -----------------------------------------------------------------------

@@ -405,6 +405,7 @@ def test_runs_show_draws_metric_history(client: Client, lw: Any, lw_json: Any) -
 
 
 def test_unknown_runs_fail_clearly(lw: Any) -> None:
+    assert lw("init").exit_code == 0
     _assert_clean_failure(lw("runs", "show", "nope"), "run 'nope' does not exist")
     _assert_clean_failure(lw("runs", "show", "nope", "--json", "--history"), "'nope'")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,7 +11,69 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..config import Settings
 
-__all__ = ["CliState", "state"]
+__all__ = ["CREATING_COMMANDS", "READING_COMMANDS", "CliState", "state"]
+
+# Commands that only read a store: on a store that does not exist they say so and create
+# nothing (a mistyped --home or --db-uri must not leave an empty store behind). Every other
+# command that opens a store is listed in CREATING_COMMANDS; a test checks each command is in
+# exactly one of them (or opens no store).
+READING_COMMANDS = frozenset(
+    {
+        "audit log",
+        "audit verify",
+        "data list",
+        "data log",
+        "data show",
+        "data diff",
+        "data status",
+        "data checkout",
+        "data push",
+        "experiments list",
+        "runs list",
+        "runs show",
+        "runs compare",
+        "models list",
+        "models show",
+        "models versions",
+        "models requests",
+        "models card",
+        "models sbom",
+        "users list",
+        "tokens list",
+    }
+)
+CREATING_COMMANDS = frozenset(
+    {
+        "init",
+        "gc",
+        "server",
+        "db upgrade",
+        "db current",  # reports an empty database as such
+        "data add",
+        "data tag",
+        "data alias",
+        "data pull",
+        "data validate",
+        "experiments create",
+        "experiments rename",
+        "experiments delete",
+        "experiments restore",
+        "runs delete",
+        "runs restore",
+        "models register",
+        "models alias",
+        "models stage",
+        "models approve",
+        "models reject",
+        "models policy",
+        "models import-mlflow",
+        "users add",
+        "users set-role",
+        "users disable",
+        "tokens create",
+        "tokens revoke",
+    }
+)
 
 
 @dataclass
@@ -23,6 +85,8 @@ class CliState:
     user: str | None = None
     server: str | None = None
     token: str | None = None
+    data_link: str | None = None  # `data add --link`
+    command: str = ""  # the subcommand's path, e.g. "data list"
 
     def settings(self) -> Settings:
         from .._logging import configure_logging
@@ -36,8 +100,13 @@ class CliState:
             user=self.user,
             server_uri=self.server,
             token=self.token,
+            data_link=self.data_link,
         )
         configure_logging(settings.log_level)
+        if settings.is_embedded and self.command in READING_COMMANDS:
+            from ..store.home import require_store
+
+            require_store(settings)
         return settings
 
     def local_settings(self, command: str) -> Settings:
@@ -64,4 +133,10 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(obj, CliState):
         obj = CliState()
         ctx.find_root().obj = obj
+    names = []
+    current: Any = ctx  # a click context; its parents are not typer's subclass
+    while current.parent is not None:
+        names.append(current.info_name or "")
+        current = current.parent
+    obj.command = " ".join(reversed(names))
     return obj

@@ -17,6 +17,7 @@ from . import server as server_commands
 from . import tokens as token_commands
 from . import users as user_commands
 from ._context import CliState
+from ._group import RootGroup
 
 __all__ = ["app", "run"]
 
@@ -27,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=RootGroup,
 )
 
 
@@ -63,6 +65,9 @@ def root(
         str | None, typer.Option("--token", help="API token for --server (LOOPWRIGHT_TOKEN).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when a command fails.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,

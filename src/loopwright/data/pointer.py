@@ -5,11 +5,15 @@
 itself is listed in a ``.gitignore`` beside it so that Git keeps only the pointer.
 
 The format is a few ``key: value`` lines (valid YAML), readable without a YAML library.
+``id`` and ``content_hash`` identify the version on every machine; ``version`` (the number) is
+this store's counting and may differ in another store that pulled the same content. A pointer
+may come from an untrusted repository, so every field is checked when it is read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +24,12 @@ from .entities import DatasetVersion
 __all__ = ["POINTER_SUFFIX", "Pointer", "read_pointer", "write_pointer"]
 
 POINTER_SUFFIX = ".lw"
-_HEADER = "# Loopwright dataset pointer: `loopwright data checkout {name}` restores the data.\n"
+_HEADER = (
+    "# Loopwright dataset pointer: `loopwright data checkout {name}` restores the data.\n"
+    "# id and content_hash name the version everywhere; the version number is local to a store.\n"
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_ID = re.compile(r"[0-9a-f]{32}\Z")
 _KEYS = ("dataset", "version", "id", "content_hash", "path")
 
 
@@ -35,6 +44,11 @@ class Pointer:
     @property
     def ref(self) -> str:
         return f"{self.dataset}@{self.id}"
+
+
+def is_content_hash(value: str) -> bool:
+    """Whether ``value`` has the form of a BLAKE3 digest: 64 lowercase hex digits."""
+    return _HEX64.match(value) is not None
 
 
 def write_pointer(data_path: str | os.PathLike[str], version: DatasetVersion) -> Path:
@@ -70,6 +84,11 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer:
         lines = pointer.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InvalidInput(f"cannot read the pointer file {pointer}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{pointer} is not a pointer file (not UTF-8 text); restore it from Git or re-create "
+            "it with `loopwright data add`"
+        ) from None
     values: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -81,8 +100,7 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer:
     missing = [key for key in _KEYS if key not in values]
     if missing:
         raise InvalidInput(f"{pointer}: missing {', '.join(missing)}; re-create it with data add")
-    if not values["version"].isdigit():
-        raise InvalidInput(f"{pointer}: 'version' must be a number")
+    _check_fields(pointer, values)
     # The pointer may come from an untrusted repository: its path must stay beside it.
     try:
         name = normalize_relpath(values["path"], what="path")
@@ -98,3 +116,24 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer:
         values["content_hash"],
         values["path"],
     )
+
+
+def _check_fields(pointer: Path, values: dict[str, str]) -> None:
+    from .service import _check_name as check_dataset_name
+
+    problems = []
+    if not (values["version"].isdigit() and len(values["version"]) <= 18):
+        problems.append("'version' must be a number")
+    if not _ID.match(values["id"]):
+        problems.append("'id' must be 32 lowercase hex digits")
+    if not is_content_hash(values["content_hash"]):
+        problems.append("'content_hash' must be 64 lowercase hex digits")
+    try:
+        check_dataset_name(values["dataset"])
+    except InvalidInput as exc:
+        problems.append(exc.message)
+    if problems:
+        raise InvalidInput(
+            f"{pointer}: {'; '.join(problems)}; restore the file from Git or re-create it "
+            "with `loopwright data add`"
+        )

@@ -215,11 +215,23 @@ class DatasetService:
         )
 
     def resolve_pointer(self, pointer: Pointer) -> DatasetVersion:
-        """The version a pointer file names: by id, else by content (another store's id)."""
+        """The version a pointer file names: by id, else by content (another store's id).
+
+        A version found by id must hold the pointer's dataset and content: a pointer edited to
+        name other content is refused rather than trusted."""
+        found: DatasetVersion | None
         try:
-            return self._version_by_id(pointer.id)
+            found = self._version_by_id(pointer.id)
         except NotFound:
             found = self._find_by_content(pointer.dataset, pointer.content_hash)
+        else:
+            if (found.dataset, found.content_hash) != (pointer.dataset, pointer.content_hash):
+                raise InvalidInput(
+                    f"the pointer names version {pointer.id} as dataset {pointer.dataset!r} with "
+                    f"content {pointer.content_hash[:12]}, but that version is {found.dataset!r} "
+                    f"with content {found.content_hash[:12]}; the pointer was edited: restore it "
+                    "from Git or re-create it with `loopwright data add`"
+                )
         if found is None:
             raise NotFound(
                 f"this store has no version {pointer.dataset}@v{pointer.version} "

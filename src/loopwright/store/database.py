@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from ..errors import ConfigError, StoreError
 
-__all__ = ["Database", "normalize_db_uri"]
+__all__ = ["Database", "normalize_db_uri", "sqlite_file"]
 
 _BUSY_TIMEOUT_MS = 60_000
 
@@ -37,6 +37,15 @@ def normalize_db_uri(uri: str) -> str:
     if scheme in ("postgresql", "postgres"):
         return f"postgresql+psycopg://{rest}"
     return uri
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file a SQLite URL names; None for other databases and in-memory or ``file:`` URLs."""
+    url = sa.make_url(normalize_db_uri(uri))
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return None if database.startswith("file:") else Path(database).expanduser()
 
 
 def _ensure_wal(cursor: Any) -> None:
@@ -98,13 +107,13 @@ class Database:
         url = sa.make_url(normalize_db_uri(uri))
         kwargs: dict[str, Any] = {"echo": echo}
         if url.get_backend_name() == "sqlite":
-            database = url.database or ""
-            if database and database != ":memory:" and not database.startswith("file:"):
+            database = sqlite_file(uri)
+            if database is not None:
                 try:
-                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                    database.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StoreError(
-                        f"cannot create the folder for the SQLite database {database!r}: "
+                        f"cannot create the folder for the SQLite database {str(database)!r}: "
                         f"{exc.strerror}; check db_uri or the folder's permissions"
                     ) from exc
             kwargs["connect_args"] = {

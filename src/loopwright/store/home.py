@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import StoreError
+from ..errors import ConfigError, LoopwrightError, StoreError
 from .blobs import BlobStore
 from .database import Database
 from .migrate import ensure_schema
@@ -25,7 +25,7 @@ from .migrate import ensure_schema
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Store", "acting_as", "open_store"]
+__all__ = ["Store", "acting_as", "open_blob_store", "open_store", "require_store"]
 
 # The user a server request acts for; set around the service calls of one request.
 _acting: ContextVar[str | None] = ContextVar("loopwright_acting_as", default=None)
@@ -87,6 +87,52 @@ def _prepare_home(settings: Settings) -> None:
         ignore.write_text(_HOME_GITIGNORE, encoding="utf-8")
 
 
+def require_store(settings: Settings) -> None:
+    """Refuse, creating nothing, unless the database ``settings`` name holds a Loopwright store.
+
+    Commands that only read call this first, so a mistyped path is reported instead of
+    becoming a new, empty store.
+    """
+    import sqlalchemy as sa
+
+    from .database import sqlite_file
+    from .migrate import current_revision
+
+    fix = (
+        "check --home / --db-uri (LOOPWRIGHT_HOME, LOOPWRIGHT_DB_URI), or create a store there "
+        "with `loopwright init`"
+    )
+    path = sqlite_file(settings.db_uri)
+    if path is not None and not path.is_file():
+        raise StoreError(f"there is no Loopwright store at {path}: the file does not exist; {fix}")
+    if path is not None and path.stat().st_size == 0:
+        raise StoreError(f"{path} is an empty file, not a Loopwright store; {fix}")
+    db = Database.open(settings.db_uri)
+    try:
+        revision = current_revision(db)
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).splitlines()[0]
+        raise StoreError(f"cannot open the database {db.url}: {reason}; {fix}") from None
+    finally:
+        db.dispose()
+    if revision is None:
+        raise StoreError(f"the database {db.url} holds no Loopwright store; {fix}")
+
+
+def open_blob_store(uri: str, *, what: str = "blob_uri") -> BlobStore:
+    """:meth:`BlobStore.open`, with an error naming ``what`` for an unknown protocol or a
+    protocol whose fsspec package is not installed."""
+    try:
+        return BlobStore.open(uri)
+    except LoopwrightError:
+        raise
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(
+            f"{what}: cannot open {uri!r} ({exc}); give a folder, a file:// URL or an fsspec "
+            "URL such as s3://bucket/prefix whose package (s3fs, gcsfs, …) is installed"
+        ) from exc
+
+
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     """Open (creating on first use) the home, database and blob store that ``settings`` name.
 
@@ -102,7 +148,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     try:
         if migrate:
             ensure_schema(db)
-        blobs = BlobStore.open(settings.blob_uri)
+        blobs = open_blob_store(settings.blob_uri)
         if blobs.is_local:
             Path(settings.blob_uri).mkdir(parents=True, exist_ok=True)
     except BaseException:

@@ -40,8 +40,9 @@ import os
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from blake3 import blake3
 
-from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput
+from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput, StoreError
 
 from .blobs import _HASH, _TEMP_DIR, BlobStore, _check_hash, _create_temp, _fsync_dir, _write_all
 
@@ -207,8 +208,21 @@ class _Site:
             temp.unlink(missing_ok=True)  # already gone once published
 
 
+@contextmanager
+def _reaching(store: BlobStore) -> Iterator[None]:
+    """Errors from listing a remote (no such bucket, no access) as one that names it."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(
+            f"cannot list the blob store {store.uri}: {exc.strerror or exc}; check the URL, "
+            "that the bucket or folder exists, and the credentials"
+        ) from exc
+
+
 def _inventory(site: _Site, workers: int) -> _Inventory:
-    loose, files = site.listing()
+    with _reaching(site.store):
+        loose, files = site.listing()
     packs = {name[:-5]: size for name, size in files.items() if name.endswith(".pack")}
     indexes = [name[:-4] for name in files if name.endswith(".idx") and name[:-4] in packs]
 
