@@ -9,7 +9,8 @@ import pytest
 from loopwright.config import CONFIG_FILE, HOME_DIR, resolve_settings
 from loopwright.errors import ConfigError
 
-KEYS = ("home", "db_uri", "blob_uri", "server_uri", "token", "log_level", "user")
+LIMITS = ("max_request_bytes", "max_upload_bytes", "query_timeout", "query_memory")
+KEYS = ("home", "db_uri", "blob_uri", "server_uri", "token", "log_level", "user", *LIMITS)
 ENV = {
     "home": "LOOPWRIGHT_HOME",
     "db_uri": "LOOPWRIGHT_DB_URI",
@@ -18,6 +19,7 @@ ENV = {
     "token": "LOOPWRIGHT_TOKEN",
     "log_level": "LOOPWRIGHT_LOG_LEVEL",
     "user": "LOOPWRIGHT_USER",
+    **{key: f"LOOPWRIGHT_{key.upper()}" for key in LIMITS},
 }
 
 
@@ -68,6 +70,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "token": "default",
         "log_level": "default",
         "user": "default",
+        **dict.fromkeys(LIMITS, "default"),
     }
 
 
@@ -108,6 +111,10 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
         "token": ("arg-token-0001", "env-token-0002", "file-token-003", "file-token-003"),
         "log_level": ("DEBUG", "ERROR", "INFO", "INFO"),
         "user": ("ada", "grace", "linus", "linus"),
+        "max_request_bytes": ("1000", "2000", "3000", "3000"),
+        "max_upload_bytes": ("4000", "5000", "6000", "6000"),
+        "query_timeout": ("1.5", "2.5", "3.5", "3.5"),
+        "query_memory": ("7000", "8000", "9000", "9000"),
     }
 
 
@@ -146,6 +153,10 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "token": None,
             "log_level": "WARNING",
             "user": None,
+            "max_request_bytes": str(32 << 20),
+            "max_upload_bytes": str(5 << 30),
+            "query_timeout": "300.0",
+            "query_memory": str(1 << 30),
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -174,6 +185,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "token": "argument",
         "log_level": f"file {toml}",
         "user": f"file {toml}",
+        **dict.fromkeys(LIMITS, f"file {toml}"),
     }
 
 

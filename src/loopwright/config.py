@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,7 +49,20 @@ _KEYS: tuple[_Key, ...] = (
     _Key("token", "LOOPWRIGHT_TOKEN", "API token sent to the server"),
     _Key("log_level", "LOOPWRIGHT_LOG_LEVEL", "logging level of the loopwright logger"),
     _Key("user", "LOOPWRIGHT_USER", "who local changes are recorded as (default: the OS user)"),
+    _Key("max_request_bytes", "LOOPWRIGHT_MAX_REQUEST_BYTES", "server: largest JSON request body"),
+    _Key("max_upload_bytes", "LOOPWRIGHT_MAX_UPLOAD_BYTES", "server: largest streamed upload"),
+    _Key("query_timeout", "LOOPWRIGHT_QUERY_TIMEOUT", "seconds a validation query may run"),
+    _Key("query_memory", "LOOPWRIGHT_QUERY_MEMORY", "memory a validation query may use"),
 )
+# Numeric settings: sizes take a unit (``512MB``, ``5GiB``) or a number of bytes.
+_SIZES = ("max_request_bytes", "max_upload_bytes", "query_memory")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?", re.IGNORECASE)
+_DEFAULT_LIMITS = {
+    "max_request_bytes": str(32 << 20),
+    "max_upload_bytes": str(5 << 30),
+    "query_timeout": "300",
+    "query_memory": str(1 << 30),
+}
 _KEYS_BY_NAME = {key.name: key for key in _KEYS}
 
 
@@ -65,6 +79,10 @@ class Settings:
     config_file: Path | None
     user: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    max_request_bytes: int = 32 << 20  # JSON bodies; uploads stream and take max_upload_bytes
+    max_upload_bytes: int = 5 << 30
+    query_timeout: float = 300.0  # seconds, for the DuckDB queries of data validation
+    query_memory: int = 1 << 30
 
     @property
     def is_embedded(self) -> bool:
@@ -119,7 +137,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"known settings: {', '.join(_KEYS_BY_NAME)}"
         )
     for name, value in table.items():
-        if not isinstance(value, str):
+        if name in (*_SIZES, "query_timeout") and type(value) in (int, float):
+            table[name] = str(value)
+        elif not isinstance(value, str):
             raise ConfigError(
                 f"{name} (file {path}): expected a string, got {type(value).__name__} {value!r}"
             )
@@ -153,7 +173,26 @@ def _check_value(name: str, value: str, source: str) -> str:
         raise ConfigError(f"{where}: a user name must be 1-200 characters")
     elif name in ("home", "blob_uri") and not value.strip():
         raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
+    elif name in _SIZES:
+        return str(_size(value, where))
+    elif name == "query_timeout":
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < 1e9:
+            raise ConfigError(f"{where}: {value!r} is not a positive number of seconds")
     return value
+
+
+def _size(value: str, where: str) -> int:
+    """Bytes in ``"1048576"``, ``"512MB"`` or ``"5GiB"`` (KB = 1000 bytes, KiB = 1024)."""
+    match = _SIZE.fullmatch(value.strip())
+    if match is None or float(match[1]) <= 0:
+        raise ConfigError(f"{where}: {value!r} is not a size; write bytes or e.g. 512MB, 5GiB")
+    unit = (match[2] or "B").upper()
+    scale = 1024 if "I" in unit else 1000
+    return int(float(match[1]) * scale ** "BKMGT".index(unit[0]))
 
 
 def _anchor(name: str, value: str, base: Path) -> str:
@@ -176,6 +215,10 @@ def resolve_settings(
     token: str | None = None,
     log_level: str | None = None,
     user: str | None = None,
+    max_request_bytes: int | str | None = None,
+    max_upload_bytes: int | str | None = None,
+    query_timeout: float | str | None = None,
+    query_memory: int | str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -198,6 +241,9 @@ def resolve_settings(
         "log_level": log_level,
         "user": user,
     }
+    limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
+    for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
+        arguments[name] = None if given is None else str(given)
     values: dict[str, str | None] = {}
     sources: dict[str, str] = {}
     for key in _KEYS:
@@ -234,4 +280,8 @@ def resolve_settings(
         config_file=config_file,
         user=values["user"],
         sources=sources,
+        max_request_bytes=int(values["max_request_bytes"] or _DEFAULT_LIMITS["max_request_bytes"]),
+        max_upload_bytes=int(values["max_upload_bytes"] or _DEFAULT_LIMITS["max_upload_bytes"]),
+        query_timeout=float(values["query_timeout"] or _DEFAULT_LIMITS["query_timeout"]),
+        query_memory=int(values["query_memory"] or _DEFAULT_LIMITS["query_memory"]),
     )

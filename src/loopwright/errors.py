@@ -11,13 +11,15 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     │   ├── BlobNotFound (LookupError)
     │   └── IntegrityError ...................... stored bytes do not match their hash
     ├── InvalidInput (ValueError)
-    │   └── UnsafePath .......................... a user path would escape its root
+    │   ├── UnsafePath .......................... a user path would escape its root
+    │   └── LimitExceeded ....................... past a configured bound (time, memory, size)
+    │       └── RequestTooLarge ................. a request body past the server's cap (413)
     ├── NotFound (LookupError)
     ├── AlreadyExists
     ├── Conflict ................................ the object is in a state that forbids the change
     ├── PermissionDenied (PermissionError)
     ├── Unauthenticated ......................... no valid API token came with a server request
-    └── TrackingError / DataError / RegistryError / ServingError / MonitoringError
+    └── TrackingError / DataError / RegistryError
         (domain bases; domain leaves combine one of them with a leaf above)
 
     RegistryError leaves:
@@ -44,13 +46,13 @@ __all__ = [
     "IntegrityError",
     "InvalidInput",
     "InvalidModelPackage",
+    "LimitExceeded",
     "LoopwrightError",
     "MigrationError",
-    "MonitoringError",
     "NotFound",
     "PermissionDenied",
     "RegistryError",
-    "ServingError",
+    "RequestTooLarge",
     "SignatureError",
     "StageTransitionNotAllowed",
     "StoreError",
@@ -101,6 +103,14 @@ class InvalidInput(LoopwrightError, ValueError):
 
 class UnsafePath(InvalidInput):
     code = "UNSAFE_PATH"
+
+
+class LimitExceeded(InvalidInput):
+    code = "LIMIT_EXCEEDED"
+
+
+class RequestTooLarge(LimitExceeded):
+    code = "REQUEST_TOO_LARGE"
 
 
 class NotFound(LoopwrightError, LookupError):
@@ -165,11 +175,3 @@ class UntrustedModel(RegistryError, PermissionDenied):
     """Loading this model would run code chosen by its author; the caller did not opt in."""
 
     code = "UNTRUSTED_MODEL"
-
-
-class ServingError(LoopwrightError):
-    code = "SERVING_ERROR"
-
-
-class MonitoringError(LoopwrightError):
-    code = "MONITORING_ERROR"

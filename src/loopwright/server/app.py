@@ -23,10 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import LoopwrightError
-from ._limits import BodySizeLimit
+from ._limits import RequestGuard
 from ._state import ServerState
 from .auth import public
-from .errors import status_for
+from .errors import MLFLOW_PREFIXES, error_body, error_response
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -34,14 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["MLFLOW_PREFIXES", "create_app"]
 
 _logger = logging.getLogger("loopwright.server")
-
-# Paths answered in MLflow's dialect (its error body: {"error_code", "message"}).
-MLFLOW_PREFIXES = (
-    "/api/2.0/mlflow",
-    "/ajax-api/2.0/mlflow",
-    "/api/3.0/mlflow",
-    "/ajax-api/3.0/mlflow",
-)
 
 
 def _open_state(settings: Settings, auth: bool | None) -> ServerState:
@@ -61,16 +53,6 @@ def _open_state(settings: Settings, auth: bool | None) -> ServerState:
         auth_enabled=tokens.any_active() if auth is None else auth,
         default_user=store.actor,
     )
-
-
-def _error_body(request: Request, code: str, message: str, status: int) -> JSONResponse:
-    if request.url.path.startswith(MLFLOW_PREFIXES):
-        from .mlflow.errors import MLFLOW_STATUS
-
-        mlflow_status = MLFLOW_STATUS.get(code, status if status < 500 else 500)
-        body = {"error_code": code, "message": message}
-        return JSONResponse(body, status_code=mlflow_status)
-    return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
 def create_app(
@@ -101,11 +83,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.lw = state
-    app.add_middleware(BodySizeLimit, default_limit=state.max_request_bytes)
+    app.add_middleware(RequestGuard, state=state, routes=lambda: app.routes)
 
     @app.exception_handler(LoopwrightError)
     async def loopwright_error(request: Request, exc: LoopwrightError) -> JSONResponse:
-        return _error_body(request, exc.code, exc.message, status_for(exc))
+        return error_response(request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -113,19 +95,23 @@ def create_app(
             f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}"
             for error in exc.errors()
         )
-        return _error_body(request, "INVALID_PARAMETER_VALUE", problems or "invalid request", 400)
+        return error_body(
+            request.url.path, "INVALID_PARAMETER_VALUE", problems or "invalid request", 400
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
             exc.status_code, "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
         )
-        return _error_body(request, code, str(exc.detail), exc.status_code)
+        return error_body(request.url.path, code, str(exc.detail), exc.status_code)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         _logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error_body(request, "INTERNAL_ERROR", f"internal error ({type(exc).__name__})", 500)
+        return error_body(
+            request.url.path, "INTERNAL_ERROR", f"internal error ({type(exc).__name__})", 500
+        )
 
     @app.get("/health", response_class=PlainTextResponse, dependencies=[Depends(public)])
     def health() -> str:

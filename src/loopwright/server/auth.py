@@ -45,7 +45,10 @@ def _secret(request: Request) -> str | None:
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthenticated("the Basic credentials are not valid base64 UTF-8") from None
         return decoded.partition(":")[2]
-    raise Unauthenticated(f"authorization scheme {scheme!r} is not supported; use Bearer <token>")
+    # Never echo the header: without a scheme, its first word is the credential itself.
+    raise Unauthenticated(
+        "the Authorization header names no supported scheme; send 'Authorization: Bearer <token>'"
+    )
 
 
 def identify(request: Request) -> Identity:

@@ -13,6 +13,7 @@ from ...errors import NotFound
 from ...paths import normalize_relpath
 from ...store.home import acting_as
 from ...tracking.entities import Artifact
+from .._limits import streams_body
 from ._deps import PREFIX, Editor, State, Viewer
 from ._schemas import ArtifactOut
 from ._streaming import BINARY_BODY, BINARY_RESPONSE, blob_response, receive_to_file
@@ -46,6 +47,7 @@ async def upload_artifact(
             with acting_as(caller.user):
                 return state.tracking.log_artifact(run_id, local, folder or None)
 
+@streams_body
         return ArtifactOut.of(await run_in_threadpool(store))
 
 

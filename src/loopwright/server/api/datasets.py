@@ -19,6 +19,7 @@ from ...data.entities import FileEntry
 from ...errors import InvalidInput, NotFound
 from ...store.home import acting_as
 from .._state import ServerState
+from .._limits import streams_body
 from ._deps import PREFIX, Editor, State, Viewer
 from ._schemas import (
     DatasetOut,
@@ -124,3 +125,4 @@ def create_version(
             source=f"upload by {caller.user}",
         )
     return DatasetVersionOut.of(version)
+@streams_body

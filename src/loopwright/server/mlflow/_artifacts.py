@@ -26,6 +26,7 @@ from ...errors import InvalidInput, NotFound, PermissionDenied
 from ...paths import normalize_relpath
 from ...store import schema as t
 from ...store.home import acting_as
+from .._limits import streams_body
 from .._state import ServerState
 from ..auth import Identity
 from . import _files
@@ -122,6 +123,7 @@ def _store(state: ServerState, caller: Identity, tree: Tree, local: Path) -> Non
 
 
 @artifacts_router.put("/artifacts/{path:path}")
+@streams_body
 async def upload(path: str, request: Request, state: State, caller: Editor) -> Response:
     tree = await run_in_threadpool(_writable, state, path)
     if not tree.path:

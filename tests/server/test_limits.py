@@ -1,0 +1,189 @@
+"""The request guard on a real server: every route, an oversized body, with and without a token.
+
+Without a token the server answers 401 before it reads a byte of the body; with one it answers
+413 (never a success, never a server error) having read at most the route's cap. Streaming
+uploads have their own cap, ``max_upload_bytes``; the JSON cap is ``max_request_bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from test_route_rules import _all_routes
+
+from loopwright.config import resolve_settings
+from loopwright.server.app import create_app
+
+JSON_CAP = 64 << 10
+UPLOAD_CAP = 128 << 10
+HUGE = 1 << 30  # announced, never sent
+_CHUNK = 16 << 10
+_BUDGET = 48 << 20  # more than loopback socket buffers hold: a server reading on would take it
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    sent: int  # body bytes the client got to send before the answer
+
+
+@pytest.fixture
+def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPWRIGHT_MAX_REQUEST_BYTES", str(JSON_CAP))
+    monkeypatch.setenv("LOOPWRIGHT_MAX_UPLOAD_BYTES", str(UPLOAD_CAP))
+
+
+@pytest.fixture
+def server(small_caps: None, auth_server: Any) -> Any:
+    """``auth_server`` (SQLite and PostgreSQL) with small caps, so that bodies past them are
+    quick to send."""
+    return auth_server
+
+
+def _read_answer(sock: socket.socket, sent: int) -> Answer:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, f"the server closed the connection without answering ({data!r})"
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    size = int(length[1]) if length else 0
+    while len(rest) < size:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        rest += piece
+    return Answer(status, json.loads(rest) if rest else {}, sent)
+
+
+def ask(
+    url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    *,
+    chunked: bool = False,
+    send_body: bool = True,
+) -> Answer:
+    """Send the request head (an announced ``HUGE`` body, or a chunked one), then, if
+    ``send_body``, chunks only while the server has not answered; return its answer."""
+    where = urlsplit(url)
+    head = {"Host": where.netloc, "Connection": "close", **headers}
+    head |= {"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": str(HUGE)}
+    lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in head.items()), "", ""]
+    with socket.create_connection((where.hostname, where.port), timeout=20) as sock:
+        sock.sendall("\r\n".join(lines).encode())
+        sent = 0
+        piece = f"{_CHUNK:x}\r\n".encode() + b"x" * _CHUNK + b"\r\n"
+        while send_body and chunked and sent < _BUDGET and not select.select([sock], [], [], 0)[0]:
+            try:
+                sock.sendall(piece)
+            except OSError:  # the server answered and closed
+                break
+            sent += _CHUNK
+        try:
+            return _read_answer(sock, sent)
+        except TimeoutError:
+            pytest.fail(f"{method} {path}: no answer; the server waits for the body")
+
+
+def _concrete(path: str) -> str:
+    """A path of the route's shape; path parameters hold the substrings the old guard trusted."""
+
+    def value(match: re.Match[str]) -> str:
+        if match[2] == ":path":
+            return "d/blobs/artifacts/files/mlflow-artifacts/artifacts/f.txt"
+        return "0" * 64 if match[1] == "blob_hash" else f"p-{match[1]}"
+
+    return re.sub(r"\{(\w+)(:\w+)?\}", value, path)
+
+
+def _requests(tmp_path: Path) -> Iterator[tuple[str, str, bool]]:
+    """(method, concrete path, streams) for every route of the app."""
+    app = create_app(resolve_settings(home=tmp_path / "routes-home"), auth=False)
+    for route in _all_routes(app.routes):
+        streams = getattr(getattr(route, "endpoint", None), "lw_streams_body", False)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            yield method, _concrete(route.path), streams
+
+
+def _too_large(answer: Answer, setting: str) -> bool:
+    message = str(answer.body.get("message", ""))
+    return (
+        answer.status == 413 and setting in message and f"LOOPWRIGHT_{setting.upper()}" in message
+    )
+
+
+def test_every_route_refuses_an_oversized_body_and_reads_none_of_it_unauthenticated(
+    server: Any, tmp_path: Path
+) -> None:
+    requests = list(_requests(tmp_path))
+    assert len(requests) > 150
+    admin = {"Authorization": f"Bearer {server.tokens['boss']}"}
+    wrong: list[str] = []
+    for method, path, streams in requests:
+        cap, setting = (
+            (UPLOAD_CAP, "max_upload_bytes") if streams else (JSON_CAP, "max_request_bytes")
+        )
+        anonymous = ask(server.url, method, path, {})
+        if anonymous.status != 401:
+            wrong.append(f"{method} {path} without a token, announced: {anonymous.status}")
+        # The head alone: the answer comes with none of the body sent.
+        anonymous = ask(server.url, method, path, {}, chunked=True, send_body=False)
+        if anonymous.status != 401:
+            wrong.append(f"{method} {path} without a token, chunked: {anonymous}")
+        announced = ask(server.url, method, path, admin)
+        if not _too_large(announced, setting):
+            wrong.append(f"{method} {path} with a token, announced: {announced}")
+        chunked = ask(server.url, method, path, admin, chunked=True)
+        # A streaming handler may refuse the request (no such run …) before it reads the body.
+        refused_early = streams and 400 <= chunked.status < 500
+        if not (_too_large(chunked, setting) or refused_early) or chunked.sent > 64 * cap:
+            wrong.append(f"{method} {path} with a token, chunked: {chunked}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_bad_token_is_refused_before_the_body(server: Any) -> None:
+    answer = ask(server.url, "POST", "/api/v1/experiments", {"Authorization": "Bearer nope"})
+    assert answer.status == 401
+
+
+def test_streamed_uploads_are_capped_by_max_upload_bytes(server: Any) -> None:
+    admin = {"Authorization": f"Bearer {server.tokens['boss']}"}
+    with httpx.Client(base_url=server.url, headers=admin, timeout=30) as http:
+        run = http.post("/api/v1/runs", json={"experiment": "caps"}).json()
+        native = f"/api/v1/runs/{run['id']}/artifacts/files/model.bin"
+        mlflow = "/api/2.0/mlflow-artifacts/artifacts/{}/{}/artifacts/m.bin".format(
+            run["experiment_id"], run["id"]
+        )
+        for path in (native, mlflow):
+            # Past the JSON cap, within the upload cap: stored.
+            fits = http.put(path, content=b"a" * (UPLOAD_CAP - 1))
+            assert fits.status_code == 200, fits.text
+
+            def chunks() -> Iterator[bytes]:
+                for _ in range(2 * UPLOAD_CAP // _CHUNK):
+                    yield b"b" * _CHUNK
+
+            for body in (b"b" * (UPLOAD_CAP + 1), chunks()):
+                refused = http.put(path, content=body)
+                assert refused.status_code == 413, refused.text
+                assert "max_upload_bytes" in refused.text
+        listed = http.get(f"/api/v1/runs/{run['id']}/artifacts").json()
+        assert {a["path"]: a["size"] for a in listed} == {
+            "model.bin": UPLOAD_CAP - 1,
+            "m.bin": UPLOAD_CAP - 1,
+        }
