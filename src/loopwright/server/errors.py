@@ -1,6 +1,9 @@
-"""Error codes to HTTP statuses, in one place; every error body is ``{"code", "message"}``."""
+"""Error codes to HTTP statuses, in one place; every error body is ``{"code", "message"}``
+(``{"error_code", "message"}`` on MLflow's routes, which speak MLflow's dialect)."""
 
 from __future__ import annotations
+
+from fastapi.responses import JSONResponse
 
 from ..errors import (
     AlreadyExists,
@@ -10,17 +13,27 @@ from ..errors import (
     LoopwrightError,
     NotFound,
     PermissionDenied,
+    RequestTooLarge,
     StoreError,
     Unauthenticated,
 )
 
-__all__ = ["status_for"]
+__all__ = ["MLFLOW_PREFIXES", "error_body", "error_response", "status_for"]
+
+# Paths answered in MLflow's dialect (its error body: {"error_code", "message"}).
+MLFLOW_PREFIXES = (
+    "/api/2.0/mlflow",
+    "/ajax-api/2.0/mlflow",
+    "/api/3.0/mlflow",
+    "/ajax-api/3.0/mlflow",
+)
 
 # Most specific first: a leaf inherits from several of these (e.g. SignatureError is an
 # InvalidInput), and the first match wins.
 _STATUS: tuple[tuple[type[LoopwrightError], int], ...] = (
     (Unauthenticated, 401),
     (PermissionDenied, 403),
+    (RequestTooLarge, 413),
     (NotFound, 404),
     (AlreadyExists, 409),
     (Conflict, 409),
@@ -38,3 +51,17 @@ def status_for(exc: LoopwrightError) -> int:
     if isinstance(exc, ValueError):
         return 400
     return 500
+
+
+def error_body(path: str, code: str, message: str, status: int) -> JSONResponse:
+    """The error response for a request to ``path``, in the dialect its API speaks."""
+    if path.startswith(MLFLOW_PREFIXES):
+        from .mlflow.errors import MLFLOW_STATUS
+
+        mlflow_status = MLFLOW_STATUS.get(code, status if status < 500 else 500)
+        return JSONResponse({"error_code": code, "message": message}, status_code=mlflow_status)
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def error_response(path: str, exc: LoopwrightError) -> JSONResponse:
+    return error_body(path, exc.code, exc.message, status_for(exc))
