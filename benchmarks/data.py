@@ -1,6 +1,7 @@
 """Data-versioning benchmark: Loopwright against DVC, through each tool's command line.
 
     .venv/bin/python benchmarks/data.py [--big-gib 2] [--small 20000] [--repeat 3]
+                                        [--case big|small] [--link MODE]
 
 DVC runs from its own virtual environment (make it once with `python3 -m venv
 benchmarks/.venvs/dvc && benchmarks/.venvs/dvc/bin/pip install dvc`); without it the DVC
@@ -146,10 +147,16 @@ def main() -> None:
     parser.add_argument("--big-gib", type=float, default=2.0)
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--case", choices=("big", "small"), action="append", help="run only this workload"
+    )
     args = parser.parse_args()
+    cases = args.case or ["big", "small"]
     print(f"medians of {args.repeat}; ratio > 1: Loopwright is faster; times include CLI start")
-    run(f"one {args.big_gib:g} GiB file", lambda d: make_big(d, args.big_gib), args.repeat)
-    run(f"{args.small:,} files of 4 KiB", lambda d: make_small(d, args.small), args.repeat)
+    if "big" in cases:
+        run(f"one {args.big_gib:g} GiB file", lambda d: make_big(d, args.big_gib), args.repeat)
+    if "small" in cases:
+        run(f"{args.small:,} files of 4 KiB", lambda d: make_small(d, args.small), args.repeat)
 
 
 if __name__ == "__main__":

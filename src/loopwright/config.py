@@ -25,12 +25,23 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "HOME_DIR", "Settings", "resolve_settings"]
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_DATA_LINK",
+    "HOME_DIR",
+    "LINK_MODES",
+    "Settings",
+    "resolve_settings",
+]
 
 CONFIG_FILE = "loopwright.toml"
 HOME_DIR = ".loopwright"
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# How `data add` gives a file's bytes a name in a local blob store (store/_links.py), and the
+# default order to try them in: a reflink where the filesystem has them, else a copy.
+LINK_MODES = ("reflink", "hardlink", "copy")
+DEFAULT_DATA_LINK = ("reflink", "copy")
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("token", "LOOPWRIGHT_TOKEN", "API token sent to the server"),
     _Key("log_level", "LOOPWRIGHT_LOG_LEVEL", "logging level of the loopwright logger"),
     _Key("user", "LOOPWRIGHT_USER", "who local changes are recorded as (default: the OS user)"),
+    _Key("data_link", "LOOPWRIGHT_DATA_LINK", "data add: link modes to try, e.g. reflink,copy"),
     _Key("max_request_bytes", "LOOPWRIGHT_MAX_REQUEST_BYTES", "server: largest JSON request body"),
     _Key("max_upload_bytes", "LOOPWRIGHT_MAX_UPLOAD_BYTES", "server: largest streamed upload"),
     _Key("query_timeout", "LOOPWRIGHT_QUERY_TIMEOUT", "seconds a validation query may run"),
@@ -79,6 +91,7 @@ class Settings:
     config_file: Path | None
     user: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    data_link: tuple[str, ...] = DEFAULT_DATA_LINK
     max_request_bytes: int = 32 << 20  # JSON bodies; uploads stream and take max_upload_bytes
     max_upload_bytes: int = 5 << 30
     query_timeout: float = 300.0  # seconds, for the DuckDB queries of data validation
@@ -95,6 +108,8 @@ class Settings:
         for key in _KEYS:
             value = getattr(self, key.name)
             shown = "" if value is None else str(value)
+            if isinstance(value, tuple):
+                shown = ",".join(value)
             if key.name == "token" and value:
                 shown = value[:4] + "…" if len(value) > 8 else "***"
             rows.append((key.name, shown, self.sources.get(key.name, "default")))
@@ -137,7 +152,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"known settings: {', '.join(_KEYS_BY_NAME)}"
         )
     for name, value in table.items():
-        if name in (*_SIZES, "query_timeout") and type(value) in (int, float):
+        if name == "data_link" and isinstance(value, list):
+            table[name] = ",".join(map(str, value))  # data_link = ["reflink", "copy"]
+        elif name in (*_SIZES, "query_timeout") and type(value) in (int, float):
             table[name] = str(value)
         elif not isinstance(value, str):
             raise ConfigError(
@@ -173,6 +190,14 @@ def _check_value(name: str, value: str, source: str) -> str:
         raise ConfigError(f"{where}: a user name must be 1-200 characters")
     elif name in ("home", "blob_uri") and not value.strip():
         raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
+    elif name == "data_link":
+        modes = [mode.strip().lower() for mode in value.split(",")]
+        if not all(mode in LINK_MODES for mode in modes):
+            raise ConfigError(
+                f"{where}: {value!r} is not a list of link modes; give one or more of "
+                f"{', '.join(LINK_MODES)} in the order to try them, e.g. reflink,copy"
+            )
+        return ",".join(modes)
     elif name in _SIZES:
         return str(_size(value, where))
     elif name == "query_timeout":
@@ -215,6 +240,7 @@ def resolve_settings(
     token: str | None = None,
     log_level: str | None = None,
     user: str | None = None,
+    data_link: str | None = None,
     max_request_bytes: int | str | None = None,
     max_upload_bytes: int | str | None = None,
     query_timeout: float | str | None = None,
@@ -240,6 +266,7 @@ def resolve_settings(
         "token": token,
         "log_level": log_level,
         "user": user,
+        "data_link": data_link,
     }
     limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
     for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
@@ -280,6 +307,7 @@ def resolve_settings(
         config_file=config_file,
         user=values["user"],
         sources=sources,
+        data_link=tuple((values["data_link"] or ",".join(DEFAULT_DATA_LINK)).split(",")),
         max_request_bytes=int(values["max_request_bytes"] or _DEFAULT_LIMITS["max_request_bytes"]),
         max_upload_bytes=int(values["max_upload_bytes"] or _DEFAULT_LIMITS["max_upload_bytes"]),
         query_timeout=float(values["query_timeout"] or _DEFAULT_LIMITS["query_timeout"]),

@@ -333,3 +333,22 @@ def test_git_checkout_of_an_old_pointer_restores_the_old_data(
     loopwright("data", "checkout", "data/x.csv.lw", "--force")
     assert data.read_bytes() == b"id,value\n1,10\n2,20\n"
     loopwright("data", "status", "data/x.csv.lw")
+
+
+def test_add_with_link_hardlink_stores_large_files_as_read_only_links(
+    lw_json: Any, client: Client
+) -> None:
+    big = _write(Path("data/big.bin"), bytes(range(256)) * 400)  # over the 64 KiB pack limit
+    added = lw_json("data", "add", "linked", "data", "--link", "hardlink,copy")
+    [entry] = client.datasets.files(client.datasets.get(added["ref"]))
+    blob = Path(client.store.blobs.uri) / entry.hash[:2] / entry.hash[2:]
+    assert blob.stat().st_ino == big.stat().st_ino
+    assert big.stat().st_mode & 0o777 == 0o444
+
+
+def test_add_with_an_unknown_link_mode_names_the_setting(lw: Any) -> None:
+    _write(Path("data/x.txt"), b"x")
+    result = lw("data", "add", "x", "data", "--link", "symlink")
+    assert result.exit_code != 0
+    assert "data_link" in _flat(result.stdout + result.stderr)
+    assert "reflink, hardlink, copy" in _flat(result.stdout + result.stderr)

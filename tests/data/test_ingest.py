@@ -19,7 +19,8 @@ from loopwright.data.entities import FileEntry
 from loopwright.data.ingest import collect_files, manifest_hash
 from loopwright.data.pointer import read_pointer, write_pointer
 from loopwright.data.workspace import checkout
-from loopwright.errors import DataError, InvalidInput
+from loopwright.errors import ConfigError, DataError, IntegrityError, InvalidInput, UnsafePath
+from loopwright.paths import normalize_relpath
 
 MiB = 1 << 20
 
@@ -254,6 +255,85 @@ def test_a_file_rewritten_during_add_gives_a_data_error_or_one_whole_state(
     # A DataError records nothing: every version there is came from a successful add.
     counts = {d.name: d.version_count for d in client.datasets.list_datasets()}
     assert counts.get("moving", 0) <= outcomes.count("version")
+
+
+# --- link modes ---------------------------------------------------------------------------------
+
+
+def test_hardlink_mode_links_large_files_and_packs_small_ones(tmp_path: Path) -> None:
+    src = write_tree(
+        tmp_path / "src", {"big.bin": os.urandom(300_000), "small.txt": b"small", "c/d.bin": b"d"}
+    )
+    settings = resolve_settings(home=tmp_path / "home", data_link="hardlink,copy")
+    with Client(settings) as client:
+        version = client.datasets.add("linked", src)
+        entries = {e.path: e for e in client.datasets.files(version)}
+        blobs = Path(client.store.blobs.uri)
+    big = entries["big.bin"].hash
+    assert (blobs / big[:2] / big[2:]).stat().st_ino == (src / "big.bin").stat().st_ino
+    assert (src / "big.bin").stat().st_mode & 0o777 == 0o444  # protected against in-place edits
+    assert (src / "small.txt").stat().st_mode & 0o200  # packed (copied): left as it was
+    assert not (blobs / entries["small.txt"].hash[:2]).exists()
+
+
+def test_an_edit_in_place_after_a_hardlink_add_is_reported_not_served(tmp_path: Path) -> None:
+    """The trade-off of hardlinks: the stored version is not silently replaced by the edit."""
+    src = write_tree(tmp_path / "src", {"big.bin": b"v1" * 100_000})
+    settings = resolve_settings(home=tmp_path / "home", data_link="hardlink")
+    with Client(settings) as client:
+        version = client.datasets.add("linked", src)
+        (src / "big.bin").chmod(0o644)
+        with (src / "big.bin").open("r+b") as handle:  # an edit that bypasses the protection
+            handle.write(b"v2")
+        with pytest.raises(IntegrityError, match="corrupt"):
+            checkout(client.datasets, version, tmp_path / "out")
+        assert not (tmp_path / "out" / "big.bin").exists()
+        # The edited file is a new state: adding it again makes a new, correct version.
+        second = client.datasets.add("linked", src)
+        assert second.number == 2
+        checkout(client.datasets, second, tmp_path / "out2")
+        assert (tmp_path / "out2" / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
+
+
+def test_the_default_order_never_shares_the_workspace_file(client: Client, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"big.bin": os.urandom(300_000)})
+    version = client.datasets.add("copied", src)
+    [entry] = client.datasets.files(version)
+    blob = Path(client.store.blobs.uri) / entry.hash[:2] / entry.hash[2:]
+    assert blob.stat().st_ino != (src / "big.bin").stat().st_ino  # a reflink or a copy
+    assert (src / "big.bin").stat().st_mode & 0o200
+
+
+def test_the_data_link_setting_from_file_and_environment(tmp_path: Path) -> None:
+    assert resolve_settings(cwd=tmp_path, environ={}).data_link == ("reflink", "copy")
+    (tmp_path / "loopwright.toml").write_text('data_link = ["hardlink", "copy"]\n')
+    assert resolve_settings(cwd=tmp_path, environ={}).data_link == ("hardlink", "copy")
+    env = {"LOOPWRIGHT_DATA_LINK": "Reflink, hardlink"}
+    assert resolve_settings(cwd=tmp_path, environ=env).data_link == ("reflink", "hardlink")
+    with pytest.raises(ConfigError, match=r"data_link .*symlink"):
+        resolve_settings(cwd=tmp_path, environ={"LOOPWRIGHT_DATA_LINK": "symlink"})
+
+
+# --- names checked on the fast path -------------------------------------------------------------
+
+
+def test_plain_and_unusual_names_get_the_same_paths_as_the_full_rules(tmp_path: Path) -> None:
+    names = ["a.csv", "sub/b_1-2.txt", "sub/x y.txt", "café/ü.txt", "sub/deep/=@,+.bin"]
+    write_tree(tmp_path / "src", {name: b"x" for name in names})
+    assert sorted(rels([tmp_path / "src"])) == sorted(normalize_relpath(n) for n in names)
+    assert sorted(rels([tmp_path / "src" / "sub", tmp_path / "src" / "a.csv"])) == [
+        "a.csv",
+        "sub/b_1-2.txt",
+        "sub/deep/=@,+.bin",
+        "sub/x y.txt",
+    ]
+
+
+@pytest.mark.parametrize("bad", ["sub/a%2fb.txt", "~home/x.txt", "sub/a\\b.txt", "sub/. ./x"])
+def test_unsafe_names_inside_a_folder_are_refused(tmp_path: Path, bad: str) -> None:
+    write_tree(tmp_path / "src", {"ok.txt": b"ok", bad: b"x"})
+    with pytest.raises(UnsafePath):
+        collect_files([tmp_path / "src"])
 
 
 # --- pointer files ------------------------------------------------------------------------------

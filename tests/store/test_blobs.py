@@ -459,3 +459,128 @@ def test_memory_filesystem_round_trip_via_temp_and_move(
     assert all("/blobs/tmp/" in source for source, _ in moves)
     finals = {f"{info.hash[:2]}/{info.hash[2:]}" for info in infos}
     assert {target.split("/blobs/")[-1] for _, target in moves} == finals
+
+
+# --- link modes (reflink / hardlink / copy) on a local store -------------------------------------
+
+
+def _blob_path(store: BlobStore, hash: str) -> Path:
+    return Path(store.uri) / hash[:2] / hash[2:]
+
+
+def _reflinks_work(folder: Path) -> bool:
+    """Whether this filesystem clones files (FICLONE), asked directly rather than assumed."""
+    import fcntl
+
+    source, clone = folder / "probe-source", folder / "probe-clone"
+    source.write_bytes(b"probe")
+    try:
+        with source.open("rb") as src, clone.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), 0x40049409, src.fileno())
+        return True
+    except OSError:
+        return False
+    finally:
+        source.unlink()
+        clone.unlink(missing_ok=True)
+
+
+def test_a_hardlinked_blob_is_the_file_itself_and_read_only(
+    local_blob_uri: str, big_file: Path
+) -> None:
+    store = BlobStore.open(local_blob_uri)
+    info = store.put_file(big_file, link=("hardlink", "copy"))
+    assert info.link == "hardlink"
+    assert info == BlobInfo(blake3(big_file.read_bytes()).hexdigest(), big_file.stat().st_size)
+    blob = _blob_path(store, info.hash)
+    assert blob.stat().st_ino == big_file.stat().st_ino
+    # The blob is read-only, and the workspace file with it (one inode).
+    assert big_file.stat().st_mode & 0o777 == 0o444
+    store.verify(info.hash)
+    # The same content again is found, not linked twice.
+    assert store.put_file(big_file, link=("hardlink",)).link is None
+
+
+def test_an_in_place_edit_after_a_hardlink_is_caught_on_read(
+    local_blob_uri: str, big_file: Path, tmp_path: Path
+) -> None:
+    store = BlobStore.open(local_blob_uri)
+    info = store.put_file(big_file, link=("hardlink",))
+    big_file.chmod(0o644)  # what it takes to edit in place (root needs not even that)
+    with big_file.open("r+b") as handle:
+        handle.write(b"edited")
+    with pytest.raises(IntegrityError, match=info.hash):
+        store.verify(info.hash)
+    with pytest.raises(IntegrityError):
+        store.read_bytes(info.hash)
+    with pytest.raises(IntegrityError):
+        store.get_file(info.hash, tmp_path / "restored.bin")
+    assert not (tmp_path / "restored.bin").exists()
+
+
+def test_copy_is_a_separate_file(local_blob_uri: str, big_file: Path) -> None:
+    store = BlobStore.open(local_blob_uri)
+    info = store.put_file(big_file, link=("copy",))
+    assert info.link == "copy"
+    assert _blob_path(store, info.hash).stat().st_ino != big_file.stat().st_ino
+    assert big_file.stat().st_mode & 0o222  # the workspace file keeps its permissions
+
+
+def test_reflink_falls_back_to_the_next_mode_where_the_filesystem_has_none(
+    local_blob_uri: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "medium.bin"
+    source.write_bytes(os.urandom(200_000))  # below the kernel-copy size: linking still applies
+    store = BlobStore.open(local_blob_uri)
+    Path(local_blob_uri).mkdir(parents=True, exist_ok=True)
+    supported = _reflinks_work(Path(local_blob_uri))
+    info = store.put_file(source, link=("reflink", "copy"))
+    assert info.link == ("reflink" if supported else "copy")
+    blob = _blob_path(store, info.hash)
+    assert blob.stat().st_ino != source.stat().st_ino  # a clone or a copy, never the file
+    assert blob.read_bytes() == source.read_bytes()
+    if not supported:
+        other = tmp_path / "other.bin"
+        other.write_bytes(os.urandom(200_000))
+        with pytest.raises(InvalidInput, match="reflink"):
+            store.put_file(other, link=("reflink",))
+        assert not any((Path(local_blob_uri) / "tmp").iterdir())
+
+
+def test_a_hardlink_to_another_filesystem_falls_back_to_a_copy(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a filesystem other than the temp folder's")
+    source = tmp_path / "medium.bin"
+    source.write_bytes(os.urandom(100_000))
+    root = shm / f"lw-test-{uuid.uuid4().hex}"
+    try:
+        info = BlobStore.open(str(root)).put_file(source, link=("hardlink", "copy"))
+        assert info.link == "copy"
+        assert source.stat().st_mode & 0o222  # not made read-only: it was not linked
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_unknown_link_modes_are_refused(store: BlobStore, tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"x")
+    for order in (("symlink",), ()):
+        with pytest.raises(InvalidInput, match="reflink, hardlink, copy"):
+            store.put_file(path, link=order)
+
+
+def test_exists_many_finds_loose_and_packed_blobs(local_blob_uri: str, tmp_path: Path) -> None:
+    store = BlobStore.open(local_blob_uri)
+    loose = store.put_bytes(b"loose").hash
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"packed")
+    [packed] = store.put_small_files([small])
+    assert packed.link == "pack"
+    absent = blake3(b"absent").hexdigest()
+    assert store.exists_many({loose, packed.hash, absent}) == {loose, packed.hash}
+    assert store.put_small_files([small])[0].link is None
+    with pytest.raises(InvalidInput):
+        store.exists_many({"nope"})

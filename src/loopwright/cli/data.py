@@ -97,12 +97,21 @@ def add(
     tag: Annotated[list[str], typer.Option("--tag", "-t", help="key=value (repeatable).")] = [],  # noqa: B006
     alias: Annotated[list[str], typer.Option("--alias", "-a", help="Alias to point here.")] = [],  # noqa: B006
     pointer: Annotated[bool, typer.Option(help="Write PATH.lw beside a single local path.")] = True,
+    link: Annotated[
+        str | None,
+        typer.Option(
+            "--link",
+            help="How to store files of 64 KiB and more: reflink, hardlink or copy, or an order "
+            "to try (reflink,copy). A hardlinked file becomes read-only. Setting: data_link.",
+        ),
+    ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Add a new version of NAME (identical content gives back the existing version)."""
     from ..data.pointer import write_pointer
 
     tags = _parse_pairs(tag, "tag")
+    state(ctx).data_link = link
     with handle_errors(), state(ctx).client() as client:
         with _progress(f"adding {name}", None, not json_output) as advance:
             version = client.datasets.add(

@@ -2,7 +2,9 @@
 
 Every file is read once: hashed while it is copied into the blob store. A stat cache skips
 unchanged files entirely. Blob writes skip their per-file fsync and the store is synced once at
-the end, before any metadata points at the blobs.
+the end, before any metadata points at the blobs. Files from 64 KiB on can be reflinked or
+hardlinked into a local store instead of copied (the ``data_link`` setting; see
+``loopwright.store._links`` for the trade-offs); smaller ones are always packed.
 
 Symlinks: a symlinked file is stored with its target's content when the target lies inside the
 source folder, and refused when it points outside; symlinked folders are not followed.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,8 +23,10 @@ from typing import Any
 
 from blake3 import blake3
 
+from .._logging import get_logger
+from ..config import DEFAULT_DATA_LINK
 from ..errors import DataError, IntegrityError, InvalidInput
-from ..paths import normalize_relpath
+from ..paths import MAX_PATH_BYTES, normalize_relpath
 from ..store.blobs import BlobStore
 from .entities import FileEntry
 from .stat_cache import FileKey, StatCache, file_key
@@ -38,6 +44,10 @@ Progress = Callable[[int], None]
 
 SMALL_FILE_BYTES = 64 * 1024  # smaller files are packed together in the blob store
 _SMALL_BATCH = 4096
+# A name that normalize_relpath accepts unchanged, whatever folder it is in: checked with one
+# regular expression instead of the full rules (the common case, on every file of a big folder).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=,@-]{0,254}\Z")
+_log = get_logger(__name__)
 
 
 def manifest_text(entries: Sequence[FileEntry]) -> bytes:
@@ -62,12 +72,21 @@ def manifest_hash(entries: Sequence[FileEntry]) -> str:
     return blake3(manifest_text(entries)).hexdigest()
 
 
+def _relpath(prefix: str, name: str, plain_prefix: bool) -> str:
+    rel = prefix + name
+    if plain_prefix and _PLAIN_NAME.match(name) and len(rel) <= MAX_PATH_BYTES:
+        return rel  # already normal: plain segments joined by "/"
+    return normalize_relpath(rel, what="dataset path")
+
+
 def _walk(root: Path, prefix: str, out: list[tuple[str, str]]) -> None:
-    """Files below ``root`` in sorted order (``os.scandir``: no extra stat per file)."""
+    """Files below ``root`` in sorted order (``os.scandir``: no extra stat per file), with
+    absolute paths on disk."""
     real_root = os.path.realpath(root)
-    pending = [(os.fspath(root), prefix)]
+    plain = prefix == "" or bool(_PLAIN_NAME.match(prefix.removesuffix("/")))
+    pending = [(os.path.abspath(root), prefix, plain)]
     while pending:
-        folder, rel_prefix = pending.pop()
+        folder, rel_prefix, plain = pending.pop()
         with os.scandir(folder) as listing:
             items = sorted(listing, key=lambda item: item.name)
         subfolders = []
@@ -82,11 +101,12 @@ def _walk(root: Path, prefix: str, out: list[tuple[str, str]]) -> None:
                         "in or add its target directly"
                     )
             elif item.is_dir():
-                subfolders.append((item.path, f"{rel_prefix}{item.name}/"))
+                plain_sub = plain and bool(_PLAIN_NAME.match(item.name))
+                subfolders.append((item.path, f"{rel_prefix}{item.name}/", plain_sub))
                 continue
             elif not item.is_file():
                 continue  # sockets, fifos, devices
-            out.append((normalize_relpath(rel_prefix + item.name, what="dataset path"), item.path))
+            out.append((_relpath(rel_prefix, item.name, plain), item.path))
         pending.extend(reversed(subfolders))
 
 
@@ -117,7 +137,9 @@ def collect_files(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
             if path.is_dir():
                 _walk(path, f"{path.name}/", files)
             elif path.is_file():
-                files.append((normalize_relpath(path.name, what="dataset path"), os.fspath(path)))
+                files.append(
+                    (normalize_relpath(path.name, what="dataset path"), os.path.abspath(path))
+                )
     seen: set[str] = set()
     for rel, _ in files:
         if rel in seen:
@@ -135,46 +157,53 @@ def store_files(
     *,
     workers: int = 4,
     progress: Progress | None = None,
+    link: Sequence[str] = ("copy",),
 ) -> list[FileEntry]:
     """Hash and store each file (skipping those the stat cache vouches for); return the entries.
+
+    ``link`` is the order of ways to store files of 64 KiB and more in a local store
+    (``"reflink"``, ``"hardlink"``, ``"copy"``); the ways used are logged.
 
     Raises:
         DataError: a file changed while it was being read (the version would mix two states).
     """
-    absolute = [os.path.abspath(path) for _, path in files]
+    absolute = [path if os.path.isabs(path) else os.path.abspath(path) for _, path in files]
     cached = cache.get_many(absolute) if cache is not None else {}
     new_cache: list[tuple[str, FileKey, str]] = []
-    wrote = False
+    used: Counter[str] = Counter()
 
-    def one(index: int) -> FileEntry:
-        nonlocal wrote
-        rel, path = files[index]
-        key = keys[index]
-        changed = DataError(
+    def changed(path: str) -> DataError:
+        return DataError(
             f"{path} changed while it was being added; nothing was recorded, add it again "
             "once it is no longer being written"
         )
+
+    def one(index: int) -> tuple[FileEntry, str | None]:
+        rel, path = files[index]
+        key = keys[index]
         try:
-            info = blobs.put_file(path, durable=False)
+            info = blobs.put_file(path, durable=False, link=link)
         except IntegrityError:  # the store saw the bytes change between hashing and copying
-            raise changed from None
-        wrote = True
+            raise changed(path) from None
         after = file_key(os.stat(path))
         if after != key or info.size != key[0]:
-            raise changed
+            raise changed(path)
         new_cache.append((absolute[index], key, info.hash))
-        return FileEntry(rel, info.size, info.hash)
+        return FileEntry(rel, info.size, info.hash), info.link
 
     # Unchanged files (the stat cache vouches for them) cost a stat; the rest go to the pool.
     keys = [file_key(os.stat(path)) for _, path in files]
     results: list[FileEntry | None] = [None] * len(files)
-    misses = []
-    for index, (rel, _) in enumerate(files):
-        hit = cached.get(absolute[index])
-        if hit is not None and hit[0] == keys[index] and blobs.exists(hit[1]):
-            results[index] = FileEntry(rel, keys[index][0], hit[1])
-        else:
-            misses.append(index)
+    vouched = {}
+    for index, path in enumerate(absolute):
+        hit = cached.get(path)
+        if hit is not None and hit[0] == keys[index]:
+            vouched[index] = hit[1]
+    present = blobs.exists_many(set(vouched.values())) if vouched else set()
+    for index, digest in vouched.items():
+        if digest in present:
+            results[index] = FileEntry(files[index][0], keys[index][0], digest)
+    misses = [index for index, entry in enumerate(results) if entry is None]
     if progress is not None and len(misses) < len(files):
         progress(len(files) - len(misses))
     # Small files go into shared pack files (one file creation per batch, not per file).
@@ -182,30 +211,44 @@ def store_files(
     for start in range(0, len(small), _SMALL_BATCH):
         batch = small[start : start + _SMALL_BATCH]
         infos = blobs.put_small_files([files[i][1] for i in batch], durable=False)
-        wrote = True
         for index, info in zip(batch, infos, strict=True):
             rel, path = files[index]
             if file_key(os.stat(path)) != keys[index] or info.size != keys[index][0]:
-                raise DataError(
-                    f"{path} changed while it was being added; nothing was recorded, add it "
-                    "again once it is no longer being written"
-                )
+                raise changed(path)
             new_cache.append((absolute[index], keys[index], info.hash))
             results[index] = FileEntry(rel, info.size, info.hash)
+            used[info.link or "already stored"] += 1
         if progress is not None:
             progress(len(batch))
     large = [i for i in misses if keys[i][0] >= SMALL_FILE_BYTES]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for index, entry in zip(large, pool.map(one, large), strict=True):
+        for index, (entry, how) in zip(large, pool.map(one, large), strict=True):
             results[index] = entry
+            used[how or "already stored"] += 1
             if progress is not None:
                 progress(1)
     entries = [entry for entry in results if entry is not None]
-    if wrote:
+    if misses:
         blobs.sync()
+        _report(used, link)
     if cache is not None:
         cache.put_many(new_cache)
     return entries
+
+
+def _report(used: Counter[str], link: Sequence[str]) -> None:
+    """Log how the new files were stored; warn when large files could not use the first mode
+    of an order that asked for links explicitly."""
+    _log.info("stored: %s", ", ".join(f"{count} by {how}" for how, count in used.most_common()))
+    fell_back = sum(used[mode] for mode in link[1:])
+    if link[0] != "copy" and fell_back and tuple(link) != DEFAULT_DATA_LINK:
+        _log.warning(
+            "%d file(s) could not be stored by %s on this filesystem and were stored by %s "
+            "instead (the data_link setting or --link gives the order)",
+            fell_back,
+            link[0],
+            " or ".join(mode for mode in link[1:] if used[mode]),
+        )
 
 
 def store_table(table: Any, blobs: BlobStore, name: str) -> FileEntry:

@@ -105,7 +105,13 @@ class DatasetService:
                 entries, description = fetch_remote(remote, self.store.blobs), ", ".join(remote)
             else:
                 files = collect_files(sources)
-                entries = store_files(files, self.store.blobs, self.stat_cache, progress=progress)
+                entries = store_files(
+                    files,
+                    self.store.blobs,
+                    self.stat_cache,
+                    progress=progress,
+                    link=self.store.settings.data_link,
+                )
                 profile_paths = {rel: path for rel, path in files}
                 description = ", ".join(os.path.abspath(os.fspath(s)) for s in sources)
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["LocalPacks"]
@@ -62,6 +62,13 @@ class LocalPacks:
                 found = self._index.get(hash)
         return None if found is None else (self.folder / found[0], found[1], found[2])
 
+    def known(self, hashes: Iterable[str]) -> set[str]:
+        """The packed ones among ``hashes`` (the index is refreshed once, not per hash)."""
+        with self._lock:
+            self._refresh()
+            index = self._index
+        return {digest for digest in hashes if digest in index}
+
     def read(self, hash: str) -> bytes | None:
         """The packed bytes (unverified: the caller's reader verifies them), or None."""
         where = self.lookup(hash)
@@ -72,10 +79,11 @@ class LocalPacks:
             pack.seek(offset)
             return pack.read(length)
 
-    def write(self, blobs: Sequence[tuple[str, bytes]], *, durable: bool) -> None:
-        """Store ``(hash, content)`` pairs (already hashed by the caller) as one pack."""
+    def write(self, blobs: Sequence[tuple[str, bytes]], *, durable: bool) -> list[Path]:
+        """Store ``(hash, content)`` pairs (already hashed by the caller) as one pack; return the
+        files written (to be fsynced later when not ``durable``)."""
         if not blobs:
-            return
+            return []
         self.folder.mkdir(parents=True, exist_ok=True)
         name = os.urandom(16).hex()
         pack, index = self.folder / f"{name}.pack", self.folder / f"{name}.idx"
@@ -95,6 +103,7 @@ class LocalPacks:
                 out.flush()
                 os.fsync(out.fileno())
         os.replace(temp, index)  # the pack is complete before its index exists
+        return [pack, index]
 
     def entries(self) -> Iterator[tuple[str, int, int]]:
         """``(hash, size, pack mtime in ms)`` of every packed blob."""

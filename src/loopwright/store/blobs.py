@@ -21,8 +21,10 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -32,6 +34,7 @@ from blake3 import blake3
 
 from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput
 
+from ._links import check_order, place
 from ._local_packs import LocalPacks
 
 if TYPE_CHECKING:
@@ -45,6 +48,10 @@ _HASH = re.compile(r"[0-9a-f]{64}\Z")
 _TEMP_DIR = "tmp"
 # On these a PUT (or multipart upload) becomes visible only once complete.
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2"})
+# sync(): up to this many files written without fsync are fsynced one by one; more, and one
+# os.sync() is cheaper than a journal commit per file.
+_FSYNC_EACH_LIMIT = 64
+_READ_WORKERS = 4  # reading many small files is syscall-bound and releases the GIL
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,15 @@ class BlobInfo:
 
     ``modified_ms`` (last-modified time, ms since the epoch) and ``packed`` (stored inside a
     small-blob pack, which ``delete`` cannot remove alone) are filled only by ``iter_blobs``.
+    ``link`` says how a put stored new content: ``"copy"``, ``"reflink"``, ``"hardlink"`` or
+    ``"pack"``; it is None when the content was already stored (and it takes no part in ``==``).
     """
 
     hash: str
     size: int
     modified_ms: int | None = None
     packed: bool = False
+    link: str | None = field(default=None, compare=False)
 
 
 def _check_hash(value: object) -> str:
@@ -111,6 +121,33 @@ def _hash_file(path: str | os.PathLike[str]) -> str:
     hasher = blake3(max_threads=blake3.AUTO)
     hasher.update_mmap(path)
     return str(hasher.hexdigest())
+
+
+def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ino,
+        b.st_dev,
+    )
+
+
+def _read_one(path: str | os.PathLike[str]) -> tuple[str, bytes]:
+    with open(path, "rb", buffering=0) as source:
+        content = source.readall()
+    return str(blake3(content).hexdigest()), content
+
+
+def _read_all(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, bytes]]:
+    """``(hash, content)`` of each file, in order; several threads when there are many."""
+    if len(paths) < 256:
+        return [_read_one(path) for path in paths]
+    step = -(-len(paths) // (_READ_WORKERS * 4))
+    parts = [paths[start : start + step] for start in range(0, len(paths), step)]
+    with ThreadPoolExecutor(max_workers=_READ_WORKERS) as pool:
+        return [
+            item for part in pool.map(lambda p: [_read_one(x) for x in p], parts) for item in part
+        ]
 
 
 def _corrupt(expected: str, actual: str, where: str) -> IntegrityError:
@@ -220,6 +257,8 @@ class BlobStore:
             self._local_prefix = f"{self._local}{os.sep}"
             self._packs = LocalPacks(self._local)
             self._uri = str(self._local)
+            self._unsynced: set[Path] = set()
+            self._unsynced_lock = threading.Lock()
             return
         from fsspec.core import url_to_fs
 
@@ -266,14 +305,26 @@ class BlobStore:
         info = BlobInfo(blake3(payload).hexdigest(), len(payload))
         return self._upload(info, lambda target: fs.pipe_file(target, payload))
 
-    def put_file(self, path: str | os.PathLike[str], *, durable: bool = True) -> BlobInfo:
+    def put_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = True,
+        link: Sequence[str] = ("copy",),
+    ) -> BlobInfo:
         """Store the file at ``path``, streamed in chunks. It must not change meanwhile.
 
         ``durable=False`` skips the per-file fsyncs on a local store; a caller storing many files
         then calls :meth:`sync` once before committing metadata that points at them.
+
+        ``link`` is the order in which to try the ways of storing new content in a local store:
+        ``"reflink"``, ``"hardlink"``, ``"copy"`` (see ``loopwright.store._links`` for what each
+        costs and risks; a hardlinked blob is the file itself, made read-only). The returned
+        ``BlobInfo.link`` says which one was used. Remote stores always upload a copy.
         """
-        if self._fs is None and os.stat(path).st_size >= _KERNEL_COPY_BYTES:
-            return self._put_large_local(path, durable=durable)
+        order = check_order(link)
+        if self._fs is None and (order != ("copy",) or os.stat(path).st_size >= _KERNEL_COPY_BYTES):
+            return self._put_placed(path, durable=durable, order=order)
         with open(path, "rb") as source:
             if self._fs is None:
                 return self._put_local(_chunks(source), durable=durable)
@@ -293,17 +344,34 @@ class BlobStore:
         """
         if self._fs is not None:
             return [self.put_file(path, durable=durable) for path in paths]
-        infos, new, queued = [], [], set()
-        for path in paths:
-            with open(path, "rb") as source:
-                content = source.read()
-            info = BlobInfo(blake3(content).hexdigest(), len(content))
-            infos.append(info)
-            if info.hash not in queued and not self.exists(info.hash):
-                new.append((info.hash, content))
-                queued.add(info.hash)
-        self._packs.write(new, durable=durable)
+        read = _read_all(paths)
+        stored = self.exists_many({digest for digest, _ in read})
+        infos, new = [], {}
+        for digest, content in read:
+            fresh = digest not in stored
+            if fresh and digest not in new:
+                new[digest] = content
+            infos.append(BlobInfo(digest, len(content), link="pack" if fresh else None))
+        written = self._packs.write(list(new.items()), durable=durable)
+        if not durable:
+            self._defer_sync(*written, self._packs.folder)
         return infos
+
+    def exists_many(self, hashes: Collection[str]) -> set[str]:
+        """The subset of ``hashes`` that are stored (one call for many: packs are looked up in
+        memory, loose blobs with one ``stat`` each)."""
+        if self._fs is not None:
+            return {digest for digest in hashes if self.exists(digest)}
+        for digest in hashes:
+            _check_hash(digest)
+        found = self._packs.known(hashes)
+        prefix = self._local_prefix
+        found.update(
+            digest
+            for digest in hashes
+            if digest not in found and os.path.isfile(f"{prefix}{digest[:2]}/{digest[2:]}")
+        )
+        return found
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
         """Store everything read from ``stream`` (which need not be seekable), in chunks."""
@@ -323,32 +391,55 @@ class BlobStore:
             spool.unlink(missing_ok=True)
 
     def sync(self) -> None:
-        """Make every blob written with ``durable=False`` durable (local stores; no-op remotely)."""
-        if self._fs is None and hasattr(os, "sync"):
+        """Make every blob written with ``durable=False`` durable (local stores; no-op remotely).
+
+        Only what this store wrote is fsynced; past a few dozen files one ``os.sync`` is used.
+        Hardlinked blobs are the workspace files themselves and are left as durable as those.
+        """
+        if self._fs is not None:
+            return
+        with self._unsynced_lock:
+            pending, self._unsynced = self._unsynced, set()
+        if len(pending) > _FSYNC_EACH_LIMIT and hasattr(os, "sync"):
             os.sync()
+            return
+        for path in sorted(pending, key=lambda p: p.is_dir()):  # files before their folders
+            if path.is_dir():
+                _fsync_dir(path)
+            else:
+                _fsync_path(path)
 
-    def _put_large_local(self, path: str | os.PathLike[str], *, durable: bool) -> BlobInfo:
-        """Hash by mmap, copy in the kernel, hash the copy: no bytes pass through Python."""
-        import shutil
+    def _defer_sync(self, *paths: Path) -> None:
+        with self._unsynced_lock:
+            self._unsynced.update(paths)
 
+    def _put_placed(
+        self, path: str | os.PathLike[str], *, durable: bool, order: Sequence[str]
+    ) -> BlobInfo:
+        """Hash by mmap, then give the file its blob name by reflink, hardlink or a copy in the
+        kernel: no bytes pass through Python."""
+        before = os.stat(path)
         digest = _hash_file(path)
         final = self._path(digest)
-        size = os.stat(path).st_size
-        if final.is_file() and final.stat().st_size == size:
+        if final.is_file() and final.stat().st_size == before.st_size:
             os.utime(final)
-            return BlobInfo(digest, size)
-        fd, temp = _create_temp(self._local / _TEMP_DIR, "put-")
-        os.close(fd)
+            return BlobInfo(digest, before.st_size)
+        temp = self._local / _TEMP_DIR / f"put-{os.urandom(12).hex()}.tmp"
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        mode = place(path, temp, order)
         try:
-            shutil.copyfile(path, temp)
-            if _hash_file(temp) != digest:  # the source changed between hash and copy
+            if mode == "copy":
+                unchanged = _hash_file(temp) == digest  # verify what was written
+            else:  # a clone or the file itself: the source must not have moved since hashing
+                after, placed = os.stat(path), os.stat(temp)
+                unchanged = _same_file_state(before, after) and placed.st_size == before.st_size
+            if not unchanged:
                 raise IntegrityError(
                     f"{os.fspath(path)} changed while it was being stored; store it again once "
                     "it is no longer being written"
                 )
-            if durable:
+            if durable and mode != "hardlink":
                 _fsync_path(temp)
-            os.chmod(temp, 0o444)
             try:
                 os.replace(temp, final)
             except FileNotFoundError:
@@ -356,9 +447,13 @@ class BlobStore:
                 os.replace(temp, final)
             if durable:
                 _fsync_dir(final.parent)
-            return BlobInfo(digest, os.stat(final).st_size)
+            else:
+                self._defer_sync(final.parent, *([final] if mode != "hardlink" else []))
+            return BlobInfo(digest, before.st_size, link=mode)
         except BaseException:
             temp.unlink(missing_ok=True)
+            if mode == "hardlink":  # give the workspace file its permissions back
+                os.chmod(path, before.st_mode & 0o7777)
             raise
 
     def _put_local(self, chunks: Iterable[bytes], *, durable: bool = True) -> BlobInfo:
@@ -382,7 +477,9 @@ class BlobStore:
                 os.replace(temp, final)
             if durable:
                 _fsync_dir(final.parent)
-            return info
+            else:
+                self._defer_sync(final, final.parent)
+            return BlobInfo(info.hash, info.size, link="copy")
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
