@@ -57,11 +57,19 @@ def _same_experiment(state: ServerState, given: str, actual: str) -> bool:
     return given == actual or (given == "0" and experiment_id_in(state.tracking, "0") == actual)
 
 
+def _inside(parts: list[str]) -> str:
+    """The path inside a tree ("" for its root), by the native API's rules: ``/abs`` (an empty
+    segment after the tree's prefix) is refused there, so it is here."""
+    rest = "/".join(parts)
+    return normalize_relpath(rest, what="artifact path") if rest else ""
+
+
 def resolve(state: ServerState, raw: str) -> Tree:
     """The tree an MLflow artifact path names; ``NotFound`` if none, 400 if unsafe."""
-    parts = normalize_relpath(raw, what="artifact path").split("/")
+    normalize_relpath(raw, what="artifact path")
+    parts = raw.split("/")
     if len(parts) >= 3 and parts[0] == VERSIONS_ROOT and parts[2] == "artifacts":
-        rest, version_id = "/".join(parts[3:]), parts[1]
+        rest, version_id = _inside(parts[3:]), parts[1]
         with state.store.db.read() as conn:
             converted = conn.execute(
                 sa.select(t.mlflow_model_versions.c.version_id).where(
@@ -73,14 +81,14 @@ def resolve(state: ServerState, raw: str) -> Tree:
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
         model = LoggedModelStore(state.store).get(model_id_in(parts[2]))
         if _same_experiment(state, parts[0], model.experiment_id):
-            return Tree(_files.LOGGED_MODEL, model.id, "/".join(parts[4:]), writable=True)
+            return Tree(_files.LOGGED_MODEL, model.id, _inside(parts[4:]), writable=True)
     elif len(parts) >= 3 and parts[2] == "artifacts":
         with state.store.db.read() as conn:
             experiment = conn.execute(
                 sa.select(t.runs.c.experiment_id).where(t.runs.c.id == parts[1])
             ).scalar()
         if experiment is not None and _same_experiment(state, parts[0], experiment):
-            return Tree(_files.RUN, parts[1], "/".join(parts[3:]), writable=True)
+            return Tree(_files.RUN, parts[1], _inside(parts[3:]), writable=True)
     raise NotFound(
         f"artifact path {raw!r} names no run or logged model of this server; paths look like "
         "<experiment_id>/<run_id>/artifacts/<file> or <experiment_id>/models/<model_id>/artifacts"
