@@ -101,3 +101,37 @@ def test_a_run_whose_heartbeat_stopped_reads_the_same_everywhere(
         MLFLOW, json={"experiment_ids": [experiment_id], "filter": "status = 'STALE'"}
     ).json()
     assert stale.get("runs", []) == []
+
+
+def test_experiment_and_logged_model_search_take_escaped_wildcards_literally(
+    http: httpx.Client,
+) -> None:
+    """They were matched in memory by a parser of their own, which read ``\\_`` as any character;
+    the one filter language gives them the meaning run and registry search always had."""
+    api = "/api/2.0/mlflow"
+    names = ["a_b", "axb", "a%b", "A_B"]
+    experiment_ids = [
+        http.post(f"{api}/experiments/create", json={"name": name}).json()["experiment_id"]
+        for name in names
+    ]
+    for experiment_id, name in zip(experiment_ids, names, strict=True):
+        created = http.post(
+            f"{api}/logged-models", json={"experiment_id": experiment_id, "name": name}
+        )
+        assert created.status_code == 200, created.text
+
+    def experiments(filter_string: str) -> set[str]:
+        body = {"filter": filter_string, "max_results": 100}
+        found = http.post(f"{api}/experiments/search", json=body).json()["experiments"]
+        return {e["name"] for e in found} & set(names)
+
+    def logged_models(filter_string: str) -> set[str]:
+        body = {"experiment_ids": experiment_ids, "filter": filter_string}
+        found = http.post(f"{api}/logged-models/search", json=body).json().get("models", [])
+        return {m["info"]["name"] for m in found}
+
+    for search in (experiments, logged_models):
+        assert search(r"name LIKE 'a\_b'") == {"a_b"}
+        assert search(r"name LIKE 'a\%b'") == {"a%b"}
+        assert search(r"name ILIKE 'a\_b'") == {"a_b", "A_B"}
+        assert search("name LIKE 'a_b'") == {"a_b", "axb", "a%b"}
