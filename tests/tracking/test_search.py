@@ -8,6 +8,7 @@ import json
 import math
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from loopwright.store import schema as t
 from loopwright.store.home import open_store
 from loopwright.tracking import RunStatus, TrackingService
 from loopwright.tracking._filter import ATTRIBUTES, NUMERIC_ATTRIBUTES, NUMERIC_OPS, STRING_OPS
+from loopwright.tracking.entities import STALE_AFTER_MS
 from loopwright.tracking.search import (
     INDEXED_VALUE_BYTES,
     MAX_RESULTS_LIMIT,
@@ -296,6 +298,36 @@ def test_equal_start_times_fall_back_to_run_id(tracking: TrackingService) -> Non
 def test_bad_order_by_is_refused(catalog: Catalog, order_by: Any, message: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
         catalog.names(order_by=order_by)
+
+
+def test_a_run_whose_heartbeat_stopped_is_stale_in_status_and_search(
+    tracking: TrackingService,
+) -> None:
+    zombie = tracking.create_run(name="zombie").id
+    live = tracking.create_run(name="live").id
+    done = tracking.create_run(name="done").id
+    tracking.end_run(done)
+    long_ago = int(time.time() * 1000) - STALE_AFTER_MS - 60_000
+    _set_run(tracking, zombie, heartbeat_at=long_ago)
+    _set_run(tracking, done, heartbeat_at=long_ago)  # ended runs are never stale
+    assert tracking.get_run(zombie).status is RunStatus.STALE
+    assert tracking.get_run(live).status is RunStatus.RUNNING
+    assert tracking.get_run(done).status is RunStatus.FINISHED
+
+    def found(filter_string: str, **kwargs: Any) -> set[str]:
+        return set(_search(tracking, filter_string=filter_string, **kwargs).run_ids)
+
+    assert found("attributes.status = 'STALE'") == {zombie}
+    assert found("status = 'RUNNING'") == {live}
+    assert found("status != 'STALE'") == {live, done}
+    assert found("status IN ('STALE', 'FINISHED')") == {zombie, done}
+    assert found("status LIKE 'ST%'") == {zombie}
+    assert _search(tracking, order_by=["status DESC"]).run_ids == [zombie, live, done]
+    # MLflow's API has no STALE status: there the stored RUNNING is what search sees.
+    assert found("status = 'RUNNING'", derive_stale=False) == {zombie, live}
+    assert found("status = 'STALE'", derive_stale=False) == set()
+    tracking.end_run(zombie, RunStatus.KILLED)  # a stale run can still be ended
+    assert tracking.get_run(zombie).status is RunStatus.KILLED
 
 
 # --- paging, view types and arguments -------------------------------------------------------------
