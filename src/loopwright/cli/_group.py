@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from ..errors import LoopwrightError
+from ._help_types import use_click_help_types
 from ._output import fail
 
 __all__ = ["RootGroup", "describe_error"]
@@ -40,6 +41,10 @@ def describe_error(exc: Exception) -> tuple[str, str | None]:
 
 class RootGroup(TyperGroup):
     """Loopwright's root group: reports errors the commands did not (see the module doc)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        use_click_help_types(self)  # built last, so every subcommand exists by now
 
     def invoke(self, ctx: Any) -> Any:
         try:
