@@ -40,7 +40,10 @@ def describe_error(exc: Exception) -> tuple[str, str | None]:
 
 
 class RootGroup(TyperGroup):
-    """Loopwright's root group: reports errors the commands did not (see the module doc)."""
+    """Loopwright's root group: reports errors the commands did not (see the module doc).
+
+    It also gives every command's ``--help`` Click's placeholders (see ``_help_types``).
+    """
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
