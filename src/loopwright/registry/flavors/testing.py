@@ -46,7 +46,7 @@ from ..package import MANIFEST_FILE, load_package, read_manifest, verify_package
 from . import get_flavor
 
 if TYPE_CHECKING:
-    from _pytest.mark import MarkDecorator
+    from pytest import MarkDecorator
 
 __all__ = [
     "CHECKS",
@@ -55,7 +55,13 @@ __all__ = [
     "FlavorCase",
     "FlavorCheck",
     "SavedModel",
+    "check_a_flipped_byte_is_detected",
+    "check_a_planted_file_is_detected",
     "check_flavor",
+    "check_manifest_lists_and_hashes_every_file",
+    "check_round_trip",
+    "check_the_signature_rejects_bad_input",
+    "check_unsafe_packages_need_trust",
     "parametrize_with_checks",
 ]
 
