@@ -187,3 +187,50 @@ def test_streamed_uploads_are_capped_by_max_upload_bytes(server: Any) -> None:
             "model.bin": UPLOAD_CAP - 1,
             "m.bin": UPLOAD_CAP - 1,
         }
+
+
+def _forged_token(offset: int) -> str:
+    import base64
+
+    data = json.dumps({"offset": offset, "search": "x"}).encode()
+    return base64.urlsafe_b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("GET", "/api/v1/audit/events", {"limit": "1e20"}),
+        ("GET", "/api/v1/audit/events", {"limit": str(10**20)}),
+        ("GET", "/api/v1/audit/events", {"limit": "100001"}),
+        ("GET", "/api/v1/audit/events", {"actor": "a\x00b"}),
+        ("GET", "/api/v1/runs", {"limit": str(10**20)}),
+        ("POST", "/api/v1/runs/search", {"max_results": 10**20}),
+        ("POST", "/api/v1/runs/search", {"page_token": _forged_token(2**70)}),
+        ("POST", "/api/2.0/mlflow/runs/search", {"max_results": 2**63 - 1}),
+        ("POST", "/api/2.0/mlflow/runs/search", {"page_token": _forged_token(2**70)}),
+        ("POST", "/api/2.0/mlflow/experiments/search", {"max_results": 2**63 - 1}),
+        ("GET", "/api/2.0/mlflow/registered-models/search", {"max_results": str(2**62)}),
+        ("GET", "/api/2.0/mlflow/model-versions/search", {"max_results": str(2**62)}),
+        ("POST", "/api/2.0/mlflow/logged-models/search", {"max_results": 2**62}),
+    ],
+)
+def test_every_user_controlled_size_is_bounded_with_a_400(
+    live_server: Any, method: str, path: str, params: dict[str, Any]
+) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        query, body = (params, None) if method == "GET" else (None, params)
+        answer = http.request(method, path, params=query, json=body)
+    assert answer.status_code == 400, answer.text
+    assert "INTERNAL" not in answer.text
+
+
+def test_the_audit_listing_bounds_its_limit_in_the_domain_too(tmp_path: Path) -> None:
+    from loopwright.errors import InvalidInput
+    from loopwright.store.audit import MAX_EVENTS, events
+    from loopwright.store.home import open_store
+
+    with open_store(resolve_settings(home=tmp_path / "home")) as store:
+        for limit in (0, MAX_EVENTS + 1, 10**20, True):
+            with pytest.raises(InvalidInput, match=f"1 to {MAX_EVENTS}"):
+                events(store.db, limit=limit)
+        assert events(store.db, limit=MAX_EVENTS) == events(store.db)

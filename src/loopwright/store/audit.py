@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from blake3 import blake3
 
 from .._ids import new_id, now_ms
+from ..errors import InvalidInput
 from . import schema as t
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "MAX_EVENTS",
     "AuditEvent",
     "ChainReport",
     "append_event",
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64  # the "previous hash" of the first event
+MAX_EVENTS = 100_000  # the most events one call may ask for with ``limit``
 _PG_LOCK = 727275
 
 
@@ -162,7 +165,15 @@ def events(
     actor: str | None = None,
     limit: int | None = None,
 ) -> list[AuditEvent]:
-    """Events in order of appending, optionally filtered (newest last)."""
+    """Events in order of appending, optionally filtered (newest last); with ``limit``, the
+    newest ``limit`` of them (1 to :data:`MAX_EVENTS`)."""
+    if limit is not None and (
+        type(limit) is not int or not 1 <= limit <= MAX_EVENTS  # a bool is no count
+    ):
+        raise InvalidInput(
+            f"limit {limit!r} is not a count from 1 to {MAX_EVENTS}; ask for fewer events, or "
+            "narrow them by subject or actor"
+        )
     a = t.audit_events.c
     query = sa.select(t.audit_events)
     for column, value in (

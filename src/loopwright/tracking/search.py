@@ -234,7 +234,10 @@ def _read_page_token(token: str | None, search: str) -> int:
     except (ValueError, UnicodeError, binascii.Error, AttributeError):
         data = None
     offset = data.get("offset") if isinstance(data, dict) else None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 1 or len(data) != 2:
+    # A forged offset past what SQL's OFFSET holds must not reach the database.
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset < 2**62:
+        offset = None
+    if offset is None or len(data) != 2:
         raise InvalidInput(
             "page_token is not a token this search returned; pass next_page_token unchanged, "
             "or omit it to start from the first page"

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from ...store.audit import events, verify_chain
+from ...store.audit import MAX_EVENTS, events, verify_chain
 from ._deps import PREFIX, State, Viewer
 from ._schemas import AuditEventOut, ChainReportOut
 
 __all__ = ["router"]
 
 router = APIRouter(prefix=PREFIX, tags=["audit"])
+_NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare with a string holding NUL
 
 
 @router.get("/audit/events")
 def list_events(
     state: State,
     _: Viewer,
-    subject_type: str | None = None,
-    subject_id: str | None = None,
-    actor: str | None = None,
-    limit: int | None = Query(default=None, ge=1),
+    subject_type: str | None = Query(default=None, max_length=50, pattern=_NO_NUL),
+    subject_id: str | None = Query(default=None, max_length=300, pattern=_NO_NUL),
+    actor: str | None = Query(default=None, max_length=200, pattern=_NO_NUL),
+    limit: int | None = Query(default=None, ge=1, le=MAX_EVENTS),
 ) -> list[AuditEventOut]:
     """Events in order of appending (the newest ``limit`` of them), optionally filtered."""
     found = events(

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 from ...errors import InvalidInput
 
-__all__ = ["page", "read_offset"]
+__all__ = ["MAX_RESULTS", "page", "read_offset"]
+
+MAX_RESULTS = 50_000  # as MLflow's server caps a search page (SEARCH_MAX_RESULTS_THRESHOLD)
 
 T = TypeVar("T")
 
@@ -48,8 +50,8 @@ def page(
     items: Sequence[T], offset: int, max_results: int, search: object
 ) -> tuple[list[T], str | None]:
     """``items[offset : offset + max_results]`` and the next page's token (None at the end)."""
-    if max_results < 1:
-        raise InvalidInput(f"max_results must be at least 1, not {max_results}")
+    if not 1 <= max_results <= MAX_RESULTS:
+        raise InvalidInput(f"max_results must be from 1 to {MAX_RESULTS}, not {max_results}")
     end = offset + max_results
     token = None
     if end < len(items):
