@@ -107,18 +107,24 @@ def add(
     ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Add a new version of NAME (identical content gives back the existing version)."""
-    from ..data.pointer import write_pointer
+    """Add a new version of NAME (identical content gives back the existing version).
+
+    The version's id and content hash name it on every machine; its number (v3) is this
+    store's count and can differ in a store that pulled it."""
+    from ..data.pointer import check_inside_repository, write_pointer
 
     tags = _parse_pairs(tag, "tag")
+    writes_pointer = pointer and len(paths) == 1 and "://" not in paths[0]
     state(ctx).data_link = link
     with handle_errors(), state(ctx).client() as client:
+        if writes_pointer:
+            check_inside_repository(paths[0])  # before the version is added
         with _progress(f"adding {name}", None, not json_output) as advance:
             version = client.datasets.add(
                 name, paths, message=message, tags=tags, aliases=alias, progress=advance
             )
         written = None
-        if pointer and len(paths) == 1 and "://" not in paths[0] and Path(paths[0]).exists():
+        if writes_pointer and Path(paths[0]).exists():
             written = write_pointer(paths[0], version)
     if json_output:
         emit_json(_version_dict(version) | {"pointer": str(written) if written else None})
@@ -128,6 +134,7 @@ def add(
         f"[bold]{version.ref}[/] {version.file_count:,} file(s), "
         f"{version.total_size:,} bytes, content {version.content_hash[:12]}"
     )
+    out.print(f"id {version.id} (the same on every machine; v{version.number} is this store's)")
     if written:
         out.print(f"pointer {written} (commit it to Git; the data is in .gitignore)")
 
@@ -304,6 +311,13 @@ def diff(ctx: typer.Context, old: str, new: str, json_output: bool = JSON_OPTION
             print_table(f"{path}: column statistics", ["column", "statistic", "old", "new"], stats)
 
 
+def _pointer_folder(client: Any, pointer: Path, name: str, version: DatasetVersion) -> Path:
+    """Where a pointer's version is written: beside the pointer for a single file named like
+    the pointer's data, else into the folder the pointer names."""
+    single = version.file_count == 1 and client.datasets.files(version)[0].path == name
+    return pointer.parent if single else pointer.parent / name
+
+
 @app.command("checkout")
 def checkout(
     ctx: typer.Context,
@@ -320,11 +334,7 @@ def checkout(
         if target.endswith(POINTER_SUFFIX) and Path(target).is_file():
             pointer = read_pointer(target)
             version = client.datasets.resolve_pointer(pointer)
-            data_path = Path(target).parent / pointer.path
-            single = (
-                version.file_count == 1 and client.datasets.files(version)[0].path == pointer.path
-            )
-            folder = data_path.parent if single else data_path
+            folder = _pointer_folder(client, Path(target), pointer.path, version)
         else:
             if dest is None:
                 fail("give a destination folder when checking out a ref (or pass a .lw pointer)")
@@ -488,21 +498,80 @@ def pull_cmd(
         list[str] | None, typer.Argument(help="NAME, NAME@REF or PATH.lw; none: all.")
     ] = None,
     remote: Annotated[str, _REMOTE_OPTION] = "",
+    checkout: Annotated[
+        bool,
+        typer.Option(
+            "--checkout", help="Also write each pointer's data beside it (as `data checkout`)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --checkout: overwrite local changes.")
+    ] = False,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Fetch versions' files from a remote; a pointer file brings its version along if unknown."""
+    from ..data.pointer import POINTER_SUFFIX
     from ..data.sync import pull_versions
+    from ..data.workspace import checkout as checkout_version
 
     if not remote:
         fail("give --remote (an s3:// URL or a folder) or set LOOPWRIGHT_DATA_REMOTE")
+    refs = list(refs or [])
+    if checkout and not (refs and all(ref.endswith(POINTER_SUFFIX) for ref in refs)):
+        fail("--checkout writes the data of pointer files: give only PATH.lw arguments")
+    written: dict[str, list[str]] = {}
     with handle_errors(), state(ctx).client() as client:
-        targets = _targets(client, list(refs or []), pointers_as_pointers=True)
+        targets = _targets(client, refs, pointers_as_pointers=True)
         with _transfer_progress("pulling", not json_output) as advance:
             versions, report = pull_versions(client.datasets, targets, remote, progress=advance)
-    _report("pulled", report, remote, json_output, {"versions": [v.ref for v in versions]})
+        if checkout:  # one target and one version per pointer, in order
+            for ref, target, version in zip(refs, targets, versions, strict=True):
+                folder = _pointer_folder(client, Path(ref), target.path, version)
+                written[str(folder)] = checkout_version(
+                    client.datasets, version, folder, force=force
+                )
+    _report(
+        "pulled",
+        report,
+        remote,
+        json_output,
+        {"versions": [v.ref for v in versions], "checked_out": written},
+    )
+    if not json_output:
+        for where, paths in written.items():
+            console().print(f"{where}: {len(paths)} file(s) written", markup=False)
 
 
-@app.command("validate")
+# The README shows the same suite; a test checks that both parse and run.
+SUITE_EXAMPLE = """\
+name: transactions
+expectations:
+  - column_exists: {column: id}
+  - not_null: {column: id}
+  - unique: {column: id}
+  - column_type: {column: amount, type: float}
+  - between: {column: amount, min: 0, max: 10000, mostly: 0.99}
+  - in_set:
+      column: country
+      values:
+        - US
+        - DE
+  - matches_regex: {column: email, pattern: '^[^@ ]+@[^@ ]+$'}
+  - row_count_between: {min: 1}
+  - fresh: {column: created_at, max_age: 24h}
+  - sql: {query: "SELECT * FROM data WHERE amount > 5000 AND country = 'DE'"}
+"""
+
+
+@app.command(
+    "validate",
+    help="Check a version against an expectation suite; exit status 1 when any expectation "
+    "fails.\n\nA suite file is YAML: a name and a list of expectations, each one kind with its "
+    "parameters. mostly (0..1) is the share of rows that must pass; sql lists the rows that "
+    "break a rule (expect: zero_rows, the default) or returns one boolean (expect: true), "
+    "over the table as data. Column types: integer, float, string, boolean, timestamp, date. "
+    "For example:\n\n" + SUITE_EXAMPLE,
+)
 def validate(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME, NAME@REF or PATH.lw.")],
@@ -514,7 +583,6 @@ def validate(
     ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Check a version against an expectation suite; exit status 1 when any expectation fails."""
     from ..data.pointer import POINTER_SUFFIX, read_pointer
 
     with handle_errors(), state(ctx).client() as client:

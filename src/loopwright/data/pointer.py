@@ -21,7 +21,14 @@ from ..errors import InvalidInput
 from ..paths import normalize_relpath
 from .entities import DatasetVersion
 
-__all__ = ["POINTER_SUFFIX", "Pointer", "read_pointer", "write_pointer"]
+__all__ = [
+    "POINTER_SUFFIX",
+    "Pointer",
+    "check_inside_repository",
+    "is_content_hash",
+    "read_pointer",
+    "write_pointer",
+]
 
 POINTER_SUFFIX = ".lw"
 _HEADER = (
@@ -51,8 +58,33 @@ def is_content_hash(value: str) -> bool:
     return _HEX64.match(value) is not None
 
 
+def _repository_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def check_inside_repository(data_path: str | os.PathLike[str]) -> None:
+    """Refuse a path outside the Git repository of the working folder, as DVC does: its pointer
+    and ``.gitignore`` line would be written outside the repository, where Git never sees them.
+    Outside any repository, every path is accepted."""
+    root = _repository_root(Path.cwd().resolve())
+    if root is None:
+        return
+    data = Path(data_path).resolve()
+    if root not in data.parents:  # the root itself too: its pointer would be beside it
+        raise InvalidInput(
+            f"{data_path} is outside the Git repository {root}; its pointer file and .gitignore "
+            "would be written there, out of Git's sight. Move or copy the data into the "
+            "repository, or add it with --no-pointer"
+        )
+
+
 def write_pointer(data_path: str | os.PathLike[str], version: DatasetVersion) -> Path:
-    """Write ``<data_path>.lw`` and list ``data_path`` in the ``.gitignore`` beside it."""
+    """Write ``<data_path>.lw`` and list ``data_path`` in the ``.gitignore`` beside it
+    (refused for a path outside the working folder's Git repository)."""
+    check_inside_repository(data_path)
     data = Path(data_path)
     if data.name in ("", ".", ".."):  # "." names the current folder: use its real name
         data = data.resolve()
