@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict
 from ..paths import safe_join
@@ -18,29 +18,45 @@ if TYPE_CHECKING:
 
 __all__ = ["checkout", "diff", "status"]
 
-_P = TypeVar("_P", str, Path)
 
-
-def _hash_on_disk(service: DatasetService, paths: list[_P]) -> dict[_P, str]:
+def _hash_on_disk(service: DatasetService, paths: list[Path]) -> dict[Path, str]:
     """Hashes of existing files, from the stat cache where it vouches for them."""
-    return dict(zip(paths, service.stat_cache.hashes(paths), strict=True))
+    from blake3 import blake3
+
+    absolute = [os.path.abspath(p) for p in paths]
+    cached = service.stat_cache.get_many(absolute)
+    found: dict[Path, str] = {}
+    fresh = []
+    for path, key_path in zip(paths, absolute, strict=True):
+        key = file_key(os.stat(path))
+        hit = cached.get(key_path)
+        if hit is not None and hit[0] == key:
+            found[path] = hit[1]
+            continue
+        hasher = blake3()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+        found[path] = hasher.hexdigest()
+        fresh.append((key_path, key, found[path]))
+    service.stat_cache.put_many(fresh)
+    return found
 
 
 def status(
     service: DatasetService, version: DatasetVersion, folder: str | os.PathLike[str]
 ) -> WorkspaceStatus:
     """Which files in ``folder`` differ from ``version`` (added, removed, modified)."""
-    root = os.path.abspath(folder)
+    root = Path(folder)
     entries = {e.path: e for e in service.files(version)}
-    on_disk: dict[str, str] = {}  # plain strings: pathlib costs more than the walk itself
-    if os.path.isfile(root):
-        on_disk[Path(folder).name] = root
-    elif os.path.isdir(root):
+    on_disk: dict[str, Path] = {}
+    if root.is_file():
+        on_disk[root.name] = root
+    elif root.is_dir():
         for dirpath, _, names in os.walk(root):
-            rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
-            prefix = "" if rel == "." else f"{rel}/"
             for name in names:
-                on_disk[prefix + name] = os.path.join(dirpath, name)
+                path = Path(dirpath) / name
+                on_disk[path.relative_to(root).as_posix()] = path
     present = [on_disk[p] for p in entries if p in on_disk]
     hashes = _hash_on_disk(service, present)
     modified = sorted(p for p in entries if p in on_disk and hashes[on_disk[p]] != entries[p].hash)
