@@ -37,6 +37,16 @@ def file_key(st: os.stat_result) -> FileKey:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
+def _hash_file(path: str) -> str:
+    from blake3 import blake3
+
+    hasher = blake3()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return str(hasher.hexdigest())
+
+
 class StatCache:
     """Path → (stat key, BLAKE3 hash). Thread-safe; each call is one short transaction."""
 
@@ -63,6 +73,24 @@ class StatCache:
                 rows = self._conn.execute(query, chunk)
                 for path, size, mtime, inode, device, digest in rows:
                     found[path] = ((size, mtime, inode, device), digest)
+        return found
+
+    def hashes(self, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """The BLAKE3 of each file: from the cache where it vouches for the file, else read (and
+        remembered). Absolute ``str`` paths are taken as they are (``os.walk`` of an absolute
+        folder gives them); others are made absolute first."""
+        absolute = [p if isinstance(p, str) and p[:1] == "/" else os.path.abspath(p) for p in paths]
+        cached = self.get_many(absolute)
+        found, fresh = [], []
+        for path in absolute:
+            key = file_key(os.stat(path))
+            hit = cached.get(path)
+            if hit is not None and hit[0] == key:
+                found.append(hit[1])
+                continue
+            found.append(_hash_file(path))
+            fresh.append((path, key, found[-1]))
+        self.put_many(fresh)
         return found
 
     def put_many(self, entries: Iterable[tuple[str, FileKey, str]]) -> None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import Conflict
 from ..paths import safe_join
@@ -18,45 +18,29 @@ if TYPE_CHECKING:
 
 __all__ = ["checkout", "diff", "status"]
 
+_P = TypeVar("_P", str, Path)
 
-def _hash_on_disk(service: DatasetService, paths: list[Path]) -> dict[Path, str]:
+
+def _hash_on_disk(service: DatasetService, paths: list[_P]) -> dict[_P, str]:
     """Hashes of existing files, from the stat cache where it vouches for them."""
-    from blake3 import blake3
-
-    absolute = [os.path.abspath(p) for p in paths]
-    cached = service.stat_cache.get_many(absolute)
-    found: dict[Path, str] = {}
-    fresh = []
-    for path, key_path in zip(paths, absolute, strict=True):
-        key = file_key(os.stat(path))
-        hit = cached.get(key_path)
-        if hit is not None and hit[0] == key:
-            found[path] = hit[1]
-            continue
-        hasher = blake3()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-        found[path] = hasher.hexdigest()
-        fresh.append((key_path, key, found[path]))
-    service.stat_cache.put_many(fresh)
-    return found
+    return dict(zip(paths, service.stat_cache.hashes(paths), strict=True))
 
 
 def status(
     service: DatasetService, version: DatasetVersion, folder: str | os.PathLike[str]
 ) -> WorkspaceStatus:
     """Which files in ``folder`` differ from ``version`` (added, removed, modified)."""
-    root = Path(folder)
+    root = os.path.abspath(folder)
     entries = {e.path: e for e in service.files(version)}
-    on_disk: dict[str, Path] = {}
-    if root.is_file():
-        on_disk[root.name] = root
-    elif root.is_dir():
+    on_disk: dict[str, str] = {}  # plain strings: pathlib costs more than the walk itself
+    if os.path.isfile(root):
+        on_disk[Path(folder).name] = root
+    elif os.path.isdir(root):
         for dirpath, _, names in os.walk(root):
+            rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            prefix = "" if rel == "." else f"{rel}/"
             for name in names:
-                path = Path(dirpath) / name
-                on_disk[path.relative_to(root).as_posix()] = path
+                on_disk[prefix + name] = os.path.join(dirpath, name)
     present = [on_disk[p] for p in entries if p in on_disk]
     hashes = _hash_on_disk(service, present)
     modified = sorted(p for p in entries if p in on_disk and hashes[on_disk[p]] != entries[p].hash)
@@ -79,8 +63,7 @@ def checkout(
     """Write the version's files under ``dest``; returns the paths written.
 
     Files already matching are left alone. A local file whose content differs from the version
-    and is not stored (a local change) is not overwritten without ``force``: the whole checkout
-    is refused before anything changes. A file holding stored content is replaced.
+    is not overwritten without ``force`` (the whole checkout is refused before anything changes).
     """
     root = Path(dest)
     entries = service.files(version)
@@ -93,11 +76,7 @@ def checkout(
         )
     existing = [path for _, path in targets if path.is_file()]
     hashes = _hash_on_disk(service, existing) if existing else {}
-    differing = {e.path: hashes[path] for e, path in targets if hashes.get(path, e.hash) != e.hash}
-    # A file whose content is stored (another version's, after a `git checkout` of its pointer)
-    # can be restored at any time: only content the store lacks is a local change.
-    stored = service.store.blobs.exists_many(set(differing.values())) if differing else set()
-    conflicts = [rel for rel, digest in differing.items() if digest not in stored]
+    conflicts = [e.path for e, path in targets if path in hashes and hashes[path] != e.hash]
     if conflicts and not force:
         shown = ", ".join(conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
         raise Conflict(
