@@ -7,6 +7,7 @@ import datetime
 import decimal
 import json
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -586,3 +587,51 @@ def test_save_result_checks_its_references(db: Database, parquet_file: Path) -> 
         with pytest.raises(NotFound, match="dataset version"):
             save_result(conn, "e" * 32, suite_id, result)
         assert save_result(conn, version_id, suite_id, result)
+
+
+# --- bounds on the work -----------------------------------------------------------------------
+
+ENDLESS = "SELECT * FROM data, range(100000000000)"
+
+
+def test_a_query_past_its_time_limit_is_stopped(parquet_file: Path) -> None:
+    from loopwright.data._query_guard import QueryLimits
+    from loopwright.errors import LimitExceeded
+
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded, match=r"time limit of 0.5 s.*query_timeout"):
+        validate_files(Suite("endless").sql(ENDLESS), [parquet_file], limits=QueryLimits(0.5))
+    assert time.monotonic() - started < 10
+    # Within the limit, the same connection rules give the usual answer.
+    fast = validate_files(Suite("fast").sql("SELECT * FROM data WHERE id < 0"), [parquet_file])
+    assert fast.success
+
+
+def test_a_query_past_its_memory_limit_is_stopped(parquet_file: Path) -> None:
+    from loopwright.data._query_guard import QueryLimits
+    from loopwright.errors import LimitExceeded
+
+    greedy = "SELECT string_agg(i::VARCHAR, ',') AS s FROM data, range(3000000) t(i)"
+    limits = QueryLimits(seconds=60, memory=32 << 20)
+    with pytest.raises(LimitExceeded, match=f"memory limit of {32 << 20} bytes.*query_memory"):
+        validate_files(
+            Suite("greedy").sql(greedy, expect="zero_rows"), [parquet_file], limits=limits
+        )
+
+
+def test_the_settings_bound_validation_through_the_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loopwright as lw
+    from loopwright.errors import LimitExceeded
+
+    monkeypatch.setenv("LOOPWRIGHT_QUERY_TIMEOUT", "0.5")
+    table = tmp_path / "t.csv"
+    table.write_text("x\n1\n2\n", encoding="utf-8")
+    client = lw.connect(home=tmp_path / "home")
+    try:
+        data = client.datasets.add("tiny", table)
+        with pytest.raises(LimitExceeded, match="query_timeout"):
+            client.datasets.validate(data, Suite("endless").sql(ENDLESS))
+    finally:
+        client.close()

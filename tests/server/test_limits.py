@@ -11,6 +11,8 @@ import json
 import re
 import select
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,3 +236,35 @@ def test_the_audit_listing_bounds_its_limit_in_the_domain_too(tmp_path: Path) ->
             with pytest.raises(InvalidInput, match=f"1 to {MAX_EVENTS}"):
                 events(store.db, limit=limit)
         assert events(store.db, limit=MAX_EVENTS) == events(store.db)
+
+
+def _watchdogs() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "loopwright-query-watchdog"]
+
+
+def test_validation_stops_when_its_caller_goes_away(live_server: Any, tmp_path: Path) -> None:
+    import loopwright as lw
+    from loopwright.data.validation import Suite
+
+    table = tmp_path / "t.csv"
+    table.write_text("x\n1\n2\n", encoding="utf-8")
+    with lw.connect(live_server.url) as client:
+        version = client.datasets.add("tiny", table)
+    endless = Suite("endless").sql("SELECT * FROM data, range(100000000000)").to_dict()
+    url = f"{live_server.url}/api/v1/dataset-versions/{version.id}/validate"
+
+    def impatient() -> None:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url, json={"suite": endless}, timeout=httpx.Timeout(30, read=2))
+
+    caller = threading.Thread(target=impatient)
+    caller.start()
+    deadline = time.monotonic() + 30
+    while not _watchdogs():  # the server (in this process) is running the query
+        assert time.monotonic() < deadline, "the validation never started"
+        time.sleep(0.05)
+    caller.join()
+    deadline = time.monotonic() + 10
+    while _watchdogs():
+        assert time.monotonic() < deadline, "the query ran on after its caller went away"
+        time.sleep(0.05)

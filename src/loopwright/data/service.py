@@ -466,6 +466,7 @@ class DatasetService:
             suite = Suite.from_yaml(suite)
         pattern = files or "*"
         chosen = [
+        from ._query_guard import QueryLimits
             e
             for e in self.files(version)
             if fnmatch.fnmatch(e.path, pattern)
@@ -479,7 +480,8 @@ class DatasetService:
                 path = Path(tmp) / f"{index:05d}-{Path(entry.path).name}"
                 self.store.blobs.get_file(entry.hash, path)
                 paths.append(path)
-            result = validate_files(suite, paths)
+            limits = QueryLimits.of(self.store.settings)
+            result = validate_files(suite, paths, limits=limits)
         if save:
             with self.db.write() as conn:
                 suite_id, suite_version = save_suite(conn, suite)

@@ -3,9 +3,10 @@ dataset version.
 
 A suite is a named list of expectations, declared in Python or YAML. Suites are versioned by
 content: saving a changed suite makes a new version, saving the same one again does not. Files are
-scanned where they lie, never loaded whole into memory (DuckDB streams them under a fixed memory
+scanned where they lie, never loaded whole into memory (DuckDB streams them under a memory
 limit), so tables larger than memory validate too. Custom SQL sees only the table, as ``data``, in
-a DuckDB connection that cannot open any other file.
+a DuckDB connection that cannot open any other file, and every query stops at a time and a memory
+limit (the ``query_timeout`` and ``query_memory`` settings; see :mod:`._query_guard`).
 
 Example:
     >>> suite = (
@@ -42,6 +43,7 @@ from .._ids import new_id, now_ms
 from ..errors import Conflict, DataError, InvalidInput, NotFound
 from ..store import schema as t
 from ._expectations import evaluate, normalize, reason
+from ._query_guard import QueryLimits, guarded
 
 __all__ = [
     "Expectation",
@@ -56,7 +58,6 @@ __all__ = [
 ]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
-_MEMORY_LIMIT = "1GB"
 
 
 @dataclass(frozen=True)
@@ -212,20 +213,27 @@ class ValidationResult:
 
 
 def validate_files(
-    suite: Suite, files: Sequence[str | os.PathLike[str]], *, format: str | None = None
+    suite: Suite,
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    format: str | None = None,
+    limits: QueryLimits | None = None,
 ) -> ValidationResult:
     """Check ``suite`` against the table that ``files`` form together (folders are expanded to
     their files). ``format`` is ``"parquet"`` or ``"csv"``; by default the files' suffix says.
 
     A missing column fails only the expectations that name it; unreadable files raise DataError.
+    The queries run within ``limits`` (default: 300 s and 1 GiB); past them they stop and
+    LimitExceeded names the bound.
     """
     import duckdb
 
     paths, fmt = _resolve_files(files, format)
-    with _sandbox(paths, fmt) as con:
+    with _sandbox(paths, fmt, limits or QueryLimits(), suite.name) as con:
         try:
             outcomes = evaluate(con, [(e.kind, e.params) for e in suite.expectations])
         except duckdb.Error as error:  # the table itself cannot be scanned
+            con.check()
             raise DataError(_unreadable(paths, fmt, error)) from None
     results = tuple(
         ExpectationResult(expectation, success, observed)
@@ -374,8 +382,9 @@ def _format_of(path: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def _sandbox(paths: list[str], fmt: str) -> Iterator[Any]:
-    """A DuckDB connection where ``data`` is the files' table and no other file can be opened."""
+def _sandbox(paths: list[str], fmt: str, limits: QueryLimits, suite: str) -> Iterator[Any]:
+    """A DuckDB connection where ``data`` is the files' table and no other file can be opened,
+    its queries bounded by ``limits``."""
     import duckdb
 
     listed = "[" + ", ".join("'" + path.replace("'", "''") + "'" for path in paths) + "]"
@@ -385,7 +394,7 @@ def _sandbox(paths: list[str], fmt: str) -> Iterator[Any]:
         else f"read_csv({listed}, union_by_name = true)"
     )
     with tempfile.TemporaryDirectory(prefix="loopwright-validate-") as spill:
-        config: dict[str, Any] = {"memory_limit": _MEMORY_LIMIT, "temp_directory": spill}
+        config: dict[str, Any] = {**limits.duckdb_config, "temp_directory": spill}
         con = duckdb.connect(config=config)
         try:
             con.execute(f"SET allowed_paths = {listed}")
@@ -397,7 +406,8 @@ def _sandbox(paths: list[str], fmt: str) -> Iterator[Any]:
                 con.execute(f"CREATE VIEW data AS SELECT * FROM {scan}")  # noqa: S608 (quoted)
             except duckdb.Error as error:
                 raise DataError(_unreadable(paths, fmt, error)) from None
-            yield con
+            with guarded(con, limits, what=f"validation suite {suite!r}") as bounded:
+                yield bounded
         finally:
             con.close()
 

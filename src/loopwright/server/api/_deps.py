@@ -2,18 +2,32 @@
 
 ``Viewer``/``Editor``/``Approver``/``Admin`` are the caller's :class:`Identity` after the role
 check; a handler declares its access rule by taking one of them (the route-rule test reads it).
+A route that starts long work takes ``Depends(cancel_on_disconnect)``: the work is interrupted
+once the caller goes away.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
 from .._state import ServerState
 from ..auth import Identity, require
 
-__all__ = ["PREFIX", "Admin", "Approver", "Editor", "State", "Viewer", "get_state"]
+__all__ = [
+    "PREFIX",
+    "Admin",
+    "Approver",
+    "Editor",
+    "State",
+    "Viewer",
+    "cancel_on_disconnect",
+    "get_state",
+]
 
 PREFIX = "/api/v1"
 
@@ -28,3 +42,24 @@ Viewer = Annotated[Identity, Depends(require("viewer"))]
 Editor = Annotated[Identity, Depends(require("editor"))]
 Approver = Annotated[Identity, Depends(require("approver"))]
 Admin = Annotated[Identity, Depends(require("admin"))]
+
+
+async def cancel_on_disconnect(request: Request) -> AsyncIterator[None]:
+    """Interrupt the DuckDB queries the endpoint runs (validation) once its caller disconnects,
+    rather than finishing work nobody will receive. Only for routes whose body is read whole."""
+    from ...data._query_guard import cancelled_by
+
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(0.2)
+        gone.set()
+
+    with cancelled_by(gone):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()

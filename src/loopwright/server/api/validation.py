@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from ...store.home import acting_as
-from ._deps import PREFIX, Editor, State, Viewer
+from ._deps import PREFIX, Editor, State, Viewer, cancel_on_disconnect
 from ._schemas import Body
 
 __all__ = ["router"]
@@ -21,7 +21,9 @@ class ValidateIn(Body):
     files: str | None = Field(default=None, max_length=1000, description="a glob in the version")
 
 
-@router.post("/dataset-versions/{version_id}/validate")
+@router.post(
+    "/dataset-versions/{version_id}/validate", dependencies=[Depends(cancel_on_disconnect)]
+)
 def validate(version_id: str, body: ValidateIn, state: State, who: Editor) -> dict[str, Any]:
     """Check the version against the suite, store suite and result, return the result."""
     from ...data.validation import Suite
