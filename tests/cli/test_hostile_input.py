@@ -98,6 +98,20 @@ def test_pull_refuses_a_bad_manifest_and_records_nothing(
     assert lw_json("data", "list") == []
 
 
+def test_pull_records_no_version_whose_files_are_missing_or_of_another_size(
+    lw: Any, lw_json: Any
+) -> None:
+    real = BlobStore("remote").put_bytes(b"alpha")
+    absent = blake3(b"never pushed").hexdigest()
+    for line, fragment in (
+        (f"a.txt\t{real.size + 1}\t{real.hash}\n", "gives sizes that its files do not have"),
+        (f"a.txt\t5\t{absent}\n", "not in the blob store"),
+    ):
+        pointer = _forged_remote(line.encode())
+        assert_clean_failure(lw("data", "pull", str(pointer), "--remote", "remote"), fragment)
+        assert lw_json("data", "list") == []
+
+
 def test_a_pointer_with_a_forged_content_hash_is_refused(lw: Any, added: Any) -> None:
     forged = blake3(b"other content").hexdigest()
     _forge(Path("a.txt.lw"), content_hash=forged)
@@ -186,3 +200,42 @@ def test_a_reading_command_on_an_empty_postgres_database_creates_nothing(pg_uri:
     with engine.connect() as conn:
         assert sa.inspect(conn).get_table_names() == []
     engine.dispose()
+
+
+def _hostile_args(command: Any, value: str) -> list[str]:
+    """``value`` for every required argument and option of ``command``."""
+    args: list[str] = []
+    for param in command.params:
+        if not param.required:
+            continue
+        if param.param_type_name == "option":
+            args += [param.opts[0], value]
+        else:
+            args.append(value)
+    return args
+
+
+def _leaves(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            found += _leaves(command, (*prefix, name))
+        else:
+            found.append(((*prefix, name), command))
+    return found
+
+
+@pytest.mark.parametrize("value", ["nope", "../../etc/passwd", "x@v99999999999999999999", "[red]"])
+def test_no_command_prints_a_traceback_on_bad_arguments(lw: Any, value: str) -> None:
+    """Every command, given a hostile value for each required argument, fails cleanly."""
+    assert lw("init").exit_code == 0
+    for path, command in _leaves(typer.main.get_command(app)):
+        if path == ("server",):
+            continue  # serves until stopped
+        result = lw(*path, *_hostile_args(command, value))
+        output = result.stdout + result.stderr
+        assert "Traceback" not in output, (path, output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            path,
+            repr(result.exception),
+        )

@@ -19,10 +19,9 @@ from ..store.transfer import TransferReport, pull, push
 from .entities import DatasetVersion, FileEntry
 from .ingest import manifest_hash, manifest_text, parse_manifest
 from .pointer import Pointer, is_content_hash
-from .service import local_service
 
 if TYPE_CHECKING:
-    from .protocol import Datasets
+    from .service import DatasetService
 
 __all__ = ["pull_versions", "push_versions"]
 
@@ -30,13 +29,12 @@ Progress = Callable[[int, int], None]
 
 
 def push_versions(
-    service: Datasets,
+    service: DatasetService,
     versions: Sequence[DatasetVersion],
     remote_uri: str,
     *,
     progress: Progress | None = None,
 ) -> TransferReport:
-    service = local_service(service, "data push")
     local = service.store.blobs
     hashes: set[str] = set()
     for version in versions:
@@ -48,30 +46,51 @@ def push_versions(
 
 
 def pull_versions(
-    service: Datasets,
+    service: DatasetService,
     targets: Sequence[DatasetVersion | Pointer],
     remote_uri: str,
     *,
     progress: Progress | None = None,
 ) -> tuple[list[DatasetVersion], TransferReport]:
     """Fetch the files of each version (a pointer's version is imported first if unknown)."""
-    service = local_service(service, "data pull")
     local, remote = service.store.blobs, open_blob_store(remote_uri, what="--remote")
-    versions: list[DatasetVersion] = []
+    found: list[DatasetVersion | tuple[Pointer, list[FileEntry]]] = []
     for target in targets:
         if isinstance(target, DatasetVersion):
-            versions.append(target)
+            found.append(target)
             continue
         try:  # by id (checked against the pointer's dataset and content), else by content
-            versions.append(service.resolve_pointer(target))
+            found.append(service.resolve_pointer(target))
             continue
         except NotFound:
             pass
         pull(remote, local, [target.content_hash])
-        entries = _read_manifest(local.read_bytes(target.content_hash), target, remote_uri)
-        versions.append(service.import_version(target, entries, source=remote_uri))
-    hashes = sorted({e.hash for v in versions for e in service.files(v)})
-    return versions, pull(remote, local, hashes, progress=progress)
+        found.append(
+            (target, _read_manifest(local.read_bytes(target.content_hash), target, remote_uri))
+        )
+    files = [service.files(item) if isinstance(item, DatasetVersion) else item[1] for item in found]
+    report = pull(
+        remote, local, sorted({e.hash for entries in files for e in entries}), progress=progress
+    )
+    # A version is recorded only once all its files are here and match the manifest.
+    versions = [
+        item if isinstance(item, DatasetVersion) else _import(service, *item, remote_uri)
+        for item in found
+    ]
+    return versions, report
+
+
+def _import(
+    service: DatasetService, pointer: Pointer, entries: list[FileEntry], remote_uri: str
+) -> DatasetVersion:
+    blobs = service.store.blobs
+    wrong = [e.path for e in entries if blobs.size(e.hash) != e.size]
+    if wrong:
+        raise IntegrityError(
+            f"the manifest of {pointer.ref} on {remote_uri} gives sizes that its files do not "
+            f"have ({', '.join(wrong[:3])}); push the version again from a store that has it"
+        )
+    return service.import_version(pointer, entries, source=remote_uri)
 
 
 def _read_manifest(text: bytes, pointer: Pointer, remote_uri: str) -> list[FileEntry]:
