@@ -451,6 +451,7 @@ class DatasetService:
         import fnmatch
         import tempfile
 
+        from ._query_guard import QueryLimits
         from .validation import Suite, load_suite, save_result, save_suite, validate_files
 
         version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
@@ -466,7 +467,6 @@ class DatasetService:
             suite = Suite.from_yaml(suite)
         pattern = files or "*"
         chosen = [
-        from ._query_guard import QueryLimits
             e
             for e in self.files(version)
             if fnmatch.fnmatch(e.path, pattern)
