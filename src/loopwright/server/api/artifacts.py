@@ -32,6 +32,7 @@ def list_artifacts(
 
 
 @router.put("/runs/{run_id}/artifacts/files/{path:path}", openapi_extra=BINARY_BODY)
+@streams_body
 async def upload_artifact(
     run_id: str, path: str, request: Request, state: State, caller: Editor
 ) -> ArtifactOut:
@@ -47,7 +48,6 @@ async def upload_artifact(
             with acting_as(caller.user):
                 return state.tracking.log_artifact(run_id, local, folder or None)
 
-@streams_body
         return ArtifactOut.of(await run_in_threadpool(store))
 
 

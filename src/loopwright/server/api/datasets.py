@@ -93,6 +93,7 @@ def blob_exists(state: State, _: Viewer, blob_hash: str = BlobHash) -> Response:
 
 
 @router.put("/blobs/{blob_hash}", status_code=201, openapi_extra=BINARY_BODY)
+@streams_body
 async def upload_blob(
     request: Request, state: State, _: Editor, blob_hash: str = BlobHash
 ) -> FileEntryOut:
@@ -125,4 +126,3 @@ def create_version(
             source=f"upload by {caller.user}",
         )
     return DatasetVersionOut.of(version)
-@streams_body
