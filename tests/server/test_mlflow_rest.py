@@ -512,7 +512,7 @@ def test_the_fast_run_messages_equal_the_entity_conversion(
     """``runs/get`` and ``runs/search`` build messages from rows; the same as from entities."""
     import loopwright as lw
     from loopwright.server.mlflow._convert import run_json
-    from loopwright.server.mlflow._run_links import load_links
+    from loopwright.tracking.run_links import load_links
 
     metrics = [
         {"key": "nan", "value": "NaN", "timestamp": 5, "step": 1},

@@ -26,13 +26,13 @@ from ...errors import InvalidInput, NotFound, PermissionDenied
 from ...paths import normalize_relpath
 from ...store import schema as t
 from ...store.home import acting_as
+from ...tracking.logged_models import LoggedModelService
 from .._limits import streams_body
 from .._state import ServerState
 from ..auth import Identity
 from . import _files
 from . import _messages as m
 from ._common import Editor, State, Viewer, reply
-from ._logged_model_store import LoggedModelStore
 from ._uris import VERSIONS_ROOT, experiment_id_in, model_id_in, run_artifact_uri
 
 __all__ = ["Tree", "artifacts_router", "resolve", "router"]
@@ -79,7 +79,7 @@ def resolve(state: ServerState, raw: str) -> Tree:
         owner = _files.MLFLOW_VERSION if converted else _files.PACKAGE
         return Tree(owner, version_id, rest, writable=False)
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
-        model = LoggedModelStore(state.store).get(model_id_in(parts[2]))
+        model = LoggedModelService(state.store).get(model_id_in(parts[2]))
         if _same_experiment(state, parts[0], model.experiment_id):
             return Tree(_files.LOGGED_MODEL, model.id, _inside(parts[4:]), writable=True)
     elif len(parts) >= 3 and parts[2] == "artifacts":

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._run_links import RunLinks
+from ...tracking.run_links import RunLinks
 from ._uris import (
     experiment_location,
     logged_model_uri,
@@ -20,7 +20,7 @@ from ._uris import (
 if TYPE_CHECKING:
     from ...registry.entities import ModelVersion, RegisteredModel
     from ...tracking.entities import Experiment, Run
-    from ._logged_model_store import LoggedModel, ModelMetric
+    from ...tracking.logged_models import LoggedModel, ModelMetric
 
 __all__ = [
     "double",

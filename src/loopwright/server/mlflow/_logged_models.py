@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from ...errors import InvalidInput
 from ...paths import normalize_relpath
 from ...store.home import acting_as
+from ...tracking.logged_models import SEARCH_ATTRIBUTES, LoggedModelService, parse_status
 from . import _files
 from . import _messages as m
 from ._artifacts import Tree, entry_json, list_files
@@ -31,7 +32,8 @@ from ._common import (
     reply,
 )
 from ._convert import logged_model_json
-from ._logged_model_store import SEARCH_ATTRIBUTES, LoggedModelStore, parse_status
+from ._filters import LOGGED_MODELS, compile_filter
+from ._paging import page, read_offset
 from ._uris import experiment_id_in, logged_model_uri, model_id_in
 
 __all__ = ["router"]
@@ -53,7 +55,7 @@ def create(body: m.CreateLoggedModel, state: State, caller: Editor) -> Response:
     check_length("logged model name", body.name, 250)
     check_length("model_type", body.model_type, 100)
     with acting_as(caller.user):
-        model = LoggedModelStore(state.store).create(
+        model = LoggedModelService(state.store).create(
             experiment_id_in(state.tracking, body.experiment_id),
             name=body.name,
             source_run_id=body.source_run_id or None,
@@ -72,13 +74,15 @@ def search(body: m.SearchLoggedModels, state: State, _: Viewer) -> Response:
                 f"logged models cannot be ordered by {order.field_name!r}; use one of "
                 f"{', '.join(sorted(SEARCH_ATTRIBUTES))}"
             )
-    models, token = LoggedModelStore(state.store).search(
-        [experiment_id_in(state.tracking, e) for e in body.experiment_ids],
-        filter_string=body.filter,
-        order_by=[(o.field_name, o.ascending) for o in body.order_by],
-        max_results=body.max_results or 100,
-        page_token=body.page_token,
+    matches = compile_filter(body.filter, LOGGED_MODELS)
+    experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
+    order_by = [(o.field_name, o.ascending) for o in body.order_by]
+    search_key = [experiment_ids, body.filter or "", [list(o) for o in order_by]]
+    offset = read_offset(body.page_token, search_key)
+    found = LoggedModelService(state.store).search(
+        experiment_ids, matches=matches, order_by=order_by
     )
+    models, token = page(found, offset, body.max_results or 100, search_key)
     message: dict[str, object] = {"models": [logged_model_json(x) for x in models]}
     if token:
         message["next_page_token"] = token
@@ -87,7 +91,7 @@ def search(body: m.SearchLoggedModels, state: State, _: Viewer) -> Response:
 
 @router.get("/logged-models/{model_id}")
 def get(model_id: str, state: State, _: Viewer, allow_deleted: bool = False) -> Response:
-    model = LoggedModelStore(state.store).get(model_id_in(model_id), allow_deleted=allow_deleted)
+    model = LoggedModelService(state.store).get(model_id_in(model_id), allow_deleted=allow_deleted)
     return reply({"model": logged_model_json(model)})
 
 
@@ -95,21 +99,21 @@ def get(model_id: str, state: State, _: Viewer, allow_deleted: bool = False) -> 
 def finalize(model_id: str, body: m.FinalizeLoggedModel, state: State, caller: Editor) -> Response:
     status = parse_status(body.status)
     with acting_as(caller.user):
-        model = LoggedModelStore(state.store).finalize(model_id_in(model_id), status)
+        model = LoggedModelService(state.store).finalize(model_id_in(model_id), status)
     return reply({"model": logged_model_json(model)})
 
 
 @router.delete("/logged-models/{model_id}")
 def delete(model_id: str, state: State, caller: Editor) -> Response:
     with acting_as(caller.user):
-        LoggedModelStore(state.store).delete(model_id_in(model_id))
+        LoggedModelService(state.store).delete(model_id_in(model_id))
     return reply()
 
 
 @router.patch("/logged-models/{model_id}/tags")
 def set_tags(model_id: str, body: m.LoggedModelTags, state: State, caller: Editor) -> Response:
     with acting_as(caller.user):
-        model = LoggedModelStore(state.store).set_tags(
+        model = LoggedModelService(state.store).set_tags(
             model_id_in(model_id), _pairs(body.tags, check_tag)
         )
     return reply({"model": logged_model_json(model)})
@@ -119,7 +123,7 @@ def set_tags(model_id: str, body: m.LoggedModelTags, state: State, caller: Edito
 def delete_tag(model_id: str, tag_key: str, state: State, caller: Editor) -> Response:
     check_key("tag", tag_key)
     with acting_as(caller.user):
-        LoggedModelStore(state.store).delete_tag(model_id_in(model_id), tag_key)
+        LoggedModelService(state.store).delete_tag(model_id_in(model_id), tag_key)
     return reply()
 
 
@@ -130,7 +134,7 @@ def log_params(model_id: str, body: m.LoggedModelParams, state: State, caller: E
             f"a request can log at most {MAX_PARAMS_PER_REQUEST} params; got {len(body.params)}"
         )
     with acting_as(caller.user):
-        LoggedModelStore(state.store).log_params(
+        LoggedModelService(state.store).log_params(
             model_id_in(model_id), _pairs(body.params, check_param)
         )
     return reply()
@@ -143,7 +147,7 @@ def list_artifacts(
     state: State,
     _: Viewer,
 ) -> Response:
-    model = LoggedModelStore(state.store).get(model_id_in(model_id))
+    model = LoggedModelService(state.store).get(model_id_in(model_id))
     given = q.artifact_directory_path
     prefix = normalize_relpath(given, what="artifact path") if given else ""
     tree = Tree(_files.LOGGED_MODEL, model.id, prefix, writable=True)

@@ -18,6 +18,8 @@ from ..._ids import now_ms
 from ...errors import InvalidInput
 from ...store.home import acting_as
 from ...tracking.entities import Metric
+from ...tracking.logged_models import LoggedModelService, ModelMetric
+from ...tracking.run_links import DatasetInput, loopwright_ref, record_datasets, record_models
 from . import _messages as m
 from ._common import (
     Editor,
@@ -30,9 +32,7 @@ from ._common import (
     reply,
 )
 from ._convert import RUN_NAME_TAG, double
-from ._logged_model_store import LoggedModelStore, ModelMetric
 from ._paging import page, read_offset
-from ._run_links import DatasetInput, loopwright_ref, record_datasets, record_models
 from ._uris import model_id_in
 
 __all__ = ["router"]
@@ -72,7 +72,7 @@ def _model_points(
     ]
     if linked:
         with state.store.db.write() as conn:
-            LoggedModelStore(state.store).log_metrics(conn, linked)
+            LoggedModelService(state.store).log_metrics(conn, linked)
 
 
 @router.post("/runs/log-metric")

@@ -17,19 +17,14 @@ from fastapi.responses import Response
 
 from ...errors import InvalidInput, NotFound, PermissionDenied
 from ...registry.entities import ApprovalRequest, ModelVersion, RegisteredModel, Stage
+from ...registry.mlflow_sources import forget_folders, logged_model_links, register_mlflow_model
 from .._state import ServerState
 from ..auth import Identity
 from . import _messages as m
 from ._common import MAX_REGISTRY_TAG_VALUE, Editor, State, Viewer, reply
 from ._convert import registered_model_json, version_json
 from ._filters import parse_order_by
-from ._model_sources import (
-    find_source,
-    forget_snapshots,
-    logged_model_links,
-    register_mlflow_model,
-    require_exists,
-)
+from ._model_sources import find_source, require_exists
 from ._paging import page, read_offset
 from ._uris import model_id_in, version_artifact_uri
 
@@ -79,11 +74,13 @@ def _latest(versions: Sequence[ModelVersion], stages: Sequence[str] = ()) -> lis
 
 def _model_json(state: ServerState, identity: Identity, model: RegisteredModel) -> Any:
     latest = _latest(state.registry(identity).list_versions(model.name))
-    return registered_model_json(model, latest, logged_model_links(state, [v.id for v in latest]))
+    return registered_model_json(
+        model, latest, logged_model_links(state.store, [v.id for v in latest])
+    )
 
 
 def _versions_json(state: ServerState, versions: Sequence[ModelVersion]) -> list[Any]:
-    links = logged_model_links(state, [v.id for v in versions])
+    links = logged_model_links(state.store, [v.id for v in versions])
     return [version_json(v, links.get(v.id)) for v in versions]
 
 
@@ -146,7 +143,7 @@ def delete_model(body: m.ModelRef, state: State, caller: Editor) -> Response:
     registry = state.registry(caller)
     ids = [v.id for v in registry.list_versions(body.name, include_deleted=True)]
     registry.delete_model(body.name)
-    forget_snapshots(state, ids)
+    forget_folders(state.store, ids)
     return reply()
 
 
@@ -215,8 +212,8 @@ def create_version(body: m.CreateModelVersion, state: State, caller: Editor) -> 
         state, caller, body.source, model_id_in(body.model_id) if body.model_id else None
     )
     version_id = register_mlflow_model(
-        state,
-        caller,
+        state.store,
+        state.registry(caller),
         body.name,
         body.source,
         source,

@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...store import schema as t
+from ...tracking.run_links import load_links
 from .._state import ServerState
 from ._convert import RUN_NAME_TAG, double, links_json
-from ._run_links import load_links
 from ._uris import SCHEME
 
 __all__ = ["runs_json"]

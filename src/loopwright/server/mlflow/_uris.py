@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ...errors import NotFound
+from ...tracking.logged_models import logged_model_ref as model_id_out
 
 if TYPE_CHECKING:
     from ...tracking import TrackingService
@@ -46,10 +47,6 @@ def experiment_id_in(tracking: TrackingService, experiment_id: str) -> str:
 
         return tracking.get_or_create_experiment(DEFAULT_EXPERIMENT).id
     return experiment_id
-
-
-def model_id_out(model_id: str) -> str:
-    return f"m-{model_id}"
 
 
 def model_id_in(model_id: str) -> str:

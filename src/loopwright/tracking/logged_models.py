@@ -1,28 +1,37 @@
-"""MLflow 3's LoggedModels on the store: rows, tags, params, metrics and their status lifecycle.
+"""MLflow 3's LoggedModels: rows, tags, params, metrics and their status lifecycle.
 
 A logged model is created PENDING, receives its files (``artifacts`` rows of owner type
 ``logged_model``), then is finalized READY (or FAILED). Deleting one is soft, as in MLflow.
+Models are named ``m-<32 hex>`` to users (:func:`logged_model_ref`) and by the hex in the store.
+The MLflow server's routes translate requests into :class:`LoggedModelService` calls.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..._ids import new_id, now_ms
-from ...errors import Conflict, InvalidInput, NotFound
-from ...store import schema as t
-from ...store.home import Store
-from ...store.upsert import insert_ignore, upsert
-from ._filters import LOGGED_MODELS, compile_filter
-from ._paging import page, read_offset
-from ._uris import model_id_out
+from .._ids import new_id, now_ms
+from ..errors import Conflict, InvalidInput, NotFound
+from ..store import schema as t
+from ..store.home import Store
+from ..store.upsert import insert_ignore, upsert
 
-__all__ = ["STATUSES", "LoggedModel", "LoggedModelStore", "ModelMetric", "parse_status"]
+__all__ = [
+    "SEARCH_ATTRIBUTES",
+    "STATUSES",
+    "LoggedModel",
+    "LoggedModelService",
+    "ModelMetric",
+    "logged_model_ref",
+    "parse_status",
+]
+
+Lookup = Callable[[str, str], Any]
 
 # MLflow's LoggedModelStatus names and numbers -> the stored status.
 STATUSES = {
@@ -44,6 +53,11 @@ SEARCH_ATTRIBUTES = frozenset(
     }
 )
 _m = t.logged_models.c
+
+
+def logged_model_ref(model_id: str) -> str:
+    """How users name a logged model: ``m-`` and its stored id (MLflow's form)."""
+    return f"m-{model_id}"
 
 
 def parse_status(status: str | int) -> str:
@@ -82,7 +96,7 @@ class LoggedModel:
     metrics: tuple[ModelMetric, ...] = ()
 
     def lookup(self, entity: str, key: str) -> Any:
-        """A column for :func:`~._filters.compile_filter`."""
+        """The value of a filter column (``entity`` attributes, tags, params or metrics)."""
         if entity == "tags":
             return self.tags.get(key)
         if entity == "params":
@@ -92,7 +106,7 @@ class LoggedModel:
             return max(latest, key=lambda m: (m.step, m.timestamp)).value if latest else None
         return {
             "name": self.name,
-            "model_id": model_id_out(self.id),
+            "model_id": logged_model_ref(self.id),
             "model_type": self.model_type,
             "status": self.status,
             "source_run_id": self.source_run_id,
@@ -102,7 +116,7 @@ class LoggedModel:
         }.get(key)
 
 
-class LoggedModelStore:
+class LoggedModelService:
     """Create, find, finalize, tag, search and delete logged models."""
 
     def __init__(self, store: Store) -> None:
@@ -184,7 +198,7 @@ class LoggedModelStore:
                 t.logged_model_tags.delete().where(tg.model_id == model_id, tg.key == key)
             ).rowcount
             if not gone:
-                raise NotFound(f"logged model {model_id_out(model_id)} has no tag {key!r}")
+                raise NotFound(f"logged model {logged_model_ref(model_id)} has no tag {key!r}")
             self._touch(conn, model_id)
 
     def log_params(self, model_id: str, params: Mapping[str, str]) -> None:
@@ -206,7 +220,7 @@ class LoggedModelStore:
         """Record ``(model_id, metric)`` points in the caller's transaction (repeats ignored)."""
         ids = sorted({model_id for model_id, _ in points})
         known = set(conn.execute(sa.select(_m.id).where(_m.id.in_(ids))).scalars())
-        missing = [model_id_out(i) for i in ids if i not in known]
+        missing = [logged_model_ref(i) for i in ids if i not in known]
         if missing:
             raise NotFound(f"logged model(s) {', '.join(missing)} do not exist")
         rows = []
@@ -231,37 +245,33 @@ class LoggedModelStore:
         self,
         experiment_ids: Sequence[str],
         *,
-        filter_string: str | None = None,
+        matches: Callable[[Lookup], bool] | None = None,
         order_by: Sequence[tuple[str, bool]] = (),
-        max_results: int = 100,
-        page_token: str | None = None,
-    ) -> tuple[list[LoggedModel], str | None]:
-        """Active logged models of the experiments matching ``filter_string``, ordered by
-        ``(attribute, ascending)`` pairs (default: newest first), one page at a time."""
-        check = compile_filter(filter_string, LOGGED_MODELS)
-        search = [list(experiment_ids), filter_string or "", [list(o) for o in order_by]]
-        offset = read_offset(page_token, search)
+    ) -> list[LoggedModel]:
+        """Active logged models of the experiments that ``matches`` accepts (given each model's
+        :meth:`LoggedModel.lookup`), ordered by ``(attribute, ascending)`` pairs (default:
+        newest first)."""
         with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(t.logged_models).where(
                     _m.experiment_id.in_(list(experiment_ids)), _m.lifecycle_stage == "active"
                 )
             ).all()
-            models = [m for m in self._load(conn, rows) if check(m.lookup)]
+            models = [m for m in self._load(conn, rows) if matches is None or matches(m.lookup)]
         models.sort(key=lambda m: (-m.created_at, m.id))
         for key, ascending in reversed(order_by):
             missing = [m for m in models if m.lookup("attributes", key) is None]
             present = [m for m in models if m.lookup("attributes", key) is not None]
             present.sort(key=lambda m: m.lookup("attributes", key), reverse=not ascending)
             models = present + missing
-        return page(models, offset, max_results, search)
+        return models
 
     # --- rows ------------------------------------------------------------------------------
 
     def _row(self, conn: sa.Connection, model_id: str, *, allow_deleted: bool = False) -> Any:
         row = conn.execute(sa.select(t.logged_models).where(_m.id == model_id)).first()
         if row is None or (row.lifecycle_stage != "active" and not allow_deleted):
-            raise NotFound(f"logged model {model_id_out(model_id)} does not exist")
+            raise NotFound(f"logged model {logged_model_ref(model_id)} does not exist")
         return row
 
     @staticmethod
@@ -292,7 +302,7 @@ class LoggedModelStore:
         for key, value in pairs.items():
             if stored.get(key) != str(value):
                 raise Conflict(
-                    f"param {key!r} of logged model {model_id_out(model_id)} is already "
+                    f"param {key!r} of logged model {logged_model_ref(model_id)} is already "
                     f"{stored.get(key)!r}; params cannot change"
                 )
 

@@ -5,6 +5,9 @@ MLflow's datasets are descriptions (name, digest, source, schema, profile), not 
 so they are kept as told in ``run_external_datasets``. A dataset whose source names a Loopwright
 dataset version (``loopwright:/<name>@v3``, or source type ``loopwright``) is also recorded as
 the run's lineage input in ``run_inputs``, like ``run.use_dataset``.
+
+The writers take the caller's transaction: the MLflow server's batch logging records a run's
+inputs and outputs in the transaction of its metrics.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from ..._ids import now_ms
-from ...errors import NotFound
-from ...store import schema as t
-from ...store.upsert import upsert
+from .._ids import now_ms
+from ..errors import NotFound
+from ..store import schema as t
+from ..store.upsert import upsert
+from .logged_models import logged_model_ref
 
 if TYPE_CHECKING:
-    from ...store.database import Database
+    from ..store.database import Database
 
 __all__ = [
     "DatasetInput",
@@ -107,7 +111,7 @@ def record_models(
     known = set(
         conn.execute(sa.select(t.logged_models.c.id).where(t.logged_models.c.id.in_(ids))).scalars()
     )
-    missing = [f"m-{i}" for i in ids if i not in known]
+    missing = [logged_model_ref(i) for i in ids if i not in known]
     if missing:
         raise NotFound(f"logged model(s) {', '.join(missing)} do not exist")
     now = now_ms()
