@@ -163,3 +163,54 @@ def test_system_metrics_are_sampled_while_the_run_is_open(client: Client) -> Non
     assert stored.metrics["system/memory_rss_mb"].value > 1
     assert len(client.get_metric_history(run.id, "system/memory_rss_mb")) >= 2
     client.close()
+
+
+def test_a_poisoned_point_is_dropped_alone_and_reported_to_its_run_only(client: Client) -> None:
+    """A point that slipped past validation costs itself, not the batch around it: the good
+    points are stored, the run still ends, its caller learns what was dropped, and another
+    run's reads never see the error."""
+    other = client.tracking.create_run(experiment="poison")
+    client.tracking.log_metrics(other.id, {"fine": 1.0})
+    run = client.start_run(experiment="poison")
+    for step in range(1000):
+        run.log_metric("loss", 1.0, step=step)
+    client.tracking.writer.add((run.id, "loss", 2**63, 0, 1.0, False))  # a BIGINT overflow
+    run.log_metric("after", 2.0)
+    assert client.get_run(other.id).metrics["fine"].value == 1.0  # others read unharmed
+    with pytest.raises(
+        TrackingError, match=rf"1 metric point.* of run {run.id} \(loss@step {2**63}\)"
+    ):
+        run.end()
+    stored = client.get_run(run.id)
+    assert stored.status is RunStatus.FINISHED
+    assert _stored_points(client, run.id) == 1001
+    client.tracking.end_run(other.id)  # the drop was reported to its own run only
+    client.tracking.flush()  # and only once
+    client.close()
+
+
+def test_out_of_range_points_are_refused_at_the_call(client: Client) -> None:
+    with client.start_run(experiment="ranges") as run:
+        for bad in ({"step": 2**63}, {"step": -(2**63) - 1}, {"timestamp": 2**63}):
+            with pytest.raises(InvalidInput, match="64 bits"):
+                run.log_metric("loss", 1.0, **bad)
+        with pytest.raises(InvalidInput, match="must be an integer"):
+            run.log_metric("loss", 1.0, step=math.inf)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="64-bit float"):
+            run.log_metric("loss", 10**400)
+        with pytest.raises(InvalidInput, match="lone surrogate"):
+            run.log_metric("loss\ud800", 1.0)
+        with pytest.raises(InvalidInput, match="NUL"):
+            run.log_metrics({"a\x00b": 1.0})
+        with pytest.raises(InvalidInput, match="64 bits"):
+            run.log_batch(metrics=[Metric("m", 1.0, 2**64, 0)], params={"p": 1})
+        run.log_metric("edge", math.inf, step=2**63 - 1, timestamp=-(2**63))
+        run.log_metric("edge", -math.inf, step=-(2**63))
+    stored = client.get_run(run.id)
+    assert stored.params == {}, "a refused batch writes none of its params"
+    assert [(m.step, m.value) for m in client.get_metric_history(run.id, "edge")] == [
+        (-(2**63), -math.inf),
+        (2**63 - 1, math.inf),
+    ]
+    assert _stored_points(client, run.id) == 2
+    client.close()

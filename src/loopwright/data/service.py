@@ -28,6 +28,7 @@ from ..paths import normalize_relpath
 from ..store import schema as t
 from ..store.audit import append_event
 from ..store.home import Store
+from ..store.limits import DATASET_NAME
 from ..store.upsert import insert_ignore, upsert
 from .entities import Dataset, DatasetVersion, FileEntry
 from .ingest import collect_files, manifest_hash, store_files, store_table
@@ -37,16 +38,16 @@ from .stat_cache import StatCache
 __all__ = ["DatasetService"]
 
 _OWNER = "dataset"  # artifacts.owner_type of a version's files
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" would let "x\n" in
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
 _MAX_PROFILED_FILES = 20
 
 
 def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or len(name) > DATASET_NAME or not _NAME.fullmatch(name):
         raise InvalidInput(
-            f"dataset name {name!r} must start with a letter or digit and use only letters, "
-            "digits, '.', '_' and '-'"
+            f"dataset name {name!r} must be 1-{DATASET_NAME} characters, start with a letter or "
+            "digit and use only letters, digits, '.', '_' and '-'"
         )
     return name
 
@@ -551,7 +552,7 @@ class DatasetService:
         return self._version_by_id(version.id)
 
     def _set_alias(self, conn: sa.Connection, dataset_id: str, version_id: str, alias: str) -> None:
-        if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v?\d+", alias):
+        if not _ALIAS.fullmatch(alias) or alias == "latest" or re.fullmatch(r"v?\d+", alias):
             raise InvalidInput(
                 f"alias {alias!r} must start with a letter, use letters, digits, '.', '_', '-', "
                 "and not be 'latest' or look like a version number"

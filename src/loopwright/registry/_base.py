@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import Conflict, InvalidInput
+from ..store import limits
 from ..store.audit import append_event
 from ..store.database import Database
 from ..store.home import Store
@@ -16,7 +17,7 @@ from .entities import Stage
 
 __all__ = ["RegistryBase", "check_alias", "check_model_name", "check_tags", "parse_stage"]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.MODEL_NAME - 1}}}")
 _ALIAS = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _RESERVED_ALIASES = frozenset({"latest"} | {stage.value.lower() for stage in Stage})
 
@@ -48,9 +49,10 @@ def check_alias(alias: object) -> str:
 def check_tags(tags: Mapping[str, object] | None) -> dict[str, str]:
     checked = {}
     for key, value in (tags or {}).items():
-        if not isinstance(key, str) or not 0 < len(key) <= 250:
-            raise InvalidInput(f"tag key {key!r} must be a string of 1-250 characters")
-        checked[key] = str(value)
+        limits.check_text("tag key", key, limit=limits.KEY)
+        checked[key] = limits.check_text(
+            f"tag {key!r} value", str(value), limit=limits.REGISTRY_TAG_VALUE, allow_empty=True
+        )
     return checked
 
 

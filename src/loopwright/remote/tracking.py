@@ -12,12 +12,13 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..paths import safe_join
 from ..tracking._buffered import BufferedMetricsMixin
-from ..tracking._validate import check_key
+from ..tracking._validate import checked_params, checked_tags, experiment_name, run_name
+from ..tracking._writer import MetricWriter
 from ..tracking.artifacts import artifact_file, artifact_files
 from ..tracking.capture import (
     Environment,
@@ -28,7 +29,7 @@ from ..tracking.capture import (
 from ..tracking.entities import Artifact, Experiment, Metric, Run, RunList, RunStatus
 from . import _codec
 from ._http import Http, quote_path
-from ._writer import RemoteMetricWriter
+from ._metric_sink import HttpSink
 
 if TYPE_CHECKING:
     from ._store import RemoteStore
@@ -47,7 +48,7 @@ class RemoteTracking(BufferedMetricsMixin):
     ) -> None:
         self._http = http
         self.store = store
-        self.writer = RemoteMetricWriter(http, interval=flush_interval)
+        self.writer: MetricWriter[NoReturn] = MetricWriter(HttpSink(http), interval=flush_interval)
         self.capture = capture
         self._loggable: set[str] = set()
 
@@ -73,9 +74,9 @@ class RemoteTracking(BufferedMetricsMixin):
     ) -> Run:
         """Start a RUNNING run in ``experiment`` (created if missing)."""
         body: dict[str, Any] = {
-            "experiment": experiment,
-            "name": name,
-            "tags": {check_key("tag", k): str(v) for k, v in (tags or {}).items()},
+            "experiment": experiment_name(experiment),
+            "name": run_name(name),
+            "tags": checked_tags(tags),
             "parent_run_id": parent_run_id,
         }
         if self.capture:
@@ -85,7 +86,7 @@ class RemoteTracking(BufferedMetricsMixin):
         return run
 
     def get_run(self, run_id: str) -> Run:
-        self.flush()
+        self.writer.flush()
         return _codec.run(self._http.get(f"/runs/{run_id}"))
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
@@ -104,7 +105,7 @@ class RemoteTracking(BufferedMetricsMixin):
 
     def list_runs(self, *, experiment: str | None = None, limit: int = 100) -> list[Run]:
         """The newest runs first, optionally of one experiment."""
-        self.flush()
+        self.writer.flush()
         found = self._http.get("/runs", experiment=experiment, limit=limit)
         return [_codec.run(r) for r in found]
 
@@ -119,7 +120,7 @@ class RemoteTracking(BufferedMetricsMixin):
         run_view_type: str = "ACTIVE_ONLY",
     ) -> RunList:
         """Runs matching an MLflow filter; pass ``next_page_token`` back for more."""
-        self.flush()
+        self.writer.flush()
         page = self._http.post(
             "/runs/search",
             {
@@ -142,12 +143,13 @@ class RemoteTracking(BufferedMetricsMixin):
         self.writer.untrack(run_id)
         self.writer.flush()
         self._http.post(f"/runs/{run_id}/end", {"status": status.value, "error": error})
+        self.writer.raise_dropped(run_id)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         """Soft-delete (``"deleted"``) or restore (``"active"``) a run."""
         if stage not in ("active", "deleted"):
             raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
-        self.flush()
+        self.writer.flush()
         if stage == "deleted":
             self._http.request("DELETE", f"/runs/{run_id}")
             self._loggable.discard(run_id)
@@ -165,12 +167,10 @@ class RemoteTracking(BufferedMetricsMixin):
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record parameters; a key logged again must keep its value (params are immutable)."""
-        body = {check_key("param", k): str(v) for k, v in params.items()}
-        self._http.post(f"/runs/{run_id}/params", {"params": body})
+        self._http.post(f"/runs/{run_id}/params", {"params": checked_params(params)})
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
-        body = {check_key("tag", k): str(v) for k, v in tags.items()}
-        self._http.post(f"/runs/{run_id}/tags", {"tags": body})
+        self._http.post(f"/runs/{run_id}/tags", {"tags": checked_tags(tags)})
 
     def require_loggable(self, run_id: str) -> None:
         """Raise unless ``run_id`` is an active run (asked once per run and client)."""
@@ -183,7 +183,7 @@ class RemoteTracking(BufferedMetricsMixin):
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, by step then time."""
-        self.flush()
+        self.writer.flush()
         found = self._http.get(f"/runs/{run_id}/metric-history", key=key)
         return [_codec.metric(m) for m in found]
 
@@ -230,9 +230,7 @@ class RemoteTracking(BufferedMetricsMixin):
     # --- experiments ---------------------------------------------------------------------
 
     def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(f"experiment name {name!r} must be a non-empty string")
-        body = {"name": name, "description": description}
+        body = {"name": experiment_name(name), "description": description}
         return _codec.experiment(self._http.post("/experiments", body))
 
     def get_or_create_experiment(self, name: str) -> Experiment:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from . import limits
+
 __all__ = ["blob_ref_columns", "metadata"]
 
 metadata = sa.MetaData(
@@ -52,7 +54,7 @@ def _tags(name: str, owner: str, owner_column: str) -> sa.Table:
         name,
         metadata,
         _fk(owner_column, f"{owner}.id"),
-        sa.Column("key", sa.String(250), nullable=False),
+        sa.Column("key", sa.String(limits.KEY), nullable=False),
         sa.Column("value", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint(owner_column, "key"),
     )
@@ -64,7 +66,7 @@ def _aliases(name: str, owner: str, owner_column: str, versions: str) -> sa.Tabl
         name,
         metadata,
         _fk(owner_column, f"{owner}.id"),
-        sa.Column("alias", sa.String(100), nullable=False),
+        sa.Column("alias", sa.String(limits.ALIAS), nullable=False),
         _fk("version_id", f"{versions}.id"),
         _ms("updated_at"),
         sa.PrimaryKeyConstraint(owner_column, "alias"),
@@ -126,7 +128,7 @@ experiments = sa.Table(
     "experiments",
     metadata,
     _id(primary_key=True),
-    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("name", sa.String(limits.EXPERIMENT_NAME), nullable=False, unique=True),
     sa.Column("description", sa.Text),
     sa.Column("lifecycle_stage", sa.String(20), nullable=False, server_default="active"),
     _ms("created_at"),
@@ -149,7 +151,7 @@ runs = sa.Table(
     metadata,
     _id(primary_key=True),
     _fk("experiment_id", "experiments.id"),
-    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("name", sa.String(limits.RUN_NAME), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("lifecycle_stage", sa.String(20), nullable=False, server_default="active"),
     _fk("parent_run_id", "runs.id", nullable=True, ondelete="SET NULL"),
@@ -175,7 +177,7 @@ params = sa.Table(
     "params",
     metadata,
     _fk("run_id", "runs.id"),
-    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("key", sa.String(limits.KEY), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "key"),
     # Run search (tracking/search.py). PostgreSQL's B-tree refuses entries over ~2.7 kB, so there
@@ -200,7 +202,7 @@ metrics = sa.Table(
     "metrics",
     metadata,
     _fk("run_id", "runs.id"),
-    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("key", sa.String(limits.KEY), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("value", sa.Double, nullable=False),
@@ -215,7 +217,7 @@ latest_metrics = sa.Table(
     "latest_metrics",
     metadata,
     _fk("run_id", "runs.id"),
-    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("key", sa.String(limits.KEY), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("value", sa.Double, nullable=False),
@@ -231,7 +233,7 @@ datasets = sa.Table(
     "datasets",
     metadata,
     _id(primary_key=True),
-    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("name", sa.String(limits.DATASET_NAME), nullable=False, unique=True),
     sa.Column("description", sa.Text),
     _ms("created_at"),
     _ms("updated_at"),
@@ -305,7 +307,7 @@ registered_models = sa.Table(
     "registered_models",
     metadata,
     _id(primary_key=True),
-    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("name", sa.String(limits.MODEL_NAME), nullable=False, unique=True),
     sa.Column("description", sa.Text),
     # Who must approve what (ApprovalPolicy as JSON) and the model card's user-supplied text.
     sa.Column("approval_policy_json", sa.Text),

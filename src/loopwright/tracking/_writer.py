@@ -1,69 +1,98 @@
-"""Background metric writer: logging a point costs an append; a thread writes batches.
+"""The buffered metric writer: logging a point costs an append; a thread hands batches to a sink.
 
-Points are validated when logged (a bad key or value raises in the caller), buffered in memory and
-written by one daemon thread in a single transaction per flush: when the buffer reaches
-``max_points``, every ``interval`` seconds, on ``flush()`` (end of run) and at interpreter exit. A
-process that dies loses at most the points of the last interval. A write that fails in the
-background is raised at the next ``flush()`` so it cannot go unnoticed.
+One writer serves both backends; only the sink differs (``_sql_sink.SqlSink`` writes to the
+database, ``remote._metric_sink.HttpSink`` posts to a server). Points are validated before they
+reach :meth:`MetricWriter.add` (``_validate.metric_point``), buffered in memory and handed over
+by one daemon thread: when ``max_points`` are waiting, every ``interval`` seconds, on
+``flush()`` (reads and the end of a run) and at interpreter exit. A process that dies loses at
+most the points of the last interval. Open runs get a heartbeat every 15 seconds.
+
+A batch the sink cannot take *now* (database locked, server unreachable) is kept and retried. A
+batch it refuses is not dropped whole: the writer retries it run by run, then halves by halves,
+so only the points at fault (or the points of a run that no longer exists) are dropped. Why
+they were dropped is kept per run and raised to that run's caller (``raise_dropped``), never to
+another run's reader: on a server, one user's bad data cannot fail another user's request.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, Protocol, TypeVar
 
-import sqlalchemy as sa
-
-from .._ids import now_ms
 from .._logging import get_logger
 from ..errors import TrackingError
-from ..store import schema as t
 
-if TYPE_CHECKING:
-    from ..store.database import Database
-
-__all__ = ["HEARTBEAT_INTERVAL_S", "MetricWriter"]
+__all__ = [
+    "HEARTBEAT_INTERVAL_S",
+    "MetricSink",
+    "MetricWriter",
+    "Point",
+    "PointsRefused",
+    "RunRefused",
+]
 
 HEARTBEAT_INTERVAL_S = 15.0
 
 _log = get_logger(__name__)
-_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
+_writers: weakref.WeakSet[MetricWriter[object]] = weakref.WeakSet()
+_MAX_KEPT_ERRORS = 1000  # runs whose dropped points await their caller
 
-# (run_id, key, step, timestamp, value, is_nan)
+# (run_id, key, step, timestamp, value, is_nan); NaN is stored as 0 with is_nan.
 Point = tuple[str, str, int, int, float, bool]
 
-
-def point(run_id: str, key: str, value: float, step: int, timestamp: int) -> Point:
-    """One validated row; NaN is stored as 0 with ``is_nan`` (SQLite cannot store NaN)."""
-    if value != value:  # NaN, without a function call on the hot path
-        return (run_id, key, step, timestamp, 0.0, True)
-    return (run_id, key, step, timestamp, value, False)
+C_co = TypeVar("C_co", covariant=True)
+C = TypeVar("C")
 
 
-class MetricWriter:
-    """Buffers metric points for one database and writes them from a daemon thread."""
+class PointsRefused(Exception):
+    """The sink refused these points for what they hold: retrying them as they are cannot help."""
 
-    def __init__(self, db: Database, *, interval: float = 1.0, max_points: int = 20_000) -> None:
-        self._db = db
+
+class RunRefused(PointsRefused):
+    """The sink refused the points because of their run (deleted, missing): drop all of them."""
+
+
+class MetricSink(Protocol[C_co]):
+    """Where a writer's batches go. ``then`` is the caller's extra work for the same commit."""
+
+    def write(
+        self,
+        rows: list[Point],
+        heartbeats: Sequence[str],
+        then: Callable[[C_co], None] | None,
+    ) -> None:
+        """Store ``rows`` and mark the runs ``heartbeats`` alive; raise :class:`PointsRefused`
+        for rows that can never be stored and anything else for a failure worth retrying."""
+
+
+class MetricWriter(Generic[C]):
+    """Buffers metric points and hands them to ``sink`` from a daemon thread."""
+
+    def __init__(
+        self, sink: MetricSink[C], *, interval: float = 1.0, max_points: int = 20_000
+    ) -> None:
+        self._sink = sink
         self.interval = interval
         self.max_points = max_points
         self._buffer: list[Point] = []
-        self._lock = threading.Lock()  # guards _buffer and _live_runs
-        self._write_lock = threading.Lock()  # one batch written at a time, in order
+        self._lock = threading.Lock()  # guards _buffer, _live_runs and _dropped
+        self._write_lock = threading.Lock()  # one batch handed over at a time, in order
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._error: BaseException | None = None
         self._live_runs: set[str] = set()
-        self._last_heartbeat = 0.0
+        self._dropped: dict[str, list[str]] = {}
+        self._last_heartbeat = time.monotonic()
         self._thread: threading.Thread | None = None
-        _writers.add(self)
+        _writers.add(self)  # type: ignore[arg-type]  # the set only ever calls close()
 
     # --- the caller's side ---------------------------------------------------------------
 
     def add(self, row: Point) -> None:
+        """Buffer one validated point (the run handle's fast path)."""
         with self._lock:
             self._buffer.append(row)
             size = len(self._buffer)
@@ -92,13 +121,34 @@ class MetricWriter:
         with self._lock:
             self._live_runs.discard(run_id)
 
-    def flush(self, then: Callable[[sa.Connection], None] | None = None) -> None:
-        """Write everything buffered so far, now; raise any error a background write met.
+    def flush(self, then: Callable[[C], None] | None = None) -> None:
+        """Hand everything buffered so far to the sink, now (``then`` joins the same commit).
 
-        ``then`` runs in the same transaction after the points (ending a run costs one commit).
+        Points the sink refuses are dropped and kept for :meth:`raise_dropped`; a failure worth
+        retrying keeps the points buffered and is raised here.
         """
-        self._write_pending(then)
-        self._raise_pending_error()
+        with self._write_lock:
+            with self._lock:
+                rows, self._buffer = self._buffer, []
+                live = sorted(self._live_runs)
+            beat = bool(live) and time.monotonic() - self._last_heartbeat >= HEARTBEAT_INTERVAL_S
+            heartbeats = live if beat else []
+            if rows or heartbeats or then is not None:
+                self._hand_over(rows, heartbeats, then)
+            if beat:
+                self._last_heartbeat = time.monotonic()
+
+    def raise_dropped(self, run_id: str | None = None) -> None:
+        """Raise ``TrackingError`` if points of ``run_id`` (of any run, without one) were dropped;
+        each drop is reported once."""
+        with self._lock:
+            if run_id is None:
+                dropped, self._dropped = self._dropped, {}
+            else:
+                found = self._dropped.pop(run_id, None)
+                dropped = {} if found is None else {run_id: found}
+        if dropped:
+            raise TrackingError("; ".join(m for messages in dropped.values() for m in messages))
 
     def close(self) -> None:
         """Flush and stop the thread (idempotent)."""
@@ -125,104 +175,53 @@ class MetricWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
-                self._write_pending()
-            except BaseException as exc:  # kept for the caller's next flush()
-                _log.warning("writing metrics failed: %s", exc)
-                self._error = exc
+                self.flush()
+            except BaseException as exc:  # the points stay buffered; the next flush retries
+                _log.warning("writing metrics failed, will retry: %s", exc)
 
-    def _write_pending(self, then: Callable[[sa.Connection], None] | None = None) -> None:
-        with self._write_lock:
-            with self._lock:
-                rows, self._buffer = self._buffer, []
-                live = list(self._live_runs)
-            now = now_ms()
-            beat = bool(live) and (now / 1000 - self._last_heartbeat) >= HEARTBEAT_INTERVAL_S
-            if not rows and not beat:
-                if then is not None:
-                    with self._db.write() as conn:
-                        then(conn)
-                return
+    def _hand_over(
+        self, rows: list[Point], heartbeats: Sequence[str], then: Callable[[C], None] | None
+    ) -> None:
+        try:
+            self._sink.write(rows, heartbeats, then)
+            return
+        except PointsRefused as exc:
+            _log.warning("%d metric point(s) refused, isolating the bad ones: %s", len(rows), exc)
+        except BaseException:
+            self._requeue(rows)
+            raise
+        by_run: dict[str, list[Point]] = {}
+        for row in rows:
+            by_run.setdefault(row[0], []).append(row)
+        groups = list(by_run.values())
+        while groups:
+            group = groups.pop()
             try:
-                with self._db.write() as conn:
-                    touched = write_points(conn, rows) if rows else set()
-                    if beat:
-                        touched.update(live)
-                        self._last_heartbeat = now / 1000
-                    if touched:
-                        conn.execute(
-                            t.runs.update()
-                            .where(t.runs.c.id.in_(sorted(touched)))
-                            .values(heartbeat_at=now)
-                        )
-                    if then is not None:
-                        then(conn)
-            except sa.exc.IntegrityError as exc:
-                # Points for a run that no longer exists: retrying cannot help.
-                raise TrackingError(
-                    f"{len(rows)} metric point(s) were dropped: {exc.orig}; was the run deleted?"
-                ) from exc
+                self._sink.write(group, (), None)
+            except RunRefused as exc:
+                self._drop(group, exc)
+            except PointsRefused as exc:
+                if len(group) == 1:
+                    self._drop(group, exc)
+                else:
+                    groups += (group[: len(group) // 2], group[len(group) // 2 :])
             except BaseException:
-                with self._lock:  # put the batch back so a later flush retries it
-                    self._buffer[:0] = rows
+                self._requeue([row for g in (*groups, group) for row in g])
                 raise
+        self._sink.write([], heartbeats, then)
 
-    def _raise_pending_error(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise TrackingError(
-                f"metrics could not be written in the background: {error}"
-            ) from error
+    def _requeue(self, rows: list[Point]) -> None:
+        with self._lock:  # put the points back in front so a later flush retries them in order
+            self._buffer[:0] = rows
 
-
-_POINT_COLUMNS = "(run_id, key, step, timestamp, value, is_nan)"
-_LATEST_UPDATE = (
-    " ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step,"
-    " timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan"
-    " WHERE (excluded.step, excluded.timestamp)"
-    " >= (latest_metrics.step, latest_metrics.timestamp)"
-)
-
-
-def _rows_per_statement(dialect: str) -> int:
-    """Rows per multi-row INSERT, within the driver's limit on bound parameters."""
-    if dialect == "postgresql":
-        return 5000  # 30,000 parameters of the 65,535 allowed
-    import sqlite3
-
-    return 2000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 150
-
-
-def _insert_many(conn: sa.Connection, table: str, rows: list[Point], suffix: str) -> None:
-    """Multi-row INSERTs: one statement per chunk, so the GIL is released once per chunk.
-
-    ``executemany`` releases and re-takes the GIL for every row; with a training loop busy on the
-    main thread each re-take waits a whole switch interval, and the writer would crawl.
-    """
-    if not rows:
-        return
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    group = "(" + ", ".join([mark] * 6) + ")"
-    size = _rows_per_statement(conn.dialect.name)
-    for start in range(0, len(rows), size):
-        chunk = rows[start : start + size]
-        values = ", ".join([group] * len(chunk))
-        params = [value for row in chunk for value in row]
-        # Only placeholders and module constants are joined here; every value is bound.
-        statement = "INSERT INTO " + table + " " + _POINT_COLUMNS + " VALUES " + values + suffix  # noqa: S608
-        conn.exec_driver_sql(statement, tuple(params))
-
-
-def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
-    """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids."""
-    _insert_many(conn, "metrics", rows, " ON CONFLICT DO NOTHING")
-    latest: dict[tuple[str, str], Point] = {}
-    for row in rows:
-        key = (row[0], row[1])
-        best = latest.get(key)
-        if best is None or (row[2], row[3]) >= (best[2], best[3]):
-            latest[key] = row
-    _insert_many(conn, "latest_metrics", list(latest.values()), _LATEST_UPDATE)
-    return {row[0] for row in latest.values()}
+    def _drop(self, rows: list[Point], reason: PointsRefused) -> None:
+        run_id = rows[0][0]
+        shown = ", ".join(f"{r[1]}@step {r[2]}" for r in rows[:3]) + (", ..." if rows[3:] else "")
+        message = f"{len(rows)} metric point(s) of run {run_id} ({shown}) were dropped: {reason}"
+        _log.error("%s", message)
+        with self._lock:
+            if run_id in self._dropped or len(self._dropped) < _MAX_KEPT_ERRORS:
+                self._dropped.setdefault(run_id, []).append(message)
 
 
 @atexit.register

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._ids import now_ms
 from ..errors import TrackingError
-from ._validate import check_key, metric_value
-from ._writer import point
+from ._validate import check_key, metric_point
 from .entities import Artifact, Metric, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -88,13 +87,7 @@ class ActiveRun:
         if key not in self._checked_keys:
             self._checked_keys.add(check_key("metric", key))
         self._writer.add(
-            point(
-                self.id,
-                key,
-                metric_value(key, value),
-                int(step),
-                now_ms() if timestamp is None else int(timestamp),
-            )
+            metric_point(self.id, key, value, step, now_ms() if timestamp is None else timestamp)
         )
 
     def log_metrics(

@@ -11,9 +11,10 @@ from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import schema as t
 from ..store.audit import append_event
+from ..store.limits import check_text
 from ..store.upsert import upsert
 from ._base import ServiceBase
-from ._validate import check_key
+from ._validate import check_key, checked_tags, experiment_name
 from .entities import Experiment
 
 __all__ = ["ExperimentsMixin"]
@@ -25,8 +26,7 @@ class ExperimentsMixin(ServiceBase):
     _experiment_ids: dict[str, str]
 
     def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(f"experiment name {name!r} must be a non-empty string")
+        name = experiment_name(name)
         now = now_ms()
         experiment_id = new_id()
         row = {
@@ -62,6 +62,13 @@ class ExperimentsMixin(ServiceBase):
             return self.get_experiment_by_name(name)
 
     def find_experiment(self, name: str) -> Experiment | None:
+        # Any length may be looked up (and not found); text no column can hold is refused.
+        check_text(
+            "experiment name",
+            name,
+            limit=len(name) if isinstance(name, str) else 0,
+            allow_empty=True,
+        )
         with self.db.read() as conn:
             row = conn.execute(sa.select(t.experiments).where(t.experiments.c.name == name)).first()
         return None if row is None else self._experiment(row)
@@ -92,8 +99,7 @@ class ExperimentsMixin(ServiceBase):
         return [self._experiment(row) for row in rows]
 
     def rename_experiment(self, name: str, new_name: str) -> Experiment:
-        if not isinstance(new_name, str) or not new_name.strip():
-            raise InvalidInput(f"new experiment name {new_name!r} must be a non-empty string")
+        new_name = experiment_name(new_name)
         experiment = self.get_experiment_by_name(name)
         try:
             with self.db.write() as conn:
@@ -147,8 +153,8 @@ class ExperimentsMixin(ServiceBase):
     def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, object]) -> None:
         """Set tags on the experiment with id ``experiment_id`` (a key set again is replaced)."""
         rows = [
-            {"experiment_id": experiment_id, "key": check_key("tag", k), "value": str(v)}
-            for k, v in tags.items()
+            {"experiment_id": experiment_id, "key": k, "value": v}
+            for k, v in checked_tags(tags).items()
         ]
         with self.db.write() as conn:
             self._require_experiment(conn, experiment_id)
@@ -157,6 +163,7 @@ class ExperimentsMixin(ServiceBase):
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         """Remove one tag of the experiment; ``NotFound`` if it has none by that key."""
         tg = t.experiment_tags.c
+        check_key("tag", key)
         with self.db.write() as conn:
             self._require_experiment(conn, experiment_id)
             done = conn.execute(

@@ -20,7 +20,7 @@ from ..paths import normalize_relpath
 from ..store import schema as t
 from ..store.upsert import insert_ignore
 from ._base import ServiceBase
-from ._validate import check_key
+from ._validate import check_key, checked_tags, run_name
 from .entities import Artifact, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class RemoteRunsMixin(ServiceBase):
     """Create, update and clean up runs for a remote caller; store uploaded artifact files."""
 
     _loggable: set[str]
-    writer: MetricWriter
+    writer: MetricWriter[sa.Connection]
 
     if TYPE_CHECKING:  # provided by ArtifactsMixin
 
@@ -56,6 +56,8 @@ class RemoteRunsMixin(ServiceBase):
     ) -> Run:
         """Start a RUNNING run in the active experiment with id ``experiment_id``, as the caller
         describes it (``start_time`` in ms, default now; ``user`` default the store's actor)."""
+        name = run_name(name)
+        tag_values = checked_tags(tags)
         run_id = new_id()
         now = now_ms()
         start = now if start_time is None else int(start_time)
@@ -73,10 +75,7 @@ class RemoteRunsMixin(ServiceBase):
             "start_time": start,
             "heartbeat_at": now,
         }
-        tag_rows = [
-            {"run_id": run_id, "key": check_key("tag", k), "value": str(v)}
-            for k, v in (tags or {}).items()
-        ]
+        tag_rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tag_values.items()]
         with self.db.write() as conn:
             stage = conn.execute(
                 sa.select(t.experiments.c.lifecycle_stage).where(
@@ -131,7 +130,7 @@ class RemoteRunsMixin(ServiceBase):
         if end_time is not None:
             values["end_time"] = int(end_time)
         if name is not None:
-            values["name"] = name
+            values["name"] = run_name(name) or name
 
         def change(conn: sa.Connection) -> None:
             self._require_active(conn, run_id)
@@ -145,6 +144,7 @@ class RemoteRunsMixin(ServiceBase):
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove one tag of an active run; ``NotFound`` if it has none by that key."""
         tg = t.run_tags.c
+        check_key("tag", key)
         with self.db.write() as conn:
             self._require_active(conn, run_id)
             done = conn.execute(t.run_tags.delete().where(tg.run_id == run_id, tg.key == key))

@@ -28,7 +28,8 @@ from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from ._buffered import BufferedMetricsMixin
-from ._validate import check_key
+from ._sql_sink import SqlSink
+from ._validate import check_key, checked_params, checked_tags, experiment_name, run_name
 from ._writer import MetricWriter
 from .artifacts import ArtifactsMixin
 from .capture import (
@@ -56,7 +57,9 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
     def __init__(self, store: Store, *, flush_interval: float = 1.0, capture: bool = True) -> None:
         self.store = store
         self.db = store.db
-        self.writer = MetricWriter(store.db, interval=flush_interval)
+        self.writer: MetricWriter[sa.Connection] = MetricWriter(
+            SqlSink(store.db), interval=flush_interval
+        )
         self._loggable: set[str] = set()
         self._experiment_ids: dict[str, str] = {}
         self._recorded: set[tuple[str, str]] = set()  # environment and blob rows written
@@ -93,7 +96,9 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
     ) -> Run:
         """:meth:`create_run`, recording ``context`` (a server's remote client's) if given, else
         this process's own (when capture is on)."""
-        experiment_id = self._experiment_id(experiment)
+        name = run_name(name)
+        tag_values = checked_tags(tags)
+        experiment_id = self._experiment_id(experiment_name(experiment))
         run_id = new_id()
         now = now_ms()
         row: dict[str, Any] = {
@@ -109,10 +114,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             "start_time": now,
             "heartbeat_at": now,
         }
-        tag_rows = [
-            {"run_id": run_id, "key": check_key("tag", k), "value": str(v)}
-            for k, v in (tags or {}).items()
-        ]
+        tag_rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tag_values.items()]
         context_rows: dict[sa.Table, list[dict[str, Any]]] = {}
         if context is not None:
             context_rows = self._context_fields(row, now, context.code, context.environment)
@@ -233,7 +235,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Runs in the order of ``run_ids`` (missing ids are left out), in four queries."""
-        self.flush()
+        self.writer.flush()
         found: dict[str, Run] = {}
         for start in range(0, len(run_ids), 900):
             found.update(self._load_runs(list(run_ids[start : start + 900])))
@@ -321,7 +323,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             experiment_ids = [e.id for e in self.list_experiments()]
         else:
             experiment_ids = None
-        self.flush()
+        self.writer.flush()
         with self.db.read() as conn:
             page = search_run_ids(
                 conn,
@@ -352,12 +354,13 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                 raise NotFound(f"run {run_id!r} does not exist; it cannot be ended")
 
         self.writer.flush(then=finish)
+        self.writer.raise_dropped(run_id)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         """Soft-delete (``"deleted"``) or restore (``"active"``) a run."""
         if stage not in ("active", "deleted"):
             raise InvalidInput(f"lifecycle stage must be 'active' or 'deleted', not {stage!r}")
-        self.flush()
+        self.writer.flush()
         with self.db.write() as conn:
             before = self._require_run(conn, run_id).lifecycle_stage
             conn.execute(
@@ -404,10 +407,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record parameters; a key logged again must keep its value (params are immutable)."""
-        rows = [
-            {"run_id": run_id, "key": check_key("param", k), "value": str(v)}
-            for k, v in params.items()
-        ]
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in checked_params(params).items()]
         self.require_loggable(run_id)
         with self.db.write() as conn:
             insert_ignore(conn, t.params, rows)
@@ -427,9 +427,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                     )
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
-        rows = [
-            {"run_id": run_id, "key": check_key("tag", k), "value": str(v)} for k, v in tags.items()
-        ]
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in checked_tags(tags).items()]
         self.require_loggable(run_id)
         with self.db.write() as conn:
             upsert(conn, t.run_tags, rows, update=["value"])
@@ -444,7 +442,8 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, by step then time."""
-        self.flush()
+        check_key("metric", key)
+        self.writer.flush()
         m = t.metrics.c
         with self.db.read() as conn:
             self._require_run(conn, run_id)

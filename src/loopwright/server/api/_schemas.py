@@ -7,9 +7,11 @@ and are built with ``Model.of(entity)``; non-finite floats travel as ``"NaN"``/`
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ...store import limits
 
 __all__ = [
     "AliasIn",
@@ -87,13 +89,18 @@ class IdentityOut(Out):
 # --- tracking ----------------------------------------------------------------------------------
 
 
+# Lengths and ranges come from store/limits.py, as the services check them: the same body is
+# refused (400) here as the embedded API refuses the same call.
+Int64 = Annotated[int, Field(ge=limits.INT64_MIN, le=limits.INT64_MAX)]
+
+
 class ExperimentIn(Body):
-    name: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=limits.EXPERIMENT_NAME)
     description: str | None = None
 
 
 class ExperimentNameIn(Body):
-    name: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=limits.EXPERIMENT_NAME)
 
 
 class ExperimentOut(Out):
@@ -119,18 +126,18 @@ class RunContextIn(Body):
 
 
 class RunIn(Body):
-    experiment: str = Field(default="Default", min_length=1, max_length=500)
-    name: str | None = Field(default=None, max_length=500)
+    experiment: str = Field(default="Default", min_length=1, max_length=limits.EXPERIMENT_NAME)
+    name: str | None = Field(default=None, max_length=limits.RUN_NAME)
     tags: dict[str, str] = {}
     parent_run_id: str | None = None
     context: RunContextIn | None = None
 
 
 class MetricPointIn(Body):
-    key: str = Field(min_length=1, max_length=250)
+    key: str = Field(min_length=1, max_length=limits.KEY)
     value: float
-    step: int = 0
-    timestamp: int
+    step: Int64 = 0
+    timestamp: Int64
 
 
 class MetricOut(Out):
@@ -221,7 +228,7 @@ class ArtifactOut(Out):
 
 
 class ModelIn(Body):
-    name: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=limits.MODEL_NAME)
     description: str | None = None
     tags: dict[str, str] = {}
 

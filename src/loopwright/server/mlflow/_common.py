@@ -17,6 +17,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput, LoopwrightError
+from ...store import limits
+from ...tracking import _validate
 from .._state import ServerState
 from ..auth import Identity, require
 from .errors import to_mlflow
@@ -40,11 +42,11 @@ __all__ = [
     "run_user",
 ]
 
-# MLflow's limits (mlflow/utils/validation.py), enforced here as MLflow's server does.
-MAX_KEY = 250
-MAX_PARAM_VALUE = 6000
-MAX_TAG_VALUE = 8000
-MAX_REGISTRY_TAG_VALUE = 100_000
+# MLflow's limits (mlflow/utils/validation.py); declared with the schema, enforced by the services.
+MAX_KEY = limits.KEY
+MAX_PARAM_VALUE = limits.PARAM_VALUE
+MAX_TAG_VALUE = limits.TAG_VALUE
+MAX_REGISTRY_TAG_VALUE = limits.REGISTRY_TAG_VALUE
 
 
 async def get_state(request: Request) -> ServerState:
@@ -115,23 +117,12 @@ def check_length(what: str, value: str | None, limit: int) -> None:
 
 def check_key(kind: str, key: str) -> str:
     """The rule tracking applies to keys, checked before anything of a request is written."""
-    if not key or len(key) > MAX_KEY or "\x00" in key:
-        raise InvalidInput(f"{kind} key {key[:40]!r} must be 1-{MAX_KEY} characters, without NUL")
-    if key.startswith("/") or ".." in key.split("/"):
-        raise InvalidInput(f"{kind} key {key!r} must not start with '/' or contain '..' segments")
-    return key
+    return _validate.check_key(kind, key)
 
 
 def check_param(key: str, value: str) -> None:
-    if len(value) > MAX_PARAM_VALUE:
-        raise InvalidInput(
-            f"param {key!r} has a value of {len(value)} characters; MLflow's limit is "
-            f"{MAX_PARAM_VALUE}"
-        )
+    _validate.checked_params({key: value})
 
 
 def check_tag(key: str, value: str) -> None:
-    if len(value) > MAX_TAG_VALUE:
-        raise InvalidInput(
-            f"tag {key!r} has a value of {len(value)} characters; MLflow's limit is {MAX_TAG_VALUE}"
-        )
+    _validate.checked_tags({key: value})

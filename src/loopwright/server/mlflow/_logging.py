@@ -85,7 +85,7 @@ def log_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
             state.tracking.require_loggable(run_id)
             _model_points(state, run_id, [body], [point])
         state.tracking.log_metric_points(run_id, [point])
-        state.tracking.flush()
+        state.tracking.flush(run_id)
     return reply()
 
 
@@ -170,7 +170,7 @@ def log_batch(body: m.LogBatch, state: State, caller: Editor) -> Response:
         state.tracking.log_batch(run_id, metrics=points, params=params)
         if tags:
             _set_tags(state, run_id, tags)
-        state.tracking.flush()
+        state.tracking.flush(run_id)
     return reply()
 
 

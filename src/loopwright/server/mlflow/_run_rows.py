@@ -63,7 +63,7 @@ def _message(row: Sequence[Any]) -> JSON:
 
 def runs_json(state: ServerState, run_ids: Sequence[str]) -> list[JSON]:
     """The runs as MLflow ``Run`` messages, in the order of ``run_ids`` (unknown ids left out)."""
-    state.tracking.flush()  # a run's own points are visible to its reads
+    state.tracking.writer.flush()  # a run's own points are visible to its reads
     found: dict[str, JSON] = {}
     commits: dict[str, str] = {}
     tg, pa, lm = t.run_tags.c, t.params.c, t.latest_metrics.c

@@ -115,7 +115,7 @@ def get(q: Annotated[m.RunRef, Query()], state: State, _: Viewer) -> Response:
 @router.post("/runs/search")
 def search(body: m.SearchRuns, state: State, _: Viewer) -> Response:
     experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
-    state.tracking.flush()
+    state.tracking.writer.flush()
     with state.store.db.read() as conn:
         found = search_run_ids(
             conn,

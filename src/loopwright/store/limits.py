@@ -1,0 +1,100 @@
+"""How long names, keys and values may be, and what they may not hold: declared once, here.
+
+The schema (``schema.py``) sizes its columns with these numbers, and every service checks its
+inputs with :func:`check_text` against them before anything is written, so the embedded API, the
+native REST API and MLflow's REST API refuse the same input with the same ``InvalidInput``
+instead of letting PostgreSQL fail with a driver error. Values kept in TEXT columns take MLflow's
+caps (``mlflow/utils/validation.py``), so an MLflow client meets the limits it expects.
+
+This module imports nothing heavy: remote clients check their inputs with it too.
+
+Example:
+    >>> check_text("run name", "baseline", limit=RUN_NAME)
+    'baseline'
+"""
+
+from __future__ import annotations
+
+from ..errors import InvalidInput
+
+__all__ = [
+    "ALIAS",
+    "DATASET_NAME",
+    "EXPERIMENT_NAME",
+    "INT64_MAX",
+    "INT64_MIN",
+    "KEY",
+    "MODEL_NAME",
+    "PARAM_VALUE",
+    "REGISTRY_TAG_VALUE",
+    "RUN_NAME",
+    "TAG_VALUE",
+    "check_int64",
+    "check_text",
+]
+
+# Column widths (characters) of schema.py.
+KEY = 250  # param, tag and metric keys
+RUN_NAME = 250
+EXPERIMENT_NAME = 256
+DATASET_NAME = 256
+MODEL_NAME = 256
+ALIAS = 100
+
+# TEXT columns, capped as MLflow caps them.
+PARAM_VALUE = 6000
+TAG_VALUE = 8000
+REGISTRY_TAG_VALUE = 100_000
+
+# BIGINT columns (steps, timestamps).
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_SHOWN = 40  # characters of a refused value quoted in the message
+
+
+def check_text(what: str, value: object, *, limit: int, allow_empty: bool = False) -> str:
+    """``value`` if it is a string a column can hold; ``InvalidInput`` naming ``what`` if not.
+
+    Refused: non-strings, the empty string (unless ``allow_empty``), more than ``limit``
+    characters, NUL (PostgreSQL cannot store it) and lone surrogates (not encodable as UTF-8).
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, not {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{what} {value[:_SHOWN]!r}... is {len(value)} characters long; the limit is {limit}"
+        )
+    if "\x00" in value:
+        raise InvalidInput(f"{what} {value[:_SHOWN]!r} contains a NUL character; remove it")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"{what} {value[:_SHOWN]!r} holds a lone surrogate and is not valid Unicode; "
+                "decode the text it came from properly"
+            ) from None
+    return value
+
+
+def check_int64(what: str, value: object) -> int:
+    """``value`` as an int that fits a BIGINT column; ``InvalidInput`` naming ``what`` if not."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, bool | str | bytes):
+        raise InvalidInput(f"{what} must be an integer, not {type(value).__name__} {value!r}")
+    else:
+        try:
+            number = int(value)  # type: ignore[call-overload]  # numpy integers and the like
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInput(
+                f"{what} must be an integer, not {type(value).__name__} {str(value)[:40]}"
+            ) from None
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidInput(
+            f"{what} {number} does not fit in 64 bits; use a value from {INT64_MIN} to {INT64_MAX}"
+        )
+    return number

@@ -1,0 +1,108 @@
+"""The embedded metric writer's sink: batches of points written to the database in one commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from .._ids import now_ms
+from ..store import schema as t
+from ._writer import Point, PointsRefused, RunRefused
+
+if TYPE_CHECKING:
+    from ..store.database import Database
+
+__all__ = ["SqlSink", "write_points"]
+
+# A failure of the connection or of locking: the same points may well go in on the next try.
+_TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
+
+
+class SqlSink:
+    """Writes points, heartbeats and the caller's ``then`` in one transaction of ``db``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def write(
+        self,
+        rows: list[Point],
+        heartbeats: Sequence[str],
+        then: Callable[[sa.Connection], None] | None,
+    ) -> None:
+        now = now_ms()
+        with self._db.write() as conn:
+            touched = self._write_points(conn, rows)
+            touched.update(heartbeats)
+            if touched:
+                conn.execute(
+                    t.runs.update().where(t.runs.c.id.in_(sorted(touched))).values(heartbeat_at=now)
+                )
+            if then is not None:
+                then(conn)
+
+    @staticmethod
+    def _write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
+        if not rows:
+            return set()
+        try:
+            return write_points(conn, rows)
+        except sa.exc.IntegrityError as exc:  # the run's row is gone (a foreign key)
+            raise RunRefused(f"{exc.orig}; was the run deleted?") from exc
+        except _TRANSIENT:
+            raise
+        except (sa.exc.SQLAlchemyError, ArithmeticError, ValueError, TypeError) as exc:
+            raise PointsRefused(f"the database refused them: {exc}") from exc
+
+
+_POINT_COLUMNS = "(run_id, key, step, timestamp, value, is_nan)"
+_LATEST_UPDATE = (
+    " ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step,"
+    " timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan"
+    " WHERE (excluded.step, excluded.timestamp)"
+    " >= (latest_metrics.step, latest_metrics.timestamp)"
+)
+
+
+def _rows_per_statement(dialect: str) -> int:
+    """Rows per multi-row INSERT, within the driver's limit on bound parameters."""
+    if dialect == "postgresql":
+        return 5000  # 30,000 parameters of the 65,535 allowed
+    import sqlite3
+
+    return 2000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 150
+
+
+def _insert_many(conn: sa.Connection, table: str, rows: list[Point], suffix: str) -> None:
+    """Multi-row INSERTs: one statement per chunk, so the GIL is released once per chunk.
+
+    ``executemany`` releases and re-takes the GIL for every row; with a training loop busy on the
+    main thread each re-take waits a whole switch interval, and the writer would crawl.
+    """
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    group = "(" + ", ".join([mark] * 6) + ")"
+    size = _rows_per_statement(conn.dialect.name)
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        values = ", ".join([group] * len(chunk))
+        params = [value for row in chunk for value in row]
+        # Only placeholders and module constants are joined here; every value is bound.
+        statement = "INSERT INTO " + table + " " + _POINT_COLUMNS + " VALUES " + values + suffix  # noqa: S608
+        conn.exec_driver_sql(statement, tuple(params))
+
+
+def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
+    """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids."""
+    _insert_many(conn, "metrics", rows, " ON CONFLICT DO NOTHING")
+    latest: dict[tuple[str, str], Point] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        best = latest.get(key)
+        if best is None or (row[2], row[3]) >= (best[2], best[3]):
+            latest[key] = row
+    _insert_many(conn, "latest_metrics", list(latest.values()), _LATEST_UPDATE)
+    return {row[0] for row in latest.values()}
