@@ -24,13 +24,15 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # What CI checks before the tests (.ci/run): lint rules, formatting, and strict types on src and
-# tests (pyproject.toml's [tool.mypy] names them).
+# tests (pyproject.toml's [tool.mypy] names them), and the import contracts (its
+# [tool.importlinter]: dependencies point down, no cycles).
 LINT_PATHS := src tests benchmarks examples
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 services: venv
 	LW_VENV=$(VENV) scripts/services.sh start
