@@ -1,14 +1,17 @@
 """Data-versioning benchmark: Loopwright against DVC, through each tool's command line.
 
     .venv/bin/python benchmarks/data.py [--big-gib 2] [--small 20000] [--repeat 3]
-                                        [--case big|small] [--link MODE]
+                                        [--case big|small] [--link reflink,copy]
 
 DVC runs from its own virtual environment (make it once with `python3 -m venv
 benchmarks/.venvs/dvc && benchmarks/.venvs/dvc/bin/pip install dvc`); without it the DVC
 column says so. Two workloads, each in a fresh folder: one large random file, and a folder of
 many 4 KiB files. For each: first add, re-add with nothing changed, status, and checkout after
 deleting the workspace copy. The limit is the machine's raw BLAKE3 time over the same bytes.
-Medians of --repeat runs; both tools copy into their cache (this filesystem has no reflinks).
+Medians of --repeat runs. --link sets how both tools put files into their cache (Loopwright's
+`data add --link`, DVC's `cache.type`): the default, reflink,copy, copies where the filesystem
+has no reflinks (ext4); hardlink links instead (files under 64 KiB are packed by Loopwright
+whatever the mode). Loopwright's checkout always writes copies.
 """
 
 from __future__ import annotations
@@ -70,13 +73,13 @@ def raw_hash(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def loopwright_steps(work: Path, data: Path) -> dict[str, float]:
+def loopwright_steps(work: Path, data: Path, link: str) -> dict[str, float]:
     env = {**os.environ, "LOOPWRIGHT_HOME": str(work / ".loopwright")}
     name, pointer = data.name, f"{data.name}.lw"
     cli = [str(LOOPWRIGHT), "data"]
     out = {
-        "add": timed([*cli, "add", name, name], work, env),
-        "re-add": timed([*cli, "add", name, name], work, env),
+        "add": timed([*cli, "add", name, name, "--link", link], work, env),
+        "re-add": timed([*cli, "add", name, name, "--link", link], work, env),
         "status": timed([*cli, "status", pointer], work, env),
     }
     _remove(data)
@@ -84,9 +87,10 @@ def loopwright_steps(work: Path, data: Path) -> dict[str, float]:
     return out
 
 
-def dvc_steps(work: Path, data: Path) -> dict[str, float]:
+def dvc_steps(work: Path, data: Path, link: str) -> dict[str, float]:
     timed([str(DVC), "init", "--no-scm", "-q"], work)
     timed([str(DVC), "config", "core.analytics", "false"], work)
+    timed([str(DVC), "config", "cache.type", link], work)
     name = data.name
     out = {
         "add": timed([str(DVC), "add", "-q", name], work),
@@ -105,7 +109,7 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def run(label: str, make: Callable[[Path], Path], repeat: int) -> None:
+def run(label: str, make: Callable[[Path], Path], repeat: int, link: str) -> None:
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     limits: list[float] = []
@@ -124,7 +128,7 @@ def run(label: str, make: Callable[[Path], Path], repeat: int) -> None:
                     shutil.copytree(source, data)
                 else:
                     shutil.copyfile(source, data)
-                results.append(steps(work, data))
+                results.append(steps(work, data, link))
     limit = statistics.median(limits)
     print(f"\n{label}: raw BLAKE3 of the same bytes {limit:.3f} s (the limit for add)")
     for step in STEPS:
@@ -150,13 +154,19 @@ def main() -> None:
     parser.add_argument(
         "--case", choices=("big", "small"), action="append", help="run only this workload"
     )
+    parser.add_argument("--link", default="reflink,copy", help="reflink,copy / hardlink / copy")
     args = parser.parse_args()
     cases = args.case or ["big", "small"]
-    print(f"medians of {args.repeat}; ratio > 1: Loopwright is faster; times include CLI start")
+    print(
+        f"medians of {args.repeat}; ratio > 1: Loopwright is faster; times include CLI start; "
+        f"link modes {args.link}; load average {os.getloadavg()[0]:.1f}"
+    )
     if "big" in cases:
-        run(f"one {args.big_gib:g} GiB file", lambda d: make_big(d, args.big_gib), args.repeat)
+        big = f"one {args.big_gib:g} GiB file"
+        run(big, lambda d: make_big(d, args.big_gib), args.repeat, args.link)
     if "small" in cases:
-        run(f"{args.small:,} files of 4 KiB", lambda d: make_small(d, args.small), args.repeat)
+        small = f"{args.small:,} files of 4 KiB"
+        run(small, lambda d: make_small(d, args.small), args.repeat, args.link)
 
 
 if __name__ == "__main__":

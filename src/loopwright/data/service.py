@@ -425,7 +425,7 @@ class DatasetService:
                 .where(a.owner_type == _OWNER, a.owner_id == version.id)
                 .order_by(a.path)
             ).all()
-        return [FileEntry(r.path, r.size, r.blob_hash) for r in rows]
+        return [FileEntry(path, size, digest) for path, size, digest in rows]  # unpacked: fast
 
     def runs_using(self, version: DatasetVersion) -> list[str]:
         """Ids of the runs that declared this version as an input."""
