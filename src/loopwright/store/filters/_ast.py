@@ -8,13 +8,16 @@ column's type, so a back-end never re-parses anything.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "NUMBER_OPS",
     "STRING_OPS",
+    "SYMBOL_OPS",
     "Comparison",
     "Entity",
     "Field",
@@ -28,6 +31,15 @@ __all__ = [
 NUMBER_OPS = ("=", "!=", ">", ">=", "<", "<=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 NEGATIVE_OPS = frozenset({"!=", "NOT IN"})
+# The symbol operators as Python functions: on numbers and strings in memory, on SQL columns.
+SYMBOL_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 
 Value = str | int | float | tuple[str, ...]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from ...errors import InvalidInput
-from ._ast import Comparison, Entity, Field, Filter, Kind, OrderKey, Schema, Value
+from ._ast import SYMBOL_OPS, Comparison, Entity, Field, Filter, Kind, OrderKey, Schema, Value
 from ._lexer import Token, fail, tokenize
 
 __all__ = ["MAX_COMPARISONS", "MAX_FILTER_CHARS", "MAX_PATTERN_CHARS", "parse", "parse_order_by"]
@@ -44,7 +44,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY = re.compile(r"[\w.\-/]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
-_SYMBOL_OPS = frozenset({"=", "!=", ">", ">=", "<", "<="})
 _ALL_OPS = "=, !=, >, >=, <, <=, LIKE, ILIKE, IN, NOT IN"
 
 
@@ -198,7 +197,7 @@ def _join(words: list[str], conjunction: str) -> str:
 def _operator(cur: _Cursor) -> str:
     token = cur.take()
     if token.kind == "op":
-        if token.value not in _SYMBOL_OPS:
+        if token.value not in SYMBOL_OPS:
             cur.fail(f"unknown operator {token.value!r}: expected one of {_ALL_OPS}", token.start)
         return token.value
     word = token.value.upper() if token.kind == "word" else ""

@@ -17,25 +17,15 @@ Example:
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
-from ._ast import Comparison, Filter
+from ._ast import SYMBOL_OPS, Comparison, Filter
 from ._like import like_matches, like_parts
 
 __all__ = ["Lookup", "matches", "predicate"]
 
 Lookup = Callable[[str, str], Any]
-
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
 
 
 def predicate(filter: Filter) -> Callable[[Lookup], bool]:
@@ -60,9 +50,9 @@ def matches(comparison: Comparison, found: Any) -> bool:
     if isinstance(value, str):
         if op in ("LIKE", "ILIKE"):
             return like_matches(like_parts(value), str(found), fold_case=op == "ILIKE")
-        return _ORDER[op](str(found), value)
+        return bool(SYMBOL_OPS[op](str(found), value))
     number = _number(found)
-    return number is not None and _ORDER[op](number, value)
+    return number is not None and bool(SYMBOL_OPS[op](number, value))
 
 
 def _number(found: Any) -> int | float | None:

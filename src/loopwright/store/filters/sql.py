@@ -19,26 +19,17 @@ Example:
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from ._ast import Comparison, Filter
+from ._ast import SYMBOL_OPS, Comparison, Filter
 from ._like import LIKE_ESCAPE, glob_pattern, like_parts, sql_like_pattern
 
 __all__ = ["KeyValues", "SqlTarget", "compare", "where"]
 
-_ORDER: dict[str, Callable[[Any, Any], sa.ColumnElement[bool]]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
 _POSITIVE = {"!=": "=", "NOT IN": "IN"}
 
 
@@ -116,11 +107,13 @@ def compare(
         return column.in_(value) if op == "IN" else column.not_in(value)
     if not isinstance(value, str):
         bound = sa.literal(value, sa.Double() if isinstance(value, float) else sa.BigInteger())
-        return _ORDER[op](column, bound)
+        ordered: sa.ColumnElement[bool] = SYMBOL_OPS[op](column, bound)
+        return ordered
     if op == "LIKE" and dialect == "sqlite":  # SQLite's LIKE ignores case; GLOB does not
         return column.bool_op("GLOB")(glob_pattern(like_parts(value)))
     if op == "LIKE":
         return column.like(sql_like_pattern(like_parts(value)), escape=LIKE_ESCAPE)
     if op == "ILIKE":
         return column.ilike(sql_like_pattern(like_parts(value)), escape=LIKE_ESCAPE)
-    return _ORDER[op](column, value)
+    equal: sa.ColumnElement[bool] = SYMBOL_OPS[op](column, value)
+    return equal
