@@ -326,6 +326,8 @@ def test_a_run_whose_heartbeat_stopped_is_stale_in_status_and_search(
     # MLflow's API has no STALE status: there the stored RUNNING is what search sees.
     assert found("status = 'RUNNING'", derive_stale=False) == {zombie, live}
     assert found("status = 'STALE'", derive_stale=False) == set()
+    with pytest.raises(InvalidInput, match="never set"):
+        tracking.update_run(zombie, status=RunStatus.STALE)
     tracking.end_run(zombie, RunStatus.KILLED)  # a stale run can still be ended
     assert tracking.get_run(zombie).status is RunStatus.KILLED
 

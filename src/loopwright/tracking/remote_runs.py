@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..paths import normalize_relpath
 from ..store import schema as t
 from ..store.upsert import insert_ignore
@@ -41,7 +41,7 @@ class RemoteRunsMixin(ServiceBase):
             self, run_id: str, files: list[tuple[str, Path]]
         ) -> list[Artifact]: ...
 
-    def record_run(
+    def _record_run(
         self,
         experiment_id: str,
         *,
@@ -123,6 +123,8 @@ class RemoteRunsMixin(ServiceBase):
         """Change an active run's status, end time or name. A terminal status flushes the run's
         buffered metrics in the same transaction (end time default: now)."""
         values: dict[str, Any] = {}
+        if status is RunStatus.STALE:
+            raise InvalidInput("STALE is read from a silent heartbeat, never set; set RUNNING")
         if status is not None:
             values["status"] = status.value
             if status.is_terminal:
@@ -151,7 +153,7 @@ class RemoteRunsMixin(ServiceBase):
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id} has no tag {key!r}")
 
-    def store_artifact(
+    def _store_artifact(
         self, run_id: str, path: str, local_file: str | os.PathLike[str]
     ) -> Artifact:
         """Store ``local_file`` as the run's artifact at ``path`` (replacing one there)."""
