@@ -18,7 +18,7 @@ from ..errors import (
     Unauthenticated,
 )
 
-__all__ = ["MLFLOW_PREFIXES", "error_body", "error_response", "status_for"]
+__all__ = ["MLFLOW_PREFIXES", "MLFLOW_STATUS", "error_body", "error_response", "status_for"]
 
 # Paths answered in MLflow's dialect (its error body: {"error_code", "message"}).
 MLFLOW_PREFIXES = (
@@ -27,6 +27,21 @@ MLFLOW_PREFIXES = (
     "/api/3.0/mlflow",
     "/ajax-api/3.0/mlflow",
 )
+
+# MLflow's error codes (databricks.proto) and the statuses its server answers them with; MLflow
+# answers RESOURCE_ALREADY_EXISTS and INVALID_STATE with 400, not 409.
+MLFLOW_STATUS = {
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "RESOURCE_ALREADY_EXISTS": 400,
+    "INVALID_PARAMETER_VALUE": 400,
+    "INVALID_STATE": 400,
+    "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
+    "ENDPOINT_NOT_FOUND": 404,
+    "REQUEST_LIMIT_EXCEEDED": 429,
+    "INTERNAL_ERROR": 500,
+    "TEMPORARILY_UNAVAILABLE": 503,
+}
 
 # Most specific first: a leaf inherits from several of these (e.g. SignatureError is an
 # InvalidInput), and the first match wins.
@@ -56,8 +71,6 @@ def status_for(exc: LoopwrightError) -> int:
 def error_body(path: str, code: str, message: str, status: int) -> JSONResponse:
     """The error response for a request to ``path``, in the dialect its API speaks."""
     if path.startswith(MLFLOW_PREFIXES):
-        from .mlflow.errors import MLFLOW_STATUS
-
         mlflow_status = MLFLOW_STATUS.get(code, status if status < 500 else 500)
         return JSONResponse({"error_code": code, "message": message}, status_code=mlflow_status)
     return JSONResponse({"code": code, "message": message}, status_code=status)

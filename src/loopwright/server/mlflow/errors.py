@@ -20,22 +20,9 @@ from ...errors import (
     StoreError,
     Unauthenticated,
 )
+from ..errors import MLFLOW_STATUS as MLFLOW_STATUS
 
 __all__ = ["MLFLOW_STATUS", "MlflowError", "to_mlflow"]
-
-# MLflow answers RESOURCE_ALREADY_EXISTS and INVALID_STATE with 400, not 409.
-MLFLOW_STATUS = {
-    "RESOURCE_DOES_NOT_EXIST": 404,
-    "RESOURCE_ALREADY_EXISTS": 400,
-    "INVALID_PARAMETER_VALUE": 400,
-    "INVALID_STATE": 400,
-    "PERMISSION_DENIED": 403,
-    "UNAUTHENTICATED": 401,
-    "ENDPOINT_NOT_FOUND": 404,
-    "REQUEST_LIMIT_EXCEEDED": 429,
-    "INTERNAL_ERROR": 500,
-    "TEMPORARILY_UNAVAILABLE": 503,
-}
 
 # Most specific first: a leaf inherits from several of these, and the first match wins.
 _CODES: tuple[tuple[type[LoopwrightError], str], ...] = (
