@@ -9,14 +9,16 @@ import sys
 import pytest
 
 import loopwright
+import loopwright.data
+import loopwright.errors
 import loopwright.registry
 import loopwright.tracking
 
+# Besides these, every error class of loopwright.errors is exported at the top level.
 EXPECTED_TOP_LEVEL = [
     "ActiveRun",
     "Client",
     "Experiment",
-    "LoopwrightError",
     "Metric",
     "Run",
     "RunStatus",
@@ -35,6 +37,20 @@ EXPECTED_TOP_LEVEL = [
     "set_tag",
     "set_tags",
     "start_run",
+]
+EXPECTED_DATA = [
+    "Dataset",
+    "DatasetDiff",
+    "DatasetService",
+    "DatasetVersion",
+    "Datasets",
+    "Expectation",
+    "ExpectationResult",
+    "FileEntry",
+    "Pointer",
+    "Suite",
+    "ValidationResult",
+    "WorkspaceStatus",
 ]
 EXPECTED_TRACKING = [
     "ActiveRun",
@@ -77,11 +93,25 @@ def test_registry_all_is_exact_and_resolves() -> None:
         loopwright.registry.nope  # noqa: B018
 
 
+def _top_level() -> list[str]:
+    return sorted([*EXPECTED_TOP_LEVEL, *loopwright.errors.__all__])
+
+
 def test_top_level_all_is_exact() -> None:
-    assert loopwright.__all__ == EXPECTED_TOP_LEVEL
+    assert loopwright.__all__ == _top_level()
 
 
-@pytest.mark.parametrize("name", EXPECTED_TOP_LEVEL)
+def test_every_error_class_is_exported_at_the_top_level() -> None:
+    common = ["LoopwrightError", "NotFound", "InvalidInput", "Conflict", "PermissionDenied"]
+    assert set(common) <= set(loopwright.errors.__all__)
+    for name in loopwright.errors.__all__:
+        error = getattr(loopwright, name)
+        assert error is getattr(loopwright.errors, name)
+        assert issubclass(error, loopwright.LoopwrightError)
+    assert "ServingError" not in loopwright.__all__  # nothing serves yet: no promise of it
+
+
+@pytest.mark.parametrize("name", _top_level())
 def test_every_top_level_name_resolves(name: str) -> None:
     value = getattr(loopwright, name)
     if name != "__version__":
@@ -102,7 +132,7 @@ def test_top_level_names_are_the_real_objects() -> None:
 def test_star_import_gives_exactly_all() -> None:
     namespace: dict[str, object] = {}
     exec("from loopwright import *", namespace)
-    assert sorted(k for k in namespace if k != "__builtins__") == sorted(EXPECTED_TOP_LEVEL)
+    assert sorted(k for k in namespace if k != "__builtins__") == _top_level()
 
 
 def test_unknown_attributes_raise_attribute_error() -> None:
@@ -130,3 +160,13 @@ def test_tracking_all_is_exact_and_resolves() -> None:
         value = getattr(loopwright.tracking, name)
         assert value.__module__.startswith("loopwright.tracking.")
         assert value.__name__ == name
+
+
+def test_data_all_is_exact_and_resolves() -> None:
+    assert loopwright.data.__all__ == EXPECTED_DATA
+    for name in EXPECTED_DATA:
+        value = getattr(loopwright.data, name)
+        assert value.__module__.startswith("loopwright.data.")
+        assert value.__name__ == name
+    with pytest.raises(AttributeError, match="nope"):
+        loopwright.data.nope  # noqa: B018

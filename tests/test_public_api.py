@@ -8,7 +8,6 @@ tokens). The same assertions must hold for both, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import socket
@@ -26,7 +25,9 @@ import loopwright as lw
 from loopwright.client import Client
 from loopwright.config import Settings, resolve_settings
 from loopwright.errors import (
+    AlreadyExists,
     ApprovalNotAllowed,
+    ConfigError,
     Conflict,
     InvalidInput,
     LoopwrightError,
@@ -336,6 +337,10 @@ def test_users_validation_lineage_and_registering_from_log_model(
 
     ada = team.ada
     assert {u.name: u.role for u in ada.users.list()}["bob"] == "approver"
+    assert ada.users.actor == "ada"
+    found = ada.users.find("bob")
+    assert found is not None and found.role == "approver"
+    assert ada.users.find("nobody") is None
     with pytest.raises(PermissionDenied):  # ada is no admin
         ada.users.add("eve", "admin")
     table = tmp_path / "t.csv"
@@ -366,8 +371,16 @@ def test_rejection_and_registry_errors(team: Team) -> None:
 
     ada, bob = team.ada, team.bob
     with ada.start_run(experiment="dummy") as run:
-        run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))
+        info = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))
     ada.registry.register("dummy", run_id=run.id, tags={"team": "risk"})
+    by_uri = ada.registry.register("dummy-uri", info.model_uri)  # as MLflow's register_model
+    again_by_uri = bob.registry.register("dummy-uri", model_uri=info.model_uri)
+    assert (by_uri.version, again_by_uri.version) == (1, 2)
+    assert by_uri.run_id == run.id and by_uri.package_hash == info.package_hash
+    with pytest.raises(InvalidInput, match="runs:/"):
+        ada.registry.register("dummy-uri", "models:/dummy/1")
+    with pytest.raises(InvalidInput, match="give one"):
+        ada.registry.register("dummy-uri", model_uri=info.model_uri, run_id=run.id)
     request = ada.registry.transition_stage("dummy", 1, "Production")
     assert isinstance(request, ApprovalRequest)
     with pytest.raises(InvalidInput, match="comment"):
@@ -406,115 +419,126 @@ def test_audit_records_the_callers_and_verifies(team: Team) -> None:
         ("bob", "experiment.delete"),
     ]
     assert len(ada.audit_events(subject_id=experiment.id, limit=1)) == 1
+    assert ada.audit.events(subject_id=experiment.id, actor="bob") == trail[2:]
     report = bob.verify_audit()
     assert report.ok and report.checked >= 3
+    assert bob.audit.verify() == report
+
+
+# --- changes MLflow's API needs too: run updates, tag and artifact clean-up ----------------------
+
+
+def test_update_runs_delete_tags_and_forget_artifacts(team: Team, tmp_path: Path) -> None:
+    tracking = team.ada.tracking
+    run = tracking.create_run(experiment="edits", name="first", tags={"a/b": "1", "keep": "2"})
+    tracking.delete_tag(run.id, "a/b")  # a key with a slash travels as one path segment
+    with pytest.raises(NotFound, match="a/b"):
+        tracking.delete_tag(run.id, "a/b")
+    tracking.log_metrics(run.id, {"loss": 0.5})
+    tracking.update_run(run.id, name="renamed")
+    stored = team.bob.get_run(run.id)
+    assert (stored.name, stored.tags, stored.status) == (
+        "renamed",
+        {"keep": "2"},
+        RunStatus.RUNNING,
+    )
+    tracking.update_run(run.id, status=RunStatus.KILLED, end_time=stored.start_time + 5)
+    stored = team.bob.get_run(run.id)  # another client: the buffered point was sent first
+    assert (stored.status, stored.end_time) == (RunStatus.KILLED, stored.start_time + 5)
+    assert stored.metrics["loss"].value == 0.5
+
+    (tmp_path / "out" / "sub").mkdir(parents=True)
+    (tmp_path / "out" / "keep.txt").write_text("keep")
+    (tmp_path / "out" / "sub" / "drop.txt").write_text("drop")
+    other = tracking.create_run(experiment="edits")
+    tracking.log_artifacts(other.id, tmp_path / "out", "files")
+    assert tracking.delete_artifacts(other.id, "files/sub") == 1
+    assert [a.path for a in team.bob.list_artifacts(other.id)] == ["files/keep.txt"]
+    assert tracking.delete_artifacts(other.id) == 1
+    assert tracking.delete_artifacts(other.id, "files") == 0
+    assert team.bob.list_artifacts(other.id) == []
+
+    experiment = tracking.get_experiment_by_name("edits")
+    tracking.set_experiment_tags(experiment.id, {"owner": "ada", "team": "risk"})
+    tracking.delete_experiment_tag(experiment.id, "team")
+    assert team.bob.tracking.get_experiment(experiment.id).tags == {"owner": "ada"}
+    with pytest.raises(NotFound):
+        tracking.delete_experiment_tag(experiment.id, "team")
+    with pytest.raises(NotFound):
+        tracking.set_experiment_tags("0" * 32, {"x": "y"})
+
+
+# --- datasets: labels, tables, validation options ---------------------------------------------
+
+
+def test_dataset_labels_tables_pointers_and_validation_options(team: Team, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    from loopwright.data.pointer import Pointer
+    from loopwright.data.validation import Suite
+
+    ada, bob = team.ada, team.bob
+    ada.datasets.create_empty("labels")
+    with pytest.raises(AlreadyExists):
+        bob.datasets.create_empty("labels")
+    ada.datasets.describe("labels", "hand-labelled rows")
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]})
+    table = ada.datasets.add("labels", frame, table_name="rows.parquet", message="v1")
+    assert [f.path for f in bob.datasets.files(table)] == ["rows.parquet"]
+    assert table.schema is not None  # profiled where it is stored
+    assert [d.description for d in bob.datasets.list_datasets()] == ["hand-labelled rows"]
+
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for index in range(3):
+        (folder / f"{index}.csv").write_text(f"x,y\n{index},1\n", encoding="utf-8")
+    done: list[int] = []
+    files = ada.datasets.add("labels", folder, progress=done.append)
+    assert sum(done) == 3 and files.number == 2
+
+    tagged = ada.datasets.tag("labels@v1", "quality", "gold")
+    assert tagged.tags == {"quality": "gold"}
+    moved = bob.datasets.set_alias("labels@v1", "golden")
+    assert moved.aliases == ("golden",) and ada.datasets.get("labels@golden").id == table.id
+    out = bob.datasets.download(files, tmp_path / "down")
+    assert sorted(p.name for p in out.iterdir()) == ["0.csv", "1.csv", "2.csv"]
+
+    suite = Suite("labels-checks").not_null("x")
+    unsaved = ada.datasets.validate(table, suite, save=False)
+    assert unsaved.success and unsaved.suite_version is None
+    assert ada.datasets.validation_results(table) == []  # nothing stored
+    saved = ada.datasets.validate("labels@golden", suite)
+    assert saved.suite_version == 1 and len(ada.datasets.validation_results(table)) == 1
+    by_name = bob.datasets.validate(table, "labels-checks@1", save=False)  # the stored suite
+    assert by_name.success and by_name.results == saved.results
+
+    pointer = Pointer("labels", 1, "0" * 32, table.content_hash, "rows.parquet")
+    assert ada.datasets.resolve_pointer(pointer).id == table.id  # another store's id: by content
+    with pytest.raises(NotFound):
+        ada.datasets.resolve_pointer(Pointer("labels", 9, "0" * 32, "f" * 64, "x"))
+    forged = Pointer("labels", 1, table.id, files.content_hash, "rows.parquet")
+    with pytest.raises(InvalidInput, match="edited"):
+        ada.datasets.resolve_pointer(forged)
 
 
 # --- one surface -------------------------------------------------------------------------------
+# The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 
 
-# What ActiveRun, Client and load_model call on the services, and the registry's public methods:
-# each must exist remotely.
-TRACKING_SURFACE = (
-    "create_run",
-    "get_run",
-    "get_runs",
-    "list_runs",
-    "search_runs",
-    "end_run",
-    "set_lifecycle",
-    "use_dataset",
-    "log_params",
-    "set_tags",
-    "log_metrics",
-    "log_metric_points",
-    "log_batch",
-    "flush",
-    "metric_history",
-    "log_artifact",
-    "log_artifacts",
-    "list_artifacts",
-    "download_artifacts",
-    "create_experiment",
-    "get_or_create_experiment",
-    "find_experiment",
-    "get_experiment_by_name",
-    "get_experiment",
-    "list_experiments",
-    "rename_experiment",
-    "set_experiment_lifecycle",
-    "get_environment",
-    "close",
-)
-REGISTRY_SURFACE = (
-    "create_model",
-    "get_model",
-    "list_models",
-    "search_models",
-    "update_model",
-    "set_model_tag",
-    "delete_model_tag",
-    "set_policy",
-    "set_card_info",
-    "delete_model",
-    "register",
-    "get_version",
-    "get_version_by_id",
-    "resolve",
-    "list_versions",
-    "search_versions",
-    "package_files",
-    "download_package",
-    "update_version",
-    "set_version_tag",
-    "delete_version_tag",
-    "delete_version",
-    "set_alias",
-    "delete_alias",
-    "transition_stage",
-    "requests",
-    "get_request",
-    "approve",
-    "reject",
-)
+def test_store_only_dataset_work_says_so_remotely(team: Team, tmp_path: Path) -> None:
+    from loopwright.data.workspace import checkout
+
+    version = team.ada.datasets.add("local", _one_file(tmp_path))
+    if team.kind == "embedded":
+        assert checkout(team.ada.datasets, version, tmp_path / "co") == ["a.txt"]
+        return
+    with pytest.raises(ConfigError, match="local store"):
+        checkout(team.ada.datasets, version, tmp_path / "co")
 
 
-def test_remote_services_have_the_embedded_signatures() -> None:
-    """What a remote client offers is called exactly like its embedded counterpart."""
-    from loopwright.data.service import DatasetService
-    from loopwright.registry.service import RegistryService
-    from loopwright.remote.datasets import RemoteDatasets
-    from loopwright.remote.registry import RemoteRegistry
-    from loopwright.remote.tracking import RemoteTracking
-    from loopwright.tracking import TrackingService
-
-    pairs = (
-        (RemoteTracking, TrackingService, TRACKING_SURFACE),
-        (RemoteRegistry, RegistryService, REGISTRY_SURFACE),
-        (RemoteDatasets, DatasetService, ["get", "versions", "files", "list_datasets"]),
-    )
-    for remote, embedded, surface in pairs:
-        assert not [name for name in surface if not hasattr(remote, name)], remote
-        for name, member in vars(remote).items():
-            # download: remote-only file fetch; registry: how run.log_model reaches the server's
-            # registry (embedded, it builds a RegistryService on the store instead).
-            if name.startswith("_") or not callable(member) or name in ("download", "registry"):
-                continue
-            assert hasattr(embedded, name), f"{remote.__name__}.{name} is not in {embedded}"
-            theirs = list(inspect.signature(getattr(embedded, name)).parameters)
-            ours = list(inspect.signature(member).parameters)
-            assert ours == theirs[: len(ours)], f"{remote.__name__}.{name}: {ours} != {theirs}"
-
-
-def test_dataset_methods_not_served_yet_say_so() -> None:
-    from loopwright.remote._store import NotOnRemote
-    from loopwright.remote.datasets import RemoteDatasets
-
-    remote = RemoteDatasets.__new__(RemoteDatasets)  # no server needed to ask
-    with pytest.raises(NotOnRemote, match="not available through a server"):
-        remote.set_alias  # noqa: B018
-    with pytest.raises(AttributeError):
-        remote.no_such_method  # noqa: B018
+def _one_file(tmp_path: Path) -> Path:
+    path = tmp_path / "a.txt"
+    path.write_text("a", encoding="utf-8")
+    return path
 
 
 def test_a_server_uri_makes_a_remote_client(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Loopwright: versioned data, tracking, registry, serving, monitoring and retraining in one loop.
+"""Loopwright: versioned data, experiment tracking and a model registry, embedded or on a server.
 
 Example:
     >>> import loopwright as lw
@@ -6,14 +6,16 @@ Example:
     >>> client.store.db.dialect
     'sqlite'
 
-Heavy modules load on first use, so ``import loopwright`` stays fast.
+Heavy modules load on first use, so ``import loopwright`` stays fast. Every error class of
+:mod:`loopwright.errors` is exported here too (``except lw.NotFound:``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoopwrightError as LoopwrightError
+from .errors import *  # noqa: F403  (every error class, as errors.__all__ lists them)
+from .errors import __all__ as _ERRORS
 
 if TYPE_CHECKING:
     from ._active import active_run as active_run
@@ -66,7 +68,7 @@ _LAZY = {
         )
     },
 }
-__all__ = sorted(["LoopwrightError", "__version__", *_LAZY])
+__all__ = sorted(["__version__", *_ERRORS, *_LAZY])
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-__all__ = ["id_time_ms", "new_id", "now_ms"]
+__all__ = ["new_id", "now_ms"]
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -44,8 +44,3 @@ def new_id() -> str:
     rand_b = rand & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     return f"{value:032x}"
-
-
-def id_time_ms(identifier: str) -> int:
-    """The creation time in milliseconds encoded in an id made by :func:`new_id`."""
-    return int(identifier[:12], 16)

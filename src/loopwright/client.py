@@ -15,19 +15,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from .config import Settings, resolve_settings
 
 if TYPE_CHECKING:
-    from .data.service import DatasetService
-    from .governance.users import UserService
+    from ._backend import Backend
+    from .data.protocol import Datasets
+    from .governance.protocol import Audit, Users
     from .registry.loaded import LoadedModel
-    from .registry.service import RegistryService
-    from .remote import Remote
+    from .registry.model_logging import ModelInfo
+    from .registry.protocol import Registry
+    from .registry.signature import Signature
     from .store.audit import AuditEvent, ChainReport
     from .store.home import Store
-    from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList, TrackingService
+    from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList
+    from .tracking.protocol import Tracking
 
 __all__ = ["Client", "connect"]
 
@@ -35,9 +38,10 @@ __all__ = ["Client", "connect"]
 class Client:
     """Loopwright's services behind one object. Build it with :func:`connect`.
 
-    Embedded, the services work on the stores directly; with a server URI they are the
-    :mod:`loopwright.remote` classes, which have the same methods, return the same entities and
-    raise the same errors.
+    The backend is chosen once, here: embedded, the services work on the stores directly; with
+    a server URI they are the :mod:`loopwright.remote` classes. Both implement the protocols of
+    each capability (``loopwright.tracking.protocol`` ...), return the same entities and raise
+    the same errors.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -45,67 +49,50 @@ class Client:
 
         configure_logging(settings.log_level)
         self.settings = settings
-        self._remote: Remote | None = None
-        self._datasets: DatasetService | None = None
-        self._registry: RegistryService | None = None
-        self._users: UserService | None = None
+        self._backend: Backend
         if settings.is_embedded:
-            from .store.home import open_store
-            from .tracking import TrackingService
+            from ._backend import Embedded
 
-            self.store: Store = open_store(settings)
-            self.tracking: TrackingService = TrackingService(self.store)
+            self._backend = Embedded(settings)
         else:
             from .remote import Remote
 
-            # The remote services have the embedded ones' methods and signatures (the shared
-            # suite in tests/test_public_api.py checks it), so callers see one type.
-            self._remote = Remote(settings)
-            self.store = cast("Store", self._remote.store)
-            self.tracking = cast("TrackingService", self._remote.tracking)
+            self._backend = Remote(settings)
 
     @property
     def is_remote(self) -> bool:
         """True when this client talks to a Loopwright server rather than the stores."""
-        return self._remote is not None
+        return not self.settings.is_embedded
 
     @property
-    def datasets(self) -> DatasetService:
+    def store(self) -> Store:
+        """The metadata database and blob store (``NotOnRemote`` for a server's client)."""
+        return self._backend.store
+
+    @property
+    def tracking(self) -> Tracking:
+        """Experiments, runs, metrics and artifacts (most calls have a shortcut below)."""
+        return self._backend.tracking
+
+    @property
+    def datasets(self) -> Datasets:
         """Dataset versions: ``client.datasets.add("transactions", "data/", message=...)``."""
-        if self._datasets is None:
-            if self._remote is not None:
-                self._datasets = cast("DatasetService", self._remote.datasets)
-            else:
-                from .data.service import DatasetService
-
-                self._datasets = DatasetService(self.store)
-        return self._datasets
+        return self._backend.datasets
 
     @property
-    def registry(self) -> RegistryService:
+    def registry(self) -> Registry:
         """Registered models, versions, aliases, stages and approvals."""
-        if self._registry is None:
-            if self._remote is not None:
-                self._registry = cast("RegistryService", self._remote.registry)
-            else:
-                from .registry.service import RegistryService
-
-                self._registry = RegistryService(self.store)
-        return self._registry
+        return self._backend.registry
 
     @property
-    def users(self) -> UserService:
+    def users(self) -> Users:
         """Users and their roles (viewer, editor, approver, admin); approvals check them."""
-        if self._users is None:
-            if self._remote is not None:
-                from .remote.users import RemoteUsers
+        return self._backend.users
 
-                self._users = cast("UserService", RemoteUsers(self._remote.http))
-            else:
-                from .governance.users import UserService
-
-                self._users = UserService(self.store)
-        return self._users
+    @property
+    def audit(self) -> Audit:
+        """The hash-chained audit log: ``client.audit.events(...)``, ``client.audit.verify()``."""
+        return self._backend.audit
 
     def load_model(self, uri: str, *, trusted: bool = False) -> LoadedModel:
         """Load ``models:/name@alias``, ``models:/name/3`` or ``runs:/<id>/model``.
@@ -125,37 +112,17 @@ class Client:
         limit: int | None = None,
     ) -> list[AuditEvent]:
         """Audit events, oldest first (the newest ``limit``), optionally filtered."""
-        if self._remote is not None:
-            return self._remote.audit_events(
-                subject_type=subject_type, subject_id=subject_id, actor=actor, limit=limit
-            )
-        from .store.audit import events
-
-        return events(
-            self.store.db,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            actor=actor,
-            limit=limit,
+        return self.audit.events(
+            subject_type=subject_type, subject_id=subject_id, actor=actor, limit=limit
         )
 
     def verify_audit(self) -> ChainReport:
         """Recompute the audit log's hash chain; ``ok`` is False at the first tampered event."""
-        if self._remote is not None:
-            return self._remote.verify_audit()
-        from .store.audit import verify_chain
-
-        return verify_chain(self.store.db)
+        return self.audit.verify()
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""
-        if self._remote is not None:
-            self._remote.close()
-            return
-        self.tracking.close()
-        if self._datasets is not None:
-            self._datasets.close()
-        self.store.close()
+        self._backend.close()
 
     def __enter__(self) -> Client:
         return self
@@ -164,9 +131,7 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        if self._remote is not None:
-            return f"Client(server={self.settings.server_uri!r})"
-        return f"Client(db={self.store.db.url!r}, blobs={self.store.blobs.uri!r})"
+        return f"Client({self._backend!r})"
 
     # Tracking shortcuts: the calls people make most, so `client.start_run(...)` reads well.
 
@@ -188,7 +153,6 @@ class Client:
         memory every ``system_metrics_interval`` seconds as ``system/*`` metrics.
         """
         from ._run_stack import active_run, pop_run, push_run
-        from .registry.model_logging import log_model
         from .tracking import ActiveRun
 
         parent = active_run()
@@ -197,7 +161,7 @@ class Client:
         run = self.tracking.create_run(
             experiment=experiment, name=name, tags=tags, parent_run_id=parent_run_id
         )
-        handle = ActiveRun(self.tracking, run, on_end=pop_run, model_logger=log_model)
+        handle = ActiveRun(self.tracking, run, on_end=pop_run, model_logger=self._log_model)
         push_run(handle, nested=nested or parent_run_id is not None)
         self.tracking.writer.track(run.id)
         if log_system_metrics:
@@ -210,6 +174,35 @@ class Client:
             sampler.start()
             handle.call_before_end(sampler.stop)
         return handle
+
+    def _log_model(
+        self,
+        tracking: Tracking,
+        run_id: str,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        signature: Signature | Literal["infer"] | None = "infer",
+        flavor: str | None = None,
+        code_paths: Sequence[str] | None = None,
+        registered_model_name: str | None = None,
+    ) -> ModelInfo:
+        """``run.log_model`` of this client's runs: registers in this client's registry."""
+        from .registry.model_logging import log_model
+
+        return log_model(
+            tracking,
+            run_id,
+            model,
+            name,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            code_paths=code_paths,
+            registered_model_name=registered_model_name,
+            registry=None if registered_model_name is None else self.registry,
+        )
 
     def get_run(self, run_id: str) -> Run:
         return self.tracking.get_run(run_id)

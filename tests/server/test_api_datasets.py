@@ -45,7 +45,7 @@ def test_add_find_and_download_a_version(
     assert [v.number for v in client.datasets.versions("people")] == [1]
     assert [(d.name, d.version_count) for d in client.datasets.list_datasets()] == [("people", 1)]
     assert [f.path for f in client.datasets.files(version)] == ["part/b.bin", "train.csv"]
-    out = client.datasets.download(version, tmp_path / "out")  # type: ignore[attr-defined]
+    out = client.datasets.download(version, tmp_path / "out")
     assert (out / "part" / "b.bin").read_bytes() == (folder / "part" / "b.bin").read_bytes()
     with client.start_run(experiment="data") as run:
         run.use_dataset(version.id)

@@ -18,13 +18,13 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import AlreadyExists, InvalidInput, NotFound
-from ..paths import normalize_relpath
+from ..errors import AlreadyExists, ConfigError, InvalidInput, NotFound
+from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.audit import append_event
 from ..store.home import Store
@@ -35,7 +35,11 @@ from .ingest import collect_files, manifest_hash, store_files, store_table
 from .pointer import Pointer
 from .stat_cache import StatCache
 
-__all__ = ["DatasetService"]
+if TYPE_CHECKING:
+    from .protocol import Datasets
+    from .validation import ValidationResult
+
+__all__ = ["DatasetService", "local_service"]
 
 _OWNER = "dataset"  # artifacts.owner_type of a version's files
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" would let "x\n" in
@@ -141,7 +145,7 @@ class DatasetService:
             profile=profile,
         )
 
-    def add_manifest(
+    def _add_manifest(
         self,
         name: str,
         entries: Sequence[FileEntry],
@@ -427,6 +431,16 @@ class DatasetService:
             ).all()
         return [FileEntry(path, size, digest) for path, size, digest in rows]  # unpacked: fast
 
+    def download(self, version: DatasetVersion, dst: str | os.PathLike[str]) -> Path:
+        """Write the version's files into folder ``dst``, each verified; returns ``dst``."""
+        target = Path(dst)
+        for entry in self.files(version):
+            dest = safe_join(target, entry.path, what="dataset path")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.store.blobs.get_file(entry.hash, dest)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
     def runs_using(self, version: DatasetVersion) -> list[str]:
         """Ids of the runs that declared this version as an input."""
         with self.db.read() as conn:
@@ -440,7 +454,7 @@ class DatasetService:
 
     def validate(
         self, ref: str | DatasetVersion, suite: Any, *, files: str | None = None, save: bool = True
-    ) -> Any:
+    ) -> ValidationResult:
         """Check a version's tabular files (one table) against an expectation suite.
 
         ``suite`` is a :class:`~loopwright.data.validation.Suite`, a YAML file, or the name of a
@@ -611,6 +625,17 @@ class DatasetService:
             if row is not None:
                 raise AlreadyExists(f"dataset {name!r} already exists")
             self._dataset_id(conn, _check_name(name), create=True)
+
+
+def local_service(service: Datasets, doing: str) -> DatasetService:
+    """``service`` itself if it works on a local store; ``doing`` (e.g. ``data checkout``)
+    needs the stores (stat cache, blobs), which a server's client does not have."""
+    if isinstance(service, DatasetService):
+        return service
+    raise ConfigError(
+        f"{doing} works on a local store, not through a server; run it on the server's store "
+        "(without --server / LOOPWRIGHT_SERVER_URI)"
+    )
 
 
 def _profiles(paths: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

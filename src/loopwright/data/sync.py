@@ -19,8 +19,10 @@ from ..store.transfer import TransferReport, pull, push
 from .entities import DatasetVersion, FileEntry
 from .ingest import manifest_hash, manifest_text, parse_manifest
 from .pointer import Pointer, is_content_hash
+from .service import local_service
 
 if TYPE_CHECKING:
+    from .protocol import Datasets
     from .service import DatasetService
 
 __all__ = ["pull_versions", "push_versions"]
@@ -29,12 +31,13 @@ Progress = Callable[[int, int], None]
 
 
 def push_versions(
-    service: DatasetService,
+    service: Datasets,
     versions: Sequence[DatasetVersion],
     remote_uri: str,
     *,
     progress: Progress | None = None,
 ) -> TransferReport:
+    service = local_service(service, "data push")
     local = service.store.blobs
     hashes: set[str] = set()
     for version in versions:
@@ -46,13 +49,14 @@ def push_versions(
 
 
 def pull_versions(
-    service: DatasetService,
+    service: Datasets,
     targets: Sequence[DatasetVersion | Pointer],
     remote_uri: str,
     *,
     progress: Progress | None = None,
 ) -> tuple[list[DatasetVersion], TransferReport]:
     """Fetch the files of each version (a pointer's version is imported first if unknown)."""
+    service = local_service(service, "data pull")
     local, remote = service.store.blobs, open_blob_store(remote_uri, what="--remote")
     found: list[DatasetVersion | tuple[Pointer, list[FileEntry]]] = []
     for target in targets:

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import Conflict
 from ..paths import safe_join
 from .entities import DatasetDiff, DatasetVersion, FileEntry, WorkspaceStatus
+from .service import local_service
 from .stat_cache import FileKey, file_key
 
 if TYPE_CHECKING:
+    from .protocol import Datasets
     from .service import DatasetService
 
 __all__ = ["checkout", "diff", "status"]
@@ -27,9 +29,10 @@ def _hash_on_disk(service: DatasetService, paths: list[_P]) -> dict[_P, str]:
 
 
 def status(
-    service: DatasetService, version: DatasetVersion, folder: str | os.PathLike[str]
+    service: Datasets, version: DatasetVersion, folder: str | os.PathLike[str]
 ) -> WorkspaceStatus:
     """Which files in ``folder`` differ from ``version`` (added, removed, modified)."""
+    service = local_service(service, "data status")
     root = os.path.abspath(folder)
     entries = {e.path: e for e in service.files(version)}
     on_disk: dict[str, str] = {}  # plain strings: pathlib costs more than the walk itself
@@ -53,7 +56,7 @@ def status(
 
 
 def checkout(
-    service: DatasetService,
+    service: Datasets,
     version: DatasetVersion,
     dest: str | os.PathLike[str],
     *,
@@ -65,6 +68,7 @@ def checkout(
     Files already matching are left alone. A local file whose content differs from the version
     is not overwritten without ``force`` (the whole checkout is refused before anything changes).
     """
+    service = local_service(service, "data checkout")
     root = Path(dest)
     entries = service.files(version)
     targets = [(entry, safe_join(root, entry.path, what="dataset path")) for entry in entries]
@@ -106,7 +110,7 @@ def checkout(
     return [entry.path for entry, _ in todo]
 
 
-def diff(service: DatasetService, old: DatasetVersion, new: DatasetVersion) -> DatasetDiff:
+def diff(service: Datasets, old: DatasetVersion, new: DatasetVersion) -> DatasetDiff:
     """Files added, removed and changed, plus schema, row-count and column-statistic changes."""
     before = {e.path: e for e in service.files(old)}
     after = {e.path: e for e in service.files(new)}

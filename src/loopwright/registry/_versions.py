@@ -31,9 +31,10 @@ from ._search import VERSION_COLUMNS, mentions, parse, version_filter
 from ._sources import package_from_folder, package_from_run
 from .entities import ModelVersion
 
-__all__ = ["OWNER", "VersionsMixin"]
+__all__ = ["OWNER", "VersionsMixin", "package_source"]
 
 OWNER = "model_version"  # artifacts.owner_type of a version's package files
+_URI_SCHEMES = ("runs:", "models:")
 _v = t.model_versions.c
 
 
@@ -45,6 +46,7 @@ class VersionsMixin(ModelsMixin):
         name: str,
         package_dir: str | os.PathLike[str] | None = None,
         *,
+        model_uri: str | None = None,
         run_id: str | None = None,
         artifact_path: str = "model",
         description: str | None = None,
@@ -55,12 +57,17 @@ class VersionsMixin(ModelsMixin):
     ) -> ModelVersion:
         """Register a new version of ``name`` (creating the model if needed).
 
-        Give ``package_dir``, a package folder whose files are stored as blobs, or ``run_id``,
-        whose artifacts under ``artifact_path`` hold the package (both: the folder is stored
-        and the version linked to the run). ``metrics`` default to the run's latest metrics and
-        ``dataset_version_ids`` to the run's inputs. ``source`` overrides the recorded origin
-        (e.g. ``mlflow:/path`` for an imported model).
+        Give the ``model_uri`` that ``run.log_model`` returned (``runs:/<run id>/<path>``, also
+        accepted in place of ``package_dir``, as MLflow's ``register_model(model_uri, name)``);
+        or ``package_dir``, a package folder whose files are stored as blobs; or ``run_id``,
+        whose artifacts under ``artifact_path`` hold the package (folder and run: the folder is
+        stored and the version linked to the run). ``metrics`` default to the run's latest
+        metrics and ``dataset_version_ids`` to the run's inputs. ``source`` overrides the
+        recorded origin (e.g. ``mlflow:/path`` for an imported model).
         """
+        package_dir, run_id, artifact_path = package_source(
+            package_dir, model_uri, run_id, artifact_path
+        )
         check_model_name(name)
         checked_tags = check_tags(tags)
         if package_dir is None and run_id is None:
@@ -429,3 +436,30 @@ def _require_datasets(conn: sa.Connection, ids: Sequence[str]) -> None:
         raise NotFound(
             f"dataset versions {', '.join(missing)} do not exist; pass ids of stored versions"
         )
+
+
+def package_source(
+    package_dir: str | os.PathLike[str] | None,
+    model_uri: str | None,
+    run_id: str | None,
+    artifact_path: str,
+) -> tuple[str | os.PathLike[str] | None, str | None, str]:
+    """``(package_dir, run_id, artifact_path)`` from ``register``'s arguments, a model URI
+    (given as ``model_uri`` or in place of ``package_dir``) split into run and path."""
+    if model_uri is None and isinstance(package_dir, str) and package_dir.startswith(_URI_SCHEMES):
+        model_uri, package_dir = package_dir, None
+    if model_uri is None:
+        return package_dir, run_id, artifact_path
+    if package_dir is not None or run_id is not None:
+        raise InvalidInput(
+            f"register got model_uri {model_uri!r} and also package_dir or run_id; give one"
+        )
+    from .loading import parse_model_uri
+
+    parsed = parse_model_uri(model_uri)
+    if parsed.kind != "runs" or parsed.run_id is None or parsed.path is None:
+        raise InvalidInput(
+            f"register takes the runs:/<run id>/<path> URI that run.log_model returns, not "
+            f"{model_uri!r}; a registered version already has a number (set an alias instead)"
+        )
+    return None, parsed.run_id, parsed.path

@@ -11,13 +11,13 @@ from ..errors import NotFound
 
 if TYPE_CHECKING:
     from .entities import ModelVersion
-    from .service import RegistryService
+    from .protocol import Registry
 
 __all__ = ["import_mlflow_model"]
 
 
 def import_mlflow_model(
-    registry: RegistryService,
+    registry: Registry,
     path: str | os.PathLike[str],
     name: str,
     *,

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import InvalidInput
 from ..paths import normalize_relpath
 
 if TYPE_CHECKING:
-    from ..tracking.service import TrackingService
+    from ..tracking.protocol import Tracking
     from .entities import ModelVersion
+    from .protocol import Registry
     from .signature import Signature
 
 __all__ = ["ModelInfo", "log_model"]
@@ -40,7 +42,7 @@ class ModelInfo:
 
 
 def log_model(
-    tracking: TrackingService,
+    tracking: Tracking,
     run_id: str,
     model: Any,
     name: str = "model",
@@ -51,8 +53,15 @@ def log_model(
     code_paths: Sequence[str | Path] | None = None,
     registered_model_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    registry: Registry | None = None,
 ) -> ModelInfo:
-    """Save ``model`` as a package in the run's artifacts at ``name`` (see ActiveRun.log_model)."""
+    """Save ``model`` as a package in the run's artifacts at ``name`` (see ActiveRun.log_model);
+    with ``registered_model_name``, also register it in ``registry`` (the client's)."""
+    if registered_model_name is not None and registry is None:
+        raise InvalidInput(
+            f"registering {registered_model_name!r} needs the registry to register it in; "
+            "log models through a client's run (client.start_run(...).log_model)"
+        )
     from .package import save_model
 
     artifact_path = normalize_relpath(name, what="model name")
@@ -68,14 +77,7 @@ def log_model(
         )
         tracking.log_artifacts(run_id, folder, artifact_path)
     version = None
-    if registered_model_name is not None:
-        remote_registry = getattr(tracking, "registry", None)  # a server's tracking backend
-        if callable(remote_registry):
-            registry = remote_registry()
-        else:
-            from .service import RegistryService
-
-            registry = RegistryService(tracking.store)
+    if registered_model_name is not None and registry is not None:
         version = registry.register(
             registered_model_name, run_id=run_id, artifact_path=artifact_path, tags=tags
         )

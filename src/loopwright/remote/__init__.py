@@ -1,45 +1,60 @@
 """The remote backend of :class:`~loopwright.client.Client`: a Loopwright server over HTTP.
 
-``lw.connect("http://host:8080", token=...)`` (or ``LOOPWRIGHT_SERVER_URI``) builds a client whose
-``tracking``, ``registry`` and ``datasets`` are the classes here. They have the methods and
-signatures of the embedded services, so ``ActiveRun``, ``Client`` and ``load_model`` work the
+``lw.connect("http://host:8080", token=...)`` (or ``LOOPWRIGHT_SERVER_URI``) builds a client on
+:class:`Remote`, whose services implement the same protocols as the embedded ones
+(``loopwright.tracking.protocol`` ...), so ``ActiveRun``, ``Client`` and ``load_model`` work the
 same; errors come back as the same :mod:`loopwright.errors` classes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from ._http import Http
-from ._store import RemoteStore
+from ._store import NotOnRemote, RemoteStore
 from .tracking import RemoteTracking
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..store.audit import AuditEvent, ChainReport
+    from .audit import RemoteAudit
     from .datasets import RemoteDatasets
     from .registry import RemoteRegistry
+    from .users import RemoteUsers
 
-__all__ = ["Remote"]
+__all__ = ["NotOnRemote", "Remote"]
 
 
 class Remote:
-    """One session to a server and the services over it (registry and datasets on first use)."""
+    """One session to a server and the services over it (all but tracking made on first use)."""
 
     def __init__(self, settings: Settings) -> None:
         assert settings.server_uri is not None
+        self.settings = settings
         self.http = Http(settings.server_uri, settings.token, user=settings.user)
-        self.store = RemoteStore(settings, self.http)
-        self.tracking = RemoteTracking(self.http, self.store)
+        self._session = RemoteStore(settings, self.http)
+        self._tracking = RemoteTracking(self.http)
         self._registry: RemoteRegistry | None = None
         self._datasets: RemoteDatasets | None = None
+        self._users: RemoteUsers | None = None
+        self._audit: RemoteAudit | None = None
+
+    @property
+    def store(self) -> NoReturn:
+        raise NotOnRemote(
+            f"client.store is not available: this client talks to the Loopwright server at "
+            f"{self.settings.server_uri}, which holds the stores; use the client's methods"
+        )
+
+    @property
+    def tracking(self) -> RemoteTracking:
+        return self._tracking
 
     @property
     def registry(self) -> RemoteRegistry:
         if self._registry is None:
             from .registry import RemoteRegistry
 
-            self._registry = RemoteRegistry(self.http, self.store)
+            self._registry = RemoteRegistry(self.http, self._session)
         return self._registry
 
     @property
@@ -47,35 +62,30 @@ class Remote:
         if self._datasets is None:
             from .datasets import RemoteDatasets
 
-            self._datasets = RemoteDatasets(self.http, self.store)
+            self._datasets = RemoteDatasets(self.http, self._session)
         return self._datasets
 
-    def audit_events(
-        self,
-        *,
-        subject_type: str | None = None,
-        subject_id: str | None = None,
-        actor: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]:
-        from ._codec import audit_event
+    @property
+    def users(self) -> RemoteUsers:
+        if self._users is None:
+            from .users import RemoteUsers
 
-        found = self.http.get(
-            "/audit/events",
-            subject_type=subject_type,
-            subject_id=subject_id,
-            actor=actor,
-            limit=limit,
-        )
-        return [audit_event(e) for e in found]
+            self._users = RemoteUsers(self.http, self._session)
+        return self._users
 
-    def verify_audit(self) -> ChainReport:
-        from ._codec import chain_report
+    @property
+    def audit(self) -> RemoteAudit:
+        if self._audit is None:
+            from .audit import RemoteAudit
 
-        return chain_report(self.http.get("/audit/verify"))
+            self._audit = RemoteAudit(self.http)
+        return self._audit
 
     def close(self) -> None:
         try:
-            self.tracking.close()
+            self._tracking.close()
         finally:
             self.http.close()
+
+    def __repr__(self) -> str:
+        return f"Remote(server={self.settings.server_uri!r})"

@@ -9,7 +9,7 @@ take ownership of the decoded dict they are given.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..data.entities import Dataset, DatasetVersion, FileEntry
 from ..registry.entities import (
@@ -24,6 +24,9 @@ from ..registry.entities import (
 from ..store.audit import AuditEvent, ChainReport
 from ..tracking.entities import Artifact, Experiment, Metric, Run, RunStatus
 
+if TYPE_CHECKING:
+    from ..data.validation import ValidationResult
+
 __all__ = [
     "approval_request",
     "artifact",
@@ -37,6 +40,7 @@ __all__ = [
     "model_version",
     "registered_model",
     "run",
+    "validation_result",
 ]
 
 Json = dict[str, Any]
@@ -118,3 +122,14 @@ def dataset_version(data: Json) -> DatasetVersion:
 
 def file_entry(data: Json) -> FileEntry:
     return _known(FileEntry, data)
+
+
+def validation_result(data: dict[str, Any]) -> ValidationResult:
+    """A ``ValidationResult`` from its ``to_dict()`` form (the expectations are re-checked)."""
+    from ..data.validation import Expectation, ExpectationResult, ValidationResult
+
+    results = tuple(
+        ExpectationResult(Expectation(r["kind"], r["params"]), r["success"], r["observed"])
+        for r in data["results"]
+    )
+    return ValidationResult(data["suite"], data["suite_version"], data["success"], results)

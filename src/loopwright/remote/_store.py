@@ -1,12 +1,12 @@
-"""``client.store`` of a remote client: the settings and the caller, but no database or blobs.
+"""What a remote client knows of the server's stores: its settings and who it is there.
 
-The server holds the stores. Code that reaches for ``client.store.db`` or ``.blobs`` on a remote
-client gets an error saying so (also an ``AttributeError``, so ``hasattr`` answers False).
+The server holds the stores, so a remote client has no ``client.store``: asking for it raises
+:class:`NotOnRemote` (also an ``AttributeError``, so ``hasattr`` answers False).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 
@@ -18,11 +18,11 @@ __all__ = ["NotOnRemote", "RemoteStore"]
 
 
 class NotOnRemote(ConfigError, AttributeError):
-    """A local-store attribute asked of a client that talks to a server."""
+    """Something that needs the local stores, asked of a client that talks to a server."""
 
 
 class RemoteStore:
-    """What a remote client knows of the stores: its settings and who the server takes it for.
+    """A remote client's settings and the user the server binds its token to.
 
     ``settings.home`` is the local folder of caches (loaded model packages).
     """
@@ -38,14 +38,3 @@ class RemoteStore:
         if self._actor is None:
             self._actor = str(self._http.get("/me")["user"])
         return self._actor
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __getattr__(self, name: str) -> NoReturn:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise NotOnRemote(
-            f"client.store.{name} is not available: this client talks to the Loopwright server "
-            f"at {self.settings.server_uri}, which holds the stores; use the client's methods"
-        )

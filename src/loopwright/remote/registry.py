@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..paths import safe_join
+from ..registry._versions import package_source
 from ..registry.entities import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -41,12 +42,12 @@ class RemoteRegistry:
 
     def __init__(self, http: Http, store: RemoteStore) -> None:
         self._http = http
-        self.store = store
+        self._session = store
 
     @property
     def actor(self) -> str:
         """Who changes are recorded as: the user of this client's token."""
-        return self.store.actor
+        return self._session.actor
 
     # --- models ----------------------------------------------------------------------------
 
@@ -102,6 +103,7 @@ class RemoteRegistry:
         name: str,
         package_dir: str | os.PathLike[str] | None = None,
         *,
+        model_uri: str | None = None,
         run_id: str | None = None,
         artifact_path: str = "model",
         description: str | None = None,
@@ -110,7 +112,11 @@ class RemoteRegistry:
         dataset_version_ids: Sequence[str] | None = None,
         source: str | None = None,
     ) -> ModelVersion:
-        """Register the package a run logged (``run_id`` + ``artifact_path``) as a new version."""
+        """Register the package a run logged (its ``model_uri``, or ``run_id`` +
+        ``artifact_path``) as a new version."""
+        package_dir, run_id, artifact_path = package_source(
+            package_dir, model_uri, run_id, artifact_path
+        )
         if package_dir is not None or run_id is None:
             raise InvalidInput(
                 "over a server, register a model from a run: log it with run.log_model(...) "

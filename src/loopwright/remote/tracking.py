@@ -1,9 +1,10 @@
 """``RemoteTracking``: the tracking service's methods, over the server's REST API.
 
-It has the same methods and signatures as :class:`~loopwright.tracking.TrackingService` for
-what a client does (runs, params, metrics, tags, artifacts, search, experiments), so
-``ActiveRun`` and ``Client`` run unchanged on top of it. Keys and values are checked here
-first, as embedded, so mistakes raise at the call rather than at the next flush.
+It implements :class:`~loopwright.tracking.protocol.Tracking`, as
+:class:`~loopwright.tracking.TrackingService` does (runs, params, metrics, tags, artifacts,
+search, experiments), so ``ActiveRun`` and ``Client`` run unchanged on top of it. Keys and
+values are checked here first, as embedded, so mistakes raise at the call rather than at the
+next flush.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..paths import safe_join
@@ -27,27 +28,19 @@ from ..tracking.capture import (
     entry_point,
 )
 from ..tracking.entities import Artifact, Experiment, Metric, Run, RunList, RunStatus
+from ..tracking.protocol import DEFAULT_EXPERIMENT
 from . import _codec
 from ._http import Http, quote_path
 from ._metric_sink import HttpSink
 
-if TYPE_CHECKING:
-    from ._store import RemoteStore
-    from .registry import RemoteRegistry
-
 __all__ = ["RemoteTracking"]
-
-DEFAULT_EXPERIMENT = "Default"
 
 
 class RemoteTracking(BufferedMetricsMixin):
     """Experiments and runs on a Loopwright server."""
 
-    def __init__(
-        self, http: Http, store: RemoteStore, *, flush_interval: float = 1.0, capture: bool = True
-    ) -> None:
+    def __init__(self, http: Http, *, flush_interval: float = 1.0, capture: bool = True) -> None:
         self._http = http
-        self.store = store
         self.writer: MetricWriter[NoReturn] = MetricWriter(HttpSink(http), interval=flush_interval)
         self.capture = capture
         self._loggable: set[str] = set()
@@ -55,12 +48,6 @@ class RemoteTracking(BufferedMetricsMixin):
     def close(self) -> None:
         """Send buffered metrics and stop the writer thread."""
         self.writer.close()
-
-    def registry(self) -> RemoteRegistry:
-        """The registry on the same server (``run.log_model(registered_model_name=...)``)."""
-        from .registry import RemoteRegistry
-
-        return RemoteRegistry(self._http, self.store)
 
     # --- runs ----------------------------------------------------------------------------
 
@@ -156,6 +143,25 @@ class RemoteTracking(BufferedMetricsMixin):
         else:
             self._http.post(f"/runs/{run_id}/restore")
 
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Change an active run's status, end time or name (its metrics are sent first)."""
+        if status is not None and status.is_terminal:
+            self.writer.untrack(run_id)
+        self.writer.flush()
+        body = {
+            "status": None if status is None else status.value,
+            "end_time": end_time,
+            "name": name,
+        }
+        self._http.request("PATCH", f"/runs/{run_id}", json_body=body)
+
     def use_dataset(self, run_id: str, dataset_version_id: str, context: str = "training") -> None:
         """Record that the run read a dataset version (lineage)."""
         self._http.post(
@@ -171,6 +177,10 @@ class RemoteTracking(BufferedMetricsMixin):
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self._http.post(f"/runs/{run_id}/tags", {"tags": checked_tags(tags)})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag of an active run; ``NotFound`` if it has none by that key."""
+        self._http.request("DELETE", f"/runs/{run_id}/tags/{quote_path(key)}")
 
     def require_loggable(self, run_id: str) -> None:
         """Raise unless ``run_id`` is an active run (asked once per run and client)."""
@@ -227,6 +237,11 @@ class RemoteTracking(BufferedMetricsMixin):
             self._http.download(url, dest, item.blob_hash)
         return target
 
+    def delete_artifacts(self, run_id: str, path: str | None = None) -> int:
+        """Forget the run's artifact files at or under ``path`` (all without one); how many."""
+        found = self._http.request("DELETE", f"/runs/{run_id}/artifacts", params={"path": path})
+        return int(found["deleted"])
+
     # --- experiments ---------------------------------------------------------------------
 
     def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
@@ -270,6 +285,14 @@ class RemoteTracking(BufferedMetricsMixin):
         else:
             data = self._http.post(f"/experiments/{current.id}/restore")
         return _codec.experiment(data)
+
+    def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, object]) -> None:
+        """Set tags on the experiment with id ``experiment_id`` (a key set again is replaced)."""
+        self._http.post(f"/experiments/{experiment_id}/tags", {"tags": checked_tags(tags)})
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one tag of the experiment; ``NotFound`` if it has none by that key."""
+        self._http.request("DELETE", f"/experiments/{experiment_id}/tags/{quote_path(key)}")
 
 
 def _context() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ class ServerState:
     auth_enabled: bool
     default_user: str
     max_request_bytes: int = 32 << 20
-    extras: dict[str, object] = field(default_factory=dict)
 
     def registry(self, identity: Identity) -> RegistryService:
         from ..registry.service import RegistryService

@@ -16,7 +16,7 @@ from .entities import Artifact, Metric, Run, RunStatus
 if TYPE_CHECKING:
     from ..registry.model_logging import ModelInfo
     from ..registry.signature import Signature
-    from .service import TrackingService
+    from .protocol import Tracking
 
 __all__ = ["ActiveRun", "ModelLogger"]
 
@@ -30,7 +30,7 @@ class ModelLogger(Protocol):
 
     def __call__(
         self,
-        tracking: TrackingService,
+        tracking: Tracking,
         run_id: str,
         model: Any,
         name: str = ...,
@@ -58,7 +58,7 @@ class ActiveRun:
 
     def __init__(
         self,
-        tracking: TrackingService,
+        tracking: Tracking,
         run: Run,
         *,
         on_end: Callable[[ActiveRun], None] | None = None,

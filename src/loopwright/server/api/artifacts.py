@@ -1,4 +1,4 @@
-"""``/api/v1/runs/{run_id}/artifacts``: list a run's files, stream them up and down."""
+"""``/api/v1/runs/{run_id}/artifacts``: list a run's files, stream them up and down, forget them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ...store.home import acting_as
 from ...tracking.entities import Artifact
 from .._limits import streams_body
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import ArtifactOut
+from ._schemas import ArtifactOut, Out
 from ._streaming import BINARY_BODY, BINARY_RESPONSE, blob_response, receive_to_file
 
 __all__ = ["router"]
@@ -29,6 +29,21 @@ def list_artifacts(
 ) -> list[ArtifactOut]:
     """Every artifact file of the run, or those under ``path``."""
     return [ArtifactOut.of(a) for a in state.tracking.list_artifacts(run_id, path)]
+
+
+class ArtifactsDeletedOut(Out):
+    deleted: int
+
+
+@router.delete("/runs/{run_id}/artifacts")
+def delete_artifacts(
+    run_id: str, state: State, caller: Editor, path: str | None = None
+) -> ArtifactsDeletedOut:
+    """Forget the active run's artifact files at or under ``path`` (all without one); the blobs
+    stay until garbage collection finds them unreferenced."""
+    with acting_as(caller.user):
+        deleted = state.tracking.delete_artifacts(run_id, path or None)
+    return ArtifactsDeletedOut(deleted=deleted)
 
 
 @router.put("/runs/{run_id}/artifacts/files/{path:path}", openapi_extra=BINARY_BODY)

@@ -13,15 +13,17 @@ from pathlib import Path as LocalPath
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from ...data.entities import FileEntry
 from ...errors import InvalidInput, NotFound
 from ...store.home import acting_as
-from .._state import ServerState
 from .._limits import streams_body
+from .._state import ServerState
 from ._deps import PREFIX, Editor, State, Viewer
 from ._schemas import (
+    Body,
     DatasetOut,
     DatasetVersionIn,
     DatasetVersionOut,
@@ -38,6 +40,22 @@ BlobHash = Path(pattern=r"^[0-9a-f]{64}$", description="a BLAKE3 hex digest")
 DatasetName = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
 
 
+class DatasetIn(Body):
+    name: str = Field(min_length=1, max_length=256)
+
+
+class DatasetDescriptionIn(Body):
+    description: str
+
+
+class DatasetAliasIn(Body):
+    version_id: str = Field(min_length=1, max_length=64)
+
+
+class DatasetTagIn(Body):
+    value: str
+
+
 def _stored_size(state: ServerState, blob_hash: str) -> int:
     if not state.store.blobs.exists(blob_hash):
         raise NotFound(f"blob {blob_hash} is not stored on this server")
@@ -48,6 +66,41 @@ def _stored_size(state: ServerState, blob_hash: str) -> int:
 def list_datasets(state: State, _: Viewer) -> list[DatasetOut]:
     """Every dataset by name, with its number of versions."""
     return [DatasetOut.of(d) for d in state.datasets.list_datasets()]
+
+
+@router.post("/datasets", status_code=204)
+def create_dataset(body: DatasetIn, state: State, caller: Editor) -> None:
+    """Register a dataset name with no version yet (409 if it exists)."""
+    with acting_as(caller.user):
+        state.datasets.create_empty(body.name)
+
+
+@router.patch("/datasets/{name}", status_code=204)
+def describe_dataset(name: str, body: DatasetDescriptionIn, state: State, caller: Editor) -> None:
+    """Set the dataset's description."""
+    with acting_as(caller.user):
+        state.datasets.describe(name, body.description)
+
+
+@router.put("/datasets/{name}/aliases/{alias}")
+def set_alias(
+    name: str, alias: str, body: DatasetAliasIn, state: State, caller: Editor
+) -> DatasetVersionOut:
+    """Point ``alias`` at the version with id ``version_id`` (moving it if it existed)."""
+    with acting_as(caller.user):
+        version = state.datasets.set_alias(f"{name}@{body.version_id}", alias)
+    return DatasetVersionOut.of(version)
+
+
+@router.put("/dataset-versions/{version_id}/tags/{key:path}")
+def tag_version(
+    version_id: str, key: str, body: DatasetTagIn, state: State, caller: Editor
+) -> DatasetVersionOut:
+    """Set tag ``key`` on the version."""
+    version = state.datasets.get_by_id(version_id)
+    with acting_as(caller.user):
+        tagged = state.datasets.tag(f"{version.dataset}@{version.id}", key, body.value)
+    return DatasetVersionOut.of(tagged)
 
 
 @router.get("/datasets/{name}/versions")
@@ -116,7 +169,7 @@ def create_version(
         state.tracking.get_run(body.run_id)  # NotFound names it
     entries = [FileEntry(f.path, f.size, f.hash) for f in body.files]
     with acting_as(caller.user):
-        version = state.datasets.add_manifest(
+        version = state.datasets._add_manifest(
             name,
             entries,
             message=body.message,

@@ -1,4 +1,4 @@
-"""``/api/v1/experiments``: list, create, find, rename, delete and restore experiments."""
+"""``/api/v1/experiments``: list, create, find, rename, tag, delete and restore experiments."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from ...store.home import acting_as
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import ExperimentIn, ExperimentNameIn, ExperimentOut
+from ._schemas import ExperimentIn, ExperimentNameIn, ExperimentOut, TagsIn
 
 __all__ = ["router"]
 
@@ -64,3 +64,17 @@ def restore_experiment(experiment_id: str, state: State, caller: Editor) -> Expe
     with acting_as(caller.user):
         changed = state.tracking.set_experiment_lifecycle(current.name, "active")
     return ExperimentOut.of(changed)
+
+
+@router.post("/experiments/{experiment_id}/tags", status_code=204)
+def set_experiment_tags(experiment_id: str, body: TagsIn, state: State, caller: Editor) -> None:
+    """Set tags on the experiment (a key set again is replaced)."""
+    with acting_as(caller.user):
+        state.tracking.set_experiment_tags(experiment_id, body.tags)
+
+
+@router.delete("/experiments/{experiment_id}/tags/{key:path}", status_code=204)
+def delete_experiment_tag(experiment_id: str, key: str, state: State, caller: Editor) -> None:
+    """Remove one tag of the experiment (404 if it has none by that key)."""
+    with acting_as(caller.user):
+        state.tracking.delete_experiment_tag(experiment_id, key)

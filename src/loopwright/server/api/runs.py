@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from ...store.home import acting_as
 from ...tracking.entities import Metric, RunStatus
@@ -10,6 +13,7 @@ from ._deps import PREFIX, Editor, State, Viewer
 from ._run_context import run_context
 from ._schemas import (
     BatchIn,
+    Body,
     EnvironmentOut,
     MetricOut,
     MetricPointIn,
@@ -27,6 +31,14 @@ from ._schemas import (
 __all__ = ["router"]
 
 router = APIRouter(prefix=PREFIX, tags=["runs"])
+
+
+class RunUpdateIn(Body):
+    """What ``update_run`` may change; fields left out (null) stay as they are."""
+
+    status: Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"] | None = None
+    end_time: int | None = Field(default=None, ge=0)
+    name: str | None = Field(default=None, min_length=1)
 
 
 def _points(metrics: list[MetricPointIn]) -> list[Metric]:
@@ -96,6 +108,13 @@ def set_tags(run_id: str, body: TagsIn, state: State, caller: Editor) -> None:
         state.tracking.set_tags(run_id, body.tags)
 
 
+@router.delete("/runs/{run_id}/tags/{key:path}", status_code=204)
+def delete_tag(run_id: str, key: str, state: State, caller: Editor) -> None:
+    """Remove one tag of an active run (404 if it has none by that key)."""
+    with acting_as(caller.user):
+        state.tracking.delete_tag(run_id, key)
+
+
 @router.post("/runs/{run_id}/metrics", status_code=204)
 def log_metrics(run_id: str, body: MetricsIn, state: State, caller: Editor) -> None:
     """Points with their own steps and timestamps; exact repeats are ignored."""
@@ -123,6 +142,16 @@ def end_run(run_id: str, body: RunEndIn, state: State, caller: Editor) -> RunOut
     """Record the run's end; every metric point sent before is stored first."""
     with acting_as(caller.user):
         state.tracking.end_run(run_id, RunStatus(body.status), error=body.error)
+    return RunOut.of(state.tracking.get_run(run_id))
+
+
+@router.patch("/runs/{run_id}")
+def update_run(run_id: str, body: RunUpdateIn, state: State, caller: Editor) -> RunOut:
+    """Change an active run's status, end time or name (a terminal status stores its metrics
+    first)."""
+    status = None if body.status is None else RunStatus(body.status)
+    with acting_as(caller.user):
+        state.tracking.update_run(run_id, status=status, end_time=body.end_time, name=body.name)
     return RunOut.of(state.tracking.get_run(run_id))
 
 

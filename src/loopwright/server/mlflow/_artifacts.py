@@ -125,7 +125,7 @@ def download(path: str, state: State, _: Viewer) -> StreamingResponse:
 def _store(state: ServerState, caller: Identity, tree: Tree, local: Path) -> None:
     with acting_as(caller.user):
         if tree.owner_type == _files.RUN:
-            state.tracking.store_artifact(tree.owner_id, tree.path, local)
+            state.tracking._store_artifact(tree.owner_id, tree.path, local)
         else:
             _files.put_file(state.store, tree.owner_type, tree.owner_id, tree.path, local)
 

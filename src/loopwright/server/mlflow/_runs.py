@@ -56,7 +56,7 @@ def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
     tags[RUN_NAME_TAG] = name
     experiment_id = experiment_id_in(state.tracking, body.experiment_id or "0")
     with acting_as(caller.user):
-        run = state.tracking.record_run(
+        run = state.tracking._record_run(
             experiment_id,
             name=name,
             start_time=body.start_time,

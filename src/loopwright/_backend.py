@@ -1,0 +1,115 @@
+"""What a :class:`~loopwright.client.Client` stands on: one backend providing every service.
+
+A backend is chosen once, when the client is built (as httpx chooses a transport): ``Embedded``
+works on the stores of this machine, :class:`loopwright.remote.Remote` talks to a server. Both
+provide the services through the protocols of each capability, so the client and everything
+above it (``ActiveRun``, ``load_model``, the CLI) have one code path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .data.protocol import Datasets
+    from .governance.protocol import Audit, Users
+    from .registry.protocol import Registry
+    from .store.home import Store
+    from .tracking.protocol import Tracking
+
+__all__ = ["Backend", "Embedded"]
+
+
+class Backend(Protocol):
+    """The services of one Loopwright installation, and how to release them."""
+
+    @property
+    def store(self) -> Store:
+        """The local stores (a server's backend raises ``NotOnRemote``: the server holds them)."""
+        ...
+
+    @property
+    def tracking(self) -> Tracking: ...
+
+    @property
+    def datasets(self) -> Datasets: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def users(self) -> Users: ...
+
+    @property
+    def audit(self) -> Audit: ...
+
+    def close(self) -> None:
+        """Write buffered metrics, stop background threads, release connections."""
+        ...
+
+
+class Embedded:
+    """The services on the metadata database and blob store named by ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        from .store.home import open_store
+        from .tracking.service import TrackingService
+
+        self._store = open_store(settings)
+        self._tracking = TrackingService(self._store)
+        self._datasets: Datasets | None = None
+        self._registry: Registry | None = None
+        self._users: Users | None = None
+        self._audit: Audit | None = None
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def tracking(self) -> Tracking:
+        return self._tracking
+
+    @property
+    def datasets(self) -> Datasets:
+        if self._datasets is None:
+            from .data.service import DatasetService
+
+            self._datasets = DatasetService(self._store)
+        return self._datasets
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from .registry.service import RegistryService
+
+            self._registry = RegistryService(self._store)
+        return self._registry
+
+    @property
+    def users(self) -> Users:
+        if self._users is None:
+            from .governance.users import UserService
+
+            self._users = UserService(self._store)
+        return self._users
+
+    @property
+    def audit(self) -> Audit:
+        if self._audit is None:
+            from .governance.audit import AuditLog
+
+            self._audit = AuditLog(self._store)
+        return self._audit
+
+    def close(self) -> None:
+        try:
+            self._tracking.close()
+            if self._datasets is not None:
+                self._datasets.close()
+        finally:
+            self._store.close()
+
+    def __repr__(self) -> str:
+        return f"Embedded(db={self._store.db.url!r}, blobs={self._store.blobs.uri!r})"
