@@ -36,7 +36,7 @@ from loopwright.store.home import Store, open_store
 from loopwright.tracking import TrackingService
 from loopwright.tracking._filter import RUN_SCHEMA
 from loopwright.tracking.entities import Run
-from loopwright.tracking.search import _target, search_run_ids
+from loopwright.tracking.search import run_columns, search_run_ids
 
 # Characters that quoting and LIKE treat specially, and letters to tell case apart.
 _SPECIAL = "a_%\\'\""
@@ -266,7 +266,7 @@ def test_absent_is_unequal_is_one_flag_for_both_back_ends(world: World) -> None:
     schema = Schema((RUN_SCHEMA.entities[0], tags), example="tags.t = 'x'")
     found = parse("tags.nothing != 'x' AND tags.t NOT IN ('a')", schema)
     with world.tracking.db.read() as conn:
-        query = sa.select(t.runs.c.id).where(*where(found, _target(True), conn.dialect.name))
+        query = sa.select(t.runs.c.id).where(*where(found, run_columns(True), conn.dialect.name))
         in_sql = set(conn.execute(query).scalars())
     in_memory = {run.id for run in world.runs if predicate(found)(_run_lookup(run))}
     assert in_sql == in_memory == {run.id for run in world.runs if run.tags["t"] != "a"}

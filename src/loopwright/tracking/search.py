@@ -45,7 +45,14 @@ from ..store.filters.sql import KeyValues, SqlTarget, where
 from ._filter import Clause, OrderKey, is_numeric, parse_filter, parse_order_by, parse_run_filter
 from .entities import STALE_AFTER_MS, RunStatus
 
-__all__ = ["MAX_RESULTS_LIMIT", "Clause", "RunPage", "parse_filter", "search_run_ids"]
+__all__ = [
+    "MAX_RESULTS_LIMIT",
+    "Clause",
+    "RunPage",
+    "parse_filter",
+    "run_columns",
+    "search_run_ids",
+]
 
 MAX_RESULTS_LIMIT = 50_000
 _VIEW_TYPES = {
@@ -93,7 +100,7 @@ def search_run_ids(
     offset = _read_page_token(page_token, search)
 
     dialect = conn.dialect.name
-    target = _target(derive_stale)
+    target = run_columns(derive_stale)
     runs = t.runs.c
     query = sa.select(runs.id).where(runs.lifecycle_stage.in_(stages))
     if experiment_ids is not None:
@@ -134,8 +141,9 @@ def _check_arguments(
 # --- columns -------------------------------------------------------------------------------------
 
 
-def _target(derive_stale: bool) -> SqlTarget:
-    """Run search's columns for the filter language's SQL back-end."""
+def run_columns(derive_stale: bool) -> SqlTarget:
+    """Run search's columns for the filter language's SQL back-end; ``derive_stale`` as in
+    :func:`search_run_ids`."""
     runs = t.runs.c
     status: sa.ColumnElement[Any] = runs.status
     if derive_stale:
