@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ...errors import InvalidInput, NotFound
+from ...store import limits
 from ...store.home import acting_as
 from ...tracking.entities import Experiment
 from . import _messages as m
@@ -22,7 +23,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-MAX_NAME = 256  # the experiments.name column
+MAX_NAME = limits.EXPERIMENT_NAME  # the experiments.name column
 _ATTRIBUTES = frozenset({"name", "experiment_id", "creation_time", "last_update_time"})
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from ..._ids import now_ms
 from ...errors import InvalidInput
+from ...store import limits
 from ...store.home import acting_as
 from ...tracking.entities import Metric
 from ...tracking.logged_models import LoggedModelService, ModelMetric
@@ -100,7 +101,7 @@ def log_param(body: m.LogParam, state: State, caller: Editor) -> Response:
 def _set_tags(state: State, run_id: str, tags: dict[str, str]) -> None:
     state.tracking.set_tags(run_id, tags)
     if tags.get(RUN_NAME_TAG):  # MLflow renames the run with its name tag
-        state.tracking.update_run(run_id, name=tags[RUN_NAME_TAG][:250])
+        state.tracking.update_run(run_id, name=tags[RUN_NAME_TAG][: limits.RUN_NAME])
 
 
 @router.post("/runs/set-tag")

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from ...errors import InvalidInput, NotFound
 from ...store import schema as t
+from ...store import limits
 from ...store.home import acting_as
 from ...tracking.entities import Run, RunStatus
 from ...tracking.search import search_run_ids
@@ -29,7 +30,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-MAX_RUN_NAME = 250  # the runs.name column
+MAX_RUN_NAME = limits.RUN_NAME  # the runs.name column
 
 
 def _fitting(value: str | None, limit: int) -> str | None:
