@@ -199,7 +199,7 @@ def test_experiment_name_collisions_fail_clearly(lw: Any) -> None:
         "RESOURCE_ALREADY_EXISTS",
     )
     _assert_clean_failure(lw("experiments", "rename", "nope", "x"), "'nope' does not exist")
-    _assert_clean_failure(lw("experiments", "rename", "fraud", " "), "non-empty")
+    _assert_clean_failure(lw("experiments", "rename", "fraud", " "), "must not be blank")
 
 
 def test_experiment_delete_and_restore_hide_and_bring_back_its_runs(
