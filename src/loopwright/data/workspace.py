@@ -66,7 +66,8 @@ def checkout(
     """Write the version's files under ``dest``; returns the paths written.
 
     Files already matching are left alone. A local file whose content differs from the version
-    is not overwritten without ``force`` (the whole checkout is refused before anything changes).
+    and is not stored (a local change) is not overwritten without ``force``: the whole checkout
+    is refused before anything changes. A file holding stored content is replaced.
     """
     service = local_service(service, "data checkout")
     root = Path(dest)
@@ -80,7 +81,11 @@ def checkout(
         )
     existing = [path for _, path in targets if path.is_file()]
     hashes = _hash_on_disk(service, existing) if existing else {}
-    conflicts = [e.path for e, path in targets if path in hashes and hashes[path] != e.hash]
+    differing = {e.path: hashes[path] for e, path in targets if hashes.get(path, e.hash) != e.hash}
+    # A file whose content is stored (another version's, after a `git checkout` of its pointer)
+    # can be restored at any time: only content the store lacks is a local change.
+    stored = service.store.blobs.exists_many(set(differing.values())) if differing else set()
+    conflicts = [rel for rel, digest in differing.items() if digest not in stored]
     if conflicts and not force:
         shown = ", ".join(conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
         raise Conflict(
