@@ -216,13 +216,9 @@ class LoggedModelService:
                 .values(lifecycle_stage="deleted", updated_at=now_ms())
             )
 
-    def log_metrics(self, conn: sa.Connection, points: Sequence[tuple[str, ModelMetric]]) -> None:
-        """Record ``(model_id, metric)`` points in the caller's transaction (repeats ignored)."""
+    def log_metrics(self, points: Sequence[tuple[str, ModelMetric]]) -> None:
+        """Record ``(model_id, metric)`` points (exact repeats are ignored)."""
         ids = sorted({model_id for model_id, _ in points})
-        known = set(conn.execute(sa.select(_m.id).where(_m.id.in_(ids))).scalars())
-        missing = [logged_model_ref(i) for i in ids if i not in known]
-        if missing:
-            raise NotFound(f"logged model(s) {', '.join(missing)} do not exist")
         rows = []
         for model_id, m in points:
             nan = math.isnan(m.value)
@@ -239,7 +235,12 @@ class LoggedModelService:
                     "dataset_digest": m.dataset_digest,
                 }
             )
-        insert_ignore(conn, t.logged_model_metrics, rows)
+        with self.db.write() as conn:
+            known = set(conn.execute(sa.select(_m.id).where(_m.id.in_(ids))).scalars())
+            missing = [logged_model_ref(i) for i in ids if i not in known]
+            if missing:
+                raise NotFound(f"logged model(s) {', '.join(missing)} do not exist")
+            insert_ignore(conn, t.logged_model_metrics, rows)
 
     def search(
         self,

@@ -5,9 +5,6 @@ MLflow's datasets are descriptions (name, digest, source, schema, profile), not 
 so they are kept as told in ``run_external_datasets``. A dataset whose source names a Loopwright
 dataset version (``loopwright:/<name>@v3``, or source type ``loopwright``) is also recorded as
 the run's lineage input in ``run_inputs``, like ``run.use_dataset``.
-
-The writers take the caller's transaction: the MLflow server's batch logging records a run's
-inputs and outputs in the transaction of its metrics.
 """
 
 from __future__ import annotations
@@ -33,8 +30,8 @@ __all__ = [
     "RunLinks",
     "load_links",
     "loopwright_ref",
-    "record_datasets",
-    "record_models",
+    "record_inputs",
+    "record_outputs",
 ]
 
 CONTEXT_TAG = "mlflow.data.context"
@@ -78,7 +75,28 @@ def loopwright_ref(dataset: DatasetInput) -> str | None:
     return None
 
 
-def record_datasets(conn: sa.Connection, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+def record_inputs(
+    db: Database,
+    run_id: str,
+    datasets: Sequence[DatasetInput],
+    models: Sequence[str] = (),
+) -> None:
+    """Keep the run's dataset inputs (as described) and link the logged models it read."""
+    with db.write() as conn:
+        if datasets:
+            _record_datasets(conn, run_id, datasets)
+        if models:
+            _record_models(conn, run_id, "input", [(model_id, None) for model_id in models])
+
+
+def record_outputs(db: Database, run_id: str, models: Sequence[tuple[str, int | None]]) -> None:
+    """Link the run to the logged models it produced, each at a step."""
+    if models:
+        with db.write() as conn:
+            _record_models(conn, run_id, "output", models)
+
+
+def _record_datasets(conn: sa.Connection, run_id: str, datasets: Sequence[DatasetInput]) -> None:
     """Keep the datasets' descriptions (a dataset logged again is updated)."""
     now = now_ms()
     rows = [
@@ -103,7 +121,7 @@ def record_datasets(conn: sa.Connection, run_id: str, datasets: Sequence[Dataset
     )
 
 
-def record_models(
+def _record_models(
     conn: sa.Connection, run_id: str, direction: str, models: Sequence[tuple[str, int | None]]
 ) -> None:
     """Link the run to logged models it read (``input``) or produced (``output``, at a step)."""

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import schema as t
+from ..store import statements
 from ..store.audit import append_event
 from ..store.blobs import BlobInfo
 from ..store.home import Store
@@ -43,7 +44,7 @@ from .capture import (
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .remote_runs import RemoteRunsMixin
-from .search import search_run_ids
+from .search import RunPage, search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
@@ -129,7 +130,8 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                         self._require_run(conn, parent_run_id)
                     for table, rows in context_rows.items():
                         insert_ignore(conn, table, rows)
-                    conn.execute(t.runs.insert(), row)
+                    insert = statements.insert_text("runs", tuple(row))
+                    statements.execute(conn, insert, [*row.values()])
                     insert_ignore(conn, t.run_tags, tag_rows)
             if current:
                 break
@@ -323,18 +325,22 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             experiment_ids = [e.id for e in self.list_experiments()]
         else:
             experiment_ids = None
+        page = self._search_run_ids(
+            experiment_ids,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            run_view_type=run_view_type,
+        )
+        return RunList(self.get_runs(page.run_ids), page.next_page_token)
+
+    def _search_run_ids(self, experiment_ids: Sequence[str] | None, **search: Any) -> RunPage:
+        """One page of matching run ids (:func:`~.search.search_run_ids` takes ``search``), for
+        a server that formats the runs itself."""
         self.writer.flush()
         with self.db.read() as conn:
-            page = search_run_ids(
-                conn,
-                experiment_ids=experiment_ids,
-                filter_string=filter_string,
-                order_by=order_by,
-                max_results=max_results,
-                page_token=page_token,
-                run_view_type=run_view_type,
-            )
-        return RunList(self.get_runs(page.run_ids), page.next_page_token)
+            return search_run_ids(conn, experiment_ids=experiment_ids, **search)
 
     def end_run(
         self, run_id: str, status: RunStatus = RunStatus.FINISHED, *, error: str | None = None
@@ -345,10 +351,10 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         self.writer.untrack(run_id)
 
         def finish(conn: sa.Connection) -> None:
-            done = conn.execute(
-                t.runs.update()
-                .where(t.runs.c.id == run_id)
-                .values(status=status.value, end_time=now_ms(), error=error)
+            done = statements.execute(
+                conn,
+                "UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?",
+                (status.value, now_ms(), error, run_id),
             )
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id!r} does not exist; it cannot be ended")
@@ -407,23 +413,27 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record parameters; a key logged again must keep its value (params are immutable)."""
-        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in checked_params(params).items()]
+        checked = checked_params(params)
+        if not checked:
+            return
         self.require_loggable(run_id)
+        values = [v for key, value in checked.items() for v in (run_id, key, value)]
+        columns = ("run_id", "key", "value")
+        insert = statements.insert_text("params", columns, len(checked), " ON CONFLICT DO NOTHING")
+        select = (
+            "SELECT key, value FROM params WHERE run_id = ? AND key IN ("  # noqa: S608
+            + statements.marks(len(checked))
+            + ")"
+        )
         with self.db.write() as conn:
-            insert_ignore(conn, t.params, rows)
-            stored = dict(
-                conn.execute(
-                    sa.select(t.params.c.key, t.params.c.value).where(
-                        t.params.c.run_id == run_id, t.params.c.key.in_([r["key"] for r in rows])
-                    )
-                ).all()
-            )
-            for row in rows:
-                old = stored[row["key"]]
-                if old != row["value"]:  # raising rolls back the whole call
+            statements.execute(conn, insert, values)
+            stored = dict(statements.execute(conn, select, [run_id, *checked]).all())
+            for key, value in checked.items():
+                old = stored[key]
+                if old != value:  # raising rolls back the whole call
                     raise InvalidInput(
-                        f"param {row['key']!r} of run {run_id} is already {old!r} and cannot "
-                        f"change to {row['value']!r}; params are immutable, log a new run instead"
+                        f"param {key!r} of run {run_id} is already {old!r} and cannot change to "
+                        f"{value!r}; params are immutable, log a new run instead"
                     )
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:

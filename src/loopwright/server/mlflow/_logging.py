@@ -20,7 +20,7 @@ from ...store import limits
 from ...store.home import acting_as
 from ...tracking.entities import Metric
 from ...tracking.logged_models import LoggedModelService, ModelMetric
-from ...tracking.run_links import DatasetInput, loopwright_ref, record_datasets, record_models
+from ...tracking.run_links import DatasetInput, loopwright_ref, record_inputs, record_outputs
 from . import _messages as m
 from ._common import (
     Editor,
@@ -72,8 +72,7 @@ def _model_points(
         if given.model_id
     ]
     if linked:
-        with state.store.db.write() as conn:
-            LoggedModelService(state.store).log_metrics(conn, linked)
+        LoggedModelService(state.store).log_metrics(linked)
 
 
 @router.post("/runs/log-metric")
@@ -194,7 +193,7 @@ def log_inputs(body: m.LogInputs, state: State, caller: Editor) -> Response:
         )
         for d in body.datasets
     ]
-    models = [(model_id_in(i.model_id), None) for i in body.models]
+    models = [model_id_in(i.model_id) for i in body.models]
     lineage = [
         (ref, d.tags.get("mlflow.data.context") or "training")
         for d in datasets
@@ -205,11 +204,7 @@ def log_inputs(body: m.LogInputs, state: State, caller: Editor) -> Response:
         for ref, context in lineage:
             version = state.datasets.get(ref)
             state.tracking.use_dataset(run_id, version.id, context=context[:100])
-        with state.store.db.write() as conn:
-            if datasets:
-                record_datasets(conn, run_id, datasets)
-            if models:
-                record_models(conn, run_id, "input", models)
+        record_inputs(state.store.db, run_id, datasets, models)
     return reply()
 
 
@@ -219,9 +214,7 @@ def log_outputs(body: m.LogOutputs, state: State, caller: Editor) -> Response:
     models: list[tuple[str, int | None]] = [(model_id_in(o.model_id), o.step) for o in body.models]
     with acting_as(caller.user):
         state.tracking.require_loggable(run_id)
-        if models:
-            with state.store.db.write() as conn:
-                record_models(conn, run_id, "output", models)
+        record_outputs(state.store.db, run_id, models)
     return reply()
 
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ...errors import InvalidInput, NotFound
-from ...store import schema as t
 from ...store import limits
 from ...store.home import acting_as
-from ...tracking.entities import Run, RunStatus
-from ...tracking.search import search_run_ids
+from ...tracking.run_rows import read_run_info
 from . import _messages as m
 from ._common import Editor, State, Viewer, check_tag, reply, run_user
 from ._convert import RUN_NAME_TAG, run_info_json, run_json
@@ -80,29 +77,7 @@ def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
         state.tracking.update_run(run_id, status=status, end_time=body.end_time, name=name)
         if name:
             state.tracking.set_tags(run_id, {RUN_NAME_TAG: name})
-    return reply({"run_info": run_info_json(_run_row(state, run_id))})
-
-
-def _run_row(state: State, run_id: str) -> Run:
-    """The run's own row, without its params, metrics and tags (all that RunInfo shows)."""
-    with state.store.db.read() as conn:
-        row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
-    if row is None:
-        raise NotFound(f"run {run_id!r} does not exist")
-    return Run(
-        id=row.id,
-        experiment_id=row.experiment_id,
-        name=row.name,
-        status=RunStatus(row.status),
-        lifecycle_stage=row.lifecycle_stage,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        user=row.user,
-        host=row.host,
-        entry_point=row.entry_point,
-        parent_run_id=row.parent_run_id,
-        error=row.error,
-    )
+    return reply({"run_info": run_info_json(read_run_info(state.store.db, run_id))})
 
 
 @router.get("/runs/get")
@@ -116,18 +91,15 @@ def get(q: Annotated[m.RunRef, Query()], state: State, _: Viewer) -> Response:
 @router.post("/runs/search")
 def search(body: m.SearchRuns, state: State, _: Viewer) -> Response:
     experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
-    state.tracking.writer.flush()
-    with state.store.db.read() as conn:
-        found = search_run_ids(
-            conn,
-            experiment_ids=experiment_ids,
-            filter_string=body.filter or "",
-            order_by=body.order_by,
-            max_results=body.max_results,
-            page_token=body.page_token,
-            run_view_type=m.view_type(body.run_view_type),
-            derive_stale=False,  # MLflow has no STALE status: such runs stay RUNNING
-        )
+    found = state.tracking._search_run_ids(
+        experiment_ids,
+        filter_string=body.filter or "",
+        order_by=body.order_by,
+        max_results=body.max_results,
+        page_token=body.page_token,
+        run_view_type=m.view_type(body.run_view_type),
+        derive_stale=False,  # MLflow has no STALE status: such runs stay RUNNING
+    )
     message: dict[str, object] = {"runs": runs_json(state, found.run_ids)}
     if found.next_page_token:
         message["next_page_token"] = found.next_page_token

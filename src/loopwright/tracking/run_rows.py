@@ -1,0 +1,98 @@
+"""Runs as plain rows, for a server formatting many of them fast (MLflow's ``runs/search``).
+
+Searching 1,000 runs spends most of its server time turning rows into objects and objects into
+messages; :func:`read_run_rows` hands back the rows as tuples in four queries per 900 runs, and
+the caller builds its messages from them in one pass (about twice as fast as going through
+:class:`~loopwright.tracking.entities.Run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import NotFound
+from ..store import schema as t
+from .entities import Run, RunStatus
+
+if TYPE_CHECKING:
+    from ..store.database import Database
+
+__all__ = ["INFO_COLUMNS", "RunRows", "read_run_info", "read_run_rows"]
+
+_CHUNK = 900  # ids per IN list, under SQLite's bound-parameter limit
+_r = t.runs.c
+INFO_COLUMNS = (
+    _r.id,
+    _r.experiment_id,
+    _r.name,
+    _r.user,
+    _r.status,
+    _r.start_time,
+    _r.end_time,
+    _r.lifecycle_stage,
+    _r.git_commit,
+)
+"""The columns of :attr:`RunRows.info`, in order."""
+
+
+@dataclass
+class RunRows:
+    """One run's rows: ``info`` holds :data:`INFO_COLUMNS`; ``metrics`` are the latest points
+    as ``(key, value, is_nan, step, timestamp)``."""
+
+    info: Sequence[Any]
+    params: list[tuple[str, str]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    metrics: list[tuple[str, float, bool, int, int]] = field(default_factory=list)
+
+
+def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:
+    """The rows of the runs ``run_ids`` names (unknown ids are left out), in one read."""
+    found: dict[str, RunRows] = {}
+    tg, pa, lm = t.run_tags.c, t.params.c, t.latest_metrics.c
+    with db.read() as conn:
+        for start in range(0, len(run_ids), _CHUNK):
+            chunk = list(run_ids[start : start + _CHUNK])
+            for row in conn.execute(sa.select(*INFO_COLUMNS).where(_r.id.in_(chunk))):
+                found[row[0]] = RunRows(row)
+            for run_id, key, value in conn.execute(
+                sa.select(pa.run_id, pa.key, pa.value).where(pa.run_id.in_(chunk))
+            ):
+                found[run_id].params.append((key, value))
+            for run_id, key, value in conn.execute(
+                sa.select(tg.run_id, tg.key, tg.value).where(tg.run_id.in_(chunk))
+            ):
+                found[run_id].tags.append((key, value))
+            for run_id, key, value, is_nan, step, timestamp in conn.execute(
+                sa.select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.step, lm.timestamp).where(
+                    lm.run_id.in_(chunk)
+                )
+            ):
+                found[run_id].metrics.append((key, value, is_nan, step, timestamp))
+    return found
+
+
+def read_run_info(db: Database, run_id: str) -> Run:
+    """The run's own row, without its params, metrics and tags (one query)."""
+    with db.read() as conn:
+        row = conn.execute(sa.select(t.runs).where(_r.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return Run(
+        id=row.id,
+        experiment_id=row.experiment_id,
+        name=row.name,
+        status=RunStatus(row.status),
+        lifecycle_stage=row.lifecycle_stage,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        user=row.user,
+        host=row.host,
+        entry_point=row.entry_point,
+        parent_run_id=row.parent_run_id,
+        error=row.error,
+    )
