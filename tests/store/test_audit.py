@@ -171,3 +171,53 @@ def test_migrating_an_existing_chain_anchors_its_newest_event(tmp_path: Path, db
     _delete_newest(client, 1)
     assert not verify_chain(client.store.db).ok
     client.close()
+
+
+def test_an_anchor_kept_elsewhere_reveals_a_rebuilt_chain(tmp_path: Path, db_uri: str) -> None:
+    """Someone with write access deletes an event and rebuilds every hash after it and the
+    head: the chain verifies, and only the anchor (an earlier head) shows the rewrite."""
+    from loopwright.store.audit import _event_hash
+
+    client = _client(tmp_path, db_uri)
+    for name in ("a", "b", "c"):
+        client.tracking.create_experiment(name)
+    head = verify_chain(client.store.db)
+    anchor = (head.head_seq or 0, head.head_hash or "")
+    assert verify_chain(client.store.db, anchor=anchor).ok
+    first, second, third = events(client.store.db)
+    with client.store.db.write() as conn:
+        conn.execute(t.audit_events.delete().where(t.audit_events.c.seq == second.seq))
+        row = dict(
+            conn.execute(sa.select(t.audit_events).where(t.audit_events.c.seq == third.seq))
+            .mappings()
+            .one()
+        )
+        row["prev_hash"] = first.hash
+        row["hash"] = _event_hash(row)
+        conn.execute(
+            t.audit_events.update()
+            .where(t.audit_events.c.seq == third.seq)
+            .values(prev_hash=row["prev_hash"], hash=row["hash"])
+        )
+        conn.execute(t.audit_head.update().values(hash=row["hash"]))
+    assert verify_chain(client.store.db).ok  # what the chain alone cannot prove
+    report = verify_chain(client.store.db, anchor=anchor)
+    assert not report.ok and report.broken_seq == third.seq
+    assert "rewritten" in (report.reason or "")
+    client.close()
+
+
+def test_audit_cli_checks_an_anchor(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    client = Client(resolve_settings(home=home))
+    for name in ("a", "b"):
+        client.tracking.create_experiment(name)
+    first = events(client.store.db)[0]
+    client.close()
+    runner = CliRunner()
+    base = ["--home", str(home), "audit", "verify", "--anchor"]
+    assert runner.invoke(app, [*base, f"{first.seq}:{first.hash}"]).exit_code == 0
+    forged = runner.invoke(app, [*base, f"{first.seq}:{'0' * 64}"])
+    assert forged.exit_code == 1 and "anchored event" in forged.stderr
+    bad = runner.invoke(app, [*base, "nonsense"])
+    assert bad.exit_code == 1 and "SEQ:HASH" in bad.stderr

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from ._context import state
-from ._output import JSON_OPTION, console, emit_json, format_ms, handle_errors, print_table
+from ._output import (
+    JSON_OPTION,
+    console,
+    emit_json,
+    fail,
+    format_ms,
+    handle_errors,
+    print_table,
+)
 
 __all__ = ["app"]
 
@@ -64,14 +72,44 @@ def log(
     )
 
 
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, _, digest = value.partition(":")
+    if not (seq.isdigit() and len(seq) <= 18 and len(digest) == 64):
+        fail(f"--anchor {value!r} must look like SEQ:HASH, as `audit verify` prints the head")
+    return int(seq), digest.lower()
+
+
 @app.command("verify")
-def verify(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
+def verify(
+    ctx: typer.Context,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH, a head printed earlier and kept outside the database: fail if "
+            "that event no longer has that hash (the chain was rebuilt).",
+        ),
+    ] = None,
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Recompute the hash chain; on tampering or a deleted tail, name the event and exit 1.
 
     Prints the head (newest event and its hash): keep a copy outside the database, since
-    someone who can write the database could rebuild the whole chain."""
-    with handle_errors(), state(ctx).client() as client:
-        report = client.verify_audit()
+    someone who can write the database could rebuild the whole chain; --anchor checks it."""
+    anchored = _anchor(anchor)
+    if anchored is None:
+        with handle_errors(), state(ctx).client() as client:
+            report = client.verify_audit()
+    else:
+        from ..store.audit import verify_chain
+        from ..store.home import open_store
+
+        with handle_errors():
+            settings = state(ctx).local_settings("audit verify --anchor")
+            with open_store(settings) as store:
+                report = verify_chain(store.db, anchor=anchored)
     if json_output:
         emit_json(
             {

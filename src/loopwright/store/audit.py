@@ -29,7 +29,7 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -207,16 +207,33 @@ def _event(row: Any) -> AuditEvent:
     )
 
 
-def verify_chain(db: Database) -> ChainReport:
+def verify_chain(db: Database, *, anchor: tuple[int, str] | None = None) -> ChainReport:
     """Recompute every link; report the first event whose hash or link does not hold, or a
-    chain that ends before (or runs past) the head recorded with the newest event."""
+    chain that ends before (or runs past) the head recorded with the newest event.
+
+    ``anchor`` is a head ``(seq, hash)`` that ``verify`` printed earlier and was kept outside
+    the database: if that event no longer has that hash, the chain was rebuilt since."""
     with db.read() as conn:  # one transaction: the head and the rows are seen together
         head = conn.execute(sa.select(t.audit_head).where(t.audit_head.c.id == 1)).first()
         result = conn.execute(sa.select(t.audit_events).order_by(t.audit_events.c.seq))
         report = _walk(dict(row) for row in result.mappings())
+        anchored = None
+        if anchor is not None:
+            query = sa.select(t.audit_events.c.hash).where(t.audit_events.c.seq == anchor[0])
+            anchored = conn.execute(query).scalar()
     if not report.ok:
         return report
-    return _check_head(report, head)
+    report = _check_head(report, head)
+    if report.ok and anchor is not None and anchored != anchor[1]:
+        now = "is missing" if anchored is None else f"has hash {anchored[:12]}"
+        return replace(
+            report,
+            ok=False,
+            broken_seq=anchor[0],
+            reason=f"the anchored event #{anchor[0]} {now}, not {anchor[1][:12]}: the chain "
+            "was rewritten (or truncated) since that head was taken",
+        )
+    return report
 
 
 def _check_head(report: ChainReport, head: Any) -> ChainReport:
