@@ -280,3 +280,10 @@ def test_comparisons_are_typed_and_bounded() -> None:
     many = " AND ".join(["metrics.m > 1"] * (MAX_COMPARISONS + 1))
     with pytest.raises(InvalidInput, match=f"at most {MAX_COMPARISONS}"):
         parse(many, RUN_SCHEMA)
+
+
+@pytest.mark.parametrize("text", ["params.p = 'a\x00'", "tags.`\udfff` = 'x'", "\ud800"])
+def test_unstorable_characters_are_refused_with_a_message_that_encodes(text: str) -> None:
+    with pytest.raises(InvalidInput, match="cannot appear in a filter") as caught:
+        parse(text, RUN_SCHEMA)
+    caught.value.message.encode("utf-8")

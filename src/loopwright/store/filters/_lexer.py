@@ -8,7 +8,7 @@ Token kinds:
 - ``word``: a run of letters, digits and ``_ . - + /`` (names, keys, numbers, keywords);
 - ``op``: a run of ``! < > =``; ``punct``: ``(``, ``)`` or ``,``; ``end`` closes the list.
 
-Anything else outside quotes is refused where it stands.
+Anything else outside quotes is refused where it stands, and NUL or a lone surrogate anywhere.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ __all__ = ["Token", "fail", "tokenize"]
 _SNIPPET = 60  # characters of context shown either side of the caret
 _PLAIN = re.compile(r"(?P<word>[\w.\-+/]+)|(?P<op>[!<>=]+)|(?P<punct>[(),])|(?P<ws>\s+)")
 _QUOTES = {"'": "string", '"': "string", "`": "name"}
+# No stored name or value holds these, and drivers refuse them (PostgreSQL: NUL; UTF-8: lone
+# surrogates), so they are refused here rather than by the database.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ def fail(what: str, text: str, message: str, pos: int) -> NoReturn:
     """Raise ``InvalidInput`` with ``message``, the text around ``pos`` and a caret under it."""
     found = "the end" if pos >= len(text) else repr(text[pos:].split(maxsplit=1)[0][:20])
     shown = re.sub(r"\s", " ", text)  # keep the caret aligned under tabs and newlines
+    shown = _UNSTORABLE.sub("\N{REPLACEMENT CHARACTER}", shown)  # the message must encode
     left = max(0, pos - _SNIPPET)
     snippet = ("…" if left else "") + shown[left : pos + _SNIPPET]
     snippet += "…" if pos + _SNIPPET < len(shown) else ""
@@ -50,6 +54,15 @@ def fail(what: str, text: str, message: str, pos: int) -> NoReturn:
 
 
 def tokenize(text: str, what: str = "filter") -> list[Token]:
+    unstorable = _UNSTORABLE.search(text)
+    if unstorable is not None:
+        char = f"U+{ord(unstorable.group()):04X}"
+        fail(
+            what,
+            text,
+            f"{char} cannot appear in a filter: no name or value holds it",
+            unstorable.start(),
+        )
     tokens: list[Token] = []
     pos = 0
     while pos < len(text):
