@@ -67,6 +67,11 @@ def test_an_unknown_blob_protocol_is_named(lw: Any, added: Any, option: str | No
     assert_clean_failure(result, "cannot open 'nosuchproto://bucket/x'", "Protocol not known")
 
 
+def test_adding_from_an_unknown_protocol_is_named(lw: Any) -> None:
+    result = lw("data", "add", "ds", "nosuchproto://bucket/x")
+    assert_clean_failure(result, "cannot read 'nosuchproto://bucket/x'", "Protocol not known")
+
+
 def _forged_remote(manifest: bytes, dataset: str = "ds") -> Path:
     """A remote folder holding ``manifest`` as a blob, and a pointer naming it."""
     content_hash = BlobStore("remote").put_bytes(manifest).hash

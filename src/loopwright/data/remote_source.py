@@ -18,7 +18,13 @@ def fetch_remote(urls: Sequence[str], blobs: BlobStore) -> list[FileEntry]:
 
     entries: list[FileEntry] = []
     for url in urls:
-        fs, root = fsspec.core.url_to_fs(url)
+        try:
+            fs, root = fsspec.core.url_to_fs(url)
+        except (ValueError, ImportError) as exc:  # an unknown protocol, or its package missing
+            raise InvalidInput(
+                f"cannot read {url!r} ({exc}); give a local path or an fsspec URL (s3://, gs://, "
+                "https://, …) whose package is installed"
+            ) from None
         root = root.rstrip("/")
         if fs.isdir(root):
             prefix = "" if len(urls) == 1 else root.rsplit("/", 1)[-1] + "/"
