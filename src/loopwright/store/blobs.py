@@ -23,7 +23,6 @@ import os
 import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +34,15 @@ from blake3 import blake3
 from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput
 
 from ._links import check_order, place
+from ._local_files import (
+    create_temp,
+    file_state,
+    fsync_dir,
+    fsync_path,
+    hash_file,
+    read_all,
+    write_all,
+)
 from ._local_packs import LocalPacks
 
 if TYPE_CHECKING:
@@ -52,7 +60,6 @@ _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ad
 # sync(): up to this many files written without fsync are fsynced one by one; more, and one
 # os.sync() is cheaper than a journal commit per file.
 _FSYNC_EACH_LIMIT = 64
-_READ_WORKERS = 4  # reading many small files is syscall-bound and releases the GIL
 
 
 @dataclass(frozen=True)
@@ -86,69 +93,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
-    """Create a new empty file in ``folder`` (permissions follow the umask)."""
-    path = folder / f"{prefix}{os.urandom(12).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    try:
-        return os.open(path, flags, 0o666), path
-    except FileNotFoundError:  # the folder is made on first use, not checked on every put
-        folder.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, 0o666), path
-
-
-def _write_all(
-    fd: int, chunks: Iterable[bytes], hasher: blake3 | None = None, *, durable: bool = True
-) -> int:
-    """Write ``chunks`` to ``fd`` (feeding ``hasher`` too), fsync unless told not to, close."""
-    size = 0
-    with open(fd, "wb") as out:
-        for chunk in chunks:
-            if hasher is not None:
-                hasher.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-        out.flush()
-        if durable:
-            os.fsync(out.fileno())
-    return size
-
-
 _KERNEL_COPY_BYTES = 1 << 20  # from this size on, copy in the kernel and hash with mmap
-
-
-def _hash_file(path: str | os.PathLike[str]) -> str:
-    """BLAKE3 of a file through mmap, on every core (several GB/s for large files)."""
-    hasher = blake3(max_threads=blake3.AUTO)
-    hasher.update_mmap(path)
-    return str(hasher.hexdigest())
-
-
-def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
-        b.st_size,
-        b.st_mtime_ns,
-        b.st_ino,
-        b.st_dev,
-    )
-
-
-def _read_one(path: str | os.PathLike[str]) -> tuple[str, bytes]:
-    with open(path, "rb", buffering=0) as source:
-        content = source.readall()
-    return str(blake3(content).hexdigest()), content
-
-
-def _read_all(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, bytes]]:
-    """``(hash, content)`` of each file, in order; several threads when there are many."""
-    if len(paths) < 256:
-        return [_read_one(path) for path in paths]
-    step = -(-len(paths) // (_READ_WORKERS * 4))
-    parts = [paths[start : start + step] for start in range(0, len(paths), step)]
-    with ThreadPoolExecutor(max_workers=_READ_WORKERS) as pool:
-        return [
-            item for part in pool.map(lambda p: [_read_one(x) for x in p], parts) for item in part
-        ]
 
 
 def _corrupt(expected: str, actual: str, where: str) -> IntegrityError:
@@ -157,23 +102,6 @@ def _corrupt(expected: str, actual: str, where: str) -> IntegrityError:
         f"{actual}. Restore it from a remote or backup, or delete it "
         "(BlobStore.delete) and put the original content again."
     )
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "posix":  # elsewhere a directory cannot be opened to be fsynced
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _modified_ms(info: Mapping[str, Any]) -> int | None:
@@ -345,7 +273,7 @@ class BlobStore:
         """
         if self._fs is not None:
             return [self.put_file(path, durable=durable) for path in paths]
-        read = _read_all(paths)
+        read = read_all(paths)
         stored = self.exists_many({digest for digest, _ in read})
         infos, new = [], {}
         for digest, content in read:
@@ -385,9 +313,9 @@ class BlobStore:
         # Remote: spool to a local file while hashing, so that an already stored blob costs
         # no upload and an interrupted stream leaves nothing behind.
         fs, hasher = self._fs, blake3()
-        fd, spool = _create_temp(Path(tempfile.gettempdir()), "loopwright-blob-")
+        fd, spool = create_temp(Path(tempfile.gettempdir()), "loopwright-blob-")
         try:
-            size = _write_all(fd, _chunks(stream), hasher)
+            size = write_all(fd, _chunks(stream), hasher)
             info = BlobInfo(hasher.hexdigest(), size)
             return self._upload(info, lambda target: fs.put_file(str(spool), target))
         finally:
@@ -407,10 +335,13 @@ class BlobStore:
             os.sync()
             return
         for path in sorted(pending, key=lambda p: p.is_dir()):  # files before their folders
-            if path.is_dir():
-                _fsync_dir(path)
-            else:
-                _fsync_path(path)
+            try:
+                if path.is_dir():
+                    fsync_dir(path)
+                else:
+                    fsync_path(path)
+            except FileNotFoundError:  # removed meanwhile (a concurrent gc): nothing to keep
+                continue
 
     def _defer_sync(self, *paths: Path) -> None:
         with self._unsynced_lock:
@@ -422,7 +353,7 @@ class BlobStore:
         """Hash by mmap, then give the file its blob name by reflink, hardlink or a copy in the
         kernel: no bytes pass through Python."""
         before = os.stat(path)
-        digest = _hash_file(path)
+        digest = hash_file(path)
         final = self._path(digest)
         if final.is_file() and final.stat().st_size == before.st_size:
             os.utime(final)
@@ -432,24 +363,26 @@ class BlobStore:
         mode = place(path, temp, order)
         try:
             if mode == "copy":
-                unchanged = _hash_file(temp) == digest  # verify what was written
+                unchanged = hash_file(temp) == digest  # verify what was written
             else:  # a clone or the file itself: the source must not have moved since hashing
                 after, placed = os.stat(path), os.stat(temp)
-                unchanged = _same_file_state(before, after) and placed.st_size == before.st_size
+                unchanged = (
+                    file_state(before) == file_state(after) and placed.st_size == before.st_size
+                )
             if not unchanged:
                 raise IntegrityError(
                     f"{os.fspath(path)} changed while it was being stored; store it again once "
                     "it is no longer being written"
                 )
             if durable and mode != "hardlink":
-                _fsync_path(temp)
+                fsync_path(temp)
             try:
                 os.replace(temp, final)
             except FileNotFoundError:
                 final.parent.mkdir(exist_ok=True)
                 os.replace(temp, final)
             if durable:
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             else:
                 self._defer_sync(final.parent, *([final] if mode != "hardlink" else []))
             return BlobInfo(digest, before.st_size, link=mode)
@@ -460,10 +393,10 @@ class BlobStore:
             raise
 
     def _put_local(self, chunks: Iterable[bytes], *, durable: bool = True) -> BlobInfo:
-        fd, temp = _create_temp(self._local / _TEMP_DIR, "put-")
+        fd, temp = create_temp(self._local / _TEMP_DIR, "put-")
         try:
             hasher = blake3()
-            size = _write_all(fd, chunks, hasher, durable=durable)
+            size = write_all(fd, chunks, hasher, durable=durable)
             info = BlobInfo(hasher.hexdigest(), size)
             final = self._path(info.hash)
             if final.is_file() and final.stat().st_size == info.size:
@@ -479,7 +412,7 @@ class BlobStore:
                 final.parent.mkdir(exist_ok=True)
                 os.replace(temp, final)
             if durable:
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             else:
                 self._defer_sync(final, final.parent)
             return BlobInfo(info.hash, info.size, link="copy")
@@ -563,34 +496,34 @@ class BlobStore:
                 self._get_large_local(hash, source, dest, durable=durable)
                 return
         with self.open_read(hash) as reader:
-            fd, temp = _create_temp(dest.parent, f".{dest.name}.")
+            fd, temp = create_temp(dest.parent, f".{dest.name}.")
             try:
-                _write_all(fd, _chunks(reader), durable=durable)
+                write_all(fd, _chunks(reader), durable=durable)
                 os.replace(temp, dest)
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
         if durable:
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
 
     def _get_large_local(self, hash: str, source: Path, dest: Path, *, durable: bool) -> None:
         import shutil
 
-        fd, temp = _create_temp(dest.parent, f".{dest.name}.")
+        fd, temp = create_temp(dest.parent, f".{dest.name}.")
         os.close(fd)
         try:
             shutil.copyfile(source, temp)
-            actual = _hash_file(temp)  # verify what was written, not what was read
+            actual = hash_file(temp)  # verify what was written, not what was read
             if actual != hash:
                 raise _corrupt(hash, actual, self._uri)
             if durable:
-                _fsync_path(temp)
+                fsync_path(temp)
             os.replace(temp, dest)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
         if durable:
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
 
     def verify(self, hash: str) -> None:
         """Raise ``IntegrityError`` unless the blob's content hashes to ``hash``."""

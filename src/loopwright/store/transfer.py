@@ -52,7 +52,8 @@ from blake3 import blake3
 
 from loopwright.errors import BlobNotFound, IntegrityError, InvalidInput, StoreError
 
-from .blobs import _HASH, _TEMP_DIR, BlobStore, _check_hash, _create_temp, _fsync_dir, _write_all
+from ._local_files import create_temp, fsync_dir, write_all
+from .blobs import _HASH, _TEMP_DIR, BlobStore, _check_hash
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -180,7 +181,7 @@ class _Site:
     def spool(self) -> tuple[int, Path]:
         """A new temp file to build a pack in, on the same disk as the root when local."""
         folder = Path(self.root) / _TEMP_DIR if self.fs is None else Path(tempfile.gettempdir())
-        return _create_temp(folder, "pack-")
+        return create_temp(folder, "pack-")
 
     def publish(self, temp: Path, name: str) -> None:
         """Move the finished file ``temp`` to ``packs/<name>``, where it appears whole."""
@@ -189,7 +190,7 @@ class _Site:
             final.parent.mkdir(exist_ok=True)
             os.chmod(temp, 0o444)
             os.replace(temp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             return
         try:
             staged = f"{self.root}/{_TEMP_DIR}/{os.urandom(16).hex()}"
@@ -202,7 +203,7 @@ class _Site:
     def write(self, name: str, data: bytes) -> None:
         fd, temp = self.spool()
         try:
-            _write_all(fd, [data])
+            write_all(fd, [data])
             self.publish(temp, name)
         finally:
             temp.unlink(missing_ok=True)  # already gone once published
