@@ -40,6 +40,7 @@ __all__ = [
     "MLMODEL",
     "ModelSource",
     "forget_folders",
+    "has_folder",
     "logged_model_links",
     "logged_model_source",
     "register_mlflow_model",
@@ -205,6 +206,14 @@ def logged_model_links(store: Store, version_ids: Sequence[str]) -> dict[str, st
             )
         ).all()
     return {row.version_id: row.logged_model_id for row in rows}
+
+
+def has_folder(store: Store, version_id: str) -> bool:
+    """Whether the version was registered from an MLflow folder, kept with it."""
+    mv = t.mlflow_model_versions.c
+    with store.db.read() as conn:
+        found = conn.execute(sa.select(mv.version_id).where(mv.version_id == version_id)).first()
+    return found is not None
 
 
 def forget_folders(store: Store, version_ids: Sequence[str]) -> None:

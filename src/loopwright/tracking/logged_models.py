@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
 from ..errors import Conflict, InvalidInput, NotFound
+from ..store import artifact_trees as trees
 from ..store import schema as t
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
@@ -215,6 +216,12 @@ class LoggedModelService:
                 .where(_m.id == model_id)
                 .values(lifecycle_stage="deleted", updated_at=now_ms())
             )
+
+    def delete_files(self, model_id: str, path: str = "") -> int:
+        """Forget the model's files at or below ``path`` (the blobs stay until gc)."""
+        with self.db.write() as conn:
+            self._row(conn, model_id)
+            return trees.delete_tree(conn, trees.LOGGED_MODEL, model_id, path)
 
     def log_metrics(self, points: Sequence[tuple[str, ModelMetric]]) -> None:
         """Record ``(model_id, metric)`` points (exact repeats are ignored)."""

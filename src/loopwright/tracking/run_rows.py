@@ -21,7 +21,7 @@ from .entities import Run, RunStatus
 if TYPE_CHECKING:
     from ..store.database import Database
 
-__all__ = ["INFO_COLUMNS", "RunRows", "read_run_info", "read_run_rows"]
+__all__ = ["INFO_COLUMNS", "RunRows", "read_experiment_id", "read_run_info", "read_run_rows"]
 
 _CHUNK = 900  # ids per IN list, under SQLite's bound-parameter limit
 _r = t.runs.c
@@ -73,6 +73,15 @@ def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:
                 )
             ):
                 found[run_id].metrics.append((key, value, is_nan, step, timestamp))
+    return found
+
+
+def read_experiment_id(db: Database, run_id: str) -> str | None:
+    """The id of the run's experiment; ``None`` if there is no such run."""
+    with db.read() as conn:
+        found: str | None = conn.execute(
+            sa.select(_r.experiment_id).where(_r.id == run_id)
+        ).scalar()
     return found
 
 

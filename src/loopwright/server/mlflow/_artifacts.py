@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput, NotFound, PermissionDenied
 from ...paths import normalize_relpath
-from ...store import schema as t
+from ...registry.mlflow_sources import has_folder
 from ...store.home import acting_as
 from ...tracking.logged_models import LoggedModelService
+from ...tracking.run_rows import read_experiment_id
 from .._limits import streams_body
 from .._state import ServerState
 from ..auth import Identity
@@ -70,23 +70,14 @@ def resolve(state: ServerState, raw: str) -> Tree:
     parts = raw.split("/")
     if len(parts) >= 3 and parts[0] == VERSIONS_ROOT and parts[2] == "artifacts":
         rest, version_id = _inside(parts[3:]), parts[1]
-        with state.store.db.read() as conn:
-            converted = conn.execute(
-                sa.select(t.mlflow_model_versions.c.version_id).where(
-                    t.mlflow_model_versions.c.version_id == version_id
-                )
-            ).first()
-        owner = _files.MLFLOW_VERSION if converted else _files.PACKAGE
+        owner = _files.MLFLOW_VERSION if has_folder(state.store, version_id) else _files.PACKAGE
         return Tree(owner, version_id, rest, writable=False)
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
         model = LoggedModelService(state.store).get(model_id_in(parts[2]))
         if _same_experiment(state, parts[0], model.experiment_id):
             return Tree(_files.LOGGED_MODEL, model.id, _inside(parts[4:]), writable=True)
     elif len(parts) >= 3 and parts[2] == "artifacts":
-        with state.store.db.read() as conn:
-            experiment = conn.execute(
-                sa.select(t.runs.c.experiment_id).where(t.runs.c.id == parts[1])
-            ).scalar()
+        experiment = read_experiment_id(state.store.db, parts[1])
         if experiment is not None and _same_experiment(state, parts[0], experiment):
             return Tree(_files.RUN, parts[1], _inside(parts[3:]), writable=True)
     raise NotFound(
@@ -155,8 +146,7 @@ def delete(path: str, state: State, caller: Editor) -> Response:
         if tree.owner_type == _files.RUN:
             state.tracking.delete_artifacts(tree.owner_id, tree.path or None)
         else:
-            with state.store.db.write() as conn:
-                _files.delete_tree(conn, tree.owner_type, tree.owner_id, tree.path)
+            LoggedModelService(state.store).delete_files(tree.owner_id, tree.path)
     return reply()
 
 
