@@ -268,3 +268,10 @@ def test_validation_stops_when_its_caller_goes_away(live_server: Any, tmp_path: 
     while _watchdogs():
         assert time.monotonic() < deadline, "the query ran on after its caller went away"
         time.sleep(0.05)
+
+
+def test_errors_of_a_cancellable_route_pass_through_unwrapped(live_server: Any) -> None:
+    url = f"{live_server.url}/api/v1/dataset-versions/0/validate"
+    answer = httpx.post(url, json={"suite": {}}, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "INVALID_PARAMETER_VALUE"

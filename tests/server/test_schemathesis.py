@@ -1,8 +1,9 @@
 """Property-based fuzzing of every operation in the server's OpenAPI document: no 5xx.
 
 Schemathesis generates requests from the document (valid and invalid bodies, odd strings,
-huge numbers) and sends them to the app in process. Auth is off, so every operation is
-reached as admin.
+huge numbers) and sends them to the app in process, twice: on SQLite with auth off (every
+operation reached as admin), and on PostgreSQL with auth on, each request carrying an admin's
+API token (so the request guard, the token check and PostgreSQL's stricter types are fuzzed too).
 """
 
 from __future__ import annotations
@@ -26,12 +27,57 @@ APP = create_app(resolve_settings(home=_HOME), auth=False)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
+def _fuzzing(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
+
+
 @schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-)
+@_fuzzing(25)
 def test_no_operation_answers_with_a_server_error(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(checks=[not_a_server_error])
+
+
+@pytest.mark.postgres
+def test_with_auth_on_postgresql_no_operation_answers_with_a_server_error(
+    pg_uri: str, tmp_path: Path
+) -> None:
+    """Every operation in turn (one test: the app and its database are made once), valid and
+    invalid requests alike, each with an admin's API token."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+    from schemathesis.core.result import Ok
+
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from loopwright.store.home import open_store
+
+    fuzzed = resolve_settings(home=tmp_path / "home", db_uri=pg_uri, user="boss")
+    with open_store(fuzzed) as store:
+        UserService(store, actor="boss").add("boss", "admin")
+        token = TokenService(store, actor="boss").create("boss").secret
+    app = create_app(fuzzed, auth=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        operations = []
+        for result in schemathesis.openapi.from_asgi("/openapi.json", app).get_all_operations():
+            assert isinstance(result, Ok), f"the API document is invalid: {result}"
+            operations.append(result.ok())
+        assert len(operations) > 140
+        for operation in operations:
+            modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+            cases = st.one_of(*(operation.as_strategy(mode) for mode in modes))
+
+            @given(case=cases)
+            @_fuzzing(15)
+            def no_server_error(case: schemathesis.Case[Any]) -> None:
+                case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+            no_server_error()
+    finally:
+        app.state.lw.close()

@@ -8,6 +8,7 @@ once the caller goes away.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -56,10 +57,11 @@ async def cancel_on_disconnect(request: Request) -> AsyncIterator[None]:
             await anyio.sleep(0.2)
         gone.set()
 
-    with cancelled_by(gone):
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watch)
-            try:
-                yield
-            finally:
-                tasks.cancel_scope.cancel()
+    # A task, not a task group around the yield: the endpoint's errors must pass through as
+    # they are, not wrapped in an ExceptionGroup.
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        with cancelled_by(gone):
+            yield
+    finally:
+        watcher.cancel()
