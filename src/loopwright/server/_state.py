@@ -28,7 +28,6 @@ class ServerState:
     tokens: TokenService
     auth_enabled: bool
     default_user: str
-    max_request_bytes: int = 32 << 20
 
     def registry(self, identity: Identity) -> RegistryService:
         from ..registry.service import RegistryService
