@@ -15,7 +15,12 @@ import pytest
 import loopwright as lw
 from loopwright._ids import now_ms
 from loopwright.store import schema as t
-from loopwright.store.filters import MAX_COMPARISONS, MAX_FILTER_CHARS, MAX_PATTERN_CHARS
+from loopwright.store.filters import (
+    MAX_COMPARISONS,
+    MAX_FILTER_CHARS,
+    MAX_ORDER_KEYS,
+    MAX_PATTERN_CHARS,
+)
 from loopwright.store.home import open_store
 from loopwright.tracking import RunStatus
 
@@ -56,6 +61,15 @@ def test_oversized_filters_are_a_400_naming_the_limit(http: httpx.Client, api: s
     _refused(_search(http, api, too_long), f"{MAX_FILTER_CHARS:,}")
     pattern = "params.p LIKE '" + "%_" * MAX_PATTERN_CHARS + "'"
     _refused(_search(http, api, pattern), f"{MAX_PATTERN_CHARS:,}")
+
+
+@pytest.mark.parametrize("api", [NATIVE, MLFLOW])
+def test_too_many_order_by_keys_are_a_400(http: httpx.Client, api: str) -> None:
+    """Each key is an outer join: a hundred of them passed SQLite's 64-table limit (a 500)."""
+    body: dict[str, Any] = {"order_by": [f"params.p{n}" for n in range(100)]}
+    if api == MLFLOW:
+        body["experiment_ids"] = ["0"]
+    _refused(http.post(api, json=body), f"the limit is {MAX_ORDER_KEYS}")
 
 
 @pytest.mark.parametrize("api", [NATIVE, MLFLOW])

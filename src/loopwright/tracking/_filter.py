@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..store.filters import (
     NUMBER_OPS,
     STRING_OPS,
@@ -24,6 +26,7 @@ from ..store.filters import (
     OrderKey,
     Schema,
     parse,
+    parse_order_list,
 )
 from ..store.filters import parse_order_by as _parse_order_by
 
@@ -39,6 +42,7 @@ __all__ = [
     "parse_filter",
     "parse_order_by",
     "parse_run_filter",
+    "parse_run_order",
 ]
 
 Clause = Comparison
@@ -90,3 +94,8 @@ def parse_filter(filter_string: str) -> list[Clause]:
 def parse_order_by(order_by: str) -> OrderKey:
     """Parse one run ``order_by`` item such as ``"metrics.auc DESC"``."""
     return _parse_order_by(order_by, RUN_SCHEMA)
+
+
+def parse_run_order(order_by: Sequence[str]) -> list[OrderKey]:
+    """Parse a run ``order_by`` list (bounded, no column twice)."""
+    return parse_order_list(order_by, RUN_SCHEMA)

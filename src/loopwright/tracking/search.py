@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from ..errors import InvalidInput
 from ..store import schema as t
 from ..store.filters.sql import KeyValues, SqlTarget, where
-from ._filter import Clause, OrderKey, is_numeric, parse_filter, parse_order_by, parse_run_filter
+from ._filter import Clause, OrderKey, is_numeric, parse_filter, parse_run_filter, parse_run_order
 from .entities import STALE_AFTER_MS, RunStatus
 
 __all__ = [
@@ -93,9 +93,9 @@ def search_run_ids(
     ``derive_stale=False`` keeps the stored ``RUNNING`` (MLflow's API has no STALE status).
     Raises ``InvalidInput`` for a malformed filter, order_by, token or argument.
     """
-    stages = _check_arguments(experiment_ids, order_by, max_results, run_view_type)
+    stages = _check_arguments(experiment_ids, max_results, run_view_type)
     run_filter = parse_run_filter(filter_string)
-    keys = _order_keys(order_by)
+    keys = parse_run_order(order_by)
     search = _fingerprint(experiment_ids, filter_string, order_by, stages)
     offset = _read_page_token(page_token, search)
 
@@ -115,15 +115,13 @@ def search_run_ids(
 
 
 def _check_arguments(
-    experiment_ids: object, order_by: object, max_results: object, run_view_type: object
+    experiment_ids: object, max_results: object, run_view_type: object
 ) -> tuple[str, ...]:
     """Refuse malformed arguments; returns the lifecycle stages ``run_view_type`` selects."""
     if isinstance(experiment_ids, str):
         raise InvalidInput(
             f"experiment_ids must be a list of ids, not the string {experiment_ids!r}"
         )
-    if isinstance(order_by, str):
-        raise InvalidInput(f"order_by must be a list of strings, not the string {order_by!r}")
     if isinstance(max_results, bool) or not isinstance(max_results, int):
         raise InvalidInput(f"max_results must be an integer, not {max_results!r}")
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
@@ -175,15 +173,6 @@ def run_columns(derive_stale: bool) -> SqlTarget:
 
 
 # --- ordering ------------------------------------------------------------------------------------
-
-
-def _order_keys(order_by: Sequence[str]) -> list[OrderKey]:
-    keys = [parse_order_by(item) for item in order_by]
-    seen = [(key.entity, key.key) for key in keys]
-    for column in seen:
-        if seen.count(column) > 1:
-            raise InvalidInput(f"order_by names {column[0]}.{column[1]} twice: {list(order_by)}")
-    return keys
 
 
 def _ordering(

@@ -27,13 +27,16 @@ from ._ast import Schema as Schema
 from ._ast import Value as Value
 from ._parser import MAX_COMPARISONS as MAX_COMPARISONS
 from ._parser import MAX_FILTER_CHARS as MAX_FILTER_CHARS
+from ._parser import MAX_ORDER_KEYS as MAX_ORDER_KEYS
 from ._parser import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS
 from ._parser import parse as parse
 from ._parser import parse_order_by as parse_order_by
+from ._parser import parse_order_list as parse_order_list
 
 __all__ = [
     "MAX_COMPARISONS",
     "MAX_FILTER_CHARS",
+    "MAX_ORDER_KEYS",
     "MAX_PATTERN_CHARS",
     "NUMBER_OPS",
     "STRING_OPS",
@@ -47,4 +50,5 @@ __all__ = [
     "Value",
     "parse",
     "parse_order_by",
+    "parse_order_list",
 ]

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -32,7 +33,15 @@ from ...errors import InvalidInput
 from ._ast import SYMBOL_OPS, Comparison, Entity, Field, Filter, Kind, OrderKey, Schema, Value
 from ._lexer import Token, fail, tokenize
 
-__all__ = ["MAX_COMPARISONS", "MAX_FILTER_CHARS", "MAX_PATTERN_CHARS", "parse", "parse_order_by"]
+__all__ = [
+    "MAX_COMPARISONS",
+    "MAX_FILTER_CHARS",
+    "MAX_ORDER_KEYS",
+    "MAX_PATTERN_CHARS",
+    "parse",
+    "parse_order_by",
+    "parse_order_list",
+]
 
 MAX_FILTER_CHARS = 50_000
 # SQLite nests one level per AND (its limit is 1,000 levels); no real search needs more than this.
@@ -40,6 +49,8 @@ MAX_COMPARISONS = 100
 # SQLite refuses LIKE/GLOB patterns over 50,000 bytes; a GLOB form is at most 3 characters of
 # at most 4 bytes per character of this.
 MAX_PATTERN_CHARS = 4_000
+# Each ordered key is one outer join in run search; SQLite joins at most 64 tables.
+MAX_ORDER_KEYS = 20
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY = re.compile(r"[\w.\-/]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -77,11 +88,7 @@ def parse(text: str, schema: Schema) -> Filter:
     """Parse a filter; raises ``InvalidInput`` pointing at the first bad token."""
     if not isinstance(text, str):
         raise InvalidInput(f"filter_string must be a string, not {type(text).__name__}")
-    if len(text) > MAX_FILTER_CHARS:
-        raise InvalidInput(
-            f"filter is {len(text):,} characters long; the limit is {MAX_FILTER_CHARS:,}: "
-            "narrow the search with fewer or shorter comparisons"
-        )
+    _check_length(text, "filter")
     cur = _Cursor("filter", text, tokenize(text))
     comparisons: list[Comparison] = []
     while cur.token.kind != "end":
@@ -104,10 +111,28 @@ def parse(text: str, schema: Schema) -> Filter:
     return Filter(tuple(comparisons), schema)
 
 
+def parse_order_list(items: Sequence[str], schema: Schema) -> list[OrderKey]:
+    """Parse a whole ``order_by`` list: at most :data:`MAX_ORDER_KEYS` items, no column twice."""
+    if isinstance(items, str):
+        raise InvalidInput(f"order_by must be a list of strings, not the string {items!r}")
+    if len(items) > MAX_ORDER_KEYS:
+        raise InvalidInput(
+            f"order_by has {len(items)} items; the limit is {MAX_ORDER_KEYS}: use fewer columns"
+        )
+    keys = [parse_order_by(item, schema) for item in items]
+    seen: set[tuple[str, str]] = set()
+    for key in keys:
+        if (key.entity, key.key) in seen:
+            raise InvalidInput(f"order_by names {key.entity}.{key.key} twice: {list(items)}")
+        seen.add((key.entity, key.key))
+    return keys
+
+
 def parse_order_by(text: str, schema: Schema) -> OrderKey:
     """Parse one ``order_by`` item such as ``"metrics.auc DESC"``."""
     if not isinstance(text, str):
         raise InvalidInput(f"order_by items must be strings, not {type(text).__name__}")
+    _check_length(text, "order_by item")
     cur = _Cursor("order_by", text, tokenize(text, "order_by"))
     entity, key, _, _ = _column(cur, schema, "a column such as " + schema.example.split()[0])
     direction = cur.keyword() or "ASC"
@@ -118,6 +143,14 @@ def parse_order_by(text: str, schema: Schema) -> OrderKey:
     if cur.token.kind != "end":
         cur.fail("expected the end of the order_by item")
     return OrderKey(entity.name, key, direction == "ASC")
+
+
+def _check_length(text: str, what: str) -> None:
+    if len(text) > MAX_FILTER_CHARS:
+        raise InvalidInput(
+            f"{what} is {len(text):,} characters long; the limit is {MAX_FILTER_CHARS:,}: "
+            "narrow the search with fewer or shorter comparisons"
+        )
 
 
 def _comparison(cur: _Cursor, schema: Schema) -> Comparison:
