@@ -29,7 +29,6 @@ from sklearn.preprocessing import StandardScaler
 import loopwright as lw
 from loopwright.data.validation import Suite
 from loopwright.errors import AlreadyExists
-from loopwright.registry.entities import ApprovalRequest
 from loopwright.registry.reports import model_card, model_sbom
 from loopwright.registry.signature import SignatureError
 
@@ -118,8 +117,8 @@ def promote(
         limitations="Trained on 569 cases from one hospital (Wisconsin, 1995); not for diagnosis.",
     )
     print(f"registered {version.ref} by ada", file=sys.stderr)
-    request = registry.set_alias(MODEL_NAME, "champion", version.version)
-    assert isinstance(request, ApprovalRequest)  # champion is protected by the default policy
+    request = registry.set_alias(MODEL_NAME, "champion", version.version).request
+    assert request is not None  # champion is protected by the default policy: a request
     print(f"champion needs approval: request {request.id}", file=sys.stderr)
     with lw.connect(user="bob") as bob:
         bob.registry.approve(request.id, comment="Test metrics reviewed; fine for the demo.")

@@ -63,6 +63,7 @@ EXPECTED_TRACKING = [
     "TrackingService",
 ]
 EXPECTED_REGISTRY = [
+    "AliasChange",
     "ApprovalDecision",
     "ApprovalPolicy",
     "ApprovalRequest",

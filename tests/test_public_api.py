@@ -305,8 +305,10 @@ def test_register_approve_with_separation_of_duties_and_load(team: Team, tmp_pat
     assert version.dataset_version_ids == (data.id,)  # lineage: the run's inputs
 
     moved = ada.registry.set_alias("iris", "candidate", 1)  # unprotected: applied at once
-    assert isinstance(moved, ModelVersion) and moved.aliases == ("candidate",)
-    request = ada.registry.set_alias("iris", "champion", 1, comment="best so far")
+    assert moved.applied and moved.request is None and moved.version.aliases == ("candidate",)
+    pending = ada.registry.set_alias("iris", "champion", 1, comment="best so far")
+    assert not pending.applied and pending.version.version == 1  # the version it would move to
+    request = pending.request
     assert isinstance(request, ApprovalRequest) and request.status == "pending"
     assert request.requested_by == "ada"
     with pytest.raises(ApprovalNotAllowed, match="separation of duties"):

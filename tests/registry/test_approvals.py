@@ -20,6 +20,7 @@ from loopwright.errors import (
 )
 from loopwright.governance.users import UserService
 from loopwright.registry.entities import (
+    AliasChange,
     ApprovalPolicy,
     ApprovalRequest,
     ApprovalRule,
@@ -96,7 +97,10 @@ def registered(as_user: AsUser, tmp_path: Path) -> RegistryService:
     return ada
 
 
-def _request(result: ModelVersion | ApprovalRequest) -> ApprovalRequest:
+def _request(result: ModelVersion | ApprovalRequest | AliasChange) -> ApprovalRequest:
+    if isinstance(result, AliasChange):
+        assert not result.applied and result.request is not None, result
+        return result.request
     assert isinstance(result, ApprovalRequest), result
     return result
 
@@ -147,15 +151,17 @@ def test_production_needs_two_approvers_and_neither_registrant_nor_requester(
 
 
 def test_a_protected_alias_moves_on_approval(registered: RegistryService, as_user: AsUser) -> None:
-    request = _request(registered.set_alias("churn", "champion", 2))
+    pending = registered.set_alias("churn", "champion", 2)
+    request = _request(pending)
+    assert pending.version.version == 2 and pending.version.aliases == ()  # the target, unmoved
     assert registered.get_model("churn").aliases == {}
     approved = as_user("cyd").approve(request.id)
     assert approved.status == "approved"
     assert registered.get_model("churn").aliases == {"champion": 2}
     unchanged = registered.set_alias("churn", "champion", 2)  # no-op
-    assert isinstance(unchanged, ModelVersion) and unchanged.aliases == ("champion",)
+    assert unchanged.applied and unchanged.version.aliases == ("champion",)
     unprotected = registered.set_alias("churn", "challenger", 1)
-    assert isinstance(unprotected, ModelVersion) and unprotected.aliases == ("challenger",)
+    assert unprotected.applied and unprotected.version.aliases == ("challenger",)
 
 
 def test_a_rejection_needs_a_reason_and_changes_nothing(

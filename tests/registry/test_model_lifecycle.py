@@ -86,7 +86,7 @@ def test_a_model_goes_from_a_run_to_champion_and_is_loaded_in_a_fresh_process(
     assert version.metrics["accuracy"] == pytest.approx(model.score(X, y))
     assert version.signature is not None
 
-    request = ada.registry.set_alias(NAME, "champion", 1)
+    request = ada.registry.set_alias(NAME, "champion", 1).request
     assert isinstance(request, ApprovalRequest)
     with pytest.raises(NotFound):
         ada.registry.resolve(NAME, "champion")  # nothing moves before approval
@@ -171,7 +171,7 @@ def test_an_edited_audit_row_is_named_by_audit_verify(
 ) -> None:
     run_id, _ = _train_and_log(ada, data)
     ada.registry.register(NAME, run_id=run_id)
-    request = ada.registry.set_alias(NAME, "champion", 1)
+    request = ada.registry.set_alias(NAME, "champion", 1).request
     assert isinstance(request, ApprovalRequest)
     bob.registry.approve(request.id)
     cli = ["--home", settings["home"], "--db-uri", settings["db_uri"]]
@@ -211,7 +211,7 @@ def test_model_card_and_a_schema_valid_sbom(
         run.log_model(model, input_example=X[:2])
     ada.registry.register(NAME, run_id=run.id)
     ada.registry.set_card_info(NAME, intended_use="Screening research", limitations="One site")
-    request = ada.registry.set_alias(NAME, "champion", 1)
+    request = ada.registry.set_alias(NAME, "champion", 1).request
     assert isinstance(request, ApprovalRequest)
     bob.registry.approve(request.id, comment="fine")
 

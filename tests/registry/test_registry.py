@@ -226,9 +226,9 @@ def test_an_alias_moves_in_one_step(registry: RegistryService, package: Path) ->
     registry.register("churn", package)
     registry.register("churn", package)
     first = registry.set_alias("churn", "candidate", 1, comment="first pick")
-    assert isinstance(first, ModelVersion) and first.aliases == ("candidate",)
+    assert first.applied and first.request is None and first.version.aliases == ("candidate",)
     moved = registry.set_alias("churn", "candidate", 2)
-    assert isinstance(moved, ModelVersion) and moved.aliases == ("candidate",)
+    assert moved.applied and (moved.version.version, moved.version.aliases) == (2, ("candidate",))
     assert registry.get_version("churn", 1).aliases == ()
     assert registry.get_model("churn").aliases == {"candidate": 2}
     with registry.db.read() as conn:

@@ -56,13 +56,13 @@ def test_each_change_yields_its_event_and_the_chain_verifies(store: Store, tmp_p
     ada.delete_alias("churn", "candidate")
     ada.transition_stage("churn", 1, "Staging")
     ada.transition_stage("churn", 2, "Staging", archive_existing=True)
-    approved = ada.set_alias("churn", "champion", 1)
+    approved = ada.set_alias("churn", "champion", 1).request
     assert isinstance(approved, ApprovalRequest)
     cyd.approve(approved.id)
-    rejected = ada.set_alias("churn", "champion", 2)
+    rejected = ada.set_alias("churn", "champion", 2).request
     assert isinstance(rejected, ApprovalRequest)
     cyd.reject(rejected.id, "not yet")
-    expired = ada.set_alias("churn", "champion", 2)
+    expired = ada.set_alias("churn", "champion", 2).request
     assert isinstance(expired, ApprovalRequest)
     now[0] += 61_000
     ada.requests()

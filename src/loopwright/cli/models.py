@@ -249,8 +249,9 @@ def alias(
             return
         if version is None:
             raise typer.BadParameter("give a VERSION, or --delete")
-        result = client.registry.set_alias(name, alias_name, version, comment=comment)
-    _print_outcome(result, f"{name}@{alias_name} -> v{version}", json_output)
+        change = client.registry.set_alias(name, alias_name, version, comment=comment)
+    outcome = change.version if change.request is None else change.request
+    _print_outcome(outcome, f"{name}@{alias_name} -> v{version}", json_output)
 
 
 @app.command("stage")

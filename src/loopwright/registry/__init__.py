@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .card import ModelCard as ModelCard
+    from .entities import AliasChange as AliasChange
     from .entities import ApprovalDecision as ApprovalDecision
     from .entities import ApprovalPolicy as ApprovalPolicy
     from .entities import ApprovalRequest as ApprovalRequest
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ModelCard": "card",
+    "AliasChange": "entities",
     "ApprovalDecision": "entities",
     "ApprovalPolicy": "entities",
     "ApprovalRequest": "entities",

@@ -19,7 +19,7 @@ from ._base import check_alias, parse_stage, require_ready
 from ._changes import alias_subject, check_transition
 from ._queries import load_requests, load_versions, model_row, policy_of, version_row
 from .approvals import ApprovalsMixin
-from .entities import ApprovalRequest, ModelVersion, Stage
+from .entities import AliasChange, ApprovalRequest, ModelVersion, Stage
 
 __all__ = ["LifecycleMixin"]
 
@@ -29,9 +29,9 @@ class LifecycleMixin(ApprovalsMixin):
 
     def set_alias(
         self, name: str, alias: str, version: int, *, comment: str | None = None
-    ) -> ModelVersion | ApprovalRequest:
+    ) -> AliasChange:
         """Point ``alias`` at ``version`` (moving it if it exists), or open an approval request
-        if the model's policy protects ``alias:<alias>``; returns the version or the request."""
+        if the model's policy protects ``alias:<alias>``; the result says which (``applied``)."""
         alias = check_alias(alias)
         al = t.model_aliases.c
         with self.db.write() as conn:
@@ -49,10 +49,11 @@ class LifecycleMixin(ApprovalsMixin):
                 request_id = self._open_request(
                     conn, model, target, rule=rule, policy=policy, comment=comment
                 )
-                return load_requests(conn, [self._request_row(conn, request_id)])[0]
+                request = load_requests(conn, [self._request_row(conn, request_id)])[0]
+                return AliasChange(load_versions(conn, [target])[0], request)
             else:
                 self._move_alias(conn, model, alias, target, comment)
-            return load_versions(conn, [version_row(conn, model, version)])[0]
+            return AliasChange(load_versions(conn, [version_row(conn, model, version)])[0])
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``alias``; a protected alias may be deleted only by an enabled admin."""

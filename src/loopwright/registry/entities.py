@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "AliasChange",
     "ApprovalDecision",
     "ApprovalPolicy",
     "ApprovalRequest",
@@ -154,3 +155,17 @@ class ApprovalRequest:
     @property
     def approvals(self) -> int:
         return sum(1 for d in self.decisions if d.decision == "approve")
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """What ``set_alias`` did. ``applied``: the alias points at ``version`` now. Otherwise the
+    model's policy protects the alias, nothing moved, and ``request`` is the approval request
+    opened to move it to ``version``."""
+
+    version: ModelVersion
+    request: ApprovalRequest | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.request is None

@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .entities import ApprovalPolicy, ApprovalRequest, ModelVersion, RegisteredModel, Stage
+from .entities import (
+    AliasChange,
+    ApprovalPolicy,
+    ApprovalRequest,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+)
 
 __all__ = ["Registry"]
 
@@ -120,7 +127,7 @@ class Registry(Protocol):
 
     def set_alias(
         self, name: str, alias: str, version: int, *, comment: str | None = None
-    ) -> ModelVersion | ApprovalRequest:
+    ) -> AliasChange:
         """Point ``alias`` at ``version`` (moving it if it exists), or open an approval request if
         the model's policy protects ``alias:<alias>``; returns the version or the request."""
         ...

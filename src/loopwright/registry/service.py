@@ -13,7 +13,7 @@ Example:
     >>> registry = RegistryService(open_store(resolve_settings(home="lw-doc-registry")))
     >>> registry.register("churn", "pkg").ref
     'models:/churn/1'
-    >>> registry.set_alias("churn", "candidate", 1).aliases
+    >>> registry.set_alias("churn", "candidate", 1).version.aliases
     ('candidate',)
     >>> registry.transition_stage("churn", 1, "Production").status  # protected: a request
     'pending'

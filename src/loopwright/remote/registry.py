@@ -16,6 +16,7 @@ from ..errors import InvalidInput
 from ..paths import safe_join
 from ..registry._versions import package_source
 from ..registry.entities import (
+    AliasChange,
     ApprovalPolicy,
     ApprovalRequest,
     ModelVersion,
@@ -193,10 +194,15 @@ class RemoteRegistry:
 
     def set_alias(
         self, name: str, alias: str, version: int, *, comment: str | None = None
-    ) -> ModelVersion | ApprovalRequest:
+    ) -> AliasChange:
         """Point ``alias`` at ``version``, or open an approval request if it is protected."""
         body = {"version": int(version), "comment": comment}
-        return _change(self._put(f"/models/{name}/aliases/{quote_path(alias)}", body))
+        data = self._put(f"/models/{name}/aliases/{quote_path(alias)}", body)
+        if data["applied"]:
+            return AliasChange(_codec.model_version(data["version"]))
+        return AliasChange(
+            self.get_version(name, version), _codec.approval_request(data["request"])
+        )
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._http.request("DELETE", f"/models/{name}/aliases/{quote_path(alias)}")

@@ -112,8 +112,8 @@ def set_alias(
     name: str, alias: str, body: AliasIn, response: Response, state: State, caller: Editor
 ) -> ChangeOut:
     """Point ``alias`` at a version, or open an approval request if the policy protects it."""
-    result = state.registry(caller).set_alias(name, alias, body.version, comment=body.comment)
-    return change_out(result, response)
+    change = state.registry(caller).set_alias(name, alias, body.version, comment=body.comment)
+    return change_out(change.version if change.request is None else change.request, response)
 
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204)

@@ -180,8 +180,8 @@ def delete_model_tag(body: m.ModelTagKey, state: State, caller: Editor) -> Respo
 @router.post("/registered-models/alias")
 def set_alias(body: m.SetAlias, state: State, caller: Editor) -> Response:
     done = state.registry(caller).set_alias(body.name, body.alias, body.number)
-    if isinstance(done, ApprovalRequest):
-        raise _approval_opened(done, f"alias {body.alias!r}")
+    if done.request is not None:
+        raise _approval_opened(done.request, f"alias {body.alias!r}")
     return reply()
 
 
