@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
 import tracemalloc
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from loopwright.config import resolve_settings
 from loopwright.data.entities import FileEntry
 from loopwright.data.ingest import collect_files, manifest_hash
 from loopwright.data.pointer import read_pointer, write_pointer
+from loopwright.data.stat_cache import StatCache, file_key
 from loopwright.data.workspace import checkout
 from loopwright.errors import ConfigError, DataError, IntegrityError, InvalidInput, UnsafePath
 from loopwright.paths import normalize_relpath
@@ -255,6 +257,30 @@ def test_a_file_rewritten_during_add_gives_a_data_error_or_one_whole_state(
     # A DataError records nothing: every version there is came from a successful add.
     counts = {d.name: d.version_count for d in client.datasets.list_datasets()}
     assert counts.get("moving", 0) <= outcomes.count("version")
+
+
+def test_a_stat_cache_of_the_old_layout_is_rebuilt_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "stat.db"
+    with sqlite3.connect(path) as conn:  # layout 1: the stat key in four integer columns
+        conn.execute(
+            "CREATE TABLE stat_cache (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+            "inode INTEGER, device INTEGER, hash TEXT) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO stat_cache VALUES ('/x', 1, 2, 3, 4, ?)", ("ab" * 32,))
+    conn.close()
+    cache = StatCache(path)
+    try:
+        assert cache.get_many(["/x"]) == {}
+        data = tmp_path / "data.txt"
+        data.write_bytes(b"data")
+        [digest] = cache.hashes([data])
+        assert digest == blake3(b"data").hexdigest()
+        assert cache.get_many([str(data)]) == {str(data): (file_key(data.stat()), digest)}
+    finally:
+        cache.close()
+    reopened = StatCache(path)
+    assert reopened.get_many([str(data)])  # at the new layout: kept
+    reopened.close()
 
 
 # --- link modes ---------------------------------------------------------------------------------

@@ -185,14 +185,14 @@ def store_files(
             info = blobs.put_file(path, durable=False, link=link)
         except IntegrityError:  # the store saw the bytes change between hashing and copying
             raise changed(path) from None
-        after = file_key(os.stat(path))
-        if after != key or info.size != key[0]:
+        if file_key(os.stat(path)) != key or info.size != sizes[index]:
             raise changed(path)
         new_cache.append((absolute[index], key, info.hash))
         return FileEntry(rel, info.size, info.hash), info.link
 
     # Unchanged files (the stat cache vouches for them) cost a stat; the rest go to the pool.
-    keys = [file_key(os.stat(path)) for _, path in files]
+    stats = [os.stat(path) for _, path in files]
+    keys, sizes = [file_key(st) for st in stats], [st.st_size for st in stats]
     results: list[FileEntry | None] = [None] * len(files)
     vouched = {}
     for index, path in enumerate(absolute):
@@ -202,25 +202,25 @@ def store_files(
     present = blobs.exists_many(set(vouched.values())) if vouched else set()
     for index, digest in vouched.items():
         if digest in present:
-            results[index] = FileEntry(files[index][0], keys[index][0], digest)
+            results[index] = FileEntry(files[index][0], sizes[index], digest)
     misses = [index for index, entry in enumerate(results) if entry is None]
     if progress is not None and len(misses) < len(files):
         progress(len(files) - len(misses))
     # Small files go into shared pack files (one file creation per batch, not per file).
-    small = [i for i in misses if keys[i][0] < SMALL_FILE_BYTES]
+    small = [i for i in misses if sizes[i] < SMALL_FILE_BYTES]
     for start in range(0, len(small), _SMALL_BATCH):
         batch = small[start : start + _SMALL_BATCH]
         infos = blobs.put_small_files([files[i][1] for i in batch], durable=False)
         for index, info in zip(batch, infos, strict=True):
             rel, path = files[index]
-            if file_key(os.stat(path)) != keys[index] or info.size != keys[index][0]:
+            if file_key(os.stat(path)) != keys[index] or info.size != sizes[index]:
                 raise changed(path)
             new_cache.append((absolute[index], keys[index], info.hash))
             results[index] = FileEntry(rel, info.size, info.hash)
             used[info.link or "already stored"] += 1
         if progress is not None:
             progress(len(batch))
-    large = [i for i in misses if keys[i][0] >= SMALL_FILE_BYTES]
+    large = [i for i in misses if sizes[i] >= SMALL_FILE_BYTES]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for index, (entry, how) in zip(large, pool.map(one, large), strict=True):
             results[index] = entry
