@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from .._ids import now_ms
-from ..store import schema as t
+from ..store import statements
 from ._writer import Point, PointsRefused, RunRefused
 
 if TYPE_CHECKING:
@@ -37,9 +37,9 @@ class SqlSink:
             touched = self._write_points(conn, rows)
             touched.update(heartbeats)
             if touched:
-                conn.execute(
-                    t.runs.update().where(t.runs.c.id.in_(sorted(touched))).values(heartbeat_at=now)
-                )
+                ids = statements.marks(len(touched))
+                update = f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({ids})"  # noqa: S608
+                statements.execute(conn, update, [now, *sorted(touched)])
             if then is not None:
                 then(conn)
 
@@ -57,7 +57,7 @@ class SqlSink:
             raise PointsRefused(f"the database refused them: {exc}") from exc
 
 
-_POINT_COLUMNS = "(run_id, key, step, timestamp, value, is_nan)"
+_POINT_COLUMNS = ("run_id", "key", "step", "timestamp", "value", "is_nan")
 _LATEST_UPDATE = (
     " ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step,"
     " timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan"
@@ -81,18 +81,11 @@ def _insert_many(conn: sa.Connection, table: str, rows: list[Point], suffix: str
     ``executemany`` releases and re-takes the GIL for every row; with a training loop busy on the
     main thread each re-take waits a whole switch interval, and the writer would crawl.
     """
-    if not rows:
-        return
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    group = "(" + ", ".join([mark] * 6) + ")"
     size = _rows_per_statement(conn.dialect.name)
     for start in range(0, len(rows), size):
         chunk = rows[start : start + size]
-        values = ", ".join([group] * len(chunk))
-        params = [value for row in chunk for value in row]
-        # Only placeholders and module constants are joined here; every value is bound.
-        statement = "INSERT INTO " + table + " " + _POINT_COLUMNS + " VALUES " + values + suffix  # noqa: S608
-        conn.exec_driver_sql(statement, tuple(params))
+        statement = statements.insert_text(table, _POINT_COLUMNS, len(chunk), suffix)
+        statements.execute(conn, statement, [value for row in chunk for value in row])
 
 
 def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:

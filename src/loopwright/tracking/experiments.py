@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import schema as t
+from ..store import statements
 from ..store.audit import append_event
 from ..store.limits import check_text
 from ..store.upsert import upsert
@@ -202,10 +203,8 @@ class ExperimentsMixin(ServiceBase):
     @staticmethod
     def _experiment_still(conn: sa.Connection, experiment_id: str, name: str) -> bool:
         """Whether the cached id still names an active experiment called ``name``."""
-        found = conn.execute(
-            sa.select(t.experiments.c.name, t.experiments.c.lifecycle_stage).where(
-                t.experiments.c.id == experiment_id
-            )
+        found = statements.execute(
+            conn, "SELECT name, lifecycle_stage FROM experiments WHERE id = ?", (experiment_id,)
         ).first()
         return found is not None and tuple(found) == (name, "active")
 
