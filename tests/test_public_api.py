@@ -499,6 +499,8 @@ def test_dataset_labels_tables_pointers_and_validation_options(team: Team, tmp_p
 
     tagged = ada.datasets.tag("labels@v1", "quality", "gold")
     assert tagged.tags == {"quality": "gold"}
+    with pytest.raises(InvalidInput, match="250"):  # the column's width, on every database
+        ada.datasets.tag("labels@v1", "k" * 251, "x")
     moved = bob.datasets.set_alias("labels@v1", "golden")
     assert moved.aliases == ("golden",) and ada.datasets.get("labels@golden").id == table.id
     out = bob.datasets.download(files, tmp_path / "down")

@@ -28,7 +28,7 @@ from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.audit import append_event
 from ..store.home import Store
-from ..store.limits import DATASET_NAME
+from ..store.limits import DATASET_NAME, KEY, TAG_VALUE, check_text
 from ..store.upsert import insert_ignore, upsert
 from .entities import Dataset, DatasetVersion, FileEntry
 from .ingest import collect_files, manifest_hash, store_files, store_table
@@ -600,6 +600,8 @@ class DatasetService:
         )
 
     def tag(self, ref: str, key: str, value: str) -> DatasetVersion:
+        key = check_text("dataset tag key", key, limit=KEY)
+        value = check_text(f"dataset tag {key!r} value", value, limit=TAG_VALUE, allow_empty=True)
         version = self.get(ref)
         with self.db.write() as conn:
             upsert(
