@@ -23,7 +23,7 @@ __all__ = ["app", "run"]
 
 app = typer.Typer(
     name="loopwright",
-    help="Loopwright: versioned data, tracking, registry, serving, monitoring and retraining.",
+    help="Loopwright: versioned data, experiment tracking and a model registry with approvals.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
