@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import InvalidInput
 from ..paths import normalize_relpath
+from ._names import check_dataset_name
 from .entities import DatasetVersion
 
 __all__ = [
@@ -151,8 +152,6 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer:
 
 
 def _check_fields(pointer: Path, values: dict[str, str]) -> None:
-    from .service import _check_name as check_dataset_name
-
     problems = []
     if not (values["version"].isdigit() and len(values["version"]) <= 18):
         problems.append("'version' must be a number")

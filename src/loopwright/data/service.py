@@ -28,8 +28,9 @@ from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.audit import append_event
 from ..store.home import Store
-from ..store.limits import DATASET_NAME, KEY, TAG_VALUE, check_text
+from ..store.limits import KEY, TAG_VALUE, check_text
 from ..store.upsert import insert_ignore, upsert
+from ._names import check_dataset_name as _check_name
 from .entities import Dataset, DatasetVersion, FileEntry
 from .ingest import collect_files, manifest_hash, store_files, store_table
 from .pointer import Pointer
@@ -42,18 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["DatasetService", "local_service"]
 
 _OWNER = "dataset"  # artifacts.owner_type of a version's files
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" would let "x\n" in
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
 _MAX_PROFILED_FILES = 20
-
-
-def _check_name(name: object) -> str:
-    if not isinstance(name, str) or len(name) > DATASET_NAME or not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"dataset name {name!r} must be 1-{DATASET_NAME} characters, start with a letter or "
-            "digit and use only letters, digits, '.', '_' and '-'"
-        )
-    return name
 
 
 class DatasetService:
