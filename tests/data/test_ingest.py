@@ -321,6 +321,21 @@ def test_an_edit_in_place_after_a_hardlink_add_is_reported_not_served(tmp_path: 
         assert (tmp_path / "out2" / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
 
 
+def test_identical_large_files_hardlinked_in_one_add_keep_their_timestamps(
+    tmp_path: Path,
+) -> None:
+    same = os.urandom(300_000)
+    src = write_tree(tmp_path / "src", {f"copy{i}.bin": same for i in range(6)})
+    old = 1_600_000_000_000_000_000
+    for path in src.iterdir():
+        os.utime(path, ns=(old, old))
+    settings = resolve_settings(home=tmp_path / "home", data_link="hardlink")
+    with Client(settings) as client:
+        version = client.datasets.add("twins", src)  # no "changed while it was being added"
+    assert version.file_count == 6
+    assert {path.stat().st_mtime_ns for path in src.iterdir()} == {old}
+
+
 def test_the_default_order_never_shares_the_workspace_file(client: Client, tmp_path: Path) -> None:
     src = write_tree(tmp_path / "src", {"big.bin": os.urandom(300_000)})
     version = client.datasets.add("copied", src)

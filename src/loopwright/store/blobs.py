@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,21 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 
 _KERNEL_COPY_BYTES = 1 << 20  # from this size on, copy in the kernel and hash with mmap
+
+
+def _is_stored(final: Path, size: int) -> bool:
+    """Whether the blob file exists with this size; if so its mtime is freshened, so that a gc
+    grace period counts from this put. Not a hardlinked blob's: that would change the mtime of
+    the workspace file it is (and make its stat-cache entry stale)."""
+    try:
+        st = final.stat()
+    except FileNotFoundError:
+        return False
+    if st.st_size != size or not stat.S_ISREG(st.st_mode):
+        return False
+    if st.st_nlink == 1:
+        os.utime(final)
+    return True
 
 
 def _corrupt(expected: str, actual: str, where: str) -> IntegrityError:
@@ -226,8 +242,7 @@ class BlobStore:
             # The bytes are in memory: hash first, and skip the temp file and fsync when stored.
             info = BlobInfo(blake3(data).hexdigest(), len(data))
             final = self._path(info.hash)
-            if final.is_file() and final.stat().st_size == info.size:
-                os.utime(final)
+            if _is_stored(final, info.size):
                 return info
             return self._put_local([data], durable=durable)
         fs, payload = self._fs, bytes(data)
@@ -355,8 +370,7 @@ class BlobStore:
         before = os.stat(path)
         digest = hash_file(path)
         final = self._path(digest)
-        if final.is_file() and final.stat().st_size == before.st_size:
-            os.utime(final)
+        if _is_stored(final, before.st_size):
             return BlobInfo(digest, before.st_size)
         temp = self._local / _TEMP_DIR / f"put-{os.urandom(12).hex()}.tmp"
         temp.parent.mkdir(parents=True, exist_ok=True)
@@ -399,11 +413,8 @@ class BlobStore:
             size = write_all(fd, chunks, hasher, durable=durable)
             info = BlobInfo(hasher.hexdigest(), size)
             final = self._path(info.hash)
-            if final.is_file() and final.stat().st_size == info.size:
-                # Already stored (a different size would mean a damaged copy, replaced below).
-                # Freshen its mtime so that a gc grace period counts from this put.
+            if _is_stored(final, info.size):  # (a damaged copy of another size is replaced)
                 temp.unlink()
-                os.utime(final)
                 return info
             os.chmod(temp, 0o444)
             try:
