@@ -540,3 +540,34 @@ def test_search_results_convert_to_a_dataframe_with_mlflow_columns(client: Clien
     assert set(frame["status"]) == {"FINISHED"}
     assert str(frame["start_time"].dtype).startswith("datetime64")
     assert found.next_page_token is None
+
+
+def test_names_keys_and_values_a_column_cannot_hold_are_refused_with_invalid_input(
+    client: Client,
+) -> None:
+    """Issue 10 (validation once) and 11 (size caps): these passed the embedded API and became
+    raw driver errors on PostgreSQL, or were stored whole (a 100 MB param)."""
+    tracking = client.tracking
+    with pytest.raises(InvalidInput, match=r"run name .* limit is 250"):
+        tracking.create_run(experiment="limits", name="r" * 300)
+    with pytest.raises(InvalidInput, match=r"experiment name .* limit is 256"):
+        tracking.create_experiment("e" * 400)
+    with pytest.raises(InvalidInput, match=r"experiment name .* limit is 256"):
+        tracking.create_run(experiment="e" * 400)
+    run = tracking.create_run(experiment="limits", name="r" * 250)
+    for kind, log in (("param", tracking.log_params), ("tag", tracking.set_tags)):
+        with pytest.raises(InvalidInput, match=rf"{kind} key .* NUL"):
+            log(run.id, {"a\x00b": "v"})
+        with pytest.raises(InvalidInput, match=rf"{kind} key .* lone surrogate"):
+            log(run.id, {"k\ud800": "v"})
+    with pytest.raises(InvalidInput, match="limit is 6000"):
+        tracking.log_params(run.id, {"big": "x" * 100_000_000})
+    with pytest.raises(InvalidInput, match="limit is 8000"):
+        tracking.set_tags(run.id, {"big": "x" * 8001})
+    with pytest.raises(InvalidInput, match=r"experiment name .* NUL"):
+        tracking.rename_experiment("limits", "a\x00b")
+    tracking.log_params(run.id, {"edge": "x" * 6000})
+    tracking.set_tags(run.id, {"edge": "x" * 8000})
+    stored = tracking.get_run(run.id)
+    assert len(stored.params["edge"]) == 6000 and len(stored.tags["edge"]) == 8000
+    assert len(stored.name) == 250
