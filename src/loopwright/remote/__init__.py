@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NoReturn
 
 from ._http import Http
-from ._store import NotOnRemote, RemoteStore
+from ._store import NotOnRemote, RemoteSession
 from .tracking import RemoteTracking
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class Remote:
         assert settings.server_uri is not None
         self.settings = settings
         self.http = Http(settings.server_uri, settings.token, user=settings.user)
-        self._session = RemoteStore(settings, self.http)
+        self._session = RemoteSession(settings, self.http)
         self._tracking = RemoteTracking(self.http)
         self._registry: RemoteRegistry | None = None
         self._datasets: RemoteDatasets | None = None

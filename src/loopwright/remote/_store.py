@@ -14,14 +14,14 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ._http import Http
 
-__all__ = ["NotOnRemote", "RemoteStore"]
+__all__ = ["NotOnRemote", "RemoteSession"]
 
 
 class NotOnRemote(ConfigError, AttributeError):
     """Something that needs the local stores, asked of a client that talks to a server."""
 
 
-class RemoteStore:
+class RemoteSession:
     """A remote client's settings and the user the server binds its token to.
 
     ``settings.home`` is the local folder of caches (loaded model packages).

@@ -24,7 +24,7 @@ from ._http import Http, hash_file, quote_path
 if TYPE_CHECKING:
     from ..data.pointer import Pointer
     from ..data.validation import ValidationResult
-    from ._store import RemoteStore
+    from ._store import RemoteSession
 
 __all__ = ["RemoteDatasets"]
 
@@ -32,9 +32,9 @@ __all__ = ["RemoteDatasets"]
 class RemoteDatasets:
     """Dataset versions on a Loopwright server."""
 
-    def __init__(self, http: Http, store: RemoteStore) -> None:
+    def __init__(self, http: Http, session: RemoteSession) -> None:
         self._http = http
-        self._session = store
+        self._session = session
 
     def close(self) -> None:
         """Nothing to release (the client's session is closed with the client)."""

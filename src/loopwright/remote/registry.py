@@ -27,7 +27,7 @@ from . import _codec
 from ._http import Http, quote_path
 
 if TYPE_CHECKING:
-    from ._store import RemoteStore
+    from ._store import RemoteSession
 
 __all__ = ["RemoteRegistry"]
 
@@ -41,9 +41,9 @@ def _change(data: dict[str, Any]) -> ModelVersion | ApprovalRequest:
 class RemoteRegistry:
     """Registered models, versions, aliases, stages and approvals on a Loopwright server."""
 
-    def __init__(self, http: Http, store: RemoteStore) -> None:
+    def __init__(self, http: Http, session: RemoteSession) -> None:
         self._http = http
-        self._session = store
+        self._session = session
 
     @property
     def actor(self) -> str:

@@ -10,7 +10,7 @@ from ..governance.users import User
 from ._http import Http, quote_path
 
 if TYPE_CHECKING:
-    from ._store import RemoteStore
+    from ._store import RemoteSession
 
 __all__ = ["RemoteUsers"]
 
@@ -22,7 +22,7 @@ def _user(data: Any) -> User:
 class RemoteUsers:
     """Add, list and change users on a Loopwright server (changes need an admin token)."""
 
-    def __init__(self, http: Http, session: RemoteStore) -> None:
+    def __init__(self, http: Http, session: RemoteSession) -> None:
         self._http = http
         self._session = session
 
