@@ -275,3 +275,50 @@ def test_errors_of_a_cancellable_route_pass_through_unwrapped(live_server: Any) 
     answer = httpx.post(url, json={"suite": {}}, timeout=30)
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "INVALID_PARAMETER_VALUE"
+
+
+def _minimal_body(route: Any) -> dict[str, Any]:
+    """The route's body model with its required fields filled with plain values."""
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    plain = {str: "Production", int: 1, float: 1.0, bool: True}
+    fields = getattr(model, "model_fields", {})
+    return {
+        name: plain.get(info.annotation, {})
+        for name, info in fields.items()
+        if info.is_required()
+    }
+
+
+def _integer_params(route: Any) -> set[str]:
+    dependant = getattr(route, "dependant", None)
+    params = [*dependant.path_params, *dependant.query_params] if dependant else []
+    return {p.name for p in params if p.field_info.annotation in (int, int | None)}
+
+
+def test_integers_past_64_bits_in_paths_and_queries_are_never_a_server_error(
+    live_server: Any, tmp_path: Path
+) -> None:
+    """Every integer path or query parameter of the app, given 10**30."""
+    app = create_app(resolve_settings(home=tmp_path / "routes-home"), auth=False)
+    huge = str(10**30)
+    tried, wrong = 0, []
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        assert http.post("/api/v1/models", json={"name": "p-name"}).status_code == 201
+        for route in _all_routes(app.routes):
+            ints = _integer_params(route)
+            if not ints:
+                continue
+            path = route.path
+            for name in ints:
+                path = path.replace(f"{{{name}}}", huge)
+            path = _concrete(path)
+            query = {name: huge for name in ints if f"{{{name}}}" not in route.path}
+            body = _minimal_body(route) if route.body_field else None
+            for method in route.methods - {"HEAD"}:
+                answer = http.request(method, path, params=query, json=body)
+                tried += 1
+                if answer.status_code >= 500:
+                    wrong.append(f"{method} {path} {query}: {answer.status_code} {answer.text}")
+    assert tried >= 8
+    assert not wrong, "\n".join(wrong)

@@ -73,9 +73,11 @@ def versions_span(conn: sa.Connection, model_id: str) -> str:
 
 
 def version_row(conn: sa.Connection, model: Row, version: int) -> Row:
-    row = conn.execute(
-        sa.select(t.model_versions).where(_v.model_id == model.id, _v.version == version)
-    ).first()
+    row = None
+    if 0 < version < 2**63:  # a number past BIGINT can be in no row (nor go to the database)
+        row = conn.execute(
+            sa.select(t.model_versions).where(_v.model_id == model.id, _v.version == version)
+        ).first()
     if row is None:
         raise NotFound(
             f"registered model {model.name!r} has no version {version}; "
