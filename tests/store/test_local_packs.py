@@ -76,3 +76,21 @@ def test_packed_blobs_push_and_pull_like_loose_ones(tmp_path: Path) -> None:
     other = BlobStore.open(str(tmp_path / "other"))
     pull(remote, other, hashes)
     assert all(other.read_bytes(h) == local.read_bytes(h) for h in hashes)
+
+
+def test_packs_written_by_another_store_are_seen_and_removed_ones_forgotten(
+    tmp_path: Path,
+) -> None:
+    reader = BlobStore.open(str(tmp_path / "blobs"))
+    writer = BlobStore.open(str(tmp_path / "blobs"))  # another process, in effect
+    first = writer.put_small_files(_files(tmp_path / "a", 4))[0].hash
+    assert reader.exists(first)
+    later = tmp_path / "b" / "later.txt"
+    later.parent.mkdir()
+    later.write_bytes(b"written after the reader loaded the first index")
+    second = writer.put_small_files([later])[0].hash
+    assert reader.exists_many({first, second}) == {first, second}
+    for index in (tmp_path / "blobs" / "small").glob("*.idx"):
+        if blake3(later.read_bytes()).digest() not in index.read_bytes():
+            index.unlink()  # the first pack's index, removed by hand
+    assert reader.exists_many({first, second}) == {second}

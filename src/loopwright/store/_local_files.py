@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from blake3 import blake3
@@ -19,7 +18,7 @@ __all__ = [
     "write_all",
 ]
 
-_READ_WORKERS = 4  # reading many small files is syscall-bound and releases the GIL
+_READ_SIZE = 1 << 17  # one read() (and the one that finds the end) for a small file
 
 
 def create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
@@ -63,21 +62,22 @@ def file_state(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def _read_one(path: str | os.PathLike[str]) -> tuple[str, bytes]:
-    with open(path, "rb", buffering=0) as source:
-        content = source.readall()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while part := os.read(fd, _READ_SIZE):
+            parts.append(part)
+        content = parts[0] if len(parts) == 1 else b"".join(parts)
+    finally:
+        os.close(fd)
     return str(blake3(content).hexdigest()), content
 
 
 def read_all(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, bytes]]:
-    """``(hash, content)`` of each file, in order; several threads when there are many."""
-    if len(paths) < 256:
-        return [_read_one(path) for path in paths]
-    step = -(-len(paths) // (_READ_WORKERS * 4))
-    parts = [paths[start : start + step] for start in range(0, len(paths), step)]
-    with ThreadPoolExecutor(max_workers=_READ_WORKERS) as pool:
-        return [
-            item for part in pool.map(lambda p: [_read_one(x) for x in p], parts) for item in part
-        ]
+    """``(hash, content)`` of each file, in order. One thread and bare ``os`` calls: for many
+    small files that is faster than a pool (whose hand-offs cost more than the reads) or
+    Python's buffered files."""
+    return [_read_one(path) for path in paths]
 
 
 def fsync_path(path: Path) -> None:

@@ -32,6 +32,7 @@ class LocalPacks:
         self.folder = root / "small"
         self._lock = threading.Lock()
         self._index: dict[str, tuple[str, int, int]] = {}
+        self._loaded: set[str] = set()  # the index files read into _index
         self._seen_mtime: int | None = None
 
     def _refresh(self) -> None:
@@ -41,17 +42,18 @@ class LocalPacks:
             return
         if mtime == self._seen_mtime:
             return
-        index: dict[str, tuple[str, int, int]] = {}
-        for name in sorted(os.listdir(self.folder)):
-            if not name.endswith(".idx"):
-                continue
+        names = {name for name in os.listdir(self.folder) if name.endswith(".idx")}
+        # Packs are only ever added, except by hand: read the new indexes, or all if one went.
+        keep = self._loaded <= names
+        index = dict(self._index) if keep else {}
+        for name in sorted(names - self._loaded if keep else names):
             pack = name[: -len(".idx")] + ".pack"
             data = (self.folder / name).read_bytes()
             if not data.startswith(_MAGIC) or (len(data) - len(_MAGIC)) % _ENTRY.size:
                 continue  # not ours, or damaged: its blobs stay unknown rather than wrong
             for raw, offset, length in _ENTRY.iter_unpack(data[len(_MAGIC) :]):
                 index.setdefault(raw.hex(), (pack, offset, length))
-        self._index, self._seen_mtime = index, mtime
+        self._index, self._loaded, self._seen_mtime = index, names, mtime
 
     def lookup(self, hash: str) -> tuple[Path, int, int] | None:
         """``(pack path, offset, length)`` of a packed blob, or None."""
