@@ -22,6 +22,7 @@ __all__ = ["LocalPacks"]
 
 _MAGIC = b"LWSMALL1"
 _ENTRY = struct.Struct(">32sQQ")
+_WRITE_BUFFER = 1 << 20  # one write() per MiB, not per small blob
 
 
 class LocalPacks:
@@ -90,7 +91,7 @@ class LocalPacks:
         name = os.urandom(16).hex()
         pack, index = self.folder / f"{name}.pack", self.folder / f"{name}.idx"
         entries, offset = [], 0
-        with open(pack, "xb") as out:
+        with open(pack, "xb", buffering=_WRITE_BUFFER) as out:
             for digest, content in blobs:
                 out.write(content)
                 entries.append(_ENTRY.pack(bytes.fromhex(digest), offset, len(content)))

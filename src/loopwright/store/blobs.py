@@ -311,11 +311,17 @@ class BlobStore:
             for digest in hashes:  # one regex for all; this names the bad one
                 _check_hash(digest)
         found = self._packs.known(hashes)
+        try:  # one listing spares a stat per hash whose fan-out folder does not exist
+            shards = {name for name in os.listdir(self._local) if len(name) == 2}
+        except FileNotFoundError:
+            return found
         prefix = self._local_prefix
         found.update(
             digest
             for digest in hashes
-            if digest not in found and os.path.isfile(f"{prefix}{digest[:2]}/{digest[2:]}")
+            if digest not in found
+            and digest[:2] in shards
+            and os.path.isfile(f"{prefix}{digest[:2]}/{digest[2:]}")
         )
         return found
 
