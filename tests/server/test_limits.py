@@ -284,9 +284,7 @@ def _minimal_body(route: Any) -> dict[str, Any]:
     plain = {str: "Production", int: 1, float: 1.0, bool: True}
     fields = getattr(model, "model_fields", {})
     return {
-        name: plain.get(info.annotation, {})
-        for name, info in fields.items()
-        if info.is_required()
+        name: plain.get(info.annotation, {}) for name, info in fields.items() if info.is_required()
     }
 
 
