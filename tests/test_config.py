@@ -10,7 +10,17 @@ from loopwright.config import CONFIG_FILE, HOME_DIR, resolve_settings
 from loopwright.errors import ConfigError
 
 LIMITS = ("max_request_bytes", "max_upload_bytes", "query_timeout", "query_memory")
-KEYS = ("home", "db_uri", "blob_uri", "server_uri", "token", "log_level", "user", *LIMITS)
+KEYS = (
+    "home",
+    "db_uri",
+    "blob_uri",
+    "server_uri",
+    "token",
+    "log_level",
+    "user",
+    "data_link",
+    *LIMITS,
+)
 ENV = {
     "home": "LOOPWRIGHT_HOME",
     "db_uri": "LOOPWRIGHT_DB_URI",
@@ -19,6 +29,7 @@ ENV = {
     "token": "LOOPWRIGHT_TOKEN",
     "log_level": "LOOPWRIGHT_LOG_LEVEL",
     "user": "LOOPWRIGHT_USER",
+    "data_link": "LOOPWRIGHT_DATA_LINK",
     **{key: f"LOOPWRIGHT_{key.upper()}" for key in LIMITS},
 }
 
@@ -70,6 +81,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "token": "default",
         "log_level": "default",
         "user": "default",
+        "data_link": "default",
         **dict.fromkeys(LIMITS, "default"),
     }
 
@@ -111,6 +123,7 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
         "token": ("arg-token-0001", "env-token-0002", "file-token-003", "file-token-003"),
         "log_level": ("DEBUG", "ERROR", "INFO", "INFO"),
         "user": ("ada", "grace", "linus", "linus"),
+        "data_link": ("hardlink", "copy", "reflink,copy", "reflink,copy"),
         "max_request_bytes": ("1000", "2000", "3000", "3000"),
         "max_upload_bytes": ("4000", "5000", "6000", "6000"),
         "query_timeout": ("1.5", "2.5", "3.5", "3.5"),
@@ -133,7 +146,9 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
     settings = resolve_settings(cwd=project / "src" / "pkg" / "deep", environ=environ, **kwargs)
 
     value = getattr(settings, key)
-    shown = str(value) if value is not None else None
+    shown = (
+        (",".join(value) if isinstance(value, tuple) else str(value)) if value is not None else None
+    )
     source = _sources(settings)[key]
     if highest == "argument":
         assert shown == argument
@@ -153,6 +168,7 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "token": None,
             "log_level": "WARNING",
             "user": None,
+            "data_link": "reflink,copy",
             "max_request_bytes": str(32 << 20),
             "max_upload_bytes": str(5 << 30),
             "query_timeout": "300.0",
@@ -185,6 +201,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "token": "argument",
         "log_level": f"file {toml}",
         "user": f"file {toml}",
+        "data_link": f"file {toml}",
         **dict.fromkeys(LIMITS, f"file {toml}"),
     }
 
