@@ -54,10 +54,9 @@ class Embedded:
 
     def __init__(self, settings: Settings) -> None:
         from .store.home import open_store
-        from .tracking.service import TrackingService
 
         self._store = open_store(settings)
-        self._tracking = TrackingService(self._store)
+        self._tracking: Tracking | None = None
         self._datasets: Datasets | None = None
         self._registry: Registry | None = None
         self._users: Users | None = None
@@ -69,6 +68,10 @@ class Embedded:
 
     @property
     def tracking(self) -> Tracking:
+        if self._tracking is None:
+            from .tracking.service import TrackingService
+
+            self._tracking = TrackingService(self._store)
         return self._tracking
 
     @property
@@ -105,7 +108,8 @@ class Embedded:
 
     def close(self) -> None:
         try:
-            self._tracking.close()
+            if self._tracking is not None:
+                self._tracking.close()
             if self._datasets is not None:
                 self._datasets.close()
         finally:

@@ -26,6 +26,7 @@ from .._ids import new_id, now_ms
 from ..errors import AlreadyExists, ConfigError, InvalidInput, NotFound
 from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
+from ..store import statements
 from ..store.audit import append_event
 from ..store.home import Store
 from ..store.limits import KEY, TAG_VALUE, check_text
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["DatasetService", "local_service"]
 
 _OWNER = "dataset"  # artifacts.owner_type of a version's files
+_FILE_COLUMNS = ("owner_type", "owner_id", "path", "blob_hash", "size", "created_at")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
 _MAX_PROFILED_FILES = 20
 
@@ -294,27 +296,19 @@ class DatasetService:
                     "created_at": now,
                 },
             )
-            insert_ignore(
+            # Raw multi-row INSERTs: Core's row-by-row binding doubled the cost of 20,000 files.
+            statements.insert_many(
                 conn,
-                t.blobs,
-                [
-                    {"hash": h, "size": s, "created_at": now}
-                    for h, s in {(e.hash, e.size) for e in entries}
-                ],
+                "blobs",
+                ("hash", "size", "created_at"),
+                [(h, s, now) for h, s in {(e.hash, e.size) for e in entries}],
+                " ON CONFLICT DO NOTHING",
             )
-            conn.execute(
-                t.artifacts.insert(),
-                [
-                    {
-                        "owner_type": _OWNER,
-                        "owner_id": version_id,
-                        "path": e.path,
-                        "blob_hash": e.hash,
-                        "size": e.size,
-                        "created_at": now,
-                    }
-                    for e in entries
-                ],
+            statements.insert_many(
+                conn,
+                "artifacts",
+                _FILE_COLUMNS,
+                [(_OWNER, version_id, e.path, e.hash, e.size, now) for e in entries],
             )
             insert_ignore(
                 conn,

@@ -26,8 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -87,6 +89,16 @@ class ChainReport:
 
 def current_actor() -> str:
     """The identity recorded for local changes: the operating-system user."""
+    return _user_named_by(tuple(os.environ.get(name) for name in _USER_VARIABLES))
+
+
+_USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")  # what getpass.getuser reads first
+
+
+@functools.lru_cache(maxsize=8)
+def _user_named_by(_variables: tuple[str | None, ...]) -> str:
+    # Without those variables getuser looks the uid up in the password database (~80 us, on
+    # every run created): the answer is kept per process for the environment that gave it.
     return getpass.getuser()
 
 

@@ -88,8 +88,10 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(conn: sa.Connection) -> None:
+    from .statements import execute  # on the driver's cursor: this runs for every transaction
+
     mode = "DEFERRED" if conn.get_execution_options().get("loopwright_read_only") else "IMMEDIATE"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    execute(conn, f"BEGIN {mode}")
 
 
 class Database:

@@ -1,9 +1,14 @@
-"""Raw SQL for the few hot paths (creating a run, logging its params, ending it).
+"""Raw SQL for the few hot paths (creating a run, logging its params and metrics, ending it,
+recording a dataset version's files).
 
 A Core statement costs tens of microseconds of coercion and compilation on every call, cache or
-not; run creation makes several, so they are written here once as text with ``?`` placeholders
-(``%s`` for psycopg) and handed to the driver. Column names are quoted (``"user"`` is reserved
-on PostgreSQL); values are always bound, never joined into the text.
+not, and even ``exec_driver_sql`` builds an execution context and a result per call; run
+creation makes several, so they are written here once as text with ``?`` placeholders (``%s``
+for psycopg) and run on the driver's own cursor, inside the caller's SQLAlchemy transaction.
+Driver errors are raised as SQLAlchemy's (``sa.exc.IntegrityError`` …) as any statement's would.
+Column names are quoted (``"user"`` is reserved on PostgreSQL); values are always bound, never
+joined into the text. Values go to the driver as they are: only for columns of plain types
+(text, integers, floats, booleans).
 
 Example:
     >>> insert_text("params", ("run_id", "key", "value"), rows=2)
@@ -18,14 +23,66 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["execute", "insert_text", "marks"]
+__all__ = ["execute", "fetch", "insert_many", "insert_text", "marks"]
 
 
-def execute(conn: sa.Connection, statement: str, params: Sequence[Any] = ()) -> Any:
-    """Run ``statement`` (``?`` placeholders) on ``conn``'s driver; returns its cursor result."""
+def execute(conn: sa.Connection, statement: str, params: Sequence[Any] = ()) -> int:
+    """Run ``statement`` (``?`` placeholders) on ``conn``'s driver; returns the rows it changed."""
+    return _run(conn, statement, params, rows=False)[0]
+
+
+def fetch(conn: sa.Connection, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run ``statement`` and return every row it produced (tuples)."""
+    return _run(conn, statement, params, rows=True)[1]
+
+
+def _run(
+    conn: sa.Connection, statement: str, params: Sequence[Any], *, rows: bool
+) -> tuple[int, list[Any]]:
     if conn.dialect.name == "postgresql":
         statement = _for_psycopg(statement)
-    return conn.exec_driver_sql(statement, tuple(params))
+    values = tuple(params)
+    driver = conn.connection.dbapi_connection
+    assert driver is not None  # a connection inside a transaction holds its driver's
+    cursor = driver.cursor()
+    try:
+        cursor.execute(statement, values)
+        return cursor.rowcount, list(cursor.fetchall()) if rows else []
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy's own execution does: wrap the error, invalidate a lost connection.
+        conn._handle_dbapi_exception(exc, statement, values, cursor, None)
+    finally:
+        cursor.close()
+
+
+def insert_many(
+    conn: sa.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    suffix: str = "",
+) -> None:
+    """Insert ``rows`` (value tuples in ``columns`` order) with multi-row INSERTs, ``suffix``
+    (an ``ON CONFLICT`` clause) after each.
+
+    One statement per chunk rather than ``executemany``: that releases and re-takes the GIL for
+    every row, and with a training loop busy on the main thread each re-take waits a whole
+    switch interval.
+    """
+    size = max(1, _max_parameters(conn.dialect.name) // len(columns))
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        statement = insert_text(table, columns, len(chunk), suffix)
+        execute(conn, statement, [value for row in chunk for value in row])
+
+
+def _max_parameters(dialect: str) -> int:
+    """Bound parameters per statement, within the driver's limit."""
+    if dialect == "postgresql":
+        return 30_000  # of the 65,535 allowed
+    import sqlite3
+
+    return 12_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 @functools.lru_cache(maxsize=512)

@@ -66,36 +66,16 @@ _LATEST_UPDATE = (
 )
 
 
-def _rows_per_statement(dialect: str) -> int:
-    """Rows per multi-row INSERT, within the driver's limit on bound parameters."""
-    if dialect == "postgresql":
-        return 5000  # 30,000 parameters of the 65,535 allowed
-    import sqlite3
-
-    return 2000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 150
-
-
-def _insert_many(conn: sa.Connection, table: str, rows: list[Point], suffix: str) -> None:
-    """Multi-row INSERTs: one statement per chunk, so the GIL is released once per chunk.
-
-    ``executemany`` releases and re-takes the GIL for every row; with a training loop busy on the
-    main thread each re-take waits a whole switch interval, and the writer would crawl.
-    """
-    size = _rows_per_statement(conn.dialect.name)
-    for start in range(0, len(rows), size):
-        chunk = rows[start : start + size]
-        statement = statements.insert_text(table, _POINT_COLUMNS, len(chunk), suffix)
-        statements.execute(conn, statement, [value for row in chunk for value in row])
-
-
 def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
     """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids."""
-    _insert_many(conn, "metrics", rows, " ON CONFLICT DO NOTHING")
+    statements.insert_many(conn, "metrics", _POINT_COLUMNS, rows, " ON CONFLICT DO NOTHING")
     latest: dict[tuple[str, str], Point] = {}
     for row in rows:
         key = (row[0], row[1])
         best = latest.get(key)
         if best is None or (row[2], row[3]) >= (best[2], best[3]):
             latest[key] = row
-    _insert_many(conn, "latest_metrics", list(latest.values()), _LATEST_UPDATE)
+    statements.insert_many(
+        conn, "latest_metrics", _POINT_COLUMNS, list(latest.values()), _LATEST_UPDATE
+    )
     return {row[0] for row in latest.values()}

@@ -203,10 +203,10 @@ class ExperimentsMixin(ServiceBase):
     @staticmethod
     def _experiment_still(conn: sa.Connection, experiment_id: str, name: str) -> bool:
         """Whether the cached id still names an active experiment called ``name``."""
-        found = statements.execute(
+        found = statements.fetch(
             conn, "SELECT name, lifecycle_stage FROM experiments WHERE id = ?", (experiment_id,)
-        ).first()
-        return found is not None and tuple(found) == (name, "active")
+        )
+        return [tuple(row) for row in found] == [(name, "active")]
 
     def _experiment_id(self, name: str) -> str:
         cached = self._experiment_ids.get(name)

@@ -50,6 +50,7 @@ __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
 DEFAULT_EXPERIMENT = "Default"
 _HOST = socket.gethostname()
+_TAG_COLUMNS = ("run_id", "key", "value")
 
 
 class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, BufferedMetricsMixin):
@@ -115,7 +116,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             "start_time": now,
             "heartbeat_at": now,
         }
-        tag_rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tag_values.items()]
+        tag_rows = [(run_id, key, value) for key, value in tag_values.items()]
         context_rows: dict[sa.Table, list[dict[str, Any]]] = {}
         if context is not None:
             context_rows = self._context_fields(row, now, context.code, context.environment)
@@ -132,7 +133,10 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                         insert_ignore(conn, table, rows)
                     insert = statements.insert_text("runs", tuple(row))
                     statements.execute(conn, insert, [*row.values()])
-                    insert_ignore(conn, t.run_tags, tag_rows)
+                    if tag_rows:
+                        statements.insert_many(
+                            conn, "run_tags", _TAG_COLUMNS, tag_rows, " ON CONFLICT DO NOTHING"
+                        )
             if current:
                 break
             # Renamed or deleted by another process since it was cached: look it up again
@@ -165,7 +169,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
             git_branch=row.get("git_branch"),
             git_dirty=row.get("git_dirty"),
             environment_id=row.get("environment_id"),
-            tags={r["key"]: r["value"] for r in tag_rows},
+            tags=dict(tag_values),
         )
 
     def _context_fields(
@@ -356,7 +360,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                 "UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?",
                 (status.value, now_ms(), error, run_id),
             )
-            if done.rowcount == 0:
+            if done == 0:
                 raise NotFound(f"run {run_id!r} does not exist; it cannot be ended")
 
         self.writer.flush(then=finish)
@@ -427,7 +431,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         )
         with self.db.write() as conn:
             statements.execute(conn, insert, values)
-            stored = dict(statements.execute(conn, select, [run_id, *checked]).all())
+            stored = dict(statements.fetch(conn, select, [run_id, *checked]))
             for key, value in checked.items():
                 old = stored[key]
                 if old != value:  # raising rolls back the whole call
