@@ -423,21 +423,24 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         self.require_loggable(run_id)
         values = [v for key, value in checked.items() for v in (run_id, key, value)]
         columns = ("run_id", "key", "value")
-        insert = statements.insert_text("params", columns, len(checked), " ON CONFLICT DO NOTHING")
-        select = (
-            "SELECT key, value FROM params WHERE run_id = ? AND key IN ("  # noqa: S608
-            + statements.marks(len(checked))
-            + ")"
-        )
+        # RETURNING names the keys that went in: only keys logged before need reading back.
+        suffix = " ON CONFLICT DO NOTHING RETURNING key"
+        insert = statements.insert_text("params", columns, len(checked), suffix)
         with self.db.write() as conn:
-            statements.execute(conn, insert, values)
-            stored = dict(statements.fetch(conn, select, [run_id, *checked]))
-            for key, value in checked.items():
-                old = stored[key]
-                if old != value:  # raising rolls back the whole call
+            inserted = {key for (key,) in statements.fetch(conn, insert, values)}
+            logged = [key for key in checked if key not in inserted]
+            if not logged:
+                return
+            select = (
+                "SELECT key, value FROM params WHERE run_id = ? AND key IN ("  # noqa: S608
+                + statements.marks(len(logged))
+                + ")"
+            )
+            for key, old in statements.fetch(conn, select, [run_id, *logged]):
+                if old != checked[key]:  # raising rolls back the whole call
                     raise InvalidInput(
                         f"param {key!r} of run {run_id} is already {old!r} and cannot change to "
-                        f"{value!r}; params are immutable, log a new run instead"
+                        f"{checked[key]!r}; params are immutable, log a new run instead"
                     )
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
