@@ -28,9 +28,8 @@ from sklearn.preprocessing import StandardScaler
 
 import loopwright as lw
 from loopwright.data.validation import Suite
-from loopwright.errors import AlreadyExists
+from loopwright.errors import AlreadyExists, SignatureError
 from loopwright.registry.reports import model_card, model_sbom
-from loopwright.registry.signature import SignatureError
 
 MODEL_NAME = "breast-cancer-classifier"
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .client import Client
-    from .registry.loaded import LoadedModel
+    from .registry.packaging.loaded import LoadedModel
     from .tracking import ActiveRun, Artifact
 
 __all__ = [

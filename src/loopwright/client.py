@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from ._backend import Backend
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
-    from .registry.loaded import LoadedModel
     from .registry.model_logging import ModelInfo
+    from .registry.packaging.loaded import LoadedModel
+    from .registry.packaging.signature import Signature
     from .registry.protocol import Registry
-    from .registry.signature import Signature
     from .store.audit import AuditEvent, ChainReport
     from .store.home import Store
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList

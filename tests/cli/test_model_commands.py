@@ -97,7 +97,7 @@ def test_register_alias_approve_and_report(
     sbom = as_user("ada", "models", "sbom", "churn", "champion")
     assert sbom.exit_code == 0, sbom.stdout
     document = json.loads(sbom.stdout)
-    from loopwright.registry.sbom import validate_sbom
+    from loopwright.registry.reports.sbom import validate_sbom
 
     validate_sbom(document)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from loopwright.registry._package_manifest import FileEntry, PackageManifest
+from loopwright.registry.packaging._package_manifest import FileEntry, PackageManifest
 
 
 def make_package(folder: Path, payload: bytes = b"w", **overrides: Any) -> Path:

@@ -10,7 +10,6 @@ import pytest
 
 from loopwright.data.entities import DatasetVersion
 from loopwright.errors import InvalidInput
-from loopwright.registry.card import ModelCard, build_card, normalise_signature
 from loopwright.registry.entities import (
     ApprovalDecision,
     ApprovalRequest,
@@ -19,7 +18,8 @@ from loopwright.registry.entities import (
     RegisteredModel,
     Stage,
 )
-from loopwright.registry.evaluation import Evaluation, evaluate
+from loopwright.registry.reports.card import ModelCard, build_card, normalise_signature
+from loopwright.registry.reports.evaluation import Evaluation, evaluate
 from loopwright.tracking.entities import Run, RunStatus
 
 T0 = 1_714_564_800_000  # 2024-05-01T12:00:00Z

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from loopwright.errors import InvalidInput
-from loopwright.registry.evaluation import MISSING, evaluate
+from loopwright.registry.reports.evaluation import MISSING, evaluate
 
 # eight people: four "f", four "m"; hand-computed figures are in the tests below
 Y_TRUE = [1, 0, 1, 1, 0, 0, 1, 0]

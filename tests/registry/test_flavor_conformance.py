@@ -1,7 +1,7 @@
 """Every built-in model flavor passes the published conformance checks, security included.
 
-The checks live in :mod:`loopwright.registry.flavors.testing` (third-party flavors run them
-too); each case below saves a small real model as a package. These tests also show that the
+The checks live in :mod:`loopwright.registry.packaging.flavors.testing` (third-party flavors run
+them too); each case below saves a small real model as a package. These tests also show that the
 checks fail for a flavor that breaks the contract, so a passing run means something.
 """
 
@@ -20,8 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopwright.registry.flavors import available_flavors, register_flavor, unregister_flavor
-from loopwright.registry.flavors.testing import (
+from loopwright.registry.packaging.flavors import (
+    available_flavors,
+    register_flavor,
+    unregister_flavor,
+)
+from loopwright.registry.packaging.flavors.testing import (
     CHECKS,
     FlavorCase,
     FlavorCheck,
@@ -30,9 +34,9 @@ from loopwright.registry.flavors.testing import (
     check_unsafe_packages_need_trust,
     parametrize_with_checks,
 )
-from loopwright.registry.mlflow_import import convert_mlflow_model
-from loopwright.registry.package import save_model
-from loopwright.registry.signature import Signature
+from loopwright.registry.packaging.mlflow_import import convert_mlflow_model
+from loopwright.registry.packaging.package import save_model
+from loopwright.registry.packaging.signature import Signature
 
 
 def _data() -> tuple[pd.DataFrame, pd.Series]:

@@ -17,16 +17,16 @@ import pandas as pd
 import pytest
 
 from loopwright.errors import InvalidInput, NotFound, PermissionDenied
-from loopwright.registry import flavors
-from loopwright.registry.flavors import (
+from loopwright.registry.packaging import flavors
+from loopwright.registry.packaging.flavors import (
     available_flavors,
     flavor_for,
     get_flavor,
     register_flavor,
     unregister_flavor,
 )
-from loopwright.registry.package import load_package, read_manifest, save_model
-from loopwright.registry.signature import ColumnSpec, Signature
+from loopwright.registry.packaging.package import load_package, read_manifest, save_model
+from loopwright.registry.packaging.signature import ColumnSpec, Signature
 
 X = pd.DataFrame({"a": np.linspace(-1, 1, 40), "b": np.cos(np.arange(40.0))})
 Y = (X["a"] + X["b"] > 0.2).astype(int)

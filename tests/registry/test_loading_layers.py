@@ -24,7 +24,7 @@ def test_a_package_folder_loads_without_making_a_default_client(
     pytest.importorskip("skops")
     from sklearn.linear_model import LinearRegression
 
-    from loopwright.registry.package import save_model
+    from loopwright.registry.packaging.package import save_model
 
     model = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
     save_model(model, tmp_path / "pkg", input_example=[[1.0]])

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from loopwright.errors import InvalidInput, NotFound, PermissionDenied, UnsafePath
-from loopwright.registry.mlflow_import import convert_mlflow_model
-from loopwright.registry.package import load_package, verify_package
-from loopwright.registry.signature import ColumnSpec, Signature
+from loopwright.registry.packaging.mlflow_import import convert_mlflow_model
+from loopwright.registry.packaging.package import load_package, verify_package
+from loopwright.registry.packaging.signature import ColumnSpec, Signature
 
 pytest.importorskip("mlflow")
 

@@ -20,7 +20,7 @@ from loopwright.client import Client
 from loopwright.errors import IntegrityError, InvalidInput, NotFound, PermissionDenied
 from loopwright.registry.entities import ApprovalRequest, Stage
 from loopwright.registry.loading import parse_model_uri
-from loopwright.registry.signature import SignatureError
+from loopwright.registry.packaging.signature import SignatureError
 
 pytest.importorskip("sklearn")
 
@@ -197,7 +197,7 @@ def test_model_card_and_a_schema_valid_sbom(
     ada: Client, bob: Client, data: tuple[Any, Any]
 ) -> None:
     from loopwright.registry.reports import model_card, model_sbom
-    from loopwright.registry.sbom import validate_sbom
+    from loopwright.registry.reports.sbom import validate_sbom
 
     X, y = data
     dataset = ada.datasets.add("cancer-data", X.assign(target=y), message="all rows")

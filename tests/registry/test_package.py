@@ -23,8 +23,8 @@ from loopwright.errors import (
     InvalidModelPackage,
     NotFound,
 )
-from loopwright.registry.flavors import register_flavor, unregister_flavor
-from loopwright.registry.package import (
+from loopwright.registry.packaging.flavors import register_flavor, unregister_flavor
+from loopwright.registry.packaging.package import (
     MANIFEST_FILE,
     FileEntry,
     PackageManifest,
@@ -33,7 +33,7 @@ from loopwright.registry.package import (
     save_model,
     verify_package,
 )
-from loopwright.registry.signature import ColumnSpec, Signature, SignatureError
+from loopwright.registry.packaging.signature import ColumnSpec, Signature, SignatureError
 
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
 

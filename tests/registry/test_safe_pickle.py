@@ -15,13 +15,13 @@ import pytest
 
 import loopwright
 from loopwright.errors import PermissionDenied, UnsafePath
-from loopwright.registry._safe_pickle import load_pickle
-from loopwright.registry._trust import UntrustedModel
-from loopwright.registry._writer import PackageContent, write_package
-from loopwright.registry.package import MANIFEST_FILE, load_package
+from loopwright.registry.packaging._safe_pickle import load_pickle
+from loopwright.registry.packaging._trust import UntrustedModel
+from loopwright.registry.packaging._writer import PackageContent, write_package
+from loopwright.registry.packaging.package import MANIFEST_FILE, load_package
 
 SOURCE = Path(loopwright.__file__).parent
-GUARDED = SOURCE / "registry" / "_safe_pickle.py"
+GUARDED = SOURCE / "registry" / "packaging" / "_safe_pickle.py"
 # Calls that unpickle (or unpack archives without path checks) and may appear only in GUARDED.
 FORBIDDEN = re.compile(
     r"\b(?:pickle|cloudpickle|dill|joblib)\.loads?\b"
@@ -123,7 +123,9 @@ def _offences() -> list[str]:
 def test_no_pickle_loader_outside_the_guarded_module() -> None:
     assert GUARDED.is_file()
     assert FORBIDDEN.search(GUARDED.read_text(encoding="utf-8"))  # the pattern does match
-    assert _offences() == [], "read pickles only through registry/_safe_pickle.load_pickle"
+    assert _offences() == [], (
+        "read pickles only through registry/packaging/_safe_pickle.load_pickle"
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,8 +150,11 @@ def test_importing_the_registry_packaging_loads_no_model_library() -> None:
     heavy += ["mlflow", "yaml", "cloudpickle", "pickle"]
     script = (
         "import sys\n"
-        "import loopwright.registry.package, loopwright.registry.mlflow_import\n"
-        "from loopwright.registry.flavors import available_flavors, flavor_for, get_flavor\n"
+        "import loopwright.registry.packaging.package\n"
+        "import loopwright.registry.packaging.mlflow_import\n"
+        "from loopwright.registry.packaging.flavors import (\n"
+        "    available_flavors, flavor_for, get_flavor\n"
+        ")\n"
         "for name in available_flavors(): get_flavor(name).handles(object())\n"
         f"print([m for m in {heavy!r} if m in sys.modules])\n"
     )

@@ -15,11 +15,11 @@ import pytest
 import loopwright
 from loopwright.data.entities import DatasetVersion
 from loopwright.errors import InvalidInput
-from loopwright.registry import sbom
-from loopwright.registry.card import ModelCard, build_card
 from loopwright.registry.entities import ModelVersion, RegisteredModel, Stage
-from loopwright.registry.evaluation import evaluate
-from loopwright.registry.sbom import build_sbom, pypi_purl, validate_sbom
+from loopwright.registry.reports import sbom
+from loopwright.registry.reports.card import ModelCard, build_card
+from loopwright.registry.reports.evaluation import evaluate
+from loopwright.registry.reports.sbom import build_sbom, pypi_purl, validate_sbom
 
 pytest.importorskip("cyclonedx")
 pytest.importorskip("jsonschema")

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loopwright.errors import InvalidInput, RegistryError
-from loopwright.registry.signature import (
+from loopwright.registry.packaging.signature import (
     ColumnSpec,
     Signature,
     SignatureError,

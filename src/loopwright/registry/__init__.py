@@ -5,7 +5,7 @@ Example:
     >>> Stage("Production") is Stage.PRODUCTION
     True
 
-Names load on first use, so importing a light module (``registry.signature``) stays light.
+Names load on first use, so importing a light module (``registry.packaging.signature``) stays light.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .card import ModelCard as ModelCard
     from .entities import AliasChange as AliasChange
     from .entities import ApprovalDecision as ApprovalDecision
     from .entities import ApprovalPolicy as ApprovalPolicy
@@ -22,18 +21,19 @@ if TYPE_CHECKING:
     from .entities import ModelVersion as ModelVersion
     from .entities import RegisteredModel as RegisteredModel
     from .entities import Stage as Stage
-    from .loaded import LoadedModel as LoadedModel
     from .model_logging import ModelInfo as ModelInfo
-    from .package import PackageManifest as PackageManifest
-    from .package import load_package as load_package
-    from .package import save_model as save_model
+    from .packaging.loaded import LoadedModel as LoadedModel
+    from .packaging.package import PackageManifest as PackageManifest
+    from .packaging.package import load_package as load_package
+    from .packaging.package import save_model as save_model
+    from .packaging.signature import ColumnSpec as ColumnSpec
+    from .packaging.signature import Signature as Signature
+    from .packaging.signature import infer_signature as infer_signature
+    from .reports.card import ModelCard as ModelCard
     from .service import RegistryService as RegistryService
-    from .signature import ColumnSpec as ColumnSpec
-    from .signature import Signature as Signature
-    from .signature import infer_signature as infer_signature
 
 _LAZY = {
-    "ModelCard": "card",
+    "ModelCard": "reports.card",
     "AliasChange": "entities",
     "ApprovalDecision": "entities",
     "ApprovalPolicy": "entities",
@@ -42,15 +42,15 @@ _LAZY = {
     "ModelVersion": "entities",
     "RegisteredModel": "entities",
     "Stage": "entities",
-    "LoadedModel": "loaded",
+    "LoadedModel": "packaging.loaded",
     "ModelInfo": "model_logging",
-    "PackageManifest": "package",
-    "load_package": "package",
-    "save_model": "package",
+    "PackageManifest": "packaging.package",
+    "load_package": "packaging.package",
+    "save_model": "packaging.package",
     "RegistryService": "service",
-    "ColumnSpec": "signature",
-    "Signature": "signature",
-    "infer_signature": "signature",
+    "ColumnSpec": "packaging.signature",
+    "Signature": "packaging.signature",
+    "infer_signature": "packaging.signature",
 }
 __all__ = sorted(_LAZY)
 

@@ -7,6 +7,7 @@ Files the manifest does not list are refused rather than silently left out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,23 +18,45 @@ from ..paths import safe_join
 from ..store import schema as t
 from ..store.blobs import BlobStore
 from ..store.database import Database
-from ._manifest import MANIFEST, Manifest, PackageFile, parse_manifest
+from .packaging._package_manifest import MANIFEST_FILE as MANIFEST
+from .packaging._package_manifest import PackageManifest
 
-__all__ = ["package_from_folder", "package_from_run"]
+__all__ = ["PackageFile", "package_from_folder", "package_from_run"]
 
 
-def package_from_folder(blobs: BlobStore, folder: Path) -> tuple[Manifest, list[PackageFile]]:
+@dataclass(frozen=True)
+class PackageFile:
+    """One stored file of a package: its path inside the package, BLAKE3 hash and size."""
+
+    path: str
+    blob_hash: str
+    size: int
+
+
+def _read_manifest(data: bytes, where: str) -> tuple[PackageManifest, list[PackageFile]]:
+    """Check and read a manifest with the packaging layer's own checks, and list its files.
+
+    ``load_package`` uses the same parser, so the registry accepts exactly the same manifests.
+    """
+    manifest = PackageManifest.from_json(data, where=f"model package {where}")
+    listed = [PackageFile(p, entry.hash, entry.size) for p, entry in sorted(manifest.files.items())]
+    return manifest, listed
+
+
+def package_from_folder(
+    blobs: BlobStore, folder: Path
+) -> tuple[PackageManifest, list[PackageFile]]:
     """Check the package folder against its manifest and store its files as blobs."""
     where = repr(str(folder))
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise InvalidModelPackage(
             f"{where} is not a model package (no {MANIFEST}); build one with "
-            "loopwright.registry.package or pass run_id="
+            "loopwright.registry.packaging.package or pass run_id="
         )
     data = manifest_path.read_bytes()
-    manifest = parse_manifest(data, where)
-    listed = {f.path for f in manifest.files}
+    manifest, listed_files = _read_manifest(data, where)
+    listed = {f.path for f in listed_files}
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     extra = sorted(present - listed - {MANIFEST})
     if extra:
@@ -42,7 +65,7 @@ def package_from_folder(blobs: BlobStore, folder: Path) -> tuple[Manifest, list[
             f"{', '.join(extra[:5])}; remove them or rebuild the package"
         )
     files = [PackageFile(MANIFEST, blobs.put_bytes(data).hash, len(data))]
-    for entry in manifest.files:
+    for entry in listed_files:
         path = safe_join(folder, entry.path, what="package path")
         if not path.is_file():
             raise InvalidModelPackage(
@@ -60,7 +83,7 @@ def package_from_folder(blobs: BlobStore, folder: Path) -> tuple[Manifest, list[
 
 def package_from_run(
     db: Database, blobs: BlobStore, run_id: str, prefix: str
-) -> tuple[Manifest, list[PackageFile]]:
+) -> tuple[PackageManifest, list[PackageFile]]:
     """Check the run's artifacts under ``prefix`` against the manifest among them."""
     a = t.artifacts.c
     query = sa.select(a.path, a.blob_hash, a.size).where(
@@ -82,14 +105,14 @@ def package_from_run(
     data = blobs.read_bytes(head.blob_hash)
     if blake3(data).hexdigest() != head.blob_hash:
         raise InvalidModelPackage(f"{where}: the manifest's bytes do not match its hash")
-    manifest = parse_manifest(data, where)
-    extra = sorted(set(found) - {f.path for f in manifest.files} - {MANIFEST})
+    manifest, listed_files = _read_manifest(data, where)
+    extra = sorted(set(found) - {f.path for f in listed_files} - {MANIFEST})
     if extra:
         raise InvalidModelPackage(
             f"{where} holds files its manifest does not list: {', '.join(extra[:5])}; "
             "register from a folder holding only the package"
         )
-    for entry in manifest.files:
+    for entry in listed_files:
         row = found.get(entry.path)
         if row is None or not blobs.exists(entry.blob_hash):
             raise InvalidModelPackage(f"{where} lacks {entry.path!r}, which its manifest lists")
@@ -97,4 +120,4 @@ def package_from_run(
             raise InvalidModelPackage(
                 f"{where}: {entry.path!r} does not match its manifest (hash or size differ)"
             )
-    return manifest, [PackageFile(MANIFEST, head.blob_hash, head.size), *manifest.files]
+    return manifest, [PackageFile(MANIFEST, head.blob_hash, head.size), *listed_files]

@@ -24,12 +24,12 @@ from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
 from ._base import check_model_name, check_tags, parse_stage, require_ready
-from ._manifest import Manifest, PackageFile
 from ._models import ModelsMixin
 from ._queries import load_versions, model_row, version_row
 from ._search import VERSION_COLUMNS, mentions, parse, version_filter
-from ._sources import package_from_folder, package_from_run
+from ._sources import PackageFile, package_from_folder, package_from_run
 from .entities import ModelVersion
+from .packaging._package_manifest import PackageManifest
 
 __all__ = ["OWNER", "VersionsMixin", "package_source"]
 
@@ -115,7 +115,7 @@ class VersionsMixin(ModelsMixin):
     def _record_version(
         self,
         name: str,
-        manifest: Manifest,
+        manifest: PackageManifest,
         files: list[PackageFile],
         *,
         source: str,
@@ -150,7 +150,7 @@ class VersionsMixin(ModelsMixin):
                     "package_hash": package_hash,
                     "signature_json": None
                     if manifest.signature is None
-                    else json.dumps(manifest.signature, sort_keys=True),
+                    else json.dumps(manifest.signature.to_dict(), sort_keys=True),
                     "metrics_json": json.dumps(metrics, sort_keys=True, allow_nan=False),
                     "description": description,
                     "created_by": self.actor,

@@ -30,7 +30,7 @@ def import_mlflow_model(
     ``trusted=True``) unless ``trusted=True`` is given here, in which case they are loaded once
     and re-saved in a safe format (skops or the library's native one).
     """
-    from .mlflow_import import convert_mlflow_model
+    from .packaging.mlflow_import import convert_mlflow_model
 
     source = Path(path)
     if not (source / "MLmodel").is_file():

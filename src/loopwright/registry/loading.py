@@ -27,7 +27,7 @@ from ..paths import normalize_relpath
 
 if TYPE_CHECKING:
     from ..client import Client
-    from .loaded import LoadedModel
+    from .packaging.loaded import LoadedModel
 
 __all__ = ["ModelUri", "load_model", "parse_model_uri"]
 
@@ -94,7 +94,7 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
         IntegrityError: a file of the package does not match the manifest.
         PermissionDenied: the package needs ``trusted=True``.
     """
-    from .package import load_package
+    from .packaging.package import load_package
 
     parsed = parse_model_uri(uri)
     if parsed.kind == "path":
@@ -122,7 +122,7 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
 
 def fetch_package(client: Client, parsed: ModelUri) -> tuple[Path, str]:
     """The cached folder of the package ``parsed`` names (downloaded on first use), its hash."""
-    from .package import MANIFEST_FILE
+    from .packaging.package import MANIFEST_FILE
 
     if parsed.kind == "models":
         assert parsed.name is not None and parsed.ref is not None

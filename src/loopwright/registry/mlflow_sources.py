@@ -136,7 +136,7 @@ def register_mlflow_model(
 ) -> str:
     """Convert and register the folder as a new version of ``name``, keep the folder with it;
     returns the version id."""
-    from .mlflow_import import convert_mlflow_model
+    from .packaging.mlflow_import import convert_mlflow_model
 
     with tempfile.TemporaryDirectory(prefix="lw-mlflow-register-") as tmp:
         folder, package = Path(tmp) / "mlflow-model", Path(tmp) / "package"

@@ -2,7 +2,7 @@
 
 Tracking sits below the registry, so the client hands :func:`log_model` to each run handle it makes
 (``ActiveRun.log_model`` calls it) rather than tracking importing it; the
-packaging itself (flavors, signatures, hashes) lives in :mod:`loopwright.registry.package`.
+packaging itself (flavors, signatures, hashes) lives in :mod:`loopwright.registry.packaging`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from ..paths import normalize_relpath
 if TYPE_CHECKING:
     from ..tracking.protocol import Tracking
     from .entities import ModelVersion
+    from .packaging.signature import Signature
     from .protocol import Registry
-    from .signature import Signature
 
 __all__ = ["ModelInfo", "log_model"]
 
@@ -62,7 +62,7 @@ def log_model(
             f"registering {registered_model_name!r} needs the registry to register it in; "
             "log models through a client's run (client.start_run(...).log_model)"
         )
-    from .package import save_model
+    from .packaging.package import save_model
 
     artifact_path = normalize_relpath(name, what="model name")
     with tempfile.TemporaryDirectory(prefix="lw-model-") as tmp:

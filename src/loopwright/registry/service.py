@@ -7,7 +7,7 @@ registered model's row first and appends its audit event(s) before committing.
 Example:
     >>> from sklearn.dummy import DummyClassifier
     >>> from loopwright.config import resolve_settings
-    >>> from loopwright.registry.package import save_model
+    >>> from loopwright.registry.packaging.package import save_model
     >>> from loopwright.store.home import open_store
     >>> _ = save_model(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), "pkg")
     >>> registry = RegistryService(open_store(resolve_settings(home="lw-doc-registry")))

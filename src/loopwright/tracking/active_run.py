@@ -15,7 +15,7 @@ from .entities import Artifact, Metric, Run, RunStatus
 
 if TYPE_CHECKING:
     from ..registry.model_logging import ModelInfo
-    from ..registry.signature import Signature
+    from ..registry.packaging.signature import Signature
     from .protocol import Tracking
 
 __all__ = ["ActiveRun", "ModelLogger"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInput
+from ...errors import InvalidInput
 from . import _dtypes
 
 __all__ = ["ColumnSpec"]

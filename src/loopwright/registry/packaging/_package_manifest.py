@@ -20,8 +20,8 @@ from typing import Any
 
 from blake3 import blake3
 
-from ..errors import InvalidInput, InvalidModelPackage
-from ..paths import normalize_relpath
+from ...errors import InvalidInput, InvalidModelPackage
+from ...paths import normalize_relpath
 from .signature import Signature
 
 __all__ = ["FORMAT", "MANIFEST_FILE", "MAX_MANIFEST_BYTES", "FileEntry", "PackageManifest"]
@@ -117,7 +117,7 @@ class _Reader:
     def bad(self, problem: str) -> InvalidModelPackage:
         return InvalidModelPackage(
             f"{self.where}: {MANIFEST_FILE} {problem}; the package is damaged or was not written "
-            "by loopwright.registry.package.save_model, so rebuild it"
+            "by loopwright.registry.packaging.package.save_model, so rebuild it"
         )
 
     def read(self, data: bytes) -> PackageManifest:

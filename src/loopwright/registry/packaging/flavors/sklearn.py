@@ -9,7 +9,7 @@ constructors and ``__setstate__`` without running code the file chooses, is also
 that trees, forests and boosting models load without opting in.
 
 Packages imported from MLflow may hold a pickle instead (``serialization`` ``pickle`` or
-``cloudpickle``); those load only through :mod:`loopwright.registry._safe_pickle`, with
+``cloudpickle``); those load only through :mod:`loopwright.registry.packaging._safe_pickle`, with
 ``trusted=True``. They may also carry the model's custom code (option ``code``), importable
 while loading, which also needs ``trusted=True``.
 """
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidInput, InvalidModelPackage
+from ....errors import InvalidInput, InvalidModelPackage
 from .._safe_pickle import load_pickle
 from .._trust import untrusted
 from ..signature import Signature

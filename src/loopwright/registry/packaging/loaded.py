@@ -17,7 +17,7 @@ __all__ = ["LoadedModel"]
 
 
 class LoadedModel:
-    """A model read from a verified package (see :func:`~loopwright.registry.package.load_package`).
+    """A model read from a verified package (see :func:`~loopwright.registry.load_package`).
 
     Attributes:
         manifest: the package's manifest; ``manifest.hash`` identifies the package.

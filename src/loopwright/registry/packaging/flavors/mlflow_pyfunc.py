@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidInput, InvalidModelPackage
+from ....errors import InvalidInput, InvalidModelPackage
 from .._safe_pickle import load_pickle
 from .._trust import untrusted
 from ..signature import Signature
@@ -41,8 +41,8 @@ class MlflowPyfuncFlavor:
     def save(self, model: Any, folder: Path) -> dict[str, Any]:
         raise InvalidInput(
             "the mlflow_pyfunc flavor only holds models imported from MLflow "
-            "(loopwright.registry.mlflow_import.convert_mlflow_model); save your own classes "
-            "with the pyfunc flavor"
+            "(loopwright.registry.packaging.mlflow_import.convert_mlflow_model); "
+            "save your own classes with the pyfunc flavor"
         )
 
     def load(self, folder: Path, options: Mapping[str, Any], *, trusted: bool) -> Any:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ...errors import InvalidModelPackage
-from ...paths import safe_join
+from ....errors import InvalidModelPackage
+from ....paths import safe_join
 
 if TYPE_CHECKING:
     from ..signature import Signature

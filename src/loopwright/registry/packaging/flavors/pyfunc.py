@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidInput, InvalidModelPackage
+from ....errors import InvalidInput, InvalidModelPackage
 from .._trust import untrusted
 from ..signature import Signature
 from ._code import import_file

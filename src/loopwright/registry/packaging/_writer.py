@@ -17,8 +17,8 @@ from typing import Any, TypedDict
 
 from blake3 import blake3
 
-from .._ids import now_ms
-from ..errors import AlreadyExists, InvalidInput
+from ..._ids import now_ms
+from ...errors import AlreadyExists, InvalidInput
 from ._package_manifest import MANIFEST_FILE, FileEntry, PackageManifest
 from .signature import Signature
 

@@ -6,7 +6,7 @@ with BLAKE3 hashes and ``pkg:pypi`` package URLs. cyclonedx-python-lib has no mo
 so the JSON is written here; :func:`validate_sbom` checks it against the schema that library ships.
 
 Example:
-    >>> from loopwright.registry.sbom import pypi_purl
+    >>> from loopwright.registry.reports.sbom import pypi_purl
     >>> pypi_purl("Zope_Interface", "6.1+local")
     'pkg:pypi/zope-interface@6.1%2Blocal'
 """
@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import InvalidInput
+from ...errors import InvalidInput
 from .card import card_text, iso_time, normalise_signature
 
 if TYPE_CHECKING:
-    from ..data.entities import DatasetVersion
+    from ...data.entities import DatasetVersion
+    from ..entities import ModelVersion, RegisteredModel
     from .card import ModelCard
-    from .entities import ModelVersion, RegisteredModel
 
 __all__ = ["SPEC_VERSION", "build_sbom", "pypi_purl", "validate_sbom"]
 
@@ -60,7 +60,7 @@ def build_sbom(
         serial_number: a UUID (or ``urn:uuid:…``) naming this BOM; a new one by default.
         timestamp: when the BOM was made (now by default).
     """
-    from .. import __version__
+    from ... import __version__
 
     model_ref = f"model:{model.name}/{version.version}"
     component: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": model_ref}

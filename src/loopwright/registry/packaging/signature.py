@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInput, SignatureError
+from ...errors import InvalidInput, SignatureError
 from . import _conform, _dtypes
 from ._specs import ColumnSpec as ColumnSpec
 

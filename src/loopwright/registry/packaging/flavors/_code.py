@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from ...errors import InvalidModelPackage
+from ....errors import InvalidModelPackage
 
 __all__ = ["import_file", "import_module", "run_with_code"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import InvalidInput
+from ...errors import InvalidInput
 from . import _dtypes
 from ._specs import ColumnSpec
 

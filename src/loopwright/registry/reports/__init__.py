@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, NotFound
+from ...errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from ..client import Client
-    from ..data.entities import DatasetVersion
-    from ..tracking.entities import Run
+    from ...client import Client
+    from ...data.entities import DatasetVersion
+    from ...tracking.entities import Run
+    from ..entities import ModelVersion, RegisteredModel
     from .card import ModelCard
-    from .entities import ModelVersion, RegisteredModel
 
 __all__ = ["model_card", "model_sbom"]
 

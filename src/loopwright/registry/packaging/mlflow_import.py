@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, NotFound
-from ..paths import safe_join
+from ...errors import InvalidInput, NotFound
+from ...paths import safe_join
 from ._examples import EXAMPLE_FILE
 from ._package_manifest import PackageManifest
 from ._safe_pickle import load_pickle

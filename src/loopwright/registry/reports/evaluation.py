@@ -6,7 +6,7 @@ group, their largest gap and smallest ratio, the gaps in true/false positive rat
 four-fifths rule of adverse impact.
 
 Example:
-    >>> from loopwright.registry.evaluation import evaluate
+    >>> from loopwright.registry.reports.evaluation import evaluate
     >>> result = evaluate([1, 0, 1, 1], [1, 0, 0, 1], sensitive=["a", "a", "b", "b"])
     >>> result.task, result.metrics["accuracy"], result.metrics["recall"]
     ('classification', 0.75, 0.6666666666666666)
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ..errors import InvalidInput
+from ...errors import InvalidInput
 
 __all__ = ["FOUR_FIFTHS", "Evaluation", "Fairness", "GroupRates", "SliceMetrics", "evaluate"]
 

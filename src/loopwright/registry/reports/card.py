@@ -4,7 +4,7 @@ A card is built from the registry's objects by a pure function and holds only pl
 renders the same way today and from its stored JSON later (``ModelCard.from_dict``).
 
 Example:
-    >>> from loopwright.registry.card import build_card
+    >>> from loopwright.registry.reports.card import build_card
     >>> from loopwright.registry.entities import ModelVersion, RegisteredModel, Stage
     >>> model = RegisteredModel("m1", "churn", None, "ana", 0, 0, card={"intended_use": "Churn"})
     >>> version = ModelVersion("v1", "churn", 1, None, None, "READY", Stage.NONE, "sklearn", None,
@@ -24,14 +24,14 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput
+from ...errors import InvalidInput
 from ._card_render import NOT_PROVIDED as NOT_PROVIDED
 from ._card_render import render_html, render_markdown
 
 if TYPE_CHECKING:
-    from ..data.entities import DatasetVersion
-    from ..tracking.entities import Run
-    from .entities import ApprovalRequest, ModelVersion, RegisteredModel
+    from ...data.entities import DatasetVersion
+    from ...tracking.entities import Run
+    from ..entities import ApprovalRequest, ModelVersion, RegisteredModel
     from .evaluation import Evaluation
 
 __all__ = [
@@ -117,7 +117,7 @@ def build_card(
         datasets: the versions of the data it was trained on (ids the version records that are
             missing here are listed as unresolved).
         approvals: approval requests; those for other versions are ignored.
-        evaluation: held-out results from :func:`loopwright.registry.evaluation.evaluate`.
+        evaluation: held-out results from :func:`loopwright.registry.reports.evaluation.evaluate`.
         environment: ``{"python_version": "3.11.9", "packages": {"numpy": "2.0.1", …}}``.
     """
     if model.name != version.model:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidInput
+from ....errors import InvalidInput
 from ..signature import ColumnSpec, Signature
 from ._protocol import defined_in, package_file
 

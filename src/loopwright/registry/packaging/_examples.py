@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from ..errors import InvalidInput
+from ...errors import InvalidInput
 from ._dtypes import is_frame, is_series
 
 __all__ = ["EXAMPLE_FILE", "dump_example", "load_example"]

@@ -3,7 +3,7 @@
 :func:`save_model` writes a package with the flavor that handles the model, :func:`verify_package`
 checks every file against the manifest, and :func:`load_package` verifies, refuses packages that
 would unpickle data or import packaged code unless ``trusted=True``, and returns a
-:class:`~loopwright.registry.loaded.LoadedModel` whose ``predict`` checks the signature first.
+:class:`~loopwright.registry.LoadedModel` whose ``predict`` checks the signature first.
 
 Example:
     >>> from sklearn.linear_model import LinearRegression
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import IntegrityError, InvalidInput, NotFound
+from ...errors import IntegrityError, InvalidInput, NotFound
 from ._examples import EXAMPLE_FILE, dump_example
 from ._package_manifest import MANIFEST_FILE as MANIFEST_FILE
 from ._package_manifest import MAX_MANIFEST_BYTES
@@ -97,7 +97,7 @@ def save_model(
         if pip_requirements:
             text = "".join(f"{line.strip()}\n" for line in pip_requirements)
             (folder / "requirements.txt").write_text(text, encoding="utf-8")
-        from .. import __version__
+        from ... import __version__
 
         return PackageContent(
             flavor=chosen.name,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidInput, InvalidModelPackage
+from ....errors import InvalidInput, InvalidModelPackage
 from ..signature import Signature
 from ._protocol import defined_in, option, package_file
 

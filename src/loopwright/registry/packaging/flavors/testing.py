@@ -13,9 +13,11 @@ imported by :func:`parametrize_with_checks`.
 
 Example, in a flavor package's tests::
 
-    from loopwright.registry.flavors import register_flavor
-    from loopwright.registry.flavors.testing import FlavorCase, SavedModel, parametrize_with_checks
-    from loopwright.registry.package import save_model
+    from loopwright.registry.packaging.flavors import register_flavor
+    from loopwright.registry.packaging.flavors.testing import (
+        FlavorCase, SavedModel, parametrize_with_checks,
+    )
+    from loopwright.registry.packaging.package import save_model
 
     register_flavor(MyFlavor())
     DATA = pandas.DataFrame({"a": [0.1, 0.7, 0.3], "b": [1.0, 2.0, 3.0]})
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import IntegrityError, PermissionDenied, SignatureError
+from ....errors import IntegrityError, PermissionDenied, SignatureError
 from ..package import MANIFEST_FILE, load_package, read_manifest, verify_package
 from . import get_flavor
 

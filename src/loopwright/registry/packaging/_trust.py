@@ -6,7 +6,7 @@ chose. Loopwright refuses both unless the caller passes ``trusted=True``.
 
 from __future__ import annotations
 
-from ..errors import UntrustedModel
+from ...errors import UntrustedModel
 
 __all__ = ["UntrustedModel", "untrusted"]
 

@@ -27,8 +27,8 @@ import importlib.metadata
 import threading
 from typing import Any
 
-from ..._logging import get_logger
-from ...errors import InvalidInput, NotFound
+from ...._logging import get_logger
+from ....errors import InvalidInput, NotFound
 from ._protocol import Flavor as Flavor
 
 __all__ = [
