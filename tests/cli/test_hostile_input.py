@@ -244,3 +244,13 @@ def test_no_command_prints_a_traceback_on_bad_arguments(lw: Any, value: str) -> 
             path,
             repr(result.exception),
         )
+
+
+def test_db_current_on_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "lw.db"
+    result = CliRunner().invoke(
+        app, ["--db-uri", f"sqlite:///{missing}", "db", "current"], env=WIDE
+    )
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert "schema (empty)" in result.stdout
+    assert not (tmp_path / "typo").exists()

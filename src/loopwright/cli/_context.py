@@ -48,7 +48,7 @@ CREATING_COMMANDS = frozenset(
         "gc",
         "server",
         "db upgrade",
-        "db current",  # reports an empty database as such
+        "db current",  # reports an empty or missing database as such, creating nothing
         "data add",
         "data tag",
         "data alias",

@@ -38,17 +38,27 @@ def upgrade(
 @app.command()
 def current(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """Show the database's schema revision and the newest this Loopwright knows."""
-    from ..store.database import Database
+    import sqlalchemy as sa
+
+    from ..store.database import Database, normalize_db_uri, sqlite_file
     from ..store.migrate import HEAD_REVISION, current_revision
 
     with handle_errors():
-        db = Database.open(state(ctx).local_settings("db current").db_uri)
-        try:
-            revision = current_revision(db)
-        finally:
-            db.dispose()
+        uri = state(ctx).local_settings("db current").db_uri
+        path = sqlite_file(uri)
+        if path is not None and not path.exists():
+            # Opening would create the file and its folders: report, leave no database behind.
+            url = sa.make_url(normalize_db_uri(uri)).render_as_string(hide_password=True)
+            revision = None
+        else:
+            db = Database.open(uri)
+            url = db.url
+            try:
+                revision = current_revision(db)
+            finally:
+                db.dispose()
     if json_output:
-        emit_json({"db": db.url, "revision": revision, "head": HEAD_REVISION})
+        emit_json({"db": url, "revision": revision, "head": HEAD_REVISION})
         return
     status = "up to date" if revision == HEAD_REVISION else "needs `loopwright db upgrade`"
-    console().print(f"{db.url}: schema {revision or '(empty)'}, newest {HEAD_REVISION} ({status})")
+    console().print(f"{url}: schema {revision or '(empty)'}, newest {HEAD_REVISION} ({status})")
