@@ -24,13 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from ...errors import InvalidInput, NotFound, PermissionDenied
 from ...paths import normalize_relpath
 from ...registry.mlflow_sources import has_folder
+from ...store import artifact_trees as trees
 from ...store.home import acting_as
 from ...tracking.logged_models import LoggedModelService
 from ...tracking.run_rows import read_experiment_id
 from .._limits import streams_body
 from .._state import ServerState
 from ..auth import Identity
-from . import _files
 from . import _messages as m
 from ._common import Editor, State, Viewer, reply
 from ._uris import VERSIONS_ROOT, experiment_id_in, model_id_in, run_artifact_uri
@@ -70,16 +70,16 @@ def resolve(state: ServerState, raw: str) -> Tree:
     parts = raw.split("/")
     if len(parts) >= 3 and parts[0] == VERSIONS_ROOT and parts[2] == "artifacts":
         rest, version_id = _inside(parts[3:]), parts[1]
-        owner = _files.MLFLOW_VERSION if has_folder(state.store, version_id) else _files.PACKAGE
+        owner = trees.MLFLOW_VERSION if has_folder(state.store, version_id) else trees.PACKAGE
         return Tree(owner, version_id, rest, writable=False)
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
         model = LoggedModelService(state.store).get(model_id_in(parts[2]))
         if _same_experiment(state, parts[0], model.experiment_id):
-            return Tree(_files.LOGGED_MODEL, model.id, _inside(parts[4:]), writable=True)
+            return Tree(trees.LOGGED_MODEL, model.id, _inside(parts[4:]), writable=True)
     elif len(parts) >= 3 and parts[2] == "artifacts":
         experiment = read_experiment_id(state.store.db, parts[1])
         if experiment is not None and _same_experiment(state, parts[0], experiment):
-            return Tree(_files.RUN, parts[1], _inside(parts[3:]), writable=True)
+            return Tree(trees.RUN, parts[1], _inside(parts[3:]), writable=True)
     raise NotFound(
         f"artifact path {raw!r} names no run or logged model of this server; paths look like "
         "<experiment_id>/<run_id>/artifacts/<file> or <experiment_id>/models/<model_id>/artifacts"
@@ -102,7 +102,7 @@ def _chunks(state: ServerState, blob_hash: str) -> Iterator[bytes]:
 @artifacts_router.get("/artifacts/{path:path}")
 def download(path: str, state: State, _: Viewer) -> StreamingResponse:
     tree = resolve(state, path)
-    row = _files.file_at(state.store.db, tree.owner_type, tree.owner_id, tree.path)
+    row = trees.file_at(state.store.db, tree.owner_type, tree.owner_id, tree.path)
     if row is None or not tree.path:
         raise NotFound(f"artifact {path!r} does not exist (or is a folder)")
     media = mimetypes.guess_type(row.path)[0] or "application/octet-stream"
@@ -115,10 +115,10 @@ def download(path: str, state: State, _: Viewer) -> StreamingResponse:
 
 def _store(state: ServerState, caller: Identity, tree: Tree, local: Path) -> None:
     with acting_as(caller.user):
-        if tree.owner_type == _files.RUN:
+        if tree.owner_type == trees.RUN:
             state.tracking._store_artifact(tree.owner_id, tree.path, local)
         else:
-            _files.put_file(state.store, tree.owner_type, tree.owner_id, tree.path, local)
+            trees.put_file(state.store, tree.owner_type, tree.owner_id, tree.path, local)
 
 
 @artifacts_router.put("/artifacts/{path:path}")
@@ -143,19 +143,19 @@ async def upload(path: str, request: Request, state: State, caller: Editor) -> R
 def delete(path: str, state: State, caller: Editor) -> Response:
     tree = _writable(state, path)
     with acting_as(caller.user):
-        if tree.owner_type == _files.RUN:
+        if tree.owner_type == trees.RUN:
             state.tracking.delete_artifacts(tree.owner_id, tree.path or None)
         else:
             LoggedModelService(state.store).delete_files(tree.owner_id, tree.path)
     return reply()
 
 
-def list_files(state: ServerState, tree: Tree) -> list[_files.Entry]:
-    files = _files.files_under(state.store.db, tree.owner_type, tree.owner_id, tree.path)
-    return _files.children(files, tree.path)
+def list_files(state: ServerState, tree: Tree) -> list[trees.Entry]:
+    files = trees.files_under(state.store.db, tree.owner_type, tree.owner_id, tree.path)
+    return trees.children(files, tree.path)
 
 
-def entry_json(entry: _files.Entry, parent: str = "") -> dict[str, object]:
+def entry_json(entry: trees.Entry, parent: str = "") -> dict[str, object]:
     path = f"{parent}/{entry.name}" if parent else entry.name
     message: dict[str, object] = {"path": path, "is_dir": entry.is_dir}
     if entry.size is not None:
@@ -180,7 +180,7 @@ def list_run_artifacts(q: Annotated[m.ListArtifacts, Query()], state: State, _: 
     """A run's artifacts under ``path``, with paths relative to the run's artifact root."""
     run = state.tracking.get_run(q.run)
     prefix = normalize_relpath(q.path, what="artifact path") if q.path else ""
-    tree = Tree(_files.RUN, run.id, prefix, writable=True)
+    tree = Tree(trees.RUN, run.id, prefix, writable=True)
     return reply(
         {
             "root_uri": run_artifact_uri(run.experiment_id, run.id),

@@ -16,9 +16,9 @@ from fastapi.responses import Response
 
 from ...errors import InvalidInput
 from ...paths import normalize_relpath
+from ...store import artifact_trees as trees
 from ...store.home import acting_as
 from ...tracking.logged_models import SEARCH_ATTRIBUTES, LoggedModelService, parse_status
-from . import _files
 from . import _messages as m
 from ._artifacts import Tree, entry_json, list_files
 from ._common import (
@@ -150,7 +150,7 @@ def list_artifacts(
     model = LoggedModelService(state.store).get(model_id_in(model_id))
     given = q.artifact_directory_path
     prefix = normalize_relpath(given, what="artifact path") if given else ""
-    tree = Tree(_files.LOGGED_MODEL, model.id, prefix, writable=True)
+    tree = Tree(trees.LOGGED_MODEL, model.id, prefix, writable=True)
     return reply(
         {
             "root_uri": logged_model_uri(model.experiment_id, model.id),

@@ -20,9 +20,9 @@ from ...registry.mlflow_sources import (
     tree_source,
     version_source,
 )
+from ...store import artifact_trees as trees
 from .._state import ServerState
 from ..auth import Identity
-from . import _files
 from ._artifacts import resolve
 from ._uris import model_id_in
 
@@ -56,8 +56,8 @@ def find_source(
             tree.owner_type,
             tree.owner_id,
             tree.path,
-            run_id=tree.owner_id if tree.owner_type == _files.RUN else None,
-            logged_model_id=tree.owner_id if tree.owner_type == _files.LOGGED_MODEL else None,
+            run_id=tree.owner_id if tree.owner_type == trees.RUN else None,
+            logged_model_id=tree.owner_id if tree.owner_type == trees.LOGGED_MODEL else None,
         )
     else:
         raise InvalidInput(
