@@ -12,8 +12,9 @@ Heavy modules load on first use, so ``import loopwright`` stays fast. Every erro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from .errors import *  # noqa: F403  (every error class, as errors.__all__ lists them)
 from .errors import __all__ as _ERRORS
 
@@ -71,11 +72,4 @@ _LAZY = {
 __all__ = sorted(["__version__", *_ERRORS, *_LAZY])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'loopwright' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

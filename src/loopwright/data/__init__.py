@@ -10,7 +10,9 @@ Names load on first use, so importing a light module (``data.entities``) stays l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .entities import Dataset as Dataset
@@ -43,11 +45,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'loopwright.data' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -8,7 +8,7 @@ the caller builds its messages from them in one pass (about twice as fast as goi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +16,19 @@ import sqlalchemy as sa
 
 from ..errors import NotFound
 from ..store import schema as t
-from .entities import Run, RunStatus
+from .entities import Metric, Run, RunStatus
 
 if TYPE_CHECKING:
     from ..store.database import Database
 
-__all__ = ["INFO_COLUMNS", "RunRows", "read_experiment_id", "read_run_info", "read_run_rows"]
+__all__ = [
+    "INFO_COLUMNS",
+    "RunRows",
+    "read_experiment_id",
+    "read_run_info",
+    "read_run_rows",
+    "run_from_row",
+]
 
 _CHUNK = 900  # ids per IN list, under SQLite's bound-parameter limit
 _r = t.runs.c
@@ -91,6 +98,17 @@ def read_run_info(db: Database, run_id: str) -> Run:
         row = conn.execute(sa.select(t.runs).where(_r.id == run_id)).first()
     if row is None:
         raise NotFound(f"run {run_id!r} does not exist")
+    return run_from_row(row)
+
+
+def run_from_row(
+    row: Any,
+    *,
+    params: Mapping[str, str] | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Run:
+    """A :class:`Run` from a row of ``runs`` (all its columns) and what the run logged."""
     return Run(
         id=row.id,
         experiment_id=row.experiment_id,
@@ -104,4 +122,12 @@ def read_run_info(db: Database, run_id: str) -> Run:
         entry_point=row.entry_point,
         parent_run_id=row.parent_run_id,
         error=row.error,
+        heartbeat_at=row.heartbeat_at,
+        git_commit=row.git_commit,
+        git_branch=row.git_branch,
+        git_dirty=row.git_dirty,
+        environment_id=row.environment_id,
+        params=params or {},
+        metrics=metrics or {},
+        tags=tags or {},
     )

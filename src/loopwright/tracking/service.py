@@ -44,6 +44,7 @@ from .capture import (
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .remote_runs import RemoteRunsMixin
+from .run_rows import run_from_row
 from .search import RunPage, search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
@@ -271,27 +272,8 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                 value = math.nan if m.is_nan else m.value
                 metrics[m.run_id][m.key] = Metric(m.key, value, m.step, m.timestamp)
         return {
-            row.id: Run(
-                id=row.id,
-                experiment_id=row.experiment_id,
-                name=row.name,
-                status=RunStatus(row.status),
-                lifecycle_stage=row.lifecycle_stage,
-                start_time=row.start_time,
-                end_time=row.end_time,
-                user=row.user,
-                host=row.host,
-                entry_point=row.entry_point,
-                parent_run_id=row.parent_run_id,
-                error=row.error,
-                heartbeat_at=row.heartbeat_at,
-                git_commit=row.git_commit,
-                git_branch=row.git_branch,
-                git_dirty=row.git_dirty,
-                environment_id=row.environment_id,
-                params=params[row.id],
-                metrics=metrics[row.id],
-                tags=tags[row.id],
+            row.id: run_from_row(
+                row, params=params[row.id], metrics=metrics[row.id], tags=tags[row.id]
             )
             for row in rows
         }
