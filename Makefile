@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv quickstart test lint services services-stop clean
+.PHONY: venv quickstart test lint mlflow-suite services services-stop clean
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ lint: venv
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# MLflow's own REST tests against `loopwright server` (docs/mlflow-compatibility.md); CI runs it.
+mlflow-suite: venv
+	scripts/mlflow_suite.sh
 
 services: venv
 	LW_VENV=$(VENV) scripts/services.sh start
