@@ -1,0 +1,1 @@
+"""Serving: the inference server, traffic routing, batching, the prediction log and batch scoring."""
