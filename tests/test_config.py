@@ -20,6 +20,8 @@ KEYS = (
     "user",
     "data_link",
     *LIMITS,
+    "default_artifact_root",
+    "artifact_roots",
 )
 ENV = {
     "home": "LOOPWRIGHT_HOME",
@@ -31,6 +33,8 @@ ENV = {
     "user": "LOOPWRIGHT_USER",
     "data_link": "LOOPWRIGHT_DATA_LINK",
     **{key: f"LOOPWRIGHT_{key.upper()}" for key in LIMITS},
+    "default_artifact_root": "LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT",
+    "artifact_roots": "LOOPWRIGHT_ARTIFACT_ROOTS",
 }
 
 
@@ -83,6 +87,8 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "user": "default",
         "data_link": "default",
         **dict.fromkeys(LIMITS, "default"),
+        "default_artifact_root": "default",
+        "artifact_roots": "default",
     }
 
 
@@ -128,6 +134,18 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
         "max_upload_bytes": ("4000", "5000", "6000", "6000"),
         "query_timeout": ("1.5", "2.5", "3.5", "3.5"),
         "query_memory": ("7000", "8000", "9000", "9000"),
+        "default_artifact_root": (
+            str(root / "arg-root"),
+            str(root / "env-root"),
+            "file-root",  # relative: anchored at the file's folder
+            str(root / "file-root"),
+        ),
+        "artifact_roots": (
+            f"{root / 'a1'},{root / 'a2'}",
+            str(root / "e1"),
+            "f1,f2",
+            f"{root / 'f1'},{root / 'f2'}",
+        ),
     }
 
 
@@ -173,6 +191,8 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "max_upload_bytes": str(5 << 30),
             "query_timeout": "300.0",
             "query_memory": str(1 << 30),
+            "default_artifact_root": None,
+            "artifact_roots": "",
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -203,6 +223,8 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "user": f"file {toml}",
         "data_link": f"file {toml}",
         **dict.fromkeys(LIMITS, f"file {toml}"),
+        "default_artifact_root": f"file {toml}",
+        "artifact_roots": f"file {toml}",
     }
 
 
@@ -531,3 +553,44 @@ def test_describe_lists_every_key_in_order(tmp_path: Path) -> None:
     assert _values(settings)["token"] == ""
     assert _values(settings)["log_level"] == "INFO"
     assert _values(settings)["home"] == str(tmp_path.resolve() / HOME_DIR)
+
+
+# --- artifact roots ----------------------------------------------------------------------------
+
+
+def test_artifact_roots_take_paths_and_file_uris(tmp_path: Path) -> None:
+    settings = resolve_settings(
+        cwd=tmp_path,
+        environ={
+            "LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT": "file:///srv/mlruns",
+            "LOOPWRIGHT_ARTIFACT_ROOTS": f"file://localhost/srv/shared, {tmp_path / 'x'},rel",
+        },
+    )
+    assert settings.default_artifact_root == "/srv/mlruns"
+    assert settings.artifact_roots == ("/srv/shared", str(tmp_path / "x"), str(tmp_path / "rel"))
+
+
+def test_the_served_default_artifact_root_is_none(tmp_path: Path) -> None:
+    for value in ("mlflow-artifacts:/", "mlflow-artifacts:"):
+        assert (
+            resolve_settings(cwd=tmp_path, default_artifact_root=value).default_artifact_root
+            is None
+        )
+    assert resolve_settings(cwd=tmp_path, environ={}).default_artifact_root is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("default_artifact_root", "s3://bucket/prefix"),
+        ("default_artifact_root", "file://otherhost/srv"),
+        ("default_artifact_root", "mlflow-artifacts:/elsewhere"),
+        ("artifact_roots", "/srv/ok,gs://bucket"),
+        ("artifact_roots", "mlflow-artifacts:/"),
+    ],
+)
+def test_an_artifact_root_that_is_not_a_local_folder_is_refused(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        resolve_settings(cwd=tmp_path, **{key: value})

@@ -65,6 +65,16 @@ _KEYS: tuple[_Key, ...] = (
     _Key("max_upload_bytes", "LOOPWRIGHT_MAX_UPLOAD_BYTES", "server: largest streamed upload"),
     _Key("query_timeout", "LOOPWRIGHT_QUERY_TIMEOUT", "seconds a validation query may run"),
     _Key("query_memory", "LOOPWRIGHT_QUERY_MEMORY", "memory a validation query may use"),
+    _Key(
+        "default_artifact_root",
+        "LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT",
+        "server: where new experiments keep artifacts (mlflow-artifacts:/ or a local folder)",
+    ),
+    _Key(
+        "artifact_roots",
+        "LOOPWRIGHT_ARTIFACT_ROOTS",
+        "server: local folders (comma-separated) experiments may name as artifact_location",
+    ),
 )
 # Numeric settings: sizes take a unit (``512MB``, ``5GiB``) or a number of bytes.
 _SIZES = ("max_request_bytes", "max_upload_bytes", "query_memory")
@@ -96,6 +106,12 @@ class Settings:
     max_upload_bytes: int = 5 << 30
     query_timeout: float = 300.0  # seconds, for the DuckDB queries of data validation
     query_memory: int = 1 << 30
+    # None: artifacts are served by this server (``mlflow-artifacts:/``); else an absolute local
+    # folder whose ``<experiment id>`` subfolders hold new experiments' artifacts.
+    default_artifact_root: str | None = None
+    # Absolute local folders an experiment's own ``artifact_location`` may lie in (the default
+    # root is allowed too); empty: clients cannot choose a location.
+    artifact_roots: tuple[str, ...] = ()
 
     @property
     def is_embedded(self) -> bool:
@@ -152,7 +168,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"known settings: {', '.join(_KEYS_BY_NAME)}"
         )
     for name, value in table.items():
-        if name == "data_link" and isinstance(value, list):
+        if name in ("data_link", "artifact_roots") and isinstance(value, list):
             table[name] = ",".join(map(str, value))  # data_link = ["reflink", "copy"]
         elif name in (*_SIZES, "query_timeout") and type(value) in (int, float):
             table[name] = str(value)
@@ -190,6 +206,11 @@ def _check_value(name: str, value: str, source: str) -> str:
         raise ConfigError(f"{where}: a user name must be 1-200 characters")
     elif name in ("home", "blob_uri") and not value.strip():
         raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
+    elif name == "default_artifact_root":
+        return _artifact_root(value.strip(), where, served_ok=True)
+    elif name == "artifact_roots":
+        roots = [_artifact_root(r.strip(), where, served_ok=False) for r in value.split(",")]
+        return ",".join(root for root in roots if root)
     elif name == "data_link":
         modes = [mode.strip().lower() for mode in value.split(",")]
         if not all(mode in LINK_MODES for mode in modes):
@@ -210,6 +231,28 @@ def _check_value(name: str, value: str, source: str) -> str:
     return value
 
 
+def _artifact_root(value: str, where: str, *, served_ok: bool) -> str:
+    """A local folder (path or ``file://`` URI, as a path), or ``mlflow-artifacts:/``."""
+    from urllib.parse import unquote, urlsplit
+
+    if served_ok and value.rstrip("/") in ("mlflow-artifacts:", ""):
+        return "mlflow-artifacts:/"
+    if value.startswith("file:"):
+        parts = urlsplit(value)
+        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            raise ConfigError(
+                f"{where}: {value!r} is not a local folder; write file:///absolute/path"
+            )
+        return unquote(parts.path)
+    if "://" in value or value.startswith("mlflow-artifacts:"):
+        served = "mlflow-artifacts:/ (this server's blob store) or " if served_ok else ""
+        raise ConfigError(
+            f"{where}: {value!r} is not supported; give {served}a local folder "
+            "(a path or file:///absolute/path)"
+        )
+    return value
+
+
 def _size(value: str, where: str) -> int:
     """Bytes in ``"1048576"``, ``"512MB"`` or ``"5GiB"`` (KB = 1000 bytes, KiB = 1024)."""
     match = _SIZE.fullmatch(value.strip())
@@ -224,6 +267,11 @@ def _anchor(name: str, value: str, base: Path) -> str:
     """Make a relative local path absolute against ``base`` (the file's folder or the cwd)."""
     if name in ("home", "blob_uri") and "://" not in value:
         return str((base / Path(value).expanduser()).resolve())
+    if name == "default_artifact_root" and value != "mlflow-artifacts:/":
+        return str((base / Path(value).expanduser()).resolve())
+    if name == "artifact_roots":
+        roots = (str((base / Path(r).expanduser()).resolve()) for r in value.split(",") if r)
+        return ",".join(roots)
     if name == "db_uri" and value.startswith("sqlite:///"):
         path = value[len("sqlite:///") :]
         if path and path != ":memory:" and not path.startswith(("/", "file:")):
@@ -245,6 +293,8 @@ def resolve_settings(
     max_upload_bytes: int | str | None = None,
     query_timeout: float | str | None = None,
     query_memory: int | str | None = None,
+    default_artifact_root: str | None = None,
+    artifact_roots: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -267,6 +317,8 @@ def resolve_settings(
         "log_level": log_level,
         "user": user,
         "data_link": data_link,
+        "default_artifact_root": default_artifact_root,
+        "artifact_roots": artifact_roots,
     }
     limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
     for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
@@ -312,4 +364,10 @@ def resolve_settings(
         max_upload_bytes=int(values["max_upload_bytes"] or _DEFAULT_LIMITS["max_upload_bytes"]),
         query_timeout=float(values["query_timeout"] or _DEFAULT_LIMITS["query_timeout"]),
         query_memory=int(values["query_memory"] or _DEFAULT_LIMITS["query_memory"]),
+        default_artifact_root=(
+            None
+            if values["default_artifact_root"] in (None, "mlflow-artifacts:/")
+            else values["default_artifact_root"]
+        ),
+        artifact_roots=tuple(filter(None, (values["artifact_roots"] or "").split(","))),
     )
