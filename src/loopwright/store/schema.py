@@ -337,6 +337,12 @@ model_versions = sa.Table(
     sa.Column("created_by", sa.String(200)),
     _ms("created_at"),
     _ms("updated_at"),
+    # "package": the files are a verified package stored here. "external": only the source URI
+    # is known (MLflow registers any URI); nothing is stored and nothing loads until it is pinned.
+    sa.Column("source_kind", sa.String(20), nullable=False, server_default="package"),
+    # The run id as a client gave it when no run here has it (MLflow stores it unchecked);
+    # ``run_id`` keeps the foreign key for runs that exist.
+    sa.Column("run_ref", sa.String(100)),
     sa.UniqueConstraint("model_id", "version"),
 )
 model_version_tags = _tags("model_version_tags", "model_versions", "version_id")
