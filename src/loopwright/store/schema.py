@@ -133,6 +133,8 @@ experiments = sa.Table(
     sa.Column("lifecycle_stage", sa.String(20), nullable=False, server_default="active"),
     _ms("created_at"),
     _ms("updated_at"),
+    # A local folder the server allows (tracking/artifact_locations.py); NULL: served by it.
+    sa.Column("artifact_location", sa.Text),
 )
 experiment_tags = _tags("experiment_tags", "experiments", "experiment_id")
 
