@@ -91,6 +91,11 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.url.path.startswith(MLFLOW_PREFIXES):  # MLflow's clients match its wording
+            from .mlflow.errors import validation_message
+
+            message = validation_message(exc.errors(), exc.body)
+            return error_body(request.url.path, "INVALID_PARAMETER_VALUE", message, 400)
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}"
             for error in exc.errors()
