@@ -259,18 +259,48 @@ def test_escaped_wildcards_are_literal_everywhere(world: World) -> None:
     assert world.memory_values("params.p LIKE 'a\\_b'") == {"a_b"}
 
 
-def test_absent_is_unequal_is_one_flag_for_both_back_ends(world: World) -> None:
-    """Issue 18 asks registered-model search to count a missing tag as "not equal": the schema
-    flag does it for the SQL and in-memory back-ends alike."""
-    tags = Entity("tags", frozenset({"tag", "tags"}), absent_is_unequal=True)
+@pytest.mark.parametrize(
+    ("filter_string", "absent_matches", "holder_matches"),
+    [
+        ("tags.nothing != 'x'", True, True),
+        ("tags.nothing = 'f'", True, False),
+        ("tags.nothing NOT IN ('x', 'y')", True, True),
+        ("tags.nothing LIKE 'f%'", True, False),
+        ("tags.nothing = 'x'", False, False),
+        ("tags.nothing != 'f'", False, True),
+        ("tags.nothing ILIKE 'Z%'", False, True),
+    ],
+)
+def test_an_absent_value_reads_the_same_on_both_back_ends(
+    world: World, filter_string: str, absent_matches: bool, holder_matches: bool
+) -> None:
+    """A key in ``absent_values`` (MLflow's ``mlflow.prompt.is_prompt``, read as 'false' when a
+    model lacks it) is read as that value by the SQL and in-memory back-ends alike; records that
+    hold the key (here as 'zzz') are compared as usual."""
+    tags = Entity("tags", frozenset({"tag", "tags"}), absent_values={"nothing": "f"})
     schema = Schema((RUN_SCHEMA.entities[0], tags), example="tags.t = 'x'")
-    found = parse("tags.nothing != 'x' AND tags.t NOT IN ('a')", schema)
+    holders = {run.id for run in world.runs[::2]}
+    for run_id in holders:
+        world.tracking.set_tags(run_id, {"nothing": "zzz"})
+    found = parse(filter_string + " AND tags.t NOT IN ('a')", schema)
     with world.tracking.db.read() as conn:
         query = sa.select(t.runs.c.id).where(*where(found, run_columns(True), conn.dialect.name))
         in_sql = set(conn.execute(query).scalars())
-    in_memory = {run.id for run in world.runs if predicate(found)(_run_lookup(run))}
-    assert in_sql == in_memory == {run.id for run in world.runs if run.tags["t"] != "a"}
-    assert world.run_values("tags.nothing != 'x'") == set()  # MLflow's default: no match
+    runs = world.tracking.get_runs([run.id for run in world.runs])
+    in_memory = {run.id for run in runs if predicate(found)(_run_lookup(run))}
+    expected = {
+        run.id
+        for run in runs
+        if run.tags["t"] != "a" and (holder_matches if run.id in holders else absent_matches)
+    }
+    assert in_sql == in_memory == expected
+
+
+def test_an_absent_key_matches_nothing_by_default(world: World) -> None:
+    """MLflow's rule for runs and registry searches alike: no value, no match, not even ``!=``."""
+    assert world.run_values("tags.nothing != 'x'") == set()
+    assert world.memory_values("tags.nothing != 'x'") == set()
+    assert world.model_values("tags.nothing != 'x'") == set()
 
 
 def test_comparisons_are_typed_and_bounded() -> None:

@@ -2,8 +2,15 @@ r"""The columns of the registry's searches, declared for the one filter language
 
 The language (:mod:`loopwright.store.filters`) parses and compiles the filter; this module only
 says which columns exist. Registered models offer ``name`` and ``tags.<key>``; versions add
-``version`` (an integer), ``run_id``, ``stage`` and ``status``. Column names ignore case; a stage
-compared exactly is matched to its canonical spelling (``'staging'`` is ``'Staging'``).
+``version`` (an integer), ``run_id``, ``source``, ``stage`` and ``status``. Column names ignore
+case; a stage compared exactly is matched to its canonical spelling (``'staging'`` is
+``'Staging'``). MLflow's spellings work too: ``tag.<key>``, ``attribute.name``,
+``version_number`` and ``source_path``.
+
+A model or version lacking a tag matches no comparison on it, not even ``!=``, as in MLflow, with
+MLflow's one exception: one without ``mlflow.prompt.is_prompt`` is not a prompt (read as
+``'false'``), so the ``tag.`mlflow.prompt.is_prompt` != 'true'`` that every mlflow 3 client
+appends to its model search finds the models.
 
 Example:
     >>> found = parse("name LIKE 'churn%' AND tags.team = 'risk'", MODEL_COLUMNS)
@@ -22,6 +29,7 @@ from .entities import Stage
 
 __all__ = [
     "MODEL_COLUMNS",
+    "PROMPT_TAG",
     "VERSION_COLUMNS",
     "mentions",
     "model_filter",
@@ -37,11 +45,21 @@ def _stage(value: str) -> str:
     raise ValueError(f"unknown stage {value!r}; stages: {', '.join(s.value for s in Stage)}")
 
 
-def _schema(fields: dict[str, Field]) -> Schema:
+# The tag that marks an MLflow prompt (stored as a registered model); absent on models.
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _schema(fields: dict[str, Field], aliases: dict[str, str] | None = None) -> Schema:
     return Schema(
         (
-            Entity("attributes", frozenset(), fields=fields, fold_case=True),
-            Entity("tags", frozenset({"tags"})),
+            Entity(
+                "attributes",
+                frozenset({"attribute", "attributes"}),
+                fields=fields,
+                aliases=aliases or {},
+                fold_case=True,
+            ),
+            Entity("tags", frozenset({"tag", "tags"}), absent_values={PROMPT_TAG: "false"}),
         ),
         example="name LIKE 'churn%'",
         noun="column",
@@ -54,9 +72,11 @@ VERSION_COLUMNS = _schema(
         "name": Field(),
         "version": Field(Kind.INTEGER, expect="an integer version number"),
         "run_id": Field(),
+        "source": Field(),
         "stage": Field(canonical=_stage),
         "status": Field(),
-    }
+    },
+    aliases={"version_number": "version", "source_path": "source"},
 )
 
 
@@ -80,7 +100,8 @@ def version_filter(found: Filter, dialect: str) -> list[sa.ColumnElement[bool]]:
     columns = {
         "name": t.registered_models.c.name,
         "version": v.version,
-        "run_id": v.run_id,
+        "run_id": sa.func.coalesce(v.run_id, v.run_ref),  # run_ref: a run not stored here
+        "source": v.source,
         "stage": v.stage,
         "status": v.status,
     }

@@ -30,7 +30,6 @@ __all__ = [
 
 NUMBER_OPS = ("=", "!=", ">", ">=", "<", "<=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
-NEGATIVE_OPS = frozenset({"!=", "NOT IN"})
 # The symbol operators as Python functions: on numbers and strings in memory, on SQL columns.
 SYMBOL_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
@@ -74,8 +73,9 @@ class Field:
 class Entity:
     """A family of columns: ``metrics.<key>`` with any key, or attributes with fixed ``fields``.
 
-    ``absent_is_unequal``: a record without the key matches ``!=`` and ``NOT IN`` (by default it
-    matches no comparison at all, as in MLflow's run search).
+    A record without the key matches no comparison on it, not even ``!=`` (as in MLflow), unless
+    ``absent_values`` names the key: the record is then read as holding that value. MLflow's
+    registry reads a model without ``mlflow.prompt.is_prompt`` as ``'false'`` (not a prompt).
     """
 
     name: str
@@ -84,7 +84,7 @@ class Entity:
     fields: Mapping[str, Field] | None = None
     aliases: Mapping[str, str] = field(default_factory=dict)
     fold_case: bool = False  # field names match case-insensitively
-    absent_is_unequal: bool = False
+    absent_values: Mapping[str, str] = field(default_factory=dict)
 
     def field_named(self, key: str) -> tuple[str, Field] | None:
         """The canonical key and its field; for free-form entities any key, of ``kind``."""
@@ -142,10 +142,10 @@ class Filter:
     comparisons: tuple[Comparison, ...]
     schema: Schema
 
-    def absent_matches(self, comparison: Comparison) -> bool:
-        """Whether a record lacking the comparison's column matches it."""
-        entity = self.schema.entity(comparison.entity)
-        return entity.absent_is_unequal and comparison.op in NEGATIVE_OPS
+    def absent_value(self, comparison: Comparison) -> str | None:
+        """The value a record lacking the comparison's column is read as (None: no value, so
+        the comparison does not match)."""
+        return self.schema.entity(comparison.entity).absent_values.get(comparison.key)
 
 
 @dataclass(frozen=True)

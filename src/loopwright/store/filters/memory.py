@@ -2,8 +2,8 @@ r"""The in-memory back-end: a parsed filter as a predicate over Python records.
 
 A record is seen through a :data:`Lookup`, ``(entity, key) -> value``, returning None when the
 record lacks the column. Semantics match the SQL back-end: a record lacking the column matches no
-comparison (unless its entity declares ``absent_is_unequal``, then it matches ``!=`` and
-``NOT IN``); NaN matches no comparison; strings compare case-sensitively except ILIKE.
+comparison (unless its entity gives the key an ``absent_values`` entry, then it is read as that
+value); NaN matches no comparison; strings compare case-sensitively except ILIKE.
 
 Example:
     >>> from loopwright.store.filters import Entity, Field, Schema, parse
@@ -30,12 +30,14 @@ Lookup = Callable[[str, str], Any]
 
 def predicate(filter: Filter) -> Callable[[Lookup], bool]:
     """A function telling whether a record (seen through a :data:`Lookup`) matches."""
-    checks = [(c, filter.absent_matches(c)) for c in filter.comparisons]
+    checks = [(c, filter.absent_value(c)) for c in filter.comparisons]
 
     def check(lookup: Lookup) -> bool:
         for comparison, absent in checks:
             found = lookup(comparison.entity, comparison.key)
-            if not (absent if found is None else matches(comparison, found)):
+            if found is None:
+                found = absent
+            if found is None or not matches(comparison, found):
                 return False
         return True
 

@@ -27,10 +27,9 @@ import sqlalchemy as sa
 
 from ._ast import SYMBOL_OPS, Comparison, Filter
 from ._like import LIKE_ESCAPE, glob_pattern, like_parts, sql_like_pattern
+from .memory import matches
 
 __all__ = ["KeyValues", "SqlTarget", "compare", "where"]
-
-_POSITIVE = {"!=": "=", "NOT IN": "IN"}
 
 
 @dataclass(frozen=True)
@@ -63,14 +62,15 @@ def where(filter: Filter, target: SqlTarget, dialect: str) -> list[sa.ColumnElem
             terms.append(compare(target.attributes[comparison.key], comparison, dialect))
             continue
         keyed = target.entities[comparison.entity]
-        if filter.absent_matches(comparison):
-            # Lacking the key counts as unequal: NOT (has the key with an equal value).
-            positive = Comparison(
-                comparison.entity, comparison.key, _POSITIVE[comparison.op], comparison.value
+        owners: sa.ColumnElement[bool] = target.id.in_(_owners(keyed, comparison, dialect))
+        absent = filter.absent_value(comparison)
+        if absent is not None and matches(comparison, absent):
+            # A row lacking the key is read as holding ``absent``, which matches.
+            holders = sa.select(keyed.table.c[keyed.owner]).where(
+                keyed.table.c.key == comparison.key
             )
-            terms.append(sa.not_(target.id.in_(_owners(keyed, positive, dialect))))
-        else:
-            terms.append(target.id.in_(_owners(keyed, comparison, dialect)))
+            owners = sa.or_(owners, sa.not_(target.id.in_(holders)))
+        terms.append(owners)
     return terms
 
 
