@@ -44,6 +44,8 @@ class Experiment:
     created_at: int
     updated_at: int
     tags: Mapping[str, str] = field(default_factory=dict)
+    # A local folder the server allows (tracking/artifact_locations.py); None: served by it.
+    artifact_location: str | None = None
 
 
 @dataclass(frozen=True)

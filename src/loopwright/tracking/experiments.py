@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,9 +17,13 @@ from ..store.limits import check_text
 from ..store.upsert import upsert
 from ._base import ServiceBase
 from ._validate import check_key, checked_tags, experiment_name
+from .artifact_locations import ArtifactRoots, new_location
 from .entities import Experiment
+from .protocol import DEFAULT_EXPERIMENT
 
-__all__ = ["ExperimentsMixin"]
+__all__ = ["DEFAULT_EXPERIMENT_ID", "ExperimentsMixin"]
+
+DEFAULT_EXPERIMENT_ID = "0"  # MLflow's id of the Default experiment
 
 
 class ExperimentsMixin(ServiceBase):
@@ -26,10 +31,37 @@ class ExperimentsMixin(ServiceBase):
 
     _experiment_ids: dict[str, str]
 
-    def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
+    def create_experiment(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        artifact_location: str | None = None,
+    ) -> Experiment:
+        """Create an experiment; its artifacts go to ``artifact_location`` if given.
+
+        ``artifact_location`` must be a local folder inside a root the settings allow
+        (``default_artifact_root``, ``artifact_roots``; see
+        :mod:`~loopwright.tracking.artifact_locations`). Without it the experiment's artifacts
+        are kept in the blob store, or below ``default_artifact_root`` when that is a folder.
+        """
+        return self._create_experiment(
+            name, description=description, artifact_location=artifact_location, id_=new_id()
+        )
+
+    def _create_experiment(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        artifact_location: str | None = None,
+        id_: str,
+    ) -> Experiment:
         name = experiment_name(name)
         now = now_ms()
-        experiment_id = new_id()
+        experiment_id = id_
+        roots = ArtifactRoots.from_settings(self.store.settings)
+        location = new_location(roots, artifact_location, experiment_id, cwd=os.getcwd())
         row = {
             "id": experiment_id,
             "name": name,
@@ -37,6 +69,7 @@ class ExperimentsMixin(ServiceBase):
             "lifecycle_stage": "active",
             "created_at": now,
             "updated_at": now,
+            "artifact_location": location,
         }
         try:
             with self.db.write() as conn:
@@ -47,20 +80,35 @@ class ExperimentsMixin(ServiceBase):
                     action="experiment.create",
                     subject_type="experiment",
                     subject_id=experiment_id,
-                    after={"name": name},
+                    after={"name": name} | ({"artifact_location": location} if location else {}),
                 )
         except sa.exc.IntegrityError:
             raise AlreadyExists(f"experiment {name!r} already exists; pick another name") from None
         return self.get_experiment(experiment_id)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment called ``name``, created if missing.
+
+        The ``Default`` experiment is created with id ``"0"``, MLflow's id for it, unless that id
+        is taken (an older store's Default was renamed, say).
+        """
         found = self.find_experiment(name)
         if found is not None:
             return found
+        id_ = new_id()
+        if name == DEFAULT_EXPERIMENT and not self._has_experiment_id(DEFAULT_EXPERIMENT_ID):
+            id_ = DEFAULT_EXPERIMENT_ID
         try:
-            return self.create_experiment(name)
+            return self._create_experiment(name, id_=id_)
         except AlreadyExists:  # another process created it meanwhile
             return self.get_experiment_by_name(name)
+
+    def _has_experiment_id(self, experiment_id: str) -> bool:
+        with self.db.read() as conn:
+            found = conn.execute(
+                sa.select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
+            ).first()
+        return found is not None
 
     def find_experiment(self, name: str) -> Experiment | None:
         # Any length may be looked up (and not found); text no column can hold is refused.
@@ -198,6 +246,7 @@ class ExperimentsMixin(ServiceBase):
             created_at=row.created_at,
             updated_at=row.updated_at,
             tags=tags,
+            artifact_location=row.artifact_location,
         )
 
     @staticmethod

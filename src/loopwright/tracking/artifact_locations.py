@@ -1,0 +1,142 @@
+"""Where an experiment's artifacts live: served by the server, or a local folder it allows.
+
+An experiment's ``artifact_location`` is ``None`` (the server keeps the files in its blob store
+and MLflow clients reach them through ``mlflow-artifacts:/<experiment id>``) or a local folder.
+A folder is accepted only inside a root the server's operator allowed: the
+``default_artifact_root`` setting (new experiments then get ``<root>/<experiment id>``) or one of
+``artifact_roots``. Everything below a root goes through the one path resolver
+(:func:`loopwright.paths.safe_join`): no ``..``, no control characters or encoded separators, no
+symbolic link leading out of the root. A folder that overlaps the server's own home or blob
+store is refused too, as is every other scheme (``s3://``, ``runs:/``, ``mlflow-artifacts:/...``).
+
+As ``mlflow server`` does, a scheme-less location is kept as an absolute path (a relative one is
+taken from the server's working directory) and a ``file:`` URI as a ``file:`` URI. A run's
+artifacts are ``<location>/<run id>/artifacts``.
+
+Example:
+    >>> roots = ArtifactRoots(default=None, allowed=("/srv/mlruns",), store=())
+    >>> new_location(roots, "file:///srv/mlruns/team-a", "0123", cwd="/")
+    'file:///srv/mlruns/team-a'
+    >>> new_location(roots, "/etc", "0123", cwd="/")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    loopwright.errors.InvalidInput: artifact_location '/etc' is not inside a folder this server ...
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from ..errors import InvalidInput
+from ..paths import safe_join
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["ArtifactRoots", "local_folder", "new_location", "run_artifact_folder"]
+
+_WHAT = "artifact_location"
+_FIX = (
+    "leave artifact_location empty (the server then stores the artifacts itself) or give a "
+    "local folder inside one the server allows (settings default_artifact_root and "
+    "artifact_roots, LOOPWRIGHT_ARTIFACT_ROOTS)"
+)
+
+
+@dataclass(frozen=True)
+class ArtifactRoots:
+    """The folders a server may keep artifacts in, from its settings."""
+
+    default: str | None  # new experiments' root; None: served from the blob store
+    allowed: tuple[str, ...]  # roots experiments may name (the default root among them)
+    store: tuple[str, ...]  # the server's own home and blob folder, never to overlap
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArtifactRoots:
+        default = settings.default_artifact_root
+        allowed = tuple(dict.fromkeys([*([default] if default else []), *settings.artifact_roots]))
+        store = [str(settings.home)]
+        if "://" not in settings.blob_uri:
+            store.append(settings.blob_uri)
+        return cls(default=default, allowed=allowed, store=tuple(store))
+
+
+def _given_path(location: str, cwd: str | os.PathLike[str]) -> tuple[str, bool]:
+    """``(absolute path as given, whether it was a file: URI)``; other schemes are refused."""
+    if "\x00" in location:
+        raise InvalidInput(f"{_WHAT} contains a NUL character; {_FIX}")
+    parts = urlsplit(location)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            raise InvalidInput(
+                f"{_WHAT} {location!r} is not a local folder of this server (a host, query or "
+                f"fragment is given); write file:///absolute/path, or {_FIX}"
+            )
+        return unquote(parts.path), True
+    if scheme:
+        raise InvalidInput(f"{_WHAT} {location!r} is not supported ({scheme}:); {_FIX}")
+    return os.path.join(os.fspath(cwd), location), False
+
+
+def local_folder(roots: ArtifactRoots, location: str, *, cwd: str = "/") -> Path:
+    """The folder ``location`` names, checked against the roots (raises if not allowed)."""
+    path, _ = _given_path(location, cwd)
+    return _inside_a_root(roots, location, path)
+
+
+def _inside_a_root(roots: ArtifactRoots, location: str, path: str) -> Path:
+    for root in roots.allowed:
+        if path.rstrip("/") == root.rstrip("/"):
+            folder = Path(root)
+        elif path.startswith(root.rstrip("/") + "/"):
+            # The part below the root is a user path: the one resolver checks it (and that no
+            # symbolic link along it leads out of the root).
+            folder = safe_join(root, path[len(root.rstrip("/")) + 1 :], what=_WHAT)
+        else:
+            continue
+        _check_apart_from_store(roots, location, folder)
+        return folder
+    if ".." in path.split("/"):
+        raise InvalidInput(f"{_WHAT} {location!r} has a '..' segment; {_FIX}")
+    raise InvalidInput(f"{_WHAT} {location!r} is not inside a folder this server allows; {_FIX}")
+
+
+def _check_apart_from_store(roots: ArtifactRoots, location: str, folder: Path) -> None:
+    real = os.path.realpath(folder)
+    for own in roots.store:
+        own_real = os.path.realpath(own)
+        if os.path.commonpath([real, own_real]) in (real, own_real):
+            raise InvalidInput(
+                f"{_WHAT} {location!r} overlaps the server's own store (its home or blob "
+                f"folder), where clients must not write; {_FIX}"
+            )
+
+
+def new_location(
+    roots: ArtifactRoots, given: str | None, experiment_id: str, *, cwd: str | os.PathLike[str]
+) -> str | None:
+    """The location to record for a new experiment (``None``: served by the server).
+
+    Raises:
+        InvalidInput: ``given`` is another scheme, or not inside an allowed root.
+        UnsafePath: the part below its root breaks a rule of the path resolver.
+    """
+    if not given:
+        if roots.default is None:
+            return None
+        return safe_join(roots.default, experiment_id, what="experiment id").as_uri()
+    path, is_uri = _given_path(given, cwd)
+    folder = _inside_a_root(roots, given, path)
+    return folder.as_uri() if is_uri else posixpath.normpath(str(folder))
+
+
+def run_artifact_folder(roots: ArtifactRoots, location: str, run_id: str) -> Path:
+    """The local folder of a run's artifacts, re-checked against today's roots."""
+    folder = local_folder(roots, location)
+    return safe_join(folder, f"{run_id}/artifacts", what="run id")
