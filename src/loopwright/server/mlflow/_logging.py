@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..._ids import now_ms
 from ...errors import InvalidInput
 from ...store import limits
 from ...store.home import acting_as
@@ -35,6 +34,7 @@ from ._common import (
 from ._convert import RUN_NAME_TAG, double
 from ._paging import page, read_offset
 from ._uris import model_id_in
+from .errors import missing_value
 
 __all__ = ["router"]
 
@@ -45,6 +45,7 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
 MAX_BULK_RUNS = 100
+MAX_BULK_POINTS = 2500  # per run (MLflow's MAX_RESULTS_PER_RUN)
 
 
 def _model_points(
@@ -78,8 +79,7 @@ def _model_points(
 @router.post("/runs/log-metric")
 def log_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
     run_id = body.run
-    ts = now_ms() if body.timestamp is None else body.timestamp
-    point = Metric(body.key, body.value, body.step, ts)
+    point = Metric(body.key, body.value, body.step, body.timestamp)
     with acting_as(caller.user):
         if body.model_id:
             state.tracking.require_loggable(run_id)
@@ -159,11 +159,7 @@ def _check_batch(body: m.LogBatch) -> tuple[dict[str, str], dict[str, str]]:
 def log_batch(body: m.LogBatch, state: State, caller: Editor) -> Response:
     run_id = body.run
     params, tags = _check_batch(body)
-    now = now_ms()
-    points = [
-        Metric(p.key, p.value, p.step, now if p.timestamp is None else p.timestamp)
-        for p in body.metrics
-    ]
+    points = [Metric(p.key, p.value, p.step, p.timestamp) for p in body.metrics]
     with acting_as(caller.user):
         state.tracking.require_loggable(run_id)
         _model_points(state, run_id, body.metrics, points)
@@ -264,15 +260,38 @@ def get_history(q: Annotated[m.GetMetricHistory, Query()], state: State, _: View
     return reply(message)
 
 
+def _check_bulk_interval(q: m.GetMetricHistoryBulkInterval) -> None:
+    """MLflow's checks, in its order and words (its UI and tests match them)."""
+    if not q.run_ids:
+        raise InvalidInput(missing_value("run_ids"))
+    if len(q.run_ids) > MAX_BULK_RUNS:
+        raise InvalidInput(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
+            f"run_ids. Received {len(q.run_ids)} run_ids."
+        )
+    if not q.metric_key:
+        raise InvalidInput(missing_value("metric_key"))
+    if q.max_results is not None and not 1 <= q.max_results <= MAX_BULK_POINTS:
+        raise InvalidInput(f"max_results must be between 1 and {MAX_BULK_POINTS}.")
+    if (q.start_step is None) != (q.end_step is None):
+        raise InvalidInput(
+            "If either start step or end step are specified, both must be specified."
+        )
+    if q.start_step is not None and q.end_step is not None and q.start_step > q.end_step:
+        raise InvalidInput(
+            "end_step must be greater than start_step. "
+            f"Found start_step={q.start_step} and end_step={q.end_step}."
+        )
+
+
 @router.get("/metrics/get-history-bulk-interval")
 def get_history_bulk_interval(
     q: Annotated[m.GetMetricHistoryBulkInterval, Query()], state: State, _: Viewer
 ) -> Response:
     """Up to ``max_results`` points per run, at steps spread evenly over the range (the first
     and last step always among them), for plotting many runs at once."""
-    if not q.run_ids or len(q.run_ids) > MAX_BULK_RUNS:
-        raise InvalidInput(f"run_ids must name 1 to {MAX_BULK_RUNS} runs")
-    limit = max(2, min(q.max_results or 320, 1000))
+    _check_bulk_interval(q)
+    limit = max(2, q.max_results or MAX_BULK_POINTS)
     found = []
     for run_id in q.run_ids:
         points = [

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ...errors import InvalidInput
 from ...tracking.entities import RunStatus
+from .errors import missing_value
 
 __all__ = [
     "KeyValue",
@@ -50,6 +51,7 @@ def view_type(value: str | int | None) -> str:
 # Every string: no NUL (PostgreSQL cannot store it); every int64: within BIGINT.
 Str = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+MAX_SEARCH_RUNS = 50000  # MLflow's cap on runs/search's max_results
 
 
 class Message(BaseModel):
@@ -71,7 +73,7 @@ class RunRef(Message):
     def run(self) -> str:
         found = self.run_id or self.run_uuid
         if not found:
-            raise InvalidInput("missing value for required parameter 'run_id'")
+            raise InvalidInput(missing_value("run_id"))
         return found
 
 
@@ -137,7 +139,7 @@ class SearchRuns(Message):
     experiment_ids: list[Str] = Field(default_factory=list)
     filter: Str | None = None
     run_view_type: Str | Int64 | None = None
-    max_results: Int64 = 1000
+    max_results: Annotated[int, Field(ge=-(2**63), le=MAX_SEARCH_RUNS)] = 1000
     order_by: list[Str] = Field(default_factory=list)
     page_token: Str | None = None
 
@@ -145,7 +147,7 @@ class SearchRuns(Message):
 class MetricIn(Message):
     key: Str
     value: float
-    timestamp: Int64 | None = None
+    timestamp: Int64  # required, as MLflow's server requires it
     step: Int64 = 0
     model_id: Str | None = None
     dataset_name: Str | None = None

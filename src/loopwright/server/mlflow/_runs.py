@@ -16,7 +16,9 @@ from fastapi.responses import Response
 from ...errors import InvalidInput, NotFound
 from ...store import limits
 from ...store.home import acting_as
+from ...tracking.entities import Run
 from ...tracking.run_rows import read_run_info
+from ..auth import Identity
 from . import _messages as m
 from ._common import Editor, State, Viewer, check_tag, reply, run_user
 from ._convert import RUN_NAME_TAG, run_info_json, run_json
@@ -28,6 +30,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 MAX_RUN_NAME = limits.RUN_NAME  # the runs.name column
+PARENT_TAG = "mlflow.parentRunId"
 
 
 def _fitting(value: str | None, limit: int) -> str | None:
@@ -53,19 +56,39 @@ def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
     name = _check_name(body.run_name or tagged or f"run-{secrets.token_hex(4)}")
     tags[RUN_NAME_TAG] = name
     experiment_id = experiment_id_in(state.tracking, body.experiment_id or "0")
+    parent = tags.get(PARENT_TAG) or None
     with acting_as(caller.user):
-        run = state.tracking._record_run(
-            experiment_id,
-            name=name,
-            start_time=body.start_time,
-            user=run_user(state, caller, body.user_id),
-            tags=tags,
-            parent_run_id=tags.get("mlflow.parentRunId") or None,
-            git_commit=_fitting(tags.get("mlflow.source.git.commit"), 64),
-            git_branch=_fitting(tags.get("mlflow.source.git.branch"), 255),
-            entry_point=tags.get("mlflow.source.name") or None,
-        )
+        try:
+            run = _record(state, caller, body, experiment_id, name, tags, parent)
+        except NotFound:
+            if parent is None:
+                raise
+            # MLflow keeps a parent tag naming a run it does not have: so does Loopwright,
+            # with the tag only (the parent column links existing runs).
+            run = _record(state, caller, body, experiment_id, name, tags, None)
     return reply({"run": run_json(run)})
+
+
+def _record(
+    state: State,
+    caller: Identity,
+    body: m.CreateRun,
+    experiment_id: str,
+    name: str,
+    tags: dict[str, str],
+    parent: str | None,
+) -> Run:
+    return state.tracking._record_run(
+        experiment_id,
+        name=name,
+        start_time=body.start_time,
+        user=run_user(state, caller, body.user_id),
+        tags=tags,
+        parent_run_id=parent,
+        git_commit=_fitting(tags.get("mlflow.source.git.commit"), 64),
+        git_branch=_fitting(tags.get("mlflow.source.git.branch"), 255),
+        entry_point=tags.get("mlflow.source.name") or None,
+    )
 
 
 @router.post("/runs/update")
