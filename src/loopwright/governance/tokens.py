@@ -3,7 +3,9 @@
 A token is shown once, when created (``lw_`` + 43 URL-safe characters, 256 random bits); the
 store keeps only its SHA-256, so a leaked database does not leak usable tokens. A token belongs
 to a user and acts with that user's current role; revoking it, disabling its user or passing its
-expiry ends it at once. Creating and revoking tokens is audited.
+expiry ends it within a second: a server keeps what it learnt of a token for at most
+``CACHE_SECONDS`` (:meth:`TokenService.cached`), so most requests authenticate without a query.
+Creating and revoking tokens is audited.
 
 Example:
     >>> from loopwright.config import resolve_settings
@@ -22,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +43,8 @@ __all__ = ["ApiToken", "CreatedToken", "Identity", "TokenService", "hash_token"]
 
 PREFIX = "lw_"
 _LAST_USED_EVERY_MS = 60_000  # write last_used_at at most once a minute per token
+CACHE_SECONDS = 1.0  # how long a revoked token, or a disabled user's, may still be accepted
+_CACHE_ENTRIES = 10_000
 
 
 def hash_token(secret: str) -> str:
@@ -80,10 +86,20 @@ class Identity:
 class TokenService:
     """Create, list, revoke and check API tokens."""
 
-    def __init__(self, store: Store, *, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        actor: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.db = store.db
         self.actor = actor or store.actor
+        self._clock = clock
+        # digest -> (identity, expires_at, when it was read): what authenticate found, reused
+        # for CACHE_SECONDS; a plain dict, as its reads and writes are atomic across threads.
+        self._known: dict[str, tuple[Identity, int | None, float]] = {}
 
     def create(
         self, user: str, *, name: str = "default", expires_in_days: float | None = None
@@ -157,7 +173,28 @@ class TokenService:
                     after={"revoked_at": now},
                 )
             row = conn.execute(self._select().where(k.id == token_id)).one()
+        self.forget()
         return _token(row)
+
+    def cached(self, secret: str) -> Identity | None:
+        """The identity ``secret`` stood for when :meth:`authenticate` checked it less than
+        ``CACHE_SECONDS`` ago and it has not expired since; None when the database must be
+        asked. Does no I/O, so a server may call it on its event loop."""
+        if len(secret) > 200:
+            return None
+        known = self._known.get(hash_token(secret))
+        if known is None:
+            return None
+        identity, expires_at, read_at = known
+        if self._clock() - read_at >= CACHE_SECONDS:
+            return None
+        if expires_at is not None and expires_at <= now_ms():
+            return None
+        return identity
+
+    def forget(self) -> None:
+        """Drop every cached identity (after a change to tokens or users in this process)."""
+        self._known.clear()
 
     def authenticate(self, secret: str) -> Identity:
         """The identity a presented token stands for, or ``Unauthenticated``."""
@@ -166,6 +203,7 @@ class TokenService:
                 "the API token is malformed; create one with `loopwright tokens create`"
             )
         digest = hash_token(secret)
+        read_at = self._clock()
         k, u = t.api_tokens.c, t.users.c
         with self.db.read() as conn:
             row = conn.execute(
@@ -175,20 +213,29 @@ class TokenService:
                 .where(k.token_hash == digest)
             ).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
+            self._known.pop(digest, None)
             raise Unauthenticated(
                 "the API token is unknown; create one with `loopwright tokens create`"
             )
         now = now_ms()
-        if row.revoked_at is not None:
-            raise Unauthenticated("the API token was revoked")
-        if row.expires_at is not None and row.expires_at <= now:
-            raise Unauthenticated("the API token has expired; create a new one")
-        if row.disabled:
-            raise Unauthenticated(f"user {row.name!r} is disabled")
+        try:
+            if row.revoked_at is not None:
+                raise Unauthenticated("the API token was revoked")
+            if row.expires_at is not None and row.expires_at <= now:
+                raise Unauthenticated("the API token has expired; create a new one")
+            if row.disabled:
+                raise Unauthenticated(f"user {row.name!r} is disabled")
+        except Unauthenticated:
+            self._known.pop(digest, None)
+            raise
         if row.last_used_at is None or now - row.last_used_at > _LAST_USED_EVERY_MS:
             with self.db.write() as conn:
                 conn.execute(sa.update(t.api_tokens).where(k.id == row.id).values(last_used_at=now))
-        return Identity(row.name, row.role, row.id)
+        identity = Identity(row.name, row.role, row.id)
+        if len(self._known) >= _CACHE_ENTRIES:
+            self._known.clear()
+        self._known[digest] = (identity, row.expires_at, read_at)
+        return identity
 
     def any_active(self) -> bool:
         """Whether some enabled user holds an unrevoked, unexpired token (auth is then on)."""

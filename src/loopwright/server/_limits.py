@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Match
 
 from ..errors import InvalidInput, LoopwrightError, RequestTooLarge
-from .auth import identify
+from .auth import identify_async
 from .errors import error_response
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ class RequestGuard:
         """The ``receive`` the app may read the body with; raises the error refusing the
         request instead, before its body is read."""
         if self.state.auth_enabled:
-            await run_in_threadpool(identify, Request(scope))  # cached on the request state
+            await identify_async(Request(scope))  # cached on the request state
         settings = self.state.settings
         if declared is not None:
             try:

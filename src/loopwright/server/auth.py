@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import PermissionDenied, Unauthenticated
 from ..governance.tokens import Identity
@@ -27,7 +28,15 @@ from ..governance.users import ROLES, role_at_least
 if TYPE_CHECKING:
     from ._state import ServerState
 
-__all__ = ["USER_HEADER", "Identity", "public", "require", "rule_of"]
+__all__ = [
+    "USER_HEADER",
+    "Identity",
+    "identify_async",
+    "public",
+    "require",
+    "require_async",
+    "rule_of",
+]
 
 USER_HEADER = "X-Loopwright-User"  # who an unauthenticated (loopback) caller says it is
 
@@ -74,18 +83,65 @@ def identify(request: Request) -> Identity:
     return identity
 
 
-def require(role: str) -> Callable[[Request], Identity]:
-    """A dependency that admits callers holding ``role`` or a higher one."""
+def _known(request: Request) -> Identity | None:
+    """The caller's identity when finding it needs no I/O: auth off, found before for this
+    request, or a token the token service checked less than a second ago. None: the token
+    must be looked up (:func:`identify`, in a worker thread)."""
+    cached = getattr(request.state, "identity", None)
+    if isinstance(cached, Identity):
+        return cached
+    state: ServerState = request.app.state.lw
+    secret = _secret(request) if state.auth_enabled else None
+    if not secret:
+        return identify(request)  # auth off, or refused without a query
+    identity = state.tokens.cached(secret)
+    if identity is not None:
+        request.state.identity = identity
+    return identity
+
+
+async def identify_async(request: Request) -> Identity:
+    """:func:`identify` from the event loop: a token lookup that needs the database runs in
+    the thread pool; everything else (auth off, a cached token) runs in place."""
+    identity = _known(request)
+    if identity is None:
+        identity = await run_in_threadpool(identify, request)
+    return identity
+
+
+def _admit(identity: Identity, role: str) -> Identity:
+    if not role_at_least(identity.role, role):
+        raise PermissionDenied(
+            f"user {identity.user!r} is {identity.role}; this needs the {role} role"
+        )
+    return identity
+
+
+def _checked_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
+    return role
+
+
+def require(role: str) -> Callable[[Request], Identity]:
+    """A dependency that admits callers holding ``role`` or a higher one."""
+    _checked_role(role)
 
     def dependency(request: Request) -> Identity:
-        identity = identify(request)
-        if not role_at_least(identity.role, role):
-            raise PermissionDenied(
-                f"user {identity.user!r} is {identity.role}; this needs the {role} role"
-            )
-        return identity
+        return _admit(identify(request), role)
+
+    dependency.lw_rule = role  # type: ignore[attr-defined]
+    return dependency
+
+
+def require_async(role: str) -> Callable[[Request], Awaitable[Identity]]:
+    """:func:`require` as an async dependency. FastAPI runs a sync dependency in its thread
+    pool, a hop per dependency per request; this one stays on the event loop unless the
+    token must be looked up."""
+    _checked_role(role)
+
+    async def dependency(request: Request) -> Identity:
+        return _admit(await identify_async(request), role)
 
     dependency.lw_rule = role  # type: ignore[attr-defined]
     return dependency

@@ -17,7 +17,7 @@ import anyio
 from fastapi import Depends, Request
 
 from .._state import ServerState
-from ..auth import Identity, require
+from ..auth import Identity, require_async
 
 __all__ = [
     "PREFIX",
@@ -33,16 +33,17 @@ __all__ = [
 PREFIX = "/api/v1"
 
 
-def get_state(request: Request) -> ServerState:
+async def get_state(request: Request) -> ServerState:
+    """Async, as the role checks are: FastAPI would run a sync dependency in its thread pool."""
     state: ServerState = request.app.state.lw
     return state
 
 
 State = Annotated[ServerState, Depends(get_state)]
-Viewer = Annotated[Identity, Depends(require("viewer"))]
-Editor = Annotated[Identity, Depends(require("editor"))]
-Approver = Annotated[Identity, Depends(require("approver"))]
-Admin = Annotated[Identity, Depends(require("admin"))]
+Viewer = Annotated[Identity, Depends(require_async("viewer"))]
+Editor = Annotated[Identity, Depends(require_async("editor"))]
+Approver = Annotated[Identity, Depends(require_async("approver"))]
+Admin = Annotated[Identity, Depends(require_async("admin"))]
 
 
 async def cancel_on_disconnect(request: Request) -> AsyncIterator[None]:

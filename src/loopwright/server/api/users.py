@@ -64,4 +64,5 @@ def change_user(name: str, body: UserChangeIn, state: State, who: Admin) -> User
         user = users.disable(name)
     elif body.disabled is False:
         user = users.enable(name)
+    state.tokens.forget()  # the new role or status counts from the next request on
     return UserOut.of(user)

@@ -14,13 +14,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput, LoopwrightError
 from ...store import limits
 from ...tracking import _validate
 from .._state import ServerState
-from ..auth import Identity, require
+from ..auth import Identity, require_async
 from .errors import to_mlflow
 
 __all__ = [
@@ -55,22 +54,9 @@ async def get_state(request: Request) -> ServerState:
 
 
 def caller(role: str) -> Callable[[Request], Awaitable[Identity]]:
-    """:func:`~loopwright.server.auth.require` as an async dependency.
-
-    FastAPI runs a sync dependency in its thread pool, one hop per dependency per request.
-    Without auth, finding the caller does no I/O, so it runs on the event loop; with auth, the
-    token lookup (a database query) still goes to the thread pool.
-    """
-    check = require(role)
-
-    async def dependency(request: Request) -> Identity:
-        state: ServerState = request.app.state.lw
-        if state.auth_enabled:
-            return await run_in_threadpool(check, request)
-        return check(request)
-
-    dependency.lw_rule = role  # type: ignore[attr-defined]
-    return dependency
+    """:func:`~loopwright.server.auth.require_async`: the caller's role checked on the event
+    loop; only a token lookup the token cache cannot answer goes to the thread pool."""
+    return require_async(role)
 
 
 State = Annotated[ServerState, Depends(get_state)]
