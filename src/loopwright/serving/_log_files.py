@@ -1,0 +1,196 @@
+"""Where the prediction log's Parquet files live, and how one is written or found.
+
+Layout under the log's root (``<blob store>/predictions`` by default)::
+
+    deployment=<name>/hour=YYYY-MM-DDTHH/part-<epoch ms>-<random>.parquet
+
+Hive-style folders, so DuckDB, Spark and pyarrow datasets read the partitions by name. A file
+appears whole or not at all: on a local folder it is written to a dot-named temp file beside
+its final name, fsynced and renamed; on an object store it is a single PUT, which becomes
+visible only once complete. Readers take ``*.parquet`` names only, so a temp file left by a
+killed process is never read.
+
+Deployment names come from requests and end up in paths: :func:`check_deployment_name` allows
+the characters of a model name and then passes the name through the project's path resolver
+(:func:`loopwright.paths.normalize_relpath`), which must leave it one unchanged segment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput
+from ..paths import normalize_relpath
+from ..store.limits import MODEL_NAME
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from ..store.blobs import BlobStore
+
+__all__ = ["LOG_FOLDER", "LogFiles", "check_deployment_name", "hour_of"]
+
+LOG_FOLDER = "predictions"  # under a blob store's root
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MODEL_NAME - 1}}}")
+_HOUR_FORMAT = "%Y-%m-%dT%H"
+_HOUR_FOLDER = re.compile(r"hour=(\d{4}-\d{2}-\d{2}T\d{2})\Z")
+
+
+def check_deployment_name(name: object) -> str:
+    """``name`` if it can name a deployment's folder, else :class:`InvalidInput` saying why."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            f"deployment name {str(name)[:80]!r} must be 1-{MODEL_NAME} characters, start with a "
+            "letter or digit and use only letters, digits, '.', '_' and '-' (e.g. 'churn-api')"
+        )
+    if normalize_relpath(name, what="deployment name") != name:  # one plain segment, kept as is
+        raise InvalidInput(f"deployment name {name!r} is not a plain folder name; rename it")
+    return name
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour ``moment`` falls in (``moment`` must carry a time zone)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One Parquet file of the log: its path (local path or fsspec key) and its hour."""
+
+    path: str
+    hour: datetime
+
+
+class LogFiles:
+    """The log's folder: a local path (plain ``os`` calls) or an fsspec URL such as S3.
+
+    Args:
+        location: a :class:`~loopwright.store.blobs.BlobStore` (the log lives in its
+            ``predictions/`` folder), or a folder path / fsspec URL that is the log's root.
+    """
+
+    def __init__(self, location: BlobStore | str | os.PathLike[str]) -> None:
+        from ..store.blobs import BlobStore
+
+        if isinstance(location, BlobStore):
+            uri = f"{location.uri.rstrip('/')}/{LOG_FOLDER}"
+        else:
+            uri = os.fspath(location)
+        if not uri:
+            raise InvalidInput("prediction log location is empty: give a blob store or a folder")
+        self._fs: AbstractFileSystem | None = None
+        if "://" not in uri or uri.startswith("file://"):
+            self._local: Path | None = Path(os.path.abspath(uri.removeprefix("file://")))
+            self.root = self.uri = str(self._local)
+            return
+        from fsspec.core import url_to_fs
+
+        # As the blob store does: no listing cache, so files other writers add are seen at once.
+        self._fs, root = url_to_fs(uri, skip_instance_cache=True, use_listings_cache=False)
+        self._local = None
+        self.root = root.rstrip("/")
+        self.uri = uri
+        protocol = self._fs.protocol
+        self._protocol = protocol if isinstance(protocol, str) else protocol[0]
+
+    @property
+    def filesystem(self) -> AbstractFileSystem | None:
+        """The fsspec filesystem of a remote log; None for a local folder."""
+        return self._fs
+
+    def url(self, path: str) -> str:
+        """``path`` as a URL that DuckDB or fsspec can open (local paths stay paths)."""
+        return path if self._fs is None else f"{self._protocol}://{path}"
+
+    def __repr__(self) -> str:
+        return f"LogFiles({self.uri!r})"
+
+    def _folder(self, deployment: str) -> str:
+        return f"{self.root}/deployment={check_deployment_name(deployment)}"
+
+    def write(self, deployment: str, hour: datetime, data: bytes | memoryview) -> str:
+        """Store ``data`` as a new part file of ``deployment`` and ``hour``; return its path."""
+        stamp = int(datetime.now(UTC).timestamp() * 1000)
+        name = f"part-{stamp:013d}-{os.urandom(8).hex()}.parquet"
+        folder = f"{self._folder(deployment)}/hour={hour.strftime(_HOUR_FORMAT)}"
+        path = f"{folder}/{name}"
+        if self._fs is not None:
+            self._fs.pipe_file(
+                path, bytes(data)
+            )  # one PUT: the object appears complete or not at all
+            return path
+        temp = f"{folder}/.{name}.tmp"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileNotFoundError:  # the first file of this hour
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with open(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        if os.name == "posix":  # the rename itself survives a power cut once the folder is synced
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return path
+
+    def find(
+        self, deployment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[LogFile]:
+        """The part files of ``deployment`` whose hour overlaps ``[since, until)``, oldest first."""
+        first = hour_of(since) if since is not None else None
+        found: list[LogFile] = []
+        for hour_folder, hour in self._hours(self._folder(deployment)):
+            if (first is not None and hour < first) or (until is not None and hour >= until):
+                continue
+            found.extend(LogFile(path, hour) for path in self._parts(hour_folder))
+        return sorted(found, key=lambda f: (f.hour, f.path))
+
+    def _hours(self, folder: str) -> Iterator[tuple[str, datetime]]:
+        for entry in self._list(folder):
+            match = _HOUR_FOLDER.match(entry.rsplit("/", 1)[-1])
+            if match:
+                hour = datetime.strptime(match.group(1), _HOUR_FORMAT).replace(tzinfo=UTC)
+                yield entry, hour
+
+    def _parts(self, folder: str) -> list[str]:
+        return [
+            entry
+            for entry in self._list(folder)
+            if entry.rsplit("/", 1)[-1].startswith("part-") and entry.endswith(".parquet")
+        ]
+
+    def _list(self, folder: str) -> list[str]:
+        if self._fs is None:
+            try:
+                return [f"{folder}/{name}" for name in os.listdir(folder)]
+            except FileNotFoundError:
+                return []
+        try:
+            listed: list[Any] = self._fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        return [str(entry).rstrip("/") for entry in listed]
+
+    def read_table(self, path: str) -> Any:
+        """The ``pyarrow.Table`` stored at ``path``."""
+        import pyarrow.parquet as pq
+
+        if self._fs is None:
+            return pq.read_table(path)
+        with self._fs.open(path, "rb") as source:
+            return pq.read_table(source)

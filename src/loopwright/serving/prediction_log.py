@@ -1,0 +1,325 @@
+"""The prediction log: what every served request got, appended off the hot path to Parquet.
+
+Serving calls :meth:`PredictionLog.append` once per request. It never blocks and never does
+I/O: a sampled-out request is counted and skipped; otherwise the record joins a bounded queue,
+and when the queue is full it is dropped and counted (``stats().dropped``) rather than making
+the request wait. A daemon thread writes the queue every ``flush_interval`` seconds, or sooner
+once ``max_batch`` records wait, as one Parquet file per deployment and hour
+(``predictions/deployment=<name>/hour=YYYY-MM-DDTHH/part-*.parquet`` under the blob store, see
+``_log_files``), with one row per input row (``_log_table``).
+
+Durability: :meth:`close` writes everything appended before it returns, and it runs at
+interpreter exit too (``atexit``). A killed process loses at most what arrived during the last
+flush interval (plus the write in progress); a file is never visible half-written.
+
+Sampling is decided per request by a hash of its id, so a replay of the same traffic logs the
+same requests, and every row of a logged request is kept.
+
+Example:
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> log = PredictionLog(tempfile.mkdtemp())
+    >>> log.append(PredictionRecord(
+    ...     request_id="r1", deployment="churn", variant="primary", model="churn-rf",
+    ...     model_version=3, timestamp=datetime.now(UTC), latency_ms=1.8, status=200,
+    ...     inputs={"age": [42, 37]}, outputs={"predict": [0, 1]}))
+    True
+    >>> log.close()
+    >>> log.stats().rows_written
+    2
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput
+from ._log_files import LogFiles, check_deployment_name, hour_of
+
+if TYPE_CHECKING:
+    from ..store.blobs import BlobStore
+
+__all__ = ["PredictionLog", "PredictionLogStats", "PredictionRecord", "is_sampled"]
+
+_logger = logging.getLogger(__name__)
+_HASH_SPACE = float(1 << 64)
+# A batch that fails to write (object store unreachable ...) is retried at the next flushes;
+# after this many failures in a row its records are given up and counted as failed.
+_ATTEMPTS = 3
+_KNOWN_DEPLOYMENTS = 1024  # deployment names remembered as valid (each is checked once)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One served request: who answered it, how, and the rows that went in and came out.
+
+    ``inputs`` and ``outputs`` map a column (feature, output name) to one value per input row;
+    a vector output such as ``predict_proba`` gives a list (or an array row) per input row.
+    ``timestamp`` is when the request arrived, with a time zone (UTC is stored).
+    """
+
+    request_id: str
+    deployment: str
+    variant: str
+    model: str
+    model_version: int | None
+    timestamp: datetime
+    latency_ms: float
+    status: int
+    inputs: Mapping[str, Sequence[Any]]
+    outputs: Mapping[str, Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class PredictionLogStats:
+    """Counters since the log was opened, in requests (records) unless named ``rows``.
+
+    ``appended``: accepted into the queue; ``sampled_out``: skipped by the sampling rate;
+    ``dropped``: refused because the queue was full; ``written``: stored in a Parquet file;
+    ``failed``: given up after the storage refused them repeatedly; ``queued``: accepted and not
+    yet written or given up.
+    """
+
+    appended: int
+    written: int
+    dropped: int
+    sampled_out: int
+    failed: int
+    queued: int
+    rows_written: int
+    files_written: int
+
+
+def is_sampled(request_id: str, rate: float) -> bool:
+    """Whether a request is logged at sampling ``rate``: decided by a hash of its id alone."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    digest = hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _HASH_SPACE < rate
+
+
+class PredictionLog:
+    """An append-only log of predictions, written in the background as Parquet.
+
+    Args:
+        location: the :class:`~loopwright.store.blobs.BlobStore` whose ``predictions/`` folder
+            holds the log, or a folder path / fsspec URL (``s3://bucket/log``) used as its root.
+        sample_rate: the share of requests logged, from 0 to 1 (chosen by request id hash).
+        max_queue: the most records held before writing; past it, appends are dropped.
+        flush_interval: seconds between writes (what a killed process may lose).
+        max_batch: write early once this many records wait.
+    """
+
+    def __init__(
+        self,
+        location: BlobStore | str | os.PathLike[str],
+        *,
+        sample_rate: float = 1.0,
+        max_queue: int = 100_000,
+        flush_interval: float = 1.0,
+        max_batch: int = 10_000,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise InvalidInput(f"sample_rate {sample_rate!r} must be between 0 and 1")
+        if max_queue < 1 or max_batch < 1:
+            raise InvalidInput(
+                f"max_queue ({max_queue}) and max_batch ({max_batch}) must be at least 1"
+            )
+        if not flush_interval > 0:
+            raise InvalidInput(f"flush_interval {flush_interval!r} must be a positive number")
+        self.files = LogFiles(location)
+        self.sample_rate = float(sample_rate)
+        self.max_queue = max_queue
+        self.flush_interval = float(flush_interval)
+        self.max_batch = min(max_batch, max_queue)
+        self._lock = threading.Lock()
+        self._queue: list[PredictionRecord] = []
+        self._held = 0  # queued plus being written: what max_queue bounds
+        self._counts = dict.fromkeys(
+            ("appended", "written", "dropped", "sampled_out", "failed", "rows", "files"), 0
+        )
+        self._wake = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._flush_requested = 0
+        self._flushes_done = 0
+        self._write_ok = True
+        self._deployments: set[str] = set()  # names already checked
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"loopwright-prediction-log-{id(self):x}", daemon=True
+        )
+        self._thread.start()
+        atexit.register(self.close)
+
+    def __repr__(self) -> str:
+        return f"PredictionLog({self.files.uri!r}, sample_rate={self.sample_rate})"
+
+    def append(self, record: PredictionRecord) -> bool:
+        """Queue ``record`` for writing; False if it was sampled out or dropped (queue full).
+
+        Never blocks on I/O. A record that cannot be stored (no time zone, columns of different
+        lengths, a deployment name unfit for a folder) raises ``InvalidInput``.
+        """
+        if not is_sampled(record.request_id, self.sample_rate):
+            with self._lock:
+                self._counts["sampled_out"] += 1
+            return False
+        if record.deployment not in self._deployments:
+            check_deployment_name(record.deployment)
+            if len(self._deployments) < _KNOWN_DEPLOYMENTS:
+                self._deployments.add(record.deployment)
+        _check(record)
+        with self._lock:
+            if self._closed:
+                raise InvalidInput("the prediction log is closed; open a new PredictionLog")
+            if self._held >= self.max_queue:
+                self._counts["dropped"] += 1
+                return False
+            self._queue.append(record)
+            self._held += 1
+            self._counts["appended"] += 1
+            wake = len(self._queue) == self.max_batch
+        if wake:
+            self._wake.set()
+        return True
+
+    def stats(self) -> PredictionLogStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            c = self._counts
+            return PredictionLogStats(
+                appended=c["appended"],
+                written=c["written"],
+                dropped=c["dropped"],
+                sampled_out=c["sampled_out"],
+                failed=c["failed"],
+                queued=self._held,
+                rows_written=c["rows"],
+                files_written=c["files"],
+            )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything appended so far; False if ``timeout`` seconds passed first or the
+        storage refused the write (it is retried at the next flushes)."""
+        with self._lock:
+            if not self._thread.is_alive():
+                return self._held == 0
+            self._flush_requested += 1
+            wanted = self._flush_requested
+        self._wake.set()
+        with self._idle:
+            done = self._idle.wait_for(lambda: self._flushes_done >= wanted, timeout)
+            return done and self._write_ok
+
+    def close(self) -> None:
+        """Write everything appended, stop the writer thread; later appends raise."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        atexit.unregister(self.close)
+        self._wake.set()
+        self._thread.join()
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- the writer thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        pending: list[PredictionRecord] = []
+        failures = 0
+        deadline = time.monotonic() + self.flush_interval
+        while True:
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            deadline = time.monotonic() + self.flush_interval
+            with self._lock:
+                batch, self._queue = self._queue, []
+                closing, flushing = self._closed, self._flush_requested
+            pending.extend(batch)
+            if pending:
+                pending = self._write(pending)
+                failures = failures + 1 if pending else 0
+                if pending and (failures >= _ATTEMPTS or closing):
+                    self._give_up(pending)
+                    pending, failures = [], 0
+            with self._idle:
+                self._flushes_done = flushing
+                self._write_ok = failures == 0
+                self._idle.notify_all()
+            if closing:
+                return
+
+    def _write(self, records: list[PredictionRecord]) -> list[PredictionRecord]:
+        """Write ``records`` as one file per deployment and hour; return those not written."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from ._log_table import to_table
+
+        groups: dict[tuple[str, datetime], list[PredictionRecord]] = defaultdict(list)
+        for record in records:
+            groups[(record.deployment, hour_of(record.timestamp))].append(record)
+        left = list(groups.values())
+        try:
+            while left:
+                group = left[0]
+                sink = pa.BufferOutputStream()
+                table = to_table(group)
+                pq.write_table(table, sink, compression="zstd")
+                self.files.write(
+                    group[0].deployment, hour_of(group[0].timestamp), memoryview(sink.getvalue())
+                )
+                left.pop(0)
+                with self._lock:
+                    self._counts["rows"] += table.num_rows
+                    self._counts["files"] += 1
+                    self._counts["written"] += len(group)
+                    self._held -= len(group)
+        except Exception:
+            _logger.exception(
+                "could not write prediction records to %s; retrying at the next flush",
+                self.files.uri,
+            )
+        return [record for group in left for record in group]
+
+    def _give_up(self, records: list[PredictionRecord]) -> None:
+        _logger.error(
+            "gave up %d prediction records that %s refused %d times",
+            len(records),
+            self.files.uri,
+            _ATTEMPTS,
+        )
+        with self._lock:
+            self._counts["failed"] += len(records)
+            self._held -= len(records)
+
+
+def _check(record: PredictionRecord) -> None:
+    from ._log_table import row_count
+
+    if record.timestamp.tzinfo is None or record.timestamp.utcoffset() is None:
+        raise InvalidInput(
+            f"prediction record {record.request_id!r} has a timestamp without a time zone; "
+            "give an aware datetime such as datetime.now(UTC)"
+        )
+    try:
+        row_count(record)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
