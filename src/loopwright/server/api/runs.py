@@ -117,9 +117,11 @@ def delete_tag(run_id: str, key: str, state: State, caller: Editor) -> None:
 
 @router.post("/runs/{run_id}/metrics", status_code=204)
 def log_metrics(run_id: str, body: MetricsIn, state: State, caller: Editor) -> None:
-    """Points with their own steps and timestamps; exact repeats are ignored."""
+    """Points with their own steps and timestamps; exact repeats are ignored. Stored before
+    the reply: an acknowledged point is durable."""
     with acting_as(caller.user):
         state.tracking.log_metric_points(run_id, _points(body.metrics))
+        state.tracking.flush(run_id)
 
 
 @router.post("/runs/{run_id}/batch", status_code=204)
@@ -129,6 +131,7 @@ def log_batch(run_id: str, body: BatchIn, state: State, caller: Editor) -> None:
         state.tracking.log_batch(
             run_id, metrics=_points(body.metrics), params=body.params, tags=body.tags
         )
+        state.tracking.flush(run_id)
 
 
 @router.post("/runs/{run_id}/heartbeat", status_code=204)

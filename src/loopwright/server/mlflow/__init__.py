@@ -28,6 +28,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
+from .._routing import PrefixRouter
 from ._common import MlflowRoute, caller
 
 __all__ = ["routers"]
@@ -47,7 +48,7 @@ _HOT_PATHS = (
 
 
 def _server_info() -> APIRouter:
-    router = APIRouter(prefix="/api/3.0/mlflow", route_class=MlflowRoute)
+    router = PrefixRouter(prefix="/api/3.0/mlflow", route_class=MlflowRoute)
 
     @router.get("/server-info", dependencies=[Depends(caller("viewer"))])
     async def server_info() -> dict[str, object]:
@@ -66,12 +67,12 @@ def _flat(prefix: str, parts: list[APIRouter]) -> APIRouter:
     """One router holding the parts' routes under ``prefix``, hot paths first.
 
     Routes are copied rather than included: every level of included routers costs a scan on
-    every request.
+    every request; a request outside ``prefix`` skips the router at once (``PrefixRouter``).
     """
     routes = [r for part in parts for r in part.routes if isinstance(r, APIRoute)]
     rank = {path: n for n, path in enumerate(_HOT_PATHS)}
     routes.sort(key=lambda r: rank.get(r.path, len(rank)))
-    router = APIRouter(prefix=prefix, route_class=MlflowRoute)
+    router = PrefixRouter(prefix=prefix, route_class=MlflowRoute)
     for route in routes:
         router.add_api_route(
             route.path,
