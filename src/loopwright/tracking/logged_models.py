@@ -4,13 +4,17 @@ A logged model is created PENDING, receives its files (``artifacts`` rows of own
 ``logged_model``), then is finalized READY (or FAILED). Deleting one is soft, as in MLflow.
 Models are named ``m-<32 hex>`` to users (:func:`logged_model_ref`) and by the hex in the store.
 The MLflow server's routes translate requests into :class:`LoggedModelService` calls.
+
+As in MLflow, a model's source run need not exist: the ``source_run_id`` column links a run this
+store has; an id it does not have is kept in the reserved tag :data:`UNLINKED_SOURCE_RUN_TAG`,
+which the model reports as its ``source_run_id`` and never among its tags.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +29,8 @@ from ..store.upsert import insert_ignore, upsert
 __all__ = [
     "SEARCH_ATTRIBUTES",
     "STATUSES",
+    "UNLINKED_SOURCE_RUN_TAG",
+    "DatasetRef",
     "LoggedModel",
     "LoggedModelService",
     "ModelMetric",
@@ -33,6 +39,9 @@ __all__ = [
 ]
 
 Lookup = Callable[[str, str], Any]
+# A dataset named in a search: (name, digest); a digest of None matches any digest.
+DatasetRef = tuple[str, str | None]
+UNLINKED_SOURCE_RUN_TAG = "loopwright.unlinked_source_run_id"
 
 # MLflow's LoggedModelStatus names and numbers -> the stored status.
 STATUSES = {
@@ -117,6 +126,34 @@ class LoggedModel:
         }.get(key)
 
 
+def _check_not_reserved(keys: Iterable[str]) -> None:
+    if UNLINKED_SOURCE_RUN_TAG in keys:
+        raise InvalidInput(
+            f"tag {UNLINKED_SOURCE_RUN_TAG!r} is reserved (a source run this store does not "
+            "have); name the source run when creating the model"
+        )
+
+
+def _on_datasets(model: LoggedModel, datasets: Sequence[DatasetRef]) -> LoggedModel | None:
+    """``model`` with only its metrics on ``datasets``; None if it has none."""
+    metrics = tuple(
+        m
+        for m in model.metrics
+        if any(
+            m.dataset_name == name and (digest is None or m.dataset_digest == digest)
+            for name, digest in datasets
+        )
+    )
+    return replace(model, metrics=metrics) if metrics else None
+
+
+def _matches(
+    model: LoggedModel, matches: Callable[[Lookup], bool] | None, datasets: Sequence[DatasetRef]
+) -> bool:
+    seen = _on_datasets(model, datasets) if datasets else model
+    return seen is not None and (matches is None or matches(seen.lookup))
+
+
 class LoggedModelService:
     """Create, find, finalize, tag, search and delete logged models."""
 
@@ -144,13 +181,15 @@ class LoggedModelService:
             if stage != "active":
                 state = "does not exist" if stage is None else "is deleted"
                 raise NotFound(f"experiment id {experiment_id!r} {state}")
+            tags = dict(tags or {})
             if (
                 source_run_id
                 and not conn.execute(
                     sa.select(t.runs.c.id).where(t.runs.c.id == source_run_id)
                 ).first()
             ):
-                raise NotFound(f"run {source_run_id!r} does not exist")
+                tags[UNLINKED_SOURCE_RUN_TAG] = source_run_id
+                source_run_id = None
             conn.execute(
                 t.logged_models.insert(),
                 {
@@ -167,7 +206,7 @@ class LoggedModelService:
                 },
             )
             self._write_pairs(conn, t.logged_model_params, model_id, params or {}, replace=False)
-            self._write_pairs(conn, t.logged_model_tags, model_id, tags or {}, replace=True)
+            self._write_pairs(conn, t.logged_model_tags, model_id, tags, replace=True)
             return self._load(conn, [self._row(conn, model_id)])[0]
 
     def get(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
@@ -185,6 +224,7 @@ class LoggedModelService:
             return self._load(conn, [self._row(conn, model_id)])[0]
 
     def set_tags(self, model_id: str, tags: Mapping[str, str]) -> LoggedModel:
+        _check_not_reserved(tags)
         with self.db.write() as conn:
             self._row(conn, model_id)
             self._write_pairs(conn, t.logged_model_tags, model_id, tags, replace=True)
@@ -192,6 +232,7 @@ class LoggedModelService:
             return self._load(conn, [self._row(conn, model_id)])[0]
 
     def delete_tag(self, model_id: str, key: str) -> None:
+        _check_not_reserved([key])
         tg = t.logged_model_tags.c
         with self.db.write() as conn:
             self._row(conn, model_id)
@@ -255,17 +296,21 @@ class LoggedModelService:
         *,
         matches: Callable[[Lookup], bool] | None = None,
         order_by: Sequence[tuple[str, bool]] = (),
+        datasets: Sequence[DatasetRef] = (),
     ) -> list[LoggedModel]:
         """Active logged models of the experiments that ``matches`` accepts (given each model's
         :meth:`LoggedModel.lookup`), ordered by ``(attribute, ascending)`` pairs (default:
-        newest first)."""
+        newest first).
+
+        With ``datasets``, as in MLflow, only models with a metric on one of them are found,
+        and ``matches`` sees only the metrics on them."""
         with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(t.logged_models).where(
                     _m.experiment_id.in_(list(experiment_ids)), _m.lifecycle_stage == "active"
                 )
             ).all()
-            models = [m for m in self._load(conn, rows) if matches is None or matches(m.lookup)]
+            models = [m for m in self._load(conn, rows) if _matches(m, matches, datasets)]
         models.sort(key=lambda m: (-m.created_at, m.id))
         for key, ascending in reversed(order_by):
             missing = [m for m in models if m.lookup("attributes", key) is None]
@@ -352,7 +397,7 @@ class LoggedModelService:
                 id=row.id,
                 experiment_id=row.experiment_id,
                 name=row.name,
-                source_run_id=row.source_run_id,
+                source_run_id=tags[row.id].pop(UNLINKED_SOURCE_RUN_TAG, row.source_run_id),
                 model_type=row.model_type,
                 status=row.status,
                 status_message=row.status_message,

@@ -74,13 +74,21 @@ def search(body: m.SearchLoggedModels, state: State, _: Viewer) -> Response:
                 f"logged models cannot be ordered by {order.field_name!r}; use one of "
                 f"{', '.join(sorted(SEARCH_ATTRIBUTES))}"
             )
+    if not all(d.dataset_name for d in body.datasets):
+        raise InvalidInput("`dataset_name` in the `datasets` clause must be specified.")
+    datasets = [(d.dataset_name or "", d.dataset_digest) for d in body.datasets]
     matches = compile_filter(body.filter, LOGGED_MODELS)
     experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
     order_by = [(o.field_name, o.ascending) for o in body.order_by]
-    search_key = [experiment_ids, body.filter or "", [list(o) for o in order_by]]
+    search_key = [
+        experiment_ids,
+        body.filter or "",
+        [list(o) for o in order_by],
+        [list(d) for d in datasets],
+    ]
     offset = read_offset(body.page_token, search_key)
     found = LoggedModelService(state.store).search(
-        experiment_ids, matches=matches, order_by=order_by
+        experiment_ids, matches=matches, order_by=order_by, datasets=datasets
     )
     models, token = page(found, offset, body.max_results or 100, search_key)
     message: dict[str, object] = {"models": [logged_model_json(x) for x in models]}

@@ -264,9 +264,15 @@ class OrderByIn(Message):
     dataset_digest: Str | None = None
 
 
+class DatasetFilterIn(Message):
+    dataset_name: Str | None = None
+    dataset_digest: Str | None = None
+
+
 class SearchLoggedModels(Message):
     experiment_ids: list[Str] = Field(default_factory=list)
     filter: Str | None = None
+    datasets: list[DatasetFilterIn] = Field(default_factory=list)
     max_results: Int64 | None = None
     order_by: list[OrderByIn] = Field(default_factory=list)
     page_token: Str | None = None
@@ -291,6 +297,10 @@ class CreateRegisteredModel(ModelRef):
 
 class UpdateRegisteredModel(ModelRef):
     description: Str | None = None
+
+
+class RenameRegisteredModel(ModelRef):
+    new_name: Str
 
 
 class SearchRegistry(Message):
