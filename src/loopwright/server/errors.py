@@ -26,6 +26,9 @@ MLFLOW_PREFIXES = (
     "/ajax-api/2.0/mlflow",
     "/api/3.0/mlflow",
     "/ajax-api/3.0/mlflow",
+    "/get-artifact",  # its file downloads outside the REST API (mlflow/_downloads.py)
+    "/model-versions/get-artifact",
+    "//model-versions/get-artifact",
 )
 
 # MLflow's error codes (databricks.proto) and the statuses its server answers them with; MLflow

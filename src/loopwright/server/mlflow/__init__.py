@@ -15,6 +15,7 @@ module                        endpoints
                               search, delete, artifact listing
 ``_artifacts``                ``/mlflow-artifacts/artifacts``: upload, download, list, delete;
                               ``/mlflow/artifacts/list``
+``_downloads``                ``/get-artifact``, ``/model-versions/get-artifact`` (its web UI's)
 ``_registry``                 registered models, model versions, aliases, stages
 ============================  ==============================================================
 
@@ -87,7 +88,7 @@ def _flat(prefix: str, parts: list[APIRouter]) -> APIRouter:
 
 def routers() -> list[APIRouter]:
     """The MLflow routers: MLflow's API and its UI's ``ajax-api`` twin, artifacts, server info."""
-    from . import _artifacts, _experiments, _logged_models, _logging, _registry, _runs
+    from . import _artifacts, _downloads, _experiments, _logged_models, _logging, _registry, _runs
 
     tracking = [
         _logging.router,
@@ -102,4 +103,5 @@ def routers() -> list[APIRouter]:
         found.append(_flat(f"{version}/mlflow", tracking))
         found.append(_flat(f"{version}/mlflow-artifacts", [_artifacts.artifacts_router]))
     found.append(_server_info())
+    found.append(_downloads.router)
     return found

@@ -228,6 +228,10 @@ class GetMetricHistoryBulkInterval(Message):
     max_results: Int64 | None = None
 
 
+class RunArtifact(RunRef):
+    path: Str
+
+
 class ListArtifacts(RunRef):
     path: Str | None = None
     page_token: Str | None = None
@@ -331,6 +335,10 @@ class VersionRef(ModelRef):
         if not re.fullmatch(r"[0-9]{1,9}", self.version):
             raise InvalidInput(f"version {self.version[:20]!r} must be a positive integer")
         return int(self.version)
+
+
+class VersionArtifact(VersionRef):
+    path: Str
 
 
 class UpdateModelVersion(VersionRef):
