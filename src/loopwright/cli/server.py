@@ -33,6 +33,9 @@ def _banner(host: str, port: int, workers: int, settings: Settings, *, auth: boo
         f"  db: {settings.db_uri}",
         f"  blobs: {settings.blob_uri}",
     ]
+    lines.append(f"  artifacts: {settings.default_artifact_root or 'mlflow-artifacts:/ (served)'}")
+    if settings.artifact_roots:
+        lines.append(f"  artifact roots allowed: {', '.join(settings.artifact_roots)}")
     if auth:
         return [*lines, "  auth: on; requests need 'Authorization: Bearer <token>'"]
     return [
@@ -40,6 +43,30 @@ def _banner(host: str, port: int, workers: int, settings: Settings, *, auth: boo
         "  auth: off, as no API tokens exist; listening on loopback only",
         f"  every caller acts as admin {settings.user or 'the server user'}",
     ]
+
+
+def _with_artifact_roots(
+    settings: Settings, default_root: str | None, roots: list[str] | None
+) -> Settings:
+    """``settings`` with the command line's artifact roots in place of the resolved ones."""
+    import dataclasses
+
+    from ..config import resolve_settings
+
+    given = resolve_settings(
+        home=settings.home,
+        default_artifact_root=default_root,
+        artifact_roots=",".join(roots) if roots else None,
+    )
+    changes: dict[str, object] = {}
+    sources = dict(settings.sources)
+    if default_root is not None:
+        changes["default_artifact_root"] = given.default_artifact_root
+        sources["default_artifact_root"] = "argument"
+    if roots:
+        changes["artifact_roots"] = given.artifact_roots
+        sources["artifact_roots"] = "argument"
+    return dataclasses.replace(settings, **changes, sources=sources)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +82,21 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--blob-uri", help="Blob store folder or URL.")
         ] = None,
         workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+        default_artifact_root: Annotated[
+            str | None,
+            typer.Option(
+                "--default-artifact-root",
+                help="Where new experiments keep artifacts: mlflow-artifacts:/ (this server's "
+                "blob store, the default) or a local folder (MLflow clients then write there).",
+            ),
+        ] = None,
+        artifact_roots: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--artifact-root",
+                help="A local folder experiments may name as artifact_location (repeatable).",
+            ),
+        ] = None,
     ) -> None:
         """Run the server (MLflow clients: MLFLOW_TRACKING_URI=http://HOST:PORT).
 
@@ -74,6 +116,8 @@ def register(app: typer.Typer) -> None:
             cli.blob_uri = blob_uri
         with handle_errors():
             settings = cli.local_settings("server")
+            if default_artifact_root is not None or artifact_roots:
+                settings = _with_artifact_roots(settings, default_artifact_root, artifact_roots)
             with open_store(settings) as store:
                 auth = TokenService(store).any_active()
         out = console(stderr=True)
@@ -91,6 +135,10 @@ def register(app: typer.Typer) -> None:
         )
         if settings.user:
             os.environ["LOOPWRIGHT_USER"] = settings.user
+        os.environ["LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT"] = (
+            settings.default_artifact_root or "mlflow-artifacts:/"
+        )
+        os.environ["LOOPWRIGHT_ARTIFACT_ROOTS"] = ",".join(settings.artifact_roots)
         os.environ.pop("LOOPWRIGHT_SERVER_URI", None)
         for line in _banner(host, port, workers, settings, auth=auth):
             # One fact per line, never folded by Rich: a narrow terminal wraps, but copying a

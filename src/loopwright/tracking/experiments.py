@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ class ExperimentsMixin(ServiceBase):
     """Create, find, rename, delete and restore experiments; names are cached per process."""
 
     _experiment_ids: dict[str, str]
+    _artifact_locations: dict[str, str | None]
 
     def create_experiment(
         self,
@@ -138,6 +139,27 @@ class ExperimentsMixin(ServiceBase):
         if row is None:
             raise NotFound(f"experiment id {experiment_id!r} does not exist")
         return self._experiment(row)
+
+    def artifact_locations(self, experiment_ids: Iterable[str]) -> dict[str, str | None]:
+        """Each experiment's ``artifact_location`` (``None``: served from the blob store).
+
+        Cached per process: a location is fixed when its experiment is created. Unknown ids are
+        left out.
+        """
+        wanted = set(experiment_ids)
+        missing = [e for e in wanted if e not in self._artifact_locations]
+        if missing:
+            ex = t.experiments.c
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    sa.select(ex.id, ex.artifact_location).where(ex.id.in_(missing))
+                ).all()
+            self._artifact_locations.update({row.id: row.artifact_location for row in rows})
+        return {e: self._artifact_locations[e] for e in wanted if e in self._artifact_locations}
+
+    def artifact_location(self, experiment_id: str) -> str | None:
+        """One experiment's ``artifact_location`` (see :meth:`artifact_locations`)."""
+        return self.artifact_locations([experiment_id]).get(experiment_id)
 
     def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
         query = sa.select(t.experiments).order_by(t.experiments.c.created_at)

@@ -65,6 +65,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         )
         self._loggable: set[str] = set()
         self._experiment_ids: dict[str, str] = {}
+        self._artifact_locations: dict[str, str | None] = {}  # never change once created
         self._recorded: set[tuple[str, str]] = set()  # environment and blob rows written
         self._diff_blob: tuple[bytes, BlobInfo] | None = None  # the last captured diff, stored
         self.capture = capture

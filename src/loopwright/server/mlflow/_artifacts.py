@@ -22,10 +22,11 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput, NotFound, PermissionDenied
-from ...paths import normalize_relpath
+from ...paths import normalize_relpath, safe_join
 from ...registry.mlflow_sources import has_folder
 from ...store import artifact_trees as trees
 from ...store.home import acting_as
+from ...tracking.artifact_locations import ArtifactRoots, run_artifact_folder
 from ...tracking.logged_models import LoggedModelService
 from ...tracking.run_rows import read_experiment_id
 from .._limits import streams_body
@@ -180,10 +181,33 @@ def list_run_artifacts(q: Annotated[m.ListArtifacts, Query()], state: State, _: 
     """A run's artifacts under ``path``, with paths relative to the run's artifact root."""
     run = state.tracking.get_run(q.run)
     prefix = normalize_relpath(q.path, what="artifact path") if q.path else ""
-    tree = Tree(trees.RUN, run.id, prefix, writable=True)
+    location = state.tracking.artifact_location(run.experiment_id)
+    if location is None:
+        entries = list_files(state, Tree(trees.RUN, run.id, prefix, writable=True))
+    else:
+        roots = ArtifactRoots.from_settings(state.settings)
+        entries = _folder_entries(run_artifact_folder(roots, location, run.id), prefix)
     return reply(
         {
-            "root_uri": run_artifact_uri(run.experiment_id, run.id),
-            "files": [entry_json(e, prefix) for e in list_files(state, tree)],
+            "root_uri": run_artifact_uri(run.experiment_id, run.id, location),
+            "files": [entry_json(e, prefix) for e in entries],
         }
     )
+
+
+def _folder_entries(folder: Path, prefix: str) -> list[trees.Entry]:
+    """The children of ``prefix`` in a run's local artifact folder (none if it is no folder).
+
+    Links are listed as what they are, never followed: a link cannot make the listing show
+    what lies outside the folder.
+    """
+    target = safe_join(folder, prefix, what="artifact path") if prefix else folder
+    if target.is_symlink() or not target.is_dir():
+        return []
+    entries = []
+    with os.scandir(target) as found:
+        for item in found:
+            is_dir = item.is_dir(follow_symlinks=False)
+            size = None if is_dir else item.stat(follow_symlinks=False).st_size
+            entries.append(trees.Entry(item.name, is_dir, size))
+    return sorted(entries, key=lambda e: e.name)

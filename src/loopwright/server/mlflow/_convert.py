@@ -67,7 +67,7 @@ def experiment_json(experiment: Experiment) -> JSON:
     return {
         "experiment_id": experiment.id,
         "name": experiment.name,
-        "artifact_location": experiment_location(experiment.id),
+        "artifact_location": experiment_location(experiment.id, experiment.artifact_location),
         "lifecycle_stage": experiment.lifecycle_stage,
         "last_update_time": experiment.updated_at,
         "creation_time": experiment.created_at,
@@ -75,7 +75,8 @@ def experiment_json(experiment: Experiment) -> JSON:
     }
 
 
-def run_info_json(run: Run) -> JSON:
+def run_info_json(run: Run, location: str | None = None) -> JSON:
+    """``location``: the run's experiment's ``artifact_location`` (None: served here)."""
     return _compact(
         {
             "run_id": run.id,
@@ -87,19 +88,19 @@ def run_info_json(run: Run) -> JSON:
             "status": "RUNNING" if run.is_stale else run.status.value,
             "start_time": run.start_time,
             "end_time": run.end_time,
-            "artifact_uri": run_artifact_uri(run.experiment_id, run.id),
+            "artifact_uri": run_artifact_uri(run.experiment_id, run.id, location),
             "lifecycle_stage": run.lifecycle_stage,
         }
     )
 
 
-def run_json(run: Run, links: RunLinks | None = None) -> JSON:
+def run_json(run: Run, links: RunLinks | None = None, location: str | None = None) -> JSON:
     tags = dict(run.tags)
     tags.setdefault(RUN_NAME_TAG, run.name)  # runs made through Loopwright's own API
     if run.git_commit:
         tags.setdefault("mlflow.source.git.commit", run.git_commit)
     return {
-        "info": run_info_json(run),
+        "info": run_info_json(run, location),
         "data": {
             "metrics": [
                 {"key": m.key, "value": double(m.value), "timestamp": m.timestamp, "step": m.step}

@@ -17,7 +17,7 @@ from ._common import Editor, State, Viewer, check_key, check_tag, reply
 from ._convert import experiment_json
 from ._filters import EXPERIMENTS, compile_filter, parse_order_by
 from ._paging import page, read_offset
-from ._uris import experiment_id_in
+from ._uris import ensure_default, experiment_id_in
 
 __all__ = ["router"]
 
@@ -37,6 +37,7 @@ def _check_name(name: str | None) -> str:
 
 @router.get("/experiments/get-by-name")
 def get_by_name(q: Annotated[m.ExperimentByName, Query()], state: State, _: Viewer) -> Response:
+    ensure_default(state.tracking)
     found = state.tracking.find_experiment(q.experiment_name)
     if found is None:
         raise NotFound(f"experiment {q.experiment_name!r} does not exist")
@@ -50,7 +51,9 @@ def create(body: m.CreateExperiment, state: State, caller: Editor) -> Response:
     for key, value in tags.items():
         check_tag(key, value)
     with acting_as(caller.user):
-        experiment = state.tracking.create_experiment(name)
+        experiment = state.tracking.create_experiment(
+            name, artifact_location=body.artifact_location or None
+        )
         if tags:
             state.tracking.set_experiment_tags(experiment.id, tags)
     return reply({"experiment_id": experiment.id})
@@ -63,6 +66,7 @@ def get(q: Annotated[m.ExperimentRef, Query()], state: State, _: Viewer) -> Resp
 
 
 def _search(body: m.SearchExperiments, state: State) -> Response:
+    ensure_default(state.tracking)
     view = m.view_type(body.view_type)
     check = compile_filter(body.filter, EXPERIMENTS)
     order = [parse_order_by(item, _ATTRIBUTES) for item in body.order_by] or [

@@ -15,14 +15,14 @@ from ...tracking.run_links import load_links
 from ...tracking.run_rows import RunRows, read_run_rows
 from .._state import ServerState
 from ._convert import RUN_NAME_TAG, double, links_json
-from ._uris import SCHEME
+from ._uris import run_artifact_uri
 
 __all__ = ["runs_json"]
 
 JSON = dict[str, Any]
 
 
-def _message(rows: RunRows) -> JSON:
+def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
     run_id, experiment_id, name, user, status, start, end, stage, commit = rows.info
     info = {
         "run_id": run_id,
@@ -33,7 +33,7 @@ def _message(rows: RunRows) -> JSON:
         "status": status,
         "start_time": start,
         "end_time": end,
-        "artifact_uri": f"{SCHEME}/{experiment_id}/{run_id}/artifacts",
+        "artifact_uri": run_artifact_uri(experiment_id, run_id, locations.get(experiment_id)),
         "lifecycle_stage": stage,
     }
     if end is None:
@@ -63,9 +63,9 @@ def _message(rows: RunRows) -> JSON:
 def runs_json(state: ServerState, run_ids: Sequence[str]) -> list[JSON]:
     """The runs as MLflow ``Run`` messages, in the order of ``run_ids`` (unknown ids left out)."""
     state.tracking.writer.flush()  # a run's own points are visible to its reads
-    found = {
-        run_id: _message(rows) for run_id, rows in read_run_rows(state.store.db, run_ids).items()
-    }
+    rows = read_run_rows(state.store.db, run_ids)
+    locations = state.tracking.artifact_locations({r.info[1] for r in rows.values()})
+    found = {run_id: _message(r, locations) for run_id, r in rows.items()}
     for run_id, links in load_links(state.store.db, list(found)).items():
         found[run_id].update(links_json(links))
     return [found[run_id] for run_id in run_ids if run_id in found]

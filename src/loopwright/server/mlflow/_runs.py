@@ -66,7 +66,8 @@ def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
             # MLflow keeps a parent tag naming a run it does not have: so does Loopwright,
             # with the tag only (the parent column links existing runs).
             run = _record(state, caller, body, experiment_id, name, tags, None)
-    return reply({"run": run_json(run)})
+    location = state.tracking.artifact_location(run.experiment_id)
+    return reply({"run": run_json(run, location=location)})
 
 
 def _record(
@@ -100,7 +101,9 @@ def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
         state.tracking.update_run(run_id, status=status, end_time=body.end_time, name=name)
         if name:
             state.tracking.set_tags(run_id, {RUN_NAME_TAG: name})
-    return reply({"run_info": run_info_json(read_run_info(state.store.db, run_id))})
+    info = read_run_info(state.store.db, run_id)
+    location = state.tracking.artifact_location(info.experiment_id)
+    return reply({"run_info": run_info_json(info, location)})
 
 
 @router.get("/runs/get")

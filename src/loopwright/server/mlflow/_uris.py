@@ -1,10 +1,14 @@
 """MLflow's ids and artifact URIs for Loopwright's entities.
 
 - Run and experiment ids are Loopwright's own (32 hex digits); MLflow clients treat them as
-  opaque strings. MLflow's Default experiment id ``"0"`` names Loopwright's ``Default``
-  experiment, created on first use.
+  opaque strings. The ``Default`` experiment has MLflow's id ``"0"`` (created on first use; an
+  older store's Default keeps its hex id, and ``"0"`` names it).
 - A LoggedModel is ``m-<32 hex>`` to MLflow and its 32 hex digits in the store.
-- Artifacts are served by this server (``mlflow-artifacts:``): a run's under
+- An experiment whose ``artifact_location`` is a local folder (see
+  :mod:`loopwright.tracking.artifact_locations`) has its runs' artifacts in
+  ``<location>/<run_id>/artifacts``; MLflow clients write there themselves, as with
+  ``mlflow server --no-serve-artifacts``.
+- Otherwise artifacts are served by this server (``mlflow-artifacts:``): a run's under
   ``<experiment_id>/<run_id>/artifacts``, a logged model's under
   ``<experiment_id>/models/m-<id>/artifacts`` and a registered version's MLflow model folder under
   ``model-versions/<version_id>/artifacts``.
@@ -25,6 +29,7 @@ __all__ = [
     "DEFAULT_EXPERIMENT_ID",
     "SCHEME",
     "VERSIONS_ROOT",
+    "ensure_default",
     "experiment_id_in",
     "experiment_location",
     "logged_model_uri",
@@ -49,6 +54,11 @@ def experiment_id_in(tracking: TrackingService, experiment_id: str) -> str:
     return experiment_id
 
 
+def ensure_default(tracking: TrackingService) -> None:
+    """Create the Default experiment if missing: MLflow's server always lists it."""
+    experiment_id_in(tracking, DEFAULT_EXPERIMENT_ID)
+
+
 def model_id_in(model_id: str) -> str:
     """The stored id of a LoggedModel from ``m-<hex>`` (or the bare hex digits)."""
     bare = model_id.removeprefix("m-")
@@ -57,12 +67,14 @@ def model_id_in(model_id: str) -> str:
     return bare
 
 
-def experiment_location(experiment_id: str) -> str:
-    return f"{SCHEME}/{experiment_id}"
+def experiment_location(experiment_id: str, location: str | None = None) -> str:
+    """The experiment's own ``location`` (a local folder), else the server's artifact URI."""
+    return location or f"{SCHEME}/{experiment_id}"
 
 
-def run_artifact_uri(experiment_id: str, run_id: str) -> str:
-    return f"{SCHEME}/{experiment_id}/{run_id}/artifacts"
+def run_artifact_uri(experiment_id: str, run_id: str, location: str | None = None) -> str:
+    """A run's artifact root: below its experiment's location, as ``mlflow server`` has it."""
+    return f"{experiment_location(experiment_id, location)}/{run_id}/artifacts"
 
 
 def logged_model_uri(experiment_id: str, model_id: str) -> str:
