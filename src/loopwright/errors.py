@@ -19,8 +19,11 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     ├── Conflict ................................ the object is in a state that forbids the change
     ├── PermissionDenied (PermissionError)
     ├── Unauthenticated ......................... no valid API token came with a server request
-    └── TrackingError / DataError / RegistryError
-        (domain bases; domain leaves combine one of them with a leaf above)
+    ├── TrackingError / DataError / RegistryError
+    │   (domain bases; domain leaves combine one of them with a leaf above)
+    └── ServingError
+        ├── ModelFailed ......................... the served model raised while predicting (500)
+        └── Overloaded .......................... a model's request queue is full (503)
 
     RegistryError leaves:
         InvalidModelPackage (InvalidInput) ...... a package's manifest or files do not check out
@@ -49,10 +52,13 @@ __all__ = [
     "LimitExceeded",
     "LoopwrightError",
     "MigrationError",
+    "ModelFailed",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
     "RegistryError",
     "RequestTooLarge",
+    "ServingError",
     "SignatureError",
     "StageTransitionNotAllowed",
     "StoreError",
@@ -175,3 +181,19 @@ class UntrustedModel(RegistryError, PermissionDenied):
     """Loading this model would run code chosen by its author; the caller did not opt in."""
 
     code = "UNTRUSTED_MODEL"
+
+
+class ServingError(LoopwrightError):
+    code = "SERVING_ERROR"
+
+
+class ModelFailed(ServingError):
+    """A served model raised while predicting on input that passed its signature."""
+
+    code = "MODEL_FAILED"
+
+
+class Overloaded(ServingError):
+    """A model's request queue is full; the caller should retry later."""
+
+    code = "TEMPORARILY_UNAVAILABLE"

@@ -182,6 +182,7 @@ _READING_ARGS = {
     "models versions": ["m"],
     "models card": ["m", "1"],
     "models sbom": ["m", "1"],
+    "serve": ["models:/m/1"],
 }
 
 

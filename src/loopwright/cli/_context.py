@@ -38,6 +38,7 @@ READING_COMMANDS = frozenset(
         "models requests",
         "models card",
         "models sbom",
+        "serve",  # a package folder alone needs no store; see cli/serve.py
         "users list",
         "tokens list",
     }

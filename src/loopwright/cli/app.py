@@ -13,6 +13,7 @@ from . import experiments as experiment_commands
 from . import home as home_commands
 from . import models as model_commands
 from . import runs as run_commands
+from . import serve as serve_commands
 from . import server as server_commands
 from . import tokens as token_commands
 from . import users as user_commands
@@ -85,6 +86,7 @@ def root(
 
 home_commands.register(app)
 server_commands.register(app)
+serve_commands.register(app)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")

@@ -1,1 +1,38 @@
-"""Serving: the inference server, traffic routing, batching, the prediction log and batch scoring."""
+"""Serving: the inference server, traffic routing, batching, the prediction log and batch scoring.
+
+Example:
+    >>> from loopwright.serving import ModelRepository
+    >>> ModelRepository([]).names
+    []
+
+Names load on first use, so importing this package does not import Starlette or numpy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .app import create_app as create_app
+    from .model import ServedModel as ServedModel
+    from .repository import ModelRepository as ModelRepository
+    from .server import ServeConfig as ServeConfig
+    from .sources import ModelSource as ModelSource
+    from .sources import load_source as load_source
+    from .sources import resolve_source as resolve_source
+
+_LAZY = {
+    "ModelRepository": "repository",
+    "ModelSource": "sources",
+    "ServeConfig": "server",
+    "ServedModel": "model",
+    "create_app": "app",
+    "load_source": "sources",
+    "resolve_source": "sources",
+}
+__all__ = sorted(_LAZY)
+
+
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

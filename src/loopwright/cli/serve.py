@@ -1,0 +1,212 @@
+"""``loopwright serve``: models over the Open Inference Protocol v2 and MLflow's scoring API."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._context import CliState, state
+from ._output import console, handle_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from starlette.applications import Starlette
+
+    from ..config import Settings
+    from ..serving.server import ServeConfig
+    from ..serving.sources import ModelSource
+
+__all__ = ["app_from_environment", "register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        ctx: typer.Context,
+        models: Annotated[
+            list[str],
+            typer.Argument(
+                metavar="MODEL_URI...",
+                help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/PATH or a package "
+                "folder; NAME=URI serves it under another name.",
+            ),
+        ],
+        host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+        workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+        max_batch_size: Annotated[
+            int,
+            typer.Option(
+                "--max-batch-size", min=1, help="Rows merged into one predict call (1: off)."
+            ),
+        ] = 1,
+        max_batch_latency_ms: Annotated[
+            float,
+            typer.Option(
+                "--max-batch-latency-ms", min=0.0, help="Longest a request waits for its batch."
+            ),
+        ] = 5.0,
+        trusted: Annotated[
+            bool,
+            typer.Option("--trusted", help="Allow models that unpickle data or run packaged code."),
+        ] = False,
+        log_sample_rate: Annotated[
+            float,
+            typer.Option(
+                "--log-sample-rate", min=0.0, max=1.0, help="Share of predictions logged."
+            ),
+        ] = 1.0,
+        no_log: Annotated[
+            bool, typer.Option("--no-log", help="Do not write the prediction log.")
+        ] = False,
+    ) -> None:
+        """Serve models: OIP v2 under /v2 (KServe, Triton, MLServer clients) and /invocations.
+
+        Aliases and stages are resolved once at start, so every worker serves the same
+        version. Predictions are logged (sampled) under the blob store's predictions/ folder.
+        """
+        import uvicorn
+
+        from ..serving.server import CONFIG_VARIABLE, ServeConfig, build_app, build_repository
+
+        cli = state(ctx)
+        with handle_errors():
+            settings, sources = _resolve(cli, models, trusted=trusted)
+            log_root = None if no_log else _log_root(settings)
+            config = ServeConfig(
+                sources=tuple(sources),
+                max_batch_size=max_batch_size,
+                max_batch_latency_ms=max_batch_latency_ms,
+                log_root=log_root,
+                log_sample_rate=log_sample_rate,
+                trusted=trusted,
+                registry=any(s.uri.startswith(("models:", "runs:")) for s in sources),
+            )
+            # Loaded here even with several workers: a package that fails verification or
+            # needs --trusted stops the command with its message, instead of every worker
+            # failing in turn.
+            repository = build_repository(config, _resolver(config))
+        out = console(stderr=True)
+        for line in _banner(host, port, workers, config, repository.index()):
+            out.print(line, markup=False, soft_wrap=True)
+        if workers == 1:
+            app = build_app(config, repository)
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            return
+        del repository
+        _export_settings(settings)
+        os.environ[CONFIG_VARIABLE] = config.to_json()
+        uvicorn.run(
+            "loopwright.cli.serve:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory each worker process calls (configuration from the environment)."""
+    from ..errors import ConfigError
+    from ..serving.server import CONFIG_VARIABLE, ServeConfig, build_app, build_repository
+
+    text = os.environ.get(CONFIG_VARIABLE)
+    if not text:
+        raise ConfigError(
+            f"{CONFIG_VARIABLE} is not set; start serving processes with `loopwright serve`"
+        )
+    config = ServeConfig.from_json(text)
+    return build_app(config, build_repository(config, _resolver(config)))
+
+
+def _resolve(
+    cli: CliState, models: list[str], *, trusted: bool
+) -> tuple[Settings, list[ModelSource]]:
+    from ..client import Client
+    from ..errors import InvalidInput
+    from ..serving.sources import resolve_source
+
+    registry = [m for m in models if m.split("=", 1)[-1].startswith(("models:", "runs:"))]
+    if registry:
+        settings = cli.settings()  # a missing store is an error naming it, and stays missing
+        with Client(settings) as client:
+            sources = [resolve_source(m, client, trusted=trusted) for m in models]
+    else:
+        # Only package folders: no store is needed, so a missing one is no error.
+        settings = dataclasses.replace(cli, command="").settings()
+        sources = [resolve_source(m, None, trusted=trusted) for m in models]
+    seen: set[tuple[str, int | None]] = set()
+    for source in sources:
+        key = (source.name, source.version)
+        if key in seen:
+            raise InvalidInput(
+                f"model {source.name!r} is given twice ({source.uri}); serve it once, or "
+                "under another name with NAME=URI"
+            )
+        seen.add(key)
+    return settings, sources
+
+
+def _log_root(settings: Settings) -> str:
+    """The store's blob root when serving from an embedded store, else under the home."""
+    if settings.is_embedded:
+        return settings.blob_uri
+    return str(settings.home / "prediction-log")
+
+
+def _resolver(config: ServeConfig) -> Callable[[str], ModelSource] | None:
+    """``name -> ModelSource`` through the registry the environment's settings name."""
+    if not config.registry:
+        return None
+
+    def resolve(name: str) -> ModelSource:
+        from ..client import Client
+        from ..config import resolve_settings
+        from ..serving.sources import resolve_source
+
+        with Client(resolve_settings()) as client:
+            return resolve_source(f"models:/{name}/latest", client, trusted=config.trusted)
+
+    return resolve
+
+
+def _export_settings(settings: Settings) -> None:
+    """Worker processes rebuild their settings from the environment: pass these on."""
+    os.environ.update(LOOPWRIGHT_HOME=str(settings.home), LOOPWRIGHT_BLOB_URI=settings.blob_uri)
+    if settings.is_embedded:
+        os.environ["LOOPWRIGHT_DB_URI"] = settings.db_uri
+    elif settings.server_uri:
+        os.environ["LOOPWRIGHT_SERVER_URI"] = settings.server_uri
+        if settings.token:
+            os.environ["LOOPWRIGHT_TOKEN"] = settings.token
+
+
+def _banner(
+    host: str, port: int, workers: int, config: ServeConfig, index: list[dict[str, str]]
+) -> list[str]:
+    batching = (
+        f"batching up to {config.max_batch_size} rows, {config.max_batch_latency_ms:g} ms"
+        if config.max_batch_size > 1
+        else "batching off"
+    )
+    log = (
+        f"prediction log: {config.log_root} (sample rate {config.log_sample_rate:g})"
+        if config.log_root
+        else "prediction log: off"
+    )
+    lines = [
+        f"loopwright serve on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}; "
+        f"{batching})",
+        f"  {log}",
+    ]
+    for source, row in zip(config.sources, index, strict=False):
+        lines.append(f"  {row['name']} version {row['version']}  <- {source.uri}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        lines.append(f"  listening on {host}: anyone who can connect may call the models")
+    return lines

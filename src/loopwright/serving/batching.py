@@ -1,0 +1,171 @@
+"""Adaptive batching: concurrent requests to one model become one predict call.
+
+Each model with ``max_batch_size > 1`` gets one :class:`Batcher`: requests wait in its queue,
+and one runner task takes up to ``max_batch_size`` rows at a time — as soon as that many are
+waiting, or ``max_latency_ms`` after the oldest arrived — stacks them, predicts once on a worker
+thread (so the event loop keeps answering), and cuts the outputs back per request. The size is
+counted in rows, so a client batch of 100 rows is never merged past the limit (a request larger
+than the limit runs alone). If a merged batch fails, its requests run again one by one, so only
+the request whose input the model rejects gets the error. The queue is bounded: past
+``max_queue_rows`` waiting rows a request is refused with :class:`Overloaded` (HTTP 503)
+instead of waiting without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Overloaded
+from .model import ModelInput, ServedModel, merge, select, split
+
+__all__ = ["Batcher"]
+
+
+@dataclass
+class _Pending:
+    item: ModelInput
+    outputs: tuple[str, ...]
+    future: asyncio.Future[dict[str, Any]]
+    arrived: float
+
+
+class Batcher:
+    """The queue and runner of one model (start with :meth:`start`, stop with :meth:`stop`).
+
+    Args:
+        model: the model to run.
+        executor: where predict runs (a thread pool; the loop never runs the model).
+        max_batch_size: most rows per predict call.
+        max_latency_ms: longest a request waits for others to join its batch.
+        on_batch: called with the number of requests and of rows of every predict call
+            (the hook for metrics and tests).
+    """
+
+    def __init__(
+        self,
+        model: ServedModel,
+        executor: Executor,
+        *,
+        max_batch_size: int,
+        max_latency_ms: float,
+        max_queue_rows: int | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.max_latency = max_latency_ms / 1000
+        self.max_queue_rows = max_queue_rows or max(1024, 16 * max_batch_size)
+        self._executor = executor
+        self._on_batch = on_batch
+        self._pending: deque[_Pending] = deque()
+        self._rows = 0
+        self._need = 1  # rows that wake the runner: 1 when idle, a full batch when collecting
+        self._waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish the queued requests, then stop the runner."""
+        while self._pending:
+            await asyncio.sleep(0.005)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def submit(self, item: ModelInput, outputs: tuple[str, ...]) -> dict[str, Any]:
+        """The outputs for ``item`` once its batch has run.
+
+        Raises:
+            Overloaded: the queue already holds ``max_queue_rows`` rows.
+            ModelFailed: the model raised on this request's rows.
+        """
+        if self._rows + item.rows > self.max_queue_rows and self._pending:
+            raise Overloaded(
+                f"{self.model.label} has {self._rows} rows waiting (limit "
+                f"{self.max_queue_rows}); retry shortly"
+            )
+        loop = asyncio.get_running_loop()
+        if self._task is None:
+            self.start()
+        pending = _Pending(item, outputs, loop.create_future(), loop.time())
+        self._pending.append(pending)
+        self._rows += item.rows
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and self._rows >= self._need:
+            waiter.set_result(None)
+        return await pending.future
+
+    async def _wait(self, need: int, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._need = need
+        self._waiter = loop.create_future()
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(timeout, _wake, self._waiter)
+        try:
+            await self._waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._waiter = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                await self._wait(1, None)
+            remaining = self._pending[0].arrived + self.max_latency - loop.time()
+            if self._rows < self.max_batch_size and remaining > 0:
+                await self._wait(self.max_batch_size, remaining)
+            batch = self._take()
+            results = await loop.run_in_executor(self._executor, self._predict, batch)
+            for pending, result in zip(batch, results, strict=True):
+                if pending.future.done():  # the caller went away
+                    continue
+                if isinstance(result, BaseException):
+                    pending.future.set_exception(result)
+                else:
+                    pending.future.set_result(result)
+
+    def _take(self) -> list[_Pending]:
+        batch = [self._pending.popleft()]
+        rows = batch[0].item.rows
+        while self._pending and rows + self._pending[0].item.rows <= self.max_batch_size:
+            batch.append(self._pending.popleft())
+            rows += batch[-1].item.rows
+        self._rows -= rows
+        return batch
+
+    def _predict(self, batch: Sequence[_Pending]) -> list[dict[str, Any] | BaseException]:
+        """Runs on the executor: one call for the whole batch, one per request if it fails."""
+        outputs = tuple(dict.fromkeys(name for p in batch for name in p.outputs))
+        if self._on_batch is not None:
+            self._on_batch(len(batch), sum(p.item.rows for p in batch))
+        try:
+            merged = self.model.run(merge([p.item for p in batch]), outputs)
+            parts = split(merged, [p.item.rows for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+            return [self._alone(p) for p in batch]
+        return [select(part, p.outputs) for p, part in zip(batch, parts, strict=True)]
+
+    def _alone(self, pending: _Pending) -> dict[str, Any] | BaseException:
+        try:
+            return self.model.run(pending.item.data, pending.outputs)
+        except Exception as exc:
+            return exc
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

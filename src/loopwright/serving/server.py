@@ -1,0 +1,100 @@
+"""One serving process, built from a :class:`ServeConfig`: in this process, or in each worker.
+
+``loopwright serve`` resolves the models once (:mod:`.sources`), then either builds the app in
+its own process or passes the configuration as JSON in the environment variable
+:data:`CONFIG_VARIABLE` to uvicorn's worker processes (spawned fresh interpreters), each of
+which builds its own app from it (the factory is ``loopwright.cli.serve.app_from_environment``,
+since resolving new names through the registry needs the client, a layer above serving).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .sources import ModelSource
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from .prediction_log import PredictionLog
+    from .repository import ModelRepository
+
+__all__ = ["CONFIG_VARIABLE", "ServeConfig", "build_app", "build_repository"]
+
+CONFIG_VARIABLE = "LOOPWRIGHT_SERVE_CONFIG"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What a serving process serves and how.
+
+    Attributes:
+        sources: the resolved models.
+        max_batch_size: most rows merged into one predict call (1: no merging).
+        max_batch_latency_ms: longest a request waits for its batch to fill.
+        log_root: where the prediction log is written (``None``: not logged).
+        log_sample_rate: share of requests logged.
+        registry: whether ``/v2/repository/models/<name>/load`` may resolve new names through
+            the store or server the environment's settings name.
+        trusted: whether models may unpickle or run packaged code (also those loaded later).
+    """
+
+    sources: tuple[ModelSource, ...]
+    max_batch_size: int = 1
+    max_batch_latency_ms: float = 5.0
+    log_root: str | None = None
+    log_sample_rate: float = 1.0
+    registry: bool = False
+    trusted: bool = False
+
+    def to_json(self) -> str:
+        data = {
+            "sources": [s.to_dict() for s in self.sources],
+            "max_batch_size": self.max_batch_size,
+            "max_batch_latency_ms": self.max_batch_latency_ms,
+            "log_root": self.log_root,
+            "log_sample_rate": self.log_sample_rate,
+            "registry": self.registry,
+            "trusted": self.trusted,
+        }
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        data = json.loads(text)
+        sources = tuple(ModelSource.from_dict(s) for s in data.pop("sources"))
+        return cls(sources=sources, **data)
+
+
+def build_repository(
+    config: ServeConfig, resolve: Callable[[str], ModelSource] | None = None
+) -> ModelRepository:
+    """The repository of ``config``, every model loaded; ``resolve`` finds names to ``load``."""
+    from .repository import ModelRepository
+
+    repository = ModelRepository(
+        config.sources,
+        max_batch_size=config.max_batch_size,
+        max_latency_ms=config.max_batch_latency_ms,
+        resolve=resolve,
+    )
+    repository.load_all()
+    return repository
+
+
+def build_app(config: ServeConfig, repository: ModelRepository) -> Starlette:
+    """The app of one serving process, over ``repository`` (see :func:`build_repository`)."""
+    from .app import create_app
+
+    return create_app(repository, log=_open_log(config))
+
+
+def _open_log(config: ServeConfig) -> PredictionLog | None:
+    if config.log_root is None:
+        return None
+    from .prediction_log import PredictionLog
+
+    return PredictionLog(config.log_root, sample_rate=config.log_sample_rate)
