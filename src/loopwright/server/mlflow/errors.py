@@ -60,7 +60,7 @@ _CODES: tuple[tuple[type[LoopwrightError], str], ...] = (
 # Loopwright's message of an error → MLflow's, for the errors whose wording MLflow's clients
 # match. Each pattern is the start of the message the domain raises (tests/server pin both).
 _ID = r"'(?P<id>[^']*)'"
-_MODEL = r"(?P<id>m-[0-9a-f]+)"
+_MODEL = r"'?(?P<id>[^' ]+)'?"  # m-<hex>, quoted when it is not a valid id
 _REWORDED: tuple[tuple[type[LoopwrightError], re.Pattern[str], str], ...] = (
     (NotFound, re.compile(rf"run {_ID} does not exist"), "Run with id={id} not found"),
     (
@@ -175,5 +175,10 @@ def validation_message(errors: Sequence[Mapping[str, Any]], body: Any) -> str:
         return f"Invalid request: {first.get('msg')}.{_API_DOCS}"
     if missing or value == "":
         return missing_value(param)
-    hint = None if _TYPE_ERRORS.match(kind) else f" {first.get('msg')}."
+    if _TYPE_ERRORS.match(kind):
+        hint = None
+    elif kind == "string_pattern_mismatch":  # the one pattern of _messages.Str
+        hint = " Hint: a NUL character cannot be stored."
+    else:
+        hint = f" {first.get('msg')}."
     return invalid_value(param, value, hint)
