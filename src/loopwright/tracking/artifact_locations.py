@@ -25,20 +25,34 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ..errors import InvalidInput
-from ..paths import safe_join
+import sqlalchemy as sa
+
+from ..errors import InvalidInput, UnsafePath
+from ..paths import normalize_relpath, safe_join
+from ..store import schema as t
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..store.home import Store
 
-__all__ = ["ArtifactRoots", "local_folder", "new_location", "run_artifact_folder"]
+__all__ = [
+    "ArtifactRoots",
+    "copy_to_location",
+    "local_folder",
+    "new_location",
+    "run_artifact_folder",
+    "write_run_file",
+]
 
 _WHAT = "artifact_location"
 _FIX = (
@@ -140,3 +154,59 @@ def run_artifact_folder(roots: ArtifactRoots, location: str, run_id: str) -> Pat
     """The local folder of a run's artifacts, re-checked against today's roots."""
     folder = local_folder(roots, location)
     return safe_join(folder, f"{run_id}/artifacts", what="run id")
+
+
+def write_run_file(
+    roots: ArtifactRoots, location: str, run_id: str, path: str, source: Path
+) -> Path:
+    """Copy ``source`` to ``<location>/<run_id>/artifacts/<path>``; returns the file written.
+
+    Clients may write into these folders themselves, so a link could appear after any check:
+    the folders are opened one at a time from the allowed root down, none of them followed if
+    it is a symbolic link (``O_NOFOLLOW`` relative to the folder above), and so is the file.
+    """
+    folder = run_artifact_folder(roots, location, run_id)
+    root = next(r for r in roots.allowed if _below(folder, r))
+    below = folder.relative_to(root).as_posix()
+    inside = f"{below}/{normalize_relpath(path, what='artifact path')}"
+    parts = [p for p in inside.split("/") if p not in ("", ".")]
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, dir_fd=fd)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        out = os.open(parts[-1], flags, 0o644, dir_fd=fd)
+    except OSError as exc:
+        raise UnsafePath(
+            f"artifact path {path!r} of run {run_id} cannot be written below its experiment's "
+            f"folder ({exc.strerror}); a symbolic link or a file stands in the way"
+        ) from None
+    finally:
+        os.close(fd)
+    with os.fdopen(out, "wb") as target, source.open("rb") as data:
+        shutil.copyfileobj(data, target, 1 << 20)
+    return folder.joinpath(path)
+
+
+def copy_to_location(store: Store, run_id: str, files: Sequence[tuple[str, Path]]) -> None:
+    """Write a run's newly logged files into its experiment's local folder, if it has one.
+
+    The blob store keeps them as for every run; the copy is what MLflow clients, which read a
+    ``file:`` artifact URI themselves, see.
+    """
+    r, e = t.runs.c, t.experiments.c
+    query = sa.select(e.artifact_location).join_from(t.runs, t.experiments).where(r.id == run_id)
+    with store.db.read() as conn:
+        location = conn.execute(query).scalar()
+    if location:
+        roots = ArtifactRoots.from_settings(store.settings)
+        for path, source in files:
+            write_run_file(roots, location, run_id, path, source)
+
+
+def _below(folder: Path, root: str) -> bool:
+    return folder == Path(root) or Path(root) in folder.parents

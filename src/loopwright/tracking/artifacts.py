@@ -13,6 +13,7 @@ from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
 from ._base import ServiceBase
+from .artifact_locations import copy_to_location
 from .entities import Artifact
 
 __all__ = ["ArtifactsMixin", "artifact_file", "artifact_files"]
@@ -88,6 +89,7 @@ class ArtifactsMixin(ServiceBase):
                 ],
                 update=["blob_hash", "size", "created_at"],
             )
+        copy_to_location(self.store, run_id, files)  # an experiment's own local folder
         return [Artifact(path, b.size, b.hash) for path, b in stored]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
