@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from .config import Settings, resolve_settings
 
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    import pandas as pd
+
     from ._backend import Backend
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
@@ -119,6 +123,31 @@ class Client:
     def verify_audit(self) -> ChainReport:
         """Recompute the audit log's hash chain; ``ok`` is False at the first tampered event."""
         return self.audit.verify()
+
+    def predictions(
+        self,
+        deployment: str,
+        *,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+    ) -> pd.DataFrame:
+        """The prediction log of ``deployment``: one row per input row, oldest first.
+
+        ``since`` / ``until`` are datetimes (naive ones are UTC) or a timedelta before now
+        (``since=timedelta(hours=1)``). Reads the log in the blob store directly, so it works on
+        the embedded store (local or S3); through a server it raises ``NotOnRemote``.
+        """
+        if self.is_remote:
+            from .remote import NotOnRemote
+
+            raise NotOnRemote(
+                f"client.predictions reads the prediction log from the blob store, which the "
+                f"server at {self.settings.server_uri} holds; read it where the blob store is "
+                "reachable: lw.connect(home=...) or LOOPWRIGHT_BLOB_URI=s3://... without a server"
+            )
+        from .serving.predictions import read_predictions
+
+        return read_predictions(self.store.blobs, deployment, since=since, until=until)
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""

@@ -111,6 +111,11 @@ class LogFiles:
     def __repr__(self) -> str:
         return f"LogFiles({self.uri!r})"
 
+    def prepare(self) -> None:
+        """Reach the storage once (a remote filesystem starts its I/O thread here, not at exit)."""
+        if self._fs is not None:
+            self._fs.exists(self.root)
+
     def _folder(self, deployment: str) -> str:
         return f"{self.root}/deployment={check_deployment_name(deployment)}"
 

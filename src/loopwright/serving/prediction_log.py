@@ -40,14 +40,18 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ._log_files import LogFiles, check_deployment_name, hour_of
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from ..store.blobs import BlobStore
+
+    Column = Sequence[Any] | NDArray[Any]  # one value (or one row of values) per input row
 
 __all__ = ["PredictionLog", "PredictionLogStats", "PredictionRecord", "is_sampled"]
 
@@ -63,8 +67,9 @@ _KNOWN_DEPLOYMENTS = 1024  # deployment names remembered as valid (each is check
 class PredictionRecord:
     """One served request: who answered it, how, and the rows that went in and came out.
 
-    ``inputs`` and ``outputs`` map a column (feature, output name) to one value per input row;
-    a vector output such as ``predict_proba`` gives a list (or an array row) per input row.
+    ``inputs`` and ``outputs`` map a column (feature, output name) to one value per input row
+    (a list, a 1-D NumPy array, a pandas Series); a vector output such as ``predict_proba``
+    gives a list per input row, or a 2-D array.
     ``timestamp`` is when the request arrived, with a time zone (UTC is stored).
     """
 
@@ -76,8 +81,8 @@ class PredictionRecord:
     timestamp: datetime
     latency_ms: float
     status: int
-    inputs: Mapping[str, Sequence[Any]]
-    outputs: Mapping[str, Sequence[Any]]
+    inputs: Mapping[str, Column]
+    outputs: Mapping[str, Column]
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class PredictionLog:
         self._write_ok = True
         self._deployments: set[str] = set()  # names already checked
         self._closed = False
+        _prepare_writer(self.files)
         self._thread = threading.Thread(
             target=self._run, name=f"loopwright-prediction-log-{id(self):x}", daemon=True
         )
@@ -309,6 +315,35 @@ class PredictionLog:
         with self._lock:
             self._counts["failed"] += len(records)
             self._held -= len(records)
+
+
+def _prepare_writer(files: LogFiles) -> None:
+    """Run the writer's code once, on a sample, before any real write.
+
+    The last write may happen at interpreter exit, when Python refuses what first uses do:
+    pyarrow importing pandas (which registers an exit hook) or fsspec starting its event-loop
+    thread. Doing it now also reports a missing pyarrow, or unreachable storage, at once.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._log_table import to_table
+
+    sample = PredictionRecord(
+        request_id="sample",
+        deployment="sample",
+        variant="sample",
+        model="sample",
+        model_version=1,
+        timestamp=datetime.now(UTC),
+        latency_ms=0.0,
+        status=200,
+        inputs={"x": np.array([1.0]), "y": ["a"]},
+        outputs={"p": np.array([[0.5, 0.5]])},
+    )
+    pq.write_table(to_table([sample]), pa.BufferOutputStream(), compression="zstd")
+    files.prepare()
 
 
 def _check(record: PredictionRecord) -> None:

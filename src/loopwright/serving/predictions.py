@@ -86,8 +86,11 @@ def predictions_view(
     files = LogFiles(location)
     low, high = _bounds(since, until)
     found = files.find(deployment, low, high)
-    if files.filesystem is not None:
-        connection.register_filesystem(files.filesystem)
+    remote = files.filesystem
+    if remote is not None:
+        protocols = {remote.protocol} if isinstance(remote.protocol, str) else set(remote.protocol)
+        if not protocols & set(connection.list_filesystems()):  # a second view reuses it
+            connection.register_filesystem(remote)
     if not found:
         columns = ", ".join(
             f"CAST(NULL AS {_DUCKDB_TYPES[f.name]}) AS {f.name}" for f in _fixed_schema()

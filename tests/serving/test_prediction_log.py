@@ -1,0 +1,370 @@
+"""The prediction log on a real local folder and a real S3 server: what is written, where, and
+how it reads back (pandas and DuckDB)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopwright as lw
+from loopwright.errors import InvalidInput
+from loopwright.remote import NotOnRemote
+from loopwright.serving._log_files import LogFiles
+from loopwright.serving.prediction_log import PredictionLog, PredictionRecord, is_sampled
+from loopwright.serving.predictions import predictions_view, read_predictions
+from loopwright.store.blobs import BlobStore
+
+if TYPE_CHECKING:
+    from loopwright.serving.prediction_log import Column
+
+T0 = datetime(2026, 12, 4, 10, 15, 0, tzinfo=UTC)
+FAR = 3600.0  # a flush interval no test waits for: only close() or flush() writes
+
+
+def record(
+    request_id: str,
+    *,
+    deployment: str = "churn",
+    at: datetime = T0,
+    inputs: Mapping[str, Column] | None = None,
+    outputs: Mapping[str, Column] | None = None,
+    variant: str = "primary",
+    model_version: int | None = 3,
+) -> PredictionRecord:
+    """A record with two input rows unless ``inputs`` / ``outputs`` say otherwise."""
+    return PredictionRecord(
+        request_id=request_id,
+        deployment=deployment,
+        variant=variant,
+        model="churn-rf",
+        model_version=model_version,
+        timestamp=at,
+        latency_ms=1.5,
+        status=200,
+        inputs={"age": [42, 37], "plan": ["pro", "free"]} if inputs is None else inputs,
+        outputs={"predict": [1, 0]} if outputs is None else outputs,
+    )
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """The column's values with None for every missing one (pandas shows NaN for text)."""
+    values: list[Any] = column.astype(object).where(column.notna(), None).tolist()
+    return values
+
+
+def _parts(files: LogFiles, deployment: str) -> list[str]:
+    return [found.path for found in files.find(deployment)]
+
+
+def test_rows_round_trip_with_one_row_per_input_row(blob_uri: str) -> None:
+    blobs = BlobStore(blob_uri)
+    with PredictionLog(blobs, flush_interval=FAR) as log:
+        assert log.append(record("r1", inputs={"age": [42, 37], "plan": ["pro", "free"]}))
+        assert log.append(
+            record(
+                "r2",
+                at=T0 + timedelta(seconds=1),
+                inputs={"age": [50]},
+                outputs={"predict": [1]},
+                variant="canary",
+                model_version=None,
+            )
+        )
+    frame = read_predictions(blobs, "churn")
+    assert list(frame.columns[:9]) == [
+        "request_id", "row", "timestamp", "deployment", "variant", "model", "model_version",
+        "latency_ms", "status",
+    ]  # fmt: skip
+    assert frame["request_id"].tolist() == ["r1", "r1", "r2"]
+    assert frame["row"].tolist() == [0, 1, 0]
+    assert frame["input.age"].tolist() == [42, 37, 50]
+    assert _values(frame["input.plan"]) == ["pro", "free", None]
+    assert frame["output.predict"].tolist() == [1, 0, 1]
+    assert frame["variant"].tolist() == ["primary", "primary", "canary"]
+    assert frame["model_version"].isna().tolist() == [False, False, True]
+    assert frame["timestamp"].iloc[0] == T0
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+    stats = log.stats()
+    assert (stats.appended, stats.written, stats.rows_written, stats.queued) == (2, 2, 3, 0)
+    # The log lives in the blob store's predictions/ folder, beside the blobs.
+    assert LogFiles(blobs).uri == f"{blobs.uri}/predictions"
+    assert list(blobs.iter_blobs()) == []
+
+
+def test_files_are_partitioned_by_deployment_and_hour(blob_uri: str) -> None:
+    blobs = BlobStore(blob_uri)
+    last_second = datetime(2026, 12, 4, 10, 59, 59, 999_999, tzinfo=UTC)
+    # Another time zone is stored as UTC: 14:30 at +02:00 falls in the 12:00 UTC hour.
+    plus_two = datetime(2026, 12, 4, 14, 30, tzinfo=timezone(timedelta(hours=2)))
+    with PredictionLog(blobs, flush_interval=FAR) as log:
+        log.append(record("a", at=last_second))
+        log.append(record("b", at=last_second + timedelta(microseconds=1)))
+        log.append(record("c", at=plus_two))
+        log.append(record("d", deployment="fraud", at=T0))
+    files = LogFiles(blobs)
+    hours = {found.path.split("/")[-2] for found in files.find("churn")}
+    assert hours == {"hour=2026-12-04T10", "hour=2026-12-04T11", "hour=2026-12-04T12"}
+    for found in files.find("churn") + files.find("fraud"):
+        deployment_folder, _, name = found.path.split("/")[-3:]
+        assert deployment_folder in ("deployment=churn", "deployment=fraud")
+        assert name.startswith("part-") and name.endswith(".parquet")
+    assert [f.path.split("/")[-2] for f in files.find("fraud")] == ["hour=2026-12-04T10"]
+    # Reading one hour opens that hour's files only, and the bounds are exact.
+    eleven = datetime(2026, 12, 4, 11, tzinfo=UTC)
+    assert [f.hour for f in files.find("churn", eleven, eleven + timedelta(hours=1))] == [eleven]
+    frame = read_predictions(blobs, "churn", since=eleven, until=eleven + timedelta(hours=1))
+    assert set(frame["request_id"]) == {"b"}
+    assert set(read_predictions(blobs, "churn", until=eleven)["request_id"]) == {"a"}
+    assert set(read_predictions(blobs, "churn", since=eleven)["request_id"]) == {"b", "c"}
+    assert set(read_predictions(blobs, "fraud")["request_id"]) == {"d"}
+    assert read_predictions(blobs, "nobody").empty
+
+
+def test_schemas_that_differ_between_files_read_back_united_by_name(blob_uri: str) -> None:
+    blobs = BlobStore(blob_uri)
+    with PredictionLog(blobs, flush_interval=FAR) as log:
+        log.append(record("r1", inputs={"age": [42]}, outputs={"predict": [1]}))
+        assert log.flush(timeout=60)
+        # Later traffic: 'age' arrives as a float, a feature is added, a vector output appears.
+        log.append(
+            record(
+                "r2",
+                at=T0 + timedelta(seconds=1),
+                inputs={"age": [37.5], "tenure": [3]},
+                outputs={"predict": [0], "predict_proba": [[0.8, 0.2]]},
+            )
+        )
+        assert log.flush(timeout=60)
+        log.append(
+            record(
+                "r3",
+                at=T0 + timedelta(seconds=2),
+                inputs={"zip": ["9000"]},
+                outputs={"predict": [1]},
+            )
+        )
+    assert len(_parts(LogFiles(blobs), "churn")) == 3
+    frame = read_predictions(blobs, "churn")
+    assert frame["request_id"].tolist() == ["r1", "r2", "r3"]
+    assert frame["input.age"].tolist()[:2] == [42.0, 37.5]
+    assert np.isnan(frame["input.age"].iloc[2])
+    assert frame["input.tenure"].isna().tolist() == [True, False, True]
+    assert _values(frame["input.zip"]) == [None, None, "9000"]
+    assert frame["output.predict_proba"].iloc[0] is None
+    assert list(frame["output.predict_proba"].iloc[1]) == [0.8, 0.2]
+
+    connection = duckdb.connect()
+    assert predictions_view(connection, blobs, "churn") == "predictions"
+    rows = connection.execute(
+        'SELECT request_id, "input.age", "input.zip", "output.predict_proba"[1] '
+        "FROM predictions ORDER BY request_id"
+    ).fetchall()
+    assert rows == [("r1", 42.0, None, None), ("r2", 37.5, None, 0.8), ("r3", None, "9000", None)]
+    since = T0 + timedelta(seconds=1)
+    predictions_view(connection, blobs, "churn", since=since, name="recent")
+    assert connection.execute("SELECT count(*) FROM recent").fetchone() == (2,)
+    predictions_view(connection, blobs, "nobody", name="empty")
+    assert connection.execute("SELECT count(*) FROM empty").fetchone() == (0,)
+    with pytest.raises(InvalidInput, match="view name"):
+        predictions_view(connection, blobs, "churn", name="x; DROP TABLE y")
+
+
+def test_a_column_whose_type_conflicts_becomes_text() -> None:
+    from loopwright.serving._log_table import to_table
+
+    # In one batch (one file): an int and a string in the same column.
+    table = to_table([
+        record("r1", inputs={"code": [7]}, outputs={}),
+        record("r2", inputs={"code": ["x7"]}, outputs={}),
+    ])  # fmt: skip
+    assert table.column("input.code").to_pylist() == ["7", "x7"]
+    # Across files: the reader makes the column text in every file.
+    root = Path.cwd() / "log"
+    for request_id, code in (("r1", 7), ("r2", "x7")):
+        with PredictionLog(root, flush_interval=FAR) as log:
+            log.append(record(request_id, inputs={"code": [code]}, outputs={}))
+    assert read_predictions(root, "churn")["input.code"].tolist() == ["7", "x7"]
+
+
+def test_vector_outputs_become_list_columns() -> None:
+    from loopwright.serving._log_table import to_table
+
+    proba = np.array([[0.9, 0.1], [0.3, 0.7]])
+    table = to_table([
+        record("r1", outputs={"predict_proba": proba}),
+        record("r2", outputs={"predict_proba": [[0.5, 0.5], [1.0, 0.0]]}),
+        record("r3", inputs={"age": np.array([1, 2], dtype=np.int16)}),
+    ])  # fmt: skip
+    assert str(table.schema.field("output.predict_proba").type) == "list<item: double>"
+    assert table.column("output.predict_proba").to_pylist() == [
+        [0.9, 0.1], [0.3, 0.7], [0.5, 0.5], [1.0, 0.0], None, None,
+    ]  # fmt: skip
+    assert table.column("input.age").to_pylist() == [42, 37, 42, 37, 1, 2]
+
+
+def test_a_request_without_rows_is_still_logged() -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        log.append(record("empty", inputs={}, outputs={}))
+        log.append(record("zero", inputs={"age": []}, outputs={"predict": []}))
+    frame = read_predictions(root, "churn")
+    assert frame["request_id"].tolist() == ["empty", "zero"]
+    assert frame["row"].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escape", "..", "a/b", "/abs", "", ".hidden", "x\x00y", "%2e%2e", "a\\b", "C:", "~root",
+     "a b", "ünï", "a" * 300],
+)  # fmt: skip
+def test_unsafe_deployment_names_are_refused_and_create_nothing(name: str) -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        with pytest.raises(InvalidInput, match="deployment name"):
+            log.append(record("r1", deployment=name))
+        assert log.stats().appended == 0
+        with pytest.raises(InvalidInput, match="deployment name"):
+            read_predictions(root, name)
+    assert not root.exists() or list(root.iterdir()) == []
+    assert sorted(os.listdir(Path.cwd())) == ([] if not root.exists() else ["log"])
+
+
+def test_a_fair_deployment_name_is_kept_as_given() -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        log.append(record("r1", deployment="Churn-v2.1_eu"))
+    assert os.listdir(root) == ["deployment=Churn-v2.1_eu"]
+
+
+def test_records_that_cannot_be_stored_are_refused_at_append() -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        with pytest.raises(InvalidInput, match="time zone"):
+            log.append(record("naive", at=datetime(2026, 12, 4, 10)))
+        with pytest.raises(InvalidInput, match="different lengths"):
+            log.append(record("ragged", inputs={"age": [1, 2]}, outputs={"predict": [1]}))
+    assert log.stats().appended == 0
+    with pytest.raises(InvalidInput, match="closed"):
+        log.append(record("late"))
+    for bad in ({"sample_rate": 1.5}, {"max_queue": 0}, {"flush_interval": 0}):
+        with pytest.raises(InvalidInput):
+            PredictionLog(root, **bad)
+
+
+def test_sampling_is_decided_by_request_id_alone() -> None:
+    ids = [f"req-{i}" for i in range(20_000)]
+    picked = [i for i in ids if is_sampled(i, 0.25)]
+    assert 0.235 < len(picked) / len(ids) < 0.265
+    assert [i for i in ids if is_sampled(i, 0.25)] == picked  # the same again
+    assert set(picked) <= {i for i in ids if is_sampled(i, 0.5)}  # a higher rate keeps them
+    assert not any(is_sampled(i, 0.0) for i in ids[:100])
+    assert all(is_sampled(i, 1.0) for i in ids[:100])
+
+    # Two logs (a replay) keep the same requests, with all of their rows.
+    kept = []
+    for folder in ("first", "replay"):
+        root = Path.cwd() / folder
+        with PredictionLog(root, sample_rate=0.25, flush_interval=FAR) as log:
+            answers = [log.append(record(i)) for i in ids[:2000]]
+        assert log.stats().sampled_out == answers.count(False)
+        frame = read_predictions(root, "churn")
+        assert frame.groupby("request_id").size().eq(2).all()
+        kept.append(sorted(set(frame["request_id"])))
+    assert kept[0] == kept[1] == sorted(i for i in ids[:2000] if is_sampled(i, 0.25))
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
+    root = Path.cwd() / "log"
+    # The writer only writes at close: the queue fills up. Were append to wait for room, this
+    # test would hang until the pytest timeout.
+    log = PredictionLog(root, max_queue=10, flush_interval=FAR)
+    answers = [log.append(record(f"r{i:02d}")) for i in range(25)]
+    assert answers == [True] * 10 + [False] * 15
+    stats = log.stats()
+    assert (stats.appended, stats.dropped, stats.queued, stats.written) == (10, 15, 10, 0)
+    log.close()
+    stats = log.stats()
+    assert (stats.written, stats.queued, stats.dropped) == (10, 0, 15)
+    frame = read_predictions(root, "churn")
+    assert sorted(set(frame["request_id"])) == [f"r{i:02d}" for i in range(10)]
+
+
+def test_a_big_batch_is_written_before_the_interval() -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, max_batch=50, flush_interval=FAR) as log:
+        for i in range(50):
+            log.append(record(f"r{i}"))
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while log.stats().written < 50 and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.01)
+        assert log.stats().written == 50
+        assert log.stats().files_written == 1
+
+
+def test_concurrent_appenders_lose_nothing(blob_uri: str) -> None:
+    blobs = BlobStore(blob_uri)
+    threads, per_thread = 8, 1500
+
+    def serve(worker: int) -> None:
+        for i in range(per_thread):
+            at = T0 + timedelta(minutes=(worker * per_thread + i) % 120)  # across two hours
+            assert log.append(record(f"w{worker}-{i}", at=at))
+
+    with PredictionLog(blobs, flush_interval=0.05, max_batch=1000) as log:
+        workers = [threading.Thread(target=serve, args=(w,)) for w in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    stats = log.stats()
+    assert (stats.appended, stats.written, stats.dropped, stats.queued) == (12_000, 12_000, 0, 0)
+    frame = read_predictions(blobs, "churn")
+    assert len(frame) == 2 * threads * per_thread
+    assert frame["request_id"].nunique() == threads * per_thread
+    rows = frame.groupby("request_id")["row"].apply(lambda r: tuple(sorted(r)))
+    assert set(rows) == {(0, 1)}
+
+
+def test_a_storage_that_refuses_writes_is_retried_then_counted_as_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocked = Path.cwd() / "file-not-folder"
+    blocked.write_text("a file where the log's folder should be")
+    log = PredictionLog(blocked, flush_interval=0.05)
+    log.append(record("r1"))
+    assert log.flush(timeout=60) is False  # the first attempt failed: retried later
+    log.close()
+    stats = log.stats()
+    assert (stats.appended, stats.written, stats.failed, stats.queued) == (1, 0, 1, 0)
+    assert "gave up 1 prediction records" in caplog.text
+
+
+def test_client_predictions_reads_the_embedded_log() -> None:
+    client = lw.connect(home=Path.cwd() / "home")
+    try:
+        with PredictionLog(client.store.blobs, flush_interval=FAR) as log:
+            log.append(record("old", at=datetime.now(UTC) - timedelta(hours=3)))
+            log.append(record("new", at=datetime.now(UTC)))
+        assert set(client.predictions("churn")["request_id"]) == {"old", "new"}
+        recent = client.predictions("churn", since=timedelta(hours=1))
+        assert recent["request_id"].tolist() == ["new", "new"]
+    finally:
+        client.close()
+
+
+def test_client_predictions_through_a_server_says_where_to_read() -> None:
+    client = lw.connect("http://127.0.0.1:9")  # never contacted
+    try:
+        with pytest.raises(NotOnRemote, match="blob store"):
+            client.predictions("churn")
+    finally:
+        client.close()
