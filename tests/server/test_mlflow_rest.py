@@ -220,10 +220,10 @@ def test_artifact_paths_are_checked_and_stream_both_ways(
 
     for bad in ("%2E%2E/%2E%2E/etc/passwd", "a/%2e%2e/b", "..%2Fx", "a%5Cb"):
         put = http.put(f"{ARTIFACTS}/{root}/{bad}", content=b"x")
-        assert "UNSAFE_PATH" in _error(put, 400, "INVALID_PARAMETER_VALUE")
+        assert _error(put, 400, "INVALID_PARAMETER_VALUE") == "Invalid path"  # MLflow's words
         _error(http.get(f"{ARTIFACTS}/{root}/{bad}"), 400, "INVALID_PARAMETER_VALUE")
     listing = http.get(ARTIFACTS, params={"path": f"{root}/../../x"})
-    assert "'..' segments are not allowed" in _error(listing, 400, "INVALID_PARAMETER_VALUE")
+    assert _error(listing, 400, "INVALID_PARAMETER_VALUE") == "Invalid path"
     _error(
         http.put(f"{ARTIFACTS}/{run['experiment_id']}/{'f' * 32}/artifacts/x", content=b"x"),
         404,
