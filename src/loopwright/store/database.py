@@ -6,6 +6,10 @@ timeout instead of failing with "database is locked" when a read transaction tri
 ``synchronous=NORMAL`` keeps every committed transaction across a killed process (the WAL is in the
 OS page cache); only a power loss can drop the last commits, never corrupt the file.
 
+A PostgreSQL connection taken from the pool is pinged only if it sat idle for a second or more:
+a server handing its connections from request to request skips that round trip, and one left
+idle across a database restart is still replaced before it is used.
+
 Example:
     >>> db = Database.open("sqlite:///:memory:")
     >>> with db.write() as conn:
@@ -15,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +32,7 @@ from ..errors import ConfigError, StoreError
 __all__ = ["Database", "normalize_db_uri", "sqlite_file"]
 
 _BUSY_TIMEOUT_MS = 60_000
+_PING_AFTER_IDLE_S = 1.0
 
 
 def normalize_db_uri(uri: str) -> str:
@@ -94,11 +100,37 @@ def _on_sqlite_begin(conn: sa.Connection) -> None:
     execute(conn, f"BEGIN {mode}")
 
 
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Ping a pooled connection on checkout when it was idle ``_PING_AFTER_IDLE_S`` or longer
+    (``pool_pre_ping`` would ping on every checkout: a round trip per transaction)."""
+    dialect = engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["loopwright_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("loopwright_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < _PING_AFTER_IDLE_S:
+            return  # fresh, or just handed back by another request
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            # The pool replaces the connection and checks out again.
+            raise sa.exc.DisconnectionError(f"a pooled connection is gone: {exc}") from exc
+
+    sa.event.listen(engine, "checkin", checkin)
+    sa.event.listen(engine, "checkout", checkout)
+
+
 class Database:
     """A SQLAlchemy engine with Loopwright's connection settings and transaction helpers."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # The read transaction a ``one_read`` block shares with the reads inside it.
+        self._shared: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
+            f"loopwright_shared_read_{id(self)}", default=None
+        )
 
     @classmethod
     def open(cls, uri: str, *, echo: bool = False) -> Database:
@@ -122,12 +154,12 @@ class Database:
                 "timeout": _BUSY_TIMEOUT_MS / 1000,
                 "check_same_thread": False,
             }
-        else:
-            kwargs["pool_pre_ping"] = True
         engine = sa.create_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _on_sqlite_connect)
             sa.event.listen(engine, "begin", _on_sqlite_begin)
+        else:
+            _ping_when_idle(engine)
         return cls(engine)
 
     @property
@@ -148,11 +180,33 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        """A connection in a read-only transaction (no write lock taken on SQLite)."""
+        """A connection in a read-only transaction (no write lock taken on SQLite); inside a
+        :meth:`one_read` block, that block's."""
+        shared = self._shared.get()
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as conn:
             conn = conn.execution_options(loopwright_read_only=True)
             with conn.begin():
                 yield conn
+
+    @contextlib.contextmanager
+    def one_read(self) -> Iterator[sa.Connection]:
+        """One read transaction for every :meth:`read` in the block (in this thread or task):
+        a request reading in several steps takes one connection and one snapshot, not one per
+        step. Writes inside the block still have their own transactions, which the shared
+        snapshot may not show: open the block after writing."""
+        if self._shared.get() is not None:
+            with self.read() as conn:
+                yield conn
+            return
+        with self.read() as conn:
+            token = self._shared.set(conn)
+            try:
+                yield conn
+            finally:
+                self._shared.reset(token)
 
     def dispose(self) -> None:
         """Close every pooled connection (call before forking, and at shutdown)."""

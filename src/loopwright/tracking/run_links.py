@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from .._ids import now_ms
 from ..errors import NotFound
 from ..store import schema as t
+from ..store import statements
 from ..store.upsert import upsert
 from .logged_models import logged_model_ref
 
@@ -150,41 +151,39 @@ def _record_models(
     )
 
 
+# Raw SQL (store/statements.py): runs/get and runs/search read the links of every run they return.
+_DATASETS_SQL = (
+    'SELECT "run_id", "name", "digest", "source_type", "source", "schema_json", "profile_json",'
+    ' "tags_json" FROM run_external_datasets WHERE run_id IN ({}) ORDER BY created_at, name'
+)
+_MODELS_SQL = (
+    'SELECT "run_id", "model_id", "direction", "step" FROM run_logged_models'
+    " WHERE run_id IN ({}) ORDER BY created_at, model_id"
+)
+
+
 def load_links(db: Database, run_ids: Sequence[str]) -> dict[str, RunLinks]:
     """Each run's dataset inputs and logged-model links (runs without any are left out)."""
     datasets: dict[str, list[DatasetInput]] = {}
     inputs: dict[str, list[str]] = {}
     outputs: dict[str, list[tuple[str, int]]] = {}
-    d, r = t.run_external_datasets.c, t.run_logged_models.c
     with db.read() as conn:
         for start in range(0, len(run_ids), 900):
             chunk = list(run_ids[start : start + 900])
-            for row in conn.execute(
-                sa.select(t.run_external_datasets)
-                .where(d.run_id.in_(chunk))
-                .order_by(d.created_at, d.name)
+            ids = statements.marks(len(chunk))
+            for run_id, name, digest, kind, source, schema, profile, tags_json in statements.fetch(
+                conn, _DATASETS_SQL.format(ids), chunk
             ):
-                tags = json.loads(row.tags_json) if row.tags_json else {}
-                datasets.setdefault(row.run_id, []).append(
-                    DatasetInput(
-                        row.name,
-                        row.digest,
-                        row.source_type,
-                        row.source,
-                        row.schema_json,
-                        row.profile_json,
-                        tags,
-                    )
-                )
-            for row in conn.execute(
-                sa.select(r.run_id, r.model_id, r.direction, r.step)
-                .where(r.run_id.in_(chunk))
-                .order_by(r.created_at, r.model_id)
+                tags = json.loads(tags_json) if tags_json else {}
+                found = DatasetInput(name, digest, kind, source, schema, profile, tags)
+                datasets.setdefault(run_id, []).append(found)
+            for run_id, model_id, direction, step in statements.fetch(
+                conn, _MODELS_SQL.format(ids), chunk
             ):
-                if row.direction == "input":
-                    inputs.setdefault(row.run_id, []).append(row.model_id)
+                if direction == "input":
+                    inputs.setdefault(run_id, []).append(model_id)
                 else:
-                    outputs.setdefault(row.run_id, []).append((row.model_id, row.step or 0))
+                    outputs.setdefault(run_id, []).append((model_id, step or 0))
     return {
         run_id: RunLinks(
             tuple(datasets.get(run_id, ())),

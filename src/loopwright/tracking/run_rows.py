@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ..errors import NotFound
 from ..store import schema as t
+from ..store import statements
 from .entities import Metric, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -57,29 +58,36 @@ class RunRows:
     metrics: list[tuple[str, float, bool, int, int]] = field(default_factory=list)
 
 
+# Raw SQL (store/statements.py): runs/get runs these on every call, and a Core statement with an
+# IN list costs more to compile than the query takes.
+_INFO_SQL = "SELECT {} FROM runs WHERE id IN ({{}})".format(  # noqa: S608 (names, placeholders)
+    ", ".join(f'"{column.name}"' for column in INFO_COLUMNS)
+)
+_PARAMS_SQL = 'SELECT "run_id", "key", "value" FROM params WHERE run_id IN ({})'
+_TAGS_SQL = 'SELECT "run_id", "key", "value" FROM run_tags WHERE run_id IN ({})'
+_METRICS_SQL = (
+    'SELECT "run_id", "key", "value", "is_nan", "step", "timestamp" FROM latest_metrics'
+    " WHERE run_id IN ({})"
+)
+
+
 def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:
     """The rows of the runs ``run_ids`` names (unknown ids are left out), in one read."""
     found: dict[str, RunRows] = {}
-    tg, pa, lm = t.run_tags.c, t.params.c, t.latest_metrics.c
     with db.read() as conn:
         for start in range(0, len(run_ids), _CHUNK):
             chunk = list(run_ids[start : start + _CHUNK])
-            for row in conn.execute(sa.select(*INFO_COLUMNS).where(_r.id.in_(chunk))):
+            ids = statements.marks(len(chunk))
+            for row in statements.fetch(conn, _INFO_SQL.format(ids), chunk):
                 found[row[0]] = RunRows(row)
-            for run_id, key, value in conn.execute(
-                sa.select(pa.run_id, pa.key, pa.value).where(pa.run_id.in_(chunk))
-            ):
+            for run_id, key, value in statements.fetch(conn, _PARAMS_SQL.format(ids), chunk):
                 found[run_id].params.append((key, value))
-            for run_id, key, value in conn.execute(
-                sa.select(tg.run_id, tg.key, tg.value).where(tg.run_id.in_(chunk))
-            ):
+            for run_id, key, value in statements.fetch(conn, _TAGS_SQL.format(ids), chunk):
                 found[run_id].tags.append((key, value))
-            for run_id, key, value, is_nan, step, timestamp in conn.execute(
-                sa.select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.step, lm.timestamp).where(
-                    lm.run_id.in_(chunk)
-                )
+            for run_id, key, value, is_nan, step, timestamp in statements.fetch(
+                conn, _METRICS_SQL.format(ids), chunk
             ):
-                found[run_id].metrics.append((key, value, is_nan, step, timestamp))
+                found[run_id].metrics.append((key, value, bool(is_nan), step, timestamp))
     return found
 
 
