@@ -187,6 +187,16 @@ def test_a_column_whose_type_conflicts_becomes_text() -> None:
         record("r2", inputs={"code": ["x7"]}, outputs={}),
     ])  # fmt: skip
     assert table.column("input.code").to_pylist() == ["7", "x7"]
+    # A list in one request, a number in the next; and a mixed list within one request.
+    table = to_table([
+        record("r1", inputs={"v": [[1, 2]], "w": [1]}, outputs={}),
+        record("r2", inputs={"v": [3], "w": ["a"]}, outputs={}),
+        record("r3", inputs={"v": np.array([4.5])}, outputs={}),
+    ])  # fmt: skip
+    assert table.column("input.v").to_pylist() == ["[1, 2]", "3", "4.5"]
+    assert table.column("input.w").to_pylist() == ["1", "a", None]
+    mixed = to_table([record("r1", inputs={"m": [1, "b"]}, outputs={})])
+    assert mixed.column("input.m").to_pylist() == ["1", "b"]
     # Across files: the reader makes the column text in every file.
     root = Path.cwd() / "log"
     for request_id, code in (("r1", 7), ("r2", "x7")):

@@ -13,7 +13,9 @@ Files may therefore differ in schema; readers unite them by name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,8 +53,8 @@ FIXED_SCHEMA = pa.schema(
 
 def row_count(record: PredictionRecord) -> int:
     """The number of input rows of ``record``; ``ValueError`` if its columns disagree."""
-    lengths = {len(values) for values in record.inputs.values()}
-    lengths.update(len(values) for values in record.outputs.values())
+    lengths = set(map(len, record.inputs.values()))
+    lengths.update(map(len, record.outputs.values()))
     if len(lengths) > 1:
         sizes = {
             name: len(values) for name, values in [*record.inputs.items(), *record.outputs.items()]
@@ -66,45 +68,49 @@ def row_count(record: PredictionRecord) -> int:
 
 def to_table(records: Sequence[PredictionRecord]) -> pa.Table:
     """One table holding every row of ``records`` (which :func:`row_count` accepted)."""
-    counts = np.array([max(row_count(r), 1) for r in records], dtype=np.int64)
+    rows = [_rows(record) for record in records]
+    counts = np.maximum(np.array(rows, dtype=np.int64), 1)
     starts = np.cumsum(counts) - counts
     owner = pa.array(np.repeat(np.arange(len(records)), counts))
     columns: dict[str, pa.Array] = {}
     for field in FIXED_SCHEMA:
         if field.name == "row":
-            rows = np.arange(int(counts.sum())) - np.repeat(starts, counts)
-            columns["row"] = pa.array(rows, pa.int32())
+            index = np.arange(int(counts.sum())) - np.repeat(starts, counts)
+            columns["row"] = pa.array(index, pa.int32())
         else:  # one value per request, repeated for each of its rows
-            values = pa.array([getattr(r, field.name) for r in records], field.type)
+            values = pa.array(list(map(attrgetter(field.name), records)), field.type)
             columns[field.name] = values.take(owner)
     for prefix, attribute in ((INPUT_PREFIX, "inputs"), (OUTPUT_PREFIX, "outputs")):
-        found: dict[str, dict[int, Any]] = {}
-        for index, record in enumerate(records):
-            if counts[index] and row_count(record):
-                for name, values in getattr(record, attribute).items():
-                    found.setdefault(prefix + str(name), {})[index] = values
-        for column, by_record in found.items():
-            columns[column] = _column(by_record, counts)
+        mappings: list[Mapping[str, Any]] = list(map(attrgetter(attribute), records))
+        if 0 in rows:  # a request without rows keeps one row, with nulls
+            mappings = [m if n else {} for m, n in zip(mappings, rows, strict=True)]
+        for name in dict.fromkeys(chain.from_iterable(mappings)):  # in order of appearance
+            cells = [m.get(name) for m in mappings]
+            columns[prefix + str(name)] = _column(cells, counts)
     return pa.table(columns)
 
 
-def _column(by_record: dict[int, Any], counts: np.ndarray) -> pa.Array:
-    """One column over every record: the records' values, nulls where a record lacks it."""
-    if len(by_record) == len(counts) and all(isinstance(v, list) for v in by_record.values()):
-        flat: list[Any] = []
-        for values in by_record.values():  # in record order: dicts keep insertion order
-            flat.extend(values)
+def _rows(record: PredictionRecord) -> int:
+    """The length of the record's first column (all are the same once checked)."""
+    for values in chain(record.inputs.values(), record.outputs.values()):
+        return len(values)
+    return 0
+
+
+def _column(cells: list[Any], counts: np.ndarray) -> pa.Array:
+    """One column over every record: each record's values (its cell), nulls for a None cell."""
+    if set(map(type, cells)) == {list}:
         try:  # the common case (JSON bodies): one conversion for the whole column
-            return pa.array(flat)
+            return pa.array(list(chain.from_iterable(cells)))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             pass  # mixed types: convert request by request and reconcile below
-    chunks = {index: _array(values) for index, values in by_record.items()}
+    chunks = {index: _array(values) for index, values in enumerate(cells) if values is not None}
     target = common_type({chunk.type for chunk in chunks.values()})
     try:
         return _joined(chunks, counts, target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        strings = {i: strings(c.to_pylist()) for i, c in chunks.items()}
-        return _joined(strings, counts, pa.string())
+        text = {index: strings(chunk.to_pylist()) for index, chunk in chunks.items()}
+        return _joined(text, counts, pa.string())
 
 
 def _joined(chunks: dict[int, pa.Array], counts: np.ndarray, target: pa.DataType) -> pa.Array:

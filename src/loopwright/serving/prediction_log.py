@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ._log_files import LogFiles, check_deployment_name, hour_of
+from ._log_table import row_count, to_table
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -277,8 +278,6 @@ class PredictionLog:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from ._log_table import to_table
-
         groups: dict[tuple[str, datetime], list[PredictionRecord]] = defaultdict(list)
         for record in records:
             groups[(record.deployment, hour_of(record.timestamp))].append(record)
@@ -328,8 +327,6 @@ def _prepare_writer(files: LogFiles) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._log_table import to_table
-
     sample = PredictionRecord(
         request_id="sample",
         deployment="sample",
@@ -347,8 +344,6 @@ def _prepare_writer(files: LogFiles) -> None:
 
 
 def _check(record: PredictionRecord) -> None:
-    from ._log_table import row_count
-
     if record.timestamp.tzinfo is None or record.timestamp.utcoffset() is None:
         raise InvalidInput(
             f"prediction record {record.request_id!r} has a timestamp without a time zone; "
