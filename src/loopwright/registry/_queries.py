@@ -162,7 +162,7 @@ def load_versions(conn: sa.Connection, rows: Sequence[Row]) -> list[ModelVersion
             id=row.id,
             model=names[row.model_id],
             version=row.version,
-            run_id=row.run_id,
+            run_id=row.run_id or row.run_ref,
             source=row.source,
             status=row.status,
             stage=Stage(row.stage),
@@ -177,6 +177,7 @@ def load_versions(conn: sa.Connection, rows: Sequence[Row]) -> list[ModelVersion
             tags=dict(tags[row.id]),
             aliases=tuple(alias for alias, _ in aliases[row.id]),
             dataset_version_ids=tuple(d for d, _ in datasets[row.id]),
+            source_kind=row.source_kind,
         )
         for row in rows
     ]

@@ -31,7 +31,7 @@ from ._sources import PackageFile, package_from_folder, package_from_run
 from .entities import ModelVersion
 from .packaging._package_manifest import PackageManifest
 
-__all__ = ["OWNER", "VersionsMixin", "package_source"]
+__all__ = ["OWNER", "VersionsMixin", "package_source", "store_package_rows"]
 
 OWNER = "model_version"  # artifacts.owner_type of a version's package files
 _URI_SCHEMES = ("runs:", "models:")
@@ -115,7 +115,7 @@ class VersionsMixin(ModelsMixin):
     def _record_version(
         self,
         name: str,
-        manifest: PackageManifest,
+        manifest: PackageManifest | None,
         files: list[PackageFile],
         *,
         source: str,
@@ -124,9 +124,12 @@ class VersionsMixin(ModelsMixin):
         tags: dict[str, str],
         metrics: dict[str, float],
         dataset_version_ids: list[str],
+        run_ref: str | None = None,
     ) -> ModelVersion:
+        """Insert the version; without ``manifest`` (and ``files``) it is an external one."""
         version_id, now = new_id(), self._now()
-        package_hash = files[0].blob_hash  # the manifest's
+        package_hash = files[0].blob_hash if manifest is not None else None  # the manifest's
+        signature = None if manifest is None else manifest.signature
         with self.db.write() as conn:
             _require_datasets(conn, dataset_version_ids)
             model, _ = self._ensure_model(conn, name)
@@ -143,14 +146,16 @@ class VersionsMixin(ModelsMixin):
                     "model_id": model.id,
                     "version": number,
                     "run_id": run_id,
+                    "run_ref": run_ref,
                     "source": source,
+                    "source_kind": "package" if manifest is not None else "external",
                     "status": "READY",
                     "stage": "None",
-                    "flavor": manifest.flavor,
+                    "flavor": None if manifest is None else manifest.flavor,
                     "package_hash": package_hash,
                     "signature_json": None
-                    if manifest.signature is None
-                    else json.dumps(manifest.signature.to_dict(), sort_keys=True),
+                    if signature is None
+                    else json.dumps(signature.to_dict(), sort_keys=True),
                     "metrics_json": json.dumps(metrics, sort_keys=True, allow_nan=False),
                     "description": description,
                     "created_by": self.actor,
@@ -158,25 +163,7 @@ class VersionsMixin(ModelsMixin):
                     "updated_at": now,
                 },
             )
-            insert_ignore(
-                conn,
-                t.blobs,
-                [{"hash": f.blob_hash, "size": f.size, "created_at": now} for f in files],
-            )
-            conn.execute(
-                t.artifacts.insert(),
-                [
-                    {
-                        "owner_type": OWNER,
-                        "owner_id": version_id,
-                        "path": f.path,
-                        "blob_hash": f.blob_hash,
-                        "size": f.size,
-                        "created_at": now,
-                    }
-                    for f in files
-                ],
-            )
+            store_package_rows(conn, version_id, files, now)
             insert_ignore(
                 conn,
                 t.model_version_tags,
@@ -196,8 +183,9 @@ class VersionsMixin(ModelsMixin):
                     "model": name,
                     "version": number,
                     "source": source,
-                    "run_id": run_id,
-                    "flavor": manifest.flavor,
+                    "source_kind": "package" if manifest is not None else "external",
+                    "run_id": run_id or run_ref,
+                    "flavor": None if manifest is None else manifest.flavor,
                     "package_hash": package_hash,
                     "dataset_version_ids": dataset_version_ids,
                 },
@@ -219,7 +207,8 @@ class VersionsMixin(ModelsMixin):
 
     def resolve(self, name: str, ref: int | str) -> ModelVersion:
         """The loadable version ``ref`` names: a number (``3``), ``latest``, a stage
-        (``Production``: its newest version there) or an alias. Deleted versions are refused."""
+        (``Production``: its newest version there), an alias, or ``@<alias>`` (only an alias,
+        e.g. one named ``production``; models:/name@alias). Deleted versions are refused."""
         al = t.model_aliases.c
         with self.db.read() as conn:
             model = model_row(conn, name)
@@ -231,14 +220,16 @@ class VersionsMixin(ModelsMixin):
             live = sa.select(t.model_versions).where(
                 _v.model_id == model.id, _v.status != "DELETED"
             )
-            if text.lower() == "latest":
+            word = "" if text.startswith("@") else text.lower()  # "@x": the alias x only
+            if word == "latest":
                 query, what = live, "no versions"
-            elif text.lower() in {"none", "staging", "production", "archived"}:
+            elif word in {"none", "staging", "production", "archived"}:
                 stage = parse_stage(text)
                 query, what = live.where(_v.stage == stage.value), f"no version in {stage.value}"
             else:
-                query = live.join(t.model_aliases, al.version_id == _v.id).where(al.alias == text)
-                what = f"no alias {text!r}"
+                alias = text.removeprefix("@")
+                query = live.join(t.model_aliases, al.version_id == _v.id).where(al.alias == alias)
+                what = f"no alias {alias!r}"
             found = conn.execute(query.order_by(_v.version.desc()).limit(1)).first()
             if found is None:
                 aliases = conn.execute(
@@ -291,6 +282,10 @@ class VersionsMixin(ModelsMixin):
             if row is None:
                 raise NotFound(f"model version id {version.id!r} does not exist")
             require_ready(row, version.model, "downloaded")
+            if row.source_kind == "external":
+                from ._external import unpinned
+
+                raise unpinned(version.model, row.version, row.source, "downloaded")
         target = Path(dst)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise InvalidInput(f"{str(target)!r} is not an empty folder; pick a new folder")
@@ -391,6 +386,33 @@ class VersionsMixin(ModelsMixin):
                     after={"model": name, "version": version, "status": "DELETED"},
                 )
             return load_versions(conn, [version_row(conn, model, version)])[0]
+
+
+def store_package_rows(
+    conn: sa.Connection, version_id: str, files: Sequence[PackageFile], now: int
+) -> None:
+    """The ``blobs`` and ``artifacts`` rows of a version's package files (none: nothing)."""
+    if not files:
+        return
+    insert_ignore(
+        conn,
+        t.blobs,
+        [{"hash": f.blob_hash, "size": f.size, "created_at": now} for f in files],
+    )
+    conn.execute(
+        t.artifacts.insert(),
+        [
+            {
+                "owner_type": OWNER,
+                "owner_id": version_id,
+                "path": f.path,
+                "blob_hash": f.blob_hash,
+                "size": f.size,
+                "created_at": now,
+            }
+            for f in files
+        ],
+    )
 
 
 def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -114,6 +114,14 @@ class ModelVersion:
     tags: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     dataset_version_ids: tuple[str, ...] = ()
+    # "package": a verified package stored here. "external": only ``source`` is known (an
+    # MLflow client registered a URI whose files are elsewhere); it loads once pinned.
+    source_kind: str = "package"
+
+    @property
+    def external(self) -> bool:
+        """Whether the version's files are elsewhere, unverified (``Registry.pin_source``)."""
+        return self.source_kind == "external"
 
     @property
     def ref(self) -> str:

@@ -127,6 +127,10 @@ def fetch_package(client: Client, parsed: ModelUri) -> tuple[Path, str]:
     if parsed.kind == "models":
         assert parsed.name is not None and parsed.ref is not None
         version = client.registry.resolve(parsed.name, parsed.ref)
+        if version.external:
+            from ._external import unpinned
+
+            raise unpinned(version.model, version.version, version.source, "loaded")
         package_hash = version.package_hash
         if package_hash is None:
             raise NotFound(f"model {version.ref} has no package")

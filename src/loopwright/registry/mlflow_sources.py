@@ -43,6 +43,7 @@ __all__ = [
     "has_folder",
     "logged_model_links",
     "logged_model_source",
+    "register_external",
     "register_mlflow_model",
     "run_source",
     "tree_source",
@@ -143,7 +144,7 @@ def register_mlflow_model(
         folder.mkdir()
         _fetch(store, source, folder)
         convert_mlflow_model(folder, package, trusted=False)
-        version = registry.register(
+        version = registry._register_folder(
             name,
             package,
             run_id=run_id,
@@ -151,20 +152,55 @@ def register_mlflow_model(
             description=description,
             tags=dict(tags),
         )
+    _keep_with(store, name, version.id, version.version, source_uri, source)
+    return version.id
+
+
+def register_external(
+    store: Store,
+    registry: RegistryService,
+    name: str,
+    source_uri: str,
+    *,
+    run_id: str | None,
+    logged_model_id: str | None,
+    description: str | None,
+    tags: Mapping[str, str],
+) -> str:
+    """Record ``source_uri``, whose MLflow folder is not stored here, as an external version of
+    ``name`` (loadable once pinned); returns the version id."""
+    version = registry._register_external(
+        name, source_uri, run_id=run_id, description=description, tags=tags
+    )
+    _keep_with(
+        store,
+        name,
+        version.id,
+        version.version,
+        source_uri,
+        ModelSource([], "", run_id, logged_model_id),
+    )
+    return version.id
+
+
+def _keep_with(
+    store: Store, name: str, version_id: str, number: int, source_uri: str, source: ModelSource
+) -> None:
+    """Keep the MLflow folder (and the logged model it came from) with the version."""
     with store.db.write() as conn:
         conn.execute(
             t.mlflow_model_versions.insert(),
             {
-                "version_id": version.id,
+                "version_id": version_id,
                 "logged_model_id": source.logged_model_id,
                 "source_uri": source_uri,
                 "created_at": now_ms(),
             },
         )
-        trees.copy_tree(conn, source.files, source.prefix, trees.MLFLOW_VERSION, version.id)
+        if source.files:
+            trees.copy_tree(conn, source.files, source.prefix, trees.MLFLOW_VERSION, version_id)
         if source.logged_model_id:
-            _note_version(conn, source.logged_model_id, name, version.version)
-    return version.id
+            _note_version(conn, source.logged_model_id, name, number)
 
 
 def _fetch(store: Store, source: ModelSource, folder: Path) -> None:

@@ -71,6 +71,18 @@ class Registry(Protocol):
         """Write the package into folder ``dst`` (new or empty), every file verified."""
         ...
 
+    def pin_source(
+        self,
+        name: str,
+        version: int,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        trusted: bool = False,
+    ) -> ModelVersion:
+        """Fetch an external version's files (from ``folder``, else from its source), check
+        them into a package and attach it: the version then loads like any other."""
+        ...
+
     def update_version(
         self, name: str, version: int, *, description: str | None
     ) -> ModelVersion: ...

@@ -26,14 +26,14 @@ from collections.abc import Callable
 from .._ids import now_ms
 from ..store.home import Store
 from ._changes import TRANSITIONS as TRANSITIONS
+from ._external import ExternalVersionsMixin
 from ._lifecycle import LifecycleMixin
 from ._models import CARD_FIELDS as CARD_FIELDS
-from ._versions import VersionsMixin
 
 __all__ = ["CARD_FIELDS", "TRANSITIONS", "RegistryService"]
 
 
-class RegistryService(VersionsMixin, LifecycleMixin):
+class RegistryService(ExternalVersionsMixin, LifecycleMixin):
     """Register and find model versions; move aliases and stages under approval policies.
 
     Args:

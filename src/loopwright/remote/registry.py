@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..paths import safe_join
+from ..registry._external import unpinned
 from ..registry._versions import package_source
 from ..registry.entities import (
     AliasChange,
@@ -167,12 +168,32 @@ class RemoteRegistry:
         target = Path(dst)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise InvalidInput(f"{str(target)!r} is not an empty folder; pick a new folder")
+        if version.external:
+            raise unpinned(version.model, version.version, version.source, "downloaded")
         base = f"/models/{version.model}/versions/{version.version}/files"
         for path, blob_hash, _size in self.package_files(version):
             dest = safe_join(target, path, what="package path")
             self._http.download(f"{base}/{quote_path(path)}", dest, blob_hash)
         target.mkdir(parents=True, exist_ok=True)
         return target
+
+    def pin_source(
+        self,
+        name: str,
+        version: int,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        trusted: bool = False,
+    ) -> ModelVersion:
+        """Pin an external version from its source as the server stores it (a run's or a logged
+        model's files); files elsewhere are pinned with the embedded store."""
+        if folder is not None:
+            raise InvalidInput(
+                "over a server, pin a version from the source the server stores; pinning from "
+                "a local folder needs the embedded store"
+            )
+        data = self._http.post(f"/models/{name}/versions/{int(version)}/pin", {"trusted": trusted})
+        return _codec.model_version(data)
 
     def update_version(self, name: str, version: int, *, description: str | None) -> ModelVersion:
         data = self._patch(f"/models/{name}/versions/{int(version)}", {"description": description})

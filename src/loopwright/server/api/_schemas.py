@@ -233,6 +233,12 @@ class ModelIn(Body):
     tags: dict[str, str] = {}
 
 
+class PinIn(Body):
+    """Pin an external version from its source as stored on this server."""
+
+    trusted: bool = False
+
+
 class DescriptionIn(Body):
     description: str | None
 
@@ -331,6 +337,7 @@ class ModelVersionOut(Out):
     tags: dict[str, str] = {}
     aliases: list[str] = []
     dataset_version_ids: list[str] = []
+    source_kind: str = "package"
 
 
 class ApprovalDecisionOut(Out):

@@ -13,6 +13,7 @@ from ._schemas import (
     DescriptionIn,
     ModelVersionOut,
     PackageFileOut,
+    PinIn,
     StageIn,
     TagIn,
     VersionIn,
@@ -70,6 +71,15 @@ def resolve(name: str, ref: str, state: State, caller: Viewer) -> ModelVersionOu
 @router.get("/models/{name}/versions/{version}")
 def get_version(name: str, version: int, state: State, caller: Viewer) -> ModelVersionOut:
     return ModelVersionOut.of(state.registry(caller).get_version(name, version))
+
+
+@router.post("/models/{name}/versions/{version}/pin")
+def pin_source(
+    name: str, version: int, body: PinIn, state: State, caller: Editor
+) -> ModelVersionOut:
+    """Store and verify an external version's files, fetched from its source on this server."""
+    pinned = state.registry(caller)._pin_stored_source(name, version, trusted=body.trusted)
+    return ModelVersionOut.of(pinned)
 
 
 @router.patch("/models/{name}/versions/{version}")

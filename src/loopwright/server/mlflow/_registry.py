@@ -17,14 +17,19 @@ from fastapi.responses import Response
 
 from ...errors import InvalidInput, NotFound, PermissionDenied
 from ...registry.entities import ApprovalRequest, ModelVersion, RegisteredModel, Stage
-from ...registry.mlflow_sources import forget_folders, logged_model_links, register_mlflow_model
+from ...registry.mlflow_sources import (
+    forget_folders,
+    logged_model_links,
+    register_external,
+    register_mlflow_model,
+)
 from .._state import ServerState
 from ..auth import Identity
 from . import _messages as m
 from ._common import MAX_REGISTRY_TAG_VALUE, Editor, State, Viewer, reply
 from ._convert import registered_model_json, version_json
 from ._filters import parse_order_by
-from ._model_sources import find_source, require_exists
+from ._model_sources import accept_source, locate, require_exists
 from ._paging import page, read_offset
 from ._uris import model_id_in, version_artifact_uri
 
@@ -206,21 +211,34 @@ def get_by_alias(q: Annotated[m.AliasRef, Query()], state: State, caller: Viewer
 
 @router.post("/model-versions/create")
 def create_version(body: m.CreateModelVersion, state: State, caller: Editor) -> Response:
+    """A verified version from the MLflow folder the source names on this server, else an
+    external one that only records the source (loadable once pinned)."""
     require_exists(state, caller, body.name)
     tags = _check_tags({t.key: t.value for t in body.tags})
-    source = find_source(
-        state, caller, body.source, model_id_in(body.model_id) if body.model_id else None
-    )
-    version_id = register_mlflow_model(
-        state.store,
-        state.registry(caller),
-        body.name,
-        body.source,
-        source,
-        run_id=body.run_id or source.run_id,
-        description=body.description,
-        tags=tags,
-    )
+    accepted = accept_source(state, caller, body.source, body.run_id, body.model_id)
+    found = locate(state, caller, accepted)
+    if found is not None:
+        version_id = register_mlflow_model(
+            state.store,
+            state.registry(caller),
+            body.name,
+            accepted.source,
+            found,
+            run_id=accepted.run_id or found.run_id,
+            description=body.description,
+            tags=tags,
+        )
+    else:
+        version_id = register_external(
+            state.store,
+            state.registry(caller),
+            body.name,
+            accepted.source,
+            run_id=accepted.run_id,
+            logged_model_id=model_id_in(accepted.model_id) if accepted.model_id else None,
+            description=body.description,
+            tags=tags,
+        )
     version = state.registry(caller).get_version_by_id(version_id)
     return reply({"model_version": _versions_json(state, [version])[0]})
 
@@ -239,6 +257,8 @@ def download_uri(q: Annotated[m.VersionRef, Query()], state: State, caller: View
     """Where MLflow clients download the version: the MLflow model folder it was registered
     from (a version registered through Loopwright's own API: its package's files)."""
     version = _version(state, caller, q)
+    if version.external:  # MLflow answers the source itself; its client fetches from there
+        return reply({"artifact_uri": version.source or ""})
     return reply({"artifact_uri": version_artifact_uri(version.id)})
 
 
