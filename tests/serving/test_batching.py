@@ -1,0 +1,105 @@
+"""Adaptive batching on a real server: concurrent requests share predict calls, split back right."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import numpy as np
+from _served_model import MODEL, live, training_frame
+
+from loopwright.client import Client
+from loopwright.serving.model import ServedModel
+from loopwright.serving.repository import ModelRepository
+from loopwright.serving.server import ServeConfig, build_app
+from loopwright.serving.sources import resolve_source
+
+
+@contextmanager
+def _batched(
+    client: Client, max_batch_size: int, max_latency_ms: float
+) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """A server batching ``clf``; yields its URL and the (requests, rows) of each predict call."""
+    batches: list[tuple[int, int]] = []
+
+    def record(model: ServedModel, requests: int, rows: int) -> None:
+        batches.append((requests, rows))
+
+    repository = ModelRepository(
+        [resolve_source(f"models:/{MODEL}/1", client)],
+        max_batch_size=max_batch_size,
+        max_latency_ms=max_latency_ms,
+        on_batch=record,
+    )
+    repository.load_all()
+    with live(build_app(ServeConfig(sources=()), repository)) as url:
+        yield url, batches
+
+
+def _rows(start: int, count: int, color: str | None = None) -> dict[str, Any]:
+    X, _ = training_frame()
+    X = X[start : start + count]
+    colors = [color] * count if color else X["color"].tolist()
+    return {
+        "inputs": [
+            {"name": "a", "shape": [count], "datatype": "FP64", "data": X["a"].tolist()},
+            {"name": "b", "shape": [count], "datatype": "FP64", "data": X["b"].tolist()},
+            {"name": "color", "shape": [count], "datatype": "BYTES", "data": colors},
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
+
+
+def _concurrently(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    async def send() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=len(bodies))
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+            return await asyncio.gather(
+                *(http.post(f"/v2/models/{MODEL}/infer", json=body) for body in bodies)
+            )
+
+    return asyncio.run(send())
+
+
+def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(
+    client: Client, model: Any
+) -> None:
+    X, _ = training_frame()
+    with _batched(client, max_batch_size=8, max_latency_ms=2000) as (url, batches):
+        answers = _concurrently(url, [_rows(i, 1) for i in range(8)])
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sum(requests for requests, _ in batches) == 8
+    assert max(requests for requests, _ in batches) > 1, batches
+    for i, answer in enumerate(answers):
+        (proba,) = answer.json()["outputs"]
+        np.testing.assert_allclose(proba["data"], model.predict_proba(X[i : i + 1])[0])
+
+
+def test_a_batch_never_holds_more_rows_than_the_limit(client: Client, model: Any) -> None:
+    bodies = [_rows(0, 5)] + [_rows(i, 1) for i in range(6)]
+    with _batched(client, max_batch_size=4, max_latency_ms=500) as (url, batches):
+        answers = _concurrently(url, bodies)
+    assert all(a.status_code == 200 for a in answers)
+    assert sum(requests for requests, _ in batches) == 7
+    assert sum(rows for _, rows in batches) == 11
+    # A request larger than the limit runs alone; no merged batch passes it.
+    assert all(rows <= 4 or requests == 1 for requests, rows in batches), batches
+    assert [len(a.json()["outputs"][0]["data"]) for a in answers] == [10] + [2] * 6
+
+
+def test_a_failing_request_in_a_batch_fails_alone(client: Client, model: Any) -> None:
+    bodies = [_rows(0, 1), _rows(1, 1, color="purple"), _rows(2, 1), _rows(3, 1)]
+    with _batched(client, max_batch_size=4, max_latency_ms=2000) as (url, _):
+        answers = _concurrently(url, bodies)
+    assert [a.status_code for a in answers] == [200, 500, 200, 200]
+    assert "failed while predicting" in answers[1].json()["error"]
+
+
+def test_batch_size_one_never_merges(client: Client, model: Any) -> None:
+    with _batched(client, max_batch_size=1, max_latency_ms=2000) as (url, batches):
+        answers = _concurrently(url, [_rows(i, 1) for i in range(6)])
+    assert all(a.status_code == 200 for a in answers)
+    assert batches == [(1, 1)] * 6

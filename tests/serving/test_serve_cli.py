@@ -1,0 +1,151 @@
+"""``loopwright serve`` as users run it: a real process (or several) answering on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from _served_model import MODEL, free_port, training_frame
+
+
+def _command(store: dict[str, str], *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "loopwright.cli",
+        "--home",
+        store["home"],
+        "--db-uri",
+        store["db_uri"],
+        "--blob-uri",
+        store["blob_uri"],
+        "serve",
+        *args,
+    ]
+
+
+@contextmanager
+def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        _command(store, *args, "--port", str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "serve did not get ready within 90 s"
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+
+
+def _records(rows: int = 2) -> dict[str, Any]:
+    X, _ = training_frame()
+    return {"dataframe_records": X[:rows].to_dict(orient="records")}
+
+
+def test_serve_answers_oip_and_mlflow_and_logs_until_sigterm(
+    store_settings: dict[str, str], model: Any
+) -> None:
+    from loopwright.serving.predictions import read_predictions
+
+    X, _ = training_frame()
+    with _serving(store_settings, f"models:/{MODEL}/1", "--max-batch-size", "8") as (url, proc):
+        assert httpx.get(f"{url}/v2/models/{MODEL}/ready").status_code == 200
+        scored = httpx.post(f"{url}/invocations", json=_records(2))
+        assert scored.json() == {"predictions": model.predict(X[:2]).tolist()}
+        os.killpg(proc.pid, signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+        _, banner = proc.communicate()
+    assert f"{MODEL} version 1  <- models:/{MODEL}/1" in banner
+    assert "batching up to 8 rows" in banner
+    # The shutdown flushed the prediction log into the store's blob folder.
+    logged = read_predictions(store_settings["blob_uri"], MODEL)
+    assert logged["request_id"].tolist() == [scored.headers["x-request-id"]] * 2
+
+
+def test_workers_two_gives_two_processes_that_answer(
+    store_settings: dict[str, str], model: Any
+) -> None:
+    psutil = pytest.importorskip("psutil")
+    with _serving(store_settings, f"models:/{MODEL}/1", "--workers", "2", "--no-log") as (
+        url,
+        proc,
+    ):
+        port = int(url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while True:
+            workers = [
+                child
+                for child in psutil.Process(proc.pid).children(recursive=True)
+                if any(c.laddr.port == port for c in child.net_connections("tcp"))
+            ]
+            if len(workers) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2
+        # Hold many connections open at once; both workers must be serving some of them.
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(24)]
+        try:
+            for http in clients:
+                assert http.post("/invocations", json=_records(1)).status_code == 200
+            answering = {
+                worker.pid
+                for worker in workers
+                for c in worker.net_connections("tcp")
+                if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            }
+        finally:
+            for http in clients:
+                http.close()
+        assert len(answering) == 2, "only one worker accepted connections"
+
+
+def test_serve_refuses_what_it_cannot_serve_in_one_line(
+    store_settings: dict[str, str], model: Any, tmp_path: Any
+) -> None:
+    cases = [
+        ([f"models:/{MODEL}/9"], "has no version 9"),
+        (["models:/ghost@blue"], "ghost"),
+        ([str(tmp_path / "nowhere")], "does not exist"),
+        ([f"models:/{MODEL}/1", f"models:/{MODEL}/1"], "is given twice"),
+        (["bad name=" + str(tmp_path)], "does not exist"),
+    ]
+    for args, fragment in cases:
+        done = subprocess.run(
+            _command(store_settings, *args),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert fragment in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
