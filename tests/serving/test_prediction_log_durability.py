@@ -105,3 +105,45 @@ def test_sigkill_loses_at_most_the_last_flush_interval(blob_uri: str) -> None:
         hour_folders = Path(files.uri).glob("deployment=churn/hour=*")
         names = [p.name for folder in hour_folders for p in folder.iterdir()]
         assert all(n.startswith("part-") or n.startswith(".part-") for n in names)
+
+
+FORKING = textwrap.dedent(
+    """
+    import os, sys
+    from datetime import UTC, datetime
+    from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
+    from loopwright.store.blobs import BlobStore
+
+    def record(request_id):
+        return PredictionRecord(
+            request_id=request_id, deployment="churn", variant="primary", model="churn-rf",
+            model_version=1, timestamp=datetime.now(UTC), latency_ms=1.0, status=200,
+            inputs={"age": [41, 42]}, outputs={"predict": [1, 0]})
+
+    log = PredictionLog(BlobStore(sys.argv[1]), flush_interval=3600)
+    log.append(record("parent-0"))  # queued in the parent when it forks
+    pid = os.fork()
+    if pid == 0:
+        log.append(record("child-0"))
+        log.close()
+        os._exit(0 if log.stats().written == 1 else 3)
+    _, status = os.waitpid(pid, 0)
+    log.append(record("parent-1"))
+    log.close()
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_writes_its_own_records_once(blob_uri: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORKING, blob_uri], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    frame = read_predictions(BlobStore(blob_uri), "churn")
+    assert frame.groupby("request_id").size().to_dict() == {
+        "child-0": 2,
+        "parent-0": 2,
+        "parent-1": 2,
+    }

@@ -37,6 +37,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -150,6 +151,16 @@ class PredictionLog:
         self.max_queue = max_queue
         self.flush_interval = float(flush_interval)
         self.max_batch = min(max_batch, max_queue)
+        self._deployments: set[str] = set()  # names already checked
+        _prepare_writer(self.files)
+        self._start()
+        atexit.register(self.close)
+        if hasattr(os, "register_at_fork"):
+            this = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart_in_child(this))
+
+    def _start(self) -> None:
+        """Fresh queue, counters and writer thread (on opening, and in a forked child)."""
         self._lock = threading.Lock()
         self._queue: list[PredictionRecord] = []
         self._held = 0  # queued plus being written: what max_queue bounds
@@ -161,14 +172,11 @@ class PredictionLog:
         self._flush_requested = 0
         self._flushes_done = 0
         self._write_ok = True
-        self._deployments: set[str] = set()  # names already checked
         self._closed = False
-        _prepare_writer(self.files)
         self._thread = threading.Thread(
             target=self._run, name=f"loopwright-prediction-log-{id(self):x}", daemon=True
         )
         self._thread.start()
-        atexit.register(self.close)
 
     def __repr__(self) -> str:
         return f"PredictionLog({self.files.uri!r}, sample_rate={self.sample_rate})"
@@ -314,6 +322,15 @@ class PredictionLog:
         with self._lock:
             self._counts["failed"] += len(records)
             self._held -= len(records)
+
+
+def _restart_in_child(ref: weakref.ref[PredictionLog]) -> None:
+    """A forked worker (``--workers``) gets its own writer: the parent's thread is not copied,
+    and the records queued in the parent are the parent's to write (not written twice)."""
+    log = ref()
+    if log is not None and not log._closed:
+        log.files = LogFiles(log.files.uri)  # a remote filesystem's client is not fork-safe
+        log._start()
 
 
 def _prepare_writer(files: LogFiles) -> None:
