@@ -175,3 +175,17 @@ def _client(home: Path) -> Client:
     from loopwright.config import resolve_settings
 
     return Client(resolve_settings(home=home))
+
+
+def test_rename_moves_the_versions_and_refuses_a_taken_name(
+    logged: str, as_user: Any, as_user_json: Any
+) -> None:
+    as_user_json("ada", "models", "register", "churn", "--run", logged)
+    as_user_json("ada", "models", "register", "fraud", "--run", logged)
+    renamed = as_user_json("ada", "models", "rename", "churn", "churn v2")
+    assert (renamed["name"], renamed["latest_version"]) == ("churn v2", 1)
+    assert as_user_json("ada", "models", "show", "churn v2")["versions"][0]["uri"] == (
+        "models:/churn v2/1"
+    )
+    taken = as_user("ada", "models", "rename", "churn v2", "fraud")
+    assert taken.exit_code != 0 and "'fraud' already exists" in taken.output

@@ -238,7 +238,9 @@ def test_model_card_and_a_schema_valid_sbom(
 
 def test_model_uris_are_parsed_strictly() -> None:
     assert parse_model_uri("models:/a/3").ref == "3"
-    assert parse_model_uri("models:/a@champion").ref == "champion"
+    assert parse_model_uri("models:/a@champion").ref == "@champion"  # only an alias
+    assert parse_model_uri("models:/a@production").ref == "@production"
+    assert parse_model_uri("models:/a/production").ref == "production"  # a stage
     run = "0" * 32
     assert parse_model_uri(f"runs:/{run}/model").path == "model"
     for bad in ("models:/", "models:/a/b/c", "models:/a@", "runs:/abc/model", "s3://x/y"):

@@ -174,7 +174,7 @@ def test_manifests_are_checked_as_untrusted_input(
 def test_names_and_registration_arguments_are_validated(
     registry: RegistryService, package: Path
 ) -> None:
-    for bad in ("", "a/b", "-x", "x" * 257, "has space"):
+    for bad in ("", "a/b", "a:b", "x" * 257, " space"):
         with pytest.raises(InvalidInput, match="model name"):
             registry.register(bad, package)
     with pytest.raises(InvalidInput, match=r"package_dir .* or run_id"):
@@ -240,7 +240,7 @@ def test_an_alias_moves_in_one_step(registry: RegistryService, package: Path) ->
         registry.delete_alias("churn", "candidate")
 
 
-@pytest.mark.parametrize("alias", ["3", "v3", "Production", "staging", "latest", "a b", "x" * 101])
+@pytest.mark.parametrize("alias", ["3", "v3", "V3", "latest", "Latest", "a b", "x" * 101])
 def test_alias_names_are_validated(registry: RegistryService, package: Path, alias: str) -> None:
     registry.register("churn", package)
     with pytest.raises(InvalidInput, match="alias"):

@@ -54,6 +54,7 @@ def _version_dict(v: ModelVersion) -> dict[str, Any]:
         "package_hash": v.package_hash,
         "run_id": v.run_id,
         "source": v.source,
+        "source_kind": v.source_kind,
         "metrics": dict(v.metrics),
         "signature": v.signature,
         "dataset_version_ids": list(v.dataset_version_ids),
@@ -143,6 +144,23 @@ def show(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> No
     for rule in model.policy.rules:
         out.print(f"approval: {rule.target} needs {rule.approvals} x {rule.role}")
     _print_versions(versions)
+
+
+@app.command("rename")
+def rename(
+    ctx: typer.Context,
+    name: _NAME,
+    new_name: Annotated[str, typer.Argument(help="The model's new name.")],
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Rename a model; its versions, aliases and stages move with it (models:/<old name>/...
+    stops resolving). While its policy protects an alias or stage in use, only an admin may."""
+    with handle_errors(), state(ctx).client() as client:
+        model = client.registry.rename_model(name, new_name)
+    if json_output:
+        emit_json(_model_dict(model))
+    else:
+        console().print(f"model {name!r} renamed to {model.name!r}")
 
 
 def _print_versions(versions: list[ModelVersion]) -> None:
@@ -486,3 +504,36 @@ def import_mlflow(
         emit_json(_version_dict(mv))
         return
     console().print(f"imported {path} as {mv.ref} ({mv.flavor})")
+
+
+@app.command("pin")
+def pin(
+    ctx: typer.Context,
+    name: _NAME,
+    version: Annotated[int, typer.Argument(help="Version number of an external version.")],
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Pin the files in this folder (downloaded from the source yourself) instead of "
+            "fetching the source.",
+        ),
+    ] = None,
+    trusted: Annotated[
+        bool,
+        typer.Option(
+            "--trusted",
+            help="The files are from a trusted source: a pickled MLflow model is loaded once and "
+            "re-saved in a safe format.",
+        ),
+    ] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Fetch an external version's files, check them into a package and attach it, so the
+    version loads like any other (versions MLflow clients registered by URI are external)."""
+    with handle_errors(), state(ctx).client() as client:
+        mv = client.registry.pin_source(name, version, folder, trusted=trusted)
+    if json_output:
+        emit_json(_version_dict(mv))
+        return
+    console().print(f"pinned {mv.ref} ({mv.flavor}, package {(mv.package_hash or '')[:12]})")

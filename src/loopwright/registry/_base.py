@@ -17,16 +17,29 @@ from .entities import Stage
 
 __all__ = ["RegistryBase", "check_alias", "check_model_name", "check_tags", "parse_stage"]
 
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.MODEL_NAME - 1}}}")
+# MLflow's model names allow anything but '/' and ':' that does not read as another path.
+# Loopwright's native API and models:/name@alias URIs put the name in a URL path, so '@', '?', '#'
+# and '%' stay out too, as do unprintable characters and spaces at either end.
+_NOT_IN_NAMES = frozenset("/:@?#%")
 _ALIAS = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_RESERVED_ALIASES = frozenset({"latest"} | {stage.value.lower() for stage in Stage})
+# MLflow reserves 'latest' and version references 'v<number>' (any case); Loopwright also keeps
+# bare numbers, which resolve() reads as version numbers. Stage names are aliases like any other:
+# models:/churn@production is the alias, models:/churn/Production the stage.
+_RESERVED_ALIAS = re.compile(r"latest|v\d+|\d+", re.IGNORECASE)
 
 
 def check_model_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= limits.MODEL_NAME
+        or name != name.strip()
+        or name in (".", "..")
+        or any(c in _NOT_IN_NAMES or not c.isprintable() for c in name)
+    ):
         raise InvalidInput(
-            f"model name {name!r} must be 1-256 characters, start with a letter or digit and "
-            "use only letters, digits, '.', '_' and '-' (e.g. 'churn-classifier')"
+            f"model name {name!r} must be 1-{limits.MODEL_NAME} printable characters without "
+            "'/', ':', '@', '?', '#', '%' or spaces at either end, and not '.' or '..' "
+            "(e.g. 'churn-classifier')"
         )
     return name
 
@@ -35,13 +48,11 @@ def check_alias(alias: object) -> str:
     if (
         not isinstance(alias, str)
         or not _ALIAS.fullmatch(alias)
-        or alias.isdigit()
-        or re.fullmatch(r"[vV]\d+", alias)
-        or alias.lower() in _RESERVED_ALIASES
+        or _RESERVED_ALIAS.fullmatch(alias)
     ):
         raise InvalidInput(
-            f"alias {alias!r} must be 1-100 letters, digits, '_' or '-', and not a number, "
-            "'v<number>', 'latest' or a stage name (e.g. 'champion')"
+            f"alias {alias!r} must be 1-100 letters, digits, '_' or '-', and not 'latest', "
+            "'v<number>' or a number, which name versions (e.g. 'champion')"
         )
     return alias
 

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._ids import new_id
-from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from ..governance.users import ROLES
+from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
+from ..governance.users import ROLES, find_user
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
 from ._base import RegistryBase, check_alias, check_model_name, check_tags
@@ -71,6 +71,22 @@ def _card_value(field: str, value: object) -> str | list[str] | None:
     if isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
         return list(value)
     raise InvalidInput(f"model card field {field!r} takes a string, a list of strings or None")
+
+
+def _protected_in_use(conn: sa.Connection, model: Any) -> list[str]:
+    """The model's aliases and occupied stages that its policy protects, e.g. ``alias
+    'champion'``, ``stage Production``."""
+    policy = policy_of(model)
+    al, v = t.model_aliases.c, t.model_versions.c
+    aliases = conn.execute(
+        sa.select(al.alias).where(al.model_id == model.id).order_by(al.alias)
+    ).scalars()
+    stages = conn.execute(
+        sa.select(v.stage).where(v.model_id == model.id, v.status != "DELETED").distinct()
+    ).scalars()
+    found = [f"alias {a!r}" for a in aliases if policy.rule_for(f"alias:{a}") is not None]
+    found += [f"stage {s}" for s in sorted(stages) if policy.rule_for(f"stage:{s}") is not None]
+    return found
 
 
 class ModelsMixin(RegistryBase):
@@ -175,6 +191,53 @@ class ModelsMixin(RegistryBase):
             model = model_row(conn, name, lock=True)
             self._update(conn, model, "registered_model.update", description=description)
             return load_models(conn, [model_row(conn, name)])[0]
+
+    def rename_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Give the model a new name; its versions, aliases, stages and requests move with it.
+
+        ``models:/<old name>/...`` stops resolving and the old name is free to take, so while
+        the model's policy protects an alias it has or a stage one of its versions is in, only an
+        enabled admin may rename it (as only an admin may delete a protected alias).
+        """
+        check_model_name(new_name)
+        with self.db.write() as conn:
+            model = model_row(conn, name, lock=True)
+            if new_name == name:
+                return load_models(conn, [model])[0]
+            taken = conn.execute(sa.select(_m.id).where(_m.name == new_name)).first()
+            if taken is not None:
+                raise AlreadyExists(
+                    f"registered model {new_name!r} already exists; pick another name for "
+                    f"{name!r} (or delete {new_name!r} first)"
+                )
+            guarded = _protected_in_use(conn, model)
+            if guarded:
+                user = find_user(conn, self.actor)
+                if user is None or user.disabled or user.role != "admin":
+                    raise PermissionDenied(
+                        f"model {name!r} has {' and '.join(guarded)} protected by its approval "
+                        f"policy, which models:/{name}/... would stop naming; only an enabled "
+                        "admin may rename it"
+                    )
+            try:
+                conn.execute(
+                    t.registered_models.update()
+                    .where(_m.id == model.id)
+                    .values(name=new_name, updated_at=self._now())
+                )
+            except sa.exc.IntegrityError as exc:  # renamed or created under that name meanwhile
+                raise AlreadyExists(
+                    f"registered model {new_name!r} already exists; pick another name"
+                ) from exc
+            self._audit(
+                conn,
+                "registered_model.rename",
+                "registered_model",
+                model.id,
+                before={"name": name},
+                after={"name": new_name},
+            )
+            return load_models(conn, [model_row(conn, new_name)])[0]
 
     def set_model_tag(self, name: str, key: str, value: str) -> RegisteredModel:
         ((key, value),) = check_tags({key: value}).items()

@@ -41,7 +41,9 @@ class ModelUri:
 
     kind: str
     name: str | None = None
-    ref: str | None = None  # version number, alias, stage or "latest"
+    # A version number, a stage, "latest", an alias, or "@<alias>" (models:/name@alias: an alias
+    # even when it is named like a stage), as Registry.resolve takes it.
+    ref: str | None = None
     run_id: str | None = None
     path: str | None = None
 
@@ -51,7 +53,7 @@ def parse_model_uri(uri: str) -> ModelUri:
 
     Example:
         >>> parse_model_uri("models:/churn@champion")
-        ModelUri(kind='models', name='churn', ref='champion', run_id=None, path=None)
+        ModelUri(kind='models', name='churn', ref='@champion', run_id=None, path=None)
         >>> parse_model_uri("models:/churn/3").ref
         '3'
     """
@@ -62,7 +64,8 @@ def parse_model_uri(uri: str) -> ModelUri:
                 f"model URI {uri!r} is malformed; use models:/<name>/<version>, "
                 "models:/<name>@<alias> or models:/<name>/<stage>"
             )
-        return ModelUri("models", name=match["name"], ref=match["alias"] or match["ref"])
+        alias = match["alias"]
+        return ModelUri("models", name=match["name"], ref=match["ref"] or f"@{alias}")
     if uri.startswith("runs:"):
         match = _RUNS.match(uri)
         if match is None:

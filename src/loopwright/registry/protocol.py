@@ -51,7 +51,8 @@ class Registry(Protocol):
 
     def resolve(self, name: str, ref: int | str) -> ModelVersion:
         """The loadable version ``ref`` names: a number (``3``), ``latest``, a stage
-        (``Production``: its newest version there) or an alias. Deleted versions are refused."""
+        (``Production``: its newest version there), an alias, or ``@<alias>`` (only an alias,
+        e.g. one named ``production``; models:/name@alias). Deleted versions are refused."""
         ...
 
     def list_versions(self, name: str, *, include_deleted: bool = False) -> list[ModelVersion]:
@@ -118,6 +119,11 @@ class Registry(Protocol):
         ...
 
     def update_model(self, name: str, *, description: str | None) -> RegisteredModel: ...
+
+    def rename_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename the model; versions, aliases, stages and requests move with it. While its policy
+        protects an alias it has or a stage in use, only an enabled admin may rename it."""
+        ...
 
     def set_model_tag(self, name: str, key: str, value: str) -> RegisteredModel: ...
 

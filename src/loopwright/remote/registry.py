@@ -79,6 +79,10 @@ class RemoteRegistry:
         data = self._patch(f"/models/{name}", {"description": description})
         return _codec.registered_model(data)
 
+    def rename_model(self, name: str, new_name: str) -> RegisteredModel:
+        data = self._http.post(f"/models/{name}/rename", {"new_name": new_name})
+        return _codec.registered_model(data)
+
     def set_model_tag(self, name: str, key: str, value: str) -> RegisteredModel:
         data = self._put(f"/models/{name}/tags/{quote_path(key)}", {"value": str(value)})
         return _codec.registered_model(data)

@@ -47,6 +47,7 @@ __all__ = [
     "PolicyIn",
     "RegisteredModelOut",
     "RejectIn",
+    "RenameIn",
     "RuleIn",
     "RunContextIn",
     "RunEndIn",
@@ -241,6 +242,10 @@ class PinIn(Body):
 
 class DescriptionIn(Body):
     description: str | None
+
+
+class RenameIn(Body):
+    new_name: str = Field(min_length=1, max_length=limits.MODEL_NAME)
 
 
 class TagIn(Body):

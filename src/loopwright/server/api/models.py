@@ -21,6 +21,7 @@ from ._schemas import (
     ModelVersionOut,
     PolicyIn,
     RegisteredModelOut,
+    RenameIn,
     TagIn,
 )
 
@@ -66,6 +67,13 @@ def update_model(
 ) -> RegisteredModelOut:
     updated = state.registry(caller).update_model(name, description=body.description)
     return RegisteredModelOut.of(updated)
+
+
+@router.post("/models/{name}/rename")
+def rename_model(name: str, body: RenameIn, state: State, caller: Editor) -> RegisteredModelOut:
+    """Rename the model; its versions, aliases, stages and requests move with it. While the
+    policy protects an alias it has or a stage in use, only an enabled admin may."""
+    return RegisteredModelOut.of(state.registry(caller).rename_model(name, body.new_name))
 
 
 @router.delete("/models/{name}", status_code=204)

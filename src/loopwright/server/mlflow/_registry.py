@@ -143,6 +143,12 @@ def update_model(body: m.UpdateRegisteredModel, state: State, caller: Editor) ->
     return reply({"registered_model": _model_json(state, caller, model)})
 
 
+@router.post("/registered-models/rename")
+def rename_model(body: m.RenameRegisteredModel, state: State, caller: Editor) -> Response:
+    model = state.registry(caller).rename_model(body.name, body.new_name)
+    return reply({"registered_model": _model_json(state, caller, model)})
+
+
 @router.delete("/registered-models/delete")
 def delete_model(body: m.ModelRef, state: State, caller: Editor) -> Response:
     registry = state.registry(caller)
