@@ -1,0 +1,778 @@
+"""Where a server request's time goes: the hot requests against a bare ASGI app, and a breakdown.
+
+    .venv/bin/python benchmarks/server_profile.py [--requests 300] [--db sqlite,postgresql]
+                                                  [--auth off,on] [--skip-http] [--skip-profile]
+
+The requests: MLflow's ``runs/log-metric``, ``runs/create`` and ``runs/get`` and their native
+``/api/v1`` equivalents (``POST runs/{id}/metrics``, ``POST runs``, ``GET runs/{id}``), on SQLite
+and on PostgreSQL (a scratch database made on ``--pg-uri``, default ``$LOOPWRIGHT_TEST_PG_URI``;
+``eval "$(scripts/services.sh env)"`` sets it), with auth off and on (a bearer token).
+
+1. **Over HTTP**: ``loopwright server`` (uvicorn, as the CLI starts it) and a bare Starlette app
+   answering a constant JSON body, served by ``uvicorn.run`` with the same settings, are called by
+   one ``httpx.Client`` on loopback, one request at a time. "own" is the median minus the bare
+   app's median for the same method: the time the server adds over answering at all.
+2. **In process**: the same requests driven straight through the ASGI app (no sockets), timed
+   (median, and the bare app the same way), then profiled with cProfile (the event loop thread
+   and, through a wrapper around ``anyio.to_thread.run_sync``, the worker threads). Each
+   function's own time is put in one group by its module (routing, middleware, body parsing and
+   validation, auth, thread-pool hop, session/connection, SQL, response building, logging, the
+   handler's own code); builtins and generic helpers (``contextlib``, ``functools`` ...) count
+   for their callers. cProfile slows call-heavy code more than the rest, so the groups are
+   shares of a profiled request, scaled to its unprofiled in-process median.
+
+The load average is printed at start and end: on a loaded machine the figures are only
+comparable within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import json
+import os
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPWRIGHT_CLI = Path(sys.executable).parent / "loopwright"
+BARE_BODY = b'{"ok":true}'
+
+# --- the bare app (the floor) ------------------------------------------------------------------
+
+
+def bare_app() -> Any:
+    """A Starlette app answering every GET and POST with a constant JSON body."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def answer(request: Request) -> Response:
+        await request.body()
+        return Response(BARE_BODY, media_type="application/json")
+
+    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+
+
+def _serve_bare(port: int) -> None:
+    import uvicorn
+
+    # The settings `loopwright server` passes (cli/server.py), so only the app differs.
+    uvicorn.run(
+        "benchmarks.server_profile:bare_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+# --- the requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: method, path and JSON body, made afresh for each repetition."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    query: str = ""
+
+
+class Workload:
+    """The six hot requests over one experiment and run, with a counter for fresh steps."""
+
+    def __init__(self, experiment_id: str, experiment_name: str, run_id: str) -> None:
+        self.experiment_id, self.experiment_name, self.run_id = (
+            experiment_id,
+            experiment_name,
+            run_id,
+        )
+        self.step = 0
+
+    def names(self) -> list[str]:
+        return list(self.makers())
+
+    def makers(self) -> dict[str, Callable[[], Call]]:
+        mlflow = "/api/2.0/mlflow"
+
+        def log_metric() -> Call:
+            self.step += 1
+            return Call(
+                "POST",
+                f"{mlflow}/runs/log-metric",
+                {
+                    "run_id": self.run_id,
+                    "key": "m",
+                    "value": 0.5,
+                    "timestamp": 1,
+                    "step": self.step,
+                },
+            )
+
+        def native_metric() -> Call:
+            self.step += 1
+            point = {"key": "n", "value": 0.5, "step": self.step, "timestamp": 1}
+            return Call("POST", f"/api/v1/runs/{self.run_id}/metrics", {"metrics": [point]})
+
+        return {
+            "mlflow log-metric": log_metric,
+            "mlflow runs/create": lambda: Call(
+                "POST", f"{mlflow}/runs/create", {"experiment_id": self.experiment_id}
+            ),
+            "mlflow runs/get": lambda: Call(
+                "GET", f"{mlflow}/runs/get", query=f"run_id={self.run_id}"
+            ),
+            "native runs/{id}/metrics": native_metric,
+            "native POST runs": lambda: Call(
+                "POST", "/api/v1/runs", {"experiment": self.experiment_name}
+            ),
+            "native GET runs/{id}": lambda: Call("GET", f"/api/v1/runs/{self.run_id}"),
+        }
+
+
+# --- stores and servers ------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    db: str  # "sqlite" or "postgresql"
+    auth: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.db}, auth {'on' if self.auth else 'off'}"
+
+
+@contextmanager
+def store_env(config: Config, pg_uri: str) -> Iterator[tuple[dict[str, str], str | None]]:
+    """Environment naming a fresh store (and its token when auth is on); dropped afterwards."""
+    import sqlalchemy as sa
+
+    with tempfile.TemporaryDirectory(prefix="lw-profile-") as tmp:
+        env = {**os.environ, "LOOPWRIGHT_HOME": str(Path(tmp) / ".lw"), "LOOPWRIGHT_USER": "bench"}
+        env.pop("LOOPWRIGHT_SERVER_URI", None)
+        env.pop("LOOPWRIGHT_DB_URI", None)
+        database = None
+        if config.db == "postgresql":
+            if not pg_uri:
+                raise SystemExit("--pg-uri (or LOOPWRIGHT_TEST_PG_URI) is needed for PostgreSQL")
+            database = f"lw_profile_{uuid.uuid4().hex[:10]}"
+            admin = sa.create_engine(pg_uri, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+            env["LOOPWRIGHT_DB_URI"] = (
+                sa.make_url(pg_uri).set(database=database).render_as_string(hide_password=False)
+            )
+        try:
+            token = _prepare_store(env, config.auth)
+            yield env, token
+        finally:
+            if database is not None:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                admin.dispose()
+
+
+def _prepare_store(env: dict[str, str], auth: bool) -> str | None:
+    """Create the schema (and the user and token when auth is on); the token's secret."""
+    code = (
+        "from loopwright.config import resolve_settings\n"
+        "from loopwright.store.home import open_store\n"
+        "from loopwright.governance.users import UserService\n"
+        "from loopwright.governance.tokens import TokenService\n"
+        "store = open_store(resolve_settings())\n"
+        f"if {auth!r}:\n"
+        "    UserService(store, actor='bench').add('bench', 'admin')\n"
+        "    print(TokenService(store, actor='bench').create('bench').secret)\n"
+        "store.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip() or None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    import httpx
+
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command} did not answer within 60 s")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _setup(client: Any) -> Workload:
+    name = f"profile-{uuid.uuid4().hex[:8]}"
+    created = client.post("/api/2.0/mlflow/experiments/create", json={"name": name})
+    created.raise_for_status()
+    experiment_id = created.json()["experiment_id"]
+    run = client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": experiment_id})
+    run.raise_for_status()
+    return Workload(experiment_id, name, run.json()["run"]["info"]["run_id"])
+
+
+def _median_ms(send: Callable[[], Any], n: int) -> float:
+    for _ in range(min(20, n)):  # warm up
+        send()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        send()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def http_medians(config: Config, pg_uri: str, n: int, floors: dict[str, float]) -> dict[str, float]:
+    """Median milliseconds per request over HTTP, by request name."""
+    import httpx
+
+    with store_env(config, pg_uri) as (env, token):
+        port = _free_port()
+        command = [str(LOOPWRIGHT_CLI), "server", "--port", str(port)]
+        with (
+            serving(command, env, port) as url,
+            httpx.Client(base_url=url, headers=_headers(token)) as client,
+        ):
+            work = _setup(client)
+            found = {}
+            for name, make in work.makers().items():
+
+                def send(make: Callable[[], Call] = make) -> None:
+                    call = make()
+                    reply = client.request(
+                        call.method,
+                        call.path + (f"?{call.query}" if call.query else ""),
+                        json=call.body,
+                    )
+                    if reply.status_code >= 300:
+                        raise RuntimeError(f"{call.path}: {reply.status_code} {reply.text[:300]}")
+
+                found[name] = _median_ms(send, n)
+    return found
+
+
+def http_floors(n: int, token: str | None) -> dict[str, float]:
+    """The bare app's medians over HTTP: a GET, and a POST with a small JSON body."""
+    import httpx
+
+    port = _free_port()
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)]
+    with (
+        serving(command, {**os.environ, "PYTHONPATH": str(ROOT)}, port) as url,
+        httpx.Client(base_url=url, headers=_headers(token)) as client,
+    ):
+        body = {"run_id": "0" * 32, "key": "m", "value": 0.5, "timestamp": 1, "step": 1}
+        return {
+            "GET": _median_ms(lambda: client.get("/api/2.0/mlflow/runs/get?run_id=x"), n),
+            "POST": _median_ms(
+                lambda: client.post("/api/2.0/mlflow/runs/log-metric", json=body), n
+            ),
+        }
+
+
+# --- in process --------------------------------------------------------------------------------
+
+
+class AsgiDriver:
+    """Sends requests straight into an ASGI app on one event loop (no sockets, no HTTP parser)."""
+
+    def __init__(self, app: Any, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self.loop = asyncio.new_event_loop()
+
+    def __call__(self, call: Call) -> tuple[int, bytes]:
+        return self.loop.run_until_complete(self._send(call))
+
+    def median_ms(self, make: Callable[[], Call], n: int) -> float:
+        """Median ms of ``n`` requests, all in one root task, as under a server: AnyIO stops
+        the worker threads a root task started when it ends."""
+        return self.loop.run_until_complete(self._median(make, n))
+
+    async def _median(self, make: Callable[[], Call], n: int) -> float:
+        for _ in range(min(20, n)):
+            await self._checked(make())
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            await self._checked(make())
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    def repeat(self, make: Callable[[], Call], n: int) -> None:
+        async def many() -> None:
+            for _ in range(n):
+                await self._checked(make())
+
+        self.loop.run_until_complete(many())
+
+    async def _checked(self, call: Call) -> None:
+        status, body = await self._send(call)
+        if status >= 300:
+            raise RuntimeError(f"{call.path}: {status} {body[:300]!r}")
+
+    async def _send(self, call: Call) -> tuple[int, bytes]:
+        body = b"" if call.body is None else json.dumps(call.body).encode()
+        headers = [*self.headers, (b"host", b"127.0.0.1")]
+        if call.body is not None:
+            headers += [(b"content-type", b"application/json")]
+            headers += [(b"content-length", str(len(body)).encode())]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": call.method,
+            "scheme": "http",
+            "path": call.path,
+            "raw_path": call.path.encode(),
+            "root_path": "",
+            "query_string": call.query.encode(),
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+        sent = False
+        status, chunks = 0, []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+    def checked(self, call: Call) -> None:
+        status, body = self(call)
+        if status >= 300:
+            raise RuntimeError(f"{call.path}: {status} {body[:300]!r}")
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+@contextmanager
+def app_in_process(env: dict[str, str], auth: bool) -> Iterator[Any]:
+    """``create_app`` over the store ``env`` names, its lifespan handled by hand."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        from loopwright.config import resolve_settings
+        from loopwright.server.app import create_app
+
+        app = create_app(resolve_settings(), auth=auth)
+        try:
+            yield app
+        finally:
+            app.state.lw.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class ThreadProfiles:
+    """cProfile in the worker threads too: wraps what ``anyio.to_thread.run_sync`` runs."""
+
+    def __init__(self) -> None:
+        self.profiles: dict[int, cProfile.Profile] = {}
+        self.active = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        import anyio.to_thread
+
+        original = anyio.to_thread.run_sync
+
+        async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            if not self.active:
+                return await original(func, *args, **kwargs)
+
+            def profiled(*inner: Any) -> Any:
+                profile = self.profiles.setdefault(threading.get_ident(), cProfile.Profile())
+                profile.enable()
+                try:
+                    return func(*inner)
+                finally:
+                    profile.disable()
+
+            return await original(profiled, *args, **kwargs)
+
+        anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            anyio.to_thread.run_sync = original
+
+
+# Groups by where a function is defined (first match wins); None: counted for its callers.
+GROUPS: tuple[tuple[str | None, tuple[str, ...]], ...] = (
+    ("logging", ("/logging/",)),
+    ("auth", ("loopwright/server/auth.py", "loopwright/governance/tokens.py", "hashlib", "hmac")),
+    ("middleware", ("loopwright/server/_limits.py", "starlette/middleware/", "exception_handler")),
+    (
+        "body parse + validation",
+        (
+            "pydantic",
+            "fastapi/dependencies/",
+            "fastapi/_compat",
+            "json/decoder.py",
+            "json/__init__.py:",
+            "starlette/requests.py",
+            "starlette/datastructures.py",
+            "starlette/formparsers.py",
+            "urllib/parse.py",
+            "loopwright/server/mlflow/_messages.py",
+            "loopwright/server/api/_schemas.py",
+        ),
+    ),
+    (
+        "response building",
+        (
+            "starlette/responses.py",
+            "fastapi/encoders.py",
+            "json/encoder.py",
+            "fastapi/responses.py",
+        ),
+    ),
+    (
+        "routing + framework",
+        (
+            "starlette/routing.py",
+            "fastapi/routing.py",
+            "starlette/applications.py",
+            "fastapi/applications.py",
+            "starlette/convertors.py",
+            "starlette/_utils.py",
+        ),
+    ),
+    (
+        "event loop + thread hop",
+        (
+            "anyio/",
+            "starlette/concurrency.py",
+            "threading.py",
+            "concurrent/futures",
+            "asyncio/",
+            "selectors.py",
+            "queue.py",
+            "select.epoll",
+            "_thread.lock",
+            "server_profile.py",
+        ),
+    ),
+    (
+        "SQL (driver + statement)",
+        (
+            "sqlite3",
+            "psycopg",
+            "sqlalchemy/sql/",
+            "sqlalchemy/dialects/",
+            "sqlalchemy/orm/",
+            "loopwright/store/statements.py",
+            "sqlalchemy/cyextension",
+            "sqlalchemy/engine/cursor.py",
+            "sqlalchemy/engine/result.py",
+            "sqlalchemy/engine/row.py",
+            "sqlalchemy/engine/default.py",
+        ),
+    ),
+    (
+        "session/connection",
+        (
+            "sqlalchemy/engine/",
+            "sqlalchemy/pool/",
+            "sqlalchemy/event/",
+            "loopwright/store/database",
+        ),
+    ),
+    ("handler (loopwright)", ("loopwright/",)),
+    (None, ("~:", "contextlib", "functools", "typing", "enum.py", "abc.py", "dataclasses", "copy")),
+    (
+        None,
+        ("sqlalchemy/util/", "inspect.py", "weakref", "collections/", "re/", "<frozen", "<string"),
+    ),
+    (None, ("contextvars", "types.py", "operator")),
+)
+
+
+def _group_of(func: tuple[str, int, str]) -> str | bool | None:
+    """The group of a function; None for builtins and helpers (their callers count); False
+    for anything else ("other")."""
+    file, _, name = func
+    where = f"{file.replace(os.sep, '/')}:{name}"
+    for group, needles in GROUPS:
+        if any(needle in where for needle in needles):
+            return group
+    return False
+
+
+def breakdown(stats: pstats.Stats) -> dict[str, float]:
+    """Seconds of own time per group; a helper's own time is split among its callers' groups
+    by the time each call edge took."""
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    memo: dict[Any, dict[str, float]] = {}
+
+    def shares(func: Any, depth: int = 0) -> dict[str, float]:
+        """How ``func``'s own time divides among groups (fractions summing to 1)."""
+        if func in memo:
+            return memo[func]
+        group = _group_of(func)
+        found: dict[str, float] = defaultdict(float)
+        if group is not None:
+            found[group if isinstance(group, str) else "other"] = 1.0
+        else:
+            callers = table[func][4] if func in table else {}
+            total = sum(edge[3] for edge in callers.values()) or 0.0
+            if depth > 12 or not callers or total == 0:
+                found["other"] = 1.0
+            else:
+                for caller, edge in callers.items():
+                    for name, part in shares(caller, depth + 1).items():
+                        found[name] += part * edge[3] / total
+        memo[func] = dict(found)
+        return memo[func]
+
+    groups: dict[str, float] = defaultdict(float)
+    for func, (_, _, tottime, _, _) in table.items():
+        for name, part in shares(func).items():
+            groups[name] += tottime * part
+    return groups
+
+
+def _waiting(stats: pstats.Stats) -> float:
+    """Seconds the event loop thread slept in epoll (while the worker thread ran)."""
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    return float(sum(v[2] for k, v in table.items() if "epoll" in k[2] or "select" in k[2]))
+
+
+def in_process(
+    config: Config, pg_uri: str, n: int, profile: bool
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Median ms per request in process, and each request's profile in ms per group."""
+    with store_env(config, pg_uri) as (env, token), app_in_process(env, config.auth) as app:
+        driver = AsgiDriver(app, _headers(token))
+        try:
+            work = _bootstrap(driver)
+            medians = {name: driver.median_ms(make, n) for name, make in work.makers().items()}
+            groups: dict[str, dict[str, float]] = {}
+            if profile:
+                threads = ThreadProfiles()
+                with threads.installed():
+                    for name, make in work.makers().items():
+                        if DETAIL:
+                            print(f"  {name} (profiled, worker threads merged):")
+                        groups[name] = _profile_one(driver, make, n, threads, medians[name])
+            return medians, groups
+        finally:
+            driver.close()
+
+
+def _bootstrap(driver: AsgiDriver) -> Workload:
+    name = f"profile-{uuid.uuid4().hex[:8]}"
+    status, body = driver(Call("POST", "/api/2.0/mlflow/experiments/create", {"name": name}))
+    if status != 200:
+        raise RuntimeError(f"cannot create an experiment: {status} {body[:300]!r}")
+    experiment_id = json.loads(body)["experiment_id"]
+    status, body = driver(
+        Call("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": experiment_id})
+    )
+    return Workload(experiment_id, name, json.loads(body)["run"]["info"]["run_id"])
+
+
+def _profile_one(
+    driver: AsgiDriver, make: Callable[[], Call], n: int, threads: ThreadProfiles, median: float
+) -> dict[str, float]:
+    threads.profiles.clear()
+    main = cProfile.Profile()
+    threads.active = True
+    driver.repeat(make, min(20, n))  # the worker thread started before profiling
+    main.enable()
+    driver.repeat(make, n)
+    main.disable()
+    threads.active = False
+    stats = pstats.Stats(main)
+    worker_seconds = 0.0
+    merged = breakdown(stats)
+    for worker in threads.profiles.values():
+        worker_stats = pstats.Stats(worker)
+        if DETAIL:
+            stats.add(worker_stats)
+        worker_seconds += sum(v[2] for v in worker_stats.stats.values())  # type: ignore[attr-defined]
+        for name, seconds in breakdown(worker_stats).items():
+            merged[name] += seconds
+    # The loop thread sleeps in epoll while the worker runs: only the excess is the hop.
+    waited = _waiting(stats)
+    merged["event loop + thread hop"] -= min(waited, worker_seconds)
+    total = sum(merged.values()) or 1.0
+    if DETAIL:
+        _print_top(stats, n, DETAIL)
+    return {name: median * seconds / total for name, seconds in merged.items()}
+
+
+DETAIL = 0  # --detail N: the N functions with the most own time per request, with their group
+
+
+def _print_top(stats: pstats.Stats, n: int, count: int) -> None:
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    top = sorted(table.items(), key=lambda item: -item[1][2])[:count]
+    for (file, line, name), (_, calls, tottime, _, _) in top:
+        group = _group_of((file, line, name))
+        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if file != "~" else ""
+        label = "callers" if group is None else group or "other"
+        print(
+            f"    {tottime / n * 1e6:8.1f} us {calls / n:6.1f}x  {label:<24} {where} {name}"[:150]
+        )
+
+
+# --- report ------------------------------------------------------------------------------------
+
+COLUMNS = (
+    "routing + framework",
+    "middleware",
+    "body parse + validation",
+    "auth",
+    "event loop + thread hop",
+    "session/connection",
+    "SQL (driver + statement)",
+    "handler (loopwright)",
+    "response building",
+    "logging",
+    "other",
+)
+SHORT = ("route", "mw", "body", "auth", "hop", "conn", "SQL", "handler", "reply", "log", "other")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="requests per measurement")
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--auth", default="off,on")
+    parser.add_argument("--pg-uri", default=os.environ.get("LOOPWRIGHT_TEST_PG_URI", ""))
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--detail", type=int, default=0, help="top N functions per request")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global DETAIL
+    DETAIL = args.detail
+    if args.serve_bare:
+        _serve_bare(args.serve_bare)
+        return
+    configs = [
+        Config(db, auth == "on") for db in args.db.split(",") for auth in args.auth.split(",")
+    ]
+    n = args.requests
+    print(f"load average at start: {_load()} ({os.cpu_count()} CPUs); {n} requests each")
+    floors: dict[str, float] = {}
+    if not args.skip_http:
+        floors = http_floors(n, "lw_" + base64.urlsafe_b64encode(os.urandom(32)).decode())
+        print(
+            f"\nbare Starlette app over HTTP: GET {floors['GET']:.3f} ms, "
+            f"POST {floors['POST']:.3f} ms"
+        )
+    bare = _bare_in_process(n)
+    print(f"bare Starlette app in process: GET {bare['GET']:.3f} ms, POST {bare['POST']:.3f} ms")
+    for config in configs:
+        print(f"\n== {config.label} ==")
+        http = {} if args.skip_http else http_medians(config, args.pg_uri, n, floors)
+        medians, groups = in_process(config, args.pg_uri, n, not args.skip_profile)
+        head = f"{'request':<26}{'http ms':>9}{'own ms':>8}{'in-proc':>9}{'own':>7}"
+        if groups:
+            head += " |" + "".join(f"{s:>8}" for s in SHORT)
+        print(head)
+        for name, median in medians.items():
+            method = "GET" if " GET " in f" {name} " or name.endswith("runs/get") else "POST"
+            line = f"{name:<26}"
+            if http:
+                line += f"{http[name]:>9.3f}{http[name] - floors[method]:>8.3f}"
+            else:
+                line += f"{'-':>9}{'-':>8}"
+            line += f"{median:>9.3f}{median - bare[method]:>7.3f}"
+            if groups:
+                line += " |" + "".join(f"{groups[name].get(c, 0.0):>8.3f}" for c in COLUMNS)
+            print(line)
+    print(f"\nload average at end: {_load()}")
+    print(
+        "own = median minus the bare app's median for the same method; the groups (ms) share out "
+        "the in-process median by cProfile's own time per module"
+    )
+
+
+def _bare_in_process(n: int) -> dict[str, float]:
+    driver = AsgiDriver(bare_app(), {})
+    body = {"run_id": "0" * 32, "key": "m", "value": 0.5, "timestamp": 1, "step": 1}
+    try:
+        return {
+            "GET": driver.median_ms(lambda: Call("GET", "/x/runs/get", query="run_id=x"), n),
+            "POST": driver.median_ms(lambda: Call("POST", "/x/runs/log-metric", body), n),
+        }
+    finally:
+        driver.close()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
