@@ -22,6 +22,7 @@ KEYS = (
     *LIMITS,
     "default_artifact_root",
     "artifact_roots",
+    "default_approval_policy",
 )
 ENV = {
     "home": "LOOPWRIGHT_HOME",
@@ -35,6 +36,7 @@ ENV = {
     **{key: f"LOOPWRIGHT_{key.upper()}" for key in LIMITS},
     "default_artifact_root": "LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT",
     "artifact_roots": "LOOPWRIGHT_ARTIFACT_ROOTS",
+    "default_approval_policy": "LOOPWRIGHT_DEFAULT_APPROVAL_POLICY",
 }
 
 
@@ -89,6 +91,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         **dict.fromkeys(LIMITS, "default"),
         "default_artifact_root": "default",
         "artifact_roots": "default",
+        "default_approval_policy": "default",
     }
 
 
@@ -146,6 +149,7 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
             "f1,f2",
             f"{root / 'f1'},{root / 'f2'}",
         ),
+        "default_approval_policy": ("none", "protect", "none", "none"),
     }
 
 
@@ -193,6 +197,7 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "query_memory": str(1 << 30),
             "default_artifact_root": None,
             "artifact_roots": "",
+            "default_approval_policy": "protect",
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -225,6 +230,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         **dict.fromkeys(LIMITS, f"file {toml}"),
         "default_artifact_root": f"file {toml}",
         "artifact_roots": f"file {toml}",
+        "default_approval_policy": f"file {toml}",
     }
 
 
@@ -423,6 +429,7 @@ def _error(exc_info: pytest.ExceptionInfo[ConfigError]) -> str:
         ("server_uri", "ftp://files.example.com", "http"),
         ("server_uri", "lw.example.com", "http"),
         ("log_level", "LOUD", "LOUD"),
+        ("default_approval_policy", "off", "protect, none"),
         ("home", "", "empty"),
         ("token", "tok\x00en", "NUL"),
     ],
@@ -444,6 +451,7 @@ def test_bad_argument_values_name_the_key_and_the_source(
         ("db_uri", "just-a-file.db", "not a database URL"),
         ("server_uri", "grpc://host:1", "http"),
         ("log_level", "verbose", "verbose"),
+        ("default_approval_policy", "strict", "'strict' is not one of protect, none"),
     ],
 )
 def test_bad_environment_values_name_the_key_and_the_variable(
@@ -594,3 +602,9 @@ def test_an_artifact_root_that_is_not_a_local_folder_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=key):
         resolve_settings(cwd=tmp_path, **{key: value})
+
+
+def test_the_default_approval_policy_is_protect_or_none_in_any_case(tmp_path: Path) -> None:
+    assert resolve_settings(cwd=tmp_path, environ={}).default_approval_policy == "protect"
+    environ = {"LOOPWRIGHT_DEFAULT_APPROVAL_POLICY": " None "}
+    assert resolve_settings(cwd=tmp_path, environ=environ).default_approval_policy == "none"

@@ -26,6 +26,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = [
+    "APPROVAL_POLICIES",
     "CONFIG_FILE",
     "DEFAULT_DATA_LINK",
     "HOME_DIR",
@@ -42,6 +43,9 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # default order to try them in: a reflink where the filesystem has them, else a copy.
 LINK_MODES = ("reflink", "hardlink", "copy")
 DEFAULT_DATA_LINK = ("reflink", "copy")
+# What a registered model created without a policy of its own gets: ``protect`` (the Production
+# stage and the ``champion`` alias need an approver) or ``none`` (nothing needs approval).
+APPROVAL_POLICIES = ("protect", "none")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,11 @@ _KEYS: tuple[_Key, ...] = (
         "artifact_roots",
         "LOOPWRIGHT_ARTIFACT_ROOTS",
         "server: local folders (comma-separated) experiments may name as artifact_location",
+    ),
+    _Key(
+        "default_approval_policy",
+        "LOOPWRIGHT_DEFAULT_APPROVAL_POLICY",
+        "policy of models created without one: protect (Production, champion) or none",
     ),
 )
 # Numeric settings: sizes take a unit (``512MB``, ``5GiB``) or a number of bytes.
@@ -112,6 +121,8 @@ class Settings:
     # Absolute local folders an experiment's own ``artifact_location`` may lie in (the default
     # root is allowed too); empty: clients cannot choose a location.
     artifact_roots: tuple[str, ...] = ()
+    # "protect" or "none" (APPROVAL_POLICIES); a model keeps the policy it was created with.
+    default_approval_policy: str = "protect"
 
     @property
     def is_embedded(self) -> bool:
@@ -211,6 +222,13 @@ def _check_value(name: str, value: str, source: str) -> str:
     elif name == "artifact_roots":
         roots = [_artifact_root(r.strip(), where, served_ok=False) for r in value.split(",")]
         return ",".join(root for root in roots if root)
+    elif name == "default_approval_policy":
+        if value.strip().lower() not in APPROVAL_POLICIES:
+            raise ConfigError(
+                f"{where}: {value!r} is not one of {', '.join(APPROVAL_POLICIES)} (protect: "
+                "Production and the champion alias need an approver; none: nothing does)"
+            )
+        return value.strip().lower()
     elif name == "data_link":
         modes = [mode.strip().lower() for mode in value.split(",")]
         if not all(mode in LINK_MODES for mode in modes):
@@ -295,6 +313,7 @@ def resolve_settings(
     query_memory: int | str | None = None,
     default_artifact_root: str | None = None,
     artifact_roots: str | None = None,
+    default_approval_policy: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -319,6 +338,7 @@ def resolve_settings(
         "data_link": data_link,
         "default_artifact_root": default_artifact_root,
         "artifact_roots": artifact_roots,
+        "default_approval_policy": default_approval_policy,
     }
     limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
     for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
@@ -370,4 +390,5 @@ def resolve_settings(
             else values["default_artifact_root"]
         ),
         artifact_roots=tuple(filter(None, (values["artifact_roots"] or "").split(","))),
+        default_approval_policy=values["default_approval_policy"] or "protect",
     )
