@@ -358,6 +358,21 @@ def test_a_storage_that_refuses_writes_is_retried_then_counted_as_failed(
     assert "gave up 1 prediction records" in caplog.text
 
 
+def test_a_file_that_cannot_be_written_does_not_hold_back_the_others() -> None:
+    root = Path.cwd() / "log"
+    root.mkdir()
+    (root / "deployment=blocked").write_text("a file where a folder should be")
+    with PredictionLog(root, flush_interval=0.05) as log:
+        log.append(record("stuck", deployment="blocked"))
+        log.append(record("fine", deployment="churn"))
+        log.flush(timeout=60)
+        assert log.stats().written == 1
+    stats = log.stats()
+    assert (stats.written, stats.failed, stats.queued) == (1, 1, 0)
+    assert set(read_predictions(root, "churn")["request_id"]) == {"fine"}
+    assert read_predictions(root, "blocked").empty
+
+
 def test_client_predictions_reads_the_embedded_log() -> None:
     client = lw.connect(home=Path.cwd() / "home")
     try:

@@ -183,7 +183,7 @@ class LogFiles:
         if self._fs is None:
             try:
                 return [f"{folder}/{name}" for name in os.listdir(folder)]
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 return []
         try:
             listed: list[Any] = self._fs.ls(folder, detail=False)

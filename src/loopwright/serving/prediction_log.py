@@ -289,28 +289,31 @@ class PredictionLog:
         groups: dict[tuple[str, datetime], list[PredictionRecord]] = defaultdict(list)
         for record in records:
             groups[(record.deployment, hour_of(record.timestamp))].append(record)
-        left = list(groups.values())
-        try:
-            while left:
-                group = left[0]
+        left: list[PredictionRecord] = []
+        error: Exception | None = None
+        for (deployment, hour), group in groups.items():
+            try:  # each file on its own: one that fails does not hold back the others
                 sink = pa.BufferOutputStream()
                 table = to_table(group)
                 pq.write_table(table, sink, compression="zstd")
-                self.files.write(
-                    group[0].deployment, hour_of(group[0].timestamp), memoryview(sink.getvalue())
-                )
-                left.pop(0)
-                with self._lock:
-                    self._counts["rows"] += table.num_rows
-                    self._counts["files"] += 1
-                    self._counts["written"] += len(group)
-                    self._held -= len(group)
-        except Exception:
-            _logger.exception(
-                "could not write prediction records to %s; retrying at the next flush",
+                self.files.write(deployment, hour, memoryview(sink.getvalue()))
+            except Exception as exc:
+                left.extend(group)
+                error = exc
+                continue
+            with self._lock:
+                self._counts["rows"] += table.num_rows
+                self._counts["files"] += 1
+                self._counts["written"] += len(group)
+                self._held -= len(group)
+        if error is not None:
+            _logger.error(
+                "could not write %d prediction records to %s; retrying at the next flush",
+                len(left),
                 self.files.uri,
+                exc_info=error,
             )
-        return [record for group in left for record in group]
+        return left
 
     def _give_up(self, records: list[PredictionRecord]) -> None:
         _logger.error(
