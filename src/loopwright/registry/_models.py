@@ -99,8 +99,10 @@ class ModelsMixin(RegistryBase):
         tags: dict[str, str] | None = None,
         policy: ApprovalPolicy | None = None,
     ) -> RegisteredModel:
-        """Register a model name. Without ``policy`` the default policy applies (Production and
-        the ``champion`` alias need one approval from an approver)."""
+        """Register a model name. Without ``policy`` it gets the store's default (the
+        ``default_approval_policy`` setting): ``protect`` (Production and the ``champion`` alias
+        need one approval from an approver) or ``none``. The model keeps the policy it was
+        created with when the setting changes; ``set_policy`` changes it."""
         with self.db.write() as conn:
             model, created = self._ensure_model(
                 conn, name, description=description, tags=tags, policy=policy
@@ -128,6 +130,9 @@ class ModelsMixin(RegistryBase):
         """
         check_model_name(name)
         checked_tags = check_tags(tags)
+        if policy is None and self.store.settings.default_approval_policy == "none":
+            policy = ApprovalPolicy(rules=())
+        # NULL is the protective default policy (as for every model created before the setting).
         policy_json = None if policy is None else json.dumps(check_policy(policy).to_dict())
         model_id, now = new_id(), self._now()
         insert_ignore(

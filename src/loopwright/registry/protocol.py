@@ -104,8 +104,9 @@ class Registry(Protocol):
         tags: dict[str, str] | None = None,
         policy: ApprovalPolicy | None = None,
     ) -> RegisteredModel:
-        """Register a model name. Without ``policy`` the default policy applies (Production and the
-        ``champion`` alias need one approval from an approver)."""
+        """Register a model name. Without ``policy`` it gets the default (the server's or store's
+        ``default_approval_policy`` setting: ``protect``, where Production and the ``champion``
+        alias need one approval from an approver, or ``none``)."""
         ...
 
     def get_model(self, name: str) -> RegisteredModel: ...

@@ -49,7 +49,8 @@ def list_models(state: State, caller: Viewer, filter: str = "") -> list[Register
 
 @router.post("/models", status_code=201)
 def create_model(body: ModelIn, state: State, caller: Editor) -> RegisteredModelOut:
-    """Register a model name under the default approval policy."""
+    """Register a model name under the server's default approval policy (the
+    ``default_approval_policy`` setting: ``protect`` or ``none``)."""
     created = state.registry(caller).create_model(
         body.name, description=body.description, tags=body.tags
     )
