@@ -99,6 +99,14 @@ def test_invalid_requests_read_as_mlflows(http: httpx.Client, run: dict[str, str
     nul = _invalid(http.post(f"{API}/runs/set-tag", json={"run_id": run_id, "key": "a\x00b"}))
     assert nul.startswith("Invalid value \"a\\u0000b\" for parameter 'key' supplied:  Hint: a NUL")
 
+    broken = http.post(
+        f"{API}/runs/log-metric",
+        content=b'{"run_id": ',
+        headers={"content-type": "application/json"},
+    )
+    assert _invalid(broken).startswith("Invalid request: the body is not valid JSON")
+    assert _invalid(http.post(f"{API}/runs/log-metric", json=[1])).startswith("Invalid request:")
+
     # The native API keeps Loopwright's wording for the same mistake.
     native = http.post(f"{NATIVE}/runs/{run_id}/metrics", json={"metrics": "foo"})
     assert native.status_code == 400

@@ -168,11 +168,14 @@ def validation_message(errors: Sequence[Mapping[str, Any]], body: Any) -> str:
         return f"Invalid request.{_API_DOCS}"
     first = errors[0]
     kind = str(first.get("type", ""))
+    if kind == "json_invalid":
+        return f"Invalid request: the body is not valid JSON ({first.get('msg')}).{_API_DOCS}"
     value = first.get("input")
     missing = kind == "missing" or value is None
     param = _param(tuple(first.get("loc", ())), body, missing)
     if not param:
-        return f"Invalid request: {first.get('msg')}.{_API_DOCS}"
+        expected = "a JSON object is required" if missing else first.get("msg")
+        return f"Invalid request: {expected}.{_API_DOCS}"
     if missing or value == "":
         return missing_value(param)
     if _TYPE_ERRORS.match(kind):
