@@ -63,11 +63,13 @@ def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
 def runs_json(state: ServerState, run_ids: Sequence[str]) -> list[JSON]:
     """The runs as MLflow ``Run`` messages, in the order of ``run_ids`` (unknown ids left out)."""
     state.tracking.writer.flush()  # a run's own points are visible to its reads
-    rows = read_run_rows(state.store.db, run_ids)
-    locations = state.tracking.artifact_locations({r.info[1] for r in rows.values()})
-    found = {run_id: _message(r, locations) for run_id, r in rows.items()}
-    for run_id, links in load_links(state.store.db, list(found)).items():
-        found[run_id].update(links_json(links))
+    with state.store.db.one_read():  # one connection and snapshot for the reads below
+        rows = read_run_rows(state.store.db, run_ids)
+        locations = state.tracking.artifact_locations({r.info[1] for r in rows.values()})
+        found = {run_id: _message(r, locations) for run_id, r in rows.items()}
+        links = load_links(state.store.db, list(found))
+    for run_id, linked in links.items():
+        found[run_id].update(links_json(linked))
     return [found[run_id] for run_id in run_ids if run_id in found]
 
 
