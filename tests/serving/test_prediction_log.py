@@ -3,6 +3,7 @@ how it reads back (pandas and DuckDB)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Mapping
@@ -262,7 +263,22 @@ def test_records_that_cannot_be_stored_are_refused_at_append() -> None:
             log.append(record("naive", at=datetime(2026, 12, 4, 10)))
         with pytest.raises(InvalidInput, match="different lengths"):
             log.append(record("ragged", inputs={"age": [1, 2]}, outputs={"predict": [1]}))
-    assert log.stats().appended == 0
+        fine = record("typed")
+        wrong: list[dict[str, Any]] = [
+            {"request_id": 7}, {"model_version": "3"}, {"status": "200"}, {"status": True},
+            {"latency_ms": None}, {"variant": None}, {"timestamp": "2026-12-04T10:00:00Z"},
+        ]  # fmt: skip
+        for change in wrong:
+            with pytest.raises(InvalidInput, match=f"field {next(iter(change))}"):
+                log.append(dataclasses.replace(fine, **change))
+        # NumPy scalars are numbers like any other.
+        numpy_scalars: dict[str, Any] = {
+            "model_version": np.int64(3),
+            "status": np.int32(200),
+            "latency_ms": np.float32(1.5),
+        }
+        assert log.append(dataclasses.replace(fine, **numpy_scalars))
+    assert (log.stats().appended, log.stats().written) == (1, 1)
     with pytest.raises(InvalidInput, match="closed"):
         log.append(record("late"))
     for bad in ({"sample_rate": 1.5}, {"max_queue": 0}, {"flush_interval": 0}):

@@ -42,6 +42,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
@@ -62,6 +63,24 @@ _HASH_SPACE = float(1 << 64)
 # A batch that fails to write (object store unreachable ...) is retried at the next flushes;
 # after this many failures in a row its records are given up and counted as failed.
 _ATTEMPTS = 3
+_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("request_id", str),
+    ("variant", str),
+    ("model", str),
+    ("model_version", (Integral, type(None))),
+    ("timestamp", datetime),
+    ("latency_ms", Real),
+    ("status", Integral),
+)
+_FIELD_NAMES = {
+    "request_id": "a string",
+    "variant": "a string",
+    "model": "a string",
+    "model_version": "an int or None",
+    "timestamp": "a datetime",
+    "latency_ms": "a number",
+    "status": "an int",
+}
 _KNOWN_DEPLOYMENTS = 1024  # deployment names remembered as valid (each is checked once)
 
 
@@ -364,6 +383,14 @@ def _prepare_writer(files: LogFiles) -> None:
 
 
 def _check(record: PredictionRecord) -> None:
+    """Refuse at once what would fail the writer later, and with it a whole file of records."""
+    for name, kinds in _FIELD_TYPES:
+        value = getattr(record, name)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise InvalidInput(
+                f"prediction record field {name} must be {_FIELD_NAMES[name]}, "
+                f"not {type(value).__name__} {str(value)[:40]!r}"
+            )
     if record.timestamp.tzinfo is None or record.timestamp.utcoffset() is None:
         raise InvalidInput(
             f"prediction record {record.request_id!r} has a timestamp without a time zone; "
