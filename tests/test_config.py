@@ -601,7 +601,10 @@ def test_an_artifact_root_that_is_not_a_local_folder_is_refused(
     tmp_path: Path, key: str, value: str
 ) -> None:
     with pytest.raises(ConfigError, match=key):
-        resolve_settings(cwd=tmp_path, **{key: value})
+        if key == "default_artifact_root":
+            resolve_settings(cwd=tmp_path, default_artifact_root=value)
+        else:
+            resolve_settings(cwd=tmp_path, artifact_roots=value)
 
 
 def test_the_default_approval_policy_is_protect_or_none_in_any_case(tmp_path: Path) -> None:

@@ -111,7 +111,12 @@ def _inside_a_root(roots: ArtifactRoots, location: str, path: str) -> Path:
         elif path.startswith(root.rstrip("/") + "/"):
             # The part below the root is a user path: the one resolver checks it (and that no
             # symbolic link along it leads out of the root).
-            folder = safe_join(root, path[len(root.rstrip("/")) + 1 :], what=_WHAT)
+            try:
+                folder = safe_join(root, path[len(root.rstrip("/")) + 1 :], what=_WHAT)
+            except UnsafePath as exc:
+                # Said as a bad parameter, not as an unsafe artifact path, which MLflow's API
+                # words as a bare "Invalid path".
+                raise InvalidInput(f"{exc}; or {_FIX}") from None
         else:
             continue
         _check_apart_from_store(roots, location, folder)

@@ -65,6 +65,7 @@ class ArtifactsMixin(ServiceBase):
     def _store_artifacts(self, run_id: str, files: list[tuple[str, Path]]) -> list[Artifact]:
         with self.db.read() as conn:
             self._require_active(conn, run_id)
+        copy_to_location(self.store, run_id, files)  # an experiment's own local folder
         now = now_ms()
         stored = [(path, self.store.blobs.put_file(source)) for path, source in files]
         with self.db.write() as conn:
@@ -89,7 +90,6 @@ class ArtifactsMixin(ServiceBase):
                 ],
                 update=["blob_hash", "size", "created_at"],
             )
-        copy_to_location(self.store, run_id, files)  # an experiment's own local folder
         return [Artifact(path, b.size, b.hash) for path, b in stored]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
