@@ -63,14 +63,15 @@ _HASH_SPACE = float(1 << 64)
 # A batch that fails to write (object store unreachable ...) is retried at the next flushes;
 # after this many failures in a row its records are given up and counted as failed.
 _ATTEMPTS = 3
-_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
-    ("request_id", str),
-    ("variant", str),
-    ("model", str),
-    ("model_version", (Integral, type(None))),
-    ("timestamp", datetime),
-    ("latency_ms", Real),
-    ("status", Integral),
+# Each fixed field: the exact types seen almost always (one set lookup), then what else passes.
+_FIELD_TYPES: tuple[tuple[str, frozenset[type], type | tuple[type, ...]], ...] = (
+    ("request_id", frozenset({str}), str),
+    ("variant", frozenset({str}), str),
+    ("model", frozenset({str}), str),
+    ("model_version", frozenset({int, type(None)}), (Integral, type(None))),
+    ("timestamp", frozenset({datetime}), datetime),
+    ("latency_ms", frozenset({float, int}), Real),
+    ("status", frozenset({int}), Integral),
 )
 _FIELD_NAMES = {
     "request_id": "a string",
@@ -384,8 +385,10 @@ def _prepare_writer(files: LogFiles) -> None:
 
 def _check(record: PredictionRecord) -> None:
     """Refuse at once what would fail the writer later, and with it a whole file of records."""
-    for name, kinds in _FIELD_TYPES:
+    for name, usual, kinds in _FIELD_TYPES:
         value = getattr(record, name)
+        if type(value) in usual:
+            continue
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise InvalidInput(
                 f"prediction record field {name} must be {_FIELD_NAMES[name]}, "
