@@ -85,8 +85,15 @@ def _fetch_url(source: str, dest: Path) -> Path:
         fs, path = fsspec.core.url_to_fs(source)
     except (ImportError, ValueError) as exc:
         raise InvalidInput(f"cannot read source {source!r} here ({exc}); {_HOW}") from None
-    if not fs.isdir(path):
+    try:
+        found = fs.isdir(path)
+        if found:
+            dest.mkdir(parents=True, exist_ok=True)
+            fs.get(path.rstrip("/") + "/", str(dest), recursive=True)
+    except Exception as exc:  # any backend's failure (credentials, network): say what to do
+        raise InvalidInput(
+            f"cannot read source {source!r} here ({type(exc).__name__}: {exc}); {_HOW}"
+        ) from exc
+    if not found:
         raise NotFound(f"source {source!r} is not a folder that can be read here; {_HOW}")
-    dest.mkdir(parents=True, exist_ok=True)
-    fs.get(path.rstrip("/") + "/", str(dest), recursive=True)
     return dest
