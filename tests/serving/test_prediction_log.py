@@ -234,10 +234,10 @@ def test_a_request_without_rows_is_still_logged() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape", "..", "a/b", "/abs", "", ".hidden", "x\x00y", "%2e%2e", "a\\b", "C:", "~root",
-     "a b", "ünï", "a" * 300],
+    ["../escape", "..", ".", "a/b", "/abs", "", "x\x00y", "%2e%2e", "a\\b", "C:", "~root",
+     " edge", "edge ", "a=b", "a\u2215b", "a\uff0fb", "...", "a\nb", "a" * 300, 7],
 )  # fmt: skip
-def test_unsafe_deployment_names_are_refused_and_create_nothing(name: str) -> None:
+def test_unsafe_deployment_names_are_refused_and_create_nothing(name: Any) -> None:
     root = Path.cwd() / "log"
     with PredictionLog(root, flush_interval=FAR) as log:
         with pytest.raises(InvalidInput, match="deployment name"):
@@ -249,11 +249,17 @@ def test_unsafe_deployment_names_are_refused_and_create_nothing(name: str) -> No
     assert sorted(os.listdir(Path.cwd())) == ([] if not root.exists() else ["log"])
 
 
-def test_a_fair_deployment_name_is_kept_as_given() -> None:
+@pytest.mark.parametrize("name", ["Churn-v2.1_eu", "churn model", "modèle", ".hidden", "a.b"])
+def test_any_fair_model_name_is_a_deployment_name_kept_as_given(name: str) -> None:
+    # A model served on its own logs under its model name, which may hold spaces or accents.
     root = Path.cwd() / "log"
     with PredictionLog(root, flush_interval=FAR) as log:
-        log.append(record("r1", deployment="Churn-v2.1_eu"))
-    assert os.listdir(root) == ["deployment=Churn-v2.1_eu"]
+        log.append(record("r1", deployment=name))
+    assert os.listdir(root) == [f"deployment={name}"]
+    assert read_predictions(root, name)["deployment"].tolist() == [name, name]
+    connection = duckdb.connect()
+    predictions_view(connection, root, name)
+    assert connection.execute("SELECT count(*) FROM predictions").fetchone() == (2,)
 
 
 def test_records_that_cannot_be_stored_are_refused_at_append() -> None:

@@ -10,9 +10,9 @@ its final name, fsynced and renamed; on an object store it is a single PUT, whic
 visible only once complete. Readers take ``*.parquet`` names only, so a temp file left by a
 killed process is never read.
 
-Deployment names come from requests and end up in paths: :func:`check_deployment_name` allows
-the characters of a model name and then passes the name through the project's path resolver
-(:func:`loopwright.paths.normalize_relpath`), which must leave it one unchanged segment.
+Deployment names come from requests and end up in paths: :func:`check_deployment_name` passes
+each through the project's path resolver (:func:`loopwright.paths.normalize_relpath`), which
+must leave it one unchanged segment.
 """
 
 from __future__ import annotations
@@ -37,19 +37,32 @@ if TYPE_CHECKING:
 __all__ = ["LOG_FOLDER", "LogFiles", "check_deployment_name", "hour_of"]
 
 LOG_FOLDER = "predictions"  # under a blob store's root
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MODEL_NAME - 1}}}")
 _HOUR_FORMAT = "%Y-%m-%dT%H"
 _HOUR_FOLDER = re.compile(r"hour=(\d{4}-\d{2}-\d{2}T\d{2})\Z")
 
 
 def check_deployment_name(name: object) -> str:
-    """``name`` if it can name a deployment's folder, else :class:`InvalidInput` saying why."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    """``name`` if it can name a deployment's folder, else :class:`InvalidInput` saying why.
+
+    Any model name may name a deployment (a model served on its own logs under its name), so
+    the rules are the path resolver's for one segment, plus: printable, no '/', no '=' (hive
+    folders are ``key=value``), no spaces at either end, at most 256 characters.
+    """
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= MODEL_NAME
+        or name != name.strip()
+        or any(c in "/=" or not c.isprintable() for c in name)
+    ):
         raise InvalidInput(
-            f"deployment name {str(name)[:80]!r} must be 1-{MODEL_NAME} characters, start with a "
-            "letter or digit and use only letters, digits, '.', '_' and '-' (e.g. 'churn-api')"
+            f"deployment name {str(name)[:80]!r} must be 1-{MODEL_NAME} printable characters "
+            "without '/', '=' or spaces at either end (e.g. 'churn-api')"
         )
-    if normalize_relpath(name, what="deployment name") != name:  # one plain segment, kept as is
+    try:
+        segment = normalize_relpath(name, what="deployment name")
+    except InvalidInput as exc:  # traversal, drive letters, look-alike separators ...
+        raise type(exc)(f"{exc.message} (it names a folder of the prediction log)") from None
+    if segment != name:
         raise InvalidInput(f"deployment name {name!r} is not a plain folder name; rename it")
     return name
 

@@ -98,12 +98,12 @@ def predictions_view(
         connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {columns} WHERE false')
         return name
     paths = ", ".join(_sql_text(files.url(f.path)) for f in found)
-    where = []
+    where = [f"deployment = {_sql_text(deployment)}"]
     if low is not None:
         where.append(f"timestamp >= {_sql_time(low)}")
     if high is not None:
         where.append(f"timestamp < {_sql_time(high)}")
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    condition = f" WHERE {' AND '.join(where)}"
     # Every part is a checked identifier, a quoted literal or a time this function formatted.
     source = f"read_parquet([{paths}], union_by_name = true)"
     connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {source}{condition}')  # noqa: S608
@@ -171,14 +171,15 @@ def _read_table(
     if not tables:
         return _fixed_schema().empty_table()
     table = _unite(tables)
-    keep = None
+    # A case-insensitive filesystem folds 'Churn' and 'churn' into one folder: keep the name's.
+    keep = pc.equal(table["deployment"], deployment)
     if low is not None:
-        keep = pc.greater_equal(table["timestamp"], pa.scalar(low, table["timestamp"].type))
+        after = pc.greater_equal(table["timestamp"], pa.scalar(low, table["timestamp"].type))
+        keep = pc.and_(keep, after)
     if high is not None:
         before = pc.less(table["timestamp"], pa.scalar(high, table["timestamp"].type))
-        keep = before if keep is None else pc.and_(keep, before)
-    if keep is not None:
-        table = table.filter(keep)
+        keep = pc.and_(keep, before)
+    table = table.filter(keep)
     order = [("timestamp", "ascending"), ("request_id", "ascending"), ("row", "ascending")]
     return table.sort_by(order)
 
