@@ -103,3 +103,30 @@ def test_batch_size_one_never_merges(client: Client, model: Any) -> None:
         answers = _concurrently(url, [_rows(i, 1) for i in range(6)])
     assert all(a.status_code == 200 for a in answers)
     assert batches == [(1, 1)] * 6
+
+
+def test_fast_models_run_on_the_loop_and_slow_ones_on_the_model_thread(
+    client: Client, model: Any, monkeypatch: Any
+) -> None:
+    import threading
+
+    from loopwright.serving import batching
+
+    threads: list[str] = []
+
+    def record(served: ServedModel, requests: int, rows: int) -> None:
+        threads.append(threading.current_thread().name)
+
+    source = resolve_source(f"models:/{MODEL}/1", client)
+    # The test server runs its event loop on a thread named "serving-test-server".
+    for threshold, expected in ((float("inf"), "serving-test-server"), (0.0, "predict-clf")):
+        monkeypatch.setattr(batching, "INLINE_BELOW_MS", threshold)
+        threads.clear()
+        repository = ModelRepository([source], on_batch=record)
+        repository.load_all()
+        served, _ = repository.get(MODEL)
+        assert 0 < served.predict_ms < float("inf")  # measured by the warm-up at load
+        with live(build_app(ServeConfig(sources=()), repository)) as url:
+            _concurrently(url, [_rows(0, 1), _rows(1, 1)])
+        # Executor threads are named "<prefix>_<n>".
+        assert [name.split("_")[0] for name in threads] == [expected, expected]

@@ -10,11 +10,15 @@ how to merge several requests' inputs into one batch and split the outputs back.
 
 from __future__ import annotations
 
+import math
+import statistics
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, ModelFailed, SignatureError
+from ..errors import InvalidInput, LoopwrightError, ModelFailed, SignatureError
 
 if TYPE_CHECKING:
     from ..registry.packaging.loaded import LoadedModel
@@ -40,6 +44,9 @@ class ServedModel:
 
     Attributes:
         uri: where it was loaded from (``models:/churn/3`` or a folder).
+        version_name: the version requests name: the registry's number, else the package
+            hash prefix.
+        predict_ms: the median time of recent predict calls (infinite until the first).
         outputs: the output names a request may select, ``predict`` first.
         allows_missing: whether missing values (NaN) may reach the model; scikit-learn models
             say so through their ``allow_nan`` tag, other flavors handle them natively.
@@ -51,25 +58,37 @@ class ServedModel:
     loaded: LoadedModel
     outputs: tuple[str, ...] = field(init=False)
     allows_missing: bool = field(init=False)
+    version_name: str = field(init=False)
 
     def __post_init__(self) -> None:
         from ..registry.packaging.flavors import get_flavor
 
         self._flavor = get_flavor(self.loaded.flavor)
+        self._recent_ms: deque[float] = deque(maxlen=15)
         proba = callable(getattr(self.loaded.raw, PREDICT_PROBA, None))
         self.outputs = (PREDICT, PREDICT_PROBA) if proba else (PREDICT,)
         self.allows_missing = _allows_missing(self.loaded.raw)
+        # The version requests name: the registry's number, else the package hash prefix.
+        self.version_name = (
+            str(self.version) if self.version is not None else (self.loaded.manifest.hash[:12])
+        )
+
+    def warm_up(self) -> None:
+        """Predict once on the package's input example (first calls are slow; this also
+        measures :attr:`predict_ms`). A model without an example, or whose example fails,
+        is left as it is: its first request pays instead."""
+        example = self.loaded.input_example
+        if example is None:
+            return
+        try:
+            self.run(self.prepare(example).data, self.outputs)
+            self.run(self.prepare(example).data, self.outputs)
+        except (LoopwrightError, ValueError, TypeError):
+            return
 
     @property
     def signature(self) -> Signature | None:
         return self.loaded.signature
-
-    @property
-    def version_name(self) -> str:
-        """The version requests name: the registry's number, else the package hash prefix."""
-        if self.version is not None:
-            return str(self.version)
-        return str(self.loaded.manifest.hash[:12])
 
     @property
     def label(self) -> str:
@@ -111,6 +130,7 @@ class ServedModel:
             ModelFailed: the model raised; the original exception is its ``__cause__``.
         """
         result: dict[str, Any] = {}
+        start = time.perf_counter()
         try:
             for name in outputs:
                 if name == PREDICT:
@@ -121,7 +141,19 @@ class ServedModel:
             raise ModelFailed(
                 f"{self.label} failed while predicting: {type(exc).__name__}: {exc}"
             ) from exc
+        self._recent_ms.append((time.perf_counter() - start) * 1000)
         return result
+
+    @property
+    def predict_ms(self) -> float:
+        """The median time of the last predict calls, in ms (infinite before the first).
+
+        A median, because on a shared machine one call in a few is preempted and takes ten
+        times as long; where the next call runs (see batching) should not follow those.
+        """
+        if not self._recent_ms:
+            return math.inf
+        return statistics.median(self._recent_ms)
 
 
 def merge(inputs: Sequence[ModelInput]) -> Any:

@@ -178,6 +178,7 @@ class ModelRepository:
 
     def _load(self, entry: _Entry) -> None:
         model = load_source(entry.source)
+        model.warm_up()  # before it is marked ready: the first request is not the slow one
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{model.name}")
         on_batch = self._on_batch
 
