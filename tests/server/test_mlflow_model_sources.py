@@ -190,6 +190,10 @@ def test_an_external_version_stored_here_later_is_pinned_through_the_native_api(
     pinned = http.post(pin, json={})
     assert pinned.status_code == 200, pinned.text
     assert (pinned.json()["source_kind"], pinned.json()["flavor"]) == ("package", "sklearn")
+    # MLflow clients download the MLflow folder the version was pinned from.
+    where = http.get(f"{API}/model-versions/get-download-uri", params={"name": "m", "version": "1"})
+    listed = http.get(ARTIFACTS, params={"path": _ok(where)["artifact_uri"].split(":/", 1)[1]})
+    assert "MLmodel" in {f["path"] for f in _ok(listed)["files"]}
     again = http.post(pin, json={})
     assert again.status_code == 409 and "already a verified package" in again.json()["message"]
     # A source the server does not store is never fetched by it.

@@ -22,13 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import Conflict, InvalidInput, InvalidModelPackage
+from ..store import artifact_trees as trees
 from ..store import schema as t
+from ..store.blobs import BlobStore
 from ._base import check_model_name, check_tags, require_ready
 from ._queries import load_versions, model_row, version_row
 from ._source_fetch import fetch_source, stored_here
 from ._sources import package_from_folder
 from ._versions import VersionsMixin, store_package_rows
 from .entities import ModelVersion
+from .mlflow_sources import keep_pinned_folder
 from .packaging._package_manifest import MANIFEST_FILE
 
 __all__ = ["ExternalVersionsMixin", "unpinned"]
@@ -149,12 +152,14 @@ class ExternalVersionsMixin(VersionsMixin):
             )
             package_dir = _as_package(files_dir, Path(tmp) / "package", trusted=trusted)
             manifest, files = package_from_folder(self.store.blobs, package_dir)
+            mlflow_files = _stored_mlflow_folder(self.store.blobs, files_dir)
         with self.db.write() as conn:
             model = model_row(conn, name, lock=True)
             current = version_row(conn, model, version)
             self._require_external(current, name)  # pinned meanwhile
             now = self._now()
             store_package_rows(conn, current.id, files, now)
+            keep_pinned_folder(conn, current.id, mlflow_files)
             signature = manifest.signature
             after: dict[str, Any] = {
                 "source_kind": "package",
@@ -206,6 +211,17 @@ class ExternalVersionsMixin(VersionsMixin):
                 f"version {row.version} of model {name!r} is already a verified package "
                 f"({(row.package_hash or '')[:12]}); there is nothing to pin"
             )
+
+
+def _stored_mlflow_folder(blobs: BlobStore, folder: Path) -> list[trees.FileRow]:
+    """The files of ``folder`` stored as blobs if it is an MLflow model folder (else none)."""
+    if not (folder / "MLmodel").is_file():
+        return []
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        stored = blobs.put_file(path)
+        found.append(trees.FileRow(path.relative_to(folder).as_posix(), stored.hash, stored.size))
+    return found
 
 
 def _as_package(folder: Path, dst: Path, *, trusted: bool) -> Path:

@@ -28,7 +28,7 @@ from .._ids import now_ms
 from ..paths import normalize_relpath, safe_join
 from ..store import artifact_trees as trees
 from ..store import schema as t
-from ..store.upsert import upsert
+from ..store.upsert import insert_ignore, upsert
 from ..tracking.logged_models import LoggedModelService
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ __all__ = [
     "ModelSource",
     "forget_folders",
     "has_folder",
+    "keep_pinned_folder",
     "logged_model_links",
     "logged_model_source",
     "register_external",
@@ -201,6 +202,21 @@ def _keep_with(
             trees.copy_tree(conn, source.files, source.prefix, trees.MLFLOW_VERSION, version_id)
         if source.logged_model_id:
             _note_version(conn, source.logged_model_id, name, number)
+
+
+def keep_pinned_folder(
+    conn: sa.Connection, version_id: str, files: Sequence[trees.FileRow]
+) -> None:
+    """Keep the MLflow folder an external version was pinned from (``files``, stored as blobs)
+    with it, if MLflow's API registered it: MLflow clients download that folder."""
+    mv = t.mlflow_model_versions.c
+    if conn.execute(sa.select(mv.version_id).where(mv.version_id == version_id)).first() is None:
+        return
+    now = now_ms()
+    insert_ignore(
+        conn, t.blobs, [{"hash": f.blob_hash, "size": f.size, "created_at": now} for f in files]
+    )
+    trees.copy_tree(conn, list(files), "", trees.MLFLOW_VERSION, version_id)
 
 
 def _fetch(store: Store, source: ModelSource, folder: Path) -> None:
