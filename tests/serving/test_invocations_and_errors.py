@@ -256,3 +256,48 @@ def test_a_model_that_raises_is_a_500_naming_the_request_id(
     )
     assert scoring.status_code == 500 and scoring.json()["error_code"] == "MODEL_FAILED"
     assert scoring.headers["x-request-id"] in scoring.json()["message"]
+
+
+def _binary_request(json_part: dict[str, Any], data: bytes, header: str | None = None) -> Any:
+    import json
+
+    head = json.dumps(json_part).encode()
+    length = header if header is not None else str(len(head))
+    return head + data, {"Inference-Header-Content-Length": length}
+
+
+_BINARY_A = {"name": "a", "shape": [2], "datatype": "FP64", "parameters": {"binary_data_size": 16}}
+
+
+@pytest.mark.parametrize(
+    ("json_part", "data", "header", "fragment"),
+    [
+        ({"inputs": [_BINARY_A]}, b"\0" * 8, None, "declares 16 bytes of binary data but only 8"),
+        (
+            {"inputs": [_BINARY_A]},
+            b"\0" * 20,
+            None,
+            "4 bytes of binary data that no input declares",
+        ),
+        ({"inputs": [_BINARY_A]}, b"\0" * 16, "99999", "is not a length within the body"),
+        (
+            {"inputs": [{**_BINARY_A, "datatype": "BYTES", "parameters": {"binary_data_size": 3}}]},
+            b"\x09\0\0",
+            None,
+            "truncated BYTES element length",
+        ),
+        (
+            {"inputs": [{**_BINARY_A, "parameters": {"binary_data_size": 12}}]},
+            b"\0" * 12,
+            None,
+            "not a whole number of FP64 values",
+        ),
+    ],
+)
+def test_malformed_binary_tensor_data_is_a_400(
+    url: str, json_part: dict[str, Any], data: bytes, header: str | None, fragment: str
+) -> None:
+    content, headers = _binary_request(json_part, data, header)
+    answer = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=content, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert fragment in answer.json()["error"]

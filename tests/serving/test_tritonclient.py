@@ -55,3 +55,25 @@ def test_triton_client_reads_metadata_and_infers_with_bytes(triton_client: Any, 
     wrong.set_data_from_numpy(X["a"][:3].to_numpy(), binary_data=False)
     with pytest.raises(InferenceServerException, match="missing column 'b'"):
         triton_client.infer(MODEL, [wrong, color])
+
+
+def test_triton_client_defaults_send_and_receive_binary_tensors(
+    triton_client: Any, model: Any
+) -> None:
+    X, _ = training_frame()
+    a = triton.InferInput("a", [4], "FP64")
+    a.set_data_from_numpy(X["a"][:4].to_numpy())  # binary_data=True is the default
+    b = triton.InferInput("b", [4], "FP32")  # widened to the signature's double
+    b.set_data_from_numpy(X["b"][:4].to_numpy(dtype="float32"))
+    color = triton.InferInput("color", [4], "BYTES")
+    color.set_data_from_numpy(X["color"][:4].to_numpy(dtype=object))
+    wanted = [
+        triton.InferRequestedOutput("predict_proba"),
+        triton.InferRequestedOutput("predict", binary_data=False),
+    ]
+    result = triton_client.infer(MODEL, [a, b, color], outputs=wanted)
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), model.predict_proba(X[:4]))
+    assert result.as_numpy("predict").tolist() == model.predict(X[:4]).tolist()
+    sizes = {o["name"]: o.get("parameters", {}) for o in result.get_response()["outputs"]}
+    assert sizes["predict_proba"] == {"binary_data_size": 4 * 2 * 8}
+    assert "binary_data_size" not in sizes["predict"]

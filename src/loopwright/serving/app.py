@@ -7,6 +7,7 @@ new one), returned in ``X-Request-Id``. Client errors are 4xx with a message nam
 problem (``{"error": ...}`` on OIP routes, MLflow's ``{"error_code", "message"}`` on
 ``/invocations``); a model that raises is a 500 naming the request id, which the log repeats
 with the traceback. Predictions are appended to the prediction log after the response is sent.
+Triton's binary tensor extension (``tritonclient.http``'s default) is understood (``_binary``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ..errors import (
     Overloaded,
     PermissionDenied,
 )
-from . import oip, scoring
+from . import _binary, oip, scoring
 from .model import ServedModel
 
 if TYPE_CHECKING:
@@ -155,14 +156,30 @@ class _Server:
         model, batcher = self.repository.get(
             request.path_params["name"], request.path_params.get("version")
         )
-        data, outputs, body_id = oip.decode_request(await self._body(request), model)
+        binary_header = request.headers.get(_binary.HEADER)
+        if binary_header is None:
+            body = await self._body(request)
+        else:
+            body, data = _binary.split_body(await self._raw(request), binary_header)
+            _binary.attach_inputs(body, data)
+        data, outputs, body_id = oip.decode_request(body, model)
         if body_id is not None and "x-request-id" not in request.headers:
             request_id = body_id
         item = model.prepare(data)
         result = await batcher.submit(item, outputs)
         payload = oip.encode_response(model, model.version_name, body_id, result)
         task = self._logged(model, request_id, arrived, start, item.data, result)
-        return _json(payload, request_id, task)
+        binary = _binary.binary_outputs(body)
+        if not binary:
+            return _json(payload, request_id, task)
+        content, header_length = _binary.encode_binary(payload, result, binary)
+        headers = {
+            "X-Request-Id": request_id,
+            "Inference-Header-Content-Length": str(header_length),
+        }
+        return Response(
+            content, 200, headers=headers, media_type="application/octet-stream", background=task
+        )
 
     # --- OIP: repository extension --------------------------------------------------------
 
