@@ -20,7 +20,12 @@ import loopwright as lw
 from loopwright.errors import InvalidInput
 from loopwright.remote import NotOnRemote
 from loopwright.serving._log_files import LogFiles
-from loopwright.serving.prediction_log import PredictionLog, PredictionRecord, is_sampled
+from loopwright.serving.prediction_log import (
+    PredictionLog,
+    PredictionRecord,
+    is_sampled,
+    log_uri,
+)
 from loopwright.serving.predictions import predictions_view, read_predictions
 from loopwright.store.blobs import BlobStore
 
@@ -400,6 +405,8 @@ def test_client_predictions_reads_the_embedded_log() -> None:
     try:
         with PredictionLog(client.store.blobs, flush_interval=FAR) as log:
             log.append(record("old", at=datetime.now(UTC) - timedelta(hours=3)))
+        # `loopwright serve` on this store opens the log by URI: the same folder.
+        with PredictionLog(log_uri(client.settings.blob_uri), flush_interval=FAR) as log:
             log.append(record("new", at=datetime.now(UTC)))
         assert set(client.predictions("churn")["request_id"]) == {"old", "new"}
         recent = client.predictions("churn", since=timedelta(hours=1))

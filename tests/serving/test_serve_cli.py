@@ -74,6 +74,7 @@ def test_serve_answers_oip_and_mlflow_and_logs_until_sigterm(
     store_settings: dict[str, str], model: Any
 ) -> None:
     from loopwright.serving.predictions import read_predictions
+    from loopwright.store.blobs import BlobStore
 
     X, _ = training_frame()
     with _serving(store_settings, f"models:/{MODEL}/1", "--max-batch-size", "8") as (url, proc):
@@ -86,8 +87,8 @@ def test_serve_answers_oip_and_mlflow_and_logs_until_sigterm(
         _, banner = proc.communicate()
     assert f"{MODEL} version 1  <- models:/{MODEL}/1" in banner
     assert "batching up to 8 rows" in banner
-    # The shutdown flushed the prediction log into the store's blob folder.
-    logged = read_predictions(store_settings["blob_uri"], MODEL)
+    # The shutdown flushed the prediction log into the store's blob store (its predictions/).
+    logged = read_predictions(BlobStore(store_settings["blob_uri"]), MODEL)
     assert logged["request_id"].tolist() == [scored.headers["x-request-id"]] * 2
 
 

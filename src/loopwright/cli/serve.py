@@ -154,9 +154,12 @@ def _resolve(
 
 
 def _log_root(settings: Settings) -> str:
-    """The store's blob root when serving from an embedded store, else under the home."""
+    """The store's prediction log (in its blob store, where ``client.predictions`` reads) when
+    serving from an embedded store, else under the home."""
     if settings.is_embedded:
-        return settings.blob_uri
+        from ..serving.prediction_log import log_uri
+
+        return log_uri(settings.blob_uri)
     return str(settings.home / "prediction-log")
 
 

@@ -34,11 +34,16 @@ if TYPE_CHECKING:
 
     from ..store.blobs import BlobStore
 
-__all__ = ["LOG_FOLDER", "LogFiles", "check_deployment_name", "hour_of"]
+__all__ = ["LOG_FOLDER", "LogFiles", "check_deployment_name", "hour_of", "log_uri"]
 
 LOG_FOLDER = "predictions"  # under a blob store's root
 _HOUR_FORMAT = "%Y-%m-%dT%H"
 _HOUR_FOLDER = re.compile(r"hour=(\d{4}-\d{2}-\d{2}T\d{2})\Z")
+
+
+def log_uri(blob_uri: str) -> str:
+    """Where the prediction log of the blob store at ``blob_uri`` lives (its ``predictions/``)."""
+    return f"{blob_uri.rstrip('/')}/{LOG_FOLDER}"
 
 
 def check_deployment_name(name: object) -> str:
@@ -91,10 +96,7 @@ class LogFiles:
     def __init__(self, location: BlobStore | str | os.PathLike[str]) -> None:
         from ..store.blobs import BlobStore
 
-        if isinstance(location, BlobStore):
-            uri = f"{location.uri.rstrip('/')}/{LOG_FOLDER}"
-        else:
-            uri = os.fspath(location)
+        uri = log_uri(location.uri) if isinstance(location, BlobStore) else os.fspath(location)
         if not uri:
             raise InvalidInput("prediction log location is empty: give a blob store or a folder")
         self._fs: AbstractFileSystem | None = None

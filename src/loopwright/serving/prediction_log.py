@@ -46,7 +46,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from ._log_files import LogFiles, check_deployment_name, hour_of
+from ._log_files import LogFiles, check_deployment_name, hour_of, log_uri
 from ._log_table import row_count, to_table
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     Column = Sequence[Any] | NDArray[Any]  # one value (or one row of values) per input row
 
-__all__ = ["PredictionLog", "PredictionLogStats", "PredictionRecord", "is_sampled"]
+__all__ = ["PredictionLog", "PredictionLogStats", "PredictionRecord", "is_sampled", "log_uri"]
 
 _logger = logging.getLogger(__name__)
 _HASH_SPACE = float(1 << 64)
