@@ -18,7 +18,7 @@ from .._ids import new_id, now_ms
 from ..errors import Conflict, InvalidInput, NotFound
 from ..paths import normalize_relpath
 from ..store import schema as t
-from ..store.upsert import insert_ignore
+from ..store import statements
 from ._base import ServiceBase
 from ._validate import check_key, checked_tags, run_name
 from .entities import Artifact, Run, RunStatus
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ._writer import MetricWriter
 
 __all__ = ["RemoteRunsMixin"]
+
+_EXPERIMENT_STAGE = "SELECT lifecycle_stage FROM experiments WHERE id = ?"
 
 
 class RemoteRunsMixin(ServiceBase):
@@ -77,11 +79,9 @@ class RemoteRunsMixin(ServiceBase):
         }
         tag_rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tag_values.items()]
         with self.db.write() as conn:
-            stage = conn.execute(
-                sa.select(t.experiments.c.lifecycle_stage).where(
-                    t.experiments.c.id == experiment_id
-                )
-            ).scalar()
+            # Raw SQL (store/statements.py): run creation is a hot path of MLflow's client.
+            found = statements.fetch(conn, _EXPERIMENT_STAGE, [experiment_id])
+            stage = found[0][0] if found else None
             if stage is None:
                 raise NotFound(f"experiment id {experiment_id!r} does not exist")
             if stage != "active":
@@ -90,8 +90,14 @@ class RemoteRunsMixin(ServiceBase):
                 )
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
-            conn.execute(t.runs.insert(), row)
-            insert_ignore(conn, t.run_tags, tag_rows)
+            statements.insert_many(conn, "runs", tuple(row), [tuple(row.values())])
+            statements.insert_many(
+                conn,
+                "run_tags",
+                ("run_id", "key", "value"),
+                [(r["run_id"], r["key"], r["value"]) for r in tag_rows],
+                " ON CONFLICT DO NOTHING",
+            )
         self._loggable.add(run_id)
         return Run(
             id=run_id,
