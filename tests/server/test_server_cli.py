@@ -39,7 +39,14 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def _start(home: Path, port: int, *, columns: int = 300) -> subprocess.Popen[str]:
+def _start(
+    home: Path,
+    port: int,
+    *,
+    columns: int = 300,
+    extra: tuple[str, ...] = (),
+    cwd: Path | None = None,
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -50,12 +57,14 @@ def _start(home: Path, port: int, *, columns: int = 300) -> subprocess.Popen[str
             "server",
             "--port",
             str(port),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
         env={**os.environ, "COLUMNS": str(columns)},
+        cwd=cwd,
     )
 
 
@@ -118,6 +127,42 @@ def test_the_start_banner_keeps_each_line_whole_on_a_narrow_terminal(tmp_path: P
     assert lines[2].startswith("  blobs: ") and str(home) in lines[2]
     assert lines[3] == "  auth: off, as no API tokens exist; listening on loopback only"
     assert lines[4].startswith("  every caller acts as admin ")
+    assert lines[5] == "  artifacts: mlflow-artifacts:/ (kept in the blob store)"
+
+
+def test_artifact_roots_from_the_command_line(tmp_path: Path) -> None:
+    """--default-artifact-root (relative: from the working directory) and --artifact-root."""
+    shared = tmp_path / "shared"
+    port = _free_port()
+    process = _start(
+        tmp_path / "home",
+        port,
+        extra=("--default-artifact-root", "./mlruns", "--artifact-root", str(shared)),
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process)
+        api = f"{url}/api/2.0/mlflow/experiments"
+        made = httpx.post(f"{api}/create", json={"name": "e"}).json()["experiment_id"]
+        got = httpx.get(f"{api}/get", params={"experiment_id": made}).json()["experiment"]
+        assert got["artifact_location"] == (tmp_path / "mlruns" / made).as_uri()
+        chosen = httpx.post(f"{api}/create", json={"name": "f", "artifact_location": str(shared)})
+        assert chosen.status_code == 200, chosen.text
+        refused = httpx.post(f"{api}/create", json={"name": "g", "artifact_location": "/etc"})
+        assert refused.status_code == 400
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert f"  artifacts: {tmp_path / 'mlruns'}" in stderr.splitlines()
+    assert f"  artifact roots allowed: {shared}" in stderr.splitlines()
+
+
+def test_an_artifact_root_that_is_no_local_folder_stops_the_server(tmp_path: Path) -> None:
+    process = _start(tmp_path / "home", _free_port(), extra=("--default-artifact-root", "s3://b/p"))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "default_artifact_root (argument): 's3://b/p' is not supported" in stderr
 
 
 def test_tokens_cli_creates_lists_and_revokes(home: Path) -> None:

@@ -33,16 +33,16 @@ def _banner(host: str, port: int, workers: int, settings: Settings, *, auth: boo
         f"  db: {settings.db_uri}",
         f"  blobs: {settings.blob_uri}",
     ]
-    lines.append(f"  artifacts: {settings.default_artifact_root or 'mlflow-artifacts:/ (served)'}")
+    if auth:
+        lines.append("  auth: on; requests need 'Authorization: Bearer <token>'")
+    else:
+        lines.append("  auth: off, as no API tokens exist; listening on loopback only")
+        lines.append(f"  every caller acts as admin {settings.user or 'the server user'}")
+    served = "mlflow-artifacts:/ (kept in the blob store)"
+    lines.append(f"  artifacts: {settings.default_artifact_root or served}")
     if settings.artifact_roots:
         lines.append(f"  artifact roots allowed: {', '.join(settings.artifact_roots)}")
-    if auth:
-        return [*lines, "  auth: on; requests need 'Authorization: Bearer <token>'"]
-    return [
-        *lines,
-        "  auth: off, as no API tokens exist; listening on loopback only",
-        f"  every caller acts as admin {settings.user or 'the server user'}",
-    ]
+    return lines
 
 
 def _with_artifact_roots(
