@@ -12,6 +12,7 @@ import loopwright
 import loopwright.data
 import loopwright.errors
 import loopwright.registry
+import loopwright.serving
 import loopwright.tracking
 
 # Besides these, every error class of loopwright.errors is exported at the top level.
@@ -109,7 +110,7 @@ def test_every_error_class_is_exported_at_the_top_level() -> None:
         error = getattr(loopwright, name)
         assert error is getattr(loopwright.errors, name)
         assert issubclass(error, loopwright.LoopwrightError)
-    assert "ServingError" not in loopwright.__all__  # nothing serves yet: no promise of it
+    assert {"ServingError", "ModelFailed", "Overloaded"} <= set(loopwright.__all__)
 
 
 @pytest.mark.parametrize("name", _top_level())
@@ -171,3 +172,24 @@ def test_data_all_is_exact_and_resolves() -> None:
         assert value.__name__ == name
     with pytest.raises(AttributeError, match="nope"):
         loopwright.data.nope  # noqa: B018
+
+
+EXPECTED_SERVING = [
+    "ModelRepository",
+    "ModelSource",
+    "ServeConfig",
+    "ServedModel",
+    "create_app",
+    "load_source",
+    "resolve_source",
+]
+
+
+def test_serving_all_is_exact_and_resolves() -> None:
+    assert loopwright.serving.__all__ == EXPECTED_SERVING
+    for name in EXPECTED_SERVING:
+        value = getattr(loopwright.serving, name)
+        assert value.__module__.startswith("loopwright.serving.")
+        assert value.__name__ == name
+    with pytest.raises(AttributeError, match="nope"):
+        loopwright.serving.nope  # noqa: B018

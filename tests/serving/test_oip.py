@@ -117,6 +117,15 @@ def test_a_tensor_model_takes_one_matrix_input_nested_or_flat(
         second = httpx.post(f"{url}/v2/models/reg/infer", json=flat).json()
         assert first["outputs"] == second["outputs"]
         np.testing.assert_allclose(first["outputs"][0]["data"], [1.0, 2.0], rtol=1e-5)
+        wide = {
+            "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]
+        }
+        refused = httpx.post(f"{url}/v2/models/reg/infer", json=wide)
+        assert refused.status_code == 400
+        assert (
+            "the input tensor expects float32 (-1, 3), got float32 (1, 4)"
+            in (refused.json()["error"])
+        )
         meta = httpx.get(f"{url}/v2/models/reg").json()
         assert meta["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": [-1, 3]}]
         assert meta["versions"] == [first["model_version"]]
@@ -159,3 +168,16 @@ def test_load_resolves_a_new_name_through_the_registry(client: Client, model: An
         assert answer.status_code == 200 and answer.json()["model_version"] == "1"
         missing = httpx.post(f"{url}/v2/repository/models/ghost/load")
         assert missing.status_code == 404 and "ghost" in missing.json()["error"]
+
+
+def test_a_body_past_the_cap_is_a_413(client: Client, model: Any) -> None:
+    from loopwright.serving.app import create_app
+
+    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+    repository.load_all()
+    with live(create_app(repository, max_body_bytes=200)) as url:
+        answer = httpx.post(f"{url}/v2/models/{MODEL}/infer", json=_columns(8))
+        assert answer.status_code == 413
+        assert "larger than 200 bytes" in answer.json()["error"]
+        small = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=b'{"inputs": []}')
+        assert small.status_code == 400

@@ -29,12 +29,12 @@ from starlette.routing import Route
 from .._logging import get_logger
 from ..errors import (
     InvalidInput,
-    LimitExceeded,
     LoopwrightError,
     ModelFailed,
     NotFound,
     Overloaded,
     PermissionDenied,
+    RequestTooLarge,
 )
 from . import _binary, oip, scoring
 from .model import ServedModel
@@ -260,10 +260,10 @@ class _Server:
     async def _raw(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise LimitExceeded(self._too_large())
+            raise RequestTooLarge(self._too_large())
         body = await request.body()
         if len(body) > self.max_body_bytes:
-            raise LimitExceeded(self._too_large())
+            raise RequestTooLarge(self._too_large())
         return body
 
     async def _body(self, request: Request, *, optional: bool = False) -> Any:
@@ -326,7 +326,7 @@ def _problem(exc: Exception, request_id: str) -> _Problem:
         return exc
     if isinstance(exc, NotFound):
         return _Problem(404, exc.message, exc.code)
-    if isinstance(exc, LimitExceeded) and "larger than" in exc.message:
+    if isinstance(exc, RequestTooLarge):
         return _Problem(413, exc.message, exc.code)
     if isinstance(exc, InvalidInput):
         return _Problem(400, exc.message, "BAD_REQUEST")

@@ -80,10 +80,17 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
-        """Finish the queued requests, then stop the runner."""
-        while self._pending:
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish the queued requests (for up to ``timeout`` seconds), then stop the runner."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._pending and self._task is not None and loop.time() < deadline:
             await asyncio.sleep(0.005)
+        for pending in self._pending:
+            if not pending.future.done():
+                pending.future.set_exception(Overloaded(f"{self.model.label} was unloaded"))
+        self._pending.clear()
+        self._rows = 0
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

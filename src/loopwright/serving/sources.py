@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelSource", "load_source", "resolve_source"]
 
+# NAME=URI: a name of letters, digits, '.', '_' and '-' (so a path holding '=' stays a path).
 _RENAMED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)=(?P<uri>.+)$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,11 @@ def load_source(source: ModelSource) -> ServedModel:
 
 
 def _named(name: str, uri: str) -> str:
-    if not _NAME.match(name):
+    # The name is one URL path segment (/v2/models/<name>/infer); registry names may hold
+    # spaces or accents, which clients percent-encode.
+    if not name or "/" in name or not name.isprintable() or name != name.strip():
         raise InvalidInput(
-            f"{name!r} (from {uri}) cannot name a served model: use letters, digits, '.', '_' "
-            "and '-'; serve it as NAME=URI"
+            f"{name!r} (from {uri}) cannot name a served model: it must be printable, without "
+            "'/' or edge spaces; serve it under another name as NAME=URI"
         )
     return name
