@@ -92,7 +92,29 @@ def test_mlflow_s_rename_and_search_from_the_mlflow_client(
     assert [m.name for m in page] == ["CreateRM 1"] and page.token
     client.rename_registered_model("CreateRM 2", "Renamed 2")
     assert client.get_registered_model("Renamed 2").name == "Renamed 2"
-    with pytest.raises(MlflowException):
+    with pytest.raises(MlflowException, match=r"Registered Model with name=CreateRM 2 not found$"):
         client.get_registered_model("CreateRM 2")
-    with pytest.raises(MlflowException, match="already exists"):
+    with pytest.raises(MlflowException, match=r"Registered Model \(name=other\) already exists\.$"):
         client.rename_registered_model("Renamed 2", "other")
+    with pytest.raises(MlflowException, match=r"Model Version \(name=other, version=9\) not found"):
+        client.get_model_version("other", "9")
+
+
+def test_model_versions_are_ordered_with_mlflow_s_tie_breakers(mlflow_client: Any) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for name in ("b", "a"):
+        client.create_registered_model(name)
+        for _ in range(2):
+            client.create_model_version(name, "s3://bucket/model", run_id=None)
+
+    def order(order_by: list[str] | None) -> list[tuple[str, str]]:
+        return [(v.name, v.version) for v in client.search_model_versions(order_by=order_by)]
+
+    # Then name ascending, then version descending, unless named.
+    assert order(["version_number DESC"]) == [("a", "2"), ("b", "2"), ("a", "1"), ("b", "1")]
+    assert order(["name DESC"]) == [("b", "2"), ("b", "1"), ("a", "2"), ("a", "1")]
+    assert order(None) == [("a", "2"), ("a", "1"), ("b", "2"), ("b", "1")]  # newest first
+    with pytest.raises(Exception, match="duplicate fields"):
+        order(["name", "name DESC"])

@@ -90,16 +90,23 @@ def _versions_json(state: ServerState, versions: Sequence[ModelVersion]) -> list
 
 
 def _ordered(
-    items: list[Any], order_by: Sequence[str], allowed: frozenset[str], default: str
+    items: list[Any], order_by: Sequence[str], allowed: frozenset[str], default: Sequence[str]
 ) -> Any:
+    """``items`` in ``order_by`` (else ``default``), then by MLflow's tie-breakers: name
+    ascending, and for versions the version number descending, unless already named."""
     keys: dict[str, Callable[[Any], Any]] = {
         "name": lambda x: x.name if isinstance(x, RegisteredModel) else x.model,
         "version_number": lambda x: x.version,
         "creation_timestamp": lambda x: x.created_at,
         "last_updated_timestamp": lambda x: x.updated_at,
     }
-    for item in reversed([*order_by, default] if order_by else [default]):
-        key, ascending = parse_order_by(item, allowed)
+    order = [parse_order_by(item, allowed) for item in (order_by or default)]
+    named = [key for key, _ in order]
+    if len(set(named)) < len(named):
+        raise InvalidInput(f"`order_by` contains duplicate fields: {list(order_by)}")
+    ties = [("name", True)] + ([("version_number", False)] if "version_number" in allowed else [])
+    order += [(key, ascending) for key, ascending in ties if key not in named]
+    for key, ascending in reversed(order):  # stable sorts, last key first
         items.sort(key=keys[key], reverse=not ascending)
     return items
 
@@ -126,7 +133,7 @@ def search_models(
 ) -> Response:
     search = [q.filter or "", q.order_by]
     models = _ordered(
-        state.registry(caller).search_models(q.filter or ""), q.order_by, _MODEL_ORDER, "name"
+        state.registry(caller).search_models(q.filter or ""), q.order_by, _MODEL_ORDER, ["name"]
     )
     chosen, token = page(models, read_offset(q.page_token, search), q.max_results or 100, search)
     message: dict[str, Any] = {
@@ -277,7 +284,7 @@ def search_versions(
         state.registry(caller).search_versions(q.filter or ""),
         q.order_by,
         _VERSION_ORDER,
-        "last_updated_timestamp DESC",
+        ["last_updated_timestamp DESC"],
     )
     chosen, token = page(found, read_offset(q.page_token, search), q.max_results or 10_000, search)
     message: dict[str, Any] = {"model_versions": _versions_json(state, chosen)}

@@ -83,6 +83,21 @@ _REWORDED: tuple[tuple[type[LoopwrightError], re.Pattern[str], str], ...] = (
         re.compile(rf"logged model {_MODEL} has no tag '(?P<key>.*)'$"),
         "No tag with key '{key}' found for model with ID '{id}'.",
     ),
+    (
+        NotFound,
+        re.compile(rf"registered model {_ID} has no version (?P<version>\d+);"),
+        "Model Version (name={id}, version={version}) not found",
+    ),
+    (
+        NotFound,
+        re.compile(rf"registered model {_ID} does not exist"),
+        "Registered Model with name={id} not found",
+    ),
+    (
+        AlreadyExists,
+        re.compile(rf"registered model {_ID} already exists"),
+        "Registered Model (name={id}) already exists.",
+    ),
 )
 
 _API_DOCS = " See the API docs for more information about request parameters."
