@@ -130,3 +130,28 @@ def test_fast_models_run_on_the_loop_and_slow_ones_on_the_model_thread(
             _concurrently(url, [_rows(0, 1), _rows(1, 1)])
         # Executor threads are named "<prefix>_<n>".
         assert [name.split("_")[0] for name in threads] == [expected, expected]
+
+
+def test_a_full_queue_answers_503_with_retry_after(client: Client, model: Any) -> None:
+    repository = ModelRepository(
+        [resolve_source(f"models:/{MODEL}/1", client)],
+        max_batch_size=2,
+        max_latency_ms=3000,
+        max_queue_rows=1,
+    )
+    repository.load_all()
+    with live(build_app(ServeConfig(sources=()), repository)) as url:
+
+        async def send() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+                waiting = asyncio.ensure_future(
+                    http.post(f"/v2/models/{MODEL}/infer", json=_rows(0, 1))
+                )
+                await asyncio.sleep(0.5)  # the first request now waits for a second row
+                refused = await http.post(f"/v2/models/{MODEL}/infer", json=_rows(1, 1))
+                return [await waiting, refused]
+
+        first, refused = asyncio.run(send())
+    assert first.status_code == 200
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "1 rows waiting (limit 1); retry shortly" in refused.json()["error"]

@@ -181,3 +181,35 @@ def test_a_body_past_the_cap_is_a_413(client: Client, model: Any) -> None:
         assert "larger than 200 bytes" in answer.json()["error"]
         small = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=b'{"inputs": []}')
         assert small.status_code == 400
+
+
+def test_several_models_and_versions_in_one_process(client: Client, model: Any) -> None:
+    X, _ = training_frame()
+    with client.start_run(experiment="serving") as run:
+        run.log_model(model, "model", input_example=X[:3], registered_model_name=MODEL)
+    sources = [
+        resolve_source(f"models:/{MODEL}/1", client),
+        resolve_source(f"models:/{MODEL}/2", client),
+        resolve_source(f"other=models:/{MODEL}/1", client),
+    ]
+    for url in _serve(ModelRepository(sources)):
+        meta = httpx.get(f"{url}/v2/models/{MODEL}").json()
+        assert meta["versions"] == ["1", "2"]
+        newest = httpx.post(f"{url}/v2/models/{MODEL}/infer", json=_columns(1)).json()
+        assert newest["model_version"] == "2"
+        pinned = httpx.post(f"{url}/v2/models/{MODEL}/versions/1/infer", json=_columns(1))
+        assert pinned.json()["model_version"] == "1"
+        other = httpx.post(f"{url}/v2/models/other/infer", json=_columns(1)).json()
+        assert (other["model_name"], other["model_version"]) == ("other", "1")
+        records = {"dataframe_records": X[:1].to_dict(orient="records")}
+        ambiguous = httpx.post(f"{url}/invocations", json=records)
+        assert ambiguous.status_code == 400
+        assert "/invocations?model=NAME" in ambiguous.json()["message"]
+        chosen = httpx.post(f"{url}/invocations?model=other", json=records)
+        assert chosen.status_code == 200
+        index = httpx.post(f"{url}/v2/repository/index").json()
+        assert [(row["name"], row["version"]) for row in index] == [
+            (MODEL, "1"),
+            (MODEL, "2"),
+            ("other", "1"),
+        ]

@@ -56,6 +56,8 @@ class ModelRepository:
         sources: the models to serve (see :func:`~loopwright.serving.sources.resolve_source`).
         max_batch_size: most rows merged into one predict call (1: no merging).
         max_latency_ms: longest a request waits for its batch to fill.
+        max_queue_rows: most rows waiting per model before requests get 503 (default: 16
+            batches, at least 1024).
         resolve: turns a name that is not served into a source, for ``load``; ``None``
             refuses names that were not given at start.
         on_batch: called with ``(model, requests, rows)`` for each predict call.
@@ -67,6 +69,7 @@ class ModelRepository:
         *,
         max_batch_size: int = 1,
         max_latency_ms: float = 0.0,
+        max_queue_rows: int | None = None,
         resolve: Callable[[str], ModelSource] | None = None,
         on_batch: Callable[[ServedModel, int, int], None] | None = None,
     ) -> None:
@@ -77,6 +80,7 @@ class ModelRepository:
             )
         self.max_batch_size = max_batch_size
         self.max_latency_ms = max_latency_ms
+        self.max_queue_rows = max_queue_rows
         self._resolve = resolve
         self._on_batch = on_batch
         self._entries: dict[str, list[_Entry]] = {}
@@ -191,6 +195,7 @@ class ModelRepository:
             executor,
             max_batch_size=self.max_batch_size,
             max_latency_ms=self.max_latency_ms,
+            max_queue_rows=self.max_queue_rows,
             on_batch=record,
         )
         entry.executor = executor
