@@ -213,3 +213,12 @@ def test_several_models_and_versions_in_one_process(client: Client, model: Any) 
             (MODEL, "2"),
             ("other", "1"),
         ]
+
+
+def test_unknown_routes_and_methods_answer_in_oips_error_format(url: str) -> None:
+    missing = httpx.get(f"{url}/v2/modelz", headers={"X-Request-Id": "r-404"})
+    assert missing.status_code == 404 and missing.headers["x-request-id"] == "r-404"
+    assert "has no route /v2/modelz" in missing.json()["error"]
+    wrong = httpx.get(f"{url}/v2/models/{MODEL}/infer")
+    assert wrong.status_code == 405
+    assert "does not allow GET on /v2/models/clf/infer" in wrong.json()["error"]

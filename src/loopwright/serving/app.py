@@ -103,7 +103,18 @@ def create_app(
             if log is not None:
                 log.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def no_route(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        what = "has no route" if status == 404 else f"does not allow {request.method} on"
+        message = (
+            f"this server {what} {request.url.path}; see GET /v2 and "
+            "/v2/models/<name>[/versions/<v>][/ready|/infer], /v2/repository/..., /invocations"
+        )
+        return _json({"error": message}, _request_id(request), status=status)
+
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}
+    )
     app.state.repository = repository
     return app
 
