@@ -150,3 +150,38 @@ def test_serve_refuses_what_it_cannot_serve_in_one_line(
         )
         assert done.returncode == 1, (args, done.stderr)
         assert fragment in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+
+
+def test_a_package_that_runs_code_needs_trusted(
+    store_settings: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import pandas as pd
+
+    from loopwright.registry.packaging.package import save_model
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "doubler_model.py").write_text(
+        "class Doubler:\n    def predict(self, frame):\n        return frame['a'].to_numpy() * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(source))
+    doubler = importlib.import_module("doubler_model").Doubler()
+    save_model(doubler, tmp_path / "pkg", input_example=pd.DataFrame({"a": [1.0, 2.0]}))
+    refused = subprocess.run(
+        _command(store_settings, f"doubler={tmp_path / 'pkg'}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert refused.returncode == 1
+    assert "imports Python code it ships" in refused.stderr and "--trusted" in refused.stderr
+    with _serving(store_settings, f"doubler={tmp_path / 'pkg'}", "--trusted", "--no-log") as (
+        url,
+        _,
+    ):
+        scored = httpx.post(f"{url}/invocations", json={"inputs": {"a": [1.5, 4.0]}})
+        assert scored.json() == {"predictions": [3.0, 8.0]}

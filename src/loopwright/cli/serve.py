@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[str],
             typer.Argument(
-                metavar="MODEL_URI...",
+                metavar="MODEL_URI",
                 help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/PATH or a package "
                 "folder; NAME=URI serves it under another name.",
             ),
@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         """
         import uvicorn
 
+        from ..errors import UntrustedModel
         from ..serving.server import CONFIG_VARIABLE, ServeConfig, build_app, build_repository
 
         cli = state(ctx)
@@ -89,7 +90,12 @@ def register(app: typer.Typer) -> None:
             # Loaded here even with several workers: a package that fails verification or
             # needs --trusted stops the command with its message, instead of every worker
             # failing in turn.
-            repository = build_repository(config, _resolver(config))
+            try:
+                repository = build_repository(config, _resolver(config))
+            except UntrustedModel as exc:
+                raise UntrustedModel(
+                    f"{exc.message}. For `loopwright serve` that is the --trusted flag"
+                ) from None
         out = console(stderr=True)
         for line in _banner(host, port, workers, config, repository.index()):
             out.print(line, markup=False, soft_wrap=True)
