@@ -86,6 +86,7 @@ def test_a_source_run_this_store_lacks_is_kept_unlinked(tmp_path: Path) -> None:
         assert linked == {elsewhere.id: None, here.id: run.id}  # the column links only real runs
 
         for change in (
+            lambda: models.create(experiment.id, tags={UNLINKED_SOURCE_RUN_TAG: "x"}),
             lambda: models.set_tags(here.id, {UNLINKED_SOURCE_RUN_TAG: "x"}),
             lambda: models.delete_tag(elsewhere.id, UNLINKED_SOURCE_RUN_TAG),
         ):

@@ -171,6 +171,7 @@ class LoggedModelService:
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> LoggedModel:
+        _check_not_reserved(tags or {})
         model_id, now = new_id(), now_ms()
         with self.db.write() as conn:
             stage = conn.execute(
