@@ -34,9 +34,16 @@ def _command(store: dict[str, str], *args: str) -> list[str]:
 
 @contextmanager
 def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    with _running(_command(store, *args), "/v2/health/ready") as running:
+        yield running
+
+
+@contextmanager
+def _running(command: list[str], ready: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``command --port <free port>`` until the block ends, once ``ready`` answers 200."""
     port = free_port()
     process = subprocess.Popen(
-        _command(store, *args, "--port", str(port)),
+        [*command, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -50,7 +57,7 @@ def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subproces
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "serve did not get ready within 90 s"
             try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{ready}", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.05)
@@ -185,3 +192,18 @@ def test_a_package_that_runs_code_needs_trusted(
     ):
         scored = httpx.post(f"{url}/invocations", json={"inputs": {"a": [1.5, 4.0]}})
         assert scored.json() == {"predictions": [3.0, 8.0]}
+
+
+def test_serve_through_a_loopwright_server(
+    store_settings: dict[str, str], model: Any, tmp_path: Any
+) -> None:
+    X, _ = training_frame()
+    server = [*_command(store_settings)[:-1], "server"]
+    with _running(server, "/health") as (server_url, _):
+        remote = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "elsewhere")]
+        serve = [*remote, "--server", server_url, "serve", f"models:/{MODEL}/1"]
+        with _running(serve, "/v2/health/ready") as (url, _):
+            scored = httpx.post(f"{url}/invocations", json=_records(3))
+            assert scored.json() == {"predictions": model.predict(X[:3]).tolist()}
+    # The package came over HTTP into the serving side's own cache, verified on load.
+    assert list((tmp_path / "elsewhere" / "cache" / "models").iterdir())
