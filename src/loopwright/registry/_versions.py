@@ -251,7 +251,8 @@ class VersionsMixin(ModelsMixin):
 
     def search_versions(self, filter_string: str = "") -> list[ModelVersion]:
         """Versions matching e.g. ``"name = 'churn' AND stage = 'Production'"`` (columns: name,
-        version, run_id, stage, status, tags.<key>); deleted ones only if ``status`` is named."""
+        version, run_id, source, stage, status, tags.<key>; MLflow's spellings too); deleted ones
+        only if ``status`` is named."""
         clauses = parse(filter_string, VERSION_COLUMNS)
         with self.db.read() as conn:
             query = (
