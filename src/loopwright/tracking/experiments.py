@@ -32,23 +32,10 @@ class ExperimentsMixin(ServiceBase):
     _experiment_ids: dict[str, str]
     _artifact_locations: dict[str, str | None]
 
-    def create_experiment(
-        self,
-        name: str,
-        *,
-        description: str | None = None,
-        artifact_location: str | None = None,
-    ) -> Experiment:
-        """Create an experiment; its artifacts go to ``artifact_location`` if given.
-
-        ``artifact_location`` must be a local folder inside a root the settings allow
-        (``default_artifact_root``, ``artifact_roots``; see
-        :mod:`~loopwright.tracking.artifact_locations`). Without it the experiment's artifacts
-        are kept in the blob store, or below ``default_artifact_root`` when that is a folder.
-        """
-        return self._create_experiment(
-            name, description=description, artifact_location=artifact_location, id_=new_id()
-        )
+    def create_experiment(self, name: str, *, description: str | None = None) -> Experiment:
+        """Create an experiment; its artifacts go to the blob store, or below the
+        ``default_artifact_root`` setting when that is a local folder."""
+        return self._create_experiment(name, description=description)
 
     def _create_experiment(
         self,
@@ -56,11 +43,13 @@ class ExperimentsMixin(ServiceBase):
         *,
         description: str | None = None,
         artifact_location: str | None = None,
-        id_: str,
+        id_: str | None = None,
     ) -> Experiment:
+        """:meth:`create_experiment` with MLflow's ``artifact_location``: a local folder inside a
+        root the settings allow (:mod:`~loopwright.tracking.artifact_locations`)."""
         name = experiment_name(name)
         now = now_ms()
-        experiment_id = id_
+        experiment_id = id_ or new_id()
         roots = ArtifactRoots.from_settings(self.store.settings)
         location = new_location(roots, artifact_location, experiment_id, cwd=os.getcwd())
         row = {
@@ -140,7 +129,7 @@ class ExperimentsMixin(ServiceBase):
             raise NotFound(f"experiment id {experiment_id!r} does not exist")
         return self._experiment(row)
 
-    def artifact_locations(self, experiment_ids: Iterable[str]) -> dict[str, str | None]:
+    def _locations_of(self, experiment_ids: Iterable[str]) -> dict[str, str | None]:
         """Each experiment's ``artifact_location`` (``None``: served from the blob store).
 
         Cached per process: a location is fixed when its experiment is created. Unknown ids are
@@ -157,9 +146,9 @@ class ExperimentsMixin(ServiceBase):
             self._artifact_locations.update({row.id: row.artifact_location for row in rows})
         return {e: self._artifact_locations[e] for e in wanted if e in self._artifact_locations}
 
-    def artifact_location(self, experiment_id: str) -> str | None:
-        """One experiment's ``artifact_location`` (see :meth:`artifact_locations`)."""
-        return self.artifact_locations([experiment_id]).get(experiment_id)
+    def _location_of(self, experiment_id: str) -> str | None:
+        """One experiment's ``artifact_location`` (see :meth:`_locations_of`)."""
+        return self._locations_of([experiment_id]).get(experiment_id)
 
     def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
         query = sa.select(t.experiments).order_by(t.experiments.c.created_at)

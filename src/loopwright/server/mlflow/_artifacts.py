@@ -181,7 +181,7 @@ def list_run_artifacts(q: Annotated[m.ListArtifacts, Query()], state: State, _: 
     """A run's artifacts under ``path``, with paths relative to the run's artifact root."""
     run = state.tracking.get_run(q.run)
     prefix = normalize_relpath(q.path, what="artifact path") if q.path else ""
-    location = state.tracking.artifact_location(run.experiment_id)
+    location = state.tracking._location_of(run.experiment_id)
     if location is None:
         entries = list_files(state, Tree(trees.RUN, run.id, prefix, writable=True))
     else:

@@ -51,7 +51,7 @@ def create(body: m.CreateExperiment, state: State, caller: Editor) -> Response:
     for key, value in tags.items():
         check_tag(key, value)
     with acting_as(caller.user):
-        experiment = state.tracking.create_experiment(
+        experiment = state.tracking._create_experiment(
             name, artifact_location=body.artifact_location or None
         )
         if tags:

@@ -224,7 +224,7 @@ def _run_root(state: ServerState, run_id: str, source: str) -> str:
         run = state.tracking.get_run(run_id)
     except NotFound:
         raise _invalid(source, "run_id") from None
-    location = state.tracking.artifact_location(run.experiment_id)
+    location = state.tracking._location_of(run.experiment_id)
     return run_artifact_uri(run.experiment_id, run.id, location)
 
 

@@ -65,7 +65,7 @@ def runs_json(state: ServerState, run_ids: Sequence[str]) -> list[JSON]:
     state.tracking.writer.flush()  # a run's own points are visible to its reads
     with state.store.db.one_read():  # one connection and snapshot for the reads below
         rows = read_run_rows(state.store.db, run_ids)
-        locations = state.tracking.artifact_locations({r.info[1] for r in rows.values()})
+        locations = state.tracking._locations_of({r.info[1] for r in rows.values()})
         found = {run_id: _message(r, locations) for run_id, r in rows.items()}
         links = load_links(state.store.db, list(found))
     for run_id, linked in links.items():

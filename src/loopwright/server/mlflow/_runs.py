@@ -66,7 +66,7 @@ def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
             # MLflow keeps a parent tag naming a run it does not have: so does Loopwright,
             # with the tag only (the parent column links existing runs).
             run = _record(state, caller, body, experiment_id, name, tags, None)
-    location = state.tracking.artifact_location(run.experiment_id)
+    location = state.tracking._location_of(run.experiment_id)
     return reply({"run": run_json(run, location=location)})
 
 
@@ -102,7 +102,7 @@ def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
         if name:
             state.tracking.set_tags(run_id, {RUN_NAME_TAG: name})
     info = read_run_info(state.store.db, run_id)
-    location = state.tracking.artifact_location(info.experiment_id)
+    location = state.tracking._location_of(info.experiment_id)
     return reply({"run_info": run_info_json(info, location)})
 
 
