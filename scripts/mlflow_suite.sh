@@ -8,7 +8,8 @@
 #   scripts/mlflow_suite.sh [pytest args...]       after `make venv`; `make mlflow-suite` does both
 #
 # Env: LOOPWRIGHT_MLFLOW_SUITE (the harness folder; default ../shared/mlflow-suite beside the
-# project, then /work/shared/mlflow-suite), MLFLOW_SUITE_SCOPE (default classic). Without the
+# project, then /work/shared/mlflow-suite), MLFLOW_SUITE_SCOPE (default classic),
+# LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT (default ./mlruns, inside each test server's folder). Without the
 # harness the script says so and exits 0, unless LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 (CI): then 1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,10 @@ if [ ${#deselect[@]} -gt 0 ]; then
 fi
 
 export MLFLOW_SUITE_SCOPE=${MLFLOW_SUITE_SCOPE:-classic}
+# MLflow's fixture gives its server a --default-artifact-root inside the test's tmp_path; the
+# harness starts each server in a folder inside tmp_path, so ./mlruns is that layout (MLflow
+# clients then read and write the run folders themselves, as the tests expect).
+export LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT=${LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT:-./mlruns}
 export LW_BIN=${LW_BIN:-$root/.venv/bin/loopwright}
 echo "mlflow-suite: $suite (scope $MLFLOW_SUITE_SCOPE, ${#deselect[@]} documented divergences left out)"
 exec "$suite/run.sh" -p no:cacheprovider "${filter[@]}" "$@"
