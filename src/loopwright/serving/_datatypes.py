@@ -9,7 +9,6 @@ client's error, named, rather than a silent truncation or a failure inside the m
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidInput
@@ -60,6 +59,16 @@ def datatype_of(array: Any) -> str:
 def read_tensor(name: str, datatype: Any, shape: Any, data: Any) -> Any:
     """The numpy array an OIP input describes, checked against its datatype and shape.
 
+    Example:
+        >>> read_tensor("x", "INT32", [2, 2], [1, 2, 3, 4]).tolist()
+        [[1, 2], [3, 4]]
+        >>> read_tensor("x", "FP32", [2, 2], [[1, None], [2.5, 3]]).tolist()
+        [[1.0, nan], [2.5, 3.0]]
+        >>> read_tensor("x", "INT32", [2], [1, 2.5])
+        Traceback (most recent call last):
+        ...
+        loopwright.errors.InvalidInput: input 'x' is declared INT32 but holds 2.5
+
     Raises:
         InvalidInput: an unknown datatype, a shape that is not a list of sizes, data whose
             element count differs from the shape's, or a value its datatype cannot hold.
@@ -83,7 +92,9 @@ def read_tensor(name: str, datatype: Any, shape: Any, data: Any) -> Any:
         raise InvalidInput(
             f"{label} declares shape {dims} ({math.prod(dims)} values) but has {raw.size} values"
         )
-    array = _as_bytes(label, raw) if datatype == "BYTES" else _as_numeric(label, datatype, raw)
+    array = (
+        _as_bytes(label, raw) if datatype == "BYTES" else _as_numeric(label, datatype, raw, data)
+    )
     return array.reshape(dims)
 
 
@@ -115,19 +126,30 @@ def _shape(label: str, shape: Any) -> list[int]:
     return shape
 
 
-def _as_numeric(label: str, datatype: str, raw: Any) -> Any:
+def _as_numeric(label: str, datatype: str, raw: Any, data: Any) -> Any:
     import numpy as np
 
     dtype = np.dtype(_NUMERIC[datatype])
     kind = raw.dtype.kind
+    if dtype.kind in "iu" and kind in "fO" and raw.size:
+        # Python ints past int64 (UINT64's upper half) make numpy guess float or object:
+        # read the values themselves, exactly.
+        values = np.asarray(data, dtype=object).reshape(-1).tolist()
+        if all(type(v) is int for v in values):
+            try:
+                return np.array(values, dtype=dtype).reshape(raw.shape)
+            except OverflowError:
+                raise InvalidInput(f"{label} holds values out of the range of {datatype}") from None
     if dtype.kind == "f" and kind == "O":
         # JSON null stands for a missing value in float data.
-        values = raw.tolist()
+        values = raw.reshape(-1).tolist()
         if all(v is None or (type(v) in (int, float)) for v in values):
-            return np.array([math.nan if v is None else v for v in values], dtype=dtype)
+            filled = [math.nan if v is None else v for v in values]
+            return np.array(filled, dtype=dtype).reshape(raw.shape)
     ok = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}[dtype.kind]
     if raw.size and kind not in ok:
-        sample = _first_bad(raw.reshape(-1), dtype.kind)
+        # Named from the values as sent: numpy turned [1, "a"] into ["1", "a"].
+        sample = _first_bad(np.asarray(data, dtype=object).reshape(-1).tolist(), dtype.kind)
         raise InvalidInput(f"{label} is declared {datatype} but holds {sample!r}")
     cast = raw.astype(dtype)
     if dtype.kind in "iu" and raw.size and not np.array_equal(cast, raw):
@@ -135,15 +157,19 @@ def _as_numeric(label: str, datatype: str, raw: Any) -> Any:
     return cast
 
 
-def _first_bad(flat: Sequence[Any], kind: str) -> Any:
-    for value in flat.tolist() if hasattr(flat, "tolist") else flat:
+def _first_bad(values: list[Any], kind: str) -> Any:
+    for value in values:
         if kind == "b" and not isinstance(value, bool):
             return value
-        if kind in "iu" and (isinstance(value, bool) or not isinstance(value, int)):
+        if kind in "iu" and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())
+        ):
             return value
         if kind == "f" and (isinstance(value, bool) or not isinstance(value, int | float)):
             return value
-    return flat[0]
+    return values[0]
 
 
 def _as_bytes(label: str, raw: Any) -> Any:

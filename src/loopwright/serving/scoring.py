@@ -63,7 +63,15 @@ def decode_csv(content: bytes) -> Any:
 
 
 def encode_predictions(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"predictions": ...}`` from the model's outputs (several outputs: row objects)."""
+    """``{"predictions": ...}`` from the model's outputs (several outputs: row objects).
+
+    Example:
+        >>> import numpy as np
+        >>> encode_predictions({"predict": np.array([[0.2, 0.8], [0.6, 0.4]])})
+        {'predictions': [[0.2, 0.8], [0.6, 0.4]]}
+        >>> encode_predictions({"label": np.array([1, 0]), "score": np.array([0.9, 0.7])})
+        {'predictions': [{'label': 1, 'score': 0.9}, {'label': 0, 'score': 0.7}]}
+    """
     import numpy as np
 
     from ._datatypes import to_json_data
