@@ -175,6 +175,7 @@ def write_run_file(
     below = folder.relative_to(root).as_posix()
     inside = f"{below}/{normalize_relpath(path, what='artifact path')}"
     parts = [p for p in inside.split("/") if p not in ("", ".")]
+    os.makedirs(root, exist_ok=True)  # the operator's root; made on first use, as MLflow does
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for part in parts[:-1]:
