@@ -163,3 +163,23 @@ def test_a_symlink_planted_in_a_run_folder_is_never_followed(
         with pytest.raises(UnsafePath):
             write_run_file(roots, f"{allowed}/team", "r1", path, source)
     assert os.listdir(outside) == []
+
+
+def test_the_roots_from_settings_keep_clear_of_the_store(tmp_path: Path) -> None:
+    from loopwright.config import resolve_settings
+
+    database = tmp_path / "db" / "lw.db"
+    settings = resolve_settings(
+        home=tmp_path / "home",
+        db_uri=f"sqlite:///{database}",
+        blob_uri=str(tmp_path / "blobs"),
+        default_artifact_root=str(tmp_path / "mlruns"),
+        artifact_roots=str(tmp_path),
+    )
+    roots = ArtifactRoots.from_settings(settings)
+    assert roots.default == str(tmp_path / "mlruns")
+    assert roots.allowed == (str(tmp_path / "mlruns"), str(tmp_path))
+    for inside in ("home/x", "blobs", "db", "db/lw.db"):
+        with pytest.raises(InvalidInput, match="overlaps the server's own store"):
+            new_location(roots, str(tmp_path / inside), "e1", cwd="/")
+    assert new_location(roots, str(tmp_path / "team"), "e1", cwd="/") == str(tmp_path / "team")

@@ -68,15 +68,20 @@ class ArtifactRoots:
 
     default: str | None  # new experiments' root; None: served from the blob store
     allowed: tuple[str, ...]  # roots experiments may name (the default root among them)
-    store: tuple[str, ...]  # the server's own home and blob folder, never to overlap
+    store: tuple[str, ...]  # the server's home, blob folder and SQLite file: never to overlap
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArtifactRoots:
         default = settings.default_artifact_root
         allowed = tuple(dict.fromkeys([*([default] if default else []), *settings.artifact_roots]))
+        from ..store.database import sqlite_file
+
         store = [str(settings.home)]
         if "://" not in settings.blob_uri:
             store.append(settings.blob_uri)
+        database = sqlite_file(settings.db_uri)
+        if database is not None:
+            store.append(str(database))
         return cls(default=default, allowed=allowed, store=tuple(store))
 
 
