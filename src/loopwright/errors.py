@@ -29,6 +29,7 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
         InvalidModelPackage (InvalidInput) ...... a package's manifest or files do not check out
         StageTransitionNotAllowed (Conflict) .... the stage table forbids this move
         ApprovalExpired (Conflict) .............. the approval request is past its expiry
+        UnverifiedSource (Conflict) ............. an external version's files are not pinned yet
         SignatureError (InvalidInput) ........... predict's input does not match the signature
         UntrustedModel (PermissionDenied) ....... loading would unpickle or run packaged code
         ApprovalNotAllowed (PermissionDenied) ... this user may not decide this request
@@ -66,6 +67,7 @@ __all__ = [
     "Unauthenticated",
     "UnsafePath",
     "UntrustedModel",
+    "UnverifiedSource",
 ]
 
 
@@ -175,6 +177,22 @@ class SignatureError(RegistryError, InvalidInput):
     def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.problems = tuple(problems)
+
+
+class UnverifiedSource(RegistryError, Conflict):
+    """An external model version (registered by source URI only) was used before it was pinned."""
+
+    code = "UNVERIFIED_SOURCE"
+
+    @classmethod
+    def of(cls, model: str, version: int, source: str | None, doing: str) -> UnverifiedSource:
+        return cls(
+            f"version {version} of model {model!r} is an external, unverified source "
+            f"({source!r}) and cannot be {doing}: its files are not stored here. Pin it first: "
+            f"`loopwright models pin {model} {version}` (or registry.pin_source({model!r}, "
+            f"{version})) fetches, hashes and stores them; add --from FOLDER to pin files you "
+            "downloaded yourself"
+        )
 
 
 class UntrustedModel(RegistryError, PermissionDenied):

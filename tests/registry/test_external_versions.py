@@ -12,7 +12,13 @@ from _fake_package import make_package
 
 from loopwright.client import Client
 from loopwright.config import resolve_settings
-from loopwright.errors import Conflict, InvalidInput, InvalidModelPackage, NotFound
+from loopwright.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidModelPackage,
+    NotFound,
+    UnverifiedSource,
+)
 from loopwright.governance.audit import AuditLog
 from loopwright.registry.loading import load_model
 from loopwright.registry.service import RegistryService
@@ -98,13 +104,14 @@ def test_loading_or_downloading_an_external_version_is_refused_naming_the_fix(
         "churn", "s3://b/m", run_id=None, description=None, tags={}
     )
     fix = r"loopwright models pin churn 1"
-    with pytest.raises(Conflict, match=fix):
+    with pytest.raises(UnverifiedSource, match=fix):
         load_model("models:/churn/1", client=client)
-    with pytest.raises(Conflict, match=fix):
+    with pytest.raises(UnverifiedSource, match=fix):
         load_model("models:/churn/latest", client=client, trusted=True)  # trust is no bypass
-    with pytest.raises(Conflict, match="external, unverified source"):
+    with pytest.raises(UnverifiedSource, match="external, unverified source") as refused:
         registry.download_package(version, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    assert refused.value.code == "UNVERIFIED_SOURCE" and isinstance(refused.value, Conflict)
 
 
 def test_pinning_from_a_folder_attaches_a_verified_package(

@@ -34,21 +34,10 @@ from .entities import ModelVersion
 from .mlflow_sources import keep_pinned_folder
 from .packaging._package_manifest import MANIFEST_FILE
 
-__all__ = ["ExternalVersionsMixin", "unpinned"]
+__all__ = ["ExternalVersionsMixin"]
 
 RUN_REF_WIDTH = 100  # model_versions.run_ref
 EXTERNAL = "external"
-
-
-def unpinned(model: str, version: int, source: str | None, doing: str) -> Conflict:
-    """The error for using an external version's files before they are pinned."""
-    return Conflict(
-        f"version {version} of model {model!r} is an external, unverified source "
-        f"({source!r}) and cannot be {doing}: its files are not stored here. Pin it first: "
-        f"`loopwright models pin {model} {version}` (or registry.pin_source({model!r}, "
-        f"{version})) fetches, hashes and stores them; add --from FOLDER to pin files you "
-        "downloaded yourself"
-    )
 
 
 class ExternalVersionsMixin(VersionsMixin):

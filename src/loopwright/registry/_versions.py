@@ -19,7 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from .._ids import new_id
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound, UnverifiedSource
 from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
@@ -284,9 +284,7 @@ class VersionsMixin(ModelsMixin):
                 raise NotFound(f"model version id {version.id!r} does not exist")
             require_ready(row, version.model, "downloaded")
             if row.source_kind == "external":
-                from ._external import unpinned
-
-                raise unpinned(version.model, row.version, row.source, "downloaded")
+                raise UnverifiedSource.of(version.model, row.version, row.source, "downloaded")
         target = Path(dst)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise InvalidInput(f"{str(target)!r} is not an empty folder; pick a new folder")

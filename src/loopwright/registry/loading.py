@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import IntegrityError, InvalidInput, NotFound
+from ..errors import IntegrityError, InvalidInput, NotFound, UnverifiedSource
 from ..paths import normalize_relpath
 
 if TYPE_CHECKING:
@@ -131,9 +131,7 @@ def fetch_package(client: Client, parsed: ModelUri) -> tuple[Path, str]:
         assert parsed.name is not None and parsed.ref is not None
         version = client.registry.resolve(parsed.name, parsed.ref)
         if version.external:
-            from ._external import unpinned
-
-            raise unpinned(version.model, version.version, version.source, "loaded")
+            raise UnverifiedSource.of(version.model, version.version, version.source, "loaded")
         package_hash = version.package_hash
         if package_hash is None:
             raise NotFound(f"model {version.ref} has no package")

@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, UnverifiedSource
 from ..paths import safe_join
-from ..registry._external import unpinned
 from ..registry._versions import package_source
 from ..registry.entities import (
     AliasChange,
@@ -173,7 +172,7 @@ class RemoteRegistry:
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise InvalidInput(f"{str(target)!r} is not an empty folder; pick a new folder")
         if version.external:
-            raise unpinned(version.model, version.version, version.source, "downloaded")
+            raise UnverifiedSource.of(version.model, version.version, version.source, "downloaded")
         base = f"/models/{version.model}/versions/{version.version}/files"
         for path, blob_hash, _size in self.package_files(version):
             dest = safe_join(target, path, what="package path")
