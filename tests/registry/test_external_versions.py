@@ -17,6 +17,7 @@ from loopwright.errors import (
     InvalidInput,
     InvalidModelPackage,
     NotFound,
+    UnsafePath,
     UnverifiedSource,
 )
 from loopwright.governance.audit import AuditLog
@@ -223,3 +224,31 @@ def test_a_version_copied_from_an_external_one_waits_for_that_one(
     registry.pin_source("churn", 1, make_package(tmp_path / "pkg", b"w1"))
     copied = registry.pin_source("churn", 2)
     assert copied.package_hash == registry.get_version("churn", 1).package_hash
+
+
+def test_pinning_fetches_an_fsspec_url_and_keeps_its_files_inside(
+    client: Client, registry: RegistryService, tmp_path: Path
+) -> None:
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    package = make_package(tmp_path / "pkg", b"from a bucket")
+    for file in package.iterdir():
+        memory.pipe(f"/bucket/churn/{file.name}", file.read_bytes())
+    registry._register_external(
+        "churn", "memory://bucket/churn", run_id=None, description=None, tags={}
+    )
+    pinned = registry.pin_source("churn", 1)
+    out = registry.download_package(pinned, tmp_path / "out")
+    assert (out / "model.bin").read_bytes() == b"from a bucket"
+    # A key that climbs out of the folder is refused, not written beside it.
+    memory.pipe("/evil/churn/model.bin", b"x")
+    memory.store["/evil/churn/a/../../../escaped.bin"] = memory.store["/evil/churn/model.bin"]
+    registry._register_external(
+        "churn", "memory://evil/churn", run_id=None, description=None, tags={}
+    )
+    with pytest.raises(UnsafePath):
+        registry.pin_source("churn", 2)
+    assert not list(tmp_path.parent.rglob("escaped.bin"))
+    memory.rm("/bucket", recursive=True)
+    memory.rm("/evil", recursive=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound, UnsafePath
 from ..paths import normalize_relpath, safe_join
 from ..store import artifact_trees as trees
 
@@ -85,11 +85,18 @@ def _fetch_url(source: str, dest: Path) -> Path:
         fs, path = fsspec.core.url_to_fs(source)
     except (ImportError, ValueError) as exc:
         raise InvalidInput(f"cannot read source {source!r} here ({exc}); {_HOW}") from None
+    root = path.rstrip("/")
     try:
-        found = fs.isdir(path)
-        if found:
-            dest.mkdir(parents=True, exist_ok=True)
-            fs.get(path.rstrip("/") + "/", str(dest), recursive=True)
+        found = fs.isdir(root)
+        # File by file, each through the one path resolver: a key like "a/../../x" in a bucket
+        # must not write outside ``dest``.
+        for remote in fs.find(root) if found else []:
+            relative = remote[len(root) :].lstrip("/")
+            target = safe_join(dest, relative, what=f"file of source {source!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(remote, str(target))
+    except UnsafePath:
+        raise
     except Exception as exc:  # any backend's failure (credentials, network): say what to do
         raise InvalidInput(
             f"cannot read source {source!r} here ({type(exc).__name__}: {exc}); {_HOW}"
