@@ -44,7 +44,7 @@ from .capture import (
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .remote_runs import RemoteRunsMixin
-from .run_rows import run_from_row
+from .run_rows import fetch_full_rows, run_from_row
 from .search import RunPage, search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
@@ -52,6 +52,12 @@ __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 DEFAULT_EXPERIMENT = "Default"
 _HOST = socket.gethostname()
 _TAG_COLUMNS = ("run_id", "key", "value")
+_PARAMS_SQL = 'SELECT "run_id", "key", "value" FROM params WHERE run_id IN ({})'
+_TAGS_SQL = 'SELECT "run_id", "key", "value" FROM run_tags WHERE run_id IN ({})'
+_METRICS_SQL = (
+    'SELECT "run_id", "key", "value", "is_nan", "step", "timestamp" FROM latest_metrics'
+    " WHERE run_id IN ({})"
+)
 
 
 class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, BufferedMetricsMixin):
@@ -253,25 +259,18 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         params: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
         tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
         metrics: dict[str, dict[str, Metric]] = {run_id: {} for run_id in ids}
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(ids))).all()
-            for run_id, key, value in conn.execute(
-                sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id.in_(ids)
-                )
-            ):
+        marks = statements.marks(len(ids))
+        with self.db.read() as conn:  # raw SQL, as run_rows: these run on every get_run
+            rows = fetch_full_rows(conn, ids)
+            for run_id, key, value in statements.fetch(conn, _PARAMS_SQL.format(marks), ids):
                 params[run_id][key] = value
-            for run_id, key, value in conn.execute(
-                sa.select(t.run_tags.c.run_id, t.run_tags.c.key, t.run_tags.c.value).where(
-                    t.run_tags.c.run_id.in_(ids)
-                )
-            ):
+            for run_id, key, value in statements.fetch(conn, _TAGS_SQL.format(marks), ids):
                 tags[run_id][key] = value
-            for m in conn.execute(
-                sa.select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))
+            for run_id, key, value, is_nan, step, timestamp in statements.fetch(
+                conn, _METRICS_SQL.format(marks), ids
             ):
-                value = math.nan if m.is_nan else m.value
-                metrics[m.run_id][m.key] = Metric(m.key, value, m.step, m.timestamp)
+                point = Metric(key, math.nan if is_nan else value, step, timestamp)
+                metrics[run_id][key] = point
         return {
             row.id: run_from_row(
                 row, params=params[row.id], metrics=metrics[row.id], tags=tags[row.id]
