@@ -21,6 +21,12 @@ that command exists, uvicorn over ``create_app``). The table shows medians over 
 After (a) and (b) the server is killed with SIGKILL at once and started again on the same store,
 and the points it had acknowledged are read back: "durable" counts those that survived.
 A workload that fails on one side shows "failed: <reason>" there; the others still run.
+
+The floor: the same client programs, with the same request counts, against a bare Starlette app
+under uvicorn (the settings `loopwright server` uses) that answers every request with one
+constant JSON body, valid enough for MLflow's client. "floor" shows its rate, and "lw over floor"
+the time Loopwright's server adds per client call (per run for (c)): what is left to cut on our
+side. The load average is printed at start and end: a loaded machine makes every figure slower.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ MLFLOW_ENV = ROOT / "benchmarks" / ".venvs" / "mlflow"
 MLFLOW_PYTHON = MLFLOW_ENV / "bin" / "python"
 MLFLOW_VERSION = "3.17.2"
 LOOPWRIGHT_CLI = Path(sys.executable).parent / "loopwright"
-TOOLS = ("mlflow", "loopwright")
+TOOLS = ("mlflow", "loopwright", "floor")
 LOOPWRIGHT_METRIC_CALLS = 10_000
 BATCH_POINTS = 100_000
 RUNS = 1000
@@ -87,16 +93,17 @@ for _ in range(RUNS):
     with mlflow.start_run():
         pass
 create = time.perf_counter() - t
-t = time.perf_counter()
-frame = mlflow.search_runs(max_results=1000)
-search_fluent = time.perf_counter() - t
-t = time.perf_counter()
-found = MlflowClient().search_runs([experiment.experiment_id], max_results=1000)
-search_client = time.perf_counter() - t
-if len(frame) != RUNS or len(found) != RUNS:
-    raise SystemExit(f"search found {len(frame)} and {len(found)} runs, not {RUNS}")
-print(json.dumps({"create": create, "search_fluent": search_fluent,
-                  "search_client": search_client}))
+result = {"create": create}
+if SEARCH:  # not against the floor, which stores nothing
+    t = time.perf_counter()
+    frame = mlflow.search_runs(max_results=1000)
+    result["search_fluent"] = time.perf_counter() - t
+    t = time.perf_counter()
+    found = MlflowClient().search_runs([experiment.experiment_id], max_results=1000)
+    result["search_client"] = time.perf_counter() - t
+    if len(frame) != RUNS or len(found) != RUNS:
+        raise SystemExit(f"search found {len(frame)} and {len(found)} runs, not {RUNS}")
+print(json.dumps(result))
 """,
 }
 
@@ -104,6 +111,66 @@ COUNT = """
 client = MlflowClient()
 print(json.dumps({"points": sum(len(client.get_metric_history(RUN_ID, k)) for k in KEYS)}))
 """
+
+
+# The floor's one answer to every request: enough of each reply MLflow's client parses (it
+# ignores the fields a message does not have) for set_experiment, start_run, log_metric,
+# log_batch and end_run.
+_RUN_INFO = {
+    "run_id": "0" * 32,
+    "run_uuid": "0" * 32,
+    "run_name": "floor",
+    "experiment_id": "1",
+    "user_id": "bench",
+    "status": "RUNNING",
+    "start_time": 1,
+    "artifact_uri": "mlflow-artifacts:/1/" + "0" * 32 + "/artifacts",
+    "lifecycle_stage": "active",
+}
+FLOOR_BODY = json.dumps(
+    {
+        "experiment_id": "1",
+        "experiment": {
+            "experiment_id": "1",
+            "name": "bench",
+            "artifact_location": "mlflow-artifacts:/1",
+            "lifecycle_stage": "active",
+        },
+        "run": {"info": _RUN_INFO, "data": {"metrics": [], "params": [], "tags": []}},
+        "run_info": _RUN_INFO,
+    }
+).encode()
+
+
+def floor_app() -> object:
+    """A bare Starlette app answering every request with :data:`FLOOR_BODY`."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def answer(request: Request) -> Response:
+        await request.body()
+        return Response(FLOOR_BODY, media_type="application/json")
+
+    methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+    return Starlette(routes=[Route("/{path:path}", answer, methods=methods)])
+
+
+def serve_floor(port: int) -> None:
+    import uvicorn
+
+    # The settings `loopwright server` runs uvicorn with (cli/server.py).
+    uvicorn.run(
+        "server:floor_app",
+        factory=True,
+        app_dir=str(Path(__file__).resolve().parent),
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 class Failed(Exception):
@@ -148,6 +215,8 @@ def clean_environment() -> dict[str, str]:
 
 def server_command(tool: str, folder: Path, port: int, cli: bool) -> list[str]:
     address = ["--host", "127.0.0.1", "--port", str(port)]
+    if tool == "floor":
+        return [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(port)]
     if tool == "mlflow":
         return [
             str(MLFLOW_ENV / "bin" / "mlflow"),
@@ -252,16 +321,19 @@ def workload(tool: str, key: str, calls: int, cli: bool, results: Results) -> No
         with serving(tool, folder, cli) as server:
             results.add("start", server.seconds_to_ready)
             if key == "c":
-                got = run_client(server, folder, CLIENT["c"], RUNS=RUNS)
+                got = run_client(server, folder, CLIENT["c"], RUNS=RUNS, SEARCH=tool != "floor")
                 results.add("c:create", RUNS / got["create"])
-                results.add("c:search_fluent", got["search_fluent"])
-                results.add("c:search_client", got["search_client"])
+                for measure in ("search_fluent", "search_client"):
+                    if measure in got:
+                        results.add(f"c:{measure}", got[measure])
                 return
             if key == "a":
                 got = run_client(server, folder, CLIENT["a"], CALLS=calls)
             else:
                 got = run_client(server, folder, CLIENT["b"], POINTS=BATCH_POINTS)
             results.add(f"{key}:rate", got["points"] / got["seconds"])
+            if tool == "floor":
+                return  # it stores nothing to read back
             stop(server.process, signal.SIGKILL)  # no chance to flush anything it buffered
         with serving(tool, folder, cli) as again:
             results.add("restart", again.seconds_to_ready)
@@ -324,6 +396,21 @@ def ratio(ours: Results, theirs: Results, key: str, measure: str, unit: str) -> 
     return f"{mine / other if unit.endswith('/s') else other / mine:.1f}x"
 
 
+# Points or runs per client call, to turn a rate into the time per call.
+_PER_CALL = {"a:rate": 1, "b:rate": 1000, "c:create": 1}
+
+
+def over_floor(ours: Results, floor: Results, key: str, measure: str) -> str:
+    """The time Loopwright adds per client call (per run for (c)) over the bare app's."""
+    if measure not in _PER_CALL or key in ours.failures or key in floor.failures:
+        return ""
+    mine, bare = ours.median(measure), floor.median(measure)
+    if not mine or not bare:
+        return ""
+    unit = "run" if measure == "c:create" else "call"
+    return f"+{(1 / mine - 1 / bare) * _PER_CALL[measure] * 1000:.2f} ms/{unit}"
+
+
 def table(results: dict[str, Results], keys: list[str], calls: int, repeat: dict[str, int]) -> None:
     rows = {
         "a": [
@@ -348,15 +435,20 @@ def table(results: dict[str, Results], keys: list[str], calls: int, repeat: dict
             ("(d) start again on the store after SIGKILL", "restart", "s"),
         ],
     }
-    theirs, ours = results["mlflow"], results["loopwright"]
-    print(f"\n{'workload':<58} {'mlflow server':>22} {'loopwright server':>22} {'ratio':>7}")
+    theirs, ours, floor = results["mlflow"], results["loopwright"], results["floor"]
+    print(
+        f"\n{'workload':<58} {'mlflow server':>22} {'loopwright server':>22} {'ratio':>7} "
+        f"{'floor (bare app)':>18} {'lw over floor':>16}"
+    )
     for key in keys:
         for label, measure, unit in rows[key]:
             failed = key if key != "d" else "start"
+            bare = cell(floor, failed, measure, unit) if measure in _PER_CALL else ""
             print(
                 f"{label:<58} {cell(theirs, failed, measure, unit):>22} "
                 f"{cell(ours, failed, measure, unit):>22} "
-                f"{ratio(ours, theirs, failed, measure, unit):>7}"
+                f"{ratio(ours, theirs, failed, measure, unit):>7} {bare:>18} "
+                f"{over_floor(ours, floor, failed, measure):>16}"
             )
     for tool in TOOLS:
         starts = len(results[tool].samples.get("start", []))
@@ -377,12 +469,24 @@ def main() -> None:
         "--metric-calls", type=int, default=500, help="(a) log_metric calls against mlflow server"
     )
     parser.add_argument("--only", default="a,b,c,d")
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
+        return
     # Servers run in their own sessions: turn SIGTERM into an exit so `finally` stops them.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     keys = [key for key in "abcd" if key in args.only.split(",")]
-    repeat = {"mlflow": args.mlflow_repeat or args.repeat, "loopwright": args.repeat}
-    calls = {"mlflow": args.metric_calls, "loopwright": LOOPWRIGHT_METRIC_CALLS}
+    repeat = {
+        "mlflow": args.mlflow_repeat or args.repeat,
+        "loopwright": args.repeat,
+        "floor": args.repeat,
+    }
+    calls = {
+        "mlflow": args.metric_calls,
+        "loopwright": LOOPWRIGHT_METRIC_CALLS,
+        "floor": LOOPWRIGHT_METRIC_CALLS,
+    }
 
     mlflow_version = ensure_mlflow()
     cli = has_server_command()
@@ -391,7 +495,8 @@ def main() -> None:
         f"mlflow {mlflow_version} (client for both, and mlflow server with 4 workers); "
         f"loopwright via {'`loopwright server`' if cli else 'uvicorn --factory create_app'}\n"
         f"--repeat {args.repeat}, mlflow repetitions {repeat['mlflow']}; "
-        "ratio > 1 means Loopwright is faster",
+        "ratio > 1 means Loopwright is faster\n"
+        f"load average at start: {load_average()}",
         flush=True,
     )
     results = {tool: Results() for tool in TOOLS}
@@ -401,6 +506,8 @@ def main() -> None:
                 continue
             workloads = [key for key in keys if key != "d"] or ["d"]
             for key in workloads:
+                if tool == "floor" and key == "d":
+                    continue
                 if key in results[tool].failures:
                     continue
                 print(f"  repetition {rep + 1}: {tool} ({key})", flush=True)
@@ -412,6 +519,13 @@ def main() -> None:
                 except Failed as failure:
                     results[tool].failures["start" if key == "d" else key] = str(failure)[:160]
     table(results, keys, args.metric_calls, repeat)
+    print(f"load average at end: {load_average()}")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, against the number of cores."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

@@ -328,6 +328,7 @@ class AsgiDriver:
         self.app = app
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         self.loop = asyncio.new_event_loop()
+        self.last_cpu_ms = 0.0  # process CPU per request of the last median_ms, all threads
 
     def __call__(self, call: Call) -> tuple[int, bytes]:
         return self.loop.run_until_complete(self._send(call))
@@ -341,10 +342,12 @@ class AsgiDriver:
         for _ in range(min(20, n)):
             await self._checked(make())
         times = []
+        cpu = time.process_time()
         for _ in range(n):
             start = time.perf_counter()
             await self._checked(make())
             times.append(time.perf_counter() - start)
+        self.last_cpu_ms = (time.process_time() - cpu) / n * 1000
         return statistics.median(times) * 1000
 
     def repeat(self, make: Callable[[], Call], n: int) -> None:
@@ -606,13 +609,17 @@ def _waiting(stats: pstats.Stats) -> float:
 
 def in_process(
     config: Config, pg_uri: str, n: int, profile: bool
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Median ms per request in process, and each request's profile in ms per group."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
+    """Median ms per request in process, CPU ms per request (every thread of this process,
+    so less disturbed by other load), and each request's profile in ms per group."""
     with store_env(config, pg_uri) as (env, token), app_in_process(env, config.auth) as app:
         driver = AsgiDriver(app, _headers(token))
         try:
             work = _bootstrap(driver)
-            medians = {name: driver.median_ms(make, n) for name, make in work.makers().items()}
+            medians, cpu = {}, {}
+            for name, make in work.makers().items():
+                medians[name] = driver.median_ms(make, n)
+                cpu[name] = driver.last_cpu_ms
             groups: dict[str, dict[str, float]] = {}
             if profile:
                 threads = ThreadProfiles()
@@ -621,7 +628,7 @@ def in_process(
                         if DETAIL:
                             print(f"  {name} (profiled, worker threads merged):")
                         groups[name] = _profile_one(driver, make, n, threads, medians[name])
-            return medians, groups
+            return medians, cpu, groups
         finally:
             driver.close()
 
@@ -734,12 +741,15 @@ def main() -> None:
             f"POST {floors['POST']:.3f} ms"
         )
     bare = _bare_in_process(n)
-    print(f"bare Starlette app in process: GET {bare['GET']:.3f} ms, POST {bare['POST']:.3f} ms")
+    print(
+        f"bare Starlette app in process: GET {bare['GET']:.3f} ms, POST {bare['POST']:.3f} ms "
+        f"(cpu {bare['cpu']:.3f} ms)"
+    )
     for config in configs:
         print(f"\n== {config.label} ==")
         http = {} if args.skip_http else http_medians(config, args.pg_uri, n, floors)
-        medians, groups = in_process(config, args.pg_uri, n, not args.skip_profile)
-        head = f"{'request':<26}{'http ms':>9}{'own ms':>8}{'in-proc':>9}{'own':>7}"
+        medians, cpu, groups = in_process(config, args.pg_uri, n, not args.skip_profile)
+        head = f"{'request':<26}{'http ms':>9}{'own ms':>8}{'in-proc':>9}{'own':>7}{'cpu':>7}"
         if groups:
             head += " |" + "".join(f"{s:>8}" for s in SHORT)
         print(head)
@@ -750,14 +760,15 @@ def main() -> None:
                 line += f"{http[name]:>9.3f}{http[name] - floors[method]:>8.3f}"
             else:
                 line += f"{'-':>9}{'-':>8}"
-            line += f"{median:>9.3f}{median - bare[method]:>7.3f}"
+            line += f"{median:>9.3f}{median - bare[method]:>7.3f}{cpu[name]:>7.3f}"
             if groups:
                 line += " |" + "".join(f"{groups[name].get(c, 0.0):>8.3f}" for c in COLUMNS)
             print(line)
     print(f"\nload average at end: {_load()}")
     print(
-        "own = median minus the bare app's median for the same method; the groups (ms) share out "
-        "the in-process median by cProfile's own time per module"
+        "own = median minus the bare app's median for the same method; cpu = this process's CPU "
+        "time per request (ms, all threads); the groups (ms) share out the in-process median by "
+        "cProfile's own time per module"
     )
 
 
@@ -768,6 +779,7 @@ def _bare_in_process(n: int) -> dict[str, float]:
         return {
             "GET": driver.median_ms(lambda: Call("GET", "/x/runs/get", query="run_id=x"), n),
             "POST": driver.median_ms(lambda: Call("POST", "/x/runs/log-metric", body), n),
+            "cpu": driver.last_cpu_ms,
         }
     finally:
         driver.close()
