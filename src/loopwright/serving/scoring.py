@@ -105,16 +105,18 @@ def _split_frame(data: Any) -> Any:
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise InvalidInput('dataframe_split must be an object with "columns" and "data" lists')
     columns = data.get("columns")
-    if columns is not None and not isinstance(columns, list):
-        raise InvalidInput('dataframe_split "columns" must be a list of names')
+    if columns is not None and (
+        not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+    ):
+        raise InvalidInput('dataframe_split "columns" must be a list of column names (strings)')
     import pandas as pd
 
     rows = data["data"]
-    if columns is not None and any(
-        not isinstance(row, list) or len(row) != len(columns) for row in rows
-    ):
+    first = rows[0] if rows else None
+    width = len(columns) if columns is not None else len(first) if isinstance(first, list) else 0
+    if any(not isinstance(row, list) or len(row) != width for row in rows):
         raise InvalidInput(
-            f"every dataframe_split row must be a list of {len(columns)} values (one per column)"
+            f"every dataframe_split row must be a list of {width} values (one per column)"
         )
     try:
         return pd.DataFrame(rows, columns=columns)
