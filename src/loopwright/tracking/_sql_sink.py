@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -9,22 +11,30 @@ import sqlalchemy as sa
 
 from .._ids import now_ms
 from ..store import statements
-from ._writer import Point, PointsRefused, RunRefused
+from ._writer import HEARTBEAT_INTERVAL_S, Point, PointsRefused, RunRefused
 
 if TYPE_CHECKING:
     from ..store.database import Database
 
 __all__ = ["SqlSink", "write_points"]
 
+_REMEMBERED_RUNS = 10_000  # runs whose last heartbeat time the sink keeps
 # A failure of the connection or of locking: the same points may well go in on the next try.
 _TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
 
 
 class SqlSink:
-    """Writes points, heartbeats and the caller's ``then`` in one transaction of ``db``."""
+    """Writes points, heartbeats and the caller's ``then`` in one transaction of ``db``.
 
-    def __init__(self, db: Database) -> None:
+    A run that gets points is marked alive too, at most once per ``HEARTBEAT_INTERVAL_S``: a
+    server acknowledging one point per request would otherwise rewrite the run's row (one more
+    statement, and on PostgreSQL one more round trip) in every commit.
+    """
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = db
+        self._clock = clock
+        self._beaten: dict[str, float] = {}  # run id -> when its heartbeat was last written
 
     def write(
         self,
@@ -32,16 +42,22 @@ class SqlSink:
         heartbeats: Sequence[str],
         then: Callable[[sa.Connection], None] | None,
     ) -> None:
-        now = now_ms()
+        now, clock = now_ms(), self._clock()
         with self._db.write() as conn:
             touched = self._write_points(conn, rows)
-            touched.update(heartbeats)
-            if touched:
-                ids = statements.marks(len(touched))
+            due = {
+                r for r in touched if clock - self._beaten.get(r, -math.inf) >= HEARTBEAT_INTERVAL_S
+            }
+            due.update(heartbeats)
+            if due:
+                ids = statements.marks(len(due))
                 update = f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({ids})"  # noqa: S608
-                statements.execute(conn, update, [now, *sorted(touched)])
+                statements.execute(conn, update, [now, *sorted(due)])
             if then is not None:
                 then(conn)
+        if len(self._beaten) > _REMEMBERED_RUNS:
+            self._beaten.clear()
+        self._beaten.update(dict.fromkeys(due, clock))
 
     @staticmethod
     def _write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
