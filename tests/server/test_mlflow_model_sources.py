@@ -143,6 +143,8 @@ def test_run_and_model_ids_must_own_the_source(http: httpx.Client) -> None:
     _ok(_create(http, f"models:/{model_id}", model_id=model_id))
     _ok(_create(http, location, model_id=model_id))
     _refused(_create(http, f"runs:/{run['run_id']}/model", model_id=model_id), OWNER)
+    missing = "m-" + "0" * 32
+    _refused(_create(http, f"models:/{missing}", model_id=missing), "not found", status=404)
     _refused(
         _create(http, "mlflow-artifacts:/0/models/elsewhere/artifacts", model_id=model_id), OWNER
     )

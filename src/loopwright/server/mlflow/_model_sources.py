@@ -266,7 +266,8 @@ def _check_for_run(state: ServerState, source: str, run_id: str | None) -> None:
 
 
 def _check_for_model(state: ServerState, source: str, model_id: str) -> None:
-    """MLflow's ``_validate_source_model``."""
+    """MLflow's ``_validate_source_model``; the logged model must exist (MLflow would fail on
+    it after creating the version, tagging the model with it)."""
     if _is_local(source):
         if _inside_local(source, _model_root(state, model_id, source)):
             return
@@ -281,6 +282,10 @@ def _check_for_model(state: ServerState, source: str, model_id: str) -> None:
         raise _invalid(source, "model_id")
     if _served_artifacts(source) and not _within(source, _model_root(state, model_id, source)):
         raise _invalid(source, "model_id")
+    try:
+        LoggedModelService(state.store).get(model_id_in(model_id))
+    except NotFound:
+        raise NotFound(f"Logged model with ID '{model_id}' not found.") from None
 
 
 def locate(state: ServerState, identity: Identity, accepted: AcceptedSource) -> ModelSource | None:
