@@ -202,3 +202,44 @@ def test_an_external_version_stored_here_later_is_pinned_through_the_native_api(
     _ok(_create(http, "s3://bucket/model", run_id=run["run_id"]))
     refused = http.post("/api/v1/models/m/versions/2/pin", json={})
     assert refused.status_code == 400 and "does not store and will not fetch" in refused.text
+
+
+@pytest.mark.filterwarnings("ignore")  # MLflow warns about the environment it saves
+def test_a_model_in_the_runs_local_folder_is_verified_and_links_are_not_followed(
+    http: httpx.Client, tmp_path: Path
+) -> None:
+    from mlflow import sklearn as mlflow_sklearn
+    from sklearn.linear_model import LinearRegression
+
+    run = _run(http)
+    root = Path(run["artifact_uri"].removeprefix("file://"))
+    mlflow_sklearn.save_model(
+        LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]),
+        str(root / "model"),
+        serialization_format="skops",
+    )
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the registry")
+    (root / "model" / "planted.txt").symlink_to(secret)
+    created = _ok(_create(http, f"{root.as_uri()}/model", run_id=run["run_id"]))["model_version"]
+    native = http.get(f"/api/v1/models/m/versions/{created['version']}").json()
+    assert (native["source_kind"], native["flavor"]) == ("package", "sklearn")
+    where = http.get(f"{API}/model-versions/get-download-uri", params={"name": "m", "version": "1"})
+    listed = http.get(ARTIFACTS, params={"path": _ok(where)["artifact_uri"].split(":/", 1)[1]})
+    names = {f["path"] for f in _ok(listed)["files"]}
+    assert "MLmodel" in names and "planted.txt" not in names
+    # Registered before the files are there: external, then pinned by the server from the folder.
+    later = _ok(_create(http, str(root / "later"), run_id=run["run_id"]))["model_version"]
+    assert http.get(f"/api/v1/models/m/versions/{later['version']}").json()["source_kind"] == (
+        "external"
+    )
+    pin = f"/api/v1/models/m/versions/{later['version']}/pin"
+    missing = http.post(pin, json={})
+    assert missing.status_code == 404 and "no files" in missing.json()["message"]
+    (root / "later").symlink_to(root / "model")  # a link is never followed
+    refused = http.post(pin, json={})
+    assert refused.status_code == 400 and "symbolic link" in refused.json()["message"]
+    (root / "later").unlink()
+    (root / "model").rename(root / "later")
+    pinned = http.post(pin, json={})
+    assert pinned.status_code == 200 and pinned.json()["source_kind"] == "package", pinned.text

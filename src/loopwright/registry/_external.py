@@ -27,6 +27,7 @@ from ..store import schema as t
 from ..store.blobs import BlobStore
 from ._base import check_model_name, check_tags, require_ready
 from ._queries import load_versions, model_row, version_row
+from ._run_folders import copy_run_folder, inside_run_folder
 from ._source_fetch import fetch_source, stored_here
 from ._sources import package_from_folder
 from ._versions import VersionsMixin, store_package_rows
@@ -133,12 +134,19 @@ class ExternalVersionsMixin(VersionsMixin):
         with self.db.read() as conn:
             row = version_row(conn, model_row(conn, name), version)
         self._require_external(row, name)
-        with tempfile.TemporaryDirectory(prefix="lw-pin-") as tmp:
-            files_dir = (
-                Path(folder)
-                if folder is not None
-                else fetch_source(self.store, self, row.source or "", Path(tmp) / "source")
+        if folder is not None:
+            return self._pin_files(
+                name, version, Path(folder), str(Path(folder).resolve()), trusted
             )
+        with tempfile.TemporaryDirectory(prefix="lw-pin-") as tmp:
+            files_dir = fetch_source(self.store, self, row.source or "", Path(tmp) / "source")
+            return self._pin_files(name, version, files_dir, row.source, trusted)
+
+    def _pin_files(
+        self, name: str, version: int, files_dir: Path, origin: str, trusted: bool
+    ) -> ModelVersion:
+        """Check the files in ``files_dir`` into a package and attach it to the version."""
+        with tempfile.TemporaryDirectory(prefix="lw-pin-") as tmp:
             package_dir = _as_package(files_dir, Path(tmp) / "package", trusted=trusted)
             manifest, files = package_from_folder(self.store.blobs, package_dir)
             mlflow_files = _stored_mlflow_folder(self.store.blobs, files_dir)
@@ -154,7 +162,7 @@ class ExternalVersionsMixin(VersionsMixin):
                 "source_kind": "package",
                 "package_hash": files[0].blob_hash,
                 "flavor": manifest.flavor,
-                "pinned_from": str(Path(folder).resolve()) if folder is not None else row.source,
+                "pinned_from": origin,
                 "trusted": trusted,
             }
             conn.execute(
@@ -183,14 +191,26 @@ class ExternalVersionsMixin(VersionsMixin):
     def _pin_stored_source(self, name: str, version: int, *, trusted: bool) -> ModelVersion:
         """``pin_source`` for a server: only from a source stored here (a server never reads
         its own disk or a URL for a caller); other files are pinned where they can be read."""
-        source = self.get_version(name, version).source or ""
-        if not stored_here(source):
+        found = self.get_version(name, version)
+        source = found.source or ""
+        if stored_here(source):
+            return self.pin_source(name, version, trusted=trusted)
+        below = inside_run_folder(self.store, found.run_id, source)
+        if below is None:
             raise InvalidInput(
                 f"version {version} of model {name!r} names {source!r}, which this server does "
                 "not store and will not fetch; pin it with the embedded store on a machine "
                 "that can read it, or from a folder: pin_source(name, version, folder)"
             )
-        return self.pin_source(name, version, trusted=trusted)
+        self._require_external(self._row(name, version), name)
+        assert found.run_id is not None
+        with tempfile.TemporaryDirectory(prefix="lw-pin-") as tmp:
+            files_dir = copy_run_folder(self.store, found.run_id, below, Path(tmp) / "files")
+            return self._pin_files(name, version, files_dir, source, trusted)
+
+    def _row(self, name: str, version: int) -> Any:
+        with self.db.read() as conn:
+            return version_row(conn, model_row(conn, name), version)
 
     @staticmethod
     def _require_external(row: Any, name: str) -> None:

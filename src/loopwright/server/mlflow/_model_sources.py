@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import unquote, unquote_plus, urlparse, urlsplit
 
 from ...errors import InvalidInput, NotFound
+from ...registry.entities import ModelVersion
 from ...registry.mlflow_sources import (
     ModelSource,
     logged_model_links,
@@ -44,7 +45,7 @@ from ._artifacts import resolve
 from ._uris import logged_model_uri, model_id_in, model_id_out, run_artifact_uri
 from .errors import MlflowError
 
-__all__ = ["AcceptedSource", "accept_source", "locate", "require_exists"]
+__all__ = ["AcceptedSource", "accept_source", "locate", "pin_if_local", "require_exists"]
 
 # Schemes whose artifact repositories connect to the host the URI names (MLflow's host policy).
 _HOST_ADDRESSED = frozenset(
@@ -314,6 +315,21 @@ def locate(state: ServerState, identity: Identity, accepted: AcceptedSource) -> 
     except (NotFound, InvalidInput):  # no such run, model or path here
         return None
     return None
+
+
+def pin_if_local(state: ServerState, identity: Identity, version: ModelVersion) -> ModelVersion:
+    """``version`` pinned at once if it is external and its source a local path inside its run's
+    local artifact folder that holds a model (read safely, see ``registry._run_folders``), as a
+    version from a folder stored here is; otherwise (no model there yet, or not one Loopwright
+    reads) it stays external, as MLflow would accept it."""
+    if not version.external or urlsplit(version.source or "").scheme not in ("", "file"):
+        return version
+    try:
+        return state.registry(identity)._pin_stored_source(
+            version.model, version.version, trusted=False
+        )
+    except (InvalidInput, NotFound):
+        return version
 
 
 def require_exists(state: ServerState, identity: Identity, name: str) -> None:

@@ -29,7 +29,7 @@ from . import _messages as m
 from ._common import MAX_REGISTRY_TAG_VALUE, Editor, State, Viewer, reply
 from ._convert import registered_model_json, version_json
 from ._filters import parse_order_by
-from ._model_sources import accept_source, locate, require_exists
+from ._model_sources import accept_source, locate, pin_if_local, require_exists
 from ._paging import page, read_offset
 from ._uris import model_id_in, version_artifact_uri
 
@@ -252,7 +252,7 @@ def create_version(body: m.CreateModelVersion, state: State, caller: Editor) -> 
             description=body.description,
             tags=tags,
         )
-    version = state.registry(caller).get_version_by_id(version_id)
+    version = pin_if_local(state, caller, state.registry(caller).get_version_by_id(version_id))
     return reply({"model_version": _versions_json(state, [version])[0]})
 
 
