@@ -5,6 +5,9 @@ A path is resolved to the tree that owns it (see :mod:`._uris`): a run's files, 
 model's, or a registered version's MLflow model folder (read-only). Every path goes through
 ``normalize_relpath`` first, so traversal is refused with 400. Uploads stream to a temp file and
 into the blob store; downloads stream from the blob store, verified as they are read.
+
+A run whose experiment has a local folder (``tracking/artifact_locations.py``) has a ``file:``
+artifact URI that MLflow clients read and write themselves; ``artifacts/list`` lists that folder.
 """
 
 from __future__ import annotations
