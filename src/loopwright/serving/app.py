@@ -306,7 +306,7 @@ class _Server:
         )
 
 
-def _append(
+async def _append(
     log: PredictionLog,
     model: ServedModel,
     request_id: str,
@@ -315,7 +315,11 @@ def _append(
     inputs: Any,
     outputs: dict[str, Any],
 ) -> None:
-    """Runs after the response is sent; a log that refuses a record never fails the request."""
+    """Runs after the response is sent; a log that refuses a record never fails the request.
+
+    A coroutine, so Starlette runs it on the loop: a plain function would be handed to a
+    thread per request, which cost more than building and queueing the record (~12 us).
+    """
     from ._records import prediction_record
 
     try:
