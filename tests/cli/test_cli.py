@@ -82,6 +82,7 @@ DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom")}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
     ("server",),
+    ("serve",),
     ("tokens", "create"),
     ("tokens", "revoke"),
     ("users", "add"),
