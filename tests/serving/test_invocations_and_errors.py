@@ -250,6 +250,11 @@ def test_a_model_that_raises_is_a_500_naming_the_request_id(
     assert "model 'clf' version 1 failed while predicting: ValueError" in message
     assert "request id boom-7" in message and answer.headers["x-request-id"] == "boom-7"
     assert any("boom-7" in r.getMessage() and r.exc_info for r in caplog.records)
+    named = httpx.post(f"{url}/v2/models/{MODEL}/infer", json={**body, "id": "oip-9"})
+    assert named.status_code == 500 and named.headers["x-request-id"] == "oip-9"
+    assert "request id oip-9" in named.json()["error"]
+    refused = httpx.post(f"{url}/v2/models/{MODEL}/infer", json={"id": "oip-10", "inputs": []})
+    assert refused.status_code == 400 and refused.headers["x-request-id"] == "oip-10"
     scoring = httpx.post(
         f"{url}/invocations",
         json={"dataframe_records": [{"a": 0.1, "b": 1.0, "color": "purple"}]},

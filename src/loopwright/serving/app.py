@@ -173,9 +173,10 @@ class _Server:
         else:
             body, data = _binary.split_body(await self._raw(request), binary_header)
             _binary.attach_inputs(body, data)
+        body_id = body.get("id") if isinstance(body, dict) else None
+        if isinstance(body_id, str) and body_id and "x-request-id" not in request.headers:
+            request_id = request.state.request_id = body_id  # errors from here on name it too
         data, outputs, body_id = oip.decode_request(body, model)
-        if body_id is not None and "x-request-id" not in request.headers:
-            request_id = body_id
         item = model.prepare(data)
         result = await batcher.submit(item, outputs)
         payload = oip.encode_response(model, model.version_name, body_id, result)
@@ -263,6 +264,7 @@ class _Server:
         try:
             return await handler(request, request_id)
         except Exception as exc:
+            request_id = getattr(request.state, "request_id", request_id)
             problem = _problem(exc, request_id)
             return _json(
                 {"error": problem.message}, request_id, status=problem.status, retry=problem.retry
