@@ -24,7 +24,7 @@ OWNER = "request parameter must identify the resource that contains the source"
 
 @pytest.fixture
 def server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
-    (tmp_path / "artifacts").mkdir()
+    # The root is not made in advance: nothing may depend on it existing before a first write.
     settings = resolve_settings(
         home=tmp_path / "server-home",
         db_uri=db_uri,

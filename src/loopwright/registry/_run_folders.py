@@ -63,8 +63,9 @@ def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     folder = run_artifact_folder(roots, location, run_id)
     root = next(r for r in roots.allowed if folder == Path(r) or Path(r) in folder.parents)
     inside = folder.relative_to(root).as_posix() + (f"/{below}" if below else "")
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    fd = -1
     try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # the operator's root: may be a link
         for part in [p for p in inside.split("/") if p not in ("", ".")]:
             inner = os.open(part, _DIR, dir_fd=fd)
             os.close(fd)
@@ -82,7 +83,8 @@ def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
             f"experiment's folder ({exc.strerror}); a symbolic link or a file stands in the way"
         ) from None
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     return dest
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, unquote_plus, urlparse, urlsplit
 
-from ...errors import InvalidInput, NotFound
+from ...errors import InvalidInput, LoopwrightError, NotFound
 from ...registry.entities import ModelVersion
 from ...registry.mlflow_sources import (
     ModelSource,
@@ -328,7 +328,7 @@ def pin_if_local(state: ServerState, identity: Identity, version: ModelVersion) 
         return state.registry(identity)._pin_stored_source(
             version.model, version.version, trusted=False
         )
-    except (InvalidInput, NotFound):
+    except LoopwrightError:  # opportunistic: whatever stops it leaves the version external
         return version
 
 
