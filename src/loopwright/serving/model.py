@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LoopwrightError, ModelFailed, SignatureError
+from ._missing import allows_missing
 
 if TYPE_CHECKING:
     from ..registry.packaging.loaded import LoadedModel
@@ -48,8 +49,7 @@ class ServedModel:
             hash prefix.
         predict_ms: the median time of recent predict calls (infinite until the first).
         outputs: the output names a request may select, ``predict`` first.
-        allows_missing: whether missing values (NaN) may reach the model; scikit-learn models
-            say so through their ``allow_nan`` tag, other flavors handle them natively.
+        allows_missing: whether missing values (NaN) may reach the model (see ``_missing``).
     """
 
     name: str
@@ -67,7 +67,7 @@ class ServedModel:
         self._recent_ms: deque[float] = deque(maxlen=15)
         proba = callable(getattr(self.loaded.raw, PREDICT_PROBA, None))
         self.outputs = (PREDICT, PREDICT_PROBA) if proba else (PREDICT,)
-        self.allows_missing = _allows_missing(self.loaded.raw)
+        self.allows_missing = allows_missing(self.loaded.raw)
         # The version requests name: the registry's number, else the package hash prefix.
         self.version_name = (
             str(self.version) if self.version is not None else (self.loaded.manifest.hash[:12])
@@ -218,17 +218,6 @@ def _rows(data: Any) -> int:
     if shape is not None:
         return int(shape[0]) if len(shape) else 1
     return len(data)
-
-
-def _allows_missing(raw: Any) -> bool:
-    if not type(raw).__module__.startswith("sklearn"):
-        return True  # xgboost, lightgbm and onnx graphs take NaN as "missing" natively
-    from sklearn.utils import get_tags
-
-    try:
-        return bool(get_tags(raw).input_tags.allow_nan)
-    except Exception:  # an estimator whose tags cannot be computed: let the model decide
-        return True
 
 
 def _refuse_missing(data: Any, label: str) -> None:
