@@ -207,3 +207,30 @@ def test_serve_through_a_loopwright_server(
             assert scored.json() == {"predictions": model.predict(X[:3]).tolist()}
     # The package came over HTTP into the serving side's own cache, verified on load.
     assert list((tmp_path / "elsewhere" / "cache" / "models").iterdir())
+
+
+def test_serve_resolves_an_alias_on_each_metadata_store(db_uri: str, tmp_path: Any) -> None:
+    from _served_model import train
+
+    from loopwright.client import Client
+    from loopwright.config import resolve_settings
+
+    store = {
+        "home": str(tmp_path / "home"),
+        "db_uri": db_uri,
+        "blob_uri": str(tmp_path / "blobs"),
+    }
+    X, _ = training_frame()
+    fitted = train()
+    settings = resolve_settings(
+        home=store["home"], db_uri=db_uri, blob_uri=store["blob_uri"], user="ada"
+    )
+    with Client(settings) as client:
+        with client.start_run(experiment="serving") as run:
+            run.log_model(fitted, "model", input_example=X[:3], registered_model_name=MODEL)
+        client.registry.set_alias(MODEL, "blue", 1)
+    with _serving(store, f"models:/{MODEL}@blue", "--no-log") as (url, _):
+        meta = httpx.get(f"{url}/v2/models/{MODEL}").json()
+        assert meta["versions"] == ["1"]
+        scored = httpx.post(f"{url}/invocations", json=_records(2))
+        assert scored.json() == {"predictions": fitted.predict(X[:2]).tolist()}
