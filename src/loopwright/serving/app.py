@@ -75,7 +75,11 @@ def create_app(
     server = _Server(repository, log, max_body_bytes)
     base = "/v2/models/{name}"
     versioned = "/v2/models/{name}/versions/{version}"
+    # The router tries routes in order: the inference routes come first.
     routes = [
+        Route(f"{base}/infer", server.infer, methods=["POST"]),
+        Route(f"{versioned}/infer", server.infer, methods=["POST"]),
+        Route("/invocations", server.invocations, methods=["POST"]),
         Route("/v2", server.metadata, methods=["GET"]),
         Route("/v2/health/live", server.health, methods=["GET"]),
         Route("/v2/health/ready", server.health, methods=["GET"]),
@@ -83,12 +87,9 @@ def create_app(
         Route(versioned, server.model_metadata, methods=["GET"]),
         Route(f"{base}/ready", server.model_ready, methods=["GET"]),
         Route(f"{versioned}/ready", server.model_ready, methods=["GET"]),
-        Route(f"{base}/infer", server.infer, methods=["POST"]),
-        Route(f"{versioned}/infer", server.infer, methods=["POST"]),
         Route("/v2/repository/index", server.repository_index, methods=["POST"]),
         Route("/v2/repository/models/{name}/load", server.load, methods=["POST"]),
         Route("/v2/repository/models/{name}/unload", server.unload, methods=["POST"]),
-        Route("/invocations", server.invocations, methods=["POST"]),
         Route("/ping", server.health, methods=["GET"]),
         Route("/health", server.health, methods=["GET"]),
     ]
