@@ -164,8 +164,13 @@ def test_migrating_an_existing_chain_anchors_its_newest_event(tmp_path: Path, db
         client.tracking.create_experiment(name)
     with client.store.db.write() as conn:  # the store as revision 0005 left it
         conn.exec_driver_sql("DROP TABLE audit_head")
-        for later in ("source_kind", "run_ref"):  # revision 0007's columns
-            conn.exec_driver_sql(f"ALTER TABLE model_versions DROP COLUMN {later}")
+        later = [  # the columns revisions 0007 and 0008 add
+            ("model_versions", "source_kind"),
+            ("model_versions", "run_ref"),
+            ("experiments", "artifact_location"),
+        ]
+        for table, column in later:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
     ensure_schema(client.store.db)
     report = verify_chain(client.store.db)
