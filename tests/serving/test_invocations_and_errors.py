@@ -9,6 +9,7 @@ import httpx
 import pytest
 from _served_model import MODEL, live, training_frame
 
+import loopwright
 from loopwright.client import Client
 from loopwright.serving.repository import ModelRepository
 from loopwright.serving.server import ServeConfig, build_app
@@ -306,3 +307,18 @@ def test_malformed_binary_tensor_data_is_a_400(
     answer = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=content, headers=headers)
     assert answer.status_code == 400, answer.text
     assert fragment in answer.json()["error"]
+
+
+# Importing MLflow's pyfunc module warns about its own type hints; that is MLflow's business.
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
+def test_mlflows_own_scoring_client_gets_the_predictions(url: str, model: Any) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    X, _ = training_frame()
+    host, port = url.removeprefix("http://").split(":")
+    scoring_client: Any = ScoringServerClient  # MLflow's client is untyped
+    mlflow_client = scoring_client(host, int(port))
+    mlflow_client.wait_server_ready(timeout=30)
+    assert mlflow_client.get_version() == loopwright.__version__
+    answer = mlflow_client.invoke(X[:5])
+    assert answer.get_predictions().iloc[:, 0].tolist() == model.predict(X[:5]).tolist()

@@ -92,6 +92,7 @@ def create_app(
         Route("/v2/repository/models/{name}/unload", server.unload, methods=["POST"]),
         Route("/ping", server.health, methods=["GET"]),
         Route("/health", server.health, methods=["GET"]),
+        Route("/version", server.version_text, methods=["GET"]),
     ]
     server.version = __version__
 
@@ -134,6 +135,10 @@ class _Server:
     async def metadata(self, request: Request) -> Response:
         body = {"name": "loopwright", "version": self.version, "extensions": ["model_repository"]}
         return _json(body, _request_id(request))
+
+    async def version_text(self, request: Request) -> Response:
+        """``GET /version`` as MLflow's scoring server answers it (plain text)."""
+        return Response(self.version, 200, media_type="text/plain")
 
     async def health(self, request: Request) -> Response:
         return Response(b"", 200, headers={"X-Request-Id": _request_id(request)})
