@@ -4,6 +4,7 @@ while idle (a database restart, an administrator's kill) is replaced before it i
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,7 +36,12 @@ def test_a_busy_connection_is_not_pinged(pg_uri: str) -> None:
     db = Database.open(pg_uri)
     pings: list[object] = []
     original = db.engine.dialect.do_ping
-    db.engine.dialect.do_ping = lambda c: pings.append(c) or original(c)  # type: ignore[method-assign]
+
+    def counting_ping(connection: Any) -> bool:
+        pings.append(connection)
+        return original(connection)
+
+    db.engine.dialect.do_ping = counting_ping  # type: ignore[method-assign,assignment]
     try:
         for _ in range(5):
             _backend_pid(db)

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from loopwright.config import resolve_settings
 from loopwright.store import schema as t
 from loopwright.store.home import Store, open_store
-from loopwright.tracking import _sql_sink
 from loopwright.tracking._sql_sink import SqlSink
+from loopwright.tracking._writer import HEARTBEAT_INTERVAL_S
 from loopwright.tracking.service import TrackingService
 
 
@@ -43,7 +43,7 @@ def test_points_mark_their_run_alive_once_per_interval(store: Store) -> None:
     assert (_heartbeat(store, run_id) or 0) > 1  # first points: alive
 
     _heartbeat(store, run_id, 1)
-    clock[0] += _sql_sink.HEARTBEAT_INTERVAL_S - 1
+    clock[0] += HEARTBEAT_INTERVAL_S - 1
     sink.write([(run_id, "m", 1, 1, 0.5, False)], (), None)
     assert _heartbeat(store, run_id) == 1  # within the interval: the row is left alone
 
@@ -51,6 +51,6 @@ def test_points_mark_their_run_alive_once_per_interval(store: Store) -> None:
     assert (_heartbeat(store, run_id) or 0) > 1  # the writer's own heartbeat always goes
 
     _heartbeat(store, run_id, 1)
-    clock[0] += _sql_sink.HEARTBEAT_INTERVAL_S
+    clock[0] += HEARTBEAT_INTERVAL_S
     sink.write([(run_id, "m", 2, 1, 0.5, False)], (), None)
     assert (_heartbeat(store, run_id) or 0) > 1  # an interval later: alive again
