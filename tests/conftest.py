@@ -96,7 +96,11 @@ def s3_blob_uri(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     if not S3_ENDPOINT:
         _missing("An S3-compatible server", "LOOPWRIGHT_TEST_S3_ENDPOINT")
     import boto3
+    import s3fs
 
+    # s3fs keeps one filesystem per arguments: one an earlier test made without credentials
+    # (a refused fetch) would otherwise answer this test.
+    s3fs.S3FileSystem.clear_instance_cache()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -134,20 +134,15 @@ class Client:
         """The prediction log of ``deployment``: one row per input row, oldest first.
 
         ``since`` / ``until`` are datetimes (naive ones are UTC) or a timedelta before now
-        (``since=timedelta(hours=1)``). Reads the log in the blob store directly, so it works on
-        the embedded store (local or S3); through a server it raises ``NotOnRemote``.
+        (``since=timedelta(hours=1)``). Reads the log where ``loopwright serve`` on this machine
+        writes it: the embedded store's blob store (local or S3), or, with a server configured,
+        ``<home>/prediction-log``.
         """
-        if self.is_remote:
-            from .remote import NotOnRemote
-
-            raise NotOnRemote(
-                f"client.predictions reads the prediction log from the blob store, which the "
-                f"server at {self.settings.server_uri} holds; read it where the blob store is "
-                "reachable: lw.connect(home=...) or LOOPWRIGHT_BLOB_URI=s3://... without a server"
-            )
+        from .serving.prediction_log import log_location
         from .serving.predictions import read_predictions
 
-        return read_predictions(self.store.blobs, deployment, since=since, until=until)
+        location = log_location(self.settings) if self.is_remote else self.store.blobs
+        return read_predictions(location, deployment, since=since, until=until)
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""

@@ -74,6 +74,8 @@ MODEL_JSON_COMMANDS = {
         "approve",
         "reject",
         "policy",
+        "rename",
+        "pin",
         "import-mlflow",
     )
 } | {("users", "list"), ("tokens", "list")}

@@ -3,7 +3,6 @@ live server (SQLite and PostgreSQL) whose settings allow one local artifact root
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,11 @@ import httpx
 import pytest
 
 import loopwright as lw
+from conftest import LiveServer, serve
 from loopwright.config import resolve_settings
 from loopwright.errors import InvalidInput
 
 API = "/api/2.0/mlflow"
-LiveServer = Any  # tests/server/conftest.py: .url, .home, .db_uri, .settings, .tokens
 
 
 @pytest.fixture
@@ -38,9 +37,8 @@ def folder_server(db_uri: str, tmp_path: Path, roots: dict[str, Path]) -> Iterat
         default_artifact_root=str(roots["default"]),
         artifact_roots=str(roots["shared"]),
     )
-    server = importlib.import_module("conftest")  # tests/server/conftest.py, as pytest loads it
-    with server.serve(settings, auth=False) as url:
-        yield server.LiveServer(url, home, db_uri, settings)
+    with serve(settings, auth=False) as url:
+        yield LiveServer(url, home, db_uri, settings)
 
 
 @pytest.fixture

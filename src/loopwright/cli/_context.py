@@ -67,6 +67,8 @@ CREATING_COMMANDS = frozenset(
         "models approve",
         "models reject",
         "models policy",
+        "models rename",
+        "models pin",
         "models import-mlflow",
         "users add",
         "users set-role",

@@ -67,17 +67,20 @@ def register(app: typer.Typer) -> None:
         """Serve models: OIP v2 under /v2 (KServe, Triton, MLServer clients) and /invocations.
 
         Aliases and stages are resolved once at start, so every worker serves the same
-        version. Predictions are logged (sampled) under the blob store's predictions/ folder.
+        version. Predictions are logged (sampled) under the blob store's predictions/ folder
+        (with a server configured: under the home's prediction-log/), where client.predictions
+        reads them.
         """
         import uvicorn
 
         from ..errors import UntrustedModel
+        from ..serving.prediction_log import log_location
         from ..serving.server import CONFIG_VARIABLE, ServeConfig, build_app, build_repository
 
         cli = state(ctx)
         with handle_errors():
             settings, sources = _resolve(cli, models, trusted=trusted)
-            log_root = None if no_log else _log_root(settings)
+            log_root = None if no_log else log_location(settings)
             config = ServeConfig(
                 sources=tuple(sources),
                 max_batch_size=max_batch_size,
@@ -157,16 +160,6 @@ def _resolve(
             )
         seen.add(key)
     return settings, sources
-
-
-def _log_root(settings: Settings) -> str:
-    """The store's prediction log (in its blob store, where ``client.predictions`` reads) when
-    serving from an embedded store, else under the home."""
-    if settings.is_embedded:
-        from ..serving.prediction_log import log_uri
-
-        return log_uri(settings.blob_uri)
-    return str(settings.home / "prediction-log")
 
 
 def _resolver(config: ServeConfig) -> Callable[[str], ModelSource] | None:

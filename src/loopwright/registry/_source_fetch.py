@@ -82,7 +82,9 @@ def _fetch_url(source: str, dest: Path) -> Path:
     import fsspec
 
     try:
-        fs, path = fsspec.core.url_to_fs(source)
+        # A fresh filesystem: fsspec caches instances per arguments, and one made while the
+        # credentials were missing would keep failing every later use of that scheme.
+        fs, path = fsspec.core.url_to_fs(source, skip_instance_cache=True)
     except (ImportError, ValueError) as exc:
         raise InvalidInput(f"cannot read source {source!r} here ({exc}); {_HOW}") from None
     root = path.rstrip("/")

@@ -52,11 +52,19 @@ from ._log_table import row_count, to_table
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from ..config import Settings
     from ..store.blobs import BlobStore
 
     Column = Sequence[Any] | NDArray[Any]  # one value (or one row of values) per input row
 
-__all__ = ["PredictionLog", "PredictionLogStats", "PredictionRecord", "is_sampled", "log_uri"]
+__all__ = [
+    "PredictionLog",
+    "PredictionLogStats",
+    "PredictionRecord",
+    "is_sampled",
+    "log_location",
+    "log_uri",
+]
 
 _logger = logging.getLogger(__name__)
 _HASH_SPACE = float(1 << 64)
@@ -125,6 +133,16 @@ class PredictionLogStats:
     queued: int
     rows_written: int
     files_written: int
+
+
+def log_location(settings: Settings) -> str:
+    """Where this machine's prediction log lives: ``<blob store>/predictions`` on an embedded
+    store; with a server configured (whose blob store a client cannot reach), the folder
+    ``prediction-log`` under the home. ``loopwright serve`` writes there and
+    ``client.predictions`` reads there."""
+    if settings.is_embedded:
+        return log_uri(settings.blob_uri)
+    return str(settings.home / "prediction-log")
 
 
 def is_sampled(request_id: str, rate: float) -> bool:
