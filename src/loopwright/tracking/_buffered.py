@@ -84,7 +84,9 @@ class BufferedMetricsMixin:
 
 
 def _rows(run_id: str, points: Iterable[Metric]) -> list[Point]:
-    return [
-        metric_point(run_id, check_key("metric", p.key), p.value, p.step, p.timestamp)
-        for p in points
-    ]
+    points = list(points)
+    for p in points:
+        if type(p.key) is not str:
+            check_key("metric", p.key)  # says what is wrong with it (and it may not hash)
+    keys = {key: check_key("metric", key) for key in {p.key for p in points}}  # each key once
+    return [metric_point(run_id, keys[p.key], p.value, p.step, p.timestamp) for p in points]

@@ -51,11 +51,13 @@ MAX_BULK_POINTS = 2500  # per run (MLflow's MAX_RESULTS_PER_RUN)
 def _model_points(
     state: State, run_id: str, metrics: list[m.MetricIn], points: list[Metric]
 ) -> None:
-    """Record the points that name a logged model as that model's metrics too."""
+    """Record the points that name a logged model as that model's metrics too (their keys
+    checked here, before the model's rows are written)."""
     for given in metrics:
-        check_key("metric", given.key)
         check_length("dataset_name", given.dataset_name, 500)
         check_length("dataset_digest", given.dataset_digest, 36)
+    for key in {given.key for given in metrics if given.model_id}:
+        check_key("metric", key)
     linked = [
         (
             model_id_in(given.model_id),
@@ -136,8 +138,8 @@ def _check_batch(body: m.LogBatch) -> tuple[dict[str, str], dict[str, str]]:
             f"a batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, "
             f"params and tags in total; got {sum(counts.values())}"
         )
-    for metric in body.metrics:
-        check_key("metric", metric.key)
+    for key in {metric.key for metric in body.metrics}:  # a batch repeats a few keys
+        check_key("metric", key)
     params: dict[str, str] = {}
     for param in body.params:
         check_key("param", param.key)
