@@ -7,14 +7,16 @@ Services come from the environment (``.ci/run`` and ``scripts/services.sh`` star
 - ``LOOPWRIGHT_TEST_S3_ENDPOINT``: an S3-compatible endpoint (e.g. ``http://127.0.0.1:55000``).
 
 When a service is absent its tests are skipped, unless ``LOOPWRIGHT_TEST_REQUIRE_SERVICES=1``
-(set by CI), in which case they fail: CI must never pass by skipping.
+(set by CI), in which case they fail: CI must never pass by skipping. The same holds for every
+other skip (an optional package a test imports with ``pytest.importorskip``, a platform check):
+under that variable a skipped test or module is reported as a failure naming the skip's reason.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,33 @@ settings.load_profile("loopwright")
 PG_URI = os.environ.get("LOOPWRIGHT_TEST_PG_URI", "")
 S3_ENDPOINT = os.environ.get("LOOPWRIGHT_TEST_S3_ENDPOINT", "")
 REQUIRE_SERVICES = os.environ.get("LOOPWRIGHT_TEST_REQUIRE_SERVICES") == "1"
+_NO_SKIPS = " [LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 forbids skipping]"
+
+
+def _fail_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Turn a skip into a failure that names it (CI runs every test or says why it could not)."""
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped: {reason}{_NO_SKIPS}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    _fail_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report: pytest.CollectReport = yield
+    _fail_skip(report)
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +83,7 @@ def _no_active_run_leaks() -> Iterator[None]:
 def _missing(service: str, variable: str) -> None:
     message = f"{service} is not available: set {variable} (scripts/services.sh starts one)"
     if REQUIRE_SERVICES:
-        pytest.fail(message + " [LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 forbids skipping]")
+        pytest.fail(message + _NO_SKIPS)
     pytest.skip(message)
 
 
