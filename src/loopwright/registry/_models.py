@@ -225,23 +225,11 @@ class ModelsMixin(RegistryBase):
                         "admin may rename it"
                     )
             try:
-                conn.execute(
-                    t.registered_models.update()
-                    .where(_m.id == model.id)
-                    .values(name=new_name, updated_at=self._now())
-                )
+                self._update(conn, model, "registered_model.rename", name=new_name)
             except sa.exc.IntegrityError as exc:  # renamed or created under that name meanwhile
                 raise AlreadyExists(
                     f"registered model {new_name!r} already exists; pick another name"
                 ) from exc
-            self._audit(
-                conn,
-                "registered_model.rename",
-                "registered_model",
-                model.id,
-                before={"name": name},
-                after={"name": new_name},
-            )
             return load_models(conn, [model_row(conn, new_name)])[0]
 
     def set_model_tag(self, name: str, key: str, value: str) -> RegisteredModel:
