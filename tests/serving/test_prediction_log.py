@@ -314,6 +314,8 @@ def test_sampling_is_decided_by_request_id_alone() -> None:
         with PredictionLog(root, sample_rate=0.25, flush_interval=FAR) as log:
             answers = [log.append(record(i)) for i in ids[:2000]]
         assert log.stats().sampled_out == answers.count(False)
+        assert [log.keeps(i) for i in ids[:2000]] == answers  # keeps agrees with append
+        assert log.stats().sampled_out == 2 * answers.count(False)
         frame = read_predictions(root, "churn")
         assert frame.groupby("request_id").size().eq(2).all()
         kept.append(sorted(set(frame["request_id"])))

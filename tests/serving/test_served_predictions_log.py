@@ -52,3 +52,30 @@ def test_each_answered_request_is_logged_after_the_response(
     assert logged["input.color"].tolist() == ["red", "red", "blue"]
     assert logged["output.predict"].tolist() == model.predict(X.iloc[[2, 0, 1]]).tolist()
     assert (logged["status"] == 200).all() and (logged["latency_ms"] > 0).all()
+
+
+def test_a_sampled_server_logs_the_requests_the_rate_keeps(
+    client: Client, model: Any, tmp_path: Path
+) -> None:
+    from loopwright.serving.prediction_log import is_sampled
+    from loopwright.serving.predictions import read_predictions
+
+    X, _ = training_frame()
+    root = str(tmp_path / "log")
+    source = resolve_source(f"models:/{MODEL}/1", client)
+    repository = ModelRepository([source], max_batch_size=1, max_latency_ms=1)
+    repository.load_all()
+    ids = [f"req-{i}" for i in range(12)]
+    kept = [i for i in ids if is_sampled(i, 0.5)]
+    assert 0 < len(kept) < len(ids)  # the ids exercise both answers
+    config = ServeConfig(sources=(source,), log_root=root, log_sample_rate=0.5)
+    with live(build_app(config, repository)) as url:
+        for request_id in ids:
+            scored = httpx.post(
+                f"{url}/invocations",
+                json={"dataframe_records": X[:1].to_dict(orient="records")},
+                headers={"X-Request-Id": request_id},
+            )
+            assert scored.status_code == 200
+    logged = read_predictions(root, MODEL)
+    assert sorted(logged["request_id"]) == sorted(kept)

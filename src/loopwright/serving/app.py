@@ -306,8 +306,8 @@ class _Server:
         inputs: Any,
         outputs: dict[str, Any],
     ) -> BackgroundTask | None:
-        if self.log is None:
-            return None
+        if self.log is None or not self.log.keeps(request_id):
+            return None  # a request the sampling drops costs no record (columns to lists)
         latency_ms = (time.perf_counter() - start) * 1000
         return BackgroundTask(
             _append, self.log, model, request_id, arrived, latency_ms, inputs, outputs

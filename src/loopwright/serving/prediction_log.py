@@ -225,9 +225,7 @@ class PredictionLog:
         Never blocks on I/O. A record that cannot be stored (no time zone, columns of different
         lengths, a deployment name unfit for a folder) raises ``InvalidInput``.
         """
-        if not is_sampled(record.request_id, self.sample_rate):
-            with self._lock:
-                self._counts["sampled_out"] += 1
+        if not self.keeps(record.request_id):
             return False
         if record.deployment not in self._deployments:
             check_deployment_name(record.deployment)
@@ -247,6 +245,15 @@ class PredictionLog:
         if wake:
             self._wake.set()
         return True
+
+    def keeps(self, request_id: str) -> bool:
+        """Whether the sampling rate keeps ``request_id``'s record (counted as sampled out if
+        not). Ask before building a record: one the rate drops is then never built."""
+        if is_sampled(request_id, self.sample_rate):
+            return True
+        with self._lock:
+            self._counts["sampled_out"] += 1
+        return False
 
     def stats(self) -> PredictionLogStats:
         """A snapshot of the counters."""
