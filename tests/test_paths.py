@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loopwright.errors import InvalidInput, UnsafePath
-from loopwright.paths import normalize_relpath, safe_join
+from loopwright.paths import normalize_relpath, open_folder_nofollow, safe_join
 
 ACCEPTED = [
     ("a", "a"),
@@ -217,6 +217,28 @@ def test_symlink_pointing_inside_is_fine(root: Path) -> None:
 def test_root_reached_through_a_symlink_is_fine(root: Path, tmp_path: Path) -> None:
     (tmp_path / "root-link").symlink_to(root)
     assert safe_join(tmp_path / "root-link", "inside/x") == tmp_path / "root-link/inside/x"
+
+
+def test_open_folder_nofollow_walks_down_and_creates(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "root-link").symlink_to(root)  # the root itself may be a link
+    fd = open_folder_nofollow(tmp_path / "root-link", "inside/./new//deeper", create=True)
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(root / "inside" / "new" / "deeper"))
+    finally:
+        os.close(fd)
+    with pytest.raises(FileNotFoundError):
+        open_folder_nofollow(root, "inside/missing")
+    assert not (root / "inside" / "missing").exists()
+
+
+def test_open_folder_nofollow_refuses_a_link_on_the_way(root: Path) -> None:
+    # Even a link pointing inside the root: it could be swapped after any check.
+    (root / "alias").symlink_to("inside")
+    for below in ("alias", "alias/x"):
+        with pytest.raises(OSError) as caught:
+            open_folder_nofollow(root, below, create=True)
+        assert not isinstance(caught.value, FileNotFoundError)
+    assert not (root / "inside" / "x").exists()
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -41,7 +42,13 @@ import unicodedata
 
 from .errors import UnsafePath
 
-__all__ = ["MAX_PATH_BYTES", "MAX_SEGMENT_BYTES", "normalize_relpath", "safe_join"]
+__all__ = [
+    "MAX_PATH_BYTES",
+    "MAX_SEGMENT_BYTES",
+    "normalize_relpath",
+    "open_folder_nofollow",
+    "safe_join",
+]
 
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
@@ -126,6 +133,33 @@ def safe_join(root: str | os.PathLike[str], path: str, *, what: str = "path") ->
             "outside its root; remove the link or give a path that does not cross it"
         )
     return joined
+
+
+def open_folder_nofollow(root: str | os.PathLike[str], below: str, *, create: bool = False) -> int:
+    """A descriptor of the folder ``root/below``, opened one folder at a time from ``root`` down,
+    none of them followed if it is a symbolic link (``O_NOFOLLOW`` relative to the folder above).
+
+    For folders other users can write to, where a link could appear after any check by
+    :func:`safe_join`. ``root`` itself (the operator's folder) may be a link. ``below`` must
+    already be checked (:func:`normalize_relpath`); empty and ``.`` segments are skipped. With
+    ``create``, missing folders are made on the way. The caller closes the descriptor.
+
+    Raises:
+        OSError: a folder is missing (without ``create``), is a symbolic link or not a folder.
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in [p for p in below.split("/") if p not in ("", ".")]:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=fd)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _show(path: str) -> str:

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
 import shutil
@@ -38,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 import sqlalchemy as sa
 
 from ..errors import InvalidInput, UnsafePath
-from ..paths import normalize_relpath, safe_join
+from ..paths import normalize_relpath, open_folder_nofollow, safe_join
 from ..store import schema as t
 
 if TYPE_CHECKING:
@@ -179,25 +178,20 @@ def write_run_file(
     root = next(r for r in roots.allowed if _below(folder, r))
     below = folder.relative_to(root).as_posix()
     inside = f"{below}/{normalize_relpath(path, what='artifact path')}"
-    parts = [p for p in inside.split("/") if p not in ("", ".")]
+    folders, name = inside.rsplit("/", 1)
     os.makedirs(root, exist_ok=True)  # the operator's root; made on first use, as MLflow does
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for part in parts[:-1]:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, dir_fd=fd)
-            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        fd = open_folder_nofollow(root, folders, create=True)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            out = os.open(name, flags, 0o644, dir_fd=fd)
+        finally:
             os.close(fd)
-            fd = inner
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        out = os.open(parts[-1], flags, 0o644, dir_fd=fd)
     except OSError as exc:
         raise UnsafePath(
             f"artifact path {path!r} of run {run_id} cannot be written below its experiment's "
             f"folder ({exc.strerror}); a symbolic link or a file stands in the way"
         ) from None
-    finally:
-        os.close(fd)
     with os.fdopen(out, "wb") as target, source.open("rb") as data:
         shutil.copyfileobj(data, target, 1 << 20)
     return folder.joinpath(path)
