@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import array_shapes, arrays
 
 from loopwright.errors import InvalidInput
 from loopwright.serving._binary import attach_inputs, encode_binary
-from loopwright.serving._datatypes import DATATYPES, read_tensor, to_json_data
+from loopwright.serving._datatypes import DATATYPES, column_datatype, read_tensor, to_json_data
 
 NUMERIC = {
     "BOOL": "bool",
@@ -97,3 +97,28 @@ def test_any_json_is_read_or_refused_with_invalid_input(
 def test_a_value_of_the_wrong_kind_is_named(datatype: str) -> None:
     with pytest.raises(InvalidInput, match=f"declared {datatype} but holds 'seven'"):
         read_tensor("x", datatype, [2], [True if datatype == "BOOL" else 1, "seven"])
+
+
+def test_the_table_covers_every_datatype() -> None:
+    assert set(DATATYPES) == {*NUMERIC, "BYTES"}
+
+
+@pytest.mark.parametrize(
+    ("type_name", "datatype"),
+    [
+        ("boolean", "BOOL"),
+        ("integer", "INT32"),
+        ("long", "INT64"),
+        ("float", "FP32"),
+        ("double", "FP64"),
+        ("string", "BYTES"),
+        ("binary", "BYTES"),
+        ("datetime", "BYTES"),
+        ("uint16", "UINT16"),
+        ("float16", "FP16"),
+        ("str", "BYTES"),
+        ("object", "BYTES"),
+    ],
+)
+def test_signature_types_have_their_oip_datatype(type_name: str, datatype: str) -> None:
+    assert column_datatype(type_name) == datatype

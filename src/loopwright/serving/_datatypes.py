@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from ..errors import InvalidInput
+from ..registry.packaging._dtypes import COLUMN_TYPES, numpy_dtype
 
 __all__ = ["DATATYPES", "column_datatype", "datatype_of", "read_tensor", "to_json_data"]
 
@@ -31,23 +32,16 @@ _NUMERIC = {
 }
 DATATYPES = (*_NUMERIC, "BYTES")
 _BY_DTYPE = {dtype: name for name, dtype in _NUMERIC.items()}
-# Signature column types as OIP datatypes; text, binary and timestamps travel as BYTES.
-_COLUMN_DATATYPES = {
-    "boolean": "BOOL",
-    "integer": "INT32",
-    "long": "INT64",
-    "float": "FP32",
-    "double": "FP64",
-    "string": "BYTES",
-    "binary": "BYTES",
-    "datetime": "BYTES",
-}
 
 
 def column_datatype(type_name: str) -> str:
-    """The OIP datatype of a signature type (a column type or a numpy dtype name)."""
-    if type_name in _COLUMN_DATATYPES:
-        return _COLUMN_DATATYPES[type_name]
+    """The OIP datatype of a signature type (a column type or a numpy dtype name).
+
+    A column type maps through the numpy dtype the signature conforms it to (``long`` is
+    ``int64``, so ``INT64``); text, binary and timestamps travel as ``BYTES``.
+    """
+    if type_name in COLUMN_TYPES:
+        type_name = numpy_dtype(type_name)
     return _BY_DTYPE.get(type_name, "BYTES")
 
 
