@@ -21,7 +21,6 @@ from ..errors import NotFound, UnsafePath
 from ..paths import normalize_relpath, open_folder_nofollow, safe_join
 from ..store import schema as t
 from ..tracking.artifact_locations import ArtifactRoots, run_artifact_folder
-from ._source_fetch import FetchBudget
 
 if TYPE_CHECKING:
     from ..store.home import Store
@@ -55,8 +54,7 @@ def inside_run_folder(store: Store, run_id: str | None, source: str) -> str | No
 
 def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     """Copy the run's local artifact folder at ``below`` (see :func:`inside_run_folder`) into the
-    new folder ``dest``, following no symbolic link; returns ``dest``. At most the
-    ``max_upload_bytes`` setting is copied (:class:`FetchBudget`)."""
+    new folder ``dest``, following no symbolic link; returns ``dest``."""
     r, e = t.runs.c, t.experiments.c
     query = sa.select(e.artifact_location).join_from(t.runs, t.experiments).where(r.id == run_id)
     with store.db.read() as conn:
@@ -69,7 +67,7 @@ def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     try:
         fd = open_folder_nofollow(root, inside)
         dest.mkdir(parents=True)
-        _copy_dir(fd, dest, FetchBudget(store, f"the folder of run {run_id} at {below or '.'!r}"))
+        _copy_dir(fd, dest)
     except FileNotFoundError:
         raise NotFound(
             f"run {run_id} has no files at {below or '.'!r} in its experiment's folder yet; pin "
@@ -86,7 +84,7 @@ def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     return dest
 
 
-def _copy_dir(fd: int, dest: Path, budget: FetchBudget) -> None:
+def _copy_dir(fd: int, dest: Path) -> None:
     for entry in os.scandir(fd):
         if entry.is_symlink():
             continue  # never followed, never copied
@@ -95,11 +93,10 @@ def _copy_dir(fd: int, dest: Path, budget: FetchBudget) -> None:
             inner = os.open(entry.name, _DIR, dir_fd=fd)
             try:
                 target.mkdir()
-                _copy_dir(inner, target, budget)
+                _copy_dir(inner, target)
             finally:
                 os.close(inner)
         elif entry.is_file(follow_symlinks=False):
-            budget.take(entry.stat(follow_symlinks=False).st_size)
             data = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
             with os.fdopen(data, "rb") as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
