@@ -71,6 +71,13 @@ def live_server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client on ``live_server`` (a test module may override it for its own server)."""
+    with httpx.Client(base_url=live_server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
 def auth_server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A server with auth on and three users holding tokens: ``boss`` (admin), ``ada``
     (editor) and ``vic`` (viewer)."""

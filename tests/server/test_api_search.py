@@ -5,7 +5,6 @@ everywhere (STALE natively, RUNNING to MLflow, which has no such status)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ from loopwright.tracking import RunStatus
 LiveServer = Any  # tests/server/conftest.py's fixture: .url, .settings …
 NATIVE = "/api/v1/runs/search"
 MLFLOW = "/api/2.0/mlflow/runs/search"
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=60) as client:
-        yield client
 
 
 def _search(http: httpx.Client, api: str, filter_string: str) -> httpx.Response:

@@ -8,7 +8,6 @@ parent-run tag, a logged model's source run) and the logged-model search on data
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,12 +18,6 @@ API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 NATIVE = "/api/v1"
 DOCS = " See the API docs for more information about request parameters."
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
-        yield client
 
 
 def _ok(response: httpx.Response) -> Any:

@@ -3,7 +3,6 @@ batch limits, query-string messages, repeated points, path traversal, route rule
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,12 +11,6 @@ import pytest
 LiveServer = Any  # tests/server/conftest.py: .url, .home, .db_uri, .settings, .tokens
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
-        yield client
 
 
 def _ok(response: httpx.Response) -> Any:
