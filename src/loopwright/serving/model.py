@@ -81,8 +81,9 @@ class ServedModel:
         if example is None:
             return
         try:
-            self.run(self.prepare(example).data, self.outputs)
-            self.run(self.prepare(example).data, self.outputs)
+            data = self.prepare(example).data
+            self.run(data, self.outputs)
+            self.run(data, self.outputs)
         except (LoopwrightError, ValueError, TypeError):
             return
 
