@@ -141,8 +141,8 @@ class Client:
         from .serving.prediction_log import log_location
         from .serving.predictions import read_predictions
 
-        location = log_location(self.settings) if self.is_remote else self.store.blobs
-        return read_predictions(location, deployment, since=since, until=until)
+        # The function serve uses: read where it writes, without opening the store.
+        return read_predictions(log_location(self.settings), deployment, since=since, until=until)
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""
