@@ -50,6 +50,7 @@ __all__ = [
     "local_folder",
     "new_location",
     "run_artifact_folder",
+    "run_location",
     "write_run_file",
 ]
 
@@ -197,16 +198,23 @@ def write_run_file(
     return folder.joinpath(path)
 
 
-def copy_to_location(store: Store, run_id: str, files: Sequence[tuple[str, Path]]) -> None:
-    """Write a run's newly logged files into its experiment's local folder, if it has one.
+def run_location(conn: sa.Connection, run_id: str) -> str | None:
+    """The ``artifact_location`` of the experiment of run ``run_id`` (``None``: none, or no run)."""
+    r, e = t.runs.c, t.experiments.c
+    query = sa.select(e.artifact_location).join_from(t.runs, t.experiments).where(r.id == run_id)
+    location: str | None = conn.execute(query).scalar()
+    return location
+
+
+def copy_to_location(
+    store: Store, location: str | None, run_id: str, files: Sequence[tuple[str, Path]]
+) -> None:
+    """Write a run's newly logged files into its experiment's local folder ``location`` (read
+    by :func:`run_location`), if it has one.
 
     The blob store keeps them as for every run; the copy is what MLflow clients, which read a
     ``file:`` artifact URI themselves, see.
     """
-    r, e = t.runs.c, t.experiments.c
-    query = sa.select(e.artifact_location).join_from(t.runs, t.experiments).where(r.id == run_id)
-    with store.db.read() as conn:
-        location = conn.execute(query).scalar()
     if location:
         roots = ArtifactRoots.from_settings(store.settings)
         for path, source in files:

@@ -13,7 +13,7 @@ from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
 from ._base import ServiceBase
-from .artifact_locations import copy_to_location
+from .artifact_locations import copy_to_location, run_location
 from .entities import Artifact
 
 __all__ = ["ArtifactsMixin", "artifact_file", "artifact_files"]
@@ -63,9 +63,10 @@ class ArtifactsMixin(ServiceBase):
         return self._store_artifacts(run_id, artifact_files(local_dir, artifact_path))
 
     def _store_artifacts(self, run_id: str, files: list[tuple[str, Path]]) -> list[Artifact]:
-        with self.db.read() as conn:
+        with self.db.read() as conn:  # one read for both
             self._require_active(conn, run_id)
-        copy_to_location(self.store, run_id, files)  # an experiment's own local folder
+            location = run_location(conn, run_id)
+        copy_to_location(self.store, location, run_id, files)  # an experiment's own local folder
         now = now_ms()
         stored = [(path, self.store.blobs.put_file(source)) for path, source in files]
         with self.db.write() as conn:
