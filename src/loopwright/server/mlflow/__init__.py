@@ -30,7 +30,8 @@ from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
 from .._routing import PrefixRouter
-from ._common import MlflowRoute, caller
+from ..auth import require_async
+from ._common import MlflowRoute
 
 __all__ = ["routers"]
 
@@ -51,7 +52,7 @@ _HOT_PATHS = (
 def _server_info() -> APIRouter:
     router = PrefixRouter(prefix="/api/3.0/mlflow", route_class=MlflowRoute)
 
-    @router.get("/server-info", dependencies=[Depends(caller("viewer"))])
+    @router.get("/server-info", dependencies=[Depends(require_async("viewer"))])
     async def server_info() -> dict[str, object]:
         """What MLflow clients probe before artifact transfers: no multipart, no workspaces."""
         return {

@@ -8,7 +8,7 @@ no response model to validate on the way out.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -31,7 +31,6 @@ __all__ = [
     "MlflowRoute",
     "State",
     "Viewer",
-    "caller",
     "check_key",
     "check_length",
     "check_param",
@@ -53,15 +52,9 @@ async def get_state(request: Request) -> ServerState:
     return state
 
 
-def caller(role: str) -> Callable[[Request], Awaitable[Identity]]:
-    """:func:`~loopwright.server.auth.require_async`: the caller's role checked on the event
-    loop; only a token lookup the token cache cannot answer goes to the thread pool."""
-    return require_async(role)
-
-
 State = Annotated[ServerState, Depends(get_state)]
-Viewer = Annotated[Identity, Depends(caller("viewer"))]
-Editor = Annotated[Identity, Depends(caller("editor"))]
+Viewer = Annotated[Identity, Depends(require_async("viewer"))]
+Editor = Annotated[Identity, Depends(require_async("editor"))]
 
 
 class MlflowRoute(APIRoute):
