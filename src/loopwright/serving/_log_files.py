@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..paths import normalize_relpath
+from ..store._local_files import create_temp, fsync_dir, write_all
 from ..store.limits import MODEL_NAME
 
 if TYPE_CHECKING:
@@ -145,27 +146,16 @@ class LogFiles:
                 path, bytes(data)
             )  # one PUT: the object appears complete or not at all
             return path
-        temp = f"{folder}/.{name}.tmp"
+        # The local blob store's temp-file, fsync and rename steps; the dot-named temp file is
+        # never taken for a part (readers list *.parquet only).
+        fd, temp = create_temp(Path(folder), f".{name}.")  # makes the hour's folder if needed
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileNotFoundError:  # the first file of this hour
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with open(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
+            write_all(fd, [data])
             os.replace(temp, path)
         except BaseException:
-            Path(temp).unlink(missing_ok=True)
+            temp.unlink(missing_ok=True)
             raise
-        if os.name == "posix":  # the rename itself survives a power cut once the folder is synced
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        fsync_dir(Path(folder))  # the rename itself survives a power cut once the folder is synced
         return path
 
     def find(

@@ -33,7 +33,11 @@ def create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
 
 
 def write_all(
-    fd: int, chunks: Iterable[bytes], hasher: blake3 | None = None, *, durable: bool = True
+    fd: int,
+    chunks: Iterable[bytes | memoryview],
+    hasher: blake3 | None = None,
+    *,
+    durable: bool = True,
 ) -> int:
     """Write ``chunks`` to ``fd`` (feeding ``hasher`` too), fsync unless told not to, close."""
     size = 0
