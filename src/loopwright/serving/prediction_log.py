@@ -71,25 +71,17 @@ _HASH_SPACE = float(1 << 64)
 # A batch that fails to write (object store unreachable ...) is retried at the next flushes;
 # after this many failures in a row its records are given up and counted as failed.
 _ATTEMPTS = 3
-# Each fixed field: the exact types seen almost always (one set lookup), then what else passes.
-_FIELD_TYPES: tuple[tuple[str, frozenset[type], type | tuple[type, ...]], ...] = (
-    ("request_id", frozenset({str}), str),
-    ("variant", frozenset({str}), str),
-    ("model", frozenset({str}), str),
-    ("model_version", frozenset({int, type(None)}), (Integral, type(None))),
-    ("timestamp", frozenset({datetime}), datetime),
-    ("latency_ms", frozenset({float, int}), Real),
-    ("status", frozenset({int}), Integral),
+# Each fixed field: the exact types seen almost always (one set lookup), then what else passes,
+# and how an error names what it must be.
+_FIELD_TYPES: tuple[tuple[str, frozenset[type], type | tuple[type, ...], str], ...] = (
+    ("request_id", frozenset({str}), str, "a string"),
+    ("variant", frozenset({str}), str, "a string"),
+    ("model", frozenset({str}), str, "a string"),
+    ("model_version", frozenset({int, type(None)}), (Integral, type(None)), "an int or None"),
+    ("timestamp", frozenset({datetime}), datetime, "a datetime"),
+    ("latency_ms", frozenset({float, int}), Real, "a number"),
+    ("status", frozenset({int}), Integral, "an int"),
 )
-_FIELD_NAMES = {
-    "request_id": "a string",
-    "variant": "a string",
-    "model": "a string",
-    "model_version": "an int or None",
-    "timestamp": "a datetime",
-    "latency_ms": "a number",
-    "status": "an int",
-}
 _KNOWN_DEPLOYMENTS = 1024  # deployment names remembered as valid (each is checked once)
 
 
@@ -410,13 +402,13 @@ def _prepare_writer(files: LogFiles) -> None:
 
 def _check(record: PredictionRecord) -> None:
     """Refuse at once what would fail the writer later, and with it a whole file of records."""
-    for name, usual, kinds in _FIELD_TYPES:
+    for name, usual, kinds, wanted in _FIELD_TYPES:
         value = getattr(record, name)
         if type(value) in usual:
             continue
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise InvalidInput(
-                f"prediction record field {name} must be {_FIELD_NAMES[name]}, "
+                f"prediction record field {name} must be {wanted}, "
                 f"not {type(value).__name__} {str(value)[:40]!r}"
             )
     if record.timestamp.tzinfo is None or record.timestamp.utcoffset() is None:
