@@ -16,6 +16,7 @@ from loopwright.errors import (
     Conflict,
     InvalidInput,
     InvalidModelPackage,
+    LimitExceeded,
     NotFound,
     UnsafePath,
     UnverifiedSource,
@@ -252,3 +253,51 @@ def test_pinning_fetches_an_fsspec_url_and_keeps_its_files_inside(
     assert not list(tmp_path.parent.rglob("escaped.bin"))
     memory.rm("/bucket", recursive=True)
     memory.rm("/evil", recursive=True)
+
+
+def test_pinning_copies_at_most_max_upload_bytes_from_a_url_or_a_runs_folder(
+    tmp_path: Path, db_uri: str
+) -> None:
+    import fsspec
+
+    from loopwright.tracking.artifact_locations import ArtifactRoots, run_artifact_folder
+
+    settings = resolve_settings(
+        home=tmp_path / "home",
+        db_uri=db_uri,
+        user="ada",
+        max_upload_bytes=1000,
+        default_artifact_root=str(tmp_path / "artifacts"),
+    )
+    package = make_package(tmp_path / "pkg", b"w" * 2000)
+    memory = fsspec.filesystem("memory")
+    for file in package.iterdir():
+        memory.pipe(f"/big/churn/{file.name}", file.read_bytes())
+    with Client(settings) as client:
+        registry = client.registry
+        assert isinstance(registry, RegistryService)
+        registry.create_model("churn")
+        registry._register_external(
+            "churn", "memory://big/churn", run_id=None, description=None, tags={}
+        )
+        with pytest.raises(LimitExceeded, match="max_upload_bytes"):
+            registry.pin_source("churn", 1)
+        # The run's local folder a server reads from is held to the same bound.
+        location = str(tmp_path / "artifacts" / "e")
+        client.tracking._create_experiment("e", artifact_location=location)  # type: ignore[attr-defined]
+        run = client.tracking.create_run(experiment="e")
+        folder = run_artifact_folder(ArtifactRoots.from_settings(settings), location, run.id)
+        (folder / "model").mkdir(parents=True)
+        for file in package.iterdir():
+            (folder / "model" / file.name).write_bytes(file.read_bytes())
+        registry._register_external(
+            "churn", str(folder / "model"), run_id=run.id, description=None, tags={}
+        )
+        with pytest.raises(LimitExceeded, match=f"run {run.id}"):
+            registry._pin_stored_source("churn", 2, trusted=False)
+        assert (
+            registry.get_version("churn", 1).external and registry.get_version("churn", 2).external
+        )
+        # Files the caller hands over as a folder are not fetched: no cap applies.
+        assert not registry.pin_source("churn", 1, package).external
+    memory.rm("/big", recursive=True)

@@ -21,6 +21,7 @@ from ..errors import NotFound, UnsafePath
 from ..paths import normalize_relpath, open_folder_nofollow, safe_join
 from ..store import schema as t
 from ..tracking.artifact_locations import ArtifactRoots, run_artifact_folder
+from ._source_fetch import FetchBudget
 
 if TYPE_CHECKING:
     from ..store.home import Store
@@ -54,7 +55,8 @@ def inside_run_folder(store: Store, run_id: str | None, source: str) -> str | No
 
 def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     """Copy the run's local artifact folder at ``below`` (see :func:`inside_run_folder`) into the
-    new folder ``dest``, following no symbolic link; returns ``dest``."""
+    new folder ``dest``, following no symbolic link; returns ``dest``. At most the
+    ``max_upload_bytes`` setting is copied (:class:`FetchBudget`)."""
     r, e = t.runs.c, t.experiments.c
     query = sa.select(e.artifact_location).join_from(t.runs, t.experiments).where(r.id == run_id)
     with store.db.read() as conn:
@@ -67,7 +69,7 @@ def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     try:
         fd = open_folder_nofollow(root, inside)
         dest.mkdir(parents=True)
-        _copy_dir(fd, dest)
+        _copy_dir(fd, dest, FetchBudget(store, f"the folder of run {run_id} at {below or '.'!r}"))
     except FileNotFoundError:
         raise NotFound(
             f"run {run_id} has no files at {below or '.'!r} in its experiment's folder yet; pin "
@@ -84,7 +86,7 @@ def copy_run_folder(store: Store, run_id: str, below: str, dest: Path) -> Path:
     return dest
 
 
-def _copy_dir(fd: int, dest: Path) -> None:
+def _copy_dir(fd: int, dest: Path, budget: FetchBudget) -> None:
     for entry in os.scandir(fd):
         if entry.is_symlink():
             continue  # never followed, never copied
@@ -93,10 +95,11 @@ def _copy_dir(fd: int, dest: Path) -> None:
             inner = os.open(entry.name, _DIR, dir_fd=fd)
             try:
                 target.mkdir()
-                _copy_dir(inner, target)
+                _copy_dir(inner, target, budget)
             finally:
                 os.close(inner)
         elif entry.is_file(follow_symlinks=False):
+            budget.take(entry.stat(follow_symlinks=False).st_size)
             data = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
             with os.fdopen(data, "rb") as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)

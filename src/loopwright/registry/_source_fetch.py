@@ -4,7 +4,8 @@ A source is reachable when it is a local folder (a path or a ``file://`` URI wit
 run's or a logged model's artifacts in this store (``runs:/<run>/<path>``, ``models:/m-<id>``),
 a verified version of this registry (``models:/<name>/<version>``), or a URL an installed
 fsspec backend reads (``s3://``, ``gs://`` …). Anything else is refused with the way around it:
-download the files yourself and pin from that folder.
+download the files yourself and pin from that folder. What a fetch copies in is capped by the
+``max_upload_bytes`` setting, the bound a server puts on any upload (:class:`FetchBudget`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ..errors import Conflict, InvalidInput, NotFound, UnsafePath
+from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from ..paths import normalize_relpath, safe_join
 from ..store import artifact_trees as trees
 
@@ -21,10 +22,30 @@ if TYPE_CHECKING:
     from ..store.home import Store
     from ._versions import VersionsMixin
 
-__all__ = ["fetch_source", "stored_here"]
+__all__ = ["FetchBudget", "fetch_source", "stored_here"]
 
 _LOCAL_HOSTS = ("", "localhost", "127.0.0.1")
 _HOW = "download the files and pin from that folder (pin_source(name, version, folder))"
+
+
+class FetchBudget:
+    """The bytes a pin may copy in from outside the store: ``max_upload_bytes``, so that
+    fetching a source is no way around the bound an upload of the same files would meet."""
+
+    def __init__(self, store: Store, what: str) -> None:
+        self.limit = store.settings.max_upload_bytes
+        self.what = what
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        """Count ``size`` more bytes; ``LimitExceeded`` once past the limit."""
+        self.used += size
+        if self.used > self.limit:
+            raise LimitExceeded(
+                f"{self.what} holds more than {self.limit} bytes, the max_upload_bytes setting "
+                "(LOOPWRIGHT_MAX_UPLOAD_BYTES); raise it, or pin from a folder of the files "
+                "(pin_source(name, version, folder))"
+            )
 
 
 def stored_here(source: str) -> bool:
@@ -59,7 +80,7 @@ def fetch_source(store: Store, registry: VersionsMixin, source: str, dest: Path)
                 f"pin that one first (`loopwright models pin {name} {version.version}`)"
             )
         return registry.download_package(version, dest)
-    return _fetch_url(source, dest)
+    return _fetch_url(source, dest, FetchBudget(store, f"source {source!r}"))
 
 
 def _copy_tree(
@@ -77,7 +98,7 @@ def _copy_tree(
     return dest
 
 
-def _fetch_url(source: str, dest: Path) -> Path:
+def _fetch_url(source: str, dest: Path, budget: FetchBudget) -> Path:
     """Copy the folder at an fsspec URL (its backend must be installed) into ``dest``."""
     import fsspec
 
@@ -90,14 +111,18 @@ def _fetch_url(source: str, dest: Path) -> Path:
     root = path.rstrip("/")
     try:
         found = fs.isdir(root)
+        listed = fs.find(root, detail=True) if found else {}
+        listed_size = {remote: int(info.get("size") or 0) for remote, info in listed.items()}
+        budget.take(sum(listed_size.values()))  # before anything is downloaded
         # File by file, each through the one path resolver: a key like "a/../../x" in a bucket
         # must not write outside ``dest``.
-        for remote in fs.find(root) if found else []:
+        for remote, size in sorted(listed_size.items()):
             relative = remote[len(root) :].lstrip("/")
             target = safe_join(dest, relative, what=f"file of source {source!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(remote, str(target))
-    except UnsafePath:
+            budget.take(target.stat().st_size - size)  # a size the listing did not give
+    except InvalidInput:  # ours (an unsafe path, the size cap): already says what to do
         raise
     except Exception as exc:  # any backend's failure (credentials, network): say what to do
         raise InvalidInput(
