@@ -129,7 +129,8 @@ class ExternalVersionsMixin(VersionsMixin):
         them into a package and attach it: the version then loads like any other.
 
         An MLflow folder is converted; ``trusted=True`` unpickles its pickled model once to
-        re-save it safely (only for files whose origin you trust).
+        re-save it safely (only for files whose origin you trust). Files fetched from a source
+        are capped by the ``max_upload_bytes`` setting; a ``folder`` given is not.
         """
         with self.db.read() as conn:
             row = version_row(conn, model_row(conn, name), version)
