@@ -76,6 +76,30 @@ def test_bytes_round_trip_as_text_and_as_binary(values: list[str]) -> None:
     assert request["inputs"][0]["data"] == values
 
 
+@given(numeric_tensors())
+def test_numeric_tensors_round_trip_as_binary(tensor: tuple[str, Any]) -> None:
+    datatype, array = tensor
+    shape = list(array.shape)
+    payload = {"outputs": [{"name": "x", "datatype": datatype, "shape": shape, "data": 0}]}
+    body, length = encode_binary(payload, {"x": array}, True)
+    assert len(body) - length == array.size * array.dtype.itemsize  # little-endian raw values
+    size = len(body) - length
+    request = {
+        "inputs": [
+            {
+                "name": "x",
+                "datatype": datatype,
+                "shape": shape,
+                "parameters": {"binary_data_size": size},
+            }
+        ]
+    }
+    attach_inputs(request, body[length:])
+    read = read_tensor("x", datatype, shape, request["inputs"][0]["data"])
+    assert read.dtype == array.dtype
+    np.testing.assert_array_equal(read, array)
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
     lambda children: (

@@ -16,25 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidInput
-from ._datatypes import datatype_of
+from ._datatypes import NUMPY_DTYPES, datatype_of
 
 __all__ = ["HEADER", "attach_inputs", "binary_outputs", "encode_binary", "split_body"]
 
 HEADER = "inference-header-content-length"
-_NUMPY = {
-    "BOOL": "bool",
-    "UINT8": "<u1",
-    "UINT16": "<u2",
-    "UINT32": "<u4",
-    "UINT64": "<u8",
-    "INT8": "<i1",
-    "INT16": "<i2",
-    "INT32": "<i4",
-    "INT64": "<i8",
-    "FP16": "<f2",
-    "FP32": "<f4",
-    "FP64": "<f8",
-}
 
 
 def split_body(raw: bytes, header: str) -> tuple[Any, bytes]:
@@ -76,8 +62,8 @@ def attach_inputs(body: Any, data: bytes) -> None:
         datatype = spec.get("datatype")
         if datatype == "BYTES":
             spec["data"] = _read_bytes(chunk, position)
-        elif datatype in _NUMPY:
-            dtype = np.dtype(_NUMPY[datatype])
+        elif datatype in NUMPY_DTYPES:
+            dtype = np.dtype(NUMPY_DTYPES[datatype]).newbyteorder("<")
             if size % dtype.itemsize:
                 raise InvalidInput(
                     f"inputs[{position}] has {size} bytes, not a whole number of {datatype} values"

@@ -14,9 +14,18 @@ from typing import Any
 from ..errors import InvalidInput
 from ..registry.packaging._dtypes import COLUMN_TYPES, numpy_dtype
 
-__all__ = ["DATATYPES", "column_datatype", "datatype_of", "read_tensor", "to_json_data"]
+__all__ = [
+    "DATATYPES",
+    "NUMPY_DTYPES",
+    "column_datatype",
+    "datatype_of",
+    "read_tensor",
+    "to_json_data",
+]
 
-_NUMERIC = {
+# Each numeric datatype's numpy dtype (native byte order; the binary extension sends them
+# little-endian).
+NUMPY_DTYPES = {
     "BOOL": "bool",
     "UINT8": "uint8",
     "UINT16": "uint16",
@@ -30,8 +39,8 @@ _NUMERIC = {
     "FP32": "float32",
     "FP64": "float64",
 }
-DATATYPES = (*_NUMERIC, "BYTES")
-_BY_DTYPE = {dtype: name for name, dtype in _NUMERIC.items()}
+DATATYPES = (*NUMPY_DTYPES, "BYTES")
+_BY_DTYPE = {dtype: name for name, dtype in NUMPY_DTYPES.items()}
 
 
 def column_datatype(type_name: str) -> str:
@@ -123,7 +132,7 @@ def _shape(label: str, shape: Any) -> list[int]:
 def _as_numeric(label: str, datatype: str, raw: Any, data: Any) -> Any:
     import numpy as np
 
-    dtype = np.dtype(_NUMERIC[datatype])
+    dtype = np.dtype(NUMPY_DTYPES[datatype])
     kind = raw.dtype.kind
     if dtype.kind in "iu" and kind in "fO" and raw.size:
         # Python ints past int64 (UINT64's upper half) make numpy guess float or object:
