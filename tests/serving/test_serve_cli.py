@@ -234,3 +234,24 @@ def test_serve_resolves_an_alias_on_each_metadata_store(db_uri: str, tmp_path: A
         assert meta["versions"] == ["1"]
         scored = httpx.post(f"{url}/invocations", json=_records(2))
         assert scored.json() == {"predictions": fitted.predict(X[:2]).tolist()}
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("127.0.0.1", False),
+        ("127.0.0.2", False),
+        ("::1", False),
+        ("localhost", False),
+        ("0.0.0.0", True),
+        ("192.168.1.5", True),
+        ("serving.example", True),
+    ],
+)
+def test_the_banner_warns_when_listening_beyond_loopback(host: str, warned: bool) -> None:
+    from loopwright.cli.serve import _banner
+    from loopwright.serving.server import ServeConfig
+
+    lines = _banner(host, 8080, 1, ServeConfig(sources=()), [])
+    assert lines[0].startswith(f"loopwright serve on http://{host}:8080")
+    assert any("anyone who can connect" in line for line in lines) is warned

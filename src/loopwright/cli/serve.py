@@ -209,6 +209,8 @@ def _banner(
     ]
     for source, row in zip(config.sources, index, strict=False):
         lines.append(f"  {row['name']} version {row['version']}  <- {source.uri}")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    from .server import _is_loopback  # the server command's test: any loopback address
+
+    if not _is_loopback(host):
         lines.append(f"  listening on {host}: anyone who can connect may call the models")
     return lines
