@@ -22,6 +22,7 @@ from ..store import statements
 from ._base import ServiceBase
 from ._validate import check_key, checked_tags, run_name
 from .entities import Artifact, Run, RunStatus
+from .run_rows import insert_run
 
 if TYPE_CHECKING:
     from ._writer import MetricWriter
@@ -77,7 +78,7 @@ class RemoteRunsMixin(ServiceBase):
             "start_time": start,
             "heartbeat_at": now,
         }
-        tag_rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tag_values.items()]
+        tag_rows = [(run_id, key, value) for key, value in tag_values.items()]
         with self.db.write() as conn:
             # Raw SQL (store/statements.py): run creation is a hot path of MLflow's client.
             found = statements.fetch(conn, _EXPERIMENT_STAGE, [experiment_id])
@@ -90,14 +91,7 @@ class RemoteRunsMixin(ServiceBase):
                 )
             if parent_run_id is not None:
                 self._require_run(conn, parent_run_id)
-            statements.insert_many(conn, "runs", tuple(row), [tuple(row.values())])
-            statements.insert_many(
-                conn,
-                "run_tags",
-                ("run_id", "key", "value"),
-                [(r["run_id"], r["key"], r["value"]) for r in tag_rows],
-                " ON CONFLICT DO NOTHING",
-            )
+            insert_run(conn, row, tag_rows)
         self._loggable.add(run_id)
         return Run(
             id=run_id,
@@ -115,7 +109,7 @@ class RemoteRunsMixin(ServiceBase):
             heartbeat_at=now,
             git_commit=git_commit,
             git_branch=git_branch,
-            tags={r["key"]: r["value"] for r in tag_rows},
+            tags=tag_values,
         )
 
     def update_run(

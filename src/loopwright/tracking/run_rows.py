@@ -27,6 +27,7 @@ __all__ = [
     "INFO_COLUMNS",
     "RunRows",
     "fetch_full_rows",
+    "insert_run",
     "read_experiment_id",
     "read_run_info",
     "read_run_rows",
@@ -71,6 +72,19 @@ _METRICS_SQL = (
     'SELECT "run_id", "key", "value", "is_nan", "step", "timestamp" FROM latest_metrics'
     " WHERE run_id IN ({})"
 )
+
+
+_TAG_COLUMNS = ("run_id", "key", "value")
+
+
+def insert_run(
+    conn: sa.Connection, row: Mapping[str, Any], tags: Sequence[tuple[str, str, str]]
+) -> None:
+    """Insert a new run's ``row`` and its ``tags`` (``(run_id, key, value)``; a repeated key
+    keeps the first), by raw SQL: creating a run is a hot path (store/statements.py)."""
+    statements.execute(conn, statements.insert_text("runs", tuple(row)), [*row.values()])
+    if tags:
+        statements.insert_many(conn, "run_tags", _TAG_COLUMNS, tags, " ON CONFLICT DO NOTHING")
 
 
 def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:

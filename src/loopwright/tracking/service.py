@@ -44,14 +44,13 @@ from .capture import (
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .remote_runs import RemoteRunsMixin
-from .run_rows import fetch_full_rows, run_from_row
+from .run_rows import fetch_full_rows, insert_run, run_from_row
 from .search import RunPage, search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
 DEFAULT_EXPERIMENT = "Default"
 _HOST = socket.gethostname()
-_TAG_COLUMNS = ("run_id", "key", "value")
 _PARAMS_SQL = 'SELECT "run_id", "key", "value" FROM params WHERE run_id IN ({})'
 _TAGS_SQL = 'SELECT "run_id", "key", "value" FROM run_tags WHERE run_id IN ({})'
 _METRICS_SQL = (
@@ -139,12 +138,7 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
                         self._require_run(conn, parent_run_id)
                     for table, rows in context_rows.items():
                         insert_ignore(conn, table, rows)
-                    insert = statements.insert_text("runs", tuple(row))
-                    statements.execute(conn, insert, [*row.values()])
-                    if tag_rows:
-                        statements.insert_many(
-                            conn, "run_tags", _TAG_COLUMNS, tag_rows, " ON CONFLICT DO NOTHING"
-                        )
+                    insert_run(conn, row, tag_rows)
             if current:
                 break
             # Renamed or deleted by another process since it was cached: look it up again
