@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INFO_COLUMNS",
+    "METRICS_SQL",
+    "PARAMS_SQL",
+    "TAGS_SQL",
     "RunRows",
     "fetch_full_rows",
     "insert_run",
@@ -66,9 +69,9 @@ class RunRows:
 _INFO_SQL = "SELECT {} FROM runs WHERE id IN ({{}})".format(  # noqa: S608 (names, placeholders)
     ", ".join(f'"{column.name}"' for column in INFO_COLUMNS)
 )
-_PARAMS_SQL = 'SELECT "run_id", "key", "value" FROM params WHERE run_id IN ({})'
-_TAGS_SQL = 'SELECT "run_id", "key", "value" FROM run_tags WHERE run_id IN ({})'
-_METRICS_SQL = (
+PARAMS_SQL = 'SELECT "run_id", "key", "value" FROM params WHERE run_id IN ({})'
+TAGS_SQL = 'SELECT "run_id", "key", "value" FROM run_tags WHERE run_id IN ({})'
+METRICS_SQL = (
     'SELECT "run_id", "key", "value", "is_nan", "step", "timestamp" FROM latest_metrics'
     " WHERE run_id IN ({})"
 )
@@ -96,12 +99,12 @@ def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:
             ids = statements.marks(len(chunk))
             for row in statements.fetch(conn, _INFO_SQL.format(ids), chunk):
                 found[row[0]] = RunRows(row)
-            for run_id, key, value in statements.fetch(conn, _PARAMS_SQL.format(ids), chunk):
+            for run_id, key, value in statements.fetch(conn, PARAMS_SQL.format(ids), chunk):
                 found[run_id].params.append((key, value))
-            for run_id, key, value in statements.fetch(conn, _TAGS_SQL.format(ids), chunk):
+            for run_id, key, value in statements.fetch(conn, TAGS_SQL.format(ids), chunk):
                 found[run_id].tags.append((key, value))
             for run_id, key, value, is_nan, step, timestamp in statements.fetch(
-                conn, _METRICS_SQL.format(ids), chunk
+                conn, METRICS_SQL.format(ids), chunk
             ):
                 found[run_id].metrics.append((key, value, bool(is_nan), step, timestamp))
     return found

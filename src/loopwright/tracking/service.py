@@ -44,19 +44,20 @@ from .capture import (
 from .entities import Metric, Run, RunList, RunStatus
 from .experiments import ExperimentsMixin
 from .remote_runs import RemoteRunsMixin
-from .run_rows import fetch_full_rows, insert_run, run_from_row
+from .run_rows import (
+    METRICS_SQL,
+    PARAMS_SQL,
+    TAGS_SQL,
+    fetch_full_rows,
+    insert_run,
+    run_from_row,
+)
 from .search import RunPage, search_run_ids
 
 __all__ = ["DEFAULT_EXPERIMENT", "TrackingService"]
 
 DEFAULT_EXPERIMENT = "Default"
 _HOST = socket.gethostname()
-_PARAMS_SQL = 'SELECT "run_id", "key", "value" FROM params WHERE run_id IN ({})'
-_TAGS_SQL = 'SELECT "run_id", "key", "value" FROM run_tags WHERE run_id IN ({})'
-_METRICS_SQL = (
-    'SELECT "run_id", "key", "value", "is_nan", "step", "timestamp" FROM latest_metrics'
-    " WHERE run_id IN ({})"
-)
 
 
 class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, BufferedMetricsMixin):
@@ -256,12 +257,12 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         marks = statements.marks(len(ids))
         with self.db.read() as conn:  # raw SQL, as run_rows: these run on every get_run
             rows = fetch_full_rows(conn, ids)
-            for run_id, key, value in statements.fetch(conn, _PARAMS_SQL.format(marks), ids):
+            for run_id, key, value in statements.fetch(conn, PARAMS_SQL.format(marks), ids):
                 params[run_id][key] = value
-            for run_id, key, value in statements.fetch(conn, _TAGS_SQL.format(marks), ids):
+            for run_id, key, value in statements.fetch(conn, TAGS_SQL.format(marks), ids):
                 tags[run_id][key] = value
             for run_id, key, value, is_nan, step, timestamp in statements.fetch(
-                conn, _METRICS_SQL.format(marks), ids
+                conn, METRICS_SQL.format(marks), ids
             ):
                 point = Metric(key, math.nan if is_nan else value, step, timestamp)
                 metrics[run_id][key] = point
