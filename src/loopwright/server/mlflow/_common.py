@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
@@ -19,7 +19,8 @@ from ...errors import InvalidInput, LoopwrightError
 from ...store import limits
 from ...tracking import _validate
 from .._state import ServerState
-from ..auth import Identity, require_async
+from ..api._deps import Editor, State, Viewer  # the native API's, shared
+from ..auth import Identity
 from .errors import to_mlflow
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "check_length",
     "check_param",
     "check_tag",
-    "get_state",
     "reply",
     "run_user",
 ]
@@ -45,16 +45,6 @@ MAX_KEY = limits.KEY
 MAX_PARAM_VALUE = limits.PARAM_VALUE
 MAX_TAG_VALUE = limits.TAG_VALUE
 MAX_REGISTRY_TAG_VALUE = limits.REGISTRY_TAG_VALUE
-
-
-async def get_state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.lw
-    return state
-
-
-State = Annotated[ServerState, Depends(get_state)]
-Viewer = Annotated[Identity, Depends(require_async("viewer"))]
-Editor = Annotated[Identity, Depends(require_async("editor"))]
 
 
 class MlflowRoute(APIRoute):
