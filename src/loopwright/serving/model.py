@@ -50,6 +50,7 @@ class ServedModel:
         predict_ms: the median time of recent predict calls (infinite until the first).
         outputs: the output names a request may select, ``predict`` first.
         allows_missing: whether missing values (NaN) may reach the model (see ``_missing``).
+        label: ``model 'churn' version 3`` (without the version for a folder), for messages.
     """
 
     name: str
@@ -59,6 +60,7 @@ class ServedModel:
     outputs: tuple[str, ...] = field(init=False)
     allows_missing: bool = field(init=False)
     version_name: str = field(init=False)
+    label: str = field(init=False)
 
     def __post_init__(self) -> None:
         from ..registry.packaging.flavors import get_flavor
@@ -71,6 +73,10 @@ class ServedModel:
         # The version requests name: the registry's number, else the package hash prefix.
         self.version_name = (
             str(self.version) if self.version is not None else (self.loaded.manifest.hash[:12])
+        )
+        # Named in every request's signature check: formatted once.
+        self.label = f"model {self.name!r}" + (
+            "" if self.version is None else f" version {self.version}"
         )
 
     def warm_up(self) -> None:
@@ -90,12 +96,6 @@ class ServedModel:
     @property
     def signature(self) -> Signature | None:
         return self.loaded.signature
-
-    @property
-    def label(self) -> str:
-        """``model 'churn' version 3`` (or without the version for a folder)."""
-        version = "" if self.version is None else f" version {self.version}"
-        return f"model {self.name!r}{version}"
 
     def check_outputs(self, names: Sequence[str]) -> tuple[str, ...]:
         """The selected output names, or an error naming the ones this model has."""
