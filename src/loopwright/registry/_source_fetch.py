@@ -10,6 +10,7 @@ download the files yourself and pin from that folder. What a fetch copies in is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from ..store.home import Store
     from ._versions import VersionsMixin
 
-__all__ = ["FetchBudget", "fetch_source", "stored_here"]
+__all__ = ["FetchBudget", "fetch_source", "stored_here", "write_files"]
 
 _LOCAL_HOSTS = ("", "localhost", "127.0.0.1")
 _HOW = "download the files and pin from that folder (pin_source(name, version, folder))"
@@ -90,12 +91,18 @@ def _copy_tree(
     files = trees.files_under(store.db, owner_type, owner_id, prefix)
     if not files:
         raise NotFound(f"source {source!r} holds no files in this store yet; {_HOW}")
+    write_files(store, files, prefix, dest)
+    return dest
+
+
+def write_files(store: Store, files: Sequence[trees.FileRow], prefix: str, dest: Path) -> None:
+    """Write the stored ``files`` of a tree, all below ``prefix``, into ``dest`` by their paths
+    below ``prefix`` (scratch copies: not synced to disk)."""
     cut = len(prefix) + 1 if prefix else 0
     for row in files:
-        target = safe_join(dest, row.path[cut:], what="source file path")
+        target = safe_join(dest, row.path[cut:], what="file path")
         target.parent.mkdir(parents=True, exist_ok=True)
         store.blobs.get_file(row.blob_hash, target, durable=False)
-    return dest
 
 
 def _fetch_url(source: str, dest: Path, budget: FetchBudget) -> Path:

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from .._ids import now_ms
-from ..paths import normalize_relpath, safe_join
+from ..paths import normalize_relpath
 from ..store import artifact_trees as trees
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
 from ..tracking.logged_models import LoggedModelService
+from ._source_fetch import write_files
 
 if TYPE_CHECKING:
     from ..store.home import Store
@@ -143,7 +144,7 @@ def register_mlflow_model(
     with tempfile.TemporaryDirectory(prefix="lw-mlflow-register-") as tmp:
         folder, package = Path(tmp) / "mlflow-model", Path(tmp) / "package"
         folder.mkdir()
-        _fetch(store, source, folder)
+        write_files(store, source.files, source.prefix, folder)
         convert_mlflow_model(folder, package, trusted=False)
         version = registry._register_folder(
             name,
@@ -217,14 +218,6 @@ def keep_pinned_folder(
         conn, t.blobs, [{"hash": f.blob_hash, "size": f.size, "created_at": now} for f in files]
     )
     trees.copy_tree(conn, list(files), "", trees.MLFLOW_VERSION, version_id)
-
-
-def _fetch(store: Store, source: ModelSource, folder: Path) -> None:
-    cut = len(source.prefix) + 1 if source.prefix else 0
-    for row in source.files:
-        dest = safe_join(folder, row.path[cut:], what="model file path")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        store.blobs.get_file(row.blob_hash, dest, durable=False)
 
 
 def _note_version(conn: sa.Connection, model_id: str, name: str, number: int) -> None:
