@@ -47,6 +47,9 @@ def test_server_and_model_metadata_come_from_the_signature(url: str) -> None:
     assert httpx.get(f"{url}/v2/health/ready").status_code == 200
     server = httpx.get(f"{url}/v2").json()
     assert server["name"] == "loopwright" and "model_repository" in server["extensions"]
+    from loopwright import __version__
+
+    assert server["version"] == __version__ == httpx.get(f"{url}/version").text
     meta = httpx.get(f"{url}/v2/models/{MODEL}").json()
     assert meta["name"] == MODEL and meta["versions"] == ["1"]
     assert meta["platform"] == "loopwright_sklearn"

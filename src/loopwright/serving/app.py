@@ -72,7 +72,7 @@ def create_app(
     """
     from .. import __version__
 
-    server = _Server(repository, log, max_body_bytes)
+    server = _Server(repository, log, max_body_bytes, __version__)
     base = "/v2/models/{name}"
     versioned = "/v2/models/{name}/versions/{version}"
     # The router tries routes in order: the inference routes come first.
@@ -94,7 +94,6 @@ def create_app(
         Route("/health", server.health, methods=["GET"]),
         Route("/version", server.version_text, methods=["GET"]),
     ]
-    server.version = __version__
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -123,12 +122,16 @@ def create_app(
 
 class _Server:
     def __init__(
-        self, repository: ModelRepository, log: PredictionLog | None, max_body_bytes: int
+        self,
+        repository: ModelRepository,
+        log: PredictionLog | None,
+        max_body_bytes: int,
+        version: str,
     ) -> None:
         self.repository = repository
         self.log = log
         self.max_body_bytes = max_body_bytes
-        self.version = ""
+        self.version = version
 
     # --- OIP: server and model state ---------------------------------------------------
 
