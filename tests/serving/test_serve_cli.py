@@ -255,3 +255,24 @@ def test_the_banner_warns_when_listening_beyond_loopback(host: str, warned: bool
     lines = _banner(host, 8080, 1, ServeConfig(sources=()), [])
     assert lines[0].startswith(f"loopwright serve on http://{host}:8080")
     assert any("anyone who can connect" in line for line in lines) is warned
+
+
+def test_the_worker_configuration_round_trips_through_json() -> None:
+    """Worker processes rebuild the configuration from LOOPWRIGHT_SERVE_CONFIG."""
+    from loopwright.serving.server import ServeConfig
+    from loopwright.serving.sources import ModelSource
+
+    config = ServeConfig(
+        sources=(
+            ModelSource("clf", "models:/clf@champion", 3, "/cache/clf/3", "ab" * 32, True),
+            ModelSource("local", "./pkg", None, "/work/pkg"),
+        ),
+        max_batch_size=32,
+        max_batch_latency_ms=2.5,
+        log_root="s3://bucket/predictions",
+        log_sample_rate=0.1,
+        registry=True,
+        trusted=True,
+    )
+    assert ServeConfig.from_json(config.to_json()) == config
+    assert ServeConfig.from_json(ServeConfig(sources=()).to_json()) == ServeConfig(sources=())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from .sources import ModelSource
@@ -51,21 +51,12 @@ class ServeConfig:
     trusted: bool = False
 
     def to_json(self) -> str:
-        data = {
-            "sources": [s.to_dict() for s in self.sources],
-            "max_batch_size": self.max_batch_size,
-            "max_batch_latency_ms": self.max_batch_latency_ms,
-            "log_root": self.log_root,
-            "log_sample_rate": self.log_sample_rate,
-            "registry": self.registry,
-            "trusted": self.trusted,
-        }
-        return json.dumps(data)
+        return json.dumps(asdict(self))  # every field, sources included, is plain data
 
     @classmethod
     def from_json(cls, text: str) -> ServeConfig:
         data = json.loads(text)
-        sources = tuple(ModelSource.from_dict(s) for s in data.pop("sources"))
+        sources = tuple(ModelSource(**s) for s in data.pop("sources"))
         return cls(sources=sources, **data)
 
 

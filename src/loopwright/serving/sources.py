@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, InvalidInput
 
@@ -49,20 +49,6 @@ class ModelSource:
     folder: str
     package_hash: str | None = None
     trusted: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "uri": self.uri,
-            "version": self.version,
-            "folder": self.folder,
-            "package_hash": self.package_hash,
-            "trusted": self.trusted,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSource:
-        return cls(**data)
 
 
 def resolve_source(spec: str, client: Client | None, *, trusted: bool = False) -> ModelSource:
