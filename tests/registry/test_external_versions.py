@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _fake_package import make_package
+from blake3 import blake3
 
 from loopwright.client import Client
 from loopwright.config import resolve_settings
@@ -150,6 +151,9 @@ def test_pinning_fetches_a_local_source_and_converts_an_mlflow_model(
     assert pinned.flavor == "sklearn" and pinned.source == source
     model = load_model("models:/churn/1", client=client)
     assert list(model.predict([[2.0]])) == pytest.approx([2.0])
+    # The MLflow folder itself is kept only for versions MLflow's API registered.
+    mlmodel = blake3((folder / "MLmodel").read_bytes()).hexdigest()
+    assert not registry.store.blobs.exists(mlmodel)
 
 
 def test_pinning_fetches_a_runs_source_stored_here(

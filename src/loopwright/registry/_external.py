@@ -32,7 +32,7 @@ from ._source_fetch import fetch_source, stored_here
 from ._sources import package_from_folder
 from ._versions import VersionsMixin, store_package_rows
 from .entities import ModelVersion
-from .mlflow_sources import keep_pinned_folder
+from .mlflow_sources import keep_pinned_folder, registered_through_mlflow
 from .packaging._package_manifest import MANIFEST_FILE
 
 __all__ = ["ExternalVersionsMixin"]
@@ -147,10 +147,14 @@ class ExternalVersionsMixin(VersionsMixin):
         self, name: str, version: int, files_dir: Path, origin: str, trusted: bool
     ) -> ModelVersion:
         """Check the files in ``files_dir`` into a package and attach it to the version."""
+        with self.db.read() as conn:
+            row = version_row(conn, model_row(conn, name), version)
+            for_mlflow = registered_through_mlflow(conn, row.id)
         with tempfile.TemporaryDirectory(prefix="lw-pin-") as tmp:
             package_dir = _as_package(files_dir, Path(tmp) / "package", trusted=trusted)
             manifest, files = package_from_folder(self.store.blobs, package_dir)
-            mlflow_files = _stored_mlflow_folder(self.store.blobs, files_dir)
+            # The MLflow folder itself is stored only for a version its clients download.
+            mlflow_files = _stored_mlflow_folder(self.store.blobs, files_dir) if for_mlflow else []
         with self.db.write() as conn:
             model = model_row(conn, name, lock=True)
             current = version_row(conn, model, version)

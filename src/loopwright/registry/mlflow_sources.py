@@ -205,13 +205,20 @@ def _keep_with(
             _note_version(conn, source.logged_model_id, name, number)
 
 
+def registered_through_mlflow(conn: sa.Connection, version_id: str) -> bool:
+    """Whether MLflow's API registered the version (its clients then download an MLflow
+    folder kept with it)."""
+    mv = t.mlflow_model_versions.c
+    found = conn.execute(sa.select(mv.version_id).where(mv.version_id == version_id)).first()
+    return found is not None
+
+
 def keep_pinned_folder(
     conn: sa.Connection, version_id: str, files: Sequence[trees.FileRow]
 ) -> None:
     """Keep the MLflow folder an external version was pinned from (``files``, stored as blobs)
     with it, if MLflow's API registered it: MLflow clients download that folder."""
-    mv = t.mlflow_model_versions.c
-    if conn.execute(sa.select(mv.version_id).where(mv.version_id == version_id)).first() is None:
+    if not registered_through_mlflow(conn, version_id):
         return
     now = now_ms()
     insert_ignore(
