@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -44,7 +45,7 @@ class Deployments(Protocol):
         """Restore the traffic policy of ``to_revision`` (default: the one before the current)."""
         ...
 
-    def history(self, name: str) -> list[DeploymentRevision]:
+    def history(self, name: str) -> builtins.list[DeploymentRevision]:
         """Every revision of the deployment's traffic policy, oldest first."""
         ...
 
@@ -56,6 +57,6 @@ class Deployments(Protocol):
         """Record that a serving process at ``url`` serves deployment ``name`` now."""
         ...
 
-    def instances(self, name: str) -> list[ServingInstance]:
+    def instances(self, name: str) -> builtins.list[ServingInstance]:
         """The serving processes that reported themselves recently for deployment ``name``."""
         ...
