@@ -20,6 +20,7 @@ from ..errors import InvalidInput
 __all__ = [
     "ALIAS",
     "DATASET_NAME",
+    "DEPLOYMENT_NAME",
     "EXPERIMENT_NAME",
     "INT64_MAX",
     "INT64_MIN",
@@ -40,6 +41,7 @@ EXPERIMENT_NAME = 256
 DATASET_NAME = 256
 MODEL_NAME = 256
 ALIAS = 100
+DEPLOYMENT_NAME = 100
 
 # TEXT columns, capped as MLflow caps them.
 PARAM_VALUE = 6000

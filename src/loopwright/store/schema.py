@@ -514,6 +514,54 @@ mlflow_model_versions = sa.Table(
 )
 
 
+# --- serving: deployments (revision 0009) ---------------------------------------------------
+
+# A named endpoint and its current traffic policy: the strategy and the variants as JSON
+# (name, model URI, weight, role), the same document each revision row keeps.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.DEPLOYMENT_NAME), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("strategy", sa.String(20), nullable=False),
+    sa.Column("policy_json", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    _ms("updated_at"),
+)
+
+# Every state a deployment's policy had (gap-free numbers per deployment, taken under the
+# deployment row's lock): rollback restores one of them.
+deployment_revisions = sa.Table(
+    "deployment_revisions",
+    metadata,
+    _fk("deployment_id", "deployments.id"),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("strategy", sa.String(20), nullable=False),
+    sa.Column("policy_json", sa.Text, nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("deployment_id", "revision"),
+)
+
+# Serving processes that reported themselves (heartbeats), one row per deployment and URL.
+deployment_instances = sa.Table(
+    "deployment_instances",
+    metadata,
+    _fk("deployment_id", "deployments.id"),
+    sa.Column("url", sa.String(500), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    _ms("started_at"),
+    _ms("seen_at"),
+    sa.PrimaryKeyConstraint("deployment_id", "url"),
+)
+
+
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
     return [
