@@ -389,7 +389,8 @@ def policy(
         list[str] | None,
         typer.Option(
             "--require",
-            help="TARGET=N:ROLE, e.g. stage:Production=2:approver or alias:champion=1:admin. "
+            help="TARGET=N:ROLE, e.g. stage:Production=2:approver, alias:champion=1:admin or "
+            "traffic=1:approver. "
             "Repeat; the given rules replace the policy.",
         ),
     ] = None,
@@ -425,7 +426,8 @@ def _parse_rule(text: str) -> Any:
 
     target, _, rest = text.partition("=")
     count, _, role = rest.partition(":")
-    if not target.startswith(("stage:", "alias:")) or not count.isdigit() or int(count) < 1:
+    known = target.startswith(("stage:", "alias:")) or target == "traffic"
+    if not known or not count.isdigit() or int(count) < 1:
         raise typer.BadParameter(f"{text!r}: write TARGET=N:ROLE, e.g. stage:Production=2:approver")
     return ApprovalRule(target, int(count), role or "approver")
 

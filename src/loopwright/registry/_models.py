@@ -48,9 +48,10 @@ def check_policy(policy: object) -> ApprovalPolicy:
         kind, _, what = rule.target.partition(":")
         if kind == "alias":
             check_alias(what)
-        elif not (kind == "stage" and re.fullmatch(stages, what)):
+        elif not (kind == "stage" and re.fullmatch(stages, what)) and rule.target != "traffic":
             raise InvalidInput(
-                f"policy target {rule.target!r} must be 'stage:<{stages}>' or 'alias:<name>'"
+                f"policy target {rule.target!r} must be 'stage:<{stages}>', 'alias:<name>' or "
+                "'traffic'"
             )
         if not isinstance(rule.approvals, int) or not 1 <= rule.approvals <= 100:
             raise InvalidInput(f"rule {rule.target!r}: approvals must be an integer from 1 to 100")

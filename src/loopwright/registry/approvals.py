@@ -18,6 +18,10 @@ Rules of decision:
   stage the target cannot be reached from), approving raises ``Conflict`` and changes nothing.
 
 Asking again for the same version and target while a request is pending returns that request.
+
+A ``traffic`` rule guards deployments rather than the registry: a version may take live traffic
+once it holds a protected alias or stage or has an approved ``traffic`` request
+(:meth:`ApprovalsMixin._traffic_clearance`); approving such a request changes nothing here.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ..errors import ApprovalExpired, ApprovalNotAllowed, Conflict, InvalidInput
 from ..governance.users import find_user, role_at_least
 from ..store import schema as t
 from ._changes import ChangeBase, check_transition
-from ._queries import load_requests, lock_model, model_row, request_rule
+from ._queries import load_requests, lock_model, model_row, policy_of, request_rule, version_row
 from .entities import ApprovalPolicy, ApprovalRequest, ApprovalRule, Stage
 
 __all__ = ["ApprovalsMixin"]
@@ -153,6 +157,7 @@ class ApprovalsMixin(ChangeBase):
         A pending request for the same version and target is returned instead of a new one.
         """
         action, _, target = rule.target.partition(":")
+        target = target or action  # "traffic": the action and its target
         pending = conn.execute(
             sa.select(t.approval_requests).where(
                 _r.version_id == version.id,
@@ -293,7 +298,7 @@ class ApprovalsMixin(ChangeBase):
         note = f"approved request {request.id}"
         if request.action == "alias":
             self._move_alias(conn, model, request.target, version, note)
-        else:
+        elif request.action == "stage":
             self._apply_stage(
                 conn,
                 model,
@@ -302,6 +307,40 @@ class ApprovalsMixin(ChangeBase):
                 archive_existing=archive_existing,
                 comment=note,
             )
+
+    def _traffic_clearance(
+        self, conn: sa.Connection, name: str, version: int, follows: str | None = None
+    ) -> str | None:
+        """None if ``version`` of model ``name`` may take live traffic, else the id of the
+        pending ``traffic`` approval request for it (opened now, or the one already open).
+
+        Cleared are: any version when the model's policy has no ``traffic`` rule; a variant
+        that follows a protected target (``follows``: ``alias:champion``, ``stage:Production``);
+        a version holding a protected alias or stage now; a version with an approved
+        ``traffic`` request. Call inside the write transaction of the change, which must not be
+        applied (but committed, so the request stays) when a request id comes back.
+        """
+        model = model_row(conn, name, lock=True)
+        policy = policy_of(model)
+        rule = policy.rule_for("traffic")
+        if rule is None or (follows is not None and policy.rule_for(follows) is not None):
+            return None
+        row = version_row(conn, model, version)
+        al = t.model_aliases.c
+        aliases = conn.execute(sa.select(al.alias).where(al.version_id == row.id)).scalars()
+        held = [f"alias:{alias}" for alias in aliases] + [f"stage:{row.stage}"]
+        if any(policy.rule_for(target) is not None for target in held):
+            return None
+        approved = conn.execute(
+            sa.select(_r.id).where(
+                _r.version_id == row.id, _r.action == "traffic", _r.status == "approved"
+            )
+        ).first()
+        if approved is not None:
+            return None
+        return self._open_request(
+            conn, model, row, rule=rule, policy=policy, comment="live traffic in a deployment"
+        )
 
     def _check_decider(
         self, conn: sa.Connection, request: Any, version: Any, rule: ApprovalRule, decision: str

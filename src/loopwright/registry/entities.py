@@ -32,7 +32,8 @@ class Stage(StrEnum):
 class ApprovalRule:
     """``approvals`` decisions from users holding ``role`` (or ``admin``) are needed for ``target``.
 
-    ``target`` is ``"stage:Production"`` or ``"alias:<name>"``.
+    ``target`` is ``"stage:Production"``, ``"alias:<name>"`` or ``"traffic"`` (a version may
+    take live traffic in a deployment only if approved for it; see ``serving.deployments``).
     """
 
     target: str
@@ -53,13 +54,14 @@ class ApprovalRule:
 class ApprovalPolicy:
     """What needs approval for one registered model, and how long a request stays open.
 
-    The default policy protects ``stage:Production`` and the ``champion`` alias with one approval
-    from an ``approver``; requests expire after seven days.
+    The default policy protects ``stage:Production``, the ``champion`` alias and live traffic
+    with one approval from an ``approver``; requests expire after seven days.
     """
 
     rules: tuple[ApprovalRule, ...] = (
         ApprovalRule("stage:Production"),
         ApprovalRule("alias:champion"),
+        ApprovalRule("traffic"),
     )
     expires_after_s: int = 7 * 24 * 3600
 
@@ -148,8 +150,8 @@ class ApprovalRequest:
     model: str
     version: int
     version_id: str
-    action: str  # "stage" | "alias"
-    target: str  # "Production" | alias name
+    action: str  # "stage" | "alias" | "traffic"
+    target: str  # "Production" | alias name | "traffic"
     status: str  # pending | approved | rejected | expired | cancelled
     requested_by: str
     comment: str | None
