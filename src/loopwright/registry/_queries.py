@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ..errors import NotFound
 from ..store import schema as t
+from ._base import parse_stage, require_ready
 from .entities import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -33,6 +34,7 @@ __all__ = [
     "model_row",
     "policy_of",
     "request_rule",
+    "resolve_row",
     "version_row",
     "versions_span",
 ]
@@ -84,6 +86,37 @@ def version_row(conn: sa.Connection, model: Row, version: int) -> Row:
             f"versions: {versions_span(conn, model.id)}"
         )
     return row
+
+
+def resolve_row(conn: sa.Connection, model: Row, ref: int | str) -> Row:
+    """The loadable version row ``ref`` names (see ``Registry.resolve``); deleted ones refused."""
+    al = t.model_aliases.c
+    text = str(ref)
+    if isinstance(ref, int) or text.isdigit():
+        row = version_row(conn, model, int(text))
+        require_ready(row, model.name, "loaded")
+        return row
+    live = sa.select(t.model_versions).where(_v.model_id == model.id, _v.status != "DELETED")
+    word = "" if text.startswith("@") else text.lower()  # "@x": the alias x only
+    if word == "latest":
+        query, what = live, "no versions"
+    elif word in {"none", "staging", "production", "archived"}:
+        stage = parse_stage(text)
+        query, what = live.where(_v.stage == stage.value), f"no version in {stage.value}"
+    else:
+        alias = text.removeprefix("@")
+        query = live.join(t.model_aliases, al.version_id == _v.id).where(al.alias == alias)
+        what = f"no alias {alias!r}"
+    found = conn.execute(query.order_by(_v.version.desc()).limit(1)).first()
+    if found is None:
+        aliases = conn.execute(
+            sa.select(al.alias).where(al.model_id == model.id).order_by(al.alias)
+        ).scalars()
+        raise NotFound(
+            f"registered model {model.name!r} has {what}; give a version number, 'latest', a "
+            f"stage or an alias (aliases: {', '.join(aliases) or 'none'})"
+        )
+    return found
 
 
 def policy_of(model: Row) -> ApprovalPolicy:

@@ -23,9 +23,9 @@ from ..errors import Conflict, InvalidInput, NotFound, UnverifiedSource
 from ..paths import normalize_relpath, safe_join
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
-from ._base import check_model_name, check_tags, parse_stage, require_ready
+from ._base import check_model_name, check_tags, require_ready
 from ._models import ModelsMixin
-from ._queries import load_versions, model_row, version_row
+from ._queries import load_versions, model_row, resolve_row, version_row
 from ._search import VERSION_COLUMNS, mentions, parse, version_filter
 from ._sources import PackageFile, package_from_folder, package_from_run
 from .entities import ModelVersion
@@ -209,37 +209,8 @@ class VersionsMixin(ModelsMixin):
         """The loadable version ``ref`` names: a number (``3``), ``latest``, a stage
         (``Production``: its newest version there), an alias, or ``@<alias>`` (only an alias,
         e.g. one named ``production``; models:/name@alias). Deleted versions are refused."""
-        al = t.model_aliases.c
         with self.db.read() as conn:
-            model = model_row(conn, name)
-            text = str(ref)
-            if isinstance(ref, int) or text.isdigit():
-                row = version_row(conn, model, int(text))
-                require_ready(row, name, "loaded")
-                return load_versions(conn, [row])[0]
-            live = sa.select(t.model_versions).where(
-                _v.model_id == model.id, _v.status != "DELETED"
-            )
-            word = "" if text.startswith("@") else text.lower()  # "@x": the alias x only
-            if word == "latest":
-                query, what = live, "no versions"
-            elif word in {"none", "staging", "production", "archived"}:
-                stage = parse_stage(text)
-                query, what = live.where(_v.stage == stage.value), f"no version in {stage.value}"
-            else:
-                alias = text.removeprefix("@")
-                query = live.join(t.model_aliases, al.version_id == _v.id).where(al.alias == alias)
-                what = f"no alias {alias!r}"
-            found = conn.execute(query.order_by(_v.version.desc()).limit(1)).first()
-            if found is None:
-                aliases = conn.execute(
-                    sa.select(al.alias).where(al.model_id == model.id).order_by(al.alias)
-                ).scalars()
-                raise NotFound(
-                    f"registered model {name!r} has {what}; give a version number, 'latest', a "
-                    f"stage or an alias (aliases: {', '.join(aliases) or 'none'})"
-                )
-            return load_versions(conn, [found])[0]
+            return load_versions(conn, [resolve_row(conn, model_row(conn, name), ref)])[0]
 
     def list_versions(self, name: str, *, include_deleted: bool = False) -> list[ModelVersion]:
         """The model's versions, oldest first."""

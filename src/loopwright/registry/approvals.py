@@ -35,8 +35,9 @@ from .._ids import new_id
 from ..errors import ApprovalExpired, ApprovalNotAllowed, Conflict, InvalidInput, NotFound
 from ..governance.users import find_user, role_at_least
 from ..store import schema as t
+from ._base import parse_stage
 from ._changes import ChangeBase, check_transition
-from ._queries import load_requests, lock_model, model_row, policy_of, request_rule, version_row
+from ._queries import load_requests, lock_model, model_row, policy_of, request_rule, resolve_row
 from .entities import ApprovalPolicy, ApprovalRequest, ApprovalRule, Stage
 
 __all__ = ["ApprovalsMixin"]
@@ -309,36 +310,35 @@ class ApprovalsMixin(ChangeBase):
             )
 
     def _traffic_clearance(
-        self, conn: sa.Connection, name: str, version: int, follows: str | None = None
-    ) -> str | None:
-        """None if ``version`` of model ``name`` may take live traffic, else the id of the
-        pending ``traffic`` approval request for it (opened now, or the one already open).
+        self, conn: sa.Connection, name: str, ref: str, *, live: bool = True
+    ) -> tuple[int, str | None]:
+        """The version ``ref`` names now (as ``resolve`` reads it) and, if it may not take live
+        traffic, the id of the pending ``traffic`` approval request for it (opened now, or the
+        one already open); None when it may (or ``live`` is false: a shadow answers nobody).
 
-        Cleared are: any version when the model's policy has no ``traffic`` rule; a variant
-        that follows a protected target (``follows``: ``alias:champion``, ``stage:Production``);
-        a version holding a protected alias or stage now; a version with an approved
-        ``traffic`` request. Call inside the write transaction of the change, which must not be
-        applied (but committed, so the request stays) when a request id comes back.
+        Cleared are: any version when the model's policy has no ``traffic`` rule; a reference
+        that follows a protected alias or stage (``@champion``, ``Production``); a version
+        holding a protected alias or stage now; a version with an approved ``traffic`` request.
+        Call inside the write transaction of the change, which must not be applied (but
+        committed, so the request stays) when a request id comes back.
         """
         model = model_row(conn, name, lock=True)
+        row = resolve_row(conn, model, ref)
         policy = policy_of(model)
         rule = policy.rule_for("traffic")
-        if rule is None or (follows is not None and policy.rule_for(follows) is not None):
-            return None
-        row = version_row(conn, model, version)
+        if not live or rule is None or policy.rule_for(_followed(ref)) is not None:
+            return row.version, None
         al = t.model_aliases.c
         aliases = conn.execute(sa.select(al.alias).where(al.version_id == row.id)).scalars()
         held = [f"alias:{alias}" for alias in aliases] + [f"stage:{row.stage}"]
-        if any(policy.rule_for(target) is not None for target in held):
-            return None
         approved = conn.execute(
             sa.select(_r.id).where(
                 _r.version_id == row.id, _r.action == "traffic", _r.status == "approved"
             )
         ).first()
-        if approved is not None:
-            return None
-        return self._open_request(
+        if approved is not None or any(policy.rule_for(target) for target in held):
+            return row.version, None
+        return row.version, self._open_request(
             conn, model, row, rule=rule, policy=policy, comment="live traffic in a deployment"
         )
 
@@ -389,3 +389,13 @@ class ApprovalsMixin(ChangeBase):
                     f"request {request.id} can no longer be applied: {exc.message}; reject it "
                     "and ask again"
                 ) from None
+
+
+def _followed(ref: str) -> str:
+    """The policy target a reference follows: ``alias:x`` for ``@x`` or ``x``, ``stage:S`` for a
+    stage; ``""`` (no rule has it) for a version number or ``latest``."""
+    if ref.isdigit() or ref.lower() == "latest":
+        return ""
+    if ref.lower() in {"none", "staging", "production", "archived"}:
+        return f"stage:{parse_stage(ref).value}"
+    return f"alias:{ref.removeprefix('@')}"
