@@ -1,0 +1,153 @@
+"""Where batch scoring's units run: this process, a pool of processes, or Ray tasks.
+
+Every executor runs the same :func:`~._batch_score.score_unit` on the same tasks and gets back
+the same parts, so the output does not depend on the executor. Workers receive the package's
+folder in the local model cache (a :class:`ModelSource`), never a pickled model, and load it
+once per process through the verifying loader.
+
+- ``local``: units one after the other, in this process;
+- ``process``: ``workers`` processes, started fresh (``spawn``: the caller may hold threads
+  and database connections that a fork would copy half-way);
+- ``ray``: one Ray task per unit (``ray.init()`` locally, or the cluster at ``ray_address``;
+  the input and the output folder must be reachable from its nodes at the same paths).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput, LoopwrightError, ModelFailed
+from ._batch_score import PartResult, ScoreTask, score_unit
+
+if TYPE_CHECKING:
+    from ._batch_input import WorkUnit
+
+__all__ = ["EXECUTORS", "run_tasks"]
+
+EXECUTORS = ("local", "process", "ray")
+Progress = Callable[[int], None]
+
+
+def run_tasks(
+    executor: str,
+    tasks: Sequence[ScoreTask],
+    *,
+    workers: int,
+    progress: Progress,
+    ray_address: str | None = None,
+) -> list[PartResult]:
+    """Score every task; the results in task order. The first failure stops the rest."""
+    if executor == "local":
+        return [score_unit(task, progress) for task in tasks]
+    if executor == "process":
+        results = _in_processes(tasks, workers, progress)
+    elif executor == "ray":
+        results = _on_ray(tasks, workers, progress, ray_address)
+    else:
+        raise InvalidInput(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
+    return sorted(results, key=lambda result: result.index)
+
+
+def _in_processes(tasks: Sequence[ScoreTask], workers: int, progress: Progress) -> list[PartResult]:
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(tasks))),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_threads,
+    )
+    futures = {pool.submit(score_unit, task): task for task in tasks}
+    results: list[PartResult] = []
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in sorted(done, key=lambda f: futures[f].unit.index):
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    unfinished = [futures[f].unit for f in futures if not _succeeded(f)]
+                    raise _worker_died(unfinished[:workers], "process") from None
+                results.append(result)
+                progress(result.rows)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _succeeded(future: Any) -> bool:
+    return bool(future.done() and not future.cancelled() and future.exception() is None)
+
+
+def _limit_threads() -> None:
+    """One thread of numeric work per worker process: the processes are the parallelism."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn brings it; other models' libraries may not
+        return
+    threadpool_limits(1)
+
+
+def _on_ray(
+    tasks: Sequence[ScoreTask], workers: int, progress: Progress, address: str | None
+) -> list[PartResult]:
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    remote = ray.remote(num_cpus=1, max_retries=0)(score_unit)
+    queue = list(tasks)
+    running: dict[Any, ScoreTask] = {}
+    results: list[PartResult] = []
+    limit = workers if workers > 0 else len(queue)
+    try:
+        while queue or running:
+            while queue and len(running) < limit:
+                task = queue.pop(0)
+                running[remote.remote(task)] = task
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                task = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayTaskError as exc:
+                    cause = exc.cause
+                    if isinstance(cause, LoopwrightError):
+                        raise cause from None
+                    raise ModelFailed(
+                        f"{task.unit.describe(0, task.unit.rows or 1)}: a Ray task failed: "
+                        f"{type(cause).__name__}: {cause}"
+                    ) from None
+                except RayError as exc:
+                    raise _worker_died(
+                        [task.unit], "Ray", detail=f" ({type(exc).__name__})"
+                    ) from None
+                results.append(result)
+                progress(result.rows)
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+    return results
+
+
+def _worker_died(units: Sequence[WorkUnit], kind: str, detail: str = "") -> ModelFailed:
+    scoring = "; ".join(
+        unit.describe(0, unit.rows) if unit.rows else f"{unit.path} (part {unit.index})"
+        for unit in units
+    )
+    return ModelFailed(
+        f"a {kind} worker died{detail} while scoring one of: {scoring}. The model may have "
+        "crashed its process, or the machine ran out of memory (try fewer --workers or a "
+        "smaller --batch-rows); nothing was written to the output"
+    )

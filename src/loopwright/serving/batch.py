@@ -1,0 +1,345 @@
+"""Batch scoring: a model over Parquet, CSV or a dataset version, into Parquet parts.
+
+``predict_batch`` (and ``client.predict_batch``, ``loopwright predict``) streams the input as
+Arrow record batches of at most ``batch_rows`` rows, so memory stays bounded whatever the
+input's size; checks each batch against the model's signature before the model sees it; and
+writes one Parquet part per work unit (``part-00000.parquet`` ...): the kept input columns,
+the prediction columns as serving names them (``predict``, ``predict_proba`` ...), and
+``model`` and ``model_version``.
+
+The output appears whole or not at all: parts are written into a hidden staging folder beside
+the output (each part through a temporary file and a rename), and the folder is renamed into
+place once every part is written. A killed job leaves only the staging folder
+(``.<output>.*.partial``), never a half-written output.
+
+Example:
+    >>> result = client.predict_batch("models:/churn@champion", "customers.parquet",
+    ...                               "scores/", executor="process", workers=2)  # doctest: +SKIP
+    >>> result.rows, result.model_version  # doctest: +SKIP
+    (1000000, 3)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import AlreadyExists, InvalidInput, SignatureError
+from ._batch_executors import EXECUTORS, run_tasks
+from ._batch_input import PARQUET, find_files, plan_units, unit_schema
+from ._batch_score import (
+    MODEL_COLUMN,
+    VERSION_COLUMN,
+    ScoreTask,
+    csv_types,
+    loaded_model,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..client import Client
+    from ..data.entities import DatasetVersion
+    from .model import ServedModel
+
+__all__ = ["BatchResult", "predict_batch"]
+
+DEFAULT_BATCH_ROWS = 65_536
+# Units of at most this many rows: a part per million rows keeps parts easy to handle, and
+# several units per worker keep the workers busy until the end.
+MAX_UNIT_ROWS = 1_000_000
+UNITS_PER_WORKER = 4
+_DATASET_REF = re.compile(r"^[^/\\@]+@[^/\\@]+$")
+_PART = re.compile(r"^part-\d{5}\.parquet$")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch-scoring job did.
+
+    Attributes:
+        output: the output folder (Parquet parts).
+        rows: rows scored; ``batches``: record batches predicted; ``parts``: files written.
+        seconds: wall time of reading, predicting and writing.
+        model: the model's name; ``model_version`` its registry version (``None``: a folder).
+        model_uri: the URI as given; ``package_hash`` the package scored with.
+        input: the input as given; ``input_version`` the dataset version's ``name@vN``.
+        executor, workers: where the units ran.
+        dataset_version: the output registered as a dataset version (``register=``), else None.
+        run_id: the run recording the job's lineage (``register=``), else None.
+    """
+
+    output: Path
+    rows: int
+    batches: int
+    parts: int
+    seconds: float
+    model: str
+    model_version: int | None
+    model_uri: str
+    package_hash: str
+    input: str
+    input_version: str | None
+    executor: str
+    workers: int
+    dataset_version: DatasetVersion | None = None
+    run_id: str | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else math.inf
+
+
+def predict_batch(
+    client: Client | None,
+    model_uri: str,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    keep_columns: Sequence[str] = (),
+    outputs: Sequence[str] = ("predict",),
+    register: str | None = None,
+    overwrite: bool = False,
+    trusted: bool = False,
+    ray_address: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> BatchResult:
+    """Score ``input`` with ``model_uri`` into the folder ``output``.
+
+    Args:
+        client: resolves ``models:/`` and ``runs:/`` URIs and dataset versions, and registers
+            the output; ``None`` for a package folder and files.
+        model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/ID/PATH`` or a
+            package folder (an alias is resolved once: every worker scores the same version).
+        input: a Parquet file, folder or glob; CSV files; or a dataset version
+            (``name@v3``, ``name@alias``).
+        output: the folder to create; an existing one is refused unless ``overwrite``.
+        executor: ``local`` (this process), ``process`` (``workers`` processes) or ``ray``.
+        workers: processes (default: the CPUs), or Ray tasks at once (default: as Ray schedules).
+        batch_rows: rows per record batch: the memory bound and the model's call size.
+        keep_columns: input columns copied into the output (ids to join on).
+        outputs: what the model gives per row: ``predict``, and ``predict_proba`` if it has it.
+        register: store the output as a new version of this dataset, with lineage (a run in
+            experiment ``batch-scoring``, see ``_batch_lineage``).
+        trusted: allow packages that unpickle data or run packaged code.
+        ray_address: the Ray cluster for ``executor="ray"`` (default: a local Ray).
+        progress: called with (rows just scored, total rows or ``None`` if unknown).
+
+    Raises:
+        NotFound: no such model, input or dataset version.
+        AlreadyExists: ``output`` exists and ``overwrite`` is false.
+        SignatureError: the input's columns do not match the signature (before any scoring),
+            or a batch's values do not (the message names its rows and the column).
+        ModelFailed: the model raised, or a worker process died.
+    """
+    from .sources import resolve_source
+
+    if batch_rows < 1:
+        raise InvalidInput(f"batch_rows must be at least 1, not {batch_rows}")
+    if executor not in EXECUTORS:
+        raise InvalidInput(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"workers must be at least 1, not {workers}")
+    if register is not None and client is None:
+        raise InvalidInput(f"registering the output as {register!r} needs a store or server")
+    target = Path(output).absolute()
+    _check_output(target, overwrite=overwrite)
+    started = time.perf_counter()
+    source = resolve_source(model_uri, client, trusted=trusted)
+    served = loaded_model(source)
+    wanted_outputs = served.check_outputs(outputs)
+    keep = tuple(dict.fromkeys(keep_columns))
+    _check_names(keep, wanted_outputs)
+    count = workers or (1 if executor == "local" else (os.cpu_count() or 1))
+    if executor == "ray" and workers is None:
+        count = 0  # as many tasks at once as Ray schedules
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cleanup: list[Path] = []
+    run = None
+    try:
+        input_name, input_version, files = _input_files(client, input, target.parent, cleanup)
+        found, fmt = find_files(files)
+        total = _total_rows(found, fmt)
+        target_rows = _unit_rows(total, count or (os.cpu_count() or 1), batch_rows)
+        units = plan_units(found, fmt, target_rows)
+        if not units:
+            raise InvalidInput(f"input {input_name!r} has no rows to score")
+        _check_columns(served, unit_schema(units[0], csv_types(served)), keep, input_name)
+        if register is not None:
+            assert client is not None
+            from ._batch_lineage import start_scoring_run
+
+            run = start_scoring_run(
+                client,
+                source,
+                input_name,
+                input_version,
+                {"executor": executor, "workers": count, "batch_rows": batch_rows},
+            )
+        staging = _new_folder(target.parent, f".{target.name}", ".partial")
+        cleanup.append(staging)
+        tasks = [
+            ScoreTask(unit, source, str(staging), wanted_outputs, keep, batch_rows)
+            for unit in units
+        ]
+        report = progress or (lambda rows, total: None)
+        parts = run_tasks(
+            executor,
+            tasks,
+            workers=count,
+            progress=lambda rows: report(rows, total),
+            ray_address=ray_address,
+        )
+        _publish(staging, target)
+        seconds = time.perf_counter() - started
+        result = BatchResult(
+            output=target,
+            rows=sum(part.rows for part in parts),
+            batches=sum(part.batches for part in parts),
+            parts=sum(part.path is not None for part in parts),
+            seconds=seconds,
+            model=served.name,
+            model_version=served.version,
+            model_uri=model_uri,
+            package_hash=served.loaded.manifest.hash,
+            input=input_name,
+            input_version=None if input_version is None else input_version.ref,
+            executor=executor,
+            workers=count,
+        )
+        if run is not None:
+            assert client is not None and register is not None
+            from ._batch_lineage import register_output
+
+            run.log_metrics(
+                {"rows": result.rows, "seconds": seconds, "rows_per_second": result.rows_per_second}
+            )
+            version = register_output(client, run, register, target, source, input_name)
+            run.end()
+            result = _with_lineage(result, version, run.id)
+        return result
+    except BaseException as exc:
+        if run is not None:
+            from ..tracking import RunStatus
+
+            run.end(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        for folder in cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _with_lineage(result: BatchResult, version: DatasetVersion, run_id: str) -> BatchResult:
+    from dataclasses import replace
+
+    return replace(result, dataset_version=version, run_id=run_id)
+
+
+def _input_files(
+    client: Client | None,
+    input: str | os.PathLike[str],
+    scratch: Path,
+    cleanup: list[Path],
+) -> tuple[str, DatasetVersion | None, str]:
+    """The input's name, its dataset version (if it is one) and the local files to read."""
+    text = os.fspath(input)
+    if Path(text).exists() or not _DATASET_REF.match(text) or client is None:
+        return text, None, text
+    version = client.datasets.get(text)
+    folder = _new_folder(scratch, ".lw-input", "")
+    cleanup.append(folder)
+    client.datasets.download(version, folder)
+    return version.ref, version, str(folder)
+
+
+def _new_folder(parent: Path, prefix: str, suffix: str) -> Path:
+    """A new uniquely named folder (``os.mkdir``: with the umask's permissions, unlike
+    ``mkdtemp``'s 0700, since it becomes the output)."""
+    import secrets
+
+    while True:
+        folder = parent / f"{prefix}.{secrets.token_hex(4)}{suffix}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+
+
+def _check_output(target: Path, *, overwrite: bool) -> None:
+    if not target.exists():
+        return
+    if not overwrite:
+        raise AlreadyExists(
+            f"output {str(target)!r} exists; choose another folder, or overwrite it "
+            "(--overwrite, overwrite=True)"
+        )
+    if not target.is_dir() or any(not _PART.match(p.name) for p in target.iterdir()):
+        raise InvalidInput(
+            f"output {str(target)!r} is not a batch-scoring output (only part-NNNNN.parquet "
+            "files); it is not overwritten: remove it yourself or choose another folder"
+        )
+
+
+def _check_names(keep: Sequence[str], outputs: Sequence[str]) -> None:
+    reserved = {*outputs, MODEL_COLUMN, VERSION_COLUMN}
+    clashes = [name for name in keep if name in reserved]
+    if clashes:
+        raise InvalidInput(
+            f"kept column(s) {', '.join(map(repr, clashes))} would clash with the output's "
+            f"columns {', '.join(sorted(reserved))}; rename them in the input"
+        )
+
+
+def _check_columns(served: ServedModel, schema: pa.Schema, keep: Sequence[str], name: str) -> None:
+    """The input's columns against the signature and ``keep``, before anything is scored."""
+    missing = [column for column in keep if column not in schema.names]
+    if missing:
+        raise InvalidInput(
+            f"input {name!r} has no column {', '.join(map(repr, missing))} to keep; "
+            f"its columns: {', '.join(schema.names)}"
+        )
+    signature = served.signature
+    if signature is None:
+        return
+    try:
+        signature.validate(schema.empty_table().to_pandas(), what=served.label)
+    except SignatureError as exc:
+        raise SignatureError(f"input {name!r}: {exc.message}", exc.problems) from None
+
+
+def _total_rows(files: Sequence[str], fmt: str) -> int | None:
+    """The input's rows from Parquet footers (CSV: unknown without reading it)."""
+    if fmt != PARQUET:
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(int(pq.read_metadata(path).num_rows) for path in files)
+
+
+def _unit_rows(total: int | None, workers: int, batch_rows: int) -> int:
+    if total is None:
+        return MAX_UNIT_ROWS
+    share = math.ceil(total / (workers * UNITS_PER_WORKER)) if workers > 1 else MAX_UNIT_ROWS
+    return max(batch_rows, min(MAX_UNIT_ROWS, share))
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Rename the finished staging folder to ``target`` (replacing an old output)."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
