@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .registry.packaging.loaded import LoadedModel
     from .registry.packaging.signature import Signature
     from .registry.protocol import Registry
+    from .serving.batch import BatchResult
     from .store.audit import AuditEvent, ChainReport
     from .store.home import Store
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList
@@ -143,6 +144,47 @@ class Client:
 
         # The function serve uses: read where it writes, without opening the store.
         return read_predictions(log_location(self.settings), deployment, since=since, until=until)
+
+    def predict_batch(
+        self,
+        model_uri: str,
+        input: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        *,
+        executor: str = "local",
+        workers: int | None = None,
+        batch_rows: int = 65_536,
+        keep_columns: Sequence[str] = (),
+        outputs: Sequence[str] = ("predict",),
+        register: str | None = None,
+        overwrite: bool = False,
+        trusted: bool = False,
+        ray_address: str | None = None,
+    ) -> BatchResult:
+        """Score Parquet, CSV or a dataset version (``name@v3``) into Parquet parts at ``output``.
+
+        Streams bounded record batches, checks each against the signature, runs on
+        ``executor`` ``local``, ``process`` (``workers`` processes) or ``ray``; ``register``
+        stores the output as a dataset version with lineage. See
+        :func:`loopwright.serving.batch.predict_batch`.
+        """
+        from .serving.batch import predict_batch
+
+        return predict_batch(
+            self,
+            model_uri,
+            input,
+            output,
+            executor=executor,
+            workers=workers,
+            batch_rows=batch_rows,
+            keep_columns=keep_columns,
+            outputs=outputs,
+            register=register,
+            overwrite=overwrite,
+            trusted=trusted,
+            ray_address=ray_address,
+        )
 
     def close(self) -> None:
         """Write buffered metrics, stop the writer and release connections."""
