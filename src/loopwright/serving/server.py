@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
+    from .watcher import DeploymentWatcher
 
 __all__ = ["CONFIG_VARIABLE", "ServeConfig", "build_app", "build_repository"]
 
@@ -40,6 +41,13 @@ class ServeConfig:
         registry: whether ``/v2/repository/models/<name>/load`` may resolve new names through
             the store or server the environment's settings name.
         trusted: whether models may unpickle or run packaged code (also those loaded later).
+        deployment: the deployment served (its variants' models, routed by its policy and
+            followed while serving); ``sources`` is then empty.
+        refresh_seconds: how often the deployment and the aliases it follows are read.
+        url: the address this server answers on, reported in the deployment's heartbeats.
+        grpc_address: where OIP v2 over gRPC listens (``host:port``; ``None``: no gRPC).
+        grpc_reuse_port: whether several worker processes listen on ``grpc_address``
+            together (``SO_REUSEPORT``; the kernel spreads connections across them).
     """
 
     sources: tuple[ModelSource, ...]
@@ -49,6 +57,11 @@ class ServeConfig:
     log_sample_rate: float = 1.0
     registry: bool = False
     trusted: bool = False
+    deployment: str | None = None
+    refresh_seconds: float = 1.0
+    url: str | None = None
+    grpc_address: str | None = None
+    grpc_reuse_port: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))  # every field, sources included, is plain data
@@ -76,11 +89,22 @@ def build_repository(
     return repository
 
 
-def build_app(config: ServeConfig, repository: ModelRepository) -> Starlette:
-    """The app of one serving process, over ``repository`` (see :func:`build_repository`)."""
+def build_app(
+    config: ServeConfig,
+    repository: ModelRepository,
+    deployment: DeploymentWatcher | None = None,
+) -> Starlette:
+    """The app of one serving process, over ``repository`` (see :func:`build_repository`)
+    and the loaded ``deployment`` of ``config.deployment``, if any."""
     from .app import create_app
 
-    return create_app(repository, log=_open_log(config))
+    log = _open_log(config)
+    app = create_app(repository, log=log, deployment=deployment)
+    if config.grpc_address is not None:
+        from .grpc_server import attach_grpc
+
+        attach_grpc(app, repository, log, config.grpc_address, reuse_port=config.grpc_reuse_port)
+    return app
 
 
 def _open_log(config: ServeConfig) -> PredictionLog | None:

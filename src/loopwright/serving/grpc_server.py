@@ -1,0 +1,360 @@
+"""OIP v2 over gRPC (``inference.GRPCInferenceService``) beside the REST app, on its event loop.
+
+:func:`attach_grpc` makes an app start a ``grpc.aio`` server when it starts and stop it before
+the app's own shutdown closes the models and the prediction log, so both protocols share one
+loop, one model repository (its batch queues included) and one prediction log. Requests go
+through the REST route's core: the message becomes the OIP request object
+(:mod:`._grpc.codec`), then ``oip.decode_request``, the model's signature check, its batcher.
+
+Errors map to gRPC status codes as REST maps them to HTTP statuses: a malformed request or one
+the signature refuses is ``INVALID_ARGUMENT``, an unknown model or version ``NOT_FOUND``, a
+full queue ``UNAVAILABLE`` (retry), a model that raises ``INTERNAL`` naming the request id
+(logged with the traceback). The request id is the ``x-request-id`` metadata, else the
+request's ``id``, else a new one; it comes back as ``x-request-id`` trailing metadata, and the
+response's ``id`` echoes the request's. RPCs of Triton's superset that this server lacks
+(streaming, model config, statistics, shared memory, ...) are ``UNIMPLEMENTED``, named.
+
+With several worker processes each one serves gRPC on the same address with ``SO_REUSEPORT``
+(``grpc.so_reuseport``): the kernel hands each new connection to one of them. A gRPC channel
+is one long-lived connection, so a client's calls all reach the worker it connected to, and
+repository load/unload act on that worker alone, as over REST. With one process the option is
+off, so a port another server holds is an error rather than silently shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .._logging import get_logger
+from ..errors import (
+    ConfigError,
+    InvalidInput,
+    LoopwrightError,
+    ModelFailed,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+    RequestTooLarge,
+)
+from . import oip
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from ._grpc import inference_pb2 as pb
+    from .model import ServedModel
+    from .prediction_log import PredictionLog
+    from .repository import ModelRepository
+
+__all__ = ["SERVICE", "attach_grpc", "check_address", "grpc_address", "start_grpc"]
+
+SERVICE = "inference.GRPCInferenceService"
+_GRACE_SECONDS = 10.0
+_logger = get_logger(__name__)
+
+
+def grpc_address(host: str, port: int) -> str:
+    """``host:port`` as gRPC takes it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail now, naming the option, if ``host:port`` cannot be listened on.
+
+    ``loopwright serve`` calls this before starting workers: each worker binds with
+    ``SO_REUSEPORT`` and would otherwise fail (and be restarted) one by one.
+
+    Raises:
+        ConfigError: the port is taken or the address is not this machine's.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen for gRPC on {grpc_address(host, port)} ({exc.strerror}); "
+                "choose another --grpc-port"
+            ) from None
+
+
+def attach_grpc(
+    app: Starlette,
+    repository: ModelRepository,
+    log: PredictionLog | None,
+    address: str,
+    *,
+    reuse_port: bool = False,
+    max_message_bytes: int | None = None,
+) -> None:
+    """Serve gRPC on ``address`` for as long as ``app`` runs (wraps its lifespan)."""
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            server = await start_grpc(
+                repository,
+                log,
+                address,
+                reuse_port=reuse_port,
+                max_message_bytes=max_message_bytes,
+            )
+            try:
+                yield state
+            finally:
+                # Before the inner lifespan closes the models and the log.
+                await server.stop(_GRACE_SECONDS)
+
+    app.router.lifespan_context = lifespan
+
+
+async def start_grpc(
+    repository: ModelRepository,
+    log: PredictionLog | None,
+    address: str,
+    *,
+    reuse_port: bool = False,
+    max_message_bytes: int | None = None,
+) -> Any:
+    """A started ``grpc.aio.Server`` on the running loop (stop it with ``await .stop(grace)``).
+
+    Raises:
+        ConfigError: ``address`` cannot be listened on.
+    """
+    import grpc
+
+    from .. import __version__
+    from ._grpc import inference_pb2_grpc
+    from .app import MAX_BODY_BYTES
+
+    limit = max_message_bytes or MAX_BODY_BYTES
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", -1),
+        ]
+    )
+    inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        _InferenceService(repository, log, __version__), server
+    )
+    server.add_generic_rpc_handlers((_Unimplemented(),))
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        port, reason = 0, str(exc)
+    else:
+        reason = "the port is in use or the address is not this machine's"
+    if port == 0:
+        raise ConfigError(f"cannot listen for gRPC on {address} ({reason}); choose another port")
+    await server.start()
+    return server
+
+
+class _InferenceService:
+    """The RPCs of ``inference.GRPCInferenceService`` (method names are the protocol's)."""
+
+    def __init__(
+        self, repository: ModelRepository, log: PredictionLog | None, version: str
+    ) -> None:
+        from ._grpc import inference_pb2
+
+        self.repository = repository
+        self.log = log
+        self.version = version
+        self.pb = inference_pb2
+
+    # --- server and model state ------------------------------------------------------------
+
+    async def ServerLive(self, request: Any, context: Any) -> pb.ServerLiveResponse:
+        return self.pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: Any, context: Any) -> pb.ServerReadyResponse:
+        return self.pb.ServerReadyResponse(ready=True)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> pb.ServerMetadataResponse:
+        return self.pb.ServerMetadataResponse(
+            name="loopwright", version=self.version, extensions=["model_repository"]
+        )
+
+    async def ModelReady(
+        self, request: pb.ModelReadyRequest, context: Any
+    ) -> pb.ModelReadyResponse:
+        try:
+            self.repository.get(request.name, request.version or None)
+        except NotFound:
+            return self.pb.ModelReadyResponse(ready=False)
+        return self.pb.ModelReadyResponse(ready=True)
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: Any
+    ) -> pb.ModelMetadataResponse:
+        from ._grpc.codec import metadata_response
+
+        try:
+            model, _ = self.repository.get(request.name, request.version or None)
+        except Exception as exc:
+            await _abort(context, exc, _request_id(context, ""))
+        return metadata_response(oip.model_metadata(model, self.repository.versions(model.name)))
+
+    # --- inference -------------------------------------------------------------------------
+
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: Any
+    ) -> pb.ModelInferResponse:
+        from ._grpc.codec import infer_response, request_body
+
+        arrived, start = datetime.now(UTC), time.perf_counter()
+        request_id = _request_id(context, request.id)
+        context.set_trailing_metadata((("x-request-id", request_id),))
+        try:
+            if not request.model_name:
+                raise InvalidInput(
+                    "model_name is empty; name one of the models served here: "
+                    f"{', '.join(self.repository.names) or 'none'}"
+                )
+            model, batcher = self.repository.get(request.model_name, request.model_version or None)
+            data, outputs, _ = oip.decode_request(request_body(request), model)
+            item = model.prepare(data)
+            result = await batcher.submit(item, outputs)
+            response = infer_response(
+                model, request.id, result, raw=bool(request.raw_input_contents)
+            )
+        except Exception as exc:
+            await _abort(context, exc, request_id)
+        if self.log is not None and self.log.keeps(request_id):
+            latency_ms = (time.perf_counter() - start) * 1000
+            # After this handler returns: the record is built off the response's path.
+            asyncio.get_running_loop().call_soon(
+                _append, self.log, model, request_id, arrived, latency_ms, item.data, result
+            )
+        return response
+
+    # --- repository extension --------------------------------------------------------------
+
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: Any
+    ) -> pb.RepositoryIndexResponse:
+        entry = self.pb.RepositoryIndexResponse.ModelIndex
+        rows = self.repository.index(ready_only=request.ready)
+        return self.pb.RepositoryIndexResponse(models=[entry(**row) for row in rows])
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Any
+    ) -> pb.RepositoryModelLoadResponse:
+        try:
+            _refuse_parameters("load", request.parameters, allowed=())
+            await self.repository.load(request.model_name)
+        except Exception as exc:
+            await _abort(context, exc, _request_id(context, ""))
+        return self.pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Any
+    ) -> pb.RepositoryModelUnloadResponse:
+        try:
+            # tritonclient always sends unload_dependents; a served model has no dependents.
+            _refuse_parameters("unload", request.parameters, allowed=("unload_dependents",))
+            await self.repository.unload(request.model_name)
+        except Exception as exc:
+            await _abort(context, exc, _request_id(context, ""))
+        return self.pb.RepositoryModelUnloadResponse()
+
+
+class _Unimplemented:
+    """Answers the RPCs this server does not have with ``UNIMPLEMENTED``, naming those it has."""
+
+    def service(self, details: Any) -> Any:
+        import grpc
+
+        method = details.method
+        service = method.rsplit("/", 1)[0].lstrip("/")
+        supported = (
+            "ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, "
+            "RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload"
+        )
+        message = (
+            f"{method} is not served here; {SERVICE} offers {supported}"
+            if service == SERVICE
+            else f"{method} is not served here; this server offers {SERVICE}"
+        )
+
+        async def refuse(requests: Any, context: Any) -> None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+
+        # A streaming handler answers any call shape (unary or streaming) without reading it.
+        return grpc.stream_stream_rpc_method_handler(refuse)
+
+
+def _refuse_parameters(action: str, parameters: Any, *, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(parameters) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            f"{action} parameters {unknown} are not supported: this server loads models by "
+            "name from where they were served or from the registry"
+        )
+
+
+def _request_id(context: Any, given: str) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 200:
+            return value
+    return given if given and len(given) <= 200 else uuid.uuid4().hex
+
+
+async def _abort(context: Any, exc: Exception, request_id: str) -> Any:
+    """End the RPC with the status and message ``exc`` maps to (never returns)."""
+    import grpc
+
+    codes = grpc.StatusCode
+    if isinstance(exc, NotFound):
+        code, message = codes.NOT_FOUND, exc.message
+    elif isinstance(exc, RequestTooLarge):
+        code, message = codes.RESOURCE_EXHAUSTED, exc.message
+    elif isinstance(exc, InvalidInput):
+        code, message = codes.INVALID_ARGUMENT, exc.message
+    elif isinstance(exc, PermissionDenied):
+        code, message = codes.PERMISSION_DENIED, exc.message
+    elif isinstance(exc, Overloaded):
+        code, message = codes.UNAVAILABLE, exc.message
+    elif isinstance(exc, ModelFailed):
+        _logger.error("request %s: %s", request_id, exc.message, exc_info=exc.__cause__)
+        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
+    elif isinstance(exc, LoopwrightError):
+        _logger.error("request %s: %s", request_id, exc.message)
+        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
+    else:
+        _logger.exception("request %s failed", request_id, exc_info=exc)
+        code = codes.INTERNAL
+        message = (
+            f"internal error {type(exc).__name__} (request id {request_id}); the server log "
+            "has the traceback"
+        )
+    await context.abort(code, message, trailing_metadata=(("x-request-id", request_id),))
+
+
+def _append(
+    log: PredictionLog,
+    model: ServedModel,
+    request_id: str,
+    arrived: datetime,
+    latency_ms: float,
+    inputs: Any,
+    outputs: dict[str, Any],
+) -> None:
+    """Queue the request's record; a log that refuses it never fails the request."""
+    from ._records import prediction_record
+
+    try:
+        record = prediction_record(model, request_id, arrived, latency_ms, 200, inputs, outputs)
+        log.append(record)
+    except Exception:
+        _logger.exception("request %s: the prediction could not be logged", request_id)
