@@ -183,6 +183,7 @@ _READING_ARGS = {
     "models card": ["m", "1"],
     "models sbom": ["m", "1"],
     "serve": ["models:/m/1"],
+    "predict": ["models:/m/1", "in.parquet", "--output", "out"],
 }
 
 

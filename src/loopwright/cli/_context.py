@@ -39,6 +39,7 @@ READING_COMMANDS = frozenset(
         "models card",
         "models sbom",
         "serve",  # a package folder alone needs no store; see cli/serve.py
+        "predict",  # likewise a folder over files; see cli/predict.py
         "users list",
         "tokens list",
     }

@@ -12,6 +12,7 @@ from . import db as db_commands
 from . import experiments as experiment_commands
 from . import home as home_commands
 from . import models as model_commands
+from . import predict as predict_commands
 from . import runs as run_commands
 from . import serve as serve_commands
 from . import server as server_commands
@@ -87,6 +88,7 @@ def root(
 home_commands.register(app)
 server_commands.register(app)
 serve_commands.register(app)
+predict_commands.register(app)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..data.entities import DatasetVersion
     from .model import ServedModel
 
-__all__ = ["BatchResult", "predict_batch"]
+__all__ = ["BatchResult", "is_dataset_ref", "predict_batch"]
 
 DEFAULT_BATCH_ROWS = 65_536
 # Units of at most this many rows: a part per million rows keeps parts easy to handle, and
@@ -239,6 +239,13 @@ def predict_batch(
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def is_dataset_ref(input: str | os.PathLike[str]) -> bool:
+    """Whether ``input`` names a dataset version (``name@v3``) rather than files: it has the
+    form and no such file exists."""
+    text = os.fspath(input)
+    return bool(_DATASET_REF.match(text)) and not Path(text).exists()
+
+
 def _with_lineage(result: BatchResult, version: DatasetVersion, run_id: str) -> BatchResult:
     from dataclasses import replace
 
@@ -253,7 +260,7 @@ def _input_files(
 ) -> tuple[str, DatasetVersion | None, str]:
     """The input's name, its dataset version (if it is one) and the local files to read."""
     text = os.fspath(input)
-    if Path(text).exists() or not _DATASET_REF.match(text) or client is None:
+    if not is_dataset_ref(text) or client is None:
         return text, None, text
     version = client.datasets.get(text)
     folder = _new_folder(scratch, ".lw-input", "")
