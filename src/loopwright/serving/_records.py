@@ -24,14 +24,18 @@ def prediction_record(
     status: int,
     inputs: Any,
     outputs: Mapping[str, Any],
+    *,
+    deployment: str | None = None,
+    variant: str = PRIMARY,
 ) -> PredictionRecord:
-    """The record of one request to ``model`` served on its own."""
+    """The record of one request answered by ``model``: served on its own (the deployment is
+    the model's name), or as ``variant`` of ``deployment``."""
     from .prediction_log import PredictionRecord
 
     return PredictionRecord(
         request_id=request_id,
-        deployment=model.name,
-        variant=PRIMARY,
+        deployment=model.name if deployment is None else deployment,
+        variant=variant,
         model=model.name,
         model_version=model.version,
         timestamp=arrived,

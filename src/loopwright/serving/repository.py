@@ -13,6 +13,7 @@ process that received them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class _Entry:
     batcher: Batcher | None = None
     executor: ThreadPoolExecutor | None = None
     reason: str = ""
+    load_seconds: float = 0.0
 
     @property
     def state(self) -> str:
@@ -175,18 +177,58 @@ class ModelRepository:
         for entry in entries:
             await self._drop(entry, reason="unloaded")
 
+    def load_detached(self, source: ModelSource) -> _Entry:
+        """``source`` loaded, warmed up and given its batcher, but not served yet: it touches
+        nothing requests read, so it may run on any thread; :meth:`add` serves it.
+
+        Raises:
+            LoopwrightError: the package fails verification, needs trust, or does not load.
+        """
+        entry = _Entry(source)
+        self._load(entry)
+        return entry
+
+    def add(self, entry: _Entry) -> None:
+        """Serve ``entry`` (from :meth:`load_detached`) beside the versions of its name."""
+        self._entries.setdefault(entry.source.name, []).append(entry)
+
+    async def remove(self, entry: _Entry, *, reason: str = "retired") -> None:
+        """Stop serving ``entry`` (its queued requests finish first) and forget it."""
+        name = entry.source.name
+        kept = [e for e in self._entries.get(name, []) if e is not entry]
+        if kept:
+            self._entries[name] = kept
+        else:
+            self._entries.pop(name, None)
+        await self._drop(entry, reason=reason)
+
+    def observe_batches(self, on_batch: Callable[[ServedModel, int, int], None]) -> None:
+        """Call ``on_batch(model, requests, rows)`` for each predict call from now on, also of
+        the models loaded already (the metrics of the app built over this repository)."""
+        self._on_batch = on_batch
+
+    def loaded(self) -> list[tuple[ServedModel, Batcher, float]]:
+        """``(model, batcher, seconds its load and warm-up took)`` of every loaded model."""
+        return [
+            (e.model, e.batcher, e.load_seconds)
+            for entries in self._entries.values()
+            for e in entries
+            if e.model is not None and e.batcher is not None
+        ]
+
     async def close(self) -> None:
         for entries in self._entries.values():
             for entry in entries:
                 await self._drop(entry, reason="server stopped")
 
     def _load(self, entry: _Entry) -> None:
+        start = time.perf_counter()
         model = load_source(entry.source)
         model.warm_up()  # before it is marked ready: the first request is not the slow one
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{model.name}")
-        on_batch = self._on_batch
 
         def record(requests: int, rows: int) -> None:
+            on_batch = self._on_batch  # read per call: observe_batches may come after the load
             if on_batch is not None:
                 on_batch(model, requests, rows)
 
@@ -198,6 +240,7 @@ class ModelRepository:
             max_queue_rows=self.max_queue_rows,
             on_batch=record,
         )
+        entry.load_seconds = time.perf_counter() - start
         entry.executor = executor
         entry.model = model
         entry.reason = ""
