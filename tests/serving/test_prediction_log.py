@@ -430,3 +430,23 @@ def test_client_predictions_through_a_server_reads_where_serve_writes(tmp_path: 
         assert set(client.predictions("churn")["request_id"]) == {"served"}
     finally:
         client.close()
+
+
+def test_chunks_converted_apart_are_written_as_one_file_of_common_types() -> None:
+    """The writer converts records to Arrow every few hundred (so the GC does not walk a
+    second's worth of records); chunks whose columns differ still make one file per hour."""
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        for i in range(300):  # the first chunk: ints, and a column the others lack
+            log.append(record(f"a{i}", inputs={"age": [i], "plan": ["pro"]}, outputs={}))
+        for i in range(300):  # later: floats, and text where numbers were
+            log.append(record(f"b{i}", inputs={"age": [i + 0.5]}, outputs={"score": ["high"]}))
+        for i in range(300):
+            log.append(record(f"c{i}", inputs={"age": [1]}, outputs={"score": [0.25]}))
+    assert log.stats().files_written == 1
+    frame = read_predictions(root, "churn")
+    assert len(frame) == 900
+    assert frame["input.age"].dtype == np.float64
+    assert frame.set_index("request_id").loc["b7", "input.age"] == 7.5
+    assert frame["input.plan"].isna().sum() == 600
+    assert set(frame["output.score"].dropna()) == {"high", "0.25"}

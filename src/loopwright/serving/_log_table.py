@@ -32,6 +32,7 @@ __all__ = [
     "row_count",
     "strings",
     "to_table",
+    "unite",
 ]
 
 INPUT_PREFIX = "input."
@@ -159,3 +160,36 @@ def common_type(types: set[pa.DataType]) -> pa.DataType:
         return pa.unify_schemas(schemas, promote_options="permissive").field("c").type
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pa.string()
+
+
+def unite(tables: list[pa.Table]) -> pa.Table:
+    """One table from tables (files, chunks) whose columns may differ in presence and type."""
+    if len(tables) == 1:
+        return tables[0]
+    types: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for field in table.schema:
+            types.setdefault(field.name, set()).add(field.type)
+    targets = {column: common_type(seen) for column, seen in types.items() if len(seen) > 1}
+    try:
+        cast = [_cast_columns(table, targets) for table in tables]
+        return pa.concat_tables(cast, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # A value that did not convert was kept as text in one file: make it text in all.
+        as_text = dict.fromkeys(targets, pa.string())
+        cast = [_cast_columns(table, as_text) for table in tables]
+        return pa.concat_tables(cast, promote_options="default")
+
+
+def _cast_columns(table: pa.Table, targets: dict[str, pa.DataType]) -> pa.Table:
+    for index, field in enumerate(table.schema):
+        target = targets.get(field.name)
+        if target is None or field.type == target:
+            continue
+        column = table.column(index).combine_chunks()
+        try:
+            converted = column.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            converted = strings(column.to_pylist())
+        table = table.set_column(index, pa.field(field.name, converted.type), converted)
+    return table

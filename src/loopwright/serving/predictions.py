@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ._log_files import LogFiles
@@ -166,11 +166,13 @@ def _read_table(
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from ._log_table import unite
+
     low, high = _bounds(since, until)
     tables = [files.read_table(found.path) for found in files.find(deployment, low, high)]
     if not tables:
         return _fixed_schema().empty_table()
-    table = _unite(tables)
+    table = unite(tables)
     # A case-insensitive filesystem folds 'Churn' and 'churn' into one folder: keep the name's.
     keep = pc.equal(table["deployment"], deployment)
     if low is not None:
@@ -182,40 +184,3 @@ def _read_table(
     table = table.filter(keep)
     order = [("timestamp", "ascending"), ("request_id", "ascending"), ("row", "ascending")]
     return table.sort_by(order)
-
-
-def _unite(tables: list[pa.Table]) -> pa.Table:
-    """One table from files whose columns may differ in presence and type."""
-    import pyarrow as pa
-
-    from ._log_table import common_type, strings
-
-    types: dict[str, set[pa.DataType]] = {}
-    for table in tables:
-        for field in table.schema:
-            types.setdefault(field.name, set()).add(field.type)
-    targets = {column: common_type(seen) for column, seen in types.items() if len(seen) > 1}
-    try:
-        cast = [_cast_columns(table, targets, strings) for table in tables]
-        return pa.concat_tables(cast, promote_options="default")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        # A value that did not convert was kept as text in one file: make it text in all.
-        as_text = dict.fromkeys(targets, pa.string())
-        cast = [_cast_columns(table, as_text, strings) for table in tables]
-        return pa.concat_tables(cast, promote_options="default")
-
-
-def _cast_columns(table: pa.Table, targets: dict[str, pa.DataType], strings: Any) -> pa.Table:
-    import pyarrow as pa
-
-    for index, field in enumerate(table.schema):
-        target = targets.get(field.name)
-        if target is None or field.type == target:
-            continue
-        column = table.column(index).combine_chunks()
-        try:
-            converted = column.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            converted = strings(column.to_pylist())
-        table = table.set_column(index, pa.field(field.name, converted.type), converted)
-    return table
