@@ -183,3 +183,221 @@ def test_our_stubs_infer_with_typed_contents_and_get_typed_outputs(
     )
     assert stub.ServerLive(pb.ServerLiveRequest()).live
     assert stub.ModelReady(pb.ModelReadyRequest(name=INTS, version="1")).ready
+
+
+def _col(name: str, datatype: str, values: list[Any], shape: list[int] | None = None) -> Any:
+    field = {"FP64": "fp64_contents", "BYTES": "bytes_contents", "INT8": "int_contents"}
+    if datatype == "BYTES":
+        values = [v.encode() for v in values]
+    contents = {field[datatype]: values} if datatype in field else {}
+    return _tensor(name, datatype, shape or [len(values)], **contents)
+
+
+GOOD_A, GOOD_B, GOOD_COLOR = _good()
+_OUTPUT = pb.ModelInferRequest.InferRequestedOutputTensor
+_RAW_A = pb.ModelInferRequest.InferInputTensor(name="a", datatype="FP64", shape=[2])
+_RAW_C = pb.ModelInferRequest.InferInputTensor(name="c", datatype="BYTES", shape=[1])
+_TOP_2 = {"classification": pb.InferParameter(int64_param=2)}
+
+# (request fields, status, fragment of the message): the REST table's cases that protobuf can
+# carry (JSON syntax, unknown fields and ragged nesting cannot be sent), then gRPC's own.
+BAD_GRPC: list[tuple[dict[str, Any], str, str]] = [
+    ({"inputs": []}, "INVALID_ARGUMENT", '"inputs" must be a non-empty list'),
+    ({"inputs": [_tensor("a", "FP64", [])]}, "INVALID_ARGUMENT", "has shape []; give a non-empty"),
+    ({"inputs": [GOOD_A, GOOD_B]}, "INVALID_ARGUMENT", "missing column 'color'"),
+    (
+        {"inputs": [_col("a", "BYTES", ["x"]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "column 'a' expects double, got string",
+    ),
+    (
+        {"inputs": [_tensor("a", "FP64", [1], bytes_contents=[b"x"]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "input 'a' is declared FP64 but its values are in contents.bytes_contents",
+    ),
+    (
+        {"inputs": [_col("a", "INT8", [1000]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "out of the range of INT8",
+    ),
+    (
+        {"inputs": [_col("a", "FP64", [0.1, 0.2], [3]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "declares shape [3] (3 values) but has 2 values",
+    ),
+    (
+        {"inputs": [_col("a", "FP64", [0.1, 0.2], [1, 2]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "a column takes shape [N] or [N, 1]",
+    ),
+    (
+        {"inputs": [_col("a", "FP64", [0.1, 0.2]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "different lengths",
+    ),
+    (
+        {"inputs": [_col("a", "FP64", [float("nan")]), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "column 'a' has missing values in rows [0]",
+    ),
+    (
+        {"inputs": [_col("a", "FP99", []), GOOD_B, GOOD_COLOR]},
+        "INVALID_ARGUMENT",
+        "datatype 'FP99'",
+    ),
+    (
+        {"inputs": [_col("x", "FP64", [0.1, 0.2, 0.3, 0.4], [2, 2])]},
+        "INVALID_ARGUMENT",
+        f"has 2 columns (shape [2, 2]) but model '{MODEL}' version 1 takes 3: a, b, color",
+    ),
+    (
+        {"inputs": [GOOD_A, GOOD_B, GOOD_COLOR], "outputs": [_OUTPUT(name="explain")]},
+        "INVALID_ARGUMENT",
+        "has no output 'explain'; outputs: predict, predict_proba",
+    ),
+    (
+        {
+            "inputs": [
+                _col("a", "FP64", [], [0]),
+                _col("b", "FP64", [], [0]),
+                _col("color", "BYTES", [], [0]),
+            ]
+        },
+        "INVALID_ARGUMENT",
+        "has no rows",
+    ),
+    ({"model_name": "ghost"}, "NOT_FOUND", "model 'ghost' is not served here; models: clf, ints"),
+    ({"model_version": "7"}, "NOT_FOUND", "no version '7' loaded; loaded versions: 1"),
+    ({"model_name": ""}, "INVALID_ARGUMENT", "model_name is empty; name one of"),
+    # gRPC's own: raw contents, typed fields, output parameters.
+    (
+        {"inputs": [_RAW_A], "raw_input_contents": [b"\0" * 16, b"\0" * 8]},
+        "INVALID_ARGUMENT",
+        "raw_input_contents has 2 entries but the request has 1 inputs",
+    ),
+    (
+        {"inputs": [GOOD_A, GOOD_B], "raw_input_contents": [b"\0" * 8, b"\0" * 8]},
+        "INVALID_ARGUMENT",
+        "input 'a' has contents although the request sends raw_input_contents",
+    ),
+    (
+        {"inputs": [_RAW_A], "raw_input_contents": [b"\0" * 12]},
+        "INVALID_ARGUMENT",
+        "has 12 bytes, not a whole number of FP64 values",
+    ),
+    (
+        {
+            "inputs": [_RAW_C],
+            "raw_input_contents": [b"\x09\0\0"],
+        },
+        "INVALID_ARGUMENT",
+        "truncated BYTES element length",
+    ),
+    (
+        {
+            "inputs": [_RAW_C],
+            "raw_input_contents": [b"\x02\0\0\0\xff\xfe"],
+        },
+        "INVALID_ARGUMENT",
+        "BYTES element that is not UTF-8",
+    ),
+    (
+        {"inputs": [_tensor("a", "FP16", [1], fp32_contents=[1.0])]},
+        "INVALID_ARGUMENT",
+        "input 'a' is FP16, which has no typed contents field; send its values in raw",
+    ),
+    (
+        {
+            "inputs": [GOOD_A, GOOD_B, GOOD_COLOR],
+            "outputs": [_OUTPUT(name="predict", parameters=_TOP_2)],
+        },
+        "INVALID_ARGUMENT",
+        "output 'predict' asks for 'classification'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "status", "fragment"), BAD_GRPC)
+def test_a_bad_request_gets_the_status_of_its_rest_4xx_naming_the_problem(
+    stub: Any, fields: dict[str, Any], status: str, fragment: str
+) -> None:
+    request = pb.ModelInferRequest(**{"model_name": MODEL, **fields})
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ModelInfer(request, metadata=(("x-request-id", "bad-1"),))
+    error = refused.value
+    assert error.code() == getattr(grpc.StatusCode, status), error.details()
+    assert fragment in error.details()
+    assert ("x-request-id", "bad-1") in error.trailing_metadata()
+
+
+def test_a_model_that_raises_is_internal_naming_the_request_id(
+    stub: Any, triton_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    purple = _col("color", "BYTES", ["purple"])
+    request = pb.ModelInferRequest(model_name=MODEL, inputs=[GOOD_A, GOOD_B, purple])
+    with pytest.raises(grpc.RpcError) as failed:
+        stub.ModelInfer(request, metadata=(("x-request-id", "boom-7"),))
+    assert failed.value.code() == grpc.StatusCode.INTERNAL
+    details = failed.value.details()
+    assert "model 'clf' version 1 failed while predicting: ValueError" in details
+    assert "request id boom-7" in details
+    assert any("boom-7" in r.getMessage() and r.exc_info for r in caplog.records)
+    # Without the metadata, the request's id names it; without either, a new one.
+    request.id = "oip-9"
+    with pytest.raises(grpc.RpcError) as named:
+        stub.ModelInfer(request)
+    assert "request id oip-9" in named.value.details()
+    request.id = ""
+    with pytest.raises(grpc.RpcError) as anonymous:
+        stub.ModelInfer(request)
+    (generated,) = [v for k, v in anonymous.value.trailing_metadata() if k == "x-request-id"]
+    assert len(generated) == 32 and f"request id {generated}" in anonymous.value.details()
+    # tritonclient shows the same status and message.
+    color = triton.InferInput("color", [1], "BYTES")
+    color.set_data_from_numpy(np.array(["purple"], dtype=object))
+    with pytest.raises(triton.InferenceServerException) as through_triton:
+        triton_client.infer(MODEL, [*_inputs(1)[:2], color], request_id="t-9")
+    assert through_triton.value.status() == "StatusCode.INTERNAL"
+    assert "request id t-9" in through_triton.value.message()
+
+
+def test_the_repository_extension_lists_unloads_and_loads(triton_client: Any) -> None:
+    index = triton_client.get_model_repository_index(as_json=True)["models"]
+    assert [(m["name"], m["version"], m["state"]) for m in index] == [
+        (MODEL, "1", "READY"),
+        (INTS, "1", "READY"),
+    ]
+    triton_client.unload_model(MODEL)
+    assert not triton_client.is_model_ready(MODEL)
+    ready = triton_client.get_model_repository_index(as_json=True)["models"]
+    assert [m["name"] for m in ready] == [MODEL, INTS]
+    with pytest.raises(triton.InferenceServerException) as unloaded:
+        triton_client.infer(MODEL, _inputs(1))
+    assert unloaded.value.status() == "StatusCode.NOT_FOUND"
+    assert "model 'clf' is not loaded" in unloaded.value.message()
+    triton_client.load_model(MODEL)
+    assert triton_client.is_model_ready(MODEL, "1")
+    assert triton_client.infer(MODEL, _inputs(2)).as_numpy("predict").shape == (2,)
+    with pytest.raises(triton.InferenceServerException) as configured:
+        triton_client.load_model(MODEL, config='{"backend": "python"}')
+    assert configured.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "load parameters ['config'] are not supported" in configured.value.message()
+    with pytest.raises(triton.InferenceServerException) as ghost:
+        triton_client.unload_model("ghost")
+    assert ghost.value.status() == "StatusCode.NOT_FOUND"
+
+
+def test_rpcs_this_server_lacks_are_unimplemented_naming_what_it_has(
+    triton_client: Any, address: str
+) -> None:
+    for call in (triton_client.get_model_config, triton_client.get_inference_statistics):
+        with pytest.raises(triton.InferenceServerException) as missing:
+            call(MODEL)
+        assert missing.value.status() == "StatusCode.UNIMPLEMENTED"
+        assert "inference.GRPCInferenceService offers ServerLive" in missing.value.message()
+    with grpc.insecure_channel(address) as channel:
+        other = channel.unary_unary("/other.Service/Call")
+        with pytest.raises(grpc.RpcError) as elsewhere:
+            other(b"")
+    assert elsewhere.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "this server offers inference.GRPCInferenceService" in elsewhere.value.details()
