@@ -76,6 +76,16 @@ class Batcher:
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting for a predict call (the metrics' queue depth)."""
+        return self._rows
+
+    @property
+    def queued_requests(self) -> int:
+        """Requests waiting for a predict call."""
+        return len(self._pending)
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())

@@ -203,9 +203,18 @@ class ModelRepository:
         await self._drop(entry, reason=reason)
 
     def observe_batches(self, on_batch: Callable[[ServedModel, int, int], None]) -> None:
-        """Call ``on_batch(model, requests, rows)`` for each predict call from now on, also of
-        the models loaded already (the metrics of the app built over this repository)."""
-        self._on_batch = on_batch
+        """Also call ``on_batch(model, requests, rows)`` for each predict call from now on,
+        of the models loaded already too (the metrics of the app built over this repository)."""
+        earlier = self._on_batch
+        if earlier is None:
+            self._on_batch = on_batch
+            return
+
+        def both(model: ServedModel, requests: int, rows: int) -> None:
+            earlier(model, requests, rows)
+            on_batch(model, requests, rows)
+
+        self._on_batch = both
 
     def loaded(self) -> list[tuple[ServedModel, Batcher, float]]:
         """``(model, batcher, seconds its load and warm-up took)`` of every loaded model."""
