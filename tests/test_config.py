@@ -23,6 +23,7 @@ KEYS = (
     "default_artifact_root",
     "artifact_roots",
     "default_approval_policy",
+    "prediction_log",
 )
 ENV = {
     "home": "LOOPWRIGHT_HOME",
@@ -37,6 +38,7 @@ ENV = {
     "default_artifact_root": "LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT",
     "artifact_roots": "LOOPWRIGHT_ARTIFACT_ROOTS",
     "default_approval_policy": "LOOPWRIGHT_DEFAULT_APPROVAL_POLICY",
+    "prediction_log": "LOOPWRIGHT_PREDICTION_LOG",
 }
 
 
@@ -92,6 +94,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "default_artifact_root": "default",
         "artifact_roots": "default",
         "default_approval_policy": "default",
+        "prediction_log": "default",
     }
 
 
@@ -150,6 +153,12 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
             f"{root / 'f1'},{root / 'f2'}",
         ),
         "default_approval_policy": ("none", "protect", "none", "none"),
+        "prediction_log": (
+            "s3://bucket/arg-log",
+            str(root / "env-log"),
+            "file-log",  # relative: anchored at the file's folder
+            str(root / "file-log"),
+        ),
     }
 
 
@@ -198,6 +207,7 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "default_artifact_root": None,
             "artifact_roots": "",
             "default_approval_policy": "protect",
+            "prediction_log": None,
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -231,6 +241,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "default_artifact_root": f"file {toml}",
         "artifact_roots": f"file {toml}",
         "default_approval_policy": f"file {toml}",
+        "prediction_log": f"file {toml}",
     }
 
 

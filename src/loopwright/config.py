@@ -84,6 +84,11 @@ _KEYS: tuple[_Key, ...] = (
         "LOOPWRIGHT_DEFAULT_APPROVAL_POLICY",
         "policy of models created without one: protect (Production, champion) or none",
     ),
+    _Key(
+        "prediction_log",
+        "LOOPWRIGHT_PREDICTION_LOG",
+        "folder or fsspec URL of the prediction log (default: <blob store>/predictions)",
+    ),
 )
 # Numeric settings: sizes take a unit (``512MB``, ``5GiB``) or a number of bytes.
 _SIZES = ("max_request_bytes", "max_upload_bytes", "query_memory")
@@ -123,6 +128,9 @@ class Settings:
     artifact_roots: tuple[str, ...] = ()
     # "protect" or "none" (APPROVAL_POLICIES); a model keeps the policy it was created with.
     default_approval_policy: str = "protect"
+    # Where `serve` writes and the server reads the prediction log; None: the default place
+    # (serving.prediction_log.log_location).
+    prediction_log: str | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -215,7 +223,7 @@ def _check_value(name: str, value: str, source: str) -> str:
         return value.upper()
     elif name == "user" and (not value.strip() or len(value) > 200):
         raise ConfigError(f"{where}: a user name must be 1-200 characters")
-    elif name in ("home", "blob_uri") and not value.strip():
+    elif name in ("home", "blob_uri", "prediction_log") and not value.strip():
         raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
     elif name == "default_artifact_root":
         return _artifact_root(value.strip(), where, served_ok=True)
@@ -283,7 +291,7 @@ def _size(value: str, where: str) -> int:
 
 def _anchor(name: str, value: str, base: Path) -> str:
     """Make a relative local path absolute against ``base`` (the file's folder or the cwd)."""
-    if name in ("home", "blob_uri") and "://" not in value:
+    if name in ("home", "blob_uri", "prediction_log") and "://" not in value:
         return str((base / Path(value).expanduser()).resolve())
     if name == "default_artifact_root" and value != "mlflow-artifacts:/":
         return str((base / Path(value).expanduser()).resolve())
@@ -314,6 +322,7 @@ def resolve_settings(
     default_artifact_root: str | None = None,
     artifact_roots: str | None = None,
     default_approval_policy: str | None = None,
+    prediction_log: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -339,6 +348,7 @@ def resolve_settings(
         "default_artifact_root": default_artifact_root,
         "artifact_roots": artifact_roots,
         "default_approval_policy": default_approval_policy,
+        "prediction_log": prediction_log,
     }
     limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
     for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
@@ -391,4 +401,5 @@ def resolve_settings(
         ),
         artifact_roots=tuple(filter(None, (values["artifact_roots"] or "").split(","))),
         default_approval_policy=values["default_approval_policy"] or "protect",
+        prediction_log=values["prediction_log"],
     )

@@ -130,10 +130,17 @@ class PredictionLogStats:
 
 
 def log_location(settings: Settings) -> str:
-    """Where this machine's prediction log lives: ``<blob store>/predictions`` on an embedded
-    store; with a server configured (whose blob store a client cannot reach), the folder
-    ``prediction-log`` under the home. ``loopwright serve`` writes there and
-    ``client.predictions`` reads there."""
+    """Where ``loopwright serve`` writes the prediction log and what reads it there.
+
+    The ``prediction_log`` setting (``LOOPWRIGHT_PREDICTION_LOG``: a folder or an fsspec URL such
+    as ``s3://bucket/predictions``) wins. Without it: ``<blob store>/predictions`` on an
+    embedded store, which is also where a server reads its own log; with a server configured
+    (whose blob store a client cannot reach), the folder ``prediction-log`` under the home, read
+    on this machine only. For the server to read what ``serve`` writes elsewhere, give both
+    the same ``prediction_log`` (or have serve's resolve to the server's blob store).
+    """
+    if settings.prediction_log:
+        return settings.prediction_log
     if settings.is_embedded:
         return log_uri(settings.blob_uri)
     return str(settings.home / "prediction-log")
