@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -401,3 +402,80 @@ def test_rpcs_this_server_lacks_are_unimplemented_naming_what_it_has(
             other(b"")
     assert elsewhere.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "this server offers inference.GRPCInferenceService" in elsewhere.value.details()
+
+
+def test_a_message_that_does_not_parse_is_invalid_argument(address: str) -> None:
+    with grpc.insecure_channel(address) as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        with pytest.raises(grpc.RpcError) as refused:
+            infer(b"\x0a\x05ab")  # field 1 claims 5 bytes, 2 follow
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid inference.ModelInferRequest message" in refused.value.details()
+
+
+def test_a_message_past_the_size_cap_is_resource_exhausted(client: Client, model: Any) -> None:
+    from loopwright.serving.app import create_app
+    from loopwright.serving.grpc_server import attach_grpc
+
+    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+    repository.load_all()
+    app = create_app(repository)
+    address = f"127.0.0.1:{free_port()}"
+    attach_grpc(app, repository, None, address, max_message_bytes=4096)
+    big = _tensor("a", "FP64", [1000], fp64_contents=[0.5] * 1000)
+    with live(app), grpc.insecure_channel(address) as channel:
+        stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(pb.ModelInferRequest(model_name=MODEL, inputs=[big]))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert stub.ModelInfer(pb.ModelInferRequest(model_name=MODEL, inputs=_good(2))).outputs
+
+
+def test_a_full_queue_is_unavailable(client: Client, model: Any) -> None:
+    import time
+
+    # The first request waits up to 3 s for a second row; the queue holds one row.
+    repository = ModelRepository(
+        [resolve_source(f"models:/{MODEL}/1", client)],
+        max_batch_size=2,
+        max_latency_ms=3000,
+        max_queue_rows=1,
+    )
+    repository.load_all()
+    address = f"127.0.0.1:{free_port()}"
+    app = build_app(ServeConfig(sources=(), grpc_address=address), repository)
+    with live(app), grpc.insecure_channel(address) as channel:
+        stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+        request = pb.ModelInferRequest(model_name=MODEL, inputs=_good(1))
+        waiting = stub.ModelInfer.future(request)
+        time.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(request)
+        assert waiting.result(timeout=30).outputs[0].name == "predict"
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "1 rows waiting (limit 1); retry shortly" in refused.value.details()
+
+
+def test_answered_requests_reach_the_prediction_log(
+    client: Client, model: Any, ints_model: Any, tmp_path: Path
+) -> None:
+    from loopwright.serving.predictions import read_predictions
+
+    X, _ = training_frame()
+    root = str(tmp_path / "log")
+    for address in _serve(client, log_root=root):
+        connection = triton.InferenceServerClient(address)
+        connection.infer(MODEL, _inputs(2), request_id="g-log-1")
+        with grpc.insecure_channel(address) as channel:
+            stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+            request = pb.ModelInferRequest(model_name=MODEL, inputs=_good(1))
+            stub.ModelInfer(request, metadata=(("x-request-id", "g-log-2"),))
+            with pytest.raises(grpc.RpcError):
+                stub.ModelInfer(pb.ModelInferRequest(model_name=MODEL, id="refused"))
+        connection.close()
+    # Leaving the server stopped gRPC, then closed (flushed) the log.
+    logged = read_predictions(root, MODEL).sort_values(["request_id", "input.a"])
+    assert logged["request_id"].tolist() == ["g-log-1", "g-log-1", "g-log-2"]
+    assert logged["input.a"].tolist() == [X["a"][0], X["a"][1], X["a"][0]]
+    assert logged["output.predict"].tolist() == model.predict(X.iloc[[0, 1, 0]]).tolist()
+    assert set(logged["model_version"]) == {1} and (logged["status"] == 200).all()

@@ -27,7 +27,7 @@ import asyncio
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -132,7 +132,6 @@ async def start_grpc(
     import grpc
 
     from .. import __version__
-    from ._grpc import inference_pb2_grpc
     from .app import MAX_BODY_BYTES
 
     limit = max_message_bytes or MAX_BODY_BYTES
@@ -143,10 +142,11 @@ async def start_grpc(
             ("grpc.max_send_message_length", -1),
         ]
     )
-    inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        _InferenceService(repository, log, __version__), server
+    handlers = _handlers(_InferenceService(repository, log, __version__))
+    server.add_registered_method_handlers(SERVICE, handlers)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, handlers), _Unimplemented())
     )
-    server.add_generic_rpc_handlers((_Unimplemented(),))
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:
@@ -157,6 +157,59 @@ async def start_grpc(
         raise ConfigError(f"cannot listen for gRPC on {address} ({reason}); choose another port")
     await server.start()
     return server
+
+
+def _handlers(service: _InferenceService) -> dict[str, Any]:
+    """A handler per RPC of the proto's service, from its descriptor.
+
+    Written out rather than the generated ``add_GRPCInferenceServiceServicer_to_server`` for
+    one reason: a request that is not a valid message gets ``INVALID_ARGUMENT`` naming it (as
+    REST answers 400 to a body that is not JSON), where grpc answers ``INTERNAL``.
+    """
+    import grpc
+
+    from ._grpc import inference_pb2
+
+    descriptor = inference_pb2.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]]
+    return {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            _checked(getattr(service, method.name)),
+            request_deserializer=_parser(getattr(inference_pb2, method.input_type.name)),
+            response_serializer=getattr(inference_pb2, method.output_type.name).SerializeToString,
+        )
+        for method in descriptor.methods
+    }
+
+
+class _Malformed:
+    """What a request that is not a valid message is parsed into (grpc would abort on None)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _parser(message_class: Any) -> Callable[[bytes], Any]:
+    from google.protobuf.message import DecodeError
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message_class.FromString(data)
+        except DecodeError as exc:
+            return _Malformed(
+                f"the request is not a valid {message_class.DESCRIPTOR.full_name} message "
+                f"({exc}); send the protocol's message, as generated from inference.proto"
+            )
+
+    return parse
+
+
+def _checked(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Any]:
+    async def handle(request: Any, context: Any) -> Any:
+        if isinstance(request, _Malformed):
+            await _abort(context, InvalidInput(request.message), _request_id(context, ""))
+        return await method(request, context)
+
+    return handle
 
 
 class _InferenceService:
