@@ -175,10 +175,16 @@ def test_data_all_is_exact_and_resolves() -> None:
 
 
 EXPECTED_SERVING = [
+    "Deployment",
+    "DeploymentRevision",
+    "DeploymentService",
+    "Deployments",
     "ModelRepository",
     "ModelSource",
     "ServeConfig",
     "ServedModel",
+    "ServingInstance",
+    "Variant",
     "create_app",
     "load_source",
     "resolve_source",

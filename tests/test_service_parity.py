@@ -27,9 +27,12 @@ from loopwright.registry.service import RegistryService
 from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
+from loopwright.remote.deployments import RemoteDeployments
 from loopwright.remote.registry import RemoteRegistry
 from loopwright.remote.tracking import RemoteTracking
 from loopwright.remote.users import RemoteUsers
+from loopwright.serving.deployments import DeploymentService
+from loopwright.serving.protocol import Deployments
 from loopwright.tracking.protocol import Tracking
 from loopwright.tracking.service import TrackingService
 
@@ -53,6 +56,7 @@ CAPABILITIES = [
     Capability("registry", Registry, RegistryService, RemoteRegistry),
     Capability("users", Users, UserService, RemoteUsers),
     Capability("audit", Audit, AuditLog, RemoteAudit),
+    Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
 ]
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
     from .registry.protocol import Registry
+    from .serving.protocol import Deployments
     from .store.home import Store
     from .tracking.protocol import Tracking
 
@@ -39,6 +40,9 @@ class Backend(Protocol):
     def registry(self) -> Registry: ...
 
     @property
+    def deployments(self) -> Deployments: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -60,6 +64,7 @@ class Embedded:
         self._datasets: Datasets | None = None
         self._registry: Registry | None = None
         self._users: Users | None = None
+        self._deployments: Deployments | None = None
         self._audit: Audit | None = None
 
     @property
@@ -89,6 +94,14 @@ class Embedded:
 
             self._registry = RegistryService(self._store)
         return self._registry
+
+    @property
+    def deployments(self) -> Deployments:
+        if self._deployments is None:
+            from .serving.deployments import DeploymentService
+
+            self._deployments = DeploymentService(self._store)
+        return self._deployments
 
     @property
     def users(self) -> Users:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .registry.packaging.signature import Signature
     from .registry.protocol import Registry
     from .serving.batch import BatchResult
+    from .serving.protocol import Deployments
     from .store.audit import AuditEvent, ChainReport
     from .store.home import Store
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList
@@ -88,6 +89,11 @@ class Client:
     def registry(self) -> Registry:
         """Registered models, versions, aliases, stages and approvals."""
         return self._backend.registry
+
+    @property
+    def deployments(self) -> Deployments:
+        """Deployments: named endpoints and their traffic policies (canary, A/B, shadow)."""
+        return self._backend.deployments
 
     @property
     def users(self) -> Users:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .audit import RemoteAudit
     from .datasets import RemoteDatasets
+    from .deployments import RemoteDeployments
     from .registry import RemoteRegistry
     from .users import RemoteUsers
 
@@ -36,6 +37,7 @@ class Remote:
         self._registry: RemoteRegistry | None = None
         self._datasets: RemoteDatasets | None = None
         self._users: RemoteUsers | None = None
+        self._deployments: RemoteDeployments | None = None
         self._audit: RemoteAudit | None = None
 
     @property
@@ -64,6 +66,14 @@ class Remote:
 
             self._datasets = RemoteDatasets(self.http, self._session)
         return self._datasets
+
+    @property
+    def deployments(self) -> RemoteDeployments:
+        if self._deployments is None:
+            from .deployments import RemoteDeployments
+
+            self._deployments = RemoteDeployments(self.http)
+        return self._deployments
 
     @property
     def users(self) -> RemoteUsers:

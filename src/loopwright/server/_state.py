@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..governance.tokens import Identity, TokenService
     from ..governance.users import UserService
     from ..registry.service import RegistryService
+    from ..serving.deployments import DeploymentService
     from ..store.home import Store
     from ..tracking import TrackingService
 
@@ -33,6 +34,11 @@ class ServerState:
         from ..registry.service import RegistryService
 
         return RegistryService(self.store, actor=identity.user)
+
+    def deployments(self, identity: Identity) -> DeploymentService:
+        from ..serving.deployments import DeploymentService
+
+        return DeploymentService(self.store, actor=identity.user)
 
     def users(self, identity: Identity) -> UserService:
         from ..governance.users import UserService

@@ -16,7 +16,13 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .app import create_app as create_app
+    from .deployments import DeploymentService as DeploymentService
+    from .entities import Deployment as Deployment
+    from .entities import DeploymentRevision as DeploymentRevision
+    from .entities import ServingInstance as ServingInstance
+    from .entities import Variant as Variant
     from .model import ServedModel as ServedModel
+    from .protocol import Deployments as Deployments
     from .repository import ModelRepository as ModelRepository
     from .server import ServeConfig as ServeConfig
     from .sources import ModelSource as ModelSource
@@ -24,10 +30,16 @@ if TYPE_CHECKING:
     from .sources import resolve_source as resolve_source
 
 _LAZY = {
+    "Deployment": "entities",
+    "DeploymentRevision": "entities",
+    "DeploymentService": "deployments",
+    "Deployments": "protocol",
     "ModelRepository": "repository",
     "ModelSource": "sources",
     "ServeConfig": "server",
     "ServedModel": "model",
+    "ServingInstance": "entities",
+    "Variant": "entities",
     "create_app": "app",
     "load_source": "sources",
     "resolve_source": "sources",

@@ -90,7 +90,7 @@ class DeploymentService:
         with self.db.read() as conn:
             return _deployment(self._row(conn, name))
 
-    def list(self) -> builtins.list[Deployment]:
+    def list(self) -> list[Deployment]:
         """Every deployment, by name."""
         with self.db.read() as conn:
             rows = conn.execute(sa.select(t.deployments).order_by(_d.name)).all()

@@ -17,6 +17,7 @@ def routers() -> list[APIRouter]:
         artifacts,
         audit,
         datasets,
+        deployments,
         experiments,
         me,
         models,
@@ -38,4 +39,5 @@ def routers() -> list[APIRouter]:
         datasets.router,
         validation.router,
         users.router,
+        deployments.router,
     ]
