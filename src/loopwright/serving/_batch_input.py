@@ -7,8 +7,8 @@ a CSV file is one unit (it cannot be split without reading it). Units are number
 order, then row order, and each unit writes the output part of that number, so the output's
 order does not depend on which worker finished first.
 
-Reading never holds more than one row group (Parquet) or one block (CSV, 16 MiB) plus one
-batch of ``batch_rows`` rows.
+Reading holds about one row group (Parquet) or one block (CSV, 16 MiB) plus one batch of
+``batch_rows`` rows, never the unit.
 """
 
 from __future__ import annotations
@@ -153,9 +153,14 @@ def read_unit(
         columns = [name for name in columns if name in present]
     offset = 0
     if unit.format == PARQUET:
-        with pq.ParquetFile(unit.path) as parquet:
+        # Neither pre-buffering nor threads: both read row groups ahead of the batch asked
+        # for, and over a unit of many row groups that held ~5x the memory of one batch.
+        with pq.ParquetFile(unit.path, pre_buffer=False) as parquet:
             batches: Iterator[pa.RecordBatch] = parquet.iter_batches(
-                batch_size=batch_rows, row_groups=list(unit.row_groups), columns=columns
+                batch_size=batch_rows,
+                row_groups=list(unit.row_groups),
+                columns=columns,
+                use_threads=False,
             )
             for batch in batches:
                 yield offset, batch
@@ -195,7 +200,9 @@ def _csv_reader(
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise InvalidInput(f"cannot read {path} as CSV: {exc}; check its header") from None
+        raise InvalidInput(
+            f"cannot read {path} as CSV: {exc}; fix the file, or convert it to Parquet"
+        ) from None
 
 
 def _parquet_metadata(pq: Any, path: str) -> pa.parquet.FileMetaData:

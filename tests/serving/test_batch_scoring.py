@@ -1,0 +1,435 @@
+"""Batch scoring: ``predict_batch`` / ``client.predict_batch`` / ``loopwright predict``.
+
+Real files, a real registry, real worker processes and a real local Ray; no mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
+from _served_model import MODEL, train, training_frame
+from typer.testing import CliRunner
+
+from loopwright.cli.app import app
+from loopwright.client import Client
+from loopwright.errors import (
+    AlreadyExists,
+    InvalidInput,
+    ModelFailed,
+    NotFound,
+    SignatureError,
+    UntrustedModel,
+)
+from loopwright.registry.packaging.package import save_model
+from loopwright.serving.batch import BatchResult, predict_batch
+
+COLORS = np.array(["red", "blue", "green"])
+
+
+def frame(rows: int, start: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(start)
+    return pd.DataFrame(
+        {
+            "id": np.arange(start, start + rows),
+            "a": rng.random(rows),
+            "b": rng.random(rows) * 3,
+            "color": COLORS[rng.integers(0, 3, rows)],
+        }
+    )
+
+
+def write_parquet(path: Path, data: pd.DataFrame, row_group_size: int = 100) -> Path:
+    pq.write_table(
+        pa.Table.from_pandas(data, preserve_index=False), path, row_group_size=row_group_size
+    )
+    return path
+
+
+@pytest.fixture
+def folder_model(tmp_path: Path) -> Path:
+    """The serving tests' model as a package folder (no store needed)."""
+    X, _ = training_frame()
+    folder = tmp_path / "model"
+    save_model(train(), folder, input_example=X[:3])
+    return folder
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Staging folders or temporary files a job left behind."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+# --- what comes out ------------------------------------------------------------------------
+
+
+def test_registered_model_scores_parquet_into_parts(
+    client: Client, model: Any, tmp_path: Path
+) -> None:
+    data = frame(1000)
+    source = write_parquet(tmp_path / "in.parquet", data)
+    result = client.predict_batch(
+        f"models:/{MODEL}/1",
+        source,
+        tmp_path / "out",
+        batch_rows=128,
+        keep_columns=["id"],
+        outputs=["predict", "predict_proba"],
+    )
+    assert isinstance(result, BatchResult)
+    assert (result.rows, result.model, result.model_version) == (1000, MODEL, 1)
+    assert result.batches == 8  # batches of 128 rows span the row groups of 100
+    out = pq.read_table(tmp_path / "out")
+    assert out.column_names == ["id", "predict", "predict_proba", "model", "model_version"]
+    assert out["id"].to_pylist() == list(range(1000))
+    expected = model.predict(data[["a", "b", "color"]])
+    assert out["predict"].to_numpy().tolist() == expected.tolist()
+    proba = np.array(out["predict_proba"].to_pylist())
+    np.testing.assert_allclose(proba, model.predict_proba(data[["a", "b", "color"]]))
+    assert set(out["model"].to_pylist()) == {MODEL}
+    assert set(out["model_version"].to_pylist()) == {1}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000.parquet"]
+    assert leftovers(tmp_path) == []
+
+
+def test_csv_folder_and_glob_score_like_parquet(folder_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "csv").mkdir()
+    first, second = frame(300), frame(200, start=300)
+    first.to_csv(tmp_path / "csv" / "a.csv", index=False)
+    second.to_csv(tmp_path / "csv" / "b.csv", index=False)
+    by_folder = predict_batch(
+        None, str(folder_model), tmp_path / "csv", tmp_path / "out1", keep_columns=["id"]
+    )
+    by_glob = predict_batch(
+        None, str(folder_model), str(tmp_path / "csv" / "*.csv"), tmp_path / "out2"
+    )
+    assert by_folder.rows == by_glob.rows == 500
+    assert by_folder.parts == 2  # a unit per CSV file, in file order
+    out = pq.read_table(tmp_path / "out1")
+    assert out["id"].to_pylist() == list(range(500))
+    assert out["model_version"].null_count == 500  # a folder has no registry version
+    assert pq.read_table(tmp_path / "out2")["predict"].equals(out["predict"])
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_process_and_ray_executors_write_what_local_writes(
+    folder_model: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    write_parquet(source / "x.parquet", frame(3000), row_group_size=250)
+    write_parquet(source / "y.parquet", frame(1000, start=3000), row_group_size=250)
+    common = {"keep_columns": ["id"], "batch_rows": 200}
+    local = predict_batch(None, str(folder_model), source, tmp_path / "local", **common)
+    process = predict_batch(
+        None,
+        str(folder_model),
+        source,
+        tmp_path / "process",
+        executor="process",
+        workers=2,
+        **common,
+    )
+    ray = predict_batch(
+        None, str(folder_model), source, tmp_path / "ray", executor="ray", workers=2, **common
+    )
+    assert local.rows == process.rows == ray.rows == 4000
+    assert process.parts > 2 and ray.parts == process.parts  # row-group ranges, not files
+    expected = pq.read_table(tmp_path / "local")
+    for name in ("process", "ray"):
+        got = pq.read_table(tmp_path / name)
+        assert got["id"].to_pylist() == list(range(4000))  # part numbering keeps input order
+        assert got.equals(expected)
+    assert leftovers(tmp_path) == []
+
+
+def test_dataset_version_in_registered_version_out_with_lineage(
+    client: Client, model: Any, tmp_path: Path
+) -> None:
+    write_parquet(tmp_path / "customers.parquet", frame(400))
+    customers = client.datasets.add("customers", tmp_path / "customers.parquet", message="q3")
+    client.datasets.set_alias(customers.ref, "golden")
+    result = client.predict_batch(
+        f"models:/{MODEL}/latest",
+        "customers@golden",
+        tmp_path / "scores",
+        keep_columns=["id"],
+        register="customer-scores",
+    )
+    assert result.input_version == customers.ref
+    scores = client.datasets.get("customer-scores@v1")
+    assert result.dataset_version is not None and result.dataset_version.id == scores.id
+    # The chain back from the output: the producing run, its model and its input.
+    assert scores.produced_by_run_id == result.run_id
+    run = client.get_run(scores.produced_by_run_id)
+    experiment = client.tracking.get_experiment(run.experiment_id)
+    assert experiment.name == "batch-scoring"
+    assert run.status.value == "FINISHED"
+    version = client.registry.get_version(MODEL, 1)
+    assert run.tags["loopwright.model_version_id"] == version.id
+    assert client.registry.get_version_by_id(run.tags["loopwright.model_version_id"]) == version
+    assert run.tags["loopwright.model_run_id"] == version.run_id
+    assert run.params["model_version"] == "1" and run.params["input"] == customers.ref
+    assert client.datasets.runs_using(customers) == [run.id]
+    assert scores.tags["model"] == f"models:/{MODEL}/1"
+    assert scores.tags["input"] == customers.ref
+    assert run.metrics["rows"].value == 400
+    assert [f.path for f in client.datasets.files(scores)] == ["part-00000.parquet"]
+    assert leftovers(tmp_path) == []  # the downloaded input is gone too
+
+
+def test_bounded_memory_on_an_input_larger_than_the_budget(tmp_path: Path) -> None:
+    """A 1.2M x 12 float64 input (115 MB as arrays) scored with a 48 MB peak-RSS budget."""
+    from sklearn.linear_model import LinearRegression
+
+    columns = [f"f{i}" for i in range(12)]
+    rng = np.random.default_rng(0)
+    sample = pd.DataFrame(rng.random((200, 12)), columns=columns)
+    save_model(
+        LinearRegression().fit(sample, sample.sum(axis=1)),
+        tmp_path / "model",
+        input_example=sample[:3],
+    )
+    big = tmp_path / "big.parquet"
+    rows, chunk = 1_200_000, 100_000
+    schema = pa.schema([(name, pa.float64()) for name in columns])
+    with pq.ParquetWriter(big, schema, compression="none") as writer:
+        for _ in range(0, rows, chunk):
+            block = rng.random((chunk, 12))
+            writer.write_table(
+                pa.table({n: block[:, i] for i, n in enumerate(columns)}, schema=schema),
+                row_group_size=20_000,
+            )
+    budget = 48 << 20
+    assert big.stat().st_size > 2 * budget
+    write_parquet(tmp_path / "small.parquet", sample)
+    script = textwrap.dedent(
+        f"""
+        import json
+        from loopwright.serving.batch import predict_batch
+        # A small job first: imports, the model load and the writer's set-up are not the input.
+        predict_batch(None, {str(tmp_path / "model")!r}, {str(tmp_path / "small.parquet")!r},
+                      {str(tmp_path / "warm")!r})
+        def status(key):
+            with open("/proc/self/status") as lines:
+                line = next(line for line in lines if line.startswith(key + ":"))
+            return int(line.split()[1]) * 1024
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # the peak (VmHWM) starts again from the current size
+        before = status("VmRSS")
+        result = predict_batch(None, {str(tmp_path / "model")!r}, {str(big)!r},
+                               {str(tmp_path / "out")!r}, batch_rows=10_000)
+        after = status("VmHWM")
+        print(json.dumps({{"growth": after - before, "rows": result.rows,
+                          "batches": result.batches}}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=240, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows"] == rows
+    assert report["batches"] == rows // 10_000  # streamed: never more than a batch at once
+    assert report["growth"] < budget, report
+
+
+# --- what goes wrong -----------------------------------------------------------------------
+
+
+def test_missing_input_and_unknown_model_and_dataset(
+    client: Client, model: Any, folder_model: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(NotFound, match=r"input .*nowhere.parquet' does not exist"):
+        predict_batch(None, str(folder_model), tmp_path / "nowhere.parquet", tmp_path / "o")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotFound, match="holds no files"):
+        predict_batch(None, str(folder_model), tmp_path / "empty", tmp_path / "o")
+    source = write_parquet(tmp_path / "in.parquet", frame(10))
+    with pytest.raises(NotFound, match="ghost"):
+        client.predict_batch("models:/ghost/1", source, tmp_path / "o")
+    with pytest.raises(NotFound, match=r"dataset 'customers'|customers"):
+        client.predict_batch(f"models:/{MODEL}/1", "customers@v1", tmp_path / "o")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InvalidInput, match=r"neither Parquet .* nor CSV"):
+        predict_batch(None, str(folder_model), tmp_path / "notes.txt", tmp_path / "o")
+    assert not (tmp_path / "o").exists() and leftovers(tmp_path) == []
+
+
+def test_wrong_columns_are_refused_before_any_scoring(folder_model: Path, tmp_path: Path) -> None:
+    source = write_parquet(tmp_path / "in.parquet", frame(50).drop(columns=["b"]))
+    with pytest.raises(SignatureError, match=r"in.parquet.*'b'") as caught:
+        predict_batch(None, str(folder_model), source, tmp_path / "out")
+    assert any("b" in problem for problem in caught.value.problems)
+    with pytest.raises(InvalidInput, match="no column 'user' to keep; its columns: id, a, "):
+        predict_batch(
+            None,
+            str(folder_model),
+            tmp_path / "in.parquet",
+            tmp_path / "out",
+            keep_columns=["user"],
+        )
+    with pytest.raises(InvalidInput, match="'predict' would clash"):
+        predict_batch(None, str(folder_model), source, tmp_path / "out", keep_columns=["predict"])
+    with pytest.raises(InvalidInput, match="has no output 'scores'; outputs: predict"):
+        predict_batch(None, str(folder_model), source, tmp_path / "out", outputs=["scores"])
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_a_bad_batch_names_its_rows_and_column_and_leaves_no_output(
+    folder_model: Path, tmp_path: Path
+) -> None:
+    data = frame(1000)
+    data.loc[437, "a"] = np.nan  # the model's logistic regression refuses missing values
+    source = write_parquet(tmp_path / "in.parquet", data)
+    with pytest.raises(InvalidInput, match=r"rows 400-499 of .*in.parquet: .*column 'a'.*\[37\]"):
+        predict_batch(None, str(folder_model), source, tmp_path / "out", batch_rows=100)
+    mixed = tmp_path / "mixed.csv"
+    frame(5).to_csv(mixed, index=False)
+    with mixed.open("a") as out:
+        out.write("5,not-a-number,1.0,red\n")
+    with pytest.raises(InvalidInput, match=r"cannot read .*mixed.csv as CSV: .*'not-a-number'"):
+        predict_batch(None, str(folder_model), mixed, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_a_model_that_raises_names_the_rows(folder_model: Path, tmp_path: Path) -> None:
+    data = frame(300)
+    data.loc[250, "color"] = "purple"  # the encoder never saw it: the model raises
+    source = write_parquet(tmp_path / "in.parquet", data)
+    with pytest.raises(ModelFailed, match=r"rows 200-299 of .*in.parquet: model 'model' failed"):
+        predict_batch(
+            None,
+            str(folder_model),
+            source,
+            tmp_path / "out",
+            executor="process",
+            workers=2,
+            batch_rows=100,
+        )
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_an_existing_output_is_refused_unless_overwrite(folder_model: Path, tmp_path: Path) -> None:
+    source = write_parquet(tmp_path / "in.parquet", frame(100))
+    predict_batch(None, str(folder_model), source, tmp_path / "out")
+    with pytest.raises(AlreadyExists, match=r"out' exists; .*--overwrite"):
+        predict_batch(None, str(folder_model), source, tmp_path / "out")
+    write_parquet(source, frame(60))
+    again = predict_batch(None, str(folder_model), source, tmp_path / "out", overwrite=True)
+    assert again.rows == 60 and pq.read_table(tmp_path / "out").num_rows == 60
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(InvalidInput, match="not a batch-scoring output"):
+        predict_batch(None, str(folder_model), source, tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from _crashing_model import ExitOnNegative
+    finally:
+        sys.path.pop(0)
+    example = pd.DataFrame({"a": [1.0, 2.0]})
+    save_model(ExitOnNegative(), tmp_path / "model", input_example=example)
+    data = pd.DataFrame({"a": np.arange(2000, dtype=float)})
+    data.loc[1500, "a"] = -1.0
+    source = write_parquet(tmp_path / "in.parquet", data, row_group_size=250)
+    with pytest.raises(UntrustedModel):
+        predict_batch(None, str(tmp_path / "model"), source, tmp_path / "out")
+    with pytest.raises(ModelFailed, match=r"a process worker died while scoring one of: .*rows"):
+        predict_batch(
+            None,
+            str(tmp_path / "model"),
+            source,
+            tmp_path / "out",
+            executor="process",
+            workers=2,
+            trusted=True,
+        )
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_parameters_are_checked(folder_model: Path, tmp_path: Path) -> None:
+    source = write_parquet(tmp_path / "in.parquet", frame(10))
+    with pytest.raises(InvalidInput, match="executor 'spark' is unknown"):
+        predict_batch(None, str(folder_model), source, tmp_path / "o", executor="spark")
+    with pytest.raises(InvalidInput, match="batch_rows must be at least 1"):
+        predict_batch(None, str(folder_model), source, tmp_path / "o", batch_rows=0)
+    with pytest.raises(InvalidInput, match="'scores' needs a store"):
+        predict_batch(None, str(folder_model), source, tmp_path / "o", register="scores")
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_cli_predict_scores_and_registers(
+    store_settings: dict[str, str], model: Any, folder_model: Path, tmp_path: Path
+) -> None:
+    source = write_parquet(tmp_path / "in.parquet", frame(500))
+    runner = CliRunner()
+    # A package folder over files needs no store at all.
+    plain = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path / "nohome"),
+            "predict",
+            str(folder_model),
+            str(source),
+            "-o",
+            str(tmp_path / "plain"),
+            "--keep-columns",
+            "id",
+        ],
+    )
+    assert plain.exit_code == 0, plain.output
+    assert "scored 500 rows" in plain.output and "1 part" in plain.output
+    assert not (tmp_path / "nohome").exists()
+    store = [
+        "--home",
+        store_settings["home"],
+        "--db-uri",
+        store_settings["db_uri"],
+        "--blob-uri",
+        store_settings["blob_uri"],
+    ]
+    registered = runner.invoke(
+        app,
+        [
+            *store,
+            "predict",
+            f"models:/{MODEL}/1",
+            str(source),
+            "-o",
+            str(tmp_path / "out"),
+            "--keep-columns",
+            "id",
+            "--outputs",
+            "predict,predict_proba",
+            "--register",
+            "scores",
+            "--json",
+        ],
+    )
+    assert registered.exit_code == 0, registered.output
+    report = json.loads(registered.output)
+    assert report["rows"] == 500 and report["model_version"] == 1
+    assert report["dataset_version"] == "scores@v1" and report["run_id"]
+    exists = runner.invoke(
+        app, [*store, "predict", f"models:/{MODEL}/1", str(source), "-o", str(tmp_path / "out")]
+    )
+    assert exists.exit_code == 1
+    assert "exists" in exists.output and "--overwrite" in exists.output
+    assert "Traceback" not in exists.output
