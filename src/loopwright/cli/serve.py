@@ -37,6 +37,16 @@ def register(app: typer.Typer) -> None:
         ],
         host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+        grpc_port: Annotated[
+            int | None,
+            typer.Option(
+                "--grpc-port",
+                min=1,
+                max=65535,
+                help="Also serve OIP v2 over gRPC on this port (on --host; with --workers, "
+                "every worker listens on it).",
+            ),
+        ] = None,
         workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
         max_batch_size: Annotated[
             int,
@@ -74,11 +84,14 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from ..errors import UntrustedModel
+        from ..serving.grpc_server import check_address, grpc_address
         from ..serving.prediction_log import log_location
         from ..serving.server import CONFIG_VARIABLE, ServeConfig, build_app, build_repository
 
         cli = state(ctx)
         with handle_errors():
+            if grpc_port is not None:
+                check_address(host, grpc_port)  # before loading models, and once for all workers
             settings, sources = _resolve(cli, models, trusted=trusted)
             log_root = None if no_log else log_location(settings)
             config = ServeConfig(
@@ -89,6 +102,8 @@ def register(app: typer.Typer) -> None:
                 log_sample_rate=log_sample_rate,
                 trusted=trusted,
                 registry=any(s.uri.startswith(("models:", "runs:")) for s in sources),
+                grpc_address=None if grpc_port is None else grpc_address(host, grpc_port),
+                grpc_reuse_port=workers > 1,
             )
             # Loaded here even with several workers: a package that fails verification or
             # needs --trusted stops the command with its message, instead of every worker
@@ -207,6 +222,9 @@ def _banner(
         f"{batching})",
         f"  {log}",
     ]
+    if config.grpc_address is not None:
+        every = " in every worker (SO_REUSEPORT)" if workers > 1 else ""
+        lines.append(f"  OIP v2 over gRPC on {config.grpc_address}{every}")
     for source, row in zip(config.sources, index, strict=False):
         lines.append(f"  {row['name']} version {row['version']}  <- {source.uri}")
     from .server import _is_loopback  # the server command's test: any loopback address
