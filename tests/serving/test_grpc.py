@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -432,8 +439,6 @@ def test_a_message_past_the_size_cap_is_resource_exhausted(client: Client, model
 
 
 def test_a_full_queue_is_unavailable(client: Client, model: Any) -> None:
-    import time
-
     # The first request waits up to 3 s for a second row; the queue holds one row.
     repository = ModelRepository(
         [resolve_source(f"models:/{MODEL}/1", client)],
@@ -479,3 +484,150 @@ def test_answered_requests_reach_the_prediction_log(
     assert logged["input.a"].tolist() == [X["a"][0], X["a"][1], X["a"][0]]
     assert logged["output.predict"].tolist() == model.predict(X.iloc[[0, 1, 0]]).tolist()
     assert set(logged["model_version"]) == {1} and (logged["status"] == 200).all()
+
+
+# --- `loopwright serve --grpc-port` as users run it -------------------------------------------
+
+
+@contextmanager
+def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``loopwright serve models:/clf/1 --grpc-port <free> ARGS`` until the block ends, ready."""
+    grpc_port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "loopwright.cli",
+        "--home",
+        store["home"],
+        "--db-uri",
+        store["db_uri"],
+        "--blob-uri",
+        store["blob_uri"],
+        "serve",
+        f"models:/{MODEL}/1",
+        "--port",
+        str(free_port()),
+        "--grpc-port",
+        str(grpc_port),
+        "--no-log",
+        *args,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    address = f"127.0.0.1:{grpc_port}"
+    try:
+        with grpc.insecure_channel(address) as channel:
+            ready = channel.unary_unary(
+                "/inference.GRPCInferenceService/ServerReady",
+                request_serializer=pb.ServerReadyRequest.SerializeToString,
+                response_deserializer=pb.ServerReadyResponse.FromString,
+            )
+            deadline = time.monotonic() + 90
+            while True:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "serve did not answer gRPC within 90 s"
+                try:
+                    if ready(pb.ServerReadyRequest(), timeout=2).ready:
+                        break
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        yield address, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+
+
+def test_serve_grpc_port_answers_until_sigterm(store_settings: dict[str, str], model: Any) -> None:
+    X, _ = training_frame()
+    with _serving(store_settings) as (address, process):
+        connection = triton.InferenceServerClient(address)
+        result = connection.infer(MODEL, _inputs(3))
+        connection.close()
+        assert result.as_numpy("predict").tolist() == model.predict(X[:3]).tolist()
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        _, banner = process.communicate()
+    assert f"OIP v2 over gRPC on {address}" in banner and "every worker" not in banner
+
+
+def test_with_two_workers_each_serves_grpc_on_the_shared_port(
+    store_settings: dict[str, str], model: Any
+) -> None:
+    """Each worker listens (SO_REUSEPORT); the kernel spreads connections over both, and a
+    repository change acts on the worker the connection reached."""
+    psutil = pytest.importorskip("psutil")
+    with _serving(store_settings, "--workers", "2") as (address, process):
+        port = int(address.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while True:
+            listening = [
+                child
+                for child in psutil.Process(process.pid).children(recursive=True)
+                if any(
+                    c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                    for c in child.net_connections("tcp")
+                )
+            ]
+            if len(listening) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(listening) == 2, "not every worker listens for gRPC"
+        # A channel of its own per connection (grpc shares subchannels across channels).
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        with grpc.insecure_channel(address, options=options) as first:
+            stub = inference_pb2_grpc.GRPCInferenceServiceStub(first)
+            stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name=MODEL))
+            assert not stub.ModelReady(pb.ModelReadyRequest(name=MODEL)).ready
+            seen = []
+            for _ in range(24):
+                with grpc.insecure_channel(address, options=options) as channel:
+                    other = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+                    seen.append(other.ModelReady(pb.ModelReadyRequest(name=MODEL)).ready)
+    # The worker that unloaded answers "not ready"; the other one still serves the model.
+    assert set(seen) == {True, False}, seen
+
+
+def test_a_grpc_port_in_use_stops_serve_before_loading(
+    store_settings: dict[str, str], model: Any
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "loopwright.cli",
+                "--home",
+                store_settings["home"],
+                "--db-uri",
+                store_settings["db_uri"],
+                "--blob-uri",
+                store_settings["blob_uri"],
+                "serve",
+                f"models:/{MODEL}/1",
+                "--grpc-port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+    assert result.returncode != 0
+    assert f"cannot listen for gRPC on 127.0.0.1:{port}" in result.stderr
+    assert "choose another --grpc-port" in result.stderr
