@@ -524,6 +524,83 @@ def test_dataset_labels_tables_pointers_and_validation_options(team: Team, tmp_p
         ada.datasets.resolve_pointer(forged)
 
 
+# --- deployments -------------------------------------------------------------------------------
+
+
+def _request_id(error: BaseException) -> str:
+    """The approval request id a refused deployment change names."""
+    return str(error).split("request ")[1].split(")")[0].split(" ")[0]
+
+
+def test_deployments_follow_the_registrys_traffic_approvals(team: Team) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.dummy import DummyClassifier
+
+    from loopwright.serving.entities import SHADOW, Variant
+
+    ada, bob = team.ada, team.bob
+    with ada.start_run(experiment="deploy") as run:
+        run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))
+    for _ in range(3):
+        ada.registry.register("scorer", run_id=run.id)  # the default policy guards traffic
+    with pytest.raises(PermissionDenied, match="run the command again once approved") as refused:
+        ada.deployments.create("scorer-api", "models:/scorer/1", description="scores")
+    first = _request_id(refused.value)
+    request = bob.registry.get_request(first)
+    assert (request.action, request.target, request.version) == ("traffic", "traffic", 1)
+    with pytest.raises(ApprovalNotAllowed, match="separation of duties"):
+        ada.registry.approve(first)
+    bob.registry.approve(first)
+    created = ada.deployments.create("scorer-api", "models:/scorer/1", description="scores")
+    assert (created.strategy, created.revision, created.created_by) == ("primary", 1, "ada")
+    assert bob.deployments.get("scorer-api") == created
+    assert [d.name for d in bob.deployments.list()] == ["scorer-api"]
+
+    canary = [
+        Variant("primary", "models:/scorer/1", 1),
+        Variant("canary", "models:/scorer/2", 0.25),
+    ]
+    with pytest.raises(PermissionDenied, match="scorer version 2") as refused:
+        ada.deployments.set_traffic("scorer-api", canary)
+    bob.registry.approve(_request_id(refused.value))
+    shadow = Variant("copy", "models:/scorer/3", 0.5, SHADOW)  # shadows need no approval
+    changed = ada.deployments.set_traffic("scorer-api", [*canary, shadow])
+    assert changed.strategy == "canary" and changed.revision == 2
+    assert [(v.name, v.weight) for v in changed.variants] == [
+        ("primary", 0.75),
+        ("canary", 0.25),
+        ("copy", 0.5),
+    ]
+    promoted = bob.deployments.promote("scorer-api")
+    assert promoted.variants == (Variant("primary", "models:/scorer/2", 1.0), shadow)
+    assert promoted.updated_by == "bob"
+    back = ada.deployments.rollback("scorer-api", to_revision=1)
+    assert back.revision == 4 and back.variants == created.variants
+    history = bob.deployments.history("scorer-api")
+    assert [(r.revision, r.action) for r in history] == [
+        (1, "create"),
+        (2, "set-traffic"),
+        (3, "promote"),
+        (4, "rollback"),
+    ]
+    seen = ada.deployments.heartbeat("scorer-api", "http://127.0.0.1:9001", 4242, "box")
+    assert bob.deployments.instances("scorer-api") == [seen]
+
+    with pytest.raises(NotFound, match="no version 9"):
+        ada.deployments.set_traffic("scorer-api", [Variant("primary", "models:/scorer/9", 1)])
+    with pytest.raises(InvalidInput, match="sticky header"):
+        ada.deployments.set_traffic(
+            "scorer-api", [Variant("primary", "models:/scorer/1", 1)], sticky_header="X-User"
+        )
+    with pytest.raises(AlreadyExists):
+        ada.deployments.create("scorer-api", "models:/scorer/1")
+    with pytest.raises(Conflict, match="no canary"):
+        ada.deployments.promote("scorer-api")
+    ada.deployments.delete("scorer-api")
+    with pytest.raises(NotFound, match="does not exist"):
+        bob.deployments.get("scorer-api")
+
+
 # --- one surface -------------------------------------------------------------------------------
 # The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 
