@@ -4,7 +4,7 @@ Series (``loopwright_`` prefix):
 
 - ``http_requests_total{protocol, route, status}``: every answer, by route template;
 - ``errors_total{protocol, status, code}``: error answers by their error code
-  (``BAD_REQUEST``, ``MODEL_FAILED``, ``OVERLOADED`` ...);
+  (``BAD_REQUEST``, ``MODEL_FAILED``, ``TEMPORARILY_UNAVAILABLE`` ...);
 - ``inference_duration_seconds{deployment, variant, model, version}``: the latency of every
   inference request that reached a model, answered or not (its ``_count`` is the requests);
   buckets from 0.2 ms to 10 s, ten per decade, fine enough for P50/P95/P99 (:mod:`.live`);
