@@ -3,12 +3,18 @@
 Layout under the log's root (``<blob store>/predictions`` by default)::
 
     deployment=<name>/hour=YYYY-MM-DDTHH/part-<epoch ms>-<random>.parquet
+                                         compact-<epoch ms>-<random>.parquet  (+ .json)
 
 Hive-style folders, so DuckDB, Spark and pyarrow datasets read the partitions by name. A file
 appears whole or not at all: on a local folder it is written to a dot-named temp file beside
 its final name, fsynced and renamed; on an object store it is a single PUT, which becomes
-visible only once complete. Readers take ``*.parquet`` names only, so a temp file left by a
-killed process is never read.
+visible only once complete. Readers take ``part-*`` / ``compact-*`` ``.parquet`` names only, so
+a temp file left by a killed process is never read.
+
+Compaction (``_prediction_compaction``) merges an hour's files into one ``compact-<id>.parquet``.
+Before writing it, it writes ``compact-<id>.json`` naming the files the merge replaces; while
+both exist, readers skip those files (:meth:`LogFiles.live`), so a crash at any step leaves
+each row readable exactly once, and the next compaction finishes the job.
 
 Deployment names come from requests and end up in paths: :func:`check_deployment_name` passes
 each through the project's path resolver (:func:`loopwright.paths.normalize_relpath`), which
@@ -17,6 +23,8 @@ must leave it one unchanged segment.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -35,11 +43,24 @@ if TYPE_CHECKING:
 
     from ..store.blobs import BlobStore
 
-__all__ = ["LOG_FOLDER", "LogFiles", "check_deployment_name", "hour_of", "log_uri"]
+__all__ = [
+    "COMPACT",
+    "LOG_FOLDER",
+    "PART",
+    "HourFiles",
+    "LogFile",
+    "LogFiles",
+    "check_deployment_name",
+    "hour_of",
+    "log_uri",
+    "new_name",
+]
 
 LOG_FOLDER = "predictions"  # under a blob store's root
+PART, COMPACT = "part", "compact"  # what the writer adds; what compaction merges them into
 _HOUR_FORMAT = "%Y-%m-%dT%H"
 _HOUR_FOLDER = re.compile(r"hour=(\d{4}-\d{2}-\d{2}T\d{2})\Z")
+_DEPLOYMENT_FOLDER = "deployment="
 
 
 def log_uri(blob_uri: str) -> str:
@@ -84,6 +105,18 @@ class LogFile:
 
     path: str
     hour: datetime
+
+
+@dataclass(frozen=True)
+class HourFiles:
+    """What one hour folder holds, by kind (full paths): Parquet files written by the log
+    (``parts``) or by compaction (``compacts``), and compaction manifests (``manifests``)."""
+
+    folder: str
+    hour: datetime
+    parts: list[str]
+    compacts: list[str]
+    manifests: list[str]
 
 
 class LogFiles:
@@ -135,19 +168,26 @@ class LogFiles:
     def _folder(self, deployment: str) -> str:
         return f"{self.root}/deployment={check_deployment_name(deployment)}"
 
-    def write(self, deployment: str, hour: datetime, data: bytes | memoryview) -> str:
-        """Store ``data`` as a new part file of ``deployment`` and ``hour``; return its path."""
-        stamp = int(datetime.now(UTC).timestamp() * 1000)
-        name = f"part-{stamp:013d}-{os.urandom(8).hex()}.parquet"
-        folder = f"{self._folder(deployment)}/hour={hour.strftime(_HOUR_FORMAT)}"
-        path = f"{folder}/{name}"
+    def hour_folder(self, deployment: str, hour: datetime) -> str:
+        return f"{self._folder(deployment)}/hour={hour.strftime(_HOUR_FORMAT)}"
+
+    def write(
+        self, deployment: str, hour: datetime, data: bytes | memoryview, kind: str = PART
+    ) -> str:
+        """Store ``data`` as a new ``kind`` file (``part``, ``compact``) of ``deployment`` and
+        ``hour``; return its path."""
+        path = f"{self.hour_folder(deployment, hour)}/{new_name(kind)}.parquet"
+        self.put(path, data)
+        return path
+
+    def put(self, path: str, data: bytes | memoryview) -> None:
+        """Write ``data`` at ``path`` whole or not at all."""
         if self._fs is not None:
-            self._fs.pipe_file(
-                path, bytes(data)
-            )  # one PUT: the object appears complete or not at all
-            return path
+            self._fs.pipe_file(path, bytes(data))  # one PUT: complete or not at all
+            return
         # The local blob store's temp-file, fsync and rename steps; the dot-named temp file is
-        # never taken for a part (readers list *.parquet only).
+        # never taken for a part (readers list part-*/compact-* .parquet only).
+        folder, name = path.rsplit("/", 1)
         fd, temp = create_temp(Path(folder), f".{name}.")  # makes the hour's folder if needed
         try:
             write_all(fd, [data])
@@ -156,19 +196,85 @@ class LogFiles:
             temp.unlink(missing_ok=True)
             raise
         fsync_dir(Path(folder))  # the rename itself survives a power cut once the folder is synced
-        return path
+
+    def read_bytes(self, path: str) -> bytes:
+        if self._fs is not None:
+            data: bytes = self._fs.cat_file(path)
+            return data
+        return Path(path).read_bytes()
+
+    def remove(self, path: str) -> None:
+        """Delete the file at ``path`` (already gone: nothing to do)."""
+        with contextlib.suppress(FileNotFoundError):
+            if self._fs is not None:
+                self._fs.rm_file(path)
+            else:
+                os.unlink(path)
+
+    def remove_folder(self, folder: str) -> None:
+        """Delete an hour folder left empty (object stores have no folders to delete)."""
+        if self._fs is None:
+            with contextlib.suppress(OSError):  # not empty (a writer added a file), or gone
+                os.rmdir(folder)
+
+    def deployments(self) -> list[str]:
+        """The names of the deployments with a folder in the log, sorted."""
+        found = []
+        for entry in self._list(self.root):
+            name = entry.rsplit("/", 1)[-1]
+            if name.startswith(_DEPLOYMENT_FOLDER):
+                found.append(name[len(_DEPLOYMENT_FOLDER) :])
+        return sorted(found)
+
+    def hours(self, deployment: str) -> list[HourFiles]:
+        """Every hour folder of ``deployment`` with its files by kind, oldest first."""
+        found = []
+        for folder, hour in self._hours(self._folder(deployment)):
+            parts, compacts, manifests = [], [], []
+            for entry in self._list(folder):
+                name = entry.rsplit("/", 1)[-1]
+                if name.startswith(f"{PART}-") and name.endswith(".parquet"):
+                    parts.append(entry)
+                elif name.startswith(f"{COMPACT}-") and name.endswith(".parquet"):
+                    compacts.append(entry)
+                elif name.startswith(f"{COMPACT}-") and name.endswith(".json"):
+                    manifests.append(entry)
+            found.append(HourFiles(folder, hour, sorted(parts), sorted(compacts), manifests))
+        return sorted(found, key=lambda h: h.hour)
+
+    def replaced(self, files: HourFiles) -> set[str]:
+        """The paths that a finished merge (its manifest and its merged file both present)
+        replaced: readers skip them, compaction may delete them."""
+        present = set(files.compacts)
+        skipped: set[str] = set()
+        for manifest in files.manifests:
+            if manifest.removesuffix(".json") + ".parquet" not in present:
+                continue  # the merge did not get as far as its file: the parts stand
+            try:
+                names = json.loads(self.read_bytes(manifest))["replaces"]
+            except FileNotFoundError:
+                continue  # finished meanwhile: the parts are gone too, and the reader retries
+            skipped.update(f"{files.folder}/{name}" for name in names)
+        return skipped
+
+    def live(self, files: HourFiles) -> list[str]:
+        """The Parquet files of an hour that hold its rows, each row once."""
+        skipped = self.replaced(files) if files.manifests else set()
+        return [p for p in [*files.compacts, *files.parts] if p not in skipped]
 
     def find(
         self, deployment: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[LogFile]:
-        """The part files of ``deployment`` whose hour overlaps ``[since, until)``, oldest first."""
+        """The files of ``deployment`` whose hour overlaps ``[since, until)``, oldest first."""
         first = hour_of(since) if since is not None else None
         found: list[LogFile] = []
-        for hour_folder, hour in self._hours(self._folder(deployment)):
-            if (first is not None and hour < first) or (until is not None and hour >= until):
+        for files in self.hours(deployment):
+            if (first is not None and files.hour < first) or (
+                until is not None and files.hour >= until
+            ):
                 continue
-            found.extend(LogFile(path, hour) for path in self._parts(hour_folder))
-        return sorted(found, key=lambda f: (f.hour, f.path))
+            found.extend(LogFile(path, files.hour) for path in self.live(files))
+        return found
 
     def _hours(self, folder: str) -> Iterator[tuple[str, datetime]]:
         for entry in self._list(folder):
@@ -176,13 +282,6 @@ class LogFiles:
             if match:
                 hour = datetime.strptime(match.group(1), _HOUR_FORMAT).replace(tzinfo=UTC)
                 yield entry, hour
-
-    def _parts(self, folder: str) -> list[str]:
-        return [
-            entry
-            for entry in self._list(folder)
-            if entry.rsplit("/", 1)[-1].startswith("part-") and entry.endswith(".parquet")
-        ]
 
     def _list(self, folder: str) -> list[str]:
         if self._fs is None:
@@ -196,11 +295,34 @@ class LogFiles:
             return []
         return [str(entry).rstrip("/") for entry in listed]
 
-    def read_table(self, path: str) -> Any:
-        """The ``pyarrow.Table`` stored at ``path``."""
+    def read_table(self, path: str, columns: list[str] | None = None) -> Any:
+        """The ``pyarrow.Table`` at ``path``: every column, or the ``columns`` it has."""
+        if self._fs is None:
+            return _read_parquet(path, columns)
+        with self._fs.open(path, "rb") as source:
+            return _read_parquet(source, columns)
+
+    def read_metadata(self, path: str) -> Any:
+        """The ``pyarrow.parquet.FileMetaData`` of the file at ``path`` (its footer only)."""
         import pyarrow.parquet as pq
 
         if self._fs is None:
-            return pq.read_table(path)
+            return pq.read_metadata(path)
         with self._fs.open(path, "rb") as source:
-            return pq.read_table(source)
+            return pq.read_metadata(source)
+
+
+def new_name(kind: str) -> str:
+    """A new file name (no suffix) of ``kind``: time-ordered, unique across writers."""
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    return f"{kind}-{stamp:013d}-{os.urandom(8).hex()}"
+
+
+def _read_parquet(source: Any, columns: list[str] | None) -> Any:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(source)
+    if columns is None:
+        return parquet.read()
+    names = set(parquet.schema_arrow.names)
+    return parquet.read(columns=[c for c in columns if c in names])

@@ -24,22 +24,101 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ._log_files import LogFiles
+from ._prediction_read import bounds, read_table
 
 if TYPE_CHECKING:
+    import builtins
+
     import duckdb
     import pandas as pd
     import pyarrow as pa
 
     from ..store.blobs import BlobStore
+    from ._prediction_protocol import Compaction, LoggedDeployment, Pruning
 
-__all__ = ["predictions_view", "read_predictions"]
+__all__ = ["PredictionService", "predictions_view", "read_predictions"]
 
 _VIEW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class PredictionService:
+    """The :class:`~loopwright.serving._prediction_protocol.Predictions` protocol on a log
+    folder: ``client.prediction_log`` of an embedded client, and what a server's routes call.
+
+    Args:
+        location: the blob store (its ``predictions/`` folder), or the log's folder / URL
+            (``serving.prediction_log.log_location(settings)`` says which).
+        max_rows: the most rows one :meth:`read` returns (None: no cap); past it without a
+            ``limit``, ``LimitExceeded`` says how to narrow the read.
+    """
+
+    def __init__(
+        self, location: BlobStore | str | os.PathLike[str], *, max_rows: int | None = None
+    ) -> None:
+        self._files = LogFiles(location)
+        self._max_rows = max_rows
+
+    def __repr__(self) -> str:
+        return f"PredictionService({self._files.uri!r})"
+
+    def read(
+        self,
+        deployment: str,
+        *,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Rows of ``deployment`` with ``since <= timestamp < until``, oldest first (the newest
+        ``limit``); ``columns`` picks columns (default: all)."""
+        return self._read(deployment, since, until, columns, limit).to_pandas()
+
+    def _read(
+        self,
+        deployment: str,
+        since: datetime | timedelta | None,
+        until: datetime | timedelta | None,
+        columns: Sequence[str] | None,
+        limit: int | None,
+    ) -> pa.Table:
+        """:meth:`read` as an Arrow table (what the server streams)."""
+        return read_table(
+            self._files,
+            deployment,
+            since=since,
+            until=until,
+            columns=columns,
+            limit=limit,
+            max_rows=self._max_rows,
+        )
+
+    def deployments(self) -> builtins.list[LoggedDeployment]:
+        """Every deployment in the log with its row count and time span, by name."""
+        from ._prediction_read import deployment_summaries
+
+        return deployment_summaries(self._files)
+
+    def compact(
+        self, deployment: str | None = None, *, before: datetime | None = None
+    ) -> Compaction:
+        """Merge each closed hour's files (before ``before``; default: hours that ended over
+        ten minutes ago) into one, for ``deployment`` or every deployment."""
+        from ._prediction_compaction import compact
+
+        return compact(self._files, deployment, before=before)
+
+    def prune(self, older_than: timedelta, *, deployment: str | None = None) -> Pruning:
+        """Delete the hours that ended more than ``older_than`` ago."""
+        from ._prediction_compaction import prune
+
+        return prune(self._files, older_than, deployment=deployment)
 
 
 def read_predictions(
@@ -60,7 +139,7 @@ def read_predictions(
     ``model``, ``model_version``, ``latency_ms``, ``status``, then ``input.<name>`` and
     ``output.<name>`` of every file read.
     """
-    return _read_table(LogFiles(location), deployment, since, until).to_pandas()
+    return read_table(LogFiles(location), deployment, since=since, until=until).to_pandas()
 
 
 def predictions_view(
@@ -84,7 +163,7 @@ def predictions_view(
             "letters, digits or '_'"
         )
     files = LogFiles(location)
-    low, high = _bounds(since, until)
+    low, high = bounds(since, until)
     found = files.find(deployment, low, high)
     remote = files.filesystem
     if remote is not None:
@@ -135,52 +214,3 @@ def _sql_text(text: str) -> str:
 
 def _sql_time(moment: datetime) -> str:
     return f"TIMESTAMPTZ {_sql_text(moment.isoformat())}"
-
-
-def _bounds(
-    since: datetime | timedelta | None, until: datetime | timedelta | None
-) -> tuple[datetime | None, datetime | None]:
-    now = datetime.now(UTC)
-    return _moment("since", since, now), _moment("until", until, now)
-
-
-def _moment(what: str, value: datetime | timedelta | None, now: datetime) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return now - value
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    raise InvalidInput(
-        f"{what} must be a datetime, a timedelta (that long ago) or None, "
-        f"not {type(value).__name__} {value!r}"
-    )
-
-
-def _read_table(
-    files: LogFiles,
-    deployment: str,
-    since: datetime | timedelta | None,
-    until: datetime | timedelta | None,
-) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from ._log_table import unite
-
-    low, high = _bounds(since, until)
-    tables = [files.read_table(found.path) for found in files.find(deployment, low, high)]
-    if not tables:
-        return _fixed_schema().empty_table()
-    table = unite(tables)
-    # A case-insensitive filesystem folds 'Churn' and 'churn' into one folder: keep the name's.
-    keep = pc.equal(table["deployment"], deployment)
-    if low is not None:
-        after = pc.greater_equal(table["timestamp"], pa.scalar(low, table["timestamp"].type))
-        keep = pc.and_(keep, after)
-    if high is not None:
-        before = pc.less(table["timestamp"], pa.scalar(high, table["timestamp"].type))
-        keep = pc.and_(keep, before)
-    table = table.filter(keep)
-    order = [("timestamp", "ascending"), ("request_id", "ascending"), ("row", "ascending")]
-    return table.sort_by(order)
