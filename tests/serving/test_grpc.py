@@ -486,6 +486,29 @@ def test_answered_requests_reach_the_prediction_log(
     assert set(logged["model_version"]) == {1} and (logged["status"] == 200).all()
 
 
+def test_the_committed_stubs_are_what_the_proto_generates(tmp_path: Path) -> None:
+    """Regenerating gives the same messages and service (a changed proto without regenerated
+    stubs fails here), in a descriptor pool of their own (no clash with tritonclient's)."""
+    pytest.importorskip("grpc_tools")
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    from loopwright.serving._grpc import generate
+
+    generate.main(["--out", str(tmp_path)])
+    folder = tmp_path / "loopwright" / "serving" / "_grpc"
+    namespace: dict[str, Any] = {}
+    exec(compile((folder / "inference_pb2.py").read_text(), "generated", "exec"), namespace)
+    fresh = descriptor_pb2.FileDescriptorProto.FromString(namespace["DESCRIPTOR"].serialized_pb)
+    committed = descriptor_pb2.FileDescriptorProto.FromString(pb.DESCRIPTOR.serialized_pb)
+    assert fresh == committed
+    assert pb.DESCRIPTOR.pool is not descriptor_pool.Default()
+    fresh_stubs = (folder / "inference_pb2_grpc.py").read_text()
+    committed_stubs = Path(inference_pb2_grpc.__file__).read_text()
+    for method in committed.service[0].method:
+        path = f"'/inference.GRPCInferenceService/{method.name}'"
+        assert path in fresh_stubs and path in committed_stubs
+
+
 # --- `loopwright serve --grpc-port` as users run it -------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Regenerate ``inference_pb2.py``, ``.pyi`` and ``inference_pb2_grpc.py`` from ``inference.proto``.
 
 Run ``python -m loopwright.serving._grpc.generate`` (needs ``grpcio-tools``, a dev dependency)
-after changing the proto, and commit the result. The generated modules require grpcio and
+after changing the proto, and commit the result (``--out DIR`` writes below ``DIR`` instead of
+``src``). The generated modules require grpcio and
 protobuf at least as new as the grpcio-tools that wrote them (they check at import): keep the
 ``serve`` extra's minimums in pyproject.toml at those versions.
 
@@ -25,9 +26,14 @@ _DEFAULT_POOL = "_descriptor_pool.Default().AddSerializedFile("
 _OWN_POOL = "_descriptor_pool.DescriptorPool().AddSerializedFile("
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from grpc_tools import protoc
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, default=_SRC, help="root of the generated tree")
+    out: Path = parser.parse_args(argv).out
     proto = (_HERE / "inference.proto").relative_to(_SRC)
     include = Path(protoc.__file__).parent / "_proto"  # protobuf's well-known types
     status = protoc.main(
@@ -35,20 +41,21 @@ def main() -> None:
             "grpc_tools.protoc",
             f"-I{_SRC}",
             f"-I{include}",
-            f"--python_out={_SRC}",
-            f"--pyi_out={_SRC}",
-            f"--grpc_python_out={_SRC}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
             str(proto),
         ]
     )
     if status != 0:
         sys.exit(f"protoc failed on {proto} (exit status {status})")
-    module = _HERE / "inference_pb2.py"
+    folder = out / proto.parent
+    module = folder / "inference_pb2.py"
     text = module.read_text()
     if _DEFAULT_POOL not in text:
         sys.exit(f"{module} no longer adds its file to the default pool as expected; update me")
     module.write_text(text.replace(_DEFAULT_POOL, _OWN_POOL))
-    print(f"generated {module.name}, inference_pb2.pyi and inference_pb2_grpc.py in {_HERE}")
+    print(f"generated {module.name}, inference_pb2.pyi and inference_pb2_grpc.py in {folder}")
 
 
 if __name__ == "__main__":
