@@ -9,6 +9,7 @@ import typer
 from . import audit as audit_commands
 from . import data as data_commands
 from . import db as db_commands
+from . import deployments as deployment_commands
 from . import experiments as experiment_commands
 from . import home as home_commands
 from . import models as model_commands
@@ -94,6 +95,7 @@ app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(model_commands.app, name="models")
+app.add_typer(deployment_commands.app, name="deployments")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
 app.add_typer(audit_commands.app, name="audit")

@@ -1,0 +1,148 @@
+"""``loopwright deployments``: every command, its JSON, its tables and its refusals."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from loopwright.cli.app import app
+from loopwright.client import Client
+from loopwright.config import resolve_settings
+from loopwright.registry.entities import ApprovalPolicy
+
+pytest.importorskip("sklearn")
+
+WIDE = {"COLUMNS": "400"}
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """A home with model ``m`` v1..v3 (no approvals) registered by ada."""
+    from sklearn.dummy import DummyClassifier
+
+    home = tmp_path / "home"
+    with Client(resolve_settings(home=home, user="ada")) as client:
+        client.registry.create_model("m", policy=ApprovalPolicy(rules=()))
+        with client.start_run(experiment="cli") as run:
+            run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))
+        for _ in range(3):
+            client.registry.register("m", run_id=run.id)
+        client.registry.set_alias("m", "prod", 1)
+    yield home
+
+
+def lw(home: Path, *args: str) -> Any:
+    return CliRunner().invoke(app, ["--home", str(home), "--user", "ada", *args], env=WIDE)
+
+
+def lw_json(home: Path, *args: str) -> Any:
+    result = lw(home, *args, "--json")
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return json.loads(result.stdout)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_create_set_traffic_promote_rollback_history_delete(home: Path) -> None:
+    created = lw_json(home, "deployments", "create", "api", "models:/m@prod", "--description", "d")
+    assert (created["strategy"], created["revision"], created["created_by"]) == (
+        "primary",
+        1,
+        "ada",
+    )
+    canary = lw_json(
+        home, "deployments", "set-traffic", "api",
+        "--primary", "models:/m@prod", "--canary", "models:/m/2", "--percent", "20",
+    )  # fmt: skip
+    assert [(v["name"], v["weight"]) for v in canary["variants"]] == [
+        ("primary", 0.8),
+        ("canary", 0.2),
+    ]
+    shadowed = lw_json(
+        home,
+        "deployments",
+        "set-traffic",
+        "api",
+        "--shadow",
+        "models:/m/3",
+        "--shadow-percent",
+        "5",
+    )
+    assert shadowed["strategy"] == "canary"  # the live variants are kept
+    assert shadowed["variants"][-1] == {
+        "name": "shadow", "model_uri": "models:/m/3", "weight": 0.05, "role": "shadow"
+    }  # fmt: skip
+    shown = lw_json(home, "deployments", "show", "api")
+    assert shown["resolved"] == {"primary": "m/1", "canary": "m/2", "shadow": "m/3"}
+    assert (shown["instances"], shown["live"]) == ([], None)
+    promoted = lw_json(home, "deployments", "promote", "api")
+    assert promoted["variants"][0] == {
+        "name": "primary", "model_uri": "models:/m@prod", "weight": 1.0, "role": "live"
+    }  # fmt: skip
+    assert lw_json(home, "deployments", "show", "api")["resolved"]["primary"] == "m/2"
+    ab = lw_json(
+        home, "deployments", "set-traffic", "api", "--variant", "a=models:/m/1:60",
+        "--variant", "b=models:/m/2:40", "--sticky-header", "X-User-Id", "--no-shadow",
+    )  # fmt: skip
+    assert (ab["strategy"], ab["sticky_header"], len(ab["variants"])) == ("ab", "X-User-Id", 2)
+    back = lw_json(home, "deployments", "rollback", "api", "--to", "2")
+    assert back["revision"] == 6 and back["strategy"] == "canary"
+    history = lw_json(home, "deployments", "history", "api")
+    assert [r["action"] for r in history] == [
+        "create", "set-traffic", "set-traffic", "promote", "set-traffic", "rollback"
+    ]  # fmt: skip
+    assert [d["name"] for d in lw_json(home, "deployments", "list")] == ["api"]
+
+    table = lw(home, "deployments", "history", "api")
+    assert table.exit_code == 0 and "rollback" in table.stdout
+    listed = lw(home, "deployments", "list")
+    assert "primary=models:/m@prod 80%" in listed.stdout
+    refused = lw(home, "deployments", "delete", "api")
+    assert refused.exit_code != 0 and "--yes" in refused.stderr
+    assert lw(home, "deployments", "delete", "api", "--yes").exit_code == 0
+    gone = lw(home, "deployments", "show", "api")
+    assert gone.exit_code == 1 and "does not exist" in gone.stderr
+
+
+def test_show_lists_instances_and_says_which_could_not_be_read(home: Path) -> None:
+    lw_json(home, "deployments", "create", "api", "models:/m/1")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    with Client(resolve_settings(home=home, user="ada")) as client:
+        client.deployments.heartbeat("api", url, 4242, "box")
+    shown = lw(home, "deployments", "show", "api", "--interval", "0")
+    assert shown.exit_code == 0, shown.stderr
+    assert "m/1" in shown.stdout and url in shown.stdout and "4242" in shown.stdout
+    assert f"instance {url} not read" in shown.stdout
+    data = lw_json(home, "deployments", "show", "api", "--interval", "0")
+    assert data["live"]["unreachable"][0]["url"] == url
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--canary", "models:/m/2", "--percent", "10"], "needs the --primary"),
+        (["--primary", "models:/m/1", "--canary", "models:/m/2"], "go together"),
+        (["--variant", "a=models:/m/1"], "NAME=URI:WEIGHT"),
+        (["--variant", "a=models:/m/1:1", "--primary", "models:/m/1"], "leave out --primary"),
+        (["--shadow", "models:/m/3"], "go together"),
+        (["--primary", "models:/m/1", "--canary", "models:/m/2", "--percent", "100"], "between"),
+        (["--primary", "models:/m/9"], "no version 9"),
+        (["--variant", "a=models:/m/1:1", "--variant", "a=models:/m/2:1"], "twice"),
+    ],
+)
+def test_set_traffic_refusals_name_the_fix(home: Path, args: list[str], message: str) -> None:
+    lw_json(home, "deployments", "create", "api", "models:/m/1")
+    result = lw(home, "deployments", "set-traffic", "api", *args)
+    assert result.exit_code != 0
+    assert message in result.stdout + result.stderr
+    assert lw_json(home, "deployments", "show", "api", "--interval", "0")["revision"] == 1
