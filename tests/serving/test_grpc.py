@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _served_model import MODEL, free_port, live, training_frame
+from _served_model import MODEL, free_port, live, train, training_frame
 
 from loopwright.client import Client
 from loopwright.serving.repository import ModelRepository
@@ -507,6 +507,110 @@ def test_the_committed_stubs_are_what_the_proto_generates(tmp_path: Path) -> Non
     for method in committed.service[0].method:
         path = f"'/inference.GRPCInferenceService/{method.name}'"
         assert path in fresh_stubs and path in committed_stubs
+
+
+def test_any_infer_message_is_answered_or_refused_as_a_client_error(tmp_path: Path) -> None:
+    """Whatever a ModelInferRequest holds, the codec, the OIP decoding and the signature check
+    either give the model an input or raise a LoopwrightError (a named status); an answer
+    encodes both ways. Any other exception would be an unplanned INTERNAL."""
+    import contextlib
+    import functools
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from loopwright.errors import LoopwrightError, ModelFailed
+    from loopwright.registry.packaging.package import save_model
+    from loopwright.serving._datatypes import DATATYPES, NUMPY_DTYPES
+    from loopwright.serving._grpc.codec import CONTENTS_FIELDS, infer_response, request_body
+    from loopwright.serving.oip import decode_request
+    from loopwright.serving.sources import load_source
+
+    X, _ = training_frame()
+    save_model(train(), tmp_path / "pkg", input_example=X[:3])
+    served = load_source(resolve_source(f"clf={tmp_path / 'pkg'}", None))
+    values = {
+        "bool_contents": st.booleans(),
+        "int_contents": st.integers(-(2**31), 2**31 - 1),
+        "int64_contents": st.integers(-(2**63), 2**63 - 1),
+        "uint_contents": st.integers(0, 2**32 - 1),
+        "uint64_contents": st.integers(0, 2**64 - 1),
+        "fp32_contents": st.floats(width=32),
+        "fp64_contents": st.floats(),
+        "bytes_contents": st.sampled_from([b"red", b"blue", b"", b"\xff", b"purple"]),
+    }
+
+    def in_field(field: str, items: list[Any]) -> dict[str, Any]:
+        return {field: items}
+
+    contents = st.one_of(
+        st.just({}),
+        *(st.lists(v, max_size=4).map(functools.partial(in_field, f)) for f, v in values.items()),
+    )
+    tensor = st.builds(
+        lambda name, datatype, shape, given: _tensor(name, datatype, shape, **given),
+        st.sampled_from(["a", "b", "color", "x", ""]),
+        st.sampled_from([*DATATYPES, "X", ""]),
+        st.lists(st.integers(-1, 3), max_size=3),
+        contents,
+    )
+    raw: Any = st.lists(st.binary(max_size=24), max_size=4) | st.just([])
+    requests = st.builds(
+        lambda inputs, raw, outputs, id_: pb.ModelInferRequest(
+            model_name=MODEL,
+            id=id_,
+            inputs=inputs,
+            raw_input_contents=raw,
+            outputs=[_OUTPUT(name=o) for o in outputs],
+        ),
+        st.lists(tensor, max_size=4),
+        raw,
+        st.lists(st.sampled_from(["predict", "predict_proba", "x"]), max_size=2),
+        st.text(max_size=3),
+    )
+
+    @st.composite
+    def near_valid(draw: st.DrawFn) -> Any:
+        """The model's columns (some), plausible datatypes, values in the right field or raw."""
+        rows = draw(st.integers(0, 3))
+        names = draw(st.permutations(["a", "b", "color"]))[: draw(st.integers(2, 3))]
+        numeric = ["FP64", "FP32", "FP16", "INT64", "INT8", "UINT64", "BOOL"]
+        request = pb.ModelInferRequest(
+            model_name=MODEL,
+            outputs=[_OUTPUT(name=o) for o in draw(st.lists(st.sampled_from(["predict_proba"])))],
+        )
+        as_raw = draw(st.booleans())
+        for name in names:
+            datatype = draw(st.sampled_from([*numeric, "BYTES"] if name != "color" else ["BYTES"]))
+            field = CONTENTS_FIELDS.get(datatype, "fp32_contents")
+            items: list[Any] = draw(st.lists(values[field], min_size=rows, max_size=rows))
+            tensor = request.inputs.add(name=name, datatype=datatype, shape=[rows])
+            if not as_raw:
+                getattr(tensor.contents, field).extend(items)
+            elif datatype == "BYTES":
+                request.raw_input_contents.append(
+                    b"".join(len(v).to_bytes(4, "little") + v for v in items)
+                )
+            else:
+                dtype = np.dtype(NUMPY_DTYPES[datatype]).newbyteorder("<")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    request.raw_input_contents.append(np.array(items).astype(dtype).tobytes())
+        return request
+
+    @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+    @given(requests | near_valid())
+    def check(request: Any) -> None:
+        try:
+            data, outputs, _ = decode_request(request_body(request), served)
+            item = served.prepare(data)
+        except LoopwrightError:
+            return  # INVALID_ARGUMENT / NOT_FOUND naming the problem
+        with contextlib.suppress(ModelFailed):  # INTERNAL naming the request id
+            result = served.run(item.data, outputs)
+            for as_raw in (True, False):
+                infer_response(served, request.id, result, raw=as_raw).SerializeToString()
+
+    check()
 
 
 # --- `loopwright serve --grpc-port` as users run it -------------------------------------------
