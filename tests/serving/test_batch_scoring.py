@@ -6,9 +6,11 @@ Real files, a real registry, real worker processes and a real local Ray; no mock
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _batch_models import ExitOnNegative, SlowDouble
 from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
 from _served_model import MODEL, train, training_frame
 from typer.testing import CliRunner
@@ -336,11 +339,6 @@ def test_an_existing_output_is_refused_unless_overwrite(folder_model: Path, tmp_
 
 
 def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from _crashing_model import ExitOnNegative
-    finally:
-        sys.path.pop(0)
     example = pd.DataFrame({"a": [1.0, 2.0]})
     save_model(ExitOnNegative(), tmp_path / "model", input_example=example)
     data = pd.DataFrame({"a": np.arange(2000, dtype=float)})
@@ -359,6 +357,29 @@ def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None
             trusted=True,
         )
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_a_killed_job_leaves_no_output_and_the_next_one_cleans_up(tmp_path: Path) -> None:
+    save_model(SlowDouble(), tmp_path / "model", input_example=pd.DataFrame({"a": [1.0]}))
+    source = write_parquet(tmp_path / "in.parquet", pd.DataFrame({"a": np.arange(400.0)}))
+    command = [sys.executable, "-m", "loopwright.cli", "predict", str(tmp_path / "model")]
+    command += [str(source), "-o", str(tmp_path / "out"), "--trusted"]
+    job = subprocess.Popen([*command, "--batch-rows", "10"], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.endswith(".parquet.tmp") for p in tmp_path.glob(".out.*/*")):
+            assert job.poll() is None and time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few batches into the part
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait(timeout=30)
+    assert not (tmp_path / "out").exists()
+    assert len(list(tmp_path.glob(".out.*.partial"))) == 1  # hidden, and never the output
+    done = subprocess.run([*command, "--batch-rows", "100"], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(tmp_path / "out")["predict"].to_pylist() == list(np.arange(400.0) * 2)
+    assert leftovers(tmp_path) == []
 
 
 def test_parameters_are_checked(folder_model: Path, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ the prediction columns as serving names them (``predict``, ``predict_proba`` ...
 The output appears whole or not at all: parts are written into a hidden staging folder beside
 the output (each part through a temporary file and a rename), and the folder is renamed into
 place once every part is written. A killed job leaves only the staging folder
-(``.<output>.*.partial``), never a half-written output.
+(``.<output>.<host>.<pid>.<random>.partial``), never a half-written output; the next job
+writing that output removes it.
 
 Example:
     >>> result = client.predict_batch("models:/churn@champion", "customers.parquet",
@@ -21,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import re
@@ -186,7 +188,8 @@ def predict_batch(
                 input_version,
                 {"executor": executor, "workers": count, "batch_rows": batch_rows},
             )
-        staging = _new_folder(target.parent, f".{target.name}", ".partial")
+        _remove_stale_staging(target)
+        staging = _new_folder(target.parent, _staging_prefix(target, os.getpid()), ".partial")
         cleanup.append(staging)
         tasks = [
             ScoreTask(unit, source, str(staging), wanted_outputs, keep, batch_rows)
@@ -281,6 +284,34 @@ def _new_folder(parent: Path, prefix: str, suffix: str) -> Path:
         except FileExistsError:
             continue
         return folder
+
+
+def _staging_prefix(target: Path, pid: int) -> str:
+    import socket
+
+    return f".{target.name}.{socket.gethostname()}.{pid}"
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging folders of ``target`` left by killed jobs of this host (their process is
+    gone); another host's, on a shared file system, cannot be told apart from a live one."""
+    import socket
+
+    prefix = f".{target.name}.{socket.gethostname()}."
+    for folder in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
+        pid = folder.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _check_output(target: Path, *, overwrite: bool) -> None:
