@@ -28,10 +28,13 @@ from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
+from loopwright.remote.predictions import RemotePredictions
 from loopwright.remote.registry import RemoteRegistry
 from loopwright.remote.tracking import RemoteTracking
 from loopwright.remote.users import RemoteUsers
+from loopwright.serving._prediction_protocol import Predictions
 from loopwright.serving.deployments import DeploymentService
+from loopwright.serving.predictions import PredictionService
 from loopwright.serving.protocol import Deployments
 from loopwright.tracking.protocol import Tracking
 from loopwright.tracking.service import TrackingService
@@ -57,6 +60,7 @@ CAPABILITIES = [
     Capability("users", Users, UserService, RemoteUsers),
     Capability("audit", Audit, AuditLog, RemoteAudit),
     Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
+    Capability("prediction_log", Predictions, PredictionService, RemotePredictions),
 ]
 
 

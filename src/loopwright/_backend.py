@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
     from .registry.protocol import Registry
+    from .serving._prediction_protocol import Predictions
     from .serving.protocol import Deployments
     from .store.home import Store
     from .tracking.protocol import Tracking
@@ -43,6 +44,9 @@ class Backend(Protocol):
     def deployments(self) -> Deployments: ...
 
     @property
+    def prediction_log(self) -> Predictions: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -65,6 +69,8 @@ class Embedded:
         self._registry: Registry | None = None
         self._users: Users | None = None
         self._deployments: Deployments | None = None
+        self._prediction_log: Predictions | None = None
+        self._settings = settings
         self._audit: Audit | None = None
 
     @property
@@ -102,6 +108,15 @@ class Embedded:
 
             self._deployments = DeploymentService(self._store)
         return self._deployments
+
+    @property
+    def prediction_log(self) -> Predictions:
+        if self._prediction_log is None:
+            from .serving.prediction_log import log_location
+            from .serving.predictions import PredictionService
+
+            self._prediction_log = PredictionService(log_location(self._settings))
+        return self._prediction_log
 
     @property
     def users(self) -> Users:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .registry.packaging.loaded import LoadedModel
     from .registry.packaging.signature import Signature
     from .registry.protocol import Registry
+    from .serving._prediction_protocol import Predictions
     from .serving.batch import BatchResult
     from .serving.protocol import Deployments
     from .store.audit import AuditEvent, ChainReport
@@ -96,6 +97,15 @@ class Client:
         return self._backend.deployments
 
     @property
+    def prediction_log(self) -> Predictions:
+        """The prediction log: ``read`` it, list its ``deployments``, ``compact``, ``prune``.
+
+        Embedded, the log at ``serving.prediction_log.log_location`` (the ``prediction_log``
+        setting, else the blob store's ``predictions/``); with a server, the server's log.
+        """
+        return self._backend.prediction_log
+
+    @property
     def users(self) -> Users:
         """Users and their roles (viewer, editor, approver, admin); approvals check them."""
         return self._backend.users
@@ -141,15 +151,11 @@ class Client:
         """The prediction log of ``deployment``: one row per input row, oldest first.
 
         ``since`` / ``until`` are datetimes (naive ones are UTC) or a timedelta before now
-        (``since=timedelta(hours=1)``). Reads the log where ``loopwright serve`` on this machine
-        writes it: the embedded store's blob store (local or S3), or, with a server configured,
-        ``<home>/prediction-log``.
+        (``since=timedelta(hours=1)``). Embedded, reads where ``loopwright serve`` on this
+        store writes (``serving.prediction_log.log_location``); with a server, the server's
+        log (a read past its row cap: ``client.prediction_log.read(..., limit=N)``).
         """
-        from .serving.prediction_log import log_location
-        from .serving.predictions import read_predictions
-
-        # The function serve uses: read where it writes, without opening the store.
-        return read_predictions(log_location(self.settings), deployment, since=since, until=until)
+        return self.prediction_log.read(deployment, since=since, until=until)
 
     def predict_batch(
         self,

@@ -17,14 +17,12 @@ import pandas as pd
 import pytest
 
 import loopwright as lw
-from loopwright.config import resolve_settings
 from loopwright.errors import InvalidInput
 from loopwright.serving._log_files import LogFiles
 from loopwright.serving.prediction_log import (
     PredictionLog,
     PredictionRecord,
     is_sampled,
-    log_location,
     log_uri,
 )
 from loopwright.serving.predictions import predictions_view, read_predictions
@@ -414,20 +412,6 @@ def test_client_predictions_reads_the_embedded_log() -> None:
         assert set(client.predictions("churn")["request_id"]) == {"old", "new"}
         recent = client.predictions("churn", since=timedelta(hours=1))
         assert recent["request_id"].tolist() == ["new", "new"]
-    finally:
-        client.close()
-
-
-def test_client_predictions_through_a_server_reads_where_serve_writes(tmp_path: Path) -> None:
-    """With a server configured, `loopwright serve` logs under the home (the server's blob store
-    is out of reach) and client.predictions reads the same folder, never the server."""
-    settings = resolve_settings(home=tmp_path / "home", server_uri="http://127.0.0.1:9")
-    assert log_location(settings) == str(tmp_path / "home" / "prediction-log")
-    with PredictionLog(log_location(settings), flush_interval=FAR) as log:
-        log.append(record("served", at=datetime.now(UTC)))
-    client = lw.connect("http://127.0.0.1:9", home=tmp_path / "home")  # never contacted
-    try:
-        assert set(client.predictions("churn")["request_id"]) == {"served"}
     finally:
         client.close()
 

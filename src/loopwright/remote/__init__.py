@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .audit import RemoteAudit
     from .datasets import RemoteDatasets
     from .deployments import RemoteDeployments
+    from .predictions import RemotePredictions
     from .registry import RemoteRegistry
     from .users import RemoteUsers
 
@@ -38,6 +39,7 @@ class Remote:
         self._datasets: RemoteDatasets | None = None
         self._users: RemoteUsers | None = None
         self._deployments: RemoteDeployments | None = None
+        self._prediction_log: RemotePredictions | None = None
         self._audit: RemoteAudit | None = None
 
     @property
@@ -74,6 +76,14 @@ class Remote:
 
             self._deployments = RemoteDeployments(self.http)
         return self._deployments
+
+    @property
+    def prediction_log(self) -> RemotePredictions:
+        if self._prediction_log is None:
+            from .predictions import RemotePredictions
+
+            self._prediction_log = RemotePredictions(self.http)
+        return self._prediction_log
 
     @property
     def users(self) -> RemoteUsers:

@@ -122,6 +122,11 @@ class Http:
     def get(self, path: str, /, **params: Any) -> Any:
         return self.request("GET", path, params=params)
 
+    def get_bytes(self, path: str, /, **params: Any) -> bytes:
+        """A binary answer whole (an Arrow stream ...); the server bounds its size."""
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._send("GET", path, params=query).content
+
     def exists(self, path: str) -> bool:
         """Whether ``HEAD path`` finds something (404: no; other errors raise)."""
         try:

@@ -21,6 +21,7 @@ def routers() -> list[APIRouter]:
         experiments,
         me,
         models,
+        predictions,
         runs,
         users,
         validation,
@@ -40,4 +41,5 @@ def routers() -> list[APIRouter]:
         validation.router,
         users.router,
         deployments.router,
+        predictions.router,
     ]

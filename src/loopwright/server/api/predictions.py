@@ -1,0 +1,119 @@
+"""``/api/v1/predictions``: the server's prediction log, read as Arrow IPC, listed, compacted,
+pruned.
+
+The log is the one at ``serving.prediction_log.log_location`` of the server's settings: the
+``prediction_log`` setting, else ``<blob store>/predictions``. A read answers an Arrow IPC
+stream (``application/vnd.apache.arrow.stream``) of at most :data:`MAX_ROWS` rows; past it the
+answer is ``LIMIT_EXCEEDED``, naming how to narrow the read. Reading needs a viewer;
+compaction and pruning delete files, so they need an admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from ...serving.prediction_log import log_location
+from ...serving.predictions import PredictionService
+from ._deps import PREFIX, Admin, State, Viewer
+from ._schemas import Body, Out
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["ARROW_STREAM", "MAX_ROWS", "router"]
+
+router = APIRouter(prefix=PREFIX, tags=["predictions"])
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+MAX_ROWS = 1_000_000  # rows one read may return
+_CHUNK = 1 << 20
+
+
+class LoggedDeploymentOut(Out):
+    name: str
+    rows: int
+    files: int
+    first: datetime | None  # the earliest logged request (ISO 8601, UTC)
+    last: datetime | None
+
+
+class CompactIn(Body):
+    deployment: str | None = Field(default=None, min_length=1, max_length=256)
+    before: int | None = None  # UTC milliseconds; hours starting before it are merged
+
+
+class CompactionOut(Out):
+    hours: int
+    files_merged: int
+    rows: int
+
+
+class PruneIn(Body):
+    older_than_ms: int = Field(ge=0)
+    deployment: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class PruningOut(Out):
+    hours: int
+    files: int
+
+
+def _service(state: State) -> PredictionService:
+    return PredictionService(log_location(state.settings), max_rows=MAX_ROWS)
+
+
+@router.get("/predictions")
+def list_logged(state: State, _: Viewer) -> list[LoggedDeploymentOut]:
+    """Every deployment in the log with its row count and time span."""
+    return [LoggedDeploymentOut.of(d) for d in _service(state).deployments()]
+
+
+@router.get(
+    "/predictions/{deployment}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "An Arrow IPC stream", "content": {ARROW_STREAM: {}}}},
+)
+def read_log(
+    deployment: str,
+    state: State,
+    _: Viewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    columns: Annotated[list[str] | None, Query(max_length=10_000)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> StreamingResponse:
+    """Rows with ``since <= timestamp < until`` (ISO 8601; without a zone: UTC), oldest first:
+    the newest ``limit`` of them, the ``columns`` given (repeat the parameter) or all."""
+    table = _service(state)._read(deployment, since, until, columns, limit)
+    return StreamingResponse(_ipc(table), media_type=ARROW_STREAM)
+
+
+def _ipc(table: pa.Table) -> Iterator[bytes]:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = memoryview(sink.getvalue())
+    for start in range(0, len(data), _CHUNK):
+        yield bytes(data[start : start + _CHUNK])
+
+
+@router.post("/predictions/compact")
+def compact(body: CompactIn, state: State, _: Admin) -> CompactionOut:
+    """Merge each closed hour's files into one (one compaction at a time per log)."""
+    before = None if body.before is None else datetime.fromtimestamp(body.before / 1000, UTC)
+    return CompactionOut.of(_service(state).compact(body.deployment, before=before))
+
+
+@router.post("/predictions/prune")
+def prune(body: PruneIn, state: State, _: Admin) -> PruningOut:
+    """Delete the hours that ended more than ``older_than_ms`` ago."""
+    older_than = timedelta(milliseconds=body.older_than_ms)
+    return PruningOut.of(_service(state).prune(older_than, deployment=body.deployment))
