@@ -191,6 +191,51 @@ def test_dataset_version_in_registered_version_out_with_lineage(
     assert leftovers(tmp_path) == []  # the downloaded input is gone too
 
 
+def test_through_a_server_the_same_job_and_lineage(tmp_path: Path) -> None:
+    """A remote client: the model and the input come over HTTP, the output goes back."""
+    import threading
+
+    import uvicorn
+    from _served_model import free_port
+
+    from loopwright import connect
+    from loopwright.config import resolve_settings
+    from loopwright.server.app import create_app
+
+    home = tmp_path / "server"
+    settings = resolve_settings(home=home, db_uri=f"sqlite:///{home / 'lw.db'}", user="ops")
+    port = free_port()
+    config = uvicorn.Config(create_app(settings, auth=False), port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        with connect(f"http://127.0.0.1:{port}", home=tmp_path / "client") as client:
+            X, _ = training_frame()
+            with client.start_run(experiment="training") as run:
+                run.log_model(train(), "model", input_example=X[:3], registered_model_name=MODEL)
+            customers = client.datasets.add(
+                "customers", write_parquet(tmp_path / "c.parquet", frame(300))
+            )
+            result = client.predict_batch(
+                f"models:/{MODEL}/1", customers.ref, tmp_path / "out", register="scores"
+            )
+            assert result.rows == 300 and result.dataset_version is not None
+            scores = client.datasets.get("scores@v1")
+            assert scores.produced_by_run_id == result.run_id
+            assert client.datasets.runs_using(customers) == [result.run_id]
+            produced = client.get_run(result.run_id)
+            version = client.registry.get_version(MODEL, 1)
+            assert produced.tags["loopwright.model_version_id"] == version.id
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def test_bounded_memory_on_an_input_larger_than_the_budget(tmp_path: Path) -> None:
     """A 1.2M x 12 float64 input (115 MB as arrays) scored with a 48 MB peak-RSS budget."""
     from sklearn.linear_model import LinearRegression
