@@ -613,6 +613,27 @@ def test_any_infer_message_is_answered_or_refused_as_a_client_error(tmp_path: Pa
     check()
 
 
+def test_a_taken_port_is_an_error_naming_it_not_a_shared_port(client: Client, model: Any) -> None:
+    """One process binds without SO_REUSEPORT: a port another server holds is refused."""
+    import asyncio
+
+    from loopwright.errors import ConfigError
+    from loopwright.serving.grpc_server import start_grpc
+
+    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+
+    async def start_twice(address: str) -> None:
+        first = await start_grpc(repository, None, address)
+        try:
+            await start_grpc(repository, None, address)
+        finally:
+            await first.stop(None)
+
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(ConfigError, match=f"cannot listen for gRPC on {address}"):
+        asyncio.run(start_twice(address))
+
+
 # --- `loopwright serve --grpc-port` as users run it -------------------------------------------
 
 
