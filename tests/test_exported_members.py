@@ -175,6 +175,7 @@ def test_data_all_is_exact_and_resolves() -> None:
 
 
 EXPECTED_SERVING = [
+    "BatchResult",
     "Deployment",
     "DeploymentRevision",
     "DeploymentService",
@@ -187,6 +188,7 @@ EXPECTED_SERVING = [
     "Variant",
     "create_app",
     "load_source",
+    "predict_batch",
     "resolve_source",
 ]
 

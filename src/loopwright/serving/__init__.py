@@ -16,6 +16,8 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .app import create_app as create_app
+    from .batch import BatchResult as BatchResult
+    from .batch import predict_batch as predict_batch
     from .deployments import DeploymentService as DeploymentService
     from .entities import Deployment as Deployment
     from .entities import DeploymentRevision as DeploymentRevision
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from .sources import resolve_source as resolve_source
 
 _LAZY = {
+    "BatchResult": "batch",
     "Deployment": "entities",
     "DeploymentRevision": "entities",
     "DeploymentService": "deployments",
@@ -42,6 +45,7 @@ _LAZY = {
     "Variant": "entities",
     "create_app": "app",
     "load_source": "sources",
+    "predict_batch": "batch",
     "resolve_source": "sources",
 }
 __all__ = sorted(_LAZY)
