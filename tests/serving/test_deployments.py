@@ -176,6 +176,8 @@ def test_set_traffic_infers_the_strategy_and_normalises_weights(
         ([v("primary", "runs:/" + "0" * 32 + "/model")], None, None, "not a registry URI"),
         ([v("primary", "/tmp/some/folder")], None, None, "not a registry URI"),
         ([v("primary", "models:/free")], None, None, "malformed"),
+        ([v("primary", "models:/free\ud800/1")], None, None, "surrogate"),
+        ([v("primary", "models:/fr\x00ee/1")], None, None, "NUL"),
     ],
 )
 def test_bad_policies_are_refused_naming_the_fix(

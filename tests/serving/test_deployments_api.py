@@ -140,6 +140,16 @@ def test_bad_requests_say_what_is_wrong(api: Api) -> None:
             400,
             "URL",
         ),
+        (
+            "POST",
+            "/deployments/api/heartbeat",
+            {"url": "http://x", "pid": 1, "host": "\x00"},
+            400,
+            "host",
+        ),
+        ("POST", "/deployments", {"name": "b", "model_uri": "models:/m\x00/1"}, 400, "URI"),
+        ("POST", "/deployments", {"name": "b\x00", "model_uri": "models:/m/1"}, 400, "name"),
+        ("GET", "/deployments/a%00b", None, 400, "deployment name"),
     ]
     for method, path, payload, expected, words in cases:
         status, body = api.call("ed", method, path, payload)

@@ -27,6 +27,7 @@ _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.DEPLOYMENT_NAME - 1}}
 _VARIANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")  # RFC 9110 token, as header names are
 MAX_VARIANTS = 20
+MAX_URI = 1000
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def model_uri_of(uri: object, variant: str) -> ModelUri:
     the registry can approve or an alias can move)."""
     if not isinstance(uri, str):
         raise InvalidInput(f"variant {variant!r}: model URI must be a string, not {uri!r}")
+    limits.check_text(f"variant {variant!r} model URI", uri, limit=MAX_URI)  # NUL, surrogates
     parsed = parse_model_uri(uri)
     if parsed.kind != "models":
         raise InvalidInput(

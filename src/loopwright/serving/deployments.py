@@ -232,7 +232,7 @@ class DeploymentService:
         return self._actor or self.store.actor
 
     def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
-        query = sa.select(t.deployments).where(_d.name == name)
+        query = sa.select(t.deployments).where(_d.name == check_name(name))
         row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             known = conn.execute(sa.select(_d.name).order_by(_d.name).limit(20)).scalars()
