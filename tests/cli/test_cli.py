@@ -79,6 +79,7 @@ MODEL_JSON_COMMANDS = {
         "import-mlflow",
     )
 } | {("users", "list"), ("tokens", "list")}
+MODEL_JSON_COMMANDS |= {("predict",)}  # its JSON: tests/serving/test_batch_scoring.py
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom")}
 # Commands that act rather than report, and so need no --json.
