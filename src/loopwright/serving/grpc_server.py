@@ -61,7 +61,12 @@ _logger = get_logger(__name__)
 
 
 def grpc_address(host: str, port: int) -> str:
-    """``host:port`` as gRPC takes it (an IPv6 host in brackets)."""
+    """``host:port`` as gRPC takes it (an IPv6 host in brackets).
+
+    Example:
+        >>> grpc_address("127.0.0.1", 8081), grpc_address("::1", 8081)
+        ('127.0.0.1:8081', '[::1]:8081')
+    """
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
