@@ -146,3 +146,55 @@ def test_set_traffic_refusals_name_the_fix(home: Path, args: list[str], message:
     assert result.exit_code != 0
     assert message in result.stdout + result.stderr
     assert lw_json(home, "deployments", "show", "api", "--interval", "0")["revision"] == 1
+
+
+def test_the_commands_work_through_a_server(home: Path, tmp_path: Path) -> None:
+    """``--server``: the same commands over HTTP (a real uvicorn on 127.0.0.1, auth on)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from loopwright.server.app import create_app
+    from loopwright.store.home import open_store
+
+    settings = resolve_settings(home=home)
+    with open_store(settings) as store:
+        UserService(store, actor="root").add("root", "admin")
+        UserService(store, actor="root").add("vic", "viewer")
+        UserService(store, actor="root").add("ed", "editor")
+        tokens = {u: TokenService(store, actor="root").create(u).secret for u in ("ed", "vic")}
+    port = _closed_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, auth=True), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.02)
+    try:
+        elsewhere = tmp_path / "elsewhere"
+
+        def remote(user: str, *args: str) -> Any:
+            url = f"http://127.0.0.1:{port}"
+            argv = ["--home", str(elsewhere), "--server", url, "--token", tokens[user], *args]
+            return CliRunner().invoke(app, argv, env=WIDE)
+
+        created = remote("ed", "deployments", "create", "api", "models:/m/1", "--json")
+        assert created.exit_code == 0, created.stderr
+        assert json.loads(created.stdout)["created_by"] == "ed"
+        refused = remote("vic", "deployments", "set-traffic", "api", "--primary", "models:/m/2")
+        assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.stderr
+        shown = remote("vic", "deployments", "show", "api", "--interval", "0")
+        assert shown.exit_code == 0 and "m/1" in shown.stdout
+        changed = remote("ed", "deployments", "set-traffic", "api", "--primary", "models:/m/2")
+        assert changed.exit_code == 0 and "revision 2" in changed.stdout
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
