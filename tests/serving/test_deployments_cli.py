@@ -198,3 +198,34 @@ def test_the_commands_work_through_a_server(home: Path, tmp_path: Path) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_show_prints_live_statistics_per_variant(home: Path) -> None:
+    """A real serving app's /metrics, filled with known latencies, read back by ``show``."""
+    from _served_model import live
+
+    from loopwright.serving.repository import ModelRepository
+    from loopwright.serving.server import ServeConfig, build_app
+    from loopwright.serving.sources import load_source, resolve_source
+
+    lw_json(home, "deployments", "create", "api", "models:/m/1")
+    serving = build_app(ServeConfig(sources=()), ModelRepository([]))
+    with Client(resolve_settings(home=home, user="ada")) as client:
+        served = load_source(resolve_source("models:/m/1", client))
+        meter = serving.state.metrics.meter(served, "api", "primary")
+        for ms in range(1, 101):
+            if ms % 20 == 0:
+                meter.failed(500, ms / 1000)
+            else:
+                meter.observe(ms / 1000)
+        with live(serving) as url:
+            client.deployments.heartbeat("api", url, 4242, "box")
+            data = lw_json(home, "deployments", "show", "api", "--interval", "0")
+            table = lw(home, "deployments", "show", "api", "--interval", "0")
+    (stats,) = data["live"]["variants"]
+    assert (stats["variant"], stats["model"], stats["version"]) == ("primary", "m", "1")
+    assert (stats["requests"], stats["errors"], stats["error_rate"]) == (100, 5, 0.05)
+    assert 35 <= stats["p50_ms"] <= 65 and stats["p50_ms"] < stats["p95_ms"] <= stats["p99_ms"]
+    assert data["live"]["unreachable"] == []
+    assert table.exit_code == 0, table.stderr
+    assert "p99 ms" in table.stdout and "5.00%" in table.stdout
