@@ -20,7 +20,7 @@ from ._prediction_protocol import LoggedDeployment
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["bounds", "deployment_summaries", "read_table"]
+__all__ = ["bounds", "check_columns", "check_limit", "deployment_summaries", "read_table"]
 
 _ATTEMPTS = 3
 # What every read needs, whatever columns were asked for: the filter and the order.
@@ -64,9 +64,8 @@ def read_table(
     ``max_rows`` caps what one read may return: past it without a ``limit``, and for a larger
     ``limit``, :class:`LimitExceeded` says how to narrow the read (the server sets it).
     """
-    wanted = _check_columns(columns)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InvalidInput(f"limit {limit!r} must be a whole number of rows, at least 1")
+    wanted = check_columns(columns)
+    check_limit(limit)
     if max_rows is not None and limit is not None and limit > max_rows:
         raise LimitExceeded(
             f"limit {limit:,} is past the {max_rows:,} rows one read may return; "
@@ -85,7 +84,15 @@ def read_table(
     raise AssertionError("unreachable")
 
 
-def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
+def check_limit(limit: int | None) -> int | None:
+    """``limit`` if it is None or a whole number of rows, at least 1; else ``InvalidInput``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInput(f"limit {limit!r} must be a whole number of rows, at least 1")
+    return limit
+
+
+def check_columns(columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` as a list without repeats, or ``InvalidInput`` if it is not names."""
     if columns is None:
         return None
     if isinstance(columns, str) or not all(isinstance(c, str) and c for c in columns):
@@ -166,11 +173,13 @@ def _filter(
 
 
 def deployment_summaries(files: LogFiles) -> list[LoggedDeployment]:
-    """Each deployment folder of the log with its rows, files and time span, from the files'
-    footers (row counts and the ``timestamp`` column's statistics), not their data."""
+    """Each deployment with files in the log, with its rows, files and time span, from the
+    files' footers (row counts and the ``timestamp`` column's statistics), not their data."""
     found = []
     for name in files.deployments():
         live: list[LogFile] = files.find(name)
+        if not live:
+            continue  # pruned to nothing (a local folder may remain; an object store has none)
         rows = 0
         first: datetime | None = None
         last: datetime | None = None
