@@ -170,6 +170,7 @@ def show(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """The policy (with each variant's version now), serving instances and live statistics."""
+    from ..serving.deployments import HEARTBEAT_TIMEOUT_S
     from ..serving.live import live_stats
 
     with handle_errors(), state(ctx).client() as client:
@@ -198,8 +199,8 @@ def show(
     _print_policy(deployment, resolved)
     if not instances:
         out.print(
-            "no serving instance reported itself in the last 30 s (loopwright serve "
-            f"--deployment {name})",
+            f"no serving instance reported itself in the last {HEARTBEAT_TIMEOUT_S} s "
+            f"(loopwright serve --deployment {name})",
             markup=False,
         )
         return

@@ -202,7 +202,7 @@ class DeploymentService:
         _check_instance(url, pid, host)
         now = self._clock()
         with self.db.write() as conn:
-            row = self._row(conn, name)
+            row = self._row(conn, name, lock=True)  # not deleted under the insert
             known = conn.execute(
                 sa.select(_inst.pid, _inst.started_at).where(
                     _inst.deployment_id == row.id, _inst.url == url
@@ -307,9 +307,9 @@ class DeploymentService:
         """``(what, request id)`` for each live variant whose version is not cleared for
         traffic; every variant's URI must resolve (``NotFound`` says what is missing)."""
         pending = []
+        parsed = [(model_uri_of(v.model_uri, v.name), v) for v in policy.variants]
         # Models are locked in name order, so two changes never wait on each other's models.
-        for variant in sorted(policy.variants, key=lambda v: (v.model_uri, v.name)):
-            uri = model_uri_of(variant.model_uri, variant.name)
+        for uri, variant in sorted(parsed, key=lambda pair: (pair[0].name or "", pair[1].name)):
             assert uri.name is not None and uri.ref is not None
             version, request = self._registry._traffic_clearance(
                 conn, uri.name, uri.ref, live=variant.role == LIVE
