@@ -23,33 +23,17 @@ off, so a port another server holds is an error rather than silently shared.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .._logging import get_logger
-from ..errors import (
-    ConfigError,
-    InvalidInput,
-    LoopwrightError,
-    ModelFailed,
-    NotFound,
-    Overloaded,
-    PermissionDenied,
-    RequestTooLarge,
-)
-from . import oip
+from ..errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from ._grpc import inference_pb2 as pb
-    from .model import ServedModel
+    from ._grpc.service import InferenceService
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
 
@@ -57,7 +41,6 @@ __all__ = ["SERVICE", "attach_grpc", "check_address", "grpc_address", "start_grp
 
 SERVICE = "inference.GRPCInferenceService"
 _GRACE_SECONDS = 10.0
-_logger = get_logger(__name__)
 
 
 def grpc_address(host: str, port: int) -> str:
@@ -147,7 +130,9 @@ async def start_grpc(
             ("grpc.max_send_message_length", -1),
         ]
     )
-    handlers = _handlers(_InferenceService(repository, log, __version__))
+    from ._grpc.service import InferenceService
+
+    handlers = _handlers(InferenceService(repository, log, __version__))
     server.add_registered_method_handlers(SERVICE, handlers)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE, handlers), _Unimplemented())
@@ -164,7 +149,7 @@ async def start_grpc(
     return server
 
 
-def _handlers(service: _InferenceService) -> dict[str, Any]:
+def _handlers(service: InferenceService) -> dict[str, Any]:
     """A handler per RPC of the proto's service, from its descriptor.
 
     Written out rather than the generated ``add_GRPCInferenceServiceServicer_to_server`` for
@@ -175,7 +160,7 @@ def _handlers(service: _InferenceService) -> dict[str, Any]:
 
     from ._grpc import inference_pb2
 
-    descriptor = inference_pb2.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]]
+    descriptor = _descriptor()
     return {
         method.name: grpc.unary_unary_rpc_method_handler(
             _checked(getattr(service, method.name)),
@@ -209,122 +194,20 @@ def _parser(message_class: Any) -> Callable[[bytes], Any]:
 
 
 def _checked(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Any]:
+    from ._grpc.service import abort, request_id
+
     async def handle(request: Any, context: Any) -> Any:
         if isinstance(request, _Malformed):
-            await _abort(context, InvalidInput(request.message), _request_id(context, ""))
+            await abort(context, InvalidInput(request.message), request_id(context, ""))
         return await method(request, context)
 
     return handle
 
 
-class _InferenceService:
-    """The RPCs of ``inference.GRPCInferenceService`` (method names are the protocol's)."""
+def _descriptor() -> Any:
+    from ._grpc import inference_pb2
 
-    def __init__(
-        self, repository: ModelRepository, log: PredictionLog | None, version: str
-    ) -> None:
-        from ._grpc import inference_pb2
-
-        self.repository = repository
-        self.log = log
-        self.version = version
-        self.pb = inference_pb2
-
-    # --- server and model state ------------------------------------------------------------
-
-    async def ServerLive(self, request: Any, context: Any) -> pb.ServerLiveResponse:
-        return self.pb.ServerLiveResponse(live=True)
-
-    async def ServerReady(self, request: Any, context: Any) -> pb.ServerReadyResponse:
-        return self.pb.ServerReadyResponse(ready=True)
-
-    async def ServerMetadata(self, request: Any, context: Any) -> pb.ServerMetadataResponse:
-        return self.pb.ServerMetadataResponse(
-            name="loopwright", version=self.version, extensions=["model_repository"]
-        )
-
-    async def ModelReady(
-        self, request: pb.ModelReadyRequest, context: Any
-    ) -> pb.ModelReadyResponse:
-        try:
-            self.repository.get(request.name, request.version or None)
-        except NotFound:
-            return self.pb.ModelReadyResponse(ready=False)
-        return self.pb.ModelReadyResponse(ready=True)
-
-    async def ModelMetadata(
-        self, request: pb.ModelMetadataRequest, context: Any
-    ) -> pb.ModelMetadataResponse:
-        from ._grpc.codec import metadata_response
-
-        try:
-            model, _ = self.repository.get(request.name, request.version or None)
-        except Exception as exc:
-            await _abort(context, exc, _request_id(context, ""))
-        return metadata_response(oip.model_metadata(model, self.repository.versions(model.name)))
-
-    # --- inference -------------------------------------------------------------------------
-
-    async def ModelInfer(
-        self, request: pb.ModelInferRequest, context: Any
-    ) -> pb.ModelInferResponse:
-        from ._grpc.codec import infer_response, request_body
-
-        arrived, start = datetime.now(UTC), time.perf_counter()
-        request_id = _request_id(context, request.id)
-        context.set_trailing_metadata((("x-request-id", request_id),))
-        try:
-            if not request.model_name:
-                raise InvalidInput(
-                    "model_name is empty; name one of the models served here: "
-                    f"{', '.join(self.repository.names) or 'none'}"
-                )
-            model, batcher = self.repository.get(request.model_name, request.model_version or None)
-            data, outputs, _ = oip.decode_request(request_body(request), model)
-            item = model.prepare(data)
-            result = await batcher.submit(item, outputs)
-            response = infer_response(
-                model, request.id, result, raw=bool(request.raw_input_contents)
-            )
-        except Exception as exc:
-            await _abort(context, exc, request_id)
-        if self.log is not None and self.log.keeps(request_id):
-            latency_ms = (time.perf_counter() - start) * 1000
-            # After this handler returns: the record is built off the response's path.
-            asyncio.get_running_loop().call_soon(
-                _append, self.log, model, request_id, arrived, latency_ms, item.data, result
-            )
-        return response
-
-    # --- repository extension --------------------------------------------------------------
-
-    async def RepositoryIndex(
-        self, request: pb.RepositoryIndexRequest, context: Any
-    ) -> pb.RepositoryIndexResponse:
-        entry = self.pb.RepositoryIndexResponse.ModelIndex
-        rows = self.repository.index(ready_only=request.ready)
-        return self.pb.RepositoryIndexResponse(models=[entry(**row) for row in rows])
-
-    async def RepositoryModelLoad(
-        self, request: pb.RepositoryModelLoadRequest, context: Any
-    ) -> pb.RepositoryModelLoadResponse:
-        try:
-            _refuse_parameters("load", request.parameters, allowed=())
-            await self.repository.load(request.model_name)
-        except Exception as exc:
-            await _abort(context, exc, _request_id(context, ""))
-        return self.pb.RepositoryModelLoadResponse()
-
-    async def RepositoryModelUnload(
-        self, request: pb.RepositoryModelUnloadRequest, context: Any
-    ) -> pb.RepositoryModelUnloadResponse:
-        try:
-            # tritonclient always sends unload_dependents; a served model has no dependents.
-            _refuse_parameters("unload", request.parameters, allowed=("unload_dependents",))
-            await self.repository.unload(request.model_name)
-        except Exception as exc:
-            await _abort(context, exc, _request_id(context, ""))
-        return self.pb.RepositoryModelUnloadResponse()
+    return inference_pb2.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]]
 
 
 class _Unimplemented:
@@ -335,10 +218,7 @@ class _Unimplemented:
 
         method = details.method
         service = method.rsplit("/", 1)[0].lstrip("/")
-        supported = (
-            "ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, "
-            "RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload"
-        )
+        supported = ", ".join(m.name for m in _descriptor().methods)
         message = (
             f"{method} is not served here; {SERVICE} offers {supported}"
             if service == SERVICE
@@ -350,69 +230,3 @@ class _Unimplemented:
 
         # A streaming handler answers any call shape (unary or streaming) without reading it.
         return grpc.stream_stream_rpc_method_handler(refuse)
-
-
-def _refuse_parameters(action: str, parameters: Any, *, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(parameters) - set(allowed))
-    if unknown:
-        raise InvalidInput(
-            f"{action} parameters {unknown} are not supported: this server loads models by "
-            "name from where they were served or from the registry"
-        )
-
-
-def _request_id(context: Any, given: str) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 200:
-            return value
-    return given if given and len(given) <= 200 else uuid.uuid4().hex
-
-
-async def _abort(context: Any, exc: Exception, request_id: str) -> Any:
-    """End the RPC with the status and message ``exc`` maps to (never returns)."""
-    import grpc
-
-    codes = grpc.StatusCode
-    if isinstance(exc, NotFound):
-        code, message = codes.NOT_FOUND, exc.message
-    elif isinstance(exc, RequestTooLarge):
-        code, message = codes.RESOURCE_EXHAUSTED, exc.message
-    elif isinstance(exc, InvalidInput):
-        code, message = codes.INVALID_ARGUMENT, exc.message
-    elif isinstance(exc, PermissionDenied):
-        code, message = codes.PERMISSION_DENIED, exc.message
-    elif isinstance(exc, Overloaded):
-        code, message = codes.UNAVAILABLE, exc.message
-    elif isinstance(exc, ModelFailed):
-        _logger.error("request %s: %s", request_id, exc.message, exc_info=exc.__cause__)
-        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
-    elif isinstance(exc, LoopwrightError):
-        _logger.error("request %s: %s", request_id, exc.message)
-        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
-    else:
-        _logger.exception("request %s failed", request_id, exc_info=exc)
-        code = codes.INTERNAL
-        message = (
-            f"internal error {type(exc).__name__} (request id {request_id}); the server log "
-            "has the traceback"
-        )
-    await context.abort(code, message, trailing_metadata=(("x-request-id", request_id),))
-
-
-def _append(
-    log: PredictionLog,
-    model: ServedModel,
-    request_id: str,
-    arrived: datetime,
-    latency_ms: float,
-    inputs: Any,
-    outputs: dict[str, Any],
-) -> None:
-    """Queue the request's record; a log that refuses it never fails the request."""
-    from ._records import prediction_record
-
-    try:
-        record = prediction_record(model, request_id, arrived, latency_ms, 200, inputs, outputs)
-        log.append(record)
-    except Exception:
-        _logger.exception("request %s: the prediction could not be logged", request_id)

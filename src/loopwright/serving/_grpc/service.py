@@ -1,0 +1,210 @@
+"""The RPCs of ``inference.GRPCInferenceService`` over a model repository.
+
+Each RPC answers as the REST route of the same name does, through the same steps: the
+repository finds the model, the message becomes the OIP request object (:mod:`.codec`), then
+``oip.decode_request``, the model's signature check and its batcher. Errors become the status
+codes REST's statuses correspond to (:func:`abort`); a model that raises is ``INTERNAL``
+naming the request id, logged with the traceback. The request id is the ``x-request-id``
+metadata, else the request's ``id``, else a new one (:func:`request_id`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ..._logging import get_logger
+from ...errors import (
+    InvalidInput,
+    LoopwrightError,
+    ModelFailed,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+    RequestTooLarge,
+)
+from .. import oip
+from .._records import prediction_record
+from . import inference_pb2 as pb
+from .codec import infer_response, metadata_response, request_body
+
+if TYPE_CHECKING:
+    from ..model import ServedModel
+    from ..prediction_log import PredictionLog
+    from ..repository import ModelRepository
+
+__all__ = ["InferenceService", "abort", "request_id"]
+
+_logger = get_logger(__name__)
+
+
+class InferenceService:
+    """The RPCs of ``inference.GRPCInferenceService`` (method names are the protocol's)."""
+
+    def __init__(
+        self, repository: ModelRepository, log: PredictionLog | None, version: str
+    ) -> None:
+        self.repository = repository
+        self.log = log
+        self.version = version
+
+    # --- server and model state ------------------------------------------------------------
+
+    async def ServerLive(self, request: Any, context: Any) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: Any, context: Any) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=True)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(
+            name="loopwright", version=self.version, extensions=["model_repository"]
+        )
+
+    async def ModelReady(
+        self, request: pb.ModelReadyRequest, context: Any
+    ) -> pb.ModelReadyResponse:
+        try:
+            self.repository.get(request.name, request.version or None)
+        except NotFound:
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=True)
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: Any
+    ) -> pb.ModelMetadataResponse:
+        try:
+            model, _ = self.repository.get(request.name, request.version or None)
+        except Exception as exc:
+            await abort(context, exc, request_id(context, ""))
+        return metadata_response(oip.model_metadata(model, self.repository.versions(model.name)))
+
+    # --- inference -------------------------------------------------------------------------
+
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: Any
+    ) -> pb.ModelInferResponse:
+        arrived, start = datetime.now(UTC), time.perf_counter()
+        rid = request_id(context, request.id)
+        context.set_trailing_metadata((("x-request-id", rid),))
+        try:
+            if not request.model_name:
+                raise InvalidInput(
+                    "model_name is empty; name one of the models served here: "
+                    f"{', '.join(self.repository.names) or 'none'}"
+                )
+            model, batcher = self.repository.get(request.model_name, request.model_version or None)
+            data, outputs, _ = oip.decode_request(request_body(request), model)
+            item = model.prepare(data)
+            result = await batcher.submit(item, outputs)
+            response = infer_response(
+                model, request.id, result, raw=bool(request.raw_input_contents)
+            )
+        except Exception as exc:
+            await abort(context, exc, rid)
+        if self.log is not None and self.log.keeps(rid):
+            latency_ms = (time.perf_counter() - start) * 1000
+            # After this handler returns: the record is built off the response's path.
+            asyncio.get_running_loop().call_soon(
+                _append, self.log, model, rid, arrived, latency_ms, item.data, result
+            )
+        return response
+
+    # --- repository extension --------------------------------------------------------------
+
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: Any
+    ) -> pb.RepositoryIndexResponse:
+        entry = pb.RepositoryIndexResponse.ModelIndex
+        rows = self.repository.index(ready_only=request.ready)
+        return pb.RepositoryIndexResponse(models=[entry(**row) for row in rows])
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Any
+    ) -> pb.RepositoryModelLoadResponse:
+        try:
+            _refuse_parameters("load", request.parameters, allowed=())
+            await self.repository.load(request.model_name)
+        except Exception as exc:
+            await abort(context, exc, request_id(context, ""))
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Any
+    ) -> pb.RepositoryModelUnloadResponse:
+        try:
+            # tritonclient always sends unload_dependents; a served model has no dependents.
+            _refuse_parameters("unload", request.parameters, allowed=("unload_dependents",))
+            await self.repository.unload(request.model_name)
+        except Exception as exc:
+            await abort(context, exc, request_id(context, ""))
+        return pb.RepositoryModelUnloadResponse()
+
+
+def _refuse_parameters(action: str, parameters: Any, *, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(parameters) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            f"{action} parameters {unknown} are not supported: this server loads models by "
+            "name from where they were served or from the registry"
+        )
+
+
+def request_id(context: Any, given: str) -> str:
+    """The ``x-request-id`` metadata, else ``given`` (the request's ``id``), else a new id."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 200:
+            return value
+    return given if given and len(given) <= 200 else uuid.uuid4().hex
+
+
+async def abort(context: Any, exc: Exception, request_id: str) -> NoReturn:
+    """End the RPC with the status and message ``exc`` maps to (never returns)."""
+    import grpc
+
+    codes = grpc.StatusCode
+    if isinstance(exc, NotFound):
+        code, message = codes.NOT_FOUND, exc.message
+    elif isinstance(exc, RequestTooLarge):
+        code, message = codes.RESOURCE_EXHAUSTED, exc.message
+    elif isinstance(exc, InvalidInput):
+        code, message = codes.INVALID_ARGUMENT, exc.message
+    elif isinstance(exc, PermissionDenied):
+        code, message = codes.PERMISSION_DENIED, exc.message
+    elif isinstance(exc, Overloaded):
+        code, message = codes.UNAVAILABLE, exc.message
+    elif isinstance(exc, ModelFailed):
+        _logger.error("request %s: %s", request_id, exc.message, exc_info=exc.__cause__)
+        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
+    elif isinstance(exc, LoopwrightError):
+        _logger.error("request %s: %s", request_id, exc.message)
+        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
+    else:
+        _logger.exception("request %s failed", request_id, exc_info=exc)
+        code = codes.INTERNAL
+        message = (
+            f"internal error {type(exc).__name__} (request id {request_id}); the server log "
+            "has the traceback"
+        )
+    await context.abort(code, message, trailing_metadata=(("x-request-id", request_id),))
+    raise AssertionError("grpc's context.abort returned")  # it raises to end the RPC
+
+
+def _append(
+    log: PredictionLog,
+    model: ServedModel,
+    request_id: str,
+    arrived: datetime,
+    latency_ms: float,
+    inputs: Any,
+    outputs: dict[str, Any],
+) -> None:
+    """Queue the request's record; a log that refuses it never fails the request."""
+    try:
+        record = prediction_record(model, request_id, arrived, latency_ms, 200, inputs, outputs)
+        log.append(record)
+    except Exception:
+        _logger.exception("request %s: the prediction could not be logged", request_id)
