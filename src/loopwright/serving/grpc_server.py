@@ -2,9 +2,9 @@
 
 :func:`attach_grpc` makes an app start a ``grpc.aio`` server when it starts and stop it before
 the app's own shutdown closes the models and the prediction log, so both protocols share one
-loop, one model repository (its batch queues included) and one prediction log. Requests go
-through the REST route's core: the message becomes the OIP request object
-(:mod:`._grpc.codec`), then ``oip.decode_request``, the model's signature check, its batcher.
+loop, one model repository (its batch queues included) and one prediction log. The RPCs
+(:mod:`._grpc.service`) go through the REST route's core: the message becomes the OIP request
+object (:mod:`._grpc.codec`), then ``oip.decode_request``, the signature check, the batcher.
 
 Errors map to gRPC status codes as REST maps them to HTTP statuses: a malformed request or one
 the signature refuses is ``INVALID_ARGUMENT``, an unknown model or version ``NOT_FOUND``, a
