@@ -14,6 +14,7 @@ from . import experiments as experiment_commands
 from . import home as home_commands
 from . import models as model_commands
 from . import predict as predict_commands
+from . import predictions as prediction_commands
 from . import runs as run_commands
 from . import serve as serve_commands
 from . import server as server_commands
@@ -96,6 +97,7 @@ app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(model_commands.app, name="models")
 app.add_typer(deployment_commands.app, name="deployments")
+app.add_typer(prediction_commands.app, name="predictions")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
 app.add_typer(audit_commands.app, name="audit")
