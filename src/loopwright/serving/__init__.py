@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._prediction_protocol import Compaction as Compaction
+    from ._prediction_protocol import LoggedDeployment as LoggedDeployment
+    from ._prediction_protocol import Predictions as Predictions
+    from ._prediction_protocol import Pruning as Pruning
     from .app import create_app as create_app
     from .batch import BatchResult as BatchResult
     from .batch import predict_batch as predict_batch
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
     from .entities import ServingInstance as ServingInstance
     from .entities import Variant as Variant
     from .model import ServedModel as ServedModel
+    from .prediction_log import PredictionLog as PredictionLog
+    from .prediction_log import PredictionRecord as PredictionRecord
+    from .predictions import PredictionService as PredictionService
     from .protocol import Deployments as Deployments
     from .repository import ModelRepository as ModelRepository
     from .server import ServeConfig as ServeConfig
@@ -33,6 +40,13 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "BatchResult": "batch",
+    "Compaction": "_prediction_protocol",
+    "LoggedDeployment": "_prediction_protocol",
+    "PredictionLog": "prediction_log",
+    "PredictionRecord": "prediction_log",
+    "PredictionService": "predictions",
+    "Predictions": "_prediction_protocol",
+    "Pruning": "_prediction_protocol",
     "Deployment": "entities",
     "DeploymentRevision": "entities",
     "DeploymentService": "deployments",
