@@ -7,59 +7,97 @@ once per process through the verifying loader.
 
 - ``local``: units one after the other, in this process;
 - ``process``: ``workers`` processes, started fresh (``spawn``: the caller may hold threads
-  and database connections that a fork would copy half-way);
-- ``ray``: one Ray task per unit (``ray.init()`` locally, or the cluster at ``ray_address``;
-  the input and the output folder must be reachable from its nodes at the same paths).
+  and database connections that a fork would copy half-way). They are started as soon as the
+  model is resolved and load it while the caller checks the input, so their start-up (about
+  a second and a half of imports and loading) overlaps the caller's;
+- ``ray``: one Ray task per unit (``ray.init()`` locally unless Ray is running, or the cluster
+  at ``ray_address``; the input and the output folder must be reachable from its nodes at the
+  same paths).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LoopwrightError, ModelFailed
-from ._batch_score import PartResult, ScoreTask, score_unit
+from ._batch_score import PartResult, ScoreTask, loaded_model, score_unit
 
 if TYPE_CHECKING:
-    from ._batch_input import WorkUnit
+    from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["EXECUTORS", "run_tasks"]
+    from ._batch_input import WorkUnit
+    from .sources import ModelSource
+
+__all__ = ["EXECUTORS", "Progress", "Runner", "open_executor"]
 
 EXECUTORS = ("local", "process", "ray")
 Progress = Callable[[int], None]
+# Scores every task, returning the results in task order; the first failure stops the rest.
+Runner = Callable[[Sequence[ScoreTask], Progress], list[PartResult]]
 
 
-def run_tasks(
-    executor: str,
-    tasks: Sequence[ScoreTask],
-    *,
-    workers: int,
-    progress: Progress,
-    ray_address: str | None = None,
-) -> list[PartResult]:
-    """Score every task; the results in task order. The first failure stops the rest."""
+@contextmanager
+def open_executor(
+    executor: str, source: ModelSource, *, workers: int, ray_address: str | None = None
+) -> Iterator[Runner]:
+    """Start ``executor``'s workers for ``source``; yields the function that runs tasks."""
     if executor == "local":
-        return [score_unit(task, progress) for task in tasks]
-    if executor == "process":
-        results = _in_processes(tasks, workers, progress)
+        yield lambda tasks, progress: [score_unit(task, progress) for task in tasks]
+    elif executor == "process":
+        with _process_pool(source, workers) as pool:
+            yield lambda tasks, progress: _in_processes(pool, tasks, workers, progress)
     elif executor == "ray":
-        results = _on_ray(tasks, workers, progress, ray_address)
+        with _ray(ray_address):
+            yield lambda tasks, progress: _on_ray(tasks, workers, progress)
     else:
         raise InvalidInput(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
-    return sorted(results, key=lambda result: result.index)
 
 
-def _in_processes(tasks: Sequence[ScoreTask], workers: int, progress: Progress) -> list[PartResult]:
+@contextmanager
+def _process_pool(source: ModelSource, workers: int) -> Iterator[ProcessPoolExecutor]:
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(tasks))),
+        max_workers=max(1, workers),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_limit_threads,
+        initializer=_start_worker,
+        initargs=(source,),
     )
+    try:
+        pool.submit(int)  # the first task starts every worker (spawned pools start them all)
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(source: ModelSource) -> None:
+    """A worker process's set-up: one thread of numeric work (the processes are the
+    parallelism) and the model, loaded and verified once."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn brings it; other models' libraries may not
+        pass
+    else:
+        threadpool_limits(1)
+    # The caller loads it too and reports why it fails; this worker's tasks would fail anyway.
+    with contextlib.suppress(LoopwrightError):
+        loaded_model(source)
+
+
+def _in_processes(
+    pool: ProcessPoolExecutor, tasks: Sequence[ScoreTask], workers: int, progress: Progress
+) -> list[PartResult]:
+    from concurrent.futures import FIRST_EXCEPTION, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     futures = {pool.submit(score_unit, task): task for task in tasks}
     results: list[PartResult] = []
     try:
@@ -75,35 +113,34 @@ def _in_processes(tasks: Sequence[ScoreTask], workers: int, progress: Progress) 
                 results.append(result)
                 progress(result.rows)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return results
+        for future in futures:
+            future.cancel()
+    return sorted(results, key=lambda result: result.index)
 
 
 def _succeeded(future: Any) -> bool:
     return bool(future.done() and not future.cancelled() and future.exception() is None)
 
 
-def _limit_threads() -> None:
-    """One thread of numeric work per worker process: the processes are the parallelism."""
-    import pyarrow as pa
-
-    pa.set_cpu_count(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # scikit-learn brings it; other models' libraries may not
-        return
-    threadpool_limits(1)
-
-
-def _on_ray(
-    tasks: Sequence[ScoreTask], workers: int, progress: Progress, address: str | None
-) -> list[PartResult]:
+@contextmanager
+def _ray(address: str | None) -> Iterator[None]:
+    """Ray as found, or started here (and stopped again) when it is not running."""
     import ray
-    from ray.exceptions import RayError, RayTaskError
 
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _on_ray(tasks: Sequence[ScoreTask], workers: int, progress: Progress) -> list[PartResult]:
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
     remote = ray.remote(num_cpus=1, max_retries=0)(score_unit)
     queue = list(tasks)
     running: dict[Any, ScoreTask] = {}
@@ -136,9 +173,7 @@ def _on_ray(
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
-    return results
+    return sorted(results, key=lambda result: result.index)
 
 
 def _worker_died(units: Sequence[WorkUnit], kind: str, detail: str = "") -> ModelFailed:

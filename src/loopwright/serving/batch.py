@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AlreadyExists, InvalidInput, SignatureError
-from ._batch_executors import EXECUTORS, run_tasks
-from ._batch_input import PARQUET, find_files, plan_units, unit_schema
+from ._batch_executors import EXECUTORS, open_executor
+from ._batch_input import PARQUET, WorkUnit, find_files, plan_units, unit_schema
 from ._batch_score import (
     MODEL_COLUMN,
     VERSION_COLUMN,
@@ -49,7 +49,9 @@ if TYPE_CHECKING:
 
     from ..client import Client
     from ..data.entities import DatasetVersion
+    from ..tracking import ActiveRun
     from .model import ServedModel
+    from .sources import ModelSource
 
 __all__ = ["BatchResult", "is_dataset_ref", "predict_batch"]
 
@@ -146,71 +148,43 @@ def predict_batch(
     """
     from .sources import resolve_source
 
-    if batch_rows < 1:
-        raise InvalidInput(f"batch_rows must be at least 1, not {batch_rows}")
-    if executor not in EXECUTORS:
-        raise InvalidInput(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
-    if workers is not None and workers < 1:
-        raise InvalidInput(f"workers must be at least 1, not {workers}")
-    if register is not None and client is None:
-        raise InvalidInput(f"registering the output as {register!r} needs a store or server")
+    _check_parameters(executor, workers, batch_rows, register, client)
     target = Path(output).absolute()
     _check_output(target, overwrite=overwrite)
     started = time.perf_counter()
     source = resolve_source(model_uri, client, trusted=trusted)
-    served = loaded_model(source)
-    wanted_outputs = served.check_outputs(outputs)
-    keep = tuple(dict.fromkeys(keep_columns))
-    _check_names(keep, wanted_outputs)
-    count = workers or (1 if executor == "local" else (os.cpu_count() or 1))
-    if executor == "ray" and workers is None:
-        count = 0  # as many tasks at once as Ray schedules
+    count = _worker_count(executor, workers)
     target.parent.mkdir(parents=True, exist_ok=True)
     cleanup: list[Path] = []
-    run = None
+    run: ActiveRun | None = None
     try:
-        input_name, input_version, files = _input_files(client, input, target.parent, cleanup)
-        found, fmt = find_files(files)
-        total = _total_rows(found, fmt)
-        target_rows = _unit_rows(total, count or (os.cpu_count() or 1), batch_rows)
-        units = plan_units(found, fmt, target_rows)
-        if not units:
-            raise InvalidInput(f"input {input_name!r} has no rows to score")
-        _check_columns(served, unit_schema(units[0], csv_types(served)), keep, input_name)
-        if register is not None:
-            assert client is not None
-            from ._batch_lineage import start_scoring_run
+        with open_executor(executor, source, workers=count, ray_address=ray_address) as runner:
+            # While the workers start (and load the model), this process checks the input.
+            served = loaded_model(source)
+            wanted = served.check_outputs(outputs)
+            keep = tuple(dict.fromkeys(keep_columns))
+            _check_names(keep, wanted)
+            input_name, input_version, files = _input_files(client, input, target.parent, cleanup)
+            units, total = _plan(served, files, input_name, keep, count, batch_rows)
+            if register is not None:
+                assert client is not None
+                from ._batch_lineage import start_scoring_run
 
-            run = start_scoring_run(
-                client,
-                source,
-                input_name,
-                input_version,
-                {"executor": executor, "workers": count, "batch_rows": batch_rows},
-            )
-        _remove_stale_staging(target)
-        staging = _new_folder(target.parent, _staging_prefix(target, os.getpid()), ".partial")
-        cleanup.append(staging)
-        tasks = [
-            ScoreTask(unit, source, str(staging), wanted_outputs, keep, batch_rows)
-            for unit in units
-        ]
-        report = progress or (lambda rows, total: None)
-        parts = run_tasks(
-            executor,
-            tasks,
-            workers=count,
-            progress=lambda rows: report(rows, total),
-            ray_address=ray_address,
-        )
+                settings = {"executor": executor, "workers": count, "batch_rows": batch_rows}
+                run = start_scoring_run(client, source, input_name, input_version, settings)
+            _remove_stale_staging(target)
+            staging = _new_folder(target.parent, _staging_prefix(target, os.getpid()), ".partial")
+            cleanup.append(staging)
+            tasks = [ScoreTask(u, source, str(staging), wanted, keep, batch_rows) for u in units]
+            report = progress or (lambda rows, total: None)
+            parts = runner(tasks, lambda rows: report(rows, total))
         _publish(staging, target)
-        seconds = time.perf_counter() - started
         result = BatchResult(
             output=target,
             rows=sum(part.rows for part in parts),
             batches=sum(part.batches for part in parts),
             parts=sum(part.path is not None for part in parts),
-            seconds=seconds,
+            seconds=time.perf_counter() - started,
             model=served.name,
             model_version=served.version,
             model_uri=model_uri,
@@ -222,14 +196,7 @@ def predict_batch(
         )
         if run is not None:
             assert client is not None and register is not None
-            from ._batch_lineage import register_output
-
-            run.log_metrics(
-                {"rows": result.rows, "seconds": seconds, "rows_per_second": result.rows_per_second}
-            )
-            version = register_output(client, run, register, target, source, input_name)
-            run.end()
-            result = _with_lineage(result, version, run.id)
+            result = _register(client, run, register, result, source)
         return result
     except BaseException as exc:
         if run is not None:
@@ -249,10 +216,64 @@ def is_dataset_ref(input: str | os.PathLike[str]) -> bool:
     return bool(_DATASET_REF.match(text)) and not Path(text).exists()
 
 
-def _with_lineage(result: BatchResult, version: DatasetVersion, run_id: str) -> BatchResult:
+def _check_parameters(
+    executor: str,
+    workers: int | None,
+    batch_rows: int,
+    register: str | None,
+    client: Client | None,
+) -> None:
+    if batch_rows < 1:
+        raise InvalidInput(f"batch_rows must be at least 1, not {batch_rows}")
+    if executor not in EXECUTORS:
+        raise InvalidInput(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"workers must be at least 1, not {workers}")
+    if register is not None and client is None:
+        raise InvalidInput(f"registering the output as {register!r} needs a store or server")
+
+
+def _worker_count(executor: str, workers: int | None) -> int:
+    """Workers as given; by default one (local), the CPUs (process), or 0: as Ray schedules."""
+    if workers is not None:
+        return workers
+    if executor == "local":
+        return 1
+    return 0 if executor == "ray" else (os.cpu_count() or 1)
+
+
+def _plan(
+    served: ServedModel,
+    files: str,
+    input_name: str,
+    keep: Sequence[str],
+    workers: int,
+    batch_rows: int,
+) -> tuple[list[WorkUnit], int | None]:
+    """The input's work units, checked against the signature; and its rows, if known."""
+    found, fmt = find_files(files)
+    total = _total_rows(found, fmt)
+    units = plan_units(found, fmt, _unit_rows(total, workers or (os.cpu_count() or 1), batch_rows))
+    if not units:
+        raise InvalidInput(f"input {input_name!r} has no rows to score")
+    _check_columns(served, unit_schema(units[0], csv_types(served)), keep, input_name)
+    return units, total
+
+
+def _register(
+    client: Client, run: ActiveRun, name: str, result: BatchResult, source: ModelSource
+) -> BatchResult:
+    """The output stored as a version of dataset ``name``, produced by ``run`` (then ended)."""
     from dataclasses import replace
 
-    return replace(result, dataset_version=version, run_id=run_id)
+    from ._batch_lineage import register_output
+
+    run.log_metrics(
+        {"rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second}
+    )
+    version = register_output(client, run, name, result.output, source, result.input)
+    run.end()
+    return replace(result, dataset_version=version, run_id=run.id)
 
 
 def _input_files(
