@@ -124,15 +124,18 @@ def register(app: typer.Typer) -> None:
         del repository
         _export_settings(settings)
         os.environ[CONFIG_VARIABLE] = config.to_json()
-        uvicorn.run(
-            "loopwright.cli.serve:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-        )
+        from ..serving.metrics import multiprocess_dir
+
+        with multiprocess_dir():  # each worker's metrics in files there: /metrics sums them
+            uvicorn.run(
+                "loopwright.cli.serve:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                access_log=False,
+            )
 
 
 def app_from_environment() -> Starlette:
