@@ -434,3 +434,13 @@ def test_chunks_converted_apart_are_written_as_one_file_of_common_types() -> Non
     assert frame.set_index("request_id").loc["b7", "input.age"] == 7.5
     assert frame["input.plan"].isna().sum() == 600
     assert set(frame["output.score"].dropna()) == {"high", "0.25"}
+
+
+def test_columns_named_in_another_order_keep_their_values() -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        log.append(record("r1", inputs={"age": [1], "plan": ["a"]}, outputs={}))
+        log.append(record("r2", inputs={"plan": ["b"], "age": [2]}, outputs={}))
+        log.append(record("r3", inputs={"age": [3], "plan": ["c"]}, outputs={}))
+    frame = read_predictions(root, "churn")
+    assert frame[["input.age", "input.plan"]].values.tolist() == [[1, "a"], [2, "b"], [3, "c"]]

@@ -85,10 +85,21 @@ def to_table(records: Sequence[PredictionRecord]) -> pa.Table:
         mappings: list[Mapping[str, Any]] = list(map(attrgetter(attribute), records))
         if 0 in rows:  # a request without rows keeps one row, with nulls
             mappings = [m if n else {} for m, n in zip(mappings, rows, strict=True)]
-        for name in dict.fromkeys(chain.from_iterable(mappings)):  # in order of appearance
-            cells = [m.get(name) for m in mappings]
+        for name, cells in _by_name(mappings).items():
             columns[prefix + str(name)] = _column(cells, counts)
     return pa.table(columns)
+
+
+def _by_name(mappings: list[Mapping[str, Any]]) -> dict[Any, list[Any]]:
+    """Each name of ``mappings`` (in order of appearance) with its value in every mapping
+    (None where one lacks it). Requests to one model name the same columns in the same order:
+    then one transposition in C does it, rather than a ``get`` per name and request."""
+    first = tuple(mappings[0]) if mappings else ()
+    if all(tuple(m) == first for m in mappings):
+        rows = zip(*(tuple(m.values()) for m in mappings), strict=True)  # same lengths: checked
+        return dict(zip(first, map(list, rows), strict=True))
+    names = dict.fromkeys(chain.from_iterable(mappings))
+    return {name: [m.get(name) for m in mappings] for name in names}
 
 
 def _rows(record: PredictionRecord) -> int:
