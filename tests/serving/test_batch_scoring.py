@@ -313,6 +313,28 @@ def test_missing_input_and_unknown_model_and_dataset(
     assert not (tmp_path / "o").exists() and leftovers(tmp_path) == []
 
 
+def test_dataset_versions_are_scored_by_their_data_files(
+    client: Client, model: Any, folder_model: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    write_parquet(folder / "rows.parquet", frame(50))
+    (folder / "README.md").write_text("customers, Q3")  # not data: left out, not refused
+    client.datasets.add("customers", folder)
+    result = client.predict_batch(str(folder_model), "customers@v1", tmp_path / "out")
+    assert result.rows == 50 and result.input_version == "customers@v1"
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("no data here")
+    client.datasets.add("notes", tmp_path / "notes")
+    with pytest.raises(InvalidInput, match=r"notes@v1 holds no Parquet or CSV files \(a.txt\)"):
+        client.predict_batch(str(folder_model), "notes@v1", tmp_path / "out2")
+    with pytest.raises(InvalidInput, match="names a dataset version, which needs a store"):
+        predict_batch(None, str(folder_model), "customers@v1", tmp_path / "out3")
+    with pytest.raises(InvalidInput, match="inside the input folder"):
+        predict_batch(None, str(folder_model), folder, folder / "scores")
+    assert leftovers(tmp_path) == []
+
+
 def test_wrong_columns_are_refused_before_any_scoring(folder_model: Path, tmp_path: Path) -> None:
     source = write_parquet(tmp_path / "in.parquet", frame(50).drop(columns=["b"]))
     with pytest.raises(SignatureError, match=r"in.parquet.*'b'") as caught:

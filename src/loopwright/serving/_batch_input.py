@@ -25,7 +25,17 @@ from ..errors import InvalidInput, NotFound
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CSV", "PARQUET", "WorkUnit", "find_files", "plan_units", "read_unit", "unit_schema"]
+__all__ = [
+    "CSV",
+    "PARQUET",
+    "WorkUnit",
+    "data_format",
+    "find_files",
+    "one_format",
+    "plan_units",
+    "read_unit",
+    "unit_schema",
+]
 
 PARQUET = "parquet"
 CSV = "csv"
@@ -88,18 +98,26 @@ def find_files(spec: str | os.PathLike[str]) -> tuple[list[str], str]:
         raise NotFound(f"input {text!r} does not exist; give a Parquet or CSV file, folder or glob")
     if not found:
         raise NotFound(f"input {text!r} holds no files; give a Parquet or CSV file, folder or glob")
-    formats = {_format(p) for p in found}
-    if None in formats:
-        unknown = next(p for p in found if _format(p) is None)
+    unknown = [p for p in found if data_format(p) is None]
+    if unknown:
         raise InvalidInput(
-            f"input {text!r} holds {unknown!r}, which is neither Parquet (.parquet, .pq) nor "
+            f"input {text!r} holds {unknown[0]!r}, which is neither Parquet (.parquet, .pq) nor "
             "CSV (.csv); point the input at the data files only"
         )
+    return found, one_format(found, f"input {text!r}")
+
+
+def data_format(path: str) -> str | None:
+    """``parquet`` or ``csv`` by the file's suffix; ``None`` for any other file."""
+    return _SUFFIXES.get(Path(path).suffix.lower())
+
+
+def one_format(paths: Sequence[str], what: str) -> str:
+    """The one format of data files ``paths``; mixing Parquet and CSV is refused."""
+    formats = {data_format(p) for p in paths}
     if len(formats) > 1:
-        raise InvalidInput(
-            f"input {text!r} mixes Parquet and CSV files; score each format on its own"
-        )
-    return found, formats.pop() or PARQUET
+        raise InvalidInput(f"{what} mixes Parquet and CSV files; score each format on its own")
+    return formats.pop() or PARQUET
 
 
 def plan_units(files: Sequence[str], fmt: str, target_rows: int) -> list[WorkUnit]:
@@ -212,10 +230,6 @@ def _parquet_metadata(pq: Any, path: str) -> pa.parquet.FileMetaData:
         return pq.read_metadata(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"{path} is not a readable Parquet file: {exc}") from None
-
-
-def _format(path: str) -> str | None:
-    return _SUFFIXES.get(Path(path).suffix.lower())
 
 
 def _visible(path: Path, root: Path) -> bool:

@@ -35,7 +35,15 @@ from typing import TYPE_CHECKING
 
 from ..errors import AlreadyExists, InvalidInput, SignatureError
 from ._batch_executors import EXECUTORS, open_executor
-from ._batch_input import PARQUET, WorkUnit, find_files, plan_units, unit_schema
+from ._batch_input import (
+    PARQUET,
+    WorkUnit,
+    data_format,
+    find_files,
+    one_format,
+    plan_units,
+    unit_schema,
+)
 from ._batch_score import (
     MODEL_COLUMN,
     VERSION_COLUMN,
@@ -151,6 +159,7 @@ def predict_batch(
     _check_parameters(executor, workers, batch_rows, register, client)
     target = Path(output).absolute()
     _check_output(target, overwrite=overwrite)
+    _check_outside(target, input)
     started = time.perf_counter()
     source = resolve_source(model_uri, client, trusted=trusted)
     count = _worker_count(executor, workers)
@@ -164,8 +173,9 @@ def predict_batch(
             wanted = served.check_outputs(outputs)
             keep = tuple(dict.fromkeys(keep_columns))
             _check_names(keep, wanted)
-            input_name, input_version, files = _input_files(client, input, target.parent, cleanup)
-            units, total = _plan(served, files, input_name, keep, count, batch_rows)
+            found = _input_files(client, input, target.parent, cleanup)
+            input_name, input_version, files, fmt = found
+            units, total = _plan(served, files, fmt, input_name, keep, count, batch_rows)
             if register is not None:
                 assert client is not None
                 from ._batch_lineage import start_scoring_run
@@ -244,16 +254,16 @@ def _worker_count(executor: str, workers: int | None) -> int:
 
 def _plan(
     served: ServedModel,
-    files: str,
+    files: Sequence[str],
+    fmt: str,
     input_name: str,
     keep: Sequence[str],
     workers: int,
     batch_rows: int,
 ) -> tuple[list[WorkUnit], int | None]:
     """The input's work units, checked against the signature; and its rows, if known."""
-    found, fmt = find_files(files)
-    total = _total_rows(found, fmt)
-    units = plan_units(found, fmt, _unit_rows(total, workers or (os.cpu_count() or 1), batch_rows))
+    total = _total_rows(files, fmt)
+    units = plan_units(files, fmt, _unit_rows(total, workers or (os.cpu_count() or 1), batch_rows))
     if not units:
         raise InvalidInput(f"input {input_name!r} has no rows to score")
     _check_columns(served, unit_schema(units[0], csv_types(served)), keep, input_name)
@@ -281,16 +291,42 @@ def _input_files(
     input: str | os.PathLike[str],
     scratch: Path,
     cleanup: list[Path],
-) -> tuple[str, DatasetVersion | None, str]:
-    """The input's name, its dataset version (if it is one) and the local files to read."""
+) -> tuple[str, DatasetVersion | None, list[str], str]:
+    """The input's name, its dataset version (if it is one), the local data files to read
+    and their format. A dataset version is downloaded (verified) into a scratch folder; its
+    files other than Parquet and CSV (a README, a schema) are not data."""
     text = os.fspath(input)
-    if not is_dataset_ref(text) or client is None:
-        return text, None, text
+    if not is_dataset_ref(text):
+        files, fmt = find_files(text)
+        return text, None, files, fmt
+    if client is None:
+        raise InvalidInput(
+            f"input {text!r} names a dataset version, which needs a store or server; pass a "
+            f"client, or give a file path (./{text} if it is one)"
+        )
     version = client.datasets.get(text)
+    paths = [entry.path for entry in client.datasets.files(version)]
+    data = [path for path in paths if data_format(path) is not None]
+    if not data:
+        raise InvalidInput(
+            f"dataset version {version.ref} holds no Parquet or CSV files "
+            f"({', '.join(paths[:5]) or 'no files'}); score a version with data files"
+        )
+    fmt = one_format(data, f"dataset version {version.ref}")
     folder = _new_folder(scratch, ".lw-input", "")
     cleanup.append(folder)
     client.datasets.download(version, folder)
-    return version.ref, version, str(folder)
+    return version.ref, version, [str(folder / path) for path in data], fmt
+
+
+def _check_outside(target: Path, input: str | os.PathLike[str]) -> None:
+    """An output inside the input folder would be read as input by the next job."""
+    folder = Path(input).absolute()
+    if folder.is_dir() and target.is_relative_to(folder):
+        raise InvalidInput(
+            f"output {str(target)!r} is inside the input folder {str(folder)!r}; write it "
+            "elsewhere, or the next job over that folder would score the predictions too"
+        )
 
 
 def _new_folder(parent: Path, prefix: str, suffix: str) -> Path:
