@@ -454,3 +454,14 @@ def test_concurrent_changes_get_gap_free_revisions(
             sa.select(sa.func.count()).where(t.audit_events.c.subject_type == "deployment")
         ).scalar_one()
     assert count == 33
+
+
+def test_policies_take_a_traffic_rule_and_nothing_like_it(registry: Registry) -> None:
+    root = registry("root")
+    root.create_model("other")
+    assert root.get_model("other").policy.rule_for("traffic") == ApprovalRule("traffic")
+    changed = root.set_policy("other", ApprovalPolicy((ApprovalRule("traffic", approvals=2),)))
+    assert changed.policy.rules == (ApprovalRule("traffic", approvals=2),)
+    for target in ("traffic:x", "Traffic", "traffics"):
+        with pytest.raises(InvalidInput, match="'traffic'"):
+            root.set_policy("other", ApprovalPolicy((ApprovalRule(target),)))

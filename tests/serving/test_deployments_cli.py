@@ -229,3 +229,10 @@ def test_show_prints_live_statistics_per_variant(home: Path) -> None:
     assert data["live"]["unreachable"] == []
     assert table.exit_code == 0, table.stderr
     assert "p99 ms" in table.stdout and "5.00%" in table.stdout
+
+
+def test_models_policy_takes_a_traffic_rule(home: Path) -> None:
+    policy = lw_json(home, "models", "policy", "m", "--require", "traffic=2:approver")
+    assert policy["rules"] == [{"target": "traffic", "approvals": 2, "role": "approver"}]
+    refused = lw(home, "models", "policy", "m", "--require", "traffics=1:approver")
+    assert refused.exit_code != 0
