@@ -155,3 +155,26 @@ def test_a_full_queue_answers_503_with_retry_after(client: Client, model: Any) -
     assert first.status_code == 200
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert "1 rows waiting (limit 1); retry shortly" in refused.json()["error"]
+
+
+def test_the_default_queue_holds_100_row_requests_from_32_connections(
+    client: Client, model: Any
+) -> None:
+    """Batching off, the default bound: every connection's request may wait at once."""
+    import pandas as pd
+
+    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+    repository.load_all()
+    served, batcher = repository.get(MODEL)
+    X, _ = training_frame()
+    item = served.prepare(pd.concat([X] * 13, ignore_index=True).iloc[:100])
+
+    async def send() -> list[dict[str, Any]]:
+        try:
+            # gather starts all 32 before the runner takes the first: all wait in the queue.
+            return await asyncio.gather(*(batcher.submit(item, ("predict",)) for _ in range(32)))
+        finally:
+            await repository.close()
+
+    answers = asyncio.run(send())
+    assert [len(answer["predict"]) for answer in answers] == [100] * 32

@@ -59,7 +59,7 @@ class ModelRepository:
         max_batch_size: most rows merged into one predict call (1: no merging).
         max_latency_ms: longest a request waits for its batch to fill.
         max_queue_rows: most rows waiting per model before requests get 503 (default: 16
-            batches, at least 1024).
+            batches, at least ``batching.MIN_QUEUE_ROWS``).
         resolve: turns a name that is not served into a source, for ``load``; ``None``
             refuses names that were not given at start.
         on_batch: called with ``(model, requests, rows)`` for each predict call.
