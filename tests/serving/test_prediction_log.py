@@ -444,3 +444,21 @@ def test_columns_named_in_another_order_keep_their_values() -> None:
         log.append(record("r3", inputs={"age": [3], "plan": ["c"]}, outputs={}))
     frame = read_predictions(root, "churn")
     assert frame[["input.age", "input.plan"]].values.tolist() == [[1, "a"], [2, "b"], [3, "c"]]
+
+
+def test_a_failing_write_is_retried_per_interval_not_per_full_batch() -> None:
+    """Past max_batch the writer writes early, but not while a write is failing: a brief
+    outage under load must not use up a group's attempts within milliseconds."""
+    blocked = Path.cwd() / "file-not-folder"
+    blocked.write_text("a file where the log's folder should be")
+    log = PredictionLog(blocked, flush_interval=5.0, max_batch=10)
+    for i in range(10):
+        log.append(record(f"first-{i}"))  # a full batch: written at once, and refused
+    threading.Event().wait(0.3)
+    for burst in range(6):  # several chunks' worth, each one waking the writer
+        for i in range(100):
+            log.append(record(f"more-{burst}-{i}"))
+        threading.Event().wait(0.1)
+    assert log.stats().failed == 0  # still being retried, once per interval
+    log.close()
+    assert log.stats().failed == 610

@@ -309,10 +309,14 @@ class PredictionLog:
         while True:
             self._wake.wait(max(0.0, deadline - time.monotonic()))
             self._wake.clear()
+            # A full batch is written early, unless a write is failing: failed groups are
+            # retried once per interval (a brief outage must not use up their attempts).
+            retrying = any(group.failures for group in waiting.values())
             with self._lock:
                 batch, self._queue = self._queue, []
                 closing, flushing = self._closed, self._flush_requested
-                due = closing or flushing > self._flushes_done or self._held >= self.max_batch
+                full = self._held >= self.max_batch and not retrying
+                due = closing or flushing > self._flushes_done or full
             if batch:
                 self._convert(batch, waiting)
             if not due and time.monotonic() < deadline:
