@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AlreadyExists, InvalidInput, SignatureError
+from ..paths import safe_join
 from ._batch_executors import EXECUTORS, open_executor
 from ._batch_input import (
     PARQUET,
@@ -316,7 +317,8 @@ def _input_files(
     folder = _new_folder(scratch, ".lw-input", "")
     cleanup.append(folder)
     client.datasets.download(version, folder)
-    return version.ref, version, [str(folder / path) for path in data], fmt
+    files = [str(safe_join(folder, path, what="dataset path")) for path in data]
+    return version.ref, version, files, fmt
 
 
 def _check_outside(target: Path, input: str | os.PathLike[str]) -> None:
