@@ -37,6 +37,7 @@ from ..errors import (
     RequestTooLarge,
 )
 from . import _binary, oip, scoring
+from ._json import loads as parse_json
 from .model import ServedModel
 
 if TYPE_CHECKING:
@@ -293,7 +294,7 @@ class _Server:
         if optional and not raw.strip():
             return None
         try:
-            return json.loads(raw)
+            return parse_json(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
 
