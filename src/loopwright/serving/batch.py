@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 import re
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import AlreadyExists, InvalidInput, SignatureError
+from ..errors import InvalidInput, SignatureError
 from ..paths import safe_join
 from ._batch_executors import EXECUTORS, open_executor
 from ._batch_input import (
@@ -45,6 +44,7 @@ from ._batch_input import (
     plan_units,
     unit_schema,
 )
+from ._batch_output import check_output, new_folder, new_staging, publish
 from ._batch_score import (
     MODEL_COLUMN,
     VERSION_COLUMN,
@@ -70,7 +70,6 @@ DEFAULT_BATCH_ROWS = 65_536
 MAX_UNIT_ROWS = 1_000_000
 UNITS_PER_WORKER = 4
 _DATASET_REF = re.compile(r"^[^/\\@]+@[^/\\@]+$")
-_PART = re.compile(r"^part-\d{5}\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -159,8 +158,7 @@ def predict_batch(
 
     _check_parameters(executor, workers, batch_rows, register, client)
     target = Path(output).absolute()
-    _check_output(target, overwrite=overwrite)
-    _check_outside(target, input)
+    check_output(target, input, overwrite=overwrite)
     started = time.perf_counter()
     source = resolve_source(model_uri, client, trusted=trusted)
     count = _worker_count(executor, workers)
@@ -183,13 +181,12 @@ def predict_batch(
 
                 settings = {"executor": executor, "workers": count, "batch_rows": batch_rows}
                 run = start_scoring_run(client, source, input_name, input_version, settings)
-            _remove_stale_staging(target)
-            staging = _new_folder(target.parent, _staging_prefix(target, os.getpid()), ".partial")
+            staging = new_staging(target)
             cleanup.append(staging)
             tasks = [ScoreTask(u, source, str(staging), wanted, keep, batch_rows) for u in units]
             report = progress or (lambda rows, total: None)
             parts = runner(tasks, lambda rows: report(rows, total))
-        _publish(staging, target)
+        publish(staging, target)
         result = BatchResult(
             output=target,
             rows=sum(part.rows for part in parts),
@@ -314,78 +311,11 @@ def _input_files(
             f"({', '.join(paths[:5]) or 'no files'}); score a version with data files"
         )
     fmt = one_format(data, f"dataset version {version.ref}")
-    folder = _new_folder(scratch, ".lw-input", "")
+    folder = new_folder(scratch, ".lw-input")
     cleanup.append(folder)
     client.datasets.download(version, folder)
     files = [str(safe_join(folder, path, what="dataset path")) for path in data]
     return version.ref, version, files, fmt
-
-
-def _check_outside(target: Path, input: str | os.PathLike[str]) -> None:
-    """An output inside the input folder would be read as input by the next job."""
-    folder = Path(input).absolute()
-    if folder.is_dir() and target.is_relative_to(folder):
-        raise InvalidInput(
-            f"output {str(target)!r} is inside the input folder {str(folder)!r}; write it "
-            "elsewhere, or the next job over that folder would score the predictions too"
-        )
-
-
-def _new_folder(parent: Path, prefix: str, suffix: str) -> Path:
-    """A new uniquely named folder (``os.mkdir``: with the umask's permissions, unlike
-    ``mkdtemp``'s 0700, since it becomes the output)."""
-    import secrets
-
-    while True:
-        folder = parent / f"{prefix}.{secrets.token_hex(4)}{suffix}"
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-
-
-def _staging_prefix(target: Path, pid: int) -> str:
-    import socket
-
-    return f".{target.name}.{socket.gethostname()}.{pid}"
-
-
-def _remove_stale_staging(target: Path) -> None:
-    """Remove staging folders of ``target`` left by killed jobs of this host (their process is
-    gone); another host's, on a shared file system, cannot be told apart from a live one."""
-    import socket
-
-    prefix = f".{target.name}.{socket.gethostname()}."
-    for folder in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
-        pid = folder.name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _check_output(target: Path, *, overwrite: bool) -> None:
-    if not target.exists():
-        return
-    if not overwrite:
-        raise AlreadyExists(
-            f"output {str(target)!r} exists; choose another folder, or overwrite it "
-            "(--overwrite, overwrite=True)"
-        )
-    if not target.is_dir() or any(not _PART.match(p.name) for p in target.iterdir()):
-        raise InvalidInput(
-            f"output {str(target)!r} is not a batch-scoring output (only part-NNNNN.parquet "
-            "files); it is not overwritten: remove it yourself or choose another folder"
-        )
 
 
 def _check_names(keep: Sequence[str], outputs: Sequence[str]) -> None:
@@ -429,14 +359,3 @@ def _unit_rows(total: int | None, workers: int, batch_rows: int) -> int:
         return MAX_UNIT_ROWS
     share = math.ceil(total / (workers * UNITS_PER_WORKER)) if workers > 1 else MAX_UNIT_ROWS
     return max(batch_rows, min(MAX_UNIT_ROWS, share))
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """Rename the finished staging folder to ``target`` (replacing an old output)."""
-    if not target.exists():
-        staging.rename(target)
-        return
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
-    target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

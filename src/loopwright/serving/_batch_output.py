@@ -1,0 +1,90 @@
+"""Batch scoring's output folder: refused when it exists, staged beside it, renamed into place.
+
+Parts are written into a hidden staging folder next to the output,
+``.<output>.<host>.<pid>.<random>.partial``, which becomes the output by one rename once every
+part is written: a reader never sees a half-written output, and a killed job leaves only its
+staging folder, which the next job writing the same output removes (its process is gone).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import secrets
+import shutil
+import socket
+from pathlib import Path
+
+from ..errors import AlreadyExists, InvalidInput
+
+__all__ = ["check_output", "new_folder", "new_staging", "publish"]
+
+_PART = re.compile(r"^part-\d{5}\.parquet$")
+
+
+def check_output(target: Path, input: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse an existing output (unless ``overwrite`` and it holds parts only), or one inside
+    the input folder (the next job over that folder would score the predictions too)."""
+    folder = Path(input).absolute()
+    if folder.is_dir() and target.is_relative_to(folder):
+        raise InvalidInput(
+            f"output {str(target)!r} is inside the input folder {str(folder)!r}; write it "
+            "elsewhere, or the next job over that folder would score the predictions too"
+        )
+    if not target.exists():
+        return
+    if not overwrite:
+        raise AlreadyExists(
+            f"output {str(target)!r} exists; choose another folder, or overwrite it "
+            "(--overwrite, overwrite=True)"
+        )
+    if not target.is_dir() or any(not _PART.match(p.name) for p in target.iterdir()):
+        raise InvalidInput(
+            f"output {str(target)!r} is not a batch-scoring output (only part-NNNNN.parquet "
+            "files); it is not overwritten: remove it yourself or choose another folder"
+        )
+
+
+def new_staging(target: Path) -> Path:
+    """A new staging folder for ``target``, after removing those of killed jobs."""
+    prefix = f".{target.name}.{socket.gethostname()}."
+    # Only this host's: another host's, on a shared file system, may be alive.
+    for folder in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
+        pid = folder.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return new_folder(target.parent, f"{prefix}{os.getpid()}", ".partial")
+
+
+def new_folder(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A new uniquely named folder (``os.mkdir``: with the umask's permissions, unlike
+    ``mkdtemp``'s 0700, since it becomes the output)."""
+    while True:
+        folder = parent / f"{prefix}.{secrets.token_hex(4)}{suffix}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Rename the finished staging folder to ``target`` (replacing an old output)."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
