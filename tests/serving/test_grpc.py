@@ -169,6 +169,12 @@ def test_our_stubs_infer_with_typed_contents_and_get_typed_outputs(
     )
     assert ("x-request-id", "typed-1") in call.trailing_metadata()
 
+    # FP32 values (fp32_contents) for a double column are widened, as on REST.
+    a, _, color = _good(3)
+    b = _tensor("b", "FP32", [3], fp32_contents=X["b"][:3].tolist())
+    widened = stub.ModelInfer(pb.ModelInferRequest(model_name=MODEL, inputs=[a, b, color]))
+    assert list(widened.outputs[0].contents.int64_contents) == model.predict(X[:3]).tolist()
+
     ints = np.array([[1, 1], [4, 2]], dtype=np.int64)
     typed = stub.ModelInfer(
         pb.ModelInferRequest(
