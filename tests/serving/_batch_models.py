@@ -22,3 +22,22 @@ class SlowDouble:
     def predict(self, frame: Any) -> Any:
         time.sleep(0.1)
         return frame["a"].to_numpy() * 2
+
+
+class CountsLoads:
+    """Doubles ``a``; every load appends the loading process's id to the file ``log``."""
+
+    def __init__(self, log: str) -> None:
+        self.log = log
+
+    def to_config(self) -> dict[str, str]:
+        return {"log": self.log}
+
+    @classmethod
+    def from_config(cls, config: dict[str, str]) -> CountsLoads:
+        with open(config["log"], "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return cls(config["log"])
+
+    def predict(self, frame: Any) -> Any:
+        return frame["a"].to_numpy() * 2

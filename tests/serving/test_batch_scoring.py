@@ -6,6 +6,7 @@ Real files, a real registry, real worker processes and a real local Ray; no mock
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _batch_models import ExitOnNegative, SlowDouble
+from _batch_models import CountsLoads, ExitOnNegative, SlowDouble
 from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
 from _served_model import MODEL, train, training_frame
 from typer.testing import CliRunner
@@ -154,6 +155,32 @@ def test_process_and_ray_executors_write_what_local_writes(
         assert got["id"].to_pylist() == list(range(4000))  # part numbering keeps input order
         assert got.equals(expected)
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.usefixtures("ray_local")
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_each_worker_process_loads_the_package_once(tmp_path: Path, executor: str) -> None:
+    log = tmp_path / "loads.txt"
+    example = pd.DataFrame({"a": [1.0]})
+    save_model(CountsLoads(str(log)), tmp_path / "model", input_example=example)
+    log.unlink(missing_ok=True)  # saving does not load; be sure
+    data = pd.DataFrame({"a": np.arange(2000.0)})
+    source = write_parquet(tmp_path / "in.parquet", data, row_group_size=250)
+    result = predict_batch(
+        None,
+        str(tmp_path / "model"),
+        source,
+        tmp_path / "out",
+        executor=executor,
+        workers=2,
+        batch_rows=100,
+        trusted=True,
+    )
+    assert result.parts == 8  # more units than workers: each worker scores several
+    pids = log.read_text().split()
+    assert str(os.getpid()) in pids  # this process checks the input against the model
+    assert len(pids) == len(set(pids)) and len(pids) >= 2  # once per process, never per unit
+    assert pq.read_table(tmp_path / "out")["predict"].to_pylist() == list(data["a"] * 2)
 
 
 def test_dataset_version_in_registered_version_out_with_lineage(
