@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 
 from loopwright.cli.app import app
 from loopwright.client import Client
+from loopwright.config import resolve_settings
 from loopwright.errors import (
     AlreadyExists,
     InvalidInput,
@@ -183,9 +185,24 @@ def test_each_worker_process_loads_the_package_once(tmp_path: Path, executor: st
     assert pq.read_table(tmp_path / "out")["predict"].to_pylist() == list(data["a"] * 2)
 
 
+@pytest.fixture
+def store_client(db_uri: str, blob_uri: str, tmp_path: Path) -> Iterator[Client]:
+    """A client on SQLite and PostgreSQL, a local and an S3 blob store, with the serving
+    tests' model registered as ``clf`` version 1."""
+    settings = resolve_settings(
+        home=tmp_path / "home", db_uri=db_uri, blob_uri=blob_uri, user="ada"
+    )
+    with Client(settings) as client:
+        X, _ = training_frame()
+        with client.start_run(experiment="training") as run:
+            run.log_model(train(), "model", input_example=X[:3], registered_model_name=MODEL)
+        yield client
+
+
 def test_dataset_version_in_registered_version_out_with_lineage(
-    client: Client, model: Any, tmp_path: Path
+    store_client: Client, tmp_path: Path
 ) -> None:
+    client = store_client
     write_parquet(tmp_path / "customers.parquet", frame(400))
     customers = client.datasets.add("customers", tmp_path / "customers.parquet", message="q3")
     client.datasets.set_alias(customers.ref, "golden")
