@@ -194,11 +194,11 @@ def _parser(message_class: Any) -> Callable[[bytes], Any]:
 
 
 def _checked(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Any]:
-    from ._grpc.service import abort, request_id
+    from ._grpc.service import abort, request_id_of
 
     async def handle(request: Any, context: Any) -> Any:
         if isinstance(request, _Malformed):
-            await abort(context, InvalidInput(request.message), request_id(context, ""))
+            await abort(context, InvalidInput(request.message), request_id_of(context, ""))
         return await method(request, context)
 
     return handle

@@ -5,7 +5,7 @@ repository finds the model, the message becomes the OIP request object (:mod:`.c
 ``oip.decode_request``, the model's signature check and its batcher. Errors become the status
 codes REST's statuses correspond to (:func:`abort`); a model that raises is ``INTERNAL``
 naming the request id, logged with the traceback. The request id is the ``x-request-id``
-metadata, else the request's ``id``, else a new one (:func:`request_id`).
+metadata, else the request's ``id``, else a new one (:func:`request_id_of`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ..prediction_log import PredictionLog
     from ..repository import ModelRepository
 
-__all__ = ["InferenceService", "abort", "request_id"]
+__all__ = ["InferenceService", "abort", "request_id_of"]
 
 _logger = get_logger(__name__)
 
@@ -79,7 +79,7 @@ class InferenceService:
         try:
             model, _ = self.repository.get(request.name, request.version or None)
         except Exception as exc:
-            await abort(context, exc, request_id(context, ""))
+            await abort(context, exc, request_id_of(context, ""))
         return metadata_response(oip.model_metadata(model, self.repository.versions(model.name)))
 
     # --- inference -------------------------------------------------------------------------
@@ -88,8 +88,8 @@ class InferenceService:
         self, request: pb.ModelInferRequest, context: Any
     ) -> pb.ModelInferResponse:
         arrived, start = datetime.now(UTC), time.perf_counter()
-        rid = request_id(context, request.id)
-        context.set_trailing_metadata((("x-request-id", rid),))
+        request_id = request_id_of(context, request.id)
+        context.set_trailing_metadata((("x-request-id", request_id),))
         try:
             if not request.model_name:
                 raise InvalidInput(
@@ -104,12 +104,12 @@ class InferenceService:
                 model, request.id, result, raw=bool(request.raw_input_contents)
             )
         except Exception as exc:
-            await abort(context, exc, rid)
-        if self.log is not None and self.log.keeps(rid):
+            await abort(context, exc, request_id)
+        if self.log is not None and self.log.keeps(request_id):
             latency_ms = (time.perf_counter() - start) * 1000
-            # After this handler returns: the record is built off the response's path.
+            # Built in a later step of the loop: the answer does not wait for the record.
             asyncio.get_running_loop().call_soon(
-                _append, self.log, model, rid, arrived, latency_ms, item.data, result
+                _append, self.log, model, request_id, arrived, latency_ms, item.data, result
             )
         return response
 
@@ -129,7 +129,7 @@ class InferenceService:
             _refuse_parameters("load", request.parameters, allowed=())
             await self.repository.load(request.model_name)
         except Exception as exc:
-            await abort(context, exc, request_id(context, ""))
+            await abort(context, exc, request_id_of(context, ""))
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(
@@ -140,7 +140,7 @@ class InferenceService:
             _refuse_parameters("unload", request.parameters, allowed=("unload_dependents",))
             await self.repository.unload(request.model_name)
         except Exception as exc:
-            await abort(context, exc, request_id(context, ""))
+            await abort(context, exc, request_id_of(context, ""))
         return pb.RepositoryModelUnloadResponse()
 
 
@@ -153,7 +153,7 @@ def _refuse_parameters(action: str, parameters: Any, *, allowed: tuple[str, ...]
         )
 
 
-def request_id(context: Any, given: str) -> str:
+def request_id_of(context: Any, given: str) -> str:
     """The ``x-request-id`` metadata, else ``given`` (the request's ``id``), else a new id."""
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 200:
