@@ -119,6 +119,13 @@ CONFIGS = {
             _loopwright(*_BATCH_FLAGS),
         ),
         Config(
+            "loopwright-batch0",
+            "loopwright",
+            "/v2/models/gbc/infer",
+            "oip",
+            _loopwright("--max-batch-size", str(BATCH_SIZE), "--max-batch-latency-ms", "0"),
+        ),
+        Config(
             "loopwright-nolog",
             "loopwright",
             "/v2/models/gbc/infer",
@@ -132,14 +139,26 @@ CONFIGS = {
     )
 }
 # What runs without --only (loopwright-nolog isolates the prediction log's cost).
+# loopwright-batch0 merges only the requests already waiting when the model is free (no wait
+# for a batch to fill): the batching figures without its latency at low concurrency.
 DEFAULT_CONFIGS = (
     "loopwright",
     "loopwright-batch",
+    "loopwright-batch0",
     "mlserver",
     "mlserver-batch",
     "bentoml",
     "fastapi",
 )
+
+
+def loopwright_http() -> str:
+    """The event loop and HTTP parser uvicorn picks ("auto") for `loopwright serve`, which
+    runs from this environment."""
+    from importlib.util import find_spec
+
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"{loop} + {'httptools' if find_spec('httptools') else 'h11'}"
 
 
 def body(protocol: str, rows: list[list[float]]) -> bytes:

@@ -8,6 +8,8 @@ run, saved in each tool's format, see _serving_tools) is served by:
 
 - ``loopwright``: ``loopwright serve`` from this environment, prediction log on (the default);
   ``loopwright-batch`` with ``--max-batch-size 32 --max-batch-latency-ms 5``;
+  ``loopwright-batch0`` with ``--max-batch-size 32 --max-batch-latency-ms 0`` (merges what
+  waits while the model is busy, never waits to fill a batch);
   ``loopwright-nolog`` (only with --only) with ``--no-log``;
 - ``mlserver``: MLServer 1.7.1 + mlserver-sklearn, ``parallel_workers: 0``; ``mlserver-batch``
   with adaptive batching ``max_batch_size 32``, ``max_batch_time 0.005``;
@@ -49,7 +51,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _serving_envs import ensure
-from _serving_tools import BATCH_ROWS, CONFIGS, DEFAULT_CONFIGS, Config, body, free_port, prepare
+from _serving_tools import (
+    BATCH_ROWS,
+    CONFIGS,
+    DEFAULT_CONFIGS,
+    Config,
+    body,
+    free_port,
+    loopwright_http,
+    prepare,
+)
 
 LOAD = Path(__file__).resolve().parent / "_serving_load.py"
 START_TIMEOUT = 180.0
@@ -338,7 +349,8 @@ def main() -> None:
     }
     print(
         f"machine: {os.cpu_count()} cores, shared with other work, so figures are indicative\n"
-        f"anchors: {', '.join(f'{t} {v}' for t, v in versions.items()) or 'none'}\n"
+        f"anchors: {', '.join(f'{t} {v}' for t, v in versions.items()) or 'none'}; "
+        f"loopwright serve runs on {loopwright_http()}\n"
         f"server on CPU {args.server_cpu}, load generator on CPU {args.client_cpu}; "
         f"{args.connections} connections; {args.warmup:g} s warm-up + {args.seconds:g} s per case; "
         f"--repeat {args.repeat}\nload average at start: {load_average()}",
