@@ -38,11 +38,17 @@ from ..errors import (
 )
 from . import _binary, oip, scoring
 from ._json import loads as parse_json
+from .metrics import Meter, ServingMetrics
 from .model import ServedModel
+from .routing import VARIANT_HEADER
 
 if TYPE_CHECKING:
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
+    from .routing import Route as VariantRoute
+    from .routing import Router
+    from .shadow import ShadowCopies
+    from .watcher import DeploymentWatcher
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -64,16 +70,27 @@ def create_app(
     *,
     log: PredictionLog | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    deployment: DeploymentWatcher | None = None,
 ) -> Starlette:
     """The ASGI app serving ``repository``'s models (loaded before, see ``load_all``).
 
     Args:
         log: where predictions go (``None``: not logged).
         max_body_bytes: larger request bodies get 413.
+        deployment: a deployment (loaded, see ``DeploymentWatcher.load``) whose name routes
+            ``/v2/models/<name>/infer`` and ``/invocations`` through its traffic policy; the
+            app starts and stops following it.
     """
     from .. import __version__
 
-    server = _Server(repository, log, max_body_bytes, __version__)
+    shadows = None
+    if deployment is not None:
+        from .shadow import ShadowCopies
+
+        shadows = ShadowCopies(deployment.name, log)
+    dropped = None if shadows is None else (lambda: shadows.stats().dropped)
+    metrics = ServingMetrics(repository, log, shadow_dropped=dropped)
+    server = _Server(repository, log, max_body_bytes, __version__, metrics, deployment, shadows)
     base = "/v2/models/{name}"
     versioned = "/v2/models/{name}/versions/{version}"
     # The router tries routes in order: the inference routes come first.
@@ -95,12 +112,23 @@ def create_app(
         Route("/health", server.health, methods=["GET"]),
         Route("/version", server.version_text, methods=["GET"]),
     ]
+    # Every answer is counted by route and status; /metrics itself is not.
+    routes = [_metered(metrics, route) for route in routes]
+    routes.append(Route("/metrics", metrics.scrape, methods=["GET"]))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if deployment is not None:
+            await deployment.start()
+        metrics.start()
         try:
             yield
         finally:
+            await metrics.stop()
+            if deployment is not None:
+                await deployment.close()
+            if shadows is not None:
+                await shadows.close()
             await repository.close()
             if log is not None:
                 log.close()
@@ -108,6 +136,7 @@ def create_app(
     async def no_route(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         what = "has no route" if status == 404 else f"does not allow {request.method} on"
+        metrics.no_route(status)
         message = (
             f"this server {what} {request.url.path}; see GET /v2 and "
             "/v2/models/<name>[/versions/<v>][/ready|/infer], /v2/repository/..., /invocations"
@@ -118,7 +147,15 @@ def create_app(
         routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}
     )
     app.state.repository = repository
+    app.state.metrics = metrics
+    app.state.deployment, app.state.shadows = deployment, shadows
     return app
+
+
+def _metered(metrics: ServingMetrics, route: Route) -> Route:
+    protocol = "oip" if route.path.startswith("/v2") else "mlflow"
+    endpoint = metrics.metered(route.endpoint, protocol, route.path)
+    return Route(route.path, endpoint, methods=list(route.methods or ()))
 
 
 class _Server:
@@ -128,11 +165,24 @@ class _Server:
         log: PredictionLog | None,
         max_body_bytes: int,
         version: str,
+        metrics: ServingMetrics,
+        deployment: DeploymentWatcher | None = None,
+        shadows: ShadowCopies | None = None,
     ) -> None:
         self.repository = repository
         self.log = log
         self.max_body_bytes = max_body_bytes
         self.version = version
+        self.metrics = metrics
+        self.deployment = deployment
+        self.shadows = shadows
+
+    def _router(self, name: str, version: str | None) -> Router | None:
+        """The deployment's router when a request names the deployment (and no version)."""
+        deployment = self.deployment
+        if deployment is None or version is not None or name != deployment.name:
+            return None
+        return deployment.router
 
     # --- OIP: server and model state ---------------------------------------------------
 
@@ -152,13 +202,20 @@ class _Server:
 
     async def _model_metadata(self, request: Request, request_id: str) -> Response:
         name = request.path_params["name"]
+        router = self._router(name, request.path_params.get("version"))
+        if router is not None:  # a deployment: described by its first live variant's model
+            live = router.live
+            versions = list(dict.fromkeys(r.model.version_name for r in live))
+            return _json({**oip.model_metadata(live[0].model, versions), "name": name}, request_id)
         model, _ = self.repository.get(name, request.path_params.get("version"))
         return _json(oip.model_metadata(model, self.repository.versions(name)), request_id)
 
     async def model_ready(self, request: Request) -> Response:
         async def ready(request: Request, request_id: str) -> Response:
+            name, version = request.path_params["name"], request.path_params.get("version")
             try:
-                self.repository.get(request.path_params["name"], request.path_params.get("version"))
+                if self._router(name, version) is None:
+                    self.repository.get(name, version)
             except NotFound as exc:
                 raise _Problem(
                     400, f"not ready: {exc.message}", "RESOURCE_DOES_NOT_EXIST"
@@ -174,9 +231,10 @@ class _Server:
 
     async def _infer(self, request: Request, request_id: str) -> Response:
         arrived, start = datetime.now(UTC), time.perf_counter()
-        model, batcher = self.repository.get(
-            request.path_params["name"], request.path_params.get("version")
-        )
+        name, version = request.path_params["name"], request.path_params.get("version")
+        router = self._router(name, version)
+        if router is None:
+            model, batcher = self.repository.get(name, version)
         binary_header = request.headers.get(_binary.HEADER)
         if binary_header is None:
             body = await self._body(request)
@@ -186,22 +244,40 @@ class _Server:
         body_id = body.get("id") if isinstance(body, dict) else None
         if isinstance(body_id, str) and body_id and "x-request-id" not in request.headers:
             request_id = request.state.request_id = body_id  # errors from here on name it too
+        route = None
+        if router is not None:
+            # Chosen after the body is read, with no await before submit: a request never
+            # reaches a slot the watcher has retired meanwhile.
+            route = router.choose(request.headers)
+            model = route.slot.model
+        meter = request.state.meter = self._meter(model, router, route)  # errors: see _failed
         data, outputs, body_id = oip.decode_request(body, model)
         item = model.prepare(data)
-        result = await batcher.submit(item, outputs)
+        if route is None:
+            result = await batcher.submit(item, outputs)
+        else:
+            result = await route.submit(item, outputs)
         payload = oip.encode_response(model, model.version_name, body_id, result)
-        task = self._logged(model, request_id, arrived, start, item.data, result)
+        routed = None if route is None or router is None else (router, route, outputs)
+        task = self._logged(model, request_id, arrived, start, item.data, result, routed)
         binary = _binary.binary_outputs(body)
+        variant = None if route is None else route.variant
         if not binary:
-            return _json(payload, request_id, task)
+            response = _json(payload, request_id, task, variant=variant)
+            meter.observe(time.perf_counter() - start)
+            return response
         content, header_length = _binary.encode_binary(payload, result, binary)
         headers = {
             "X-Request-Id": request_id,
             "Inference-Header-Content-Length": str(header_length),
         }
-        return Response(
+        if variant is not None:
+            headers[VARIANT_HEADER] = variant
+        response = Response(
             content, 200, headers=headers, media_type="application/octet-stream", background=task
         )
+        meter.observe(time.perf_counter() - start)
+        return response
 
     # --- OIP: repository extension --------------------------------------------------------
 
@@ -230,29 +306,37 @@ class _Server:
     # --- MLflow scoring protocol ----------------------------------------------------------
 
     async def invocations(self, request: Request) -> Response:
-        request_id = _request_id(request)
+        request_id, start = _request_id(request), time.perf_counter()
         try:
             return await self._invocations(request, request_id)
         except Exception as exc:
             problem = _problem(exc, request_id)
+            self._failed(request, "mlflow", problem, start)
             body = {"error_code": problem.code, "message": problem.message}
             return _json(body, request_id, status=problem.status, retry=problem.retry)
 
     async def _invocations(self, request: Request, request_id: str) -> Response:
         arrived, start = datetime.now(UTC), time.perf_counter()
         names = self.repository.names
-        name = request.query_params.get("model") or (names[0] if len(names) == 1 else None)
+        name = request.query_params.get("model")
+        if name is None and self.deployment is not None:
+            name = self.deployment.name
+        elif name is None and len(names) == 1:
+            name = names[0]
         if name is None:
             raise InvalidInput(
                 f"this server holds several models ({', '.join(names)}); name one with "
                 "/invocations?model=NAME"
             )
-        model, batcher = self.repository.get(name, request.query_params.get("version"))
+        version = request.query_params.get("version")
+        router = self._router(name, version)
+        if router is None:
+            model, batcher = self.repository.get(name, version)
         content_type = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
         if content_type == "text/csv":
-            data = scoring.decode_csv(await self._raw(request))
+            body = await self._raw(request)
         elif content_type == _JSON:
-            data = scoring.decode_json(await self._body(request), model)
+            body = await self._body(request)
         else:
             raise _Problem(
                 415,
@@ -260,22 +344,39 @@ class _Server:
                 "text/csv",
                 "BAD_REQUEST",
             )
+        route = None
+        if router is not None:  # chosen after the body is read, as in _infer
+            route = router.choose(request.headers)
+            model = route.slot.model
+        meter = request.state.meter = self._meter(model, router, route)  # errors: see _failed
+        if content_type == "text/csv":
+            data = scoring.decode_csv(body)
+        else:
+            data = scoring.decode_json(body, model)
         item = model.prepare(data)
-        result = await batcher.submit(item, ("predict",))
-        task = self._logged(model, request_id, arrived, start, item.data, result)
-        return _json(scoring.encode_predictions(result), request_id, task)
+        if route is None:
+            result = await batcher.submit(item, ("predict",))
+        else:
+            result = await route.submit(item, ("predict",))
+        routed = None if route is None or router is None else (router, route, ("predict",))
+        task = self._logged(model, request_id, arrived, start, item.data, result, routed)
+        variant = None if route is None else route.variant
+        response = _json(scoring.encode_predictions(result), request_id, task, variant=variant)
+        meter.observe(time.perf_counter() - start)
+        return response
 
     # --- shared -----------------------------------------------------------------------------
 
     async def _oip(
         self, request: Request, handler: Callable[[Request, str], Awaitable[Response]]
     ) -> Response:
-        request_id = _request_id(request)
+        request_id, start = _request_id(request), time.perf_counter()
         try:
             return await handler(request, request_id)
         except Exception as exc:
             request_id = getattr(request.state, "request_id", request_id)
             problem = _problem(exc, request_id)
+            self._failed(request, "oip", problem, start)
             return _json(
                 {"error": problem.message}, request_id, status=problem.status, retry=problem.retry
             )
@@ -298,6 +399,21 @@ class _Server:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
 
+    def _meter(
+        self, model: ServedModel, router: Router | None, route: VariantRoute | None
+    ) -> Meter:
+        """The latency and error series of the model answering (for the deployment routed)."""
+        if router is None or route is None:
+            return self.metrics.meter(model)
+        return self.metrics.meter(model, router.deployment, route.variant)
+
+    def _failed(self, request: Request, protocol: str, problem: _Problem, start: float) -> None:
+        """Count an error answer, also in its model's series once the request reached one."""
+        self.metrics.error(protocol, problem.status, problem.code)
+        meter = getattr(request.state, "meter", None)
+        if meter is not None:
+            meter.failed(problem.status, time.perf_counter() - start)
+
     def _too_large(self) -> str:
         return f"the request body is larger than {self.max_body_bytes} bytes; send fewer rows"
 
@@ -309,13 +425,68 @@ class _Server:
         start: float,
         inputs: Any,
         outputs: dict[str, Any],
+        routed: tuple[Router, VariantRoute, tuple[str, ...]] | None = None,
     ) -> BackgroundTask | None:
-        if self.log is None or not self.log.keeps(request_id):
+        """What runs after the response: the log record, and a routed request's shadow copies
+        (``routed``: the router that chose, the route that answered, the outputs selected)."""
+        log = self.log
+        if log is not None and not log.keeps(request_id):
             return None  # a request the sampling drops costs no record (columns to lists)
         latency_ms = (time.perf_counter() - start) * 1000
+        if routed is None:
+            if log is None:
+                return None
+            return BackgroundTask(
+                _append, log, model, request_id, arrived, latency_ms, inputs, outputs
+            )
+        router, route, selected = routed
+        copies = router.shadow_copies() if router.shadows else []
+        if log is None and not copies:
+            return None
         return BackgroundTask(
-            _append, self.log, model, request_id, arrived, latency_ms, inputs, outputs
+            self._after_routed,
+            router.deployment,
+            route,
+            copies,
+            selected,
+            request_id,
+            arrived,
+            latency_ms,
+            inputs,
+            outputs,
         )
+
+    async def _after_routed(
+        self,
+        deployment: str,
+        route: VariantRoute,
+        copies: list[VariantRoute],
+        selected: tuple[str, ...],
+        request_id: str,
+        arrived: datetime,
+        latency_ms: float,
+        inputs: Any,
+        outputs: dict[str, Any],
+    ) -> None:
+        """A routed request's record (deployment, variant) and its shadow copies, after the
+        response; neither can fail the request."""
+        if self.log is not None:
+            await _append(
+                self.log,
+                route.slot.model,
+                request_id,
+                arrived,
+                latency_ms,
+                inputs,
+                outputs,
+                deployment=deployment,
+                variant=route.variant,
+            )
+        if copies and self.shadows is not None:
+            try:
+                self.shadows.send(copies, inputs, selected, request_id, arrived)
+            except Exception:
+                _logger.exception("request %s: the shadow copies could not be sent", request_id)
 
 
 async def _append(
@@ -326,6 +497,9 @@ async def _append(
     latency_ms: float,
     inputs: Any,
     outputs: dict[str, Any],
+    *,
+    deployment: str | None = None,
+    variant: str = "primary",
 ) -> None:
     """Runs after the response is sent; a log that refuses a record never fails the request.
 
@@ -335,7 +509,17 @@ async def _append(
     from ._records import prediction_record
 
     try:
-        record = prediction_record(model, request_id, arrived, latency_ms, 200, inputs, outputs)
+        record = prediction_record(
+            model,
+            request_id,
+            arrived,
+            latency_ms,
+            200,
+            inputs,
+            outputs,
+            deployment=deployment,
+            variant=variant,
+        )
         log.append(record)
     except Exception:
         _logger.exception("request %s: the prediction could not be logged", request_id)
@@ -383,9 +567,12 @@ def _json(
     *,
     status: int = 200,
     retry: bool = False,
+    variant: str | None = None,
 ) -> Response:
     headers = {"X-Request-Id": request_id}
     if retry:
         headers["Retry-After"] = "1"
+    if variant is not None:
+        headers[VARIANT_HEADER] = variant
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(content, status, headers=headers, media_type=_JSON, background=background)
