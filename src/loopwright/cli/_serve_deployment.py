@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from ..serving.sources import ModelSource
     from ..serving.watcher import DeploymentWatcher
 
-__all__ = ["ClientLookup", "load_deployment", "public_url"]
+__all__ = ["HEARTBEAT_SECONDS", "ClientLookup", "load_deployment", "public_url"]
+
+# Well inside the control plane's 30 s: an instance misses several beats before it is unlisted.
+HEARTBEAT_SECONDS = 5.0
 
 
 class ClientLookup:
@@ -96,7 +99,11 @@ def load_deployment(
     )
     lookup = ClientLookup(settings, config.url or "", trusted=config.trusted)
     watcher = DeploymentWatcher(
-        config.deployment, lookup, repository, refresh_seconds=config.refresh_seconds
+        config.deployment,
+        lookup,
+        repository,
+        refresh_seconds=config.refresh_seconds,
+        heartbeat_seconds=HEARTBEAT_SECONDS if config.url else 0,  # no address: nothing to report
     )
     try:
         watcher.load()

@@ -28,13 +28,30 @@ def register(app: typer.Typer) -> None:
     def serve(
         ctx: typer.Context,
         models: Annotated[
-            list[str],
+            list[str] | None,
             typer.Argument(
                 metavar="MODEL_URI",
                 help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/PATH or a package "
                 "folder; NAME=URI serves it under another name.",
+                show_default=False,
             ),
-        ],
+        ] = None,
+        deployment: Annotated[
+            str | None,
+            typer.Option(
+                "--deployment",
+                help="Serve this deployment (instead of MODEL_URIs): /v2/models/NAME/infer and "
+                "/invocations route by its traffic policy, followed while serving.",
+            ),
+        ] = None,
+        refresh_seconds: Annotated[
+            float,
+            typer.Option(
+                "--refresh-seconds",
+                min=0.05,
+                help="How often --deployment's policy and aliases are read (hot swap).",
+            ),
+        ] = 1.0,
         host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
         grpc_port: Annotated[
@@ -87,12 +104,19 @@ def register(app: typer.Typer) -> None:
         from ..serving.grpc_server import check_address, grpc_address
         from ..serving.prediction_log import log_location
         from ..serving.server import CONFIG_VARIABLE, ServeConfig, build_app, build_repository
+        from ._serve_deployment import load_deployment, public_url
 
         cli = state(ctx)
+        watcher = None
         with handle_errors():
             if grpc_port is not None:
                 check_address(host, grpc_port)  # before loading models, and once for all workers
-            settings, sources = _resolve(cli, models, trusted=trusted)
+            _check_what(models, deployment)
+            sources: list[ModelSource] = []
+            if deployment is not None:
+                settings = cli.settings()
+            else:
+                settings, sources = _resolve(cli, models or [], trusted=trusted)
             log_root = None if no_log else log_location(settings)
             config = ServeConfig(
                 sources=tuple(sources),
@@ -104,12 +128,18 @@ def register(app: typer.Typer) -> None:
                 registry=any(s.uri.startswith(("models:", "runs:")) for s in sources),
                 grpc_address=None if grpc_port is None else grpc_address(host, grpc_port),
                 grpc_reuse_port=workers > 1,
+                deployment=deployment,
+                refresh_seconds=refresh_seconds,
+                url=None if deployment is None else public_url(host, port),
             )
             # Loaded here even with several workers: a package that fails verification or
             # needs --trusted stops the command with its message, instead of every worker
             # failing in turn.
             try:
-                repository = build_repository(config, _resolver(config))
+                if deployment is None:
+                    repository = build_repository(config, _resolver(config))
+                else:
+                    repository, watcher = load_deployment(config, settings)
             except UntrustedModel as exc:
                 raise UntrustedModel(
                     f"{exc.message}. For `loopwright serve` that is the --trusted flag"
@@ -117,11 +147,21 @@ def register(app: typer.Typer) -> None:
         out = console(stderr=True)
         for line in _banner(host, port, workers, config, repository.index()):
             out.print(line, markup=False, soft_wrap=True)
+        if watcher is not None:
+            router = watcher.router
+            out.print(
+                f"  deployment {router.deployment} revision {router.revision}: "
+                f"{router.describe()} (read every {refresh_seconds:g} s)",
+                markup=False,
+                soft_wrap=True,
+            )
         if workers == 1:
-            app = build_app(config, repository)
+            app = build_app(config, repository, watcher)
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
             return
-        del repository
+        if watcher is not None:
+            watcher.lookup.close()  # each worker follows the deployment on its own client
+        del repository, watcher
         _export_settings(settings)
         os.environ[CONFIG_VARIABLE] = config.to_json()
         from ..serving.metrics import multiprocess_dir
@@ -149,7 +189,28 @@ def app_from_environment() -> Starlette:
             f"{CONFIG_VARIABLE} is not set; start serving processes with `loopwright serve`"
         )
     config = ServeConfig.from_json(text)
+    if config.deployment is not None:
+        from ..config import resolve_settings
+        from ._serve_deployment import load_deployment
+
+        repository, watcher = load_deployment(config, resolve_settings())
+        return build_app(config, repository, watcher)
     return build_app(config, build_repository(config, _resolver(config)))
+
+
+def _check_what(models: list[str] | None, deployment: str | None) -> None:
+    from ..errors import InvalidInput
+
+    if models and deployment is not None:
+        raise InvalidInput(
+            "give MODEL_URIs or --deployment NAME, not both: a deployment names its models "
+            "in its traffic policy (loopwright deployments set-traffic)"
+        )
+    if not models and deployment is None:
+        raise InvalidInput(
+            "nothing to serve: give MODEL_URIs (models:/NAME@ALIAS, a package folder ...) or "
+            "--deployment NAME"
+        )
 
 
 def _resolve(

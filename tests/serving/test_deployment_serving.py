@@ -1,0 +1,409 @@
+"""A deployment served: traffic split, stickiness, shadows, hot swap under load, the log.
+
+Each test registers ``clf`` versions 1 and 2 (the same model) and 3 (trained without the color
+``blue``, so it raises on ``blue`` rows its signature accepts), under the approval policy
+``none`` (approvals are the control plane's tests), and serves a deployment in this process:
+through an in-process ASGI client where only the answers matter (10,000 requests), or on
+uvicorn at 127.0.0.1 where the server's start, background work and clean stop matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _served_model import MODEL, live, train, training_frame
+
+from loopwright.cli._serve_deployment import load_deployment
+from loopwright.client import Client
+from loopwright.config import Settings, resolve_settings
+from loopwright.serving.entities import SHADOW, Variant
+from loopwright.serving.server import ServeConfig, build_app
+from loopwright.serving.watcher import DeploymentWatcher
+
+NAME = "churn"
+N = 10_000
+
+
+@pytest.fixture
+def settings(store_settings: dict[str, str]) -> Settings:
+    return resolve_settings(**store_settings, user="ada", default_approval_policy="none")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[Client]:
+    with Client(settings) as client:
+        yield client
+
+
+@pytest.fixture
+def versions(client: Client) -> dict[int, Any]:
+    """``clf`` v1 and v2 (one model), v3 (never saw ``blue``); ``champion`` on v1."""
+    pytest.importorskip("sklearn")
+    X, y = training_frame()
+    fitted = train()
+    narrow = train()
+    keep = (X["color"] != "blue").to_numpy()
+    narrow.fit(X[keep], [label for label, k in zip(y, keep, strict=True) if k])
+    models = {1: fitted, 2: fitted, 3: narrow}
+    with client.start_run(experiment="deployments") as run:
+        for version, model in models.items():
+            example = X[keep][:3]  # one the narrow model takes too
+            run.log_model(model, f"m{version}", input_example=example, registered_model_name=MODEL)
+    client.registry.set_alias(MODEL, "champion", 1)
+    return models
+
+
+def _serve(
+    settings: Settings, *, log_root: str | None = None, refresh: float = 0.1
+) -> tuple[Any, DeploymentWatcher]:
+    config = ServeConfig(
+        sources=(),
+        deployment=NAME,
+        refresh_seconds=refresh,
+        log_root=log_root,
+        max_batch_size=32,
+        max_batch_latency_ms=1,
+    )
+    repository, watcher = load_deployment(config, settings)
+    return build_app(config, repository, watcher), watcher
+
+
+def _body(i: int, color: str | None = None) -> dict[str, Any]:
+    """An OIP request for row ``i`` of the training frame (its color replaced if given)."""
+    a, b, own = _ROWS[i % len(_ROWS)]
+    return {
+        "inputs": [
+            {"name": "a", "shape": [1], "datatype": "FP64", "data": [a]},
+            {"name": "b", "shape": [1], "datatype": "FP64", "data": [b]},
+            {"name": "color", "shape": [1], "datatype": "BYTES", "data": [color or own]},
+        ]
+    }
+
+
+_ROWS = [
+    (float(a), float(b), str(c))
+    for a, b, c in training_frame()[0][["a", "b", "color"]].itertuples(index=False)
+]
+
+
+class _Answer:
+    """What an in-process request got: status, headers (lower-case names), JSON body."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status_code, self.headers, self._body = status, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self._body)
+
+
+async def _call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> _Answer:
+    """One POST straight into the ASGI app (an HTTP client's own cost per request would be
+    most of the test's time at 10,000 requests)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = False
+    status, answer_headers, chunks = 0, {}, []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()  # no disconnect while the app answers
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            answer_headers.update((k.decode(), v.decode()) for k, v in message["headers"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return _Answer(status, answer_headers, b"".join(chunks))
+
+
+def _send_in_process(app: Any, *batches: list[dict[str, str]]) -> list[list[_Answer]]:
+    """One request per header dict of each batch through the app in this process, 64 at a
+    time, on one event loop (the models' batchers run on the loop that first used them)."""
+    bodies = [json.dumps(_body(i)).encode() for i in range(len(_ROWS))]
+    path = f"/v2/models/{NAME}/infer"
+
+    async def run() -> list[list[_Answer]]:
+        gate = asyncio.Semaphore(64)
+
+        async def one(i: int, headers: dict[str, str]) -> _Answer:
+            async with gate:
+                return await _call(app, path, bodies[i % len(bodies)], headers)
+
+        return [
+            await asyncio.gather(*(one(i, h) for i, h in enumerate(batch))) for batch in batches
+        ]
+
+    return asyncio.run(run())
+
+
+def _five_sigma(n: int, p: float) -> float:
+    return 5 * math.sqrt(n * p * (1 - p))
+
+
+def test_a_canary_takes_its_share_of_10000_requests(
+    client: Client, settings: Settings, versions: dict[int, Any]
+) -> None:
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    client.deployments.set_traffic(
+        NAME,
+        [
+            Variant("primary", f"models:/{MODEL}@champion", 0.8),
+            Variant("canary", f"models:/{MODEL}/2", 0.2),
+        ],
+    )
+    app, _ = _serve(settings)
+    [answers] = _send_in_process(app, [{}] * N)
+    assert {r.status_code for r in answers} == {200}
+    variants = Counter(r.headers["x-loopwright-variant"] for r in answers)
+    assert set(variants) == {"primary", "canary"}
+    assert abs(variants["canary"] - 0.2 * N) < _five_sigma(N, 0.2), variants
+    # Each answer names the version of the variant that gave it.
+    by_variant = {(r.headers["x-loopwright-variant"], r.json()["model_version"]) for r in answers}
+    assert by_variant == {("primary", "1"), ("canary", "2")}
+
+
+def test_ab_splits_50_30_20_and_keeps_each_user_on_one_variant(
+    client: Client, settings: Settings, versions: dict[int, Any]
+) -> None:
+    client.deployments.create(NAME, f"models:/{MODEL}/1")
+    client.deployments.set_traffic(
+        NAME,
+        [
+            Variant("a", f"models:/{MODEL}/1", 0.5),
+            Variant("b", f"models:/{MODEL}/2", 0.3),
+            Variant("c", f"models:/{MODEL}/1", 0.2),
+        ],
+        sticky_header="X-User-Id",
+    )
+    app, _ = _serve(settings)
+    users = [f"user-{i % 500}" for i in range(2000)]
+    answers, sticky = _send_in_process(app, [{}] * N, [{"X-User-Id": u} for u in users])
+    # Without the header each request is placed at random.
+    assert {r.status_code for r in answers} == {200}
+    variants = Counter(r.headers["x-loopwright-variant"] for r in answers)
+    for name, share in {"a": 0.5, "b": 0.3, "c": 0.2}.items():
+        assert abs(variants[name] - share * N) < _five_sigma(N, share), variants
+    # With it, a user's every request lands on one variant; users split by the weights.
+    seen: dict[str, set[str]] = {}
+    for user, answer in zip(users, sticky, strict=True):
+        seen.setdefault(user, set()).add(answer.headers["x-loopwright-variant"])
+    assert all(len(names) == 1 for names in seen.values())
+    per_user = Counter(next(iter(names)) for names in seen.values())
+    for name, share in {"a": 0.5, "b": 0.3, "c": 0.2}.items():
+        assert abs(per_user[name] - share * 500) < _five_sigma(500, share), per_user
+
+
+def test_shadow_answers_are_logged_never_returned_and_a_failing_shadow_changes_nothing(
+    client: Client, settings: Settings, versions: dict[int, Any], tmp_path: Path
+) -> None:
+    from loopwright.serving.predictions import read_predictions
+
+    client.deployments.create(NAME, f"models:/{MODEL}/1")
+    client.deployments.set_traffic(
+        NAME,
+        [
+            Variant("primary", f"models:/{MODEL}/1", 1.0),
+            Variant("twin", f"models:/{MODEL}/2", 1.0, SHADOW),
+            Variant("narrow", f"models:/{MODEL}/3", 1.0, SHADOW),
+        ],
+    )
+    root = str(tmp_path / "log")
+    app, _ = _serve(settings, log_root=root)
+    X, _ = training_frame()
+    colors = ["blue" if i % 3 == 0 else "red" for i in range(60)]
+    expected = (
+        versions[1].predict(X.iloc[[i % len(X) for i in range(60)]].assign(color=colors)).tolist()
+    )
+    narrow = versions[3].predict(X.iloc[[1]].assign(color="red")).tolist()
+    with live(app) as url, httpx.Client(base_url=url) as http:
+        for i, color in enumerate(colors):
+            answer = http.post(
+                f"/v2/models/{NAME}/infer", json=_body(i, color), headers={"X-Request-Id": f"r{i}"}
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["x-loopwright-variant"] == "primary"
+            body = answer.json()
+            assert (body["model_version"], body["outputs"][0]["data"]) == ("1", [expected[i]])
+        shadows = app.state.shadows
+        deadline = time.monotonic() + 30
+        while shadows.stats().in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = shadows.stats()
+    assert (stats.sent, stats.dropped, stats.answered, stats.failed) == (120, 0, 100, 20)
+    logged = read_predictions(root, NAME)
+    ids = {variant: set(rows["request_id"]) for variant, rows in logged.groupby("variant")}
+    every = {f"r{i}" for i in range(60)}
+    assert ids == {
+        "primary": every,
+        "twin": every,
+        "narrow": {f"r{i}" for i in range(60) if colors[i] == "red"},
+    }
+    assert set(logged["deployment"]) == {NAME}
+    assert dict(zip(logged["variant"], logged["model_version"], strict=True)) == {
+        "primary": 1,
+        "twin": 2,
+        "narrow": 3,
+    }
+    # The shadow's own answers are in the log (the narrow model's, not the primary's).
+    narrow_rows = logged[(logged["variant"] == "narrow") & (logged["request_id"] == "r1")]
+    assert narrow_rows["output.predict"].tolist() == narrow
+
+
+class _Load:
+    """Requests sent without pause from ``threads`` threads until stopped; every answer kept."""
+
+    def __init__(self, url: str, threads: int = 4) -> None:
+        self.url = url
+        self.answers: list[tuple[float, str, int, str, str]] = []  # time, id, status, ...
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(threads)
+        self._jobs = [self._pool.submit(self._run, t) for t in range(threads)]
+
+    def _run(self, thread: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            i = 0
+            while not self._stop.is_set():
+                request_id = f"t{thread}-{i}"
+                try:
+                    answer = http.post(
+                        f"/v2/models/{NAME}/infer",
+                        json=_body(i, "red"),  # one version 3 takes too
+                        headers={"X-Request-Id": request_id},
+                    )
+                except httpx.HTTPError as exc:
+                    self.errors.append(f"{request_id}: {exc!r}")
+                else:
+                    version = answer.json().get("model_version", "") if answer.is_success else ""
+                    variant = answer.headers.get("x-loopwright-variant", "")
+                    self.answers.append(
+                        (time.monotonic(), request_id, answer.status_code, variant, version)
+                    )
+                i += 1
+
+    def wait_for(self, what: str, check: Any, timeout: float = 15.0) -> float:
+        """When an answer first satisfied ``check`` (waiting up to ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hits = [a[0] for a in list(self.answers) if check(a)]
+            if hits:
+                return hits[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no answer {what} within {timeout} s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for job in self._jobs:
+            job.result()
+        self._pool.shutdown()
+
+
+def test_hot_swap_under_load_loses_no_request_and_the_log_holds_every_answer(
+    client: Client, settings: Settings, versions: dict[int, Any], tmp_path: Path
+) -> None:
+    from loopwright.serving.predictions import read_predictions
+
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    root = str(tmp_path / "log")
+    app, watcher = _serve(settings, log_root=root, refresh=0.1)
+    with live(app) as url:
+        load = _Load(url)
+        try:
+            load.wait_for("at all", lambda a: True)
+            moved = time.monotonic()
+            client.registry.set_alias(MODEL, "champion", 2)  # what an approved move does
+            switched = load.wait_for("from version 2", lambda a: a[4] == "2")
+            assert switched - moved < 10
+            time.sleep(0.5)
+            late = [a for a in load.answers if a[0] > switched + 0.3]
+            assert late and {a[4] for a in late} == {"2"}
+            changed = time.monotonic()
+            client.deployments.set_traffic(
+                NAME,
+                [
+                    Variant("primary", f"models:/{MODEL}@champion", 0.5),
+                    Variant("canary", f"models:/{MODEL}/3", 0.5),
+                ],
+            )
+            load.wait_for("from the canary", lambda a: a[3] == "canary" and a[4] == "3")
+            assert time.monotonic() - changed < 10
+            time.sleep(0.3)
+        finally:
+            load.stop()
+        index = httpx.post(f"{url}/v2/repository/index", json={}).json()
+    assert not load.errors
+    assert len(load.answers) > 100 and {a[2] for a in load.answers} == {200}
+    assert watcher.swaps == 2
+    # Version 1 was retired once no request held it; the index lists what the policy uses.
+    assert sorted((row["name"], row["version"]) for row in index) == [(MODEL, "2"), (MODEL, "3")]
+    # Leaving the server was a clean stop: every acknowledged request is in the log.
+    logged = read_predictions(root, NAME)
+    assert set(logged["request_id"]) == {a[1] for a in load.answers}
+    assert len(logged) == len(load.answers)
+    answered = {a[1]: (a[3], int(a[4])) for a in load.answers}
+    rows = zip(logged["request_id"], logged["variant"], logged["model_version"], strict=True)
+    assert all(answered[i] == (variant, version) for i, variant, version in rows)
+
+
+def test_a_swap_whose_model_fails_to_load_keeps_the_current_router(
+    client: Client, settings: Settings, versions: dict[int, Any], caplog: Any
+) -> None:
+    from loopwright.registry.loading import ModelUri, fetch_package
+
+    client.deployments.create(NAME, f"models:/{MODEL}/1")
+    app, watcher = _serve(settings, refresh=0.1)
+    watcher.retry_seconds = 0.3
+    folder, _ = fetch_package(client, ModelUri("models", name=MODEL, ref="3"))
+    damaged = next(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix != ".json")
+    damaged.write_bytes(damaged.read_bytes() + b"\0")
+    with live(app) as url, httpx.Client(base_url=url) as http:
+        client.deployments.set_traffic(NAME, [Variant("primary", f"models:/{MODEL}/3", 1.0)])
+        deadline = time.monotonic() + 10
+        while "not applied" not in caplog.text and time.monotonic() < deadline:
+            answer = http.post(f"/v2/models/{NAME}/infer", json=_body(0))
+            assert (answer.status_code, answer.json()["model_version"]) == (200, "1")
+            time.sleep(0.05)
+        assert f"deployment {NAME!r}: revision 2 not applied, still serving revision 1" in (
+            caplog.text
+        )
+        assert watcher.router.revision == 1
+        # Once the package is whole again, a later round loads it.
+        import shutil
+
+        shutil.rmtree(folder)
+        deadline = time.monotonic() + 10
+        while watcher.router.revision != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = http.post(f"/v2/models/{NAME}/infer", json=_body(0))
+        assert (answer.status_code, answer.json()["model_version"]) == (200, "3")

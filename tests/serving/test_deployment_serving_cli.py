@@ -1,0 +1,107 @@
+"""``loopwright serve --deployment NAME`` as users run it: real processes, several workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import test_deployment_serving as served
+from _served_model import MODEL
+from test_deployment_serving import NAME, _body
+from test_serve_cli import _command, _serving
+
+from loopwright.client import Client
+from loopwright.serving.entities import Variant
+
+# The store of the in-process tests: clf v1..v3 under approval policy none.
+settings, client, versions = served.settings, served.client, served.versions
+
+
+def _refused(store: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        _command(store, *args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def test_serve_takes_model_uris_or_a_deployment_and_names_a_missing_one(
+    store_settings: dict[str, str], client: Client, versions: Any
+) -> None:
+    both = _refused(store_settings, f"models:/{MODEL}/1", "--deployment", NAME)
+    assert "not both" in both
+    assert "nothing to serve" in _refused(store_settings)
+    assert "ghost" in _refused(store_settings, "--deployment", "ghost")
+    client.deployments.create(NAME, f"models:/{MODEL}/3")
+    client.registry.delete_version(MODEL, 3)
+    # A variant whose version is gone since: the message names it.
+    assert f"{MODEL}" in _refused(store_settings, "--deployment", NAME)
+
+
+def test_workers_follow_the_deployment_report_themselves_and_log_every_answer(
+    store_settings: dict[str, str], client: Client, versions: Any
+) -> None:
+    from loopwright.serving.predictions import read_predictions
+    from loopwright.store.blobs import BlobStore
+
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    args = ("--deployment", NAME, "--workers", "2", "--refresh-seconds", "0.2")
+    answered: dict[str, tuple[str, str]] = {}
+    with _serving(store_settings, *args) as (url, proc), httpx.Client(base_url=url) as http:
+
+        def send(count: int, color: str = "red") -> list[tuple[str, str]]:
+            got = []
+            for _ in range(count):
+                request_id = f"r{len(answered)}"
+                answer = http.post(
+                    f"/v2/models/{NAME}/infer",
+                    json=_body(len(answered), color),
+                    headers={"X-Request-Id": request_id},
+                )
+                assert answer.status_code == 200, answer.text
+                pair = (answer.headers["x-loopwright-variant"], answer.json()["model_version"])
+                answered[request_id] = pair
+                got.append(pair)
+            return got
+
+        assert set(send(20)) == {("primary", "1")}
+        client.registry.set_alias(MODEL, "champion", 2)
+        # Each worker follows on its own: within a few rounds every answer is version 2.
+        deadline = time.monotonic() + 30
+        while set(send(30)) != {("primary", "2")}:
+            assert time.monotonic() < deadline, "the workers did not all move to version 2"
+        client.deployments.set_traffic(
+            NAME,
+            [
+                Variant("primary", f"models:/{MODEL}@champion", 0.5),
+                Variant("canary", f"models:/{MODEL}/3", 0.5),
+            ],
+        )
+        deadline = time.monotonic() + 30
+        while ("canary", "3") not in send(20):
+            assert time.monotonic() < deadline, "no answer from the canary"
+        # Heartbeats: the instances carry the serving address and the workers' pids.
+        deadline = time.monotonic() + 30
+        while not client.deployments.instances(NAME):
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.2)
+        instances = client.deployments.instances(NAME)
+        assert {i.url for i in instances} == {url}
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        _, banner = proc.communicate()
+    assert f"deployment {NAME} revision 1: primary {MODEL} v1 100%" in banner
+    # The clean stop flushed both workers' logs: every acknowledged request, once.
+    logged = read_predictions(BlobStore(store_settings["blob_uri"]), NAME)
+    assert sorted(logged["request_id"]) == sorted(answered)
+    rows = zip(logged["request_id"], logged["variant"], logged["model_version"], strict=True)
+    assert all(answered[i] == (variant, str(version)) for i, variant, version in rows)
