@@ -151,6 +151,35 @@ def test_metrics_count_answers_errors_latencies_batches_and_the_log(served: str)
     assert _value(samples, "loopwright_shadow_dropped_total") == 0
 
 
+def test_log_drops_are_counted_once_however_often_metrics_are_scraped(
+    client: Client, model: Any, tmp_path: Path
+) -> None:
+    from loopwright.serving.app import create_app
+    from loopwright.serving.prediction_log import PredictionLog
+
+    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+    repository.load_all()
+    # Room for two records, which cannot be written (a file stands where the deployment's
+    # folder goes): they stay queued, and the other three are dropped.
+    root = tmp_path / "predictions"
+    root.mkdir()
+    (root / f"deployment={MODEL}").write_text("not a folder")
+    log = PredictionLog(root, max_queue=2, flush_interval=600)
+    with live(create_app(repository, log=log)) as url:
+        for _ in range(5):
+            assert httpx.post(f"{url}/invocations", json=_records(1)).status_code == 200
+        deadline = time.monotonic() + 20
+        while log.stats().appended + log.stats().dropped < 5:  # appended after each response
+            assert time.monotonic() < deadline, log.stats()
+            time.sleep(0.05)
+        scrapes = [_samples(httpx.get(f"{url}/metrics").text) for _ in range(3)]
+    for samples in scrapes:
+        assert _value(samples, "loopwright_prediction_log_appended_total") == 2
+        assert _value(samples, "loopwright_prediction_log_dropped_total") == 3
+        assert _value(samples, "loopwright_prediction_log_queued") == 2
+        assert _value(samples, "loopwright_prediction_log_written_total") == 0
+
+
 def test_merged_requests_are_one_batch_and_queue_depth_is_read_at_scrape_time(
     client: Client, model: Any
 ) -> None:
