@@ -80,10 +80,16 @@ MODEL_JSON_COMMANDS = {
     )
 } | {("users", "list"), ("tokens", "list")}
 MODEL_JSON_COMMANDS |= {("predict",)}  # its JSON: tests/serving/test_batch_scoring.py
+# Their JSON: tests/serving/test_deployments_cli.py.
+MODEL_JSON_COMMANDS |= {
+    ("deployments", name)
+    for name in ("create", "list", "show", "set-traffic", "promote", "rollback", "history")
+}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom")}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
+    ("deployments", "delete"),
     ("server",),
     ("serve",),
     ("tokens", "create"),

@@ -182,6 +182,8 @@ _READING_ARGS = {
     "models versions": ["m"],
     "models card": ["m", "1"],
     "models sbom": ["m", "1"],
+    "deployments show": ["d"],
+    "deployments history": ["d"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
 }

@@ -38,6 +38,9 @@ READING_COMMANDS = frozenset(
         "models requests",
         "models card",
         "models sbom",
+        "deployments list",
+        "deployments show",
+        "deployments history",
         "serve",  # a package folder alone needs no store; see cli/serve.py
         "predict",  # likewise a folder over files; see cli/predict.py
         "users list",
@@ -71,6 +74,11 @@ CREATING_COMMANDS = frozenset(
         "models rename",
         "models pin",
         "models import-mlflow",
+        "deployments create",
+        "deployments set-traffic",
+        "deployments promote",
+        "deployments rollback",
+        "deployments delete",
         "users add",
         "users set-role",
         "users disable",
