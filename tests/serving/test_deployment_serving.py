@@ -407,3 +407,40 @@ def test_a_swap_whose_model_fails_to_load_keeps_the_current_router(
             time.sleep(0.05)
         answer = http.post(f"/v2/models/{NAME}/infer", json=_body(0))
         assert (answer.status_code, answer.json()["model_version"]) == (200, "3")
+
+
+def test_the_deployment_is_a_model_name_and_its_versions_stay_addressable(
+    client: Client, settings: Settings, versions: dict[int, Any], caplog: Any
+) -> None:
+    client.deployments.create(NAME, f"models:/{MODEL}/1")
+    client.deployments.set_traffic(
+        NAME,
+        [Variant("a", f"models:/{MODEL}/1", 0.5), Variant("b", f"models:/{MODEL}/3", 0.5)],
+    )
+    app, _ = _serve(settings, refresh=0.1)
+    X, _ = training_frame()
+    red = X[X["color"] == "red"][:2]
+    with live(app) as url, httpx.Client(base_url=url) as http:
+        metadata = http.get(f"/v2/models/{NAME}").json()
+        assert (metadata["name"], metadata["versions"]) == (NAME, ["1", "3"])
+        assert [i["name"] for i in metadata["inputs"]] == ["a", "b", "color"]
+        assert http.get(f"/v2/models/{NAME}/ready").status_code == 200
+        # /invocations goes through the router too, with its variant named.
+        scored = http.post("/invocations", json={"dataframe_records": red.to_dict("records")})
+        assert scored.status_code == 200 and scored.headers["x-loopwright-variant"] in "ab"
+        # Each variant's model answers by its own name and version, outside the policy.
+        for version in (1, 3):
+            direct = http.post(f"/v2/models/{MODEL}/versions/{version}/infer", json=_body(0))
+            assert direct.json()["model_version"] == str(version)
+            assert "x-loopwright-variant" not in direct.headers
+        unknown = http.post(f"/v2/models/{NAME}/versions/1/infer", json=_body(0))
+        assert unknown.status_code == 404  # a deployment has no versions of its own
+        # A deleted deployment leaves the last policy serving, and says so once.
+        client.deployments.delete(NAME)
+        deadline = time.monotonic() + 10
+        while "could not be read" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"deployment {NAME!r} could not be read, still serving revision 2" in caplog.text
+        assert http.post(f"/v2/models/{NAME}/infer", json=_body(0)).status_code == 200
+        time.sleep(0.3)
+    assert caplog.text.count("could not be read") == 1
