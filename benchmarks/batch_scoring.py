@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -83,10 +85,14 @@ def pandas_loop(model: Any, source: Path, output: Path, batch_rows: int) -> int:
     return rows
 
 
-def timed(label: str, run: Any) -> dict[str, Any]:
-    start = time.perf_counter()
-    rows = run()
-    seconds = time.perf_counter() - start
+def timed(label: str, run: Any, repeat: int) -> dict[str, Any]:
+    """The median of ``repeat`` runs (each writes its output afresh)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        rows = run()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
     print(f"  {label:<22} {rows:>11,} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s")
     return {"label": label, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
 
@@ -102,6 +108,7 @@ def main() -> None:
     parser.add_argument(
         "--executors", default="local,process,ray", help="which of local,process,ray to run"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender (median)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
 
@@ -135,6 +142,7 @@ def main() -> None:
     pandas_loop(model, warm, outputs / "warm-pandas.parquet", args.batch_rows)
     predict_batch(None, str(package), warm, outputs / "warm-local")
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{args.rows:,} rows, GradientBoosting {TREES} trees, {FEATURES} features, "
         f"batches of {args.batch_rows:,}, {args.workers} workers"
@@ -143,10 +151,12 @@ def main() -> None:
         timed(
             "pandas loop",
             lambda: pandas_loop(model, source, outputs / "pandas.parquet", args.batch_rows),
+            args.repeat,
         )
     ]
 
     def loopwright(executor: str, workers: int | None) -> int:
+        shutil.rmtree(outputs / executor, ignore_errors=True)
         result = predict_batch(
             None,
             str(package),
@@ -159,10 +169,10 @@ def main() -> None:
         return result.rows
 
     if "local" in executors:
-        results.append(timed("loopwright local", lambda: loopwright("local", None)))
+        results.append(timed("loopwright local", lambda: loopwright("local", None), args.repeat))
     if "process" in executors:
         label = f"loopwright process({args.workers})"
-        results.append(timed(label, lambda: loopwright("process", args.workers)))
+        results.append(timed(label, lambda: loopwright("process", args.workers), args.repeat))
     if "ray" in executors:
         import ray
 
@@ -170,7 +180,7 @@ def main() -> None:
         ray.init(num_cpus=args.workers, include_dashboard=False, logging_level="WARNING")
         print(f"  (ray.init: {time.perf_counter() - start:.1f} s, not counted)")
         label = f"loopwright ray({args.workers})"
-        results.append(timed(label, lambda: loopwright("ray", args.workers)))
+        results.append(timed(label, lambda: loopwright("ray", args.workers), args.repeat))
         ray.shutdown()
 
     by_label = {r["label"].split("(")[0]: r["rows_per_s"] for r in results}
@@ -185,6 +195,7 @@ def main() -> None:
             if label in by_label:
                 print(f"  {label:<22} {by_label[label] / local:5.2f}x loopwright local")
     print("(process and ray include starting their workers: ~1.5 s of imports and model load)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         print(json.dumps(results))
 
