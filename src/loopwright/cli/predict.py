@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--output", "-o", help="The output folder (Parquet parts).")
         ],
         executor: Annotated[
-            str, typer.Option("--executor", help="local, process or ray.")
+            str,
+            typer.Option("--executor", help="local (this process), process (--workers) or ray."),
         ] = "local",
         workers: Annotated[
             int | None,
