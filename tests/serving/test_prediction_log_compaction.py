@@ -172,6 +172,7 @@ def test_pruning_deletes_whole_hours_past_the_retention(location: str) -> None:
     service = PredictionService(location)
     compact(files, before=HOUR_A + timedelta(hours=1))  # one hour merged, one in parts
     assert prune(files, timedelta(days=1)).hours == 0
+    assert prune(files, timedelta(days=10**8)).hours == 0  # before year 1: nothing that old
     done = prune(files, timedelta(hours=5))  # HOUR_A ended over five hours ago, HOUR_B not
     assert (done.hours, done.files) == (1, 1)
     assert set(service.read("churn")["request_id"]) == {"b0", "b1", "b2"}

@@ -66,7 +66,10 @@ def prune(files: LogFiles, older_than: timedelta, *, deployment: str | None = No
             f"older_than {older_than!r} must be a timedelta of zero or more, "
             "e.g. timedelta(days=30)"
         )
-    cutoff = datetime.now(UTC) - older_than
+    try:
+        cutoff = datetime.now(UTC) - older_than
+    except OverflowError:  # before year 1: nothing is that old
+        return Pruning(hours=0, files=0)
     hours = removed = 0
     for name in _deployments(files, deployment):
         for hour_files in files.hours(name):

@@ -33,6 +33,7 @@ router = APIRouter(prefix=PREFIX, tags=["predictions"])
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_ROWS = 1_000_000  # rows one read may return
 _CHUNK = 1 << 20
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
 
 
 class LoggedDeploymentOut(Out):
@@ -45,7 +46,8 @@ class LoggedDeploymentOut(Out):
 
 class CompactIn(Body):
     deployment: str | None = Field(default=None, min_length=1, max_length=256)
-    before: int | None = None  # UTC milliseconds; hours starting before it are merged
+    # UTC milliseconds; hours starting before it are merged
+    before: int | None = Field(default=None, ge=0, le=_LAST_MS)
 
 
 class CompactionOut(Out):
@@ -55,7 +57,7 @@ class CompactionOut(Out):
 
 
 class PruneIn(Body):
-    older_than_ms: int = Field(ge=0)
+    older_than_ms: int = Field(ge=0, le=_LAST_MS)
     deployment: str | None = Field(default=None, min_length=1, max_length=256)
 
 
