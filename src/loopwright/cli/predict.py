@@ -95,7 +95,9 @@ def register(app: typer.Typer) -> None:
         with handle_errors():
             client = _client(cli, model, input, register_as)
             try:
-                with _progress(not json_output) as progress:
+                # On a terminal only: elsewhere (a log, a pipe) a bar is noise.
+                shown = not json_output and console(stderr=True).is_terminal
+                with _progress(shown) as progress:
                     result = predict_batch(
                         client,
                         model,
