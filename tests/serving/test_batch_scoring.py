@@ -108,6 +108,17 @@ def test_registered_model_scores_parquet_into_parts(
     assert leftovers(tmp_path) == []
 
 
+def test_a_run_s_model_and_an_alias_score_too(client: Client, model: Any, tmp_path: Path) -> None:
+    source = write_parquet(tmp_path / "in.parquet", frame(20))
+    version = client.registry.get_version(MODEL, 1)
+    client.registry.set_alias(MODEL, "challenger", 1)
+    by_alias = client.predict_batch(f"models:/{MODEL}@challenger", source, tmp_path / "a")
+    assert (by_alias.model, by_alias.model_version) == (MODEL, 1)  # the alias, resolved once
+    by_run = client.predict_batch(f"runs:/{version.run_id}/model", source, tmp_path / "b")
+    assert (by_run.model, by_run.model_version) == ("model", None)
+    assert pq.read_table(tmp_path / "a")["predict"].equals(pq.read_table(tmp_path / "b")["predict"])
+
+
 def test_csv_folder_and_glob_score_like_parquet(folder_model: Path, tmp_path: Path) -> None:
     (tmp_path / "csv").mkdir()
     first, second = frame(300), frame(200, start=300)
