@@ -290,6 +290,11 @@ def test_rollback(service: DeploymentService) -> None:
         service.rollback("api", to_revision=9)
     with pytest.raises(Conflict, match="at revision 5 already"):
         service.rollback("api", to_revision=5)
+    for bad in (0, -1, True, "1"):
+        with pytest.raises(InvalidInput, match="to_revision must be a revision number"):
+            service.rollback("api", to_revision=bad)  # type: ignore[arg-type]
+    with pytest.raises(Conflict, match="no revision 4611686018427387904"):
+        service.rollback("api", to_revision=2**62)
     history = service.history("api")
     assert [r.revision for r in history] == [1, 2, 3, 4, 5]
     assert [r.action for r in history][-2:] == ["rollback", "rollback"]

@@ -165,9 +165,11 @@ class DeploymentService:
     def rollback(self, name: str, to_revision: int | None = None) -> Deployment:
         """Restore the traffic policy of ``to_revision`` (default: the one before the current)."""
         if to_revision is not None and (
-            isinstance(to_revision, bool) or not isinstance(to_revision, int)
+            isinstance(to_revision, bool) or not isinstance(to_revision, int) or to_revision < 1
         ):
-            raise InvalidInput(f"to_revision must be a revision number, not {to_revision!r}")
+            raise InvalidInput(
+                f"to_revision must be a revision number (1 or more), not {to_revision!r}"
+            )
         with self.db.read() as conn:
             row = self._row(conn, name)
             target = row.revision - 1 if to_revision is None else to_revision

@@ -42,7 +42,7 @@ class TrafficIn(Body):
 
 
 class RollbackIn(Body):
-    to_revision: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    to_revision: int | None = Field(default=None, ge=1)
 
 
 class HeartbeatIn(Body):
