@@ -444,3 +444,58 @@ def test_the_deployment_is_a_model_name_and_its_versions_stay_addressable(
         assert http.post(f"/v2/models/{NAME}/infer", json=_body(0)).status_code == 200
         time.sleep(0.3)
     assert caplog.text.count("could not be read") == 1
+
+
+def test_a_retired_version_waits_for_the_requests_holding_it(
+    client: Client, settings: Settings, versions: dict[int, Any]
+) -> None:
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    _, watcher = _serve(settings)
+
+    def loaded() -> list[str]:
+        return [row["version"] for row in watcher.repository.index()]
+
+    async def run() -> None:
+        old = watcher.router.live[0].slot
+        old.in_flight += 1  # a request that chose version 1 and has not been answered yet
+        client.registry.set_alias(MODEL, "champion", 2)
+        assert await watcher.refresh()
+        assert watcher.router.resolved == {"primary": (MODEL, 2)}
+        await asyncio.sleep(0.2)
+        assert loaded() == ["1", "2"]  # still held
+        old.in_flight -= 1
+        await asyncio.sleep(0.2)
+        assert loaded() == ["2"]
+        assert not await watcher.refresh()  # nothing changed since
+        await watcher.close()
+
+    asyncio.run(run())
+
+
+def test_shadow_copies_past_the_bound_are_dropped_and_counted(
+    client: Client, settings: Settings, versions: dict[int, Any]
+) -> None:
+    from datetime import UTC, datetime
+
+    from loopwright.serving.shadow import ShadowCopies
+
+    client.deployments.create(NAME, f"models:/{MODEL}/1")
+    _, watcher = _serve(settings)
+    route = watcher.router.live[0]
+    X, _ = training_frame()
+    copies = ShadowCopies(NAME, None, max_in_flight=2)
+
+    async def run() -> None:
+        for i in range(5):
+            copies.send([route], X[:1], ("predict",), f"r{i}", datetime.now(UTC))
+        assert route.slot.in_flight == 2
+        await copies.close()
+        # Copies cancelled before they ran (a stop that cannot wait) release the slot too.
+        copies.send([route], X[:1], ("predict",), "late", datetime.now(UTC))
+        await copies.close(timeout=0)
+        await watcher.close()
+
+    asyncio.run(run())
+    stats = copies.stats()
+    assert (stats.sent, stats.dropped, stats.answered, stats.failed) == (3, 3, 2, 0)
+    assert stats.in_flight == 0 and route.slot.in_flight == 0

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._logging import get_logger
@@ -28,7 +29,7 @@ from ._records import prediction_record
 
 if TYPE_CHECKING:
     from .prediction_log import PredictionLog
-    from .routing import Route
+    from .routing import ModelSlot, Route
 
 __all__ = ["ShadowCopies", "ShadowStats"]
 
@@ -83,12 +84,14 @@ class ShadowCopies:
                 self._dropped += 1
                 continue
             self._sent += 1
-            # Counted now, not when the task starts: the watcher must not retire the slot
-            # in between.
-            route.slot.in_flight += 1
+            # Counted from now, not from when the task starts, so the watcher cannot retire the
+            # slot in between; and uncounted when the task ends, even cancelled before it ran.
+            slot = route.slot
+            slot.in_flight += 1
             task = loop.create_task(self._copy(route, data, outputs, request_id, arrived))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(partial(_release, slot))
 
     def stats(self) -> ShadowStats:
         return ShadowStats(
@@ -133,8 +136,6 @@ class ShadowCopies:
                     exc_info=self._failed == 1,
                 )
             return
-        finally:
-            slot.in_flight -= 1
         self._answered += 1
         if self.log is None:
             return
@@ -156,3 +157,7 @@ class ShadowCopies:
             _logger.exception(
                 "request %s: shadow %r could not be logged", request_id, route.variant
             )
+
+
+def _release(slot: ModelSlot, task: asyncio.Task[None]) -> None:
+    slot.in_flight -= 1

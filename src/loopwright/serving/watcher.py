@@ -71,6 +71,7 @@ class DeploymentWatcher:
         refresh_seconds: how often the deployment and its aliases are read.
         heartbeat_seconds: how often the process reports itself (``<= 0``: never).
         retry_seconds: how long a policy whose models failed to load waits before a retry.
+        drain_seconds: how long a retired model waits for the requests still holding it.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class DeploymentWatcher:
         refresh_seconds: float = 1.0,
         heartbeat_seconds: float = 5.0,
         retry_seconds: float = 30.0,
+        drain_seconds: float = 60.0,
     ) -> None:
         self.name = name
         self.lookup = lookup
@@ -89,6 +91,7 @@ class DeploymentWatcher:
         self.refresh_seconds = refresh_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.retry_seconds = retry_seconds
+        self.drain_seconds = drain_seconds
         self.router: Router = Router(name, 0, [], [], None)
         self._slots: dict[Key, tuple[ModelSlot, _Entry]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deployment-{name}")
@@ -211,9 +214,20 @@ class DeploymentWatcher:
             await asyncio.sleep(self.refresh_seconds)
 
     async def _retire(self, slot: ModelSlot, entry: _Entry) -> None:
-        # Requests that chose this slot before the swap are still running: wait for them.
-        while slot.in_flight:
+        # Requests that chose this slot before the swap may still be running: wait for them
+        # (bounded, so a request that never ends cannot keep a model in memory forever).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_seconds
+        while slot.in_flight and loop.time() < deadline:
             await asyncio.sleep(0.01)
+        if slot.in_flight:
+            _logger.warning(
+                "deployment %r: %s retired with %d requests still running after %g s",
+                self.name,
+                slot.model.label,
+                slot.in_flight,
+                self.drain_seconds,
+            )
         await self.repository.remove(entry, reason="retired: the deployment moved on")
 
     # --- helpers ---------------------------------------------------------------------------
