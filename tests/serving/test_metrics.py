@@ -93,7 +93,7 @@ def test_metrics_count_answers_errors_latencies_batches_and_the_log(served: str)
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain")
     samples = _samples(scraped.text)
-    answers = "loopwright_http_requests_total"
+    answers = "loopwright_requests_total"
     infer = {"protocol": "oip", "route": "/v2/models/{name}/infer"}
     assert _value(samples, answers, **infer, status="200") == 3
     assert _value(samples, answers, **infer, status="400") == 1
@@ -149,6 +149,48 @@ def test_metrics_count_answers_errors_latencies_batches_and_the_log(served: str)
     assert _value(samples, "loopwright_prediction_log_dropped_total") == 0
     assert _value(samples, "loopwright_prediction_log_queued") == 0
     assert _value(samples, "loopwright_shadow_dropped_total") == 0
+
+
+def test_grpc_inference_is_counted_in_the_same_series(client: Client, model: Any) -> None:
+    grpc = pytest.importorskip("grpc")
+    from loopwright.serving._grpc import inference_pb2 as pb
+    from loopwright.serving._grpc import inference_pb2_grpc
+
+    source = resolve_source(f"models:/{MODEL}/1", client)
+    repository = ModelRepository([source])
+    repository.load_all()
+    address = f"127.0.0.1:{free_port()}"
+    config = ServeConfig(sources=(source,), grpc_address=address)
+
+    def tensor(name: str, datatype: str, **contents: Any) -> Any:
+        return pb.ModelInferRequest.InferInputTensor(
+            name=name, datatype=datatype, shape=[1], contents=pb.InferTensorContents(**contents)
+        )
+
+    a, b = tensor("a", "FP64", fp64_contents=[0.1]), tensor("b", "FP64", fp64_contents=[1.0])
+    color = tensor("color", "BYTES", bytes_contents=[b"red"])
+    codes = []
+    with live(build_app(config, repository)) as url, grpc.insecure_channel(address) as channel:
+        stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+        for name, inputs in ((MODEL, [a, b, color]), (MODEL, [a, b]), ("nope", [a, b, color])):
+            try:
+                stub.ModelInfer(pb.ModelInferRequest(model_name=name, inputs=inputs))
+                codes.append("OK")
+            except grpc.RpcError as exc:
+                codes.append(exc.code().name)
+        samples = _samples(httpx.get(f"{url}/metrics").text)
+    assert codes == ["OK", "INVALID_ARGUMENT", "NOT_FOUND"]
+    rpc = {"protocol": "grpc", "route": "ModelInfer"}
+    answers = "loopwright_requests_total"
+    assert [_value(samples, answers, **rpc, status=s) for s in ("200", "400", "404")] == [1] * 3
+    errors = "loopwright_errors_total"
+    assert _value(samples, errors, protocol="grpc", status="400", code="INVALID_ARGUMENT") == 1
+    assert _value(samples, errors, protocol="grpc", status="404", code="NOT_FOUND") == 1
+    # The answered call and the refused input reached the model; the unknown name did not.
+    assert _value(samples, "loopwright_inference_duration_seconds_count", **MODEL_LABELS) == 2
+    failed = "loopwright_inference_errors_total"
+    assert _value(samples, failed, **MODEL_LABELS, status="400") == 1
+    assert _value(samples, failed) == 1
 
 
 def test_log_drops_are_counted_once_however_often_metrics_are_scraped(
@@ -367,7 +409,7 @@ def test_with_two_workers_every_scrape_sums_both(
         # Each scrape is a new connection, answered by either worker: each sees all 24.
         for _ in range(8):
             samples = _samples(httpx.get(f"{url}/metrics", timeout=10).text)
-            answers = "loopwright_http_requests_total"
+            answers = "loopwright_requests_total"
             assert _value(samples, answers, route="/invocations", status="200") == 24
             latency = "loopwright_inference_duration_seconds_count"
             assert _value(samples, latency, **MODEL_LABELS) == 24

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from ._grpc.service import InferenceService
+    from .metrics import ServingMetrics
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
 
@@ -94,6 +95,7 @@ def attach_grpc(
                 address,
                 reuse_port=reuse_port,
                 max_message_bytes=max_message_bytes,
+                metrics=getattr(app.state, "metrics", None),  # the REST app's: one /metrics
             )
             try:
                 yield state
@@ -111,6 +113,7 @@ async def start_grpc(
     *,
     reuse_port: bool = False,
     max_message_bytes: int | None = None,
+    metrics: ServingMetrics | None = None,
 ) -> Any:
     """A started ``grpc.aio.Server`` on the running loop (stop it with ``await .stop(grace)``).
 
@@ -132,7 +135,7 @@ async def start_grpc(
     )
     from ._grpc.service import InferenceService
 
-    handlers = _handlers(InferenceService(repository, log, __version__))
+    handlers = _handlers(InferenceService(repository, log, __version__, metrics))
     server.add_registered_method_handlers(SERVICE, handlers)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE, handlers), _Unimplemented())

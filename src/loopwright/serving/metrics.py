@@ -2,7 +2,8 @@
 
 Series (``loopwright_`` prefix):
 
-- ``http_requests_total{protocol, route, status}``: every answer, by route template;
+- ``requests_total{protocol, route, status}``: every answer, by route template (``oip``,
+  ``mlflow``) or RPC (``grpc``, its status codes as the HTTP statuses REST gives the same errors);
 - ``errors_total{protocol, status, code}``: error answers by their error code
   (``BAD_REQUEST``, ``MODEL_FAILED``, ``TEMPORARILY_UNAVAILABLE`` ...);
 - ``inference_duration_seconds{deployment, variant, model, version}``: the latency of every
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_BUCKETS",
+    "GRPC_AS_HTTP",
     "LATENCY_BUCKETS",
     "MULTIPROC_VARIABLE",
     "PRIMARY",
@@ -86,6 +88,17 @@ LATENCY_BUCKETS = (*(bound for bound in _BOUNDS if bound >= 2e-4), 10.0)  # 0.2 
 BATCH_BUCKETS = tuple(float(2**i) for i in range(13))  # 1 .. 4096 rows or requests
 _MODEL = ("deployment", "variant", "model", "version")
 _REFRESH_SECONDS = 1.0
+# gRPC status codes as the HTTP statuses REST answers for the same errors, so the series of
+# both protocols add up (live_stats counts 5xx as errors and 4xx as the callers').
+GRPC_AS_HTTP = {
+    "OK": 200,
+    "INVALID_ARGUMENT": 400,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 413,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+}
 
 Endpoint = Callable[["Request"], Awaitable[Response]]
 _Mode = Literal["livesum", "livemax", "min"]
@@ -158,7 +171,7 @@ class ServingMetrics:
 
         by_model = ("model", "version")
         self._requests = counter(
-            "http_requests",
+            "requests",
             "Answers by protocol, route and status",
             ("protocol", "route", "status"),
         )
@@ -261,6 +274,19 @@ class ServingMetrics:
     def error(self, protocol: str, status: int, code: str) -> None:
         """An error answer (the error path: its labels are looked up each time)."""
         self._errors.labels(protocol, str(status), code).inc()
+
+    def rpc(self, method: str, code: str, meter: Meter | None, seconds: float) -> None:
+        """A gRPC inference call answered with status ``code`` (``OK``, ``INVALID_ARGUMENT``
+        ...) after ``seconds``; ``meter`` once the call named a served model."""
+        status = GRPC_AS_HTTP.get(code, 500)
+        self._requests.labels("grpc", method, str(status)).inc()
+        if status < 400:
+            if meter is not None:
+                meter.observe(seconds)
+            return
+        self.error("grpc", status, code)
+        if meter is not None:
+            meter.failed(status, seconds)
 
     def batch(self, model: ServedModel, requests: int, rows: int) -> None:
         """One predict call of ``model`` over ``requests`` requests holding ``rows`` rows."""

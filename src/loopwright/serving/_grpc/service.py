@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -32,6 +33,7 @@ from . import inference_pb2 as pb
 from .codec import infer_response, metadata_response, request_body
 
 if TYPE_CHECKING:
+    from ..metrics import Meter, ServingMetrics
     from ..model import ServedModel
     from ..prediction_log import PredictionLog
     from ..repository import ModelRepository
@@ -45,11 +47,16 @@ class InferenceService:
     """The RPCs of ``inference.GRPCInferenceService`` (method names are the protocol's)."""
 
     def __init__(
-        self, repository: ModelRepository, log: PredictionLog | None, version: str
+        self,
+        repository: ModelRepository,
+        log: PredictionLog | None,
+        version: str,
+        metrics: ServingMetrics | None = None,
     ) -> None:
         self.repository = repository
         self.log = log
         self.version = version
+        self.metrics = metrics
 
     # --- server and model state ------------------------------------------------------------
 
@@ -90,6 +97,7 @@ class InferenceService:
         arrived, start = datetime.now(UTC), time.perf_counter()
         request_id = request_id_of(context, request.id)
         context.set_trailing_metadata((("x-request-id", request_id),))
+        meter: Meter | None = None
         try:
             if not request.model_name:
                 raise InvalidInput(
@@ -97,6 +105,8 @@ class InferenceService:
                     f"{', '.join(self.repository.names) or 'none'}"
                 )
             model, batcher = self.repository.get(request.model_name, request.model_version or None)
+            if self.metrics is not None:
+                meter = self.metrics.meter(model)
             data, outputs, _ = oip.decode_request(request_body(request), model)
             item = model.prepare(data)
             result = await batcher.submit(item, outputs)
@@ -104,7 +114,9 @@ class InferenceService:
                 model, request.id, result, raw=bool(request.raw_input_contents)
             )
         except Exception as exc:
-            await abort(context, exc, request_id)
+            await abort(context, exc, request_id, self._measured(meter, start))
+        if self.metrics is not None:
+            self.metrics.rpc("ModelInfer", "OK", meter, time.perf_counter() - start)
         if self.log is not None and self.log.keeps(request_id):
             latency_ms = (time.perf_counter() - start) * 1000
             # Built in a later step of the loop: the answer does not wait for the record.
@@ -112,6 +124,13 @@ class InferenceService:
                 _append, self.log, model, request_id, arrived, latency_ms, item.data, result
             )
         return response
+
+    def _measured(self, meter: Meter | None, start: float) -> Callable[[str], None] | None:
+        """What counts a failed inference call's status code in the metrics."""
+        metrics = self.metrics
+        if metrics is None:
+            return None
+        return lambda code: metrics.rpc("ModelInfer", code, meter, time.perf_counter() - start)
 
     # --- repository extension --------------------------------------------------------------
 
@@ -161,8 +180,14 @@ def request_id_of(context: Any, given: str) -> str:
     return given if given and len(given) <= 200 else uuid.uuid4().hex
 
 
-async def abort(context: Any, exc: Exception, request_id: str) -> NoReturn:
-    """End the RPC with the status and message ``exc`` maps to (never returns)."""
+async def abort(
+    context: Any,
+    exc: Exception,
+    request_id: str,
+    on_code: Callable[[str], None] | None = None,
+) -> NoReturn:
+    """End the RPC with the status and message ``exc`` maps to (never returns); ``on_code``
+    is told the status code's name first (the metrics)."""
     import grpc
 
     codes = grpc.StatusCode
@@ -189,6 +214,8 @@ async def abort(context: Any, exc: Exception, request_id: str) -> NoReturn:
             f"internal error {type(exc).__name__} (request id {request_id}); the server log "
             "has the traceback"
         )
+    if on_code is not None:
+        on_code(code.name)
     await context.abort(code, message, trailing_metadata=(("x-request-id", request_id),))
     raise AssertionError("grpc's context.abort returned")  # it raises to end the RPC
 
