@@ -31,6 +31,7 @@ from loopwright.client import Client
 from loopwright.config import resolve_settings
 from loopwright.errors import (
     AlreadyExists,
+    ConfigError,
     InvalidInput,
     ModelFailed,
     NotFound,
@@ -504,8 +505,14 @@ def test_a_killed_job_leaves_no_output_and_the_next_one_cleans_up(tmp_path: Path
     assert leftovers(tmp_path) == []
 
 
-def test_parameters_are_checked(folder_model: Path, tmp_path: Path) -> None:
+def test_parameters_are_checked(
+    folder_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = write_parquet(tmp_path / "in.parquet", frame(10))
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ConfigError, match=r"needs Ray: pip install 'loopwright\[ray\]'"):
+        predict_batch(None, str(folder_model), source, tmp_path / "o", executor="ray")
+    monkeypatch.undo()
     with pytest.raises(InvalidInput, match="executor 'spark' is unknown"):
         predict_batch(None, str(folder_model), source, tmp_path / "o", executor="spark")
     with pytest.raises(InvalidInput, match="batch_rows must be at least 1"):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, LoopwrightError, ModelFailed
+from ..errors import ConfigError, InvalidInput, LoopwrightError, ModelFailed
 from ._batch_score import PartResult, ScoreTask, loaded_model, score_unit
 
 if TYPE_CHECKING:
@@ -125,7 +125,12 @@ def _succeeded(future: Any) -> bool:
 @contextmanager
 def _ray(address: str | None) -> Iterator[None]:
     """Ray as found, or started here (and stopped again) when it is not running."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "the ray executor needs Ray: pip install 'loopwright[ray]', or use --executor process"
+        ) from None
 
     started = not ray.is_initialized()
     if started:
