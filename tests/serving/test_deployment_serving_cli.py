@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import test_deployment_serving as served
 from _served_model import MODEL
 from test_deployment_serving import NAME, _body
-from test_serve_cli import _command, _serving
+from test_serve_cli import _command, _running, _serving
 
 from loopwright.client import Client
 from loopwright.serving.entities import Variant
@@ -105,3 +106,31 @@ def test_workers_follow_the_deployment_report_themselves_and_log_every_answer(
     assert sorted(logged["request_id"]) == sorted(answered)
     rows = zip(logged["request_id"], logged["variant"], logged["model_version"], strict=True)
     assert all(answered[i] == (variant, str(version)) for i, variant, version in rows)
+
+
+def test_a_deployment_served_through_a_loopwright_server_follows_it_over_http(
+    store_settings: dict[str, str], client: Client, versions: Any, tmp_path: Any
+) -> None:
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    server = [*_command(store_settings)[:-1], "server"]
+    with _running(server, "/health") as (server_url, _):
+        remote = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "elsewhere")]
+        serve = [*remote, "--server", server_url, "serve", "--deployment", NAME]
+        with (
+            _running([*serve, "--refresh-seconds", "0.2"], "/v2/health/ready") as (url, _),
+            httpx.Client(base_url=url) as http,
+        ):
+            first = http.post(f"/v2/models/{NAME}/infer", json=_body(0))
+            assert first.json()["model_version"] == "1"
+            client.registry.set_alias(MODEL, "champion", 2)
+            deadline = time.monotonic() + 30
+            while (
+                http.post(f"/v2/models/{NAME}/infer", json=_body(0)).json()["model_version"] != "2"
+            ):
+                assert time.monotonic() < deadline, "the alias move did not reach the server"
+                time.sleep(0.05)
+            deadline = time.monotonic() + 30
+            while not client.deployments.instances(NAME):
+                assert time.monotonic() < deadline, "no heartbeat through the server"
+                time.sleep(0.2)
+            assert [i.url for i in client.deployments.instances(NAME)] == [url]
