@@ -166,12 +166,9 @@ class Router:
 
 def sticky_point(deployment: str, value: str) -> float:
     """Where on ``[0, 1)`` a sticky header's ``value`` falls for ``deployment`` (stable)."""
-    digest = hashlib.blake2b(
-        value.encode("utf-8", "surrogateescape"),
-        digest_size=8,
-        person=deployment.encode("utf-8", "surrogateescape")[:16],
-    ).digest()
-    return int.from_bytes(digest, "big") / _HASH_SPACE
+    # Salted with the deployment, so two deployments split the same callers independently.
+    text = f"{deployment}\0{value}".encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") / _HASH_SPACE
 
 
 def _label(route: Route) -> str:
