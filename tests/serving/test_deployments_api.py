@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,3 +155,83 @@ def test_bad_requests_say_what_is_wrong(api: Api) -> None:
     for method, path, payload, expected, words in cases:
         status, body = api.call("ed", method, path, payload)
         assert (status, words.lower() in str(body).lower()) == (expected, True), (path, body)
+
+
+HOSTILE = [
+    "\x00",
+    "\ud800",
+    "a" * 100,
+    "a" * 101,
+    "-lead",
+    "ok.name_1",
+    "sp ace",
+    "é",
+    "a/b",
+    "..",
+]
+
+
+def test_the_same_names_uris_and_headers_are_refused_embedded_and_over_rest(
+    api: Api, tmp_path: Path, db_uri: str
+) -> None:
+    """Each hostile or boundary value: refused (InvalidInput / 400) or accepted at both doors."""
+    from loopwright.errors import InvalidInput, LoopwrightError
+    from loopwright.serving.deployments import DeploymentService
+    from loopwright.serving.entities import Variant
+    from loopwright.store.home import open_store
+
+    def rest(path: str, body: dict[str, object], method: str = "POST") -> str:
+        answer = api.http.request(
+            method,
+            "/api/v1" + path,
+            content=json.dumps(body),  # surrogates escaped, as a client may send them
+            headers={
+                "Authorization": f"Bearer {api.tokens['root']}",
+                "Content-Type": "application/json",
+            },
+        )
+        assert answer.status_code < 500, answer.text
+        return "refused" if answer.status_code == 400 else "accepted"
+
+    def embedded(call: Callable[..., object], *args: object, **kwargs: object) -> str:
+        try:
+            call(*args, **kwargs)
+        except InvalidInput:
+            return "refused"
+        except LoopwrightError:
+            return "accepted"  # valid, but not there or not allowed
+        return "accepted"
+
+    assert api.call("root", "PUT", "/models/m/policy", {"rules": []})[0] == 200
+    settings = resolve_settings(home=tmp_path / "home", db_uri=db_uri)
+    with open_store(settings) as store:
+        service = DeploymentService(store, actor="root")
+        service.create("base", "models:/m/1")
+        seen: set[tuple[str, str]] = set()
+        for i, value in enumerate(HOSTILE):
+            name = f"{value}"
+            uri = f"models:/m{value}/1"
+            one = [Variant("a", "models:/m/1", 1), Variant("b", "models:/m/2", 1)]
+            body = [{"name": v.name, "model_uri": v.model_uri, "weight": 1} for v in one]
+            pairs = [
+                (
+                    embedded(service.create, name, "models:/m/1"),
+                    rest("/deployments", {"name": name, "model_uri": "models:/m/1"}),
+                ),
+                (
+                    embedded(service.create, f"u{i}", uri),
+                    rest("/deployments", {"name": f"r{i}", "model_uri": uri}),
+                ),
+                (
+                    embedded(service.set_traffic, "base", one, sticky_header=value),
+                    rest(
+                        "/deployments/base/traffic",
+                        {"variants": body, "sticky_header": value},
+                        "PUT",
+                    ),
+                ),
+            ]
+            for what, (ours, theirs) in zip(("name", "uri", "header"), pairs, strict=True):
+                assert ours == theirs, (what, value, ours, theirs)
+                seen.add((what, ours))
+    assert seen == {(w, o) for w in ("name", "uri", "header") for o in ("accepted", "refused")}
