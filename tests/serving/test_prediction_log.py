@@ -462,3 +462,21 @@ def test_a_failing_write_is_retried_per_interval_not_per_full_batch() -> None:
     assert log.stats().failed == 0  # still being retried, once per interval
     log.close()
     assert log.stats().failed == 610
+
+
+def test_a_read_lists_only_the_hour_folders_of_its_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        for hour in range(12):
+            log.append(record(f"h{hour}", at=T0 + timedelta(hours=hour)))
+    listed: list[str] = []
+    original = LogFiles._list
+
+    def counting(self: LogFiles, folder: str) -> list[str]:
+        listed.append(folder)
+        return original(self, folder)
+
+    monkeypatch.setattr(LogFiles, "_list", counting)
+    frame = read_predictions(root, "churn", since=T0 + timedelta(hours=11))
+    assert set(frame["request_id"]) == {"h11"}
+    assert len(listed) == 2  # the deployment's folder, then its one hour in the window

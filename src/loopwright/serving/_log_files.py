@@ -226,10 +226,15 @@ class LogFiles:
                 found.append(name[len(_DEPLOYMENT_FOLDER) :])
         return sorted(found)
 
-    def hours(self, deployment: str) -> list[HourFiles]:
-        """Every hour folder of ``deployment`` with its files by kind, oldest first."""
+    def hours(
+        self, deployment: str, first: datetime | None = None, until: datetime | None = None
+    ) -> list[HourFiles]:
+        """The hour folders of ``deployment`` (those from hour ``first`` to before ``until``
+        if given) with their files by kind, oldest first. Only those folders are listed."""
         found = []
         for folder, hour in self._hours(self._folder(deployment)):
+            if (first is not None and hour < first) or (until is not None and hour >= until):
+                continue
             parts, compacts, manifests = [], [], []
             for entry in self._list(folder):
                 name = entry.rsplit("/", 1)[-1]
@@ -267,14 +272,11 @@ class LogFiles:
     ) -> list[LogFile]:
         """The files of ``deployment`` whose hour overlaps ``[since, until)``, oldest first."""
         first = hour_of(since) if since is not None else None
-        found: list[LogFile] = []
-        for files in self.hours(deployment):
-            if (first is not None and files.hour < first) or (
-                until is not None and files.hour >= until
-            ):
-                continue
-            found.extend(LogFile(path, files.hour) for path in self.live(files))
-        return found
+        return [
+            LogFile(path, files.hour)
+            for files in self.hours(deployment, first, until)
+            for path in self.live(files)
+        ]
 
     def _hours(self, folder: str) -> Iterator[tuple[str, datetime]]:
         for entry in self._list(folder):

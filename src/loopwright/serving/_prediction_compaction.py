@@ -35,6 +35,7 @@ __all__ = ["CLOSED_AFTER", "compact", "prune"]
 # An hour counts as closed this long after it ends: a writer may still be flushing, or
 # retrying, records that arrived in its last seconds.
 CLOSED_AFTER = timedelta(minutes=10)
+_HOUR = timedelta(hours=1)
 
 
 def compact(
@@ -50,9 +51,7 @@ def compact(
         raise InvalidInput(f"before must be a datetime or None, not {type(before).__name__}")
     hours = merged = rows = 0
     for name in _deployments(files, deployment):
-        for hour_files in files.hours(name):
-            if hour_files.hour >= limit:
-                continue
+        for hour_files in files.hours(name, until=limit):
             done = _compact_hour(files, _finish(files, hour_files))
             if done is not None:
                 hours, merged, rows = hours + 1, merged + done[0], rows + done[1]
@@ -72,9 +71,8 @@ def prune(files: LogFiles, older_than: timedelta, *, deployment: str | None = No
         return Pruning(hours=0, files=0)
     hours = removed = 0
     for name in _deployments(files, deployment):
-        for hour_files in files.hours(name):
-            if hour_files.hour + timedelta(hours=1) > cutoff:
-                continue
+        # Hours that ended by the cutoff: those starting at most an hour before it.
+        for hour_files in files.hours(name, until=cutoff - _HOUR + timedelta(microseconds=1)):
             # Merged files first: their manifests no longer hide any part, so no moment of
             # the deletion shows a row twice.
             for path in [*hour_files.compacts, *hour_files.parts, *hour_files.manifests]:
