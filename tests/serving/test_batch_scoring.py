@@ -292,6 +292,31 @@ def test_through_a_server_the_same_job_and_lineage(tmp_path: Path) -> None:
         thread.join(timeout=30)
 
 
+def test_a_registered_job_inside_a_run_is_its_child(
+    client: Client, model: Any, tmp_path: Path
+) -> None:
+    source = write_parquet(tmp_path / "in.parquet", frame(30))
+    with client.start_run(experiment="pipeline") as pipeline:
+        result = client.predict_batch(f"models:/{MODEL}/1", source, tmp_path / "out", register="s")
+        pipeline.log_metric("scored", result.rows)  # the pipeline's run is still the active one
+    scoring = client.get_run(str(result.run_id))
+    assert scoring.parent_run_id == pipeline.id and scoring.status.value == "FINISHED"
+    assert client.get_run(pipeline.id).metrics["scored"].value == 30
+
+
+def test_a_failed_registered_job_leaves_a_failed_run(
+    client: Client, model: Any, tmp_path: Path
+) -> None:
+    data = frame(30)
+    data.loc[3, "color"] = "purple"
+    source = write_parquet(tmp_path / "in.parquet", data)
+    with pytest.raises(ModelFailed):
+        client.predict_batch(f"models:/{MODEL}/1", source, tmp_path / "out", register="s")
+    (run,) = client.list_runs("batch-scoring")
+    assert run.status.value == "FAILED" and "ModelFailed" in str(run.error)
+    assert "s" not in {dataset.name for dataset in client.datasets.list_datasets()}
+
+
 def test_bounded_memory_on_an_input_larger_than_the_budget(tmp_path: Path) -> None:
     """A 1.2M x 12 float64 input (115 MB as arrays) scored with a 48 MB peak-RSS budget."""
     from sklearn.linear_model import LinearRegression

@@ -12,6 +12,9 @@ records:
 - the output: a new version of dataset NAME whose ``produced_by_run_id`` is the run; the
   version's tags repeat ``model`` and ``input``.
 
+The run is not made the active run; a run active when the job starts (a pipeline's, say)
+becomes its parent.
+
 So the chain reads back from the output alone: ``datasets.get("preds@v1").produced_by_run_id``
 → ``get_run(...)``: its tags name the model version; ``datasets.runs_using(input)`` lists it.
 """
@@ -50,9 +53,20 @@ def start_scoring_run(
         tags["loopwright.model_version_id"] = registered[0]
         if registered[1] is not None:
             tags["loopwright.model_run_id"] = registered[1]
-    run = client.start_run(
-        experiment=EXPERIMENT, name=f"predict {source.name}{version_label}", tags=tags
+    from .._run_stack import active_run
+    from ..tracking import ActiveRun
+
+    # Not made the active run (a job may run inside one, e.g. a pipeline's): that run, if
+    # any, becomes its parent.
+    parent = active_run()
+    created = client.tracking.create_run(
+        experiment=EXPERIMENT,
+        name=f"predict {source.name}{version_label}",
+        tags=tags,
+        parent_run_id=None if parent is None else parent.id,
     )
+    client.tracking.writer.track(created.id)
+    run = ActiveRun(client.tracking, created)
     params: dict[str, object] = {
         "model_uri": source.uri,
         "model": source.name,
