@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import test_deployment_serving as served
 from _served_model import MODEL
 from test_deployment_serving import NAME, _body
@@ -20,6 +22,12 @@ from loopwright.serving.entities import Variant
 
 # The store of the in-process tests: clf v1..v3 under approval policy none.
 settings, client, versions = served.settings, served.client, served.versions
+
+
+@pytest.fixture
+def store_settings(db_uri: str, tmp_path: Path) -> dict[str, str]:
+    """The store on SQLite and on PostgreSQL: serving processes poll it while they serve."""
+    return {"home": str(tmp_path / "home"), "db_uri": db_uri, "blob_uri": str(tmp_path / "blobs")}
 
 
 def _refused(store: dict[str, str], *args: str) -> str:
