@@ -74,9 +74,15 @@ def start_scoring_run(
         "input": input_name,
         **settings,
     }
-    run.log_params(params)
-    if input_version is not None:
-        run.use_dataset(input_version.id, context=SCORING)
+    try:
+        run.log_params(params)
+        if input_version is not None:
+            run.use_dataset(input_version.id, context=SCORING)
+    except BaseException as exc:
+        from ..tracking import RunStatus
+
+        run.end(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
     return run
 
 
