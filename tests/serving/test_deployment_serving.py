@@ -330,12 +330,13 @@ class _Load:
 
 
 def test_hot_swap_under_load_loses_no_request_and_the_log_holds_every_answer(
-    client: Client, settings: Settings, versions: dict[int, Any], tmp_path: Path
+    client: Client, settings: Settings, versions: dict[int, Any], blob_uri: str
 ) -> None:
+    from loopwright.serving.prediction_log import log_uri
     from loopwright.serving.predictions import read_predictions
 
     client.deployments.create(NAME, f"models:/{MODEL}@champion")
-    root = str(tmp_path / "log")
+    root = log_uri(blob_uri)  # on a local folder and on S3
     app, watcher = _serve(settings, log_root=root, refresh=0.1)
     with live(app) as url:
         load = _Load(url)
