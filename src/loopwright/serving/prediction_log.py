@@ -3,10 +3,11 @@
 Serving calls :meth:`PredictionLog.append` once per request. It never blocks and never does
 I/O: a sampled-out request is counted and skipped; otherwise the record joins a bounded queue,
 and when the queue is full it is dropped and counted (``stats().dropped``) rather than making
-the request wait. A daemon thread writes the queue every ``flush_interval`` seconds, or sooner
-once ``max_batch`` records wait, as one Parquet file per deployment and hour
-(``predictions/deployment=<name>/hour=YYYY-MM-DDTHH/part-*.parquet`` under the blob store, see
-``_log_files``), with one row per input row (``_log_table``).
+the request wait. A daemon thread converts the queue to Arrow every few hundred records (so the
+garbage collector never holds a second's worth of record objects) and writes it every
+``flush_interval`` seconds, or sooner once ``max_batch`` records wait, as one Parquet file per
+deployment and hour (``predictions/deployment=<name>/hour=YYYY-MM-DDTHH/part-*.parquet`` under
+the blob store, see ``_log_files``), with one row per input row (``_log_table``).
 
 Durability: :meth:`close` writes everything appended before it returns, and it runs at
 interpreter exit too (``atexit``). A killed process loses at most what arrived during the last
