@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -79,15 +80,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=10_000.0, help="rows appended per second")
     parser.add_argument("--no-log", action="store_true")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once set up, as a server could after loading its models: full "
+        "collections then skip everything imported and loaded",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as root:
         log = None if args.no_log else PredictionLog(root, max_queue=1_000_000)
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
         steps, lateness = asyncio.run(_loop(log, args.seconds, args.rate))
         stats = None
         if log is not None:
             log.close()
             stats = log.stats()
-    result: dict[str, object] = {"log": not args.no_log, "rate": args.rate}
+    result: dict[str, object] = {
+        "log": not args.no_log,
+        "gc_freeze": args.gc_freeze,
+        "rate": args.rate,
+    }
     for name, values in (("step", steps), ("timer_late", lateness)):
         ms = sorted(v * 1000 for v in values)
         result[name] = {
