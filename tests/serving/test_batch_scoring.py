@@ -137,6 +137,11 @@ def test_csv_folder_and_glob_score_like_parquet(folder_model: Path, tmp_path: Pa
     assert out["id"].to_pylist() == list(range(500))
     assert out["model_version"].null_count == 500  # a folder has no registry version
     assert pq.read_table(tmp_path / "out2")["predict"].equals(out["predict"])
+    in_processes = predict_batch(
+        None, str(folder_model), tmp_path / "csv", tmp_path / "out3", executor="process", workers=8
+    )
+    assert in_processes.workers == 2  # no more processes than units (a CSV file is one)
+    assert pq.read_table(tmp_path / "out3")["predict"].equals(out["predict"])
 
 
 @pytest.mark.usefixtures("ray_local")

@@ -166,15 +166,17 @@ def predict_batch(
     cleanup: list[Path] = []
     run: ActiveRun | None = None
     try:
+        input_name, input_version, files, fmt = _input_files(client, input, target.parent, cleanup)
+        units, total = _plan(files, fmt, input_name, count, batch_rows)
+        if executor != "ray":  # no more processes than units (Ray's 0: as it schedules)
+            count = min(count, len(units))
         with open_executor(executor, source, workers=count, ray_address=ray_address) as runner:
             # While the workers start (and load the model), this process checks the input.
             served = loaded_model(source)
             wanted = served.check_outputs(outputs)
             keep = tuple(dict.fromkeys(keep_columns))
             _check_names(keep, wanted)
-            found = _input_files(client, input, target.parent, cleanup)
-            input_name, input_version, files, fmt = found
-            units, total = _plan(served, files, fmt, input_name, keep, count, batch_rows)
+            _check_columns(served, unit_schema(units[0], csv_types(served)), keep, input_name)
             if register is not None:
                 assert client is not None
                 from ._batch_lineage import start_scoring_run
@@ -251,20 +253,13 @@ def _worker_count(executor: str, workers: int | None) -> int:
 
 
 def _plan(
-    served: ServedModel,
-    files: Sequence[str],
-    fmt: str,
-    input_name: str,
-    keep: Sequence[str],
-    workers: int,
-    batch_rows: int,
+    files: Sequence[str], fmt: str, input_name: str, workers: int, batch_rows: int
 ) -> tuple[list[WorkUnit], int | None]:
-    """The input's work units, checked against the signature; and its rows, if known."""
+    """The input's work units (several per worker), and its rows if the footers tell them."""
     total = _total_rows(files, fmt)
     units = plan_units(files, fmt, _unit_rows(total, workers or (os.cpu_count() or 1), batch_rows))
     if not units:
         raise InvalidInput(f"input {input_name!r} has no rows to score")
-    _check_columns(served, unit_schema(units[0], csv_types(served)), keep, input_name)
     return units, total
 
 
