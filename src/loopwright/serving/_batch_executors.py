@@ -7,9 +7,9 @@ once per process through the verifying loader.
 
 - ``local``: units one after the other, in this process;
 - ``process``: ``workers`` processes, started fresh (``spawn``: the caller may hold threads
-  and database connections that a fork would copy half-way). They are started as soon as the
-  model is resolved and load it while the caller checks the input, so their start-up (about
-  a second and a half of imports and loading) overlaps the caller's;
+  and database connections that a fork would copy half-way), no more than there are units.
+  They load the model while the caller checks the input against it, so their start-up (about
+  a second and a half of imports, skops' most of it, and loading) overlaps the caller's;
 - ``ray``: one Ray task per unit (``ray.init()`` locally unless Ray is running, or the cluster
   at ``ray_address``; the input and the output folder must be reachable from its nodes at the
   same paths).
