@@ -11,7 +11,8 @@ merges a closed hour's files into one, crash-safe in three steps:
 
 Killed before step 2 ends, the parts stand and the stale manifest is removed next time; killed
 during step 3, the next compaction finishes the deletions first. Compactions of one log must
-not run at the same time (one command or one server at a time); writers and readers may.
+not run at the same time: within a process (a server's requests) they take turns; across
+processes, run one command or one server's at a time. Writers and readers may run meanwhile.
 
 :func:`prune` deletes whole hours older than a retention period: merged files first (which
 voids their manifests), then parts, then manifests, so no moment shows a row twice.
@@ -20,6 +21,7 @@ voids their manifests), then parts, then manifests, so no moment shows a row twi
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,9 @@ __all__ = ["CLOSED_AFTER", "compact", "prune"]
 # retrying, records that arrived in its last seconds.
 CLOSED_AFTER = timedelta(minutes=10)
 _HOUR = timedelta(hours=1)
+# Compaction and pruning of any log in this process take turns (two merging the same files
+# would each hide them behind their own merged file).
+_TURNS = threading.Lock()
 
 
 def compact(
@@ -50,11 +55,12 @@ def compact(
     else:
         raise InvalidInput(f"before must be a datetime or None, not {type(before).__name__}")
     hours = merged = rows = 0
-    for name in _deployments(files, deployment):
-        for hour_files in files.hours(name, until=limit):
-            done = _compact_hour(files, _finish(files, hour_files))
-            if done is not None:
-                hours, merged, rows = hours + 1, merged + done[0], rows + done[1]
+    with _TURNS:
+        for name in _deployments(files, deployment):
+            for hour_files in files.hours(name, until=limit):
+                done = _compact_hour(files, _finish(files, hour_files))
+                if done is not None:
+                    hours, merged, rows = hours + 1, merged + done[0], rows + done[1]
     return Compaction(hours=hours, files_merged=merged, rows=rows)
 
 
@@ -70,16 +76,18 @@ def prune(files: LogFiles, older_than: timedelta, *, deployment: str | None = No
     except OverflowError:  # before year 1: nothing is that old
         return Pruning(hours=0, files=0)
     hours = removed = 0
-    for name in _deployments(files, deployment):
-        # Hours that ended by the cutoff: those starting at most an hour before it.
-        for hour_files in files.hours(name, until=cutoff - _HOUR + timedelta(microseconds=1)):
-            # Merged files first: their manifests no longer hide any part, so no moment of
-            # the deletion shows a row twice.
-            for path in [*hour_files.compacts, *hour_files.parts, *hour_files.manifests]:
-                files.remove(path)
-                removed += 1
-            files.remove_folder(hour_files.folder)
-            hours += 1
+    with _TURNS:
+        for name in _deployments(files, deployment):
+            # Hours that ended by the cutoff: those starting at most an hour before it.
+            until = cutoff - _HOUR + timedelta(microseconds=1)
+            for hour_files in files.hours(name, until=until):
+                # Merged files first: their manifests no longer hide any part, so no moment
+                # of the deletion shows a row twice.
+                for path in [*hour_files.compacts, *hour_files.parts, *hour_files.manifests]:
+                    files.remove(path)
+                    removed += 1
+                files.remove_folder(hour_files.folder)
+                hours += 1
     return Pruning(hours=hours, files=removed)
 
 
