@@ -369,6 +369,31 @@ def test_a_version_holding_a_protected_stage_needs_no_request(
     assert service.create("api2", "models:/guarded/Production").revision == 1
 
 
+def test_live_traffic_may_not_follow_what_moves_without_approval(
+    service: DeploymentService, registry: Registry
+) -> None:
+    """An unprotected alias, a stage or ``latest`` could later move live traffic to a version
+    nobody cleared, so under a traffic rule a live variant may not follow one; a shadow may."""
+    registry("ada").set_alias("guarded", "candidate", 2)
+    registry("ada").transition_stage("guarded", 1, "Staging")
+    for ref in ("@candidate", "/latest", "/Staging"):
+        with pytest.raises(PermissionDenied, match="may follow only what its approval policy"):
+            service.create("api", f"models:/guarded{ref}")
+    with pytest.raises(NotFound):
+        service.get("api")
+    assert registry("bea").requests(model="guarded") == []  # refused, not queued for approval
+    request = registry("ada").set_alias("guarded", "champion", 1).request
+    assert request is not None
+    registry("bea").approve(request.id)
+    primary = v("primary", "models:/guarded@champion")
+    assert service.create("api", "models:/guarded@champion").revision == 1
+    shadow = v("s", "models:/guarded@candidate", 0.5, SHADOW)
+    assert service.set_traffic("api", [primary, shadow]).revision == 2
+    # Without a traffic rule, following any alias is the team's choice.
+    registry("ada").set_alias("free", "candidate", 2)
+    assert service.create("free-api", "models:/free@candidate").revision == 1
+
+
 def test_rollback_to_an_unapproved_version_is_refused(
     service: DeploymentService, registry: Registry, store: Store
 ) -> None:

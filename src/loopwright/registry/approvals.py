@@ -32,7 +32,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._ids import new_id
-from ..errors import ApprovalExpired, ApprovalNotAllowed, Conflict, InvalidInput, NotFound
+from ..errors import (
+    ApprovalExpired,
+    ApprovalNotAllowed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from ..governance.users import find_user, role_at_least
 from ..store import schema as t
 from ._base import parse_stage
@@ -319,6 +326,8 @@ class ApprovalsMixin(ChangeBase):
         Cleared are: any version when the model's policy has no ``traffic`` rule; a reference
         that follows a protected alias or stage (``@champion``, ``Production``); a version
         holding a protected alias or stage now; a version with an approved ``traffic`` request.
+        A live reference following an unprotected alias or stage, or ``latest``, is refused
+        (PermissionDenied): it could later move to a version nobody cleared.
         Call inside the write transaction of the change, which must not be applied (but
         committed, so the request stays) when a request id comes back.
         """
@@ -326,8 +335,19 @@ class ApprovalsMixin(ChangeBase):
         row = resolve_row(conn, model, ref)
         policy = policy_of(model)
         rule = policy.rule_for("traffic")
-        if not live or rule is None or policy.rule_for(_followed(ref)) is not None:
+        followed = _followed(ref)
+        if not live or rule is None or policy.rule_for(followed) is not None:
             return row.version, None
+        if not ref.isdigit():
+            # An unprotected alias, a stage or `latest` moves without approval, and live
+            # traffic would follow it to a version nobody cleared.
+            protected = ", ".join(r.target for r in policy.rules if r.target != "traffic")
+            raise PermissionDenied(
+                f"live traffic to {name!r} may follow only what its approval policy protects "
+                f"({protected or 'nothing'}) or a pinned version: {ref!r} can move to a version "
+                f"nobody approved for traffic. Pin the version (models:/{name}/{row.version}) "
+                "or protect the alias or stage (loopwright models policy)"
+            )
         al = t.model_aliases.c
         aliases = conn.execute(sa.select(al.alias).where(al.version_id == row.id)).scalars()
         held = [f"alias:{alias}" for alias in aliases] + [f"stage:{row.stage}"]
