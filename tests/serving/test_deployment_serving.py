@@ -500,3 +500,44 @@ def test_shadow_copies_past_the_bound_are_dropped_and_counted(
     stats = copies.stats()
     assert (stats.sent, stats.dropped, stats.answered, stats.failed) == (3, 3, 2, 0)
     assert stats.in_flight == 0 and route.slot.in_flight == 0
+
+
+def test_a_retired_model_finishes_the_batch_it_is_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch on the model thread when its batcher stops is answered, not abandoned."""
+    import importlib
+
+    import pandas as pd
+
+    from loopwright.registry.packaging.package import save_model
+    from loopwright.serving.repository import ModelRepository
+    from loopwright.serving.sources import ModelSource
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "sleepy_model.py").write_text(
+        "import time\n"
+        "class Sleepy:\n"
+        "    def predict(self, frame):\n"
+        "        time.sleep(0.3)\n"
+        "        return frame['a'].to_numpy() * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(code))
+    sleepy = importlib.import_module("sleepy_model").Sleepy()
+    example = pd.DataFrame({"a": [1.0]})
+    save_model(sleepy, tmp_path / "pkg", input_example=example)
+    source = ModelSource("sleepy", "sleepy", None, str(tmp_path / "pkg"), trusted=True)
+    repository = ModelRepository([])
+    entry = repository.load_detached(source)  # warm-up measures 300 ms: the model thread
+    repository.add(entry)
+    model, batcher = repository.get("sleepy")
+    assert model.predict_ms > 100
+
+    async def run() -> dict[str, Any]:
+        answer = asyncio.ensure_future(batcher.submit(model.prepare(example), ("predict",)))
+        await asyncio.sleep(0.1)  # the batch is on the model thread now
+        await repository.remove(entry)
+        return await asyncio.wait_for(answer, 5)
+
+    assert asyncio.run(run())["predict"].tolist() == [2.0]

@@ -80,6 +80,7 @@ class Batcher:
         self._need = 1  # rows that wake the runner: 1 when idle, a full batch when collecting
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running: list[_Pending] = []  # the batch on the model thread (stop waits for it)
 
     @property
     def queued_rows(self) -> int:
@@ -96,12 +97,15 @@ class Batcher:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Finish the queued requests (for up to ``timeout`` seconds), then stop the runner."""
+        """Finish the queued requests and the batch running (for up to ``timeout`` seconds),
+        then stop the runner."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._pending and self._task is not None and loop.time() < deadline:
+        while (self._pending or self._running) and self._task is not None:
+            if loop.time() >= deadline:
+                break
             await asyncio.sleep(0.005)
-        for pending in self._pending:
+        for pending in [*self._pending, *self._running]:
             if not pending.future.done():
                 pending.future.set_exception(Overloaded(f"{self.model.label} was unloaded"))
         self._pending.clear()
@@ -160,7 +164,11 @@ class Batcher:
             if self.model.predict_ms < INLINE_BELOW_MS:
                 results = self._predict(batch)
             else:
-                results = await loop.run_in_executor(self._executor, self._predict, batch)
+                self._running = batch
+                try:
+                    results = await loop.run_in_executor(self._executor, self._predict, batch)
+                finally:
+                    self._running = []
             for pending, result in zip(batch, results, strict=True):
                 if pending.future.done():  # the caller went away
                     continue
