@@ -144,6 +144,8 @@ def test_bad_reads_are_refused_with_the_reason(side: Side) -> None:
         log.read("churn", since="yesterday")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="columns"):
         log.read("churn", columns="request_id")
+    with pytest.raises(InvalidInput, match="columns"):
+        log.read("churn", columns=[])
 
 
 def test_compact_and_prune_need_an_admin_through_a_server(side: Side) -> None:

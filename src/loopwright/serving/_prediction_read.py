@@ -92,10 +92,15 @@ def check_limit(limit: int | None) -> int | None:
 
 
 def check_columns(columns: Sequence[str] | None) -> list[str] | None:
-    """``columns`` as a list without repeats, or ``InvalidInput`` if it is not names."""
+    """``columns`` as a list without repeats, or ``InvalidInput`` if it is not one name or
+    more (None: every column)."""
     if columns is None:
         return None
-    if isinstance(columns, str) or not all(isinstance(c, str) and c for c in columns):
+    if (
+        isinstance(columns, str)
+        or not columns
+        or not all(isinstance(c, str) and c for c in columns)
+    ):
         raise InvalidInput(
             f"columns {columns!r} must be a list of column names, e.g. "
             "['request_id', 'input.age', 'output.predict']"
