@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from .entities import DeploymentRevision as DeploymentRevision
     from .entities import ServingInstance as ServingInstance
     from .entities import Variant as Variant
+    from .live import LiveStats as LiveStats
+    from .live import VariantStats as VariantStats
+    from .live import live_stats as live_stats
+    from .metrics import ServingMetrics as ServingMetrics
     from .model import ServedModel as ServedModel
     from .prediction_log import PredictionLog as PredictionLog
     from .prediction_log import PredictionRecord as PredictionRecord
@@ -56,6 +60,10 @@ _LAZY = {
     "ServeConfig": "server",
     "ServedModel": "model",
     "ServingInstance": "entities",
+    "ServingMetrics": "metrics",
+    "LiveStats": "live",
+    "VariantStats": "live",
+    "live_stats": "live",
     "Variant": "entities",
     "create_app": "app",
     "load_source": "sources",
