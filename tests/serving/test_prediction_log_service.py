@@ -166,6 +166,8 @@ def test_compact_and_prune_need_an_admin_through_a_server(side: Side) -> None:
     assert log.read("churn")["request_id"].unique().tolist() == ["c"]
     with pytest.raises(InvalidInput, match="older_than"):
         log.prune(timedelta(days=-1))
+    with pytest.raises(InvalidInput, match="before must be a datetime"):
+        log.compact(before="2026-12-05")  # type: ignore[arg-type]
 
 
 def test_a_read_past_the_servers_row_cap_says_how_to_narrow_it(

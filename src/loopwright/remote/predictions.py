@@ -75,7 +75,11 @@ class RemotePredictions:
     ) -> Compaction:
         """Merge each closed hour's files (before ``before``; default: hours that ended over
         ten minutes ago) into one, for ``deployment`` or every deployment."""
+        from ..errors import InvalidInput
+
         body: dict[str, Any] = {"deployment": deployment}
+        if before is not None and not isinstance(before, datetime):
+            raise InvalidInput(f"before must be a datetime or None, not {type(before).__name__}")
         if before is not None:
             moment = before.replace(tzinfo=UTC) if before.tzinfo is None else before
             body["before"] = int(moment.timestamp() * 1000)
