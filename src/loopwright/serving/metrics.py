@@ -258,7 +258,7 @@ class ServingMetrics:
         async def handle(request: Request) -> Response:
             try:
                 response = await endpoint(request)
-            except BaseException:
+            except Exception:  # Starlette answers 500 (a cancelled request gets no answer)
                 count(500)
                 raise
             count(response.status_code)
