@@ -624,20 +624,95 @@ def test_a_taken_port_is_an_error_naming_it_not_a_shared_port(client: Client, mo
     import asyncio
 
     from loopwright.errors import ConfigError
+    from loopwright.serving._grpc.service import InferenceService
     from loopwright.serving.grpc_server import start_grpc
 
     repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+    service = InferenceService(repository, None, "0")
 
     async def start_twice(address: str) -> None:
-        first = await start_grpc(repository, None, address)
+        first = await start_grpc(service, address)
         try:
-            await start_grpc(repository, None, address)
+            await start_grpc(service, address)
         finally:
             await first.stop(None)
 
     address = f"127.0.0.1:{free_port()}"
     with pytest.raises(ConfigError, match=f"cannot listen for gRPC on {address}"):
         asyncio.run(start_twice(address))
+
+
+def test_a_deployment_is_routed_sticky_logged_and_shadowed_over_grpc(
+    store_settings: dict[str, str], tmp_path: Path
+) -> None:
+    """The deployment's name is a model name over gRPC too: its policy picks the variant (an
+    a/b sticky header is read from the call's metadata), the variant comes back as
+    ``x-loopwright-variant``, the log records deployment and variant, shadows get copies."""
+    from loopwright.cli._serve_deployment import load_deployment
+    from loopwright.config import resolve_settings
+    from loopwright.serving.entities import SHADOW, Variant
+    from loopwright.serving.predictions import read_predictions
+
+    name = "churn"
+    settings = resolve_settings(
+        home=store_settings["home"],
+        db_uri=store_settings["db_uri"],
+        blob_uri=store_settings["blob_uri"],
+        user="ada",
+        default_approval_policy="none",  # approvals are the control plane's tests
+    )
+    X, _ = training_frame()
+    fitted = train()
+    with Client(settings) as client:
+        with client.start_run(experiment="deployments") as run:
+            for version in (1, 2):
+                run.log_model(
+                    fitted, f"m{version}", input_example=X[:3], registered_model_name=MODEL
+                )
+        client.deployments.create(name, f"models:/{MODEL}/1")
+        client.deployments.set_traffic(
+            name,
+            [
+                Variant("a", f"models:/{MODEL}/1", 0.5),
+                Variant("b", f"models:/{MODEL}/2", 0.5),
+                Variant("twin", f"models:/{MODEL}/2", 1.0, SHADOW),
+            ],
+            sticky_header="X-User-Id",
+        )
+    root = str(tmp_path / "log")
+    address = f"127.0.0.1:{free_port()}"
+    config = ServeConfig(sources=(), deployment=name, log_root=root, grpc_address=address)
+    repository, watcher = load_deployment(config, settings)
+    app = build_app(config, repository, watcher)
+    seen: dict[str, set[str]] = {}
+    with live(app), grpc.insecure_channel(address) as channel:
+        stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+        assert stub.ModelReady(pb.ModelReadyRequest(name=name)).ready
+        meta = stub.ModelMetadata(pb.ModelMetadataRequest(name=name))
+        assert (meta.name, sorted(meta.versions)) == (name, ["1", "2"])
+        for i in range(60):
+            user = f"user-{i % 30}"
+            request = pb.ModelInferRequest(model_name=name, id=f"g{i}", inputs=_good(1))
+            answer, call = stub.ModelInfer.with_call(request, metadata=(("x-user-id", user),))
+            variant = dict(call.trailing_metadata())["x-loopwright-variant"]
+            assert answer.model_version == {"a": "1", "b": "2"}[variant]
+            assert list(answer.outputs[0].contents.int64_contents) == fitted.predict(X[:1]).tolist()
+            seen.setdefault(user, set()).add(variant)
+        # The variants' models stay addressable by their own name and version.
+        own = pb.ModelInferRequest(model_name=MODEL, model_version="2", inputs=_good(1))
+        own_answer, own_call = stub.ModelInfer.with_call(own)
+        assert own_answer.model_version == "2"
+        assert "x-loopwright-variant" not in dict(own_call.trailing_metadata())
+        shadows = app.state.shadows
+        deadline = time.monotonic() + 30
+        while shadows.stats().in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert all(len(variants) == 1 for variants in seen.values()), seen
+    assert set().union(*seen.values()) == {"a", "b"}  # 30 users at 50/50: both get some
+    logged = read_predictions(root, name)
+    ids = {variant: set(rows["request_id"]) for variant, rows in logged.groupby("variant")}
+    assert ids["twin"] == {f"g{i}" for i in range(60)} == ids["a"] | ids["b"]
+    assert not ids["a"] & ids["b"] and set(logged["deployment"]) == {name}
 
 
 # --- `loopwright serve --grpc-port` as users run it -------------------------------------------

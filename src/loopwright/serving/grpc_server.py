@@ -2,9 +2,12 @@
 
 :func:`attach_grpc` makes an app start a ``grpc.aio`` server when it starts and stop it before
 the app's own shutdown closes the models and the prediction log, so both protocols share one
-loop, one model repository (its batch queues included) and one prediction log. The RPCs
-(:mod:`._grpc.service`) go through the REST route's core: the message becomes the OIP request
-object (:mod:`._grpc.codec`), then ``oip.decode_request``, the signature check, the batcher.
+loop, one model repository (its batch queues included), one prediction log, the app's metrics
+and, with ``serve --deployment``, its router and shadow copies (the deployment's name routes
+``ModelInfer`` by its policy; the variant comes back as ``x-loopwright-variant`` trailing
+metadata). The RPCs (:mod:`._grpc.service`) go through the REST route's core: the message
+becomes the OIP request object (:mod:`._grpc.codec`), then ``oip.decode_request``, the
+signature check, the batcher.
 
 Errors map to gRPC status codes as REST maps them to HTTP statuses: a malformed request or one
 the signature refuses is ``INVALID_ARGUMENT``, an unknown model or version ``NOT_FOUND``, a
@@ -34,7 +37,6 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from ._grpc.service import InferenceService
-    from .metrics import ServingMetrics
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
 
@@ -88,14 +90,21 @@ def attach_grpc(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Any]:
+        from .. import __version__
+        from ._grpc.service import InferenceService
+
         async with inner(app) as state:
-            server = await start_grpc(
+            # The REST app's metrics (one /metrics), deployment router and shadow copies.
+            service = InferenceService(
                 repository,
                 log,
-                address,
-                reuse_port=reuse_port,
-                max_message_bytes=max_message_bytes,
-                metrics=getattr(app.state, "metrics", None),  # the REST app's: one /metrics
+                __version__,
+                metrics=getattr(app.state, "metrics", None),
+                deployment=getattr(app.state, "deployment", None),
+                shadows=getattr(app.state, "shadows", None),
+            )
+            server = await start_grpc(
+                service, address, reuse_port=reuse_port, max_message_bytes=max_message_bytes
             )
             try:
                 yield state
@@ -107,22 +116,20 @@ def attach_grpc(
 
 
 async def start_grpc(
-    repository: ModelRepository,
-    log: PredictionLog | None,
+    service: InferenceService,
     address: str,
     *,
     reuse_port: bool = False,
     max_message_bytes: int | None = None,
-    metrics: ServingMetrics | None = None,
 ) -> Any:
-    """A started ``grpc.aio.Server`` on the running loop (stop it with ``await .stop(grace)``).
+    """A started ``grpc.aio.Server`` answering with ``service`` on the running loop (stop it
+    with ``await .stop(grace)``).
 
     Raises:
         ConfigError: ``address`` cannot be listened on.
     """
     import grpc
 
-    from .. import __version__
     from .app import MAX_BODY_BYTES
 
     limit = max_message_bytes or MAX_BODY_BYTES
@@ -133,9 +140,7 @@ async def start_grpc(
             ("grpc.max_send_message_length", -1),
         ]
     )
-    from ._grpc.service import InferenceService
-
-    handlers = _handlers(InferenceService(repository, log, __version__, metrics))
+    handlers = _handlers(service)
     server.add_registered_method_handlers(SERVICE, handlers)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE, handlers), _Unimplemented())

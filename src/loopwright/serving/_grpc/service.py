@@ -28,19 +28,25 @@ from ...errors import (
     RequestTooLarge,
 )
 from .. import oip
-from .._records import prediction_record
+from .._records import PRIMARY, prediction_record
+from ..routing import VARIANT_HEADER
 from . import inference_pb2 as pb
 from .codec import infer_response, metadata_response, request_body
 
 if TYPE_CHECKING:
+    from ..batching import Batcher
     from ..metrics import Meter, ServingMetrics
     from ..model import ServedModel
     from ..prediction_log import PredictionLog
     from ..repository import ModelRepository
+    from ..routing import Route, Router
+    from ..shadow import ShadowCopies
+    from ..watcher import DeploymentWatcher
 
 __all__ = ["InferenceService", "abort", "request_id_of"]
 
 _logger = get_logger(__name__)
+_VARIANT_KEY = VARIANT_HEADER.lower()  # gRPC metadata keys are lower case
 
 
 class InferenceService:
@@ -52,11 +58,22 @@ class InferenceService:
         log: PredictionLog | None,
         version: str,
         metrics: ServingMetrics | None = None,
+        deployment: DeploymentWatcher | None = None,
+        shadows: ShadowCopies | None = None,
     ) -> None:
         self.repository = repository
         self.log = log
         self.version = version
         self.metrics = metrics
+        self.deployment = deployment
+        self.shadows = shadows
+
+    def _router(self, name: str, version: str) -> Router | None:
+        """The deployment's router when a call names the deployment (and no version)."""
+        deployment = self.deployment
+        if deployment is None or version or name != deployment.name:
+            return None
+        return deployment.router
 
     # --- server and model state ------------------------------------------------------------
 
@@ -75,7 +92,8 @@ class InferenceService:
         self, request: pb.ModelReadyRequest, context: Any
     ) -> pb.ModelReadyResponse:
         try:
-            self.repository.get(request.name, request.version or None)
+            if self._router(request.name, request.version) is None:
+                self.repository.get(request.name, request.version or None)
         except NotFound:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
@@ -83,6 +101,12 @@ class InferenceService:
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: Any
     ) -> pb.ModelMetadataResponse:
+        router = self._router(request.name, request.version)
+        if router is not None:  # a deployment: described by its first live variant's model
+            live = router.live
+            versions = list(dict.fromkeys(r.model.version_name for r in live))
+            metadata = oip.model_metadata(live[0].model, versions)
+            return metadata_response({**metadata, "name": request.name})
         try:
             model, _ = self.repository.get(request.name, request.version or None)
         except Exception as exc:
@@ -98,18 +122,25 @@ class InferenceService:
         request_id = request_id_of(context, request.id)
         context.set_trailing_metadata((("x-request-id", request_id),))
         meter: Meter | None = None
+        router, route = self._router(request.model_name, request.model_version), None
         try:
-            if not request.model_name:
-                raise InvalidInput(
-                    "model_name is empty; name one of the models served here: "
-                    f"{', '.join(self.repository.names) or 'none'}"
+            if router is not None:
+                # The call's metadata are its headers (keys in lower case): a sticky a/b
+                # policy reads its header there. Nothing awaits between this choice and the
+                # submit, so the request never reaches a slot the watcher retired meanwhile.
+                route = router.choose(dict(context.invocation_metadata() or ()))
+                model, submit = route.model, route.submit
+                context.set_trailing_metadata(
+                    (("x-request-id", request_id), (_VARIANT_KEY, route.variant))
                 )
-            model, batcher = self.repository.get(request.model_name, request.model_version or None)
+            else:
+                model, batcher = self._model(request)
+                submit = batcher.submit
             if self.metrics is not None:
-                meter = self.metrics.meter(model)
+                meter = self._meter(model, router, route)
             data, outputs, _ = oip.decode_request(request_body(request), model)
             item = model.prepare(data)
-            result = await batcher.submit(item, outputs)
+            result = await submit(item, outputs)
             response = infer_response(
                 model, request.id, result, raw=bool(request.raw_input_contents)
             )
@@ -117,13 +148,76 @@ class InferenceService:
             await abort(context, exc, request_id, self._measured(meter, start))
         if self.metrics is not None:
             self.metrics.rpc("ModelInfer", "OK", meter, time.perf_counter() - start)
-        if self.log is not None and self.log.keeps(request_id):
-            latency_ms = (time.perf_counter() - start) * 1000
-            # Built in a later step of the loop: the answer does not wait for the record.
-            asyncio.get_running_loop().call_soon(
-                _append, self.log, model, request_id, arrived, latency_ms, item.data, result
+        log = self.log
+        if log is not None and not log.keeps(request_id):
+            return response  # sampled out: no record, and a shadow's answer would not be kept
+        latency_ms = (time.perf_counter() - start) * 1000
+        # Built in a later step of the loop: the answer does not wait for the record.
+        loop = asyncio.get_running_loop()
+        if route is None or router is None:
+            if log is not None:
+                loop.call_soon(
+                    _append, log, model, request_id, arrived, latency_ms, item.data, result
+                )
+        else:
+            copies = router.shadow_copies() if router.shadows else []
+            loop.call_soon(
+                self._after_routed,
+                (router.deployment, route, copies, outputs),
+                request_id,
+                arrived,
+                latency_ms,
+                item.data,
+                result,
             )
         return response
+
+    def _model(self, request: pb.ModelInferRequest) -> tuple[ServedModel, Batcher]:
+        if not request.model_name:
+            names = self.repository.names
+            if self.deployment is not None:
+                names = [self.deployment.name, *names]
+            raise InvalidInput(
+                "model_name is empty; name one of the models served here: "
+                f"{', '.join(names) or 'none'}"
+            )
+        return self.repository.get(request.model_name, request.model_version or None)
+
+    def _meter(self, model: ServedModel, router: Router | None, route: Route | None) -> Meter:
+        assert self.metrics is not None
+        if router is None or route is None:
+            return self.metrics.meter(model)
+        return self.metrics.meter(model, router.deployment, route.variant)
+
+    def _after_routed(
+        self,
+        routed: tuple[str, Route, list[Route], tuple[str, ...]],
+        request_id: str,
+        arrived: datetime,
+        latency_ms: float,
+        inputs: Any,
+        outputs: dict[str, Any],
+    ) -> None:
+        """A routed call's record (deployment, variant) and its shadow copies, after the
+        answer; neither can fail the call (``routed``: deployment, route, copies, selected)."""
+        deployment, route, copies, selected = routed
+        if self.log is not None:
+            _append(
+                self.log,
+                route.model,
+                request_id,
+                arrived,
+                latency_ms,
+                inputs,
+                outputs,
+                deployment=deployment,
+                variant=route.variant,
+            )
+        if copies and self.shadows is not None:
+            try:
+                self.shadows.send(copies, inputs, selected, request_id, arrived)
+            except Exception:
+                _logger.exception("request %s: the shadow copies could not be sent", request_id)
 
     def _measured(self, meter: Meter | None, start: float) -> Callable[[str], None] | None:
         """What counts a failed inference call's status code in the metrics."""
@@ -228,10 +322,23 @@ def _append(
     latency_ms: float,
     inputs: Any,
     outputs: dict[str, Any],
+    *,
+    deployment: str | None = None,
+    variant: str = PRIMARY,
 ) -> None:
     """Queue the request's record; a log that refuses it never fails the request."""
     try:
-        record = prediction_record(model, request_id, arrived, latency_ms, 200, inputs, outputs)
+        record = prediction_record(
+            model,
+            request_id,
+            arrived,
+            latency_ms,
+            200,
+            inputs,
+            outputs,
+            deployment=deployment,
+            variant=variant,
+        )
         log.append(record)
     except Exception:
         _logger.exception("request %s: the prediction could not be logged", request_id)
