@@ -188,6 +188,10 @@ def test_a_read_past_the_servers_row_cap_says_how_to_narrow_it(
         side.reader.prediction_log.read("churn")
     assert side.reader.prediction_log.read("churn", limit=2)["request_id"].tolist() == ["c", "c"]
     assert len(side.reader.prediction_log.read("churn", since=LATER)) == 2
+    monkeypatch.setattr(route, "MAX_BYTES", 100)
+    with pytest.raises(LimitExceeded, match="pick fewer columns"):
+        side.reader.prediction_log.read("churn", limit=2)
+    assert len(side.reader.prediction_log.read("churn", limit=2, columns=["row"])) == 2
 
 
 def test_a_server_client_reads_the_servers_log_not_a_local_one(tmp_path: Path) -> None:

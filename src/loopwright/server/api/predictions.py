@@ -3,9 +3,9 @@ pruned.
 
 The log is the one at ``serving.prediction_log.log_location`` of the server's settings: the
 ``prediction_log`` setting, else ``<blob store>/predictions``. A read answers an Arrow IPC
-stream (``application/vnd.apache.arrow.stream``) of at most :data:`MAX_ROWS` rows; past it the
-answer is ``LIMIT_EXCEEDED``, naming how to narrow the read. Reading needs a viewer;
-compaction and pruning delete files, so they need an admin.
+stream (``application/vnd.apache.arrow.stream``) of at most :data:`MAX_ROWS` rows and
+:data:`MAX_BYTES`; past either the answer is ``LIMIT_EXCEEDED``, naming how to narrow the
+read. Reading needs a viewer; compaction and pruning delete files, so they need an admin.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from ...errors import LimitExceeded
 from ...serving.prediction_log import log_location
 from ...serving.predictions import PredictionService
 from ._deps import PREFIX, Admin, State, Viewer
@@ -26,12 +27,13 @@ from ._schemas import Body, Out
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ARROW_STREAM", "MAX_ROWS", "router"]
+__all__ = ["ARROW_STREAM", "MAX_BYTES", "MAX_ROWS", "router"]
 
 router = APIRouter(prefix=PREFIX, tags=["predictions"])
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_ROWS = 1_000_000  # rows one read may return
+MAX_BYTES = 512 << 20  # and their size in Arrow (wide inputs: tensors, long texts)
 _CHUNK = 1 << 20
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
 
@@ -93,6 +95,12 @@ def read_log(
     """Rows with ``since <= timestamp < until`` (ISO 8601; without a zone: UTC), oldest first:
     the newest ``limit`` of them, the ``columns`` given (repeat the parameter) or all."""
     table = _service(state)._read(deployment, since, until, columns, limit)
+    if table.nbytes > MAX_BYTES:
+        raise LimitExceeded(
+            f"the {table.num_rows:,} rows of {deployment!r} asked for take "
+            f"{table.nbytes / (1 << 20):,.0f} MiB, past the {MAX_BYTES >> 20} MiB one read may "
+            "return; pick fewer columns, narrow since / until, or pass a smaller limit"
+        )
     return StreamingResponse(_ipc(table), media_type=ARROW_STREAM)
 
 
