@@ -229,6 +229,7 @@ class ServingMetrics:
         self._queued: set[tuple[str, str]] = set()
         self._meters: dict[tuple[str, str, str, str], Meter] = {}
         self._batches: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._rpcs: dict[tuple[str, int], Any] = {}
         self._task: asyncio.Task[None] | None = None
         repository.observe_batches(self.batch)
 
@@ -279,7 +280,10 @@ class ServingMetrics:
         """A gRPC inference call answered with status ``code`` (``OK``, ``INVALID_ARGUMENT``
         ...) after ``seconds``; ``meter`` once the call named a served model."""
         status = GRPC_AS_HTTP.get(code, 500)
-        self._requests.labels("grpc", method, str(status)).inc()
+        child = self._rpcs.get((method, status))
+        if child is None:
+            child = self._rpcs[method, status] = self._requests.labels("grpc", method, str(status))
+        child.inc()
         if status < 400:
             if meter is not None:
                 meter.observe(seconds)
