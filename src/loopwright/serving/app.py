@@ -83,13 +83,12 @@ def create_app(
     """
     from .. import __version__
 
+    metrics = ServingMetrics(repository, log)
     shadows = None
     if deployment is not None:
         from .shadow import ShadowCopies
 
-        shadows = ShadowCopies(deployment.name, log)
-    dropped = None if shadows is None else (lambda: shadows.stats().dropped)
-    metrics = ServingMetrics(repository, log, shadow_dropped=dropped)
+        shadows = ShadowCopies(deployment.name, log, metrics=metrics)
     server = _Server(repository, log, max_body_bytes, __version__, metrics, deployment, shadows)
     base = "/v2/models/{name}"
     versioned = "/v2/models/{name}/versions/{version}"

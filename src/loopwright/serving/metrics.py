@@ -15,13 +15,14 @@ Series (``loopwright_`` prefix):
 - ``model_load_seconds{model, version}``: loading and warming up each model;
 - ``prediction_log_{appended,dropped,written,failed}_total`` and ``prediction_log_queued``:
   the prediction log's counters, in requests (records);
-- ``shadow_dropped_total``: shadow copies dropped because too many were running;
+- ``shadow_dropped_total``: shadow copies dropped because too many were running (the copies
+  that ran are in the inference series under their shadow variant's name);
 - ``serving_start_time_seconds``: when the process (the earliest worker) started.
 
 The hot path pays one counter increment per answer and one histogram observation per
 inference request, on label children bound once per route and status or per (deployment,
-variant, model, version) and kept in a dict. Levels (queues) and the counters other objects keep
-(the prediction log, the shadow copies) are read when ``/metrics`` is scraped (:meth:`refresh`).
+variant, model, version) and kept in a dict. Levels (queues) and the counters the prediction log
+keeps are read when ``/metrics`` is scraped (:meth:`refresh`).
 
 With several worker processes (``loopwright serve --workers N``) every worker writes its values
 to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` (see :func:`multiprocess_dir`) and a
@@ -134,7 +135,6 @@ class ServingMetrics:
     Args:
         repository: the served models; their predict calls are observed from now on.
         log: the prediction log, whose counters are exported (``None``: not logged).
-        shadow_dropped: how many shadow copies were dropped so far, where shadows run.
 
     Example:
         >>> from loopwright.serving.repository import ModelRepository
@@ -146,12 +146,9 @@ class ServingMetrics:
         self,
         repository: ModelRepository,
         log: PredictionLog | None = None,
-        *,
-        shadow_dropped: Callable[[], int] | None = None,
     ) -> None:
         self.repository = repository
         self.log = log
-        self.shadow_dropped = shadow_dropped
         self.multiprocess = bool(os.environ.get(MULTIPROC_VARIABLE))
         # In multiprocess mode the values live in the shared files and a scrape reads those,
         # so the metrics themselves join no registry (they would be counted twice).
@@ -292,6 +289,10 @@ class ServingMetrics:
         if meter is not None:
             meter.failed(status, seconds)
 
+    def shadow_dropped(self) -> None:
+        """A shadow copy dropped (too many running)."""
+        self._shadow_dropped.inc()
+
     def batch(self, model: ServedModel, requests: int, rows: int) -> None:
         """One predict call of ``model`` over ``requests`` requests holding ``rows`` rows."""
         key = (model.name, model.version_name)
@@ -329,8 +330,6 @@ class ServingMetrics:
             for field, counter in self._log_counters.items():
                 self._advance(f"log.{field}", counter, getattr(stats, field))
             self._log_queued.set(stats.queued)
-        if self.shadow_dropped is not None:
-            self._advance("shadow.dropped", self._shadow_dropped, self.shadow_dropped())
 
     def _advance(self, source: str, counter: Counter, total: int) -> None:
         # Counters moved by the difference, not gauges set to the total: in multiprocess mode

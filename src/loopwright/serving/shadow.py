@@ -28,6 +28,7 @@ from .._logging import get_logger
 from ._records import prediction_record
 
 if TYPE_CHECKING:
+    from .metrics import ServingMetrics
     from .prediction_log import PredictionLog
     from .routing import ModelSlot, Route
 
@@ -58,14 +59,22 @@ class ShadowCopies:
         deployment: the deployment's name, written in the log's ``deployment`` column.
         log: where the shadows' answers go (``None``: they are computed and counted only).
         max_in_flight: most copies running at once; more are dropped.
+        metrics: where drops are counted and each copy's latency observed, under the shadow's
+            variant (a copy that fails counts as a 500).
     """
 
     def __init__(
-        self, deployment: str, log: PredictionLog | None, *, max_in_flight: int = 128
+        self,
+        deployment: str,
+        log: PredictionLog | None,
+        *,
+        max_in_flight: int = 128,
+        metrics: ServingMetrics | None = None,
     ) -> None:
         self.deployment = deployment
         self.log = log
         self.max_in_flight = max_in_flight
+        self.metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
         self._sent = self._dropped = self._answered = self._failed = 0
 
@@ -82,6 +91,8 @@ class ShadowCopies:
         for route in routes:
             if len(self._tasks) >= self.max_in_flight:
                 self._dropped += 1
+                if self.metrics is not None:
+                    self.metrics.shadow_dropped()
                 continue
             self._sent += 1
             # Counted from now, not from when the task starts, so the watcher cannot retire the
@@ -117,12 +128,16 @@ class ShadowCopies:
     ) -> None:
         slot = route.slot
         start = time.perf_counter()
+        model = slot.model
+        metrics = self.metrics
+        meter = None if metrics is None else metrics.meter(model, self.deployment, route.variant)
         try:
-            model = slot.model
             item = model.prepare(data)
             wanted = tuple(name for name in outputs if name in model.outputs) or model.outputs[:1]
             result = await slot.batcher.submit(item, wanted)
         except Exception as exc:
+            if meter is not None:
+                meter.failed(500, time.perf_counter() - start)
             self._failed += 1
             if self._failed == 1 or self._failed % _LOG_EVERY == 0:
                 _logger.warning(
@@ -137,9 +152,12 @@ class ShadowCopies:
                 )
             return
         self._answered += 1
+        latency = time.perf_counter() - start
+        if meter is not None:
+            meter.observe(latency)
         if self.log is None:
             return
-        latency_ms = (time.perf_counter() - start) * 1000
+        latency_ms = latency * 1000
         try:
             record = prediction_record(
                 model,
