@@ -222,6 +222,34 @@ def test_log_drops_are_counted_once_however_often_metrics_are_scraped(
         assert _value(samples, "loopwright_prediction_log_written_total") == 0
 
 
+def test_dropped_shadow_copies_are_counted(served_model: ServedModel) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from prometheus_client import generate_latest
+
+    from loopwright.serving.batching import Batcher
+    from loopwright.serving.metrics import ServingMetrics
+    from loopwright.serving.routing import ModelSlot, Route
+    from loopwright.serving.shadow import ShadowCopies
+
+    metrics = ServingMetrics(ModelRepository([]))
+    with ThreadPoolExecutor(1) as executor:
+        batcher = Batcher(served_model, executor, max_batch_size=1, max_latency_ms=0)
+        twin = Route("twin", 1.0, ModelSlot(served_model, batcher))
+        shadows = ShadowCopies("churn", None, max_in_flight=0, metrics=metrics)  # drops all
+
+        async def send() -> None:
+            shadows.send([twin, twin], None, ("predict",), "r1", datetime.now(UTC))
+
+        asyncio.run(send())
+    samples = _samples(generate_latest(metrics.registry).decode())
+    assert shadows.stats().dropped == 2
+    assert _value(samples, "loopwright_shadow_dropped_total") == 2
+    assert _value(samples, "loopwright_inference_duration_seconds_count") == 0
+
+
 def test_merged_requests_are_one_batch_and_queue_depth_is_read_at_scrape_time(
     client: Client, model: Any
 ) -> None:
