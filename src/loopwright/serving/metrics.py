@@ -5,7 +5,8 @@ Series (``loopwright_`` prefix):
 - ``requests_total{protocol, route, status}``: every answer, by route template (``oip``,
   ``mlflow``) or RPC (``grpc``, its status codes as the HTTP statuses REST gives the same errors);
 - ``errors_total{protocol, status, code}``: error answers by their error code
-  (``BAD_REQUEST``, ``MODEL_FAILED``, ``TEMPORARILY_UNAVAILABLE`` ...);
+  (``BAD_REQUEST``, ``MODEL_FAILED``, ``TEMPORARILY_UNAVAILABLE`` ...; over gRPC the status
+  code's name, ``INVALID_ARGUMENT`` ...);
 - ``inference_duration_seconds{deployment, variant, model, version}``: the latency of every
   inference request that reached a model, answered or not (its ``_count`` is the requests);
   buckets from 0.2 ms to 10 s, ten per decade, fine enough for P50/P95/P99 (:mod:`.live`);
