@@ -11,6 +11,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -18,7 +19,7 @@ from loopwright.errors import InvalidInput
 from loopwright.serving._log_files import LogFiles
 from loopwright.serving._prediction_compaction import compact, prune
 from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
-from loopwright.serving.predictions import PredictionService
+from loopwright.serving.predictions import PredictionService, predictions_view
 from loopwright.store.blobs import BlobStore
 
 NOW = datetime.now(UTC)
@@ -141,6 +142,11 @@ def test_a_compaction_killed_at_any_step_keeps_every_row_once(
     assert child.returncode == -9, child.stdout + child.stderr  # killed where asked
     after_kill = service.read("churn")
     pd.testing.assert_frame_equal(after_kill, before)  # every row, and each only once
+    with duckdb.connect() as connection:  # the DuckDB view reads the same files
+        predictions_view(connection, location, "churn")
+        query = "SELECT count(*), count(DISTINCT request_id) FROM predictions"
+        counted = connection.execute(query).fetchone()
+    assert counted == (len(before), before["request_id"].nunique())
     assert service.deployments()[0].rows == len(before)
     done = compact(files)  # finishes what the killed one left, then merges the rest
     assert _kinds(files) == [(0, 1, 0), (0, 1, 0)]
