@@ -85,17 +85,20 @@ def main() -> list[str]:
         print(f"{name:<20} test ROC AUC {auc:.4f}  run {run.id}", file=sys.stderr)
         run_ids.append(run.id)
     lw.autolog(disable=True)
-    best = client.search_runs(
+    best, runner_up = client.search_runs(
         "tags.dataset = 'breast_cancer'",
         experiments=["quickstart"],
         order_by=["metrics.test_roc_auc DESC"],
-        max_results=1,
-    )[0]
+        max_results=2,
+    )
     print(
         f"best: {best.name} (test ROC AUC {best.metrics['test_roc_auc'].value:.4f})",
         file=sys.stderr,
     )
     promote(client, best.id, X_test, y_test, data_file.parent)
+    # The runner-up is registered too: the canary the served deployment tries later.
+    second = client.registry.register(MODEL_NAME, run_id=runner_up.id)
+    print(f"registered {second.ref} ({runner_up.name}), the canary to come", file=sys.stderr)
     client.close()
     return run_ids
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quickstart on the embedded store: version and validate data, train and track three models,
 # compare them, register the best, have a second user approve it as champion, load it back,
-# serve it (OIP v2 and MLflow's /invocations) and read the prediction log back.
+# deploy it behind an endpoint (OIP v2 and MLflow's /invocations), send traffic, watch live
+# latency, canary the runner-up at 20 % after its approval, and read the prediction log back.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
@@ -31,15 +32,46 @@ X = load_breast_cancer(as_frame=True).frame.drop(columns="target")
 model = lw.load_model("models:/breast-cancer-classifier@champion")
 print(f"breast-cancer-classifier@champion ({model.flavor}) predicts {model.predict(X[:8]).tolist()}")
 PY
-echo "== loopwright serve models:/breast-cancer-classifier@champion (OIP v2 and /invocations)"
+echo "== loopwright deployments create breast-cancer-api models:/breast-cancer-classifier@champion"
+loopwright deployments create breast-cancer-api "models:/breast-cancer-classifier@champion" \
+    --description "The champion behind one endpoint; canaries and alias moves without restarts."
+echo "== loopwright serve --deployment breast-cancer-api (OIP v2 and /invocations, following the deployment)"
 port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-loopwright serve "models:/breast-cancer-classifier@champion" --port "$port" --max-batch-size 32 &
+loopwright serve --deployment breast-cancer-api --port "$port" --max-batch-size 32 &
 serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
-python - "$port" <<'PY'
+burst() {  # burst PORT N: N single-row requests from 8 threads; prints what answered them
+python - "$1" "$2" <<'PY'
+import collections
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from sklearn.datasets import load_breast_cancer
+
+url, count = f"http://127.0.0.1:{sys.argv[1]}", int(sys.argv[2])
+X = load_breast_cancer(as_frame=True).frame.drop(columns="target")
+with httpx.Client(base_url=url, timeout=30) as http:
+    def one(i: int) -> tuple[int, str]:
+        rows = {"dataframe_records": X.iloc[[i % len(X)]].to_dict(orient="records")}
+        answer = http.post("/invocations", json=rows)
+        return answer.status_code, answer.headers.get("x-loopwright-variant", "?")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(count)))
+    seconds = time.perf_counter() - started
+    codes = collections.Counter(code for code, _ in answers)
+    variants = collections.Counter(variant for _, variant in answers)
+    split = ", ".join(f"{name} {n / count:.0%}" for name, n in sorted(variants.items()))
+    print(f"a burst of {count} single-row requests from 8 threads: {codes[200]} answered 200 "
+          f"in {seconds:.2f} s ({count / seconds:.0f} requests/s); answered by: {split}")
+PY
+}
+python - "$port" <<'PY'
+import sys
+import time
 
 import httpx
 from sklearn.datasets import load_breast_cancer
@@ -63,22 +95,41 @@ with httpx.Client(base_url=url, timeout=30) as http:
     body = {"id": "quickstart-1", "inputs": [
         {"name": c, "datatype": "FP64", "shape": [1], "data": row[c].tolist()} for c in X.columns
     ]}
-    answer = http.post("/v2/models/breast-cancer-classifier/infer", json=body).json()
-    print(f"OIP infer (id {answer['id']}): {answer['outputs'][0]['data']}")
+    answer = http.post("/v2/models/breast-cancer-api/infer", json=body)
+    print(f"OIP infer on the deployment (id {answer.json()['id']}, variant "
+          f"{answer.headers['x-loopwright-variant']}): {answer.json()['outputs'][0]['data']}")
     split = {"dataframe_split": X.iloc[:5].to_dict(orient="split", index=False)}
     print(f"/invocations: {http.post('/invocations', json=split).json()['predictions']}")
-
-    def one(i: int) -> int:
-        rows = {"dataframe_records": X.iloc[[i % len(X)]].to_dict(orient="records")}
-        return http.post("/invocations", json=rows).status_code
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        codes = list(pool.map(one, range(400)))
-    seconds = time.perf_counter() - started
-    print(f"a burst of 400 single-row requests from 8 threads: {codes.count(200)} answered 200 "
-          f"in {seconds:.2f} s ({400 / seconds:.0f} requests/s, adaptive batching on)")
 PY
+burst "$port" 400
+echo "== loopwright deployments show breast-cancer-api (live latency from the serving process)"
+loopwright deployments show breast-cancer-api
+echo "== a canary: version 2 (the runner-up) takes 20 % of the traffic once bob approves it for live traffic"
+python - <<'PY'
+import loopwright as lw
+from loopwright.errors import PermissionDenied
+from loopwright.serving import Variant
+
+NAME, MODEL = "breast-cancer-api", "breast-cancer-classifier"
+policy = [Variant("primary", f"models:/{MODEL}@champion", 0.8),
+          Variant("canary", f"models:/{MODEL}/2", 0.2)]
+with lw.connect(user="ada") as ada:
+    try:
+        ada.deployments.set_traffic(NAME, policy)
+    except PermissionDenied as refused:
+        print(f"refused until approved: {refused}")
+        (request,) = [r for r in ada.registry.requests(model=MODEL)  # the one it opened
+                      if r.action == "traffic" and r.version == 2]
+        with lw.connect(user="bob") as bob:
+            bob.registry.approve(request.id, comment="Canary at 20 %, watched.")
+        print(f"bob approved request {request.id} ({request.action} for version {request.version})")
+        deployment = ada.deployments.set_traffic(NAME, policy)
+    shares = ", ".join(f"{v.name} {v.model_uri} {v.weight:.0%}" for v in deployment.live)
+    print(f"revision {deployment.revision} ({deployment.strategy}): {shares}")
+PY
+sleep 2  # the serving process reads the policy every second (--refresh-seconds) and swaps
+burst "$port" 1000
+loopwright deployments show breast-cancer-api
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
 trap - EXIT
@@ -86,9 +137,11 @@ echo "== the prediction log: every request above, read back (client.predictions)
 python - <<'PY'
 import loopwright as lw
 
-log = lw.connect().predictions("breast-cancer-classifier")
+log = lw.connect().predictions("breast-cancer-api")
 print(f"{len(log)} rows from {log['request_id'].nunique()} requests; "
       f"latency P50 {log['latency_ms'].median():.2f} ms, P95 {log['latency_ms'].quantile(0.95):.2f} ms")
+for (variant, version), rows in log.groupby(["variant", "model_version"]):
+    print(f"  {variant:<8} version {version}: {len(rows)} rows")
 PY
 echo "== loopwright audit verify"
 loopwright audit verify
