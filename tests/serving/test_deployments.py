@@ -137,10 +137,15 @@ def test_set_traffic_infers_the_strategy_and_normalises_weights(
     assert ab.strategy == "ab" and ab.sticky_header == "X-User-Id"
     assert [(x.name, x.weight) for x in ab.live] == [("a", 0.75), ("b", 0.25)]
     assert ab.shadows == (v("s", "models:/free/3", 0.1, SHADOW),)
+    huge = service.set_traffic(
+        "api", [v("a", "models:/free/1", 1e308), v("b", "models:/free/2", 1e308)]
+    )
+    assert [x.weight for x in huge.live] == [0.5, 0.5]  # their sum overflows a float
     primary = service.set_traffic("api", [v("primary", "models:/free/3", 5)])
     assert primary.strategy == "primary" and primary.live[0].weight == 1.0
     assert [r.action for r in service.history("api")] == [
         "create",
+        "set-traffic",
         "set-traffic",
         "set-traffic",
         "set-traffic",
@@ -155,6 +160,13 @@ def test_set_traffic_infers_the_strategy_and_normalises_weights(
         ([v("bad name", "models:/free/1")], None, None, "variant name"),
         ([v("primary", "models:/free/1", -1)], None, None, "must be > 0"),
         ([v("primary", "models:/free/1", float("nan"))], None, None, "finite"),
+        ([v("primary", "models:/free/1", 10**400)], None, None, "finite"),  # past float's range
+        (
+            [v("a", "models:/free/1", 1e308), v("b", "models:/free/2", 1e-308)],
+            None,
+            None,
+            "'b': weight 1e-308 is so small",
+        ),
         (
             [v("primary", "models:/free/1"), v("s", "models:/free/2", 1.5, SHADOW)],
             None,

@@ -135,6 +135,13 @@ def test_bad_requests_say_what_is_wrong(api: Api) -> None:
             "weight",
         ),
         (
+            "PUT",
+            "/deployments/api/traffic",
+            {"variants": [{"name": "primary", "model_uri": "models:/m/1", "weight": 10**400}]},
+            400,
+            "finite",
+        ),
+        (
             "POST",
             "/deployments/api/heartbeat",
             {"url": "ftp://x", "pid": 1, "host": "h"},

@@ -143,8 +143,19 @@ def _weighted(strategy: str, live: Sequence[Variant]) -> tuple[Variant, ...]:
             )
         share = {"primary": 1 - p, "canary": p}
         return tuple(Variant(v.name, v.model_uri, share[v.name], LIVE) for v in live)
-    total = math.fsum(v.weight for v in live)
-    return tuple(Variant(v.name, v.model_uri, v.weight / total, LIVE) for v in live)
+    # Scaled by the largest first: weights near the float maximum would overflow their sum.
+    top = max(float(v.weight) for v in live)
+    total = math.fsum(float(v.weight) / top for v in live)
+    weighted = tuple(
+        Variant(v.name, v.model_uri, float(v.weight) / top / total, LIVE) for v in live
+    )
+    for given, stored in zip(live, weighted, strict=True):
+        if stored.weight == 0:
+            raise InvalidInput(
+                f"live variant {given.name!r}: weight {given.weight} is so small beside the "
+                "others that its share rounds to 0 (remove the variant or give it more weight)"
+            )
+    return weighted
 
 
 def _check_variant(variant: object) -> None:
@@ -160,7 +171,7 @@ def _check_variant(variant: object) -> None:
             f"variant {variant.name!r}: role {variant.role!r} is not {LIVE!r} or {SHADOW!r}"
         )
     weight = variant.weight
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not _finite(weight):
         raise InvalidInput(f"variant {variant.name!r}: weight must be a finite number")
     if variant.role == SHADOW and not 0 < weight <= 1:
         raise InvalidInput(
@@ -173,6 +184,13 @@ def _check_variant(variant: object) -> None:
             "to send it no traffic)"
         )
     model_uri_of(variant.model_uri, variant.name)
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int past the float range
+        return False
 
 
 def _strategy(live: Sequence[Variant]) -> str:

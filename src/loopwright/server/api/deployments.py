@@ -121,7 +121,8 @@ def delete_deployment(name: str, state: State, caller: Editor) -> Response:
 @router.put("/deployments/{name}/traffic")
 def set_traffic(name: str, body: TrafficIn, state: State, caller: Editor) -> DeploymentOut:
     """Replace the traffic policy (a new revision)."""
-    variants = [Variant(v.name, v.model_uri, float(v.weight), v.role) for v in body.variants]
+    # The weight as sent: the service refuses one past the float range (float() would raise).
+    variants = [Variant(v.name, v.model_uri, v.weight, v.role) for v in body.variants]
     changed = state.deployments(caller).set_traffic(
         name, variants, strategy=body.strategy, sticky_header=body.sticky_header
     )
