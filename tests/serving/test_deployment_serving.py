@@ -541,3 +541,70 @@ def test_a_retired_model_finishes_the_batch_it_is_running(
         return await asyncio.wait_for(answer, 5)
 
     assert asyncio.run(run())["predict"].tolist() == [2.0]
+
+
+def test_a_request_whose_body_arrives_across_a_swap_is_answered_by_the_new_policy(
+    client: Client, settings: Settings, versions: dict[int, Any]
+) -> None:
+    """The app reads the router before it awaits the body; the swap and the old version's
+    retirement may happen while the body is on its way. The choice then follows the new policy
+    (the retired version's batcher would otherwise be restarted, or hang on a slow model)."""
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    app, watcher = _serve(settings)
+    path = f"/v2/models/{NAME}/infer"
+    body = json.dumps(_body(0)).encode()
+
+    async def run() -> tuple[_Answer, Any]:
+        body_sent = asyncio.Event()
+        old = watcher.router.live[0].slot
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        parts = iter([body[:10], body[10:]])
+        status, headers, chunks = 0, {}, []
+
+        async def receive() -> dict[str, Any]:
+            part = next(parts, None)
+            if part is None:
+                await asyncio.Event().wait()
+            if part == body[10:]:
+                await body_sent.wait()  # the rest of the body comes after the swap
+            return {"type": "http.request", "body": part, "more_body": part == body[:10]}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers.update((k.decode(), v.decode()) for k, v in message["headers"])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        request = asyncio.ensure_future(app(scope, receive, send))
+        await asyncio.sleep(0.05)  # the app holds the router and waits for the body
+        client.registry.set_alias(MODEL, "champion", 2)
+        assert await watcher.refresh()
+        deadline = time.monotonic() + 5
+        while any(r["version"] == "1" for r in watcher.repository.index()):
+            assert time.monotonic() < deadline, "version 1 was never retired"
+            await asyncio.sleep(0.01)
+        body_sent.set()
+        await asyncio.wait_for(request, 5)
+        await watcher.close()
+        return _Answer(status, headers, b"".join(chunks)), old
+
+    answer, old = asyncio.run(run())
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["model_version"] == "2"
+    assert old.in_flight == 0
+    assert old.batcher._task is None  # the retired version's runner was not started again

@@ -94,6 +94,7 @@ class Router:
         "_last",
         "_live",
         "_sticky",
+        "_successor",
         "_uniform",
         "deployment",
         "revision",
@@ -124,6 +125,19 @@ class Router:
         self._last = len(self._live) - 1
         self._sticky = sticky_header.lower() if sticky_header else None
         self._uniform = uniform
+        self._successor: Router | None = None
+
+    @property
+    def current(self) -> Router:
+        """The router in force now: this one, or the newest that superseded it."""
+        router = self
+        while router._successor is not None:
+            router = router._successor
+        return router
+
+    def supersede(self, successor: Router) -> None:
+        """Send the choices still asked of this router to ``successor`` (the watcher's swap)."""
+        self._successor = successor
 
     @property
     def live(self) -> tuple[Route, ...]:
@@ -140,6 +154,8 @@ class Router:
 
     def choose(self, headers: Mapping[str, str]) -> Route:
         """The live route that answers a request with these (case-insensitive) headers."""
+        if self._successor is not None:  # read before a swap: the policy in force decides
+            return self.current.choose(headers)
         if not self._last:
             return self._live[0]
         point = None
@@ -153,6 +169,8 @@ class Router:
 
     def shadow_copies(self) -> list[Route]:
         """The shadow routes that get a copy of this request (each with its own share)."""
+        if self._successor is not None:
+            return self.current.shadow_copies()
         uniform = self._uniform
         return [route for route in self.shadows if uniform() < route.weight]
 

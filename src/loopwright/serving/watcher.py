@@ -173,8 +173,10 @@ class DeploymentWatcher:
         for key, entry in loaded.items():
             self.repository.add(entry)
             self._slots[key] = (_slot(entry), entry)
-        # The swap: requests read self.router once each, so each sees one whole policy.
-        self.router = self._router(deployment, resolved)
+        # The swap: requests read self.router once each, so each sees one whole policy; one
+        # that read the old router and awaits its body yet chooses through the new one.
+        previous, self.router = self.router, self._router(deployment, resolved)
+        previous.supersede(self.router)
         self.swaps += 1
         _logger.info(
             "deployment %r: now revision %d: %s",
