@@ -111,8 +111,13 @@ def _rows(record: PredictionRecord) -> int:
 
 def _column(cells: list[Any], counts: np.ndarray) -> pa.Array:
     """One column over every record: each record's values (its cell), nulls for a None cell."""
-    if set(map(type, cells)) == {list}:
-        try:  # the common case (JSON bodies): one conversion for the whole column
+    kinds = set(map(type, cells))
+    if kinds == {np.ndarray}:
+        joined = _joined_arrays(cells)
+        if joined is not None:
+            return joined
+    elif kinds == {list}:
+        try:  # one conversion for the whole column
             return pa.array(list(chain.from_iterable(cells)))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             pass  # mixed types: convert request by request and reconcile below
@@ -123,6 +128,18 @@ def _column(cells: list[Any], counts: np.ndarray) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         text = {index: strings(chunk.to_pylist()) for index, chunk in chunks.items()}
         return _joined(text, counts, pa.string())
+
+
+def _joined_arrays(cells: list[np.ndarray]) -> pa.Array | None:
+    """The common case (what serving logs): every request's column is an array of one dtype
+    and row shape, joined in NumPy and handed to Arrow whole, without a Python object per
+    value. None when they differ (the caller reconciles them request by request)."""
+    if len(set(map(attrgetter("dtype"), cells))) > 1:
+        return None
+    try:  # rows of different shapes (widths) do not concatenate
+        return _array(np.concatenate(cells) if len(cells) > 1 else cells[0])
+    except (ValueError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def _joined(chunks: dict[int, pa.Array], counts: np.ndarray, target: pa.DataType) -> pa.Array:
@@ -143,11 +160,14 @@ def _array(values: Any) -> pa.Array:
     if isinstance(values, pa.Array):
         return values
     if isinstance(values, np.ndarray) and values.ndim > 1:
-        # A row of several values (class probabilities ...): a list per row.
-        flat = values.reshape(len(values), -1)
-        width = flat.shape[1]
-        offsets = pa.array(np.arange(0, width * len(flat) + 1, width, dtype=np.int32))
-        return pa.ListArray.from_arrays(offsets, pa.array(flat.ravel()))
+        # A row of several values (class probabilities ...): a list per row, nested as the
+        # array is (an image row is a list of lists), built from the flat values at once.
+        nested = pa.array(np.ascontiguousarray(values).ravel())
+        for axis in range(values.ndim - 1, 0, -1):
+            lists = int(np.prod(values.shape[:axis]))  # one list per index of the outer axes
+            offsets = pa.array(np.arange(lists + 1, dtype=np.int32) * values.shape[axis])
+            nested = pa.ListArray.from_arrays(offsets, nested)
+        return nested
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):

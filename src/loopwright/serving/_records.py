@@ -1,4 +1,4 @@
-"""Prediction-log records of served requests: columns of plain values, one per input row."""
+"""Prediction-log records of served requests: a NumPy array per column, one value per input row."""
 
 from __future__ import annotations
 
@@ -46,20 +46,37 @@ def prediction_record(
     )
 
 
-def row_values(data: Any, default: str) -> dict[str, list[Any]]:
-    """``data`` (a DataFrame, an array or a dict of arrays) as name -> one value per row.
+def row_values(data: Any, default: str) -> dict[str, Any]:
+    """``data`` (a DataFrame, an array or a dict of arrays) as name -> one NumPy array per
+    column, one value per row.
 
-    A 2-D array row becomes one list value (``predict_proba`` gives ``[0.2, 0.8]`` per row).
+    No Python object per value is made here: this runs on the event loop, once per logged
+    request, and the log's writer builds Arrow columns from the arrays in bulk
+    (``_log_table``). A 2-D array stays 2-D: one list value per row (``predict_proba`` gives
+    ``[0.2, 0.8]`` per row). The arrays may be views of the request's own data, which nothing
+    changes after the model has answered.
     """
     import numpy as np
 
     if hasattr(data, "columns"):
-        return {str(column): data[column].tolist() for column in data.columns}
+        return _frame_columns(data)
     if isinstance(data, Mapping):
-        return {str(name): _values(value, np) for name, value in data.items()}
-    return {default: _values(data, np)}
+        return {str(name): _array(value, np) for name, value in data.items()}
+    return {default: _array(data, np)}
 
 
-def _values(value: Any, np: Any) -> list[Any]:
-    array = value.to_numpy() if hasattr(value, "to_numpy") else np.asarray(value)
-    return list(array.tolist())
+def _frame_columns(frame: Any) -> dict[str, Any]:
+    """A DataFrame's columns as arrays. A frame of one dtype is one block in pandas: its 2-D
+    array is a view, and each column a contiguous slice of it (~1 us for 20 columns, where
+    ``frame[column]`` costs ~15 us a column)."""
+    names = [str(name) for name in frame.columns.tolist()]
+    manager = getattr(frame, "_mgr", None)  # pandas' block manager (not public; checked)
+    if getattr(manager, "nblocks", 0) == 1 and len(names) == frame.shape[1]:
+        matrix = frame.to_numpy()
+        if matrix.ndim == 2 and matrix.shape[1] == len(names):
+            return dict(zip(names, matrix.T, strict=True))
+    return {name: frame.iloc[:, index].to_numpy() for index, name in enumerate(names)}
+
+
+def _array(value: Any, np: Any) -> Any:
+    return value.to_numpy() if hasattr(value, "to_numpy") else np.asarray(value)
