@@ -101,3 +101,19 @@ def test_shadows_get_their_share_of_copies() -> None:
 def test_a_live_variant_without_weight_is_refused_naming_it() -> None:
     with pytest.raises(InvalidInput, match=r"churn.*revision 2.*\('b', 0\)"):
         Router("churn", 2, [_route("a", 1.0), _route("b", 0)], [], None)
+
+
+def test_seeding_the_random_module_does_not_fix_the_choices() -> None:
+    # A model or library that calls random.seed() in the serving process (every predict, say)
+    # must not make every request land on the same variant.
+    router = Router(
+        "churn", 1, [_route("a", 0.5), _route("b", 0.5, 2)], [_route("s", 0.5, 3)], None
+    )
+    runs = []
+    for _ in range(2):
+        random.seed(0)
+        runs.append(
+            [router.choose({}).variant for _ in range(64)]
+            + [len(router.shadow_copies()) for _ in range(64)]
+        )
+    assert runs[0] != runs[1]

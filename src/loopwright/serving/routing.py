@@ -86,7 +86,8 @@ class Router:
         live: the variants that answer, with weights > 0 (normalised here).
         shadows: the variants that get a copy of a share (``weight``) of requests.
         sticky_header: under ``ab``, the header whose value keeps a caller on one variant.
-        uniform: the source of random points in ``[0, 1)`` (a seeded one in tests).
+        uniform: the source of random points in ``[0, 1)`` (default: a generator of the
+            router's own; a seeded one in tests).
     """
 
     __slots__ = (
@@ -109,7 +110,7 @@ class Router:
         shadows: Sequence[Route],
         sticky_header: str | None,
         *,
-        uniform: Callable[[], float] = random.random,
+        uniform: Callable[[], float] | None = None,
     ) -> None:
         if any(route.weight <= 0 for route in live):
             raise InvalidInput(
@@ -124,7 +125,9 @@ class Router:
         self._bounds = [bound / total for bound in accumulate(r.weight for r in live)][:-1]
         self._last = len(self._live) - 1
         self._sticky = sticky_header.lower() if sticky_header else None
-        self._uniform = uniform
+        # Its own generator (seeded by the OS), not the random module's: a model or library
+        # that calls random.seed() in this process would otherwise fix every choice.
+        self._uniform = uniform or random.Random().random
         self._successor: Router | None = None
 
     @property
