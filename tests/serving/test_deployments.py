@@ -498,6 +498,35 @@ def test_concurrent_changes_get_gap_free_revisions(
     assert count == 33
 
 
+def test_concurrent_creates_of_one_name_make_one_deployment(
+    service: DeploymentService, store: Store, clock: Clock
+) -> None:
+    """The others get AlreadyExists (on PostgreSQL each found the name free, and the unique
+    constraint's IntegrityError was a 500 over REST)."""
+    for name in ("race-1", "race-2", "race-3"):
+        outcomes: list[str] = []
+        start = threading.Barrier(4)
+
+        def create(worker: int, name: str = name, outcomes: list[str] = outcomes) -> None:
+            mine = DeploymentService(store, actor=f"w{worker}", clock=clock)
+            start.wait()
+            try:
+                mine.create(name, "models:/free/1")
+                outcomes.append("created")
+            except AlreadyExists:
+                outcomes.append("exists")
+            except BaseException as exc:
+                outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["created", "exists", "exists", "exists"], outcomes
+        assert [r.revision for r in service.history(name)] == [1]
+
+
 def test_policies_take_a_traffic_rule_and_nothing_like_it(registry: Registry) -> None:
     root = registry("root")
     root.create_model("other")

@@ -282,21 +282,27 @@ class DeploymentService:
     ) -> Deployment:
         """Store ``policy`` as the deployment's next revision, or raise ``PermissionDenied``
         (after committing the approval requests it opened) if a live version is not cleared."""
-        with self.db.write() as conn:
-            row = None if action == "create" else self._row(conn, name, lock=True)
-            if row is None and conn.execute(sa.select(_d.id).where(_d.name == name)).first():
-                raise AlreadyExists(
-                    f"deployment {name!r} already exists; change it with set_traffic or pick "
-                    "another name"
-                )
-            if expect is not None and row is not None and row.revision != expect:
-                raise Conflict(
-                    f"deployment {name!r} changed while {action} was prepared (revision "
-                    f"{expect} → {row.revision}); run {action} again"
-                )
-            pending = self._clear(conn, policy)
-            if not pending:
-                return self._store_revision(conn, name, row, policy, action, description)
+        try:
+            with self.db.write() as conn:
+                row = None if action == "create" else self._row(conn, name, lock=True)
+                if row is None and conn.execute(sa.select(_d.id).where(_d.name == name)).first():
+                    raise _exists(name)
+                if expect is not None and row is not None and row.revision != expect:
+                    raise Conflict(
+                        f"deployment {name!r} changed while {action} was prepared (revision "
+                        f"{expect} → {row.revision}); run {action} again"
+                    )
+                pending = self._clear(conn, policy)
+                if not pending:
+                    return self._store_revision(conn, name, row, policy, action, description)
+        except sa.exc.IntegrityError:
+            # Two creates of one name on PostgreSQL both find it free; the unique name decides.
+            if action != "create":
+                raise
+            with self.db.read() as conn:
+                if conn.execute(sa.select(_d.id).where(_d.name == name)).first() is None:
+                    raise
+            raise _exists(name) from None
         # Raised after the commit, so the requests stay open for approvers.
         listed = "; ".join(f"{what}: request {rid}" for what, rid in pending)
         raise PermissionDenied(
@@ -401,6 +407,12 @@ class DeploymentService:
             before=before,
             after=after,
         )
+
+
+def _exists(name: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"deployment {name!r} already exists; change it with set_traffic or pick another name"
+    )
 
 
 def _deployment(row: Any) -> Deployment:
