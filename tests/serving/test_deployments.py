@@ -503,22 +503,24 @@ def test_concurrent_creates_of_one_name_make_one_deployment(
 ) -> None:
     """The others get AlreadyExists (on PostgreSQL each found the name free, and the unique
     constraint's IntegrityError was a 500 over REST)."""
+
+    def create(worker: int, name: str, start: threading.Barrier, outcomes: list[str]) -> None:
+        mine = DeploymentService(store, actor=f"w{worker}", clock=clock)
+        start.wait()
+        try:
+            mine.create(name, "models:/free/1")
+            outcomes.append("created")
+        except AlreadyExists:
+            outcomes.append("exists")
+        except BaseException as exc:
+            outcomes.append(repr(exc))
+
     for name in ("race-1", "race-2", "race-3"):
         outcomes: list[str] = []
         start = threading.Barrier(4)
-
-        def create(worker: int, name: str = name, outcomes: list[str] = outcomes) -> None:
-            mine = DeploymentService(store, actor=f"w{worker}", clock=clock)
-            start.wait()
-            try:
-                mine.create(name, "models:/free/1")
-                outcomes.append("created")
-            except AlreadyExists:
-                outcomes.append("exists")
-            except BaseException as exc:
-                outcomes.append(repr(exc))
-
-        threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+        threads = [
+            threading.Thread(target=create, args=(n, name, start, outcomes)) for n in range(4)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
