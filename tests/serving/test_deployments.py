@@ -22,7 +22,7 @@ from loopwright.governance.users import UserService
 from loopwright.registry.entities import ApprovalPolicy, ApprovalRule
 from loopwright.registry.service import RegistryService
 from loopwright.serving.deployments import HEARTBEAT_TIMEOUT_S, DeploymentService
-from loopwright.serving.entities import SHADOW, Variant
+from loopwright.serving.entities import SHADOW, Deployment, Variant
 from loopwright.store import schema as t
 from loopwright.store.audit import events, verify_chain
 from loopwright.store.home import Store, open_store
@@ -260,6 +260,38 @@ def test_promote_moves_the_alias_the_primary_follows(
     promoted = service.promote("api")
     assert promoted.variants == (v("primary", "models:/free@prod"),)
     assert registry("ada").resolve("free", "@prod").version == 3
+
+
+def test_a_promotion_refused_moves_no_alias(
+    service: DeploymentService,
+    registry: Registry,
+    store: Store,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another editor changes the canary while promote prepares: the promotion is refused and
+    the alias stays where it was (it moved in a transaction of its own, to the old canary)."""
+    registry("ada").set_alias("free", "prod", 1)
+    service.create("api", "models:/free@prod")
+    primary = v("primary", "models:/free@prod")
+    service.set_traffic("api", [primary, v("canary", "models:/free/3", 0.3)])
+    other = DeploymentService(store, actor="bea", clock=clock)
+    read = service.get
+
+    def read_then_someone_changes_it(name: str) -> Deployment:
+        seen = read(name)
+        other.set_traffic(name, [primary, v("canary", "models:/free/2", 0.3)])
+        return seen
+
+    monkeypatch.setattr(service, "get", read_then_someone_changes_it)
+    with pytest.raises(Conflict, match="changed while promote was prepared"):
+        service.promote("api")
+    assert registry("ada").resolve("free", "@prod").version == 1
+    monkeypatch.undo()
+    assert service.promote("api").variants == (primary,)
+    assert registry("ada").resolve("free", "@prod").version == 2
+    moved = [e for e in events(store.db) if e.action == "model_alias.set"]
+    assert [e.after["version"] for e in moved if e.after] == [1, 2]
 
 
 def test_promote_through_a_protected_alias_waits_for_its_approval(

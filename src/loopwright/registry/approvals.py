@@ -42,7 +42,7 @@ from ..errors import (
 )
 from ..governance.users import find_user, role_at_least
 from ..store import schema as t
-from ._base import parse_stage
+from ._base import check_alias, parse_stage
 from ._changes import ChangeBase, check_transition
 from ._queries import load_requests, lock_model, model_row, policy_of, request_rule, resolve_row
 from .entities import ApprovalPolicy, ApprovalRequest, ApprovalRule, Stage
@@ -361,6 +361,33 @@ class ApprovalsMixin(ChangeBase):
         return row.version, self._open_request(
             conn, model, row, rule=rule, policy=policy, comment="live traffic in a deployment"
         )
+
+    def _promotion_alias(
+        self, conn: sa.Connection, name: str, alias: str, ref: str, comment: str
+    ) -> tuple[int, str | None]:
+        """Point ``alias`` of model ``name`` at the version ``ref`` names now, inside the write
+        transaction of a deployment's promotion (so it moves only if the promotion is stored):
+        the version and, when the policy protects the alias, the id of the pending request
+        opened (or found) instead of moving it. An alias there already changes nothing.
+        """
+        alias = check_alias(alias)
+        model = model_row(conn, name, lock=True)
+        target = resolve_row(conn, model, ref)
+        al = t.model_aliases.c
+        current = conn.execute(
+            sa.select(al.version_id).where(al.model_id == model.id, al.alias == alias)
+        ).scalar()
+        if current == target.id:
+            return target.version, None
+        policy = policy_of(model)
+        rule = policy.rule_for(f"alias:{alias}")
+        if rule is not None:
+            request_id = self._open_request(
+                conn, model, target, rule=rule, policy=policy, comment=comment
+            )
+            return target.version, request_id
+        self._move_alias(conn, model, alias, target, comment)
+        return target.version, None
 
     def _check_decider(
         self, conn: sa.Connection, request: Any, version: Any, rule: ApprovalRule, decision: str

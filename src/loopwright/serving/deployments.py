@@ -158,9 +158,32 @@ class DeploymentService:
             )
         primary, canary = current.variant("primary"), current.variant("canary")
         assert primary is not None and canary is not None  # what strategy canary means
-        promoted = self._promoted_uri(name, primary, canary)
-        variants = [Variant("primary", promoted, 1.0), *current.shadows]
-        return self._change(name, check_policy(variants), "promote", expect=current.revision)
+        followed = model_uri_of(primary.model_uri, "primary")
+        target = model_uri_of(canary.model_uri, "canary")
+        assert followed.name is not None and target.name is not None and target.ref is not None
+        alias = _alias_of(followed.ref or "")
+        if alias is None or followed.name != target.name:
+            variants = [Variant("primary", canary.model_uri, 1.0), *current.shadows]
+            return self._change(name, check_policy(variants), "promote", expect=current.revision)
+        model, ref = followed.name, target.ref
+
+        def move_alias(conn: sa.Connection) -> str | None:
+            """Moves the alias in the promotion's transaction, or says which request waits."""
+            version, request = self._registry._promotion_alias(
+                conn, model, alias, ref, comment=f"promote canary of deployment {name!r}"
+            )
+            if request is None:
+                return None
+            return (
+                f"promoting deployment {name!r} moves alias {alias!r} of model {model!r} to "
+                f"version {version}, which needs approval: request {request} is pending; run "
+                "promote again once it is approved"
+            )
+
+        variants = [Variant("primary", primary.model_uri, 1.0), *current.shadows]
+        return self._change(
+            name, check_policy(variants), "promote", expect=current.revision, then=move_alias
+        )
 
     def rollback(self, name: str, to_revision: int | None = None) -> Deployment:
         """Restore the traffic policy of ``to_revision`` (default: the one before the current)."""
@@ -244,33 +267,6 @@ class DeploymentService:
             )
         return row
 
-    def _promoted_uri(self, name: str, primary: Variant, canary: Variant) -> str:
-        """The primary's URI after promotion; moves the alias the primary follows first."""
-        followed, target = (
-            model_uri_of(primary.model_uri, "primary"),
-            model_uri_of(canary.model_uri, "canary"),
-        )
-        ref = followed.ref or ""
-        follows_alias = ref.startswith("@") or not (
-            ref.isdigit() or ref.lower() in {"latest", "none", "staging", "production", "archived"}
-        )
-        if not follows_alias or followed.name != target.name:
-            return canary.model_uri
-        assert followed.name is not None and target.name is not None and target.ref is not None
-        version = self._registry.resolve(target.name, target.ref).version
-        alias = ref.removeprefix("@")
-        change = self._registry.set_alias(
-            followed.name, alias, version, comment=f"promote canary of deployment {name!r}"
-        )
-        if change.request is not None:
-            raise PermissionDenied(
-                f"promoting deployment {name!r} moves alias {alias!r} of model "
-                f"{followed.name!r} to version {version}, which needs approval: request "
-                f"{change.request.id} is {change.request.status}; run promote again once it "
-                "is approved"
-            )
-        return primary.model_uri
-
     def _change(
         self,
         name: str,
@@ -279,9 +275,15 @@ class DeploymentService:
         *,
         description: str | None = None,
         expect: int | None = None,
+        then: Callable[[sa.Connection], str | None] | None = None,
     ) -> Deployment:
         """Store ``policy`` as the deployment's next revision, or raise ``PermissionDenied``
-        (after committing the approval requests it opened) if a live version is not cleared."""
+        (after committing the approval requests it opened) if a live version is not cleared.
+
+        ``then`` runs in the same transaction once the policy is cleared (a promotion moves
+        its alias there); a message it returns refuses the change, after the commit.
+        """
+        refusal: str | None = None
         try:
             with self.db.write() as conn:
                 row = None if action == "create" else self._row(conn, name, lock=True)
@@ -293,7 +295,9 @@ class DeploymentService:
                         f"{expect} → {row.revision}); run {action} again"
                     )
                 pending = self._clear(conn, policy)
-                if not pending:
+                if not pending and then is not None:
+                    refusal = then(conn)
+                if not pending and refusal is None:
                     return self._store_revision(conn, name, row, policy, action, description)
         except sa.exc.IntegrityError:
             # Two creates of one name on PostgreSQL both find it free; the unique name decides.
@@ -304,6 +308,8 @@ class DeploymentService:
                     raise
             raise _exists(name) from None
         # Raised after the commit, so the requests stay open for approvers.
+        if refusal is not None:
+            raise PermissionDenied(refusal)
         listed = "; ".join(f"{what}: request {rid}" for what, rid in pending)
         raise PermissionDenied(
             f"deployment {name!r} not changed: live traffic needs approved model versions "
@@ -407,6 +413,16 @@ class DeploymentService:
             before=before,
             after=after,
         )
+
+
+def _alias_of(ref: str) -> str | None:
+    """The alias a model reference follows (``@champion`` or ``champion``), else None (a
+    version number, ``latest`` or a stage)."""
+    if ref.startswith("@"):
+        return ref[1:]
+    if ref.isdigit() or ref.lower() in {"latest", "none", "staging", "production", "archived"}:
+        return None
+    return ref
 
 
 def _exists(name: str) -> AlreadyExists:
