@@ -3,7 +3,8 @@
 Serving follows a deployment through a :class:`~loopwright.serving.watcher.DeploymentLookup`
 and never imports the client; this module is that lookup on a :class:`~loopwright.client.Client`
 (embedded or remote, as the settings say), one per serving process. The watcher calls it from
-one thread of its own.
+two threads of its own (the rounds and the heartbeats): the client is thread-safe, and it is
+opened once under a lock.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,14 +44,19 @@ class ClientLookup:
         self._url = url
         self._trusted = trusted
         self._client: Client | None = None
+        self._opening = threading.Lock()
 
     @property
     def client(self) -> Client:
-        if self._client is None:
-            from ..client import Client
+        client = self._client
+        if client is None:
+            with self._opening:
+                if self._client is None:
+                    from ..client import Client
 
-            self._client = Client(self._settings)
-        return self._client
+                    self._client = Client(self._settings)
+                client = self._client
+        return client
 
     def deployment(self, name: str) -> Deployment:
         return self.client.deployments.get(name)
@@ -76,9 +83,10 @@ class ClientLookup:
         self.client.deployments.heartbeat(name, self._url, os.getpid(), socket.gethostname())
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._opening:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def load_deployment(

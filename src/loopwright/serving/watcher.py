@@ -9,14 +9,19 @@ installed with one assignment. Slots the new router no longer uses are retired i
 background: once no request holds them (live or shadow), their batchers finish what they
 queued and their threads stop. A lookup or load that fails keeps the current router, logs why
 (once per distinct message), and is tried again on later rounds (a load failure only after
-``retry_seconds``, since it would fail the same way each second).
+``retry_seconds``, since it would fail the same way each second). While the store or server
+cannot be read, the rounds back off (doubling, up to ``MAX_BACKOFF_SECONDS``, with jitter so
+the workers of a fleet do not return in step); the first round that succeeds restores the pace.
 
-The watcher also reports the process alive: ``lookup.heartbeat()`` every ``heartbeat_seconds``.
+The watcher also reports the process alive: ``lookup.heartbeat()`` every ``heartbeat_seconds``,
+from a task and a thread of its own, so a model that takes minutes to load does not stop the
+heartbeats (the control plane would unlist the instance meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -29,7 +34,11 @@ if TYPE_CHECKING:
     from .repository import ModelRepository, _Entry
     from .sources import ModelSource
 
-__all__ = ["DeploymentLookup", "DeploymentWatcher"]
+__all__ = ["MAX_BACKOFF_SECONDS", "DeploymentLookup", "DeploymentWatcher"]
+
+# The longest pause between rounds while the deployment cannot be read: a store back up is
+# noticed within this, and a fleet of workers polling a store that is down stays quiet.
+MAX_BACKOFF_SECONDS = 30.0
 
 _logger = get_logger(__name__)
 _T = TypeVar("_T")
@@ -95,11 +104,16 @@ class DeploymentWatcher:
         self.router: Router = Router(name, 0, [], [], None)
         self._slots: dict[Key, tuple[ModelSlot, _Entry]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deployment-{name}")
+        self._beat_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"heartbeat-{name}"
+        )
         self._task: asyncio.Task[None] | None = None
+        self._beat_task: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self._failed: tuple[Any, float] | None = None  # (state, monotonic time) of a failed load
-        self._last_problem = ""
+        self._last_problem: dict[str, str] = {}  # per kind (read, heartbeat): logged once each
         self.swaps = 0
+        self.failures = 0  # consecutive rounds that could not read the deployment
 
     # --- start: synchronous, before the server answers ------------------------------------
 
@@ -121,18 +135,23 @@ class DeploymentWatcher:
 
     async def start(self) -> None:
         """Start following the deployment (call from the app's lifespan)."""
+        loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._follow())
+            self._task = loop.create_task(self._follow())
+        if self._beat_task is None and self.heartbeat_seconds > 0:
+            self._beat_task = loop.create_task(self._beat())
 
     async def close(self) -> None:
         """Stop following; retiring slots finish first. The router keeps serving."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [task for task in (self._task, self._beat_task) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = self._beat_task = None
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         self._thread.shutdown(wait=False)
+        self._beat_thread.shutdown(wait=False)
         self.lookup.close()
 
     async def refresh(self) -> bool:
@@ -165,8 +184,9 @@ class DeploymentWatcher:
             for entry in loaded.values():
                 await self.repository.remove(entry, reason="not served: the swap failed")
             self._problem(
+                "read",
                 f"deployment {self.name!r}: revision {deployment.revision} not applied, still "
-                f"serving revision {current.revision}: {getattr(exc, 'message', None) or exc!r}"
+                f"serving revision {current.revision}: {getattr(exc, 'message', None) or exc!r}",
             )
             return False
         self._failed = None
@@ -193,27 +213,46 @@ class DeploymentWatcher:
         return True
 
     async def _follow(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_beat = loop.time()
         while True:
-            if self.heartbeat_seconds > 0 and loop.time() >= next_beat:
-                next_beat = loop.time() + self.heartbeat_seconds
-                try:
-                    await self._call(self.lookup.heartbeat, self.name)
-                except Exception as exc:
-                    self._problem(f"deployment {self.name!r}: heartbeat failed: {_text(exc)}")
             try:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.failures += 1
                 self._problem(
+                    "read",
                     f"deployment {self.name!r} could not be read, still serving revision "
-                    f"{self.router.revision}: {_text(exc)}"
+                    f"{self.router.revision}: {_text(exc)}",
                 )
             else:
-                self._last_problem = ""
-            await asyncio.sleep(self.refresh_seconds)
+                if self.failures:
+                    _logger.info("deployment %r can be read again", self.name)
+                self.failures = 0
+                self._last_problem.pop("read", None)
+            await asyncio.sleep(self.pause())
+
+    def pause(self) -> float:
+        """Seconds until the next round: ``refresh_seconds``, or after failed rounds twice
+        that per failure (up to :data:`MAX_BACKOFF_SECONDS`), between half and all of it."""
+        if not self.failures:
+            return self.refresh_seconds
+        limit = max(self.refresh_seconds, MAX_BACKOFF_SECONDS)
+        longest = min(limit, self.refresh_seconds * 2.0 ** min(self.failures, 30))
+        return longest * (0.5 + 0.5 * random.random())
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await loop.run_in_executor(self._beat_thread, self.lookup.heartbeat, self.name)
+            except Exception as exc:
+                self._problem(
+                    "heartbeat", f"deployment {self.name!r}: heartbeat failed: {_text(exc)}"
+                )
+            else:
+                self._last_problem.pop("heartbeat", None)
+            await asyncio.sleep(self.heartbeat_seconds)
 
     async def _retire(self, slot: ModelSlot, entry: _Entry) -> None:
         # Requests that chose this slot before the swap may still be running: wait for them
@@ -257,10 +296,10 @@ class DeploymentWatcher:
     async def _call(self, function: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
-    def _problem(self, message: str) -> None:
-        if message != self._last_problem:
+    def _problem(self, kind: str, message: str) -> None:
+        if message != self._last_problem.get(kind):
             _logger.warning("%s", message)
-            self._last_problem = message
+            self._last_problem[kind] = message
 
 
 def _slot(entry: _Entry) -> ModelSlot:
