@@ -123,8 +123,26 @@ def test_show_lists_instances_and_says_which_could_not_be_read(home: Path) -> No
     assert shown.exit_code == 0, shown.stderr
     assert "m/1" in shown.stdout and url in shown.stdout and "4242" in shown.stdout
     assert f"instance {url} not read" in shown.stdout
+    assert "no live numbers: no listed instance could be read" in shown.stdout
+    assert "p99 ms" not in shown.stdout  # no empty table that reads as "no traffic"
     data = lw_json(home, "deployments", "show", "api", "--interval", "0")
     assert data["live"]["unreachable"][0]["url"] == url
+
+
+def test_show_says_when_the_instances_have_served_nothing_yet(home: Path) -> None:
+    from _served_model import live
+
+    from loopwright.serving.repository import ModelRepository
+    from loopwright.serving.server import ServeConfig, build_app
+
+    lw_json(home, "deployments", "create", "api", "models:/m/1")
+    serving = build_app(ServeConfig(sources=()), ModelRepository([]))
+    with live(serving) as url, Client(resolve_settings(home=home, user="ada")) as client:
+        client.deployments.heartbeat("api", url, 4242, "box")
+        shown = lw(home, "deployments", "show", "api", "--interval", "0")
+    assert shown.exit_code == 0, shown.stderr
+    assert "instances read (1 of 1) have answered no request of deployment 'api'" in shown.stdout
+    assert "not read" not in shown.stdout and "p99 ms" not in shown.stdout
 
 
 @pytest.mark.parametrize(

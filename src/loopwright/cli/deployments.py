@@ -210,7 +210,7 @@ def show(
         [(i.url, i.host, i.pid, format_ms(i.started_at), format_ms(i.seen_at)) for i in instances],
     )
     assert stats is not None
-    _print_stats(stats)
+    _print_stats(stats, name, len(instances))
 
 
 def _stats_dict(stats: LiveStats) -> dict[str, Any]:
@@ -223,10 +223,29 @@ def _stats_dict(stats: LiveStats) -> dict[str, Any]:
     }
 
 
-def _print_stats(stats: LiveStats) -> None:
+def _print_stats(stats: LiveStats, name: str, instances: int) -> None:
+    from ..serving.deployments import HEARTBEAT_TIMEOUT_S
+
     def ms(value: float | None) -> str:
         return "" if value is None else f"{value:.1f}"
 
+    out = console()
+    for url, reason in stats.unreachable:
+        out.print(
+            f"instance {url} not read: {reason} (stopped, or its URL is not reachable from "
+            f"here; it is listed until {HEARTBEAT_TIMEOUT_S} s after its last heartbeat)",
+            markup=False,
+        )
+    if not stats.variants:  # an empty table would read as "no traffic"
+        read = instances - len(stats.unreachable)
+        out.print(
+            "no live numbers: no listed instance could be read"
+            if read == 0
+            else f"no live numbers yet: the instances read ({read} of {instances}) have "
+            f"answered no request of deployment {name!r} since they started",
+            markup=False,
+        )
+        return
     print_table(
         f"Live (throughput over {stats.window_seconds:.1f} s; counts since start)",
         [
@@ -257,8 +276,6 @@ def _print_stats(stats: LiveStats) -> None:
             for s in stats.variants
         ],
     )
-    for url, reason in stats.unreachable:
-        console().print(f"instance {url} not read: {reason}", markup=False)
 
 
 @app.command("set-traffic")
