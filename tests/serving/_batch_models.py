@@ -1,19 +1,11 @@
-"""pyfunc models for the batch-scoring tests: one kills its process, one is slow."""
+"""pyfunc models for the batch-scoring tests: a slow one, one counting its loads, and one
+whose worker processes wait for (or crash beside) the caller."""
 
 from __future__ import annotations
 
 import os
 import time
 from typing import Any
-
-
-class ExitOnNegative:
-    """Doubles ``a``; its process dies on a negative ``a`` (a crash, not an exception)."""
-
-    def predict(self, frame: Any) -> Any:
-        if (frame["a"] < 0).any():
-            os._exit(17)  # what a segfaulting native library looks like from outside
-        return frame["a"].to_numpy() * 2
 
 
 class SlowDouble:
@@ -41,3 +33,37 @@ class CountsLoads:
 
     def predict(self, frame: Any) -> Any:
         return frame["a"].to_numpy() * 2
+
+
+class WaitsForAWorker:
+    """Doubles ``a``, logging each call's process id to the file ``log``. In the process that
+    saved it (the caller) a call first waits, up to a minute, until another process has logged
+    a call: so the caller and a worker process both score units, however slowly workers start.
+    With ``crash``, a process other than the caller dies (exit 17) right after logging."""
+
+    def __init__(self, log: str, crash: bool = False, caller: int | None = None) -> None:
+        self.log, self.crash = log, crash
+        self.caller = os.getpid() if caller is None else caller
+
+    def to_config(self) -> dict[str, Any]:
+        return {"log": self.log, "crash": self.crash, "caller": self.caller}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WaitsForAWorker:
+        return cls(config["log"], config["crash"], config["caller"])
+
+    def predict(self, frame: Any) -> Any:
+        with open(self.log, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        if os.getpid() != self.caller:
+            if self.crash:
+                os._exit(17)
+        else:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not self._a_worker_called():
+                time.sleep(0.02)
+        return frame["a"].to_numpy() * 2
+
+    def _a_worker_called(self) -> bool:
+        with open(self.log) as lines:
+            return any(int(line) != self.caller for line in lines if line.strip())

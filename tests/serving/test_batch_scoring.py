@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _batch_models import CountsLoads, ExitOnNegative, SlowDouble
+from _batch_models import CountsLoads, SlowDouble, WaitsForAWorker
 from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
 from _served_model import MODEL, train, training_frame
 from typer.testing import CliRunner
@@ -492,14 +492,18 @@ def test_an_existing_output_is_refused_unless_overwrite(folder_model: Path, tmp_
 
 
 def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None:
+    log = tmp_path / "calls.txt"
     example = pd.DataFrame({"a": [1.0, 2.0]})
-    save_model(ExitOnNegative(), tmp_path / "model", input_example=example)
-    data = pd.DataFrame({"a": np.arange(2000, dtype=float)})
-    data.loc[1500, "a"] = -1.0
-    source = write_parquet(tmp_path / "in.parquet", data, row_group_size=250)
+    save_model(WaitsForAWorker(str(log), crash=True), tmp_path / "model", input_example=example)
+    source = write_parquet(
+        tmp_path / "in.parquet", pd.DataFrame({"a": np.arange(2000.0)}), row_group_size=250
+    )
     with pytest.raises(UntrustedModel):
         predict_batch(None, str(tmp_path / "model"), source, tmp_path / "out")
-    with pytest.raises(ModelFailed, match=r"a process worker died while scoring one of: .*rows"):
+    log.write_text("")
+    with pytest.raises(
+        ModelFailed, match=r"a process worker died while scoring one of: rows \d+-\d+ of .*in.parq"
+    ):
         predict_batch(
             None,
             str(tmp_path / "model"),
@@ -507,9 +511,44 @@ def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None
             tmp_path / "out",
             executor="process",
             workers=2,
+            batch_rows=250,
             trusted=True,
         )
+    assert str(os.getpid()) in log.read_text().split()  # this process scored beside it
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_this_process_scores_units_beside_the_workers(tmp_path: Path) -> None:
+    """This process starts scoring while the workers start up, taking units from the same
+    counter: both score, and the parts keep the input's order whoever scored them."""
+    log = tmp_path / "calls.txt"
+    example = pd.DataFrame({"a": [1.0, 2.0]})
+    save_model(WaitsForAWorker(str(log)), tmp_path / "model", input_example=example)
+    data = pd.DataFrame({"a": np.arange(2000.0)})
+    source = write_parquet(tmp_path / "in.parquet", data, row_group_size=250)
+    log.write_text("")
+    seen: list[int] = []
+    result = predict_batch(
+        None,
+        str(tmp_path / "model"),
+        source,
+        tmp_path / "out",
+        executor="process",
+        workers=2,
+        batch_rows=125,
+        trusted=True,
+        progress=lambda rows, total: seen.append(rows),
+    )
+    assert (result.rows, result.parts, result.batches, result.workers) == (2000, 8, 16, 2)
+    callers = set(log.read_text().split())
+    assert str(os.getpid()) in callers and len(callers) == 2
+    assert sum(seen) == 2000 and len(seen) == 16  # every batch reported, the workers' too
+    out = pq.read_table(tmp_path / "out")
+    assert out["predict"].to_pylist() == list(data["a"] * 2)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"part-{i:05d}.parquet" for i in range(8)
+    ]
+    assert leftovers(tmp_path) == []
 
 
 def test_a_killed_job_leaves_no_output_and_the_next_one_cleans_up(tmp_path: Path) -> None:

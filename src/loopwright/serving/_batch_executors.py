@@ -6,10 +6,11 @@ folder in the local model cache (a :class:`ModelSource`), never a pickled model,
 once per process through the verifying loader.
 
 - ``local``: units one after the other, in this process;
-- ``process``: ``workers`` processes, started fresh (``spawn``: the caller may hold threads
-  and database connections that a fork would copy half-way), no more than there are units.
-  They load the model while the caller checks the input against it, so their start-up (about
-  a second and a half of imports, skops' most of it, and loading) overlaps the caller's;
+- ``process``: ``workers`` processes, this one and ``workers - 1`` started fresh (``spawn``:
+  the caller may hold threads and database connections that a fork would copy half-way), no
+  more than there are units. They take units from one shared counter as each becomes free,
+  so this process scores from the start while the others start up (about a second and a half
+  of imports, skops' most of it, and loading): see ``_batch_processes``;
 - ``ray``: one Ray task per unit (``ray.init()`` locally unless Ray is running, or the cluster
   at ``ray_address``; the input and the output folder must be reachable from its nodes at the
   same paths).
@@ -17,19 +18,16 @@ once per process through the verifying loader.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, InvalidInput, LoopwrightError, ModelFailed
-from ._batch_score import PartResult, ScoreTask, loaded_model, score_unit
+from ._batch_processes import process_executor, worker_died
+from ._batch_score import PartResult, ScoreTask, score_unit
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ._batch_input import WorkUnit
     from .sources import ModelSource
 
 __all__ = ["EXECUTORS", "Progress", "Runner", "open_executor"]
@@ -48,78 +46,13 @@ def open_executor(
     if executor == "local":
         yield lambda tasks, progress: [score_unit(task, progress) for task in tasks]
     elif executor == "process":
-        with _process_pool(source, workers) as pool:
-            yield lambda tasks, progress: _in_processes(pool, tasks, workers, progress)
+        with process_executor(source, max(1, workers)) as run:
+            yield run
     elif executor == "ray":
         with _ray(ray_address):
             yield lambda tasks, progress: _on_ray(tasks, workers, progress)
     else:
         raise InvalidInput(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
-
-
-@contextmanager
-def _process_pool(source: ModelSource, workers: int) -> Iterator[ProcessPoolExecutor]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, workers),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(source,),
-    )
-    try:
-        pool.submit(int)  # the first task starts every worker (spawned pools start them all)
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _start_worker(source: ModelSource) -> None:
-    """A worker process's set-up: one thread of numeric work (the processes are the
-    parallelism) and the model, loaded and verified once."""
-    import pyarrow as pa
-
-    pa.set_cpu_count(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # scikit-learn brings it; other models' libraries may not
-        pass
-    else:
-        threadpool_limits(1)
-    # The caller loads it too and reports why it fails; this worker's tasks would fail anyway.
-    with contextlib.suppress(LoopwrightError):
-        loaded_model(source)
-
-
-def _in_processes(
-    pool: ProcessPoolExecutor, tasks: Sequence[ScoreTask], workers: int, progress: Progress
-) -> list[PartResult]:
-    from concurrent.futures import FIRST_EXCEPTION, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    futures = {pool.submit(score_unit, task): task for task in tasks}
-    results: list[PartResult] = []
-    try:
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in sorted(done, key=lambda f: futures[f].unit.index):
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    unfinished = [futures[f].unit for f in futures if not _succeeded(f)]
-                    raise _worker_died(unfinished[:workers], "process") from None
-                results.append(result)
-                progress(result.rows)
-    finally:
-        for future in futures:
-            future.cancel()
-    return sorted(results, key=lambda result: result.index)
-
-
-def _succeeded(future: Any) -> bool:
-    return bool(future.done() and not future.cancelled() and future.exception() is None)
 
 
 @contextmanager
@@ -170,7 +103,7 @@ def _on_ray(tasks: Sequence[ScoreTask], workers: int, progress: Progress) -> lis
                         f"{type(cause).__name__}: {cause}"
                     ) from None
                 except RayError as exc:
-                    raise _worker_died(
+                    raise worker_died(
                         [task.unit], "Ray", detail=f" ({type(exc).__name__})"
                     ) from None
                 results.append(result)
@@ -179,15 +112,3 @@ def _on_ray(tasks: Sequence[ScoreTask], workers: int, progress: Progress) -> lis
         for ref in running:
             ray.cancel(ref, force=True)
     return sorted(results, key=lambda result: result.index)
-
-
-def _worker_died(units: Sequence[WorkUnit], kind: str, detail: str = "") -> ModelFailed:
-    scoring = "; ".join(
-        unit.describe(0, unit.rows) if unit.rows else f"{unit.path} (part {unit.index})"
-        for unit in units
-    )
-    return ModelFailed(
-        f"a {kind} worker died{detail} while scoring one of: {scoring}. The model may have "
-        "crashed its process, or the machine ran out of memory (try fewer --workers or a "
-        "smaller --batch-rows); nothing was written to the output"
-    )
