@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -26,43 +25,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._logging import get_logger
-from ..errors import (
-    InvalidInput,
-    LoopwrightError,
-    ModelFailed,
-    NotFound,
-    Overloaded,
-    PermissionDenied,
-    RequestTooLarge,
-)
+from ..errors import InvalidInput, NotFound, RequestTooLarge
 from . import _binary, oip, scoring
 from ._json import loads as parse_json
-from .metrics import Meter, ServingMetrics
-from .model import ServedModel
+from .core import After, InferenceCore, Problem, new_request_id, problem
+from .metrics import ServingMetrics
 from .routing import VARIANT_HEADER
 
 if TYPE_CHECKING:
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
-    from .routing import Route as VariantRoute
-    from .routing import Router
     from .shadow import ShadowCopies
     from .watcher import DeploymentWatcher
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-_logger = get_logger(__name__)
 _JSON = "application/json"
-
-
-class _Problem(Exception):
-    """An error answer: status, message, and the MLflow error code for /invocations."""
-
-    def __init__(self, status: int, message: str, code: str, retry: bool = False) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.retry = status, message, code, retry
 
 
 def create_app(
@@ -169,19 +148,11 @@ class _Server:
         shadows: ShadowCopies | None = None,
     ) -> None:
         self.repository = repository
-        self.log = log
         self.max_body_bytes = max_body_bytes
         self.version = version
         self.metrics = metrics
         self.deployment = deployment
-        self.shadows = shadows
-
-    def _router(self, name: str, version: str | None) -> Router | None:
-        """The deployment's router when a request names the deployment (and no version)."""
-        deployment = self.deployment
-        if deployment is None or version is not None or name != deployment.name:
-            return None
-        return deployment.router
+        self.core = InferenceCore(repository, log, metrics, deployment, shadows)
 
     # --- OIP: server and model state ---------------------------------------------------
 
@@ -200,25 +171,16 @@ class _Server:
         return await self._oip(request, self._model_metadata)
 
     async def _model_metadata(self, request: Request, request_id: str) -> Response:
-        name = request.path_params["name"]
-        router = self._router(name, request.path_params.get("version"))
-        if router is not None:  # a deployment: described by its first live variant's model
-            live = router.live
-            versions = list(dict.fromkeys(r.model.version_name for r in live))
-            return _json({**oip.model_metadata(live[0].model, versions), "name": name}, request_id)
-        model, _ = self.repository.get(name, request.path_params.get("version"))
-        return _json(oip.model_metadata(model, self.repository.versions(name)), request_id)
+        params = request.path_params
+        return _json(self.core.model_metadata(params["name"], params.get("version")), request_id)
 
     async def model_ready(self, request: Request) -> Response:
         async def ready(request: Request, request_id: str) -> Response:
             name, version = request.path_params["name"], request.path_params.get("version")
             try:
-                if self._router(name, version) is None:
-                    self.repository.get(name, version)
+                self.core.ready(name, version)
             except NotFound as exc:
-                raise _Problem(
-                    400, f"not ready: {exc.message}", "RESOURCE_DOES_NOT_EXIST"
-                ) from None
+                raise Problem(400, f"not ready: {exc.message}", "RESOURCE_DOES_NOT_EXIST") from None
             return Response(b"", 200, headers={"X-Request-Id": request_id})
 
         return await self._oip(request, ready)
@@ -231,9 +193,10 @@ class _Server:
     async def _infer(self, request: Request, request_id: str) -> Response:
         arrived, start = datetime.now(UTC), time.perf_counter()
         name, version = request.path_params["name"], request.path_params.get("version")
-        router = self._router(name, version)
+        core = self.core
+        router = core.router(name, version)
         if router is None:
-            model, batcher = self.repository.get(name, version)
+            model, batcher = core.model(name, version)
         binary_header = request.headers.get(_binary.HEADER)
         if binary_header is None:
             body = await self._body(request)
@@ -249,7 +212,7 @@ class _Server:
             # reaches a slot the watcher has retired meanwhile.
             route = router.choose(request.headers)
             model = route.slot.model
-        meter = request.state.meter = self._meter(model, router, route)  # errors: see _failed
+        meter = request.state.meter = core.meter(model, router, route)  # errors: see _failed
         data, outputs, body_id = oip.decode_request(body, model)
         item = model.prepare(data)
         if route is None:
@@ -257,8 +220,10 @@ class _Server:
         else:
             result = await route.submit(item, outputs)
         payload = oip.encode_response(model, model.version_name, body_id, result)
-        routed = None if route is None or router is None else (router, route, outputs)
-        task = self._logged(model, request_id, arrived, start, item.data, result, routed)
+        after = core.after(
+            model, router, route, outputs, request_id, arrived, start, item.data, result
+        )
+        task = None if after is None else BackgroundTask(_run_after, core, after)
         binary = _binary.binary_outputs(body)
         variant = None if route is None else route.variant
         if not binary:
@@ -309,10 +274,10 @@ class _Server:
         try:
             return await self._invocations(request, request_id)
         except Exception as exc:
-            problem = _problem(exc, request_id)
-            self._failed(request, "mlflow", problem, start)
-            body = {"error_code": problem.code, "message": problem.message}
-            return _json(body, request_id, status=problem.status, retry=problem.retry)
+            answer = problem(exc, request_id)
+            self._failed(request, "mlflow", answer, start)
+            body = {"error_code": answer.code, "message": answer.message}
+            return _json(body, request_id, status=answer.status, retry=answer.retry)
 
     async def _invocations(self, request: Request, request_id: str) -> Response:
         arrived, start = datetime.now(UTC), time.perf_counter()
@@ -328,16 +293,17 @@ class _Server:
                 "/invocations?model=NAME"
             )
         version = request.query_params.get("version")
-        router = self._router(name, version)
+        core = self.core
+        router = core.router(name, version)
         if router is None:
-            model, batcher = self.repository.get(name, version)
+            model, batcher = core.model(name, version)
         content_type = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
         if content_type == "text/csv":
             body = await self._raw(request)
         elif content_type == _JSON:
             body = await self._body(request)
         else:
-            raise _Problem(
+            raise Problem(
                 415,
                 f"content type {content_type!r} is not supported; send application/json or "
                 "text/csv",
@@ -347,7 +313,7 @@ class _Server:
         if router is not None:  # chosen after the body is read, as in _infer
             route = router.choose(request.headers)
             model = route.slot.model
-        meter = request.state.meter = self._meter(model, router, route)  # errors: see _failed
+        meter = request.state.meter = core.meter(model, router, route)  # errors: see _failed
         if content_type == "text/csv":
             data = scoring.decode_csv(body)
         else:
@@ -357,8 +323,11 @@ class _Server:
             result = await batcher.submit(item, ("predict",))
         else:
             result = await route.submit(item, ("predict",))
-        routed = None if route is None or router is None else (router, route, ("predict",))
-        task = self._logged(model, request_id, arrived, start, item.data, result, routed)
+        selected = ("predict",)
+        after = core.after(
+            model, router, route, selected, request_id, arrived, start, item.data, result
+        )
+        task = None if after is None else BackgroundTask(_run_after, core, after)
         variant = None if route is None else route.variant
         response = _json(scoring.encode_predictions(result), request_id, task, variant=variant)
         meter.observe(time.perf_counter() - start)
@@ -374,10 +343,10 @@ class _Server:
             return await handler(request, request_id)
         except Exception as exc:
             request_id = getattr(request.state, "request_id", request_id)
-            problem = _problem(exc, request_id)
-            self._failed(request, "oip", problem, start)
+            answer = problem(exc, request_id)
+            self._failed(request, "oip", answer, start)
             return _json(
-                {"error": problem.message}, request_id, status=problem.status, retry=problem.retry
+                {"error": answer.message}, request_id, status=answer.status, retry=answer.retry
             )
 
     async def _raw(self, request: Request) -> bytes:
@@ -398,15 +367,7 @@ class _Server:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
 
-    def _meter(
-        self, model: ServedModel, router: Router | None, route: VariantRoute | None
-    ) -> Meter:
-        """The latency and error series of the model answering (for the deployment routed)."""
-        if router is None or route is None:
-            return self.metrics.meter(model)
-        return self.metrics.meter(model, router.deployment, route.variant)
-
-    def _failed(self, request: Request, protocol: str, problem: _Problem, start: float) -> None:
+    def _failed(self, request: Request, protocol: str, problem: Problem, start: float) -> None:
         """Count an error answer, also in its model's series once the request reached one."""
         self.metrics.error(protocol, problem.status, problem.code)
         meter = getattr(request.state, "meter", None)
@@ -416,147 +377,18 @@ class _Server:
     def _too_large(self) -> str:
         return f"the request body is larger than {self.max_body_bytes} bytes; send fewer rows"
 
-    def _logged(
-        self,
-        model: ServedModel,
-        request_id: str,
-        arrived: datetime,
-        start: float,
-        inputs: Any,
-        outputs: dict[str, Any],
-        routed: tuple[Router, VariantRoute, tuple[str, ...]] | None = None,
-    ) -> BackgroundTask | None:
-        """What runs after the response: the log record, and a routed request's shadow copies
-        (``routed``: the router that chose, the route that answered, the outputs selected)."""
-        log = self.log
-        if log is not None and not log.keeps(request_id):
-            return None  # a request the sampling drops costs no record (columns to lists)
-        latency_ms = (time.perf_counter() - start) * 1000
-        if routed is None:
-            if log is None:
-                return None
-            return BackgroundTask(
-                _append, log, model, request_id, arrived, latency_ms, inputs, outputs
-            )
-        router, route, selected = routed
-        copies = router.shadow_copies() if router.shadows else []
-        if log is None and not copies:
-            return None
-        return BackgroundTask(
-            self._after_routed,
-            router.deployment,
-            route,
-            copies,
-            selected,
-            request_id,
-            arrived,
-            latency_ms,
-            inputs,
-            outputs,
-        )
 
-    async def _after_routed(
-        self,
-        deployment: str,
-        route: VariantRoute,
-        copies: list[VariantRoute],
-        selected: tuple[str, ...],
-        request_id: str,
-        arrived: datetime,
-        latency_ms: float,
-        inputs: Any,
-        outputs: dict[str, Any],
-    ) -> None:
-        """A routed request's record (deployment, variant) and its shadow copies, after the
-        response; neither can fail the request."""
-        if self.log is not None:
-            await _append(
-                self.log,
-                route.slot.model,
-                request_id,
-                arrived,
-                latency_ms,
-                inputs,
-                outputs,
-                deployment=deployment,
-                variant=route.variant,
-            )
-        if copies and self.shadows is not None:
-            try:
-                self.shadows.send(copies, inputs, selected, request_id, arrived)
-            except Exception:
-                _logger.exception("request %s: the shadow copies could not be sent", request_id)
-
-
-async def _append(
-    log: PredictionLog,
-    model: ServedModel,
-    request_id: str,
-    arrived: datetime,
-    latency_ms: float,
-    inputs: Any,
-    outputs: dict[str, Any],
-    *,
-    deployment: str | None = None,
-    variant: str = "primary",
-) -> None:
-    """Runs after the response is sent; a log that refuses a record never fails the request.
-
-    A coroutine, so Starlette runs it on the loop: a plain function would be handed to a
-    thread per request, which cost more than building and queueing the record (~12 us).
-    """
-    from ._records import prediction_record
-
-    try:
-        record = prediction_record(
-            model,
-            request_id,
-            arrived,
-            latency_ms,
-            200,
-            inputs,
-            outputs,
-            deployment=deployment,
-            variant=variant,
-        )
-        log.append(record)
-    except Exception:
-        _logger.exception("request %s: the prediction could not be logged", request_id)
+async def _run_after(core: InferenceCore, after: After) -> None:
+    """A coroutine, so Starlette runs it on the loop: a plain function would be handed to a
+    thread per request, which cost more than building and queueing the record (~12 us)."""
+    core.run_after(after)
 
 
 def _request_id(request: Request) -> str:
     given = request.headers.get("x-request-id")
     if given and len(given) <= 200:
         return given
-    return uuid.uuid4().hex
-
-
-def _problem(exc: Exception, request_id: str) -> _Problem:
-    if isinstance(exc, _Problem):
-        return exc
-    if isinstance(exc, NotFound):
-        return _Problem(404, exc.message, exc.code)
-    if isinstance(exc, RequestTooLarge):
-        return _Problem(413, exc.message, exc.code)
-    if isinstance(exc, InvalidInput):
-        return _Problem(400, exc.message, "BAD_REQUEST")
-    if isinstance(exc, PermissionDenied):
-        return _Problem(403, exc.message, exc.code)
-    if isinstance(exc, Overloaded):
-        return _Problem(503, exc.message, exc.code, retry=True)
-    if isinstance(exc, ModelFailed):
-        _logger.error("request %s: %s", request_id, exc.message, exc_info=exc.__cause__)
-        return _Problem(500, f"{exc.message} (request id {request_id})", exc.code)
-    if isinstance(exc, LoopwrightError):
-        _logger.error("request %s: %s", request_id, exc.message)
-        return _Problem(500, f"{exc.message} (request id {request_id})", exc.code)
-    _logger.exception("request %s failed", request_id, exc_info=exc)
-    return _Problem(
-        500,
-        f"internal error {type(exc).__name__} (request id {request_id}); the server log has "
-        "the traceback",
-        "INTERNAL_ERROR",
-    )
+    return new_request_id()
 
 
 def _json(

@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._logging import get_logger
-from ._records import prediction_record
+from .core import append_record
 
 if TYPE_CHECKING:
     from .metrics import ServingMetrics
@@ -155,25 +155,18 @@ class ShadowCopies:
         latency = time.perf_counter() - start
         if meter is not None:
             meter.observe(latency)
-        if self.log is None:
-            return
-        latency_ms = latency * 1000
-        try:
-            record = prediction_record(
+        if self.log is not None:
+            latency_ms = latency * 1000
+            append_record(
+                self.log,
                 model,
                 request_id,
                 arrived,
                 latency_ms,
-                200,
                 item.data,
                 result,
-                deployment=self.deployment,
-                variant=route.variant,
-            )
-            self.log.append(record)
-        except Exception:
-            _logger.exception(
-                "request %s: shadow %r could not be logged", request_id, route.variant
+                self.deployment,
+                route.variant,
             )
 
 

@@ -1,10 +1,11 @@
 """The RPCs of ``inference.GRPCInferenceService`` over a model repository.
 
-Each RPC answers as the REST route of the same name does, through the same steps: the
-repository finds the model, the message becomes the OIP request object (:mod:`.codec`), then
-``oip.decode_request``, the model's signature check and its batcher. Errors become the status
-codes REST's statuses correspond to (:func:`abort`); a model that raises is ``INTERNAL``
-naming the request id, logged with the traceback. The request id is the ``x-request-id``
+Each RPC answers as the REST route of the same name does, through the same steps, those of
+the inference core (:mod:`..core`): the deployment's router or the repository finds the model,
+the message becomes the OIP request object (:mod:`.codec`), then ``oip.decode_request``, the
+model's signature check and its batcher. Errors become the gRPC codes of the core's error
+table (:func:`abort`); a model that raises is ``INTERNAL`` naming the request id, logged with
+the traceback. The request id is the ``x-request-id``
 metadata, else the request's ``id``, else a new one (:func:`request_id_of`).
 """
 
@@ -12,23 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..._logging import get_logger
-from ...errors import (
-    InvalidInput,
-    LoopwrightError,
-    ModelFailed,
-    NotFound,
-    Overloaded,
-    PermissionDenied,
-    RequestTooLarge,
-)
+from ...errors import InvalidInput, NotFound
 from .. import oip
-from .._records import PRIMARY, prediction_record
+from ..core import InferenceCore, new_request_id, problem
 from ..routing import VARIANT_HEADER
 from . import inference_pb2 as pb
 from .codec import infer_response, metadata_response, request_body
@@ -39,13 +30,11 @@ if TYPE_CHECKING:
     from ..model import ServedModel
     from ..prediction_log import PredictionLog
     from ..repository import ModelRepository
-    from ..routing import Route, Router
     from ..shadow import ShadowCopies
     from ..watcher import DeploymentWatcher
 
 __all__ = ["InferenceService", "abort", "request_id_of"]
 
-_logger = get_logger(__name__)
 _VARIANT_KEY = VARIANT_HEADER.lower()  # gRPC metadata keys are lower case
 
 
@@ -62,18 +51,10 @@ class InferenceService:
         shadows: ShadowCopies | None = None,
     ) -> None:
         self.repository = repository
-        self.log = log
         self.version = version
         self.metrics = metrics
         self.deployment = deployment
-        self.shadows = shadows
-
-    def _router(self, name: str, version: str) -> Router | None:
-        """The deployment's router when a call names the deployment (and no version)."""
-        deployment = self.deployment
-        if deployment is None or version or name != deployment.name:
-            return None
-        return deployment.router
+        self.core = InferenceCore(repository, log, metrics, deployment, shadows)
 
     # --- server and model state ------------------------------------------------------------
 
@@ -92,8 +73,7 @@ class InferenceService:
         self, request: pb.ModelReadyRequest, context: Any
     ) -> pb.ModelReadyResponse:
         try:
-            if self._router(request.name, request.version) is None:
-                self.repository.get(request.name, request.version or None)
+            self.core.ready(request.name, request.version)
         except NotFound:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
@@ -101,17 +81,11 @@ class InferenceService:
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: Any
     ) -> pb.ModelMetadataResponse:
-        router = self._router(request.name, request.version)
-        if router is not None:  # a deployment: described by its first live variant's model
-            live = router.live
-            versions = list(dict.fromkeys(r.model.version_name for r in live))
-            metadata = oip.model_metadata(live[0].model, versions)
-            return metadata_response({**metadata, "name": request.name})
         try:
-            model, _ = self.repository.get(request.name, request.version or None)
+            metadata = self.core.model_metadata(request.name, request.version)
         except Exception as exc:
             await abort(context, exc, request_id_of(context, ""))
-        return metadata_response(oip.model_metadata(model, self.repository.versions(model.name)))
+        return metadata_response(metadata)
 
     # --- inference -------------------------------------------------------------------------
 
@@ -122,7 +96,8 @@ class InferenceService:
         request_id = request_id_of(context, request.id)
         context.set_trailing_metadata((("x-request-id", request_id),))
         meter: Meter | None = None
-        router, route = self._router(request.model_name, request.model_version), None
+        core = self.core
+        router, route = core.router(request.model_name, request.model_version), None
         try:
             if router is not None:
                 # The call's metadata are its headers (keys in lower case): a sticky a/b
@@ -137,7 +112,7 @@ class InferenceService:
                 model, batcher = self._model(request)
                 submit = batcher.submit
             if self.metrics is not None:
-                meter = self._meter(model, router, route)
+                meter = core.meter(model, router, route)
             data, outputs, _ = oip.decode_request(request_body(request), model)
             item = model.prepare(data)
             result = await submit(item, outputs)
@@ -148,28 +123,11 @@ class InferenceService:
             await abort(context, exc, request_id, self._measured(meter, start))
         if self.metrics is not None:
             self.metrics.rpc("ModelInfer", "OK", meter, time.perf_counter() - start)
-        log = self.log
-        if log is not None and not log.keeps(request_id):
-            return response  # sampled out: no record, and a shadow's answer would not be kept
-        latency_ms = (time.perf_counter() - start) * 1000
-        # Built in a later step of the loop: the answer does not wait for the record.
-        loop = asyncio.get_running_loop()
-        if route is None or router is None:
-            if log is not None:
-                loop.call_soon(
-                    _append, log, model, request_id, arrived, latency_ms, item.data, result
-                )
-        else:
-            copies = router.shadow_copies() if router.shadows else []
-            loop.call_soon(
-                self._after_routed,
-                (router.deployment, route, copies, outputs),
-                request_id,
-                arrived,
-                latency_ms,
-                item.data,
-                result,
-            )
+        after = core.after(
+            model, router, route, outputs, request_id, arrived, start, item.data, result
+        )
+        if after is not None:  # run in a later step of the loop: the answer does not wait
+            asyncio.get_running_loop().call_soon(core.run_after, after)
         return response
 
     def _model(self, request: pb.ModelInferRequest) -> tuple[ServedModel, Batcher]:
@@ -181,43 +139,7 @@ class InferenceService:
                 "model_name is empty; name one of the models served here: "
                 f"{', '.join(names) or 'none'}"
             )
-        return self.repository.get(request.model_name, request.model_version or None)
-
-    def _meter(self, model: ServedModel, router: Router | None, route: Route | None) -> Meter:
-        assert self.metrics is not None
-        if router is None or route is None:
-            return self.metrics.meter(model)
-        return self.metrics.meter(model, router.deployment, route.variant)
-
-    def _after_routed(
-        self,
-        routed: tuple[str, Route, list[Route], tuple[str, ...]],
-        request_id: str,
-        arrived: datetime,
-        latency_ms: float,
-        inputs: Any,
-        outputs: dict[str, Any],
-    ) -> None:
-        """A routed call's record (deployment, variant) and its shadow copies, after the
-        answer; neither can fail the call (``routed``: deployment, route, copies, selected)."""
-        deployment, route, copies, selected = routed
-        if self.log is not None:
-            _append(
-                self.log,
-                route.model,
-                request_id,
-                arrived,
-                latency_ms,
-                inputs,
-                outputs,
-                deployment=deployment,
-                variant=route.variant,
-            )
-        if copies and self.shadows is not None:
-            try:
-                self.shadows.send(copies, inputs, selected, request_id, arrived)
-            except Exception:
-                _logger.exception("request %s: the shadow copies could not be sent", request_id)
+        return self.core.model(request.model_name, request.model_version)
 
     def _measured(self, meter: Meter | None, start: float) -> Callable[[str], None] | None:
         """What counts a failed inference call's status code in the metrics."""
@@ -271,7 +193,7 @@ def request_id_of(context: Any, given: str) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 200:
             return value
-    return given if given and len(given) <= 200 else uuid.uuid4().hex
+    return given if given and len(given) <= 200 else new_request_id()
 
 
 async def abort(
@@ -284,61 +206,9 @@ async def abort(
     is told the status code's name first (the metrics)."""
     import grpc
 
-    codes = grpc.StatusCode
-    if isinstance(exc, NotFound):
-        code, message = codes.NOT_FOUND, exc.message
-    elif isinstance(exc, RequestTooLarge):
-        code, message = codes.RESOURCE_EXHAUSTED, exc.message
-    elif isinstance(exc, InvalidInput):
-        code, message = codes.INVALID_ARGUMENT, exc.message
-    elif isinstance(exc, PermissionDenied):
-        code, message = codes.PERMISSION_DENIED, exc.message
-    elif isinstance(exc, Overloaded):
-        code, message = codes.UNAVAILABLE, exc.message
-    elif isinstance(exc, ModelFailed):
-        _logger.error("request %s: %s", request_id, exc.message, exc_info=exc.__cause__)
-        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
-    elif isinstance(exc, LoopwrightError):
-        _logger.error("request %s: %s", request_id, exc.message)
-        code, message = codes.INTERNAL, f"{exc.message} (request id {request_id})"
-    else:
-        _logger.exception("request %s failed", request_id, exc_info=exc)
-        code = codes.INTERNAL
-        message = (
-            f"internal error {type(exc).__name__} (request id {request_id}); the server log "
-            "has the traceback"
-        )
+    answer = problem(exc, request_id)
     if on_code is not None:
-        on_code(code.name)
+        on_code(answer.grpc)
+    code, message = getattr(grpc.StatusCode, answer.grpc), answer.message
     await context.abort(code, message, trailing_metadata=(("x-request-id", request_id),))
     raise AssertionError("grpc's context.abort returned")  # it raises to end the RPC
-
-
-def _append(
-    log: PredictionLog,
-    model: ServedModel,
-    request_id: str,
-    arrived: datetime,
-    latency_ms: float,
-    inputs: Any,
-    outputs: dict[str, Any],
-    *,
-    deployment: str | None = None,
-    variant: str = PRIMARY,
-) -> None:
-    """Queue the request's record; a log that refuses it never fails the request."""
-    try:
-        record = prediction_record(
-            model,
-            request_id,
-            arrived,
-            latency_ms,
-            200,
-            inputs,
-            outputs,
-            deployment=deployment,
-            variant=variant,
-        )
-        log.append(record)
-    except Exception:
-        _logger.exception("request %s: the prediction could not be logged", request_id)
