@@ -29,12 +29,16 @@ With several worker processes (``loopwright serve --workers N``) every worker wr
 to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` (see :func:`multiprocess_dir`) and a
 scrape of any worker sums all of them (prometheus-client's multiprocess mode). Each worker
 refreshes its levels every second, so another worker's queue depth is at most a second old;
-a worker that stops removes its levels, while its counts stay in the sums.
+a worker that stops removes its levels, while its counts stay in the sums. A worker that was
+killed could not: the next one to start (uvicorn restarts it) removes the levels of every
+process that is gone. A folder the environment names is cleared of an earlier run's files
+(processes gone) before the workers start, so its counts do not add to this run's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import shutil
 import tempfile
@@ -345,6 +349,7 @@ class ServingMetrics:
     def start(self) -> None:
         """With several workers, refresh every second so any worker's scrape sees the others."""
         if self.multiprocess and self._task is None:
+            _forget_gone(os.environ[MULTIPROC_VARIABLE], levels_only=True)
             self._task = asyncio.get_running_loop().create_task(self._refresh_often())
 
     async def stop(self) -> None:
@@ -374,6 +379,7 @@ def multiprocess_dir() -> Iterator[str]:
     """
     given = os.environ.get(MULTIPROC_VARIABLE)
     if given:
+        _forget_gone(given, levels_only=False)  # an earlier run's counts, not this one's
         yield given
         return
     folder = tempfile.mkdtemp(prefix="loopwright-metrics-")
@@ -383,3 +389,24 @@ def multiprocess_dir() -> Iterator[str]:
     finally:
         os.environ.pop(MULTIPROC_VARIABLE, None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _forget_gone(folder: str, *, levels_only: bool) -> None:
+    """Remove the metric files of processes that no longer run: their levels (live gauges)
+    only, or everything (counts too, before a run starts)."""
+    pattern = "gauge_live*_*.db" if levels_only else "*_*.db"
+    for path in glob.glob(os.path.join(folder, pattern)):
+        pid = os.path.basename(path)[: -len(".db")].rsplit("_", 1)[-1]
+        if pid.isdigit() and not _running(int(pid)):
+            with suppress(FileNotFoundError):  # another worker starting removed it first
+                os.remove(path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
