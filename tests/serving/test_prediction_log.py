@@ -480,3 +480,20 @@ def test_a_read_lists_only_the_hour_folders_of_its_window(monkeypatch: pytest.Mo
     frame = read_predictions(root, "churn", since=T0 + timedelta(hours=11))
     assert set(frame["request_id"]) == {"h11"}
     assert len(listed) == 2  # the deployment's folder, then its one hour in the window
+
+
+def test_a_timestamp_past_the_calendar_in_utc_is_refused_and_the_writer_keeps_going() -> None:
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        for edge in (
+            datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),
+            datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-1))),
+        ):
+            with pytest.raises(InvalidInput, match="outside the years 1-9999 in UTC"):
+                log.append(record("edge", at=edge))
+        # Still writable at either end: the writer's partition of these is the hour in UTC.
+        assert log.append(record("first", at=datetime(1, 1, 1, 0, 30, tzinfo=UTC)))
+        assert log.append(record("r1"))
+        assert log.flush(timeout=60)
+    assert log.stats().written == 2
+    assert sorted(set(read_predictions(root, "churn")["request_id"])) == ["first", "r1"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -212,3 +212,29 @@ def test_a_server_client_reads_the_servers_log_not_a_local_one(tmp_path: Path) -
     shared = str(tmp_path / "shared-log")
     assert log_location(resolve_settings(server_uri=url, prediction_log=shared)) == shared
     assert log_location(resolve_settings(home=tmp_path / "s", prediction_log=shared)) == shared
+
+
+def test_times_past_the_calendar_are_bounds_not_errors(side: Side) -> None:
+    """An offset that takes a time past year 1 or 9999 in UTC (or a timedelta longer ago than
+    year 1) bounds nothing: it was a 500 from the server, an OverflowError embedded."""
+    log = side.reader.prediction_log
+    first = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    last = datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-1)))
+    assert len(log.read("churn", since=first)) == 6
+    assert len(log.read("churn", until=last)) == 6
+    assert log.read("churn", since=last).empty
+    assert log.read("churn", until=first).empty
+    assert len(log.read("churn", since=timedelta(days=10**8))) == 6
+    assert log.read("churn", since=-timedelta(days=10**8)).empty
+    if side.kind == "remote":  # the server's own parsing, as another client would send it
+        http = side.reader.prediction_log._http  # type: ignore[attr-defined]
+        for bound in ("since", "until"):
+            for moment in (first, last):
+                data = http.get_bytes("/predictions/churn", **{bound: moment.isoformat()})
+                assert data[:4] == b"\xff\xff\xff\xff"  # an Arrow IPC stream, not an error
+    # Pruning the hours that ended before year 1's first hour ended: none.
+    admin = side.admin.prediction_log
+    since_year_one = datetime.now(UTC) - datetime(1, 1, 1, 0, 30, tzinfo=UTC)
+    assert admin.prune(since_year_one).hours == 0
+    assert admin.compact(before=first).hours == 0
+    assert len(log.read("churn")) == 6

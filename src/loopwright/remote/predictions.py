@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..serving._log_files import check_deployment_name
+from ..serving._log_files import check_deployment_name, utc
 from ..serving._prediction_protocol import Compaction, LoggedDeployment, Pruning
 from ..serving._prediction_read import bounds
 from ._http import Http
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["RemotePredictions"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RemotePredictions:
@@ -81,8 +83,7 @@ class RemotePredictions:
         if before is not None and not isinstance(before, datetime):
             raise InvalidInput(f"before must be a datetime or None, not {type(before).__name__}")
         if before is not None:
-            moment = before.replace(tzinfo=UTC) if before.tzinfo is None else before
-            body["before"] = int(moment.timestamp() * 1000)
+            body["before"] = (utc(before) - _EPOCH) // timedelta(milliseconds=1)
         done = self._http.post("/predictions/compact", body)
         return Compaction(hours=done["hours"], files_merged=done["files_merged"], rows=done["rows"])
 

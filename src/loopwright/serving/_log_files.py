@@ -54,6 +54,7 @@ __all__ = [
     "hour_of",
     "log_uri",
     "new_name",
+    "utc",
 ]
 
 LOG_FOLDER = "predictions"  # under a blob store's root
@@ -92,6 +93,19 @@ def check_deployment_name(name: object) -> str:
     if segment != name:
         raise InvalidInput(f"deployment name {name!r} is not a plain folder name; rename it")
     return name
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a naive one is taken as UTC). One whose offset takes it past the
+    years datetime can hold (``0001-01-01T00:30+01:00``) becomes the first or last moment
+    there is, which every bound in the log compares to as it would."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == datetime.min.year else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -169,7 +183,9 @@ class LogFiles:
         return f"{self.root}/deployment={check_deployment_name(deployment)}"
 
     def hour_folder(self, deployment: str, hour: datetime) -> str:
-        return f"{self._folder(deployment)}/hour={hour.strftime(_HOUR_FORMAT)}"
+        # Not strftime: its %Y gives '1', not '0001', for early years on glibc, a folder
+        # name that listing (hour=YYYY-...) would never find again.
+        return f"{self._folder(deployment)}/hour={hour.isoformat(timespec='hours')[:13]}"
 
     def write(
         self, deployment: str, hour: datetime, data: bytes | memoryview, kind: str = PART

@@ -26,7 +26,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
-from ._log_files import COMPACT, HourFiles, LogFiles, check_deployment_name, hour_of, new_name
+from ._log_files import (
+    COMPACT,
+    HourFiles,
+    LogFiles,
+    check_deployment_name,
+    hour_of,
+    new_name,
+    utc,
+)
 from ._prediction_protocol import Compaction, Pruning
 
 if TYPE_CHECKING:
@@ -51,7 +59,7 @@ def compact(
     if before is None:
         limit = hour_of(datetime.now(UTC) - CLOSED_AFTER)
     elif isinstance(before, datetime):
-        limit = before.replace(tzinfo=UTC) if before.tzinfo is None else before.astimezone(UTC)
+        limit = utc(before)
     else:
         raise InvalidInput(f"before must be a datetime or None, not {type(before).__name__}")
     hours = merged = rows = 0
@@ -72,14 +80,13 @@ def prune(files: LogFiles, older_than: timedelta, *, deployment: str | None = No
             "e.g. timedelta(days=30)"
         )
     try:
-        cutoff = datetime.now(UTC) - older_than
-    except OverflowError:  # before year 1: nothing is that old
+        # Hours that ended by the cutoff: those starting at most an hour before it.
+        until = datetime.now(UTC) - older_than - _HOUR + timedelta(microseconds=1)
+    except OverflowError:  # before year 1: no hour has ended that long ago
         return Pruning(hours=0, files=0)
     hours = removed = 0
     with _TURNS:
         for name in _deployments(files, deployment):
-            # Hours that ended by the cutoff: those starting at most an hour before it.
-            until = cutoff - _HOUR + timedelta(microseconds=1)
             for hour_files in files.hours(name, until=until):
                 # Merged files first: their manifests no longer hide any part, so no moment
                 # of the deletion shows a row twice.

@@ -14,7 +14,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LimitExceeded, StoreError
-from ._log_files import LogFile, LogFiles
+from ._log_files import LogFile, LogFiles, utc
 from ._prediction_protocol import LoggedDeployment
 
 if TYPE_CHECKING:
@@ -39,9 +39,13 @@ def _moment(what: str, value: datetime | timedelta | None, now: datetime) -> dat
     if value is None:
         return None
     if isinstance(value, timedelta):
-        return now - value
+        try:
+            return now - value
+        except OverflowError:  # longer ago than year 1, or later than year 9999
+            edge = datetime.min if value > timedelta(0) else datetime.max
+            return edge.replace(tzinfo=UTC)
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc(value)
     raise InvalidInput(
         f"{what} must be a datetime, a timedelta (that long ago) or None, "
         f"not {type(value).__name__} {value!r}"

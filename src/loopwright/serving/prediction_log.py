@@ -469,6 +469,14 @@ def _check(record: PredictionRecord) -> None:
             f"prediction record {record.request_id!r} has a timestamp without a time zone; "
             "give an aware datetime such as datetime.now(UTC)"
         )
+    if record.timestamp.year in (1, 9999):  # where an offset can leave the calendar
+        try:
+            hour_of(record.timestamp)  # the writer's partition: failing there, it would stop
+        except OverflowError:
+            raise InvalidInput(
+                f"prediction record {record.request_id!r} has a timestamp "
+                f"{record.timestamp.isoformat()} outside the years 1-9999 in UTC"
+            ) from None
     try:
         row_count(record)
     except ValueError as exc:

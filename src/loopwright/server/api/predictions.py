@@ -36,6 +36,8 @@ MAX_ROWS = 1_000_000  # rows one read may return
 MAX_BYTES = 512 << 20  # and their size in Arrow (wide inputs: tensors, long texts)
 _CHUNK = 1 << 20
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
+_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LoggedDeploymentOut(Out):
@@ -49,7 +51,7 @@ class LoggedDeploymentOut(Out):
 class CompactIn(Body):
     deployment: str | None = Field(default=None, min_length=1, max_length=256)
     # UTC milliseconds; hours starting before it are merged
-    before: int | None = Field(default=None, ge=0, le=_LAST_MS)
+    before: int | None = Field(default=None, ge=_FIRST_MS, le=_LAST_MS)
 
 
 class CompactionOut(Out):
@@ -118,7 +120,7 @@ def _ipc(table: pa.Table) -> Iterator[bytes]:
 @router.post("/predictions/compact")
 def compact(body: CompactIn, state: State, _: Admin) -> CompactionOut:
     """Merge each closed hour's files into one (one compaction at a time per log)."""
-    before = None if body.before is None else datetime.fromtimestamp(body.before / 1000, UTC)
+    before = None if body.before is None else _EPOCH + timedelta(milliseconds=body.before)
     return CompactionOut.of(_service(state).compact(body.deployment, before=before))
 
 
