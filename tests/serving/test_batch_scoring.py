@@ -491,6 +491,38 @@ def test_an_existing_output_is_refused_unless_overwrite(folder_model: Path, tmp_
     assert leftovers(tmp_path) == []
 
 
+def test_an_output_that_appears_while_scoring_is_never_replaced(
+    folder_model: Path, tmp_path: Path
+) -> None:
+    """Another job (here: the first progress report) writes the output meanwhile: without
+    overwrite this job fails and leaves that output as it is; with overwrite it replaces it."""
+    source = write_parquet(tmp_path / "in.parquet", frame(300))
+    target = tmp_path / "out"
+
+    def another_job(rows: int, total: int | None) -> None:
+        if not target.exists():
+            target.mkdir()
+            (target / "part-00000.parquet").write_text("theirs")
+
+    with pytest.raises(AlreadyExists, match=r"out' appeared while this job scored"):
+        predict_batch(None, str(folder_model), source, target, batch_rows=100, progress=another_job)
+    assert [p.read_text() for p in target.iterdir()] == ["theirs"]
+    assert leftovers(tmp_path) == []
+    (target / "part-00000.parquet").unlink()
+    target.rmdir()
+    replaced = predict_batch(
+        None,
+        str(folder_model),
+        source,
+        target,
+        batch_rows=100,
+        overwrite=True,
+        progress=another_job,
+    )
+    assert replaced.rows == pq.read_table(target).num_rows == 300
+    assert leftovers(tmp_path) == []
+
+
 def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None:
     log = tmp_path / "calls.txt"
     example = pd.DataFrame({"a": [1.0, 2.0]})

@@ -8,6 +8,7 @@ staging folder, which the next job writing the same output removes (its process 
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -39,6 +40,10 @@ def check_output(target: Path, input: str | os.PathLike[str], *, overwrite: bool
             f"output {str(target)!r} exists; choose another folder, or overwrite it "
             "(--overwrite, overwrite=True)"
         )
+    _check_parts_only(target)
+
+
+def _check_parts_only(target: Path) -> None:
     if not target.is_dir() or any(not _PART.match(p.name) for p in target.iterdir()):
         raise InvalidInput(
             f"output {str(target)!r} is not a batch-scoring output (only part-NNNNN.parquet "
@@ -69,11 +74,24 @@ def new_folder(parent: Path, prefix: str, suffix: str = "") -> Path:
         return folder
 
 
-def publish(staging: Path, target: Path) -> None:
-    """Rename the finished staging folder to ``target`` (replacing an old output)."""
-    if not target.exists():
-        staging.rename(target)
+def publish(staging: Path, target: Path, *, overwrite: bool) -> None:
+    """Rename the finished staging folder to ``target`` (``overwrite``: replacing an old
+    output). Without ``overwrite``, an output that appeared while this job scored (another
+    job's) is refused, never replaced: the rename itself fails on a folder holding files, so
+    no earlier check can go stale before it."""
+    if not overwrite or not target.exists():
+        try:
+            staging.rename(target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+            raise AlreadyExists(
+                f"output {str(target)!r} appeared while this job scored (another job writing "
+                "it?) and is left as it is; choose another folder, or overwrite it "
+                "(--overwrite, overwrite=True)"
+            ) from None
         return
+    _check_parts_only(target)  # what replaced it meanwhile is not overwritten either
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
     target.rename(old)
     staging.rename(target)

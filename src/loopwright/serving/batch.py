@@ -188,7 +188,7 @@ def predict_batch(
             tasks = [ScoreTask(u, source, str(staging), wanted, keep, batch_rows) for u in units]
             report = progress or (lambda rows, total: None)
             parts = runner(tasks, lambda rows: report(rows, total))
-        publish(staging, target)
+        publish(staging, target, overwrite=overwrite)
         result = BatchResult(
             output=target,
             rows=sum(part.rows for part in parts),
