@@ -154,13 +154,19 @@ def live_stats(
 def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
     """The ``q`` quantile of a histogram given as ``(upper bound, cumulative count)`` pairs in
     increasing order, the last bound ``inf`` (Prometheus' ``histogram_quantile``); ``None``
-    for an empty histogram."""
+    for an empty histogram.
+
+    Raises:
+        ValueError: ``q`` is not within ``[0, 1]``.
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"a quantile is within [0, 1], got {q}; the median is 0.5")
     if not buckets or buckets[-1][1] <= 0:
         return None
     rank = q * buckets[-1][1]
     lower, below = 0.0, 0.0
     for upper, count in buckets:
-        if count >= rank:
+        if count >= rank and count > below:  # q=0: the first bucket that holds anything
             if math.isinf(upper):
                 return lower  # past the last finite bound: all that is known is "at least"
             return lower + (upper - lower) * (rank - below) / (count - below)
