@@ -145,10 +145,35 @@ def test_show_says_when_the_instances_have_served_nothing_yet(home: Path) -> Non
     assert "not read" not in shown.stdout and "p99 ms" not in shown.stdout
 
 
+def test_a_canary_alone_keeps_the_current_primary(home: Path) -> None:
+    """As the README writes it: set-traffic NAME --canary URI --percent P."""
+    lw_json(home, "deployments", "create", "api", "models:/m@prod")
+    changed = lw_json(
+        home, "deployments", "set-traffic", "api", "--canary", "models:/m/2", "--percent", "20"
+    )
+    assert [(v["name"], v["model_uri"], v["weight"]) for v in changed["variants"]] == [
+        ("primary", "models:/m@prod", 0.8),
+        ("canary", "models:/m/2", 0.2),
+    ]
+    again = lw_json(
+        home, "deployments", "set-traffic", "api", "--canary", "models:/m/3", "--percent", "5"
+    )
+    assert [(v["name"], v["model_uri"]) for v in again["variants"]] == [
+        ("primary", "models:/m@prod"),
+        ("canary", "models:/m/3"),
+    ]
+    lw_json(home, "deployments", "set-traffic", "api", "--variant", "a=models:/m/1:1",
+            "--variant", "b=models:/m/2:1")  # fmt: skip
+    refused = lw(home, "deployments", "set-traffic", "api", "--canary", "models:/m/3",
+                 "--percent", "5")  # fmt: skip
+    assert refused.exit_code != 0
+    assert "strategy 'ab' and no primary" in refused.stderr and "--primary" in refused.stderr
+    assert lw_json(home, "deployments", "show", "api", "--interval", "0")["revision"] == 4
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--canary", "models:/m/2", "--percent", "10"], "needs the --primary"),
         (["--primary", "models:/m/1", "--canary", "models:/m/2"], "go together"),
         (["--variant", "a=models:/m/1"], "NAME=URI:WEIGHT"),
         (["--variant", "a=models:/m/1:1", "--primary", "models:/m/1"], "leave out --primary"),

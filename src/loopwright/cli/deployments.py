@@ -322,8 +322,9 @@ def set_traffic(
 ) -> None:
     """Change the traffic policy (a new revision).
 
-    Live options (--primary/--canary or --variant) replace the live variants; --shadow or
-    --no-shadow replace the shadows; what is not given is kept.
+    Live options (--primary/--canary or --variant) replace the live variants (--canary alone
+    keeps the current primary); --shadow or --no-shadow replace the shadows; what is not given
+    is kept.
     """
     from ..serving.entities import SHADOW, Variant
 
@@ -337,6 +338,15 @@ def set_traffic(
         fail("give --shadow or --no-shadow, not both")
     with handle_errors(), state(ctx).client() as client:
         current = client.deployments.get(name)
+        if live is not None and not live[0].model_uri:  # --canary alone: the current primary
+            kept = current.variant("primary")
+            if kept is None:
+                fail(
+                    f"deployment {name!r} has strategy {current.strategy!r} and no primary for "
+                    "the canary to be compared with; give --primary too"
+                )
+            assert kept is not None
+            live[0] = Variant("primary", kept.model_uri, 1.0)
         header = sticky_header if live is not None or sticky_header else current.sticky_header
         shadows: list[Variant] = [] if no_shadow else list(current.shadows)
         if shadow is not None and shadow_percent is not None:
@@ -358,11 +368,9 @@ def _live_variants(
         return [_parse_variant(text) for text in variants]
     if (canary is None) != (percent is None):
         fail("--canary and --percent go together (e.g. --canary models:/m/4 --percent 10)")
-    if canary is not None and primary is None:
-        fail("a canary needs the --primary it is compared with")
-    if primary is None:
+    if primary is None and canary is None:
         return None
-    found = [Variant("primary", primary, 1.0)]
+    found = [Variant("primary", primary or "", 1.0)]  # "": the deployment's current primary
     if canary is not None and percent is not None:
         found.append(Variant("canary", canary, percent / 100))
     return found
