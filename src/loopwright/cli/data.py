@@ -11,6 +11,7 @@ import typer
 
 from ._context import state
 from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_errors, print_table
+from ._progress import progress_bar
 
 if TYPE_CHECKING:
     from ..data.entities import DatasetVersion
@@ -23,38 +24,16 @@ app = typer.Typer(
 
 
 @contextmanager
-def _progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Any]:
-    """``update(advance=n)`` or ``update(completed=n, total=m)`` on a Rich bar on stderr; a
-    no-op when output is JSON."""
-    if not enabled:
-        yield lambda **_kwargs: None
-        return
-    from functools import partial
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as bar:
-        yield partial(bar.update, bar.add_task(label, total=total))
-
-
-@contextmanager
 def _progress(label: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
     """A callback advancing the bar by ``n`` items."""
-    with _progress_bar(label, total, enabled) as update:
+    with progress_bar(label, total, enabled) as update:
         yield lambda n: update(advance=n)
 
 
 @contextmanager
 def _transfer_progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
     """A callback taking (done, total), as the blob transfer reports it."""
-    with _progress_bar(label, None, enabled) as update:
+    with progress_bar(label, None, enabled) as update:
         yield lambda done, total: update(completed=done, total=total)
 
 

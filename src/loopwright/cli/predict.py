@@ -12,6 +12,7 @@ import typer
 
 from ._context import CliState, state
 from ._output import JSON_OPTION, console, emit_json, handle_errors
+from ._progress import progress_bar
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -146,26 +147,9 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None]]:
-    """A Rich bar on stderr over rows (the total when the input's footers tell it)."""
-    if not enabled:
-        yield lambda rows, total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("scoring rows", total=None)
-
-        def advance(rows: int, total: int | None) -> None:
-            bar.update(task, advance=rows, total=total)
-
-        yield advance
+    """A callback advancing the bar over rows (the total when the input's footers tell it)."""
+    with progress_bar("scoring rows", None, enabled) as update:
+        yield lambda rows, total: update(advance=rows, total=total)
 
 
 def _summary(result: BatchResult) -> list[str]:
