@@ -109,6 +109,7 @@ def test_create_set_traffic_promote_rollback_history_delete(home: Path) -> None:
     assert "primary=models:/m@prod 80%" in listed.stdout
     refused = lw(home, "deployments", "delete", "api")
     assert refused.exit_code != 0 and "--yes" in refused.stderr
+    assert "keep the last policy until stopped" in refused.stderr  # what deleting does not do
     assert lw(home, "deployments", "delete", "api", "--yes").exit_code == 0
     gone = lw(home, "deployments", "show", "api")
     assert gone.exit_code == 1 and "does not exist" in gone.stderr

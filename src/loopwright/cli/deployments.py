@@ -455,7 +455,11 @@ def delete(
 ) -> None:
     """Delete a deployment (its history stays in the audit log). Needs --yes."""
     if not yes:
-        fail(f"deleting deployment {name!r} stops its traffic policy; add --yes to confirm")
+        fail(
+            f"deleting deployment {name!r} removes its traffic policy and history (the audit "
+            "log keeps them; running `serve --deployment` processes keep the last policy until "
+            "stopped); add --yes to confirm"
+        )
     with handle_errors(), state(ctx).client() as client:
         client.deployments.delete(name)
     console().print(f"deployment {name!r} deleted", markup=False)
