@@ -44,3 +44,43 @@ def test_models_created_before_keep_their_policy_and_new_ones_protect_traffic(
     assert old.rule_for("traffic") is None
     assert json.loads(stored["explicit"]) == {"rules": []}
     assert ApprovalPolicy().rule_for("traffic") == ApprovalRule("traffic")  # the new default
+
+
+def test_downgrade_to_0008_drops_the_deployment_tables_and_upgrade_restores_them(
+    db_uri: str,
+) -> None:
+    """Models keep the policy written out for them (0008's code reads it as it read NULL)."""
+    from alembic import command
+
+    from loopwright.store.migrate import _alembic_config, current_revision
+
+    db = Database.open(db_uri)
+    try:
+        upgrade(db, "0008")
+        with db.write() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO registered_models (id, name, approval_policy_json, "
+                    "created_at, updated_at) VALUES (:id, 'old', NULL, 0, 0)"
+                ),
+                {"id": "c" * 32},
+            )
+        head = upgrade(db)
+        with db.engine.connect() as conn:
+            command.downgrade(_alembic_config(conn), "0008")
+            conn.commit()
+        assert current_revision(db) == "0008"
+        with db.read() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            policy = conn.execute(
+                sa.text("SELECT approval_policy_json FROM registered_models")
+            ).scalar_one()
+        assert not tables & {"deployments", "deployment_revisions", "deployment_instances"}
+        assert ApprovalPolicy.from_dict(json.loads(policy)).rule_for("traffic") is None
+        assert upgrade(db) == head
+        with db.read() as conn:
+            assert {"deployments", "deployment_revisions", "deployment_instances"} <= set(
+                sa.inspect(conn).get_table_names()
+            )
+    finally:
+        db.dispose()
