@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import test_deployment_serving as served
 from _served_model import MODEL
 from test_deployment_serving import NAME, _body
-from test_serve_cli import _command, _running, _serving
+from test_serve_cli import _command, _refused, _running, _serving
 
 from loopwright.client import Client
 from loopwright.serving.entities import Variant
@@ -28,19 +27,6 @@ settings, client, versions = served.settings, served.client, served.versions
 def store_settings(db_uri: str, tmp_path: Path) -> dict[str, str]:
     """The store on SQLite and on PostgreSQL: serving processes poll it while they serve."""
     return {"home": str(tmp_path / "home"), "db_uri": db_uri, "blob_uri": str(tmp_path / "blobs")}
-
-
-def _refused(store: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        _command(store, *args),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "300"},
-    )
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    return done.stderr
 
 
 def test_serve_takes_model_uris_or_a_deployment_and_names_a_missing_one(
@@ -103,8 +89,13 @@ def test_workers_follow_the_deployment_report_themselves_and_log_every_answer(
         while not client.deployments.instances(NAME):
             assert time.monotonic() < deadline, "no heartbeat"
             time.sleep(0.2)
-        instances = client.deployments.instances(NAME)
-        assert {i.url for i in instances} == {url}
+        [instance] = client.deployments.instances(NAME)
+        assert instance.url == url
+        # One instance: the serve command, however many workers beat for it (every 5 s each).
+        time.sleep(6)
+        [later] = client.deployments.instances(NAME)
+        assert later.pid == instance.pid == proc.pid
+        assert later.started_at == instance.started_at and later.seen_at > instance.seen_at
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
         _, banner = proc.communicate()

@@ -37,11 +37,15 @@ class ClientLookup:
         settings: where the store or server is.
         url: this server's address, reported in heartbeats.
         trusted: whether the deployment's packages may unpickle or run code.
+        pid: the process reported in heartbeats (default: this one).
     """
 
-    def __init__(self, settings: Settings, url: str, *, trusted: bool) -> None:
+    def __init__(
+        self, settings: Settings, url: str, *, trusted: bool, pid: int | None = None
+    ) -> None:
         self._settings = settings
         self._url = url
+        self._pid = os.getpid() if pid is None else pid
         self._trusted = trusted
         self._client: Client | None = None
         self._opening = threading.Lock()
@@ -80,7 +84,7 @@ class ClientLookup:
         return resolve_source(f"models:/{model}/{version}", self.client, trusted=self._trusted)
 
     def heartbeat(self, name: str) -> None:
-        self.client.deployments.heartbeat(name, self._url, os.getpid(), socket.gethostname())
+        self.client.deployments.heartbeat(name, self._url, self._pid, socket.gethostname())
 
     def close(self) -> None:
         with self._opening:
@@ -99,13 +103,18 @@ def load_deployment(
         UntrustedModel: a package needs ``--trusted``.
     """
     from ..serving.repository import ModelRepository
+    from ..serving.server import CONFIG_VARIABLE
     from ..serving.watcher import DeploymentWatcher
 
     assert config.deployment is not None
     repository = ModelRepository(
         [], max_batch_size=config.max_batch_size, max_latency_ms=config.max_batch_latency_ms
     )
-    lookup = ClientLookup(settings, config.url or "", trusted=config.trusted)
+    # A worker of `serve --workers N` (its configuration came in the environment): the workers
+    # share one address, so the serve command, their parent, is the instance. Their own pids
+    # in turn would make every heartbeat a restart (a new started_at each time).
+    pid = os.getppid() if os.environ.get(CONFIG_VARIABLE) else os.getpid()
+    lookup = ClientLookup(settings, config.url or "", trusted=config.trusted, pid=pid)
     watcher = DeploymentWatcher(
         config.deployment,
         lookup,
