@@ -21,7 +21,11 @@ from loopwright.errors import (
 from loopwright.governance.users import UserService
 from loopwright.registry.entities import ApprovalPolicy, ApprovalRule
 from loopwright.registry.service import RegistryService
-from loopwright.serving.deployments import HEARTBEAT_TIMEOUT_S, DeploymentService
+from loopwright.serving.deployments import (
+    FORGET_INSTANCES_AFTER_S,
+    HEARTBEAT_TIMEOUT_S,
+    DeploymentService,
+)
 from loopwright.serving.entities import SHADOW, Deployment, Variant
 from loopwright.store import schema as t
 from loopwright.store.audit import events, verify_chain
@@ -500,6 +504,34 @@ def test_heartbeats_list_recent_instances(service: DeploymentService, clock: Clo
             service.heartbeat("api", url, pid, host)
     with pytest.raises(NotFound):
         service.heartbeat("nope", "http://x", 1, "h")
+
+
+def test_instances_silent_for_an_hour_are_forgotten(
+    service: DeploymentService, store: Store, clock: Clock
+) -> None:
+    """A serve restarted on a new address (a container's new IP) leaves a row behind; the next
+    heartbeat of the deployment removes rows silent past FORGET_INSTANCES_AFTER_S."""
+    service.create("api", "models:/free/1")
+    service.create("other", "models:/free/1")
+    for n in range(3):
+        service.heartbeat("api", f"http://10.0.0.{n}:8080", 7, f"pod-{n}")
+    service.heartbeat("other", "http://10.0.1.1:8080", 7, "pod")
+    clock.now += FORGET_INSTANCES_AFTER_S * 1000 - 1
+    service.heartbeat("api", "http://10.0.0.9:8080", 7, "pod-9")
+
+    def stored() -> list[str]:
+        with store.db.read() as conn:
+            urls = conn.execute(
+                sa.select(t.deployment_instances.c.url).order_by(t.deployment_instances.c.url)
+            ).scalars()
+            return list(urls)
+
+    assert len(stored()) == 5  # an hour not yet past
+    clock.now += 2
+    service.heartbeat("api", "http://10.0.0.9:8080", 7, "pod-9")
+    # api's old rows are gone; other's row waits for other's next heartbeat.
+    assert stored() == ["http://10.0.0.9:8080", "http://10.0.1.1:8080"]
+    assert [i.url for i in service.instances("api")] == ["http://10.0.0.9:8080"]
 
 
 # --- concurrency --------------------------------------------------------------------------------

@@ -51,10 +51,13 @@ from .entities import LIVE, Deployment, DeploymentRevision, ServingInstance, Var
 if TYPE_CHECKING:
     from ..store.home import Store
 
-__all__ = ["HEARTBEAT_TIMEOUT_S", "DeploymentService"]
+__all__ = ["FORGET_INSTANCES_AFTER_S", "HEARTBEAT_TIMEOUT_S", "DeploymentService"]
 
 # A serving process heartbeats every few seconds; one silent for longer is not listed.
 HEARTBEAT_TIMEOUT_S = 30
+# Rows of instances silent this long are removed by the next heartbeat of their deployment:
+# instances restarted on new addresses (a container's new IP) would otherwise pile up.
+FORGET_INSTANCES_AFTER_S = 3600
 
 _d, _rev, _inst = t.deployments.c, t.deployment_revisions.c, t.deployment_instances.c
 
@@ -250,6 +253,12 @@ class DeploymentService:
                 t.deployment_instances,
                 [values],
                 update=["pid", "host", "started_at", "seen_at"],
+            )
+            conn.execute(
+                t.deployment_instances.delete().where(
+                    _inst.deployment_id == row.id,
+                    _inst.seen_at < now - FORGET_INSTANCES_AFTER_S * 1000,
+                )
             )
         return ServingInstance(name, url, pid, host, started, now)
 
