@@ -190,3 +190,59 @@ def test_pruning_deletes_whole_hours_past_the_retention(location: str) -> None:
         assert not list(Path(location, "deployment=churn").iterdir())  # hour folders gone
     with pytest.raises(InvalidInput, match="older_than"):
         prune(files, 30)  # type: ignore[arg-type]
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from loopwright.serving._log_files import LogFiles
+    from loopwright.serving._log_lease import compaction_lease
+
+    with compaction_lease(LogFiles(sys.argv[1])):
+        print("holding", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def test_a_second_process_cannot_compact_while_one_does(location: str, tmp_path: Path) -> None:
+    """Two compactions of one hour at once would each write a merged file of the same rows."""
+    import json
+    import os
+    import signal
+    import time
+
+    from loopwright.errors import Conflict
+    from loopwright.serving._log_lease import LEASE_NAME, STALE
+
+    files = LogFiles(location)
+    service = PredictionService(location)
+    before = service.read("churn")
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    with subprocess.Popen(
+        [sys.executable, str(script), location], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+            with pytest.raises(Conflict, match=f"process {holder.pid} on"):
+                compact(files)
+            with pytest.raises(Conflict, match="being compacted or pruned"):
+                prune(files, timedelta(0))
+            assert _kinds(files) == [(4, 0, 0), (3, 0, 0)]  # nothing merged, nothing deleted
+        finally:
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait(timeout=60)
+    # Its holder was killed on this host: the next compaction takes the lease over.
+    assert compact(files).hours == 2
+    pd.testing.assert_frame_equal(service.read("churn"), before)
+    lease = f"{files.root}/{LEASE_NAME}"
+    assert not files.filesystem.exists(lease) if files.filesystem else not os.path.exists(lease)
+    # Held from another host: refused until it has gone STALE seconds without a renewal.
+    held = {"owner": "x", "host": "elsewhere", "pid": 1, "renewed": time.time()}
+    files.put(lease, json.dumps(held).encode())
+    with pytest.raises(Conflict, match="process 1 on elsewhere"):
+        compact(files)
+    files.put(lease, json.dumps({**held, "renewed": time.time() - STALE - 1}).encode())
+    assert compact(files).hours == 0
+    assert prune(files, timedelta(0)).hours == 2

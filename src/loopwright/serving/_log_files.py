@@ -213,6 +213,23 @@ class LogFiles:
             raise
         fsync_dir(Path(folder))  # the rename itself survives a power cut once the folder is synced
 
+    def create(self, path: str, data: bytes) -> bool:
+        """Write ``data`` at ``path`` only if nothing is there; False if something is (an
+        exclusive create: ``O_EXCL`` locally, a conditional PUT, If-None-Match, on S3)."""
+        if self._fs is not None:
+            try:
+                self._fs.pipe_file(path, data, mode="create")
+            except FileExistsError:
+                return False
+            return True
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        write_all(fd, [data])  # closes fd
+        return True
+
     def read_bytes(self, path: str) -> bytes:
         if self._fs is not None:
             data: bytes = self._fs.cat_file(path)

@@ -10,9 +10,10 @@ merges a closed hour's files into one, crash-safe in three steps:
 3. delete the named files, then the manifest.
 
 Killed before step 2 ends, the parts stand and the stale manifest is removed next time; killed
-during step 3, the next compaction finishes the deletions first. Compactions of one log must
-not run at the same time: within a process (a server's requests) they take turns; across
-processes, run one command or one server's at a time. Writers and readers may run meanwhile.
+during step 3, the next compaction finishes the deletions first. Compactions and prunings of
+one log never run at the same time: within a process they take turns; across processes the
+log's lease (``_log_lease``) refuses the second with ``Conflict``. Writers and readers may run
+meanwhile.
 
 :func:`prune` deletes whole hours older than a retention period: merged files first (which
 voids their manifests), then parts, then manifests, so no moment shows a row twice.
@@ -21,7 +22,6 @@ voids their manifests), then parts, then manifests, so no moment shows a row twi
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from ._log_files import (
     new_name,
     utc,
 )
+from ._log_lease import compaction_lease
 from ._prediction_protocol import Compaction, Pruning
 
 if TYPE_CHECKING:
@@ -46,9 +47,6 @@ __all__ = ["CLOSED_AFTER", "compact", "prune"]
 # retrying, records that arrived in its last seconds.
 CLOSED_AFTER = timedelta(minutes=10)
 _HOUR = timedelta(hours=1)
-# Compaction and pruning of any log in this process take turns (two merging the same files
-# would each hide them behind their own merged file).
-_TURNS = threading.Lock()
 
 
 def compact(
@@ -63,9 +61,10 @@ def compact(
     else:
         raise InvalidInput(f"before must be a datetime or None, not {type(before).__name__}")
     hours = merged = rows = 0
-    with _TURNS:
+    with compaction_lease(files) as lease:
         for name in _deployments(files, deployment):
             for hour_files in files.hours(name, until=limit):
+                lease.renew()
                 done = _compact_hour(files, _finish(files, hour_files))
                 if done is not None:
                     hours, merged, rows = hours + 1, merged + done[0], rows + done[1]
@@ -85,9 +84,10 @@ def prune(files: LogFiles, older_than: timedelta, *, deployment: str | None = No
     except OverflowError:  # before year 1: no hour has ended that long ago
         return Pruning(hours=0, files=0)
     hours = removed = 0
-    with _TURNS:
+    with compaction_lease(files) as lease:
         for name in _deployments(files, deployment):
             for hour_files in files.hours(name, until=until):
+                lease.renew()
                 # Merged files first: their manifests no longer hide any part, so no moment
                 # of the deletion shows a row twice.
                 for path in [*hour_files.compacts, *hour_files.parts, *hour_files.manifests]:
