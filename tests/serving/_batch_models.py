@@ -67,3 +67,24 @@ class WaitsForAWorker:
     def _a_worker_called(self) -> bool:
         with open(self.log) as lines:
             return any(int(line) != self.caller for line in lines if line.strip())
+
+
+class SlowToStartInWorkers:
+    """Doubles ``a``; loading it takes ``delay`` seconds in any process but the one that
+    saved it: worker processes that are still starting when the caller has scored it all."""
+
+    def __init__(self, delay: float, caller: int | None = None) -> None:
+        self.delay = delay
+        self.caller = os.getpid() if caller is None else caller
+
+    def to_config(self) -> dict[str, Any]:
+        return {"delay": self.delay, "caller": self.caller}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SlowToStartInWorkers:
+        if os.getpid() != config["caller"]:
+            time.sleep(config["delay"])
+        return cls(config["delay"], config["caller"])
+
+    def predict(self, frame: Any) -> Any:
+        return frame["a"].to_numpy() * 2

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _batch_models import CountsLoads, SlowDouble, WaitsForAWorker
+from _batch_models import CountsLoads, SlowDouble, SlowToStartInWorkers, WaitsForAWorker
 from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
 from _served_model import MODEL, train, training_frame
 from typer.testing import CliRunner
@@ -520,6 +520,29 @@ def test_an_output_that_appears_while_scoring_is_never_replaced(
         progress=another_job,
     )
     assert replaced.rows == pq.read_table(target).num_rows == 300
+    assert leftovers(tmp_path) == []
+
+
+def test_a_short_job_does_not_wait_for_workers_still_starting(tmp_path: Path) -> None:
+    example = pd.DataFrame({"a": [1.0, 2.0]})
+    save_model(SlowToStartInWorkers(60.0), tmp_path / "model", input_example=example)
+    data = pd.DataFrame({"a": np.arange(2000.0)})
+    source = write_parquet(tmp_path / "in.parquet", data, row_group_size=250)
+    started = time.monotonic()
+    result = predict_batch(
+        None,
+        str(tmp_path / "model"),
+        source,
+        tmp_path / "out",
+        executor="process",
+        workers=2,
+        batch_rows=250,
+        trusted=True,
+    )
+    # This process scored it all (~0.3 s) and stopped the worker, still loading for a minute.
+    assert time.monotonic() - started < 5
+    assert (result.rows, result.parts, result.workers) == (2000, 8, 2)
+    assert pq.read_table(tmp_path / "out")["predict"].to_pylist() == list(data["a"] * 2)
     assert leftovers(tmp_path) == []
 
 

@@ -42,21 +42,17 @@ if TYPE_CHECKING:
 
 __all__ = ["process_executor", "start_worker", "worker_died"]
 
-# Seconds a finished worker gets to exit before it is terminated.
-_EXIT_GRACE = 10.0
-
 
 @contextmanager
 def process_executor(source: ModelSource, workers: int) -> Iterator[Runner]:
     """Start ``workers - 1`` processes for ``source`` (this process is the other one); yields
-    the function that runs tasks. Leaving stops them: at once after a failure."""
+    the function that runs tasks. Leaving stops them."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     claimed: Synchronized[int] = context.Value("q", 0)
     inbox: Queue[Sequence[ScoreTask] | None] = context.Queue()
     started: list[_Worker] = []
-    finished = False
     try:
         for number in range(1, workers):
             reader, writer = context.Pipe(duplex=False)
@@ -71,20 +67,18 @@ def process_executor(source: ModelSource, workers: int) -> Iterator[Runner]:
             started.append(_Worker(process, reader))
 
         def run(tasks: Sequence[ScoreTask], progress: Progress) -> list[PartResult]:
-            nonlocal finished
             for _ in started:
                 inbox.put(list(tasks))
-            results = _Job(tasks, started, claimed, progress).run()
-            finished = True
-            return results
+            return _Job(tasks, started, claimed, progress).run()
 
         yield run
     finally:
         with claimed.get_lock():
             claimed.value = 1 << 62  # nothing more is taken
+        # Stopped, not awaited: once every part is in, none holds a unit, and one still
+        # starting up (a short job) would delay the job by its whole start-up. After a
+        # failure the units they score are discarded with the staging folder.
         for worker in started:
-            if finished:
-                worker.process.join(_EXIT_GRACE)
             if worker.process.is_alive():
                 worker.process.terminate()
             worker.process.join()
