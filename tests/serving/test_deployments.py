@@ -600,6 +600,42 @@ def test_concurrent_creates_of_one_name_make_one_deployment(
         assert [r.revision for r in service.history(name)] == [1]
 
 
+def test_heartbeats_racing_deletes_see_the_deployment_or_not_found(
+    service: DeploymentService, store: Store, clock: Clock
+) -> None:
+    """A heartbeat locks the deployment row, so a delete never leaves it inserting an instance
+    of a deployment that is gone (on PostgreSQL: a foreign-key IntegrityError, a 500)."""
+    stop = threading.Event()
+    outcomes: list[str] = []
+
+    def beat(worker: int) -> None:
+        mine = DeploymentService(store, actor="serve", clock=clock)
+        while not stop.is_set():
+            try:
+                mine.heartbeat("api", f"http://127.0.0.1:{9000 + worker}", worker, "box")
+                outcomes.append("seen")
+            except NotFound:
+                outcomes.append("gone")
+            except BaseException as exc:
+                outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=beat, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(20):
+            service.create("api", "models:/free/1")
+            service.delete("api")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert set(outcomes) <= {"seen", "gone"}, [o for o in outcomes if o not in ("seen", "gone")]
+    with store.db.read() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(t.deployment_instances))
+        assert left.scalar_one() == 0
+
+
 def test_policies_take_a_traffic_rule_and_nothing_like_it(registry: Registry) -> None:
     root = registry("root")
     root.create_model("other")
