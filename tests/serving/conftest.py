@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _served_model import MODEL, train, training_frame
+from _served_model import MODEL, live, train, training_frame
 
 from loopwright.client import Client
 from loopwright.config import resolve_settings
+from loopwright.serving.repository import ModelRepository
+from loopwright.serving.server import ServeConfig, build_app
+from loopwright.serving.sources import resolve_source
 
 
 @pytest.fixture
@@ -44,3 +47,12 @@ def model(client: Client) -> Any:
     with client.start_run(experiment="serving") as run:
         run.log_model(fitted, "model", input_example=X[:3], registered_model_name=MODEL)
     return fitted
+
+
+@pytest.fixture
+def url(client: Client, model: Any) -> Iterator[str]:
+    """The REST app serving ``clf`` v1 in this process (a test file may define its own)."""
+    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
+    repository.load_all()
+    with live(build_app(ServeConfig(sources=()), repository)) as url:
+        yield url

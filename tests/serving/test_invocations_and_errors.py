@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from _served_model import MODEL, live, training_frame
+from _served_model import MODEL, training_frame
 
 import loopwright
-from loopwright.client import Client
-from loopwright.serving.repository import ModelRepository
-from loopwright.serving.server import ServeConfig, build_app
-from loopwright.serving.sources import resolve_source
-
-
-@pytest.fixture
-def url(client: Client, model: Any) -> Iterator[str]:
-    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
-    repository.load_all()
-    with live(build_app(ServeConfig(sources=()), repository)) as url:
-        yield url
 
 
 def test_invocations_accepts_the_four_json_forms_and_csv(url: str, model: Any) -> None:

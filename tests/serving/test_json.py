@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from _served_model import MODEL, live
+from _served_model import MODEL
 
-from loopwright.client import Client
 from loopwright.serving._json import loads
-from loopwright.serving.repository import ModelRepository
-from loopwright.serving.server import ServeConfig, build_app
-from loopwright.serving.sources import resolve_source
 
 
 def test_floats_and_integers_parse_to_the_values_json_gives() -> None:
@@ -38,14 +33,6 @@ def test_nan_infinity_and_a_leading_bom_are_accepted_as_json_accepts_them() -> N
 def test_what_is_not_json_is_a_value_error(raw: bytes) -> None:
     with pytest.raises(ValueError):
         loads(raw)
-
-
-@pytest.fixture
-def url(client: Client, model: Any) -> Iterator[str]:
-    repository = ModelRepository([resolve_source(f"models:/{MODEL}/1", client)])
-    repository.load_all()
-    with live(build_app(ServeConfig(sources=()), repository)) as url:
-        yield url
 
 
 def test_a_body_nested_too_deep_is_a_400_on_both_protocols(url: str) -> None:

@@ -147,16 +147,22 @@ def test_serve_refuses_what_it_cannot_serve_in_one_line(
         (["bad name=" + str(tmp_path)], "does not exist"),
     ]
     for args, fragment in cases:
-        done = subprocess.run(
-            _command(store_settings, *args),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**os.environ, "COLUMNS": "300"},
-        )
-        assert done.returncode == 1, (args, done.stderr)
-        assert fragment in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+        stderr = _refused(store_settings, *args)
+        assert fragment in stderr, (args, stderr)
+
+
+def _refused(store: dict[str, str], *args: str) -> str:
+    """What ``serve *args`` says on stderr as it exits 1 (never with a traceback)."""
+    done = subprocess.run(
+        _command(store, *args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+    return done.stderr
 
 
 def test_a_package_that_runs_code_needs_trusted(
