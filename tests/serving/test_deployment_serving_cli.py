@@ -133,3 +133,45 @@ def test_a_deployment_served_through_a_loopwright_server_follows_it_over_http(
                 assert time.monotonic() < deadline, "no heartbeat through the server"
                 time.sleep(0.2)
             assert [i.url for i in client.deployments.instances(NAME)] == [url]
+
+
+def test_workers_serve_the_deployment_over_grpc_on_the_shared_port_and_follow_it(
+    store_settings: dict[str, str], client: Client, versions: Any
+) -> None:
+    """--deployment, --workers 2 and --grpc-port together: every worker routes the
+    deployment's name over gRPC too, and follows an alias move."""
+    triton = pytest.importorskip("tritonclient.grpc")
+    from _served_model import free_port
+    from test_grpc import _inputs
+
+    client.deployments.create(NAME, f"models:/{MODEL}@champion")
+    grpc_port = free_port()
+    args = ("--deployment", NAME, "--workers", "2", "--refresh-seconds", "0.2")
+    with _serving(store_settings, *args, "--grpc-port", str(grpc_port)) as (_, proc):
+
+        def versions_answering(calls: int) -> set[str]:
+            seen = set()
+            for _ in range(calls):  # a connection each: both workers are reached
+                connection = triton.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+                try:
+                    seen.add(connection.infer(NAME, _inputs(2)).get_response().model_version)
+                finally:
+                    connection.close()
+            return seen
+
+        deadline = time.monotonic() + 60
+        while True:  # the workers' gRPC servers start with their apps, after the REST port
+            try:
+                assert versions_answering(8) == {"1"}
+                break
+            except triton.InferenceServerException:
+                assert time.monotonic() < deadline, "no gRPC answer"
+                time.sleep(0.2)
+        client.registry.set_alias(MODEL, "champion", 2)
+        deadline = time.monotonic() + 30
+        while versions_answering(8) != {"2"}:
+            assert time.monotonic() < deadline, "the workers did not all move to version 2"
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        _, banner = proc.communicate()
+    assert f"OIP v2 over gRPC on 127.0.0.1:{grpc_port} in every worker" in banner
