@@ -238,3 +238,29 @@ def test_times_past_the_calendar_are_bounds_not_errors(side: Side) -> None:
     assert admin.prune(since_year_one).hours == 0
     assert admin.compact(before=first).hours == 0
     assert len(log.read("churn")) == 6
+
+
+def test_a_read_past_the_byte_cap_stops_at_the_file_that_crosses_it(
+    side: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.serving._log_files import LogFiles
+
+    opened: list[str] = []
+    read_table = LogFiles.read_table
+
+    def counting(self: LogFiles, path: str, columns: list[str] | None = None) -> object:
+        opened.append(path)
+        return read_table(self, path, columns)
+
+    monkeypatch.setattr(LogFiles, "read_table", counting)
+    if side.kind == "embedded":
+        log = PredictionService(log_location(side.settings), max_bytes=100)
+    else:
+        from loopwright.server.api import predictions as route
+
+        monkeypatch.setattr(route, "MAX_BYTES", 100)  # the server runs in this process
+        log = side.reader.prediction_log  # type: ignore[assignment]
+    with pytest.raises(LimitExceeded, match="pick fewer columns"):
+        log.read("churn")
+    assert len(opened) == 1  # of the three files: not loaded whole, then refused
+    assert len(log.read("churn", columns=["row"], since=LATER)) == 2

@@ -61,12 +61,15 @@ def read_table(
     columns: Sequence[str] | None = None,
     limit: int | None = None,
     max_rows: int | None = None,
+    max_bytes: int | None = None,
 ) -> pa.Table:
     """The rows of ``deployment`` in ``[since, until)`` ordered by time, request id and row:
     the newest ``limit`` of them, with ``columns`` only (in that order) if given.
 
     ``max_rows`` caps what one read may return: past it without a ``limit``, and for a larger
     ``limit``, :class:`LimitExceeded` says how to narrow the read (the server sets it).
+    ``max_bytes`` caps the Arrow size of a read without ``limit`` as the files are read, so
+    a read past it stops at the file that crosses it rather than after loading them all.
     """
     wanted = check_columns(columns)
     check_limit(limit)
@@ -78,7 +81,7 @@ def read_table(
     low, high = bounds(since, until)
     for attempt in range(_ATTEMPTS):
         try:
-            return _read_once(files, deployment, low, high, wanted, limit, max_rows)
+            return _read_once(files, deployment, low, high, wanted, limit, max_rows, max_bytes)
         except FileNotFoundError as exc:
             if attempt + 1 == _ATTEMPTS:
                 raise StoreError(
@@ -120,12 +123,13 @@ def _read_once(
     wanted: list[str] | None,
     limit: int | None,
     max_rows: int | None,
+    max_bytes: int | None,
 ) -> pa.Table:
     from ._log_table import FIXED_SCHEMA, unite
 
     read_columns = None if wanted is None else list(dict.fromkeys([*_KEYS, *wanted]))
     tables: list[pa.Table] = []
-    rows = 0
+    rows = size = 0
     # Newest hour first: an hour's rows are all later than an earlier hour's, so a limit is met
     # once enough rows came from whole hours.
     found = files.find(deployment, low, high)
@@ -134,6 +138,13 @@ def _read_once(
             table = _filter(files.read_table(log_file.path, read_columns), deployment, low, high)
             tables.append(table)
             rows += table.num_rows
+            size += table.nbytes
+            if max_bytes is not None and limit is None and size > max_bytes:
+                raise LimitExceeded(
+                    f"the rows of {deployment!r} asked for take more than "
+                    f"{max_bytes / (1 << 20):,.0f} MiB, past what one read may return; pick "
+                    "fewer columns, narrow since / until, or pass a limit"
+                )
         if limit is not None and rows >= limit:
             break
         if max_rows is not None and limit is None and rows > max_rows:

@@ -56,13 +56,20 @@ class PredictionService:
             (``serving.prediction_log.log_location(settings)`` says which).
         max_rows: the most rows one :meth:`read` returns (None: no cap); past it without a
             ``limit``, ``LimitExceeded`` says how to narrow the read.
+        max_bytes: the most Arrow bytes one :meth:`read` without ``limit`` loads (None: no
+            cap), checked file by file as they are read.
     """
 
     def __init__(
-        self, location: BlobStore | str | os.PathLike[str], *, max_rows: int | None = None
+        self,
+        location: BlobStore | str | os.PathLike[str],
+        *,
+        max_rows: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self._files = LogFiles(location)
         self._max_rows = max_rows
+        self._max_bytes = max_bytes
 
     def __repr__(self) -> str:
         return f"PredictionService({self._files.uri!r})"
@@ -97,6 +104,7 @@ class PredictionService:
             columns=columns,
             limit=limit,
             max_rows=self._max_rows,
+            max_bytes=self._max_bytes,
         )
 
     def deployments(self) -> builtins.list[LoggedDeployment]:

@@ -71,7 +71,7 @@ class PruningOut(Out):
 
 
 def _service(state: State) -> PredictionService:
-    return PredictionService(log_location(state.settings), max_rows=MAX_ROWS)
+    return PredictionService(log_location(state.settings), max_rows=MAX_ROWS, max_bytes=MAX_BYTES)
 
 
 @router.get("/predictions")
