@@ -629,6 +629,30 @@ def test_a_killed_job_leaves_no_output_and_the_next_one_cleans_up(tmp_path: Path
     assert leftovers(tmp_path) == []
 
 
+def test_the_workers_of_a_killed_job_stop(tmp_path: Path) -> None:
+    """A SIGKILLed caller runs no cleanup: its worker processes notice and exit by themselves
+    (after at most the unit in hand), rather than scoring on or waiting forever."""
+    psutil = pytest.importorskip("psutil")
+    save_model(SlowDouble(), tmp_path / "model", input_example=pd.DataFrame({"a": [1.0]}))
+    source = write_parquet(tmp_path / "in.parquet", pd.DataFrame({"a": np.arange(4000.0)}))
+    command = [sys.executable, "-m", "loopwright.cli", "predict", str(tmp_path / "model")]
+    command += [str(source), "-o", str(tmp_path / "out"), "--trusted", "--batch-rows", "10"]
+    job = subprocess.Popen([*command, "--executor", "process", "--workers", "2"])
+    workers: list[Any] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not workers:
+            assert job.poll() is None and time.monotonic() < deadline, "no worker started"
+            workers = psutil.Process(job.pid).children()
+            time.sleep(0.05)
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait(timeout=30)
+    gone, alive = psutil.wait_procs(workers, timeout=60)
+    assert alive == [] and gone
+    assert not (tmp_path / "out").exists()
+
+
 def test_parameters_are_checked(
     folder_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,7 +60,9 @@ def process_executor(source: ModelSource, workers: int) -> Iterator[Runner]:
                 target=_serve,
                 args=(source, inbox, claimed, writer),
                 name=f"loopwright-batch-{number}",
-                daemon=True,  # a caller that exits takes its workers with it
+                # Not a daemon (as ProcessPoolExecutor's are not): a model may start processes
+                # of its own. Leaving this stops them; a killed caller's see it and stop.
+                daemon=False,
             )
             process.start()
             writer.close()
@@ -191,10 +193,8 @@ def _serve(
     parent = multiprocessing.parent_process()
     try:
         start_worker(source)
-        tasks = inbox.get()
-        if tasks is None:
-            return
-        while parent is None or parent.is_alive():  # an orphan stops: its output is discarded
+        tasks = _tasks(inbox, parent)
+        while tasks is not None and _alive(parent):  # an orphan stops: nobody publishes its parts
             index = _claim(claimed, len(tasks))
             if index is None:
                 return
@@ -206,6 +206,22 @@ def _serve(
             results.send(("error", _portable(exc)))
     finally:
         results.close()
+
+
+def _tasks(
+    inbox: Queue[Sequence[ScoreTask] | None], parent: BaseProcess | None
+) -> Sequence[ScoreTask] | None:
+    """The job's tasks once the caller sends them; ``None`` if it is gone first."""
+    import queue
+
+    while _alive(parent):
+        with contextlib.suppress(queue.Empty):
+            return inbox.get(timeout=1.0)
+    return None
+
+
+def _alive(parent: BaseProcess | None) -> bool:
+    return parent is None or parent.is_alive()
 
 
 def _portable(exc: BaseException) -> tuple[BaseException, str]:
