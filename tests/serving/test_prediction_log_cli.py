@@ -120,3 +120,22 @@ def test_through_a_server(tmp_path: Path) -> None:
         assert "churn: 3 rows" in result.stdout
         refused = CliRunner().invoke(app, [*laptop, "predictions", "compact"], env=WIDE)
         assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.stderr
+
+
+def test_spans_past_what_time_can_hold_are_refused_or_bound_nothing(lw: Any) -> None:
+    for args in (
+        ("prune", "--older-than", "99999999999d"),
+        ("show", "churn", "--since", "99999999999d"),
+    ):
+        done = lw(*args)
+        assert done.exit_code != 0
+        assert "longer than a time span can be" in done.output, done.output
+        assert "unexpected" not in done.output
+    # Within a time span but before year 1: no hour ended that long ago, none starts before.
+    assert lw("prune", "--older-than", "900000000d").exit_code == 0
+    compacted = lw("compact", "--before", "900000000d", "--json")
+    assert compacted.exit_code == 0, compacted.output
+    assert json.loads(compacted.output)["hours"] == 0
+    shown = lw("show", "churn", "--since", "900000000d", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert len(json.loads(shown.output)) == 3

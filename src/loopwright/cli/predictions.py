@@ -37,7 +37,11 @@ def parse_duration(text: str, option: str) -> timedelta:
     if match is None:
         fail(f"{option} {text!r} is not a duration; write e.g. 30d, 12h, 90m, 45s or 2w")
         raise AssertionError("unreachable")
-    return timedelta(**{_UNITS[match[2].lower()]: float(match[1])})
+    try:
+        return timedelta(**{_UNITS[match[2].lower()]: float(match[1])})
+    except OverflowError:
+        fail(f"{option} {text!r} is longer than a time span can be; at most 999999999d")
+        raise AssertionError("unreachable") from None
 
 
 def parse_moment(text: str, option: str) -> datetime | timedelta:
@@ -132,7 +136,11 @@ def compact(
     Run one compaction at a time per log."""
     limit = None if before is None else parse_moment(before, "--before")
     if isinstance(limit, timedelta):
-        limit = datetime.now(UTC) - limit
+        ago = limit
+        try:
+            limit = datetime.now(UTC) - ago
+        except OverflowError:  # before year 1 (or after 9999): the first or last moment
+            limit = (datetime.min if ago > timedelta(0) else datetime.max).replace(tzinfo=UTC)
     with handle_errors(), state(ctx).client() as client:
         done = client.prediction_log.compact(deployment, before=limit)
     if json_output:
