@@ -117,3 +117,14 @@ def test_seeding_the_random_module_does_not_fix_the_choices() -> None:
             + [len(router.shadow_copies()) for _ in range(64)]
         )
     assert runs[0] != runs[1]
+
+
+def test_listing_the_same_variants_in_another_order_moves_no_sticky_caller() -> None:
+    a, b, c = _route("a", 0.5), _route("b", 0.3, 2), _route("c", 0.2, 3)
+    before = Router("churn", 1, [a, b, c], [], "x-user")
+    after = Router("churn", 2, [c, a, b], [], "x-user")
+    users = [f"u{i}" for i in range(2000)]
+    assert all(
+        before.choose({"x-user": u}).variant == after.choose({"x-user": u}).variant for u in users
+    )
+    assert [r.variant for r in after.live] == ["c", "a", "b"]  # as the policy lists them

@@ -93,6 +93,7 @@ class Router:
     __slots__ = (
         "_bounds",
         "_last",
+        "_layout",
         "_live",
         "_sticky",
         "_successor",
@@ -122,7 +123,10 @@ class Router:
         self._live = tuple(live)
         self.shadows = tuple(shadows)
         total = sum(route.weight for route in live)
-        self._bounds = [bound / total for bound in accumulate(r.weight for r in live)][:-1]
+        # The shares lie on [0, 1) in variant-name order, not in the order the policy lists
+        # them: listing the same variants otherwise must not move every sticky caller.
+        self._layout = tuple(sorted(live, key=lambda route: route.variant))
+        self._bounds = [b / total for b in accumulate(r.weight for r in self._layout)][:-1]
         self._last = len(self._live) - 1
         self._sticky = sticky_header.lower() if sticky_header else None
         # Its own generator (seeded by the OS), not the random module's: a model or library
@@ -168,7 +172,7 @@ class Router:
                 point = sticky_point(self.deployment, value)
         if point is None:
             point = self._uniform()
-        return self._live[bisect_right(self._bounds, point)]
+        return self._layout[bisect_right(self._bounds, point)]
 
     def shadow_copies(self) -> list[Route]:
         """The shadow routes that get a copy of this request (each with its own share)."""
