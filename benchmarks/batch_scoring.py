@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -85,16 +86,39 @@ def pandas_loop(model: Any, source: Path, output: Path, batch_rows: int) -> int:
     return rows
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its ended (waited-for) children: the process workers."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(label: str, run: Any, repeat: int) -> dict[str, Any]:
-    """The median of ``repeat`` runs (each writes its output afresh)."""
-    times = []
+    """The median of ``repeat`` runs (each writes its output afresh), wall and CPU time.
+
+    On a loaded machine the wall time measures the other load as much as the job; the CPU
+    time (workers' start-up included) is what the job cost, whatever else runs.
+    """
+    times, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         rows = run()
         times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
-    print(f"  {label:<22} {rows:>11,} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s")
-    return {"label": label, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
+        cpu.append(cpu_seconds() - start_cpu)
+    seconds, cpu_s = statistics.median(times), statistics.median(cpu)
+    print(
+        f"  {label:<22} {rows:>11,} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s"
+        f"  cpu {cpu_s:7.2f} s"
+    )
+    return {
+        "label": label,
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "cpu_seconds": cpu_s,
+    }
 
 
 def main() -> None:
@@ -194,7 +218,18 @@ def main() -> None:
         for label in ("loopwright process", "loopwright ray"):
             if label in by_label:
                 print(f"  {label:<22} {by_label[label] / local:5.2f}x loopwright local")
-    print("(process and ray include starting their workers: ~1.5 s of imports and model load)")
+    cpu = {r["label"].split("(")[0]: r["cpu_seconds"] for r in results}
+    if "loopwright local" in cpu and "loopwright process" in cpu:
+        overhead = cpu["loopwright process"] - cpu["loopwright local"]
+        print(
+            f"  process CPU beyond local: {overhead:.2f} s (workers' start-up); on "
+            f"{args.workers} idle cores that bounds process at "
+            f"{args.workers * cpu['loopwright local'] / cpu['loopwright process']:.2f}x local"
+        )
+    print(
+        "(process includes starting its workers, ~1.5 s of imports and model load each, while "
+        "this process already scores; ray's start-up is not counted)"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         print(json.dumps(results))
