@@ -22,13 +22,21 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
+import numpy as np
+
 from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
 
 FEATURES = [f"f{i}" for i in range(20)]
 
 
+# Seven different one-row requests of 20 features, as the decoded request bodies would be.
+_ROWS = np.arange(7 * 20, dtype=np.float64).reshape(7, 1, 20) * 0.5
+_PROBA = np.array([[0.3, 0.7]])
+
+
 def _record(n: int) -> PredictionRecord:
-    # What serving builds for one single-row OIP request (serving/_records.row_values: lists).
+    # What serving builds for one single-row OIP request (serving/_records.row_values: a view
+    # of the request's array per column, the model's output arrays).
     return PredictionRecord(
         request_id=f"req-{n}",
         deployment="bench",
@@ -38,8 +46,8 @@ def _record(n: int) -> PredictionRecord:
         timestamp=datetime.now(UTC),
         latency_ms=1.25,
         status=200,
-        inputs={name: [0.5 * i + n % 7] for i, name in enumerate(FEATURES)},
-        outputs={"predict": [n % 2], "predict_proba": [[0.3, 0.7]]},
+        inputs=dict(zip(FEATURES, _ROWS[n % 7].T, strict=True)),
+        outputs={"predict": np.array([n % 2]), "predict_proba": _PROBA},
     )
 
 
