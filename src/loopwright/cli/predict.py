@@ -49,7 +49,9 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int | None,
             typer.Option(
-                "--workers", min=1, help="Processes (default: the CPUs) or Ray tasks at once."
+                "--workers",
+                min=1,
+                help="Processes, this one included (default: the CPUs), or Ray tasks at once.",
             ),
         ] = None,
         batch_rows: Annotated[

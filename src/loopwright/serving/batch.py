@@ -137,7 +137,8 @@ def predict_batch(
             (``name@v3``, ``name@alias``).
         output: the folder to create; an existing one is refused unless ``overwrite``.
         executor: ``local`` (this process), ``process`` (``workers`` processes) or ``ray``.
-        workers: processes (default: the CPUs), or Ray tasks at once (default: as Ray schedules).
+        workers: processes, this one included (default: the CPUs), or Ray tasks at once
+            (default: as Ray schedules).
         batch_rows: rows per record batch: the memory bound and the model's call size.
         keep_columns: input columns copied into the output (ids to join on).
         outputs: what the model gives per row: ``predict``, and ``predict_proba`` if it has it.
