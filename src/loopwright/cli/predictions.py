@@ -133,7 +133,7 @@ def compact(
 ) -> None:
     """Merge each closed hour's small files into one file per hour (crash-safe).
 
-    Run one compaction at a time per log."""
+    A second compaction or prune of the same log, from any process, is refused while one runs."""
     limit = None if before is None else parse_moment(before, "--before")
     if isinstance(limit, timedelta):
         ago = limit
