@@ -146,6 +146,26 @@ def test_show_says_when_the_instances_have_served_nothing_yet(home: Path) -> Non
     assert "not read" not in shown.stdout and "p99 ms" not in shown.stdout
 
 
+def test_rollback_after_a_promote_says_the_alias_was_not_rolled_back(home: Path) -> None:
+    """The promote moved m@prod to v2; restoring revision 1's policy (primary m@prod) still
+    serves v2, and rollback says so, with the version each variant serves now."""
+    lw_json(home, "deployments", "create", "api", "models:/m@prod")
+    lw_json(home, "deployments", "set-traffic", "api", "--canary", "models:/m/2", "--percent", "10")
+    assert lw_json(home, "deployments", "promote", "api")["variants"][0]["model_uri"] == (
+        "models:/m@prod"
+    )
+    back = lw(home, "deployments", "rollback", "api", "--to", "1")
+    assert back.exit_code == 0, back.stderr
+    assert "m/2" in back.stdout  # version now
+    assert "aliases and stages are not rolled back: models:/m@prod" in back.stdout
+    data = lw_json(home, "deployments", "rollback", "api", "--to", "2")
+    assert data["resolved"] == {"primary": "m/2", "canary": "m/2"}
+    for uri in ("models:/m/1", "models:/m/3"):  # revisions 6 and 7, pinned
+        assert lw(home, "deployments", "set-traffic", "api", "--primary", uri).exit_code == 0
+    again = lw(home, "deployments", "rollback", "api", "--to", "6")
+    assert again.exit_code == 0 and "not rolled back" not in again.stdout, again.stdout
+
+
 def test_a_canary_alone_keeps_the_current_primary(home: Path) -> None:
     """As the README writes it: set-traffic NAME --canary URI --percent P."""
     lw_json(home, "deployments", "create", "api", "models:/m@prod")

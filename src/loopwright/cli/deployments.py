@@ -416,10 +416,39 @@ def rollback(
     ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Restore an earlier revision's traffic policy (as a new revision)."""
+    """Restore an earlier revision's traffic policy (as a new revision).
+
+    Aliases are not rolled back: a variant following an alias serves the version the alias
+    points to now (a promote may have moved it); move it back with `loopwright models alias`.
+    """
+    from ..registry.loading import parse_model_uri
+
     with handle_errors(), state(ctx).client() as client:
         restored = client.deployments.rollback(name, to)
-    _changed(restored, "rolled back", json_output)
+        resolved = _resolved(client, restored)
+    if json_output:
+        emit_json({**_deployment_dict(restored), "resolved": resolved})
+        return
+    console().print(
+        f"deployment {restored.name!r} rolled back: revision {restored.revision}, "
+        f"{restored.strategy}",
+        markup=False,
+    )
+    _print_policy(restored, resolved)
+    following = sorted(
+        {
+            v.model_uri
+            for v in restored.variants
+            if not (parse_model_uri(v.model_uri).ref or "").isdigit()
+        }
+    )
+    if following:  # a promote may have moved the alias since that revision
+        console().print(
+            f"aliases and stages are not rolled back: {', '.join(following)} serve(s) the "
+            "version named under 'version now'; move an alias back with loopwright models "
+            "alias NAME ALIAS VERSION",
+            markup=False,
+        )
 
 
 @app.command("history")
