@@ -189,7 +189,11 @@ class DeploymentService:
         )
 
     def rollback(self, name: str, to_revision: int | None = None) -> Deployment:
-        """Restore the traffic policy of ``to_revision`` (default: the one before the current)."""
+        """Restore the traffic policy of ``to_revision`` (default: the one before the current).
+
+        Only the policy comes back: a variant following an alias serves the version the alias
+        points to now, so undoing a promote that moved the alias means moving it back too.
+        """
         if to_revision is not None and (
             isinstance(to_revision, bool) or not isinstance(to_revision, int) or to_revision < 1
         ):
@@ -207,7 +211,10 @@ class DeploymentService:
                     else f"deployment {name!r} is at revision 1: there is nothing to roll back to"
                 )
             if target == row.revision:
-                raise Conflict(f"deployment {name!r} is at revision {target} already")
+                raise Conflict(
+                    f"deployment {name!r} is at revision {target} already; history lists the "
+                    "revisions to roll back to"
+                )
             old = conn.execute(
                 sa.select(t.deployment_revisions).where(
                     _rev.deployment_id == row.id, _rev.revision == target
