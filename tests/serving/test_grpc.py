@@ -444,24 +444,48 @@ def test_a_message_past_the_size_cap_is_resource_exhausted(client: Client, model
         assert stub.ModelInfer(pb.ModelInferRequest(model_name=MODEL, inputs=_good(2))).outputs
 
 
-def test_a_full_queue_is_unavailable(client: Client, model: Any) -> None:
-    # The first request waits up to 3 s for a second row; the queue holds one row.
+def test_a_full_queue_is_unavailable(
+    client: Client, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from loopwright.serving import batching
+
+    # The first request is held on the model thread; the second waits in the queue (one row).
+    monkeypatch.setattr(batching, "INLINE_BELOW_MS", 0.0)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_first(served: Any, requests: int, rows: int) -> None:
+        if not holding.is_set():
+            holding.set()
+            release.wait(30)
+
     repository = ModelRepository(
         [resolve_source(f"models:/{MODEL}/1", client)],
         max_batch_size=2,
-        max_latency_ms=3000,
+        max_latency_ms=5,
         max_queue_rows=1,
+        on_batch=hold_the_first,
     )
     repository.load_all()
+    _, batcher = repository.get(MODEL)
     address = f"127.0.0.1:{free_port()}"
     app = build_app(ServeConfig(sources=(), grpc_address=address), repository)
     with live(app), grpc.insecure_channel(address) as channel:
         stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
         request = pb.ModelInferRequest(model_name=MODEL, inputs=_good(1))
-        waiting = stub.ModelInfer.future(request)
-        time.sleep(0.5)
-        with pytest.raises(grpc.RpcError) as refused:
-            stub.ModelInfer(request)
+        try:
+            held = stub.ModelInfer.future(request)
+            assert holding.wait(30)
+            waiting = stub.ModelInfer.future(request)
+            deadline = time.monotonic() + 30
+            while batcher.queued_rows < 1 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(request)
+        finally:
+            release.set()
+        assert held.result(timeout=30).outputs[0].name == "predict"
         assert waiting.result(timeout=30).outputs[0].name == "predict"
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "1 rows waiting (limit 1); retry shortly" in refused.value.details()

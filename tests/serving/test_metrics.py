@@ -251,40 +251,64 @@ def test_dropped_shadow_copies_are_counted(served_model: ServedModel) -> None:
 
 
 def test_merged_requests_are_one_batch_and_queue_depth_is_read_at_scrape_time(
-    client: Client, model: Any
+    client: Client, model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from loopwright.serving import batching
+
+    # A first request is held on the model thread: the six sent meanwhile wait in the queue.
+    monkeypatch.setattr(batching, "INLINE_BELOW_MS", 0.0)
+    holding, release = threading.Event(), threading.Event()
+    batches: list[tuple[int, int]] = []
+
+    def hold_the_first(served: ServedModel, requests: int, rows: int) -> None:
+        batches.append((requests, rows))
+        if not holding.is_set():
+            holding.set()
+            release.wait(30)
+
     repository = ModelRepository(
-        [resolve_source(f"models:/{MODEL}/1", client)], max_batch_size=64, max_latency_ms=3000
+        [resolve_source(f"models:/{MODEL}/1", client)],
+        max_batch_size=64,
+        max_latency_ms=5,
+        on_batch=hold_the_first,
     )
     repository.load_all()
     with live(build_app(ServeConfig(sources=()), repository)) as url:
         answers: list[httpx.Response] = []
 
-        def send() -> None:
-            answers.append(httpx.post(f"{url}/invocations", json=_records(2), timeout=30))
+        def send(rows: int) -> None:
+            answers.append(httpx.post(f"{url}/invocations", json=_records(rows), timeout=30))
 
-        senders = [threading.Thread(target=send) for _ in range(6)]
+        first = threading.Thread(target=send, args=(1,))
+        first.start()
+        assert holding.wait(30)
+        senders = [threading.Thread(target=send, args=(2,)) for _ in range(6)]
         for sender in senders:
             sender.start()
-        # The batch waits up to 3 s for more rows: meanwhile the queue holds what came.
-        deadline = time.monotonic() + 10
-        while True:
-            waiting = _value(
-                _samples(httpx.get(f"{url}/metrics").text), "loopwright_queue_rows", model=MODEL
-            )
-            if waiting == 12 or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        for sender in senders:
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                waiting = _value(
+                    _samples(httpx.get(f"{url}/metrics").text),
+                    "loopwright_queue_rows",
+                    model=MODEL,
+                )
+                if waiting == 12 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        finally:
+            release.set()
+        for sender in [first, *senders]:
             sender.join()
         samples = _samples(httpx.get(f"{url}/metrics").text)
-    assert [a.status_code for a in answers] == [200] * 6
+    assert [a.status_code for a in answers] == [200] * 7
     assert waiting == 12
+    assert batches == [(1, 1), (6, 12)]
     assert _value(samples, "loopwright_queue_rows", model=MODEL) == 0
-    assert _value(samples, "loopwright_batch_rows_count", model=MODEL) == 1
-    assert _value(samples, "loopwright_batch_rows_sum", model=MODEL) == 12
-    assert _value(samples, "loopwright_batch_requests_sum", model=MODEL) == 6
-    assert _value(samples, "loopwright_inference_duration_seconds_count", model=MODEL) == 6
+    assert _value(samples, "loopwright_batch_rows_count", model=MODEL) == 2
+    assert _value(samples, "loopwright_batch_rows_sum", model=MODEL) == 13
+    assert _value(samples, "loopwright_batch_requests_sum", model=MODEL) == 7
+    assert _value(samples, "loopwright_inference_duration_seconds_count", model=MODEL) == 7
 
 
 # --- live_stats -------------------------------------------------------------------------------

@@ -83,13 +83,19 @@ def register(app: typer.Typer) -> None:
         max_batch_size: Annotated[
             int,
             typer.Option(
-                "--max-batch-size", min=1, help="Rows merged into one predict call (1: off)."
+                "--max-batch-size",
+                min=1,
+                help="Rows merged into one predict call: what waits while the model is busy, "
+                "and what keeps arriving (1: off).",
             ),
-        ] = 1,
+        ] = 32,
         max_batch_latency_ms: Annotated[
             float,
             typer.Option(
-                "--max-batch-latency-ms", min=0.0, help="Longest a request waits for its batch."
+                "--max-batch-latency-ms",
+                min=0.0,
+                help="Longest a batch stays open while requests keep arriving (it closes once "
+                "they stop; 0: never waits).",
             ),
         ] = 5.0,
         trusted: Annotated[
