@@ -25,7 +25,8 @@ APPS = Path(__file__).resolve().parent / "_serving_apps"
 LOOPWRIGHT_CLI = Path(sys.executable).parent / "loopwright"
 FEATURES = 20
 BATCH_ROWS = 100
-# MLServer's adaptive batching as the anchor report configured it; Loopwright's the same.
+# MLServer's adaptive batching as the anchor report configured it (Loopwright's defaults are
+# the same size and cap).
 BATCH_SIZE = 32
 BATCH_MS = 5.0
 
@@ -106,32 +107,26 @@ def _fastapi(work: Path, port: int) -> Launch:
     return Launch(argv, {"BENCH_MODEL": str(work / "model.joblib")}, work)
 
 
-_BATCH_FLAGS = ("--max-batch-size", str(BATCH_SIZE), "--max-batch-latency-ms", str(BATCH_MS))
+_LW_INFER = "/v2/models/gbc/infer"
 CONFIGS = {
     c.name: c
     for c in (
-        Config("loopwright", "loopwright", "/v2/models/gbc/infer", "oip", _loopwright()),
+        Config("loopwright", "loopwright", _LW_INFER, "oip", _loopwright()),
         Config(
-            "loopwright-batch",
+            "loopwright-nobatch",
             "loopwright",
-            "/v2/models/gbc/infer",
+            _LW_INFER,
             "oip",
-            _loopwright(*_BATCH_FLAGS),
+            _loopwright("--max-batch-size", "1"),
         ),
         Config(
             "loopwright-batch0",
             "loopwright",
-            "/v2/models/gbc/infer",
+            _LW_INFER,
             "oip",
-            _loopwright("--max-batch-size", str(BATCH_SIZE), "--max-batch-latency-ms", "0"),
+            _loopwright("--max-batch-latency-ms", "0"),
         ),
-        Config(
-            "loopwright-nolog",
-            "loopwright",
-            "/v2/models/gbc/infer",
-            "oip",
-            _loopwright("--no-log"),
-        ),
+        Config("loopwright-nolog", "loopwright", _LW_INFER, "oip", _loopwright("--no-log")),
         Config("mlserver", "mlserver", "/v2/models/gbc/infer", "oip", _mlserver(False)),
         Config("mlserver-batch", "mlserver", "/v2/models/gbc/infer", "oip", _mlserver(True)),
         Config("bentoml", "bentoml", "/predict", "bentoml", _bentoml),
@@ -139,11 +134,12 @@ CONFIGS = {
     )
 }
 # What runs without --only (loopwright-nolog isolates the prediction log's cost).
-# loopwright-batch0 merges only the requests already waiting when the model is free (no wait
-# for a batch to fill): the batching figures without its latency at low concurrency.
+# loopwright is `loopwright serve`'s defaults: batching up to 32 rows, lingering while requests
+# keep arriving (at most 5 ms). loopwright-nobatch turns batching off; loopwright-batch0 merges
+# only the requests already waiting when the model is free (it never lingers).
 DEFAULT_CONFIGS = (
     "loopwright",
-    "loopwright-batch",
+    "loopwright-nobatch",
     "loopwright-batch0",
     "mlserver",
     "mlserver-batch",

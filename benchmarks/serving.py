@@ -6,11 +6,11 @@
 The model (scikit-learn GradientBoostingClassifier, 100 trees, 20 features; trained once per
 run, saved in each tool's format, see _serving_tools) is served by:
 
-- ``loopwright``: ``loopwright serve`` from this environment, prediction log on (the default);
-  ``loopwright-batch`` with ``--max-batch-size 32 --max-batch-latency-ms 5``;
-  ``loopwright-batch0`` with ``--max-batch-size 32 --max-batch-latency-ms 0`` (merges what
-  waits while the model is busy, never waits to fill a batch);
-  ``loopwright-nolog`` (only with --only) with ``--no-log``;
+- ``loopwright``: ``loopwright serve`` from this environment with its defaults: prediction log
+  on, batching up to 32 rows that lingers while requests keep arriving (at most 5 ms);
+  ``loopwright-nobatch`` with ``--max-batch-size 1`` (batching off);
+  ``loopwright-batch0`` with ``--max-batch-latency-ms 0`` (merges what waits while the model
+  is busy, never lingers); ``loopwright-nolog`` (only with --only) with ``--no-log``;
 - ``mlserver``: MLServer 1.7.1 + mlserver-sklearn, ``parallel_workers: 0``; ``mlserver-batch``
   with adaptive batching ``max_batch_size 32``, ``max_batch_time 0.005``;
 - ``bentoml``: BentoML 1.4.40, ``@bentoml.service(workers=1)``, defaults;
