@@ -196,6 +196,7 @@ def test_a_canary_alone_keeps_the_current_primary(home: Path) -> None:
     ("args", "message"),
     [
         (["--primary", "models:/m/1", "--canary", "models:/m/2"], "go together"),
+        ([], "nothing to change"),
         (["--variant", "a=models:/m/1"], "NAME=URI:WEIGHT"),
         (["--variant", "a=models:/m/1:1", "--primary", "models:/m/1"], "leave out --primary"),
         (["--shadow", "models:/m/3"], "go together"),

@@ -336,6 +336,11 @@ def set_traffic(
         )
     if shadow is not None and no_shadow:
         fail("give --shadow or --no-shadow, not both")
+    if live is None and shadow is None and not no_shadow and sticky_header is None:
+        fail(  # a revision equal to the current one would only clutter the history
+            "nothing to change: give --primary/--canary/--percent, --variant, --sticky-header, "
+            "--shadow/--shadow-percent or --no-shadow"
+        )
     with handle_errors(), state(ctx).client() as client:
         current = client.deployments.get(name)
         if live is not None and not live[0].model_uri:  # --canary alone: the current primary
