@@ -57,7 +57,7 @@ class ModelRepository:
     Args:
         sources: the models to serve (see :func:`~loopwright.serving.sources.resolve_source`).
         max_batch_size: most rows merged into one predict call (1: no merging).
-        max_latency_ms: longest a request waits for its batch to fill.
+        max_latency_ms: longest a batch stays open while requests keep arriving.
         max_queue_rows: most rows waiting per model before requests get 503 (default: 16
             batches, at least ``batching.MIN_QUEUE_ROWS``).
         resolve: turns a name that is not served into a source, for ``load``; ``None``

@@ -35,7 +35,7 @@ class ServeConfig:
     Attributes:
         sources: the resolved models.
         max_batch_size: most rows merged into one predict call (1: no merging).
-        max_batch_latency_ms: longest a request waits for its batch to fill.
+        max_batch_latency_ms: longest a batch stays open while requests keep arriving.
         log_root: where the prediction log is written (``None``: not logged).
         log_sample_rate: share of requests logged.
         registry: whether ``/v2/repository/models/<name>/load`` may resolve new names through
