@@ -239,14 +239,13 @@ class DeploymentService:
         with self.db.write() as conn:
             row = self._row(conn, name, lock=True)  # not deleted under the insert
             known = conn.execute(
-                sa.select(_inst.pid, _inst.started_at, _inst.seen_at).where(
+                sa.select(_inst.pid, _inst.started_at).where(
                     _inst.deployment_id == row.id, _inst.url == url
                 )
             ).first()
-            # The workers of one `serve --workers N` share its URL and beat with their own
-            # pids: another pid is a new instance only once the URL was silent (a restart).
-            alive = known is not None and known.seen_at >= now - HEARTBEAT_TIMEOUT_S * 1000
-            started = known.started_at if known is not None and (alive or known.pid == pid) else now
+            # The same URL served by a new process (a restart) starts a new instance; the
+            # workers of one `serve --workers N` beat with the serve command's pid.
+            started = known.started_at if known is not None and known.pid == pid else now
             values = {
                 "deployment_id": row.id,
                 "url": url,
