@@ -115,7 +115,7 @@ policy = [Variant("primary", f"models:/{MODEL}@champion", 0.8),
           Variant("canary", f"models:/{MODEL}/2", 0.2)]
 with lw.connect(user="ada") as ada:
     try:
-        ada.deployments.set_traffic(NAME, policy)
+        deployment = ada.deployments.set_traffic(NAME, policy)
     except PermissionDenied as refused:
         print(f"refused until approved: {refused}")
         (request,) = [r for r in ada.registry.requests(model=MODEL)  # the one it opened
