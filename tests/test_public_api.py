@@ -596,6 +596,11 @@ def test_deployments_follow_the_registrys_traffic_approvals(team: Team) -> None:
         ada.deployments.create("scorer-api", "models:/scorer/1")
     with pytest.raises(Conflict, match="no canary"):
         ada.deployments.promote("scorer-api")
+    # A read-modify-write names the revision it read: a change made meanwhile is not lost.
+    one = [Variant("primary", "models:/scorer/1", 1)]
+    with pytest.raises(Conflict, match=r"revision 3 → 4"):
+        bob.deployments.set_traffic("scorer-api", one, expect_revision=3)
+    assert ada.deployments.set_traffic("scorer-api", one, expect_revision=4).revision == 5
     ada.deployments.delete("scorer-api")
     with pytest.raises(NotFound, match="does not exist"):
         bob.deployments.get("scorer-api")

@@ -357,7 +357,10 @@ def set_traffic(
         if shadow is not None and shadow_percent is not None:
             shadows = [Variant("shadow", shadow, shadow_percent / 100, SHADOW)]
         variants = [*(current.live if live is None else live), *shadows]
-        changed = client.deployments.set_traffic(name, variants, sticky_header=header)
+        # What was not given is kept from `current`: refused if it changed meanwhile.
+        changed = client.deployments.set_traffic(
+            name, variants, sticky_header=header, expect_revision=current.revision
+        )
     _changed(changed, "changed", json_output)
 
 

@@ -81,8 +81,10 @@ class RemoteDeployments:
         *,
         strategy: str | None = None,
         sticky_header: str | None = None,
+        expect_revision: int | None = None,
     ) -> Deployment:
-        """Replace the traffic policy (strategy inferred from the variants when not given)."""
+        """Replace the traffic policy (strategy inferred from the variants when not given);
+        with ``expect_revision``, only if the deployment is still at that revision."""
         body = {
             "variants": [
                 {"name": v.name, "model_uri": v.model_uri, "weight": v.weight, "role": v.role}
@@ -90,6 +92,7 @@ class RemoteDeployments:
             ],
             "strategy": strategy,
             "sticky_header": sticky_header,
+            "expect_revision": expect_revision,
         }
         answer = self._http.request("PUT", f"{self._path(name)}/traffic", json_body=body)
         return _deployment(answer)

@@ -141,9 +141,13 @@ class DeploymentService:
         *,
         strategy: str | None = None,
         sticky_header: str | None = None,
+        expect_revision: int | None = None,
     ) -> Deployment:
-        """Replace the traffic policy (strategy inferred from the variants when not given)."""
-        return self._change(name, check_policy(variants, strategy, sticky_header), "set-traffic")
+        """Replace the traffic policy (strategy inferred from the variants when not given);
+        with ``expect_revision``, only if the deployment is still at that revision (else
+        ``Conflict``): a read-modify-write such as the CLI's loses no concurrent change."""
+        policy = check_policy(variants, strategy, sticky_header)
+        return self._change(name, policy, "set-traffic", expect=expect_revision)
 
     def promote(self, name: str) -> Deployment:
         """Make the canary the primary (moving the alias the primary follows, if it follows one).

@@ -33,8 +33,10 @@ class Deployments(Protocol):
         *,
         strategy: str | None = None,
         sticky_header: str | None = None,
+        expect_revision: int | None = None,
     ) -> Deployment:
-        """Replace the traffic policy (strategy inferred from the variants when not given)."""
+        """Replace the traffic policy (strategy inferred from the variants when not given);
+        with ``expect_revision``, only if the deployment is still at that revision."""
         ...
 
     def promote(self, name: str) -> Deployment:

@@ -39,6 +39,7 @@ class TrafficIn(Body):
     variants: list[VariantIn] = Field(max_length=100)
     strategy: Literal["primary", "canary", "ab"] | None = None
     sticky_header: str | None = Field(default=None, max_length=100)
+    expect_revision: int | None = Field(default=None, ge=1)
 
 
 class RollbackIn(Body):
@@ -124,7 +125,11 @@ def set_traffic(name: str, body: TrafficIn, state: State, caller: Editor) -> Dep
     # The weight as sent: the service refuses one past the float range (float() would raise).
     variants = [Variant(v.name, v.model_uri, v.weight, v.role) for v in body.variants]
     changed = state.deployments(caller).set_traffic(
-        name, variants, strategy=body.strategy, sticky_header=body.sticky_header
+        name,
+        variants,
+        strategy=body.strategy,
+        sticky_header=body.sticky_header,
+        expect_revision=body.expect_revision,
     )
     return DeploymentOut.of(changed)
 
