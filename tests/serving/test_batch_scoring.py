@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -544,6 +545,27 @@ def test_a_short_job_does_not_wait_for_workers_still_starting(tmp_path: Path) ->
     assert (result.rows, result.parts, result.workers) == (2000, 8, 2)
     assert pq.read_table(tmp_path / "out")["predict"].to_pylist() == list(data["a"] * 2)
     assert leftovers(tmp_path) == []
+
+
+def test_an_overwrite_killed_between_its_renames_loses_no_output(
+    folder_model: Path, tmp_path: Path
+) -> None:
+    """The old output was moved aside and the job died before the new one took its place:
+    the next job puts the old one back (and refuses to replace it without overwrite)."""
+    import socket
+
+    source = write_parquet(tmp_path / "in.parquet", frame(100))
+    predict_batch(None, str(folder_model), source, tmp_path / "out")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = tmp_path / f".out.{socket.gethostname()}.{dead.pid}.old"
+    (tmp_path / "out").rename(aside)
+    with pytest.raises(AlreadyExists, match=r"out' exists"):
+        predict_batch(None, str(folder_model), source, tmp_path / "out")
+    assert pq.read_table(tmp_path / "out").num_rows == 100 and leftovers(tmp_path) == []
+    shutil.copytree(tmp_path / "out", aside)  # both there: the output stands, the copy goes
+    again = predict_batch(None, str(folder_model), source, tmp_path / "out", overwrite=True)
+    assert again.rows == 100 and leftovers(tmp_path) == []
 
 
 def test_a_crashing_worker_process_fails_the_job_cleanly(tmp_path: Path) -> None:

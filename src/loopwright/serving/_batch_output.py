@@ -4,6 +4,8 @@ Parts are written into a hidden staging folder next to the output,
 ``.<output>.<host>.<pid>.<random>.partial``, which becomes the output by one rename once every
 part is written: a reader never sees a half-written output, and a killed job leaves only its
 staging folder, which the next job writing the same output removes (its process is gone).
+An overwrite moves the old output aside first (``.<output>.<host>.<pid>.old``); killed between
+the two renames, the next job puts the old output back.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _PART = re.compile(r"^part-\d{5}\.parquet$")
 def check_output(target: Path, input: str | os.PathLike[str], *, overwrite: bool) -> None:
     """Refuse an existing output (unless ``overwrite`` and it holds parts only), or one inside
     the input folder (the next job over that folder would score the predictions too)."""
+    _recover(target)
     folder = Path(input).absolute()
     if folder.is_dir() and target.is_relative_to(folder):
         raise InvalidInput(
@@ -53,8 +56,7 @@ def _check_parts_only(target: Path) -> None:
 
 def new_staging(target: Path) -> Path:
     """A new staging folder for ``target``, after removing those of killed jobs."""
-    prefix = f".{target.name}.{socket.gethostname()}."
-    # Only this host's: another host's, on a shared file system, may be alive.
+    prefix = _prefix(target)
     for folder in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
         pid = folder.name[len(prefix) :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
@@ -92,10 +94,30 @@ def publish(staging: Path, target: Path, *, overwrite: bool) -> None:
             ) from None
         return
     _check_parts_only(target)  # what replaced it meanwhile is not overwritten either
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    old = target.with_name(f"{_prefix(target)}{os.getpid()}.old")
     target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(target: Path) -> None:
+    """Undo an overwrite killed between its two renames: the old output, moved aside, comes
+    back if nothing took its place (else it is removed), so it is never silently lost."""
+    prefix = _prefix(target)
+    for old in target.parent.glob(f"{glob.escape(prefix)}*.old"):
+        pid = old.name[len(prefix) : -len(".old")]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.rename(target)
+
+
+def _prefix(target: Path) -> str:
+    # Only this host's folders are judged by their pid: another host's, on a shared file
+    # system, may belong to a live job.
+    return f".{target.name}.{socket.gethostname()}."
 
 
 def _alive(pid: int) -> bool:
