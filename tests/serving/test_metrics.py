@@ -17,7 +17,7 @@ import pytest
 from _served_model import MODEL, free_port, live, training_frame
 
 from loopwright.client import Client
-from loopwright.serving.live import live_stats, quantile
+from loopwright.serving.live import MIN_WINDOW_REQUESTS, live_stats, quantile
 from loopwright.serving.metrics import LATENCY_BUCKETS
 from loopwright.serving.model import ServedModel
 from loopwright.serving.repository import ModelRepository
@@ -412,6 +412,42 @@ def test_live_stats_measures_requests_per_second_between_two_scrapes(
     assert primary.requests == 150
     # 100 requests in a window of at least 2 s (a little more: the scrapes take time).
     assert 100 / 3.0 < primary.requests_per_second <= 100 / 2.0
+
+
+def test_live_percentiles_cover_the_window_once_it_holds_enough_requests(
+    instances: tuple[list[str], list[Any]], served_model: ServedModel
+) -> None:
+    """A server slow for its first 1,000 requests and fast now shows fast percentiles."""
+    urls, metrics = instances
+    meter = metrics[0].meter(served_model, "churn", "primary")
+    for _ in range(1000):
+        meter.observe(2.0)  # long ago: 2 s each
+
+    def later(count: int) -> threading.Thread:
+        def run() -> None:
+            time.sleep(0.3)
+            for _ in range(count):
+                meter.observe(0.003)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    thread = later(MIN_WINDOW_REQUESTS - 1)  # too few in the window: since start
+    few = live_stats(urls, "churn", interval=1.0)
+    thread.join()
+    (primary,) = few.variants
+    assert primary.percentiles_window_seconds == 0
+    assert primary.p50_ms is not None and primary.p50_ms > 1000
+
+    thread = later(200)  # enough: the window's own
+    recent = live_stats(urls, "churn", interval=1.0)
+    thread.join()
+    (primary,) = recent.variants
+    assert primary.percentiles_window_seconds == 1.0
+    assert primary.requests == 1000 + MIN_WINDOW_REQUESTS - 1 + 200
+    for got in (primary.p50_ms, primary.p95_ms, primary.p99_ms):
+        assert got is not None and 2.0 < got <= 3.2  # the bucket holding 3 ms
 
 
 def test_an_unreachable_instance_is_reported_not_raised(

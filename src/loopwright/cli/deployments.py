@@ -246,8 +246,18 @@ def _print_stats(stats: LiveStats, name: str, instances: int) -> None:
             markup=False,
         )
         return
+    windowed = all(s.percentiles_window_seconds for s in stats.variants)
+    latency = (
+        f"latency over the last {stats.window_seconds:.1f} s"
+        if windowed
+        else (
+            "latency since start"
+            if not any(s.percentiles_window_seconds for s in stats.variants)
+            else "latency over the window where it had 20+ requests, else since start"
+        )
+    )
     print_table(
-        f"Live (throughput over {stats.window_seconds:.1f} s; counts since start)",
+        f"Live (throughput over {stats.window_seconds:.1f} s; {latency}; counts since start)",
         [
             "variant",
             "model",

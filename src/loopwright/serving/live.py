@@ -8,9 +8,13 @@ instances per variant and model version (``deployments show`` prints the result)
 - ``requests_per_second`` is the growth of ``requests`` between the two scrapes divided by the
   time between them (with ``interval=0``: ``requests`` over the time since each instance
   started, summed);
-- ``p50_ms``, ``p95_ms``, ``p99_ms`` are estimated from the summed latency histogram since
-  start, the way Prometheus' ``histogram_quantile`` does: find the bucket holding the rank
-  ``q * requests`` and interpolate linearly between its bounds (0 below the first). Buckets grow
+- ``p50_ms``, ``p95_ms``, ``p99_ms`` are estimated from the summed latency histogram of the
+  requests answered between the two scrapes (the histograms' difference) when at least
+  :data:`MIN_WINDOW_REQUESTS` were, so a week-old server shows this minute's latency, not the
+  week's; else from the histogram since start (``percentiles_window_seconds`` says which: 0 is
+  since start). Estimated the way Prometheus' ``histogram_quantile`` does: find the bucket
+  holding the rank ``q * requests`` and interpolate linearly between its bounds (0 below the
+  first). Buckets grow
   by ~1.26x (:data:`~loopwright.serving.metrics.LATENCY_BUCKETS`), so the estimate is within a
   quarter of the true value; past the last finite bound (10 s) it reads as that bound.
 
@@ -35,7 +39,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["LiveStats", "VariantStats", "live_stats", "quantile"]
+__all__ = ["MIN_WINDOW_REQUESTS", "LiveStats", "VariantStats", "live_stats", "quantile"]
+
+# Fewer requests between the scrapes than this, and percentiles are taken since start: a P99 of
+# a handful of requests says little.
+MIN_WINDOW_REQUESTS = 20
 
 _LATENCY = "loopwright_inference_duration_seconds"
 _ERRORS = "loopwright_inference_errors"
@@ -62,6 +70,7 @@ class VariantStats:
     p95_ms: float | None
     p99_ms: float | None
     instances: int
+    percentiles_window_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,7 @@ def live_stats(
     now = time.time()
     unreachable: list[tuple[str, str]] = []
     totals: dict[_Key, _Series] = defaultdict(_Series)
+    window: dict[_Key, _Series] = defaultdict(_Series)  # answered between the scrapes
     rates: dict[_Key, float] = defaultdict(float)
     instances: dict[_Key, int] = defaultdict(int)
     for url, before, after in zip(urls, first, second, strict=True):
@@ -141,14 +151,30 @@ def live_stats(
             total.requests += series.requests
             total.errors += series.errors
             total.client_errors += series.client_errors
-            for bound, count in series.buckets.items():
-                total.buckets[bound] = total.buckets.get(bound, 0.0) + count
+            _add(total, series.buckets)
+            if after is not before:
+                _add(window[key], _grown(series, before.series.get(key)))
             instances[key] += 1
             rates[key] += _rate(key, before, after, now)
+    seconds = interval if interval > 0 else 0.0
     variants = tuple(
-        _stats(deployment, key, totals[key], rates[key], instances[key]) for key in sorted(totals)
+        _stats(deployment, key, totals[key], window.get(key), seconds, rates[key], instances[key])
+        for key in sorted(totals)
     )
-    return LiveStats(deployment, variants, tuple(unreachable), interval if interval > 0 else 0.0)
+    return LiveStats(deployment, variants, tuple(unreachable), seconds)
+
+
+def _add(total: _Series, buckets: dict[float, float]) -> None:
+    for bound, count in buckets.items():
+        total.buckets[bound] = total.buckets.get(bound, 0.0) + count
+
+
+def _grown(after: _Series, before: _Series | None) -> dict[float, float]:
+    """The buckets of the requests answered between two scrapes of one instance (all of
+    ``after``'s when the instance restarted in between: its counts began again)."""
+    if before is None or after.requests < before.requests:
+        return after.buckets
+    return {bound: count - before.buckets.get(bound, 0.0) for bound, count in after.buckets.items()}
 
 
 def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -188,8 +214,20 @@ def _rate(key: _Key, before: _Scrape, after: _Scrape, now: float) -> float:
     return grown / elapsed if elapsed > 0 else 0.0
 
 
-def _stats(deployment: str, key: _Key, total: _Series, rate: float, instances: int) -> VariantStats:
-    buckets = sorted(total.buckets.items())
+def _stats(
+    deployment: str,
+    key: _Key,
+    total: _Series,
+    window: _Series | None,
+    seconds: float,
+    rate: float,
+    instances: int,
+) -> VariantStats:
+    recent = window is not None and window.buckets and max(window.buckets.values())
+    if window is not None and recent and recent >= MIN_WINDOW_REQUESTS:
+        buckets, basis = sorted(window.buckets.items()), seconds
+    else:
+        buckets, basis = sorted(total.buckets.items()), 0.0
 
     def ms(q: float) -> float | None:
         value = quantile(q, buckets)
@@ -210,6 +248,7 @@ def _stats(deployment: str, key: _Key, total: _Series, rate: float, instances: i
         p95_ms=ms(0.95),
         p99_ms=ms(0.99),
         instances=instances,
+        percentiles_window_seconds=basis,
     )
 
 
