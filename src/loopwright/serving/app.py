@@ -8,6 +8,8 @@ problem (``{"error": ...}`` on OIP routes, MLflow's ``{"error_code", "message"}`
 ``/invocations``); a model that raises is a 500 naming the request id, which the log repeats
 with the traceback. Predictions are appended to the prediction log after the response is sent.
 Triton's binary tensor extension (``tritonclient.http``'s default) is understood (``_binary``).
+What REST shares with gRPC (the model or the deployment's variant, the meter, the record and
+shadow copies after the answer, the error table) is :mod:`.core`'s; this module is the HTTP.
 """
 
 from __future__ import annotations

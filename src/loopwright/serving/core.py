@@ -136,19 +136,20 @@ class InferenceCore:
     def router(self, name: str, version: str | None) -> Router | None:
         """The deployment's router when a request names the deployment (and no version)."""
         deployment = self.deployment
-        if deployment is None or version or name != deployment.name:
+        if deployment is None or version is not None or name != deployment.name:
             return None
         return deployment.router
 
     def model(self, name: str, version: str | None) -> tuple[ServedModel, Batcher]:
-        """The served model ``name`` (``version``: its latest when empty) and its batcher."""
-        return self.repository.get(name, version or None)
+        """The served model ``name`` (``version``: the newest loaded when ``None``) and its
+        batcher."""
+        return self.repository.get(name, version)
 
     def ready(self, name: str, version: str | None) -> None:
         """Nothing if ``name`` (the deployment, or a model's ``version``) can answer now, else
         :class:`NotFound` naming what is served."""
         if self.router(name, version) is None:
-            self.repository.get(name, version or None)
+            self.repository.get(name, version)
 
     def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
         """OIP's model metadata; a deployment is described by its first live variant's model."""
@@ -159,7 +160,7 @@ class InferenceCore:
             live = router.live
             versions = list(dict.fromkeys(r.model.version_name for r in live))
             return {**oip.model_metadata(live[0].model, versions), "name": name}
-        model, _ = self.repository.get(name, version or None)
+        model, _ = self.repository.get(name, version)
         return oip.model_metadata(model, self.repository.versions(model.name))
 
     def meter(self, model: ServedModel, router: Router | None, route: Route | None) -> Meter:

@@ -73,7 +73,7 @@ class InferenceService:
         self, request: pb.ModelReadyRequest, context: Any
     ) -> pb.ModelReadyResponse:
         try:
-            self.core.ready(request.name, request.version)
+            self.core.ready(request.name, request.version or None)
         except NotFound:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
@@ -82,7 +82,7 @@ class InferenceService:
         self, request: pb.ModelMetadataRequest, context: Any
     ) -> pb.ModelMetadataResponse:
         try:
-            metadata = self.core.model_metadata(request.name, request.version)
+            metadata = self.core.model_metadata(request.name, request.version or None)
         except Exception as exc:
             await abort(context, exc, request_id_of(context, ""))
         return metadata_response(metadata)
@@ -97,7 +97,7 @@ class InferenceService:
         context.set_trailing_metadata((("x-request-id", request_id),))
         meter: Meter | None = None
         core = self.core
-        router, route = core.router(request.model_name, request.model_version), None
+        router, route = core.router(request.model_name, request.model_version or None), None
         try:
             if router is not None:
                 # The call's metadata are its headers (keys in lower case): a sticky a/b
@@ -139,7 +139,7 @@ class InferenceService:
                 "model_name is empty; name one of the models served here: "
                 f"{', '.join(names) or 'none'}"
             )
-        return self.core.model(request.model_name, request.model_version)
+        return self.core.model(request.model_name, request.model_version or None)
 
     def _measured(self, meter: Meter | None, start: float) -> Callable[[str], None] | None:
         """What counts a failed inference call's status code in the metrics."""
