@@ -7,10 +7,13 @@ input its signature accepts (``"purple"``).
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,3 +76,38 @@ def train() -> Any:
     X, y = training_frame()
     encode = make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough")
     return make_pipeline(encode, LogisticRegression()).fit(X, y)
+
+
+@contextmanager
+def running(command: list[str], ready: Callable[[], bool]) -> Iterator[subprocess.Popen[str]]:
+    """``command`` in a session of its own until the block ends, once ``ready()`` is true (an
+    exception counts as not yet); then SIGTERM, SIGKILL past 30 s. Exiting first, or not ready
+    within 90 s, fails with its output."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, f"{command} did not get ready within 90 s"
+            try:
+                if ready():
+                    break
+            except Exception:
+                pass
+            time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _served_model import MODEL, free_port, live, train, training_frame
+from _served_model import MODEL, free_port, live, running, train, training_frame
 
 from loopwright.client import Client
 from loopwright.serving.repository import ModelRepository
@@ -765,40 +765,20 @@ def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subproces
         "--no-log",
         *args,
     ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "COLUMNS": "300"},
-    )
     address = f"127.0.0.1:{grpc_port}"
-    try:
-        with grpc.insecure_channel(address) as channel:
-            ready = channel.unary_unary(
-                "/inference.GRPCInferenceService/ServerReady",
-                request_serializer=pb.ServerReadyRequest.SerializeToString,
-                response_deserializer=pb.ServerReadyResponse.FromString,
-            )
-            deadline = time.monotonic() + 90
-            while True:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "serve did not answer gRPC within 90 s"
-                try:
-                    if ready(pb.ServerReadyRequest(), timeout=2).ready:
-                        break
-                except grpc.RpcError:
-                    time.sleep(0.1)
-        yield address, process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=30)
+    with grpc.insecure_channel(address) as channel:
+        ready = channel.unary_unary(
+            "/inference.GRPCInferenceService/ServerReady",
+            request_serializer=pb.ServerReadyRequest.SerializeToString,
+            response_deserializer=pb.ServerReadyResponse.FromString,
+        )
+
+        def answers() -> bool:
+            return bool(ready(pb.ServerReadyRequest(), timeout=2).ready)
+
+        with running(command, answers) as process:
+            channel.close()  # the tests open their own
+            yield address, process
 
 
 def test_serve_grpc_port_answers_until_sigterm(store_settings: dict[str, str], model: Any) -> None:

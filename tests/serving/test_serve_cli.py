@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _served_model import MODEL, free_port, training_frame
+from _served_model import MODEL, free_port, running, training_frame
 
 
 def _command(store: dict[str, str], *args: str) -> list[str]:
@@ -42,34 +42,13 @@ def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subproces
 def _running(command: list[str], ready: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``command --port <free port>`` until the block ends, once ``ready`` answers 200."""
     port = free_port()
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "COLUMNS": "300"},
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "serve did not get ready within 90 s"
-            try:
-                if httpx.get(f"{url}{ready}", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+
+    def answers() -> bool:
+        return httpx.get(f"{url}{ready}", timeout=2).status_code == 200
+
+    with running([*command, "--port", str(port)], answers) as process:
         yield url, process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=30)
 
 
 def _records(rows: int = 2) -> dict[str, Any]:
