@@ -497,3 +497,30 @@ def test_a_timestamp_past_the_calendar_in_utc_is_refused_and_the_writer_keeps_go
         assert log.flush(timeout=60)
     assert log.stats().written == 2
     assert sorted(set(read_predictions(root, "churn")["request_id"])) == ["first", "r1"]
+
+
+def test_a_batch_the_writer_cannot_convert_is_counted_and_the_writer_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever the writer thread meets, it must not stop: a stopped writer would leave every
+    later record queued, then dropped, until the process ends."""
+    import loopwright.serving.prediction_log as module
+    from loopwright.serving._log_files import hour_of
+
+    cursed = datetime(2001, 1, 1, tzinfo=UTC)
+
+    def failing(moment: datetime) -> datetime:
+        if moment == cursed:
+            raise RuntimeError("unexpected")
+        return hour_of(moment)
+
+    monkeypatch.setattr(module, "hour_of", failing)
+    root = Path.cwd() / "log"
+    with PredictionLog(root, flush_interval=FAR) as log:
+        assert log.append(record("cursed", at=cursed))
+        assert log.flush(timeout=60)
+        assert log.append(record("fine"))
+    stats = log.stats()
+    assert (stats.failed, stats.written, stats.queued) == (1, 1, 0)
+    assert "could not convert 1 prediction records" in caplog.text
+    assert set(read_predictions(root, "churn")["request_id"]) == {"fine"}

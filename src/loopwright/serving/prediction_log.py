@@ -319,7 +319,11 @@ class PredictionLog:
                 full = self._held >= self.max_batch and not retrying
                 due = closing or flushing > self._flushes_done or full
             if batch:
-                self._convert(batch, waiting)
+                try:
+                    self._convert(batch, waiting)
+                except Exception:  # not expected (append checks records): the writer goes on
+                    _logger.exception("could not convert %d prediction records", len(batch))
+                    self._count_failed(len(batch))
             if not due and time.monotonic() < deadline:
                 continue  # converted early (few live objects for the GC), written on time
             deadline = time.monotonic() + self.flush_interval
