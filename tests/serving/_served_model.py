@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,23 @@ def train() -> Any:
     X, y = training_frame()
     encode = make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough")
     return make_pipeline(encode, LogisticRegression()).fit(X, y)
+
+
+def serve_command(store: dict[str, str], *args: str) -> list[str]:
+    """``loopwright serve ARGS`` on ``store`` (the ``store_settings`` fixture), to run."""
+    return [
+        sys.executable,
+        "-m",
+        "loopwright.cli",
+        "--home",
+        store["home"],
+        "--db-uri",
+        store["db_uri"],
+        "--blob-uri",
+        store["blob_uri"],
+        "serve",
+        *args,
+    ]
 
 
 @contextmanager

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import test_deployment_serving as served
-from _served_model import MODEL
+from _served_model import MODEL, serve_command
 from test_deployment_serving import NAME, _body
-from test_serve_cli import _command, _refused, _running, _serving
+from test_serve_cli import _refused, _running, _serving
 
 from loopwright.client import Client
 from loopwright.serving.entities import Variant
@@ -111,7 +111,7 @@ def test_a_deployment_served_through_a_loopwright_server_follows_it_over_http(
     store_settings: dict[str, str], client: Client, versions: Any, tmp_path: Any
 ) -> None:
     client.deployments.create(NAME, f"models:/{MODEL}@champion")
-    server = [*_command(store_settings)[:-1], "server"]
+    server = [*serve_command(store_settings)[:-1], "server"]
     with _running(server, "/health") as (server_url, _):
         remote = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "elsewhere")]
         serve = [*remote, "--server", server_url, "serve", "--deployment", NAME]

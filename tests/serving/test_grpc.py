@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _served_model import MODEL, free_port, live, running, train, training_frame
+from _served_model import MODEL, free_port, live, running, serve_command, train, training_frame
 
 from loopwright.client import Client
 from loopwright.serving.repository import ModelRepository
@@ -746,17 +745,8 @@ def test_a_deployment_is_routed_sticky_logged_and_shadowed_over_grpc(
 def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``loopwright serve models:/clf/1 --grpc-port <free> ARGS`` until the block ends, ready."""
     grpc_port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "loopwright.cli",
-        "--home",
-        store["home"],
-        "--db-uri",
-        store["db_uri"],
-        "--blob-uri",
-        store["blob_uri"],
-        "serve",
+    command = serve_command(
+        store,
         f"models:/{MODEL}/1",
         "--port",
         str(free_port()),
@@ -764,7 +754,7 @@ def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subproces
         str(grpc_port),
         "--no-log",
         *args,
-    ]
+    )
     address = f"127.0.0.1:{grpc_port}"
     with grpc.insecure_channel(address) as channel:
         ready = channel.unary_unary(
@@ -841,23 +831,9 @@ def test_a_grpc_port_in_use_stops_serve_before_loading(
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "loopwright.cli",
-                "--home",
-                store_settings["home"],
-                "--db-uri",
-                store_settings["db_uri"],
-                "--blob-uri",
-                store_settings["blob_uri"],
-                "serve",
-                f"models:/{MODEL}/1",
-                "--grpc-port",
-                str(port),
-                "--workers",
-                "2",
-            ],
+            serve_command(
+                store_settings, f"models:/{MODEL}/1", "--grpc-port", str(port), "--workers", "2"
+            ),
             capture_output=True,
             text=True,
             timeout=120,

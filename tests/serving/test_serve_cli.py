@@ -13,28 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from _served_model import MODEL, free_port, running, training_frame
-
-
-def _command(store: dict[str, str], *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "loopwright.cli",
-        "--home",
-        store["home"],
-        "--db-uri",
-        store["db_uri"],
-        "--blob-uri",
-        store["blob_uri"],
-        "serve",
-        *args,
-    ]
+from _served_model import MODEL, free_port, running, serve_command, training_frame
 
 
 @contextmanager
 def _serving(store: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    with _running(_command(store, *args), "/v2/health/ready") as running:
+    with _running(serve_command(store, *args), "/v2/health/ready") as running:
         yield running
 
 
@@ -133,7 +117,7 @@ def test_serve_refuses_what_it_cannot_serve_in_one_line(
 def _refused(store: dict[str, str], *args: str) -> str:
     """What ``serve *args`` says on stderr as it exits 1 (never with a traceback)."""
     done = subprocess.run(
-        _command(store, *args),
+        serve_command(store, *args),
         capture_output=True,
         text=True,
         timeout=120,
@@ -162,7 +146,7 @@ def test_a_package_that_runs_code_needs_trusted(
     doubler = importlib.import_module("doubler_model").Doubler()
     save_model(doubler, tmp_path / "pkg", input_example=pd.DataFrame({"a": [1.0, 2.0]}))
     refused = subprocess.run(
-        _command(store_settings, f"doubler={tmp_path / 'pkg'}"),
+        serve_command(store_settings, f"doubler={tmp_path / 'pkg'}"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -183,7 +167,7 @@ def test_serve_through_a_loopwright_server(
     store_settings: dict[str, str], model: Any, tmp_path: Any
 ) -> None:
     X, _ = training_frame()
-    server = [*_command(store_settings)[:-1], "server"]
+    server = [*serve_command(store_settings)[:-1], "server"]
     with _running(server, "/health") as (server_url, _):
         remote = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "elsewhere")]
         serve = [*remote, "--server", server_url, "serve", f"models:/{MODEL}/1"]
