@@ -61,7 +61,7 @@ DATA_JSON_COMMANDS = {
     )
 }
 # Registry commands that need a registered model; tests/cli/test_model_commands.py checks them.
-MODEL_JSON_COMMANDS = {
+MODEL_JSON_COMMANDS: set[tuple[str, ...]] = {
     ("models", name)
     for name in (
         "list",

@@ -153,7 +153,7 @@ def test_process_and_ray_executors_write_what_local_writes(
     source.mkdir()
     write_parquet(source / "x.parquet", frame(3000), row_group_size=250)
     write_parquet(source / "y.parquet", frame(1000, start=3000), row_group_size=250)
-    common = {"keep_columns": ["id"], "batch_rows": 200}
+    common: dict[str, Any] = {"keep_columns": ["id"], "batch_rows": 200}
     local = predict_batch(None, str(folder_model), source, tmp_path / "local", **common)
     process = predict_batch(
         None,
@@ -236,6 +236,7 @@ def test_dataset_version_in_registered_version_out_with_lineage(
     assert result.dataset_version is not None and result.dataset_version.id == scores.id
     # The chain back from the output: the producing run, its model and its input.
     assert scores.produced_by_run_id == result.run_id
+    assert scores.produced_by_run_id is not None
     run = client.get_run(scores.produced_by_run_id)
     experiment = client.tracking.get_experiment(run.experiment_id)
     assert experiment.name == "batch-scoring"
@@ -290,6 +291,7 @@ def test_through_a_server_the_same_job_and_lineage(tmp_path: Path) -> None:
             scores = client.datasets.get("scores@v1")
             assert scores.produced_by_run_id == result.run_id
             assert client.datasets.runs_using(customers) == [result.run_id]
+            assert result.run_id is not None
             produced = client.get_run(result.run_id)
             version = client.registry.get_version(MODEL, 1)
             assert produced.tags["loopwright.model_version_id"] == version.id

@@ -37,7 +37,13 @@ N = 10_000
 
 @pytest.fixture
 def settings(store_settings: dict[str, str]) -> Settings:
-    return resolve_settings(**store_settings, user="ada", default_approval_policy="none")
+    return resolve_settings(
+        home=store_settings["home"],
+        db_uri=store_settings["db_uri"],
+        blob_uri=store_settings["blob_uri"],
+        user="ada",
+        default_approval_policy="none",
+    )
 
 
 @pytest.fixture
@@ -126,7 +132,8 @@ async def _call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> _A
         "server": ("127.0.0.1", 80),
     }
     sent = False
-    status, answer_headers, chunks = 0, {}, []
+    status, chunks = 0, []
+    answer_headers: dict[str, str] = {}
 
     async def receive() -> dict[str, Any]:
         nonlocal sent
@@ -572,7 +579,8 @@ def test_a_request_whose_body_arrives_across_a_swap_is_answered_by_the_new_polic
             "server": ("127.0.0.1", 80),
         }
         parts = iter([body[:10], body[10:]])
-        status, headers, chunks = 0, {}, []
+        status, chunks = 0, []
+        headers: dict[str, str] = {}
 
         async def receive() -> dict[str, Any]:
             part = next(parts, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -17,7 +18,7 @@ def test_models_created_before_keep_their_policy_and_new_ones_protect_traffic(
     db = Database.open(db_uri)
     try:
         assert upgrade(db, "0008") == "0008"
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": "a" * 32, "name": "old", "policy": None},
             {"id": "b" * 32, "name": "explicit", "policy": json.dumps({"rules": []})},
         ]
@@ -32,11 +33,12 @@ def test_models_created_before_keep_their_policy_and_new_ones_protect_traffic(
                 )
         upgrade(db)
         with db.read() as conn:
-            stored = dict(
-                conn.execute(
+            stored: dict[str, str] = {
+                name: policy
+                for name, policy in conn.execute(
                     sa.text("SELECT name, approval_policy_json FROM registered_models")
                 ).all()
-            )
+            }
     finally:
         db.dispose()
     old = ApprovalPolicy.from_dict(json.loads(stored["old"]))
