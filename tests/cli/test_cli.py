@@ -80,6 +80,8 @@ MODEL_JSON_COMMANDS: set[tuple[str, ...]] = {
     )
 } | {("users", "list"), ("tokens", "list")}
 MODEL_JSON_COMMANDS |= {("predict",)}  # its JSON: tests/serving/test_batch_scoring.py
+# Their JSON: tests/serving/test_prediction_log_cli.py.
+MODEL_JSON_COMMANDS |= {("predictions", name) for name in ("list", "show", "compact", "prune")}
 # Their JSON: tests/serving/test_deployments_cli.py.
 MODEL_JSON_COMMANDS |= {
     ("deployments", name)

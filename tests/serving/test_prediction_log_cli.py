@@ -51,9 +51,11 @@ def lw(tmp_path: Path) -> Any:
     return invoke
 
 
-def test_list_and_show(lw: Any) -> None:
+def test_list_and_show(lw: Any, tmp_path: Path) -> None:
     listed = lw("list")
     assert listed.exit_code == 0, listed.output
+    # The log is files beside the store: reading it creates no store.
+    assert not (tmp_path / "home" / "loopwright.db").exists()
     assert "churn" in listed.stdout and OLD.strftime("%Y-%m-%d %H:%M:%S") in listed.stdout
     (entry,) = json.loads(lw("list", "--json").stdout)
     assert (entry["name"], entry["rows"], entry["files"]) == ("churn", 3, 3)

@@ -1,13 +1,16 @@
 """``loopwright predictions``: the prediction log: list, show, compact, prune.
 
-Works through ``client.prediction_log``: embedded, on the log ``loopwright serve`` writes here
-(the ``prediction_log`` setting, else the blob store's ``predictions/``); with ``--server``,
-on the server's log (compact and prune need an admin there).
+Embedded, on the log ``loopwright serve`` writes here (the ``prediction_log`` setting, else the
+blob store's ``predictions/``), without opening the metadata store: a package folder served with
+no store logs there too, and reading the log must not create a store. With ``--server``, through
+``client.prediction_log`` on the server's log (compact and prune need an admin there).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +21,8 @@ from ._output import JSON_OPTION, console, emit_json, fail, handle_errors, print
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..serving import Predictions
 
 __all__ = ["app"]
 
@@ -63,11 +68,24 @@ def parse_moment(text: str, option: str) -> datetime | timedelta:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+@contextmanager
+def _log(ctx: typer.Context) -> Iterator[Predictions]:
+    settings = state(ctx).settings()
+    if settings.is_embedded:
+        from ..serving.prediction_log import log_location
+        from ..serving.predictions import PredictionService
+
+        yield PredictionService(log_location(settings))
+        return
+    with state(ctx).client() as client:
+        yield client.prediction_log
+
+
 @app.command("list")
 def list_logged(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """Deployments in the log with their rows, files and time span."""
-    with handle_errors(), state(ctx).client() as client:
-        found = client.prediction_log.deployments()
+    with handle_errors(), _log(ctx) as log:
+        found = log.deployments()
     if json_output:
         emit_json(
             [
@@ -102,10 +120,8 @@ def show(
     low = None if since is None else parse_moment(since, "--since")
     high = None if until is None else parse_moment(until, "--until")
     picked = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
-    with handle_errors(), state(ctx).client() as client:
-        frame = client.prediction_log.read(
-            deployment, since=low, until=high, columns=picked, limit=limit
-        )
+    with handle_errors(), _log(ctx) as log:
+        frame = log.read(deployment, since=low, until=high, columns=picked, limit=limit)
     if json_output:
         emit_json(_records(frame))
         return
@@ -141,8 +157,8 @@ def compact(
             limit = datetime.now(UTC) - ago
         except OverflowError:  # before year 1 (or after 9999): the first or last moment
             limit = (datetime.min if ago > timedelta(0) else datetime.max).replace(tzinfo=UTC)
-    with handle_errors(), state(ctx).client() as client:
-        done = client.prediction_log.compact(deployment, before=limit)
+    with handle_errors(), _log(ctx) as log:
+        done = log.compact(deployment, before=limit)
     if json_output:
         emit_json({"hours": done.hours, "files_merged": done.files_merged, "rows": done.rows})
         return
@@ -165,8 +181,8 @@ def prune(
 ) -> None:
     """Delete the hours of the log that ended more than --older-than ago."""
     age = parse_duration(older_than, "--older-than")
-    with handle_errors(), state(ctx).client() as client:
-        done = client.prediction_log.prune(age, deployment=deployment)
+    with handle_errors(), _log(ctx) as log:
+        done = log.prune(age, deployment=deployment)
     if json_output:
         emit_json({"hours": done.hours, "files": done.files})
         return
