@@ -140,6 +140,12 @@ def test_bad_reads_are_refused_with_the_reason(side: Side) -> None:
         log.read("churn", limit=0)
     with pytest.raises(InvalidInput, match="deployment name"):
         log.read("../churn")
+    for long in ("0" * 245, "é" * 123):  # past a folder name's 255 bytes with "deployment="
+        with pytest.raises(InvalidInput, match="serve it under a shorter name"):
+            log.read(long)
+        with pytest.raises(InvalidInput, match="serve it under a shorter name"):
+            side.admin.prediction_log.compact(long)
+    assert log.read("0" * 244).empty  # the longest that fits: nothing logged, no error
     with pytest.raises(InvalidInput, match="since must be"):
         log.read("churn", since="yesterday")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="columns"):

@@ -62,6 +62,8 @@ PART, COMPACT = "part", "compact"  # what the writer adds; what compaction merge
 _HOUR_FORMAT = "%Y-%m-%dT%H"
 _HOUR_FOLDER = re.compile(r"hour=(\d{4}-\d{2}-\d{2}T\d{2})\Z")
 _DEPLOYMENT_FOLDER = "deployment="
+# Most filesystems (ext4, xfs, APFS) cap one path segment at 255 bytes.
+_MAX_SEGMENT_BYTES = 255
 
 
 def log_uri(blob_uri: str) -> str:
@@ -92,6 +94,14 @@ def check_deployment_name(name: object) -> str:
         raise type(exc)(f"{exc.message} (it names a folder of the prediction log)") from None
     if segment != name:
         raise InvalidInput(f"deployment name {name!r} is not a plain folder name; rename it")
+    if len(f"{_DEPLOYMENT_FOLDER}{name}".encode()) > _MAX_SEGMENT_BYTES:
+        # Filesystems refuse a longer folder name (ENAMETOOLONG), which was a 500.
+        raise InvalidInput(
+            f"deployment name {name[:40]!r}... is {len(name.encode())} bytes in UTF-8; the "
+            f"prediction log's folder names hold at most "
+            f"{_MAX_SEGMENT_BYTES - len(_DEPLOYMENT_FOLDER)}: serve it under a shorter name "
+            "(NAME=URI)"
+        )
     return name
 
 
