@@ -164,6 +164,10 @@ def test_current_code_version_is_cached_for_its_ttl(
 
 
 def test_environment_is_cached_stable_and_lists_loopwright() -> None:
+    # Read afresh: importing some packages adds to sys.path (ray puts its thirdparty_files
+    # first, holding colorama's metadata), so a value cached before an earlier test imported
+    # one lists fewer distributions than a read now.
+    capture_environment.cache_clear()
     env = capture_environment()
     assert capture_environment() is env
     assert env.packages["loopwright"] == loopwright.__version__
