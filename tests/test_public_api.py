@@ -606,6 +606,40 @@ def test_deployments_follow_the_registrys_traffic_approvals(team: Team) -> None:
         bob.deployments.get("scorer-api")
 
 
+def test_the_prediction_log_reads_the_same_on_both_backends(team: Team, tmp_path: Path) -> None:
+    """What `loopwright serve` logged on this store (both backends share its blob store)."""
+    from datetime import UTC, datetime
+
+    from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
+
+    at = datetime(2026, 12, 5, 10, 30, tzinfo=UTC)
+    with PredictionLog(str(tmp_path / "blobs" / "predictions")) as log:
+        for i, variant in enumerate(["primary", "primary", "canary"]):
+            log.append(
+                PredictionRecord(
+                    request_id=f"r{i}",
+                    deployment="scorer-api",
+                    variant=variant,
+                    model="scorer",
+                    model_version=1 + (variant == "canary"),
+                    timestamp=at,
+                    latency_ms=2.0,
+                    status=200,
+                    inputs={"x": [float(i)]},
+                    outputs={"predict": [i % 2]},
+                )
+            )
+    read = team.ada.predictions("scorer-api")
+    assert read["request_id"].tolist() == ["r0", "r1", "r2"]
+    assert read["variant"].tolist() == ["primary", "primary", "canary"]
+    assert read["input.x"].tolist() == [0.0, 1.0, 2.0]
+    assert read["output.predict"].tolist() == [0, 1, 0]
+    (logged,) = team.bob.prediction_log.deployments()
+    assert (logged.name, logged.rows) == ("scorer-api", 3)
+    with pytest.raises(InvalidInput, match="deployment name"):
+        team.ada.predictions("../scorer-api")
+
+
 # --- one surface -------------------------------------------------------------------------------
 # The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 
