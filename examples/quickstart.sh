@@ -2,7 +2,8 @@
 # Quickstart on the embedded store: version and validate data, train and track three models,
 # compare them, register the best, have a second user approve it as champion, load it back,
 # deploy it behind an endpoint (OIP v2 and MLflow's /invocations), send traffic, watch live
-# latency, canary the runner-up at 20 % after its approval, and read the prediction log back.
+# latency, canary the runner-up at 20 % after its approval, read the prediction log back and
+# batch-score the dataset with the champion.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
@@ -143,5 +144,8 @@ print(f"{len(log)} rows from {log['request_id'].nunique()} requests; "
 for (variant, version), rows in log.groupby(["variant", "model_version"]):
     print(f"  {variant:<8} version {version}: {len(rows)} rows")
 PY
+echo "== loopwright predict: batch scoring of the dataset version with the champion, registered with its lineage"
+loopwright predict "models:/breast-cancer-classifier@champion" breast-cancer@v1 \
+    --output "$LOOPWRIGHT_HOME/../quickstart-scores" --overwrite --register breast-cancer-scores
 echo "== loopwright audit verify"
 loopwright audit verify
