@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from loopwright.errors import InvalidInput
-from loopwright.serving._log_files import LogFiles
+from loopwright.serving._log_files import LogFiles, hour_of
 from loopwright.serving._prediction_compaction import compact, prune
 from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
 from loopwright.serving.predictions import PredictionService, predictions_view
@@ -69,7 +69,10 @@ def _kinds(files: LogFiles) -> list[tuple[int, int, int]]:
 def test_compaction_merges_each_closed_hour_into_one_file(location: str) -> None:
     files = LogFiles(location)
     service = PredictionService(location)
-    write_files(location, NOW, 2, "now")  # the open hour: writers may still add to it
+    # The open hour, read at the test's own time (the module may have been imported many
+    # minutes earlier, in another hour): writers may still add to it.
+    now = hour_of(datetime.now(UTC))
+    write_files(location, now, 2, "now")
     before = service.read("churn")
     done = compact(files)
     assert (done.hours, done.files_merged, done.rows) == (2, 7, 14)
@@ -80,7 +83,7 @@ def test_compaction_merges_each_closed_hour_into_one_file(location: str) -> None
     write_files(location, HOUR_A + timedelta(minutes=30), 1, "late")  # a late writer
     assert (compact(files).hours, _kinds(files)[0]) == (1, (0, 1, 0))  # merged with the rest
     assert len(service.read("churn")) == len(before) + 2
-    done = compact(files, before=NOW + timedelta(hours=1))  # asked for explicitly
+    done = compact(files, before=now + timedelta(hours=1))  # asked for explicitly
     assert (done.hours, _kinds(files)[-1]) == (1, (0, 1, 0))
     with pytest.raises(InvalidInput, match="deployment name"):
         compact(files, "../churn")
@@ -89,7 +92,7 @@ def test_compaction_merges_each_closed_hour_into_one_file(location: str) -> None
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from loopwright.serving._log_files import LogFiles
+    from loopwright.serving._log_files import LogFiles, hour_of
     from loopwright.serving._prediction_compaction import compact
 
     root, step = sys.argv[1], sys.argv[2]
@@ -195,7 +198,7 @@ def test_pruning_deletes_whole_hours_past_the_retention(location: str) -> None:
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from loopwright.serving._log_files import LogFiles
+    from loopwright.serving._log_files import LogFiles, hour_of
     from loopwright.serving._log_lease import compaction_lease
 
     with compaction_lease(LogFiles(sys.argv[1])):
