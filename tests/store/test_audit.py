@@ -173,6 +173,15 @@ def test_migrating_an_existing_chain_anchors_its_newest_event(tmp_path: Path, db
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         for table in ("deployment_instances", "deployment_revisions", "deployments"):  # 0009
             conn.exec_driver_sql(f"DROP TABLE {table}")
+        for table in (  # 0010
+            "alerts",
+            "ground_truth",
+            "monitor_results",
+            "monitor_runs",
+            "monitors",
+            "monitor_references",
+        ):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
     ensure_schema(client.store.db)
     report = verify_chain(client.store.db)

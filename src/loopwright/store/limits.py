@@ -26,8 +26,10 @@ __all__ = [
     "INT64_MIN",
     "KEY",
     "MODEL_NAME",
+    "MONITOR_NAME",
     "PARAM_VALUE",
     "REGISTRY_TAG_VALUE",
+    "REQUEST_ID",
     "RUN_NAME",
     "TAG_VALUE",
     "check_int64",
@@ -42,6 +44,8 @@ DATASET_NAME = 256
 MODEL_NAME = 256
 ALIAS = 100
 DEPLOYMENT_NAME = 100
+MONITOR_NAME = 100  # monitors and monitoring references
+REQUEST_ID = 200  # a served request's id, as labels name it
 
 # TEXT columns, capped as MLflow caps them.
 PARAM_VALUE = 6000

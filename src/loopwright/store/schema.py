@@ -562,6 +562,122 @@ deployment_instances = sa.Table(
 )
 
 
+# --- monitoring (revision 0010) ---------------------------------------------------------------
+
+# A reference distribution built once (from a dataset version, or from the training data a model
+# version's lineage names) into a stored sketch: quantile edges, histograms, category counts and a
+# bounded row sample. Monitors read it instead of the raw reference.
+monitor_references = sa.Table(
+    "monitor_references",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.MONITOR_NAME), nullable=False, unique=True),
+    sa.Column("source", sa.String(600), nullable=False),
+    _fk("dataset_version_id", "dataset_versions.id", nullable=True, ondelete="SET NULL"),
+    _fk("model_version_id", "model_versions.id", nullable=True, ondelete="SET NULL"),
+    _blob("sketch_blob"),
+    sa.Column("columns_json", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+)
+
+# A monitor watches one deployment's prediction log (by name: the log is keyed by name) against
+# a reference; its settings (window, schedule, tests, thresholds, alert rules, webhook) are JSON.
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.MONITOR_NAME), nullable=False, unique=True),
+    sa.Column("deployment", sa.String(limits.DEPLOYMENT_NAME), nullable=False),
+    sa.Column("reference_spec", sa.String(600), nullable=False),
+    _fk("reference_id", "monitor_references.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    _ms("updated_at"),
+    _ms("last_run_at", nullable=True),
+    sa.Index(None, "deployment"),
+)
+
+# One monitoring pass over a window: its verdict and summary (drifted columns, performance,
+# chart data) as JSON; the per-test figures go to monitor_results as a time series.
+monitor_runs = sa.Table(
+    "monitor_runs",
+    metadata,
+    _id(primary_key=True),
+    _fk("monitor_id", "monitors.id"),
+    _ms("started_at"),
+    _ms("finished_at"),
+    _ms("window_start"),
+    _ms("window_end"),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("dataset_drift", sa.Boolean),
+    sa.Column("summary_json", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Index(None, "monitor_id", "window_end"),
+)
+
+# Per run, per column, per test: the statistic, its threshold and verdict (p-value when asked).
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    _fk("run_id", "monitor_runs.id"),
+    _fk("monitor_id", "monitors.id"),
+    sa.Column("column_name", sa.String(limits.KEY), nullable=False),
+    sa.Column("test", sa.String(50), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("statistic", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("p_value", sa.Float),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    _ms("window_end"),
+    sa.PrimaryKeyConstraint("run_id", "column_name", "test"),
+    sa.Index(None, "monitor_id", "column_name", "test", "window_end"),
+)
+
+# Delayed ground truth, joined to the prediction log by request id (and row within a request).
+# The latest label for a row wins; label_json holds the value as JSON (number, string, bool).
+ground_truth = sa.Table(
+    "ground_truth",
+    metadata,
+    sa.Column("deployment", sa.String(limits.DEPLOYMENT_NAME), nullable=False),
+    sa.Column("request_id", sa.String(limits.REQUEST_ID), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("label_json", sa.Text, nullable=False),
+    _ms("logged_at"),
+    sa.PrimaryKeyConstraint("deployment", "request_id", "row"),
+    sa.Index(None, "deployment", "logged_at"),
+)
+
+# Alert events: one open row per monitor and rule while the condition persists (open_key holds
+# the rule key while open, NULL once resolved, so the unique constraint deduplicates only open
+# alerts on every backend); resolved rows stay as history.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _id(primary_key=True),
+    _fk("monitor_id", "monitors.id"),
+    sa.Column("rule_key", sa.String(400), nullable=False),
+    sa.Column("open_key", sa.String(400)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    _fk("first_run_id", "monitor_runs.id", nullable=True, ondelete="SET NULL"),
+    _fk("last_run_id", "monitor_runs.id", nullable=True, ondelete="SET NULL"),
+    _ms("opened_at"),
+    _ms("last_seen_at"),
+    _ms("resolved_at", nullable=True),
+    sa.Column("delivery_json", sa.Text),
+    sa.UniqueConstraint("monitor_id", "open_key"),
+    sa.Index(None, "monitor_id", "status"),
+)
+
+
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
     return [
