@@ -21,6 +21,7 @@ def routers() -> list[APIRouter]:
         experiments,
         me,
         models,
+        monitoring,
         predictions,
         runs,
         users,
@@ -42,4 +43,5 @@ def routers() -> list[APIRouter]:
         users.router,
         deployments.router,
         predictions.router,
+        monitoring.router,
     ]
