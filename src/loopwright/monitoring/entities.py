@@ -139,7 +139,9 @@ class Reference:
 
     ``source`` says where the rows came from: ``dataset:NAME@VERSION`` or
     ``model:NAME/VERSION`` (the training data its lineage names). ``sketch_blob`` is the
-    content hash of the serialized sketch in the blob store.
+    content hash of the serialized sketch in the blob store. ``note`` says what was left out
+    and why (the target column; outputs not sketched when the model version does not load
+    safely), None when nothing was.
     """
 
     id: str
@@ -152,6 +154,7 @@ class Reference:
     rows: int
     created_by: str
     created_at: int
+    note: str | None = None
 
 
 _RULE = re.compile(
