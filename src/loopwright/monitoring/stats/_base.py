@@ -1,0 +1,282 @@
+"""What a drift or quality test is, and the views of a current column that tests share.
+
+A test compares the stored reference (a :class:`~loopwright.monitoring.sketch.ReferenceSketch`,
+never the raw reference rows) with the current window. Column tests (``ColumnTest``) see one
+column's sketch and a :class:`CurrentColumn`; table tests (``TableTest``: multivariate tests and
+schema checks) see the whole sketch and a :class:`CurrentTable`.
+
+``CurrentColumn`` computes each derived view of the current values once (missing count, counts on
+the reference's grid, category counts, sorted values only when a test asks), so five tests on one
+column read the data once. A column's tests run in one thread, so the cache needs no lock.
+
+The verdict rule (applied by ``compare``, stated here because every test's attributes feed it):
+an effect-size test (``higher_is_drift=True``) flags drift when its statistic is at least its
+threshold AND its null test rejects (corrected p-value below ``alpha``); a p-value test
+(``higher_is_drift=False``) flags drift when its corrected p-value is below its threshold. The
+effect size keeps the verdict stable as n grows (a 0.03 sigma shift never flags at 1M rows); the
+null test keeps it calibrated at small n (W1/std >= 0.1 happens by chance at n=200).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..sketch import CategoricalSketch, ColumnSketch, NumericSketch, ReferenceSketch
+
+__all__ = [
+    "ColumnKind",
+    "ColumnTest",
+    "CurrentColumn",
+    "CurrentTable",
+    "Score",
+    "TableTest",
+    "TestFamily",
+    "applies_to",
+    "column_kind",
+]
+
+ColumnKind = Literal["numeric", "categorical"]
+# "univariate": a column test for both numeric and categorical columns (psi, jensenshannon).
+TestFamily = Literal["numeric", "categorical", "univariate", "multivariate", "quality"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A test's figure on one column (or the whole table).
+
+    ``statistic`` is compared with the threshold; ``p_value`` is the uncorrected p-value of the
+    test's null test (None when it has none); ``detail`` holds JSON-safe facts.
+    ``skipped`` says why nothing could be computed (empty window, no reference values):
+    compare reports it with a NaN statistic and no drift.
+    """
+
+    statistic: float
+    p_value: float | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    @classmethod
+    def skip(cls, reason: str, **detail: Any) -> Score:
+        return cls(float("nan"), None, detail, reason)
+
+
+@runtime_checkable
+class ColumnTest(Protocol):
+    """A test on one column: ``score(reference column sketch, current column)``."""
+
+    name: ClassVar[str]
+    kind: ClassVar[TestFamily]
+    default_threshold: ClassVar[float]
+    higher_is_drift: ClassVar[bool]
+
+    def score(self, ref: ColumnSketch, cur: CurrentColumn) -> Score: ...
+
+
+@runtime_checkable
+class TableTest(Protocol):
+    """A test over all columns at once (result column ``"*"``): multivariate tests, schema."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["multivariate", "quality"]]
+    default_threshold: ClassVar[float]
+    higher_is_drift: ClassVar[bool]
+    table: ClassVar[Literal[True]]
+
+    def score(self, ref: ReferenceSketch, cur: CurrentTable) -> Score: ...
+
+
+def applies_to(test_kind: str, column: ColumnKind) -> bool:
+    """Whether a column test of family ``test_kind`` runs on a column of kind ``column``."""
+    return test_kind in (column, "univariate", "quality")
+
+
+def column_kind(arrow_type: pa.DataType) -> ColumnKind | None:
+    """How a column of this Arrow type is tested: numbers (and times) as numeric; strings,
+    booleans and dictionaries as categorical; None for types no test reads (lists, structs)."""
+    import pyarrow as pa
+
+    t = arrow_type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "categorical"
+    if getattr(pa.types, "is_string_view", lambda _: False)(t):
+        return "categorical"
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_temporal(t)
+    ):
+        return "numeric"
+    return None
+
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def numeric_chunks(values: pa.ChunkedArray) -> list[FloatArray]:
+    """The column's chunks as float64 NumPy arrays, zero-copy when they are float64 without
+    nulls; nulls become NaN (counted as missing by the caller)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: list[FloatArray] = []
+    for chunk in values.chunks:
+        if len(chunk) == 0:
+            continue
+        t = chunk.type
+        if pa.types.is_temporal(t):
+            chunk = chunk.cast(pa.int64()) if t.bit_width == 64 else chunk.cast(pa.int32())
+        elif pa.types.is_decimal(t):
+            chunk = pc.cast(chunk, pa.float64())
+        if chunk.null_count == 0 and pa.types.is_float64(chunk.type):
+            out.append(chunk.to_numpy(zero_copy_only=True))
+        else:
+            arr = chunk.to_numpy(zero_copy_only=False)
+            out.append(np.asarray(arr, dtype=np.float64))
+    return out
+
+
+def category_labels(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column as strings (booleans as ``true``/``false``), the labels categories go by."""
+    import pyarrow as pa
+
+    t = values.type
+    if pa.types.is_dictionary(t):
+        values = values.cast(t.value_type)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    return values
+
+
+class CurrentColumn:
+    """One current column with lazily computed, cached views shared by all its tests.
+
+    ``ref`` is the reference's sketch of the same column (None when the reference lacks it).
+    ``kind`` is the current column's own kind: it differs from ``ref.kind`` after a type change.
+    """
+
+    def __init__(self, name: str, values: pa.ChunkedArray, ref: ColumnSketch | None) -> None:
+        self.name = name
+        self.values = values
+        self.ref = ref
+        self.kind: ColumnKind | None = column_kind(values.type)
+        self.rows = len(values)
+
+    # -- numeric views -------------------------------------------------------------------
+    @cached_property
+    def chunks(self) -> list[FloatArray]:
+        return numeric_chunks(self.values)
+
+    @cached_property
+    def missing(self) -> int:
+        """Nulls, plus NaN and infinities for numeric columns."""
+        if self.kind != "numeric":
+            return int(self.values.null_count)
+        return self.rows - self.count
+
+    @cached_property
+    def count(self) -> int:
+        """Non-missing values."""
+        if self.kind != "numeric":
+            return self.rows - int(self.values.null_count)
+        return int(sum(int(np.count_nonzero(np.isfinite(c))) for c in self.chunks))
+
+    @cached_property
+    def grid_counts(self) -> tuple[IntArray, IntArray]:
+        """``(le, lt)``: how many finite current values are <= and < each point of the
+        reference's grid (``ref.grid``): the current CDF at the reference's support."""
+        ref = self._numeric_ref()
+        grid = ref.grid
+        k = len(grid)
+        right = np.zeros(k + 2, dtype=np.int64)
+        left = np.zeros(k + 2, dtype=np.int64)
+        neg_inf = 0
+        for chunk in self.chunks:
+            neg_inf += int(np.count_nonzero(chunk == -np.inf))
+            # NaN sorts after every grid point (index k); +inf too. Both land in the last cell
+            # and are removed below, so the values never need filtering (no copy).
+            right += np.bincount(np.searchsorted(grid, chunk, side="right"), minlength=k + 2)
+            left += np.bincount(np.searchsorted(grid, chunk, side="left"), minlength=k + 2)
+        lt = np.cumsum(right[:k])  # values < grid[j]: those with fewer than j+1 grid points <= x
+        le = np.cumsum(left[:k])  # values <= grid[j]
+        # -inf sorts before the grid but is missing, not a value.
+        return (le - neg_inf).astype(np.int64), (lt - neg_inf).astype(np.int64)
+
+    @cached_property
+    def tails(self) -> tuple[float, float]:
+        """Sum of distances of current values below the reference's min and above its max."""
+        ref = self._numeric_ref()
+        lo, hi = float(ref.grid[0]), float(ref.grid[-1])
+        below = above = 0.0
+        for chunk in self.chunks:
+            under = chunk[chunk < lo]
+            over = chunk[(chunk > hi) & np.isfinite(chunk)]
+            below += float(np.sum(lo - under[np.isfinite(under)]))
+            above += float(np.sum(over - hi))
+        return below, above
+
+    @cached_property
+    def bin_counts(self) -> IntArray:
+        """Counts on the reference's PSI bins (``ref.edges``, open ends), from the grid counts."""
+        ref = self._numeric_ref()
+        _, lt = self.grid_counts
+        at = np.searchsorted(ref.grid, ref.edges)  # every edge is a grid point
+        cum = np.concatenate([[0], lt[at], [self.count]])
+        return np.diff(cum).astype(np.int64)
+
+    @cached_property
+    def finite_values(self) -> FloatArray:
+        """All finite current values in one array (a copy: only tests that need it ask)."""
+        parts = [c[np.isfinite(c)] for c in self.chunks]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+    @cached_property
+    def sorted_values(self) -> FloatArray:
+        return np.sort(self.finite_values)
+
+    # -- categorical views ---------------------------------------------------------------
+    @cached_property
+    def category_counts(self) -> dict[str, int]:
+        """Count per category label (booleans as ``true``/``false``), missing values left out."""
+        import pyarrow.compute as pc
+
+        counts = pc.value_counts(category_labels(self.values))
+        labels = counts.field("values").to_pylist()
+        numbers = counts.field("counts").to_pylist()
+        return {str(v): int(n) for v, n in zip(labels, numbers, strict=True) if v is not None}
+
+    def _numeric_ref(self) -> NumericSketch:
+        from ..sketch import NumericSketch
+
+        if not isinstance(self.ref, NumericSketch):
+            raise TypeError(f"column {self.name!r}: the reference is not numeric")
+        return self.ref
+
+    def categorical_ref(self) -> CategoricalSketch:
+        from ..sketch import CategoricalSketch
+
+        if not isinstance(self.ref, CategoricalSketch):
+            raise TypeError(f"column {self.name!r}: the reference is not categorical")
+        return self.ref
+
+
+class CurrentTable:
+    """The current window as a whole, for table tests. ``columns`` holds the views of the
+    columns present on both sides (shared with the column tests)."""
+
+    def __init__(self, table: pa.Table, columns: Mapping[str, CurrentColumn]) -> None:
+        self.table = table
+        self.columns = columns
+        self.rows = table.num_rows
