@@ -24,7 +24,7 @@ from loopwright.monitoring import (
     Performance,
     TestResult,
 )
-from loopwright.monitoring.report import TOP_CATEGORIES, render, render_drift
+from loopwright.monitoring.report import JSON_DRIFT_SERIES, TOP_CATEGORIES, render, render_drift
 
 HOUR = 3_600_000
 START = 1_764_892_800_000  # 2025-12-05 00:00 UTC
@@ -321,9 +321,24 @@ def test_json_is_small_and_complete_for_25_columns_and_100_runs() -> None:
     fields = data["history"]["fields"]
     assert fields[-4:] == ["accuracy", "f1", "roc_auc", "coverage"]
     assert set(data["history"]["drifted_columns"]) == set(shifted)
+    assert data["history"]["drifted_columns_left_out"] == 0
+    series = data["history"]["drifted_columns"]["input.num_00"]
+    assert series["test"] == "psi" and series["threshold"] == 0.2
+    assert len(series["values"]) == 30 and series["values"][-1] == psi
     assert data["performance"]["by_version"]["churn/4"]["accuracy"] == pytest.approx(0.61, abs=1e-3)
     assert data["alerts"] == [{"id": "alert-1"}]
     assert data["monitor"]["alert_rules"] == ["drift_share>0.3", "accuracy<0.8"]
+
+
+def test_json_stays_under_10_kb_when_every_column_drifts() -> None:
+    columns = [f"input.customer_feature_{i:02d}" for i in range(25)]
+    history = [_run(n, columns, shifted=columns) for n in range(1, 101)]
+    text = render(_monitor(), history[-1], history, format="json")
+    assert len(text.encode()) < 10_000, len(text.encode())
+    data = json.loads(text)
+    assert len(data["drift"]["drifted_columns"]) == 25
+    assert list(data["history"]["drifted_columns"]) == columns[:JSON_DRIFT_SERIES]
+    assert data["history"]["drifted_columns_left_out"] == 25 - JSON_DRIFT_SERIES
 
 
 def test_nan_and_infinite_figures_are_null_in_json_and_dashes_in_html() -> None:

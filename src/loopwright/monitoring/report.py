@@ -30,7 +30,14 @@ from ..errors import InvalidInput
 from ._svg import CSS, Series, escape, line_chart, number, paired_bars
 from .entities import Alert, Distribution, DriftResult, Monitor, MonitorRun, TestResult
 
-__all__ = ["HTML_HISTORY", "JSON_HISTORY", "TOP_CATEGORIES", "render", "render_drift"]
+__all__ = [
+    "HTML_HISTORY",
+    "JSON_DRIFT_SERIES",
+    "JSON_HISTORY",
+    "TOP_CATEGORIES",
+    "render",
+    "render_drift",
+]
 
 ReportFormat = Literal["html", "json"]
 
@@ -40,6 +47,8 @@ HTML_HISTORY = 500
 """Most recent runs drawn in the HTML's charts over time."""
 JSON_HISTORY = 30
 """Most recent runs summarised in the JSON (it stays under 10 kB for dashboards)."""
+JSON_DRIFT_SERIES = 5
+"""Drifted columns whose statistic over time the JSON carries (the first in the run's list)."""
 
 
 def render(
@@ -318,7 +327,7 @@ def _report_json(
         },
         "drift": None if run.drift is None else _drift_json(run.drift),
         "performance": _performance_json(run),
-        "history": _history_json(timeline),
+        "history": _history_json(run, timeline),
         "alerts": (
             [
                 {"id": a.id, "rule": a.rule, "value": _round(a.value), "opened_at": a.opened_at}
@@ -379,9 +388,9 @@ def _performance_json(run: MonitorRun) -> dict[str, Any] | None:
     }
 
 
-def _history_json(timeline: Sequence[MonitorRun]) -> dict[str, Any]:
-    """One row per run (columns named in ``fields``) and, for the columns that drifted in the
-    latest run, their main test's statistic per run."""
+def _history_json(run: MonitorRun, timeline: Sequence[MonitorRun]) -> dict[str, Any]:
+    """One row per run (columns named in ``fields``) and, for the first ``JSON_DRIFT_SERIES``
+    columns that drifted in ``run``, their main test's statistic per run."""
     performance = _performance_series(timeline)
     fields = ["window_end", "status", "rows", "drift_share", "dataset_drift", *performance]
     runs = [
@@ -395,8 +404,8 @@ def _history_json(timeline: Sequence[MonitorRun]) -> dict[str, Any]:
         ]
         for n, r in enumerate(timeline)
     ]
-    latest = timeline[-1].drift if timeline else None
-    drifted = set(latest.drifted_columns) if latest else set()
+    drifted = run.drift.drifted_columns if run.drift else ()
+    shown = set(drifted[:JSON_DRIFT_SERIES])
     columns = {
         column: {
             "test": test,
@@ -404,9 +413,14 @@ def _history_json(timeline: Sequence[MonitorRun]) -> dict[str, Any]:
             "values": [_round(_stat(f)) for f in found],
         }
         for column, (test, threshold, found) in _column_series(timeline).items()
-        if column in drifted
+        if column in shown
     }
-    return {"fields": fields, "runs": runs, "drifted_columns": columns}
+    return {
+        "fields": fields,
+        "runs": runs,
+        "drifted_columns": columns,
+        "drifted_columns_left_out": max(0, len(drifted) - JSON_DRIFT_SERIES),
+    }
 
 
 # --- shared -------------------------------------------------------------------------------------
