@@ -1,0 +1,147 @@
+"""A monitor's window of the prediction log as one Arrow table, with only the columns it needs.
+
+Reading goes through the prediction log's Arrow reader when the log offers one (an embedded
+:class:`~loopwright.serving.predictions.PredictionService`): each file is read with the asked
+columns only and filtered to the window as it is read, so memory holds the window's needed
+columns, never the files' other columns nor a pandas copy. Any other
+:class:`~loopwright.serving.Predictions` (a remote log) is read through its ``read`` and
+converted once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..serving import Predictions
+
+__all__ = [
+    "INPUT",
+    "OUTPUT",
+    "SERVED_BY",
+    "as_datetime",
+    "feature_columns",
+    "model_version_counts",
+    "read_window",
+    "span_ms",
+]
+
+INPUT, OUTPUT = "input.", "output."
+# Who answered each row: the model version (for per-version figures and the auto reference)
+# and the variant (for variant comparisons).
+SERVED_BY = ("request_id", "row", "variant", "model", "model_version")
+
+
+def as_datetime(ms: int) -> datetime:
+    """UTC milliseconds as an aware datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def span_ms(
+    since: datetime | timedelta | None, until: datetime | timedelta | None, now: int
+) -> tuple[int | None, int]:
+    """``since`` / ``until`` (datetimes, or timedeltas before ``now``) as UTC milliseconds;
+    ``until`` defaults to ``now``, ``since`` to unbounded (None)."""
+    end = _ms("until", until, now)
+    return _ms("since", since, now), now if end is None else end
+
+
+def _ms(what: str, value: datetime | timedelta | None, now: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return now - int(value.total_seconds() * 1000)
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    raise InvalidInput(
+        f"{what} must be a datetime, a timedelta (that long ago) or None, "
+        f"not {type(value).__name__} {value!r}"
+    )
+
+
+def read_window(
+    predictions: Predictions,
+    deployment: str,
+    start_ms: int | None,
+    end_ms: int,
+    columns: Sequence[str] | None,
+) -> pa.Table:
+    """The log rows of ``deployment`` in ``[start_ms, end_ms)``, oldest first, as Arrow.
+
+    ``columns``: the columns wanted besides :data:`SERVED_BY` (None: every column). A wanted
+    column that no file of the window holds is left out, not an error: a feature dropped by
+    the client shows up as missing in the drift result rather than failing the run.
+    """
+    import pyarrow as pa
+
+    since = None if start_ms is None else as_datetime(start_ms)
+    until = as_datetime(end_ms)
+    wanted = None if columns is None else list(dict.fromkeys([*SERVED_BY, *columns]))
+    try:
+        return _read(predictions, deployment, since, until, wanted)
+    except InvalidInput as exc:
+        if wanted is None or "are in none of the files" not in str(exc):
+            raise
+    # Some wanted columns are in no file: read what exists (the reader names no other way to
+    # learn the files' columns), then keep the wanted ones.
+    table = _read(predictions, deployment, since, until, None)
+    keep = [c for c in wanted if c in table.column_names]
+    return table.select(keep) if keep else pa.table({})
+
+
+def _read(
+    predictions: Predictions,
+    deployment: str,
+    since: datetime | None,
+    until: datetime,
+    columns: list[str] | None,
+) -> pa.Table:
+    import pyarrow as pa
+
+    arrow_reader = getattr(predictions, "_read", None)
+    if callable(arrow_reader):
+        table: pa.Table = arrow_reader(deployment, since, until, columns, None)
+        return table
+    frame = predictions.read(deployment, since=since, until=until, columns=columns)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def feature_columns(table: pa.Table) -> list[str]:
+    """The window's ``input.*`` and ``output.*`` columns that hold one value per row (vector
+    outputs such as ``predict_proba``, logged as lists, are not tested column by column)."""
+    import pyarrow as pa
+
+    return [
+        field.name
+        for field in table.schema
+        if field.name.startswith((INPUT, OUTPUT))
+        and not pa.types.is_list(field.type)
+        and not pa.types.is_large_list(field.type)
+        and not pa.types.is_fixed_size_list(field.type)
+    ]
+
+
+def model_version_counts(table: pa.Table) -> list[tuple[str, int]]:
+    """``(NAME/VERSION, rows)`` of the models that answered the window's rows, most first
+    (grouped in Arrow: a million rows are not turned into Python objects)."""
+    if "model" not in table.column_names or table.num_rows == 0:
+        return []
+    keys = ["model", "model_version"] if "model_version" in table.column_names else ["model"]
+    grouped = table.select(keys).group_by(keys).aggregate([([], "count_all")]).to_pylist()
+    counts: Counter[str] = Counter()
+    for item in grouped:
+        if item["model"] is None:
+            continue
+        version = item.get("model_version")
+        counts[item["model"] if version is None else f"{item['model']}/{version}"] += int(
+            item["count_all"]
+        )
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))

@@ -1,0 +1,783 @@
+"""Monitoring on the stores and the prediction log: the embedded :class:`Monitoring` protocol.
+
+A monitor watches one deployment's prediction log against a reference sketch. Each run reads
+only the window's needed columns (Arrow, no pandas), compares them with the stored sketch,
+scores the labelled rows, stores the run and one row per test in one transaction, then lets the
+alert book open or resolve alerts (it calls the webhooks itself, after its own commit).
+
+Example:
+    >>> from datetime import timedelta
+    >>> from loopwright.config import resolve_settings
+    >>> from loopwright.serving.predictions import PredictionService
+    >>> from loopwright.store.home import open_store
+    >>> store = open_store(resolve_settings(home="lw-doc-monitoring"))
+    >>> monitoring = MonitoringService(store, PredictionService("lw-doc-monitoring/log"))
+    >>> monitoring.create("churn-drift", deployment="churn-api", window=timedelta(hours=1)).window
+    datetime.timedelta(seconds=3600)
+    >>> monitoring.run("churn-drift").status  # nothing logged yet
+    'no_data'
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from .._ids import new_id, now_ms
+from ..errors import AlreadyExists, InvalidInput, NotFound
+from ..store import limits
+from ..store import schema as t
+from ..store.audit import append_event
+from . import _runs
+from ._references import ReferenceBook, check_reference_spec
+from ._window import (
+    INPUT,
+    OUTPUT,
+    SERVED_BY,
+    feature_columns,
+    model_version_counts,
+    read_window,
+    span_ms,
+)
+from .entities import AlertRule, Monitor, MonitorRun
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from ..serving import Predictions
+    from ..store.home import Store
+    from ._labels import LabelBook
+    from .entities import (
+        Alert,
+        AlertStatus,
+        DriftResult,
+        LabelImport,
+        Performance,
+        Reference,
+        Task,
+        VariantComparison,
+    )
+    from .sketch import ReferenceSketch
+
+__all__ = ["MAX_EVERY", "MAX_WINDOW", "MonitoringService"]
+
+logger = logging.getLogger(__name__)
+
+MAX_WINDOW = timedelta(days=366)
+MAX_EVERY = timedelta(days=366)
+MAX_HISTORY = 10_000
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.MONITOR_NAME - 1}}}")
+_DEPLOYMENT = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.DEPLOYMENT_NAME - 1}}}")
+_TASKS = ("classification", "regression")
+_STATUSES = ("open", "resolved")
+_URL_LIMIT = 2000
+_m, _r, _res = t.monitors.c, t.monitor_runs.c, t.monitor_results.c
+
+
+class MonitoringService:
+    """Monitors, references and runs on the stores; labels, performance and variants on the
+    prediction log.
+
+    Args:
+        store: the metadata and blob stores.
+        predictions: the prediction log (a :class:`~loopwright.serving.Predictions`).
+        actor: who changes are recorded as (default: the store's user).
+        clock: the time in UTC milliseconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        predictions: Predictions,
+        *,
+        actor: str | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.store = store
+        self.db = store.db
+        self.predictions = predictions
+        self._actor = actor
+        self._clock = clock or now_ms
+
+    # --- monitors ----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        *,
+        deployment: str,
+        reference: str = "auto",
+        window: timedelta = timedelta(hours=1),
+        every: timedelta | None = None,
+        tests: Sequence[str] = (),
+        columns: Sequence[str] = (),
+        thresholds: Mapping[str, float] | None = None,
+        alerts: Sequence[str] = (),
+        webhook: str | None = None,
+        webhook_format: Literal["json", "slack"] = "json",
+        task: Task | None = None,
+        description: str | None = None,
+    ) -> Monitor:
+        """A new monitor of ``deployment``'s prediction log; an explicit reference is built
+        (or found) now, so a wrong one fails here rather than at the first run."""
+        spec = {
+            "window_s": _seconds("window", window, MAX_WINDOW),
+            "every_s": None if every is None else _seconds("every", every, MAX_EVERY),
+            "tests": _check_tests(tests),
+            "columns": _check_columns(columns),
+            "thresholds": _check_thresholds(thresholds),
+            "alerts": [rule.key for rule in _check_alerts(alerts)],
+            "webhook": _check_webhook(webhook),
+            "webhook_format": _check_choice("webhook_format", webhook_format, ("json", "slack")),
+            "task": None if task is None else _check_choice("task", task, _TASKS),
+        }
+        _check_name(name)
+        _check_deployment(deployment)
+        check_reference_spec(reference)
+        if description is not None:
+            limits.check_text("monitor description", description, limit=limits.REGISTRY_TAG_VALUE)
+        with self.db.read() as conn:
+            if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is not None:
+                raise _exists(name)
+        reference_id = None
+        if reference != "auto":
+            reference_id = self._references().build(reference).id
+        now, actor, monitor_id = self._clock(), self._actor_name(), new_id()
+        row = {
+            "id": monitor_id,
+            "name": name,
+            "deployment": deployment,
+            "reference_spec": reference,
+            "reference_id": reference_id,
+            "spec_json": json.dumps(spec, separators=(",", ":")),
+            "description": description,
+            "created_by": actor,
+            "created_at": now,
+            "updated_at": now,
+            "last_run_at": None,
+        }
+        try:
+            with self.db.write() as conn:
+                conn.execute(t.monitors.insert(), row)
+                self._audit(conn, "monitor.create", monitor_id, after={**row, "spec": spec})
+        except sa.exc.IntegrityError:
+            with self.db.read() as conn:  # two creates of one name: the unique name decides
+                if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is None:
+                    raise
+            raise _exists(name) from None
+        return self.get(name)
+
+    def get(self, name: str) -> Monitor:
+        """The monitor called ``name``."""
+        with self.db.read() as conn:
+            return _monitor(self._row(conn, name))
+
+    def list(self, *, deployment: str | None = None) -> builtins.list[Monitor]:
+        """Every monitor (of ``deployment``), by name."""
+        query = sa.select(t.monitors).order_by(_m.name)
+        if deployment is not None:
+            query = query.where(_m.deployment == _check_deployment(deployment))
+        with self.db.read() as conn:
+            return [_monitor(row) for row in conn.execute(query).all()]
+
+    def delete(self, name: str) -> None:
+        """Remove the monitor, its runs, results and alerts (the audit log keeps the record)."""
+        with self.db.write() as conn:
+            row = self._row(conn, name, lock=True)
+            runs = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.monitor_runs)
+                .where(_r.monitor_id == row.id)
+            ).scalar_one()
+            conn.execute(t.alerts.delete().where(t.alerts.c.monitor_id == row.id))
+            conn.execute(t.monitor_results.delete().where(_res.monitor_id == row.id))
+            conn.execute(t.monitor_runs.delete().where(_r.monitor_id == row.id))
+            conn.execute(t.monitors.delete().where(_m.id == row.id))
+            before = {**_snapshot(row), "runs": runs}
+            self._audit(conn, "monitor.delete", row.id, before=before)
+
+    def run(self, name: str, *, at: datetime | None = None) -> MonitorRun:
+        """Run the monitor over ``[at - window, at)`` (default ``at``: now) and store the run.
+
+        A window without rows gives a ``no_data`` run: nothing tested, alerts left as they are.
+        A failure inside the run (the log unreadable, no reference in the lineage, a corrupted
+        sketch ...) does not raise: a ``failed`` run is stored with the error and returned, so a
+        scheduler's history shows it and alert rules are left as they are. Raised: an unknown
+        monitor, a bad ``at``.
+        """
+        monitor = self.get(name)
+        end = self._clock() if at is None else _ms_of(at)
+        start = end - monitor.window_s * 1000
+        started = self._clock()
+        reference_id = monitor.reference_id
+        try:
+            run, reference_id = self._pass(monitor, start, end, started)
+        except Exception as exc:  # recorded as the run's outcome (docstring)
+            logger.warning("monitor %r: run failed: %s", monitor.name, exc, exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"
+            run = MonitorRun(
+                new_id(), monitor.name, started, self._clock(), start, end, "failed", 0, (),
+                None, None, error=error[:4000],
+            )  # fmt: skip
+        with self.db.write() as conn:
+            row = self._row(conn, monitor.name, lock=True)
+            _runs.insert_run(conn, row.id, run)
+            last = run.started_at if row.last_run_at is None else max(row.last_run_at, started)
+            conn.execute(
+                t.monitors.update()
+                .where(_m.id == row.id)
+                .values(last_run_at=last, reference_id=reference_id)
+            )
+        if run.status != "ok":
+            return run
+        from ._alerts import AlertBook
+
+        book = AlertBook(self.store, actor=self._actor_name(), clock=self._clock)
+        opened = book.evaluate(monitor, run)
+        if opened:
+            run = _replace(run, alerts=tuple(opened))
+            with self.db.write() as conn:
+                _runs.set_run_alerts(conn, run)
+        return run
+
+    def _pass(
+        self, monitor: Monitor, start: int, end: int, started: int
+    ) -> tuple[MonitorRun, str | None]:
+        """The run's figures (not stored yet) and the reference it used."""
+        from .compare import compare
+
+        wanted = None if not monitor.columns else builtins.list(monitor.columns)
+        table = read_window(self.predictions, monitor.deployment, start, end, wanted)
+        counts = model_version_counts(table)
+        versions = tuple(label for label, _ in counts)
+        if table.num_rows == 0:
+            run = MonitorRun(
+                new_id(), monitor.name, started, self._clock(), start, end, "no_data", 0,
+                versions, None, None,
+            )  # fmt: skip
+            return run, monitor.reference_id
+        reference = self._reference_for(monitor, counts)
+        sketch = self._references().sketch(reference)
+        columns = _tested_columns(monitor, table, sketch)
+        drift = compare(
+            sketch,
+            table.select([c for c in columns if c in table.column_names]),
+            tests=monitor.tests,
+            columns=columns,
+            thresholds=monitor.thresholds,
+        )
+        performance = self._window_performance(monitor, table)
+        run = MonitorRun(
+            new_id(), monitor.name, started, self._clock(), start, end, "ok", table.num_rows,
+            versions, drift, performance,
+        )  # fmt: skip
+        return run, reference.id
+
+    def _reference_for(self, monitor: Monitor, counts: Sequence[tuple[str, int]]) -> Reference:
+        """The monitor's reference; ``auto``: that of the model version that answered most of
+        the window's rows (built on first use, then reused)."""
+        references = self._references()
+        if monitor.reference != "auto":
+            if monitor.reference_id is not None:
+                try:
+                    return references.get_by_id(monitor.reference_id)
+                except NotFound:
+                    pass  # deleted meanwhile: built again from the spec
+            return references.build(monitor.reference)
+        served = [label for label, _ in counts if "/" in label]
+        if not served:
+            raise InvalidInput(
+                f"monitor {monitor.name!r}: no logged row of the window names a registered "
+                "model version, so 'auto' has no lineage to follow; give the monitor a "
+                "reference NAME@VERSION"
+            )
+        from ..registry.service import RegistryService
+
+        model, _, number = served[0].rpartition("/")
+        registry = RegistryService(self.store, actor=self._actor_name(), clock=self._clock)
+        return references.for_model_version(registry.get_version(model, int(number)))
+
+    def _window_performance(self, monitor: Monitor, table: pa.Table) -> Performance | None:
+        """Quality of the window's labelled rows; None while no row has a label."""
+        if "request_id" not in table.column_names:
+            return None
+        from ._labels import LabelBook
+
+        keep = [c for c in table.column_names if c in SERVED_BY or c.startswith(OUTPUT)]
+        frame = table.select(keep).to_pandas()
+        labels = LabelBook(self.store, actor=self._actor_name(), clock=self._clock)
+        joined = labels.join(monitor.deployment, frame)
+        if joined["label"].isna().all():
+            return None
+        from .performance import score
+
+        return score(joined, task=monitor.task, predictions=table.num_rows)
+
+    def run_due(self) -> builtins.list[MonitorRun]:
+        """Run every monitor whose ``every`` has elapsed since its last run (or that never
+        ran), by name. A monitor whose run raises (not a failed run: those are stored) is
+        logged and skipped, so one broken monitor does not stop the others."""
+        now = self._clock()
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(t.monitors).order_by(_m.name)).all()
+        runs: builtins.list[MonitorRun] = []
+        for row in rows:
+            every = json.loads(row.spec_json).get("every_s")
+            if every is None:
+                continue
+            if row.last_run_at is not None and now - row.last_run_at < every * 1000:
+                continue
+            try:
+                runs.append(self.run(row.name))
+            except NotFound:
+                continue  # deleted since the listing
+            except Exception:  # one monitor's error must not stop the rest
+                logger.exception("monitor %r: scheduled run raised", row.name)
+        return runs
+
+    def history(
+        self, name: str, *, since: datetime | None = None, limit: int = 100
+    ) -> builtins.list[MonitorRun]:
+        """The monitor's runs, newest window first (at most ``limit``; ``since``: windows
+        ending at or after it)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY:
+            raise InvalidInput(f"limit {limit!r} must be a whole number from 1 to {MAX_HISTORY}")
+        with self.db.read() as conn:
+            row = self._row(conn, name)
+            query = sa.select(t.monitor_runs).where(_r.monitor_id == row.id)
+            if since is not None:
+                query = query.where(_r.window_end >= _ms_of(since))
+            rows = conn.execute(
+                query.order_by(_r.window_end.desc(), _r.started_at.desc(), _r.id.desc()).limit(
+                    limit
+                )
+            ).all()
+        return [_runs.run_from_row(r, row.name) for r in rows]
+
+    def get_run(self, run_id: str) -> MonitorRun:
+        """One stored run."""
+        if not isinstance(run_id, str) or not run_id or len(run_id) > 64:
+            raise InvalidInput(f"run id {str(run_id)[:80]!r} must be a monitor run's id")
+        with self.db.read() as conn:
+            found = conn.execute(
+                sa.select(t.monitor_runs, _m.name.label("monitor_name"))
+                .join(t.monitors, _m.id == _r.monitor_id)
+                .where(_r.id == run_id)
+            ).first()
+        if found is None:
+            raise NotFound(
+                f"monitor run {run_id!r} does not exist; list a monitor's runs with history(name)"
+            )
+        return _runs.run_from_row(found, found.monitor_name)
+
+    def report(
+        self, name: str, *, run_id: str | None = None, format: Literal["html", "json"] = "html"
+    ) -> str:
+        """A self-contained report of the run (default: the latest) with the monitor's history
+        (its last 100 runs)."""
+        from .report import render
+
+        _check_choice("format", format, ("html", "json"))
+        monitor = self.get(name)
+        history = self.history(name, limit=100)
+        if run_id is None:
+            if not history:
+                raise NotFound(f"monitor {name!r} has no runs yet; run it first (run(name))")
+            run = history[0]
+        else:
+            run = self.get_run(run_id)
+            if run.monitor != monitor.name:
+                raise InvalidInput(
+                    f"run {run_id!r} belongs to monitor {run.monitor!r}, not {name!r}; "
+                    f"report it with report({run.monitor!r}, run_id=...)"
+                )
+        return render(monitor, run, history, format=format)
+
+    # --- references ----------------------------------------------------------------------------
+
+    def build_reference(self, source: str, *, name: str | None = None) -> Reference:
+        """Sketch a reference once from ``source``: a dataset version (``NAME@VERSION``) or a
+        model version (``models:/NAME/VERSION``: its training data, from lineage)."""
+        return self._references().build(source, name=name)
+
+    def references(self) -> builtins.list[Reference]:
+        """Every stored reference, newest first."""
+        return self._references().list()
+
+    def compare(
+        self,
+        reference: pd.DataFrame | pa.Table,
+        current: pd.DataFrame | pa.Table,
+        *,
+        tests: Sequence[str] = (),
+        columns: Sequence[str] = (),
+        thresholds: Mapping[str, float] | None = None,
+        p_values: bool = False,
+    ) -> DriftResult:
+        """Compare two frames column by column (for notebooks and CI); nothing is stored."""
+        from .compare import compare
+
+        return compare(
+            reference, current, tests=tests, columns=columns, thresholds=thresholds,
+            p_values=p_values,
+        )  # fmt: skip
+
+    # --- ground truth and performance ---------------------------------------------------------
+
+    def log_labels(
+        self, deployment: str, labels: Mapping[str, object] | pd.DataFrame
+    ) -> LabelImport:
+        """Store late labels: ``{request_id: label}`` or a frame with ``request_id``, ``label``
+        and optionally ``row`` (the row within a multi-row request; default 0)."""
+        return self._labels().log(deployment, labels)
+
+    def labels(
+        self,
+        deployment: str,
+        *,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+    ) -> pd.DataFrame:
+        """Stored labels (``request_id``, ``row``, ``label``, ``logged_at``) logged in the span."""
+        now = self._clock()
+        since_ms, until_ms = span_ms(since, until, now)
+        return self._labels().read(
+            deployment, since_ms=since_ms, until_ms=None if until is None else until_ms
+        )
+
+    def performance(
+        self,
+        deployment: str,
+        *,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+        task: Task | None = None,
+        slices: Sequence[str] = (),
+    ) -> Performance:
+        """Quality of the predictions logged in the span that have labels, per model version and
+        per value of each ``slices`` column."""
+        from .performance import score
+
+        if task is not None:
+            _check_choice("task", task, _TASKS)
+        frame, _, _ = self._labelled(deployment, since, until)
+        return score(frame, task=task, slices=slices, predictions=len(frame))
+
+    def compare_variants(
+        self,
+        deployment: str,
+        *,
+        metric: str | None = None,
+        baseline: str | None = None,
+        candidate: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+        confidence: float = 0.95,
+        min_samples: int = 100,
+    ) -> VariantComparison:
+        """Compare the deployment's variants on ``metric`` (default: accuracy with labels, else
+        the mean prediction) with a confidence interval and a significance test."""
+        from ._variants import compare_variants
+
+        frame, start, end = self._labelled(deployment, since, until)
+        return compare_variants(
+            frame, deployment=deployment, metric=metric, baseline=baseline,
+            candidate=candidate, confidence=confidence, min_samples=min_samples,
+            window_start=start, window_end=end,
+        )  # fmt: skip
+
+    def _labelled(
+        self,
+        deployment: str,
+        since: datetime | timedelta | None,
+        until: datetime | timedelta | None,
+    ) -> tuple[pd.DataFrame, int, int]:
+        """The log's rows of the span with a ``label`` column (None where none is stored),
+        and the span in UTC milliseconds (an open start: the first row's time, else 0)."""
+        _check_deployment(deployment)
+        start, end = span_ms(since, until, self._clock())
+        table = read_window(self.predictions, deployment, start, end, None)
+        keep = [
+            c
+            for c in table.column_names
+            if c in (*SERVED_BY, "latency_ms", "timestamp") or c.startswith((INPUT, OUTPUT))
+        ]
+        frame = table.select(keep).to_pandas()
+        if start is None:
+            start = _first_ms(table)
+        return self._labels().join(deployment, frame), start, end
+
+    # --- alerts ----------------------------------------------------------------------------------
+
+    def alerts(
+        self, *, monitor: str | None = None, status: AlertStatus | None = None
+    ) -> builtins.list[Alert]:
+        """Alert events, newest first."""
+        from ._alerts import AlertBook
+
+        if status is not None:
+            _check_choice("status", status, _STATUSES)
+        if monitor is not None:
+            self.get(monitor)  # an unknown monitor is NotFound, not an empty list
+        book = AlertBook(self.store, actor=self._actor_name(), clock=self._clock)
+        return book.list(monitor=monitor, status=status)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _actor_name(self) -> str:
+        return self._actor or self.store.actor
+
+    def _references(self) -> ReferenceBook:
+        return ReferenceBook(self.store, actor=self._actor_name(), clock=self._clock)
+
+    def _labels(self) -> LabelBook:
+        from ._labels import LabelBook
+
+        return LabelBook(self.store, actor=self._actor_name(), clock=self._clock)
+
+    def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
+        query = sa.select(t.monitors).where(_m.name == _check_name(name))
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            known = conn.execute(sa.select(_m.name).order_by(_m.name).limit(20)).scalars()
+            raise NotFound(
+                f"monitor {name!r} does not exist; monitors: {', '.join(known) or 'none'} "
+                "(create one with create(name, deployment=...))"
+            )
+        return row
+
+    def _audit(
+        self, conn: sa.Connection, action: str, subject: str, *, before: Any = None,
+        after: Any = None,
+    ) -> None:  # fmt: skip
+        append_event(
+            conn,
+            actor=self._actor_name(),
+            action=action,
+            subject_type="monitor",
+            subject_id=subject,
+            before=before,
+            after=after,
+        )
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            f"monitor name {str(name)[:80]!r} must be 1-{limits.MONITOR_NAME} letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit (e.g. 'churn-drift')"
+        )
+    return name
+
+
+def _check_deployment(name: object) -> str:
+    if not isinstance(name, str) or not _DEPLOYMENT.fullmatch(name):
+        raise InvalidInput(
+            f"deployment name {str(name)[:80]!r} must be 1-{limits.DEPLOYMENT_NAME} letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'churn-api')"
+        )
+    return name
+
+
+def _seconds(what: str, value: object, most: timedelta) -> int:
+    if not isinstance(value, timedelta):
+        raise InvalidInput(
+            f"{what} {value!r} must be a timedelta (e.g. timedelta(minutes=15)); the CLI takes "
+            "15m, 1h, 1d"
+        )
+    seconds = value.total_seconds()
+    if not 1 <= seconds <= most.total_seconds() or seconds != int(seconds):
+        raise InvalidInput(
+            f"{what} {value} must be a whole number of seconds from 1 s to {most.days} days"
+        )
+    return int(seconds)
+
+
+def _known_tests() -> builtins.list[str]:
+    from .stats import TESTS
+
+    return sorted(TESTS)
+
+
+def _check_tests(tests: object) -> builtins.list[str]:
+    if isinstance(tests, str) or not isinstance(tests, Sequence):
+        raise InvalidInput(f"tests {tests!r} must be a list of test names, e.g. ['psi', 'ks']")
+    if not tests:
+        return []
+    known = _known_tests()
+    unknown = [name for name in tests if name not in known]
+    if unknown:
+        raise InvalidInput(f"unknown test(s) {unknown}; tests: {', '.join(known)}")
+    return builtins.list(dict.fromkeys(tests))
+
+
+def _check_columns(columns: object) -> builtins.list[str]:
+    if isinstance(columns, str) or not isinstance(columns, Sequence):
+        raise InvalidInput(
+            f"columns {columns!r} must be a list of the log's columns, e.g. "
+            "['input.age', 'output.predict']"
+        )
+    bad = [
+        c
+        for c in columns
+        if not isinstance(c, str)
+        or not c.startswith((INPUT, OUTPUT))
+        or c in (INPUT, OUTPUT)
+        or len(c) > limits.KEY
+    ]
+    if bad:
+        raise InvalidInput(
+            f"column(s) {[str(c)[:80] for c in bad]} are not the prediction log's feature or "
+            f"output columns: name them 'input.<feature>' or 'output.<name>' (at most "
+            f"{limits.KEY} characters)"
+        )
+    return builtins.list(dict.fromkeys(columns))
+
+
+def _check_thresholds(thresholds: object) -> dict[str, float]:
+    if thresholds is None:
+        return {}
+    if not isinstance(thresholds, Mapping):
+        raise InvalidInput(
+            f"thresholds {thresholds!r} must map TEST or TEST:COLUMN to a number, e.g. "
+            "{'psi': 0.2, 'ks:input.age': 0.1}"
+        )
+    if not thresholds:
+        return {}
+    known = _known_tests()
+    checked: dict[str, float] = {}
+    for key, value in thresholds.items():
+        test = key.partition(":")[0] if isinstance(key, str) else None
+        column = key.partition(":")[2] if isinstance(key, str) else ""
+        if test not in known or (":" in key and not column.startswith((INPUT, OUTPUT))):
+            raise InvalidInput(
+                f"threshold key {str(key)[:80]!r} must be TEST or TEST:COLUMN (e.g. 'psi' or "
+                f"'psi:input.age'); tests: {', '.join(known)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"threshold {key!r}: {value!r} is not a number")
+        if not math.isfinite(value):
+            raise InvalidInput(f"threshold {key!r} must be a finite number, not {value}")
+        checked[key] = float(value)
+    return checked
+
+
+def _check_alerts(alerts: object) -> builtins.list[AlertRule]:
+    if isinstance(alerts, str) or not isinstance(alerts, Sequence):
+        raise InvalidInput(
+            f"alerts {alerts!r} must be a list of rules, e.g. ['drift_share>0.3', 'accuracy<0.8']"
+        )
+    rules = [AlertRule.parse(text) for text in alerts]
+    return builtins.list({rule.key: rule for rule in rules}.values())
+
+
+def _check_webhook(url: object) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > _URL_LIMIT  # type: ignore[arg-type]
+    ):
+        raise InvalidInput(
+            f"webhook {str(url)[:100]!r} must be an http(s) URL of at most {_URL_LIMIT} "
+            "characters, e.g. 'https://hooks.example.com/loopwright'"
+        )
+    return str(url)
+
+
+def _check_choice(what: str, value: object, choices: Sequence[str]) -> Any:
+    if value not in choices:
+        raise InvalidInput(f"{what} {value!r} must be one of: {', '.join(choices)}")
+    return value
+
+
+def _ms_of(moment: object) -> int:
+    if not isinstance(moment, datetime):
+        raise InvalidInput(f"at/since {moment!r} must be a datetime (a naive one is taken as UTC)")
+    start, _ = span_ms(moment, None, 0)
+    assert start is not None
+    return start
+
+
+# --- rows to entities ----------------------------------------------------------------------------
+
+
+def _monitor(row: Any) -> Monitor:
+    spec = json.loads(row.spec_json)
+    return Monitor(
+        id=row.id,
+        name=row.name,
+        deployment=row.deployment,
+        reference=row.reference_spec,
+        reference_id=row.reference_id,
+        window_s=int(spec["window_s"]),
+        every_s=spec.get("every_s"),
+        tests=tuple(spec.get("tests") or ()),
+        columns=tuple(spec.get("columns") or ()),
+        thresholds=dict(spec.get("thresholds") or {}),
+        alerts=tuple(AlertRule.parse(text) for text in spec.get("alerts") or ()),
+        webhook=spec.get("webhook"),
+        webhook_format=spec.get("webhook_format") or "json",
+        task=spec.get("task"),
+        description=row.description,
+        created_by=row.created_by,
+        created_at=int(row.created_at),
+        updated_at=int(row.updated_at),
+        last_run_at=row.last_run_at,
+    )
+
+
+def _snapshot(row: Any) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "deployment": row.deployment,
+        "reference": row.reference_spec,
+        "spec": json.loads(row.spec_json),
+    }
+
+
+def _exists(name: str) -> AlreadyExists:
+    return AlreadyExists(f"monitor {name!r} already exists; delete it first or pick another name")
+
+
+def _tested_columns(monitor: Monitor, table: pa.Table, sketch: ReferenceSketch) -> tuple[str, ...]:
+    """The monitor's columns; by default the reference's columns and any ``input.*`` column the
+    window has and the reference lacks (a new feature is a schema change worth reporting).
+    Outputs the reference has no sketch of are not tested: there is nothing to compare."""
+    if monitor.columns:
+        return monitor.columns
+    present = feature_columns(table)
+    known = builtins.list(sketch.columns)
+    new = [c for c in present if c.startswith(INPUT) and c not in sketch.columns]
+    return tuple([*known, *new])
+
+
+def _first_ms(table: pa.Table) -> int:
+    if table.num_rows == 0 or "timestamp" not in table.column_names:
+        return 0
+    import pyarrow.compute as pc
+
+    first = pc.min(table["timestamp"]).as_py()
+    return 0 if first is None else int(first.timestamp() * 1000)
+
+
+def _replace(run: MonitorRun, **changes: Any) -> MonitorRun:
+    from dataclasses import replace
+
+    return replace(run, **changes)
