@@ -8,6 +8,7 @@ import math
 import random
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -32,25 +33,24 @@ EVIL = "<script>alert('x')</script>"
 
 
 def _drift(columns: Sequence[str], *, seed: int, shifted: Sequence[str] = ()) -> DriftResult:
-    """PSI, KS and Wasserstein (p-values on KS) per column, with histograms; categorical
-    columns (``cat_*``) get PSI, chi-square and Jensen-Shannon."""
+    """KS (with its p-value), PSI and Wasserstein per numeric column, with histograms;
+    categorical columns (``cat_*``) get chi-square, PSI and Jensen-Shannon."""
     rng = random.Random(seed)
     tests: list[TestResult] = []
     distributions: list[Distribution] = []
     for column in columns:
         shift = column in shifted
         categorical = column.startswith("cat_") or column == EVIL
-        names = (
-            ("psi", "chisquare", "jensenshannon") if categorical else ("psi", "ks", "wasserstein")
-        )
-        thresholds = (0.2, 0.05, 0.1)
-        for name, threshold in zip(names, thresholds, strict=True):
-            if name in ("ks", "chisquare"):
-                p = rng.uniform(0, 0.01) if shift else rng.uniform(0.06, 1.0)
-                tests.append(TestResult(column, name, p, threshold, p < threshold, p_value=p))
-            else:
-                value = rng.uniform(0.25, 0.6) if shift else rng.uniform(0.0, 0.08)
-                tests.append(TestResult(column, name, value, threshold, value > threshold))
+        if categorical:  # chi2 only gives a p-value: its statistic, drifting below 0.05
+            p = rng.uniform(0, 0.01) if shift else rng.uniform(0.06, 1.0)
+            tests.append(TestResult(column, "chi2", p, 0.05, p < 0.05, p_value=p))
+        else:  # KS distance D, gated by its p-value
+            d = rng.uniform(0.12, 0.3) if shift else rng.uniform(0.005, 0.05)
+            p = rng.uniform(0, 0.001) if shift else rng.uniform(0.2, 1.0)
+            tests.append(TestResult(column, "ks", d, 0.1, shift, p_value=p))
+        for name in ("psi", "jensenshannon" if categorical else "wasserstein"):
+            value = rng.uniform(0.25, 0.6) if shift else rng.uniform(0.0, 0.08)
+            tests.append(TestResult(column, name, value, 0.1, value > 0.1))
         if categorical:
             labels = tuple([EVIL, *(f"city_{i:02d}" for i in range(29))])
             weights = [rng.random() for _ in labels]
@@ -205,11 +205,13 @@ def test_html_has_header_table_and_one_chart_per_figure() -> None:
     titles = parsed.svg_titles
     # 10 distributions, 10 drift-over-time lines, accuracy/f1/roc_auc/coverage over time
     assert len(titles) == 10 + 10 + 4
-    assert titles.count("input.num_00: psi") == 1
+    assert titles.count("input.num_00: ks") == 1
+    assert titles.index("input.num_00: ks") < titles.index("cat_0: chi2")  # drifted first
     assert {"accuracy", "f1", "roc_auc", "coverage"} <= set(titles)
     # drifted cells are highlighted: 3 columns x 3 tests
     assert page.count('<td class="drift"') == 9
-    assert "p 0.0" in page  # KS p-values shown
+    assert page.count("<small>p 0.000") == 3  # KS p-values of the drifted columns
+    assert page.count("<small>p ") == 8  # KS only: chi2's p-value is its statistic
     # alerts: ids from the run when no Alert is passed
     assert "alert-1" in text
 
@@ -240,7 +242,8 @@ def test_user_strings_are_escaped_and_inert() -> None:
         last_seen_at=START + 3 * HOUR,
         resolved_at=None,
     )
-    page = render(monitor, history[-1], history, format="html", alerts=[alert])
+    resolved = replace(alert, id="alert-0", rule="drift_share>0.3", status="resolved")
+    page = render(monitor, history[-1], history, format="html", alerts=[alert, resolved])
     parsed = _check_self_contained(page)
     assert "<script" not in page
     assert "&lt;script&gt;" in page
@@ -248,6 +251,31 @@ def test_user_strings_are_escaped_and_inert() -> None:
     assert any(EVIL in t for t in parsed.text)
     assert any(EVIL in t for t in parsed.svg_titles)
     assert "psi on <script>" in " ".join(parsed.text)
+    assert "drift_share>0.3" not in page  # resolved alerts are not listed
+
+
+def test_multivariate_and_quality_tests_share_the_table_not_the_charts_over_time() -> None:
+    columns = _columns(5)
+    extra = (
+        TestResult("*", "mmd", 0.031, 0.01, True, p_value=0.002, kind="multivariate"),
+        TestResult("input.num_00", "missing_share", 0.2, 0.05, True, kind="quality"),
+    )
+    history = []
+    for n in (1, 2, 3):
+        run = _run(n, columns)
+        assert run.drift is not None
+        history.append(replace(run, drift=replace(run.drift, tests=run.drift.tests + extra)))
+    page = render(_monitor(), history[-1], history, format="html")
+    parsed = _check_self_contained(page)
+    assert "* (all columns together)" in parsed.text
+    assert "missing_share" in parsed.text and "mmd" in parsed.text
+    assert page.count('<td class="drift"') == 2
+    # one drift-over-time chart per column, on its drift test: none for "*" or the quality test
+    assert len(parsed.svg_titles) == 5 + 5 + 4
+    assert not any(t.startswith("*") or "missing_share" in t for t in parsed.svg_titles)
+    data = json.loads(render(_monitor(), history[-1], history, format="json"))
+    assert data["drift"]["columns"][-1] == "*"
+    assert data["drift"]["kinds"][-2:] == ["multivariate", "quality"]
 
 
 def test_empty_history_renders_the_run_alone() -> None:
@@ -307,11 +335,11 @@ def test_json_is_small_and_complete_for_25_columns_and_100_runs() -> None:
     data: dict[str, Any] = json.loads(text)
     drift = data["drift"]
     assert drift["columns"] == columns
-    assert drift["tests"] == ["psi", "ks", "wasserstein", "chisquare", "jensenshannon"]
+    assert drift["tests"] == ["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
     assert len(drift["drifted"]) == 5 * 3
     assert drift["dataset_drift"] is False and drift["share_drifted"] == 0.2
-    psi = drift["statistic"][0][0]
-    assert psi == float(f"{run.drift.tests[0].statistic:.4g}")  # type: ignore[union-attr]
+    ks = drift["statistic"][0][0]
+    assert ks == float(f"{run.drift.tests[0].statistic:.4g}")  # type: ignore[union-attr]
     assert "distributions" not in drift and "distributions" not in text
     # every number is rounded to 4 significant digits
     numbers = re.findall(r"\d+\.\d+(?:e-?\d+)?", text)
@@ -323,8 +351,8 @@ def test_json_is_small_and_complete_for_25_columns_and_100_runs() -> None:
     assert set(data["history"]["drifted_columns"]) == set(shifted)
     assert data["history"]["drifted_columns_left_out"] == 0
     series = data["history"]["drifted_columns"]["input.num_00"]
-    assert series["test"] == "psi" and series["threshold"] == 0.2
-    assert len(series["values"]) == 30 and series["values"][-1] == psi
+    assert series["test"] == "ks" and series["threshold"] == 0.1
+    assert len(series["values"]) == 30 and series["values"][-1] == ks
     assert data["performance"]["by_version"]["churn/4"]["accuracy"] == pytest.approx(0.61, abs=1e-3)
     assert data["alerts"] == [{"id": "alert-1"}]
     assert data["monitor"]["alert_rules"] == ["drift_share>0.3", "accuracy<0.8"]

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 __all__ = ["CSS", "Series", "escape", "line_chart", "number", "paired_bars"]
 
 CSS = (
-    "svg.chart{display:block;margin:.25rem 0}svg.chart text{font:11px sans-serif;fill:#1f2328}"
+    "svg.chart{display:block;margin:.25rem 0}svg.chart text{font:11px sans-serif;fill:#1f2328;"
+    "paint-order:stroke;stroke:#fff;stroke-width:3px}"
     "svg.chart .title{font-weight:bold}svg.chart .axis{stroke:#8c959f}"
     ".ref{fill:#8c959f}.cur{fill:#0969da;fill-opacity:.6}"
     ".threshold{stroke:#bf8700;stroke-dasharray:4 3}.line{fill:none;stroke-width:1.5}"
@@ -30,7 +31,7 @@ CSS = (
 )
 
 _WIDTH, _HEIGHT = 360, 150
-_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 10, 22, 28
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 30, 22, 28
 _LABEL = 10  # characters of a category label shown under its bars (the tooltip has it all)
 
 
@@ -112,18 +113,21 @@ def line_chart(
     *,
     x_labels: tuple[str, str] = ("", ""),
     threshold: float | None = None,
+    zero: bool = True,
 ) -> str:
     """Lines over ``x`` (for example run times), a dashed ``threshold`` line if given.
 
     ``x_labels`` are written under the first and last positions. Gaps (None/NaN) break a line.
+    ``zero=False`` fits the y axis to the values (a metric moving from 0.91 to 0.85 then shows).
     """
     inner_w, inner_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
     finite = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
     if threshold is not None:
         finite.append(threshold)
-    low, high = min([*finite, 0.0]), max([*finite, 0.0])
+    floor = [0.0] if zero or not finite else []
+    low, high = min([*finite, *floor]), max([*finite, *floor])
     if high == low:
-        high = low + 1.0
+        low, high = (low, low + 1.0) if zero else (low - 0.5, high + 0.5)
     x_low, x_high = (min(x), max(x)) if x else (0.0, 1.0)
     x_span = (x_high - x_low) or 1.0
 
@@ -160,6 +164,8 @@ def line_chart(
         parts.append(
             f'<line class="threshold" x1="{_LEFT}" y1="{y:.1f}" x2="{_WIDTH - _RIGHT}" '
             f'y2="{y:.1f}"><title>threshold {number(threshold)}</title></line>'
+            f'<text x="{_WIDTH - _RIGHT}" y="{y - 3:.1f}" text-anchor="end">'
+            f"threshold {number(threshold)}</text>"
         )
     base = _TOP + inner_h
     parts.append(

@@ -74,7 +74,7 @@ def render(
         [
             _header(monitor, run),
             *_drift_sections(run.drift),
-            _over_time(timeline[-HTML_HISTORY:]),
+            _over_time(timeline[-HTML_HISTORY:], run.drift),
             _alerts_section(run, alerts),
         ],
     )
@@ -169,13 +169,15 @@ def _tests_table(drift: DriftResult) -> str:
     head = "".join(f"<th>{escape(t)}</th>" for t in tests)
     rows = []
     for i in order:
-        row = [f"<th>{escape(columns[i])}</th>"]
+        row = [f"<th>{escape(_column_label(columns[i]))}</th>"]
         for j in range(len(tests)):
             r = cells.get((i, j))
             if r is None:
                 row.append("<td></td>")
                 continue
-            p = f"<small>p {number(r.p_value)}</small>" if r.p_value is not None else ""
+            # a test that only gives a p-value has it as its statistic already
+            shown = r.p_value is not None and r.p_value != r.statistic
+            p = f"<small>p {number(r.p_value)}</small>" if shown else ""
             tip = f' title="{escape(json.dumps(dict(r.detail), default=str))}"' if r.detail else ""
             css = ' class="drift"' if r.drifted else ""
             row.append(
@@ -188,6 +190,10 @@ def _tests_table(drift: DriftResult) -> str:
         f"</p><table><thead><tr><th>Column</th>{head}</tr></thead><tbody>{''.join(rows)}"
         "</tbody></table></section>"
     )
+
+
+def _column_label(column: str) -> str:
+    return "* (all columns together)" if column == "*" else column
 
 
 def _distributions(drift: DriftResult) -> str:
@@ -222,7 +228,7 @@ def _top_categories(d: Distribution) -> tuple[list[str], list[float], list[float
     return [r[0] for r in kept], [r[1] for r in kept], [r[2] for r in kept]
 
 
-def _over_time(timeline: Sequence[MonitorRun]) -> str:
+def _over_time(timeline: Sequence[MonitorRun], drift: DriftResult | None) -> str:
     tested = [r for r in timeline if r.status == "ok"]
     if len(tested) < 2:
         return (
@@ -232,7 +238,9 @@ def _over_time(timeline: Sequence[MonitorRun]) -> str:
     x = [float(r.window_end) for r in timeline]
     labels = (_iso(timeline[0].window_end), _iso(timeline[-1].window_end))
     drift_charts = []
-    for column, (test, threshold, found) in _column_series(timeline).items():
+    drifted = set(drift.drifted_columns) if drift else set()
+    series_by_column = sorted(_column_series(timeline).items(), key=lambda c: c[0] not in drifted)
+    for column, (test, threshold, found) in series_by_column:
         series = Series(
             test,
             [_stat(f) for f in found],
@@ -242,7 +250,7 @@ def _over_time(timeline: Sequence[MonitorRun]) -> str:
             line_chart(f"{column}: {test}", x, [series], x_labels=labels, threshold=threshold)
         )
     perf_charts = [
-        line_chart(name, x, [Series(name, values)], x_labels=labels)
+        line_chart(name, x, [Series(name, values)], x_labels=labels, zero=False)
         for name, values in _performance_series(timeline).items()
     ]
     parts = ["<section><h2>Drift over time</h2>"]
