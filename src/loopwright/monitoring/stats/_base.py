@@ -19,10 +19,10 @@ null test keeps it calibrated at small n (W1/std >= 0.1 happens by chance at n=2
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,7 @@ __all__ = [
     "column_kind",
 ]
 
+T = TypeVar("T")
 ColumnKind = Literal["numeric", "categorical"]
 # "univariate": a column test for both numeric and categorical columns (psi, jensenshannon).
 TestFamily = Literal["numeric", "categorical", "univariate", "multivariate", "quality"]
@@ -173,6 +174,29 @@ class CurrentColumn:
         self.ref = ref
         self.kind: ColumnKind | None = column_kind(values.type)
         self.rows = len(values)
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per column and key: tests share a derived figure (the KS
+        statistic for ``ks`` and ``wasserstein``'s null test, aligned category counts)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
+
+    @cached_property
+    def finite_range(self) -> tuple[float, float] | None:
+        """The smallest and largest finite current value (None when there is none)."""
+        lo, hi = np.inf, -np.inf
+        for chunk in self.chunks:
+            # fmin/fmax skip NaN without the all-NaN warning nanmin gives.
+            a, b = float(np.fmin.reduce(chunk)), float(np.fmax.reduce(chunk))
+            if not (np.isfinite(a) and np.isfinite(b)):  # infinities present: mask them
+                finite = chunk[np.isfinite(chunk)]
+                if not len(finite):
+                    continue
+                a, b = float(finite.min()), float(finite.max())
+            lo, hi = min(lo, a), max(hi, b)
+        return (float(lo), float(hi)) if lo <= hi else None
 
     # -- numeric views -------------------------------------------------------------------
     @cached_property
