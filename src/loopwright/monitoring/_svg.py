@@ -67,7 +67,8 @@ def paired_bars(
     *,
     edges: bool = False,
 ) -> str:
-    """Reference and current proportions side by side, one slot per bin.
+    """Reference and current proportions side by side, one slot per bin (bins of unequal width,
+    such as quantile bins, get equal slots: the edge labels give their bounds).
 
     ``edges=True``: ``labels`` are the ``len(reference) + 1`` bin edges of a histogram, written at
     the slot boundaries (first, last and a few between); otherwise one label per slot.

@@ -147,7 +147,11 @@ def _header(monitor: Monitor, run: MonitorRun) -> str:
 
 def _verdict(drift: DriftResult) -> str:
     state = "Dataset drift" if drift.dataset_drift else "No dataset drift"
-    correction = f"; p-values corrected by {drift.correction}" if drift.correction else ""
+    # compare's rules already name their correction; say it only when the rule does not
+    stated = "correct" in drift.rule.lower()
+    correction = (
+        f"; p-values corrected by {drift.correction}" if drift.correction and not stated else ""
+    )
     return (
         f"{state}: {len(drift.drifted_columns)} column(s) drifted "
         f"({_percent(drift.share_drifted)} of those tested). Rule: {drift.rule}{correction}. "
