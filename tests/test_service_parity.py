@@ -22,12 +22,15 @@ from loopwright.data.service import DatasetService
 from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
+from loopwright.monitoring.protocol import Monitoring
+from loopwright.monitoring.service import MonitoringService
 from loopwright.registry.protocol import Registry
 from loopwright.registry.service import RegistryService
 from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
+from loopwright.remote.monitoring import RemoteMonitoring
 from loopwright.remote.predictions import RemotePredictions
 from loopwright.remote.registry import RemoteRegistry
 from loopwright.remote.tracking import RemoteTracking
@@ -61,6 +64,7 @@ CAPABILITIES = [
     Capability("audit", Audit, AuditLog, RemoteAudit),
     Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions),
+    Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
 ]
 
 

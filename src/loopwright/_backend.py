@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
+    from .monitoring.protocol import Monitoring
     from .registry.protocol import Registry
     from .serving._prediction_protocol import Predictions
     from .serving.protocol import Deployments
@@ -47,6 +48,9 @@ class Backend(Protocol):
     def prediction_log(self) -> Predictions: ...
 
     @property
+    def monitoring(self) -> Monitoring: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -70,6 +74,7 @@ class Embedded:
         self._users: Users | None = None
         self._deployments: Deployments | None = None
         self._prediction_log: Predictions | None = None
+        self._monitoring: Monitoring | None = None
         self._settings = settings
         self._audit: Audit | None = None
 
@@ -117,6 +122,14 @@ class Embedded:
 
             self._prediction_log = PredictionService(log_location(self._settings))
         return self._prediction_log
+
+    @property
+    def monitoring(self) -> Monitoring:
+        if self._monitoring is None:
+            from .monitoring.service import MonitoringService
+
+            self._monitoring = MonitoringService(self._store, self.prediction_log)
+        return self._monitoring
 
     @property
     def users(self) -> Users:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ._backend import Backend
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
+    from .monitoring.entities import LabelImport
+    from .monitoring.protocol import Monitoring
     from .registry.model_logging import ModelInfo
     from .registry.packaging.loaded import LoadedModel
     from .registry.packaging.signature import Signature
@@ -106,6 +108,12 @@ class Client:
         return self._backend.prediction_log
 
     @property
+    def monitoring(self) -> Monitoring:
+        """Monitors of deployments (drift, data quality, performance), references, late labels,
+        variant comparison and alerts; ``compare(ref, cur)`` for two frames."""
+        return self._backend.monitoring
+
+    @property
     def users(self) -> Users:
         """Users and their roles (viewer, editor, approver, admin); approvals check them."""
         return self._backend.users
@@ -156,6 +164,14 @@ class Client:
         log (a read past its row cap: ``client.prediction_log.read(..., limit=N)``).
         """
         return self.prediction_log.read(deployment, since=since, until=until)
+
+    def log_labels(
+        self, deployment: str, labels: Mapping[str, object] | pd.DataFrame
+    ) -> LabelImport:
+        """Store late labels for ``deployment``'s logged predictions: ``{request_id: label}``
+        or a frame with ``request_id``, ``label`` and optionally ``row``; joined to the
+        prediction log by request id (``client.monitoring.performance(deployment)``)."""
+        return self.monitoring.log_labels(deployment, labels)
 
     def predict_batch(
         self,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .audit import RemoteAudit
     from .datasets import RemoteDatasets
     from .deployments import RemoteDeployments
+    from .monitoring import RemoteMonitoring
     from .predictions import RemotePredictions
     from .registry import RemoteRegistry
     from .users import RemoteUsers
@@ -40,6 +41,7 @@ class Remote:
         self._users: RemoteUsers | None = None
         self._deployments: RemoteDeployments | None = None
         self._prediction_log: RemotePredictions | None = None
+        self._monitoring: RemoteMonitoring | None = None
         self._audit: RemoteAudit | None = None
 
     @property
@@ -84,6 +86,14 @@ class Remote:
 
             self._prediction_log = RemotePredictions(self.http)
         return self._prediction_log
+
+    @property
+    def monitoring(self) -> RemoteMonitoring:
+        if self._monitoring is None:
+            from .monitoring import RemoteMonitoring
+
+            self._monitoring = RemoteMonitoring(self.http)
+        return self._monitoring
 
     @property
     def users(self) -> RemoteUsers:
