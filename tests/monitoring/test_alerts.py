@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from _receiver import dead_url, receiving
 
-from loopwright._ids import new_id
+from loopwright._ids import new_id, now_ms
 from loopwright.config import resolve_settings
 from loopwright.errors import InvalidInput, NotFound
 from loopwright.monitoring._alerts import AlertBook, figures
@@ -420,13 +420,35 @@ def test_slack_webhooks_get_slack_messages(store: Store, book: AlertBook) -> Non
 
 
 def test_a_dead_webhook_is_recorded_and_the_run_goes_on(store: Store, book: AlertBook) -> None:
-    monitor = add_monitor(store, webhook=dead_url())
+    monitor = add_monitor(store, ("drift_share>0.3", "rows>=1"), webhook=dead_url())
     ids = book.evaluate(monitor, add_run(store, monitor, drift(0.5)))
-    (alert,) = book.list()
-    assert ids == (alert.id,) and alert.status == "open"
-    assert alert.delivery is not None and alert.delivery["ok"] is False
-    assert alert.delivery["attempts"] == 3 and alert.delivery["status"] is None
-    assert alert.delivery["error"].startswith("ConnectError")
+    first, second = sorted(book.list(), key=lambda a: a.id)
+    assert ids == (first.id, second.id) and first.status == second.status == "open"
+    assert first.delivery is not None and first.delivery["ok"] is False
+    assert first.delivery["attempts"] == 3 and first.delivery["status"] is None
+    assert first.delivery["error"].startswith("ConnectError")
+    # The next alert of the run does not wait for the dead webhook again.
+    assert second.delivery is not None and second.delivery["attempts"] == 0
+    assert second.delivery["error"] == (
+        f"not sent: the webhook did not answer for alert {first.id} of this run"
+    )
+
+
+def test_a_refused_webhook_url_is_recorded_for_each_alert(store: Store, book: AlertBook) -> None:
+    monitor = add_monitor(store, ("drift_share>0.3", "rows>=1"), webhook="ftp://example.com/x")
+    book.evaluate(monitor, add_run(store, monitor, drift(0.5)))
+    for alert in book.list():
+        assert alert.delivery is not None and alert.delivery["attempts"] == 0
+        assert "scheme 'ftp' is refused" in alert.delivery["error"]
+
+
+def test_the_actor_and_clock_default_to_the_stores_user_and_now(store: Store) -> None:
+    monitor = add_monitor(store)
+    before = now_ms()
+    AlertBook(store).evaluate(monitor, add_run(store, monitor, drift(0.5)))
+    (alert,) = AlertBook(store).list()
+    assert alert.opened_at >= before
+    assert events(store.db, subject_type="alert")[0].actor == store.actor
 
 
 def test_a_failing_notifier_is_recorded_not_raised(store: Store, clock: Clock) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
-from .._ids import new_id
+from .._ids import new_id, now_ms
 from ..errors import InvalidInput, NotFound
 from ..store import schema as t
 from ..store.audit import append_event
@@ -97,7 +97,7 @@ class AlertBook:
 
     Args:
         store: the metadata store.
-        actor: who the audit events are recorded as.
+        actor: who the audit events are recorded as (default: the store's user).
         clock: the time in UTC milliseconds (tests pass a fake one).
         deliver: how webhooks are sent (default :func:`webhooks.deliver`).
     """
@@ -106,14 +106,14 @@ class AlertBook:
         self,
         store: Store,
         *,
-        actor: str,
-        clock: Callable[[], int],
+        actor: str | None = None,
+        clock: Callable[[], int] | None = None,
         deliver: Callable[..., dict[str, Any]] = webhooks.deliver,
     ) -> None:
         self.store = store
         self.db = store.db
-        self._actor = actor
-        self._clock = clock
+        self._actor = actor or store.actor
+        self._clock = clock or now_ms
         self._deliver = deliver
 
     # --- evaluating ----------------------------------------------------------------------------
@@ -275,16 +275,29 @@ class AlertBook:
     def _notify(self, monitor: Monitor, run: MonitorRun, changes: builtins.list[_Change]) -> None:
         assert monitor.webhook is not None
         ids = [change.alert_id for change in changes]
-        alerts = {a.id: a for a in self._select(sa.and_(_a.id.in_(ids)))}
+        alerts = {a.id: a for a in self._select(_a.id.in_(ids))}
+        silent: str | None = None  # the alert whose delivery got no answer
         for change in changes:
             alert = alerts.get(change.alert_id)
             if alert is None:  # the monitor was deleted meanwhile
                 continue
-            payload = alert_payload(change.event, monitor, alert, run.id)
-            try:
-                outcome = self._deliver(monitor.webhook, payload, format=monitor.webhook_format)
-            except Exception as exc:  # a notifier's bug must not fail the run
-                outcome = {"ok": False, "status": None, "attempts": 0, "error": repr(exc)}
+            if silent is not None:
+                # A webhook that did not answer once would make every later alert of the run
+                # wait out its timeouts and retries too.
+                outcome: dict[str, Any] = {
+                    "ok": False,
+                    "status": None,
+                    "attempts": 0,
+                    "error": f"not sent: the webhook did not answer for alert {silent} of this run",
+                }
+            else:
+                payload = alert_payload(change.event, monitor, alert, run.id)
+                try:
+                    outcome = self._deliver(monitor.webhook, payload, format=monitor.webhook_format)
+                except Exception as exc:  # a notifier's bug must not fail the run
+                    outcome = {"ok": False, "status": None, "attempts": 0, "error": repr(exc)}
+                if outcome.get("attempts") and outcome.get("status") is None:
+                    silent = alert.id
             outcome = {"event": change.event, "at": self._clock(), **outcome}
             with self.db.write() as conn:
                 conn.execute(
