@@ -6,8 +6,8 @@ is the sketch's joint row sample, the current side a seeded sample of the window
 - ``mmd``: the unbiased squared maximum mean discrepancy with an RBF kernel, the bandwidth by
   the median heuristic on the pooled sample (Gretton et al. 2012), and a permutation p-value.
 - ``classifier``: a domain classifier told to separate reference rows from current rows; its
-  cross-validated ROC AUC is the statistic (0.5: indistinguishable), with a one-sided
-  Mann-Whitney normal-approximation p-value.
+  cross-fitted ROC AUC is the statistic (0.5: indistinguishable), with a one-sided p-value from
+  the folds' Mann-Whitney z's that stays valid although the folds are dependent.
 
 Both see the same encoding of the rows (``encode``): numeric columns standardized by the
 reference's mean and standard deviation (a constant column is only centred), a missing value
@@ -49,6 +49,8 @@ __all__ = [
 MAX_CATEGORIES = 20
 #: Fewer rows than this on either side: no test is run (the result says so).
 MIN_ROWS = 5
+#: The classifier test needs this many rows a side per fold.
+FOLD_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -303,24 +305,33 @@ def _sklearn_model(seed: int) -> Any | None:
 
 
 def classifier_auc(
-    x: Matrix, y: Matrix, *, folds: int = 5, seed: int = 0, backend: str = "auto"
+    x: Matrix, y: Matrix, *, folds: int = 2, seed: int = 0, backend: str = "auto"
 ) -> ClassifierOutcome:
-    """Cross-validated AUC of a classifier telling rows of ``y`` (current) from rows of ``x``.
+    """Cross-fitted AUC of a classifier telling rows of ``y`` (current) from rows of ``x``.
 
     ``backend``: ``"sklearn"`` (gradient-boosted trees, 50 shallow trees: they see interactions
     and thresholds), ``"numpy"`` (logistic regression on the columns, their squares and pairwise
-    products) or ``"auto"`` (sklearn when importable). Every row is scored by the model that did
-    not see it (stratified ``folds``-fold cross-validation), and the AUC is taken over all those
-    out-of-fold scores. The p-value is one-sided, AUC > 0.5, from the Mann-Whitney normal
-    approximation (variance (n + m + 1) / (12 n m)); cross-validated AUC sits slightly below 0.5
-    under no drift, so it errs on the conservative side.
+    products) or ``"auto"`` (sklearn when importable). The rows are dealt into ``folds``
+    stratified folds; each fold is scored by a model fitted on the others, and the statistic is
+    the mean of the folds' AUCs.
+
+    The p-value is one-sided (AUC > 0.5): each fold's AUC is a Mann-Whitney statistic on rows its
+    model never saw, so its normal-approximation z is exact enough under no drift; the folds'
+    z's are dependent (their models share rows), and the p-value is that of their mean read as a
+    standard normal, which is valid under any dependence (the mean of unit-variance z's has
+    variance <= 1). Pooling all out-of-fold scores into one AUC is not: measured here, its
+    no-drift spread was 1.3-1.4x the Mann-Whitney one, ~9 % false alarms at alpha 0.05. Two
+    folds (the default) keep the most rows per fold for that test: at five, the mean of the
+    fold z's rejected a 0.15-sd shift at 1000 rows a side 8 % of the time against 45 % at two.
     """
     import numpy as np
 
     n, m = len(x), len(y)
-    k = max(2, min(folds, n, m))
-    if n < 2 or m < 2:
-        raise ValueError(f"classifier needs at least 2 rows per side, got {n} and {m}")
+    if folds < 2 or n < 2 * folds or m < 2 * folds:
+        raise ValueError(
+            f"classifier needs folds >= 2 and 2 rows per fold a side, got folds={folds}, "
+            f"{n} and {m} rows"
+        )
     rows = np.vstack([x, y]).astype(np.float64, copy=False)
     labels = np.r_[np.zeros(n), np.ones(m)]
     rng = np.random.default_rng(seed)
@@ -330,8 +341,9 @@ def classifier_auc(
             "classifier backend 'sklearn' needs scikit-learn: pip install 'loopwright[sklearn]'"
         )
     features = rows if model is not None else _quadratic(rows)
-    scores = np.empty(len(rows))
-    for test_idx in _folds(labels, k, rng):
+    aucs: list[float] = []
+    zs: list[float] = []
+    for test_idx in _folds(labels, folds, rng):
         train = np.ones(len(rows), dtype=bool)
         train[test_idx] = False
         if model is not None:
@@ -342,22 +354,28 @@ def classifier_auc(
             # a side took 0.1 s on one thread and 0.5-20 s on the default count.
             with threadpool_limits(limits=1, user_api="openmp"):
                 fitted = model.fit(features[train], labels[train])
-                scores[test_idx] = fitted.predict_proba(features[test_idx])[:, 1]
+                scores = fitted.predict_proba(features[test_idx])[:, 1]
         else:
             mu = features[train].mean(axis=0)
             sd = features[train].std(axis=0)
             sd[sd == 0] = 1.0
             w = _logistic_fit((features[train] - mu) / sd, labels[train])
-            scores[test_idx] = w[0] + ((features[test_idx] - mu) / sd) @ w[1:]
-    auc = _auc(scores, labels)
-    z = (auc - 0.5) / math.sqrt((n + m + 1) / (12.0 * n * m))
+            scores = w[0] + ((features[test_idx] - mu) / sd) @ w[1:]
+        fold_labels = labels[test_idx]
+        cur_n = int(fold_labels.sum())
+        ref_n = len(test_idx) - cur_n
+        auc = _auc(scores, fold_labels)
+        aucs.append(auc)
+        zs.append((auc - 0.5) / math.sqrt((ref_n + cur_n + 1) / (12.0 * ref_n * cur_n)))
+    z = sum(zs) / len(zs)
     p_value = 0.5 * math.erfc(z / math.sqrt(2.0))
-    return ClassifierOutcome(
-        auc, p_value, "gradient_boosting" if model is not None else "logistic_quadratic", k
-    )
+    kind = "gradient_boosting" if model is not None else "logistic_quadratic"
+    return ClassifierOutcome(sum(aucs) / len(aucs), p_value, kind, folds)
 
 
-def _rows(ref: ReferenceSketch, cur: CurrentTable, max_rows: int, seed: int) -> Encoding | str:
+def _rows(
+    ref: ReferenceSketch, cur: CurrentTable, max_rows: int, seed: int, min_rows: int = MIN_ROWS
+) -> Encoding | str:
     """The encoded, subsampled rows of both sides, or why the test cannot run."""
     import numpy as np
 
@@ -366,9 +384,9 @@ def _rows(ref: ReferenceSketch, cur: CurrentTable, max_rows: int, seed: int) -> 
         ref.sample.select([n for n in names if n in ref.sample.column_names]),
         cur.table,
     )
-    if sample.num_rows < MIN_ROWS or window.num_rows < MIN_ROWS:
+    if sample.num_rows < min_rows or window.num_rows < min_rows:
         return (
-            f"needs at least {MIN_ROWS} rows a side; the reference sample has {sample.num_rows}, "
+            f"needs at least {min_rows} rows a side; the reference sample has {sample.num_rows}, "
             f"the current window {window.num_rows}"
         )
     rng = np.random.default_rng(seed)
@@ -436,7 +454,7 @@ class ClassifierTest:
 
     0.5 means the classifier cannot tell the windows apart; the default threshold 0.55 is
     NannyML's and Evidently's. The p-value (one-sided, AUC > 0.5) keeps small windows
-    calibrated: at 100 rows a side the AUC's no-drift standard error is about 0.04, so 0.55
+    calibrated: at 100 rows a side a fold's no-drift AUC standard error is about 0.06, so 0.55
     alone would false-alarm often. Gradient-boosted trees when scikit-learn is installed
     (``loopwright[sklearn]``), else a NumPy logistic regression on the columns, their squares
     and pairwise products; ``detail["model"]`` says which ran.
@@ -449,19 +467,20 @@ class ClassifierTest:
     table: ClassVar[Literal[True]] = True
 
     def __init__(
-        self, *, max_rows: int = 1000, folds: int = 5, seed: int = 0, backend: str = "auto"
+        self, *, max_rows: int = 1000, folds: int = 2, seed: int = 0, backend: str = "auto"
     ) -> None:
-        if max_rows < MIN_ROWS or folds < 2 or backend not in ("auto", "sklearn", "numpy"):
+        if max_rows < FOLD_ROWS * folds or folds < 2 or backend not in ("auto", "sklearn", "numpy"):
             raise ValueError(
-                f"classifier: max_rows must be >= {MIN_ROWS}, folds >= 2 and backend one of "
-                f"auto, sklearn, numpy; got {max_rows}, {folds}, {backend!r}"
+                f"classifier: folds must be >= 2, max_rows >= {FOLD_ROWS} x folds and backend "
+                f"one of auto, sklearn, numpy; got {folds}, {max_rows}, {backend!r}"
             )
         self.max_rows, self.folds, self.seed, self.backend = max_rows, folds, seed, backend
 
     def score(self, ref: ReferenceSketch, cur: CurrentTable) -> Score:
         from ._base import Score
 
-        enc = _rows(ref, cur, self.max_rows, self.seed)
+        # Each fold's Mann-Whitney z needs some rows of each side to be near normal.
+        enc = _rows(ref, cur, self.max_rows, self.seed, FOLD_ROWS * self.folds)
         if isinstance(enc, str):
             return Score.skip(enc)
         out = classifier_auc(
