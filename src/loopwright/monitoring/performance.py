@@ -34,7 +34,15 @@ from .entities import Performance, Task
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PREDICTION", "PROBABILITIES", "guess_task", "prediction_column", "score"]
+__all__ = [
+    "PREDICTION",
+    "PROBABILITIES",
+    "comparable",
+    "guess_task",
+    "prediction_column",
+    "score",
+    "version_key",
+]
 
 PREDICTION = "output.predict"
 PROBABILITIES = "output.predict_proba"
@@ -83,7 +91,7 @@ def score(
     scorer = _Scorer(kind, y_values, p_values, proba)
     by_version: dict[str, Mapping[str, float]] = {}
     if "model" in labelled.columns and len(labelled):
-        versions = [_version_key(m, v) for m, v in zip(*_model_columns(labelled), strict=True)]
+        versions = [version_key(m, v) for m, v in zip(*_model_columns(labelled), strict=True)]
         for key in sorted(set(versions)):
             by_version[key] = scorer.on(np.array([v == key for v in versions]))
     by_slice: dict[str, dict[str, Mapping[str, float]]] = {}
@@ -158,7 +166,7 @@ class _Scorer:
             self.classes = np.array([])
             self.proba = None
             return
-        self.y, self.p = _classes(labels, predictions)
+        self.y, self.p = comparable(labels, predictions)
         self.classes = np.unique(np.concatenate([self.y, self.p]))
         self.proba = None
         if proba is not None and len(proba) == len(self.y):
@@ -260,7 +268,7 @@ def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 # --- reading the frame --------------------------------------------------------------------------
 
 
-def _classes(labels: list[Any], predictions: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def comparable(labels: list[Any], predictions: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predictions as comparable arrays: numbers if both are numbers (1 == 1.0 ==
     True), else text (whole numbers written without '.0', so label '1' matches prediction 1)."""
     if all(map(_is_number, labels)) and all(map(_is_number, predictions)):
@@ -360,7 +368,8 @@ def _model_columns(frame: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     return frame["model"].tolist(), versions
 
 
-def _version_key(model: object, version: object) -> str:
+def version_key(model: object, version: object) -> str:
+    """``NAME/VERSION`` of a logged row's model (``(missing)`` without a model)."""
     if _is_null(model):
         return _MISSING
     if _is_null(version):
