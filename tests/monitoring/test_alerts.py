@@ -494,3 +494,39 @@ def test_list_refuses_unknown_monitors_and_statuses(store: Store, book: AlertBoo
         book.list(monitor="nope")
     with pytest.raises(InvalidInput, match="alert status 'closed' is not 'open' or 'resolved'"):
         book.list(status="closed")
+
+
+# --- through the monitoring service ------------------------------------------------------------
+
+
+def test_runs_of_the_service_open_resolve_and_notify(store: Store, tmp_path: Path) -> None:
+    from _deployment_log import DEPLOYMENT, SHIFTED_END, UNSHIFTED_END, deploy, predictions
+
+    from loopwright.monitoring.prometheus import render
+    from loopwright.monitoring.service import MonitoringService
+
+    deployed = deploy(store, tmp_path)
+    service = MonitoringService(store, predictions(deployed), actor="ada")
+    with receiving() as receiver:
+        service.create(
+            "churn-drift",
+            deployment=DEPLOYMENT,
+            # The default tests: Wasserstein (in standard deviations) and Jensen-Shannon.
+            alerts=["wasserstein:input.age>0.5", "drift_share>0.3", "wasserstein:input.income>0.5"],
+            webhook=receiver.url,
+        )
+        calm = service.run("churn-drift", at=UNSHIFTED_END)
+        assert calm.status == "ok" and calm.alerts == ()
+        shifted = service.run("churn-drift", at=SHIFTED_END)
+        assert shifted.status == "ok" and len(shifted.alerts) == 2
+        assert {a.rule for a in service.alerts(status="open")} == {
+            "wasserstein:input.age>0.5",
+            "drift_share>0.3",
+        }
+        assert b'loopwright_alerts_open{deployment="churn-api",monitor="churn-drift"} 2.0' in (
+            render(store)
+        )
+        assert service.run("churn-drift", at=UNSHIFTED_END).alerts == ()
+    assert [body["event"] for body in receiver.bodies] == ["opened"] * 2 + ["resolved"] * 2
+    assert {body["run_id"] for body in receiver.bodies[:2]} == {shifted.id}
+    assert all(a.status == "resolved" and a.delivery for a in service.alerts())
