@@ -110,8 +110,8 @@ def drift(share: float, age_psi: float = 0.1, income_psi: float = 0.05) -> Drift
     tests = (
         TestResult("input.age", "psi", age_psi, 0.2, age_psi > 0.2),
         TestResult("input.income", "psi", income_psi, 0.2, income_psi > 0.2),
-        TestResult("input.age", "ks", 0.001, 0.05, True),  # a p-value: low means drift
-        TestResult("input.income", "ks", 0.4, 0.05, False),
+        TestResult("input.age", "chi2", 0.001, 0.05, True),  # a p-value: low means drift
+        TestResult("input.income", "chi2", 0.4, 0.05, False),
     )
     return DriftResult(tests, share > 0.3, (), share, "share >= 0.3", None, 100, 100)
 
@@ -178,9 +178,9 @@ def test_figures_name_every_rule_metric() -> None:
         "psi:input.age": 0.3,
         "psi:input.income": 0.25,
         "psi": 0.3,  # the largest: high PSI means drift
-        "ks:input.age": 0.001,
-        "ks:input.income": 0.4,
-        "ks": 0.001,  # the smallest: the results show that low p-values mean drift
+        "chi2:input.age": 0.001,
+        "chi2:input.income": 0.4,
+        "chi2": 0.001,  # the smallest: chi2 is a p-value test
         "accuracy": 0.75,
         "f1": 0.7,
         "coverage": 0.4,
@@ -191,7 +191,7 @@ def test_figures_leave_out_nan_and_keep_infinity() -> None:
     tests = (
         TestResult("input.age", "psi", math.nan, 0.2, False),
         TestResult("input.city", "psi", math.inf, 0.2, True),
-        TestResult("*", "mmd", 0.2, 0.2, False),  # on the threshold: direction unknown, max
+        TestResult("*", "mmd", 0.2, 0.2, False),
     )
     result = DriftResult(tests, False, ("input.city",), 0.5, "r", None, 10, 10)
     perf = Performance("regression", {"mae": math.nan, "rmse": 2.0}, 0, 10, math.nan)
@@ -206,6 +206,24 @@ def test_figures_leave_out_nan_and_keep_infinity() -> None:
         "mmd": 0.2,
         "rmse": 2.0,
     }
+
+
+def test_the_worst_value_follows_the_tests_direction() -> None:
+    tests = (
+        # Registered effect sizes: the largest, even when a large one was not significant.
+        TestResult("input.a", "wasserstein", 0.9, 0.1, False),
+        TestResult("input.b", "wasserstein", 0.3, 0.1, True),
+        # A test this registry does not know (a plugin): a drifted result below its
+        # threshold shows that low values mean drift, so the smallest.
+        TestResult("input.a", "my_pvalue", 0.5, 0.05, False),
+        TestResult("input.b", "my_pvalue", 0.01, 0.05, True),
+        # Unknown, and no drifted result to tell: the largest.
+        TestResult("input.a", "my_score", 0.5, 0.05, False),
+        TestResult("input.b", "my_score", 0.01, 0.05, False),
+    )
+    result = DriftResult(tests, False, (), 0.0, "r", None, 10, 10)
+    got = figures(MonitorRun("r", "m", 0, 1, 0, 1, "ok", 10, (), result, None))
+    assert (got["wasserstein"], got["my_pvalue"], got["my_score"]) == (0.9, 0.01, 0.5)
 
 
 # --- open, persist, resolve, reopen ------------------------------------------------------------
@@ -251,15 +269,19 @@ def test_an_alert_opens_persists_resolves_and_reopens(store: Store, book: AlertB
 
 
 def test_each_rule_is_its_own_alert(store: Store, book: AlertBook) -> None:
-    rules = ("psi:input.age>0.2", "psi>0.2", "ks<0.01", "dataset_drift>=1", "rows<10")
+    rules = ("psi:input.age>0.2", "psi>0.2", "chi2<0.01", "dataset_drift>=1", "rows<10")
     monitor = add_monitor(store, rules)
     book.evaluate(monitor, add_run(store, monitor, drift(0.5, age_psi=0.1, income_psi=0.3)))
-    assert {a.rule for a in book.list(status="open")} == {"psi>0.2", "ks<0.01", "dataset_drift>=1"}
+    assert {a.rule for a in book.list(status="open")} == {
+        "psi>0.2",
+        "chi2<0.01",
+        "dataset_drift>=1",
+    }
     book.evaluate(monitor, add_run(store, monitor, drift(0.5, age_psi=0.3), rows=5))
     assert {a.rule: a.occurrences for a in book.list(status="open")} == {
         "psi:input.age>0.2": 1,
         "psi>0.2": 2,
-        "ks<0.01": 2,
+        "chi2<0.01": 2,
         "dataset_drift>=1": 2,
         "rows<10": 1,
     }

@@ -45,9 +45,10 @@ def figures(run: MonitorRun) -> dict[str, float]:
 
     ``rows`` (rows logged in the window); from drift: ``drift_share``, ``dataset_drift`` (1 or
     0), each ``TEST:COLUMN`` and, per test, its worst value over the columns (``psi``): the
-    largest, or the smallest for a test whose results show that low values mean drift (p-values);
-    from performance: each metric by name and ``coverage``. NaN figures are left out (a rule on
-    them neither holds nor resolves).
+    largest, or the smallest for a p-value test (``higher_is_drift`` False in the test registry;
+    for a test not registered here, when a drifted result lies below its threshold); from
+    performance: each metric by name and ``coverage``. NaN figures are left out (a rule on them
+    neither holds nor resolves).
     """
     out: dict[str, float] = {"rows": float(run.rows)}
     drift = run.drift
@@ -62,11 +63,13 @@ def figures(run: MonitorRun) -> dict[str, float]:
                 continue
             out[f"{result.test}:{result.column}"] = value
             by_test.setdefault(result.test, []).append(value)
-            direction = _low_means_drift(value, result.threshold, result.drifted)
-            if direction is not None:
-                low_means_drift.setdefault(result.test, direction)
+            if result.drifted and value != result.threshold:
+                low_means_drift.setdefault(result.test, value < result.threshold)
         for test, values in by_test.items():
-            out[test] = min(values) if low_means_drift.get(test, False) else max(values)
+            low = _low_means_drift(test)
+            if low is None:
+                low = low_means_drift.get(test, False)
+            out[test] = min(values) if low else max(values)
     performance = run.performance
     if performance is not None:
         for name, value in performance.metrics.items():
@@ -77,11 +80,13 @@ def figures(run: MonitorRun) -> dict[str, float]:
     return out
 
 
-def _low_means_drift(value: float, threshold: float, drifted: bool) -> bool | None:
-    """Which side of the threshold a result calls drift (None when it cannot tell: on it)."""
-    if value == threshold or math.isnan(threshold):
-        return None
-    return (value < threshold) == drifted
+def _low_means_drift(test: str) -> bool | None:
+    """Whether the registry says low values of ``test`` mean drift (None: not registered)."""
+    from .stats import TESTS
+
+    cls = TESTS.get(test)
+    higher = getattr(cls, "higher_is_drift", None)
+    return None if higher is None else not higher
 
 
 @dataclass(frozen=True)
