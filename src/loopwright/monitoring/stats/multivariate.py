@@ -425,7 +425,7 @@ class MMD:
     """
 
     name: ClassVar[str] = "mmd"
-    kind: ClassVar[Literal["multivariate"]] = "multivariate"
+    kind: ClassVar[Literal["multivariate", "quality"]] = "multivariate"
     default_threshold: ClassVar[float] = 0.002
     higher_is_drift: ClassVar[bool] = True
     table: ClassVar[Literal[True]] = True
@@ -461,7 +461,7 @@ class ClassifierTest:
     """
 
     name: ClassVar[str] = "classifier"
-    kind: ClassVar[Literal["multivariate"]] = "multivariate"
+    kind: ClassVar[Literal["multivariate", "quality"]] = "multivariate"
     default_threshold: ClassVar[float] = 0.55
     higher_is_drift: ClassVar[bool] = True
     table: ClassVar[Literal[True]] = True

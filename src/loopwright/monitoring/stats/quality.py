@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ._base import ColumnKind, CurrentColumn, CurrentTable, Score
+from ._base import ColumnKind, CurrentColumn, CurrentTable, Score, TestFamily
 
 if TYPE_CHECKING:
     from ..sketch import ColumnSketch, ReferenceSketch
@@ -43,7 +43,7 @@ class MissingShare:
     """
 
     name: ClassVar[str] = "missing"
-    kind: ClassVar[Literal["quality"]] = "quality"
+    kind: ClassVar[TestFamily] = "quality"
     default_threshold: ClassVar[float] = 0.05
     higher_is_drift: ClassVar[bool] = True
     applies_to: ClassVar[tuple[ColumnKind, ...]] = ("numeric", "categorical")
@@ -76,7 +76,7 @@ class OutOfRange:
     """
 
     name: ClassVar[str] = "out_of_range"
-    kind: ClassVar[Literal["quality"]] = "quality"
+    kind: ClassVar[TestFamily] = "quality"
     default_threshold: ClassVar[float] = 0.05
     higher_is_drift: ClassVar[bool] = True
     applies_to: ClassVar[tuple[ColumnKind, ...]] = ("numeric",)
@@ -106,7 +106,7 @@ class NewCategories:
     """
 
     name: ClassVar[str] = "new_categories"
-    kind: ClassVar[Literal["quality"]] = "quality"
+    kind: ClassVar[TestFamily] = "quality"
     default_threshold: ClassVar[float] = 0.05
     higher_is_drift: ClassVar[bool] = True
     applies_to: ClassVar[tuple[ColumnKind, ...]] = ("categorical",)
@@ -152,7 +152,7 @@ class TypeChange:
     """
 
     name: ClassVar[str] = "type_change"
-    kind: ClassVar[Literal["quality"]] = "quality"
+    kind: ClassVar[TestFamily] = "quality"
     default_threshold: ClassVar[float] = 1.0
     higher_is_drift: ClassVar[bool] = True
     applies_to: ClassVar[tuple[ColumnKind, ...]] = ("numeric", "categorical")
@@ -178,7 +178,7 @@ class SchemaChange:
     """
 
     name: ClassVar[str] = "schema"
-    kind: ClassVar[Literal["quality"]] = "quality"
+    kind: ClassVar[Literal["multivariate", "quality"]] = "quality"
     default_threshold: ClassVar[float] = 1.0
     higher_is_drift: ClassVar[bool] = True
     table: ClassVar[Literal[True]] = True
