@@ -63,9 +63,7 @@ def features(rows: int, *, shifted: bool = False, seed: int = 0) -> pd.DataFrame
 
 def training_frame(rows: int = 3000) -> pd.DataFrame:
     frame = features(rows, seed=1)
-    frame["churned"] = (frame["age"] + np.random.default_rng(2).normal(0, 5, rows) > 42).astype(
-        int
-    )
+    frame["churned"] = (frame["age"] + np.random.default_rng(2).normal(0, 5, rows) > 42).astype(int)
     return frame
 
 

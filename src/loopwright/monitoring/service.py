@@ -254,8 +254,6 @@ class MonitoringService:
         self, monitor: Monitor, start: int, end: int, started: int
     ) -> tuple[MonitorRun, str | None]:
         """The run's figures (not stored yet) and the reference it used."""
-        from .compare import compare
-
         wanted = None if not monitor.columns else builtins.list(monitor.columns)
         table = read_window(self.predictions, monitor.deployment, start, end, wanted)
         counts = model_version_counts(table)
@@ -266,6 +264,8 @@ class MonitoringService:
                 versions, None, None,
             )  # fmt: skip
             return run, monitor.reference_id
+        from .compare import compare
+
         reference = self._reference_for(monitor, counts)
         sketch = self._references().sketch(reference)
         columns = _tested_columns(monitor, table, sketch)
