@@ -326,7 +326,8 @@ def _distribution(
         lo, hi = ref.min, ref.max
         if (span := cur.finite_range) is not None:
             lo, hi = min(lo, span[0]), max(hi, span[1])
-        edges = (lo, *(float(e) for e in ref.edges), hi)
+        index, _ = ref.cuts()  # a value's point bin [v, v] shows as an edge twice
+        edges = (lo, *(float(ref.grid[i]) for i in index), hi)
         return Distribution(name, "numeric", edges, _shares(ref.counts), _shares(counts))
     assert isinstance(ref, CategoricalSketch)
     a = aligned(ref, cur)

@@ -6,7 +6,9 @@ compared with every current window without reading the reference rows again.
 - Numeric column: count, missing, min, max, mean, std (population), the 1001 quantiles at
   probabilities ``k/1000`` (inverted CDF: each is a reference value), a *grid* with the reference's
   exact CDF on it (every distinct value when there are at most 2048, else the distinct quantiles),
-  and the PSI bins (edges at the reference deciles, open ends) with their counts. Everything is
+  and the PSI bins (edges at the reference deciles, open ends; with at most 10 distinct values,
+  one bin per value and one per gap, so a constant column still sees a move) with their counts.
+  Everything is
   exact over all reference rows; the grid only bounds the resolution of CDF-based tests.
 - Categorical column: count, missing and the counts of the 1000 most frequent categories, the rest
   pooled as ``other`` (``n_categories`` says how many there were).
@@ -24,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import struct
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import InvalidInput
 from .stats._base import FloatArray, IntArray, category_labels, column_kind, numeric_chunks
@@ -52,8 +56,7 @@ _FORMAT = 1
 @dataclass(frozen=True, eq=False)
 class NumericSketch:
     """A numeric reference column. ``le[j]``/``lt[j]``: reference values <= / < ``grid[j]``.
-    ``counts``: reference values in the bins ``(-inf, edges[0]), [edges[0], edges[1]), ...,
-    [edges[-1], inf)``."""
+    ``counts``: reference values in the PSI bins, whose bounds are :meth:`cuts`."""
 
     kind: ClassVar[Literal["numeric"]] = "numeric"
     name: str
@@ -70,6 +73,23 @@ class NumericSketch:
     lt: IntArray
     edges: FloatArray
     counts: IntArray
+
+    def cuts(self) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """The PSI bins' inner bounds as ``(grid index, inclusive)``: a bin ends before
+        ``grid[i]`` (or at it, inclusive). Deciles: ``(-inf, e1), [e1, e2), ..., [e9, inf)``;
+        at most 10 distinct values: ``(-inf, v1), [v1], (v1, v2), [v2], ..., (vk, inf)``."""
+        if len(self.grid) <= PSI_BINS:
+            index = np.repeat(np.arange(len(self.grid), dtype=np.int64), 2)
+            return index, np.tile(np.array([False, True]), len(self.grid))
+        index = np.searchsorted(self.grid, self.edges).astype(np.int64)
+        return index, np.zeros(len(index), dtype=np.bool_)
+
+    def bin_counts(self, le: IntArray, lt: IntArray, total: int) -> IntArray:
+        """Counts in the PSI bins of values whose counts <= / < each grid point are ``le``,
+        ``lt`` (the reference's own, or a current window's) out of ``total``."""
+        index, inclusive = self.cuts()
+        inner = np.where(inclusive, le[index], lt[index])
+        return np.diff(np.concatenate([[0], inner, [total]])).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,7 +305,7 @@ def _check_numeric(col: NumericSketch) -> None:
         raise ValueError(f"column {col.name!r}: grid and CDF arrays differ in length")
     if k and np.any(np.diff(col.grid) <= 0):
         raise ValueError(f"column {col.name!r}: grid is not strictly increasing")
-    if len(col.counts) != len(col.edges) + 1 or int(col.counts.sum()) != col.count:
+    if k and not np.array_equal(col.counts, col.bin_counts(col.le, col.lt, col.count)):
         raise ValueError(f"column {col.name!r}: PSI bin counts do not add up to the count")
     if k and not np.all(np.isin(col.edges, col.grid)):
         raise ValueError(f"column {col.name!r}: PSI edges are not grid points")
@@ -310,10 +330,8 @@ def _numeric(name: str, values: pa.ChunkedArray) -> NumericSketch:
     distinct = x[np.concatenate([[True], np.diff(x) != 0])]
     grid = distinct if len(distinct) <= EXACT_DISTINCT else np.unique(quantiles)
     step = (QUANTILES - 1) // PSI_BINS
-    edges = np.unique(quantiles[step : QUANTILES - 1 : step])
-    inner = np.searchsorted(x, edges, side="left")
-    counts = np.diff(np.concatenate([[0], inner, [n]])).astype(np.int64)
-    return NumericSketch(
+    edges = grid if len(grid) <= PSI_BINS else np.unique(quantiles[step : QUANTILES - 1 : step])
+    sketch = NumericSketch(
         name=name,
         dtype=str(values.type),
         count=n,
@@ -327,8 +345,10 @@ def _numeric(name: str, values: pa.ChunkedArray) -> NumericSketch:
         le=np.searchsorted(x, grid, side="right").astype(np.int64),
         lt=np.searchsorted(x, grid, side="left").astype(np.int64),
         edges=edges,
-        counts=counts,
+        counts=np.zeros(0, dtype=np.int64),
     )
+    counts = sketch.bin_counts(sketch.le, sketch.lt, n)
+    return dataclasses.replace(sketch, counts=counts)
 
 
 def _categorical(name: str, values: pa.ChunkedArray) -> CategoricalSketch:

@@ -221,44 +221,43 @@ class CurrentColumn:
     def grid_counts(self) -> tuple[IntArray, IntArray]:
         """``(le, lt)``: how many finite current values are <= and < each point of the
         reference's grid (``ref.grid``): the current CDF at the reference's support."""
-        ref = self._numeric_ref()
-        grid = ref.grid
-        k = len(grid)
-        right = np.zeros(k + 2, dtype=np.int64)
-        left = np.zeros(k + 2, dtype=np.int64)
-        neg_inf = 0
-        for chunk in self.chunks:
-            neg_inf += int(np.count_nonzero(chunk == -np.inf))
-            # NaN sorts after every grid point (index k); +inf too. Both land in the last cell
-            # and are removed below, so the values never need filtering (no copy).
-            right += np.bincount(np.searchsorted(grid, chunk, side="right"), minlength=k + 2)
-            left += np.bincount(np.searchsorted(grid, chunk, side="left"), minlength=k + 2)
-        lt = np.cumsum(right[:k])  # values < grid[j]: those with fewer than j+1 grid points <= x
-        le = np.cumsum(left[:k])  # values <= grid[j]
-        # -inf sorts before the grid but is missing, not a value.
-        return (le - neg_inf).astype(np.int64), (lt - neg_inf).astype(np.int64)
+        le, lt, _, _ = self._grid_pass
+        return le, lt
 
     @cached_property
     def tails(self) -> tuple[float, float]:
         """Sum of distances of current values below the reference's min and above its max."""
-        ref = self._numeric_ref()
-        lo, hi = float(ref.grid[0]), float(ref.grid[-1])
-        below = above = 0.0
-        for chunk in self.chunks:
-            under = chunk[chunk < lo]
-            over = chunk[(chunk > hi) & np.isfinite(chunk)]
-            below += float(np.sum(lo - under[np.isfinite(under)]))
-            above += float(np.sum(over - hi))
+        _, _, below, above = self._grid_pass
         return below, above
 
     @cached_property
-    def bin_counts(self) -> IntArray:
-        """Counts on the reference's PSI bins (``ref.edges``, open ends), from the grid counts."""
+    def _grid_pass(self) -> tuple[IntArray, IntArray, float, float]:
+        # Sorting a chunk, then binary-searching the ~1000 grid points in it, beats searching
+        # each value in the grid by ~10x: NumPy 2 sorts 1M floats in ~9 ms (SIMD), while 1M
+        # binary searches of a 1001-point grid take ~100 ms. The sorted copy lives for one chunk.
         ref = self._numeric_ref()
-        _, lt = self.grid_counts
-        at = np.searchsorted(ref.grid, ref.edges)  # every edge is a grid point
-        cum = np.concatenate([[0], lt[at], [self.count]])
-        return np.diff(cum).astype(np.int64)
+        grid = ref.grid
+        lo, hi = float(grid[0]), float(grid[-1])
+        le = np.zeros(len(grid), dtype=np.int64)
+        lt = np.zeros(len(grid), dtype=np.int64)
+        below = above = 0.0
+        for chunk in self.chunks:
+            ordered = np.sort(chunk)  # -inf first, then values, +inf, NaN last
+            start = int(np.searchsorted(ordered, -np.inf, side="right"))  # -inf is missing
+            stop = int(np.searchsorted(ordered, np.inf, side="left"))  # +inf, NaN too
+            le += np.searchsorted(ordered, grid, side="right") - start
+            lt += np.searchsorted(ordered, grid, side="left") - start
+            first_in = int(np.searchsorted(ordered, lo, side="left"))
+            last_in = int(np.searchsorted(ordered, hi, side="right"))
+            below += float(np.sum(lo - ordered[start:first_in]))
+            above += float(np.sum(ordered[last_in:stop] - hi))
+        return le, lt, below, above
+
+    @cached_property
+    def bin_counts(self) -> IntArray:
+        """Counts on the reference's PSI bins (``ref.cuts()``), from the grid counts."""
+        le, lt = self.grid_counts
+        return self._numeric_ref().bin_counts(le, lt, self.count)
 
     @cached_property
     def finite_values(self) -> FloatArray:

@@ -139,9 +139,10 @@ def _ready(ref: ColumnSketch, cur: CurrentColumn) -> Score | None:
 
 class PSI:
     """Population Stability Index, sum (q - p) ln(q / p), on 10 bins at the reference deciles
-    with open ends (numeric) or one bin per category (categorical). Proportions are floored at
-    epsilon = 1e-4 so an empty bin gives a large but finite value. Threshold 0.1 (the usual
-    "moderate shift" line); gated by the chi-square test of homogeneity on the same bins."""
+    with open ends (numeric; a reference of at most 10 distinct values gets a bin per value and
+    per gap, see ``NumericSketch.cuts``) or one bin per category (categorical). Proportions are
+    floored at epsilon = 1e-4 so an empty bin gives a large but finite value. Threshold 0.1 (the
+    usual "moderate shift" line); gated by the chi-square test of homogeneity on the same bins."""
 
     name: ClassVar[str] = "psi"
     kind: ClassVar[Literal["univariate"]] = "univariate"
