@@ -82,19 +82,24 @@ def _labels(values: pa.ChunkedArray) -> list[str | None]:
     return [None if v is None else str(v) for v in category_labels(values).to_pylist()]
 
 
-def encode(ref: ReferenceSketch, current: pa.Table, columns: Sequence[str] = ()) -> Encoding:
-    """Encode ``ref.sample`` and ``current`` on the columns both have (or ``columns``), as the
-    module doc says. Means, standard deviations and the top categories come from the sketch
-    (exact over all reference rows). A column numeric on one side and text on the other is
-    one-hot encoded on both (the numbers as their text), so a type change shows as drift instead
-    of dropping the column.
+def encode(
+    ref: ReferenceSketch,
+    current: pa.Table,
+    columns: Sequence[str] = (),
+    *,
+    sample: pa.Table | None = None,
+) -> Encoding:
+    """Encode ``ref.sample`` (or ``sample``, rows of it) and ``current`` on the columns both
+    have (or ``columns``), as the module doc says. Means, standard deviations and the top
+    categories come from the sketch (exact over all reference rows). A column numeric on one
+    side and text on the other is one-hot encoded on both (the numbers as their text), so a type
+    change shows as drift instead of dropping the column.
     """
     import numpy as np
 
-    from ..sketch import CategoricalSketch, NumericSketch
     from ._base import column_kind
 
-    sample = ref.sample
+    sample = ref.sample if sample is None else sample
     wanted = list(columns) or [c for c in current.column_names if c in ref.columns]
     parts_ref: list[Matrix] = []
     parts_cur: list[Matrix] = []
@@ -110,7 +115,7 @@ def encode(ref: ReferenceSketch, current: pa.Table, columns: Sequence[str] = ())
         if None in kinds:
             left_out.append(name)
             continue
-        if kinds == ("numeric", "numeric") and isinstance(sketch, NumericSketch):
+        if kinds == ("numeric", "numeric") and sketch.kind == "numeric":
             r, c = _floats(rvalues), _floats(cvalues)
             mean, std = sketch.mean, sketch.std
             if not (math.isfinite(mean) and math.isfinite(std)):
@@ -124,7 +129,7 @@ def encode(ref: ReferenceSketch, current: pa.Table, columns: Sequence[str] = ())
                 parts_cur.append(c_missing.astype(np.float64)[:, None])
         else:
             r_labels, c_labels = _labels(rvalues), _labels(cvalues)
-            if isinstance(sketch, CategoricalSketch) and kinds[0] == "categorical":
+            if sketch.kind == "categorical" and kinds[0] == "categorical":
                 top: list[str | None] = list(sketch.categories[:MAX_CATEGORIES])
             else:
                 counts: dict[str, int] = {}
@@ -395,9 +400,7 @@ def _rows(
         sample = sample.take(np.sort(rng.choice(sample.num_rows, size=max_rows, replace=False)))
     if window.num_rows > max_rows:
         window = window.take(np.sort(rng.choice(window.num_rows, size=max_rows, replace=False)))
-    from ..sketch import ReferenceSketch
-
-    enc = encode(ReferenceSketch(ref.rows, ref.columns, sample), window, names)
+    enc = encode(ref, window, names, sample=sample)
     if not enc.columns:
         return "no column present on both sides has a type the test reads"
     return enc
