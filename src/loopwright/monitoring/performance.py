@@ -227,8 +227,8 @@ def _probabilistic(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dic
         out["log_loss"] = float(-np.mean(np.log(chosen)))
     confidence = normed.max(axis=1)
     correct = classes[normed.argmax(axis=1)] == y
-    bins = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
-    bins = np.where(confidence * ECE_BINS == bins, bins - 1, bins).clip(0)  # (lo, hi] bins
+    edges = np.arange(1, ECE_BINS) / ECE_BINS  # bins (i/10, (i+1)/10]
+    bins = np.searchsorted(edges, confidence, side="left")
     error = 0.0
     for b in np.unique(bins):
         inside = bins == b
