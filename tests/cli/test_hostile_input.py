@@ -166,6 +166,7 @@ def test_every_command_is_classed_as_reading_or_creating() -> None:
     commands = set(_commands(typer.main.get_command(app)))
     # The prediction log is files beside the store (cli/predictions.py): reading it opens none.
     opens_no_store = {"config"} | {f"predictions {c}" for c in ("list", "show", "compact", "prune")}
+    opens_no_store |= {"monitors compare"}  # two local files (cli/monitors.py)
     assert READING_COMMANDS.isdisjoint(CREATING_COMMANDS)
     assert commands == READING_COMMANDS | CREATING_COMMANDS | opens_no_store
 
@@ -185,6 +186,11 @@ _READING_ARGS = {
     "models sbom": ["m", "1"],
     "deployments show": ["d"],
     "deployments history": ["d"],
+    "deployments compare": ["d"],
+    "monitors show": ["m"],
+    "monitors history": ["m"],
+    "monitors report": ["m"],
+    "labels show": ["d"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
 }

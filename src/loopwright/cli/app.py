@@ -12,7 +12,9 @@ from . import db as db_commands
 from . import deployments as deployment_commands
 from . import experiments as experiment_commands
 from . import home as home_commands
+from . import labels as label_commands
 from . import models as model_commands
+from . import monitors as monitor_commands
 from . import predict as predict_commands
 from . import predictions as prediction_commands
 from . import runs as run_commands
@@ -98,6 +100,8 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(model_commands.app, name="models")
 app.add_typer(deployment_commands.app, name="deployments")
 app.add_typer(prediction_commands.app, name="predictions")
+app.add_typer(monitor_commands.app, name="monitors")
+app.add_typer(label_commands.app, name="labels")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
 app.add_typer(audit_commands.app, name="audit")

@@ -9,6 +9,7 @@ import typer
 
 from ._context import state
 from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_errors, print_table
+from .monitors import compare_variants
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -510,3 +511,6 @@ def delete(
     with handle_errors(), state(ctx).client() as client:
         client.deployments.delete(name)
     console().print(f"deployment {name!r} deleted", markup=False)
+
+
+app.command("compare")(compare_variants)  # per-variant figures with CIs (cli/monitors.py)

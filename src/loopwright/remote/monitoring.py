@@ -172,6 +172,7 @@ def reference(data: Json) -> Reference:
         rows=data["rows"],
         created_by=data["created_by"],
         created_at=data["created_at"],
+        note=data.get("note"),  # an older server sends none
     )
 
 
@@ -371,7 +372,13 @@ class RemoteMonitoring:
 
         low, high = _bounds(since, until)
         found = self._http.get(f"/monitoring/labels/{_segment(deployment)}", since=low, until=high)
-        return pd.DataFrame(found["rows"], columns=found["columns"])
+        columns = found["columns"]
+        frame = pd.DataFrame(found["rows"], columns=columns)
+        # JSON loses the dtypes: labels stay Python objects, numbers int64, as embedded.
+        for column in columns:
+            kind = "int64" if column in ("row", "logged_at") else object
+            frame[column] = frame[column].astype(kind)
+        return frame
 
     def performance(
         self,
@@ -480,7 +487,13 @@ def _label_bodies(labels: Mapping[str, object] | pd.DataFrame) -> Iterator[Json]
     """The request bodies carrying ``labels``: ``{"labels": {...}}`` for a mapping, ``{"rows":
     [...]}`` for a frame, each with at most :data:`LABELS_PER_REQUEST` labels."""
     if isinstance(labels, Mapping):
-        items = [(str(k) if not isinstance(k, str) else k, _scalar(v)) for k, v in labels.items()]
+        odd = [k for k in labels if not isinstance(k, str)]
+        if odd:  # JSON would turn them into strings: refused, as embedded
+            raise InvalidInput(
+                f"{len(odd)} request id(s) are not strings, e.g. {odd[0]!r}; request ids are "
+                "the strings the served requests were logged with"
+            )
+        items = [(k, _scalar(v)) for k, v in labels.items()]
         for start in range(0, max(len(items), 1), LABELS_PER_REQUEST):
             yield {"labels": dict(items[start : start + LABELS_PER_REQUEST])}
         return

@@ -179,6 +179,7 @@ class ReferenceOut(Out):
     rows: int
     created_by: str
     created_at: int
+    note: str | None = None
 
 
 class LabelImportOut(Out):
