@@ -118,6 +118,7 @@ def log_window(
     deployment: str = DEPLOYMENT,
     prefix: str | None = None,
     seed: int = 3,
+    variant: str = "primary",
 ) -> list[str]:
     """Log ``rows`` rows in the hour before ``end``; returns the request ids."""
     frame = features(rows, shifted=shifted, seed=seed + (7 if shifted else 0))
@@ -134,7 +135,7 @@ def log_window(
             PredictionRecord(
                 request_id=request_id,
                 deployment=deployment,
-                variant="primary",
+                variant=variant,
                 model=version.model,
                 model_version=version.version,
                 timestamp=start + step * (n + 1),

@@ -9,7 +9,9 @@ import math
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -301,3 +303,51 @@ def test_compare_two_frames_stores_nothing(monitoring: MonitoringService, store:
         assert (
             conn.execute(sa.select(sa.func.count()).select_from(t.monitor_runs)).scalar_one() == 0
         )
+
+
+class _AlwaysNo:
+    """A candidate model that answers 0 whatever it is asked (worse than the primary)."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        return np.zeros(len(frame), dtype=np.int64)
+
+
+def test_compare_variants_on_the_joined_labels(
+    monitoring: MonitoringService, deployed: Deployed
+) -> None:
+    end = SHIFTED_END + timedelta(hours=1)
+    log = PredictionLog(deployed.log)
+    try:
+        ids = {
+            "primary": log_window(log, deployed.model, deployed.version, end, shifted=False,
+                                  rows=800, prefix="p", seed=20),
+            "canary": log_window(log, _AlwaysNo(), deployed.version, end, shifted=False,
+                                 rows=800, prefix="c", seed=21, variant="canary"),
+        }  # fmt: skip
+    finally:
+        log.close()
+    no_labels = monitoring.compare_variants(
+        DEPLOYMENT, since=end - timedelta(hours=1), until=end, min_samples=50
+    )
+    assert no_labels.metric == "mean_prediction"
+    for variant, seed in (("primary", 20), ("canary", 21)):
+        frame = features(800, seed=seed)
+        truth = (frame["age"] > 42).astype(int).tolist()
+        monitoring.log_labels(
+            DEPLOYMENT,
+            pd.DataFrame(
+                {
+                    "request_id": [ids[variant][i // REQUEST_ROWS] for i in range(800)],
+                    "row": [i % REQUEST_ROWS for i in range(800)],
+                    "label": truth,
+                }
+            ),
+        )
+    result = monitoring.compare_variants(
+        DEPLOYMENT, since=end - timedelta(hours=1), until=end, min_samples=50
+    )
+    assert result.metric == "accuracy"
+    assert (result.baseline.variant, result.candidate.variant) == ("primary", "canary")
+    assert (result.baseline.n, result.candidate.n) == (800, 800)
+    assert result.difference < 0 and result.significant and result.decision == "rollback"
+    assert result.window_end - result.window_start == 3600 * 1000
