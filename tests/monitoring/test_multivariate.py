@@ -268,3 +268,46 @@ def test_bad_parameters_are_refused() -> None:
         mmd(np.zeros((1, 2)), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="rows per fold"):
         classifier_auc(np.zeros((3, 2)), np.zeros((30, 2)))
+
+
+# -- through compare -------------------------------------------------------------------------
+
+
+def test_compare_reports_a_flip_as_multivariate_drift_of_the_whole_table() -> None:
+    from loopwright.monitoring.compare import compare
+
+    rng = np.random.default_rng(13)
+    reference, window = correlated(rng, 3000, 0.8), correlated(rng, 800, -0.8)
+    result = compare(reference, window, tests=["wasserstein", "mmd", "classifier"], p_values=True)
+    table_results = {r.test: r for r in result.tests if r.column == "*"}
+    assert set(table_results) == {"mmd", "classifier"}
+    for r in table_results.values():
+        assert r.kind == "multivariate" and r.drifted
+        assert r.p_value is not None and r.p_value < ALPHA
+    assert not result.drifted_columns  # no column moved on its own ...
+    assert result.dataset_drift  # ... yet the table did, as the rule says
+    assert "multivariate" in result.rule
+    calm = compare(reference, correlated(rng, 800, 0.8), tests=["mmd", "classifier"])
+    assert not calm.dataset_drift
+    assert not any(r.drifted for r in calm.tests)
+
+
+def test_compare_flags_a_shift_of_the_predicted_probability_as_prediction_drift() -> None:
+    from loopwright.monitoring.compare import compare
+
+    rng = np.random.default_rng(14)
+
+    def log(n: int, bias: float) -> pa.Table:
+        x = rng.normal(size=n)
+        proba = 1 / (1 + np.exp(-(1.5 * x + bias)))
+        label = np.where(proba > 0.5, "yes", "no")
+        return pa.table({"input.x": x, "output.proba": proba, "output.label": label})
+
+    # Same inputs, a new model version whose scores moved up (bias 0 -> 1).
+    result = compare(log(5000, 0.0), log(2000, 1.0))
+    by = {(r.column, r.test): r for r in result.tests}
+    moved = [r for (column, _), r in by.items() if column.startswith("output.") and r.drifted]
+    assert {r.column for r in moved} == {"output.proba", "output.label"}
+    assert all(r.kind == "prediction" for r in moved)
+    inputs = [r for (column, _), r in by.items() if column == "input.x" and r.kind == "drift"]
+    assert inputs and not any(r.drifted for r in inputs)

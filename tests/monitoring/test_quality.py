@@ -193,3 +193,34 @@ def test_schema_lists_at_most_ten_names_but_counts_all() -> None:
     assert len(s.detail["missing"]) == 10 and s.detail["missing_count"] == 25
     empty_window = SchemaChange().score(ref, CurrentTable(pa.table({}), {}))
     assert empty_window.statistic == 25.0
+
+
+# -- through compare -----------------------------------------------------------------------
+
+
+def test_compare_runs_the_checks_on_the_columns_they_read() -> None:
+    from loopwright.monitoring.compare import compare
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    reference = pa.table(
+        {
+            "age": rng.uniform(18, 90, n),
+            "plan": rng.choice(["free", "pro"], n),
+            "dropped": rng.normal(size=n),
+        }
+    )
+    age = rng.uniform(18, 120, n)  # older customers than training ever saw
+    age[: n // 4] = np.nan
+    window = pa.table({"age": age, "plan": rng.choice(["free", "pro", "team"], n)})
+    result = compare(reference, window, distributions=False)
+    quality = {(r.column, r.test): r for r in result.tests if r.kind == "quality"}
+    assert quality[("age", "missing")].drifted
+    assert quality[("age", "out_of_range")].drifted
+    assert quality[("plan", "new_categories")].drifted
+    assert quality[("plan", "new_categories")].detail["new"] == ["team"]
+    assert quality[("*", "schema")].drifted
+    assert quality[("*", "schema")].detail["missing"] == ["dropped"]
+    assert not quality[("age", "type_change")].drifted
+    # A check is not reported on a column kind it does not read.
+    assert ("plan", "out_of_range") not in quality and ("age", "new_categories") not in quality
