@@ -84,7 +84,8 @@ def registered() -> tuple[list[str], list[str]]:
     """(column and quality tests, multivariate tests), as registered here."""
     from loopwright.monitoring.stats import TESTS
 
-    column, table = [], []
+    column: list[str] = []
+    table: list[str] = []
     for name in TESTS:
         (table if TESTS[name].kind == "multivariate" else column).append(name)
     return column, table

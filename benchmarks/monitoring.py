@@ -355,10 +355,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=500, help="--calibration: null pairs per size")
     parser.add_argument("--sizes", default="1000,10000", help="--calibration: rows per side")
     parser.add_argument(
-        "--multivariate-pairs",
+        "--multivariate-power-pairs",
         type=int,
         default=100,
-        help="--calibration: pairs for mmd, classifier",
+        help="--calibration: shifted pairs for the multivariate tests' power",
     )
     parser.add_argument("--jobs", type=int, default=1, help="--calibration: processes")
     parser.add_argument("--alpha", type=float, default=0.05, help="--calibration: the tests' alpha")
