@@ -37,13 +37,22 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInput
-from .stats._base import FloatArray, IntArray, category_labels, column_kind, numeric_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["CategoricalSketch", "ColumnSketch", "NumericSketch", "ReferenceSketch", "as_table"]
+__all__ = [
+    "CategoricalSketch",
+    "ColumnKind",
+    "ColumnSketch",
+    "NumericSketch",
+    "ReferenceSketch",
+    "as_table",
+    "category_labels",
+    "column_kind",
+    "numeric_chunks",
+]
 
 QUANTILES = 1001  # probabilities 0, 1/1000, ..., 1
 EXACT_DISTINCT = 2048  # up to this many distinct values the grid is the whole support (exact KS)
@@ -51,6 +60,70 @@ PSI_BINS = 10
 MAX_CATEGORIES = 1000
 _MAGIC = b"LWSKETCH\x01"
 _FORMAT = 1
+
+
+ColumnKind = Literal["numeric", "categorical"]
+
+
+def column_kind(arrow_type: pa.DataType) -> ColumnKind | None:
+    """How a column of this Arrow type is tested: numbers (and times) as numeric; strings,
+    booleans and dictionaries as categorical; None for types no test reads (lists, structs)."""
+    import pyarrow as pa
+
+    t = arrow_type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "categorical"
+    if getattr(pa.types, "is_string_view", lambda _: False)(t):
+        return "categorical"
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_temporal(t)
+    ):
+        return "numeric"
+    return None
+
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def numeric_chunks(values: pa.ChunkedArray) -> list[FloatArray]:
+    """The column's chunks as float64 NumPy arrays, zero-copy when they are float64 without
+    nulls; nulls become NaN (counted as missing by the caller)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: list[FloatArray] = []
+    for chunk in values.chunks:
+        if len(chunk) == 0:
+            continue
+        t = chunk.type
+        if pa.types.is_temporal(t):
+            chunk = chunk.cast(pa.int64()) if t.bit_width == 64 else chunk.cast(pa.int32())
+        elif pa.types.is_decimal(t):
+            chunk = pc.cast(chunk, pa.float64())
+        if chunk.null_count == 0 and pa.types.is_float64(chunk.type):
+            out.append(chunk.to_numpy(zero_copy_only=True))
+        else:
+            arr = chunk.to_numpy(zero_copy_only=False)
+            out.append(np.asarray(arr, dtype=np.float64))
+    return out
+
+
+def category_labels(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column as strings (booleans as ``true``/``false``), the labels categories go by."""
+    import pyarrow as pa
+
+    t = values.type
+    if pa.types.is_dictionary(t):
+        values = values.cast(t.value_type)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    return values
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,7 +25,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
-import numpy.typing as npt
+
+# The Arrow helpers live with the sketch (which builds on them); re-exported for the tests.
+from ..sketch import (
+    ColumnKind,
+    FloatArray,
+    IntArray,
+    category_labels,
+    column_kind,
+    numeric_chunks,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,11 +50,12 @@ __all__ = [
     "TableTest",
     "TestFamily",
     "applies_to",
+    "category_labels",
     "column_kind",
+    "numeric_chunks",
 ]
 
 T = TypeVar("T")
-ColumnKind = Literal["numeric", "categorical"]
 # "univariate": a column test for both numeric and categorical columns (psi, jensenshannon).
 TestFamily = Literal["numeric", "categorical", "univariate", "multivariate", "quality"]
 
@@ -98,67 +108,6 @@ class TableTest(Protocol):
 def applies_to(test_kind: str, column: ColumnKind) -> bool:
     """Whether a column test of family ``test_kind`` runs on a column of kind ``column``."""
     return test_kind in (column, "univariate", "quality")
-
-
-def column_kind(arrow_type: pa.DataType) -> ColumnKind | None:
-    """How a column of this Arrow type is tested: numbers (and times) as numeric; strings,
-    booleans and dictionaries as categorical; None for types no test reads (lists, structs)."""
-    import pyarrow as pa
-
-    t = arrow_type
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "categorical"
-    if getattr(pa.types, "is_string_view", lambda _: False)(t):
-        return "categorical"
-    if (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_temporal(t)
-    ):
-        return "numeric"
-    return None
-
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-
-
-def numeric_chunks(values: pa.ChunkedArray) -> list[FloatArray]:
-    """The column's chunks as float64 NumPy arrays, zero-copy when they are float64 without
-    nulls; nulls become NaN (counted as missing by the caller)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    out: list[FloatArray] = []
-    for chunk in values.chunks:
-        if len(chunk) == 0:
-            continue
-        t = chunk.type
-        if pa.types.is_temporal(t):
-            chunk = chunk.cast(pa.int64()) if t.bit_width == 64 else chunk.cast(pa.int32())
-        elif pa.types.is_decimal(t):
-            chunk = pc.cast(chunk, pa.float64())
-        if chunk.null_count == 0 and pa.types.is_float64(chunk.type):
-            out.append(chunk.to_numpy(zero_copy_only=True))
-        else:
-            arr = chunk.to_numpy(zero_copy_only=False)
-            out.append(np.asarray(arr, dtype=np.float64))
-    return out
-
-
-def category_labels(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The column as strings (booleans as ``true``/``false``), the labels categories go by."""
-    import pyarrow as pa
-
-    t = values.type
-    if pa.types.is_dictionary(t):
-        values = values.cast(t.value_type)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = values.cast(pa.string())
-    return values
 
 
 class CurrentColumn:

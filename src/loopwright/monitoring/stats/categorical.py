@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..sketch import CategoricalSketch, ColumnSketch
-from ._base import CurrentColumn, IntArray, Score
+from ..sketch import CategoricalSketch, ColumnSketch, IntArray
+from ._base import CurrentColumn, Score
 from ._distributions import chi2_homogeneity
 
 __all__ = ["Aligned", "Chi2", "LInf", "aligned"]

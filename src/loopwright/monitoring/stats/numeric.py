@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..sketch import CategoricalSketch, ColumnSketch, NumericSketch
-from ._base import CurrentColumn, FloatArray, IntArray, Score
+from ..sketch import CategoricalSketch, ColumnSketch, FloatArray, IntArray, NumericSketch
+from ._base import CurrentColumn, Score
 from ._distributions import chi2_homogeneity, ks_sf
 from .categorical import aligned, categorical_ready
 
