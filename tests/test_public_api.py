@@ -640,6 +640,73 @@ def test_the_prediction_log_reads_the_same_on_both_backends(team: Team, tmp_path
         team.ada.predictions("../scorer-api")
 
 
+def test_monitoring_reads_the_same_on_both_backends(team: Team, tmp_path: Path) -> None:
+    """A monitor on what `loopwright serve` logged: a shifted hour flags its column and opens
+    an alert; late labels join the log; each read by the other user equals what was written."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+    import pandas as pd
+
+    from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
+
+    rng = np.random.default_rng(11)
+    (tmp_path / "ref").mkdir()
+    pd.DataFrame({"x": rng.normal(size=1000)}).to_parquet(tmp_path / "ref" / "part.parquet")
+    team.ada.datasets.add("ref", tmp_path / "ref")
+    at = datetime(2026, 12, 5, 10, tzinfo=UTC)
+    with PredictionLog(str(tmp_path / "blobs" / "predictions")) as log:
+        for i in range(40):
+            x = rng.normal(2.0, 1.0, 5)
+            log.append(
+                PredictionRecord(
+                    request_id=f"r{i}",
+                    deployment="scorer-api",
+                    variant="primary",
+                    model="scorer",
+                    model_version=1,
+                    timestamp=at + timedelta(minutes=i),
+                    latency_ms=2.0,
+                    status=200,
+                    inputs={"x": x},
+                    outputs={"predict": (x > 2.0).astype(np.int64)},
+                )
+            )
+    ada, bob = team.ada.monitoring, team.bob.monitoring
+    created = ada.create(
+        "scorer-drift",
+        deployment="scorer-api",
+        reference="ref@v1",
+        tests=["psi"],
+        columns=["input.x"],
+        alerts=["drift_share>0.5"],
+    )
+    assert bob.get("scorer-drift") == created and created.created_by == "ada"
+    run = ada.run("scorer-drift", at=at + timedelta(hours=1))
+    assert run.status == "ok" and run.drift is not None
+    assert run.drift.drifted_columns == ("input.x",) and run.rows == 200
+    assert bob.get_run(run.id) == run and bob.history("scorer-drift") == [run]
+    (alert,) = bob.alerts(status="open")
+    assert (alert.rule, alert.monitor, run.alerts) == (
+        "drift_share>0.5",
+        "scorer-drift",
+        (alert.id,),
+    )
+
+    labelled = team.ada.log_labels("scorer-api", {f"r{i}": 1 for i in range(20)})
+    assert (labelled.rows, labelled.updated) == (20, 0)
+    assert len(bob.labels("scorer-api")) == 20
+    quality = bob.performance("scorer-api", since=at, until=at + timedelta(hours=1))
+    assert (quality.rows, quality.predictions) == (20, 200)
+
+    with pytest.raises(NotFound, match="nope"):
+        bob.get("nope")
+    with pytest.raises(InvalidInput, match="bad name"):
+        ada.create("bad name!", deployment="scorer-api")
+    ada.delete("scorer-drift")
+    assert bob.list() == [] and bob.alerts() == []
+
+
 # --- one surface -------------------------------------------------------------------------------
 # The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 
