@@ -9,10 +9,12 @@ pass alone is measured after the data is loaded; ``ru_maxrss`` stays the whole p
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,16 @@ def _status_kib(field: str) -> int:
 def rss_mib() -> float:
     """Resident memory now."""
     return _status_kib("VmRSS") / 1024
+
+
+def settle() -> None:
+    """Hand memory freed while loading back to the system before "loaded" RSS is read: Arrow's
+    pool (mimalloc or jemalloc) keeps the Parquet reader's freed buffers otherwise, which would
+    count as data held."""
+    gc.collect()
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
 
 
 def reset_peak() -> bool:

@@ -60,6 +60,7 @@ def main() -> None:
     )
     reference_frame, current_frame = frames
     reference, current = datasets(reference_frame, current_frame)
+    child.settle()
     rss_loaded = child.rss_mib()
     warm_ref, warm_cur = datasets(
         reference_frame.head(WARMUP_ROWS), current_frame.head(WARMUP_ROWS)

@@ -19,8 +19,8 @@ from pathlib import Path
 import _monitoring_child as child
 import pyarrow as pa
 import pyarrow.parquet as pq
-from loopwright.monitoring.compare import compare
 
+from loopwright.monitoring.compare import compare
 from loopwright.monitoring.sketch import ReferenceSketch
 
 WARMUP_ROWS = 1000
@@ -29,6 +29,7 @@ WARMUP_ROWS = 1000
 def build(reference_path: Path, sketch_path: Path, repeat: int) -> dict[str, object]:
     rss_imports = child.rss_mib()
     load_times, reference = child.timed(lambda: pq.read_table(reference_path), 1)
+    child.settle()
     rss_loaded = child.rss_mib()
     ReferenceSketch.build(reference.slice(0, WARMUP_ROWS))
     reset = child.reset_peak()
@@ -54,6 +55,7 @@ def drift(current_path: Path, sketch_path: Path, repeat: int) -> dict[str, objec
 
     load_times, loaded = child.timed(load, 1)
     sketch, current = loaded
+    child.settle()
     rss_loaded = child.rss_mib()
     compare(sketch, current.slice(0, WARMUP_ROWS))
     reset = child.reset_peak()

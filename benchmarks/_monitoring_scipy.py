@@ -66,6 +66,7 @@ def main() -> None:
         lambda: (pq.read_table(args.reference), pq.read_table(args.current)), 1
     )
     reference, current = tables
+    child.settle()
     rss_loaded = child.rss_mib()
     warm = 1000
     drift_pass(reference.slice(0, warm), current.slice(0, warm), numeric, categorical)

@@ -220,8 +220,8 @@ def table(results: dict[str, dict[str, Any]], failures: dict[str, str]) -> None:
         print(f"{label:<17} failed: {why}")
     print(
         "peak: the process's peak RSS; pass: peak during the timed runs above the RSS after "
-        "imports;\nheld: RSS after loading the data above the RSS after imports (Parquet "
-        "reading's buffers too);\nwork: pass - held, the pass's own memory; data: the tables' "
+        "imports;\nheld: RSS after loading the data above the RSS after imports (what the Parquet "
+        "reader keeps counts too);\nwork: pass - held, the pass's own memory; data: the tables' "
         "own size (Arrow)"
     )
     build = results.get("loopwright build")
