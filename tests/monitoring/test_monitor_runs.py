@@ -35,7 +35,7 @@ from _deployment_log import (
 from loopwright.config import resolve_settings
 from loopwright.monitoring.entities import MonitorRun
 from loopwright.monitoring.service import MonitoringService
-from loopwright.serving.prediction_log import PredictionLog
+from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
 from loopwright.serving.predictions import PredictionService
 from loopwright.store import schema as t
 from loopwright.store.home import Store, open_store
@@ -351,3 +351,80 @@ def test_compare_variants_on_the_joined_labels(
     assert (result.baseline.n, result.candidate.n) == (800, 800)
     assert result.difference < 0 and result.significant and result.decision == "rollback"
     assert result.window_end - result.window_start == 3600 * 1000
+
+
+class _ThroughPandas:
+    """The Predictions protocol through ``read`` only, as a remote log offers it."""
+
+    def __init__(self, inner: PredictionService) -> None:
+        self.inner = inner
+
+    def read(self, deployment: str, **kwargs: Any) -> pd.DataFrame:
+        return self.inner.read(deployment, **kwargs)
+
+
+@pytest.mark.parametrize("reader", ["duckdb", "arrow", "pandas"])
+def test_window_readers_agree(
+    deployed: Deployed, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.monitoring import _window
+
+    log = PredictionService(deployed.log)
+    source: Any = _ThroughPandas(log) if reader == "pandas" else log
+    if reader == "arrow":  # DuckDB missing: the log's Arrow reader
+        monkeypatch.setitem(__import__("sys").modules, "duckdb", None)
+    end = int(SHIFTED_END.timestamp() * 1000)
+    wanted = ["input.age", "input.gone", "output.predict"]
+    table = _window.read_window(source, DEPLOYMENT, end - 3600_000, end, wanted)
+    assert table.column_names == [*_window.SERVED_BY, "input.age", "output.predict"]
+    assert table.num_rows == ROWS
+    ids = sorted(zip(table["request_id"].to_pylist(), table["row"].to_pylist(), strict=True))
+    assert ids[0] == ("s-0", 0) and len(set(ids)) == ROWS
+    assert _window.model_version_counts(table) == [(f"{MODEL}/1", ROWS)]
+    everything = _window.read_window(source, DEPLOYMENT, None, end, None)
+    assert everything.num_rows == 2 * ROWS
+    assert set(_window.feature_columns(everything)) == {
+        "input.age", "input.income", "input.plan", "output.predict"
+    }  # fmt: skip
+    empty = _window.read_window(source, DEPLOYMENT, None, int(START.timestamp() * 1000), wanted)
+    assert empty.num_rows == 0
+
+
+def test_vector_outputs_are_not_tested_column_by_column(
+    monitoring: MonitoringService, deployed: Deployed
+) -> None:
+    log = PredictionLog(deployed.log)
+    try:
+        log.append(
+            PredictionRecord(
+                request_id="proba-1", deployment=DEPLOYMENT, variant="primary", model=MODEL,
+                model_version=1, timestamp=SHIFTED_END - timedelta(minutes=1), latency_ms=1.0,
+                status=200, inputs={"age": [40.0, 41.0], "income": [1e4, 2e4], "plan": ["a", "b"]},
+                outputs={"predict": [0, 1], "predict_proba": [[0.9, 0.1], [0.2, 0.8]]},
+            )
+        )  # fmt: skip
+    finally:
+        log.close()
+    monitoring.create("churn", deployment=DEPLOYMENT)
+    run = monitoring.run("churn", at=SHIFTED_END)
+    assert run.status == "ok" and run.rows == ROWS + 2
+    assert run.drift is not None
+    assert "output.predict_proba" not in {r.column for r in run.drift.tests}
+
+
+@pytest.mark.s3
+def test_a_log_on_s3_is_read_through_duckdb(tmp_path: Path, s3_blob_uri: str) -> None:
+    settings = resolve_settings(home=tmp_path / "home", blob_uri=s3_blob_uri)
+    with open_store(settings) as store:
+        fitted, version, _ = register(store, tmp_path)
+        log = PredictionLog(store.blobs)
+        try:
+            log_window(log, fitted, version, UNSHIFTED_END, shifted=False, rows=200)
+            log_window(log, fitted, version, SHIFTED_END, shifted=True, rows=200)
+        finally:
+            log.close()
+        monitoring = MonitoringService(store, PredictionService(store.blobs), clock=Clock())
+        monitoring.create("churn", deployment=DEPLOYMENT)
+        run = monitoring.run("churn", at=SHIFTED_END)
+        assert (run.status, run.rows) == ("ok", 200)
+        assert "input.age" in drifted(run)

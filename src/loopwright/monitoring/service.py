@@ -309,19 +309,22 @@ class MonitoringService:
 
     def _window_performance(self, monitor: Monitor, table: pa.Table) -> Performance | None:
         """Quality of the window's labelled rows; None while no row has a label."""
-        if "request_id" not in table.column_names:
-            return None
-        from ._labels import LabelBook
-
+        if "request_id" not in table.column_names or not self._has_labels(monitor.deployment):
+            return None  # checked first: the window as pandas costs as much as the drift pass
         keep = [c for c in table.column_names if c in SERVED_BY or c.startswith(OUTPUT)]
         frame = table.select(keep).to_pandas()
-        labels = LabelBook(self.store, actor=self._actor_name(), clock=self._clock)
-        joined = labels.join(monitor.deployment, frame)
+        joined = self._labels().join(monitor.deployment, frame)
         if joined["label"].isna().all():
             return None
         from .performance import score
 
         return score(joined, task=monitor.task, predictions=table.num_rows)
+
+    def _has_labels(self, deployment: str) -> bool:
+        gt = t.ground_truth.c
+        with self.db.read() as conn:
+            found = conn.execute(sa.select(gt.row).where(gt.deployment == deployment).limit(1))
+            return found.first() is not None
 
     def run_due(self) -> builtins.list[MonitorRun]:
         """Run every monitor whose ``every`` has elapsed since its last run (or that never
