@@ -218,3 +218,20 @@ def test_pandas_frames_with_missing_values() -> None:
     result = compare(ref, ref.iloc[:100], tests=["ks", "chi2"])
     assert not any(r.drifted for r in result.tests)
     assert {r.column for r in result.tests} == {"x", "c"}
+
+
+def test_all_null_window_column_is_not_a_type_change() -> None:
+    ref = pa.table({"x": [1.0, 2.0, 3.0] * 50, "c": ["a", "b", "c"] * 50})
+    cur = pa.table({"x": pa.nulls(40), "c": pa.nulls(40)})
+    result = compare(ref, cur, tests=["ks", "chi2"])
+    assert _by(result, "x", "ks").detail["skipped"] == "the current window has no finite value"
+    assert (
+        _by(result, "c", "chi2").detail["skipped"] == "the current window has no non-missing value"
+    )
+    assert not result.drifted_columns
+
+
+def test_mixed_type_pandas_column_is_refused() -> None:
+    frame = pd.DataFrame({"x": [1, "two", 3.0]})
+    with pytest.raises(InvalidInput, match="current: a column cannot be read as one Arrow type"):
+        compare(pa.table({"x": [1.0]}), frame)

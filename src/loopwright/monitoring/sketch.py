@@ -196,7 +196,13 @@ def as_table(data: pa.Table | pd.DataFrame, what: str = "data") -> pa.Table:
     if isinstance(data, pa.Table):
         table = data
     elif hasattr(data, "columns") and hasattr(data, "dtypes"):
-        table = pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidInput(
+                f"{what}: a column cannot be read as one Arrow type ({exc}); "
+                "give each column values of one type"
+            ) from exc
     else:
         raise InvalidInput(
             f"{what} must be a pyarrow.Table or a pandas.DataFrame, not {type(data).__name__}"

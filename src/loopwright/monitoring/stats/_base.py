@@ -118,6 +118,12 @@ class CurrentColumn:
     """
 
     def __init__(self, name: str, values: pa.ChunkedArray, ref: ColumnSketch | None) -> None:
+        import pyarrow as pa
+
+        if pa.types.is_null(values.type) and ref is not None:
+            # A window where the column is all null has no type of its own: read it as the
+            # reference's kind with no values, not as a type change.
+            values = values.cast(pa.float64() if ref.kind == "numeric" else pa.string())
         self.name = name
         self.values = values
         self.ref = ref
