@@ -86,6 +86,10 @@ def main() -> None:
             "rss_loaded_mib": rss_loaded,
             "run_peak_mib": child.peak_mib() if reset else None,
             "flagged": flagged,
+            "data_mib": sum(
+                float(f.memory_usage(deep=True).sum()) for f in (reference_frame, current_frame)
+            )
+            / child.MIB,
             "columns": per_column,
             "rule": "Evidently's defaults (its per-column method and threshold)",
         },

@@ -83,6 +83,13 @@ def ensure_evidently() -> str:
     return done.stdout.strip()
 
 
+def versions() -> str:
+    """This environment's numpy, scipy and pyarrow (the two in-project contenders use them)."""
+    import importlib.metadata as metadata
+
+    return ", ".join(f"{p} {metadata.version(p)}" for p in ("numpy", "scipy", "pyarrow"))
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
@@ -222,7 +229,7 @@ def table(results: dict[str, dict[str, Any]], failures: dict[str, str]) -> None:
         "peak: the process's peak RSS; pass: peak during the timed runs above the RSS after "
         "imports;\nheld: RSS after loading the data above the RSS after imports (what the Parquet "
         "reader keeps counts too);\nwork: pass - held, the pass's own memory; data: the tables' "
-        "own size (Arrow)"
+        "own size (Arrow; Evidently: pandas, deep)"
     )
     build = results.get("loopwright build")
     if build:
@@ -296,7 +303,7 @@ def benchmark(args: argparse.Namespace) -> None:
         f"data: {args.rows:,} rows x ({len(frames.numeric)} numeric + {len(frames.categorical)} "
         f"categorical) per frame, seed {args.seed}, {frames.reference.parent} "
         f"(ready in {time.perf_counter() - start:.1f} s)\n"
-        f"evidently: {evidently}; --repeat {args.repeat}\n"
+        f"loopwright and scipy: {versions()}\nevidently: {evidently}; --repeat {args.repeat}\n"
         f"load average at start: {load_average()}",
         flush=True,
     )
