@@ -99,6 +99,7 @@ def run_child(argv: list[str], out: Path, timeout: float | None) -> dict[str, An
     """Run one contender process; its figures (the JSON it wrote to ``out``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPWRIGHT_", "VIRTUAL_ENV"))}
     env["PYTHONPATH"] = str(HERE)  # the contenders import _monitoring_child from here
+    env["DO_NOT_TRACK"] = "1"  # Evidently's (and others') usage telemetry off
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd=ROOT
@@ -115,56 +116,26 @@ def run_child(argv: list[str], out: Path, timeout: float | None) -> dict[str, An
 def contender_argv(
     name: str, frames: data.Frames, work: Path, repeat: int
 ) -> list[tuple[str, list[str], Path]]:
-    """The processes to run for ``name``: (label, argv, output file) each."""
-    common = [
-        "--reference",
-        str(frames.reference),
-        "--current",
-        str(frames.current),
-        "--numeric",
-        ",".join(frames.numeric),
-        "--categorical",
-        ",".join(frames.categorical),
-        "--repeat",
-        str(repeat),
-    ]
+    """The processes to run for ``name``: (label, argv, output file) each, in order."""
+    common = ["--reference", str(frames.reference), "--current", str(frames.current)]
+    common += ["--numeric", ",".join(frames.numeric)]
+    common += ["--categorical", ",".join(frames.categorical), "--repeat", str(repeat)]
+
+    def process(
+        label: str, python: Path | str, script: str, *extra: str
+    ) -> tuple[str, list[str], Path]:
+        out = work / f"{label.replace(' ', '-')}.json"
+        return label, [str(python), str(HERE / script), *common, *extra, "--out", str(out)], out
+
     if name == "loopwright":
-        script = str(HERE / "_monitoring_loopwright.py")
-        sketch = ["--sketch", str(work / "reference.sketch")]
-        build, drift = work / "loopwright-build.json", work / "loopwright.json"
+        script, sketch = "_monitoring_loopwright.py", ("--sketch", str(work / "reference.sketch"))
         return [
-            (
-                "loopwright build",
-                [sys.executable, script, *common, *sketch, "--mode", "build", "--out", str(build)],
-                build,
-            ),
-            (
-                "loopwright",
-                [
-                    sys.executable,
-                    script,
-                    *common,
-                    *sketch,
-                    "--mode",
-                    "compare",
-                    "--out",
-                    str(drift),
-                ],
-                drift,
-            ),
+            process("loopwright build", sys.executable, script, *sketch, "--mode", "build"),
+            process("loopwright", sys.executable, script, *sketch, "--mode", "compare"),
         ]
     if name == "scipy":
-        out = work / "scipy.json"
-        return [
-            (
-                "scipy",
-                [sys.executable, str(HERE / "_monitoring_scipy.py"), *common, "--out", str(out)],
-                out,
-            )
-        ]
-    out = work / "evidently.json"
-    script = str(HERE / "_monitoring_evidently.py")
-    return [("evidently", [str(evidently_python()), script, *common, "--out", str(out)], out)]
+        return [process("scipy", sys.executable, "_monitoring_scipy.py")]
+    return [process("evidently", evidently_python(), "_monitoring_evidently.py")]
 
 
 def median(figures: dict[str, Any] | None) -> float | None:
