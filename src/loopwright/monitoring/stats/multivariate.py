@@ -152,13 +152,6 @@ def encode(
     return Encoding(np.hstack(parts_ref), np.hstack(parts_cur), tuple(used), tuple(left_out))
 
 
-def subsample(x: Matrix, max_rows: int, rng: np.random.Generator) -> Matrix:
-    """At most ``max_rows`` rows of ``x``, drawn without replacement (all of them if fewer)."""
-    if len(x) <= max_rows:
-        return x
-    return x[rng.choice(len(x), size=max_rows, replace=False)]
-
-
 @dataclass(frozen=True)
 class MMDOutcome:
     """``mmd2``: the unbiased squared MMD; ``p_value``: its permutation p-value."""
@@ -428,7 +421,8 @@ class MMD:
     below what a 0.5-sd shift of one column out of 25 gives (about 0.003); with the permutation
     test's p-value (``compare``'s rule) small windows stay calibrated. MMD^2 shrinks as columns
     are added (the median heuristic widens the kernel), so wide tables need a lower threshold.
-    Cost: O(rows^2) memory and time, ~0.2 s at 1000 rows a side.
+    Cost: O(rows^2) memory and time: 0.3 s at 1000 rows a side and 25 columns (measured on this
+    shared machine, a 1M-row window; the subsample is drawn before encoding).
     """
 
     name: ClassVar[str] = "mmd"
