@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         LabelImport,
         Performance,
         Reference,
+        RunStatus,
         Task,
         VariantComparison,
     )
@@ -213,7 +214,7 @@ class MonitoringService:
         A failure inside the run (the log unreadable, no reference in the lineage, a corrupted
         sketch ...) does not raise: a ``failed`` run is stored with the error and returned, so a
         scheduler's history shows it and alert rules are left as they are. Raised: an unknown
-        monitor, a bad ``at``.
+        monitor, a bad ``at``, and errors of the alert book (after the run is stored).
         """
         monitor = self.get(name)
         end = self._clock() if at is None else _ms_of(at)
@@ -225,14 +226,11 @@ class MonitoringService:
         except Exception as exc:  # recorded as the run's outcome (docstring)
             logger.warning("monitor %r: run failed: %s", monitor.name, exc, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"
-            run = MonitorRun(
-                new_id(), monitor.name, started, self._clock(), start, end, "failed", 0, (),
-                None, None, error=error[:4000],
-            )  # fmt: skip
+            run = self._outcome(monitor, started, start, end, "failed", error=error[:4000])
         with self.db.write() as conn:
             row = self._row(conn, monitor.name, lock=True)
             _runs.insert_run(conn, row.id, run)
-            last = run.started_at if row.last_run_at is None else max(row.last_run_at, started)
+            last = started if row.last_run_at is None else max(row.last_run_at, started)
             conn.execute(
                 t.monitors.update()
                 .where(_m.id == row.id)
@@ -259,10 +257,7 @@ class MonitoringService:
         counts = model_version_counts(table)
         versions = tuple(label for label, _ in counts)
         if table.num_rows == 0:
-            run = MonitorRun(
-                new_id(), monitor.name, started, self._clock(), start, end, "no_data", 0,
-                versions, None, None,
-            )  # fmt: skip
+            run = self._outcome(monitor, started, start, end, "no_data", model_versions=versions)
             return run, monitor.reference_id
         from .compare import compare
 
@@ -277,11 +272,24 @@ class MonitoringService:
             thresholds=monitor.thresholds,
         )
         performance = self._window_performance(monitor, table)
-        run = MonitorRun(
-            new_id(), monitor.name, started, self._clock(), start, end, "ok", table.num_rows,
-            versions, drift, performance,
+        run = self._outcome(
+            monitor, started, start, end, "ok", rows=table.num_rows, model_versions=versions,
+            drift=drift, performance=performance,
         )  # fmt: skip
         return run, reference.id
+
+    def _outcome(
+        self, monitor: Monitor, started: int, start: int, end: int, status: RunStatus,
+        **figures: Any,
+    ) -> MonitorRun:  # fmt: skip
+        """A run of ``monitor`` finishing now; ``figures``: rows, model_versions, drift,
+        performance, error (nothing measured by default)."""
+        nothing: dict[str, Any] = {"rows": 0, "model_versions": (), "drift": None}
+        return MonitorRun(
+            id=new_id(), monitor=monitor.name, started_at=started, finished_at=self._clock(),
+            window_start=start, window_end=end, status=status,
+            **(nothing | {"performance": None} | figures),
+        )  # fmt: skip
 
     def _reference_for(self, monitor: Monitor, counts: Sequence[tuple[str, int]]) -> Reference:
         """The monitor's reference; ``auto``: that of the model version that answered most of
