@@ -235,3 +235,12 @@ def test_mixed_type_pandas_column_is_refused() -> None:
     frame = pd.DataFrame({"x": [1, "two", 3.0]})
     with pytest.raises(InvalidInput, match="current: a column cannot be read as one Arrow type"):
         compare(pa.table({"x": [1.0]}), frame)
+
+
+def test_rule_names_multivariate_tests_only_when_they_ran() -> None:
+    rng = np.random.default_rng(19)
+    ref = pa.table({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    assert "multivariate" not in compare(ref, ref).rule
+    result = compare(ref, ref, tests=["ks", "mmd"])
+    assert "or a multivariate test drifts" in result.rule
+    assert [r.kind for r in result.tests if r.column == "*"] == ["multivariate"]

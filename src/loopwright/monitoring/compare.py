@@ -123,18 +123,21 @@ def compare(
         raws.append(_Raw("*", name, cls, _safe(lambda cls=cls: cls().score(sketch, whole))))
 
     results = _verdicts(raws, limits, correction, alpha, p_values)
-    tested = {r.column for r, raw in zip(results, raws, strict=True)
-              if r.kind in ("drift", "prediction") and raw.score.skipped is None}  # fmt: skip
-    drifted = [c for c in selected if any(
-        r.drifted and r.column == c and r.kind in ("drift", "prediction") for r in results
-    )]  # fmt: skip
+    counted = [
+        (r, raw) for r, raw in zip(results, raws, strict=True) if r.kind in ("drift", "prediction")
+    ]
+    tested = {r.column for r, raw in counted if raw.score.skipped is None}
+    flagged = {r.column for r, _ in counted if r.drifted}
+    drifted = [c for c in selected if c in flagged]
     share = len(drifted) / len(tested) if tested else 0.0
     multivariate = any(r.drifted for r in results if r.kind == "multivariate")
+    has_multivariate = any(cls.kind == "multivariate" for _, cls in table_tests)
     rule = (
         f"drift when at least {drift_share:.0%} of the tested columns drift"
-        + (" or a multivariate test drifts" if table_tests else "")
-        + f"; a test drifts when its effect size reaches its threshold and its null test "
-        f"rejects at alpha={alpha:g} ({_correction_text(correction)})"
+        + (" or a multivariate test drifts" if has_multivariate else "")
+        + "; a test drifts when its effect size reaches its threshold and its null test "
+        f"rejects at alpha={alpha:g} (p-value tests: when their p-value is below their "
+        f"threshold; {_correction_text(correction)})"
     )
     charts = tuple(
         d for name in selected if distributions and (d := _distribution(name, sketch, views))
