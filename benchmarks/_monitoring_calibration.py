@@ -112,6 +112,7 @@ class Tally:
 
 
 MULTIVARIATE_NULL = "null (3 columns)"
+TABLE_WIDE = "all 6 columns"  # table-wide quality checks (schema) in the column tests' pass
 
 
 @dataclass
@@ -132,20 +133,20 @@ class Chunk:
 
 def _record(
     tallies: dict[tuple[str, int, str], Tally],
-    result: Any,
+    results: Iterable[Any],
     n: int,
     alpha: float,
     seconds: float,
     label: str | None = None,
 ) -> None:
-    """Count ``result``'s verdicts; ``label`` names the data of a multivariate (``"*"``) test,
-    and then only that test is counted (compare may add its table-wide quality checks)."""
-    for test in result.tests:
-        if label is not None and test.column != "*":
+    """Count the verdicts of ``results`` (``TestResult``s); ``label`` names the data of the
+    table-wide (``"*"``) results, which calibrate on the whole table rather than a column."""
+    for test in results:
+        column = test.column
+        if column == "*":
+            column = label or TABLE_WIDE
+        elif column not in NULL_COLUMNS and column not in SHIFTED_COLUMNS:
             continue
-        column = label if label is not None else test.column
-        if label is None and column not in NULL_COLUMNS and column not in SHIFTED_COLUMNS:
-            continue  # a table-wide quality check ("*"): schema, not a column's calibration
         tally = tallies.setdefault((test.test, n, column), Tally())
         tally.pairs += 1
         tally.seconds += seconds
@@ -158,23 +159,22 @@ def _record(
             tally.p_below += int(test.p_value < alpha)
 
 
-def _compare(reference: pa.Table, current: pa.Table, tests: list[str]) -> tuple[Any, float]:
+def _compare(
+    reference: pa.Table, current: pa.Table, tests: list[str], alpha: float
+) -> tuple[Any, float]:
     from loopwright.monitoring.compare import compare
 
     start = time.perf_counter()
     result = compare(
-        reference, current, tests=tests, p_values=True, correction="none", distributions=False
+        reference,
+        current,
+        tests=tests,
+        p_values=True,
+        correction="none",
+        distributions=False,
+        alpha=alpha,
     )
     return result, time.perf_counter() - start
-
-
-@dataclass
-class _Tests:
-    tests: list[Any]
-
-
-def _only(result: Any, test: str) -> _Tests:
-    return _Tests([r for r in result.tests if r.test == test])
 
 
 def run_chunk(chunk: Chunk) -> Chunk:
@@ -185,17 +185,18 @@ def run_chunk(chunk: Chunk) -> Chunk:
     for index in range(chunk.start, chunk.stop):
         reference, current = pair_tables(chunk.n, index, chunk.seed)
         if chunk.column_tests:
-            result, seconds = _compare(reference, current, chunk.column_tests)
-            _record(chunk.tallies, result, chunk.n, chunk.alpha, seconds)
+            result, seconds = _compare(reference, current, chunk.column_tests, chunk.alpha)
+            _record(chunk.tallies, result.tests, chunk.n, chunk.alpha, seconds)
         for test in chunk.table_tests:
             for label, columns in layouts.items():
                 if label != MULTIVARIATE_NULL and index >= chunk.power_stop:
                     continue
                 result, seconds = _compare(
-                    reference.select(columns), current.select(columns), [test]
+                    reference.select(columns), current.select(columns), [test], chunk.alpha
                 )
-                result = _only(result, test)
-                _record(chunk.tallies, result, chunk.n, chunk.alpha, seconds, label)
+                # compare adds its table-wide quality checks: only ``test`` is this layout's.
+                only = [r for r in result.tests if r.test == test]
+                _record(chunk.tallies, only, chunk.n, chunk.alpha, seconds, label)
     return chunk
 
 
@@ -244,7 +245,7 @@ def print_tables(
     )
     for test in tests:
         for n in sizes:
-            for column in (*NULL_COLUMNS, MULTIVARIATE_NULL):
+            for column in (*NULL_COLUMNS, MULTIVARIATE_NULL, TABLE_WIDE):
                 t = tallies.get((test, n, column))
                 if t is None:
                     continue

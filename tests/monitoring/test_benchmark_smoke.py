@@ -80,7 +80,7 @@ def test_calibration_covers_every_registered_test(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     cells = json.loads(out.read_text())["cells"]
-    assert {c["test"] for c in cells} >= set(TESTS) - {"schema"}  # schema: table-wide only
+    assert {c["test"] for c in cells} == set(TESTS)
     chi2_null = next(c for c in cells if c["test"] == "chi2" and c["data"] == "null_cat")
     assert chi2_null["pairs"] == 8
     assert "false alarms on null pairs" in done.stdout
