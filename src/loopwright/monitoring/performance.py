@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,16 +91,13 @@ def score(
     scorer = _Scorer(kind, y_values, p_values, proba)
     by_version: dict[str, Mapping[str, float]] = {}
     if "model" in labelled.columns and len(labelled):
-        versions = [version_key(m, v) for m, v in zip(*_model_columns(labelled), strict=True)]
-        for key in sorted(set(versions)):
-            by_version[key] = scorer.on(np.array([v == key for v in versions]))
-    by_slice: dict[str, dict[str, Mapping[str, float]]] = {}
+        keys = ["model", "model_version"] if "model_version" in labelled.columns else ["model"]
+        by_version = _grouped(scorer, labelled, keys, lambda k: version_key(*k))
+    by_slice: dict[str, Mapping[str, Mapping[str, float]]] = {}
     for name, col in zip(slices, slice_columns, strict=True):
-        values = [_MISSING if _is_null(v) else str(v) for v in labelled[col].tolist()]
-        by_slice[name] = {
-            value: scorer.on(np.array([v == value for v in values]))
-            for value in sorted(set(values))
-        }
+        by_slice[name] = _grouped(
+            scorer, labelled, [col], lambda k: _MISSING if _is_null(k[0]) else str(k[0])
+        )
     rows = len(labelled)
     return Performance(
         task=kind,
@@ -111,6 +108,26 @@ def score(
         by_version=by_version,
         by_slice=by_slice,
     )
+
+
+def _grouped(
+    scorer: _Scorer,
+    frame: pd.DataFrame,
+    columns: list[str],
+    name: Callable[[tuple[Any, ...]], str],
+) -> dict[str, Mapping[str, float]]:
+    """The scorer's figures for the rows of each value of ``columns`` (named by ``name``;
+    values with the same name, such as 1 and '1', are one group)."""
+    positions: dict[str, list[np.ndarray]] = {}
+    groups = frame.groupby(columns, dropna=False, sort=False).indices
+    for key, where in groups.items():
+        positions.setdefault(name(key if isinstance(key, tuple) else (key,)), []).append(where)
+    out: dict[str, Mapping[str, float]] = {}
+    for key in sorted(positions):
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[np.concatenate(positions[key])] = True
+        out[key] = scorer.on(mask)
+    return out
 
 
 def prediction_column(frame: pd.DataFrame, prediction: str | None = None) -> str:
@@ -138,13 +155,14 @@ def prediction_column(frame: pd.DataFrame, prediction: str | None = None) -> str
 def guess_task(labels: Sequence[object], predictions: Sequence[object] = ()) -> Task:
     """``regression`` if any label or prediction is a number with a fraction (2.5), else
     ``classification`` (whole numbers, strings and booleans are classes)."""
-    for value in (*labels, *predictions):
-        if (
-            isinstance(value, numbers.Real)
-            and not isinstance(value, bool | np.bool_)
-            and math.isfinite(float(value))
-            and not float(value).is_integer()
-        ):
+    for values in (labels, predictions):
+        kind = _kind(values)
+        if kind == "numbers":
+            numbers_ = np.asarray(values, dtype=float)
+            finite = numbers_[np.isfinite(numbers_)]
+            if np.any(finite != np.floor(finite)):
+                return "regression"
+        elif kind == "mixed" and any(_fractional(v) for v in values):
             return "regression"
     return "classification"
 
@@ -241,13 +259,9 @@ def _probabilistic(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dic
 
 def _auc(positive: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC by the rank-sum (Mann-Whitney U) identity, ties given their average rank."""
-    order = np.argsort(scores, kind="mergesort")
-    ranked = scores[order]
-    ranks = np.empty(len(scores))
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2  # ranks start+1 .. end, averaged
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)  # a value's rows take ranks ends-count+1 .. ends
+    ranks = ((ends - counts + 1 + ends) / 2)[inverse]
     n_pos = float(positive.sum())
     n_neg = float(len(scores) - n_pos)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
@@ -271,7 +285,7 @@ def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 def comparable(labels: list[Any], predictions: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predictions as comparable arrays: numbers if both are numbers (1 == 1.0 ==
     True), else text (whole numbers written without '.0', so label '1' matches prediction 1)."""
-    if all(map(_is_number, labels)) and all(map(_is_number, predictions)):
+    if _kind(labels) == "numbers" and _kind(predictions) == "numbers":
         return np.array(labels, dtype=float), np.array(predictions, dtype=float)
     return np.array(list(map(_text, labels)), dtype=str), np.array(
         list(map(_text, predictions)), dtype=str
@@ -313,6 +327,8 @@ def _proba_classes(
 
 
 def _numbers(values: list[Any], what: str) -> np.ndarray:
+    if _kind(values) == "numbers":
+        return np.array(values, dtype=float)
     bad = [v for v in values if not _is_number(v)]
     if bad:
         raise InvalidInput(
@@ -321,6 +337,30 @@ def _numbers(values: list[Any], what: str) -> np.ndarray:
             "are classes)"
         )
     return np.array(values, dtype=float)
+
+
+def _kind(values: Sequence[object]) -> str:
+    """``numbers`` if every value is a number or bool, ``text`` if none is, else ``mixed``
+    (pandas' type inference runs in C: a Python check per value took seconds per million)."""
+    from pandas.api.types import infer_dtype
+
+    inferred = infer_dtype(list(values) if not isinstance(values, list) else values, skipna=False)
+    if inferred in ("integer", "floating", "mixed-integer-float", "boolean", "empty"):
+        return "numbers"
+    if inferred in ("string", "bytes"):
+        return "text"
+    if all(map(_is_number, values)):
+        return "numbers"
+    return "mixed"
+
+
+def _fractional(value: object) -> bool:
+    return (
+        _is_number(value)
+        and not isinstance(value, bool | np.bool_)
+        and math.isfinite(float(value))  # type: ignore[arg-type]
+        and not float(value).is_integer()  # type: ignore[arg-type]
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -359,13 +399,6 @@ def _slice_column(frame: pd.DataFrame, name: str) -> str:
     raise InvalidInput(
         f"slice column {name!r} is not in the frame; columns: {', '.join(map(str, frame.columns))}"
     )
-
-
-def _model_columns(frame: pd.DataFrame) -> tuple[list[Any], list[Any]]:
-    versions = (
-        frame["model_version"].tolist() if "model_version" in frame.columns else [None] * len(frame)
-    )
-    return frame["model"].tolist(), versions
 
 
 def version_key(model: object, version: object) -> str:
