@@ -237,9 +237,8 @@ def _probabilistic(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dic
         out["roc_auc"] = _auc(y == classes[1], normed[:, 1])
     elif len(classes) > 2 and present:
         out["roc_auc"] = float(np.mean([_auc(y == classes[j], normed[:, j]) for j in present]))
-    column = {c: j for j, c in enumerate(classes.tolist())}
-    index = np.array([column.get(v, -1) for v in y.tolist()])
-    if np.all(index >= 0):
+    index = np.searchsorted(classes, y).clip(0, len(classes) - 1)  # classes are sorted
+    if np.all(classes[index] == y):  # every label has a probability column
         eps = np.finfo(np.float64).eps
         chosen = np.clip(normed[np.arange(len(y)), index], eps, 1 - eps)
         out["log_loss"] = float(-np.mean(np.log(chosen)))
