@@ -32,6 +32,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,11 +311,16 @@ def run(
     )
     started = time.perf_counter()
     tallies: dict[tuple[str, int, str], Tally] = defaultdict(Tally)
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(run_chunk, work))
-    else:
-        done = [run_chunk(chunk) for chunk in work]
+    done: list[Chunk] = []
+    with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext() as pool:
+        finished = pool.map(run_chunk, work) if pool is not None else map(run_chunk, work)
+        for chunk in finished:
+            done.append(chunk)
+            print(
+                f"  n={chunk.n}: pairs {chunk.start}-{chunk.stop - 1} done "
+                f"({len(done)}/{len(work)}, {time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     for chunk in done:
         for key, tally in chunk.tallies.items():
             tallies[key].add(tally)
