@@ -218,16 +218,10 @@ def _stats(
 def _versions(frame: pd.DataFrame, variant: str) -> tuple[str, ...]:
     if "model" not in frame.columns:
         return ()
-    rows = frame[frame["variant"].astype(str) == variant]
-    versions = (
-        rows["model_version"].tolist() if "model_version" in rows.columns else [None] * len(rows)
-    )
-    found = {
-        version_key(model, version)
-        for model, version in zip(rows["model"].tolist(), versions, strict=True)
-        if model is not None
-    }
-    return tuple(sorted(found))
+    rows = frame[(frame["variant"].astype(str) == variant) & frame["model"].notna()]
+    keys = ["model", "model_version"] if "model_version" in rows.columns else ["model"]
+    pairs = rows.groupby(keys, dropna=False, sort=False).indices  # one key per version
+    return tuple(sorted({version_key(*(k if isinstance(k, tuple) else (k,))) for k in pairs}))
 
 
 # --- statistics ---------------------------------------------------------------------------------
