@@ -23,20 +23,18 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import AlreadyExists, InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 from ..store import limits
 from ..store import schema as t
 from ..store.audit import append_event
+from . import _monitors as checks
 from . import _runs
 from ._references import ReferenceBook, check_reference_spec
 from ._window import (
@@ -48,7 +46,7 @@ from ._window import (
     read_window,
     span_ms,
 )
-from .entities import AlertRule, Monitor, MonitorRun
+from .entities import Monitor, MonitorRun
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,18 +68,12 @@ if TYPE_CHECKING:
     )
     from .sketch import ReferenceSketch
 
-__all__ = ["MAX_EVERY", "MAX_WINDOW", "MonitoringService"]
+__all__ = ["MonitoringService"]
 
 logger = logging.getLogger(__name__)
 
-MAX_WINDOW = timedelta(days=366)
-MAX_EVERY = timedelta(days=366)
 MAX_HISTORY = 10_000
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.MONITOR_NAME - 1}}}")
-_DEPLOYMENT = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.DEPLOYMENT_NAME - 1}}}")
-_TASKS = ("classification", "regression")
 _STATUSES = ("open", "resolved")
-_URL_LIMIT = 2000
 _m, _r, _res = t.monitors.c, t.monitor_runs.c, t.monitor_results.c
 
 
@@ -132,24 +124,26 @@ class MonitoringService:
         """A new monitor of ``deployment``'s prediction log; an explicit reference is built
         (or found) now, so a wrong one fails here rather than at the first run."""
         spec = {
-            "window_s": _seconds("window", window, MAX_WINDOW),
-            "every_s": None if every is None else _seconds("every", every, MAX_EVERY),
-            "tests": _check_tests(tests),
-            "columns": _check_columns(columns),
-            "thresholds": _check_thresholds(thresholds),
-            "alerts": [rule.key for rule in _check_alerts(alerts)],
-            "webhook": _check_webhook(webhook),
-            "webhook_format": _check_choice("webhook_format", webhook_format, ("json", "slack")),
-            "task": None if task is None else _check_choice("task", task, _TASKS),
+            "window_s": checks.seconds("window", window, checks.MAX_WINDOW),
+            "every_s": None if every is None else checks.seconds("every", every, checks.MAX_EVERY),
+            "tests": checks.check_tests(tests),
+            "columns": checks.check_columns(columns),
+            "thresholds": checks.check_thresholds(thresholds),
+            "alerts": [rule.key for rule in checks.check_alerts(alerts)],
+            "webhook": checks.check_webhook(webhook),
+            "webhook_format": checks.check_choice(
+                "webhook_format", webhook_format, ("json", "slack")
+            ),
+            "task": None if task is None else checks.check_choice("task", task, checks.TASKS),
         }
-        _check_name(name)
-        _check_deployment(deployment)
+        checks.check_name(name)
+        checks.check_deployment(deployment)
         check_reference_spec(reference)
         if description is not None:
             limits.check_text("monitor description", description, limit=limits.REGISTRY_TAG_VALUE)
         with self.db.read() as conn:
             if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is not None:
-                raise _exists(name)
+                raise checks.exists(name)
         reference_id = None
         if reference != "auto":
             reference_id = self._references().build(reference).id
@@ -175,21 +169,21 @@ class MonitoringService:
             with self.db.read() as conn:  # two creates of one name: the unique name decides
                 if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is None:
                     raise
-            raise _exists(name) from None
+            raise checks.exists(name) from None
         return self.get(name)
 
     def get(self, name: str) -> Monitor:
         """The monitor called ``name``."""
         with self.db.read() as conn:
-            return _monitor(self._row(conn, name))
+            return checks.monitor(self._row(conn, name))
 
     def list(self, *, deployment: str | None = None) -> builtins.list[Monitor]:
         """Every monitor (of ``deployment``), by name."""
         query = sa.select(t.monitors).order_by(_m.name)
         if deployment is not None:
-            query = query.where(_m.deployment == _check_deployment(deployment))
+            query = query.where(_m.deployment == checks.check_deployment(deployment))
         with self.db.read() as conn:
-            return [_monitor(row) for row in conn.execute(query).all()]
+            return [checks.monitor(row) for row in conn.execute(query).all()]
 
     def delete(self, name: str) -> None:
         """Remove the monitor, its runs, results and alerts (the audit log keeps the record)."""
@@ -204,7 +198,7 @@ class MonitoringService:
             conn.execute(t.monitor_results.delete().where(_res.monitor_id == row.id))
             conn.execute(t.monitor_runs.delete().where(_r.monitor_id == row.id))
             conn.execute(t.monitors.delete().where(_m.id == row.id))
-            before = {**_snapshot(row), "runs": runs}
+            before = {**checks.snapshot(row), "runs": runs}
             self._audit(conn, "monitor.delete", row.id, before=before)
 
     def run(self, name: str, *, at: datetime | None = None) -> MonitorRun:
@@ -217,7 +211,7 @@ class MonitoringService:
         monitor, a bad ``at``, and errors of the alert book (after the run is stored).
         """
         monitor = self.get(name)
-        end = self._clock() if at is None else _ms_of(at)
+        end = self._clock() if at is None else checks.ms_of(at)
         start = end - monitor.window_s * 1000
         started = self._clock()
         reference_id = monitor.reference_id
@@ -367,7 +361,7 @@ class MonitoringService:
             row = self._row(conn, name)
             query = sa.select(t.monitor_runs).where(_r.monitor_id == row.id)
             if since is not None:
-                query = query.where(_r.window_end >= _ms_of(since))
+                query = query.where(_r.window_end >= checks.ms_of(since))
             rows = conn.execute(
                 query.order_by(_r.window_end.desc(), _r.started_at.desc(), _r.id.desc()).limit(
                     limit
@@ -398,7 +392,7 @@ class MonitoringService:
         (its last 100 runs)."""
         from .report import render
 
-        _check_choice("format", format, ("html", "json"))
+        checks.check_choice("format", format, ("html", "json"))
         monitor = self.get(name)
         history = self.history(name, limit=100)
         if run_id is None:
@@ -480,7 +474,7 @@ class MonitoringService:
         from .performance import score
 
         if task is not None:
-            _check_choice("task", task, _TASKS)
+            checks.check_choice("task", task, checks.TASKS)
         frame, _, _ = self._labelled(deployment, since, until)
         return score(frame, task=task, slices=slices, predictions=len(frame))
 
@@ -515,7 +509,7 @@ class MonitoringService:
     ) -> tuple[pd.DataFrame, int, int]:
         """The log's rows of the span with a ``label`` column (None where none is stored),
         and the span in UTC milliseconds (an open start: the first row's time, else 0)."""
-        _check_deployment(deployment)
+        checks.check_deployment(deployment)
         start, end = span_ms(since, until, self._clock())
         table = read_window(self.predictions, deployment, start, end, None)
         keep = [
@@ -537,7 +531,7 @@ class MonitoringService:
         from ._alerts import AlertBook
 
         if status is not None:
-            _check_choice("status", status, _STATUSES)
+            checks.check_choice("status", status, _STATUSES)
         if monitor is not None:
             self.get(monitor)  # an unknown monitor is NotFound, not an empty list
         book = AlertBook(self.store, actor=self._actor_name(), clock=self._clock)
@@ -557,7 +551,7 @@ class MonitoringService:
         return LabelBook(self.store, actor=self._actor_name(), clock=self._clock)
 
     def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
-        query = sa.select(t.monitors).where(_m.name == _check_name(name))
+        query = sa.select(t.monitors).where(_m.name == checks.check_name(name))
         row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             known = conn.execute(sa.select(_m.name).order_by(_m.name).limit(20)).scalars()
@@ -580,191 +574,6 @@ class MonitoringService:
             before=before,
             after=after,
         )
-
-
-# --- validation --------------------------------------------------------------------------------
-
-
-def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"monitor name {str(name)[:80]!r} must be 1-{limits.MONITOR_NAME} letters, digits, "
-            "'.', '_' or '-', starting with a letter or digit (e.g. 'churn-drift')"
-        )
-    return name
-
-
-def _check_deployment(name: object) -> str:
-    if not isinstance(name, str) or not _DEPLOYMENT.fullmatch(name):
-        raise InvalidInput(
-            f"deployment name {str(name)[:80]!r} must be 1-{limits.DEPLOYMENT_NAME} letters, "
-            "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'churn-api')"
-        )
-    return name
-
-
-def _seconds(what: str, value: object, most: timedelta) -> int:
-    if not isinstance(value, timedelta):
-        raise InvalidInput(
-            f"{what} {value!r} must be a timedelta (e.g. timedelta(minutes=15)); the CLI takes "
-            "15m, 1h, 1d"
-        )
-    seconds = value.total_seconds()
-    if not 1 <= seconds <= most.total_seconds() or seconds != int(seconds):
-        raise InvalidInput(
-            f"{what} {value} must be a whole number of seconds from 1 s to {most.days} days"
-        )
-    return int(seconds)
-
-
-def _known_tests() -> builtins.list[str]:
-    from .stats import TESTS
-
-    return sorted(TESTS)
-
-
-def _check_tests(tests: object) -> builtins.list[str]:
-    if isinstance(tests, str) or not isinstance(tests, Sequence):
-        raise InvalidInput(f"tests {tests!r} must be a list of test names, e.g. ['psi', 'ks']")
-    if not tests:
-        return []
-    known = _known_tests()
-    unknown = [name for name in tests if name not in known]
-    if unknown:
-        raise InvalidInput(f"unknown test(s) {unknown}; tests: {', '.join(known)}")
-    return builtins.list(dict.fromkeys(tests))
-
-
-def _check_columns(columns: object) -> builtins.list[str]:
-    if isinstance(columns, str) or not isinstance(columns, Sequence):
-        raise InvalidInput(
-            f"columns {columns!r} must be a list of the log's columns, e.g. "
-            "['input.age', 'output.predict']"
-        )
-    bad = [
-        c
-        for c in columns
-        if not isinstance(c, str)
-        or not c.startswith((INPUT, OUTPUT))
-        or c in (INPUT, OUTPUT)
-        or len(c) > limits.KEY
-    ]
-    if bad:
-        raise InvalidInput(
-            f"column(s) {[str(c)[:80] for c in bad]} are not the prediction log's feature or "
-            f"output columns: name them 'input.<feature>' or 'output.<name>' (at most "
-            f"{limits.KEY} characters)"
-        )
-    return builtins.list(dict.fromkeys(columns))
-
-
-def _check_thresholds(thresholds: object) -> dict[str, float]:
-    if thresholds is None:
-        return {}
-    if not isinstance(thresholds, Mapping):
-        raise InvalidInput(
-            f"thresholds {thresholds!r} must map TEST or TEST:COLUMN to a number, e.g. "
-            "{'psi': 0.2, 'ks:input.age': 0.1}"
-        )
-    if not thresholds:
-        return {}
-    known = _known_tests()
-    checked: dict[str, float] = {}
-    for key, value in thresholds.items():
-        test = key.partition(":")[0] if isinstance(key, str) else None
-        column = key.partition(":")[2] if isinstance(key, str) else ""
-        if test not in known or (":" in key and not column.startswith((INPUT, OUTPUT))):
-            raise InvalidInput(
-                f"threshold key {str(key)[:80]!r} must be TEST or TEST:COLUMN (e.g. 'psi' or "
-                f"'psi:input.age'); tests: {', '.join(known)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(f"threshold {key!r}: {value!r} is not a number")
-        if not math.isfinite(value):
-            raise InvalidInput(f"threshold {key!r} must be a finite number, not {value}")
-        checked[key] = float(value)
-    return checked
-
-
-def _check_alerts(alerts: object) -> builtins.list[AlertRule]:
-    if isinstance(alerts, str) or not isinstance(alerts, Sequence):
-        raise InvalidInput(
-            f"alerts {alerts!r} must be a list of rules, e.g. ['drift_share>0.3', 'accuracy<0.8']"
-        )
-    rules = [AlertRule.parse(text) for text in alerts]
-    return builtins.list({rule.key: rule for rule in rules}.values())
-
-
-def _check_webhook(url: object) -> str | None:
-    if url is None:
-        return None
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or len(url) > _URL_LIMIT  # type: ignore[arg-type]
-    ):
-        raise InvalidInput(
-            f"webhook {str(url)[:100]!r} must be an http(s) URL of at most {_URL_LIMIT} "
-            "characters, e.g. 'https://hooks.example.com/loopwright'"
-        )
-    return str(url)
-
-
-def _check_choice(what: str, value: object, choices: Sequence[str]) -> Any:
-    if value not in choices:
-        raise InvalidInput(f"{what} {value!r} must be one of: {', '.join(choices)}")
-    return value
-
-
-def _ms_of(moment: object) -> int:
-    if not isinstance(moment, datetime):
-        raise InvalidInput(f"at/since {moment!r} must be a datetime (a naive one is taken as UTC)")
-    start, _ = span_ms(moment, None, 0)
-    assert start is not None
-    return start
-
-
-# --- rows to entities ----------------------------------------------------------------------------
-
-
-def _monitor(row: Any) -> Monitor:
-    spec = json.loads(row.spec_json)
-    return Monitor(
-        id=row.id,
-        name=row.name,
-        deployment=row.deployment,
-        reference=row.reference_spec,
-        reference_id=row.reference_id,
-        window_s=int(spec["window_s"]),
-        every_s=spec.get("every_s"),
-        tests=tuple(spec.get("tests") or ()),
-        columns=tuple(spec.get("columns") or ()),
-        thresholds=dict(spec.get("thresholds") or {}),
-        alerts=tuple(AlertRule.parse(text) for text in spec.get("alerts") or ()),
-        webhook=spec.get("webhook"),
-        webhook_format=spec.get("webhook_format") or "json",
-        task=spec.get("task"),
-        description=row.description,
-        created_by=row.created_by,
-        created_at=int(row.created_at),
-        updated_at=int(row.updated_at),
-        last_run_at=row.last_run_at,
-    )
-
-
-def _snapshot(row: Any) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "deployment": row.deployment,
-        "reference": row.reference_spec,
-        "spec": json.loads(row.spec_json),
-    }
-
-
-def _exists(name: str) -> AlreadyExists:
-    return AlreadyExists(f"monitor {name!r} already exists; delete it first or pick another name")
 
 
 def _tested_columns(monitor: Monitor, table: pa.Table, sketch: ReferenceSketch) -> tuple[str, ...]:
