@@ -58,7 +58,7 @@ class MonitorIn(Body):
     description: str | None = Field(default=None, max_length=10_000)
 
 
-class RunIn(Body):
+class MonitorRunIn(Body):
     at: int | None = Field(default=None, ge=_FIRST_MS, le=_LAST_MS)  # UTC ms; default now
 
 
@@ -300,7 +300,7 @@ def delete_monitor(name: str, state: State, caller: Editor) -> Response:
 
 
 @router.post("/monitors/{name}/runs")
-def run_monitor(name: str, body: RunIn, state: State, caller: Editor) -> MonitorRunOut:
+def run_monitor(name: str, body: MonitorRunIn, state: State, caller: Editor) -> MonitorRunOut:
     """Run the monitor now over the window ending at ``at`` (default: now)."""
     at = None if body.at is None else _EPOCH + timedelta(milliseconds=body.at)
     return MonitorRunOut.of(_service(state, caller).run(name, at=at))
