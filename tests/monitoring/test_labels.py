@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loopwright.config import resolve_settings
 from loopwright.errors import InvalidInput, NotFound
@@ -20,6 +23,8 @@ from loopwright.store import limits
 from loopwright.store import schema as t
 from loopwright.store.audit import events, verify_chain
 from loopwright.store.home import Store, open_store
+
+_examples = itertools.count()  # a fresh deployment per hypothesis example
 
 
 class Clock:
@@ -250,3 +255,40 @@ def test_read_label_file_errors(tmp_path: Path) -> None:
     pd.DataFrame({"request_id": ["a"], "label": [[1, 2]]}).to_parquet(tmp_path / "list.parquet")
     with pytest.raises(InvalidInput, match="1 label"):
         read_label_file(tmp_path / "list.parquet")
+
+
+_IDS = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00"),
+    min_size=1,
+    max_size=30,
+)
+_LABELS = st.one_of(
+    st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    _IDS,  # tabs, newlines, backslashes and quotes: what COPY and JSON must carry intact
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(first=st.dictionaries(_IDS, _LABELS, min_size=1, max_size=20), again=st.data())
+def test_any_labels_read_back_as_logged(
+    book: LabelBook, first: dict[str, object], again: st.DataObject
+) -> None:
+    deployment = f"prop-{next(_examples)}"
+    assert book.log(deployment, first).rows == len(first)
+    second = again.draw(st.dictionaries(st.sampled_from(sorted(first)) | _IDS, _LABELS, min_size=1))
+    result = book.log(deployment, second)
+    assert result.updated == len(set(second) & set(first))
+    read = book.read(deployment)
+    stored = dict(zip(read["request_id"], read["label"], strict=True))
+    expected = {**first, **second}
+    assert stored.keys() == expected.keys()
+    for key, value in expected.items():
+        assert stored[key] == value and type(stored[key]) is type(value), key
+    joined = book.join(deployment, pd.DataFrame({"request_id": list(expected), "row": 0}))
+    assert joined["label"].tolist() == list(expected.values())

@@ -311,8 +311,8 @@ def _checked(labels: object) -> dict[tuple[str, int], str]:
     bad_ids = [i for i in ids if not _fits_id(i)]
     if bad_ids:
         raise InvalidInput(
-            f"{len(bad_ids)} request id(s) are not strings of 1-{limits.REQUEST_ID} printable "
-            f"characters, e.g. {_quoted(bad_ids)}"
+            f"{len(bad_ids)} request id(s) are not strings of 1-{limits.REQUEST_ID} characters "
+            f"(no NUL, valid Unicode), e.g. {_quoted(bad_ids)}"
         )
     checked_rows = [_row(r) for r in rows]
     bad_rows = [r for r, c in zip(rows, checked_rows, strict=True) if c is None]
