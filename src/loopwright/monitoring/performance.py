@@ -10,6 +10,8 @@ one-vs-rest, macro over the classes present in the labels), ``log_loss`` and
 Regression: ``mae``, ``rmse``, ``mape`` (a share, not a percentage; rows whose label is 0 are
 left out, since their percentage error is undefined; absent when every label is 0).
 A figure that is undefined on the rows (AUC with one class present) is left out, not NaN.
+Each group of ``by_version`` and ``by_slice`` also has ``rows``, its labelled rows; a group's
+binary figures keep the window's positive class.
 
 Example:
     >>> import pandas as pd
