@@ -81,7 +81,7 @@ class LabelBook:
         keyed = _checked(labels)
         now = self._clock()
         with self.db.write() as conn:
-            if conn.dialect.name == "postgresql":
+            if conn.dialect.driver == "psycopg":  # PostgreSQL through psycopg 3: COPY
                 updated = _copy_upsert(conn, name, keyed, now)
             else:
                 updated = self._existing(conn, name, keyed)
