@@ -87,6 +87,17 @@ def test_against_scipy() -> None:
     assert found.statistic == pytest.approx(expected.pvalue) and found.drifted
 
 
+@pytest.mark.filterwarnings("ignore:p-value (floored|capped)")
+def test_anderson_darling_against_scipy() -> None:
+    rng = np.random.default_rng(20)
+    for n, m, shift in [(300, 250, 0.0), (800, 700, 0.15), (20_000, 10_000, 0.03)]:
+        r, c = rng.normal(0, 1, n), rng.normal(shift, 1, m)
+        (found,) = compare(pa.table({"x": r}), pa.table({"x": c}), tests=["anderson"]).tests
+        expected = stats.anderson_ksamp([r, c], variant="midrank")
+        assert found.detail["ad"] == pytest.approx(expected.statistic, rel=0.02, abs=0.1)
+        assert found.statistic == pytest.approx(expected.pvalue, rel=0.1)
+
+
 def test_large_reference_uses_the_quantile_grid() -> None:
     rng = np.random.default_rng(10)
     r, c = rng.normal(0, 1, 200_000), rng.normal(0.3, 1, 100_000)

@@ -36,6 +36,7 @@ _ENTRIES: dict[str, str] = {
     # numeric columns
     "ks": "numeric:KS",
     "wasserstein": "numeric:Wasserstein",
+    "anderson": "numeric:AndersonDarling",
     # both kinds
     "psi": "numeric:PSI",
     "jensenshannon": "numeric:JensenShannon",
