@@ -236,3 +236,15 @@ def test_refusals_that_name_the_way_out() -> None:
         _compare(text)
     with pytest.raises(InvalidInput, match="'variant' column"):
         _compare(text.drop(columns=["variant"]))
+
+
+def test_mean_prediction_of_booleans_is_the_positive_rate() -> None:
+    frame = pd.DataFrame(
+        {
+            "variant": ["primary"] * 200 + ["canary"] * 200,
+            "output.predict": [True, False] * 100 + [True] * 150 + [False] * 50,
+        }
+    )
+    result = _compare(frame, metric="mean_prediction")
+    assert (result.baseline.value, result.candidate.value) == (0.5, 0.75)
+    assert result.significant

@@ -178,7 +178,8 @@ def _samples(frame: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
     rows = frame[frame[column].notna()]
     if metric == "mean_prediction":
         values = rows[column].tolist()
-        if not all(_numeric(v) for v in values):
+        # booleans count as 0/1: a binary classifier's mean prediction is its positive rate
+        if not all(_numeric(v) or isinstance(v, bool | np.bool_) for v in values):
             raise InvalidInput(
                 f"the predictions ({column}) are not numbers, so they have no mean; compare on "
                 "accuracy (log labels) or latency_ms"
