@@ -13,6 +13,17 @@ is below ``1 - confidence``; then ``promote`` if the candidate is better in the 
 direction (``higher_is_better``), else ``rollback``. No correction is made for looking again
 and again while data arrives (each look is a new test): a rollout that checks every few
 minutes should ask for a higher ``confidence``.
+
+Example:
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"variant": ["primary"] * 300 + ["canary"] * 300,
+    ...                       "output.predict": [1] * 600,
+    ...                       "label": [1, 0] * 150 + [1, 1, 1, 0] * 75})
+    >>> found = compare_variants(frame, deployment="churn-api", metric=None, baseline=None,
+    ...                          candidate=None, confidence=0.95, min_samples=100,
+    ...                          window_start=0, window_end=1)
+    >>> found.metric, round(found.difference, 2), found.decision
+    ('accuracy', 0.25, 'promote')
 """
 
 from __future__ import annotations
