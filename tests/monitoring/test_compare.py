@@ -96,6 +96,8 @@ def test_anderson_darling_against_scipy() -> None:
         expected = stats.anderson_ksamp([r, c], variant="midrank")
         assert found.detail["ad"] == pytest.approx(expected.statistic, rel=0.02, abs=0.1)
         assert found.statistic == pytest.approx(expected.pvalue, rel=0.1)
+    tiny = compare(pa.table({"x": [1.0]}), pa.table({"x": [2.0, 3.0]}), tests=["anderson"])
+    assert tiny.tests[0].detail["skipped"] == "Anderson-Darling needs at least 4 values in all"
 
 
 def test_large_reference_uses_the_quantile_grid() -> None:

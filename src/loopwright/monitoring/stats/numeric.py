@@ -12,6 +12,7 @@ homogeneity on their bins.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar, Literal
 
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 PSI_EPSILON = 1e-4
+_BLOCK = 1 << 16
 
 
 def numeric_ready(ref: ColumnSketch, cur: CurrentColumn) -> Score | None:
@@ -223,6 +225,8 @@ class AndersonDarling:
             return skip
         assert isinstance(ref, NumericSketch)
         n, m = ref.count, cur.count
+        if n + m < 4:  # the null variance divides by (N - 1)(N - 2)(N - 3)
+            return Score.skip("Anderson-Darling needs at least 4 values in all")
         c_le, c_lt = cur.grid_counts
         groups = []
         for le, lt, size in ((ref.le, ref.lt, n), (c_le, c_lt, m)):
@@ -253,13 +257,20 @@ class AndersonDarling:
         return Score(p, p, {"ad": t})
 
 
+@functools.lru_cache(maxsize=64)  # columns of one window mostly share (n, m)
 def _ad_variance(n: int, m: int) -> float:
     """The variance of the two-sample A2 statistic under the null (Scholz and Stephens, eq. 4)."""
     k, big_n = 2, n + m
     h_big = 1 / n + 1 / m
-    tail = np.cumsum(1.0 / np.arange(big_n - 1, 1, -1, dtype=np.float64))
-    h = float(tail[-1]) + 1 if len(tail) else 1.0
-    g = float(np.sum(tail / np.arange(2, big_n, dtype=np.float64)))
+    # h = sum 1/i for i < N; g = sum over i < j < N of 1 / ((N - i) j), as SciPy computes it
+    # (running sums of 1/(N-1), 1/(N-2), ...), in blocks so a 2M-row pass adds no 16 MB arrays.
+    carry = g = 0.0
+    for start in range(0, big_n - 2, _BLOCK):
+        index = np.arange(start, min(start + _BLOCK, big_n - 2), dtype=np.float64)
+        running = carry + np.cumsum(1.0 / (big_n - 1 - index))
+        g += float(np.sum(running / (index + 2)))
+        carry = float(running[-1])
+    h = carry + 1
     a = (4 * g - 6) * (k - 1) + (10 - 6 * g) * h_big
     b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * h_big - 8 * h + 4 * g - 6
     c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * h_big + 4 * h
