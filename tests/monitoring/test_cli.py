@@ -203,28 +203,26 @@ def test_compare_two_files(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "fragments"),
-    [
-        (["monitors", "create", "m", "--deployment", "d", "--window", "soon"], ("--window",)),
-        (["monitors", "create", "m", "--deployment", "d", "--every", "1x"], ("--every",)),
-        (["monitors", "create", "m", "--deployment", "d", "--threshold", "psi"], ("psi",)),
-        (["monitors", "create", "m", "--deployment", "d", "--threshold", "psi=x"], ("TEST=",)),
-        (["monitors", "create", "m", "--deployment", "d", "--task", "rank"], ("--task",)),
-        (["monitors", "create", "m", "--deployment", "d", "--alert", "big"], ("METRIC OP",)),
-        (["monitors", "create", "m", "--deployment", "d", "--tests", "nope"], ("nope",)),
-        (["monitors", "run", "nope"], ("nope",)),
-        (["monitors", "run", "nope", "--at", "noon"], ("--at",)),
-        (["monitors", "report", "nope", "--format", "pdf"], ("--format",)),
-        (["monitors", "alerts", "--status", "closed"], ("--status",)),
-        (["labels", "import", "missing.csv", "--deployment", "d"], ("missing.csv",)),
-        (["deployments", "compare", DEPLOYMENT, "--confidence", "1.5"], ("confidence",)),
-    ],
-)
-def test_bad_arguments_are_one_line(
-    store: list[str], args: list[str], fragments: tuple[str, ...]
-) -> None:
-    one_line_error(lw(store, *args), *fragments)
+BAD_ARGUMENTS: list[tuple[list[str], tuple[str, ...]]] = [
+    (["monitors", "create", "m", "--deployment", "d", "--window", "soon"], ("--window",)),
+    (["monitors", "create", "m", "--deployment", "d", "--every", "1x"], ("--every",)),
+    (["monitors", "create", "m", "--deployment", "d", "--threshold", "psi"], ("psi",)),
+    (["monitors", "create", "m", "--deployment", "d", "--threshold", "psi=x"], ("TEST=",)),
+    (["monitors", "create", "m", "--deployment", "d", "--task", "rank"], ("--task",)),
+    (["monitors", "create", "m", "--deployment", "d", "--alert", "big"], ("METRIC OP",)),
+    (["monitors", "create", "m", "--deployment", "d", "--tests", "nope"], ("nope",)),
+    (["monitors", "run", "nope"], ("nope",)),
+    (["monitors", "run", "nope", "--at", "noon"], ("--at",)),
+    (["monitors", "report", "nope", "--format", "pdf"], ("--format",)),
+    (["monitors", "alerts", "--status", "closed"], ("--status",)),
+    (["labels", "import", "missing.csv", "--deployment", "d"], ("missing.csv",)),
+    (["deployments", "compare", DEPLOYMENT, "--confidence", "1.5"], ("confidence",)),
+]
+
+
+def test_bad_arguments_are_one_line(store: list[str]) -> None:
+    for args, fragments in BAD_ARGUMENTS:
+        one_line_error(lw(store, *args), *fragments)
 
 
 @pytest.fixture
