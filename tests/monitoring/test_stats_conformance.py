@@ -98,18 +98,19 @@ def test_power_on_a_known_shift(name: str) -> None:
         assert found and all(r.drifted for r in found), (kind, found)
 
 
-@pytest.mark.parametrize("name", DRIFT)
-def test_effect_size_alone_does_not_flag_a_negligible_shift_at_large_n(name: str) -> None:
-    """At 200k rows a 0.02 sigma shift is "significant" but not drift."""
+EFFECT_SIZES = [n for n in DRIFT if TESTS[n].higher_is_drift and "numeric" in _kinds(n)]
+
+
+@pytest.mark.parametrize("name", EFFECT_SIZES)
+def test_a_negligible_shift_at_large_n_is_not_drift(name: str) -> None:
+    """At 200k rows a 0.02 sigma shift is "significant" (the null test rejects) but its effect
+    size stays under the threshold, so the verdict is stable as n grows."""
     rng = np.random.default_rng(3)
-    for kind in _kinds(name):
-        if kind != "numeric":
-            continue
-        ref = pa.table({"x": rng.normal(0, 1, 200_000)})
-        cur = pa.table({"x": rng.normal(0.02, 1, 200_000)})
-        (found,) = _run(name, ref, cur, p_values=True)
-        if TESTS[name].higher_is_drift:
-            assert not found.drifted, found
+    ref = pa.table({"x": rng.normal(0, 1, 200_000)})
+    cur = pa.table({"x": rng.normal(0.02, 1, 200_000)})
+    (found,) = _run(name, ref, cur, p_values=True)
+    assert found.p_value is not None and found.p_value < ALPHA, found
+    assert not found.drifted, found
 
 
 @pytest.mark.parametrize("name", ALL)
