@@ -375,19 +375,23 @@ def test_window_readers_agree(
         monkeypatch.setitem(__import__("sys").modules, "duckdb", None)
     end = int(SHIFTED_END.timestamp() * 1000)
     wanted = ["input.age", "input.gone", "output.predict"]
-    table = _window.read_window(source, DEPLOYMENT, end - 3600_000, end, wanted)
+    table = _window.read_window(source, DEPLOYMENT, end - 3600_000, end, wanted).table
     assert table.column_names == [*_window.SERVED_BY, "input.age", "output.predict"]
     assert table.num_rows == ROWS
     ids = sorted(zip(table["request_id"].to_pylist(), table["row"].to_pylist(), strict=True))
     assert ids[0] == ("s-0", 0) and len(set(ids)) == ROWS
     assert _window.model_version_counts(table) == [(f"{MODEL}/1", ROWS)]
-    everything = _window.read_window(source, DEPLOYMENT, None, end, None)
+    everything = _window.read_window(source, DEPLOYMENT, None, end, None).table
     assert everything.num_rows == 2 * ROWS
     assert set(_window.feature_columns(everything)) == {
         "input.age", "input.income", "input.plan", "output.predict"
     }  # fmt: skip
     empty = _window.read_window(source, DEPLOYMENT, None, int(START.timestamp() * 1000), wanted)
-    assert empty.num_rows == 0
+    assert (empty.table.num_rows, empty.rows) == (0, 0)
+    sample = _window.read_window(source, DEPLOYMENT, None, end, wanted, max_rows=500)
+    assert (sample.table.num_rows, sample.rows, sample.sampled) == (500, 2 * ROWS, True)
+    again = _window.read_window(source, DEPLOYMENT, None, end, wanted, max_rows=500)
+    assert again.table.sort_by("request_id").equals(sample.table.sort_by("request_id"))
 
 
 def test_vector_outputs_are_not_tested_column_by_column(
@@ -428,3 +432,21 @@ def test_a_log_on_s3_is_read_through_duckdb(tmp_path: Path, s3_blob_uri: str) ->
         run = monitoring.run("churn", at=SHIFTED_END)
         assert (run.status, run.rows) == ("ok", 200)
         assert "input.age" in drifted(run)
+
+
+def test_a_window_past_the_row_cap_is_tested_on_a_sample(
+    store: Store, deployed: Deployed, clock: Clock
+) -> None:
+    from loopwright.errors import InvalidInput
+
+    capped = MonitoringService(
+        store, PredictionService(deployed.log), clock=clock, max_window_rows=400
+    )
+    capped.create("churn", deployment=DEPLOYMENT)
+    run = capped.run("churn", at=SHIFTED_END)
+    assert run.rows == ROWS
+    assert run.drift is not None and run.drift.current_rows == 400
+    assert set(SHIFTED) <= drifted(run)
+    for bad in (0, True, 2.5):
+        with pytest.raises(InvalidInput, match="max_window_rows"):
+            MonitoringService(store, PredictionService(deployed.log), max_window_rows=bad)  # type: ignore[arg-type]

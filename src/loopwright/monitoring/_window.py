@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ __all__ = [
     "INPUT",
     "OUTPUT",
     "SERVED_BY",
+    "Window",
     "as_datetime",
     "feature_columns",
     "model_version_counts",
@@ -72,18 +74,35 @@ def _ms(what: str, value: datetime | timedelta | None, now: int) -> int | None:
     )
 
 
+@dataclass(frozen=True)
+class Window:
+    """The rows read (``table``) and how many the window holds (``rows``): more than the table's
+    when the window passed the row cap and a uniform sample of it was read."""
+
+    table: pa.Table
+    rows: int
+
+    @property
+    def sampled(self) -> bool:
+        return self.rows > int(self.table.num_rows)
+
+
 def read_window(
     predictions: Predictions,
     deployment: str,
     start_ms: int | None,
     end_ms: int,
     columns: Sequence[str] | None,
-) -> pa.Table:
+    *,
+    max_rows: int | None = None,
+) -> Window:
     """The log rows of ``deployment`` in ``[start_ms, end_ms)`` as Arrow, in no set order.
 
     ``columns``: the columns wanted besides :data:`SERVED_BY` (None: every column). A wanted
     column that no file of the window holds is left out, not an error: a feature dropped by
     the client shows up as missing in the drift result rather than failing the run.
+    ``max_rows``: past it, a seeded uniform sample of that many rows is read instead (DuckDB's
+    reservoir sample, so memory stays bounded by the cap whatever the window holds).
     """
     since = None if start_ms is None else as_datetime(start_ms)
     until = as_datetime(end_ms)
@@ -95,15 +114,28 @@ def read_window(
         except ImportError:
             pass
         else:
-            return _read_duckdb(location, deployment, since, until, wanted)
+            return _read_duckdb(location, deployment, since, until, wanted, max_rows)
     try:
-        return _read(predictions, deployment, since, until, wanted)
+        table = _read(predictions, deployment, since, until, wanted)
     except InvalidInput as exc:
         if wanted is None or "are in none of the files" not in str(exc):
             raise
-    # Some wanted columns are in no file: read what exists (the reader names no other way to
-    # learn the files' columns), then keep the wanted ones.
-    return _present(_read(predictions, deployment, since, until, None), wanted)
+        # Some wanted columns are in no file: read what exists (the reader names no other way
+        # to learn the files' columns), then keep the wanted ones.
+        table = _present(_read(predictions, deployment, since, until, None), wanted)
+    return _capped(table, max_rows)
+
+
+def _capped(table: pa.Table, max_rows: int | None) -> Window:
+    """``table`` cut to a seeded uniform sample of ``max_rows`` (the readers other than DuckDB
+    read everything first: the cap keeps the figures alike, not the memory)."""
+    import numpy as np
+
+    rows = table.num_rows
+    if max_rows is None or rows <= max_rows:
+        return Window(table, rows)
+    keep = np.sort(np.random.default_rng(0).choice(rows, size=max_rows, replace=False))
+    return Window(table.take(keep), rows)
 
 
 def _read(
@@ -145,8 +177,10 @@ def _read_duckdb(
     since: datetime | None,
     until: datetime,
     wanted: list[str] | None,
-) -> pa.Table:
+    max_rows: int | None,
+) -> Window:
     import duckdb
+    import pyarrow as pa
 
     from ..errors import StoreError
     from ..serving.predictions import predictions_view
@@ -157,14 +191,20 @@ def _read_duckdb(
             view = predictions_view(con, location, deployment, since=since, until=until)
             present = con.sql(f'SELECT * FROM "{view}" LIMIT 0').columns  # noqa: S608
             names = present if wanted is None else [c for c in wanted if c in present]
+            rows = 0
+            if max_rows is not None:  # counting reads two columns only (filter, no output)
+                # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open.
+                found = con.execute(f'SELECT count(*) FROM "{view}"').fetchall()  # noqa: S608
+                rows = int(found[0][0])
             if not names:
-                import pyarrow as pa
-
-                return pa.table({})
+                return Window(pa.table({}), rows)
             # Column names come from the files; quoted as identifiers, quotes doubled.
             listed = ", ".join('"' + name.replace('"', '""') + '"' for name in names)
-            table: pa.Table = con.sql(f'SELECT {listed} FROM "{view}"').to_arrow_table()  # noqa: S608
-            return table
+            query = f'SELECT {listed} FROM "{view}"'  # noqa: S608
+            if max_rows is not None and rows > max_rows:
+                query += f" USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE (0)"
+            table: pa.Table = con.sql(query).to_arrow_table()
+            return Window(table, max(rows, table.num_rows))
         except duckdb.IOException as exc:
             # A file compacted or pruned between listing and reading: list again.
             if attempt + 1 == _ATTEMPTS:

@@ -68,11 +68,13 @@ if TYPE_CHECKING:
     )
     from .sketch import ReferenceSketch
 
-__all__ = ["MonitoringService"]
+__all__ = ["MAX_WINDOW_ROWS", "MonitoringService"]
 
 logger = logging.getLogger(__name__)
 
 MAX_HISTORY = 10_000
+# A run holds its window's tested columns in memory: 5M rows of 25 numeric columns is ~1 GB.
+MAX_WINDOW_ROWS = 5_000_000
 _STATUSES = ("open", "resolved")
 _m, _r, _res = t.monitors.c, t.monitor_runs.c, t.monitor_results.c
 
@@ -86,6 +88,9 @@ class MonitoringService:
         predictions: the prediction log (a :class:`~loopwright.serving.Predictions`).
         actor: who changes are recorded as (default: the store's user).
         clock: the time in UTC milliseconds (tests pass a fake one).
+        max_window_rows: past this many rows, a run tests a seeded uniform sample of that many
+            rows of its window (``MonitorRun.rows`` still counts the window; the drift result's
+            ``current_rows`` the sample), so a run's memory is bounded whatever the traffic.
     """
 
     def __init__(
@@ -95,12 +100,18 @@ class MonitoringService:
         *,
         actor: str | None = None,
         clock: Callable[[], int] | None = None,
+        max_window_rows: int = MAX_WINDOW_ROWS,
     ) -> None:
+        if isinstance(max_window_rows, bool) or not isinstance(max_window_rows, int):
+            raise InvalidInput(f"max_window_rows {max_window_rows!r} must be a whole number")
+        if max_window_rows < 1:
+            raise InvalidInput(f"max_window_rows {max_window_rows} must be at least 1")
         self.store = store
         self.db = store.db
         self.predictions = predictions
         self._actor = actor
         self._clock = clock or now_ms
+        self._max_rows = max_window_rows
 
     # --- monitors ----------------------------------------------------------------------------
 
@@ -247,7 +258,10 @@ class MonitoringService:
     ) -> tuple[MonitorRun, str | None]:
         """The run's figures (not stored yet) and the reference it used."""
         wanted = None if not monitor.columns else builtins.list(monitor.columns)
-        table = read_window(self.predictions, monitor.deployment, start, end, wanted)
+        window = read_window(
+            self.predictions, monitor.deployment, start, end, wanted, max_rows=self._max_rows
+        )
+        table = window.table
         counts = model_version_counts(table)
         versions = tuple(label for label, _ in counts)
         if table.num_rows == 0:
@@ -267,7 +281,7 @@ class MonitoringService:
         )
         performance = self._window_performance(monitor, table)
         run = self._outcome(
-            monitor, started, start, end, "ok", rows=table.num_rows, model_versions=versions,
+            monitor, started, start, end, "ok", rows=window.rows, model_versions=versions,
             drift=drift, performance=performance,
         )  # fmt: skip
         return run, reference.id
@@ -511,7 +525,7 @@ class MonitoringService:
         and the span in UTC milliseconds (an open start: the first row's time, else 0)."""
         checks.check_deployment(deployment)
         start, end = span_ms(since, until, self._clock())
-        table = read_window(self.predictions, deployment, start, end, None)
+        table = read_window(self.predictions, deployment, start, end, None).table
         keep = [
             c
             for c in table.column_names
