@@ -23,7 +23,8 @@ import pytest
 import loopwright as lw
 from loopwright.client import Client
 from loopwright.config import Settings, resolve_settings
-from loopwright.errors import InvalidInput, NotFound, PermissionDenied
+from loopwright.errors import InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from loopwright.server.api import monitoring as monitoring_api
 from loopwright.server.api.monitoring import MAX_LABELS
 
 DEPLOYMENT = "scorer-api"
@@ -317,13 +318,16 @@ def test_bad_requests_are_refused_naming_what_is_wrong(api: Api) -> None:
         assert fragment in answer.json()["message"], (path, answer.text)
 
 
-def test_a_label_upload_is_bounded(api: Api) -> None:
+def test_label_uploads_and_reads_are_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     many = {f"id-{i}": 1 for i in range(MAX_LABELS + 1)}
     answer = api.call("ed", "POST", f"/labels/{DEPLOYMENT}", json={"labels": many})
     assert answer.status_code == 400 and "labels" in answer.json()["message"]
     assert api.vic.monitoring.labels(DEPLOYMENT).empty  # nothing of it was stored
     # The client splits a large mapping into several requests under the bound.
     assert api.ed.log_labels(DEPLOYMENT, many).rows == MAX_LABELS + 1
+    monkeypatch.setattr(monitoring_api, "MAX_LABELS_READ", MAX_LABELS)  # the server is in-process
+    with pytest.raises(LimitExceeded, match="narrow since / until"):
+        api.vic.monitoring.labels(DEPLOYMENT)
 
 
 def test_remote_arguments_are_checked_before_sending(api: Api) -> None:

@@ -4,7 +4,8 @@ variant comparison, alerts, reports and Prometheus gauges.
 Reading needs a viewer; creating, running and deleting monitors, building references and
 logging labels need an editor. Times in query strings are ISO 8601 (without a zone: UTC), as the
 prediction log's routes take them; times in bodies are UTC milliseconds. A label upload carries at
-most :data:`MAX_LABELS` labels (the remote client splits larger ones).
+most :data:`MAX_LABELS` labels (the remote client splits larger ones); a read of labels returns
+at most :data:`MAX_LABELS_READ`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, LimitExceeded
 from ...store import limits
 from ._deps import PREFIX, Editor, State, Viewer
 from ._schemas import Body, Out
@@ -24,11 +25,12 @@ if TYPE_CHECKING:
     from ...governance.tokens import Identity
     from ...monitoring.service import MonitoringService
 
-__all__ = ["MAX_LABELS", "router"]
+__all__ = ["MAX_LABELS", "MAX_LABELS_READ", "router"]
 
 router = APIRouter(prefix=f"{PREFIX}/monitoring", tags=["monitoring"])
 
 MAX_LABELS = 100_000  # labels one request may carry
+MAX_LABELS_READ = 1_000_000  # labels one read may return (as JSON: ~100 bytes each)
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
 _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 _MAX_SPAN_S = 10**12  # far past any sensible window; the service sets the real bound
@@ -402,6 +404,11 @@ def labels(
 ) -> LabelsOut:
     """Stored labels logged in the span, as columns and rows."""
     frame = _service(state, caller).labels(deployment, since=_utc(since), until=_utc(until))
+    if len(frame) > MAX_LABELS_READ:
+        raise LimitExceeded(
+            f"{len(frame):,} labels of {deployment!r} were logged in that span, past the "
+            f"{MAX_LABELS_READ:,} one read may return; narrow since / until"
+        )
     rows = frame.astype(object).where(frame.notna(), None).values.tolist()
     return LabelsOut(columns=[str(c) for c in frame.columns], rows=rows)
 
