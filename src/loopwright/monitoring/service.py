@@ -1,9 +1,10 @@
 """Monitoring on the stores and the prediction log: the embedded :class:`Monitoring` protocol.
 
-A monitor watches one deployment's prediction log against a reference sketch. Each run reads
-only the window's needed columns (Arrow, no pandas), compares them with the stored sketch,
-scores the labelled rows, stores the run and one row per test in one transaction, then lets the
-alert book open or resolve alerts (it calls the webhooks itself, after its own commit).
+A monitor watches one deployment's prediction log against a reference sketch, built once. Each
+run reads its window's feature and output columns into Arrow through DuckDB (a uniform sample
+past ``max_window_rows``; pandas only for the labelled rows' performance), compares them with
+the stored sketch, stores the run and one row per test in one transaction, then lets the alert
+book open or resolve alerts (it calls the webhooks itself, after its own commit).
 
 Example:
     >>> from datetime import timedelta
