@@ -163,3 +163,31 @@ def test_sketch_round_trip_of_a_stored_reference(
     sketch = ReferenceSketch.from_bytes(store.blobs.read_bytes(reference.sketch_blob))
     assert sketch.rows == reference.rows == len(training_frame())
     assert "input.churned" in sketch.columns  # no target declared: every column is a feature
+
+
+def test_concurrent_builds_of_one_source_store_one_reference(
+    monitoring: MonitoringService, registered: Any, store: Store
+) -> None:
+    import threading
+
+    built: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def build() -> None:
+        try:
+            start.wait()
+            built.append(monitoring.build_reference(f"models:/{MODEL}/1").id)
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(built) == 3 and len(set(built)) == 1
+    with store.db.read() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(t.monitor_references))
+        assert count.scalar_one() == 1

@@ -175,7 +175,21 @@ class ReferenceBook:
         }
         try:
             with self.db.write() as conn:
-                if conn.execute(sa.select(_ref.id).where(_ref.name == name)).first():
+                # A concurrent build of the same source that committed first wins: its row.
+                same = conn.execute(
+                    sa.select(t.monitor_references)
+                    .where(_ref.source == source)
+                    .order_by(_ref.created_at, _ref.id)
+                    .limit(1)
+                ).first()
+                if same is not None:
+                    return _reference(same)
+                named = conn.execute(
+                    sa.select(t.monitor_references).where(_ref.name == name)
+                ).first()
+                if named is not None and named.source == source:
+                    return _reference(named)  # committed since the check above (PostgreSQL)
+                if named is not None:
                     raise AlreadyExists(
                         f"reference {name!r} already exists (for another source); pick "
                         "another name or leave it out"
@@ -190,7 +204,8 @@ class ReferenceBook:
                     after={k: v for k, v in row.items() if k != "columns_json"},
                 )
         except sa.exc.IntegrityError:
-            # A concurrent build of the same source (same default name) stored it first.
+            # PostgreSQL: a concurrent build of the same source (same default name) committed
+            # after this transaction's check; the unique name refused this insert.
             found = self._by_source(source)
             if found is None:
                 raise
