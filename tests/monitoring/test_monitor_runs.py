@@ -278,6 +278,10 @@ def test_alerts_open_on_drift_and_resolve_when_it_clears(monitoring: MonitoringS
     assert calm.alerts == ()
     assert monitoring.alerts(monitor="churn", status="open") == []
     assert [a.status for a in monitoring.alerts(monitor="churn")] == ["resolved"]
+    monitoring.run("churn", at=SHIFTED_END)  # reopened: a new alert
+    assert [a.status for a in monitoring.alerts(monitor="churn")] == ["open", "resolved"]
+    monitoring.delete("churn")  # its alerts go with it
+    assert monitoring.alerts() == []
 
 
 def test_reports_of_the_latest_and_of_a_given_run(monitoring: MonitoringService) -> None:
