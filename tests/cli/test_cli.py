@@ -87,11 +87,18 @@ MODEL_JSON_COMMANDS |= {
     ("deployments", name)
     for name in ("create", "list", "show", "set-traffic", "promote", "rollback", "history")
 }
+# Their JSON: tests/monitoring/test_cli.py.
+MODEL_JSON_COMMANDS |= {("deployments", "compare"), ("labels", "import"), ("labels", "show")}
+MODEL_JSON_COMMANDS |= {
+    ("monitors", name)
+    for name in ("create", "run", "run-due", "list", "show", "history", "alerts", "compare")
+} | {("monitors", "references", "build"), ("monitors", "references", "list")}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
-DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom")}
+DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
     ("deployments", "delete"),
+    ("monitors", "delete"),
     ("server",),
     ("serve",),
     ("tokens", "create"),
