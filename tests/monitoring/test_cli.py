@@ -272,3 +272,10 @@ def test_commands_work_through_a_server(server: tuple[list[str], Client], tmp_pa
     assert compared["enough_data"] is True and compared["metric"] == "latency_ms"
     one_line_error(lw(options, "monitors", "show", "nope"), "nope")
     assert as_json(options, "monitors", "show", "mon")["window_s"] == 3600
+    assert [m["name"] for m in as_json(options, "monitors", "list")] == ["mon"]
+    assert as_json(options, "monitors", "alerts") == [] == as_json(options, "monitors", "run-due")
+    (reference,) = as_json(options, "monitors", "references", "list")
+    assert reference["source"] == "dataset:ref@v1"
+    assert {r["label"] for r in as_json(options, "labels", "show", DEPLOYMENT)} == {0, 1}
+    ok(options, "monitors", "delete", "mon", "--yes")
+    assert local.monitoring.list() == []
