@@ -341,3 +341,12 @@ def test_remote_arguments_are_checked_before_sending(api: Api) -> None:
         api.ed.log_labels(DEPLOYMENT, pd.DataFrame({"label": [1]}))
     with pytest.raises(InvalidInput, match="datetime"):
         api.ed.monitoring.run("m", at="now")  # type: ignore[arg-type]
+    for bad in ("a/b", "..", "x" * 101):  # never a wrong URL: refused as embedded refuses them
+        with pytest.raises(InvalidInput, match="monitor name"):
+            api.vic.monitoring.get(bad)
+        with pytest.raises(InvalidInput, match="monitor name"):
+            api.local.monitoring.get(bad)
+    with pytest.raises(InvalidInput, match="deployment name"):
+        api.vic.monitoring.labels("../scorer-api")
+    with pytest.raises(InvalidInput, match="deployment name"):
+        api.vic.monitoring.performance("a/b")

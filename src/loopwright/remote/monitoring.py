@@ -31,7 +31,7 @@ from ..monitoring.entities import (
     VariantComparison,
     VariantStats,
 )
-from ..serving._log_files import utc
+from ..serving._log_files import check_deployment_name, utc
 from ..serving._prediction_read import bounds
 from ._http import Http
 
@@ -352,7 +352,7 @@ class RemoteMonitoring:
     ) -> LabelImport:
         """Store late labels, sent in requests of at most :data:`LABELS_PER_REQUEST` (each
         stored in one transaction)."""
-        path = f"/monitoring/labels/{_segment(deployment)}"
+        path = f"/monitoring/labels/{_deployment(deployment)}"
         rows = updated = 0
         for body in _label_bodies(labels):
             done = self._http.post(path, body)
@@ -371,7 +371,9 @@ class RemoteMonitoring:
         import pandas as pd
 
         low, high = _bounds(since, until)
-        found = self._http.get(f"/monitoring/labels/{_segment(deployment)}", since=low, until=high)
+        found = self._http.get(
+            f"/monitoring/labels/{_deployment(deployment)}", since=low, until=high
+        )
         columns = found["columns"]
         frame = pd.DataFrame(found["rows"], columns=columns)
         # JSON loses the dtypes: labels stay Python objects, numbers int64, as embedded.
@@ -392,7 +394,7 @@ class RemoteMonitoring:
         """Quality of the labelled predictions logged in the span."""
         low, high = _bounds(since, until)
         found = self._http.get(
-            f"/monitoring/performance/{_segment(deployment)}",
+            f"/monitoring/performance/{_deployment(deployment)}",
             since=low,
             until=high,
             task=task,
@@ -415,7 +417,7 @@ class RemoteMonitoring:
         """Compare the deployment's variants on ``metric`` with a CI and a significance test."""
         low, high = _bounds(since, until)
         found = self._http.get(
-            f"/monitoring/variants/{_segment(deployment)}",
+            f"/monitoring/variants/{_deployment(deployment)}",
             metric=metric,
             baseline=baseline,
             candidate=candidate,
@@ -444,7 +446,13 @@ def _segment(value: str) -> str:
 
 
 def _monitor_path(name: str) -> str:
-    return f"/monitoring/monitors/{_segment(name)}"
+    from ..monitoring._monitors import check_name
+
+    return f"/monitoring/monitors/{_segment(check_name(name))}"  # refused here, as embedded
+
+
+def _deployment(name: str) -> str:
+    return _segment(check_deployment_name(name))  # refused here as embedded: never a wrong URL
 
 
 def _seconds(what: str, span: object) -> float:
