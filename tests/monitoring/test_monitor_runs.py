@@ -262,8 +262,11 @@ def test_labels_give_the_window_performance(monitoring: MonitoringService) -> No
     assert run.performance.coverage == pytest.approx(0.5)
     assert 0.5 < run.performance.metrics["accuracy"] <= 1.0
     assert monitoring.get_run(run.id).performance == run.performance
-    whole = monitoring.performance(DEPLOYMENT, since=START, until=SHIFTED_END)
+    whole = monitoring.performance(
+        DEPLOYMENT, since=START, until=SHIFTED_END, slices=["input.plan"]
+    )
     assert whole.rows == ROWS // 2 and whole.predictions == 2 * ROWS
+    assert set(whole.by_slice["input.plan"]) == {"a", "b", "c"}
     assert len(monitoring.labels(DEPLOYMENT)) == ROWS // 2
 
 
@@ -390,6 +393,10 @@ def test_window_readers_agree(
     assert set(_window.feature_columns(everything)) == {
         "input.age", "input.income", "input.plan", "output.predict"
     }  # fmt: skip
+    outputs = _window.read_window(
+        source, DEPLOYMENT, None, end, ["timestamp"], prefixes=("output.",)
+    )
+    assert outputs.table.column_names == [*_window.SERVED_BY, "timestamp", "output.predict"]
     empty = _window.read_window(source, DEPLOYMENT, None, int(START.timestamp() * 1000), wanted)
     assert (empty.table.num_rows, empty.rows) == (0, 0)
     sample = _window.read_window(source, DEPLOYMENT, None, end, wanted, max_rows=500)

@@ -95,18 +95,23 @@ def read_window(
     columns: Sequence[str] | None,
     *,
     max_rows: int | None = None,
+    prefixes: Sequence[str] = (),
 ) -> Window:
     """The log rows of ``deployment`` in ``[start_ms, end_ms)`` as Arrow, in no set order.
 
     ``columns``: the columns wanted besides :data:`SERVED_BY` (None: every column). A wanted
     column that no file of the window holds is left out, not an error: a feature dropped by
     the client shows up as missing in the drift result rather than failing the run.
-    ``max_rows``: past it, a seeded uniform sample of that many rows is read instead (DuckDB's
-    reservoir sample, so memory stays bounded by the cap whatever the window holds).
+    ``prefixes``: columns named with one of them are wanted too (``output.``), whichever the
+    files hold. ``max_rows``: past it, a seeded uniform sample of that many rows is read
+    instead (DuckDB's reservoir sample: memory stays bounded by the cap whatever the window
+    holds).
     """
     since = None if start_ms is None else as_datetime(start_ms)
     until = as_datetime(end_ms)
     wanted = None if columns is None else list(dict.fromkeys([*SERVED_BY, *columns]))
+    if wanted is not None and prefixes:
+        return _prefixed(predictions, deployment, since, until, wanted, tuple(prefixes), max_rows)
     location = getattr(getattr(predictions, "_files", None), "uri", None)
     if isinstance(location, str):
         try:
@@ -114,7 +119,7 @@ def read_window(
         except ImportError:
             pass
         else:
-            return _read_duckdb(location, deployment, since, until, wanted, max_rows)
+            return _read_duckdb(location, deployment, since, until, wanted, (), max_rows)
     try:
         table = _read(predictions, deployment, since, until, wanted)
     except InvalidInput as exc:
@@ -155,11 +160,38 @@ def _read(
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _present(table: pa.Table, wanted: list[str]) -> pa.Table:
+def _prefixed(
+    predictions: Predictions,
+    deployment: str,
+    since: datetime | None,
+    until: datetime,
+    wanted: list[str],
+    prefixes: tuple[str, ...],
+    max_rows: int | None,
+) -> Window:
+    location = getattr(getattr(predictions, "_files", None), "uri", None)
+    if isinstance(location, str):
+        try:
+            import duckdb  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            return _read_duckdb(location, deployment, since, until, wanted, prefixes, max_rows)
+    table = _present(_read(predictions, deployment, since, until, None), wanted, prefixes)
+    return _capped(table, max_rows)
+
+
+def _present(table: pa.Table, wanted: list[str], prefixes: tuple[str, ...] = ()) -> pa.Table:
     import pyarrow as pa
 
-    keep = [c for c in wanted if c in table.column_names]
+    keep = _pick(table.column_names, wanted, prefixes)
     return table.select(keep) if keep else pa.table({})
+
+
+def _pick(present: Sequence[str], wanted: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The wanted columns that are present, in the wanted order, then those with a prefix."""
+    picked = [c for c in wanted if c in present]
+    return picked + [c for c in present if prefixes and c.startswith(prefixes) and c not in picked]
 
 
 # DuckDB's own memory (scans, filters) is bounded; the result is what the window needs.
@@ -177,6 +209,7 @@ def _read_duckdb(
     since: datetime | None,
     until: datetime,
     wanted: list[str] | None,
+    prefixes: tuple[str, ...],
     max_rows: int | None,
 ) -> Window:
     import duckdb
@@ -190,7 +223,7 @@ def _read_duckdb(
         try:
             view = predictions_view(con, location, deployment, since=since, until=until)
             present = con.sql(f'SELECT * FROM "{view}" LIMIT 0').columns  # noqa: S608
-            names = present if wanted is None else [c for c in wanted if c in present]
+            names = present if wanted is None else _pick(present, wanted, prefixes)
             rows = 0
             if max_rows is not None:  # counting reads two columns only (filter, no output)
                 # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open.

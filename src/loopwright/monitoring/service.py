@@ -490,7 +490,7 @@ class MonitoringService:
 
         if task is not None:
             checks.check_choice("task", task, checks.TASKS)
-        frame, _, _ = self._labelled(deployment, since, until)
+        frame, _, _ = self._labelled(deployment, since, until, slices)
         return score(frame, task=task, slices=slices, predictions=len(frame))
 
     def compare_variants(
@@ -509,7 +509,7 @@ class MonitoringService:
         the mean prediction) with a confidence interval and a significance test."""
         from ._variants import compare_variants
 
-        frame, start, end = self._labelled(deployment, since, until)
+        frame, start, end = self._labelled(deployment, since, until, ())
         return compare_variants(
             frame, deployment=deployment, metric=metric, baseline=baseline,
             candidate=candidate, confidence=confidence, min_samples=min_samples,
@@ -521,18 +521,19 @@ class MonitoringService:
         deployment: str,
         since: datetime | timedelta | None,
         until: datetime | timedelta | None,
+        slices: Sequence[str],
     ) -> tuple[pd.DataFrame, int, int]:
-        """The log's rows of the span with a ``label`` column (None where none is stored),
-        and the span in UTC milliseconds (an open start: the first row's time, else 0)."""
+        """The log's rows of the span (who answered, when, how fast, the outputs and the
+        ``slices`` columns only) with a ``label`` column (None where none is stored), and the
+        span in UTC milliseconds (an open start: the first row's time, else 0)."""
         checks.check_deployment(deployment)
+        if isinstance(slices, str) or not all(isinstance(c, str) for c in slices):
+            raise InvalidInput(f"slices {slices!r} must be a list of column names")
         start, end = span_ms(since, until, self._clock())
-        table = read_window(self.predictions, deployment, start, end, None).table
-        keep = [
-            c
-            for c in table.column_names
-            if c in (*SERVED_BY, "latency_ms", "timestamp") or c.startswith((INPUT, OUTPUT))
-        ]
-        frame = table.select(keep).to_pandas()
+        wanted = ["timestamp", "latency_ms", *slices]
+        window = read_window(self.predictions, deployment, start, end, wanted, prefixes=(OUTPUT,))
+        table = window.table
+        frame = table.to_pandas()
         if start is None:
             start = _first_ms(table)
         return self._labels().join(deployment, frame), start, end
