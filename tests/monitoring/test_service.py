@@ -119,6 +119,8 @@ def test_delete_removes_runs_and_is_audited(monitoring: MonitoringService, store
         ("monitor.create", "ada"),
         ("monitor.delete", "ada"),
     ]
+    assert trail[0].after is not None and trail[0].after["deployment"] == DEPLOYMENT
+    assert trail[0].after["spec"]["window_s"] == 3600
     assert trail[1].before is not None and trail[1].before["runs"] == 1
     verify_chain(store.db)
     monitoring.create("m", deployment=DEPLOYMENT)  # the name is free again

@@ -26,6 +26,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
@@ -176,7 +177,8 @@ class MonitoringService:
         try:
             with self.db.write() as conn:
                 conn.execute(t.monitors.insert(), row)
-                self._audit(conn, "monitor.create", monitor_id, after={**row, "spec": spec})
+                after = {**checks.snapshot(SimpleNamespace(**row)), "reference_id": reference_id}
+                self._audit(conn, "monitor.create", monitor_id, after=after)
         except sa.exc.IntegrityError:
             with self.db.read() as conn:  # two creates of one name: the unique name decides
                 if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is None:
