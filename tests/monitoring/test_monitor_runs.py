@@ -160,6 +160,8 @@ def test_an_empty_window_is_no_data_and_builds_nothing(
     assert monitoring.alerts(monitor="churn") == []
     assert monitoring.get("churn").last_run_at == clock.now
     assert monitoring.get_run(run.id) == run
+    assert json.loads(monitoring.report("churn", format="json"))  # a report says so too
+    assert "No data" in monitoring.report("churn")
 
 
 def test_a_failure_is_stored_as_a_failed_run(store: Store, tmp_path: Path, clock: Clock) -> None:
