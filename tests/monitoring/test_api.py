@@ -147,17 +147,15 @@ def api(tmp_path: Path, db_uri: str) -> Iterator[Api]:
 
 
 def _create(client: Client, name: str = "mon", **options: Any) -> Any:
-    return client.monitoring.create(
-        name,
-        deployment=DEPLOYMENT,
-        reference="ref@v1",
-        tests=["psi"],  # a calm window stays calm: the test's verdict is not under test here
-        columns=["input.x", "input.c"],
-        thresholds={"psi": 0.2},
-        alerts=["drift_share>0.3"],
-        description="scorer inputs",
-        **options,
-    )
+    settings: dict[str, Any] = {
+        "reference": "ref@v1",
+        "tests": ["psi"],  # a calm window stays calm: the test's verdict is not under test here
+        "columns": ["input.x", "input.c"],
+        "thresholds": {"psi": 0.2},
+        "alerts": ["drift_share>0.3"],
+        "description": "scorer inputs",
+    }
+    return client.monitoring.create(name, deployment=DEPLOYMENT, **{**settings, **options})
 
 
 def test_monitors_and_runs_read_the_same_remotely(api: Api) -> None:
@@ -200,6 +198,17 @@ def test_monitors_and_runs_read_the_same_remotely(api: Api) -> None:
     api.ed.monitoring.delete("mon")
     with pytest.raises(NotFound, match="mon"):
         api.vic.monitoring.get("mon")
+
+
+def test_every_registered_test_round_trips(api: Api) -> None:
+    """Each test's figures and ``detail`` (new categories, quantiles ...) decode as embedded."""
+    from loopwright.monitoring.stats import TESTS
+
+    _create(api.ed, tests=sorted(TESTS), columns=[])  # every logged column, outputs included
+    run = api.ed.monitoring.run("mon", at=AT + timedelta(hours=1))
+    assert run.status == "ok" and run.drift is not None, run.error
+    assert {t.test for t in run.drift.tests} >= {"mmd", "psi", "chi2", "missing"}
+    assert api.vic.monitoring.get_run(run.id) == api.local.monitoring.get_run(run.id) == run
 
 
 def test_references_build_remotely(api: Api) -> None:
