@@ -463,3 +463,26 @@ def test_a_window_past_the_row_cap_is_tested_on_a_sample(
     for bad in (0, True, 2.5):
         with pytest.raises(InvalidInput, match="max_window_rows"):
             MonitoringService(store, PredictionService(deployed.log), max_window_rows=bad)  # type: ignore[arg-type]
+
+
+def test_a_window_holds_its_start_and_not_its_end(tmp_path: Path) -> None:
+    from loopwright.monitoring._window import read_window
+
+    root = tmp_path / "edges"
+    log = PredictionLog(root)
+    try:
+        for name, moment in (("at-start", START), ("at-end", UNSHIFTED_END)):
+            log.append(
+                PredictionRecord(
+                    request_id=name, deployment=DEPLOYMENT, variant="primary", model=MODEL,
+                    model_version=1, timestamp=moment, latency_ms=1.0, status=200,
+                    inputs={"age": [40.0]}, outputs={"predict": [1]},
+                )
+            )  # fmt: skip
+    finally:
+        log.close()
+    start, end = (int(m.timestamp() * 1000) for m in (START, UNSHIFTED_END))
+    sources: list[Any] = [PredictionService(root), _ThroughPandas(PredictionService(root))]
+    for source in sources:
+        window = read_window(source, DEPLOYMENT, start, end, ["input.age"])
+        assert window.table["request_id"].to_pylist() == ["at-start"]
