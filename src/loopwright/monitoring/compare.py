@@ -34,8 +34,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInput
+from ._ray import check_executor, on_ray, ray_session
 from .entities import Distribution, DriftResult, TestKind, TestResult
-from .sketch import CategoricalSketch, ColumnSketch, NumericSketch, ReferenceSketch, as_table
+from .sketch import (
+    CategoricalSketch,
+    ColumnSketch,
+    NumericSketch,
+    ReferenceSketch,
+    as_table,
+    expand_vectors,
+    vector_source,
+)
 from .stats import TESTS, default_tests
 from .stats._base import CurrentColumn, CurrentTable, Score, applies_to
 from .stats.categorical import aligned
@@ -72,6 +81,7 @@ def compare(
     distributions: bool = True,
     alpha: float = 0.05,
     max_workers: int | None = None,
+    executor: str = "local",
 ) -> DriftResult:
     """Compare ``current`` with ``reference`` (a sketch, or rows to sketch now).
 
@@ -85,7 +95,10 @@ def compare(
         drift_share: the share of drifted columns at which the dataset drifts.
         distributions: add each column's reference and current proportions (for charts).
         alpha: the null tests' level.
+        executor: where the per-column scoring runs: ``local`` (threads) or ``ray`` (Ray tasks
+            over column groups; the result is the same, see ``_ray``).
     """
+    check_executor(executor)
     if correction not in METHODS:
         raise InvalidInput(f"unknown correction {correction!r}; corrections: {', '.join(METHODS)}")
     if not 0 < drift_share <= 1:
@@ -95,7 +108,7 @@ def compare(
     sketch = (
         reference if isinstance(reference, ReferenceSketch) else ReferenceSketch.build(reference)
     )
-    table = as_table(current, "current")
+    table = expand_vectors(as_table(current, "current"))  # as the sketch: predict_proba[i]
     plan = _plan(tests)
     universe = list(sketch.columns) + [c for c in table.column_names if c not in sketch.columns]
     selected = _columns(columns, universe)
@@ -112,7 +125,11 @@ def compare(
         return _column_pass(column, sketch.columns.get(column), views.get(column), plan)
 
     workers = max_workers or min(os.cpu_count() or 1, 8)
-    if workers > 1 and len(selected) > 1:
+    if executor == "ray":
+        with ray_session():
+            found = on_ray(_score_group, sketch, table.select(list(views)), selected, tests)
+        raws = [r for batch in found for r in batch]
+    elif workers > 1 and len(selected) > 1:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
             raws = [r for batch in pool.map(run, selected) for r in batch]
     else:
@@ -184,6 +201,9 @@ def _columns(columns: Sequence[str], universe: list[str]) -> list[str]:
         columns = [columns]
     if not columns:
         return universe
+    # A vector column's name stands for its positions (``output.predict_proba`` -> ``[0]`` ...).
+    positions = {c: [u for u in universe if vector_source(u) == c] for c in columns}
+    columns = [x for c in columns for x in (positions[c] if c not in universe else [c]) or [c]]
     unknown = [c for c in columns if c not in universe]
     if unknown:
         raise InvalidInput(
@@ -250,6 +270,20 @@ def _column_pass(
     return out
 
 
+def _score_group(
+    sketch: ReferenceSketch, table: pa.Table, columns: Sequence[str], tests: Sequence[str]
+) -> list[_Raw]:
+    """One Ray task's share of a pass: the column tests of ``columns`` (``table`` holds those
+    of them the current data has), as :func:`compare` runs them locally."""
+    plan = _plan(tests)
+    out: list[_Raw] = []
+    for name in columns:
+        ref = sketch.columns.get(name)
+        cur = CurrentColumn(name, table.column(name), ref) if name in table.column_names else None
+        out.extend(_column_pass(name, ref, cur, plan))
+    return out
+
+
 def _safe(run: Any) -> Score:
     """The test's score; a test that fails reports the failure instead of sinking the pass."""
     try:
@@ -282,8 +316,11 @@ def _verdicts(
             statistic = p  # a p-value statistic is reported (and judged) corrected
         if s.skipped is not None or math.isnan(statistic):
             drifted = False
+        elif cls.higher_is_drift and cls.kind == "quality":
+            drifted = statistic >= threshold  # a share past its line: no null test to pass
         elif cls.higher_is_drift:
-            drifted = statistic >= threshold and (p is None or p < alpha)
+            # The effect size AND its null test: a test that gave no p-value has not rejected.
+            drifted = statistic >= threshold and p is not None and p < alpha
         else:
             drifted = statistic < threshold
         detail = dict(s.detail)
