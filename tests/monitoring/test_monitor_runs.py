@@ -272,6 +272,41 @@ def test_labels_give_the_window_performance(monitoring: MonitoringService) -> No
     assert len(monitoring.labels(DEPLOYMENT)) == ROWS // 2
 
 
+def test_an_inputs_only_monitor_is_scored_once_labels_exist(
+    monitoring: MonitoringService,
+) -> None:
+    # columns names inputs only: performance still needs the outputs (and who answered).
+    monitoring.create("ages", deployment=DEPLOYMENT, columns=["input.age"])
+    frame = features(ROWS, shifted=True, seed=10)  # the seed log_window used for this hour
+    monitoring.log_labels(
+        DEPLOYMENT,
+        pd.DataFrame(
+            {
+                "request_id": [f"s-{i // REQUEST_ROWS}" for i in range(ROWS)],
+                "row": [i % REQUEST_ROWS for i in range(ROWS)],
+                "label": (frame["age"] > 42).astype(int).tolist(),
+            }
+        ),
+    )
+    run = monitoring.run("ages", at=SHIFTED_END)
+    assert (run.status, run.error) == ("ok", None)
+    assert run.performance is not None and run.performance.rows == ROWS
+    assert 0.5 < run.performance.metrics["accuracy"] <= 1.0
+    assert run.drift is not None
+    tested = {r.column for r in run.drift.tests} - {"*"}  # "*": the multivariate test
+    assert tested == {"input.age"}  # the outputs were read, not tested
+
+
+def test_the_embedded_log_reads_arrow_and_names_its_location(deployed: Deployed) -> None:
+    log = PredictionService(deployed.log)
+    assert log.location == str(deployed.log.resolve())
+    table = log.read_table(DEPLOYMENT, until=SHIFTED_END, columns=["request_id", "input.age"])
+    assert table.column_names == ["request_id", "input.age"]
+    frame = log.read(DEPLOYMENT, until=SHIFTED_END, columns=["request_id", "input.age"])
+    assert table.num_rows == len(frame) == 2 * ROWS
+    assert table["input.age"].to_pylist() == frame["input.age"].tolist()
+
+
 def test_alerts_open_on_drift_and_resolve_when_it_clears(monitoring: MonitoringService) -> None:
     monitoring.create("churn", deployment=DEPLOYMENT, alerts=["wasserstein:input.age>0.2"])
     shifted = monitoring.run("churn", at=SHIFTED_END)

@@ -260,10 +260,15 @@ class MonitoringService:
         self, monitor: Monitor, start: int, end: int, started: int
     ) -> tuple[MonitorRun, str | None]:
         """The run's figures (not stored yet) and the reference it used."""
-        wanted = None if not monitor.columns else builtins.list(monitor.columns)
+        # A position of a vector output (``output.predict_proba[1]``) is read as its list.
+        wanted = None if not monitor.columns else [vector_source(c) or c for c in monitor.columns]
+        # Performance scores the outputs whatever ``columns`` tests (inputs only, say): read
+        # them too once the deployment has labels (who answered each row always comes).
+        scored = (OUTPUT,) if wanted is not None and self._has_labels(monitor.deployment) else ()
         window = read_window(
-            self.predictions, monitor.deployment, start, end, wanted, max_rows=self._max_rows
-        )
+            self.predictions, monitor.deployment, start, end, wanted,
+            max_rows=self._max_rows, prefixes=scored,
+        )  # fmt: skip
         table = window.table
         counts = model_version_counts(table)
         versions = tuple(label for label, _ in counts)
@@ -277,7 +282,7 @@ class MonitoringService:
         columns = _tested_columns(monitor, table, sketch)
         drift = compare(
             sketch,
-            table.select([c for c in columns if c in table.column_names]),
+            table.select([c for c in table.column_names if c in _sources(columns)]),
             tests=monitor.tests,
             columns=columns,
             thresholds=monitor.thresholds,
@@ -601,9 +606,22 @@ def _tested_columns(monitor: Monitor, table: pa.Table, sketch: ReferenceSketch) 
     if monitor.columns:
         return monitor.columns
     present = feature_columns(table)
-    known = builtins.list(sketch.columns)
+    # An output the deployment does not log (predict_proba scored for the reference) is not
+    # missing data: it is left out, as outputs the reference lacks are.
+    logged = set(table.column_names)
+    known = [
+        c
+        for c in sketch.columns
+        if not c.startswith(OUTPUT) or c in logged or vector_source(c) in logged
+    ]
     new = [c for c in present if c.startswith(INPUT) and c not in sketch.columns]
     return tuple([*known, *new])
+
+
+def _sources(columns: Sequence[str]) -> set[str]:
+    """The window columns ``columns`` are read from: each name and the list column of each
+    vector position (``output.predict_proba[0]`` comes from ``output.predict_proba``)."""
+    return {*columns, *(s for c in columns if (s := vector_source(c)) is not None)}
 
 
 def _first_ms(table: pa.Table) -> int:
