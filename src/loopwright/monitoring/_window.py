@@ -112,14 +112,9 @@ def read_window(
     wanted = None if columns is None else list(dict.fromkeys([*SERVED_BY, *columns]))
     if wanted is not None and prefixes:
         return _prefixed(predictions, deployment, since, until, wanted, tuple(prefixes), max_rows)
-    location = getattr(getattr(predictions, "_files", None), "uri", None)
-    if isinstance(location, str):
-        try:
-            import duckdb  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            return _read_duckdb(location, deployment, since, until, wanted, (), max_rows)
+    location = _duckdb_location(predictions)
+    if location is not None:
+        return _read_duckdb(location, deployment, since, until, wanted, (), max_rows)
     try:
         table = _read(predictions, deployment, since, until, wanted)
     except InvalidInput as exc:
@@ -129,6 +124,19 @@ def read_window(
         # to learn the files' columns), then keep the wanted ones.
         table = _present(_read(predictions, deployment, since, until, None), wanted)
     return _capped(table, max_rows)
+
+
+def _duckdb_location(predictions: Predictions) -> str | None:
+    """The embedded log's location when DuckDB can read it (None: a remote log, or no DuckDB)."""
+    from ..serving.predictions import PredictionService
+
+    if not isinstance(predictions, PredictionService):
+        return None
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return None
+    return predictions.location
 
 
 def _capped(table: pa.Table, max_rows: int | None) -> Window:
@@ -152,10 +160,10 @@ def _read(
 ) -> pa.Table:
     import pyarrow as pa
 
-    arrow_reader = getattr(predictions, "_read", None)
-    if callable(arrow_reader):  # the embedded log's Arrow reader: no pandas copy
-        table: pa.Table = arrow_reader(deployment, since, until, columns, None)
-        return table
+    from ..serving.predictions import PredictionService
+
+    if isinstance(predictions, PredictionService):  # the embedded log's Arrow reader: no pandas
+        return predictions.read_table(deployment, since=since, until=until, columns=columns)
     frame = predictions.read(deployment, since=since, until=until, columns=columns)
     return pa.Table.from_pandas(frame, preserve_index=False)
 
@@ -169,14 +177,9 @@ def _prefixed(
     prefixes: tuple[str, ...],
     max_rows: int | None,
 ) -> Window:
-    location = getattr(getattr(predictions, "_files", None), "uri", None)
-    if isinstance(location, str):
-        try:
-            import duckdb  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            return _read_duckdb(location, deployment, since, until, wanted, prefixes, max_rows)
+    location = _duckdb_location(predictions)
+    if location is not None:
+        return _read_duckdb(location, deployment, since, until, wanted, prefixes, max_rows)
     table = _present(_read(predictions, deployment, since, until, None), wanted, prefixes)
     return _capped(table, max_rows)
 

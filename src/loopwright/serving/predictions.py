@@ -87,6 +87,25 @@ class PredictionService:
         ``limit``); ``columns`` picks columns (default: all)."""
         return self._read(deployment, since, until, columns, limit).to_pandas()
 
+    @property
+    def location(self) -> str:
+        """The log's folder or URL (``s3://bucket/predictions``), as DuckDB reads it: what
+        :func:`predictions_view` takes to query the log in SQL without a pandas copy."""
+        return self._files.uri
+
+    def read_table(
+        self,
+        deployment: str,
+        *,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """:meth:`read` as an Arrow table: no pandas copy (the server streams it, monitoring
+        reads windows with it). Embedded only: not part of the ``Predictions`` protocol."""
+        return self._read(deployment, since, until, columns, limit)
+
     def _read(
         self,
         deployment: str,
@@ -95,7 +114,6 @@ class PredictionService:
         columns: Sequence[str] | None,
         limit: int | None,
     ) -> pa.Table:
-        """:meth:`read` as an Arrow table (what the server streams)."""
         return read_table(
             self._files,
             deployment,
