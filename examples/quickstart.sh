@@ -2,8 +2,10 @@
 # Quickstart on the embedded store: version and validate data, train and track three models,
 # compare them, register the best, have a second user approve it as champion, load it back,
 # deploy it behind an endpoint (OIP v2 and MLflow's /invocations), send traffic, watch live
-# latency, canary the runner-up at 20 % after its approval, read the prediction log back and
-# batch-score the dataset with the champion.
+# latency, canary the runner-up at 20 % after its approval, monitor the deployment (a calm batch,
+# then a shifted one with late labels: drift and the accuracy drop flagged, an HTML report, the
+# canary compared with the primary), read the prediction log back and batch-score the dataset
+# with the champion.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
@@ -131,6 +133,57 @@ PY
 sleep 2  # the serving process reads the policy every second (--refresh-seconds) and swaps
 burst "$port" 1000
 loopwright deployments show breast-cancer-api
+echo "== monitoring: a monitor on the deployment against the champion's training data (from lineage)"
+loopwright monitors create breast-cancer-watch --deployment breast-cancer-api --window 1h \
+    --alert "drift_share>=0.2" --alert "accuracy<0.9"
+send() {  # send PORT PREFIX N SHIFT: N labelled single-row requests (ids PREFIX-i), SHIFT 1 moves
+          # three features; writes the true labels of every other request to PREFIX-labels.csv
+python - "$@" <<'PY'
+import csv
+import sys
+from pathlib import Path
+
+import httpx
+from sklearn.datasets import load_breast_cancer
+
+port, prefix, count, shift = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+frame = load_breast_cancer(as_frame=True).frame
+X, y = frame.drop(columns="target"), frame["target"]
+if shift:  # the scanner was recalibrated: sizes read 35 % larger, textures grainier
+    sizes = {c: 1.35**2 if "area" in c else 1.35 for c in X.columns
+             if any(word in c for word in ("radius", "perimeter", "area"))}
+    X = X.assign(**{c: X[c] * factor for c, factor in sizes.items()},
+                 **{c: X[c] + 6 for c in X.columns if c.endswith("texture")})
+labels = Path(f"{prefix}-labels.csv")
+with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http, labels.open("w") as out:
+    writer = csv.writer(out)
+    writer.writerow(["request_id", "label"])
+    for i in range(count):
+        row = (i * 7) % len(X)
+        rows = {"dataframe_records": X.iloc[[row]].to_dict(orient="records")}
+        answer = http.post("/invocations", json=rows, headers={"X-Request-Id": f"{prefix}-{i}"})
+        answer.raise_for_status()
+        if i % 2 == 0:  # labels come back for half of the cases, weeks later
+            writer.writerow([f"{prefix}-{i}", int(y.iloc[row])])
+print(f"sent {count} {'shifted' if shift else 'unshifted'} requests ({prefix}-0 ...); "
+      f"labels for half of them in {labels}")
+PY
+}
+cd "$LOOPWRIGHT_HOME/../quickstart-data"  # the labels files and the report go beside the data
+send "$port" calm 300 0
+loopwright labels import calm-labels.csv --deployment breast-cancer-api
+echo "== loopwright monitors run breast-cancer-watch (traffic like the training data: no drift)"
+loopwright monitors run breast-cancer-watch
+echo "== a shifted batch arrives, then its labels"
+send "$port" shifted 900 1
+loopwright labels import shifted-labels.csv --deployment breast-cancer-api
+echo "== loopwright monitors run breast-cancer-watch (the shift and the accuracy drop are flagged)"
+loopwright monitors run breast-cancer-watch
+loopwright monitors alerts --monitor breast-cancer-watch
+loopwright monitors report breast-cancer-watch --output quickstart-monitor.html
+echo "== loopwright deployments compare breast-cancer-api (canary against primary on the labelled rows)"
+loopwright deployments compare breast-cancer-api
+cd - >/dev/null
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
 trap - EXIT

@@ -89,11 +89,15 @@ def test_quickstart_runs_against_a_server(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "server-home")]
+    # `loopwright serve` on the client's machine writes the prediction log the server's monitors
+    # read: both are given the same log folder, as the README's server section says.
+    log = {"LOOPWRIGHT_PREDICTION_LOG": str(tmp_path / "prediction-log")}
     server = subprocess.Popen(
         [*command, "server", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env={**os.environ, **log},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -105,7 +109,7 @@ def test_quickstart_runs_against_a_server(tmp_path: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.05)
         _run_quickstart(
-            {"LOOPWRIGHT_SERVER_URI": url, "LOOPWRIGHT_HOME": str(tmp_path / "client-home")}
+            {"LOOPWRIGHT_SERVER_URI": url, "LOOPWRIGHT_HOME": str(tmp_path / "client-home"), **log}
         )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
