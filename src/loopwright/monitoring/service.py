@@ -38,6 +38,7 @@ from ..store import schema as t
 from ..store.audit import append_event
 from . import _monitors as checks
 from . import _runs
+from ._ray import check_executor
 from ._references import ReferenceBook, check_reference_spec
 from ._window import (
     INPUT,
@@ -215,7 +216,7 @@ class MonitoringService:
             before = {**checks.snapshot(row), "runs": runs}
             self._audit(conn, "monitor.delete", row.id, before=before)
 
-    def run(self, name: str, *, at: datetime | None = None) -> MonitorRun:
+    def run(self, name: str, *, at: datetime | None = None, executor: str = "local") -> MonitorRun:
         """Run the monitor over ``[at - window, at)`` (default ``at``: now) and store the run.
 
         A window without rows gives a ``no_data`` run: nothing tested, alerts left as they are.
@@ -223,18 +224,50 @@ class MonitoringService:
         sketch ...) does not raise: a ``failed`` run is stored with the error and returned, so a
         scheduler's history shows it and alert rules are left as they are. Raised: an unknown
         monitor, a bad ``at``, and errors of the alert book (after the run is stored).
+        ``executor="ray"`` scores the columns as Ray tasks (same result; see ``compare``).
         """
+        check_executor(executor)
         monitor = self.get(name)
         end = self._clock() if at is None else checks.ms_of(at)
+        return self._store_run(monitor, *self._score_run(monitor, end, executor))
+
+    def backfill(
+        self,
+        name: str,
+        *,
+        since: datetime | timedelta,
+        until: datetime | timedelta | None = None,
+        executor: str = "local",
+    ) -> builtins.list[MonitorRun]:
+        """Run the monitor over every window of ``[since, until]`` (default ``until``: now), one
+        window step apart (``every``, else ``window``), oldest first; each run stored as
+        ``run(name, at=window end)`` stores it. ``executor="ray"`` scores windows in parallel
+        on Ray (storage stays here); see ``_backfill``."""
+        from ._backfill import backfill, window_ends
+
+        check_executor(executor)
+        monitor = self.get(name)
+        ends = window_ends(monitor, since, until, self._clock())
+        return backfill(monitor, ends, executor, self._score_run, self._store_run)
+
+    def _score_run(
+        self, monitor: Monitor, end: int, executor: str
+    ) -> tuple[MonitorRun, str | None]:
+        """The run of the window ending at ``end``, not stored, and the reference it used; a
+        failure is the run's outcome (``failed``), not raised."""
         start = end - monitor.window_s * 1000
         started = self._clock()
-        reference_id = monitor.reference_id
         try:
-            run, reference_id = self._pass(monitor, start, end, started)
-        except Exception as exc:  # recorded as the run's outcome (docstring)
+            return self._pass(monitor, start, end, started, executor)
+        except Exception as exc:  # recorded as the run's outcome (run's docstring)
             logger.warning("monitor %r: run failed: %s", monitor.name, exc, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"
             run = self._outcome(monitor, started, start, end, "failed", error=error[:4000])
+            return run, monitor.reference_id
+
+    def _store_run(self, monitor: Monitor, run: MonitorRun, reference_id: str | None) -> MonitorRun:
+        """Store a scored run, then open or resolve its alerts."""
+        started = run.started_at
         with self.db.write() as conn:
             row = self._row(conn, monitor.name, lock=True)
             _runs.insert_run(conn, row.id, run)
@@ -257,7 +290,7 @@ class MonitoringService:
         return run
 
     def _pass(
-        self, monitor: Monitor, start: int, end: int, started: int
+        self, monitor: Monitor, start: int, end: int, started: int, executor: str = "local"
     ) -> tuple[MonitorRun, str | None]:
         """The run's figures (not stored yet) and the reference it used."""
         # A position of a vector output (``output.predict_proba[1]``) is read as its list.
@@ -286,6 +319,7 @@ class MonitoringService:
             tests=monitor.tests,
             columns=columns,
             thresholds=monitor.thresholds,
+            executor=executor,
         )
         performance = self._window_performance(monitor, table)
         run = self._outcome(
