@@ -168,7 +168,10 @@ class ReferenceBook:
             "dataset_version_id": dataset_version_id,
             "model_version_id": model_version_id,
             "sketch_blob": blob.hash,
-            "columns_json": json.dumps({"columns": table.column_names, "note": note}),
+            # The sketch's names: a vector output is listed by position (predict_proba[0]).
+            "columns_json": json.dumps(
+                {"columns": [*sketch.columns, *sketch.skipped], "note": note}
+            ),
             "rows": table.num_rows,
             "created_by": self._actor,
             "created_at": self._clock(),
@@ -306,7 +309,7 @@ class ReferenceBook:
                 package = registry.download_package(version, Path(folder) / "package")
                 model = load_model(str(package), trusted=False)
                 parts = [
-                    _outputs(model.predict(batch.to_pandas()))
+                    _scored(model, batch.to_pandas())
                     for batch in table.to_batches(max_chunksize=SCORE_BATCH_ROWS)
                 ]
         except Exception as exc:  # any failure: a reference without outputs
@@ -377,6 +380,27 @@ def _joined(left: pa.Table, right: pa.Table) -> pa.Table:
     for name, column in zip(right.column_names, right.columns, strict=True):
         left = left.append_column(name, column)
     return left
+
+
+def _scored(model: Any, frame: Any) -> pa.Table:
+    """The outputs serving logs for ``frame``: ``predict``, and ``predict_proba`` (a list of
+    class probabilities per row, tested position by position) when the model has it."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = _outputs(model.predict(frame))
+    if not hasattr(model, "predict_proba") or "predict_proba" in table.column_names:
+        return table
+    try:
+        proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    except Exception:  # probabilities are extra: a model that cannot give them keeps predict
+        return table
+    if proba.ndim != 2 or len(proba) != len(frame):
+        return table
+    column = pa.FixedSizeListArray.from_arrays(pa.array(proba.ravel()), proba.shape[1])
+    if table.num_columns == 0:
+        return pa.table({"predict_proba": column})
+    return table.append_column("predict_proba", column)
 
 
 def _outputs(prediction: Any) -> pa.Table:

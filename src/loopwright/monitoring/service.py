@@ -293,6 +293,8 @@ class MonitoringService:
         self, monitor: Monitor, start: int, end: int, started: int, executor: str = "local"
     ) -> tuple[MonitorRun, str | None]:
         """The run's figures (not stored yet) and the reference it used."""
+        from .sketch import vector_source
+
         # A position of a vector output (``output.predict_proba[1]``) is read as its list.
         wanted = None if not monitor.columns else [vector_source(c) or c for c in monitor.columns]
         # Performance scores the outputs whatever ``columns`` tests (inputs only, say): read
@@ -639,6 +641,8 @@ def _tested_columns(monitor: Monitor, table: pa.Table, sketch: ReferenceSketch) 
     Outputs the reference has no sketch of are not tested: there is nothing to compare."""
     if monitor.columns:
         return monitor.columns
+    from .sketch import vector_source
+
     present = feature_columns(table)
     # An output the deployment does not log (predict_proba scored for the reference) is not
     # missing data: it is left out, as outputs the reference lacks are.
@@ -655,6 +659,8 @@ def _tested_columns(monitor: Monitor, table: pa.Table, sketch: ReferenceSketch) 
 def _sources(columns: Sequence[str]) -> set[str]:
     """The window columns ``columns`` are read from: each name and the list column of each
     vector position (``output.predict_proba[0]`` comes from ``output.predict_proba``)."""
+    from .sketch import vector_source
+
     return {*columns, *(s for c in columns if (s := vector_source(c)) is not None)}
 
 

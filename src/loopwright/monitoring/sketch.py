@@ -51,13 +51,18 @@ __all__ = [
     "as_table",
     "category_labels",
     "column_kind",
+    "expand_vectors",
     "numeric_chunks",
+    "vector_source",
 ]
 
 QUANTILES = 1001  # probabilities 0, 1/1000, ..., 1
 EXACT_DISTINCT = 2048  # up to this many distinct values the grid is the whole support (exact KS)
 PSI_BINS = 10
 MAX_CATEGORIES = 1000
+# A fixed-size numeric list column (``predict_proba``) is tested one position at a time up to
+# this many positions; a longer vector (an embedding) stays one untested column.
+MAX_VECTOR_POSITIONS = 64
 _MAGIC = b"LWSKETCH\x01"
 _FORMAT = 1
 
@@ -215,6 +220,71 @@ def as_table(data: pa.Table | pd.DataFrame, what: str = "data") -> pa.Table:
     return table
 
 
+def expand_vectors(table: pa.Table) -> pa.Table:
+    """``table`` with each fixed-size numeric list column (``output.predict_proba``: one list
+    of k class probabilities per row) replaced by k numeric columns named ``NAME[0]`` ...
+    ``NAME[k-1]``, so drift tests read a vector output position by position.
+
+    Both sides of a comparison go through here (the reference sketch and compare's current
+    window), so their names agree. A null list gives a null in every position. Left as they
+    are (and so untested): lists whose rows differ in length, lists of non-numbers, vectors
+    longer than :data:`MAX_VECTOR_POSITIONS`, and a list whose expanded names are taken.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names, columns = [], []
+    for field, values in zip(table.schema, table.columns, strict=True):
+        size = _vector_size(field.type, values)
+        taken = size is not None and any(
+            f"{field.name}[{i}]" in table.column_names for i in range(size)
+        )
+        if size is None or taken:
+            names.append(field.name)
+            columns.append(values)
+            continue
+        for i in range(size):
+            names.append(f"{field.name}[{i}]")
+            columns.append(
+                pc.list_element(values, i)
+                if len(values)
+                else pa.chunked_array([], type=field.type.value_type)
+            )
+    if len(names) == table.num_columns:
+        return table
+    return pa.table(columns, names=names)
+
+
+def _vector_size(arrow_type: pa.DataType, values: pa.ChunkedArray) -> int | None:
+    """The length every non-null row of a numeric list column has, or None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = arrow_type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
+        return None
+    if column_kind(t.value_type) != "numeric":
+        return None
+    if pa.types.is_fixed_size_list(t):
+        size = int(t.list_size)
+    else:
+        lengths = pc.min_max(pc.list_value_length(values))
+        low, high = lengths["min"].as_py(), lengths["max"].as_py()
+        if low is None or low != high:
+            return None  # all null, or ragged: no position means one thing
+        size = int(low)
+    return size if 0 < size <= MAX_VECTOR_POSITIONS else None
+
+
+def vector_source(name: str) -> str | None:
+    """The list column an expanded position column comes from (``output.p[1]`` ->
+    ``output.p``), or None when ``name`` is not of that form."""
+    if not name.endswith("]"):
+        return None
+    base, bracket, index = name[:-1].rpartition("[")
+    return base if bracket and base and index.isdigit() else None
+
+
 class ReferenceSketch:
     """Per-column sketches of a reference table plus a joint row sample (see the module doc)."""
 
@@ -241,7 +311,7 @@ class ReferenceSketch:
         """Sketch every column of ``table`` (exact over all rows) and keep ``sample_rows`` rows."""
         if sample_rows < 0:
             raise InvalidInput(f"sample_rows must be >= 0, got {sample_rows}")
-        data = as_table(table, "reference")
+        data = expand_vectors(as_table(table, "reference"))
         columns: dict[str, ColumnSketch] = {}
         skipped: dict[str, str] = {}
         for name in data.column_names:
