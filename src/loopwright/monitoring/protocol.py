@@ -70,9 +70,23 @@ class Monitoring(Protocol):
         """Remove the monitor, its runs, results and alerts (the audit log keeps the record)."""
         ...
 
-    def run(self, name: str, *, at: datetime | None = None) -> MonitorRun:
+    def run(self, name: str, *, at: datetime | None = None, executor: str = "local") -> MonitorRun:
         """Run the monitor now over the window ending at ``at`` (default: now); stored, alerts
-        opened or resolved, webhooks called."""
+        opened or resolved, webhooks called (``executor``: ``local`` or ``ray``, where the
+        columns are scored)."""
+        ...
+
+    def backfill(
+        self,
+        name: str,
+        *,
+        since: datetime | timedelta,
+        until: datetime | timedelta | None = None,
+        executor: str = "local",
+    ) -> builtins.list[MonitorRun]:
+        """Run the monitor over every window of ``[since, until]`` (default: now), one step
+        (``every``, else ``window``) apart, oldest first, each stored as ``run`` stores it
+        (``executor="ray"``: windows scored in parallel on Ray)."""
         ...
 
     def run_due(self) -> builtins.list[MonitorRun]:

@@ -283,10 +283,33 @@ class RemoteMonitoring:
         """Remove the monitor, its runs, results and alerts."""
         self._http.request("DELETE", _monitor_path(name))
 
-    def run(self, name: str, *, at: datetime | None = None) -> MonitorRun:
-        """Run the monitor now over the window ending at ``at`` (default: now)."""
-        body = {"at": None if at is None else _ms("at", at)}
+    def run(self, name: str, *, at: datetime | None = None, executor: str = "local") -> MonitorRun:
+        """Run the monitor now over the window ending at ``at`` (default: now); ``executor``
+        is where the server scores it."""
+        body = {"at": None if at is None else _ms("at", at), "executor": executor}
         return monitor_run(self._http.post(f"{_monitor_path(name)}/runs", body))
+
+    def backfill(
+        self,
+        name: str,
+        *,
+        since: datetime | timedelta,
+        until: datetime | timedelta | None = None,
+        executor: str = "local",
+    ) -> builtins.list[MonitorRun]:
+        """Run the monitor over every window of ``[since, until]``, oldest first, on the server
+        (``executor="ray"``: its windows scored in parallel on the server's Ray)."""
+        if since is None:
+            raise InvalidInput("backfill needs since: a datetime, or a timedelta (that long ago)")
+        low, high = bounds(since, until)
+        assert low is not None
+        body = {
+            "since": _ms("since", low),
+            "until": None if high is None else _ms("until", high),
+            "executor": executor,
+        }
+        found = self._http.post(f"{_monitor_path(name)}/backfill", body)
+        return [monitor_run(r) for r in found]
 
     def run_due(self) -> builtins.list[MonitorRun]:
         """Run every monitor whose ``every`` has elapsed since its last run."""

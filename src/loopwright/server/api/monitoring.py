@@ -62,6 +62,13 @@ class MonitorIn(Body):
 
 class MonitorRunIn(Body):
     at: int | None = Field(default=None, ge=_FIRST_MS, le=_LAST_MS)  # UTC ms; default now
+    executor: str = Field(default="local", max_length=40)  # checked by the service
+
+
+class MonitorBackfillIn(Body):
+    since: int = Field(ge=_FIRST_MS, le=_LAST_MS)  # UTC ms
+    until: int | None = Field(default=None, ge=_FIRST_MS, le=_LAST_MS)  # UTC ms; default now
+    executor: str = Field(default="local", max_length=40)
 
 
 class ReferenceIn(Body):
@@ -305,7 +312,18 @@ def delete_monitor(name: str, state: State, caller: Editor) -> Response:
 def run_monitor(name: str, body: MonitorRunIn, state: State, caller: Editor) -> MonitorRunOut:
     """Run the monitor now over the window ending at ``at`` (default: now)."""
     at = None if body.at is None else _EPOCH + timedelta(milliseconds=body.at)
-    return MonitorRunOut.of(_service(state, caller).run(name, at=at))
+    return MonitorRunOut.of(_service(state, caller).run(name, at=at, executor=body.executor))
+
+
+@router.post("/monitors/{name}/backfill")
+def backfill(
+    name: str, body: MonitorBackfillIn, state: State, caller: Editor
+) -> list[MonitorRunOut]:
+    """Run the monitor over every window of the span, oldest first (each stored as a run)."""
+    since = _EPOCH + timedelta(milliseconds=body.since)
+    until = None if body.until is None else _EPOCH + timedelta(milliseconds=body.until)
+    runs = _service(state, caller).backfill(name, since=since, until=until, executor=body.executor)
+    return [MonitorRunOut.of(r) for r in runs]
 
 
 @router.post("/run-due")
