@@ -37,7 +37,9 @@ def fill_log(blobs: Path, *, requests: int = 60, rows: int = 10) -> None:
     odd to ``canary`` (scorer/2); request ids ``r0-N`` and ``r1-N``."""
     from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
 
-    rng = np.random.default_rng(7)
+    # Seed 7 drew a calm hour whose x differs from the reference's by 0.12 sd (exact KS p =
+    # 0.004): a real difference the defaults rightly flag (1 draw in ~200), not a calm window.
+    rng = np.random.default_rng(1)
     with PredictionLog(str(blobs / "predictions")) as log:
         for hour, shift in ((0, 0.0), (1, 1.5)):
             share = [0.9, 0.1] if shift else [0.5, 0.5]
@@ -149,9 +151,7 @@ def api(tmp_path: Path, db_uri: str) -> Iterator[Api]:
 def _create(client: Client, name: str = "mon", **options: Any) -> Any:
     settings: dict[str, Any] = {
         "reference": "ref@v1",
-        "tests": ["psi"],  # a calm window stays calm: the test's verdict is not under test here
-        "columns": ["input.x", "input.c"],
-        "thresholds": {"psi": 0.2},
+        "columns": ["input.x", "input.c"],  # the default tests: wasserstein, jensenshannon
         "alerts": ["drift_share>0.3"],
         "description": "scorer inputs",
     }

@@ -257,3 +257,72 @@ def test_rule_names_multivariate_tests_only_when_they_ran() -> None:
     result = compare(ref, ref, tests=["ks", "mmd"])
     assert "or a multivariate test drifts" in result.rule
     assert [r.kind for r in result.tests if r.column == "*"] == ["multivariate"]
+
+
+@pytest.mark.parametrize("n", [50, 200, 600, 2000])
+def test_the_defaults_keep_false_alarms_within_alpha_on_null_windows(n: int) -> None:
+    """Regression (a 600-row calm window was flagged on W1/std = 0.125): with no test named,
+    a window drawn like its 2,000-row reference is flagged at most alpha + 2 SE of the time per
+    column, at every size, whether p-values are reported or not (the gate is always on)."""
+    rng = np.random.default_rng(n)
+    pairs, alarms = 300, {"x": 0, "c": 0}
+    labels = np.array(["a", "b", "c"])
+    p = [0.5, 0.3, 0.2]
+
+    def draw(rows: int) -> pa.Table:
+        return pa.table({"x": rng.normal(size=rows), "c": labels[rng.choice(3, rows, p=p)]})
+
+    effect_alone = 0
+    for _ in range(pairs):
+        ref, cur = ReferenceSketch.build(draw(2000)), draw(n)
+        quiet = compare(ref, cur, distributions=False, max_workers=1)
+        shown = compare(ref, cur, distributions=False, max_workers=1, p_values=True)
+        assert [r.drifted for r in quiet.tests] == [r.drifted for r in shown.tests]
+        for column in alarms:
+            alarms[column] += column in quiet.drifted_columns
+        w1 = next(r for r in shown.tests if r.test == "wasserstein")
+        assert w1.p_value is not None  # every default drift test has a null test
+        effect_alone += w1.statistic >= w1.threshold
+    bound = 0.05 + 2 * math.sqrt(0.05 * 0.95 / pairs)
+    assert max(alarms.values()) / pairs <= bound, alarms
+    if n <= 200:  # where the effect size alone would alarm often: the gate is what holds
+        assert effect_alone / pairs > 0.3
+
+
+def test_a_drift_test_without_a_p_value_has_not_rejected() -> None:
+    """The gate reads "effect size AND null test": a drift test that gives no p-value does not
+    flag on its effect size alone; a quality check (no null test by design) flags on its line."""
+    from loopwright.monitoring.compare import _Raw, _verdicts
+    from loopwright.monitoring.stats import TESTS
+    from loopwright.monitoring.stats._base import Score
+
+    raws = [
+        _Raw("x", "wasserstein", TESTS["wasserstein"], Score(0.5, None)),
+        _Raw("x", "wasserstein", TESTS["wasserstein"], Score(0.5, 0.001)),
+        _Raw("x", "wasserstein", TESTS["wasserstein"], Score(0.5, 0.2)),
+        _Raw("x", "out_of_range", TESTS["out_of_range"], Score(0.5, None)),
+    ]
+    found = _verdicts(raws, {}, "none", 0.05, True)
+    assert [r.drifted for r in found] == [False, True, False, True]
+
+
+def test_a_vector_column_is_compared_position_by_position() -> None:
+    rng = np.random.default_rng(4)
+
+    def proba(n: int, shift: float) -> pa.Table:
+        p = np.clip(rng.beta(2, 5, n) + shift, 0, 1)
+        return pa.table({"output.predict_proba": pa.array([[1 - v, v] for v in p])})
+
+    sketch = ReferenceSketch.build(proba(2000, 0.0))
+    assert list(sketch.columns) == ["output.predict_proba[0]", "output.predict_proba[1]"]
+    calm = compare(sketch, proba(500, 0.0))
+    moved = compare(sketch, proba(500, 0.2), columns=["output.predict_proba"])
+    assert calm.drifted_columns == ()
+    assert moved.drifted_columns == ("output.predict_proba[0]", "output.predict_proba[1]")
+    assert {r.kind for r in moved.tests if r.column != "*" and r.test == "wasserstein"} == {
+        "prediction"
+    }
+    one = compare(sketch, proba(500, 0.2), columns=["output.predict_proba[1]"])
+    assert one.drifted_columns == ("output.predict_proba[1]",)
+    with pytest.raises(InvalidInput, match=r"output.predict_proba\[2\]"):
+        compare(sketch, proba(50, 0.0), columns=["output.predict_proba[2]"])

@@ -16,9 +16,12 @@ import pytest
 from loopwright.errors import InvalidInput
 from loopwright.monitoring.sketch import (
     MAX_CATEGORIES,
+    MAX_VECTOR_POSITIONS,
     CategoricalSketch,
     NumericSketch,
     ReferenceSketch,
+    expand_vectors,
+    vector_source,
 )
 
 
@@ -199,3 +202,60 @@ def test_refuses_pickled_arrays_and_inconsistent_headers() -> None:
     header["columns"][0]["kind"] = "image"
     with pytest.raises(InvalidInput, match="unknown kind"):
         ReferenceSketch.from_bytes(_assemble([json.dumps(header).encode(), arrays, sample]))
+
+
+def test_fixed_size_numeric_lists_expand_into_one_column_per_position() -> None:
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array([0.9, 0.1, 0.2, 0.8]), 2)
+    table = pa.table(
+        {
+            "input.x": [1.0, 2.0],
+            "output.predict_proba": pa.array([[0.9, 0.1], None]),  # a null row: null positions
+            "output.fixed": fixed,
+        }
+    )
+    out = expand_vectors(table)
+    assert out.column_names == [
+        "input.x",
+        "output.predict_proba[0]",
+        "output.predict_proba[1]",
+        "output.fixed[0]",
+        "output.fixed[1]",
+    ]
+    assert out.column("output.predict_proba[1]").to_pylist() == [0.1, None]
+    assert out.column("output.fixed[0]").to_pylist() == [0.9, 0.2]
+    sketch = ReferenceSketch.build(table)
+    assert list(sketch.columns) == out.column_names and sketch.skipped == {}
+    again = ReferenceSketch.from_bytes(sketch.to_bytes())
+    assert list(again.columns) == out.column_names
+    numeric = sketch.columns["output.predict_proba[1]"]
+    assert isinstance(numeric, NumericSketch) and (numeric.count, numeric.missing) == (1, 1)
+    # No row: a fixed-size type still says its size, a plain list does not (it stays whole).
+    empty = expand_vectors(table.slice(0, 0))
+    assert empty.column_names == ["input.x", "output.predict_proba", *out.column_names[3:]]
+    assert empty.num_rows == 0
+
+
+def test_vectors_that_mean_nothing_position_by_position_stay_whole() -> None:
+    long = [list(range(MAX_VECTOR_POSITIONS + 1))] * 2
+    table = pa.table(
+        {
+            "ragged": pa.array([[1.0, 2.0], [1.0]]),
+            "words": pa.array([["a", "b"], ["c", "d"]]),
+            "embedding": pa.array(long),
+            "all_null": pa.array([None, None], type=pa.list_(pa.float64())),
+            "taken": pa.array([[1.0], [2.0]]),
+            "taken[0]": [3.0, 4.0],
+        }
+    )
+    assert expand_vectors(table).column_names == table.column_names
+    sketch = ReferenceSketch.build(table)
+    assert list(sketch.columns) == ["taken[0]"]  # the rest have no test: skipped, typed
+    assert set(sketch.skipped) == {"ragged", "words", "embedding", "all_null", "taken"}
+    assert expand_vectors(pa.table({"x": [1]})).column_names == ["x"]
+
+
+def test_vector_source_names_the_list_of_a_position() -> None:
+    assert vector_source("output.predict_proba[1]") == "output.predict_proba"
+    assert vector_source("output.p[12]") == "output.p"
+    for name in ("output.p", "output.p[]", "output.p[a]", "[1]", "output.p]", "p[-1]"):
+        assert vector_source(name) is None, name
