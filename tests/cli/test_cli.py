@@ -93,6 +93,7 @@ MODEL_JSON_COMMANDS |= {
     ("monitors", name)
     for name in ("create", "run", "run-due", "list", "show", "history", "alerts", "compare")
 } | {("monitors", "references", "build"), ("monitors", "references", "list")}
+MODEL_JSON_COMMANDS |= {("monitors", "backfill")}  # its JSON: tests/monitoring/test_ray.py
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 # Commands that act rather than report, and so need no --json.

@@ -26,6 +26,7 @@ from ._output import (
     handle_errors,
     print_table,
 )
+from ._progress import progress_bar
 from .predictions import parse_duration, parse_moment
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ _TESTS = Annotated[
 _COLUMNS = Annotated[
     list[str] | None,
     typer.Option("--columns", help="Columns to test, comma-separated (input.age,output.predict)."),
+]
+_EXECUTOR = Annotated[
+    str,
+    typer.Option("--executor", help="Where the columns are scored: local, or ray (a Ray cluster)."),
 ]
 _THRESHOLDS = Annotated[
     list[str] | None,
@@ -316,17 +321,67 @@ def run(
         str | None,
         typer.Option("--at", help="End of the window: 1h (ago) or 2026-12-05T10:30; default now."),
     ] = None,
+    executor: _EXECUTOR = "local",
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run the monitor now: drifted columns and performance over its window."""
     end = _moment(at, "--at")
     with handle_errors(), state(ctx).client() as client:
-        done = client.monitoring.run(name, at=end)
+        done = client.monitoring.run(name, at=end, executor=executor)
     if json_output:
         emit_json(_run_dict(done))
         return
     _print_run(done)
     if done.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("backfill")
+def backfill(
+    ctx: typer.Context,
+    name: _NAME,
+    since: Annotated[
+        str,
+        typer.Option("--since", help="Start of the span: 7d (ago) or 2026-12-01T00."),
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="End of the span: 1h (ago) or 2026-12-05T10; default now."),
+    ] = None,
+    executor: _EXECUTOR = "local",
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Run the monitor over every window of a past span (one per --every, else per --window),
+    oldest first, each stored as a run; --executor ray scores the windows in parallel."""
+    low = _moment(since, "--since")
+    high = _moment(until, "--until") or datetime.now(UTC)
+    assert low is not None
+    done: list[MonitorRun] = []
+    with handle_errors(), state(ctx).client() as client:
+        monitor = client.monitoring.get(name)
+        window = timedelta(seconds=monitor.window_s)
+        step = timedelta(seconds=monitor.every_s or monitor.window_s)
+        total = max(0, (high - low - window) // step + 1)
+        # Asked for in chunks (each its own backfill) so the bar moves; a chunk of windows is
+        # scored in parallel with ray, one window at a time locally.
+        chunk = 8 if executor == "ray" else 1
+        shown = not json_output and console(stderr=True).is_terminal
+        with progress_bar(f"backfilling {name}", total, shown) as update:
+            if total == 0:  # the span is shorter than a window: the service says so
+                done = client.monitoring.backfill(name, since=low, until=high, executor=executor)
+            for first in range(0, total, chunk):
+                last = min(first + chunk, total) - 1
+                part = client.monitoring.backfill(
+                    name, since=low + first * step, until=low + window + last * step,
+                    executor=executor,
+                )  # fmt: skip
+                done.extend(part)
+                update(advance=len(part))
+    if json_output:
+        emit_json([_run_dict(r) for r in done])
+        return
+    print_table(f"{len(done)} run(s) of {name}", *_runs_table(done))
+    if any(r.status == "failed" for r in done):
         raise typer.Exit(1)
 
 
