@@ -405,8 +405,8 @@ def _scored(model: Any, frame: Any) -> pa.Table:
 
 def _outputs(prediction: Any) -> pa.Table:
     """A prediction as named output columns, as serving logs them: a frame gives one column
-    per frame column, a 1-D array the ``predict`` column; a 2-D array is a vector output
-    (not tested column by column) and is left out."""
+    per frame column, a 1-D array the ``predict`` column; a 2-D array from ``predict`` is
+    left out (``_scored`` adds ``predict_proba`` as serving logs it)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa

@@ -4,7 +4,10 @@ Rules (stated in the result too):
 
 - A column's kind comes from its Arrow type: numbers and times are numeric; strings, booleans
   and dictionaries categorical. ``output.*`` columns are the model's predictions (their results
-  have ``kind="prediction"``); ``input.*`` and plain names are features.
+  have ``kind="prediction"``); ``input.*`` and plain names are features. A fixed-size numeric
+  list column (``output.predict_proba``) is tested position by position
+  (``output.predict_proba[0]`` ...; ``sketch.expand_vectors``), on both sides alike; in
+  ``columns`` its bare name stands for all its positions.
 - Verdict per test: an effect size drifts when it reaches its threshold AND its null test
   rejects (p-value, corrected over the pass, below ``alpha``); a p-value test (``chi2``) drifts
   when its corrected p-value is below its threshold. Quality checks are not corrected.
