@@ -152,6 +152,13 @@ def check_webhook(url: object) -> str | None:
             f"webhook {str(url)[:100]!r} must be an http(s) URL of at most {_URL_LIMIT} "
             "characters, e.g. 'https://hooks.example.com/loopwright'"
         )
+    if parts.username is not None or parts.password is not None:
+        # The URL is stored and shown by `monitors show`: a password in it would leak (and
+        # is not echoed here for the same reason).
+        raise InvalidInput(
+            "webhook URL must not carry user:password@ (it is stored and shown in plain text); "
+            "use a receiver URL with a secret path or token, e.g. 'https://hooks.example.com/T0K3N'"
+        )
     return str(url)
 
 
