@@ -28,10 +28,12 @@ from _deployment_log import (
     deploy,
 )
 from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
+from test_api import AT, Api, api  # noqa: F401
+from test_api import DEPLOYMENT as SCORER_API
 from test_cli import CREATE, as_json, lw, one_line_error, store  # noqa: F401
 
 from loopwright.config import resolve_settings
-from loopwright.errors import ConfigError, InvalidInput
+from loopwright.errors import ConfigError, InvalidInput, PermissionDenied
 from loopwright.monitoring.compare import compare
 from loopwright.monitoring.entities import DriftResult, MonitorRun
 from loopwright.monitoring.service import MonitoringService
@@ -198,3 +200,30 @@ def test_cli_backfill_and_run_on_ray(store: list[str]) -> None:  # noqa: F811
            "2026-12-05T10:30"),
         "shorter than its window",
     )  # fmt: skip
+
+
+# --- through a server ---------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_backfill_and_run_through_a_server(api: Api) -> None:  # noqa: F811
+    for name in ("here", "there"):
+        api.local.monitoring.create(
+            name, deployment=SCORER_API, reference="ref@v1", every=timedelta(minutes=30)
+        )  # window 1h: ends at AT, AT + 30m and AT + 1h
+    span: dict[str, Any] = {"since": AT - timedelta(hours=1), "until": AT + timedelta(hours=1)}
+    here = api.local.monitoring.backfill("here", **span)
+    there = api.ed.monitoring.backfill("there", executor="ray", **span)
+    assert [(r.status, r.error) for r in there] == [("ok", None)] * 3
+    assert windows(here) == windows(there)
+    for a, b in zip(here, there, strict=True):
+        same(a.drift, b.drift)
+    assert api.vic.monitoring.history("there") == list(reversed(there))
+    with pytest.raises(PermissionDenied):
+        api.vic.monitoring.backfill("there", **span)
+    with pytest.raises(InvalidInput, match=r"executor 'spark' is unknown"):
+        api.ed.monitoring.backfill("there", executor="spark", **span)
+    with pytest.raises(InvalidInput, match=r"executor 'spark' is unknown"):
+        api.ed.monitoring.run("there", executor="spark")
+    on_ray = api.ed.monitoring.run("there", at=AT + timedelta(hours=1), executor="ray")
+    same(on_ray.drift, here[-1].drift)
