@@ -523,3 +523,38 @@ def test_a_window_holds_its_start_and_not_its_end(tmp_path: Path) -> None:
     for source in sources:
         window = read_window(source, DEPLOYMENT, start, end, ["input.age"])
         assert window.table["request_id"].to_pylist() == ["at-start"]
+
+
+def test_a_window_read_a_few_columns_at_a_time_lines_up_row_for_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.monitoring import _window
+
+    monkeypatch.setattr(_window, "_GROUP_COLUMNS", 3)  # 10 inputs + 5 more: six groups
+    root = tmp_path / "wide"
+    for part in range(3):  # three files: each log writes its own when closed
+        log = PredictionLog(root)
+        try:
+            for request in range(4):
+                number = part * 4 + request
+                log.append(
+                    PredictionRecord(
+                        request_id=f"q-{number}", deployment=DEPLOYMENT, variant="primary",
+                        model=MODEL, model_version=1,
+                        timestamp=START + timedelta(minutes=number), latency_ms=1.0, status=200,
+                        inputs={f"f{j}": [number * 1000.0 + r * 10 + j for r in range(50)]
+                                for j in range(10)},
+                        outputs={"predict": [number] * 50},
+                    )
+                )  # fmt: skip
+        finally:
+            log.close()
+    wanted = [f"input.f{j}" for j in range(10)] + ["output.predict"]
+    end = int(UNSHIFTED_END.timestamp() * 1000)
+    table = _window.read_window(PredictionService(root), DEPLOYMENT, None, end, wanted).table
+    assert table.column_names == [*_window.SERVED_BY, *wanted] and table.num_rows == 600
+    for item in table.to_pylist():
+        number = int(item["request_id"].removeprefix("q-"))
+        assert item["output.predict"] == number
+        for j in range(10):
+            assert item[f"input.f{j}"] == number * 1000.0 + item["row"] * 10 + j
