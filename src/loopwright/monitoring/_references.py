@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .._ids import new_id
-from ..errors import AlreadyExists, InvalidInput, NotFound
+from ..errors import AlreadyExists, BlobNotFound, InvalidInput, NotFound
+from ..errors import IntegrityError as BlobCorrupt
 from ..store import limits
 from ..store import schema as t
 from ..store.audit import append_event
@@ -239,16 +240,22 @@ class ReferenceBook:
 
     def sketch(self, reference: Reference) -> ReferenceSketch:
         """The stored sketch of ``reference``; InvalidInput naming the reference if its blob is
-        not a sketch (corrupted or foreign), NotFound if the blob is gone."""
+        not a sketch (corrupted or foreign), NotFound if the blob is gone, IntegrityError naming
+        it if the blob store finds the blob damaged."""
         from .sketch import ReferenceSketch
 
         try:
             data = self.store.blobs.read_bytes(reference.sketch_blob)
-        except FileNotFoundError as exc:
+        except (BlobNotFound, FileNotFoundError) as exc:  # the store raises BlobNotFound
             raise NotFound(
                 f"the sketch of reference {reference.name!r} (blob "
                 f"{reference.sketch_blob[:12]}) is missing from the blob store; build the "
                 "reference again under a new name"
+            ) from exc
+        except BlobCorrupt as exc:  # the blob store's own message names a hash, not the reference
+            raise BlobCorrupt(
+                f"the sketch of reference {reference.name!r} is damaged in the blob store ({exc}); "
+                "restore the blob, or build the reference again under a new name"
             ) from exc
         try:
             return ReferenceSketch.from_bytes(data)
