@@ -12,10 +12,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from test_api import DEPLOYMENT, Api, api  # noqa: F401  (fixture)
 from test_cli import CREATE, WIDE, lw, ok, one_line_error, store  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
@@ -328,3 +330,39 @@ def test_labels_for_an_unknown_deployment_name_shape_are_refused(
     labels.write_text("request_id,label\nr0-1,1\n", encoding="utf-8")
     result = lw(store, "labels", "import", str(labels), "--deployment", "../../etc")
     one_line_error(result, "../../etc")
+
+
+# --- labels through a real server ---------------------------------------------------------------
+
+LABEL_BODIES: list[tuple[str, str]] = [
+    ('{"labels": {"r1": NaN}}', "label"),
+    ('{"labels": {"r1": Infinity}}', "label"),
+    ('{"labels": {"r1": {"nested": [1]}}}', "labels"),
+    ('{"labels": {"r1": null}}', "labels"),
+    ('{"labels": {"r1": "' + "x" * 5000 + '"}}', "label"),
+    ('{"rows": [{"request_id": "r1", "row": -1, "label": 1}]}', "row"),
+    ('{"rows": [{"request_id": "r1", "row": "first", "label": 1}]}', "row"),
+    ('{"labels": ["r1", 1]}', "labels"),
+    ('{"labels": {"r1": 1}, "rows": []}', "either"),
+    ('{"labels": {"r1": 1', ""),  # cut off mid-body
+    ("not json at all", ""),
+]
+
+
+def test_bad_label_bodies_through_the_server_store_nothing(api: Api) -> None:  # noqa: F811
+    headers = {"Authorization": f"Bearer {api.tokens['ed']}", "Content-Type": "application/json"}
+    url = f"{api.url}/api/v1/monitoring/labels/{DEPLOYMENT}"
+    for body, fragment in LABEL_BODIES:
+        answer = httpx.post(url, content=body.encode(), headers=headers, timeout=60)
+        assert answer.status_code in (400, 422), (body[:80], answer.text[:300])
+        message = answer.json()["message"]
+        assert fragment in message and len(message) < 2000, (body[:80], message[:300])
+    assert api.vic.monitoring.labels(DEPLOYMENT).empty
+
+
+def test_a_million_labels_in_one_request_are_refused_whole(api: Api) -> None:  # noqa: F811
+    body = {"labels": {f"r-{i}": i % 2 for i in range(1_000_000)}}
+    answer = api.call("ed", "POST", f"/labels/{DEPLOYMENT}", json=body)
+    message = answer.json()["message"].replace(",", "")
+    assert answer.status_code == 400 and "100000" in message, message[:300]
+    assert api.vic.monitoring.labels(DEPLOYMENT).empty
