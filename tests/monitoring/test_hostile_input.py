@@ -22,8 +22,8 @@ from test_cli import CREATE, WIDE, lw, ok, one_line_error, store  # noqa: F401  
 from typer.testing import CliRunner
 
 from loopwright.cli.app import app
-from loopwright.errors import InvalidInput
-from loopwright.monitoring._labels import _checked
+from loopwright.errors import InvalidInput, NotFound
+from loopwright.monitoring._labels import _checked, read_label_file
 from loopwright.monitoring._monitors import check_webhook
 from loopwright.monitoring.compare import compare
 from loopwright.monitoring.sketch import ReferenceSketch
@@ -366,3 +366,39 @@ def test_a_million_labels_in_one_request_are_refused_whole(api: Api) -> None:  #
     message = answer.json()["message"].replace(",", "")
     assert answer.status_code == 400 and "100000" in message, message[:300]
     assert api.vic.monitoring.labels(DEPLOYMENT).empty
+
+
+# --- label files --------------------------------------------------------------------------------
+
+LABEL_FILES: list[tuple[str, bytes, str]] = [
+    ("empty.csv", b"", "cannot be read: No columns to parse"),
+    ("header.csv", b"request_id,label\n", "no labels given"),
+    ("negrow.csv", b"request_id,label,row\nr1,1,-1\n", "whole numbers in 0..2147483647, e.g. -1"),
+    ("frac.csv", b"request_id,label,row\nr1,1,1.5\n", "whole numbers in 0..2147483647, e.g. 1.5"),
+    ("big.csv", b"request_id,label,row\nr1,1,99999999999\n", "e.g. 99999999999"),
+    ("noid.csv", b"request_id,label\n,1\n", "request id(s) are not strings"),
+    ("binary.csv", b"\xff\xfe\x00garbage", "cannot be read: 'utf-8' codec"),
+    ("foreign.parquet", b"PAR1xxxx", "cannot be read"),
+    ("cols.csv", b"id,y\nr1,1\n", "has no 'request_id' or 'label' column; columns: id, y"),
+    ("labels.json", b"{}", "neither Parquet (.parquet, .pq) nor CSV (.csv)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"), LABEL_FILES, ids=[f[0] for f in LABEL_FILES]
+)
+def test_bad_label_files_are_refused_naming_the_fix(
+    tmp_path: Path, name: str, content: bytes, fragment: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InvalidInput) as caught:
+        read_label_file(path)
+    assert fragment in str(caught.value)
+
+
+def test_a_label_file_that_is_a_folder_or_missing_is_not_found(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").mkdir()
+    for path in (tmp_path / "labels.csv", tmp_path / "nope.csv"):
+        with pytest.raises(NotFound, match="does not exist \\(or is not a file\\)"):
+            read_label_file(path)
