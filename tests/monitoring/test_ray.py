@@ -176,6 +176,21 @@ def test_backfill_follows_every_and_refuses_bad_spans(monitoring: MonitoringServ
     assert len(monitoring.history("m")) == 3  # nothing stored by the refused calls
 
 
+def test_a_span_cut_into_parts_asks_for_exactly_its_windows(
+    monitoring: MonitoringService,
+) -> None:
+    from loopwright.monitoring._backfill import parts, window_ends
+
+    monitor = monitoring.create("m", deployment=DEPLOYMENT, every=timedelta(minutes=15))
+    now = ms(SHIFTED_END)
+    ends = window_ends(monitor, timedelta(hours=2), None, now)
+    assert len(ends) == 5  # 1h windows every 15 minutes over two hours
+    cut = parts(monitor, timedelta(hours=2), None, now, 2)
+    assert [count for _, _, count in cut] == [2, 2, 1]
+    again = [e for since, until, _ in cut for e in window_ends(monitor, since, until, now)]
+    assert again == ends
+
+
 # --- CLI ----------------------------------------------------------------------------------
 
 
@@ -206,7 +221,13 @@ def test_cli_backfill_and_run_on_ray(store: list[str]) -> None:  # noqa: F811
 
 
 @pytest.mark.usefixtures("ray_local")
-def test_backfill_and_run_through_a_server(api: Api) -> None:  # noqa: F811
+def test_backfill_and_run_through_a_server(
+    api: Api,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from loopwright.remote import monitoring as remote
+
+    monkeypatch.setattr(remote, "BACKFILL_WINDOWS", 2)  # the three windows in two requests
     for name in ("here", "there"):
         api.local.monitoring.create(
             name, deployment=SCORER_API, reference="ref@v1", every=timedelta(minutes=30)

@@ -353,28 +353,23 @@ def backfill(
 ) -> None:
     """Run the monitor over every window of a past span (one per --every, else per --window),
     oldest first, each stored as a run; --executor ray scores the windows in parallel."""
+    from ..monitoring._backfill import parts
+
     low = _moment(since, "--since")
     high = _moment(until, "--until") or datetime.now(UTC)
     assert low is not None
     done: list[MonitorRun] = []
     with handle_errors(), state(ctx).client() as client:
         monitor = client.monitoring.get(name)
-        window = timedelta(seconds=monitor.window_s)
-        step = timedelta(seconds=monitor.every_s or monitor.window_s)
-        total = max(0, (high - low - window) // step + 1)
-        # Asked for in chunks (each its own backfill) so the bar moves; a chunk of windows is
-        # scored in parallel with ray, one window at a time locally.
-        chunk = 8 if executor == "ray" else 1
+        # Asked for part by part so the bar moves: a part's windows are scored in parallel
+        # with ray, one window at a time locally.
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        spans = parts(monitor, low, high, now, 8 if executor == "ray" else 1)
         shown = not json_output and console(stderr=True).is_terminal
+        total = sum(count for _, _, count in spans)
         with progress_bar(f"backfilling {name}", total, shown) as update:
-            if total == 0:  # the span is shorter than a window: the service says so
-                done = client.monitoring.backfill(name, since=low, until=high, executor=executor)
-            for first in range(0, total, chunk):
-                last = min(first + chunk, total) - 1
-                part = client.monitoring.backfill(
-                    name, since=low + first * step, until=low + window + last * step,
-                    executor=executor,
-                )  # fmt: skip
+            for first, last, _ in spans:
+                part = client.monitoring.backfill(name, since=first, until=last, executor=executor)
                 done.extend(part)
                 update(advance=len(part))
     if json_output:

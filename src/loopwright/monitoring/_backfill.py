@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
@@ -24,7 +24,7 @@ from ._window import span_ms
 if TYPE_CHECKING:
     from .entities import Monitor, MonitorRun
 
-__all__ = ["MAX_BACKFILL_RUNS", "window_ends"]
+__all__ = ["MAX_BACKFILL_RUNS", "parts", "window_ends"]
 
 # One backfill stores at most this many runs: a year of hourly windows.
 MAX_BACKFILL_RUNS = 10_000
@@ -53,6 +53,29 @@ def window_ends(
             f"{MAX_BACKFILL_RUNS} per backfill; give a later since or an earlier until"
         )
     return [low + window + i * step for i in range(count)]
+
+
+def parts(
+    monitor: Monitor,
+    since: datetime | timedelta,
+    until: datetime | timedelta | None,
+    now: int,
+    size: int,
+) -> list[tuple[datetime, datetime, int]]:
+    """The span cut into parts of at most ``size`` windows: each part's ``since`` and
+    ``until`` (a backfill of exactly its windows) and its number of windows. Callers over HTTP
+    ask for a long backfill part by part, so no request outlives its timeout."""
+    ends = window_ends(monitor, since, until, now)
+    window = monitor.window_s * 1000
+    out = []
+    for first in range(0, len(ends), max(1, size)):
+        part = ends[first : first + max(1, size)]
+        out.append((_moment(part[0] - window), _moment(part[-1]), len(part)))
+    return out
+
+
+def _moment(ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
 
 
 def backfill(
