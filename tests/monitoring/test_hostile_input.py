@@ -402,3 +402,66 @@ def test_a_label_file_that_is_a_folder_or_missing_is_not_found(tmp_path: Path) -
     for path in (tmp_path / "labels.csv", tmp_path / "nope.csv"):
         with pytest.raises(NotFound, match="does not exist \\(or is not a file\\)"):
             read_label_file(path)
+
+
+# --- user strings in the CLI's output -----------------------------------------------------------
+
+MARKUP = ["[/]", "[red]x", "[link=file:///etc/passwd]y"]
+
+
+def test_cli_compare_prints_rich_markup_in_column_names_verbatim(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    pd.DataFrame({c: rng.normal(size=300) for c in MARKUP}).to_parquet(ref)
+    pd.DataFrame({c: rng.normal(2, 1, size=300) for c in MARKUP}).to_parquet(cur)
+    result = _compare(str(ref), str(cur))
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    for name in MARKUP:
+        assert name in result.stdout
+
+
+def test_cli_monitor_report_escapes_html_from_the_log(tmp_path: Path) -> None:
+    """A column name from a deployment's own log (an untrusted client's input keys) reaches
+    ``monitors report`` escaped."""
+    from datetime import timedelta
+
+    from test_api import AT
+
+    from loopwright.client import Client
+    from loopwright.config import resolve_settings
+    from loopwright.serving.prediction_log import PredictionLog, PredictionRecord
+
+    evil = "<img src=x onerror=alert(1)>"
+    home, blobs = tmp_path / "home", tmp_path / "blobs"
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    pd.DataFrame({evil: rng.normal(size=500)}).to_parquet(folder / "part.parquet")
+    with Client(resolve_settings(home=home, blob_uri=str(blobs), user="ada")) as client:
+        client.datasets.add("ref", folder)
+    with PredictionLog(str(blobs / "predictions")) as log:
+        for i in range(40):
+            log.append(
+                PredictionRecord(
+                    request_id=f"r{i}",
+                    deployment=DEPLOYMENT,
+                    variant="primary",
+                    model="scorer",
+                    model_version=1,
+                    timestamp=AT - timedelta(seconds=60 * (i + 1)),
+                    latency_ms=1.0,
+                    status=200,
+                    inputs={evil: rng.normal(3, 1, 10)},
+                    outputs={"predict": np.zeros(10, dtype=np.int64)},
+                )
+            )
+    options = ["--home", str(home), "--blob-uri", str(blobs)]
+    create = ["monitors", "create", "evil", "--deployment", DEPLOYMENT, "--reference", "ref@v1"]
+    ok(options, *create)
+    ran = ok(options, "monitors", "run", "evil", "--at", AT.isoformat(), "--json")
+    assert json.loads(ran.stdout)["status"] == "ok", ran.stdout
+    page = tmp_path / "report.html"
+    ok(options, "monitors", "report", "evil", "--output", str(page))
+    html = page.read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img" not in html and "onerror=alert(1)>" not in html
