@@ -213,3 +213,30 @@ def test_a_reference_outlives_its_dataset_files(settings: Settings, tmp_path: Pa
         assert removed > 0
         run = client.monitoring.run("mon", at=SHIFTED)
         assert run.status == "ok", run.error
+
+
+def test_two_creates_of_one_name_at_once_give_one_monitor(settings: Settings) -> None:
+    from loopwright.errors import AlreadyExists
+
+    outcomes: list[object] = []
+    barrier = threading.Barrier(3)
+
+    def create() -> None:
+        with Client(settings) as client:
+            barrier.wait(timeout=60)
+            try:
+                outcomes.append(client.monitoring.create("twin", deployment=DEPLOYMENT))
+            except BaseException as exc:  # the loser's error is the assertion's subject
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(outcomes) == 3 and len(errors) == 2, outcomes
+    for error in errors:
+        assert isinstance(error, AlreadyExists) and "twin" in str(error), repr(error)
+    with Client(settings) as client:
+        assert [m.name for m in client.monitoring.list()].count("twin") == 1
