@@ -55,6 +55,9 @@ class Capability:
 # What works on a local store only and so has no remote counterpart: the stat cache of files
 # already hashed on this machine, and recording versions pulled from another store.
 LOCAL_ONLY = {"stat_cache", "find_version", "import_version"}
+# The embedded log's folder/URL and its Arrow reader (monitoring reads windows through DuckDB
+# there); a remote log is read over HTTP only.
+LOCAL_LOG_ONLY = frozenset({"location", "read_table"})
 
 CAPABILITIES = [
     Capability("tracking", Tracking, TrackingService, RemoteTracking),
@@ -63,7 +66,7 @@ CAPABILITIES = [
     Capability("users", Users, UserService, RemoteUsers),
     Capability("audit", Audit, AuditLog, RemoteAudit),
     Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
-    Capability("prediction_log", Predictions, PredictionService, RemotePredictions),
+    Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
 ]
 
