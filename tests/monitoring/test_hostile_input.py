@@ -268,7 +268,7 @@ def test_cli_compare_refuses_folders_empty_files_and_foreign_bytes(tmp_path: Pat
     pd.DataFrame({"a": np.arange(100.0)}).to_parquet(ref)
     folder = tmp_path / "folder.parquet"
     folder.mkdir()
-    one_line_error(_compare(str(ref), str(folder)), "folder.parquet", "no such file")
+    one_line_error(_compare(str(ref), str(folder)), "folder.parquet", "is a folder")
     empty = tmp_path / "empty.parquet"
     empty.write_bytes(b"")
     one_line_error(_compare(str(ref), str(empty)), "empty.parquet", "cannot read it as Parquet")

@@ -187,6 +187,17 @@ def test_schema_counts_missing_columns_and_lists_new_ones() -> None:
     assert (unchanged.statistic, dict(unchanged.detail)) == (0.0, {})
 
 
+def test_schema_expects_only_the_columns_the_pass_tests() -> None:
+    # A reference sketched with outputs a deployment does not log (predict_proba) must not make
+    # every run of a monitor that tests the logged columns report a schema change.
+    ref = ReferenceSketch.build(pa.table({"input.a": [1.0], "output.proba[0]": [0.5]}))
+    window = pa.table({"input.a": [2.0]})
+    asked = SchemaChange().score(ref, CurrentTable(window, {}, ["input.a"]))
+    assert (asked.statistic, dict(asked.detail)) == (0.0, {})
+    everything = SchemaChange().score(ref, CurrentTable(window, {}))
+    assert everything.detail["missing"] == ["output.proba[0]"]
+
+
 def test_schema_lists_at_most_ten_names_but_counts_all() -> None:
     ref = ReferenceSketch.build(pa.table({f"c{i}": [1.0] for i in range(25)}))
     s = SchemaChange().score(ref, CurrentTable(pa.table({"other": [1]}), {}))

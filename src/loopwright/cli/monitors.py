@@ -663,6 +663,8 @@ def _read_frame(path: Path) -> pa.Table:
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".pq", ".csv"):
         fail(f"{path}: expected a .parquet or .csv file")
+    if path.is_dir():
+        fail(f"{path}: is a folder; give a .parquet or .csv file")
     if not path.is_file():
         fail(f"{path}: no such file")
     try:

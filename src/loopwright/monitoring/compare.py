@@ -138,7 +138,7 @@ def compare(
     else:
         raws = [r for column in selected for r in run(column)]
     both = {n: v for n, v in views.items() if n in sketch.columns}
-    whole = CurrentTable(table, both)
+    whole = CurrentTable(table, both, selected)
     for name, cls in table_tests:
         raws.append(_Raw("*", name, cls, _safe(lambda cls=cls: cls().score(sketch, whole))))
 

@@ -19,7 +19,7 @@ null test keeps it calibrated at small n (W1/std >= 0.1 happens by chance at n=2
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
@@ -252,9 +252,16 @@ class CurrentColumn:
 
 class CurrentTable:
     """The current window as a whole, for table tests. ``columns`` holds the views of the
-    columns present on both sides (shared with the column tests)."""
+    columns present on both sides (shared with the column tests); ``selected`` the columns
+    the pass was asked to test (None: all of them)."""
 
-    def __init__(self, table: pa.Table, columns: Mapping[str, CurrentColumn]) -> None:
+    def __init__(
+        self,
+        table: pa.Table,
+        columns: Mapping[str, CurrentColumn],
+        selected: Sequence[str] | None = None,
+    ) -> None:
         self.table = table
         self.columns = columns
+        self.selected = None if selected is None else frozenset(selected)
         self.rows = table.num_rows

@@ -170,7 +170,8 @@ class TypeChange:
 
 
 class SchemaChange:
-    """How many reference columns the current window lacks; new columns are listed only.
+    """How many reference columns (of those the pass tests) the current window lacks; new
+    columns are listed only.
 
     New columns do not count: a prediction log carries more than the model's inputs (request
     ids, timings), and a column the reference never had has nothing to be compared with. Both
@@ -186,6 +187,8 @@ class SchemaChange:
     def score(self, ref: ReferenceSketch, cur: CurrentTable) -> Score:
         present = set(cur.table.column_names)
         expected = [*ref.columns, *(c for c in ref.skipped if c not in ref.columns)]
+        if cur.selected is not None:  # a pass over some columns expects only those
+            expected = [c for c in expected if c in cur.selected]
         missing = [c for c in expected if c not in present]
         known = set(expected)
         new = [c for c in cur.table.column_names if c not in known]
