@@ -30,7 +30,7 @@ from _deployment_log import (
 from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
 from test_api import AT, Api, api  # noqa: F401
 from test_api import DEPLOYMENT as SCORER_API
-from test_cli import CREATE, as_json, lw, one_line_error, store  # noqa: F401
+from test_monitors_cli import CREATE, as_json, lw, one_line_error, store  # noqa: F401
 
 from loopwright.config import resolve_settings
 from loopwright.errors import ConfigError, InvalidInput, PermissionDenied

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from test_api import DEPLOYMENT, Api, api  # noqa: F401  (fixture)
-from test_cli import CREATE, WIDE, lw, ok, one_line_error, store  # noqa: F401  (fixture)
+from test_monitors_cli import CREATE, WIDE, lw, ok, one_line_error, store  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
 from loopwright.cli.app import app
