@@ -90,6 +90,7 @@ CREATING_COMMANDS = frozenset(
         "monitors create",
         "monitors run",
         "monitors run-due",
+        "monitors backfill",
         "monitors delete",
         "monitors references build",
         "labels import",
