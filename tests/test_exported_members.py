@@ -212,3 +212,30 @@ def test_serving_all_is_exact_and_resolves() -> None:
         assert value.__name__ == name
     with pytest.raises(AttributeError, match="nope"):
         loopwright.serving.nope  # noqa: B018
+
+
+EXPECTED_MONITORING = [
+    "Alert",
+    "AlertRule",
+    "Distribution",
+    "DriftResult",
+    "LabelImport",
+    "Monitor",
+    "MonitorRun",
+    "Monitoring",
+    "Performance",
+    "Reference",
+    "TestResult",
+    "VariantComparison",
+    "VariantEstimate",
+]
+
+
+def test_monitoring_all_is_exact_and_resolves() -> None:
+    import loopwright.monitoring
+
+    assert loopwright.monitoring.__all__ == EXPECTED_MONITORING
+    for name in EXPECTED_MONITORING:
+        value = getattr(loopwright.monitoring, name)
+        assert value.__module__.startswith("loopwright.monitoring.")
+        assert value.__name__ == name

@@ -5,11 +5,7 @@ read, editors change; bad bodies are 4xx naming what is wrong; label uploads are
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +22,7 @@ from loopwright.config import Settings, resolve_settings
 from loopwright.errors import InvalidInput, LimitExceeded, NotFound, PermissionDenied
 from loopwright.server.api import monitoring as monitoring_api
 from loopwright.server.api.monitoring import MAX_LABELS
+from test_public_api import live_server as serving  # one live-server helper
 
 DEPLOYMENT = "scorer-api"
 AT = datetime(2026, 12, 5, 10, tzinfo=UTC)  # the unshifted hour ends here, the shifted one starts
@@ -68,42 +65,6 @@ def add_reference(client: Client, folder: Path) -> None:
     frame = pd.DataFrame({"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], 2000)})
     frame.to_parquet(folder / "part.parquet")
     client.datasets.add("ref", folder)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """``loopwright server``'s app for ``settings`` under uvicorn with auth on; yields its URL."""
-    import uvicorn
-
-    from loopwright.server.app import create_app
-
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, auth=True),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        ws="none",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="lw-monitoring-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @dataclass

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         Performance,
         Reference,
         VariantComparison,
-        VariantStats,
+        VariantEstimate,
     )
 
 __all__ = ["app"]
@@ -754,7 +754,7 @@ def compare_variants(
 
 
 def _comparison_dict(c: VariantComparison) -> dict[str, Any]:
-    def stats(s: VariantStats) -> dict[str, Any]:
+    def stats(s: VariantEstimate) -> dict[str, Any]:
         return {
             "variant": s.variant,
             "model_versions": list(s.model_versions),

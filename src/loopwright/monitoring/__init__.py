@@ -37,7 +37,7 @@ from .entities import (
     VariantComparison as VariantComparison,
 )
 from .entities import (
-    VariantStats as VariantStats,
+    VariantEstimate as VariantEstimate,
 )
 from .protocol import Monitoring as Monitoring
 
@@ -54,5 +54,5 @@ __all__ = [
     "Reference",
     "TestResult",
     "VariantComparison",
-    "VariantStats",
+    "VariantEstimate",
 ]

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import InvalidInput
-from .entities import VariantComparison, VariantStats
+from .entities import VariantComparison, VariantEstimate
 from .performance import comparable, prediction_column, version_key
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def _by_variant(rows: pd.DataFrame, values: Any) -> dict[str, np.ndarray]:
 
 def _stats(
     variant: str, values: np.ndarray | None, spec: _Metric, confidence: float, frame: pd.DataFrame
-) -> VariantStats:
+) -> VariantEstimate:
     values = np.array([]) if values is None else values
     n = len(values)
     if spec.kind == "rate":
@@ -224,7 +224,7 @@ def _stats(
         low, high = _wilson(float(values.sum()), n, confidence)
     else:
         value, low, high = _mean_interval(values, confidence)
-    return VariantStats(variant, _versions(frame, variant), n, value, low, high)
+    return VariantEstimate(variant, _versions(frame, variant), n, value, low, high)
 
 
 def _versions(frame: pd.DataFrame, variant: str) -> tuple[str, ...]:

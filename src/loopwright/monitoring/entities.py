@@ -27,7 +27,7 @@ __all__ = [
     "Reference",
     "TestResult",
     "VariantComparison",
-    "VariantStats",
+    "VariantEstimate",
 ]
 
 TestKind = Literal["drift", "quality", "prediction", "multivariate"]
@@ -330,7 +330,7 @@ class LabelImport:
 
 
 @dataclass(frozen=True)
-class VariantStats:
+class VariantEstimate:
     """One variant's figure in a comparison: ``value`` over ``n`` samples, with its confidence
     interval."""
 
@@ -357,8 +357,8 @@ class VariantComparison:
     deployment: str
     metric: str
     higher_is_better: bool
-    baseline: VariantStats
-    candidate: VariantStats
+    baseline: VariantEstimate
+    candidate: VariantEstimate
     difference: float
     ci_low: float
     ci_high: float
@@ -371,7 +371,7 @@ class VariantComparison:
     decision: Literal["promote", "rollback", "continue"]
     window_start: int
     window_end: int
-    others: tuple[VariantStats, ...] = ()
+    others: tuple[VariantEstimate, ...] = ()
 
 
 def _finite(value: float | None) -> float | None:

@@ -29,7 +29,7 @@ from ..monitoring.entities import (
     Task,
     TestResult,
     VariantComparison,
-    VariantStats,
+    VariantEstimate,
 )
 from ..serving._log_files import check_deployment_name, utc
 from ..serving._prediction_read import bounds
@@ -195,8 +195,8 @@ def alert(data: Json) -> Alert:
     )
 
 
-def _variant_stats(data: Json) -> VariantStats:
-    return VariantStats(
+def _variant_stats(data: Json) -> VariantEstimate:
+    return VariantEstimate(
         variant=data["variant"],
         model_versions=tuple(data["model_versions"]),
         n=data["n"],

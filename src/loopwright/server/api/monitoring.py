@@ -202,7 +202,7 @@ class LabelsOut(Out):
     rows: list[list[Any]]
 
 
-class VariantStatsOut(Out):
+class VariantEstimateOut(Out):
     variant: str
     model_versions: list[str]
     n: int
@@ -215,8 +215,8 @@ class VariantComparisonOut(Out):
     deployment: str
     metric: str
     higher_is_better: bool
-    baseline: VariantStatsOut
-    candidate: VariantStatsOut
+    baseline: VariantEstimateOut
+    candidate: VariantEstimateOut
     difference: float
     ci_low: float
     ci_high: float
@@ -229,7 +229,7 @@ class VariantComparisonOut(Out):
     decision: str
     window_start: int
     window_end: int
-    others: list[VariantStatsOut]
+    others: list[VariantEstimateOut]
 
 
 class AlertOut(Out):
