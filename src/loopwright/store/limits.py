@@ -25,12 +25,15 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "KEY",
+    "LOOP_NAME",
     "MODEL_NAME",
     "MONITOR_NAME",
     "PARAM_VALUE",
+    "PIPELINE_NAME",
     "REGISTRY_TAG_VALUE",
     "REQUEST_ID",
     "RUN_NAME",
+    "SCHEDULE_NAME",
     "TAG_VALUE",
     "check_int64",
     "check_text",
@@ -46,6 +49,9 @@ ALIAS = 100
 DEPLOYMENT_NAME = 100
 MONITOR_NAME = 100  # monitors and monitoring references
 REQUEST_ID = 200  # a served request's id, as labels name it
+PIPELINE_NAME = 300  # module:qualname of a pipeline function
+LOOP_NAME = 100  # loops, and gate names
+SCHEDULE_NAME = 150  # schedules (a loop's are loop:<name>:<n>)
 
 # TEXT columns, capped as MLflow caps them.
 PARAM_VALUE = 6000

@@ -678,6 +678,186 @@ alerts = sa.Table(
 )
 
 
+# --- pipelines (revision 0011) ------------------------------------------------------------------
+
+# A pipeline run is also a tracked run (run_id); its process says it is alive through
+# heartbeat_at, so a run whose process was killed can be recognised and resumed.
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("pipeline", sa.String(limits.PIPELINE_NAME), nullable=False),
+    sa.Column("name", sa.String(limits.RUN_NAME), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    _fk("run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("params_json", sa.Text, nullable=False),
+    sa.Column("executor", sa.String(50), nullable=False),
+    _fk("resumed_from", "pipeline_runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("code_digest", sa.String(64), nullable=False),
+    sa.Column("result_json", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("started_at"),
+    _ms("heartbeat_at"),
+    _ms("finished_at", nullable=True),
+    sa.Index(None, "pipeline", "started_at"),
+    sa.Index(None, "status"),
+)
+
+# One call of a step in a pipeline run. cache_key indexes the cross-run cache; outputs_json
+# lists ArtifactRefs (artifacts of run_id, the step's nested run, or of cached_from's run).
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    _id(primary_key=True),
+    _fk("pipeline_run_id", "pipeline_runs.id"),
+    sa.Column("invocation", sa.String(limits.RUN_NAME), nullable=False),
+    sa.Column("step", sa.String(limits.RUN_NAME), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("cache_key", sa.String(64), nullable=False),
+    sa.Column("cache_reason", sa.Text, nullable=False),
+    _fk("run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    _fk("cached_from", "step_runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("inputs_json", sa.Text, nullable=False),
+    sa.Column("outputs_json", sa.Text, nullable=False),
+    sa.Column("key_parts_json", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    _ms("started_at"),
+    _ms("finished_at", nullable=True),
+    sa.Index(None, "pipeline_run_id", "started_at"),
+    sa.Index(None, "cache_key", "status"),
+)
+
+
+# --- the loop: gates, schedules, loops (revision 0011) -----------------------------------------
+
+# A gate checked on one model version and holdout dataset version: each rule's value and verdict.
+gate_results = sa.Table(
+    "gate_results",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("gate", sa.String(limits.LOOP_NAME), nullable=False),
+    _fk("model_version_id", "model_versions.id"),
+    _fk("dataset_version_id", "dataset_versions.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("dataset", sa.String(600), nullable=False),
+    sa.Column("champion_version", sa.Integer),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("outcomes_json", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    _fk("pipeline_run_id", "pipeline_runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Index(None, "model_version_id", "created_at"),
+)
+
+# A job started by a trigger: a pipeline (module:function) or a loop's iteration.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.SCHEDULE_NAME), nullable=False, unique=True),
+    sa.Column("target_kind", sa.String(20), nullable=False),
+    sa.Column("target", sa.String(limits.PIPELINE_NAME), nullable=False),
+    sa.Column("trigger", sa.String(600), nullable=False),
+    sa.Column("params_json", sa.Text, nullable=False),
+    sa.Column("cwd", sa.Text),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    _ms("next_fire_at", nullable=True),
+    _ms("last_fired_at", nullable=True),
+    sa.Column("cursor", sa.String(200)),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+
+# One firing; the unique (schedule, event_key) is what keeps two schedulers from starting the
+# same job twice.
+schedule_fires = sa.Table(
+    "schedule_fires",
+    metadata,
+    _id(primary_key=True),
+    _fk("schedule_id", "schedules.id"),
+    sa.Column("event_key", sa.String(200), nullable=False),
+    _ms("due_at"),
+    _ms("fired_at"),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    _fk("pipeline_run_id", "pipeline_runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("iteration_id", sa.String(32)),
+    sa.Column("detail", sa.Text),
+    _ms("finished_at", nullable=True),
+    sa.UniqueConstraint("schedule_id", "event_key"),
+    sa.Index(None, "schedule_id", "fired_at"),
+)
+
+# A continuous-training loop of one deployment; its settings (gates, triggers, canary, comparison)
+# are JSON in spec_json.
+loops = sa.Table(
+    "loops",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.LOOP_NAME), nullable=False, unique=True),
+    sa.Column("deployment", sa.String(limits.DEPLOYMENT_NAME), nullable=False),
+    sa.Column("model", sa.String(limits.MODEL_NAME), nullable=False),
+    sa.Column("pipeline", sa.String(limits.PIPELINE_NAME), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+
+# One turn of a loop: a persisted state machine. in_flight holds the loop's id while the
+# iteration is active and NULL once it ends, so the unique constraint allows one in flight.
+loop_iterations = sa.Table(
+    "loop_iterations",
+    metadata,
+    _id(primary_key=True),
+    _fk("loop_id", "loops.id"),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(30), nullable=False),
+    sa.Column("in_flight", sa.String(32)),
+    sa.Column("trigger", sa.String(600), nullable=False),
+    sa.Column("trigger_detail", sa.Text),
+    _fk("pipeline_run_id", "pipeline_runs.id", nullable=True, ondelete="SET NULL"),
+    _fk("model_version_id", "model_versions.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("model_version", sa.Integer),
+    _fk("gate_result_id", "gate_results.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("approval_request_id", sa.String(32)),
+    sa.Column("canary_revision", sa.Integer),
+    _ms("canary_started_at", nullable=True),
+    sa.Column("comparison_json", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("lease_owner", sa.String(200)),
+    _ms("lease_until", nullable=True),
+    _ms("created_at"),
+    _ms("updated_at"),
+    _ms("finished_at", nullable=True),
+    sa.UniqueConstraint("loop_id", "number"),
+    sa.UniqueConstraint("in_flight"),
+    sa.Index(None, "model_version_id"),
+)
+
+# Every move of an iteration, in order (the audit log holds the same, hash-chained).
+loop_transitions = sa.Table(
+    "loop_transitions",
+    metadata,
+    _fk("iteration_id", "loop_iterations.id"),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("from_state", sa.String(30)),
+    sa.Column("to_state", sa.String(30), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("actor", sa.String(200), nullable=False),
+    _ms("at"),
+    sa.PrimaryKeyConstraint("iteration_id", "seq"),
+)
+
+
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
     return [
