@@ -1,0 +1,249 @@
+"""Gate results on the metadata store: the embedded :class:`~loopwright.loop.protocol.Gates`.
+
+Recording a result stores its row, tags the model version ``loopwright.gate.<gate>`` =
+``passed`` or ``failed`` and appends a ``gate.check`` audit event in one transaction, so a
+version never shows a verdict whose result is missing, or the other way round. Writes lock the
+registered model's row first, as the registry's own writes do.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .._ids import new_id, now_ms
+from ..errors import InvalidInput, NotFound
+from ..store import schema as t
+from ..store.audit import append_event
+from ..store.upsert import upsert
+from .entities import GateResult, RuleOutcome
+from .gates import check_gate_name
+
+if TYPE_CHECKING:
+    from ..store.home import Store
+    from .entities import GateSpec
+
+__all__ = ["TAG_PREFIX", "GateService", "reason_of"]
+
+TAG_PREFIX = "loopwright.gate."
+MAX_RESULTS = 1000
+_g, _v, _m = t.gate_results.c, t.model_versions.c, t.registered_models.c
+
+
+def reason_of(outcomes: Sequence[RuleOutcome]) -> str:
+    """Why a gate failed: each failed rule with its value and detail; empty when it passed."""
+    parts = []
+    for o in outcomes:
+        if o.passed:
+            continue
+        value = "not measured" if o.value is None else f"{o.value:.6g}"
+        parts.append(f"{o.rule} failed ({value}{': ' + o.detail if o.detail else ''})")
+    return "; ".join(parts)
+
+
+class GateService:
+    """Gate results on the stores.
+
+    Args:
+        store: the metadata and blob stores.
+        actor: who results are recorded as (default: the store's user).
+        clock: the time in UTC milliseconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self, store: Store, *, actor: str | None = None, clock: Callable[[], int] | None = None
+    ) -> None:
+        self.store = store
+        self.db = store.db
+        self._actor = actor
+        self._clock = clock or now_ms
+
+    def record(
+        self,
+        spec: GateSpec,
+        *,
+        model: str,
+        version: int,
+        dataset_version_id: str,
+        outcomes: Sequence[RuleOutcome],
+        champion_version: int | None = None,
+        pipeline_run_id: str | None = None,
+    ) -> GateResult:
+        """Store a result and tag the model version with its verdict; audited."""
+        gate = check_gate_name(spec.name)
+        checked = tuple(_check_outcome(o) for o in outcomes)
+        if not checked:
+            raise InvalidInput(f"a result of gate {gate!r} needs at least one rule outcome")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInput(f"version {version!r} must be a version number")
+        passed = all(o.passed for o in checked)
+        reason = reason_of(checked)
+        actor, result_id = self._actor or self.store.actor, new_id()
+        with self.db.write() as conn:
+            model_row = _model_row(conn, model, lock=True)
+            version_row = conn.execute(
+                sa.select(_v.id).where(_v.model_id == model_row.id, _v.version == version)
+            ).first()
+            if version_row is None:
+                raise NotFound(f"registered model {model!r} has no version {version}")
+            dataset_ref = _dataset_ref(conn, dataset_version_id)
+            if pipeline_run_id is not None and (
+                conn.execute(
+                    sa.select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.id == pipeline_run_id)
+                ).first()
+                is None
+            ):
+                raise NotFound(f"pipeline run {pipeline_run_id!r} does not exist")
+            row = {
+                "id": result_id,
+                "gate": gate,
+                "model_version_id": version_row.id,
+                "dataset_version_id": dataset_version_id,
+                "dataset": dataset_ref,
+                "champion_version": champion_version,
+                "passed": passed,
+                "outcomes_json": json.dumps([_outcome_dict(o) for o in checked]),
+                "reason": reason,
+                "spec_json": json.dumps(spec.to_dict(), sort_keys=True),
+                "pipeline_run_id": pipeline_run_id,
+                "created_by": actor,
+                "created_at": self._clock(),
+            }
+            conn.execute(t.gate_results.insert(), row)
+            verdict = "passed" if passed else "failed"
+            upsert(
+                conn,
+                t.model_version_tags,
+                [{"version_id": version_row.id, "key": TAG_PREFIX + gate, "value": verdict}],
+                update=["value"],
+            )
+            append_event(
+                conn,
+                actor=actor,
+                action="gate.check",
+                subject_type="gate_result",
+                subject_id=result_id,
+                after={
+                    "gate": gate,
+                    "model": model,
+                    "version": version,
+                    "dataset": dataset_ref,
+                    "dataset_version_id": dataset_version_id,
+                    "passed": passed,
+                    "reason": reason,
+                },
+            )
+        return self.get(result_id)
+
+    def get(self, result_id: str) -> GateResult:
+        """One result."""
+        if not isinstance(result_id, str) or not result_id or len(result_id) > 64:
+            raise InvalidInput(f"gate result id {str(result_id)[:80]!r} is malformed")
+        with self.db.read() as conn:
+            row = conn.execute(_query().where(_g.id == result_id)).first()
+        if row is None:
+            raise NotFound(
+                f"gate result {result_id!r} does not exist; results(model=...) lists a model's"
+            )
+        return _result(row)
+
+    def results(
+        self, *, model: str | None = None, version: int | None = None, limit: int = 50
+    ) -> builtins.list[GateResult]:
+        """Results, newest first, optionally of one model (and version)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS:
+            raise InvalidInput(f"limit {limit!r} must be 1-{MAX_RESULTS}")
+        if version is not None and model is None:
+            raise InvalidInput("results(version=N) needs model=NAME too")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise InvalidInput(f"version {version!r} must be a version number")
+        query = _query().order_by(_g.created_at.desc(), _g.id.desc()).limit(limit)
+        with self.db.read() as conn:
+            if model is not None:
+                query = query.where(_m.id == _model_row(conn, model).id)
+            if version is not None:
+                query = query.where(_v.version == version)
+            rows = conn.execute(query).all()
+        return [_result(r) for r in rows]
+
+
+def _query() -> sa.Select[Any]:
+    return sa.select(
+        t.gate_results, _m.name.label("model"), _v.version.label("version")
+    ).select_from(
+        t.gate_results.join(t.model_versions, _v.id == _g.model_version_id).join(
+            t.registered_models, _m.id == _v.model_id
+        )
+    )
+
+
+def _model_row(conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"model {str(name)[:80]!r} must be a registered model's name")
+    query = sa.select(t.registered_models).where(_m.name == name)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound(f"registered model {name!r} does not exist; list_models() shows them")
+    return row
+
+
+def _dataset_ref(conn: sa.Connection, version_id: str) -> str:
+    """``NAME@vN`` of the dataset version, which must exist."""
+    dv, ds = t.dataset_versions.c, t.datasets.c
+    row = None
+    if isinstance(version_id, str) and 0 < len(version_id) <= 64:
+        row = conn.execute(
+            sa.select(ds.name, dv.number)
+            .select_from(t.dataset_versions.join(t.datasets, ds.id == dv.dataset_id))
+            .where(dv.id == version_id)
+        ).first()
+    if row is None:
+        raise NotFound(
+            f"dataset version {str(version_id)[:80]!r} does not exist; a gate result names "
+            "the holdout version it was checked on"
+        )
+    return f"{row.name}@v{row.number}"
+
+
+def _check_outcome(outcome: object) -> RuleOutcome:
+    if not isinstance(outcome, RuleOutcome):
+        raise InvalidInput(f"outcomes must be RuleOutcome values, not {type(outcome).__name__}")
+    if outcome.value is not None and not math.isfinite(outcome.value) and outcome.passed:
+        raise InvalidInput(f"rule {outcome.rule!r} cannot pass with the value {outcome.value}")
+    return outcome
+
+
+def _outcome_dict(o: RuleOutcome) -> dict[str, Any]:
+    # JSON holds no NaN or infinity: such a value (a failed rule's) is stored as not measured
+    value = o.value if o.value is None or math.isfinite(o.value) else None
+    return {"rule": o.rule, "value": value, "passed": o.passed, "detail": o.detail}
+
+
+def _result(row: Any) -> GateResult:
+    outcomes = tuple(
+        RuleOutcome(
+            o["rule"], None if o["value"] is None else float(o["value"]), o["passed"], o["detail"]
+        )
+        for o in json.loads(row.outcomes_json)
+    )
+    return GateResult(
+        id=row.id,
+        gate=row.gate,
+        model=row.model,
+        version=row.version,
+        dataset_version_id=row.dataset_version_id or "",
+        dataset=row.dataset,
+        champion_version=row.champion_version,
+        passed=bool(row.passed),
+        outcomes=outcomes,
+        reason=row.reason,
+        spec=json.loads(row.spec_json),
+        pipeline_run_id=row.pipeline_run_id,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
