@@ -7,13 +7,37 @@ from typing import Annotated
 import typer
 
 from ._context import state
-from ._output import JSON_OPTION, console, emit_json, handle_errors, print_table
+from ._output import JSON_OPTION, console, emit_json, fail, handle_errors, print_table
 
 __all__ = ["register"]
 
 
-def init(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
-    """Create a Loopwright home (database and blob store) here, or where settings point."""
+def init(
+    ctx: typer.Context,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            help="Write a project instead: tabular-classifier (pipeline, gates, CI workflow, "
+            "Dockerfile, monitor and loop setup).",
+        ),
+    ] = None,
+    folder: Annotated[
+        str | None,
+        typer.Option("--dir", help="With --template: the project folder (default: here)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --template: overwrite files that exist.")
+    ] = False,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create a Loopwright home (database and blob store) here, or where settings point; with
+    --template, write a project that uses one."""
+    if template is not None:
+        _write_project(template, folder, force=force, json_output=json_output)
+        return
+    if folder is not None or force:
+        fail("--dir and --force go with --template NAME (plain init creates the home)")
     from ..store.home import open_store
     from ..store.migrate import current_revision
 
@@ -36,6 +60,33 @@ def init(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     console().print(f"{verb} Loopwright home [bold]{settings.home}[/]")
     console().print(f"  database  {settings.db_uri} (schema {revision})")
     console().print(f"  blobs     {settings.blob_uri}")
+
+
+def _write_project(template: str, folder: str | None, *, force: bool, json_output: bool) -> None:
+    """``init --template``: the template's files, and what to run next."""
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    from ..templates import write_template
+
+    target = Path(folder) if folder is not None else Path.cwd()
+    with handle_errors():
+        written = write_template(template, target, force=force)
+    files = [str(path.relative_to(written.folder)) for path in written.files]
+    if json_output:
+        emit_json(
+            {"template": template, "dir": str(written.folder), "name": written.name, "files": files}
+        )
+        return
+    out = console()
+    out.print(
+        f"Wrote the {template} project [bold]{escape(written.name)}[/] in {escape(str(target))}:"
+    )
+    for name in files:
+        out.print(f"  {escape(name)}")
+    go = "" if folder is None else f"cd {folder} && "
+    out.print(f"Next: {escape(go)}python make_data.py && loopwright init, then README.md step 1.")
 
 
 def config(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
