@@ -21,9 +21,12 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     ├── Unauthenticated ......................... no valid API token came with a server request
     ├── TrackingError / DataError / RegistryError
     │   (domain bases; domain leaves combine one of them with a leaf above)
-    └── ServingError
-        ├── ModelFailed ......................... the served model raised while predicting (500)
-        └── Overloaded .......................... a model's request queue is full (503)
+    ├── ServingError
+    │   ├── ModelFailed ......................... the served model raised while predicting (500)
+    │   └── Overloaded .......................... a model's request queue is full (503)
+    └── PipelineError
+        ├── StepFailed .......................... a step raised (after its retries)
+        └── StepTimeout (TimeoutError) .......... one attempt of a step ran past its timeout
 
     RegistryError leaves:
         InvalidModelPackage (InvalidInput) ...... a package's manifest or files do not check out
@@ -57,11 +60,14 @@ __all__ = [
     "NotFound",
     "Overloaded",
     "PermissionDenied",
+    "PipelineError",
     "RegistryError",
     "RequestTooLarge",
     "ServingError",
     "SignatureError",
     "StageTransitionNotAllowed",
+    "StepFailed",
+    "StepTimeout",
     "StoreError",
     "TrackingError",
     "Unauthenticated",
@@ -215,3 +221,19 @@ class Overloaded(ServingError):
     """A model's request queue is full; the caller should retry later."""
 
     code = "TEMPORARILY_UNAVAILABLE"
+
+
+class PipelineError(LoopwrightError):
+    code = "PIPELINE_ERROR"
+
+
+class StepFailed(PipelineError):
+    """A step of a pipeline run raised on its last attempt (the step run is recorded failed)."""
+
+    code = "STEP_FAILED"
+
+
+class StepTimeout(PipelineError, TimeoutError):
+    """One attempt of a step ran longer than the step's ``timeout``."""
+
+    code = "STEP_TIMEOUT"

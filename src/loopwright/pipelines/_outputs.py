@@ -1,0 +1,133 @@
+"""Step outputs: stored as artifacts of the step's nested run, loaded back by reference.
+
+A tuple return value is stored item by item (``output.0``, ``output.1``...) and comes back as a
+tuple; anything else is one ``output``. Values are written by the materializers into a temporary
+folder and sent with one ``log_artifacts`` call, so a step costs one artifact round trip.
+
+Loaded values are kept in a small per-process LRU by digest, so a cache hit on a value this
+process made or loaded recently skips the download. The LRU hands out the same object each
+time: steps should not mutate the values they are given (as with any cached result).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput
+from . import materializers
+from .entities import ArtifactRef
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["load_outputs", "load_ref", "remember", "store_outputs"]
+
+_LRU_SIZE = 128
+# Materializers whose loaded value may point into the download folder, which must then stay.
+_KEEP_FOLDER = frozenset({"path", "model"})
+
+
+class _Recent:
+    """Values by digest, least recently used dropped first (thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> tuple[bool, object]:
+        with self._lock:
+            if digest not in self._items:
+                return False, None
+            self._items.move_to_end(digest)
+            return True, self._items[digest]
+
+    def put(self, digest: str, value: object) -> None:
+        with self._lock:
+            self._items[digest] = value
+            self._items.move_to_end(digest)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+# Process-wide on purpose: a cached re-run in the same process (a notebook, the loop driver)
+# reuses what the last run made without reading it back from the store.
+_recent = _Recent(_LRU_SIZE)
+
+
+def remember(ref: ArtifactRef, value: object) -> None:
+    """Keep ``value`` as the loaded form of ``ref`` for later cache hits in this process."""
+    _recent.put(ref.digest, value)
+
+
+def _named(value: object, base: str) -> list[tuple[str, object]]:
+    if isinstance(value, tuple) and value:
+        return [(f"{base}.{i}", item) for i, item in enumerate(value)]
+    return [(base, value)]
+
+
+def store_outputs(
+    client: Client,
+    run_id: str,
+    value: object,
+    *,
+    allow_pickle: bool,
+    base: str = "output",
+    folder: str = "outputs",
+) -> tuple[ArtifactRef, ...]:
+    """Materialize ``value`` (a tuple item by item) and store it under the run's ``folder``."""
+    refs: list[ArtifactRef] = []
+    with tempfile.TemporaryDirectory(prefix="lw-step-") as tmp:
+        root = Path(tmp)
+        for name, item in _named(value, base):
+            stored = materializers.save(item, root, name, allow_pickle=allow_pickle)
+            relative = stored.path.relative_to(root).as_posix()
+            ref = ArtifactRef(
+                name=name,
+                digest=stored.digest,
+                materializer=stored.materializer,
+                run_id=run_id,
+                path=f"{folder}/{relative}",
+                size=stored.size,
+                type_name=stored.type_name,
+            )
+            refs.append(ref)
+        client.tracking.log_artifacts(run_id, root, folder)
+    for ref, (_, item) in zip(refs, _named(value, base), strict=True):
+        remember(ref, item)
+    return tuple(refs)
+
+
+def load_ref(client: Client, ref: ArtifactRef, *, trusted: bool) -> object:
+    """The value ``ref`` names: from this process's recent values, else downloaded and loaded."""
+    found, value = _recent.get(ref.digest)
+    if found:
+        return value
+    if ref.run_id is None or ref.path is None:
+        raise InvalidInput(
+            f"artifact {ref.name!r} (digest {ref.digest[:12]}) was hashed, not stored: it was "
+            "given by value, so there is nothing to load"
+        )
+    folder = Path(tempfile.mkdtemp(prefix="lw-output-"))
+    try:
+        client.tracking.download_artifacts(ref.run_id, folder, ref.path)
+        value = materializers.load(ref.materializer, folder / ref.path, trusted=trusted)
+    finally:
+        if ref.materializer not in _KEEP_FOLDER:
+            shutil.rmtree(folder, ignore_errors=True)
+    remember(ref, value)
+    return value
+
+
+def load_outputs(client: Client, outputs: Sequence[ArtifactRef], *, trusted: bool) -> object:
+    """A step run's return value from its output refs (a tuple when it returned one)."""
+    if len(outputs) == 1 and "." not in outputs[0].name:
+        return load_ref(client, outputs[0], trusted=trusted)
+    ordered = sorted(outputs, key=lambda ref: int(ref.name.rsplit(".", 1)[1]))
+    return tuple(load_ref(client, ref, trusted=trusted) for ref in ordered)

@@ -1,0 +1,448 @@
+"""The engine: one pipeline run in progress, turning step calls into recorded step runs.
+
+Per call: bind the arguments, split them into inputs (values an earlier step of this run
+returned: their stored digest) and parameters (other values: hashed by the materializers), make
+the cache key with the code fingerprint, then serve the call from the resumed run or the cache,
+or run it (retries, timeout per attempt) and store its outputs. Each call costs a few record
+round trips (``find_cached``, ``previous_step`` on a miss, ``start_step``, one artifact upload,
+``finish_step``) and no subprocess with the in-process executor.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import inspect
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from blake3 import blake3
+
+from .._run_stack import pop_run, push_run
+from ..errors import StepFailed
+from . import _outputs, fingerprint, materializers
+from ._invocations import Invocations
+from ._keys import KeyParts, cache_key, miss_reason, short_value
+from .entities import ArtifactRef, PipelineRun, StepRun
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..tracking import Run
+    from .executors import Executor
+    from .step import Step
+
+__all__ = ["RunState", "current", "executing"]
+
+log = logging.getLogger(__name__)
+
+_current: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
+    "loopwright_pipeline_run", default=None
+)
+# True while a step's function runs in this thread: steps it calls are plain calls.
+_executing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "loopwright_step_executing", default=False
+)
+
+_SERVABLE = ("completed", "cached", "resumed")
+
+
+def current() -> RunState | None:
+    """The pipeline run in progress in this thread or task, if any."""
+    return _current.get()
+
+
+def executing() -> bool:
+    """True inside a step's function (its own step calls are not recorded as steps)."""
+    return _executing.get()
+
+
+class _Values:
+    """Values the steps of this run returned, by identity, with their stored refs.
+
+    The value is held with its ref so its ``id`` cannot be reused by another object during the
+    run. ``None`` and booleans are shared singletons, so they are never taken for an input.
+    """
+
+    def __init__(self) -> None:
+        self._refs: dict[int, tuple[object, ArtifactRef]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, value: object, ref: ArtifactRef) -> None:
+        if value is None or isinstance(value, bool):
+            return
+        with self._lock:
+            self._refs[id(value)] = (value, ref)
+
+    def ref_of(self, value: object) -> ArtifactRef | None:
+        if value is None or isinstance(value, bool):
+            return None
+        found = self._refs.get(id(value))
+        return None if found is None or found[0] is not value else found[1]
+
+    def add_result(self, value: object, refs: Sequence[ArtifactRef]) -> None:
+        if len(refs) == 1 and "." not in refs[0].name:
+            self.add(value, refs[0])
+        elif isinstance(value, tuple):
+            ordered = sorted(refs, key=lambda r: int(r.name.rsplit(".", 1)[1]))
+            for item, ref in zip(value, ordered, strict=True):
+                self.add(item, ref)
+
+
+@dataclasses.dataclass
+class _Call:
+    """One step call, bound and keyed."""
+
+    step: Step
+    invocation: str
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    parts: KeyParts
+    key: str
+    inputs: tuple[ArtifactRef, ...]
+
+
+class _AttemptsFailed(Exception):
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+class RunState:
+    """A pipeline run in progress: its records, executor, names and the values its steps made."""
+
+    def __init__(
+        self,
+        client: Client,
+        record: PipelineRun,
+        tracked: Run,
+        executor: str,
+        *,
+        max_parallel: int | None,
+        ray_address: str | None = None,
+        resumable: Sequence[StepRun] = (),
+    ) -> None:
+        self.client = client
+        self.record = record
+        self.executor_name = executor
+        # In-process steps without a timeout run inline here: the executor is made only when a
+        # call needs one (a timeout, a process pool, Ray), so a plain run starts none.
+        self.inline = executor == "inprocess"
+        self.max_parallel = max(1, max_parallel or (1 if self.inline else os.cpu_count() or 1))
+        self._requested_parallel = max_parallel
+        self._ray_address = ray_address
+        self._executor: Executor | None = None
+        self._executor_lock = threading.Lock()
+        self._tracked = tracked
+        self._resumable = {s.invocation: s for s in resumable if s.status in _SERVABLE}
+        self._names = Invocations()
+        self._values = _Values()
+
+    def executor(self) -> Executor:
+        """The run's executor, made on first use."""
+        with self._executor_lock:
+            if self._executor is None:
+                from .executors import get_executor
+
+                self._executor = get_executor(
+                    self.executor_name,
+                    max_parallel=self._requested_parallel,
+                    ray_address=self._ray_address,
+                )
+            return self._executor
+
+    def close(self) -> None:
+        """Stop the executor, if one was made."""
+        with self._executor_lock:
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Make this the current pipeline run and its tracked run the active run."""
+        handle = self._handle(self._tracked)
+        push_run(handle, nested=True)
+        token = _current.set(self)
+        try:
+            yield
+        finally:
+            _current.reset(token)
+            pop_run(handle)
+
+    def ref_of(self, value: object) -> ArtifactRef | None:
+        """The stored ref of ``value`` if a step of this run returned it."""
+        return self._values.ref_of(value)
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def call(self, step: Step, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """One recorded step call; raises StepFailed when it failed."""
+        return self._run(self._bind(step, self._names.next(step.name), args, kwargs))
+
+    def fan_out(
+        self, step: Step, jobs: Sequence[tuple[tuple[Any, ...], Mapping[str, Any]]]
+    ) -> list[Any]:
+        """One map: each job a recorded call ``name[i]``, up to ``max_parallel`` at a time."""
+        call_name = self._names.next(step.name)
+        calls = [
+            self._bind(step, Invocations.item(call_name, i), args, kwargs)
+            for i, (args, kwargs) in enumerate(jobs)
+        ]
+        outcomes: list[tuple[bool, Any]]
+        if self.max_parallel == 1 or len(calls) <= 1:
+            outcomes = [self._outcome(c) for c in calls]
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(self.max_parallel, len(calls)), thread_name_prefix="lw-map"
+            ) as pool:
+                # Each item gets its own copy of this context: the current pipeline run and the
+                # active run stack come along into the worker thread.
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self._outcome, c) for c in calls
+                ]
+                outcomes = [f.result() for f in futures]
+        failed = [(c.invocation, v) for c, (ok, v) in zip(calls, outcomes, strict=True) if not ok]
+        if failed:
+            _, error = failed[0]
+            raise StepFailed(
+                f"{len(failed)} of {len(calls)} items of {step.name}.map failed "
+                f"({', '.join(name for name, _ in failed[:5])}{'...' if len(failed) > 5 else ''}); "
+                f"first: {error}"
+            ) from error
+        return [v for _, v in outcomes]
+
+    def _outcome(self, call: _Call) -> tuple[bool, Any]:
+        try:
+            return True, self._run(call)
+        except StepFailed as exc:
+            return False, exc
+
+    # --- binding and keys -----------------------------------------------------------------
+
+    def _bind(
+        self, step: Step, invocation: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> _Call:
+        try:
+            bound = inspect.signature(step.fn).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise StepFailed(f"step {invocation}: bad arguments: {exc}") from exc
+        bound.apply_defaults()
+        params: dict[str, str] = {}
+        shown: dict[str, str] = {}
+        inputs: dict[str, str] = {}
+        refs: list[ArtifactRef] = []
+        for name, value in _arguments(bound):
+            ref = self._values.ref_of(value)
+            if ref is not None:
+                inputs[name] = ref.digest
+                refs.append(dataclasses.replace(ref, name=name))
+                continue
+            items = self._refs_of_items(value)
+            if items is not None:
+                inputs[name] = blake3("\n".join(r.digest for r in items).encode()).hexdigest()
+                refs.extend(
+                    dataclasses.replace(r, name=f"{name}[{i}]") for i, r in enumerate(items)
+                )
+                continue
+            try:
+                params[name] = materializers.digest(value, allow_pickle=step.pickle)
+                kind = materializers.materializer_for(value, allow_pickle=step.pickle)
+            except Exception as exc:
+                raise StepFailed(
+                    f"step {invocation}: parameter {name!r} cannot be hashed for the cache "
+                    f"key: {exc}"
+                ) from exc
+            text = short_value(value)
+            if text is not None:
+                shown[name] = text
+            refs.append(
+                ArtifactRef(
+                    name=name,
+                    digest=params[name],
+                    materializer=kind,
+                    type_name=type(value).__name__,
+                )
+            )
+        _, code = fingerprint.code_fingerprint(step.fn)
+        parts: KeyParts = {"code": code, "params": params, "inputs": inputs, "values": shown}
+        return _Call(step, invocation, args, kwargs, parts, cache_key(parts), tuple(refs))
+
+    def _refs_of_items(self, value: object) -> list[ArtifactRef] | None:
+        """Refs of a list/tuple whose items all came from steps (a map's results), else None."""
+        if not isinstance(value, list | tuple) or not value:
+            return None
+        refs = [self._values.ref_of(item) for item in value]
+        return None if any(r is None for r in refs) else [r for r in refs if r is not None]
+
+    # --- serving and running --------------------------------------------------------------
+
+    def _run(self, call: _Call) -> Any:
+        pipelines = self.client.pipelines
+        step = call.step
+        old = self._resumable.get(call.invocation)
+        if old is not None and old.cache_key == call.key:
+            reason = f"resumed: step run {old.id} of pipeline run {old.pipeline_run_id}"
+            served = self._serve(call, old, "resumed", reason)
+            if served is not None:
+                return served[0]
+        if step.cache:
+            hit = pipelines.find_cached(call.key)
+            if hit is not None:
+                reason = f"cache hit: step run {hit.id} of pipeline run {hit.pipeline_run_id}"
+                served = self._serve(call, hit, "cached", reason)
+                if served is not None:
+                    return served[0]
+            before = pipelines.previous_step(self.record.pipeline, call.invocation)
+            reason = miss_reason(
+                call.parts, before.key_parts if before else None, before.id if before else ""
+            )
+        else:
+            reason = "cache off"
+        return self._execute(call, reason)
+
+    def _serve(self, call: _Call, source: StepRun, status: str, reason: str) -> tuple[Any] | None:
+        """``source``'s outputs as this call's result, recorded; None when they cannot be read."""
+        try:
+            value = _outputs.load_outputs(self.client, source.outputs, trusted=call.step.pickle)
+        except Exception as exc:  # deleted run, lost blob: run the step instead
+            log.warning(
+                "step %s: outputs of step run %s unreadable (%s); running it",
+                call.invocation,
+                source.id,
+                exc,
+            )
+            return None
+        self.client.pipelines.record_served(
+            self.record.id,
+            invocation=call.invocation,
+            step=call.step.name,
+            cache_key=call.key,
+            cache_reason=reason,
+            source=source,
+            status=status,  # type: ignore[arg-type]
+            inputs=call.inputs,
+            key_parts=call.parts,
+        )
+        self._values.add_result(value, source.outputs)
+        return (value,)
+
+    def _execute(self, call: _Call, reason: str) -> Any:
+        pipelines = self.client.pipelines
+        step_run = pipelines.start_step(
+            self.record.id,
+            invocation=call.invocation,
+            step=call.step.name,
+            cache_key=call.key,
+            cache_reason=reason,
+            inputs=call.inputs,
+            key_parts=call.parts,
+        )
+        attempts = 1
+        try:
+            value, attempts = self._attempts(call, step_run)
+            refs = _outputs.store_outputs(
+                self.client, _run_id(step_run), value, allow_pickle=call.step.pickle
+            )
+        except BaseException as exc:
+            error = exc.error if isinstance(exc, _AttemptsFailed) else exc
+            attempts = exc.attempts if isinstance(exc, _AttemptsFailed) else attempts
+            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            interrupted = not isinstance(error, Exception)
+            pipelines.finish_step(
+                step_run.id,
+                "failed",
+                attempts=attempts,
+                error=("interrupted\n" if interrupted else "") + text,
+            )
+            if interrupted:
+                raise
+            raise StepFailed(
+                f"step {call.invocation} failed after {attempts} attempt(s): "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        pipelines.finish_step(step_run.id, "completed", outputs=refs, attempts=attempts)
+        self._values.add_result(value, refs)
+        return value
+
+    def _attempts(self, call: _Call, step_run: StepRun) -> tuple[Any, int]:
+        step = call.step
+        attempt = 1
+        while True:
+            try:
+                return self._attempt(call, step_run), attempt
+            except Exception as exc:
+                if attempt > step.retries:
+                    raise _AttemptsFailed(exc, attempt) from exc
+                wait = step.backoff(attempt)
+                log.info(
+                    "step %s attempt %d failed (%s); retrying in %.1f s",
+                    call.invocation,
+                    attempt,
+                    exc,
+                    wait,
+                )
+                time.sleep(wait)
+                attempt += 1
+
+    def _attempt(self, call: _Call, step_run: StepRun) -> Any:
+        step = call.step
+        if self.inline and step.timeout is None:
+            handle = self._handle(
+                dataclasses.replace(
+                    self._tracked,
+                    id=_run_id(step_run),
+                    name=call.invocation,
+                    parent_run_id=self._tracked.id,
+                )
+            )
+            push_run(handle, nested=True)
+            token = _executing.set(True)
+            try:
+                return step.fn(*call.args, **call.kwargs)
+            finally:
+                _executing.reset(token)
+                pop_run(handle)
+        from .executors import StepContext
+
+        # Workers get the Step (pickled by reference: the module attribute is the Step, not the
+        # function); in-process threads get the function itself.
+        fn = step.fn if self.inline else step
+        context = StepContext(self.client.settings, _run_id(step_run), call.invocation)
+        future = self.executor().submit(
+            fn, call.args, dict(call.kwargs), timeout=step.timeout, context=context
+        )
+        return future.result()
+
+    def _handle(self, run: Run) -> Any:
+        from ..tracking import ActiveRun
+
+        return ActiveRun(
+            self.client.tracking, run, on_end=pop_run, model_logger=self.client._log_model
+        )
+
+
+def _run_id(step_run: StepRun) -> str:
+    if step_run.run_id is None:  # start_step always makes the nested run
+        raise StepFailed(f"step run {step_run.id} has no tracked run to store its outputs in")
+    return step_run.run_id
+
+
+def _arguments(bound: inspect.BoundArguments) -> Iterator[tuple[str, Any]]:
+    """Each argument by name; ``*args`` items as ``name[i]``, ``**kwargs`` items by key."""
+    parameters = bound.signature.parameters
+    for name, value in bound.arguments.items():
+        kind = parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            yield from ((f"{name}[{i}]", item) for i, item in enumerate(value))
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            yield from value.items()
+        else:
+            yield name, value

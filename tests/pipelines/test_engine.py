@@ -1,0 +1,232 @@
+"""The pipeline engine: runs, records, outputs, typed parameters, loading by reference."""
+
+from __future__ import annotations
+
+import pytest
+from _pipeline_project import Project
+
+import loopwright as lw
+from loopwright.client import Client
+from loopwright.errors import Conflict, InvalidInput, NotFound, StepFailed
+from loopwright.pipelines import (
+    Pipeline,
+    Step,
+    load_output,
+    load_pipeline,
+    load_result,
+    pipeline,
+    step,
+)
+
+BASIC = """
+import loopwright as lw
+
+@lw.step
+def load(n: int) -> list:
+    return list(range(n))
+
+@lw.step
+def split(rows: list) -> tuple:
+    half = len(rows) // 2
+    return rows[:half], rows[half:]
+
+@lw.step
+def train(rows: list, lr: float = 0.1) -> dict:
+    lw.log_metric("loss", 1.0 / (1 + len(rows)))
+    return {"weights": sum(rows) * lr, "n": len(rows)}
+
+@lw.pipeline(experiment="basic-exp")
+def flow(n: int = 6, lr: float = 0.5, tags: list[str] | None = None, fast: bool = False) -> dict:
+    rows = load(n)
+    a, b = split(rows)
+    model = train(a, lr=lr)
+    return {"model": model, "rest": len(b), "tags": tags, "fast": fast}
+"""
+
+
+def test_a_run_records_each_step_with_outputs_and_the_result(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("basic_flow", BASIC)
+    run = mod.flow.run(client=client, params={"n": 6})
+
+    assert run.status == "completed", run.error
+    assert run.pipeline == "basic_flow:flow"
+    assert run.params == {"n": 6, "lr": 0.5, "tags": None, "fast": False}
+    assert [s.invocation for s in run.steps] == ["load", "split", "train"]
+    assert all(s.status == "completed" and s.attempts == 1 for s in run.steps)
+    assert run.steps[0].cache_reason == "no earlier run"
+    split_outputs = {o.name: o for o in run.steps[1].outputs}
+    assert sorted(split_outputs) == ["output.0", "output.1"]
+    # train took split's first output: recorded as an input with split's stored digest
+    (rows_input,) = [i for i in run.steps[2].inputs if i.name == "rows"]
+    assert rows_input.digest == split_outputs["output.0"].digest
+    assert rows_input.run_id == run.steps[1].run_id
+    lr_input = next(i for i in run.steps[2].inputs if i.name == "lr")
+    assert lr_input.run_id is None and lr_input.materializer == "json"
+
+    assert load_result(run, client=client) == {
+        "model": {"weights": 1.5, "n": 3},
+        "rest": 3,
+        "tags": None,
+        "fast": False,
+    }
+    assert load_output(run.steps[1].outputs[0], client=client) in ([0, 1, 2], [3, 4, 5])
+    # each step is a nested run of the pipeline's tracked run; metrics logged inside land there
+    train_run = client.get_run(run.steps[2].run_id or "")
+    assert train_run.parent_run_id == run.run_id
+    assert train_run.metrics["loss"].value == pytest.approx(0.25)
+    assert client.get_run(run.run_id or "").status.value == "FINISHED"
+
+
+def test_typed_parameters_convert_strings_from_the_command_line(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("typed_flow", BASIC)
+    run = mod.flow.run(
+        client=client, params={"n": "4", "lr": "0.25", "tags": '["a", "b"]', "fast": "yes"}
+    )
+    assert run.status == "completed", run.error
+    assert run.params == {"n": 4, "lr": 0.25, "tags": ["a", "b"], "fast": True}
+    assert mod.flow.run(client=client, params={"tags": "null"}).params["tags"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n": "six"}, r"parameter 'n' expects int, got 'six'.*--param n=3"),
+        ({"fast": "maybe"}, r"parameter 'fast' expects bool"),
+        ({"tags": '{"a": 1}'}, r"parameter 'tags' expects .*not a JSON list"),
+        ({"epochs": "3"}, r"has no parameter 'epochs'; its parameters: n, lr, tags, fast"),
+        ({"n": object()}, r"parameter 'n' is a object, not a JSON value"),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_is_recorded(
+    client: Client, project: Project, params: dict[str, object], message: str
+) -> None:
+    mod = project.write("bad_params_flow", BASIC)
+    with pytest.raises(InvalidInput, match=message):
+        mod.flow.run(client=client, params=params)
+    assert client.pipelines.list_runs() == []
+
+
+def test_a_missing_parameter_names_it(client: Client, project: Project) -> None:
+    mod = project.write(
+        "needs_param",
+        """
+        import loopwright as lw
+
+        @lw.pipeline
+        def flow(n: int) -> int:
+            return n
+        """,
+    )
+    with pytest.raises(InvalidInput, match=r"needs parameter 'n': pass it \(--param n=...\)"):
+        mod.flow.run(client=client)
+
+
+def test_a_failed_step_fails_the_run_with_its_error(client: Client, project: Project) -> None:
+    mod = project.write(
+        "failing_flow",
+        """
+        import loopwright as lw
+
+        @lw.step
+        def ok() -> int:
+            return 1
+
+        @lw.step
+        def boom(x: int) -> int:
+            raise ValueError(f"bad row {x}")
+
+        @lw.pipeline
+        def flow() -> int:
+            return boom(ok())
+        """,
+    )
+    run = mod.flow.run(client=client)
+    assert run.status == "failed"
+    assert run.error is not None and "step boom failed after 1 attempt(s)" in run.error
+    assert "ValueError: bad row 1" in run.error
+    boom_run = run.steps[1]
+    assert boom_run.status == "failed" and "ValueError: bad row 1" in (boom_run.error or "")
+    assert client.get_run(run.run_id or "").status.value == "FAILED"
+    with pytest.raises(Conflict, match="is failed: it has no result"):
+        load_result(run, client=client)
+
+
+def test_calling_a_pipeline_runs_it_on_the_default_client(
+    default_client: Client, project: Project
+) -> None:
+    mod = project.write(
+        "called_flow",
+        """
+        import loopwright as lw
+
+        @lw.step
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        @lw.step
+        def fail() -> None:
+            raise RuntimeError("nope")
+
+        @lw.pipeline
+        def flow(a: int = 1) -> int:
+            return add(a, add(a, 1))
+
+        @lw.pipeline
+        def broken() -> None:
+            fail()
+        """,
+    )
+    assert mod.flow(a=2) == 5
+    (run,) = default_client.pipelines.list_runs(pipeline="called_flow:flow")
+    assert run.status == "completed"
+    with pytest.raises(StepFailed, match="step fail failed after 1 attempt"):
+        mod.broken()
+
+
+def test_steps_outside_a_pipeline_are_plain_calls_and_the_top_level_names_are_real() -> None:
+    assert lw.step is step and lw.pipeline is pipeline
+
+    @lw.step(name="twice", retries=1)
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert isinstance(double, Step) and double.name == "twice"
+    assert double(4) == 8
+    assert double.map([1, 2]) == [2, 4]
+    assert isinstance(pipeline(lambda: 1), Pipeline)
+
+
+def test_load_pipeline_errors_name_the_fix(project: Project) -> None:
+    project.write(
+        "refs_mod",
+        """
+        import loopwright as lw
+
+        def plain() -> None: ...
+
+        @lw.pipeline
+        def flow() -> None: ...
+        """,
+    )
+    assert load_pipeline("refs_mod:flow", cwd=str(project.folder)).name == "flow"
+    with pytest.raises(InvalidInput, match="is not MODULE:PIPELINE"):
+        load_pipeline("refs_mod.flow")
+    with pytest.raises(NotFound, match="no module 'nowhere_mod' importable from"):
+        load_pipeline("nowhere_mod:flow", cwd=str(project.folder))
+    with pytest.raises(NotFound, match=r"module 'refs_mod' .* has no 'missing'"):
+        load_pipeline("refs_mod:missing")
+    with pytest.raises(InvalidInput, match="is a function, not a @pipeline"):
+        load_pipeline("refs_mod:plain")
+
+
+def test_step_options_are_checked() -> None:
+    with pytest.raises(InvalidInput, match="retries must be an int >= 0"):
+        step(retries=-1)(lambda: None)
+    with pytest.raises(InvalidInput, match="timeout must be > 0"):
+        step(timeout=0)(lambda: None)
+    with pytest.raises(InvalidInput, match="holds '#'"):
+        step(name="a#b")(lambda: None)
