@@ -35,9 +35,11 @@ EXPECTED_TOP_LEVEL = [
     "log_metrics",
     "log_param",
     "log_params",
+    "pipeline",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 EXPECTED_DATA = [
     "Dataset",

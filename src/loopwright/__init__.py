@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ._active import start_run as start_run
     from .client import Client as Client
     from .client import connect as connect
+    from .pipelines import pipeline as pipeline
+    from .pipelines import step as step
     from .tracking import ActiveRun as ActiveRun
     from .tracking import Experiment as Experiment
     from .tracking import Metric as Metric
@@ -50,6 +52,8 @@ _LAZY = {
     "Metric": "tracking",
     "Run": "tracking",
     "RunStatus": "tracking",
+    "pipeline": "pipelines",
+    "step": "pipelines",
     **{
         name: "_active"
         for name in (
