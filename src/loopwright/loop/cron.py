@@ -102,8 +102,9 @@ def _field(text: str, field: int, expr: str) -> frozenset[int]:
             first, _, last = body.partition("-")
             start, end = _value(first, field, expr), _value(last, field, expr)
             if start > end:
+                hint = " (sun is 0: write sat,sun or 6-7)" if field == 4 else ""
                 raise InvalidInput(
-                    f"cron {expr!r}: {name} range {body!r} runs backwards; write it low-high"
+                    f"cron {expr!r}: {name} range {body!r} runs backwards; write it low-high{hint}"
                 )
         else:
             start = _value(body, field, expr)
