@@ -28,6 +28,7 @@ EXPECTED_TOP_LEVEL = [
     "autolog",
     "connect",
     "end_run",
+    "evaluate_gate",
     "load_model",
     "log_artifact",
     "log_artifacts",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._active import active_run as active_run
     from ._active import autolog as autolog
     from ._active import end_run as end_run
+    from ._active import evaluate_gate as evaluate_gate
     from ._active import load_model as load_model
     from ._active import log_artifact as log_artifact
     from ._active import log_artifacts as log_artifacts
@@ -60,6 +61,7 @@ _LAZY = {
             "active_run",
             "autolog",
             "end_run",
+            "evaluate_gate",
             "load_model",
             "log_artifact",
             "log_artifacts",

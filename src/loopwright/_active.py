@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .client import Client
+    from .loop.entities import GateResult, GateSpec
     from .registry.packaging.loaded import LoadedModel
     from .tracking import ActiveRun, Artifact
 
@@ -38,6 +39,7 @@ __all__ = [
     "autolog",
     "default_client",
     "end_run",
+    "evaluate_gate",
     "load_model",
     "log_artifact",
     "log_artifacts",
@@ -91,6 +93,28 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
     if client is None and parse_model_uri(uri).kind != "path":
         client = default_client()
     return load_with(uri, trusted=trusted, client=client)
+
+
+def evaluate_gate(
+    spec: GateSpec,
+    model_uri: str,
+    *,
+    client: Client | None = None,
+    pipeline_run_id: str | None = None,
+    trusted: bool = False,
+) -> GateResult:
+    """Check a gate on a model version and record the result (see
+    :func:`loopwright.loop.gates.evaluate_gate`), through the default client unless one is given.
+    """
+    from .loop.gates import evaluate_gate as evaluate
+
+    return evaluate(
+        spec,
+        model_uri,
+        client=client or default_client(),
+        pipeline_run_id=pipeline_run_id,
+        trusted=trusted,
+    )
 
 
 def autolog(
