@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
+    from .loop.protocol import Gates
     from .monitoring.protocol import Monitoring
     from .registry.protocol import Registry
     from .serving._prediction_protocol import Predictions
@@ -51,6 +52,9 @@ class Backend(Protocol):
     def monitoring(self) -> Monitoring: ...
 
     @property
+    def gates(self) -> Gates: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -75,6 +79,7 @@ class Embedded:
         self._deployments: Deployments | None = None
         self._prediction_log: Predictions | None = None
         self._monitoring: Monitoring | None = None
+        self._gates: Gates | None = None
         self._settings = settings
         self._audit: Audit | None = None
 
@@ -130,6 +135,14 @@ class Embedded:
 
             self._monitoring = MonitoringService(self._store, self.prediction_log)
         return self._monitoring
+
+    @property
+    def gates(self) -> Gates:
+        if self._gates is None:
+            from .loop._gate_records import GateService
+
+            self._gates = GateService(self._store)
+        return self._gates
 
     @property
     def users(self) -> Users:

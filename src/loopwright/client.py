@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._backend import Backend
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
+    from .loop.protocol import Gates
     from .monitoring.entities import LabelImport
     from .monitoring.protocol import Monitoring
     from .registry.model_logging import ModelInfo
@@ -112,6 +113,12 @@ class Client:
         """Monitors of deployments (drift, data quality, performance), references, late labels,
         variant comparison and alerts; ``compare(ref, cur)`` for two frames."""
         return self._backend.monitoring
+
+    @property
+    def gates(self) -> Gates:
+        """Evaluation gate results: ``record`` (``loopwright.loop.gates.evaluate_gate`` does),
+        ``get`` and ``results(model=..., version=...)``."""
+        return self._backend.gates
 
     @property
     def users(self) -> Users:

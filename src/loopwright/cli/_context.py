@@ -48,6 +48,7 @@ READING_COMMANDS = frozenset(
         "monitors report",
         "monitors alerts",
         "monitors references list",
+        "gates results",
         "labels show",
         "serve",  # a package folder alone needs no store; see cli/serve.py
         "predict",  # likewise a folder over files; see cli/predict.py
@@ -93,6 +94,7 @@ CREATING_COMMANDS = frozenset(
         "monitors backfill",
         "monitors delete",
         "monitors references build",
+        "gates check",
         "labels import",
         "users add",
         "users set-role",

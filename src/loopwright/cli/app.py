@@ -11,6 +11,7 @@ from . import data as data_commands
 from . import db as db_commands
 from . import deployments as deployment_commands
 from . import experiments as experiment_commands
+from . import gates as gate_commands
 from . import home as home_commands
 from . import labels as label_commands
 from . import models as model_commands
@@ -101,6 +102,7 @@ app.add_typer(model_commands.app, name="models")
 app.add_typer(deployment_commands.app, name="deployments")
 app.add_typer(prediction_commands.app, name="predictions")
 app.add_typer(monitor_commands.app, name="monitors")
+app.add_typer(gate_commands.app, name="gates")
 app.add_typer(label_commands.app, name="labels")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .audit import RemoteAudit
     from .datasets import RemoteDatasets
     from .deployments import RemoteDeployments
+    from .gates import RemoteGates
     from .monitoring import RemoteMonitoring
     from .predictions import RemotePredictions
     from .registry import RemoteRegistry
@@ -42,6 +43,7 @@ class Remote:
         self._deployments: RemoteDeployments | None = None
         self._prediction_log: RemotePredictions | None = None
         self._monitoring: RemoteMonitoring | None = None
+        self._gates: RemoteGates | None = None
         self._audit: RemoteAudit | None = None
 
     @property
@@ -94,6 +96,14 @@ class Remote:
 
             self._monitoring = RemoteMonitoring(self.http)
         return self._monitoring
+
+    @property
+    def gates(self) -> RemoteGates:
+        if self._gates is None:
+            from .gates import RemoteGates
+
+            self._gates = RemoteGates(self.http)
+        return self._gates
 
     @property
     def users(self) -> RemoteUsers:

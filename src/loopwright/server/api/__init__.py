@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
         datasets,
         deployments,
         experiments,
+        gates,
         me,
         models,
         monitoring,
@@ -44,4 +45,5 @@ def routers() -> list[APIRouter]:
         deployments.router,
         predictions.router,
         monitoring.router,
+        gates.router,
     ]
