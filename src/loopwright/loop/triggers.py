@@ -130,14 +130,12 @@ def is_drift_rule(rule_key: str) -> bool:
     return metric in _DRIFT_METRICS or metric.partition(":")[0] in TESTS
 
 
-def _alert_matches(kind: str, alert: Alert) -> bool:
-    if kind == "alert":
-        return True
+def _alert_kind(alert: Alert) -> str:
+    """``drift`` or ``performance`` by the alert's rule (``alert`` for a rule not readable)."""
     try:
-        drift = is_drift_rule(alert.rule)
-    except InvalidInput:  # a rule this version cannot read counts as "any alert" only
-        return False
-    return drift if kind == "drift" else not drift
+        return "drift" if is_drift_rule(alert.rule) else "performance"
+    except InvalidInput:
+        return "alert"
 
 
 def events(
@@ -166,9 +164,10 @@ def events(
                 found.append(Event(version.id, version.created_at, detail))
     else:
         for alert in client.monitoring.alerts(monitor=trigger.spec):
-            if (cursor is None or alert.id > cursor) and _alert_matches(trigger.kind, alert):
+            kind = _alert_kind(alert)
+            if (cursor is None or alert.id > cursor) and trigger.kind in ("alert", kind):
                 detail = (
-                    f"{trigger.kind} alert {alert.rule} of monitor {alert.monitor} "
+                    f"{kind} alert {alert.rule} of monitor {alert.monitor} "
                     f"(value {alert.value}, alert {alert.id}): {alert.message}"
                 )
                 found.append(Event(alert.id, alert.opened_at, detail[: limits.PARAM_VALUE]))
