@@ -107,6 +107,7 @@ class _Turn:
 def _act(turn: _Turn, iteration: Iteration) -> Iteration | None:
     """One action; the iteration after it, or None when it waits (or another driver moved it)."""
     loop = turn.client.loops.get(iteration.loop)
+    hit(f"loop.{iteration.state}.begin")  # a driver dying in any state, before it acts
     try:
         return _ACTIONS[iteration.state](turn, loop, iteration)
     except Conflict as exc:

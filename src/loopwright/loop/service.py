@@ -129,12 +129,12 @@ class LoopService:
         limits.check_text("pipeline", pipeline, limit=limits.PIPELINE_NAME)
         if description is not None:
             limits.check_text("loop description", description, limit=limits.REGISTRY_TAG_VALUE)
-        model = self._model_of(deployment, model)
-        if spec["require_approval"]:
-            self._check_traffic_rule(model)
         with self.db.read() as conn:
             if conn.execute(sa.select(_l.id).where(_l.name == name)).first() is not None:
                 raise _exists(name)
+        model = self._model_of(deployment, model)
+        if spec["require_approval"]:
+            self._check_traffic_rule(model)
         now, loop_id = self._clock(), new_id()
         row = {
             "id": loop_id,
