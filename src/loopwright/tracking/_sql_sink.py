@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from .._ids import now_ms
 from ..store import statements
+from ._round_trip import Query, write_all
 from ._writer import HEARTBEAT_INTERVAL_S, Point, PointsRefused, RunRefused
 
 if TYPE_CHECKING:
@@ -43,34 +44,48 @@ class SqlSink:
         then: Callable[[sa.Connection], None] | None,
     ) -> None:
         now, clock = now_ms(), self._clock()
-        with self._db.write() as conn:
-            touched = self._write_points(conn, rows)
-            due = {
-                r for r in touched if clock - self._beaten.get(r, -math.inf) >= HEARTBEAT_INTERVAL_S
-            }
-            due.update(heartbeats)
-            if due:
-                ids = statements.marks(len(due))
-                update = f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({ids})"  # noqa: S608
-                statements.execute(conn, update, [now, *sorted(due)])
-            if then is not None:
-                then(conn)
+        latest = _latest(rows)
+        due = {
+            row[0]
+            for row in latest
+            if clock - self._beaten.get(row[0], -math.inf) >= HEARTBEAT_INTERVAL_S
+        }
+        due.update(heartbeats)
+        beat = [_heartbeat(now, due)] if due else []
+        if then is None and self._db.dialect == "postgresql":
+            # A server's log-metric: the inserts and any heartbeat in one round trip, one
+            # transaction committed before this returns (._round_trip).
+            queries = [*_point_queries("postgresql", rows, latest), *beat]
+            _refusing_points(lambda: write_all(self._db, queries))
+        else:
+            with self._db.write() as conn:
+                if rows:
+                    _refusing_points(lambda: write_points(conn, rows))
+                for sql, values in beat:
+                    statements.execute(conn, sql, values)
+                if then is not None:
+                    then(conn)
         if len(self._beaten) > _REMEMBERED_RUNS:
             self._beaten.clear()
         self._beaten.update(dict.fromkeys(due, clock))
 
-    @staticmethod
-    def _write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
-        if not rows:
-            return set()
-        try:
-            return write_points(conn, rows)
-        except sa.exc.IntegrityError as exc:  # the run's row is gone (a foreign key)
-            raise RunRefused(f"{exc.orig}; was the run deleted?") from exc
-        except _TRANSIENT:
-            raise
-        except (sa.exc.SQLAlchemyError, ArithmeticError, ValueError, TypeError) as exc:
-            raise PointsRefused(f"the database refused them: {exc}") from exc
+
+def _refusing_points(write: Callable[[], object]) -> None:
+    """Run ``write``; the database's refusal of the points raised as the writer's errors."""
+    try:
+        write()
+    except sa.exc.IntegrityError as exc:  # the run's row is gone (a foreign key)
+        raise RunRefused(f"{exc.orig}; was the run deleted?") from exc
+    except _TRANSIENT:
+        raise
+    except (sa.exc.SQLAlchemyError, ArithmeticError, ValueError, TypeError) as exc:
+        raise PointsRefused(f"the database refused them: {exc}") from exc
+
+
+def _heartbeat(now: int, run_ids: set[str]) -> Query:
+    ids = statements.marks(len(run_ids))
+    update = f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({ids})"  # noqa: S608
+    return update, [now, *sorted(run_ids)]
 
 
 _POINT_COLUMNS = ("run_id", "key", "step", "timestamp", "value", "is_nan")
@@ -84,14 +99,37 @@ _LATEST_UPDATE = (
 
 def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
     """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids."""
-    statements.insert_many(conn, "metrics", _POINT_COLUMNS, rows, " ON CONFLICT DO NOTHING")
+    latest = _latest(rows)
+    for sql, values in _point_queries(conn.dialect.name, rows, latest):
+        statements.execute(conn, sql, values)
+    return {row[0] for row in latest}
+
+
+def _latest(rows: list[Point]) -> list[Point]:
+    """Each (run, key)'s newest point of ``rows`` (by step, then time)."""
     latest: dict[tuple[str, str], Point] = {}
     for row in rows:
         key = (row[0], row[1])
         best = latest.get(key)
         if best is None or (row[2], row[3]) >= (best[2], best[3]):
             latest[key] = row
-    statements.insert_many(
-        conn, "latest_metrics", _POINT_COLUMNS, list(latest.values()), _LATEST_UPDATE
-    )
-    return {row[0] for row in latest.values()}
+    return list(latest.values())
+
+
+def _point_queries(dialect: str, rows: list[Point], latest: list[Point]) -> list[Query]:
+    """Multi-row INSERTs of the points into ``metrics`` and of ``latest`` into
+    ``latest_metrics``, in chunks within the driver's limit on bound values."""
+    size = max(1, statements._max_parameters(dialect) // len(_POINT_COLUMNS))
+    return [
+        *_inserts("metrics", rows, " ON CONFLICT DO NOTHING", size),
+        *_inserts("latest_metrics", latest, _LATEST_UPDATE, size),
+    ]
+
+
+def _inserts(table: str, rows: list[Point], suffix: str, size: int) -> list[Query]:
+    found: list[Query] = []
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        sql = statements.insert_text(table, _POINT_COLUMNS, len(chunk), suffix)
+        found.append((sql, [value for row in chunk for value in row]))
+    return found

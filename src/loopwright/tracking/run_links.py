@@ -9,10 +9,11 @@ the run's lineage input in ``run_inputs``, like ``run.use_dataset``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from ..errors import NotFound
 from ..store import schema as t
 from ..store import statements
 from ..store.upsert import upsert
+from ._round_trip import read_all
 from .logged_models import logged_model_ref
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DatasetInput",
     "RunLinks",
+    "links_from",
+    "links_queries",
     "load_links",
     "loopwright_ref",
     "record_inputs",
@@ -164,26 +168,36 @@ _MODELS_SQL = (
 
 def load_links(db: Database, run_ids: Sequence[str]) -> dict[str, RunLinks]:
     """Each run's dataset inputs and logged-model links (runs without any are left out)."""
+    found: dict[str, RunLinks] = {}
+    with db.one_read() if db.dialect != "postgresql" else contextlib.nullcontext():
+        for start in range(0, len(run_ids), 900):
+            chunk = list(run_ids[start : start + 900])
+            found.update(links_from(*read_all(db, links_queries(chunk))))
+    return found
+
+
+def links_queries(run_ids: Sequence[str]) -> list[tuple[str, Sequence[str]]]:
+    """The two reads :func:`links_from` takes the rows of (at most 900 runs): a caller may send
+    them with its own (``tracking._round_trip``)."""
+    ids = statements.marks(len(run_ids))
+    return [(_DATASETS_SQL.format(ids), run_ids), (_MODELS_SQL.format(ids), run_ids)]
+
+
+def links_from(dataset_rows: Sequence[Any], model_rows: Sequence[Any]) -> dict[str, RunLinks]:
+    """The links in the rows of :func:`links_queries`."""
     datasets: dict[str, list[DatasetInput]] = {}
     inputs: dict[str, list[str]] = {}
     outputs: dict[str, list[tuple[str, int]]] = {}
-    with db.read() as conn:
-        for start in range(0, len(run_ids), 900):
-            chunk = list(run_ids[start : start + 900])
-            ids = statements.marks(len(chunk))
-            for run_id, name, digest, kind, source, schema, profile, tags_json in statements.fetch(
-                conn, _DATASETS_SQL.format(ids), chunk
-            ):
-                tags = json.loads(tags_json) if tags_json else {}
-                found = DatasetInput(name, digest, kind, source, schema, profile, tags)
-                datasets.setdefault(run_id, []).append(found)
-            for run_id, model_id, direction, step in statements.fetch(
-                conn, _MODELS_SQL.format(ids), chunk
-            ):
-                if direction == "input":
-                    inputs.setdefault(run_id, []).append(model_id)
-                else:
-                    outputs.setdefault(run_id, []).append((model_id, step or 0))
+    for run_id, name, digest, kind, source, schema, profile, tags_json in dataset_rows:
+        tags = json.loads(tags_json) if tags_json else {}
+        datasets.setdefault(run_id, []).append(
+            DatasetInput(name, digest, kind, source, schema, profile, tags)
+        )
+    for run_id, model_id, direction, step in model_rows:
+        if direction == "input":
+            inputs.setdefault(run_id, []).append(model_id)
+        else:
+            outputs.setdefault(run_id, []).append((model_id, step or 0))
     return {
         run_id: RunLinks(
             tuple(datasets.get(run_id, ())),

@@ -8,6 +8,7 @@ the caller builds its messages from them in one pass (about twice as fast as goi
 
 from __future__ import annotations
 
+import contextlib
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from ..errors import NotFound
 from ..store import schema as t
 from ..store import statements
+from ._round_trip import read_all
 from .entities import Metric, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -30,11 +32,15 @@ __all__ = [
     "TAGS_SQL",
     "RunRows",
     "fetch_full_rows",
+    "full_rows_from",
+    "full_rows_query",
     "insert_run",
     "read_experiment_id",
     "read_run_info",
     "read_run_rows",
     "run_from_row",
+    "run_rows_from",
+    "run_rows_queries",
 ]
 
 _CHUNK = 900  # ids per IN list, under SQLite's bound-parameter limit
@@ -91,22 +97,39 @@ def insert_run(
 
 
 def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:
-    """The rows of the runs ``run_ids`` names (unknown ids are left out), in one read."""
+    """The rows of the runs ``run_ids`` names (unknown ids are left out): on SQLite in one read
+    transaction, on PostgreSQL one round trip per 900 runs (:mod:`._round_trip`)."""
     found: dict[str, RunRows] = {}
-    with db.read() as conn:
+    with db.one_read() if db.dialect != "postgresql" else contextlib.nullcontext():
         for start in range(0, len(run_ids), _CHUNK):
             chunk = list(run_ids[start : start + _CHUNK])
-            ids = statements.marks(len(chunk))
-            for row in statements.fetch(conn, _INFO_SQL.format(ids), chunk):
-                found[row[0]] = RunRows(row)
-            for run_id, key, value in statements.fetch(conn, PARAMS_SQL.format(ids), chunk):
-                found[run_id].params.append((key, value))
-            for run_id, key, value in statements.fetch(conn, TAGS_SQL.format(ids), chunk):
-                found[run_id].tags.append((key, value))
-            for run_id, key, value, is_nan, step, timestamp in statements.fetch(
-                conn, METRICS_SQL.format(ids), chunk
-            ):
-                found[run_id].metrics.append((key, value, bool(is_nan), step, timestamp))
+            found.update(run_rows_from(*read_all(db, run_rows_queries(chunk))))
+    return found
+
+
+def run_rows_queries(run_ids: Sequence[str]) -> list[tuple[str, Sequence[str]]]:
+    """The four reads :func:`run_rows_from` takes the rows of (at most 900 runs): a caller may
+    send them with its own (:mod:`._round_trip`)."""
+    ids = statements.marks(len(run_ids))
+    return [(sql.format(ids), run_ids) for sql in (_INFO_SQL, PARAMS_SQL, TAGS_SQL, METRICS_SQL)]
+
+
+def run_rows_from(
+    info: Sequence[Any], params: Sequence[Any], tags: Sequence[Any], metrics: Sequence[Any]
+) -> dict[str, RunRows]:
+    """The runs in the rows of :func:`run_rows_queries`."""
+    found = {row[0]: RunRows(row) for row in info}
+    # Rows of a run the first read did not see (made meanwhile: on PostgreSQL each read has
+    # its own snapshot) are left out with it.
+    for run_id, key, value in params:
+        if run_id in found:
+            found[run_id].params.append((key, value))
+    for run_id, key, value in tags:
+        if run_id in found:
+            found[run_id].tags.append((key, value))
+    for run_id, key, value, is_nan, step, timestamp in metrics:
+        if run_id in found:
+            found[run_id].metrics.append((key, value, bool(is_nan), step, timestamp))
     return found
 
 
@@ -121,8 +144,18 @@ _FULL_SQL = "SELECT {} FROM runs WHERE id IN ({{}})".format(  # noqa: S608 (name
 def fetch_full_rows(conn: sa.Connection, run_ids: Sequence[str]) -> list[Any]:
     """Every column of the runs ``run_ids`` names (at most 900), as rows :func:`run_from_row`
     takes; by raw SQL, as the other run reads here."""
+    return full_rows_from(statements.fetch(conn, *full_rows_query(run_ids)))
+
+
+def full_rows_query(run_ids: Sequence[str]) -> tuple[str, Sequence[str]]:
+    """The read :func:`full_rows_from` takes the rows of (at most 900 runs)."""
+    return _FULL_SQL.format(statements.marks(len(run_ids))), run_ids
+
+
+def full_rows_from(rows: Sequence[Any]) -> list[Any]:
+    """The rows of :func:`full_rows_query` as :func:`run_from_row` takes them."""
     found = []
-    for raw in statements.fetch(conn, _FULL_SQL.format(statements.marks(len(run_ids))), run_ids):
+    for raw in rows:
         values = list(raw)
         for i in _RUN_BOOLEANS:  # SQLite hands booleans back as 0 and 1
             if values[i] is not None:

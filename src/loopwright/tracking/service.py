@@ -29,6 +29,7 @@ from ..store.blobs import BlobInfo
 from ..store.home import Store
 from ..store.upsert import insert_ignore, upsert
 from ._buffered import BufferedMetricsMixin
+from ._round_trip import read_all
 from ._sql_sink import SqlSink
 from ._validate import check_key, checked_params, checked_tags, experiment_name, run_name
 from ._writer import MetricWriter
@@ -48,7 +49,8 @@ from .run_rows import (
     METRICS_SQL,
     PARAMS_SQL,
     TAGS_SQL,
-    fetch_full_rows,
+    full_rows_from,
+    full_rows_query,
     insert_run,
     run_from_row,
 )
@@ -255,17 +257,23 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
         metrics: dict[str, dict[str, Metric]] = {run_id: {} for run_id in ids}
         marks = statements.marks(len(ids))
-        with self.db.read() as conn:  # raw SQL, as run_rows: these run on every get_run
-            rows = fetch_full_rows(conn, ids)
-            for run_id, key, value in statements.fetch(conn, PARAMS_SQL.format(marks), ids):
-                params[run_id][key] = value
-            for run_id, key, value in statements.fetch(conn, TAGS_SQL.format(marks), ids):
-                tags[run_id][key] = value
-            for run_id, key, value, is_nan, step, timestamp in statements.fetch(
-                conn, METRICS_SQL.format(marks), ids
-            ):
-                point = Metric(key, math.nan if is_nan else value, step, timestamp)
-                metrics[run_id][key] = point
+        # Raw SQL, as run_rows: these run on every get_run; on PostgreSQL in one round trip.
+        full, param_rows, tag_rows, metric_rows = read_all(
+            self.db,
+            [
+                full_rows_query(ids),
+                (PARAMS_SQL.format(marks), ids),
+                (TAGS_SQL.format(marks), ids),
+                (METRICS_SQL.format(marks), ids),
+            ],
+        )
+        rows = full_rows_from(full)
+        for run_id, key, value in param_rows:
+            params[run_id][key] = value
+        for run_id, key, value in tag_rows:
+            tags[run_id][key] = value
+        for run_id, key, value, is_nan, step, timestamp in metric_rows:
+            metrics[run_id][key] = Metric(key, math.nan if is_nan else value, step, timestamp)
         return {
             row.id: run_from_row(
                 row, params=params[row.id], metrics=metrics[row.id], tags=tags[row.id]

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...tracking.run_links import load_links
-from ...tracking.run_rows import RunRows, read_run_rows
+from ...tracking._round_trip import read_all
+from ...tracking.run_links import links_from, links_queries, load_links
+from ...tracking.run_rows import RunRows, read_run_rows, run_rows_from, run_rows_queries
 from .._state import ServerState
 from ._convert import RUN_NAME_TAG, double, links_json
 from ._uris import run_artifact_uri
@@ -20,6 +21,7 @@ from ._uris import run_artifact_uri
 __all__ = ["runs_json"]
 
 JSON = dict[str, Any]
+_ONE_TRIP = 900  # runs read in one round trip on PostgreSQL (the IN lists' chunk)
 
 
 def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
@@ -63,13 +65,23 @@ def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
 def runs_json(state: ServerState, run_ids: Sequence[str]) -> list[JSON]:
     """The runs as MLflow ``Run`` messages, in the order of ``run_ids`` (unknown ids left out)."""
     state.tracking.writer.flush()  # a run's own points are visible to its reads
-    with state.store.db.one_read():  # one connection and snapshot for the reads below
-        rows = read_run_rows(state.store.db, run_ids)
+    db = state.store.db
+    if db.dialect == "postgresql" and len(run_ids) <= _ONE_TRIP:
+        # runs/get: the run's four reads and its links' two in one round trip.
+        ids = list(run_ids)
+        results = read_all(db, [*run_rows_queries(ids), *links_queries(ids)])
+        rows, links = run_rows_from(*results[:4]), links_from(*results[4:])
         locations = state.tracking._locations_of({r.info[1] for r in rows.values()})
         found = {run_id: _message(r, locations) for run_id, r in rows.items()}
-        links = load_links(state.store.db, list(found))
+    else:
+        with db.one_read():  # one connection and snapshot for the reads below
+            rows = read_run_rows(db, run_ids)
+            locations = state.tracking._locations_of({r.info[1] for r in rows.values()})
+            found = {run_id: _message(r, locations) for run_id, r in rows.items()}
+            links = load_links(db, list(found))
     for run_id, linked in links.items():
-        found[run_id].update(links_json(linked))
+        if run_id in found:
+            found[run_id].update(links_json(linked))
     return [found[run_id] for run_id in run_ids if run_id in found]
 
 

@@ -1,0 +1,83 @@
+"""Several statements sent to PostgreSQL at once: one network round trip instead of one each.
+
+A server request on PostgreSQL spent most of its database time waiting on the network: a run
+read was ``BEGIN``, six ``SELECT``\\ s and ``COMMIT``, eight round trips, each ~40 µs on loopback
+and far more to a remote database. Here the statements go out in psycopg's pipeline mode on a
+connection in autocommit, followed by one ``Sync``: PostgreSQL runs every statement before the
+``Sync`` in one implicit transaction, committed at the ``Sync`` (all of them, or none when one
+fails), and answers them all together.
+
+What this keeps of a ``BEGIN`` … ``COMMIT`` block: writes are atomic and durable once this
+returns (the commit's acknowledgement is what ends the round trip). Reads see what they would
+in one: PostgreSQL's default isolation, read committed, gives each statement its own snapshot
+either way. On SQLite (no network) the statements run in one transaction of the ordinary kind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..store import statements
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from ..store.database import Database
+
+__all__ = ["read_all", "write_all"]
+
+Query = tuple[str, Sequence[Any]]  # SQL with ``?`` placeholders, and its values
+
+
+def read_all(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
+    """Each query's rows, in order; on PostgreSQL in one round trip."""
+    if db.dialect != "postgresql" or db._shared.get() is not None:
+        with db.read() as conn:  # inside ``one_read``: that block's transaction
+            return [statements.fetch(conn, sql, values) for sql, values in queries]
+    with db.engine.connect() as conn:
+        return _pipelined(conn, queries, rows=True)
+
+
+def write_all(db: Database, queries: Sequence[Query]) -> list[int]:
+    """Run the statements in one transaction (on PostgreSQL, one round trip); each one's count
+    of changed rows. Durable once this returns; on an error none of them took effect."""
+    if db.dialect != "postgresql":
+        with db.write() as conn:
+            return [statements.execute(conn, sql, values) for sql, values in queries]
+    with db.engine.connect() as conn:
+        return _pipelined(conn, queries, rows=False)
+
+
+def _pipelined(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> list[Any]:
+    driver: Any = conn.connection.dbapi_connection
+    assert driver is not None  # a fresh checkout holds its driver's connection
+    error = conn.dialect.loaded_dbapi.Error
+    cursors: list[Any] = []
+    driver.autocommit = True  # no BEGIN: the Sync closes the implicit transaction
+    try:
+        # Nothing is fetched inside the block: leaving it sends the Sync and reads every
+        # result, the one round trip (a fetch inside would be a round trip of its own).
+        with driver.pipeline():
+            try:
+                for sql, values in queries:
+                    cursors.append(driver.cursor())
+                    cursors[-1].execute(statements._for_psycopg(sql), tuple(values))
+            except BaseException as exc:
+                # Refused before all were sent (a value the driver cannot adapt, say): close
+                # the connection, so no Sync commits the statements already sent.
+                conn.invalidate(exc)
+                raise
+        return [c.fetchall() if rows else c.rowcount for c in cursors]
+    except error as exc:
+        # As statements does: SQLAlchemy's exception classes, a lost connection invalidated.
+        text = "; ".join(sql for sql, _ in queries)
+        conn._handle_dbapi_exception(exc, text, (), cursors[-1] if cursors else None, None)
+        raise  # not reached: the call above raises
+    finally:
+        for cursor in cursors:
+            cursor.close()
+        # As the pool hands connections out; a broken one (which refuses) is discarded anyway.
+        with contextlib.suppress(error):
+            driver.autocommit = False
