@@ -73,11 +73,11 @@ class RemotePipelines:
         result: ArtifactRef | None = None,
         error: str | None = None,
     ) -> PipelineRun:
+        checks.check_choice("status", status, ("completed", "failed", "killed"))
+        ref = None if result is None else checks.check_artifact("result", result)
         body = {
             "status": status,
-            "result": None
-            if result is None
-            else artifact_json(checks.check_artifact("result", result)),
+            "result": None if ref is None else artifact_json(ref),
             "error": checks.checked_error(error),
         }
         answer = self._http.post(f"/pipelines/runs/{_id(pipeline_run_id)}/finish", body)
@@ -93,6 +93,10 @@ class RemotePipelines:
         status: PipelineStatus | None = None,
         limit: int = 50,
     ) -> builtins.list[PipelineRun]:
+        if status is not None:
+            checks.check_choice("status", status, ("running", "completed", "failed", "killed"))
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidInput(f"limit {limit!r} must be a whole number from 1 to 10,000")
         answer = self._http.get("/pipelines/runs", pipeline=pipeline, status=status, limit=limit)
         return [run_from_json(r) for r in answer]
 
@@ -131,6 +135,7 @@ class RemotePipelines:
         attempts: int = 1,
         error: str | None = None,
     ) -> StepRun:
+        checks.check_choice("status", status, ("completed", "failed"))
         checks.check_artifacts("outputs", outputs)
         body = {
             "status": status,
@@ -156,6 +161,7 @@ class RemotePipelines:
     ) -> StepRun:
         if not isinstance(source, StepRun):
             raise InvalidInput(f"source must be a StepRun, not {type(source).__name__}")
+        checks.check_choice("status", status, ("cached", "resumed"))
         checks.check_artifacts("inputs", inputs)
         checks.check_document("key_parts", key_parts)
         body = {
