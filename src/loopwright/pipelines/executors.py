@@ -1,0 +1,456 @@
+"""Executors: where a pipeline's step calls run.
+
+``inprocess`` (the default) runs calls in the pipeline's own process: one at a time in the
+calling thread, or on up to ``max_parallel`` threads for a ``map`` or ``sweep``. ``process``
+runs each call in a worker process (started with ``forkserver`` where available, else
+``spawn``; at most ``max_parallel``, default one per CPU). ``ray`` runs each call as a Ray task
+(:mod:`._ray_executor`). All return a :class:`concurrent.futures.Future` from
+:meth:`Executor.submit`.
+
+Timeouts (seconds per call, counted from when the call starts):
+
+- ``process``: the worker is killed (SIGKILL) and replaced; the future fails with
+  :class:`~loopwright.errors.StepTimeout`.
+- ``ray``: the task is cancelled with ``ray.cancel(force=True)``, which kills its worker.
+- ``inprocess``: the future fails with ``StepTimeout``, but a Python thread cannot be killed:
+  the call keeps running in the background until it returns (its result is dropped). Use the
+  ``process`` executor for steps that may hang.
+
+Worker processes and Ray tasks receive the function by reference (its module and name), so it
+must be defined at module level in an importable module.
+
+Example:
+    >>> from loopwright.pipelines.executors import get_executor
+    >>> executor = get_executor("inprocess")
+    >>> executor.inline, executor.max_parallel
+    (True, 1)
+    >>> executor.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import InvalidInput, StepTimeout
+from ._worker import Clients, StepContext, run_step, set_start_cell
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "InProcessExecutor",
+    "ProcessExecutor",
+    "StepContext",
+    "get_executor",
+]
+
+EXECUTORS = ("inprocess", "process", "ray")
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs step calls. ``inline``: calls may run directly in the caller's thread."""
+
+    name: str
+    inline: bool
+    max_parallel: int
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        timeout: float | None,
+        context: StepContext,
+    ) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` with ``context``'s run active; the future has its result."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers; calls not started yet are cancelled."""
+        ...
+
+
+def get_executor(
+    name: str, *, max_parallel: int | None = None, ray_address: str | None = None
+) -> Executor:
+    """The executor called ``name`` (``inprocess``, ``process`` or ``ray``).
+
+    Raises:
+        InvalidInput: an unknown name, or ``max_parallel`` below 1.
+    """
+    if max_parallel is not None and (type(max_parallel) is not int or max_parallel < 1):
+        raise InvalidInput(
+            f"max_parallel must be a whole number of at least 1, not {max_parallel!r}"
+        )
+    if name == "inprocess":
+        return InProcessExecutor(max_parallel)
+    if name == "process":
+        return ProcessExecutor(max_parallel)
+    if name == "ray":
+        from ._ray_executor import RayExecutor
+
+        return RayExecutor(max_parallel, address=ray_address)
+    raise InvalidInput(f"no executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
+
+
+@dataclass
+class _Task:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    timeout: float | None
+    context: StepContext
+    future: Future[Any] = field(default_factory=Future)
+    settled: bool = False
+    handle: Any = None  # what the executor needs to stop it (a slot, a Ray ref)
+    launched_at: float = 0.0  # wall-clock seconds
+
+
+class _Deadlines:
+    """One daemon thread calling each registered function when its time comes."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._counter = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, seconds: float, callback: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._counter), callback))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="loopwright-step-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = None if not self._heap else self._heap[0][0] - time.monotonic()
+                    self._cond.wait(wait)
+                _, _, callback = heapq.heappop(self._heap)
+            callback()  # callbacks check themselves whether the call already ended
+
+
+_deadlines = _Deadlines()
+
+
+class _Dispatcher:
+    """Calls queued until one of ``max_parallel`` places is free, settled once each.
+
+    Subclasses start a call (:meth:`_launch`) and stop one past its deadline (:meth:`_stop`);
+    they report the end through :meth:`_settle`.
+    """
+
+    name = ""
+    inline = False
+
+    def __init__(self, max_parallel: int) -> None:
+        self.max_parallel = max_parallel
+        self._lock = threading.Lock()
+        self._pending: deque[_Task] = deque()
+        self._running = 0
+        self._closed = False
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        timeout: float | None,
+        context: StepContext,
+    ) -> Future[Any]:
+        if self._closed:
+            raise InvalidInput(f"the {self.name} executor is closed; make a new one")
+        self._check(fn)
+        task = _Task(fn, tuple(args), dict(kwargs), timeout, context)
+        with self._lock:
+            self._pending.append(task)
+        self._dispatch()
+        return task.future
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pending, self._pending = list(self._pending), deque()
+        for task in pending:
+            task.future.cancel()
+
+    def _check(self, fn: Callable[..., Any]) -> None:
+        """Refuse a function this executor cannot run, before anything is queued."""
+
+    def _launch(self, task: _Task) -> None:
+        raise NotImplementedError
+
+    def _stop(self, task: _Task) -> None:
+        raise NotImplementedError
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed or not self._pending or self._running >= self.max_parallel:
+                    return
+                task = self._pending.popleft()
+                self._running += 1
+            if not task.future.set_running_or_notify_cancel():
+                self._release()
+                continue
+            try:
+                self._launch(task)
+            except BaseException as exc:
+                self._settle(task, error=exc)
+
+    def _start_clock(self, task: _Task) -> None:
+        """Watch the call's timeout from the time it starts (see :meth:`_started_at`)."""
+        task.launched_at = time.time()
+        if task.timeout is not None:
+            _deadlines.add(task.timeout, lambda: self._check_deadline(task))
+
+    def _started_at(self, task: _Task) -> float | None:
+        """When the call's function started (wall clock), None if not yet."""
+        return task.launched_at
+
+    def _check_deadline(self, task: _Task) -> None:
+        if task.settled or task.timeout is None:
+            return
+        started = self._started_at(task)
+        if started is None:
+            _deadlines.add(0.05, lambda: self._check_deadline(task))
+            return
+        remaining = started + task.timeout - time.time()
+        if remaining > 0:
+            _deadlines.add(remaining, lambda: self._check_deadline(task))
+        else:
+            self._expire(task)
+
+    def _expire(self, task: _Task) -> None:
+        if not self._claim(task):
+            return
+        try:
+            self._stop(task)
+        finally:
+            self._resolve(
+                task,
+                error=StepTimeout(
+                    f"step {task.context.invocation} ran past its timeout of {task.timeout:g} s "
+                    f"and was stopped ({self.name} executor); raise the step's timeout= or make "
+                    "it faster"
+                ),
+            )
+
+    def _settle(
+        self, task: _Task, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        if self._claim(task):
+            self._resolve(task, result=result, error=error)
+
+    def _claim(self, task: _Task) -> bool:
+        """Whether this caller settles ``task`` (the call's end and its deadline race)."""
+        with self._lock:
+            if task.settled:
+                return False
+            task.settled = True
+            return True
+
+    def _resolve(
+        self, task: _Task, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        if error is None:
+            task.future.set_result(result)
+        else:
+            task.future.set_exception(error)
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._running -= 1
+        self._dispatch()
+
+
+class InProcessExecutor(_Dispatcher):
+    """Calls in this process: in the caller's thread when one at a time with no timeout,
+    else each on its own daemon thread, at most ``max_parallel`` at once."""
+
+    name = "inprocess"
+    inline = True
+
+    def __init__(self, max_parallel: int | None = None) -> None:
+        super().__init__(max_parallel or 1)
+        self._clients = Clients()
+
+    def close(self) -> None:
+        super().close()
+        self._clients.close()
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        timeout: float | None,
+        context: StepContext,
+    ) -> Future[Any]:
+        if timeout is None and self.max_parallel == 1:
+            # Sequential and unbounded: no thread, so a no-op step costs next to nothing.
+            future: Future[Any] = Future()
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(
+                    run_step(fn, args, kwargs, context, note_traceback=False, clients=self._clients)
+                )
+            except BaseException as exc:
+                future.set_exception(exc)
+            return future
+        return super().submit(fn, args, kwargs, timeout=timeout, context=context)
+
+    def _launch(self, task: _Task) -> None:
+        def call() -> None:
+            try:
+                result = run_step(
+                    task.fn,
+                    task.args,
+                    task.kwargs,
+                    task.context,
+                    note_traceback=False,
+                    clients=self._clients,
+                )
+            except BaseException as exc:
+                self._settle(task, error=exc)
+            else:
+                self._settle(task, result=result)
+
+        thread = threading.Thread(
+            target=call, name=f"loopwright-step {task.context.invocation}", daemon=True
+        )
+        self._start_clock(task)
+        thread.start()
+
+    def _stop(self, task: _Task) -> None:
+        """A thread cannot be stopped: the call runs on, its result dropped."""
+
+
+class ProcessExecutor(_Dispatcher):
+    """Calls in worker processes, each worker a one-process ``ProcessPoolExecutor`` so that a
+    call past its timeout can be killed without disturbing the calls in other workers."""
+
+    name = "process"
+
+    def __init__(self, max_parallel: int | None = None) -> None:
+        super().__init__(max_parallel or os.cpu_count() or 1)
+        methods = multiprocessing.get_all_start_methods()
+        self._mp = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._idle: list[_Worker] = []
+        self._workers: list[_Worker] = []
+
+    def _check(self, fn: Callable[..., Any]) -> None:
+        check_by_reference(fn, self.name)
+
+    def close(self) -> None:
+        super().close()
+        with self._lock:
+            workers, self._workers, self._idle = self._workers, [], []
+        for worker in workers:
+            worker.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _launch(self, task: _Task) -> None:
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = _Worker(self._mp)
+            with self._lock:
+                self._workers.append(worker)
+        task.handle = worker
+        self._start_clock(task)
+        inner = worker.pool.submit(run_step, task.fn, task.args, task.kwargs, task.context)
+        inner.add_done_callback(lambda done: self._done(task, worker, done))
+
+    def _started_at(self, task: _Task) -> float | None:
+        # The worker writes the time the function starts: start-up and imports do not count.
+        started = float(task.handle.started.value)
+        return started if started >= task.launched_at else None
+
+    def _done(self, task: _Task, worker: _Worker, inner: Future[Any]) -> None:
+        error = inner.exception() if not inner.cancelled() else None
+        broken = error is not None and type(error).__name__ == "BrokenProcessPool"
+        with self._lock:
+            if task.settled:
+                return
+            if not broken and not self._closed:
+                self._idle.append(worker)
+        if broken:
+            self._discard(worker)
+            error = RuntimeError(
+                f"the worker process running step {task.context.invocation} died before it "
+                "returned (killed, or out of memory); see the system log"
+            )
+        if inner.cancelled():
+            error = RuntimeError(f"step {task.context.invocation} was cancelled")
+        self._settle(task, result=None if error else inner.result(), error=error)
+
+    def _stop(self, task: _Task) -> None:
+        worker: _Worker = task.handle
+        self._discard(worker)
+        with contextlib.suppress(ProcessLookupError, TimeoutError):
+            os.kill(worker.pid.result(timeout=5), signal.SIGKILL)
+        worker.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _discard(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+
+
+def check_by_reference(fn: Callable[..., Any], executor: str) -> None:
+    """Refuse a function that cannot travel to a worker by reference (module and name).
+
+    Raises:
+        InvalidInput: it is nested in a function, a lambda, or does not pickle.
+    """
+    qualname = getattr(fn, "__qualname__", "")
+    where = f"{getattr(fn, '__module__', '?')}.{qualname or fn!r}"
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        raise InvalidInput(
+            f"step function {where} is defined inside another function; the {executor} "
+            "executor sends functions by reference, so define it at module level"
+        )
+    try:
+        pickle.dumps(fn)
+    except Exception as exc:
+        raise InvalidInput(
+            f"step function {where} cannot be sent to a worker ({exc}); the {executor} "
+            "executor sends functions by reference: define it at module level in an "
+            "importable module, or use the inprocess executor"
+        ) from exc
+
+
+class _Worker:
+    """One worker process: a single-process pool, its pid (asked for first) and the shared
+    cell where it writes when each call's function starts."""
+
+    def __init__(self, mp: Any) -> None:
+        self.started = mp.Value("d", 0.0, lock=False)
+        self.pool = ProcessPoolExecutor(
+            1, mp_context=mp, initializer=set_start_cell, initargs=(self.started,)
+        )
+        self.pid: Future[int] = self.pool.submit(os.getpid)
