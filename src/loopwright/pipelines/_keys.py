@@ -72,5 +72,5 @@ def miss_reason(mine: Mapping[str, Any], before: Mapping[str, Any] | None, since
     if not changes:
         # Same key as before, yet no completed step run holds it: the earlier one failed or its
         # outputs' runs were deleted.
-        return f"no cached outputs: step run {since} did not complete"
+        return f"no cached outputs: step run {since} failed or its run was deleted"
     return "; ".join(changes)

@@ -80,12 +80,14 @@ def store_outputs(
     allow_pickle: bool,
     base: str = "output",
     folder: str = "outputs",
+    split: bool = True,
 ) -> tuple[ArtifactRef, ...]:
-    """Materialize ``value`` (a tuple item by item) and store it under the run's ``folder``."""
+    """Materialize ``value`` (a tuple item by item, with ``split``) under the run's ``folder``."""
     refs: list[ArtifactRef] = []
+    named = _named(value, base) if split else [(base, value)]
     with tempfile.TemporaryDirectory(prefix="lw-step-") as tmp:
         root = Path(tmp)
-        for name, item in _named(value, base):
+        for name, item in named:
             stored = materializers.save(item, root, name, allow_pickle=allow_pickle)
             relative = stored.path.relative_to(root).as_posix()
             ref = ArtifactRef(
@@ -99,8 +101,9 @@ def store_outputs(
             )
             refs.append(ref)
         client.tracking.log_artifacts(run_id, root, folder)
-    for ref, (_, item) in zip(refs, _named(value, base), strict=True):
-        remember(ref, item)
+    for ref, (_, item) in zip(refs, named, strict=True):
+        if not isinstance(item, tuple):  # a stored tuple loads back as a list: keep one form
+            remember(ref, item)
     return tuple(refs)
 
 

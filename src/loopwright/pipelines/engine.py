@@ -394,7 +394,8 @@ class RunState:
 
     def _attempt(self, call: _Call, step_run: StepRun) -> Any:
         step = call.step
-        if self.inline and step.timeout is None:
+        handle = None
+        if self.inline:
             handle = self._handle(
                 dataclasses.replace(
                     self._tracked,
@@ -403,6 +404,7 @@ class RunState:
                     parent_run_id=self._tracked.id,
                 )
             )
+        if handle is not None and step.timeout is None:
             push_run(handle, nested=True)
             token = _executing.set(True)
             try:
@@ -413,9 +415,9 @@ class RunState:
         from .executors import StepContext
 
         # Workers get the Step (pickled by reference: the module attribute is the Step, not the
-        # function); in-process threads get the function itself.
+        # function); in-process threads get the function and this client's run handle.
         fn = step.fn if self.inline else step
-        context = StepContext(self.client.settings, _run_id(step_run), call.invocation)
+        context = StepContext(self.client.settings, _run_id(step_run), call.invocation, run=handle)
         future = self.executor().submit(
             fn, call.args, dict(call.kwargs), timeout=step.timeout, context=context
         )

@@ -189,13 +189,19 @@ def _store_result(
         return known
     try:
         refs = _outputs.store_outputs(
-            client, _tracked_id(record), value, allow_pickle=False, base="result", folder="result"
+            client,
+            _tracked_id(record),
+            value,
+            allow_pickle=False,
+            base="result",
+            folder="result",
+            split=False,
         )
     except InvalidInput as exc:
         # The run did its work; a return value no materializer stores is only not kept.
         log.warning("pipeline run %s: result not stored: %s", record.id, exc)
         return None
-    return refs[0] if len(refs) == 1 else None
+    return refs[0]
 
 
 def _error_text(error: BaseException) -> str:
@@ -348,7 +354,7 @@ def load_pipeline(ref: str, *, cwd: str | None = None) -> Pipeline:
 
 def load_result(run: PipelineRun, *, client: Client | None = None, trusted: bool = False) -> Any:
     """The value the pipeline function returned in ``run`` (None when it returned None or its
-    value could not be stored)."""
+    value could not be stored; a tuple of JSON values comes back as a list)."""
     if run.result is None:
         if run.status != "completed":
             raise Conflict(f"pipeline run {run.id} is {run.status}: it has no result")

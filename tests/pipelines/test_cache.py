@@ -1,0 +1,128 @@
+"""The cross-run cache: hits, and misses that say what changed."""
+
+from __future__ import annotations
+
+import pytest
+from _pipeline_project import Project
+
+from loopwright.client import Client
+from loopwright.pipelines import PipelineRun, StepRun
+
+FLOW = """
+import loopwright as lw
+
+def scale(x):
+    return x * {factor}
+
+@lw.step
+def load(n: int) -> list:
+    return list(range(n))
+
+@lw.step
+def transform(rows: list) -> list:
+    return [scale(r) for r in rows]
+
+@lw.step(cache={cache})
+def total(rows: list, offset: int = 0) -> tuple:
+    return sum(rows) + offset, len(rows)
+
+@lw.pipeline
+def flow(n: int = 4, offset: int = 0) -> tuple:
+    return total(transform(load(n)), offset=offset)
+"""
+
+
+def _write(project: Project, factor: int = 2, cache: bool = True) -> object:
+    return project.write("cached_flow", FLOW.format(factor=factor, cache=cache))
+
+
+def _steps(run: PipelineRun) -> dict[str, StepRun]:
+    assert run.status == "completed", run.error
+    return {s.invocation: s for s in run.steps}
+
+
+def test_a_second_run_is_served_from_the_cache_with_the_same_values(
+    client: Client, project: Project
+) -> None:
+    mod = _write(project)
+    first = mod.flow.run(client=client)  # type: ignore[attr-defined]
+    assert {s.cache_reason for s in first.steps} == {"no earlier run"}
+
+    second = mod.flow.run(client=client)  # type: ignore[attr-defined]
+    steps = _steps(second)
+    assert {s.status for s in steps.values()} == {"cached"}
+    before = _steps(first)
+    for name, served in steps.items():
+        assert served.cached_from == before[name].id
+        assert served.run_id is None
+        assert served.cache_key == before[name].cache_key
+        assert served.cache_reason == (
+            f"cache hit: step run {before[name].id} of pipeline run {first.id}"
+        )
+        assert [o.digest for o in served.outputs] == [o.digest for o in before[name].outputs]
+    # the tuple output comes back as a tuple, from the store as from memory
+    from loopwright.pipelines import load_result
+
+    assert load_result(second, client=client) == [12, 4]  # a JSON result: tuples as lists
+    from loopwright.pipelines import load_output
+
+    assert load_output(steps["total"].outputs[1], client=client) == 4
+    assert mod.flow.run(client=client, params={"n": 4}).status == "completed"  # type: ignore[attr-defined]
+
+
+def test_a_change_in_a_helper_the_step_calls_reruns_it_and_what_follows(
+    client: Client, project: Project
+) -> None:
+    first = _write(project, factor=2).flow.run(client=client)  # type: ignore[attr-defined]
+    second = _write(project, factor=3).flow.run(client=client)  # type: ignore[attr-defined]
+    steps = _steps(second)
+    assert steps["load"].status == "cached"
+    assert steps["transform"].status == "completed"
+    assert steps["transform"].cache_reason.startswith("code changed: ")
+    assert "scale" in steps["transform"].cache_reason
+    assert _steps(first)["transform"].id in steps["transform"].cache_reason
+    # total's code is the same, its input is not
+    assert steps["total"].status == "completed"
+    assert steps["total"].cache_reason == "input changed: rows"
+
+
+def test_a_parameter_change_names_the_parameter_and_both_values(
+    client: Client, project: Project
+) -> None:
+    mod = _write(project)
+    mod.flow.run(client=client)  # type: ignore[attr-defined]
+    steps = _steps(mod.flow.run(client=client, params={"offset": "5"}))  # type: ignore[attr-defined]
+    assert steps["load"].status == steps["transform"].status == "cached"
+    assert steps["total"].status == "completed"
+    assert steps["total"].cache_reason == "parameter changed: offset 0 -> 5"
+    steps = _steps(mod.flow.run(client=client, params={"n": 5}))  # type: ignore[attr-defined]
+    assert steps["load"].cache_reason == "parameter changed: n 4 -> 5"
+    assert steps["transform"].cache_reason == "input changed: rows"
+
+
+def test_cache_off_always_runs_and_says_so(client: Client, project: Project) -> None:
+    mod = _write(project, cache=False)
+    mod.flow.run(client=client)  # type: ignore[attr-defined]
+    steps = _steps(mod.flow.run(client=client))  # type: ignore[attr-defined]
+    assert steps["transform"].status == "cached"
+    assert steps["total"].status == "completed"
+    assert steps["total"].cache_reason == "cache off"
+
+
+def test_a_hit_whose_outputs_are_gone_runs_the_step(
+    client: Client, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = _write(project)
+    first = mod.flow.run(client=client)  # type: ignore[attr-defined]
+    # the cached outputs are read from the store, not from this process's memory
+    from loopwright.pipelines import _outputs
+
+    monkeypatch.setattr(_outputs, "_recent", _outputs._Recent(8))
+    load_run = _steps(first)["load"]
+    client.tracking.set_lifecycle(load_run.run_id or "", "deleted")
+    steps = _steps(mod.flow.run(client=client))  # type: ignore[attr-defined]
+    assert steps["load"].status == "completed"
+    assert steps["load"].cache_reason == (
+        f"no cached outputs: step run {load_run.id} failed or its run was deleted"
+    )
+    assert steps["transform"].status == "cached"

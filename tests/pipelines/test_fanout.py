@@ -1,0 +1,151 @@
+"""Fan-out: map and sweeps, their order, parallelism, failures and the join."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from _pipeline_project import Project
+
+from loopwright.client import Client
+from loopwright.errors import InvalidInput
+from loopwright.pipelines import load_result, resume
+from loopwright.pipelines.sweeps import grid_points, random_points
+
+FLOW = """
+import time
+from pathlib import Path
+import loopwright as lw
+
+FLAG = Path(__file__).with_name("flag")
+
+@lw.step
+def square(x: int, pause: float = 0.0) -> int:
+    time.sleep(pause)
+    if FLAG.exists() and x == 3:
+        raise ValueError("three is bad today")
+    return x * x
+
+@lw.step
+def join(values: list) -> int:
+    return sum(values)
+
+@lw.step
+def score(depth: int, lr: float, base: int = 0) -> float:
+    return base + depth * lr
+
+@lw.pipeline
+def fan(n: int = 6, pause: float = 0.0) -> int:
+    squares = square.map(range(n), pause=pause)
+    return join(squares)
+
+@lw.pipeline
+def grid() -> dict:
+    points = score.sweep(grid={"depth": [1, 2], "lr": [0.5, 1.0]}, base=1)
+    best = max(points, key=lambda p: p.value)
+    return {"best": best.params, "values": [p.value for p in points]}
+"""
+
+
+def test_map_results_come_in_item_order_with_indexed_invocations(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("fan_order", FLOW)
+    run = mod.fan.run(client=client, max_parallel=3)
+    assert run.status == "completed", run.error
+    assert load_result(run, client=client) == sum(x * x for x in range(6))
+    names = [s.invocation for s in run.steps]
+    assert sorted(names[:6]) == [f"square[{i}]" for i in range(6)] and names[6] == "join"
+    # the join took the map's results: each is an input with its stored digest
+    join_run = run.steps[6]
+    by_item = {s.invocation: s.outputs[0].digest for s in run.steps[:6]}
+    assert [i.name for i in join_run.inputs] == [f"values[{i}]" for i in range(6)]
+    assert [i.digest for i in join_run.inputs] == [by_item[f"square[{i}]"] for i in range(6)]
+
+    again = mod.fan.run(client=client, max_parallel=3)
+    assert {s.status for s in again.steps} == {"cached"}
+
+
+def test_map_runs_items_in_parallel_up_to_max_parallel(client: Client, project: Project) -> None:
+    mod = project.write("fan_parallel", FLOW)
+    started = time.monotonic()
+    run = mod.fan.run(client=client, max_parallel=4, params={"n": 4, "pause": 0.5})
+    elapsed = time.monotonic() - started
+    assert run.status == "completed", run.error
+    assert elapsed < 1.5  # four half-second items at once, not 2 s one after another
+    items = [s for s in run.steps if s.invocation.startswith("square[")]
+    latest_start = max(s.started_at for s in items)
+    earliest_end = min(s.finished_at or 0 for s in items)
+    assert latest_start < earliest_end  # all four were running at the same time
+
+
+def test_a_failed_item_fails_the_map_after_the_others_and_resume_reruns_only_it(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("fan_failing", FLOW)
+    (project.folder / "flag").write_text("")
+    failed = mod.fan.run(client=client, max_parallel=2)
+    assert failed.status == "failed"
+    assert "1 of 6 items of square.map failed (square[3])" in (failed.error or "")
+    assert "ValueError: three is bad today" in (failed.error or "")
+    statuses = {s.invocation: s.status for s in failed.steps}
+    assert statuses == {f"square[{i}]": "failed" if i == 3 else "completed" for i in range(6)}
+
+    (project.folder / "flag").unlink()
+    run = resume(failed.id, client=client, cwd=str(project.folder))
+    assert run.status == "completed", run.error
+    statuses = {s.invocation: s.status for s in run.steps}
+    assert statuses.pop("square[3]") == "completed"
+    assert statuses.pop("join") == "completed"
+    assert set(statuses.values()) == {"resumed"}
+    assert load_result(run, client=client) == 55
+
+
+def test_a_grid_sweep_joins_its_points(client: Client, project: Project) -> None:
+    mod = project.write("fan_grid", FLOW)
+    run = mod.grid.run(client=client, max_parallel=2)
+    assert run.status == "completed", run.error
+    assert load_result(run, client=client) == {
+        "best": {"depth": 2, "lr": 1.0},
+        "values": [1.5, 2.0, 2.0, 3.0],
+    }
+    assert sorted(s.invocation for s in run.steps) == [f"score[{i}]" for i in range(4)]
+
+
+def test_sweep_points_grid_and_seeded_random() -> None:
+    assert grid_points({"a": [1, 2], "b": ["x", "y"]}) == [
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "y"},
+        {"a": 2, "b": "x"},
+        {"a": 2, "b": "y"},
+    ]
+    space = {"depth": (2, 8), "lr": (0.01, 0.1), "kind": ["rf", "gbm"]}
+    first = random_points(space, samples=5, seed=7)
+    assert first == random_points(space, samples=5, seed=7)
+    assert first != random_points(space, samples=5, seed=8)
+    for point in first:
+        assert isinstance(point["depth"], int) and 2 <= point["depth"] <= 8
+        assert 0.01 <= point["lr"] <= 0.1 and point["kind"] in ("rf", "gbm")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "needs grid="),
+        ({"grid": {"a": []}}, "non-empty list"),
+        ({"grid": {"a": "abc"}}, "non-empty list"),
+        ({"random": {"a": (5, 1)}}, "low 5 > high 1"),
+        ({"random": {"a": "x"}}, "list of choices or a .low, high. tuple"),
+        ({"random": {"a": [1]}, "samples": 0}, "samples must be an int >= 1"),
+        ({"grid": {"a": [1]}, "a": 2}, "a both swept and given"),
+    ],
+)
+def test_bad_sweeps_are_refused(kwargs: dict[str, object], message: str) -> None:
+    from loopwright.pipelines import step
+
+    @step
+    def noop(a: int = 0) -> int:
+        return a
+
+    with pytest.raises(InvalidInput, match=message):
+        noop.sweep(**kwargs)  # type: ignore[arg-type]
