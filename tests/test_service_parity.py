@@ -24,6 +24,8 @@ from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
 from loopwright.monitoring.protocol import Monitoring
 from loopwright.monitoring.service import MonitoringService
+from loopwright.pipelines.protocol import Pipelines
+from loopwright.pipelines.service import PipelineService
 from loopwright.registry.protocol import Registry
 from loopwright.registry.service import RegistryService
 from loopwright.remote import Remote
@@ -31,6 +33,7 @@ from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
 from loopwright.remote.monitoring import RemoteMonitoring
+from loopwright.remote.pipelines import RemotePipelines
 from loopwright.remote.predictions import RemotePredictions
 from loopwright.remote.registry import RemoteRegistry
 from loopwright.remote.tracking import RemoteTracking
@@ -68,6 +71,7 @@ CAPABILITIES = [
     Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
+    Capability("pipelines", Pipelines, PipelineService, RemotePipelines),
 ]
 
 

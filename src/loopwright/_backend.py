@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .governance.protocol import Audit, Users
     from .loop.protocol import Gates
     from .monitoring.protocol import Monitoring
+    from .pipelines.protocol import Pipelines
     from .registry.protocol import Registry
     from .serving._prediction_protocol import Predictions
     from .serving.protocol import Deployments
@@ -52,6 +53,9 @@ class Backend(Protocol):
     def monitoring(self) -> Monitoring: ...
 
     @property
+    def pipelines(self) -> Pipelines: ...
+
+    @property
     def gates(self) -> Gates: ...
 
     @property
@@ -79,6 +83,7 @@ class Embedded:
         self._deployments: Deployments | None = None
         self._prediction_log: Predictions | None = None
         self._monitoring: Monitoring | None = None
+        self._pipelines: Pipelines | None = None
         self._gates: Gates | None = None
         self._settings = settings
         self._audit: Audit | None = None
@@ -135,6 +140,15 @@ class Embedded:
 
             self._monitoring = MonitoringService(self._store, self.prediction_log)
         return self._monitoring
+
+    @property
+    def pipelines(self) -> Pipelines:
+        if self._pipelines is None:
+            from .pipelines.service import PipelineService
+
+            # The client's tracking service: a step's end flushes the metrics the step logged.
+            self._pipelines = PipelineService(self._store, tracking=self.tracking)
+        return self._pipelines
 
     @property
     def gates(self) -> Gates:

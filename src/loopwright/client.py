@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .loop.protocol import Gates
     from .monitoring.entities import LabelImport
     from .monitoring.protocol import Monitoring
+    from .pipelines.protocol import Pipelines
     from .registry.model_logging import ModelInfo
     from .registry.packaging.loaded import LoadedModel
     from .registry.packaging.signature import Signature
@@ -113,6 +114,12 @@ class Client:
         """Monitors of deployments (drift, data quality, performance), references, late labels,
         variant comparison and alerts; ``compare(ref, cur)`` for two frames."""
         return self._backend.monitoring
+
+    @property
+    def pipelines(self) -> Pipelines:
+        """Pipeline runs and their step runs (what ``@pipeline`` / ``@step`` record):
+        ``get_run``, ``list_runs``; the engine records through the rest."""
+        return self._backend.pipelines
 
     @property
     def gates(self) -> Gates:

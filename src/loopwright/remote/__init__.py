@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .deployments import RemoteDeployments
     from .gates import RemoteGates
     from .monitoring import RemoteMonitoring
+    from .pipelines import RemotePipelines
     from .predictions import RemotePredictions
     from .registry import RemoteRegistry
     from .users import RemoteUsers
@@ -43,6 +44,7 @@ class Remote:
         self._deployments: RemoteDeployments | None = None
         self._prediction_log: RemotePredictions | None = None
         self._monitoring: RemoteMonitoring | None = None
+        self._pipelines: RemotePipelines | None = None
         self._gates: RemoteGates | None = None
         self._audit: RemoteAudit | None = None
 
@@ -96,6 +98,14 @@ class Remote:
 
             self._monitoring = RemoteMonitoring(self.http)
         return self._monitoring
+
+    @property
+    def pipelines(self) -> RemotePipelines:
+        if self._pipelines is None:
+            from .pipelines import RemotePipelines
+
+            self._pipelines = RemotePipelines(self.http)
+        return self._pipelines
 
     @property
     def gates(self) -> RemoteGates:

@@ -23,6 +23,7 @@ def routers() -> list[APIRouter]:
         me,
         models,
         monitoring,
+        pipelines,
         predictions,
         runs,
         users,
@@ -45,5 +46,6 @@ def routers() -> list[APIRouter]:
         deployments.router,
         predictions.router,
         monitoring.router,
+        pipelines.router,
         gates.router,
     ]
