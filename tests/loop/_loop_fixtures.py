@@ -48,7 +48,8 @@ from loopwright.pipelines import pipeline, step
 
 def frame(rows, seed):
     rng = np.random.default_rng(seed)
-    data = pd.DataFrame({"age": rng.normal(40.0, 10.0, rows), "income": rng.normal(50.0, 10.0, rows)})
+    data = pd.DataFrame({"age": rng.normal(40.0, 10.0, rows)})
+    data["income"] = rng.normal(50.0, 10.0, rows)
     data["churned"] = (data["age"] + rng.normal(0, 5, rows) > 42).astype(int)
     return data
 
@@ -75,9 +76,8 @@ def churn(quality: str = "good", seed: int = 1) -> str:
 def frame(rows: int, seed: int) -> pd.DataFrame:
     """Rows drawn like the pipeline's, with the truth in ``churned``."""
     rng = np.random.default_rng(seed)
-    data = pd.DataFrame(
-        {"age": rng.normal(40.0, 10.0, rows), "income": rng.normal(50.0, 10.0, rows)}
-    )
+    data = pd.DataFrame({"age": rng.normal(40.0, 10.0, rows)})
+    data["income"] = rng.normal(50.0, 10.0, rows)
     data["churned"] = (data["age"] + rng.normal(0, 5, rows) > 42).astype(int)
     return data
 
