@@ -48,7 +48,7 @@ def open_world(tmp_path: Path, db_uri: str) -> Iterator[World]:
 @pytest.fixture
 def t0() -> int:
     """When the canary starts: two hours ago, so served traffic is in the past."""
-    return int(now_ms()) - 2 * HOUR_MS
+    return int(now_ms() - 2 * HOUR_MS)
 
 
 def _create(
