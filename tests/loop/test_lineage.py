@@ -228,9 +228,9 @@ def test_a_prediction_walks_to_the_model_iteration_trigger_pipeline_commit_and_d
     assert links["gate"] == [f"gate_result:{world.gate_result_id}"]
 
     pipeline = _related(graph, f"pipeline_run:{world.pipeline_run_id}")
-    steps = [graph.node(s).attrs["invocation"] for s in pipeline["step"]]
+    steps = [graph.node(s).attrs["invocation"] for s in pipeline["ran"]]
     assert steps == ["load", "train"]
-    load_step = pipeline["step"][0]
+    load_step = pipeline["ran"][0]
     used = _related(graph, load_step)["used"]
     assert used == [f"dataset_version:{world.dataset_version_id}"]
     assert _related(graph, train_step)["registered"] == [f"model_version:{MODEL}/1"]
@@ -266,7 +266,7 @@ def test_model_versions_runs_pipeline_runs_and_datasets_are_subjects(world: Worl
 
     by_pipeline = lineage(client, world.pipeline_run_id)
     assert by_pipeline.root == f"pipeline_run:{world.pipeline_run_id}"
-    assert len(_related(by_pipeline, by_pipeline.root)["step"]) == 2
+    assert len(_related(by_pipeline, by_pipeline.root)["ran"]) == 2
 
     by_data = lineage(client, f"{DATA}@v2")
     assert by_data.root == f"dataset_version:{world.dataset_version_id}"

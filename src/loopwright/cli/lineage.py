@@ -81,24 +81,26 @@ def lineage(
 
 
 def render(graph: LineageGraph) -> Tree:
-    """The graph as a Rich tree from its root; a record reached twice is shown once, then
-    named as ``(above)``."""
+    """The graph as a Rich tree from its root. A record reached twice is shown once, then
+    named as ``(above)``; a link back to a record on the way from the root is left out."""
     from rich.tree import Tree
 
     root = graph.node(graph.root)
     tree = Tree(_label(root))
     shown = {root.id}
-    stack: list[tuple[str, Tree]] = [(root.id, tree)]
+    stack: list[tuple[str, Tree, frozenset[str]]] = [(root.id, tree, frozenset({root.id}))]
     while stack:
-        node_id, branch = stack.pop()
+        node_id, branch, path = stack.pop()
         children = []
         for edge, child in graph.out(node_id):
+            if child.id in path:
+                continue
             if child.id in shown:
                 branch.add(f"[dim]{edge.relation}[/] {_label(child)} [dim](above)[/]")
                 continue
             shown.add(child.id)
             sub = branch.add(f"[dim]{edge.relation}[/] {_label(child)}")
-            children.append((child.id, sub))
+            children.append((child.id, sub, path | {child.id}))
         stack.extend(reversed(children))
     return tree
 
@@ -130,7 +132,7 @@ def _detail(node: Node) -> str:
     elif node.kind == "deployment" and "revision_at_prediction" in a:
         parts = [f"revision {a['revision_at_prediction']} then, {a.get('revision')} now"]
     elif node.kind == "model_version":
-        parts = [str(a.get("stage") or "")]
+        parts = [] if a.get("stage") in (None, "None") else [str(a["stage"])]
         if a.get("aliases"):
             parts.append("@" + ", @".join(a["aliases"]))
         parts.append(format_ms(a.get("created_at")))

@@ -570,9 +570,10 @@ class _Walk:
             parent = self.client.tracking.get_run(run.parent_run_id)
             pipeline_run_id = parent.tags.get(_PIPELINE_RUN_TAG)
         if pipeline_run_id and _STEP_TAG in run.tags:
-            self._pipeline_run(pipeline_run_id)
+            pipeline_node = self._pipeline_run(pipeline_run_id)
             step_node = self._step_of_run.get(run.id)
             if step_node is not None:  # else the walk was cut: a run node stands in
+                self._link(step_node, pipeline_node, "part_of")
                 if downstream:
                     self._registered(step_node, run.id)
                 return step_node
@@ -639,7 +640,7 @@ class _Walk:
         if not self._add(node_id, "step", f"{step.invocation} ({step.status})", _step_attrs(step)):
             return
         self._expanded.add(node_id)
-        self._link(pipeline_node, node_id, "step")
+        self._link(pipeline_node, node_id, "ran")
         if step.run_id is None:
             return
         self._step_of_run[step.run_id] = node_id
