@@ -11,6 +11,8 @@ time: steps should not mutate the values they are given (as with any cached resu
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import tempfile
 import threading
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["load_outputs", "load_ref", "remember", "store_outputs"]
 
 _LRU_SIZE = 128
+# Small values go through a scratch folder in memory (/dev/shm) when there is one: on a busy
+# disk, creating, syncing and removing a temporary file per step cost more than the step.
+_SMALL_BYTES = 1 << 20
+_MEMORY_DIR = "/dev/shm"  # noqa: S108  (only as dir= of mkdtemp: private 0700 folders)
 # Materializers whose loaded value may point into the download folder, which must then stay.
 _KEEP_FOLDER = frozenset({"path", "model"})
 
@@ -61,6 +67,20 @@ class _Recent:
 _recent = _Recent(_LRU_SIZE)
 
 
+@functools.cache
+def _memory_dir() -> str | None:
+    try:
+        with tempfile.TemporaryDirectory(dir=_MEMORY_DIR):
+            return _MEMORY_DIR
+    except OSError:
+        return None
+
+
+def _scratch(small: bool) -> str | None:
+    """Where a scratch folder goes: memory for small values when possible, else the default."""
+    return _memory_dir() if small and os.name == "posix" else None
+
+
 def remember(ref: ArtifactRef, value: object) -> None:
     """Keep ``value`` as the loaded form of ``ref`` for later cache hits in this process."""
     _recent.put(ref.digest, value)
@@ -83,27 +103,47 @@ def store_outputs(
     split: bool = True,
 ) -> tuple[ArtifactRef, ...]:
     """Materialize ``value`` (a tuple item by item, with ``split``) under the run's ``folder``."""
-    refs: list[ArtifactRef] = []
     named = _named(value, base) if split else [(base, value)]
-    with tempfile.TemporaryDirectory(prefix="lw-step-") as tmp:
+    small = all(_is_small(item, allow_pickle) for _, item in named)
+    try:
+        refs = _store(client, run_id, named, folder, allow_pickle, _scratch(small))
+    except OSError:
+        if not small:
+            raise
+        # A JSON value larger than a small /dev/shm (64 MB in Docker) holds: on disk, then.
+        refs = _store(client, run_id, named, folder, allow_pickle, None)
+    for ref, (_, item) in zip(refs, named, strict=True):
+        if not isinstance(item, tuple):  # a stored tuple loads back as a list: keep one form
+            remember(ref, item)
+    return tuple(refs)
+
+
+def _store(
+    client: Client,
+    run_id: str,
+    named: Sequence[tuple[str, object]],
+    folder: str,
+    allow_pickle: bool,
+    scratch: str | None,
+) -> tuple[ArtifactRef, ...]:
+    refs: list[ArtifactRef] = []
+    with tempfile.TemporaryDirectory(prefix="lw-step-", dir=scratch) as tmp:
         root = Path(tmp)
         for name, item in named:
             stored = materializers.save(item, root, name, allow_pickle=allow_pickle)
             relative = stored.path.relative_to(root).as_posix()
-            ref = ArtifactRef(
-                name=name,
-                digest=stored.digest,
-                materializer=stored.materializer,
-                run_id=run_id,
-                path=f"{folder}/{relative}",
-                size=stored.size,
-                type_name=stored.type_name,
+            refs.append(
+                ArtifactRef(
+                    name=name,
+                    digest=stored.digest,
+                    materializer=stored.materializer,
+                    run_id=run_id,
+                    path=f"{folder}/{relative}",
+                    size=stored.size,
+                    type_name=stored.type_name,
+                )
             )
-            refs.append(ref)
         client.tracking.log_artifacts(run_id, root, folder)
-    for ref, (_, item) in zip(refs, named, strict=True):
-        if not isinstance(item, tuple):  # a stored tuple loads back as a list: keep one form
-            remember(ref, item)
     return tuple(refs)
 
 
@@ -117,7 +157,8 @@ def load_ref(client: Client, ref: ArtifactRef, *, trusted: bool) -> object:
             f"artifact {ref.name!r} (digest {ref.digest[:12]}) was hashed, not stored: it was "
             "given by value, so there is nothing to load"
         )
-    folder = Path(tempfile.mkdtemp(prefix="lw-output-"))
+    small = ref.size <= _SMALL_BYTES and ref.materializer not in _KEEP_FOLDER
+    folder = Path(tempfile.mkdtemp(prefix="lw-output-", dir=_scratch(small)))
     try:
         client.tracking.download_artifacts(ref.run_id, folder, ref.path)
         value = materializers.load(ref.materializer, folder / ref.path, trusted=trusted)
@@ -126,6 +167,16 @@ def load_ref(client: Client, ref: ArtifactRef, *, trusted: bool) -> object:
             shutil.rmtree(folder, ignore_errors=True)
     remember(ref, value)
     return value
+
+
+def _is_small(value: object, allow_pickle: bool) -> bool:
+    """A JSON value or bytes under the small limit (other kinds may be large: to disk)."""
+    if isinstance(value, bytes):
+        return len(value) <= _SMALL_BYTES
+    try:
+        return materializers.materializer_for(value, allow_pickle=allow_pickle) == "json"
+    except Exception:  # save reports it, naming the type and the fix
+        return False
 
 
 def load_outputs(client: Client, outputs: Sequence[ArtifactRef], *, trusted: bool) -> object:
