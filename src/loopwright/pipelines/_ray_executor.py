@@ -11,6 +11,7 @@ workers (module level, in a module on the workers' path or the job's ``runtime_e
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from ..errors import InvalidInput
 from ._worker import run_step
 from .executors import _Dispatcher, _Task, check_by_reference
+from .fingerprint import project_paths
 
 __all__ = ["RayExecutor"]
 
@@ -41,6 +43,11 @@ class RayExecutor(_Dispatcher):
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         super().__init__(max_parallel or max(cpus, 1))
         self._remote = ray.remote(max_retries=0)(run_step)
+        # Steps travel by reference: workers import the project's modules from the folders
+        # this process imports them from (a cluster on other machines needs them installed,
+        # or a runtime_env working_dir).
+        paths = [*project_paths(), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
+        self._runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
 
     def _check(self, fn: Callable[..., Any]) -> None:
         check_by_reference(fn, self.name)
@@ -54,7 +61,9 @@ class RayExecutor(_Dispatcher):
             self._started = False
 
     def _launch(self, task: _Task) -> None:
-        ref = self._remote.remote(task.fn, task.args, task.kwargs, task.context)
+        ref = self._remote.options(runtime_env=self._runtime_env).remote(
+            task.fn, task.args, task.kwargs, task.context
+        )
         task.handle = ref
         self._start_clock(task)
         inner: Future[Any] = ref.future()

@@ -43,7 +43,7 @@ from typing import Any
 
 from blake3 import blake3
 
-__all__ = ["code_fingerprint", "is_project_file"]
+__all__ = ["code_fingerprint", "is_project_file", "project_paths"]
 
 _CONSTANT_TYPES = (int, float, str, bytes, bool, type(None))
 _lock = threading.Lock()
@@ -83,6 +83,19 @@ def is_project_file(filename: str | None) -> bool:
         with _lock:
             _project_files[filename] = known
     return known
+
+
+def project_paths() -> list[str]:
+    """The folders on ``sys.path`` that hold project code (``""`` as the current folder), in
+    order: what a worker process needs on its path to import the project's modules."""
+    found = []
+    for entry in sys.path:
+        folder = os.path.realpath(entry or os.getcwd())
+        if not os.path.isdir(folder) or folder in found:
+            continue
+        if not any(folder == root or folder.startswith(root + os.sep) for root in _library_roots()):
+            found.append(folder)
+    return found
 
 
 @functools.lru_cache(maxsize=1)
