@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _pipeline_project import Project
 
 import loopwright as lw
 from loopwright.client import Client
+from loopwright.config import Settings
 from loopwright.errors import Conflict, InvalidInput, NotFound, StepFailed
 from loopwright.pipelines import (
     Pipeline,
+    PipelineRun,
     Step,
     load_output,
     load_pipeline,
@@ -230,3 +234,101 @@ def test_step_options_are_checked() -> None:
         step(timeout=0)(lambda: None)
     with pytest.raises(InvalidInput, match="holds '#'"):
         step(name="a#b")(lambda: None)
+
+
+def test_a_pipeline_runs_the_same_through_a_server(tmp_path: Path, project: Project) -> None:
+    from loopwright.config import resolve_settings
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from test_public_api import live_server
+
+    def settings(user: str | None = None) -> Settings:
+        return resolve_settings(
+            home=tmp_path / "server-home", blob_uri=str(tmp_path / "blobs"), user=user
+        )
+
+    with Client(settings("root")) as local:
+        UserService(local.store, actor="root").add("root", "admin")
+        UserService(local.store, actor="root").add("ed", "editor")
+        secret = TokenService(local.store, actor="root").create("ed").secret
+        mod = project.write("remote_flow", BASIC)
+        with (
+            live_server(settings()) as url,
+            lw.connect(url, token=secret, home=tmp_path / "ed-home") as remote,
+        ):
+            run = mod.flow.run(client=remote, params={"n": "4"})
+            assert run.status == "completed", run.error
+            assert load_result(run, client=remote)["model"] == {"weights": 0.5, "n": 2}
+            again = mod.flow.run(client=remote, params={"n": 4})
+            assert {s.status for s in again.steps} == {"cached"}
+        # the records and outputs are the server's: the embedded client reads them too
+        stored = local.pipelines.get_run(run.id)
+        assert [s.invocation for s in stored.steps] == ["load", "split", "train"]
+        assert load_output(stored.steps[0].outputs[0], client=local) == [0, 1, 2, 3]
+        assert local.get_run(stored.steps[2].run_id or "").metrics["loss"].value == 1 / 3
+
+
+def test_a_running_pipeline_beats_and_reports_its_start(
+    client: Client, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import threading
+
+    # `loopwright.pipelines.pipeline` is the decorator; the module is in sys.modules
+    monkeypatch.setattr(sys.modules["loopwright.pipelines.pipeline"], "HEARTBEAT_INTERVAL_MS", 50)
+    mod = project.write(
+        "beating_flow",
+        """
+        import time
+        import loopwright as lw
+
+        @lw.step
+        def wait(seconds: float) -> float:
+            time.sleep(seconds)
+            return seconds
+
+        @lw.pipeline
+        def flow() -> float:
+            return wait(0.6)
+        """,
+    )
+    seen: dict[str, int] = {}
+
+    def on_start(run: PipelineRun) -> None:
+        seen["started"] = run.heartbeat_at
+        assert run.status == "running"
+
+        def look() -> None:
+            seen["later"] = client.pipelines.get_run(run.id).heartbeat_at
+
+        threading.Timer(0.4, look).start()
+
+    run = mod.flow.run(client=client, on_start=on_start)
+    assert run.status == "completed", run.error
+    assert seen["later"] > seen["started"]
+
+
+def test_an_interrupt_records_the_run_killed_and_propagates(
+    client: Client, project: Project
+) -> None:
+    mod = project.write(
+        "interrupted_flow",
+        """
+        import loopwright as lw
+
+        @lw.step
+        def stop() -> None:
+            raise KeyboardInterrupt
+
+        @lw.pipeline
+        def flow() -> None:
+            stop()
+        """,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        mod.flow.run(client=client)
+    (run,) = client.pipelines.list_runs(pipeline="interrupted_flow:flow")
+    run = client.pipelines.get_run(run.id)
+    assert run.status == "killed" and run.error == "interrupted (KeyboardInterrupt)"
+    assert run.steps[0].status == "failed"
+    assert (run.steps[0].error or "").startswith("interrupted")
