@@ -126,3 +126,46 @@ def test_a_hit_whose_outputs_are_gone_runs_the_step(
         f"no cached outputs: step run {load_run.id} failed or its run was deleted"
     )
     assert steps["transform"].status == "cached"
+
+
+MODEL_FLOW = """
+import numpy as np
+import loopwright as lw
+from sklearn.linear_model import LogisticRegression
+
+@lw.step
+def data(n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 3))
+
+@lw.step
+def train(x: np.ndarray) -> LogisticRegression:
+    return LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+
+@lw.step
+def evaluate(model: LogisticRegression, x: np.ndarray) -> float:
+    return float(model.score(x, (x[:, 0] > 0).astype(int)))
+
+@lw.pipeline
+def flow(n: int = 60) -> float:
+    x = data(n)
+    return evaluate(train(x), x)
+"""
+
+
+def test_a_model_output_is_cached_as_a_package_and_loads_back(
+    client: Client, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.pipelines import _outputs, load_output, load_result
+
+    mod = project.write("model_flow", MODEL_FLOW)
+    first = mod.flow.run(client=client)
+    steps = _steps(first)
+    assert steps["train"].outputs[0].materializer == "model"
+    assert steps["data"].outputs[0].materializer == "numpy"
+    monkeypatch.setattr(_outputs, "_recent", _outputs._Recent(8))  # read back from the store
+    again = _steps(mod.flow.run(client=client))
+    assert {s.status for s in again.values()} == {"cached"}
+    assert load_result(first, client=client) > 0.9
+    model = load_output(again["train"].outputs[0], client=client)
+    assert type(model).__name__ == "LogisticRegression"

@@ -332,3 +332,56 @@ def test_an_interrupt_records_the_run_killed_and_propagates(
     assert run.status == "killed" and run.error == "interrupted (KeyboardInterrupt)"
     assert run.steps[0].status == "failed"
     assert (run.steps[0].error or "").startswith("interrupted")
+
+
+PICKLING = """
+import loopwright as lw
+
+class Model:
+    def __init__(self, w: float) -> None:
+        self.w = w
+
+@lw.step
+def plain() -> Model:
+    return Model(1.0)
+
+@lw.step(pickle=True)
+def opted_in(w: float) -> Model:
+    return Model(w)
+
+@lw.step
+def use(model: Model) -> float:
+    return model.w * 2
+
+@lw.pipeline
+def refused() -> Model:
+    return plain()
+
+@lw.pipeline
+def allowed(w: float = 2.0) -> float:
+    return use(opted_in(w))
+"""
+
+
+def test_outputs_are_never_pickled_unless_the_step_opts_in(
+    client: Client, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.errors import UntrustedModel
+    from loopwright.pipelines import _outputs
+
+    mod = project.write("pickling_flow", PICKLING)
+    run = mod.refused.run(client=client)
+    assert run.status == "failed"
+    assert "Model" in (run.steps[0].error or "") and "pickle=True" in (run.steps[0].error or "")
+
+    first = mod.allowed.run(client=client)
+    assert first.status == "completed", first.error
+    assert first.steps[0].outputs[0].materializer == "pickle"
+    monkeypatch.setattr(_outputs, "_recent", _outputs._Recent(8))  # read back from the store
+    again = mod.allowed.run(client=client)
+    assert again.status == "completed", again.error
+    assert [s.status for s in again.steps] == ["cached", "cached"]
+    # outside the step that opted in, loading a pickle needs trusted=True
+    with pytest.raises((UntrustedModel, PermissionError)):
+        load_output(again.steps[0].outputs[0], client=client)
+    assert load_output(again.steps[0].outputs[0], client=client, trusted=True).w == 2.0
