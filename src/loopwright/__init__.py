@@ -30,13 +30,13 @@ if TYPE_CHECKING:
     from ._active import log_metrics as log_metrics
     from ._active import log_param as log_param
     from ._active import log_params as log_params
+    from ._active import pipeline as pipeline
     from ._active import set_tag as set_tag
     from ._active import set_tags as set_tags
     from ._active import start_run as start_run
     from .client import Client as Client
     from .client import connect as connect
-    from .pipelines import pipeline as pipeline
-    from .pipelines import step as step
+    from .pipelines.step import step as step
     from .tracking import ActiveRun as ActiveRun
     from .tracking import Experiment as Experiment
     from .tracking import Metric as Metric
@@ -53,7 +53,6 @@ _LAZY = {
     "Metric": "tracking",
     "Run": "tracking",
     "RunStatus": "tracking",
-    "pipeline": "pipelines",
     "step": "pipelines",
     **{
         name: "_active"
@@ -69,6 +68,7 @@ _LAZY = {
             "log_metrics",
             "log_param",
             "log_params",
+            "pipeline",
             "set_tag",
             "set_tags",
             "start_run",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 from ._run_stack import _stack as _stack
 from ._run_stack import active_run as active_run
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from .client import Client
     from .loop.entities import GateResult, GateSpec
+    from .pipelines.pipeline import Pipeline
     from .registry.packaging.loaded import LoadedModel
     from .tracking import ActiveRun, Artifact
 
@@ -47,6 +48,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "pipeline",
     "set_tag",
     "set_tags",
     "start_run",
@@ -93,6 +95,33 @@ def load_model(uri: str, *, trusted: bool = False, client: Client | None = None)
     if client is None and parse_model_uri(uri).kind != "path":
         client = default_client()
     return load_with(uri, trusted=trusted, client=client)
+
+
+@overload
+def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
+
+
+@overload
+def pipeline(
+    fn: None = None, /, *, name: str | None = None, experiment: str | None = None
+) -> Callable[[Callable[..., Any]], Pipeline]: ...
+
+
+def pipeline(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    experiment: str | None = None,
+) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
+    """``@lw.pipeline``: :func:`loopwright.pipelines.pipeline` whose runs use the default
+    client unless one is given (``flow(n=3)`` runs it; ``flow.run(client=...)``)."""
+    from .pipelines.pipeline import Pipeline
+
+    def make(f: Callable[..., Any]) -> Pipeline:
+        return Pipeline(f, name=name, experiment=experiment, client_factory=default_client)
+
+    return make if fn is None else make(fn)
 
 
 def evaluate_gate(

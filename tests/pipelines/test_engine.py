@@ -19,6 +19,7 @@ from loopwright.pipelines import (
     load_pipeline,
     load_result,
     pipeline,
+    resume,
     step,
 )
 
@@ -192,7 +193,12 @@ def test_calling_a_pipeline_runs_it_on_the_default_client(
 
 
 def test_steps_outside_a_pipeline_are_plain_calls_and_the_top_level_names_are_real() -> None:
-    assert lw.step is step and lw.pipeline is pipeline
+    assert lw.step is step
+    # lw.pipeline is pipelines.pipeline handing down the default client (pipelines sit below it)
+    from loopwright._active import default_client
+
+    assert lw.pipeline(lambda: 1).client_factory is default_client
+    assert pipeline(lambda: 1).client_factory is None
 
     @lw.step(name="twice", retries=1)
     def double(x: int) -> int:
@@ -385,3 +391,11 @@ def test_outputs_are_never_pickled_unless_the_step_opts_in(
     with pytest.raises((UntrustedModel, PermissionError)):
         load_output(again.steps[0].outputs[0], client=client)
     assert load_output(again.steps[0].outputs[0], client=client, trusted=True).w == 2.0
+
+
+def test_without_a_client_the_low_level_api_says_to_pass_one(project: Project) -> None:
+    low = pipeline(lambda: 1)
+    with pytest.raises(InvalidInput, match=r"has no client: pass client=lw.connect\(...\)"):
+        low()
+    with pytest.raises(InvalidInput, match="resume needs a client"):
+        resume("0" * 32)

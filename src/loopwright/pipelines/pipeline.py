@@ -50,13 +50,20 @@ class Pipeline:
     """A pipeline function with its name, experiment and importable reference."""
 
     def __init__(
-        self, fn: Callable[..., Any], *, name: str | None = None, experiment: str | None = None
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        experiment: str | None = None,
+        client_factory: Callable[[], Client] | None = None,
     ) -> None:
         if not callable(fn):
             raise InvalidInput(f"@pipeline needs a function, got {type(fn).__name__}")
         self.fn = fn
         self.name = name or fn.__name__
         self.experiment = experiment
+        # lw.pipeline hands down the default client's factory (pipelines sit below _active).
+        self.client_factory = client_factory
         functools.update_wrapper(self, fn)
 
     @property
@@ -65,7 +72,7 @@ class Pipeline:
         return f"{_module_name(self.fn)}:{self.fn.__qualname__}"
 
     def __call__(self, **params: Any) -> Any:
-        """Run on the default client in-process and return the pipeline function's value;
+        """Run in-process on the default client (``lw.pipeline``) and return the function's value;
         raises what the run raised (``StepFailed`` for a failed step). Inside a running
         pipeline it is a plain call (a sub-pipeline's steps join the running pipeline)."""
         if engine.current() is not None:
@@ -113,9 +120,12 @@ class Pipeline:
         resumed: PipelineRun | None = None,
     ) -> tuple[PipelineRun, Any, BaseException | None]:
         if client is None:
-            from .._active import default_client
-
-            client = default_client()
+            if self.client_factory is None:
+                raise InvalidInput(
+                    f"pipeline {self.ref} has no client: pass client=lw.connect(...), or "
+                    "decorate it with lw.pipeline, whose runs use the default client"
+                )
+            client = self.client_factory()
         ref = self.ref
         bound = bind_params(self.fn, params or {}, ref=ref)
         code_digest, _ = fingerprint.code_fingerprint(self.fn)
@@ -251,7 +261,12 @@ def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
 
 @overload
 def pipeline(
-    fn: None = None, /, *, name: str | None = None, experiment: str | None = None
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    experiment: str | None = None,
+    client_factory: Callable[[], Client] | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -261,15 +276,17 @@ def pipeline(
     *,
     name: str | None = None,
     experiment: str | None = None,
+    client_factory: Callable[[], Client] | None = None,
 ) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
     """Make ``fn`` a pipeline (bare ``@pipeline`` or ``@pipeline(name=..., experiment=...)``).
 
     Its runs are tracked runs in ``experiment`` (default: the pipeline's name); its typed
-    parameters convert command-line strings by their annotations.
+    parameters convert command-line strings by their annotations. ``client_factory`` gives the
+    client of runs started without one (``lw.pipeline`` passes the default client's).
     """
 
     def make(f: Callable[..., Any]) -> Pipeline:
-        return Pipeline(f, name=name, experiment=experiment)
+        return Pipeline(f, name=name, experiment=experiment, client_factory=client_factory)
 
     return make if fn is None else make(fn)
 
@@ -286,10 +303,7 @@ def resume(
     """Run a ``failed`` or ``killed`` pipeline run again as a new run (``resumed_from``): calls
     matching a completed step run of the old run (invocation and cache key) are served from it,
     even with ``cache=False``; the rest run."""
-    if client is None:
-        from .._active import default_client
-
-        client = default_client()
+    client = _need(client, "resume")
     old = client.pipelines.get_run(pipeline_run_id)
     if old.status not in ("failed", "killed"):
         raise Conflict(
@@ -364,11 +378,13 @@ def load_result(run: PipelineRun, *, client: Client | None = None, trusted: bool
 
 def load_output(ref: ArtifactRef, *, client: Client | None = None, trusted: bool = False) -> Any:
     """The stored value ``ref`` names (``trusted=True`` for a pickled one)."""
-    if client is None:
-        from .._active import default_client
+    return _outputs.load_ref(_need(client, "load_output"), ref, trusted=trusted)
 
-        client = default_client()
-    return _outputs.load_ref(client, ref, trusted=trusted)
+
+def _need(client: Client | None, what: str) -> Client:
+    if client is None:
+        raise InvalidInput(f"{what} needs a client: pass client=lw.connect(...)")
+    return client
 
 
 def _module_name(fn: Callable[..., Any]) -> str:
