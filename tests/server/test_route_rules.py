@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from loopwright.config import resolve_settings
+from loopwright.server._route_index import RouteIndex
 from loopwright.server.app import create_app
 from loopwright.server.auth import require, rule_of
 
@@ -29,6 +30,8 @@ def _all_routes(routes: Any) -> list[Any]:
     """Routes with included routers flattened (FastAPI keeps an included router as one entry)."""
     flat = []
     for route in routes:
+        if isinstance(route, RouteIndex):
+            continue  # an index of the routes below, not a route of its own
         inner = getattr(route, "original_router", None)
         flat.extend(_all_routes(inner.routes) if inner is not None else [route])
     return flat

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.routing import Match
 
 from ..errors import InvalidInput, LoopwrightError, RequestTooLarge
+from ._route_index import RouteIndex
 from .auth import identify_async
 from .errors import error_response
 
@@ -65,6 +66,8 @@ def _flat(routes: Iterable[Any]) -> list[Any]:
     """Routes in matching order, included routers flattened."""
     found = []
     for route in routes:
+        if isinstance(route, RouteIndex):
+            continue  # an index of the routes below: the route is one of them
         inner = getattr(route, "original_router", None)
         found.extend(_flat(inner.routes) if inner is not None else [route])
     return found

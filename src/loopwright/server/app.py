@@ -24,12 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import LoopwrightError
 from ._limits import RequestGuard
+from ._route_index import RouteIndex
 from ._state import ServerState
 from .auth import public
 from .errors import MLFLOW_PREFIXES, error_body, error_response
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..loop.scheduler import Scheduler
 
 __all__ = ["MLFLOW_PREFIXES", "create_app"]
 
@@ -55,8 +57,45 @@ def _open_state(settings: Settings, auth: bool | None) -> ServerState:
     )
 
 
+def _scheduler_interval(given: float | None) -> float | None:
+    import os
+
+    from ..errors import ConfigError
+
+    text = os.environ.get("LOOPWRIGHT_SERVER_SCHEDULER") if given is None else str(given)
+    if not text:
+        return None
+    try:
+        interval = float(text)
+    except ValueError:
+        interval = 0.0
+    if not 0 < interval <= 86_400:
+        raise ConfigError(
+            f"scheduler interval {text!r} (LOOPWRIGHT_SERVER_SCHEDULER) must be seconds between "
+            "ticks, above 0 and at most 86400 (e.g. 10)"
+        )
+    return interval
+
+
+def _start_scheduler(state: ServerState, interval: float) -> Scheduler:
+    """One scheduler per server process, on its own embedded client of the server's stores;
+    several processes (workers, servers) fire each job once between them (the database's
+    unique fire row)."""
+    from ..client import Client
+    from ..loop.scheduler import Scheduler
+
+    runner = Scheduler(Client(state.settings))
+    runner.start(interval)
+    _logger.info("scheduler %s started, ticking every %s s", runner.owner, interval)
+    return runner
+
+
 def create_app(
-    settings: Settings | None = None, *, auth: bool | None = None, state: ServerState | None = None
+    settings: Settings | None = None,
+    *,
+    auth: bool | None = None,
+    state: ServerState | None = None,
+    scheduler: float | None = None,
 ) -> FastAPI:
     """The server app over the stores ``settings`` name.
 
@@ -65,16 +104,27 @@ def create_app(
         auth: force authentication on or off; by default it is on exactly when some enabled
             user holds an active API token.
         state: an already opened state (tests); ``settings`` and ``auth`` are then ignored.
+        scheduler: run the schedules' scheduler in a background thread of this process,
+            ticking every so many seconds (default: ``LOOPWRIGHT_SERVER_SCHEDULER``, which
+            ``loopwright server --scheduler`` sets; unset: no scheduler).
     """
     if state is None:
         from ..config import resolve_settings
 
         state = _open_state(settings or resolve_settings(), auth)
 
+    interval = _scheduler_interval(scheduler)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        state.close()
+        runner = None if interval is None else _start_scheduler(state, interval)
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+                runner.client.close()
+            state.close()
 
     app = FastAPI(
         title="Loopwright",
@@ -141,4 +191,5 @@ def create_app(
     from .routes import include_routes
 
     include_routes(app)
+    app.router.routes.insert(0, RouteIndex(app.router))  # first: it finds the others' routes
     return app
