@@ -22,6 +22,8 @@ from loopwright.data.service import DatasetService
 from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
+from loopwright.loop.protocol import Loops
+from loopwright.loop.service import LoopService
 from loopwright.monitoring.protocol import Monitoring
 from loopwright.monitoring.service import MonitoringService
 from loopwright.pipelines.protocol import Pipelines
@@ -32,6 +34,7 @@ from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
+from loopwright.remote.loops import RemoteLoops
 from loopwright.remote.monitoring import RemoteMonitoring
 from loopwright.remote.pipelines import RemotePipelines
 from loopwright.remote.predictions import RemotePredictions
@@ -72,6 +75,7 @@ CAPABILITIES = [
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
     Capability("pipelines", Pipelines, PipelineService, RemotePipelines),
+    Capability("loops", Loops, LoopService, RemoteLoops),
 ]
 
 

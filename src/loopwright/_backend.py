@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
-    from .loop.protocol import Gates
+    from .loop.protocol import Gates, Loops
     from .monitoring.protocol import Monitoring
     from .pipelines.protocol import Pipelines
     from .registry.protocol import Registry
@@ -59,6 +59,9 @@ class Backend(Protocol):
     def gates(self) -> Gates: ...
 
     @property
+    def loops(self) -> Loops: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -85,6 +88,7 @@ class Embedded:
         self._monitoring: Monitoring | None = None
         self._pipelines: Pipelines | None = None
         self._gates: Gates | None = None
+        self._loops: Loops | None = None
         self._settings = settings
         self._audit: Audit | None = None
 
@@ -157,6 +161,14 @@ class Embedded:
 
             self._gates = GateService(self._store)
         return self._gates
+
+    @property
+    def loops(self) -> Loops:
+        if self._loops is None:
+            from .loop.service import LoopService
+
+            self._loops = LoopService(self._store)
+        return self._loops
 
     @property
     def users(self) -> Users:

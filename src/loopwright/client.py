@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._backend import Backend
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
-    from .loop.protocol import Gates
+    from .loop.protocol import Gates, Loops
     from .monitoring.entities import LabelImport
     from .monitoring.protocol import Monitoring
     from .pipelines.protocol import Pipelines
@@ -126,6 +126,12 @@ class Client:
         """Evaluation gate results: ``record`` (``loopwright.loop.gates.evaluate_gate`` does),
         ``get`` and ``results(model=..., version=...)``."""
         return self._backend.gates
+
+    @property
+    def loops(self) -> Loops:
+        """Continuous-training loops and their iterations (train, gate, approve, canary,
+        compare, promote or roll back); ``loopwright.loop.driver.advance_all`` moves them."""
+        return self._backend.loops
 
     @property
     def users(self) -> Users:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class Loops(Protocol):
         deployment: str,
         pipeline: str,
         triggers: Sequence[str] = ("manual",),
-        gates: GateSpec | None = None,
+        gates: GateSpec | Mapping[str, Any] | str | Path | None = None,
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
         canary_percent: float = 10.0,
@@ -146,8 +147,9 @@ class Loops(Protocol):
     ) -> Loop:
         """A new active loop for ``deployment`` (``model``: the registered model its primary
         serves, by default). Its non-manual triggers become schedules named ``loop:<name>:<n>``
-        targeting it. With ``require_approval`` the model's approval policy must have a
-        ``traffic`` rule (``InvalidInput`` says how to add one)."""
+        targeting it. ``gates``: a spec, a mapping or a YAML file's path, read now and stored.
+        With ``require_approval`` the model's approval policy must have a ``traffic`` rule
+        (``InvalidInput`` says how to add one)."""
         ...
 
     def get(self, name: str) -> Loop: ...

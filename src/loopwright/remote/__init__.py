@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .datasets import RemoteDatasets
     from .deployments import RemoteDeployments
     from .gates import RemoteGates
+    from .loops import RemoteLoops
     from .monitoring import RemoteMonitoring
     from .pipelines import RemotePipelines
     from .predictions import RemotePredictions
@@ -46,6 +47,7 @@ class Remote:
         self._monitoring: RemoteMonitoring | None = None
         self._pipelines: RemotePipelines | None = None
         self._gates: RemoteGates | None = None
+        self._loops: RemoteLoops | None = None
         self._audit: RemoteAudit | None = None
 
     @property
@@ -106,6 +108,14 @@ class Remote:
 
             self._pipelines = RemotePipelines(self.http)
         return self._pipelines
+
+    @property
+    def loops(self) -> RemoteLoops:
+        if self._loops is None:
+            from .loops import RemoteLoops
+
+            self._loops = RemoteLoops(self.http)
+        return self._loops
 
     @property
     def gates(self) -> RemoteGates:

@@ -20,6 +20,7 @@ def routers() -> list[APIRouter]:
         deployments,
         experiments,
         gates,
+        loops,
         me,
         models,
         monitoring,
@@ -48,4 +49,5 @@ def routers() -> list[APIRouter]:
         monitoring.router,
         pipelines.router,
         gates.router,
+        loops.router,
     ]
