@@ -92,6 +92,23 @@ def _check_params(params: object) -> dict[str, Any]:
     return dict(params)
 
 
+def _check_claim(
+    event_key: object, due_at: object, owner: object, next_fire_at: object, cursor: object
+) -> None:
+    limits.check_text("event_key", event_key, limit=200)
+    limits.check_text("owner", owner, limit=200)
+    if cursor is not None:
+        limits.check_text("cursor", cursor, limit=200)
+    for what, value in (("due_at", due_at), ("next_fire_at", next_fire_at)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidInput(f"{what} {value!r} must be UTC milliseconds (an integer)")
+
+
+def _check_status(status: object) -> None:
+    if status not in _FIRE_STATUSES:
+        raise InvalidInput(f"fire status {status!r} must be one of: {', '.join(_FIRE_STATUSES)}")
+
+
 def _schedule(row: Any) -> Schedule:
     return Schedule(
         id=row.id,
@@ -268,13 +285,7 @@ class ScheduleService:
         """Record a fire of ``name`` for ``event_key`` and move the schedule's ``next_fire_at``
         / ``cursor`` in the same transaction; None if that fire exists already (another
         scheduler took it, or the schedule was disabled). Both only move forward."""
-        limits.check_text("event_key", event_key, limit=200)
-        limits.check_text("owner", owner, limit=200)
-        if cursor is not None:
-            limits.check_text("cursor", cursor, limit=200)
-        for what, value in (("due_at", due_at), ("next_fire_at", next_fire_at)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise InvalidInput(f"{what} {value!r} must be UTC milliseconds (an integer)")
+        _check_claim(event_key, due_at, owner, next_fire_at, cursor)
         fired_at, fire_id = self._clock(), new_id()
         try:
             with self.db.write() as conn:
@@ -326,10 +337,7 @@ class ScheduleService:
         detail: str | None = None,
     ) -> Fire:
         """Record how the fire's job ended (or that it was skipped, and why)."""
-        if status not in _FIRE_STATUSES:
-            raise InvalidInput(
-                f"fire status {status!r} must be one of: {', '.join(_FIRE_STATUSES)}"
-            )
+        _check_status(status)
         if detail is not None:
             detail = limits.check_text(
                 "detail", detail[: limits.PARAM_VALUE], limit=limits.PARAM_VALUE, allow_empty=True

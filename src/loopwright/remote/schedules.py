@@ -82,12 +82,20 @@ class RemoteSchedules:
         cwd: str | None = None,
     ) -> Schedule:
         """A new enabled schedule (see the embedded ``ScheduleService.create``)."""
+        from ..loop.schedules import _check_name, _check_params, _check_target
+        from ..loop.triggers import parse_trigger
+
+        # Refused here with the embedded service's words; the server checks again.
+        _check_name(name)
+        _check_target(target_kind, target)
+        parse_trigger(trigger)
+        params = _check_params(params)
         body = {
             "name": name,
             "target": target,
             "trigger": trigger,
             "target_kind": target_kind,
-            "params": dict(params or {}),
+            "params": params,
             "cwd": cwd,
         }
         return schedule(self._http.post("/schedules", body))
@@ -120,6 +128,9 @@ class RemoteSchedules:
     ) -> Fire | None:
         """Record a fire of ``name`` for ``event_key`` on the server; None if another scheduler
         took it."""
+        from ..loop.schedules import _check_claim
+
+        _check_claim(event_key, due_at, owner, next_fire_at, cursor)
         body = {
             "event_key": event_key,
             "due_at": due_at,
@@ -140,6 +151,9 @@ class RemoteSchedules:
         detail: str | None = None,
     ) -> Fire:
         """Record how the fire's job ended (or that it was skipped, and why)."""
+        from ..loop.schedules import _check_status
+
+        _check_status(status)
         if not isinstance(fire_id, str) or not fire_id.isalnum() or len(fire_id) > 32:
             raise InvalidInput(f"fire id {str(fire_id)[:40]!r} is not a fire id (32 hex digits)")
         body = {

@@ -34,9 +34,10 @@ Millis = Annotated[int, Field(ge=_FIRST_MS, le=_LAST_MS)]
 
 
 class ScheduleIn(Body):
-    name: str = Field(min_length=1, max_length=limits.SCHEDULE_NAME)
-    target: str = Field(min_length=1, max_length=limits.PIPELINE_NAME)
-    trigger: str = Field(min_length=1, max_length=600)
+    # Bounds only: the service says what a good name, target or trigger looks like.
+    name: str = Field(max_length=limits.SCHEDULE_NAME)
+    target: str = Field(max_length=limits.PIPELINE_NAME)
+    trigger: str = Field(max_length=600)
     target_kind: Literal["pipeline", "loop"] = "pipeline"
     params: dict[str, Any] = Field(default={}, max_length=1000)
     cwd: str | None = Field(default=None, max_length=4000)
