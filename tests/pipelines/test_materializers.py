@@ -243,3 +243,33 @@ def test_different_models_give_different_digests() -> None:
     other = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=1))
     other.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     assert digest(_model()) == digest(_model()) != digest(other)
+
+
+def shifted_log(x: Any) -> Any:
+    return np.log1p(x) + 1.0
+
+
+def test_a_model_that_names_untrusted_functions_loads_only_when_trusted(tmp_path: Path) -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = make_pipeline(FunctionTransformer(shifted_log), StandardScaler()).fit([[1.0], [2.0]])
+    stored = save(model, tmp_path, "output", allow_pickle=False)
+    assert stored.materializer == "model"
+    with pytest.raises(UntrustedModel, match="shifted_log"):
+        load("model", stored.path, trusted=False)
+    back = load("model", stored.path, trusted=True)
+    assert np.allclose(back.transform([[3.0]]), model.transform([[3.0]]))
+
+
+def test_a_damaged_model_package_is_refused(tmp_path: Path) -> None:
+    from loopwright.errors import IntegrityError
+
+    stored = save(_model(), tmp_path, "output", allow_pickle=False)
+    (stored.path / "model.skops").write_bytes(b"not a zip")
+    with pytest.raises(IntegrityError, match=r"model\.skops"):
+        load("model", stored.path, trusted=True)
+
+
+def test_simple_values_are_not_asked_of_the_model_flavors() -> None:
+    assert materializers.materializer_for(3) == "json"
+    assert materializers.materializer_for(_model()) == "model"

@@ -400,7 +400,9 @@ class ProcessExecutor(_Dispatcher):
             self._discard(worker)
             error = RuntimeError(
                 f"the worker process running step {task.context.invocation} died before it "
-                "returned (killed, or out of memory); see the system log"
+                "returned: killed, out of memory, or failed to start (a script that runs a "
+                "pipeline when imported must do so under if __name__ == '__main__':, since "
+                "workers import the main module); see the messages above"
             )
         if inner.cancelled():
             error = RuntimeError(f"step {task.context.invocation} was cancelled")

@@ -156,14 +156,16 @@ def materializer_for(value: Any, *, allow_pickle: bool = False) -> str:
         if value.dtype.hasobject:
             return _pickle_or_refuse(value, allow_pickle, "an object-dtype array")
         return "numpy"
-    if _safe_model_flavor(value) is not None:
-        return "model"
     if isinstance(value, (bytes, bytearray)):
         return "bytes"
     if isinstance(value, Path):
         return "path"
+    # JSON takes exact built-in types only, so asking it before the (slower) flavors changes
+    # nothing: no model is a plain dict, list or number.
     if _is_json(value):
         return "json"
+    if _safe_model_flavor(value) is not None:
+        return "model"
     return _pickle_or_refuse(value, allow_pickle, None)
 
 
@@ -436,7 +438,7 @@ def _safe_model_flavor(value: Any) -> str | None:
     The ``pyfunc`` flavor (any object with ``predict``) is not used: its packages import code
     and load only when trusted, which a step's output should not need.
     """
-    if isinstance(value, (type, str, bytes, bytearray, Path, list, tuple, dict)) or value is None:
+    if isinstance(value, type):
         return None
     from ..registry.packaging.flavors import available_flavors, get_flavor
 
@@ -455,8 +457,8 @@ def _pickle_or_refuse(value: Any, allow_pickle: bool, what: str | None) -> str:
     described = what or f"a {_type_name(type(value))}"
     raise InvalidInput(
         f"no materializer stores {described} without pickle; register one with "
-        "loopwright.pipelines.register_materializer(type, name, save, load), or let the step "
-        "pickle it with @step(pickle=True) (loading it then needs trusted=True)"
+        "loopwright.pipelines.materializers.register_materializer(type, name, save, load), or let "
+        "the step pickle it with @step(pickle=True) (loading it then needs trusted=True)"
     )
 
 
