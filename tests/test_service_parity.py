@@ -22,7 +22,8 @@ from loopwright.data.service import DatasetService
 from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
-from loopwright.loop.protocol import Loops
+from loopwright.loop.protocol import Loops, Schedules
+from loopwright.loop.schedules import ScheduleService
 from loopwright.loop.service import LoopService
 from loopwright.monitoring.protocol import Monitoring
 from loopwright.monitoring.service import MonitoringService
@@ -39,6 +40,7 @@ from loopwright.remote.monitoring import RemoteMonitoring
 from loopwright.remote.pipelines import RemotePipelines
 from loopwright.remote.predictions import RemotePredictions
 from loopwright.remote.registry import RemoteRegistry
+from loopwright.remote.schedules import RemoteSchedules
 from loopwright.remote.tracking import RemoteTracking
 from loopwright.remote.users import RemoteUsers
 from loopwright.serving._prediction_protocol import Predictions
@@ -75,6 +77,7 @@ CAPABILITIES = [
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
     Capability("pipelines", Pipelines, PipelineService, RemotePipelines),
+    Capability("schedules", Schedules, ScheduleService, RemoteSchedules),
     Capability("loops", Loops, LoopService, RemoteLoops),
 ]
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
-    from .loop.protocol import Gates, Loops
+    from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.protocol import Monitoring
     from .pipelines.protocol import Pipelines
     from .registry.protocol import Registry
@@ -56,6 +56,9 @@ class Backend(Protocol):
     def pipelines(self) -> Pipelines: ...
 
     @property
+    def schedules(self) -> Schedules: ...
+
+    @property
     def gates(self) -> Gates: ...
 
     @property
@@ -87,6 +90,7 @@ class Embedded:
         self._prediction_log: Predictions | None = None
         self._monitoring: Monitoring | None = None
         self._pipelines: Pipelines | None = None
+        self._schedules: Schedules | None = None
         self._gates: Gates | None = None
         self._loops: Loops | None = None
         self._settings = settings
@@ -153,6 +157,14 @@ class Embedded:
             # The client's tracking service: a step's end flushes the metrics the step logged.
             self._pipelines = PipelineService(self._store, tracking=self.tracking)
         return self._pipelines
+
+    @property
+    def schedules(self) -> Schedules:
+        if self._schedules is None:
+            from .loop.schedules import ScheduleService
+
+            self._schedules = ScheduleService(self._store)
+        return self._schedules
 
     @property
     def gates(self) -> Gates:

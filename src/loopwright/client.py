@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._backend import Backend
     from .data.protocol import Datasets
     from .governance.protocol import Audit, Users
-    from .loop.protocol import Gates, Loops
+    from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.entities import LabelImport
     from .monitoring.protocol import Monitoring
     from .pipelines.protocol import Pipelines
@@ -120,6 +120,12 @@ class Client:
         """Pipeline runs and their step runs (what ``@pipeline`` / ``@step`` record):
         ``get_run``, ``list_runs``; the engine records through the rest."""
         return self._backend.pipelines
+
+    @property
+    def schedules(self) -> Schedules:
+        """Schedules: what starts a pipeline or a loop's iteration (cron, interval, drift and
+        other alerts, new dataset versions); ``loopwright.loop.scheduler.Scheduler`` fires them."""
+        return self._backend.schedules
 
     @property
     def gates(self) -> Gates:

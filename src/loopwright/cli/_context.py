@@ -50,6 +50,9 @@ READING_COMMANDS = frozenset(
         "monitors references list",
         "gates results",
         "labels show",
+        "schedules list",
+        "schedules show",
+        "scheduler",  # fires schedules of a store that must exist (a typo must not make one)
         "serve",  # a package folder alone needs no store; see cli/serve.py
         "predict",  # likewise a folder over files; see cli/predict.py
         "users list",
@@ -96,6 +99,10 @@ CREATING_COMMANDS = frozenset(
         "monitors references build",
         "gates check",
         "labels import",
+        "schedules create",
+        "schedules enable",
+        "schedules disable",
+        "schedules delete",
         "users add",
         "users set-role",
         "users disable",

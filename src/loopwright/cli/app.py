@@ -19,6 +19,8 @@ from . import monitors as monitor_commands
 from . import predict as predict_commands
 from . import predictions as prediction_commands
 from . import runs as run_commands
+from . import scheduler as scheduler_commands
+from . import schedules as schedule_commands
 from . import serve as serve_commands
 from . import server as server_commands
 from . import tokens as token_commands
@@ -94,6 +96,7 @@ home_commands.register(app)
 server_commands.register(app)
 serve_commands.register(app)
 predict_commands.register(app)
+scheduler_commands.register(app)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
 app.add_typer(run_commands.runs_app, name="runs")
@@ -103,6 +106,7 @@ app.add_typer(deployment_commands.app, name="deployments")
 app.add_typer(prediction_commands.app, name="predictions")
 app.add_typer(monitor_commands.app, name="monitors")
 app.add_typer(gate_commands.app, name="gates")
+app.add_typer(schedule_commands.app, name="schedules")
 app.add_typer(label_commands.app, name="labels")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")

@@ -97,6 +97,18 @@ def register(app: typer.Typer) -> None:
                 help="A local folder experiments may name as artifact_location (repeatable).",
             ),
         ] = None,
+        scheduler: Annotated[
+            bool,
+            typer.Option(
+                "--scheduler",
+                help="Also fire schedules and move loop iterations on, in a background thread "
+                "of each worker (as `loopwright scheduler` does).",
+            ),
+        ] = False,
+        scheduler_interval: Annotated[
+            float,
+            typer.Option("--scheduler-interval", min=0.1, max=86_400, help="Seconds per tick."),
+        ] = 10.0,
     ) -> None:
         """Run the server (MLflow clients: MLFLOW_TRACKING_URI=http://HOST:PORT).
 
@@ -140,10 +152,16 @@ def register(app: typer.Typer) -> None:
         )
         os.environ["LOOPWRIGHT_ARTIFACT_ROOTS"] = ",".join(settings.artifact_roots)
         os.environ.pop("LOOPWRIGHT_SERVER_URI", None)
+        if scheduler:
+            os.environ["LOOPWRIGHT_SERVER_SCHEDULER"] = f"{scheduler_interval:g}"
+        else:
+            os.environ.pop("LOOPWRIGHT_SERVER_SCHEDULER", None)
         for line in _banner(host, port, workers, settings, auth=auth):
             # One fact per line, never folded by Rich: a narrow terminal wraps, but copying a
             # line still gives the whole URL or path.
             out.print(line, markup=False, soft_wrap=True)
+        if scheduler:
+            out.print(f"  scheduler: on, every {scheduler_interval:g} s", markup=False)
         uvicorn.run(
             "loopwright.server.app:create_app",
             factory=True,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .pipelines import RemotePipelines
     from .predictions import RemotePredictions
     from .registry import RemoteRegistry
+    from .schedules import RemoteSchedules
     from .users import RemoteUsers
 
 __all__ = ["NotOnRemote", "Remote"]
@@ -46,6 +47,7 @@ class Remote:
         self._prediction_log: RemotePredictions | None = None
         self._monitoring: RemoteMonitoring | None = None
         self._pipelines: RemotePipelines | None = None
+        self._schedules: RemoteSchedules | None = None
         self._gates: RemoteGates | None = None
         self._loops: RemoteLoops | None = None
         self._audit: RemoteAudit | None = None
@@ -108,6 +110,14 @@ class Remote:
 
             self._pipelines = RemotePipelines(self.http)
         return self._pipelines
+
+    @property
+    def schedules(self) -> RemoteSchedules:
+        if self._schedules is None:
+            from .schedules import RemoteSchedules
+
+            self._schedules = RemoteSchedules(self.http)
+        return self._schedules
 
     @property
     def loops(self) -> RemoteLoops:

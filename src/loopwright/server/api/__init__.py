@@ -27,6 +27,7 @@ def routers() -> list[APIRouter]:
         pipelines,
         predictions,
         runs,
+        schedules,
         users,
         validation,
         versions,
@@ -48,6 +49,7 @@ def routers() -> list[APIRouter]:
         predictions.router,
         monitoring.router,
         pipelines.router,
+        schedules.router,
         gates.router,
         loops.router,
     ]
