@@ -64,6 +64,8 @@ def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
 
 def runs_json(state: ServerState, run_ids: Sequence[str]) -> list[JSON]:
     """The runs as MLflow ``Run`` messages, in the order of ``run_ids`` (unknown ids left out)."""
+    if not run_ids:
+        return []
     state.tracking.writer.flush()  # a run's own points are visible to its reads
     db = state.store.db
     if db.dialect == "postgresql" and len(run_ids) <= _ONE_TRIP:
