@@ -102,6 +102,16 @@ def test_unrelated_functions_comments_and_formatting_do_not_count(project: Proje
     assert after == before
 
 
+def test_a_changed_default_value_changes_the_digest(project: Project) -> None:
+    # Equal code objects: the default lives in the function, not in its code.
+    first = code_fingerprint(project.write("defaults", "def f(x, k=3):\n    return x * k\n").f)
+    second = code_fingerprint(project.write("defaults", "def f(x, k=4):\n    return x * k\n").f)
+    assert first[0] != second[0]
+    make = eval("lambda k: lambda x, k=k: x * k")  # no source: bytecode plus defaults
+    assert code_fingerprint(make(3))[0] != code_fingerprint(make(4))[0]
+    assert code_fingerprint(make(3)) == code_fingerprint(make(3))
+
+
 def test_the_steps_own_decorators_do_not_count(project: Project) -> None:
     project.write("deco", "def retry(**options):\n    return lambda fn: fn\n")
     source = "from deco import retry\n\n@retry(times={n})\ndef step(x):\n    return x + 1\n"

@@ -37,6 +37,7 @@ import sysconfig
 import textwrap
 import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,9 @@ __all__ = ["code_fingerprint", "is_project_file", "project_paths"]
 
 _CONSTANT_TYPES = (int, float, str, bytes, bool, type(None))
 _lock = threading.Lock()
-_code_digests: dict[types.CodeType, str] = {}
-_class_digests: dict[type, str] = {}
+# By object, not by equality: equal code objects may come with different default values.
+_function_digests: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
+_class_digests: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 _loaded_names: dict[types.CodeType, tuple[str, ...]] = {}
 _project_files: dict[str, bool] = {}
 
@@ -216,17 +218,17 @@ def _walk_names(code: types.CodeType) -> Iterator[str]:
 
 
 def _code_digest(fn: types.FunctionType) -> str:
-    code = fn.__code__
     with _lock:
-        found = _code_digests.get(code)
+        found = _function_digests.get(fn)
     if found is None:
         try:
             source = textwrap.dedent(inspect.getsource(fn))
             found = _source_digest(source, undecorated=True)
         except (OSError, TypeError):
-            found = blake3(_bytecode(code)).hexdigest()
+            defaults = repr((fn.__defaults__, fn.__kwdefaults__)).encode()
+            found = blake3(_bytecode(fn.__code__) + b"\0" + defaults).hexdigest()
         with _lock:
-            _code_digests[code] = found
+            _function_digests[fn] = found
     return found
 
 
