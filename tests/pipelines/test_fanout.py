@@ -149,3 +149,26 @@ def test_bad_sweeps_are_refused(kwargs: dict[str, object], message: str) -> None
 
     with pytest.raises(InvalidInput, match=message):
         noop.sweep(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_map_result_changed_before_the_join_is_hashed_by_value(
+    client: Client, project: Project
+) -> None:
+    mod = project.write(
+        "fan_changed",
+        FLOW
+        + """
+@lw.pipeline
+def changed(extra: int = 100) -> int:
+    squares = square.map(range(3))
+    squares.append(extra)
+    return join(squares)
+""",
+    )
+    first = mod.changed.run(client=client)
+    assert load_result(first, client=client) == 105
+    join_run = first.steps[-1]
+    assert [i.name for i in join_run.inputs] == ["values"]  # a plain list now, not the map's
+    second = mod.changed.run(client=client, params={"extra": 200})
+    assert load_result(second, client=client) == 205
+    assert second.steps[-1].cache_reason.startswith("parameter changed: values")

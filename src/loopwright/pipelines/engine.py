@@ -6,6 +6,10 @@ the cache key with the code fingerprint, then serve the call from the resumed ru
 or run it (retries, timeout per attempt) and store its outputs. Each call costs a few record
 round trips (``find_cached``, ``previous_step`` on a miss, ``start_step``, one artifact upload,
 ``finish_step``) and no subprocess with the in-process executor.
+
+Values returned by steps are known by identity (not hashed again), so they are taken as
+immutable: a value changed in place in the pipeline body before it is passed on keeps the
+digest it was stored with. Return a new value from a step instead.
 """
 
 from __future__ import annotations
@@ -67,24 +71,42 @@ class _Values:
     """Values the steps of this run returned, by identity, with their stored refs.
 
     The value is held with its ref so its ``id`` cannot be reused by another object during the
-    run. ``None`` and booleans are shared singletons, so they are never taken for an input.
+    run. Scalars (None, bool, numbers, str, bytes) are left out: Python shares equal ones (small
+    ints, interned strings), so identity would take a literal for a step's output; they are
+    hashed by value as parameters instead.
     """
 
     def __init__(self) -> None:
         self._refs: dict[int, tuple[object, ArtifactRef]] = {}
+        self._lists: dict[int, tuple[object, tuple[Any, ...], list[ArtifactRef]]] = {}
         self._lock = threading.Lock()
 
     def add(self, value: object, ref: ArtifactRef) -> None:
-        if value is None or isinstance(value, bool):
+        if _is_scalar(value):
             return
         with self._lock:
             self._refs[id(value)] = (value, ref)
 
     def ref_of(self, value: object) -> ArtifactRef | None:
-        if value is None or isinstance(value, bool):
+        if _is_scalar(value):
             return None
         found = self._refs.get(id(value))
         return None if found is None or found[0] is not value else found[1]
+
+    def add_list(self, value: list[Any], items: Sequence[Sequence[ArtifactRef]]) -> None:
+        """A map's result list: a later step taking it takes each item's outputs as inputs."""
+        with self._lock:
+            self._lists[id(value)] = (value, tuple(value), [r for refs in items for r in refs])
+
+    def refs_of_list(self, value: object) -> list[ArtifactRef] | None:
+        """The item refs of a map's result list, unless items were added, removed or replaced
+        since (then it is hashed by value like any list)."""
+        found = self._lists.get(id(value))
+        if found is None or found[0] is not value or not isinstance(value, list):
+            return None
+        _, items, refs = found
+        same = len(value) == len(items) and all(a is b for a, b in zip(value, items, strict=True))
+        return refs if same else None
 
     def add_result(self, value: object, refs: Sequence[ArtifactRef]) -> None:
         if len(refs) == 1 and "." not in refs[0].name:
@@ -106,6 +128,7 @@ class _Call:
     parts: KeyParts
     key: str
     inputs: tuple[ArtifactRef, ...]
+    outputs: tuple[ArtifactRef, ...] = ()  # set once served or run
 
 
 class _AttemptsFailed(Exception):
@@ -217,7 +240,9 @@ class RunState:
                 f"({', '.join(name for name, _ in failed[:5])}{'...' if len(failed) > 5 else ''}); "
                 f"first: {error}"
             ) from error
-        return [v for _, v in outcomes]
+        results = [v for _, v in outcomes]
+        self._values.add_list(results, [c.outputs for c in calls])
+        return results
 
     def _outcome(self, call: _Call) -> tuple[bool, Any]:
         try:
@@ -276,7 +301,10 @@ class RunState:
         return _Call(step, invocation, args, kwargs, parts, cache_key(parts), tuple(refs))
 
     def _refs_of_items(self, value: object) -> list[ArtifactRef] | None:
-        """Refs of a list/tuple whose items all came from steps (a map's results), else None."""
+        """Refs of a map's result list, or of a list/tuple whose items all came from steps."""
+        listed = self._values.refs_of_list(value)
+        if listed is not None:
+            return listed
         if not isinstance(value, list | tuple) or not value:
             return None
         refs = [self._values.ref_of(item) for item in value]
@@ -332,6 +360,7 @@ class RunState:
             key_parts=call.parts,
         )
         self._values.add_result(value, source.outputs)
+        call.outputs = source.outputs
         return (value,)
 
     def _execute(self, call: _Call, reason: str) -> Any:
@@ -370,6 +399,7 @@ class RunState:
             ) from error
         pipelines.finish_step(step_run.id, "completed", outputs=refs, attempts=attempts)
         self._values.add_result(value, refs)
+        call.outputs = refs
         return value
 
     def _attempts(self, call: _Call, step_run: StepRun) -> tuple[Any, int]:
@@ -429,6 +459,10 @@ class RunState:
         return ActiveRun(
             self.client.tracking, run, on_end=pop_run, model_logger=self.client._log_model
         )
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, bool | int | float | complex | str | bytes)
 
 
 def _run_id(step_run: StepRun) -> str:
