@@ -495,10 +495,18 @@ def _zip_digest(path: Path) -> str:
     members are hashed by content alone, references to them in JSON members are replaced by
     those content digests, and ``__id__`` numbers by their order of first appearance.
     """
+    texts: dict[str, bytes] = {}
+    blobs: dict[str, str] = {}
     with zipfile.ZipFile(path) as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
-    texts = {name: data for name, data in members.items() if name.endswith(".json")}
-    blobs = {name: blake3(data).hexdigest() for name, data in members.items() if name not in texts}
+        for info in archive.infolist():
+            if info.filename.endswith(".json"):
+                texts[info.filename] = archive.read(info)
+                continue
+            hasher = blake3()
+            with archive.open(info) as member:  # streamed: arrays may be large
+                while chunk := member.read(_CHUNK):
+                    hasher.update(chunk)
+            blobs[info.filename] = hasher.hexdigest()
     lines = sorted(f"blob\0{digest}\n" for digest in blobs.values())
     for name, data in sorted(texts.items()):
         try:
