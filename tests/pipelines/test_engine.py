@@ -399,3 +399,16 @@ def test_without_a_client_the_low_level_api_says_to_pass_one(project: Project) -
         low()
     with pytest.raises(InvalidInput, match="resume needs a client"):
         resume("0" * 32)
+
+
+def test_an_on_start_callback_that_raises_ends_the_run_failed(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("callback_flow", BASIC)
+
+    def on_start(run: PipelineRun) -> None:
+        raise RuntimeError("could not note the run")
+
+    run = mod.flow.run(client=client, on_start=on_start)
+    assert run.status == "failed" and run.steps == ()
+    assert "RuntimeError: could not note the run" in (run.error or "")

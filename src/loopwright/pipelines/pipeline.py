@@ -144,28 +144,33 @@ class Pipeline:
             host=socket.gethostname(),
             pid=os.getpid(),
         )
-        if on_start is not None:
-            on_start(record)
-        state = engine.RunState(
-            client,
-            record,
-            client.tracking.get_run(_tracked_id(record)),
-            executor,
-            max_parallel=max_parallel,
-            ray_address=ray_address,
-            resumable=() if resumed is None else resumed.steps,
-        )
         result: ArtifactRef | None = None
+        value: Any = None
         try:
-            with _Heartbeat(client, record.id):
-                value, error = _call(state, self.fn, bound)
-                if error is None:
-                    try:
-                        result = _store_result(client, state, record, value)
-                    except Exception as exc:
-                        error = exc
-        finally:
-            state.close()
+            if on_start is not None:
+                on_start(record)
+            state = engine.RunState(
+                client,
+                record,
+                client.tracking.get_run(_tracked_id(record)),
+                executor,
+                max_parallel=max_parallel,
+                ray_address=ray_address,
+                resumable=() if resumed is None else resumed.steps,
+            )
+        except BaseException as exc:  # recorded, not left running until its heartbeat is stale
+            error: BaseException | None = exc
+        else:
+            try:
+                with _Heartbeat(client, record.id):
+                    value, error = _call(state, self.fn, bound)
+                    if error is None:
+                        try:
+                            result = _store_result(client, state, record, value)
+                        except Exception as exc:
+                            error = exc
+            finally:
+                state.close()
         if error is None:
             client.pipelines.finish_run(record.id, "completed", result=result)
         else:
@@ -252,7 +257,7 @@ class _Heartbeat:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join()
+        self._thread.join(timeout=1.0)  # a beat stuck on a slow server must not hold the run
 
 
 @overload
