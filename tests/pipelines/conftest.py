@@ -26,6 +26,13 @@ def client(tmp_path: Path) -> Iterator[Client]:
 
 
 @pytest.fixture
+def db_client(tmp_path: Path, db_uri: str) -> Iterator[Client]:
+    """A client on SQLite and on PostgreSQL (for tests where the records matter)."""
+    with lw.connect(db_uri, home=tmp_path / "home") as c:
+        yield c
+
+
+@pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     folder = tmp_path / "project"
     folder.mkdir()

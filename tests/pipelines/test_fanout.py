@@ -66,7 +66,8 @@ def test_map_results_come_in_item_order_with_indexed_invocations(
     assert {s.status for s in again.steps} == {"cached"}
 
 
-def test_map_runs_items_in_parallel_up_to_max_parallel(client: Client, project: Project) -> None:
+def test_map_runs_items_in_parallel_up_to_max_parallel(db_client: Client, project: Project) -> None:
+    client = db_client
     mod = project.write("fan_parallel", FLOW)
     started = time.monotonic()
     run = mod.fan.run(client=client, max_parallel=4, params={"n": 4, "pause": 0.5})
@@ -80,8 +81,9 @@ def test_map_runs_items_in_parallel_up_to_max_parallel(client: Client, project: 
 
 
 def test_a_failed_item_fails_the_map_after_the_others_and_resume_reruns_only_it(
-    client: Client, project: Project
+    db_client: Client, project: Project
 ) -> None:
+    client = db_client
     mod = project.write("fan_failing", FLOW)
     (project.folder / "flag").write_text("")
     failed = mod.fan.run(client=client, max_parallel=2)

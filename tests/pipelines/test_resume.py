@@ -52,8 +52,9 @@ def flow(start: int = 0) -> int:
 
 
 def test_resume_after_a_failure_serves_the_completed_steps(
-    client: Client, project: Project
+    db_client: Client, project: Project
 ) -> None:
+    client = db_client
     mod = project.write("resumable_flow", FLOW)
     (project.folder / "flag").write_text("fail")
     failed = mod.flow.run(client=client, params={"start": 1})
@@ -96,8 +97,9 @@ def test_resume_reruns_a_step_whose_code_changed(client: Client, project: Projec
 
 
 def test_resume_after_sigkill_in_step_three(
-    client: Client, project: Project, tmp_path: Path
+    db_client: Client, db_uri: str, project: Project, tmp_path: Path
 ) -> None:
+    client = db_client
     project.write("killed_flow", FLOW)
     (project.folder / "flag").write_text("kill")
     script = textwrap.dedent(
@@ -105,7 +107,7 @@ def test_resume_after_sigkill_in_step_three(
         import loopwright as lw
         from loopwright.pipelines import load_pipeline
 
-        client = lw.connect(home={str(tmp_path / "home")!r})
+        client = lw.connect({db_uri!r}, home={str(tmp_path / "home")!r})
         load_pipeline("killed_flow:flow").run(client=client)
         """
     )
