@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from .. import _ids
 from ..errors import Conflict, LoopwrightError
+from ..store import limits
 from .triggers import EVENT_KINDS, TIME_KINDS, events, next_due
 
 if TYPE_CHECKING:
@@ -151,8 +152,8 @@ class Scheduler:
 
             try:
                 advance_all(self.client, owner=self.owner, now_ms=now_ms)
-            except LoopwrightError as exc:
-                logger.warning("advancing loop iterations failed: %s", exc)
+            except Exception:  # the fires above are claimed and started: still return them
+                logger.exception("advancing loop iterations failed")
         return fired
 
     def run_forever(
@@ -262,8 +263,9 @@ class Scheduler:
         schedules = self.client.schedules
         try:
             iteration = self.client.loops.start_iteration(
-                schedule.target, trigger=schedule.trigger.text, detail=detail
-            )
+                schedule.target, trigger=schedule.trigger.text,
+                detail=detail[: limits.REGISTRY_TAG_VALUE],
+            )  # fmt: skip
         except Conflict as exc:
             return schedules.finish(fire.id, "skipped", detail=str(exc))
         return schedules.finish(
