@@ -22,7 +22,7 @@ from ..store import statements
 from ._base import ServiceBase
 from ._validate import check_key, checked_tags, run_name
 from .entities import Artifact, Run, RunStatus
-from .run_rows import insert_run
+from .run_rows import insert_run, insert_run_if_active
 
 if TYPE_CHECKING:
     from ._writer import MetricWriter
@@ -79,19 +79,19 @@ class RemoteRunsMixin(ServiceBase):
             "heartbeat_at": now,
         }
         tag_rows = [(run_id, key, value) for key, value in tag_values.items()]
-        with self.db.write() as conn:
-            # Raw SQL (store/statements.py): run creation is a hot path of MLflow's client.
-            found = statements.fetch(conn, _EXPERIMENT_STAGE, [experiment_id])
-            stage = found[0][0] if found else None
-            if stage is None:
-                raise NotFound(f"experiment id {experiment_id!r} does not exist")
-            if stage != "active":
-                raise Conflict(
-                    f"experiment id {experiment_id!r} is deleted; restore it before starting runs"
-                )
-            if parent_run_id is not None:
-                self._require_run(conn, parent_run_id)
-            insert_run(conn, row, tag_rows)
+        if parent_run_id is None and self.db.dialect == "postgresql":
+            # One round trip: the check is part of the insert (run_rows).
+            if not insert_run_if_active(self.db, row, tag_rows):
+                with self.db.read() as conn:
+                    self._check_active(conn, experiment_id)
+                raise Conflict(f"experiment id {experiment_id!r} changed; retry")
+        else:
+            with self.db.write() as conn:
+                # Raw SQL (store/statements.py): run creation is a hot path of MLflow's client.
+                self._check_active(conn, experiment_id)
+                if parent_run_id is not None:
+                    self._require_run(conn, parent_run_id)
+                insert_run(conn, row, tag_rows)
         self._loggable.add(run_id)
         return Run(
             id=run_id,
@@ -111,6 +111,17 @@ class RemoteRunsMixin(ServiceBase):
             git_branch=git_branch,
             tags=tag_values,
         )
+
+    @staticmethod
+    def _check_active(conn: sa.Connection, experiment_id: str) -> None:
+        found = statements.fetch(conn, _EXPERIMENT_STAGE, [experiment_id])
+        stage = found[0][0] if found else None
+        if stage is None:
+            raise NotFound(f"experiment id {experiment_id!r} does not exist")
+        if stage != "active":
+            raise Conflict(
+                f"experiment id {experiment_id!r} is deleted; restore it before starting runs"
+            )
 
     def update_run(
         self,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ..errors import NotFound
 from ..store import schema as t
 from ..store import statements
-from ._round_trip import read_all
+from ._round_trip import read_all, write_all
 from .entities import Metric, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ __all__ = [
     "full_rows_from",
     "full_rows_query",
     "insert_run",
+    "insert_run_if_active",
     "read_experiment_id",
     "read_run_info",
     "read_run_rows",
@@ -94,6 +95,46 @@ def insert_run(
     statements.execute(conn, statements.insert_text("runs", tuple(row)), [*row.values()])
     if tags:
         statements.insert_many(conn, "run_tags", _TAG_COLUMNS, tags, " ON CONFLICT DO NOTHING")
+
+
+_IGNORE_REPEATS = " ON CONFLICT DO NOTHING"  # a repeated tag key keeps the first
+_EXPERIMENT_ACTIVE = (
+    "WHERE EXISTS (SELECT 1 FROM experiments WHERE id = ? AND lifecycle_stage = 'active')"
+)
+
+
+def insert_run_if_active(
+    db: Database, row: Mapping[str, Any], tags: Sequence[tuple[str, str, str]]
+) -> bool:
+    """:func:`insert_run` in its own transaction, if the run's experiment is active; False
+    (nothing written) if it is not. One round trip on PostgreSQL (``._round_trip``): the run's
+    row goes in only while its experiment is active, and its tags' foreign key then refuses
+    them, undoing the whole transaction, when it did not."""
+    columns = ", ".join(f'"{column}"' for column in row)
+    insert = (
+        f"INSERT INTO runs ({columns}) SELECT {statements.marks(len(row))} {_EXPERIMENT_ACTIVE}"
+    )
+    queries: list[tuple[str, Sequence[Any]]] = [(insert, [*row.values(), row["experiment_id"]])]
+    size = max(1, statements._max_parameters(db.dialect) // len(_TAG_COLUMNS))
+    for start in range(0, len(tags), size):
+        chunk = tags[start : start + size]
+        sql = statements.insert_text(
+            "run_tags", _TAG_COLUMNS, len(chunk), " ON CONFLICT DO NOTHING"
+        )
+        queries.append((sql, [value for tag in chunk for value in tag]))
+    try:
+        return write_all(db, queries)[0] == 1
+    except sa.exc.IntegrityError:
+        if tags and _experiment_stage(db, row["experiment_id"]) != "active":
+            return False  # the tags' key refused them: no run row to name
+        raise
+
+
+def _experiment_stage(db: Database, experiment_id: str) -> str | None:
+    found = read_all(
+        db, [("SELECT lifecycle_stage FROM experiments WHERE id = ?", [experiment_id])]
+    )
+    return found[0][0][0] if found[0] else None
 
 
 def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:

@@ -1,0 +1,122 @@
+"""The hot requests on PostgreSQL send their statements together (tracking/_round_trip.py):
+what they answer and what they leave behind is what the statement-by-statement path gives,
+on both backends, including the refusals that undo a whole request."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from loopwright.store.database import Database
+from loopwright.tracking._round_trip import read_all, write_all
+
+API = "/api/2.0/mlflow"
+
+
+def _experiment(http: httpx.Client) -> str:
+    created = http.post(f"{API}/experiments/create", json={"name": f"e-{uuid.uuid4().hex[:6]}"})
+    created.raise_for_status()
+    return str(created.json()["experiment_id"])
+
+
+def test_runs_create_get_and_log_metric(http: httpx.Client) -> None:
+    experiment_id = _experiment(http)
+    created = http.post(
+        f"{API}/runs/create",
+        json={"experiment_id": experiment_id, "tags": [{"key": "a", "value": "1"}]},
+    )
+    assert created.status_code == 200, created.text
+    run_id = created.json()["run"]["info"]["run_id"]
+    for step in (1, 2):
+        logged = http.post(
+            f"{API}/runs/log-metric",
+            json={"run_id": run_id, "key": "m", "value": step / 2, "timestamp": 5, "step": step},
+        )
+        assert logged.status_code == 200, logged.text
+    run = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["info"]["experiment_id"] == experiment_id
+    assert {"key": "a", "value": "1"} in run["data"]["tags"]
+    assert run["data"]["metrics"] == [{"key": "m", "value": 1.0, "timestamp": 5, "step": 2}]
+    native = http.get(f"/api/v1/runs/{run_id}").json()
+    assert native["metrics"]["m"]["step"] == 2
+    history = http.get(
+        f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "m"}
+    ).json()
+    assert [p["step"] for p in history["metrics"]] == [1, 2]
+
+
+def test_a_run_in_a_deleted_or_missing_experiment_is_refused_and_not_written(
+    http: httpx.Client,
+) -> None:
+    experiment_id = _experiment(http)
+    http.post(f"{API}/experiments/delete", json={"experiment_id": experiment_id})
+    refused = http.post(
+        f"{API}/runs/create",
+        json={"experiment_id": experiment_id, "tags": [{"key": "a", "value": "1"}]},
+    )
+    assert refused.status_code == 400, refused.text
+    assert "restore it" in refused.json()["message"]
+    missing = http.post(f"{API}/runs/create", json={"experiment_id": "987654"})
+    assert missing.status_code == 404, missing.text
+    http.post(f"{API}/experiments/restore", json={"experiment_id": experiment_id})
+    found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment_id]}).json()
+    assert found.get("runs", []) == []  # the refused create left no run behind
+
+
+def test_a_metric_of_an_unknown_run_is_refused_and_not_written(http: httpx.Client) -> None:
+    refused = http.post(
+        f"{API}/runs/log-metric",
+        json={"run_id": "0" * 32, "key": "m", "value": 1, "timestamp": 1, "step": 1},
+    )
+    assert refused.status_code == 404, refused.text
+
+
+def test_get_of_no_run_and_search_of_none(http: httpx.Client) -> None:
+    experiment_id = _experiment(http)
+    assert http.get(f"{API}/runs/get", params={"run_id": "0" * 32}).status_code == 404
+    assert http.get(f"/api/v1/runs/{'0' * 32}").status_code == 404
+    found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment_id]})
+    assert found.status_code == 200 and found.json().get("runs", []) == []
+
+
+@pytest.fixture
+def database(db_uri: str) -> Any:
+    db = Database.open(db_uri)
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    yield db
+    db.dispose()
+
+
+def test_statements_sent_together_are_one_transaction(database: Database) -> None:
+    assert write_all(
+        database, [("INSERT INTO t VALUES (?)", [1]), ("INSERT INTO t VALUES (?)", [2])]
+    ) == [1, 1]
+    with pytest.raises(sa.exc.IntegrityError):  # the second repeats a key: neither stays
+        write_all(database, [("INSERT INTO t VALUES (?)", [3]), ("INSERT INTO t VALUES (?)", [1])])
+    with pytest.raises((sa.exc.DBAPIError, OverflowError)):  # the driver's refusal
+        write_all(
+            database, [("INSERT INTO t VALUES (?)", [4]), ("INSERT INTO t VALUES (?)", [2**70])]
+        )
+    rows, count = read_all(
+        database, [("SELECT x FROM t ORDER BY x", []), ("SELECT count(*) FROM t", [])]
+    )
+    assert [r[0] for r in rows] == [1, 2] and count[0][0] == 2
+    assert write_all(database, [("INSERT INTO t VALUES (?)", [5])]) == [1]  # pool still good
+
+
+def test_connections_go_back_to_the_pool_as_they_came(database: Database) -> None:
+    read_all(database, [("SELECT 1", [])])
+    with pytest.raises(sa.exc.IntegrityError):
+        write_all(database, [("INSERT INTO t VALUES (?)", [1]), ("INSERT INTO t VALUES (?)", [1])])
+    with database.engine.connect() as conn:
+        driver: Any = conn.connection.dbapi_connection
+        if database.dialect == "postgresql":
+            assert driver.autocommit is False
+    with database.write() as conn:  # a transaction of the ordinary kind still rolls back
+        conn.exec_driver_sql("INSERT INTO t VALUES (7)")
+    assert read_all(database, [("SELECT x FROM t", [])])[0] == [(7,)]
