@@ -146,3 +146,20 @@ def test_resume_of_an_unknown_or_running_run_is_refused(client: Client) -> None:
     running = client.pipelines.start_run("mod:flow", pid=os.getpid(), host=socket.gethostname())
     with pytest.raises(Conflict, match="is running: only a failed or killed run"):
         resume(running.id, client=client)
+
+
+def test_a_failed_resume_can_be_resumed_again(client: Client, project: Project) -> None:
+    mod = project.write("resumed_twice", FLOW)
+    (project.folder / "flag").write_text("fail")
+    first = mod.flow.run(client=client)
+    second = resume(first.id, client=client, cwd=str(project.folder))
+    assert second.status == "failed" and second.resumed_from == first.id
+    assert [s.status for s in second.steps] == ["resumed", "resumed", "failed"]
+
+    (project.folder / "flag").unlink()
+    third = resume(second.id, client=client, cwd=str(project.folder))
+    assert third.status == "completed", third.error
+    assert [s.status for s in third.steps] == ["resumed", "resumed", "completed", "completed"]
+    assert third.steps[0].cached_from == second.steps[0].id
+    assert third.steps[0].outputs[0].run_id == first.steps[0].run_id  # stored once, in the first
+    assert load_result(third, client=client) == 24
