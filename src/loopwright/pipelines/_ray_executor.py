@@ -17,14 +17,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..errors import InvalidInput
+from ._dispatch import Dispatcher, Task, check_by_reference
 from ._worker import run_step
-from .executors import _Dispatcher, _Task, check_by_reference
 from .fingerprint import project_paths
 
 __all__ = ["RayExecutor"]
 
 
-class RayExecutor(_Dispatcher):
+class RayExecutor(Dispatcher):
     """Step calls as Ray tasks (see the module docstring)."""
 
     name = "ray"
@@ -60,7 +60,7 @@ class RayExecutor(_Dispatcher):
             ray.shutdown()
             self._started = False
 
-    def _launch(self, task: _Task) -> None:
+    def _launch(self, task: Task) -> None:
         ref = self._remote.options(runtime_env=self._runtime_env).remote(
             task.fn, task.args, task.kwargs, task.context
         )
@@ -69,14 +69,14 @@ class RayExecutor(_Dispatcher):
         inner: Future[Any] = ref.future()
         inner.add_done_callback(lambda done: self._done(task, done))
 
-    def _done(self, task: _Task, inner: Future[Any]) -> None:
+    def _done(self, task: Task, inner: Future[Any]) -> None:
         error = inner.exception()
         if error is None:
             self._settle(task, result=inner.result())
         else:
             self._settle(task, error=_unwrapped(error))
 
-    def _stop(self, task: _Task) -> None:
+    def _stop(self, task: Task) -> None:
         import ray
 
         ray.cancel(task.handle, force=True)
