@@ -169,3 +169,22 @@ def test_a_model_output_is_cached_as_a_package_and_loads_back(
     assert load_result(first, client=client) > 0.9
     model = load_output(again["train"].outputs[0], client=client)
     assert type(model).__name__ == "LogisticRegression"
+
+
+def test_miss_reasons_name_what_changed_and_stay_short() -> None:
+    from loopwright.pipelines._keys import cache_key, miss_reason
+
+    before = {"code": {"f": "1"}, "params": {"a": "x", "b": "y"}, "values": {"a": "1"}}
+    now = {"code": {"f": "1"}, "params": {"a": "z", "c": "w"}, "values": {"a": "2"}}
+    assert miss_reason(now, before, "S") == (
+        "parameter changed: a 1 -> 2; parameter removed: b; parameter added: c"
+    )
+    assert miss_reason(now, None, "") == "no earlier run"
+    # the shown values do not make the key: only code, params and inputs do
+    assert cache_key({**now, "values": {}}) == cache_key(now) != cache_key(before)
+    many = miss_reason(
+        {"code": {f"f{i}": "a" for i in range(50)}},
+        {"code": {f"f{i}": "b" for i in range(50)}},
+        "S",
+    )
+    assert many.endswith("and 40 more since S") and len(many) < 200

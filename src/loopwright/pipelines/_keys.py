@@ -19,6 +19,7 @@ __all__ = ["KeyParts", "cache_key", "miss_reason", "short_value"]
 KeyParts = dict[str, Any]  # {"code": {...}, "params": {...}, "inputs": {...}, "values": {...}}
 
 _SHOWN_VALUE_CHARS = 80  # parameter values longer than this are not kept for the miss reason
+_SHOWN_NAMES = 10  # changed names listed in a miss reason before "and N more"
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:
@@ -47,7 +48,7 @@ def miss_reason(mine: Mapping[str, Any], before: Mapping[str, Any] | None, since
         name for name in {*code_now, *code_then} if code_now.get(name) != code_then.get(name)
     )
     if changed_code:
-        changes.append(f"code changed: {', '.join(changed_code)} since {since}")
+        changes.append(f"code changed: {_few(changed_code)} since {since}")
     params_now, params_then = mine.get("params", {}), before.get("params", {})
     values_now, values_then = mine.get("values", {}), before.get("values", {})
     for name in sorted({*params_now, *params_then}):
@@ -68,9 +69,18 @@ def miss_reason(mine: Mapping[str, Any], before: Mapping[str, Any] | None, since
         if inputs_now.get(name) != inputs_then.get(name)
     )
     if changed_inputs:
-        changes.append(f"input changed: {', '.join(changed_inputs)}")
+        changes.append(f"input changed: {_few(changed_inputs)}")
     if not changes:
         # Same key as before, yet no completed step run holds it: the earlier one failed or its
         # outputs' runs were deleted.
         return f"no cached outputs: step run {since} failed or its run was deleted"
+    if len(changes) > _SHOWN_NAMES:
+        changes = [*changes[:_SHOWN_NAMES], f"and {len(changes) - _SHOWN_NAMES} more changes"]
     return "; ".join(changes)
+
+
+def _few(names: list[str]) -> str:
+    """Names joined, the first few only (a reason stays a line, not a listing)."""
+    shown = ", ".join(names[:_SHOWN_NAMES])
+    more = len(names) - _SHOWN_NAMES
+    return shown if more <= 0 else f"{shown} and {more} more"
