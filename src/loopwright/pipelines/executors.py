@@ -7,17 +7,22 @@ runs each call in a worker process (started with ``forkserver`` where available,
 (:mod:`._ray_executor`). All return a :class:`concurrent.futures.Future` from
 :meth:`Executor.submit`.
 
-Timeouts (seconds per call, counted from when the call starts):
+Timeouts (seconds per call):
 
-- ``process``: the worker is killed (SIGKILL) and replaced; the future fails with
+- ``process``: counted from when the function starts in its worker (start-up and imports do
+  not count); the worker is killed (SIGKILL) and replaced, and the future fails with
   :class:`~loopwright.errors.StepTimeout`.
-- ``ray``: the task is cancelled with ``ray.cancel(force=True)``, which kills its worker.
-- ``inprocess``: the future fails with ``StepTimeout``, but a Python thread cannot be killed:
-  the call keeps running in the background until it returns (its result is dropped). Use the
-  ``process`` executor for steps that may hang.
+- ``ray``: counted from when the task is submitted (Ray's scheduling and worker start-up
+  count); the task is cancelled with ``ray.cancel(force=True)``, which kills its worker.
+- ``inprocess``: counted from when the call's thread starts; the future fails with
+  ``StepTimeout``, but a Python thread cannot be killed: the call keeps running in the
+  background until it returns (its result is dropped). Use the ``process`` executor for steps
+  that may hang.
 
 Worker processes and Ray tasks receive the function by reference (its module and name), so it
-must be defined at module level in an importable module.
+must be defined at module level in an importable module, and a script that starts a pipeline
+on the ``process`` executor must do so under ``if __name__ == "__main__":`` (workers import
+the main module). Calls already running when :meth:`Executor.close` is called are waited for.
 
 Example:
     >>> from loopwright.pipelines.executors import get_executor
