@@ -305,3 +305,42 @@ def test_a_pipeline_target_runs_end_to_end(client: Client, tmp_path: Path) -> No
     assert ended["gone"].status == "failed" and "no_such_module" in (ended["gone"].detail or "")
     # What `schedules show` reads is what the jobs recorded.
     assert client.schedules.fires("good")[0] == good
+
+
+def test_a_scheduler_on_a_server_and_one_on_the_store_share_the_fires(
+    tmp_path: Path, db_uri: str
+) -> None:
+    """A scheduler works on any client: through a server (claims over HTTP, decided by the
+    server's database) it takes turns with an embedded one; no event fires twice."""
+    import loopwright as lw
+    from loopwright.config import resolve_settings
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from test_public_api import live_server
+
+    settings = resolve_settings(home=tmp_path / "home", db_uri=db_uri)
+    with client_on(tmp_path / "home", db_uri) as local:
+        UserService(local.store, actor="root").add("ed", "editor")
+        secret = TokenService(local.store, actor="root").create("ed").secret
+        add_version(local, tmp_path, "tx", "a\n0\n")
+        local.schedules.create("on-data", target="ghost", trigger="dataset:tx", target_kind="loop")
+        local.schedules.create("every", target="ghost", trigger="interval:10s", target_kind="loop")
+        due = _due(local, "every")
+        with (
+            live_server(settings) as url,
+            lw.connect(url, token=secret, home=tmp_path / "ed") as ed,
+        ):
+            remote_scheduler = Scheduler(ed, owner="remote", advance_loops=False)
+            local_scheduler = Scheduler(local, owner="local", advance_loops=False)
+            first = add_version(local, tmp_path, "tx", "a\n1\n")
+            taken = remote_scheduler.tick(now_ms=due)
+            assert {(f.schedule, f.event_key) for f in taken} == {
+                ("on-data", first), ("every", str(due)),
+            }  # fmt: skip
+            assert all(f.owner == "remote" and f.status == "failed" for f in taken)
+            assert local_scheduler.tick(now_ms=due) == []
+            second = add_version(local, tmp_path, "tx", "a\n2\n")
+            (mine,) = local_scheduler.tick(now_ms=due)
+            assert (mine.event_key, mine.owner) == (second, "local")
+            assert remote_scheduler.tick(now_ms=due) == []
+            assert len(ed.schedules.fires("on-data")) == 2
