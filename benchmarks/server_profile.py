@@ -620,6 +620,11 @@ def in_process(
             for name, make in work.makers().items():
                 medians[name] = driver.median_ms(make, n)
                 cpu[name] = driver.last_cpu_ms
+            with RoundTrips.installed() as counter:
+                for name, make in work.makers().items():
+                    counter.count = 0
+                    driver.repeat(make, 10)
+                    TRIPS[name] = counter.count / 10
             groups: dict[str, dict[str, float]] = {}
             if profile:
                 threads = ThreadProfiles()
@@ -631,6 +636,81 @@ def in_process(
             return medians, cpu, groups
         finally:
             driver.close()
+
+
+TRIPS: dict[str, float] = {}  # database round trips per request, by name (of the last run)
+
+
+class RoundTrips:
+    """Counts the database's round trips: each statement and ``COMMIT`` on its own, plus the
+    ``BEGIN`` psycopg sends before a transaction's first statement; a pipeline (statements
+    sent together, ``tracking/_round_trip.py``) is one. On SQLite, statements (no network).
+    Deterministic, so comparable between runs on a loaded machine, unlike times."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.piped = 0  # pipelines open (their statements are not counted one by one)
+
+    @classmethod
+    @contextmanager
+    def installed(cls) -> Iterator[RoundTrips]:
+        import sqlite3
+
+        import psycopg
+
+        from loopwright.store import statements
+
+        counter = cls()
+        idle = psycopg.pq.TransactionStatus.IDLE
+        saved = (
+            psycopg.Cursor.execute,
+            psycopg.Connection.commit,
+            psycopg.Connection.pipeline,
+            statements._run,
+        )
+        execute, commit, pipeline, run = saved
+
+        def counted_execute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            conn = cursor.connection
+            if not counter.piped:
+                begins = not conn.autocommit and conn.info.transaction_status == idle
+                counter.count += 2 if begins else 1
+            return execute(cursor, *args, **kwargs)
+
+        def counted_commit(conn: Any) -> Any:
+            if conn.info.transaction_status != idle:
+                counter.count += 1
+            return commit(conn)
+
+        @contextmanager
+        def counted_pipeline(conn: Any) -> Iterator[Any]:
+            counter.count += 1
+            counter.piped += 1
+            try:
+                with pipeline(conn) as piped:
+                    yield piped
+            finally:
+                counter.piped -= 1
+
+        def counted_run(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            if conn.dialect.name == "sqlite":
+                counter.count += 1
+            return run(conn, *args, **kwargs)
+
+        psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign]
+        psycopg.Connection.commit = counted_commit  # type: ignore[method-assign]
+        psycopg.Connection.pipeline = counted_pipeline  # type: ignore[method-assign,assignment]
+        statements._run = counted_run
+        _ = sqlite3  # SQLite's statements are counted where Loopwright runs them
+        try:
+            yield counter
+        finally:
+            (
+                psycopg.Cursor.execute,
+                psycopg.Connection.commit,
+                psycopg.Connection.pipeline,
+                statements._run,
+            ) = saved  # type: ignore[method-assign,assignment]
 
 
 def _bootstrap(driver: AsgiDriver) -> Workload:
@@ -750,6 +830,7 @@ def main() -> None:
         http = {} if args.skip_http else http_medians(config, args.pg_uri, n, floors)
         medians, cpu, groups = in_process(config, args.pg_uri, n, not args.skip_profile)
         head = f"{'request':<26}{'http ms':>9}{'own ms':>8}{'in-proc':>9}{'own':>7}{'cpu':>7}"
+        head += f"{'trips':>6}"
         if groups:
             head += " |" + "".join(f"{s:>8}" for s in SHORT)
         print(head)
@@ -761,13 +842,15 @@ def main() -> None:
             else:
                 line += f"{'-':>9}{'-':>8}"
             line += f"{median:>9.3f}{median - bare[method]:>7.3f}{cpu[name]:>7.3f}"
+            line += f"{TRIPS.get(name, 0):>6.1f}"
             if groups:
                 line += " |" + "".join(f"{groups[name].get(c, 0.0):>8.3f}" for c in COLUMNS)
             print(line)
     print(f"\nload average at end: {_load()}")
     print(
         "own = median minus the bare app's median for the same method; cpu = this process's CPU "
-        "time per request (ms, all threads); the groups (ms) share out the in-process median by "
+        "time per request (ms, all threads); trips = database round trips per request "
+        "(SQLite: statements); the groups (ms) share out the in-process median by "
         "cProfile's own time per module"
     )
 
