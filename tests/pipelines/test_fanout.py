@@ -174,3 +174,33 @@ def changed(extra: int = 100) -> int:
     second = mod.changed.run(client=client, params={"extra": 200})
     assert load_result(second, client=client) == 205
     assert second.steps[-1].cache_reason.startswith("parameter changed: values")
+
+
+def test_a_map_on_the_process_executor_runs_in_worker_processes(
+    client: Client, project: Project
+) -> None:
+    import os
+
+    mod = project.write(
+        "fan_process",
+        """
+        import os
+        import loopwright as lw
+
+        @lw.step
+        def where(x: int) -> list:
+            lw.log_metric("x", x)
+            return [x, os.getpid()]
+
+        @lw.pipeline
+        def fan(n: int = 4) -> list:
+            return where.map(range(n))
+        """,
+    )
+    run = mod.fan.run(client=client, executor="process", max_parallel=2)
+    assert run.status == "completed", run.error
+    values = load_result(run, client=client)
+    assert [v[0] for v in values] == [0, 1, 2, 3]
+    assert os.getpid() not in {v[1] for v in values}
+    item = next(s for s in run.steps if s.invocation == "where[2]")
+    assert client.get_run(item.run_id or "").metrics["x"].value == 2

@@ -11,9 +11,10 @@ Example:
     >>> count.ref
     'loopwright.pipelines.pipeline:count'
 
-``count(n=5)`` runs it in-process on the default client and returns 5; ``count.run(...)`` returns
-the recorded :class:`PipelineRun` (``failed`` with its ``error`` rather than raising), and
-``resume(run_id)`` re-runs a failed or killed run, serving the steps that had completed.
+``count(n=5)`` runs it in-process on the default client (``lw.pipeline`` hands it down) and
+returns 5; ``count.run(client=...)`` returns the recorded :class:`PipelineRun` (``failed`` with
+its ``error`` rather than raising), and ``resume(run_id, client=...)`` re-runs a failed or killed
+run, serving the steps that had completed.
 """
 
 from __future__ import annotations
