@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 from _gate_fixtures import MODEL, populate, spec
-from test_public_api import _add_users, live_server
 
 import loopwright as lw
 from loopwright.client import Client
@@ -20,6 +19,7 @@ from loopwright.errors import InvalidInput, NotFound, PermissionDenied
 from loopwright.loop._gate_records import GateService, reason_of
 from loopwright.loop.entities import RuleOutcome
 from loopwright.loop.gates import evaluate_gate, load_gate_spec
+from test_public_api import _add_users, live_server
 
 pytest.importorskip("sklearn")
 

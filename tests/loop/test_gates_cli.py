@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from _gate_fixtures import MODEL, populate
-from test_public_api import _add_users, live_server
 from typer.testing import CliRunner
 
 from loopwright.cli.app import app
 from loopwright.client import Client
 from loopwright.config import resolve_settings
+from test_public_api import _add_users, live_server
 
 pytest.importorskip("sklearn")
 
