@@ -22,6 +22,8 @@ from loopwright.data.service import DatasetService
 from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
+from loopwright.loop._gate_records import GateService
+from loopwright.loop.protocol import Gates
 from loopwright.loop.protocol import Loops, Schedules
 from loopwright.loop.schedules import ScheduleService
 from loopwright.loop.service import LoopService
@@ -35,6 +37,7 @@ from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
+from loopwright.remote.gates import RemoteGates
 from loopwright.remote.loops import RemoteLoops
 from loopwright.remote.monitoring import RemoteMonitoring
 from loopwright.remote.pipelines import RemotePipelines
@@ -76,6 +79,7 @@ CAPABILITIES = [
     Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
+    Capability("gates", Gates, GateService, RemoteGates),
     Capability("pipelines", Pipelines, PipelineService, RemotePipelines),
     Capability("schedules", Schedules, ScheduleService, RemoteSchedules),
     Capability("loops", Loops, LoopService, RemoteLoops),
