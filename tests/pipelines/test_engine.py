@@ -412,3 +412,19 @@ def test_an_on_start_callback_that_raises_ends_the_run_failed(
     run = mod.flow.run(client=client, on_start=on_start)
     assert run.status == "failed" and run.steps == ()
     assert "RuntimeError: could not note the run" in (run.error or "")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"executor": "dask"}, "unknown executor 'dask'; choose one of inprocess, process, ray"),
+        ({"max_parallel": 0}, "max_parallel must be a whole number of at least 1, not 0"),
+    ],
+)
+def test_bad_run_options_are_refused_before_recording(
+    client: Client, project: Project, options: dict[str, object], message: str
+) -> None:
+    mod = project.write("options_flow", BASIC)
+    with pytest.raises(InvalidInput, match=message):
+        mod.flow.run(client=client, **options)
+    assert client.pipelines.list_runs() == []

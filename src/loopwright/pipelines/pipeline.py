@@ -134,6 +134,10 @@ class Pipeline:
             raise InvalidInput(
                 f"unknown executor {executor!r}; choose one of {', '.join(_EXECUTORS)}"
             )
+        if max_parallel is not None and (type(max_parallel) is not int or max_parallel < 1):
+            raise InvalidInput(
+                f"max_parallel must be a whole number of at least 1, not {max_parallel!r}"
+            )
         record = client.pipelines.start_run(
             ref,
             name=name or self.name,
