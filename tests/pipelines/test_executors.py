@@ -263,3 +263,16 @@ def test_close_cancels_calls_not_started(context: StepContext) -> None:
     executor.close()
     assert queued.cancelled()
     assert first.result() > 0  # the running call finished before close returned
+
+
+def test_inprocess_close_waits_for_running_calls_but_not_timed_out_ones(
+    context: StepContext,
+) -> None:
+    executor = InProcessExecutor(max_parallel=2)
+    running = executor.submit(sleep_then_return, (0.3,), {}, timeout=None, context=context)
+    hung = executor.submit(sleep_then_return, (30,), {}, timeout=0.1, context=context)
+    started = time.monotonic()
+    executor.close()
+    assert running.done() and running.result() == os.getpid()
+    assert isinstance(hung.exception(), StepTimeout)
+    assert time.monotonic() - started < 5

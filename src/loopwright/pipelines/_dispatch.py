@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._pending: deque[Task] = deque()
         self._running = 0
+        self._live: set[Future[Any]] = set()  # calls started, not settled
         self._closed = False
 
     def submit(
@@ -102,11 +103,14 @@ class Dispatcher:
         return task.future
 
     def close(self) -> None:
+        """Cancel the calls not started, then wait for those running to end (or time out)."""
         with self._lock:
             self._closed = True
             pending, self._pending = list(self._pending), deque()
+            live = list(self._live)
         for task in pending:
             task.future.cancel()
+        wait(live)
 
     def _check(self, fn: Callable[..., Any]) -> None:
         """Refuse a function this executor cannot run, before anything is queued."""
@@ -124,8 +128,9 @@ class Dispatcher:
                     return
                 task = self._pending.popleft()
                 self._running += 1
+                self._live.add(task.future)
             if not task.future.set_running_or_notify_cancel():
-                self._release()
+                self._release(task)
                 continue
             try:
                 self._launch(task)
@@ -191,11 +196,12 @@ class Dispatcher:
             task.future.set_result(result)
         else:
             task.future.set_exception(error)
-        self._release()
+        self._release(task)
 
-    def _release(self) -> None:
+    def _release(self, task: Task) -> None:
         with self._lock:
             self._running -= 1
+            self._live.discard(task.future)
         self._dispatch()
 
 
