@@ -428,3 +428,29 @@ def test_bad_run_options_are_refused_before_recording(
     with pytest.raises(InvalidInput, match=message):
         mod.flow.run(client=client, **options)
     assert client.pipelines.list_runs() == []
+
+
+def test_a_step_logs_and_registers_a_model_on_its_own_run(client: Client, project: Project) -> None:
+    mod = project.write(
+        "registering_flow",
+        """
+        import numpy as np
+        import loopwright as lw
+        from sklearn.linear_model import LogisticRegression
+
+        @lw.step
+        def train(n: int) -> str:
+            x = np.random.default_rng(0).normal(size=(n, 2))
+            model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+            info = lw.active_run().log_model(model, registered_model_name="churn")
+            return info.model_uri
+
+        @lw.pipeline
+        def flow(n: int = 40) -> str:
+            return train(n)
+        """,
+    )
+    run = mod.flow.run(client=client)
+    assert run.status == "completed", run.error
+    (version,) = client.registry.list_versions("churn")
+    assert version.run_id == run.steps[0].run_id
