@@ -175,10 +175,13 @@ def test_scheduler_once_runs_a_pipeline_on_a_new_dataset_version(tmp_path: Path)
 
 
 def test_the_scheduler_runs_until_sigterm(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    home, code = tmp_path / "home", _code(tmp_path)
     with client_on(home) as client:
         add_version(client, tmp_path, "tx", "a\n0\n")
         client.schedules.create("on-data", target="ghost", trigger="dataset:tx", target_kind="loop")
+        client.schedules.create(
+            "train", target="cli_flow:flow", trigger="dataset:tx", cwd=str(code)
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "loopwright.cli", "scheduler", "--interval", "0.2",
              "--no-loops"],
@@ -189,12 +192,16 @@ def test_the_scheduler_runs_until_sigterm(tmp_path: Path) -> None:
             fire = _wait_for_fire(client, "on-data")
             assert fire.event_key == version
             assert fire.status == "failed" and "ghost" in (fire.detail or "")  # no such loop
+            trained = _wait_for_fire(client, "train")
+            assert trained.status == "succeeded" and trained.pipeline_run_id is not None
+            time.sleep(1.0)  # a tick or more: the scheduler prints the job's end
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "ticking every 0.2 s" in err
     assert "on-data: failed" in out
+    assert "train: started" in out and "train: succeeded" in out  # the job, then its end
 
 
 def _free_port() -> int:

@@ -85,7 +85,7 @@ def scheduler(
             soft_wrap=True,
         )
         try:
-            runner.run_forever(interval, stop, on_tick=_print)
+            runner.run_forever(interval, stop, on_tick=lambda fired: _print(fired + runner.ended()))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

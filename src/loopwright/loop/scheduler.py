@@ -51,6 +51,7 @@ __all__ = ["Scheduler", "job_environment", "pipeline_command"]
 logger = logging.getLogger(__name__)
 
 _DETAIL_TAIL = 2000  # characters of a failed job's stderr kept on the fire
+_KEPT = 1000  # ended pipeline fires remembered for outcomes() / ended()
 
 
 def pipeline_command(schedule: Schedule) -> list[str]:
@@ -130,6 +131,7 @@ class Scheduler:
         self.advance_loops = advance_loops
         self._jobs: list[threading.Thread] = []
         self._outcomes: dict[str, Fire] = {}  # fires whose pipeline job has ended
+        self._ended: list[Fire] = []  # ... not yet handed out by ended()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -213,6 +215,12 @@ class Scheduler:
         """``fires`` as their pipeline jobs ended (those still running as they were)."""
         with self._lock:
             return [self._outcomes.get(fire.id, fire) for fire in fires]
+
+    def ended(self) -> list[Fire]:
+        """The pipeline fires whose jobs ended since the last call, as recorded."""
+        with self._lock:
+            ended, self._ended = self._ended, []
+        return ended
 
     # --- firing ------------------------------------------------------------------------------
 
@@ -311,5 +319,10 @@ class Scheduler:
             )
             with self._lock:
                 self._outcomes[fire.id] = ended
+                self._ended.append(ended)
+                # Kept for the caller to read; bounded, as nobody may ever read them (a server).
+                while len(self._outcomes) > _KEPT:
+                    del self._outcomes[next(iter(self._outcomes))]
+                del self._ended[:-_KEPT]
         except Exception:  # nothing to raise to in a job thread: the log keeps it
             logger.exception("schedule fire %s: recording the job's outcome failed", fire.id)
