@@ -654,8 +654,6 @@ class RoundTrips:
     @classmethod
     @contextmanager
     def installed(cls) -> Iterator[RoundTrips]:
-        import sqlite3
-
         import psycopg
 
         from loopwright.store import statements
@@ -697,20 +695,19 @@ class RoundTrips:
                 counter.count += 1
             return run(conn, *args, **kwargs)
 
-        psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign]
-        psycopg.Connection.commit = counted_commit  # type: ignore[method-assign]
-        psycopg.Connection.pipeline = counted_pipeline  # type: ignore[method-assign,assignment]
-        statements._run = counted_run
-        _ = sqlite3  # SQLite's statements are counted where Loopwright runs them
+        patched: tuple[tuple[Any, str, Any], ...] = (
+            (psycopg.Cursor, "execute", counted_execute),
+            (psycopg.Connection, "commit", counted_commit),
+            (psycopg.Connection, "pipeline", counted_pipeline),
+            (statements, "_run", counted_run),
+        )
+        for owner, name, replacement in patched:
+            setattr(owner, name, replacement)
         try:
             yield counter
         finally:
-            (
-                psycopg.Cursor.execute,
-                psycopg.Connection.commit,
-                psycopg.Connection.pipeline,
-                statements._run,
-            ) = saved  # type: ignore[method-assign,assignment]
+            for (owner, name, _replacement), original in zip(patched, saved, strict=True):
+                setattr(owner, name, original)
 
 
 def _bootstrap(driver: AsgiDriver) -> Workload:
