@@ -11,7 +11,6 @@ from _schedule_fixtures import add_version, client_on, make_monitor, monitor_run
 
 from loopwright.client import Client
 from loopwright.errors import InvalidInput, NotFound
-from loopwright.loop.entities import Trigger
 from loopwright.loop.triggers import (
     events,
     interval_ms,
@@ -175,9 +174,3 @@ def test_dataset_events(client: Client, tmp_path: Path) -> None:
 def test_time_and_manual_triggers_have_no_events(client: Client) -> None:
     for text in ("cron:* * * * *", "interval:1m", "manual"):
         assert events(client, parse_trigger(text), cursor=None) == []
-
-
-def test_the_entity_parses_as_its_docstring_says() -> None:
-    assert Trigger.parse("drift:churn-monitor") == parse_trigger("drift:churn-monitor")
-    with pytest.raises(InvalidInput, match="is not a trigger"):
-        Trigger.parse("hourly")

@@ -134,14 +134,6 @@ class Trigger:
     spec: str
     text: str
 
-    @classmethod
-    def parse(cls, text: str) -> Trigger:
-        """The trigger written ``text`` (``loop.triggers.parse_trigger``); InvalidInput listing
-        the accepted forms otherwise."""
-        from .triggers import parse_trigger
-
-        return parse_trigger(text)
-
 
 @dataclass(frozen=True)
 class Schedule:
