@@ -273,3 +273,30 @@ def test_a_damaged_model_package_is_refused(tmp_path: Path) -> None:
 def test_simple_values_are_not_asked_of_the_model_flavors() -> None:
     assert materializers.materializer_for(3) == "json"
     assert materializers.materializer_for(_model()) == "model"
+
+
+def test_frames_arrow_cannot_store_are_refused_naming_the_column(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"column a.*pickle=True"):
+        save(pd.DataFrame({"a": [1, "x"]}), tmp_path, "output", allow_pickle=False)
+    with pytest.raises(InvalidInput, match="name it with a string"):
+        save(pd.Series([1], name=("a", "b")), tmp_path, "output", allow_pickle=False)
+
+
+def test_unusual_frames_round_trip(tmp_path: Path) -> None:
+    frames = [
+        pd.DataFrame({0: [1], 1: [2]}),
+        pd.DataFrame({"c": pd.Categorical(["a", "b"])}),
+        pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")])),
+    ]
+    for number, frame in enumerate(frames):
+        _, back = _round_trip(frame, tmp_path / str(number))
+        pd.testing.assert_frame_equal(back, frame)
+
+
+def test_a_stored_path_that_was_altered_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "a.txt"
+    file.write_text("a")
+    stored = save(file, tmp_path / "out", "output", allow_pickle=False)
+    (stored.path / "extra.txt").write_text("b")
+    with pytest.raises(InvalidInput, match="found 2 entries"):
+        load("path", stored.path, trusted=False)
