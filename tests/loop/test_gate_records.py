@@ -186,3 +186,14 @@ def _local(settings: object) -> dict[str, object]:
         "db_uri": settings.db_uri,  # type: ignore[attr-defined]
         "blob_uri": settings.blob_uri,  # type: ignore[attr-defined]
     }
+
+
+def test_a_result_names_the_pipeline_run_that_made_the_version(client: Client) -> None:
+    from loopwright.pipelines.service import PipelineService
+
+    holdout = populate(client, only=1)
+    run = PipelineService(client.store, tracking=client.tracking).start_run("flows.train:training")
+    gate = load_gate_spec(spec("metrics.f1 >= 0.5"))
+    result = evaluate_gate(gate, f"models:/{MODEL}/1", client=client, pipeline_run_id=run.id)
+    assert result.pipeline_run_id == run.id and result.dataset_version_id == holdout
+    assert GateService(client.store).get(result.id).pipeline_run_id == run.id
