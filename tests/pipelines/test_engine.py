@@ -231,6 +231,8 @@ def test_load_pipeline_errors_name_the_fix(project: Project) -> None:
         load_pipeline("refs_mod:missing")
     with pytest.raises(InvalidInput, match="is a function, not a @pipeline"):
         load_pipeline("refs_mod:plain")
+    with pytest.raises(InvalidInput, match="defined inside a function, so it cannot be imported"):
+        load_pipeline("refs_mod:make.<locals>.flow")
 
 
 def test_step_options_are_checked() -> None:

@@ -348,6 +348,11 @@ def load_pipeline(ref: str, *, cwd: str | None = None) -> Pipeline:
             f"pipeline reference {ref!r} is not MODULE:PIPELINE (e.g. train:pipeline for a "
             "@pipeline named pipeline in train.py)"
         )
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        raise InvalidInput(
+            f"pipeline {ref} was defined inside a function, so it cannot be imported again (to "
+            "resume it or run it from the command line); define it at module level"
+        )
     folder = str(Path(cwd or os.getcwd()).resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
