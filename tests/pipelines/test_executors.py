@@ -4,6 +4,7 @@ run is active in the call, so ``lw.log_metric`` reaches it from a worker process
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import traceback
@@ -12,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))  # the session's Ray fixture
+
+from _ray_cluster import ray_local  # noqa: F401  (the session fixture, used by name)
+
 import loopwright as lw
 from loopwright.client import Client
 from loopwright.errors import InvalidInput, StepTimeout
 from loopwright.pipelines.executors import (
+    EXECUTORS,
+    Executor,
     InProcessExecutor,
     ProcessExecutor,
     StepContext,
@@ -178,8 +185,9 @@ def test_inprocess_timeout_fails_the_future_and_leaves_the_thread(context: StepC
     executor.close()
 
 
-def test_a_closed_executor_refuses_calls(context: StepContext) -> None:
-    executor = InProcessExecutor(max_parallel=2)
+@pytest.mark.parametrize("max_parallel", [1, 2])
+def test_a_closed_executor_refuses_calls(context: StepContext, max_parallel: int) -> None:
+    executor = InProcessExecutor(max_parallel=max_parallel)
     executor.close()
     with pytest.raises(InvalidInput, match="closed"):
         executor.submit(add, (1,), {}, timeout=None, context=context)
@@ -276,3 +284,53 @@ def test_inprocess_close_waits_for_running_calls_but_not_timed_out_ones(
     assert running.done() and running.result() == os.getpid()
     assert isinstance(hung.exception(), StepTimeout)
     assert time.monotonic() - started < 5
+
+
+# --- what every executor does (the conformance suite) ---------------------------------------
+
+
+@pytest.fixture(params=EXECUTORS)
+def any_executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    if request.param == "ray":
+        request.getfixturevalue("ray_local")
+    executor = get_executor(request.param, max_parallel=2)
+    yield executor
+    executor.close()
+
+
+def test_conformance_results_in_order(any_executor: Executor, context: StepContext) -> None:
+    futures = [
+        any_executor.submit(add, (i,), {"b": 10}, timeout=None, context=context) for i in range(5)
+    ]
+    assert [f.result(timeout=120) for f in futures] == [10, 11, 12, 13, 14]
+
+
+def test_conformance_the_steps_run_is_active(
+    client: Client, any_executor: Executor, context: StepContext
+) -> None:
+    assert any_executor.submit(where, (), {}, timeout=None, context=context).result()[2] == (
+        context.run_id
+    )
+    any_executor.submit(log_and_double, (4.0,), {}, timeout=None, context=context).result()
+    client.tracking.writer.flush()
+    assert [m.value for m in client.get_metric_history(context.run_id, "x")] == [4.0]
+
+
+def test_conformance_errors_are_the_steps_own(any_executor: Executor, context: StepContext) -> None:
+    future = any_executor.submit(fail_deep, ("bad row 7",), {}, timeout=None, context=context)
+    with pytest.raises(ValueError, match="bad row 7"):
+        future.result(timeout=120)
+
+
+def test_conformance_timeouts(any_executor: Executor, context: StepContext) -> None:
+    future = any_executor.submit(sleep_then_return, (60,), {}, timeout=1.0, context=context)
+    with pytest.raises(StepTimeout, match=f"{any_executor.name} executor"):
+        future.result(timeout=60)
+
+
+def test_conformance_closed_executors_refuse_calls(
+    any_executor: Executor, context: StepContext
+) -> None:
+    any_executor.close()
+    with pytest.raises(InvalidInput, match="closed"):
+        any_executor.submit(add, (1,), {}, timeout=1, context=context)

@@ -131,7 +131,7 @@ class InProcessExecutor(Dispatcher):
         timeout: float | None,
         context: StepContext,
     ) -> Future[Any]:
-        if timeout is None and self.max_parallel == 1:
+        if timeout is None and self.max_parallel == 1 and not self._closed:
             # Sequential and unbounded: no thread, so a no-op step costs next to nothing.
             future: Future[Any] = Future()
             future.set_running_or_notify_cancel()
