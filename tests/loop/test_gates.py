@@ -276,6 +276,13 @@ def test_a_model_that_cannot_read_the_holdout_fails_the_gate(client: Client) -> 
     assert not result.passed
     assert all("could not predict on the holdout" in o.detail for o in result.outcomes)
 
+    holes = pd.DataFrame({"x1": [0.1, None, 1.0], "x2": [0.0, 1.0, 2.0], "churned": [1, 0, 1]})
+    client.datasets.add("holes", holes, table_name="holes.parquet")  # sklearn refuses NaN
+    gate = load_gate_spec(spec("metrics.accuracy >= 0.5", dataset="holes"))
+    result = evaluate_gate(gate, f"models:/{MODEL}/1", client=client)
+    assert not result.passed
+    assert "models:/churn/1 failed on the holdout (ValueError: " in result.outcomes[0].detail
+
 
 def test_bad_holdouts_and_models_are_refused(client: Client, tmp_path: Path) -> None:
     populate(client, only=1)

@@ -399,7 +399,12 @@ def _score(
     for column in spec.sensitive:
         _fairness(scores, truth, predicted, frame[column], column, result.task)
     if latency:
-        scores.latency.update(_latency(model, features, spec.latency_rows))
+        try:
+            scores.latency.update(_latency(model, features, spec.latency_rows))
+        except Exception as exc:  # predict on one row can fail where a batch did not
+            scores.notes["latency"] = (
+                f"{label} failed on a single row ({type(exc).__name__}: {str(exc)[:300]})"
+            )
     return scores
 
 
@@ -540,6 +545,8 @@ def _check(
     if scores.error is not None:
         return RuleOutcome(rule.text, None, False, scores.error)
     if rule.namespace == "latency":
+        if rule.name not in scores.latency:
+            return RuleOutcome(rule.text, None, False, scores.notes.get("latency", "not measured"))
         return _verdict(rule, scores.latency[rule.name], "one row per predict call")
     found = scores.fairness.get(rule.name)
     if found is None:
