@@ -53,6 +53,10 @@ def sleep_then_return(seconds: float, pid_file: str | None = None) -> int:
     return os.getpid()
 
 
+def make_generator() -> object:
+    return (i for i in range(3))
+
+
 def fail_deep(message: str) -> None:
     def inner() -> None:
         raise ValueError(message)
@@ -250,6 +254,15 @@ def test_process_errors_carry_the_workers_traceback(
         future.result()
     text = "".join(traceback.format_exception(caught.value))
     assert "worker traceback" in text and "in inner" in text and "in fail_deep" in text
+
+
+def test_process_says_when_a_return_value_cannot_come_back(
+    context: StepContext, process_executor: ProcessExecutor
+) -> None:
+    future = process_executor.submit(make_generator, (), {}, timeout=None, context=context)
+    with pytest.raises(InvalidInput, match=r"step step returned a value .* cannot send back"):
+        future.result()
+    assert process_executor.submit(add, (1, 1), {}, timeout=None, context=context).result() == 2
 
 
 def test_process_refuses_functions_it_cannot_send(

@@ -228,6 +228,13 @@ class ProcessExecutor(Dispatcher):
             )
         if inner.cancelled():
             error = RuntimeError(f"step {task.context.invocation} was cancelled")
+        elif error is not None and "_sendback_result" in str(error.__cause__):
+            # The pool could not pickle the return value (its traceback says where).
+            error = InvalidInput(
+                f"step {task.context.invocation} returned a value the worker process cannot "
+                f"send back ({type(error).__name__}: {error}); return data a materializer "
+                "stores (arrays, frames, models, JSON values), or use the inprocess executor"
+            )
         self._settle(task, result=None if error else inner.result(), error=error)
 
     def _stop(self, task: Task) -> None:
