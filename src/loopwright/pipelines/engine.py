@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-import inspect
 import logging
 import os
 import threading
@@ -27,13 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from blake3 import blake3
-
 from .._run_stack import pop_run, push_run
 from ..errors import StepFailed
-from . import _outputs, fingerprint, materializers
+from . import _outputs
+from ._binding import Call, Values, bind
 from ._invocations import Invocations
-from ._keys import KeyParts, cache_key, miss_reason, short_value
+from ._keys import miss_reason
 from .entities import ArtifactRef, PipelineRun, StepRun
 
 if TYPE_CHECKING:
@@ -65,70 +63,6 @@ def current() -> RunState | None:
 def executing() -> bool:
     """True inside a step's function (its own step calls are not recorded as steps)."""
     return _executing.get()
-
-
-class _Values:
-    """Values the steps of this run returned, by identity, with their stored refs.
-
-    The value is held with its ref so its ``id`` cannot be reused by another object during the
-    run. Scalars (None, bool, numbers, str, bytes) are left out: Python shares equal ones (small
-    ints, interned strings), so identity would take a literal for a step's output; they are
-    hashed by value as parameters instead.
-    """
-
-    def __init__(self) -> None:
-        self._refs: dict[int, tuple[object, ArtifactRef]] = {}
-        self._lists: dict[int, tuple[object, tuple[Any, ...], list[ArtifactRef]]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, value: object, ref: ArtifactRef) -> None:
-        if _is_scalar(value):
-            return
-        with self._lock:
-            self._refs[id(value)] = (value, ref)
-
-    def ref_of(self, value: object) -> ArtifactRef | None:
-        if _is_scalar(value):
-            return None
-        found = self._refs.get(id(value))
-        return None if found is None or found[0] is not value else found[1]
-
-    def add_list(self, value: list[Any], items: Sequence[Sequence[ArtifactRef]]) -> None:
-        """A map's result list: a later step taking it takes each item's outputs as inputs."""
-        with self._lock:
-            self._lists[id(value)] = (value, tuple(value), [r for refs in items for r in refs])
-
-    def refs_of_list(self, value: object) -> list[ArtifactRef] | None:
-        """The item refs of a map's result list, unless items were added, removed or replaced
-        since (then it is hashed by value like any list)."""
-        found = self._lists.get(id(value))
-        if found is None or found[0] is not value or not isinstance(value, list):
-            return None
-        _, items, refs = found
-        same = len(value) == len(items) and all(a is b for a, b in zip(value, items, strict=True))
-        return refs if same else None
-
-    def add_result(self, value: object, refs: Sequence[ArtifactRef]) -> None:
-        if len(refs) == 1 and "." not in refs[0].name:
-            self.add(value, refs[0])
-        elif isinstance(value, tuple):
-            ordered = sorted(refs, key=lambda r: int(r.name.rsplit(".", 1)[1]))
-            for item, ref in zip(value, ordered, strict=True):
-                self.add(item, ref)
-
-
-@dataclasses.dataclass
-class _Call:
-    """One step call, bound and keyed."""
-
-    step: Step
-    invocation: str
-    args: tuple[Any, ...]
-    kwargs: Mapping[str, Any]
-    parts: KeyParts
-    key: str
-    inputs: tuple[ArtifactRef, ...]
-    outputs: tuple[ArtifactRef, ...] = ()  # set once served or run
 
 
 class _AttemptsFailed(Exception):
@@ -166,7 +100,7 @@ class RunState:
         self._tracked = tracked
         self._resumable = {s.invocation: s for s in resumable if s.status in _SERVABLE}
         self._names = Invocations()
-        self._values = _Values()
+        self._values = Values()
 
     def executor(self) -> Executor:
         """The run's executor, made on first use."""
@@ -208,7 +142,7 @@ class RunState:
 
     def call(self, step: Step, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """One recorded step call; raises StepFailed when it failed."""
-        return self._run(self._bind(step, self._names.next(step.name), args, kwargs))
+        return self._run(bind(self._values, step, self._names.next(step.name), args, kwargs))
 
     def fan_out(
         self, step: Step, jobs: Sequence[tuple[tuple[Any, ...], Mapping[str, Any]]]
@@ -216,7 +150,7 @@ class RunState:
         """One map: each job a recorded call ``name[i]``, up to ``max_parallel`` at a time."""
         call_name = self._names.next(step.name)
         calls = [
-            self._bind(step, Invocations.item(call_name, i), args, kwargs)
+            bind(self._values, step, Invocations.item(call_name, i), args, kwargs)
             for i, (args, kwargs) in enumerate(jobs)
         ]
         outcomes: list[tuple[bool, Any]]
@@ -244,75 +178,15 @@ class RunState:
         self._values.add_list(results, [c.outputs for c in calls])
         return results
 
-    def _outcome(self, call: _Call) -> tuple[bool, Any]:
+    def _outcome(self, call: Call) -> tuple[bool, Any]:
         try:
             return True, self._run(call)
         except StepFailed as exc:
             return False, exc
 
-    # --- binding and keys -----------------------------------------------------------------
-
-    def _bind(
-        self, step: Step, invocation: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> _Call:
-        try:
-            bound = inspect.signature(step.fn).bind(*args, **kwargs)
-        except TypeError as exc:
-            raise StepFailed(f"step {invocation}: bad arguments: {exc}") from exc
-        bound.apply_defaults()
-        params: dict[str, str] = {}
-        shown: dict[str, str] = {}
-        inputs: dict[str, str] = {}
-        refs: list[ArtifactRef] = []
-        for name, value in _arguments(bound):
-            ref = self._values.ref_of(value)
-            if ref is not None:
-                inputs[name] = ref.digest
-                refs.append(dataclasses.replace(ref, name=name))
-                continue
-            items = self._refs_of_items(value)
-            if items is not None:
-                inputs[name] = blake3("\n".join(r.digest for r in items).encode()).hexdigest()
-                refs.extend(
-                    dataclasses.replace(r, name=f"{name}[{i}]") for i, r in enumerate(items)
-                )
-                continue
-            try:
-                params[name] = materializers.digest(value, allow_pickle=step.pickle)
-                kind = materializers.materializer_for(value, allow_pickle=step.pickle)
-            except Exception as exc:
-                raise StepFailed(
-                    f"step {invocation}: parameter {name!r} cannot be hashed for the cache "
-                    f"key: {exc}"
-                ) from exc
-            text = short_value(value)
-            if text is not None:
-                shown[name] = text
-            refs.append(
-                ArtifactRef(
-                    name=name,
-                    digest=params[name],
-                    materializer=kind,
-                    type_name=type(value).__name__,
-                )
-            )
-        _, code = fingerprint.code_fingerprint(step.fn)
-        parts: KeyParts = {"code": code, "params": params, "inputs": inputs, "values": shown}
-        return _Call(step, invocation, args, kwargs, parts, cache_key(parts), tuple(refs))
-
-    def _refs_of_items(self, value: object) -> list[ArtifactRef] | None:
-        """Refs of a map's result list, or of a list/tuple whose items all came from steps."""
-        listed = self._values.refs_of_list(value)
-        if listed is not None:
-            return listed
-        if not isinstance(value, list | tuple) or not value:
-            return None
-        refs = [self._values.ref_of(item) for item in value]
-        return None if any(r is None for r in refs) else [r for r in refs if r is not None]
-
     # --- serving and running --------------------------------------------------------------
 
-    def _run(self, call: _Call) -> Any:
+    def _run(self, call: Call) -> Any:
         pipelines = self.client.pipelines
         step = call.step
         old = self._resumable.get(call.invocation)
@@ -336,7 +210,7 @@ class RunState:
             reason = "cache off"
         return self._execute(call, reason)
 
-    def _serve(self, call: _Call, source: StepRun, status: str, reason: str) -> tuple[Any] | None:
+    def _serve(self, call: Call, source: StepRun, status: str, reason: str) -> tuple[Any] | None:
         """``source``'s outputs as this call's result, recorded; None when they cannot be read."""
         try:
             value = _outputs.load_outputs(self.client, source.outputs, trusted=call.step.pickle)
@@ -363,7 +237,7 @@ class RunState:
         call.outputs = source.outputs
         return (value,)
 
-    def _execute(self, call: _Call, reason: str) -> Any:
+    def _execute(self, call: Call, reason: str) -> Any:
         pipelines = self.client.pipelines
         step_run = pipelines.start_step(
             self.record.id,
@@ -402,7 +276,7 @@ class RunState:
         call.outputs = refs
         return value
 
-    def _attempts(self, call: _Call, step_run: StepRun) -> tuple[Any, int]:
+    def _attempts(self, call: Call, step_run: StepRun) -> tuple[Any, int]:
         step = call.step
         attempt = 1
         while True:
@@ -422,7 +296,7 @@ class RunState:
                 time.sleep(wait)
                 attempt += 1
 
-    def _attempt(self, call: _Call, step_run: StepRun) -> Any:
+    def _attempt(self, call: Call, step_run: StepRun) -> Any:
         step = call.step
         handle = None
         if self.inline:
@@ -461,24 +335,7 @@ class RunState:
         )
 
 
-def _is_scalar(value: object) -> bool:
-    return value is None or isinstance(value, bool | int | float | complex | str | bytes)
-
-
 def _run_id(step_run: StepRun) -> str:
     if step_run.run_id is None:  # start_step always makes the nested run
         raise StepFailed(f"step run {step_run.id} has no tracked run to store its outputs in")
     return step_run.run_id
-
-
-def _arguments(bound: inspect.BoundArguments) -> Iterator[tuple[str, Any]]:
-    """Each argument by name; ``*args`` items as ``name[i]``, ``**kwargs`` items by key."""
-    parameters = bound.signature.parameters
-    for name, value in bound.arguments.items():
-        kind = parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            yield from ((f"{name}[{i}]", item) for i, item in enumerate(value))
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            yield from value.items()
-        else:
-            yield name, value
