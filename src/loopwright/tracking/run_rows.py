@@ -98,43 +98,38 @@ def insert_run(
 
 
 _IGNORE_REPEATS = " ON CONFLICT DO NOTHING"  # a repeated tag key keeps the first
-_EXPERIMENT_ACTIVE = (
-    "WHERE EXISTS (SELECT 1 FROM experiments WHERE id = ? AND lifecycle_stage = 'active')"
-)
+_EXPERIMENT_ACTIVE = "SELECT 1 FROM experiments WHERE id = ? AND lifecycle_stage = 'active'"
 
 
 def insert_run_if_active(
-    db: Database, row: Mapping[str, Any], tags: Sequence[tuple[str, str, str]]
+    db: Database,
+    row: Mapping[str, Any],
+    tags: Sequence[tuple[str, str, str]],
+    *,
+    experiment_name: str | None = None,
 ) -> bool:
-    """:func:`insert_run` in its own transaction, if the run's experiment is active; False
-    (nothing written) if it is not. One round trip on PostgreSQL (``._round_trip``): the run's
-    row goes in only while its experiment is active, and its tags' foreign key then refuses
-    them, undoing the whole transaction, when it did not."""
+    """:func:`insert_run` in its own transaction, if the run's experiment is active (and called
+    ``experiment_name``, when given); False (nothing written) if it is not. One round trip on
+    PostgreSQL (``._round_trip``): the run's row goes in only while the experiment is as
+    expected, and its tags' foreign key then refuses them, undoing the whole transaction, when
+    it did not."""
+    condition = _EXPERIMENT_ACTIVE + (" AND name = ?" if experiment_name is not None else "")
+    expected = [row["experiment_id"]] + ([experiment_name] if experiment_name is not None else [])
     columns = ", ".join(f'"{column}"' for column in row)
-    insert = (
-        f"INSERT INTO runs ({columns}) SELECT {statements.marks(len(row))} {_EXPERIMENT_ACTIVE}"
-    )
-    queries: list[tuple[str, Sequence[Any]]] = [(insert, [*row.values(), row["experiment_id"]])]
+    values = statements.marks(len(row))
+    insert = f"INSERT INTO runs ({columns}) SELECT {values} WHERE EXISTS ({condition})"
+    queries: list[tuple[str, Sequence[Any]]] = [(insert, [*row.values(), *expected])]
     size = max(1, statements._max_parameters(db.dialect) // len(_TAG_COLUMNS))
     for start in range(0, len(tags), size):
         chunk = tags[start : start + size]
-        sql = statements.insert_text(
-            "run_tags", _TAG_COLUMNS, len(chunk), " ON CONFLICT DO NOTHING"
-        )
+        sql = statements.insert_text("run_tags", _TAG_COLUMNS, len(chunk), _IGNORE_REPEATS)
         queries.append((sql, [value for tag in chunk for value in tag]))
     try:
         return write_all(db, queries)[0] == 1
     except sa.exc.IntegrityError:
-        if tags and _experiment_stage(db, row["experiment_id"]) != "active":
+        if tags and not read_all(db, [(condition, expected)])[0]:
             return False  # the tags' key refused them: no run row to name
         raise
-
-
-def _experiment_stage(db: Database, experiment_id: str) -> str | None:
-    found = read_all(
-        db, [("SELECT lifecycle_stage FROM experiments WHERE id = ?", [experiment_id])]
-    )
-    return found[0][0][0] if found[0] else None
 
 
 def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:

@@ -52,6 +52,7 @@ from .run_rows import (
     full_rows_from,
     full_rows_query,
     insert_run,
+    insert_run_if_active,
     run_from_row,
 )
 from .search import RunPage, search_run_ids
@@ -133,7 +134,13 @@ class TrackingService(ExperimentsMixin, ArtifactsMixin, RemoteRunsMixin, Buffere
         elif self.capture:
             code, env = current_code_version(), capture_environment()
             context_rows = self._context_fields(row, now, code, env)
+        # PostgreSQL, nothing but the run and its tags: one round trip (run_rows). If the
+        # experiment changed, nothing was written and the checked transaction below says how.
+        fast = parent_run_id is None and not context_rows and self.db.dialect == "postgresql"
         for _attempt in range(2):
+            if fast and insert_run_if_active(self.db, row, tag_rows, experiment_name=experiment):
+                break
+            fast = False
             with self.db.write() as conn:
                 current = self._experiment_still(conn, experiment_id, experiment)
                 if current:
