@@ -197,3 +197,34 @@ def test_a_result_names_the_pipeline_run_that_made_the_version(client: Client) -
     result = evaluate_gate(gate, f"models:/{MODEL}/1", client=client, pipeline_run_id=run.id)
     assert result.pipeline_run_id == run.id and result.dataset_version_id == holdout
     assert GateService(client.store).get(result.id).pipeline_run_id == run.id
+
+
+def test_concurrent_records_all_land_with_one_verdict_per_version(client: Client) -> None:
+    import threading
+
+    holdout = populate(client, only=1)
+    settings = client.settings
+    errors: list[BaseException] = []
+    recorded: list[str] = []
+
+    def check(outcomes: tuple[RuleOutcome, ...]) -> None:
+        try:
+            with Client(settings) as own:
+                result = GateService(own.store).record(
+                    GATE, model=MODEL, version=1, dataset_version_id=holdout, outcomes=outcomes
+                )
+                recorded.append(result.id)
+        except BaseException as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=check, args=(PASS if i % 2 else FAIL,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    newest = client.gates.results(model=MODEL)
+    assert sorted(r.id for r in newest) == sorted(recorded) and len(recorded) == 4
+    verdict = client.registry.get_version(MODEL, 1).tags["loopwright.gate.churn-release"]
+    assert verdict in ("passed", "failed")
+    assert sorted(_gate_events(client)) == sorted(recorded) and client.verify_audit().ok
