@@ -345,3 +345,25 @@ def test_lw_evaluate_gate_uses_the_default_client(
     monkeypatch.setattr(_active, "_default_client", client)
     result = lw.evaluate_gate(load_gate_spec(spec("metrics.f1 >= 0.5")), f"models:/{MODEL}/1")
     assert result.passed and client.gates.get(result.id) == result
+
+
+def test_a_holdout_of_several_csv_files_is_read_as_one_table(
+    client: Client, tmp_path: Path
+) -> None:
+    from _gate_fixtures import frames
+
+    populate(client, only=1)
+    _, holdout = frames()
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    holdout.iloc[:150].to_csv(folder / "a.csv", index=False)
+    holdout.iloc[150:].to_csv(folder / "b.csv", index=False)
+    (folder / "README.txt").write_text("not data")
+    client.datasets.add("csv-holdout", folder)
+    gate = load_gate_spec(spec("metrics.auc >= 0.85", dataset="csv-holdout"))
+    from_csv = evaluate_gate(gate, f"models:/{MODEL}/1", client=client)
+    from_parquet = evaluate_gate(
+        load_gate_spec(spec("metrics.auc >= 0.85")), f"models:/{MODEL}/1", client=client
+    )
+    assert from_csv.passed and from_csv.dataset == "csv-holdout@v1"
+    assert from_csv.outcomes[0].value == pytest.approx(from_parquet.outcomes[0].value)
