@@ -221,3 +221,40 @@ def test_project_paths_hold_the_project_not_the_libraries(project: Project) -> N
     paths = project_paths()
     assert os.path.realpath(project.folder) in paths
     assert not any(p.startswith(os.path.realpath(sys.prefix) + os.sep) for p in paths)
+
+
+def test_list_and_dict_constants_count(project: Project) -> None:
+    source = (
+        "COLUMNS = {columns}\nPARAMS = {{'depth': 3}}\n\n"
+        "def f(df):\n    return df[COLUMNS], PARAMS\n"
+    )
+    first = code_fingerprint(project.write("config_use", source.format(columns=["a", "b"])).f)
+    assert sorted(first[1]) == ["config_use.COLUMNS", "config_use.PARAMS", "f (config_use.py)"]
+    second = code_fingerprint(project.write("config_use", source.format(columns=["a", "c"])).f)
+    assert _changed(first, second) == ["config_use.COLUMNS"]
+
+
+def test_set_constants_give_the_same_digest_in_every_process(project: Project) -> None:
+    import subprocess
+
+    project.write(
+        "sets",
+        "NAMES = frozenset({'age', 'income', 'zip', 'x', 'y'})\n\n"
+        "def f(n):\n    return n in NAMES\n",
+    )
+    script = (
+        f"import sys; sys.path.insert(0, {str(project.folder)!r}); import sets; "
+        "from loopwright.pipelines.fingerprint import code_fingerprint; "
+        "print(code_fingerprint(sets.f)[0])"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1

@@ -47,6 +47,7 @@ from blake3 import blake3
 __all__ = ["code_fingerprint", "is_project_file", "project_paths"]
 
 _CONSTANT_TYPES = (int, float, str, bytes, bool, type(None))
+_MAX_CONSTANT_ITEMS = 256
 _lock = threading.Lock()
 # By object, not by equality: equal code objects may come with different default values.
 _function_digests: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
@@ -175,12 +176,11 @@ def _visit_class(cls: type, parts: dict[str, str], seen: set[int]) -> None:
 def _reference(
     value: Any, label: str, attributes: tuple[str, ...], parts: dict[str, str], seen: set[int]
 ) -> None:
-    if isinstance(value, _CONSTANT_TYPES) or (
-        isinstance(value, (tuple, frozenset)) and len(value) <= 64
-    ):
-        # A constant the code reads (a threshold, a column tuple) is part of it. Only names
+    constant = _constant_text(value)
+    if constant is not None:
+        # A constant the code reads (a threshold, a list of columns) is part of it. Only names
         # whose code is project code get here, so library constants never count.
-        _add(parts, label, blake3(repr(value).encode()).hexdigest())
+        _add(parts, label, blake3(constant.encode()).hexdigest())
         return
     if isinstance(value, types.ModuleType):
         if not is_project_file(getattr(value, "__file__", None)):
@@ -197,6 +197,27 @@ def _reference(
             _visit(target, parts, seen)
     elif isinstance(target, type):
         _visit(target, parts, seen)
+
+
+def _constant_text(value: Any, depth: int = 0) -> str | None:
+    """A text for a small constant made of plain values, the same in every process (sets are
+    sorted: their order follows string hashing, which changes per process), else None."""
+    if isinstance(value, _CONSTANT_TYPES):
+        return repr(value)
+    if depth >= 4 or not isinstance(value, (tuple, list, set, frozenset, dict)):
+        return None
+    if len(value) > _MAX_CONSTANT_ITEMS:
+        return None
+    elements = [*value.keys(), *value.values()] if isinstance(value, dict) else list(value)
+    texts = [_constant_text(element, depth + 1) for element in elements]
+    if any(text is None for text in texts):
+        return None
+    if isinstance(value, dict):
+        half = len(value)
+        texts = [f"{key}: {item}" for key, item in zip(texts[:half], texts[half:], strict=True)]
+    if isinstance(value, (set, frozenset)):
+        texts.sort()
+    return f"{type(value).__name__}({', '.join(map(str, texts))})"
 
 
 def _names(code: types.CodeType) -> tuple[str, ...]:
