@@ -19,7 +19,7 @@ from _schedule_fixtures import add_version, client_on, make_monitor, monitor_run
 
 from loopwright.client import Client
 from loopwright.loop.entities import Fire
-from loopwright.loop.scheduler import Scheduler, job_environment, pipeline_command
+from loopwright.loop.scheduler import Scheduler, job_environment, pipeline_command, run_id_of
 
 MINUTE = 60_000
 
@@ -275,6 +275,22 @@ def test_pipeline_command_and_environment(client: Client, tmp_path: Path) -> Non
     assert env["LOOPWRIGHT_DB_URI"] == client.settings.db_uri
     assert env["LOOPWRIGHT_HOME"] == str(client.settings.home)
     assert "LOOPWRIGHT_SERVER_URI" not in env
+
+
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        ('{"id": "abc", "status": "completed"}\n', "abc"),
+        ('step train done\n{\n  "id": "abc",\n  "steps": [\n    {"id": "s1"}\n  ]\n}\n', "abc"),
+        ('{"id": "old"}\nprinted {braces}\n{"id": "new"}', "new"),
+        ("no json at all", None),
+        ('{"id": 7}', None),
+        ("{not json", None),
+        ("", None),
+    ],
+)
+def test_the_run_id_is_read_from_the_json_output(stdout: str, expected: str | None) -> None:
+    assert run_id_of(stdout) == expected
 
 
 def test_a_pipeline_target_runs_end_to_end(client: Client, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ..client import Client
     from .entities import Fire, Schedule
 
-__all__ = ["Scheduler", "job_environment", "pipeline_command"]
+__all__ = ["Scheduler", "job_environment", "pipeline_command", "run_id_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +95,15 @@ def job_environment(client: Client) -> dict[str, str]:
     return env
 
 
-def _run_id(stdout: str) -> str | None:
-    """The pipeline run's id from ``pipelines run --json`` (its last JSON object)."""
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            break
-    else:
-        line = stdout.strip()
-    for text in (stdout.strip(), line):
+def run_id_of(stdout: str) -> str | None:
+    """The pipeline run's id from ``pipelines run --json``: the last JSON object of its output
+    (on one line or indented over many; lines a pipeline printed before it are skipped)."""
+    lines = stdout.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if not lines[i].lstrip().startswith("{"):
+            continue
         try:
-            value = json.loads(text)
+            value = json.loads("\n".join(lines[i:]))
         except ValueError:
             continue
         if isinstance(value, dict) and isinstance(value.get("id"), str):
@@ -305,7 +303,7 @@ class Scheduler:
 
     def _wait_pipeline(self, process: subprocess.Popen[str], fire: Fire) -> None:
         stdout, stderr = process.communicate()
-        run_id = _run_id(stdout)
+        run_id = run_id_of(stdout)
         ok = process.returncode == 0
         detail: str | None = None
         if not ok:
