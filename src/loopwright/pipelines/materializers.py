@@ -26,7 +26,8 @@ name          takes                                        stored as
 Digests are BLAKE3 over the stored bytes; a folder's digest is over its sorted ``relpath NUL
 file digest`` lines. A model package is hashed through its manifest's file list, with a zip
 file (skops writes one) hashed by its members' names and contents, since zip headers carry
-the time they were written.
+the time they were written. A pickle's digest is of its bytes, which equal values need not
+share (a set's order follows per-process string hashing): pickled values may miss the cache.
 
 Example:
     >>> import tempfile
