@@ -456,3 +456,42 @@ def test_a_step_logs_and_registers_a_model_on_its_own_run(client: Client, projec
     assert run.status == "completed", run.error
     (version,) = client.registry.list_versions("churn")
     assert version.run_id == run.steps[0].run_id
+
+
+COMPOSED = """
+import loopwright as lw
+
+@lw.step
+def combine(*parts: int, **weights: float) -> float:
+    return sum(parts) + sum(weights.values())
+
+@lw.step
+def double(x: int) -> int:
+    return 2 * x
+
+@lw.pipeline
+def inner(x: int = 1) -> int:
+    return double(x)
+
+@lw.pipeline
+def outer(x: int = 1) -> float:
+    nothing = double.map([])
+    return combine(inner(x=x), inner(x=x + 1), len(nothing), a=0.5, b=0.25)
+"""
+
+
+def test_sub_pipelines_varargs_and_an_empty_map(client: Client, project: Project) -> None:
+    mod = project.write("composed_flow", COMPOSED)
+    run = mod.outer.run(client=client, params={"x": 2})
+    assert run.status == "completed", run.error
+    assert load_result(run, client=client) == 4 + 6 + 0 + 0.75
+    # the sub-pipeline's steps join the running pipeline; the empty map records nothing
+    assert [s.invocation for s in run.steps] == ["double#2", "double#3", "combine"]
+    combine_run = run.steps[-1]
+    assert set(combine_run.key_parts["params"]) == {"parts[0]", "parts[1]", "parts[2]", "a", "b"}
+    again = mod.outer.run(client=client, params={"x": 2})
+    assert {s.status for s in again.steps} == {"cached"}
+    changed = mod.outer.run(client=client, params={"x": 3})
+    assert next(s for s in changed.steps if s.invocation == "combine").cache_reason == (
+        "parameter changed: parts[0] 4 -> 6; parameter changed: parts[1] 6 -> 8"
+    )
