@@ -100,6 +100,14 @@ def test_a_refused_record_leaves_no_row_tag_or_event(client: Client) -> None:
             outcomes=PASS,
             pipeline_run_id="p1",
         )
+    with pytest.raises(InvalidInput, match="spec must be a GateSpec"):
+        gates.record(
+            GATE.to_dict(),  # type: ignore[arg-type]
+            model=MODEL,
+            version=1,
+            dataset_version_id=holdout,
+            outcomes=PASS,
+        )
     with pytest.raises(InvalidInput, match="needs at least one rule outcome"):
         gates.record(GATE, model=MODEL, version=1, dataset_version_id=holdout, outcomes=())
     with pytest.raises(InvalidInput, match="cannot pass with the value nan"):

@@ -21,12 +21,11 @@ from ..errors import InvalidInput, NotFound
 from ..store import schema as t
 from ..store.audit import append_event
 from ..store.upsert import upsert
-from .entities import GateResult, RuleOutcome
+from .entities import GateResult, GateSpec, RuleOutcome
 from .gates import check_gate_name
 
 if TYPE_CHECKING:
     from ..store.home import Store
-    from .entities import GateSpec
 
 __all__ = ["TAG_PREFIX", "GateService", "reason_of"]
 
@@ -75,6 +74,11 @@ class GateService:
         pipeline_run_id: str | None = None,
     ) -> GateResult:
         """Store a result and tag the model version with its verdict; audited."""
+        if not isinstance(spec, GateSpec):
+            raise InvalidInput(
+                f"spec must be a GateSpec (loopwright.loop.gates.load_gate_spec), not "
+                f"{type(spec).__name__}"
+            )
         gate = check_gate_name(spec.name)
         checked = tuple(_check_outcome(o) for o in outcomes)
         if not checked:
