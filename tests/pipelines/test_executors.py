@@ -53,6 +53,16 @@ def sleep_then_return(seconds: float, pid_file: str | None = None) -> int:
     return os.getpid()
 
 
+def fit_and_log_model(name: str) -> str:
+    from sklearn.linear_model import LinearRegression
+
+    run = lw.active_run()
+    assert run is not None
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0])
+    run.log_model(model, "model", registered_model_name=name)
+    return run.id
+
+
 def make_generator() -> object:
     return (i for i in range(3))
 
@@ -211,6 +221,16 @@ def test_process_runs_in_a_worker_with_the_steps_run_active(
     )
     # The worker flushed before returning: the metric is stored already.
     assert [m.value for m in client.get_metric_history(context.run_id, "x")] == [1.5]
+
+
+def test_a_model_logged_in_a_worker_is_registered(
+    client: Client, context: StepContext, process_executor: ProcessExecutor
+) -> None:
+    future = process_executor.submit(
+        fit_and_log_model, ("churn",), {}, timeout=None, context=context
+    )
+    assert future.result() == context.run_id
+    assert client.load_model("models:/churn/1").predict([[2.0]])[0] == pytest.approx(4.0)
 
 
 def test_process_fans_out_over_its_workers(
