@@ -79,9 +79,9 @@ def check_choice(what: str, value: object, choices: Sequence[str]) -> str:
     return value
 
 
-def _json_text(what: str, value: object, limit: int) -> str:
+def _json_text(what: str, value: object, limit: int, *, sort_keys: bool = True) -> str:
     try:
-        text = json.dumps(value, allow_nan=False, sort_keys=True, ensure_ascii=False)
+        text = json.dumps(value, allow_nan=False, sort_keys=sort_keys, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"{what} is not plain JSON ({exc}); use strings, numbers, booleans, None, lists "
@@ -112,7 +112,8 @@ def checked_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], st
         if name.startswith("/") or ".." in name.split("/"):
             raise InvalidInput(f"param key {name!r} must not start with '/' or hold '..'")
         _json_text(f"param {name[:40]!r}", value, limits.PARAM_VALUE)
-    text = _json_text("params", dict(params), MAX_DOCUMENT)
+    # In the caller's order (the function's signature, as the engine binds them).
+    text = _json_text("params", dict(params), MAX_DOCUMENT, sort_keys=False)
     return json.loads(text), text
 
 
