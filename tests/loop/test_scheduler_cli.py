@@ -238,3 +238,18 @@ def test_server_with_scheduler_fires_a_schedule(tmp_path: Path) -> None:
 def test_a_bad_scheduler_interval_is_refused(tmp_path: Path) -> None:
     result = lw(tmp_path / "home", "scheduler", "--interval", "0")
     assert result.exit_code == 2 and "Traceback" not in result.stderr
+
+
+def test_a_bad_server_scheduler_interval_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.config import resolve_settings
+    from loopwright.errors import ConfigError
+    from loopwright.server.app import create_app
+
+    settings = resolve_settings(home=tmp_path / "home")
+    with pytest.raises(ConfigError, match="LOOPWRIGHT_SERVER_SCHEDULER"):
+        create_app(settings, scheduler=-1)
+    monkeypatch.setenv("LOOPWRIGHT_SERVER_SCHEDULER", "often")
+    with pytest.raises(ConfigError, match=r"'often'.*seconds between ticks"):
+        create_app(settings)

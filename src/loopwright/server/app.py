@@ -108,12 +108,11 @@ def create_app(
             ticking every so many seconds (default: ``LOOPWRIGHT_SERVER_SCHEDULER``, which
             ``loopwright server --scheduler`` sets; unset: no scheduler).
     """
+    interval = _scheduler_interval(scheduler)  # a bad one fails before the stores open
     if state is None:
         from ..config import resolve_settings
 
         state = _open_state(settings or resolve_settings(), auth)
-
-    interval = _scheduler_interval(scheduler)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
