@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _pipeline_project import Project
 
@@ -188,3 +190,56 @@ def test_miss_reasons_name_what_changed_and_stay_short() -> None:
         "S",
     )
     assert many.endswith("and 40 more since S") and len(many) < 200
+
+
+def test_a_path_output_loads_as_a_copy_that_lives_as_long_as_the_process(
+    tmp_path: Path, project: Project
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    project.write(
+        "path_flow",
+        """
+        from pathlib import Path
+        import loopwright as lw
+
+        @lw.step
+        def report(folder: str) -> Path:
+            out = Path(folder) / "report.txt"
+            out.write_text("auc 0.9")
+            return out
+
+        @lw.pipeline
+        def flow(folder: str) -> Path:
+            return report(folder)
+        """,
+    )
+    script = textwrap.dedent(
+        f"""
+        import loopwright as lw
+        from loopwright.pipelines import _outputs, load_output, load_pipeline
+
+        client = lw.connect(home={str(tmp_path / "home")!r})
+        run = load_pipeline("path_flow:flow").run(
+            client=client, params={{"folder": {str(tmp_path)!r}}}
+        )
+        _outputs._recent = _outputs._Recent(8)
+        copy = load_output(run.steps[0].outputs[0], client=client)
+        assert copy.read_text() == "auc 0.9" and copy != {str(tmp_path / "report.txt")!r}
+        print(copy)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=project.folder,
+        env={**os.environ, "PYTHONPATH": str(project.folder)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    copy = Path(done.stdout.strip().splitlines()[-1])
+    assert copy.name == "report.txt" and not copy.exists()  # removed when the process ended

@@ -11,6 +11,7 @@ time: steps should not mutate the values they are given (as with any cached resu
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -38,6 +39,14 @@ _MEMORY_DIR = "/dev/shm"  # noqa: S108  (only as dir= of mkdtemp: private 0700 f
 # Materializers whose loaded value may point into the download folder, which must then stay.
 _KEEP_FOLDER = frozenset({"path", "model"})
 _CHECKS_TRUST = frozenset({"pickle", "model"})
+# Download folders of loaded path and model values: they live as long as this process.
+_kept: list[Path] = []
+
+
+@atexit.register
+def _remove_kept() -> None:
+    for folder in _kept:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _Recent:
@@ -172,6 +181,8 @@ def load_ref(client: Client, ref: ArtifactRef, *, trusted: bool) -> object:
     finally:
         if ref.materializer not in _KEEP_FOLDER:
             shutil.rmtree(folder, ignore_errors=True)
+        else:
+            _kept.append(folder)
     remember(ref, value)
     return value
 
