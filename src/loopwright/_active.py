@@ -28,6 +28,7 @@ from .errors import TrackingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from .client import Client
     from .loop.entities import GateResult, GateSpec
@@ -125,7 +126,7 @@ def pipeline(
 
 
 def evaluate_gate(
-    spec: GateSpec,
+    spec: GateSpec | str | Path | Mapping[str, Any],
     model_uri: str,
     *,
     client: Client | None = None,

@@ -345,6 +345,10 @@ def test_lw_evaluate_gate_uses_the_default_client(
     monkeypatch.setattr(_active, "_default_client", client)
     result = lw.evaluate_gate(load_gate_spec(spec("metrics.f1 >= 0.5")), f"models:/{MODEL}/1")
     assert result.passed and client.gates.get(result.id) == result
+    from_mapping = lw.evaluate_gate(spec("metrics.f1 >= 0.99"), f"models:/{MODEL}/1")
+    assert not from_mapping.passed  # a mapping (or a YAML path) is read by load_gate_spec
+    with pytest.raises(InvalidInput, match="lacks target"):
+        lw.evaluate_gate({"name": "g", "dataset": HOLDOUT, "rules": ["metrics.f1 > 0"]}, "x")
 
 
 def test_a_holdout_of_several_csv_files_is_read_as_one_table(

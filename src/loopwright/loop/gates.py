@@ -248,15 +248,16 @@ class _Scores:
 
 
 def evaluate_gate(
-    spec: GateSpec,
+    spec: GateSpec | str | Path | Mapping[str, Any],
     model_uri: str,
     *,
     client: Client | None = None,
     pipeline_run_id: str | None = None,
     trusted: bool = False,
 ) -> GateResult:
-    """Check ``spec`` on the model version ``model_uri`` (``models:/NAME/N`` or
-    ``models:/NAME@ALIAS``) and record the result through ``client.gates``.
+    """Check ``spec`` (a :class:`GateSpec`, or what :func:`load_gate_spec` reads) on the model
+    version ``model_uri`` (``models:/NAME/N`` or ``models:/NAME@ALIAS``) and record the result
+    through ``client.gates``.
 
     A rule that cannot be measured (AUC of a model without ``predict_proba``, a model that
     fails on the holdout) fails, its detail saying why; a ``vs_champion`` rule passes when the
@@ -274,7 +275,7 @@ def evaluate_gate(
             "or call lw.evaluate_gate (the default client)"
         )
     if not isinstance(spec, GateSpec):
-        raise InvalidInput(f"spec must be a GateSpec (load_gate_spec), not {type(spec).__name__}")
+        spec = load_gate_spec(spec)
     parsed = parse_model_uri(model_uri)
     if parsed.kind != "models":
         raise InvalidInput(
