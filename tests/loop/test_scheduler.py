@@ -360,3 +360,14 @@ def test_a_scheduler_on_a_server_and_one_on_the_store_share_the_fires(
             assert (mine.event_key, mine.owner) == (second, "local")
             assert remote_scheduler.tick(now_ms=due) == []
             assert len(ed.schedules.fires("on-data")) == 2
+
+
+def test_run_monitors_runs_the_due_monitors_before_firing(client: Client) -> None:
+    from datetime import timedelta
+
+    client.monitoring.create("m", deployment="churn-api", every=timedelta(minutes=1))
+    Scheduler(client, advance_loops=False).tick()
+    assert client.monitoring.get("m").last_run_at is None  # off by default
+    Scheduler(client, advance_loops=False, run_monitors=True).tick()
+    (run,) = client.monitoring.history("m")
+    assert run.status == "no_data"  # nothing served yet; the monitor ran

@@ -46,6 +46,14 @@ def scheduler(
         bool,
         typer.Option("--loops/--no-loops", help="Also move in-flight loop iterations on."),
     ] = True,
+    monitors: Annotated[
+        bool,
+        typer.Option(
+            "--monitors",
+            help="Also run due monitors each tick (as monitors run-due), so their alerts fire "
+            "drift triggers at once.",
+        ),
+    ] = False,
     owner: Annotated[
         str | None,
         typer.Option("--owner", help="This scheduler's name on its fires (default: host:pid)."),
@@ -62,7 +70,7 @@ def scheduler(
     from .schedules import fire_dict
 
     with handle_errors(), state(ctx).client() as client:
-        runner = Scheduler(client, owner=owner, advance_loops=loops)
+        runner = Scheduler(client, owner=owner, advance_loops=loops, run_monitors=monitors)
         if once:
             fired = runner.tick()
             runner.wait()

@@ -119,14 +119,24 @@ class Scheduler:
         owner: this scheduler's name on the fires it claims (default: host, pid and a random
             part).
         advance_loops: after firing, move in-flight loop iterations on (``driver.advance_all``).
+        run_monitors: before firing, run the monitors that are due (``monitoring.run_due``), so
+            the alerts they open fire drift/performance/alert triggers in the same tick. Off by
+            default: several schedulers would each run a due monitor (``monitors run-due`` on
+            one machine's cron is the alternative).
     """
 
     def __init__(
-        self, client: Client, *, owner: str | None = None, advance_loops: bool = True
+        self,
+        client: Client,
+        *,
+        owner: str | None = None,
+        advance_loops: bool = True,
+        run_monitors: bool = False,
     ) -> None:
         self.client = client
         self.owner = owner or f"{socket.gethostname()[:100]}:{os.getpid()}:{_ids.new_id()[-8:]}"
         self.advance_loops = advance_loops
+        self.run_monitors = run_monitors
         self._jobs: list[threading.Thread] = []
         self._outcomes: dict[str, Fire] = {}  # fires whose pipeline job has ended
         self._ended: list[Fire] = []  # ... not yet handed out by ended()
@@ -139,6 +149,11 @@ class Scheduler:
         scheduler claimed. A schedule that cannot be read (its monitor deleted, say) is logged
         and skipped; the others still fire."""
         now = _ids.now_ms() if now_ms is None else now_ms
+        if self.run_monitors:
+            try:
+                self.client.monitoring.run_due()
+            except LoopwrightError as exc:  # schedules still fire on what is there
+                logger.warning("running due monitors failed: %s", exc)
         fired: list[Fire] = []
         for schedule in self.client.schedules.list():
             if not schedule.enabled:
