@@ -213,6 +213,7 @@ def test_latency_is_measured_and_an_absurd_threshold_fails(client: Client) -> No
     result = evaluate_gate(gate, f"models:/{MODEL}/1", client=client)
     relaxed, absurd = result.outcomes
     assert relaxed.passed and relaxed.value is not None and 0 < relaxed.value < 10000
+    assert relaxed.detail == "30 predict calls of one row each"
     assert not absurd.passed and absurd.value is not None and absurd.value > 0.000001
     assert result.reason.startswith("latency.p50_ms <= 0.000001 failed (")
 

@@ -491,6 +491,7 @@ def _latency(model: LoadedModel, features: pd.DataFrame, rows: int) -> dict[str,
         "p99_ms": float(np.percentile(measured, 99)),
         "mean_ms": float(measured.mean()),
         "max_ms": float(measured.max()),
+        "calls": float(count),
     }
 
 
@@ -548,7 +549,8 @@ def _check(
     if rule.namespace == "latency":
         if rule.name not in scores.latency:
             return RuleOutcome(rule.text, None, False, scores.notes.get("latency", "not measured"))
-        return _verdict(rule, scores.latency[rule.name], "one row per predict call")
+        calls = int(scores.latency["calls"])
+        return _verdict(rule, scores.latency[rule.name], f"{calls} predict calls of one row each")
     found = scores.fairness.get(rule.name)
     if found is None:
         why = scores.notes.get("fairness") or scores.notes.get(rule.name, "not measured")
