@@ -243,3 +243,41 @@ def test_a_path_output_loads_as_a_copy_that_lives_as_long_as_the_process(
     assert done.returncode == 0, done.stderr
     copy = Path(done.stdout.strip().splitlines()[-1])
     assert copy.name == "report.txt" and not copy.exists()  # removed when the process ended
+
+
+MUTATING = """
+import loopwright as lw
+
+@lw.step
+def load() -> list:
+    return [3, 1, 2]
+
+@lw.step
+def sort_in_place(rows: list) -> int:
+    rows.sort()  # changes its input: the stored output of load stays [3, 1, 2]
+    return rows[0]
+
+@lw.step
+def first(rows: list) -> int:
+    return rows[0] * {scale}
+
+@lw.pipeline
+def flow() -> int:
+    rows = load()
+    sort_in_place(rows)
+    return first(rows)
+"""
+
+
+def test_a_cache_hit_serves_the_stored_value_not_one_changed_in_place(
+    client: Client, project: Project
+) -> None:
+    from loopwright.pipelines import load_result
+
+    run = project.write("mutating_flow", MUTATING.format(scale=1)).flow.run(client=client)
+    assert load_result(run, client=client) == 1  # plain Python: first saw the sorted list
+    again = project.write("mutating_flow", MUTATING.format(scale=10)).flow.run(client=client)
+    steps = _steps(again)
+    assert steps["load"].status == steps["sort_in_place"].status == "cached"
+    # load is served as stored, not as the list sort_in_place changed in this process
+    assert load_result(again, client=client) == 30

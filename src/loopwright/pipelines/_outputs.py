@@ -4,9 +4,10 @@ A tuple return value is stored item by item (``output.0``, ``output.1``...) and 
 tuple; anything else is one ``output``. Values are written by the materializers into a temporary
 folder and sent with one ``log_artifacts`` call, so a step costs one artifact round trip.
 
-Loaded values are kept in a small per-process LRU by digest, so a cache hit on a value this
-process made or loaded recently skips the download. The LRU hands out the same object each
-time: steps should not mutate the values they are given (as with any cached result).
+Immutable values (numbers, strings, bytes, tuples of those) are kept in a small per-process
+LRU by digest, so a cache hit on one this process made or loaded recently skips the download.
+Mutable ones (frames, arrays, models, lists) are not: a step that changes its input in place
+would otherwise change what a later cache hit in this process is served, under the old digest.
 """
 
 from __future__ import annotations
@@ -92,8 +93,18 @@ def _scratch(small: bool) -> str | None:
 
 
 def remember(ref: ArtifactRef, value: object) -> None:
-    """Keep ``value`` as the loaded form of ``ref`` for later cache hits in this process."""
-    _recent.put(ref.digest, value)
+    """Keep ``value`` as the loaded form of ``ref`` for later cache hits in this process, if it
+    cannot be changed in place."""
+    if _immutable(value):
+        _recent.put(ref.digest, value)
+
+
+def _immutable(value: object, depth: int = 0) -> bool:
+    if value is None or isinstance(value, bool | int | float | complex | str | bytes):
+        return True
+    if type(value) in (tuple, frozenset) and depth < 4:
+        return all(_immutable(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    return False
 
 
 def _named(value: object, base: str) -> list[tuple[str, object]]:
