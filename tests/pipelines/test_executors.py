@@ -367,3 +367,20 @@ def test_conformance_closed_executors_refuse_calls(
     any_executor.close()
     with pytest.raises(InvalidInput, match="closed"):
         any_executor.submit(add, (1,), {}, timeout=1, context=context)
+
+
+def test_a_failing_deadline_callback_does_not_stop_later_deadlines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from loopwright.pipelines._dispatch import _Deadlines
+
+    deadlines = _Deadlines()
+    fired = threading.Event()
+
+    def broken() -> None:
+        raise OSError("kill failed")
+
+    deadlines.add(0.01, broken)
+    deadlines.add(0.05, fired.set)
+    assert fired.wait(5)
+    assert "past its timeout failed" in caplog.text

@@ -15,10 +15,13 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._logging import get_logger
 from ..errors import InvalidInput, StepTimeout
 from ._worker import StepContext
 
 __all__ = ["Dispatcher", "Task", "check_by_reference"]
+
+_logger = get_logger(__name__)
 
 
 @dataclass
@@ -60,7 +63,10 @@ class _Deadlines:
                     wait = None if not self._heap else self._heap[0][0] - time.monotonic()
                     self._cond.wait(wait)
                 _, _, callback = heapq.heappop(self._heap)
-            callback()  # callbacks check themselves whether the call already ended
+            try:
+                callback()  # callbacks check themselves whether the call already ended
+            except Exception:  # one failed stop must not end every later call's deadline
+                _logger.exception("stopping a step call past its timeout failed")
 
 
 _deadlines = _Deadlines()
