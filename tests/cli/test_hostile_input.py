@@ -190,6 +190,7 @@ _READING_ARGS = {
     "monitors show": ["m"],
     "monitors history": ["m"],
     "monitors report": ["m"],
+    "pipelines show": ["0" * 32],
     "labels show": ["d"],
     "schedules show": ["s"],
     "serve": ["models:/m/1"],

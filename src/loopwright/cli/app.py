@@ -16,6 +16,7 @@ from . import home as home_commands
 from . import labels as label_commands
 from . import models as model_commands
 from . import monitors as monitor_commands
+from . import pipelines as pipeline_commands
 from . import predict as predict_commands
 from . import predictions as prediction_commands
 from . import runs as run_commands
@@ -105,6 +106,7 @@ app.add_typer(model_commands.app, name="models")
 app.add_typer(deployment_commands.app, name="deployments")
 app.add_typer(prediction_commands.app, name="predictions")
 app.add_typer(monitor_commands.app, name="monitors")
+app.add_typer(pipeline_commands.app, name="pipelines")
 app.add_typer(gate_commands.app, name="gates")
 app.add_typer(schedule_commands.app, name="schedules")
 app.add_typer(label_commands.app, name="labels")
