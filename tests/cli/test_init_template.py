@@ -148,3 +148,43 @@ def test_plain_init_is_unchanged_and_bad_templates_or_folders_are_refused(
     blocked = _init("--dir", str(tmp_path / "z"), "--force")
     assert blocked.exit_code == 1 and "gates.yaml" in blocked.output
     assert not (tmp_path / "z" / "pipeline.py").exists()
+
+
+def _command_lines(project: Path) -> list[list[str]]:
+    """Every ``loopwright ...`` command the project's files show, as tokens (continued lines
+    joined; comments, pipes and ``&&`` cut off)."""
+    import shlex
+
+    found = []
+    for name in ("README.md", "Makefile", "Dockerfile", ".github/workflows/ci.yml"):
+        text = (project / name).read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.replace('", "', " ").replace('CMD ["', "").replace('"]', " ")
+            line = line.strip().removeprefix("#").strip().removeprefix("run:").strip()
+            if line.startswith("loopwright "):
+                tokens = shlex.split(line.split(" #")[0].split("&&")[0], posix=True)
+                found.append(tokens)
+    return found
+
+
+def test_every_command_the_project_shows_exists_with_its_options(tmp_path: Path) -> None:
+    import typer.main
+
+    project = tmp_path / "proj"
+    assert _init("--dir", str(project)).exit_code == 0
+    root = typer.main.get_command(app)
+    lines = _command_lines(project)
+    assert len(lines) >= 15, lines
+    for tokens in lines:
+        command: Any = root
+        words = tokens[1:]
+        while words and hasattr(command, "commands") and words[0] in command.commands:
+            command = command.commands[words.pop(0)]
+        if words and words[0] in ("--user", "--server", "--home"):  # a global option first
+            words = words[2:]
+            while words and hasattr(command, "commands") and words[0] in command.commands:
+                command = command.commands[words.pop(0)]
+        assert not hasattr(command, "commands"), ("no such command", tokens)
+        options = {opt for param in command.params for opt in param.opts}
+        used = {word.split("=")[0] for word in words if word.startswith("--")}
+        assert used <= options, (tokens, used - options)
