@@ -192,6 +192,7 @@ _READING_ARGS = {
     "monitors report": ["m"],
     "pipelines show": ["0" * 32],
     "labels show": ["d"],
+    "lineage": ["req-1"],
     "schedules show": ["s"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],

@@ -52,6 +52,7 @@ READING_COMMANDS = frozenset(
         "pipelines show",
         "gates results",
         "labels show",
+        "lineage",
         "schedules list",
         "schedules show",
         "scheduler",  # fires schedules of a store that must exist (a typo must not make one)

@@ -14,6 +14,7 @@ from . import experiments as experiment_commands
 from . import gates as gate_commands
 from . import home as home_commands
 from . import labels as label_commands
+from . import lineage as lineage_commands
 from . import models as model_commands
 from . import monitors as monitor_commands
 from . import pipelines as pipeline_commands
@@ -97,6 +98,7 @@ home_commands.register(app)
 server_commands.register(app)
 serve_commands.register(app)
 predict_commands.register(app)
+lineage_commands.register(app)
 scheduler_commands.register(app)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(experiment_commands.experiments_app, name="experiments")
