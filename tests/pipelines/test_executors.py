@@ -384,3 +384,17 @@ def test_a_failing_deadline_callback_does_not_stop_later_deadlines(
     deadlines.add(0.05, fired.set)
     assert fired.wait(5)
     assert "past its timeout failed" in caplog.text
+
+
+def test_a_call_sent_to_a_worker_that_died_idle_goes_to_a_new_one(
+    context: StepContext,
+) -> None:
+    executor = ProcessExecutor(max_parallel=1)
+    first = executor.submit(sleep_then_return, (0,), {}, timeout=None, context=context).result()
+    os.kill(first, 9)  # the idle worker dies (the OOM killer, an operator)
+    deadline = time.monotonic() + 5
+    while _alive(first) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = executor.submit(sleep_then_return, (0,), {}, timeout=None, context=context)
+    assert second.result(timeout=60) not in (first, os.getpid())
+    executor.close()

@@ -35,6 +35,7 @@ class Task:
     settled: bool = False
     handle: Any = None  # what the executor needs to stop it (a slot, a Ray ref)
     launched_at: float = 0.0  # wall-clock seconds
+    relaunched: bool = False  # sent to a second worker after the first died before starting it
 
 
 class _Deadlines:

@@ -41,6 +41,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInput
@@ -194,15 +195,25 @@ class ProcessExecutor(Dispatcher):
             worker.pool.shutdown(wait=True, cancel_futures=True)
 
     def _launch(self, task: Task) -> None:
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker(self._mp)
+        while True:
             with self._lock:
-                self._workers.append(worker)
+                worker = self._idle.pop() if self._idle else None
+            fresh = worker is None
+            if worker is None:
+                worker = _Worker(self._mp)
+                with self._lock:
+                    self._workers.append(worker)
+            try:
+                inner = worker.pool.submit(run_step, task.fn, task.args, task.kwargs, task.context)
+            except BrokenProcessPool:
+                # An idle worker died since its last call: take another.
+                self._discard(worker)
+                if fresh:
+                    raise
+                continue
+            break
         task.handle = worker
         self._start_clock(task)
-        inner = worker.pool.submit(run_step, task.fn, task.args, task.kwargs, task.context)
         inner.add_done_callback(lambda done: self._done(task, worker, done))
 
     def _started_at(self, task: Task) -> float | None:
@@ -212,7 +223,7 @@ class ProcessExecutor(Dispatcher):
 
     def _done(self, task: Task, worker: _Worker, inner: Future[Any]) -> None:
         error = inner.exception() if not inner.cancelled() else None
-        broken = error is not None and type(error).__name__ == "BrokenProcessPool"
+        broken = isinstance(error, BrokenProcessPool)
         with self._lock:
             if task.settled:
                 return
@@ -220,6 +231,15 @@ class ProcessExecutor(Dispatcher):
                 self._idle.append(worker)
         if broken:
             self._discard(worker)
+            if not task.relaunched and not self._closed and self._started_at(task) is None:
+                # The worker died before the call began (an idle worker killed, say): the call
+                # has not run, so it goes to a new worker once.
+                task.relaunched = True
+                try:
+                    self._launch(task)
+                except BaseException as exc:
+                    self._settle(task, error=exc)
+                return
             error = RuntimeError(
                 f"the worker process running step {task.context.invocation} died before it "
                 "returned: killed, out of memory, or failed to start (a script that runs a "
