@@ -23,8 +23,7 @@ from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
 from loopwright.loop._gate_records import GateService
-from loopwright.loop.protocol import Gates
-from loopwright.loop.protocol import Loops, Schedules
+from loopwright.loop.protocol import Gates, Loops, Schedules
 from loopwright.loop.schedules import ScheduleService
 from loopwright.loop.service import LoopService
 from loopwright.monitoring.protocol import Monitoring
@@ -79,8 +78,8 @@ CAPABILITIES = [
     Capability("deployments", Deployments, DeploymentService, RemoteDeployments),
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
-    Capability("gates", Gates, GateService, RemoteGates),
     Capability("pipelines", Pipelines, PipelineService, RemotePipelines),
+    Capability("gates", Gates, GateService, RemoteGates),
     Capability("schedules", Schedules, ScheduleService, RemoteSchedules),
     Capability("loops", Loops, LoopService, RemoteLoops),
 ]
