@@ -335,3 +335,16 @@ def test_the_cli_prints_the_tree_and_the_json(world: World) -> None:
     assert bad.exit_code == 1 and "--since" in bad.output
     kind = runner.invoke(app, [*base, "lineage", REQUEST, "--kind", "thing"], env=env)
     assert kind.exit_code == 1 and "--kind" in kind.output
+
+
+def test_a_walk_past_its_bound_stops_and_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.loop import _lineage_walk
+
+    monkeypatch.setattr(_lineage_walk, "MAX_NODES", 4)
+    graph = lineage(world.client, REQUEST)
+    assert len(graph.nodes) == 4
+    assert graph.notes == ["the walk stopped at 4 records; start from a narrower subject"]
+    ids = {node.id for node in graph.nodes}
+    assert all(edge.src in ids and edge.dst in ids for edge in graph.edges)
