@@ -371,3 +371,42 @@ def test_run_monitors_runs_the_due_monitors_before_firing(client: Client) -> Non
     Scheduler(client, advance_loops=False, run_monitors=True).tick()
     (run,) = client.monitoring.history("m")
     assert run.status == "no_data"  # nothing served yet; the monitor ran
+
+
+def test_a_pipeline_job_of_a_remote_scheduler_records_through_the_server(
+    tmp_path: Path, db_uri: str
+) -> None:
+    import loopwright as lw
+    from loopwright.config import resolve_settings
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from test_public_api import live_server
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "remote_flow.py").write_text(textwrap.dedent(PIPELINE_MODULE))
+    settings = resolve_settings(home=tmp_path / "home", db_uri=db_uri)
+    with client_on(tmp_path / "home", db_uri) as local:
+        UserService(local.store, actor="root").add("ed", "editor")
+        secret = TokenService(local.store, actor="root").create("ed").secret
+        with (
+            live_server(settings) as url,
+            lw.connect(url, token=secret, home=tmp_path / "ed") as ed,
+        ):
+            env = job_environment(ed)
+            assert env["LOOPWRIGHT_SERVER_URI"] == url and env["LOOPWRIGHT_TOKEN"] == secret
+            assert "LOOPWRIGHT_DB_URI" not in env  # the job talks to the server, not the store
+            ed.schedules.create(
+                "remote", target="remote_flow:flow", trigger="interval:1h", params={"x": 4},
+                cwd=str(code),
+            )  # fmt: skip
+            scheduler = Scheduler(ed, advance_loops=False)
+            started = scheduler.tick(now_ms=_due(ed, "remote"))
+            assert scheduler.wait(timeout=300)
+            (fire,) = scheduler.outcomes(started)
+            assert fire.status == "succeeded", fire.detail
+            assert fire.pipeline_run_id is not None
+            run = local.pipelines.get_run(fire.pipeline_run_id)
+            assert run.status == "completed" and dict(run.params)["x"] == 4
+            tracked = local.get_run(run.run_id) if run.run_id else None
+            assert tracked is not None and tracked.user == "ed"  # recorded as the token's user
