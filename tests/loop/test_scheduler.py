@@ -410,3 +410,19 @@ def test_a_pipeline_job_of_a_remote_scheduler_records_through_the_server(
             assert run.status == "completed" and dict(run.params)["x"] == 4
             tracked = local.get_run(run.run_id) if run.run_id else None
             assert tracked is not None and tracked.user == "ed"  # recorded as the token's user
+
+
+def test_a_time_schedule_without_a_due_time_fires_once_then_keeps_its_phase(
+    client: Client,
+) -> None:
+
+    from loopwright.store import schema as t
+
+    client.schedules.create("bare", target="ghost", trigger="interval:10m", target_kind="loop")
+    with client.store.db.write() as conn:  # as a row written by hand or an old version would be
+        conn.execute(t.schedules.update().values(next_fire_at=None))
+    scheduler = Scheduler(client, advance_loops=False)
+    (fire,) = scheduler.tick(now_ms=5 * MINUTE)
+    assert fire.due_at == 5 * MINUTE
+    assert client.schedules.get("bare").next_fire_at == 15 * MINUTE
+    assert scheduler.tick(now_ms=14 * MINUTE) == []

@@ -242,9 +242,8 @@ class Scheduler:
         trigger = schedule.trigger
         if trigger.kind in TIME_KINDS:
             due = schedule.next_fire_at
-            if due is None:  # not set (a row written by hand): start the phase now
-                due = next_due(trigger, after=now)
-                assert due is not None
+            if due is None:  # not set (a row written by hand): due now, in phase from here
+                due = now
             if due > now:
                 return []
             following = next_due(trigger, after=now, previous=due)
