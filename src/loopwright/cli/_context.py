@@ -55,6 +55,9 @@ READING_COMMANDS = frozenset(
         "lineage",
         "schedules list",
         "schedules show",
+        "loops list",
+        "loops show",
+        "loops history",
         "scheduler",  # fires schedules of a store that must exist (a typo must not make one)
         "serve",  # a package folder alone needs no store; see cli/serve.py
         "predict",  # likewise a folder over files; see cli/predict.py
@@ -108,6 +111,12 @@ CREATING_COMMANDS = frozenset(
         "schedules enable",
         "schedules disable",
         "schedules delete",
+        "loops create",
+        "loops pause",
+        "loops resume",
+        "loops delete",
+        "loops trigger",
+        "loops tick",
         "users add",
         "users set-role",
         "users disable",

@@ -15,6 +15,7 @@ from . import gates as gate_commands
 from . import home as home_commands
 from . import labels as label_commands
 from . import lineage as lineage_commands
+from . import loops as loop_commands
 from . import models as model_commands
 from . import monitors as monitor_commands
 from . import pipelines as pipeline_commands
@@ -111,6 +112,7 @@ app.add_typer(monitor_commands.app, name="monitors")
 app.add_typer(pipeline_commands.app, name="pipelines")
 app.add_typer(gate_commands.app, name="gates")
 app.add_typer(schedule_commands.app, name="schedules")
+app.add_typer(loop_commands.app, name="loops")
 app.add_typer(label_commands.app, name="labels")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
