@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from .. import _ids
@@ -218,8 +219,9 @@ class Scheduler:
         still run after ``timeout`` seconds."""
         with self._lock:
             jobs = list(self._jobs)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for job in jobs:
-            job.join(timeout)
+            job.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         with self._lock:
             self._jobs = [job for job in self._jobs if job.is_alive()]
             return not self._jobs
