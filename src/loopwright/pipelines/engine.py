@@ -53,6 +53,7 @@ _executing: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 _SERVABLE = ("completed", "cached", "resumed")
+_INPROCESS_PARALLEL = 4
 
 
 def current() -> RunState | None:
@@ -92,8 +93,11 @@ class RunState:
         # In-process steps without a timeout run inline here: the executor is made only when a
         # call needs one (a timeout, a process pool, Ray), so a plain run starts none.
         self.inline = executor == "inprocess"
-        self.max_parallel = max(1, max_parallel or (1 if self.inline else os.cpu_count() or 1))
-        self._requested_parallel = max_parallel
+        # In-process map items default to a few threads: an item's cost is mostly waiting on
+        # the store (a transaction, an fsync), which threads overlap, as Prefect's default task
+        # runner does; max_parallel=1 runs them one after another.
+        default = _INPROCESS_PARALLEL if self.inline else os.cpu_count() or 1
+        self.max_parallel = max_parallel or default
         self._ray_address = ray_address
         self._executor: Executor | None = None
         self._executor_lock = threading.Lock()
@@ -110,7 +114,7 @@ class RunState:
 
                 self._executor = get_executor(
                     self.executor_name,
-                    max_parallel=self._requested_parallel,
+                    max_parallel=self.max_parallel,
                     ray_address=self._ray_address,
                 )
             return self._executor

@@ -86,7 +86,8 @@ class Step:
 
     def map(self, items: Iterable[Any], /, **common: Any) -> list[Any]:
         """Call the step once per item (the item as first positional argument), in parallel on
-        the run's executor up to its ``max_parallel``; results in item order.
+        the run's executor up to its ``max_parallel`` (in-process: 4 threads unless given);
+        results in item order.
 
         Outside a pipeline it is a plain loop. One failed item fails the map once the others
         finish; their results stay cached, so a resume reruns only the failed ones.
