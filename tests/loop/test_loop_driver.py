@@ -140,6 +140,13 @@ def test_an_approver_rejects(approving: World, t0: int) -> None:
     assert it.state == "rejected"
     assert it.reason is not None and "not before the freeze ends" in it.reason
     assert w.client.deployments.get(DEPLOYMENT).revision == 1
+    # The next iteration's pipeline is served from the cache: the same version 2, asked anew
+    # (the rejected request of the first iteration is not taken for the new one).
+    again = advance(w.client, w.client.loops.start_iteration("ct").id, owner="d", now_ms=t0)
+    assert again.state == "awaiting_approval" and again.model_version == 2
+    assert again.approval_request_id not in (None, it.approval_request_id)
+    request = w.client.registry.get_request(again.approval_request_id or "")
+    assert (request.status, request.version) == ("pending", 2)
 
 
 def test_a_failing_gate_rejects(open_world: World, t0: int) -> None:

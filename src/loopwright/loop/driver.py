@@ -290,14 +290,14 @@ def _awaiting_approval(turn: _Turn, loop: Loop, it: Iteration) -> Iteration | No
 
 
 def _traffic_request(turn: _Turn, loop: Loop, version: int) -> Any:
-    requests = [
+    """The pending traffic request for the version: the registry opens one (or finds the open
+    one) on each refusal, so a decided request of an earlier iteration is never taken."""
+    pending = [
         r
-        for r in turn.client.registry.requests(status=None, model=loop.model)
+        for r in turn.client.registry.requests(status="pending", model=loop.model)
         if r.action == "traffic" and r.version == version
     ]
-    pending = [r for r in requests if r.status == "pending"]
-    chosen = pending or requests
-    return chosen[-1] if chosen else None
+    return pending[-1] if pending else None
 
 
 # --- the canary ----------------------------------------------------------------------------
