@@ -300,3 +300,15 @@ def test_a_stored_path_that_was_altered_is_refused(tmp_path: Path) -> None:
     (stored.path / "extra.txt").write_text("b")
     with pytest.raises(InvalidInput, match="found 2 entries"):
         load("path", stored.path, trusted=False)
+
+
+def test_a_model_its_flavor_cannot_store_is_pickled_only_when_opted_in(tmp_path: Path) -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = FunctionTransformer(lambda x: x + 1).fit([[1.0]])
+    with pytest.raises(InvalidInput, match="module level"):
+        save(model, tmp_path / "a", "output", allow_pickle=False)
+    stored = save(model, tmp_path / "b", "output", allow_pickle=True)
+    assert stored.materializer == "pickle" and stored.path.name == "output.pkl"
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["output.pkl"]
+    assert load("pickle", stored.path, trusted=True).transform(np.ones((1, 1)))[0][0] == 2.0

@@ -20,7 +20,7 @@ name          takes                                        stored as
 ``json``      None, bool, int, float (NaN and infinities   canonical JSON; tuples come back as
               allowed), str, numpy scalars, and lists,     lists and numpy scalars as Python
               tuples and str-keyed dicts of those          numbers
-``pickle``    anything else, only with ``allow_pickle``    a pickle, loaded only if trusted
+``pickle``    anything else, only with ``allow_pickle``    a (cloud)pickle, loaded if trusted
 ============  ==========================================  ===================================
 
 Digests are BLAKE3 over the stored bytes; a folder's digest is over its sorted ``relpath NUL
@@ -192,7 +192,15 @@ def save(value: Any, folder: Path, name: str, *, allow_pickle: bool) -> Stored:
         target = folder / name
         from ..registry.packaging.package import save_model
 
-        save_model(value, target, signature=None)
+        try:
+            save_model(value, target, signature=None)
+        except InvalidInput:
+            if not allow_pickle:
+                raise
+            # The flavor cannot store this one (a lambda inside, say); the step opted in.
+            shutil.rmtree(target, ignore_errors=True)
+            kind, target = "pickle", folder / f"{name}{_SUFFIX['pickle']}"
+            target.write_bytes(_to_bytes(kind, value))
     elif kind == "path":
         target = _save_path(value, folder / name)
     else:
@@ -315,9 +323,14 @@ def _to_bytes(kind: str, value: Any) -> bytes:
         return _parquet(value)
     if kind == "pandas":
         return _parquet(_pandas_table(value))
-    import pickle
-
-    return pickle.dumps(value, protocol=5)
+    try:
+        # cloudpickle (when installed) also stores lambdas and local classes; its output is an
+        # ordinary pickle that the guarded loader reads where cloudpickle is importable.
+        import cloudpickle as pickler
+    except ImportError:
+        import pickle as pickler
+    data: bytes = pickler.dumps(value, protocol=5)
+    return data
 
 
 def _from_file(kind: str, path: Path) -> Any:
