@@ -223,6 +223,7 @@ def test_process_runs_in_a_worker_with_the_steps_run_active(
     assert [m.value for m in client.get_metric_history(context.run_id, "x")] == [1.5]
 
 
+@pytest.mark.slow  # the worker imports scikit-learn and skops
 def test_a_model_logged_in_a_worker_is_registered(
     client: Client, context: StepContext, process_executor: ProcessExecutor
 ) -> None:
