@@ -258,3 +258,17 @@ def test_set_constants_give_the_same_digest_in_every_process(project: Project) -
         for seed in ("1", "2", "3")
     }
     assert len(digests) == 1
+
+
+def test_a_project_base_class_counts(project: Project) -> None:
+    base = "class Base:\n    def score(self, x):\n        return x * {k}\n"
+    child = (
+        "from base_mod import Base\n\nclass Child(Base):\n    pass\n\n"
+        "def f(x):\n    return Child().score(x)\n"
+    )
+    project.write("base_mod", base.format(k=2))
+    first = code_fingerprint(project.write("child_mod", child).f)
+    assert sorted(first[1]) == ["Base (base_mod.py)", "Child (child_mod.py)", "f (child_mod.py)"]
+    project.write("base_mod", base.format(k=3))
+    second = code_fingerprint(project.write("child_mod", child).f)
+    assert _changed(first, second) == ["Base (base_mod.py)"]

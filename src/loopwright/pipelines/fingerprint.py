@@ -161,6 +161,8 @@ def _visit_class(cls: type, parts: dict[str, str], seen: set[int]) -> None:
     if not _in_project(cls):
         return
     _add(parts, _label(cls.__qualname__, _file_of(cls)), _class_digest(cls))
+    for base in cls.__bases__:  # a project base class's methods run too
+        _visit(base, parts, seen)
     for member in list(vars(cls).values()):
         member = _unwrap(member) if not isinstance(member, property) else member.fget
         if isinstance(member, types.FunctionType):
