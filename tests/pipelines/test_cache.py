@@ -281,3 +281,22 @@ def test_a_cache_hit_serves_the_stored_value_not_one_changed_in_place(
     assert steps["load"].status == steps["sort_in_place"].status == "cached"
     # load is served as stored, not as the list sort_in_place changed in this process
     assert load_result(again, client=client) == 30
+
+
+def test_a_hit_whose_stored_bytes_are_lost_runs_the_step_again(
+    client: Client, project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    mod = _write(project)
+    first = _steps(mod.flow.run(client=client))
+    (output,) = first["load"].outputs
+    assert client.store.blobs.delete(output.digest)  # the blob is gone, its records are not
+
+    again = _steps(mod.flow.run(client=client))
+    assert again["load"].status == "completed"  # run again, and stored again
+    assert again["load"].cache_reason.startswith(
+        f"outputs of step run {first['load'].id} unreadable ("
+    )
+    assert again["transform"].status == again["total"].status == "cached"
+    assert f"outputs of step run {first['load'].id} unreadable" in caplog.text
+    third = _steps(mod.flow.run(client=client))
+    assert third["load"].status == "cached" and third["load"].cached_from == again["load"].id

@@ -193,19 +193,25 @@ class RunState:
     def _run(self, call: Call) -> Any:
         pipelines = self.client.pipelines
         step = call.step
+        unreadable = ""
         old = self._resumable.get(call.invocation)
         if old is not None and old.cache_key == call.key:
             reason = f"resumed: step run {old.id} of pipeline run {old.pipeline_run_id}"
             served = self._serve(call, old, "resumed", reason)
-            if served is not None:
+            if isinstance(served, tuple):
                 return served[0]
-        if step.cache:
+            unreadable = served
+        if step.cache and not unreadable:
             hit = pipelines.find_cached(call.key)
             if hit is not None:
                 reason = f"cache hit: step run {hit.id} of pipeline run {hit.pipeline_run_id}"
                 served = self._serve(call, hit, "cached", reason)
-                if served is not None:
+                if isinstance(served, tuple):
                     return served[0]
+                unreadable = served
+        if unreadable:
+            reason = unreadable
+        elif step.cache:
             before = pipelines.previous_step(self.record.pipeline, call.invocation)
             reason = miss_reason(
                 call.parts, before.key_parts if before else None, before.id if before else ""
@@ -214,8 +220,9 @@ class RunState:
             reason = "cache off"
         return self._execute(call, reason)
 
-    def _serve(self, call: Call, source: StepRun, status: str, reason: str) -> tuple[Any] | None:
-        """``source``'s outputs as this call's result, recorded; None when they cannot be read."""
+    def _serve(self, call: Call, source: StepRun, status: str, reason: str) -> tuple[Any] | str:
+        """``source``'s outputs as this call's result, recorded; the reason to run the step
+        instead when they cannot be read."""
         try:
             value = _outputs.load_outputs(self.client, source.outputs, trusted=call.step.pickle)
         except Exception as exc:  # deleted run, lost blob: run the step instead
@@ -225,7 +232,8 @@ class RunState:
                 source.id,
                 exc,
             )
-            return None
+            text = f"{type(exc).__name__}: {exc}"[:500]
+            return f"outputs of step run {source.id} unreadable ({text}); ran again"
         self.client.pipelines.record_served(
             self.record.id,
             invocation=call.invocation,
