@@ -300,3 +300,21 @@ def test_version_of_reads_what_a_pipeline_returns(result: object, version: int) 
 def test_version_of_refuses_what_names_no_version(result: object, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         version_of(result, "churn")
+
+
+def test_a_loops_schedule_starts_and_moves_an_iteration(open_world: World) -> None:
+    from loopwright.loop.scheduler import Scheduler
+
+    w = open_world
+    w.client.loops.create(
+        "ct", deployment=DEPLOYMENT, pipeline=PIPELINE, triggers=["interval:1h"],
+        params={"seed": 3}, require_approval=False, cwd=str(w.code),
+    )  # fmt: skip
+    (schedule,) = w.client.schedules.list(target="ct")
+    assert schedule.next_fire_at is not None
+    scheduler = Scheduler(w.client, owner="sched")
+    (fire,) = scheduler.tick(now_ms=schedule.next_fire_at)
+    (it,) = w.client.loops.iterations("ct")
+    assert fire.iteration_id == it.id and it.trigger == "interval:1h"
+    assert it.state == "canary"  # the scheduler's tick advanced it
+    assert scheduler.tick(now_ms=schedule.next_fire_at) == []  # that slot fired already
