@@ -105,10 +105,20 @@ def _build(client: Client, bob: Client, settings: Settings, tmp_path: Path, home
         deployment=DEPLOYMENT,
         pipeline="lin_pipeline:make",
         model=MODEL,
+        triggers=(f"dataset:{DATA}",),
         require_approval=False,
         cwd=str(project),
     )
-    iteration = client.loops.start_iteration(LOOP, trigger="drift:lin-drift", detail="alert a-17")
+    # what the scheduler does when the loop's dataset trigger sees a new version
+    (schedule,) = client.schedules.list(target=LOOP)
+    fire = client.schedules.claim(
+        schedule.name, event_key=second.id, due_at=second.created_at, owner="test"
+    )
+    assert fire is not None
+    iteration = client.loops.start_iteration(
+        LOOP, trigger=f"dataset:{DATA}", detail=f"dataset {second.ref}"
+    )
+    client.schedules.finish(fire.id, "succeeded", iteration_id=iteration.id)
     client.loops.transition(
         iteration.id, expect="triggered", to="training", pipeline_run_id=made.id
     )
@@ -222,8 +232,12 @@ def test_a_prediction_walks_to_the_model_iteration_trigger_pipeline_commit_and_d
     links = _related(graph, iteration)
     assert graph.node(iteration).attrs["state"] == "canary"
     (trigger,) = links["triggered_by"]
-    assert graph.node(trigger).label == "drift:lin-drift"
-    assert graph.node(trigger).attrs["detail"] == "alert a-17"
+    assert graph.node(trigger).label == f"dataset:{DATA}"
+    assert graph.node(trigger).attrs["detail"] == f"dataset {DATA}@v2"
+    assert graph.node(trigger).attrs["event_key"] == world.dataset_version_id
+    assert _related(graph, trigger)["new_version"] == [
+        f"dataset_version:{world.dataset_version_id}"
+    ]
     assert links["trained_by"] == [f"pipeline_run:{world.pipeline_run_id}"]
     assert links["gate"] == [f"gate_result:{world.gate_result_id}"]
 
@@ -313,7 +327,7 @@ def test_the_cli_prints_the_tree_and_the_json(world: World) -> None:
         f"prediction {REQUEST}",
         f"model version models:/{MODEL}/1",
         "iteration lin-loop #1: canary",
-        "trigger drift:lin-drift",
+        f"trigger dataset:{DATA}",
         "step load (completed)",
         f"dataset version {DATA}@v2",
         "gate result lin-release: passed",

@@ -138,8 +138,12 @@ def _detail(node: Node) -> str:
         parts.append(format_ms(a.get("created_at")))
     elif node.kind == "iteration" and a.get("reason"):
         parts = [str(a["reason"])]
-    elif node.kind == "trigger" and a.get("detail"):
-        parts = [str(a["detail"])]
+    elif node.kind == "trigger":
+        parts = [str(a.get("detail") or "")]
+        if a.get("fired_at"):
+            parts.append(f"fired {format_ms(a['fired_at'])} by schedule {a.get('schedule')}")
+    elif node.kind == "alert":
+        parts = [f"value {a.get('value')} vs {a.get('threshold')}", format_ms(a.get("opened_at"))]
     elif node.kind == "pipeline_run":
         parts = [str(a.get("pipeline")), format_ms(a.get("started_at"))]
         if a.get("error"):

@@ -29,6 +29,8 @@ __all__ = ["MAX_NODES", "Walk"]
 MAX_NODES = 500
 # Iterations of one loop searched for the one that produced a model version.
 _ITERATIONS = 1000
+# Fires of a loop's schedule searched for the one that started an iteration.
+_FIRES = 500
 # Dataset versions scanned to find what a run read (the data service answers by version).
 _SCANNED_VERSIONS = 2000
 _PIPELINE_RUN_TAG = "loopwright.pipeline_run"
@@ -264,14 +266,7 @@ class Walk:
             },
         ):
             return node_id
-        trigger = f"trigger:{iteration.id}"
-        self._add(
-            trigger,
-            "trigger",
-            iteration.trigger,
-            {"trigger": iteration.trigger, "detail": iteration.trigger_detail},
-        )
-        self._link(node_id, trigger, "triggered_by")
+        self._link(node_id, self._trigger(iteration, loop), "triggered_by")
         if iteration.pipeline_run_id:
             self._link(node_id, self.pipeline_run(iteration.pipeline_run_id), "trained_by")
         if iteration.gate_result_id:
@@ -281,6 +276,58 @@ class Walk:
         if iteration.approval_request_id:
             request = self.client.registry.get_request(iteration.approval_request_id)
             self._link(node_id, self._approval(request), "approval")
+        return node_id
+
+    def _trigger(self, iteration: Iteration, loop: Loop) -> str:
+        """What started the iteration; for a scheduled one, the fire and the event it fired on
+        (the alert of a drift, performance or alert trigger, the new dataset version)."""
+        node_id = f"trigger:{iteration.id}"
+        attrs: dict[str, Any] = {"trigger": iteration.trigger, "detail": iteration.trigger_detail}
+        fire = self._fire_of(iteration, loop)
+        if fire is not None:
+            attrs |= {
+                "schedule": fire.schedule,
+                "event_key": fire.event_key,
+                "due_at": fire.due_at,
+                "fired_at": fire.fired_at,
+            }
+        if not self._add(node_id, "trigger", iteration.trigger, attrs) or fire is None:
+            return node_id
+        kind, _, spec = iteration.trigger.partition(":")
+        if kind == "dataset":
+            self._link(node_id, self._dataset_by_id(fire.event_key), "new_version")
+        elif kind in ("drift", "performance", "alert"):
+            for alert in self.client.monitoring.alerts(monitor=spec):
+                if alert.id == fire.event_key:
+                    self._link(node_id, self._alert(alert), "alert")
+        return node_id
+
+    def _fire_of(self, iteration: Iteration, loop: Loop) -> Any:
+        for schedule in self.client.schedules.list(target=loop.name):
+            if schedule.target_kind != "loop":
+                continue
+            for fire in self.client.schedules.fires(schedule.name, limit=_FIRES):
+                if fire.iteration_id == iteration.id:
+                    return fire
+        return None
+
+    def _alert(self, alert: Any) -> str:
+        node_id = f"alert:{alert.id}"
+        self._add(
+            node_id,
+            "alert",
+            f"{alert.monitor}: {alert.rule} ({alert.status})",
+            {
+                "monitor": alert.monitor,
+                "rule": alert.rule,
+                "status": alert.status,
+                "value": alert.value,
+                "threshold": alert.threshold,
+                "message": alert.message,
+                "opened_at": alert.opened_at,
+                "resolved_at": alert.resolved_at,
+            },
+        )
         return node_id
 
     # --- runs and pipelines --------------------------------------------------------------------
