@@ -41,7 +41,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -55,6 +54,7 @@ from typing import Any
 from blake3 import blake3
 
 from ..errors import InvalidInput, NotFound
+from ._formats import SUFFIX, from_file, is_json, to_bytes
 
 __all__ = [
     "BUILTIN_MATERIALIZERS",
@@ -69,7 +69,6 @@ __all__ = [
 ]
 
 BUILTIN_MATERIALIZERS = ("arrow", "pandas", "numpy", "model", "bytes", "path", "json", "pickle")
-_SERIES_KEY = b"loopwright.series"
 _MANIFEST = "loopwright-model.json"
 _CHUNK = 1 << 20
 
@@ -163,7 +162,7 @@ def materializer_for(value: Any, *, allow_pickle: bool = False) -> str:
         return "path"
     # JSON takes exact built-in types only, so asking it before the (slower) flavors changes
     # nothing: no model is a plain dict, list or number.
-    if _is_json(value):
+    if is_json(value):
         return "json"
     if _safe_model_flavor(value) is not None:
         return "model"
@@ -199,13 +198,13 @@ def save(value: Any, folder: Path, name: str, *, allow_pickle: bool) -> Stored:
                 raise
             # The flavor cannot store this one (a lambda inside, say); the step opted in.
             shutil.rmtree(target, ignore_errors=True)
-            kind, target = "pickle", folder / f"{name}{_SUFFIX['pickle']}"
-            target.write_bytes(_to_bytes(kind, value))
+            kind, target = "pickle", folder / f"{name}{SUFFIX['pickle']}"
+            target.write_bytes(to_bytes(kind, value))
     elif kind == "path":
         target = _save_path(value, folder / name)
     else:
-        target = folder / f"{name}{_SUFFIX[kind]}"
-        target.write_bytes(_to_bytes(kind, value))
+        target = folder / f"{name}{SUFFIX[kind]}"
+        target.write_bytes(to_bytes(kind, value))
     # A path's digest is its content's, as digest() gives it, not the wrapping folder's.
     hashed = next(target.iterdir()) if kind == "path" else target
     found = digest_path(hashed, model=kind == "model")
@@ -244,13 +243,13 @@ def load(materializer: str, path: Path, *, trusted: bool) -> Any:
         from ..registry.packaging._safe_pickle import load_pickle
 
         return load_pickle(path, trusted=trusted)
-    if materializer not in _SUFFIX:
+    if materializer not in SUFFIX:
         raise NotFound(
             f"no materializer {materializer!r} in this process; built-ins: "
             f"{', '.join(BUILTIN_MATERIALIZERS)}. Import the module that calls "
             "register_materializer for it before loading"
         )
-    return _from_file(materializer, path)
+    return from_file(materializer, path)
 
 
 def digest(value: Any, *, allow_pickle: bool = False) -> str:
@@ -262,8 +261,8 @@ def digest(value: Any, *, allow_pickle: bool = False) -> str:
         InvalidInput: as :func:`save`.
     """
     kind = materializer_for(value, allow_pickle=allow_pickle)
-    if kind in _SUFFIX:
-        return blake3(_to_bytes(kind, value)).hexdigest()
+    if kind in SUFFIX:
+        return blake3(to_bytes(kind, value)).hexdigest()
     if kind == "path":
         source = Path(value)
         if not source.exists():
@@ -294,138 +293,6 @@ def digest_path(path: Path, *, model: bool = False) -> str:
                 continue
             lines.append(f"{relative}\0{_file_digest(full, by_member=model)}\n")
     return blake3("".join(sorted(lines)).encode()).hexdigest()
-
-
-# --- the built-in byte formats ----------------------------------------------------------------
-
-_SUFFIX = {
-    "arrow": ".parquet",
-    "pandas": ".parquet",
-    "numpy": ".npy",
-    "bytes": ".bin",
-    "json": ".json",
-    "pickle": ".pkl",
-}
-
-
-def _to_bytes(kind: str, value: Any) -> bytes:
-    if kind == "json":
-        return _canonical_json(value)
-    if kind == "bytes":
-        return bytes(value)
-    if kind == "numpy":
-        import numpy as np
-
-        buffer = io.BytesIO()
-        np.save(buffer, value, allow_pickle=False)
-        return buffer.getvalue()
-    if kind == "arrow":
-        return _parquet(value)
-    if kind == "pandas":
-        return _parquet(_pandas_table(value))
-    try:
-        # cloudpickle (when installed) also stores lambdas and local classes; its output is an
-        # ordinary pickle that the guarded loader reads where cloudpickle is importable.
-        import cloudpickle as pickler
-    except ImportError:
-        import pickle as pickler
-    data: bytes = pickler.dumps(value, protocol=5)
-    return data
-
-
-def _from_file(kind: str, path: Path) -> Any:
-    if kind == "json":
-        return json.loads(path.read_bytes())
-    if kind == "bytes":
-        return path.read_bytes()
-    if kind == "numpy":
-        import numpy as np
-
-        return np.load(path, allow_pickle=False)
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    if kind == "arrow":
-        return table
-    metadata = table.schema.metadata or {}
-    frame = table.to_pandas()
-    if _SERIES_KEY in metadata:
-        series = frame.iloc[:, 0]
-        series.name = json.loads(metadata[_SERIES_KEY])["name"]
-        return series
-    return frame
-
-
-def _parquet(table: Any) -> bytes:
-    import pyarrow.parquet as pq
-
-    buffer = io.BytesIO()
-    # Parquet as pyarrow writes it holds no timestamps: equal tables give equal bytes.
-    pq.write_table(table, buffer)
-    return buffer.getvalue()
-
-
-def _pandas_table(value: Any) -> Any:
-    import pandas as pd
-    import pyarrow as pa
-
-    if isinstance(value, pd.Series):
-        frame = value.to_frame(name="series")
-        table = pa.Table.from_pandas(frame, preserve_index=True)
-        series = json.dumps({"name": _json_name(value.name)}).encode()
-        return table.replace_schema_metadata({**(table.schema.metadata or {}), _SERIES_KEY: series})
-    try:
-        return pa.Table.from_pandas(value, preserve_index=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InvalidInput(
-            f"the DataFrame cannot be stored as Parquet ({exc}); convert its columns to "
-            "Arrow-compatible types, or return it from a @step(pickle=True)"
-        ) from exc
-
-
-def _json_name(name: Any) -> Any:
-    if name is None or isinstance(name, (str, int, float, bool)):
-        return name
-    raise InvalidInput(f"a Series named {name!r} cannot be stored: name it with a string or number")
-
-
-def _canonical_json(value: Any) -> bytes:
-    # Sorted keys and no spaces: the same value gives the same bytes (and digest) anywhere.
-    return json.dumps(
-        _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
-    ).encode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if type(value).__module__ == "numpy":
-        return value.item()
-    return value
-
-
-def _is_json(value: Any, depth: int = 0) -> bool:
-    if depth > 100:
-        return False
-    if value is None or type(value) in (bool, int, str):
-        return True
-    if type(value) is float:
-        return True
-    if type(value).__module__ == "numpy" and _is_numpy_scalar(value):
-        return True
-    if type(value) in (list, tuple):
-        return all(_is_json(item, depth + 1) for item in value)
-    if type(value) is dict:
-        return all(type(key) is str and _is_json(item, depth + 1) for key, item in value.items())
-    return False
-
-
-def _is_numpy_scalar(value: Any) -> bool:
-    import numpy as np
-
-    return isinstance(value, (np.bool_, np.integer, np.floating))
 
 
 def _is_arrow_table(value: Any) -> bool:
