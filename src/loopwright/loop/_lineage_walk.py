@@ -297,7 +297,12 @@ class Walk:
         if kind == "dataset":
             self._link(node_id, self._dataset_by_id(fire.event_key), "new_version")
         elif kind in ("drift", "performance", "alert"):
-            for alert in self.client.monitoring.alerts(monitor=spec):
+            try:
+                alerts = self.client.monitoring.alerts(monitor=spec)
+            except NotFound:  # the monitor was deleted since
+                self.graph.notes.append(f"monitor {spec} of {iteration.trigger} is gone")
+                alerts = []
+            for alert in alerts:
                 if alert.id == fire.event_key:
                     self._link(node_id, self._alert(alert), "alert")
         return node_id
