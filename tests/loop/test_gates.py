@@ -372,3 +372,24 @@ def test_a_holdout_of_several_csv_files_is_read_as_one_table(
     )
     assert from_csv.passed and from_csv.dataset == "csv-holdout@v1"
     assert from_csv.outcomes[0].value == pytest.approx(from_parquet.outcomes[0].value)
+
+
+def test_the_default_champion_is_the_models_champion_alias(client: Client) -> None:
+    populate(client, only=2)
+    moved = client.registry.set_alias(MODEL, "champion", 1)
+    # the default (protective) policy guards champion: another user approves the move
+    from loopwright.governance.users import UserService
+
+    assert not moved.applied and moved.request is not None
+    UserService(client.store, actor="root").add("bob", "approver")
+    with Client(resolve_settings(**_same_stores(client), user="bob")) as bob:
+        bob.registry.approve(moved.request.id)
+    assert client.registry.resolve(MODEL, "@champion").version == 1
+    result = evaluate_gate(spec("vs_champion.auc >= -0.005"), f"models:/{MODEL}/2", client=client)
+    assert not result.passed and result.champion_version == 1
+    assert result.outcomes[0].value is not None and result.outcomes[0].value < -0.3
+
+
+def _same_stores(client: Client) -> dict[str, object]:
+    settings = client.settings
+    return {"home": settings.home, "db_uri": settings.db_uri, "blob_uri": settings.blob_uri}
