@@ -8,7 +8,7 @@ works.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -27,7 +27,7 @@ from .predictions import parse_moment
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-    from ..loop.lineage import LineageGraph, Node
+    from ..loop.lineage import LineageGraph, Node, SubjectKind
 
 __all__ = ["register"]
 
@@ -70,7 +70,13 @@ def lineage(
         fail(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
     moment = parse_moment(since, "--since")
     with handle_errors(), state(ctx).client() as client:
-        graph = walk(client, subject, kind=kind, since=moment, deployment=deployment)  # type: ignore[arg-type]
+        graph = walk(
+            client,
+            subject,
+            kind=cast("SubjectKind | None", kind),
+            since=moment,
+            deployment=deployment,
+        )
     if json_output:
         emit_json(graph.to_dict())
         return
