@@ -22,8 +22,12 @@ and on PostgreSQL (a scratch database made on ``--pg-uri``, default ``$LOOPWRIGH
    for their callers. cProfile slows call-heavy code more than the rest, so the groups are
    shares of a profiled request, scaled to its unprofiled in-process median.
 
+3. **Round trips**: "trips" counts the database's round trips per request (each statement and
+   ``COMMIT``, psycopg's implicit ``BEGIN``, a pipeline of statements sent together as one; on
+   SQLite, the statements Loopwright runs by raw SQL). It does not move with the machine's load.
+
 The load average is printed at start and end: on a loaded machine the figures are only
-comparable within one run.
+comparable within one run. ``--pin CPU`` runs both servers on one CPU (``taskset``).
 """
 
 from __future__ import annotations
