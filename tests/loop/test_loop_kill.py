@@ -30,10 +30,11 @@ from datetime import timedelta
 import loopwright as lw
 from loopwright.loop.driver import advance
 
-db_uri, home, iteration_id, now = sys.argv[1:5]
+db_uri, home, iteration_id, now, lease = sys.argv[1:6]
 with lw.connect(db_uri, home=home, user="loop-bot") as client:
-    advance(client, iteration_id, owner="doomed", now_ms=int(now), lease=timedelta(seconds={lease}))
-""".format(lease=LEASE_S)
+    ttl = timedelta(seconds=float(lease))
+    advance(client, iteration_id, owner="doomed", now_ms=int(now), lease=ttl)
+"""
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Driver:
         if not self.fired:
             child = subprocess.run(
                 [sys.executable, "-c", CHILD, self.w.db_uri, str(self.w.home), iteration_id,
-                 str(now)],
+                 str(now), str(LEASE_S)],
                 env={**os.environ, ENVIRONMENT: self.failpoint},
                 capture_output=True,
                 text=True,
