@@ -273,7 +273,10 @@ def test_a_silent_run_reads_killed_and_a_live_one_running(client: Client) -> Non
     unknown = service.start_run(REF)  # no pid: only the heartbeat tells
     now[0] += HEARTBEAT_STALE_MS - 1
     assert {r.status for r in service.list_runs()} == {"running"}
-    service.heartbeat(live.id)
+    step = service.start_step(live.id, invocation="a", step="a", cache_key="k", cache_reason="r")
+    service.heartbeat(live.id)  # keeps its tracked run and its running step's run alive too
+    for run_id in (live.run_id, step.run_id):
+        assert client.tracking.get_run(run_id or "").heartbeat_at == now[0]
     now[0] += 2
     statuses = {r.id: r.status for r in service.list_runs()}
     assert statuses == {live.id: "running", elsewhere.id: "killed", unknown.id: "killed"}

@@ -107,6 +107,7 @@ _PREVIOUS = (
     ' ON p."id" = s."pipeline_run_id" WHERE p."pipeline" = ? AND s."invocation" = ?'
     ' AND s."status" <> \'running\' ORDER BY s."started_at" DESC, s."id" DESC LIMIT 1'
 )
+_TRACKED_RUN = 'SELECT "run_id" FROM pipeline_runs WHERE "id" = ?'
 _RUNNING_STEP_RUNS = (
     'SELECT "run_id" FROM step_runs WHERE "pipeline_run_id" = ? AND "status" = \'running\''
 )
@@ -223,14 +224,17 @@ class PipelineService:
             )
             if done == 0:
                 self._refuse(conn, pipeline_run_id, "send a heartbeat for")
-            statements.execute(
-                conn,
-                'UPDATE runs SET "heartbeat_at" = ? WHERE "status" = \'RUNNING\' AND ("id" = '  # noqa: S608
-                '(SELECT "run_id" FROM pipeline_runs WHERE "id" = ?) OR "id" IN ('
-                + _RUNNING_STEP_RUNS
-                + "))",
-                (now, pipeline_run_id, pipeline_run_id),
-            )
+            # The tracked runs by id: an OR of subqueries makes PostgreSQL scan all runs.
+            ids = _running_step_runs(conn, pipeline_run_id)
+            ids += [r for (r,) in statements.fetch(conn, _TRACKED_RUN, (pipeline_run_id,)) if r]
+            if ids:  # none once the tracked run was deleted
+                statements.execute(
+                    conn,
+                    'UPDATE runs SET "heartbeat_at" = ? WHERE "status" = \'RUNNING\' AND "id" IN ('  # noqa: S608
+                    + statements.marks(len(ids))
+                    + ")",
+                    (now, *ids),
+                )
 
     def finish_run(
         self,
@@ -559,12 +563,14 @@ class PipelineService:
         conn: sa.Connection, pipeline_run_id: str, now: int, tracked: str, status: str
     ) -> None:
         message = "the pipeline run ended while this step was running"
-        statements.execute(
-            conn,
-            'UPDATE runs SET "status" = ?, "end_time" = ?, "error" = ? WHERE "status" = '  # noqa: S608
-            "'RUNNING' AND \"id\" IN (" + _RUNNING_STEP_RUNS + ")",
-            (tracked, now, message, pipeline_run_id),
-        )
+        ids = _running_step_runs(conn, pipeline_run_id)
+        if ids:
+            statements.execute(
+                conn,
+                'UPDATE runs SET "status" = ?, "end_time" = ?, "error" = ? WHERE "status" = '  # noqa: S608
+                "'RUNNING' AND \"id\" IN (" + statements.marks(len(ids)) + ")",
+                (tracked, now, message, *ids),
+            )
         statements.execute(
             conn,
             'UPDATE step_runs SET "status" = ?, "finished_at" = ?, "error" = ? '
@@ -607,6 +613,12 @@ class PipelineService:
         if not found:
             raise NotFound(f"step run {step_run_id!r} does not exist")
         raise Conflict(f"step run {step_run_id!r} is already {found[0][0]}; it cannot finish again")
+
+
+def _running_step_runs(conn: sa.Connection, pipeline_run_id: str) -> list[str]:
+    """The tracked runs of the pipeline run's running step runs (a few, by an index)."""
+    rows = statements.fetch(conn, _RUNNING_STEP_RUNS, (pipeline_run_id,))
+    return [run_id for (run_id,) in rows if run_id is not None]
 
 
 def _missing(pipeline_run_id: str) -> NotFound:
