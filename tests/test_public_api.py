@@ -707,6 +707,38 @@ def test_monitoring_reads_the_same_on_both_backends(team: Team, tmp_path: Path) 
     assert bob.list() == [] and bob.alerts() == []
 
 
+# --- pipelines ---------------------------------------------------------------------------------
+
+
+def test_pipeline_records_read_the_same_on_both_backends(team: Team) -> None:
+    """A pipeline run and its steps as the engine records them (tests/pipelines has the rest)."""
+    from loopwright.pipelines.entities import ArtifactRef
+
+    ada, bob = team.ada.pipelines, team.bob.pipelines
+    run = ada.start_run("flows.train:training", params={"n": 3}, executor="process")
+    step = ada.start_step(
+        run.id, invocation="load", step="load", cache_key="k1", cache_reason="no earlier run"
+    )
+    output = ArtifactRef("output", "ab" * 32, "json", step.run_id, "outputs/output.json", 9)
+    done = ada.finish_step(step.id, "completed", outputs=[output])
+    served = ada.record_served(
+        run.id, invocation="load#2", step="load", cache_key="k1", cache_reason="hit", source=done
+    )
+    finished = ada.finish_run(run.id, "completed", result=output)
+    assert finished.created_by == "ada" and finished.params == {"n": 3}
+    assert [s.id for s in finished.steps] == [done.id, served.id]
+    assert bob.get_run(run.id) == finished and bob.list_runs() == [
+        ada.list_runs(pipeline="flows.train:training")[0]
+    ]
+    assert bob.find_cached("k1") == done == bob.previous_step("flows.train:training", "load")
+    nested = team.bob.tracking.get_run(done.run_id or "")
+    assert nested.parent_run_id == finished.run_id and nested.status == RunStatus.FINISHED
+    with pytest.raises(NotFound, match="pipeline run 'nope'"):
+        bob.get_run("nope")
+    with pytest.raises(Conflict, match="is completed"):
+        ada.heartbeat(run.id)
+
+
 # --- one surface -------------------------------------------------------------------------------
 # The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 
