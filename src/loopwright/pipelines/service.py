@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from ..store import limits, statements
 from ..store import schema as t
 from ..store.limits import check_text
 from . import _checks as checks
+from . import _rows as stored
 from .entities import (
     HEARTBEAT_STALE_MS,
     ArtifactRef,
@@ -66,51 +66,6 @@ _SERVED = ("cached", "resumed")
 _SERVABLE = ("completed", "cached", "resumed")
 _ID_LIMIT = 100  # ids looked up (longer ones cannot exist)
 _p, _s = t.pipeline_runs.c, t.step_runs.c
-_STEP_COLUMNS = tuple(c.name for c in t.step_runs.c)
-_STEP_SELECT = ", ".join(f'"{name}"' for name in _STEP_COLUMNS)
-
-# The step's nested run, from the pipeline run's tracked run: same experiment, code and host.
-_COPIED = (
-    "host",
-    "entry_point",
-    "git_commit",
-    "git_branch",
-    "git_dirty",
-    "git_diff_blob",
-    "environment_id",
-)
-_NESTED_RUN = (
-    'INSERT INTO runs ("id", "experiment_id", "name", "status", "lifecycle_stage", '  # noqa: S608
-    '"parent_run_id", "user", "start_time", "heartbeat_at", '
-    + ", ".join(f'"{c}"' for c in _COPIED)
-    + ") SELECT ?, r.\"experiment_id\", ?, 'RUNNING', 'active', r.\"id\", ?, ?, ?, "
-    + ", ".join(f'r."{c}"' for c in _COPIED)
-    + ' FROM pipeline_runs p JOIN runs r ON r."id" = p."run_id"'
-    ' WHERE p."id" = ? AND p."status" = \'running\''
-)
-_STEP_INSERT = statements.insert_text("step_runs", _STEP_COLUMNS)
-_STEP_FINISH = (
-    'UPDATE step_runs SET "status" = ?, "outputs_json" = ?, "attempts" = ?, "error" = ?, '  # noqa: S608
-    '"finished_at" = ? WHERE "id" = ? AND "status" = \'running\' RETURNING ' + _STEP_SELECT
-)
-_STEP_COLUMNS_OF_S = ", ".join(f's."{name}"' for name in _STEP_COLUMNS)
-# The cache lookups run before every step: raw SQL, as the writes (a Core select with a join
-# costs ~1 ms to compile and coerce; the query itself ~0.1 ms).
-# The newest completed step run whose nested run (holding the outputs) is still there.
-_CACHED = (
-    "SELECT " + _STEP_COLUMNS_OF_S + ' FROM step_runs s JOIN runs r ON r."id" = s."run_id"'  # noqa: S608
-    ' WHERE s."cache_key" = ? AND s."status" = \'completed\' AND r."lifecycle_stage" = \'active\''
-    ' ORDER BY s."finished_at" DESC, s."id" DESC LIMIT 1'
-)
-_PREVIOUS = (
-    "SELECT " + _STEP_COLUMNS_OF_S + " FROM step_runs s JOIN pipeline_runs p"  # noqa: S608
-    ' ON p."id" = s."pipeline_run_id" WHERE p."pipeline" = ? AND s."invocation" = ?'
-    ' AND s."status" <> \'running\' ORDER BY s."started_at" DESC, s."id" DESC LIMIT 1'
-)
-_TRACKED_RUN = 'SELECT "run_id" FROM pipeline_runs WHERE "id" = ?'
-_RUNNING_STEP_RUNS = (
-    'SELECT "run_id" FROM step_runs WHERE "pipeline_run_id" = ? AND "status" = \'running\''
-)
 
 
 class PipelineService:
@@ -211,7 +166,7 @@ class PipelineService:
         except BaseException as exc:
             self._end_tracked(tracked.id, "FAILED", f"recording the pipeline run failed: {exc}")
             raise
-        return _run(row, ())
+        return stored.run_from_row(row, ())
 
     def heartbeat(self, pipeline_run_id: str) -> None:
         now = self._clock()
@@ -225,8 +180,10 @@ class PipelineService:
             if done == 0:
                 self._refuse(conn, pipeline_run_id, "send a heartbeat for")
             # The tracked runs by id: an OR of subqueries makes PostgreSQL scan all runs.
-            ids = _running_step_runs(conn, pipeline_run_id)
-            ids += [r for (r,) in statements.fetch(conn, _TRACKED_RUN, (pipeline_run_id,)) if r]
+            ids = stored.running_step_runs(conn, pipeline_run_id)
+            ids += [
+                r for (r,) in statements.fetch(conn, stored.TRACKED_RUN, (pipeline_run_id,)) if r
+            ]
             if ids:  # none once the tracked run was deleted
                 statements.execute(
                     conn,
@@ -284,7 +241,7 @@ class PipelineService:
         reason = self._gone(row)
         if reason is not None and self._mark_killed(row, reason):
             row, steps = self._read_run(pipeline_run_id)
-        return _run(row, steps)
+        return stored.run_from_row(row, steps)
 
     def list_runs(
         self,
@@ -315,7 +272,7 @@ class PipelineService:
         if marked:  # statuses changed: a status filter may now select other runs
             with self._db.read() as conn:
                 rows = [dict(r._mapping) for r in conn.execute(query)]
-        return [_run(row, ()) for row in rows]
+        return [stored.run_from_row(row, ()) for row in rows]
 
     # --- step runs -------------------------------------------------------------------------
 
@@ -362,11 +319,11 @@ class PipelineService:
         }
         with self._db.write() as conn:
             values = (run_id, invocation, self._store.actor, now, now, pipeline_run_id)
-            if statements.execute(conn, _NESTED_RUN, values) == 0:
+            if statements.execute(conn, stored.NESTED_RUN, values) == 0:
                 self._refuse(conn, pipeline_run_id, "start a step in")
             statements.insert_many(conn, "run_tags", ("run_id", "key", "value"), tags)
-            statements.execute(conn, _STEP_INSERT, [row[c] for c in _STEP_COLUMNS])
-        return _step(row)
+            statements.execute(conn, stored.STEP_INSERT, [row[c] for c in stored.STEP_COLUMNS])
+        return stored.step_from_row(row)
 
     def finish_step(
         self,
@@ -386,10 +343,10 @@ class PipelineService:
 
         def finish(conn: sa.Connection) -> None:
             values = (status, outputs_text, tries, message, now, step_run_id)
-            rows = statements.fetch(conn, _STEP_FINISH, values)
+            rows = statements.fetch(conn, stored.STEP_FINISH, values)
             if not rows:
                 self._refuse_step(conn, step_run_id)
-            row = dict(zip(_STEP_COLUMNS, rows[0], strict=True))
+            row = dict(zip(stored.STEP_COLUMNS, rows[0], strict=True))
             if row["run_id"] is not None:
                 statements.execute(
                     conn,
@@ -401,7 +358,7 @@ class PipelineService:
         self._tracking.writer.flush(then=finish)
         if found[0]["run_id"] is not None:
             self._tracking.writer.untrack(found[0]["run_id"])
-        return _step(found[0])
+        return stored.step_from_row(found[0])
 
     def record_served(
         self,
@@ -483,21 +440,21 @@ class PipelineService:
             )
             if not state or state[0][0] != "running":
                 self._refuse(conn, pipeline_run_id, "record a served step in")
-            statements.execute(conn, _STEP_INSERT, [row[c] for c in _STEP_COLUMNS])
-        return _step(row)
+            statements.execute(conn, stored.STEP_INSERT, [row[c] for c in stored.STEP_COLUMNS])
+        return stored.step_from_row(row)
 
     def find_cached(self, cache_key: str) -> StepRun | None:
         key = checks.check_cache_key(cache_key)
         with self._db.read() as conn:
-            found = statements.fetch(conn, _CACHED, (key,))
-        return None if not found else _step(dict(zip(_STEP_COLUMNS, found[0], strict=True)))
+            found = statements.fetch(conn, stored.CACHED, (key,))
+        return None if not found else stored.step_from_tuple(found[0])
 
     def previous_step(self, pipeline: str, invocation: str) -> StepRun | None:
         ref = check_text("pipeline", pipeline, limit=limits.PIPELINE_NAME)
         name = checks.check_name("invocation", invocation)
         with self._db.read() as conn:
-            found = statements.fetch(conn, _PREVIOUS, (ref, name))
-        return None if not found else _step(dict(zip(_STEP_COLUMNS, found[0], strict=True)))
+            found = statements.fetch(conn, stored.PREVIOUS, (ref, name))
+        return None if not found else stored.step_from_tuple(found[0])
 
     # --- internals -------------------------------------------------------------------------
 
@@ -531,7 +488,7 @@ class PipelineService:
                 f"no heartbeat for {silent // 1000} s (process {row['pid']} on "
                 f"{row['host'] or 'an unknown host'}); it was killed or lost"
             )
-        if row["pid"] > 0 and row["host"] == _HOST and not _alive(row["pid"]):
+        if row["pid"] > 0 and row["host"] == _HOST and not stored.alive(row["pid"]):
             return f"its process {row['pid']} on {row['host']} is gone"
         return None
 
@@ -563,7 +520,7 @@ class PipelineService:
         conn: sa.Connection, pipeline_run_id: str, now: int, tracked: str, status: str
     ) -> None:
         message = "the pipeline run ended while this step was running"
-        ids = _running_step_runs(conn, pipeline_run_id)
+        ids = stored.running_step_runs(conn, pipeline_run_id)
         if ids:
             statements.execute(
                 conn,
@@ -615,78 +572,8 @@ class PipelineService:
         raise Conflict(f"step run {step_run_id!r} is already {found[0][0]}; it cannot finish again")
 
 
-def _running_step_runs(conn: sa.Connection, pipeline_run_id: str) -> list[str]:
-    """The tracked runs of the pipeline run's running step runs (a few, by an index)."""
-    rows = statements.fetch(conn, _RUNNING_STEP_RUNS, (pipeline_run_id,))
-    return [run_id for (run_id,) in rows if run_id is not None]
-
-
 def _missing(pipeline_run_id: str) -> NotFound:
     return NotFound(
         f"pipeline run {pipeline_run_id!r} does not exist; `loopwright pipelines list` shows "
         "recent runs"
-    )
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host exists (a zombie, killed but not reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, as another user's
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _artifacts(text: str) -> tuple[ArtifactRef, ...]:
-    return tuple(ArtifactRef.from_dict(a) for a in json.loads(text))
-
-
-def _step(row: Mapping[str, Any]) -> StepRun:
-    return StepRun(
-        id=row["id"],
-        pipeline_run_id=row["pipeline_run_id"],
-        invocation=row["invocation"],
-        step=row["step"],
-        status=row["status"],
-        cache_key=row["cache_key"],
-        cache_reason=row["cache_reason"],
-        run_id=row["run_id"],
-        cached_from=row["cached_from"],
-        attempts=row["attempts"],
-        inputs=_artifacts(row["inputs_json"]),
-        outputs=_artifacts(row["outputs_json"]),
-        error=row["error"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        key_parts=json.loads(row["key_parts_json"]),
-    )
-
-
-def _run(row: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> PipelineRun:
-    result = row["result_json"]
-    return PipelineRun(
-        id=row["id"],
-        pipeline=row["pipeline"],
-        name=row["name"],
-        status=row["status"],
-        run_id=row["run_id"],
-        params=json.loads(row["params_json"]),
-        executor=row["executor"],
-        resumed_from=row["resumed_from"],
-        code_digest=row["code_digest"],
-        result=None if result is None else ArtifactRef.from_dict(json.loads(result)),
-        error=row["error"],
-        host=row["host"],
-        pid=row["pid"],
-        created_by=row["created_by"],
-        started_at=row["started_at"],
-        heartbeat_at=row["heartbeat_at"],
-        finished_at=row["finished_at"],
-        steps=tuple(_step(s) for s in steps),
     )
