@@ -166,7 +166,8 @@ def test_killed_on_the_way_to_a_rollback(open_world: World, t0: int, failpoint: 
     w = open_world
     driver = Driver(w, failpoint)
     iteration_id = _create(w, approval=False, quality="bad")
-    assert driver.tick(iteration_id, t0).state == "canary"
+    it = driver.tick(iteration_id, t0)
+    assert it.state == "canary", it.reason
     serve(w.client, variant="primary", version=1, start_ms=t0, seed=11)
     serve(w.client, variant="canary", version=2, start_ms=t0, seed=12)
     it = driver.tick(iteration_id, t0 + HOUR_MS + 1)
@@ -180,7 +181,8 @@ def test_killed_rolling_back_an_erring_canary(open_world: World, t0: int) -> Non
     w = open_world
     driver = Driver(w, "loop.canary.rolled_back")
     iteration_id = _create(w, approval=False)
-    assert driver.tick(iteration_id, t0).state == "canary"
+    it = driver.tick(iteration_id, t0)
+    assert it.state == "canary", it.reason
     serve(w.client, variant="canary", version=2, start_ms=t0, rows=200, errors=2, labels=False)
     it = driver.tick(iteration_id, t0 + 60_000)
     assert driver.fired
