@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import loopwright as lw_api
 from loopwright._ids import now_ms
 from loopwright.cli.app import app
 from loopwright.config import resolve_settings
+from loopwright.errors import PermissionDenied
 from loopwright.governance.tokens import TokenService
 from loopwright.governance.users import UserService
 from loopwright.loop.driver import advance
@@ -146,7 +148,9 @@ def test_the_loop_through_a_server(tmp_path: Path, db_uri: str) -> None:
     settings = resolve_settings(home=local.home, db_uri=db_uri)
     with open_store(settings) as store:
         UserService(store, actor="root").add("loop-bot", "editor")
+        UserService(store, actor="root").add("vic", "viewer")
         secret = TokenService(store, actor="root").create("loop-bot").secret
+        viewer_secret = TokenService(store, actor="root").create("vic").secret
     t0 = int(now_ms() - 2 * HOUR_MS)
     with (
         live_server(settings) as url,
@@ -166,6 +170,13 @@ def test_the_loop_through_a_server(tmp_path: Path, db_uri: str) -> None:
         assert it.state == "promoted", it.reason
         assert remote.loops.iterations("ct")[0] == it
         assert remote.loops.get("ct") == local.client.loops.get("ct")
+        with lw_api.connect(url, token=viewer_secret, home=tmp_path / "vic-home") as vic:
+            assert [loop.name for loop in vic.loops.list()] == ["ct"]
+            assert vic.loops.get_iteration(it.id) == it
+            with pytest.raises(PermissionDenied):
+                vic.loops.start_iteration("ct")
+            with pytest.raises(PermissionDenied):
+                vic.loops.lease(it.id, owner="vic", ttl=timedelta(minutes=1))
     assert local.client.loops.get_iteration(it.id) == it
     assert local.client.gates.get(it.gate_result_id or "").created_by == "loop-bot"
     primary = local.client.deployments.get(DEPLOYMENT).variants[0]
