@@ -81,6 +81,10 @@ def test_records_written_remotely_read_the_same_everywhere(api: Api) -> None:
     tracked = api.local.tracking.get_run(run.run_id or "")
     assert tracked.user == "ed" and tracked.host == "laptop"
     assert tracked.params == {"n": "3", "cols": '["a"]'}
+    plain = api.ed.tracking.create_run(experiment="plain")  # a remote run records its context
+    for field in ("environment_id", "git_commit", "entry_point"):
+        assert getattr(tracked, field) == getattr(api.local.tracking.get_run(plain.id), field)
+    assert tracked.environment_id is not None
     api.ed.pipelines.heartbeat(run.id)
 
     parts = {"code": {"flows.train.load": "d1"}, "params": {}, "inputs": {}}
@@ -96,6 +100,7 @@ def test_records_written_remotely_read_the_same_everywhere(api: Api) -> None:
     )
     nested = api.local.tracking.get_run(load.run_id or "")
     assert nested.parent_run_id == run.run_id and nested.user == "ed"
+    assert nested.environment_id == tracked.environment_id and nested.host == "laptop"
     api.ed.tracking.log_metrics(nested.id, {"rows": 3.0})  # through the server's writer
     api.ed.tracking.flush()
     done = api.ed.pipelines.finish_step(

@@ -54,6 +54,8 @@ from .entities import (
 
 if TYPE_CHECKING:
     from ..store.home import Store
+    from ..tracking.capture import RunContext
+    from ..tracking.entities import Run
     from ..tracking.protocol import Tracking
 
 __all__ = ["PipelineService"]
@@ -114,6 +116,34 @@ class PipelineService:
         host: str = "",
         pid: int = 0,
     ) -> PipelineRun:
+        return self._start_run(
+            pipeline,
+            name=name,
+            params=params,
+            executor=executor,
+            code_digest=code_digest,
+            experiment=experiment,
+            resumed_from=resumed_from,
+            host=host,
+            pid=pid,
+        )
+
+    def _start_run(
+        self,
+        pipeline: str,
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "inprocess",
+        code_digest: str = "",
+        experiment: str | None = None,
+        resumed_from: str | None = None,
+        host: str = "",
+        pid: int = 0,
+        context: RunContext | None = None,
+    ) -> PipelineRun:
+        """:meth:`start_run` recording ``context`` (a server's remote caller's code version and
+        environment) on the tracked run; the step runs' nested runs copy it."""
         ref = checks.check_ref(pipeline)
         values, params_text = checks.checked_params(params)
         run_name = None if name is None else checks.check_name("name", name)
@@ -128,8 +158,8 @@ class PipelineService:
         tags = {"loopwright.pipeline": ref, "loopwright.pipeline_run": pipeline_run_id}
         if resumed_from is not None:
             tags["loopwright.resumed_from"] = resumed_from
-        tracked = self._tracking.create_run(
-            experiment=experiment or checks.short_name(ref), name=run_name, tags=tags
+        tracked = self._create_tracked(
+            experiment or checks.short_name(ref), run_name, tags, context
         )
         now = self._clock()
         row = {
@@ -167,6 +197,19 @@ class PipelineService:
             self._end_tracked(tracked.id, "FAILED", f"recording the pipeline run failed: {exc}")
             raise
         return stored.run_from_row(row, ())
+
+    def _create_tracked(
+        self, experiment: str, name: str, tags: dict[str, str], context: RunContext | None
+    ) -> Run:
+        if context is None:
+            return self._tracking.create_run(experiment=experiment, name=name, tags=tags)
+        from ..tracking.service import TrackingService
+
+        # Only a server passes a context, with its own tracking service on the store.
+        assert isinstance(self._tracking, TrackingService)
+        return self._tracking._create_run(
+            experiment=experiment, name=name, tags=tags, parent_run_id=None, context=context
+        )
 
     def heartbeat(self, pipeline_run_id: str) -> None:
         now = self._clock()

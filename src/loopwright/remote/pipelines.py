@@ -18,6 +18,7 @@ from ..pipelines import _checks as checks
 from ..pipelines._json import artifact_json, run_from_json, step_from_json
 from ..pipelines.entities import ArtifactRef, PipelineRun, PipelineStatus, StepRun, StepStatus
 from ._http import Http
+from .tracking import _context
 
 __all__ = ["RemotePipelines"]
 
@@ -59,6 +60,7 @@ class RemotePipelines:
             "resumed_from": resumed_from,
             "host": host,
             "pid": checks.check_pid(pid),
+            "context": _context(),  # this process's code version and environment
         }
         return run_from_json(self._http.post("/pipelines/runs", body))
 

@@ -19,7 +19,8 @@ from ...pipelines.entities import ArtifactRef
 from ...store import limits
 from ...store.home import acting_as
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import Body, Out
+from ._run_context import run_context
+from ._schemas import Body, Out, RunContextIn
 
 if TYPE_CHECKING:
     from ...pipelines.entities import PipelineRun, StepRun
@@ -66,6 +67,7 @@ class PipelineRunIn(Body):
     resumed_from: Id | None = None
     host: str = Field(default="", max_length=255)
     pid: int = Field(default=0, ge=0, le=2**31 - 1)
+    context: RunContextIn | None = None  # the caller's code version and environment
 
 
 class FinishRunIn(Body):
@@ -180,7 +182,7 @@ def _found(step: StepRun | None) -> StepFoundOut:
 def start_run(body: PipelineRunIn, state: State, caller: Editor) -> PipelineRunOut:
     """Record a running pipeline run and start its tracked run."""
     with acting_as(caller.user):
-        run = _service(state).start_run(
+        run = _service(state)._start_run(
             body.pipeline,
             name=body.name,
             params=body.params,
@@ -190,6 +192,7 @@ def start_run(body: PipelineRunIn, state: State, caller: Editor) -> PipelineRunO
             resumed_from=body.resumed_from,
             host=body.host,
             pid=body.pid,
+            context=None if body.context is None else run_context(body.context),
         )
     return _run_out(run)
 
