@@ -127,8 +127,9 @@ TriggerKind = Literal["cron", "interval", "drift", "performance", "alert", "data
 
 @dataclass(frozen=True)
 class Trigger:
-    """What starts a job: ``Trigger.parse("drift:churn-monitor")``, ``"cron:0 3 * * 1"``,
-    ``"interval:6h"``, ``"dataset:transactions"``, ``"manual"``; ``text`` is that form."""
+    """What starts a job, parsed from its text by :func:`loopwright.loop.triggers.parse_trigger`:
+    ``parse_trigger("drift:churn-monitor")``, ``"cron:0 3 * * 1"``, ``"interval:6h"``,
+    ``"dataset:transactions"``, ``"manual"``; ``text`` is that form."""
 
     kind: TriggerKind
     spec: str

@@ -74,9 +74,9 @@ class Schedules(Protocol):
         params: Mapping[str, Any] | None = None,
         cwd: str | None = None,
     ) -> Schedule:
-        """A new enabled schedule (``trigger`` as ``Trigger.parse`` reads it; a time trigger's
-        first due time is computed now, an event trigger's cursor set to the newest event now,
-        so past events do not fire)."""
+        """A new enabled schedule (``trigger`` as :func:`loopwright.loop.triggers.parse_trigger`
+        reads it; a time trigger's first due time is computed now, an event trigger's cursor set
+        to the newest event now, so past events do not fire)."""
         ...
 
     def get(self, name: str) -> Schedule: ...
