@@ -4,7 +4,10 @@
 # deploy it behind an endpoint (OIP v2 and MLflow's /invocations), send traffic, watch live
 # latency, canary the runner-up at 20 % after its approval, monitor the deployment (a calm batch,
 # then a shifted one with late labels: drift and the accuracy drop flagged, an HTML report, the
-# canary compared with the primary), read the prediction log back and batch-score the dataset
+# canary compared with the primary and rolled back), then close the loop: the drift alert fires a
+# retraining pipeline, its model passes the release gate, an approver clears it, a canary on
+# labelled traffic is compared with the primary and promoted; lineage walks one prediction back to
+# the pipeline, data and trigger. Last, read the prediction log back and batch-score the dataset
 # with the champion.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -136,6 +139,21 @@ loopwright deployments show breast-cancer-api
 echo "== monitoring: a monitor on the deployment against the champion's training data (from lineage)"
 loopwright monitors create breast-cancer-watch --deployment breast-cancer-api --window 1h \
     --alert "drift_share>=0.2" --alert "accuracy<0.9"
+echo "== the loop: a drift alert retrains (examples/quickstart_pipeline.py), the gate checks, an approver clears a 30 % canary, the comparison promotes or rolls back"
+cat > "$LOOPWRIGHT_HOME/../quickstart-data/gates.yaml" <<'YAML'
+name: breast-cancer-release
+dataset: breast-cancer-holdout      # the newest version: labelled cases from today's scanner
+target: target
+rules:
+  - metrics.accuracy >= 0.9
+  - metrics.auc >= 0.95
+  - latency.p95_ms <= 50
+  - vs_champion.accuracy >= -0.01   # no worse than the champion on the same cases
+YAML
+loopwright loops create breast-cancer-loop --deployment breast-cancer-api \
+    --pipeline quickstart_pipeline:retrain --cwd "$here" \
+    --gates "$LOOPWRIGHT_HOME/../quickstart-data/gates.yaml" --trigger drift:breast-cancer-watch \
+    --canary 30% --canary-window 20s --min-samples 100
 send() {  # send PORT PREFIX N SHIFT: N labelled single-row requests (ids PREFIX-i), SHIFT 1 moves
           # three features; writes the true labels of every other request to PREFIX-labels.csv
 python - "$@" <<'PY'
@@ -183,6 +201,77 @@ loopwright monitors alerts --monitor breast-cancer-watch
 loopwright monitors report breast-cancer-watch --output quickstart-monitor.html
 echo "== loopwright deployments compare breast-cancer-api (canary against primary on the labelled rows)"
 loopwright deployments compare breast-cancer-api
+echo "== the runner-up's canary is no better: loopwright deployments rollback breast-cancer-api"
+loopwright deployments rollback breast-cancer-api
+echo "== the recalibrated scanner's labelled cases become data: what retraining learns from, and a holdout for the gate"
+python - <<'PY'
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+
+frame = load_breast_cancer(as_frame=True).frame
+sizes = {c: 1.35**2 if "area" in c else 1.35 for c in frame.columns
+         if any(word in c for word in ("radius", "perimeter", "area"))}
+frame = frame.assign(**{c: frame[c] * factor for c, factor in sizes.items()},
+                     **{c: frame[c] + 6 for c in frame.columns if c.endswith("texture")})
+train, holdout = train_test_split(frame, test_size=0.3, stratify=frame["target"], random_state=7)
+train.to_csv("recalibrated.csv", index=False)
+holdout.to_csv("holdout.csv", index=False)
+print(f"{len(train)} cases to train on, {len(holdout)} held out")
+PY
+loopwright data add breast-cancer-recalibrated recalibrated.csv --message "labelled cases, recalibrated scanner"
+loopwright data add breast-cancer-holdout holdout.csv --message "held out for the release gate"
+echo "== loopwright scheduler --once: the drift alert fires the loop; it retrains, gates, and asks for approval"
+loopwright scheduler --once
+loopwright loops show breast-cancer-loop
+echo "== bob (an approver) clears the candidate for the canary; loopwright loops tick starts it"
+request=$(loopwright loops show breast-cancer-loop --json | python -c 'import json, sys; print(json.load(sys.stdin)["iteration"]["approval_request_id"])')
+LOOPWRIGHT_USER=bob loopwright models approve "$request" --comment "Gate passed on the recalibrated holdout; canary at 30 %."
+loopwright loops tick breast-cancer-loop
+sleep 2  # the serving process picks up the new traffic policy
+echo "== labelled traffic from the recalibrated scanner reaches both variants"
+send "$port" loop 1000 1
+loopwright labels import loop-labels.csv --deployment breast-cancer-api
+echo "== once the canary window has passed, the loop compares the variants on the labelled rows and decides"
+python - <<'PY'
+import time
+
+import loopwright as lw
+from loopwright.loop import driver
+
+client = lw.connect()
+deadline = time.monotonic() + 120
+while True:  # what the scheduler does every few seconds: move the iteration on
+    (iteration,) = client.loops.iterations("breast-cancer-loop", limit=1)
+    iteration = driver.advance(client, iteration.id, owner="quickstart")
+    verdict = (iteration.comparison or {}).get("verdict")
+    if iteration.state not in ("canary", "comparing") or verdict or time.monotonic() > deadline:
+        break
+    time.sleep(2)
+comparison = iteration.comparison or {}
+print(f"iteration {iteration.number}: {iteration.state}; verdict {verdict}: {comparison.get('reason')}")
+PY
+echo "== promoting moves the protected champion alias: bob approves that too, and the loop completes"
+request=$(python - <<'PY'
+import loopwright as lw
+
+(request,) = [r for r in lw.connect().registry.requests(model="breast-cancer-classifier")
+              if r.action == "alias" and r.target == "champion"]
+print(request.id)
+PY
+)
+LOOPWRIGHT_USER=bob loopwright models approve "$request" --comment "The canary held up on labelled traffic."
+loopwright loops tick breast-cancer-loop
+loopwright loops history breast-cancer-loop
+loopwright deployments show breast-cancer-api
+echo "== loopwright lineage: one prediction the canary answered, back to the pipeline, its data, the trigger and the approvals"
+answered=$(python - <<'PY'
+import loopwright as lw
+
+log = lw.connect().predictions("breast-cancer-api")
+print(log[log["request_id"].str.startswith("loop-") & (log["variant"] == "canary")]["request_id"].iloc[0])
+PY
+)
+loopwright lineage "$answered"
 cd - >/dev/null
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
