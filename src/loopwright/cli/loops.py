@@ -136,7 +136,11 @@ def create(
     ] = "1h",
     metric: Annotated[
         str | None,
-        typer.Option("--metric", help="Compared metric (default: accuracy with labels)."),
+        typer.Option(
+            "--metric",
+            help="Compared metric (default: accuracy, which waits for labelled rows; a "
+            "regression model names mae).",
+        ),
     ] = None,
     margin: Annotated[
         float, typer.Option("--margin", help="Non-inferiority margin: how much worse is fine.")
@@ -248,7 +252,7 @@ def show(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> No
             ["gates", gates],
             ["approval", "required" if loop.require_approval else "not asked"],
             ["canary", f"{loop.canary_percent:g}% for {loop.canary_window_ms / 60_000:g} min"],
-            ["comparison", f"{loop.metric or 'default'}, margin {loop.margin:g}, "
+            ["comparison", f"{loop.metric or 'accuracy (default)'}, margin {loop.margin:g}, "
              f"{loop.min_samples} samples, decide within {loop.max_compare_ms / 3_600_000:g} h"],
             ["error limit", f"{loop.max_error_rate:.1%}"],
         ],
@@ -260,6 +264,8 @@ def show(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> No
 
 
 def _print_iteration(it: Iteration) -> None:
+    from ..loop.driver import waiting_text
+
     started = None if it.canary_started_at is None else format_ms(it.canary_started_at)
     recorded = [
         ("pipeline run", it.pipeline_run_id),
@@ -269,6 +275,7 @@ def _print_iteration(it: Iteration) -> None:
         ("canary revision", it.canary_revision),
         ("canary started", started),
         ("verdict", None if it.comparison is None else it.comparison.get("verdict") or "waiting"),
+        ("waiting", waiting_text(it)),
         ("reason", it.reason),
         ("driver", None if it.lease_owner is None else it.lease_owner),
     ]  # fmt: skip
@@ -287,6 +294,8 @@ def history(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """A loop's iterations, newest first, with their transitions."""
+    from ..loop.driver import waiting_text
+
     with handle_errors(), state(ctx).client() as client:
         iterations = client.loops.iterations(name, limit=limit)
     if json_output:
@@ -300,7 +309,7 @@ def history(
             "" if it.model_version is None else str(it.model_version),
             " → ".join(state for state, _ in it.history),
             format_ms(it.created_at),
-            (it.reason or "")[:200],
+            (it.reason or waiting_text(it) or "")[:200],
         ]
         for it in iterations
     ]

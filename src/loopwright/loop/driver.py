@@ -38,13 +38,24 @@ if TYPE_CHECKING:
     from ..serving.entities import Deployment
     from .entities import Iteration, Loop
 
-__all__ = ["LEASE", "MIN_ERROR_ROWS", "advance", "advance_all"]
+__all__ = [
+    "DEFAULT_METRIC",
+    "LEASE",
+    "MIN_ERROR_ROWS",
+    "advance",
+    "advance_all",
+    "version_of",
+    "waiting_text",
+]
 
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 # An error rate over fewer canary rows than this is noise, not a breach.
 MIN_ERROR_ROWS = 20
+# A loop without a metric compares on labelled accuracy, never on monitoring's label-free
+# fallback (the mean prediction), which says nothing about whether the candidate is right.
+DEFAULT_METRIC = "accuracy"
 
 Action = Callable[["_Turn", "Loop", "Iteration"], "Iteration | None"]
 
@@ -397,18 +408,86 @@ def _comparing(turn: _Turn, loop: Loop, it: Iteration) -> Iteration | None:
         )
     reason = str(recorded.get("reason", ""))
     if recorded["verdict"] == "promote":
-        current = turn.client.deployments.get(loop.deployment)
-        if _has_canary(current, _uri(loop, _version(it))):
-            try:
-                turn.client.deployments.promote(loop.deployment)
-            except PermissionDenied as exc:  # a protected alias moves once approved
-                logger.info("iteration %s: promotion waits: %s", it.id, exc)
-                return None
-        hit("loop.compare.promoted")
-        return loops.transition(it.id, expect="comparing", to="promoted", reason=reason)
+        return _promote(turn, loop, it, recorded)
     _roll_back(turn, loop, it)
     hit("loop.compare.rolled_back")
     return loops.transition(it.id, expect="comparing", to="rolled_back", reason=reason)
+
+
+def _promote(turn: _Turn, loop: Loop, it: Iteration, recorded: dict[str, Any]) -> Iteration | None:
+    """Carry out a ``promote`` verdict. When the primary follows a protected alias the
+    registry refuses and opens an approval request: the comparison records it
+    (``waiting_for``) and later ticks wait for its decision: approved (the registry moved the
+    alias), promote again, which now goes through; rejected or expired, roll back."""
+    loops, version = turn.client.loops, _version(it)
+    waiting = recorded.get("waiting_for")
+    if isinstance(waiting, str):
+        request = turn.client.registry.get_request(waiting)
+        if request.status == "pending":
+            return None
+        if request.status != "approved":
+            _roll_back(turn, loop, it)
+            hit("loop.compare.rolled_back")
+            return loops.transition(
+                it.id, expect="comparing", to="rolled_back",
+                reason=f"promotion refused: {_waiting_text(recorded, version)}"
+                f"{_decided(request)}",
+            )  # fmt: skip
+    current = turn.client.deployments.get(loop.deployment)
+    if _has_canary(current, _uri(loop, version)):
+        try:
+            turn.client.deployments.promote(loop.deployment)
+        except PermissionDenied as exc:  # a protected alias moves once approved
+            request = _alias_request(turn, loop, version)
+            if request is None:
+                raise
+            if request.id != waiting:
+                waits = {"waiting_for": request.id, "waiting_alias": request.target}
+                loops.update(
+                    it.id, expect="comparing",
+                    comparison={**recorded, **waits, "refusal": str(exc)},
+                )  # fmt: skip
+            logger.info("iteration %s: promotion waits for request %s", it.id, request.id)
+            return None
+    hit("loop.compare.promoted")
+    return loops.transition(
+        it.id, expect="comparing", to="promoted", reason=str(recorded.get("reason", ""))
+    )
+
+
+def _alias_request(turn: _Turn, loop: Loop, version: int) -> Any:
+    """The pending request to move an alias to the version (the registry opens one, or finds
+    the open one, on each refused promotion)."""
+    pending = [
+        r
+        for r in turn.client.registry.requests(status="pending", model=loop.model)
+        if r.action == "alias" and r.version == version
+    ]
+    return pending[-1] if pending else None
+
+
+def waiting_text(it: Iteration) -> str | None:
+    """``promotion waits for approval request ID (alias A -> version N)`` while the
+    iteration's promotion waits for an approver, else None (``loops show``/``history``)."""
+    comparison = it.comparison or {}
+    if it.state != "comparing" or not isinstance(comparison.get("waiting_for"), str):
+        return None
+    return f"promotion waits for {_waiting_text(comparison, it.model_version)}"
+
+
+def _waiting_text(comparison: Mapping[str, Any], version: int | None) -> str:
+    alias = comparison.get("waiting_alias") or "?"
+    return f"approval request {comparison['waiting_for']} (alias {alias} -> version {version})"
+
+
+def _decided(request: Any) -> str:
+    """`` rejected by bob: too risky``: the request's end, by whom and with what comment."""
+    said = ""
+    against = [d for d in request.decisions if d.decision == "reject"]
+    if against:
+        last = against[-1]
+        said = f" by {last.actor}" + (f": {last.comment}" if last.comment else "")
+    return f" {request.status}{said}"
 
 
 def _verdict(turn: _Turn, loop: Loop, it: Iteration) -> dict[str, Any]:
@@ -424,7 +503,7 @@ def _verdict(turn: _Turn, loop: Loop, it: Iteration) -> dict[str, Any]:
             candidate="canary",
             since=datetime.fromtimestamp(started / 1000, UTC),
             min_samples=max(loop.min_samples, 2),
-            metric=loop.metric,
+            metric=loop.metric or DEFAULT_METRIC,
         )
     except InvalidInput as exc:  # no labels yet, no canary rows yet: not decidable yet
         if out_of_time:

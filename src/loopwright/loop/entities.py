@@ -233,6 +233,14 @@ class Loop:
     bound of candidate - baseline above ``-margin``) with ``min_samples`` per variant, rolls back
     on a significant loss, an error rate above ``max_error_rate``, or no decision by
     ``max_compare_ms`` after the window.
+
+    ``metric`` None means ``accuracy`` on labelled rows (never monitoring's label-free fallback,
+    the mean prediction, which cannot tell a better model from a worse one): the comparison is
+    not decidable until each variant has ``min_samples`` labelled rows, and without them by the
+    deadline the iteration rolls back as inconclusive. A regression model names its metric
+    (``mae``). When the promotion moves a protected alias (the primary follows ``@champion``),
+    the iteration stays in ``comparing`` with the approval request in its comparison
+    (``waiting_for``) and is promoted once the request is approved, rolled back if not.
     """
 
     id: str

@@ -149,7 +149,8 @@ class Loops(Protocol):
         serves, by default). Its non-manual triggers become schedules named ``loop:<name>:<n>``
         targeting it. ``gates``: a spec, a mapping or a YAML file's path, read now and stored.
         With ``require_approval`` the model's approval policy must have a ``traffic`` rule
-        (``InvalidInput`` says how to add one)."""
+        (``InvalidInput`` says how to add one). ``metric`` None compares on labelled
+        ``accuracy`` (see :class:`~loopwright.loop.entities.Loop`)."""
         ...
 
     def get(self, name: str) -> Loop: ...
