@@ -312,3 +312,26 @@ def test_a_model_its_flavor_cannot_store_is_pickled_only_when_opted_in(tmp_path:
     assert stored.materializer == "pickle" and stored.path.name == "output.pkl"
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["output.pkl"]
     assert load("pickle", stored.path, trusted=True).transform(np.ones((1, 1)))[0][0] == 2.0
+
+
+def test_register_and_unregister_are_public_from_loopwright_pipelines(tmp_path: Path) -> None:
+    import loopwright.pipelines as pipelines
+
+    class Celsius(float):
+        pass
+
+    pipelines.register_materializer(
+        Celsius,
+        "celsius_public",
+        lambda value, path: path.write_text(repr(float(value))),
+        lambda path: Celsius(float(path.read_text())),
+    )
+    try:
+        stored = save(Celsius(21.5), tmp_path, "t", allow_pickle=False)
+        assert stored.materializer == "celsius_public"
+        assert load("celsius_public", stored.path, trusted=False) == 21.5
+    finally:
+        pipelines.unregister_materializer("celsius_public")
+    with pytest.raises(NotFound, match="celsius_public"):
+        pipelines.unregister_materializer("celsius_public")
+    assert {"register_materializer", "unregister_materializer"} <= set(pipelines.__all__)

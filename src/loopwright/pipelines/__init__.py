@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .entities import ArtifactRef as ArtifactRef
     from .entities import PipelineRun as PipelineRun
     from .entities import StepRun as StepRun
+    from .materializers import register_materializer as register_materializer
+    from .materializers import unregister_materializer as unregister_materializer
     from .pipeline import Pipeline as Pipeline
     from .pipeline import load_output as load_output
     from .pipeline import load_pipeline as load_pipeline
@@ -32,6 +34,8 @@ _LAZY = {
     "ArtifactRef": "entities",
     "PipelineRun": "entities",
     "StepRun": "entities",
+    "register_materializer": "materializers",
+    "unregister_materializer": "materializers",
     "Pipeline": "pipeline",
     "load_output": "pipeline",
     "load_pipeline": "pipeline",
