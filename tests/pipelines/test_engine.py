@@ -495,3 +495,19 @@ def test_sub_pipelines_varargs_and_an_empty_map(client: Client, project: Project
     assert next(s for s in changed.steps if s.invocation == "combine").cache_reason == (
         "parameter changed: parts[0] 4 -> 6; parameter changed: parts[1] 6 -> 8"
     )
+
+
+def test_runs_get_distinct_default_names_and_keep_a_given_one(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("named_flow", BASIC)
+    first = mod.flow.run(client=client, params={"n": 2})
+    second = mod.flow.run(client=client, params={"n": 2})
+    given = mod.flow.run(client=client, params={"n": 2}, name="nightly")
+
+    for run in (first, second):
+        prefix, _, suffix = run.name.rpartition("-")
+        assert prefix == "flow" and len(suffix) == 4 and int(suffix, 16) >= 0
+    assert first.name != second.name  # 1 in 65536 to collide
+    assert given.name == "nightly"
+    assert client.tracking.get_run(first.run_id).name == first.name

@@ -23,6 +23,7 @@ import functools
 import importlib
 import logging
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -140,7 +141,8 @@ class Pipeline:
             )
         record = client.pipelines.start_run(
             ref,
-            name=name or self.name,
+            # Told apart at a glance in run lists, as MLflow's random run names are.
+            name=name or f"{self.name}-{secrets.token_hex(2)}",
             params=bound,
             executor=executor,
             code_digest=code_digest,
