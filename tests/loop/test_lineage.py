@@ -320,7 +320,7 @@ def test_the_cli_prints_the_tree_and_the_json(world: World) -> None:
         base = ["--home", str(world.home), "--db-uri", world.settings.db_uri]
         base += ["--blob-uri", world.settings.blob_uri]
         env = {}
-    shown = runner.invoke(app, [*base, "lineage", REQUEST], env=env)
+    shown = runner.invoke(app, [*base, "lineage", REQUEST], env={**env, "COLUMNS": "400"})
     assert shown.exit_code == 0, shown.output
     text = shown.output
     for expected in (
@@ -334,6 +334,16 @@ def test_the_cli_prints_the_tree_and_the_json(world: World) -> None:
     ):
         assert expected in text, (expected, text)
     assert text.index("iteration") < text.index("pipeline run") < text.index("step train")
+    # Lines read as sentences: no word twice, the trigger's event not repeated on its line.
+    (asked,) = world.client.registry.requests(status=None, model=MODEL)
+    sentence = (
+        f"approval request {asked.id} (traffic for version 1): approved by bob; opened by ada"
+    )
+    assert sentence in text, text
+    assert "approval approval" not in text and "gate gate" not in text
+    (trigger_line,) = [line for line in text.splitlines() if f"trigger dataset:{DATA}" in line]
+    assert " fired " in trigger_line and " by schedule loop:lin-loop:1" in trigger_line
+    assert f"dataset {DATA}@v2" not in trigger_line  # the new_version node below says it
 
     as_json = runner.invoke(app, [*base, "lineage", f"{MODEL}@1", "--json"], env=env)
     assert as_json.exit_code == 0, as_json.output

@@ -101,11 +101,12 @@ def render(graph: LineageGraph) -> Tree:
         for edge, child in graph.out(node_id):
             if child.id in path:
                 continue
+            line = f"{_relation(edge.relation, child)}{_label(child)}"
             if child.id in shown:
-                branch.add(f"[dim]{edge.relation}[/] {_label(child)} [dim](above)[/]")
+                branch.add(f"{line} [dim](above)[/]")
                 continue
             shown.add(child.id)
-            sub = branch.add(f"[dim]{edge.relation}[/] {_label(child)}")
+            sub = branch.add(line)
             children.append((child.id, sub, path | {child.id}))
         stack.extend(reversed(children))
     return tree
@@ -118,19 +119,33 @@ _KIND_STYLE = {
     "pipeline_run": "bold blue",
     "dataset_version": "bold yellow",
 }
+# Trigger kinds whose fire links the event itself (the alert, the dataset version): the
+# trigger's detail only repeats that node's line, so it is left to --json.
+_EVENT_TRIGGERS = ("drift:", "performance:", "alert:", "dataset:")
+
+
+def _relation(relation: str, child: Node) -> str:
+    """The edge's name before the child, unless the child's kind says it already
+    (``approval`` to an approval request, ``alert`` to an alert, ``gate`` to a gate result)."""
+    if child.kind.replace("_", " ").startswith(relation.replace("_", " ")):
+        return ""
+    return f"[dim]{relation}[/] "
 
 
 def _label(node: Node) -> str:
     style = _KIND_STYLE.get(node.kind, "bold")
     kind = node.kind.replace("_", " ")
-    detail = _detail(node)
-    suffix = f" [dim]{_escape(detail)}[/]" if detail else ""
-    return f"{kind} [{style}]{_escape(node.label)}[/]{suffix}"
+    return f"{kind} [{style}]{_escape(node.label)}[/]{_detail(node)}"
 
 
 def _detail(node: Node) -> str:
-    """The few attributes worth a glance, per kind."""
+    """What follows the node's label: a sentence for an approval request and a trigger, else
+    the few attributes worth a glance, per kind (dim)."""
     a: dict[str, Any] = dict(node.attrs)
+    if node.kind == "approval_request":
+        return f": {_escape(_approval(a))}"
+    if node.kind == "trigger":
+        return _escape(_trigger(node.label, a))
     parts: list[str] = []
     if node.kind == "prediction":
         parts = [format_ms(a.get("timestamp")), f"variant {a.get('variant')}"]
@@ -142,14 +157,11 @@ def _detail(node: Node) -> str:
         if a.get("aliases"):
             parts.append("@" + ", @".join(a["aliases"]))
         parts.append(format_ms(a.get("created_at")))
-    elif node.kind == "iteration" and a.get("reason"):
-        parts = [str(a["reason"])]
-    elif node.kind == "trigger":
-        parts = [str(a.get("detail") or "")]
-        if a.get("fired_at"):
-            parts.append(f"fired {format_ms(a['fired_at'])} by schedule {a.get('schedule')}")
+    elif node.kind == "iteration":
+        parts = [str(a.get("reason") or a.get("waiting") or "")]
     elif node.kind == "alert":
-        parts = [f"value {a.get('value')} vs {a.get('threshold')}", format_ms(a.get("opened_at"))]
+        parts = [f"value {_number(a.get('value'))} (threshold {_number(a.get('threshold'))})"]
+        parts.append(f"opened {format_ms(a.get('opened_at'))}")
     elif node.kind == "pipeline_run":
         parts = [str(a.get("pipeline")), format_ms(a.get("started_at"))]
         if a.get("error"):
@@ -170,10 +182,49 @@ def _detail(node: Node) -> str:
     elif node.kind == "gate_result":
         failed = a.get("failed_rules") or []
         parts = [f"failed: {'; '.join(failed)}" if failed else "", str(a.get("dataset") or "")]
-    elif node.kind == "approval_request":
-        parts = [f"by {a.get('requested_by')}"]
-        parts += [f"{d['decision']} by {d['actor']}" for d in a.get("decisions") or []]
-    return ", ".join(part for part in parts if part)
+    text = ", ".join(part for part in parts if part)
+    return f" [dim]{_escape(text)}[/]" if text else ""
+
+
+def _approval(a: dict[str, Any]) -> str:
+    """``approved by bob; opened by root``, ``rejected by bob (too risky); opened by root``,
+    ``pending (approved so far by ada); opened by root``."""
+    decisions = a.get("decisions") or []
+    status = str(a.get("status"))
+    approvers = [str(d["actor"]) for d in decisions if d.get("decision") == "approve"]
+    rejections = [d for d in decisions if d.get("decision") == "reject"]
+    if status == "approved" and approvers:
+        said = f"approved by {', '.join(approvers)}"
+    elif status == "rejected" and rejections:
+        last = rejections[-1]
+        said = f"rejected by {last['actor']}" + (f" ({last['comment']})" if last["comment"] else "")
+    elif status == "pending" and approvers:
+        said = f"pending (approved so far by {', '.join(approvers)})"
+    else:
+        said = status
+    return f"{said}; opened by {a.get('requested_by')}"
+
+
+def _trigger(label: str, a: dict[str, Any]) -> str:
+    """`` fired <time> by schedule <name>`` (a scheduled trigger), after the detail unless the
+    fired event has its own node; a manual trigger: its detail."""
+    parts = []
+    if a.get("detail") and not (a.get("fired_at") and label.startswith(_EVENT_TRIGGERS)):
+        parts.append(f" ({a['detail']})")
+    if a.get("fired_at"):
+        parts.append(f" fired {format_ms(a['fired_at'])} by schedule {a.get('schedule')}")
+    return "".join(parts)
+
+
+def _number(value: Any) -> str:
+    """A figure to read: 4 significant digits below 1, else 4 decimals at most."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if abs(value) < 1:
+        return f"{value:.4g}"
+    return f"{round(value, 4):.15g}"
 
 
 def _escape(text: str) -> str:

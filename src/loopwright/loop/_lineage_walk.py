@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
 from ._lineage_graph import Edge, LineageGraph, Node, json_attrs
+from .driver import waiting_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,16 +224,24 @@ class Walk:
     def _approval(self, request: Any) -> str:
         node_id = f"approval_request:{request.id}"
         decisions = getattr(request, "decisions", ()) or ()
+        # "traffic", "alias champion", "stage Production": what the request would change.
+        same = request.action == request.target
+        what = request.target if same else f"{request.action} {request.target}"
         self._add(
             node_id,
             "approval_request",
-            f"{request.action} {request.target}: {request.status}",
+            f"{request.id} ({what} for version {request.version})",
             {
+                "model": request.model,
+                "version": request.version,
                 "action": request.action,
                 "target": request.target,
                 "status": request.status,
                 "requested_by": request.requested_by,
                 "comment": request.comment,
+                "created_at": request.created_at,
+                "expires_at": request.expires_at,
+                "resolved_at": request.resolved_at,
                 "decisions": [
                     {"actor": d.actor, "decision": d.decision, "comment": d.comment}
                     for d in decisions
@@ -260,6 +269,7 @@ class Walk:
                 "pipeline": loop.pipeline,
                 "canary_revision": iteration.canary_revision,
                 "comparison": dict(iteration.comparison) if iteration.comparison else None,
+                "waiting": waiting_text(iteration),
                 "history": [list(step) for step in iteration.history],
                 "created_at": iteration.created_at,
                 "finished_at": iteration.finished_at,
