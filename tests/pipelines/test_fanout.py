@@ -212,3 +212,41 @@ def test_a_map_on_the_process_executor_runs_in_worker_processes(
     assert os.getpid() not in {v[1] for v in values}
     item = next(s for s in run.steps if s.invocation == "where[2]")
     assert client.get_run(item.run_id or "").metrics["x"].value == 2
+
+
+BAD_ARGUMENTS = """
+import loopwright as lw
+
+@lw.step
+def pair(a: int, b: int = 0) -> int:
+    return a + b
+
+@lw.pipeline
+def clash() -> list:
+    return pair.map([1, 2], a=5)  # each item is also given as a: multiple values for 'a'
+
+@lw.pipeline
+def single() -> int:
+    return pair(1, 2, 3)  # too many positional arguments
+"""
+
+
+def test_a_mapped_step_called_with_bad_arguments_is_recorded_as_failed(
+    client: Client, project: Project
+) -> None:
+    mod = project.write("fan_bad_arguments", BAD_ARGUMENTS)
+    run = mod.clash.run(client=client)
+
+    assert run.status == "failed"
+    assert "2 of 2 items of pair.map failed" in (run.error or "")
+    assert [s.invocation for s in run.steps] == ["pair[0]", "pair[1]"]
+    for item in run.steps:
+        assert item.status == "failed" and item.attempts == 0
+        assert "bad arguments" in (item.error or "") and "multiple values" in (item.error or "")
+        assert item.cache_reason == "not run: its arguments did not bind"
+        assert item.run_id is not None
+        assert client.tracking.get_run(item.run_id).status.value == "FAILED"
+
+    plain = mod.single.run(client=client)
+    assert plain.status == "failed" and [s.status for s in plain.steps] == ["failed"]
+    assert "too many positional arguments" in (plain.steps[0].error or "")

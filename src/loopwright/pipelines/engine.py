@@ -54,6 +54,7 @@ _executing: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 _SERVABLE = ("completed", "cached", "resumed")
 _INPROCESS_PARALLEL = 4
+_UNBOUND = "unbound"  # the cache key of a call whose arguments did not bind (never served)
 
 
 def current() -> RunState | None:
@@ -146,17 +147,19 @@ class RunState:
 
     def call(self, step: Step, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """One recorded step call; raises StepFailed when it failed."""
-        return self._run(bind(self._values, step, self._names.next(step.name), args, kwargs))
+        return self._run(self._bind(step, self._names.next(step.name), args, kwargs))
 
     def fan_out(
         self, step: Step, jobs: Sequence[tuple[tuple[Any, ...], Mapping[str, Any]]]
     ) -> list[Any]:
         """One map: each job a recorded call ``name[i]``, up to ``max_parallel`` at a time."""
         call_name = self._names.next(step.name)
-        calls = [
-            bind(self._values, step, Invocations.item(call_name, i), args, kwargs)
-            for i, (args, kwargs) in enumerate(jobs)
-        ]
+        calls: list[Call | StepFailed] = []
+        for i, (args, kwargs) in enumerate(jobs):
+            try:  # an item that does not bind is a failed item; the others still run
+                calls.append(self._bind(step, Invocations.item(call_name, i), args, kwargs))
+            except StepFailed as exc:
+                calls.append(exc)
         outcomes: list[tuple[bool, Any]]
         if self.max_parallel == 1 or len(calls) <= 1:
             outcomes = [self._outcome(c) for c in calls]
@@ -170,7 +173,9 @@ class RunState:
                     pool.submit(contextvars.copy_context().run, self._outcome, c) for c in calls
                 ]
                 outcomes = [f.result() for f in futures]
-        failed = [(c.invocation, v) for c, (ok, v) in zip(calls, outcomes, strict=True) if not ok]
+        failed = [
+            (Invocations.item(call_name, i), v) for i, (ok, v) in enumerate(outcomes) if not ok
+        ]
         if failed:
             _, error = failed[0]
             raise StepFailed(
@@ -179,14 +184,35 @@ class RunState:
                 f"first: {error}"
             ) from error
         results = [v for _, v in outcomes]
-        self._values.add_list(results, [c.outputs for c in calls])
+        self._values.add_list(results, [c.outputs for c in calls if isinstance(c, Call)])
         return results
 
-    def _outcome(self, call: Call) -> tuple[bool, Any]:
+    def _outcome(self, call: Call | StepFailed) -> tuple[bool, Any]:
+        if isinstance(call, StepFailed):
+            return False, call
         try:
             return True, self._run(call)
         except StepFailed as exc:
             return False, exc
+
+    def _bind(
+        self, step: Step, invocation: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Call:
+        """The bound call; one whose arguments do not bind (or cannot be hashed) is recorded as
+        a failed step run with the error before StepFailed is raised, so the run shows it."""
+        try:
+            return bind(self._values, step, invocation, args, kwargs)
+        except StepFailed as exc:
+            pipelines = self.client.pipelines
+            record = pipelines.start_step(
+                self.record.id,
+                invocation=invocation,
+                step=step.name,
+                cache_key=_UNBOUND,
+                cache_reason="not run: its arguments did not bind",
+            )
+            pipelines.finish_step(record.id, "failed", attempts=0, error=str(exc))
+            raise
 
     # --- serving and running --------------------------------------------------------------
 
