@@ -57,7 +57,8 @@ class Driver:
                 timeout=300,
             )  # fmt: skip
             if child.returncode == 0:
-                return self.w.client.loops.get_iteration(iteration_id)
+                iteration: Iteration = self.w.client.loops.get_iteration(iteration_id)
+                return iteration
             assert child.returncode == -9, child.stderr[-3000:]
             self.fired = True
             time.sleep(LEASE_S + 0.2)  # the dead driver's lease lapses
@@ -99,7 +100,7 @@ def _create(w: World, *, approval: bool, quality: str = "good") -> str:
         require_approval=approval,
         cwd=str(w.code),
     )
-    return w.client.loops.start_iteration("ct").id
+    return str(w.client.loops.start_iteration("ct").id)
 
 
 def _deployment_actions(w: World) -> list[str]:
@@ -188,3 +189,62 @@ def test_killed_rolling_back_an_erring_canary(open_world: World, t0: int) -> Non
     assert driver.fired
     assert it.state == "rolled_back" and "error rate" in (it.reason or "")
     assert _deployment_actions(w) == ["create", "set-traffic", "rollback"]
+
+
+DYING_PIPELINE = '''
+"""The loop's pipeline whose training step dies once after registering (the kill tests)."""
+
+import os
+import signal
+from pathlib import Path
+
+from ct_pipeline import frame
+
+import loopwright as lw
+from loopwright.pipelines import pipeline, step
+
+
+@step
+def train_once(marker: str) -> int:
+    from sklearn.linear_model import LogisticRegression
+
+    data = frame(500, 3)
+    model = LogisticRegression(max_iter=1000).fit(data[["age", "income"]], data["churned"])
+    info = lw.active_run().log_model(
+        model, "model", registered_model_name="churn", input_example=data[["age", "income"]].head(5)
+    )
+    if not Path(marker).exists():  # the first attempt dies registered, before the step ends
+        Path(marker).write_text("died")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return info.registered_version.version
+
+
+@pipeline
+def churn_once(marker: str) -> str:
+    return f"models:/churn/{train_once(marker)}"
+'''
+
+
+def test_killed_inside_a_step_after_it_registered(
+    open_world: World, t0: int, tmp_path: Path
+) -> None:
+    """The resumed pipeline re-runs the step, which registers again: the loop takes the version
+    the completed run returns (3); the dead attempt's version 2 stays in the registry, unused."""
+    w = open_world
+    (w.code / "ct_dying.py").write_text(DYING_PIPELINE)
+    w.client.loops.create(
+        "ct", deployment=DEPLOYMENT, pipeline="ct_dying:churn_once",
+        params={"marker": str(tmp_path / "died")}, require_approval=False, cwd=str(w.code),
+    )  # fmt: skip
+    iteration_id = w.client.loops.start_iteration("ct").id
+    driver = Driver(w, "none.armed")  # the step kills the driver process itself
+    it = driver.tick(iteration_id, t0)
+    assert driver.fired and (tmp_path / "died").exists()
+    assert it.state == "canary", it.reason
+    assert [v.version for v in w.client.registry.list_versions(MODEL)] == [1, 2, 3]
+    assert it.model_version == 3
+    runs = {r.id: r for r in w.client.pipelines.list_runs()}
+    assert sorted(r.status for r in runs.values()) == ["completed", "killed"]
+    assert runs[it.pipeline_run_id or ""].status == "completed"
+    canary = w.client.deployments.get(DEPLOYMENT).variant("canary")
+    assert canary is not None and canary.model_uri == "models:/churn/3"

@@ -170,6 +170,10 @@ def _training(turn: _Turn, loop: Loop, it: Iteration) -> Iteration | None:
             it.id, expect="training", to="failed", pipeline_run_id=run.id,
             reason=f"pipeline run {run.id} {run.status}: {run.error or 'no error recorded'}",
         )  # fmt: skip
+    # The candidate is the version the completed run returns, not the newest one its steps
+    # registered: a step killed after registering is re-run by the resume and registers again,
+    # and the dead attempt's version stays in the registry, never gated, canaried or promoted;
+    # a cached step returns the version it registered in an earlier iteration.
     version = version_of(load_result(run, client=turn.client), loop.model)
     hit("loop.training.finished")
     return loops.transition(

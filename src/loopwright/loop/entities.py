@@ -225,7 +225,9 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 class Loop:
     """A continuous-training loop for one deployment.
 
-    On a trigger it runs ``pipeline`` (``module:function``, returning the new model version),
+    On a trigger it runs ``pipeline`` (``module:function``, returning the new model version:
+    the candidate is the version it returns, so a version registered by a step attempt that
+    died, before the resume re-ran it, stays in the registry unused),
     checks ``gates``, asks for approval (the registry's ``traffic`` approval of the model's
     policy) unless ``require_approval`` is false, sends ``canary_percent`` % of the
     deployment's traffic to the candidate for ``canary_window_ms``, then compares the variants
