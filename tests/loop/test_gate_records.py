@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -188,7 +189,7 @@ def test_remote_records_and_reads_as_embedded(tmp_path: Path, db_uri: str) -> No
         assert len(local.gates.results()) == 2  # nothing recorded by a refused call
 
 
-def _local(settings: object) -> dict[str, object]:
+def _local(settings: object) -> dict[str, Any]:
     return {
         "home": settings.home,  # type: ignore[attr-defined]
         "db_uri": settings.db_uri,  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _gate_fixtures import HOLDOUT, MODEL, populate, spec
@@ -33,7 +34,7 @@ def client(tmp_path: Path, db_uri: str) -> Iterator[Client]:
 
 @pytest.fixture
 def holdout_id(client: Client) -> str:
-    return populate(client)
+    return str(populate(client))
 
 
 # --- rules and specs ---------------------------------------------------------------------------
@@ -390,6 +391,6 @@ def test_the_default_champion_is_the_models_champion_alias(client: Client) -> No
     assert result.outcomes[0].value is not None and result.outcomes[0].value < -0.3
 
 
-def _same_stores(client: Client) -> dict[str, object]:
+def _same_stores(client: Client) -> dict[str, Any]:
     settings = client.settings
     return {"home": settings.home, "db_uri": settings.db_uri, "blob_uri": settings.blob_uri}

@@ -171,7 +171,7 @@ def test_a_disabled_schedule_does_not_fire_and_enables_afresh(setup: Setup, tmp_
     ]
     schedules.delete("timed")
     last = list(audit_events(setup.local.store.db, subject_type="schedule"))[-1]
-    assert last.action == "schedule.delete" and last.before["name"] == "timed"  # type: ignore[index]
+    assert last.action == "schedule.delete" and last.before["name"] == "timed"
 
 
 def test_event_trigger_cursor_starts_at_the_newest_alert(setup: Setup) -> None:

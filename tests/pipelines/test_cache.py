@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _pipeline_project import Project
@@ -286,7 +287,7 @@ def test_a_cache_hit_serves_the_stored_value_not_one_changed_in_place(
 def test_a_hit_whose_stored_bytes_are_lost_runs_the_step_again(
     client: Client, project: Project, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mod = _write(project)
+    mod: Any = _write(project)
     first = _steps(mod.flow.run(client=client))
     (output,) = first["load"].outputs
     assert client.store.blobs.delete(output.digest)  # the blob is gone, its records are not

@@ -320,11 +320,11 @@ def test_register_and_unregister_are_public_from_loopwright_pipelines(tmp_path: 
     class Celsius(float):
         pass
 
+    def save_celsius(value: Any, path: Path) -> None:
+        path.write_text(repr(float(value)))
+
     pipelines.register_materializer(
-        Celsius,
-        "celsius_public",
-        lambda value, path: path.write_text(repr(float(value))),
-        lambda path: Celsius(float(path.read_text())),
+        Celsius, "celsius_public", save_celsius, lambda path: Celsius(float(path.read_text()))
     )
     try:
         stored = save(Celsius(21.5), tmp_path, "t", allow_pickle=False)

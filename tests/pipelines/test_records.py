@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -379,9 +380,15 @@ def test_bad_step_input_is_refused_before_anything_is_written(client: Client) ->
         (dict(key_parts=[1]), "key_parts must be a mapping"),
     ]
     for extra, message in cases:
-        args = {"invocation": "b", "step": "b", "cache_key": "k", "cache_reason": "r", **extra}
+        args: dict[str, Any] = {
+            "invocation": "b",
+            "step": "b",
+            "cache_key": "k",
+            "cache_reason": "r",
+        }
+        args.update(extra)  # type: ignore[call-overload]
         with pytest.raises(InvalidInput, match=message):
-            client.pipelines.start_step(run.id, **args)  # type: ignore[arg-type]
+            client.pipelines.start_step(run.id, **args)
     with pytest.raises(InvalidInput, match="status 'cached' must be one of: completed, failed"):
         client.pipelines.finish_step(step.id, "cached")
     with pytest.raises(InvalidInput, match="attempts -1"):
