@@ -191,3 +191,82 @@ def test_run_and_show_through_a_server(tmp_path: Path, project: Project) -> None
             assert local.pipelines.get_run(run["id"]).steps[1].invocation == "train"
             tracked = local.tracking.get_run(run["steps"][1]["run_id"])
             assert tracked.metrics["rows"].value == 3.0  # logged in the step, through HTTP
+
+
+def _git_repo(folder: Path) -> str:
+    """Make ``folder`` a git repository with one commit; its commit id."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "pipelines-branch")
+    git("add", "-A")
+    git("commit", "-q", "-m", "the project")
+    return git("rev-parse", "HEAD")
+
+
+def _assert_project_code(local: Client, run: dict[str, Any], commit: str, dirty: bool) -> None:
+    tracked = local.tracking.get_run(run["run_id"])
+    assert (tracked.git_commit, tracked.git_branch) == (commit, "pipelines-branch")
+    assert tracked.git_dirty is dirty
+    assert tracked.entry_point == "cli_flow:flow (cli_flow.py)"
+    for step in run["steps"]:  # the step runs that ran copy it (a cached one has no run)
+        if step["run_id"] is None:
+            continue
+        nested = local.tracking.get_run(step["run_id"])
+        assert (nested.git_commit, nested.entry_point) == (commit, tracked.entry_point)
+
+
+def test_a_run_records_the_pipeline_modules_repository_not_the_callers(
+    home: list[str], project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write("cli_flow", FLOW)
+    commit = _git_repo(project.folder)
+    elsewhere = tmp_path / "elsewhere"  # not the project, and the CLI itself sits in another repo
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    run = json.loads(
+        ok(home, "pipelines", "run", "cli_flow:flow", "--cwd", str(project.folder), "--json").stdout
+    )
+    with Client(resolve_settings(home=Path(home[1]))) as local:
+        _assert_project_code(local, run, commit, dirty=False)
+
+    # An edit to a tracked file (no step's code: all cached): still that commit, now dirty.
+    (project.folder / "cli_flow.py").write_text(FLOW + "\n# tuned\n")
+    import loopwright.tracking.capture as capture
+
+    capture._code_cache.clear()  # run capture caches the code version a few seconds
+    run = json.loads(
+        ok(home, "pipelines", "run", "cli_flow:flow", "--cwd", str(project.folder), "--json").stdout
+    )
+    with Client(resolve_settings(home=Path(home[1]))) as local:
+        _assert_project_code(local, run, commit, dirty=True)
+
+
+def test_a_run_through_a_server_records_the_pipeline_modules_repository(
+    tmp_path: Path, project: Project
+) -> None:
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+
+    settings = resolve_settings(home=tmp_path / "server-home")
+    with Client(resolve_settings(home=tmp_path / "server-home", user="root")) as local:
+        UserService(local.store, actor="root").add("root", "admin")
+        UserService(local.store, actor="root").add("ed", "editor")
+        token = TokenService(local.store, actor="root").create("ed").secret
+    project.write("cli_flow", FLOW)
+    commit = _git_repo(project.folder)
+    with live_server(settings) as url:
+        remote = ["--server", url, "--token", token, "--home", str(tmp_path / "ed-home")]
+        run = json.loads(_run(remote, project, "--json").stdout)
+    with Client(resolve_settings(home=tmp_path / "server-home")) as local:
+        _assert_project_code(local, run, commit, dirty=False)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, overload
 from ..errors import Conflict, InvalidInput, NotFound, StepFailed
 from . import _outputs, engine, fingerprint
 from ._params import bind_params
+from ._source import pipeline_context
 from .entities import HEARTBEAT_INTERVAL_MS, ArtifactRef, PipelineRun
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class Pipeline:
             resumed_from=None if resumed is None else resumed.id,
             host=socket.gethostname(),
             pid=os.getpid(),
+            context=pipeline_context(self.fn, ref),
         )
         result: ArtifactRef | None = None
         value: Any = None

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..tracking.capture import RunContext
     from .entities import ArtifactRef, PipelineRun, PipelineStatus, StepRun, StepStatus
 
 __all__ = ["Pipelines"]
@@ -37,10 +38,15 @@ class Pipelines(Protocol):
         resumed_from: str | None = None,
         host: str = "",
         pid: int = 0,
+        context: RunContext | None = None,
     ) -> PipelineRun:
         """Record a ``running`` pipeline run and start its tracked run (experiment: ``experiment``,
         else the pipeline's name; tags ``loopwright.pipeline`` and ``loopwright.pipeline_run``;
-        the parameters logged as params)."""
+        the parameters logged as params).
+
+        ``context`` is what the tracked run records as its code version, entry point, host and
+        environment (the engine passes the pipeline module's repository); by default, those of
+        the process calling (through a server: the client's)."""
         ...
 
     def heartbeat(self, pipeline_run_id: str) -> None:

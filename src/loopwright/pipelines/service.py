@@ -115,6 +115,7 @@ class PipelineService:
         resumed_from: str | None = None,
         host: str = "",
         pid: int = 0,
+        context: RunContext | None = None,
     ) -> PipelineRun:
         return self._start_run(
             pipeline,
@@ -126,6 +127,7 @@ class PipelineService:
             resumed_from=resumed_from,
             host=host,
             pid=pid,
+            context=context,
         )
 
     def _start_run(
@@ -142,8 +144,8 @@ class PipelineService:
         pid: int = 0,
         context: RunContext | None = None,
     ) -> PipelineRun:
-        """:meth:`start_run` recording ``context`` (a server's remote caller's code version and
-        environment) on the tracked run; the step runs' nested runs copy it."""
+        """:meth:`start_run` recording ``context`` (the pipeline module's code version, or a
+        server's remote caller's) on the tracked run; the step runs' nested runs copy it."""
         ref = checks.check_ref(pipeline)
         values, params_text = checks.checked_params(params)
         run_name = None if name is None else checks.check_name("name", name)
@@ -205,8 +207,12 @@ class PipelineService:
             return self._tracking.create_run(experiment=experiment, name=name, tags=tags)
         from ..tracking.service import TrackingService
 
-        # Only a server passes a context, with its own tracking service on the store.
-        assert isinstance(self._tracking, TrackingService)
+        # The embedded service makes its own tracking service on the store (or is given one).
+        if not isinstance(self._tracking, TrackingService):
+            raise InvalidInput(
+                f"pipeline run {name!r}: a run context needs the embedded tracking service, "
+                f"not {type(self._tracking).__name__}; start the run without context"
+            )
         return self._tracking._create_run(
             experiment=experiment, name=name, tags=tags, parent_run_id=None, context=context
         )

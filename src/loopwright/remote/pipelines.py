@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import InvalidInput
@@ -19,6 +19,9 @@ from ..pipelines._json import artifact_json, run_from_json, step_from_json
 from ..pipelines.entities import ArtifactRef, PipelineRun, PipelineStatus, StepRun, StepStatus
 from ._http import Http
 from .tracking import _context
+
+if TYPE_CHECKING:
+    from ..tracking.capture import RunContext
 
 __all__ = ["RemotePipelines"]
 
@@ -48,6 +51,7 @@ class RemotePipelines:
         resumed_from: str | None = None,
         host: str = "",
         pid: int = 0,
+        context: RunContext | None = None,
     ) -> PipelineRun:
         values, _ = checks.checked_params(params)
         body = {
@@ -60,7 +64,9 @@ class RemotePipelines:
             "resumed_from": resumed_from,
             "host": host,
             "pid": checks.check_pid(pid),
-            "context": _context(),  # this process's code version and environment
+            # The given code version (the pipeline module's), else this process's; the
+            # environment is this process's either way.
+            "context": _context() if context is None else _context_body(context),
         }
         return run_from_json(self._http.post("/pipelines/runs", body))
 
@@ -186,3 +192,18 @@ class RemotePipelines:
     def previous_step(self, pipeline: str, invocation: str) -> StepRun | None:
         answer = self._http.get("/pipelines/previous", pipeline=pipeline, invocation=invocation)
         return None if answer["step"] is None else step_from_json(answer["step"])
+
+
+def _context_body(context: RunContext) -> dict[str, Any]:
+    """``context`` as the server's ``RunContextIn`` (the diff stays on the client, as a remote
+    run's does)."""
+    env = context.environment
+    return {
+        "host": context.host,
+        "entry_point": context.entry_point,
+        "git_commit": context.code.commit,
+        "git_branch": context.code.branch,
+        "git_dirty": context.code.dirty,
+        "python_version": None if env is None else env.python_version,
+        "packages": None if env is None else env.packages,
+    }

@@ -218,13 +218,15 @@ _code_cache: dict[str, tuple[float, CodeVersion]] = {}
 _code_lock = threading.Lock()
 
 
-def current_code_version(*, max_age_s: float = CODE_VERSION_TTL_S) -> CodeVersion:
-    """:func:`capture_code_version` of the running code, cached for ``max_age_s`` seconds.
+def current_code_version(
+    path: str | os.PathLike[str] | None = None, *, max_age_s: float = CODE_VERSION_TTL_S
+) -> CodeVersion:
+    """:func:`capture_code_version` of ``path``'s repository, cached for ``max_age_s`` seconds.
 
-    The running code is the ``__main__`` script's folder (``python train.py``,
-    ``python -m pkg``), or the working directory in a REPL or notebook.
+    By default ``path`` is the running code: the ``__main__`` script's folder (``python
+    train.py``, ``python -m pkg``), or the working directory in a REPL or notebook.
     """
-    root = _code_root()
+    root = _code_root() if path is None else os.path.abspath(path)
     now = time.monotonic()
     with _code_lock:
         cached = _code_cache.get(root)
