@@ -9,7 +9,9 @@ metric never decides on the label-free mean prediction: it waits for labels, the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,9 +51,10 @@ def champion(tmp_path: Path, db_uri: str) -> Iterator[World]:
     w.approver.close()
 
 
-def _to_comparison(w: World, t0: int) -> Iteration:
+def _to_comparison(w: World, t0: int, *, expires_after_s: int | None = None) -> Iteration:
     """Create the loop, approve its canary, serve both variants with labels and tick past the
-    window: the promote verdict, refused by the registry."""
+    window: the promote verdict, refused by the registry (the alias request expiring after
+    ``expires_after_s``, if given)."""
     w.client.loops.create(
         "ct", deployment=DEPLOYMENT, pipeline=PIPELINE, gates=gates(),
         params={"quality": "good", "seed": 3}, canary_window=timedelta(hours=1), margin=0.05,
@@ -64,6 +67,9 @@ def _to_comparison(w: World, t0: int) -> Iteration:
     assert it.state == "canary", it.reason
     serve(w.client, variant="primary", version=1, start_ms=t0, seed=11)
     serve(w.client, variant="canary", version=2, start_ms=t0, seed=12)
+    if expires_after_s is not None:
+        policy = w.client.registry.get_model(MODEL).policy
+        w.client.registry.set_policy(MODEL, replace(policy, expires_after_s=expires_after_s))
     it = advance(w.client, it.id, owner="d", now_ms=t0 + HOUR_MS + 1)
     assert it.state == "comparing", it.reason
     return it
@@ -125,6 +131,21 @@ def test_a_rejected_promotion_rolls_back_with_the_comment(champion: World, t0: i
     assert [(v.name, v.model_uri) for v in final.variants] == [("primary", CHAMPION)]
     assert w.client.registry.resolve(MODEL, "@champion").version == 1
     assert [r.status for r in _alias_requests(w)] == ["rejected"]  # none opened anew
+
+
+def test_an_expired_promotion_request_rolls_back(champion: World, t0: int) -> None:
+    w = champion
+    it = _to_comparison(w, t0, expires_after_s=1)
+    (request,) = _alias_requests(w)
+    time.sleep(1.1)  # the request's own expiry, in the registry's (wall) clock
+    it = advance(w.client, it.id, owner="d", now_ms=t0 + 2 * HOUR_MS)
+    assert it.state == "rolled_back"
+    assert it.reason == (
+        f"promotion refused: approval request {request.id} (alias champion -> version 2) expired"
+    )
+    assert [(v.name, v.model_uri) for v in w.client.deployments.get(DEPLOYMENT).variants] == [
+        ("primary", CHAMPION)
+    ]
 
 
 def test_without_a_metric_the_loop_compares_accuracy_not_the_mean_prediction(
