@@ -81,11 +81,14 @@ def test_each_line_reads_as_a_sentence() -> None:
     assert trigger.startswith("triggered_by trigger drift:churn-drift fired ")
     assert trigger.endswith(" by schedule loop:ct:1")
     (alert,) = [line for line in lines if line.startswith("alert ")]
-    assert "value 0.3871 (threshold 0.2)" in alert
+    assert alert.startswith("alert churn-drift: psi:input.age>0.2 (open) value 0.3871, opened ")
     text = "\n".join(lines)
     assert "0.38709" not in text and text.count("psi is") == 0
     assert "approval approval" not in text and "alert alert" not in text
-    assert "promotion waits for approval request r2 (alias champion -> version 3)" in text
+    assert (
+        "produced_by iteration ct #2: comparing (promotion waits for approval request r2 (alias "
+        "champion -> version 3))"
+    ) in lines
 
 
 def test_a_manual_trigger_keeps_its_detail_and_json_keeps_everything() -> None:

@@ -157,11 +157,11 @@ def _detail(node: Node) -> str:
         if a.get("aliases"):
             parts.append("@" + ", @".join(a["aliases"]))
         parts.append(format_ms(a.get("created_at")))
-    elif node.kind == "iteration":
-        parts = [str(a.get("reason") or a.get("waiting") or "")]
+    elif node.kind == "iteration" and (a.get("reason") or a.get("waiting")):
+        parts = [f"({a.get('reason') or a.get('waiting')})"]
     elif node.kind == "alert":
-        parts = [f"value {_number(a.get('value'))} (threshold {_number(a.get('threshold'))})"]
-        parts.append(f"opened {format_ms(a.get('opened_at'))}")
+        # The rule's key (psi:input.age>0.2) carries the threshold already.
+        parts = [f"value {_number(a.get('value'))}", f"opened {format_ms(a.get('opened_at'))}"]
     elif node.kind == "pipeline_run":
         parts = [str(a.get("pipeline")), format_ms(a.get("started_at"))]
         if a.get("error"):
