@@ -301,3 +301,61 @@ def test_a_hit_whose_stored_bytes_are_lost_runs_the_step_again(
     assert f"outputs of step run {first['load'].id} unreadable" in caplog.text
     third = _steps(mod.flow.run(client=client))
     assert third["load"].status == "cached" and third["load"].cached_from == again["load"].id
+
+
+def test_a_completed_steps_outputs_are_its_runs_artifacts_with_durable_blobs(
+    client: Client, project: Project
+) -> None:
+    steps = _steps(_write(project).flow.run(client=client))
+    for step in steps.values():  # committed with the step's end, as log_artifacts would
+        listed = {a.path: a for a in client.tracking.list_artifacts(step.run_id or "")}
+        assert sorted(listed) == sorted(ref.path for ref in step.outputs)
+        for ref in step.outputs:
+            assert listed[ref.path or ""].blob_hash == ref.digest
+            assert client.store.blobs.exists(ref.digest)
+
+
+def test_a_step_whose_output_blob_cannot_be_written_is_failed_without_artifacts(
+    client: Client, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = _write(project)
+    blobs = client.store.blobs
+    real = blobs.put_file
+
+    def full_disk(path: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(blobs, "put_file", full_disk)
+    run = mod.flow.run(client=client)
+    assert run.status == "failed" and [s.status for s in run.steps] == ["failed"]
+    assert "No space left on device" in (run.steps[0].error or "")
+    assert client.tracking.list_artifacts(run.steps[0].run_id or "") == []
+
+    monkeypatch.setattr(blobs, "put_file", real)
+    again = _steps(mod.flow.run(client=client))  # nothing completed to serve: it runs
+    assert again["load"].status == "completed"
+    assert client.tracking.list_artifacts(again["load"].run_id or "") != []
+
+
+def test_an_experiment_with_its_own_artifact_folder_still_gets_the_copies(
+    tmp_path: Path, project: Project
+) -> None:
+    from loopwright.config import resolve_settings
+
+    settings = resolve_settings(
+        home=tmp_path / "home", default_artifact_root=str(tmp_path / "artifacts")
+    )
+    with Client(settings) as client:
+        location = str(tmp_path / "artifacts" / "flows")
+        client.tracking._create_experiment("flows", artifact_location=location)  # type: ignore[attr-defined]
+        mod = project.write(
+            "located_flow",
+            FLOW.format(factor=2, cache=True).replace(
+                "@lw.pipeline", '@lw.pipeline(experiment="flows")'
+            ),
+        )
+        steps = _steps(mod.flow.run(client=client))
+        load = steps["load"]
+        copied = list(Path(location).rglob("output.json"))
+        assert copied and any(load.run_id in str(p) for p in copied)
+        assert client.tracking.list_artifacts(load.run_id or "")[0].path == "outputs/output.json"

@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
+from ..tracking.artifacts import artifact_files
 from . import materializers
 from .entities import ArtifactRef
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..store.blobs import BlobInfo
 
-__all__ = ["load_outputs", "load_ref", "remember", "store_outputs"]
+__all__ = ["load_outputs", "load_ref", "remember", "store_output_blobs", "store_outputs"]
 
 _LRU_SIZE = 128
 # Small values go through a scratch folder in memory (/dev/shm) when there is one: on a busy
@@ -124,19 +126,43 @@ def store_outputs(
     split: bool = True,
 ) -> tuple[ArtifactRef, ...]:
     """Materialize ``value`` (a tuple item by item, with ``split``) under the run's ``folder``."""
+    refs, _ = _materialize(client, run_id, value, allow_pickle, base, folder, split, direct=False)
+    return refs
+
+
+def store_output_blobs(
+    client: Client, run_id: str, value: object, *, allow_pickle: bool
+) -> tuple[tuple[ArtifactRef, ...], list[tuple[str, BlobInfo]]]:
+    """:func:`store_outputs` into the embedded client's local blob store only (each blob durable
+    before this returns): the refs, and the artifact rows still to record, ``(artifact path,
+    blob)``, which the caller commits with the step's end instead of a ``log_artifacts``."""
+    return _materialize(client, run_id, value, allow_pickle, "output", "outputs", True, direct=True)
+
+
+def _materialize(
+    client: Client,
+    run_id: str,
+    value: object,
+    allow_pickle: bool,
+    base: str,
+    folder: str,
+    split: bool,
+    *,
+    direct: bool,
+) -> tuple[tuple[ArtifactRef, ...], list[tuple[str, BlobInfo]]]:
     named = _named(value, base) if split else [(base, value)]
     small = all(_is_small(item, allow_pickle) for _, item in named)
     try:
-        refs = _store(client, run_id, named, folder, allow_pickle, _scratch(small))
+        refs, files = _store(client, run_id, named, folder, allow_pickle, _scratch(small), direct)
     except OSError:
         if not small:
             raise
         # A JSON value larger than a small /dev/shm (64 MB in Docker) holds: on disk, then.
-        refs = _store(client, run_id, named, folder, allow_pickle, None)
+        refs, files = _store(client, run_id, named, folder, allow_pickle, None, direct)
     for ref, (_, item) in zip(refs, named, strict=True):
         if not isinstance(item, tuple):  # a stored tuple loads back as a list: keep one form
             remember(ref, item)
-    return tuple(refs)
+    return refs, files
 
 
 def _store(
@@ -146,8 +172,10 @@ def _store(
     folder: str,
     allow_pickle: bool,
     scratch: str | None,
-) -> tuple[ArtifactRef, ...]:
+    direct: bool,
+) -> tuple[tuple[ArtifactRef, ...], list[tuple[str, BlobInfo]]]:
     refs: list[ArtifactRef] = []
+    files: list[tuple[str, BlobInfo]] = []
     with tempfile.TemporaryDirectory(prefix="lw-step-", dir=scratch) as tmp:
         root = Path(tmp)
         for name, item in named:
@@ -164,8 +192,13 @@ def _store(
                     type_name=stored.type_name,
                 )
             )
-        client.tracking.log_artifacts(run_id, root, folder)
-    return tuple(refs)
+        if direct:
+            blobs = client.store.blobs
+            for name, path in artifact_files(root, folder):
+                files.append((name, blobs.put_file(path)))
+        else:
+            client.tracking.log_artifacts(run_id, root, folder)
+    return tuple(refs), files
 
 
 def load_ref(client: Client, ref: ArtifactRef, *, trusted: bool) -> object:

@@ -36,8 +36,10 @@ from .entities import ArtifactRef, PipelineRun, StepRun
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..store.blobs import BlobInfo
     from ..tracking import Run
     from .executors import Executor
+    from .service import PipelineService
     from .step import Step
 
 __all__ = ["RunState", "current", "executing"]
@@ -106,6 +108,8 @@ class RunState:
         self._resumable = {s.invocation: s for s in resumable if s.status in _SERVABLE}
         self._names = Invocations()
         self._values = Values()
+        self._direct: PipelineService | None = None
+        self._direct_decided = False
 
     def executor(self) -> Executor:
         """The run's executor, made on first use."""
@@ -287,11 +291,18 @@ class RunState:
             key_parts=call.parts,
         )
         attempts = 1
+        direct = self._direct_service()
+        files: list[tuple[str, BlobInfo]] = []
         try:
             value, attempts = self._attempts(call, step_run)
-            refs = _outputs.store_outputs(
-                self.client, _run_id(step_run), value, allow_pickle=call.step.pickle
-            )
+            if direct is None:
+                refs = _outputs.store_outputs(
+                    self.client, _run_id(step_run), value, allow_pickle=call.step.pickle
+                )
+            else:
+                refs, files = _outputs.store_output_blobs(
+                    self.client, _run_id(step_run), value, allow_pickle=call.step.pickle
+                )
         except BaseException as exc:
             error = exc.error if isinstance(exc, _AttemptsFailed) else exc
             attempts = exc.attempts if isinstance(exc, _AttemptsFailed) else attempts
@@ -309,10 +320,34 @@ class RunState:
                 f"step {call.invocation} failed after {attempts} attempt(s): "
                 f"{type(error).__name__}: {error}"
             ) from error
-        pipelines.finish_step(step_run.id, "completed", outputs=refs, attempts=attempts)
+        if direct is None:
+            pipelines.finish_step(step_run.id, "completed", outputs=refs, attempts=attempts)
+        else:
+            direct._finish_step(
+                step_run.id, "completed", outputs=refs, attempts=attempts, files=files
+            )
         self._values.add_result(value, refs)
         call.outputs = refs
         return value
+
+    def _direct_service(self) -> PipelineService | None:
+        """The embedded service when outputs go straight into the local blob store and their
+        artifact rows commit with the step's end (a step costs one transaction less); None
+        through a server, on an object store, or when the experiment has its own artifact
+        folder (``log_artifacts`` writes the copies MLflow clients read there)."""
+        # Once per run; a map thread asking meanwhile gets None: log_artifacts, just as correct.
+        if not self._direct_decided:
+            self._direct_decided = True
+            from .service import PipelineService
+
+            pipelines = self.client.pipelines
+            if isinstance(pipelines, PipelineService) and self.client.store.blobs.is_local:
+                from ..tracking.artifact_locations import run_location
+
+                with self.client.store.db.read() as conn:
+                    if run_location(conn, self._tracked.id) is None:
+                        self._direct = pipelines
+        return self._direct
 
     def _attempts(self, call: Call, step_run: StepRun) -> tuple[Any, int]:
         step = call.step

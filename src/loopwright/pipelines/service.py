@@ -41,6 +41,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..store import limits, statements
 from ..store import schema as t
 from ..store.limits import check_text
+from ..store.upsert import insert_ignore, upsert
 from . import _checks as checks
 from . import _rows as stored
 from .entities import (
@@ -53,6 +54,7 @@ from .entities import (
 )
 
 if TYPE_CHECKING:
+    from ..store.blobs import BlobInfo
     from ..store.home import Store
     from ..tracking.capture import RunContext
     from ..tracking.entities import Run
@@ -383,6 +385,24 @@ class PipelineService:
         attempts: int = 1,
         error: str | None = None,
     ) -> StepRun:
+        return self._finish_step(
+            step_run_id, status, outputs=outputs, attempts=attempts, error=error
+        )
+
+    def _finish_step(
+        self,
+        step_run_id: str,
+        status: StepStatus,
+        *,
+        outputs: Sequence[ArtifactRef] = (),
+        attempts: int = 1,
+        error: str | None = None,
+        files: Sequence[tuple[str, BlobInfo]] = (),
+    ) -> StepRun:
+        """:meth:`finish_step`, recording ``files`` (artifact path, stored blob: the output files
+        the embedded engine put in the blob store, durable already) as the step's tracked run's
+        artifacts in the same commit: one transaction instead of ``log_artifacts``' read and
+        write, and a completed step never without its artifact rows."""
         checks.check_choice("status", status, _STEP_ENDS)
         outputs_text = checks.check_artifacts("outputs", outputs)
         tries = checks.check_attempts(attempts)
@@ -402,12 +422,34 @@ class PipelineService:
                     'UPDATE runs SET "status" = ?, "end_time" = ?, "error" = ? WHERE "id" = ?',
                     (_ENDS[status], now, message, row["run_id"]),
                 )
+                if files:
+                    self._insert_artifacts(conn, row["run_id"], files, now)
             found.append(row)
 
         self._tracking.writer.flush(then=finish)
         if found[0]["run_id"] is not None:
             self._tracking.writer.untrack(found[0]["run_id"])
         return stored.step_from_row(found[0])
+
+    @staticmethod
+    def _insert_artifacts(
+        conn: sa.Connection, run_id: str, files: Sequence[tuple[str, BlobInfo]], now: int
+    ) -> None:
+        """The rows ``log_artifacts`` writes: the blobs (known to gc) and the run's artifacts."""
+        blobs = [{"hash": b.hash, "size": b.size, "created_at": now} for _, b in files]
+        insert_ignore(conn, t.blobs, blobs)
+        rows = [
+            {
+                "owner_type": "run",
+                "owner_id": run_id,
+                "path": path,
+                "blob_hash": b.hash,
+                "size": b.size,
+                "created_at": now,
+            }
+            for path, b in files
+        ]
+        upsert(conn, t.artifacts, rows, update=["blob_hash", "size", "created_at"])
 
     def record_served(
         self,

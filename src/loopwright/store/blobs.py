@@ -416,12 +416,15 @@ class BlobStore:
         fd, temp = create_temp(self._local / _TEMP_DIR, "put-")
         try:
             hasher = blake3()
-            size = write_all(fd, chunks, hasher, durable=durable)
+            # Synced only once known to be new: content already stored costs no fsync.
+            size = write_all(fd, chunks, hasher, durable=False)
             info = BlobInfo(hasher.hexdigest(), size)
             final = self._path(info.hash)
             if _is_stored(final, info.size):  # (a damaged copy of another size is replaced)
                 temp.unlink()
                 return info
+            if durable:
+                fsync_path(temp)
             os.chmod(temp, 0o444)
             try:
                 os.replace(temp, final)
