@@ -410,12 +410,13 @@ def _comparing(turn: _Turn, loop: Loop, it: Iteration) -> Iteration | None:
         recorded = dict(
             loops.update(it.id, expect="comparing", comparison=verdict).comparison or {}
         )
-    reason = str(recorded.get("reason", ""))
     if recorded["verdict"] == "promote":
         return _promote(turn, loop, it, recorded)
     _roll_back(turn, loop, it)
     hit("loop.compare.rolled_back")
-    return loops.transition(it.id, expect="comparing", to="rolled_back", reason=reason)
+    return loops.transition(
+        it.id, expect="comparing", to="rolled_back", reason=str(recorded.get("reason", ""))
+    )
 
 
 def _promote(turn: _Turn, loop: Loop, it: Iteration, recorded: dict[str, Any]) -> Iteration | None:
