@@ -193,6 +193,8 @@ _READING_ARGS = {
     "pipelines show": ["0" * 32],
     "labels show": ["d"],
     "lineage": ["req-1"],
+    "loops show": ["l"],
+    "loops history": ["l"],
     "schedules show": ["s"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
