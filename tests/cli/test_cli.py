@@ -94,12 +94,24 @@ MODEL_JSON_COMMANDS |= {
     for name in ("create", "run", "run-due", "list", "show", "history", "alerts", "compare")
 } | {("monitors", "references", "build"), ("monitors", "references", "list")}
 MODEL_JSON_COMMANDS |= {("monitors", "backfill")}  # its JSON: tests/monitoring/test_ray.py
+# Their JSON: tests/pipelines/test_pipelines_cli.py and tests/loop/test_*_cli.py, test_lineage.py.
+MODEL_JSON_COMMANDS |= {("pipelines", name) for name in ("run", "resume", "list", "show")}
+MODEL_JSON_COMMANDS |= {("gates", "check"), ("gates", "results"), ("lineage",), ("scheduler",)}
+MODEL_JSON_COMMANDS |= {("schedules", name) for name in ("create", "list", "show")}
+MODEL_JSON_COMMANDS |= {
+    ("loops", name)
+    for name in ("create", "list", "show", "history", "pause", "resume", "trigger", "tick")
+}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
     ("deployments", "delete"),
     ("monitors", "delete"),
+    ("loops", "delete"),
+    ("schedules", "delete"),
+    ("schedules", "enable"),
+    ("schedules", "disable"),
     ("server",),
     ("serve",),
     ("tokens", "create"),
