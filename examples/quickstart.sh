@@ -251,14 +251,7 @@ comparison = iteration.comparison or {}
 print(f"iteration {iteration.number}: {iteration.state}; verdict {verdict}: {comparison.get('reason')}")
 PY
 echo "== promoting moves the protected champion alias: bob approves that too, and the loop completes"
-request=$(python - <<'PY'
-import loopwright as lw
-
-(request,) = [r for r in lw.connect().registry.requests(model="breast-cancer-classifier")
-              if r.action == "alias" and r.target == "champion"]
-print(request.id)
-PY
-)
+request=$(python -c 'import loopwright as lw; (it,) = lw.connect().loops.iterations("breast-cancer-loop", limit=1); print(it.comparison["waiting_for"])')
 LOOPWRIGHT_USER=bob loopwright models approve "$request" --comment "The canary held up on labelled traffic."
 loopwright loops tick breast-cancer-loop
 loopwright loops history breast-cancer-loop
