@@ -255,6 +255,7 @@ from datetime import timedelta
 import numpy as np
 import loopwright as lw
 from loopwright.loop import driver
+from loopwright.registry.entities import ApprovalPolicy
 from sklearn.linear_model import LogisticRegression
 
 client = lw.connect(home=sys.argv[1])
@@ -263,6 +264,8 @@ X = rng.normal(size=(200, 3)); y = (X[:, 0] > 0).astype(int)
 with client.start_run(experiment="bench") as run:
     info = run.log_model(LogisticRegression().fit(X, y), registered_model_name="bench-model",
                          input_example=X[:2])
+# The bookkeeping alone: no approvals (the default policy would hold the traffic for one).
+client.registry.set_policy("bench-model", ApprovalPolicy(rules=()))
 client.deployments.create("bench-api", "models:/bench-model/1")
 with client.start_run(experiment="bench") as run:
     run.log_model(LogisticRegression(C=0.5).fit(X, y), registered_model_name="bench-model",
