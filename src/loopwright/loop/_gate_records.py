@@ -11,21 +11,18 @@ from __future__ import annotations
 import builtins
 import json
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
-from .._ids import new_id, now_ms
+from .._ids import new_id
 from ..errors import InvalidInput, NotFound
 from ..store import schema as t
-from ..store.audit import append_event
+from ..store.named import Audited
 from ..store.upsert import upsert
 from .entities import GateResult, GateSpec, RuleOutcome
 from .gates import check_gate_name
-
-if TYPE_CHECKING:
-    from ..store.home import Store
 
 __all__ = ["TAG_PREFIX", "GateService", "reason_of"]
 
@@ -45,7 +42,7 @@ def reason_of(outcomes: Sequence[RuleOutcome]) -> str:
     return "; ".join(parts)
 
 
-class GateService:
+class GateService(Audited):
     """Gate results on the stores.
 
     Args:
@@ -54,13 +51,7 @@ class GateService:
         clock: the time in UTC milliseconds (tests pass a fake one).
     """
 
-    def __init__(
-        self, store: Store, *, actor: str | None = None, clock: Callable[[], int] | None = None
-    ) -> None:
-        self.store = store
-        self.db = store.db
-        self._actor = actor
-        self._clock = clock or now_ms
+    _subject_type = "gate_result"
 
     def record(
         self,
@@ -87,7 +78,7 @@ class GateService:
             raise InvalidInput(f"version {version!r} must be a version number")
         passed = all(o.passed for o in checked)
         reason = reason_of(checked)
-        actor, result_id = self._actor or self.store.actor, new_id()
+        actor, result_id = self._actor_name(), new_id()
         with self.db.write() as conn:
             model_row = _model_row(conn, model, lock=True)
             version_row = conn.execute(
@@ -126,12 +117,10 @@ class GateService:
                 [{"version_id": version_row.id, "key": TAG_PREFIX + gate, "value": verdict}],
                 update=["value"],
             )
-            append_event(
+            self._audit(
                 conn,
-                actor=actor,
-                action="gate.check",
-                subject_type="gate_result",
-                subject_id=result_id,
+                "gate.check",
+                result_id,
                 after={
                     "gate": gate,
                     "model": model,

@@ -18,21 +18,20 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .._ids import new_id, now_ms
+from .._ids import new_id
 from ..errors import AlreadyExists, InvalidInput, NotFound
 from ..store import limits
 from ..store import schema as t
-from ..store.audit import append_event
+from ..store.named import Audited, named_row
 from .entities import Fire, Schedule
 from .triggers import EVENT_KINDS, next_due, parse_trigger
 
 if TYPE_CHECKING:
-    from ..store.home import Store
     from .entities import FireStatus, Trigger
 
 __all__ = ["ScheduleService"]
@@ -156,7 +155,7 @@ def _snapshot(row: Any) -> dict[str, Any]:
     }
 
 
-class ScheduleService:
+class ScheduleService(Audited):
     """Schedules and fires in the metadata database.
 
     Args:
@@ -165,13 +164,7 @@ class ScheduleService:
         clock: the time in UTC milliseconds (tests pass a fake one).
     """
 
-    def __init__(
-        self, store: Store, *, actor: str | None = None, clock: Callable[[], int] | None = None
-    ) -> None:
-        self.store = store
-        self.db = store.db
-        self._actor = actor
-        self._clock = clock or now_ms
+    _subject_type = "schedule"
 
     def create(
         self,
@@ -390,32 +383,10 @@ class ScheduleService:
             raise NotFound(f"schedule fire {fire_id!r} does not exist")
         return _fire(row, row.schedule_name)
 
-    def _actor_name(self) -> str:
-        return self._actor or self.store.actor
-
     def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
-        query = sa.select(t.schedules).where(_s.name == _check_name(name))
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            known = conn.execute(sa.select(_s.name).order_by(_s.name).limit(20)).scalars()
-            raise NotFound(
-                f"schedule {name!r} does not exist; schedules: {', '.join(known) or 'none'} "
-                "(create one with `loopwright schedules create`)"
-            )
-        return row
-
-    def _audit(
-        self, conn: sa.Connection, action: str, subject: str, *, before: Any = None,
-        after: Any = None,
-    ) -> None:  # fmt: skip
-        append_event(
-            conn,
-            actor=self._actor_name(),
-            action=action,
-            subject_type="schedule",
-            subject_id=subject,
-            before=before,
-            after=after,
+        hint = "create one with `loopwright schedules create`"
+        return named_row(
+            conn, t.schedules, _check_name(name), what="schedule", hint=hint, lock=lock
         )
 
 

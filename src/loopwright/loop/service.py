@@ -17,18 +17,18 @@ import builtins
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .._ids import new_id, now_ms
+from .._ids import new_id
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import limits
 from ..store import schema as t
-from ..store.audit import append_event
+from ..store.named import Audited, named_row
 from .entities import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -41,7 +41,6 @@ from .entities import (
 )
 
 if TYPE_CHECKING:
-    from ..store.home import Store
     from .entities import IterationState
     from .protocol import Schedules
 
@@ -63,7 +62,7 @@ _FIELDS = {
 _MAX_WINDOW = timedelta(days=30)
 
 
-class LoopService:
+class LoopService(Audited):
     """Loops and their iterations on the stores.
 
     Args:
@@ -72,13 +71,7 @@ class LoopService:
         clock: the time in UTC milliseconds (tests pass a fake one); leases use it too.
     """
 
-    def __init__(
-        self, store: Store, *, actor: str | None = None, clock: Callable[[], int] | None = None
-    ) -> None:
-        self.store = store
-        self.db = store.db
-        self._actor = actor
-        self._clock = clock or now_ms
+    _subject_type = "loop"
 
     # --- loops -------------------------------------------------------------------------------
 
@@ -152,7 +145,7 @@ class LoopService:
         try:
             with self.db.write() as conn:
                 conn.execute(t.loops.insert(), row)
-                self._audit(conn, "loop.create", "loop", loop_id, after=_public(row))
+                self._audit(conn, "loop.create", loop_id, after=_public(row))
         except sa.exc.IntegrityError:
             with self.db.read() as conn:  # two creates of one name: the unique name decides
                 if conn.execute(sa.select(_l.id).where(_l.name == name)).first() is None:
@@ -172,7 +165,7 @@ class LoopService:
                 self._schedules().delete(schedule)
             with self.db.write() as conn:
                 conn.execute(t.loops.delete().where(_l.id == loop_id))
-                self._audit(conn, "loop.delete", "loop", loop_id, before=_public(row))
+                self._audit(conn, "loop.delete", loop_id, before=_public(row))
             raise
         return self.get(name)
 
@@ -209,7 +202,7 @@ class LoopService:
             conn.execute(t.loop_transitions.delete().where(_tr.iteration_id.in_(ids)))
             conn.execute(t.loop_iterations.delete().where(_i.loop_id == row.id))
             conn.execute(t.loops.delete().where(_l.id == row.id))
-            self._audit(conn, "loop.delete", "loop", row.id, before=_public(row._asdict()))
+            self._audit(conn, "loop.delete", row.id, before=_public(row._asdict()))
 
     # --- iterations --------------------------------------------------------------------------
 
@@ -252,7 +245,7 @@ class LoopService:
                 self._append_transition(conn, iteration_id, None, "triggered", detail, now)
                 after = {"loop": name, "number": number, "state": "triggered", "trigger": trigger}
                 self._audit(
-                    conn, "loop.iteration.start", "loop_iteration", iteration_id, after=after
+                    conn, "loop.iteration.start", iteration_id, after=after, kind="loop_iteration"
                 )
         except sa.exc.IntegrityError:
             # Two starts at once on PostgreSQL: the unique in_flight (or number) decides.
@@ -320,8 +313,8 @@ class LoopService:
             if reason is not None:
                 after["reason"] = reason
             self._audit(
-                conn, "loop.transition", "loop_iteration", iteration_id,
-                before={"state": expect}, after=after,
+                conn, "loop.transition", iteration_id,
+                before={"state": expect}, after=after, kind="loop_iteration",
             )  # fmt: skip
         return self.get_iteration(iteration_id)
 
@@ -369,7 +362,7 @@ class LoopService:
                 )
                 action = "loop.pause" if status == "paused" else "loop.resume"
                 self._audit(
-                    conn, action, "loop", row.id,
+                    conn, action, row.id,
                     before={"status": row.status}, after={"status": status},
                 )  # fmt: skip
         for schedule in self._loop_schedules(name):
@@ -520,33 +513,9 @@ class LoopService:
 
         return ScheduleService(self.store)
 
-    def _actor_name(self) -> str:
-        return self._actor or self.store.actor
-
     def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
-        query = sa.select(t.loops).where(_l.name == _check_name(name))
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            known = conn.execute(sa.select(_l.name).order_by(_l.name).limit(20)).scalars()
-            raise NotFound(
-                f"loop {name!r} does not exist; loops: {', '.join(known) or 'none'} "
-                "(create one with loopwright loops create)"
-            )
-        return row
-
-    def _audit(
-        self, conn: sa.Connection, action: str, kind: str, subject: str, *, before: Any = None,
-        after: Any = None,
-    ) -> None:  # fmt: skip
-        append_event(
-            conn,
-            actor=self._actor_name(),
-            action=action,
-            subject_type=kind,
-            subject_id=subject,
-            before=before,
-            after=after,
-        )
+        hint = "create one with loopwright loops create"
+        return named_row(conn, t.loops, _check_name(name), what="loop", hint=hint, lock=lock)
 
 
 # --- rows and entities ---------------------------------------------------------------------

@@ -35,7 +35,7 @@ from .._ids import new_id, now_ms
 from ..errors import InvalidInput, NotFound
 from ..store import limits
 from ..store import schema as t
-from ..store.audit import append_event
+from ..store.named import Audited, named_row
 from . import _monitors as checks
 from . import _runs
 from ._ray import check_executor
@@ -82,7 +82,7 @@ _STATUSES = ("open", "resolved")
 _m, _r, _res = t.monitors.c, t.monitor_runs.c, t.monitor_results.c
 
 
-class MonitoringService:
+class MonitoringService(Audited):
     """Monitors, references and runs on the stores; labels, performance and variants on the
     prediction log.
 
@@ -95,6 +95,8 @@ class MonitoringService:
             rows of its window (``MonitorRun.rows`` still counts the window; the drift result's
             ``current_rows`` the sample), so a run's memory is bounded whatever the traffic.
     """
+
+    _subject_type = "monitor"
 
     def __init__(
         self,
@@ -598,9 +600,6 @@ class MonitoringService:
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _actor_name(self) -> str:
-        return self._actor or self.store.actor
-
     def _references(self) -> ReferenceBook:
         return ReferenceBook(self.store, actor=self._actor_name(), clock=self._clock)
 
@@ -610,29 +609,8 @@ class MonitoringService:
         return LabelBook(self.store, actor=self._actor_name(), clock=self._clock)
 
     def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
-        query = sa.select(t.monitors).where(_m.name == checks.check_name(name))
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            known = conn.execute(sa.select(_m.name).order_by(_m.name).limit(20)).scalars()
-            raise NotFound(
-                f"monitor {name!r} does not exist; monitors: {', '.join(known) or 'none'} "
-                "(create one with create(name, deployment=...))"
-            )
-        return row
-
-    def _audit(
-        self, conn: sa.Connection, action: str, subject: str, *, before: Any = None,
-        after: Any = None,
-    ) -> None:  # fmt: skip
-        append_event(
-            conn,
-            actor=self._actor_name(),
-            action=action,
-            subject_type="monitor",
-            subject_id=subject,
-            before=before,
-            after=after,
-        )
+        name, hint = checks.check_name(name), "create one with create(name, deployment=...)"
+        return named_row(conn, t.monitors, name, what="monitor", hint=hint, lock=lock)
 
 
 def _tested_columns(monitor: Monitor, table: pa.Table, sketch: ReferenceSketch) -> tuple[str, ...]:

@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
+from ..errors import AlreadyExists, Conflict, InvalidInput, PermissionDenied
 from ..registry.service import RegistryService
 from ..store import limits
 from ..store import schema as t
 from ..store.audit import append_event
+from ..store.named import named_row
 from ..store.upsert import upsert
 from ._traffic import Policy, check_name, check_policy, model_uri_of
 from .entities import LIVE, Deployment, DeploymentRevision, ServingInstance, Variant
@@ -278,15 +279,8 @@ class DeploymentService:
         return self._actor or self.store.actor
 
     def _row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
-        query = sa.select(t.deployments).where(_d.name == check_name(name))
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            known = conn.execute(sa.select(_d.name).order_by(_d.name).limit(20)).scalars()
-            raise NotFound(
-                f"deployment {name!r} does not exist; deployments: {', '.join(known) or 'none'} "
-                "(create one with create(name, model_uri))"
-            )
-        return row
+        name, hint = check_name(name), "create one with create(name, model_uri)"
+        return named_row(conn, t.deployments, name, what="deployment", hint=hint, lock=lock)
 
     def _change(
         self,
