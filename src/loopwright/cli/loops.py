@@ -17,6 +17,7 @@ import typer
 from ._context import state
 from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_errors, print_table
 from .predictions import parse_duration
+from .schedules import parse_params
 
 if TYPE_CHECKING:
     from ..loop.entities import Iteration, Loop
@@ -82,16 +83,6 @@ def iteration_dict(it: Iteration) -> dict[str, Any]:
         "finished_at": it.finished_at,
         "history": [{"state": state, "at": at} for state, at in it.history],
     }
-
-
-def _params(values: list[str] | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for value in values or ():
-        key, sep, text = value.partition("=")
-        if not sep or not key.strip():
-            fail(f"--param {value!r} is not NAME=VALUE (e.g. --param epochs=10)")
-        found[key.strip()] = text
-    return found
 
 
 def _percent(text: str) -> float:
@@ -180,7 +171,7 @@ def create(
             triggers=triggers or ["manual"],
             gates=gates,
             model=model,
-            params=_params(params),
+            params=parse_params(params),
             canary_percent=_percent(canary),
             canary_window=parse_duration(canary_window, "--canary-window"),
             metric=metric,
@@ -320,26 +311,25 @@ def history(
     )
 
 
-@app.command("pause")
-def pause(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> None:
-    """Start no more iterations (schedules disabled); one in flight goes on."""
+def _set_paused(ctx: typer.Context, name: str, paused: bool, json_output: bool) -> None:
     with handle_errors(), state(ctx).client() as client:
-        loop = client.loops.pause(name)
+        loop = client.loops.pause(name) if paused else client.loops.resume(name)
     if json_output:
         emit_json(loop_dict(loop))
         return
-    console().print(f"loop {loop.name}: paused")
+    console().print(f"loop {loop.name}: {'paused' if paused else 'active'}")
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> None:
+    """Start no more iterations (schedules disabled); one in flight goes on."""
+    _set_paused(ctx, name, True, json_output)
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, name: _NAME, json_output: bool = JSON_OPTION) -> None:
     """Start iterations again (schedules enabled)."""
-    with handle_errors(), state(ctx).client() as client:
-        loop = client.loops.resume(name)
-    if json_output:
-        emit_json(loop_dict(loop))
-        return
-    console().print(f"loop {loop.name}: active")
+    _set_paused(ctx, name, False, json_output)
 
 
 @app.command("delete")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -166,6 +166,21 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
         yield
 
 
+def _showing_progress(
+    client: Client, json_output: bool, start: Callable[[Callable[[PipelineRun], None]], PipelineRun]
+) -> PipelineRun:
+    """Run ``start(on_start)`` showing its steps' progress on stderr (with ``--json`` its
+    prints go to stderr too, so stdout stays JSON), then the steps it ran."""
+    progress = _Progress(client)
+    try:
+        with _stdout_to_stderr(json_output):
+            done = start(progress.started)
+    finally:
+        progress.stop()
+    progress.show(done.steps)
+    return done
+
+
 def _report(run: PipelineRun, json_output: bool) -> None:
     """The run's outcome; exit 1 when it failed."""
     from ..pipelines._json import run_json
@@ -219,21 +234,19 @@ def run(
     chosen = _executor(executor) or "inprocess"
     with handle_errors(), state(ctx).client() as client:
         pipeline = load_pipeline(ref, cwd=cwd)
-        progress = _Progress(client)
-        try:
-            with _stdout_to_stderr(json_output):
-                done = pipeline.run(
-                    client=client,
-                    executor=chosen,
-                    max_parallel=max_parallel,
-                    name=name,
-                    params=params,
-                    ray_address=ray_address,
-                    on_start=progress.started,
-                )
-        finally:
-            progress.stop()
-        progress.show(done.steps)
+        done = _showing_progress(
+            client,
+            json_output,
+            lambda on_start: pipeline.run(
+                client=client,
+                executor=chosen,
+                max_parallel=max_parallel,
+                name=name,
+                params=params,
+                ray_address=ray_address,
+                on_start=on_start,
+            ),
+        )
     _report(done, json_output)
 
 
@@ -252,20 +265,18 @@ def resume(
 
     chosen = _executor(executor)
     with handle_errors(), state(ctx).client() as client:
-        progress = _Progress(client)
-        try:
-            with _stdout_to_stderr(json_output):
-                done = resume_run(
-                    run_id,
-                    client=client,
-                    executor=chosen,
-                    max_parallel=max_parallel,
-                    cwd=cwd,
-                    on_start=progress.started,
-                )
-        finally:
-            progress.stop()
-        progress.show(done.steps)
+        done = _showing_progress(
+            client,
+            json_output,
+            lambda on_start: resume_run(
+                run_id,
+                client=client,
+                executor=chosen,
+                max_parallel=max_parallel,
+                cwd=cwd,
+                on_start=on_start,
+            ),
+        )
     _report(done, json_output)
 
 

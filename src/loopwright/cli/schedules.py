@@ -18,7 +18,7 @@ from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_er
 if TYPE_CHECKING:
     from ..loop.entities import Fire, Schedule
 
-__all__ = ["app", "fire_dict", "schedule_dict"]
+__all__ = ["app", "fire_dict", "parse_params", "schedule_dict"]
 
 app = typer.Typer(
     help="Schedules: run a pipeline or start a loop's iteration on a cron, an interval, a "
@@ -64,7 +64,8 @@ def fire_dict(f: Fire) -> dict[str, Any]:
     }
 
 
-def _params(values: list[str] | None) -> dict[str, str]:
+def parse_params(values: list[str] | None) -> dict[str, str]:
+    """``--param NAME=VALUE`` options of a schedule or a loop (a name given twice: the last)."""
     found: dict[str, str] = {}
     for value in values or ():
         key, sep, text = value.partition("=")
@@ -139,7 +140,7 @@ def create(
             target=pipeline if pipeline is not None else loop,  # type: ignore[arg-type]
             trigger=trigger,
             target_kind="pipeline" if pipeline is not None else "loop",
-            params=_params(params),
+            params=parse_params(params),
             cwd=folder,
         )
     if json_output:

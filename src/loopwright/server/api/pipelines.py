@@ -245,16 +245,20 @@ def finish_run(
 def start_step(pipeline_run_id: str, body: StepRunIn, state: State, caller: Editor) -> StepRunOut:
     """Record a running step run and start its nested tracked run."""
     with acting_as(caller.user):
-        step = _service(state).start_step(
-            pipeline_run_id,
-            invocation=body.invocation,
-            step=body.step,
-            cache_key=body.cache_key,
-            cache_reason=body.cache_reason,
-            inputs=[a.ref() for a in body.inputs],
-            key_parts=body.key_parts,
-        )
+        step = _service(state).start_step(pipeline_run_id, **_step_fields(body))
     return _step_out(step)
+
+
+def _step_fields(body: StepRunIn) -> dict[str, Any]:
+    """The fields a step run is recorded with (started or served), as the service's keywords."""
+    return {
+        "invocation": body.invocation,
+        "step": body.step,
+        "cache_key": body.cache_key,
+        "cache_reason": body.cache_reason,
+        "inputs": [a.ref() for a in body.inputs],
+        "key_parts": body.key_parts,
+    }
 
 
 @router.post("/steps/{step_run_id}/finish")
@@ -276,15 +280,7 @@ def record_served(pipeline_run_id: str, body: ServedIn, state: State, caller: Ed
     """Record a step run served from ``source_id``'s outputs (cached or resumed)."""
     with acting_as(caller.user):
         step = _service(state)._record_served(
-            pipeline_run_id,
-            invocation=body.invocation,
-            step=body.step,
-            cache_key=body.cache_key,
-            cache_reason=body.cache_reason,
-            source_id=body.source_id,
-            status=body.status,
-            inputs=[a.ref() for a in body.inputs],
-            key_parts=body.key_parts,
+            pipeline_run_id, source_id=body.source_id, status=body.status, **_step_fields(body)
         )
     return _step_out(step)
 
