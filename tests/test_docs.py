@@ -67,6 +67,10 @@ def _run_quickstart(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     assert "bob approved: breast-cancer-classifier@champion -> v1" in done.stderr
     assert "a wrong input is refused" in done.stderr
     assert "breast-cancer-classifier@champion (sklearn) predicts" in done.stdout
+    # The loop: the drift alert retrained, the gate passed, two approvals, the canary promoted.
+    assert "breast-cancer-loop #1: promoted (non-inferior" in done.stdout
+    assert "gate result breast-cancer-release: passed" in done.stdout  # lineage of a prediction
+    assert "trigger drift:breast-cancer-watch fired" in done.stdout
     assert "audit chain intact" in done.stdout
     return done
 
@@ -118,5 +122,9 @@ def test_quickstart_runs_against_a_server(tmp_path: Path) -> None:
     from loopwright.config import resolve_settings
 
     with Client(resolve_settings(home=tmp_path / "server-home")) as client:
+        first = client.registry.get_version("breast-cancer-classifier", 1)
+        assert first.created_by == "ada"  # as quickstart.py registered it
         version = client.registry.resolve("breast-cancer-classifier", "champion")
-        assert version.created_by == "ada"
+        assert version.version == 3  # the loop's retrained version, promoted
+        (iteration,) = client.loops.iterations("breast-cancer-loop")
+        assert iteration.state == "promoted" and iteration.model_version == 3
