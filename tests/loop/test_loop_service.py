@@ -98,6 +98,18 @@ def test_a_bad_trigger_creates_nothing(w: World) -> None:
     assert loops.list() == [] and w.client.schedules.list() == []
 
 
+def test_a_trigger_failing_after_the_first_schedule_rolls_the_loop_back(w: World) -> None:
+    # "interval:6h" parses and its schedule is created; the drift trigger's monitor does not
+    # exist, so its schedule fails: the loop and the first schedule must go again.
+    loops = _loops(w)
+    with pytest.raises(NotFound):
+        loops.create(
+            "ct", deployment=DEPLOYMENT, pipeline=PIPELINE, require_approval=False,
+            triggers=["interval:6h", "drift:no-such-monitor"],
+        )  # fmt: skip
+    assert loops.list() == [] and w.client.schedules.list() == []
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

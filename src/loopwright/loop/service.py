@@ -278,7 +278,8 @@ class LoopService(Audited):
             if name is not None:
                 query = query.where(_i.loop_id == self._row(conn, name).id)
             rows = conn.execute(query).all()
-            return [_iteration(row, self._history(conn, row.id)) for row in rows]
+            histories = self._histories(conn, [row.id for row in rows])
+            return [_iteration(row, histories.get(row.id, ())) for row in rows]
 
     def transition(
         self,
@@ -460,12 +461,24 @@ class LoopService(Audited):
 
     @staticmethod
     def _history(conn: sa.Connection, iteration_id: str) -> tuple[tuple[str, int], ...]:
-        rows = conn.execute(
-            sa.select(_tr.to_state, _tr.at)
-            .where(_tr.iteration_id == iteration_id)
-            .order_by(_tr.seq)
-        ).all()
-        return tuple((row.to_state, row.at) for row in rows)
+        return LoopService._histories(conn, [iteration_id]).get(iteration_id, ())
+
+    @staticmethod
+    def _histories(
+        conn: sa.Connection, iteration_ids: builtins.list[str]
+    ) -> dict[str, tuple[tuple[str, int], ...]]:
+        """The transitions of each iteration, in order: one query per 500 iterations (a
+        scheduler's tick lists every iteration in flight), not one per iteration."""
+        found: dict[str, builtins.list[tuple[str, int]]] = {}
+        for start in range(0, len(iteration_ids), 500):
+            rows = conn.execute(
+                sa.select(_tr.iteration_id, _tr.to_state, _tr.at)
+                .where(_tr.iteration_id.in_(iteration_ids[start : start + 500]))
+                .order_by(_tr.iteration_id, _tr.seq)
+            ).all()
+            for row in rows:
+                found.setdefault(row.iteration_id, []).append((row.to_state, row.at))
+        return {key: tuple(value) for key, value in found.items()}
 
     @staticmethod
     def _refuse_in_flight(conn: sa.Connection, row: Any, what: str) -> None:
