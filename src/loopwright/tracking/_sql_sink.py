@@ -17,7 +17,7 @@ from ._writer import HEARTBEAT_INTERVAL_S, Point, PointsRefused, RunRefused
 if TYPE_CHECKING:
     from ..store.database import Database
 
-__all__ = ["SqlSink", "write_points"]
+__all__ = ["SqlSink"]
 
 _REMEMBERED_RUNS = 10_000  # runs whose last heartbeat time the sink keeps
 # A failure of the connection or of locking: the same points may well go in on the next try.
@@ -52,15 +52,20 @@ class SqlSink:
         }
         due.update(heartbeats)
         beat = [_heartbeat(now, due)] if due else []
+        points = _point_queries(self._db.dialect, rows, latest) if rows else []
         if then is None and self._db.dialect == "postgresql":
             # A server's log-metric: the inserts and any heartbeat in one round trip, one
             # transaction committed before this returns (._round_trip).
-            queries = [*_point_queries("postgresql", rows, latest), *beat]
+            queries = [*points, *beat]
             _refusing_points(lambda: write_all(self._db, queries))
         else:
             with self._db.write() as conn:
-                if rows:
-                    _refusing_points(lambda: write_points(conn, rows))
+
+                def store_points() -> None:
+                    for sql, values in points:
+                        statements.execute(conn, sql, values)
+
+                _refusing_points(store_points)
                 for sql, values in beat:
                     statements.execute(conn, sql, values)
                 if then is not None:
@@ -95,14 +100,6 @@ _LATEST_UPDATE = (
     " WHERE (excluded.step, excluded.timestamp)"
     " >= (latest_metrics.step, latest_metrics.timestamp)"
 )
-
-
-def write_points(conn: sa.Connection, rows: list[Point]) -> set[str]:
-    """Append points (repeats ignored), move ``latest_metrics`` forward; return the run ids."""
-    latest = _latest(rows)
-    for sql, values in _point_queries(conn.dialect.name, rows, latest):
-        statements.execute(conn, sql, values)
-    return {row[0] for row in latest}
 
 
 def _latest(rows: list[Point]) -> list[Point]:
