@@ -270,9 +270,17 @@ def test_a_damaged_model_package_is_refused(tmp_path: Path) -> None:
         load("model", stored.path, trusted=True)
 
 
-def test_simple_values_are_not_asked_of_the_model_flavors() -> None:
-    assert materializers.materializer_for(3) == "json"
+def test_simple_values_are_not_asked_of_the_model_flavors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert materializers.materializer_for(_model()) == "model"
+
+    def asked(value: object) -> str | None:
+        raise AssertionError(f"the model flavors were asked about {value!r}")
+
+    monkeypatch.setattr(materializers, "_safe_model_flavor", asked)
+    assert materializers.materializer_for(3) == "json"
+    assert materializers.materializer_for({"a": [1.5, "x"]}) == "json"
 
 
 def test_frames_arrow_cannot_store_are_refused_naming_the_column(tmp_path: Path) -> None:

@@ -197,10 +197,10 @@ def list_loops(ctx: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """List loops with their latest iteration."""
     with handle_errors(), state(ctx).client() as client:
         loops = client.loops.list()
+        if json_output:  # the table's latest iterations are not part of the JSON
+            emit_json([loop_dict(loop) for loop in loops])
+            return
         latest = {loop.name: client.loops.iterations(loop.name, limit=1) for loop in loops}
-    if json_output:
-        emit_json([loop_dict(loop) for loop in loops])
-        return
     rows = []
     for loop in loops:
         last = latest[loop.name][0] if latest[loop.name] else None
