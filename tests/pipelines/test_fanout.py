@@ -250,3 +250,40 @@ def test_a_mapped_step_called_with_bad_arguments_is_recorded_as_failed(
     plain = mod.single.run(client=client)
     assert plain.status == "failed" and [s.status for s in plain.steps] == ["failed"]
     assert "too many positional arguments" in (plain.steps[0].error or "")
+
+
+SHARED = """
+import loopwright as lw
+
+@lw.step
+def weigh(x: int, weights: dict) -> float:
+    return x * weights["w"]
+
+@lw.pipeline
+def shared(n: int = 5) -> list:
+    weights = {"w": 2.0, "table": list(range(1000))}
+    return weigh.map(range(n), weights=weights)
+"""
+
+
+def test_a_value_every_map_item_shares_is_hashed_once(
+    client: Client, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.pipelines import materializers
+
+    hashed: list[object] = []
+    digest = materializers.digest
+
+    def counting(value: object, **kwargs: bool) -> str:
+        if isinstance(value, dict):
+            hashed.append(value)
+        return digest(value, **kwargs)
+
+    monkeypatch.setattr(materializers, "digest", counting)
+    mod = project.write("fan_shared", SHARED)
+    run = mod.shared.run(client=client)
+    assert run.status == "completed", run.error
+    assert load_result(run, client=client) == [2.0 * x for x in range(5)]
+    assert len(hashed) == 1  # not once per item
+    keys = {s.key_parts["params"]["weights"] for s in run.steps}
+    assert len(keys) == 1  # every item's key still holds the shared value's digest

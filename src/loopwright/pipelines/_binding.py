@@ -98,9 +98,15 @@ def bind(
     invocation: str,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
+    hashed: dict[int, tuple[str, str]] | None = None,
 ) -> Call:
     """Bind a step call's arguments and make its cache key: values an earlier step of this run
-    returned are inputs (their stored digest), others parameters (hashed by value)."""
+    returned are inputs (their stored digest), others parameters (hashed by value).
+
+    ``hashed`` (a map's, shared by its items) keeps each parameter's digest and materializer by
+    object id while the map binds, so a value every item shares (``step.map(rows, model=m)``)
+    is hashed once, not once per item; the caller holds the values, so their ids stay theirs.
+    """
     try:
         bound = inspect.signature(step.fn).bind(*args, **kwargs)
     except TypeError as exc:
@@ -121,13 +127,20 @@ def bind(
             inputs[name] = blake3("\n".join(r.digest for r in items).encode()).hexdigest()
             refs.extend(dataclasses.replace(r, name=f"{name}[{i}]") for i, r in enumerate(items))
             continue
-        try:
-            params[name] = materializers.digest(value, allow_pickle=step.pickle)
-            kind = materializers.materializer_for(value, allow_pickle=step.pickle)
-        except Exception as exc:
-            raise StepFailed(
-                f"step {invocation}: parameter {name!r} cannot be hashed for the cache key: {exc}"
-            ) from exc
+        known = None if hashed is None or _is_scalar(value) else hashed.get(id(value))
+        if known is not None:
+            params[name], kind = known
+        else:
+            try:
+                params[name] = materializers.digest(value, allow_pickle=step.pickle)
+                kind = materializers.materializer_for(value, allow_pickle=step.pickle)
+            except Exception as exc:
+                raise StepFailed(
+                    f"step {invocation}: parameter {name!r} cannot be hashed for the cache key: "
+                    f"{exc}"
+                ) from exc
+            if hashed is not None and not _is_scalar(value):
+                hashed[id(value)] = (params[name], kind)
         text = short_value(value)
         if text is not None:
             shown[name] = text

@@ -159,9 +159,11 @@ class RunState:
         """One map: each job a recorded call ``name[i]``, up to ``max_parallel`` at a time."""
         call_name = self._names.next(step.name)
         calls: list[Call | StepFailed] = []
+        hashed: dict[int, tuple[str, str]] = {}  # values the items share, hashed once
         for i, (args, kwargs) in enumerate(jobs):
             try:  # an item that does not bind is a failed item; the others still run
-                calls.append(self._bind(step, Invocations.item(call_name, i), args, kwargs))
+                item = Invocations.item(call_name, i)
+                calls.append(self._bind(step, item, args, kwargs, hashed))
             except StepFailed as exc:
                 calls.append(exc)
         outcomes: list[tuple[bool, Any]]
@@ -200,12 +202,17 @@ class RunState:
             return False, exc
 
     def _bind(
-        self, step: Step, invocation: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+        self,
+        step: Step,
+        invocation: str,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        hashed: dict[int, tuple[str, str]] | None = None,
     ) -> Call:
         """The bound call; one whose arguments do not bind (or cannot be hashed) is recorded as
         a failed step run with the error before StepFailed is raised, so the run shows it."""
         try:
-            return bind(self._values, step, invocation, args, kwargs)
+            return bind(self._values, step, invocation, args, kwargs, hashed)
         except StepFailed as exc:
             pipelines = self.client.pipelines
             record = pipelines.start_step(
