@@ -279,7 +279,7 @@ def _awaiting_approval(turn: _Turn, loop: Loop, it: Iteration) -> Iteration | No
             revision = _apply_canary(turn, loop, version)
         except PermissionDenied:
             # The registry held the canary back and opened the request (or found the open one).
-            request = _traffic_request(turn, loop, version)
+            request = _pending_request(turn, loop, version, "traffic")
             if request is None:
                 raise
             loops.update(it.id, expect="awaiting_approval", approval_request_id=request.id)
@@ -304,13 +304,14 @@ def _awaiting_approval(turn: _Turn, loop: Loop, it: Iteration) -> Iteration | No
     )  # fmt: skip
 
 
-def _traffic_request(turn: _Turn, loop: Loop, version: int) -> Any:
-    """The pending traffic request for the version: the registry opens one (or finds the open
-    one) on each refusal, so a decided request of an earlier iteration is never taken."""
+def _pending_request(turn: _Turn, loop: Loop, version: int, action: str) -> Any:
+    """The pending ``action`` request (``traffic``, ``alias``) for the version: the registry
+    opens one (or finds the open one) on each refusal, so a decided request of an earlier
+    iteration is never taken."""
     pending = [
         r
         for r in turn.client.registry.requests(status="pending", model=loop.model)
-        if r.action == "traffic" and r.version == version
+        if r.action == action and r.version == version
     ]
     return pending[-1] if pending else None
 
@@ -443,7 +444,7 @@ def _promote(turn: _Turn, loop: Loop, it: Iteration, recorded: dict[str, Any]) -
         try:
             turn.client.deployments.promote(loop.deployment)
         except PermissionDenied as exc:  # a protected alias moves once approved
-            request = _alias_request(turn, loop, version)
+            request = _pending_request(turn, loop, version, "alias")
             if request is None:
                 raise
             if request.id != waiting:
@@ -458,17 +459,6 @@ def _promote(turn: _Turn, loop: Loop, it: Iteration, recorded: dict[str, Any]) -
     return loops.transition(
         it.id, expect="comparing", to="promoted", reason=str(recorded.get("reason", ""))
     )
-
-
-def _alias_request(turn: _Turn, loop: Loop, version: int) -> Any:
-    """The pending request to move an alias to the version (the registry opens one, or finds
-    the open one, on each refused promotion)."""
-    pending = [
-        r
-        for r in turn.client.registry.requests(status="pending", model=loop.model)
-        if r.action == "alias" and r.version == version
-    ]
-    return pending[-1] if pending else None
 
 
 def waiting_text(it: Iteration) -> str | None:
