@@ -18,7 +18,7 @@ from ..pipelines import _checks as checks
 from ..pipelines._json import artifact_json, run_from_json, step_from_json
 from ..pipelines.entities import ArtifactRef, PipelineRun, PipelineStatus, StepRun, StepStatus
 from ._http import Http
-from .tracking import _context
+from .tracking import _context, context_body
 
 if TYPE_CHECKING:
     from ..tracking.capture import RunContext
@@ -66,7 +66,7 @@ class RemotePipelines:
             "pid": checks.check_pid(pid),
             # The given code version (the pipeline module's), else this process's; the
             # environment is this process's either way.
-            "context": _context() if context is None else _context_body(context),
+            "context": _context() if context is None else context_body(context),
         }
         return run_from_json(self._http.post("/pipelines/runs", body))
 
@@ -192,18 +192,3 @@ class RemotePipelines:
     def previous_step(self, pipeline: str, invocation: str) -> StepRun | None:
         answer = self._http.get("/pipelines/previous", pipeline=pipeline, invocation=invocation)
         return None if answer["step"] is None else step_from_json(answer["step"])
-
-
-def _context_body(context: RunContext) -> dict[str, Any]:
-    """``context`` as the server's ``RunContextIn`` (the diff stays on the client, as a remote
-    run's does)."""
-    env = context.environment
-    return {
-        "host": context.host,
-        "entry_point": context.entry_point,
-        "git_commit": context.code.commit,
-        "git_branch": context.code.branch,
-        "git_dirty": context.code.dirty,
-        "python_version": None if env is None else env.python_version,
-        "packages": None if env is None else env.packages,
-    }

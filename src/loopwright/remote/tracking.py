@@ -23,6 +23,7 @@ from ..tracking._writer import MetricWriter
 from ..tracking.artifacts import artifact_file, artifact_files
 from ..tracking.capture import (
     Environment,
+    RunContext,
     capture_environment,
     current_code_version,
     entry_point,
@@ -297,13 +298,21 @@ class RemoteTracking(BufferedMetricsMixin):
 
 def _context() -> dict[str, Any]:
     """Where this process runs: sent with a new run in place of the server's own context."""
-    code, env = current_code_version(), capture_environment()
+    here = RunContext(
+        socket.gethostname(), entry_point(), current_code_version(), capture_environment()
+    )
+    return context_body(here)
+
+
+def context_body(context: RunContext) -> dict[str, Any]:
+    """``context`` as the server's ``RunContextIn`` (the diff stays on the client)."""
+    env = context.environment
     return {
-        "host": socket.gethostname(),
-        "entry_point": entry_point(),
-        "git_commit": code.commit,
-        "git_branch": code.branch,
-        "git_dirty": code.dirty,
-        "python_version": env.python_version,
-        "packages": env.packages,
+        "host": context.host,
+        "entry_point": context.entry_point,
+        "git_commit": context.code.commit,
+        "git_branch": context.code.branch,
+        "git_dirty": context.code.dirty,
+        "python_version": None if env is None else env.python_version,
+        "packages": None if env is None else env.packages,
     }
