@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from .._ids import new_id
 from ..errors import InvalidInput, NotFound
+from ..registry._queries import model_row as model_row_of
+from ..registry._queries import version_row as version_row_of
 from ..store import schema as t
 from ..store.named import Audited
 from ..store.upsert import upsert
@@ -80,12 +82,10 @@ class GateService(Audited):
         reason = reason_of(checked)
         actor, result_id = self._actor_name(), new_id()
         with self.db.write() as conn:
-            model_row = _model_row(conn, model, lock=True)
-            version_row = conn.execute(
-                sa.select(_v.id).where(_v.model_id == model_row.id, _v.version == version)
-            ).first()
-            if version_row is None:
-                raise NotFound(f"registered model {model!r} has no version {version}")
+            # The registry's own lookups, the model row locked first as its writes lock it.
+            version_row = version_row_of(
+                conn, model_row_of(conn, _model_name(model), lock=True), version
+            )
             dataset_ref = _dataset_ref(conn, dataset_version_id)
             if pipeline_run_id is not None and (
                 conn.execute(
@@ -158,7 +158,7 @@ class GateService(Audited):
         query = _query().order_by(_g.created_at.desc(), _g.id.desc()).limit(limit)
         with self.db.read() as conn:
             if model is not None:
-                query = query.where(_m.id == _model_row(conn, model).id)
+                query = query.where(_m.id == model_row_of(conn, _model_name(model)).id)
             if version is not None:
                 query = query.where(_v.version == version)
             rows = conn.execute(query).all()
@@ -175,14 +175,10 @@ def _query() -> sa.Select[Any]:
     )
 
 
-def _model_row(conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
+def _model_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"model {str(name)[:80]!r} must be a registered model's name")
-    query = sa.select(t.registered_models).where(_m.name == name)
-    row = conn.execute(query.with_for_update() if lock else query).first()
-    if row is None:
-        raise NotFound(f"registered model {name!r} does not exist; list_models() shows them")
-    return row
+    return name
 
 
 def _dataset_ref(conn: sa.Connection, version_id: str) -> str:
