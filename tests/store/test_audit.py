@@ -173,7 +173,9 @@ def test_migrating_an_existing_chain_anchors_its_newest_event(tmp_path: Path, db
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         for table in ("deployment_instances", "deployment_revisions", "deployments"):  # 0009
             conn.exec_driver_sql(f"DROP TABLE {table}")
-        for table in (  # 0011, then 0010
+        for table in (  # 0012, 0011, then 0010
+            "feature_materializations",
+            "feature_definitions",
             "loop_transitions",
             "loop_iterations",
             "loops",

@@ -22,6 +22,7 @@ __all__ = [
     "DATASET_NAME",
     "DEPLOYMENT_NAME",
     "EXPERIMENT_NAME",
+    "FEATURE_NAME",
     "INT64_MAX",
     "INT64_MIN",
     "KEY",
@@ -52,6 +53,7 @@ REQUEST_ID = 200  # a served request's id, as labels name it
 PIPELINE_NAME = 300  # module:qualname of a pipeline function
 LOOP_NAME = 100  # loops, and gate names
 SCHEDULE_NAME = 150  # schedules (a loop's are loop:<name>:<n>)
+FEATURE_NAME = 200  # entities, feature views, on-demand views, feature services
 
 # TEXT columns, capped as MLflow caps them.
 PARAM_VALUE = 6000

@@ -858,6 +858,45 @@ loop_transitions = sa.Table(
 )
 
 
+# Feature definitions (issue 15): entities, feature views, on-demand feature views and feature
+# services, each version immutable and identified by the BLAKE3 digest of its canonical spec
+# (features/spec.py). Re-applying the same spec is a no-op; a changed spec is version + 1.
+feature_definitions = sa.Table(
+    "feature_definitions",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.UniqueConstraint("kind", "name", "version"),
+    sa.Index(None, "kind", "name", "digest"),
+)
+
+# Every load into the online store: a materialization window, an incremental run or a push.
+# The incremental watermark of a view is the newest end_at of its rows for that store; it lives
+# here, not in the definition, so applying a definition again never resets it.
+feature_materializations = sa.Table(
+    "feature_materializations",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("view", sa.String(200), nullable=False),
+    sa.Column("view_version", sa.Integer, nullable=False),
+    sa.Column("store", sa.String(300), nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),
+    _ms("start_at", nullable=True),
+    _ms("end_at", nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    _ms("newest_event_at", nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Index(None, "view", "store", "created_at"),
+)
+
+
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
     return [
