@@ -24,6 +24,7 @@ KEYS = (
     "artifact_roots",
     "default_approval_policy",
     "prediction_log",
+    "online_store",
 )
 ENV = {
     "home": "LOOPWRIGHT_HOME",
@@ -39,6 +40,7 @@ ENV = {
     "artifact_roots": "LOOPWRIGHT_ARTIFACT_ROOTS",
     "default_approval_policy": "LOOPWRIGHT_DEFAULT_APPROVAL_POLICY",
     "prediction_log": "LOOPWRIGHT_PREDICTION_LOG",
+    "online_store": "LOOPWRIGHT_ONLINE_STORE",
 }
 
 
@@ -95,6 +97,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "artifact_roots": "default",
         "default_approval_policy": "default",
         "prediction_log": "default",
+        "online_store": "default",
     }
 
 
@@ -159,6 +162,12 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
             "file-log",  # relative: anchored at the file's folder
             str(root / "file-log"),
         ),
+        "online_store": (
+            "redis://127.0.0.1:6379/1",
+            f"sqlite:///{root / 'env-online.db'}",
+            "sqlite:///online.db",  # relative: anchored at the file's folder
+            f"sqlite:///{root / 'online.db'}",
+        ),
     }
 
 
@@ -208,6 +217,7 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "artifact_roots": "",
             "default_approval_policy": "protect",
             "prediction_log": None,
+            "online_store": None,
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -242,6 +252,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "artifact_roots": f"file {toml}",
         "default_approval_policy": f"file {toml}",
         "prediction_log": f"file {toml}",
+        "online_store": f"file {toml}",
     }
 
 
@@ -443,6 +454,8 @@ def _error(exc_info: pytest.ExceptionInfo[ConfigError]) -> str:
         ("default_approval_policy", "off", "protect, none"),
         ("home", "", "empty"),
         ("token", "tok\x00en", "NUL"),
+        ("online_store", "memcached://host:1", "redis://host:port/db"),
+        ("online_store", "online.db", "sqlite:///path"),
     ],
 )
 def test_bad_argument_values_name_the_key_and_the_source(

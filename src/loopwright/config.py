@@ -89,6 +89,11 @@ _KEYS: tuple[_Key, ...] = (
         "LOOPWRIGHT_PREDICTION_LOG",
         "folder or fsspec URL of the prediction log (default: <blob store>/predictions)",
     ),
+    _Key(
+        "online_store",
+        "LOOPWRIGHT_ONLINE_STORE",
+        "feature online store: sqlite:///path or redis://host:port/db (default: <home>/online.db)",
+    ),
 )
 # Numeric settings: sizes take a unit (``512MB``, ``5GiB``) or a number of bytes.
 _SIZES = ("max_request_bytes", "max_upload_bytes", "query_memory")
@@ -131,6 +136,9 @@ class Settings:
     # Where `serve` writes and the server reads the prediction log; None: the default place
     # (serving.prediction_log.log_location).
     prediction_log: str | None = None
+    # The feature store's online store: ``sqlite:///path`` or ``redis://host:port/db``; None:
+    # a SQLite file ``<home>/online.db`` (features.online.open.open_online_store).
+    online_store: str | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -227,6 +235,12 @@ def _check_value(name: str, value: str, source: str) -> str:
         raise ConfigError(f"{where}: must not be empty; remove the setting to use the default")
     elif name == "default_artifact_root":
         return _artifact_root(value.strip(), where, served_ok=True)
+    elif name == "online_store":
+        if not value.startswith(("sqlite:///", "redis://", "rediss://")):
+            raise ConfigError(
+                f"{where}: {value!r} is not an online store; use sqlite:///path/to/online.db "
+                "or redis://host:port/db (remove the setting for <home>/online.db)"
+            )
     elif name == "artifact_roots":
         roots = [_artifact_root(r.strip(), where, served_ok=False) for r in value.split(",")]
         return ",".join(root for root in roots if root)
@@ -298,7 +312,7 @@ def _anchor(name: str, value: str, base: Path) -> str:
     if name == "artifact_roots":
         roots = (str((base / Path(r).expanduser()).resolve()) for r in value.split(",") if r)
         return ",".join(roots)
-    if name == "db_uri" and value.startswith("sqlite:///"):
+    if name in ("db_uri", "online_store") and value.startswith("sqlite:///"):
         path = value[len("sqlite:///") :]
         if path and path != ":memory:" and not path.startswith(("/", "file:")):
             return f"sqlite:///{(base / Path(path).expanduser()).resolve()}"
@@ -323,6 +337,7 @@ def resolve_settings(
     artifact_roots: str | None = None,
     default_approval_policy: str | None = None,
     prediction_log: str | None = None,
+    online_store: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -349,6 +364,7 @@ def resolve_settings(
         "artifact_roots": artifact_roots,
         "default_approval_policy": default_approval_policy,
         "prediction_log": prediction_log,
+        "online_store": online_store,
     }
     limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
     for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
@@ -402,4 +418,5 @@ def resolve_settings(
         artifact_roots=tuple(filter(None, (values["artifact_roots"] or "").split(","))),
         default_approval_policy=values["default_approval_policy"] or "protect",
         prediction_log=values["prediction_log"],
+        online_store=values["online_store"],
     )
