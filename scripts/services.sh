@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Test services for Loopwright, on 127.0.0.1 only: PostgreSQL and an S3 server (moto).
+# Test services for Loopwright, on 127.0.0.1 only: PostgreSQL, an S3 server (moto) and Redis
+# (the feature store's online store).
 #
-#   scripts/services.sh start    start both (idempotent: running services are left alone)
-#   scripts/services.sh stop     stop both
+#   scripts/services.sh start    start all three (idempotent: running services are left alone)
+#   scripts/services.sh stop     stop all three
 #   scripts/services.sh env      print the export lines the tests read (eval "$(... env)")
-#   scripts/services.sh status   say what is running; exit 1 unless both are
+#   scripts/services.sh status   say what is running; exit 1 unless all three are
 #
 # Environment:
 #   LW_SERVICES_DIR  state folder (default: $PWD/.services): data, sockets, logs, pid files
 #   LW_VENV          virtualenv holding moto_server (default: $PWD/.venv)
 #   LW_PG_PORT       PostgreSQL port (default 54329)
 #   LW_S3_PORT       moto port (default 55000)
+#   LW_REDIS_PORT    redis-server port (default 56379)
 #
 # As root (CI), PostgreSQL runs as the 'postgres' user (created if missing), because it refuses
 # to run as root; when that user cannot reach the state folder (e.g. under /root), or the socket
@@ -19,6 +21,7 @@ set -euo pipefail
 
 PG_PORT="${LW_PG_PORT:-54329}"
 S3_PORT="${LW_S3_PORT:-55000}"
+REDIS_PORT="${LW_REDIS_PORT:-56379}"
 HOST=127.0.0.1
 WAIT_SECONDS=30
 PG_USER=postgres
@@ -35,6 +38,9 @@ init_state_dir() {
     STATE_DIR="$(cd "$STATE_DIR" && pwd -P)"
     S3_PID_FILE="$STATE_DIR/moto.pid"
     S3_LOG="$STATE_DIR/moto.log"
+    REDIS_DIR="$STATE_DIR/redis"
+    REDIS_PID_FILE="$REDIS_DIR/redis.pid"
+    REDIS_LOG="$REDIS_DIR/redis.log"
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -234,11 +240,89 @@ stop_s3() {
     rm -f "$S3_PID_FILE"
 }
 
+# --- Redis -----------------------------------------------------------------------------------
+
+ensure_redis_bin() {
+    command -v redis-server >/dev/null && return
+    is_root || die "redis-server not found on PATH; install it (apt-get install redis-server)" \
+        "or run as root"
+    log "installing redis-server with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+    command -v redis-server >/dev/null || die "apt-get installed redis-server but it is not on PATH"
+}
+
+redis_pid() {
+    local pid
+    pid="$(cat "$REDIS_PID_FILE" 2>/dev/null)" || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+redis_answers() {
+    # A PING over a plain socket: redis-cli may be absent where only the server is installed.
+    python3 - "$HOST" "$REDIS_PORT" <<'PY' >/dev/null 2>&1
+import socket, sys
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as conn:
+    conn.sendall(b"PING\r\n")
+    sys.exit(0 if conn.recv(16).startswith(b"+PONG") else 1)
+PY
+}
+
+start_redis() {
+    local pid waited=0
+    ensure_redis_bin
+    mkdir -p "$REDIS_DIR"
+    if pid="$(redis_pid)"; then
+        log "redis-server already running (pid $pid)"
+    else
+        if redis_answers; then
+            die "something else already answers on $HOST:$REDIS_PORT; stop it or set LW_REDIS_PORT"
+        fi
+        log "starting redis-server on $HOST:$REDIS_PORT"
+        # No persistence: it only ever holds test data; no daemonize, so $! is its pid.
+        nohup redis-server --bind "$HOST" --port "$REDIS_PORT" --save "" --appendonly no \
+            --dir "$REDIS_DIR" --protected-mode yes </dev/null >"$REDIS_LOG" 2>&1 &
+        pid=$!
+        echo "$pid" >"$REDIS_PID_FILE"
+    fi
+    until redis_answers; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$REDIS_LOG" >&2 || true
+            rm -f "$REDIS_PID_FILE"
+            die "redis-server exited (log above, full log: $REDIS_LOG)"
+        fi
+        (( waited++ < WAIT_SECONDS * 2 )) || die "redis-server on $HOST:$REDIS_PORT does not" \
+            "answer after ${WAIT_SECONDS}s; see $REDIS_LOG"
+        sleep 0.5
+    done
+    log "Redis ready: redis://$HOST:$REDIS_PORT/0"
+}
+
+stop_redis() {
+    local pid waited=0
+    if ! pid="$(redis_pid)"; then
+        log "redis-server not running"
+        rm -f "$REDIS_PID_FILE"
+        return 0
+    fi
+    log "stopping redis-server (pid $pid)"
+    kill "$pid"
+    while kill -0 "$pid" 2>/dev/null; do
+        if (( waited++ >= 20 )); then
+            kill -9 "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.5
+    done
+    rm -f "$REDIS_PID_FILE"
+}
+
 # --- commands --------------------------------------------------------------------------------
 
 print_env() {
     echo "export LOOPWRIGHT_TEST_PG_URI=postgresql+psycopg://postgres@$HOST:$PG_PORT/postgres"
     echo "export LOOPWRIGHT_TEST_S3_ENDPOINT=http://$HOST:$S3_PORT"
+    echo "export LOOPWRIGHT_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
 }
 
 status() {
@@ -250,13 +334,19 @@ status() {
         ok=1
     fi
     if s3_answers; then echo "s3: ready on $HOST:$S3_PORT"; else echo "s3: not running"; ok=1; fi
+    if redis_answers; then
+        echo "redis: ready on $HOST:$REDIS_PORT"
+    else
+        echo "redis: not running"
+        ok=1
+    fi
     return "$ok"
 }
 
 main() {
     case "${1:-}" in
-        start) init_state_dir; start_postgres; start_s3 ;;
-        stop) init_state_dir; stop_s3; stop_postgres ;;
+        start) init_state_dir; start_postgres; start_s3; start_redis ;;
+        stop) init_state_dir; stop_redis; stop_s3; stop_postgres ;;
         env) print_env ;;
         status) init_state_dir; status ;;
         *) die "usage: $0 start|stop|env|status" ;;

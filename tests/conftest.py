@@ -4,7 +4,8 @@ Services come from the environment (``.ci/run`` and ``scripts/services.sh`` star
 
 - ``LOOPWRIGHT_TEST_PG_URI``: a PostgreSQL server URL whose user may create databases
   (e.g. ``postgresql+psycopg://postgres@127.0.0.1:54329/postgres``);
-- ``LOOPWRIGHT_TEST_S3_ENDPOINT``: an S3-compatible endpoint (e.g. ``http://127.0.0.1:55000``).
+- ``LOOPWRIGHT_TEST_S3_ENDPOINT``: an S3-compatible endpoint (e.g. ``http://127.0.0.1:55000``);
+- ``LOOPWRIGHT_TEST_REDIS_URL``: a Redis server (e.g. ``redis://127.0.0.1:56379/0``).
 
 When a service is absent its tests are skipped, unless ``LOOPWRIGHT_TEST_REQUIRE_SERVICES=1``
 (set by CI), in which case they fail: CI must never pass by skipping. The same holds for every
@@ -29,6 +30,7 @@ settings.load_profile("loopwright")
 
 PG_URI = os.environ.get("LOOPWRIGHT_TEST_PG_URI", "")
 S3_ENDPOINT = os.environ.get("LOOPWRIGHT_TEST_S3_ENDPOINT", "")
+REDIS_URL = os.environ.get("LOOPWRIGHT_TEST_REDIS_URL", "")
 REQUIRE_SERVICES = os.environ.get("LOOPWRIGHT_TEST_REQUIRE_SERVICES") == "1"
 _NO_SKIPS = " [LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 forbids skipping]"
 
@@ -152,3 +154,24 @@ def blob_uri(request: pytest.FixtureRequest) -> str:
     """Every blob-store test runs once on a local folder and once on S3."""
     fixture = "local_blob_uri" if request.param == "local" else "s3_blob_uri"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """``redis://host:port/db?prefix=<unique>:`` on the test Redis server: the online store
+    keeps its keys under the prefix, so tests (and agents) sharing the server never see each
+    other's keys; they are deleted after the test."""
+    if not REDIS_URL:
+        _missing("Redis", "LOOPWRIGHT_TEST_REDIS_URL")
+    import redis
+
+    prefix = f"lwtest-{uuid.uuid4().hex[:12]}:"
+    separator = "&" if "?" in REDIS_URL else "?"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        yield f"{REDIS_URL}{separator}prefix={prefix}"
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
