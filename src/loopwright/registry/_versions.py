@@ -88,6 +88,7 @@ class VersionsMixin(ModelsMixin):
                     metrics = _run_metrics(conn, run_id)
                 if dataset_version_ids is None:
                     dataset_version_ids = _run_inputs(conn, run_id)
+                checked_tags = {**_run_feature_service(conn, run_id), **checked_tags}
         if package_dir is not None:
             manifest, files = package_from_folder(self.store.blobs, Path(package_dir))
             origin = str(Path(package_dir).resolve())
@@ -418,6 +419,19 @@ def _run_inputs(conn: sa.Connection, run_id: str) -> list[str]:
             .order_by(ri.dataset_version_id)
         ).scalars()
     )
+
+
+# The feature service (``svc@vN``) a run trained on (tagged when its training set was saved):
+# a version registered from the run takes it, so serving can fetch the same features.
+FEATURE_SERVICE_TAG = "loopwright.feature_service"
+
+
+def _run_feature_service(conn: sa.Connection, run_id: str) -> dict[str, str]:
+    rt = t.run_tags.c
+    value = conn.execute(
+        sa.select(rt.value).where(rt.run_id == run_id, rt.key == FEATURE_SERVICE_TAG)
+    ).scalar()
+    return {} if value is None else {FEATURE_SERVICE_TAG: value}
 
 
 def _require_datasets(conn: sa.Connection, ids: Sequence[str]) -> None:

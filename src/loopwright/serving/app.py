@@ -30,7 +30,7 @@ from starlette.routing import Route
 from ..errors import InvalidInput, NotFound, RequestTooLarge
 from . import _binary, oip, scoring
 from ._json import loads as parse_json
-from .core import After, InferenceCore, Problem, new_request_id, problem
+from .core import After, InferenceCore, Problem, new_request_id, prepare, problem
 from .metrics import ServingMetrics
 from .routing import VARIANT_HEADER
 
@@ -219,14 +219,14 @@ class _Server:
             model = route.slot.model
         meter = request.state.meter = core.meter(model, router, route)  # errors: see _failed
         data, outputs, body_id = oip.decode_request(body, model)
-        item = model.prepare(data)
+        item, logged = prepare(model, data)
         if route is None:
             result = await batcher.submit(item, outputs)
         else:
             result = await route.submit(item, outputs)
         payload = oip.encode_response(model, model.version_name, body_id, result)
         after = core.after(
-            model, router, route, outputs, request_id, arrived, start, item.data, result
+            model, router, route, outputs, request_id, arrived, start, logged, result
         )
         task = None if after is None else BackgroundTask(_run_after, core, after)
         binary = _binary.binary_outputs(body)
@@ -323,14 +323,14 @@ class _Server:
             data = scoring.decode_csv(body)
         else:
             data = scoring.decode_json(body, model)
-        item = model.prepare(data)
+        item, logged = prepare(model, data)
         if route is None:
             result = await batcher.submit(item, ("predict",))
         else:
             result = await route.submit(item, ("predict",))
         selected = ("predict",)
         after = core.after(
-            model, router, route, selected, request_id, arrived, start, item.data, result
+            model, router, route, selected, request_id, arrived, start, logged, result
         )
         task = None if after is None else BackgroundTask(_run_after, core, after)
         variant = None if route is None else route.variant

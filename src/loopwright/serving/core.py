@@ -39,14 +39,22 @@ from ._records import PRIMARY, prediction_record
 if TYPE_CHECKING:
     from .batching import Batcher
     from .metrics import Meter, ServingMetrics
-    from .model import ServedModel
+    from .model import ModelInput, ServedModel
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
     from .routing import Route, Router
     from .shadow import ShadowCopies
     from .watcher import DeploymentWatcher
 
-__all__ = ["After", "InferenceCore", "Problem", "append_record", "new_request_id", "problem"]
+__all__ = [
+    "After",
+    "InferenceCore",
+    "Problem",
+    "append_record",
+    "new_request_id",
+    "prepare",
+    "problem",
+]
 
 _logger = get_logger(__name__)
 _NO_COPIES: tuple[Route, ...] = ()
@@ -227,6 +235,18 @@ class InferenceCore:
                 self.shadows.send(copies, data, selected, request_id, arrived)
             except Exception:
                 _logger.exception("request %s: the shadow copies could not be sent", request_id)
+
+
+def prepare(model: ServedModel, data: Any) -> tuple[ModelInput, Any]:
+    """``data`` checked for ``model`` and what the prediction log records of it: the model's
+    input, or for a model served by entity keys the request completed with its features
+    (keys, request data and the features as served, see ``_feature_input``)."""
+    features = model.features
+    if features is None:
+        item = model.prepare(data)
+        return item, item.data
+    data = features.complete(data)
+    return model.prepare(data), data
 
 
 def append_record(

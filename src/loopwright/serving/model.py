@@ -24,6 +24,7 @@ from ._missing import allows_missing
 if TYPE_CHECKING:
     from ..registry.packaging.loaded import LoadedModel
     from ..registry.packaging.signature import Signature
+    from ._feature_input import FeatureInput
 
 __all__ = ["ModelInput", "ServedModel", "merge", "select", "split"]
 
@@ -51,6 +52,8 @@ class ServedModel:
         outputs: the output names a request may select, ``predict`` first.
         allows_missing: whether missing values (NaN) may reach the model (see ``_missing``).
         label: ``model 'churn' version 3`` (without the version for a folder), for messages.
+        features: completes requests carrying only entity keys from the online store (a
+            version trained on a feature service; set by the repository), else ``None``.
     """
 
     name: str
@@ -61,6 +64,7 @@ class ServedModel:
     allows_missing: bool = field(init=False)
     version_name: str = field(init=False)
     label: str = field(init=False)
+    features: FeatureInput | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         from ..registry.packaging.flavors import get_flavor

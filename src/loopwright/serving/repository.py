@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LoopwrightError, NotFound
 from .batching import Batcher
 from .model import ServedModel
 from .sources import ModelSource, load_source
+
+if TYPE_CHECKING:
+    from ..features.protocol import Features
 
 __all__ = ["READY", "UNAVAILABLE", "ModelRepository"]
 
@@ -63,6 +66,9 @@ class ModelRepository:
         resolve: turns a name that is not served into a source, for ``load``; ``None``
             refuses names that were not given at start.
         on_batch: called with ``(model, requests, rows)`` for each predict call.
+        features: gives the feature store (called when the first model trained on a feature
+            service loads; it should return the same one each time): such a model then takes
+            requests carrying only entity keys. ``None``: models are served as they are.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class ModelRepository:
         max_queue_rows: int | None = None,
         resolve: Callable[[str], ModelSource] | None = None,
         on_batch: Callable[[ServedModel, int, int], None] | None = None,
+        features: Callable[[], Features] | None = None,
     ) -> None:
         if max_batch_size < 1 or max_latency_ms < 0:
             raise InvalidInput(
@@ -85,6 +92,7 @@ class ModelRepository:
         self.max_queue_rows = max_queue_rows
         self._resolve = resolve
         self._on_batch = on_batch
+        self._features = features
         self._entries: dict[str, list[_Entry]] = {}
         for source in sources:
             self._entries.setdefault(source.name, []).append(_Entry(source))
@@ -233,6 +241,13 @@ class ModelRepository:
     def _load(self, entry: _Entry) -> None:
         start = time.perf_counter()
         model = load_source(entry.source)
+        service = entry.source.feature_service
+        if service is not None and self._features is not None:
+            from ._feature_input import FeatureInput
+
+            model.features = FeatureInput.load(
+                self._features(), service, model.signature, model.label
+            )
         model.warm_up()  # before it is marked ready: the first request is not the slow one
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{model.name}")
 

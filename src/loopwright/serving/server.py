@@ -19,6 +19,7 @@ from .sources import ModelSource
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from ..features.protocol import Features
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
     from .watcher import DeploymentWatcher
@@ -74,9 +75,12 @@ class ServeConfig:
 
 
 def build_repository(
-    config: ServeConfig, resolve: Callable[[str], ModelSource] | None = None
+    config: ServeConfig,
+    resolve: Callable[[str], ModelSource] | None = None,
+    features: Callable[[], Features] | None = None,
 ) -> ModelRepository:
-    """The repository of ``config``, every model loaded; ``resolve`` finds names to ``load``."""
+    """The repository of ``config``, every model loaded; ``resolve`` finds names to ``load``,
+    ``features`` gives the feature store of models trained on a feature service."""
     from .repository import ModelRepository
 
     repository = ModelRepository(
@@ -84,6 +88,7 @@ def build_repository(
         max_batch_size=config.max_batch_size,
         max_latency_ms=config.max_batch_latency_ms,
         resolve=resolve,
+        features=features,
     )
     repository.load_all()
     return repository

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelSource", "load_source", "resolve_source"]
 
+# The model version tag naming the feature service it was trained on (registry/_versions.py).
+FEATURE_SERVICE_TAG = "loopwright.feature_service"
 # NAME=URI: a name of letters, digits, '.', '_' and '-' (so a path holding '=' stays a path).
 _RENAMED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)=(?P<uri>.+)$")
 
@@ -41,6 +43,8 @@ class ModelSource:
         folder: the package folder (in the model cache for registry and run URIs).
         package_hash: the manifest hash the registry holds, checked again on load.
         trusted: whether loading may unpickle or run the package's code.
+        feature_service: the feature service (``svc@vN``) the version was trained on (its
+            ``loopwright.feature_service`` tag): requests may then carry only entity keys.
     """
 
     name: str
@@ -49,6 +53,7 @@ class ModelSource:
     folder: str
     package_hash: str | None = None
     trusted: bool = False
+    feature_service: str | None = None
 
 
 def resolve_source(spec: str, client: Client | None, *, trusted: bool = False) -> ModelSource:
@@ -85,6 +90,7 @@ def resolve_source(spec: str, client: Client | None, *, trusted: bool = False) -
             str(folder),
             package_hash,
             trusted,
+            version.tags.get(FEATURE_SERVICE_TAG),
         )
     assert parsed.path is not None
     folder, package_hash = fetch_package(client, parsed)

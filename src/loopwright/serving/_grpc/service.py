@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ...errors import InvalidInput, NotFound
 from .. import oip
-from ..core import InferenceCore, new_request_id, problem
+from ..core import InferenceCore, new_request_id, prepare, problem
 from ..routing import VARIANT_HEADER
 from . import inference_pb2 as pb
 from .codec import infer_response, metadata_response, request_body
@@ -114,7 +114,7 @@ class InferenceService:
             if self.metrics is not None:
                 meter = core.meter(model, router, route)
             data, outputs, _ = oip.decode_request(request_body(request), model)
-            item = model.prepare(data)
+            item, logged = prepare(model, data)
             result = await submit(item, outputs)
             response = infer_response(
                 model, request.id, result, raw=bool(request.raw_input_contents)
@@ -124,7 +124,7 @@ class InferenceService:
         if self.metrics is not None:
             self.metrics.rpc("ModelInfer", "OK", meter, time.perf_counter() - start)
         after = core.after(
-            model, router, route, outputs, request_id, arrived, start, item.data, result
+            model, router, route, outputs, request_id, arrived, start, logged, result
         )
         if after is not None:  # run in a later step of the loop: the answer does not wait
             asyncio.get_running_loop().call_soon(core.run_after, after)
