@@ -9,9 +9,9 @@ a logged model (``model_id``) is also recorded as that model's metric.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from ...errors import InvalidInput
@@ -21,6 +21,7 @@ from ...tracking.entities import Metric
 from ...tracking.logged_models import LoggedModelService, ModelMetric
 from ...tracking.run_links import DatasetInput, loopwright_ref, record_inputs, record_outputs
 from . import _messages as m
+from ._batch import Batch, read_batch
 from ._common import (
     Editor,
     State,
@@ -120,8 +121,9 @@ def delete_tag(body: m.DeleteTag, state: State, caller: Editor) -> Response:
     return reply()
 
 
-def _check_batch(body: m.LogBatch) -> tuple[dict[str, str], dict[str, str]]:
-    counts = {"metrics": len(body.metrics), "params": len(body.params), "tags": len(body.tags)}
+def _check_batch(batch: Batch) -> tuple[dict[str, str], dict[str, str]]:
+    body = batch.message
+    counts = {"metrics": len(batch.rows), "params": len(body.params), "tags": len(body.tags)}
     limits = {
         "metrics": MAX_METRICS_PER_BATCH,
         "params": MAX_PARAMS_TAGS_PER_BATCH,
@@ -138,7 +140,7 @@ def _check_batch(body: m.LogBatch) -> tuple[dict[str, str], dict[str, str]]:
             f"a batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, "
             f"params and tags in total; got {sum(counts.values())}"
         )
-    for key in {metric.key for metric in body.metrics}:  # a batch repeats a few keys
+    for key in batch.keys:  # a batch repeats a few keys
         check_key("metric", key)
     params: dict[str, str] = {}
     for param in body.params:
@@ -158,14 +160,21 @@ def _check_batch(body: m.LogBatch) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @router.post("/runs/log-batch")
-def log_batch(body: m.LogBatch, state: State, caller: Editor) -> Response:
-    run_id = body.run
-    params, tags = _check_batch(body)
-    points = [Metric(p.key, p.value, p.step, p.timestamp) for p in body.metrics]
+def log_batch(body: Annotated[Any, Body()], state: State, caller: Editor) -> Response:
+    """The body is parsed by :func:`._batch.read_batch` (as ``LogBatch``, faster), then written
+    as before: params and tags now, the points through the writer, flushed before the reply."""
+    batch = read_batch(body)
+    run_id = batch.run_id
+    params, tags = _check_batch(batch)
     with acting_as(caller.user):
         state.tracking.require_loggable(run_id)
-        _model_points(state, run_id, body.metrics, points)
-        state.tracking.log_batch(run_id, metrics=points, params=params)
+        if batch.linked:
+            given = batch.message.metrics
+            points = [Metric(p.key, p.value, p.step, p.timestamp) for p in given]
+            _model_points(state, run_id, given, points)
+        if params:
+            state.tracking.log_params(run_id, params)
+        state.tracking.writer.add_many(batch.rows)  # checked: keys above, values when read
         if tags:
             _set_tags(state, run_id, tags)
         state.tracking.flush(run_id)
