@@ -2,8 +2,10 @@
 
 Per monitor: the drift figures of its latest ``ok`` run (per column and test, the dataset
 verdict, the share drifted, performance metrics), the rows and time of its latest run of any
-status (and whether that run was ``ok``), and how many of its alerts are open. Everything is
-read from the tables with SQLAlchemy Core: the exposition needs no monitoring service.
+status (and whether that run was ``ok``), and how many of its alerts are open. Per feature
+view and online store: ``loopwright_feature_freshness_seconds``, the age of the newest event
+loaded (``features/freshness.py``). Everything is read from the tables with SQLAlchemy Core:
+the exposition needs no monitoring service (nor an online store).
 
 Rendered with ``prometheus_client`` when it is installed (the ``serve`` extra), otherwise in the
 same text format written here.
@@ -154,7 +156,33 @@ def _families(store: Store) -> list[_Family]:
             share.samples.append((who, share_value))
         for metric, value in _metrics(summary.get("performance")):
             performance.samples.append(((*who, metric), value))
-    return [statistic, drifted, dataset, share, performance, rows, last_run, last_ok, alerts]
+    return [
+        statistic,
+        drifted,
+        dataset,
+        share,
+        performance,
+        rows,
+        last_run,
+        last_ok,
+        alerts,
+        _feature_freshness(store),
+    ]
+
+
+def _feature_freshness(store: Store) -> _Family:
+    """Each online view's age per online store, from what its loads recorded (no online store
+    is opened to scrape)."""
+    from .._ids import now_ms
+    from ..features.freshness import GAUGE, gauge_samples, recorded
+
+    family = _Family(
+        GAUGE,
+        "Age of the newest event time loaded into the online store for a feature view.",
+        ("view", "store"),
+    )
+    family.samples.extend(gauge_samples(recorded(store.db, now_ms=now_ms())))
+    return family
 
 
 def _latest_run_id(*, ok_only: bool) -> sa.ScalarSelect[Any]:
