@@ -139,7 +139,26 @@ def online(args: argparse.Namespace) -> dict[str, Any]:
         statuses = answer.statuses[FEATURES[0]]
         figures[str(batch)]["present"] = statuses.count("present") / len(statuses)
     client.close()
+    if args.online_store and args.online_store.startswith("redis"):
+        _drop_redis_keys(args.online_store)
     return figures
+
+
+def _drop_redis_keys(url: str) -> None:
+    """Remove the benchmark's keys (its own ``?prefix=``) from a shared Redis server."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import redis
+
+    parts = urlsplit(url)
+    prefix = parse_qs(parts.query).get("prefix", [""])[0]
+    if not prefix:
+        return  # no prefix of its own: not knowing its keys, leave the server alone
+    server = redis.Redis.from_url(parts._replace(query="").geturl())
+    batch = list(server.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(batch), 1000):
+        server.delete(*batch[start : start + 1000])
+    server.close()
 
 
 def _free_port() -> int:

@@ -228,8 +228,11 @@ def lookups(d: data.Data, args: argparse.Namespace, work: Path) -> dict[str, Any
         "loopwright embedded (sqlite)", lambda: loopwright("online", "online", None)
     )
     if args.redis:
+        # Keys of its own on a shared server, removed after (the child deletes its prefix).
+        joiner = "&" if "?" in args.redis else "?"
+        url = f"{args.redis}{joiner}prefix=lw-features-bench-{os.getpid()}:"
         results["loopwright-redis"] = attempt(
-            "loopwright embedded (redis)", lambda: loopwright("online", "redis", args.redis)
+            "loopwright embedded (redis)", lambda: loopwright("online", "redis", url)
         )
     results["feast-http"] = attempt("feast serve", lambda: feast("http"))
     results["loopwright-http"] = attempt(
