@@ -18,7 +18,7 @@ from loopwright.features.online.sqlite import SQLiteOnlineStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
+def online(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
     """Each test runs once on a SQLite file and once on the test Redis server."""
     if request.param == "sqlite":
         opened: OnlineStore = SQLiteOnlineStore(tmp_path / "online.db")
@@ -28,9 +28,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStor
     opened.close()
 
 
-def _write(store: OnlineStore, rows: list[tuple[int, int, int | None, float]]) -> int:
+def _write(online: OnlineStore, rows: list[tuple[int, int, int | None, float]]) -> int:
     """Write (driver, event_ms, created_ms, conv_rate) rows to view 'drivers', version 1."""
-    return store.write(
+    return online.write(
         "drivers",
         [(driver,) for driver, *_ in rows],
         [event for _, event, _, _ in rows],
@@ -40,10 +40,10 @@ def _write(store: OnlineStore, rows: list[tuple[int, int, int | None, float]]) -
     )
 
 
-def test_rows_read_back_in_key_order_with_missing_keys_as_none(store: OnlineStore) -> None:
-    assert _write(store, [(1, 1000, None, 0.5), (2, 2000, 5, 0.25)]) == 2
+def test_rows_read_back_in_key_order_with_missing_keys_as_none(online: OnlineStore) -> None:
+    assert _write(online, [(1, 1000, None, 0.5), (2, 2000, 5, 0.25)]) == 2
 
-    rows = store.read("drivers", [(2,), (3,), (1,), (2,)])
+    rows = online.read("drivers", [(2,), (3,), (1,), (2,)])
 
     assert [row and (row.event_ms, row.values, row.view_version) for row in rows] == [
         (2000, {"conv_rate": 0.25}, 1),
@@ -51,15 +51,15 @@ def test_rows_read_back_in_key_order_with_missing_keys_as_none(store: OnlineStor
         (1000, {"conv_rate": 0.5}, 1),
         (2000, {"conv_rate": 0.25}, 1),
     ]
-    assert store.read("drivers", []) == []
-    assert store.read("other_view", [(1,)]) == [None]
+    assert online.read("drivers", []) == []
+    assert online.read("other_view", [(1,)]) == [None]
 
 
-def test_an_older_row_never_replaces_a_newer_one(store: OnlineStore) -> None:
-    _write(store, [(1, 2000, 10, 0.5), (2, 2000, None, 0.5)])
+def test_an_older_row_never_replaces_a_newer_one(online: OnlineStore) -> None:
+    _write(online, [(1, 2000, 10, 0.5), (2, 2000, None, 0.5)])
 
     written = _write(
-        store,
+        online,
         [
             (1, 1000, 99, 0.1),  # older event: skipped, whatever its created time
             (1, 2000, 9, 0.2),  # same event, older created: skipped
@@ -67,37 +67,37 @@ def test_an_older_row_never_replaces_a_newer_one(store: OnlineStore) -> None:
         ],
     )
 
-    rows = store.read("drivers", [(1,), (2,)])
+    rows = online.read("drivers", [(1,), (2,)])
     assert written == 1
     assert [row and row.values["conv_rate"] for row in rows] == [0.5, 0.3]
-    assert _write(store, [(1, 3000, None, 0.9)]) == 1  # a newer event wins
-    assert store.read("drivers", [(1,)])[0] == (3000, {"conv_rate": 0.9}, 1)
+    assert _write(online, [(1, 3000, None, 0.9)]) == 1  # a newer event wins
+    assert online.read("drivers", [(1,)])[0] == (3000, {"conv_rate": 0.9}, 1)
 
 
-def test_the_same_row_again_is_rewritten_with_the_new_view_version(store: OnlineStore) -> None:
-    _write(store, [(1, 1000, None, 0.5)])
-    store.write("drivers", [(1,)], [1000], [None], [{"conv_rate": 0.5, "trips": 3}], 2)
+def test_the_same_row_again_is_rewritten_with_the_new_view_version(online: OnlineStore) -> None:
+    _write(online, [(1, 1000, None, 0.5)])
+    online.write("drivers", [(1,)], [1000], [None], [{"conv_rate": 0.5, "trips": 3}], 2)
 
-    assert store.read("drivers", [(1,)])[0] == (1000, {"conv_rate": 0.5, "trips": 3}, 2)
-
-
-def test_newest_event_time_is_kept_per_view_and_never_goes_back(store: OnlineStore) -> None:
-    assert store.newest_event_ms("drivers") is None
-    _write(store, [(1, 5000, None, 0.5), (2, 3000, None, 0.5)])
-    _write(store, [(3, 4000, None, 0.5)])
-
-    assert store.newest_event_ms("drivers") == 5000
-    assert store.newest_event_ms("riders") is None
+    assert online.read("drivers", [(1,)])[0] == (1000, {"conv_rate": 0.5, "trips": 3}, 2)
 
 
-def test_composite_string_bytes_and_time_keys_and_values_round_trip(store: OnlineStore) -> None:
+def test_newest_event_time_is_kept_per_view_and_never_goes_back(online: OnlineStore) -> None:
+    assert online.newest_event_ms("drivers") is None
+    _write(online, [(1, 5000, None, 0.5), (2, 3000, None, 0.5)])
+    _write(online, [(3, 4000, None, 0.5)])
+
+    assert online.newest_event_ms("drivers") == 5000
+    assert online.newest_event_ms("riders") is None
+
+
+def test_composite_string_bytes_and_time_keys_and_values_round_trip(online: OnlineStore) -> None:
     moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     keys = [("a", 1), ("a", 2), ("1", 1), (b"\x00\xff", 1)]
     values = [{"s": "é", "b": b"\x01", "t": moment, "n": None, "f": 1.5, "ok": True}] * 4
 
-    store.write("pairs", keys, [1, 2, 3, 4], [None] * 4, values, 7)
+    online.write("pairs", keys, [1, 2, 3, 4], [None] * 4, values, 7)
 
-    rows = store.read("pairs", [("a", 2), ("1", 1), (1, 1), (b"\x00\xff", 1)])
+    rows = online.read("pairs", [("a", 2), ("1", 1), (1, 1), (b"\x00\xff", 1)])
     assert [row and row.event_ms for row in rows] == [2, 3, None, 4]
     assert rows[0] is not None
     assert rows[0].values == {
@@ -115,25 +115,25 @@ def test_keys_of_different_types_never_collide() -> None:
     assert len(encoded) == 6
 
 
-def test_a_big_batch_is_written_and_read_whole(store: OnlineStore) -> None:
+def test_a_big_batch_is_written_and_read_whole(online: OnlineStore) -> None:
     count = 25_000  # over Redis' batch of 10,000 and SQLite's chunk of 256 keys per read
     keys = [(index,) for index in range(count)]
-    written = store.write(
+    written = online.write(
         "drivers", keys, list(range(count)), [None] * count, [{"v": i} for i in range(count)], 1
     )
 
-    rows = store.read("drivers", keys[::-1])
+    rows = online.read("drivers", keys[::-1])
     assert written == count
     assert [row and row.values["v"] for row in rows] == list(range(count))[::-1]
 
 
-def test_concurrent_writers_keep_the_newest_row(store: OnlineStore) -> None:
+def test_concurrent_writers_keep_the_newest_row(online: OnlineStore) -> None:
     errors: list[BaseException] = []
 
     def writer(offset: int) -> None:
         try:
             for event in range(offset, 200, 4):
-                _write(store, [(1, event, None, float(event))])
+                _write(online, [(1, event, None, float(event))])
         except BaseException as exc:  # reported by the assert below
             errors.append(exc)
 
@@ -144,7 +144,7 @@ def test_concurrent_writers_keep_the_newest_row(store: OnlineStore) -> None:
         thread.join()
 
     assert errors == []
-    assert store.read("drivers", [(1,)])[0] == (199, {"conv_rate": 199.0}, 1)
+    assert online.read("drivers", [(1,)])[0] == (199, {"conv_rate": 199.0}, 1)
 
 
 def test_open_online_store_follows_the_setting(tmp_path: Path) -> None:
