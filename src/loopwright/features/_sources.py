@@ -273,7 +273,7 @@ def _register_sql(con: duckdb.DuckDBPyConnection, source: Mapping[str, Any], nam
                     con.execute(f"CREATE OR REPLACE TABLE {sql_ident(name)} AS FROM __sql_chunk")
                     created = True
                 con.unregister("__sql_chunk")
-    except sa.exc.SQLAlchemyError as error:
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as error:
         raise InvalidInput(f"cannot read the SQL source of view {name!r}: {error}") from None
     finally:
         engine.dispose()
