@@ -13,7 +13,7 @@ row's features come from its own entity's rows).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Verdict:
     mismatched: int  # of the rows compared
     compared: int
     against: str
+    in_order: bool | None = None  # the entity rows' order kept (None: not checked)
 
     def line(self) -> str:
         return (
@@ -46,6 +47,7 @@ class Verdict:
             f"  dropped {self.dropped:>7,} ({self.dropped_null:>7,} should be null)"
             f"  extra {self.extra:>3,}"
             f"  mismatched {self.mismatched:>6,} of {self.compared:>9,} compared"
+            + ("" if self.in_order is None else f"  order kept: {self.in_order}")
         )
 
 
@@ -135,12 +137,16 @@ def check(
         _compare(tool, frame[pd.MultiIndex.from_frame(frame[KEY]).isin(sampled)], expected, against)
         for tool, frame in frames.items()
     ]
+    asked = _entity_keys(entities)
     if reference in frames:
-        asked = _entity_keys(entities)
+        base = frames[reference].merge(asked, on=KEY, how="right")
         for tool, frame in frames.items():
             if tool != reference:
-                base = frames[reference].merge(asked, on=KEY, how="right")
-                verdicts.append(_compare(tool, frame, base, reference))
+                verdict = _compare(tool, frame, base, reference)
+                in_order = len(frame) == len(asked) and bool(
+                    (frame[KEY].to_numpy() == asked[KEY].to_numpy()).all()
+                )
+                verdicts.append(replace(verdict, in_order=in_order))
     return verdicts
 
 

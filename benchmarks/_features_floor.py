@@ -27,7 +27,8 @@ FEATURES = [f"f{i}" for i in range(10)]
 HISTORICAL = """
 COPY (
   WITH e AS (
-    SELECT row_number() OVER () AS rid, entity_id, event_timestamp FROM read_parquet('{entities}')
+    SELECT file_row_number AS rid, entity_id, event_timestamp
+    FROM read_parquet('{entities}', file_row_number = true)
   ),
   f AS (SELECT * FROM read_parquet('{features}')),
   m AS (
