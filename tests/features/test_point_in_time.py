@@ -460,3 +460,87 @@ def test_a_source_without_files_is_not_found(client: Client, tmp_path: Path) -> 
     with pytest.raises(NotFound, match=r"nothing-\*\.parquet' has no files"):
         run(client, selection(view), entities, tmp_path)
     assert not list((tmp_path / "work").glob("*.parquet"))  # no half-written result
+
+
+ON_DEMAND_CODE = """
+import pandas as pd
+
+
+def adjusted(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame()
+    out["adjusted"] = df["rate"] * df["bonus"] + df["score"].fillna(0)
+    out["has_score"] = df["score"].notna()
+    return out
+"""
+
+
+def test_on_demand_views_run_their_code_over_every_batch(client: Client, tmp_path: Path) -> None:
+    """An on-demand view over a visible view, a hidden one and a request field, on more rows
+    than one Arrow batch; the hidden view's features are not in the result."""
+    from loopwright.features._selection import OnDemandPick
+
+    entities, views, picks = generated(8, tmp_path)
+    entities = pd.concat([entities] * 40, ignore_index=True)  # > one 64k-row batch
+    entities["bonus"] = np.arange(len(entities)) % 3
+    drivers, customers = picks[0], picks[1]
+    hidden = ViewPick(**{**customers.__dict__, "hidden": True})
+    odfv = OnDemandPick(
+        name="adjusted_view",
+        version=2,
+        spec={"name": "adjusted_view", "function": "adjusted", "code": ON_DEMAND_CODE},
+        features=(("adjusted", "float64"), ("has_score", "bool")),
+        columns=("adjusted", "has_score"),
+        request_fields=(("bonus", "int64"),),
+        sources=("drivers", "customers"),
+    )
+    sel = Selection(
+        service="svc@v1",
+        views=(drivers, hidden),
+        on_demand=(odfv,),
+        feature_refs=(
+            "drivers:rate",
+            "drivers:trips",
+            "adjusted_view:adjusted",
+            "adjusted_view:has_score",
+        ),
+        columns=("rate", "adjusted", "trips", "has_score"),
+        join_keys=(("driver_id", "int64"), ("customer_id", "string")),
+        request_fields=(("bonus", "int64"),),
+    )
+    frame = run(client, sel, entities, tmp_path)
+    assert list(frame.columns) == [*entities.columns, "rate", "adjusted", "trips", "has_score"]
+    expected = oracle(entities, views[:2], "event_timestamp")
+    rate = expected["rate"].astype("float64")
+    score = expected["score"].astype("float64")
+    want = rate.astype("float32").astype("float64") * entities["bonus"] + score.fillna(0)
+    got = frame["adjusted"].astype("float64")
+    assert ((got - want).abs().fillna(0) < 1e-9).all()
+    assert (got.isna() == want.isna()).all()
+    assert frame["has_score"].tolist() == score.notna().tolist()
+
+
+def test_on_demand_views_need_their_request_fields(client: Client, tmp_path: Path) -> None:
+    from loopwright.features._selection import OnDemandPick
+
+    view = _one_view(tmp_path)
+    odfv = OnDemandPick(
+        "adjusted_view",
+        1,
+        {"name": "adjusted_view", "function": "adjusted", "code": ON_DEMAND_CODE},
+        (("adjusted", "float64"),),
+        ("adjusted",),
+        (("bonus", "int64"),),
+        ("one",),
+    )
+    sel = Selection(
+        None,
+        (view,),
+        (odfv,),
+        ("adjusted_view:adjusted",),
+        ("value", "adjusted"),
+        (("k", "int64"),),
+        (("bonus", "int64"),),
+    )
+    entities = pd.DataFrame({"k": [1], "event_timestamp": [T]})
+    with pytest.raises(InvalidInput, match="needs request field 'bonus'"):
+        run(client, sel, entities, tmp_path)

@@ -308,7 +308,8 @@ def _on_demand(
         result = on_demand.run(pick, frame)
         for (feature, dtype), column in zip(pick.features, pick.columns, strict=True):
             values = pa.Array.from_pandas(result[feature])
-            computed[column] = values.cast(_arrow_type(dtype))
+            # pandas keeps nanoseconds: a timestamp is cut to microseconds like any other
+            computed[column] = values.cast(_arrow_type(dtype), safe=dtype != "timestamp")
     return computed
 
 
