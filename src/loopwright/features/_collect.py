@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, LoopwrightError
+from ._validate import normalize
 from ._yaml import load_yaml
 from .definitions import DEFINITION_TYPES, to_specs
 from .spec import KINDS
@@ -52,7 +53,7 @@ def load_specs(path: str | Path) -> list[dict[str, Any]]:
     for file in files:
         for spec in _load_file(file):
             key = (str(spec.get("kind")), str(spec.get("name")))
-            if key in found and found[key][0] != spec:
+            if key in found and not _same(found[key][0], spec):
                 raise InvalidInput(
                     f"{key[0].replace('_', ' ')} {key[1]!r} is defined differently in "
                     f"{found[key][1]} and {file}; keep one"
@@ -60,6 +61,15 @@ def load_specs(path: str | Path) -> list[dict[str, Any]]:
             found.setdefault(key, (spec, file))
     specs = [spec for spec, _ in found.values()]
     return sorted(specs, key=lambda s: _ORDER.get(s.get("kind"), len(_ORDER)))  # type: ignore[arg-type]
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two specs are one definition (however written); malformed ones compare as
+    written, and validation names their fault later."""
+    try:
+        return normalize(a) == normalize(b)
+    except InvalidInput:
+        return a == b
 
 
 def _hidden(relative: Path) -> bool:

@@ -21,7 +21,7 @@ from .spec import DTYPES, KINDS, Kind
 if TYPE_CHECKING:
     from .entities import FeatureDefinition
 
-__all__ = ["Existing", "check_name", "validate"]
+__all__ = ["Existing", "check_name", "normalize", "validate"]
 
 Existing = Callable[[Kind, str], "FeatureDefinition | None"]
 
@@ -94,6 +94,12 @@ def validate(specs: Sequence[Mapping[str, Any]], existing: Existing) -> list[dic
     for spec in shaped:
         _check_references(spec, lookup)
     return shaped
+
+
+def normalize(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One spec in its canonical form, references unchecked (how two files' definitions of a
+    name are compared)."""
+    return _shape(spec, 0)
 
 
 def _label(spec: Mapping[str, Any]) -> str:

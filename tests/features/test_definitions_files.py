@@ -1,0 +1,139 @@
+"""Loading feature definitions from files: Python modules, YAML, folders, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopwright.errors import InvalidInput
+from loopwright.features._collect import load_specs
+from loopwright.features.definition_store import DefinitionStore
+
+PY = """
+from datetime import timedelta
+from loopwright.features.definitions import (
+    Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, on_demand_feature_view,
+)
+
+driver = Entity("driver", join_keys={"driver_id": "int64"})
+stats = FeatureView(
+    "driver_stats", entities=[driver], ttl=timedelta(hours=1),
+    source=FileSource("data/stats.parquet", timestamp_field="event_timestamp"),
+    schema=[Field("conv_rate", "float32")],
+)
+
+
+@on_demand_feature_view(
+    sources=[stats, RequestSource("req", [Field("val", "float64")])],
+    schema=[Field("conv_plus_val", "float64")],
+)
+def conv_plus(df):
+    df["conv_plus_val"] = df["conv_rate"] + df["val"]
+    return df
+
+
+model = FeatureService("driver_model", features=[stats, conv_plus])
+"""
+
+YAML = """
+entities:
+  - name: driver
+    join_keys: {driver_id: int64}
+feature_views:
+  - name: trips
+    entities: [driver]
+    source: {kind: dataset, dataset: trips@v2, timestamp_field: ts}
+    features:
+      - {name: count, dtype: int64, default: 0}
+feature_services:
+  - name: trips_model
+    features: ["trips:count"]
+"""
+
+
+def test_a_python_file(tmp_path: Path) -> None:
+    path = tmp_path / "features.py"
+    path.write_text(PY)
+    specs = load_specs(path)
+    assert [s["name"] for s in specs] == ["driver", "driver_stats", "conv_plus", "driver_model"]
+    assert specs[2]["code"].startswith("def conv_plus(df):")
+
+
+def test_a_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "features.yaml"
+    path.write_text(YAML)
+    specs = load_specs(path)
+    assert [(s["kind"], s["name"]) for s in specs] == [
+        ("entity", "driver"), ("feature_view", "trips"), ("feature_service", "trips_model"),
+    ]  # fmt: skip
+
+
+def test_a_folder_applies_end_to_end(tmp_path: Path, definitions: DefinitionStore) -> None:
+    folder = tmp_path / "features"
+    (folder / "more").mkdir(parents=True)
+    (folder / "a.py").write_text(PY)
+    (folder / "more" / "b.yml").write_text(YAML)  # the same driver entity: not a conflict
+    (folder / ".hidden.yaml").write_text("{not yaml")
+    (folder / "notes.txt").write_text("ignored")
+    plan = definitions.apply(load_specs(folder))
+    assert len(plan.changed) == 6
+    assert definitions.resolve("trips_model").views[0].defaults == {"count": 0}
+
+
+def test_the_same_name_defined_differently_in_two_files(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(PY)
+    (tmp_path / "b.yaml").write_text(YAML.replace("int64}", "string}", 1))
+    with pytest.raises(
+        InvalidInput, match=r"entity 'driver' is defined differently in .*a\.py and .*b\.yaml"
+    ):
+        load_specs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.yaml", "entities:\n  - name: [driver\n", r"bad\.yaml: is not valid YAML \(line 3"),
+        ("bad.yaml", "tables: []\n", "unknown section"),
+        ("bad.yaml", "42\n", "must hold a list"),
+        ("bad.yaml", "entities: {name: x}\n", "entities must be a list"),
+        (
+            "bad.py",
+            "raise RuntimeError('no database')\n",
+            r"bad\.py: fails to import: RuntimeError: no database",
+        ),
+        (
+            "bad.py",
+            "import nonexistent_module_xyz\n",
+            r"bad\.py: fails to import: ModuleNotFoundError",
+        ),
+        ("bad.py", PY.replace("(df):", "(df)"), r"bad\.py: fails to import: SyntaxError"),
+        ("bad.txt", "", r"is not a \.py, \.yaml or \.yml file"),
+    ],
+)
+def test_bad_files_are_named(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=message):
+        load_specs(path)
+
+
+def test_missing_paths_and_empty_folders(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        load_specs(tmp_path / "nope.py")
+    with pytest.raises(InvalidInput, match=r"holds no \.py"):
+        load_specs(tmp_path)
+
+
+def test_a_python_file_may_import_its_neighbours(tmp_path: Path) -> None:
+    (tmp_path / "entities_here.py").write_text(
+        "from loopwright.features.definitions import Entity\n"
+        "driver = Entity('driver', join_keys={'driver_id': 'int64'})\n"
+    )
+    (tmp_path / "views.py").write_text(
+        "from entities_here import driver\n"
+        "from loopwright.features.definitions import FeatureView, Field, FileSource\n"
+        "v = FeatureView('v', entities=[driver], schema=[Field('x', 'int64')],\n"
+        "                source=FileSource('x.parquet', timestamp_field='ts'))\n"
+    )
+    assert [s["name"] for s in load_specs(tmp_path / "views.py")] == ["driver", "v"]
