@@ -19,6 +19,8 @@ import pytest
 from loopwright._backend import Backend, Embedded
 from loopwright.data.protocol import Datasets
 from loopwright.data.service import DatasetService
+from loopwright.features.protocol import Features
+from loopwright.features.service import FeatureStore
 from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
@@ -36,6 +38,7 @@ from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
+from loopwright.remote.features import RemoteFeatures
 from loopwright.remote.gates import RemoteGates
 from loopwright.remote.loops import RemoteLoops
 from loopwright.remote.monitoring import RemoteMonitoring
@@ -82,6 +85,7 @@ CAPABILITIES = [
     Capability("gates", Gates, GateService, RemoteGates),
     Capability("schedules", Schedules, ScheduleService, RemoteSchedules),
     Capability("loops", Loops, LoopService, RemoteLoops),
+    Capability("features", Features, FeatureStore, RemoteFeatures),
 ]
 
 

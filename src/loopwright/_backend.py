@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
+    from .features.protocol import Features
     from .governance.protocol import Audit, Users
     from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.protocol import Monitoring
@@ -65,6 +66,9 @@ class Backend(Protocol):
     def loops(self) -> Loops: ...
 
     @property
+    def features(self) -> Features: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -95,6 +99,7 @@ class Embedded:
         self._loops: Loops | None = None
         self._settings = settings
         self._audit: Audit | None = None
+        self._features: Features | None = None
 
     @property
     def store(self) -> Store:
@@ -183,6 +188,22 @@ class Embedded:
         return self._loops
 
     @property
+    def features(self) -> Features:
+        if self._features is None:
+            from .features.service import FeatureStore
+
+            self._features = FeatureStore(
+                self._store,
+                self._settings,
+                datasets=self.datasets,
+                tracking=self.tracking,
+                predictions_factory=lambda: self.prediction_log,
+                deployments=self.deployments,
+                registry=self.registry,
+            )
+        return self._features
+
+    @property
     def users(self) -> Users:
         if self._users is None:
             from .governance.users import UserService
@@ -200,6 +221,8 @@ class Embedded:
 
     def close(self) -> None:
         try:
+            if self._features is not None:
+                self._features.close()  # the online store's connections
             if self._tracking is not None:
                 self._tracking.close()
             if self._datasets is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ._backend import Backend
     from .data.protocol import Datasets
+    from .features.protocol import Features
     from .governance.protocol import Audit, Users
     from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.entities import LabelImport
@@ -114,6 +115,13 @@ class Client:
         """Monitors of deployments (drift, data quality, performance), references, late labels,
         variant comparison and alerts; ``compare(ref, cur)`` for two frames."""
         return self._backend.monitoring
+
+    @property
+    def features(self) -> Features:
+        """The feature store: definitions (``apply``, ``list``, ``get``, ``diff``), point-in-time
+        training sets (``get_historical_features``), the online store (``materialize``,
+        ``push``, ``get_online_features``, ``freshness``) and ``skew`` checks."""
+        return self._backend.features
 
     @property
     def pipelines(self) -> Pipelines:

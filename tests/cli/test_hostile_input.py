@@ -196,6 +196,11 @@ _READING_ARGS = {
     "loops show": ["l"],
     "loops history": ["l"],
     "schedules show": ["s"],
+    "features show": ["v"],
+    "features diff": ["v"],
+    "features historical": ["--entities", "e@v1", "--out", "out.parquet", "--service", "s"],
+    "features online": ["--entity", "driver_id=1", "--service", "s"],
+    "features skew": ["d"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
 }

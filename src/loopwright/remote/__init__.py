@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .audit import RemoteAudit
     from .datasets import RemoteDatasets
     from .deployments import RemoteDeployments
+    from .features import RemoteFeatures
     from .gates import RemoteGates
     from .loops import RemoteLoops
     from .monitoring import RemoteMonitoring
@@ -51,6 +52,7 @@ class Remote:
         self._gates: RemoteGates | None = None
         self._loops: RemoteLoops | None = None
         self._audit: RemoteAudit | None = None
+        self._features: RemoteFeatures | None = None
 
     @property
     def store(self) -> NoReturn:
@@ -134,6 +136,16 @@ class Remote:
 
             self._gates = RemoteGates(self.http)
         return self._gates
+
+    @property
+    def features(self) -> RemoteFeatures:
+        if self._features is None:
+            from .features import RemoteFeatures
+
+            self._features = RemoteFeatures(
+                self.http, datasets=lambda: self.datasets, tracking=self._tracking
+            )
+        return self._features
 
     @property
     def users(self) -> RemoteUsers:

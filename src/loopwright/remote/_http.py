@@ -7,6 +7,7 @@ with the server's message, so ``except NotFound`` works the same against either 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -170,6 +171,31 @@ class Http:
                 },
             )
         return response.json()
+
+    @contextlib.contextmanager
+    def stream_upload(
+        self, method: str, path: str, source: Path | None, params: Mapping[str, Any]
+    ) -> Iterator[httpx.Response]:
+        """Send a local file's bytes (streamed; an empty body without ``source``) and yield the
+        answer unread, to be streamed (an error answer is raised instead)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        headers = {"Content-Type": "application/octet-stream"}
+        with contextlib.ExitStack() as stack:
+            content: Iterator[bytes] | bytes = b""
+            if source is not None:
+                handle = stack.enter_context(open(source, "rb"))
+                headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+                content = _read_chunks(handle)
+            try:
+                with self._client.stream(
+                    method, path, content=content, headers=headers, params=query
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise error_for(response.status_code, _json_or_text(response))
+                    yield response
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from exc
 
     def download(self, path: str, dest: str | os.PathLike[str], expected_hash: str) -> None:
         """GET a file into ``dest``, streamed and verified; ``dest`` appears only when whole."""

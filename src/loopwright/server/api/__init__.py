@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
         datasets,
         deployments,
         experiments,
+        features,
         gates,
         loops,
         me,
@@ -52,4 +53,5 @@ def routers() -> list[APIRouter]:
         schedules.router,
         gates.router,
         loops.router,
+        features.router,
     ]
