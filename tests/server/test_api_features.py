@@ -1,0 +1,169 @@
+"""``/api/v1/features`` over raw HTTP on a real server (auth on): roles per route, and the
+unhappy paths answer 4xx naming what is wrong (bad specs, unknown views, malformed Parquet,
+oversized and malformed lookup bodies), never a 500."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from loopwright.config import resolve_settings
+from loopwright.features.definitions import Entity, FeatureView, Field, FileSource, to_specs
+from loopwright.server.api.features import MAX_ONLINE_ROWS
+from test_public_api import live_server
+
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+
+@dataclass
+class Api:
+    url: str
+    tokens: dict[str, str]
+
+    def call(self, user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[user]}", **kwargs.pop("headers", {})}
+        url = f"{self.url}/api/v1/features{path}"
+        return httpx.request(method, url, headers=headers, timeout=60, **kwargs)
+
+
+def _specs(tmp_path: Path) -> list[dict[str, Any]]:
+    frame = pd.DataFrame(
+        {
+            "driver_id": [1, 2],
+            "event_timestamp": [T0, T0],
+            "conv_rate": [0.1, 0.2],
+        }
+    )
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(tmp_path / "stats.parquet", index=False)
+    driver = Entity("driver", join_keys={"driver_id": "int64"})
+    view = FeatureView(
+        "driver_stats",
+        entities=[driver],
+        source=FileSource(str(tmp_path / "stats.parquet"), timestamp_field="event_timestamp"),
+        schema=[Field("conv_rate", "float64")],
+    )
+    return to_specs([driver, view])
+
+
+@pytest.fixture
+def api(tmp_path: Path, db_uri: str) -> Iterator[Api]:
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from loopwright.store.home import open_store
+
+    settings = resolve_settings(
+        home=tmp_path / "home",
+        db_uri=db_uri,
+        blob_uri=str(tmp_path / "blobs"),
+        max_request_bytes=64 * 1024,
+        max_upload_bytes=256 * 1024,
+    )
+    with open_store(settings) as store:
+        users = UserService(store, actor="root")
+        users.add("root", "admin")
+        users.add("ed", "editor")
+        users.add("vic", "viewer")
+        tokens = TokenService(store, actor="root")
+        secrets = {name: tokens.create(name).secret for name in ("ed", "vic")}
+    with live_server(settings) as url:
+        api = Api(url, secrets)
+        applied = api.call("ed", "POST", "/apply", json={"specs": _specs(tmp_path / "data")})
+        assert applied.status_code == 200, applied.text
+        yield api
+
+
+def _error(response: httpx.Response, status: int, *fragments: str) -> None:
+    assert response.status_code == status, response.text
+    message = response.json()["message"]
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_roles(api: Api) -> None:
+    specs = api.call("vic", "GET", "/definitions").json()
+    assert [d["name"] for d in specs] == ["driver", "driver_stats"]
+    plan = api.call("vic", "POST", "/plan", json={"specs": [d["spec"] for d in specs]})
+    assert plan.status_code == 200 and not plan.json()["applied"]
+    _error(api.call("vic", "POST", "/apply", json={"specs": []}), 403)
+    _error(api.call("vic", "POST", "/materialize", json={}), 403)
+    _error(api.call("vic", "POST", "/push?view=driver_stats", content=b""), 403)
+    anonymous = httpx.get(f"{api.url}/api/v1/features/definitions", timeout=30)
+    assert anonymous.status_code == 401
+
+
+def test_bad_specs_name_the_field(api: Api) -> None:
+    bad = {"kind": "entity", "name": "rider", "join_keys": [{"name": "rider_id", "dtype": "nope"}]}
+    _error(api.call("ed", "POST", "/apply", json={"specs": [bad]}), 400, "rider", "dtype")
+    _error(api.call("ed", "POST", "/apply", json={"specs": "x"}), 400, "specs")
+    _error(api.call("ed", "POST", "/apply", json={"specs": [], "extra": 1}), 400, "extra")
+
+
+def test_unknown_names_are_404(api: Api) -> None:
+    _error(api.call("vic", "GET", "/definitions/ghost"), 404, "ghost")
+    _error(api.call("vic", "GET", "/definitions/driver_stats", params={"version": 9}), 404)
+    _error(api.call("vic", "GET", "/definitions/ghost/versions"), 404, "ghost")
+    body = {"entities": {"driver_id": [1]}, "features": ["ghost:x"]}
+    _error(api.call("vic", "POST", "/online", json=body), 404, "ghost")
+    _error(api.call("ed", "POST", "/materialize", json={"views": ["ghost"]}), 404, "ghost")
+    found = api.call("vic", "GET", "/definitions/driver_stats", params={"version": 1})
+    assert found.status_code == 200 and found.json()["version"] == 1
+
+
+def test_online_lookup_body(api: Api) -> None:
+    done = api.call("ed", "POST", "/materialize", json={})
+    assert done.status_code == 200, done.text
+    body = {"entities": {"driver_id": [1, 5]}, "features": ["driver_stats:conv_rate"]}
+    found = api.call("vic", "POST", "/online", json=body).json()
+    assert found["values"] == {"driver_id": [1, 5], "conv_rate": [0.1, None]}
+    assert found["statuses"]["conv_rate"] == ["present", "not_found"]
+
+    raw = {"content": b"{not json", "headers": {"Content-Type": "application/json"}}
+    _error(api.call("vic", "POST", "/online", **raw), 400, "not JSON")
+    _error(api.call("vic", "POST", "/online", json=[1]), 400, "JSON object")
+    _error(api.call("vic", "POST", "/online", json={**body, "x": 1}), 400, "keys")
+    _error(api.call("vic", "POST", "/online", json={**body, "entities": 3}), 400, "entities")
+    _error(api.call("vic", "POST", "/online", json={**body, "features": 3}), 400, "features")
+    rows = {"driver_id": [1] * (MAX_ONLINE_ROWS + 1)}
+    _error(api.call("vic", "POST", "/online", json={**body, "entities": rows}), 400, "split")
+    wide = {"driver_id": list(range(20_000))}  # past the server's 64 KiB JSON cap
+    response = api.call("vic", "POST", "/online", json={**body, "entities": wide})
+    assert response.status_code == 413
+    _error(api.call("vic", "POST", "/online", json={**body, "entities": {"x": [1]}}), 400)
+
+
+def test_parquet_uploads(api: Api, tmp_path: Path) -> None:
+    junk = b"PAR1 this is not parquet"
+    params = {"service": "x"}
+    _error(api.call("vic", "POST", "/historical", params=params, content=junk), 400, "Parquet")
+    both = {"service": "x", "feature": ["driver_stats:conv_rate"]}
+    _error(api.call("vic", "POST", "/historical", params=both, content=b""), 400, "either")
+    pushed = api.call("ed", "POST", "/push", params={"view": "driver_stats"}, content=junk)
+    _error(pushed, 400, "Parquet")
+    big = b"\0" * (300 * 1024)  # past the 256 KiB upload cap
+    _error(api.call("vic", "POST", "/historical", params=params, content=big), 413)
+
+    entities = pd.DataFrame({"driver_id": [2], "event_timestamp": [T0 + timedelta(hours=1)]})
+    entities.to_parquet(tmp_path / "e.parquet", index=False)
+    answer = api.call(
+        "vic",
+        "POST",
+        "/historical",
+        params={"feature": ["driver_stats:conv_rate"]},
+        content=(tmp_path / "e.parquet").read_bytes(),
+    )
+    assert answer.status_code == 200, answer.text
+    (size,) = struct.unpack(">Q", answer.content[:8])
+    metadata = json.loads(answer.content[8 : 8 + size])
+    assert metadata["rows"] == 1 and metadata["views"] == {"driver_stats": 1}
+    (tmp_path / "out.parquet").write_bytes(answer.content[8 + size :])
+    assert pd.read_parquet(tmp_path / "out.parquet")["conv_rate"].tolist() == [0.2]
