@@ -107,14 +107,17 @@ def load_deployment(
     from ..serving.watcher import DeploymentWatcher
 
     assert config.deployment is not None
-    repository = ModelRepository(
-        [], max_batch_size=config.max_batch_size, max_latency_ms=config.max_batch_latency_ms
-    )
     # A worker of `serve --workers N` (its configuration came in the environment): the workers
     # share one address, so the serve command, their parent, is the instance. Their own pids
     # in turn would make every heartbeat a restart (a new started_at each time).
     pid = os.getppid() if os.environ.get(CONFIG_VARIABLE) else os.getpid()
     lookup = ClientLookup(settings, config.url or "", trusted=config.trusted, pid=pid)
+    repository = ModelRepository(
+        [],
+        max_batch_size=config.max_batch_size,
+        max_latency_ms=config.max_batch_latency_ms,
+        features=lambda: lookup.client.features,  # variants trained on a feature service
+    )
     watcher = DeploymentWatcher(
         config.deployment,
         lookup,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
+    from ..client import Client
     from ..config import Settings
+    from ..features.protocol import Features
     from ..serving.server import ServeConfig
     from ..serving.sources import ModelSource
 
@@ -151,7 +154,9 @@ def register(app: typer.Typer) -> None:
             # failing in turn.
             try:
                 if deployment is None:
-                    repository = build_repository(config, _resolver(config))
+                    repository = build_repository(
+                        config, _resolver(config), _feature_store(settings)
+                    )
                 else:
                     repository, watcher = load_deployment(config, settings)
             except UntrustedModel as exc:
@@ -211,7 +216,10 @@ def app_from_environment() -> Starlette:
         repository, watcher = load_deployment(config, resolve_settings())
         app = build_app(config, repository, watcher)
     else:
-        app = build_app(config, build_repository(config, _resolver(config)))
+        from ..config import resolve_settings
+
+        repository = build_repository(config, _resolver(config), _feature_store(resolve_settings()))
+        app = build_app(config, repository)
     _freeze_heap()
     return app
 
@@ -284,6 +292,23 @@ def _resolver(config: ServeConfig) -> Callable[[str], ModelSource] | None:
             return resolve_source(f"models:/{name}/latest", client, trusted=config.trusted)
 
     return resolve
+
+
+def _feature_store(settings: Settings) -> Callable[[], Features]:
+    """The feature store that models trained on a feature service read their features from,
+    through a client opened when the first such model loads and kept while the process serves."""
+    opened: list[Client] = []
+    opening = threading.Lock()
+
+    def features() -> Features:
+        with opening:
+            if not opened:
+                from ..client import Client
+
+                opened.append(Client(settings))
+            return opened[0].features
+
+    return features
 
 
 def _export_settings(settings: Settings) -> None:

@@ -36,6 +36,7 @@ _FIRES = 500
 _SCANNED_VERSIONS = 2000
 _PIPELINE_RUN_TAG = "loopwright.pipeline_run"
 _STEP_TAG = "loopwright.step"
+_FEATURE_SERVICE_TAG = "loopwright.feature_service"
 
 
 class Walk:
@@ -179,8 +180,52 @@ class Walk:
         for request in self.client.registry.requests(status=None, model=version.model):
             if request.version == version.version:
                 self._link(node_id, self._approval(request), "approval")
-        # Feature views (issue 15) attach here and at runs, once the feature store records
-        # which views a training run read.
+        service = version.tags.get(_FEATURE_SERVICE_TAG)
+        if service:
+            self._link(node_id, self._feature_service(service), "features_from")
+        return node_id
+
+    # --- feature definitions -------------------------------------------------------------------
+
+    def _feature_service(self, ref: str) -> str:
+        """The feature service version a model was trained on (its training set is the
+        version's ``trained_on`` dataset) and the view versions it pins."""
+        node_id = f"feature_service:{ref}"
+        if not self._first_visit(node_id):
+            return node_id
+        try:
+            service = self.client.features.get(ref, kind="feature_service")
+        except NotFound:
+            self._add(node_id, "feature_service", ref, {"deleted": True})
+            return node_id
+        pins: Mapping[str, int] = service.spec.get("pins") or {}
+        attrs = {"name": service.name, "version": service.version, "pins": dict(pins)}
+        if self._add(node_id, "feature_service", service.ref, attrs):
+            for view, pinned in pins.items():
+                self._link(node_id, self._feature_view(f"{view}@v{pinned}"), "includes")
+        return node_id
+
+    def _feature_view(self, ref: str) -> str:
+        node_id = f"feature_view:{ref}"
+        if node_id in self._nodes:
+            return node_id
+        for kind in ("feature_view", "on_demand_feature_view"):
+            try:
+                view = self.client.features.get(ref, kind=kind)
+            except NotFound:
+                continue
+            attrs = {
+                "kind": kind,
+                "name": view.name,
+                "version": view.version,
+                "digest": view.digest,
+                "features": [f["name"] for f in view.spec.get("features", ())],
+                "created_by": view.created_by,
+                "created_at": view.created_at,
+            }
+            self._add(node_id, "feature_view", view.ref, attrs)
+            return node_id
+        self._add(node_id, "feature_view", ref, {"deleted": True})
         return node_id
 
     def _iteration_of(self, version: ModelVersion) -> tuple[Iteration, Loop] | None:
