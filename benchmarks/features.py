@@ -36,10 +36,12 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ FEAST_VENV = HERE / ".venvs" / "feast"
 FEAST_REQUIREMENTS = ("feast[duckdb]==0.67.0",)
 WORKLOADS = ("a", "b", "c", "d")
 TIMEOUT = 3600
+LIMITS = {"rss_gib": 16.0}  # --max-rss-gib
 ORACLE_SAMPLE = 2000
 
 
@@ -91,14 +94,43 @@ def versions() -> str:
     )
 
 
+def _rss_gib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / (1024 * 1024)
+    except OSError:
+        pass
+    return 0.0
+
+
 def run(python: Path | str, script: str, *arguments: Any) -> dict[str, Any]:
-    """One contender process; its last output line is its JSON result."""
+    """One contender process; its last output line is its JSON result. Killed (its whole
+    process group) past ``--max-rss-gib`` resident or ``TIMEOUT`` seconds, as the anchor's
+    watchdog did: Feast's file store can take the shared machine's memory."""
     command = [str(python), "-W", "ignore", str(HERE / script), *map(str, arguments)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=HERE)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stdout[-1500:] + "\n" + done.stderr[-3000:]).strip()
-        raise Failed(f"{script} {arguments[0]} failed ({done.returncode}):\n{tail}")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=err, cwd=HERE, start_new_session=True
+        )
+        started, peak = time.monotonic(), 0.0
+        while process.poll() is None:
+            peak = max(peak, _rss_gib(process.pid))
+            elapsed = time.monotonic() - started
+            if peak > LIMITS["rss_gib"] or elapsed > TIMEOUT:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                why = f"{peak:.1f} GiB RSS" if peak > LIMITS["rss_gib"] else f"{TIMEOUT} s"
+                raise Failed(f"{script} {arguments[0]} killed past {why} after {elapsed:.0f} s")
+            time.sleep(0.2)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    lines = stdout.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        tail = (stdout[-1500:] + "\n" + stderr[-3000:]).strip()
+        raise Failed(f"{script} {arguments[0]} failed ({process.returncode}):\n{tail}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 
@@ -108,7 +140,7 @@ def attempt(label: str, work: Any) -> dict[str, Any] | None:
     others."""
     try:
         result: dict[str, Any] = work()
-    except (Failed, subprocess.TimeoutExpired) as error:
+    except Failed as error:
         print(f"  {label}: FAILED\n    " + str(error).replace("\n", "\n    "), flush=True)
         return None
     print(f"  {label}: {json.dumps(result)}", flush=True)
@@ -357,8 +389,10 @@ def main() -> None:
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "lw-features-bench"
     )
     parser.add_argument("--quick", action="store_true", help="small size, 1 run, 100 calls")
+    parser.add_argument("--max-rss-gib", type=float, default=16.0, help="kill a process past it")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    LIMITS["rss_gib"] = args.max_rss_gib
     chosen = [w for w in args.only.split(",") if w]
     for workload in chosen:
         if workload not in WORKLOADS:
