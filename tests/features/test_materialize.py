@@ -30,6 +30,7 @@ from loopwright.store.home import Store, open_store
 
 T0 = 1_767_225_600_000  # 2026-01-01 UTC, in ms
 HOUR = 3_600_000
+DAY = 24 * HOUR  # the view's TTL
 
 
 def write_rows(folder: Path, name: str, rows: list[tuple[int, int, float]]) -> None:
@@ -130,11 +131,12 @@ def test_incremental_runs_continue_from_the_watermark(setup: Setup) -> None:
     [second] = setup.run(incremental=True, end_ms=T0 + 3 * HOUR)
 
     assert (first.start_at, first.rows) == (None, 2)
+    # From the watermark less the TTL: driver 2's row is read again and rewritten as it was.
     assert (second.mode, second.start_at, second.end_at, second.rows) == (
         "incremental",
-        T0 + HOUR,
+        T0 + HOUR - DAY,
         T0 + 3 * HOUR,
-        1,
+        2,
     )
     assert setup.rates(1, 2) == [0.5, 0.2]
     assert watermark(setup.store, "driver_stats", setup.online.name) == T0 + 3 * HOUR
@@ -148,7 +150,7 @@ def test_applying_the_view_again_never_resets_the_watermark(setup: Setup) -> Non
     [after] = setup.run(incremental=True, end_ms=T0 + 2 * HOUR)
 
     assert [c.to_version for c in plan.changed] == [2]
-    assert after.start_at == T0 + HOUR
+    assert after.start_at == T0 + HOUR - DAY
     assert after.view_version == 2
 
 
@@ -172,6 +174,19 @@ def test_late_rows_never_overwrite_newer_values(setup: Setup) -> None:
 
     assert setup.rates(1, 2) == [0.9, 0.2]
     assert late.rows == 1  # driver 2 only
+
+
+def test_an_incremental_run_loads_late_rows_still_within_the_ttl(setup: Setup) -> None:
+    write_rows(setup.folder, "a", [(1, T0, 0.1)])
+    setup.run(incremental=True, end_ms=T0 + 2 * DAY)
+    # Arrived after that run, with event times before its end: within the TTL of the
+    # watermark (driver 2) and beyond it (driver 3, unservable from now on anyway).
+    write_rows(setup.folder, "late", [(2, T0 + DAY + HOUR, 0.2), (3, T0 + HOUR, 0.3)])
+
+    [late] = setup.run(incremental=True, end_ms=T0 + 3 * DAY)
+
+    assert (late.start_at, late.rows) == (T0 + DAY, 1)
+    assert setup.rates(1, 2, 3) == [0.1, 0.2, None]
 
 
 def test_every_online_view_by_default_and_refusals(setup: Setup) -> None:
@@ -264,6 +279,6 @@ def test_a_run_killed_half_way_leaves_a_readable_store_and_is_redone(tmp_path: P
         assert (rates.count(0.0), len([r for r in rates if r and r >= 100])) == (40, 10)
         assert watermark(store, "driver_stats", online.name) == T0  # the killed run: no record
         [redone] = setup.run(incremental=True, end_ms=T0 + HOUR)
-        assert (redone.start_at, redone.rows) == (T0, 50)
+        assert (redone.start_at, redone.rows) == (T0 - DAY, 50)
         assert setup.rates(*range(50)) == [d + 100.0 for d in range(50)]
     online.close()

@@ -13,6 +13,13 @@ its end: an incremental run, or a window run without a start. It lives in the me
 not in the definition, so applying the view again never resets it (Feast #2905). A window with
 a start (``--start``) loads that window only and leaves the watermark alone, since it says
 nothing of the time before its start.
+
+Late data (Feast #4133: incremental runs miss rows that arrive after their event time's window
+was loaded): an incremental run of a view with a TTL starts one TTL before the watermark, so a
+row arriving late is loaded by the next run if it can still be served. A row older than that
+never can: its event time is more than a TTL before the watermark, which is before now, so a
+lookup would find it outside the TTL. A view without a TTL starts at the watermark; rows that
+arrive later with older event times need a window run (``--start``) to be loaded.
 """
 
 from __future__ import annotations
@@ -37,7 +44,15 @@ if TYPE_CHECKING:
     from .definition_store import DefinitionStore
     from .online.base import OnlineStore
 
-__all__ = ["freshness", "materialize", "online_views", "record", "watermark", "write_args"]
+__all__ = [
+    "freshness",
+    "incremental_start",
+    "materialize",
+    "online_views",
+    "record",
+    "watermark",
+    "write_args",
+]
 
 _m = t.feature_materializations.c
 
@@ -61,7 +76,8 @@ def materialize(
     """Load ``views`` (None: every online feature view) into ``online``, one after another.
 
     ``start_ms``/``end_ms`` bound the event times (None: from the beginning, to now);
-    ``incremental`` starts each view at its watermark instead (everything before is loaded).
+    ``incremental`` starts each view at its watermark instead (everything before is loaded),
+    less its TTL so that late rows are loaded too (:func:`incremental_start`).
     ``progress`` is called after each batch (``batch_rows`` rows read at most) with the rows
     that batch wrote.
 
@@ -82,7 +98,7 @@ def materialize(
     done = []
     for name in online_views(definitions, views):
         pick = definitions.resolve([f"{name}:*"]).views[0]
-        start = watermark(db, name, online.name) if incremental else start_ms
+        start = incremental_start(db, pick, online.name) if incremental else start_ms
         written, newest = _load(pick, online, start, end, datasets, settings, progress, batch_rows)
         mode: MaterializationMode = "incremental" if incremental else "window"
         done.append(
@@ -204,6 +220,15 @@ def record(
     with db.db.write() as conn:
         conn.execute(t.feature_materializations.insert(), done.to_dict())
     return done
+
+
+def incremental_start(db: Store, pick: ViewPick, store: str) -> int | None:
+    """Where an incremental run starts: the watermark, less the view's TTL (late rows still
+    servable are loaded; see the module's docstring). None: from the beginning."""
+    mark = watermark(db, pick.name, store)
+    if mark is None or not pick.ttl_seconds:
+        return mark
+    return mark - pick.ttl_seconds * 1000
 
 
 def watermark(db: Store, view: str, store: str) -> int | None:
