@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..store.database import Database
 
-__all__ = ["read_all", "write_all"]
+__all__ = ["read_all", "write_all", "write_returning"]
 
 Query = tuple[str, Sequence[Any]]  # SQL with ``?`` placeholders, and its values
 
@@ -48,6 +48,15 @@ def write_all(db: Database, queries: Sequence[Query]) -> list[int]:
             return [statements.execute(conn, sql, values) for sql, values in queries]
     with db.engine.connect() as conn:
         return _pipelined(conn, queries, rows=False)
+
+
+def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
+    """As :func:`write_all`, with each statement's rows (``UPDATE ... RETURNING``)."""
+    if db.dialect != "postgresql":
+        with db.write() as conn:
+            return [statements.fetch(conn, sql, values) for sql, values in queries]
+    with db.engine.connect() as conn:
+        return _pipelined(conn, queries, rows=True)
 
 
 def _pipelined(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> list[Any]:

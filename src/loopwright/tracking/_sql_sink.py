@@ -105,10 +105,11 @@ _LATEST_UPDATE = (
 def _latest(rows: list[Point]) -> list[Point]:
     """Each (run, key)'s newest point of ``rows`` (by step, then time)."""
     latest: dict[tuple[str, str], Point] = {}
-    for row in rows:
+    newest = latest.get
+    for row in rows:  # a log-batch flushes 1,000: no tuples built to compare (step, time)
         key = (row[0], row[1])
-        best = latest.get(key)
-        if best is None or (row[2], row[3]) >= (best[2], best[3]):
+        best = newest(key)
+        if best is None or row[2] > best[2] or (row[2] == best[2] and row[3] >= best[3]):
             latest[key] = row
     return list(latest.values())
 

@@ -18,14 +18,24 @@ from .._state import ServerState
 from ._convert import RUN_NAME_TAG, double, links_json
 from ._uris import run_artifact_uri
 
-__all__ = ["runs_json"]
+__all__ = ["info_json", "runs_json"]
 
 JSON = dict[str, Any]
 _ONE_TRIP = 900  # runs read in one round trip on PostgreSQL (the IN lists' chunk)
 
 
-def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
-    run_id, experiment_id, name, user, status, start, end, stage, commit = rows.info
+def info_json(
+    run_id: str,
+    experiment_id: str,
+    name: str,
+    user: str | None,
+    status: str,
+    start: int,
+    end: int | None,
+    stage: str,
+    location: str | None,
+) -> JSON:
+    """MLflow's ``RunInfo`` from the run's columns (the status as stored: MLflow has no STALE)."""
     info = {
         "run_id": run_id,
         "run_uuid": run_id,
@@ -35,11 +45,18 @@ def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
         "status": status,
         "start_time": start,
         "end_time": end,
-        "artifact_uri": run_artifact_uri(experiment_id, run_id, locations.get(experiment_id)),
+        "artifact_uri": run_artifact_uri(experiment_id, run_id, location),
         "lifecycle_stage": stage,
     }
     if end is None:
         del info["end_time"]
+    return info
+
+
+def _message(rows: RunRows, locations: dict[str, str | None]) -> JSON:
+    run_id, experiment_id, name, user, status, start, end, stage, commit = rows.info
+    location = locations.get(experiment_id)
+    info = info_json(run_id, experiment_id, name, user, status, start, end, stage, location)
     tags = [{"key": key, "value": value} for key, value in rows.tags]
     _default_tags(tags, name, commit)
     return {
