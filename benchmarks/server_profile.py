@@ -386,8 +386,14 @@ class AsgiDriver:
         return statistics.median(times) * 1000
 
     def repeat(self, make: Callable[[], Call], n: int) -> None:
-        calls = [(call, _encoded(call)) for call in (make() for _ in range(n))]
+        self.send_all(self.prepare(make, n))
 
+    @staticmethod
+    def prepare(make: Callable[[], Call], n: int) -> list[tuple[Call, bytes]]:
+        """``n`` requests with their bodies encoded, to send without timing the making."""
+        return [(call, _encoded(call)) for call in (make() for _ in range(n))]
+
+    def send_all(self, calls: list[tuple[Call, bytes]]) -> None:
         async def many() -> None:
             for call, body in calls:
                 await self._checked(call, body)
@@ -773,8 +779,9 @@ def _profile_one(
     main = cProfile.Profile()
     threads.active = True
     driver.repeat(make, min(20, n))  # the worker thread started before profiling
+    calls = driver.prepare(make, n)
     main.enable()
-    driver.repeat(make, n)
+    driver.send_all(calls)
     main.disable()
     threads.active = False
     stats = pstats.Stats(main)
