@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from _served_model import free_port, live
+from _served_model import free_port, live, running, serve_command
 
 from loopwright.client import Client
 from loopwright.errors import InvalidInput
@@ -273,3 +273,46 @@ def test_grpc_completes_entity_keys_too(features: Client, tmp_path: Path) -> Non
         }
     )
     assert answer.tolist() == np.asarray(model.predict(full)).tolist()
+
+
+def test_serve_through_a_server_reads_features_over_http(
+    features: Client, store_settings: dict[str, str], tmp_path: Path
+) -> None:
+    """``loopwright serve --server URL``: the definitions and online lookups go to the
+    server's feature store (its online store on the same home, materialized above)."""
+    import sys
+
+    with _serving(features, tmp_path):  # registers drivers v1 (the app itself is not used)
+        pass
+
+    def answering(url: str, path: str) -> Any:
+        return lambda: httpx.get(f"{url}{path}", timeout=2).status_code == 200
+
+    server_port, serve_port = free_port(), free_port()
+    server_url, serve_url = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{serve_port}"
+    server = [*serve_command(store_settings)[:-1], "server", "--port", str(server_port)]
+    remote = [sys.executable, "-m", "loopwright.cli", "--home", str(tmp_path / "elsewhere")]
+    serve = [*remote, "--server", server_url, "serve", "models:/drivers/1"]
+    serving = [*serve, "--port", str(serve_port)]
+    with (
+        running(server, answering(server_url, "/health")),
+        running(serving, answering(serve_url, "/v2/health/ready")),
+    ):
+        records = [{"driver_id": 1002, "distance": 0.5}, {"driver_id": 1004, "distance": 1}]
+        scored = httpx.post(
+            f"{serve_url}/invocations", json={"dataframe_records": records[:1]}, timeout=30
+        )
+        refused = httpx.post(
+            f"{serve_url}/invocations", json={"dataframe_records": records}, timeout=30
+        )
+    assert scored.status_code == 200, scored.text
+    model = features.load_model("models:/drivers/1")
+    full = pd.DataFrame(
+        {
+            "conv_rate": np.array([0.25], dtype="float32"),
+            "trips": np.array([20], dtype="int64"),
+            "conv_per_km": [0.25 / 0.5],
+        }
+    )
+    assert scored.json()["predictions"] == np.asarray(model.predict(full)).tolist()
+    assert refused.status_code == 400 and "driver_id=1004" in refused.json()["message"]
