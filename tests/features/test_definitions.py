@@ -182,6 +182,11 @@ def _specs() -> list[dict[str, Any]]:
         (lambda s: s[2].update(sources=["nope"]), "feature view 'nope' does not exist"),
         (lambda s: s[2].update(code="def conv_plus(:"), "does not parse"),
         (lambda s: s[2].update(function="other"), "does not define function 'other'"),
+        (
+            lambda s: s[2].update(code="def conv_plus(df):\n    return pd.DataFrame(df)\n"),
+            "uses 'pd', which its code does not define or import",
+        ),
+        (lambda s: s[2].update(code="def conv_plus(a, b):\n    return a\n"), "one DataFrame"),
         (lambda s: s[3]["features"][0].update(features=["speed"]), "has no feature 'speed'"),
         (lambda s: s[3]["features"][0].update(view="nope"), "view 'nope' does not exist"),
         (lambda s: s.append(copy.deepcopy(s[0])), "defined twice in this apply"),
@@ -192,6 +197,14 @@ def test_validate_refuses_naming_definition_and_field(change: Any, message: str)
     change(specs)
     with pytest.raises(InvalidInput, match=message):
         validate(specs, _none)
+
+
+def test_code_may_import_at_its_top_level() -> None:
+    specs = _specs()
+    specs[2]["code"] = (
+        "import pandas as pd\nK = 2\n\ndef conv_plus(df):\n    return pd.DataFrame(df * K)\n"
+    )
+    assert validate(specs, _none)[2]["code"] == specs[2]["code"]
 
 
 def test_validate_finds_references_among_stored_definitions() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..store import limits
+from .definitions import free_names
 from .spec import DTYPES, KINDS, Kind
 
 if TYPE_CHECKING:
@@ -287,6 +288,27 @@ def _check_code(label: str, function: str, code: str) -> None:
         raise InvalidInput(f"{label}: code does not define function {function!r} at top level")
     if len(defined[0].args.args) + len(defined[0].args.posonlyargs) != 1:
         raise InvalidInput(f"{label}: function {function!r} must take one DataFrame argument")
+    free = sorted(free_names(defined[0]) - _module_names(tree))
+    if free:
+        raise InvalidInput(
+            f"{label}: function {function!r} uses {', '.join(map(repr, free))}, which its code "
+            "does not define or import; the code runs alone"
+        )
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    """Names the code binds at its top level (imports, definitions, assignments)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        else:
+            for child in ast.walk(node):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    names.add(child.id)
+    return names
 
 
 def _service_features(label: str, value: object) -> list[dict[str, Any]]:

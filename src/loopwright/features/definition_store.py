@@ -36,6 +36,7 @@ _d = t.feature_definitions.c
 _REF = re.compile(r"(?P<name>[^@]+)(?:@v(?P<version>\d+))?")
 _APPLY_ATTEMPTS = 5  # a concurrent apply of the same names makes the loser re-plan
 _UNPINNED_SECONDS = 1.0  # how long an unpinned selection is reused before it is resolved again
+_CACHED_SELECTIONS = 1024  # distinct selections kept; callers asking for more start it afresh
 
 
 class DefinitionStore(Audited):
@@ -216,6 +217,8 @@ class DefinitionStore(Audited):
         with self.db.one_read():
             selection, pinned = self._resolve(features, full_feature_names)
         with self._lock:
+            if len(self._resolved) >= _CACHED_SELECTIONS:
+                self._resolved.clear()
             self._resolved[key] = (selection, now, pinned)
         return selection
 
