@@ -2,7 +2,8 @@
 anchor's workload (../shared/anchors/featurestore.md section 3; issue 15, section 6).
 
     .venv/bin/python benchmarks/features.py [--size small|1m|10m] [--repeat 3]
-        [--only a,b,c,d] [--redis redis://127.0.0.1:PORT/DB] [--data DIR] [--quick] [--json F]
+        [--only a,b,c,d] [--redis redis://127.0.0.1:PORT/DB] [--data DIR] [--quick]
+        [--calls 1000] [--max-rss-gib 16] [--json F]
 
 Sizes (feature rows x entity rows): small 100k x 10k, 1m 1M x 100k, 10m 10M x 1M; 10,000
 entities, 10 float32 features, 1% created-time ties, 2% entity rows before the first feature
