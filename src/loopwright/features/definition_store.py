@@ -49,8 +49,8 @@ class DefinitionStore(Audited):
     ) -> None:
         super().__init__(store, actor=actor, clock=clock)
         self._lock = threading.Lock()
-        # (selection, full names) -> (selection, monotonic time resolved, pinned)
-        self._resolved: dict[tuple[Any, bool], tuple[Selection, float, bool]] = {}
+        # (selection, full names) -> (selection, monotonic time checked, pinned, generation)
+        self._resolved: dict[tuple[Any, bool], tuple[Selection, float, bool, int]] = {}
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -201,7 +201,8 @@ class DefinitionStore(Audited):
         refs (``view:feature``, ``view:*``).
 
         Cached: a pinned service ref for good (its version never changes), anything else for at
-        most a second, so an apply is seen within a second.
+        most a second, so an apply is seen within a second (then it is resolved again only if
+        a definition was applied since).
 
         Raises:
             NotFound: an unknown service, view or version.
@@ -215,11 +216,15 @@ class DefinitionStore(Audited):
         if cached is not None and (cached[2] or now - cached[1] < _UNPINNED_SECONDS):
             return cached[0]
         with self.db.one_read():
-            selection, pinned = self._resolve(features, full_feature_names)
+            generation = self.generation()
+            if cached is not None and cached[3] == generation:
+                selection, pinned = cached[0], False  # nothing applied since: still current
+            else:
+                selection, pinned = self._resolve(features, full_feature_names)
         with self._lock:
             if len(self._resolved) >= _CACHED_SELECTIONS:
                 self._resolved.clear()
-            self._resolved[key] = (selection, now, pinned)
+            self._resolved[key] = (selection, now, pinned, generation)
         return selection
 
     def _resolve(self, features: FeatureSelection, full_names: bool) -> tuple[Selection, bool]:
