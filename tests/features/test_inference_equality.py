@@ -71,19 +71,27 @@ def _feature_rows() -> Any:
     return frame
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> dict[str, str]:
-    return {
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The store's settings; the online store in SQLite (the default) or on the test Redis."""
+    settings = {
         "home": str(tmp_path / "home"),
         "db_uri": f"sqlite:///{tmp_path / 'home' / 'lw.db'}",
         "blob_uri": str(tmp_path / "blobs"),
     }
+    if request.param == "redis":
+        settings["online_store"] = str(request.getfixturevalue("redis_url"))
+    return settings
 
 
 @pytest.fixture
 def client(store: dict[str, str]) -> Iterator[Client]:
     settings = resolve_settings(
-        home=store["home"], db_uri=store["db_uri"], blob_uri=store["blob_uri"], user="ada"
+        home=store["home"],
+        db_uri=store["db_uri"],
+        blob_uri=store["blob_uri"],
+        online_store=store.get("online_store"),
+        user="ada",
     )
     with Client(settings) as opened:
         yield opened
@@ -149,8 +157,16 @@ def _serve(store: dict[str, str], model: str) -> Iterator[str]:
         "--port",
         str(port),
     ]
+    env = dict(os.environ)
+    if "online_store" in store:
+        env["LOOPWRIGHT_ONLINE_STORE"] = store["online_store"]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -180,7 +196,9 @@ def test_served_by_entity_ids_equals_the_offline_pipeline(
 ) -> None:
     model, _ = _train(client, tmp_path)
     _check_lineage(client)
-    client.features.materialize(end=END)
+    loads = client.features.materialize(end=END)
+    kind = "redis" if "online_store" in store else "sqlite"
+    assert loads and all(load.store.startswith(kind) for load in loads)
     # The offline rows of every driver at the materialization time, with request data.
     distance = np.linspace(1.0, 9.5, len(DRIVERS))
     now_rows = pd.DataFrame(
