@@ -455,8 +455,8 @@ def to_specs(objects: Iterable[Any]) -> list[dict[str, Any]]:
             key = (spec["kind"], spec["name"])
             if key in specs and specs[key] != spec:
                 raise InvalidInput(
-                    f"two different {spec['kind']} definitions are named {spec['name']!r}; "
-                    "rename one"
+                    f"two different {spec['kind'].replace('_', ' ')} definitions are named "
+                    f"{spec['name']!r}; rename one"
                 )
             specs[key] = spec
     return sorted(specs.values(), key=lambda s: (_ORDER[s["kind"]], s["name"]))
