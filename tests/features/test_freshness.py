@@ -4,6 +4,7 @@ alerts (opened when stale, counted while stale, resolved when fresh), on SQLite 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -285,3 +286,35 @@ def test_a_long_store_name_still_fits_the_rule_column() -> None:
     long_store = "sqlite:/" + "x" * 600
     key = rule_key("driver_stats", long_store)
     assert len(key) <= 400 and key != rule_key("driver_stats", long_store + "y")
+
+
+@pytest.mark.parametrize("backend", ["embedded", "remote"])
+def test_running_due_monitors_keeps_the_freshness_alerts_current(
+    backend: str, tmp_path: Path, db_uri: str
+) -> None:
+    import loopwright as lw
+    from loopwright.client import Client
+
+    settings = resolve_settings(
+        home=tmp_path / "home", db_uri=db_uri, blob_uri=str(tmp_path / "blobs")
+    )
+    now = int(time.time() * 1000)
+    with open_store(settings) as store:
+        define(store, tmp_path)
+        loaded(store, "driver_stats", SQLITE, now - 3 * HOUR, at=now)
+    token = _add_users(settings)["ada"]
+    with contextlib.ExitStack() as stack:
+        client: Client
+        if backend == "embedded":
+            client = stack.enter_context(Client(settings))
+        else:
+            url = stack.enter_context(live_server(settings))
+            client = stack.enter_context(lw.connect(url, token=token, home=tmp_path / "ada"))
+        assert client.monitoring.run_due() == []
+        (alert,) = client.monitoring.alerts(monitor=MONITOR)
+        assert (alert.rule, alert.status) == (rule_key("driver_stats", SQLITE), "open")
+        with open_store(settings) as store:
+            loaded(store, "driver_stats", SQLITE, int(time.time() * 1000), at=now)
+        client.monitoring.run_due()
+        (alert,) = client.monitoring.alerts(monitor=MONITOR)
+        assert alert.status == "resolved"

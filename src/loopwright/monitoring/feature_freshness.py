@@ -87,6 +87,8 @@ def check_freshness(
     count it again while it stays stale, resolve it once fresh; audited ``alert.open`` /
     ``alert.resolve``. Two checks at once open one alert per view (the unique open key)."""
     verdicts = tuple(check(freshness, max_age=max_age))
+    if not verdicts:  # nothing loaded: no write transaction (the scheduler calls this often)
+        return FreshnessAlerts((), (), (), ())
     now = (clock or now_ms)()
     who = actor or store.actor
     opened: list[str] = []

@@ -391,7 +391,9 @@ class MonitoringService(Audited):
     def run_due(self) -> builtins.list[MonitorRun]:
         """Run every monitor whose ``every`` has elapsed since its last run (or that never
         ran), by name. A monitor whose run raises (not a failed run: those are stored) is
-        logged and skipped, so one broken monitor does not stop the others."""
+        logged and skipped, so one broken monitor does not stop the others. The feature
+        store's freshness alerts are checked too (``feature_freshness``: each loaded view
+        against its TTL), so the scheduler keeps them current."""
         now = self._clock()
         with self.db.read() as conn:
             rows = conn.execute(sa.select(t.monitors).order_by(_m.name)).all()
@@ -408,7 +410,18 @@ class MonitoringService(Audited):
                 continue  # deleted since the listing
             except Exception:  # one monitor's error must not stop the rest
                 logger.exception("monitor %r: scheduled run raised", row.name)
+        self._check_feature_freshness()
         return runs
+
+    def _check_feature_freshness(self) -> None:
+        from ..features.freshness import recorded
+        from .feature_freshness import check_freshness
+
+        try:
+            figures = recorded(self.db, now_ms=self._clock())
+            check_freshness(self.store, figures, actor=self._actor, clock=self._clock)
+        except Exception:  # like a monitor's: it must not stop the scheduled runs
+            logger.exception("feature freshness check raised")
 
     def history(
         self, name: str, *, since: datetime | None = None, limit: int = 100
