@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loopwright.errors import InvalidInput
 from loopwright.features._validate import validate
@@ -228,3 +230,68 @@ def test_validate_refuses_a_view_and_an_on_demand_view_of_one_name() -> None:
     specs[3]["features"] = [{"view": "driver_stats", "features": ["*"]}]
     with pytest.raises(InvalidInput, match="rename one"):
         validate(specs, _none)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.sampled_from(["", "x", "int64", "ts"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    index=st.integers(0, 3),
+    key=st.sampled_from(
+        [
+            "kind",
+            "name",
+            "join_keys",
+            "entities",
+            "source",
+            "features",
+            "ttl_seconds",
+            "online",
+            "sources",
+            "request_schema",
+            "function",
+            "code",
+            "tags",
+            "description",
+            "pins",
+        ]
+    ),
+    value=_json,
+)
+def test_hostile_specs_are_refused_as_invalid_input_or_normalized_to_a_fixed_point(
+    index: int, key: str, value: Any
+) -> None:
+    specs = _specs()
+    specs[index][key] = value
+    try:
+        normalized = validate(specs, _none)
+    except InvalidInput:
+        return
+    assert validate(normalized, _none) == normalized
+
+
+@given(
+    where=st.sampled_from(
+        [(0, "join_keys", 0), (1, "source", None), (1, "features", 0), (3, "features", 0)]
+    ),
+    key=st.sampled_from(["name", "dtype", "default", "kind", "path", "view", "features", "x"]),
+    value=_json,
+)
+def test_hostile_nested_fields_are_refused_as_invalid_input(
+    where: tuple[int, str, int | None], key: str, value: Any
+) -> None:
+    specs = _specs()
+    index, field, item = where
+    target = specs[index][field] if item is None else specs[index][field][item]
+    target[key] = value
+    try:
+        normalized = validate(specs, _none)
+    except InvalidInput:
+        return
+    assert validate(normalized, _none) == normalized
