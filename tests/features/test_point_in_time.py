@@ -118,7 +118,9 @@ def assert_same(actual: pd.DataFrame, expected: pd.DataFrame, features: Sequence
             ]
             assert not mismatches, f"{column}: {len(mismatches)} mismatches, e.g. {mismatches[:5]}"
         else:
-            assert got == want, column
+            assert [None if pd.isna(v) else v for v in got] == [
+                None if pd.isna(v) else v for v in want
+            ], column
 
 
 T = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
@@ -544,3 +546,37 @@ def test_on_demand_views_need_their_request_fields(client: Client, tmp_path: Pat
     entities = pd.DataFrame({"k": [1], "event_timestamp": [T]})
     with pytest.raises(InvalidInput, match="needs request field 'bonus'"):
         run(client, sel, entities, tmp_path)
+
+
+def test_null_times_and_keys_never_match(client: Client, tmp_path: Path) -> None:
+    """A feature row without an event time or key, and an entity row without a time, match
+    nothing (a null inside the join's ordering key would otherwise sort somewhere)."""
+    features = pd.DataFrame(
+        {
+            "k": pd.array([1, 1, None, 2], dtype="Int64"),
+            "event_timestamp": [T - timedelta(hours=1), None, T, T],
+            "created": [T, T, T, None],
+            "value": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    features["event_timestamp"] = pd.to_datetime(features["event_timestamp"], utc=True)
+    features["created"] = pd.to_datetime(features["created"], utc=True)
+    features.to_parquet(tmp_path / "nulls.parquet")
+    entities = pd.DataFrame(
+        {
+            "k": pd.array([1, 1, None, 2, 2], dtype="Int64"),
+            "event_timestamp": pd.to_datetime([T, None, T, T, T - timedelta(days=1)], utc=True),
+        }
+    )
+    view = view_pick(
+        "v", file_source(tmp_path / "nulls.parquet"), [("k", "int64")], [("value", "float64")]
+    )
+    frame = run(client, selection(view), entities, tmp_path)
+    values = [None if pd.isna(v) else v for v in frame["value"]]
+    assert values == [1.0, None, None, 4.0, None]
+    expected = oracle(
+        entities,
+        [(features, ["k"], "event_timestamp", "created", None, ["value"])],
+        "event_timestamp",
+    )
+    assert_same(frame, expected, ["value"])
