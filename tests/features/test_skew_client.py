@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_public_api import _add_users, live_server
 from test_skew import DEPLOYMENT, T0, T1, feature_rows
 
 import loopwright as lw
@@ -25,6 +24,7 @@ from loopwright.features.definitions import (
 )
 from loopwright.features.skew import SERVICE_TAG
 from loopwright.serving.prediction_log import PredictionLog, PredictionRecord, log_location
+from test_public_api import _add_users, live_server
 
 
 @pytest.mark.parametrize("backend", ["embedded", "remote"])
