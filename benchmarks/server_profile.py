@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/server_profile.py [--requests 300] [--db sqlite,postgresql]
                                                   [--auth off,on] [--skip-http] [--skip-profile]
-                                                  [--pin CPU] [--detail N]
+                                                  [--pin CPU] [--detail N] [--hop]
 
 The requests: MLflow's ``runs/log-metric``, ``runs/create`` and ``runs/get`` and their native
 ``/api/v1`` equivalents (``POST runs/{id}/metrics``, ``POST runs``, ``GET runs/{id}``), on SQLite
@@ -26,6 +26,12 @@ and on PostgreSQL (a scratch database made on ``--pg-uri``, default ``$LOOPWRIGH
    ``COMMIT``, psycopg's implicit ``BEGIN``, a pipeline of statements sent together as one; on
    SQLite, the statements Loopwright runs by raw SQL). It does not move with the machine's load.
 
+4. **The thread hop** (``--hop``, alone): the MLflow handlers of log-metric, runs/create,
+   runs/get and runs/update served twice by one server (SQLite, auth off), as ``def`` routes
+   (FastAPI's thread pool, as they are served) and as ``async def`` routes calling them on the
+   event loop, requested alternately; the difference of the medians is the hop's cost end to
+   end, wake-ups of the worker thread included.
+
 The load average is printed at start and end: on a loaded machine the figures are only
 comparable within one run. ``--pin CPU`` runs both servers on one CPU (``taskset``).
 """
@@ -46,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -347,6 +354,139 @@ def http_floors(n: int, token: str | None) -> dict[str, float]:
                 lambda: client.post("/api/2.0/mlflow/runs/log-metric", json=body), n
             ),
         }
+
+
+# --- the thread hop: the same handlers run in the thread pool and inline ---------------------
+
+HOP_ROUTES = ("log-metric", "runs/create", "runs/get", "runs/update")
+
+
+def hop_app() -> Any:
+    """``create_app`` (auth off, over ``LOOPWRIGHT_HOME``) plus, for each of ``HOP_ROUTES``, the
+    MLflow handler itself under ``/hop/thread/...`` (a ``def`` route: FastAPI runs it in its
+    thread pool, as the MLflow routes run) and ``/hop/inline/...`` (an ``async def`` route
+    calling it on the event loop), with the same dependencies and error handling."""
+    from typing import Annotated
+
+    from fastapi import APIRouter, Query
+    from fastapi.responses import Response
+
+    from loopwright.config import resolve_settings
+    from loopwright.server.app import create_app
+    from loopwright.server.mlflow import _logging, _runs
+    from loopwright.server.mlflow import _messages as m
+    from loopwright.server.mlflow._common import Editor, MlflowRoute, State, Viewer
+
+    app = create_app(resolve_settings(), auth=False)
+    router = APIRouter(route_class=MlflowRoute)
+
+    # One pair per handler; the signatures are the MLflow routes' own.
+    def thread_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
+        return _logging.log_metric(body, state, caller)
+
+    async def inline_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
+        return _logging.log_metric(body, state, caller)
+
+    def thread_create(body: m.CreateRun, state: State, caller: Editor) -> Response:
+        return _runs.create(body, state, caller)
+
+    async def inline_create(body: m.CreateRun, state: State, caller: Editor) -> Response:
+        return _runs.create(body, state, caller)
+
+    def thread_get(q: Annotated[m.RunRef, Query()], state: State, caller: Viewer) -> Response:
+        return _runs.get(q, state, caller)
+
+    async def inline_get(q: Annotated[m.RunRef, Query()], state: State, caller: Viewer) -> Response:
+        return _runs.get(q, state, caller)
+
+    def thread_update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
+        return _runs.update(body, state, caller)
+
+    async def inline_update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
+        return _runs.update(body, state, caller)
+
+    # This module's annotations are strings, which FastAPI resolves in the module's globals,
+    # where these local imports are not: the handlers get resolved ones.
+    names = {"m": m, "State": State, "Editor": Editor, "Viewer": Viewer, "Response": Response}
+    names |= {"Annotated": Annotated, "Query": Query}
+    handlers: dict[str, tuple[str, Callable[..., Any], Callable[..., Any]]] = {
+        "log-metric": ("POST", thread_metric, inline_metric),
+        "runs/create": ("POST", thread_create, inline_create),
+        "runs/get": ("GET", thread_get, inline_get),
+        "runs/update": ("POST", thread_update, inline_update),
+    }
+    for name, (method, *pair) in handlers.items():
+        for way, endpoint in zip(("thread", "inline"), pair, strict=True):
+            endpoint.__annotations__ = typing.get_type_hints(
+                endpoint, localns=names, include_extras=True
+            )
+            router.add_api_route(f"/hop/{way}/{name}", endpoint, methods=[method])
+    app.include_router(router)
+    hop = [r for r in app.router.routes if getattr(r, "path", "").startswith("/hop/")]
+    for route in hop:  # before the route index, which knows only the app's own routes
+        app.router.routes.remove(route)
+    app.router.routes[0:0] = hop
+    return app
+
+
+def _serve_hop(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "benchmarks.server_profile:hop_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def hop_medians(n: int) -> None:
+    """Median ms per request over HTTP of each handler in the thread pool and inline, the two
+    sent alternately (which goes first alternating too), so load hits both alike."""
+    import httpx
+
+    with tempfile.TemporaryDirectory(prefix="lw-hop-") as tmp:
+        env = {**os.environ, "LOOPWRIGHT_HOME": str(Path(tmp) / ".lw"), "LOOPWRIGHT_USER": "b"}
+        env.pop("LOOPWRIGHT_SERVER_URI", None)
+        env.pop("LOOPWRIGHT_DB_URI", None)
+        env["PYTHONPATH"] = str(ROOT)
+        port = _free_port()
+        command = [*PIN, sys.executable, str(Path(__file__).resolve()), "--serve-hop", str(port)]
+        with serving(command, env, port) as url, httpx.Client(base_url=url) as client:
+            work = _setup(client)
+            update = {"run_id": work.ended, "status": "FINISHED", "end_time": 2}
+            calls: dict[str, Callable[[str], Any]] = {
+                "log-metric": lambda way: client.post(
+                    f"/hop/{way}/log-metric", json=work.makers()["mlflow log-metric"]().body
+                ),
+                "runs/create": lambda way: client.post(
+                    f"/hop/{way}/runs/create", json={"experiment_id": work.experiment_id}
+                ),
+                "runs/get": lambda way: client.get(
+                    f"/hop/{way}/runs/get", params={"run_id": work.run_id}
+                ),
+                "runs/update": lambda way: client.post(f"/hop/{way}/runs/update", json=update),
+            }
+            print(f"\nthe thread hop (SQLite, auth off, over HTTP, {n} requests each way):")
+            for name in HOP_ROUTES:
+                times: dict[str, list[float]] = {"thread": [], "inline": []}
+                for i in range(n + 20):
+                    for way in ("thread", "inline") if i % 2 else ("inline", "thread"):
+                        start = time.perf_counter()
+                        answer = calls[name](way)
+                        took = time.perf_counter() - start
+                        if answer.status_code != 200:
+                            raise RuntimeError(f"{name} ({way}): {answer.text[:300]}")
+                        if i >= 20:  # warmed up
+                            times[way].append(took)
+                thread, inline = (statistics.median(times[w]) * 1000 for w in ("thread", "inline"))
+                print(
+                    f"  {name:<12} thread pool {thread:.3f} ms   inline {inline:.3f} ms   "
+                    f"hop {thread - inline:+.3f} ms"
+                )
 
 
 # --- in process --------------------------------------------------------------------------------
@@ -855,7 +995,11 @@ def main() -> None:
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--detail", type=int, default=0, help="top N functions per request")
     parser.add_argument("--pin", help="run both servers on this CPU (taskset -c)")
+    parser.add_argument(
+        "--hop", action="store_true", help="only the thread hop: handlers pooled vs inline"
+    )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-hop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global DETAIL
     DETAIL = args.detail
@@ -863,6 +1007,14 @@ def main() -> None:
         PIN[:] = ["taskset", "-c", args.pin]
     if args.serve_bare:
         _serve_bare(args.serve_bare)
+        return
+    if args.serve_hop:
+        _serve_hop(args.serve_hop)
+        return
+    if args.hop:
+        print(f"load average at start: {_load()}")
+        hop_medians(args.requests)
+        print(f"load average at end: {_load()}")
         return
     configs = [
         Config(db, auth == "on") for db in args.db.split(",") for auth in args.auth.split(",")
