@@ -316,3 +316,25 @@ def test_serve_through_a_server_reads_features_over_http(
     )
     assert scored.json()["predictions"] == np.asarray(model.predict(full)).tolist()
     assert refused.status_code == 400 and "driver_id=1004" in refused.json()["message"]
+
+
+def test_missing_request_data_of_an_on_demand_view_is_refused(features: Client) -> None:
+    signature = Signature(inputs=(ColumnSpec("conv_per_km", "double"),))
+    step = _input(features, signature)
+    with pytest.raises(InvalidInput, match="distance"):
+        step.complete(pd.DataFrame({"driver_id": [1002]}))
+
+
+def test_a_version_naming_an_unknown_service_does_not_load(features: Client) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from loopwright.errors import NotFound
+
+    X = pd.DataFrame({"conv_rate": np.array([0.5, 0.25], dtype="float32")})
+    with features.start_run(experiment="features") as run:
+        run.set_tag("loopwright.feature_service", "no_such_service@v3")
+        run.log_model(LinearRegression().fit(X, [1.0, 2.0]), "model", registered_model_name="x")
+    source = resolve_source("models:/x/1", features)
+    repository = ModelRepository([source], features=lambda: features.features)
+    with pytest.raises(NotFound, match="no_such_service"):
+        repository.load_all()
