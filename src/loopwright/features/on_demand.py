@@ -3,7 +3,7 @@
 An on-demand view's spec holds its function's source text (never a pickle), so a training set
 and a served prediction run the same code. The text is executed in a fresh module namespace
 (postponed annotations, so ``df: pd.DataFrame`` needs no import at definition time), once per
-distinct code (cached by digest). Applying code is an editor's act, trusted like a pipeline's:
+distinct code (cached). Applying code is an editor's act, trusted like a pipeline's:
 the code runs with the rights of whoever builds training sets or serves.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ._selection import OnDemandPick
-from .spec import Spec, spec_digest
+from .spec import Spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +35,15 @@ _PANDAS: Mapping[str, str] = {
     "bool": "boolean",
     "string": "string",
 }
+# Column types taken as they are: the target, or NumPy's own when it has no missing value.
+_AS_DECLARED: Mapping[str, tuple[str, ...]] = {
+    "int32": ("Int32", "int32"),
+    "int64": ("Int64", "int64"),
+    "float32": ("float32",),
+    "float64": ("float64",),
+    "bool": ("boolean", "bool"),
+    "string": ("string",),
+}
 
 
 def compile_function(spec: Spec) -> Function:
@@ -44,13 +53,12 @@ def compile_function(spec: Spec) -> Function:
         InvalidInput: the code fails to compile or to run at module level, or does not define
             the function; the message names the view.
     """
-    key = spec_digest({"function": spec["function"], "code": spec["code"]})
-    return _compile(key, spec["name"], spec["function"], spec["code"])
+    return _compile(spec["name"], spec["function"], spec["code"])
 
 
+# Keyed by the code itself (a string hashes once): no digest to compute on the serving path.
 @functools.lru_cache(maxsize=_CACHED_FUNCTIONS)
-def _compile(key: str, view: str, function: str, code: str) -> Function:
-    del key  # the cache key: the digest of function and code
+def _compile(view: str, function: str, code: str) -> Function:
     namespace: dict[str, Any] = {"__name__": f"loopwright_on_demand_{view}"}
     try:
         compiled = compile(
@@ -96,15 +104,26 @@ def run(pick: OnDemandPick, frame: pd.DataFrame) -> pd.DataFrame:
         )
     if len(result) != rows:
         raise InvalidInput(f"{what} returned {len(result)} rows for {rows}; return one per row")
+    renumber = not result.index.equals(pd.RangeIndex(rows))
     out = {}
     for name, dtype in pick.features:
-        out[name] = _cast(result[name].reset_index(drop=True), dtype, f"{what}: feature {name!r}")
-    return pd.DataFrame(out, index=range(rows))
+        values = result[name].reset_index(drop=True) if renumber else result[name]
+        out[name] = _cast(values, dtype, f"{what}: feature {name!r}")
+    names = [name for name, _ in pick.features]
+    if (
+        not renumber
+        and list(result.columns) == names
+        and all(out[name] is result[name] for name in names)
+    ):
+        return result  # exactly what was asked: building a new frame would cost more than it
+    return pd.DataFrame(out, copy=False)
 
 
 def _cast(values: pd.Series, dtype: str, what: str) -> pd.Series:
     import pandas as pd
 
+    if str(values.dtype) in _AS_DECLARED.get(dtype, ()):
+        return values  # already the declared type: the serving path skips the copy
     try:
         if dtype == "timestamp":
             return pd.to_datetime(values, utc=True)
