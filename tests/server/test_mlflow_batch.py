@@ -116,6 +116,7 @@ def test_plain_points_take_the_fast_path_and_others_the_model() -> None:
         {"key": "m", "value": "NaN", "timestamp": 2},  # the model reads the string
         {"key": "m", "value": 0.5, "timestamp": "2"},
         {"key": "m", "value": 0.5, "timestamp": 2, "model_id": "m-1"},
+        {"key": "m", "value": 0.5, "timestamp": 2, "unknown": 1},  # ignored by the model
         {"key": "m", "value": 0.5, "timestamp": 2**63},
         {"key": "m", "value": True, "timestamp": 2},
         {"key": "m", "value": 0.5},

@@ -25,8 +25,8 @@ from . import _messages as m
 
 __all__ = ["Batch", "read_batch"]
 
-# A point with one of these goes through the model (they name a logged model or a dataset).
-_LINKED = ("model_id", "dataset_name", "dataset_digest")
+# The fields of a point MLflow's client sends (MetricIn has three more, for logged models).
+_PLAIN = frozenset(("key", "value", "timestamp", "step"))
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def _plain_rows(run_id: str, points: list[Any]) -> list[Point] | None:
     rows: list[Point] = []
     append = rows.append
     for point in points:
-        if type(point) is not dict:
+        # Only MLflow's four fields: any other (model_id, dataset_name ...) takes the model's path.
+        if type(point) is not dict or not _PLAIN.issuperset(point):
             return None
         key, value = point.get("key"), point.get("value")
         timestamp, step = point.get("timestamp"), point.get("step", 0)
@@ -90,12 +91,11 @@ def _plain_rows(run_id: str, points: list[Any]) -> list[Point] | None:
             or not INT64_MIN <= step <= INT64_MAX
         ):
             return None
-        if type(value) is int and INT64_MIN <= value <= INT64_MAX:
-            value = float(value)
-        elif type(value) is not float:
-            return None
-        if _LINKED[0] in point or _LINKED[1] in point or _LINKED[2] in point:
-            return None
+        if type(value) is not float:
+            if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+                value = float(value)
+            else:
+                return None
         if value != value:  # NaN, stored as 0 with is_nan (as _validate.metric_point does)
             append((run_id, key, step, timestamp, 0.0, True))
         else:
