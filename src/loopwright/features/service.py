@@ -277,6 +277,7 @@ class FeatureStore:
             settings=self._settings,
             actor=self._actor_name(),
             progress=progress,
+            clock=self._clock,
         )
 
     def push(self, view: str, rows: Any) -> Materialization:
