@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import random
 import re
 import threading
 import time
@@ -34,7 +35,9 @@ __all__ = ["DefinitionStore"]
 
 _d = t.feature_definitions.c
 _REF = re.compile(r"(?P<name>[^@]+)(?:@v(?P<version>\d+))?")
-_APPLY_ATTEMPTS = 5  # a concurrent apply of the same names makes the loser re-plan
+# A concurrent apply of the same names makes the loser re-plan; each round one applier wins, so
+# this many appliers at once all get through.
+_APPLY_ATTEMPTS = 20
 _UNPINNED_SECONDS = 1.0  # how long an unpinned selection is reused before it is resolved again
 _CACHED_SELECTIONS = 1024  # distinct selections kept; callers asking for more start it afresh
 
@@ -82,6 +85,7 @@ class DefinitionStore(Audited):
                         "feature definitions changed while applying, again and again; apply once "
                         "more"
                     ) from None
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # apart from the winner
         if any(item.change.change != "unchanged" for item in planned):
             with self._lock:
                 self._resolved.clear()
