@@ -18,7 +18,9 @@ Series (``loopwright_`` prefix):
   the prediction log's counters, in requests (records);
 - ``shadow_dropped_total``: shadow copies dropped because too many were running (the copies
   that ran are in the inference series under their shadow variant's name);
-- ``serving_start_time_seconds``: when the process (the earliest worker) started.
+- ``serving_start_time_seconds``: when the process (the earliest worker) started;
+- ``feature_freshness_seconds{view, store}``: when a served model reads a feature store, the
+  age of each online view's newest event loaded (``features/freshness.py``).
 
 The hot path pays one counter increment per answer and one histogram observation per
 inference request, on label children bound once per route and status or per (deployment,
@@ -39,6 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import logging
+import math
 import os
 import shutil
 import tempfile
@@ -67,6 +71,7 @@ from starlette.responses import Response
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from ..features.entities import Freshness
     from .model import ServedModel
     from .prediction_log import PredictionLog
     from .repository import ModelRepository
@@ -94,6 +99,8 @@ LATENCY_BUCKETS = (*(bound for bound in _BOUNDS if bound >= 2e-4), 10.0)  # 0.2 
 BATCH_BUCKETS = tuple(float(2**i) for i in range(13))  # 1 .. 4096 rows or requests
 _MODEL = ("deployment", "variant", "model", "version")
 _REFRESH_SECONDS = 1.0
+_FRESHNESS_SECONDS = 10.0
+_logger = logging.getLogger(__name__)
 # gRPC status codes as the HTTP statuses REST answers for the same errors, so the series of
 # both protocols add up (live_stats counts 5xx as errors and 4xx as the callers').
 GRPC_AS_HTTP = {
@@ -225,6 +232,13 @@ class ServingMetrics:
         self._shadow_dropped = counter(
             "shadow_dropped", "Shadow copies dropped because too many were running"
         )
+        self._feature_age = gauge(
+            "feature_freshness_seconds",
+            "Age of the newest event time loaded into the online store for a feature view",
+            ("view", "store"),
+            "livemax",
+        )
+        self._freshness: tuple[float, list[Freshness]] = (-math.inf, [])
         started = gauge("serving_start_time_seconds", "When serving started (Unix time)", (), "min")
         started.set(time.time())
         self._seen: dict[str, int] = {}  # what each cumulative source had reached at refresh
@@ -335,6 +349,30 @@ class ServingMetrics:
             for field, counter in self._log_counters.items():
                 self._advance(f"log.{field}", counter, getattr(stats, field))
             self._log_queued.set(stats.queued)
+        self._refresh_feature_age()
+
+    def _refresh_feature_age(self) -> None:
+        """Each online view's age, when a served model reads a feature store: the figures
+        asked of it at most every ``_FRESHNESS_SECONDS`` (a scrape, or each worker every
+        second, must not query the store each time), the age computed at every refresh."""
+        from dataclasses import replace
+
+        from .._ids import now_ms
+        from ..features.freshness import gauge_samples
+
+        features = self.repository.feature_store()
+        if features is None:
+            return
+        read_at, found = self._freshness
+        if time.monotonic() - read_at >= _FRESHNESS_SECONDS:
+            try:
+                found = features.freshness()
+            except Exception as exc:  # an unreachable store must not fail the scrape
+                _logger.warning("feature freshness not read: %s", exc)
+            self._freshness = (time.monotonic(), found)
+        now = now_ms()
+        for labels, age in gauge_samples([replace(item, checked_at=now) for item in found]):
+            self._feature_age.labels(*labels).set(age)
 
     def _advance(self, source: str, counter: Counter, total: int) -> None:
         # Counters moved by the difference, not gauges set to the total: in multiprocess mode

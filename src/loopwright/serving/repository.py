@@ -224,6 +224,13 @@ class ModelRepository:
 
         self._on_batch = both
 
+    def feature_store(self) -> Features | None:
+        """The feature store the loaded models read from; None when none was trained on a
+        feature service (serving's /metrics shows its views' freshness then)."""
+        if self._features is None or all(m.features is None for m, _, _ in self.loaded()):
+            return None
+        return self._features()
+
     def loaded(self) -> list[tuple[ServedModel, Batcher, float]]:
         """``(model, batcher, seconds its load and warm-up took)`` of every loaded model."""
         return [
