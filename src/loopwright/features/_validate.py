@@ -148,24 +148,24 @@ def _shape(spec: object, index: int) -> dict[str, Any]:
         )
         out["features"] = _fields(label, "features", spec.get("features"), extra=True)
         out["function"] = _text(label, "function", spec.get("function"))
-        out["code"] = _text(label, "code", spec.get("code"))
+        out["code"] = _text(label, "code", spec.get("code"), limit=limits.REGISTRY_TAG_VALUE)
         _check_code(label, out["function"], out["code"])
     else:
         out["features"] = _service_features(label, spec.get("features"))
     return out
 
 
-def _text(label: str, key: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label}: {key} must be a string, not {type(value).__name__}")
-    return value
+def _text(label: str, key: str, value: object, *, limit: int = limits.TAG_VALUE) -> str:
+    """A string field: no NUL, at most ``limit`` characters (code: more)."""
+    return limits.check_text(f"{label}: {key}", value, limit=limit, allow_empty=True)
 
 
 def _tags(label: str, tags: object) -> dict[str, str]:
-    if not isinstance(tags, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
+    if not isinstance(tags, Mapping):
         raise InvalidInput(f"{label}: tags must map strings to strings")
+    for key, value in tags.items():
+        limits.check_text(f"{label}: tag key", key, limit=limits.KEY)
+        limits.check_text(f"{label}: tag {key!r}", value, limit=limits.TAG_VALUE, allow_empty=True)
     return dict(tags)
 
 
@@ -254,6 +254,9 @@ def _source(label: str, source: object) -> dict[str, Any]:
     created = source.get("created_timestamp_field")
     if created is not None and (not isinstance(created, str) or not created):
         raise InvalidInput(f"{where}: created_timestamp_field must be a column name or null")
+    for column in (timestamp, created):
+        if column is not None:
+            limits.check_text(f"{where}: timestamp column", column, limit=limits.KEY)
     out: dict[str, Any] = {"kind": kind}
     if kind == "file":
         out["path"] = _text(where, "path", source.get("path"))
