@@ -192,6 +192,8 @@ def _specs() -> list[dict[str, Any]]:
         (lambda s: s[3]["features"][0].update(features=["speed"]), "has no feature 'speed'"),
         (lambda s: s[3]["features"][0].update(view="nope"), "view 'nope' does not exist"),
         (lambda s: s.append(copy.deepcopy(s[0])), "defined twice in this apply"),
+        (lambda s: s[1]["features"][1].update(default=2**63), "is not a int64 value"),
+        (lambda s: s[1]["features"][0].update(default=float("nan")), "is not a float32 value"),
         (lambda s: s[0].update(description="x\x00"), "description .* contains a NUL character"),
         (lambda s: s[1].update(tags={"team": 1}), "tag 'team' must be a string"),
         (lambda s: s[1].update(tags={"k" * 251: "v"}), "tag key .* the limit is 250"),

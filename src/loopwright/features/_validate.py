@@ -10,6 +10,7 @@ apply or stored. Every error is :class:`InvalidInput` naming the definition and 
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ _SOURCE_KEYS: Mapping[str, set[str]] = {
     "dataset": {"dataset"},
     "sql": {"uri", "table", "query"},
 }
+_INT_BITS = {"int32": 32, "int64": 64}
 _VALUE_TYPES: Mapping[str, tuple[type, ...]] = {
     "int32": (int,),
     "int64": (int,),
@@ -224,7 +226,14 @@ def _fits(value: object, dtype: str) -> bool:
     types = _VALUE_TYPES.get(dtype)
     if types is None:  # bytes and timestamps have no JSON default
         return False
-    return isinstance(value, types) and (dtype == "bool" or not isinstance(value, bool))
+    if not isinstance(value, types) or (dtype != "bool" and isinstance(value, bool)):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)  # JSON has no NaN or infinity
+    if dtype in _INT_BITS:
+        bound = 2 ** (_INT_BITS[dtype] - 1)
+        return isinstance(value, int) and -bound <= value < bound
+    return True
 
 
 def _ttl(label: str, value: object) -> int | None:
