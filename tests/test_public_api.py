@@ -739,6 +739,36 @@ def test_pipeline_records_read_the_same_on_both_backends(team: Team) -> None:
         ada.heartbeat(run.id)
 
 
+# --- feature store -----------------------------------------------------------------------------
+
+
+def test_feature_definitions_and_online_lookups_read_the_same(team: Team, tmp_path: Path) -> None:
+    """Definitions applied by one user, read and served to another (tests/features has more)."""
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from loopwright.features.definitions import Entity, FeatureView, Field, FileSource, to_specs
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = {"driver_id": [1, 2], "event_timestamp": [now, now], "conv_rate": [0.25, 0.5]}
+    pd.DataFrame(rows).to_parquet(tmp_path / "stats.parquet", index=False)
+    driver = Entity("driver", join_keys={"driver_id": "int64"})
+    source = FileSource(str(tmp_path / "stats.parquet"), timestamp_field="event_timestamp")
+    view = FeatureView(
+        "stats", entities=[driver], source=source, schema=[Field("conv_rate", "float64")]
+    )
+    applied = team.ada.features.apply(to_specs([driver, view]))
+    assert [c.to_version for c in applied.changes] == [1, 1]
+    assert team.bob.features.get("stats@v1").created_by == "ada"
+    (loaded,) = team.bob.features.materialize(end=now + timedelta(seconds=1))
+    assert loaded.rows == 2 and loaded.created_by == "bob"
+    found = team.ada.features.get_online_features([{"driver_id": 2}], ["stats:conv_rate"])
+    assert found.values == {"driver_id": [2], "conv_rate": [0.5]}
+    with pytest.raises(NotFound, match="ghost"):
+        team.bob.features.get("ghost")
+
+
 # --- one surface -------------------------------------------------------------------------------
 # The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 

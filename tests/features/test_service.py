@@ -260,3 +260,11 @@ def test_saved_training_set_is_a_dataset_version(side: Side, tmp_path: Path) -> 
         version = side.editor.features.save_training_set(found, "train", run_id=run.id)
     assert version.dataset == "train"
     assert side.viewer.get_run(run.id).tags["loopwright.feature_service"] == "driver_model@v1"
+
+
+def test_skew_of_an_unknown_deployment(side: Side, tmp_path: Path) -> None:
+    side.editor.features.apply(definitions(write_stats(tmp_path / "data")))
+    with pytest.raises(NotFound, match="ghost"):
+        side.viewer.features.skew("ghost")
+    with pytest.raises(InvalidInput, match="sample"):
+        side.viewer.features.skew("ghost", sample=0)
