@@ -25,6 +25,8 @@ from loopwright.features.definitions import (
     FeatureView,
     Field,
     FileSource,
+    RequestSource,
+    on_demand_feature_view,
     to_specs,
 )
 from loopwright.features.entities import SkewReport, TrainingSet
@@ -95,6 +97,16 @@ class World:
                         outputs={"predict": [0] * rows},
                     )
                 )
+
+
+@on_demand_feature_view(
+    sources=["driver_stats", RequestSource("ride", [Field("distance", "float64")])],
+    schema=[Field("conv_per_km", "float64")],
+)
+def conv_per_km(df: Any) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({"conv_per_km": df["conv_rate"] / df["distance"]})
 
 
 def feature_rows() -> pd.DataFrame:
@@ -283,4 +295,25 @@ def test_feature_columns_name_each_served_feature_by_its_ref(world: World) -> No
     assert feature_columns(world.resolve("driver_model")) == [
         ("driver_stats:conv_rate", "conv_rate"),
         ("driver_stats:city", "city"),
+    ]
+
+
+def test_on_demand_features_are_compared_with_request_data_from_the_log(
+    world: World, tmp_path: Path
+) -> None:
+    world.definitions.apply(to_specs([FeatureService("rides", features=[conv_per_km])]))
+    package = tmp_path / "model"
+    world.client.registry.register("driver-model", package, tags={SERVICE_TAG: "rides@v1"})
+    at = T1 + timedelta(minutes=1)
+    world.serve(
+        # Driver 1: computed on T1's conv_rate (fresh); driver 2: on T0's (stale).
+        (at, {"driver_id": [1, 2], "distance": [2.0, 4.0], "conv_per_km": [0.3, 0.05]}),
+        version=3,
+    )
+    report = world.skew()
+    assert report.service == "rides@v1"
+    assert by_feature(report) == {"conv_per_km:conv_per_km": (2, 1, 0, 0)}
+    (skewed,) = report.features
+    assert [(dict(e)["key"], dict(e)["served"], dict(e)["offline"]) for e in skewed.examples] == [
+        ({"driver_id": 2}, 0.05, pytest.approx(0.7 / 4.0))
     ]
