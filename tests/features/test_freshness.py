@@ -318,3 +318,18 @@ def test_running_due_monitors_keeps_the_freshness_alerts_current(
         client.monitoring.run_due()
         (alert,) = client.monitoring.alerts(monitor=MONITOR)
         assert alert.status == "resolved"
+
+
+def test_an_alert_trigger_of_the_freshness_monitor_fires_on_a_stale_view(tmp_path: Path) -> None:
+    from loopwright.client import Client
+    from loopwright.loop.triggers import events, parse_trigger
+
+    settings = resolve_settings(home=tmp_path / "home")
+    with Client(settings) as client, open_store(settings) as store:
+        define(store, tmp_path)
+        loaded(store, "driver_stats", SQLITE, NOW - 3 * HOUR, at=NOW)
+        trigger = parse_trigger(f"alert:{MONITOR}")
+        (opened,) = check_freshness(store, recorded(store.db, now_ms=NOW), clock=lambda: NOW).open
+        (event,) = events(client, trigger, cursor=None)
+        assert event.key == opened and "driver_stats" in event.detail
+        assert events(client, trigger, cursor=opened) == []
