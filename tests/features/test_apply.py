@@ -290,3 +290,19 @@ def test_applied_ttl_of_a_timedelta(definitions: DefinitionStore) -> None:
                        ttl=timedelta(days=1))  # fmt: skip
     definitions.apply(to_specs([view]))
     assert definitions.get("v").spec["ttl_seconds"] == 86400
+
+
+def test_diff_of_a_first_version_and_of_unknown_versions(definitions: DefinitionStore) -> None:
+    definitions.apply(to_specs([driver]))
+    first = definitions.diff("driver")
+    assert first.startswith("--- \n+++ driver@v1") and '+  "kind": "entity",' in first
+    with pytest.raises(NotFound, match="has no v3; v1"):
+        definitions.diff("driver", 1, 3)
+
+
+def test_audit_events_name_each_applied_version(definitions: DefinitionStore, store: Store) -> None:
+    definitions.apply(to_specs([stats]))
+    applied = events(store.db, subject_type="feature_definition")
+    assert [(e.action, e.actor) for e in applied] == [("feature_definition.apply", "ada")] * 2
+    assert [e.after["name"] for e in applied] == ["driver", "driver_stats"]
+    assert applied[1].subject_id == definitions.get("driver_stats").id
