@@ -195,6 +195,10 @@ def test_resolve_feature_refs_and_full_names(definitions: DefinitionStore) -> No
         definitions.resolve(["driver_stats"])
     with pytest.raises(InvalidInput, match="pass a list"):
         definitions.resolve("driver_stats:conv_rate")
+    with pytest.raises(InvalidInput, match="list of view:feature refs"):
+        definitions.resolve([{"view": "driver_stats"}])  # type: ignore[list-item]
+    with pytest.raises(InvalidInput, match="non-empty list"):
+        definitions.resolve([])
 
 
 def test_resolve_sees_an_apply_and_keeps_pinned_refs(definitions: DefinitionStore) -> None:

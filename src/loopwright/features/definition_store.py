@@ -213,6 +213,8 @@ class DefinitionStore(Audited):
             InvalidInput: an unknown feature, a malformed ref, or two features sharing an output
                 column without ``full_feature_names``.
         """
+        if not isinstance(features, str) and not all(isinstance(f, str) for f in features):
+            raise InvalidInput("features must be a service ref or a list of view:feature refs")
         key = (features if isinstance(features, str) else tuple(features), full_feature_names)
         now = time.monotonic()
         with self._lock:
