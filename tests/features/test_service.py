@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -268,3 +269,23 @@ def test_skew_of_an_unknown_deployment(side: Side, tmp_path: Path) -> None:
         side.viewer.features.skew("ghost")
     with pytest.raises(InvalidInput, match="sample"):
         side.viewer.features.skew("ghost", sample=0)
+
+
+def test_entity_rows_from_files_and_dataset_versions(side: Side, tmp_path: Path) -> None:
+    side.editor.features.apply(definitions(write_stats(tmp_path / "data")))
+    # 20,000 rows, past the 64 KiB under which the blob store packs files (offline reads of
+    # packed dataset files are builder B's to fix).
+    drivers = [2, 1, *np.random.default_rng(0).integers(10, 2**40, 19_998).tolist()]
+    entities = pd.DataFrame({"driver_id": drivers, "event_timestamp": T0 + timedelta(hours=2)})
+    folder = tmp_path / "entities"
+    folder.mkdir()
+    entities.to_parquet(folder / "rows.parquet", index=False)
+    entities.to_csv(tmp_path / "rows.csv", index=False)
+    side.editor.datasets.add("entity_rows", folder)
+
+    for rows in (folder / "rows.parquet", tmp_path / "rows.csv", "entity_rows@v1"):
+        found = side.viewer.features.get_historical_features(rows, ["driver_stats:trips"])
+        trips = found.to_pandas()["trips"]
+        assert trips.tolist()[:2] == [21, 11] and trips[2:].isna().all(), rows
+    with pytest.raises(NotFound):
+        side.viewer.features.get_historical_features("no_rows@v1", ["driver_stats:trips"])

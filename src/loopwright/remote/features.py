@@ -19,6 +19,7 @@ import os
 import struct
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -70,11 +71,14 @@ def _selection_body(features: FeatureSelection) -> str | builtins.list[str]:
 
 
 def _plain(value: Any) -> Any:
-    """NumPy arrays, pandas Series and NumPy scalars as JSON-ready Python values."""
+    """NumPy arrays, pandas Series and NumPy scalars as JSON-ready Python values (times as
+    ISO 8601 text)."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if hasattr(value, "item"):
         return value.item()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
     return value
 
 
@@ -101,6 +105,10 @@ def _write_parquet(rows: Any, dest: Path, what: str) -> None:
 
     if isinstance(rows, pa.Table):
         table = rows
+    elif isinstance(rows, os.PathLike):  # a CSV file: uploaded as Parquet, typed as read here
+        import pyarrow.csv as pcsv
+
+        table = pcsv.read_csv(rows)
     elif hasattr(rows, "columns") and hasattr(rows, "to_dict"):
         table = pa.Table.from_pandas(rows, preserve_index=False)
     elif isinstance(rows, Sequence) and all(isinstance(r, Mapping) for r in rows):
@@ -215,7 +223,7 @@ class RemoteFeatures:
         if isinstance(entity_rows, str):  # a dataset ref, read on the server
             params["entities_dataset"] = entity_rows
             found = self._fetch_training_set(params, None, folder)
-        elif isinstance(entity_rows, os.PathLike):
+        elif isinstance(entity_rows, os.PathLike) and Path(entity_rows).suffix.lower() != ".csv":
             found = self._fetch_training_set(params, Path(entity_rows), folder)
         else:
             upload = folder / "entity_rows.parquet"
