@@ -7,6 +7,7 @@ by the app on 127.0.0.1.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -338,3 +339,36 @@ def test_a_version_naming_an_unknown_service_does_not_load(features: Client) -> 
     repository = ModelRepository([source], features=lambda: features.features)
     with pytest.raises(NotFound, match="no_such_service"):
         repository.load_all()
+
+
+def test_a_deployment_and_its_shadow_complete_entity_keys(features: Client, tmp_path: Path) -> None:
+    """``serve --deployment``: the variants' models get the feature store too; a shadow copy
+    is completed (it holds the features already) and logged like the primary's answer."""
+    from loopwright.cli._serve_deployment import load_deployment
+    from loopwright.registry.entities import ApprovalPolicy
+    from loopwright.serving.entities import SHADOW, Variant
+    from loopwright.serving.predictions import read_predictions
+
+    with _serving(features, tmp_path):  # registers drivers v1
+        pass
+    features.registry.set_policy("drivers", ApprovalPolicy(rules=()))  # no traffic approval
+    features.deployments.create("rides", "models:/drivers/1")
+    features.deployments.set_traffic(
+        "rides",
+        [
+            Variant("primary", "models:/drivers/1", 1.0),
+            Variant("copy", "models:/drivers/1", 1.0, role=SHADOW),
+        ],
+    )
+    root = str(tmp_path / "deployment-log")
+    config = ServeConfig(sources=(), deployment="rides", log_root=root)
+    repository, watcher = load_deployment(config, features.settings)
+    with live(build_app(config, repository, watcher)) as url:
+        records = {"dataframe_records": [{"driver_id": 1003, "distance": 3.0}]}
+        answer = httpx.post(f"{url}/invocations", json=records, timeout=30)
+        assert answer.status_code == 200, answer.text
+        time.sleep(0.5)  # the shadow copy runs after the answer
+    logged = read_predictions(root, "rides")
+    assert sorted(logged["variant"]) == ["copy", "primary"]
+    assert logged["input.conv_rate"].tolist() == [0.75, 0.75]
+    assert logged["input.driver_id"].tolist() == [1003, 1003]

@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._logging import get_logger
-from .core import append_record
+from .core import append_record, prepare
 
 if TYPE_CHECKING:
     from .metrics import ServingMetrics
@@ -132,7 +132,7 @@ class ShadowCopies:
         metrics = self.metrics
         meter = None if metrics is None else metrics.meter(model, self.deployment, route.variant)
         try:
-            item = model.prepare(data)
+            item, logged = prepare(model, data)  # a shadow on a feature service: its lookup
             wanted = tuple(name for name in outputs if name in model.outputs) or model.outputs[:1]
             result = await slot.batcher.submit(item, wanted)
         except Exception as exc:
@@ -163,7 +163,7 @@ class ShadowCopies:
                 request_id,
                 arrived,
                 latency_ms,
-                item.data,
+                logged,
                 result,
                 self.deployment,
                 route.variant,
