@@ -50,17 +50,17 @@ class World:
 
     def historical(self, entity_rows: Any, features: str, **options: Any) -> TrainingSet:
         return historical(
-            self.definitions.resolve(features),
+            self.definitions.resolve(features, full_feature_names=options["full_feature_names"]),
             entity_rows,
             timestamp_field=options["timestamp_field"],
-            full_feature_names=False,
+            full_feature_names=options["full_feature_names"],
             datasets=self.client.datasets,
             settings=self.client.settings,
             workdir=self.tmp / "work",
         )
 
-    def resolve(self, ref: str) -> Selection:
-        return self.definitions.resolve(ref)
+    def resolve(self, ref: str, *, full_feature_names: bool = False) -> Selection:
+        return self.definitions.resolve(ref, full_feature_names=full_feature_names)
 
     def skew(self, **changes: Any) -> SkewReport:
         arguments: dict[str, Any] = {
@@ -317,3 +317,14 @@ def test_on_demand_features_are_compared_with_request_data_from_the_log(
     assert [(dict(e)["key"], dict(e)["served"], dict(e)["offline"]) for e in skewed.examples] == [
         ({"driver_id": 2}, 0.05, pytest.approx(0.7 / 4.0))
     ]
+
+
+def test_a_model_served_with_full_feature_names_is_compared_by_them(world: World) -> None:
+    world.serve(
+        (T1, {"driver_id": [1, 2], "driver_stats__conv_rate": [0.6, 0.2],
+              "driver_stats__city": ["c1-new", "c2-new"]}),
+    )  # fmt: skip
+    assert by_feature(world.skew()) == {
+        "driver_stats:conv_rate": (2, 1, 0, 0),
+        "driver_stats:city": (2, 0, 0, 0),
+    }

@@ -66,7 +66,7 @@ def check_skew(
     registry: Registry,
     historical: Callable[..., TrainingSet],
     now_ms: int,
-    resolve: Callable[[str], Selection] | None = None,
+    resolve: Callable[..., Selection] | None = None,
 ) -> SkewReport:
     """Compare a sample of what ``deployment`` served with the offline store, per feature.
 
@@ -79,12 +79,14 @@ def check_skew(
         predictions: the prediction log reader.
         deployments: the deployment service (the deployment must exist).
         registry: the registry (a logged model version's ``loopwright.feature_service`` tag).
-        historical: ``historical(entity_rows, service_ref, timestamp_field=...)`` ->
+        historical: ``historical(entity_rows, service_ref, timestamp_field=...,
+            full_feature_names=...)`` ->
             :class:`TrainingSet`, the offline store (``FeatureStore.get_historical_features``).
         now_ms: the check's time (``SkewReport.checked_at``).
-        resolve: ``resolve(service_ref)`` -> :class:`Selection`: which logged columns are
-            join keys, request data and features. Required: a caller that has no
-            definitions to resolve with cannot tell them apart.
+        resolve: ``resolve(service_ref, full_feature_names=False)`` -> :class:`Selection`
+            (``DefinitionStore.resolve``): which logged columns are join keys, request data
+            and features (``view__feature`` when the model was trained with full names).
+            Required: a caller that has no definitions cannot tell them apart.
 
     Raises:
         NotFound: no such deployment; no logged prediction in the window; or no logged model
@@ -106,8 +108,16 @@ def check_skew(
         )
     service, rows = _rows_of_service(logged, registry, deployment)
     selection = resolve(service)
+    full_names = False
+    if not _served_any(rows, selection):
+        # A model trained with full feature names (view__feature) is served and logged so.
+        full = resolve(service, full_feature_names=True)
+        if _served_any(rows, full):
+            selection, full_names = full, True
     entity_rows = _entity_rows(rows, selection, deployment)
-    training_set = historical(entity_rows, service, timestamp_field=TIME_COLUMN)
+    training_set = historical(
+        entity_rows, service, timestamp_field=TIME_COLUMN, full_feature_names=full_names
+    )
     offline = training_set.to_pandas()
     if len(offline) != len(entity_rows):
         raise StoreError(
@@ -129,6 +139,10 @@ def check_skew(
         features=results,
         checked_at=now_ms,
     )
+
+
+def _served_any(rows: pd.DataFrame, selection: Selection) -> bool:
+    return any(f"{_INPUT}{column}" in rows.columns for column in selection.columns)
 
 
 def feature_columns(selection: Selection) -> list[tuple[str, str]]:
