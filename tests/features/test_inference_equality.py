@@ -137,7 +137,7 @@ def _train(client: Client, tmp_path: Path) -> tuple[Any, Any]:
 
 
 @contextmanager
-def _serve(store: dict[str, str], model: str) -> Iterator[str]:
+def _serve(store: dict[str, str], *what: str) -> Iterator[str]:
     """A real ``loopwright serve`` process on a free port of 127.0.0.1."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -153,7 +153,7 @@ def _serve(store: dict[str, str], model: str) -> Iterator[str]:
         "--blob-uri",
         store["blob_uri"],
         "serve",
-        model,
+        *what,
         "--port",
         str(port),
     ]
@@ -260,3 +260,26 @@ def _check_lineage(client: Client) -> None:
     assert views == {("includes", "driver_hourly@v1"), ("includes", "conv_per_km@v1")}
     (dataset,) = graph.of_kind("dataset_version")
     assert dataset.attrs["dataset"] == "ride_training"
+
+
+def test_a_deployment_served_by_entity_ids_shows_no_skew(
+    client: Client, store: dict[str, str], tmp_path: Path
+) -> None:
+    """The log of a deployment answering entity ids holds the features as served: the skew
+    check finds them equal to the offline store's at the request times."""
+    from loopwright.registry.entities import ApprovalPolicy
+
+    _train(client, tmp_path)
+    client.features.materialize(end=END)
+    client.registry.set_policy("rides", ApprovalPolicy(rules=()))  # no traffic approval here
+    client.deployments.create("rides-api", "models:/rides/1")
+    records = [{"driver_id": d, "distance": 1.0 + d % 7} for d in DRIVERS]
+    with _serve(store, "--deployment", "rides-api") as url:
+        answer = httpx.post(f"{url}/invocations", json={"dataframe_records": records}, timeout=30)
+        assert answer.status_code == 200, answer.text
+    report = client.features.skew("rides-api")
+    assert report.service == f"{SERVICE}@v1" and report.sampled == len(DRIVERS)
+    compared = {item.feature: (item.compared, item.mismatched) for item in report.features}
+    assert compared == {
+        f"driver_hourly:{name}": (len(DRIVERS), 0) for name in ("conv_rate", "trips")
+    } | {"conv_per_km:conv_per_km": (len(DRIVERS), 0)}
