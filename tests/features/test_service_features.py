@@ -289,3 +289,32 @@ def test_entity_rows_from_files_and_dataset_versions(side: Side, tmp_path: Path)
         assert trips.tolist()[:2] == [21, 11] and trips[2:].isna().all(), rows
     with pytest.raises(NotFound):
         side.viewer.features.get_historical_features("no_rows@v1", ["driver_stats:trips"])
+
+
+@pytest.mark.redis
+def test_a_client_on_redis_opens_the_online_store_once_and_closes_it(
+    tmp_path: Path, db_uri: str, redis_url: str
+) -> None:
+    settings = resolve_settings(
+        home=tmp_path / "home", db_uri=db_uri, blob_uri=str(tmp_path / "blobs"), user="ed"
+    )
+    redis_settings = resolve_settings(
+        home=tmp_path / "home",
+        db_uri=db_uri,
+        blob_uri=str(tmp_path / "blobs"),
+        user="ed",
+        online_store=redis_url,
+    )
+    with Client(redis_settings) as client:
+        client.features.apply(definitions(write_stats(tmp_path / "data")))
+        (loaded,) = client.features.materialize(end=T0 + timedelta(hours=2))
+        assert loaded.store.startswith("redis://") and loaded.rows == 3
+        found = client.features.get_online_features({"driver_id": [2]}, "driver_model")
+        assert found.values["conv_rate"] == [0.6]
+        features: Any = client.features
+        assert features._online is features._online  # opened once
+        assert features._online_box and features._owns_online
+    assert features._online_box == []  # the client's close() closed and dropped it
+    with Client(settings) as other:  # the default store (<home>/online.db) is another one
+        missing = other.features.get_online_features({"driver_id": [2]}, "driver_model")
+        assert missing.statuses["conv_rate"] == ["not_found"]
