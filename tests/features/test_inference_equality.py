@@ -283,3 +283,35 @@ def test_a_deployment_served_by_entity_ids_shows_no_skew(
     assert compared == {
         f"driver_hourly:{name}": (len(DRIVERS), 0) for name in ("conv_rate", "trips")
     } | {"conv_per_km:conv_per_km": (len(DRIVERS), 0)}
+
+
+def test_serve_workers_complete_entity_ids_too(tmp_path: Path) -> None:
+    """``serve --workers 2``: each worker process opens the feature store on its own (the
+    online store in SQLite only: the workers' own store is what this is about)."""
+    store = {
+        "home": str(tmp_path / "home"),
+        "db_uri": f"sqlite:///{tmp_path / 'home' / 'lw.db'}",
+        "blob_uri": str(tmp_path / "blobs"),
+    }
+    settings = resolve_settings(
+        home=store["home"], db_uri=store["db_uri"], blob_uri=store["blob_uri"], user="ada"
+    )
+    with Client(settings) as client:
+        _serve_workers(client, store, tmp_path)
+
+
+def _serve_workers(client: Client, store: dict[str, str], tmp_path: Path) -> None:
+    model, _ = _train(client, tmp_path)
+    client.features.materialize(end=END)
+    rows = pd.DataFrame({"driver_id": DRIVERS[:4], "event_timestamp": [END] * 4})
+    rows["distance"] = 2.0
+    offline = client.features.get_historical_features(rows, SERVICE).to_pandas()
+    expected = model.predict(offline[FEATURES]).tolist()
+    records = [{"driver_id": d, "distance": 2.0} for d in DRIVERS[:4]]
+    with _serve(store, "models:/rides/1", "--workers", "2") as url:
+        for _ in range(6):  # spread over both workers
+            answer = httpx.post(
+                f"{url}/invocations", json={"dataframe_records": records}, timeout=30
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["predictions"] == expected
