@@ -87,6 +87,8 @@ def check_join(client: Client, view: ViewPick, tmp_path: Path) -> tuple[str, ...
         settings=client.settings,
         workdir=tmp_path / "work",
     )
+    # only the result is left: spill files and downloaded sources are removed
+    assert [path.name for path in (tmp_path / "work").iterdir()] == [result.path.name]
     frame = result.to_pandas()
     expected = oracle(
         entities(),
@@ -118,7 +120,7 @@ def test_a_csv_glob(client: Client, tmp_path: Path) -> None:
 
 def test_a_relative_path_starts_at_the_working_directory(client: Client, tmp_path: Path) -> None:
     rows().to_parquet("drivers.parquet")  # the test runs in its own working directory
-    check_join(client, pick({"kind": "file", "path": "drivers.parquet"}), tmp_path)
+    check_join(client, pick({"kind": "file", "path": "drivers.parquet"}), tmp_path / "other")
 
 
 def test_a_dataset_version_on_local_blobs(client: Client, tmp_path: Path) -> None:

@@ -67,33 +67,15 @@ def historical(
     """
     del full_feature_names  # resolved into selection.columns by the definition store
     workdir.mkdir(parents=True, exist_ok=True)
-    spill = workdir / f"spill-{uuid.uuid4().hex[:12]}"
+    # DuckDB's spill files and sources downloaded from a remote blob store, removed at the end
+    scratch = workdir / f"scratch-{uuid.uuid4().hex[:12]}"
     out = workdir / f"training-set-{uuid.uuid4().hex[:12]}.parquet"
-    con = connect(settings, spill)
+    con = connect(settings, scratch / "spill")
     try:
         sources, entity_columns, given = _register_entities(
-            con, entity_rows, timestamp_field, selection, datasets, workdir
+            con, entity_rows, timestamp_field, datasets, scratch
         )
-        views = []
-        for i, pick in enumerate(selection.views):
-            relation = f"__source{i}"
-            read = register_source(
-                con,
-                pick.source,
-                name=relation,
-                datasets=datasets,
-                settings=settings,
-                workdir=workdir,
-            )
-            sources += [version for version in read if version not in sources]
-            sql, combined = _pit.view_relation(i, pick, column_types(con, relation), relation)
-            con.execute(sql)
-            columns = (
-                tuple(f"__hidden{i}_{j}" for j in range(len(pick.features)))
-                if pick.hidden
-                else pick.columns
-            )
-            views.append(_pit.JoinedView(pick, f"__fv{i}", combined, columns))
+        views = _register_views(con, selection, datasets, settings, scratch, sources)
         _create_entities(con, selection, timestamp_field, any(view.combined for view in views))
         clashes = set(entity_columns) & {c for view in views for c in view.columns}
         clashes |= set(entity_columns) & {c for pick in selection.on_demand for c in pick.columns}
@@ -110,7 +92,7 @@ def historical(
         raise
     finally:
         con.close()
-        shutil.rmtree(spill, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return TrainingSet(
         path=out,
         rows=rows,
@@ -123,11 +105,39 @@ def historical(
     )
 
 
+def _register_views(
+    con: duckdb.DuckDBPyConnection,
+    selection: Selection,
+    datasets: Datasets,
+    settings: Settings,
+    scratch: Path,
+    sources: list[str],
+) -> list[_pit.JoinedView]:
+    """Register each view's source and its ``__fv<i>`` relation; adds the dataset versions
+    read to ``sources``."""
+    views = []
+    for i, pick in enumerate(selection.views):
+        relation = f"__source{i}"
+        read = register_source(
+            con, pick.source, name=relation, datasets=datasets, settings=settings,
+            workdir=scratch,
+        )  # fmt: skip
+        sources += [version for version in read if version not in sources]
+        sql, combined = _pit.view_relation(i, pick, column_types(con, relation), relation)
+        con.execute(sql)
+        columns = (
+            tuple(f"__hidden{i}_{j}" for j in range(len(pick.features)))
+            if pick.hidden
+            else pick.columns
+        )
+        views.append(_pit.JoinedView(pick, f"__fv{i}", combined, columns))
+    return views
+
+
 def _register_entities(
     con: duckdb.DuckDBPyConnection,
     entity_rows: Any,
     timestamp_field: str,
-    selection: Selection,
     datasets: Datasets,
     workdir: Path,
 ) -> tuple[list[str], list[str], pa.Schema | None]:
