@@ -297,3 +297,16 @@ def test_a_dataset_version_on_s3_blobs_is_downloaded(tmp_path: Path, s3_blob_uri
         version = client.datasets.add("driver_stats", rows())
         sources = check_join(client, pick({"kind": "dataset", "dataset": "driver_stats"}), tmp_path)
     assert sources == (version.id,)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_table(client: Client, tmp_path: Path, pg_uri: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_uri)
+    try:
+        with engine.begin() as conn:
+            rows().to_sql("driver_stats", conn, index=False)  # timestamptz columns
+    finally:
+        engine.dispose()
+    check_join(client, pick({"kind": "sql", "uri": pg_uri, "table": "driver_stats"}), tmp_path)
