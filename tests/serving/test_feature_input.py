@@ -66,7 +66,12 @@ def definitions(path: Path) -> list[dict[str, Any]]:
             Field("acc_rate", "float64"),
         ],
     )
-    return to_specs([FeatureService(SERVICE, features=[stats, conv_per_km])])
+    return to_specs(
+        [
+            FeatureService(SERVICE, features=[stats, conv_per_km]),
+            FeatureService("per_km", features=[conv_per_km]),  # its source view left out
+        ]
+    )
 
 
 def stats_frame() -> Any:
@@ -372,3 +377,12 @@ def test_a_deployment_and_its_shadow_complete_entity_keys(features: Client, tmp_
     assert sorted(logged["variant"]) == ["copy", "primary"]
     assert logged["input.conv_rate"].tolist() == [0.75, 0.75]
     assert logged["input.driver_id"].tolist() == [1003, 1003]
+
+
+def test_an_on_demand_view_alone_takes_the_keys_of_its_source_views(features: Client) -> None:
+    signature = Signature(inputs=(ColumnSpec("conv_per_km", "double"),))
+    step = FeatureInput.load(features.features, "per_km@v1", signature, "model 'm'")
+    assert step.join_keys == ("driver_id",) and step.request_fields == ("distance",)
+    completed = step.complete(pd.DataFrame({"driver_id": [1002], "distance": [0.5]}))
+    assert completed["conv_per_km"].tolist() == [0.5]
+    assert "conv_rate" not in completed  # fetched for the on-demand view only

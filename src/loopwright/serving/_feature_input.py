@@ -82,9 +82,10 @@ class FeatureInput:
     ) -> FeatureInput:
         """The input step of ``service`` (``svc@vN``) for a model taking ``signature``.
 
+        A tensor signature takes no feature columns: such a model is served as it is.
+
         Raises:
-            NotFound: the service or one of its views is not defined (any more).
-            InvalidInput: the service's specs are not what this code reads.
+            NotFound: the service or one of its views is not defined.
         """
         definition = features.get(service, kind="feature_service")
         pins: Mapping[str, int] = definition.spec.get("pins") or {}
@@ -95,9 +96,17 @@ class FeatureInput:
         join_keys: dict[str, None] = {}
         request_fields: dict[str, None] = {}
         for _, spec, _ in specs:
-            for entity in spec.get("entities", ()):
-                for key in features.get(str(entity), kind="entity").spec.get("join_keys", ()):
-                    join_keys[str(key["name"])] = None
+            # An on-demand view's source views may be outside the service (fetched hidden):
+            # their entities' keys are still the request's.
+            sources = [
+                spec,
+                *(_view_spec(features, str(v), pins.get(v)) for v in spec.get("sources", ())),
+            ]
+            for source in sources:
+                for entity in source.get("entities", ()):
+                    entity_spec = features.get(str(entity), kind="entity").spec
+                    for key in entity_spec.get("join_keys", ()):
+                        join_keys[str(key["name"])] = None
             for field in spec.get("request_schema", ()):
                 request_fields[str(field["name"])] = None
         taken = (
