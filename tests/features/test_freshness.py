@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -333,3 +334,61 @@ def test_an_alert_trigger_of_the_freshness_monitor_fires_on_a_stale_view(tmp_pat
         (event,) = events(client, trigger, cursor=None)
         assert event.key == opened and "driver_stats" in event.detail
         assert events(client, trigger, cursor=opened) == []
+
+
+def _receiver_module() -> Any:
+    """tests/monitoring/_receiver.py: a real webhook receiver on 127.0.0.1."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "freshness_receiver", Path(__file__).parents[1] / "monitoring" / "_receiver.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_freshness_monitor_created_with_a_webhook_is_told_of_each_alert(tmp_path: Path) -> None:
+    from loopwright.client import Client
+
+    receiver_module = _receiver_module()
+    settings = resolve_settings(home=tmp_path / "home")
+    with (
+        receiver_module.receiving() as receiver,
+        Client(settings) as client,
+        open_store(settings) as store,
+    ):
+        client.monitoring.create(MONITOR, deployment="features", webhook=receiver.url)
+        define(store, tmp_path)
+        loaded(store, "driver_stats", SQLITE, NOW - 3 * HOUR, at=NOW)
+        (opened,) = check_freshness(store, recorded(store.db, now_ms=NOW), clock=lambda: NOW).opened
+        loaded(store, "driver_stats", SQLITE, NOW, at=NOW)
+        check_freshness(store, recorded(store.db, now_ms=NOW), clock=lambda: NOW)
+        (alert,) = AlertBook(store).list(monitor=MONITOR)
+    assert [(b["event"], b["alert_id"], b["rule"], b["run_id"]) for b in receiver.bodies] == [
+        ("opened", opened, rule_key("driver_stats", SQLITE), None),
+        ("resolved", opened, rule_key("driver_stats", SQLITE), None),
+    ]
+    assert receiver.bodies[0]["threshold"] == 7200.0 and receiver.bodies[0]["value"] == 10800.0
+    assert alert.delivery is not None and alert.delivery["event"] == "resolved"
+    assert alert.delivery["ok"] is True
+
+
+def test_a_dead_webhook_is_tried_once_per_check_and_never_fails_it(tmp_path: Path) -> None:
+    from loopwright.client import Client
+
+    settings = resolve_settings(home=tmp_path / "home")
+    with Client(settings) as client, open_store(settings) as store:
+        client.monitoring.create(
+            MONITOR, deployment="features", webhook=_receiver_module().dead_url()
+        )
+        define(store, tmp_path)
+        loaded(store, "driver_stats", SQLITE, NOW - 3 * HOUR, at=NOW)
+        loaded(store, "trips", SQLITE, NOW - 3 * HOUR, at=NOW)
+        figures = recorded(store.db, now_ms=NOW)
+        done = check_freshness(store, figures, max_age=60, clock=lambda: NOW)
+        assert len(done.opened) == 2
+        first, second = (AlertBook(store).list(monitor=MONITOR)[i].delivery for i in (1, 0))
+    assert first is not None and first["ok"] is False and first["attempts"] > 0
+    assert second is not None and second["attempts"] == 0 and "not sent" in second["error"]

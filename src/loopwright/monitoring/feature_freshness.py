@@ -32,7 +32,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
@@ -40,6 +40,7 @@ from .._ids import new_id, now_ms
 from ..features.freshness import Staleness, check
 from ..store import schema as t
 from ..store.audit import append_event
+from . import webhooks
 
 if TYPE_CHECKING:
     from ..features.entities import Freshness
@@ -51,6 +52,7 @@ MONITOR = "feature-freshness"
 DEPLOYMENT = "features"
 _a, _m = t.alerts.c, t.monitors.c
 _KEY_LIMIT = 400  # alerts.rule_key / open_key
+Event = Literal["opened", "resolved"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +84,21 @@ def check_freshness(
     monitor: str = MONITOR,
     actor: str | None = None,
     clock: Callable[[], int] | None = None,
+    deliver: Callable[..., dict[str, Any]] = webhooks.deliver,
 ) -> FreshnessAlerts:
     """Open an alert for each stale view of ``freshness`` (``features.freshness.check``),
     count it again while it stays stale, resolve it once fresh; audited ``alert.open`` /
-    ``alert.resolve``. Two checks at once open one alert per view (the unique open key)."""
+    ``alert.resolve``. Two checks at once open one alert per view (the unique open key).
+
+    The alerts opened and resolved are sent to the monitor's webhook once committed, when it
+    has one: create the monitor yourself with a webhook to be told (``loopwright monitors
+    create feature-freshness --deployment features --webhook URL``); the check uses it.
+    """
     verdicts = tuple(check(freshness, max_age=max_age))
     if not verdicts:  # nothing loaded: no write transaction (the scheduler calls this often)
         return FreshnessAlerts((), (), (), ())
-    now = (clock or now_ms)()
+    clock = clock or now_ms
+    now = clock()
     who = actor or store.actor
     opened: list[str] = []
     resolved: list[str] = []
@@ -152,12 +161,64 @@ def check_freshness(
                 subject_id=alert_id,
                 after={"monitor": monitor, **after},
             )
-        still = conn.execute(
-            sa.select(_a.id)
-            .where(_a.monitor_id == monitor_id, _a.status == "open")
-            .order_by(_a.opened_at, _a.id)
-        ).scalars()
-        return FreshnessAlerts(tuple(opened), tuple(resolved), tuple(still), verdicts)
+        still = tuple(
+            conn.execute(
+                sa.select(_a.id)
+                .where(_a.monitor_id == monitor_id, _a.status == "open")
+                .order_by(_a.opened_at, _a.id)
+            ).scalars()
+        )
+    changes: list[tuple[Event, str]] = [("opened", i) for i in opened]
+    changes += [("resolved", i) for i in resolved]
+    if changes:
+        _notify(store, monitor, changes, deliver, clock)
+    return FreshnessAlerts(tuple(opened), tuple(resolved), still, verdicts)
+
+
+def _notify(
+    store: Store,
+    name: str,
+    changes: Sequence[tuple[Event, str]],
+    deliver: Callable[..., dict[str, Any]],
+    clock: Callable[[], int],
+) -> None:
+    """Send each change to the monitor's webhook (if any); store what it answered."""
+    from ._alerts import AlertBook, alert_payload
+    from ._monitors import monitor as monitor_of
+
+    with store.db.read() as conn:
+        row = conn.execute(sa.select(t.monitors).where(_m.name == name)).first()
+    found = None if row is None else monitor_of(row)
+    if found is None or found.webhook is None:
+        return
+    alerts = {a.id: a for a in AlertBook(store).list(monitor=name)}
+    silent: str | None = None  # an alert whose delivery got no answer: the rest are not sent
+    for event, alert_id in changes:
+        alert = alerts.get(alert_id)
+        if alert is None:
+            continue
+        if silent is not None:
+            outcome: dict[str, Any] = {
+                "ok": False,
+                "status": None,
+                "attempts": 0,
+                "error": f"not sent: the webhook did not answer for alert {silent}",
+            }
+        else:
+            payload = {**alert_payload(event, found, alert, ""), "run_id": None}  # no run
+            try:
+                outcome = deliver(found.webhook, payload, format=found.webhook_format)
+            except Exception as exc:  # a notifier's bug must not fail the check
+                outcome = {"ok": False, "status": None, "attempts": 0, "error": repr(exc)}
+            if outcome.get("attempts") and outcome.get("status") is None:
+                silent = alert_id
+        outcome = {"event": event, "at": clock(), **outcome}
+        with store.db.write() as conn:
+            conn.execute(
+                t.alerts.update()
+                .where(_a.id == alert_id)
+                .values(delivery_json=json.dumps(outcome, sort_keys=True))
+            )
 
 
 def _monitor_id(conn: sa.Connection, name: str) -> str | None:
