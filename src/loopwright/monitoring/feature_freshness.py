@@ -10,7 +10,8 @@ freshness alerts are listed by ``monitors alerts``, counted by the ``loopwright_
 gauge, and an ``alert`` trigger of that monitor can start a loop or a materialization pipeline.
 The monitor has no schedule (``every_s`` None) and no rules of its own: ``run_due`` never runs
 it, and a drift run of it (deployment ``features`` has no prediction log) finds no data and
-alerts nothing. Its alerts record no monitor run (``first_run_id`` / ``last_run_id`` NULL):
+alerts nothing. A monitor of that name created beforehand (with a webhook, to be told) is used
+as it is. ``MonitoringService.run_due`` runs the check, so the scheduler keeps it current. Its alerts record no monitor run (``first_run_id`` / ``last_run_id`` NULL):
 a freshness check reads no window.
 
 The rule of a view's alert is ``freshness:VIEW@STORE`` (the open key), without the threshold, so
