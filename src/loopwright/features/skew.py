@@ -79,9 +79,9 @@ def check_skew(
         predictions: the prediction log reader.
         deployments: the deployment service (the deployment must exist).
         registry: the registry (a logged model version's ``loopwright.feature_service`` tag).
-        historical: ``historical(entity_rows, service_ref, timestamp_field=...,
-            full_feature_names=...)`` ->
-            :class:`TrainingSet`, the offline store (``FeatureStore.get_historical_features``).
+        historical: the offline store, ``historical(entity_rows, service_ref,
+            timestamp_field=..., full_feature_names=...)`` -> :class:`TrainingSet`
+            (``FeatureStore.get_historical_features``).
         now_ms: the check's time (``SkewReport.checked_at``).
         resolve: ``resolve(service_ref, full_feature_names=False)`` -> :class:`Selection`
             (``DefinitionStore.resolve``): which logged columns are join keys, request data
