@@ -196,6 +196,11 @@ def test_training_sets_are_point_in_time(side: Side, tmp_path: Path) -> None:
     assert by_refs.to_pandas()["driver_stats__trips"].tolist()[:2] == [10, 21]
     local = side.local.features.get_historical_features(entities, ["driver_stats:trips"])
     assert local.to_pandas()["trips"].tolist()[:2] == [10, 21]
+    kept = side.viewer.features.get_historical_features(
+        entities, "driver_model", dest=tmp_path / "sets" / "a"
+    )
+    assert kept.path.parent == tmp_path / "sets" / "a" and kept.path.suffix == ".parquet"
+    assert [p.name for p in kept.path.parent.iterdir()] == [kept.path.name]  # nothing else
 
     with pytest.raises(InvalidInput):  # no timestamp column
         side.viewer.features.get_historical_features(entities[["driver_id"]], "driver_model")

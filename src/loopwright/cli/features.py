@@ -9,7 +9,6 @@ on this machine (``apply PATH``: a .py file, a YAML file or a folder of them; de
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,11 +278,13 @@ def historical(
         rows = _entity_rows(entities)
         with state(ctx).client() as client:
             found = client.features.get_historical_features(
-                rows, selection, timestamp_field=timestamp_field, full_feature_names=full_names
+                rows,
+                selection,
+                timestamp_field=timestamp_field,
+                full_feature_names=full_names,
+                dest=out.parent,  # beside --out: renamed into place, never copied
             )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(found.path, out)
-        shutil.rmtree(found.path.parent, ignore_errors=True)
+        found.path.replace(out)
     shown = found.to_dict() | {"path": str(out)}
     if json_output:
         emit_json(shown)

@@ -10,6 +10,7 @@ of ``features/definitions.py`` and YAML files are turned into specs on the calle
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -98,6 +99,7 @@ class Features(Protocol):
         timestamp_field: str = "event_timestamp",
         full_feature_names: bool = False,
         progress: Callable[[int], None] | None = None,
+        dest: str | os.PathLike[str] | None = None,
     ) -> TrainingSet:
         """A point-in-time correct training set.
 
@@ -108,6 +110,10 @@ class Features(Protocol):
         with the latest event time ``<=`` the entity row's time and ``>=`` that time minus the
         TTL (ties on event time: the newest created time), else nulls; on-demand features
         computed by their code over the row. Out of core (DuckDB spills to disk).
+
+        The rows are written to a Parquet file (``TrainingSet.path``) in the folder ``dest``
+        (made if missing), else in a new temporary folder; through a server, the file is
+        computed there and downloaded into that folder.
 
         Raises:
             InvalidInput: a join key or the timestamp column is missing or mistyped; two

@@ -15,6 +15,7 @@ the same store acting for another user.
 from __future__ import annotations
 
 import builtins
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -185,16 +186,17 @@ class FeatureStore:
         timestamp_field: str = "event_timestamp",
         full_feature_names: bool = False,
         progress: Callable[[int], None] | None = None,
+        dest: str | os.PathLike[str] | None = None,
     ) -> TrainingSet:
-        """A point-in-time correct training set, written to a Parquet file in a new temporary
-        folder (``TrainingSet.path``; the caller keeps or deletes it)."""
+        """A point-in-time correct training set, written to a Parquet file in ``dest`` (else
+        a new temporary folder; the caller keeps or deletes it): ``TrainingSet.path``."""
         return self._historical(
             entity_rows,
             features,
             timestamp_field=timestamp_field,
             full_feature_names=full_feature_names,
             progress=progress,
-            workdir=None,
+            workdir=None if dest is None else Path(dest),
         )
 
     def _historical(

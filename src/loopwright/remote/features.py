@@ -18,6 +18,7 @@ import builtins
 import os
 import struct
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -122,7 +123,8 @@ def _write_parquet(rows: Any, dest: Path, what: str) -> None:
 
 
 def read_training_set(chunks: Iterator[bytes], folder: Path) -> TrainingSet:
-    """Write a training-set stream (see the module) to ``folder/training_set.parquet``."""
+    """Write a training-set stream (see the module) to a new file in ``folder``
+    (``training-set-<random>.parquet``, as the embedded store names it)."""
     buffer = b""
     chunks = iter(chunks)
     while len(buffer) < _PREFIX.size:
@@ -136,11 +138,16 @@ def read_training_set(chunks: Iterator[bytes], folder: Path) -> TrainingSet:
 
     start = _PREFIX.size + size
     metadata = json.loads(buffer[_PREFIX.size : start])
-    path = folder / "training_set.parquet"
-    with path.open("wb") as out:
-        out.write(buffer[start:])
-        for chunk in chunks:
-            out.write(chunk)
+    path = folder / f"training-set-{uuid.uuid4().hex[:12]}.parquet"
+    part = path.with_name(f".{path.name}.part")  # renamed when whole: no half file left behind
+    try:
+        with part.open("wb") as out:
+            out.write(buffer[start:])
+            for chunk in chunks:
+                out.write(chunk)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
     return TrainingSet.from_dict(metadata, path)
 
 
@@ -211,22 +218,28 @@ class RemoteFeatures:
         timestamp_field: str = "event_timestamp",
         full_feature_names: bool = False,
         progress: Callable[[int], None] | None = None,
+        dest: str | os.PathLike[str] | None = None,
     ) -> TrainingSet:
-        """A point-in-time correct training set computed on the server, downloaded into a new
-        temporary folder (``TrainingSet.path``). ``progress`` is called once, with the rows."""
+        """A point-in-time correct training set computed on the server, downloaded into
+        ``dest`` (else a new temporary folder): ``TrainingSet.path``. ``progress`` is called
+        once, with the rows."""
         params: dict[str, Any] = {
             **selection_params(features),
             "timestamp_field": timestamp_field,
             "full_feature_names": full_feature_names,
         }
-        folder = Path(tempfile.mkdtemp(prefix="loopwright-training-set-"))
+        if dest is None:
+            folder = Path(tempfile.mkdtemp(prefix="loopwright-training-set-"))
+        else:
+            folder = Path(dest)
+            folder.mkdir(parents=True, exist_ok=True)
         if isinstance(entity_rows, str):  # a dataset ref, read on the server
             params["entities_dataset"] = entity_rows
             found = self._fetch_training_set(params, None, folder)
         elif isinstance(entity_rows, os.PathLike) and Path(entity_rows).suffix.lower() != ".csv":
             found = self._fetch_training_set(params, Path(entity_rows), folder)
         else:
-            upload = folder / "entity_rows.parquet"
+            upload = folder / f".entity-rows-{uuid.uuid4().hex[:12]}.parquet"
             _write_parquet(entity_rows, upload, "entity_rows")
             try:
                 found = self._fetch_training_set(params, upload, folder)
