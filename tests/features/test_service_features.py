@@ -131,6 +131,9 @@ def test_definitions_apply_once_version_and_read_the_same(side: Side, tmp_path: 
     assert [d.name for d in side.viewer.features.list("feature_view")] == ["driver_stats"]
     view = side.viewer.features.get("driver_stats")
     assert view == side.local.features.get("driver_stats@v1") and view.created_by == "ed"
+    assert side.viewer.features.get("driver_stats@v1", kind="feature_view") == view
+    with pytest.raises(NotFound):
+        side.viewer.features.get("driver_stats@v7")
 
     changed = definitions(tmp_path / "data" / "driver_stats.parquet", ttl=timedelta(days=3))
     side.editor.features.apply(changed)
