@@ -9,6 +9,7 @@ plans again, so the same new spec gives one version and two different ones give 
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import random
 import re
@@ -137,12 +138,24 @@ class DefinitionStore(Audited):
             InvalidInput: a malformed ref, or a name of several kinds without ``kind``.
         """
         name, version = _parse_ref(ref)
-        versions = self.versions(name, kind=kind)
-        if version is None:
-            return versions[0]
-        for definition in versions:
-            if definition.version == version:
-                return definition
+        _check_kind(kind)
+        check_name("definition", name)
+        query = sa.select(t.feature_definitions).where(_d.name == name)
+        if kind is not None:
+            query = query.where(_d.kind == kind)
+        if version is not None:
+            query = query.where(_d.version == version)
+        else:  # the newest of each kind of that name (several kinds: ambiguous)
+            newest = sa.select(_d.kind, sa.func.max(_d.version).label("version")).where(
+                _d.name == name
+            )
+            top = newest.group_by(_d.kind).subquery()
+            query = query.join(top, sa.and_(_d.kind == top.c.kind, _d.version == top.c.version))
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        if len(rows) == 1:
+            return _definition(rows[0])
+        versions = self.versions(name, kind=kind)  # NotFound or InvalidInput, naming what exists
         known = ", ".join(f"v{d.version}" for d in reversed(versions))
         raise NotFound(f"{versions[0].kind.replace('_', ' ')} {name!r} has no v{version}; {known}")
 
@@ -234,6 +247,8 @@ class DefinitionStore(Audited):
         return selection
 
     def _resolve(self, features: FeatureSelection, full_names: bool) -> tuple[Selection, bool]:
+        # Each definition once per resolve: views share entities, on-demand views their sources.
+        view_of, entity_of = functools.cache(self._view), functools.cache(self._entity)
         if isinstance(features, str):
             if ":" in features:
                 raise InvalidInput(
@@ -243,7 +258,7 @@ class DefinitionStore(Audited):
             picks = [(p["view"], p["features"]) for p in service.spec["features"]]
             selection = select(
                 picks, service=service.ref, pins=service.spec.get("pins", {}),
-                full_feature_names=full_names, view=self._view, entity=self._entity,
+                full_feature_names=full_names, view=view_of, entity=entity_of,
             )  # fmt: skip
             return selection, "@" in features
         pairs = parse_refs(features)
@@ -252,7 +267,7 @@ class DefinitionStore(Audited):
             grouped.setdefault(view, []).append(feature)
         selection = select(
             list(grouped.items()), service=None, pins=None, full_feature_names=full_names,
-            view=self._view, entity=self._entity,
+            view=view_of, entity=entity_of,
         )  # fmt: skip
         return selection, False
 
