@@ -4,7 +4,8 @@
 #
 #   scripts/services.sh start    start all three (idempotent: running services are left alone)
 #   scripts/services.sh stop     stop all three
-#   scripts/services.sh env      print the export lines the tests read (eval "$(... env)")
+#   scripts/services.sh env      print the export lines the tests read (eval "$(... env)");
+#                                the Redis line only while Redis answers
 #   scripts/services.sh status   say what is running; exit 1 unless all three are
 #
 # Environment:
@@ -242,10 +243,15 @@ stop_s3() {
 
 # --- Redis -----------------------------------------------------------------------------------
 
+# Returns 1 (after a warning) when redis-server is missing and cannot be installed: the Redis
+# tests then skip (`env` prints no Redis URL) while PostgreSQL and S3 still run; CI runs as root.
 ensure_redis_bin() {
     command -v redis-server >/dev/null && return
-    is_root || die "redis-server not found on PATH; install it (apt-get install redis-server)" \
-        "or run as root"
+    if ! is_root; then
+        log "warning: redis-server not found on PATH; the Redis tests will skip (install it:" \
+            "apt-get install redis-server, or run as root)"
+        return 1
+    fi
     log "installing redis-server with apt-get"
     DEBIAN_FRONTEND=noninteractive apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
@@ -270,7 +276,7 @@ PY
 
 start_redis() {
     local pid waited=0
-    ensure_redis_bin
+    ensure_redis_bin || return 0
     mkdir -p "$REDIS_DIR"
     if pid="$(redis_pid)"; then
         log "redis-server already running (pid $pid)"
@@ -322,7 +328,10 @@ stop_redis() {
 print_env() {
     echo "export LOOPWRIGHT_TEST_PG_URI=postgresql+psycopg://postgres@$HOST:$PG_PORT/postgres"
     echo "export LOOPWRIGHT_TEST_S3_ENDPOINT=http://$HOST:$S3_PORT"
-    echo "export LOOPWRIGHT_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+    # Only when it runs: without redis-server (see ensure_redis_bin) its tests skip.
+    if redis_answers; then
+        echo "export LOOPWRIGHT_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+    fi
 }
 
 status() {
