@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -158,6 +159,23 @@ def test_open_online_store_follows_the_setting(tmp_path: Path) -> None:
     finally:
         default.close()
         named.close()
+
+
+@pytest.mark.redis
+def test_open_online_store_opens_redis_from_the_setting(redis_url: str, tmp_path: Path) -> None:
+    opened = open_online_store(resolve_settings(home=tmp_path, online_store=redis_url, environ={}))
+    try:
+        assert isinstance(opened, RedisOnlineStore)
+        assert opened.name == redis_url
+    finally:
+        opened.close()
+
+
+def test_open_online_store_refuses_other_urls(tmp_path: Path) -> None:
+    settings = resolve_settings(home=tmp_path, environ={})
+    for url in ("sqlite:///", "memcached://127.0.0.1:1"):
+        with pytest.raises(InvalidInput, match="is not an online store"):
+            open_online_store(dataclasses.replace(settings, online_store=url))
 
 
 @pytest.mark.redis
