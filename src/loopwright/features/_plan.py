@@ -89,7 +89,8 @@ def plan_changes(specs: Sequence[Mapping[str, Any]], newest: Newest) -> list[Pla
         if old is not None and old.digest == digest:
             change = Change(kind, spec["name"], "unchanged", old.version, old.version)
         elif old is None:
-            change = Change(kind, spec["name"], "add", None, 1, spec_diff(None, spec, "", "v1"))
+            diff = spec_diff(None, spec, "", f"{spec['name']}@v1")
+            change = Change(kind, spec["name"], "add", None, 1, diff)
             after[key] = 1
         else:
             to = old.version + 1
