@@ -580,3 +580,16 @@ def test_null_times_and_keys_never_match(client: Client, tmp_path: Path) -> None
         "event_timestamp",
     )
     assert_same(frame, expected, ["value"])
+
+
+def test_entity_rows_from_a_dataset_of_several_files(client: Client, tmp_path: Path) -> None:
+    """Rows come back file by file (in path order), each file's rows in order."""
+    entities, views, picks = generated(9, tmp_path)
+    folder = tmp_path / "spine"
+    folder.mkdir()
+    entities.iloc[:700].to_parquet(folder / "part-0.parquet", row_group_size=100)
+    entities.iloc[700:].to_parquet(folder / "part-1.parquet", row_group_size=100)
+    version = client.datasets.add("spine", str(folder))
+    frame = run(client, selection(*picks), version.ref, tmp_path)
+    expected = oracle(entities, views, "event_timestamp")
+    assert_same(frame, expected, ["rate", "trips", "score", "rides"])

@@ -129,6 +129,17 @@ def test_a_dataset_version_on_local_blobs(client: Client, tmp_path: Path) -> Non
     assert sources == (version.id,)
 
 
+def test_a_dataset_version_of_small_packed_files(client: Client, tmp_path: Path) -> None:
+    """A folder of small files is stored in one pack file, not as loose blobs: copied out."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    rows().iloc[:3].to_csv(folder / "a.csv", index=False)
+    rows().iloc[3:].to_csv(folder / "b.csv", index=False)
+    version = client.datasets.add("driver_csv", str(folder))
+    source = {"kind": "dataset", "dataset": version.ref}
+    assert check_join(client, pick(source), tmp_path) == (version.id,)
+
+
 def test_sqlite_table_and_query(client: Client, tmp_path: Path) -> None:
     db = tmp_path / "features.db"
     frame = rows()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pyarrow.fs
 
     from ..config import Settings
+    from ..data.entities import DatasetVersion, FileEntry
     from ..data.protocol import Datasets
     from ._selection import ViewPick
 
@@ -41,6 +42,7 @@ __all__ = [
     "check_column",
     "connect",
     "latest_rows",
+    "local_files",
     "register_source",
     "time_expr",
 ]
@@ -221,24 +223,35 @@ def _register_dataset(
         raise InvalidInput(
             f"dataset version {version.ref} mixes Parquet and CSV files; set the source's format"
         )
-    blobs = _local_blob_root(datasets)
-    if blobs is not None:
-        # Blobs are stored at <root>/<hash[:2]>/<hash[2:]> (store/blobs.py): read in place.
-        paths = [str(blobs / entry.hash[:2] / entry.hash[2:]) for entry in entries]
-    else:
-        folder = Path(tempfile.mkdtemp(prefix=f"{version.dataset}-", dir=workdir))
-        datasets.download(version, folder)
-        paths = [str(folder / entry.path) for entry in entries]
+    paths = local_files(datasets, version, entries, workdir)
     _create_view(con, name, f"SELECT * FROM {_scan(paths, formats.pop())}")  # noqa: S608
     return version.id
 
 
-def _local_blob_root(datasets: Datasets) -> Path | None:
+def local_files(
+    datasets: Datasets, version: DatasetVersion, entries: Sequence[FileEntry], workdir: Path | None
+) -> list[str]:
+    """Local paths of a dataset version's ``entries``: the blobs themselves where the blob store
+    keeps them as loose local files (store/blobs.py: ``<root>/<hash[:2]>/<hash[2:]>``), else
+    copies in a new folder under ``workdir`` (a packed small blob, a remote store, a server)."""
     from ..data.service import DatasetService
 
-    if isinstance(datasets, DatasetService) and datasets.store.blobs.is_local:
-        return Path(datasets.store.blobs.uri)
-    return None
+    folder = Path(tempfile.mkdtemp(prefix=f"{version.dataset}-", dir=workdir))
+    if not isinstance(datasets, DatasetService):
+        datasets.download(version, folder)
+        return [str(folder / entry.path) for entry in entries]
+    blobs = datasets.store.blobs
+    root = Path(blobs.uri) if blobs.is_local else None
+    paths = []
+    for index, entry in enumerate(entries):
+        loose = root / entry.hash[:2] / entry.hash[2:] if root is not None else None
+        if loose is not None and loose.is_file():
+            paths.append(str(loose))
+        else:
+            copy = folder / f"{index}-{os.path.basename(entry.path)}"
+            blobs.get_file(entry.hash, copy)
+            paths.append(str(copy))
+    return paths
 
 
 def _register_sql(con: duckdb.DuckDBPyConnection, source: Mapping[str, Any], name: str) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..data._sql import sql_literal
 from ..errors import InvalidInput
 from . import _pit
-from ._sources import column_types, connect, register_source, time_expr
+from ._sources import column_types, connect, local_files, register_source, time_expr
 from .entities import TrainingSet
 from .spec import DTYPES
 
@@ -162,8 +162,7 @@ def _register_entities(
         _register_entity_files(con, [os.fspath(entity_rows)])
     elif isinstance(entity_rows, str):
         version = datasets.get(entity_rows)
-        folder = workdir / f"entities-{uuid.uuid4().hex[:12]}"
-        paths = _dataset_paths(datasets, version, folder)
+        paths = _dataset_paths(datasets, version, workdir)
         _register_entity_files(con, paths)
         sources.append(version.id)
     else:
@@ -181,19 +180,13 @@ def _register_entities(
     return sources, entity_columns, given
 
 
-def _dataset_paths(datasets: Datasets, version: Any, folder: Path) -> list[str]:
-    from ._sources import _local_blob_root
-
+def _dataset_paths(datasets: Datasets, version: Any, workdir: Path) -> list[str]:
     entries = [e for e in datasets.files(version) if e.path.lower().endswith((".parquet", ".pq"))]
     if not entries:
         raise InvalidInput(
             f"dataset version {version.ref} has no Parquet files to read entity rows from"
         )
-    root = _local_blob_root(datasets)
-    if root is not None:
-        return [str(root / e.hash[:2] / e.hash[2:]) for e in entries]
-    datasets.download(version, folder)
-    return [str(folder / e.path) for e in entries]
+    return local_files(datasets, version, entries, workdir)
 
 
 def _register_entity_files(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> None:
@@ -209,16 +202,13 @@ def _register_entity_files(con: duckdb.DuckDBPyConnection, paths: Sequence[str])
             "__entity_src", table.append_column("__row", pa.array(np.arange(table.num_rows)))
         )
         return
+    # __row only orders the rows (file, then row in file): no window over all of them
     parts = [
-        f"SELECT * EXCLUDE (file_row_number), {i} AS __file, file_row_number AS __in_file "  # noqa: S608
+        f"SELECT * EXCLUDE (file_row_number), {i} * {1 << 40} + file_row_number AS __row "  # noqa: S608
         f"FROM read_parquet({sql_literal(path)}, file_row_number = true)"
         for i, path in enumerate(paths)
     ]
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW __entity_src AS SELECT * EXCLUDE (__file, __in_file), "  # noqa: S608
-        "row_number() OVER (ORDER BY __file, __in_file) - 1 AS __row "
-        f"FROM ({' UNION ALL BY NAME '.join(parts)})"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW __entity_src AS {' UNION ALL BY NAME '.join(parts)}")
 
 
 def _create_entities(
