@@ -99,6 +99,7 @@ def test_apply_plans_diffs_and_guards_breaking_changes(repo: Path) -> None:
     forced = as_json(repo, "apply", "--force")
     assert forced["applied"] and as_json(repo, "show", "driver_stats")["version"] == 2
     assert "float64" in ok(repo, "diff", "driver_stats", "1", "2").stdout
+    assert "float64" in as_json(repo, "diff", "driver_stats")["diff"]
 
     listed = as_json(repo, "list", "--kind", "feature_service")
     assert [(d["name"], d["version"]) for d in listed] == [("driver_model", 2)]

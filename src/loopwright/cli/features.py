@@ -240,10 +240,14 @@ def diff(
     a: Annotated[int | None, typer.Argument(help="From version (default: the previous).")] = None,
     b: Annotated[int | None, typer.Argument(help="To version (default: the newest).")] = None,
     kind: _KIND = None,
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """A unified diff of two versions' specs."""
     with handle_errors(), state(ctx).client() as client:
         text = client.features.diff(name, a, b, kind=_kind(kind))
+    if json_output:
+        emit_json({"name": name, "a": a, "b": b, "diff": text})
+        return
     if text:
         typer.echo(text.rstrip("\n"))
     else:
