@@ -593,3 +593,18 @@ def test_entity_rows_from_a_dataset_of_several_files(client: Client, tmp_path: P
     frame = run(client, selection(*picks), version.ref, tmp_path)
     expected = oracle(entities, views, "event_timestamp")
     assert_same(frame, expected, ["rate", "trips", "score", "rides"])
+
+
+def test_entity_rows_from_a_csv_file(client: Client, tmp_path: Path) -> None:
+    entities, views, picks = generated(10, tmp_path)
+    path = tmp_path / "entities.csv"
+    entities.assign(
+        event_timestamp=entities["event_timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    ).to_csv(path, index=False)
+    frame = run(client, selection(*picks), path, tmp_path)
+    expected = oracle(entities, views, "event_timestamp")
+    assert_same(
+        frame.drop(columns="event_timestamp"),
+        expected.drop(columns="event_timestamp"),
+        ["rate", "trips", "score", "rides"],
+    )

@@ -144,7 +144,6 @@ def _register_entities(
     """Register the entity rows as ``__entity_src`` with a ``__row`` column (their order);
     returns the dataset version ids read, the entity columns and, for rows given as a table,
     its schema (times in another zone than UTC are written back in theirs)."""
-    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -154,8 +153,7 @@ def _register_entities(
         entity_rows = pa.Table.from_pandas(entity_rows, preserve_index=False)
     if isinstance(entity_rows, pa.Table):
         given = entity_rows.schema
-        table = entity_rows.append_column("__row", pa.array(np.arange(entity_rows.num_rows)))
-        con.register("__entity_src", table)
+        con.register("__entity_src", _numbered(entity_rows))
     elif isinstance(entity_rows, os.PathLike) or (
         isinstance(entity_rows, str) and os.path.isfile(entity_rows)
     ):
@@ -189,18 +187,24 @@ def _dataset_paths(datasets: Datasets, version: Any, workdir: Path) -> list[str]
     return local_files(datasets, version, entries, workdir)
 
 
+def _numbered(table: pa.Table) -> pa.Table:
+    """``table`` with ``__row``, its rows' positions."""
+    import numpy as np
+    import pyarrow as pa
+
+    return table.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
 def _register_entity_files(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> None:
     """Entity rows from Parquet (row order: file, then row in file) or one CSV file."""
-    if len(paths) == 1 and paths[0].lower().removesuffix(".gz").endswith((".csv", ".tsv")):
-        import pyarrow as pa
+    suffix = os.path.splitext(paths[0].lower().removesuffix(".gz"))[1] if paths else ""
+    if len(paths) == 1 and suffix in (".csv", ".tsv"):
+        # A CSV file of entity rows is read whole (its rows have no numbers to order by)
         import pyarrow.csv as pacsv
 
-        table = pacsv.read_csv(paths[0])
-        import numpy as np
-
-        con.register(
-            "__entity_src", table.append_column("__row", pa.array(np.arange(table.num_rows)))
-        )
+        delimiter = "\t" if suffix == ".tsv" else ","
+        table = pacsv.read_csv(paths[0], parse_options=pacsv.ParseOptions(delimiter=delimiter))
+        con.register("__entity_src", _numbered(table))
         return
     # __row only orders the rows (file, then row in file): no window over all of them
     parts = [
