@@ -81,13 +81,21 @@ class Setup:
         return [row and row.values["conv_rate"] for row in rows]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("sqlite-postgres", marks=pytest.mark.postgres),
+    ]
+)
 def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
-    """A view over a folder of Parquet files, loaded into SQLite or Redis."""
+    """A view over a folder of Parquet files, loaded into SQLite or Redis; the metadata (and
+    so the watermark) on SQLite, and on PostgreSQL with the SQLite online store."""
     folder = tmp_path / "stats"
     folder.mkdir()
-    settings = resolve_settings(home=tmp_path / "home", environ={})
-    if request.param == "sqlite":
+    db_uri = request.getfixturevalue("pg_uri") if request.param.endswith("postgres") else None
+    settings = resolve_settings(home=tmp_path / "home", db_uri=db_uri, environ={})
+    if request.param.startswith("sqlite"):
         online: OnlineStore = SQLiteOnlineStore(tmp_path / "online.db")
     else:
         online = RedisOnlineStore(request.getfixturevalue("redis_url"))
