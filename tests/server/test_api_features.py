@@ -18,6 +18,7 @@ import pytest
 
 from loopwright.config import resolve_settings
 from loopwright.features.definitions import Entity, FeatureView, Field, FileSource, to_specs
+from loopwright.server.api import features as features_api
 from loopwright.server.api.features import MAX_ONLINE_ROWS
 from test_public_api import live_server
 
@@ -149,6 +150,19 @@ def test_parquet_uploads(api: Api, tmp_path: Path) -> None:
     _error(api.call("vic", "POST", "/historical", params=both, content=b""), 400, "either")
     pushed = api.call("ed", "POST", "/push", params={"view": "driver_stats"}, content=junk)
     _error(pushed, 400, "Parquet")
+    many = pd.DataFrame({"driver_id": [1] * 11, "event_timestamp": [T0] * 11, "conv_rate": 0.5})
+    many.to_parquet(tmp_path / "many.parquet", index=False)
+    to_view = {"view": "driver_stats"}
+    with pytest.MonkeyPatch.context() as patch:  # the server runs in this process
+        patch.setattr(features_api, "MAX_PUSH_ROWS", 10)
+        pushed = api.call(
+            "ed",
+            "POST",
+            "/push",
+            params=to_view,
+            content=(tmp_path / "many.parquet").read_bytes(),
+        )
+    _error(pushed, 400, "11 rows", "split")
     big = b"\0" * (300 * 1024)  # past the 256 KiB upload cap
     _error(api.call("vic", "POST", "/historical", params=params, content=big), 413)
 

@@ -48,12 +48,13 @@ if TYPE_CHECKING:
     from ...features.protocol import FeatureSelection
     from ...features.service import FeatureStore
 
-__all__ = ["MAX_ONLINE_ROWS", "MAX_SPECS", "router"]
+__all__ = ["MAX_ONLINE_ROWS", "MAX_PUSH_ROWS", "MAX_SPECS", "router"]
 
 router = APIRouter(prefix=f"{PREFIX}/features", tags=["features"])
 
 MAX_SPECS = 10_000  # definitions one apply may carry
 MAX_ONLINE_ROWS = 10_000  # entity rows one online lookup may ask for
+MAX_PUSH_ROWS = 1_000_000  # rows one push may carry (read whole into memory)
 _MAX_REFS = 10_000  # feature refs one selection may name
 _REF = 2 * limits.FEATURE_NAME + 10  # view:feature, or name@vN
 _CHUNK = 1 << 20
@@ -298,6 +299,13 @@ async def push(
             import pyarrow.parquet as pq
 
             _check_parquet(upload, "rows")
+            rows = pq.read_metadata(upload).num_rows
+            if rows > MAX_PUSH_ROWS:
+                raise InvalidInput(
+                    f"a push of {rows:,} rows to {view!r} is past the {MAX_PUSH_ROWS:,} one "
+                    "request may carry (a push is read whole); split it, or materialize the "
+                    "view from its source"
+                )
             table = pq.read_table(upload)
             return _store(state)._acting_for(caller.user).push(view, table).to_dict()
 
