@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -146,6 +147,25 @@ def test_concurrent_writers_keep_the_newest_row(online: OnlineStore) -> None:
 
     assert errors == []
     assert online.read("drivers", [(1,)])[0] == (199, {"conv_rate": 199.0}, 1)
+
+
+def test_a_forked_process_uses_connections_of_its_own(tmp_path: Path) -> None:
+    online = SQLiteOnlineStore(tmp_path / "online.db")
+    _write(online, [(1, 1000, None, 0.5)])  # the parent's connection exists before the fork
+
+    pid = os.fork()
+    if pid == 0:  # the child: read, write, and report by its exit code (never return)
+        ok = False
+        try:
+            ok = online.read("drivers", [(1,)])[0] == (1000, {"conv_rate": 0.5}, 1)
+            ok = ok and _write(online, [(2, 2000, None, 0.25)]) == 1
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [row and row.event_ms for row in online.read("drivers", [(1,), (2,)])] == [1000, 2000]
+    online.close()
 
 
 def test_open_online_store_follows_the_setting(tmp_path: Path) -> None:

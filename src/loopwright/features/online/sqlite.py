@@ -14,6 +14,7 @@ only when the power fails in between (rerun the window with ``materialize --star
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -65,7 +66,8 @@ class SQLiteOnlineStore:
     """An :class:`~loopwright.features.online.base.OnlineStore` in a SQLite file.
 
     One connection per thread (sqlite3 connections are not shared across threads), each with
-    its prepared statements cached by ``sqlite3``.
+    its prepared statements cached by ``sqlite3``; a forked process (a server's workers) opens
+    its own, as a SQLite connection must not cross a fork.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -75,6 +77,7 @@ class SQLiteOnlineStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._selects: dict[int, str] = {}
+        self._pid = os.getpid()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection().executescript(_SCHEMA)
@@ -85,6 +88,11 @@ class SQLiteOnlineStore:
             ) from exc
 
     def _connection(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            # Forked: the parent's connections are left alone (closing them here could drop
+            # the parent's file locks), and never used again in this process.
+            self._pid, self._local, self._connections = os.getpid(), threading.local(), []
+            self._lock = threading.Lock()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
