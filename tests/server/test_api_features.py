@@ -139,7 +139,14 @@ def test_online_lookup_body(api: Api) -> None:
     wide = {"driver_id": list(range(20_000))}  # past the server's 64 KiB JSON cap
     response = api.call("vic", "POST", "/online", json={**body, "entities": wide})
     assert response.status_code == 413
-    _error(api.call("vic", "POST", "/online", json={**body, "entities": {"x": [1]}}), 400)
+    for entities in (
+        {"x": [1]},  # no join key
+        [1, 2],  # rows that are not objects
+        {"driver_id": ["one"]},  # a key of the wrong type
+        [{"driver_id": 1}, {}],  # a row without its key
+    ):
+        response = api.call("vic", "POST", "/online", json={**body, "entities": entities})
+        _error(response, 400)
 
 
 def test_parquet_uploads(api: Api, tmp_path: Path) -> None:
