@@ -321,3 +321,32 @@ def test_a_postgresql_table(client: Client, tmp_path: Path, pg_uri: str) -> None
     finally:
         engine.dispose()
     check_join(client, pick({"kind": "sql", "uri": pg_uri, "table": "driver_stats"}), tmp_path)
+
+
+def test_latest_rows_with_two_keys_and_a_missing_created_time(
+    client: Client, tmp_path: Path
+) -> None:
+    """Per (driver, city): the newest event, ties to the newest created time, a missing created
+    time losing to any; rows with a missing key or event time are left out."""
+    frame = pd.DataFrame(
+        {
+            "driver_id": pd.array([1, 1, 1, 1, 2, None], dtype="Int64"),
+            "city": ["a", "a", "b", "b", "a", "a"],
+            "event_timestamp": pd.to_datetime([T, T, T, None, T, T], utc=True),
+            "created": pd.to_datetime([None, T, None, T, None, T], utc=True),
+            "rate": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "two.parquet")
+    view = ViewPick(
+        name="pairs", version=1, spec={}, join_keys=(("driver_id", "int64"), ("city", "string")),
+        features=(("rate", "float64"),), columns=("rate",), defaults={}, ttl_seconds=None,
+        source={"kind": "file", "path": str(tmp_path / "two.parquet"),
+                "timestamp_field": "event_timestamp", "created_timestamp_field": "created"},
+    )  # fmt: skip
+    batches = latest_rows(
+        view.source, view, start_ms=None, end_ms=None, datasets=client.datasets,
+        settings=client.settings,
+    )  # fmt: skip
+    found = sorted((r["driver_id"], r["city"], r["rate"]) for b in batches for r in b.to_pylist())
+    assert found == [(1, "a", 2.0), (1, "b", 3.0), (2, "a", 5.0)]
