@@ -11,9 +11,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from test_public_api import live_server
 from typer.testing import CliRunner
 
 from loopwright.cli.app import app
+from loopwright.config import resolve_settings
+from loopwright.governance.tokens import TokenService
+from loopwright.governance.users import UserService
+from loopwright.store.home import open_store
 
 WIDE = {"COLUMNS": "400"}
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
@@ -164,3 +169,29 @@ def test_bad_arguments_fail_in_one_line(
     empty.mkdir()
     monkeypatch.chdir(empty)
     failure(lw(repo, "apply"), "no feature definitions", "features.py")
+
+
+def test_commands_work_through_a_server(repo: Path, tmp_path: Path) -> None:
+    settings = resolve_settings(home=tmp_path / "server-home")
+    with open_store(settings) as store:
+        UserService(store, actor="root").add("root", "admin")
+        UserService(store, actor="root").add("ed", "editor")
+        token = TokenService(store, actor="root").create("ed").secret
+    with live_server(settings) as url:
+        remote = ["--home", str(tmp_path / "client-home"), "--server", url, "--token", token]
+
+        def run(*args: str) -> Any:
+            result = CliRunner().invoke(app, [*remote, "features", *args], env=WIDE)
+            assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+            return result
+
+        assert "applied 3 change(s)" in run("apply").stdout
+        listed = json.loads(run("list", "--json").stdout)
+        assert [d["created_by"] for d in listed] == ["ed"] * 3
+        run("materialize", "--end", (T0 + timedelta(hours=3)).isoformat())
+        served = json.loads(
+            run("online", "--entity", "driver_id=2", "--service", "driver_model", "--json").stdout
+        )
+        assert served["values"]["trips"] == [20]
+        failed = CliRunner().invoke(app, [*remote, "features", "skew", "ghost"], env=WIDE)
+        failure(failed, "ghost")
