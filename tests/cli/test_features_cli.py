@@ -11,7 +11,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from test_public_api import live_server
 from typer.testing import CliRunner
 
 from loopwright.cli.app import app
@@ -19,6 +18,7 @@ from loopwright.config import resolve_settings
 from loopwright.governance.tokens import TokenService
 from loopwright.governance.users import UserService
 from loopwright.store.home import open_store
+from test_public_api import live_server
 
 WIDE = {"COLUMNS": "400"}
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
