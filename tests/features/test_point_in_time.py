@@ -608,3 +608,35 @@ def test_entity_rows_from_a_csv_file(client: Client, tmp_path: Path) -> None:
         expected.drop(columns="event_timestamp"),
         ["rate", "trips", "score", "rides"],
     )
+
+
+@pytest.mark.parametrize("aware", [True, False])
+def test_nanosecond_times_compare_at_microseconds(
+    aware: bool, client: Client, tmp_path: Path
+) -> None:
+    """Times finer than a microsecond are cut to it (floor, before 1970 too), then compared:
+    a feature row later than the entity row by less than a microsecond still matches."""
+    base = [10**15, 10**15 + 999, 10**15 + 1400, -(10**9) - 600]
+    later = [10**15 + 900, 10**15 + 1899, 10**15 + 1600, -(10**9) - 400]  # rounding: 3, 4 miss
+    features = pd.DataFrame(
+        {
+            "k": [1, 2, 3, 4],
+            "event_timestamp": pd.to_datetime(later, unit="ns", utc=aware),
+            "value": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    entities = pd.DataFrame(
+        {"k": [1, 2, 3, 4], "event_timestamp": pd.to_datetime(base, unit="ns", utc=aware)}
+    )
+    assert str(features["event_timestamp"].dtype).startswith("datetime64[ns")
+    features.to_parquet(tmp_path / "ns.parquet")
+    view = view_pick(
+        "v", file_source(tmp_path / "ns.parquet", created=None), [("k", "int64")],
+        [("value", "float64")],
+    )  # fmt: skip
+    frame = run(client, selection(view), entities, tmp_path)
+    expected = oracle(
+        entities, [(features, ["k"], "event_timestamp", None, None, ["value"])], "event_timestamp"
+    )
+    assert_same(frame, expected, ["value"])
+    assert [None if pd.isna(v) else v for v in frame["value"]] == [1.0, None, 3.0, 4.0]

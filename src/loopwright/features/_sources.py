@@ -70,7 +70,7 @@ _ACCEPTED: Mapping[str, tuple[str, ...]] = {
     "bool": ("BOOLEAN",),
     "string": ("VARCHAR",),
     "bytes": ("BLOB", "VARCHAR"),
-    "timestamp": (*_TIMES, "TIMESTAMP WITH TIME ZONE", "VARCHAR"),
+    "timestamp": (*_TIMES, "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ_NS", "VARCHAR"),
 }
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
 _SQL_BATCH = 65_536
@@ -330,6 +330,9 @@ def time_expr(types: Mapping[str, str], column: str, *, what: str, where: str) -
     # the time zone library (timezone('UTC', x): 0.6 s of CPU per 10M rows).
     if found == "TIMESTAMP WITH TIME ZONE":
         return f"make_timestamp(epoch_us({sql_ident(column)}))"
+    if found in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):  # cut to microseconds (a cast rounds)
+        ns = f"epoch_ns({sql_ident(column)})"
+        return f"make_timestamp(({ns} - (({ns} % 1000) + 1000) % 1000) // 1000)"
     if found == "VARCHAR":
         return f"make_timestamp(epoch_us(CAST({sql_ident(column)} AS TIMESTAMPTZ)))"
     if found == "TIMESTAMP":
