@@ -326,3 +326,27 @@ def test_a_client_on_redis_opens_the_online_store_once_and_closes_it(
     with Client(settings) as other:  # the default store (<home>/online.db) is another one
         missing = other.features.get_online_features({"driver_id": [2]}, "driver_model")
         assert missing.statuses["conv_rate"] == ["not_found"]
+
+
+def test_timestamp_and_bytes_features_are_served_the_same(side: Side, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    seen = T0 - timedelta(minutes=5, microseconds=7)
+    frame = pd.DataFrame(
+        {"driver_id": [1], "event_timestamp": [T0], "last_seen": [seen], "badge": [b"\x00\xff"]}
+    )
+    frame.to_parquet(folder / "extra.parquet", index=False)
+    driver = Entity("driver", join_keys={"driver_id": "int64"})
+    view = FeatureView(
+        "driver_extra",
+        entities=[driver],
+        source=FileSource(str(folder / "extra.parquet"), timestamp_field="event_timestamp"),
+        schema=[Field("last_seen", "timestamp"), Field("badge", "bytes")],
+    )
+    side.editor.features.apply(to_specs([driver, view]))
+    side.editor.features.materialize(end=T0 + timedelta(hours=1))
+    refs = ["driver_extra:last_seen", "driver_extra:badge"]
+    found = side.viewer.features.get_online_features({"driver_id": [1, 2]}, refs)
+    assert found.values["last_seen"] == [seen, None]
+    assert found.values["badge"] == [b"\x00\xff", None]
+    assert found == side.local.features.get_online_features({"driver_id": [1, 2]}, refs)

@@ -326,7 +326,7 @@ class RemoteFeatures:
             "features": _selection_body(features),
             "full_feature_names": full_feature_names,
         }
-        return OnlineFeatures.from_dict(self._http.post("/features/online", body))
+        return OnlineFeatures.from_dict(_decoded(self._http.post("/features/online", body)))
 
     def materializations(
         self, view: str | None = None, *, limit: int = 100
@@ -365,6 +365,21 @@ class RemoteFeatures:
 
     def close(self) -> None:
         """Nothing to release: the session belongs to the client."""
+
+
+def _decoded(data: dict[str, Any]) -> dict[str, Any]:
+    """An online answer's timestamp (ISO text) and bytes (base64) columns as the embedded
+    store returns them (``"encoded"`` names them)."""
+    import base64
+
+    decode: dict[str, Callable[[str], Any]] = {
+        "timestamp": datetime.fromisoformat,
+        "bytes": base64.b64decode,
+    }
+    for column, kind in data.pop("encoded", {}).items():
+        turn = decode[kind]
+        data["values"][column] = [None if v is None else turn(v) for v in data["values"][column]]
+    return data
 
 
 def _specs(specs: Sequence[Spec]) -> builtins.list[dict[str, Any]]:

@@ -18,6 +18,7 @@ lookup runs on the event loop (a read of the online store, no thread hop).
 
 from __future__ import annotations
 
+import base64
 import builtins
 import json
 import shutil
@@ -44,7 +45,7 @@ from ._schemas import Body
 from ._streaming import BINARY_BODY, receive_to_file
 
 if TYPE_CHECKING:
-    from ...features.entities import TrainingSet
+    from ...features.entities import OnlineFeatures, TrainingSet
     from ...features.protocol import FeatureSelection
     from ...features.service import FeatureStore
 
@@ -325,7 +326,27 @@ async def online(request: Request, state: State, caller: Viewer) -> Response:
     """The served feature values for each entity row (see the module for the body)."""
     entities, features, full = _online_body(await request.body())
     found = _store(state).get_online_features(entities, features, full_feature_names=full)
-    return _json(found.to_dict())
+    return _json(_online_answer(found))
+
+
+def _online_answer(found: OnlineFeatures) -> dict[str, Any]:
+    """``found`` as JSON: timestamp columns as ISO 8601 text and bytes columns as base64, named
+    in ``"encoded"`` (``{column: "timestamp" | "bytes"}``) so the client turns them back."""
+    data = found.to_dict()
+    encoded: dict[str, str] = {}
+    for column, values in data["values"].items():
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, datetime):
+            encoded[column] = "timestamp"
+            data["values"][column] = [None if v is None else v.isoformat() for v in values]
+        elif isinstance(sample, bytes):
+            encoded[column] = "bytes"
+            data["values"][column] = [
+                None if v is None else base64.b64encode(v).decode("ascii") for v in values
+            ]
+    if encoded:
+        data["encoded"] = encoded
+    return data
 
 
 def _online_body(raw: bytes) -> tuple[Any, FeatureSelection, bool]:
