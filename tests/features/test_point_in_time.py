@@ -640,3 +640,23 @@ def test_nanosecond_times_compare_at_microseconds(
     )
     assert_same(frame, expected, ["value"])
     assert [None if pd.isna(v) else v for v in frame["value"]] == [1.0, None, 3.0, 4.0]
+
+
+def test_unparsable_text_times_are_invalid_input(client: Client, tmp_path: Path) -> None:
+    pd.DataFrame(
+        {"k": [1], "event_timestamp": ["yesterday"], "created": [T], "value": [1.0]}
+    ).to_parquet(tmp_path / "text.parquet")
+    view = view_pick(
+        "v", file_source(tmp_path / "text.parquet"), [("k", "int64")], [("value", "float64")]
+    )
+    entities = pd.DataFrame({"k": [1], "event_timestamp": [T]})
+    with pytest.raises(InvalidInput, match=r"cannot build the training set.*yesterday"):
+        run(client, selection(view), entities, tmp_path)
+
+
+def test_a_missing_entity_file_is_not_found(client: Client, tmp_path: Path) -> None:
+    from loopwright.errors import NotFound
+
+    view = _one_view(tmp_path)
+    with pytest.raises(NotFound, match=r"entity rows file .*nothing\.parquet' does not exist"):
+        run(client, selection(view), tmp_path / "nothing.parquet", tmp_path)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data._sql import sql_literal
-from ..errors import InvalidInput
+from ..errors import InvalidInput, LimitExceeded, NotFound
 from . import _pit
 from ._sources import column_types, connect, local_files, register_source, time_expr
 from .entities import TrainingSet
@@ -87,9 +87,12 @@ def historical(
         query = _pit.join_query(views, selection.join_keys, entity_columns)
         reader = con.sql(query).to_arrow_reader(_BATCH_ROWS)
         rows = _write(reader, out, selection, views, entity_columns, given, progress)
-    except BaseException:
+    except BaseException as error:
         out.unlink(missing_ok=True)
-        raise
+        explained = _explained(error, settings)
+        if explained is error:
+            raise
+        raise explained from error
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -103,6 +106,22 @@ def historical(
         sources=tuple(sources),
         timestamp_field=timestamp_field,
     )
+
+
+def _explained(error: BaseException, settings: Settings) -> BaseException:
+    """DuckDB's errors as the ones the protocol names (a loopwright error passes through)."""
+    import duckdb
+
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return LimitExceeded(
+            f"the training set's join needs more than query_memory ({settings.query_memory} "
+            "bytes) and the disk it may spill to; raise LOOPWRIGHT_QUERY_MEMORY or free disk"
+        )
+    if isinstance(error, duckdb.ConversionException | duckdb.InvalidInputException):
+        return InvalidInput(f"cannot build the training set: {error}")
+    if isinstance(error, duckdb.IOException):
+        return NotFound(f"cannot read the training set's input: {error}")
+    return error
 
 
 def _register_views(
@@ -157,6 +176,8 @@ def _register_entities(
     elif isinstance(entity_rows, os.PathLike) or (
         isinstance(entity_rows, str) and os.path.isfile(entity_rows)
     ):
+        if not os.path.isfile(entity_rows):
+            raise NotFound(f"entity rows file {os.fspath(entity_rows)!r} does not exist")
         _register_entity_files(con, [os.fspath(entity_rows)])
     elif isinstance(entity_rows, str):
         version = datasets.get(entity_rows)
