@@ -254,6 +254,10 @@ def test_online_store_loads_and_serves(side: Side, tmp_path: Path) -> None:
         side.viewer.features.get_online_features({"driver_id": [1]}, ["ghost:x"])
     with pytest.raises(InvalidInput):
         side.viewer.features.materializations(limit=0)
+    with pytest.raises(InvalidInput, match="end"):
+        side.editor.features.materialize(end=10**20)
+    with pytest.raises(InvalidInput, match="after end"):
+        side.editor.features.materialize(start=T0, end=T0 - timedelta(hours=1))
     if side.kind == "remote":
         with pytest.raises(PermissionDenied):
             side.viewer.features.materialize()

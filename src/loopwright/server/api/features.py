@@ -65,7 +65,12 @@ _CHUNK = 1 << 20
 _PREFIX = struct.Struct(">Q")
 _ONLINE_KEYS = frozenset({"entities", "features", "full_feature_names"})
 
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
+_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
+_MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+
 Ref = Annotated[str, Field(min_length=1, max_length=_REF)]
+Ms = Annotated[int, Field(ge=_FIRST_MS, le=_LAST_MS)]  # UTC ms
 
 
 # --- bodies ------------------------------------------------------------------------------------
@@ -78,16 +83,16 @@ class SpecsIn(Body):
 
 class MaterializeIn(Body):
     views: list[Ref] | None = Field(default=None, max_length=_MAX_REFS)
-    start: int | None = None  # UTC ms
-    end: int | None = None  # UTC ms
+    start: Ms | None = None
+    end: Ms | None = None
     incremental: bool = False
 
 
 class SkewIn(Body):
     deployment: str = Field(min_length=1, max_length=limits.DEPLOYMENT_NAME)
     sample: int = Field(default=1000, ge=1, le=1_000_000)
-    since: int | None = None  # UTC ms
-    until: int | None = None  # UTC ms
+    since: Ms | None = None
+    until: Ms | None = None
     tolerance: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
 
 
@@ -184,7 +189,7 @@ def definition(
     state: State,
     caller: Viewer,
     kind: Kind | None = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=_MAX_VERSION)] = None,
 ) -> Response:
     """A version by ``name`` (the newest), ``name@vN`` or ``name?version=N``."""
     return _json(_store(state).get(_ref(ref, version), kind=kind).to_dict())
@@ -201,8 +206,8 @@ def diff(
     name: str,
     state: State,
     caller: Viewer,
-    a: Annotated[int | None, Query(ge=1)] = None,
-    b: Annotated[int | None, Query(ge=1)] = None,
+    a: Annotated[int | None, Query(ge=1, le=_MAX_VERSION)] = None,
+    b: Annotated[int | None, Query(ge=1, le=_MAX_VERSION)] = None,
     kind: Kind | None = None,
 ) -> Response:
     """``{"diff": text}``: a unified diff of two versions (default: previous and newest)."""
