@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..data._sql import sql_ident, sql_literal
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, LimitExceeded, NotFound
 
 if TYPE_CHECKING:
     import duckdb
@@ -41,6 +41,7 @@ __all__ = [
     "cast_column",
     "check_column",
     "connect",
+    "explained_error",
     "latest_rows",
     "local_files",
     "register_source",
@@ -89,6 +90,22 @@ def connect(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def explained_error(error: BaseException, settings: Settings, what: str) -> BaseException:
+    """A DuckDB error as the error the protocol names (others are returned as they are)."""
+    import duckdb
+
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return LimitExceeded(
+            f"{what} needs more than query_memory ({settings.query_memory} bytes) and the disk "
+            "it may spill to; raise LOOPWRIGHT_QUERY_MEMORY or free disk space"
+        )
+    if isinstance(error, duckdb.ConversionException | duckdb.InvalidInputException):
+        return InvalidInput(f"cannot build {what}: {error}")
+    if isinstance(error, duckdb.IOException):
+        return NotFound(f"cannot read the input of {what}: {error}")
+    return error
 
 
 def register_source(

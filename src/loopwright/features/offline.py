@@ -23,9 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data._sql import sql_literal
-from ..errors import InvalidInput, LimitExceeded, NotFound
+from ..errors import InvalidInput, NotFound
 from . import _pit
-from ._sources import column_types, connect, local_files, register_source, time_expr
+from ._sources import (
+    column_types,
+    connect,
+    explained_error,
+    local_files,
+    register_source,
+    time_expr,
+)
 from .entities import TrainingSet
 from .spec import DTYPES
 
@@ -89,7 +96,7 @@ def historical(
         rows = _write(reader, out, selection, views, entity_columns, given, progress)
     except BaseException as error:
         out.unlink(missing_ok=True)
-        explained = _explained(error, settings)
+        explained = explained_error(error, settings, "the training set")
         if explained is error:
             raise
         raise explained from error
@@ -106,22 +113,6 @@ def historical(
         sources=tuple(sources),
         timestamp_field=timestamp_field,
     )
-
-
-def _explained(error: BaseException, settings: Settings) -> BaseException:
-    """DuckDB's errors as the ones the protocol names (a loopwright error passes through)."""
-    import duckdb
-
-    if isinstance(error, duckdb.OutOfMemoryException):
-        return LimitExceeded(
-            f"the training set's join needs more than query_memory ({settings.query_memory} "
-            "bytes) and the disk it may spill to; raise LOOPWRIGHT_QUERY_MEMORY or free disk"
-        )
-    if isinstance(error, duckdb.ConversionException | duckdb.InvalidInputException):
-        return InvalidInput(f"cannot build the training set: {error}")
-    if isinstance(error, duckdb.IOException):
-        return NotFound(f"cannot read the training set's input: {error}")
-    return error
 
 
 def _register_views(
