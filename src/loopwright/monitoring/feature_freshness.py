@@ -11,8 +11,9 @@ gauge, and an ``alert`` trigger of that monitor can start a loop or a materializ
 The monitor has no schedule (``every_s`` None) and no rules of its own: ``run_due`` never runs
 it, and a drift run of it (deployment ``features`` has no prediction log) finds no data and
 alerts nothing. A monitor of that name created beforehand (with a webhook, to be told) is used
-as it is. ``MonitoringService.run_due`` runs the check, so the scheduler keeps it current. Its alerts record no monitor run (``first_run_id`` / ``last_run_id`` NULL):
-a freshness check reads no window.
+as it is. ``MonitoringService.run_due`` runs the check, so the scheduler keeps it current. Its
+alerts record no monitor run (``first_run_id`` / ``last_run_id`` NULL): a freshness check reads
+no window.
 
 The rule of a view's alert is ``freshness:VIEW@STORE`` (the open key), without the threshold, so
 a TTL change updates the open alert instead of leaving one per threshold open forever; the
