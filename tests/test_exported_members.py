@@ -11,6 +11,7 @@ import pytest
 import loopwright
 import loopwright.data
 import loopwright.errors
+import loopwright.features
 import loopwright.registry
 import loopwright.serving
 import loopwright.tracking
@@ -86,6 +87,36 @@ EXPECTED_REGISTRY = [
     "load_package",
     "save_model",
 ]
+
+EXPECTED_FEATURES = [
+    "ApplyPlan",
+    "DatasetSource",
+    "Entity",
+    "FeatureDefinition",
+    "FeatureService",
+    "FeatureView",
+    "Features",
+    "Field",
+    "FileSource",
+    "Freshness",
+    "Materialization",
+    "OnDemandFeatureView",
+    "OnlineFeatures",
+    "RequestSource",
+    "SkewReport",
+    "SqlSource",
+    "TrainingSet",
+    "on_demand_feature_view",
+    "to_specs",
+]
+
+
+def test_features_all_is_exact_and_resolves() -> None:
+    assert loopwright.features.__all__ == EXPECTED_FEATURES
+    for name in EXPECTED_FEATURES:
+        value = getattr(loopwright.features, name)
+        assert value.__module__.startswith("loopwright.features.")
+        assert value.__name__ == name
 
 
 def test_registry_all_is_exact_and_resolves() -> None:
