@@ -211,7 +211,7 @@ def _fields(
         if extra:
             default = item.get("default")
             if default is not None and not _fits(default, dtype):
-                raise InvalidInput(f"{where}: default {default!r} is not a {dtype} value")
+                raise InvalidInput(f"{where}: default {default!r} is not a valid {dtype} value")
             field["default"] = default
             field["description"] = _text(where, "description", item.get("description", ""))
         out.append(field)

@@ -104,7 +104,7 @@ def entity_columns(entity_rows: Any, wanted: Sequence[str]) -> tuple[dict[str, l
     columns = {name: [] for name in wanted}
     for index, row in enumerate(entity_rows):
         if not isinstance(row, Mapping):
-            raise InvalidInput(f"entity row {index} is a {type(row).__name__}, not a mapping")
+            raise InvalidInput(f"entity row {index} is of type {type(row).__name__}, not a mapping")
         for name in wanted:
             try:
                 columns[name].append(row[name])
@@ -114,9 +114,9 @@ def entity_columns(entity_rows: Any, wanted: Sequence[str]) -> tuple[dict[str, l
 
 
 def _missing(name: str, given: list[str], row: int | None = None) -> InvalidInput:
-    where = "the entity rows" if row is None else f"entity row {row}"
+    where = "the entity rows lack" if row is None else f"entity row {row} lacks"
     return InvalidInput(
-        f"{where} lack {name!r}, a join key or request field of the selected features; "
+        f"{where} {name!r}, a join key or request field of the selected features; "
         f"given: {', '.join(given) or 'nothing'}. Add a {name!r} value per row"
     )
 
