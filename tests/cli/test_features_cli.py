@@ -90,11 +90,13 @@ def test_apply_plans_diffs_and_guards_breaking_changes(repo: Path) -> None:
     first = ok(repo, "apply")  # ./features.py by default
     assert "driver_stats" in first.stdout and "add" in first.stdout
     assert "applied 3 change(s)" in first.stdout
+    assert "+++" not in first.stdout and "timestamp_field" not in first.stdout  # adds: no diff
     assert "no changes" in ok(repo, "apply").stdout
 
     write_definitions(repo, ttl=3)
     dry = ok(repo, "apply", "--dry-run")
     assert "ttl_seconds" in dry.stdout and "v1 -> v2" in dry.stdout
+    assert "+++ driver_stats@v2" in dry.stdout  # an update shows its diff
     assert "nothing applied" in dry.stdout
     assert as_json(repo, "show", "driver_stats")["version"] == 1
 

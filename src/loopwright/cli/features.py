@@ -142,8 +142,9 @@ def _print_plan(plan: ApplyPlan) -> None:
     ]
     print_table("Plan", ["kind", "name", "change", "from -> to", "breaking"], rows)
     out = console()
+    # An add's diff is its whole spec (the table already lists it): only updates show one.
     for change in plan.changed:
-        if change.diff:
+        if change.change == "update" and change.diff:
             from rich.syntax import Syntax
 
             out.print(f"[bold]{change.kind} {change.name}[/]")
