@@ -7,8 +7,10 @@
 # canary compared with the primary and rolled back), then close the loop: the drift alert fires a
 # retraining pipeline, its model passes the release gate, an approver clears it, a canary on
 # labelled traffic is compared with the primary and promoted; lineage walks one prediction back to
-# the pipeline, data and trigger. Last, read the prediction log back and batch-score the dataset
-# with the champion.
+# the pipeline, data and trigger. Then read the prediction log back and batch-score the dataset
+# with the champion. Last, the feature store: versioned definitions, a point-in-time training
+# set, a model that records its feature service, materialized online features, and that model
+# served from a customer id alone, equal to the offline features' answer.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
@@ -282,5 +284,24 @@ PY
 echo "== loopwright predict: batch scoring of the dataset version with the champion, registered with its lineage"
 loopwright predict "models:/breast-cancer-classifier@champion" breast-cancer@v1 \
     --output "$LOOPWRIGHT_HOME/../quickstart-scores" --overwrite --register breast-cancer-scores
+echo "== the feature store: one definition of a customer's features, for training and for serving"
+python "$here/quickstart_features.py" data
+echo "== loopwright features apply examples/features (versioned by content; a breaking change needs --force)"
+loopwright features apply "$here/features"
+echo "== a point-in-time training set from the churn_model service; the model trained on it records the service"
+python "$here/quickstart_features.py" train
+echo "== loopwright features materialize: the newest snapshot per customer into the online store"
+loopwright features materialize
+loopwright features online --entity customer_id=7,cart_value=120 --service churn_model
+echo "== loopwright serve models:/churn-classifier/1: requests carry only a customer id and the cart"
+port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+loopwright serve "models:/churn-classifier/1" --port "$port" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+python "$here/quickstart_features.py" serve "$port"
+kill -TERM "$serve_pid"
+wait "$serve_pid" || true
+trap - EXIT
+loopwright features freshness
 echo "== loopwright audit verify"
 loopwright audit verify
