@@ -140,6 +140,11 @@ def test_get_and_versions_name_what_exists(definitions: DefinitionStore) -> None
         definitions.get("driver@v7")
     with pytest.raises(InvalidInput, match="name or name@vN"):
         definitions.get("driver@7")
+    for huge in ("99999999999999999999", "2147483648", "9" * 5000):
+        with pytest.raises(InvalidInput, match=r"'driver@v\d+(\.\.\.)?': the version is past"):
+            definitions.get(f"driver@v{huge}")
+    with pytest.raises(NotFound, match="has no v2147483647"):
+        definitions.get("driver@v2147483647")  # the largest possible: looked up, not there
     with pytest.raises(InvalidInput, match="kind must be one of"):
         definitions.list("table")  # type: ignore[arg-type]
     assert [d.name for d in definitions.list("feature_view")] == ["driver_stats"]

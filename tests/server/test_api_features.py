@@ -116,6 +116,8 @@ def test_unknown_names_are_404(api: Api) -> None:
     body = {"entities": {"driver_id": [1]}, "features": ["ghost:x"]}
     _error(api.call("vic", "POST", "/online", json=body), 404, "ghost")
     _error(api.call("ed", "POST", "/materialize", json={"views": ["ghost"]}), 404, "ghost")
+    huge = api.call("vic", "GET", "/definitions/driver_stats@v99999999999999999999")
+    _error(huge, 400, "driver_stats@v99999999999999999999", "past the largest possible")
     found = api.call("vic", "GET", "/definitions/driver_stats", params={"version": 1})
     assert found.status_code == 200 and found.json()["version"] == 1
 

@@ -36,6 +36,7 @@ __all__ = ["DefinitionStore"]
 
 _d = t.feature_definitions.c
 _REF = re.compile(r"(?P<name>[^@]+)(?:@v(?P<version>\d+))?")
+MAX_VERSION = 2**31 - 1  # feature_definitions.version is a 32-bit integer
 # A concurrent apply of the same names makes the loser re-plan; each round one applier wins, so
 # this many appliers at once all get through.
 _APPLY_ATTEMPTS = 20
@@ -324,7 +325,17 @@ def _parse_ref(ref: str) -> tuple[str, int | None]:
     if match is None:
         raise InvalidInput(f"definition ref {ref!r} is not name or name@vN (e.g. driver_stats@v2)")
     version = match.group("version")
-    return match.group("name"), None if version is None else int(version)
+    if version is None:
+        return match.group("name"), None
+    # Compared as text first (int() refuses over 4,300 digits), and bounded: past 32 bits the
+    # database driver overflows (OverflowError embedded, a 500 over HTTP) instead of finding none.
+    if len(version.lstrip("0")) > len(str(MAX_VERSION)) or int(version) > MAX_VERSION:
+        name, shown = match.group("name")[:200], version[:30] + ("..." if len(version) > 30 else "")
+        raise InvalidInput(
+            f"definition ref '{name}@v{shown}': the version is past the largest possible "
+            f"(v{MAX_VERSION}); name an existing version ({name}@v1) or {name} for the newest"
+        )
+    return match.group("name"), int(version)
 
 
 def _check_kind(kind: object) -> None:
