@@ -243,30 +243,20 @@ class AlertBook:
         now: int,
     ) -> dict[str, Any] | None:
         """A new open alert's row, or None when another evaluation opened it first."""
-        row: dict[str, Any] = {
-            "id": new_id(),
-            "monitor_id": monitor.id,
-            "rule_key": rule.key,
-            "open_key": rule.key,
-            "status": "open",
-            "value": value,
-            "threshold": rule.threshold,
-            "message": _message(monitor, rule, value),
-            "occurrences": 1,
-            "first_run_id": run.id,
-            "last_run_id": run.id,
-            "opened_at": now,
-            "last_seen_at": now,
-            "resolved_at": None,
-            "delivery_json": None,
-        }
-        try:
-            # A savepoint: the unique (monitor_id, open_key) refusal must not end the
-            # transaction holding this run's other rules.
-            with conn.begin_nested():
-                conn.execute(t.alerts.insert(), row)
-        except sa.exc.IntegrityError:
+        message = _message(monitor, rule, value)
+        alert_id = insert_open_alert(
+            conn,
+            monitor_id=monitor.id,
+            key=rule.key,
+            value=value,
+            threshold=rule.threshold,
+            message=message,
+            run_id=run.id,
+            now=now,
+        )
+        if alert_id is None:
             return None
+        row = {"id": alert_id, "message": message}
         return {
             "id": row["id"],
             "rule": rule.key,
@@ -341,6 +331,45 @@ class AlertBook:
         )
         with self.db.read() as conn:
             return [_alert(row) for row in conn.execute(query)]
+
+
+def insert_open_alert(
+    conn: sa.Connection,
+    *,
+    monitor_id: str,
+    key: str,
+    value: float | None,
+    threshold: float | None,
+    message: str,
+    run_id: str | None,
+    now: int,
+) -> str | None:
+    """Open an alert of ``monitor_id`` under the rule ``key``: its id, or None when another
+    evaluation opened it first (the unique (monitor_id, open_key) constraint)."""
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "monitor_id": monitor_id,
+        "rule_key": key,
+        "open_key": key,
+        "status": "open",
+        "value": value,
+        "threshold": threshold,
+        "message": message,
+        "occurrences": 1,
+        "first_run_id": run_id,
+        "last_run_id": run_id,
+        "opened_at": now,
+        "last_seen_at": now,
+        "resolved_at": None,
+        "delivery_json": None,
+    }
+    try:
+        # A savepoint: the refusal must not end the transaction holding the caller's other rows.
+        with conn.begin_nested():
+            conn.execute(t.alerts.insert(), row)
+    except sa.exc.IntegrityError:
+        return None
+    return str(row["id"])
 
 
 def alert_payload(

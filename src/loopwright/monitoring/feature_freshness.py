@@ -43,6 +43,7 @@ from ..features.freshness import Staleness, check
 from ..store import schema as t
 from ..store.audit import append_event
 from . import webhooks
+from ._alerts import insert_open_alert
 
 if TYPE_CHECKING:
     from ..features.entities import Freshness
@@ -271,30 +272,18 @@ def _create_monitor(conn: sa.Connection, name: str, actor: str, now: int) -> str
 def _insert(
     conn: sa.Connection, monitor_id: str, key: str, verdict: Staleness, now: int
 ) -> str | None:
-    """A new open alert's id, or None when a concurrent check opened it first."""
-    row = {
-        "id": new_id(),
-        "monitor_id": monitor_id,
-        "rule_key": key,
-        "open_key": key,
-        "status": "open",
-        "value": verdict.age_seconds,
-        "threshold": verdict.threshold_seconds,
-        "message": _message(verdict),
-        "occurrences": 1,
-        "first_run_id": None,
-        "last_run_id": None,
-        "opened_at": now,
-        "last_seen_at": now,
-        "resolved_at": None,
-        "delivery_json": None,
-    }
-    try:
-        with conn.begin_nested():
-            conn.execute(t.alerts.insert(), row)
-    except sa.exc.IntegrityError:
-        return None
-    return str(row["id"])
+    """A new open alert's id, or None when a concurrent check opened it first (a freshness
+    check reads no window: no monitor run)."""
+    return insert_open_alert(
+        conn,
+        monitor_id=monitor_id,
+        key=key,
+        value=verdict.age_seconds,
+        threshold=verdict.threshold_seconds,
+        message=_message(verdict),
+        run_id=None,
+        now=now,
+    )
 
 
 def _message(verdict: Staleness) -> str:
