@@ -58,7 +58,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def write_definitions(folder: Path, *, trips: str = "int64", ttl: int = 2) -> None:
+def write_definitions(folder: Path, *, trips: str = "int64", ttl: float = 2) -> None:
     text = DEFINITIONS.format(source=str(folder / "stats.parquet"), trips=trips, ttl=ttl)
     (folder / "features.py").write_text(text)
 
@@ -147,7 +147,17 @@ def test_training_sets_and_the_online_store(repo: Path) -> None:
     assert served["values"]["conv_rate"] == [0.5, None]
     table = ok(repo, "online", "--entity", "driver_id=9", "--service", "driver_model").stdout
     assert "not_found" in table
-    assert [f["view"] for f in as_json(repo, "freshness")] == ["driver_stats"]
+    assert [(f["view"], f["stale"]) for f in as_json(repo, "freshness")] == [
+        ("driver_stats", False)
+    ]
+    assert "stale:" not in ok(repo, "freshness").stdout
+    write_definitions(repo, ttl=0.5)  # 12 h: the newest event (T0 + 1 h) is ~23 h old
+    ok(repo, "apply")
+    stale = ok(repo, "freshness").stdout  # stale is reported, not an error: exit 0
+    header, row = (line for line in stale.splitlines() if "┃ view" in line or "│ driver" in line)
+    assert header.split("┃")[-2].strip() == "stale" and row.split("│")[-2].strip() == "yes"
+    assert "stale: feature view 'driver_stats'" in stale and "past its TTL of 43,200 s" in stale
+    assert [f["stale"] for f in as_json(repo, "freshness")] == [True]
     assert [m["mode"] for m in as_json(repo, "materializations")] == ["window"]
     again = as_json(repo, "materialize", "--incremental")
     assert [m["mode"] for m in again] == ["incremental"]

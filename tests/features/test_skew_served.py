@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_freshness_serve import live
+from typer.testing import CliRunner
 
+from loopwright.cli.app import app
 from loopwright.client import Client
 from loopwright.config import resolve_settings
 from loopwright.features.definitions import (
@@ -94,3 +96,14 @@ def test_a_row_loaded_offline_but_not_online_shows_as_skew(client: Client, tmp_p
     )
     (example,) = conv_rate.examples
     assert (example["key"], example["served"], example["offline"]) == ({"driver_id": 2}, 0.25, 0.4)
+
+    # The CLI prints the mismatched rows under its table, so a mismatch can be looked up.
+    settings = client.settings
+    printed = CliRunner().invoke(
+        app,
+        ["--home", str(settings.home), "features", "skew", "drivers"],
+        env={"LOOPWRIGHT_BLOB_URI": settings.blob_uri, "COLUMNS": "300"},
+    )
+    assert printed.exit_code == 0, (printed.stdout, printed.stderr)
+    assert "driver_stats:conv_rate [driver_id=2] at " in printed.stdout
+    assert "served 0.25, offline 0.4" in printed.stdout

@@ -31,7 +31,7 @@ from ._progress import progress_bar
 from .predictions import parse_moment
 
 if TYPE_CHECKING:
-    from ..features.entities import ApplyPlan, FeatureDefinition, Materialization
+    from ..features.entities import ApplyPlan, FeatureDefinition, Materialization, SkewReport
     from ..features.spec import Kind
 
 __all__ = ["app", "default_path", "parse_entity"]
@@ -430,15 +430,19 @@ def freshness(
     ] = None,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Per online view, the newest event time loaded and its age."""
+    """Per online view, the newest event time loaded, its age, and whether it is stale (older
+    than its TTL). A report, not a check: stale views exit 0 too."""
+    from ..features.freshness import check
+
     with handle_errors(), state(ctx).client() as client:
         found = client.features.freshness(views or None)
+    verdicts = check(found)
     if json_output:
-        emit_json([f.to_dict() for f in found])
+        emit_json([f.to_dict() | {"stale": v.stale} for f, v in zip(found, verdicts, strict=True)])
         return
     print_table(
         "Freshness",
-        ["view", "store", "newest event", "age (s)", "last loaded", "ttl (s)"],
+        ["view", "store", "newest event", "age (s)", "last loaded", "ttl (s)", "stale"],
         [
             [
                 f.view,
@@ -447,10 +451,15 @@ def freshness(
                 format_number(f.age_seconds, 4),
                 format_ms(f.last_loaded_at),
                 f.ttl_seconds,
+                # No TTL: no threshold, so neither stale nor known fresh.
+                "-" if v.threshold_seconds is None else "yes" if v.stale else "no",
             ]
-            for f in found
+            for f, v in zip(found, verdicts, strict=True)
         ],
     )
+    for verdict in verdicts:
+        if verdict.stale:
+            console().print(f"stale: {verdict.reason}")
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -492,3 +501,18 @@ def skew(
             for f in report.features
         ],
     )
+    _print_skew_examples(report)
+
+
+def _print_skew_examples(report: SkewReport, per_feature: int = 3) -> None:
+    """A few mismatched rows under the table: the entity key, the prediction's time and both
+    values, so a mismatch can be looked up."""
+    out = console()
+    for item in report.features:
+        for example in item.examples[:per_feature]:
+            key = ", ".join(f"{k}={v}" for k, v in dict(example.get("key") or {}).items())
+            out.print(
+                f"{item.feature} [{key or 'no key'}] at {format_ms(example.get('time'))}: "
+                f"served {example.get('served')!r}, offline {example.get('offline')!r}",
+                markup=False,
+            )
