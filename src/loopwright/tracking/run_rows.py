@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..store import schema as t
 from ..store import statements
-from ._round_trip import read_all, write_all
+from ._round_trip import read_all, write_all, write_returning
 from .entities import Metric, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "PARAMS_SQL",
     "TAGS_SQL",
     "RunRows",
+    "end_run_if_active",
     "fetch_full_rows",
     "full_rows_from",
     "full_rows_query",
@@ -130,6 +131,31 @@ def insert_run_if_active(
         if tags and not read_all(db, [(condition, expected)])[0]:
             return False  # the tags' key refused them: no run row to name
         raise
+
+
+# mlflow.end_run()'s request (the server's runs/update) in one statement: update_run checks,
+# updates and is read back in three.
+_END_RUN = (
+    "UPDATE runs SET status = coalesce(?, status), end_time = coalesce(?, end_time)"
+    " WHERE id = ? AND lifecycle_stage = 'active'"
+    ' RETURNING experiment_id, name, "user", status, start_time, end_time'
+)
+
+
+def end_run_if_active(
+    db: Database, run_id: str, status: str | None, end_time: int | None
+) -> tuple[str, str, str | None, str, int, int | None]:
+    """Set an active run's status and end time (each only when given; no check of them here)
+    and return its experiment id, name, user, status, start and end time as stored. One round
+    trip on PostgreSQL. ``NotFound`` or ``Conflict`` (deleted) as the tracking service says."""
+    found = write_returning(db, [(_END_RUN, [status, end_time, run_id])])[0]
+    if found:
+        experiment_id, name, user, stored, start, end = found[0]
+        return experiment_id, name, user, stored, start, end
+    stage = read_all(db, [("SELECT lifecycle_stage FROM runs WHERE id = ?", [run_id])])[0]
+    if not stage:
+        raise NotFound(f"run {run_id!r} does not exist; `loopwright runs list` shows recent runs")
+    raise Conflict(f"run {run_id!r} is deleted; restore it before logging to it")
 
 
 def read_run_rows(db: Database, run_ids: Sequence[str]) -> dict[str, RunRows]:

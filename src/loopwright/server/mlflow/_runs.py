@@ -14,12 +14,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ..._ids import now_ms
-from ...errors import Conflict, InvalidInput, NotFound
+from ...errors import InvalidInput, NotFound
 from ...store import limits
 from ...store.home import acting_as
-from ...tracking._round_trip import write_returning
 from ...tracking.entities import Run
-from ...tracking.run_rows import read_run_info
+from ...tracking.run_rows import end_run_if_active, read_run_info
 from ..auth import Identity
 from . import _messages as m
 from ._common import Editor, State, Viewer, check_tag, reply, run_user
@@ -94,15 +93,6 @@ def _record(
     )
 
 
-# mlflow.end_run()'s request in one statement (one round trip on PostgreSQL), its reply from
-# the row it returns: the tracking service's update_run checks, updates and reads in three.
-_UPDATE = (
-    "UPDATE runs SET status = coalesce(?, status), end_time = coalesce(?, end_time)"
-    " WHERE id = ? AND lifecycle_stage = 'active'"
-    ' RETURNING experiment_id, name, "user", status, start_time, end_time'
-)
-
-
 @router.post("/runs/update")
 def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
     run_id = body.run
@@ -119,13 +109,10 @@ def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
     if status is not None and status.is_terminal:
         end_time = now_ms() if end_time is None else end_time  # as update_run sets it
         state.tracking.writer.untrack(run_id)
-    values = [None if status is None else status.value, end_time, run_id]
-    found = write_returning(state.store.db, [(_UPDATE, values)])[0]
-    if not found:  # no such run, or deleted: the service says which
-        with state.store.db.read() as conn:
-            state.tracking._require_active(conn, run_id)
-        raise Conflict(f"run {run_id!r} changed while it was updated; retry")
-    experiment_id, name, user, stored, start, end = found[0]
+    # One statement, the reply from the row it returns (update_run: check, update, read back).
+    experiment_id, name, user, stored, start, end = end_run_if_active(
+        state.store.db, run_id, None if status is None else status.value, end_time
+    )
     location = state.tracking._location_of(experiment_id)
     message = info_json(run_id, experiment_id, name, user, stored, start, end, "active", location)
     return reply({"run_info": message})
