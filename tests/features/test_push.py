@@ -3,16 +3,28 @@ checks, late and tied rows, and the record it leaves."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-from _online_views import HOUR, NOW, Online, online
+import sqlalchemy as sa
+from _online_views import HOUR, NOW, Online, city_days, driver_stats, online
 
+from loopwright.client import Client
 from loopwright.errors import InvalidInput, NotFound
+from loopwright.features.definition_store import DefinitionStore
+from loopwright.features.definitions import to_specs
+from loopwright.features.freshness import recorded
 from loopwright.features.materialize import watermark
+from loopwright.features.online.sqlite import SQLiteOnlineStore
+from loopwright.features.push import push, push_record_id
+from loopwright.store import schema as t
+from loopwright.store.home import Store
 
 __all__ = ["online"]  # the fixture, imported for the tests below
 
@@ -139,3 +151,81 @@ def test_extra_columns_are_ignored_and_int32_keys_checked(online: Online) -> Non
 
     [row] = online.online.read("city_days", [("oslo", 3)])
     assert row is not None and row.values == {"demand": 1.25, "label": "x"}
+
+
+def _at(ms: int) -> Callable[[], int]:
+    return lambda: ms
+
+
+def _push_rows(store: Store) -> list[dict[str, Any]]:
+    table = t.feature_materializations
+    with store.db.read() as conn:
+        found = conn.execute(sa.select(table).where(table.c.mode == "push")).mappings().all()
+    return [dict(row) for row in found]
+
+
+def test_pushes_keep_one_record_per_view_and_store(
+    definitions: DefinitionStore, store: Store, tmp_path: Path
+) -> None:
+    # Streaming pushes would add a row each (Feast #4440): one row sums them instead.
+    definitions.apply(to_specs([driver_stats, city_days]))
+    online = SQLiteOnlineStore(tmp_path / "online.db")
+    pushed = [
+        (NOW, rows(driver_id=[1, 2], event_timestamp=[NOW - HOUR, NOW]), "ada"),
+        (NOW + 5, rows(driver_id=[3, 4], event_timestamp=[NOW - 2 * HOUR] * 2), "bob"),
+        (NOW + 9, rows(driver_id=[1, 5], event_timestamp=[NOW - 3 * HOUR] * 2), "cy"),
+    ]
+    done = [
+        push(definitions, online, store, "driver_stats", given, actor=actor, clock=_at(at))
+        for at, given, actor in pushed
+    ]
+    city = {"city": ["oslo"], "day": [1], "event_timestamp": [NOW], "demand": [1.0], "label": ["a"]}
+    push(definitions, online, store, "city_days", city, actor="ada", clock=_at(1))
+
+    assert [(d.rows, d.newest_event_at) for d in done] == [
+        (2, NOW),
+        (2, NOW - 2 * HOUR),
+        (1, NOW - 3 * HOUR),
+    ]
+    by_view = {row["view"]: row for row in _push_rows(store)}
+    assert sorted(by_view) == ["city_days", "driver_stats"]
+    row = by_view["driver_stats"]
+    assert row["id"] == push_record_id("driver_stats", online.name) == done[0].id
+    assert (row["rows"], row["newest_event_at"], row["created_at"], row["created_by"]) == (
+        5, NOW, NOW + 9, "cy",
+    )  # fmt: skip
+    (fresh,) = recorded(store.db, now_ms=NOW + HOUR, views=["driver_stats"])
+    assert (fresh.newest_event_at, fresh.last_loaded_at) == (NOW, NOW + 9)
+    online.close()
+
+
+def test_the_listing_shows_the_push_record_of_the_latest_push(client: Client) -> None:
+    client.features.apply(to_specs([driver_stats]))
+    first = client.features.push("driver_stats", rows())
+    second = client.features.push("driver_stats", rows(driver_id=[3, 4]))
+
+    (listed,) = client.features.materializations("driver_stats")
+    assert (listed.id, listed.mode, listed.rows) == (first.id, "push", 4)
+    assert (listed.newest_event_at, listed.created_at) == (NOW, second.created_at)
+
+
+def test_concurrent_pushes_merge_into_one_record(
+    definitions: DefinitionStore, store: Store, tmp_path: Path
+) -> None:
+    definitions.apply(to_specs([driver_stats]))
+    online = SQLiteOnlineStore(tmp_path / "online.db")
+
+    def pushes(worker: int) -> None:
+        for n in range(10):
+            driver = worker * 100 + n
+            given = rows(driver_id=[driver], event_timestamp=[NOW - driver], conv_rate=[0.5],
+                         trips=[1], last_seen=[None], badge=[None])  # fmt: skip
+            push(definitions, online, store, "driver_stats", given, actor=f"w{worker}",
+                 clock=lambda: NOW)  # fmt: skip
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(pushes, range(4)))
+
+    (row,) = _push_rows(store)
+    assert (row["rows"], row["newest_event_at"]) == (40, NOW)
+    online.close()

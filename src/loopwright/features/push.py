@@ -10,13 +10,14 @@ materialization, so a late or replayed event never rolls a value back.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._ids import now_ms
 from ..errors import InvalidInput
 from .entities import Materialization
-from .materialize import online_views, record
+from .materialize import online_views
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .definition_store import DefinitionStore
     from .online.base import OnlineStore
 
-__all__ = ["push", "to_table"]
+__all__ = ["push", "push_record_id", "to_table"]
 
 
 def push(
@@ -39,7 +40,9 @@ def push(
     clock: Callable[[], int] | None = None,
 ) -> Materialization:
     """Write ``rows`` (a DataFrame, an Arrow table or batch, a list of row dicts or a dict of
-    columns) for ``view`` into ``online``; recorded as a ``push`` materialization.
+    columns) for ``view`` into ``online``. Returns this push's record (its rows and newest
+    event time); ``feature_materializations`` keeps one ``push`` row per view and online store
+    (id :func:`push_record_id`) that sums every push, dated by the latest.
 
     Raises:
         InvalidInput: a column is missing or of another type, a join key or event time is
@@ -74,9 +77,70 @@ def push(
     key_rows = list(zip(*(key.to_pylist() for key in keys), strict=True))
     written = online.write(view, key_rows, events, created, values, pick.version)
     newest = int(pc.max(pa.array(events, pa.int64())).as_py()) if events else None
-    return record(
-        db, pick, online.name, "push", None, None, written, newest, actor, (clock or now_ms)()
+    done = Materialization(
+        id=push_record_id(view, online.name),
+        view=view,
+        view_version=pick.version,
+        store=online.name,
+        mode="push",
+        start_at=None,
+        end_at=None,
+        rows=written,
+        newest_event_at=newest,
+        created_by=actor,
+        created_at=(clock or now_ms)(),
     )
+    _record(db, done)
+    return done
+
+
+def push_record_id(view: str, store: str) -> str:
+    """The id of the one ``feature_materializations`` row that every push of ``view`` into
+    ``store`` updates: a digest of both, so concurrent first pushes collide on the primary key
+    and the database merges them (no unique index on (view, store, mode) needed)."""
+    digest = hashlib.blake2b(f"{view}\0{store}\0push".encode(), digest_size=16)
+    return digest.hexdigest()
+
+
+def _record(db: Store, done: Materialization) -> None:
+    """Add ``done`` to its view's push row: rows summed, the newest event time the greatest,
+    the version, author and time of the latest push. One row per (view, store), not one per
+    push: streaming pushes would grow the table without bound, and freshness reads it on every
+    metrics scrape. One ``INSERT ... ON CONFLICT DO UPDATE``: atomic on SQLite and PostgreSQL."""
+    from ..store import schema as t
+
+    table = t.feature_materializations
+    with db.db.write() as conn:
+        statement: Any
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table)
+        statement = statement.values(done.to_dict())
+        new, old = statement.excluded, table.c
+        statement = statement.on_conflict_do_update(
+            index_elements=[old.id],
+            set_={
+                "rows": old.rows + new.rows,
+                "newest_event_at": _greatest(old.newest_event_at, new.newest_event_at),
+                "created_at": _greatest(old.created_at, new.created_at),
+                "view_version": new.view_version,
+                "created_by": new.created_by,
+            },
+        )
+        conn.execute(statement)
+
+
+def _greatest(old: Any, new: Any) -> Any:
+    """The greater of two nullable values (SQLite's max() and PostgreSQL's greatest() differ
+    on NULL)."""
+    import sqlalchemy as sa
+
+    return sa.case((new.is_(None), old), (old.is_(None), new), (new > old, new), else_=old)
 
 
 def to_table(rows: Any, view: str) -> pa.Table:
