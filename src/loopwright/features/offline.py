@@ -83,7 +83,7 @@ def historical(
             con, entity_rows, timestamp_field, datasets, scratch
         )
         views = _register_views(con, selection, datasets, settings, scratch, sources)
-        _create_entities(con, selection, timestamp_field, any(view.combined for view in views))
+        _create_entities(con, selection, timestamp_field)
         clashes = set(entity_columns) & {c for view in views for c in view.columns}
         clashes |= set(entity_columns) & {c for pick in selection.on_demand for c in pick.columns}
         if clashes:
@@ -133,14 +133,14 @@ def _register_views(
             workdir=scratch,
         )  # fmt: skip
         sources += [version for version in read if version not in sources]
-        sql, combined = _pit.view_relation(i, pick, column_types(con, relation), relation)
+        sql, created = _pit.view_relation(i, pick, column_types(con, relation), relation)
         con.execute(sql)
         columns = (
             tuple(f"__hidden{i}_{j}" for j in range(len(pick.features)))
             if pick.hidden
             else pick.columns
         )
-        views.append(_pit.JoinedView(pick, f"__fv{i}", combined, columns))
+        views.append(_pit.JoinedView(pick, f"__fv{i}", created, columns))
     return views
 
 
@@ -228,10 +228,10 @@ def _register_entity_files(con: duckdb.DuckDBPyConnection, paths: Sequence[str])
 
 
 def _create_entities(
-    con: duckdb.DuckDBPyConnection, selection: Selection, timestamp_field: str, combined: bool
+    con: duckdb.DuckDBPyConnection, selection: Selection, timestamp_field: str
 ) -> None:
-    """``__entities``: the entity rows with ``__ts`` (naive UTC), the join keys cast to their
-    dtypes (``__j<i>``) and the combined key ``__hk`` (see ``_pit``)."""
+    """``__entities``: the entity rows with ``__ts`` (naive UTC) and the join keys cast to
+    their dtypes (``__j<i>``)."""
     types = column_types(con, "__entity_src")
     ts = time_expr(
         types,
@@ -241,11 +241,9 @@ def _create_entities(
     )
     items = [f"{ts} AS __ts", *_pit.entity_keys_sql(selection.join_keys, types)]
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW __entities_base AS SELECT *, {', '.join(items)} "  # noqa: S608
+        f"CREATE OR REPLACE TEMP VIEW __entities AS SELECT *, {', '.join(items)} "  # noqa: S608
         "FROM __entity_src"
     )
-    extra = f", {_pit.ENTITY_KEY} AS __hk" if combined else ""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW __entities AS SELECT *{extra} FROM __entities_base")  # noqa: S608
 
 
 def _arrow_type(dtype: str) -> pa.DataType:
