@@ -338,6 +338,81 @@ def test_created_ties_are_broken_by_the_newest_created_time(client: Client, tmp_
     assert_same(frame, expected, ["value"])
 
 
+def test_tied_rows_with_null_features_null_created_and_a_ttl_edge(
+    client: Client, tmp_path: Path
+) -> None:
+    """The newest created row among an event time's ties is taken whole: its null feature
+    stays null (no other tied row fills it in), a missing created time loses the tie, and a
+    tie exactly at ``t - ttl`` is inside; a view with two join keys and no created column
+    beside it keeps every entity row in its order."""
+    t0 = pd.Timestamp("2026-01-01 10:00", tz="UTC")
+    at = [t0, t0, t0, t0, t0 + pd.Timedelta(seconds=5), t0 + pd.Timedelta(seconds=5)]
+    created = [t0, None, t0 + pd.Timedelta(seconds=2), t0 + pd.Timedelta(seconds=1), None, t0]
+    features = pd.DataFrame(
+        {
+            "driver_id": pd.Series([1, 1, 1, 2, 2, 2], dtype="int64"),
+            "event_timestamp": pd.Series(at, dtype="datetime64[us, UTC]"),
+            "created": pd.Series(created, dtype="datetime64[us, UTC]"),
+            "a": [1.0, 2.0, None, 4.0, 5.0, 6.0],
+            "b": [10.0, 20.0, 30.0, None, 50.0, None],
+        }
+    )
+    path = tmp_path / "tied.parquet"
+    features.to_parquet(path)
+    pairs = pd.DataFrame(
+        {
+            "driver_id": pd.Series([1, 2, 2], dtype="int64"),
+            "rider_id": pd.Series([7, 7, 8], dtype="int64"),
+            "event_timestamp": pd.Series([t0, t0, t0], dtype="datetime64[us, UTC]"),
+            "c": [0.5, 0.25, 0.125],
+        }
+    )
+    pairs_path = tmp_path / "pairs.parquet"
+    pairs.to_parquet(pairs_path)
+    entities = pd.DataFrame(
+        {
+            "driver_id": pd.Series([2, 1, 1, 1, 1, 3, 2], dtype="int64"),
+            "rider_id": pd.Series([7, 7, 7, 8, 9, 7, 7], dtype="int64"),
+            "event_timestamp": pd.Series(
+                [t0, t0, t0 + pd.Timedelta(seconds=60), t0 + pd.Timedelta(seconds=61),
+                 t0 - pd.Timedelta(seconds=1), t0, t0 + pd.Timedelta(seconds=5)],
+                dtype="datetime64[us, UTC]",
+            ),
+        }
+    )  # fmt: skip
+    tied = view_pick(
+        "tied", file_source(path), [("driver_id", "int64")], [("a", "float64"), ("b", "float64")],
+        ttl=60,
+    )  # fmt: skip
+    paired = view_pick(
+        "paired",
+        file_source(pairs_path, created=None),
+        [("driver_id", "int64"), ("rider_id", "int64")],
+        [("c", "float64")],
+    )
+    frame = run(client, selection(tied, paired), entities, tmp_path)
+    expected = oracle(
+        entities,
+        [
+            (features, ["driver_id"], "event_timestamp", "created", 60, ["a", "b"]),
+            (pairs, ["driver_id", "rider_id"], "event_timestamp", None, None, ["c"]),
+        ],
+        "event_timestamp",
+    )
+    assert_same(frame, expected, ["a", "b", "c"])
+    # spelled out: driver 1 at t0 is its row created at +2 s (a null), still inside the TTL
+    # at t0 + 60 s and outside it at + 61 s; driver 2 at t0 + 5 s is the row with a created
+    # time (b null), not the one without
+    nan = float("nan")
+    expect = {
+        "a": [4.0, nan, nan, nan, nan, nan, 6.0],
+        "b": [nan, 30.0, 30.0, nan, nan, nan, nan],
+        "c": [0.25, 0.5, 0.5, nan, nan, nan, 0.25],
+    }
+    for column, values in expect.items():
+        assert frame[column].tolist() == pytest.approx(values, nan_ok=True), column
+
+
 def test_entity_rows_from_a_parquet_file_keep_their_order(client: Client, tmp_path: Path) -> None:
     entities, views, picks = generated(4, tmp_path)
     path = tmp_path / "entities.parquet"
