@@ -6,11 +6,12 @@ the oldest). DuckDB's ASOF join picks an arbitrary row among equal inequality va
 with a created column is joined in two steps: an ASOF join of the entity rows onto the view's
 join keys and event times alone finds each row's event time, then an equality join on (join
 keys, that event time) brings the rows sharing it, and ``arg_max`` over the created time picks
-one. The ASOF join's sort carries only keys and times: with the features and a struct
-``{event, created}`` key in it, 10M feature rows overflowed the 1 GiB ``query_memory`` and
-spilled (5.5 s CPU against 4.5 s for the two steps at 10M x 1M, anchor §7). No deduplication
-pass over all the feature rows is needed (one costs some 4x the join, anchor §4.2). A view
-without a created column is one ASOF join carrying its features.
+one. The ASOF join's sort carries only keys and times: an ASOF join on a struct
+``{event, created}`` key carrying the features overflowed the default 1 GiB ``query_memory``
+with 10M feature rows and spilled (5.5 s of CPU against 4.5 s for the two steps at 10M x 1M,
+the raw floor of benchmarks/_features_floor.py taking 4.4 s). No deduplication pass over all
+the feature rows is needed (one costs some 4x the join, anchor §4.2). A view without a created
+column is one ASOF join carrying its features (that sort fits).
 The TTL is applied to the match: the latest row ``<= t`` being older than ``t - ttl`` means
 every earlier one is too. Rows come back in entity-row order.
 """
