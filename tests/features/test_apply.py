@@ -153,6 +153,18 @@ def test_get_and_versions_name_what_exists(definitions: DefinitionStore) -> None
     ]  # fmt: skip
 
 
+def test_a_view_may_not_share_its_name_with_an_on_demand_view(
+    definitions: DefinitionStore,
+) -> None:
+    definitions.apply(to_specs([model]))
+    clash = FeatureView("conv_plus", entities=[driver], source=source, schema=[Field("x", "int64")])
+    with pytest.raises(InvalidInput, match="an on demand feature view has this name"):
+        definitions.apply(to_specs([clash]))
+    odfv = {**definitions.get("conv_plus").spec, "name": "driver_stats"}
+    with pytest.raises(InvalidInput, match="a feature view has this name"):
+        definitions.apply([odfv])
+
+
 def test_a_name_of_two_kinds_needs_a_kind(definitions: DefinitionStore) -> None:
     definitions.apply(to_specs([model, FeatureService("driver", features=[stats])]))
     with pytest.raises(InvalidInput, match="several kinds"):

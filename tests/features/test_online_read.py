@@ -95,7 +95,10 @@ def test_timestamps_and_bytes_come_back_as_they_went_in(online: Online) -> None:
     [
         ({"customer": [1]}, "^the entity rows lack 'driver_id'.*given: customer"),
         ([{"driver_id": 1}, {"id": 2}], "^entity row 1 lacks 'driver_id'"),
-        ({"driver_id": ["1"]}, "'driver_id' is int64 but entity row 0 has str '1'"),
+        (
+            {"driver_id": ["1"]},
+            "'driver_id' is int64 but entity row 0 has str '1'; pass an int64 value",
+        ),
         ({"driver_id": [1, 2.0]}, "entity row 1 has float 2.0"),
         ({"driver_id": [None]}, "has NoneType None"),
         ({"driver_id": [True]}, "has bool True"),

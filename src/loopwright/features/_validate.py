@@ -359,8 +359,9 @@ def _check_references(
     if kind in ("feature_view", "on_demand_feature_view"):
         other: Kind = "on_demand_feature_view" if kind == "feature_view" else "feature_view"
         if lookup(other, spec["name"]) is not None:
+            article = "an" if other == "on_demand_feature_view" else "a"
             raise InvalidInput(
-                f"{label}: a {other.replace('_', ' ')} has this name; feature refs "
+                f"{label}: {article} {other.replace('_', ' ')} has this name; feature refs "
                 "(view:feature) need one view per name, rename one"
             )
     if kind == "feature_view":

@@ -138,7 +138,8 @@ def check_key(name: str, dtype: str, column: list[Any]) -> list[Any]:
         if converted is _WRONG:
             raise InvalidInput(
                 f"join key {name!r} is {dtype} but entity row {index} has "
-                f"{type(value).__name__} {value!r}; pass a {dtype} value"
+                f"{type(value).__name__} {value!r}; pass {'an' if dtype[0] == 'i' else 'a'} "
+                f"{dtype} value"
             )
         out.append(converted)
     return out
