@@ -102,6 +102,22 @@ MODEL_JSON_COMMANDS |= {
     ("loops", name)
     for name in ("create", "list", "show", "history", "pause", "resume", "trigger", "tick")
 }
+# Their JSON: tests/cli/test_features_cli.py.
+MODEL_JSON_COMMANDS |= {
+    ("features", name)
+    for name in (
+        "apply",
+        "list",
+        "show",
+        "diff",
+        "historical",
+        "materialize",
+        "materializations",
+        "online",
+        "freshness",
+        "skew",
+    )
+}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 # Commands that act rather than report, and so need no --json.
