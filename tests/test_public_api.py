@@ -748,13 +748,27 @@ def test_feature_definitions_and_online_lookups_read_the_same(team: Team, tmp_pa
 
     import pandas as pd
 
-    from loopwright.features.definitions import Entity, FeatureView, Field, FileSource, to_specs
+    from loopwright.features.definitions import (
+        DatasetSource,
+        Entity,
+        FeatureView,
+        Field,
+        FileSource,
+        to_specs,
+    )
 
     now = datetime.now(UTC).replace(microsecond=0)
     rows = {"driver_id": [1, 2], "event_timestamp": [now, now], "conv_rate": [0.25, 0.5]}
-    pd.DataFrame(rows).to_parquet(tmp_path / "stats.parquet", index=False)
+    team.ada.datasets.add("driver-stats", pd.DataFrame(rows))
     driver = Entity("driver", join_keys={"driver_id": "int64"})
-    source = FileSource(str(tmp_path / "stats.parquet"), timestamp_field="event_timestamp")
+    local = FileSource(str(tmp_path / "stats.parquet"), timestamp_field="event_timestamp")
+    on_disk = FeatureView(
+        "stats", entities=[driver], source=local, schema=[Field("conv_rate", "float64")]
+    )
+    if team.kind == "remote":  # a local file is the server's disk: not an approver's to read
+        with pytest.raises(PermissionDenied, match="needs the admin role"):
+            team.ada.features.apply(to_specs([driver, on_disk]))
+    source = DatasetSource("driver-stats", timestamp_field="event_timestamp")
     view = FeatureView(
         "stats", entities=[driver], source=source, schema=[Field("conv_rate", "float64")]
     )

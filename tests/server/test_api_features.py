@@ -75,10 +75,11 @@ def api(tmp_path: Path, db_uri: str) -> Iterator[Api]:
         users.add("ed", "editor")
         users.add("vic", "viewer")
         tokens = TokenService(store, actor="root")
-        secrets = {name: tokens.create(name).secret for name in ("ed", "vic")}
+        secrets = {name: tokens.create(name).secret for name in ("root", "ed", "vic")}
     with live_server(settings) as url:
         api = Api(url, secrets)
-        applied = api.call("ed", "POST", "/apply", json={"specs": _specs(tmp_path / "data")})
+        # A local file source reads the server's disk: an administrator applies it.
+        applied = api.call("root", "POST", "/apply", json={"specs": _specs(tmp_path / "data")})
         assert applied.status_code == 200, applied.text
         yield api
 
@@ -100,6 +101,56 @@ def test_roles(api: Api) -> None:
     _error(api.call("vic", "POST", "/push?view=driver_stats", content=b""), 403)
     anonymous = httpx.get(f"{api.url}/api/v1/features/definitions", timeout=30)
     assert anonymous.status_code == 401
+
+
+def test_what_runs_on_the_server_needs_an_administrator(api: Api, tmp_path: Path) -> None:
+    entity = {
+        "kind": "entity",
+        "name": "rider",
+        "join_keys": [{"name": "rider_id", "dtype": "int64"}],
+    }
+    view = {
+        "kind": "feature_view",
+        "name": "rider_stats",
+        "entities": ["rider"],
+        "features": [{"name": "trips", "dtype": "int64"}],
+    }
+    local = {"kind": "file", "path": "/etc/passwd", "format": "csv", "timestamp_field": "t"}
+    sql = {
+        "kind": "sql",
+        "uri": "sqlite:////srv/loopwright.db",
+        "table": "api_tokens",
+        "query": None,
+        "timestamp_field": "t",
+    }
+    code = {
+        "kind": "on_demand_feature_view",
+        "name": "shell",
+        "sources": ["driver_stats"],
+        "request_schema": [],
+        "features": [{"name": "x", "dtype": "int64"}],
+        "function": "shell",
+        "code": "def shell(inputs):\n    import os\n    return os.system('true')\n",
+    }
+    for spec, fragment in (
+        ({**view, "source": local}, "local file source"),
+        ({**view, "source": sql}, "SQL source"),
+        (code, "its code runs on the server"),
+    ):
+        refused = api.call("ed", "POST", "/apply", json={"specs": [entity, spec]})
+        _error(refused, 403, "needs the admin role", fragment)
+    assert [d["name"] for d in api.call("vic", "GET", "/definitions").json()] == [
+        "driver",
+        "driver_stats",
+    ]  # nothing of a refused apply was stored
+    s3 = {
+        "kind": "file",
+        "path": "s3://bucket/riders/*.parquet",
+        "format": "parquet",
+        "timestamp_field": "t",
+    }
+    allowed = api.call("ed", "POST", "/apply", json={"specs": [entity, {**view, "source": s3}]})
+    assert allowed.status_code == 200, allowed.text
 
 
 def test_bad_specs_name_the_field(api: Api) -> None:

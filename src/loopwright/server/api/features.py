@@ -38,8 +38,9 @@ from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, PermissionDenied
 from ...features.spec import Kind
+from ...governance.users import role_at_least
 from ...remote.features import TRAINING_SET_MEDIA
 from ...store import limits
 from .._limits import streams_body
@@ -169,10 +170,43 @@ def plan(body: SpecsIn, state: State, caller: Viewer) -> Response:
     return _json(_store(state).plan(body.specs).to_dict())
 
 
+def runs_on_the_server(spec: Any) -> str | None:
+    """Why a spec would make this server run code or read its own files or databases, or None.
+
+    Through a server, an on-demand view's code runs in the server's process, a local file source
+    reads the server's disk and a SQL source connects from the server's machine (its own
+    metadata database included): applying those is an administrator's act. Dataset versions and
+    ``s3://`` files are read with the server's stores and credentials, as any editor's data is.
+    """
+    if not isinstance(spec, dict):
+        return None
+    name = spec.get("name")
+    if spec.get("kind") == "on_demand_feature_view":
+        return f"on-demand view {name!r} (its code runs on the server)"
+    source = spec.get("source")
+    if spec.get("kind") != "feature_view" or not isinstance(source, dict):
+        return None
+    if source.get("kind") == "sql":
+        return f"view {name!r} (a SQL source: the server connects to the database)"
+    path = source.get("path")
+    if source.get("kind") == "file" and not (isinstance(path, str) and path.startswith("s3://")):
+        return f"view {name!r} (a local file source: the server reads its own disk)"
+    return None
+
+
 @router.post("/apply")
 def apply(body: SpecsIn, state: State, caller: Editor) -> Response:
     """Store the specs as new versions where their content changed, all or nothing; a
-    breaking change needs ``force`` (409 listing each reason otherwise)."""
+    breaking change needs ``force`` (409 listing each reason otherwise). Definitions that would
+    run code or read the server's files or databases need the admin role."""
+    if not role_at_least(caller.role, "admin"):
+        reasons = [reason for spec in body.specs if (reason := runs_on_the_server(spec))]
+        if reasons:
+            raise PermissionDenied(
+                f"user {caller.user!r} is {caller.role}; through a server, applying "
+                f"{'; '.join(reasons[:5])} needs the admin role. An editor may apply views over "
+                "dataset versions or s3:// files, or apply these on the embedded store"
+            )
     store = _store(state)._acting_for(caller.user)
     return _json(store.apply(body.specs, force=body.force).to_dict())
 
