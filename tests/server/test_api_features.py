@@ -241,3 +241,17 @@ def test_parquet_uploads(api: Api, tmp_path: Path) -> None:
     assert metadata["rows"] == 1 and metadata["views"] == {"driver_stats": 1}
     (tmp_path / "out.parquet").write_bytes(answer.content[8 + size :])
     assert pd.read_parquet(tmp_path / "out.parquet")["conv_rate"].tolist() == [0.2]
+
+
+def test_a_viewer_cannot_read_server_files_as_entity_rows(api: Api, tmp_path: Path) -> None:
+    secret = pd.DataFrame({"driver_id": [1], "event_timestamp": [T0], "password": ["hunter2"]})
+    for name in ("secret.parquet", "secret.csv"):
+        path = tmp_path / name
+        if name.endswith(".csv"):
+            secret.to_csv(path, index=False)
+        else:
+            secret.to_parquet(path, index=False)
+        params = {"feature": ["driver_stats:conv_rate"], "entities_dataset": str(path)}
+        answer = api.call("vic", "POST", "/historical", params=params, content=b"")
+        assert answer.status_code in (400, 404), answer.text
+        assert b"hunter2" not in answer.content

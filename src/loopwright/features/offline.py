@@ -164,9 +164,9 @@ def _register_entities(
     if isinstance(entity_rows, pa.Table):
         given = entity_rows.schema
         con.register("__entity_src", _numbered(entity_rows))
-    elif isinstance(entity_rows, os.PathLike) or (
-        isinstance(entity_rows, str) and os.path.isfile(entity_rows)
-    ):
+    elif isinstance(entity_rows, os.PathLike):
+        # A str is never read as a local file: through a server it comes from the caller,
+        # and a viewer must not read the server's files (give a pathlib.Path for a file).
         if not os.path.isfile(entity_rows):
             raise NotFound(f"entity rows file {os.fspath(entity_rows)!r} does not exist")
         _register_entity_files(con, [os.fspath(entity_rows)])
