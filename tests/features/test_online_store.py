@@ -220,3 +220,12 @@ def test_a_sqlite_file_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(InvalidInput, match="cannot be opened"):
         SQLiteOnlineStore(tmp_path / "file" / "online.db")
+
+
+def test_the_redis_header_refuses_times_past_its_width() -> None:
+    from loopwright.features.online.redis import _pack_row
+
+    assert len(_pack_row(253_402_300_799_999, -62_135_596_800_000, 1, {}).split(":")[0]) == 33
+    for event, created in ((10**16, None), (-(10**15) - 1, None), (0, 10**16)):
+        with pytest.raises(InvalidInput, match="outside the years 1-9999"):
+            _pack_row(event, created, 1, {})

@@ -229,3 +229,14 @@ def test_concurrent_pushes_merge_into_one_record(
     (row,) = _push_rows(store)
     assert (row["rows"], row["newest_event_at"]) == (40, NOW)
     online.close()
+
+
+@pytest.mark.parametrize("unit", [1_000_000, 1_000])  # nanoseconds, microseconds
+def test_integer_times_in_another_unit_are_refused(online: Online, unit: int) -> None:
+    wrong = rows(event_timestamp=[NOW * unit, NOW * unit])
+    with pytest.raises(InvalidInput, match=r"outside the years 1-9999.*divide nanoseconds"):
+        online.push("driver_stats", wrong)
+    with pytest.raises(InvalidInput, match=r"'created' .* outside the years 1-9999"):
+        online.push("driver_stats", rows(event_timestamp=[NOW, NOW], created=[NOW * unit, 1]))
+    assert rates(online, 1, 2) == [None, None]  # nothing written
+    assert online.push("driver_stats", rows(event_timestamp=[NOW, NOW])).rows == 2

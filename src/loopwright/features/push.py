@@ -18,6 +18,7 @@ from .._ids import now_ms
 from ..errors import InvalidInput
 from .entities import Materialization
 from .materialize import online_views
+from .service import FIRST_MS, LAST_MS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -236,5 +237,24 @@ def _times(table: pa.Table, name: str, view: str, *, nullable: bool) -> list[Any
             f"time column {name!r} pushed to {view!r} has {millis.null_count} null value(s); "
             "every row needs its event time"
         )
+    _check_range(millis, name, view)
     times: list[Any] = millis.to_pylist()
     return times
+
+
+def _check_range(millis: pa.ChunkedArray, name: str, view: str) -> None:
+    """Refuse times outside the years 1-9999: integers in another unit (ns, us) would be
+    taken as far-future milliseconds, and one such row hides every later real row of its key
+    in the online store (and overflows the Redis store's fixed-width header)."""
+    import pyarrow.compute as pc
+
+    low, high = pc.min_max(millis).values()
+    if low.as_py() is None:  # no values
+        return
+    if low.as_py() < FIRST_MS or high.as_py() > LAST_MS:
+        bad = low.as_py() if low.as_py() < FIRST_MS else high.as_py()
+        raise InvalidInput(
+            f"time column {name!r} pushed to {view!r} has {bad}, outside the years 1-9999 "
+            "as UTC milliseconds; integer times are milliseconds since 1970 (divide "
+            "nanoseconds by 1,000,000, microseconds by 1,000) or give timestamps"
+        )

@@ -49,12 +49,12 @@ if TYPE_CHECKING:
     from .protocol import EntityRows, FeatureSelection, TimeArg
     from .spec import Kind, Spec
 
-__all__ = ["MAX_MATERIALIZATIONS", "FeatureStore", "time_ms"]
+__all__ = ["FIRST_MS", "LAST_MS", "MAX_MATERIALIZATIONS", "FeatureStore", "time_ms"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
-_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
+FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 MAX_MATERIALIZATIONS = 10_000  # rows one materializations() call may list
 
 
@@ -66,7 +66,7 @@ def time_ms(what: str, value: TimeArg) -> int | None:
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return (moment - _EPOCH) // _MS
     if isinstance(value, int) and not isinstance(value, bool):
-        if not _FIRST_MS <= value <= _LAST_MS:
+        if not FIRST_MS <= value <= LAST_MS:
             raise InvalidInput(
                 f"{what} {value} ms is outside the years 1-9999; give UTC milliseconds "
                 "since 1970 (or a datetime)"

@@ -125,7 +125,15 @@ class RedisOnlineStore:
 
 def _pack_row(event_ms: int, created_ms: int | None, view_version: int, values: Any) -> str:
     created = 0 if created_ms is None else created_ms + _OFFSET
-    return f"{event_ms + _OFFSET:016d}{created:016d}{view_version}:{pack_values(values)}"
+    event = event_ms + _OFFSET
+    # The Lua script compares the fixed-width header as text: a field past 16 digits (or
+    # negative) would shift it and order rows wrongly, so such a time is refused, not stored.
+    if not (0 <= event < 10**16 and 0 <= created < 10**16):
+        raise InvalidInput(
+            f"event time {event_ms} ms / created time {created_ms} ms is outside the years "
+            "1-9999 the Redis online store holds; give UTC milliseconds since 1970"
+        )
+    return f"{event:016d}{created:016d}{view_version}:{pack_values(values)}"
 
 
 def _unpack_row(raw: bytes) -> OnlineRow:
