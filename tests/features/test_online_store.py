@@ -216,6 +216,28 @@ def test_an_unreachable_redis_is_refused_naming_the_store() -> None:
         RedisOnlineStore("redis://127.0.0.1:1/0")
 
 
+def test_a_redis_that_never_answers_is_refused_within_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+    import time
+
+    from loopwright.features.online import redis as redis_store
+
+    monkeypatch.setattr(redis_store, "TIMEOUT_S", 0.5)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # connections are accepted by the kernel, and never answered
+    port = silent.getsockname()[1]
+    started = time.monotonic()
+    try:
+        with pytest.raises(InvalidInput, match=rf"redis://127\.0\.0\.1:{port}/0 cannot be"):
+            RedisOnlineStore(f"redis://127.0.0.1:{port}/0")
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 5
+
+
 def test_a_sqlite_file_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(InvalidInput, match="cannot be opened"):

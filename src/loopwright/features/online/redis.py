@@ -31,6 +31,7 @@ DEFAULT_PREFIX = "lw:"
 _OFFSET = 10**15
 _HEADER = 32
 _BATCH = 10_000
+TIMEOUT_S = 5.0  # connecting, and each answer: a hung Redis fails a request after this
 # KEYS: the rows' keys, then the newest-hash key. ARGV: view, newest event time, then the rows.
 _WRITE = """
 local n = #KEYS - 1
@@ -70,7 +71,11 @@ class RedisOnlineStore:
         shown = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
         self.name = shown if self.prefix == DEFAULT_PREFIX else f"{shown}?prefix={self.prefix}"
         try:
-            self._client: redis.Redis = redis.Redis.from_url(client_url)
+            # Timeouts: a Redis that accepts but never answers must fail a request, not hang
+            # it (and every worker thread after it).
+            self._client: redis.Redis = redis.Redis.from_url(
+                client_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+            )
             self._client.ping()
         except (redis.RedisError, ValueError) as exc:
             raise InvalidInput(
