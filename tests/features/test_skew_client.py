@@ -4,6 +4,7 @@ definitions and offline store): the same report either way, stale served values 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from test_public_api import _add_users, live_server
 
 
 @pytest.mark.parametrize("backend", ["embedded", "remote"])
-def test_skew_through_the_client(backend: str, tmp_path: Path, db_uri: str) -> None:
+def test_skew_through_the_client(
+    backend: str, tmp_path: Path, db_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sklearn.dummy import DummyClassifier
 
     from loopwright.registry.packaging.package import save_model
@@ -77,7 +80,11 @@ def test_skew_through_the_client(backend: str, tmp_path: Path, db_uri: str) -> N
         else:
             url = stack.enter_context(live_server(settings))
             client = stack.enter_context(lw.connect(url, token=tokens["vic"], home=tmp_path / "v"))
+        scratch = tmp_path / "scratch"  # the server runs in this process: its temp folder too
+        scratch.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
         report = client.features.skew(DEPLOYMENT, since=T0, tolerance=1e-9)
+        assert not list(scratch.glob("loopwright-*")), "a skew check left a temporary folder"
         with pytest.raises(NotFound, match="no logged prediction"):
             client.features.skew(DEPLOYMENT, until=T0)
         with pytest.raises(NotFound, match="nope"):

@@ -362,29 +362,32 @@ class FeatureStore:
                 "registry a skew check reads; use client.features, which has them"
             )
 
-        def historical(entity_rows: Any, features: FeatureSelection, **options: Any) -> Any:
-            return self._historical(
-                entity_rows,
-                features,
-                timestamp_field=options.get("timestamp_field", "event_timestamp"),
-                full_feature_names=options.get("full_feature_names", False),
-                progress=None,
-                workdir=options.get("workdir"),
-            )
+        # The training set is read into memory by the check: its file goes with this folder.
+        with tempfile.TemporaryDirectory(prefix="loopwright-skew-") as scratch:
 
-        return check_skew(
-            deployment=deployment,
-            sample=sample,
-            since_ms=time_ms("since", since),
-            until_ms=time_ms("until", until),
-            tolerance=tolerance,
-            predictions=self._predictions_factory(),
-            deployments=self._deployments,
-            registry=self._registry,
-            historical=historical,
-            now_ms=self._clock(),
-            resolve=self._definitions.resolve,
-        )
+            def historical(entity_rows: Any, features: FeatureSelection, **options: Any) -> Any:
+                return self._historical(
+                    entity_rows,
+                    features,
+                    timestamp_field=options.get("timestamp_field", "event_timestamp"),
+                    full_feature_names=options.get("full_feature_names", False),
+                    progress=None,
+                    workdir=Path(scratch),
+                )
+
+            return check_skew(
+                deployment=deployment,
+                sample=sample,
+                since_ms=time_ms("since", since),
+                until_ms=time_ms("until", until),
+                tolerance=tolerance,
+                predictions=self._predictions_factory(),
+                deployments=self._deployments,
+                registry=self._registry,
+                historical=historical,
+                now_ms=self._clock(),
+                resolve=self._definitions.resolve,
+            )
 
     def close(self) -> None:
         """Release the online store's connections (a view made for another actor leaves the
