@@ -197,6 +197,19 @@ def test_an_incremental_run_loads_late_rows_still_within_the_ttl(setup: Setup) -
     assert setup.rates(1, 2, 3) == [0.1, 0.2, None]
 
 
+def test_a_future_end_never_puts_the_watermark_past_now(setup: Setup) -> None:
+    write_rows(setup.folder, "a", [(1, T0, 0.1)])
+    [first] = setup.run(incremental=True, end_ms=T0 + 365 * DAY, clock=lambda: T0 + 2 * HOUR)
+    # Arrives after that run, with an event time after it and before its (future) end.
+    write_rows(setup.folder, "b", [(2, T0 + 3 * HOUR, 0.2)])
+
+    [second] = setup.run(incremental=True, clock=lambda: T0 + 4 * HOUR)
+
+    assert first.end_at == T0 + 2 * HOUR
+    assert (second.start_at, second.rows) == (T0 + 2 * HOUR - DAY, 2)
+    assert setup.rates(1, 2) == [0.1, 0.2]
+
+
 def test_every_online_view_by_default_and_refusals(setup: Setup) -> None:
     write_rows(setup.folder, "a", [(1, T0, 0.1)])
     assert [done.view for done in setup.run(end_ms=T0)] == ["driver_stats"]

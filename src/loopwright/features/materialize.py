@@ -92,7 +92,12 @@ def materialize(
             "start or incremental, not both"
         )
     clock = clock or now_ms
-    end = clock() if end_ms is None else end_ms
+    started = clock()
+    end = started if end_ms is None else end_ms
+    # Recorded as the run's end, and so the watermark: never past now. A future end would
+    # put the watermark ahead of rows still to come, and later incremental runs would skip
+    # them (rows up to ``end`` are still loaded).
+    covered = min(end, started)
     if start_ms is not None and start_ms > end:
         raise InvalidInput(f"materialize: start ({start_ms} ms) is after end ({end} ms); swap them")
     done = []
@@ -102,7 +107,7 @@ def materialize(
         written, newest = _load(pick, online, start, end, datasets, settings, progress, batch_rows)
         mode: MaterializationMode = "incremental" if incremental else "window"
         done.append(
-            record(db, pick, online.name, mode, start, end, written, newest, actor, clock())
+            record(db, pick, online.name, mode, start, covered, written, newest, actor, clock())
         )
     return done
 
