@@ -4,6 +4,7 @@ oversized and malformed lookup bodies), never a 500."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 from collections.abc import Iterator
@@ -58,6 +59,13 @@ def _specs(tmp_path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def api(tmp_path: Path, db_uri: str) -> Iterator[Api]:
+    with serve(tmp_path, db_uri) as api:
+        yield api
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, db_uri: str, **overrides: Any) -> Iterator[Api]:
+    """A server (with ``overrides`` of its settings) where ``driver_stats`` is applied."""
     from loopwright.governance.tokens import TokenService
     from loopwright.governance.users import UserService
     from loopwright.store.home import open_store
@@ -68,6 +76,7 @@ def api(tmp_path: Path, db_uri: str) -> Iterator[Api]:
         blob_uri=str(tmp_path / "blobs"),
         max_request_bytes=64 * 1024,
         max_upload_bytes=256 * 1024,
+        **overrides,
     )
     with open_store(settings) as store:
         users = UserService(store, actor="root")
@@ -255,3 +264,33 @@ def test_a_viewer_cannot_read_server_files_as_entity_rows(api: Api, tmp_path: Pa
         answer = api.call("vic", "POST", "/historical", params=params, content=b"")
         assert answer.status_code in (400, 404), answer.text
         assert b"hunter2" not in answer.content
+
+
+def test_a_push_that_would_decode_past_query_memory_is_refused(tmp_path: Path, db_uri: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    long = "x" * 20_000  # 100 rows of it: 2 MB once read, from a file of a few KB
+    rows = pa.table(
+        {
+            "driver_id": pa.array(range(100), pa.int64()),
+            "event_timestamp": pa.array([T0] * 100, pa.timestamp("us", tz="UTC")),
+            "conv_rate": pa.array([0.5] * 100),
+            "note": pa.array([long] * 100),  # an extra column, ignored by push once read
+        }
+    )
+    small = rows.slice(0, 2).drop_columns(["note"])
+    with serve(tmp_path, db_uri, query_memory=1024 * 1024) as api:
+        for name, options in (
+            ("dictionary", {"use_dictionary": True, "compression": "zstd"}),
+            ("plain", {"use_dictionary": False, "compression": "zstd"}),
+        ):
+            pq.write_table(rows, tmp_path / f"{name}.parquet", **options)
+            body = (tmp_path / f"{name}.parquet").read_bytes()
+            assert len(body) < 64 * 1024, name
+            pushed = api.call("ed", "POST", "/push", params={"view": "driver_stats"}, content=body)
+            _error(pushed, 413, "'driver_stats'", "query_memory", "split")
+        pq.write_table(small, tmp_path / "small.parquet")
+        body = (tmp_path / "small.parquet").read_bytes()
+        pushed = api.call("ed", "POST", "/push", params={"view": "driver_stats"}, content=body)
+        assert pushed.status_code == 200 and pushed.json()["rows"] == 2, pushed.text

@@ -38,7 +38,7 @@ from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import InvalidInput, PermissionDenied
+from ...errors import InvalidInput, PermissionDenied, RequestTooLarge
 from ...features.spec import Kind
 from ...governance.users import role_at_least
 from ...remote.features import TRAINING_SET_MEDIA
@@ -148,6 +148,38 @@ def _check_parquet(path: Path, what: str) -> None:
             f"the uploaded {what} are not a Parquet file ({exc}); send the table written "
             "with pyarrow.parquet.write_table"
         ) from None
+
+
+def _check_decoded_size(path: Path, view: str, budget: int) -> None:
+    """Refuse rows that would take more than ``budget`` bytes once read: a small upload can
+    decompress (the pages' uncompressed size) or decode (a long dictionary value repeated on
+    every row) to far more than it weighs. Text columns are read dictionary-encoded first, to
+    add up what they decode to without decoding them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(path)
+    size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    text = [
+        f.name
+        for f in pq.read_schema(path)
+        if pa.types.is_string(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_binary(f.type)
+        or pa.types.is_large_binary(f.type)
+    ]
+    if size <= budget and text:
+        columns = pq.read_table(path, columns=text, read_dictionary=text)
+        for column in columns.columns:
+            for chunk in column.chunks:
+                lengths = pc.binary_length(chunk.dictionary)
+                size += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+    if size > budget:
+        raise RequestTooLarge(
+            f"the rows pushed to {view!r} take {size:,} bytes once read, past the server's "
+            f"query_memory of {budget:,}; split them into smaller pushes"
+        )
 
 
 def _training_set_chunks(found: TrainingSet, folder: Path) -> Iterator[bytes]:
@@ -349,6 +381,7 @@ async def push(
                     "request may carry (a push is read whole); split it, or materialize the "
                     "view from its source"
                 )
+            _check_decoded_size(upload, view, state.settings.query_memory)
             table = pq.read_table(upload)
             return _store(state)._acting_for(caller.user).push(view, table).to_dict()
 
