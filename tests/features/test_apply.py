@@ -165,6 +165,38 @@ def test_a_view_may_not_share_its_name_with_an_on_demand_view(
         definitions.apply([odfv])
 
 
+_more = FeatureView("driver_more", entities=[driver], source=source,
+                    schema=[Field("conv_rate", "float64")])  # fmt: skip
+
+
+@on_demand_feature_view(sources=[stats, _more], schema=[Field("y", "float64")])
+def two_views(df):  # type: ignore[no-untyped-def]
+    return df.assign(y=df["conv_rate"])
+
+
+@on_demand_feature_view(
+    sources=[RequestSource("request", [Field("trips", "int64")]), stats],
+    schema=[Field("y", "float64")],
+)
+def field_and_view(df):  # type: ignore[no-untyped-def]
+    return df.assign(y=df["trips"])
+
+
+def test_an_on_demand_input_named_twice_is_refused(
+    definitions: DefinitionStore, store: Store
+) -> None:
+    """Training and serving must feed the function the same value: no name may have two."""
+    with pytest.raises(
+        InvalidInput,
+        match="input 'conv_rate' is both a feature of source view 'driver_stats' and a "
+        "feature of source view 'driver_more'",
+    ):
+        definitions.apply(to_specs([two_views]))
+    with pytest.raises(InvalidInput, match="'trips' is both a request field and a feature of"):
+        definitions.apply(to_specs([field_and_view]))
+    assert _rows(store) == 0
+
+
 def test_a_name_of_two_kinds_needs_a_kind(definitions: DefinitionStore) -> None:
     definitions.apply(to_specs([model, FeatureService("driver", features=[stats])]))
     with pytest.raises(InvalidInput, match="several kinds"):

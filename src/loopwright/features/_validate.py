@@ -386,6 +386,7 @@ def _check_references(
                     f"{label}: sources: feature view {view!r} does not exist; define it in this "
                     "apply or apply it first"
                 )
+        _check_input_names(label, spec, lookup)
     elif kind == "feature_service":
         for pick in spec["features"]:
             view = lookup("feature_view", pick["view"]) or lookup(
@@ -402,4 +403,25 @@ def _check_references(
                 raise InvalidInput(
                     f"{label}: features: view {pick['view']!r} has no feature "
                     f"{', '.join(map(repr, missing))}; it has {', '.join(have)}"
+                )
+
+
+def _check_input_names(
+    label: str,
+    spec: Mapping[str, Any],
+    lookup: Callable[[Kind, str], Mapping[str, Any] | None],
+) -> None:
+    """An on-demand view's input frame holds its request fields and its source views' features
+    by plain name: a name given twice would need a rule for which value wins, and training and
+    serving must never disagree on it, so it is refused."""
+    owner = {field["name"]: "request field" for field in spec["request_schema"]}
+    for view in spec["sources"]:
+        found = lookup("feature_view", view)
+        for feature in found["features"] if found is not None else ():
+            name = feature["name"]
+            first = owner.setdefault(name, f"feature of source view {view!r}")
+            if first != f"feature of source view {view!r}":
+                raise InvalidInput(
+                    f"{label}: input {name!r} is both a {first} and a feature of source view "
+                    f"{view!r}; its function sees inputs by plain name, so rename one"
                 )
