@@ -314,11 +314,12 @@ def _on_demand(
 
     from . import on_demand
 
-    by_view: dict[str, dict[str, str]] = {}  # view -> feature -> column in the batch
+    # view -> feature -> (column in the batch, declared dtype)
+    by_view: dict[str, dict[str, tuple[str, str]]] = {}
     for view in views:
         names = by_view.setdefault(view.pick.name, {})
-        for (feature, _), column in zip(view.pick.features, view.columns, strict=True):
-            names.setdefault(feature, column)
+        for (feature, dtype), column in zip(view.pick.features, view.columns, strict=True):
+            names.setdefault(feature, (column, dtype))
     computed: dict[str, pa.Array] = {}
     for pick in selection.on_demand:
         frame = _input_frame(batch, pick, by_view)
@@ -331,24 +332,23 @@ def _on_demand(
 
 
 def _input_frame(
-    batch: pa.RecordBatch, pick: OnDemandPick, by_view: Mapping[str, Mapping[str, str]]
+    batch: pa.RecordBatch,
+    pick: OnDemandPick,
+    by_view: Mapping[str, Mapping[str, tuple[str, str]]],
 ) -> Any:
     """An on-demand view's input: its request fields and its source views' features under
-    their plain names."""
-    import pyarrow as pa
+    their plain names (built by on_demand.input_frame, as online)."""
+    from . import on_demand
 
-    names, arrays = [], []
-    for field, _ in pick.request_fields:
+    inputs = []
+    for field, dtype in pick.request_fields:
         if field not in batch.schema.names:
             raise InvalidInput(
                 f"on-demand view {pick.name!r} needs request field {field!r}: add it as a "
                 "column of the entity rows"
             )
-        names.append(field)
-        arrays.append(batch.column(field))
+        inputs.append((field, dtype, batch.column(field)))
     for view in pick.sources:
-        for feature, column in by_view.get(view, {}).items():
-            if feature not in names:
-                names.append(feature)
-                arrays.append(batch.column(column))
-    return pa.RecordBatch.from_arrays(arrays, names=names).to_pandas()
+        for feature, (column, dtype) in by_view.get(view, {}).items():
+            inputs.append((feature, dtype, batch.column(column)))
+    return on_demand.input_frame(inputs, batch.num_rows)

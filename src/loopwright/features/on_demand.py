@@ -11,7 +11,7 @@ from __future__ import annotations
 import __future__
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
@@ -20,8 +20,9 @@ from .spec import Spec
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = ["compile_function", "run"]
+__all__ = ["compile_function", "input_frame", "run"]
 
 Function = Callable[["pd.DataFrame"], "pd.DataFrame"]
 _CACHED_FUNCTIONS = 256
@@ -74,6 +75,62 @@ def _compile(view: str, function: str, code: str) -> Function:
     if not callable(found):
         raise InvalidInput(f"on-demand view {view!r}: its code does not define {function!r}")
     return found  # type: ignore[no-any-return]
+
+
+def input_frame(inputs: Iterable[tuple[str, str, Any]], rows: int) -> pd.DataFrame:
+    """An on-demand view's input frame, built the same way for a training set and a served
+    prediction so its function sees the same values and types in both (a float32 feature
+    read as a Python float would be float64 online, and float32 * float32 then differs).
+
+    ``inputs`` are ``(name, declared dtype, values)``: the request fields, then each source
+    view's features; values are an Arrow array or a list of Python values. A name already
+    given keeps its first values (applying refuses such views; older versions may have them).
+    """
+    import pyarrow as pa
+
+    names: list[str] = []
+    arrays: list[pa.Array] = []
+    for name, dtype, values in inputs:
+        if name in names:
+            continue
+        names.append(name)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        try:
+            array = values if isinstance(values, pa.Array) else pa.array(values, arrow_type(dtype))
+            arrays.append(array.cast(arrow_type(dtype)))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            raise InvalidInput(
+                f"on-demand input {name!r} is declared {dtype}, but its values are not: {exc}"
+            ) from exc
+    if not names:
+        import pandas as pd
+
+        return pd.DataFrame(index=pd.RangeIndex(rows))
+    table = pa.RecordBatch.from_arrays(arrays, names=names)
+    return table.to_pandas(types_mapper=_pandas_type)
+
+
+def arrow_type(dtype: str) -> pa.DataType:
+    """The Arrow type of a declared feature dtype (timestamps in microseconds, UTC)."""
+    import pyarrow as pa
+
+    from .spec import DTYPES
+
+    if dtype == "timestamp":
+        return pa.timestamp("us", tz="UTC")
+    return pa.type_for_alias(DTYPES[dtype])
+
+
+def _pandas_type(arrow: pa.DataType) -> Any:
+    """The declared pandas dtype of an input column (``_PANDAS``): nullable integers and
+    booleans, so a missing value neither turns integers into floats nor differs by path."""
+    import pandas as pd
+
+    for dtype, pandas in _PANDAS.items():
+        if dtype not in ("float32", "float64") and arrow == arrow_type(dtype):
+            return pd.api.types.pandas_dtype(pandas)
+    return None  # floats, timestamps and bytes: Arrow's own conversion
 
 
 def run(pick: OnDemandPick, frame: pd.DataFrame) -> pd.DataFrame:

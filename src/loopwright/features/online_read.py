@@ -19,7 +19,7 @@ from ..errors import InvalidInput
 from .entities import FieldStatus, OnlineFeatures
 
 if TYPE_CHECKING:
-    from ._selection import OnDemandPick, Selection, ViewPick
+    from ._selection import Selection, ViewPick
     from .online.base import OnlineRow, OnlineStore
     from .protocol import EntityRows
 
@@ -67,7 +67,7 @@ def lookup(
             values[column] = fetched[feature]
             statuses[column] = fetched_status[feature]
     if selection.on_demand:
-        _on_demand(selection.on_demand, columns, by_view, count, values, statuses)
+        _on_demand(selection, columns, by_view, count, values, statuses)
     ordered = {name: values[name] for name in (*keys, *selection.columns)}
     return OnlineFeatures(values=ordered, statuses=statuses, event_at=event_at)
 
@@ -229,7 +229,7 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
 
 
 def _on_demand(
-    picks: Sequence[OnDemandPick],
+    selection: Selection,
     columns: dict[str, list[Any]],
     by_view: dict[str, dict[str, list[Any]]],
     count: int,
@@ -237,15 +237,19 @@ def _on_demand(
     statuses: dict[str, list[FieldStatus]],
 ) -> None:
     """Run each on-demand view over the request fields and its source views' features."""
-    import pandas as pd
-
     from . import on_demand
 
-    for pick in picks:
-        frame: dict[str, list[Any]] = {name: columns[name] for name, _ in pick.request_fields}
+    dtypes: dict[str, dict[str, str]] = {}  # view -> feature -> declared dtype
+    for view in selection.views:
+        dtypes.setdefault(view.name, {}).update(view.features)
+    for pick in selection.on_demand:
+        inputs = [(name, dtype, columns[name]) for name, dtype in pick.request_fields]
         for source in pick.sources:
-            frame.update(by_view.get(source, {}))
-        result = on_demand.run(pick, pd.DataFrame(frame, index=range(count)))
+            inputs += [
+                (name, dtypes[source][name], fetched)
+                for name, fetched in by_view.get(source, {}).items()
+            ]
+        result = on_demand.run(pick, on_demand.input_frame(inputs, count))
         for (feature, _), column in zip(pick.features, pick.columns, strict=True):
             served = [_python(value) for value in result[feature].tolist()]
             values[column] = served
