@@ -294,3 +294,19 @@ def test_a_push_that_would_decode_past_query_memory_is_refused(tmp_path: Path, d
         body = (tmp_path / "small.parquet").read_bytes()
         pushed = api.call("ed", "POST", "/push", params={"view": "driver_stats"}, content=body)
         assert pushed.status_code == 200 and pushed.json()["rows"] == 2, pushed.text
+
+
+def test_the_routes_bounds_are_the_feature_stores(api: Api) -> None:
+    from annotated_types import Ge, Le
+
+    from loopwright.features.service import FIRST_MS, LAST_MS
+    from loopwright.features.skew import MAX_SAMPLE
+
+    bounds = {type(m): m for m in features_api.SkewIn.model_fields["sample"].metadata}
+    assert (bounds[Ge].ge, bounds[Le].le) == (1, MAX_SAMPLE)
+    body = {"deployment": "d", "sample": MAX_SAMPLE + 1}
+    _error(api.call("vic", "POST", "/skew", json=body), 400, "sample")
+    for end in (LAST_MS + 1, FIRST_MS - 1):
+        _error(api.call("ed", "POST", "/materialize", json={"end": end}), 400, "end")
+    done = api.call("ed", "POST", "/materialize", json={"end": LAST_MS})
+    assert done.status_code == 200, done.text

@@ -39,6 +39,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput, PermissionDenied, RequestTooLarge
+from ...features.service import FIRST_MS, LAST_MS
+from ...features.skew import MAX_SAMPLE
 from ...features.spec import Kind
 from ...governance.users import role_at_least
 from ...remote.features import TRAINING_SET_MEDIA
@@ -66,12 +68,10 @@ _CHUNK = 1 << 20
 _PREFIX = struct.Struct(">Q")
 _ONLINE_KEYS = frozenset({"entities", "features", "full_feature_names"})
 
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
-_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 _MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
 
 Ref = Annotated[str, Field(min_length=1, max_length=_REF)]
-Ms = Annotated[int, Field(ge=_FIRST_MS, le=_LAST_MS)]  # UTC ms
+Ms = Annotated[int, Field(ge=FIRST_MS, le=LAST_MS)]  # UTC ms
 
 
 # --- bodies ------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ class MaterializeIn(Body):
 
 class SkewIn(Body):
     deployment: str = Field(min_length=1, max_length=limits.DEPLOYMENT_NAME)
-    sample: int = Field(default=1000, ge=1, le=1_000_000)
+    sample: int = Field(default=1000, ge=1, le=MAX_SAMPLE)
     since: Ms | None = None
     until: Ms | None = None
     tolerance: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
