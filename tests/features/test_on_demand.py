@@ -64,3 +64,21 @@ def test_integers_with_fractions_are_refused() -> None:
     code = "def compute(df):\n    return df.assign(n=df['x'])\n"
     with pytest.raises(InvalidInput, match="feature 'n' is declared int64"):
         run(_pick(code, (("n", "int64"),)), pd.DataFrame({"x": [1.5]}))
+
+
+def test_a_result_with_the_rows_reordered_by_label_is_put_back_in_order() -> None:
+    code = (
+        "def compute(df):\n"
+        "    import pandas as pd\n"
+        "    big, small = df[df['x'] > 1], df[df['x'] <= 1]\n"
+        "    return pd.concat([big.assign(doubled=big['x'] * 2), small.assign(doubled=0.0)])\n"
+    )
+    out = run(_pick(code), pd.DataFrame({"x": [1.0, 3.0, 0.5, 2.0]}))
+    assert out["doubled"].tolist() == [0.0, 6.0, 0.0, 4.0]
+    labelled = run(_pick(code), pd.DataFrame({"x": [1.0, 3.0]}, index=[7, 9]))
+    assert labelled["doubled"].tolist() == [0.0, 6.0]
+
+
+def test_a_result_with_new_labels_is_taken_by_position() -> None:
+    code = "def compute(df):\n    return df.assign(doubled=df['x'] * 2).set_index(df['x'])\n"
+    assert run(_pick(code), pd.DataFrame({"x": [2.0, 1.0]}))["doubled"].tolist() == [4.0, 2.0]

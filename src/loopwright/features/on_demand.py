@@ -147,6 +147,7 @@ def run(pick: OnDemandPick, frame: pd.DataFrame) -> pd.DataFrame:
     function = compile_function(pick.spec)
     what = f"on-demand view {pick.name!r} (v{pick.version})"
     rows = len(frame)
+    index = frame.index  # before the function may replace the frame's index
     try:
         result = function(frame)
     except Exception as exc:
@@ -161,6 +162,9 @@ def run(pick: OnDemandPick, frame: pd.DataFrame) -> pd.DataFrame:
         )
     if len(result) != rows:
         raise InvalidInput(f"{what} returned {len(result)} rows for {rows}; return one per row")
+    if not result.index.equals(index) and _same_labels(result.index, index):
+        # rows reordered by label (pd.concat of filtered parts): each goes back to its own row
+        result = result.reindex(index)
     renumber = not result.index.equals(pd.RangeIndex(rows))
     out = {}
     for name, dtype in pick.features:
@@ -174,6 +178,16 @@ def run(pick: OnDemandPick, frame: pd.DataFrame) -> pd.DataFrame:
     ):
         return result  # exactly what was asked: building a new frame would cost more than it
     return pd.DataFrame(out, copy=False)
+
+
+def _same_labels(result: pd.Index, given: pd.Index) -> bool:
+    """Whether ``result`` holds the input's row labels, each once (in any order)."""
+    return bool(
+        given.is_unique
+        and result.is_unique
+        and len(result) == len(given)
+        and result.isin(given).all()
+    )
 
 
 def _cast(values: pd.Series, dtype: str, what: str) -> pd.Series:
