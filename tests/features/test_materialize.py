@@ -162,6 +162,26 @@ def test_applying_the_view_again_never_resets_the_watermark(setup: Setup) -> Non
     assert after.view_version == 2
 
 
+def test_a_version_that_loads_other_rows_starts_from_the_beginning(setup: Setup) -> None:
+    write_rows(setup.folder, "a", [(1, T0, 0.1)])
+    setup.run(incremental=True, end_ms=T0 + 3 * DAY)
+    # The source gains a column, and the view a feature reading it.
+    frame = pd.read_parquet(setup.folder / "a.parquet").assign(trips=[7])
+    frame.to_parquet(setup.folder / "a.parquet", index=False)
+    changed = specs(setup.folder)
+    changed[1]["features"].append({"name": "trips", "dtype": "int64", "default": None})
+    setup.definitions.apply(changed)
+
+    [first] = setup.run(incremental=True, end_ms=T0 + 4 * DAY)
+    [second] = setup.run(incremental=True, end_ms=T0 + 5 * DAY)
+
+    assert (first.view_version, first.start_at, first.rows) == (2, None, 1)
+    row = setup.online.read("driver_stats", [(1,)])[0]
+    assert row is not None and row.values == {"conv_rate": 0.1, "trips": 7}
+    assert second.start_at == T0 + 4 * DAY - DAY  # from version 2's own watermark on
+    assert watermark(setup.store, "driver_stats", setup.online.name, 2) == T0 + 5 * DAY
+
+
 def test_a_window_with_a_start_leaves_the_watermark_alone(setup: Setup) -> None:
     write_rows(setup.folder, "a", [(1, T0, 0.1), (2, T0 + 5 * HOUR, 0.2)])
     setup.run(incremental=True, end_ms=T0 + HOUR)

@@ -10,7 +10,9 @@ window.
 
 The *watermark* of a view in a store is the newest end of a run that covered everything before
 its end: an incremental run, or a window run without a start. It lives in the metadata store,
-not in the definition, so applying the view again never resets it (Feast #2905). A window with
+not in the definition, so applying the view again never resets it (Feast #2905) unless the
+new version loads other rows (its entities, source or features' names and types changed): then
+its first incremental run loads everything (:func:`loaded_since`). A window with
 a start (``--start``) loads that window only and leaves the watermark alone, since it says
 nothing of the time before its start.
 
@@ -24,7 +26,7 @@ arrive later with older event times need a window run (``--start``) to be loaded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -103,7 +105,11 @@ def materialize(
     done = []
     for name in online_views(definitions, views):
         pick = definitions.resolve([f"{name}:*"]).views[0]
-        start = incremental_start(db, pick, online.name) if incremental else start_ms
+        start = (
+            incremental_start(db, pick, online.name, loaded_since(definitions, pick))
+            if incremental
+            else start_ms
+        )
         written, newest = _load(pick, online, start, end, datasets, settings, progress, batch_rows)
         mode: MaterializationMode = "incremental" if incremental else "window"
         done.append(
@@ -227,20 +233,47 @@ def record(
     return done
 
 
-def incremental_start(db: Store, pick: ViewPick, store: str) -> int | None:
-    """Where an incremental run starts: the watermark, less the view's TTL (late rows still
-    servable are loaded; see the module's docstring). None: from the beginning."""
-    mark = watermark(db, pick.name, store)
+def incremental_start(db: Store, pick: ViewPick, store: str, since_version: int) -> int | None:
+    """Where an incremental run starts: the watermark of the runs of versions from
+    ``since_version`` on, less the view's TTL (late rows still servable are loaded; see the
+    module's docstring). None: from the beginning."""
+    mark = watermark(db, pick.name, store, since_version)
     if mark is None or not pick.ttl_seconds:
         return mark
     return mark - pick.ttl_seconds * 1000
 
 
-def watermark(db: Store, view: str, store: str) -> int | None:
-    """Where an incremental run of ``view`` into ``store`` starts: the newest end of a run that
-    loaded everything before its end (None: no such run, start from the beginning)."""
+def loaded_since(definitions: DefinitionStore, pick: ViewPick) -> int:
+    """The oldest version of ``pick``'s view from which on every version loads the same rows
+    (:func:`_loaded_shape`): runs of versions before it loaded other columns or sources, so
+    their end is no watermark for this one (a new feature would stay empty for every key not
+    updated since)."""
+    shape = _loaded_shape(pick.spec)
+    since = pick.version
+    for older in definitions.versions(pick.name, kind="feature_view"):  # newest first
+        if older.version >= pick.version:
+            continue
+        if _loaded_shape(older.spec) != shape:
+            break
+        since = older.version
+    return since
+
+
+def _loaded_shape(spec: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What decides the rows a run loads: entities, source, features' names and types (not a
+    description, tags, TTL or a default, which a re-apply may change freely)."""
+    features = [(f.get("name"), f.get("dtype")) for f in spec.get("features", [])]
+    return (spec.get("entities"), spec.get("source"), features)
+
+
+def watermark(db: Store, view: str, store: str, since_version: int = 1) -> int | None:
+    """Where an incremental run of ``view`` into ``store`` starts: the newest end of a run of
+    a version from ``since_version`` on that loaded everything before its end (None: no such
+    run, start from the beginning)."""
     covering = sa.or_(_m.mode == "incremental", sa.and_(_m.mode == "window", _m.start_at.is_(None)))
-    query = sa.select(sa.func.max(_m.end_at)).where(_m.view == view, _m.store == store, covering)
+    query = sa.select(sa.func.max(_m.end_at)).where(
+        _m.view == view, _m.store == store, _m.view_version >= since_version, covering
+    )
     with db.db.read() as conn:
         value = conn.execute(query).scalar_one_or_none()
     return None if value is None else int(value)
