@@ -60,7 +60,9 @@ def test_a_float32_product_is_the_same_offline_and_online(client: Client, tmp_pa
     ids = list(range(1, 21))
     entities = pd.DataFrame({"driver_id": ids, "event_timestamp": [T0 + timedelta(minutes=5)] * 20})
 
-    trained = client.features.get_historical_features(entities, "m").to_pandas()["ab"].tolist()
+    training_set = client.features.get_historical_features(entities, "m")
+    assert training_set.views == {"rates": 1, "product": 1}  # the on-demand code's version too
+    trained = training_set.to_pandas()["ab"].tolist()
     served = client.features.get_online_features({"driver_id": ids}, "m").values["ab"]
 
     assert served == trained  # exact: every bit

@@ -108,7 +108,8 @@ def historical(
         rows=rows,
         columns=(*entity_columns, *selection.columns),
         features=selection.feature_refs,
-        views={pick.name: pick.version for pick in selection.views},
+        # on-demand views too: their code is part of what the set was built from (lineage)
+        views={pick.name: pick.version for pick in (*selection.views, *selection.on_demand)},
         service=selection.service,
         sources=tuple(sources),
         timestamp_field=timestamp_field,
