@@ -109,7 +109,10 @@ def historical(
         columns=(*entity_columns, *selection.columns),
         features=selection.feature_refs,
         # on-demand views too: their code is part of what the set was built from (lineage)
-        views={pick.name: pick.version for pick in (*selection.views, *selection.on_demand)},
+        views={
+            **{pick.name: pick.version for pick in selection.views},
+            **{pick.name: pick.version for pick in selection.on_demand},
+        },
         service=selection.service,
         sources=tuple(sources),
         timestamp_field=timestamp_field,
