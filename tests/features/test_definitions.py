@@ -174,6 +174,7 @@ def _specs() -> list[dict[str, Any]]:
         (lambda s: s[0].update(join_keys=[]), "join_keys must be a non-empty list"),
         (lambda s: s[1].update(entities=["rider"]), "entity 'rider' does not exist"),
         (lambda s: s[1].update(ttl_seconds=-1), "ttl_seconds must be"),
+        (lambda s: s[1].update(ttl_seconds=10**10 + 1), "for an unlimited TTL use null"),
         (lambda s: s[1]["source"].pop("timestamp_field"), "timestamp_field"),
         (lambda s: s[1]["source"].update(kind="kafka"), "source kind"),
         (lambda s: s[1]["features"][0].update(name="1st"), "identifier"),

@@ -236,12 +236,22 @@ def _fits(value: object, dtype: str) -> bool:
     return True
 
 
+# Some 317 years: past it ``t - ttl`` leaves the range of timestamps (DuckDB fails on
+# timedelta.max, and a huge TTL means "unlimited", which null already says).
+MAX_TTL_SECONDS = 10**10
+
+
 def _ttl(label: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(
             f"{label}: ttl_seconds must be whole seconds >= 0 or null, not {value!r}"
+        )
+    if value > MAX_TTL_SECONDS:
+        raise InvalidInput(
+            f"{label}: ttl_seconds {value} is more than {MAX_TTL_SECONDS} (some 317 years); "
+            "for an unlimited TTL use null (None in Python)"
         )
     return value or None  # 0 and null both mean unlimited: one spelling, one digest
 
