@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from loopwright.client import Client
 from loopwright.errors import InvalidInput
 from loopwright.features._collect import load_specs
 from loopwright.features.definition_store import DefinitionStore
+from loopwright.features.definitions import FileSource, file_format
 
 PY = """
 from datetime import timedelta
@@ -137,3 +141,41 @@ def test_a_python_file_may_import_its_neighbours(tmp_path: Path) -> None:
         "                source=FileSource('x.parquet', timestamp_field='ts'))\n"
     )
     assert [s["name"] for s in load_specs(tmp_path / "views.py")] == ["driver", "v"]
+
+
+CSV_YAML = """
+entities:
+  - {name: driver, join_keys: {driver_id: int64}}
+feature_views:
+  - name: rates
+    entities: [driver]
+    source: {kind: file, path: "{path}", timestamp_field: ts}
+    features: [{name: rate, dtype: float64}]
+"""
+
+
+@pytest.mark.parametrize("name", ["rates.csv", "rates.tsv", "rates.csv.gz", "RATES.CSV"])
+def test_a_csv_source_in_yaml_without_a_format_is_read_as_csv(
+    tmp_path: Path, client: Client, name: str
+) -> None:
+    rows = pd.DataFrame(
+        {"driver_id": [1, 2], "ts": ["2026-11-01T00:00:00Z"] * 2, "rate": [0.5, 0.25]}
+    )
+    data = tmp_path / name
+    rows.to_csv(data, index=False, sep="\t" if name.endswith(".tsv") else ",")
+    path = tmp_path / "features.yaml"
+    path.write_text(CSV_YAML.replace("{path}", str(data)))
+    specs = load_specs(path)
+    assert FileSource(str(data), timestamp_field="ts").spec()["format"] == "csv"  # the same rule
+    client.features.apply(specs)
+    assert client.features.get("rates").spec["source"]["format"] == "csv"
+    entities = pd.DataFrame(
+        {"driver_id": [2, 1], "event_timestamp": [datetime(2026, 12, 1, tzinfo=UTC)] * 2}
+    )
+    found = client.features.get_historical_features(entities, ["rates:rate"]).to_pandas()
+    assert found["rate"].tolist() == [0.25, 0.5]
+
+
+def test_the_format_rule() -> None:
+    paths = ("a.pq", "s3://b/x/*.parquet", "a.csv.zst", "a.parquet.gz", "data/", "a.json")
+    assert [file_format(p) for p in paths] == ["parquet", "parquet", "csv", None, None, None]

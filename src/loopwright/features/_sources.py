@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from ..data._sql import sql_ident, sql_literal
 from ..errors import InvalidInput, LimitExceeded, NotFound
+from .definitions import file_format
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,7 +74,6 @@ _ACCEPTED: Mapping[str, tuple[str, ...]] = {
     "bytes": ("BLOB", "VARCHAR"),
     "timestamp": (*_TIMES, "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ_NS", "VARCHAR"),
 }
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
 _SQL_BATCH = 65_536
 
 
@@ -139,8 +139,7 @@ def _format_of(path: str, given: str | None) -> str:
         if given not in ("parquet", "csv"):
             raise InvalidInput(f"source format {given!r} is not supported; use parquet or csv")
         return given
-    name = path.lower().removesuffix(".gz")
-    found = _FORMATS.get(os.path.splitext(name)[1])
+    found = file_format(path)
     if found is None:
         raise InvalidInput(
             f"cannot tell the format of {path!r}: name it .parquet or .csv, or set the source's "
@@ -226,11 +225,7 @@ def _register_dataset(
     workdir: Path | None,
 ) -> str:
     version = datasets.get(str(source["dataset"]))
-    entries = [
-        entry
-        for entry in datasets.files(version)
-        if os.path.splitext(entry.path.lower().removesuffix(".gz"))[1] in _FORMATS
-    ]
+    entries = [entry for entry in datasets.files(version) if file_format(entry.path) is not None]
     if not entries:
         raise InvalidInput(
             f"dataset version {version.ref} of view {name!r} has no Parquet or CSV files"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..store import limits
-from .definitions import free_names
+from .definitions import file_format, free_names
 from .spec import DTYPES, KINDS, Kind
 
 if TYPE_CHECKING:
@@ -279,7 +279,7 @@ def _source(label: str, source: object) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": kind}
     if kind == "file":
         out["path"] = _text(where, "path", source.get("path"))
-        fmt = source.get("format") or "parquet"
+        fmt = source.get("format") or file_format(out["path"]) or "parquet"
         if fmt not in ("parquet", "csv"):
             raise InvalidInput(f"{where}: format must be parquet or csv, not {fmt!r}")
         out["format"] = fmt

@@ -121,8 +121,7 @@ class FileSource:
         object.__setattr__(self, "format", format)
 
     def spec(self) -> dict[str, Any]:
-        suffix = self.path.rsplit(".", 1)[-1].lower() if "." in self.path else ""
-        fmt = self.format or ("csv" if suffix == "csv" else "parquet")
+        fmt = self.format or file_format(self.path) or "parquet"
         return {
             "kind": "file",
             "path": self.path,
@@ -341,6 +340,27 @@ def function_source(function: Callable[..., Any]) -> str:
             "so import or define them inside the function"
         )
     return code
+
+
+# The one rule for a file source's format from its name, wherever a spec is made or read.
+_FILE_FORMATS: Mapping[str, str] = {
+    ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
+}  # fmt: skip
+_COMPRESSED = (".gz", ".zst")  # DuckDB's CSV reader decompresses these by name
+
+
+def file_format(path: str) -> str | None:
+    """``parquet`` or ``csv`` by the file name (``.csv``, ``.tsv``, ``.csv.gz``, ``.csv.zst``,
+    ``.parquet``, ``.pq``; globs by their pattern's suffix), else None (a folder or another
+    name: a spec then says parquet unless its format is set)."""
+    name = path.lower()
+    compressed = name.endswith(_COMPRESSED)
+    for suffix in _COMPRESSED:
+        name = name.removesuffix(suffix)
+    found = _FILE_FORMATS.get(name[name.rfind(".") :] if "." in name else "")
+    if compressed and found != "csv":
+        return None
+    return found
 
 
 def free_names(node: ast.FunctionDef) -> set[str]:
