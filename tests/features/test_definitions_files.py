@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -179,3 +180,21 @@ def test_a_csv_source_in_yaml_without_a_format_is_read_as_csv(
 def test_the_format_rule() -> None:
     paths = ("a.pq", "s3://b/x/*.parquet", "a.csv.zst", "a.parquet.gz", "data/", "a.json")
     assert [file_format(p) for p in paths] == ["parquet", "parquet", "csv", None, None, None]
+
+
+def test_two_folders_with_a_helper_of_one_name_each_use_their_own(tmp_path: Path) -> None:
+    for team in ("north", "south"):
+        (tmp_path / team).mkdir()
+        (tmp_path / team / "common.py").write_text(
+            "from loopwright.features.definitions import Entity\n"
+            f"unit = Entity('{team}_unit', join_keys={{'unit_id': 'int64'}})\n"
+        )
+        (tmp_path / team / "views.py").write_text(
+            "from common import unit\n"
+            "from loopwright.features.definitions import FeatureView, Field, FileSource\n"
+            f"v = FeatureView('{team}_stats', entities=[unit], schema=[Field('x', 'int64')],\n"
+            "                source=FileSource('x.parquet', timestamp_field='ts'))\n"
+        )
+    views = {s["name"]: s["entities"] for s in load_specs(tmp_path) if "entities" in s}
+    assert views == {"north_stats": ["north_unit"], "south_stats": ["south_unit"]}
+    assert "common" not in sys.modules  # loading leaves nothing of the folder behind

@@ -89,6 +89,7 @@ def _load_module(path: Path) -> list[dict[str, Any]]:
         raise InvalidInput(f"{path}: cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(module_spec)
     folder = str(path.resolve().parent)
+    before = set(sys.modules)
     sys.path.insert(0, folder)
     sys.modules[name] = module  # dataclasses and inspect look a module up by name
     try:
@@ -105,3 +106,13 @@ def _load_module(path: Path) -> list[dict[str, Any]]:
         sys.modules.pop(name, None)
         if folder in sys.path:
             sys.path.remove(folder)
+        _forget_neighbours(set(sys.modules) - before, Path(folder))
+
+
+def _forget_neighbours(added: set[str], folder: Path) -> None:
+    """Unload the modules a definitions file imported from its own folder: another folder's
+    ``common.py`` must not be answered by this one's (a view bound to the wrong entity)."""
+    for name in added:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file is not None and Path(file).resolve().is_relative_to(folder):
+            del sys.modules[name]
