@@ -299,8 +299,8 @@ def test_a_push_that_would_decode_past_query_memory_is_refused(tmp_path: Path, d
 def test_the_routes_bounds_are_the_feature_stores(api: Api) -> None:
     from annotated_types import Ge, Le
 
-    from loopwright.features.service import FIRST_MS, LAST_MS
     from loopwright.features.skew import MAX_SAMPLE
+    from loopwright.features.spec import FIRST_MS, LAST_MS
 
     bounds = {type(m): m for m in features_api.SkewIn.model_fields["sample"].metadata}
     assert (bounds[Ge].ge, bounds[Le].le) == (1, MAX_SAMPLE)

@@ -18,7 +18,7 @@ from .._ids import now_ms
 from ..errors import InvalidInput
 from .entities import Materialization
 from .materialize import online_views
-from .service import FIRST_MS, LAST_MS
+from .spec import FIRST_MS, LAST_MS
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import now_ms
 from ..errors import InvalidInput
+from .spec import FIRST_MS, LAST_MS
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -49,12 +50,10 @@ if TYPE_CHECKING:
     from .protocol import EntityRows, FeatureSelection, TimeArg
     from .spec import Kind, Spec
 
-__all__ = ["FIRST_MS", "LAST_MS", "MAX_MATERIALIZATIONS", "FeatureStore", "time_ms"]
+__all__ = ["MAX_MATERIALIZATIONS", "FeatureStore", "time_ms"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
-FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 MAX_MATERIALIZATIONS = 10_000  # rows one materializations() call may list
 
 

@@ -51,7 +51,9 @@ from blake3 import blake3
 
 __all__ = [
     "DTYPES",
+    "FIRST_MS",
     "KINDS",
+    "LAST_MS",
     "Kind",
     "Spec",
     "canonical_json",
@@ -79,6 +81,11 @@ DTYPES: Final[Mapping[str, str]] = {
 }
 
 Spec = Mapping[str, Any]
+
+# The times (UTC ms) a feature store accepts: those Python's datetime can hold. Outside them a
+# time is refused (a nanosecond value passed as ms, most likely), never stored.
+LAST_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+FIRST_MS: Final = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 
 
 def canonical_json(spec: Spec) -> str:

@@ -39,9 +39,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput, PermissionDenied, RequestTooLarge
-from ...features.service import FIRST_MS, LAST_MS
 from ...features.skew import MAX_SAMPLE
-from ...features.spec import Kind
+from ...features.spec import FIRST_MS, LAST_MS, Kind
 from ...governance.users import role_at_least
 from ...remote.features import TRAINING_SET_MEDIA
 from ...store import limits
