@@ -194,27 +194,30 @@ def _served(
 ) -> tuple[dict[str, list[Any]], dict[str, list[FieldStatus]], list[int | None]]:
     """Per feature of ``view``, the values and statuses of ``rows``; the rows' event times."""
     oldest = None if not view.ttl_seconds else now_ms - view.ttl_seconds * 1000
-    names = [feature for feature, _ in view.features]
-    values: dict[str, list[Any]] = {name: [] for name in names}
-    statuses: dict[str, list[FieldStatus]] = {name: [] for name in names}
-    times: list[int | None] = []
-    for row in rows:
-        if row is None or (oldest is not None and row.event_ms < oldest):
-            status: FieldStatus = "not_found" if row is None else "outside_ttl"
-            times.append(None)
-            for name in names:
-                values[name].append(None)
-                statuses[name].append(status)
-            continue
-        times.append(row.event_ms)
-        stored = row.values
-        for name in names:
-            if name in stored:
-                values[name].append(stored[name])
-                statuses[name].append("present")
-            else:  # a feature added to the view after this row was written
-                values[name].append(None)
-                statuses[name].append("not_found")
+    # Column by column in comprehensions: a 100-entity lookup of 10 features spent as long
+    # appending value by value as decoding the rows.
+    live = [
+        None if row is None or (oldest is not None and row.event_ms < oldest) else row
+        for row in rows
+    ]
+    times = [None if row is None else row.event_ms for row in live]
+    found: list[FieldStatus] = [
+        "present" if row is not None else "not_found" if stored is None else "outside_ttl"
+        for row, stored in zip(live, rows, strict=True)
+    ]
+    values: dict[str, list[Any]] = {}
+    statuses: dict[str, list[FieldStatus]] = {}
+    for name, _ in view.features:
+        column = [None if row is None else row.values.get(name, _ABSENT) for row in live]
+        if _ABSENT in column:  # a feature added to the view after some rows were written
+            statuses[name] = [
+                "not_found" if value is _ABSENT else status
+                for value, status in zip(column, found, strict=True)
+            ]
+            column = [None if value is _ABSENT else value for value in column]
+        else:
+            statuses[name] = list(found)
+        values[name] = column
     for name, dtype in view.features:
         decode = _DECODE.get(dtype)
         if decode is not None:
@@ -222,6 +225,7 @@ def _served(
     return values, statuses, times
 
 
+_ABSENT: Any = object()  # a row written before the feature existed
 _DECODE: dict[str, Callable[[Any], Any]] = {
     "timestamp": lambda micros: _EPOCH + timedelta(microseconds=micros),
     "bytes": base64.b64decode,
