@@ -159,3 +159,18 @@ def test_unknown_views_and_features_are_refused_by_the_resolution(online: Online
         online.definitions.resolve(["nope:conv_rate"])
     with pytest.raises(InvalidInput, match="no_such_feature"):
         online.definitions.resolve(["driver_stats:no_such_feature"])
+
+
+def test_a_row_written_before_a_feature_existed_reads_it_as_not_found(online: Online) -> None:
+    _load(online)
+    # Driver 7's row as an older version of the view wrote it: no 'trips' in it.
+    online.online.write("driver_stats", [(7,)], [NOW - HOUR], [None], [{"conv_rate": 0.9}], 1)
+    selection = online.definitions.resolve(["driver_stats:conv_rate", "driver_stats:trips"])
+
+    found = lookup(selection, online.online, {"driver_id": [7, 1]}, now_ms=NOW)
+
+    assert found.values == {"driver_id": [7, 1], "conv_rate": [0.9, 0.5], "trips": [None, 10]}
+    assert found.statuses == {
+        "conv_rate": ["present", "present"],
+        "trips": ["not_found", "present"],
+    }
