@@ -21,8 +21,9 @@ Example:
 
 On-demand feature views are code: the decorated function's source text is stored and run in a
 fresh namespace, offline and online alike, so it must import what it uses inside its body.
-Applying code is an editor's act, trusted like a pipeline's code: whoever may apply definitions
-may run code on the machines that serve and build training sets.
+Applying code is trusted like a pipeline's code: whoever may apply definitions may run code on
+the machines that serve and build training sets. On the embedded store that is an editor; through
+a server, where the code would run in the server, an administrator (server/api/features.py).
 """
 
 from __future__ import annotations

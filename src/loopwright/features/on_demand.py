@@ -3,8 +3,8 @@
 An on-demand view's spec holds its function's source text (never a pickle), so a training set
 and a served prediction run the same code. The text is executed in a fresh module namespace
 (postponed annotations, so ``df: pd.DataFrame`` needs no import at definition time), once per
-distinct code (cached). Applying code is an editor's act, trusted like a pipeline's:
-the code runs with the rights of whoever builds training sets or serves.
+distinct code (cached). Applying code is trusted like a pipeline's (through a server only an
+administrator may): the code runs with the rights of whoever builds training sets or serves.
 """
 
 from __future__ import annotations
