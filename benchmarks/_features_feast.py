@@ -17,15 +17,11 @@ SQLite, the offline store ``file`` (dask, Feast's default) or ``duckdb`` (ibis).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,18 +106,13 @@ def materialize(args: argparse.Namespace) -> dict[str, Any]:
     return {"wall_s": walls, "cpu_s": cpus, "online_db_mib": online.stat().st_size / child.MIB}
 
 
-def _batches(batch: int, calls: int, seed: int) -> list[list[int]]:
-    rng = random.Random(seed)
-    return [[rng.randrange(10_000) for _ in range(batch)] for _ in range(calls)]
-
-
 def online(args: argparse.Namespace) -> dict[str, Any]:
     from feast import FeatureStore
 
     store = FeatureStore(repo_path=str(args.repo))
     figures: dict[str, Any] = {}
     for batch in args.batch:
-        batches = _batches(batch, args.calls + args.warmup, batch)
+        batches = child.entity_batches(batch, args.calls + args.warmup, batch)
 
         def lookup(ids: list[int]) -> Any:
             rows = [{"entity_id": i} for i in ids]
@@ -146,34 +137,9 @@ def http(args: argparse.Namespace) -> dict[str, Any]:
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        started = time.perf_counter()
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"feast serve exited: {(args.repo / 'serve.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-            if time.perf_counter() - started > 120:
-                raise SystemExit("feast serve did not answer /health within 120 s")
-        figures: dict[str, Any] = {"startup_s": time.perf_counter() - started}
-        for batch in args.batch:
-            batches = _batches(batch, args.calls + args.warmup, batch)
-
-            def post(ids: list[int]) -> Any:
-                body = json.dumps({"features": REFS, "entities": {"entity_id": ids}}).encode()
-                request = urllib.request.Request(
-                    f"{base}/get-online-features",
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    return json.loads(answer.read())
-
-            figures[str(batch)] = child.latencies(post, batches, args.warmup)
-        return figures
+        return child.http_latencies(
+            server, base, "/get-online-features", args.repo / "serve.log", args, REFS
+        )
     finally:
         server.terminate()
         try:

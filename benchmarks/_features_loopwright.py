@@ -22,16 +22,12 @@ the generated Parquet with event and created timestamps), a service ``bench``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +114,12 @@ def materialize(args: argparse.Namespace) -> dict[str, Any]:
     return {"wall_s": walls, "cpu_s": cpus, "rows_written": rows}
 
 
-def _batches(batch: int, calls: int, seed: int) -> list[list[int]]:
-    rng = random.Random(seed)
-    return [[rng.randrange(10_000) for _ in range(batch)] for _ in range(calls)]
-
-
 def online(args: argparse.Namespace) -> dict[str, Any]:
     client, load = _materialize(args.home, args, None)
     load()
     figures: dict[str, Any] = {"store": args.online_store or "sqlite (default)"}
     for batch in args.batch:
-        batches = _batches(batch, args.calls + args.warmup, batch)
+        batches = child.entity_batches(batch, args.calls + args.warmup, batch)
 
         def lookup(ids: list[int]) -> Any:
             rows = [{"entity_id": i} for i in ids]
@@ -184,34 +175,7 @@ def http(args: argparse.Namespace) -> dict[str, Any]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        started = time.perf_counter()
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"loopwright server exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-            if time.perf_counter() - started > 120:
-                raise SystemExit("loopwright server did not answer /health within 120 s")
-        figures: dict[str, Any] = {"startup_s": time.perf_counter() - started}
-        for batch in args.batch:
-            batches = _batches(batch, args.calls + args.warmup, batch)
-
-            def post(ids: list[int]) -> Any:
-                body = json.dumps({"features": REFS, "entities": {"entity_id": ids}}).encode()
-                request = urllib.request.Request(
-                    f"{base}/api/v1/features/online",
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    return json.loads(answer.read())
-
-            figures[str(batch)] = child.latencies(post, batches, args.warmup)
-        return figures
+        return child.http_latencies(server, base, "/api/v1/features/online", log_path, args, REFS)
     finally:
         try:
             os.killpg(server.pid, signal.SIGTERM)
