@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,19 @@ def _missing(service: str, variable: str) -> None:
 @pytest.fixture
 def pg_uri() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Callable[[], AbstractContextManager[str]]:
+    """:func:`fresh_pg_database` for fixtures of a wider scope than a test (a module's server)."""
+    return fresh_pg_database
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped when the block ends."""
     if not PG_URI:
         _missing("PostgreSQL", "LOOPWRIGHT_TEST_PG_URI")
     import sqlalchemy as sa

@@ -23,7 +23,7 @@ from starlette.routing import Match
 
 from ..errors import InvalidInput, LoopwrightError, RequestTooLarge
 from ._route_index import RouteIndex
-from .auth import identify_async
+from .auth import LOGIN_PATH, identify_async
 from .errors import error_response
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class RequestGuard:
     async def _admit(self, scope: Scope, receive: Any, send: Any, declared: bytes | None) -> Any:
         """The ``receive`` the app may read the body with; raises the error refusing the
         request instead, before its body is read."""
-        if self.state.auth_enabled:
+        if self.state.auth_enabled and scope["path"] != LOGIN_PATH:  # the login form: no one yet
             await identify_async(Request(scope))  # cached on the request state
         settings = self.state.settings
         if declared is not None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -26,7 +26,7 @@ from ..errors import LoopwrightError
 from ._limits import RequestGuard
 from ._route_index import RouteIndex
 from ._state import ServerState
-from .auth import public
+from .auth import UI_PREFIX, public
 from .errors import MLFLOW_PREFIXES, error_body, error_response
 
 if TYPE_CHECKING:
@@ -134,12 +134,19 @@ def create_app(
     app.state.lw = state
     app.add_middleware(RequestGuard, state=state, routes=lambda: app.routes)
 
+    def on_dashboard(request: Request) -> bool:
+        return request.url.path.startswith(f"{UI_PREFIX}/")
+
     @app.exception_handler(LoopwrightError)
-    async def loopwright_error(request: Request, exc: LoopwrightError) -> JSONResponse:
+    async def loopwright_error(request: Request, exc: LoopwrightError) -> Response:
+        if on_dashboard(request):
+            from .ui._errors import error_page
+
+            return error_page(request, exc)
         return error_response(request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith(MLFLOW_PREFIXES):  # MLflow's clients match its wording
             from .mlflow.errors import validation_message
 
@@ -149,12 +156,21 @@ def create_app(
             f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}"
             for error in exc.errors()
         )
+        if on_dashboard(request):
+            from .ui._errors import ui_error
+
+            return ui_error(request, 400, "Bad request", problems or "invalid request")
         return error_body(
             request.url.path, "INVALID_PARAMETER_VALUE", problems or "invalid request", 400
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if on_dashboard(request):
+            from .ui._errors import ui_error
+
+            title = "Not found" if exc.status_code == 404 else "Bad request"
+            return ui_error(request, exc.status_code, title, f"{request.url.path}: {exc.detail}")
         code = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
             exc.status_code, "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
         )

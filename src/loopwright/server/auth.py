@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from ._state import ServerState
 
 __all__ = [
+    "LOGIN_PATH",
+    "SESSION_COOKIE",
+    "UI_PREFIX",
     "USER_HEADER",
     "Identity",
     "identify_async",
@@ -39,11 +42,19 @@ __all__ = [
 ]
 
 USER_HEADER = "X-Loopwright-User"  # who an unauthenticated (loopback) caller says it is
+# The dashboard's session: its cookie holds the API token the login page took. Only paths under
+# UI_PREFIX read it (the cookie's Path is UI_PREFIX too), so a browser's cookie never
+# authenticates an API call; the dashboard's writes check a CSRF token (server/ui/_page.py).
+UI_PREFIX = "/ui"
+SESSION_COOKIE = "lw_session"
+LOGIN_PATH = f"{UI_PREFIX}/login"  # takes a body before anyone is known (the request guard)
 
 
 def _secret(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
+        if request.scope["path"].startswith(UI_PREFIX):
+            return request.cookies.get(SESSION_COOKIE) or None
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":

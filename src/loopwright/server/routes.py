@@ -1,4 +1,5 @@
-"""Which routers the app serves: the native API (``/api/v1``) and MLflow's REST API."""
+"""Which routers the app serves: the native API (``/api/v1``), MLflow's REST API and the
+dashboard (``/ui``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ __all__ = ["include_routes"]
 def include_routes(app: FastAPI) -> None:
     from .api import routers as native_routers
     from .mlflow import routers as mlflow_routers
+    from .ui import routers as dashboard_routers
 
-    # MLflow's routes first: its client makes many small calls, each matched in order.
-    for router in (*mlflow_routers(), *native_routers()):
+    # MLflow's routes first: its client makes many small calls, each matched in order; the
+    # dashboard's pages last.
+    for router in (*mlflow_routers(), *native_routers(), *dashboard_routers()):
         app.include_router(router)

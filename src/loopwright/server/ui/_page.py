@@ -1,0 +1,278 @@
+"""What every dashboard page shares: the template environment, the caller's page context, the
+CSRF token, the security headers, and the forms' parsing.
+
+Pages are server-rendered Jinja2 templates (``loopwright/ui/templates``). A page handler takes
+the caller like an API handler does (``Viewer``, ``Approver`` from ``server/api/_deps``: the
+session cookie authenticates paths under ``/ui``) and answers ``render(request, "x.html",
+...)``. A handler that changes state also takes ``Depends(csrf_checked)``; its form carries
+``{{ csrf_field() }}`` (or htmx sends the ``X-CSRF-Token`` header the page's body declares).
+
+CSRF: a random token in the ``lw_csrf`` cookie (SameSite=Strict, so another site's request does
+not carry it) must come back in the form or header; another site can neither read the cookie
+nor set it, so it cannot forge the pair (double submit). It works with and without auth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ... import __version__
+from ...errors import InvalidInput, PermissionDenied
+from ...governance.users import role_at_least
+from ..auth import UI_PREFIX
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from ..auth import Identity
+
+__all__ = [
+    "CSRF_COOKIE",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "Page",
+    "csrf_checked",
+    "form_fields",
+    "redirect",
+    "render",
+    "secure",
+    "with_query",
+]
+
+CSRF_COOKIE = "lw_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+# No inline script or style anywhere (data travels in <script type="application/json">, which
+# is never run); the page may not be framed; forms post only here.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+# The navigation, in the loop's order: (section, label, path).
+NAV = (
+    ("home", "Overview", f"{UI_PREFIX}/"),
+    ("experiments", "Experiments", f"{UI_PREFIX}/experiments"),
+    ("datasets", "Datasets", f"{UI_PREFIX}/datasets"),
+    ("models", "Models", f"{UI_PREFIX}/models"),
+    ("approvals", "Approvals", f"{UI_PREFIX}/approvals"),
+    ("deployments", "Deployments", f"{UI_PREFIX}/deployments"),
+    ("monitoring", "Monitoring", f"{UI_PREFIX}/monitoring"),
+    ("loops", "Loops", f"{UI_PREFIX}/loops"),
+    ("pipelines", "Pipelines", f"{UI_PREFIX}/pipelines"),
+    ("lineage", "Lineage", f"{UI_PREFIX}/lineage"),
+    ("audit", "Audit", f"{UI_PREFIX}/audit"),
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """The caller as a template sees it (``page`` in every template)."""
+
+    identity: Identity | None  # None: not signed in (the login page, an error before auth)
+    auth: bool  # whether the server checks tokens (a sign-out button then)
+    csrf: str
+    path: str
+    version: str = __version__
+
+    def can(self, role: str) -> bool:
+        """Whether the caller holds ``role`` (templates show write buttons by it)."""
+        return self.identity is not None and role_at_least(self.identity.role, role)
+
+
+def _environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("loopwright.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ts=format_ms, num=format_number, short=short_id, filesize=format_bytes, ms=format_duration
+    )
+    env.globals.update(nav=NAV, ui=UI_PREFIX, with_query=with_query)
+    return env
+
+
+_ENV: list[Environment] = []
+
+
+def templates() -> Environment:
+    """The one template environment (made on first use: Jinja2 loads lazily)."""
+    if not _ENV:
+        _ENV.append(_environment())
+    return _ENV[0]
+
+
+def secure(response: Response) -> Response:
+    """``response`` with the dashboard's security headers."""
+    response.headers.update(_HEADERS)
+    return response
+
+
+def _csrf_of(request: Request) -> tuple[str, bool]:
+    """The request's CSRF token and whether it is new (its cookie must then be set)."""
+    known = request.cookies.get(CSRF_COOKIE, "")
+    if 20 <= len(known) <= 100 and known.isascii():
+        return known, False
+    return secrets.token_urlsafe(32), True
+
+
+def _identity(request: Request) -> Identity | None:
+    found = getattr(request.state, "identity", None)
+    return found if found is not None and hasattr(found, "role") else None
+
+
+def page_of(request: Request) -> Page:
+    """The page context of ``request`` (the caller as already authenticated, if at all)."""
+    csrf, _ = _csrf_of(request)
+    request.state.lw_csrf = getattr(request.state, "lw_csrf", None) or csrf
+    return Page(
+        identity=_identity(request),
+        auth=request.app.state.lw.auth_enabled,
+        csrf=request.state.lw_csrf,
+        path=request.url.path,
+    )
+
+
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
+    """``template`` rendered with ``context`` and ``page`` (see :class:`Page`), as HTML with the
+    security headers; pages are private (``no-store``)."""
+    page = page_of(request)
+    html = templates().get_template(template).render(page=page, **context)
+    response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    _keep_csrf(request, response)
+    return secure(response)
+
+
+def _keep_csrf(request: Request, response: Response) -> None:
+    token = getattr(request.state, "lw_csrf", None)
+    if token and request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            path=UI_PREFIX,
+            samesite="strict",
+            httponly=True,
+            secure=request.url.scheme == "https",
+        )
+
+
+def redirect(request: Request, url: str) -> Response:
+    """A 303 to ``url`` (after a form's POST: the browser then GETs it)."""
+    response = RedirectResponse(url, status_code=303)
+    _keep_csrf(request, response)
+    return secure(response)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The request's URL-encoded form (the body is already capped by the request guard); a
+    field given twice keeps its last value. Read once and kept on the request."""
+    cached = getattr(request.state, "lw_form", None)
+    if isinstance(cached, dict):
+        return cached
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    body = await request.body()
+    if body and kind != "application/x-www-form-urlencoded":
+        raise InvalidInput(
+            f"the dashboard's forms are sent as application/x-www-form-urlencoded, not {kind!r}"
+        )
+    try:
+        fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise InvalidInput("the form is not valid UTF-8") from None
+    request.state.lw_form = fields
+    return fields
+
+
+async def csrf_checked(request: Request) -> None:
+    """Refuse a state-changing dashboard request whose CSRF token does not match its cookie."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get(CSRF_HEADER) or (await form_fields(request)).get(CSRF_FIELD, "")
+    if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise PermissionDenied(
+            "the form's CSRF token does not match this browser's session; reload the page and "
+            "submit it again"
+        )
+
+
+def with_query(path: str, params: dict[str, Any], **changes: Any) -> str:
+    """``path`` with ``params`` updated by ``changes`` as its query (None drops a key): links
+    that keep a page's filter and sort while changing one of them."""
+    merged = {**params, **changes}
+    query = urlencode({k: v for k, v in merged.items() if v is not None and v != ""})
+    return f"{path}?{query}" if query else path
+
+
+def format_ms(value: int | float | None) -> str:
+    """A millisecond epoch as ``2026-12-05 14:03:07`` (UTC); empty for None."""
+    if value is None:
+        return ""
+    moment = dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """A metric or parameter value, short: 0.8312, 1.2e-05, 12,345."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value == int(value) and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def short_id(value: str | None, length: int = 8) -> str:
+    return "" if value is None else value[:length]
+
+
+def format_bytes(value: int | None) -> str:
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def format_duration(value: int | float | None) -> str:
+    """Milliseconds as ``850 ms``, ``12.3 s``, ``4 min 05 s``, ``2 h 10 min``."""
+    if value is None:
+        return ""
+    if value < 1000:
+        return f"{value:.0f} ms"
+    seconds = value / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

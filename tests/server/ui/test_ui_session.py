@@ -1,0 +1,105 @@
+"""Signing in and out of the dashboard, its CSRF guard and security headers, in Chromium and
+over plain HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+}
+
+
+def test_signing_in_with_a_token_opens_the_page_asked_for(
+    open_ui: Callable[..., Any], ui_server: Any, snap: Callable[..., Any], accessible: Any
+) -> None:
+    page = open_ui(None, allow=(401,))
+    page.goto("/ui/")
+    assert "/ui/login" in page.url  # no session: the login page, remembering where to go
+    accessible(page)
+    snap(page, "login")
+    page.fill("#token", "lw_not-a-real-token")
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    assert page.locator("[role=alert]").inner_text().startswith("the API token")
+    page.fill("#token", ui_server.tokens["vic"])
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    assert page.url.endswith("/ui/")
+    assert page.locator("header .user").inner_text().startswith("vic")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["lw_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/ui"
+    accessible(page)
+    snap(page, "overview")
+    with page.expect_navigation():
+        page.click("text=Sign out")
+    assert "/ui/login" in page.url
+    assert "lw_session" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_pages_carry_security_headers_and_no_session_means_login(ui_server: Any) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        first = http.get("/ui/?x=1")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/ui/login?next=%2Fui%2F%3Fx%3D1"
+        login = http.get("/ui/login")
+        assert login.status_code == 200
+        for name, value in HEADERS.items():
+            assert login.headers[name] == value
+        csp = login.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        # The API never reads the dashboard's cookie: a cookie alone is no API credential.
+        http.cookies.set("lw_session", ui_server.tokens["ada"])
+        assert http.get("/api/v1/experiments").status_code == 401
+
+
+def test_a_form_without_its_csrf_token_is_refused(ui_server: Any) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        http.get("/ui/login")  # sets the CSRF cookie
+        token = http.cookies["lw_csrf"]
+        forged = http.post("/ui/login", data={"token": ui_server.tokens["ada"]})
+        assert forged.status_code == 403
+        assert "CSRF" in forged.text
+        wrong = http.post(
+            "/ui/login", data={"token": ui_server.tokens["ada"], "csrf_token": "x" * 40}
+        )
+        assert wrong.status_code == 403
+        signed = http.post(
+            "/ui/login", data={"token": ui_server.tokens["ada"], "csrf_token": token}
+        )
+        assert signed.status_code == 303
+        assert http.get("/ui/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/x", "/api/v1/experiments", "/ui/\\\\evil"],
+)
+def test_after_login_only_dashboard_paths_are_followed(ui_server: Any, target: str) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        http.get("/ui/login")
+        answer = http.post(
+            "/ui/login",
+            data={
+                "token": ui_server.tokens["vic"],
+                "csrf_token": http.cookies["lw_csrf"],
+                "next": target,
+            },
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/ui/"
+
+
+def test_static_assets_are_served_and_nothing_else(ui_server: Any) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        js = http.get("/ui/static/lw.js")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+        for name in ("..%2F__init__.py", "nope.js", "lw.py", ".hidden.js"):
+            assert http.get(f"/ui/static/{name}").status_code == 404
