@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Test services for Loopwright, on 127.0.0.1 only: PostgreSQL, an S3 server (moto) and Redis
-# (the feature store's online store).
+# (the feature store's online store); plus Debian's Chromium, the browser the dashboard's tests
+# drive (a program, not a service: `start` installs it when missing).
 #
 #   scripts/services.sh start    start all three (idempotent: running services are left alone)
 #   scripts/services.sh stop     stop all three
 #   scripts/services.sh env      print the export lines the tests read (eval "$(... env)");
-#                                the Redis line only while Redis answers
+#                                the Redis line only while Redis answers, the Chromium line
+#                                only when it is installed
 #   scripts/services.sh status   say what is running; exit 1 unless all three are
 #
 # Environment:
@@ -323,6 +325,35 @@ stop_redis() {
     rm -f "$REDIS_PID_FILE"
 }
 
+# --- Chromium (the dashboard's browser tests) -------------------------------------------------
+
+find_chromium() {
+    local name
+    for name in chromium chromium-browser; do
+        command -v "$name" && return
+    done
+    return 1
+}
+
+# Like Redis: a warning when it is missing and cannot be installed (the browser tests then skip,
+# or fail under LOOPWRIGHT_TEST_REQUIRE_SERVICES=1). Playwright's own browser download is never
+# used: it needs internet access beyond the package registries.
+ensure_chromium() {
+    find_chromium >/dev/null && return
+    if ! is_root; then
+        log "warning: chromium not found on PATH; the dashboard's browser tests will skip" \
+            "(install it: apt-get install chromium, or run as root)"
+        return 0
+    fi
+    log "installing chromium with apt-get"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; then
+        log "warning: apt-get could not install chromium; the dashboard's browser tests will skip"
+        return 0
+    fi
+    find_chromium >/dev/null || log "warning: apt-get installed chromium but it is not on PATH"
+}
+
 # --- commands --------------------------------------------------------------------------------
 
 print_env() {
@@ -331,6 +362,10 @@ print_env() {
     # Only when it runs: without redis-server (see ensure_redis_bin) its tests skip.
     if redis_answers; then
         echo "export LOOPWRIGHT_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+    fi
+    local chromium
+    if chromium="$(find_chromium)"; then
+        echo "export LOOPWRIGHT_TEST_CHROMIUM=$chromium"
     fi
 }
 
@@ -354,7 +389,7 @@ status() {
 
 main() {
     case "${1:-}" in
-        start) init_state_dir; start_postgres; start_s3; start_redis ;;
+        start) init_state_dir; start_postgres; start_s3; start_redis; ensure_chromium ;;
         stop) init_state_dir; stop_redis; stop_s3; stop_postgres ;;
         env) print_env ;;
         status) init_state_dir; status ;;
