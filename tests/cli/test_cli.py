@@ -129,6 +129,7 @@ ACTION_COMMANDS = {
     ("schedules", "enable"),
     ("schedules", "disable"),
     ("server",),
+    ("ui",),
     ("serve",),
     ("tokens", "create"),
     ("tokens", "revoke"),

@@ -78,6 +78,7 @@ CREATING_COMMANDS = frozenset(
         "init",
         "gc",
         "server",
+        "ui",
         "db upgrade",
         "db current",  # reports an empty or missing database as such, creating nothing
         "data add",

@@ -28,6 +28,7 @@ from . import schedules as schedule_commands
 from . import serve as serve_commands
 from . import server as server_commands
 from . import tokens as token_commands
+from . import ui as ui_commands
 from . import users as user_commands
 from ._context import CliState
 from ._group import RootGroup
@@ -98,6 +99,7 @@ def root(
 
 home_commands.register(app)
 server_commands.register(app)
+ui_commands.register(app)
 serve_commands.register(app)
 predict_commands.register(app)
 lineage_commands.register(app)
