@@ -1,0 +1,136 @@
+"""``/ui/approvals``: approval requests, and the Approve/Reject forms that decide them.
+
+A decision is a POST form (CSRF-checked, ``Approver`` role) that calls the caller's registry
+exactly as ``POST /api/v1/approvals/{id}/approve|reject`` does: the registry checks the rule's
+role and separation of duties (nobody approves a version they registered or a request they
+opened) and records the audit event under the caller's name. A refusal is shown as a page with
+the registry's reason and its status (403, 409, 400), then the browser goes back where the form
+was (``next``, a dashboard path only) with a fixed notice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from ...errors import LoopwrightError
+from ..api._deps import Approver, State, Viewer
+from ..auth import UI_PREFIX
+from ..errors import status_for
+from ._page import csrf_checked, form_fields, redirect, render
+
+__all__ = ["NOTICES", "notice_of", "router", "this_page"]
+
+router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
+
+PAGE = 50
+MAX_PAGE = 500
+NOTICE_PARAM = "decided"
+# What a page says after a decision; the query carries only the key, so a link cannot make a
+# dashboard page show text of its author's choosing.
+NOTICES = {
+    "approved": "Your approval is recorded.",
+    "applied": "Your approval is recorded and the change is applied.",
+    "rejected": "The request is rejected; nothing changed.",
+}
+
+Status = Literal["pending", "approved", "rejected", "expired", "cancelled", "any"]
+
+
+def notice_of(request: Request) -> str | None:
+    """The notice a page shows after a decision redirected to it (None: none)."""
+    return NOTICES.get(request.query_params.get(NOTICE_PARAM, ""))
+
+
+@router.get("/approvals")
+def approvals(
+    request: Request,
+    state: State,
+    caller: Viewer,
+    status: Status = "pending",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+) -> Response:
+    """Requests with ``status`` (``any``: all), newest first."""
+    found = state.registry(caller).requests(None if status == "any" else status, None)
+    found.reverse()  # the registry lists oldest first; the newest matter most here
+    return render(
+        request,
+        "approvals/list.html",
+        requests=found[offset : offset + limit],
+        selected=status,  # not ``status``: render's HTTP status
+        statuses=get_args(Status),
+        offset=offset,
+        limit=limit,
+        total=len(found),
+        params={"status": status, "limit": limit if limit != PAGE else None},
+        notice=notice_of(request),
+        back=this_page(request),
+    )
+
+
+@router.post("/approvals/{request_id}/approve", dependencies=[Depends(csrf_checked)])
+async def approve(request: Request, request_id: str, state: State, caller: Approver) -> Response:
+    """Approve as the caller; the last approval needed applies the change."""
+    fields = await form_fields(request)
+    comment = fields.get("comment", "").strip() or None
+    back = _back_to(fields.get("next"))
+    try:
+        decided = state.registry(caller).approve(request_id, comment)
+    except LoopwrightError as refused:
+        return _refused(request, refused, back)
+    notice = "applied" if decided.status == "approved" else "approved"
+    return redirect(request, _with_notice(back, notice))
+
+
+@router.post("/approvals/{request_id}/reject", dependencies=[Depends(csrf_checked)])
+async def reject(request: Request, request_id: str, state: State, caller: Approver) -> Response:
+    """Reject as the caller, saying why (a comment is required); nothing changes."""
+    fields = await form_fields(request)
+    back = _back_to(fields.get("next"))
+    try:
+        state.registry(caller).reject(request_id, fields.get("comment", ""))
+    except LoopwrightError as refused:
+        return _refused(request, refused, back)
+    return redirect(request, _with_notice(back, "rejected"))
+
+
+def _refused(request: Request, refused: LoopwrightError, back: str) -> Response:
+    """The registry's refusal as a page that links back to where the form was."""
+    status = status_for(refused)
+    title = {403: "Not allowed", 404: "Not found", 409: "Conflict"}.get(status, "Bad request")
+    return render(
+        request,
+        "approvals/refused.html",
+        status=status,
+        title=title,
+        message=str(refused),
+        back=back,
+    )
+
+
+def this_page(request: Request) -> str:
+    """This page's path and query without a notice (the forms' ``next``)."""
+    query = [(k, v) for k, v in parse_qsl(request.url.query) if k != NOTICE_PARAM]
+    return request.url.path + (f"?{urlencode(query)}" if query else "")
+
+
+def _back_to(target: str | None) -> str:
+    """Where a decision returns: a dashboard path only (never another site); else the list."""
+    fallback = f"{UI_PREFIX}/approvals"
+    if not target or any(c in target for c in "\\\r\n") or target.startswith("//"):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith(f"{UI_PREFIX}/"):
+        return fallback
+    return target
+
+
+def _with_notice(target: str, notice: str) -> str:
+    parts = urlsplit(target)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != NOTICE_PARAM]
+    query.append((NOTICE_PARAM, notice))
+    return f"{parts.path}?{urlencode(query)}"
