@@ -1,0 +1,286 @@
+"""Every dashboard page, crawled in Chromium over a store with something in every section
+(:mod:`_ui_world`), as an admin and as a viewer.
+
+The crawl starts at ``/ui/``, follows every navigation link, then every link those pages hold
+that stays under ``/ui/`` (one level deep; assets, sign-out, JSON and downloads skipped; at most
+:data:`MAX_PAGES`). Each page must answer 200 with no console error, failed request or CSP
+violation, pass the axe scan, and is screenshotted. A viewer sees no enabled button of any
+state-changing form, and each such form found as the admin, replayed with the viewer's session
+and CSRF pair, is refused (403) and changes nothing.
+
+The README's screenshots come from here too: :func:`test_readme_screenshots` shoots the main
+pages at a fixed 1280x800 viewport into ``build/test-artifacts/ui/readme`` and, with
+``LOOPWRIGHT_UPDATE_SCREENSHOTS=1`` (``make screenshots``), into ``docs/screenshots``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+import pytest
+from _ui_world import DEPLOYMENT, MODEL, MONITOR, World, seed
+
+import loopwright as lw
+
+MAX_PAGES = 60
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+# Not pages: assets, signing out, chart JSON, file downloads (an artifact's bytes, an SBOM).
+SKIP = re.compile(r"^/ui/(static/|logout|login)|\.json(\?|$)|/artifact(\?|$)|download")
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+README = ROOT / "README.md"
+_ARTIFACTS = Path(os.environ.get("LOOPWRIGHT_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
+READMESHOTS = _ARTIFACTS / "ui" / "readme"
+UPDATE_SCREENSHOTS = os.environ.get("LOOPWRIGHT_UPDATE_SCREENSHOTS") == "1"
+
+# Collects Content-Security-Policy violations on window (the browser reports them as events).
+CSP_WATCH = """
+window.__lwCsp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__lwCsp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ` +
+                      `${e.sourceFile || document.location.href}:${e.lineNumber}`);
+});
+"""
+
+# Every link on the page (resolved), and for the navigation only the header's.
+LINKS = """(nav) => Array.from(document.querySelectorAll(nav ? "header nav a[href]" : "a[href]"))
+  .filter((a) => !a.hasAttribute("download")).map((a) => a.href)"""
+
+# The page's state-changing forms: method=post, other than signing out.
+POST_FORMS = """() => Array.from(document.querySelectorAll("form"))
+  .filter((f) => (f.getAttribute("method") || "").toLowerCase() === "post")
+  .filter((f) => !new URL(f.action).pathname.endsWith("/logout"))"""
+
+# Those forms' action and fields (as the browser would send them, submit button included).
+FORM_DATA = f"""() => ({POST_FORMS})().map((f) => {{
+  const button = f.querySelector("button[type=submit], button:not([type]), input[type=submit]");
+  const data = new FormData(f, button && button.name ? button : null);
+  return {{action: f.action, fields: Array.from(data.entries())
+    .filter(([, v]) => typeof v === "string")}};
+}})"""
+
+# Their buttons a viewer could press: visible and enabled.
+PRESSABLE = f"""() => ({POST_FORMS})().flatMap((f) =>
+  Array.from(f.querySelectorAll("button, input[type=submit]"))
+    .concat(f.id ? Array.from(document.querySelectorAll(`[form="${{f.id}}"]`)) : [])
+    .filter((b) => (b.type || "submit") === "submit")
+    .filter((b) => !b.disabled && b.getClientRects().length > 0)
+    .map((b) => `${{f.action}}: ${{(b.innerText || b.value || b.name).trim()}}`))"""
+
+
+@pytest.fixture(scope="module")
+def ui_seed() -> Any:
+    return seed
+
+
+@dataclass
+class Visit:
+    path: str  # path and query, e.g. "/ui/runs/ID"
+    title: str
+
+
+def _local(url: str, base: str) -> str | None:
+    """``url``'s path and query when it is a dashboard page worth visiting, else None."""
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" != base or not parts.path.startswith("/ui/"):
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return None if SKIP.search(path) else path
+
+
+def _plan(page: Any, base: str) -> list[str]:
+    """The crawl: ``/ui/``, the navigation, then their links (new paths first), capped."""
+    page.goto("/ui/")
+    nav = ["/ui/"] + [p for u in page.evaluate(LINKS, True) if (p := _local(u, base))]
+    nav = list(dict.fromkeys(nav))
+    found: list[str] = []
+    for path in nav:
+        response = page.goto(path)
+        assert response is not None and response.status == 200, f"{path}: {response}"
+        found += [p for u in page.evaluate(LINKS, False) if (p := _local(u, base))]
+    seen_paths = {urlsplit(p).path for p in nav}
+    fresh: list[str] = []
+    variants: list[str] = []
+    for path in dict.fromkeys(found):
+        if path in nav:
+            continue
+        bare = urlsplit(path).path
+        (variants if bare in seen_paths else fresh).append(path)
+        seen_paths.add(bare)
+    return (nav + fresh + variants)[:MAX_PAGES]
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower().removeprefix("/ui")).strip("-")[:80] or "home"
+
+
+def _visit(page: Any, path: str, accessible: Callable[[Any], Any]) -> Visit:
+    response = page.goto(path)
+    assert response is not None, f"{path}: no response"
+    assert response.status == 200, f"{path}: HTTP {response.status}"
+    page.wait_for_load_state("load")
+    accessible(page)
+    violations = page.evaluate("() => window.__lwCsp || []")
+    assert not violations, f"{path}: CSP violations {violations}"
+    return Visit(path, page.title())
+
+
+def _crawl(
+    user: str, open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
+) -> tuple[Any, list[Visit]]:
+    page = open_ui(user)
+    page.context.add_init_script(CSP_WATCH)
+    visits = []
+    for path in _plan(page, ui_server.url):
+        visits.append(_visit(page, path, accessible))
+        snap(page, f"every-{user}-{_slug(path)}")
+    return page, visits
+
+
+@pytest.mark.timeout(900)
+def test_every_page_renders_cleanly_for_an_admin(
+    open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
+) -> None:
+    _, visits = _crawl("ada", open_ui, ui_server, accessible, snap)
+    world: World = ui_server.seeded
+    reached = {v.path.split("?")[0] for v in visits}
+    # The crawl reaches the seeded records through the section pages' own links.
+    for wanted in (
+        f"/ui/experiments/{world.experiment_id}",
+        f"/ui/models/{MODEL}",
+        f"/ui/deployments/{DEPLOYMENT}",
+        f"/ui/monitoring/{MONITOR}",
+    ):
+        assert wanted in reached, f"no page links to {wanted}; reached: {sorted(reached)}"
+    assert len(visits) >= 20, [v.path for v in visits]
+
+
+@pytest.mark.timeout(900)
+def test_every_page_renders_for_a_viewer_without_write_buttons(
+    open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
+) -> None:
+    page = open_ui("vic")
+    page.context.add_init_script(CSP_WATCH)
+    pressable = []
+    for path in _plan(page, ui_server.url):
+        _visit(page, path, accessible)
+        snap(page, f"every-vic-{_slug(path)}")
+        pressable += [f"{path}: {b}" for b in page.evaluate(PRESSABLE)]
+    assert not pressable, "a viewer sees write buttons:\n" + "\n".join(pressable)
+
+
+def _state(ui_server: Any) -> tuple[Any, ...]:
+    """What a refused write must leave alone: the audit log (every change is recorded there)
+    and the approval requests."""
+    client = lw.connect(ui_server.settings.db_uri, home=ui_server.settings.home, user="ada")
+    try:
+        events = client.audit_events()
+        requests = client.registry.requests(status=None)
+        return (
+            len(events),
+            events[-1].id if events else None,
+            sorted((r.id, r.status) for r in requests),
+        )
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def viewer_http(ui_server: Any) -> Iterator[tuple[httpx.Client, str]]:
+    """An HTTP client signed in as vic through the login form, and its CSRF token."""
+    with httpx.Client(base_url=ui_server.url, timeout=30) as http:
+        http.get("/ui/login")
+        csrf = http.cookies["lw_csrf"]
+        signed = http.post("/ui/login", data={"token": ui_server.tokens["vic"], "csrf_token": csrf})
+        assert signed.status_code == 303, signed.text
+        yield http, http.cookies.get("lw_csrf") or csrf
+
+
+@pytest.mark.timeout(900)
+def test_the_admins_write_forms_are_refused_to_a_viewer(
+    open_ui: Callable[..., Any], ui_server: Any, viewer_http: tuple[httpx.Client, str]
+) -> None:
+    page = open_ui("ada")
+    forms: dict[str, list[tuple[str, str]]] = {}
+    for path in _plan(page, ui_server.url):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, f"{path}: {response}"
+        for form in page.evaluate(FORM_DATA):
+            forms.setdefault(form["action"], form["fields"])
+    world: World = ui_server.seeded
+    approve = f"{ui_server.url}/ui/approvals/{quote(world.pending_request_id)}/approve"
+    assert approve in forms, f"no approve form for the pending request among {sorted(forms)}"
+    http, csrf = viewer_http
+    before = _state(ui_server)
+    for action, fields in forms.items():
+        body = urlencode([(k, csrf if k == "csrf_token" else v) for k, v in fields])
+        answer = http.post(action, content=body, headers=FORM)
+        assert answer.status_code == 403, f"POST {action} as a viewer: HTTP {answer.status_code}"
+        assert _state(ui_server) == before, f"POST {action} as a viewer changed the store"
+
+
+# --- README screenshots ------------------------------------------------------------------------
+
+
+# docs/screenshots/<name>.png: the README's dashboard section shows these.
+def _readme_pages(world: World) -> dict[str, str]:
+    return {
+        "overview": "/ui/",
+        "runs": f"/ui/experiments/{world.experiment_id}",
+        "run": f"/ui/runs/{world.run_ids[0]}",
+        "compare": "/ui/compare?runs=" + ",".join(world.run_ids),
+        "model-version": f"/ui/models/{MODEL}/versions/1",
+        "approvals": "/ui/approvals",
+        "deployment": f"/ui/deployments/{DEPLOYMENT}",
+        "monitoring": f"/ui/monitoring/{MONITOR}",
+        "lineage": f"/ui/lineage?subject={MODEL}@1&kind=model_version",
+        "audit": "/ui/audit",
+    }
+
+
+README_SHOTS = (
+    *("overview", "runs", "run", "compare", "model-version", "approvals"),
+    *("deployment", "monitoring", "lineage", "audit"),
+)
+
+
+@pytest.mark.timeout(600)
+def test_readme_screenshots(
+    open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
+) -> None:
+    pages = _readme_pages(ui_server.seeded)
+    assert tuple(pages) == README_SHOTS
+    page = open_ui("ada")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.context.add_init_script(CSP_WATCH)
+    READMESHOTS.mkdir(parents=True, exist_ok=True)
+    # One backend is enough for the README (SQLite: runs everywhere).
+    update = UPDATE_SCREENSHOTS and ui_server.backend == "sqlite"
+    for name, path in pages.items():
+        _visit(page, path, accessible)
+        page.wait_for_load_state("networkidle")  # the charts' JSON
+        snap(page, f"readme-{name}")
+        shot = page.screenshot(full_page=False, type="png")
+        (READMESHOTS / f"{name}-{ui_server.backend}.png").write_bytes(shot)
+        if update:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            (SCREENSHOTS / f"{name}.png").write_bytes(shot)
+
+
+def test_the_readme_shows_screenshots_that_exist() -> None:
+    text = README.read_text(encoding="utf-8")
+    shown = re.findall(r"docs/screenshots/([^)\s\"'>]+)", text)
+    missing = [name for name in shown if not (SCREENSHOTS / name).is_file()]
+    assert not missing, f"README.md shows screenshots not in docs/screenshots: {missing}"
+    unknown = sorted({n for n in shown} - {f"{n}.png" for n in README_SHOTS})
+    assert not unknown, (
+        f"README.md shows {unknown}, which `make screenshots` does not write "
+        f"(it writes {README_SHOTS}); add them to _readme_pages or use those names"
+    )
