@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv quickstart test lint mlflow-suite services services-stop clean
+.PHONY: venv quickstart test lint mlflow-suite screenshots services services-stop clean
 
 venv: $(VENV)/.installed
 
@@ -37,6 +37,12 @@ lint: venv
 # MLflow's own REST tests against `loopwright server` (docs/mlflow-compatibility.md); CI runs it.
 mlflow-suite: venv
 	scripts/mlflow_suite.sh
+
+# The README's dashboard screenshots (docs/screenshots/*.png, 1280x800), shot by the browser test
+# over its seeded store (needs Chromium: scripts/services.sh start installs it).
+screenshots: venv
+	LOOPWRIGHT_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		"tests/server/ui/test_ui_every_page.py::test_readme_screenshots[sqlite]"
 
 services: venv
 	LW_VENV=$(VENV) scripts/services.sh start
