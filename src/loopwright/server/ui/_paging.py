@@ -1,0 +1,38 @@
+"""A list page's ``?offset=&limit=``, read from text so that a bad value is a 400 page naming it
+(FastAPI's own validation would answer JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import InvalidInput
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Paging", "paging"]
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Paging:
+    offset: int
+    limit: int
+
+
+def _count(name: str, text: str | None, default: int, low: int, high: int) -> int:
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit():
+        raise InvalidInput(f"{name} {text!r} is not a whole number from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} {value} is outside {low} to {high}; ask for a smaller page")
+    return value
+
+
+def paging(offset: str | None, limit: str | None) -> Paging:
+    """``offset`` (0 or more) and ``limit`` (1 to :data:`MAX_LIMIT`, default 50)."""
+    return Paging(
+        offset=_count("offset", offset, 0, 0, 10**12),
+        limit=_count("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
+    )
