@@ -1,0 +1,201 @@
+"""A metric's history as a chart spec (see ``lw.js``), downsampled in SQL.
+
+A long history (a million points) never reaches Python whole: the steps are cut into equal
+ranges and one ``GROUP BY`` keeps each range's lowest and highest value, so spikes survive; the
+first and last points are read exactly, so the curve's ends are true. Served by the primary key
+``(run_id, key, step, ...)`` of ``metrics``. Each range gives two points; they are ordered to
+continue the line (a falling curve shows max then min), a choice that never invents a value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from ...errors import InvalidInput
+from ...store import schema as t
+
+__all__ = ["AXES", "DEFAULT_POINTS", "Series", "parse_axis", "parse_points", "read_series", "spec"]
+
+Axis = Literal["step", "time", "relative"]
+AXES: tuple[Axis, ...] = ("step", "time", "relative")
+DEFAULT_POINTS = 1000
+MIN_POINTS, MAX_POINTS = 10, 10_000
+_X_LABELS = {"step": "step", "time": "time (UTC)", "relative": "seconds since the run started"}
+
+
+@dataclass(frozen=True)
+class Series:
+    """Points of one run's metric, x as asked (step, epoch ms or seconds since the start)."""
+
+    run_id: str
+    key: str
+    x: list[float]
+    y: list[float | None]
+    total: int  # points stored
+
+    @property
+    def downsampled(self) -> bool:
+        return len(self.x) < self.total
+
+
+def parse_axis(value: str | None) -> Axis:
+    if value is None or value == "":
+        return "step"
+    for axis in AXES:
+        if value == axis:
+            return axis
+    raise InvalidInput(f"x must be one of {', '.join(AXES)}, not {value!r}")
+
+
+def parse_points(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_POINTS
+    try:
+        points = int(value)
+    except ValueError:
+        points = -1
+    if not MIN_POINTS <= points <= MAX_POINTS:
+        raise InvalidInput(
+            f"points must be a whole number from {MIN_POINTS} to {MAX_POINTS}, not {value!r}"
+        )
+    return points
+
+
+def _finite(value: float, is_nan: bool) -> float | None:
+    # JSON has no NaN or infinity: a gap in the line says "no plottable value here".
+    return None if is_nan or not math.isfinite(value) else value
+
+
+def read_series(
+    conn: sa.Connection, run_id: str, key: str, start_time: int, axis: Axis, points: int
+) -> Series:
+    """``run_id``'s metric ``key`` with at most ``points`` points (ends included)."""
+    m = t.metrics.c
+    mine = (m.run_id == run_id, m.key == key)
+    # Whether it fits, without counting a long history.
+    head = sa.select(m.step).where(*mine).limit(points + 1).subquery()
+    rows: list[tuple[int, int, float | None]]  # (step, timestamp, value)
+    if conn.execute(sa.select(sa.func.count()).select_from(head)).scalar_one() <= points:
+        found = conn.execute(
+            sa.select(m.step, m.timestamp, m.value, m.is_nan)
+            .where(*mine)
+            .order_by(m.step, m.timestamp)
+        ).all()
+        rows = [(r.step, r.timestamp, _finite(r.value, r.is_nan)) for r in found]
+        total = len(rows)
+    else:
+        rows, total = _downsampled(conn, mine, points)
+    x = [_x(step, ts, start_time, axis) for step, ts, _ in rows]
+    if axis != "step":  # uPlot wants x ascending; times need not follow steps
+        order = sorted(range(len(rows)), key=x.__getitem__)
+        x = [x[i] for i in order]
+        rows = [rows[i] for i in order]
+    return Series(run_id, key, x, [value for _, _, value in rows], total)
+
+
+def _x(step: int, timestamp: int, start_time: int, axis: Axis) -> float:
+    if axis == "step":
+        return step
+    if axis == "time":
+        return timestamp
+    return (timestamp - start_time) / 1000
+
+
+Point = tuple[int, int, float | None]
+
+
+def _edge(conn: sa.Connection, mine: tuple[Any, ...], last: bool) -> Point:
+    m = t.metrics.c
+    order = (m.step.desc(), m.timestamp.desc()) if last else (m.step, m.timestamp)
+    row = conn.execute(
+        sa.select(m.step, m.timestamp, m.value, m.is_nan).where(*mine).order_by(*order).limit(1)
+    ).one()
+    return row.step, row.timestamp, _finite(row.value, row.is_nan)
+
+
+def _ranges(
+    conn: sa.Connection, mine: tuple[Any, ...], lo: int, width: int, count: int
+) -> list[Any]:
+    """Per step range: first/last step and time, lowest/highest value (NaN left out), points."""
+    m = t.metrics.c
+    real = sa.case((m.is_nan == sa.false(), m.value))
+    columns = (
+        sa.func.min(m.step).label("first_step"),
+        sa.func.max(m.step).label("last_step"),
+        sa.func.min(m.timestamp).label("first_ts"),
+        sa.func.max(m.timestamp).label("last_ts"),
+        sa.func.min(real).label("low"),
+        sa.func.max(real).label("high"),
+        sa.func.count().label("points"),
+    )
+    if conn.dialect.name == "sqlite":
+        # In process, one index range scan per range beats a GROUP BY's temporary b-tree
+        # (measured: 0.16 s against 0.36 s for 1M points).
+        found = []
+        for n in range(count):
+            start = lo + n * width
+            query = sa.select(*columns).where(*mine, m.step >= start, m.step < start + width)
+            row = conn.execute(query).one()
+            if row.points:
+                found.append(row)
+        return found
+    bucket = ((m.step - lo) // width).label("bucket")  # steps >= lo: floor and truncation agree
+    query = sa.select(bucket, *columns).where(*mine).group_by(bucket).order_by(bucket)
+    return list(conn.execute(query))
+
+
+def _downsampled(
+    conn: sa.Connection, mine: tuple[Any, ...], points: int
+) -> tuple[list[Point], int]:
+    """At most ``points`` points standing for the history, and how many it holds."""
+    first, last = _edge(conn, mine, last=False), _edge(conn, mine, last=True)
+    count = max(1, (points - 2) // 2)
+    width = max(1, -(-(last[0] - first[0] + 1) // count))  # ceil, in integers: no overflow
+    ranges = _ranges(conn, mine, first[0], width, count)
+    rows = [first]
+    previous = first[2]
+    for r in ranges:
+        low, high = _finite(r.low, r.low is None), _finite(r.high, r.high is None)
+        start, end = (r.first_step, r.first_ts), (r.last_step, r.last_ts)
+        if low == high or start == end:
+            rows.append((*end, high))
+            previous = high
+            continue
+        # A falling line enters a range near its max: show max first, then min.
+        falling = (
+            previous is not None
+            and low is not None
+            and high is not None
+            and abs(previous - high) < abs(previous - low)
+        )
+        pair = ((*start, high), (*end, low)) if falling else ((*start, low), (*end, high))
+        rows.extend(pair)
+        previous = pair[1][2]
+    rows.append(last)
+    total = sum(r.points for r in ranges)
+    # A range's point that repeats an exact end adds nothing.
+    ends = (first, last)
+    return [r for n, r in enumerate(rows) if n in (0, len(rows) - 1) or r not in ends], total
+
+
+def spec(series: list[Series], key: str, axis: Axis, labels: dict[str, str]) -> dict[str, Any]:
+    """The chart spec ``lw.js`` draws: one series per run, labelled by ``labels[run_id]``."""
+    notes = [
+        f"{labels[s.run_id]}: {len(s.x):,} of {s.total:,} points" for s in series if s.downsampled
+    ]
+    out: dict[str, Any] = {
+        "kind": "line",
+        "x_label": _X_LABELS[axis],
+        "x_time": axis == "time",
+        "y_label": key,
+        "series": [{"label": labels[s.run_id], "x": s.x, "y": s.y} for s in series],
+    }
+    if notes:
+        out["note"] = (
+            "downsampled (each step range keeps its lowest and highest value): " + "; ".join(notes)
+        )
+    return out

@@ -1,0 +1,106 @@
+"""The runs pages' test store (imported by bare name by ``test_ui_runs*.py``).
+
+:func:`seed` fills experiment ``sweep`` with :data:`SWEEP_RUNS` finished runs (params ``model``
+rf/gb and ``lr``, metrics ``auc`` and ``loss`` over ten steps; run ``sweep-007`` has the highest
+auc), and experiment ``long`` with one run whose ``loss`` has :data:`LONG_POINTS` points: a
+falling curve with one spike (:data:`SPIKE` at step :data:`SPIKE_STEP`) and one dip, plus
+artifacts of each preview kind. Built through ``TrackingService``, as a client would.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopwright.config import Settings
+from loopwright.store.home import open_store
+from loopwright.tracking import TrackingService
+from loopwright.tracking.entities import Metric
+
+SWEEP_RUNS = 120
+LONG_POINTS = 200_000
+SPIKE, SPIKE_STEP = 50.0, 123_457
+DIP, DIP_STEP = -7.0, 61_001
+START_MS = 1_780_000_000_000
+# A 1x1 red PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><script>alert(1)</script>'
+    b'<rect width="20" height="20" fill="#1f4fa3"/></svg>'
+)
+
+
+@dataclass(frozen=True)
+class RunsWorld:
+    sweep_id: str
+    best_run: str  # highest auc
+    run_ids: list[str]  # of sweep, in creation order
+    long_run: str
+    long_id: str  # experiment id of "long"
+
+
+def loss(step: int) -> float:
+    if step == SPIKE_STEP:
+        return SPIKE
+    if step == DIP_STEP:
+        return DIP
+    return math.exp(-step / 50_000) + (step % 13) / 1000
+
+
+def seed(settings: Settings, scratch: Path) -> RunsWorld:
+    with open_store(settings) as store:
+        return _fill(TrackingService(store, capture=False), scratch)
+
+
+def _fill(tracking: TrackingService, scratch: Path) -> RunsWorld:
+    try:
+        ids = []
+        for n in range(SWEEP_RUNS):
+            run = tracking.create_run(experiment="sweep", name=f"sweep-{n:03d}")
+            tracking.log_params(
+                run.id, {"model": "rf" if n % 2 else "gb", "lr": 0.01 * (1 + n % 5)}
+            )
+            auc = 0.5 + (0.4 if n == 7 else 0.3 * ((n * 37) % 100) / 100)
+            tracking.log_metric_points(
+                run.id,
+                [Metric("auc", auc * s / 9, s, START_MS + n * 1000 + s) for s in range(10)]
+                + [
+                    Metric("loss", 1 / (s + 1 + n % 3), s, START_MS + n * 1000 + s)
+                    for s in range(10)
+                ],
+            )
+            tracking.end_run(run.id)
+            ids.append(run.id)
+        long = tracking.create_run(experiment="long", name="long-run")
+        points = [Metric("loss", loss(s), s, long.start_time + s * 10) for s in range(LONG_POINTS)]
+        tracking.log_metric_points(long.id, points)
+        tracking.log_params(long.id, {"model": "rf", "lr": 0.05})
+        scratch.mkdir(parents=True, exist_ok=True)
+        files = {
+            "notes.txt": b"line one <b>not bold</b>\nline two\n",
+            "plots/curve.png": PNG,
+            "plots/shape.svg": SVG,
+            "data/sample.csv": b"id,score,label\n1,0.25,no\n2,0.75,yes\n3,0.5,<i>x</i>\n",
+            "data/blob.bin": bytes(range(256)) * 8,
+        }
+        for rel, data in files.items():
+            local = scratch / rel
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(data)
+            folder = rel.rpartition("/")[0] or None
+            stored = tracking.log_artifact(long.id, local, folder)
+            assert stored.path == rel, stored.path
+        tracking.end_run(long.id)
+        return RunsWorld(
+            sweep_id=tracking.get_experiment_by_name("sweep").id,
+            best_run=ids[7],
+            run_ids=ids,
+            long_run=long.id,
+            long_id=tracking.get_experiment_by_name("long").id,
+        )
+    finally:
+        tracking.close()
