@@ -30,21 +30,38 @@ class Seeded:
 
 
 def _seed(settings: Settings) -> Seeded:
+    import pandas as pd
     from sklearn.dummy import DummyClassifier
 
     from loopwright.client import Client
+    from loopwright.loop._gate_records import GateService
+    from loopwright.loop.entities import RuleOutcome
+    from loopwright.loop.gates import load_gate_spec
     from loopwright.registry.entities import ApprovalPolicy, ApprovalRequest, ApprovalRule
     from loopwright.registry.service import RegistryService
 
     def as_user(name: str) -> Settings:
         return resolve_settings(home=settings.home, db_uri=settings.db_uri, user=name)
 
+    frame = pd.DataFrame({"tenure": [1.0, 30.0, 2.0, 40.0], "plan": ["a", "b", "a", "b"]})
     with Client(as_user("eve")) as eve:
+        holdout = eve.datasets.add("churn-holdout", frame.assign(churned=[1, 0, 1, 0]))
         with eve.start_run(experiment="churn") as run:
-            run.log_model(DummyClassifier().fit([[0.0, 1.0], [1.0, 0.0]], [0, 1]))
-        eve.registry.register("churn", run_id=run.id, metrics={"auc": 0.875})
+            model = DummyClassifier().fit(frame[["tenure"]], [1, 0, 1, 0])
+            run.log_model(model, input_example=frame[["tenure"]])
+        eve.registry.register(
+            "churn", run_id=run.id, metrics={"auc": 0.875}, dataset_version_ids=[holdout.id]
+        )
         eve.registry.register("churn", run_id=run.id)
         eve.registry.register("fraud", run_id=run.id, description="card fraud scores")
+        gate = {"name": "quality", "dataset": "churn-holdout", "target": "churned"}
+        GateService(eve.store, actor="eve").record(
+            load_gate_spec({**gate, "rules": ["metrics.auc >= 0.8"]}),
+            model="churn",
+            version=1,
+            dataset_version_id=holdout.id,
+            outcomes=[RuleOutcome("metrics.auc >= 0.8", 0.875, True)],
+        )
         ada = RegistryService(eve.store, actor="ada")
         rules = ("stage:Production", "alias:champion", "alias:challenger")
         ada.set_policy("churn", ApprovalPolicy(tuple(ApprovalRule(r) for r in rules)))
@@ -71,6 +88,12 @@ def _api(ui_server: Any, user: str, path: str) -> Any:
     return answer.json()
 
 
+def _settle(page: Any) -> None:
+    """Wait until the page has loaded everything (its favicon too): a navigation started
+    earlier aborts those requests, which the browser watch counts as failures."""
+    page.wait_for_load_state("networkidle")
+
+
 @contextmanager
 def _session(ui_server: Any, user: str) -> Iterator[httpx.Client]:
     """A dashboard session over plain HTTP (its cookies hold the session and CSRF token)."""
@@ -89,12 +112,14 @@ def test_an_approver_approves_on_the_model_page_and_the_audit_log_names_them(
 ) -> None:
     seeded: Seeded = ui_server.seeded
     page = open_ui("abe")
+    _settle(page)  # the overview the sign-in led to
     page.goto("/ui/models")
     rows = page.locator("main table tbody tr")
     assert rows.count() == 2
     assert "churn" in rows.nth(0).inner_text() and "fraud" in rows.nth(1).inner_text()
     accessible(page)
     snap(page, "models-list")
+    _settle(page)
     page.click("main table >> text=churn")
     assert page.url.endswith("/ui/models/churn")
     row = page.locator(f"#request-{seeded.approve_me}")
@@ -102,6 +127,7 @@ def test_an_approver_approves_on_the_model_page_and_the_audit_log_names_them(
     accessible(page)
     snap(page, "models-model")
     row.locator("input[name=comment]").fill("auc holds on the holdout")
+    _settle(page)
     with page.expect_navigation():
         row.locator("button", has_text="Approve").click()
     assert "/ui/models/churn?decided=applied" in page.url
@@ -126,12 +152,14 @@ def test_a_viewer_sees_no_decision_buttons_and_a_forged_decision_changes_nothing
 ) -> None:
     seeded: Seeded = ui_server.seeded
     page = open_ui("vic")
+    _settle(page)  # the overview the sign-in led to
     page.goto("/ui/approvals")
     assert page.locator(f"#request-{seeded.own}").count() == 1
     assert page.locator("form[action*='/approve'], form[action*='/reject']").count() == 0
     assert "needs role approver" in page.locator(f"#request-{seeded.own}").inner_text()
     accessible(page)
     snap(page, "approvals-viewer")
+    _settle(page)
     page.goto("/ui/models/churn")
     assert page.locator("main button").count() == 0
     accessible(page)
@@ -155,8 +183,10 @@ def test_the_requester_approving_their_own_request_is_told_why_not(
 ) -> None:
     seeded: Seeded = ui_server.seeded
     page = open_ui("abe", allow=(403,))
+    _settle(page)  # the overview the sign-in led to
     page.goto("/ui/approvals")
     row = page.locator(f"#request-{seeded.own}")
+    _settle(page)
     with page.expect_navigation():
         row.locator("button", has_text="Approve").click()
     assert page.locator("h1").inner_text() == "Not allowed"
@@ -164,6 +194,7 @@ def test_the_requester_approving_their_own_request_is_told_why_not(
     assert "opened request" in message and "cannot approve" in message
     accessible(page)
     snap(page, "approvals-refused")
+    _settle(page)
     with page.expect_navigation():
         page.click("text=Back to where you were")
     assert page.url.endswith("/ui/approvals")
@@ -175,16 +206,19 @@ def test_an_approver_rejects_with_a_reason_and_nothing_moves(
 ) -> None:
     seeded: Seeded = ui_server.seeded
     page = open_ui("abe")
+    _settle(page)  # the overview the sign-in led to
     page.goto("/ui/approvals")
     accessible(page)
     snap(page, "approvals-pending")
     row = page.locator(f"#request-{seeded.reject_me}")
     assert "Production" in row.inner_text()
     row.locator("textarea[name=comment]").fill("no fairness review yet")
+    _settle(page)
     with page.expect_navigation():
         row.locator("button", has_text="Reject").click()
     assert "decided=rejected" in page.url
     assert "nothing changed" in page.locator("[role=status]").inner_text()
+    _settle(page)
     page.goto("/ui/approvals?status=rejected")
     row = page.locator(f"#request-{seeded.reject_me}")
     assert "no fairness review yet" in row.inner_text() and "abe" in row.inner_text()
@@ -203,18 +237,25 @@ def test_the_version_page_shows_the_card_escaped_and_downloads_the_sbom(
 
     seeded: Seeded = ui_server.seeded
     page = open_ui("vic")
+    _settle(page)  # the overview the sign-in led to
     page.goto("/ui/models/churn/versions/1")
     card = page.locator("section.card-body")
     assert CARD_TEXT in card.inner_text()  # the stored text as text, its tags not obeyed
     assert card.locator("b").count() == 0
     assert "Not provided" in card.inner_text()  # limitations were never written
     assert page.locator(f"a[href='/ui/runs/{seeded.run_id}']").count() == 1
-    lineage = page.locator("a", has_text="Lineage").get_attribute("href")
+    lineage = page.locator("main a", has_text="Lineage").get_attribute("href")
     assert lineage == "/ui/lineage?subject=churn%401&kind=model_version"
     assert "auc" in page.locator("main").inner_text()
+    signature = page.locator("main table", has=page.locator("th", has_text="Required"))
+    assert "tenure" in signature.first.inner_text()
+    gates = page.locator("main table", has=page.locator("th", has_text="Verdict"))
+    assert "quality" in gates.inner_text() and "metrics.auc >= 0.8" in gates.inner_text()
+    assert page.locator("a[href='/ui/datasets/churn-holdout/versions/1']").count() == 1
     accessible(page)
     snap(page, "models-version")
 
+    _settle(page)
     with page.expect_download() as download:
         page.click("text=Download SBOM")
     saved = download.value
