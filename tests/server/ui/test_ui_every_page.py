@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -80,12 +79,6 @@ def ui_seed() -> Any:
     return seed
 
 
-@dataclass
-class Visit:
-    path: str  # path and query, e.g. "/ui/runs/ID"
-    title: str
-
-
 def _local(url: str, base: str) -> str | None:
     """``url``'s path and query when it is a dashboard page worth visiting, else None."""
     parts = urlsplit(url)
@@ -96,15 +89,16 @@ def _local(url: str, base: str) -> str | None:
 
 
 def _plan(page: Any, base: str) -> list[str]:
-    """The crawl: ``/ui/``, the navigation, then their links (new paths first), capped."""
+    """The crawl: ``/ui/``, the navigation, then their links (new paths first), capped. A page
+    that fails here is still planned (its visit reports it)."""
     page.goto("/ui/")
     nav = ["/ui/"] + [p for u in page.evaluate(LINKS, True) if (p := _local(u, base))]
     nav = list(dict.fromkeys(nav))
     found: list[str] = []
     for path in nav:
         response = page.goto(path)
-        assert response is not None and response.status == 200, f"{path}: {response}"
-        found += [p for u in page.evaluate(LINKS, False) if (p := _local(u, base))]
+        if response is not None and response.status == 200:
+            found += [p for u in page.evaluate(LINKS, False) if (p := _local(u, base))]
     seen_paths = {urlsplit(p).path for p in nav}
     fresh: list[str] = []
     variants: list[str] = []
@@ -121,36 +115,56 @@ def _slug(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.lower().removeprefix("/ui")).strip("-")[:80] or "home"
 
 
-def _visit(page: Any, path: str, accessible: Callable[[Any], Any]) -> Visit:
+def _visit(page: Any, path: str, accessible: Callable[[Any], Any]) -> list[str]:
+    """Load ``path`` and check it; returns what is wrong with it (nothing: a clean page)."""
     response = page.goto(path)
-    assert response is not None, f"{path}: no response"
-    assert response.status == 200, f"{path}: HTTP {response.status}"
+    if response is None or response.status != 200:
+        return [f"{path}: HTTP {response and response.status}"]
     page.wait_for_load_state("load")
-    accessible(page)
+    problems = []
+    try:
+        accessible(page)
+    except AssertionError as failure:
+        problems.append(f"{path}: {failure}")
     violations = page.evaluate("() => window.__lwCsp || []")
-    assert not violations, f"{path}: CSP violations {violations}"
-    return Visit(path, page.title())
+    if violations:
+        problems.append(f"{path}: CSP violations {violations}")
+    return problems
 
 
 def _crawl(
-    user: str, open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
-) -> tuple[Any, list[Visit]]:
+    user: str,
+    open_ui: Callable[..., Any],
+    ui_server: Any,
+    accessible: Any,
+    snap: Any,
+    check: Callable[[Any, str], list[str]] = lambda page, path: [],
+) -> list[str]:
+    """Visit every planned page as ``user``; fails listing every page's problems (a page's
+    own ``check`` included). Returns the pages visited."""
     page = open_ui(user)
     page.context.add_init_script(CSP_WATCH)
-    visits = []
-    for path in _plan(page, ui_server.url):
-        visits.append(_visit(page, path, accessible))
+    planned = _plan(page, ui_server.url)
+    problems = []
+    for path in planned:
+        found = _visit(page, path, accessible)
+        if not found:
+            found = check(page, path)
+        problems += found
         snap(page, f"every-{user}-{_slug(path)}")
-    return page, visits
+    assert not problems, f"{len(problems)} problems on {len(planned)} pages:\n" + "\n".join(
+        problems
+    )
+    return planned
 
 
 @pytest.mark.timeout(900)
 def test_every_page_renders_cleanly_for_an_admin(
     open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
 ) -> None:
-    _, visits = _crawl("ada", open_ui, ui_server, accessible, snap)
+    visited = _crawl("ada", open_ui, ui_server, accessible, snap)
     world: World = ui_server.seeded
-    reached = {v.path.split("?")[0] for v in visits}
+    reached = {path.split("?")[0] for path in visited}
     # The crawl reaches the seeded records through the section pages' own links.
     for wanted in (
         f"/ui/experiments/{world.experiment_id}",
@@ -159,21 +173,17 @@ def test_every_page_renders_cleanly_for_an_admin(
         f"/ui/monitoring/{MONITOR}",
     ):
         assert wanted in reached, f"no page links to {wanted}; reached: {sorted(reached)}"
-    assert len(visits) >= 20, [v.path for v in visits]
+    assert len(visited) >= 20, visited
 
 
 @pytest.mark.timeout(900)
 def test_every_page_renders_for_a_viewer_without_write_buttons(
     open_ui: Callable[..., Any], ui_server: Any, accessible: Any, snap: Any
 ) -> None:
-    page = open_ui("vic")
-    page.context.add_init_script(CSP_WATCH)
-    pressable = []
-    for path in _plan(page, ui_server.url):
-        _visit(page, path, accessible)
-        snap(page, f"every-vic-{_slug(path)}")
-        pressable += [f"{path}: {b}" for b in page.evaluate(PRESSABLE)]
-    assert not pressable, "a viewer sees write buttons:\n" + "\n".join(pressable)
+    def no_write_buttons(page: Any, path: str) -> list[str]:
+        return [f"{path}: a viewer sees {b}" for b in page.evaluate(PRESSABLE)]
+
+    _crawl("vic", open_ui, ui_server, accessible, snap, no_write_buttons)
 
 
 def _state(ui_server: Any) -> tuple[Any, ...]:
@@ -264,7 +274,8 @@ def test_readme_screenshots(
     # One backend is enough for the README (SQLite: runs everywhere).
     update = UPDATE_SCREENSHOTS and ui_server.backend == "sqlite"
     for name, path in pages.items():
-        _visit(page, path, accessible)
+        problems = _visit(page, path, accessible)
+        assert not problems, problems
         page.wait_for_load_state("networkidle")  # the charts' JSON
         snap(page, f"readme-{name}")
         shot = page.screenshot(full_page=False, type="png")
