@@ -30,7 +30,7 @@ PALETTE = (
     "#5d6d7e",
     "#6b8e23",
 )  # fmt: skip  (lw.js's, in order)
-WIDTH, HEIGHT, TOP, BOTTOM, SIDE = 900, 320, 36, 40, 70
+WIDTH, HEIGHT, TOP, BOTTOM, SIDE = 900, 320, 36, 40, 130
 
 
 def run_ids_of(values: Iterable[str]) -> list[str]:

@@ -88,7 +88,7 @@ def read_series(
         rows = [(r.step, r.timestamp, _finite(r.value, r.is_nan)) for r in found]
         total = len(rows)
     else:
-        rows, total = _downsampled(conn, mine, points)
+        rows, total = _downsampled(conn, mine, points, axis != "step")
     x = [_x(step, ts, start_time, axis) for step, ts, _ in rows]
     if axis != "step":  # uPlot wants x ascending; times need not follow steps
         order = sorted(range(len(rows)), key=x.__getitem__)
@@ -117,49 +117,69 @@ def _edge(conn: sa.Connection, mine: tuple[Any, ...], last: bool) -> Point:
     return row.step, row.timestamp, _finite(row.value, row.is_nan)
 
 
+@dataclass(frozen=True)
+class _Range:
+    first_step: int
+    last_step: int
+    first_ts: int
+    last_ts: int
+    low: float | None
+    high: float | None
+    points: int
+
+
 def _ranges(
-    conn: sa.Connection, mine: tuple[Any, ...], lo: int, width: int, count: int
-) -> list[Any]:
-    """Per step range: first/last step and time, lowest/highest value (NaN left out), points."""
+    conn: sa.Connection, mine: tuple[Any, ...], lo: int, width: int, count: int, by_time: bool
+) -> list[_Range]:
+    """Per step range: where it starts and ends (in steps, or in time when ``by_time``: only
+    what the axis shows is aggregated, the other is the range's bounds), its lowest and highest
+    value (NaN left out), and its points."""
     m = t.metrics.c
     real = sa.case((m.is_nan == sa.false(), m.value))
+    start, end = (m.timestamp, m.timestamp) if by_time else (m.step, m.step)
     columns = (
-        sa.func.min(m.step).label("first_step"),
-        sa.func.max(m.step).label("last_step"),
-        sa.func.min(m.timestamp).label("first_ts"),
-        sa.func.max(m.timestamp).label("last_ts"),
-        sa.func.min(real).label("low"),
-        sa.func.max(real).label("high"),
-        sa.func.count().label("points"),
+        sa.func.min(start),
+        sa.func.max(end),
+        sa.func.min(real),
+        sa.func.max(real),
+        sa.func.count(),
     )
+
+    def made(n: int, row: Any) -> _Range:
+        if by_time:
+            first, last = lo + n * width, lo + (n + 1) * width - 1
+            return _Range(first, last, row[0], row[1], row[2], row[3], row[4])
+        return _Range(row[0], row[1], 0, 0, row[2], row[3], row[4])
+
     if conn.dialect.name == "sqlite":
         # In process, one index range scan per range beats a GROUP BY's temporary b-tree
         # (measured: 0.16 s against 0.36 s for 1M points).
         found = []
         for n in range(count):
-            start = lo + n * width
-            query = sa.select(*columns).where(*mine, m.step >= start, m.step < start + width)
+            low = lo + n * width
+            query = sa.select(*columns).where(*mine, m.step >= low, m.step < low + width)
             row = conn.execute(query).one()
-            if row.points:
-                found.append(row)
+            if row[4]:
+                found.append(made(n, row))
         return found
-    bucket = ((m.step - lo) // width).label("bucket")  # steps >= lo: floor and truncation agree
-    query = sa.select(bucket, *columns).where(*mine).group_by(bucket).order_by(bucket)
-    return list(conn.execute(query))
+    bucket = (m.step - lo) // width  # steps >= lo: floor and truncation agree
+    query = sa.select(*columns, bucket).where(*mine).group_by(bucket).order_by(bucket)
+    return [made(row[5], row) for row in conn.execute(query)]
 
 
 def _downsampled(
-    conn: sa.Connection, mine: tuple[Any, ...], points: int
+    conn: sa.Connection, mine: tuple[Any, ...], points: int, by_time: bool
 ) -> tuple[list[Point], int]:
     """At most ``points`` points standing for the history, and how many it holds."""
     first, last = _edge(conn, mine, last=False), _edge(conn, mine, last=True)
     count = max(1, (points - 2) // 2)
     width = max(1, -(-(last[0] - first[0] + 1) // count))  # ceil, in integers: no overflow
-    ranges = _ranges(conn, mine, first[0], width, count)
+    ranges = _ranges(conn, mine, first[0], width, count, by_time)
     rows = [first]
     previous = first[2]
     for r in ranges:
-        low, high = _finite(r.low, r.low is None), _finite(r.high, r.high is None)
+        low = None if r.low is None else _finite(r.low, False)
+        high = None if r.high is None else _finite(r.high, False)
         start, end = (r.first_step, r.first_ts), (r.last_step, r.last_ts)
         if low == high or start == end:
             rows.append((*end, high))

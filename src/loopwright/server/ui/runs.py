@@ -36,8 +36,16 @@ router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _label(run: Run) -> str:
-    return f"{run.name or run.id[:8]} ({run.id[:8]})"
+def _labels(runs: list[Run]) -> dict[str, str]:
+    """Each run's name, with the end of its id where names repeat (ids share their time-ordered
+    beginning, so the end tells them apart)."""
+    names = [run.name for run in runs]
+    return {
+        run.id: run.name
+        if run.name and names.count(run.name) == 1
+        else f"{run.name} ({run.id[-8:]})"
+        for run in runs
+    }
 
 
 # --- experiments ---------------------------------------------------------------------------------
@@ -204,7 +212,7 @@ def _compared(request: Request, state: Any) -> list[Run]:
 @router.get("/compare")
 def compare(request: Request, state: State, _: Viewer) -> Response:
     runs = _compared(request, state)
-    labels = {run.id: _label(run) for run in runs}
+    labels = _labels(runs)
     counts: dict[str, int] = {}
     for run in runs:
         for key in run.metrics:
@@ -242,5 +250,5 @@ def compare_spec(request: Request, key: str, state: State, _: Viewer) -> Respons
         raise NotFound(f"none of the compared runs has the metric {key!r}")
     with state.tracking.db.read() as conn:
         series = [read_series(conn, r.id, key, r.start_time, axis, points) for r in runs]
-    labels = {run.id: _label(run) for run in runs}
+    labels = _labels(runs)
     return JSONResponse(spec(series, key, axis, labels), headers=_NO_STORE)
