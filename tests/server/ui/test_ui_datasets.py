@@ -104,3 +104,28 @@ def test_a_dataset_page_pages_its_versions(http: httpx.Client) -> None:
     assert "offset=1" in first.text  # a next link
     second = http.get(f"/ui/datasets/{DATASET}?limit=1&offset=1")
     assert ">v1<" in second.text and ">v2<" not in second.text
+
+
+def test_a_profile_of_every_column_kind_renders(http: httpx.Client, ui_server: Any) -> None:
+    """Text, boolean, time and all-null columns carry other statistics than numbers do."""
+    import pandas as pd
+
+    import loopwright as lw
+
+    client = lw.connect(ui_server.settings.db_uri, home=ui_server.settings.home, user="eve")
+    try:
+        frame = pd.DataFrame(
+            {
+                "city": ["Oslo", "Lima", "Oslo", None],
+                "ok": [True, False, True, True],
+                "at": pd.to_datetime(["2026-01-01", "2026-02-01", None, "2026-03-01"]),
+                "nothing": [None, None, None, None],
+            }
+        )
+        client.datasets.add("mixed", frame, message="every kind")
+    finally:
+        client.close()
+    response = http.get("/ui/datasets/mixed/versions/1")
+    assert response.status_code == 200, response.text
+    assert "Top values of city" in response.text and ">Oslo<" in response.text
+    assert "None" not in response.text.split("<h2>Profile</h2>")[1].split("<h2>Files")[0]

@@ -147,8 +147,9 @@ def _tables(version: DatasetVersion) -> list[dict[str, Any]]:
         if not isinstance(profile, dict):
             continue
         columns = []
-        for name, stats in (profile.get("columns") or {}).items():
-            histogram = stats.get("histogram") if isinstance(stats, dict) else None
+        for name, given in (profile.get("columns") or {}).items():
+            stats = given if isinstance(given, dict) else {}
+            histogram = stats.get("histogram")
             spec = None
             if histogram and histogram.get("counts") and charts < MAX_CHARTS:
                 charts += 1
