@@ -1,0 +1,162 @@
+"""The deployments pages in Chromium: the traffic split, the live figures per variant (which
+reload themselves), the latency and throughput charts, the recent predictions with their
+lineage links; over HTTP: the figures' numbers, an unknown deployment and a bad window."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from _ui_world import DEPLOYMENT, MODEL, World, seed
+
+from loopwright.config import Settings
+from loopwright.server.ui.deployments import shares
+from loopwright.serving.entities import Deployment, Variant
+from loopwright.serving.prediction_log import PredictionLog, PredictionRecord, log_location
+
+CANARY_REQUESTS, CANARY_ERRORS = 20, 5
+
+
+def _seed(settings: Settings) -> World:
+    """The shared world, plus 20 requests answered by a ``canary`` variant in the last ten
+    minutes, 5 of them failed (status 500), latencies 10..29 ms."""
+    world = seed(settings)
+    log = PredictionLog(log_location(settings))
+    now = datetime.now(UTC)
+    try:
+        for n in range(CANARY_REQUESTS):
+            log.append(
+                PredictionRecord(
+                    request_id=f"canary-{n}",
+                    deployment=DEPLOYMENT,
+                    variant="canary",
+                    model=MODEL,
+                    model_version=2,
+                    timestamp=now - timedelta(minutes=10) + timedelta(seconds=20 * n),
+                    latency_ms=10.0 + n,
+                    status=500 if n < CANARY_ERRORS else 200,
+                    inputs={"age": [40.0], "income": [50.0]},
+                    outputs={"predict": [1] if n >= CANARY_ERRORS else [None]},
+                )
+            )
+    finally:
+        log.close()
+    return world
+
+
+@pytest.fixture(scope="module")
+def ui_seed() -> Any:
+    return _seed
+
+
+@contextmanager
+def _session(ui_server: Any, user: str = "vic") -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=ui_server.url) as http:
+        http.get("/ui/login")
+        signed = http.post(
+            "/ui/login",
+            data={"token": ui_server.tokens[user], "csrf_token": http.cookies["lw_csrf"]},
+        )
+        assert signed.status_code == 303
+        yield http
+
+
+def test_the_deployment_page_shows_the_split_live_figures_charts_and_requests(
+    open_ui: Callable[..., Any], snap: Any, accessible: Any
+) -> None:
+    page = open_ui("vic")
+    page.goto("/ui/deployments")
+    row = page.locator("tbody tr", has_text="primary")
+    assert "models:/churn/1" not in row.inner_text()  # the version is a link, not the URI
+    assert row.locator("a[href='/ui/models/churn/versions/1']").count() == 1
+    assert row.locator("progress").get_attribute("value") == "100.0"
+    accessible(page)
+    snap(page, "deployments-list")
+    page.wait_for_load_state("networkidle")  # a navigation would abort what is still loading
+    with page.expect_navigation():
+        page.click(f"a[href='/ui/deployments/{DEPLOYMENT}']")
+    live = page.locator("#live")
+    figures = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
+        for r in live.locator("table.figures tbody tr").all()
+    }
+    assert set(figures) == {"primary", "canary"}
+    assert figures["canary"][2] == str(CANARY_REQUESTS)
+    assert figures["canary"][7] == "25.00%"  # 5 of 20 failed
+    assert figures["primary"][7] == "0%"
+    first = live.locator("table.recent tbody tr").first
+    assert first.locator("td").nth(1).inner_text() == f"canary-{CANARY_REQUESTS - 1}"
+    link = first.locator("a").first.get_attribute("href")
+    assert link == f"/ui/lineage?subject=canary-{CANARY_REQUESTS - 1}&kind=prediction"
+    # Both charts draw: uPlot puts a canvas in each chart box.
+    page.wait_for_selector(".lw-chart canvas >> nth=1")
+    assert page.locator(".lw-chart canvas").count() == 2
+    accessible(page)
+    snap(page, "deployments-detail")
+    # The figures block reloads itself (htmx every 10 s): wait for a second reload.
+    for _ in range(2):
+        with page.expect_response(lambda r: "/live?window=1h" in r.url, timeout=25_000) as done:
+            pass
+        assert done.value.status == 200
+    assert page.locator("#live table.figures tbody tr").count() == 2
+
+
+def test_figures_and_series_count_requests_not_rows(ui_server: Any) -> None:
+    with _session(ui_server) as http:
+        latency = http.get(f"/ui/deployments/{DEPLOYMENT}/series.json?window=24h")
+        assert latency.status_code == 200
+        spec = latency.json()
+        labels = {s["label"] for s in spec["series"]}
+        assert {"primary P50", "primary P99", "canary P95"} <= labels
+        throughput = http.get(
+            f"/ui/deployments/{DEPLOYMENT}/series.json",
+            params={"window": "24h", "what": "throughput"},
+        ).json()
+        bucket_s = 15 * 60
+        served = {s["label"]: round(sum(s["y"]) * bucket_s) for s in throughput["series"]}
+        # 10 requests of 40 rows per logged hour (two hours) and the canary's 20 one-row ones.
+        assert served == {"primary": 20, "canary": CANARY_REQUESTS}
+        block = http.get(f"/ui/deployments/{DEPLOYMENT}/live?window=24h")
+        assert block.status_code == 200 and block.text.lstrip().startswith("{#") is False
+        assert 'hx-trigger="every 10s"' in block.text and "<html" not in block.text
+
+
+def test_unknown_deployment_and_bad_window_are_plain_error_pages(ui_server: Any) -> None:
+    with _session(ui_server) as http:
+        missing = http.get("/ui/deployments/no-such-deployment")
+        assert missing.status_code == 404
+        assert (
+            "no-such-deployment" in missing.text and "text/html" in missing.headers["content-type"]
+        )
+        assert http.get("/ui/deployments/no-such-deployment/series.json").status_code == 404
+        for path in (f"/ui/deployments/{DEPLOYMENT}", f"/ui/deployments/{DEPLOYMENT}/live"):
+            bad = http.get(path, params={"window": "2w"})
+            assert bad.status_code == 400
+            assert "window '2w' is not one of 1h, 6h, 24h, 7d" in html.unescape(bad.text)
+        wrong = http.get(f"/ui/deployments/{DEPLOYMENT}/series.json", params={"what": "cpu"})
+        assert wrong.status_code == 400 and "latency, throughput" in wrong.text
+
+
+def test_roles_in_a_traffic_split() -> None:
+    def deployment(strategy: str, *variants: Variant) -> Deployment:
+        return Deployment("d", strategy, variants, None, 1, None, "ada", 0, "ada", 0)
+
+    canary = deployment(
+        "canary",
+        Variant("primary", "models:/churn@champion", 0.9),
+        Variant("canary", "models:/churn/4", 0.1),
+        Variant("mirror", "models:/churn-xl/1", 0.5, "shadow"),
+    )
+    found = [(s.role, s.percent, s.model, s.version, s.alias) for s in shares(canary)]
+    assert found == [
+        ("primary", 90.0, "churn", None, "champion"),
+        ("canary", 10.0, "churn", "4", None),
+        ("shadow", 50.0, "churn-xl", "1", None),
+    ]
+    ab = deployment("ab", Variant("a", "models:/m/1", 0.5), Variant("b", "s3://x", 0.5))
+    assert [(s.role, s.model) for s in shares(ab)] == [("A/B", "m"), ("A/B", None)]
