@@ -53,6 +53,7 @@ def _seed(settings: Settings) -> Seeded:
             "churn", run_id=run.id, metrics={"auc": 0.875}, dataset_version_ids=[holdout.id]
         )
         eve.registry.register("churn", run_id=run.id)
+        eve.registry.transition_stage("churn", 2, "Staging")  # not protected: applied
         eve.registry.register("fraud", run_id=run.id, description="card fraud scores")
         gate = {"name": "quality", "dataset": "churn-holdout", "target": "churned"}
         GateService(eve.store, actor="eve").record(
@@ -117,6 +118,7 @@ def test_an_approver_approves_on_the_model_page_and_the_audit_log_names_them(
     rows = page.locator("main table tbody tr")
     assert rows.count() == 2
     assert "churn" in rows.nth(0).inner_text() and "fraud" in rows.nth(1).inner_text()
+    assert "Staging v2" in rows.nth(0).inner_text()
     accessible(page)
     snap(page, "models-list")
     _settle(page)

@@ -75,12 +75,13 @@ def models(
         found, error = [], str(refused)
     shown = found[offset : offset + limit]
     names = {m.name for m in shown}
-    # Which versions hold a live stage, in two queries for the whole page (not one per model).
+    # Which versions hold a live stage: one query for the whole page, not one per model.
     stages: dict[str, list[tuple[str, int]]] = {}
-    for stage in ("Production", "Staging"):
-        for v in registry.search_versions(f"stage = '{stage}'"):
-            if v.model in names:
-                stages.setdefault(v.model, []).append((stage, v.version))
+    for v in registry.search_versions("stage IN ('Production', 'Staging')"):
+        if v.model in names:
+            stages.setdefault(v.model, []).append((v.stage.value, v.version))
+    for held in stages.values():
+        held.sort(key=lambda pair: (pair[0] != "Production", -pair[1]))
     return render(
         request,
         "models/list.html",
