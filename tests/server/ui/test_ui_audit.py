@@ -28,6 +28,12 @@ def http(ui_server: Any) -> Iterator[httpx.Client]:
         yield client
 
 
+def settled(page: Any) -> None:
+    """Wait for the page's last requests (its favicon): leaving earlier aborts them, which the
+    request watch counts as failures."""
+    page.wait_for_load_state("networkidle")
+
+
 def test_an_approval_through_the_api_shows_under_the_approvers_name(
     open_ui: Callable[..., Any], ui_server: Any, snap: Callable[..., Any], accessible: Any
 ) -> None:
@@ -39,6 +45,7 @@ def test_an_approval_through_the_api_shows_under_the_approvers_name(
     )
     assert approved.status_code == 200, approved.text
     page = open_ui("vic")
+    settled(page)
     page.goto("/ui/audit")
     assert "Chain intact" in page.locator("section.card").inner_text()
     # The approval, then the change it let through (the alias moved), both by abe.
@@ -53,6 +60,7 @@ def test_an_approval_through_the_api_shows_under_the_approvers_name(
 
     page.fill("#f-actor", "abe")
     page.fill("#f-action", "approval")
+    settled(page)
     with page.expect_navigation():
         page.click("form.filter button[type=submit]")
     rows = page.locator("main table.audit tbody tr")
@@ -63,11 +71,13 @@ def test_an_approval_through_the_api_shows_under_the_approvers_name(
         assert cells.nth(3).inner_text().startswith("approval.")
     rows.first.locator("summary").click()
     assert "v2 beats v1" in rows.first.locator("pre").inner_text()
+    settled(page)
     with page.expect_navigation():
         page.click("text=Verify chain")
     assert "/ui/audit/verify" in page.url and "actor=abe" in page.url  # the filters kept
     assert "just now" in page.locator("section.card").inner_text()
     accessible(page)
+    settled(page)
 
 
 def test_events_are_paged_newest_first(http: httpx.Client) -> None:
@@ -118,9 +128,11 @@ def test_a_tampered_row_shows_the_chain_broken_where_it_is(
         total = conn.execute(sa.select(sa.func.count()).select_from(t.audit_events)).scalar()
     assert total and total > 3
     page = open_ui("vic")
+    settled(page)
     page.goto("/ui/audit/verify")
     alert = page.locator("section.card [role=alert]")
     assert "Chain broken at event #3" in alert.inner_text()
     assert "the row was edited" in alert.inner_text()
     accessible(page)
+    settled(page)
     snap(page, "audit-broken")

@@ -27,16 +27,24 @@ def http(ui_server: Any) -> Iterator[httpx.Client]:
         yield client
 
 
+def settled(page: Any) -> None:
+    """Wait for the page's last requests (its favicon): leaving earlier aborts them, which the
+    request watch counts as failures."""
+    page.wait_for_load_state("networkidle")
+
+
 def test_datasets_versions_profile_and_diff_in_the_browser(
     open_ui: Callable[..., Any], snap: Callable[..., Any], accessible: Any
 ) -> None:
     page = open_ui("vic")
+    settled(page)
     page.goto("/ui/datasets")
     row = page.locator("tr", has_text=DATASET)
     assert "v2" in row.inner_text()
     accessible(page)
     snap(page, "datasets-list")
 
+    settled(page)
     with page.expect_navigation():
         row.locator(f"a:text-is('{DATASET}')").click()
     versions = page.locator("main table tbody tr")
@@ -48,6 +56,7 @@ def test_datasets_versions_profile_and_diff_in_the_browser(
     accessible(page)
     snap(page, "datasets-dataset")
 
+    settled(page)
     with page.expect_navigation():
         page.click("a:text-is('v1')")
     assert page.locator("h1").inner_text() == f"{DATASET}@v1"
@@ -61,15 +70,18 @@ def test_datasets_versions_profile_and_diff_in_the_browser(
     accessible(page)
     snap(page, "datasets-version")
 
+    settled(page)
     page.goto(f"/ui/datasets/{DATASET}/diff")  # by default: the newest against its previous
     assert f"{DATASET}@v1" in page.locator("h1").inner_text()
     assert "1,500 → 1,600" in page.locator("main").inner_text()
     page.select_option("#diff-a", "2")
     page.select_option("#diff-b", "1")
+    settled(page)
     with page.expect_navigation():
         page.click("form.filter button[type=submit]")
     assert "a=2" in page.url and "1,600 → 1,500" in page.locator("main").inner_text()
     accessible(page)
+    settled(page)
     snap(page, "datasets-diff")
 
 

@@ -27,16 +27,24 @@ def http(ui_server: Any) -> Iterator[httpx.Client]:
         yield client
 
 
+def settled(page: Any) -> None:
+    """Wait for the page's last requests (its favicon): leaving earlier aborts them, which the
+    request watch counts as failures."""
+    page.wait_for_load_state("networkidle")
+
+
 def test_from_a_run_to_its_dataset_version_and_back(
     open_ui: Callable[..., Any], ui_server: Any, snap: Callable[..., Any], accessible: Any
 ) -> None:
     world: World = ui_server.seeded
     run_id = world.run_ids[0]
     page = open_ui("vic")
+    settled(page)
     page.goto("/ui/lineage")
     accessible(page)
     snap(page, "lineage-form")
     page.fill("#lineage-subject", run_id)
+    settled(page)
     with page.expect_navigation():
         page.click("form.filter button[type=submit]")
     svg = page.locator(".lineage-graph svg")
@@ -57,19 +65,23 @@ def test_from_a_run_to_its_dataset_version_and_back(
     accessible(page)
     snap(page, "lineage-run")
 
+    settled(page)
     with page.expect_navigation():
         dataset_node.locator("a").first.click()  # the record's own page
     assert page.locator("h1").inner_text() == f"{DATASET}@v1"
+    settled(page)
     with page.expect_navigation():
         page.click(f"text=Lineage of {DATASET}@v1")
     assert "kind=dataset_version" in page.url
     assert "dataset version" in (page.locator("svg g.node.root").text_content() or "")
     runs = page.locator("main table tbody tr", has_text="logreg-c1.0")
+    settled(page)
     with page.expect_navigation():
         runs.locator("a", has_text="lineage from here").click()  # and back: re-centred
     assert run_id in page.url
     assert "logreg-c1.0" in (page.locator("svg g.node.root").text_content() or "")
     accessible(page)
+    settled(page)
 
 
 @pytest.mark.parametrize(
