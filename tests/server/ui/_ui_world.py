@@ -6,10 +6,10 @@
   nested folder, each training on ``churn-train@v1`` (two versions, one validated);
 - model ``churn``: versions 1 and 2 (logged by the first two runs), an ``alias:champion`` rule
   and a pending request (by ``eve``) to point ``champion`` at version 2;
-- deployment ``churn-api`` serving ``models:/churn/1``, with two hours of logged predictions
-  (the second hour shifted) and their labels;
-- monitor ``churn-watch`` run over both hours: a drift report, and an open ``drift_share``
-  alert from the shifted hour;
+- deployment ``churn-api`` serving ``models:/churn/1``, with six hours of logged predictions
+  (``age`` drifting up hour by hour) and their labels;
+- monitor ``churn-watch`` run over each hour: drift reports, and an open ``drift_share`` alert
+  from the drifted hours;
 - pipeline ``ui_pipeline:train`` run once (two steps), and loop ``churn-loop`` running it.
 
 Everything is built through the services a user calls (the embedded client), so pages read
@@ -40,6 +40,7 @@ DEPLOYMENT, MONITOR, LOOP = "churn-api", "churn-watch", "churn-loop"
 FEATURES = ["age", "income"]
 REQUEST_ROWS = 40
 HOUR = timedelta(hours=1)
+HOURS = 6  # of logged predictions, each checked by the monitor
 
 PIPELINE_MODULE = "ui_pipeline"
 PIPELINE_SOURCE = '''
@@ -74,12 +75,13 @@ class World:
     dataset_versions: tuple[str, ...]  # refs, e.g. "churn-train@v1"
     pending_request_id: str
     pipeline_run_id: str
-    request_ids: tuple[str, ...]  # logged predictions, the shifted hour last
+    request_ids: tuple[str, ...]  # logged predictions, the most drifted hour last
 
 
-def frame(rows: int, seed: int, *, shifted: bool = False) -> pd.DataFrame:
+def frame(rows: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:
+    """Rows like the training data's, ``age`` moved up by ``shift``; truth in ``churned``."""
     rng = np.random.default_rng(seed)
-    data = pd.DataFrame({"age": rng.normal(58.0 if shifted else 40.0, 10.0, rows)})
+    data = pd.DataFrame({"age": rng.normal(40.0 + shift, 10.0, rows)})
     data["income"] = rng.normal(50.0, 10.0, rows)
     data["churned"] = (data["age"] + rng.normal(0, 5, rows) > 42).astype(int)
     return data
@@ -137,8 +139,8 @@ def seed(settings: Settings) -> World:
         client.monitoring.create(
             MONITOR, deployment=DEPLOYMENT, window=HOUR, alerts=["drift_share>0.2"]
         )
-        client.monitoring.run(MONITOR, at=now - HOUR)
-        client.monitoring.run(MONITOR, at=now)
+        for hour in reversed(range(HOURS)):  # one check per logged hour, oldest first
+            client.monitoring.run(MONITOR, at=now - hour * HOUR)
         pipeline_run_id = _pipeline(client, settings.home / "code")
         client.loops.create(
             LOOP, deployment=DEPLOYMENT, pipeline=f"{PIPELINE_MODULE}:train", model=MODEL
@@ -173,13 +175,14 @@ def _deploy(client: lw.Client, settings: Settings) -> None:
 
 
 def _serve(client: lw.Client, settings: Settings, now: datetime) -> tuple[str, ...]:
-    """Two hours of version 1's predictions (the second hour shifted), and their labels."""
+    """:data:`HOURS` hours of version 1's predictions, ``age`` drifting up hour by hour, and
+    their labels."""
     model = client.load_model(f"models:/{MODEL}/1")
     log = PredictionLog(log_location(settings))
     ids, truth = [], []
     try:
-        for hour, shifted in ((2, False), (1, True)):
-            data = frame(400, 10 + hour, shifted=shifted)
+        for hour in range(HOURS, 0, -1):
+            data = frame(400, 10 + hour, shift=4.0 * (HOURS - hour))
             predicted = np.asarray(model.predict(data[FEATURES])).ravel()
             start = now - hour * HOUR
             for n, first in enumerate(range(0, len(data), REQUEST_ROWS)):

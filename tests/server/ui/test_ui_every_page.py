@@ -275,7 +275,7 @@ def _readme_pages(world: World) -> dict[str, str]:
         "approvals": "/ui/approvals",
         "deployment": f"/ui/deployments/{DEPLOYMENT}",
         "monitoring": f"/ui/monitoring/{MONITOR}",
-        "lineage": f"/ui/lineage?subject={MODEL}@1&kind=model_version",
+        "lineage": f"/ui/lineage?subject={world.request_ids[-1]}&kind=prediction",
         "audit": "/ui/audit",
     }
 
