@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from loopwright.config import Settings, resolve_settings
+from loopwright.server.ui.approvals import NOTICES
 
 pytest.importorskip("sklearn")
 
@@ -26,6 +27,7 @@ class Seeded:
     approve_me: str  # eve: champion -> v1 (abe approves it in the browser)
     reject_me: str  # eve: v1 -> Production (abe rejects it)
     own: str  # abe: challenger -> v2 (nobody may decide it here; it stays pending)
+    quorum: str  # eve: fraud's champion -> v1, needing two approvals
     run_id: str
 
 
@@ -71,8 +73,10 @@ def _seed(settings: Settings) -> Seeded:
         production = eve.registry.transition_stage("churn", 1, "Production")
         abe = RegistryService(eve.store, actor="abe")
         own = abe.set_alias("churn", "challenger", 2).request
-    assert champion is not None and own is not None and isinstance(production, ApprovalRequest)
-    return Seeded(champion.id, production.id, own.id, run.id)
+        ada.set_policy("fraud", ApprovalPolicy((ApprovalRule("alias:champion", approvals=2),)))
+        quorum = eve.registry.set_alias("fraud", "champion", 1).request
+    assert champion and own and quorum and isinstance(production, ApprovalRequest)
+    return Seeded(champion.id, production.id, own.id, quorum.id, run.id)
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +322,28 @@ def test_a_decision_needs_the_csrf_token_and_a_rejection_a_reason(ui_server: Any
         assert unknown.status_code == 404
         assert 'href="/ui/approvals"' in unknown.text  # not the other site
     assert _api(ui_server, "vic", f"/approvals/{seeded.own}")["status"] == "pending"
+
+
+def test_each_approval_returns_to_the_form_s_page_saying_whether_it_applied(
+    ui_server: Any,
+) -> None:
+    seeded: Seeded = ui_server.seeded
+    for user, outcome in (("ada", "approved"), ("abe", "applied")):
+        with _session(ui_server, user) as http:
+            answer = http.post(
+                f"/ui/approvals/{seeded.quorum}/approve",
+                data={"csrf_token": http.cookies["lw_csrf"], "next": "/ui/models/fraud"},
+            )
+            assert answer.status_code == 303
+            assert answer.headers["location"] == f"/ui/models/fraud?decided={outcome}"
+            shown = http.get(answer.headers["location"])
+            assert NOTICES[outcome] in shown.text
+            if outcome == "approved":  # one of two: still waiting, with ada's decision
+                assert f'id="request-{seeded.quorum}"' in shown.text
+                assert "1 of 2" in shown.text
+    request = _api(ui_server, "vic", f"/approvals/{seeded.quorum}")
+    assert [d["actor"] for d in request["decisions"]] == ["ada", "abe"]
+    assert _api(ui_server, "vic", "/models/fraud")["aliases"] == {"champion": 1}
 
 
 @pytest.mark.parametrize(

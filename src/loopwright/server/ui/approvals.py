@@ -3,9 +3,10 @@
 A decision is a POST form (CSRF-checked, ``Approver`` role) that calls the caller's registry
 exactly as ``POST /api/v1/approvals/{id}/approve|reject`` does: the registry checks the rule's
 role and separation of duties (nobody approves a version they registered or a request they
-opened) and records the audit event under the caller's name. A refusal is shown as a page with
-the registry's reason and its status (403, 409, 400), then the browser goes back where the form
-was (``next``, a dashboard path only) with a fixed notice.
+opened) and records the audit event under the caller's name; its database work runs in the
+thread pool, as a sync API handler's would. A decision made sends the browser back where the
+form was (``next``, a dashboard path only) with a fixed notice; a refusal is a page with the
+registry's reason and status (403, 409, 400 ...) that links back there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ...errors import LoopwrightError
 from ..api._deps import Approver, State, Viewer
@@ -79,7 +81,7 @@ async def approve(request: Request, request_id: str, state: State, caller: Appro
     comment = fields.get("comment", "").strip() or None
     back = _back_to(fields.get("next"))
     try:
-        decided = state.registry(caller).approve(request_id, comment)
+        decided = await run_in_threadpool(state.registry(caller).approve, request_id, comment)
     except LoopwrightError as refused:
         return _refused(request, refused, back)
     notice = "applied" if decided.status == "approved" else "approved"
@@ -92,7 +94,8 @@ async def reject(request: Request, request_id: str, state: State, caller: Approv
     fields = await form_fields(request)
     back = _back_to(fields.get("next"))
     try:
-        state.registry(caller).reject(request_id, fields.get("comment", ""))
+        reason = fields.get("comment", "")
+        await run_in_threadpool(state.registry(caller).reject, request_id, reason)
     except LoopwrightError as refused:
         return _refused(request, refused, back)
     return redirect(request, _with_notice(back, "rejected"))
