@@ -38,7 +38,7 @@ from loopwright.serving.prediction_log import PredictionLog, PredictionRecord, l
 EXPERIMENT, MODEL, DATASET = "churn", "churn", "churn-train"
 DEPLOYMENT, MONITOR, LOOP = "churn-api", "churn-watch", "churn-loop"
 FEATURES = ["age", "income"]
-REQUEST_ROWS = 40
+REQUEST_ROWS = 8  # 50 requests an hour
 HOUR = timedelta(hours=1)
 HOURS = 6  # of logged predictions, each checked by the monitor
 
@@ -184,6 +184,7 @@ def _serve(client: lw.Client, settings: Settings, now: datetime) -> tuple[str, .
         for hour in range(HOURS, 0, -1):
             data = frame(400, 10 + hour, shift=4.0 * (HOURS - hour))
             predicted = np.asarray(model.predict(data[FEATURES])).ravel()
+            latency = np.random.default_rng(hour).lognormal(1.6, 0.35, len(data))
             start = now - hour * HOUR
             for n, first in enumerate(range(0, len(data), REQUEST_ROWS)):
                 part = data.iloc[first : first + REQUEST_ROWS]
@@ -195,8 +196,8 @@ def _serve(client: lw.Client, settings: Settings, now: datetime) -> tuple[str, .
                         variant="primary",
                         model=MODEL,
                         model_version=1,
-                        timestamp=start + timedelta(minutes=1 + 5 * n),
-                        latency_ms=2.0 + n % 3,
+                        timestamp=start + timedelta(seconds=30 + 70 * n),
+                        latency_ms=float(latency[n]),
                         status=200,
                         inputs={c: part[c].tolist() for c in FEATURES},
                         outputs={"predict": predicted[first : first + REQUEST_ROWS].tolist()},
