@@ -54,6 +54,13 @@ def ui_seed() -> Any:
     return _seed
 
 
+def _go(page: Any, path: str) -> None:
+    """Open ``path`` once the current page has loaded everything: a navigation aborts what is
+    still loading (the favicon), which the browser watch counts as a failed request."""
+    page.wait_for_load_state("networkidle")
+    page.goto(path)
+
+
 @contextmanager
 def _session(ui_server: Any, user: str = "vic") -> Iterator[httpx.Client]:
     with httpx.Client(base_url=ui_server.url) as http:
@@ -70,7 +77,7 @@ def test_the_deployment_page_shows_the_split_live_figures_charts_and_requests(
     open_ui: Callable[..., Any], snap: Any, accessible: Any
 ) -> None:
     page = open_ui("vic")
-    page.goto("/ui/deployments")
+    _go(page, "/ui/deployments")
     row = page.locator("tbody tr", has_text="primary")
     assert "models:/churn/1" not in row.inner_text()  # the version is a link, not the URI
     assert row.locator("a[href='/ui/models/churn/versions/1']").count() == 1
@@ -80,7 +87,7 @@ def test_the_deployment_page_shows_the_split_live_figures_charts_and_requests(
     page.wait_for_load_state("networkidle")  # a navigation would abort what is still loading
     with page.expect_navigation():
         page.click(f"a[href='/ui/deployments/{DEPLOYMENT}']")
-    live = page.locator("#live")
+    live = page.locator("#live-figures")
     figures = {
         r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
         for r in live.locator("table.figures tbody tr").all()
@@ -89,10 +96,14 @@ def test_the_deployment_page_shows_the_split_live_figures_charts_and_requests(
     assert figures["canary"][2] == str(CANARY_REQUESTS)
     assert figures["canary"][7] == "25.00%"  # 5 of 20 failed
     assert figures["primary"][7] == "0%"
-    first = live.locator("table.recent tbody tr").first
-    assert first.locator("td").nth(1).inner_text() == f"canary-{CANARY_REQUESTS - 1}"
-    link = first.locator("a").first.get_attribute("href")
+    recent = page.locator("#live-recent table.recent tbody tr")
+    times = recent.evaluate_all("rows => rows.map(r => r.cells[0].textContent)")
+    assert times == sorted(times, reverse=True)  # newest first
+    last = recent.filter(has_text=f"canary-{CANARY_REQUESTS - 1}")
+    link = last.locator("a").first.get_attribute("href")
     assert link == f"/ui/lineage?subject=canary-{CANARY_REQUESTS - 1}&kind=prediction"
+    assert last.locator("td").nth(4).inner_text() == "200"
+    assert recent.filter(has_text="canary-0").locator("td").nth(4).inner_text() == "500"
     # Both charts draw: uPlot puts a canvas in each chart box.
     page.wait_for_selector(".lw-chart canvas >> nth=1")
     assert page.locator(".lw-chart canvas").count() == 2
@@ -100,10 +111,13 @@ def test_the_deployment_page_shows_the_split_live_figures_charts_and_requests(
     snap(page, "deployments-detail")
     # The figures block reloads itself (htmx every 10 s): wait for a second reload.
     for _ in range(2):
-        with page.expect_response(lambda r: "/live?window=1h" in r.url, timeout=25_000) as done:
+        with page.expect_response(
+            lambda r: "/live?window=1h&part=figures" in r.url, timeout=25_000
+        ) as done:
             pass
         assert done.value.status == 200
-    assert page.locator("#live table.figures tbody tr").count() == 2
+    assert page.locator("#live-figures table.figures tbody tr").count() == 2
+    assert page.locator("#live-recent table.recent tbody tr").count() <= 50
 
 
 def test_figures_and_series_count_requests_not_rows(ui_server: Any) -> None:
@@ -119,11 +133,13 @@ def test_figures_and_series_count_requests_not_rows(ui_server: Any) -> None:
         ).json()
         bucket_s = 15 * 60
         served = {s["label"]: round(sum(s["y"]) * bucket_s) for s in throughput["series"]}
-        # 10 requests of 40 rows per logged hour (two hours) and the canary's 20 one-row ones.
-        assert served == {"primary": 20, "canary": CANARY_REQUESTS}
-        block = http.get(f"/ui/deployments/{DEPLOYMENT}/live?window=24h")
-        assert block.status_code == 200 and block.text.lstrip().startswith("{#") is False
+        # The world's requests (of 40 rows each) and the canary's 20 one-row ones.
+        logged = len(ui_server.seeded.request_ids)
+        assert served == {"primary": logged, "canary": CANARY_REQUESTS}
+        block = http.get(f"/ui/deployments/{DEPLOYMENT}/live?window=24h&part=recent")
+        assert block.status_code == 200 and 'id="live-recent"' in block.text
         assert 'hx-trigger="every 10s"' in block.text and "<html" not in block.text
+        assert block.text.count("/ui/lineage?subject=") == min(50, logged + CANARY_REQUESTS)
 
 
 def test_unknown_deployment_and_bad_window_are_plain_error_pages(ui_server: Any) -> None:
@@ -140,6 +156,8 @@ def test_unknown_deployment_and_bad_window_are_plain_error_pages(ui_server: Any)
             assert "window '2w' is not one of 1h, 6h, 24h, 7d" in html.unescape(bad.text)
         wrong = http.get(f"/ui/deployments/{DEPLOYMENT}/series.json", params={"what": "cpu"})
         assert wrong.status_code == 400 and "latency, throughput" in wrong.text
+        part = http.get(f"/ui/deployments/{DEPLOYMENT}/live", params={"part": "all"})
+        assert part.status_code == 400 and "figures, recent" in part.text
 
 
 def test_roles_in_a_traffic_split() -> None:

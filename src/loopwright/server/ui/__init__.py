@@ -18,7 +18,20 @@ if TYPE_CHECKING:
 __all__ = ["routers"]
 
 # The sections, in the navigation's order; each module defines ``router``.
-SECTIONS = ("session", "home")
+SECTIONS = (
+    "session",
+    "home",
+    "runs",
+    "datasets",
+    "models",
+    "approvals",
+    "deployments",
+    "monitoring",
+    "loops",
+    "pipelines",
+    "lineage",
+    "audit",
+)
 
 
 def routers() -> list[APIRouter]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ...errors import InvalidInput
 from ...serving.entities import SHADOW, Deployment, Variant
 from ...serving.prediction_log import log_location
 from ..api._deps import State, Viewer
@@ -91,12 +92,20 @@ def deployment(
 
 @router.get("/deployments/{name}/live")
 def live_block(
-    request: Request, name: str, state: State, caller: Viewer, window: str = "1h"
+    request: Request,
+    name: str,
+    state: State,
+    caller: Viewer,
+    window: str = "1h",
+    part: str = "figures",
 ) -> Response:
-    """The figures block alone: what the page's htmx swaps in every 10 s."""
+    """One live part alone (``figures`` or ``recent``): what the page's htmx swaps in every
+    10 s."""
+    if part not in ("figures", "recent"):
+        raise InvalidInput(f"part {part[:40]!r} is not one of figures, recent")
     found = state.deployments(caller).get(name)
     figures = live.figures(log_location(state.settings), found.name, window)
-    return render(request, "deployments/_live.html", deployment=found, figures=figures)
+    return render(request, "deployments/_live.html", deployment=found, figures=figures, part=part)
 
 
 @router.get("/deployments/{name}/series.json")
