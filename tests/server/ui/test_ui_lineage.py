@@ -125,3 +125,16 @@ def test_the_layout_puts_provenance_right_and_downstream_left_even_with_a_cycle(
     placed = {n.id: n for n in layout(graph).nodes}
     assert [placed[n].layer for n in ("m", "r", "d", "p", "q")] == [-2, -1, 0, 1, 2]
     assert placed["m"].x < placed["r"].x < placed["d"].x < placed["p"].x < placed["q"].x
+
+
+def test_a_prediction_and_a_pipeline_run_are_subjects_too(
+    http: httpx.Client, ui_server: Any
+) -> None:
+    world: World = ui_server.seeded
+    prediction = http.get(f"/ui/lineage?subject={world.request_ids[-1]}")
+    assert prediction.status_code == 200, prediction.text
+    assert 'href="/ui/deployments/churn-api"' in prediction.text
+    assert f'href="/ui/models/{MODEL}/versions/1"' in prediction.text
+    pipeline = http.get(f"/ui/lineage?subject={world.pipeline_run_id}&kind=pipeline_run")
+    assert pipeline.status_code == 200, pipeline.text
+    assert "node kind-pipeline_run root" in pipeline.text
