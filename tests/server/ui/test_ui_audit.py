@@ -117,6 +117,22 @@ def test_a_time_range_filters_events(http: httpx.Client) -> None:
     assert "No event matches" not in http.get("/ui/audit?since=2001-01-01T00:00").text
 
 
+def test_a_long_chain_is_verified_on_request_and_the_result_kept(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.server.ui import audit
+
+    monkeypatch.setattr(audit, "INLINE_VERIFY", 1)  # every chain here is "long"
+    first = http.get("/ui/audit")
+    assert "(on this view)" not in first.text  # a long chain: the view does not walk it
+    verified = http.get("/ui/audit/verify")
+    assert "Chain intact" in verified.text and "(just now)" in verified.text
+    kept = http.get("/ui/audit")
+    assert "Chain intact" in kept.text and "(kept from the last check)" in kept.text
+    monkeypatch.setattr(audit, "INLINE_VERIFY", 10_000)
+    assert "(on this view)" in http.get("/ui/audit").text
+
+
 def test_a_tampered_row_shows_the_chain_broken_where_it_is(
     open_ui: Callable[..., Any], ui_server: Any, snap: Callable[..., Any], accessible: Any
 ) -> None:

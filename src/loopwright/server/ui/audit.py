@@ -77,8 +77,11 @@ def _page(request: Request, state: Any, user: str, *, verify: bool) -> Response:
     found, more = _events(state.store.db, filters, page)
     head = _head_seq(state.store.db)
     check: Check | None = getattr(request.app.state, "lw_ui_audit_check", None)
-    if verify or (head is not None and head <= INLINE_VERIFY) or head is None:
+    how = "kept"
+    # No head yet: no event, or the head record was removed (then the walk says so).
+    if verify or head is None or head <= INLINE_VERIFY:
         check = Check(verify_chain(state.store.db), now_ms(), user)
+        how = "button" if verify else "view"
         if verify:
             request.app.state.lw_ui_audit_check = check
     params = {k: v for k, v in query.items() if k in (*_FIELDS, "since", "until", "limit")}
@@ -92,7 +95,7 @@ def _page(request: Request, state: Any, user: str, *, verify: bool) -> Response:
         params=params,
         check=check,
         head=head,
-        fresh=verify,
+        how=how,
     )
 
 
