@@ -134,13 +134,17 @@ def layout(graph: LineageGraph) -> Layout:
                 root=node_id == graph.root,
             )
     edges = []
+    linked = {(edge.src, edge.dst) for edge in graph.edges}
     for edge in graph.edges:
         a, b = placed[edge.src], placed[edge.dst]
+        # Two records linked both ways (a run registered a model trained in it): the two
+        # curves and their labels are drawn apart, one above the other.
+        apart = 0 if (edge.dst, edge.src) not in linked else (-6 if edge.src < edge.dst else 6)
         ax = a.x + (NODE_WIDTH if b.x > a.x else 0)
         bx = b.x + (0 if b.x > a.x else NODE_WIDTH)
         if a.x == b.x:  # same column: loop out on the right
             ax = bx = a.x + NODE_WIDTH
-        ay, by = a.y + NODE_HEIGHT // 2, b.y + NODE_HEIGHT // 2
+        ay, by = a.y + NODE_HEIGHT // 2 + apart, b.y + NODE_HEIGHT // 2 + apart
         bend = max(abs(bx - ax) // 2, 40)
         if a.x == b.x:
             first, second = ax + bend, bx + bend
@@ -150,7 +154,9 @@ def layout(graph: LineageGraph) -> Layout:
             first, second = ax - bend, bx + bend
         path = f"M{ax},{ay} C{first},{ay} {second},{by} {bx},{by}"
         edges.append(
-            PlacedEdge(edge.src, edge.dst, edge.relation, path, (ax + bx) // 2, (ay + by) // 2 - 4)
+            PlacedEdge(
+                edge.src, edge.dst, edge.relation, path, (ax + bx) // 2, (ay + by) // 2 - 4 + apart
+            )
         )
     width = 2 * MARGIN + (max(columns, default=0) - low) * COLUMN + NODE_WIDTH
     return Layout(list(placed.values()), edges, width, height)
