@@ -137,14 +137,19 @@ def version_numbers(db: Database, name: str) -> list[int]:
         return [int(n) for n in conn.execute(query).scalars()]
 
 
-def version_page(db: Database, name: str, paging: Paging) -> tuple[list[VersionRow], int]:
+def version_page(
+    db: Database, name: str, paging: Paging
+) -> tuple[list[VersionRow], int, str | None]:
     """A page of ``name``'s versions, newest first, with tags, aliases, parents and the runs
-    that read them; and how many versions there are."""
+    that read them; how many versions there are; the dataset's description."""
     v = t.dataset_versions.c
     parent = t.dataset_versions.alias("parent")
     parent_set = t.datasets.alias("parent_set")
     with db.read() as conn:
         dataset_id = _dataset_id(conn, name)
+        description = conn.execute(
+            sa.select(t.datasets.c.description).where(t.datasets.c.id == dataset_id)
+        ).scalar()
         total = conn.execute(
             sa.select(sa.func.count()).where(v.dataset_id == dataset_id)
         ).scalar_one()
@@ -221,7 +226,7 @@ def version_page(db: Database, name: str, paging: Paging) -> tuple[list[VersionR
                     RunRef(read.id, read.name, read.status, read.context)
                 )
             _fill_rows(conn, found)
-    return list(found.values()), int(total)
+    return list(found.values()), int(total), description
 
 
 def _fill_rows(conn: sa.Connection, found: dict[str, VersionRow]) -> None:

@@ -60,13 +60,12 @@ def dataset(
     limit: str | None = None,
 ) -> Response:
     page = paging(offset, limit)
-    versions, total = version_page(state.store.db, name, page)
-    found = [d for d in state.datasets.list_datasets() if d.name == name]
+    versions, total, description = version_page(state.store.db, name, page)
     return render(
         request,
         "datasets/dataset.html",
         name=name,
-        description=found[0].description if found else None,
+        description=description,
         versions=versions,
         total=total,
         offset=page.offset,
