@@ -51,6 +51,17 @@ def loss(step: int) -> float:
     return math.exp(-step / 50_000) + (step % 13) / 1000
 
 
+def _parquet() -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pa.table({"x": list(range(250)), "y": [f"v{i}" for i in range(250)]}), out)
+    return out.getvalue()
+
+
 def seed(settings: Settings, scratch: Path) -> RunsWorld:
     with open_store(settings) as store:
         return _fill(TrackingService(store, capture=False), scratch)
@@ -79,6 +90,9 @@ def _fill(tracking: TrackingService, scratch: Path) -> RunsWorld:
         points = [Metric("loss", loss(s), s, long.start_time + s * 10) for s in range(LONG_POINTS)]
         tracking.log_metric_points(long.id, points)
         tracking.log_params(long.id, {"model": "rf", "lr": 0.05})
+        tracking.log_metric_points(
+            long.id, [Metric("val/acc", 0.1 * s, s, long.start_time + s) for s in range(5)]
+        )
         scratch.mkdir(parents=True, exist_ok=True)
         files = {
             "notes.txt": b"line one <b>not bold</b>\nline two\n",
@@ -86,6 +100,8 @@ def _fill(tracking: TrackingService, scratch: Path) -> RunsWorld:
             "plots/shape.svg": SVG,
             "data/sample.csv": b"id,score,label\n1,0.25,no\n2,0.75,yes\n3,0.5,<i>x</i>\n",
             "data/blob.bin": bytes(range(256)) * 8,
+            "data/records.json": b'[{"k": "a", "n": 1}, {"k": "<b>", "n": 2}]',
+            "data/table.parquet": _parquet(),
         }
         for rel, data in files.items():
             local = scratch / rel

@@ -33,6 +33,7 @@ def test_filter_sort_and_page_the_runs_table(
     world = ui_server.seeded
     page = open_ui("vic", allow=(400,))
     page.goto("/ui/experiments")
+    _settle(page)
     with page.expect_navigation():
         page.click("a:text-is('sweep')")
     assert page.locator("h1").inner_text() == "sweep"
@@ -41,6 +42,7 @@ def test_filter_sort_and_page_the_runs_table(
     # Page through all 120 runs, 50 at a time.
     seen = _run_rows(page)
     while page.locator("a[rel=next]").count():
+        _settle(page)
         with page.expect_navigation():
             page.click("a[rel=next]")
         seen += _run_rows(page)
@@ -49,6 +51,7 @@ def test_filter_sort_and_page_the_runs_table(
     # Sort by a metric, highest first: the best run comes first.
     _settle(page)
     page.goto(f"/ui/experiments/{world.sweep_id}")
+    _settle(page)
     with page.expect_navigation():
         page.click("th a:text-is('metrics.auc')")  # first click sorts descending
     first = page.locator("table.runs tbody tr").first
@@ -56,10 +59,12 @@ def test_filter_sort_and_page_the_runs_table(
     assert page.locator("th[aria-sort=descending]").inner_text().startswith("metrics.auc")
     # A good filter keeps the sort; a bad one says where it is wrong.
     page.fill("#filter", "params.model = 'rf' and metrics.auc > 0.85")
+    _settle(page)
     with page.expect_navigation():
         page.click("form.filter button[type=submit]")
     assert _run_rows(page) == 1
     page.fill("#filter", "metrics.auc >> 0.9")
+    _settle(page)
     with page.expect_navigation():
         page.click("form.filter button[type=submit]")
     alert = page.locator("#filter-error")
@@ -67,6 +72,7 @@ def test_filter_sort_and_page_the_runs_table(
     assert page.locator("pre.caret").inner_text().splitlines()[1] == " " * 12 + "^"
     accessible(page)
     snap(page, "runs-experiment-bad-filter")
+    _settle(page)
 
 
 def test_a_run_page_draws_its_charts_and_previews_artifacts(
@@ -88,12 +94,14 @@ def test_a_run_page_draws_its_charts_and_previews_artifacts(
     accessible(page)
     snap(page, "runs-run")
     # Artifacts: a text file (escaped), an image, a CSV as a table.
+    _settle(page)
     with page.expect_navigation():
         page.click("a:text-is('notes.txt')")
     assert "<b>not bold</b>" in page.locator("pre.artifact-text").inner_text()
     accessible(page)
     _settle(page)
     page.goto(f"/ui/runs/{world.long_run}/artifacts?path=plots")
+    _settle(page)
     with page.expect_navigation():
         page.click("a:text-is('curve.png')")
     image = page.locator(".artifact-image img")
@@ -107,6 +115,7 @@ def test_a_run_page_draws_its_charts_and_previews_artifacts(
     assert page.locator("table tbody tr").count() == 3
     accessible(page)
     snap(page, "runs-artifact-table")
+    _settle(page)
 
 
 def test_compare_two_runs(
@@ -117,6 +126,7 @@ def test_compare_two_runs(
     page.goto(f"/ui/experiments/{world.sweep_id}")
     for run_id in (world.run_ids[-1], world.run_ids[-2]):
         page.check(f"input[value='{run_id}']")
+    _settle(page)
     with page.expect_navigation():
         page.click("text=Compare selected")
     assert page.url.count("runs=") == 2
@@ -129,7 +139,9 @@ def test_compare_two_runs(
     assert page.locator("table.params-diff tr.diff-chg").count() >= 1
     accessible(page)
     snap(page, "runs-compare")
+    _settle(page)
     with page.expect_navigation():
         page.click("text=Show only differences")
     rows = page.locator("table.params-diff tbody tr")
     assert rows.count() == page.locator("table.params-diff tbody tr.diff-chg").count()
+    _settle(page)

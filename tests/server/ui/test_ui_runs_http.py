@@ -79,6 +79,10 @@ def test_the_run_page_does_not_read_the_history(http: httpx.Client, ui_server: A
     assert f"/ui/runs/{ui_server.seeded.long_run}/metrics/loss.json" in page.text
     assert "data/" in page.text and "notes.txt" in page.text
     assert "/ui/lineage?subject=" in page.text
+    nested = f"/ui/runs/{ui_server.seeded.long_run}/metrics/val/acc.json"
+    assert nested in page.text  # a key with a slash keeps it in the chart's address
+    assert http.get(nested).json()["series"][0]["y"] == [0.1 * s for s in range(5)]
+    assert http.get(f"/ui/runs/{ui_server.seeded.long_run}/metrics/nope.json").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -105,6 +109,11 @@ def test_artifacts_are_listed_previewed_and_served_safely(
     assert "&lt;b&gt;not bold&lt;/b&gt;" in text.text and "<b>not bold" not in text.text
     table = http.get(f"/ui/runs/{run}/artifacts", params={"path": "data/sample.csv"})
     assert '<th scope="col">score</th>' in table.text and "&lt;i&gt;x&lt;/i&gt;" in table.text
+    parquet = http.get(f"/ui/runs/{run}/artifacts", params={"path": "data/table.parquet"})
+    assert "the first 100 rows of 250" in parquet.text
+    assert parquet.text.count("<tr>") == 101  # the header and 100 rows
+    records = http.get(f"/ui/runs/{run}/artifacts", params={"path": "data/records.json"})
+    assert '<th scope="col">n</th>' in records.text and "<td>&lt;b&gt;</td>" in records.text
     binary = http.get(f"/ui/runs/{run}/artifacts", params={"path": "data/blob.bin"})
     assert "No preview" in binary.text and "download=1" in binary.text
     missing = http.get(f"/ui/runs/{run}/artifacts", params={"path": "nope.txt"})
@@ -161,6 +170,8 @@ def test_the_table_sorts_and_pages_in_sql(http: httpx.Client, ui_server: Any) ->
         page = http.get(path, params={"offset": offset})
         seen |= {r for r in world.run_ids if f'value="{r}"' in page.text}
     assert len(seen) == SWEEP_RUNS
+    past = http.get(path, params={"offset": 5000})
+    assert past.status_code == 200 and "No runs past the first 5,000" in past.text
     last = http.get(path, params={"offset": 100})
     assert "101\N{EN DASH}120" in last.text and 'rel="next"' not in last.text
     filtered = http.get(path, params={"filter": "params.model = 'rf' and metrics.auc > 0.85"})
