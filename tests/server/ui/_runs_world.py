@@ -40,6 +40,7 @@ class RunsWorld:
     best_run: str  # highest auc
     run_ids: list[str]  # of sweep, in creation order
     long_run: str
+    child_run: str  # of long_run
     long_id: str  # experiment id of "long"
 
 
@@ -86,7 +87,11 @@ def _fill(tracking: TrackingService, scratch: Path) -> RunsWorld:
             )
             tracking.end_run(run.id)
             ids.append(run.id)
-        long = tracking.create_run(experiment="long", name="long-run")
+        captured = TrackingService(tracking.store)  # capture on: the environment and git
+        long = captured.create_run(experiment="long", name="long-run")
+        captured.close()
+        child = tracking.create_run(experiment="long", name="child-run", parent_run_id=long.id)
+        tracking.end_run(child.id)
         points = [Metric("loss", loss(s), s, long.start_time + s * 10) for s in range(LONG_POINTS)]
         tracking.log_metric_points(long.id, points)
         tracking.log_params(long.id, {"model": "rf", "lr": 0.05})
@@ -116,6 +121,7 @@ def _fill(tracking: TrackingService, scratch: Path) -> RunsWorld:
             best_run=ids[7],
             run_ids=ids,
             long_run=long.id,
+            child_run=child.id,
             long_id=tracking.get_experiment_by_name("long").id,
         )
     finally:

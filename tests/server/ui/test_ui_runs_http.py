@@ -79,6 +79,9 @@ def test_the_run_page_does_not_read_the_history(http: httpx.Client, ui_server: A
     assert f"/ui/runs/{ui_server.seeded.long_run}/metrics/loss.json" in page.text
     assert "data/" in page.text and "notes.txt" in page.text
     assert "/ui/lineage?subject=" in page.text
+    assert "<dt>Python</dt><dd>3." in page.text and "packages</summary>" in page.text
+    child = http.get(f"/ui/runs/{ui_server.seeded.child_run}")
+    assert f'<a href="/ui/runs/{ui_server.seeded.long_run}">long-run</a>' in child.text
     nested = f"/ui/runs/{ui_server.seeded.long_run}/metrics/val/acc.json"
     assert nested in page.text  # a key with a slash keeps it in the chart's address
     assert http.get(nested).json()["series"][0]["y"] == [0.1 * s for s in range(5)]
