@@ -34,6 +34,9 @@ __all__ = ["router"]
 router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
 
 _NO_STORE = {"Cache-Control": "no-store"}
+# A run page draws at most this many charts (each fetches its own data) and lists at most this
+# many top-level artifact entries (the artifacts page lists them all).
+MAX_CHARTS, MAX_ENTRIES = 30, 200
 
 
 def _labels(runs: list[Run]) -> dict[str, str]:
@@ -121,6 +124,7 @@ def run_page(request: Request, run_id: str, state: State, _: Viewer) -> Response
         except NotFound:
             environment = None
     files = state.tracking.list_artifacts(run.id)
+    entries = av.entries(files, "")
     parent = None
     if run.parent_run_id:
         parent = next(iter(state.tracking.get_runs([run.parent_run_id])), None)
@@ -131,7 +135,9 @@ def run_page(request: Request, run_id: str, state: State, _: Viewer) -> Response
         experiment=exp,
         parent=parent,
         environment=environment,
-        entries=av.entries(files, "")[:200],
+        entries=entries[:MAX_ENTRIES],
+        entry_count=len(entries),
+        max_charts=MAX_CHARTS,
         artifact_count=len(files),
         metric_keys=sorted(run.metrics),
     )
