@@ -178,3 +178,44 @@ def test_roles_in_a_traffic_split() -> None:
     ]
     ab = deployment("ab", Variant("a", "models:/m/1", 0.5), Variant("b", "s3://x", 0.5))
     assert [(s.role, s.model) for s in shares(ab)] == [("A/B", "m"), ("A/B", None)]
+
+
+def test_figures_from_many_threads_share_one_database_and_leave_no_view(tmp_path: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loopwright.server.ui import _serving_figures as live
+
+    log = PredictionLog(tmp_path)
+    now = datetime.now(UTC)
+    try:
+        for n in range(30):
+            log.append(
+                PredictionRecord(
+                    request_id=f"r{n}",
+                    deployment="d",
+                    variant="ab"[n % 2],
+                    model="m",
+                    model_version=1 + n % 2,
+                    timestamp=now - timedelta(minutes=n),
+                    latency_ms=float(n),
+                    status=200,
+                    inputs={"x": [1.0, 2.0]},  # two rows, one request
+                    outputs={"y": [0, 1]},
+                )
+            )
+    finally:
+        log.close()
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: live.figures(str(tmp_path), "d", "1h"), range(16)))
+    assert all(f == found[0] for f in found)
+    assert [(v.variant, v.requests, v.versions) for v in found[0].variants] == [
+        ("a", 15, (1,)),
+        ("b", 15, (2,)),
+    ]
+    assert found[0].variants[0].p50 == 14.0  # 0, 2, ..., 28
+    views = (
+        live._database()
+        .execute("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'log_%'")
+        .fetchall()
+    )
+    assert views == [(0,)]
