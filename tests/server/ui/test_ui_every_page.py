@@ -38,6 +38,7 @@ SKIP = re.compile(r"^/ui/(static/|logout|login)|\.json(\?|$)|/artifact(\?|$)|dow
 ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 README = ROOT / "README.md"
+FAVICON = ROOT / "src" / "loopwright" / "ui" / "static" / "favicon.svg"
 _ARTIFACTS = Path(os.environ.get("LOOPWRIGHT_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
 READMESHOTS = _ARTIFACTS / "ui" / "readme"
 UPDATE_SCREENSHOTS = os.environ.get("LOOPWRIGHT_UPDATE_SCREENSHOTS") == "1"
@@ -90,6 +91,18 @@ def _local(url: str, base: str) -> str | None:
         return None
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return None if SKIP.search(path) else path
+
+
+def _prepared(page: Any) -> Any:
+    """``page`` watching for CSP violations, with its favicon answered from disk: Chromium
+    fetches it after the load event, when the page may already be settled, and the crawl's
+    next navigation then aborts it (a failed request that is no page's fault)."""
+    page.context.add_init_script(CSP_WATCH)
+    page.context.route(
+        "**/ui/static/favicon.svg*",
+        lambda route: route.fulfill(path=str(FAVICON), content_type="image/svg+xml"),
+    )
+    return page
 
 
 def _deep(world: World) -> list[str]:
@@ -162,8 +175,7 @@ def _crawl(
 ) -> list[str]:
     """Visit every planned page as ``user``; fails listing every page's problems (a page's
     own ``check`` included). Returns the pages visited."""
-    page = open_ui(user)
-    page.context.add_init_script(CSP_WATCH)
+    page = _prepared(open_ui(user))
     planned = _plan(page, ui_server)
     problems = []
     for path in planned:
@@ -237,7 +249,7 @@ def viewer_http(ui_server: Any) -> Iterator[tuple[httpx.Client, str]]:
 def test_the_admins_write_forms_are_refused_to_a_viewer(
     open_ui: Callable[..., Any], ui_server: Any, viewer_http: tuple[httpx.Client, str]
 ) -> None:
-    page = open_ui("ada")
+    page = _prepared(open_ui("ada"))
     forms: dict[str, list[tuple[str, str]]] = {}
     for path in _plan(page, ui_server):
         response = page.goto(path, wait_until=SETTLED)
@@ -292,9 +304,8 @@ def test_readme_screenshots(
 ) -> None:
     pages = _readme_pages(ui_server.seeded)
     assert tuple(pages) == README_SHOTS
-    page = open_ui("ada")
+    page = _prepared(open_ui("ada"))
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.context.add_init_script(CSP_WATCH)
     READMESHOTS.mkdir(parents=True, exist_ok=True)
     # One backend is enough for the README (SQLite: runs everywhere).
     update = UPDATE_SCREENSHOTS and ui_server.backend == "sqlite"
