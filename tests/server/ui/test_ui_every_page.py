@@ -38,7 +38,6 @@ SKIP = re.compile(r"^/ui/(static/|logout|login)|\.json(\?|$)|/artifact(\?|$)|dow
 ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 README = ROOT / "README.md"
-FAVICON = ROOT / "src" / "loopwright" / "ui" / "static" / "favicon.svg"
 _ARTIFACTS = Path(os.environ.get("LOOPWRIGHT_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
 READMESHOTS = _ARTIFACTS / "ui" / "readme"
 UPDATE_SCREENSHOTS = os.environ.get("LOOPWRIGHT_UPDATE_SCREENSHOTS") == "1"
@@ -94,14 +93,8 @@ def _local(url: str, base: str) -> str | None:
 
 
 def _prepared(page: Any) -> Any:
-    """``page`` watching for CSP violations, with its favicon answered from disk: Chromium
-    fetches it after the load event, when the page may already be settled, and the crawl's
-    next navigation then aborts it (a failed request that is no page's fault)."""
+    """``page``, collecting CSP violations from its next navigation on."""
     page.context.add_init_script(CSP_WATCH)
-    page.context.route(
-        "**/ui/static/favicon.svg*",
-        lambda route: route.fulfill(path=str(FAVICON), content_type="image/svg+xml"),
-    )
     return page
 
 
