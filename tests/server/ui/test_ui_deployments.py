@@ -5,6 +5,7 @@ lineage links; over HTTP: the figures' numbers, an unknown deployment and a bad 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -158,6 +159,23 @@ def test_unknown_deployment_and_bad_window_are_plain_error_pages(ui_server: Any)
         assert wrong.status_code == 400 and "latency, throughput" in wrong.text
         part = http.get(f"/ui/deployments/{DEPLOYMENT}/live", params={"part": "all"})
         assert part.status_code == 400 and "figures, recent" in part.text
+
+
+def test_a_serving_process_that_reported_itself_shows_as_the_state(ui_server: Any) -> None:
+    beat = {"url": "http://127.0.0.1:8311", "pid": 4242, "host": "node-7"}
+    token = {"Authorization": f"Bearer {ui_server.tokens['eve']}"}
+    with _session(ui_server) as http:
+        state = re.compile(r'<td rowspan="1" class="state">(<span class="badge[^"]*">[^<]+</span>)')
+        assert state.findall(http.get("/ui/deployments").text) == [
+            '<span class="badge">not served</span>'
+        ]
+        sent = http.post(f"/api/v1/deployments/{DEPLOYMENT}/heartbeat", json=beat, headers=token)
+        assert sent.status_code == 200
+        listed = http.get("/ui/deployments").text
+        assert state.findall(listed) == ['<span class="badge ok">serving</span>']
+        assert "1 process" in listed
+        page = http.get(f"/ui/deployments/{DEPLOYMENT}").text
+        assert "<code>http://127.0.0.1:8311</code>" in page and "pid 4242" in page
 
 
 def test_roles_in_a_traffic_split() -> None:

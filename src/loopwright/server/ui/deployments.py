@@ -67,17 +67,44 @@ def shares(deployment: Deployment) -> list[Share]:
     return found
 
 
+def _serving(state: State) -> dict[str, int]:
+    """Deployment name -> its serving processes that reported themselves recently (one query:
+    ``DeploymentService.instances`` reads one deployment at a time)."""
+    import sqlalchemy as sa
+
+    from ..._ids import now_ms
+    from ...serving.deployments import HEARTBEAT_TIMEOUT_S
+    from ...store import schema as t
+
+    d, i = t.deployments.c, t.deployment_instances.c
+    since = now_ms() - HEARTBEAT_TIMEOUT_S * 1000
+    query = (
+        sa.select(d.name, sa.func.count())
+        .join(t.deployment_instances, i.deployment_id == d.id)
+        .where(i.seen_at >= since)
+        .group_by(d.name)
+    )
+    with state.store.db.read() as conn:
+        return {name: count for name, count in conn.execute(query).all()}
+
+
 @router.get("/deployments")
 def deployments(request: Request, state: State, caller: Viewer) -> Response:
     found = state.deployments(caller).list()
-    return render(request, "deployments/list.html", deployments=[(d, shares(d)) for d in found])
+    return render(
+        request,
+        "deployments/list.html",
+        deployments=[(d, shares(d)) for d in found],
+        serving=_serving(state),
+    )
 
 
 @router.get("/deployments/{name}")
 def deployment(
     request: Request, name: str, state: State, caller: Viewer, window: str = "1h"
 ) -> Response:
-    found = state.deployments(caller).get(name)
+    service = state.deployments(caller)
+    found = service.get(name)
     live.window_of(window)
     figures = live.figures(log_location(state.settings), found.name, window)
     return render(
@@ -85,6 +112,7 @@ def deployment(
         "deployments/detail.html",
         deployment=found,
         shares=shares(found),
+        instances=service.instances(found.name),
         figures=figures,
         windows=list(live.WINDOWS),
     )
