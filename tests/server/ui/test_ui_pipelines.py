@@ -203,3 +203,43 @@ def test_an_iterations_stages_come_from_its_transitions() -> None:
     )  # fmt: skip
     gating = steps(iteration("gating", "triggered", "training", "gating"))
     assert (gating.gate, gating.approval) == ("running", "")
+
+
+def test_the_step_graph_layers_a_diamond_by_the_digests_steps_pass() -> None:
+    from loopwright.pipelines.entities import ArtifactRef, StepRun
+    from loopwright.server.ui._step_graph import layout
+
+    def ref(name: str, digest: str) -> ArtifactRef:
+        return ArtifactRef(name, digest, "json", run_id="r")
+
+    def step(name: str, at: int, takes: tuple[str, ...], makes: str, status: str) -> StepRun:
+        inputs = (*(ref(f"in_{d}", d) for d in takes), ArtifactRef("n", "lit", "json"))
+        return StepRun(
+            f"s-{name}", "p", name, name, status, "k", "why", None, None, 1, inputs,  # type: ignore[arg-type]
+            (ref("output", makes),), "boom" if status == "failed" else None, at, at + 5,
+        )  # fmt: skip
+
+    graph = layout(
+        [
+            step("join", 4, ("b", "c"), "d", "failed"),
+            step("load", 1, (), "a", "completed"),
+            step("left", 2, ("a",), "b", "completed"),
+            step("right", 3, ("a",), "c", "cached"),
+        ]
+    )
+    assert [(b.step.invocation, b.layer) for b in graph.boxes] == [
+        ("load", 0),
+        ("left", 1),
+        ("right", 1),
+        ("join", 2),
+    ]
+    assert sorted(e.label for e in graph.edges) == [
+        "output → in_a",
+        "output → in_a",
+        "output → in_b",
+        "output → in_c",
+    ]
+    left, right = graph.boxes[1], graph.boxes[2]
+    assert left.x == right.x and left.y < right.y  # one column, one row each
+    assert graph.width > graph.boxes[3].x and graph.height > right.y
+    assert layout([]).boxes == ()
