@@ -103,3 +103,13 @@ def test_static_assets_are_served_and_nothing_else(ui_server: Any) -> None:
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
         for name in ("..%2F__init__.py", "nope.js", "lw.py", ".hidden.js"):
             assert http.get(f"/ui/static/{name}").status_code == 404
+
+
+def test_an_htmx_reload_without_a_session_sends_the_whole_page_to_login(ui_server: Any) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        answer = http.get(
+            "/ui/",
+            headers={"HX-Request": "true", "HX-Current-URL": f"{ui_server.url}/ui/?x=1"},
+        )
+        assert answer.status_code == 401
+        assert answer.headers["hx-redirect"] == "/ui/login?next=%2Fui%2F%3Fx%3D1"
