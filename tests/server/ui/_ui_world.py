@@ -124,6 +124,12 @@ def seed(settings: Settings) -> World:
             run_ids.append(run.id)
         _deploy(client, settings)
         registry = client.registry
+        registry.update_model(MODEL, description="Flags customers likely to cancel this month.")
+        registry.set_card_info(
+            MODEL,
+            intended_use="Ranks accounts for the retention team's weekly calls.",
+            limitations="Trained on synthetic ages and incomes; not for pricing decisions.",
+        )
         rules = (ApprovalRule("traffic"), ApprovalRule("alias:champion"))
         registry.set_policy(MODEL, ApprovalPolicy(rules))
         # Asked by eve (an editor), so ada (an admin) and abe may decide it: pages show them
