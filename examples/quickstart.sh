@@ -305,3 +305,45 @@ trap - EXIT
 loopwright features freshness
 echo "== loopwright audit verify"
 loopwright audit verify
+echo "== the dashboard: everything above, in a browser (each page fetched once here to show it answers)"
+if [ -n "${LOOPWRIGHT_SERVER_URI:-}" ]; then
+    dashboard="${LOOPWRIGHT_SERVER_URI%/}/ui/"
+    opened="$dashboard"
+else
+    port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    loopwright ui --port "$port" --no-browser &
+    ui_pid=$!
+    trap 'kill "$ui_pid" 2>/dev/null || true' EXIT
+    dashboard="http://127.0.0.1:$port/ui/"
+    opened="loopwright ui   (then http://127.0.0.1:5005/ui/)"
+fi
+python - "$dashboard" <<'PY'
+import sys
+import time
+
+import httpx
+
+base = sys.argv[1]
+deadline = time.monotonic() + 60
+while True:
+    try:
+        httpx.get(base.replace("/ui/", "/health"), timeout=2)
+        break
+    except httpx.TransportError:
+        if time.monotonic() > deadline:
+            sys.exit("the dashboard did not answer in 60 s")
+        time.sleep(0.2)
+with httpx.Client(base_url=base, timeout=30) as http:
+    for page in ("", "experiments", "datasets", "models", "approvals", "deployments",
+                 "monitoring", "loops", "pipelines", "audit"):
+        started = time.perf_counter()
+        answer = http.get(page)
+        answer.raise_for_status()
+        print(f"  /ui/{page:<12} {answer.status_code}  {(time.perf_counter() - started) * 1000:6.1f} ms")
+PY
+if [ -n "${ui_pid:-}" ]; then
+    kill -TERM "$ui_pid"
+    wait "$ui_pid" || true
+    trap - EXIT
+fi
+echo "Open the dashboard: $opened"

@@ -75,6 +75,10 @@ def _run_quickstart(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     assert "it records feature service churn_model@v1" in done.stdout
     assert "served from the customer id and cart alone" in done.stdout
     assert "audit chain intact" in done.stdout
+    # It ends at the dashboard, whose pages all answered.
+    assert "/ui/experiments" in done.stdout and "/ui/audit" in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("Open the dashboard: ")
+    assert "/ui/" in done.stdout.rstrip().splitlines()[-1]
     return done
 
 
