@@ -14,7 +14,7 @@ from ._output import console, fail, handle_errors
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["register"]
+__all__ = ["export_settings", "register"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -67,6 +67,23 @@ def _with_artifact_roots(
         changes["artifact_roots"] = given.artifact_roots
         sources["artifact_roots"] = "argument"
     return dataclasses.replace(settings, **changes, sources=sources)  # type: ignore[arg-type]
+
+
+def export_settings(settings: Settings) -> None:
+    """Put ``settings`` in the environment: the app (each worker process) is built from it by
+    uvicorn's factory ``loopwright.server.app:create_app``."""
+    os.environ.update(
+        LOOPWRIGHT_HOME=str(settings.home),
+        LOOPWRIGHT_DB_URI=settings.db_uri,
+        LOOPWRIGHT_BLOB_URI=settings.blob_uri,
+    )
+    if settings.user:
+        os.environ["LOOPWRIGHT_USER"] = settings.user
+    os.environ["LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT"] = (
+        settings.default_artifact_root or "mlflow-artifacts:/"
+    )
+    os.environ["LOOPWRIGHT_ARTIFACT_ROOTS"] = ",".join(settings.artifact_roots)
+    os.environ.pop("LOOPWRIGHT_SERVER_URI", None)
 
 
 def register(app: typer.Typer) -> None:
@@ -139,19 +156,7 @@ def register(app: typer.Typer) -> None:
                 f"admin; refusing to listen on {host}. Create a token (`loopwright tokens "
                 "create USER`) or listen on 127.0.0.1"
             )
-        # Worker processes rebuild the app from the environment, so pass the settings on.
-        os.environ.update(
-            LOOPWRIGHT_HOME=str(settings.home),
-            LOOPWRIGHT_DB_URI=settings.db_uri,
-            LOOPWRIGHT_BLOB_URI=settings.blob_uri,
-        )
-        if settings.user:
-            os.environ["LOOPWRIGHT_USER"] = settings.user
-        os.environ["LOOPWRIGHT_DEFAULT_ARTIFACT_ROOT"] = (
-            settings.default_artifact_root or "mlflow-artifacts:/"
-        )
-        os.environ["LOOPWRIGHT_ARTIFACT_ROOTS"] = ",".join(settings.artifact_roots)
-        os.environ.pop("LOOPWRIGHT_SERVER_URI", None)
+        export_settings(settings)
         if scheduler:
             os.environ["LOOPWRIGHT_SERVER_SCHEDULER"] = f"{scheduler_interval:g}"
         else:

@@ -8,6 +8,7 @@ without tokens, every visitor acts as the store's user.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ import typer
 
 from ._context import state
 from ._output import console, fail, handle_errors
+from .server import export_settings
 
 __all__ = ["register"]
 
@@ -64,12 +66,13 @@ def register(app: typer.Typer) -> None:
         monitoring, lineage, audit); stop with Ctrl+C."""
         import uvicorn
 
-        from ..server.app import create_app
+        from ..store.home import open_store
 
         cli = state(ctx)
         with handle_errors():
             settings = cli.local_settings("ui")
-            app_ = create_app(settings)
+            with open_store(settings):
+                pass  # a store that cannot open fails here, with its message, not in uvicorn
         if port == 0:
             port = _free_port()
         elif not _port_free(port):
@@ -79,9 +82,17 @@ def register(app: typer.Typer) -> None:
         out.print(f"Loopwright dashboard on {url}", markup=False, soft_wrap=True)
         out.print(f"  db: {settings.db_uri}", markup=False, soft_wrap=True)
         out.print("  stop with Ctrl+C", markup=False)
-        server = uvicorn.Server(
-            uvicorn.Config(app_, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        export_settings(settings)
+        os.environ.pop("LOOPWRIGHT_SERVER_SCHEDULER", None)
+        config = uvicorn.Config(
+            "loopwright.server.app:create_app",
+            factory=True,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
         )
+        server = uvicorn.Server(config)
         if browser:
             threading.Thread(target=_open_when_up, args=(server, url), daemon=True).start()
         server.run()

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -59,7 +59,13 @@ def _seed(settings: Settings) -> Seeded:
                 if there == "canary":
                     fields = {"canary_revision": 2, "canary_started_at": iteration.created_at}
                 reason = "accuracy 0.61 < 0.7" if there == "rejected" else None
-                loops.transition(iteration.id, expect=here, to=there, reason=reason, **fields)
+                loops.transition(
+                    iteration.id,
+                    expect=cast(Any, here),
+                    to=cast(Any, there),
+                    reason=reason,
+                    **fields,
+                )
                 here = there
     finally:
         client.close()

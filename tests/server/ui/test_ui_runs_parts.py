@@ -7,8 +7,8 @@ import pytest
 from loopwright.errors import InvalidInput
 from loopwright.server.ui._compare import parallel, run_ids_of
 from loopwright.server.ui._run_table import MAX_COLUMNS, RunQuery, caret_of, columns_of
+from loopwright.tracking._filter import parse_run_order
 from loopwright.tracking.entities import Metric, Run, RunStatus
-from loopwright.tracking.search import parse_run_order
 
 
 def _run(run_id: str, params: dict[str, str], metrics: dict[str, float]) -> Run:
