@@ -61,6 +61,24 @@ def test_a_long_metric_is_downsampled_keeping_its_extremes_and_ends(
     assert relative["series"][0]["x"][-1] == (LONG_POINTS - 1) * 10 / 1000  # seconds
 
 
+def test_a_point_logged_after_a_chart_was_drawn_is_in_the_next_one(
+    http: httpx.Client, ui_server: Any
+) -> None:
+    """Downsampled histories are kept between requests: a new point must still show."""
+    from loopwright.client import Client
+
+    with Client(ui_server.settings) as client, client.start_run(experiment="growing") as run:
+        for step in range(3000):
+            run.log_metric("grow", float(step % 7), step=step)
+    url = f"/ui/runs/{run.id}/metrics/grow.json"
+    before = http.get(url).json()["series"][0]
+    assert before["x"][-1] == 2999 and max(before["y"]) == 6
+    with Client(ui_server.settings) as client:  # closing flushes the buffered point
+        client.tracking.log_metrics(run.id, {"grow": 99.0}, step=5000)  # a finished run takes it
+    after = http.get(url).json()["series"][0]
+    assert after["x"][-1] == 5000 and after["y"][-1] == 99
+
+
 @pytest.mark.parametrize(
     ("query", "says"),
     [({"x": "epoch"}, "x must be one of"), ({"points": "0"}, "points must be"),

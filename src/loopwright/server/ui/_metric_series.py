@@ -10,6 +10,8 @@ continue the line (a falling curve shows max then min), a choice that never inve
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +26,7 @@ Axis = Literal["step", "time", "relative"]
 AXES: tuple[Axis, ...] = ("step", "time", "relative")
 DEFAULT_POINTS = 1000
 MIN_POINTS, MAX_POINTS = 10, 10_000
+Point = tuple[int, int, float | None]  # (step, timestamp, value)
 _X_LABELS = {"step": "step", "time": "time (UTC)", "relative": "seconds since the run started"}
 
 
@@ -88,7 +91,13 @@ def read_series(
         rows = [(r.step, r.timestamp, _finite(r.value, r.is_nan)) for r in found]
         total = len(rows)
     else:
-        rows, total = _downsampled(conn, mine, points, axis != "step")
+        stored = conn.execute(sa.select(sa.func.count()).where(*mine)).scalar_one()
+        key_of = (str(conn.engine.url), run_id, key, axis != "step", points, stored)
+        cached = _DOWNSAMPLED.get(key_of)
+        if cached is None:
+            cached = _downsampled(conn, mine, points, axis != "step")
+            _DOWNSAMPLED.put(key_of, cached)
+        rows, total = cached
     x = [_x(step, ts, start_time, axis) for step, ts, _ in rows]
     if axis != "step":  # uPlot wants x ascending; times need not follow steps
         order = sorted(range(len(rows)), key=x.__getitem__)
@@ -97,15 +106,41 @@ def read_series(
     return Series(run_id, key, x, [value for _, _, value in rows], total)
 
 
+class _Recent:
+    """The last few downsampled histories, keyed by what they were read from and how many
+    points the metric held: points are only ever added (a run's history is append-only; a
+    duplicate point is not stored twice), so an unchanged count is an unchanged history. A
+    1M-point history's count takes ~20 ms on SQLite against ~160 ms for its ranges."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], tuple[list[Point], int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[list[Point], int] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: tuple[list[Point], int]) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_DOWNSAMPLED = _Recent(64)  # ~2,000 points each: well under a megabyte in all
+
+
 def _x(step: int, timestamp: int, start_time: int, axis: Axis) -> float:
     if axis == "step":
         return step
     if axis == "time":
         return timestamp
     return (timestamp - start_time) / 1000
-
-
-Point = tuple[int, int, float | None]
 
 
 def _edge(conn: sa.Connection, mine: tuple[Any, ...], last: bool) -> Point:
