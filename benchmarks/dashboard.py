@@ -32,6 +32,7 @@ printed at start and end: on a loaded machine every figure is slower.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -290,6 +291,18 @@ def measure_pages(server: Server, ids: dict[str, str], runs: int, repeat: int) -
             except Failed as failure:
                 print(f"  {failure}", flush=True)
                 timings.append(Timing(f"{label} (failed)", float("nan"), float("nan"), 0))
+        # The server keeps a few downsampled histories (keyed by their point count), so the
+        # repeats above read the kept one; a first view asks for a new point count each time.
+        counts = itertools.count(CHART_POINTS + 1)
+        first_views = f"/ui/runs/{ids['big_run_id']}/metrics/{BIG}.json?x=step&points="
+        timings.append(
+            timed(
+                http,
+                f"chart JSON of {BIG}: first view (never kept)",
+                repeat,
+                lambda client: client.get(f"{first_views}{next(counts)}"),
+            )
+        )
         return timings
 
 
