@@ -355,7 +355,10 @@ class DatasetService:
             if selector == "latest":
                 query = query.order_by(v.number.desc()).limit(1)
             elif re.fullmatch(r"v?\d+", selector):
-                query = query.where(v.number == int(selector.lstrip("v")))
+                digits = selector.lstrip("v").lstrip("0") or "0"
+                number = int(digits) if len(digits) <= 10 else -1
+                # Past the column's 32 bits no version exists (and the databases refuse it).
+                query = query.where(v.number == (number if number < 2**31 else -1))
             else:
                 alias = conn.execute(
                     sa.select(t.dataset_aliases.c.version_id).where(

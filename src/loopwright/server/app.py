@@ -177,8 +177,13 @@ def create_app(
         return error_body(request.url.path, code, str(exc.detail), exc.status_code)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         _logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        if on_dashboard(request):
+            from .ui._errors import ui_error
+
+            message = f"internal error ({type(exc).__name__}); the server's log has the details"
+            return ui_error(request, 500, "Server error", message)
         return error_body(
             request.url.path, "INTERNAL_ERROR", f"internal error ({type(exc).__name__})", 500
         )

@@ -15,5 +15,11 @@ def include_routes(app: FastAPI) -> None:
 
     # MLflow's routes first: its client makes many small calls, each matched in order; the
     # dashboard's pages last.
-    for router in (*mlflow_routers(), *native_routers(), *dashboard_routers()):
+    for router in (*mlflow_routers(), *native_routers()):
         app.include_router(router)
+    from fastapi import Depends
+
+    from .ui._page import plain_text_only
+
+    for router in dashboard_routers():
+        app.include_router(router, dependencies=[Depends(plain_text_only)])

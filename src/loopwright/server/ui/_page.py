@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -41,6 +41,7 @@ __all__ = [
     "Page",
     "csrf_checked",
     "form_fields",
+    "plain_text_only",
     "redirect",
     "render",
     "secure",
@@ -203,6 +204,17 @@ async def form_fields(request: Request) -> dict[str, str]:
         raise InvalidInput("the form is not valid UTF-8") from None
     request.state.lw_form = fields
     return fields
+
+
+async def plain_text_only(request: Request) -> None:
+    """Refuse a dashboard request whose path or query holds a NUL or a lone surrogate: no name
+    or id can hold one (the stores refuse them on write), and PostgreSQL refuses them in a query
+    with a driver error rather than finding nothing."""
+    text = request.scope["path"] + unquote(request.scope.get("query_string", b"").decode("latin-1"))
+    if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
+        raise InvalidInput(
+            "the address holds a NUL byte or an unpaired surrogate; no name or id contains one"
+        )
 
 
 async def csrf_checked(request: Request) -> None:

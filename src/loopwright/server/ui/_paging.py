@@ -22,7 +22,7 @@ class Paging:
 def _count(name: str, text: str | None, default: int, low: int, high: int) -> int:
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdigit() or len(text) > 15:  # int() refuses > 4,300
         raise InvalidInput(f"{name} {text!r} is not a whole number from {low} to {high}")
     value = int(text)
     if not low <= value <= high:
