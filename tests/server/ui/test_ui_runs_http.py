@@ -4,6 +4,7 @@ leave the run, and bad queries answered by a page saying what was wrong."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -77,6 +78,25 @@ def test_a_point_logged_after_a_chart_was_drawn_is_in_the_next_one(
         client.tracking.log_metrics(run.id, {"grow": 99.0}, step=5000)  # a finished run takes it
     after = http.get(url).json()["series"][0]
     assert after["x"][-1] == 5000 and after["y"][-1] == 99
+
+
+def test_a_json_artifact_too_deep_to_parse_is_previewed_as_text(
+    http: httpx.Client, ui_server: Any, tmp_path: Path
+) -> None:
+    from loopwright.client import Client
+
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 200_000)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b'{"a": 1}\n{"a": \n')
+    with Client(ui_server.settings) as client, client.start_run(experiment="deep") as run:
+        run.log_artifact(deep)
+        run.log_artifact(broken)
+    got = http.get(f"/ui/runs/{run.id}/artifacts", params={"path": "deep.json"})
+    assert got.status_code == 200, got.text[:500]
+    assert "[[[[[[[[" in got.text
+    lines = http.get(f"/ui/runs/{run.id}/artifacts", params={"path": "broken.jsonl"})
+    assert lines.status_code == 200 and "{&#34;a&#34;: 1}" in lines.text.replace("&quot;", "&#34;")
 
 
 @pytest.mark.parametrize(

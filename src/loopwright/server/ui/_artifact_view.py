@@ -180,7 +180,8 @@ def _json_table(data: bytes, *, lines: bool) -> Preview | None:
             records = [json.loads(line) for line in text.splitlines()[:TABLE_ROWS] if line.strip()]
         else:
             records = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # Deep nesting (200,000 "[") exhausts the parser's stack: shown as text, not a 500.
         return None
     if isinstance(records, dict) and all(isinstance(v, list) for v in records.values()):
         columns = list(records)  # column-oriented: {"a": [...], "b": [...]}
