@@ -3,6 +3,7 @@ leave the run, and bad queries answered by a page saying what was wrong."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,40 @@ def test_a_point_logged_after_a_chart_was_drawn_is_in_the_next_one(
         client.tracking.log_metrics(run.id, {"grow": 99.0}, step=5000)  # a finished run takes it
     after = http.get(url).json()["series"][0]
     assert after["x"][-1] == 5000 and after["y"][-1] == 99
+
+
+def test_a_history_on_one_step_keeps_its_curve_on_the_time_axes(
+    http: httpx.Client, ui_server: Any
+) -> None:
+    """``log_metric`` defaults to step 0: the time axes cut the history by time, not step."""
+    from loopwright.client import Client
+    from loopwright.tracking.entities import Metric
+
+    count, spike_at, dip_at = 5000, 3210, 1234
+    with Client(ui_server.settings) as client, client.start_run(experiment="clock") as run:
+        start = run.info().start_time
+        values = [math.sin(n / 300) for n in range(count)]
+        values[spike_at], values[dip_at] = 9.0, -9.0
+        client.tracking.log_metric_points(
+            run.id, [Metric("tick", v, 0, start + n * 1000) for n, v in enumerate(values)]
+        )
+    url = f"/ui/runs/{run.id}/metrics/tick.json"
+    for axis in ("time", "relative"):
+        got = http.get(url, params={"x": axis, "points": 500})
+        assert got.status_code == 200, got.text
+        (series,) = got.json()["series"]
+        assert 250 <= len(series["x"]) <= 500  # the curve, not its two ends
+        assert max(series["y"]) == 9.0 and min(series["y"]) == -9.0
+        assert series["y"][0] == values[0] and series["y"][-1] == values[-1]
+        assert series["x"] == sorted(series["x"])
+        scale = 1 if axis == "time" else 1000
+        origin = start if axis == "time" else 0
+        # Each extreme sits at its real time, within one range of it.
+        at = series["x"][series["y"].index(9.0)] * scale - origin
+        assert abs(at - spike_at * 1000) <= 2 * count * 1000 / 500
+        assert series["x"][-1] * scale - origin == (count - 1) * 1000
+    on_steps = http.get(url, params={"points": 500}).json()["series"][0]
+    assert set(on_steps["x"]) == {0}  # the step axis is unchanged: every point is at step 0
 
 
 def test_a_json_artifact_too_deep_to_parse_is_previewed_as_text(
