@@ -115,6 +115,19 @@ def test_a_history_on_one_step_keeps_its_curve_on_the_time_axes(
     assert set(on_steps["x"]) == {0}  # the step axis is unchanged: every point is at step 0
 
 
+def test_chart_points_are_bounded_and_shared_across_compared_runs(
+    http: httpx.Client, ui_server: Any
+) -> None:
+    world = ui_server.seeded
+    url = f"/ui/runs/{world.long_run}/metrics/loss.json"
+    assert http.get(url, params={"points": 2001}).status_code == 400
+    assert len(http.get(url, params={"points": 2000}).json()["series"][0]["x"]) <= 2000
+    runs = f"{world.long_run},{world.run_ids[0]}"
+    spec = http.get("/ui/compare/metrics/loss.json", params={"runs": runs, "points": 1000})
+    long, short = spec.json()["series"]
+    assert 250 <= len(long["x"]) <= 500 and len(short["x"]) == 10  # 1,000 split two ways
+
+
 def test_a_json_artifact_too_deep_to_parse_is_previewed_as_text(
     http: httpx.Client, ui_server: Any, tmp_path: Path
 ) -> None:

@@ -36,7 +36,7 @@ __all__ = [
 Axis = Literal["step", "time", "relative"]
 AXES: tuple[Axis, ...] = ("step", "time", "relative")
 DEFAULT_POINTS = 1000
-MIN_POINTS, MAX_POINTS = 10, 10_000
+MIN_POINTS, MAX_POINTS = 10, 2_000  # a chart's cost is bounded by its points
 Point = tuple[int, int, float | None]  # (step, timestamp, value)
 _X_LABELS = {"step": "step", "time": "time (UTC)", "relative": "seconds since the run started"}
 

@@ -25,7 +25,7 @@ from ..api._streaming import blob_response
 from ..auth import UI_PREFIX
 from . import _artifact_view as av
 from ._compare import MAX_RUNS, diff_rows, parallel, run_ids_of, runs_in_order
-from ._metric_series import parse_axis, parse_points, read_series, spec
+from ._metric_series import MIN_POINTS, parse_axis, parse_points, read_series, spec
 from ._page import render
 from ._run_table import RunQuery, caret_of, columns_of, page_token
 
@@ -254,7 +254,9 @@ def compare_spec(request: Request, key: str, state: State, _: Viewer) -> Respons
     runs = [run for run in _compared(request, state) if key in run.metrics]
     if not runs:
         raise NotFound(f"none of the compared runs has the metric {key!r}")
+    # The chart's budget is shared: twenty runs cost no more points than one.
+    each = max(MIN_POINTS, points // len(runs))
     with state.tracking.db.read() as conn:
-        series = [read_series(conn, r.id, key, r.start_time, axis, points) for r in runs]
+        series = [read_series(conn, r.id, key, r.start_time, axis, each) for r in runs]
     labels = _labels(runs)
     return JSONResponse(spec(series, key, axis, labels), headers=_NO_STORE)
