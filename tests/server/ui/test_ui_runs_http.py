@@ -128,6 +128,22 @@ def test_chart_points_are_bounded_and_shared_across_compared_runs(
     assert 250 <= len(long["x"]) <= 500 and len(short["x"]) == 10  # 1,000 split two ways
 
 
+def test_chart_json_carries_the_dashboard_security_headers(
+    http: httpx.Client, ui_server: Any
+) -> None:
+    world = ui_server.seeded
+    for url, params in (
+        (f"/ui/runs/{world.long_run}/metrics/val/acc.json", {}),
+        ("/ui/compare/metrics/auc.json", {"runs": f"{world.run_ids[0]},{world.run_ids[1]}"}),
+    ):
+        got = http.get(url, params=params)
+        assert got.status_code == 200, got.text
+        assert got.headers["x-frame-options"] == "DENY"
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert "default-src" in got.headers["content-security-policy"]
+        assert got.headers["cache-control"] == "no-store"
+
+
 def test_a_json_artifact_too_deep_to_parse_is_previewed_as_text(
     http: httpx.Client, ui_server: Any, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from ..auth import UI_PREFIX
 from . import _artifact_view as av
 from ._compare import MAX_RUNS, diff_rows, parallel, run_ids_of, runs_in_order
 from ._metric_series import MIN_POINTS, parse_axis, parse_points, read_series, spec
-from ._page import render
+from ._page import render, secure
 from ._run_table import RunQuery, caret_of, columns_of, page_token
 
 __all__ = ["router"]
@@ -152,7 +152,7 @@ def metric_spec(request: Request, run_id: str, key: str, state: State, _: Viewer
         raise NotFound(f"run {run_id} has no metric {key!r}; it has: {', '.join(run.metrics)}")
     with state.tracking.db.read() as conn:
         series = read_series(conn, run.id, key, run.start_time, axis, points)
-    return JSONResponse(spec([series], key, axis, {run.id: key}), headers=_NO_STORE)
+    return secure(JSONResponse(spec([series], key, axis, {run.id: key}), headers=_NO_STORE))
 
 
 @router.get("/runs/{run_id}/artifacts")
@@ -259,4 +259,4 @@ def compare_spec(request: Request, key: str, state: State, _: Viewer) -> Respons
     with state.tracking.db.read() as conn:
         series = [read_series(conn, r.id, key, r.start_time, axis, each) for r in runs]
     labels = _labels(runs)
-    return JSONResponse(spec(series, key, axis, labels), headers=_NO_STORE)
+    return secure(JSONResponse(spec(series, key, axis, labels), headers=_NO_STORE))
