@@ -56,10 +56,11 @@ LINKS = """(nav) => Array.from(document.querySelectorAll(nav ? "header nav a[hre
   .filter((a) => !a.hasAttribute("download"))
   .map((a) => new URL(a.getAttribute("href"), document.baseURI).href)"""
 
-# The page's state-changing forms: method=post, other than signing out.
+# The page's state-changing forms: method=post, other than signing out and verifying the audit
+# chain (a viewer's POST: it changes nothing stored, only walks the chain).
 POST_FORMS = """() => Array.from(document.querySelectorAll("form"))
   .filter((f) => (f.getAttribute("method") || "").toLowerCase() === "post")
-  .filter((f) => !new URL(f.action).pathname.endsWith("/logout"))"""
+  .filter((f) => !/\\/(logout|audit\\/verify)$/.test(new URL(f.action).pathname))"""
 
 # Those forms' action and fields (as the browser would send them, submit button included).
 FORM_DATA = f"""() => ({POST_FORMS})().map((f) => {{

@@ -2,9 +2,11 @@
 chain's verification status.
 
 Verifying walks every event (O(all events)), so a page view verifies only a short chain itself;
-a longer one is verified on the "Verify chain" button (``/ui/audit/verify``) and the page shows
-the last result with when it was taken and the head it reached: events appended since are not
-covered by it, and the page says so.
+a longer one is verified on the "Verify chain" button (a CSRF-checked POST to
+``/ui/audit/verify`` that redirects back to the page) and the page shows the last result with
+when it was taken and the head it reached: events appended since are not covered by it, and the
+page says so. A check younger than ``REUSE_MS`` is reused rather than walked again, so repeating
+the button cannot keep the server walking the chain.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ..._ids import now_ms
 from ...errors import InvalidInput
@@ -24,19 +27,21 @@ from ...store import schema as t
 from ...store.audit import AuditEvent, ChainReport, verify_chain
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
-from ._page import render
+from ._page import csrf_checked, form_fields, redirect, render, with_query
 from ._paging import paging
 
 if TYPE_CHECKING:
     from ...store.database import Database
     from ._paging import Paging
 
-__all__ = ["INLINE_VERIFY", "router"]
+__all__ = ["INLINE_VERIFY", "REUSE_MS", "router"]
 
 router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
 
 INLINE_VERIFY = 2_000
 """Up to this many events a page view verifies the chain itself (a few milliseconds)."""
+REUSE_MS = 10_000
+"""A button's check younger than this is shown again instead of walking the chain anew."""
 _FIELDS = {"actor": 200, "action": 100, "subject_type": 50, "subject_id": 300}
 
 
@@ -61,30 +66,19 @@ class Filters:
 
 @router.get("/audit")
 def audit(request: Request, state: State, caller: Viewer) -> Response:
-    return _page(request, state, caller.user, verify=False)
-
-
-@router.get("/audit/verify")
-def audit_verified(request: Request, state: State, caller: Viewer) -> Response:
-    """The audit page after verifying the whole chain now."""
-    return _page(request, state, caller.user, verify=True)
-
-
-def _page(request: Request, state: Any, user: str, *, verify: bool) -> Response:
     query = request.query_params
     filters = _filters(query)
     page = paging(query.get("offset"), query.get("limit"))
     found, more = _events(state.store.db, filters, page)
     head = _head_seq(state.store.db)
-    check: Check | None = getattr(request.app.state, "lw_ui_audit_check", None)
-    how = "kept"
-    # No head yet: no event, or the head record was removed (then the walk says so).
-    if verify or head is None or head <= INLINE_VERIFY:
-        check = Check(verify_chain(state.store.db), now_ms(), user)
-        how = "button" if verify else "view"
-        if verify:
-            request.app.state.lw_ui_audit_check = check
-    params = {k: v for k, v in query.items() if k in (*_FIELDS, "since", "until", "limit")}
+    check: Check | None = _kept(request)
+    how = "kept" if check is None or now_ms() - check.at >= REUSE_MS else "button"
+    # A missing head record while events exist is itself a break the walk reports; whether
+    # this view walks is decided by the newest event's number either way.
+    newest = head if head is not None else _max_seq(state.store.db)
+    if newest is None or newest <= INLINE_VERIFY:
+        check = Check(verify_chain(state.store.db), now_ms(), caller.user)
+        how = "view"
     return render(
         request,
         "audit/events.html",
@@ -92,11 +86,33 @@ def _page(request: Request, state: Any, user: str, *, verify: bool) -> Response:
         more=more,
         offset=page.offset,
         limit=page.limit,
-        params=params,
+        params=_params(query),
         check=check,
-        head=head,
+        head=newest,
         how=how,
     )
+
+
+@router.post("/audit/verify", dependencies=[Depends(csrf_checked)])
+async def audit_verify(request: Request, state: State, caller: Viewer) -> Response:
+    """Verify the whole chain now (or reuse a check younger than ``REUSE_MS``), then show the
+    audit page again with the form's filters. Viewer role: it changes nothing stored."""
+    fields = await form_fields(request)
+    kept = _kept(request)
+    if kept is None or now_ms() - kept.at >= REUSE_MS:
+        report = await run_in_threadpool(verify_chain, state.store.db)
+        request.app.state.lw_ui_audit_check = Check(report, now_ms(), caller.user)
+    return redirect(request, with_query(f"{UI_PREFIX}/audit", _params(fields)))
+
+
+def _kept(request: Request) -> Check | None:
+    kept = getattr(request.app.state, "lw_ui_audit_check", None)
+    return kept if isinstance(kept, Check) else None
+
+
+def _params(query: Any) -> dict[str, str]:
+    """The filters and page size to carry over (links, the verify form, its redirect)."""
+    return {k: str(v) for k, v in query.items() if k in (*_FIELDS, "since", "until", "limit") and v}
 
 
 def _text(query: Any, name: str) -> str | None:
@@ -192,4 +208,11 @@ def _head_seq(db: Database) -> int | None:
     """The newest event's number as the chain's head records it (None: no event yet)."""
     with db.read() as conn:
         found = conn.execute(sa.select(t.audit_head.c.seq).where(t.audit_head.c.id == 1)).scalar()
+    return None if found is None else int(found)
+
+
+def _max_seq(db: Database) -> int | None:
+    """The newest event's number as the events table holds it (None: no event)."""
+    with db.read() as conn:
+        found = conn.execute(sa.select(sa.func.max(t.audit_events.c.seq))).scalar()
     return None if found is None else int(found)
