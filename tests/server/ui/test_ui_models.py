@@ -361,3 +361,61 @@ def test_a_decision_returns_only_to_dashboard_pages(target: str, expected: str) 
     from loopwright.server.ui.approvals import _back_to
 
     assert _back_to(target) == expected
+
+
+def _ids_on_pages(http: httpx.Client, path: str, pattern: str, per_page: int) -> list[str]:
+    """Every id ``pattern`` finds on ``path``'s pages of ``per_page``, page after page."""
+    import re
+
+    found: list[str] = []
+    for offset in range(0, 1000, per_page):
+        page = http.get(f"{path}&limit={per_page}&offset={offset}")
+        assert page.status_code == 200, page.text[:300]
+        ids = re.findall(pattern, page.text.split("<h2>Versions</h2>")[-1])
+        assert len(ids) <= per_page
+        if not ids:
+            return found
+        found += ids
+    raise AssertionError(f"{path} never ran out of pages")
+
+
+def test_long_lists_are_read_a_page_at_a_time(ui_server: Any) -> None:
+    """More requests and versions than a page: each page is its slice of the registry's list
+    (newest first), with the total; deleted versions still listed; a due request expired.
+    Last in the module: it adds a model and requests."""
+    from loopwright.registry.entities import ApprovalPolicy, ApprovalRule
+    from loopwright.registry.service import RegistryService
+    from loopwright.store import schema as t
+    from loopwright.store.home import open_store
+
+    seeded: Seeded = ui_server.seeded
+    with open_store(ui_server.settings, migrate=False) as store:
+        eve, ada = RegistryService(store, actor="eve"), RegistryService(store, actor="ada")
+        for _ in range(3):
+            eve.register("paged", run_id=seeded.run_id)
+        eve.delete_version("paged", 2)
+        ada.set_policy("paged", ApprovalPolicy((ApprovalRule("alias:champion"),)))
+        due = eve.set_alias("paged", "champion", 3).request
+        assert due is not None
+        with store.db.write() as conn:  # past its expiry: listing it marks it expired
+            conn.execute(
+                t.approval_requests.update()
+                .where(t.approval_requests.c.id == due.id)
+                .values(expires_at=1)
+            )
+        with _session(ui_server, "vic") as http:
+            pending = http.get("/ui/approvals?status=pending")
+            assert pending.status_code == 200 and f"request-{due.id}" not in pending.text
+            assert f"request-{due.id}" in http.get("/ui/approvals?status=expired").text
+            every = [r.id for r in reversed(RegistryService(store, actor="vic").requests(None))]
+            assert len(every) > 2
+            pattern = r'<tr id="request-([^"]+)">'
+            paged = _ids_on_pages(http, "/ui/approvals?status=any", pattern, 2)
+            assert paged == every
+            first = http.get("/ui/approvals?status=any&limit=2").text
+            assert f"1\u20132 of {len(every)}" in first and 'rel="next"' in first
+
+            pattern = r'<td><a href="/ui/models/paged/versions/(\d+)">'
+            assert _ids_on_pages(http, "/ui/models/paged?x=", pattern, 2) == ["3", "2", "1"]
+            versions = http.get("/ui/models/paged?limit=2").text.split("<h2>Versions</h2>")[-1]
+            assert "1\u20132 of 3" in versions and "DELETED" in versions  # v2, marked

@@ -1,5 +1,8 @@
 """``/ui/approvals``: approval requests, and the Approve/Reject forms that decide them.
 
+The list reads one page (LIMIT/OFFSET and a count in SQL, as the registry's ``requests`` would
+select them), so it costs the same however many requests were ever opened.
+
 A decision is a POST form (CSRF-checked, ``Approver`` role) that calls the caller's registry
 exactly as ``POST /api/v1/approvals/{id}/approve|reject`` does: the registry checks the rule's
 role and separation of duties (nobody approves a version they registered or a request they
@@ -11,18 +14,26 @@ registry's reason and status (403, 409, 400 ...) that links back there.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from ..._ids import now_ms
 from ...errors import LoopwrightError
+from ...registry._queries import load_requests
+from ...store import schema as t
 from ..api._deps import Approver, State, Viewer
 from ..auth import UI_PREFIX
 from ..errors import status_for
 from ._page import csrf_checked, form_fields, redirect, render
+
+if TYPE_CHECKING:
+    from ...registry.entities import ApprovalRequest
+    from ...store.database import Database
 
 __all__ = ["NOTICES", "notice_of", "router", "this_page"]
 
@@ -57,17 +68,21 @@ def approvals(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> Response:
     """Requests with ``status`` (``any``: all), newest first."""
-    found = state.registry(caller).requests(None if status == "any" else status, None)
-    found.reverse()  # the registry lists oldest first; the newest matter most here
+    registry = state.registry(caller)
+    if _any_due(state.store.db):
+        registry.requests("pending", None)  # marks the due ones expired, as the API's list does
+    found, total = _requests_page(
+        state.store.db, None if status == "any" else status, offset, limit
+    )
     return render(
         request,
         "approvals/list.html",
-        requests=found[offset : offset + limit],
+        requests=found,
         selected=status,  # not ``status``: render's HTTP status
         statuses=get_args(Status),
         offset=offset,
         limit=limit,
-        total=len(found),
+        total=total,
         params={"status": status, "limit": limit if limit != PAGE else None},
         notice=notice_of(request),
         back=this_page(request),
@@ -99,6 +114,30 @@ async def reject(request: Request, request_id: str, state: State, caller: Approv
     except LoopwrightError as refused:
         return _refused(request, refused, back)
     return redirect(request, _with_notice(back, "rejected"))
+
+
+def _any_due(db: Database) -> bool:
+    """Whether a pending request is past its expiry (the registry then marks it expired)."""
+    r = t.approval_requests.c
+    query = sa.select(r.id).where(r.status == "pending", r.expires_at < now_ms()).limit(1)
+    with db.read() as conn:
+        return conn.execute(query).first() is not None
+
+
+def _requests_page(
+    db: Database, status: str | None, offset: int, limit: int
+) -> tuple[list[ApprovalRequest], int]:
+    """One page of requests with ``status`` (None: any), newest first, and how many match: the
+    registry's ``requests`` query (over requests whose version exists) paged in SQL."""
+    r, v = t.approval_requests.c, t.model_versions.c
+    query = sa.select(t.approval_requests).join(t.model_versions, v.id == r.version_id)
+    count = sa.select(sa.func.count()).select_from(t.approval_requests)
+    count = count.join(t.model_versions, v.id == r.version_id)
+    if status is not None:
+        query, count = query.where(r.status == status), count.where(r.status == status)
+    query = query.order_by(r.created_at.desc(), r.id.desc()).offset(offset).limit(limit)
+    with db.read() as conn:
+        return load_requests(conn, conn.execute(query).all()), int(conn.execute(count).scalar_one())
 
 
 def _refused(request: Request, refused: LoopwrightError, back: str) -> Response:

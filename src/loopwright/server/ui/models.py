@@ -2,7 +2,10 @@
 gate results and SBOM download.
 
 Every read goes through the caller's registry (``state.registry(caller)``), as the API's
-handlers do. The model card is the registry's own card (``registry.reports``) rendered from its
+handlers do, but for a model's versions: the registry lists them all, so the page reads its
+slice with the registry's own row loader, LIMIT/OFFSET in SQL.
+
+The model card is the registry's own card (``registry.reports``) rendered from its
 structured data by a template, so stored text is escaped like any other value: the card's own
 HTML rendering carries inline styles the dashboard's CSP forbids.
 """
@@ -14,10 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, cast
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ...errors import InvalidInput
+from ...registry._queries import load_versions, model_row
+from ...store import schema as t
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._page import render, secure
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
     from ...data.service import DatasetService
     from ...registry.entities import ModelVersion
     from ...registry.service import RegistryService
+    from ...store.database import Database
     from ...tracking import TrackingService
 
 __all__ = ["router"]
@@ -109,18 +116,18 @@ def model(
     """One model: its versions (newest first), aliases, policy and pending requests."""
     registry = state.registry(caller)
     found = registry.get_model(name)
-    versions = list(reversed(registry.list_versions(name, include_deleted=True)))
+    versions, total = _versions_page(state.store.db, name, offset, limit)
     return render(
         request,
         "models/model.html",
         model=found,
-        versions=versions[offset : offset + limit],
+        versions=versions,
         pending=registry.requests("pending", name),
         notice=notice_of(request),
         back=this_page(request),
         offset=offset,
         limit=limit,
-        total=len(versions),
+        total=total,
         params={"limit": limit if limit != PAGE else None},
         path=f"{UI_PREFIX}/models/{quote(name, safe='')}",
     )
@@ -170,6 +177,20 @@ def sbom(request: Request, name: str, version: int, state: State, caller: Viewer
         },
     )
     return secure(response)
+
+
+def _versions_page(
+    db: Database, name: str, offset: int, limit: int
+) -> tuple[list[ModelVersion], int]:
+    """One page of the model's versions, deleted ones included (the page marks them), newest
+    first, and how many it has: ``list_versions(name, include_deleted=True)`` paged in SQL."""
+    v = t.model_versions.c
+    with db.read() as conn:
+        model_id = model_row(conn, name).id
+        query = sa.select(t.model_versions).where(v.model_id == model_id)
+        query = query.order_by(v.version.desc()).offset(offset).limit(limit)
+        count = sa.select(sa.func.count()).where(v.model_id == model_id)
+        return load_versions(conn, conn.execute(query).all()), int(conn.execute(count).scalar_one())
 
 
 def _download_name(name: str) -> str:
