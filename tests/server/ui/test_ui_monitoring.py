@@ -125,3 +125,55 @@ def test_unknown_monitor_or_test_is_a_plain_error_page(ui_server: Any) -> None:
         assert f'<option value="{tests[-1]}" selected>' in chosen.text
         idle = http.get("/ui/monitoring/idle-watch")
         assert idle.status_code == 200 and "This monitor has not run yet." in idle.text
+
+
+def test_alerts_are_read_a_page_at_a_time_and_counted_per_monitor(ui_server: Any) -> None:
+    """More alerts than a page: each page is its slice, newest first, with the total; the list
+    counts the open ones. Last in the module: it adds alerts to idle-watch."""
+    import sqlalchemy as sa
+
+    from loopwright._ids import new_id
+    from loopwright.store import schema as t
+    from loopwright.store.home import open_store
+
+    with open_store(ui_server.settings, migrate=False) as store, store.db.write() as conn:
+        monitor_id = conn.execute(
+            sa.select(t.monitors.c.id).where(t.monitors.c.name == "idle-watch")
+        ).scalar_one()
+        for i in range(5):
+            is_open = i % 2 == 0  # 0, 2, 4 open
+            conn.execute(
+                t.alerts.insert().values(
+                    id=new_id(),
+                    monitor_id=monitor_id,
+                    rule_key=f"rule-{i}",
+                    open_key=f"rule-{i}" if is_open else None,
+                    status="open" if is_open else "resolved",
+                    value=0.9,
+                    threshold=0.5,
+                    message=f"paged alert {i}",
+                    occurrences=1,
+                    opened_at=1_700_000_000_000 + i * 1000,
+                    last_seen_at=1_700_000_000_000 + i * 1000,
+                    resolved_at=None if is_open else 1_700_000_000_000 + i * 1000 + 500,
+                )
+            )
+    with _session(ui_server) as http:
+        messages: list[str] = []
+        for offset in (0, 2, 4, 6):
+            page = http.get("/ui/monitoring/idle-watch", params={"limit": 2, "offset": offset})
+            assert page.status_code == 200, page.text[:300]
+            shown = re.findall(r"<td>(paged alert \d)</td>", page.text)
+            assert len(shown) <= 2
+            messages += shown
+            if offset == 0:
+                assert "1\u20132 of 5" in page.text and 'rel="next"' in page.text
+        assert messages == [f"paged alert {i}" for i in (4, 3, 2, 1, 0)]  # newest first
+        assert (
+            "No alerts on this page: there are 5."
+            in http.get("/ui/monitoring/idle-watch?offset=6").text
+        )
+        assert http.get("/ui/monitoring/idle-watch?limit=501").status_code == 400
+        listed = http.get("/ui/monitoring").text
+        row = re.search(r"<tr>\s*<td><a href=\"/ui/monitoring/idle-watch\">.*?</tr>", listed, re.S)
+        assert row is not None and '<span class="badge bad">3 open</span>' in row.group(0)

@@ -2,6 +2,9 @@
 page with drift per feature over time, the latest report's tests and histograms (reference vs
 current) for the drifted features, its alerts, and performance with label coverage over time.
 
+Alerts are read in SQL a page at a time (a monitor's, newest first, with their count) and
+counted per monitor for the list, so neither page reads every alert ever raised.
+
 The monitoring API offers no way to acknowledge or resolve an alert (the alert book resolves
 one when its rule stops firing), so these pages have no write buttons.
 """
@@ -10,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ...errors import InvalidInput
@@ -24,7 +27,7 @@ from ._page import render
 
 if TYPE_CHECKING:
     from ...governance.tokens import Identity
-    from ...monitoring.entities import Distribution, MonitorRun
+    from ...monitoring.entities import Alert, Distribution, MonitorRun
     from ...monitoring.service import MonitoringService
 
 __all__ = ["router"]
@@ -33,6 +36,8 @@ router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
 
 HISTORY = 200  # runs a monitor's charts draw (newest)
 TOP_CATEGORIES = 20  # categories a categorical histogram lists
+ALERTS = 50  # alerts a monitor's page lists at a time
+MAX_ALERTS = 500
 
 
 def _service(state: State, caller: Identity) -> MonitoringService:
@@ -76,9 +81,7 @@ def monitors(request: Request, state: State, caller: Viewer) -> Response:
     service = _service(state, caller)
     found = service.list()
     latest = _latest_runs(service, {m.id: m.name for m in found})
-    open_alerts: dict[str, int] = {}
-    for alert in service.alerts(status="open"):
-        open_alerts[alert.monitor] = open_alerts.get(alert.monitor, 0) + 1
+    open_alerts = _open_alerts(service, {m.id: m.name for m in found})
     return render(
         request, "monitoring/list.html", monitors=found, latest=latest, open_alerts=open_alerts
     )
@@ -86,8 +89,15 @@ def monitors(request: Request, state: State, caller: Viewer) -> Response:
 
 @router.get("/monitoring/{monitor}")
 def monitor(
-    request: Request, monitor: str, state: State, caller: Viewer, test: str | None = None
+    request: Request,
+    monitor: str,
+    state: State,
+    caller: Viewer,
+    test: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_ALERTS)] = ALERTS,
 ) -> Response:
+    """A monitor's drift, report, performance and runs, and a page of its alerts."""
     service = _service(state, caller)
     found = service.get(monitor)
     history = list(reversed(service.history(found.name, limit=HISTORY)))  # oldest first
@@ -99,6 +109,7 @@ def monitor(
         raise InvalidInput(
             f"monitor {found.name!r} has no results of test {test[:40]!r}; tests: {listed}"
         )
+    alerts, total = _alerts_page(service, found.id, found.name, offset, limit)
     drifted = set(latest.drift.drifted_columns) if latest and latest.drift else set()
     histograms = [
         _histogram(d)
@@ -118,8 +129,45 @@ def monitor(
         histograms=histograms,
         quality=_performance_spec(history),
         coverage=_coverage_spec(history),
-        alerts=service.alerts(monitor=found.name),
+        alerts=alerts,
+        offset=offset,
+        limit=limit,
+        total=total,
+        params={"test": test, "limit": limit if limit != ALERTS else None},
     )
+
+
+def _open_alerts(service: MonitoringService, names: dict[str, str]) -> dict[str, int]:
+    """Each monitor's open alerts, counted in one query: monitor name -> count."""
+    a = t.alerts.c
+    query = (
+        sa.select(a.monitor_id, sa.func.count()).where(a.status == "open").group_by(a.monitor_id)
+    )
+    with service.db.read() as conn:
+        counted = conn.execute(query).all()
+    return {names[row[0]]: int(row[1]) for row in counted if row[0] in names}
+
+
+def _alerts_page(
+    service: MonitoringService, monitor_id: str, name: str, offset: int, limit: int
+) -> tuple[list[Alert], int]:
+    """One page of the monitor's alerts (any status), newest first as ``alerts(monitor=)``
+    lists them, and how many it has."""
+    from ...monitoring._alerts import _alert as alert_from_row  # the book's own row reader
+
+    a = t.alerts.c
+    query = (
+        sa.select(t.alerts, sa.literal(name).label("monitor_name"))
+        .where(a.monitor_id == monitor_id)
+        .order_by(a.opened_at.desc(), a.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    count = sa.select(sa.func.count()).where(a.monitor_id == monitor_id)
+    with service.db.read() as conn:
+        rows = conn.execute(query).all()
+        total = int(conn.execute(count).scalar_one())
+    return [alert_from_row(row) for row in rows], total
 
 
 def _default_test(latest: MonitorRun | None, tests: Sequence[str]) -> str | None:
