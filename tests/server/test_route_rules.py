@@ -69,9 +69,10 @@ def test_every_route_declares_one_access_rule(app: Any) -> None:
 FEATURE_POST_READS = {
     f"/api/v1/features/{name}" for name in ("plan", "historical", "online", "skew")
 }
-# The dashboard's sign-in (nobody is known yet) and sign-out (forgets a cookie, changes nothing
-# stored): both check the CSRF token instead (tests/server/ui/test_ui_session.py).
-DASHBOARD_SESSION = {"/ui/login", "/ui/logout"}
+# The dashboard's sign-in (nobody is known yet), sign-out (forgets a cookie) and the audit
+# chain's check (stores nothing): posts that change nothing stored, for the CSRF check a post
+# gets (tests/server/ui/test_ui_session.py, test_ui_audit.py).
+DASHBOARD_SESSION = {"/ui/login", "/ui/logout", "/ui/audit/verify"}
 
 
 def test_writes_need_more_than_viewer(app: Any) -> None:

@@ -23,7 +23,7 @@ from starlette.routing import Match
 
 from ..errors import InvalidInput, LoopwrightError, RequestTooLarge
 from ._route_index import RouteIndex
-from .auth import LOGIN_PATH, identify_async
+from .auth import LOGIN_PATH, LOGOUT_PATH, UI_PREFIX, identify_async
 from .errors import error_response
 
 if TYPE_CHECKING:
@@ -33,6 +33,20 @@ __all__ = ["RequestGuard", "body_limit", "streams_body"]
 
 Scope = dict[str, Any]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+# Signing in (no one is known yet) and out (a revoked token must still clear its cookie).
+_ANYONE = frozenset({LOGIN_PATH, LOGOUT_PATH})
+FORM_BYTES = 64 * 1024  # a dashboard form (/ui/...): a comment, a token, a CSRF token
+
+
+def _refusal(scope: Scope, refusal: LoopwrightError) -> Any:
+    """The answer refusing a request: JSON, or on the dashboard's paths an HTML page."""
+    if scope["path"].startswith(f"{UI_PREFIX}/"):
+        from .ui._errors import error_page
+
+        return error_page(Request(scope), refusal)
+    return error_response(scope["path"], refusal)
 
 
 def streams_body(endpoint: Endpoint) -> Endpoint:
@@ -91,7 +105,7 @@ class RequestGuard:
         try:
             receive = await self._admit(scope, receive, send, declared)
         except LoopwrightError as refusal:
-            await error_response(scope["path"], refusal)(scope, receive, send)
+            await _refusal(scope, refusal)(scope, receive, send)
             return
         if isinstance(receive, _CountedBody):
             await self.app(scope, receive.receive, receive.send)
@@ -101,9 +115,11 @@ class RequestGuard:
     async def _admit(self, scope: Scope, receive: Any, send: Any, declared: bytes | None) -> Any:
         """The ``receive`` the app may read the body with; raises the error refusing the
         request instead, before its body is read."""
-        if self.state.auth_enabled and scope["path"] != LOGIN_PATH:  # the login form: no one yet
+        if self.state.auth_enabled and scope["path"] not in _ANYONE:
             await identify_async(Request(scope))  # cached on the request state
         settings = self.state.settings
+        if scope["path"].startswith(f"{UI_PREFIX}/"):  # the dashboard's forms are small
+            return await self._admit_form(receive, declared)
         if declared is not None:
             try:
                 size = int(declared)
@@ -118,6 +134,19 @@ class RequestGuard:
         if setting == "max_upload_bytes":
             return _CountedBody(scope, receive, send, limit, setting)  # counted as it streams
         return await _read_whole(receive, limit, setting)
+
+    async def _admit_form(self, receive: Any, declared: bytes | None) -> Any:
+        if declared is None:
+            return await _read_whole(receive, FORM_BYTES, "max_request_bytes")
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidInput("the Content-Length header is not a number") from None
+        if size > FORM_BYTES:
+            raise RequestTooLarge(
+                f"the form is larger than {FORM_BYTES} bytes, the dashboard's limit; send less"
+            )
+        return receive
 
     def route_of(self, scope: Scope) -> Any:
         """The route the router will pick for ``scope`` (None for no route)."""

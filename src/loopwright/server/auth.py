@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOGIN_PATH",
+    "LOGOUT_PATH",
     "SESSION_COOKIE",
     "UI_PREFIX",
     "USER_HEADER",
@@ -48,12 +49,13 @@ USER_HEADER = "X-Loopwright-User"  # who an unauthenticated (loopback) caller sa
 UI_PREFIX = "/ui"
 SESSION_COOKIE = "lw_session"
 LOGIN_PATH = f"{UI_PREFIX}/login"  # takes a body before anyone is known (the request guard)
+LOGOUT_PATH = f"{UI_PREFIX}/logout"  # forgets the cookie, whether or not its token still works
 
 
 def _secret(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
-        if request.scope["path"].startswith(UI_PREFIX):
+        if request.scope["path"].startswith(f"{UI_PREFIX}/"):
             return request.cookies.get(SESSION_COOKIE) or None
         return None
     scheme, _, value = header.partition(" ")

@@ -19,7 +19,7 @@ def include_routes(app: FastAPI) -> None:
         app.include_router(router)
     from fastapi import Depends
 
-    from .ui._page import plain_text_only
+    from .ui._page import dashboard_request
 
     for router in dashboard_routers():
-        app.include_router(router, dependencies=[Depends(plain_text_only)])
+        app.include_router(router, dependencies=[Depends(dashboard_request)])

@@ -5,7 +5,7 @@
   ``ada`` (admin), ``abe`` (approver), ``eve`` (editor), ``vic`` (viewer). A module fills it by
   overriding ``ui_seed`` (a module-scoped fixture returning ``seed(settings)``, run before the
   server starts; it may return anything, kept as ``ui_server.seeded``).
-- ``browser``: one Chromium per test session (``LOOPWRIGHT_TEST_CHROMIUM`` or ``chromium`` on
+- ``browser``: one Chromium per test module (``LOOPWRIGHT_TEST_CHROMIUM`` or ``chromium`` on
   the PATH; ``scripts/services.sh`` installs it). Missing: the tests skip, or fail under
   ``LOOPWRIGHT_TEST_REQUIRE_SERVICES=1``.
 - ``open_ui(user)``: a signed-in page in a fresh browser context. Every console error, page
@@ -66,9 +66,11 @@ def _chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session (each test opens its own context)."""
+    """One headless Chromium per test module (each test opens its own context). Not one per
+    session: Playwright's sync API keeps its event loop marked running in the main thread while
+    it is open, and later modules' ``asyncio.run`` would then refuse to start."""
     executable = _chromium()
     try:
         from playwright.sync_api import sync_playwright

@@ -34,7 +34,9 @@ def test_signing_in_with_a_token_opens_the_page_asked_for(
     assert page.locator("header .user").inner_text().startswith("vic")
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies["lw_session"]
-    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/ui"
+    # Lax: a shared link opens signed in; writes need the Strict CSRF cookie and the same origin.
+    assert session["httpOnly"] and session["sameSite"] == "Lax" and session["path"] == "/ui"
+    assert cookies["lw_csrf"]["sameSite"] == "Strict" and cookies["lw_csrf"]["httpOnly"]
     accessible(page)
     snap(page, "overview")
     with page.expect_navigation():
@@ -113,3 +115,67 @@ def test_an_htmx_reload_without_a_session_sends_the_whole_page_to_login(ui_serve
         )
         assert answer.status_code == 401
         assert answer.headers["hx-redirect"] == "/ui/login?next=%2Fui%2F%3Fx%3D1"
+
+
+def _signed_in(http: httpx.Client, token: str) -> str:
+    """Sign ``http`` in; the CSRF token its session now holds."""
+    http.get("/ui/login")
+    planted = http.cookies["lw_csrf"]
+    answer = http.post("/ui/login", data={"token": token, "csrf_token": planted})
+    assert answer.status_code == 303
+    fresh = http.cookies["lw_csrf"]
+    assert fresh != planted  # a token planted before the session does not outlive the login
+    return fresh
+
+
+def test_a_form_from_another_origin_is_refused_even_with_the_right_token(
+    ui_server: Any,
+) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        csrf = _signed_in(http, ui_server.tokens["abe"])
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "http://sub.127.0.0.1.nip.io"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ):
+            refused = http.post("/ui/logout", data={"csrf_token": csrf}, headers=headers)
+            assert refused.status_code == 403, headers
+            assert "another site" in refused.text
+        own = http.post(
+            "/ui/logout",
+            data={"csrf_token": csrf},
+            headers={"Origin": ui_server.url, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert own.status_code == 303
+
+
+def test_dashboard_forms_are_capped_small_before_they_are_read(ui_server: Any) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        http.get("/ui/login")
+        csrf = http.cookies["lw_csrf"]
+        big = http.post("/ui/login", data={"csrf_token": csrf, "token": "x" * 70_000})
+        assert big.status_code == 413
+        assert big.headers["content-type"].startswith("text/html")  # a page, not JSON
+        many = "&".join(f"f{n}=1" for n in range(500)) + f"&csrf_token={csrf}"
+        crowded = http.post(
+            "/ui/login",
+            content=many,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert crowded.status_code == 400
+        assert "more than 100 fields" in crowded.text
+
+
+def test_a_post_without_a_session_gets_a_page_saying_sign_in(ui_server: Any) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        http.get("/ui/login")
+        answer = http.post("/ui/logout", data={"csrf_token": http.cookies["lw_csrf"]})
+        # logout is open to all; an approval is not, and the guard refuses it before its body
+        refused = http.post(
+            "/ui/approvals/0123/approve", data={"csrf_token": http.cookies["lw_csrf"]}
+        )
+    assert answer.status_code == 303
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "Sign in needed" in refused.text

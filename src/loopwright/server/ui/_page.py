@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,8 +40,9 @@ __all__ = [
     "CSRF_HEADER",
     "Page",
     "csrf_checked",
+    "dashboard_request",
     "form_fields",
-    "plain_text_only",
+    "fresh_csrf",
     "redirect",
     "render",
     "secure",
@@ -51,6 +52,8 @@ __all__ = [
 CSRF_COOKIE = "lw_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+MAX_FIELDS = 100
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 # No inline script or style anywhere (data travels in <script type="application/json">, which
 # is never run); the page may not be framed; forms post only here.
@@ -179,6 +182,12 @@ def _keep_csrf(request: Request, response: Response) -> None:
         )
 
 
+def fresh_csrf(request: Request) -> None:
+    """Issue a new CSRF token with this response (at sign-in and sign-out): a token planted
+    before the session began does not outlive it."""
+    request.state.lw_csrf = secrets.token_urlsafe(32)
+
+
 def redirect(request: Request, url: str) -> Response:
     """A 303 to ``url`` (after a form's POST: the browser then GETs it)."""
     response = RedirectResponse(url, status_code=303)
@@ -199,17 +208,32 @@ async def form_fields(request: Request) -> dict[str, str]:
             f"the dashboard's forms are sent as application/x-www-form-urlencoded, not {kind!r}"
         )
     try:
-        fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        text = body.decode("utf-8")
+        fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
     except UnicodeDecodeError:
         raise InvalidInput("the form is not valid UTF-8") from None
+    except ValueError:  # more fields than any dashboard form has
+        raise InvalidInput(f"the form has more than {MAX_FIELDS} fields") from None
     request.state.lw_form = fields
     return fields
 
 
-async def plain_text_only(request: Request) -> None:
-    """Refuse a dashboard request whose path or query holds a NUL or a lone surrogate: no name
-    or id can hold one (the stores refuse them on write), and PostgreSQL refuses them in a query
-    with a driver error rather than finding nothing."""
+async def dashboard_request(request: Request) -> None:
+    """Checks every dashboard request passes first.
+
+    - Without auth, only a loopback ``Host`` is served: a web page cannot then reach the
+      dashboard by pointing its own domain at 127.0.0.1 (DNS rebinding) and act as its admin.
+    - A path or query holding a NUL or a lone surrogate is refused: no name or id can hold one
+      (the stores refuse them on write), and PostgreSQL refuses them in a query with a driver
+      error rather than finding nothing.
+    """
+    if not request.app.state.lw.auth_enabled:
+        host = _host_name(request.headers.get("host", ""))
+        if host not in LOOPBACK_HOSTS:
+            raise PermissionDenied(
+                f"this server has no API tokens, so its dashboard answers only on loopback "
+                f"(127.0.0.1, localhost), not as {host!r}; create a token to serve it elsewhere"
+            )
     text = request.scope["path"] + unquote(request.scope.get("query_string", b"").decode("latin-1"))
     if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
         raise InvalidInput(
@@ -217,8 +241,28 @@ async def plain_text_only(request: Request) -> None:
         )
 
 
+def _host_name(host: str) -> str:
+    if host.startswith("["):  # [::1]:5005
+        return host[: host.find("]") + 1].lower()
+    return host.rpartition(":")[0].lower() if ":" in host else host.lower()
+
+
 async def csrf_checked(request: Request) -> None:
-    """Refuse a state-changing dashboard request whose CSRF token does not match its cookie."""
+    """Refuse a state-changing dashboard request another site may have sent: one the browser
+    says came from elsewhere (``Sec-Fetch-Site``, ``Origin``: a sibling subdomain is same-site,
+    not same-origin, and could have set the CSRF cookie itself), or whose CSRF token does not
+    match its cookie."""
+    fetched_from = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    # The host alone: behind a proxy ending TLS the app may see http where the browser has https.
+    foreign = origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get(
+        "host"
+    )
+    if fetched_from not in (None, "same-origin", "none") or foreign:
+        raise PermissionDenied(
+            f"the form was sent from another site ({origin or fetched_from}); submit it from "
+            "this dashboard's own page"
+        )
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = request.headers.get(CSRF_HEADER) or (await form_fields(request)).get(CSRF_FIELD, "")
     if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):

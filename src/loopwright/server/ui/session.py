@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ...errors import NotFound, Unauthenticated
-from ..auth import LOGIN_PATH, SESSION_COOKIE, UI_PREFIX, public
-from ._page import csrf_checked, form_fields, redirect, render, secure
+from ..auth import LOGIN_PATH, LOGOUT_PATH, SESSION_COOKIE, UI_PREFIX, public
+from ._page import csrf_checked, form_fields, fresh_csrf, redirect, render, secure
 
 __all__ = ["router"]
 
@@ -75,22 +75,26 @@ async def login(request: Request) -> Response:
     except Unauthenticated as refused:
         page = render(request, "login.html", status=401, next=target, error=str(refused))
         return page
+    fresh_csrf(request)
     response = redirect(request, target)
+    # Lax, so a link to a page shared in chat or mail opens signed in; a write needs the
+    # Strict CSRF cookie too, and the same origin.
     response.set_cookie(
         SESSION_COOKIE,
         token,
         max_age=SESSION_SECONDS,
         path=UI_PREFIX,
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=request.url.scheme == "https",
     )
     return response
 
 
-@router.post(f"{UI_PREFIX}/logout", dependencies=[Depends(public), Depends(csrf_checked)])
+@router.post(LOGOUT_PATH, dependencies=[Depends(public), Depends(csrf_checked)])
 def logout(request: Request) -> Response:
     """Forget the session cookie (the token itself stays valid: revoke it to end it)."""
+    fresh_csrf(request)
     response = redirect(request, LOGIN_PATH)
     response.delete_cookie(SESSION_COOKIE, path=UI_PREFIX)
     return response
