@@ -8,8 +8,9 @@ session cookie authenticates paths under ``/ui``) and answers ``render(request, 
 ``{{ csrf_field() }}`` (or htmx sends the ``X-CSRF-Token`` header the page's body declares).
 
 CSRF: a random token in the ``lw_csrf`` cookie (SameSite=Strict, so another site's request does
-not carry it) must come back in the form or header; another site can neither read the cookie
-nor set it, so it cannot forge the pair (double submit). It works with and without auth.
+not carry it) must come back in the form or header (double submit, with and without auth), and
+the browser must say the request came from this origin (``Origin``/``Sec-Fetch-Site``): a sibling
+subdomain is the same site and could plant the cookie. The token is renewed at sign-in.
 """
 
 from __future__ import annotations

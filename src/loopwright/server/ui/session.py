@@ -1,7 +1,7 @@
 """Signing in and out of the dashboard, and its static assets.
 
 The login page takes an API token (``loopwright tokens create USER``), checks it as the API does
-and keeps it in an HttpOnly, SameSite=Strict cookie scoped to ``/ui``: every page request is
+and keeps it in an HttpOnly, SameSite=Lax cookie scoped to ``/ui``: every page request is
 then authenticated with it, so a revoked or expired token, or a changed role, takes effect on
 the dashboard within the token cache's second, as on the API. Without auth (loopback, no
 tokens) there is no login: every visitor acts as the server's user, as on the API.
