@@ -114,6 +114,7 @@ def ui_seed() -> Seed:
 
 @pytest.fixture(scope="module")
 def ui_server(
+    request: pytest.FixtureRequest,
     ui_backend: tuple[str, str],
     ui_seed: Seed,
     tmp_path_factory: pytest.TempPathFactory,
@@ -124,6 +125,13 @@ def ui_server(
     from loopwright.store.home import open_store
 
     backend, db_uri = ui_backend
+    # Module-scoped: set up before the per-test isolation, so it clears the developer's
+    # LOOPWRIGHT_* settings itself (as tests/conftest.py's autouse fixture does for a test).
+    isolated = pytest.MonkeyPatch()
+    for name in list(os.environ):
+        if name.startswith("LOOPWRIGHT_") and not name.startswith("LOOPWRIGHT_TEST_"):
+            isolated.delenv(name)
+    request.addfinalizer(isolated.undo)
     home = tmp_path_factory.mktemp("ui-home")
     settings = resolve_settings(home=home, db_uri=db_uri, user="ada")
     tokens = {}
@@ -156,10 +164,13 @@ class _Watch:
             self.problems.append(f"HTTP {response.status} {response.request.method} {response.url}")
 
     def failed(self, request: Any) -> None:
-        # The browser drops the favicon's load when the page it was loading for is left early:
-        # an artefact of navigating, not a failure of the server.
+        # The browser drops the favicon's load, or an htmx part's reload, when the page it was
+        # for is left or closed while it runs: an artefact of navigating, not a server failure.
         aborted = "ERR_ABORTED" in str(request.failure)
-        if not (aborted and request.url.split("?")[0].endswith("/favicon.svg")):
+        background = request.url.split("?")[0].endswith("/favicon.svg") or (
+            request.headers.get("hx-request") == "true"
+        )
+        if not (aborted and background):
             self.problems.append(
                 f"request failed: {request.method} {request.url} ({request.failure})"
             )
@@ -179,7 +190,10 @@ def open_ui(browser: Browser, ui_server: UiServer) -> Iterator[Callable[..., Pag
 
     def open_(user: str | None = "ada", *, allow: tuple[int, ...] = ()) -> Page:
         context = browser.new_context(
-            base_url=ui_server.url, viewport={"width": 1280, "height": 860}
+            base_url=ui_server.url,
+            viewport={"width": 1280, "height": 860},
+            timezone_id="UTC",  # chart axes read the same on every machine
+            locale="en-US",
         )
         contexts.append(context)
         watch = _Watch(allow)
