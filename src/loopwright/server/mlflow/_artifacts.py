@@ -110,10 +110,17 @@ def download(path: str, state: State, _: Viewer) -> StreamingResponse:
     if row is None or not tree.path:
         raise NotFound(f"artifact {path!r} does not exist (or is a folder)")
     media = mimetypes.guess_type(row.path)[0] or "application/octet-stream"
+    # A file is served with its own type (MLflow's clients and UI expect that), but an HTML or
+    # SVG artifact must not run as a page of this origin, where the dashboard lives: it gets a
+    # sandbox of its own (an opaque origin: no cookies, no same-origin reads).
     return StreamingResponse(
         _chunks(state, row.blob_hash),
         media_type=media,
-        headers={"Content-Length": str(row.size)},
+        headers={
+            "Content-Length": str(row.size),
+            "Content-Security-Policy": "sandbox",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
