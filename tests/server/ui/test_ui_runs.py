@@ -78,6 +78,8 @@ def test_filter_sort_and_page_the_runs_table(
 def test_a_run_page_draws_its_charts_and_previews_artifacts(
     open_ui: Callable[..., Any], ui_server: Any, snap: Callable[..., Any], accessible: Any
 ) -> None:
+    from playwright.sync_api import expect  # installed: the browser fixture skips otherwise
+
     world = ui_server.seeded
     page = open_ui("vic")
     page.goto(f"/ui/runs/{world.long_run}")
@@ -88,9 +90,16 @@ def test_a_run_page_draws_its_charts_and_previews_artifacts(
     axis = page.locator("select[aria-label='x axis']").first
     with page.expect_response(lambda r: "x=relative" in r.url and r.status == 200):
         axis.select_option("relative")
-    chart.locator("canvas").wait_for()
+    # The new chart is drawn once the response's JSON is read: wait for it (expect retries).
+    expect(chart).to_contain_text("seconds since the run started")
+    # Smoothing redraws the curves: the canvas's pixels change.
+    canvas = chart.locator("canvas")
+    canvas.wait_for()
+    before = canvas.evaluate("(c) => c.toDataURL()")
     page.locator("input[aria-label=smoothing]").first.fill("0.9")
-    assert "seconds since the run started" in chart.inner_text()
+    page.wait_for_function(
+        "([c, before]) => c.toDataURL() !== before", arg=[canvas.element_handle(), before]
+    )
     accessible(page)
     snap(page, "runs-run")
     # Artifacts: a text file (escaped), an image, a CSV as a table.
