@@ -21,9 +21,12 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -219,15 +222,30 @@ def _serve(client: lw.Client, settings: Settings, now: datetime) -> tuple[str, .
     return tuple(ids)
 
 
-def _pipeline(client: lw.Client, code: Path) -> str:
-    """Run the pipeline module (written to ``code``, which joins sys.path for the loop too)."""
+@contextmanager
+def pipeline_code(code: Path) -> Iterator[ModuleType]:
+    """The pipeline module, written to ``code`` and imported with ``code`` on sys.path; on
+    exit both are undone, so the folder and ``ui_pipeline`` do not outlive the seed into
+    other tests (the server never imports it: no loop driver runs there)."""
     code.mkdir(exist_ok=True)
     (code / f"{PIPELINE_MODULE}.py").write_text(textwrap.dedent(PIPELINE_SOURCE))
-    if str(code) not in sys.path:
-        sys.path.insert(0, str(code))
+    folder = str(code)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     sys.modules.pop(PIPELINE_MODULE, None)
     importlib.invalidate_caches()
-    module = importlib.import_module(PIPELINE_MODULE)
-    run = module.train.run(client=client, params={"rows": 50})
+    try:
+        yield importlib.import_module(PIPELINE_MODULE)
+    finally:
+        sys.modules.pop(PIPELINE_MODULE, None)
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _pipeline(client: lw.Client, code: Path) -> str:
+    """Run the pipeline module once (from ``code``)."""
+    with pipeline_code(code) as module:
+        run = module.train.run(client=client, params={"rows": 50})
     assert run.status == "completed", f"the seed's pipeline ended {run.status}: {run.error}"
     return str(run.id)

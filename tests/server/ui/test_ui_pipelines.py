@@ -6,7 +6,6 @@ pipelines, runs and loops, bad paging."""
 from __future__ import annotations
 
 import html
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from _ui_world import LOOP, MODEL, PIPELINE_MODULE, World, seed
+from _ui_world import LOOP, MODEL, PIPELINE_MODULE, World, pipeline_code, seed
 
 import loopwright as lw
 from loopwright.config import Settings
@@ -35,7 +34,8 @@ def _seed(settings: Settings) -> Seeded:
     world = seed(settings)
     client = lw.connect(settings.db_uri, home=settings.home, user="ada")
     try:
-        rerun = sys.modules[PIPELINE_MODULE].train.run(client=client, params={"rows": 50})
+        with pipeline_code(settings.home / "code") as module:  # the seed's folder again
+            rerun = module.train.run(client=client, params={"rows": 50})
         loops = client.loops
         moves = {
             "rejected": ("training", "gating", "rejected"),
