@@ -148,7 +148,7 @@ def test_a_long_chain_is_verified_on_request_and_the_result_kept(
     first = http.get("/ui/audit")
     assert "(on this view)" not in first.text and walks == []  # the view does not walk it
     token = _csrf(http)
-    verified = http.post("/ui/audit/verify", data={"csrf_token": token, "actor": "abe"})
+    verified = http.post("/ui/audit/verify", data={"csrf_token": token, "filters": "actor=abe&x=1"})
     assert verified.status_code == 303, verified.text
     assert verified.headers["location"] == "/ui/audit?actor=abe"  # back, the filters kept
     assert walks == [1]

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
@@ -102,7 +103,8 @@ async def audit_verify(request: Request, state: State, caller: Viewer) -> Respon
     if kept is None or now_ms() - kept.at >= REUSE_MS:
         report = await run_in_threadpool(verify_chain, state.store.db)
         request.app.state.lw_ui_audit_check = Check(report, now_ms(), caller.user)
-    return redirect(request, with_query(f"{UI_PREFIX}/audit", _params(fields)))
+    kept_filters = dict(parse_qsl(fields.get("filters", "")))
+    return redirect(request, with_query(f"{UI_PREFIX}/audit", _params(kept_filters)))
 
 
 def _kept(request: Request) -> Check | None:
