@@ -40,15 +40,6 @@ _ANYONE = frozenset({LOGIN_PATH, LOGOUT_PATH})
 FORM_BYTES = 64 * 1024  # a dashboard form (/ui/...): a comment, a token, a CSRF token
 
 
-def _refusal(scope: Scope, refusal: LoopwrightError) -> Any:
-    """The answer refusing a request: JSON, or on the dashboard's paths an HTML page."""
-    if scope["path"].startswith(f"{UI_PREFIX}/"):
-        from .ui._errors import error_page
-
-        return error_page(Request(scope), refusal)
-    return error_response(scope["path"], refusal)
-
-
 def streams_body(endpoint: Endpoint) -> Endpoint:
     """Mark a route's endpoint as reading its body as a stream (capped by ``max_upload_bytes``
     rather than ``max_request_bytes``)."""
@@ -90,8 +81,17 @@ def _flat(routes: Iterable[Any]) -> list[Any]:
 class RequestGuard:
     """ASGI middleware: authentication before the body, and each body capped (see the module)."""
 
-    def __init__(self, app: Any, *, state: ServerState, routes: Callable[[], list[Any]]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        state: ServerState,
+        routes: Callable[[], list[Any]],
+        pages: Callable[[Request, LoopwrightError], Any] | None = None,
+    ) -> None:
+        """``pages`` answers a refusal on the dashboard's paths (an HTML page)."""
         self.app = app
+        self.pages = pages
         self.state = state
         self._routes = routes
         self._flattened: list[Any] | None = None
@@ -105,7 +105,11 @@ class RequestGuard:
         try:
             receive = await self._admit(scope, receive, send, declared)
         except LoopwrightError as refusal:
-            await _refusal(scope, refusal)(scope, receive, send)
+            if self.pages is not None and scope["path"].startswith(f"{UI_PREFIX}/"):
+                answer = self.pages(Request(scope), refusal)  # the dashboard's: a page
+            else:
+                answer = error_response(scope["path"], refusal)
+            await answer(scope, receive, send)
             return
         if isinstance(receive, _CountedBody):
             await self.app(scope, receive.receive, receive.send)

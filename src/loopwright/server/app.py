@@ -132,7 +132,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.lw = state
-    app.add_middleware(RequestGuard, state=state, routes=lambda: app.routes)
+    from .ui._errors import error_page
+
+    app.add_middleware(RequestGuard, state=state, routes=lambda: app.routes, pages=error_page)
 
     def on_dashboard(request: Request) -> bool:
         return request.url.path.startswith(f"{UI_PREFIX}/")
