@@ -64,7 +64,8 @@ LINKS = """(nav) => Array.from(document.querySelectorAll(nav ? "header nav a[hre
 CHOICES = """() => Array.from(document.querySelectorAll("form select[name]"))
   .filter((s) => (s.form.getAttribute("method") || "get").toLowerCase() === "get")
   .flatMap((s) => Array.from(s.options).filter((o) => !o.selected).slice(0, 1).map((o) => {
-    const url = new URL(s.form.action || document.location.href);
+    // The attribute, not form.action: a field named "action" shadows that property.
+    const url = new URL(s.form.getAttribute("action") || "", document.location.href);
     const fields = new URLSearchParams(Array.from(new FormData(s.form))
       .filter(([, v]) => typeof v === "string"));
     fields.set(s.name, o.value);
