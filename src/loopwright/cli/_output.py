@@ -7,11 +7,12 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from .._humanize import format_duration as format_duration
+from .._humanize import format_ms as format_ms
 from ..errors import LoopwrightError
 
 if TYPE_CHECKING:
@@ -43,29 +44,6 @@ def console(stderr: bool = False) -> Any:
     # Piped output gets a wide page instead of Rich's 80 columns, so ids are not folded.
     width = shutil.get_terminal_size((160, 24)).columns
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
-
-
-def format_ms(value: int | None) -> str:
-    """Milliseconds since the epoch as a short UTC time, '' for None."""
-    if value is None:
-        return ""
-    return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_duration(ms: int | None) -> str:
-    """A duration for people: '850 ms', '12.3 s', '4m 05s', '2h 03m'; '' for None."""
-    if ms is None:
-        return ""
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def format_number(value: float | None, digits: int = 6) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "ChainReport",
     "append_event",
     "current_actor",
+    "event_of",
     "events",
     "verify_chain",
 ]
@@ -200,10 +201,11 @@ def events(
         query = query.limit(limit)
     with db.read() as conn:
         rows = conn.execute(query).all()
-    return [_event(row) for row in reversed(rows)]
+    return [event_of(row) for row in reversed(rows)]
 
 
-def _event(row: Any) -> AuditEvent:
+def event_of(row: Any) -> AuditEvent:
+    """The event an ``audit_log`` row records."""
     return AuditEvent(
         seq=row.seq,
         id=row.id,

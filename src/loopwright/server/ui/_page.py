@@ -15,7 +15,6 @@ subdomain is the same site and could plant the cookie. The token is renewed at s
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ... import __version__
+from ..._humanize import format_duration, format_ms
 from ...errors import InvalidInput, PermissionDenied
 from ...governance.users import role_at_least
 from ..auth import UI_PREFIX
@@ -281,14 +281,6 @@ def with_query(path: str, params: dict[str, Any], **changes: Any) -> str:
     return f"{path}?{query}" if query else path
 
 
-def format_ms(value: int | float | None) -> str:
-    """A millisecond epoch as ``2026-12-05 14:03:07`` (UTC); empty for None."""
-    if value is None:
-        return ""
-    moment = dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def format_number(value: Any, digits: int = 4) -> str:
     """A metric or parameter value, short: 0.8312, 1.2e-05, 12,345."""
     if isinstance(value, bool) or value is None:
@@ -317,19 +309,3 @@ def format_bytes(value: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
-
-
-def format_duration(value: int | float | None) -> str:
-    """Milliseconds as ``850 ms``, ``12.3 s``, ``4 min 05 s``, ``2 h 10 min``."""
-    if value is None:
-        return ""
-    if value < 1000:
-        return f"{value:.0f} ms"
-    seconds = value / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ...errors import InvalidInput
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Paging", "paging"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Paging", "newest_only", "paging"]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -36,3 +36,14 @@ def paging(offset: str | None, limit: str | None) -> Paging:
         offset=_count("offset", offset, 0, 0, 10**12),
         limit=_count("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
+
+
+def newest_only(page: Paging, most: int, what: str, api: str) -> Paging:
+    """``page``, refused when it reaches past the ``most`` newest ``what`` a service lists at
+    once (older ones are the API's, at ``api``)."""
+    if page.offset + page.limit >= most:
+        raise InvalidInput(
+            f"offset {page.offset} is past the newest {most:,} {what} this page lists; "
+            f"use the API ({api}) for older ones"
+        )
+    return page

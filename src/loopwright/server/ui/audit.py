@@ -12,7 +12,6 @@ the button cannot keep the server walking the chain.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -25,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ..._ids import now_ms
 from ...errors import InvalidInput
 from ...store import schema as t
-from ...store.audit import AuditEvent, ChainReport, verify_chain
+from ...store.audit import AuditEvent, ChainReport, event_of, verify_chain
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._page import csrf_checked, form_fields, redirect, render, with_query
@@ -186,24 +185,8 @@ def _events(db: Database, filters: Filters, page: Paging) -> tuple[list[AuditEve
     query = query.order_by(a.seq.desc()).offset(page.offset).limit(page.limit + 1)
     with db.read() as conn:
         rows = conn.execute(query).all()
-    found = [_event(row) for row in rows[: page.limit]]
+    found = [event_of(row) for row in rows[: page.limit]]
     return found, len(rows) > page.limit
-
-
-def _event(row: Any) -> AuditEvent:
-    return AuditEvent(
-        seq=row.seq,
-        id=row.id,
-        timestamp=row.timestamp,
-        actor=row.actor,
-        action=row.action,
-        subject_type=row.subject_type,
-        subject_id=row.subject_id,
-        before=json.loads(row.before_json) if row.before_json else None,
-        after=json.loads(row.after_json) if row.after_json else None,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
 
 
 def _head_seq(db: Database) -> int | None:

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...errors import InvalidInput
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._page import render
-from ._paging import paging
+from ._paging import newest_only, paging
 
 if TYPE_CHECKING:
     from ...governance.tokens import Identity
@@ -108,11 +107,7 @@ def loop(
     service = _service(state, caller)
     found = service.get(name)
     page = paging(offset, limit)
-    if page.offset + page.limit >= MAX_READ:
-        raise InvalidInput(
-            f"offset {page.offset} is past the newest {MAX_READ:,} iterations this page lists; "
-            "use the API (/api/v1/loops/-/iterations) for older ones"
-        )
+    newest_only(page, MAX_READ, "iterations", "/api/v1/loops/-/iterations")
     read = service.iterations(found.name, limit=page.offset + page.limit + 1)
     shown = read[page.offset : page.offset + page.limit]
     return render(

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...errors import InvalidInput, NotFound
+from ...errors import NotFound
 from ...store import schema as t
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._page import render
-from ._paging import paging
+from ._paging import newest_only, paging
 from ._step_graph import BOX_H, BOX_W, layout
 
 if TYPE_CHECKING:
@@ -114,11 +114,7 @@ def pipeline(
     limit: str | None = None,
 ) -> Response:
     page = paging(offset, limit)
-    if page.offset + page.limit >= MAX_READ:
-        raise InvalidInput(
-            f"offset {page.offset} is past the newest {MAX_READ:,} runs this page lists; use the "
-            "API (/api/v1/pipelines/runs) for older ones"
-        )
+    newest_only(page, MAX_READ, "runs", "/api/v1/pipelines/runs")
     read = _service(state).list_runs(pipeline=name, limit=page.offset + page.limit + 1)
     if not read:
         raise NotFound(
