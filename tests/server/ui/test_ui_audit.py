@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from _browsing import settle as settled
 from _ui_world import World, seed
 
 from loopwright.store import schema as t
@@ -25,12 +26,6 @@ def http(ui_server: Any) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=ui_server.url) as client:
         client.cookies.set("lw_session", ui_server.tokens["vic"], path="/ui")
         yield client
-
-
-def settled(page: Any) -> None:
-    """Wait for the page's last requests (its favicon): leaving earlier aborts them, which the
-    request watch counts as failures."""
-    page.wait_for_load_state("networkidle")
 
 
 def test_an_approval_through_the_api_shows_under_the_approvers_name(

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _browsing import settle as settled
 from _ui_world import DATASET, MODEL, World, seed
 
 from loopwright.loop.lineage import Edge, LineageGraph, Node
@@ -24,12 +25,6 @@ def http(ui_server: Any) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=ui_server.url) as client:
         client.cookies.set("lw_session", ui_server.tokens["vic"], path="/ui")
         yield client
-
-
-def settled(page: Any) -> None:
-    """Wait for the page's last requests (its favicon): leaving earlier aborts them, which the
-    request watch counts as failures."""
-    page.wait_for_load_state("networkidle")
 
 
 def test_from_a_run_to_its_dataset_version_and_back(

@@ -5,14 +5,15 @@ registry's refusals (separation of duties, a rejection without a reason) are pag
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _browsing import settle as _settle
+from _browsing import signed_in as _session
 
 from loopwright.config import Settings, resolve_settings
 from loopwright.server.ui.approvals import NOTICES
@@ -91,25 +92,6 @@ def _api(ui_server: Any, user: str, path: str) -> Any:
     )
     assert answer.status_code == 200, answer.text
     return answer.json()
-
-
-def _settle(page: Any) -> None:
-    """Wait until the page has loaded everything (its favicon too): a navigation started
-    earlier aborts those requests, which the browser watch counts as failures."""
-    page.wait_for_load_state("networkidle")
-
-
-@contextmanager
-def _session(ui_server: Any, user: str) -> Iterator[httpx.Client]:
-    """A dashboard session over plain HTTP (its cookies hold the session and CSRF token)."""
-    with httpx.Client(base_url=ui_server.url) as http:
-        http.get("/ui/login")
-        signed = http.post(
-            "/ui/login",
-            data={"token": ui_server.tokens[user], "csrf_token": http.cookies["lw_csrf"]},
-        )
-        assert signed.status_code == 303
-        yield http
 
 
 def test_an_approver_approves_on_the_model_page_and_the_audit_log_names_them(

@@ -6,13 +6,13 @@ pipelines, runs and loops, bad paging."""
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-import httpx
 import pytest
+from _browsing import go as _go
+from _browsing import signed_in as _session
 from _ui_world import LOOP, MODEL, PIPELINE_MODULE, World, pipeline_code, seed
 
 import loopwright as lw
@@ -75,25 +75,6 @@ def _seed(settings: Settings) -> Seeded:
 @pytest.fixture(scope="module")
 def ui_seed() -> Any:
     return _seed
-
-
-def _go(page: Any, path: str) -> None:
-    """Open ``path`` once the current page has loaded everything: a navigation aborts what is
-    still loading (the favicon), which the browser watch counts as a failed request."""
-    page.wait_for_load_state("networkidle")
-    page.goto(path)
-
-
-@contextmanager
-def _session(ui_server: Any, user: str = "vic") -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui_server.url) as http:
-        http.get("/ui/login")
-        signed = http.post(
-            "/ui/login",
-            data={"token": ui_server.tokens[user], "csrf_token": http.cookies["lw_csrf"]},
-        )
-        assert signed.status_code == 303
-        yield http
 
 
 def test_a_pipeline_run_shows_its_step_graph_and_steps(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _browsing import settle as _settle
 from _runs_world import SWEEP_RUNS, seed
 
 
@@ -15,12 +16,6 @@ from _runs_world import SWEEP_RUNS, seed
 def ui_seed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Any], Any]:
     scratch = tmp_path_factory.mktemp("runs-files")
     return lambda settings: seed(settings, scratch)
-
-
-def _settle(page: Any) -> None:
-    """Wait for the page's last requests (its favicon): leaving earlier aborts them, which the
-    harness counts as failed requests."""
-    page.wait_for_load_state("networkidle")
 
 
 def _run_rows(page: Any) -> int:
