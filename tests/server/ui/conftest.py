@@ -13,6 +13,7 @@
   allowed that status (``open_ui("vic", allow=(403,))``).
 - ``snap(page, name)``: a full-page screenshot under ``$LOOPWRIGHT_TEST_ARTIFACTS/ui``
   (default ``build/test-artifacts/ui``), named ``<name>-<backend>.png``.
+- ``http``: an httpx client signed in as the viewer ``vic``.
 - ``assert_accessible(page)``: an axe-core scan (vendored, ``vendor/axe.min.js``); serious or
   critical violations fail.
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from loopwright.config import Settings, resolve_settings
@@ -243,6 +245,16 @@ def assert_accessible(page: Page) -> list[dict[str, Any]]:
     bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert not bad, f"accessibility violations on {page.url}: {bad}"
     return violations
+
+
+@pytest.fixture
+def http(ui_server: UiServer) -> Iterator[httpx.Client]:
+    """An HTTP client signed in to the dashboard as the viewer ``vic`` (through the login form:
+    its cookies hold the session and the CSRF token)."""
+    from _browsing import signed_in
+
+    with signed_in(ui_server, "vic") as client:
+        yield client
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ API under the approver's name, and the chain's verification, intact and then tam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,13 +19,6 @@ from loopwright.store.home import open_store
 @pytest.fixture(scope="module")
 def ui_seed() -> Any:  # _ui_world.seed (a bare-name import mypy reads as Any)
     return seed
-
-
-@pytest.fixture
-def http(ui_server: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui_server.url) as client:
-        client.cookies.set("lw_session", ui_server.tokens["vic"], path="/ui")
-        yield client
 
 
 def test_an_approval_through_the_api_shows_under_the_approvers_name(

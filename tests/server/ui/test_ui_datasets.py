@@ -4,7 +4,7 @@ unhappy paths, over plain HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,14 +16,6 @@ from _ui_world import DATASET, seed
 @pytest.fixture(scope="module")
 def ui_seed() -> Any:  # _ui_world.seed (a bare-name import mypy reads as Any)
     return seed
-
-
-@pytest.fixture
-def http(ui_server: Any) -> Iterator[httpx.Client]:
-    """A plain HTTP client signed in as the viewer (the session cookie is the token)."""
-    with httpx.Client(base_url=ui_server.url) as client:
-        client.cookies.set("lw_session", ui_server.tokens["vic"], path="/ui")
-        yield client
 
 
 def test_datasets_versions_profile_and_diff_in_the_browser(

@@ -3,7 +3,7 @@ each record's page and "lineage from here"; a subject not found is the form agai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,13 +18,6 @@ from loopwright.server.ui._lineage_layout import layout
 @pytest.fixture(scope="module")
 def ui_seed() -> Any:  # _ui_world.seed (a bare-name import mypy reads as Any)
     return seed
-
-
-@pytest.fixture
-def http(ui_server: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui_server.url) as client:
-        client.cookies.set("lw_session", ui_server.tokens["vic"], path="/ui")
-        yield client
 
 
 def test_from_a_run_to_its_dataset_version_and_back(

@@ -4,7 +4,7 @@ leave the run, and bad queries answered by a page saying what was wrong."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +17,6 @@ from _runs_world import DIP, DIP_STEP, LONG_POINTS, SPIKE, SPIKE_STEP, SWEEP_RUN
 def ui_seed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Any], Any]:
     scratch = tmp_path_factory.mktemp("runs-files")
     return lambda settings: seed(settings, scratch)
-
-
-@pytest.fixture
-def http(ui_server: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui_server.url, timeout=30) as client:
-        # Dashboard pages take the session cookie: sign in as the viewer.
-        client.get("/ui/login")
-        signed = client.post(
-            "/ui/login",
-            data={"token": ui_server.tokens["vic"], "csrf_token": client.cookies["lw_csrf"]},
-        )
-        assert signed.status_code == 303
-        yield client
 
 
 def test_a_long_metric_is_downsampled_keeping_its_extremes_and_ends(
