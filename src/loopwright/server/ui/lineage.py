@@ -3,8 +3,8 @@ version or dataset version (what ``loopwright lineage`` prints), drawn as a laye
 table of its nodes and edges.
 
 :func:`loopwright.loop.lineage.lineage` walks through a client's services; here they are the
-server's own (:class:`_ServerServices`), as its API handlers build them for the caller, so the
-walk reads the same records without a second connection to the stores.
+server's own (:func:`._services.caller_client`), as its API handlers build them for the caller,
+so the walk reads the same records without a second connection to the stores.
 """
 
 from __future__ import annotations
@@ -20,99 +20,14 @@ from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._lineage_layout import NODE_HEIGHT, NODE_WIDTH, layout
 from ._page import render
+from ._services import caller_client
 
 if TYPE_CHECKING:
-    from ...client import Client
-    from ...governance.tokens import Identity
     from ...loop.lineage import Node
-    from .._state import ServerState
 
 __all__ = ["router"]
 
 router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
-
-
-class _ServerServices:
-    """The services :func:`lineage` reads, on the server's stores and acting for the caller
-    (built lazily: most walks touch a few of them)."""
-
-    def __init__(self, state: ServerState, caller: Identity) -> None:
-        self._state = state
-        self._caller = caller
-        self._made: dict[str, Any] = {}
-
-    def _once(self, name: str, make: Any) -> Any:
-        if name not in self._made:
-            self._made[name] = make()
-        return self._made[name]
-
-    @property
-    def tracking(self) -> Any:
-        return self._state.tracking
-
-    @property
-    def datasets(self) -> Any:
-        return self._state.datasets
-
-    @property
-    def registry(self) -> Any:
-        return self._once("registry", lambda: self._state.registry(self._caller))
-
-    @property
-    def deployments(self) -> Any:
-        return self._once("deployments", lambda: self._state.deployments(self._caller))
-
-    @property
-    def features(self) -> Any:
-        return self._state.features()
-
-    @property
-    def prediction_log(self) -> Any:
-        from ...serving.prediction_log import log_location
-        from ...serving.predictions import PredictionService
-
-        return self._once(
-            "prediction_log", lambda: PredictionService(log_location(self._state.settings))
-        )
-
-    @property
-    def monitoring(self) -> Any:
-        from ...monitoring.service import MonitoringService
-
-        return self._once(
-            "monitoring",
-            lambda: MonitoringService(
-                self._state.store, self.prediction_log, actor=self._caller.user
-            ),
-        )
-
-    @property
-    def pipelines(self) -> Any:
-        from ...pipelines.service import PipelineService
-
-        return self._once(
-            "pipelines", lambda: PipelineService(self._state.store, tracking=self._state.tracking)
-        )
-
-    @property
-    def schedules(self) -> Any:
-        from ...loop.schedules import ScheduleService
-
-        return self._once(
-            "schedules", lambda: ScheduleService(self._state.store, actor=self._caller.user)
-        )
-
-    @property
-    def gates(self) -> Any:
-        from ...loop._gate_records import GateService
-
-        return self._once("gates", lambda: GateService(self._state.store, actor=self._caller.user))
-
-    @property
-    def loops(self) -> Any:
-        from ...loop.service import LoopService
-
-        return self._once("loops", lambda: LoopService(self._state.store, actor=self._caller.user))
 
 
 def _key(node: Node) -> str:
@@ -173,7 +88,7 @@ def lineage_page(
         raise InvalidInput("the lineage subject is at most 1000 characters, without NUL")
     try:
         graph = lineage(
-            cast("Client", _ServerServices(state, caller)),
+            caller_client(state, caller),
             subject,
             kind=cast("Any", kind),
         )

@@ -13,8 +13,7 @@ HTML rendering carries inline styles the dashboard's CSP forbids.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -27,15 +26,12 @@ from ...store import schema as t
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._page import render, secure
+from ._services import caller_client
 from .approvals import notice_of, this_page
 
 if TYPE_CHECKING:
-    from ...client import Client
-    from ...data.service import DatasetService
     from ...registry.entities import ModelVersion
-    from ...registry.service import RegistryService
     from ...store.database import Database
-    from ...tracking import TrackingService
 
 __all__ = ["router"]
 
@@ -47,21 +43,6 @@ GATE_RESULTS = 20  # a version's newest gate results on its page
 
 Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-
-
-@dataclass(frozen=True)
-class _Services:
-    """What the card and SBOM builders read (``registry``, ``tracking``, ``datasets``), acting
-    as the caller: the same builders the CLI calls with a client, so the documents match."""
-
-    registry: RegistryService
-    tracking: TrackingService
-    datasets: DatasetService
-
-
-def _reports_client(state: State, registry: RegistryService) -> Client:
-    # The builders only read these three services; a whole Client would open new stores.
-    return cast("Client", _Services(registry, state.tracking, state.datasets))
 
 
 @router.get("/models")
@@ -141,7 +122,7 @@ def version(request: Request, name: str, version: int, state: State, caller: Vie
 
     registry = state.registry(caller)
     found = registry.get_version(name, version)
-    card = model_card(_reports_client(state, registry), name, found.version).to_dict()
+    card = model_card(caller_client(state, caller), name, found.version).to_dict()
     gates = GateService(state.store, actor=caller.user).results(
         model=name, version=found.version, limit=GATE_RESULTS
     )
@@ -163,7 +144,7 @@ def sbom(request: Request, name: str, version: int, state: State, caller: Viewer
 
     registry = state.registry(caller)
     found = registry.get_version(name, version)
-    client = _reports_client(state, registry)
+    client = caller_client(state, caller)
     document = model_sbom(client, name, found.version, card=model_card(client, name, found.version))
     filename = _download_name(f"{name}-v{found.version}.cdx.json")
     body = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
