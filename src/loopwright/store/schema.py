@@ -897,6 +897,18 @@ feature_materializations = sa.Table(
 )
 
 
+# --- prompts (revision 0013, issue 19) ----------------------------------------
+
+
+# --- traces (revision 0014, issue 19) -----------------------------------------
+
+
+# --- evaluation (revision 0015, issue 19) -------------------------------------
+
+
+# --- gateway (revision 0016, issue 19) ----------------------------------------
+
+
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
     return [
