@@ -905,6 +905,88 @@ feature_materializations = sa.Table(
 
 # --- evaluation (revision 0015, issue 19) -------------------------------------
 
+# An evaluation dataset's records live in versions of the dataset of the same name (one JSONL
+# file per version, content-addressed); this row holds what MLflow's API adds around them and
+# which version is current.
+eval_datasets = sa.Table(
+    "eval_datasets",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.DATASET_NAME), nullable=False, unique=True),
+    _fk("dataset_id", "datasets.id"),
+    _fk("version_id", "dataset_versions.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("schema_json", sa.Text),
+    sa.Column("profile_json", sa.Text),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("last_updated_by", sa.String(200)),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+eval_dataset_tags = _tags("eval_dataset_tags", "eval_datasets", "eval_dataset_id")
+
+eval_dataset_experiments = sa.Table(
+    "eval_dataset_experiments",
+    metadata,
+    _fk("eval_dataset_id", "eval_datasets.id"),
+    _fk("experiment_id", "experiments.id"),
+    sa.PrimaryKeyConstraint("eval_dataset_id", "experiment_id"),
+)
+
+# Scorers by name within a scope (an experiment id, or "" for the whole installation); versions
+# are immutable: code by reference + digest, a built-in with its arguments, or a judge config.
+scorer_versions = sa.Table(
+    "scorer_versions",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("reference", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Column("approval_requested_by", sa.String(200)),
+    _ms("approval_requested_at", nullable=True),
+    sa.Column("approved_by", sa.String(200)),
+    _ms("approved_at", nullable=True),
+    sa.UniqueConstraint("scope", "name", "version"),
+    sa.Index(None, "scope", "name", "digest"),
+)
+
+# A judge version's agreement with human labels on one dataset version.
+judge_agreements = sa.Table(
+    "judge_agreements",
+    metadata,
+    _id(primary_key=True),
+    _fk("scorer_version_id", "scorer_versions.id"),
+    _fk("dataset_version_id", "dataset_versions.id"),
+    sa.Column("label", sa.String(250), nullable=False),
+    sa.Column("metrics_json", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Index(None, "scorer_version_id", "created_at"),
+)
+
+# One row per evaluation run: what a gate reads (the run holds params, metrics, the table).
+evaluation_runs = sa.Table(
+    "evaluation_runs",
+    metadata,
+    _fk("run_id", "runs.id"),
+    _fk("dataset_version_id", "dataset_versions.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("target", sa.String(500), nullable=False),
+    sa.Column("scorers_json", sa.Text, nullable=False),
+    sa.Column("aggregates_json", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("failed_rows", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.PrimaryKeyConstraint("run_id"),
+    sa.Index(None, "dataset_version_id"),
+)
+
 
 # --- gateway (revision 0016, issue 19) ----------------------------------------
 
