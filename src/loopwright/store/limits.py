@@ -31,6 +31,8 @@ __all__ = [
     "MONITOR_NAME",
     "PARAM_VALUE",
     "PIPELINE_NAME",
+    "PROMPT_NAME",
+    "PROMPT_TEMPLATE",
     "REGISTRY_TAG_VALUE",
     "REQUEST_ID",
     "RUN_NAME",
@@ -54,11 +56,13 @@ PIPELINE_NAME = 300  # module:qualname of a pipeline function
 LOOP_NAME = 100  # loops, and gate names
 SCHEDULE_NAME = 150  # schedules (a loop's are loop:<name>:<n>)
 FEATURE_NAME = 200  # entities, feature views, on-demand views, feature services
+PROMPT_NAME = 256  # prompts share MLflow's registered-model namespace and width
 
 # TEXT columns, capped as MLflow caps them.
 PARAM_VALUE = 6000
 TAG_VALUE = 8000
 REGISTRY_TAG_VALUE = 100_000
+PROMPT_TEMPLATE = 100_000  # a prompt version's template (MLflow keeps it in a registry tag)
 
 # BIGINT columns (steps, timestamps).
 INT64_MIN = -(2**63)

@@ -363,7 +363,9 @@ approval_requests = sa.Table(
     "approval_requests",
     metadata,
     _id(primary_key=True),
-    _fk("version_id", "model_versions.id"),
+    # What the request would change: a model version ("model", version_id) or a prompt version
+    # ("prompt", prompt_version_id; revision 0013). Decisions and rules are the same for both.
+    _fk("version_id", "model_versions.id", nullable=True),
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("target", sa.String(100), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
@@ -374,6 +376,8 @@ approval_requests = sa.Table(
     _ms("created_at"),
     _ms("expires_at", nullable=True),
     _ms("resolved_at", nullable=True),
+    sa.Column("subject_kind", sa.String(20), nullable=False, server_default="model"),
+    _fk("prompt_version_id", "prompt_versions.id", nullable=True),
     sa.Index(None, "status"),
 )
 
@@ -898,6 +902,44 @@ feature_materializations = sa.Table(
 
 
 # --- prompts (revision 0013, issue 19) ----------------------------------------
+
+# Prompt templates as registry items: immutable, gap-free numbered versions, aliases and tags;
+# alias moves follow the prompt's approval policy (requests in approval_requests, kind "prompt").
+prompts = sa.Table(
+    "prompts",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.PROMPT_NAME), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("approval_policy_json", sa.Text),
+    sa.Column("created_by", sa.String(200)),
+    _ms("created_at"),
+    _ms("updated_at"),
+)
+prompt_tags = _tags("prompt_tags", "prompts", "prompt_id")
+
+prompt_versions = sa.Table(
+    "prompt_versions",
+    metadata,
+    _id(primary_key=True),
+    _fk("prompt_id", "prompts.id"),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # text | chat
+    # The template as JSON: a string, or a list of {"role", "content"} messages.
+    sa.Column("template_json", sa.Text, nullable=False),
+    sa.Column("variables_json", sa.Text, nullable=False),
+    sa.Column("model_config_json", sa.Text),
+    sa.Column("response_format_json", sa.Text),
+    sa.Column("commit_message", sa.Text),
+    # BLAKE3 of the canonical JSON of kind, template, model config and response format.
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    _ms("created_at"),
+    sa.UniqueConstraint("prompt_id", "version"),
+)
+prompt_version_tags = _tags("prompt_version_tags", "prompt_versions", "version_id")
+
+prompt_aliases = _aliases("prompt_aliases", "prompts", "prompt_id", "prompt_versions")
 
 
 # --- traces (revision 0014, issue 19) -----------------------------------------
