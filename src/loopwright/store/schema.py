@@ -1032,6 +1032,58 @@ evaluation_runs = sa.Table(
 
 # --- gateway (revision 0016, issue 19) ----------------------------------------
 
+# A route of the LLM gateway: its targets, traffic split, fallbacks, limits and guardrails as one
+# checked JSON document (gateway/config.py), changed whole and audited.
+gateway_routes = sa.Table(
+    "gateway_routes",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.DEPLOYMENT_NAME), nullable=False, unique=True),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    _ms("updated_at"),
+)
+
+# Upstream credentials, encrypted (Fernet) with the server's secret key; ``mask`` is the only
+# form ever shown.
+gateway_secrets = sa.Table(
+    "gateway_secrets",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("name", sa.String(limits.DEPLOYMENT_NAME), nullable=False, unique=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("mask", sa.String(40), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    _ms("updated_at"),
+)
+
+# One row per gateway request, written in batches off the request path.
+gateway_usage = sa.Table(
+    "gateway_usage",
+    metadata,
+    _id(primary_key=True),
+    sa.Column("route", sa.String(limits.DEPLOYMENT_NAME), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),
+    sa.Column("user_name", sa.String(200), nullable=False),
+    sa.Column("endpoint", sa.String(20), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+    sa.Column("estimated", sa.Boolean, nullable=False),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("trace_id", sa.String(32)),
+    _ms("created_at"),
+    sa.Index(None, "route", "created_at"),
+    sa.Index(None, "user_name", "created_at"),
+)
+
 
 def blob_ref_columns() -> list[sa.Column[str]]:
     """Every column that holds a blob hash (the garbage collector's roots)."""
