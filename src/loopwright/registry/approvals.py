@@ -26,22 +26,13 @@ once it holds a protected alias or stage or has an approved ``traffic`` request
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
 
-from .._ids import new_id
-from ..errors import (
-    ApprovalExpired,
-    ApprovalNotAllowed,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-)
-from ..governance.users import find_user, role_at_least
+from ..errors import ApprovalExpired, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..store import schema as t
+from ._approval_core import check_decider, expire_request, is_due, open_request, record_decision
 from ._base import check_alias, parse_stage
 from ._changes import ChangeBase, check_transition
 from ._queries import load_requests, lock_model, model_row, policy_of, request_rule, resolve_row
@@ -103,16 +94,21 @@ class ApprovalsMixin(ChangeBase):
             raise NotFound(
                 f"approval request {request_id!r} does not exist; requests() lists pending ones"
             )
+        if row.subject_kind != "model":
+            raise NotFound(
+                f"approval request {request_id!r} is about a {row.subject_kind}, not a model "
+                f"version; decide it with client.prompts.approve / reject"
+            )
         return row
 
     def _is_due(self, row: Any) -> bool:
-        return bool(
-            row.status == "pending" and row.expires_at is not None and self._now() > row.expires_at
-        )
+        return is_due(row, self._now())
 
     def _expire_due(self, request_id: str | None = None) -> None:
         """Mark pending requests past their expiry (all, or the one given) expired."""
-        query = sa.select(_r.id).where(_r.status == "pending", _r.expires_at < self._now())
+        query = sa.select(_r.id).where(
+            _r.subject_kind == "model", _r.status == "pending", _r.expires_at < self._now()
+        )
         if request_id is not None:
             query = query.where(_r.id == request_id)
         with self.db.read() as conn:
@@ -133,21 +129,7 @@ class ApprovalsMixin(ChangeBase):
                 self._expire(conn, row)
 
     def _expire(self, conn: sa.Connection, row: Any) -> None:
-        changed = conn.execute(
-            t.approval_requests.update()
-            .where(_r.id == row.id, _r.status == "pending")
-            .values(status="expired", resolved_at=self._now())
-        ).rowcount
-        if changed != 1:  # another process expired it first
-            return
-        self._audit(
-            conn,
-            "approval.expire",
-            "approval_request",
-            row.id,
-            before={"status": "pending"},
-            after={"status": "expired", "expires_at": row.expires_at},
-        )
+        expire_request(conn, row, actor=self.actor, now=self._now())
 
     def _open_request(
         self,
@@ -164,56 +146,20 @@ class ApprovalsMixin(ChangeBase):
 
         A pending request for the same version and target is returned instead of a new one.
         """
-        action, _, target = rule.target.partition(":")
-        target = target or action  # "traffic": the action and its target
-        pending = conn.execute(
-            sa.select(t.approval_requests).where(
-                _r.version_id == version.id,
-                _r.action == action,
-                _r.target == target,
-                _r.status == "pending",
-            )
-        ).all()
-        for row in pending:
-            if not self._is_due(row):
-                return str(row.id)
-            self._expire(conn, row)
-        now = self._now()
-        request_id = new_id()
         recorded: dict[str, Any] = rule.to_dict()
-        if action == "stage":
+        if rule.target.startswith("stage:"):
             recorded["archive_existing"] = archive_existing
-        expires_at = now + policy.expires_after_s * 1000
-        values = {
-            "id": request_id,
-            "version_id": version.id,
-            "action": action,
-            "target": target,
-            "status": "pending",
-            "requested_by": self.actor,
-            "comment": comment,
-            "rule_json": json.dumps(recorded, sort_keys=True),
-            "created_at": now,
-            "expires_at": expires_at,
-            "resolved_at": None,
-        }
-        conn.execute(t.approval_requests.insert(), values)
-        self._audit(
+        return open_request(
             conn,
-            "approval.request",
-            "approval_request",
-            request_id,
-            after={
-                "model": model.name,
-                "version": version.version,
-                "action": action,
-                "target": target,
-                "rule": recorded,
-                "comment": comment,
-                "expires_at": expires_at,
-            },
+            actor=self.actor,
+            now=self._now(),
+            subject={"version_id": version.id},
+            rule=rule,
+            policy=policy,
+            comment=comment,
+            about={"model": model.name, "version": version.version},
+            recorded=recorded,
         )
-        return request_id
 
     def _decide(self, request_id: str, decision: str, comment: str | None) -> ApprovalRequest:
         with self.db.write() as conn:
@@ -250,56 +196,18 @@ class ApprovalsMixin(ChangeBase):
         version = conn.execute(
             sa.select(t.model_versions).where(t.model_versions.c.id == request.version_id)
         ).one()
-        role = self._check_decider(conn, request, version, rule, decision)
-        d = t.approval_decisions.c
-        earlier = conn.execute(
-            sa.select(d.decision).where(d.request_id == request.id, d.actor == self.actor)
-        ).scalar()
-        if earlier is not None:
-            raise Conflict(
-                f"{self.actor!r} already decided approval request {request.id} ({earlier}); "
-                "each user decides a request once"
-            )
+        role = check_decider(conn, self.actor, request, version, rule, decision)
         if decision == "approve":
             self._check_applicable(model, version, request)
-        now = self._now()
-        conn.execute(
-            t.approval_decisions.insert(),
-            {
-                "id": new_id(),
-                "request_id": request.id,
-                "actor": self.actor,
-                "role": role,
-                "decision": decision,
-                "comment": comment,
-                "created_at": now,
-            },
-        )
-        approvals = conn.execute(
-            sa.select(sa.func.count()).where(d.request_id == request.id, d.decision == "approve")
-        ).scalar_one()
-        done = decision == "reject" or approvals >= rule.approvals
-        status = ("approved" if decision == "approve" else "rejected") if done else "pending"
-        self._audit(
+        status = record_decision(
             conn,
-            f"approval.{decision}",
-            "approval_request",
-            request.id,
-            before={"status": "pending"},
-            after={
-                "status": status,
-                "approvals": approvals,
-                "needed": rule.approvals,
-                "role": role,
-                "comment": comment,
-            },
-        )
-        if not done:
-            return
-        conn.execute(
-            t.approval_requests.update()
-            .where(_r.id == request.id)
-            .values(status=status, resolved_at=now)
+            actor=self.actor,
+            role=role,
+            now=self._now(),
+            request=request,
+            rule=rule,
+            decision=decision,
+            comment=comment,
         )
         if status != "approved":
             return
@@ -388,36 +296,6 @@ class ApprovalsMixin(ChangeBase):
             return target.version, request_id
         self._move_alias(conn, model, alias, target, comment)
         return target.version, None
-
-    def _check_decider(
-        self, conn: sa.Connection, request: Any, version: Any, rule: ApprovalRule, decision: str
-    ) -> str:
-        """The acting user's role, if they may make ``decision`` on ``request``."""
-        actor = self.actor
-        if decision == "approve" and actor == version.created_by:
-            raise ApprovalNotAllowed(
-                f"{actor!r} registered version {version.version} and cannot approve its "
-                "promotion (separation of duties); another approver must approve it"
-            )
-        if decision == "approve" and actor == request.requested_by:
-            raise ApprovalNotAllowed(
-                f"{actor!r} opened request {request.id} and cannot approve it (separation of "
-                "duties); another approver must approve it"
-            )
-        user = find_user(conn, actor)
-        if user is None:
-            raise ApprovalNotAllowed(
-                f"{actor!r} is not a registered user and cannot decide approval requests; an "
-                f"admin adds them with UserService.add({actor!r}, {rule.role!r})"
-            )
-        if user.disabled:
-            raise ApprovalNotAllowed(f"user {actor!r} is disabled and cannot decide requests")
-        if not role_at_least(user.role, rule.role):
-            raise ApprovalNotAllowed(
-                f"user {actor!r} has role {user.role!r}; deciding request {request.id} needs "
-                f"role {rule.role!r} or higher (ask an admin to change the role, or another user)"
-            )
-        return user.role
 
     @staticmethod
     def _check_applicable(model: Any, version: Any, request: Any) -> None:
