@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,12 +96,17 @@ def model_uri_of(uri: object, variant: str) -> ModelUri:
 
 
 def check_policy(
-    variants: Sequence[Variant], strategy: str | None = None, sticky_header: str | None = None
+    variants: Sequence[Variant],
+    strategy: str | None = None,
+    sticky_header: str | None = None,
+    *,
+    check_uri: Callable[[object, str], object] | None = None,
 ) -> Policy:
     """The stored form of a traffic policy, or :class:`InvalidInput` naming the fix.
 
     The strategy, when not given, follows the live variants: ``primary`` alone is ``primary``,
-    ``primary`` and ``canary`` are ``canary``, anything else is ``ab``.
+    ``primary`` and ``canary`` are ``canary``, anything else is ``ab``. ``check_uri`` checks
+    what a variant points at (default: a ``models:/`` URI; the LLM gateway's targets differ).
 
     Example:
         >>> policy = check_policy([Variant("a", "models:/m/1", 3), Variant("b", "models:/m/2", 1)])
@@ -114,7 +119,7 @@ def check_policy(
         raise InvalidInput(f"a traffic policy has at most {MAX_VARIANTS} variants")
     names: set[str] = set()
     for variant in variants:
-        _check_variant(variant)
+        _check_variant(variant, check_uri or model_uri_of)
         if variant.name in names:
             raise InvalidInput(f"variant name {variant.name!r} appears twice; names are unique")
         names.add(variant.name)
@@ -158,7 +163,7 @@ def _weighted(strategy: str, live: Sequence[Variant]) -> tuple[Variant, ...]:
     return weighted
 
 
-def _check_variant(variant: object) -> None:
+def _check_variant(variant: object, check_uri: Callable[[object, str], object]) -> None:
     if not isinstance(variant, Variant):
         raise InvalidInput(f"variants must be Variant objects, not {type(variant).__name__}")
     if not isinstance(variant.name, str) or not _VARIANT.fullmatch(variant.name):
@@ -183,7 +188,7 @@ def _check_variant(variant: object) -> None:
             f"live variant {variant.name!r}: weight {weight} must be > 0 (remove the variant "
             "to send it no traffic)"
         )
-    model_uri_of(variant.model_uri, variant.name)
+    check_uri(variant.model_uri, variant.name)
 
 
 def _finite(number: float) -> bool:
