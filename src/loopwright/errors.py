@@ -24,9 +24,11 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     ├── ServingError
     │   ├── ModelFailed ......................... the served model raised while predicting (500)
     │   └── Overloaded .......................... a model's request queue is full (503)
-    └── PipelineError
-        ├── StepFailed .......................... a step raised (after its retries)
-        └── StepTimeout (TimeoutError) .......... one attempt of a step ran past its timeout
+    ├── PipelineError
+    │   ├── StepFailed .......................... a step raised (after its retries)
+    │   └── StepTimeout (TimeoutError) .......... one attempt of a step ran past its timeout
+    └── EvaluationError
+        └── JudgeFailed ......................... a judge model was unreachable or unreadable
 
     RegistryError leaves:
         InvalidModelPackage (InvalidInput) ...... a package's manifest or files do not check out
@@ -50,9 +52,11 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DataError",
+    "EvaluationError",
     "IntegrityError",
     "InvalidInput",
     "InvalidModelPackage",
+    "JudgeFailed",
     "LimitExceeded",
     "LoopwrightError",
     "MigrationError",
@@ -237,3 +241,17 @@ class StepTimeout(PipelineError, TimeoutError):
     """One attempt of a step ran longer than the step's ``timeout``."""
 
     code = "STEP_TIMEOUT"
+
+
+# --- evaluation (issue 19) ---------------------------------------------------------------------
+
+
+class EvaluationError(LoopwrightError):
+    code = "EVALUATION_ERROR"
+
+
+class JudgeFailed(EvaluationError):
+    """A judge model could not be reached, or its answer holds no readable score; within an
+    evaluation this fails the row's score, not the evaluation."""
+
+    code = "JUDGE_FAILED"
