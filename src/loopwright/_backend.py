@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .serving._prediction_protocol import Predictions
     from .serving.protocol import Deployments
     from .store.home import Store
+    from .tracing.protocol import Tracing
     from .tracking.protocol import Tracking
 
 __all__ = ["Backend", "Embedded"]
@@ -69,6 +70,9 @@ class Backend(Protocol):
     def features(self) -> Features: ...
 
     @property
+    def tracing(self) -> Tracing: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -100,6 +104,7 @@ class Embedded:
         self._settings = settings
         self._audit: Audit | None = None
         self._features: Features | None = None
+        self._tracing: Tracing | None = None
 
     @property
     def store(self) -> Store:
@@ -218,6 +223,14 @@ class Embedded:
 
             self._audit = AuditLog(self._store)
         return self._audit
+
+    @property
+    def tracing(self) -> Tracing:
+        if self._tracing is None:
+            from .tracing.service import TracingService
+
+            self._tracing = TracingService(self._store)
+        return self._tracing
 
     def close(self) -> None:
         try:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .serving.protocol import Deployments
     from .store.audit import AuditEvent, ChainReport
     from .store.home import Store
+    from .tracing.protocol import Tracing
     from .tracking import ActiveRun, Artifact, Experiment, Metric, Run, RunList
     from .tracking.protocol import Tracking
 
@@ -122,6 +123,12 @@ class Client:
         training sets (``get_historical_features``), the online store (``materialize``,
         ``push``, ``get_online_features``, ``freshness``) and ``skew`` checks."""
         return self._backend.features
+
+    @property
+    def tracing(self) -> Tracing:
+        """LLM traces: ``record`` spans, ``get``/``search`` traces, tags, links to prompt
+        versions/runs/deployments, and assessments (feedback and expectations)."""
+        return self._backend.tracing
 
     @property
     def pipelines(self) -> Pipelines:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .predictions import RemotePredictions
     from .registry import RemoteRegistry
     from .schedules import RemoteSchedules
+    from .tracing import RemoteTracing
     from .users import RemoteUsers
 
 __all__ = ["NotOnRemote", "Remote"]
@@ -53,6 +54,7 @@ class Remote:
         self._loops: RemoteLoops | None = None
         self._audit: RemoteAudit | None = None
         self._features: RemoteFeatures | None = None
+        self._tracing: RemoteTracing | None = None
 
     @property
     def store(self) -> NoReturn:
@@ -146,6 +148,14 @@ class Remote:
                 self.http, datasets=lambda: self.datasets, tracking=self._tracking
             )
         return self._features
+
+    @property
+    def tracing(self) -> RemoteTracing:
+        if self._tracing is None:
+            from .tracing import RemoteTracing
+
+            self._tracing = RemoteTracing(self.http)
+        return self._tracing
 
     @property
     def users(self) -> RemoteUsers:

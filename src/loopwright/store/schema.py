@@ -944,6 +944,113 @@ prompt_aliases = _aliases("prompt_aliases", "prompts", "prompt_id", "prompt_vers
 
 # --- traces (revision 0014, issue 19) -----------------------------------------
 
+# Telemetry, not governed state: ingesting a trace writes no audit event (changes to tags and
+# assessments do). OTel fixes the ids: 32 hex per trace, 16 per span. The summary columns are
+# derived from the spans on every record, so a search never reads spans.
+traces = sa.Table(
+    "traces",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    _fk("experiment_id", "experiments.id", nullable=True, ondelete="SET NULL"),
+    _ms("request_time"),
+    sa.Column("duration_ms", sa.BigInteger),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("request_preview", sa.Text, nullable=False),
+    sa.Column("response_preview", sa.Text, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger),
+    sa.Column("output_tokens", sa.BigInteger),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("span_count", sa.Integer, nullable=False),
+    _ms("created_at"),
+    _ms("updated_at"),
+    sa.Index(None, "experiment_id", "request_time"),
+    sa.Index(None, "request_time"),
+)
+
+
+def _trace_key_values(name: str) -> sa.Table:
+    """Tags (mutable, user-facing) or metadata (set when recorded: ``mlflow.sourceRun``...)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(
+            "trace_id",
+            sa.String(32),
+            sa.ForeignKey("traces.trace_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("key", sa.String(limits.KEY), nullable=False),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("trace_id", "key"),
+    )
+
+
+trace_tags = _trace_key_values("trace_tags")
+trace_metadata = _trace_key_values("trace_metadata")
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column(
+        "trace_id",
+        sa.String(32),
+        sa.ForeignKey("traces.trace_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("span_id", sa.String(16), nullable=False),
+    sa.Column("parent_id", sa.String(16)),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("start_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_ns", sa.BigInteger),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=False),
+    sa.Column("attributes_json", sa.Text, nullable=False),
+    sa.Column("events_json", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("trace_id", "span_id"),
+)
+# kind: prompt_version | run_id | model_version | gateway_route | deployment; indexed by target
+# for the lineage walk (the traces of a prompt version).
+trace_links = sa.Table(
+    "trace_links",
+    metadata,
+    sa.Column(
+        "trace_id",
+        sa.String(32),
+        sa.ForeignKey("traces.trace_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.PrimaryKeyConstraint("trace_id", "kind", "target"),
+    sa.Index(None, "kind", "target"),
+)
+assessments = sa.Table(
+    "assessments",
+    metadata,
+    _id(primary_key=True),
+    sa.Column(
+        "trace_id",
+        sa.String(32),
+        sa.ForeignKey("traces.trace_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("source_type", sa.String(20), nullable=False),
+    sa.Column("source_id", sa.String(250), nullable=False),
+    sa.Column("value_json", sa.Text),
+    sa.Column("rationale", sa.Text),
+    sa.Column("error_json", sa.Text),
+    sa.Column("span_id", sa.String(16)),
+    sa.Column("valid", sa.Boolean, nullable=False),
+    sa.Column("overrides", sa.String(32)),
+    sa.Column("metadata_json", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ms("created_at"),
+    _ms("updated_at"),
+    sa.Index(None, "trace_id"),
+)
+
 
 # --- evaluation (revision 0015, issue 19) -------------------------------------
 

@@ -1,0 +1,144 @@
+"""Recording a batch of spans: every trace of the batch in one write transaction.
+
+New traces (the common case) go in with multi-row INSERTs: one statement per table per chunk,
+whatever the number of traces. Spans for a trace already stored (MLflow sends a trace's info and
+its spans in two requests; OTLP exporters send spans as they end) replace spans with the same
+id, and the trace's summary is derived again from all its spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import sqlalchemy as sa
+
+from .._ids import now_ms
+from ..store import schema as t
+from ..store import statements
+from . import _rows
+from .caps import TRUNCATED_SPANS_TAG, Prepared
+from .entities import Span, TraceLinks
+from .summary import Summary, summarize
+
+__all__ = ["TRACE_COLUMNS", "write_batch"]
+
+TRACE_COLUMNS = (
+    "trace_id",
+    "experiment_id",
+    "request_time",
+    "duration_ms",
+    "state",
+    "request_preview",
+    "response_preview",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "span_count",
+    "created_at",
+    "updated_at",
+)
+_KV = ("trace_id", "key", "value")
+_REPLACE_VALUE = ' ON CONFLICT ("trace_id", "key") DO UPDATE SET "value" = excluded."value"'
+_KEEP_LINK = ' ON CONFLICT ("trace_id", "kind", "target") DO NOTHING'
+_IN_CHUNK = 500
+
+
+def write_batch(
+    conn: sa.Connection,
+    prepared: Prepared,
+    *,
+    experiment_id: str | None,
+    tags: Mapping[str, str],
+    links: TraceLinks | None,
+    metadata: Mapping[str, str],
+) -> None:
+    trace_ids = list(prepared.by_trace)
+    existing = _existing(conn, trace_ids)
+    now = now_ms()
+    fresh = [trace_id for trace_id in trace_ids if trace_id not in existing]
+    trace_rows = [
+        _trace_row(trace_id, experiment_id, summarize(prepared.by_trace[trace_id]), now)
+        for trace_id in fresh
+        if prepared.by_trace[trace_id]
+    ]
+    statements.insert_many(conn, "traces", TRACE_COLUMNS, trace_rows)
+    for trace_id in trace_ids:
+        if trace_id in existing:
+            _merge(conn, trace_id, prepared.by_trace[trace_id], experiment_id, now)
+    span_rows = [_rows.span_row(span) for trace_id in fresh for span in prepared.by_trace[trace_id]]
+    statements.insert_many(conn, "spans", _rows.SPAN_COLUMNS, span_rows)
+    tag_rows = [(trace_id, key, value) for trace_id in trace_ids for key, value in tags.items()]
+    tag_rows += [
+        (trace_id, TRUNCATED_SPANS_TAG, str(count))
+        for trace_id, count in prepared.truncated.items()
+    ]
+    statements.insert_many(conn, "trace_tags", _KV, tag_rows, _REPLACE_VALUE)
+    meta_rows = [(trace_id, k, v) for trace_id in trace_ids for k, v in metadata.items()]
+    statements.insert_many(conn, "trace_metadata", _KV, meta_rows, _REPLACE_VALUE)
+    if links is not None:
+        add_links(conn, trace_ids, links)
+
+
+def add_links(conn: sa.Connection, trace_ids: Sequence[str], links: TraceLinks) -> None:
+    rows = [(trace_id, kind, target) for trace_id in trace_ids for kind, target in links.pairs()]
+    statements.insert_many(conn, "trace_links", ("trace_id", "kind", "target"), rows, _KEEP_LINK)
+
+
+def _existing(conn: sa.Connection, trace_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(trace_ids), _IN_CHUNK):
+        chunk = trace_ids[start : start + _IN_CHUNK]
+        marks = statements.marks(len(chunk))
+        rows = statements.fetch(
+            conn,
+            f"SELECT trace_id FROM traces WHERE trace_id IN ({marks})",  # noqa: S608
+            chunk,
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def _trace_row(
+    trace_id: str, experiment_id: str | None, summary: Summary, now: int
+) -> tuple[object, ...]:
+    return (
+        trace_id,
+        experiment_id,
+        summary.request_time,
+        summary.duration_ms,
+        summary.state,
+        summary.request_preview,
+        summary.response_preview,
+        summary.input_tokens,
+        summary.output_tokens,
+        summary.cost_usd,
+        summary.span_count,
+        now,
+        now,
+    )
+
+
+def _merge(
+    conn: sa.Connection, trace_id: str, spans: list[Span], experiment_id: str | None, now: int
+) -> None:
+    """Add or replace ``spans`` of a stored trace, then derive its summary again."""
+    s = t.spans.c
+    if spans:
+        conn.execute(
+            sa.delete(t.spans).where(
+                s.trace_id == trace_id, s.span_id.in_([span.span_id for span in spans])
+            )
+        )
+        statements.insert_many(
+            conn, "spans", _rows.SPAN_COLUMNS, [_rows.span_row(x) for x in spans]
+        )
+    stored = [
+        _rows.span_of(row) for row in conn.execute(sa.select(t.spans).where(s.trace_id == trace_id))
+    ]
+    values: dict[str, object] = {"updated_at": now}
+    if stored:
+        summary = summarize(stored)
+        values.update({name: getattr(summary, name) for name in TRACE_COLUMNS[2:11]})
+    if experiment_id is not None:
+        values["experiment_id"] = experiment_id
+    conn.execute(sa.update(t.traces).where(t.traces.c.trace_id == trace_id).values(**values))
