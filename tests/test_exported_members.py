@@ -40,8 +40,10 @@ EXPECTED_TOP_LEVEL = [
     "pipeline",
     "set_tag",
     "set_tags",
+    "span",
     "start_run",
     "step",
+    "trace",
 ]
 EXPECTED_DATA = [
     "Dataset",

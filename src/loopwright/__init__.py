@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     from ._active import start_run as start_run
     from .client import Client as Client
     from .client import connect as connect
+    from .evaluation import scorer as scorer
     from .pipelines.step import step as step
+    from .tracing.sdk import span as span
+    from .tracing.sdk import trace as trace
     from .tracking import ActiveRun as ActiveRun
     from .tracking import Experiment as Experiment
     from .tracking import Metric as Metric
@@ -54,6 +57,9 @@ _LAZY = {
     "Run": "tracking",
     "RunStatus": "tracking",
     "step": "pipelines",
+    "span": "tracing.sdk",
+    "trace": "tracing.sdk",
+    "scorer": "evaluation",
     **{
         name: "_active"
         for name in (
