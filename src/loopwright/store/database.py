@@ -10,6 +10,14 @@ A PostgreSQL connection taken from the pool is pinged only if it sat idle for a 
 a server handing its connections from request to request skips that round trip, and one left
 idle across a database restart is still replaced before it is used.
 
+A server runs its hottest requests on the event loop inside :meth:`Database.nonblocking` (SQLite
+only): their transactions go to one connection kept for the loop, with a busy timeout of 0, so a
+write lock held elsewhere (another request in the thread pool, a CLI, another process) fails at
+``BEGIN`` at once with :class:`WouldBlock` instead of stalling the loop; nothing was written then,
+and the caller runs the request again in the thread pool, where waiting is harmless. Once a
+block has committed a write, running it again would repeat that write: its later transactions
+wait for a lock as others do, but for at most a second (the lock was free a moment before).
+
 Example:
     >>> db = Database.open("sqlite:///:memory:")
     >>> with db.write() as conn:
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +38,28 @@ import sqlalchemy as sa
 
 from ..errors import ConfigError, StoreError
 
-__all__ = ["Database", "normalize_db_uri", "sqlite_file"]
+__all__ = ["Database", "WouldBlock", "in_nonblocking_block", "normalize_db_uri", "sqlite_file"]
 
 _BUSY_TIMEOUT_MS = 60_000
 _PING_AFTER_IDLE_S = 1.0
+_AFTER_WRITE_WAIT_MS = 1_000
+
+
+class WouldBlock(StoreError):
+    """A :meth:`Database.nonblocking` block needed to wait (a lock, a second write): nothing of
+    it was committed; run it again where waiting is allowed."""
+
+
+# Set inside any Database's nonblocking block: code holding locks of its own (the metric writer)
+# must not wait on them there either.
+_NONBLOCKING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "loopwright_nonblocking", default=False
+)
+
+
+def in_nonblocking_block() -> bool:
+    """Whether the caller runs inside a :meth:`Database.nonblocking` block: wait on nothing."""
+    return _NONBLOCKING.get()
 
 
 def normalize_db_uri(uri: str) -> str:
@@ -122,6 +149,66 @@ def _ping_when_idle(engine: sa.Engine) -> None:
     sa.event.listen(engine, "checkout", checkout)
 
 
+class _LoopConnection:
+    """The connection a :meth:`Database.nonblocking` block works on: one, kept open, used by the
+    event loop's thread only (blocks on the loop never interleave: they do not await)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.conn = engine.connect()
+        self.thread = threading.get_ident()
+        driver = self.conn.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("PRAGMA busy_timeout = 0")  # a held lock fails BEGIN at once
+        self.depth = 0  # open transactions of the current block (a read inside a write shares it)
+        self.writing = False
+        self.committed = False  # a write of the current block committed
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+        if self.depth:  # nested: the outer transaction's, unless it cannot write
+            if write and not self.writing:
+                raise WouldBlock("a write inside a read transaction")
+            self.depth += 1
+            try:
+                yield self.conn
+            finally:
+                self.depth -= 1
+            return
+        self.conn.execution_options(loopwright_read_only=not write)
+        transaction = self._begin(write)
+        self.depth, self.writing = 1, write
+        try:
+            yield self.conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        else:
+            try:
+                transaction.commit()
+            except sa.exc.OperationalError as exc:
+                transaction.rollback()
+                raise WouldBlock(f"the database is busy: {exc.orig}") from exc
+            self.committed = self.committed or write
+        finally:
+            self.depth, self.writing = 0, False
+
+    def _begin(self, write: bool) -> sa.RootTransaction:
+        if not self.committed:
+            try:
+                return self.conn.begin()
+            except sa.exc.OperationalError as exc:
+                raise WouldBlock(f"the database is busy: {exc.orig}") from exc
+        # After the block's first write, running the block again would write twice: this
+        # transaction waits for the lock, boundedly (the lock was free a moment ago).
+        driver = self.conn.connection.dbapi_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout = {_AFTER_WRITE_WAIT_MS}")
+        try:
+            return self.conn.begin()
+        finally:
+            driver.execute("PRAGMA busy_timeout = 0")
+
+
 class Database:
     """A SQLAlchemy engine with Loopwright's connection settings and transaction helpers."""
 
@@ -131,6 +218,11 @@ class Database:
         self._shared: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
             f"loopwright_shared_read_{id(self)}", default=None
         )
+        # Set inside a ``nonblocking`` block: the loop's connection.
+        self._loop: contextvars.ContextVar[_LoopConnection | None] = contextvars.ContextVar(
+            f"loopwright_loop_connection_{id(self)}", default=None
+        )
+        self._loop_connection: _LoopConnection | None = None
 
     @classmethod
     def open(cls, uri: str, *, echo: bool = False) -> Database:
@@ -172,9 +264,51 @@ class Database:
         """The database URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    @property
+    def can_run_nonblocking(self) -> bool:
+        """Whether :meth:`nonblocking` applies: SQLite, where a busy lock fails at once. (A
+        PostgreSQL commit waits on its own log flush: requests keep the thread pool there.)"""
+        return self.dialect == "sqlite"
+
+    @contextlib.contextmanager
+    def nonblocking(self) -> Iterator[None]:
+        """Run the block's transactions without waiting (see the module docstring): a lock held
+        elsewhere raises :class:`WouldBlock` before anything is committed. Not reentrant; from
+        one thread only (the event loop's)."""
+        if not self.can_run_nonblocking:
+            raise WouldBlock(f"{self.dialect} has no nonblocking mode")
+        if self._loop.get() is not None:
+            raise RuntimeError("nonblocking blocks do not nest")
+        loop = self._loop_connection
+        if loop is None:
+            try:
+                loop = self._loop_connection = _LoopConnection(self.engine)
+            except sa.exc.OperationalError as exc:
+                raise WouldBlock(f"the database is busy: {exc.orig}") from exc
+        if loop.thread != threading.get_ident():  # a second event loop: it waits its turn
+            raise WouldBlock("the nonblocking connection belongs to another thread")
+        loop.committed = False
+        token, flag = self._loop.set(loop), _NONBLOCKING.set(True)
+        try:
+            yield
+        except WouldBlock as exc:
+            if loop.committed:  # running the block again would repeat its write: fail instead
+                raise StoreError(
+                    f"the database was busy after a write of this request: {exc}"
+                ) from exc
+            raise
+        finally:
+            _NONBLOCKING.reset(flag)
+            self._loop.reset(token)
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A connection in a write transaction, committed on success and rolled back on error."""
+        loop = self._loop.get()
+        if loop is not None:
+            with loop.transaction(write=True) as conn:
+                yield conn
+            return
         with self.engine.begin() as conn:
             yield conn
 
@@ -185,6 +319,11 @@ class Database:
         shared = self._shared.get()
         if shared is not None:
             yield shared
+            return
+        loop = self._loop.get()
+        if loop is not None:
+            with loop.transaction(write=False) as conn:
+                yield conn
             return
         with self.engine.connect() as conn:
             conn = conn.execution_options(loopwright_read_only=True)
@@ -210,4 +349,7 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection (call before forking, and at shutdown)."""
+        loop, self._loop_connection = self._loop_connection, None
+        if loop is not None:
+            loop.conn.close()
         self.engine.dispose()

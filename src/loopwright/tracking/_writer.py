@@ -25,6 +25,7 @@ from typing import Generic, Protocol, TypeVar
 
 from .._logging import get_logger
 from ..errors import TrackingError
+from ..store.database import WouldBlock, in_nonblocking_block
 
 __all__ = [
     "HEARTBEAT_INTERVAL_S",
@@ -127,7 +128,10 @@ class MetricWriter(Generic[C]):
         Points the sink refuses are dropped and kept for :meth:`raise_dropped`; a failure worth
         retrying keeps the points buffered and is raised here.
         """
-        with self._write_lock:
+        # On a server's event loop (a nonblocking block) another flush is no reason to wait.
+        if not self._write_lock.acquire(blocking=not in_nonblocking_block()):
+            raise WouldBlock("another flush of the metric writer is under way")
+        try:
             with self._lock:
                 rows, self._buffer = self._buffer, []
                 live = sorted(self._live_runs)
@@ -137,6 +141,8 @@ class MetricWriter(Generic[C]):
                 self._hand_over(rows, heartbeats, then)
             if beat:
                 self._last_heartbeat = time.monotonic()
+        finally:
+            self._write_lock.release()
 
     def raise_dropped(self, run_id: str | None = None) -> None:
         """Raise ``TrackingError`` if points of ``run_id`` (of any run, without one) were dropped;
@@ -186,6 +192,11 @@ class MetricWriter(Generic[C]):
             self._sink.write(rows, heartbeats, then)
             return
         except PointsRefused as exc:
+            if in_nonblocking_block():  # isolating takes several commits: not on the event loop
+                self._requeue(rows)
+                raise WouldBlock(
+                    "points were refused; isolating them takes several writes"
+                ) from exc
             _log.warning("%d metric point(s) refused, isolating the bad ones: %s", len(rows), exc)
         except BaseException:
             self._requeue(rows)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidInput
 from ...store import limits
@@ -20,6 +21,8 @@ from ...store.home import acting_as
 from ...tracking.entities import Metric
 from ...tracking.logged_models import LoggedModelService, ModelMetric
 from ...tracking.run_links import DatasetInput, loopwright_ref, record_inputs, record_outputs
+from .._hot import run_hot
+from ..auth import Identity
 from . import _messages as m
 from ._batch import Batch, read_batch
 from ._common import (
@@ -80,7 +83,15 @@ def _model_points(
 
 
 @router.post("/runs/log-metric")
-def log_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
+async def log_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
+    if body.model_id:  # the logged model's point is a write of its own: not for the event loop
+        return await run_in_threadpool(_log_metric, body, state, caller)
+    # Run again in the thread pool after a WouldBlock, the point is buffered twice: the second
+    # copy is an exact repeat, which the metrics table ignores.
+    return await run_hot(state.store.db, lambda: _log_metric(body, state, caller))
+
+
+def _log_metric(body: m.LogMetric, state: State, caller: Identity) -> Response:
     run_id = body.run
     point = Metric(body.key, body.value, body.step, body.timestamp)
     with acting_as(caller.user):
@@ -160,12 +171,21 @@ def _check_batch(batch: Batch) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @router.post("/runs/log-batch")
-def log_batch(body: Annotated[Any, Body()], state: State, caller: Editor) -> Response:
+async def log_batch(body: Annotated[Any, Body()], state: State, caller: Editor) -> Response:
     """The body is parsed by :func:`._batch.read_batch` (as ``LogBatch``, faster), then written
-    as before: params and tags now, the points through the writer, flushed before the reply."""
+    as before: params and tags now, the points through the writer, flushed before the reply.
+    Points alone (what ``log_batch`` of metrics sends) are one write: on the event loop."""
     batch = read_batch(body)
-    run_id = batch.run_id
     params, tags = _check_batch(batch)
+    if params or tags or batch.linked:
+        return await run_in_threadpool(_log_batch, batch, params, tags, state, caller)
+    return await run_hot(state.store.db, lambda: _log_batch(batch, params, tags, state, caller))
+
+
+def _log_batch(
+    batch: Batch, params: dict[str, str], tags: dict[str, str], state: State, caller: Identity
+) -> Response:
+    run_id = batch.run_id
     with acting_as(caller.user):
         state.tracking.require_loggable(run_id)
         if batch.linked:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ..._ids import now_ms
 from ...errors import InvalidInput, NotFound
@@ -19,6 +20,7 @@ from ...store import limits
 from ...store.home import acting_as
 from ...tracking.entities import Run
 from ...tracking.run_rows import end_run_if_active, read_run_info
+from .._hot import run_hot
 from ..auth import Identity
 from . import _messages as m
 from ._common import Editor, State, Viewer, check_tag, reply, run_user
@@ -45,7 +47,11 @@ def _check_name(name: str) -> str:
 
 
 @router.post("/runs/create")
-def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
+async def create(body: m.CreateRun, state: State, caller: Editor) -> Response:
+    return await run_hot(state.store.db, lambda: _create(body, state, caller))
+
+
+def _create(body: m.CreateRun, state: State, caller: Identity) -> Response:
     tags = {t.key: t.value for t in body.tags}
     for key, value in tags.items():
         check_tag(key, value)
@@ -94,17 +100,27 @@ def _record(
 
 
 @router.post("/runs/update")
-def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
+async def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
+    if body.run_name:  # two writes: not for the event loop (see .._hot)
+        return await run_in_threadpool(_rename, body, state, caller)
+    return await run_hot(state.store.db, lambda: _update(body, state))
+
+
+def _rename(body: m.UpdateRun, state: State, caller: Identity) -> Response:
+    """A rename also sets the name tag: the tracking service's way."""
+    run_id, name = body.run, _check_name(body.run_name or "")
+    status = None if body.status is None else m.run_status(body.status)
+    with acting_as(caller.user):
+        state.tracking.update_run(run_id, status=status, end_time=body.end_time, name=name)
+        state.tracking.set_tags(run_id, {RUN_NAME_TAG: name})
+    info = read_run_info(state.store.db, run_id)
+    location = state.tracking._location_of(info.experiment_id)
+    return reply({"run_info": run_info_json(info, location)})
+
+
+def _update(body: m.UpdateRun, state: State) -> Response:
     run_id = body.run
     status = None if body.status is None else m.run_status(body.status)
-    if body.run_name:  # a rename also sets the name tag: the tracking service's way
-        name = _check_name(body.run_name)
-        with acting_as(caller.user):
-            state.tracking.update_run(run_id, status=status, end_time=body.end_time, name=name)
-            state.tracking.set_tags(run_id, {RUN_NAME_TAG: name})
-        info = read_run_info(state.store.db, run_id)
-        location = state.tracking._location_of(info.experiment_id)
-        return reply({"run_info": run_info_json(info, location)})
     end_time = body.end_time
     if status is not None and status.is_terminal:
         end_time = now_ms() if end_time is None else end_time  # as update_run sets it
@@ -119,10 +135,14 @@ def update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
 
 
 @router.get("/runs/get")
-def get(q: Annotated[m.RunRef, Query()], state: State, _: Viewer) -> Response:
-    found = runs_json(state, [q.run])
+async def get(q: Annotated[m.RunRef, Query()], state: State, _: Viewer) -> Response:
+    return await run_hot(state.store.db, lambda: _get(q.run, state))
+
+
+def _get(run_id: str, state: State) -> Response:
+    found = runs_json(state, [run_id])
     if not found:
-        raise NotFound(f"run {q.run!r} does not exist")
+        raise NotFound(f"run {run_id!r} does not exist")
     return reply({"run": found[0]})
 
 
