@@ -123,6 +123,9 @@ def create_app(
             if runner is not None:
                 runner.stop()
                 runner.client.close()
+            from .gateway_routes import close_gateway
+
+            await close_gateway(app)  # its queued usage rows and traces written first
             state.close()
 
     app = FastAPI(
@@ -213,5 +216,8 @@ def create_app(
     from .routes import include_routes
 
     include_routes(app)
+    from .gateway_routes import router as gateway_router
+
+    app.include_router(gateway_router)  # the LLM gateway's OpenAI-compatible /v1/... routes
     app.router.routes.insert(0, RouteIndex(app.router))  # first: it finds the others' routes
     return app
