@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.protocol import Monitoring
     from .pipelines.protocol import Pipelines
+    from .prompts.protocol import Prompts
     from .registry.protocol import Registry
     from .serving._prediction_protocol import Predictions
     from .serving.protocol import Deployments
@@ -73,6 +74,9 @@ class Backend(Protocol):
     def tracing(self) -> Tracing: ...
 
     @property
+    def prompts(self) -> Prompts: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
@@ -104,6 +108,7 @@ class Embedded:
         self._settings = settings
         self._audit: Audit | None = None
         self._features: Features | None = None
+        self._prompts: Prompts | None = None
         self._tracing: Tracing | None = None
 
     @property
@@ -223,6 +228,14 @@ class Embedded:
 
             self._audit = AuditLog(self._store)
         return self._audit
+
+    @property
+    def prompts(self) -> Prompts:
+        if self._prompts is None:
+            from .prompts.service import PromptService
+
+            self._prompts = PromptService(self._store)
+        return self._prompts
 
     @property
     def tracing(self) -> Tracing:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .monitoring.entities import LabelImport
     from .monitoring.protocol import Monitoring
     from .pipelines.protocol import Pipelines
+    from .prompts.cache import CachedPrompts
     from .registry.model_logging import ModelInfo
     from .registry.packaging.loaded import LoadedModel
     from .registry.packaging.signature import Signature
@@ -63,6 +64,7 @@ class Client:
         configure_logging(settings.log_level)
         self.settings = settings
         self._backend: Backend
+        self._prompts: CachedPrompts | None = None
         if settings.is_embedded:
             from ._backend import Embedded
 
@@ -129,6 +131,16 @@ class Client:
         """LLM traces: ``record`` spans, ``get``/``search`` traces, tags, links to prompt
         versions/runs/deployments, and assessments (feedback and expectations)."""
         return self._backend.tracing
+
+    @property
+    def prompts(self) -> CachedPrompts:
+        """Prompt templates as registry items: ``register``, ``load("prompts:/name@alias")``
+        (cached: versions forever, aliases 60 s), ``format``, aliases under approval, ``diff``."""
+        if self._prompts is None:
+            from .prompts.cache import CachedPrompts
+
+            self._prompts = CachedPrompts(self._backend.prompts)
+        return self._prompts
 
     @property
     def pipelines(self) -> Pipelines:

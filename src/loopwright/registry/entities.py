@@ -144,7 +144,11 @@ class ApprovalDecision:
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """A pending (or resolved) request to move a version to a protected stage or alias."""
+    """A pending (or resolved) request to move a version to a protected stage or alias.
+
+    ``subject_kind`` says what the version is of: ``model`` (``model`` is the registered
+    model's name) or ``prompt`` (``model`` is the prompt's name; see ``loopwright.prompts``).
+    """
 
     id: str
     model: str
@@ -161,6 +165,7 @@ class ApprovalRequest:
     resolved_at: int | None
     decisions: tuple[ApprovalDecision, ...] = ()
     archive_existing: bool = False  # a stage request: archive the target stage's other versions
+    subject_kind: str = "model"
 
     @property
     def approvals(self) -> int:

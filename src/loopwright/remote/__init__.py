@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .monitoring import RemoteMonitoring
     from .pipelines import RemotePipelines
     from .predictions import RemotePredictions
+    from .prompts import RemotePrompts
     from .registry import RemoteRegistry
     from .schedules import RemoteSchedules
     from .tracing import RemoteTracing
@@ -49,6 +50,7 @@ class Remote:
         self._prediction_log: RemotePredictions | None = None
         self._monitoring: RemoteMonitoring | None = None
         self._pipelines: RemotePipelines | None = None
+        self._prompts: RemotePrompts | None = None
         self._schedules: RemoteSchedules | None = None
         self._gates: RemoteGates | None = None
         self._loops: RemoteLoops | None = None
@@ -114,6 +116,14 @@ class Remote:
 
             self._pipelines = RemotePipelines(self.http)
         return self._pipelines
+
+    @property
+    def prompts(self) -> RemotePrompts:
+        if self._prompts is None:
+            from .prompts import RemotePrompts
+
+            self._prompts = RemotePrompts(self.http)
+        return self._prompts
 
     @property
     def schedules(self) -> RemoteSchedules:
