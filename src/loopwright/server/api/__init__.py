@@ -20,6 +20,7 @@ def routers() -> list[APIRouter]:
         deployments,
         experiments,
         features,
+        gateway,
         gates,
         loops,
         me,
@@ -56,4 +57,5 @@ def routers() -> list[APIRouter]:
         gates.router,
         loops.router,
         features.router,
+        gateway.router,
     ]
