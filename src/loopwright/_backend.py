@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
     from .features.protocol import Features
+    from .gateway.protocol import Gateway
     from .governance.protocol import Audit, Users
     from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.protocol import Monitoring
@@ -74,6 +75,9 @@ class Backend(Protocol):
     def tracing(self) -> Tracing: ...
 
     @property
+    def gateway(self) -> Gateway: ...
+
+    @property
     def prompts(self) -> Prompts: ...
 
     @property
@@ -110,6 +114,7 @@ class Embedded:
         self._features: Features | None = None
         self._prompts: Prompts | None = None
         self._tracing: Tracing | None = None
+        self._gateway: Gateway | None = None
 
     @property
     def store(self) -> Store:
@@ -244,6 +249,14 @@ class Embedded:
 
             self._tracing = TracingService(self._store)
         return self._tracing
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            from .gateway.service import GatewayService
+
+            self._gateway = GatewayService(self._store)
+        return self._gateway
 
     def close(self) -> None:
         try:

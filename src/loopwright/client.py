@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._backend import Backend
     from .data.protocol import Datasets
     from .features.protocol import Features
+    from .gateway.protocol import Gateway
     from .governance.protocol import Audit, Users
     from .loop.protocol import Gates, Loops, Schedules
     from .monitoring.entities import LabelImport
@@ -131,6 +132,12 @@ class Client:
         """LLM traces: ``record`` spans, ``get``/``search`` traces, tags, links to prompt
         versions/runs/deployments, and assessments (feedback and expectations)."""
         return self._backend.tracing
+
+    @property
+    def gateway(self) -> Gateway:
+        """The LLM gateway's routes (targets, traffic split, fallbacks, limits, guardrails),
+        encrypted secrets (shown masked) and usage; the server answers OpenAI's API on them."""
+        return self._backend.gateway
 
     @property
     def prompts(self) -> CachedPrompts:

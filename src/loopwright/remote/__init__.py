@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .audit import RemoteAudit
     from .datasets import RemoteDatasets
     from .deployments import RemoteDeployments
+    from .evaluation import RemoteEvaluation
     from .features import RemoteFeatures
     from .gates import RemoteGates
     from .loops import RemoteLoops
@@ -56,6 +57,7 @@ class Remote:
         self._loops: RemoteLoops | None = None
         self._audit: RemoteAudit | None = None
         self._features: RemoteFeatures | None = None
+        self._evaluation: RemoteEvaluation | None = None
         self._tracing: RemoteTracing | None = None
 
     @property
@@ -166,6 +168,14 @@ class Remote:
 
             self._tracing = RemoteTracing(self.http)
         return self._tracing
+
+    @property
+    def evaluation(self) -> RemoteEvaluation:
+        if self._evaluation is None:
+            from .evaluation import RemoteEvaluation
+
+            self._evaluation = RemoteEvaluation(self.http, tracking=self._tracking)
+        return self._evaluation
 
     @property
     def users(self) -> RemoteUsers:

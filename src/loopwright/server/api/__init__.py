@@ -18,6 +18,7 @@ def routers() -> list[APIRouter]:
         audit,
         datasets,
         deployments,
+        evaluation,
         experiments,
         features,
         gateway,
@@ -57,5 +58,6 @@ def routers() -> list[APIRouter]:
         gates.router,
         loops.router,
         features.router,
+        evaluation.router,
         gateway.router,
     ]
