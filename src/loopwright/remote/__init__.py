@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .evaluation import RemoteEvaluation
     from .features import RemoteFeatures
     from .gates import RemoteGates
+    from .gateway import RemoteGateway
     from .loops import RemoteLoops
     from .monitoring import RemoteMonitoring
     from .pipelines import RemotePipelines
@@ -59,6 +60,7 @@ class Remote:
         self._features: RemoteFeatures | None = None
         self._evaluation: RemoteEvaluation | None = None
         self._tracing: RemoteTracing | None = None
+        self._gateway: RemoteGateway | None = None
 
     @property
     def store(self) -> NoReturn:
@@ -168,6 +170,14 @@ class Remote:
 
             self._tracing = RemoteTracing(self.http)
         return self._tracing
+
+    @property
+    def gateway(self) -> RemoteGateway:
+        if self._gateway is None:
+            from .gateway import RemoteGateway
+
+            self._gateway = RemoteGateway(self.http)
+        return self._gateway
 
     @property
     def evaluation(self) -> RemoteEvaluation:
