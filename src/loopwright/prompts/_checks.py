@@ -49,9 +49,7 @@ def check_document(what: str, value: object) -> dict[str, Any] | None:
     try:
         text = canonical_json(dict(value))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"{what} must be JSON (no NaN, no objects of other types): {exc}"
-        ) from None
+        raise InvalidInput(f"{what} must be plain JSON (no NaN, no other objects): {exc}") from None
     if len(text) > limits.REGISTRY_TAG_VALUE:
         raise InvalidInput(
             f"{what} has {len(text)} characters of JSON; the cap is {limits.REGISTRY_TAG_VALUE}"

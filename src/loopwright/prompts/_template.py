@@ -82,12 +82,36 @@ def _texts(template: Template) -> list[str]:
 
 
 def variables_of(template: Template) -> tuple[str, ...]:
-    """The template's variables, each once, in the order they first appear."""
+    """The template's variables, each once, in the order they first appear (a Jinja2
+    template's: the names it reads from outside, sorted, so loop variables are not asked for).
+    """
+    if _is_jinja(template):
+        return _jinja_variables(template)
     found: dict[str, None] = {}
     for text in _texts(template):
         for match in VARIABLE.finditer(text):
             found.setdefault(match.group(1))
     return tuple(found)
+
+
+def _jinja_variables(template: Template) -> tuple[str, ...]:
+    try:
+        from jinja2 import TemplateSyntaxError, meta
+        from jinja2.sandbox import SandboxedEnvironment
+    except ImportError:  # pragma: no cover - jinja2 comes with the server extra
+        raise InvalidInput(
+            "this prompt uses Jinja2 statements ({% ... %}); install jinja2 to register it"
+        ) from None
+    environment = SandboxedEnvironment()
+    names: set[str] = set()
+    for text in _texts(template):
+        try:
+            names |= meta.find_undeclared_variables(environment.parse(text))
+        except TemplateSyntaxError as exc:
+            raise InvalidInput(
+                f"the Jinja2 template does not parse: {exc.message} (line {exc.lineno})"
+            ) from None
+    return tuple(sorted(names))
 
 
 def _is_jinja(template: Template) -> bool:

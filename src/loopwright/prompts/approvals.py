@@ -95,13 +95,12 @@ class PromptApprovals(Audited):
                     f"prompt {name!r} has no alias {alias!r}; aliases: {', '.join(known) or 'none'}"
                 )
             if policy_of(prompt).rule_for(f"alias:{alias}") is not None:
-                user = find_user(conn, self._actor_name())
-                if user is None or user.disabled or user.role != "admin":
-                    raise PermissionDenied(
-                        f"alias {alias!r} of prompt {name!r} is protected by its approval "
-                        "policy; only an enabled admin may delete it (moving it with set_alias "
-                        "opens an approval request instead)"
-                    )
+                self._require_admin(
+                    conn,
+                    f"alias {alias!r} of prompt {name!r} is protected by its approval policy; "
+                    "only an enabled admin may delete it (moving it with set_alias opens an "
+                    "approval request instead)",
+                )
             conn.execute(
                 t.prompt_aliases.delete().where(_a.prompt_id == prompt.id, _a.alias == alias)
             )
@@ -149,6 +148,23 @@ class PromptApprovals(Audited):
         return self._decide(request_id, "reject", comment)
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _require_admin(self, conn: sa.Connection, refusal: str) -> None:
+        user = find_user(conn, self._actor_name())
+        if user is None or user.disabled or user.role != "admin":
+            raise PermissionDenied(refusal)
+
+    def _require_admin_if_protected(self, conn: sa.Connection, prompt: Any, doing: str) -> None:
+        """Refuse ``doing`` to all but enabled admins while the prompt holds a protected alias."""
+        held = conn.execute(sa.select(_a.alias).where(_a.prompt_id == prompt.id)).scalars()
+        policy = policy_of(prompt)
+        protected = sorted(a for a in held if policy.rule_for(f"alias:{a}") is not None)
+        if protected:
+            self._require_admin(
+                conn,
+                f"prompt {prompt.name!r} holds protected aliases ({', '.join(protected)}); only "
+                f"an enabled admin may {doing}",
+            )
 
     def _requests(self, conn: sa.Connection, *terms: Any) -> list[ApprovalRequest]:
         rows = conn.execute(

@@ -167,9 +167,11 @@ class PromptService(PromptApprovals):
             return load_prompts(conn, [prompt_row(conn, name)])[0]
 
     def delete(self, name: str) -> None:
-        """Delete the prompt, its versions, aliases and open requests (audited)."""
+        """Delete the prompt, its versions, aliases and open requests (audited); when it holds
+        an alias its policy protects, only an enabled admin may."""
         with self.db.write() as conn:
             row = prompt_row(conn, name, lock=True)
+            self._require_admin_if_protected(conn, row, "delete it")
             versions = conn.execute(
                 sa.select(sa.func.count()).where(_v.prompt_id == row.id)
             ).scalar_one()
