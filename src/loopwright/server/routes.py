@@ -11,11 +11,12 @@ __all__ = ["include_routes"]
 def include_routes(app: FastAPI) -> None:
     from .api import routers as native_routers
     from .mlflow import routers as mlflow_routers
+    from .otlp import router as otlp_router
     from .ui import routers as dashboard_routers
 
     # MLflow's routes first: its client makes many small calls, each matched in order; the
     # dashboard's pages last.
-    for router in (*mlflow_routers(), *native_routers()):
+    for router in (*mlflow_routers(), *native_routers(), otlp_router):
         app.include_router(router)
     from fastapi import Depends
 

@@ -18,8 +18,20 @@ from .entities import COST_KEY, INPUT_TOKENS_KEY, INPUTS_KEY, OUTPUT_TOKENS_KEY,
 
 __all__ = ["Summary", "inputs_of", "outputs_of", "summarize"]
 
-_INPUT_KEYS = (INPUTS_KEY, "mlflow.spanInputs", "input.value", "gen_ai.input.messages")
-_OUTPUT_KEYS = (OUTPUTS_KEY, "mlflow.spanOutputs", "output.value", "gen_ai.output.messages")
+_INPUT_KEYS = (
+    INPUTS_KEY,
+    "mlflow.spanInputs",
+    "input.value",
+    "gen_ai.input.messages",
+    "gen_ai.prompt",
+)
+_OUTPUT_KEYS = (
+    OUTPUTS_KEY,
+    "mlflow.spanOutputs",
+    "output.value",
+    "gen_ai.output.messages",
+    "gen_ai.completion",
+)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ def routers() -> list[APIRouter]:
         prompts,
         runs,
         schedules,
+        traces,
         users,
         validation,
         versions,
@@ -60,4 +61,5 @@ def routers() -> list[APIRouter]:
         features.router,
         evaluation.router,
         gateway.router,
+        traces.router,
     ]

@@ -105,4 +105,7 @@ def routers() -> list[APIRouter]:
         found.append(_flat(f"{version}/mlflow-artifacts", [_artifacts.artifacts_router]))
     found.append(_server_info())
     found.append(_downloads.router)
+    from . import traces
+
+    found.extend(traces.routers())
     return found
