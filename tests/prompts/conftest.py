@@ -3,27 +3,16 @@ settable clock, and a service per acting user."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _prompt_world import AsUser, Clock
 
 from loopwright.config import resolve_settings
 from loopwright.governance.users import UserService
 from loopwright.prompts.service import PromptService
 from loopwright.store.home import Store, open_store
-
-AsUser = Callable[[str], PromptService]
-
-
-class Clock:
-    """A settable clock in milliseconds, shared by the services of one test."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
