@@ -32,7 +32,7 @@ router = APIRouter(prefix=f"{PREFIX}/evaluation", tags=["evaluation"])
 MAX_RECORDS = 10_000  # records one upsert may carry (the body cap bounds their size)
 _NAME = limits.DATASET_NAME
 _MAX_VERSION = 2**31 - 1
-_ScorerName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/]+$")]
+_ScorerName = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 @contextmanager
