@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import Field
@@ -211,12 +212,23 @@ def set_tag(trace_id: str, body: TagIn, state: State, caller: Editor) -> Respons
 
 
 @router.delete("/traces/{trace_id}/tags")
-def delete_tag(trace_id: str, request: Request, state: State, caller: Editor) -> Response:
+async def delete_tag(trace_id: str, request: Request, state: State, caller: Editor) -> Response:
+    """DeleteTraceTagV3: the key in the query or, as MLflow's client sends it, the body."""
     key = request.query_params.get("key")
-    if not key:
-        raise InvalidInput("delete a trace tag with ?key=<tag key>")
-    with acting_as(caller.user):
-        _service(state).delete_tag(convert.trace_id_in(trace_id), key)
+    if not key and await request.body():
+        try:
+            key = (await request.json()).get("key")
+        except (ValueError, AttributeError):
+            key = None
+    if not isinstance(key, str) or not key:
+        raise InvalidInput('delete a trace tag with its key (?key=<tag key> or {"key": ...})')
+    bare = convert.trace_id_in(trace_id)
+
+    def delete() -> None:
+        with acting_as(caller.user):
+            _service(state).delete_tag(bare, key)
+
+    await anyio.to_thread.run_sync(delete)
     return reply()
 
 
