@@ -54,7 +54,8 @@ def served(
             isolated.delenv(name)
     request.addfinalizer(isolated.undo)
     home: Path = tmp_path_factory.mktemp("prompts-server")
-    with pg_database() if request.param == "postgres" else _sqlite(home) as db_uri:
+    sqlite = nullcontext(f"sqlite:///{home / 'loopwright.db'}")
+    with pg_database() if request.param == "postgres" else sqlite as db_uri:
         settings = resolve_settings(home=home, db_uri=db_uri, user="boss")
         tokens = {}
         with open_store(settings) as store:
