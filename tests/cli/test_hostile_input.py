@@ -201,6 +201,7 @@ _READING_ARGS = {
     "features historical": ["--entities", "e@v1", "--out", "out.parquet", "--service", "s"],
     "features online": ["--entity", "driver_id=1", "--service", "s"],
     "features skew": ["d"],
+    "gateway routes show": ["r"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
 }

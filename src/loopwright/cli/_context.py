@@ -71,6 +71,10 @@ READING_COMMANDS = frozenset(
         "predict",  # likewise a folder over files; see cli/predict.py
         "users list",
         "tokens list",
+        "gateway routes list",
+        "gateway routes show",
+        "gateway secrets list",
+        "gateway usage",
     }
 )
 CREATING_COMMANDS = frozenset(
@@ -106,6 +110,11 @@ CREATING_COMMANDS = frozenset(
         "deployments promote",
         "deployments rollback",
         "deployments delete",
+        "gateway routes create",
+        "gateway routes update",
+        "gateway routes delete",
+        "gateway secrets set",
+        "gateway secrets delete",
         "monitors create",
         "monitors run",
         "monitors run-due",

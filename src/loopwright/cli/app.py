@@ -13,6 +13,7 @@ from . import deployments as deployment_commands
 from . import experiments as experiment_commands
 from . import features as feature_commands
 from . import gates as gate_commands
+from . import gateway as gateway_commands
 from . import home as home_commands
 from . import labels as label_commands
 from . import lineage as lineage_commands
@@ -114,6 +115,7 @@ app.add_typer(prediction_commands.app, name="predictions")
 app.add_typer(monitor_commands.app, name="monitors")
 app.add_typer(pipeline_commands.app, name="pipelines")
 app.add_typer(feature_commands.app, name="features")
+app.add_typer(gateway_commands.app, name="gateway")
 app.add_typer(gate_commands.app, name="gates")
 app.add_typer(schedule_commands.app, name="schedules")
 app.add_typer(loop_commands.app, name="loops")
