@@ -46,12 +46,15 @@ from loopwright.remote.pipelines import RemotePipelines
 from loopwright.remote.predictions import RemotePredictions
 from loopwright.remote.registry import RemoteRegistry
 from loopwright.remote.schedules import RemoteSchedules
+from loopwright.remote.tracing import RemoteTracing
 from loopwright.remote.tracking import RemoteTracking
 from loopwright.remote.users import RemoteUsers
 from loopwright.serving._prediction_protocol import Predictions
 from loopwright.serving.deployments import DeploymentService
 from loopwright.serving.predictions import PredictionService
 from loopwright.serving.protocol import Deployments
+from loopwright.tracing.protocol import Tracing
+from loopwright.tracing.service import TracingService
 from loopwright.tracking.protocol import Tracking
 from loopwright.tracking.service import TrackingService
 
@@ -71,6 +74,9 @@ LOCAL_ONLY = {"stat_cache", "find_version", "import_version"}
 # The embedded log's folder/URL and its Arrow reader (monitoring reads windows through DuckDB
 # there); a remote log is read over HTTP only.
 LOCAL_LOG_ONLY = frozenset({"location", "read_table"})
+# What the server's MLflow trace routes use on the store they hold (StartTraceV3's info without
+# spans, batchGet, a page's assessments); a remote client goes through the native API instead.
+TRACING_SERVER_ONLY = frozenset({"record_info", "get_many", "assessments_of"})
 
 CAPABILITIES = [
     Capability("tracking", Tracking, TrackingService, RemoteTracking),
@@ -86,6 +92,7 @@ CAPABILITIES = [
     Capability("schedules", Schedules, ScheduleService, RemoteSchedules),
     Capability("loops", Loops, LoopService, RemoteLoops),
     Capability("features", Features, FeatureStore, RemoteFeatures),
+    Capability("tracing", Tracing, TracingService, RemoteTracing, TRACING_SERVER_ONLY),
 ]
 
 

@@ -118,8 +118,11 @@ MODEL_JSON_COMMANDS |= {
         "skew",
     )
 }
+# Their JSON: tests/tracing/test_traces_cli.py.
+MODEL_JSON_COMMANDS |= {("traces", "list"), ("traces", "show")}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
+DOCUMENT_COMMANDS |= {("traces", "export")}  # JSON Lines, one trace per line
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
     ("deployments", "delete"),

@@ -21,6 +21,9 @@ READING_COMMANDS = frozenset(
     {
         "audit log",
         "audit verify",
+        "traces list",
+        "traces show",
+        "traces export",
         "data list",
         "data log",
         "data show",

@@ -29,6 +29,7 @@ from . import schedules as schedule_commands
 from . import serve as serve_commands
 from . import server as server_commands
 from . import tokens as token_commands
+from . import traces as trace_commands
 from . import ui as ui_commands
 from . import users as user_commands
 from ._context import CliState
@@ -123,6 +124,7 @@ app.add_typer(label_commands.app, name="labels")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(trace_commands.app, name="traces")
 
 
 def run() -> None:

@@ -52,8 +52,9 @@ class RemoteTracing:
             return []
         return list(self._http.post(_BASE, body)["trace_ids"])
 
-    def get(self, trace_id: str) -> Trace:
-        return trace_from_json(self._http.get(f"{_BASE}/{quote(trace_id, safe='')}"))
+    def get(self, trace_id: str, *, spans: bool = True) -> Trace:
+        path = f"{_BASE}/{quote(trace_id, safe='')}"
+        return trace_from_json(self._http.get(path, spans=str(spans).lower()))
 
     def search(
         self,

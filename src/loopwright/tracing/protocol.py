@@ -25,8 +25,8 @@ class Tracing(Protocol):
         trace ids, in first-seen order."""
         ...
 
-    def get(self, trace_id: str) -> Trace:
-        """The trace with its spans (``NotFound`` names the id)."""
+    def get(self, trace_id: str, *, spans: bool = True) -> Trace:
+        """The trace, with its spans unless ``spans=False`` (``NotFound`` names the id)."""
         ...
 
     def search(

@@ -149,8 +149,8 @@ def delete(body: DeleteIn, state: State, caller: Admin) -> dict[str, int]:
 
 
 @router.get("/{trace_id}")
-def get(trace_id: str, state: State, _: Viewer) -> dict[str, Any]:
-    return codec.trace_json(service(state).get(trace_id))
+def get(trace_id: str, state: State, _: Viewer, spans: bool = True) -> dict[str, Any]:
+    return codec.trace_json(service(state).get(trace_id, spans=spans))
 
 
 @router.put("/{trace_id}/tags/{key}", status_code=204)
