@@ -28,9 +28,9 @@ and on PostgreSQL (a scratch database made on ``--pg-uri``, default ``$LOOPWRIGH
 
 4. **The thread hop** (``--hop``, alone): the MLflow handlers of log-metric, runs/create,
    runs/get and runs/update served twice by one server (SQLite, auth off), as ``def`` routes
-   (FastAPI's thread pool, as they are served) and as ``async def`` routes calling them on the
-   event loop, requested alternately; the difference of the medians is the hop's cost end to
-   end, wake-ups of the worker thread included.
+   (FastAPI's thread pool, as they were served before) and as they are served now (on the event
+   loop through ``server/_hot.run_hot``), requested alternately; the difference of the medians
+   is the hop's cost end to end, wake-ups of the worker thread included.
 
 The load average is printed at start and end: on a loaded machine the figures are only
 comparable within one run. ``--pin CPU`` runs both servers on one CPU (``taskset``).
@@ -363,15 +363,16 @@ HOP_ROUTES = ("log-metric", "runs/create", "runs/get", "runs/update")
 
 def hop_app() -> Any:
     """``create_app`` (auth off, over ``LOOPWRIGHT_HOME``) plus, for each of ``HOP_ROUTES``, the
-    MLflow handler itself under ``/hop/thread/...`` (a ``def`` route: FastAPI runs it in its
-    thread pool, as the MLflow routes run) and ``/hop/inline/...`` (an ``async def`` route
-    calling it on the event loop), with the same dependencies and error handling."""
+    MLflow handler's work under ``/hop/thread/...`` (a ``def`` route: FastAPI runs it in its
+    thread pool, as the MLflow routes ran before) and ``/hop/inline/...`` (the route as served,
+    through ``run_hot`` on the event loop), with the same dependencies and error handling."""
     from typing import Annotated
 
     from fastapi import APIRouter, Query
     from fastapi.responses import Response
 
     from loopwright.config import resolve_settings
+    from loopwright.server._hot import run_hot
     from loopwright.server.app import create_app
     from loopwright.server.mlflow import _logging, _runs
     from loopwright.server.mlflow import _messages as m
@@ -382,28 +383,28 @@ def hop_app() -> Any:
 
     # One pair per handler; the signatures are the MLflow routes' own.
     def thread_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
-        return _logging.log_metric(body, state, caller)
+        return _logging._log_metric(body, state, caller)
 
     async def inline_metric(body: m.LogMetric, state: State, caller: Editor) -> Response:
-        return _logging.log_metric(body, state, caller)
+        return await run_hot(state.store.db, lambda: _logging._log_metric(body, state, caller))
 
     def thread_create(body: m.CreateRun, state: State, caller: Editor) -> Response:
-        return _runs.create(body, state, caller)
+        return _runs._create(body, state, caller)
 
     async def inline_create(body: m.CreateRun, state: State, caller: Editor) -> Response:
-        return _runs.create(body, state, caller)
+        return await run_hot(state.store.db, lambda: _runs._create(body, state, caller))
 
     def thread_get(q: Annotated[m.RunRef, Query()], state: State, caller: Viewer) -> Response:
-        return _runs.get(q, state, caller)
+        return _runs._get(q.run, state)
 
     async def inline_get(q: Annotated[m.RunRef, Query()], state: State, caller: Viewer) -> Response:
-        return _runs.get(q, state, caller)
+        return await run_hot(state.store.db, lambda: _runs._get(q.run, state))
 
     def thread_update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
-        return _runs.update(body, state, caller)
+        return _runs._update(body, state)
 
     async def inline_update(body: m.UpdateRun, state: State, caller: Editor) -> Response:
-        return _runs.update(body, state, caller)
+        return await run_hot(state.store.db, lambda: _runs._update(body, state))
 
     # This module's annotations are strings, which FastAPI resolves in the module's globals,
     # where these local imports are not: the handlers get resolved ones.
