@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ...governance.tokens import Identity
     from .._state import ServerState
 
-__all__ = ["MAX_RECORDS", "router"]
+__all__ = ["MAX_RECORDS", "router", "service_for"]
 
 router = APIRouter(prefix=f"{PREFIX}/evaluation", tags=["evaluation"])
 
@@ -36,7 +36,9 @@ _ScorerName = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 @contextmanager
-def _service(state: ServerState, caller: Identity) -> Iterator[EvaluationService]:
+def service_for(state: ServerState, caller: Identity) -> Iterator[EvaluationService]:
+    """The evaluation service of the server's store, acting for ``caller`` (MLflow's routes
+    use it too)."""
     from ...evaluation.service import EvaluationService
 
     service = EvaluationService(state.store, tracking=state.tracking)
@@ -171,7 +173,7 @@ def _dataset(entity: Any) -> dict[str, Any]:
 
 @router.post("/datasets", status_code=201)
 def create_dataset(body: DatasetIn, state: State, caller: Editor) -> dict[str, Any]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         found = service.create_dataset(
             body.name, tags=body.tags, experiment_ids=body.experiment_ids
         )
@@ -187,7 +189,7 @@ def search_datasets(
     max_results: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[dict[str, Any]]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         found = service.search_datasets(
             experiment_ids=experiment_id or (),
             name_like=name_like,
@@ -199,52 +201,52 @@ def search_datasets(
 
 @router.get("/datasets/{ref}")
 def get_dataset(ref: str, state: State, caller: Viewer) -> dict[str, Any]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return _dataset(service.get_dataset(ref))
 
 
 @router.delete("/datasets/{ref}", status_code=204)
 def delete_dataset(ref: str, state: State, caller: Editor) -> Response:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         service.delete_dataset(ref)
     return Response(status_code=204)
 
 
 @router.get("/datasets/{ref}/records")
 def records(ref: str, state: State, caller: Viewer) -> list[RecordOut]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return [RecordOut.of(r) for r in service.records(ref)]
 
 
 @router.post("/datasets/{ref}/records")
 def upsert_records(ref: str, body: RecordsIn, state: State, caller: Editor) -> dict[str, Any]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return service.upsert_records(ref, body.records)
 
 
 @router.post("/datasets/{ref}/records/delete")
 def delete_records(ref: str, body: RecordIdsIn, state: State, caller: Editor) -> dict[str, int]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return {"deleted": service.delete_records(ref, body.record_ids)}
 
 
 @router.patch("/datasets/{ref}/tags", status_code=204)
 def set_tags(ref: str, body: TagsIn, state: State, caller: Editor) -> Response:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         service.set_tags(ref, body.tags)
     return Response(status_code=204)
 
 
 @router.delete("/datasets/{ref}/tags/{key}", status_code=204)
 def delete_tag(ref: str, key: str, state: State, caller: Editor) -> Response:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         service.delete_tag(ref, key)
     return Response(status_code=204)
 
 
 @router.post("/datasets/{ref}/experiments")
 def link_experiments(ref: str, body: ExperimentsIn, state: State, caller: Editor) -> dict[str, Any]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         if body.add:
             service.add_experiments(ref, body.add)
         if body.remove:
@@ -257,7 +259,7 @@ def link_experiments(ref: str, body: ExperimentsIn, state: State, caller: Editor
 
 @router.post("/scorers", status_code=201)
 def register_scorer(body: ScorerIn, state: State, caller: Editor) -> ScorerVersionOut:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         found = service.register_spec(
             body.name,
             kind=body.kind,
@@ -274,7 +276,7 @@ Scope = Annotated[str, Query(max_length=32)]
 
 @router.get("/scorers")
 def list_scorers(state: State, caller: Viewer, scope: Scope = "") -> list[ScorerVersionOut]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return [ScorerVersionOut.of(s) for s in service.list_scorers(scope=scope)]
 
 
@@ -282,7 +284,7 @@ def list_scorers(state: State, caller: Viewer, scope: Scope = "") -> list[Scorer
 def scorer_versions(
     name: str, state: State, caller: Viewer, scope: Scope = ""
 ) -> list[ScorerVersionOut]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return [ScorerVersionOut.of(s) for s in service.scorer_versions(name, scope=scope)]
 
 
@@ -294,7 +296,7 @@ def get_scorer(
     version: Annotated[int | None, Query(ge=1, le=_MAX_VERSION)] = None,
     scope: Scope = "",
 ) -> ScorerVersionOut:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return ScorerVersionOut.of(service.get_scorer(name, version, scope=scope))
 
 
@@ -306,7 +308,7 @@ def delete_scorer(
     version: Annotated[int | None, Query(ge=1, le=_MAX_VERSION)] = None,
     scope: Scope = "",
 ) -> dict[str, int]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return {"deleted": service.delete_scorer(name, version, scope=scope)}
 
 
@@ -314,7 +316,7 @@ def delete_scorer(
 def request_approval(
     name: str, version: int, state: State, caller: Editor, scope: Scope = ""
 ) -> ScorerVersionOut:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return ScorerVersionOut.of(service.request_approval(name, version, scope=scope))
 
 
@@ -322,13 +324,13 @@ def request_approval(
 def approve_scorer(
     name: str, version: int, state: State, caller: Approver, scope: Scope = ""
 ) -> ScorerVersionOut:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return ScorerVersionOut.of(service.approve_scorer(name, version, scope=scope))
 
 
 @router.post("/agreements", status_code=201)
 def record_agreement(body: AgreementIn, state: State, caller: Editor) -> dict[str, str]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         found = service.record_agreement(
             body.scorer_version_id, body.dataset_version_id, body.label, body.metrics
         )
@@ -340,7 +342,7 @@ def record_agreement(body: AgreementIn, state: State, caller: Editor) -> dict[st
 
 @router.post("/runs", status_code=201)
 def record_evaluation(body: EvaluationRunIn, state: State, caller: Editor) -> EvaluationRunOut:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         found = service.record_evaluation(
             body.run_id,
             name=body.name,
@@ -361,12 +363,12 @@ def evaluations(
     dataset_version_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[EvaluationRunOut]:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         found = service.evaluations(dataset_version_id=dataset_version_id, limit=limit)
     return [EvaluationRunOut.of(r) for r in found]
 
 
 @router.get("/runs/{run_id}")
 def get_evaluation(run_id: str, state: State, caller: Viewer) -> EvaluationRunOut:
-    with _service(state, caller) as service:
+    with service_for(state, caller) as service:
         return EvaluationRunOut.of(service.get_evaluation(run_id))

@@ -108,4 +108,7 @@ def routers() -> list[APIRouter]:
     from . import traces
 
     found.extend(traces.routers())
+    from .scorers import genai_routers
+
+    found.extend(genai_routers())
     return found
