@@ -22,7 +22,7 @@ from ._http import Http
 
 __all__ = ["RemoteTracing"]
 
-_BASE = "/api/v1/traces"
+_BASE = "/traces"  # under the client's /api/v1
 
 
 class RemoteTracing:
