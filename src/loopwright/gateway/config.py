@@ -141,6 +141,8 @@ def _only(what: str, doc: object, keys: set[str]) -> None:
 
 
 def _targets(field: str, items: object, *, required: bool) -> tuple[Target, ...]:
+    if items is None and required:
+        raise InvalidInput(f"a route needs at least one target in {field!r}")
     if not isinstance(items, Sequence) or isinstance(items, str | bytes):
         raise InvalidInput(f"{field} must be a list of targets")
     if required and not items:
