@@ -21,6 +21,8 @@ from loopwright.data.protocol import Datasets
 from loopwright.data.service import DatasetService
 from loopwright.features.protocol import Features
 from loopwright.features.service import FeatureStore
+from loopwright.gateway.protocol import Gateway
+from loopwright.gateway.service import GatewayService
 from loopwright.governance.audit import AuditLog
 from loopwright.governance.protocol import Audit, Users
 from loopwright.governance.users import UserService
@@ -39,6 +41,7 @@ from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
 from loopwright.remote.features import RemoteFeatures
+from loopwright.remote.gateway import RemoteGateway
 from loopwright.remote.gates import RemoteGates
 from loopwright.remote.loops import RemoteLoops
 from loopwright.remote.monitoring import RemoteMonitoring
@@ -93,6 +96,7 @@ CAPABILITIES = [
     Capability("loops", Loops, LoopService, RemoteLoops),
     Capability("features", Features, FeatureStore, RemoteFeatures),
     Capability("tracing", Tracing, TracingService, RemoteTracing, TRACING_SERVER_ONLY),
+    Capability("gateway", Gateway, GatewayService, RemoteGateway),
 ]
 
 
