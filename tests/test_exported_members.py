@@ -250,6 +250,33 @@ def test_serving_all_is_exact_and_resolves() -> None:
         loopwright.serving.nope  # noqa: B018
 
 
+EXPECTED_GATEWAY = [
+    "Decision",
+    "Gateway",
+    "GatewayRoute",
+    "GuardrailSpec",
+    "Limits",
+    "Price",
+    "RouteConfig",
+    "SecretInfo",
+    "Target",
+    "UsageRecord",
+    "UsageSummary",
+    "Verdict",
+    "register_check",
+]
+
+
+def test_gateway_all_is_exact_and_resolves() -> None:
+    import loopwright.gateway
+
+    assert loopwright.gateway.__all__ == EXPECTED_GATEWAY
+    for name in EXPECTED_GATEWAY:
+        value = getattr(loopwright.gateway, name)
+        assert value.__module__.startswith("loopwright.gateway.")
+        assert value.__name__ == name
+
+
 EXPECTED_MONITORING = [
     "Alert",
     "AlertRule",
