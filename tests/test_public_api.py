@@ -783,6 +783,32 @@ def test_feature_definitions_and_online_lookups_read_the_same(team: Team, tmp_pa
         team.bob.features.get("ghost")
 
 
+def test_gateway_routes_and_secrets_read_the_same(team: Team) -> None:
+    """Routes made by one user, read and changed by another; the secret shown masked."""
+    target = {"name": "primary", "base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    if team.kind == "remote":  # an approver is no admin: only admins hold upstream keys
+        with pytest.raises(PermissionDenied, match="needs the admin role"):
+            team.ada.gateway.set_secret("key", "sk-0123456789abcdefghijkl")
+    else:
+        assert team.ada.gateway.set_secret("key", "sk-0123456789abcdefghijkl").mask == "****ijkl"
+        assert [s.mask for s in team.bob.gateway.list_secrets()] == ["****ijkl"]
+    route = team.ada.gateway.create_route("chat", {"targets": [target], "retries": 1})
+    assert (route.revision, route.created_by) == (1, "ada")
+    changed = team.bob.gateway.update_route("chat", {"targets": [target]}, expect_revision=1)
+    assert (changed.revision, changed.updated_by, changed.config.retries) == (2, "bob", 2)
+    with pytest.raises(Conflict, match="revision 2"):
+        team.ada.gateway.update_route("chat", {"targets": [target]}, expect_revision=1)
+    with pytest.raises(AlreadyExists):
+        team.ada.gateway.create_route("chat", {"targets": [target]})
+    with pytest.raises(InvalidInput, match="unknown field"):
+        team.ada.gateway.create_route("other", {"targets": [target], "oops": 1})
+    assert [r.name for r in team.bob.gateway.list_routes()] == ["chat"]
+    assert team.bob.gateway.usage() == []
+    team.bob.gateway.delete_route("chat")
+    with pytest.raises(NotFound, match="gateway route 'chat' does not exist"):
+        team.ada.gateway.get_route("chat")
+
+
 # --- one surface -------------------------------------------------------------------------------
 # The signatures of both backends are compared with the protocols in tests/test_service_parity.py.
 
