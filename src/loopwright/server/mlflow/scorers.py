@@ -135,9 +135,10 @@ def get(q: Annotated[GetQuery, Query()], state: State, caller: Viewer) -> Respon
 
 
 @router.delete("/scorers/delete")
-def delete(q: Annotated[GetQuery, Query()], state: State, caller: Editor) -> Response:
+def delete(body: GetQuery, state: State, caller: Editor) -> Response:
+    """MLflow's client sends DELETE with a JSON body; no version deletes every version."""
     with service_for(state, caller) as service:
-        service.delete_scorer(q.name, q.version, scope=_scope(state, q.experiment_id))
+        service.delete_scorer(body.name, body.version, scope=_scope(state, body.experiment_id))
     return reply({})
 
 
