@@ -120,12 +120,21 @@ MODEL_JSON_COMMANDS |= {
 }
 # Their JSON: tests/tracing/test_traces_cli.py.
 MODEL_JSON_COMMANDS |= {("traces", "list"), ("traces", "show")}
+# Their JSON: tests/gateway/test_gateway_cli.py.
+MODEL_JSON_COMMANDS |= {("gateway", "routes", n) for n in ("create", "update", "list", "show")}
+MODEL_JSON_COMMANDS |= {
+    ("gateway", "secrets", "set"),
+    ("gateway", "secrets", "list"),
+    ("gateway", "usage"),
+}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 DOCUMENT_COMMANDS |= {("traces", "export")}  # JSON Lines, one trace per line
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
     ("deployments", "delete"),
+    ("gateway", "routes", "delete"),
+    ("gateway", "secrets", "delete"),
     ("monitors", "delete"),
     ("loops", "delete"),
     ("schedules", "delete"),
