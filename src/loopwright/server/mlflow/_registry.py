@@ -3,7 +3,8 @@
 
 Aliases and stages keep Loopwright's approval policy: moving a protected one (by default the
 ``champion`` alias and the Production stage) opens an approval request instead, and the MLflow
-client gets PERMISSION_DENIED naming the request. Deleted versions are invisible, as MLflow's
+client gets PERMISSION_DENIED naming the request. Calls about prompts (MLflow 3 keeps them in
+this API) are answered from Loopwright's prompts first (:mod:`._prompts`, ``prompt_aware``). Deleted versions are invisible, as MLflow's
 deleted versions are.
 """
 
@@ -26,11 +27,13 @@ from ...registry.mlflow_sources import (
 from .._state import ServerState
 from ..auth import Identity
 from . import _messages as m
+from . import _prompts
 from ._common import MAX_REGISTRY_TAG_VALUE, Editor, State, Viewer, reply
 from ._convert import registered_model_json, version_json
 from ._filters import parse_order_by
 from ._model_sources import accept_source, locate, pin_if_local, require_exists
 from ._paging import page, read_offset
+from ._prompts import prompt_aware
 from ._uris import model_id_in, version_artifact_uri
 
 __all__ = ["router"]
@@ -115,6 +118,7 @@ def _ordered(
 
 
 @router.post("/registered-models/create")
+@prompt_aware(_prompts.create_model)
 def create_model(body: m.CreateRegisteredModel, state: State, caller: Editor) -> Response:
     tags = _check_tags({t.key: t.value for t in body.tags})
     model = state.registry(caller).create_model(body.name, body.description, tags)
@@ -122,12 +126,14 @@ def create_model(body: m.CreateRegisteredModel, state: State, caller: Editor) ->
 
 
 @router.get("/registered-models/get")
+@prompt_aware(_prompts.get_model)
 def get_model(q: Annotated[m.ModelRef, Query()], state: State, caller: Viewer) -> Response:
     model = state.registry(caller).get_model(q.name)
     return reply({"registered_model": _model_json(state, caller, model)})
 
 
 @router.get("/registered-models/search")
+@prompt_aware(_prompts.search_models)
 def search_models(
     q: Annotated[m.SearchRegistry, Query()], state: State, caller: Viewer
 ) -> Response:
@@ -145,18 +151,21 @@ def search_models(
 
 
 @router.patch("/registered-models/update")
+@prompt_aware(_prompts.update_model)
 def update_model(body: m.UpdateRegisteredModel, state: State, caller: Editor) -> Response:
     model = state.registry(caller).update_model(body.name, description=body.description)
     return reply({"registered_model": _model_json(state, caller, model)})
 
 
 @router.post("/registered-models/rename")
+@prompt_aware(_prompts.rename_model)
 def rename_model(body: m.RenameRegisteredModel, state: State, caller: Editor) -> Response:
     model = state.registry(caller).rename_model(body.name, body.new_name)
     return reply({"registered_model": _model_json(state, caller, model)})
 
 
 @router.delete("/registered-models/delete")
+@prompt_aware(_prompts.delete_model)
 def delete_model(body: m.ModelRef, state: State, caller: Editor) -> Response:
     registry = state.registry(caller)
     ids = [v.id for v in registry.list_versions(body.name, include_deleted=True)]
@@ -171,11 +180,13 @@ def _latest_versions(body: m.LatestVersions, state: ServerState, caller: Identit
 
 
 @router.post("/registered-models/get-latest-versions")  # a read MLflow's client sends as POST
+@prompt_aware(_prompts.latest_versions)
 def latest_versions(body: m.LatestVersions, state: State, caller: Viewer) -> Response:
     return _latest_versions(body, state, caller)
 
 
 @router.get("/registered-models/get-latest-versions")
+@prompt_aware(_prompts.latest_versions)
 def latest_versions_get(
     q: Annotated[m.LatestVersions, Query()], state: State, caller: Viewer
 ) -> Response:
@@ -183,6 +194,7 @@ def latest_versions_get(
 
 
 @router.post("/registered-models/set-tag")
+@prompt_aware(_prompts.set_model_tag)
 def set_model_tag(body: m.ModelTag, state: State, caller: Editor) -> Response:
     _check_tags({body.key: body.value})
     state.registry(caller).set_model_tag(body.name, body.key, body.value)
@@ -190,12 +202,14 @@ def set_model_tag(body: m.ModelTag, state: State, caller: Editor) -> Response:
 
 
 @router.delete("/registered-models/delete-tag")
+@prompt_aware(_prompts.delete_model_tag)
 def delete_model_tag(body: m.ModelTagKey, state: State, caller: Editor) -> Response:
     state.registry(caller).delete_model_tag(body.name, body.key)
     return reply()
 
 
 @router.post("/registered-models/alias")
+@prompt_aware(_prompts.set_alias)
 def set_alias(body: m.SetAlias, state: State, caller: Editor) -> Response:
     done = state.registry(caller).set_alias(body.name, body.alias, body.number)
     if done.request is not None:
@@ -204,12 +218,14 @@ def set_alias(body: m.SetAlias, state: State, caller: Editor) -> Response:
 
 
 @router.delete("/registered-models/alias")
+@prompt_aware(_prompts.delete_alias)
 def delete_alias(body: m.AliasRef, state: State, caller: Editor) -> Response:
     state.registry(caller).delete_alias(body.name, body.alias)
     return reply()
 
 
 @router.get("/registered-models/alias")
+@prompt_aware(_prompts.get_by_alias)
 def get_by_alias(q: Annotated[m.AliasRef, Query()], state: State, caller: Viewer) -> Response:
     registry = state.registry(caller)
     model = registry.get_model(q.name)
@@ -223,6 +239,7 @@ def get_by_alias(q: Annotated[m.AliasRef, Query()], state: State, caller: Viewer
 
 
 @router.post("/model-versions/create")
+@prompt_aware(_prompts.create_version)
 def create_version(body: m.CreateModelVersion, state: State, caller: Editor) -> Response:
     """A verified version from the MLflow folder the source names on this server, else an
     external one that only records the source (loadable once pinned)."""
@@ -261,11 +278,13 @@ def _version(state: ServerState, caller: Identity, ref: m.VersionRef) -> ModelVe
 
 
 @router.get("/model-versions/get")
+@prompt_aware(_prompts.get_version)
 def get_version(q: Annotated[m.VersionRef, Query()], state: State, caller: Viewer) -> Response:
     return reply({"model_version": _versions_json(state, [_version(state, caller, q)])[0]})
 
 
 @router.get("/model-versions/get-download-uri")
+@prompt_aware(_prompts.refuse_version_change)
 def download_uri(q: Annotated[m.VersionRef, Query()], state: State, caller: Viewer) -> Response:
     """Where MLflow clients download the version: the MLflow model folder it was registered
     from (a version registered through Loopwright's own API: its package's files)."""
@@ -276,6 +295,7 @@ def download_uri(q: Annotated[m.VersionRef, Query()], state: State, caller: View
 
 
 @router.get("/model-versions/search")
+@prompt_aware(_prompts.search_versions)
 def search_versions(
     q: Annotated[m.SearchRegistry, Query()], state: State, caller: Viewer
 ) -> Response:
@@ -294,6 +314,7 @@ def search_versions(
 
 
 @router.patch("/model-versions/update")
+@prompt_aware(_prompts.refuse_version_change)
 def update_version(body: m.UpdateModelVersion, state: State, caller: Editor) -> Response:
     _version(state, caller, body)
     version = state.registry(caller).update_version(
@@ -303,6 +324,7 @@ def update_version(body: m.UpdateModelVersion, state: State, caller: Editor) -> 
 
 
 @router.post("/model-versions/transition-stage")
+@prompt_aware(_prompts.refuse_version_change)
 def transition_stage(body: m.TransitionStage, state: State, caller: Editor) -> Response:
     _version(state, caller, body)
     done = state.registry(caller).transition_stage(
@@ -314,6 +336,7 @@ def transition_stage(body: m.TransitionStage, state: State, caller: Editor) -> R
 
 
 @router.delete("/model-versions/delete")
+@prompt_aware(_prompts.refuse_version_change)
 def delete_version(body: m.VersionRef, state: State, caller: Editor) -> Response:
     _version(state, caller, body)
     state.registry(caller).delete_version(body.name, body.number)
@@ -321,6 +344,7 @@ def delete_version(body: m.VersionRef, state: State, caller: Editor) -> Response
 
 
 @router.post("/model-versions/set-tag")
+@prompt_aware(_prompts.set_version_tag)
 def set_version_tag(body: m.VersionTag, state: State, caller: Editor) -> Response:
     _check_tags({body.key: body.value})
     _version(state, caller, body)
@@ -329,6 +353,7 @@ def set_version_tag(body: m.VersionTag, state: State, caller: Editor) -> Respons
 
 
 @router.delete("/model-versions/delete-tag")
+@prompt_aware(_prompts.delete_version_tag)
 def delete_version_tag(body: m.VersionTagKey, state: State, caller: Editor) -> Response:
     _version(state, caller, body)
     state.registry(caller).delete_version_tag(body.name, body.number, body.key)
