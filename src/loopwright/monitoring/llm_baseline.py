@@ -1,0 +1,221 @@
+"""What a trace monitor's window is compared with: the approved baseline.
+
+``approved``: the version the monitored prompt alias points at when the pass runs (a version
+reaches a protected alias only through the prompt's approval policy), and its newest
+evaluation run (``client.evaluation.evaluate(PromptTarget(prompt version ...), ...)``, whose
+target is the version's URI). ``evaluation:RUN_ID``: that evaluation run. From an evaluation
+run, the rows are its traces when traces are linked to the run (``link.run_id``: MLflow's
+``genai.evaluate`` links them), else its per-row results table: each row's output length,
+latency and scores (an evaluation row holds the prompt's variables, not the messages sent,
+and no token counts or cost, so those figures are not compared; the run's note says so).
+``window:SINCE/UNTIL``: the same selection's traces then (any version of a prompt selected by
+alias: the alias may have pointed elsewhere then).
+
+Example:
+    >>> window_bounds("0/1000")
+    (0, 1000)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import InvalidInput, NotFound
+from ..store import schema as t
+from .llm_actions import REEVALUATION_PREFIX
+from .llm_entities import TraceSelection
+from .llm_spec import prompt_parts, scorer_column
+from .llm_window import as_text, load_traces, read_traces, scores_of, trace_row
+
+if TYPE_CHECKING:
+    from ..prompts.service import PromptService
+    from ..store.home import Store
+    from ..tracing.service import TracingService
+
+__all__ = ["Baseline", "baseline_rows", "resolve_prompt_version", "window_bounds"]
+
+RESULTS_FILE = "eval_results.jsonl"
+_EVAL_ONLY = ("output_chars", "latency_ms")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline's rows (figures by column) and what they are, in words."""
+
+    rows: list[dict[str, Any]]
+    description: str
+    note: str | None = None
+
+
+def window_bounds(text: str) -> tuple[int, int]:
+    """``SINCE/UNTIL`` (ISO 8601 times or UTC ms) as ``(start, end)`` in UTC ms."""
+    since, slash, until = text.partition("/")
+    if not slash:
+        raise InvalidInput(
+            f"baseline window {text[:100]!r} must be SINCE/UNTIL (ISO times or UTC ms, e.g. "
+            "'2026-12-01T00:00:00Z/2026-12-02T00:00:00Z')"
+        )
+    start, end = _moment(since), _moment(until)
+    if start >= end:
+        raise InvalidInput(f"baseline window {text[:100]!r} ends before it starts")
+    return start, end
+
+
+def _moment(text: str) -> int:
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"baseline time {text[:60]!r} is neither UTC ms nor an ISO 8601 time"
+        ) from None
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def resolve_prompt_version(prompts: PromptService, selection: TraceSelection) -> str | None:
+    """The selection's prompt as ``name/N`` now (an alias followed), None when it names the
+    whole prompt or no prompt."""
+    if selection.prompt is None:
+        return None
+    name, version, alias = prompt_parts(selection.prompt)
+    if version is not None:
+        return f"{name}/{version}"
+    if alias is None:
+        return None
+    return f"{name}/{prompts.resolve(name, alias).version}"
+
+
+def baseline_rows(
+    store: Store,
+    tracing: TracingService,
+    baseline: str,
+    selection: TraceSelection,
+    prompt_version: str | None,
+    scorers: Mapping[str, str],
+    *,
+    limit: int,
+) -> Baseline:
+    """The baseline's rows; ``scorers`` maps each scorer version's key to its name."""
+    if baseline.startswith("window:"):
+        start, end = window_bounds(baseline.removeprefix("window:"))
+        fixed = prompt_version if selection.prompt and "/" in selection.prompt else None
+        ids, more = read_traces(tracing, selection, fixed, start, end, limit=limit)
+        rows = _trace_rows(store, tracing, ids, scorers)
+        note = (
+            f"the baseline window holds more than {limit} traces: the first {limit}"
+            if more
+            else None
+        )
+        return Baseline(rows, f"traces of {selection.describe()} in {baseline}", note)
+    if baseline == "approved":
+        if prompt_version is None:
+            raise InvalidInput(f"baseline 'approved' needs a prompt alias; {selection.describe()}")
+        run_id = _evaluation_of(store, prompt_version)
+        what = f"evaluation run {run_id} of the approved prompts:/{prompt_version}"
+    else:
+        run_id = baseline.removeprefix("evaluation:")
+        what = f"evaluation run {run_id}"
+    return _evaluation_rows(store, tracing, run_id, scorers, what, limit)
+
+
+def _evaluation_of(store: Store, prompt_version: str) -> str:
+    """The newest evaluation run of ``prompts:/name/N``."""
+    r = t.evaluation_runs.c
+    uri = f"prompts:/{prompt_version}"
+    with store.db.read() as conn:
+        run_id = conn.execute(
+            sa.select(r.run_id)
+            .where(r.target == uri, ~r.name.startswith(REEVALUATION_PREFIX, autoescape=True))
+            .order_by(r.created_at.desc(), r.run_id.desc())
+            .limit(1)
+        ).scalar()
+    if run_id is None:
+        raise NotFound(
+            f"the approved version {uri} has no evaluation run to compare with; evaluate it "
+            "(client.evaluation.evaluate(PromptTarget(client.prompts.load(...), ...), dataset, "
+            "scorers)) or give the monitor a baseline 'window:SINCE/UNTIL'"
+        )
+    return str(run_id)
+
+
+def _evaluation_rows(
+    store: Store,
+    tracing: TracingService,
+    run_id: str,
+    scorers: Mapping[str, str],
+    what: str,
+    limit: int,
+) -> Baseline:
+    r = t.evaluation_runs.c
+    with store.db.read() as conn:
+        if conn.execute(sa.select(r.run_id).where(r.run_id == run_id)).first() is None:
+            raise NotFound(
+                f"run {run_id!r} is not an evaluation run (client.evaluation.evaluations() "
+                "lists them)"
+            )
+    page = tracing.search(None, f"link.run_id = '{run_id}'", max_results=min(limit, 1000))
+    if page.traces:
+        ids = [trace.trace_id for trace in page.traces]
+        return Baseline(_trace_rows(store, tracing, ids, scorers), f"traces of {what}")
+    names = set(scorers.values())
+    rows = []
+    for item in _results(store, run_id)[:limit]:
+        row: dict[str, Any] = {
+            "output_chars": None if item.get("error") else _length(item.get("outputs")),
+            "latency_ms": item.get("latency_ms"),
+        }
+        for name, score in (item.get("scores") or {}).items():
+            if name in names and score.get("error") is None:
+                row[scorer_column(name)] = score.get("value")
+        rows.append(row)
+    note = (
+        f"the baseline is {what}'s results table: input length, tokens and cost are not "
+        f"compared (only {', '.join(_EVAL_ONLY)} and the scores)"
+    )
+    return Baseline(rows, f"results of {what}", note)
+
+
+def _results(store: Store, run_id: str) -> list[dict[str, Any]]:
+    a = t.artifacts.c
+    with store.db.read() as conn:
+        blob = conn.execute(
+            sa.select(a.blob_hash).where(
+                a.owner_type == "run", a.owner_id == run_id, a.path == RESULTS_FILE
+            )
+        ).scalar()
+    if blob is None:
+        raise NotFound(f"evaluation run {run_id} has no {RESULTS_FILE} to compare with")
+    text = store.blobs.read_bytes(blob).decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _length(value: Any) -> int | None:
+    text = as_text(value)
+    return None if text is None else len(text)
+
+
+def _trace_rows(
+    store: Store, tracing: TracingService, ids: Sequence[str], scorers: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    traces = load_traces(tracing, ids)
+    with store.db.read() as conn:
+        scores = scores_of(conn, ids, scorers)
+    rows = []
+    for trace in traces:
+        row = trace_row(trace)
+        for name, value in scores.get(trace.trace_id, {}).items():
+            row[scorer_column(name)] = value
+        rows.append(row)
+    return rows
