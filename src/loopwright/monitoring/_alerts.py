@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -123,8 +123,13 @@ class AlertBook:
 
     # --- evaluating ----------------------------------------------------------------------------
 
-    def evaluate(self, monitor: Monitor, run: MonitorRun) -> tuple[str, ...]:
+    def evaluate(
+        self, monitor: Monitor, run: MonitorRun, *, extra: Mapping[str, float] | None = None
+    ) -> tuple[str, ...]:
         """Apply the monitor's rules to ``run``; returns the ids of the alerts open after it.
+
+        ``extra``: figures of the monitor's kind beside :func:`figures` (a trace monitor's
+        mean scores, cost and latency), by the names its rules use.
 
         A run whose status is not ``ok`` changes nothing. The alerts opened and resolved are
         then sent to ``monitor.webhook`` (if any); what it answered is stored in the alert's
@@ -133,7 +138,7 @@ class AlertBook:
         """
         changes: builtins.list[_Change] = []
         if run.status == "ok" and monitor.alerts:
-            values = figures(run)
+            values = figures(run) | dict(extra or {})
             now = self._clock()
             with self.db.write() as conn:
                 changes = self._apply(conn, monitor, run, values, now)

@@ -230,8 +230,19 @@ class MonitoringService(Audited):
         """
         check_executor(executor)
         monitor = self.get(name)
+        if self._watches_traces(name):  # a trace monitor (llm_service): its own pass
+            from .llm_service import TraceMonitorService
+
+            llm = TraceMonitorService(self.store, actor=self._actor, clock=self._clock)
+            return llm.run(name, at=at).run
         end = self._clock() if at is None else checks.ms_of(at)
         return self._store_run(monitor, *self._score_run(monitor, end, executor))
+
+    def _watches_traces(self, name: str) -> bool:
+        from .llm_spec import is_trace_spec
+
+        with self.db.read() as conn:
+            return is_trace_spec(json.loads(self._row(conn, name).spec_json))
 
     def backfill(
         self,
@@ -249,6 +260,11 @@ class MonitoringService(Audited):
 
         check_executor(executor)
         monitor = self.get(name)
+        if self._watches_traces(name):
+            raise InvalidInput(
+                f"monitor {name!r} watches traces: backfill is for prediction logs; run it at "
+                "past times instead (run(name, at=...))"
+            )
         ends = window_ends(monitor, since, until, self._clock())
         return backfill(monitor, ends, executor, self._score_run, self._store_run)
 
