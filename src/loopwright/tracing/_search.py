@@ -1,9 +1,10 @@
 """Trace search: MLflow's filter syntax over the trace summaries, tags and metadata.
 
 ``status = 'OK'``, ``timestamp_ms > 1700000000000``, ``execution_time_ms >= 500``,
-``tags.team = 'risk'``, ``metadata.mlflow.sourceRun = '...'``, ``link.deployment = 'chat'``
-(also ``trace.`` / ``attributes.`` before a column). Order by ``timestamp_ms`` (the default,
-newest first), ``execution_time_ms``, ``status``, with ``DESC``/``ASC``.
+``tags.team = 'risk'``, ``run_id = '...'``, ``metadata.`mlflow.sourceRun` = '...'``,
+``link.deployment = 'chat'`` (also ``trace.`` / ``attributes.`` before a column). Order by
+``timestamp_ms`` (the default, newest first), ``execution_time_ms``, ``status``, with
+``DESC``/``ASC``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from ..store.filters.sql import KeyValues, SqlTarget, where
 __all__ = ["TRACE_COLUMNS", "search_rows"]
 
 _c = t.traces.c
+# A trace's run: the one it was linked to, else the one MLflow's client names in its metadata.
+_RUN_ID = sa.func.coalesce(
+    sa.select(t.trace_links.c.target)
+    .where(t.trace_links.c.trace_id == _c.trace_id, t.trace_links.c.kind == "run_id")
+    .limit(1)
+    .scalar_subquery(),
+    sa.select(t.trace_metadata.c.value)
+    .where(t.trace_metadata.c.trace_id == _c.trace_id, t.trace_metadata.c.key == "mlflow.sourceRun")
+    .limit(1)
+    .scalar_subquery(),
+)
 _COLUMNS = {
     "trace_id": _c.trace_id,
     "status": _c.state,
@@ -27,6 +39,7 @@ _COLUMNS = {
     "request_preview": _c.request_preview,
     "response_preview": _c.response_preview,
     "experiment_id": _c.experiment_id,
+    "run_id": _RUN_ID,
 }
 TRACE_COLUMNS = Schema(
     (
@@ -41,6 +54,7 @@ TRACE_COLUMNS = Schema(
                 "request_preview": Field(),
                 "response_preview": Field(),
                 "experiment_id": Field(),
+                "run_id": Field(),
             },
             aliases={
                 "state": "status",

@@ -86,7 +86,7 @@ class TracingService(AssessmentStore):
         metadata: Mapping[str, str] | None = None,
     ) -> Trace:
         """Create or update a trace's summary without spans (MLflow's StartTraceV3 sends the
-        info and the spans apart); previews and usage already derived from spans are kept."""
+        info and the spans apart); usage already derived from spans is kept."""
         from .._ids import now_ms
 
         if state not in ("OK", "ERROR", "IN_PROGRESS"):
@@ -115,9 +115,11 @@ class TracingService(AssessmentStore):
                 )
                 conn.execute(sa.insert(t.traces).values(**values))
             else:
-                if not row.request_preview:
+                # The sender's previews win (MLflow's client writes them as JSON); without
+                # them, those derived from the spans stay.
+                if request_preview:
                     values["request_preview"] = preview(request_preview)
-                if not row.response_preview:
+                if response_preview:
                     values["response_preview"] = preview(response_preview)
                 conn.execute(sa.update(t.traces).where(c.trace_id == trace_id).values(**values))
             for table, items in ((t.trace_tags, tags), (t.trace_metadata, metadata)):

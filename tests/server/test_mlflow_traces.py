@@ -1,0 +1,195 @@
+"""MLflow's own client against our trace API: ``@mlflow.trace`` with synchronous and with the
+default asynchronous export, ``mlflow.get_trace`` / ``search_traces``, trace tags, assessments
+(feedback, expectations, update, override, delete) and run links, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loopwright.config import resolve_settings
+
+# MLflow's tracing swallows its own warnings' exceptions (-W error) and drops the trace.
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    serve_app: Callable[..., AbstractContextManager[str]],
+    pg_database: Callable[[], AbstractContextManager[str]],
+) -> Iterator[str]:
+    isolated = pytest.MonkeyPatch()  # module-scoped: clear LOOPWRIGHT_* here too
+    for name in list(os.environ):
+        if name.startswith("LOOPWRIGHT_") and not name.startswith("LOOPWRIGHT_TEST_"):
+            isolated.delenv(name)
+    request.addfinalizer(isolated.undo)
+    home: Path = tmp_path_factory.mktemp("mlflow-traces")
+    sqlite = nullcontext(f"sqlite:///{home / 'loopwright.db'}")
+    with pg_database() if request.param == "postgres" else sqlite as db_uri:
+        settings = resolve_settings(home=home, db_uri=db_uri, user="server-admin")
+        with serve_app(settings, auth=False) as found:
+            yield found
+
+
+@pytest.fixture
+def mlflow(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    import mlflow as real_mlflow
+    import mlflow.tracking.fluent as fluent
+
+    for name, value in (
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"),
+        ("MLFLOW_DISABLE_TELEMETRY", "true"),
+        ("DO_NOT_TRACK", "true"),
+        ("MLFLOW_TRACKING_URI", url),
+    ):
+        monkeypatch.setenv(name, value)
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    real_mlflow.set_tracking_uri(url)
+    try:
+        yield real_mlflow
+    finally:
+        real_mlflow.flush_trace_async_logging()
+        while real_mlflow.active_run() is not None:
+            real_mlflow.end_run()
+        fluent._active_experiment_id = None
+        real_mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        real_mlflow.tracing.reset()
+
+
+def _pipeline(mlflow: Any) -> Callable[[str], str]:
+    """The benchmark's shape: CHAIN -> RETRIEVER, RERANKER, PARSER, LLM."""
+
+    @mlflow.trace(span_type="LLM")
+    def generate(prompt: str) -> str:
+        return f"answer to {prompt}"
+
+    @mlflow.trace(span_type="CHAIN")
+    def answer(question: str) -> str:
+        with mlflow.start_span("retrieve", span_type="RETRIEVER") as span:
+            span.set_inputs({"query": question})
+            span.set_outputs(["doc-1", "doc-2"])
+        with mlflow.start_span("rerank", span_type="RERANKER") as span:
+            span.set_outputs(["doc-2"])
+        with mlflow.start_span("parse", span_type="PARSER") as span:
+            span.set_outputs({"prompt": question})
+        return generate(question)
+
+    return answer
+
+
+@pytest.mark.parametrize("asynchronous", ["false", "true"], ids=["sync", "async"])
+def test_mlflow_trace_exports_every_trace(
+    mlflow: Any, monkeypatch: pytest.MonkeyPatch, asynchronous: str
+) -> None:
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", asynchronous)
+    mlflow.tracing.reset()
+    experiment = mlflow.set_experiment(f"traces-{asynchronous}")
+    answer = _pipeline(mlflow)
+    for n in range(25):
+        answer(f"q{n}")
+    mlflow.flush_trace_async_logging()
+    traces = mlflow.search_traces(
+        locations=[experiment.experiment_id], return_type="list", max_results=100
+    )
+    assert len(traces) == 25
+    previews = {t.info.request_preview: t.info.trace_id for t in traces}
+    assert set(previews) == {f'{{"question": "q{n}"}}' for n in range(25)}
+    trace = mlflow.get_trace(previews['{"question": "q24"}'])
+    assert trace.info.state == "OK"
+    assert trace.info.response_preview == '"answer to q24"'
+    spans = {span.name: span for span in trace.data.spans}
+    assert {name: span.span_type for name, span in spans.items()} == {
+        "answer": "CHAIN",
+        "retrieve": "RETRIEVER",
+        "rerank": "RERANKER",
+        "parse": "PARSER",
+        "generate": "LLM",
+    }
+    root = spans["answer"]
+    assert root.parent_id is None and spans["generate"].parent_id == root.span_id
+    assert spans["retrieve"].inputs == {"query": "q24"}
+    assert spans["retrieve"].outputs == ["doc-1", "doc-2"]
+    assert root.outputs == "answer to q24"
+
+
+def test_search_filters_tags_and_run_links(mlflow: Any) -> None:
+    mlflow.set_experiment("traces-search")
+    answer = _pipeline(mlflow)
+    with mlflow.start_run() as run:
+        answer("inside a run")
+    answer("outside")
+    mlflow.flush_trace_async_logging()
+    found = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
+    assert [t.info.request_preview for t in found] == ['{"question": "inside a run"}']
+    trace_id = found[0].info.trace_id
+    mlflow.set_trace_tag(trace_id, "reviewed", "yes")
+    tagged = mlflow.search_traces(filter_string="tags.reviewed = 'yes'", return_type="list")
+    assert [t.info.trace_id for t in tagged] == [trace_id]
+    mlflow.delete_trace_tag(trace_id, "reviewed")
+    assert "reviewed" not in mlflow.get_trace(trace_id).info.tags
+    ok = mlflow.search_traces(filter_string="trace.status = 'OK'", return_type="list")
+    assert len(ok) == 2
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        mlflow.search_traces(filter_string="nonsense.x = 1", return_type="list")
+
+
+def test_assessments_round_trip(mlflow: Any) -> None:
+    from mlflow.entities import AssessmentSource, Feedback
+
+    mlflow.set_experiment("traces-assessments")
+    _pipeline(mlflow)("judge me")
+    mlflow.flush_trace_async_logging()
+    trace_id = mlflow.get_last_active_trace_id()
+    human = AssessmentSource(source_type="HUMAN", source_id="ada")
+    feedback = mlflow.log_feedback(
+        trace_id=trace_id, name="correct", value=False, source=human, rationale="wrong doc"
+    )
+    expectation = mlflow.log_expectation(
+        trace_id=trace_id, name="expected", value={"answer": "42"}, source=human
+    )
+    stored = mlflow.get_assessment(trace_id, feedback.assessment_id)
+    assert (stored.value, stored.rationale, stored.source.source_id) == (False, "wrong doc", "ada")
+    mlflow.update_assessment(
+        trace_id=trace_id,
+        assessment_id=feedback.assessment_id,
+        assessment=Feedback(name="correct", value=True),
+    )
+    assert mlflow.get_assessment(trace_id, feedback.assessment_id).value is True
+    override = mlflow.override_feedback(
+        trace_id=trace_id, assessment_id=feedback.assessment_id, value=False, rationale="again"
+    )
+    assert override.overrides == feedback.assessment_id
+    assert mlflow.get_assessment(trace_id, feedback.assessment_id).valid is False
+    mlflow.delete_assessment(trace_id, expectation.assessment_id)
+    names = sorted((a.name, a.valid) for a in mlflow.get_trace(trace_id).info.assessments)
+    assert names == [("correct", False), ("correct", True)]
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        mlflow.get_assessment(trace_id, "a-" + "0" * 32)
+
+
+def test_malformed_trace_requests_get_mlflow_errors(url: str) -> None:
+    with httpx.Client(base_url=f"{url}/api/3.0/mlflow", timeout=30) as http:
+        bad_id = http.post("/traces", json={"trace": {"trace_info": {"trace_id": "tr-xyz"}}})
+        assert bad_id.status_code == 400
+        assert bad_id.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        missing = http.get("/traces/get", params={"trace_id": "tr-" + "0" * 32})
+        assert missing.status_code == 404
+        assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        bad_time = http.post(
+            "/traces",
+            json={"trace": {"trace_info": {"trace_id": "tr-" + "1" * 32, "request_time": "soon"}}},
+        )
+        assert bad_time.status_code == 400
+    assert httpx.get(f"{url}/version").text.startswith("3.")
