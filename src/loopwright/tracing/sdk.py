@@ -7,8 +7,11 @@ Exceptions end their span as ``ERROR`` with an ``exception`` event and propagate
 Generators (sync and async) keep their span open until exhausted or closed; their yielded items
 become the outputs.
 
-Example:
+Example (into a list rather than the default client's store):
     >>> import loopwright as lw
+    >>> from loopwright.tracing.exporter import TraceExporter
+    >>> stored = []
+    >>> previous = set_exporter(TraceExporter(lambda spans, **kw: stored.extend(spans)))
     >>> @lw.trace(kind="LLM")
     ... def answer(question: str) -> str:
     ...     with lw.span("retrieve", kind="RETRIEVER") as s:
@@ -16,6 +19,10 @@ Example:
     ...     return "42"
     >>> answer("why?")
     '42'
+    >>> flush(5.0), sorted(span.name for span in stored)
+    (True, ['answer', 'retrieve'])
+    >>> set_exporter(previous).close().exported
+    1
 """
 
 from __future__ import annotations
