@@ -127,6 +127,10 @@ MODEL_JSON_COMMANDS |= {
     ("gateway", "secrets", "list"),
     ("gateway", "usage"),
 }
+# Their JSON: tests/evaluation/test_eval_cli.py.
+MODEL_JSON_COMMANDS |= {
+    ("eval", n) for n in ("datasets", "add", "records", "run", "results", "agreement")
+} | {("eval", "scorers", n) for n in ("list", "request-approval", "approve")}
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 DOCUMENT_COMMANDS |= {("traces", "export")}  # JSON Lines, one trace per line

@@ -68,6 +68,10 @@ READING_COMMANDS = frozenset(
         "schedules show",
         "loops list",
         "loops show",
+        "eval datasets",
+        "eval records",
+        "eval results",
+        "eval scorers list",
         "loops history",
         "scheduler",  # fires schedules of a store that must exist (a typo must not make one)
         "serve",  # a package folder alone needs no store; see cli/serve.py
@@ -140,6 +144,11 @@ CREATING_COMMANDS = frozenset(
         "loops delete",
         "loops trigger",
         "loops tick",
+        "eval add",
+        "eval run",
+        "eval agreement",
+        "eval scorers request-approval",
+        "eval scorers approve",
         "users add",
         "users set-role",
         "users disable",

@@ -12,6 +12,7 @@ from . import db as db_commands
 from . import deployments as deployment_commands
 from . import experiments as experiment_commands
 from . import features as feature_commands
+from . import evaluation as evaluation_commands
 from . import gates as gate_commands
 from . import gateway as gateway_commands
 from . import home as home_commands
@@ -120,6 +121,7 @@ app.add_typer(gateway_commands.app, name="gateway")
 app.add_typer(gate_commands.app, name="gates")
 app.add_typer(schedule_commands.app, name="schedules")
 app.add_typer(loop_commands.app, name="loops")
+app.add_typer(evaluation_commands.app, name="eval")
 app.add_typer(label_commands.app, name="labels")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
