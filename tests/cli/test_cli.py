@@ -134,6 +134,11 @@ MODEL_JSON_COMMANDS |= {
 # Commands whose output is a document in a format of its own (Markdown, HTML, CycloneDX JSON).
 DOCUMENT_COMMANDS = {("models", "card"), ("models", "sbom"), ("monitors", "report")}
 DOCUMENT_COMMANDS |= {("traces", "export")}  # JSON Lines, one trace per line
+# A unified diff and a filled-in template; the others' JSON: tests/prompts/test_prompts_cli.py.
+DOCUMENT_COMMANDS |= {("prompts", "diff"), ("prompts", "format")}
+MODEL_JSON_COMMANDS |= {
+    ("prompts", n) for n in ("register", "list", "show", "versions", "set-alias", "requests")
+}
 # Commands that act rather than report, and so need no --json.
 ACTION_COMMANDS = {
     ("deployments", "delete"),
@@ -161,6 +166,9 @@ ACTION_COMMANDS = {
     ("experiments", "restore"),
     ("runs", "delete"),
     ("runs", "restore"),
+    ("prompts", "delete-alias"),
+    ("prompts", "approve"),
+    ("prompts", "reject"),
 }
 
 

@@ -24,6 +24,7 @@ from . import monitors as monitor_commands
 from . import pipelines as pipeline_commands
 from . import predict as predict_commands
 from . import predictions as prediction_commands
+from . import prompts as prompt_commands
 from . import runs as run_commands
 from . import scheduler as scheduler_commands
 from . import schedules as schedule_commands
@@ -116,6 +117,7 @@ app.add_typer(deployment_commands.app, name="deployments")
 app.add_typer(prediction_commands.app, name="predictions")
 app.add_typer(monitor_commands.app, name="monitors")
 app.add_typer(pipeline_commands.app, name="pipelines")
+app.add_typer(prompt_commands.app, name="prompts")
 app.add_typer(feature_commands.app, name="features")
 app.add_typer(gateway_commands.app, name="gateway")
 app.add_typer(gate_commands.app, name="gates")
