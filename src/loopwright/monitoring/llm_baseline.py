@@ -5,9 +5,10 @@ reaches a protected alias only through the prompt's approval policy), and its ne
 evaluation run (``client.evaluation.evaluate(PromptTarget(prompt version ...), ...)``, whose
 target is the version's URI). ``evaluation:RUN_ID``: that evaluation run. From an evaluation
 run, the rows are its traces when traces are linked to the run (``link.run_id``: MLflow's
-``genai.evaluate`` links them), else its per-row results table: each row's output length,
-latency and scores (an evaluation row holds the prompt's variables, not the messages sent,
-and no token counts or cost, so those figures are not compared; the run's note says so).
+``genai.evaluate`` links them), else its per-row results table: each row's output length and
+scores. An evaluation row holds the prompt's variables, not the messages sent, no token counts
+or cost, and a latency measured on another path (straight to the endpoint, no gateway, no
+production load), so those figures are not compared; the run's note says so.
 ``window:SINCE/UNTIL``: the same selection's traces then (any version of a prompt selected by
 alias: the alias may have pointed elsewhere then).
 
@@ -19,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Baseline", "baseline_rows", "resolve_prompt_version", "window_bounds"]
 
 RESULTS_FILE = "eval_results.jsonl"
-_EVAL_ONLY = ("output_chars", "latency_ms")
+_EVAL_ONLY = ("output_chars",)
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,17 @@ def baseline_rows(
     scorers: Mapping[str, str],
     *,
     limit: int,
+    score: Callable[[Sequence[str]], object] | None = None,
 ) -> Baseline:
-    """The baseline's rows; ``scorers`` maps each scorer version's key to its name."""
+    """The baseline's rows; ``scorers`` maps each scorer version's key to its name. ``score``
+    is called with a baseline window's trace ids before their scores are read (the monitor's
+    scorers assess them as they assess the current window's)."""
     if baseline.startswith("window:"):
         start, end = window_bounds(baseline.removeprefix("window:"))
         fixed = prompt_version if selection.prompt and "/" in selection.prompt else None
         ids, more = read_traces(tracing, selection, fixed, start, end, limit=limit)
+        if score is not None:
+            score(ids)
         rows = _trace_rows(store, tracing, ids, scorers)
         note = (
             f"the baseline window holds more than {limit} traces: the first {limit}"
@@ -174,15 +180,14 @@ def _evaluation_rows(
     for item in _results(store, run_id)[:limit]:
         row: dict[str, Any] = {
             "output_chars": None if item.get("error") else _length(item.get("outputs")),
-            "latency_ms": item.get("latency_ms"),
         }
         for name, score in (item.get("scores") or {}).items():
             if name in names and score.get("error") is None:
                 row[scorer_column(name)] = score.get("value")
         rows.append(row)
     note = (
-        f"the baseline is {what}'s results table: input length, tokens and cost are not "
-        f"compared (only {', '.join(_EVAL_ONLY)} and the scores)"
+        f"the baseline is {what}'s results table: input length, tokens, cost and latency are "
+        f"not compared (only {', '.join(_EVAL_ONLY)} and the scores)"
     )
     return Baseline(rows, f"results of {what}", note)
 

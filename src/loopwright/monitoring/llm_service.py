@@ -283,6 +283,8 @@ class TraceMonitorService(Audited):
         return [_stored(r, name) for r in rows]
 
     def _pass(self, monitor: TraceMonitor, start: int, end: int, started: int) -> TraceMonitorRun:
+        from dataclasses import replace
+
         from .compare import compare
         from .llm_baseline import baseline_rows, resolve_prompt_version
         from .llm_scoring import load_scorers, score_window, scorer_sources
@@ -308,10 +310,21 @@ class TraceMonitorService(Audited):
             for scorer, value in scores.get(trace.trace_id, {}).items():
                 row[scorer_column(scorer)] = value
             current.append(row)
+        scored_before: list[ScoringProgress] = []
+
+        def score_baseline(baseline_ids: Sequence[str]) -> None:
+            scored_before.append(score_window(self.store, tracing, monitor, scorers, baseline_ids))
+
         baseline = baseline_rows(
             self.store, tracing, monitor.baseline, monitor.selection, version, sources,
-            limit=monitor.max_window_traces,
+            limit=monitor.max_window_traces, score=score_baseline,
         )  # fmt: skip
+        for extra in scored_before:  # the baseline window's traces, scored in this pass too
+            scoring = replace(
+                scoring,
+                assessments=scoring.assessments + extra.assessments,
+                errors=scoring.errors + extra.errors,
+            )
         if not baseline.rows:
             raise NotFound(f"the baseline ({baseline.description}) holds no rows to compare with")
         names = [s.name for s in scorers]
