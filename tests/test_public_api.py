@@ -742,6 +742,28 @@ def test_pipeline_records_read_the_same_on_both_backends(team: Team) -> None:
 # --- feature store -----------------------------------------------------------------------------
 
 
+def test_prompts_load_format_and_approve_the_same_on_both_backends(team: Team) -> None:
+    ada, bob = team.ada, team.bob
+    one = ada.prompts.register(
+        "qa", "Answer {{ q }}", commit_message="first", model_config={"temperature": 0.1}
+    )
+    ada.prompts.register("qa", [{"role": "user", "content": "{{ q }}"}])
+    assert (one.uri, one.created_by, one.variables) == ("prompts:/qa/1", "ada", ("q",))
+    assert bob.prompts.load("prompts:/qa@latest").kind == "chat"
+    assert bob.prompts.get_version("qa", 1).model_config == {"temperature": 0.1}
+    change = ada.prompts.set_alias("qa", "production", 1, comment="eval passed")
+    assert change.request is not None and change.request.subject_kind == "prompt"
+    with pytest.raises(ApprovalNotAllowed, match="separation of duties"):
+        ada.prompts.approve(change.request.id)
+    assert bob.prompts.approve(change.request.id).status == "approved"
+    assert bob.prompts.format("prompts:/qa@production", q="why") == "Answer why"
+    with pytest.raises(NotFound, match="no alias 'prod'"):
+        bob.prompts.load("prompts:/qa@prod")
+    with pytest.raises(InvalidInput, match="has no variable 'x'"):
+        bob.prompts.format("prompts:/qa/1", x=1)
+    assert "-Answer {{ q }}" in bob.prompts.diff("qa", 1, 2)
+
+
 def test_feature_definitions_and_online_lookups_read_the_same(team: Team, tmp_path: Path) -> None:
     """Definitions applied by one user, read and served to another (tests/features has more)."""
     from datetime import UTC, datetime, timedelta

@@ -34,6 +34,8 @@ from loopwright.monitoring.protocol import Monitoring
 from loopwright.monitoring.service import MonitoringService
 from loopwright.pipelines.protocol import Pipelines
 from loopwright.pipelines.service import PipelineService
+from loopwright.prompts.protocol import Prompts
+from loopwright.prompts.service import PromptService
 from loopwright.registry.protocol import Registry
 from loopwright.registry.service import RegistryService
 from loopwright.remote import Remote
@@ -47,6 +49,7 @@ from loopwright.remote.loops import RemoteLoops
 from loopwright.remote.monitoring import RemoteMonitoring
 from loopwright.remote.pipelines import RemotePipelines
 from loopwright.remote.predictions import RemotePredictions
+from loopwright.remote.prompts import RemotePrompts
 from loopwright.remote.registry import RemoteRegistry
 from loopwright.remote.schedules import RemoteSchedules
 from loopwright.remote.tracing import RemoteTracing
@@ -91,6 +94,7 @@ CAPABILITIES = [
     Capability("prediction_log", Predictions, PredictionService, RemotePredictions, LOCAL_LOG_ONLY),
     Capability("monitoring", Monitoring, MonitoringService, RemoteMonitoring),
     Capability("pipelines", Pipelines, PipelineService, RemotePipelines),
+    Capability("prompts", Prompts, PromptService, RemotePrompts),
     Capability("gates", Gates, GateService, RemoteGates),
     Capability("schedules", Schedules, ScheduleService, RemoteSchedules),
     Capability("loops", Loops, LoopService, RemoteLoops),
