@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     from ._active import pipeline as pipeline
     from ._active import set_tag as set_tag
     from ._active import set_tags as set_tags
+    from ._active import span as span
     from ._active import start_run as start_run
+    from ._active import trace as trace
     from .client import Client as Client
     from .client import connect as connect
     from .evaluation import scorer as scorer
     from .pipelines.step import step as step
-    from .tracing.sdk import span as span
-    from .tracing.sdk import trace as trace
     from .tracking import ActiveRun as ActiveRun
     from .tracking import Experiment as Experiment
     from .tracking import Metric as Metric
@@ -57,8 +57,6 @@ _LAZY = {
     "Run": "tracking",
     "RunStatus": "tracking",
     "step": "pipelines",
-    "span": "tracing.sdk",
-    "trace": "tracing.sdk",
     "scorer": "evaluation",
     **{
         name: "_active"
@@ -77,7 +75,9 @@ _LAZY = {
             "pipeline",
             "set_tag",
             "set_tags",
+            "span",
             "start_run",
+            "trace",
         )
     },
 }

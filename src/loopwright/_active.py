@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, overload
 from ._run_stack import _stack as _stack
 from ._run_stack import active_run as active_run
 from .errors import TrackingError
+from .tracing import sdk as _tracing_sdk
+from .tracing.sdk import span as span
+from .tracing.sdk import trace as trace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from .loop.entities import GateResult, GateSpec
     from .pipelines.pipeline import Pipeline
     from .registry.packaging.loaded import LoadedModel
+    from .tracing.exporter import TraceExporter
     from .tracking import ActiveRun, Artifact
 
 __all__ = [
@@ -52,11 +56,23 @@ __all__ = [
     "pipeline",
     "set_tag",
     "set_tags",
+    "span",
     "start_run",
+    "trace",
 ]
 
 _client_lock = threading.Lock()
 _default_client: Client | None = None
+
+
+def _default_trace_exporter() -> TraceExporter:
+    """Where ``@lw.trace`` sends traces unless told otherwise: the default client's store."""
+    from .tracing.exporter import TraceExporter
+
+    return TraceExporter(default_client().tracing.record)
+
+
+_tracing_sdk.set_default_factory(_default_trace_exporter)
 
 
 def default_client(home: str | os.PathLike[str] | None = None) -> Client:

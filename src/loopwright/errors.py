@@ -21,6 +21,7 @@ builtin so that existing ``except LookupError`` / ``except ValueError`` clauses 
     ├── Unauthenticated ......................... no valid API token came with a server request
     ├── TrackingError / DataError / RegistryError
     │   (domain bases; domain leaves combine one of them with a leaf above)
+    ├── TracingError ............................ no exporter for @lw.trace's traces
     ├── ServingError
     │   ├── ModelFailed ......................... the served model raised while predicting (500)
     │   └── Overloaded .......................... a model's request queue is full (503)
@@ -73,6 +74,7 @@ __all__ = [
     "StepFailed",
     "StepTimeout",
     "StoreError",
+    "TracingError",
     "TrackingError",
     "Unauthenticated",
     "UnsafePath",
@@ -255,3 +257,10 @@ class JudgeFailed(EvaluationError):
     evaluation this fails the row's score, not the evaluation."""
 
     code = "JUDGE_FAILED"
+
+
+# --- tracing (issue 19) ------------------------------------------------------------------------
+
+
+class TracingError(LoopwrightError):
+    code = "TRACING_ERROR"

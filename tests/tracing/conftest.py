@@ -1,16 +1,14 @@
-"""A client on each metadata store, and span builders for the tracing tests."""
+"""A client on each metadata store for the tracing tests (span builders: _trace_spans.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loopwright.client import Client
 from loopwright.config import resolve_settings
-from loopwright.tracing.entities import Span
 
 
 @pytest.fixture
@@ -20,35 +18,3 @@ def client(tmp_path: Path, db_uri: str) -> Iterator[Client]:
     settings = resolve_settings(home=home, db_uri=db_uri, blob_uri=str(home / "blobs"))
     with Client(settings) as found:
         yield found
-
-
-def trace_id(n: int) -> str:
-    return f"{n + 1:032x}"
-
-
-def span_id(n: int) -> str:
-    return f"{n + 1:016x}"
-
-
-def span(
-    trace: int,
-    n: int,
-    parent: int | None = None,
-    *,
-    kind: str = "CHAIN",
-    start_ms: int = 1_000,
-    end_ms: int | None = 1_010,
-    **attributes: Any,
-) -> Span:
-    """Span ``n`` of trace ``trace`` (small ints become OTel ids), attributes as keywords
-    with dots written as double underscores."""
-    return Span(
-        trace_id=trace_id(trace),
-        span_id=span_id(n),
-        parent_id=None if parent is None else span_id(parent),
-        name=f"step-{n}",
-        kind=kind,
-        start_ns=start_ms * 1_000_000,
-        end_ns=None if end_ms is None else end_ms * 1_000_000,
-        attributes={key.replace("__", "."): value for key, value in attributes.items()},
-    )

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _trace_spans import span, trace_id
 
-from conftest import span, trace_id
 from loopwright.client import Client
 from loopwright.config import resolve_settings
 from loopwright.errors import InvalidInput

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from _trace_spans import span, trace_id
 
-from conftest import span, trace_id
 from loopwright.client import Client
 from loopwright.errors import InvalidInput, NotFound
 from loopwright.tracing import caps, redaction

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from _trace_spans import span, trace_id
 from typer.testing import CliRunner
 
-from conftest import span, trace_id
 from loopwright.cli.app import app
 from loopwright.client import Client
 from loopwright.config import resolve_settings

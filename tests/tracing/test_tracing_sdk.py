@@ -197,3 +197,15 @@ def test_traces_reach_the_store_through_the_default_client(tmp_path: Any) -> Non
         exporter.close()
         sdk.set_exporter(previous)
         client.close()
+
+
+def test_without_an_exporter_or_a_factory_the_error_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sdk, "_factories", [])
+    previous = sdk.set_exporter(None)
+    try:
+        with pytest.raises(lw.TracingError, match="set_exporter"), lw.span("orphan"):
+            pass
+    finally:
+        sdk.set_exporter(previous)

@@ -38,6 +38,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ..errors import TracingError
 from .entities import (
     COST_KEY,
     INPUT_TOKENS_KEY,
@@ -59,6 +60,7 @@ __all__ = [
     "current_span",
     "exporter_stats",
     "flush",
+    "set_default_factory",
     "set_exporter",
     "span",
     "trace",
@@ -397,18 +399,27 @@ def _arguments(signature: inspect.Signature, args: Any, kwargs: Any) -> dict[str
 
 _exporter_lock = threading.Lock()
 _exporters: list[TraceExporter] = []
+_factories: list[Callable[[], TraceExporter]] = []
+
+
+def set_default_factory(factory: Callable[[], TraceExporter]) -> None:
+    """How the process's exporter is made on first use when none was set (``loopwright``
+    registers one exporting to the default client: tracing does not import the client)."""
+    with _exporter_lock:
+        _factories[:] = [factory]
 
 
 def _default_exporter() -> TraceExporter:
     with _exporter_lock:
         if not _exporters:
+            if not _factories:
+                raise TracingError(
+                    "no trace exporter: use lw.trace / lw.span (import loopwright), or call "
+                    "loopwright.tracing.sdk.set_exporter(TraceExporter(...)) first"
+                )
             import atexit
 
-            from .._active import default_client
-            from .exporter import TraceExporter
-
-            client = default_client()
-            exporter = TraceExporter(client.tracing.record)
+            exporter = _factories[0]()
             _exporters.append(exporter)
             atexit.register(exporter.close)
         return _exporters[0]
