@@ -38,6 +38,7 @@ EXPECTED_TOP_LEVEL = [
     "log_param",
     "log_params",
     "pipeline",
+    "scorer",
     "set_tag",
     "set_tags",
     "span",

@@ -19,6 +19,8 @@ import pytest
 from loopwright._backend import Backend, Embedded
 from loopwright.data.protocol import Datasets
 from loopwright.data.service import DatasetService
+from loopwright.evaluation.protocol import Evaluation
+from loopwright.evaluation.service import EvaluationService
 from loopwright.features.protocol import Features
 from loopwright.features.service import FeatureStore
 from loopwright.gateway.protocol import Gateway
@@ -42,6 +44,7 @@ from loopwright.remote import Remote
 from loopwright.remote.audit import RemoteAudit
 from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
+from loopwright.remote.evaluation import RemoteEvaluation
 from loopwright.remote.features import RemoteFeatures
 from loopwright.remote.gateway import RemoteGateway
 from loopwright.remote.gates import RemoteGates
@@ -101,6 +104,7 @@ CAPABILITIES = [
     Capability("features", Features, FeatureStore, RemoteFeatures),
     Capability("tracing", Tracing, TracingService, RemoteTracing, TRACING_SERVER_ONLY),
     Capability("gateway", Gateway, GatewayService, RemoteGateway),
+    Capability("evaluation", Evaluation, EvaluationService, RemoteEvaluation),
 ]
 
 

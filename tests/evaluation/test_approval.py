@@ -39,10 +39,15 @@ def _with_users(store: Store) -> dict[str, str]:
 
 
 @pytest.fixture
-def service(tmp_path: Path, db_uri: str) -> Iterator[EvaluationService]:
-    with open_store(resolve_settings(home=tmp_path / "home", db_uri=db_uri)) as store:
-        _with_users(store)
-        yield EvaluationService(store)
+def store(tmp_path: Path, db_uri: str) -> Iterator[Store]:
+    with open_store(resolve_settings(home=tmp_path / "home", db_uri=db_uri)) as opened:
+        _with_users(opened)
+        yield opened
+
+
+@pytest.fixture
+def service(store: Store) -> EvaluationService:
+    return EvaluationService(store)
 
 
 def test_separation_of_duties_and_roles(service: EvaluationService) -> None:
@@ -70,7 +75,7 @@ def test_separation_of_duties_and_roles(service: EvaluationService) -> None:
     assert swapped.version == 2 and not swapped.approved
 
 
-def test_approvals_are_audited(service: EvaluationService) -> None:
+def test_approvals_are_audited(service: EvaluationService, store: Store) -> None:
     from loopwright.governance.audit import AuditLog
 
     with acting_as("ada"):
@@ -78,7 +83,7 @@ def test_approvals_are_audited(service: EvaluationService) -> None:
         service.request_approval("tone", 1)
     with acting_as("bob"):
         service.approve_scorer("tone", 1)
-    events = AuditLog(service.store).events(subject_type="scorer_version")
+    events = AuditLog(store).events(subject_type="scorer_version")
     assert [(e.action, e.actor) for e in events][-3:] == [
         ("scorer_version.create", "ada"),
         ("scorer_version.request_approval", "ada"),

@@ -49,8 +49,8 @@ _METRIC_SAFE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
 class EvaluateMixin:
     """What both backends' evaluation services add on top of their stored operations."""
 
-    @property
-    def tracking(self) -> Tracking:
+    def _run_tracking(self) -> Tracking:
+        """Where evaluation runs are recorded (the client's tracking service)."""
         raise NotImplementedError
 
     # the stored operations each backend provides (same signatures as theirs)
@@ -282,20 +282,21 @@ class EvaluateMixin:
         tags = {"loopwright.evaluation": "true", "loopwright.eval.target": call.name[:250]}
         if digest:
             tags["loopwright.eval.dataset_digest"] = digest
-        run = self.tracking.create_run(experiment=experiment, name=name[:250], tags=tags)
+        tracking = self._run_tracking()
+        run = tracking.create_run(experiment=experiment, name=name[:250], tags=tags)
         try:
             if version_id is not None:
-                self.tracking.use_dataset(run.id, version_id, context="evaluation")
-            self.tracking.log_params(run.id, {f"scorer.{n}"[:250]: d for n, d in described.items()})
+                tracking.use_dataset(run.id, version_id, context="evaluation")
+            tracking.log_params(run.id, {f"scorer.{n}"[:250]: d for n, d in described.items()})
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / RESULTS_FILE
                 path.write_text("".join(json.dumps(r.to_dict(), default=str) + "\n" for r in rows))
-                self.tracking.log_artifact(run.id, path)
-            self.tracking.log_metrics(run.id, aggregates)
+                tracking.log_artifact(run.id, path)
+            tracking.log_metrics(run.id, aggregates)
         except BaseException:
-            self.tracking.end_run(run.id, RunStatus.FAILED)
+            tracking.end_run(run.id, RunStatus.FAILED)
             raise
-        self.tracking.end_run(run.id)
+        tracking.end_run(run.id)
         return str(run.id)
 
     # --- judge agreement --------------------------------------------------------------------

@@ -21,10 +21,10 @@ _r = t.evaluation_runs.c
 
 
 class EvaluationRunsMixin:
-    db: Any
+    _db: Any
 
     @property
-    def actor(self) -> str:
+    def _actor(self) -> str:
         """Who changes are recorded as (the service's store says)."""
         raise NotImplementedError
 
@@ -43,7 +43,7 @@ class EvaluationRunsMixin:
         """Store the summary of evaluation run ``run_id`` (once; audited)."""
         check_text("evaluation name", name, limit=256)
         check_text("evaluation target", target, limit=500)
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
                 raise NotFound(f"run {run_id!r} does not exist")
             if (
@@ -69,13 +69,13 @@ class EvaluationRunsMixin:
                     "aggregates_json": json.dumps(dict(aggregates), sort_keys=True),
                     "rows": rows,
                     "failed_rows": failed_rows,
-                    "created_by": self.actor,
+                    "created_by": self._actor,
                     "created_at": now_ms(),
                 },
             )
             append_event(
                 conn,
-                actor=self.actor,
+                actor=self._actor,
                 action="evaluation.record",
                 subject_type="run",
                 subject_id=run_id,
@@ -84,7 +84,7 @@ class EvaluationRunsMixin:
         return self.get_evaluation(run_id)
 
     def get_evaluation(self, run_id: str) -> EvaluationRun:
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(_query().where(_r.run_id == run_id)).first()
         if row is None:
             raise NotFound(f"run {run_id!r} is not an evaluation run")
@@ -97,7 +97,7 @@ class EvaluationRunsMixin:
         query = _query().order_by(_r.created_at.desc(), _r.run_id.desc()).limit(limit)
         if dataset_version_id is not None:
             query = query.where(_r.dataset_version_id == dataset_version_id)
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             return [_run(row) for row in conn.execute(query)]
 
 

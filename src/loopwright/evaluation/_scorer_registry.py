@@ -32,10 +32,10 @@ _MAX_CONFIG = 1_000_000  # characters of a version's JSON config (a judge's rubr
 class ScorerRegistryMixin:
     """The scorer half of :class:`~loopwright.evaluation.service.EvaluationService`."""
 
-    db: Any
+    _db: Any
 
     @property
-    def actor(self) -> str:
+    def _actor(self) -> str:
         """Who changes are recorded as (the service's store says)."""
         raise NotImplementedError
 
@@ -64,7 +64,7 @@ class ScorerRegistryMixin:
             raise InvalidInput(
                 f"scorer {name!r}: config is {len(text)} characters; limit {_MAX_CONFIG}"
             )
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             latest = conn.execute(
                 sa.select(t.scorer_versions)
                 .where(_s.scope == scope, _s.name == name)
@@ -82,13 +82,13 @@ class ScorerRegistryMixin:
                 "reference": reference,
                 "digest": digest,
                 "config_json": text,
-                "created_by": self.actor,
+                "created_by": self._actor,
                 "created_at": now_ms(),
             }
             conn.execute(t.scorer_versions.insert(), row)
             append_event(
                 conn,
-                actor=self.actor,
+                actor=self._actor,
                 action="scorer_version.create",
                 subject_type="scorer_version",
                 subject_id=str(row["id"]),
@@ -101,7 +101,7 @@ class ScorerRegistryMixin:
 
     def scorer_versions(self, name: str, *, scope: str = "") -> list[ScorerVersion]:
         """Every version of scorer ``name``, newest first (``NotFound`` if none)."""
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(t.scorer_versions)
                 .where(_s.scope == scope, _s.name == name)
@@ -125,20 +125,20 @@ class ScorerRegistryMixin:
             .where(_s.scope == scope)
             .order_by(_s.name)
         )
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             return [_version(r, _agreement(conn, r.id)) for r in conn.execute(query)]
 
     def get_scorer(
         self, name: str, version: int | None = None, *, scope: str = ""
     ) -> ScorerVersion:
         """A version of scorer ``name`` (the newest without ``version``)."""
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             row = _row(conn, name, version, scope)
             return _version(row, _agreement(conn, row.id))
 
     def delete_scorer(self, name: str, version: int | None = None, *, scope: str = "") -> int:
         """Delete one version, or every version without ``version``; how many went."""
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             query = t.scorer_versions.delete().where(_s.scope == scope, _s.name == name)
             if version is not None:
                 _row(conn, name, version, scope)
@@ -148,7 +148,7 @@ class ScorerRegistryMixin:
                 raise NotFound(_missing(name, scope))
             append_event(
                 conn,
-                actor=self.actor,
+                actor=self._actor,
                 action="scorer_version.delete",
                 subject_type="scorer",
                 subject_id=f"{scope}/{name}",
@@ -158,17 +158,17 @@ class ScorerRegistryMixin:
 
     def request_approval(self, name: str, version: int, *, scope: str = "") -> ScorerVersion:
         """Ask for a judge version to be approved (asking again changes nothing)."""
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             row = _row(conn, name, version, scope)
             if row.approval_requested_by is None:
                 conn.execute(
                     t.scorer_versions.update()
                     .where(_s.id == row.id)
-                    .values(approval_requested_by=self.actor, approval_requested_at=now_ms())
+                    .values(approval_requested_by=self._actor, approval_requested_at=now_ms())
                 )
                 append_event(
                     conn,
-                    actor=self.actor,
+                    actor=self._actor,
                     action="scorer_version.request_approval",
                     subject_type="scorer_version",
                     subject_id=row.id,
@@ -178,8 +178,8 @@ class ScorerRegistryMixin:
 
     def approve_scorer(self, name: str, version: int, *, scope: str = "") -> ScorerVersion:
         """Approve a requested version: an approver who neither registered nor requested it."""
-        actor = self.actor
-        with self.db.write() as conn:
+        actor = self._actor
+        with self._db.write() as conn:
             row = _row(conn, name, version, scope)
             if row.approved_by is not None:
                 raise Conflict(
@@ -232,10 +232,10 @@ class ScorerRegistryMixin:
             "dataset_version_id": dataset_version_id,
             "label": label,
             "metrics_json": json.dumps(dict(metrics), sort_keys=True),
-            "created_by": self.actor,
+            "created_by": self._actor,
             "created_at": now_ms(),
         }
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             for table, key in (
                 (t.scorer_versions, scorer_version_id),
                 (t.dataset_versions, dataset_version_id),
@@ -245,7 +245,7 @@ class ScorerRegistryMixin:
             conn.execute(t.judge_agreements.insert(), row)
             append_event(
                 conn,
-                actor=self.actor,
+                actor=self._actor,
                 action="judge_agreement.create",
                 subject_type="scorer_version",
                 subject_id=scorer_version_id,

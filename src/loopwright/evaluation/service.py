@@ -55,21 +55,20 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
     def __init__(self, store: Store, tracking: Tracking | None = None) -> None:
         from ..data.service import DatasetService
 
-        self.store = store
-        self.db = store.db
+        self._store = store
+        self._db = store.db
         self._data = DatasetService(store)
         self._tracking = tracking
 
     @property
-    def actor(self) -> str:
-        return self.store.actor
+    def _actor(self) -> str:
+        return self._store.actor
 
-    @property
-    def tracking(self) -> Tracking:
+    def _run_tracking(self) -> Tracking:
         if self._tracking is None:
             from ..tracking.service import TrackingService
 
-            self._tracking = TrackingService(self.store)
+            self._tracking = TrackingService(self._store)
         return self._tracking
 
     def close(self) -> None:
@@ -89,7 +88,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
         tags = _check_tags(tags or {})
         now = now_ms()
         eval_id = new_id()
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             known = conn.execute(
                 sa.select(t.datasets.c.id).where(t.datasets.c.name == name)
             ).first()
@@ -120,8 +119,8 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
                     "name": name,
                     "dataset_id": dataset_id,
                     "version_id": None,
-                    "created_by": self.actor,
-                    "last_updated_by": self.actor,
+                    "created_by": self._actor,
+                    "last_updated_by": self._actor,
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -134,7 +133,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
             self._link(conn, eval_id, experiment_ids)
             append_event(
                 conn,
-                actor=self.actor,
+                actor=self._actor,
                 action="eval_dataset.create",
                 subject_type="eval_dataset",
                 subject_id=eval_id,
@@ -144,7 +143,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
 
     def get_dataset(self, ref: str) -> EvalDataset:
         """An evaluation dataset by name or id."""
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             return self._entity(conn, self._row(conn, ref))
 
     def search_datasets(
@@ -165,18 +164,18 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
             query = query.where(_e.id.in_(linked))
         if name_like:
             query = query.where(_e.name.like(name_like))
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query.limit(max_results).offset(offset)).all()
             return [self._entity(conn, row) for row in rows]
 
     def delete_dataset(self, ref: str) -> None:
         """Forget the evaluation dataset; its dataset versions stay (runs' lineage needs them)."""
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, ref)
             conn.execute(t.eval_datasets.delete().where(_e.id == row.id))
             append_event(
                 conn,
-                actor=self.actor,
+                actor=self._actor,
                 action="eval_dataset.delete",
                 subject_type="eval_dataset",
                 subject_id=row.id,
@@ -187,7 +186,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
 
     def records(self, ref: str) -> list[EvalRecord]:
         """The current records, by record id."""
-        with self.db.read() as conn:
+        with self._db.read() as conn:
             row = self._row(conn, ref)
         return self._records_of(row.version_id)
 
@@ -212,7 +211,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
 
     def _change(self, ref: str, apply: Any, what: str) -> dict[str, Any]:
         for _ in range(_MAX_RETRIES):
-            with self.db.read() as conn:
+            with self._db.read() as conn:
                 row = self._row(conn, ref)
             old = self._records_of(row.version_id)
             merged, inserted, updated = apply(old)
@@ -220,7 +219,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
                 version = self._data.get_by_id(row.version_id)
                 return _counts(inserted, updated, version.content_hash, version.ref)
             version = self._store_version(row.name, merged, what)
-            with self.db.write() as conn:
+            with self._db.write() as conn:
                 moved = conn.execute(
                     t.eval_datasets.update()
                     .where(_e.id == row.id)
@@ -233,14 +232,14 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
                         version_id=version.id,
                         schema_json=json.dumps(_schema(merged)),
                         profile_json=json.dumps({"num_records": len(merged)}),
-                        last_updated_by=self.actor,
+                        last_updated_by=self._actor,
                         updated_at=now_ms(),
                     )
                 ).rowcount
                 if moved:
                     append_event(
                         conn,
-                        actor=self.actor,
+                        actor=self._actor,
                         action=f"eval_dataset.records_{what}",
                         subject_type="eval_dataset",
                         subject_id=row.id,
@@ -265,14 +264,14 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
         entries = [f for f in self._data.files(version) if f.path == FILE_NAME]
         if not entries:
             raise NotFound(f"dataset version {version.ref} holds no {FILE_NAME}")
-        return decode(self.store.blobs.read_bytes(entries[0].hash))
+        return decode(self._store.blobs.read_bytes(entries[0].hash))
 
     # --- tags and experiments -----------------------------------------------------------------
 
     def set_tags(self, ref: str, tags: Mapping[str, str]) -> None:
         """Set tags (a key set again is replaced)."""
         tags = _check_tags(tags)
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, ref)
             for key, value in tags.items():
                 conn.execute(
@@ -288,7 +287,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
             self._touch(conn, row.id)
 
     def delete_tag(self, ref: str, key: str) -> None:
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, ref)
             gone = conn.execute(
                 t.eval_dataset_tags.delete().where(
@@ -301,7 +300,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
             self._touch(conn, row.id)
 
     def add_experiments(self, ref: str, experiment_ids: Sequence[str]) -> EvalDataset:
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, ref)
             self._link(conn, row.id, experiment_ids)
             self._touch(conn, row.id)
@@ -309,7 +308,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
 
     def remove_experiments(self, ref: str, experiment_ids: Sequence[str]) -> EvalDataset:
         c = t.eval_dataset_experiments.c
-        with self.db.write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, ref)
             conn.execute(
                 t.eval_dataset_experiments.delete().where(
@@ -342,7 +341,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
         conn.execute(
             t.eval_datasets.update()
             .where(_e.id == eval_id)
-            .values(updated_at=now_ms(), last_updated_by=self.actor)
+            .values(updated_at=now_ms(), last_updated_by=self._actor)
         )
 
     # --- rows -------------------------------------------------------------------------------

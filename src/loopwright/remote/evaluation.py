@@ -62,8 +62,7 @@ class RemoteEvaluation(EvaluateMixin):
         self._http = http
         self._tracking = tracking
 
-    @property
-    def tracking(self) -> Tracking:
+    def _run_tracking(self) -> Tracking:
         return self._tracking
 
     def close(self) -> None:
