@@ -1,0 +1,282 @@
+"""LLM gateway overhead: the time a gateway adds per request over calling the upstream directly.
+
+    .venv/bin/python benchmarks/llmops_gateway.py [--requests 200] [--warmup 20] [--only lw,litellm]
+
+One stub OpenAI-compatible upstream (tests/gateway/_llm_stub.py) runs in its own process; each
+gateway runs in its own process in front of it; this process is the client (httpx, one
+keep-alive connection, requests one after another). For each path it times ``--requests``
+chat completions after ``--warmup``, as JSON and as SSE (``stream: true`` with
+``stream_options.include_usage``, read to the end), and reports the median and p95; "overhead" is
+the gateway's median minus the direct median, in the same run.
+
+- direct: the stub itself;
+- loopwright: ``loopwright server`` (1 worker, SQLite, no auth) with one route to the stub,
+  usage accounting and tracing on (as always), a price per model so each request gets a cost;
+  afterwards the usage rows and traces the server stored are counted (both must equal the
+  requests sent, warm-up included);
+- litellm: LiteLLM 1.108.7's proxy (no database, 1 worker) from benchmarks/.venvs/litellm, with
+  one model entry pointing at the stub; when that venv is missing, the anchor report's figures
+  (../shared/anchors/llmops.md, measured on this machine class) are printed, marked as such.
+
+The gateway process's CPU time per request (user + system, all its threads, from /proc) is
+printed too: unlike wall time it barely moves with other load on the machine.
+
+The issue's target: <= 2 ms overhead per request with tracing and usage on. The load average is
+printed first and last: figures from a busy machine are slower everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+LITELLM = ROOT / "benchmarks" / ".venvs" / "litellm" / "bin"
+# From ../shared/anchors/llmops.md section 3 (200 sequential requests, a ~1.2 ms stub).
+ANCHOR = {
+    "stub": (1.25, 1.4),
+    "MLflow gateway, usage tracking off": (13.2, 24.0),
+    "MLflow gateway, usage tracking on": (24.8, None),
+    "LiteLLM 1.108.7 proxy, no DB": (15.5, 24.0),
+}
+MESSAGES = [{"role": "user", "content": "say something short about gateways"}]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+def _cpu_ms(pid: int) -> float:
+    """CPU time (user + system, every thread) the process has used so far, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _process(
+    args: list[str], ready: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=log, env={**os.environ, **(env or {})})
+        try:
+            _wait(ready, proc)
+            yield proc
+        except Exception:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-3000:])
+            raise
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+STUB_MAIN = """
+import sys, time
+sys.path.insert(0, {path!r})
+import uvicorn
+from _llm_stub import Stub, _app
+uvicorn.run(_app(Stub(keep=False)), host="127.0.0.1", port={port}, log_level="warning",
+            access_log=False, lifespan="off")
+"""
+
+
+def _time(
+    call: Callable[[], None], requests: int, warmup: int, pid: int
+) -> tuple[float, float, float]:
+    """Median and p95 ms of ``requests`` calls, and the CPU ms per call of process ``pid``."""
+    for _ in range(warmup):
+        call()
+    times = []
+    cpu = _cpu_ms(pid)
+    for _ in range(requests):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    cpu = (_cpu_ms(pid) - cpu) / requests
+    ordered = sorted(times)
+    return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))], cpu
+
+
+def _paths(
+    http: httpx.Client, base: str, model: str, headers: dict[str, str]
+) -> dict[str, Callable[[], None]]:
+    body = {"model": model, "messages": MESSAGES}
+    stream_body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+
+    def json_call() -> None:
+        answer = http.post(f"{base}/chat/completions", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        answer.json()
+
+    def sse_call() -> None:
+        with http.stream(
+            "POST", f"{base}/chat/completions", json=stream_body, headers=headers
+        ) as answer:
+            assert answer.status_code == 200, answer.read()
+            usage = False
+            for line in answer.iter_lines():
+                usage = usage or '"usage": {' in line or '"usage":{' in line
+            assert usage, "no usage chunk in the stream"
+
+    return {"json": json_call, "sse": sse_call}
+
+
+def run_loopwright(stub_url: str, work: Path, requests: int, warmup: int) -> dict[str, object]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"LOOPWRIGHT_HOME": str(work / "lw-home"), "LOOPWRIGHT_USER": "bench"}
+    args = [str(VENV_BIN / "loopwright"), "server", "--port", str(port)]
+    with _process(args, f"{url}/health", env) as proc, httpx.Client(timeout=30) as http:
+        route = {"targets": [{"name": "primary", "base_url": f"{stub_url}/v1", "model": "stub",
+                              "price": {"input_per_1m": 0.5, "output_per_1m": 1.5}}]}  # fmt: skip
+        created = http.post(f"{url}/api/v1/gateway/routes", json={"name": "chat", "config": route})
+        assert created.status_code == 201, created.text
+        result: dict[str, object] = {}
+        for kind, call in _paths(http, f"{url}/v1", "chat", {}).items():
+            result[kind] = _time(call, requests, warmup, proc.pid)
+        usage = http.get(f"{url}/api/v1/gateway/usage", params={"route": "chat"}).json()
+        result["usage_rows"] = sum(row["requests"] for row in usage)
+        result["estimated"] = sum(row["estimated_requests"] for row in usage)
+    # The server has stopped (its exporter flushed at shutdown): count what it stored.
+    from loopwright.config import resolve_settings
+    from loopwright.store.home import open_store
+
+    with open_store(resolve_settings(home=work / "lw-home")) as store, store.db.read() as conn:
+        import sqlalchemy as sa
+
+        result["traces"] = conn.execute(sa.text("SELECT count(*) FROM traces")).scalar()
+    return result
+
+
+LITELLM_CONFIG = """model_list:
+  - model_name: chat
+    litellm_params:
+      model: openai/stub
+      api_base: {base}
+      api_key: unused
+"""
+
+
+def run_litellm(stub_url: str, work: Path, requests: int, warmup: int) -> dict[str, object]:
+    config = work / "litellm.yaml"
+    config.write_text(LITELLM_CONFIG.format(base=f"{stub_url}/v1"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    key = "sk-bench-" + os.urandom(16).hex()
+    args = [str(LITELLM / "litellm"), "--config", str(config), "--port", str(port),
+            "--num_workers", "1"]  # fmt: skip
+    env = {"LITELLM_MASTER_KEY": key, "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "1"}
+    with (
+        _process(args, f"{url}/health/liveliness", env) as proc,
+        httpx.Client(timeout=30) as http,
+    ):
+        headers = {"Authorization": f"Bearer {key}"}
+        return {
+            kind: _time(call, requests, warmup, proc.pid)
+            for kind, call in _paths(http, f"{url}/v1", "chat", headers).items()
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--only", default="lw,litellm", help="comma-separated: lw, litellm")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    print(f"load average at start: {os.getloadavg()}")
+    stub_port = _free_port()
+    stub_url = f"http://127.0.0.1:{stub_port}"
+    stub_main = STUB_MAIN.format(path=str(ROOT / "tests" / "gateway"), port=stub_port)
+    rows: list[tuple[str, str, str, str]] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _process([sys.executable, "-c", stub_main], f"{stub_url}/v1/models") as stub,
+        httpx.Client(timeout=30) as http,
+    ):
+        work = Path(tmp)
+        direct = {k: _time(c, args.requests, args.warmup, stub.pid)
+                  for k, c in _paths(http, f"{stub_url}/v1", "stub", {}).items()}  # fmt: skip
+        rows.append(("direct stub", _fmt(direct["json"]), _fmt(direct["sse"]),
+                     f"(stub CPU {_cpu(direct)})"))  # fmt: skip
+        extra: dict[str, object] = {}
+        if "lw" in only:
+            lw = run_loopwright(stub_url, work, args.requests, args.warmup)
+            rows.append(("loopwright gateway (tracing + usage on)", _fmt(lw["json"]),
+                         _fmt(lw["sse"]), _overhead(lw, direct)))  # fmt: skip
+            extra = {k: lw[k] for k in ("usage_rows", "estimated", "traces")}
+        if "litellm" in only:
+            if (LITELLM / "litellm").exists():
+                lite = run_litellm(stub_url, work, args.requests, args.warmup)
+                rows.append(("litellm 1.108.7 proxy (no DB)", _fmt(lite["json"]),
+                             _fmt(lite["sse"]), _overhead(lite, direct)))  # fmt: skip
+            else:
+                for name, (json_ms, sse_ms) in ANCHOR.items():
+                    sse = "-" if sse_ms is None else f"{sse_ms:.1f}"
+                    rows.append((f"{name} [anchor report, not this run]", f"{json_ms:.1f}", sse,
+                                 "-"))  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{args.requests} sequential chat completions per path after {args.warmup} warm-up;"
+          " ms, median (p95)")  # fmt: skip
+    print(f"{'path':<{width}}  {'JSON':>16}  {'SSE':>16}  overhead JSON / SSE (median); "
+          "gateway process CPU per request (all threads: usage and trace writers too)")  # fmt: skip
+    for name, json_ms, sse_ms, over in rows:
+        print(f"{name:<{width}}  {json_ms:>16}  {sse_ms:>16}  {over}")
+    if extra:
+        sent = 2 * (args.requests + args.warmup)
+        print(f"\nloopwright stored {extra['usage_rows']} usage rows ({extra['estimated']} "
+              f"estimated) and {extra['traces']} traces for {sent} requests")  # fmt: skip
+    print(f"load average at end: {os.getloadavg()}")
+    print(json.dumps({"rows": rows, **{k: v for k, v in extra.items()}}))
+
+
+def _fmt(stats: object) -> str:
+    median, p95, _ = stats  # type: ignore[misc]
+    return f"{median:.2f} ({p95:.2f})"
+
+
+def _cpu(result: dict[str, Any]) -> str:
+    return f"{result['json'][2]:.2f} / {result['sse'][2]:.2f} ms"
+
+
+def _overhead(result: dict[str, Any], direct: dict[str, Any]) -> str:
+    json_over = result["json"][0] - direct["json"][0]
+    sse_over = result["sse"][0] - direct["sse"][0]
+    return f"{json_over:+.2f} / {sse_over:+.2f} ms; gateway CPU {_cpu(result)}"
+
+
+if __name__ == "__main__":
+    main()
