@@ -19,7 +19,6 @@ streamed) and the usage row says so (``estimated``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -32,13 +31,14 @@ import anyio
 
 from .._ids import new_id, now_ms
 from ..governance.users import role_at_least
-from ._openai import answer_text, chunk_text, error_body, request_text, usage_of
+from ._openai import answer_text, error_body, request_text, usage_of
 from ._quota import Quota
+from ._relay import Relay, estimate_tokens
 from ._split import Split
 from ._tracing import CallRecord, new_trace_id, trace_call
 from ._usage import UsageStats, UsageWriter
 from .entities import GatewayRoute, Target, UsageRecord
-from .guardrails import INCREMENTAL, Decision, run_check
+from .guardrails import Decision, run_check
 
 if TYPE_CHECKING:
     import httpx
@@ -72,7 +72,7 @@ class _Cached:
 
 
 @dataclass
-class _Call:
+class Call:
     """One request on its way through (what its usage row and trace record)."""
 
     route: str
@@ -209,7 +209,7 @@ class Gateway:
             )  # fmt: skip
         trace_id = new_trace_id()
         text = request_text(endpoint, body)
-        call = _Call(
+        call = Call(
             name, endpoint, user, stream,
             CallRecord(trace_id, name, endpoint, user, time.time_ns(), 0, 0, stream,
                        inputs=body.get("messages", body.get("prompt", body.get("input")))),
@@ -234,7 +234,7 @@ class Gateway:
         return await self._call(call, cached, candidates, body, text, asked_usage, headers)
 
     async def _call(
-        self, call: _Call, cached: _Cached, candidates: list[Target], body: dict[str, Any],
+        self, call: Call, cached: _Cached, candidates: list[Target], body: dict[str, Any],
         text: str, asked_usage: bool, headers: Mapping[str, str],
     ) -> Reply:  # fmt: skip
         import httpx
@@ -313,11 +313,11 @@ class Gateway:
     # --- answers -------------------------------------------------------------------------------
 
     async def _answer(
-        self, call: _Call, response: httpx.Response, text: str, config: Any, asked_usage: bool
+        self, call: Call, response: httpx.Response, text: str, config: Any, asked_usage: bool
     ) -> Reply:
         headers = self._headers(call)
         if call.stream and response.headers.get("content-type", "").startswith("text/event-stream"):
-            relay = _Relay(self, call, response, text, config, asked_usage)
+            relay = Relay(self, call, response, text, config, asked_usage)
             headers["cache-control"] = "no-cache"
             return Reply(200, headers=headers, stream=relay.events(),
                          media_type="text/event-stream")  # fmt: skip
@@ -336,7 +336,7 @@ class Gateway:
         usage = usage_of(answer)
         estimated = usage is None
         if usage is None:
-            usage = (_estimate(text), _estimate(output))
+            usage = (estimate_tokens(text), estimate_tokens(output))
         call.record.outputs = output
         decisions = list(call.record.decisions)
         blocked = None
@@ -360,14 +360,14 @@ class Gateway:
             )
         return Reply(response.status_code, content, headers)
 
-    def _headers(self, call: _Call) -> dict[str, str]:
+    def _headers(self, call: Call) -> dict[str, str]:
         return {
             "x-loopwright-route": call.route,
             "x-loopwright-target": call.target.name if call.target else "",
             "x-loopwright-trace-id": call.record.trace_id,
         }
 
-    def _account(self, call: _Call, status: int, usage: tuple[int, int], estimated: bool) -> None:
+    def _account(self, call: Call, status: int, usage: tuple[int, int], estimated: bool) -> None:
         """Usage and cost of an answered call, counted against the caller's limits."""
         record = call.record
         record.prompt_tokens, record.completion_tokens = usage
@@ -376,7 +376,7 @@ class Gateway:
         record.cost_usd = None if price is None else price.cost(*usage)
         self.quota.charge(call.route, call.user, sum(usage), record.cost_usd)
 
-    def _finish(self, call: _Call, status: int, error: str) -> None:
+    def _finish(self, call: Call, status: int, error: str) -> None:
         """The call's usage row and trace, queued."""
         record = call.record
         record.status, record.error = status, error
@@ -397,11 +397,11 @@ class Gateway:
             except Exception:  # a trace must never fail the answer
                 _logger.exception("gateway: tracing the call on route %r failed", call.route)
 
-    def _finish_refused(self, call: _Call, status: int, message: str, kind: str) -> Reply:
+    def _finish_refused(self, call: Call, status: int, message: str, kind: str) -> Reply:
         self._finish(call, status, message)
         return Reply(status, error_body(message, kind), self._headers(call))
 
-    def _finish_upstream_error(self, call: _Call, status: int, content: bytes) -> Reply:
+    def _finish_upstream_error(self, call: Call, status: int, content: bytes) -> Reply:
         self._finish(call, status, f"upstream answered {status}")
         return Reply(status, content, self._headers(call))
 
@@ -428,136 +428,6 @@ class Gateway:
         self.usage.close()
         if self._exporter is not None:
             self._exporter.close()
-
-
-class _Relay:
-    """Relays one upstream SSE stream to the caller, checking and counting as it goes."""
-
-    def __init__(
-        self, gateway: Gateway, call: _Call, response: httpx.Response, text: str, config: Any,
-        asked_usage: bool,
-    ) -> None:  # fmt: skip
-        self.gateway, self.call, self.response = gateway, call, response
-        self.text, self.asked_usage = text, asked_usage
-        self.post = [g for g in config.guardrails if g.stage == "post"]
-        self.incremental = [g for g in self.post if g.check in INCREMENTAL]
-        self.output: list[str] = []
-        self.chunks = 0
-        self.usage: tuple[int, int] | None = None
-        self.decisions: dict[str, Decision] = {}
-        self.status, self.error = 200, ""
-
-    async def events(self) -> AsyncIterator[bytes]:
-        buffer = b""
-        done: bytes | None = None
-        try:
-            async for raw in self.response.aiter_raw():
-                buffer += raw
-                out: list[bytes] = []
-                while True:
-                    end = buffer.find(b"\n\n")
-                    if end < 0:
-                        break
-                    event, buffer = buffer[: end + 2], buffer[end + 2 :]
-                    kept, stop = self._event(event)
-                    if stop == "done":
-                        done = kept
-                        continue
-                    if kept:
-                        out.append(kept)
-                    if stop == "block":
-                        yield b"".join(out)
-                        return
-                if out:
-                    yield b"".join(out)
-            final = self._final()
-            if final:
-                yield final
-                return
-            if done is not None:
-                yield done
-        except Exception as exc:
-            import httpx
-
-            if not isinstance(exc, httpx.HTTPError):
-                raise
-            self.status, self.error = 502, f"the upstream stream broke: {type(exc).__name__}"
-            yield b"data: " + error_body(self.error, "upstream_error") + b"\n\n"
-        finally:
-            self._close()
-            # The caller may have gone away mid-stream, and the upstream with it.
-            with contextlib.suppress(Exception):
-                await self.response.aclose()
-
-    def _event(self, event: bytes) -> tuple[bytes, str | None]:
-        """(bytes to send on, "block"/"done"/None) for one SSE event."""
-        data = b"".join(
-            line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")
-        )
-        if not data:
-            return event, None
-        if data == b"[DONE]":
-            return event, "done"
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            return event, None
-        if not isinstance(chunk, dict):
-            return event, None
-        if "error" in chunk:
-            self.status, self.error = 502, "the upstream sent an error event"
-        usage = usage_of(chunk)
-        if usage is not None:
-            self.usage = usage
-        piece = chunk_text(chunk)
-        if piece:
-            self.output.append(piece)
-            self.chunks += 1
-            for spec in self.incremental:
-                decision = run_check(spec, inputs=self.text, outputs="".join(self.output))
-                if decision.action != "pass":
-                    self.decisions.setdefault(spec.label, decision)
-                if decision.blocked:
-                    return self._blocked(decision), "block"
-        if usage is not None and not chunk.get("choices") and not self.asked_usage:
-            return b"", None  # the usage chunk the gateway asked for, not the caller
-        return event, None
-
-    def _blocked(self, decision: Decision) -> bytes:
-        self.status = 422
-        self.error = f"guardrail {decision.check!r} blocked the answer: {decision.reason}"
-        return b"data: " + error_body(self.error, "guardrail_blocked") + b"\n\ndata: [DONE]\n\n"
-
-    def _final(self) -> bytes:
-        """Checks on the whole answer (and notes of annotations) before ``[DONE]``."""
-        whole = "".join(self.output)
-        notes = []
-        for spec in self.post:
-            if spec.check in INCREMENTAL:
-                if spec.label not in self.decisions:
-                    self.decisions[spec.label] = Decision(spec.label, "post", "pass")
-                continue
-            decision = run_check(spec, inputs=self.text, outputs=whole)
-            self.decisions[spec.label] = decision
-            if decision.blocked:
-                return self._blocked(decision)
-        for decision in self.decisions.values():
-            if decision.action == "annotate":
-                notes.append(f": guardrail {decision.check} annotate: {decision.reason}\n\n")
-        return "".join(notes).encode() if notes else b""
-
-    def _close(self) -> None:
-        call, gateway = self.call, self.gateway
-        estimated = self.usage is None
-        usage = self.usage or (_estimate(self.text), self.chunks)
-        call.record.outputs = "".join(self.output)
-        call.record.decisions = (*call.record.decisions, *self.decisions.values())
-        gateway._account(call, self.status, usage, estimated)
-        gateway._finish(call, self.status, self.error)
-
-
-def _estimate(text: str) -> int:
-    return -(-len(text) // 4)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -1,0 +1,158 @@
+"""Relaying one upstream SSE stream to the caller, event by event, checking and counting.
+
+Each event is forwarded as it arrives, whole (a chunk may carry several or part of one). The
+answer's text so far is checked by the route's incremental post-call guardrails at each event:
+a block replaces the event with an error event and ``[DONE]``, and closes the upstream. At the
+end the other post-call checks run on the whole text before ``[DONE]`` goes out; annotations go
+out as SSE comments, which clients ignore. The usage chunk the gateway asked for is kept from a
+caller who did not ask for it. When the relay ends (done, blocked, broken or the caller gone),
+the call's usage and trace are queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from ._openai import chunk_text, error_body, usage_of
+from .guardrails import INCREMENTAL, Decision, run_check
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .proxy import Call, Gateway
+
+__all__ = ["Relay", "estimate_tokens"]
+
+
+class Relay:
+    """Relays one upstream SSE stream to the caller, checking and counting as it goes."""
+
+    def __init__(
+        self, gateway: Gateway, call: Call, response: httpx.Response, text: str, config: Any,
+        asked_usage: bool,
+    ) -> None:  # fmt: skip
+        self.gateway, self.call, self.response = gateway, call, response
+        self.text, self.asked_usage = text, asked_usage
+        self.post = [g for g in config.guardrails if g.stage == "post"]
+        self.incremental = [g for g in self.post if g.check in INCREMENTAL]
+        self.output: list[str] = []
+        self.chunks = 0
+        self.usage: tuple[int, int] | None = None
+        self.decisions: dict[str, Decision] = {}
+        self.status, self.error = 200, ""
+
+    async def events(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        done: bytes | None = None
+        try:
+            async for raw in self.response.aiter_raw():
+                buffer += raw
+                out: list[bytes] = []
+                while True:
+                    end = buffer.find(b"\n\n")
+                    if end < 0:
+                        break
+                    event, buffer = buffer[: end + 2], buffer[end + 2 :]
+                    kept, stop = self._event(event)
+                    if stop == "done":
+                        done = kept
+                        continue
+                    if kept:
+                        out.append(kept)
+                    if stop == "block":
+                        yield b"".join(out)
+                        return
+                if out:
+                    yield b"".join(out)
+            final = self._final()
+            if final:
+                yield final
+                return
+            if done is not None:
+                yield done
+        except Exception as exc:
+            import httpx
+
+            if not isinstance(exc, httpx.HTTPError):
+                raise
+            self.status, self.error = 502, f"the upstream stream broke: {type(exc).__name__}"
+            yield b"data: " + error_body(self.error, "upstream_error") + b"\n\n"
+        finally:
+            self._close()
+            # The caller may have gone away mid-stream, and the upstream with it.
+            with contextlib.suppress(Exception):
+                await self.response.aclose()
+
+    def _event(self, event: bytes) -> tuple[bytes, str | None]:
+        """(bytes to send on, "block"/"done"/None) for one SSE event."""
+        data = b"".join(
+            line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")
+        )
+        if not data:
+            return event, None
+        if data == b"[DONE]":
+            return event, "done"
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            return event, None
+        if not isinstance(chunk, dict):
+            return event, None
+        if "error" in chunk:
+            self.status, self.error = 502, "the upstream sent an error event"
+        usage = usage_of(chunk)
+        if usage is not None:
+            self.usage = usage
+        piece = chunk_text(chunk)
+        if piece:
+            self.output.append(piece)
+            self.chunks += 1
+            for spec in self.incremental:
+                decision = run_check(spec, inputs=self.text, outputs="".join(self.output))
+                if decision.action != "pass":
+                    self.decisions.setdefault(spec.label, decision)
+                if decision.blocked:
+                    return self._blocked(decision), "block"
+        if usage is not None and not chunk.get("choices") and not self.asked_usage:
+            return b"", None  # the usage chunk the gateway asked for, not the caller
+        return event, None
+
+    def _blocked(self, decision: Decision) -> bytes:
+        self.status = 422
+        self.error = f"guardrail {decision.check!r} blocked the answer: {decision.reason}"
+        return b"data: " + error_body(self.error, "guardrail_blocked") + b"\n\ndata: [DONE]\n\n"
+
+    def _final(self) -> bytes:
+        """Checks on the whole answer (and notes of annotations) before ``[DONE]``."""
+        whole = "".join(self.output)
+        notes = []
+        for spec in self.post:
+            if spec.check in INCREMENTAL:
+                if spec.label not in self.decisions:
+                    self.decisions[spec.label] = Decision(spec.label, "post", "pass")
+                continue
+            decision = run_check(spec, inputs=self.text, outputs=whole)
+            self.decisions[spec.label] = decision
+            if decision.blocked:
+                return self._blocked(decision)
+        for decision in self.decisions.values():
+            if decision.action == "annotate":
+                notes.append(f": guardrail {decision.check} annotate: {decision.reason}\n\n")
+        return "".join(notes).encode() if notes else b""
+
+    def _close(self) -> None:
+        call, gateway = self.call, self.gateway
+        estimated = self.usage is None
+        usage = self.usage or (estimate_tokens(self.text), self.chunks)
+        call.record.outputs = "".join(self.output)
+        call.record.decisions = (*call.record.decisions, *self.decisions.values())
+        gateway._account(call, self.status, usage, estimated)
+        gateway._finish(call, self.status, self.error)
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of ``text`` when no upstream counted them: characters / 4, OpenAI's rule of thumb."""
+    return -(-len(text) // 4)
