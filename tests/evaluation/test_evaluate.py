@@ -13,7 +13,7 @@ from eval_scorers import fails_on_six
 import loopwright as lw
 from loopwright import Conflict, InvalidInput
 from loopwright.client import Client
-from loopwright.evaluation import Judge, builtins
+from loopwright.evaluation import Judge, PromptTarget, builtins
 
 ROWS = [
     {"inputs": {"question": "2+2"}, "expectations": {"expected_response": "4"}},
@@ -132,3 +132,26 @@ def test_two_scorers_with_one_name_are_refused(client: Client) -> None:
     same = [lw.scorer(name="s")(lambda *, outputs: 1), lw.scorer(name="s")(lambda *, outputs: 2)]
     with pytest.raises(InvalidInput, match="two scorers are named 's'"):
         client.evaluation.evaluate(None, [{"inputs": {"q": 1}, "outputs": 1}], same)
+
+
+def test_a_prompt_version_sent_to_a_model_endpoint(
+    client: Client, judge_stub: JudgeStub, name: str
+) -> None:
+    judge_stub.decide = lambda prompt: f"echo: {prompt}"
+    client.prompts.register(name, "Answer briefly: {{ question }}")
+    prompt = client.prompts.load(f"prompts:/{name}/1")
+    target = PromptTarget(prompt, endpoint=judge_stub.base, model="route-a")
+    records = [
+        {
+            "inputs": {"question": "capital of France"},
+            "expectations": {"expected_response": "France"},
+        }
+    ]
+    result = client.evaluation.evaluate(target, records, [builtins.contains()])
+    assert result.rows[0].outputs == "echo: Answer briefly: capital of France"
+    assert result.aggregates["contains/mean"] == 1.0 and judge_stub.models[-1] == "route-a"
+    assert client.get_run(result.run_id).tags["loopwright.eval.target"] == f"prompts:/{name}/1"
+    missing = client.evaluation.evaluate(
+        target, [{"inputs": {"other": "x"}}], [builtins.json_valid()]
+    )
+    assert missing.rows[0].error is not None  # a missing variable fails the row, not the run
