@@ -121,6 +121,18 @@ class TraceMonitor:
     def name(self) -> str:
         return self.monitor.name
 
+    def to_dict(self) -> dict[str, Any]:
+        """What is particular to this kind, as JSON (the common part is ``monitor``'s)."""
+        return {
+            "selection": self.selection.to_dict(),
+            "sample_rate": self.sample_rate,
+            "scorers": list(self.scorers),
+            "baseline": self.baseline,
+            "actions": [a.to_dict() for a in self.actions],
+            "max_scored_per_pass": self.max_scored_per_pass,
+            "max_window_traces": self.max_window_traces,
+        }
+
 
 @dataclass(frozen=True)
 class TraceError:

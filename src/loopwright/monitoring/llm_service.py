@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
     from ..tracing.service import TracingService
     from .llm_entities import ActionOutcome, ScoringProgress
 
-__all__ = ["TraceMonitorService", "trace_figures"]
+__all__ = ["TraceMonitorService", "TraceMonitorsMixin", "trace_figures"]
 
 _m, _r = t.monitors.c, t.monitor_runs.c
 
@@ -474,20 +475,69 @@ def _set_summary(conn: sa.Connection, outcome: TraceMonitorRun) -> None:
 
 
 def _stored(row: Any, name: str) -> TraceMonitorRun:
-    from .llm_entities import ActionOutcome, ScoringProgress, TraceError
+    from .llm_codec import outcome_of, scoring_of
 
-    run = _runs.run_from_row(row, name)
     part = json.loads(row.summary_json).get(KIND) or {}
-    scoring = part.get("scoring")
     return TraceMonitorRun(
-        run,
-        None
-        if scoring is None
-        else ScoringProgress(
-            **{k: v for k, v in scoring.items() if k != "errors"},
-            errors=tuple(TraceError(**e) for e in scoring.get("errors") or ()),
-        ),
+        _runs.run_from_row(row, name),
+        scoring_of(part.get("scoring")),
         dict(part.get("figures") or {}),
-        tuple(ActionOutcome(**a) for a in part.get("actions") or ()),
+        tuple(outcome_of(a) for a in part.get("actions") or ()),
         part.get("baseline"),
     )
+
+
+class TraceMonitorsMixin:
+    """The trace-monitor part of the embedded :class:`~loopwright.monitoring.service.
+    MonitoringService` (the ``Monitoring`` protocol's ``*trace_monitor*`` methods)."""
+
+    store: Store
+    _actor: str | None
+    _clock: Callable[[], int]
+
+    def create_trace_monitor(
+        self,
+        name: str,
+        *,
+        traces: TraceSelection,
+        scorers: Sequence[str],
+        sample_rate: float = 1.0,
+        baseline: str = "approved",
+        window: timedelta = timedelta(hours=1),
+        every: timedelta | None = None,
+        tests: Sequence[str] = (),
+        thresholds: Mapping[str, float] | None = None,
+        alerts: Sequence[str] = (),
+        actions: Sequence[AlertAction] = (),
+        webhook: str | None = None,
+        webhook_format: Literal["json", "slack"] = "json",
+        description: str | None = None,
+        max_scored_per_pass: int = 200,
+        max_window_traces: int = 20_000,
+    ) -> TraceMonitor:
+        """A new monitor of LLM traffic (see :meth:`TraceMonitorService.create`)."""
+        return self._trace_monitors().create(
+            name, traces=traces, scorers=scorers, sample_rate=sample_rate, baseline=baseline,
+            window=window, every=every, tests=tests, thresholds=thresholds, alerts=alerts,
+            actions=actions, webhook=webhook, webhook_format=webhook_format,
+            description=description, max_scored_per_pass=max_scored_per_pass,
+            max_window_traces=max_window_traces,
+        )  # fmt: skip
+
+    def get_trace_monitor(self, name: str) -> TraceMonitor:
+        """The trace monitor called ``name``."""
+        return self._trace_monitors().get(name)
+
+    def run_trace_monitor(self, name: str, *, at: datetime | None = None) -> TraceMonitorRun:
+        """A pass of the trace monitor now (or over the window ending at ``at``), with its
+        scoring, figures and actions."""
+        return self._trace_monitors().run(name, at=at)
+
+    def trace_monitor_history(
+        self, name: str, *, limit: int = 100
+    ) -> builtins.list[TraceMonitorRun]:
+        """The trace monitor's passes, newest window first."""
+        return self._trace_monitors().history(name, limit=limit)
+
+    def _trace_monitors(self) -> TraceMonitorService:
+        return TraceMonitorService(self.store, actor=self._actor, clock=self._clock)

@@ -312,30 +312,6 @@ def watched(selection: TraceSelection) -> str:
 
 def trace_monitor(monitor: Monitor, spec: Mapping[str, Any]) -> TraceMonitor:
     """A stored trace monitor from its :class:`Monitor` and stored spec."""
-    doc = spec[KIND]
-    sel = doc["selection"]
-    return TraceMonitor(
-        monitor=monitor,
-        selection=TraceSelection(
-            sel.get("gateway_route"),
-            sel.get("prompt"),
-            sel.get("deployment"),
-            tuple(sel.get("experiment_ids") or ()),
-        ),
-        sample_rate=float(doc["sample_rate"]),
-        scorers=tuple(doc.get("scorers") or ()),
-        baseline=str(doc["baseline"]),
-        actions=tuple(
-            AlertAction(
-                a["kind"],
-                a.get("on"),
-                a.get("alias"),
-                a.get("dataset"),
-                a.get("endpoint"),
-                a.get("model"),
-            )
-            for a in doc.get("actions") or ()
-        ),
-        max_scored_per_pass=int(doc.get("max_scored_per_pass") or 200),
-        max_window_traces=int(doc.get("max_window_traces") or 20_000),
-    )
+    from .llm_codec import trace_monitor_of
+
+    return trace_monitor_of(monitor, spec[KIND])

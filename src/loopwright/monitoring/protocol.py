@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         Task,
         VariantComparison,
     )
+    from .llm_entities import AlertAction, TraceMonitor, TraceMonitorRun, TraceSelection
 
 __all__ = ["Monitoring"]
 
@@ -181,6 +182,49 @@ class Monitoring(Protocol):
     ) -> VariantComparison:
         """Compare the deployment's variants on ``metric`` (default: accuracy with labels, else
         the mean prediction) with a confidence interval and a significance test."""
+        ...
+
+    # --- trace monitors (LLM traffic) -----------------------------------------------------------
+
+    def create_trace_monitor(
+        self,
+        name: str,
+        *,
+        traces: TraceSelection,
+        scorers: Sequence[str],
+        sample_rate: float = 1.0,
+        baseline: str = "approved",
+        window: timedelta = timedelta(hours=1),
+        every: timedelta | None = None,
+        tests: Sequence[str] = (),
+        thresholds: Mapping[str, float] | None = None,
+        alerts: Sequence[str] = (),
+        actions: Sequence[AlertAction] = (),
+        webhook: str | None = None,
+        webhook_format: Literal["json", "slack"] = "json",
+        description: str | None = None,
+        max_scored_per_pass: int = 200,
+        max_window_traces: int = 20_000,
+    ) -> TraceMonitor:
+        """A new monitor of the traces ``traces`` selects: a ``sample_rate`` share scored by
+        ``scorers`` (registered ``name/3`` or ``builtin:NAME``), each window compared with
+        ``baseline`` (``approved``, ``evaluation:RUN_ID``, ``window:SINCE/UNTIL``); ``actions``
+        are what its alerts start (see :mod:`loopwright.monitoring.llm_entities`)."""
+        ...
+
+    def get_trace_monitor(self, name: str) -> TraceMonitor:
+        """The trace monitor called ``name``."""
+        ...
+
+    def run_trace_monitor(self, name: str, *, at: datetime | None = None) -> TraceMonitorRun:
+        """A pass of the trace monitor over the window ending at ``at`` (default: now), stored
+        as ``run`` stores it, with its scoring progress, figures and actions."""
+        ...
+
+    def trace_monitor_history(
+        self, name: str, *, limit: int = 100
+    ) -> builtins.list[TraceMonitorRun]:
+        """The trace monitor's passes, newest window first (at most ``limit``)."""
         ...
 
     # --- alerts ----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from ._window import (
     span_ms,
 )
 from .entities import Monitor, MonitorRun
+from .llm_service import TraceMonitorsMixin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +83,7 @@ _STATUSES = ("open", "resolved")
 _m, _r, _res = t.monitors.c, t.monitor_runs.c, t.monitor_results.c
 
 
-class MonitoringService(Audited):
+class MonitoringService(TraceMonitorsMixin, Audited):
     """Monitors, references and runs on the stores; labels, performance and variants on the
     prediction log.
 

@@ -34,6 +34,7 @@ from ..monitoring.entities import (
 from ..serving._log_files import check_deployment_name, utc
 from ..serving._prediction_read import bounds
 from ._http import Http
+from .llm_monitoring import RemoteTraceMonitorsMixin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -229,7 +230,7 @@ def variant_comparison(data: Json) -> VariantComparison:
     )
 
 
-class RemoteMonitoring:
+class RemoteMonitoring(RemoteTraceMonitorsMixin):
     """Monitoring on a Loopwright server (changes need an editor token; reading, a viewer)."""
 
     def __init__(self, http: Http) -> None:
