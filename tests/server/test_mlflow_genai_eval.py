@@ -96,12 +96,6 @@ def test_malformed_calls_and_online_config(live_server: LiveServer) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
-@pytest.mark.xfail(
-    reason="builder T's MLflow trace search does not take MLflow's filter on attributes.run_id "
-    "(POST /api/3.0/mlflow/traces/search answers 'unknown column run_id'), which "
-    "mlflow.genai.evaluate sends after scoring",
-    strict=False,
-)
 def test_mlflow_genai_evaluate_against_our_server(
     mlflow_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -122,3 +116,8 @@ def test_mlflow_genai_evaluate_against_our_server(
         data=dataset, predict_fn=lambda question: str(eval(question)), scorers=[exact]
     )
     assert result.metrics["exact/mean"] == 1.0
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+    assert len(traces) == 2  # one trace per row, each with the scorer's assessment
+    assert all(t.search_assessments(name="exact")[0].value is True for t in traces)
