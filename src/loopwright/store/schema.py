@@ -739,12 +739,15 @@ step_runs = sa.Table(
 # --- the loop: gates, schedules, loops (revision 0011) -----------------------------------------
 
 # A gate checked on one model version and holdout dataset version: each rule's value and verdict.
+# A gate checked on a model version (a holdout) or, from revision 0017, on a model or prompt
+# version's evaluation run (evaluation_run_id; evidence_json keeps the dataset's content hash
+# and the scorer and judge versions as the run recorded them).
 gate_results = sa.Table(
     "gate_results",
     metadata,
     _id(primary_key=True),
     sa.Column("gate", sa.String(limits.LOOP_NAME), nullable=False),
-    _fk("model_version_id", "model_versions.id"),
+    _fk("model_version_id", "model_versions.id", nullable=True),
     _fk("dataset_version_id", "dataset_versions.id", nullable=True, ondelete="SET NULL"),
     sa.Column("dataset", sa.String(600), nullable=False),
     sa.Column("champion_version", sa.Integer),
@@ -755,7 +758,11 @@ gate_results = sa.Table(
     _fk("pipeline_run_id", "pipeline_runs.id", nullable=True, ondelete="SET NULL"),
     sa.Column("created_by", sa.String(200), nullable=False),
     _ms("created_at"),
+    _fk("prompt_version_id", "prompt_versions.id", nullable=True),
+    _fk("evaluation_run_id", "runs.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("evidence_json", sa.Text),
     sa.Index(None, "model_version_id", "created_at"),
+    sa.Index(None, "prompt_version_id", "created_at"),
 )
 
 # A job started by a trigger: a pipeline (module:function) or a loop's iteration.
