@@ -26,6 +26,7 @@ from ._output import (
     handle_errors,
     print_table,
 )
+from .data import _parse_pairs
 
 if TYPE_CHECKING:
     from ..prompts.entities import Prompt, PromptVersion
@@ -37,16 +38,6 @@ app = typer.Typer(
     help="Prompt templates as registry items: versions, aliases under approval, diffs.",
     no_args_is_help=True,
 )
-
-
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    found = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"{what} {item!r} must look like key=value")
-        found[key] = value
-    return found
 
 
 def _document(text: str | None, what: str) -> Any:
@@ -169,7 +160,7 @@ def register(
                 commit_message=message,
                 model_config=_document(model_config, "--model-config"),
                 response_format=_document(response_format, "--response-format"),
-                tags=_pairs(tag, "tag"),
+                tags=_parse_pairs(tag, "tag"),
                 skip_if_unchanged=skip_if_unchanged,
             )
     if json_output:
@@ -189,7 +180,7 @@ def list_prompts(
 ) -> None:
     """Prompts by name."""
     with handle_errors(), state(ctx).client() as client:
-        found = client.prompts.search(query, tags=_pairs(tag, "tag"), limit=limit)
+        found = client.prompts.search(query, tags=_parse_pairs(tag, "tag"), limit=limit)
     if json_output:
         emit_json([_prompt_dict(p) for p in found])
         return
@@ -330,7 +321,7 @@ def format_prompt(
 ) -> None:
     """Print the version's template with the variables filled in (chat messages as JSON)."""
     with handle_errors(), state(ctx).client() as client:
-        filled = client.prompts.format(uri, **_pairs(var, "variable"))
+        filled = client.prompts.format(uri, **_parse_pairs(var, "variable"))
     typer.echo(filled if isinstance(filled, str) else json.dumps(filled, indent=2))
 
 

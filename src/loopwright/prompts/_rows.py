@@ -11,15 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import InvalidInput, NotFound
-from ..registry._queries import request_rule
-from ..registry.entities import ApprovalDecision, ApprovalPolicy, ApprovalRequest, ApprovalRule
+from ..registry.entities import ApprovalPolicy, ApprovalRule
 from ..store import schema as t
 from ..store.named import KNOWN_NAMES
 from .entities import Prompt, PromptVersion
 
 __all__ = [
     "load_prompts",
-    "load_requests",
     "load_versions",
     "policy_of",
     "prompt_row",
@@ -184,57 +182,3 @@ def load_prompts(conn: sa.Connection, rows: Sequence[Row]) -> list[Prompt]:
         )
         for row in rows
     ]
-
-
-def load_requests(conn: sa.Connection, rows: Sequence[Row]) -> list[ApprovalRequest]:
-    """Approval requests about prompt versions, with their decisions."""
-    d = t.approval_decisions.c
-    decisions: dict[str, list[ApprovalDecision]] = defaultdict(list)
-    for row in conn.execute(
-        sa.select(t.approval_decisions)
-        .where(d.request_id.in_([row.id for row in rows]))
-        .order_by(d.created_at, d.id)
-    ):
-        decisions[row.request_id].append(
-            ApprovalDecision(
-                row.id,
-                row.request_id,
-                row.actor,
-                row.role,
-                row.decision,
-                row.comment,
-                row.created_at,
-            )
-        )
-    versions = {
-        row.id: (row.name, row.version)
-        for row in conn.execute(
-            sa.select(_v.id, _v.version, _p.name)
-            .join(t.prompts, _p.id == _v.prompt_id)
-            .where(_v.id.in_({row.prompt_version_id for row in rows}))
-        )
-    }
-    loaded = []
-    for row in rows:
-        rule, _ = request_rule(row.rule_json, f"{row.action}:{row.target}")
-        name, number = versions[row.prompt_version_id]
-        loaded.append(
-            ApprovalRequest(
-                id=row.id,
-                model=name,
-                version=number,
-                version_id=row.prompt_version_id,
-                action=row.action,
-                target=row.target,
-                status=row.status,
-                requested_by=row.requested_by,
-                comment=row.comment,
-                rule=rule,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-                resolved_at=row.resolved_at,
-                decisions=tuple(decisions[row.id]),
-                subject_kind="prompt",
-            )
-        )
-    return loaded

@@ -26,12 +26,12 @@ from ..registry._approval_core import (
     record_decision,
 )
 from ..registry._base import check_alias
-from ..registry._queries import request_rule
+from ..registry._queries import load_requests, request_rule
 from ..registry.entities import ApprovalRequest
 from ..store import schema as t
 from ..store.named import Audited
 from ..store.upsert import upsert
-from ._rows import load_requests, load_versions, policy_of, prompt_row, version_row
+from ._rows import load_versions, policy_of, prompt_row, version_row
 from .entities import PromptAliasChange
 
 __all__ = ["PromptApprovals"]
@@ -167,6 +167,7 @@ class PromptApprovals(Audited):
             )
 
     def _requests(self, conn: sa.Connection, *terms: Any) -> list[ApprovalRequest]:
+        """Requests about prompt versions matching ``terms``, oldest first."""
         rows = conn.execute(
             sa.select(t.approval_requests)
             .where(_r.subject_kind == "prompt", *terms)

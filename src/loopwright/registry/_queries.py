@@ -227,6 +227,7 @@ def request_rule(raw: str | None, fallback_target: str) -> tuple[ApprovalRule, b
 
 
 def load_requests(conn: sa.Connection, rows: Sequence[Row]) -> list[ApprovalRequest]:
+    """Approval requests (of models or prompts) with their decisions."""
     ids = [row.id for row in rows]
     d = t.approval_decisions.c
     decisions: dict[str, list[ApprovalDecision]] = defaultdict(list)
@@ -244,24 +245,18 @@ def load_requests(conn: sa.Connection, rows: Sequence[Row]) -> list[ApprovalRequ
                 row.created_at,
             )
         )
-    versions = {
-        row.id: (row.name, row.version)
-        for row in conn.execute(
-            sa.select(_v.id, _v.version, _m.name)
-            .join(t.registered_models, _m.id == _v.model_id)
-            .where(_v.id.in_({row.version_id for row in rows}))
-        )
-    }
+    versions = _subject_versions(conn, rows)
     loaded = []
     for row in rows:
         rule, archive = request_rule(row.rule_json, f"{row.action}:{row.target}")
-        model, number = versions[row.version_id]
+        version_id = row.version_id if row.subject_kind == "model" else row.prompt_version_id
+        model, number = versions[version_id]
         loaded.append(
             ApprovalRequest(
                 id=row.id,
                 model=model,
                 version=number,
-                version_id=row.version_id,
+                version_id=version_id,
                 action=row.action,
                 target=row.target,
                 status=row.status,
@@ -273,6 +268,31 @@ def load_requests(conn: sa.Connection, rows: Sequence[Row]) -> list[ApprovalRequ
                 resolved_at=row.resolved_at,
                 decisions=tuple(decisions[row.id]),
                 archive_existing=archive,
+                subject_kind=row.subject_kind,
             )
         )
     return loaded
+
+
+def _subject_versions(conn: sa.Connection, rows: Sequence[Row]) -> dict[str, tuple[str, int]]:
+    """Version id -> (name, number) of what the requests are about: model versions, and prompt
+    versions (``subject_kind`` ``prompt``, see ``loopwright.prompts``)."""
+    found: dict[str, tuple[str, int]] = {}
+    model_versions = {row.version_id for row in rows if row.version_id is not None}
+    if model_versions:
+        query = (
+            sa.select(_v.id, _m.name, _v.version)
+            .join(t.registered_models, _m.id == _v.model_id)
+            .where(_v.id.in_(model_versions))
+        )
+        found.update((id_, (name, number)) for id_, name, number in conn.execute(query))
+    prompt_versions = {row.prompt_version_id for row in rows if row.prompt_version_id is not None}
+    if prompt_versions:
+        pv, p = t.prompt_versions.c, t.prompts.c
+        query = (
+            sa.select(pv.id, p.name, pv.version)
+            .join(t.prompts, p.id == pv.prompt_id)
+            .where(pv.id.in_(prompt_versions))
+        )
+        found.update((id_, (name, number)) for id_, name, number in conn.execute(query))
+    return found
