@@ -12,8 +12,9 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,7 +193,8 @@ class EvaluateMixin:
         chosen = self._scorers(scorers, require_approved)
         if not chosen:
             raise InvalidInput("evaluate needs at least one scorer")
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        scoring = (s for s, _ in chosen.values())
+        with _pooled(call, *scoring), ThreadPoolExecutor(max_workers=max_workers) as pool:
             rows = list(pool.map(lambda r: _row(call, r, chosen), records))
         aggregates = _aggregates(rows, chosen)
         described = {n: d for n, (_, d) in chosen.items()}
@@ -328,7 +330,7 @@ class EvaluateMixin:
         )
         key = label or loaded.name
         labelled = [r for r in records if key in r.expectations]
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        with _pooled(loaded), ThreadPoolExecutor(max_workers=max_workers) as pool:
             scores = list(
                 pool.map(
                     lambda r: loaded.score(
@@ -364,6 +366,16 @@ class EvaluateMixin:
                 {**metrics, "n": result.n, "skipped": result.skipped, "dataset_digest": digest},
             )
         return result
+
+
+@contextmanager
+def _pooled(*parts: Any) -> Iterator[None]:
+    """Judges and prompt targets keep one HTTP client for the whole evaluation."""
+    with ExitStack() as stack:
+        for part in parts:
+            if hasattr(part, "pooled"):
+                stack.enter_context(part.pooled())
+        yield
 
 
 def _without(record: EvalRecord, key: str) -> dict[str, Any]:

@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,7 +84,20 @@ class PromptTarget:
         self.model = model
         self.api_key = api_key
         self.timeout_s = timeout_s
+        self._client: Any = None
         self.name = str(getattr(prompt, "uri", None) or f"prompt:{getattr(prompt, 'name', '?')}")
+
+    @contextmanager
+    def pooled(self) -> Iterator[None]:
+        """Reuse one HTTP client for the calls made inside the block (an evaluation's rows)."""
+        import httpx
+
+        self._client = httpx.Client(timeout=self.timeout_s)
+        try:
+            yield
+        finally:
+            client, self._client = self._client, None
+            client.close()
 
     def __call__(self, inputs: Mapping[str, Any]) -> Call:
         import httpx
@@ -93,13 +107,13 @@ class PromptTarget:
             [{"role": "user", "content": formatted}] if isinstance(formatted, str) else formatted
         )
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {"model": self.model, "messages": messages}
+        url = f"{self.endpoint}/chat/completions"
         start = time.perf_counter()
-        response = httpx.post(
-            f"{self.endpoint}/chat/completions",
-            json={"model": self.model, "messages": messages},
-            headers=headers,
-            timeout=self.timeout_s,
-        )
+        if self._client is not None:
+            response = self._client.post(url, json=body, headers=headers)
+        else:
+            response = httpx.post(url, json=body, headers=headers, timeout=self.timeout_s)
         took = (time.perf_counter() - start) * 1000
         response.raise_for_status()
         data = response.json()
