@@ -3,11 +3,12 @@ fresh home, once on SQLite and once on PostgreSQL; and the MLflow client pointed
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,49 @@ def serve(settings: Settings, *, auth: bool) -> Iterator[str]:
 def serve_app() -> Callable[..., AbstractContextManager[str]]:
     """:func:`serve` for fixtures in folders below (``with serve_app(settings, auth=True)``)."""
     return serve
+
+
+@pytest.fixture(scope="session")
+def module_server(
+    serve_app: Callable[..., AbstractContextManager[str]],
+    pg_database: Callable[[], AbstractContextManager[str]],
+) -> Callable[..., AbstractContextManager[LiveServer]]:
+    """For a module-scoped server fixture parametrized ``sqlite``/``postgres``:
+    ``with module_server(request, tmp_path_factory, users=(("ada", "editor"),)) as server``
+    serves a fresh home (auth on when ``users`` get tokens), ``LOOPWRIGHT_*`` cleared first:
+    module fixtures run before the per-test isolation does."""
+
+    @contextmanager
+    def start(
+        request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory,
+        *,
+        users: tuple[tuple[str, str], ...] = (),
+        user: str = "server-admin",
+        **settings: object,
+    ) -> Iterator[LiveServer]:
+        from loopwright.governance.tokens import TokenService
+        from loopwright.governance.users import UserService
+        from loopwright.store.home import open_store
+
+        isolated = pytest.MonkeyPatch()
+        for name in list(os.environ):
+            if name.startswith("LOOPWRIGHT_") and not name.startswith("LOOPWRIGHT_TEST_"):
+                isolated.delenv(name)
+        request.addfinalizer(isolated.undo)
+        home = tmp_path_factory.mktemp("server-home")
+        sqlite = nullcontext(f"sqlite:///{home / 'loopwright.db'}")
+        with pg_database() if request.param == "postgres" else sqlite as db_uri:
+            found = resolve_settings(home=home, db_uri=db_uri, user=user, **settings)
+            tokens = {}
+            with open_store(found) as store:
+                for name, role in users:
+                    UserService(store, actor=user).add(name, role)
+                    tokens[name] = TokenService(store, actor=user).create(name).secret
+            with serve_app(found, auth=bool(users)) as url:
+                yield LiveServer(url, home, db_uri, found, tokens)
+
+    return start
 
 
 @pytest.fixture

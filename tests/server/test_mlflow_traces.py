@@ -4,16 +4,12 @@ default asynchronous export, ``mlflow.get_trace`` / ``search_traces``, trace tag
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
-
-from loopwright.config import resolve_settings
 
 # MLflow's tracing swallows its own warnings' exceptions (-W error) and drops the trace.
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -25,20 +21,10 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 def url(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    serve_app: Callable[..., AbstractContextManager[str]],
-    pg_database: Callable[[], AbstractContextManager[str]],
+    module_server: Callable[..., AbstractContextManager[Any]],
 ) -> Iterator[str]:
-    isolated = pytest.MonkeyPatch()  # module-scoped: clear LOOPWRIGHT_* here too
-    for name in list(os.environ):
-        if name.startswith("LOOPWRIGHT_") and not name.startswith("LOOPWRIGHT_TEST_"):
-            isolated.delenv(name)
-    request.addfinalizer(isolated.undo)
-    home: Path = tmp_path_factory.mktemp("mlflow-traces")
-    sqlite = nullcontext(f"sqlite:///{home / 'loopwright.db'}")
-    with pg_database() if request.param == "postgres" else sqlite as db_uri:
-        settings = resolve_settings(home=home, db_uri=db_uri, user="server-admin")
-        with serve_app(settings, auth=False) as found:
-            yield found
+    with module_server(request, tmp_path_factory) as server:
+        yield server.url
 
 
 @pytest.fixture

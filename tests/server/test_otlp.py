@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 import loopwright as lw
-from loopwright.config import resolve_settings
 from loopwright.tracing import sdk
 from loopwright.tracing.exporter import TraceExporter
+
+if TYPE_CHECKING:
+    from conftest import LiveServer
 
 USERS = (("boss", "admin"), ("ada", "editor"), ("vic", "viewer"))
 PROTOBUF = {"content-type": "application/x-protobuf"}
@@ -44,32 +45,13 @@ class Served:
 def served(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    serve_app: Callable[..., AbstractContextManager[str]],
-    pg_database: Callable[[], AbstractContextManager[str]],
+    module_server: Callable[..., AbstractContextManager[LiveServer]],
 ) -> Iterator[Served]:
-    from loopwright.governance.tokens import TokenService
-    from loopwright.governance.users import UserService
-    from loopwright.store.home import open_store
-
-    isolated = pytest.MonkeyPatch()  # module-scoped: clear LOOPWRIGHT_* here too
-    for name in list(os.environ):
-        if name.startswith("LOOPWRIGHT_") and not name.startswith("LOOPWRIGHT_TEST_"):
-            isolated.delenv(name)
-    request.addfinalizer(isolated.undo)
-    home: Path = tmp_path_factory.mktemp("otlp-server")
-    sqlite = nullcontext(f"sqlite:///{home / 'loopwright.db'}")
-    with pg_database() if request.param == "postgres" else sqlite as db_uri:
-        settings = resolve_settings(
-            home=home, db_uri=db_uri, user="boss", max_request_bytes=200_000
-        )
-        tokens = {}
-        with open_store(settings) as store:
-            users = UserService(store, actor="boss")
-            for name, role in USERS:
-                users.add(name, role)
-                tokens[name] = TokenService(store, actor="boss").create(name).secret
-        with serve_app(settings, auth=True) as url:
-            yield Served(url, tokens)
+    start = module_server(
+        request, tmp_path_factory, users=USERS, user="boss", max_request_bytes=200_000
+    )
+    with start as server:
+        yield Served(server.url, server.tokens)
 
 
 def test_the_otel_sdk_exporter_records_genai_spans_with_previews(served: Served) -> None:

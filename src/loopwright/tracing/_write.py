@@ -20,7 +20,11 @@ from .caps import TRUNCATED_SPANS_TAG, Prepared
 from .entities import Span, TraceLinks
 from .summary import Summary, summarize
 
-__all__ = ["TRACE_COLUMNS", "write_batch"]
+__all__ = ["SENDER_PREVIEWS_KEY", "TRACE_COLUMNS", "add_links", "lock_traces", "write_batch"]
+
+# Metadata marking previews the sender wrote (MLflow's client, as JSON): spans arriving later
+# (MLflow's asynchronous export sends them after the info at times) keep them.
+SENDER_PREVIEWS_KEY = "lw.previews"
 
 TRACE_COLUMNS = (
     "trace_id",
@@ -53,6 +57,7 @@ def write_batch(
     metadata: Mapping[str, str],
 ) -> None:
     trace_ids = list(prepared.by_trace)
+    lock_traces(conn, trace_ids)
     existing = _existing(conn, trace_ids)
     now = now_ms()
     fresh = [trace_id for trace_id in trace_ids if trace_id not in existing]
@@ -77,6 +82,21 @@ def write_batch(
     statements.insert_many(conn, "trace_metadata", _KV, meta_rows, _REPLACE_VALUE)
     if links is not None:
         add_links(conn, trace_ids, links)
+
+
+def lock_traces(conn: sa.Connection, trace_ids: Sequence[str]) -> None:
+    """On PostgreSQL, hold each trace's lock until the transaction ends: a trace's info and its
+    spans arrive in concurrent requests (MLflow's async export), and both may find it new.
+    SQLite's single writer already serialises them. Taken in sorted order: no deadlock."""
+    if conn.dialect.name != "postgresql" or not trace_ids:
+        return
+    conn.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(id, 14)) "
+            "FROM (SELECT unnest(CAST(:ids AS text[])) AS id ORDER BY 1) AS ids"
+        ),
+        {"ids": sorted(set(trace_ids))},
+    )
 
 
 def add_links(conn: sa.Connection, trace_ids: Sequence[str], links: TraceLinks) -> None:
@@ -139,6 +159,10 @@ def _merge(
     if stored:
         summary = summarize(stored)
         values.update({name: getattr(summary, name) for name in TRACE_COLUMNS[2:11]})
+        m = t.trace_metadata.c
+        kept = sa.select(m.value).where(m.trace_id == trace_id, m.key == SENDER_PREVIEWS_KEY)
+        if conn.execute(kept).first() is not None:
+            del values["request_preview"], values["response_preview"]
     if experiment_id is not None:
         values["experiment_id"] = experiment_id
     conn.execute(sa.update(t.traces).where(t.traces.c.trace_id == trace_id).values(**values))

@@ -26,7 +26,7 @@ from ..store.audit import append_event
 from . import _rows
 from ._assessments import AssessmentStore
 from ._search import search_rows
-from ._write import add_links, write_batch
+from ._write import SENDER_PREVIEWS_KEY, add_links, lock_traces, write_batch
 from .caps import prepare
 from .entities import Span, Trace, TraceLinks, TracePage
 from .summary import preview
@@ -96,6 +96,7 @@ class TracingService(AssessmentStore):
         with self._store.db.write() as conn:
             if experiment_id is not None:
                 self._check_experiment(conn, experiment_id)
+            lock_traces(conn, [trace_id])
             row = conn.execute(sa.select(t.traces).where(c.trace_id == trace_id)).first()
             values: dict[str, Any] = {
                 "request_time": request_time,
@@ -125,6 +126,8 @@ class TracingService(AssessmentStore):
             for table, items in ((t.trace_tags, tags), (t.trace_metadata, metadata)):
                 for key, value in _strings(items, "tag").items():
                     _put(conn, table, trace_id, key, value)
+            if request_preview or response_preview:
+                _put(conn, t.trace_metadata, trace_id, SENDER_PREVIEWS_KEY, "sender")
         return self.get(trace_id, spans=False)
 
     def _check_experiment(self, conn: sa.Connection, experiment_id: str) -> None:
