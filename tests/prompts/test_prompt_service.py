@@ -3,7 +3,8 @@ PostgreSQL; and every refusal of bad input."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydantic import BaseModel
@@ -213,42 +214,26 @@ def test_diff_shows_the_template_and_changed_fields(prompts: PromptService) -> N
     assert prompts.diff("p", 2, 2) == ""
 
 
+def _in_threads(threads: int, work: Callable[[int], object]) -> None:
+    """Run ``work(n)`` in ``threads`` threads at once; re-raise the first failure."""
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(work, n) for n in range(threads)]:
+            future.result()
+
+
 def test_concurrent_registers_get_distinct_gap_free_numbers(
     store: Store, prompts: PromptService
 ) -> None:
     prompts.register("busy", "v0")
-    errors: list[BaseException] = []
 
     def register(n: int) -> None:
-        try:
-            for i in range(5):
-                PromptService(store, actor="ada").register("busy", f"thread {n} #{i}")
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(5):
+            PromptService(store, actor="ada").register("busy", f"thread {n} #{i}")
 
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    numbers = [v.version for v in prompts.versions("busy")]
-    assert numbers == list(range(1, 22))
+    _in_threads(4, register)
+    assert [v.version for v in prompts.versions("busy")] == list(range(1, 22))
 
 
 def test_concurrent_first_registers_create_the_prompt_once(store: Store) -> None:
-    errors: list[BaseException] = []
-
-    def register(n: int) -> None:
-        try:
-            PromptService(store, actor="ada").register("fresh", f"text {n}")
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    _in_threads(4, lambda n: PromptService(store, actor="ada").register("fresh", f"text {n}"))
     assert [v.version for v in PromptService(store).versions("fresh")] == [1, 2, 3, 4]

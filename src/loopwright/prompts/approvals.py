@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from ..errors import ApprovalExpired, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..governance.users import find_user
 from ..registry._approval_core import (
+    Decisions,
     check_decider,
     expire_request,
     is_due,
@@ -40,7 +41,7 @@ _r, _a, _v = t.approval_requests.c, t.prompt_aliases.c, t.prompt_versions.c
 _STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
 
 
-class PromptApprovals(Audited):
+class PromptApprovals(Audited, Decisions):
     """Set and delete prompt aliases; list, approve and reject the requests protected moves
     open."""
 
@@ -136,16 +137,6 @@ class PromptApprovals(Audited):
         with self.db.read() as conn:
             self._request_row(conn, request_id)
             return self._requests(conn, _r.id == request_id)[0]
-
-    def approve(self, request_id: str, comment: str | None = None) -> ApprovalRequest:
-        """Approve as the acting user; the last approval needed moves the alias."""
-        return self._decide(request_id, "approve", comment)
-
-    def reject(self, request_id: str, comment: str) -> ApprovalRequest:
-        """Reject as the acting user, saying why; the request closes and nothing moves."""
-        if not isinstance(comment, str) or not comment.strip():
-            raise InvalidInput("a rejection needs a comment saying why (reject(request_id, '...'))")
-        return self._decide(request_id, "reject", comment)
 
     # --- internals ---------------------------------------------------------------------------
 

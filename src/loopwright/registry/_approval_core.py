@@ -16,15 +16,39 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._ids import new_id
-from ..errors import ApprovalNotAllowed, Conflict
+from ..errors import ApprovalNotAllowed, Conflict, InvalidInput
 from ..governance.users import find_user, role_at_least
 from ..store import schema as t
 from ..store.audit import append_event
-from .entities import ApprovalPolicy, ApprovalRule
+from .entities import ApprovalPolicy, ApprovalRequest, ApprovalRule
 
-__all__ = ["check_decider", "expire_request", "is_due", "open_request", "record_decision"]
+__all__ = [
+    "Decisions",
+    "check_decider",
+    "expire_request",
+    "is_due",
+    "open_request",
+    "record_decision",
+]
 
 _r = t.approval_requests.c
+
+
+class Decisions:
+    """``approve`` and ``reject`` of a service that decides its requests in ``_decide``."""
+
+    def approve(self, request_id: str, comment: str | None = None) -> ApprovalRequest:
+        """Approve as the acting user; the last approval needed applies the change."""
+        return self._decide(request_id, "approve", comment)
+
+    def reject(self, request_id: str, comment: str) -> ApprovalRequest:
+        """Reject as the acting user, saying why; the request closes and nothing changes."""
+        if not isinstance(comment, str) or not comment.strip():
+            raise InvalidInput("a rejection needs a comment saying why (reject(request_id, '...'))")
+        return self._decide(request_id, "reject", comment)
+
+    def _decide(self, request_id: str, decision: str, comment: str | None) -> ApprovalRequest:
+        raise NotImplementedError
 
 
 def is_due(row: Any, now: int) -> bool:

@@ -32,7 +32,14 @@ import sqlalchemy as sa
 
 from ..errors import ApprovalExpired, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..store import schema as t
-from ._approval_core import check_decider, expire_request, is_due, open_request, record_decision
+from ._approval_core import (
+    Decisions,
+    check_decider,
+    expire_request,
+    is_due,
+    open_request,
+    record_decision,
+)
 from ._base import check_alias, parse_stage
 from ._changes import ChangeBase, check_transition
 from ._queries import load_requests, lock_model, model_row, policy_of, request_rule, resolve_row
@@ -43,7 +50,7 @@ __all__ = ["ApprovalsMixin"]
 _r = t.approval_requests.c
 
 
-class ApprovalsMixin(ChangeBase):
+class ApprovalsMixin(ChangeBase, Decisions):
     """List, open, approve and reject approval requests."""
 
     def requests(
@@ -75,16 +82,6 @@ class ApprovalsMixin(ChangeBase):
             self._expire_due(request_id)
         with self.db.read() as conn:
             return load_requests(conn, [self._request_row(conn, request_id)])[0]
-
-    def approve(self, request_id: str, comment: str | None = None) -> ApprovalRequest:
-        """Approve as the acting user; the last approval needed applies the change."""
-        return self._decide(request_id, "approve", comment)
-
-    def reject(self, request_id: str, comment: str) -> ApprovalRequest:
-        """Reject as the acting user, saying why; the request closes and nothing changes."""
-        if not isinstance(comment, str) or not comment.strip():
-            raise InvalidInput("a rejection needs a comment saying why (reject(request_id, '...'))")
-        return self._decide(request_id, "reject", comment)
 
     # --- internals ---------------------------------------------------------------------------
 
