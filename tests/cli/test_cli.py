@@ -94,6 +94,8 @@ MODEL_JSON_COMMANDS |= {
     for name in ("create", "run", "run-due", "list", "show", "history", "alerts", "compare")
 } | {("monitors", "references", "build"), ("monitors", "references", "list")}
 MODEL_JSON_COMMANDS |= {("monitors", "backfill")}  # its JSON: tests/monitoring/test_ray.py
+# Their JSON: tests/monitoring/test_llm_monitors_cli.py.
+MODEL_JSON_COMMANDS |= {("monitors", "traces", n) for n in ("create", "show", "run", "history")}
 # Their JSON: tests/pipelines/test_pipelines_cli.py and tests/loop/test_*_cli.py, test_lineage.py.
 MODEL_JSON_COMMANDS |= {("pipelines", name) for name in ("run", "resume", "list", "show")}
 MODEL_JSON_COMMANDS |= {("gates", "check"), ("gates", "results"), ("lineage",), ("scheduler",)}

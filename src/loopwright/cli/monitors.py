@@ -27,6 +27,7 @@ from ._output import (
     print_table,
 )
 from ._progress import progress_bar
+from .llm_monitors import app as traces_app
 from .predictions import parse_duration, parse_moment
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ references_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(references_app, name="references")
+app.add_typer(traces_app, name="traces")  # monitors of LLM traffic (cli/llm_monitors.py)
 
 _NAME = Annotated[str, typer.Argument(help="Monitor name.")]
 _TESTS = Annotated[
