@@ -333,33 +333,35 @@ def list_scorers(
     )
 
 
+_SCORER = Annotated[str, typer.Argument(help="The scorer (a judge).")]
+_VERSION = Annotated[int, typer.Argument(help="Its version.", min=1)]
+
+
 @scorers_app.command("request-approval")
 def request_approval(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The scorer (a judge).")],
-    version: Annotated[int, typer.Argument(help="Its version.", min=1)],
-    json_output: bool = JSON_OPTION,
+    ctx: typer.Context, name: _SCORER, version: _VERSION, json_output: bool = JSON_OPTION
 ) -> None:
     """Ask for a judge version to be approved (another approver approves it)."""
-    with handle_errors(), state(ctx).client() as client:
-        found = client.evaluation.request_approval(name, version)
-    if json_output:
-        emit_json(_scorer_dict(found))
-        return
-    console().print(f"approval of {found.ref} requested by {found.approval_requested_by}")
+    _decide(ctx, "request", name, version, json_output)
 
 
 @scorers_app.command("approve")
 def approve(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The scorer (a judge).")],
-    version: Annotated[int, typer.Argument(help="Its version.", min=1)],
-    json_output: bool = JSON_OPTION,
+    ctx: typer.Context, name: _SCORER, version: _VERSION, json_output: bool = JSON_OPTION
 ) -> None:
     """Approve a requested judge version (an approver who neither registered nor asked)."""
+    _decide(ctx, "approve", name, version, json_output)
+
+
+def _decide(ctx: typer.Context, step: str, name: str, version: int, json_output: bool) -> None:
     with handle_errors(), state(ctx).client() as client:
-        found = client.evaluation.approve_scorer(name, version)
+        if step == "request":
+            found = client.evaluation.request_approval(name, version)
+            said = f"approval of {found.ref} requested by {found.approval_requested_by}"
+        else:
+            found = client.evaluation.approve_scorer(name, version)
+            said = f"{found.ref} approved by {found.approved_by}"
     if json_output:
         emit_json(_scorer_dict(found))
-        return
-    console().print(f"{found.ref} approved by {found.approved_by}")
+    else:
+        console().print(said)
