@@ -279,7 +279,9 @@ def test_gateway_all_is_exact_and_resolves() -> None:
 
 
 EXPECTED_MONITORING = [
+    "ActionOutcome",
     "Alert",
+    "AlertAction",
     "AlertRule",
     "Distribution",
     "DriftResult",
@@ -289,7 +291,11 @@ EXPECTED_MONITORING = [
     "Monitoring",
     "Performance",
     "Reference",
+    "ScoringProgress",
     "TestResult",
+    "TraceMonitor",
+    "TraceMonitorRun",
+    "TraceSelection",
     "VariantComparison",
     "VariantEstimate",
 ]

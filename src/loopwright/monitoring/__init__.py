@@ -1,5 +1,6 @@
 """Monitoring: drift and data quality on the prediction log against stored references, delayed
-ground truth and performance over time, variant comparison, alerts and reports."""
+ground truth and performance over time, variant comparison, alerts and reports; and monitors of
+LLM traffic (traces): online scoring, drift against the approved baseline, alerts that act."""
 
 from __future__ import annotations
 
@@ -39,10 +40,30 @@ from .entities import (
 from .entities import (
     VariantEstimate as VariantEstimate,
 )
+from .llm_entities import (
+    ActionOutcome as ActionOutcome,
+)
+from .llm_entities import (
+    AlertAction as AlertAction,
+)
+from .llm_entities import (
+    ScoringProgress as ScoringProgress,
+)
+from .llm_entities import (
+    TraceMonitor as TraceMonitor,
+)
+from .llm_entities import (
+    TraceMonitorRun as TraceMonitorRun,
+)
+from .llm_entities import (
+    TraceSelection as TraceSelection,
+)
 from .protocol import Monitoring as Monitoring
 
 __all__ = [
+    "ActionOutcome",
     "Alert",
+    "AlertAction",
     "AlertRule",
     "Distribution",
     "DriftResult",
@@ -52,7 +73,11 @@ __all__ = [
     "Monitoring",
     "Performance",
     "Reference",
+    "ScoringProgress",
     "TestResult",
+    "TraceMonitor",
+    "TraceMonitorRun",
+    "TraceSelection",
     "VariantComparison",
     "VariantEstimate",
 ]
