@@ -23,6 +23,7 @@ from ..registry._queries import version_row as version_row_of
 from ..store import schema as t
 from ..store.named import Audited
 from ..store.upsert import upsert
+from ._evaluation_gate_records import EvaluationGatesMixin
 from .entities import GateResult, GateSpec, RuleOutcome
 from .gates import check_gate_name
 
@@ -31,6 +32,7 @@ __all__ = ["TAG_PREFIX", "GateService", "reason_of"]
 TAG_PREFIX = "loopwright.gate."
 MAX_RESULTS = 1000
 _g, _v, _m = t.gate_results.c, t.model_versions.c, t.registered_models.c
+_pv, _p = t.prompt_versions.c, t.prompts.c
 
 
 def reason_of(outcomes: Sequence[RuleOutcome]) -> str:
@@ -44,8 +46,8 @@ def reason_of(outcomes: Sequence[RuleOutcome]) -> str:
     return "; ".join(parts)
 
 
-class GateService(Audited):
-    """Gate results on the stores.
+class GateService(EvaluationGatesMixin, Audited):
+    """Gate results on the stores (evaluation gates: :meth:`check_evaluation`).
 
     Args:
         store: the metadata and blob stores.
@@ -71,6 +73,11 @@ class GateService(Audited):
             raise InvalidInput(
                 f"spec must be a GateSpec (loopwright.loop.gates.load_gate_spec), not "
                 f"{type(spec).__name__}"
+            )
+        if spec.kind == "evaluation":
+            raise InvalidInput(
+                f"gate {spec.name!r} is an evaluation gate; its result is computed from the "
+                "stored evaluation run: check_evaluation(spec, subject, evaluation_run_id)"
             )
         gate = check_gate_name(spec.name)
         checked = tuple(_check_outcome(o) for o in outcomes)
@@ -146,32 +153,52 @@ class GateService(Audited):
         return _result(row)
 
     def results(
-        self, *, model: str | None = None, version: int | None = None, limit: int = 50
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        limit: int = 50,
+        prompt: str | None = None,
     ) -> builtins.list[GateResult]:
-        """Results, newest first, optionally of one model (and version)."""
+        """Results, newest first, optionally of one model or prompt (and version)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS:
             raise InvalidInput(f"limit {limit!r} must be 1-{MAX_RESULTS}")
-        if version is not None and model is None:
-            raise InvalidInput("results(version=N) needs model=NAME too")
+        if model is not None and prompt is not None:
+            raise InvalidInput("results() takes model=NAME or prompt=NAME, not both")
+        if version is not None and model is None and prompt is None:
+            raise InvalidInput("results(version=N) needs model=NAME too (or prompt=NAME)")
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
             raise InvalidInput(f"version {version!r} must be a version number")
         query = _query().order_by(_g.created_at.desc(), _g.id.desc()).limit(limit)
         with self.db.read() as conn:
             if model is not None:
                 query = query.where(_m.id == model_row_of(conn, _model_name(model)).id)
-            if version is not None:
-                query = query.where(_v.version == version)
+                if version is not None:
+                    query = query.where(_v.version == version)
+            if prompt is not None:
+                from ..prompts._rows import prompt_row
+
+                query = query.where(_p.id == prompt_row(conn, _model_name(prompt)).id)
+                if version is not None:
+                    query = query.where(_pv.version == version)
             rows = conn.execute(query).all()
         return [_result(r) for r in rows]
 
 
 def _query() -> sa.Select[Any]:
+    """Results with their subject's name and version number: a model's or a prompt's."""
     return sa.select(
-        t.gate_results, _m.name.label("model"), _v.version.label("version")
+        t.gate_results,
+        sa.func.coalesce(_m.name, _p.name).label("model"),
+        sa.func.coalesce(_v.version, _pv.version).label("version"),
+        _p.name.label("prompt_name"),
+        t.dataset_versions.c.content_hash,
     ).select_from(
-        t.gate_results.join(t.model_versions, _v.id == _g.model_version_id).join(
-            t.registered_models, _m.id == _v.model_id
-        )
+        t.gate_results.outerjoin(t.model_versions, _v.id == _g.model_version_id)
+        .outerjoin(t.registered_models, _m.id == _v.model_id)
+        .outerjoin(t.prompt_versions, _pv.id == _g.prompt_version_id)
+        .outerjoin(t.prompts, _p.id == _pv.prompt_id)
+        .outerjoin(t.dataset_versions, t.dataset_versions.c.id == _g.dataset_version_id)
     )
 
 
@@ -220,6 +247,7 @@ def _result(row: Any) -> GateResult:
         )
         for o in json.loads(row.outcomes_json)
     )
+    evidence = json.loads(row.evidence_json) if row.evidence_json else {}
     return GateResult(
         id=row.id,
         gate=row.gate,
@@ -235,4 +263,8 @@ def _result(row: Any) -> GateResult:
         pipeline_run_id=row.pipeline_run_id,
         created_by=row.created_by,
         created_at=row.created_at,
+        subject="prompt" if row.prompt_name is not None else "model",
+        evaluation_run_id=row.evaluation_run_id,
+        dataset_digest=evidence.get("dataset_digest") or row.content_hash,
+        scorers=evidence.get("scorers", {}),
     )

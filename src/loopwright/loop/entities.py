@@ -33,8 +33,9 @@ __all__ = [
 # model's predict, one row at a time), ``fairness`` (the registry's fairness figures by the
 # spec's sensitive columns: demographic_parity_ratio, equal_opportunity_ratio...),
 # ``vs_champion`` (the metric minus the champion's on the same holdout; passes when there is no
-# champion yet, and says so).
-RuleNamespace = Literal["metrics", "latency", "fairness", "vs_champion"]
+# champion yet, and says so); ``evaluation`` (an evaluation gate's: an aggregate of the
+# evaluation run, ``exact_match/mean``, ``failed_rows``, ``rows``, ``latency_ms/mean``...).
+RuleNamespace = Literal["metrics", "latency", "fairness", "vs_champion", "evaluation"]
 Operator = Literal[">=", ">", "<=", "<", "=="]
 
 
@@ -69,8 +70,19 @@ class GateSpec:
     champion: str | None = None
     task: Literal["classification", "regression"] | None = None
     latency_rows: int = 200
+    # ``holdout``: the rules above, scored here on the holdout; ``evaluation``: ``evaluation.*``
+    # rules over a recorded evaluation run on a version of the evaluation dataset ``dataset``
+    # (``target`` is then empty), see :mod:`loopwright.loop.evaluation_gates`.
+    kind: Literal["holdout", "evaluation"] = "holdout"
 
     def to_dict(self) -> dict[str, Any]:
+        if self.kind == "evaluation":
+            return {
+                "name": self.name,
+                "kind": "evaluation",
+                "dataset": self.dataset,
+                "rules": [r.text for r in self.rules],
+            }
         return {
             "name": self.name,
             "dataset": self.dataset,
@@ -98,7 +110,13 @@ class RuleOutcome:
 class GateResult:
     """A gate checked on one model version and one holdout dataset version: each rule, its
     value and verdict. ``reason`` says why it failed (the failed rules with their values), or
-    is empty when it passed."""
+    is empty when it passed.
+
+    An evaluation gate's result (``evaluation_run_id`` set) may be about a prompt version:
+    ``subject`` is then ``prompt`` and ``model``/``version`` name the prompt and its version;
+    ``dataset_digest`` and ``scorers`` are the evaluation run's dataset content hash and scorer
+    (judge) versions, kept with the result.
+    """
 
     id: str
     gate: str
@@ -114,6 +132,15 @@ class GateResult:
     pipeline_run_id: str | None
     created_by: str
     created_at: int
+    subject: Literal["model", "prompt"] = "model"
+    evaluation_run_id: str | None = None
+    dataset_digest: str | None = None
+    scorers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def subject_uri(self) -> str:
+        """``models:/NAME/N`` or ``prompts:/NAME/N``: what the gate was checked on."""
+        return f"{self.subject}s:/{self.model}/{self.version}"
 
 
 # --- schedules and triggers ------------------------------------------------------------------

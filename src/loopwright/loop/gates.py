@@ -67,6 +67,7 @@ _KNOWN: Mapping[str, frozenset[str]] = {
     "latency": LATENCY_METRICS,
     "fairness": FAIRNESS_METRICS,
     "vs_champion": METRICS,
+    "evaluation": frozenset(),
 }
 _OPS: Mapping[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -76,11 +77,16 @@ _OPS: Mapping[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _RULE = re.compile(
-    r"^\s*(?P<namespace>[A-Za-z_][A-Za-z0-9_]*)\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"^\s*(?P<namespace>[A-Za-z_][A-Za-z0-9_]*)\.(?P<name>[A-Za-z_][A-Za-z0-9_./-]*)\s*"
     r"(?P<op>>=|<=|==|>|<)\s*(?P<number>\S+)\s*$"
 )
+# An evaluation run's aggregates are named by its scorers: any name, checked when the gate runs.
+_OPEN_NAMESPACES = frozenset({"evaluation"})
 _GATE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.LOOP_NAME - 1}}}")
-_SPEC_KEYS = ("name", "dataset", "target", "rules", "sensitive", "champion", "task", "latency_rows")
+_SPEC_KEYS = (
+    "name", "kind", "dataset", "target", "rules", "sensitive", "champion", "task", "latency_rows",
+)  # fmt: skip
+_EVALUATION_KEYS = ("name", "kind", "dataset", "rules")
 MAX_LATENCY_ROWS = 10_000
 
 
@@ -105,7 +111,7 @@ def parse_rule(text: str) -> GateRule:
         raise InvalidInput(
             f"gate rule {text!r}: unknown namespace {namespace!r}; use one of {', '.join(_KNOWN)}"
         )
-    if name not in _KNOWN[namespace]:
+    if namespace not in _OPEN_NAMESPACES and name not in _KNOWN[namespace]:
         raise InvalidInput(
             f"gate rule {text!r}: {namespace} has no metric {name!r}; known: "
             f"{', '.join(sorted(_KNOWN[namespace]))}"
@@ -142,6 +148,11 @@ def load_gate_spec(source: str | Path | Mapping[str, Any]) -> GateSpec:
         raise InvalidInput(
             f"a gate spec is a YAML file path or a mapping, not {type(source).__name__}"
         )
+    kind = data.get("kind", "holdout")
+    if kind not in ("holdout", "evaluation"):
+        raise InvalidInput(f"{where}: kind {kind!r} must be holdout or evaluation")
+    if kind == "evaluation":
+        return _evaluation_spec(where, data)
     unknown = sorted(str(k) for k in data if k not in _SPEC_KEYS)
     if unknown:
         raise InvalidInput(f"{where} has unknown keys {unknown}; keys: {', '.join(_SPEC_KEYS)}")
@@ -157,6 +168,12 @@ def load_gate_spec(source: str | Path | Mapping[str, Any]) -> GateSpec:
             f"{where}: rules must be a non-empty list of rules like 'metrics.auc >= 0.85'"
         )
     parsed = tuple(parse_rule(rule) for rule in rules)
+    misplaced = [r.text for r in parsed if r.namespace == "evaluation"]
+    if misplaced:
+        raise InvalidInput(
+            f"{where}: {misplaced[0]!r} reads an evaluation run; put evaluation rules in a gate "
+            "of 'kind: evaluation'"
+        )
     sensitive_value = data.get("sensitive") or []
     if isinstance(sensitive_value, str):
         sensitive_value = [sensitive_value]
@@ -179,6 +196,35 @@ def load_gate_spec(source: str | Path | Mapping[str, Any]) -> GateSpec:
     if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_LATENCY_ROWS:
         raise InvalidInput(f"{where}: latency_rows {rows!r} must be 1-{MAX_LATENCY_ROWS}")
     return GateSpec(name, dataset, target, parsed, sensitive, champion, task, rows)
+
+
+def _evaluation_spec(where: str, data: Mapping[str, Any]) -> GateSpec:
+    """An evaluation gate: ``evaluation.*`` rules over a run on the evaluation dataset."""
+    unknown = sorted(str(k) for k in data if k not in _EVALUATION_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"{where} has unknown keys {unknown}; an evaluation gate takes "
+            f"{', '.join(_EVALUATION_KEYS)}"
+        )
+    missing = [k for k in ("name", "dataset", "rules") if data.get(k) in (None, "")]
+    if missing:
+        raise InvalidInput(f"{where} lacks {', '.join(missing)} (see loopwright.loop.gates)")
+    name = check_gate_name(data["name"])
+    dataset = _text(where, "dataset", data["dataset"], 600)
+    rules = data["rules"]
+    if isinstance(rules, str) or not isinstance(rules, list) or not rules:
+        raise InvalidInput(
+            f"{where}: rules must be a non-empty list like 'evaluation.correct/mean >= 0.9'"
+        )
+    parsed = tuple(parse_rule(rule) for rule in rules)
+    other = [r.text for r in parsed if r.namespace != "evaluation"]
+    if other:
+        raise InvalidInput(
+            f"{where}: {other[0]!r} is not an evaluation rule; an evaluation gate's rules read "
+            "the run's aggregates: 'evaluation.<aggregate> OP NUMBER' (e.g. "
+            "'evaluation.failed_rows <= 0')"
+        )
+    return GateSpec(name, dataset, "", parsed, kind="evaluation")
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:
@@ -249,6 +295,11 @@ def evaluate_gate(
         )
     if not isinstance(spec, GateSpec):
         spec = load_gate_spec(spec)
+    if spec.kind == "evaluation":
+        raise InvalidInput(
+            f"gate {spec.name!r} is an evaluation gate: check it on an evaluation run with "
+            "client.gates.check_evaluation(spec, subject, evaluation_run_id)"
+        )
     parsed = parse_model_uri(model_uri)
     if parsed.kind != "models":
         raise InvalidInput(

@@ -54,10 +54,28 @@ class Gates(Protocol):
         """One result."""
         ...
 
+    def check_evaluation(
+        self,
+        spec: GateSpec | dict[str, Any],
+        subject: str,
+        evaluation_run_id: str,
+        *,
+        pipeline_run_id: str | None = None,
+    ) -> GateResult:
+        """Check an evaluation gate (``kind: evaluation``) on a prompt or model version
+        (``prompts:/NAME/N``, ``models:/NAME@ALIAS``...) with a recorded evaluation run, where
+        the results are stored, and record the result like ``record``; audited."""
+        ...
+
     def results(
-        self, *, model: str | None = None, version: int | None = None, limit: int = 50
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        limit: int = 50,
+        prompt: str | None = None,
     ) -> builtins.list[GateResult]:
-        """Results, newest first, optionally of one model (and version)."""
+        """Results, newest first, optionally of one model or prompt (and version)."""
         ...
 
 

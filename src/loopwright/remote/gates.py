@@ -48,6 +48,10 @@ def gate_result(data: Json) -> GateResult:
         pipeline_run_id=data["pipeline_run_id"],
         created_by=data["created_by"],
         created_at=int(data["created_at"]),
+        subject=data.get("subject", "model"),
+        evaluation_run_id=data.get("evaluation_run_id"),
+        dataset_digest=data.get("dataset_digest"),
+        scorers=data.get("scorers") or {},
     )
 
 
@@ -86,11 +90,38 @@ class RemoteGates:
             raise InvalidInput(f"gate result id {result_id!r} must be a non-empty id")
         return gate_result(self._http.get(f"/gates/results/{quote(result_id, safe='')}"))
 
+    def check_evaluation(
+        self,
+        spec: GateSpec | dict[str, Any],
+        subject: str,
+        evaluation_run_id: str,
+        *,
+        pipeline_run_id: str | None = None,
+    ) -> GateResult:
+        """Have the server check an evaluation gate on ``subject`` with a recorded evaluation
+        run and record the result (the outcomes are computed there, not sent)."""
+        from ..loop.evaluation_gates import spec_of
+
+        body = {
+            "spec": spec_of(spec).to_dict(),
+            "subject": subject,
+            "evaluation_run_id": evaluation_run_id,
+            "pipeline_run_id": pipeline_run_id,
+        }
+        return gate_result(self._http.post("/gates/evaluations", body))
+
     def results(
-        self, *, model: str | None = None, version: int | None = None, limit: int = 50
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        limit: int = 50,
+        prompt: str | None = None,
     ) -> builtins.list[GateResult]:
-        """Results, newest first, optionally of one model (and version)."""
-        found = self._http.get("/gates/results", model=model, version=version, limit=limit)
+        """Results, newest first, optionally of one model or prompt (and version)."""
+        found = self._http.get(
+            "/gates/results", model=model, version=version, limit=limit, prompt=prompt
+        )
         return [gate_result(r) for r in found]
 
 

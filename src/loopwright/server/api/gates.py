@@ -45,6 +45,13 @@ class GateResultIn(Body):
     pipeline_run_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+class EvaluationGateIn(Body):
+    spec: dict[str, Any] = Field(max_length=20)
+    subject: str = Field(min_length=1, max_length=600)
+    evaluation_run_id: str = Field(min_length=1, max_length=64)
+    pipeline_run_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 class OutcomeOut(Out):
     rule: str
     value: float | None
@@ -67,6 +74,10 @@ class GateResultOut(Out):
     pipeline_run_id: str | None
     created_by: str
     created_at: int
+    subject: str
+    evaluation_run_id: str | None
+    dataset_digest: str | None
+    scorers: dict[str, str]
 
 
 def _service(state: State, caller: Identity) -> GateService:
@@ -97,6 +108,21 @@ def record(body: GateResultIn, state: State, caller: Editor) -> GateResultOut:
     return GateResultOut.of(result)
 
 
+@router.post("/evaluations", status_code=201)
+def check_evaluation(body: EvaluationGateIn, state: State, caller: Editor) -> GateResultOut:
+    """Check an evaluation gate on a prompt or model version with a recorded evaluation run:
+    the outcomes are computed here from the stored run, then recorded like any result."""
+    from ...loop.gates import load_gate_spec
+
+    result = _service(state, caller).check_evaluation(
+        load_gate_spec(body.spec),
+        body.subject,
+        body.evaluation_run_id,
+        pipeline_run_id=body.pipeline_run_id,
+    )
+    return GateResultOut.of(result)
+
+
 @router.get("/results")
 def results(
     state: State,
@@ -104,9 +130,12 @@ def results(
     model: Annotated[str | None, Query(min_length=1, max_length=limits.MODEL_NAME)] = None,
     version: Annotated[int | None, Query(ge=1, le=_MAX_VERSION)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    prompt: Annotated[str | None, Query(min_length=1, max_length=limits.PROMPT_NAME)] = None,
 ) -> list[GateResultOut]:
-    """Results, newest first, optionally of one model (and version)."""
-    found = _service(state, caller).results(model=model, version=version, limit=limit)
+    """Results, newest first, optionally of one model or prompt (and version)."""
+    found = _service(state, caller).results(
+        model=model, version=version, limit=limit, prompt=prompt
+    )
     return [GateResultOut.of(r) for r in found]
 
 
