@@ -507,3 +507,27 @@ def test_actions_and_names_refused(store: Store, monitors: TraceMonitorService) 
     monitoring.create("model-drift", deployment="churn-api")
     with pytest.raises(InvalidInput, match=r"use client\.monitoring"):
         monitors.get("model-drift")
+
+
+def test_alerts_fire_the_loops_triggers(
+    store: Store, tracing: TracingService, monitors: TraceMonitorService
+) -> None:
+    from loopwright.client import Client
+    from loopwright.loop.triggers import events, parse_trigger
+
+    record_calls(tracing, start_ms=T0, answers=GOOD)
+    record_calls(tracing, start_ms=T0 + HOUR_MS, answers=BAD, latency_ms=4_000)
+    monitors.create(
+        "looped", traces=ROUTE, scorers=['builtin:max_length:{"limit": 60}'], baseline=BASELINE,
+        alerts=["score.max_length<0.5", "drift_share>0.3"],
+    )  # fmt: skip
+    monitors.run("looped", at=at(T0 + 2 * HOUR_MS))
+    with Client(store.settings) as client:
+        performance = events(client, parse_trigger("performance:looped"), cursor=None)
+        drift = events(client, parse_trigger("drift:looped"), cursor=None)
+        every = events(client, parse_trigger("alert:looped"), cursor=None)
+    assert [e.detail.split(" of monitor")[0] for e in performance] == [
+        "performance alert score.max_length<0.5"
+    ]
+    assert [e.detail.split(" of monitor")[0] for e in drift] == ["drift alert drift_share>0.3"]
+    assert len(every) == 2
