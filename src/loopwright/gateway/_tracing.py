@@ -53,6 +53,7 @@ class CallRecord:
     inputs: Any = None
     outputs: str | None = None
     decisions: tuple[Decision, ...] = ()
+    prompt_version: str | None = None  # "name/N" the target rendered (prompt_targets.py)
 
 
 def open_exporter(store: Store) -> TraceExporter:
@@ -88,6 +89,8 @@ def trace_call(exporter: TraceExporter, call: CallRecord) -> bool:
     }
     if call.cost_usd is not None:
         attributes["lw.cost_usd"] = call.cost_usd
+    if call.prompt_version is not None:
+        attributes["lw.prompt.version"] = call.prompt_version
     failed = call.status >= 400
     spans = [
         Span(
@@ -108,7 +111,10 @@ def trace_call(exporter: TraceExporter, call: CallRecord) -> bool:
                  "gen_ai.evaluation.score.label": decision.action},
             )
         )  # fmt: skip
-    return exporter.submit(spans, links=TraceLinks(gateway_route=call.route))
+    prompts = () if call.prompt_version is None else (call.prompt_version,)
+    return exporter.submit(
+        spans, links=TraceLinks(prompt_versions=prompts, gateway_route=call.route)
+    )
 
 
 def _capped(value: Any) -> Any:

@@ -30,6 +30,7 @@ from ..serving._traffic import check_policy
 from ..serving.entities import Variant
 from ..store import limits
 from .entities import GuardrailSpec, Limits, Price, RouteConfig, Target
+from .prompt_targets import check_prompt_uri
 
 __all__ = ["check_route", "check_route_name", "config_from_json", "config_to_dict"]
 
@@ -39,7 +40,7 @@ _ROUTE_KEYS = {
     "targets", "strategy", "sticky_header", "fallbacks", "retries", "backoff_s", "limits",
     "guardrails", "min_role", "description",
 }  # fmt: skip
-_TARGET_KEYS = {"name", "base_url", "model", "secret", "weight", "timeout_s", "price"}
+_TARGET_KEYS = {"name", "base_url", "model", "secret", "weight", "timeout_s", "price", "prompt"}
 _LIMIT_KEYS = {"requests_per_minute", "tokens_per_minute", "tokens_per_day", "usd_per_day"}
 _GUARD_KEYS = {"check", "stage", "mode", "params", "name"}
 MAX_TARGETS = 20
@@ -119,6 +120,8 @@ def config_to_dict(config: RouteConfig) -> dict[str, Any]:
     for target in (*doc["targets"], *doc["fallbacks"]):
         if target["price"] is None:
             del target["price"]
+        if target["prompt"] is None:
+            del target["prompt"]
     for target in doc["fallbacks"]:
         del target["weight"]
     return doc
@@ -178,6 +181,7 @@ def _target(where: str, doc: object) -> Target:
         weight=_number(f"{where} weight", doc.get("weight", 1.0), low=0, high=1e9),
         timeout_s=_number(f"{where} timeout_s", doc.get("timeout_s", 60.0), low=0.001, high=3600),
         price=None if price is None else _price(f"{where} price", price),
+        prompt=check_prompt_uri(f"{where} ({name})", doc.get("prompt")),
     )
 
 

@@ -59,6 +59,8 @@ class Target:
         timeout_s: per attempt, connect to last byte of a JSON answer or to the first byte of
             a stream.
         price: per-model prices for the usage's cost (None: cost unknown).
+        prompt: a prompt version or alias (``prompts:/support@production``) the gateway
+            renders with the caller's ``prompt_variables`` (``gateway.prompt_targets``).
     """
 
     name: str
@@ -68,6 +70,7 @@ class Target:
     weight: float = 1.0
     timeout_s: float = 60.0
     price: Price | None = None
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from .._ids import new_id, now_ms
+from ..errors import InvalidInput
 from ..governance.users import role_at_least
 from ._openai import answer_text, error_body, request_text, usage_of
 from ._quota import Quota
@@ -39,6 +40,7 @@ from ._tracing import CallRecord, new_trace_id, trace_call
 from ._usage import UsageStats, UsageWriter
 from .entities import GatewayRoute, Target, UsageRecord
 from .guardrails import Decision, run_check
+from .prompt_targets import PromptUnavailable, bind, resolve_prompts, variables_text
 
 if TYPE_CHECKING:
     import httpx
@@ -116,6 +118,7 @@ class Gateway:
         self._transport = transport
         self._routes: dict[str, _Cached] = {}
         self._secrets: dict[str, str] = {}
+        self._prompts: dict[str, Any] = {}  # prompt URI -> version, or why not (prompt_targets)
         self._loaded_at = float("-inf")
         self._reload_lock: asyncio.Lock | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
@@ -145,6 +148,10 @@ class Gateway:
                     for name, route in routes.items()
                 }  # fmt: skip
                 self._secrets = secrets
+                # Prompt versions and aliases are followed at each refresh, route changed or not.
+                self._prompts = await anyio.to_thread.run_sync(
+                    resolve_prompts, self._service.store, routes.values()
+                )
                 self._loaded_at = time.monotonic()
         return self._routes
 
@@ -208,7 +215,7 @@ class Gateway:
                 "rate_limit_error", {"Retry-After": str(wait)},
             )  # fmt: skip
         trace_id = new_trace_id()
-        text = request_text(endpoint, body)
+        text = request_text(endpoint, body) + variables_text(body)
         call = Call(
             name, endpoint, user, stream,
             CallRecord(trace_id, name, endpoint, user, time.time_ns(), 0, 0, stream,
@@ -244,7 +251,14 @@ class Gateway:
         wait: float | None = None
         for target in candidates:
             call.target = target
-            payload = json.dumps({**body, "model": target.model}).encode()
+            try:
+                sent, call.record.prompt_version = bind(call.endpoint, body, target, self._prompts)
+            except PromptUnavailable as exc:
+                status, message, kind = 502, str(exc), "upstream_error"
+                continue  # the route's fallbacks answer instead
+            except InvalidInput as exc:
+                return self._finish_refused(call, 400, str(exc), "invalid_request_error")
+            payload = json.dumps({**sent, "model": target.model}).encode()
             for attempt in range(config.retries + 1):
                 call.record.attempts += 1
                 try:
