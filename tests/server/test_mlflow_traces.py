@@ -179,3 +179,38 @@ def test_malformed_trace_requests_get_mlflow_errors(url: str) -> None:
         )
         assert bad_time.status_code == 400
     assert httpx.get(f"{url}/version").text.startswith("3.")
+
+
+def test_links_before_the_trace_full_text_and_serialized_expectations(url: str) -> None:
+    with httpx.Client(base_url=f"{url}/api/3.0/mlflow", timeout=30) as http:
+        early = "tr-" + "e" * 32
+        linked = http.post("/traces/link-to-run", json={"trace_ids": [early], "run_id": "r" * 32})
+        assert linked.status_code == 200  # the trace comes later (async export): a place is held
+        held = http.get(f"/traces/{early}").json()["trace"]["trace_info"]
+        assert held["state"] == "IN_PROGRESS"
+        info = {
+            "trace_id": early,
+            "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {}},
+            "request_time": "2026-01-01T00:00:00Z",
+            "execution_duration": "0.250s",
+            "state": "OK",
+            "request_preview": "refund my order",
+        }
+        assert http.post("/traces", json={"trace": {"trace_info": info}}).status_code == 200
+        found = http.post("/traces/search", json={"filter": "run_id = '" + "r" * 32 + "'"})
+        assert [t["trace_id"] for t in found.json()["traces"]] == [early]
+        assert found.json()["traces"][0]["execution_duration"] == "0.250s"
+        text = http.post("/traces/search", json={"filter": "trace.text LIKE '%refund%'"})
+        assert [t["trace_id"] for t in text.json()["traces"]] == [early]
+        named = {**info, "trace_id": "tr-1234"}  # MLflow lets a client pick a short id
+        assert http.post("/traces", json={"trace": {"trace_info": named}}).status_code == 200
+        expectation = {
+            "assessment_name": "expected",
+            "expectation": {"value": {"answer": 42}},
+            "source": {"source_type": "HUMAN", "source_id": "ada"},
+        }
+        made = http.post("/traces/tr-1234/assessments", json={"assessment": expectation})
+        serialized = made.json()["assessment"]["expectation"]["serialized_value"]
+        assert serialized == {"serialization_format": "JSON_FORMAT", "value": '{"answer": 42}'}
+        bad = http.post("/traces/search", json={"filter": "trace.text > 'x'"})
+        assert bad.status_code == 400

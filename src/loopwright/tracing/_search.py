@@ -2,9 +2,9 @@
 
 ``status = 'OK'``, ``timestamp_ms > 1700000000000``, ``execution_time_ms >= 500``,
 ``tags.team = 'risk'``, ``run_id = '...'``, ``metadata.`mlflow.sourceRun` = '...'``,
-``link.deployment = 'chat'`` (also ``trace.`` / ``attributes.`` before a column). Order by
-``timestamp_ms`` (the default, newest first), ``execution_time_ms``, ``status``, with
-``DESC``/``ASC``.
+``link.deployment = 'chat'``, ``text LIKE '%refund%'`` (previews, span names and attributes);
+``trace.`` or ``attributes.`` may come before a column. Order by ``timestamp_ms`` (the default,
+newest first), ``execution_time_ms``, ``status``, with ``DESC``/``ASC``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from ..errors import InvalidInput
 from ..store import schema as t
-from ..store.filters import Entity, Field, Kind, Schema, parse, parse_order_by
-from ..store.filters.sql import KeyValues, SqlTarget, where
+from ..store.filters import Comparison, Entity, Field, Filter, Kind, Schema, parse, parse_order_by
+from ..store.filters.sql import KeyValues, SqlTarget, compare, where
 
 __all__ = ["TRACE_COLUMNS", "search_rows"]
 
@@ -55,6 +56,7 @@ TRACE_COLUMNS = Schema(
                 "response_preview": Field(),
                 "experiment_id": Field(),
                 "run_id": Field(),
+                "text": Field(),
             },
             aliases={
                 "state": "status",
@@ -90,6 +92,18 @@ _TARGET = SqlTarget(
 )
 
 
+def _text(comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
+    """``text`` (MLflow's full-text column): the previews, or any span's name or attributes."""
+    if comparison.op not in ("=", "LIKE", "ILIKE"):
+        raise InvalidInput(f"text takes =, LIKE or ILIKE, not {comparison.op}")
+    s = t.spans.c
+    matches = [compare(column, comparison, dialect) for column in (s.name, s.attributes_json)]
+    previews = [
+        compare(column, comparison, dialect) for column in (_c.request_preview, _c.response_preview)
+    ]
+    return sa.or_(sa.exists().where(s.trace_id == _c.trace_id, sa.or_(*matches)), *previews)
+
+
 def search_rows(
     conn: sa.Connection,
     *,
@@ -104,13 +118,15 @@ def search_rows(
     if experiment_ids:
         query = query.where(_c.experiment_id.in_(list(experiment_ids)))
     if filter:
-        query = query.where(*where(parse(filter, TRACE_COLUMNS), _TARGET, conn.dialect.name))
+        found = parse(filter, TRACE_COLUMNS)
+        text = [c for c in found.comparisons if c.entity == "attributes" and c.key == "text"]
+        rest = Filter(tuple(c for c in found.comparisons if c not in text), found.schema)
+        query = query.where(*where(rest, _TARGET, conn.dialect.name))
+        query = query.where(*(_text(c, conn.dialect.name) for c in text))
     ordering = []
     for item in order_by or ():
         key = parse_order_by(item, TRACE_COLUMNS)
-        if key.entity != "attributes":
-            from ..errors import InvalidInput
-
+        if key.entity != "attributes" or key.key == "text":
             raise InvalidInput(f"order_by {item!r}: traces sort by their columns only")
         column = _COLUMNS[key.key]
         ordering.append(column.asc() if key.ascending else column.desc())

@@ -236,9 +236,7 @@ async def delete_tag(trace_id: str, request: Request, state: State, caller: Edit
 def link_prompts(body: LinkPromptsIn, state: State, caller: Editor) -> Response:
     versions = tuple(f"{p.get('name')}/{p.get('version')}" for p in body.prompt_versions)
     with acting_as(caller.user):
-        _service(state).link(
-            [convert.trace_id_in(body.trace_id)], TraceLinks(prompt_versions=versions)
-        )
+        _link(state, [convert.trace_id_in(body.trace_id)], TraceLinks(prompt_versions=versions))
     return reply()
 
 
@@ -246,8 +244,28 @@ def link_prompts(body: LinkPromptsIn, state: State, caller: Editor) -> Response:
 def link_to_run(body: LinkRunIn, state: State, caller: Editor) -> Response:
     ids = [convert.trace_id_in(trace_id) for trace_id in body.trace_ids]
     with acting_as(caller.user):
-        _service(state).link(ids, TraceLinks(run_id=body.run_id))
+        _link(state, ids, TraceLinks(run_id=body.run_id))
     return reply()
+
+
+def _link(state: ServerState, trace_ids: list[str], links: TraceLinks) -> None:
+    """Link, first holding a place for traces not stored yet: MLflow's asynchronous export may
+    deliver a trace after the client linked it. Its info and spans fill the place when they
+    come."""
+    from ..._ids import now_ms
+
+    service = _service(state)
+    stored = {trace.trace_id for trace in service.get_many(trace_ids, spans=False)}
+    for trace_id in trace_ids:
+        if trace_id not in stored:
+            service.record_info(
+                trace_id,
+                experiment_id=None,
+                request_time=now_ms(),
+                duration_ms=None,
+                state="IN_PROGRESS",
+            )
+    service.link(trace_ids, links)
 
 
 @router.post("/traces/delete-traces")

@@ -39,15 +39,19 @@ __all__ = [
 ]
 
 Json = dict[str, Any]
-_HEX32 = re.compile(r"[0-9a-f]{32}")
+# OTel's 32 hex digits, or an id an MLflow client chose for a trace it starts without spans.
+_TRACE_ID = re.compile(r"[0-9a-f]{32}|[A-Za-z0-9_.-]{1,32}")
 _STATUS = {"OK": "STATUS_CODE_OK", "ERROR": "STATUS_CODE_ERROR", "UNSET": "STATUS_CODE_UNSET"}
 SPANS_LOCATION_TAG = "mlflow.trace.spansLocation"
 
 
 def trace_id_in(trace_id: str) -> str:
     bare = trace_id.removeprefix("tr-")
-    if not _HEX32.fullmatch(bare):
-        raise InvalidInput(f"trace id {trace_id[:80]!r}: expected tr-<32 lowercase hex digits>")
+    if not _TRACE_ID.fullmatch(bare):
+        raise InvalidInput(
+            f"trace id {trace_id[:80]!r}: expected tr-<32 lowercase hex digits> "
+            "(or up to 32 letters, digits, '.', '_', '-')"
+        )
     return bare
 
 
@@ -218,7 +222,12 @@ def assessment_out(assessment: Assessment) -> Json:
         "valid": assessment.valid,
     }
     if assessment.kind == "expectation":
-        out["expectation"] = {"value": assessment.value}
+        value = assessment.value
+        if value is None or isinstance(value, int | float | bool | str):
+            out["expectation"] = {"value": value}
+        else:  # lists and objects travel as JSON text, as MLflow writes them
+            serialized = {"serialization_format": "JSON_FORMAT", "value": json.dumps(value)}
+            out["expectation"] = {"serialized_value": serialized}
     else:
         feedback: Json = {"value": assessment.value}
         if assessment.error:
