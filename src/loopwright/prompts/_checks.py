@@ -61,7 +61,7 @@ def check_document(what: str, value: object) -> dict[str, Any] | None:
 def check_prompt_policy(policy: object) -> ApprovalPolicy:
     """A policy for a prompt: the registry's checks, and only alias targets (prompts have no
     stages and take no traffic themselves)."""
-    checked = check_policy(policy)
+    checked = check_policy(policy, gates=True)
     for rule in checked.rules:
         if not rule.target.startswith("alias:"):
             raise InvalidInput(

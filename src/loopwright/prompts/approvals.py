@@ -32,6 +32,7 @@ from ..registry.entities import ApprovalRequest
 from ..store import schema as t
 from ..store.named import Audited
 from ..store.upsert import upsert
+from ._gates import require_passed_gate
 from ._rows import load_versions, policy_of, prompt_row, version_row
 from .entities import PromptAliasChange
 
@@ -63,6 +64,10 @@ class PromptApprovals(Audited, Decisions):
             rule = policy.rule_for(f"alias:{alias}")
             request = None
             if current != target.id and rule is not None:
+                recorded, about = None, {"prompt": name, "version": target.version}
+                if rule.gate is not None:  # the version's evaluation gate first (_gates.py)
+                    about["gate_result_id"] = require_passed_gate(conn, name, target, rule.gate)
+                    recorded = {**rule.to_dict(), "gate_result_id": about["gate_result_id"]}
                 request_id = open_request(
                     conn,
                     actor=self._actor_name(),
@@ -71,7 +76,8 @@ class PromptApprovals(Audited, Decisions):
                     rule=rule,
                     policy=policy,
                     comment=comment,
-                    about={"prompt": name, "version": target.version},
+                    about=about,
+                    recorded=recorded,
                 )
                 request = self._requests(conn, _r.id == request_id)[0]
             elif current != target.id:

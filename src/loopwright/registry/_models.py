@@ -19,6 +19,9 @@ from ._queries import load_models, model_row, policy_of
 from ._search import MODEL_COLUMNS, model_filter, parse
 from .entities import ApprovalPolicy, RegisteredModel, Stage
 
+# A gate's name as loop.gates checks it (the registry does not import the loop).
+_GATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
 __all__ = ["CARD_FIELDS", "ModelsMixin", "check_policy"]
 
 # The model card's user-written sections (the generated parts come from versions and runs).
@@ -39,7 +42,9 @@ CARD_FIELDS = (
 _m = t.registered_models.c
 
 
-def check_policy(policy: object) -> ApprovalPolicy:
+def check_policy(policy: object, *, gates: bool = False) -> ApprovalPolicy:
+    """``policy`` if it is one the registry can apply; ``gates``: rules may name a required
+    evaluation gate (prompts' policies; a model's promotion is gated by its loop)."""
     if not isinstance(policy, ApprovalPolicy):
         raise InvalidInput(f"policy must be an ApprovalPolicy, not {type(policy).__name__}")
     stages = "|".join(s.value for s in Stage)
@@ -57,6 +62,16 @@ def check_policy(policy: object) -> ApprovalPolicy:
             raise InvalidInput(f"rule {rule.target!r}: approvals must be an integer from 1 to 100")
         if rule.role not in ROLES:
             raise InvalidInput(f"rule {rule.target!r}: role must be one of {', '.join(ROLES)}")
+        if rule.gate is not None and not gates:
+            raise InvalidInput(
+                f"rule {rule.target!r}: a model's policy names no gate (a loop gates a model's "
+                "promotion: `loopwright loops`); gate= is for prompts' alias rules"
+            )
+        if rule.gate is not None and not _GATE.fullmatch(str(rule.gate)):
+            raise InvalidInput(
+                f"rule {rule.target!r}: gate {str(rule.gate)[:80]!r} must name a gate (1-100 "
+                "letters, digits, '.', '_' or '-')"
+            )
     if len(set(targets)) != len(targets):
         raise InvalidInput("policy lists the same target twice; give one rule per target")
     if not isinstance(policy.expires_after_s, int) or policy.expires_after_s < 1:

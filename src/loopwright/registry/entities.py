@@ -34,19 +34,31 @@ class ApprovalRule:
 
     ``target`` is ``"stage:Production"``, ``"alias:<name>"`` or ``"traffic"`` (a version may
     take live traffic in a deployment only if approved for it; see ``serving.deployments``).
+    ``gate`` (prompts' alias rules): the version's latest result of this evaluation gate must
+    have passed before a request can open (``loopwright.loop.evaluation_gates``).
     """
 
     target: str
     approvals: int = 1
     role: str = "approver"
+    gate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "approvals": self.approvals, "role": self.role}
+        out: dict[str, Any] = {
+            "target": self.target, "approvals": self.approvals, "role": self.role,
+        }  # fmt: skip
+        if self.gate is not None:
+            out["gate"] = self.gate
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ApprovalRule:
+        gate = data.get("gate")
         return cls(
-            str(data["target"]), int(data.get("approvals", 1)), str(data.get("role", "approver"))
+            str(data["target"]),
+            int(data.get("approvals", 1)),
+            str(data.get("role", "approver")),
+            None if gate is None else str(gate),
         )
 
 

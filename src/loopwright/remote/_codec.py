@@ -75,7 +75,7 @@ def run(data: Json) -> Run:
 
 
 def _rule(data: Json) -> ApprovalRule:
-    return ApprovalRule(data["target"], data["approvals"], data["role"])
+    return ApprovalRule(data["target"], data["approvals"], data["role"], data.get("gate"))
 
 
 def registered_model(data: Json) -> RegisteredModel:

@@ -256,6 +256,7 @@ class RuleIn(Body):
     target: str = Field(min_length=1)
     approvals: int = Field(default=1, ge=1, le=100)
     role: str = "approver"
+    gate: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class PolicyIn(Body):
@@ -302,6 +303,7 @@ class ApprovalRuleOut(Out):
     target: str
     approvals: int
     role: str
+    gate: str | None = None
 
 
 class ApprovalPolicyOut(Out):

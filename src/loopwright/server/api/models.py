@@ -104,7 +104,7 @@ def get_policy(name: str, state: State, caller: Viewer) -> ApprovalPolicyOut:
 def set_policy(name: str, body: PolicyIn, state: State, caller: Admin) -> ApprovalPolicyOut:
     """Replace the approval policy; open requests keep the rule they were opened under."""
     policy = ApprovalPolicy(
-        tuple(ApprovalRule(r.target, r.approvals, r.role) for r in body.rules),
+        tuple(ApprovalRule(r.target, r.approvals, r.role, r.gate) for r in body.rules),
         body.expires_after_s,
     )
     return ApprovalPolicyOut.of(state.registry(caller).set_policy(name, policy).policy)

@@ -174,7 +174,7 @@ def delete(name: str, state: State, caller: Editor) -> None:
 def set_policy(name: str, body: PolicyIn, state: State, caller: Admin) -> PromptOut:
     """Replace the approval policy (alias rules); open requests keep their rule."""
     policy = ApprovalPolicy(
-        tuple(ApprovalRule(r.target, r.approvals, r.role) for r in body.rules),
+        tuple(ApprovalRule(r.target, r.approvals, r.role, r.gate) for r in body.rules),
         body.expires_after_s,
     )
     return PromptOut.of(_service(state, caller).set_policy(name, policy))
