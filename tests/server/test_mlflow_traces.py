@@ -214,3 +214,20 @@ def test_links_before_the_trace_full_text_and_serialized_expectations(url: str) 
         assert serialized == {"serialization_format": "JSON_FORMAT", "value": '{"answer": 42}'}
         bad = http.post("/traces/search", json={"filter": "trace.text > 'x'"})
         assert bad.status_code == 400
+
+
+def test_the_trace_data_file_matches_mlflows_span_dicts(mlflow: Any, url: str) -> None:
+    from mlflow.entities import SpanEvent, TraceData
+
+    mlflow.set_experiment("traces-artifact")
+    with mlflow.start_span(name="test") as span:
+        span.set_attributes({"fruit": "apple"})
+        span.add_event(SpanEvent("test_event", timestamp=99999, attributes={"foo": "bar"}))
+    mlflow.flush_trace_async_logging()
+    response = httpx.get(
+        f"{url}/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": span.trace_id}
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == "attachment; filename=traces.json"
+    (stored,) = TraceData.from_dict(response.json()).spans
+    assert stored.to_dict() == span.to_dict()

@@ -13,6 +13,7 @@ Served under ``/api/2.0/mlflow``, ``/api/3.0/mlflow`` and their ``/ajax-api`` tw
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
@@ -186,6 +187,20 @@ def batch_get(
     assessed = service.assessments_of([trace.trace_id for trace in traces])
     return reply(
         {"traces": [convert.trace_out(trace, assessed.get(trace.trace_id)) for trace in traces]}
+    )
+
+
+@router.get("/get-trace-artifact")
+def trace_artifact(request_id: str, state: State, _: Viewer) -> Response:
+    """The trace-data file MLflow's web UI fetches: ``{"spans": [...]}`` as ``traces.json``."""
+    from fastapi.responses import Response as Plain
+
+    trace = _service(state).get(convert.trace_id_in(request_id))
+    body = {"spans": [convert.span_dict_out(span) for span in trace.spans]}
+    return Plain(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/json",
+        headers={"Content-Disposition": "attachment; filename=traces.json"},
     )
 
 

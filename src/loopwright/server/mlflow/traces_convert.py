@@ -31,6 +31,8 @@ __all__ = [
     "assessment_id_in",
     "assessment_out",
     "duration_ms_in",
+    "mlflow_attributes",
+    "span_dict_out",
     "span_out",
     "time_ms_in",
     "trace_id_in",
@@ -145,23 +147,7 @@ def _b64(hex_id: str) -> str:
 
 def span_out(span: Span) -> Json:
     """A span as OTel's ``Span`` message in JSON, with MLflow's attributes added."""
-    attributes = dict(span.attributes)
-    attributes.setdefault("mlflow.spanType", span.kind)
-    if INPUTS_KEY in attributes:
-        attributes.setdefault("mlflow.spanInputs", attributes.pop(INPUTS_KEY))
-    if OUTPUTS_KEY in attributes:
-        attributes.setdefault("mlflow.spanOutputs", attributes.pop(OUTPUTS_KEY))
-    if INPUT_TOKENS_KEY in attributes or OUTPUT_TOKENS_KEY in attributes:
-        tokens_in = int(attributes.get(INPUT_TOKENS_KEY) or 0)
-        tokens_out = int(attributes.get(OUTPUT_TOKENS_KEY) or 0)
-        attributes.setdefault(
-            "mlflow.chat.tokenUsage",
-            {
-                "input_tokens": tokens_in,
-                "output_tokens": tokens_out,
-                "total_tokens": tokens_in + tokens_out,
-            },
-        )
+    attributes = mlflow_attributes(span)
     out: Json = {
         "trace_id": _b64(span.trace_id),
         "span_id": _b64(span.span_id),
@@ -186,6 +172,55 @@ def span_out(span: Span) -> Json:
     if span.end_ns is not None:
         out["end_time_unix_nano"] = str(span.end_ns)
     return out
+
+
+def span_dict_out(span: Span) -> Json:
+    """A span as MLflow's ``Span.to_dict()`` (its trace-data artifact): attribute values as
+    JSON text."""
+    return {
+        "trace_id": _b64(span.trace_id),
+        "span_id": _b64(span.span_id),
+        "parent_span_id": _b64(span.parent_id) if span.parent_id else None,
+        "name": span.name,
+        "kind": "SPAN_KIND_INTERNAL",
+        "start_time_unix_nano": span.start_ns,
+        "end_time_unix_nano": span.end_ns,
+        "events": [
+            {"name": e.name, "time_unix_nano": e.time_ns, "attributes": dict(e.attributes)}
+            for e in span.events
+        ],
+        "status": {
+            "code": _STATUS.get(span.status, "STATUS_CODE_UNSET"),
+            "message": span.status_message,
+        },
+        "attributes": {
+            key: json.dumps(value, ensure_ascii=False)
+            for key, value in mlflow_attributes(span).items()
+        },
+        "links": [],
+    }
+
+
+def mlflow_attributes(span: Span) -> dict[str, Any]:
+    """The span's attributes with MLflow's own added from ours (kind, inputs, outputs, usage)."""
+    attributes = dict(span.attributes)
+    attributes.setdefault("mlflow.spanType", span.kind)
+    if INPUTS_KEY in attributes:
+        attributes.setdefault("mlflow.spanInputs", attributes.pop(INPUTS_KEY))
+    if OUTPUTS_KEY in attributes:
+        attributes.setdefault("mlflow.spanOutputs", attributes.pop(OUTPUTS_KEY))
+    if INPUT_TOKENS_KEY in attributes or OUTPUT_TOKENS_KEY in attributes:
+        tokens_in = int(attributes.get(INPUT_TOKENS_KEY) or 0)
+        tokens_out = int(attributes.get(OUTPUT_TOKENS_KEY) or 0)
+        attributes.setdefault(
+            "mlflow.chat.tokenUsage",
+            {
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            },
+        )
+    return attributes
 
 
 def _key_values(attributes: Mapping[str, Any]) -> list[Json]:
