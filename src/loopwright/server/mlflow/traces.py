@@ -17,7 +17,7 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import Field
 
@@ -33,8 +33,6 @@ from ._messages import Message
 from ._uris import experiment_id_in
 
 if TYPE_CHECKING:
-    from fastapi import Response
-
     from ...tracing.service import TracingService
     from .._state import ServerState
 
@@ -193,11 +191,9 @@ def batch_get(
 @router.get("/get-trace-artifact")
 def trace_artifact(request_id: str, state: State, _: Viewer) -> Response:
     """The trace-data file MLflow's web UI fetches: ``{"spans": [...]}`` as ``traces.json``."""
-    from fastapi.responses import Response as Plain
-
     trace = _service(state).get(convert.trace_id_in(request_id))
     body = {"spans": [convert.span_dict_out(span) for span in trace.spans]}
-    return Plain(
+    return Response(
         json.dumps(body, ensure_ascii=False),
         media_type="application/json",
         headers={"Content-Disposition": "attachment; filename=traces.json"},
