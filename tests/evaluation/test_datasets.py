@@ -60,7 +60,7 @@ def test_tags_experiments_search_and_delete(client: Client, name: str) -> None:
     with pytest.raises(NotFound, match="no tag 'a'"):
         client.evaluation.delete_tag(name, "a")
     client.evaluation.delete_dataset(name)
-    with pytest.raises(NotFound, match="does not exist"):
+    with pytest.raises(NotFound, match="not found"):
         client.evaluation.get_dataset(name)
 
 

@@ -76,7 +76,7 @@ def test_clean_failures(home: Path, tmp_path: Path) -> None:
     result = lw(home, "eval", "add", "qa", str(bad))
     assert result.exit_code == 1 and "no 'inputs'" in " ".join(result.stderr.split())
     result = lw(home, "eval", "run", "nope", "--scorer", "builtin:json_valid")
-    assert result.exit_code == 1 and "does not exist" in result.stderr
+    assert result.exit_code == 1 and "not found" in result.stderr
     result = lw(home, "eval", "run", "qa", "--scorer", "x", "--target", "no_colon")
     assert result.exit_code == 1 and "module:function" in result.stderr
 

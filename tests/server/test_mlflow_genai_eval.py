@@ -42,13 +42,19 @@ def test_eval_datasets_through_mlflow_are_loopwright_dataset_versions(
         "qa_set"
     ]
     assert search_datasets(filter_string="name LIKE 'nothing%'") == []
+    # An id given as a string: MLflow's client sends it split into characters.
+    client = mlflow.MlflowClient()
+    assert [d.name for d in client.search_datasets(experiment_ids=experiment.experiment_id)] == [
+        "qa_set"
+    ]
+    assert [d.name for d in client.search_datasets(filter_string="tags.t = 'a'")] == ["qa_set"]
 
     with Client(live_server.settings) as client:  # the same store, read directly
         ours = client.evaluation.get_dataset("qa_set")
         assert ours.version == 2 and found.digest == (ours.digest or "")[:32]
         assert client.datasets.get("qa_set@v2").content_hash == ours.digest
     delete_dataset(dataset_id=made.dataset_id)
-    with pytest.raises(mlflow.exceptions.MlflowException, match="does not exist"):
+    with pytest.raises(mlflow.exceptions.MlflowException, match="not found"):
         get_dataset(dataset_id=made.dataset_id)
 
 

@@ -352,7 +352,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
         ).first()
         if row is None and not missing_ok:
             raise NotFound(
-                f"evaluation dataset {ref!r} does not exist; `loopwright eval datasets` lists them"
+                f"evaluation dataset {ref!r} not found; `loopwright eval datasets` lists them"
             )
         return row
 

@@ -102,6 +102,10 @@ def _json_object(text: str | None, what: str) -> dict[str, Any]:
 
 
 def _experiments(state: ServerState, ids: list[str]) -> list[str]:
+    # MLflow's client puts an id passed as a string (experiment_ids="123") into the repeated
+    # field as is, which splits it into characters; a lone id of several characters is meant.
+    if len(ids) > 1 and all(len(i) == 1 for i in ids):
+        ids = ["".join(ids)]
     return [experiment_id_in(state.tracking, i) for i in ids]
 
 
