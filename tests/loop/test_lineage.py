@@ -301,7 +301,7 @@ def test_unknown_subjects_are_refused_naming_what_was_tried(world: World) -> Non
         lineage(client, REQUEST, deployment="other-api")
     with pytest.raises(NotFound, match="no model version and no dataset version"):
         lineage(client, "nothing@v9")
-    with pytest.raises(NotFound, match="no run id, pipeline run id or logged request id"):
+    with pytest.raises(NotFound, match="no run id, pipeline run id, trace id or logged request id"):
         lineage(client, "0" * 32)
     with pytest.raises(NotFound):
         lineage(client, "0" * 32, kind="run")

@@ -37,16 +37,17 @@ def lineage(
     subject: Annotated[
         str,
         typer.Argument(
-            help="A prediction's request id, a run or pipeline run id, a model version "
-            "(NAME@3, models:/NAME/3) or a dataset version (DATASET@v3)."
+            help="A prediction's request id, a run, pipeline run or trace id, a model version "
+            "(NAME@3, models:/NAME/3), a prompt version (prompts:/NAME/3) or a dataset "
+            "version (DATASET@v3)."
         ),
     ],
     kind: Annotated[
         str | None,
         typer.Option(
             "--kind",
-            help="Read SUBJECT as this kind: prediction, run, pipeline_run, model_version or "
-            "dataset_version (default: from its form and lookups).",
+            help="Read SUBJECT as this kind: prediction, run, pipeline_run, model_version, "
+            "dataset_version, trace or prompt_version (default: from its form and lookups).",
         ),
     ] = None,
     since: Annotated[
@@ -62,7 +63,8 @@ def lineage(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Show the lineage of SUBJECT: model version, loop iteration, trigger, pipeline run, steps,
-    commit and dataset versions."""
+    commit and dataset versions; for a trace, the prompt version, its evaluation gate, run and
+    dataset hash, its approvers and the gateway route."""
     from ..loop.lineage import KINDS
     from ..loop.lineage import lineage as walk
 
@@ -118,6 +120,8 @@ _KIND_STYLE = {
     "iteration": "bold magenta",
     "pipeline_run": "bold blue",
     "dataset_version": "bold yellow",
+    "trace": "bold cyan",
+    "prompt_version": "bold green",
 }
 # Trigger kinds whose fire links the event itself (the alert, the dataset version): the
 # trigger's detail only repeats that node's line, so it is left to --json.
@@ -179,6 +183,20 @@ def _detail(node: Node) -> str:
         parts.append(str(a.get("entry_point") or ""))
     elif node.kind == "dataset_version":
         parts = [f"{a.get('files')} file(s)", str(a.get("message") or "")]
+        if a.get("content_hash"):
+            parts.append(f"hash {str(a['content_hash'])[:16]}")
+    elif node.kind == "trace":
+        parts = [format_ms(a.get("request_time")), f"{a.get('duration_ms')} ms"]
+        if a.get("cost_usd") is not None:
+            parts.append(f"${_number(a['cost_usd'])}")
+    elif node.kind == "prompt_version":
+        parts = ["@" + ", @".join(a["aliases"])] if a.get("aliases") else []
+        parts += [str(a.get("commit_message") or ""), format_ms(a.get("created_at"))]
+    elif node.kind == "evaluation_run":
+        shown = [f"{k} {_number(v)}" for k, v in (a.get("aggregates") or {}).items()]
+        parts = [f"{a.get('rows')} rows", *shown[:4]]
+    elif node.kind == "gateway_route":
+        parts = [f"{a.get('strategy')}, revision {a.get('revision')}"]
     elif node.kind == "gate_result":
         failed = a.get("failed_rules") or []
         parts = [f"failed: {'; '.join(failed)}" if failed else "", str(a.get("dataset") or "")]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
 from ._lineage_graph import Edge, LineageGraph, Node, json_attrs
+from ._lineage_llm import LLMWalk
 from .driver import waiting_text
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ _STEP_TAG = "loopwright.step"
 _FEATURE_SERVICE_TAG = "loopwright.feature_service"
 
 
-class Walk:
-    """One walk: the graph being built and what each lookup already answered."""
+class Walk(LLMWalk):
+    """One walk: the graph being built and what each lookup already answered (traces, prompt
+    versions, evaluation runs and gateway routes: :class:`._lineage_llm.LLMWalk`)."""
 
     def __init__(self, client: Client, subject: str) -> None:
         self.client = client
@@ -255,14 +257,22 @@ class Walk:
                     {"rule": o.rule, "value": o.value, "passed": o.passed, "detail": o.detail}
                     for o in result.outcomes
                 ],
+                "subject": result.subject_uri,
                 "dataset": result.dataset,
+                "dataset_digest": result.dataset_digest,
+                "evaluation_run_id": result.evaluation_run_id,
+                "scorers": dict(result.scorers),
                 "champion_version": result.champion_version,
                 "pipeline_run_id": result.pipeline_run_id,
                 "created_by": result.created_by,
                 "created_at": result.created_at,
             },
         )
-        if self._first_visit(node_id) and result.dataset_version_id:
+        if not self._first_visit(node_id):
+            return node_id
+        if result.evaluation_run_id:  # an evaluation gate: its run, then the run's dataset
+            self._link(node_id, self._evaluation_run(result.evaluation_run_id), "evidence")
+        elif result.dataset_version_id:
             self._link(node_id, self._dataset_by_id(result.dataset_version_id), "evaluated_on")
         return node_id
 

@@ -6,7 +6,10 @@ embedded store and through a server. From the subject it follows provenance: a p
 row to its deployment and model version; a model version to the loop iteration that produced it
 (and that iteration's trigger), its source run, its gate results and approval requests; a run to
 its pipeline run and the pipeline's steps, the git commit it ran at and the dataset versions it
-read; a dataset version to its parent versions and the run that produced it. From a subject
+read; a dataset version to its parent versions and the run that produced it; a trace (an LLM
+request) to the prompt version it rendered, that version's evaluation gate results, their
+evaluation runs and dataset versions (content hashes), its approval requests and approvers, and
+the gateway route and deployment that served it (:mod:`._lineage_llm`). From a subject
 that is a dataset version or a run it also follows one step downstream: the runs that read the
 dataset, the model versions the run registered.
 
@@ -44,8 +47,14 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "MAX_NODES", "Edge", "LineageGraph", "Node", "SubjectKind", "lineage"]
 
-SubjectKind = Literal["prediction", "run", "pipeline_run", "model_version", "dataset_version"]
-KINDS: tuple[str, ...] = ("prediction", "run", "pipeline_run", "model_version", "dataset_version")
+SubjectKind = Literal[
+    "prediction", "run", "pipeline_run", "model_version", "dataset_version", "trace",
+    "prompt_version",
+]  # fmt: skip
+KINDS: tuple[str, ...] = (
+    "prediction", "run", "pipeline_run", "model_version", "dataset_version", "trace",
+    "prompt_version",
+)  # fmt: skip
 
 _LOG_COLUMNS = (
     "request_id",
@@ -77,7 +86,8 @@ def lineage(
     - ``models:/NAME/3``, ``models:/NAME@ALIAS``, ``NAME@3``: a model version;
     - ``NAME@v3``: a dataset version, else a model version (``NAME@ALIAS``: a model alias,
       else a dataset alias); the dataset's own spelling wins when both exist;
-    - 32 hex digits: a run, else a pipeline run, else a prediction's request id;
+    - ``prompts:/NAME/3``, ``prompts:/NAME@ALIAS``: a prompt version;
+    - 32 hex digits: a run, else a pipeline run, else a trace, else a prediction's request id;
     - anything else: a prediction's request id.
 
     A prediction is searched in the prediction log from ``since`` (a time, or a span before
@@ -121,6 +131,10 @@ class _Start:
         if kind == "dataset_version":
             found = self._find_dataset(subject, strict=True)
             return self.walk.dataset_version(found, downstream=True)
+        if kind == "trace":
+            return self.walk.trace(self.client.tracing.get(subject, spans=False))
+        if kind == "prompt_version" or subject.startswith("prompts:/"):
+            return self.walk.prompt_version(self.client.prompts.load(subject))
         if subject.startswith("models:/") or "@" in subject:
             return self._by_ref(subject)
         if _HEX_ID.fullmatch(subject):
@@ -132,13 +146,18 @@ class _Start:
                 return self.walk.pipeline_run(subject)
             except NotFound:
                 pass
+            try:
+                return self.walk.trace(self.client.tracing.get(subject, spans=False))
+            except (NotFound, InvalidInput):
+                pass
         try:
             return self._prediction(subject, since, deployment)
         except NotFound as exc:
             if not _HEX_ID.fullmatch(subject):
                 raise
             raise NotFound(
-                f"{subject!r} is no run id, pipeline run id or logged request id; {exc.message}"
+                f"{subject!r} is no run id, pipeline run id, trace id or logged request id; "
+                f"{exc.message}"
             ) from None
 
     def _by_ref(self, subject: str) -> str:
