@@ -267,9 +267,12 @@ def _row(conn: sa.Connection, name: str, version: int | None, scope: str) -> Any
         query = query.where(_s.version == version)
     row = conn.execute(query).first()
     if row is None:
-        if version is None:
+        known = conn.execute(
+            sa.select(sa.func.max(_s.version)).where(_s.scope == scope, _s.name == name)
+        ).scalar()
+        if known is None:
             raise NotFound(_missing(name, scope))
-        raise NotFound(f"scorer {name!r} has no version {version}")
+        raise NotFound(f"scorer {name!r} has no version {version}; versions: 1..{known}")
     return row
 
 
