@@ -32,7 +32,7 @@ from ..store import schema as t
 from .llm_actions import REEVALUATION_PREFIX
 from .llm_entities import TraceSelection
 from .llm_spec import prompt_parts, scorer_column
-from .llm_window import as_text, load_traces, read_traces, scores_of, trace_row
+from .llm_window import as_text, read_traces, scores_of, window_rows
 
 if TYPE_CHECKING:
     from ..prompts.service import PromptService
@@ -115,10 +115,10 @@ def baseline_rows(
     if baseline.startswith("window:"):
         start, end = window_bounds(baseline.removeprefix("window:"))
         fixed = prompt_version if selection.prompt and "/" in selection.prompt else None
-        ids, more = read_traces(tracing, selection, fixed, start, end, limit=limit)
+        ids, more = read_traces(store, selection, fixed, start, end, limit=limit)
         if score is not None:
             score(ids)
-        rows = _trace_rows(store, tracing, ids, scorers)
+        rows = _trace_rows(store, ids, scorers)
         note = (
             f"the baseline window holds more than {limit} traces: the first {limit}"
             if more
@@ -174,7 +174,7 @@ def _evaluation_rows(
     page = tracing.search(None, f"link.run_id = '{run_id}'", max_results=min(limit, 1000))
     if page.traces:
         ids = [trace.trace_id for trace in page.traces]
-        return Baseline(_trace_rows(store, tracing, ids, scorers), f"traces of {what}")
+        return Baseline(_trace_rows(store, ids, scorers), f"traces of {what}")
     names = set(scorers.values())
     rows = []
     for item in _results(store, run_id)[:limit]:
@@ -212,15 +212,17 @@ def _length(value: Any) -> int | None:
 
 
 def _trace_rows(
-    store: Store, tracing: TracingService, ids: Sequence[str], scorers: Mapping[str, str]
+    store: Store, ids: Sequence[str], scorers: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    traces = load_traces(tracing, ids)
     with store.db.read() as conn:
         scores = scores_of(conn, ids, scorers)
+        figures = window_rows(conn, ids)
     rows = []
-    for trace in traces:
-        row = trace_row(trace)
-        for name, value in scores.get(trace.trace_id, {}).items():
+    for trace_id in ids:
+        if trace_id not in figures:
+            continue
+        row = figures[trace_id]
+        for name, value in scores.get(trace_id, {}).items():
             row[scorer_column(name)] = value
         rows.append(row)
     return rows

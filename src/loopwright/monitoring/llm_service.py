@@ -289,12 +289,12 @@ class TraceMonitorService(Audited):
         from .compare import compare
         from .llm_baseline import baseline_rows, resolve_prompt_version
         from .llm_scoring import load_scorers, score_window, scorer_sources
-        from .llm_window import features_table, load_traces, read_traces, scores_of, trace_row
+        from .llm_window import features_table, read_traces, scores_of, window_rows
 
         tracing = self._tracing()
         version = resolve_prompt_version(self._prompts(), monitor.selection)
         ids, more = read_traces(
-            tracing, monitor.selection, version, start, end, limit=monitor.max_window_traces
+            self.store, monitor.selection, version, start, end, limit=monitor.max_window_traces
         )
         versions = () if version is None else (f"prompts:/{version}",)
         if not ids:
@@ -305,10 +305,13 @@ class TraceMonitorService(Audited):
         sources = scorer_sources(scorers)
         with self.db.read() as conn:
             scores = scores_of(conn, ids, sources)
+            per_trace = window_rows(conn, ids)
         current = []
-        for trace in load_traces(tracing, ids):
-            row = trace_row(trace)
-            for scorer, value in scores.get(trace.trace_id, {}).items():
+        for trace_id in ids:
+            if trace_id not in per_trace:
+                continue  # deleted since it was found
+            row = per_trace[trace_id]
+            for scorer, value in scores.get(trace_id, {}).items():
                 row[scorer_column(scorer)] = value
             current.append(row)
         scored_before: list[ScoringProgress] = []

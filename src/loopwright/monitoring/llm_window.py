@@ -28,19 +28,22 @@ from .llm_spec import FEATURES, prompt_parts, scorer_column
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..store.home import Store
     from ..tracing.entities import Span, Trace
     from ..tracing.service import TracingService
 
 __all__ = [
     "as_text",
     "features_table",
+    "load_traces",
     "read_traces",
     "root_io",
+    "scored_pairs",
     "scores_of",
     "selection_filter",
+    "window_rows",
 ]
 
-_PAGE = 1_000
 _CHUNK = 500
 
 
@@ -76,7 +79,7 @@ def _like(name: str) -> str:
 
 
 def read_traces(
-    tracing: TracingService,
+    store: Store,
     selection: TraceSelection,
     prompt_version: str | None,
     start: int,
@@ -85,24 +88,21 @@ def read_traces(
     limit: int,
 ) -> tuple[list[str], bool]:
     """The ids of the selection's traces in ``[start, end)``, oldest first, at most ``limit``,
-    and whether more were left out."""
+    and whether more were left out. One query through tracing's own search (the same filter
+    language and columns as ``client.tracing.search``), reading ids only."""
+    from ..tracing._search import search_rows
+
     query = selection_filter(selection, prompt_version, start, end)
-    experiments = list(selection.experiment_ids) or None
-    ids: list[str] = []
-    token: str | None = None
-    while len(ids) < limit:
-        page = tracing.search(
-            experiments,
-            query,
-            max_results=min(_PAGE, limit - len(ids)),
+    with store.db.read() as conn:
+        ids = search_rows(
+            conn,
+            experiment_ids=list(selection.experiment_ids) or None,
+            filter=query,
             order_by=["timestamp_ms ASC"],
-            page_token=token,
+            limit=limit + 1,
+            offset=0,
         )
-        ids.extend(trace.trace_id for trace in page.traces)
-        token = page.next_page_token
-        if token is None:
-            return ids, False
-    return ids, token is not None
+    return ids[:limit], len(ids) > limit
 
 
 def load_traces(tracing: TracingService, trace_ids: Sequence[str]) -> list[Trace]:
@@ -185,19 +185,44 @@ def scored_pairs(
     return found
 
 
-def trace_row(trace: Trace) -> dict[str, Any]:
-    """The per-trace figures (``FEATURES``) of one trace."""
-    inputs, outputs = root_io(trace)
-    text_in, text_out = as_text(inputs), as_text(outputs)
-    usage = trace.token_usage
-    return {
-        "input_chars": None if text_in is None else len(text_in),
-        "output_chars": None if text_out is None else len(text_out),
-        "input_tokens": None if usage is None else usage.input_tokens,
-        "output_tokens": None if usage is None else usage.output_tokens,
-        "cost_usd": trace.cost_usd,
-        "latency_ms": None if trace.duration_ms is None else float(trace.duration_ms),
-    }
+def window_rows(conn: sa.Connection, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The per-trace figures (``FEATURES``) of many traces, read lean: the summaries and the
+    root spans' attributes only (a root here is a span without a parent; a trace without one
+    falls back to its previews)."""
+    c, s = t.traces.c, t.spans.c
+    out: dict[str, dict[str, Any]] = {}
+    for at in range(0, len(trace_ids), _CHUNK):
+        chunk = trace_ids[at : at + _CHUNK]
+        roots: dict[str, Any] = {}
+        query = (
+            sa.select(s.trace_id, s.attributes_json)
+            .where(s.trace_id.in_(chunk), s.parent_id.is_(None))
+            .order_by(s.start_ns.desc())
+        )
+        for root in conn.execute(query):
+            roots[root.trace_id] = root.attributes_json  # the earliest root wins (read last)
+        summaries = sa.select(
+            c.trace_id, c.duration_ms, c.input_tokens, c.output_tokens, c.cost_usd,
+            c.request_preview, c.response_preview,
+        ).where(c.trace_id.in_(chunk))  # fmt: skip
+        for row in conn.execute(summaries):
+            inputs: Any = row.request_preview or None
+            outputs: Any = row.response_preview or None
+            if row.trace_id in roots:
+                attributes = json.loads(roots[row.trace_id])
+                found_in, found_out = inputs_of(attributes), outputs_of(attributes)
+                inputs = inputs if found_in is None else found_in
+                outputs = outputs if found_out is None else found_out
+            text_in, text_out = as_text(inputs), as_text(outputs)
+            out[row.trace_id] = {
+                "input_chars": None if text_in is None else len(text_in),
+                "output_chars": None if text_out is None else len(text_out),
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "cost_usd": row.cost_usd,
+                "latency_ms": None if row.duration_ms is None else float(row.duration_ms),
+            }
+    return out
 
 
 def features_table(rows: Sequence[Mapping[str, Any]], scorers: Sequence[str]) -> pa.Table:
