@@ -38,19 +38,19 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, LoopwrightError
+from ..errors import InvalidInput, LoopwrightError, NotFound
 
 if TYPE_CHECKING:
     from ..prompts.entities import PromptVersion
     from ..store.home import Store
-    from .entities import GatewayRoute, Target
+    from .entities import GatewayRoute, RouteConfig, Target
 
 __all__ = [
     "PROMPT_VARIABLES",
     "PromptUnavailable",
     "bind",
     "check_prompt_uri",
-    "missing_prompts",
+    "check_prompts",
     "resolve_prompts",
     "variables_text",
 ]
@@ -109,19 +109,24 @@ def resolve_prompts(store: Store, routes: Iterable[GatewayRoute]) -> dict[str, P
     return found
 
 
-def missing_prompts(store: Store, targets: Iterable[Target]) -> list[str]:
-    """Why each prompt the targets name cannot be loaded (empty: all can); a route naming a
-    prompt version or alias that does not exist is refused when it is saved."""
+def check_prompts(store: Store, config: RouteConfig) -> None:
+    """Refuse a route whose targets or fallbacks name a prompt version or alias that cannot be
+    loaded (``NotFound`` naming each), before it is saved."""
     from ..prompts.service import PromptService
 
     service = PromptService(store)
     problems = []
+    targets = (*config.targets, *config.fallbacks)
     for uri in sorted({t.prompt for t in targets if t.prompt is not None}):
         try:
             service.load(uri)
         except LoopwrightError as exc:
-            problems.append(str(exc))
-    return problems
+            problems.append(f"{uri}: {exc}")
+    if problems:
+        raise NotFound(
+            f"the route names prompts that cannot be loaded: {'; '.join(problems)}; register "
+            "the version or set the alias first (client.prompts)"
+        )
 
 
 def variables_text(body: Mapping[str, Any]) -> str:

@@ -40,6 +40,7 @@ from .config import (
     config_to_dict,
 )
 from .entities import GatewayRoute, RouteConfig, SecretInfo, UsageRecord, UsageSummary
+from .prompt_targets import check_prompts
 
 if TYPE_CHECKING:
     from ..store.home import Store
@@ -74,6 +75,7 @@ class GatewayService(Audited):
         """A new route ``name`` with ``config`` (see ``gateway.config``)."""
         check_route_name(name)
         checked = check_route(config)
+        check_prompts(self.store, checked)
         now, actor = self._clock(), self._actor_name()
         with self.db.write() as conn:
             self._check_secrets(conn, checked)
@@ -100,6 +102,7 @@ class GatewayService(Audited):
         """Replace the route's configuration; with ``expect_revision``, only if it is still at
         that revision (else ``Conflict``)."""
         checked = check_route(config)
+        check_prompts(self.store, checked)
         now, actor = self._clock(), self._actor_name()
         with self.db.write() as conn:
             self._check_secrets(conn, checked)

@@ -1,0 +1,299 @@
+"""Issue 19's "done when": a prompt change goes through an evaluation gate, approval, a canary
+through the gateway and promotion; the lineage walk from a production trace then reaches the
+prompt version, the evaluation dataset's content hash and the approver.
+
+A real server with auth on (SQLite and PostgreSQL) and a stub OpenAI-compatible upstream on
+127.0.0.1, driven through the public client (one per user: an editor asks, an approver decides)
+and the gateway's OpenAI-compatible endpoint. The stub answers ``You said: <last message>``, so
+each answer shows which prompt version the gateway rendered.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
+from _judge_stub import serve_in_thread
+from _llm_stub import Stub, run_stub
+
+import loopwright as lw
+from loopwright.client import Client
+from loopwright.config import resolve_settings
+from loopwright.errors import Conflict, InvalidInput, NotFound
+from loopwright.evaluation import PromptTarget
+from loopwright.loop.lineage import lineage
+from loopwright.registry.entities import ApprovalPolicy, ApprovalRule
+
+USERS = (("boss", "admin"), ("ada", "editor"), ("bea", "approver"), ("vic", "viewer"))
+OLD = "Answer: {{ question }}"
+NEW = "Answer politely: {{ question }}"
+QUESTIONS = ("where is my order", "how do I reset my password", "can I pay by card")
+
+
+@lw.scorer
+def polite(*, outputs: Any) -> bool:
+    """The change under test: answers should be polite."""
+    return "politely" in str(outputs)
+
+
+def gate_spec(name: str, dataset: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "evaluation",
+        "dataset": dataset,
+        "rules": ["evaluation.polite/mean >= 0.9", "evaluation.failed_rows <= 0"],
+    }
+
+
+@dataclass
+class World:
+    url: str
+    stub: Stub
+    tokens: dict[str, str]
+    clients: dict[str, Client]
+
+    def chat(self, route: str, question: str, user: str = "vic") -> httpx.Response:
+        """One request through the gateway, the prompt's values in ``prompt_variables``."""
+        return httpx.post(
+            f"{self.url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {self.tokens[user]}"},
+            json={"model": route, "prompt_variables": {"question": question}},
+            timeout=30,
+        )
+
+    def trace(self, trace_id: str) -> Any:
+        """The request's trace once stored (the gateway exports traces off the request path)."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                return self.clients["vic"].tracing.get(trace_id, spans=False)
+            except NotFound:
+                assert time.monotonic() < deadline, f"trace {trace_id} was never stored"
+                time.sleep(0.05)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_database: Callable[..., Any],
+) -> Iterator[World]:
+    from loopwright.governance.tokens import TokenService
+    from loopwright.governance.users import UserService
+    from loopwright.server.app import create_app
+    from loopwright.store.home import open_store
+
+    root = tmp_path_factory.mktemp("llm-loop")
+    with ExitStack() as stack:
+        stub = stack.enter_context(run_stub())
+        db_uri = (
+            stack.enter_context(pg_database())
+            if request.param == "postgres"
+            else f"sqlite:///{root / 'store.db'}"
+        )
+        settings = resolve_settings(home=root / "home", db_uri=db_uri, user="boss")
+        tokens = {}
+        with open_store(settings) as store:
+            for name, role in USERS:
+                UserService(store, actor="boss").add(name, role)
+                tokens[name] = TokenService(store, actor="boss").create(name).secret
+        url = stack.enter_context(serve_in_thread(create_app(settings, auth=True)))
+        clients = {
+            name: stack.enter_context(lw.connect(url, home=root / name, token=tokens[name]))
+            for name, _ in USERS
+        }
+        yield World(url, stub, tokens, clients)
+
+
+def _evaluate(world: World, prompt: str, version: int, dataset: str) -> Any:
+    ada = world.clients["ada"]
+    target = PromptTarget(
+        ada.prompts.load(f"prompts:/{prompt}/{version}"), endpoint=world.stub.base(), model="m"
+    )
+    return ada.evaluation.evaluate(target, dataset, [polite], name=f"{prompt} v{version}")
+
+
+def _prompt_in_production(world: World, name: str, gate: str) -> str:
+    """A prompt whose v1 serves as @production, then protected: moving the alias needs the
+    gate and one approver. Returns the evaluation dataset's name."""
+    boss, ada = world.clients["boss"], world.clients["ada"]
+    boss.prompts.create(name, policy=ApprovalPolicy(rules=()))
+    ada.prompts.register(name, OLD, commit_message="first answer")
+    assert ada.prompts.set_alias(name, "production", 1).applied
+    boss.prompts.set_policy(
+        name, ApprovalPolicy((ApprovalRule("alias:production", 1, "approver", gate=gate),))
+    )
+    dataset = f"{name}-eval"
+    ada.evaluation.create_dataset(dataset)
+    ada.evaluation.upsert_records(
+        dataset, [{"inputs": {"question": q}, "expectations": {"polite": True}} for q in QUESTIONS]
+    )
+    return dataset
+
+
+def test_a_prompt_change_goes_through_gate_approval_canary_promotion_and_lineage(
+    world: World,
+) -> None:
+    name, gate = f"support-{uuid.uuid4().hex[:6]}", "support-polite"
+    ada, bea, boss = world.clients["ada"], world.clients["bea"], world.clients["boss"]
+    dataset = _prompt_in_production(world, name, gate)
+    candidate = ada.prompts.register(name, NEW, commit_message="be polite")
+    assert candidate.version == 2
+
+    # 1. Evaluation gate: v2 evaluated on the dataset, checked where the results are stored.
+    evaluated = _evaluate(world, name, 2, dataset)
+    assert evaluated.aggregates["polite/mean"] == 1.0
+    result = ada.gates.check_evaluation(gate_spec(gate, dataset), f"prompts:/{name}/2",
+                                        evaluated.run_id)  # fmt: skip
+    assert result.passed and result.subject_uri == f"prompts:/{name}/2"
+    eval_dataset = ada.evaluation.get_dataset(dataset)
+    assert result.dataset_digest == eval_dataset.digest == evaluated.dataset_digest
+    assert result.evaluation_run_id == evaluated.run_id
+    assert "polite" in result.scorers
+    assert ada.prompts.get_version(name, 2).tags[f"loopwright.gate.{gate}"] == "passed"
+
+    # 2. Canary through the gateway: 10% to the candidate version, 90% to @production.
+    route = f"{name}-route"
+    boss.gateway.create_route(route, {"targets": [
+        {"name": "primary", "base_url": world.stub.base(), "model": "m", "weight": 0.9,
+         "prompt": f"prompts:/{name}@production"},
+        {"name": "canary", "base_url": world.stub.base(), "model": "m", "weight": 0.1,
+         "prompt": f"prompts:/{name}/2"},
+    ]})  # fmt: skip
+    used: Counter[str] = Counter()
+    checked = 0
+    for i in range(120):
+        answer = world.chat(route, QUESTIONS[i % 3])
+        assert answer.status_code == 200, answer.text
+        text = answer.json()["choices"][0]["message"]["content"]
+        version = 2 if "politely" in text else 1
+        used[answer.headers["x-loopwright-target"]] += 1
+        assert answer.headers["x-loopwright-target"] == ("canary" if version == 2 else "primary")
+        if checked < 6 or version == 2:  # each canary request's trace and a few primaries
+            trace = world.trace(answer.headers["x-loopwright-trace-id"])
+            assert trace.links.prompt_versions == (f"{name}/{version}",)
+            assert trace.links.gateway_route == route
+            checked += 1
+    assert 1 <= used["canary"] <= 40 and used["primary"] >= 80, used
+
+    # 3. Promotion: the alias move opens a request (the gate passed), an approver approves.
+    change = ada.prompts.set_alias(name, "production", 2, comment="canary looked good")
+    assert not change.applied and change.request is not None
+    assert ada.prompts.get(name).aliases["production"] == 1
+    decided = bea.prompts.approve(change.request.id, comment="polite wins")
+    assert decided.status == "approved"
+    assert ada.prompts.get(name).aliases["production"] == 2
+    # ... and the route back to one target, following @production.
+    boss.gateway.update_route(route, {"targets": [
+        {"name": "primary", "base_url": world.stub.base(), "model": "m",
+         "prompt": f"prompts:/{name}@production"},
+    ]})  # fmt: skip
+    production = world.chat(route, "is the shop open")
+    assert production.status_code == 200, production.text
+    assert "Answer politely: is the shop open" in production.json()["choices"][0]["message"][
+        "content"
+    ]
+    trace_id = production.headers["x-loopwright-trace-id"]
+    assert world.trace(trace_id).links.prompt_versions == (f"{name}/2",)
+
+    # 4. Lineage from the production trace: version, gate, evaluation run, dataset hash, approver.
+    graph = lineage(world.clients["vic"], trace_id)
+    assert graph.root == f"trace:{trace_id}"
+    kinds = {node.kind for node in graph.nodes}
+    assert {"trace", "prompt_version", "gate_result", "evaluation_run", "dataset_version",
+            "approval_request", "gateway_route"} <= kinds  # fmt: skip
+    version_node = f"prompt_version:{name}/2"
+    assert (f"trace:{trace_id}", version_node, "rendered_with") in _edges(graph)
+    gate_node = f"gate_result:{result.id}"
+    assert (version_node, gate_node, "gated_by") in _edges(graph)
+    run_node = f"evaluation_run:{evaluated.run_id}"
+    assert (gate_node, run_node, "evidence") in _edges(graph)
+    [data] = [e.dst for e in graph.edges if e.src == run_node and e.relation == "evaluated_on"]
+    assert graph.node(data).attrs["content_hash"] == eval_dataset.digest
+    [request] = [n for n in graph.of_kind("approval_request") if n.attrs["version"] == 2]
+    assert [d["actor"] for d in request.attrs["decisions"]] == ["bea"]
+    assert request.attrs["requested_by"] == "ada"
+    assert (request.id, gate_node, "cleared_by") in _edges(graph)
+    assert (f"trace:{trace_id}", f"gateway_route:{route}", "served_by") in _edges(graph)
+
+
+def test_a_failing_gate_blocks_the_alias_move_naming_the_failed_rule(world: World) -> None:
+    name, gate = f"faq-{uuid.uuid4().hex[:6]}", "faq-polite"
+    ada, boss = world.clients["ada"], world.clients["boss"]
+    dataset = _prompt_in_production(world, name, gate)
+    ada.prompts.register(name, "Reply: {{ question }}", commit_message="terser")
+    with pytest.raises(Conflict, match=f"version 2 has no result of gate '{gate}'"):
+        ada.prompts.set_alias(name, "production", 2)
+    evaluated = _evaluate(world, name, 2, dataset)
+    result = ada.gates.check_evaluation(gate_spec(gate, dataset), f"prompts:/{name}/2",
+                                        evaluated.run_id)  # fmt: skip
+    assert not result.passed
+    assert result.reason.startswith("evaluation.polite/mean >= 0.9 failed (0")
+    with pytest.raises(Conflict, match=r"failed gate 'faq-polite'.*evaluation.polite/mean >= 0.9"):
+        ada.prompts.set_alias(name, "production", 2)
+    assert ada.prompts.get(name).aliases["production"] == 1
+    assert ada.prompts.requests(prompt=name) == []  # nothing was opened
+    assert ada.prompts.get_version(name, 2).tags[f"loopwright.gate.{gate}"] == "failed"
+    # The run of another version is no evidence for this one; the gate's dataset is checked.
+    with pytest.raises(Conflict, match=f"evaluated 'prompts:/{name}/2', not prompts:/{name}/1"):
+        ada.gates.check_evaluation(gate_spec(gate, dataset), f"prompts:/{name}/1",
+                                   evaluated.run_id)  # fmt: skip
+    with pytest.raises(Conflict, match="asks for 'other-eval'"):
+        ada.gates.check_evaluation(gate_spec(gate, "other-eval"), f"prompts:/{name}/2",
+                                   evaluated.run_id)  # fmt: skip
+    # A viewer may not record a gate result.
+    with pytest.raises(PermissionError):
+        world.clients["vic"].gates.check_evaluation(
+            gate_spec(gate, dataset), f"prompts:/{name}/2", evaluated.run_id
+        )
+    # An admin cannot make a model's policy name a gate (the loop gates models).
+    with pytest.raises(InvalidInput, match="a model's policy names no gate"):
+        boss.registry.create_model(
+            f"m-{name}", policy=ApprovalPolicy((ApprovalRule("alias:champion", gate=gate),))
+        )
+
+
+def test_a_canary_with_an_unknown_prompt_version_is_refused(world: World) -> None:
+    name = f"greet-{uuid.uuid4().hex[:6]}"
+    boss, ada = world.clients["boss"], world.clients["ada"]
+    ada.prompts.register(name, "Hello {{ who }}")
+    targets = [
+        {"name": "primary", "base_url": world.stub.base(), "model": "m", "weight": 0.9,
+         "prompt": f"prompts:/{name}/1"},
+        {"name": "canary", "base_url": world.stub.base(), "model": "m", "weight": 0.1,
+         "prompt": f"prompts:/{name}/7"},
+    ]  # fmt: skip
+    with pytest.raises(NotFound, match=f"prompts:/{name}/7.*has no version 7"):
+        boss.gateway.create_route(f"{name}-route", {"targets": targets})
+    with pytest.raises(InvalidInput, match="names no version"):
+        boss.gateway.create_route(
+            f"{name}-route", {"targets": [{**targets[0], "prompt": f"prompts:/{name}"}]}
+        )
+    boss.gateway.create_route(f"{name}-route", {"targets": targets[:1]})
+    missing = world.chat(f"{name}-route", "x")  # the template's variable is 'who'
+    assert missing.status_code == 400 and "who" in missing.json()["error"]["message"]
+    answer = httpx.post(
+        f"{world.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {world.tokens['vic']}"},
+        json={"model": f"{name}-route", "prompt_variables": ["Ada"]},
+        timeout=30,
+    )
+    assert answer.status_code == 400 and "prompt_variables" in answer.json()["error"]["message"]
+
+
+def _edges(graph: Any) -> set[tuple[str, str, str]]:
+    return {(e.src, e.dst, e.relation) for e in graph.edges}
