@@ -531,3 +531,44 @@ def test_alerts_fire_the_loops_triggers(
     ]
     assert [e.detail.split(" of monitor")[0] for e in drift] == ["drift alert drift_share>0.3"]
     assert len(every) == 2
+
+
+def test_an_llm_judge_scores_online_and_must_be_approved_to_act(
+    store: Store, tracing: TracingService, monitors: TraceMonitorService
+) -> None:
+    from loopwright.errors import Conflict
+    from loopwright.evaluation import Judge
+    from loopwright.store.home import acting_as
+
+    evaluation = EvaluationService(store, tracking=TrackingService(store))
+    ids = record_calls(tracing, start_ms=T0, answers=GOOD[:4])
+    with serve_stub('{"score": 4, "rationale": "short and right"}') as endpoint:
+        judge = Judge("helpful", rubric="Rate {outputs} for {inputs}", model="judge-m",
+                      endpoint=endpoint)  # fmt: skip
+        with acting_as("ada"):
+            version = evaluation.register_scorer(judge)
+        acting = [AlertAction("rollback")]
+        with pytest.raises(Conflict, match="is not approved"):
+            monitors.create("judged", traces=PROD, scorers=["helpful"], actions=acting)
+        monitors.create("judged", traces=ROUTE, scorers=["helpful"], baseline=BASELINE)
+        run = monitors.run("judged", at=at(T0 + HOUR_MS))
+        with acting_as("bea"):
+            evaluation.request_approval("helpful", version.version)
+        with acting_as("root"):
+            evaluation.approve_scorer("helpful", version.version)
+        _prompt(store, protected=False)
+        approved = monitors.create("acting", traces=PROD, scorers=["helpful"], actions=acting)
+        assert approved.scorers == (version.ref,)
+    assert run.scoring is not None and run.scoring.scored == 4 and not run.scoring.errors
+    (assessment,) = tracing.assessments(ids[0])
+    assert (assessment.value, assessment.source_type, assessment.source_id) == (
+        4.0, "LLM_JUDGE", version.ref
+    )  # fmt: skip
+    assert assessment.rationale == "short and right"
+    assert run.figures["score.helpful"] == 4.0
+    # The judge's model is gone: each new trace gets its error, once, and the pass goes on.
+    fresh = record_calls(tracing, start_ms=T0 + 10, answers=GOOD[:2], step_ms=1)
+    down = monitors.run("judged", at=at(T0 + HOUR_MS))
+    assert down.run.status == "ok" and down.scoring is not None
+    assert {e.trace_id for e in down.scoring.errors} == set(fresh)
+    assert tracing.assessments(fresh[0])[0].error is not None

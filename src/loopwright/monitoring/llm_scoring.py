@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from .llm_entities import ScoringProgress, TraceError, TraceMonitor
 from .llm_spec import check_scorer_spec
 from .llm_window import load_traces, root_io, scored_pairs
@@ -50,9 +50,13 @@ class LoadedScorer:
         return "LLM_JUDGE" if self.scorer.kind == "judge" else "CODE"
 
 
-def pin_scorers(evaluation: EvaluationService, specs: Sequence[str]) -> list[str]:
+def pin_scorers(
+    evaluation: EvaluationService, specs: Sequence[str], *, approved_judges: bool = False
+) -> list[str]:
     """The monitor's scorers as stored: a registered scorer pinned to a version (its newest,
-    when none is given), a built-in as written. Unknown names fail here, at creation."""
+    when none is given), a built-in as written. Unknown names fail here, at creation.
+    ``approved_judges``: every judge must be an approved version (a monitor whose alerts act
+    on production asks it, as a gate does)."""
     if isinstance(specs, str) or not isinstance(specs, Sequence) or not specs:
         raise InvalidInput(
             "scorers must be a non-empty list, e.g. ['correctness/2', 'builtin:json_valid']"
@@ -77,6 +81,13 @@ def pin_scorers(evaluation: EvaluationService, specs: Sequence[str]) -> list[str
                 raise InvalidInput(
                     f"scorer {version.ref} was registered through MLflow; it runs in "
                     "mlflow.genai.evaluate only, not in a Loopwright monitor"
+                )
+            if approved_judges and version.kind == "judge" and not version.approved:
+                raise Conflict(
+                    f"judge {version.ref} is not approved, and this monitor's alerts act (roll "
+                    "back, re-evaluate): its judges must be approved versions, as a gate's are "
+                    f"(`loopwright eval scorers request-approval {version.name} "
+                    f"{version.version}`), or create the monitor without actions"
                 )
             pinned.append(version.ref)
         else:

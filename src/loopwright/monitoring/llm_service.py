@@ -168,7 +168,8 @@ class TraceMonitorService(Audited):
         (see :class:`~loopwright.monitoring.llm_entities.TraceMonitor`); ``alerts`` are rules
         on the drift figures and on :func:`trace_figures`; ``actions`` what their alerts
         start. Registered scorers are pinned to a version now (their newest when none is
-        given), so every pass scores with the same versions."""
+        given), so every pass scores with the same versions; a monitor with actions takes
+        approved judge versions only."""
         selection = check_selection(traces)
         spec = {
             "kind": KIND,
@@ -203,7 +204,9 @@ class TraceMonitorService(Audited):
             limits.check_text("monitor description", description, limit=limits.REGISTRY_TAG_VALUE)
         from .llm_scoring import pin_scorers
 
-        document["scorers"] = pin_scorers(self._evaluation(), scorers)
+        document["scorers"] = pin_scorers(
+            self._evaluation(), scorers, approved_judges=bool(checked_actions)
+        )
         spec[KIND] = document
         with self.db.read() as conn:
             if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is not None:
