@@ -231,3 +231,31 @@ def test_the_trace_data_file_matches_mlflows_span_dicts(mlflow: Any, url: str) -
     assert response.headers["Content-Disposition"] == "attachment; filename=traces.json"
     (stored,) = TraceData.from_dict(response.json()).spans
     assert stored.to_dict() == span.to_dict()
+
+
+def test_mlflow_2_start_end_and_get_trace_info(mlflow: Any) -> None:
+    from mlflow.entities.trace_status import TraceStatus
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("legacy traces")
+    store = client._tracing_client.store
+    started = store.deprecated_start_trace_v2(
+        experiment_id=experiment_id,
+        timestamp_ms=1000,
+        request_metadata={"meta1": "apple"},
+        tags={"tag1": "football"},
+    )
+    assert (started.timestamp_ms, started.status) == (1000, TraceStatus.IN_PROGRESS)
+    ended = store.deprecated_end_trace_v2(
+        request_id=started.request_id,
+        timestamp_ms=3000,
+        status=TraceStatus.OK,
+        request_metadata={"meta2": "grape"},
+        tags={"tag1": "soccer"},
+    )
+    assert (ended.execution_time_ms, ended.status) == (2000, TraceStatus.OK)
+    assert ended.request_metadata == {"meta1": "apple", "meta2": "grape"}
+    assert {k: v for k, v in ended.tags.items() if not k.startswith("mlflow.")} == {
+        "tag1": "soccer"
+    }
+    assert client._tracing_client.get_trace_info(started.request_id).experiment_id == experiment_id

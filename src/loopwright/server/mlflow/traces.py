@@ -28,9 +28,11 @@ from .._routing import PrefixRouter
 from ..api._deps import Editor, State, Viewer
 from ..auth import public
 from . import traces_convert as convert
+from . import traces_v2
 from ._common import MlflowRoute, reply
 from ._messages import Message
 from ._uris import experiment_id_in
+from .traces_v2 import StartTraceV2
 
 if TYPE_CHECKING:
     from ...tracing.service import TracingService
@@ -45,8 +47,8 @@ _MAX_BATCH = 1000
 router = APIRouter(route_class=MlflowRoute)
 
 
-class StartTraceIn(Message):
-    trace: dict[str, Any]
+class StartTraceIn(StartTraceV2):
+    trace: dict[str, Any] | None = None  # MLflow 3 (StartTraceV3); without it, MLflow 2's call
 
 
 class SearchIn(Message):
@@ -105,7 +107,9 @@ def _service(state: ServerState) -> TracingService:
 
 @router.post("/traces")
 def start_trace(body: StartTraceIn, state: State, caller: Editor) -> Response:
-    """StartTraceV3: the trace's info (its spans come over OTLP)."""
+    """StartTraceV3: the trace's info (its spans come over OTLP); StartTrace (v2) without."""
+    if body.trace is None:
+        return traces_v2.start(body, state, caller)
     info = body.trace.get("trace_info") or {}
     trace_id = convert.trace_id_in(str(info.get("trace_id", "")))
     location = (info.get("trace_location") or {}).get("mlflow_experiment") or {}
@@ -397,6 +401,7 @@ def routers() -> list[APIRouter]:
     for prefix in _PREFIXES:
         prefixed = PrefixRouter(prefix=prefix, route_class=MlflowRoute)
         prefixed.include_router(router)
+        prefixed.include_router(traces_v2.router)
         found.append(prefixed)
     found.append(_version())
     return found

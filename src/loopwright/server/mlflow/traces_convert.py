@@ -102,7 +102,8 @@ def trace_info_out(
             for name, _, version in (p.rpartition("/") for p in trace.links.prompt_versions)
         ]
         tags["mlflow.linkedPrompts"] = json.dumps(prompts)
-    metadata = dict(trace.metadata)
+    # Our own bookkeeping keys (lw.previews) are not MLflow's to see.
+    metadata = {k: v for k, v in trace.metadata.items() if not k.startswith("lw.")}
     metadata.setdefault("mlflow.trace_schema.version", "3")
     if trace.token_usage is not None and "mlflow.trace.tokenUsage" not in metadata:
         usage = trace.token_usage
