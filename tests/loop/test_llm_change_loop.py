@@ -204,9 +204,8 @@ def test_a_prompt_change_goes_through_gate_approval_canary_promotion_and_lineage
     ]})  # fmt: skip
     production = world.chat(route, "is the shop open")
     assert production.status_code == 200, production.text
-    assert "Answer politely: is the shop open" in production.json()["choices"][0]["message"][
-        "content"
-    ]
+    said = production.json()["choices"][0]["message"]["content"]
+    assert "Answer politely: is the shop open" in said
     trace_id = production.headers["x-loopwright-trace-id"]
     assert world.trace(trace_id).links.prompt_versions == (f"{name}/2",)
 
