@@ -233,3 +233,31 @@ def test_lw_trace_against_the_server_and_the_native_api(served: Served) -> None:
             vic.tracing.set_tag(one.trace_id, "k", "v")
     with served.client("boss") as boss:
         assert boss.tracing.delete(trace_ids=[one.trace_id]) == 1
+
+
+def test_a_large_batch_goes_in_several_requests_of_whole_traces(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.remote import tracing as remote_tracing
+    from loopwright.tracing.entities import Span
+
+    monkeypatch.setattr(remote_tracing, "_MAX_POST_CHARS", 3_000)
+    spans = [
+        Span(
+            f"{n:032x}",
+            f"{k + 1:016x}",
+            None if k == 0 else "0" * 15 + "1",
+            f"s{k}",
+            "CHAIN",
+            1_000_000,
+            2_000_000,
+            attributes={"note": "x" * 400},
+        )
+        for n in range(1, 21)
+        for k in range(3)
+    ]
+    with served.client("ada") as ada:
+        ids = ada.tracing.record(spans, tags={"batch": "big"})
+        assert ids == [f"{n:032x}" for n in range(1, 21)]
+        page = ada.tracing.search(filter="tags.batch = 'big'", max_results=100)
+    assert sorted(t.span_count for t in page.traces) == [3] * 20

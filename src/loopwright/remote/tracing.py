@@ -6,6 +6,7 @@ its own redactor as well (masking twice changes nothing).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from ._http import Http
 
 __all__ = ["RemoteTracing"]
 
+_MAX_POST_CHARS = 4 << 20  # well under a server's max_request_bytes (32 MiB by default)
 _BASE = "/traces"  # under the client's /api/v1
 
 
@@ -40,17 +42,29 @@ class RemoteTracing:
         links: TraceLinks | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[str]:
+        """Each POST is one transaction on the server; a batch whose JSON would pass
+        ``_MAX_POST_CHARS`` goes in several, whole traces each."""
         prepared = prepare(spans)  # checked, redacted and capped before sending
-        body = {
-            "spans": [span_json(s) for group in prepared.by_trace.values() for s in group],
+        common = {
             "experiment_id": experiment_id,
             "tags": dict(tags or {}),
             "metadata": dict(metadata or {}),
             "links": None if links is None else links_json(links),
         }
-        if not body["spans"]:
-            return []
-        return list(self._http.post(_BASE, body)["trace_ids"])
+        ids: list[str] = []
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for group in prepared.by_trace.values():
+            encoded = [span_json(span) for span in group]
+            weight = len(json.dumps(encoded, ensure_ascii=False))
+            if chunk and size + weight > _MAX_POST_CHARS:
+                ids += self._http.post(_BASE, {**common, "spans": chunk})["trace_ids"]
+                chunk, size = [], 0
+            chunk += encoded
+            size += weight
+        if chunk:
+            ids += self._http.post(_BASE, {**common, "spans": chunk})["trace_ids"]
+        return ids
 
     def get(self, trace_id: str, *, spans: bool = True) -> Trace:
         path = f"{_BASE}/{quote(trace_id, safe='')}"
