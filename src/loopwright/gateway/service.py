@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from .._ids import new_id
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from ..store import limits
 from ..store import schema as t
 from ..store.named import Audited, named_row
 from ._crypto import Cipher, mask
@@ -270,6 +271,12 @@ class GatewayService(Audited):
     ) -> builtins.list[UsageSummary]:
         """Requests, tokens, cost and latency summed per group (any of route, target, user),
         optionally for one route or user and between two times (UTC ms, until exclusive)."""
+        for key, value in (("since_ms", since_ms), ("until_ms", until_ms)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int)
+                or not 0 <= value <= limits.INT64_MAX
+            ):  # fmt: skip
+                raise InvalidInput(f"usage {key} must be UTC milliseconds (0..2**63-1)")
         unknown = sorted(set(group_by) - set(GROUPS))
         if unknown:
             raise InvalidInput(f"usage group_by {unknown} unknown; use some of {list(GROUPS)}")

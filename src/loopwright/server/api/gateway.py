@@ -159,8 +159,8 @@ def usage(
     caller: Viewer,
     route: str | None = Query(default=None, max_length=limits.DEPLOYMENT_NAME),
     user: str | None = Query(default=None, max_length=200),
-    since_ms: int | None = Query(default=None, ge=0),
-    until_ms: int | None = Query(default=None, ge=0),
+    since_ms: int | None = Query(default=None, ge=0, le=limits.INT64_MAX),
+    until_ms: int | None = Query(default=None, ge=0, le=limits.INT64_MAX),
     group_by: str = Query(default="route,target,user", max_length=40),
 ) -> list[UsageOut]:
     """Usage summed per group; a viewer sees only their own. Waits for this server's queued
@@ -174,12 +174,4 @@ def usage(
     rows = _service(state, caller).usage(
         route=route, user=user, since_ms=since_ms, until_ms=until_ms, group_by=groups
     )
-    return [
-        UsageOut(
-            route=r.route, target=r.target, user=r.user, requests=r.requests, errors=r.errors,
-            prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
-            total_tokens=r.total_tokens, estimated_requests=r.estimated_requests,
-            cost_usd=r.cost_usd, mean_latency_ms=r.mean_latency_ms,
-        )
-        for r in rows
-    ]  # fmt: skip
+    return [UsageOut.of(r) for r in rows]
