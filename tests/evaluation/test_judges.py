@@ -79,6 +79,7 @@ def test_an_unreachable_judge_is_a_judge_failure() -> None:
         ({"rubric": "{outputs} {secret}"}, "no other placeholder"),
         ({"endpoint": "file:///etc/passwd"}, "http"),
         ({"output": "stars"}, "not one of"),
+        ({"model": "two words"}, "one word"),
         ({"scale": (5, 1)}, "low < high"),
         ({"output": "categorical", "labels": ("one",)}, "two or more labels"),
     ],

@@ -99,6 +99,11 @@ def test_registered_versions_are_immutable_and_loadable(client: Client, name: st
     assert (loaded(outputs="7").value, loaded(outputs="x").value) == (True, False)
     assert name in [s.name for s in client.evaluation.list_scorers()]
 
+    renamed = client.evaluation.register_scorer(word_count, name=f"{name}-wc")
+    result = client.evaluation.evaluate(
+        None, [{"inputs": {"q": 1}, "outputs": "a b"}], [renamed.name]
+    )
+    assert result.aggregates[f"{name}-wc/mean"] == 2.0  # the registered name, not the function's
     code = client.evaluation.register_scorer(word_count)
     assert (code.kind, code.reference) == ("code", "eval_scorers:word_count")
     assert client.evaluation.load_scorer("word_count")(outputs="a b c").value == 3.0
@@ -130,7 +135,8 @@ def test_bad_registrations(client: Client, name: str) -> None:
         client.evaluation.register_scorer("exact_match")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="kind"):
         client.evaluation.register_spec(name, kind="magic", reference="x", digest="d", config={})
-    with pytest.raises(InvalidInput, match="must not contain '/'"):
-        client.evaluation.register_spec("a/b", kind="code", reference="x", digest="d", config={})
+    for bad in ("a/b", "two words"):
+        with pytest.raises(InvalidInput, match="must not contain '/' or white space"):
+            client.evaluation.register_spec(bad, kind="code", reference="x", digest="d", config={})
     with pytest.raises(NotFound, match="not registered"):
         client.evaluation.evaluate(None, [{"inputs": {"q": 1}, "outputs": 1}], [name])

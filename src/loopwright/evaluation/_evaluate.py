@@ -265,9 +265,11 @@ class EvaluateMixin:
                 raise InvalidInput(
                     f"scorers must be Scorers or registered scorer names, not {type(item).__name__}"
                 )
-            if scorer.name in chosen:
-                raise InvalidInput(f"two scorers are named {scorer.name!r}; give one another name")
-            chosen[scorer.name] = (scorer, described)
+            # A registered scorer goes by its registered name (a decorated function may differ).
+            key = version.name if isinstance(item, str) else scorer.name
+            if key in chosen:
+                raise InvalidInput(f"two scorers are named {key!r}; give one another name")
+            chosen[key] = (scorer, described)
         return chosen
 
     def _record_run(

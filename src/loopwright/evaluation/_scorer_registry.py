@@ -52,8 +52,11 @@ class ScorerRegistryMixin:
         """Store a scorer version as data (what ``register_scorer`` sends); the newest version
         is returned unchanged when its digest is the same."""
         check_text("scorer name", name, limit=256)
-        if "/" in name:
-            raise InvalidInput(f"scorer name {name!r} must not contain '/' (name/3 is a version)")
+        if "/" in name or any(c.isspace() for c in name):
+            # name/3 names a version, and runs record "name/3 kind digest" (gates read it).
+            raise InvalidInput(
+                f"scorer name {name!r} must not contain '/' or white space (name/3 is a version)"
+            )
         check_text("scorer scope", scope, limit=32, allow_empty=True)
         check_text("scorer reference", reference, limit=500)
         check_text("scorer digest", digest, limit=64)

@@ -75,6 +75,9 @@ class Judge(Scorer):
                 f"{{expectations}} and no other placeholder (found {sorted(fields)}); write "
                 "literal braces as {{ and }}"
             )
+        if not model or any(c.isspace() for c in model):
+            # Runs record "judge:<model> judge <digest>" (gates read it): one word.
+            raise InvalidInput(f"judge {name!r}: model {model!r} must be one word, no white space")
         if not endpoint.startswith(("http://", "https://")):
             raise InvalidInput(
                 f"judge {name!r}: endpoint {endpoint!r} must be an http(s) base URL such as "
