@@ -13,8 +13,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._context import state
-from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_errors, print_table
-from .predictions import parse_duration
+from ._output import (
+    JSON_OPTION,
+    console,
+    emit_json,
+    fail,
+    format_ms,
+    format_number,
+    handle_errors,
+    print_table,
+)
+from .predictions import parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from ..monitoring.llm_entities import TraceMonitor, TraceMonitorRun
@@ -225,9 +234,10 @@ def run(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run a pass: score the sample, compare with the baseline, alert and act."""
-    from .monitors import _moment
+    from datetime import UTC, datetime, timedelta
 
-    end = _moment(at, "--at")
+    moment = None if at is None else parse_moment(at, "--at")
+    end = datetime.now(UTC) - moment if isinstance(moment, timedelta) else moment
     with handle_errors(), state(ctx).client() as client:
         done = client.monitoring.run_trace_monitor(name, at=end)
     if json_output:
@@ -268,9 +278,31 @@ def history(
 
 
 def _print(r: TraceMonitorRun) -> None:
-    from .monitors import _print_run
-
-    _print_run(r.run)
+    run = r.run
+    window = f"{format_ms(run.window_start)} to {format_ms(run.window_end)} UTC"
+    console().print(
+        f"pass {run.id} of {run.monitor!r}: {run.status}, {run.rows:,} traces, {window}, "
+        f"prompt versions: {', '.join(run.model_versions) or 'any'}",
+        markup=False,
+    )
+    if run.error:
+        console(stderr=True).print(f"error: {run.error}", markup=False)
+    if run.drift is not None:
+        drift = run.drift
+        console().print(
+            f"drift: {'DRIFT' if drift.dataset_drift else 'no drift'}; drifted: "
+            f"{', '.join(drift.drifted_columns) or 'none'} ({drift.rule})",
+            markup=False,
+        )
+        rows = [
+            [t.column, t.test, format_number(t.statistic, 4), format_number(t.threshold, 4)]
+            for t in drift.tests
+            if t.drifted
+        ]
+        if rows:
+            print_table("Drifted", ["figure", "test", "statistic", "threshold"], rows)
+    if run.alerts:
+        console().print(f"open alerts: {', '.join(run.alerts)}", markup=False)
     if r.baseline:
         console().print(f"baseline: {r.baseline}", markup=False)
     if r.scoring is not None:

@@ -12,9 +12,6 @@ production load), so those figures are not compared; the run's note says so.
 ``window:SINCE/UNTIL``: the same selection's traces then (any version of a prompt selected by
 alias: the alias may have pointed elsewhere then).
 
-Example:
-    >>> window_bounds("0/1000")
-    (0, 1000)
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -31,7 +27,7 @@ from ..errors import InvalidInput, NotFound
 from ..store import schema as t
 from .llm_actions import REEVALUATION_PREFIX
 from .llm_entities import TraceSelection
-from .llm_spec import prompt_parts, scorer_column
+from .llm_spec import prompt_parts, scorer_column, window_bounds
 from .llm_window import as_text, read_traces, scores_of, window_rows
 
 if TYPE_CHECKING:
@@ -39,7 +35,7 @@ if TYPE_CHECKING:
     from ..store.home import Store
     from ..tracing.service import TracingService
 
-__all__ = ["Baseline", "baseline_rows", "resolve_prompt_version", "window_bounds"]
+__all__ = ["Baseline", "baseline_rows", "resolve_prompt_version"]
 
 RESULTS_FILE = "eval_results.jsonl"
 _EVAL_ONLY = ("output_chars",)
@@ -52,37 +48,6 @@ class Baseline:
     rows: list[dict[str, Any]]
     description: str
     note: str | None = None
-
-
-def window_bounds(text: str) -> tuple[int, int]:
-    """``SINCE/UNTIL`` (ISO 8601 times or UTC ms) as ``(start, end)`` in UTC ms."""
-    since, slash, until = text.partition("/")
-    if not slash:
-        raise InvalidInput(
-            f"baseline window {text[:100]!r} must be SINCE/UNTIL (ISO times or UTC ms, e.g. "
-            "'2026-12-01T00:00:00Z/2026-12-02T00:00:00Z')"
-        )
-    start, end = _moment(since), _moment(until)
-    if start >= end:
-        raise InvalidInput(f"baseline window {text[:100]!r} ends before it starts")
-    return start, end
-
-
-def _moment(text: str) -> int:
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"baseline time {text[:60]!r} is neither UTC ms nor an ISO 8601 time"
-        ) from None
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def resolve_prompt_version(prompts: PromptService, selection: TraceSelection) -> str | None:

@@ -11,6 +11,8 @@ Every check raises :class:`~loopwright.errors.InvalidInput` naming the field and
 Example:
     >>> check_scorer_spec('builtin:max_length:{"limit": 800}')
     ('max_length', {'limit': 800})
+    >>> window_bounds("0/1000")
+    (0, 1000)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidInput
@@ -37,6 +40,7 @@ __all__ = [
     "scorer_column",
     "trace_monitor",
     "traces_document",
+    "window_bounds",
 ]
 
 KIND = "traces"
@@ -172,8 +176,6 @@ def check_baseline(baseline: object, selection: TraceSelection) -> str:
     if kind == "evaluation" and re.fullmatch(r"[0-9a-f]{32}", rest):
         return baseline
     if kind == "window":
-        from .llm_baseline import window_bounds
-
         window_bounds(rest)  # raises naming the form
         return baseline
     raise InvalidInput(
@@ -181,6 +183,35 @@ def check_baseline(baseline: object, selection: TraceSelection) -> str:
         "'window:SINCE/UNTIL' (ISO times or UTC ms, e.g. "
         "'window:2026-12-01T00:00:00Z/2026-12-02T00:00:00Z')"
     )
+
+
+def window_bounds(text: str) -> tuple[int, int]:
+    """``SINCE/UNTIL`` (ISO 8601 times or UTC ms) as ``(start, end)`` in UTC ms."""
+    since, slash, until = text.partition("/")
+    if not slash:
+        raise InvalidInput(
+            f"baseline window {text[:100]!r} must be SINCE/UNTIL (ISO times or UTC ms, e.g. "
+            "'2026-12-01T00:00:00Z/2026-12-02T00:00:00Z')"
+        )
+    start, end = _moment(since), _moment(until)
+    if start >= end:
+        raise InvalidInput(f"baseline window {text[:100]!r} ends before it starts")
+    return start, end
+
+
+def _moment(text: str) -> int:
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"baseline time {text[:60]!r} is neither UTC ms nor an ISO 8601 time"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def check_actions(actions: object, selection: TraceSelection) -> list[AlertAction]:

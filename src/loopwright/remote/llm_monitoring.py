@@ -1,19 +1,22 @@
 """The trace-monitor part of :class:`~loopwright.remote.monitoring.RemoteMonitoring`: monitors
 of LLM traffic over the server's ``/api/v1/monitoring/trace-monitors``, decoded into the same
-entities the embedded service returns."""
+entities the embedded service returns. The class using it hands over its decoders of a monitor
+and a monitor run (``_monitor_of``, ``_run_of``), so this module does not import it back."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from ..errors import InvalidInput
 from ..monitoring.llm_codec import outcome_of, scoring_of, trace_monitor_of
 from ..monitoring.llm_entities import AlertAction, TraceMonitor, TraceMonitorRun, TraceSelection
 
 if TYPE_CHECKING:
+    from ..monitoring.entities import Monitor, MonitorRun
     from ._http import Http
 
 __all__ = ["RemoteTraceMonitorsMixin"]
@@ -23,31 +26,38 @@ _PATH = "/monitoring/trace-monitors"
 
 def _path(name: str) -> str:
     from ..monitoring._monitors import check_name
-    from .monitoring import _segment
 
-    return f"{_PATH}/{_segment(check_name(name))}"
-
-
-def _monitor(data: Mapping[str, Any]) -> TraceMonitor:
-    from .monitoring import monitor
-
-    return trace_monitor_of(monitor(data["monitor"]), data)
+    return f"{_PATH}/{quote(check_name(name), safe='')}"  # refused here, as embedded
 
 
-def _run(data: Mapping[str, Any]) -> TraceMonitorRun:
-    from .monitoring import monitor_run
+def _seconds(what: str, span: object) -> float:
+    if not isinstance(span, timedelta):
+        raise InvalidInput(f"{what} must be a timedelta (e.g. timedelta(hours=1)), not {span!r}")
+    return span.total_seconds()
 
-    return TraceMonitorRun(
-        monitor_run(data["run"]),
-        scoring_of(data.get("scoring")),
-        {k: float(v) for k, v in (data.get("figures") or {}).items()},
-        tuple(outcome_of(a) for a in data.get("actions") or ()),
-        data.get("baseline"),
-    )
+
+def _strings(what: str, values: object) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise InvalidInput(f"{what} must be a list of strings, not {values!r}")
+    return list(values)  # the server checks each item
 
 
 class RemoteTraceMonitorsMixin:
     _http: Http
+    _monitor_of: Callable[[dict[str, Any]], Monitor]
+    _run_of: Callable[[dict[str, Any]], MonitorRun]
+
+    def _trace_monitor(self, data: dict[str, Any]) -> TraceMonitor:
+        return trace_monitor_of(self._monitor_of(data["monitor"]), data)
+
+    def _trace_run(self, data: dict[str, Any]) -> TraceMonitorRun:
+        return TraceMonitorRun(
+            self._run_of(data["run"]),
+            scoring_of(data.get("scoring")),
+            {k: float(v) for k, v in (data.get("figures") or {}).items()},
+            tuple(outcome_of(a) for a in data.get("actions") or ()),
+            data.get("baseline"),
+        )
 
     def create_trace_monitor(
         self,
@@ -71,7 +81,6 @@ class RemoteTraceMonitorsMixin:
     ) -> TraceMonitor:
         """A new monitor of LLM traffic on the server (an editor's token)."""
         from ..monitoring.llm_spec import check_selection
-        from .monitoring import _seconds, _strings
 
         selection = check_selection(traces)
         if isinstance(actions, str) or not all(isinstance(a, AlertAction) for a in actions):
@@ -100,21 +109,22 @@ class RemoteTraceMonitorsMixin:
             "max_scored_per_pass": max_scored_per_pass,
             "max_window_traces": max_window_traces,
         }
-        return _monitor(self._http.post(_PATH, body))
+        return self._trace_monitor(self._http.post(_PATH, body))
 
     def get_trace_monitor(self, name: str) -> TraceMonitor:
         """The trace monitor called ``name``."""
-        return _monitor(self._http.get(_path(name)))
+        return self._trace_monitor(self._http.get(_path(name)))
 
     def run_trace_monitor(self, name: str, *, at: datetime | None = None) -> TraceMonitorRun:
         """A pass on the server, as this token's user, over the window ending at ``at``."""
-        from .monitoring import _ms
-
-        body = {"at": None if at is None else _ms("at", at)}
-        return _run(self._http.post(f"{_path(name)}/runs", body))
+        if at is not None and not isinstance(at, datetime):
+            raise InvalidInput(f"at must be a datetime, not {type(at).__name__}")
+        moment = None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
+        body = {"at": None if moment is None else int(moment.timestamp() * 1000)}
+        return self._trace_run(self._http.post(f"{_path(name)}/runs", body))
 
     def trace_monitor_history(
         self, name: str, *, limit: int = 100
     ) -> builtins.list[TraceMonitorRun]:
         """The trace monitor's passes, newest window first."""
-        return [_run(r) for r in self._http.get(f"{_path(name)}/runs", limit=limit)]
+        return [self._trace_run(r) for r in self._http.get(f"{_path(name)}/runs", limit=limit)]

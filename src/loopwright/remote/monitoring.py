@@ -236,6 +236,10 @@ class RemoteMonitoring(RemoteTraceMonitorsMixin):
     def __init__(self, http: Http) -> None:
         self._http = http
 
+    # the trace monitors' part (llm_monitoring) decodes monitors and runs with these
+    _monitor_of = staticmethod(monitor)
+    _run_of = staticmethod(monitor_run)
+
     # --- monitors ----------------------------------------------------------------------------
 
     def create(
