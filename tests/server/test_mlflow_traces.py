@@ -259,3 +259,39 @@ def test_mlflow_2_start_end_and_get_trace_info(mlflow: Any) -> None:
         "tag1": "soccer"
     }
     assert client._tracing_client.get_trace_info(started.request_id).experiment_id == experiment_id
+
+
+def test_filter_correlation_as_mlflow_computes_it(mlflow: Any) -> None:
+    import math
+
+    from mlflow.entities.trace_status import TraceStatus
+    from mlflow.tracing.client import TracingClient
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("correlation")
+    for n in range(10):
+        tags = {"env": "prod" if n < 6 else "dev", "kind": "TOOL" if n < 7 else "LLM"}
+        span = client.start_trace(name=f"t{n}", experiment_id=experiment_id, tags=tags)
+        client.end_trace(request_id=span.request_id, status=TraceStatus.OK)
+    mlflow.flush_trace_async_logging()
+    tracing = TracingClient(tracking_uri=mlflow.get_tracking_uri())
+    found = tracing.calculate_trace_filter_correlation(
+        experiment_ids=[experiment_id],
+        filter_string1="tags.env = 'prod'",
+        filter_string2="tags.kind = 'TOOL'",
+    )
+    counts = (found.total_count, found.filter1_count, found.filter2_count, found.joint_count)
+    assert counts == (10, 6, 7, 6)
+    assert 0.6 < found.npmi < 0.8 and found.npmi_smoothed is not None
+    never = tracing.calculate_trace_filter_correlation(
+        experiment_ids=[experiment_id],
+        filter_string1="tags.env = 'staging'",
+        filter_string2="tags.kind = 'TOOL'",
+    )
+    assert math.isnan(never.npmi)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Invalid"):
+        tracing.calculate_trace_filter_correlation(
+            experiment_ids=[experiment_id],
+            filter_string1="invalid.filter = 'x'",
+            filter_string2="tags.kind = 'TOOL'",
+        )

@@ -18,7 +18,7 @@ from ..store import schema as t
 from ..store.filters import Comparison, Entity, Field, Filter, Kind, Schema, parse, parse_order_by
 from ..store.filters.sql import KeyValues, SqlTarget, compare, where
 
-__all__ = ["TRACE_COLUMNS", "search_rows"]
+__all__ = ["TRACE_COLUMNS", "count_rows", "search_rows"]
 
 _c = t.traces.c
 # A trace's run: the one it was linked to, else the one MLflow's client names in its metadata.
@@ -104,6 +104,26 @@ def _text(comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
     return sa.or_(sa.exists().where(s.trace_id == _c.trace_id, sa.or_(*matches)), *previews)
 
 
+def count_rows(
+    conn: sa.Connection, *, experiment_ids: Sequence[str] | None, filters: Sequence[str | None]
+) -> int:
+    """How many traces match every filter given (``None`` entries: no condition)."""
+    query = sa.select(sa.func.count()).select_from(t.traces)
+    if experiment_ids:
+        query = query.where(_c.experiment_id.in_(list(experiment_ids)))
+    for text in filters:
+        if text:
+            query = query.where(*_terms(text, conn.dialect.name))
+    return int(conn.execute(query).scalar_one())
+
+
+def _terms(text: str, dialect: str) -> list[sa.ColumnElement[bool]]:
+    found = parse(text, TRACE_COLUMNS)
+    full_text = [c for c in found.comparisons if c.entity == "attributes" and c.key == "text"]
+    rest = Filter(tuple(c for c in found.comparisons if c not in full_text), found.schema)
+    return [*where(rest, _TARGET, dialect), *(_text(c, dialect) for c in full_text)]
+
+
 def search_rows(
     conn: sa.Connection,
     *,
@@ -118,11 +138,7 @@ def search_rows(
     if experiment_ids:
         query = query.where(_c.experiment_id.in_(list(experiment_ids)))
     if filter:
-        found = parse(filter, TRACE_COLUMNS)
-        text = [c for c in found.comparisons if c.entity == "attributes" and c.key == "text"]
-        rest = Filter(tuple(c for c in found.comparisons if c not in text), found.schema)
-        query = query.where(*where(rest, _TARGET, conn.dialect.name))
-        query = query.where(*(_text(c, conn.dialect.name) for c in text))
+        query = query.where(*_terms(filter, conn.dialect.name))
     ordering = []
     for item in order_by or ():
         key = parse_order_by(item, TRACE_COLUMNS)

@@ -25,7 +25,7 @@ from ..store import schema as t
 from ..store.audit import append_event
 from . import _rows
 from ._assessments import AssessmentStore
-from ._search import search_rows
+from ._search import count_rows, search_rows
 from ._write import SENDER_PREVIEWS_KEY, add_links, lock_traces, write_batch
 from .caps import prepare
 from .entities import Span, Trace, TraceLinks, TracePage
@@ -211,6 +211,36 @@ class TracingService(AssessmentStore):
             traces = self._traces(conn, ids[:max_results], spans=include_spans)
         token = _token(offset + max_results) if len(ids) > max_results else None
         return TracePage(traces, token)
+
+    def correlation(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filter1: str,
+        filter2: str,
+        base_filter: str | None = None,
+    ) -> dict[str, float]:
+        """NPMI of two filters over the traces ``base_filter`` keeps (see ``correlation.py``),
+        with the counts behind it."""
+        from .correlation import npmi
+
+        with self._store.db.read() as conn:
+
+            def count(*filters: str | None) -> int:
+                return count_rows(
+                    conn, experiment_ids=experiment_ids, filters=[base_filter, *filters]
+                )
+
+            total, first, second = count(), count(filter1), count(filter2)
+            joint = count(filter1, filter2)
+        plain, smoothed = npmi(joint=joint, first=first, second=second, total=total)
+        return {
+            "npmi": plain,
+            "npmi_smoothed": smoothed,
+            "filter1_count": first,
+            "filter2_count": second,
+            "joint_count": joint,
+            "total_count": total,
+        }
 
     # --- change ------------------------------------------------------------------------------
 

@@ -172,6 +172,27 @@ def search(body: SearchIn, state: State, _: Viewer) -> Response:
     return reply(message)
 
 
+class CorrelationIn(Message):
+    experiment_ids: list[str] = Field(default_factory=list, max_length=100)
+    filter_string1: str = Field(max_length=4000)
+    filter_string2: str = Field(max_length=4000)
+    base_filter: str | None = Field(default=None, max_length=4000)
+
+
+@router.post("/traces/calculate-filter-correlation")
+def filter_correlation(body: CorrelationIn, state: State, _: Viewer) -> Response:
+    """CalculateTraceFilterCorrelation: NPMI of two filters (a read sent as POST)."""
+    experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
+    try:
+        found = _service(state).correlation(
+            experiment_ids or None, body.filter_string1, body.filter_string2, body.base_filter
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(f"Invalid filter: {exc}") from exc
+    # NaN as protobuf's JSON writes it (a string), which MLflow's client reads back.
+    return reply({k: "NaN" if v != v else v for k, v in found.items()})
+
+
 @router.get("/traces/get")
 def get_trace(q: Annotated[TraceRef, Query()], state: State, _: Viewer) -> Response:
     """GetTrace: info and spans."""
