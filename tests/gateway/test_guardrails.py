@@ -83,3 +83,24 @@ def test_registered_checks_take_scorer_shaped_answers() -> None:
     assert failed.action == "annotate" and "ZeroDivisionError" in failed.reason
     with pytest.raises(InvalidInput, match="built in"):
         register_check("pii", lambda **_: True)
+
+
+def test_an_lw_scorer_is_a_check() -> None:
+    import loopwright as lw
+
+    @lw.scorer
+    def polite(*, outputs: str) -> bool:
+        return "please" in outputs
+
+    @lw.scorer
+    def judged(*, outputs: str) -> object:
+        from loopwright.evaluation.entities import Feedback
+
+        return Feedback("no", rationale="sounds rude")
+
+    register_check("lw-polite", polite)
+    register_check("lw-judged", judged)
+    assert _run("lw-polite", "please sit") == "pass"
+    assert _run("lw-polite", "sit") == "block"
+    spec = check_spec(GuardrailSpec("lw-judged"), "t")
+    assert run_check(spec, inputs="q", outputs="x").reason == "sounds rude"

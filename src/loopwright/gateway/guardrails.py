@@ -302,10 +302,14 @@ def _verdict(raw: Any, params: Mapping[str, Any]) -> tuple[bool, str]:
     if isinstance(raw, int | float):
         threshold = float(params.get("threshold", 0.5))
         return raw >= threshold, f"score {raw} below the threshold {threshold}"
-    # A scorer's Feedback (value, rationale) or anything with a value
+    if isinstance(raw, str):  # a label: yes/pass/true/ok pass
+        return raw.lower() in ("yes", "pass", "true", "ok"), f"the check answered {raw!r}"
+    # A scorer's Feedback (value, rationale, error), or anything else with a value.
+    error = getattr(raw, "error", None)
+    if error:
+        return False, f"the check failed: {error}"[:500]
     value = getattr(raw, "value", raw)
-    reason = str(getattr(raw, "rationale", "") or "")
-    if isinstance(value, str):
-        ok = value.lower() in ("yes", "pass", "true", "ok")
-        return ok, reason or f"the check answered {value!r}"
-    return _verdict(value, params) if value is not raw else (bool(raw), reason)
+    if value is raw:
+        return bool(raw), "the check failed"
+    passed, reason = _verdict(value, params)
+    return passed, str(getattr(raw, "rationale", "") or "") or reason
