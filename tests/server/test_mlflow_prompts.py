@@ -103,6 +103,8 @@ def test_protected_aliases_and_immutable_versions(
         client.delete_prompt_version("guarded", 1)
     with pytest.raises(Exception, match="immutable"):
         client.set_prompt_version_tag("guarded", 1, "mlflow.prompt.text", "changed")
+    with pytest.raises(Exception, match="no files to download"):
+        client.get_model_version_download_uri("guarded", 1)
     client.set_prompt_version_tag("guarded", 1, "reviewed", "yes")
     assert mlflow.genai.load_prompt("prompts:/guarded/1").tags["reviewed"] == "yes"
     client.delete_prompt("guarded")

@@ -420,7 +420,16 @@ def _immutable(name: str) -> Conflict:
 def refuse_version_change(
     body: m.VersionRef, state: ServerState, caller: Identity
 ) -> Response | None:
-    """Updating, deleting, staging or downloading a prompt version: refused, naming why."""
+    """Updating, deleting or staging a prompt version: refused, naming why."""
     if not _is_prompt(state, body.name):
         return None
     raise _immutable(body.name)
+
+
+def refuse_download(q: m.VersionRef, state: ServerState, caller: Identity) -> Response | None:
+    if not _is_prompt(state, q.name):
+        return None
+    raise InvalidInput(
+        f"{q.name!r} is a prompt: its versions have no files to download; "
+        f"mlflow.genai.load_prompt('prompts:/{q.name}/{q.version}') reads the template"
+    )

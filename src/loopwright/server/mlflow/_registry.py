@@ -3,9 +3,9 @@
 
 Aliases and stages keep Loopwright's approval policy: moving a protected one (by default the
 ``champion`` alias and the Production stage) opens an approval request instead, and the MLflow
-client gets PERMISSION_DENIED naming the request. Calls about prompts (MLflow 3 keeps them in
-this API) are answered from Loopwright's prompts first (:mod:`._prompts`, ``prompt_aware``). Deleted versions are invisible, as MLflow's
-deleted versions are.
+client gets PERMISSION_DENIED naming the request. Deleted versions are invisible, as MLflow's
+deleted versions are. Calls about prompts (MLflow 3 keeps them in this API) are answered from
+Loopwright's prompts first (:mod:`._prompts`, ``prompt_aware``).
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ def get_version(q: Annotated[m.VersionRef, Query()], state: State, caller: Viewe
 
 
 @router.get("/model-versions/get-download-uri")
-@prompt_aware(_prompts.refuse_version_change)
+@prompt_aware(_prompts.refuse_download)
 def download_uri(q: Annotated[m.VersionRef, Query()], state: State, caller: Viewer) -> Response:
     """Where MLflow clients download the version: the MLflow model folder it was registered
     from (a version registered through Loopwright's own API: its package's files)."""
