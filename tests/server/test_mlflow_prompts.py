@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 import loopwright as lw
@@ -103,8 +104,11 @@ def test_protected_aliases_and_immutable_versions(
         client.delete_prompt_version("guarded", 1)
     with pytest.raises(Exception, match="immutable"):
         client.set_prompt_version_tag("guarded", 1, "mlflow.prompt.text", "changed")
-    with pytest.raises(Exception, match="no files to download"):
-        client.get_model_version_download_uri("guarded", 1)
+    answer = httpx.get(
+        f"{live_server.url}/api/2.0/mlflow/model-versions/get-download-uri",
+        params={"name": "guarded", "version": "1"},
+    )
+    assert answer.status_code == 400 and "no files to download" in answer.json()["message"]
     client.set_prompt_version_tag("guarded", 1, "reviewed", "yes")
     assert mlflow.genai.load_prompt("prompts:/guarded/1").tags["reviewed"] == "yes"
     client.delete_prompt("guarded")
