@@ -328,6 +328,8 @@ def test_rate_limits_and_budgets_refuse_with_retry_after(gw: World) -> None:
         client.chat.completions.create(model="chat-limited", messages=_chat())
     assert int(refused.value.response.headers["retry-after"]) >= 1
     assert "2 requests per minute" in refused.value.message
+    (row,) = gw.usage(route="chat-limited", user="limited-user", group_by="route,user")
+    assert (row["requests"], row["errors"], row["prompt_tokens"]) == (3, 1, 4)  # 429 counted
     # Limits are per user.
     gw.client("other-user").chat.completions.create(model="chat-limited", messages=_chat())
 

@@ -207,13 +207,6 @@ class Gateway:
                 self._service._day_totals, name, user, day_start
             )
             self.quota.seed(name, user, day_start, tokens, usd)
-        refused = self.quota.admit(name, user, limits)
-        if refused is not None:
-            wait = max(1, int(refused.retry_after + 0.999))
-            return _refusal(
-                429, f"{refused.reason} for user {user!r} on route {name!r}; retry in {wait} s",
-                "rate_limit_error", {"Retry-After": str(wait)},
-            )  # fmt: skip
         trace_id = new_trace_id()
         text = request_text(endpoint, body) + variables_text(body)
         call = Call(
@@ -222,6 +215,14 @@ class Gateway:
                        inputs=body.get("messages", body.get("prompt", body.get("input")))),
             time.perf_counter(),
         )  # fmt: skip
+        refused = self.quota.admit(name, user, limits)
+        if refused is not None:
+            # Counted as usage (status 429, no tokens): throttled callers show in the sums.
+            wait = max(1, int(refused.retry_after + 0.999))
+            message = f"{refused.reason} for user {user!r} on route {name!r}; retry in {wait} s"
+            reply = self._finish_refused(call, 429, message, "rate_limit_error")
+            reply.headers["Retry-After"] = str(wait)
+            return reply
         decisions: list[Decision] = []
         for spec in config.guardrails:
             if spec.stage == "pre":
