@@ -9,8 +9,9 @@ with the error (so the failure is seen on the trace and not retried every pass; 
 version scores it again). The sample is chosen by a hash of the monitor's id and the trace id:
 every pass picks the same traces, and a sample rate of 0.1 scores about one trace in ten.
 
-A pass scores at most ``max_scored_per_pass`` traces, oldest first, so its work is bounded
-whatever the traffic; ``ScoringProgress.remaining`` says how many wait for the next pass.
+A pass scores at most ``max_scored_per_pass`` traces of each window it reads (the current one,
+and a ``window:`` baseline's), oldest first, so its work is bounded whatever the traffic;
+``ScoringProgress.remaining`` says how many of the current window wait for the next pass.
 """
 
 from __future__ import annotations
