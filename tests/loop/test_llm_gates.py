@@ -3,6 +3,7 @@ that must be approved, evidence that does not fit the subject or the gate, and b
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ class World:
     bob: Client
     stub: Stub
     judge: JudgeStub
+    cli: list[str]  # the CLI's global options for this store, as ada
 
     def prompt(self, template: str = "Q: {{ question }}") -> tuple[str, str]:
         """A new prompt with one version and a versioned evaluation dataset of two records."""
@@ -89,6 +91,7 @@ def world(
             client("bob"),
             stack.enter_context(run_stub()),
             stack.enter_context(run_judge_stub()),
+            ["--home", str(home), "--db-uri", db_uri, "--user", "ada"],
         )
 
 
@@ -213,3 +216,35 @@ def test_specs_say_which_kind_of_gate_they_are(world: World) -> None:
         )  # fmt: skip
     with pytest.raises(InvalidInput, match="model=NAME or prompt=NAME, not both"):
         world.ada.gates.results(model="m", prompt="p")
+
+
+def test_the_cli_checks_an_evaluation_gate_and_lists_a_prompts_results(
+    world: World, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from loopwright.cli.app import app
+
+    name, dataset = world.prompt()
+    run = world.ada.evaluation.evaluate(world.target(name), dataset, [answered])
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(
+        f"name: quality\nkind: evaluation\ndataset: {dataset}\nrules:\n"
+        "  - evaluation.answered/mean >= 1\n  - evaluation.rows >= 5\n"
+    )
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(app, [*world.cli, *args], env={"COLUMNS": "300"})
+
+    failed = cli("gates", "check", str(spec), "--prompt", f"prompts:/{name}/1",
+                 "--evaluation-run", run.run_id)  # fmt: skip
+    assert failed.exit_code == 1, failed.output
+    assert f"Gate quality on prompts:/{name}/1 ({dataset}@v1)" in failed.output
+    assert "gate quality failed: evaluation.rows >= 5 failed (2: 2 rows, 0 failed)" in failed.output
+    no_run = cli("gates", "check", str(spec), "--prompt", f"prompts:/{name}/1")
+    assert no_run.exit_code != 0 and "--evaluation-run RUN_ID" in no_run.output
+    listed = cli("gates", "results", "--prompt", name, "--json")
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    assert (row["subject"], row["evaluation_run_id"]) == (f"prompts:/{name}/1", run.run_id)
+    assert row["dataset_digest"] == run.dataset_digest
