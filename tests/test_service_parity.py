@@ -85,7 +85,9 @@ LOCAL_ONLY = {"stat_cache", "find_version", "import_version"}
 LOCAL_LOG_ONLY = frozenset({"location", "read_table"})
 # What the server's MLflow trace routes use on the store they hold (StartTraceV3's info without
 # spans, batchGet, a page's assessments); a remote client goes through the native API instead.
-TRACING_SERVER_ONLY = frozenset({"record_info", "get_many", "assessments_of", "correlation"})
+TRACING_SERVER_ONLY = frozenset(
+    {"record_info", "get_many", "assessments_of", "correlation", "metrics"}
+)
 
 CAPABILITIES = [
     Capability("tracking", Tracking, TrackingService, RemoteTracking),

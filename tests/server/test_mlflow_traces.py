@@ -295,3 +295,54 @@ def test_filter_correlation_as_mlflow_computes_it(mlflow: Any) -> None:
             filter_string1="invalid.filter = 'x'",
             filter_string2="tags.kind = 'TOOL'",
         )
+
+
+def test_trace_metrics_by_status(mlflow: Any, url: str) -> None:
+    from dataclasses import asdict
+
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+    from mlflow.entities.trace_status import TraceStatus
+    from mlflow.tracing.constant import TraceMetricDimensionKey, TraceMetricKey
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("trace metrics")
+    for name, status in (("a", TraceStatus.OK), ("b", TraceStatus.OK), ("c", TraceStatus.ERROR)):
+        span = client.start_trace(name=name, experiment_id=experiment_id)
+        client.end_trace(request_id=span.request_id, status=status)
+    mlflow.flush_trace_async_logging()
+    store = client._tracing_client.store
+    points = store.query_trace_metrics(
+        experiment_ids=[experiment_id],
+        view_type=MetricViewType.TRACES,
+        metric_name=TraceMetricKey.TRACE_COUNT,
+        aggregations=[MetricAggregation(aggregation_type=AggregationType.COUNT)],
+        dimensions=[TraceMetricDimensionKey.TRACE_STATUS],
+    )
+    assert [asdict(p) for p in points] == [
+        {
+            "metric_name": "trace_count",
+            "dimensions": {"trace_status": "ERROR"},
+            "values": {"COUNT": 1},
+        },
+        {
+            "metric_name": "trace_count",
+            "dimensions": {"trace_status": "OK"},
+            "values": {"COUNT": 2},
+        },
+    ]
+    latency = store.query_trace_metrics(
+        experiment_ids=[experiment_id],
+        view_type=MetricViewType.TRACES,
+        metric_name=TraceMetricKey.LATENCY,
+        aggregations=[
+            MetricAggregation(aggregation_type=AggregationType.PERCENTILE, percentile_value=95)
+        ],
+    )
+    assert list(latency[0].values) == ["P95.0"] and latency[0].values["P95.0"] >= 0
+    with pytest.raises(mlflow.exceptions.MlflowException, match="only TRACES"):
+        store.query_trace_metrics(
+            experiment_ids=[experiment_id],
+            view_type=MetricViewType.SPANS,
+            metric_name="span_count",
+            aggregations=[MetricAggregation(aggregation_type=AggregationType.COUNT)],
+        )

@@ -90,6 +90,7 @@ def test_writes_need_more_than_viewer(app: Any) -> None:
                 "search" in route.path
                 or route.path.endswith("get-latest-versions")
                 or route.path.endswith("/traces/calculate-filter-correlation")
+                or route.path.endswith("/traces/metrics")
                 or route.path in FEATURE_POST_READS
                 or route.path in DASHBOARD_SESSION
                 or route.path in GATEWAY_CALLS

@@ -18,7 +18,7 @@ from ..store import schema as t
 from ..store.filters import Comparison, Entity, Field, Filter, Kind, Schema, parse, parse_order_by
 from ..store.filters.sql import KeyValues, SqlTarget, compare, where
 
-__all__ = ["TRACE_COLUMNS", "count_rows", "search_rows"]
+__all__ = ["TRACE_COLUMNS", "count_rows", "search_ids", "search_rows"]
 
 _c = t.traces.c
 # A trace's run: the one it was linked to, else the one MLflow's client names in its metadata.
@@ -115,6 +115,27 @@ def count_rows(
         if text:
             query = query.where(*_terms(text, conn.dialect.name))
     return int(conn.execute(query).scalar_one())
+
+
+def search_ids(
+    conn: sa.Connection,
+    experiment_ids: Sequence[str] | None,
+    filters: Sequence[str],
+    start_ms: int | None,
+    end_ms: int | None,
+) -> sa.ColumnElement[bool]:
+    """One WHERE term over ``traces``: in the experiments, matching every filter, in the time
+    window."""
+    terms: list[sa.ColumnElement[bool]] = []
+    if experiment_ids:
+        terms.append(_c.experiment_id.in_(list(experiment_ids)))
+    for text in filters:
+        terms += _terms(text, conn.dialect.name)
+    if start_ms is not None:
+        terms.append(_c.request_time >= start_ms)
+    if end_ms is not None:
+        terms.append(_c.request_time < end_ms)
+    return sa.and_(sa.true(), *terms)
 
 
 def _terms(text: str, dialect: str) -> list[sa.ColumnElement[bool]]:

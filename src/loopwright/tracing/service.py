@@ -25,7 +25,7 @@ from ..store import schema as t
 from ..store.audit import append_event
 from . import _rows
 from ._assessments import AssessmentStore
-from ._search import count_rows, search_rows
+from ._search import count_rows, search_ids, search_rows
 from ._write import SENDER_PREVIEWS_KEY, add_links, lock_traces, write_batch
 from .caps import prepare
 from .entities import Span, Trace, TraceLinks, TracePage
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["TracingService"]
 
 MAX_RESULTS = 1_000
+MAX_METRIC_TRACES = 1_000_000  # traces one metrics query reads at the most
 
 
 class TracingService(AssessmentStore):
@@ -241,6 +242,47 @@ class TracingService(AssessmentStore):
             "joint_count": joint,
             "total_count": total,
         }
+
+    def metrics(
+        self,
+        experiment_ids: Sequence[str] | None,
+        metric: str,
+        aggregations: Sequence[tuple[str, float | None]],
+        dimensions: Sequence[str] = (),
+        filters: Sequence[str] = (),
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Trace aggregates (``metrics.py``) over the traces matching every filter."""
+        from .metrics import aggregate
+
+        c = t.traces.c
+        name = (
+            sa.select(t.trace_tags.c.value)
+            .where(t.trace_tags.c.trace_id == c.trace_id, t.trace_tags.c.key == "mlflow.traceName")
+            .scalar_subquery()
+        )
+        query = sa.select(
+            c.state, name.label("name"), c.duration_ms, c.input_tokens, c.output_tokens
+        )
+        with self._store.db.read() as conn:
+            ids = search_ids(conn, experiment_ids, filters, start_ms, end_ms)
+            query = query.where(ids)
+            rows = [
+                {
+                    "trace_status": row.state,
+                    "trace_name": row.name,
+                    "latency": row.duration_ms,
+                    "input_tokens": row.input_tokens,
+                    "output_tokens": row.output_tokens,
+                    "total_tokens": None
+                    if row.input_tokens is None and row.output_tokens is None
+                    else (row.input_tokens or 0) + (row.output_tokens or 0),
+                    "trace_count": 1,
+                }
+                for row in conn.execute(query.limit(MAX_METRIC_TRACES))
+            ]
+        return aggregate(rows, metric, aggregations, dimensions)
 
     # --- change ------------------------------------------------------------------------------
 

@@ -193,6 +193,49 @@ def filter_correlation(body: CorrelationIn, state: State, _: Viewer) -> Response
     return reply({k: "NaN" if v != v else v for k, v in found.items()})
 
 
+class MetricsIn(Message):
+    experiment_ids: list[str] = Field(default_factory=list, max_length=100)
+    view_type: str | int = "TRACES"
+    metric_name: str = Field(max_length=100)
+    aggregations: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+    dimensions: list[str] = Field(default_factory=list, max_length=5)
+    filters: list[str] = Field(default_factory=list, max_length=20)
+    time_interval_seconds: int | None = None
+    start_time_ms: int | None = None
+    end_time_ms: int | None = None
+
+
+_AGGREGATION_NAMES = {1: "COUNT", 2: "SUM", 3: "AVG", 4: "PERCENTILE", 5: "MIN", 6: "MAX"}
+
+
+@router.post("/traces/metrics")
+def trace_metrics(body: MetricsIn, state: State, _: Viewer) -> Response:
+    """QueryTraceMetrics over the traces view (a read sent as POST); spans and assessments
+    views and time buckets are refused, naming what is answered."""
+    if body.view_type not in ("TRACES", 1):
+        raise InvalidInput(f"view_type {body.view_type!r}: only TRACES is answered here")
+    if body.time_interval_seconds:
+        raise InvalidInput("time_interval_seconds: time buckets are not answered here")
+    aggregations = []
+    for item in body.aggregations:
+        kind = item.get("aggregation_type")
+        kind = _AGGREGATION_NAMES.get(kind, kind) if isinstance(kind, int) else kind
+        aggregations.append((str(kind), item.get("percentile_value")))
+    experiment_ids = [experiment_id_in(state.tracking, e) for e in body.experiment_ids]
+    points = _service(state).metrics(
+        experiment_ids or None,
+        body.metric_name,
+        aggregations,
+        body.dimensions,
+        body.filters,
+        body.start_time_ms,
+        body.end_time_ms,
+    )
+    for point in points:
+        point["values"] = {k: "NaN" if v != v else v for k, v in point["values"].items()}
+    return reply({"data_points": points})
+
+
 @router.get("/traces/get")
 def get_trace(q: Annotated[TraceRef, Query()], state: State, _: Viewer) -> Response:
     """GetTrace: info and spans."""
