@@ -20,6 +20,10 @@ probabilities), times its ``predict`` one row at a time, scores the champion on 
 checks every rule and records the result (``client.gates.record``): the model version is
 tagged ``loopwright.gate.<name>`` = ``passed`` or ``failed``.
 
+A spec of ``kind: evaluation`` is an evaluation gate instead: ``evaluation.<aggregate>`` rules
+over a recorded evaluation run of a prompt or model version, checked where results are stored
+(:mod:`loopwright.loop.evaluation_gates`, ``client.gates.check_evaluation``).
+
 Example:
     >>> rule = parse_rule("metrics.auc >= 0.85")
     >>> (rule.namespace, rule.name, rule.op, rule.threshold)
