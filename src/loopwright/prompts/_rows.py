@@ -17,8 +17,10 @@ from ..store.named import KNOWN_NAMES
 from .entities import Prompt, PromptVersion
 
 __all__ = [
+    "alias_row",
     "load_prompts",
     "load_versions",
+    "no_alias",
     "policy_of",
     "prompt_row",
     "resolve_row",
@@ -88,20 +90,30 @@ def resolve_row(conn: sa.Connection, prompt: Row, ref: int | str) -> Row:
         if row is None:
             raise NotFound(f"prompt {prompt.name!r} has no versions yet")
         return row
-    row = conn.execute(
+    row = alias_row(conn, prompt, ref)
+    if row is None:
+        raise no_alias(conn, prompt, ref, " (and 'latest')")
+    return row
+
+
+def alias_row(conn: sa.Connection, prompt: Row, alias: str) -> Row | None:
+    """The version ``alias`` points at, or None."""
+    return conn.execute(
         sa.select(t.prompt_versions)
         .join(t.prompt_aliases, _a.version_id == _v.id)
-        .where(_a.prompt_id == prompt.id, _a.alias == ref)
+        .where(_a.prompt_id == prompt.id, _a.alias == alias)
     ).first()
-    if row is None:
-        known = conn.execute(
-            sa.select(_a.alias).where(_a.prompt_id == prompt.id).order_by(_a.alias)
-        ).scalars()
-        raise NotFound(
-            f"prompt {prompt.name!r} has no alias {ref!r}; aliases: "
-            f"{', '.join(known) or 'none'} (and 'latest')"
-        )
-    return row
+
+
+def no_alias(conn: sa.Connection, prompt: Row, alias: str, more: str = "") -> NotFound:
+    """The error for an alias the prompt lacks, naming those it has."""
+    known = conn.execute(
+        sa.select(_a.alias).where(_a.prompt_id == prompt.id).order_by(_a.alias)
+    ).scalars()
+    return NotFound(
+        f"prompt {prompt.name!r} has no alias {alias!r}; aliases: {', '.join(known) or 'none'}"
+        f"{more}"
+    )
 
 
 def _tags(conn: sa.Connection, table: sa.Table, owner: str, ids: Sequence[str]) -> Any:

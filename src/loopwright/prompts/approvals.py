@@ -33,7 +33,7 @@ from ..store import schema as t
 from ..store.named import Audited
 from ..store.upsert import upsert
 from ._gates import require_passed_gate
-from ._rows import load_versions, policy_of, prompt_row, version_row
+from ._rows import alias_row, load_versions, no_alias, policy_of, prompt_row, version_row
 from .entities import PromptAliasChange
 
 __all__ = ["PromptApprovals"]
@@ -57,9 +57,8 @@ class PromptApprovals(Audited, Decisions):
         with self.db.write() as conn:
             prompt = prompt_row(conn, name, lock=True)
             target = version_row(conn, prompt, version)
-            current = conn.execute(
-                sa.select(_a.version_id).where(_a.prompt_id == prompt.id, _a.alias == alias)
-            ).scalar()
+            held = alias_row(conn, prompt, alias)
+            current = None if held is None else held.id
             policy = policy_of(prompt)
             rule = policy.rule_for(f"alias:{alias}")
             request = None
@@ -89,18 +88,9 @@ class PromptApprovals(Audited, Decisions):
         """Remove ``alias``; a protected alias may be deleted only by an enabled admin."""
         with self.db.write() as conn:
             prompt = prompt_row(conn, name, lock=True)
-            current = conn.execute(
-                sa.select(_v.version)
-                .join(t.prompt_aliases, _a.version_id == _v.id)
-                .where(_a.prompt_id == prompt.id, _a.alias == alias)
-            ).scalar()
-            if current is None:
-                known = conn.execute(
-                    sa.select(_a.alias).where(_a.prompt_id == prompt.id).order_by(_a.alias)
-                ).scalars()
-                raise NotFound(
-                    f"prompt {name!r} has no alias {alias!r}; aliases: {', '.join(known) or 'none'}"
-                )
+            held = alias_row(conn, prompt, alias)
+            if held is None:
+                raise no_alias(conn, prompt, alias)
             if policy_of(prompt).rule_for(f"alias:{alias}") is not None:
                 self._require_admin(
                     conn,
@@ -116,7 +106,7 @@ class PromptApprovals(Audited, Decisions):
                 conn,
                 "prompt_alias.delete",
                 f"{prompt.id}:{alias}",
-                before={**about, "version": current},
+                before={**about, "version": held.version},
                 kind="prompt_alias",
             )
 
@@ -252,11 +242,7 @@ class PromptApprovals(Audited, Decisions):
     def _move_alias(
         self, conn: sa.Connection, prompt: Any, alias: str, version: Any, comment: str | None
     ) -> None:
-        previous = conn.execute(
-            sa.select(_v.version)
-            .join(t.prompt_aliases, _a.version_id == _v.id)
-            .where(_a.prompt_id == prompt.id, _a.alias == alias)
-        ).scalar()
+        held = alias_row(conn, prompt, alias)
         now = self._clock()
         upsert(
             conn,
@@ -270,7 +256,7 @@ class PromptApprovals(Audited, Decisions):
             conn,
             "prompt_alias.set",
             f"{prompt.id}:{alias}",
-            before={**about, "version": previous},
+            before={**about, "version": None if held is None else held.version},
             after={**about, "version": version.version, "comment": comment},
             kind="prompt_alias",
         )
