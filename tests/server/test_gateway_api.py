@@ -79,6 +79,15 @@ def test_each_role_may_do_what_its_rules_say(server: Server) -> None:
         assert created.status_code == 201, created.text
         assert [r["name"] for r in vic.get("/api/v1/gateway/routes").json()] == ["roles"]
         assert vic.delete("/api/v1/gateway/routes/roles").status_code == 403
+        # A route decides where a secret goes: naming one is an admin's change.
+        with_secret = _route(server.stub)
+        with_secret["targets"][0]["secret"] = "k"
+        sent = ada.post("/api/v1/gateway/routes", json={"name": "leak", "config": with_secret})
+        assert sent.status_code == 403 and "needs the admin role" in sent.text
+        moved = ada.put("/api/v1/gateway/routes/roles", json={"config": with_secret})
+        assert moved.status_code == 403
+        assert boss.put("/api/v1/gateway/routes/roles", json={"config": with_secret}).is_success
+        assert boss.put("/api/v1/gateway/routes/roles", json={"config": body["config"]})
         assert boss.delete("/api/v1/gateway/secrets/k").status_code == 204
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from ...gateway.config import config_to_dict
+from ...errors import PermissionDenied
+from ...gateway.config import check_route, config_to_dict
 from ...gateway.entities import GatewayRoute
 from ...gateway.service import GatewayService
 from ...governance.tokens import Identity
@@ -87,6 +88,19 @@ def _out(route: GatewayRoute) -> RouteOut:
     )  # fmt: skip
 
 
+def _may_send_secrets(caller: Identity, config: dict[str, Any]) -> None:
+    """Only admins may point a secret at an upstream: a route decides where the secret is sent,
+    so an editor who could name one could send it to a server of their own."""
+    if role_at_least(caller.role, "admin"):
+        return
+    named = check_route(config).secrets
+    if named:
+        raise PermissionDenied(
+            f"user {caller.user!r} is {caller.role}; a route that sends secrets "
+            f"({', '.join(sorted(named))}) to its upstreams needs the admin role"
+        )
+
+
 def _changed(request: Request) -> None:
     """This process's gateway reads routes and secrets again before its next request."""
     gateway = getattr(request.app.state, "lw_gateway", None)
@@ -102,6 +116,7 @@ def list_routes(state: State, caller: Viewer) -> list[RouteOut]:
 
 @router.post("/routes", status_code=201)
 def create_route(body: RouteIn, request: Request, state: State, caller: Editor) -> RouteOut:
+    _may_send_secrets(caller, body.config)
     created = _service(state, caller).create_route(body.name, body.config)
     _changed(request)
     return _out(created)
@@ -116,6 +131,7 @@ def get_route(name: str, state: State, caller: Viewer) -> RouteOut:
 def update_route(
     name: str, body: RouteUpdateIn, request: Request, state: State, caller: Editor
 ) -> RouteOut:
+    _may_send_secrets(caller, body.config)
     updated = _service(state, caller).update_route(
         name, body.config, expect_revision=body.expect_revision
     )
