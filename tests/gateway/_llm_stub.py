@@ -70,6 +70,7 @@ class Stub:
     no_usage: set[str] = field(default_factory=set)
     replies: dict[str, str] = field(default_factory=dict)
     hang_s: float = 2.0
+    pace_s: float = 0.0  # seconds between streamed chunks
     keep: bool = False  # keep bodies and headers (tests); the benchmark leaves it off
 
     def base(self, name: str = "default") -> str:
@@ -79,6 +80,7 @@ class Stub:
     def reset(self) -> None:
         for part in (self.calls, self.bodies, self.headers, self.script, self.always):
             part.clear()
+        self.pace_s, self.hang_s = 0.0, 2.0
         self.no_usage.clear()
         self.replies.clear()
 
@@ -141,7 +143,7 @@ def _app(stub: Stub) -> Starlette:
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             include = include and name not in stub.no_usage
             return StreamingResponse(
-                _chunks(answer, model, usage if include else None, chat_kind),
+                _chunks(answer, model, usage if include else None, chat_kind, stub.pace_s),
                 media_type="text/event-stream",
             )
         if chat_kind:
@@ -209,10 +211,12 @@ def _app(stub: Stub) -> Starlette:
 
 
 async def _chunks(
-    answer: str, model: str, usage: dict[str, int] | None, chat_kind: bool
+    answer: str, model: str, usage: dict[str, int] | None, chat_kind: bool, pace_s: float
 ) -> AsyncIterator[bytes]:
     pieces = answer.split(" ")
     for i, piece in enumerate(pieces):
+        if pace_s and i:
+            await asyncio.sleep(pace_s)
         text = piece if i == 0 else " " + piece
         last = i == len(pieces) - 1
         if chat_kind:

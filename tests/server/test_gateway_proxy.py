@@ -430,3 +430,31 @@ def test_the_secret_never_appears_in_answers_or_logs(
             for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()
         )  # fmt: skip
     assert SECRET not in dumped
+
+
+def test_annotations_ride_a_stream_as_comments_before_done(gw: World) -> None:
+    check = {"check": "length", "mode": "annotate", "params": {"max_chars": 5}}
+    gw.route("chat-annotated-stream", targets=[gw.target("primary", "an")], guardrails=[check])
+    body = {"model": "chat-annotated-stream", "stream": True, "messages": _chat("long enough")}
+    with gw.http.stream("POST", "/v1/chat/completions", json=body) as answer:
+        lines = [line for line in answer.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert any(line.startswith(": guardrail length annotate") for line in lines)
+
+
+def test_a_caller_leaving_mid_stream_is_counted_as_such(gw: World) -> None:
+    gw.route("chat-left", targets=[gw.target("primary", "left")])
+    gw.stub.pace_s = 0.05
+    body = {"model": "chat-left", "stream": True, "messages": _chat(" ".join(["w"] * 40))}
+    with httpx.Client(base_url=gw.url) as own, own.stream(
+        "POST", "/v1/chat/completions", json=body
+    ) as answer:  # fmt: skip
+        next(answer.iter_lines())
+    deadline = time.monotonic() + 5
+    while True:
+        rows = gw.usage(route="chat-left")
+        if rows and rows[0]["errors"] == 1:
+            break
+        assert time.monotonic() < deadline, f"no usage row for the abandoned stream: {rows}"
+        time.sleep(0.1)
+    assert rows[0]["requests"] == 1 and rows[0]["completion_tokens"] < 42

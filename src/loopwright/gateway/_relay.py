@@ -47,6 +47,7 @@ class Relay:
     async def events(self) -> AsyncIterator[bytes]:
         buffer = b""
         done: bytes | None = None
+        finished = False  # False at the end: the caller went away before the stream did
         try:
             async for raw in self.response.aiter_raw():
                 buffer += raw
@@ -63,6 +64,7 @@ class Relay:
                     if kept:
                         out.append(kept)
                     if stop == "block":
+                        finished = True
                         yield b"".join(out)
                         return
                 if out:
@@ -70,17 +72,20 @@ class Relay:
             final = self._final()
             if final:
                 yield final
-                return
-            if done is not None:
+            if done is not None and self.status != 422:  # a block at the end sent its own
                 yield done
+            finished = True
         except Exception as exc:
             import httpx
 
             if not isinstance(exc, httpx.HTTPError):
                 raise
             self.status, self.error = 502, f"the upstream stream broke: {type(exc).__name__}"
+            finished = True
             yield b"data: " + error_body(self.error, "upstream_error") + b"\n\n"
         finally:
+            if not finished and self.status == 200:
+                self.status, self.error = 499, "the caller closed the stream before its end"
             self._close()
             # The caller may have gone away mid-stream, and the upstream with it.
             with contextlib.suppress(Exception):
