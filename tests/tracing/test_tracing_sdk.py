@@ -209,3 +209,23 @@ def test_without_an_exporter_or_a_factory_the_error_says_what_to_do(
             pass
     finally:
         sdk.set_exporter(previous)
+
+
+def test_a_store_that_will_not_open_does_not_break_the_traced_code(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> TraceExporter:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sdk, "_factories", [broken])
+    previous = sdk.set_exporter(None)
+    try:
+
+        @lw.trace
+        def still_works() -> int:
+            return 7
+
+        assert still_works() == 7
+        assert "not recorded: no exporter" in caplog.text and "disk full" in caplog.text
+    finally:
+        sdk.set_exporter(previous)

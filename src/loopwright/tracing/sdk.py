@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import random
 import threading
 import time
@@ -67,7 +68,8 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_MAX_STREAM_ITEMS = 1_000  # yielded items kept as a generator's outputs
+_MAX_STREAM_ITEMS = 1_000
+log = logging.getLogger("loopwright.tracing")  # yielded items kept as a generator's outputs
 
 _current: ContextVar[LiveSpan | None] = ContextVar("loopwright_span", default=None)
 _rng = random.Random()  # ids need uniqueness, not secrecy (as OTel's SDK)
@@ -222,7 +224,16 @@ def _export(state: _TraceState, spans: list[Span]) -> None:
         if run is not None:
             links["run_id"] = run.id
     found = TraceLinks(prompt_versions=tuple(state.prompt_versions), **links)
-    _default_exporter().submit(
+    try:
+        exporter = _default_exporter()
+    except TracingError:
+        raise  # no way to export was ever set up: a programming error, said loudly
+    except Exception:
+        # The traced code must not fail because its trace cannot be stored (the default
+        # client's store would not open): the trace is lost, and the log says so.
+        log.exception("trace %s (%d spans) not recorded: no exporter", state.trace_id, len(spans))
+        return
+    exporter.submit(
         spans,
         experiment_id=state.experiment_id,
         tags=state.tags or None,
