@@ -572,3 +572,31 @@ def test_an_llm_judge_scores_online_and_must_be_approved_to_act(
     assert down.run.status == "ok" and down.scoring is not None
     assert {e.trace_id for e in down.scoring.errors} == set(fresh)
     assert tracing.assessments(fresh[0])[0].error is not None
+
+
+def test_selection_by_prompt_name_deployment_and_experiment(
+    store: Store, tracing: TracingService, monitors: TraceMonitorService
+) -> None:
+    from loopwright.tracing.entities import TraceLinks
+
+    experiment = TrackingService(store).create_experiment("chat-bot")
+    mine = record_calls(tracing, start_ms=T0, answers=GOOD[:3], prompt_version="my_prompt/1")
+    mine += record_calls(tracing, start_ms=T0, answers=GOOD[:2], prompt_version="my_prompt/7")
+    record_calls(tracing, start_ms=T0, answers=GOOD[:4], prompt_version="myXprompt/1")  # '_'
+    tracing.link(mine[:2], TraceLinks(deployment="chat-api"))
+    from dataclasses import replace
+
+    # One trace of the experiment, linked to nothing.
+    copied = [replace(s, trace_id="f" * 32) for s in tracing.get(mine[0]).spans]
+    tracing.record(copied, experiment_id=experiment.id)
+    cases = {
+        "by-name": (TraceSelection(prompt="my_prompt"), 5),
+        "by-version": (TraceSelection(prompt="my_prompt/7"), 2),
+        "by-deployment": (TraceSelection(deployment="chat-api"), 2),
+        "by-experiment": (TraceSelection(experiment_ids=(experiment.id,)), 1),
+        "both": (TraceSelection(prompt="my_prompt", deployment="chat-api"), 2),
+    }
+    for name, (selection, expected) in cases.items():
+        monitors.create(name, traces=selection, scorers=["builtin:json_valid"], baseline=BASELINE)
+        run = monitors.run(name, at=at(T0 + HOUR_MS))
+        assert run.run.rows == expected, (name, run.run.rows, run.run.error)
