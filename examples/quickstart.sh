@@ -10,7 +10,9 @@
 # the pipeline, data and trigger. Then read the prediction log back and batch-score the dataset
 # with the champion. Last, the feature store: versioned definitions, a point-in-time training
 # set, a model that records its feature service, materialized online features, and that model
-# served from a customer id alone, equal to the offline features' answer.
+# served from a customer id alone, equal to the offline features' answer. And LLMs: a prompt
+# evaluated on a small dataset, gated, approved into production, served through the gateway,
+# and one request's trace walked back to the prompt version, the evaluation and the approver.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
@@ -303,6 +305,12 @@ kill -TERM "$serve_pid"
 wait "$serve_pid" || true
 trap - EXIT
 loopwright features freshness
+echo "== LLMs: a prompt through an evaluation gate and an approval, then served by the gateway (examples/quickstart_llm.py)"
+llm_out=$(python "$here/quickstart_llm.py")
+echo "$llm_out" | sed '$d'
+trace=${llm_out##*$'\n'}
+echo "== loopwright lineage $trace: one gateway request back to its prompt version, gate, evaluation data and approver"
+loopwright lineage "$trace"
 echo "== loopwright audit verify"
 loopwright audit verify
 echo "== the dashboard: everything above, in a browser (each page fetched once here to show it answers)"

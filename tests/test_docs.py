@@ -74,6 +74,11 @@ def _run_quickstart(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # The feature store: a model served from entity ids agrees with the offline features.
     assert "it records feature service churn_model@v1" in done.stdout
     assert "served from the customer id and cart alone" in done.stdout
+    # LLMs: a prompt gated, approved, served by the gateway; lineage from one request's trace.
+    assert "gate support-quality: passed" in done.stdout
+    assert "bob approved: support-answer@production" in done.stdout
+    assert "rendered_with prompt version prompts:/support-answer/" in done.stdout
+    assert "evidence evaluation run" in done.stdout and "served_by gateway route" in done.stdout
     assert "audit chain intact" in done.stdout
     # It ends at the dashboard, whose pages all answered.
     assert "/ui/experiments" in done.stdout and "/ui/audit" in done.stdout

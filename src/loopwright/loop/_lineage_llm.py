@@ -72,7 +72,7 @@ class LLMWalk:
             "run_id": links.run_id,
             "tags": dict(trace.tags),
         }
-        if not self._add(node_id, "trace", f"trace {trace.trace_id[:12]} ({trace.state})", attrs):
+        if not self._add(node_id, "trace", f"{trace.trace_id[:12]} ({trace.state})", attrs):
             return node_id
         for ref in links.prompt_versions:
             self._link(node_id, self._prompt_ref(ref), "rendered_with")
