@@ -127,22 +127,35 @@ def http(live_server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def auth_server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A server with auth on and three users holding tokens: ``boss`` (admin), ``ada``
-    (editor) and ``vic`` (viewer)."""
+def add_team(settings: Settings) -> dict[str, str]:
+    """Users ``boss`` (admin), ``ada`` (editor) and ``vic`` (viewer) on the store of
+    ``settings``; their API tokens by name."""
     from loopwright.governance.tokens import TokenService
     from loopwright.governance.users import UserService
     from loopwright.store.home import open_store
 
-    home = tmp_path / "server-home"
-    settings = resolve_settings(home=home, db_uri=db_uri, user="boss")
     tokens = {}
     with open_store(settings) as store:
         users = UserService(store, actor="boss")
         for name, role in (("boss", "admin"), ("ada", "editor"), ("vic", "viewer")):
             users.add(name, role)
             tokens[name] = TokenService(store, actor="boss").create(name).secret
+    return tokens
+
+
+@pytest.fixture(scope="session")
+def team_of() -> Callable[[Settings], dict[str, str]]:
+    """:func:`add_team` for fixtures of a wider scope (a module's own server with auth on)."""
+    return add_team
+
+
+@pytest.fixture
+def auth_server(db_uri: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server with auth on and three users holding tokens: ``boss`` (admin), ``ada``
+    (editor) and ``vic`` (viewer)."""
+    home = tmp_path / "server-home"
+    settings = resolve_settings(home=home, db_uri=db_uri, user="boss")
+    tokens = add_team(settings)
     with serve(settings, auth=True) as url:
         yield LiveServer(url, home, db_uri, settings, tokens)
 

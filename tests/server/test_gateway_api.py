@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
 from _llm_stub import Stub, run_stub
 
 import loopwright as lw
-from loopwright.config import resolve_settings
+from loopwright.config import Settings, resolve_settings
 
 SECRET = "sk-admin-only-0123456789abcdefghij"
 
@@ -38,22 +38,14 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     serve_app: Callable[..., AbstractContextManager[str]],
     pg_database: Callable[[], AbstractContextManager[str]],
+    team_of: Callable[[Settings], dict[str, str]],
 ) -> Iterator[Server]:
-    from loopwright.governance.tokens import TokenService
-    from loopwright.governance.users import UserService
-    from loopwright.store.home import open_store
-
     home = tmp_path_factory.mktemp("gateway-auth") / "home"
     with ExitStack() as stack:
         stub = stack.enter_context(run_stub())
         db_uri = stack.enter_context(pg_database()) if request.param == "postgres" else None
         settings = resolve_settings(home=home, db_uri=db_uri, user="boss")
-        tokens = {}
-        with open_store(settings) as store:
-            users = UserService(store, actor="boss")
-            for name, role in (("boss", "admin"), ("ada", "editor"), ("vic", "viewer")):
-                users.add(name, role)
-                tokens[name] = TokenService(store, actor="boss").create(name).secret
+        tokens = team_of(settings)
         url = stack.enter_context(serve_app(settings, auth=True))
         yield Server(url, tokens, stub)
 
