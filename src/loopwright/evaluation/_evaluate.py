@@ -44,6 +44,7 @@ __all__ = ["RESULTS_FILE", "EvaluateMixin"]
 RESULTS_FILE = "eval_results.jsonl"
 DEFAULT_EXPERIMENT = "evaluations"
 _MAX_WORKERS = 32
+_READ_TRIES = 5
 _METRIC_SAFE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
 
 
@@ -225,12 +226,16 @@ class EvaluateMixin:
         if isinstance(dataset, EvalDataset):
             dataset = dataset.id
         if isinstance(dataset, str):
-            found = self.get_dataset(dataset)
-            if found.version_id is None:
-                raise InvalidInput(f"evaluation dataset {found.name!r} has no records yet")
-            # Read the records of the version we pin, not whatever is current by then.
-            records = self.records(found.id)
-            return records, found.version_id, found.digest, found.ref or found.name
+            for _ in range(_READ_TRIES):
+                found = self.get_dataset(dataset)
+                if found.version_id is None:
+                    raise InvalidInput(f"evaluation dataset {found.name!r} has no records yet")
+                records = self.records(found.id)
+                # The records must be those of the version the run records as its input: a
+                # change in between means reading again.
+                if self.get_dataset(found.id).version_id == found.version_id:
+                    return records, found.version_id, found.digest, found.ref or found.name
+            raise Conflict(f"evaluation dataset {dataset!r} kept changing while it was read")
         if isinstance(dataset, Sequence) and not isinstance(dataset, bytes):
             return parse_records(dataset), None, None, f"{len(dataset)} records"
         raise InvalidInput(
