@@ -64,12 +64,14 @@ class World:
     tokens: dict[str, str]
     clients: dict[str, Client]
 
-    def chat(self, route: str, question: str, user: str = "vic") -> httpx.Response:
+    def chat(
+        self, route: str, question: str, user: str = "vic", variable: str = "question"
+    ) -> httpx.Response:
         """One request through the gateway, the prompt's values in ``prompt_variables``."""
         return httpx.post(
             f"{self.url}/v1/chat/completions",
             headers={"Authorization": f"Bearer {self.tokens[user]}"},
-            json={"model": route, "prompt_variables": {"question": question}},
+            json={"model": route, "prompt_variables": {variable: question}},
             timeout=30,
         )
 
@@ -296,3 +298,52 @@ def test_a_canary_with_an_unknown_prompt_version_is_refused(world: World) -> Non
 
 def _edges(graph: Any) -> set[tuple[str, str, str]]:
     return {(e.src, e.dst, e.relation) for e in graph.edges}
+
+
+def test_prompt_targets_stream_fill_model_config_and_fall_back(world: World) -> None:
+    name = f"tips-{uuid.uuid4().hex[:6]}"
+    boss, ada = world.clients["boss"], world.clients["ada"]
+    ada.prompts.register(
+        name,
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Tip on {{ x }}"}],
+        model_config={"temperature": 0.3, "max_tokens": 20, "model_name": "not-sent"},
+    )
+    route = f"{name}-route"
+    boss.gateway.create_route(route, {
+        "targets": [{"name": "primary", "base_url": world.stub.base("a"), "model": "m",
+                     "prompt": f"prompts:/{name}/1"}],
+        "fallbacks": [{"name": "plain", "base_url": world.stub.base("b"), "model": "m"}],
+    })  # fmt: skip
+    world.stub.reset()
+    streamed = httpx.post(
+        f"{world.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {world.tokens['vic']}"},
+        json={"model": route, "stream": True, "prompt_variables": {"x": "tea"},
+              "messages": [{"role": "user", "content": "and be kind"}], "max_tokens": 5},
+        timeout=30,
+    )  # fmt: skip
+    assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+    [sent] = world.stub.bodies["a"]
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Tip on tea"},
+        {"role": "user", "content": "and be kind"},
+    ]
+    assert (sent["temperature"], sent["max_tokens"]) == (0.3, 5)  # the caller's value wins
+    assert "prompt_variables" not in sent and "model_name" not in sent
+    trace = world.trace(streamed.headers["x-loopwright-trace-id"])
+    assert trace.links.prompt_versions == (f"{name}/1",)
+    # The prompt is deleted: its target answers nothing, the fallback does (a plain target)
+    # once the gateway's cache has refreshed (every 2 s).
+    boss.prompts.delete(name)
+    deadline = time.monotonic() + 10
+    while True:
+        answer = world.chat(route, "tea", variable="x")
+        assert answer.status_code == 200, answer.text
+        if answer.headers["x-loopwright-target"] == "plain":
+            break
+        assert time.monotonic() < deadline, "the deleted prompt's target kept answering"
+        time.sleep(0.1)
+    fell_back = world.trace(answer.headers["x-loopwright-trace-id"])
+    assert fell_back.links.prompt_versions == ()
+    assert "prompt_variables" not in world.stub.bodies["b"][-1]

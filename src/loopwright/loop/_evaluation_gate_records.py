@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from .._ids import new_id
 from ..errors import NotFound
 from ..store import schema as t
-from ..store.upsert import upsert
+from ._gate_rows import check_pipeline_run, outcome_dict, reason_of, tag_verdict
 from .evaluation_gates import (
     check_run_matches,
     judge_refs,
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from .entities import GateResult, GateSpec
 
 __all__ = ["EvaluationGatesMixin"]
-
-TAG_PREFIX = "loopwright.gate."
 
 
 class EvaluationGatesMixin:
@@ -98,8 +96,6 @@ class EvaluationGatesMixin:
             )
             outcomes = outcomes_of(spec, run, unapproved=_unapproved(conn, run))
             passed = all(o.passed for o in outcomes)
-            from ._gate_records import _outcome_dict, reason_of
-
             reason = reason_of(outcomes)
             evidence = {
                 "subject": uri,
@@ -119,23 +115,17 @@ class EvaluationGatesMixin:
                     "dataset": f"{dataset}@v{dataset_number}",
                     "champion_version": None,
                     "passed": passed,
-                    "outcomes_json": json.dumps([_outcome_dict(o) for o in outcomes]),
+                    "outcomes_json": json.dumps([outcome_dict(o) for o in outcomes]),
                     "reason": reason,
                     "spec_json": json.dumps(spec.to_dict(), sort_keys=True),
                     "evidence_json": json.dumps(evidence, sort_keys=True),
-                    "pipeline_run_id": _pipeline_run(conn, pipeline_run_id),
+                    "pipeline_run_id": check_pipeline_run(conn, pipeline_run_id),
                     "created_by": actor,
                     "created_at": self._clock(),
                 },
             )
             tag_table = t.prompt_version_tags if kind == "prompt" else t.model_version_tags
-            verdict = "passed" if passed else "failed"
-            upsert(
-                conn,
-                tag_table,
-                [{"version_id": version_id, "key": TAG_PREFIX + spec.name, "value": verdict}],
-                update=["value"],
-            )
+            tag_verdict(conn, tag_table, version_id, spec.name, passed)
             self._audit(
                 conn,
                 "gate.check",
@@ -196,14 +186,3 @@ def _unapproved(conn: sa.Connection, run: EvaluationRun) -> list[str]:
         elif row.approved_by is None:
             missing.append(f"{name}/{version}")
     return missing
-
-
-def _pipeline_run(conn: sa.Connection, pipeline_run_id: str | None) -> str | None:
-    if pipeline_run_id is not None and (
-        conn.execute(
-            sa.select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.id == pipeline_run_id)
-        ).first()
-        is None
-    ):
-        raise NotFound(f"pipeline run {pipeline_run_id!r} does not exist")
-    return pipeline_run_id

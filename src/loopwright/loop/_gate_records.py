@@ -22,28 +22,16 @@ from ..registry._queries import model_row as model_row_of
 from ..registry._queries import version_row as version_row_of
 from ..store import schema as t
 from ..store.named import Audited
-from ..store.upsert import upsert
 from ._evaluation_gate_records import EvaluationGatesMixin
+from ._gate_rows import TAG_PREFIX, check_pipeline_run, outcome_dict, reason_of, tag_verdict
 from .entities import GateResult, GateSpec, RuleOutcome
 from .gates import check_gate_name
 
 __all__ = ["TAG_PREFIX", "GateService", "reason_of"]
 
-TAG_PREFIX = "loopwright.gate."
 MAX_RESULTS = 1000
 _g, _v, _m = t.gate_results.c, t.model_versions.c, t.registered_models.c
 _pv, _p = t.prompt_versions.c, t.prompts.c
-
-
-def reason_of(outcomes: Sequence[RuleOutcome]) -> str:
-    """Why a gate failed: each failed rule with its value and detail; empty when it passed."""
-    parts = []
-    for o in outcomes:
-        if o.passed:
-            continue
-        value = "not measured" if o.value is None else f"{o.value:.6g}"
-        parts.append(f"{o.rule} failed ({value}{': ' + o.detail if o.detail else ''})")
-    return "; ".join(parts)
 
 
 class GateService(EvaluationGatesMixin, Audited):
@@ -94,13 +82,7 @@ class GateService(EvaluationGatesMixin, Audited):
                 conn, model_row_of(conn, _model_name(model), lock=True), version
             )
             dataset_ref = _dataset_ref(conn, dataset_version_id)
-            if pipeline_run_id is not None and (
-                conn.execute(
-                    sa.select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.id == pipeline_run_id)
-                ).first()
-                is None
-            ):
-                raise NotFound(f"pipeline run {pipeline_run_id!r} does not exist")
+            check_pipeline_run(conn, pipeline_run_id)
             row = {
                 "id": result_id,
                 "gate": gate,
@@ -109,7 +91,7 @@ class GateService(EvaluationGatesMixin, Audited):
                 "dataset": dataset_ref,
                 "champion_version": champion_version,
                 "passed": passed,
-                "outcomes_json": json.dumps([_outcome_dict(o) for o in checked]),
+                "outcomes_json": json.dumps([outcome_dict(o) for o in checked]),
                 "reason": reason,
                 "spec_json": json.dumps(spec.to_dict(), sort_keys=True),
                 "pipeline_run_id": pipeline_run_id,
@@ -117,13 +99,7 @@ class GateService(EvaluationGatesMixin, Audited):
                 "created_at": self._clock(),
             }
             conn.execute(t.gate_results.insert(), row)
-            verdict = "passed" if passed else "failed"
-            upsert(
-                conn,
-                t.model_version_tags,
-                [{"version_id": version_row.id, "key": TAG_PREFIX + gate, "value": verdict}],
-                update=["value"],
-            )
+            tag_verdict(conn, t.model_version_tags, version_row.id, gate, passed)
             self._audit(
                 conn,
                 "gate.check",
@@ -232,12 +208,6 @@ def _check_outcome(outcome: object) -> RuleOutcome:
     if outcome.value is not None and not math.isfinite(outcome.value) and outcome.passed:
         raise InvalidInput(f"rule {outcome.rule!r} cannot pass with the value {outcome.value}")
     return outcome
-
-
-def _outcome_dict(o: RuleOutcome) -> dict[str, Any]:
-    # JSON holds no NaN or infinity: such a value (a failed rule's) is stored as not measured
-    value = o.value if o.value is None or math.isfinite(o.value) else None
-    return {"rule": o.rule, "value": value, "passed": o.passed, "detail": o.detail}
 
 
 def _result(row: Any) -> GateResult:
