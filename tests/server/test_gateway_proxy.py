@@ -458,3 +458,21 @@ def test_a_caller_leaving_mid_stream_is_counted_as_such(gw: World) -> None:
         assert time.monotonic() < deadline, f"no usage row for the abandoned stream: {rows}"
         time.sleep(0.1)
     assert rows[0]["requests"] == 1 and rows[0]["completion_tokens"] < 42
+
+
+def test_concurrent_requests_are_each_counted_once(gw: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    gw.route("chat-busy", targets=[gw.target("primary", "busy-a"),
+                                   gw.target("canary", "busy-b", weight=0.5)])  # fmt: skip
+
+    def one(i: int) -> int:
+        body = {"model": "chat-busy", "messages": _chat(f"n {i}"), "stream": i % 2 == 0}
+        with httpx.Client(base_url=gw.url, timeout=30) as own:
+            return own.post("/v1/chat/completions", json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, range(40))) == {200}
+    (row,) = gw.usage(route="chat-busy", group_by="route")
+    assert (row["requests"], row["errors"], row["estimated_requests"]) == (40, 0, 0)
+    assert row["prompt_tokens"] == 80 and gw.stub.calls["busy-a"] + gw.stub.calls["busy-b"] == 40
