@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .config import Settings
     from .data.protocol import Datasets
+    from .evaluation.protocol import Evaluation
     from .features.protocol import Features
     from .gateway.protocol import Gateway
     from .governance.protocol import Audit, Users
@@ -86,6 +87,9 @@ class Backend(Protocol):
     @property
     def audit(self) -> Audit: ...
 
+    @property
+    def evaluation(self) -> Evaluation: ...
+
     def close(self) -> None:
         """Write buffered metrics, stop background threads, release connections."""
         ...
@@ -113,6 +117,7 @@ class Embedded:
         self._audit: Audit | None = None
         self._features: Features | None = None
         self._prompts: Prompts | None = None
+        self._evaluation: Evaluation | None = None
         self._tracing: Tracing | None = None
         self._gateway: Gateway | None = None
 
@@ -258,8 +263,18 @@ class Embedded:
             self._gateway = GatewayService(self._store)
         return self._gateway
 
+    @property
+    def evaluation(self) -> Evaluation:
+        if self._evaluation is None:
+            from .evaluation.service import EvaluationService
+
+            self._evaluation = EvaluationService(self._store, tracking=self.tracking)
+        return self._evaluation
+
     def close(self) -> None:
         try:
+            if self._evaluation is not None:
+                self._evaluation.close()
             if self._features is not None:
                 self._features.close()  # the online store's connections
             if self._tracking is not None:

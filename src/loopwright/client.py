@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ._backend import Backend
     from .data.protocol import Datasets
+    from .evaluation.protocol import Evaluation
     from .features.protocol import Features
     from .gateway.protocol import Gateway
     from .governance.protocol import Audit, Users
@@ -138,6 +139,13 @@ class Client:
         """The LLM gateway's routes (targets, traffic split, fallbacks, limits, guardrails),
         encrypted secrets (shown masked) and usage; the server answers OpenAI's API on them."""
         return self._backend.gateway
+
+    @property
+    def evaluation(self) -> Evaluation:
+        """Evaluation datasets (records versioned as dataset versions), registered scorers and
+        LLM judges (versions, approval), ``evaluate(target, dataset, scorers)`` recording an
+        evaluation run, and a judge's ``agreement`` with human labels."""
+        return self._backend.evaluation
 
     @property
     def prompts(self) -> CachedPrompts:
