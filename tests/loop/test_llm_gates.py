@@ -248,3 +248,44 @@ def test_the_cli_checks_an_evaluation_gate_and_lists_a_prompts_results(
     [row] = json.loads(listed.output)
     assert (row["subject"], row["evaluation_run_id"]) == (f"prompts:/{name}/1", run.run_id)
     assert row["dataset_digest"] == run.dataset_digest
+
+
+def test_a_model_version_can_be_gated_on_its_evaluation_too(world: World) -> None:
+    pytest.importorskip("sklearn")
+    from _gate_fixtures import MODEL, frames, populate
+
+    from loopwright.loop.lineage import lineage
+
+    populate(world.ada, only=1)
+    holdout = frames()[1][:40]
+    dataset = f"churn-eval-{uuid.uuid4().hex[:6]}"
+    world.ada.evaluation.create_dataset(dataset)
+    world.ada.evaluation.upsert_records(dataset, [
+        {"inputs": {"x1": float(r.x1), "x2": float(r.x2)}, "expectations": {"churned": r.churned}}
+        for r in holdout.itertuples()
+    ])  # fmt: skip
+    model = world.ada.load_model(f"models:/{MODEL}/1")
+
+    def predict(x1: float, x2: float) -> int:
+        import pandas as pd
+
+        return int(model.predict(pd.DataFrame({"x1": [x1], "x2": [x2]}))[0])
+
+    @lw.scorer
+    def correct(*, outputs: Any, expectations: Any) -> bool:
+        return bool(outputs == expectations["churned"])
+
+    run = world.ada.evaluation.evaluate(predict, dataset, [correct])
+    world.ada.tracking.set_tags(run.run_id, {"loopwright.eval.subject": f"models:/{MODEL}/1"})
+    result = world.ada.gates.check_evaluation(
+        _spec(dataset, "evaluation.correct/mean >= 0.8", name="churn-eval"),
+        f"models:/{MODEL}/1",
+        run.run_id,
+    )
+    assert result.passed, result.reason
+    assert (result.subject, result.model, result.version) == ("model", MODEL, 1)
+    assert world.ada.registry.get_version(MODEL, 1).tags["loopwright.gate.churn-eval"] == "passed"
+    assert result in world.ada.gates.results(model=MODEL, version=1)
+    graph = lineage(world.ada, f"models:/{MODEL}/1")
+    edges = {(e.src, e.dst, e.relation) for e in graph.edges}
+    assert (f"gate_result:{result.id}", f"evaluation_run:{run.run_id}", "evidence") in edges
