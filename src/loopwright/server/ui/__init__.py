@@ -29,6 +29,10 @@ SECTIONS = (
     "monitoring",
     "loops",
     "pipelines",
+    "prompts",
+    "traces",
+    "gateway",
+    "evaluations",
     "lineage",
     "audit",
 )

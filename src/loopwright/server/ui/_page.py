@@ -82,6 +82,10 @@ NAV = (
     ("monitoring", "Monitoring", f"{UI_PREFIX}/monitoring"),
     ("loops", "Loops", f"{UI_PREFIX}/loops"),
     ("pipelines", "Pipelines", f"{UI_PREFIX}/pipelines"),
+    ("prompts", "Prompts", f"{UI_PREFIX}/prompts"),
+    ("traces", "Traces", f"{UI_PREFIX}/traces"),
+    ("gateway", "Gateway", f"{UI_PREFIX}/gateway"),
+    ("evaluations", "Evaluations", f"{UI_PREFIX}/evaluations"),
     ("lineage", "Lineage", f"{UI_PREFIX}/lineage"),
     ("audit", "Audit", f"{UI_PREFIX}/audit"),
 )
