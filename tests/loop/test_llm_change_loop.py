@@ -193,8 +193,14 @@ def test_a_prompt_change_goes_through_gate_approval_canary_promotion_and_lineage
     assert 1 <= used["canary"] <= 40 and used["primary"] >= 80, used
 
     # 3. Promotion: the alias move opens a request (the gate passed), an approver approves.
+    assert ada.prompts.get(name).policy.rules[0].gate == gate
     change = ada.prompts.set_alias(name, "production", 2, comment="canary looked good")
     assert not change.applied and change.request is not None
+    assert change.request.rule.gate == gate
+    [opened] = boss.audit.events(subject_type="approval_request", subject_id=change.request.id)
+    assert (opened.action, opened.after["gate_result_id"]) == ("approval.request", result.id)
+    [checked] = boss.audit.events(subject_type="gate_result", subject_id=result.id)
+    assert checked.after["dataset_digest"] == eval_dataset.digest
     assert ada.prompts.get(name).aliases["production"] == 1
     decided = bea.prompts.approve(change.request.id, comment="polite wins")
     assert decided.status == "approved"
