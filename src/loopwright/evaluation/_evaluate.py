@@ -27,7 +27,6 @@ from .entities import (
     EvalDataset,
     EvalRecord,
     EvaluationResult,
-    EvaluationRun,
     RowResult,
     ScorerVersion,
 )
@@ -38,6 +37,13 @@ from .targets import Call, Target, precomputed, resolve_target
 
 if TYPE_CHECKING:
     from ..tracking.protocol import Tracking
+    from .protocol import Evaluation
+
+    # The stored operations (datasets, records, scorer versions, summaries) each backend
+    # provides; the mixin builds evaluate and agreement on them.
+    _Stored = Evaluation
+else:
+    _Stored = object
 
 __all__ = ["RESULTS_FILE", "EvaluateMixin"]
 
@@ -48,58 +54,11 @@ _READ_TRIES = 5
 _METRIC_SAFE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
 
 
-class EvaluateMixin:
+class EvaluateMixin(_Stored):
     """What both backends' evaluation services add on top of their stored operations."""
 
     def _run_tracking(self) -> Tracking:
         """Where evaluation runs are recorded (the client's tracking service)."""
-        raise NotImplementedError
-
-    # the stored operations each backend provides (same signatures as theirs)
-    def register_spec(
-        self,
-        name: str,
-        *,
-        kind: str,
-        reference: str,
-        digest: str,
-        config: Mapping[str, Any],
-        scope: str = "",
-    ) -> ScorerVersion:
-        raise NotImplementedError
-
-    def get_scorer(
-        self, name: str, version: int | None = None, *, scope: str = ""
-    ) -> ScorerVersion:
-        raise NotImplementedError
-
-    def get_dataset(self, ref: str) -> EvalDataset:
-        raise NotImplementedError
-
-    def records(self, ref: str) -> list[EvalRecord]:
-        raise NotImplementedError
-
-    def record_evaluation(
-        self,
-        run_id: str,
-        *,
-        name: str,
-        target: str,
-        dataset_version_id: str | None,
-        scorers: Mapping[str, str],
-        aggregates: Mapping[str, float],
-        rows: int,
-        failed_rows: int,
-    ) -> EvaluationRun:
-        raise NotImplementedError
-
-    def record_agreement(
-        self,
-        scorer_version_id: str,
-        dataset_version_id: str,
-        label: str,
-        metrics: Mapping[str, Any],
-    ) -> str:
         raise NotImplementedError
 
     # --- scorers ----------------------------------------------------------------------------
