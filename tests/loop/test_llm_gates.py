@@ -289,3 +289,25 @@ def test_a_model_version_can_be_gated_on_its_evaluation_too(world: World) -> Non
     graph = lineage(world.ada, f"models:/{MODEL}/1")
     edges = {(e.src, e.dst, e.relation) for e in graph.edges}
     assert (f"gate_result:{result.id}", f"evaluation_run:{run.run_id}", "evidence") in edges
+
+
+def test_an_approval_is_refused_when_the_gate_failed_since_the_request_opened(
+    world: World,
+) -> None:
+    from loopwright.registry.entities import ApprovalPolicy, ApprovalRule
+
+    name, dataset = world.prompt()
+    world.ada.prompts.set_policy(
+        name, ApprovalPolicy((ApprovalRule("alias:production", gate="quality"),))
+    )
+    run = world.ada.evaluation.evaluate(world.target(name), dataset, [answered])
+    spec = _spec(dataset, "evaluation.answered/mean >= 1")
+    assert world.ada.gates.check_evaluation(spec, f"prompts:/{name}/1", run.run_id).passed
+    request = world.ada.prompts.set_alias(name, "production", 1).request
+    assert request is not None and request.status == "pending"
+    stricter = _spec(dataset, "evaluation.rows >= 100")  # checked again: now it fails
+    assert not world.ada.gates.check_evaluation(stricter, f"prompts:/{name}/1", run.run_id).passed
+    with pytest.raises(Conflict, match=r"failed gate 'quality'.*evaluation\.rows >= 100 failed"):
+        world.bob.prompts.approve(request.id)
+    assert world.ada.prompts.get_request(request.id).status == "pending"  # no decision stored
+    assert "production" not in world.ada.prompts.get(name).aliases

@@ -230,6 +230,8 @@ class PromptApprovals(Audited, Decisions):
                     comment=comment,
                 )
                 if status == "approved" and request.action == "alias":
+                    if rule.gate is not None:  # a newer result of the gate may have failed
+                        require_passed_gate(conn, prompt.name, version, rule.gate)
                     note = f"approved request {request.id}"
                     self._move_alias(conn, prompt, request.target, version, note)
         if expired:  # raised after the commit, so the request stays marked expired
