@@ -84,4 +84,12 @@ _LAZY = {
 __all__ = sorted(["__version__", *_ERRORS, *_LAZY])
 
 
-__getattr__ = lazy_exports(__name__, _LAZY, globals())
+_exports = lazy_exports(__name__, _LAZY, globals())
+
+
+def __getattr__(name: str) -> object:
+    if name == "tracing":  # lw.tracing.set_redactor(...): the subpackage, imported on first use
+        import importlib
+
+        return importlib.import_module(".tracing", __name__)
+    return _exports(name)

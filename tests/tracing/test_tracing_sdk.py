@@ -229,3 +229,18 @@ def test_a_store_that_will_not_open_does_not_break_the_traced_code(
         assert "not recorded: no exporter" in caplog.text and "disk full" in caplog.text
     finally:
         sdk.set_exporter(previous)
+
+
+def test_lw_tracing_is_reachable_without_importing_it() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, loopwright as lw\n"
+        "assert 'loopwright.tracing' not in sys.modules\n"  # import loopwright stays light
+        "lw.tracing.set_redactor(None)\n"
+        "print(lw.tracing.mask_secrets('api_key', 'x'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[REDACTED]"

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -25,23 +26,26 @@ __all__ = ["MASK", "Redactor", "get_redactor", "mask_secrets", "set_redactor"]
 MASK = "[REDACTED]"
 Redactor = Callable[[str, Any], Any]
 
-_SECRET_KEY = re.compile(
-    r"(api[_-]?key|secret|passw(or)?d|passwd|token|authorization|credential|private[_-]?key)",
-    re.IGNORECASE,
+_SECRET_KEY = (
+    r"(api[_-]?key|secret|passw(or)?d|passwd|token|authorization|credential|private[_-]?key)"
 )
-_SECRET_VALUE = re.compile(
-    "|".join(
-        (
-            r"sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}",
-            r"\bAKIA[0-9A-Z]{16}\b",
-            r"\bgh[pousr]_[A-Za-z0-9]{30,}",
-            r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
-            r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{12,}=*",
-            r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-        )
-    )
+_SECRET_VALUES = (
+    r"sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}",
+    r"\bAKIA[0-9A-Z]{16}\b",
+    r"\bgh[pousr]_[A-Za-z0-9]{30,}",
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{12,}=*",
+    r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
 )
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Compiled on first use: ``import loopwright`` imports this module and stays fast."""
+    return re.compile(_SECRET_KEY, re.IGNORECASE), re.compile("|".join(_SECRET_VALUES))
+
+
 _MAX_DEPTH = 32  # nested values deeper than this are masked whole rather than walked
 
 _lock = threading.Lock()
@@ -57,9 +61,10 @@ def _mask(key: str, value: Any, depth: int) -> Any:
     if depth > _MAX_DEPTH:
         return MASK
     if isinstance(value, str):
-        if value and _SECRET_KEY.search(key) and not _is_count(key):
+        secret_key, secret_value = _patterns()
+        if value and secret_key.search(key) and not _is_count(key):
             return MASK
-        return _SECRET_VALUE.sub(MASK, value)
+        return secret_value.sub(MASK, value)
     if isinstance(value, dict):
         return {k: _mask(str(k), v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
