@@ -26,10 +26,10 @@ __all__ = ["MASK", "Redactor", "get_redactor", "mask_secrets", "set_redactor"]
 MASK = "[REDACTED]"
 Redactor = Callable[[str, Any], Any]
 
-_SECRET_KEY = (
+_SENSITIVE_NAMES = (
     r"(api[_-]?key|secret|passw(or)?d|passwd|token|authorization|credential|private[_-]?key)"
 )
-_SECRET_VALUES = (
+_SECRET_SHAPES = (
     r"sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}",
     r"\bAKIA[0-9A-Z]{16}\b",
     r"\bgh[pousr]_[A-Za-z0-9]{30,}",
@@ -43,7 +43,7 @@ _SECRET_VALUES = (
 @functools.cache
 def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Compiled on first use: ``import loopwright`` imports this module and stays fast."""
-    return re.compile(_SECRET_KEY, re.IGNORECASE), re.compile("|".join(_SECRET_VALUES))
+    return re.compile(_SENSITIVE_NAMES, re.IGNORECASE), re.compile("|".join(_SECRET_SHAPES))
 
 
 _MAX_DEPTH = 32  # nested values deeper than this are masked whole rather than walked
