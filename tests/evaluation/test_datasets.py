@@ -59,6 +59,14 @@ def test_tags_experiments_search_and_delete(client: Client, name: str) -> None:
     assert name in [d.name for d in client.evaluation.search_datasets(name_like=f"{name[:6]}%")]
     with pytest.raises(NotFound, match="no tag 'a'"):
         client.evaluation.delete_tag(name, "a")
+    # Every change is in the audit log (written in its transaction).
+    found_id = client.evaluation.get_dataset(name).id
+    assert [e.action for e in client.audit.events(subject_id=found_id)] == [
+        "eval_dataset.create",
+        "eval_dataset.set_tags",
+        "eval_dataset.delete_tag",
+        "eval_dataset.remove_experiments",
+    ]
     client.evaluation.delete_dataset(name)
     with pytest.raises(NotFound, match="not found"):
         client.evaluation.get_dataset(name)

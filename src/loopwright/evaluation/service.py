@@ -284,7 +284,7 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
                     t.eval_dataset_tags.insert(),
                     {"eval_dataset_id": row.id, "key": key, "value": value},
                 )
-            self._touch(conn, row.id)
+            self._touch(conn, row.id, "set_tags", {"tags": tags})
 
     def delete_tag(self, ref: str, key: str) -> None:
         with self._db.write() as conn:
@@ -297,13 +297,13 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
             ).rowcount
             if not gone:
                 raise NotFound(f"evaluation dataset {row.name!r} has no tag {key!r}")
-            self._touch(conn, row.id)
+            self._touch(conn, row.id, "delete_tag", {"key": key})
 
     def add_experiments(self, ref: str, experiment_ids: Sequence[str]) -> EvalDataset:
         with self._db.write() as conn:
             row = self._row(conn, ref)
             self._link(conn, row.id, experiment_ids)
-            self._touch(conn, row.id)
+            self._touch(conn, row.id, "add_experiments", {"experiment_ids": list(experiment_ids)})
         return self.get_dataset(row.id)
 
     def remove_experiments(self, ref: str, experiment_ids: Sequence[str]) -> EvalDataset:
@@ -315,7 +315,9 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
                     c.eval_dataset_id == row.id, c.experiment_id.in_(list(experiment_ids))
                 )
             )
-            self._touch(conn, row.id)
+            self._touch(
+                conn, row.id, "remove_experiments", {"experiment_ids": list(experiment_ids)}
+            )
         return self.get_dataset(row.id)
 
     def _link(self, conn: sa.Connection, eval_id: str, experiment_ids: Sequence[str]) -> None:
@@ -337,11 +339,20 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
                     {"eval_dataset_id": eval_id, "experiment_id": experiment_id},
                 )
 
-    def _touch(self, conn: sa.Connection, eval_id: str) -> None:
+    def _touch(self, conn: sa.Connection, eval_id: str, action: str, change: Any) -> None:
+        """Record a change of tags or experiment links: who, when, and in the audit log."""
         conn.execute(
             t.eval_datasets.update()
             .where(_e.id == eval_id)
             .values(updated_at=now_ms(), last_updated_by=self._actor)
+        )
+        append_event(
+            conn,
+            actor=self._actor,
+            action=f"eval_dataset.{action}",
+            subject_type="eval_dataset",
+            subject_id=eval_id,
+            after=change,
         )
 
     # --- rows -------------------------------------------------------------------------------
