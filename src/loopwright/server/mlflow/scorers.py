@@ -147,8 +147,10 @@ def online_config(state: State, caller: Editor) -> Response:
     return JSONResponse(
         {
             "error_code": "NOT_IMPLEMENTED",
-            "message": "online scoring is not built in this Loopwright server; score traces "
-            "with client.evaluation.evaluate over a dataset instead",
+            "message": "MLflow's online scoring runs MLflow scorers, which this server stores "
+            "but does not run; score production traces with a Loopwright trace monitor "
+            "(client.monitoring.create_trace_monitor, `loopwright monitors traces create`) "
+            "and Loopwright scorers",
         },
         status_code=501,
     )
