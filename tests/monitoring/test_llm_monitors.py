@@ -280,6 +280,7 @@ def test_a_failed_pass_is_stored_with_its_reason(
     failed = monitors.run("no-eval", at=at(T0 + HOUR_MS))
     assert failed.run.status == "failed"
     assert failed.run.error is not None and "has no evaluation run" in failed.run.error
+    assert failed.scoring is not None and failed.scoring.scored == 5  # scored all the same
     assert monitors.history("no-eval")[0].run.error == failed.run.error
     monitors.create(
         "empty-baseline", traces=ROUTE, scorers=["builtin:json_valid"],

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from ..store.home import Store
     from ..tracing.service import TracingService
     from .llm_entities import ActionOutcome, ScoringProgress
+    from .llm_scoring import LoadedScorer
 
 __all__ = ["TraceMonitorService", "TraceMonitorsMixin", "trace_figures"]
 
@@ -287,12 +288,9 @@ class TraceMonitorService(Audited):
         return [_stored(r, name) for r in rows]
 
     def _pass(self, monitor: TraceMonitor, start: int, end: int, started: int) -> TraceMonitorRun:
-        from dataclasses import replace
-
-        from .compare import compare
-        from .llm_baseline import baseline_rows, resolve_prompt_version
-        from .llm_scoring import load_scorers, score_window, scorer_sources
-        from .llm_window import features_table, read_traces, scores_of, window_rows
+        from .llm_baseline import resolve_prompt_version
+        from .llm_scoring import load_scorers, score_window
+        from .llm_window import read_traces
 
         tracing = self._tracing()
         version = resolve_prompt_version(self._prompts(), monitor.selection)
@@ -305,6 +303,38 @@ class TraceMonitorService(Audited):
             return TraceMonitorRun(run, None)
         scorers = load_scorers(self._evaluation(), monitor.scorers)
         scoring = score_window(self.store, tracing, monitor, scorers, ids)
+        try:
+            return self._compare(monitor, start, end, started, version, ids, more, scorers, scoring)
+        except Exception as exc:  # the scoring done stays on the failed run
+            error = f"{type(exc).__name__}: {exc}"[:4000]
+            run = self._run_of(
+                monitor, started, start, end, "failed", rows=len(ids), model_versions=versions,
+                error=error,
+            )  # fmt: skip
+            return TraceMonitorRun(run, scoring)
+
+    def _compare(
+        self,
+        monitor: TraceMonitor,
+        start: int,
+        end: int,
+        started: int,
+        version: str | None,
+        ids: list[str],
+        more: bool,
+        scorers: list[LoadedScorer],
+        scoring: ScoringProgress,
+    ) -> TraceMonitorRun:
+        """The rest of a pass once the window is scored: the window against its baseline."""
+        from dataclasses import replace
+
+        from .compare import compare
+        from .llm_baseline import baseline_rows
+        from .llm_scoring import score_window, scorer_sources
+        from .llm_window import features_table, scores_of, window_rows
+
+        tracing = self._tracing()
+        versions = () if version is None else (f"prompts:/{version}",)
         sources = scorer_sources(scorers)
         with self.db.read() as conn:
             scores = scores_of(conn, ids, sources)
