@@ -208,9 +208,8 @@ _READING_ARGS = {
     "gateway routes show": ["r"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
-}
-
     "eval records": ["qa"],
+}
 
 @pytest.mark.parametrize("command", sorted(READING_COMMANDS))
 def test_reading_commands_do_not_create_a_store(tmp_path: Path, command: str) -> None:
