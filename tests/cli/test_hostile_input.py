@@ -206,6 +206,8 @@ _READING_ARGS = {
     "features online": ["--entity", "driver_id=1", "--service", "s"],
     "features skew": ["d"],
     "gateway routes show": ["r"],
+    "traces show": ["0" * 32],
+    "traces export": ["--output", "out.jsonl"],
     "serve": ["models:/m/1"],
     "predict": ["models:/m/1", "in.parquet", "--output", "out"],
     "eval records": ["qa"],
