@@ -30,6 +30,7 @@ from types import ModuleType
 
 import numpy as np
 import pandas as pd
+from _llm_world import LlmWorld
 
 import loopwright as lw
 from loopwright.config import Settings
@@ -79,6 +80,8 @@ class World:
     pending_request_id: str
     pipeline_run_id: str
     request_ids: tuple[str, ...]  # logged predictions, the most drifted hour last
+    # The LLM pages' records (_llm_world.seed_llm), for the modules that crawl them.
+    llm: LlmWorld | None = None
 
 
 def frame(rows: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:

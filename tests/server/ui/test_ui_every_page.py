@@ -17,6 +17,7 @@ pages at a fixed 1280x800 viewport into ``build/test-artifacts/ui/readme`` and, 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import re
@@ -27,11 +28,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 import pytest
+from _llm_world import PROMPT, ROUTE, seed_llm
 from _ui_world import DATASET, DEPLOYMENT, MODEL, MONITOR, World, seed
 
 import loopwright as lw
 
-MAX_PAGES = 72  # the plan holds ~60 (SQLite); each page ~1 s, and three tests plan it
+MAX_PAGES = 96  # the plan holds ~90 (SQLite); each page ~1 s, and three tests plan it
 # A page is left once its charts' JSON and favicon are in: leaving earlier aborts them, which
 # the browser reports as failed requests.
 SETTLED = "networkidle"
@@ -90,7 +92,7 @@ FORM_DATA = f"""() => ({POST_FORMS})().map((f) => {{
 
 @pytest.fixture(scope="module")
 def ui_seed() -> Any:
-    return seed
+    return lambda settings: dataclasses.replace(seed(settings), llm=seed_llm(settings))
 
 
 def _local(url: str, base: str) -> str | None:
@@ -112,6 +114,8 @@ def _deep(world: World) -> list[str]:
     """Pages two clicks or more from the navigation, which the crawl starts from too."""
     run = world.run_ids[0]
     dataset = DATASET
+    llm = world.llm
+    assert llm is not None
     return [
         f"/ui/runs/{run}",
         f"/ui/runs/{run}/artifacts?path=notes",
@@ -121,6 +125,7 @@ def _deep(world: World) -> list[str]:
         f"/ui/models/{MODEL}/versions/1",
         f"/ui/pipelines/runs/{world.pipeline_run_id}",
         f"/ui/lineage?subject={world.request_ids[-1]}&kind=prediction",
+        f"/ui/lineage?subject={llm.trace_id}&kind=trace",
     ]
 
 
@@ -236,6 +241,19 @@ def _assert_reached(visited: list[str], world: World) -> None:
         f"/ui/models/{MODEL}",
         f"/ui/deployments/{DEPLOYMENT}",
         f"/ui/monitoring/{MONITOR}",
+    ):
+        assert wanted in reached, f"no page links to {wanted}; reached: {sorted(reached)}"
+    llm = world.llm
+    assert llm is not None
+    for wanted in (
+        f"/ui/prompts/{PROMPT}",
+        f"/ui/prompts/{PROMPT}/versions/2",
+        f"/ui/prompts/{PROMPT}/diff",
+        "/ui/prompt-approvals",
+        f"/ui/traces/{llm.trace_id}",
+        f"/ui/gateway/routes/{ROUTE}",
+        f"/ui/evaluations/{llm.evaluation_run_id}",
+        "/ui/evaluations/judges",
     ):
         assert wanted in reached, f"no page links to {wanted}; reached: {sorted(reached)}"
     # And the views two clicks down or behind a choice: a run's, a model version's and a

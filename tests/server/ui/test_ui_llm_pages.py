@@ -188,6 +188,8 @@ def _pages(seeded: Seeded) -> list[str]:
         "/ui/evaluations",
         f"/ui/evaluations/{seeded.eval_run}",
         "/ui/evaluations/judges",
+        f"/ui/lineage?subject={seeded.trace_id}&kind=trace",
+        "/ui/lineage?subject=prompts:/support/2&kind=prompt_version",
     ]
 
 
@@ -238,6 +240,10 @@ def test_traces_list_filters_and_trace_page_draws_the_tree(ui_server: Any) -> No
         assert "support/2" in words and ROUTE in words and "helpful" in words
         assert "9,000 characters" in words  # the long output is capped, and says so
         assert "chat &lt;script&gt;alert(" in page
+        # The lineage walk from the trace links to the LLM pages of what it reaches.
+        graph = http.get(f"/ui/lineage?subject={seeded.trace_id}&kind=trace").text
+        assert 'href="/ui/prompts/support/versions/2"' in graph
+        assert f'href="/ui/gateway/routes/{ROUTE.replace("/", "%2F")}"' in graph
 
 
 def test_gateway_pages_show_routes_and_usage_by_role(ui_server: Any) -> None:

@@ -97,6 +97,39 @@ class _CallerServices:
 
         return self._once("gates", lambda: GateService(self._state.store, actor=self._caller.user))
 
+    # The LLM records a lineage walk from a trace or prompt version reads (loop/_lineage_llm).
+    @property
+    def tracing(self) -> Any:
+        from ...tracing.service import TracingService
+
+        return self._once("tracing", lambda: TracingService(self._state.store))
+
+    @property
+    def prompts(self) -> Any:
+        from ...prompts.service import PromptService
+
+        return self._once(
+            "prompts", lambda: PromptService(self._state.store, actor=self._caller.user)
+        )
+
+    @property
+    def gateway(self) -> Any:
+        from ...gateway.service import GatewayService
+
+        return self._once(
+            "gateway", lambda: GatewayService(self._state.store, actor=self._caller.user)
+        )
+
+    @property
+    def evaluation(self) -> Any:
+        from ...evaluation.service import EvaluationService
+
+        # Its dataset part opens a stat cache only when data is added; lineage only reads.
+        return self._once(
+            "evaluation",
+            lambda: EvaluationService(self._state.store, tracking=self._state.tracking),
+        )
+
     @property
     def loops(self) -> Any:
         from ...loop.service import LoopService

@@ -52,7 +52,16 @@ def page_of(node: Node) -> str | None:
     if node.kind == "dataset_version" and "dataset" in attrs:
         dataset = quote(str(attrs["dataset"]), safe="")
         return f"{UI_PREFIX}/datasets/{dataset}/versions/{attrs['number']}"
-    return None
+    return _llm_page(node.kind, key)
+
+
+def _llm_page(kind: str, key: str) -> str | None:
+    """The LLM pages' records: traces, prompt versions (``name/3``), evaluations, routes."""
+    if kind == "prompt_version" and "/" in key:
+        name, _, number = key.rpartition("/")
+        return f"{UI_PREFIX}/prompts/{quote(name, safe='')}/versions/{quote(number, safe='')}"
+    pages = {"trace": "traces", "evaluation_run": "evaluations", "gateway_route": "gateway/routes"}
+    return f"{UI_PREFIX}/{pages[kind]}/{quote(key, safe='')}" if kind in pages else None
 
 
 def subject_of(node: Node) -> tuple[str, str] | None:
@@ -66,6 +75,10 @@ def subject_of(node: Node) -> tuple[str, str] | None:
         return f"{attrs['model']}@{attrs['version']}", node.kind
     if node.kind == "dataset_version" and "dataset" in attrs:
         return f"{attrs['dataset']}@v{attrs['number']}", node.kind
+    if node.kind == "trace":
+        return key, node.kind
+    if node.kind == "prompt_version":
+        return f"prompts:/{key}", node.kind
     return None
 
 
