@@ -101,7 +101,9 @@ def test_policies_are_for_admins(registry: Registry) -> None:
     assert registry.call("ed", "PUT", "/models/m/policy", policy)[0] == 403
     status, body = registry.call("root", "PUT", "/models/m/policy", policy)
     assert status == 200 and isinstance(body, dict)
-    assert body["rules"] == [{"target": "alias:prod", "approvals": 2, "role": "approver"}]
+    assert body["rules"] == [
+        {"target": "alias:prod", "approvals": 2, "role": "approver", "gate": None}
+    ]
     assert registry.call("ed", "PUT", "/models/m/aliases/champion", {"version": 1})[0] == 200
     bad = {"rules": [{"target": "alias:prod"}, {"target": "alias:prod"}]}
     status, body = registry.call("root", "PUT", "/models/m/policy", bad)
