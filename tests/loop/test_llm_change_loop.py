@@ -353,3 +353,29 @@ def test_prompt_targets_stream_fill_model_config_and_fall_back(world: World) -> 
     fell_back = world.trace(answer.headers["x-loopwright-trace-id"])
     assert fell_back.links.prompt_versions == ()
     assert "prompt_variables" not in world.stub.bodies["b"][-1]
+
+
+def test_the_evaluation_gate_route_refuses_bad_bodies(world: World) -> None:
+    headers = {"Authorization": f"Bearer {world.tokens['ada']}"}
+
+    def post(body: Any, **extra: Any) -> httpx.Response:
+        return httpx.post(
+            f"{world.url}/api/v1/gates/evaluations", headers=headers, timeout=30,
+            **({"content": body} if isinstance(body, bytes) else {"json": body}), **extra,
+        )  # fmt: skip
+
+    good = {"spec": gate_spec("g", "d"), "subject": "prompts:/x/1", "evaluation_run_id": "r"}
+    assert post(b"{not json").status_code in (400, 422)
+    assert post({**good, "subject": 7}).status_code in (400, 422)
+    assert post({**good, "subject": "prompts:/" + "x" * 700}).status_code in (400, 422)
+    assert post({**good, "evaluation_run_id": ""}).status_code in (400, 422)
+    assert post({**good, "extra": 1}).status_code in (400, 422)
+    unknown = post(good)
+    assert unknown.status_code == 404 and "prompt 'x' does not exist" in unknown.text
+    bad_spec = post({**good, "spec": {**gate_spec("g", "d"), "rules": ["metrics.auc >= 1"]}})
+    assert bad_spec.status_code == 400 and "is not an evaluation rule" in bad_spec.text
+    holdout = post({**good, "spec": {"name": "h", "dataset": "d", "target": "y",
+                                     "rules": ["metrics.auc >= 0.5"]}})  # fmt: skip
+    assert holdout.status_code == 400 and "is a holdout gate" in holdout.text
+    nobody = httpx.post(f"{world.url}/api/v1/gates/evaluations", json=good, timeout=30)
+    assert nobody.status_code == 401
