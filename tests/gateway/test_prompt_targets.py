@@ -20,7 +20,9 @@ TEXT = PromptVersion(
     id="1", name="title", version=1, kind="text", template="Title for {{ topic }}:",
     variables=("topic",), digest="",
 )  # fmt: skip
-RESOLVED = {"prompts:/support@production": CHAT, "prompts:/title/1": TEXT, "prompts:/gone/1": "x"}
+RESOLVED: dict[str, PromptVersion | str] = {
+    "prompts:/support@production": CHAT, "prompts:/title/1": TEXT, "prompts:/gone/1": "x",
+}  # fmt: skip
 URL = "http://127.0.0.1:9/v1"
 
 
