@@ -311,3 +311,45 @@ def test_an_approval_is_refused_when_the_gate_failed_since_the_request_opened(
         world.bob.prompts.approve(request.id)
     assert world.ada.prompts.get_request(request.id).status == "pending"  # no decision stored
     assert "production" not in world.ada.prompts.get(name).aliases
+
+
+def test_loopwright_lineage_walks_from_a_trace_on_the_embedded_store(world: World) -> None:
+    import os
+    import time as clock
+
+    from typer.testing import CliRunner
+
+    from loopwright.cli.app import app
+    from loopwright.tracing.entities import Span, TraceLinks
+
+    name, dataset = world.prompt()
+    run = world.ada.evaluation.evaluate(world.target(name), dataset, [answered])
+    result = world.ada.gates.check_evaluation(
+        _spec(dataset, "evaluation.answered/mean >= 1"), f"prompts:/{name}/1", run.run_id
+    )
+    trace_id, now = os.urandom(16).hex(), clock.time_ns()
+    span = Span(trace_id, os.urandom(8).hex(), None, "chat", "LLM", now, now + 2_000_000)
+    links = TraceLinks(prompt_versions=(f"{name}/1",), gateway_route="no-such-route")
+    world.ada.tracing.record([span], links=links)
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(app, [*world.cli, *args], env={"COLUMNS": "300"})
+
+    shown = cli("lineage", trace_id)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0].startswith(f"trace {trace_id[:12]} (OK)")
+    assert f"rendered_with prompt version prompts:/{name}/1" in shown.output
+    assert "gated_by gate result quality: passed" in shown.output
+    assert f"evidence evaluation run eval {dataset}@v1" in shown.output
+    assert f"hash {str(run.dataset_digest)[:16]}" in shown.output
+    assert "served_by gateway route no-such-route" in shown.output  # deleted: named anyway
+    as_json = cli("lineage", trace_id, "--kind", "trace", "--json")
+    graph = json.loads(as_json.output)
+    assert graph["root"] == f"trace:{trace_id}"
+    assert {"src": f"gate_result:{result.id}", "dst": f"evaluation_run:{run.run_id}",
+            "relation": "evidence"} in graph["edges"]  # fmt: skip
+    by_version = cli("lineage", f"prompts:/{name}/1", "--json")
+    assert json.loads(by_version.output)["root"] == f"prompt_version:{name}/1"
+    unknown = cli("lineage", os.urandom(16).hex(), "--kind", "trace")
+    assert unknown.exit_code != 0 and "does not exist" in unknown.output
