@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _llm_world import BAD, GOOD, HOUR_MS, T0, concise, picky, record_calls, serve_stub
+from _trace_monitor_world import BAD, GOOD, HOUR_MS, T0, concise, picky, record_calls, serve_stub
 
 from loopwright._ids import now_ms
 from loopwright.config import resolve_settings

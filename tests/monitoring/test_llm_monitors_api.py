@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _llm_world import BAD, GOOD, HOUR_MS, T0, record_calls
+from _trace_monitor_world import BAD, GOOD, HOUR_MS, T0, record_calls
 
 import loopwright as lw
 from loopwright.client import Client

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _llm_world import BAD, GOOD, HOUR_MS, T0, record_calls
+from _trace_monitor_world import BAD, GOOD, HOUR_MS, T0, record_calls
 from typer.testing import CliRunner
 
 from loopwright.cli.app import app
