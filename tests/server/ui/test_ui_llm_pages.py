@@ -297,6 +297,7 @@ def test_evaluation_pages_page_rows_and_show_agreement(ui_server: Any) -> None:
         "/ui/gateway?window=2y",
         "/ui/evaluations?limit=0",
         "/ui/evaluations/nosuchrun?offset=x",
+        "/ui/prompts/support/diff?a=1&b=" + "9" * 200,
     ],
 )
 def test_bad_query_values_are_400_pages(ui_server: Any, path: str) -> None:
@@ -322,6 +323,24 @@ def test_unknown_names_are_404_pages(ui_server: Any, path: str) -> None:
         answer = http.get(path)
         assert answer.status_code == 404, f"{path}: {answer.status_code}"
         assert "text/html" in answer.headers["content-type"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/prompts/..%2F..%2Fetc%2Fpasswd",
+        "/ui/prompts/support/versions/..%2F1",
+        "/ui/traces/..%2F..%2Fapi",
+        "/ui/gateway/routes/..%2F..%2Fsecrets",
+        "/ui/evaluations/..%2F..%2Fruns",
+    ],
+)
+def test_traversal_names_are_refused_or_not_found(ui_server: Any, path: str) -> None:
+    with _session(ui_server, "vic") as http:
+        answer = http.get(path)
+        assert answer.status_code in (400, 404), f"{path}: {answer.status_code}"
+        assert "text/html" in answer.headers["content-type"]
+        assert SECRET_VALUE not in answer.text
 
 
 def test_a_viewer_cannot_decide_a_prompt_request(ui_server: Any) -> None:
