@@ -171,7 +171,7 @@ class LLMWalk:
 
     def _gateway_route(self, name: str) -> str:
         node_id = f"gateway_route:{name}"
-        if node_id in {n.id for n in self.graph.nodes}:
+        if not self._first_visit(node_id):
             return node_id
         try:
             route = self.client.gateway.get_route(name)
