@@ -66,9 +66,9 @@ MAX_VARIABLES_CHARS = 100_000
 Resolved = Mapping[str, "PromptVersion | str"]  # a prompt URI -> its version, or why not
 
 
-class PromptUnavailable(LoopwrightError):
+class PromptUnavailable(NotFound):
     """The target's prompt could not be resolved at the last refresh (the gateway tries the
-    route's fallbacks)."""
+    route's fallbacks; the error never reaches a caller)."""
 
 
 def check_prompt_uri(where: str, value: object) -> str | None:
