@@ -23,12 +23,8 @@ def upgrade() -> None:
             batch_op.alter_column(
                 "model_version_id", existing_type=sa.String(length=32), nullable=True
             )
-            batch_op.add_column(
-                sa.Column("prompt_version_id", sa.String(length=32), nullable=True)
-            )
-            batch_op.add_column(
-                sa.Column("evaluation_run_id", sa.String(length=32), nullable=True)
-            )
+            batch_op.add_column(sa.Column("prompt_version_id", sa.String(length=32), nullable=True))
+            batch_op.add_column(sa.Column("evaluation_run_id", sa.String(length=32), nullable=True))
             batch_op.add_column(sa.Column("evidence_json", sa.Text(), nullable=True))
             batch_op.create_foreign_key(
                 batch_op.f("fk_gate_results_prompt_version_id_prompt_versions"),
