@@ -18,56 +18,52 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with _iteration_links_kept():
-        with op.batch_alter_table("gate_results", schema=None) as batch_op:
-            batch_op.alter_column(
-                "model_version_id", existing_type=sa.String(length=32), nullable=True
-            )
-            batch_op.add_column(sa.Column("prompt_version_id", sa.String(length=32), nullable=True))
-            batch_op.add_column(sa.Column("evaluation_run_id", sa.String(length=32), nullable=True))
-            batch_op.add_column(sa.Column("evidence_json", sa.Text(), nullable=True))
-            batch_op.create_foreign_key(
-                batch_op.f("fk_gate_results_prompt_version_id_prompt_versions"),
-                "prompt_versions",
-                ["prompt_version_id"],
-                ["id"],
-                ondelete="CASCADE",
-            )
-            batch_op.create_foreign_key(
-                batch_op.f("fk_gate_results_evaluation_run_id_runs"),
-                "runs",
-                ["evaluation_run_id"],
-                ["id"],
-                ondelete="SET NULL",
-            )
-            batch_op.create_index(
-                batch_op.f("ix_gate_results_prompt_version_id_created_at"),
-                ["prompt_version_id", "created_at"],
-                unique=False,
-            )
+    with _iteration_links_kept(), op.batch_alter_table("gate_results", schema=None) as batch_op:
+        batch_op.alter_column("model_version_id", existing_type=sa.String(length=32), nullable=True)
+        batch_op.add_column(sa.Column("prompt_version_id", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("evaluation_run_id", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("evidence_json", sa.Text(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_gate_results_prompt_version_id_prompt_versions"),
+            "prompt_versions",
+            ["prompt_version_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_gate_results_evaluation_run_id_runs"),
+            "runs",
+            ["evaluation_run_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+        batch_op.create_index(
+            batch_op.f("ix_gate_results_prompt_version_id_created_at"),
+            ["prompt_version_id", "created_at"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM gate_results WHERE model_version_id IS NULL")
-    with _iteration_links_kept():
-        with op.batch_alter_table("gate_results", schema=None) as batch_op:
-            batch_op.drop_index(batch_op.f("ix_gate_results_prompt_version_id_created_at"))
-            batch_op.drop_constraint(
-                batch_op.f("fk_gate_results_evaluation_run_id_runs"), type_="foreignkey"
-            )
-            batch_op.drop_constraint(
-                batch_op.f("fk_gate_results_prompt_version_id_prompt_versions"),
-                type_="foreignkey",
-            )
-            batch_op.drop_column("evidence_json")
-            batch_op.drop_column("evaluation_run_id")
-            batch_op.drop_column("prompt_version_id")
-            batch_op.alter_column(
-                "model_version_id", existing_type=sa.String(length=32), nullable=False
-            )
+    with _iteration_links_kept(), op.batch_alter_table("gate_results", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_gate_results_prompt_version_id_created_at"))
+        batch_op.drop_constraint(
+            batch_op.f("fk_gate_results_evaluation_run_id_runs"), type_="foreignkey"
+        )
+        batch_op.drop_constraint(
+            batch_op.f("fk_gate_results_prompt_version_id_prompt_versions"),
+            type_="foreignkey",
+        )
+        batch_op.drop_column("evidence_json")
+        batch_op.drop_column("evaluation_run_id")
+        batch_op.drop_column("prompt_version_id")
+        batch_op.alter_column(
+            "model_version_id", existing_type=sa.String(length=32), nullable=False
+        )
 
 
-class _iteration_links_kept:  # noqa: N801 (used as a context manager, read as a phrase)
+class _iteration_links_kept:
     """Keep loop_iterations.gate_result_id through a SQLite table rebuild of gate_results.
 
     SQLite rebuilds the table to change a column (copy, DROP, rename); with foreign keys on,
