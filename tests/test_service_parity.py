@@ -46,8 +46,8 @@ from loopwright.remote.datasets import RemoteDatasets
 from loopwright.remote.deployments import RemoteDeployments
 from loopwright.remote.evaluation import RemoteEvaluation
 from loopwright.remote.features import RemoteFeatures
-from loopwright.remote.gateway import RemoteGateway
 from loopwright.remote.gates import RemoteGates
+from loopwright.remote.gateway import RemoteGateway
 from loopwright.remote.loops import RemoteLoops
 from loopwright.remote.monitoring import RemoteMonitoring
 from loopwright.remote.pipelines import RemotePipelines

@@ -213,6 +213,7 @@ _READING_ARGS = {
     "eval records": ["qa"],
 }
 
+
 @pytest.mark.parametrize("command", sorted(READING_COMMANDS))
 def test_reading_commands_do_not_create_a_store(tmp_path: Path, command: str) -> None:
     missing = tmp_path / "typo" / "deeper"

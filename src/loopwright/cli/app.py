@@ -10,9 +10,9 @@ from . import audit as audit_commands
 from . import data as data_commands
 from . import db as db_commands
 from . import deployments as deployment_commands
+from . import evaluation as evaluation_commands
 from . import experiments as experiment_commands
 from . import features as feature_commands
-from . import evaluation as evaluation_commands
 from . import gates as gate_commands
 from . import gateway as gateway_commands
 from . import home as home_commands

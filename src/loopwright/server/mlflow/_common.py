@@ -3,8 +3,8 @@
 Handlers are plain ``def`` functions (FastAPI runs them in its thread pool): they do blocking
 database work and must not stall the event loop. The hottest (log-metric, log-batch of points,
 runs/create, runs/get, runs/update) are ``async`` and run their work through ``.._hot.run_hot``:
-on the loop when the database need not wait, else in the thread pool. Replies are built as JSON directly; there is
-no response model to validate on the way out.
+on the loop when the database need not wait, else in the thread pool. Replies are built as JSON
+directly; there is no response model to validate on the way out.
 """
 
 from __future__ import annotations

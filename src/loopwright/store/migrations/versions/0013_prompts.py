@@ -93,37 +93,31 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("prompt_id", "alias", name=op.f("pk_prompt_aliases")),
     )
-    with _decisions_kept():
-        with op.batch_alter_table("approval_requests", schema=None) as batch_op:
-            batch_op.alter_column("version_id", existing_type=sa.String(length=32), nullable=True)
-            batch_op.add_column(
-                sa.Column(
-                    "subject_kind", sa.String(length=20), server_default="model", nullable=False
-                )
-            )
-            batch_op.add_column(
-                sa.Column("prompt_version_id", sa.String(length=32), nullable=True)
-            )
-            batch_op.create_foreign_key(
-                batch_op.f("fk_approval_requests_prompt_version_id_prompt_versions"),
-                "prompt_versions",
-                ["prompt_version_id"],
-                ["id"],
-                ondelete="CASCADE",
-            )
+    with _decisions_kept(), op.batch_alter_table("approval_requests", schema=None) as batch_op:
+        batch_op.alter_column("version_id", existing_type=sa.String(length=32), nullable=True)
+        batch_op.add_column(
+            sa.Column("subject_kind", sa.String(length=20), server_default="model", nullable=False)
+        )
+        batch_op.add_column(sa.Column("prompt_version_id", sa.String(length=32), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_approval_requests_prompt_version_id_prompt_versions"),
+            "prompt_versions",
+            ["prompt_version_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM approval_requests WHERE subject_kind = 'prompt'")
-    with _decisions_kept():
-        with op.batch_alter_table("approval_requests", schema=None) as batch_op:
-            batch_op.drop_constraint(
-                batch_op.f("fk_approval_requests_prompt_version_id_prompt_versions"),
-                type_="foreignkey",
-            )
-            batch_op.drop_column("prompt_version_id")
-            batch_op.drop_column("subject_kind")
-            batch_op.alter_column("version_id", existing_type=sa.String(length=32), nullable=False)
+    with _decisions_kept(), op.batch_alter_table("approval_requests", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_approval_requests_prompt_version_id_prompt_versions"),
+            type_="foreignkey",
+        )
+        batch_op.drop_column("prompt_version_id")
+        batch_op.drop_column("subject_kind")
+        batch_op.alter_column("version_id", existing_type=sa.String(length=32), nullable=False)
     for table in (
         "prompt_aliases",
         "prompt_version_tags",
@@ -134,7 +128,7 @@ def downgrade() -> None:
         op.drop_table(table)
 
 
-class _decisions_kept:  # noqa: N801 (used as a context manager, read as a phrase)
+class _decisions_kept:
     """Keep approval_decisions through a SQLite table rebuild of approval_requests.
 
     SQLite rebuilds a table to change a column (copy, DROP, rename), and with foreign keys on
