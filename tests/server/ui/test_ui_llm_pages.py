@@ -18,7 +18,7 @@ from _browsing import signed_in as _session
 
 from loopwright.config import Settings, resolve_settings
 
-HOSTILE = "<script>alert('pwned')</script>"
+HOSTILE = "<script>window.pwned = 1; alert('pwned')</script>"
 ROUTE = "chat/support"  # a route name with a slash: its pages take the rest of the path
 SECRET_VALUE = "sk-ui-test-9f8e7d6c5b4a"
 ROWS = 60  # evaluation rows: more than one page of 50
@@ -200,7 +200,7 @@ def test_every_llm_page_loads_for_a_viewer_without_raw_markup_or_secrets(ui_serv
             answer = http.get(path)
             assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:500]}"
             # Hostile text is escaped wherever it shows; no script tag but the page's own.
-            assert "<script>alert" not in answer.text, path
+            assert "<script>window.pwned" not in answer.text, path
             assert SECRET_VALUE not in answer.text, path
             assert "/approve" not in answer.text, f"{path}: a viewer sees an Approve form"
 
@@ -210,7 +210,7 @@ def test_prompt_pages_show_versions_aliases_templates_and_diffs(ui_server: Any) 
         listing = _text(http.get("/ui/prompts").text)
         assert "support" in listing and "staging → v1" in listing
         version = http.get("/ui/prompts/support/versions/2").text
-        assert "You help. &lt;script&gt;alert(" in version
+        assert "You help. &lt;script&gt;window.pwned" in version
         assert "temperature" in _text(version) and "system" in _text(version)
         diff = http.get("/ui/prompts/support/diff?a=1&b=2").text
         assert 'class="diff-add"' in diff and 'class="diff-del"' in diff
@@ -239,7 +239,7 @@ def test_traces_list_filters_and_trace_page_draws_the_tree(ui_server: Any) -> No
         assert "12 in, 30 out, 42 total" in words and "$0.001200" in words
         assert "support/2" in words and ROUTE in words and "helpful" in words
         assert "9,000 characters" in words  # the long output is capped, and says so
-        assert "chat &lt;script&gt;alert(" in page
+        assert "chat &lt;script&gt;window.pwned" in page
         # The lineage walk from the trace links to the LLM pages of what it reaches.
         graph = http.get(f"/ui/lineage?subject={seeded.trace_id}&kind=trace").text
         assert 'href="/ui/prompts/support/versions/2"' in graph
@@ -273,7 +273,7 @@ def test_evaluation_pages_page_rows_and_show_agreement(ui_server: Any) -> None:
         assert "exact-match" in listing and "qa-eval@v1" in listing
         first = http.get(f"/ui/evaluations/{seeded.eval_run}").text
         assert first.count("answer ") >= 50 and "Next" in _text(first)
-        assert "&lt;script&gt;alert(" in first
+        assert "&lt;script&gt;window.pwned" in first
         rest = http.get(f"/ui/evaluations/{seeded.eval_run}?offset=50").text
         assert "Next" not in _text(rest) and "51\u201360 of 60" in _text(rest)
         assert rest.count('<pre class="value">answer ') == ROWS - 50
@@ -386,6 +386,7 @@ def test_an_approver_approves_a_prompt_alias_in_the_browser(
     settle(page)
     assert "production → v2" in page.inner_text("main")
     for path in (
+        "/ui/prompts/support/versions/2",
         "/ui/prompts/support/diff?a=1&b=2",
         f"/ui/traces/{seeded.trace_id}",
         "/ui/traces",
@@ -397,5 +398,5 @@ def test_an_approver_approves_a_prompt_alias_in_the_browser(
         settle(page)
         accessible(page)
         snap(page, "llm-" + re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/ui/"))[:40])
-    # The trace's script text never ran, and the chart drew.
-    assert page.evaluate("() => window.pwned === undefined")
+        # The hostile text in templates, span names, inputs and rationales never ran.
+        assert page.evaluate("() => window.pwned === undefined"), path

@@ -40,6 +40,8 @@ MAX_FILTER = 4000
 MAX_CHOICES = 200  # experiments and routes offered in the list's selects
 STATUSES = ("OK", "ERROR", "IN_PROGRESS")
 _DEPTHS = 12  # indentation levels drawn (deeper spans stay at the last)
+# Attributes a span's Inputs and Outputs already show (not listed again among its attributes).
+_SHOWN = frozenset({"lw.inputs", "lw.outputs", "mlflow.spanInputs", "mlflow.spanOutputs"})
 
 
 def trace_filter(text: str, *, route: str = "", prompt: str = "", status: str = "") -> str | None:
@@ -183,7 +185,6 @@ def span_rows(spans: tuple[Span, ...] | list[Span]) -> list[SpanRow]:
     while stack:
         span, depth = stack.pop()
         duration = None if span.end_ns is None else max(span.end_ns - span.start_ns, 0)
-        hidden = {"lw.inputs", "lw.outputs", "mlflow.spanInputs", "mlflow.spanOutputs"}
         rows.append(
             SpanRow(
                 span=span,
@@ -195,7 +196,7 @@ def span_rows(spans: tuple[Span, ...] | list[Span]) -> list[SpanRow]:
                 inputs=_maybe(inputs_of(span.attributes)),
                 outputs=_maybe(outputs_of(span.attributes)),
                 attributes=[
-                    (k, shown(v)) for k, v in sorted(span.attributes.items()) if k not in hidden
+                    (k, shown(v)) for k, v in sorted(span.attributes.items()) if k not in _SHOWN
                 ],
             )
         )
