@@ -125,6 +125,7 @@ def test_another_thread_and_nesting_are_refused(db: Database) -> None:
         pass
 
 
+@pytest.mark.postgres
 def test_postgresql_has_no_nonblocking_mode(pg_uri: str) -> None:
     db = Database.open(pg_uri)
     try:
