@@ -384,19 +384,20 @@ def test_an_approver_approves_a_prompt_alias_in_the_browser(
     with page.expect_navigation():
         row.get_by_role("button", name="Approve").click()
     settle(page)
-    assert "production → v2" in page.inner_text("main")
-    for path in (
-        "/ui/prompts/support/versions/2",
-        "/ui/prompts/support/diff?a=1&b=2",
-        f"/ui/traces/{seeded.trace_id}",
-        "/ui/traces",
-        f"/ui/gateway/routes/{ROUTE}",
-        f"/ui/evaluations/{seeded.eval_run}",
-        "/ui/evaluations/judges",
+    shown = page.inner_text("main")
+    assert "production → v2" in shown and "the change is applied" in shown
+    for name, path in (
+        ("prompt-version", "/ui/prompts/support/versions/2"),
+        ("prompt-diff", "/ui/prompts/support/diff?a=1&b=2"),
+        ("trace", f"/ui/traces/{seeded.trace_id}"),
+        ("traces", "/ui/traces"),
+        ("route", f"/ui/gateway/routes/{ROUTE}"),
+        ("evaluation", f"/ui/evaluations/{seeded.eval_run}"),
+        ("judges", "/ui/evaluations/judges"),
     ):
         page.goto(path)
         settle(page)
         accessible(page)
-        snap(page, "llm-" + re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/ui/"))[:40])
+        snap(page, f"llm-{name}")
         # The hostile text in templates, span names, inputs and rationales never ran.
         assert page.evaluate("() => window.pwned === undefined"), path
