@@ -100,6 +100,27 @@ def test_writes_need_more_than_viewer(app: Any) -> None:
     assert not lax, f"writes open to viewers: {lax}"
 
 
+# Deleting traces erases the record of what the models did: admin on every route that does it,
+# MLflow's (2.0, 3.0 and the UI's ajax twins of both; listed here under their router's prefix)
+# as the native one.
+NATIVE_TRACE_DELETE = "/api/v1/traces/delete"
+MLFLOW_TRACE_DELETE = "/traces/delete-traces"
+
+
+def test_deleting_traces_needs_an_admin_on_every_route(app: Any) -> None:
+    found = [
+        (route.path, set(_rules(route.dependant)))
+        for route in _all_routes(app.routes)
+        if isinstance(route, APIRoute)
+        and (route.path == NATIVE_TRACE_DELETE or route.path.endswith(MLFLOW_TRACE_DELETE))
+    ]
+    paths = sorted(path for path, _ in found)
+    assert paths.count(NATIVE_TRACE_DELETE) == 1, paths
+    assert sum(path.endswith(MLFLOW_TRACE_DELETE) for path in paths) == 4, paths
+    lax = [(path, rules) for path, rules in found if rules != {"admin"}]
+    assert not lax, f"trace deletes open to less than admin: {lax}"
+
+
 def test_a_rule_names_a_known_role() -> None:
     with pytest.raises(ValueError, match="unknown role"):
         require("superuser")

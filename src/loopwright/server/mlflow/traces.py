@@ -25,7 +25,7 @@ from ...errors import InvalidInput
 from ...store.home import acting_as
 from ...tracing.entities import TraceLinks
 from .._routing import PrefixRouter
-from ..api._deps import Editor, State, Viewer
+from ..api._deps import Admin, Editor, State, Viewer
 from ..auth import public
 from . import traces_convert as convert
 from . import traces_v2
@@ -348,8 +348,9 @@ def _link(state: ServerState, trace_ids: list[str], links: TraceLinks) -> None:
 
 
 @router.post("/traces/delete-traces")
-def delete_traces(body: DeleteIn, state: State, caller: Editor) -> Response:
-    """DeleteTracesV3: by ids or older than a time, within one experiment."""
+def delete_traces(body: DeleteIn, state: State, caller: Admin) -> Response:
+    """DeleteTracesV3: by ids or older than a time, within one experiment. Admin, as the
+    native /api/v1/traces/delete: deleting traces erases the record of what the models did."""
     service = _service(state)
     experiment_id = experiment_id_in(state.tracking, body.experiment_id)
     ids = None
