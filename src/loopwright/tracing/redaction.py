@@ -35,8 +35,12 @@ _SECRET_SHAPES = (
     r"\bgh[pousr]_[A-Za-z0-9]{30,}",
     r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
     r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{12,}=*",
-    r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+    # Linear on hostile text: a JWT starts only where no token character precedes it (with
+    # ``\b``, each "eyJ" of "eyJ-eyJ-..." started a scan to the run's end), and a key's body
+    # stops at the next BEGIN (unterminated BEGINs each scanned to the end of the text).
+    r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:(?!-----BEGIN )[\s\S])*?"
+    r"-----END [A-Z ]{0,40}PRIVATE KEY-----",
 )
 
 
