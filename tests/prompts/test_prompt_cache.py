@@ -3,14 +3,15 @@ and this client's own moves show at once."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import loopwright as lw
 from loopwright.errors import InvalidInput, NotFound
+from loopwright.prompts import cache
 from loopwright.prompts.service import PromptService
 
 
@@ -29,17 +30,23 @@ def test_a_version_once_loaded_is_served_without_reading_the_store(client: lw.Cl
         client.prompts.resolve("greet", 1)  # read now: it is gone
 
 
-def test_an_alias_moved_elsewhere_shows_after_the_ttl(client: lw.Client) -> None:
+def test_an_alias_moved_elsewhere_shows_after_the_ttl(
+    client: lw.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache's own clock, moved by hand: no sleeps, so a slow machine cannot flip the result.
+    clock = [1000.0]
+    monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     prompts = client.prompts
     prompts.register("greet", "one")
     prompts.register("greet", "two")
     prompts.set_alias("greet", "beta", 1)
-    assert prompts.load("prompts:/greet@beta", cache_ttl=0.1).version == 1
+    assert prompts.load("prompts:/greet@beta", cache_ttl=60).version == 1
     PromptService(client.store).set_alias("greet", "beta", 2)  # another process's move
-    assert prompts.load("prompts:/greet@beta", cache_ttl=0.1).version == 1  # stale, within TTL
+    clock[0] += 59.9
+    assert prompts.load("prompts:/greet@beta", cache_ttl=60).version == 1  # stale, within TTL
     assert prompts.load("prompts:/greet@beta", cache_ttl=0).version == 2  # 0: read now
-    time.sleep(0.15)
-    assert prompts.load("prompts:/greet@beta", cache_ttl=0.1).version == 2
+    clock[0] += 0.2  # 60.1 s after the cached read
+    assert prompts.load("prompts:/greet@beta", cache_ttl=60).version == 2  # expired: re-read
 
 
 def test_this_clients_moves_and_registers_clear_its_alias_entries(client: lw.Client) -> None:
