@@ -25,6 +25,7 @@ KEYS = (
     "default_approval_policy",
     "prediction_log",
     "online_store",
+    "scorer_modules",
 )
 ENV = {
     "home": "LOOPWRIGHT_HOME",
@@ -41,6 +42,7 @@ ENV = {
     "default_approval_policy": "LOOPWRIGHT_DEFAULT_APPROVAL_POLICY",
     "prediction_log": "LOOPWRIGHT_PREDICTION_LOG",
     "online_store": "LOOPWRIGHT_ONLINE_STORE",
+    "scorer_modules": "LOOPWRIGHT_SCORER_MODULES",
 }
 
 
@@ -98,6 +100,7 @@ def test_defaults_put_everything_in_a_home_in_the_working_directory(tmp_path: Pa
         "default_approval_policy": "default",
         "prediction_log": "default",
         "online_store": "default",
+        "scorer_modules": "default",
     }
 
 
@@ -168,6 +171,7 @@ def _levels(root: Path) -> dict[str, tuple[str, str, str, str]]:
             "sqlite:///online.db",  # relative: anchored at the file's folder
             f"sqlite:///{root / 'online.db'}",
         ),
+        "scorer_modules": ("a.scorers", "b", "c,d.e", "c,d.e"),
     }
 
 
@@ -218,6 +222,7 @@ def test_precedence_is_argument_then_environment_then_file_then_default(
             "default_approval_policy": "protect",
             "prediction_log": None,
             "online_store": None,
+            "scorer_modules": "",
         }
         assert shown == defaults[key]
         assert source.startswith("default")
@@ -253,6 +258,7 @@ def test_every_key_from_every_level_at_once(project: Path) -> None:
         "default_approval_policy": f"file {toml}",
         "prediction_log": f"file {toml}",
         "online_store": f"file {toml}",
+        "scorer_modules": f"file {toml}",
     }
 
 

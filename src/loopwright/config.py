@@ -94,6 +94,11 @@ _KEYS: tuple[_Key, ...] = (
         "LOOPWRIGHT_ONLINE_STORE",
         "feature online store: sqlite:///path or redis://host:port/db (default: <home>/online.db)",
     ),
+    _Key(
+        "scorer_modules",
+        "LOOPWRIGHT_SCORER_MODULES",
+        "server: modules (comma-separated) whose @lw.scorer code scorers the server may run",
+    ),
 )
 # Numeric settings: sizes take a unit (``512MB``, ``5GiB``) or a number of bytes.
 _SIZES = ("max_request_bytes", "max_upload_bytes", "query_memory")
@@ -105,6 +110,7 @@ _DEFAULT_LIMITS = {
     "query_memory": str(1 << 30),
 }
 _KEYS_BY_NAME = {key.name: key for key in _KEYS}
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,12 @@ class Settings:
     # The feature store's online store: ``sqlite:///path`` or ``redis://host:port/db``; None:
     # a SQLite file ``<home>/online.db`` (features.online.open.open_online_store).
     online_store: str | None = None
+    # Modules (and their submodules) whose ``@lw.scorer`` objects a server runs in its own
+    # monitor passes; empty: a server runs no code scorer (importing is running code).
+    scorer_modules: tuple[str, ...] = ()
+    # True in a server process (set by the server, not a setting): scorers chosen by callers
+    # run under the server's rules (scorer_modules, no judge credentials from its environment).
+    hosted: bool = False
 
     @property
     def is_embedded(self) -> bool:
@@ -195,7 +207,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"known settings: {', '.join(_KEYS_BY_NAME)}"
         )
     for name, value in table.items():
-        if name in ("data_link", "artifact_roots") and isinstance(value, list):
+        if name in ("data_link", "artifact_roots", "scorer_modules") and isinstance(value, list):
             table[name] = ",".join(map(str, value))  # data_link = ["reflink", "copy"]
         elif name in (*_SIZES, "query_timeout") and type(value) in (int, float):
             table[name] = str(value)
@@ -244,6 +256,14 @@ def _check_value(name: str, value: str, source: str) -> str:
     elif name == "artifact_roots":
         roots = [_artifact_root(r.strip(), where, served_ok=False) for r in value.split(",")]
         return ",".join(root for root in roots if root)
+    elif name == "scorer_modules":
+        modules = [m.strip() for m in value.split(",") if m.strip()]
+        if not all(_MODULE.fullmatch(m) for m in modules):
+            raise ConfigError(
+                f"{where}: {value!r} is not a list of module names; give dotted names such as "
+                "myteam.scorers,acme.eval (comma-separated)"
+            )
+        return ",".join(modules)
     elif name == "default_approval_policy":
         if value.strip().lower() not in APPROVAL_POLICIES:
             raise ConfigError(
@@ -338,6 +358,7 @@ def resolve_settings(
     default_approval_policy: str | None = None,
     prediction_log: str | None = None,
     online_store: str | None = None,
+    scorer_modules: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -365,6 +386,7 @@ def resolve_settings(
         "default_approval_policy": default_approval_policy,
         "prediction_log": prediction_log,
         "online_store": online_store,
+        "scorer_modules": scorer_modules,
     }
     limits = (max_request_bytes, max_upload_bytes, query_timeout, query_memory)
     for name, given in zip(_DEFAULT_LIMITS, limits, strict=True):
@@ -419,4 +441,5 @@ def resolve_settings(
         default_approval_policy=values["default_approval_policy"] or "protect",
         prediction_log=values["prediction_log"],
         online_store=values["online_store"],
+        scorer_modules=tuple(filter(None, (values["scorer_modules"] or "").split(","))),
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidInput
 from ..tracking.entities import RunStatus
-from . import builtins
+from . import _hosted, builtins
 from .agreement import categorical_agreement, numeric_agreement
 from .entities import (
     Agreement,
@@ -61,6 +61,10 @@ class EvaluateMixin(_Stored):
         """Where evaluation runs are recorded (the client's tracking service)."""
         raise NotImplementedError
 
+    def _server_scorer_modules(self) -> tuple[str, ...] | None:
+        """In a server, the modules its code scorers may come from; None when embedded."""
+        return None
+
     # --- scorers ----------------------------------------------------------------------------
 
     def register_scorer(
@@ -90,11 +94,16 @@ class EvaluateMixin(_Stored):
     def load_scorer(self, ref: str | ScorerVersion, *, scope: str = "") -> Scorer:
         """The scorer of a registered version (``name`` for the newest, ``name/3``)."""
         version = ref if isinstance(ref, ScorerVersion) else self._scorer_version(ref, scope)
+        hosted = self._server_scorer_modules()
         if version.kind == "builtin":
             return builtins.build(version.reference.removeprefix("builtin:"), version.config)
         if version.kind == "judge":
+            if hosted is not None:
+                _hosted.check_judge(version)
             return Judge.from_config(version.name, version.config)
         if version.kind == "code":
+            if hosted is not None:
+                _hosted.check_code_reference(version, hosted)
             module, _, attr = version.reference.partition(":")
             try:
                 found: Any = importlib.import_module(module)
@@ -105,7 +114,10 @@ class EvaluateMixin(_Stored):
                     f"scorer {version.ref}: cannot import {version.reference} here ({exc}); "
                     "install or put its module on sys.path"
                 ) from exc
-            loaded = found if isinstance(found, Scorer) else Scorer(found, version.name)
+            if hosted is not None:
+                loaded = _hosted.check_loaded_code(version, found, hosted)
+            else:
+                loaded = found if isinstance(found, Scorer) else Scorer(found, version.name)
             if loaded.digest != version.digest:
                 raise Conflict(
                     f"scorer {version.ref}: the code of {version.reference} changed since it was "

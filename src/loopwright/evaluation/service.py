@@ -64,6 +64,10 @@ class EvaluationService(ScorerRegistryMixin, EvaluationRunsMixin, EvaluateMixin)
     def _actor(self) -> str:
         return self._store.actor
 
+    def _server_scorer_modules(self) -> tuple[str, ...] | None:
+        settings = self._store.settings
+        return settings.scorer_modules if settings.hosted else None
+
     def _run_tracking(self) -> Tracking:
         if self._tracking is None:
             from ..tracking.service import TrackingService

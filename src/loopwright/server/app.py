@@ -39,11 +39,15 @@ _logger = logging.getLogger("loopwright.server")
 
 
 def _open_state(settings: Settings, auth: bool | None) -> ServerState:
+    from dataclasses import replace
+
     from ..data.service import DatasetService
     from ..governance.tokens import TokenService
     from ..store.home import open_store
     from ..tracking import TrackingService
 
+    # Scorers that callers choose run here under the server's rules (Settings.hosted).
+    settings = replace(settings, hosted=True)
     store = open_store(settings)
     tokens = TokenService(store)
     return ServerState(
