@@ -29,7 +29,7 @@ POLICY = ApprovalPolicy(
 @pytest.fixture
 def registered(as_user: AsUser) -> PromptService:
     """``support`` v1 and v2 by ada under POLICY (two approvers move ``production``)."""
-    ada = as_user("ada")
+    ada: PromptService = as_user("ada")  # mypy reads the bare-name helper import as Any
     ada.create("support", policy=POLICY)
     ada.register("support", "v1 {{ q }}")
     ada.register("support", "v2 {{ q }}")
@@ -129,6 +129,31 @@ def test_unprotected_aliases_move_at_once_and_protected_ones_are_deleted_by_admi
     registered.delete_alias("support", "staging")
     as_user("fay").delete_alias("support", "production")
     assert registered.get("support").aliases == {}
+
+
+def test_an_editor_cannot_delete_a_prompt_to_shed_its_policy_or_requests(
+    registered: PromptService, as_user: AsUser
+) -> None:
+    # Its own policy, no alias held yet: deleting and recreating would fall back to the default.
+    with pytest.raises(PermissionDenied, match="has an approval policy of its own"):
+        registered.delete("support")
+    assert registered.get("support").policy == POLICY
+    # The default policy but a pending request: deleting would drop the request unseen.
+    registered.create("plain")
+    registered.register("plain", "v1")
+    request = registered.set_alias("plain", "production", 1).request
+    assert request is not None
+    with pytest.raises(PermissionDenied, match="1 pending approval request"):
+        registered.delete("plain")
+    assert registered.get_request(request.id).status == "pending"
+    # Nothing to protect: an editor may delete; an admin may delete the others.
+    registered.create("scratch")
+    registered.register("scratch", "v1")
+    registered.delete("scratch")
+    admin = as_user("fay")
+    admin.delete("support")
+    admin.delete("plain")
+    assert [p.name for p in registered.search()] == []
 
 
 def test_the_default_policy_protects_production_and_champion(as_user: AsUser) -> None:

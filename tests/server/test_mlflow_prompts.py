@@ -111,5 +111,7 @@ def test_protected_aliases_and_immutable_versions(
     assert answer.status_code == 400 and "no files to download" in answer.json()["message"]
     client.set_prompt_version_tag("guarded", 1, "reviewed", "yes")
     assert mlflow.genai.load_prompt("prompts:/guarded/1").tags["reviewed"] == "yes"
-    client.delete_prompt("guarded")
-    assert mlflow.genai.search_prompts() == []
+    # Its request is pending: deleting would drop it unseen, an enabled admin's call only.
+    with pytest.raises(Exception, match="pending approval request"):
+        client.delete_prompt("guarded")
+    assert [p.name for p in mlflow.genai.search_prompts()] == ["guarded"]

@@ -141,16 +141,33 @@ class PromptApprovals(Audited, Decisions):
         if user is None or user.disabled or user.role != "admin":
             raise PermissionDenied(refusal)
 
-    def _require_admin_if_protected(self, conn: sa.Connection, prompt: Any, doing: str) -> None:
-        """Refuse ``doing`` to all but enabled admins while the prompt holds a protected alias."""
+    def _require_admin_to_delete(self, conn: sa.Connection, prompt: Any) -> None:
+        """Refuse deleting ``prompt`` to all but enabled admins while it holds a protected alias,
+        has a policy of its own or pending requests: deleting and recreating it would otherwise
+        drop that policy (for the default one) or those requests, even for an alias not held
+        yet."""
         held = conn.execute(sa.select(_a.alias).where(_a.prompt_id == prompt.id)).scalars()
         policy = policy_of(prompt)
         protected = sorted(a for a in held if policy.rule_for(f"alias:{a}") is not None)
+        pending = conn.execute(
+            sa.select(sa.func.count()).where(
+                _r.subject_kind == "prompt",
+                _r.status == "pending",
+                _r.prompt_version_id.in_(sa.select(_v.id).where(_v.prompt_id == prompt.id)),
+            )
+        ).scalar_one()
+        reasons = []
         if protected:
+            reasons.append(f"holds protected aliases ({', '.join(protected)})")
+        if prompt.approval_policy_json is not None:
+            reasons.append("has an approval policy of its own")
+        if pending:
+            reasons.append(f"has {pending} pending approval request(s)")
+        if reasons:
             self._require_admin(
                 conn,
-                f"prompt {prompt.name!r} holds protected aliases ({', '.join(protected)}); only "
-                f"an enabled admin may {doing}",
+                f"prompt {prompt.name!r} {' and '.join(reasons)}; only an enabled admin may "
+                "delete it",
             )
 
     def _requests(self, conn: sa.Connection, *terms: Any) -> list[ApprovalRequest]:

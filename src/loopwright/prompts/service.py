@@ -168,10 +168,11 @@ class PromptService(PromptApprovals):
 
     def delete(self, name: str) -> None:
         """Delete the prompt, its versions, aliases and open requests (audited); when it holds
-        an alias its policy protects, only an enabled admin may."""
+        an alias its policy protects, has a policy of its own or pending requests, only an
+        enabled admin may."""
         with self.db.write() as conn:
             row = prompt_row(conn, name, lock=True)
-            self._require_admin_if_protected(conn, row, "delete it")
+            self._require_admin_to_delete(conn, row)
             versions = conn.execute(
                 sa.select(sa.func.count()).where(_v.prompt_id == row.id)
             ).scalar_one()
