@@ -151,3 +151,17 @@ def test_concurrent_hot_requests_lose_nothing(sqlite_server: LiveServer) -> None
         db.dispose()
     assert points == 4 * 40
     assert runs == 1 + 4 * 4
+
+
+def test_a_run_in_a_new_experiment_is_made_in_the_thread_pool(sqlite_server: LiveServer) -> None:
+    """Creating the experiment is a write before the run's: such a request never runs on the
+    loop (its second write could not be run again safely), so it waits for a lock elsewhere."""
+    with httpx.Client(base_url=sqlite_server.url, timeout=30) as http:
+        made = _while_locked(
+            sqlite_server, lambda: http.post("/api/v1/runs", json={"experiment": "fresh"})
+        )
+        assert made.status_code == 201, made.text
+        again = http.post("/api/v1/runs", json={"experiment": "fresh"})  # now on the loop
+        assert again.status_code == 201, again.text
+        runs = http.get("/api/v1/runs", params={"experiment": "fresh"}).json()
+    assert len(runs) == 2

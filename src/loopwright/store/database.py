@@ -205,6 +205,10 @@ class _LoopConnection:
         driver.execute(f"PRAGMA busy_timeout = {_AFTER_WRITE_WAIT_MS}")
         try:
             return self.conn.begin()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"the database was busy after a write of this request: {exc.orig}"
+            ) from exc
         finally:
             driver.execute("PRAGMA busy_timeout = 0")
 

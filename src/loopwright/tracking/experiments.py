@@ -13,6 +13,7 @@ from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ..store import schema as t
 from ..store import statements
 from ..store.audit import append_event
+from ..store.database import WouldBlock, in_nonblocking_block
 from ..store.limits import check_text
 from ..store.upsert import upsert
 from ._base import ServiceBase
@@ -47,6 +48,10 @@ class ExperimentsMixin(ServiceBase):
     ) -> Experiment:
         """:meth:`create_experiment` with MLflow's ``artifact_location``: a local folder inside a
         root the settings allow (:mod:`~loopwright.tracking.artifact_locations`)."""
+        if in_nonblocking_block():
+            # A new experiment is a write before the request's own: rare, so never on the event
+            # loop (running the request again in the thread pool is safe: nothing is written yet).
+            raise WouldBlock("creating an experiment takes a write of its own")
         name = experiment_name(name)
         now = now_ms()
         experiment_id = id_ or new_id()
