@@ -166,3 +166,26 @@ def test_a_server_runs_approved_judges_only(http: httpx.Client, judge_stub: Judg
     scorer = _register(http, **_judge(judge_stub.base))
     _refused(_monitor_pass(http, scorer), "not approved")
     assert len(judge_stub.prompts) == before
+
+
+def test_judge_and_builtin_digests_are_computed_by_the_server(
+    http: httpx.Client, judge_stub: JudgeStub
+) -> None:
+    from loopwright.evaluation.judges import Judge
+
+    body = _judge(judge_stub.base)
+    name = _register(http, **body).partition("/")[0]
+    stored = http.get(f"{API}/evaluation/scorers/{name}").json()
+    expected = Judge.from_config(name, body["config"]).digest
+    assert stored["digest"] == expected != "d" * 64
+    builtin = {"kind": "builtin", "reference": "builtin:json_valid", "digest": "f" * 64}
+    answer = http.post(f"{API}/evaluation/scorers", json={"name": "jv", **builtin})
+    assert answer.status_code == 201 and answer.json()["digest"] != "f" * 64, answer.text
+    for bad in (
+        _judge("file:///etc/passwd"),
+        _judge(judge_stub.base, scale="high"),
+        {**builtin, "reference": "os:abort"},
+        {**builtin, "reference": "builtin:nope"},
+    ):
+        answer = http.post(f"{API}/evaluation/scorers", json={"name": "bad", **bad})
+        assert answer.status_code == 400, answer.text

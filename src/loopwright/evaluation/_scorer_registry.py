@@ -62,6 +62,11 @@ class ScorerRegistryMixin:
         check_text("scorer digest", digest, limit=64)
         if kind not in KINDS:
             raise InvalidInput(f"scorer kind {kind!r} is not one of {', '.join(KINDS)}")
+        if kind in ("judge", "builtin"):
+            # A judge or built-in is its config: the digest is computed here, never taken
+            # from the caller (approvals and gates trust it).
+            built = _built(name, kind, reference, config)
+            reference, digest, config = built.reference, built.digest, built.config
         text = json.dumps(dict(config), sort_keys=True)
         if len(text) > _MAX_CONFIG:
             raise InvalidInput(
@@ -255,6 +260,25 @@ class ScorerRegistryMixin:
                 after={"dataset_version_id": dataset_version_id, "label": label, **metrics},
             )
         return str(row["id"])
+
+
+def _built(name: str, kind: str, reference: str, config: Mapping[str, Any]) -> Any:
+    """The judge or built-in a registration describes (an invalid config fails here)."""
+    from . import builtins
+    from .judges import Judge
+
+    if kind == "judge":
+        try:
+            return Judge.from_config(name, config)
+        except InvalidInput:
+            raise
+        except (TypeError, ValueError, IndexError) as exc:  # a config value of the wrong type
+            raise InvalidInput(f"judge {name!r}: invalid config ({exc})") from exc
+    if not reference.startswith("builtin:"):
+        raise InvalidInput(
+            f"scorer {name!r}: a built-in's reference is 'builtin:NAME', not {reference!r}"
+        )
+    return builtins.build(reference.removeprefix("builtin:"), config)
 
 
 def _missing(name: str, scope: str) -> str:
