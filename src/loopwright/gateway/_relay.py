@@ -1,7 +1,8 @@
 """Relaying one upstream SSE stream to the caller, event by event, checking and counting.
 
 Each event is forwarded as it arrives, whole (a chunk may carry several or part of one). The
-answer's text so far is checked by the route's incremental post-call guardrails at each event:
+answer's new text (with the last ``OVERLAP`` characters before it, for a match across chunks) is
+checked by the route's incremental post-call guardrails at each event:
 a block replaces the event with an error event and ``[DONE]``, and closes the upstream. At the
 end the other post-call checks run on the whole text before ``[DONE]`` goes out; annotations go
 out as SSE comments, which clients ignore. The usage chunk the gateway asked for is kept from a
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ._openai import chunk_text, error_body, usage_of
-from .guardrails import INCREMENTAL, Decision, run_check
+from .guardrails import INCREMENTAL, OVERLAP, PATTERN_CHECKS, Decision, run_check_async
 
 if TYPE_CHECKING:
     import httpx
@@ -39,6 +40,8 @@ class Relay:
         self.post = [g for g in config.guardrails if g.stage == "post"]
         self.incremental = [g for g in self.post if g.check in INCREMENTAL]
         self.output: list[str] = []
+        self.length = 0
+        self.tail = ""  # the answer's last OVERLAP characters checked so far
         self.chunks = 0
         self.usage: tuple[int, int] | None = None
         self.decisions: dict[str, Decision] = {}
@@ -51,13 +54,21 @@ class Relay:
         try:
             async for raw in self.response.aiter_raw():
                 buffer += raw
+                if len(buffer) > self.gateway.max_answer_bytes:
+                    self.status = 502
+                    self.error = (
+                        f"the upstream sent an event over {self.gateway.max_answer_bytes} bytes"
+                    )
+                    finished = True
+                    yield b"data: " + error_body(self.error, "upstream_error") + b"\n\n"
+                    return
                 out: list[bytes] = []
                 while True:
                     end = buffer.find(b"\n\n")
                     if end < 0:
                         break
                     event, buffer = buffer[: end + 2], buffer[end + 2 :]
-                    kept, stop = self._event(event)
+                    kept, stop = await self._event(event)
                     if stop == "done":
                         done = kept
                         continue
@@ -69,7 +80,7 @@ class Relay:
                         return
                 if out:
                     yield b"".join(out)
-            final = self._final()
+            final = await self._final()
             if final:
                 yield final
             if done is not None and self.status != 422:  # a block at the end sent its own
@@ -91,7 +102,7 @@ class Relay:
             with contextlib.suppress(Exception):
                 await self.response.aclose()
 
-    def _event(self, event: bytes) -> tuple[bytes, str | None]:
+    async def _event(self, event: bytes) -> tuple[bytes, str | None]:
         """(bytes to send on, "block"/"done"/None) for one SSE event."""
         data = b"".join(
             line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")
@@ -102,7 +113,7 @@ class Relay:
             return event, "done"
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return event, None
         if not isinstance(chunk, dict):
             return event, None
@@ -115,8 +126,18 @@ class Relay:
         if piece:
             self.output.append(piece)
             self.chunks += 1
+            self.length += len(piece)
+            recent, self.tail = self.tail + piece, (self.tail + piece)[-OVERLAP:]
             for spec in self.incremental:
-                decision = run_check(spec, inputs=self.text, outputs="".join(self.output))
+                if spec.label in self.decisions:
+                    continue  # decided (annotated) already: the first reason stands
+                if spec.check in PATTERN_CHECKS:
+                    seen = recent
+                elif self._within(spec):
+                    continue
+                else:  # length or tokens: over the limit now, checked once on the whole
+                    seen = "".join(self.output)
+                decision = await run_check_async(spec, inputs=self.text, outputs=seen)
                 if decision.action != "pass":
                     self.decisions.setdefault(spec.label, decision)
                 if decision.blocked:
@@ -125,12 +146,20 @@ class Relay:
             return b"", None  # the usage chunk the gateway asked for, not the caller
         return event, None
 
+    def _within(self, spec: Any) -> bool:
+        """Whether the answer so far is within a length or tokens check's limit."""
+        if spec.check == "length":
+            return bool(self.length <= spec.params["max_chars"])
+        if spec.check == "tokens":
+            return bool(estimate_tokens_of(self.length) <= spec.params["max_tokens"])
+        return False
+
     def _blocked(self, decision: Decision) -> bytes:
         self.status = 422
         self.error = f"guardrail {decision.check!r} blocked the answer: {decision.reason}"
         return b"data: " + error_body(self.error, "guardrail_blocked") + b"\n\ndata: [DONE]\n\n"
 
-    def _final(self) -> bytes:
+    async def _final(self) -> bytes:
         """Checks on the whole answer (and notes of annotations) before ``[DONE]``."""
         whole = "".join(self.output)
         notes = []
@@ -139,7 +168,7 @@ class Relay:
                 if spec.label not in self.decisions:
                     self.decisions[spec.label] = Decision(spec.label, "post", "pass")
                 continue
-            decision = run_check(spec, inputs=self.text, outputs=whole)
+            decision = await run_check_async(spec, inputs=self.text, outputs=whole)
             self.decisions[spec.label] = decision
             if decision.blocked:
                 return self._blocked(decision)
@@ -160,4 +189,9 @@ class Relay:
 
 def estimate_tokens(text: str) -> int:
     """Tokens of ``text`` when no upstream counted them: characters / 4, OpenAI's rule of thumb."""
-    return -(-len(text) // 4)
+    return estimate_tokens_of(len(text))
+
+
+def estimate_tokens_of(characters: int) -> int:
+    """:func:`estimate_tokens` of a text of ``characters`` characters."""
+    return -(-characters // 4)

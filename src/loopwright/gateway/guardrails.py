@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+import anyio
 
 from ..errors import InvalidInput
 from .entities import GuardrailSpec
@@ -42,11 +44,21 @@ __all__ = [
     "checks",
     "register_check",
     "run_check",
+    "run_check_async",
 ]
 
 STAGES = ("pre", "post")
 MODES = ("block", "annotate")
 MAX_PATTERN = 1000
+# Pattern checks scan the text in windows (each ``re`` call holds the GIL for its whole run, so
+# a thread alone would not keep the event loop answering); a match longer than OVERLAP that
+# straddles two windows may be missed. Past MAX_SCAN_CHARS a pattern check fails closed.
+WINDOW = 65_536
+OVERLAP = 1024
+MAX_SCAN_CHARS = 4_000_000
+# Texts longer than this (and every registered check) are checked on a worker thread.
+OFF_LOOP_CHARS = 8192
+PATTERN_CHECKS = frozenset({"pii", "regex", "denylist"})
 
 CheckFunction = Callable[..., Any]
 
@@ -74,14 +86,18 @@ class Decision:
         return self.action == "block"
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Every pattern is bounded: a start only at a token's edge and bounded repeats, so a scan is
+# linear in the text (an unanchored ``[...]+@`` was quadratic on 40 KB without an '@').
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}"
+)
 _PHONE = re.compile(
     r"(?<![\w+])(?<!\d[\s.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?!\w|[\s.-]\d)"
 )
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _API_KEY = re.compile(
-    r"\b(?:sk-(?:proj-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
+    r"(?<![\w-])(?:sk-(?:proj-)?[A-Za-z0-9_-]{20}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10}|AIza[0-9A-Za-z_-]{35})"
 )
 PII_KINDS = ("email", "phone", "credit_card", "api_key")
 
@@ -100,37 +116,74 @@ def _text(inputs: Any, outputs: Any) -> str:
     return str(inputs if outputs is None else outputs)
 
 
+def windows(text: str) -> Iterator[str]:
+    """``text`` in overlapping windows of at most WINDOW + OVERLAP characters.
+
+    A window after the first starts after the first space of its overlap, so a word cut in
+    two does not look like a word of its own to the patterns' edge checks.
+    """
+    if len(text) <= WINDOW + OVERLAP:
+        yield text
+        return
+    for end in range(WINDOW, len(text) + WINDOW, WINDOW):
+        start = max(0, end - WINDOW - OVERLAP)
+        yield text[start + _word_edge(text, start) : end]
+
+
+def _word_edge(text: str, start: int) -> int:
+    """How far into ``text[start:]`` the first whole word begins (0 at the text's start)."""
+    if start == 0:
+        return 0
+    space = re.search(r"\s", text[start : start + OVERLAP // 2])
+    return 0 if space is None else space.end()
+
+
+def _scanned(text: str) -> str:
+    if len(text) > MAX_SCAN_CHARS:
+        raise ValueError(
+            f"the text has {len(text)} characters, over the {MAX_SCAN_CHARS} a pattern check "
+            "scans; send less text on a route with pattern guardrails"
+        )
+    return text
+
+
 def _pii(*, inputs: Any, outputs: Any, params: Mapping[str, Any], **_: Any) -> Verdict:
-    text = _text(inputs, outputs)
+    text = _scanned(_text(inputs, outputs))
     kinds = params.get("kinds") or PII_KINDS
-    found = []
-    if "email" in kinds and _EMAIL.search(text):
-        found.append("email")
-    if "phone" in kinds and _PHONE.search(text):
-        found.append("phone")
-    if "credit_card" in kinds:
-        for match in _CARD.finditer(text):
-            digits = re.sub(r"\D", "", match.group())
-            if 13 <= len(digits) <= 19 and _luhn(digits):
-                found.append("credit_card")
-                break
-    if "api_key" in kinds and _API_KEY.search(text):
-        found.append("api_key")
+    found: list[str] = []
+    for window in windows(text):
+        if "email" in kinds and "email" not in found and _EMAIL.search(window):
+            found.append("email")
+        if "phone" in kinds and "phone" not in found and _PHONE.search(window):
+            found.append("phone")
+        if "credit_card" in kinds and "credit_card" not in found:
+            for match in _CARD.finditer(window):
+                digits = re.sub(r"\D", "", match.group())
+                if 13 <= len(digits) <= 19 and _luhn(digits):
+                    found.append("credit_card")
+                    break
+        if "api_key" in kinds and "api_key" not in found and _API_KEY.search(window):
+            found.append("api_key")
+    found.sort(key=PII_KINDS.index)
     # The reason names the kinds only: quoting the match would copy the PII into the trace.
     return Verdict(not found, f"found {', '.join(found)}" if found else "")
 
 
 def _regex(*, inputs: Any, outputs: Any, params: Mapping[str, Any], **_: Any) -> Verdict:
-    text = _text(inputs, outputs)
-    for pattern in params["_compiled"]:
-        if pattern.search(text):
-            return Verdict(False, f"matches pattern {pattern.pattern!r}")
+    text = _scanned(_text(inputs, outputs))
+    for window in windows(text):
+        for pattern in params["_compiled"]:
+            if pattern.search(window):
+                return Verdict(False, f"matches pattern {pattern.pattern!r}")
     return Verdict(True)
 
 
 def _denylist(*, inputs: Any, outputs: Any, params: Mapping[str, Any], **_: Any) -> Verdict:
-    match = params["_compiled"].search(_text(inputs, outputs))
-    return Verdict(True) if match is None else Verdict(False, f"contains {match.group()!r}")
+    for window in windows(_scanned(_text(inputs, outputs))):
+        match = params["_compiled"].search(window)
+        if match is not None:
+            return Verdict(False, f"contains {match.group()!r}")
+    return Verdict(True)
 
 
 def _json_schema(*, outputs: Any, params: Mapping[str, Any], **_: Any) -> Verdict:
@@ -219,6 +272,8 @@ def check_spec(spec: GuardrailSpec, where: str) -> GuardrailSpec:
             raise InvalidInput(
                 f"{where}: pattern {exc.pattern!r} does not compile: {exc}"
             ) from None
+        for pattern in compiled:
+            _check_bounded(where, pattern.pattern)
         params["_compiled"] = compiled
     elif check == "denylist":
         words = params.get("words")
@@ -249,6 +304,37 @@ def check_spec(spec: GuardrailSpec, where: str) -> GuardrailSpec:
             "(register your own with loopwright.gateway.guardrails.register_check)"
         )
     return replace(spec, params=params)
+
+
+def _check_bounded(where: str, pattern: str) -> None:
+    """Refuse a repeat inside an unbounded repeat (``(a+)+``, ``(\\w+\\s?)*``): such patterns
+    backtrack exponentially on text that almost matches, and ``re`` cannot be interrupted."""
+    from re import _constants as constants  # type: ignore[attr-defined]
+    from re import _parser as parser  # type: ignore[attr-defined]
+
+    repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT, constants.POSSESSIVE_REPEAT)
+
+    def walk(items: Any, inside: bool) -> None:
+        for op, arg in items:
+            if op in repeats:
+                low, high, body = arg
+                unbounded = high is constants.MAXREPEAT or high > 100
+                if inside and high > 1 and low != high:
+                    raise InvalidInput(
+                        f"{where}: pattern {pattern!r} nests a repeat inside an unbounded "
+                        "repeat, which can take exponential time; rewrite it without the "
+                        "nesting (e.g. '(ab)+' rather than '(a+b?)+')"
+                    )
+                walk(body, inside or unbounded)
+            elif op is constants.SUBPATTERN:
+                walk(arg[-1], inside)
+            elif op is constants.BRANCH:
+                for branch in arg[1]:
+                    walk(branch, inside)
+            elif op in (constants.ASSERT, constants.ASSERT_NOT):
+                walk(arg[1], inside)
+
+    walk(parser.parse(pattern), False)
 
 
 def _schema_validator(where: str, params: dict[str, Any]) -> None:
@@ -292,6 +378,21 @@ def run_check(
     action = "pass" if passed else spec.mode
     return Decision(spec.label, spec.stage, action, "" if passed else reason,
                     time.perf_counter_ns() - started)  # fmt: skip
+
+
+async def run_check_async(
+    spec: GuardrailSpec, *, inputs: Any, outputs: Any = None, trace: Any = None
+) -> Decision:
+    """:func:`run_check` on a worker thread when the text is long or the check is registered
+    (someone's Python code), so a slow check does not hold up the server's other requests."""
+    text = inputs if outputs is None else outputs
+    if spec.check in _BUILT_IN and (not isinstance(text, str) or len(text) <= OFF_LOOP_CHARS):
+        return run_check(spec, inputs=inputs, outputs=outputs, trace=trace)
+
+    def check() -> Decision:
+        return run_check(spec, inputs=inputs, outputs=outputs, trace=trace)
+
+    return await anyio.to_thread.run_sync(check)
 
 
 def _verdict(raw: Any, params: Mapping[str, Any]) -> tuple[bool, str]:

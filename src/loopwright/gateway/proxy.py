@@ -39,7 +39,7 @@ from ._split import Split
 from ._tracing import CallRecord, new_trace_id, trace_call
 from ._usage import UsageStats, UsageWriter
 from .entities import GatewayRoute, Target, UsageRecord
-from .guardrails import Decision, run_check
+from .guardrails import Decision, run_check_async
 from .prompt_targets import PromptUnavailable, bind, resolve_prompts, variables_text
 
 if TYPE_CHECKING:
@@ -99,6 +99,8 @@ class Gateway:
         refresh_s: how stale the route cache may get (changes made through this process's
             API apply at once: :meth:`invalidate`).
         transport: an httpx transport for every upstream client (tests).
+        max_answer_bytes: the largest upstream answer read (a larger one is a 502; a stream's
+            single event too): the server passes its ``max_request_bytes``.
     """
 
     def __init__(
@@ -110,12 +112,14 @@ class Gateway:
         usage_interval: float = 0.5,
         uniform: Callable[[], float] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_answer_bytes: int = 32 << 20,
     ) -> None:
         self._service = service
         self._exporter = exporter
         self._refresh_s = refresh_s
         self._uniform = uniform
         self._transport = transport
+        self.max_answer_bytes = max_answer_bytes
         self._routes: dict[str, _Cached] = {}
         self._secrets: dict[str, str] = {}
         self._prompts: dict[str, Any] = {}  # prompt URI -> version, or why not (prompt_targets)
@@ -170,6 +174,8 @@ class Gateway:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             return _refusal(400, f"the request body is not JSON: {exc}", "invalid_request_error")
+        except RecursionError:
+            return _refusal(400, "the request body nests too deeply", "invalid_request_error")
         if not isinstance(body, dict):
             return _refusal(400, "the request body must be a JSON object", "invalid_request_error")
         name = body.get("model")
@@ -226,7 +232,7 @@ class Gateway:
         decisions: list[Decision] = []
         for spec in config.guardrails:
             if spec.stage == "pre":
-                decision = run_check(spec, inputs=text)
+                decision = await run_check_async(spec, inputs=text)
                 decisions.append(decision)
                 if decision.blocked:
                     call.record.decisions = tuple(decisions)
@@ -253,7 +259,9 @@ class Gateway:
         for target in candidates:
             call.target = target
             try:
-                sent, call.record.prompt_version = bind(call.endpoint, body, target, self._prompts)
+                sent, call.record.prompt_version = await _bound(
+                    call.endpoint, body, target, self._prompts
+                )
             except PromptUnavailable as exc:
                 status, message, kind = 502, str(exc), "upstream_error"
                 continue  # the route's fallbacks answer instead
@@ -275,8 +283,9 @@ class Gateway:
                 else:
                     if response.status_code < 400:
                         return await self._answer(call, response, text, config, asked_usage)
-                    content = await response.aread()
-                    await response.aclose()
+                    content = await self._read(response)
+                    if content is None:
+                        return self._too_large(call)
                     if response.status_code != 429 and response.status_code < 500:
                         # The caller's mistake: another attempt or target would refuse it too.
                         return self._finish_upstream_error(call, response.status_code, content)
@@ -336,11 +345,12 @@ class Gateway:
             headers["cache-control"] = "no-cache"
             return Reply(200, headers=headers, stream=relay.events(),
                          media_type="text/event-stream")  # fmt: skip
-        content = await response.aread()
-        await response.aclose()
+        content = await self._read(response)
+        if content is None:
+            return self._too_large(call)
         try:
             answer = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
             return self._finish_refused(
@@ -357,7 +367,7 @@ class Gateway:
         blocked = None
         for spec in config.guardrails:
             if spec.stage == "post":
-                decision = run_check(spec, inputs=text, outputs=output)
+                decision = await run_check_async(spec, inputs=text, outputs=output)
                 decisions.append(decision)
                 if decision.blocked and blocked is None:
                     blocked = decision
@@ -374,6 +384,27 @@ class Gateway:
                 "; ".join(notes)[:2000].encode("ascii", "replace").decode()
             )
         return Reply(response.status_code, content, headers)
+
+    async def _read(self, response: httpx.Response) -> bytes | None:
+        """The answer's body, or None past ``max_answer_bytes`` (read no further)."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for part in response.aiter_bytes():
+                size += len(part)
+                if size > self.max_answer_bytes:
+                    return None
+                parts.append(part)
+        finally:
+            await response.aclose()
+        return b"".join(parts)
+
+    def _too_large(self, call: Call) -> Reply:
+        message = (
+            f"upstream {call.target.name!r} answered over {self.max_answer_bytes} bytes, "  # type: ignore[union-attr]
+            "the gateway's cap (the server's max_request_bytes)"
+        )
+        return self._finish_refused(call, 502, message, "upstream_error")
 
     def _headers(self, call: Call) -> dict[str, str]:
         return {
@@ -443,6 +474,15 @@ class Gateway:
         self.usage.close()
         if self._exporter is not None:
             self._exporter.close()
+
+
+async def _bound(
+    endpoint: str, body: dict[str, Any], target: Target, prompts: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """:func:`bind`, rendering a prompt (a Jinja2 loop may take its whole budget) off the loop."""
+    if target.prompt is None:
+        return bind(endpoint, body, target, prompts)
+    return await anyio.to_thread.run_sync(bind, endpoint, body, target, prompts)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -2,8 +2,9 @@
 
 A template is text or a list of chat messages (``{"role": ..., "content": ...}``). Variables are
 MLflow's double braces, ``{{ name }}`` or ``{{ user.name }}``; a template with Jinja2 statements
-(``{% ... %}``) renders through Jinja2's sandbox, as MLflow renders it. Values are inserted in one
-pass, so a value that itself reads ``{{ other }}`` is never expanded.
+(``{% ... %}``) renders through Jinja2's sandbox, as MLflow renders it, bounded in time and size
+(``_sandbox``). Values are inserted in one pass, so a value that itself reads ``{{ other }}`` is
+never expanded.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def check_template(template: object) -> tuple[str, Template]:
             raise InvalidInput("a prompt template must not be empty")
         _check_size(len(template))
         limits.check_text("prompt template", template, limit=limits.PROMPT_TEMPLATE)
+        _check_jinja(template)
         return "text", template
     if not isinstance(template, Sequence) or isinstance(template, bytes) or not template:
         raise InvalidInput(
@@ -64,7 +66,29 @@ def check_template(template: object) -> tuple[str, Template]:
         )
         messages.append({str(k): v for k, v in message.items()})
     _check_size(len(canonical_json(messages)))
+    _check_jinja(tuple(messages))
     return "chat", tuple(messages)
+
+
+def _check_jinja(template: Template) -> None:
+    """Refuse a Jinja2 template that could never render within the sandbox's bounds."""
+    if not _is_jinja(template):
+        return
+    try:
+        from jinja2 import TemplateSyntaxError
+
+        from ._sandbox import BoundedEnvironment, check_bounds
+    except ImportError:  # pragma: no cover - variables_of says to install jinja2
+        return
+
+    environment = BoundedEnvironment()
+    for text in _texts(template):
+        try:
+            check_bounds(environment.parse(text))
+        except TemplateSyntaxError as exc:
+            raise InvalidInput(
+                f"the Jinja2 template does not parse: {exc.message} (line {exc.lineno})"
+            ) from None
 
 
 def _check_size(size: int) -> None:
@@ -161,15 +185,14 @@ def _braces(values: Mapping[str, Any]) -> Callable[[str], str]:
 
 def _jinja(values: Mapping[str, Any]) -> Callable[[str], str]:
     try:
-        from jinja2.sandbox import SandboxedEnvironment
+        from ._sandbox import render_bounded
     except ImportError:  # pragma: no cover - jinja2 comes with the server extra
         raise InvalidInput(
             "this prompt uses Jinja2 statements ({% ... %}); install jinja2 to format it"
         ) from None
-    environment = SandboxedEnvironment()
 
     def fill(text: str) -> str:
-        return str(environment.from_string(text).render(**values))
+        return render_bounded(text, values)
 
     return fill
 

@@ -34,7 +34,10 @@ def gateway_of(app: FastAPI) -> Gateway:
         from ..gateway.service import GatewayService
 
         store = app.state.lw.store
-        gateway = Gateway(GatewayService(store), exporter=open_exporter(store))
+        gateway = Gateway(
+            GatewayService(store), exporter=open_exporter(store),
+            max_answer_bytes=app.state.lw.settings.max_request_bytes,
+        )  # fmt: skip
         app.state.lw_gateway = gateway
     return gateway
 

@@ -58,21 +58,37 @@ def _record(state: Any, user: str, body: bytes, json_body: bool, experiment: str
     from ..tracing.service import TracingService
     from .mlflow._uris import experiment_id_in
 
-    spans = spans_from_json(body) if json_body else spans_from_protobuf(body)
+    try:
+        spans = spans_from_json(body) if json_body else spans_from_protobuf(body)
+    except RecursionError:
+        raise InvalidInput(
+            "the OTLP body nests values too deeply to decode; flatten the span attributes"
+        ) from None
     with acting_as(user):
         experiment_id = None if experiment is None else experiment_id_in(state.tracking, experiment)
         TracingService(state.store).record(spans, experiment_id=experiment_id)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidInput(f"the body is not valid gzip: {exc}") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise RequestTooLarge(
-            f"the inflated OTLP body is over max_request_bytes ({limit} bytes); "
-            "send smaller batches (the exporter's max_export_batch_size)"
-        )
-    return out
+    """Every gzip member of ``body`` inflated (RFC 1952 allows several), at most ``limit``
+    bytes in all."""
+    out: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            part = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise InvalidInput(f"the body is not valid gzip: {exc}") from exc
+        size += len(part)
+        if size > limit or inflater.unconsumed_tail:
+            raise RequestTooLarge(
+                f"the inflated OTLP body is over max_request_bytes ({limit} bytes); "
+                "send smaller batches (the exporter's max_export_batch_size)"
+            )
+        if not inflater.eof:
+            raise InvalidInput("the gzip body is truncated (its last member does not end)")
+        out.append(part)
+        rest = inflater.unused_data
+    return b"".join(out)
