@@ -4,6 +4,8 @@ refused with a message naming the limit while ``/health`` keeps answering at onc
 
 from __future__ import annotations
 
+import gzip
+import json
 import sys
 import threading
 import time
@@ -116,8 +118,7 @@ def test_a_template_that_loops_too_long_is_refused_while_health_answers(gw: Worl
     created = _prompt(gw, "loops", loops + " {{ name }}")
     assert created.status_code == 201, created.text
     gw.route("loops", targets=[gw.target("primary", prompt="prompts:/loops/1")])
-    body = {"prompt_variables": {"name": "x"}}
-    answer, slowest = gw.while_serving(lambda: gw.chat("loops", **body))
+    answer, slowest = gw.while_serving(lambda: gw.chat("loops", prompt_variables={"name": "x"}))
     assert answer.status_code == 400
     assert "loops more than" in answer.json()["error"]["message"]
     assert slowest < 0.2
@@ -165,3 +166,40 @@ def test_deeply_nested_json_is_a_400(gw: World) -> None:
     )
     assert answer.status_code == 400
     assert "nests too deeply" in answer.json()["error"]["message"]
+
+
+def test_deeply_nested_otlp_json_is_a_400(world: World) -> None:
+    value = '{"kvlistValue": {"values": [{"key": "k", "value": ' * 5000 + "{}" + "}]}}" * 5000
+    span = '{"traceId": "' + "1" * 32 + '", "spanId": "' + "2" * 16 + '", "name": "s", '
+    span += '"attributes": [{"key": "a", "value": ' + value + "}]}"
+    body = '{"resourceSpans": [{"scopeSpans": [{"spans": [' + span + "]}]}]}"
+    answer = world.http.post(
+        "/v1/traces", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text[:300]
+    assert "nests values too deeply" in answer.text or "not an OTLP/JSON" in answer.text
+
+
+def test_otlp_gzip_decodes_every_member_and_refuses_a_truncated_one(world: World) -> None:
+    def span(n: int) -> dict[str, object]:
+        return {"traceId": f"{n:032x}", "spanId": f"{n:016x}", "name": f"member-{n}",
+                "startTimeUnixNano": "1", "endTimeUnixNano": "2"}  # fmt: skip
+
+    def request(n: int) -> bytes:
+        spans = [{"scopeSpans": [{"spans": [span(n)]}]}]
+        return json.dumps({"resourceSpans": spans}).encode()
+
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    whole = gzip.compress(request(7))
+    # A second member is part of the body: blank space keeps the JSON valid, text after it
+    # does not (a decoder of the first member only would take both).
+    answer = world.http.post("/v1/traces", content=whole + gzip.compress(b" "), headers=headers)
+    assert answer.status_code == 200, answer.text
+    answer = world.http.post("/v1/traces", content=whole + gzip.compress(b"junk"), headers=headers)
+    assert answer.status_code == 400, answer.text
+    answer = world.http.post("/v1/traces", content=whole[:-4], headers=headers)
+    assert answer.status_code == 400
+    assert "truncated" in answer.text
+    huge = gzip.compress(b" " * (MAX_REQUEST + 1)) + whole
+    answer = world.http.post("/v1/traces", content=huge, headers=headers)
+    assert answer.status_code == 413
