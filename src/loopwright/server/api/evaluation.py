@@ -342,16 +342,21 @@ def record_agreement(body: AgreementIn, state: State, caller: Editor) -> dict[st
 
 @router.post("/runs", status_code=201)
 def record_evaluation(body: EvaluationRunIn, state: State, caller: Editor) -> EvaluationRunOut:
+    """Gates read this summary, so its figures are the server's, computed from the rows the
+    run logged; the body's ``aggregates``, ``rows`` and ``failed_rows`` are not trusted."""
+    from ...evaluation._recorded_results import summary_from_results
+
     with service_for(state, caller) as service:
+        summary = summary_from_results(service, body.run_id, body.dataset_version_id, body.scorers)
         found = service.record_evaluation(
             body.run_id,
             name=body.name,
             target=body.target,
             dataset_version_id=body.dataset_version_id,
             scorers=body.scorers,
-            aggregates=body.aggregates,
-            rows=body.rows,
-            failed_rows=body.failed_rows,
+            aggregates=summary.aggregates,
+            rows=summary.rows,
+            failed_rows=summary.failed_rows,
         )
     return EvaluationRunOut.of(found)
 
