@@ -12,6 +12,7 @@ line printed is one such trace's id, for ``loopwright lineage``.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import sys
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 
 import loopwright as lw
-from loopwright.errors import AlreadyExists
+from loopwright.errors import AlreadyExists, NotFound
 from loopwright.evaluation import PromptTarget
 from loopwright.registry.entities import ApprovalPolicy, ApprovalRule
 
@@ -83,10 +84,35 @@ def serving(app: Any) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def main() -> str:
+@contextlib.contextmanager
+def gateway() -> Iterator[str]:
+    """The server whose gateway serves the route: the team server this quickstart talks to
+    (``LOOPWRIGHT_SERVER_URI``), else one started here over the local store."""
+    team_server = os.environ.get("LOOPWRIGHT_SERVER_URI")
+    if team_server:
+        yield team_server.rstrip("/")
+        return
     from loopwright.config import resolve_settings
     from loopwright.server.app import create_app
 
+    with serving(create_app(resolve_settings(), auth=False)) as url:
+        yield url
+
+
+def stored_trace(client: lw.Client, trace_id: str) -> Any:
+    """The trace once stored: a server started here stored it before it stopped; a team
+    server's gateway writes its traces in batches, a moment after answering."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return client.tracing.get(trace_id, spans=False)
+        except NotFound:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def main() -> str:
     ada, bob = lw.connect(user="ada"), lw.connect(user="bob")
     policy = ApprovalPolicy((ApprovalRule("alias:production", 1, "approver", gate=GATE),))
     with contextlib.suppress(AlreadyExists):  # a second quickstart in the same home
@@ -119,7 +145,7 @@ def main() -> str:
         if change.request is not None:  # production is protected: the gate passed, ask bob
             bob.prompts.approve(change.request.id, comment="Evaluation gate passed.")
             print(f"bob approved: {PROMPT}@production -> v{version.version}")
-        with serving(create_app(resolve_settings(), auth=False)) as server_url:
+        with gateway() as server_url:
             primary = {"name": "primary", "base_url": f"{model_url}/v1", "model": "stub",
                        "prompt": f"prompts:/{PROMPT}@production"}  # fmt: skip
             route = {"targets": [primary]}
@@ -138,7 +164,7 @@ def main() -> str:
                 trace_id = answer.headers["x-loopwright-trace-id"]
                 said = answer.json()["choices"][0]["message"]["content"]
                 print(f"gateway route {ROUTE} answered {said!r} (trace {trace_id[:12]}...)")
-    trace = ada.tracing.get(trace_id, spans=False)  # the server stored it before it stopped
+    trace = stored_trace(ada, trace_id)
     versions = ", ".join(trace.links.prompt_versions)
     print(f"trace {trace_id[:12]}... links prompt version {versions} "
           f"and route {trace.links.gateway_route}")  # fmt: skip
