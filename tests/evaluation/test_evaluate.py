@@ -67,7 +67,7 @@ def test_evaluate_records_a_run_with_rows_aggregates_and_the_dataset_version(
 
 
 def test_precomputed_outputs_and_an_unversioned_list(client: Client) -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"inputs": {"q": "a"}, "outputs": "a1"},
         {"inputs": {"q": "b"}},  # no outputs: the row fails, the evaluation goes on
     ]

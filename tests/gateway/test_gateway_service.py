@@ -112,7 +112,8 @@ def test_usage_is_written_in_batches_and_summed(store: Store) -> None:
     ]  # fmt: skip
     assert gateway.usage(route="chat", user="ada", group_by=[])[0].cost_usd == pytest.approx(0.005)
     assert gateway.usage(since_ms=2_000) == []
-    assert gateway._day_totals("chat", "bob", 0) == (75, pytest.approx(0.005))
+    tokens, cost = gateway._day_totals("chat", "bob", 0)
+    assert tokens == 75 and cost == pytest.approx(0.005)
     with pytest.raises(InvalidInput, match="group_by"):
         gateway.usage(group_by=["model"])
 

@@ -32,7 +32,7 @@ def _run(check: str, text: str, mode: str = "block", **params: Any) -> str:
     ],
 )
 def test_pii(text: str, kinds: list[str] | None, action: str) -> None:
-    params = {} if kinds is None else {"kinds": kinds}
+    params: dict[str, Any] = {} if kinds is None else {"kinds": kinds}
     assert _run("pii", text, **params) == action
 
 

@@ -199,8 +199,8 @@ def test_a_prompt_change_goes_through_gate_approval_canary_promotion_and_lineage
     assert change.request.rule.gate == gate
     [opened] = boss.audit.events(subject_type="approval_request", subject_id=change.request.id)
     assert (opened.action, opened.after["gate_result_id"]) == ("approval.request", result.id)
-    [checked] = boss.audit.events(subject_type="gate_result", subject_id=result.id)
-    assert checked.after["dataset_digest"] == eval_dataset.digest
+    [gated] = boss.audit.events(subject_type="gate_result", subject_id=result.id)
+    assert gated.after["dataset_digest"] == eval_dataset.digest
     assert ada.prompts.get(name).aliases["production"] == 1
     decided = bea.prompts.approve(change.request.id, comment="polite wins")
     assert decided.status == "approved"

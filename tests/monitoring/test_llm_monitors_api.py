@@ -131,13 +131,14 @@ def test_bad_bodies_and_unknown_names(api: Api) -> None:
     }
     assert api.call("vic", "POST", "", json=good).status_code == 403
     assert api.call(None, "POST", "", json=good).status_code == 401
-    for change, field in [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"sample_rate": "all"}, "sample_rate"),
         ({"scorers": []}, "scorers"),
         ({"traces": {"route": "x"}}, "route"),
         ({"actions": [{"kind": "delete"}]}, "kind"),
         ({"extra": 1}, "extra"),
-    ]:
+    ]
+    for change, field in bad:
         answer = api.call("ed", "POST", "", json={**good, **change})
         assert answer.status_code in (400, 422), (change, answer.text)
         assert field in answer.text

@@ -45,4 +45,5 @@ def as_user(store: Store, clock: Clock) -> AsUser:
 
 @pytest.fixture
 def prompts(as_user: AsUser) -> PromptService:
-    return as_user("ada")
+    ada: PromptService = as_user("ada")  # mypy reads the bare-name helper import as Any
+    return ada

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,7 +86,7 @@ def module_server(
         *,
         users: tuple[tuple[str, str], ...] = (),
         user: str = "server-admin",
-        **settings: object,
+        **settings: Any,  # resolve_settings' keywords, passed on as they are
     ) -> Iterator[LiveServer]:
         from loopwright.governance.tokens import TokenService
         from loopwright.governance.users import UserService

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionUserMessageParam
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
 from _llm_stub import Stub, answer_of, run_stub, words
@@ -78,7 +79,7 @@ def world(
         settings = resolve_settings(home=home, db_uri=db_uri, user="server-admin")
         url = stack.enter_context(serve_app(settings, auth=False))
         world = World(url, stub, settings, stack.enter_context(httpx.Client(base_url=url)))
-        stack.callback(lambda: [client.close() for client in world.clients.values()])
+        stack.callback(_close_all, world.clients.values())
         answer = world.http.put("/api/v1/gateway/secrets/upstream-key", json={"value": SECRET})
         assert answer.status_code == 200, answer.text
         yield world
@@ -90,8 +91,13 @@ def gw(world: World) -> World:
     return world
 
 
-def _chat(text: str = "hello there") -> list[dict[str, str]]:
-    return [{"role": "user", "content": text}]
+def _close_all(clients: Iterable[openai.OpenAI]) -> None:
+    for client in clients:
+        client.close()
+
+
+def _chat(text: str = "hello there") -> list[ChatCompletionMessageParam]:
+    return [ChatCompletionUserMessageParam(role="user", content=text)]
 
 
 def test_a_chat_completion_passes_through_with_usage_cost_and_a_trace(gw: World) -> None:
@@ -105,6 +111,7 @@ def test_a_chat_completion_passes_through_with_usage_cost_and_a_trace(gw: World)
     )
     answer = reply.parse()
     assert answer.choices[0].message.content == answer_of("what is two plus two")
+    assert answer.usage is not None
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (5, 7)
     # The upstream got the target's model and the secret as a bearer; the caller never sees it.
     assert gw.stub.bodies["a"][0]["model"] == "m-primary"

@@ -17,6 +17,7 @@ from loopwright.tracing.entities import (
     INPUTS_KEY,
     OUTPUT_TOKENS_KEY,
     OUTPUTS_KEY,
+    Span,
     TraceLinks,
 )
 
@@ -27,7 +28,7 @@ def _default_redactor() -> Iterator[None]:
     redaction.set_redactor(redaction.mask_secrets)
 
 
-def _five_span_trace(n: int) -> list:
+def _five_span_trace(n: int) -> list[Span]:
     llm = {
         INPUT_TOKENS_KEY: 10,
         OUTPUT_TOKENS_KEY: 4,

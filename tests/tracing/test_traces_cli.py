@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from _trace_spans import span, trace_id
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from loopwright.cli.app import app
 from loopwright.client import Client
@@ -17,7 +17,7 @@ from loopwright.tracing.entities import TraceLinks
 WIDE = {"COLUMNS": "300"}
 
 
-def _invoke(home: Path, *args: str) -> object:
+def _invoke(home: Path, *args: str) -> Result:
     return CliRunner().invoke(app, ["--home", str(home), "traces", *args], env=WIDE)
 
 

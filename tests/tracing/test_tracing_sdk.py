@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -142,7 +142,7 @@ def test_generators_keep_the_span_open_and_record_the_items(sink: Sink) -> None:
 
 def test_a_closed_generator_still_ends_its_span(sink: Sink) -> None:
     @lw.trace(name="endless")
-    def endless() -> Iterator[int]:
+    def endless() -> Generator[int, None, None]:
         n = 0
         while True:
             yield n
