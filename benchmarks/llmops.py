@@ -108,10 +108,13 @@ def _count_lw(client: Any, expected: int) -> int:
             return total
 
 
-def _mlflow_workload(n: int, uri: str) -> dict[str, Any]:
+def _mlflow_workload(n: int, uri: str, artifacts: Path | None) -> dict[str, Any]:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
+    # A fresh store each run. Over a local store MLflow would put artifacts under ./mlruns
+    # unless told where; a server (artifacts=None) stores them itself.
+    mlflow.create_experiment("bench", artifact_location=artifacts.as_uri() if artifacts else None)
     mlflow.set_experiment("bench")
 
     @mlflow.trace(span_type="LLM")
@@ -150,7 +153,7 @@ def _child(mode: str, n: int, work: Path, url: str | None) -> None:
         result = _lw_workload(n, url, work / "lw-home")
     else:
         uri = url or f"sqlite:///{work / 'mlflow.db'}"
-        result = _mlflow_workload(n, uri)
+        result = _mlflow_workload(n, uri, None if url else work / "mlflow-artifacts")
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -175,7 +178,9 @@ class _Server:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "LOOPWRIGHT_HOME": str(home), "LOOPWRIGHT_USER": "bench"}
         args = [str(VENV_BIN / "loopwright"), "server", "--port", str(self.port)]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
+        self.proc = subprocess.Popen(
+            args, stdout=self.log, stderr=self.log, env=env, cwd=home.parent
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -218,7 +223,10 @@ def run_mode(mode: str, n: int) -> dict[str, Any]:
         if server is not None:
             args += ["--url", server.url]
         try:
-            done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
+            # cwd: whatever a tracer writes relative to it stays in the temp folder.
+            done = subprocess.run(
+                args, env=env, cwd=work, capture_output=True, text=True, timeout=3600
+            )
             exited_at = time.time()
         finally:
             if server is not None:
