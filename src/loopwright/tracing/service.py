@@ -26,7 +26,15 @@ from ..store.audit import append_event
 from . import _rows
 from ._assessments import AssessmentStore
 from ._search import count_rows, search_ids, search_rows
-from ._write import SENDER_PREVIEWS_KEY, add_links, lock_traces, write_batch
+from ._write import (
+    RECORDED_BY_KEY,
+    SENDER_PREVIEWS_KEY,
+    add_links,
+    check_writer,
+    lock_traces,
+    own_metadata,
+    write_batch,
+)
 from .caps import prepare
 from .entities import Span, Trace, TraceLinks, TracePage
 from .summary import preview
@@ -56,7 +64,12 @@ class TracingService(AssessmentStore):
         tags: Mapping[str, str] | None = None,
         links: TraceLinks | None = None,
         metadata: Mapping[str, str] | None = None,
+        gateway: bool = False,
     ) -> list[str]:
+        """Store ``spans`` (grouped by trace) as the store's actor. Spans of a trace already
+        stored are added only by whoever recorded it, and replace stored ones only while it is
+        IN_PROGRESS (see ``_write.py``); ``gateway``: the LLM gateway records (its traces are
+        never rewritten)."""
         prepared = prepare(spans)
         if not prepared.by_trace:
             return []
@@ -70,6 +83,8 @@ class TracingService(AssessmentStore):
                 tags=_strings(tags, "tag"),
                 links=links,
                 metadata=_strings(metadata, "metadata"),
+                actor=self._store.actor,
+                gateway=gateway,
             )
         return list(prepared.by_trace)
 
@@ -87,7 +102,8 @@ class TracingService(AssessmentStore):
         metadata: Mapping[str, str] | None = None,
     ) -> Trace:
         """Create or update a trace's summary without spans (MLflow's StartTraceV3 sends the
-        info and the spans apart); usage already derived from spans is kept."""
+        info and the spans apart); usage already derived from spans is kept. A stored trace's
+        info is changed only by whoever recorded it, never for one the gateway produced."""
         from .._ids import now_ms
 
         if state not in ("OK", "ERROR", "IN_PROGRESS"):
@@ -99,6 +115,8 @@ class TracingService(AssessmentStore):
                 self._check_experiment(conn, experiment_id)
             lock_traces(conn, [trace_id])
             row = conn.execute(sa.select(t.traces).where(c.trace_id == trace_id)).first()
+            if row is not None:
+                check_writer(conn, trace_id, self._store.actor)
             values: dict[str, Any] = {
                 "request_time": request_time,
                 "duration_ms": duration_ms,
@@ -116,6 +134,7 @@ class TracingService(AssessmentStore):
                     created_at=now,
                 )
                 conn.execute(sa.insert(t.traces).values(**values))
+                _put(conn, t.trace_metadata, trace_id, RECORDED_BY_KEY, self._store.actor)
             else:
                 # The sender's previews win (MLflow's client writes them as JSON); without
                 # them, those derived from the spans stay.
@@ -124,6 +143,7 @@ class TracingService(AssessmentStore):
                 if response_preview:
                     values["response_preview"] = preview(response_preview)
                 conn.execute(sa.update(t.traces).where(c.trace_id == trace_id).values(**values))
+            metadata = own_metadata(metadata or {})
             for table, items in ((t.trace_tags, tags), (t.trace_metadata, metadata)):
                 for key, value in _strings(items, "tag").items():
                     _put(conn, table, trace_id, key, value)
