@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,11 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
-from _judge_stub import serve_in_thread
-from _llm_stub import Stub, run_stub
+from _llm_stub import Stub
 
-import loopwright as lw
+from _llm_team_server import team_server
 from loopwright._ids import now_ms
 from loopwright.client import Client
-from loopwright.config import resolve_settings
 from loopwright.monitoring import AlertAction, TraceSelection
 from loopwright.registry.entities import ApprovalPolicy
 
@@ -83,31 +79,8 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
     pg_database: Callable[..., Any],
 ) -> Iterator[World]:
-    from loopwright.governance.tokens import TokenService
-    from loopwright.governance.users import UserService
-    from loopwright.server.app import create_app
-    from loopwright.store.home import open_store
-
-    root = tmp_path_factory.mktemp("llm-monitor-gateway")
-    with ExitStack() as stack:
-        stub = stack.enter_context(run_stub())
-        db_uri = (
-            stack.enter_context(pg_database())
-            if request.param == "postgres"
-            else f"sqlite:///{root / 'store.db'}"
-        )
-        settings = resolve_settings(home=root / "home", db_uri=db_uri, user="boss")
-        tokens = {}
-        with open_store(settings) as store:
-            for name, role in USERS:
-                UserService(store, actor="boss").add(name, role)
-                tokens[name] = TokenService(store, actor="boss").create(name).secret
-        url = stack.enter_context(serve_in_thread(create_app(settings, auth=True)))
-        clients = {
-            name: stack.enter_context(lw.connect(url, home=root / name, token=tokens[name]))
-            for name, _ in USERS
-        }
-        yield World(url, stub, tokens, clients)
+    with team_server(World, request, tmp_path_factory, pg_database, USERS) as world:
+        yield world
 
 
 def test_a_drifting_prompt_version_is_rolled_back_through_the_gateway(world: World) -> None:
