@@ -4,14 +4,16 @@ whole suite (only a full run shows it)."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
 TESTS = Path(__file__).parent
 
 
 def test_test_modules_have_unique_names() -> None:
-    names = Counter(
-        path.name for path in TESTS.rglob("*.py") if path.name not in ("conftest.py", "__init__.py")
-    )
-    assert [name for name, count in names.items() if count > 1] == []
+    paths: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name not in ("conftest.py", "__init__.py"):
+            paths[path.name].append(str(path.relative_to(TESTS)))
+    clashes = {name: found for name, found in paths.items() if len(found) > 1}
+    assert clashes == {}, f"rename all but one of each (e.g. test_<area>_<name>.py): {clashes}"
