@@ -261,18 +261,25 @@ class TraceMonitorService(Audited):
         that no longer exists, no baseline, a scorer whose code changed) is the run's
         outcome: a ``failed`` run is stored with the error and returned, so the history
         shows it. Per-trace scorer errors are not failures: they are assessments with an
-        error (``scoring.errors``)."""
+        error (``scoring.errors``).
+
+        One pass of a monitor runs at a time (``llm_claim``): a pass started while another
+        runs raises :class:`~loopwright.errors.Conflict` and stores nothing, so no trace is
+        scored (a judge paid) twice."""
+        from .llm_claim import claim_pass
+
         monitor = self.get(name)
         end = self._clock() if at is None else checks.ms_of(at)
         start = end - monitor.monitor.window_s * 1000
-        started = self._clock()
-        try:
-            outcome = self._pass(monitor, start, end, started)
-        except Exception as exc:  # recorded as the run's outcome (see the docstring)
-            error = f"{type(exc).__name__}: {exc}"[:4000]
-            failed = self._run_of(monitor, started, start, end, "failed", error=error)
-            outcome = TraceMonitorRun(failed, None)
-        return self._store(monitor, outcome)
+        with claim_pass(self.db, monitor.name, clock=self._clock):
+            started = self._clock()
+            try:
+                outcome = self._pass(monitor, start, end, started)
+            except Exception as exc:  # recorded as the run's outcome (see the docstring)
+                error = f"{type(exc).__name__}: {exc}"[:4000]
+                failed = self._run_of(monitor, started, start, end, "failed", error=error)
+                outcome = TraceMonitorRun(failed, None)
+            return self._store(monitor, outcome)
 
     def history(self, name: str, *, limit: int = 100) -> list[TraceMonitorRun]:
         """The monitor's passes, newest window first, with their scoring and actions."""
