@@ -303,8 +303,14 @@ def get_by_alias(q: m.AliasRef, state: ServerState, caller: Identity) -> Respons
     if not _is_prompt(state, q.name):
         return None
     service = _service(state, caller)
-    if q.alias.lower() != "latest" and q.alias not in service.get(q.name).aliases:
-        raise NotFound(f"prompt {q.name!r} has no alias {q.alias!r}")
+    aliases = service.get(q.name).aliases
+    if q.alias.lower() != "latest" and q.alias not in aliases:
+        # MLflow's server wording, which its client turns into "Prompt alias … not found."
+        # (scripts and MLflow's own prompt tests match that); then which aliases there are.
+        raise NotFound(
+            f"Registered model alias {q.alias} not found. Prompt {q.name!r} has the aliases: "
+            f"{', '.join(sorted(aliases)) or 'none'}"
+        )
     return reply({"model_version": _version_json(service.resolve(q.name, q.alias))})
 
 
