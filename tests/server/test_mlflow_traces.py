@@ -349,3 +349,45 @@ def test_trace_metrics_by_status(mlflow: Any, url: str) -> None:
             metric_name="span_count",
             aggregations=[MetricAggregation(aggregation_type=AggregationType.COUNT)],
         )
+
+
+def test_a_viewer_reads_only_their_own_gateway_traces_and_cannot_delete(
+    auth_server: Any,
+) -> None:
+    """The rule of the tracing service, through the native and MLflow routes: vic (viewer)
+    finds only his own gateway trace; ada (editor) finds both; deleting needs an admin."""
+    from loopwright.store.home import acting_as, open_store
+    from loopwright.tracing.entities import Span
+    from loopwright.tracing.service import TracingService
+
+    ids = {user: f"{n:032x}" for n, user in ((1, "vic"), (2, "ada"))}
+    with open_store(auth_server.settings) as store, acting_as("gateway"):
+        for user, trace_id in ids.items():
+            attributes = {"lw.gateway.user": user}
+            root = Span(trace_id, "a" * 16, None, "chat", "LLM", 1, 2, attributes=attributes)
+            TracingService(store).record([root], gateway=True)
+
+    def call(user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {auth_server.tokens[user]}"}
+        return httpx.request(method, auth_server.url + path, headers=headers, timeout=60, **kwargs)
+
+    assert call("vic", "GET", f"/api/v1/traces/{ids['vic']}").status_code == 200
+    assert call("vic", "GET", f"/api/v1/traces/{ids['ada']}").status_code == 404
+    assert call("vic", "GET", f"/api/3.0/mlflow/traces/tr-{ids['ada']}").status_code == 404
+    assert call("vic", "GET", f"/ajax-api/2.0/mlflow/traces/{ids['ada']}/info").status_code == 404
+    for user, expected in (("vic", [ids["vic"]]), ("ada", sorted(ids.values()))):
+        native = call(user, "POST", "/api/v1/traces/search", json={})
+        assert sorted(t["trace_id"] for t in native.json()["traces"]) == expected
+        found = call(user, "POST", "/api/3.0/mlflow/traces/search", json={})
+        assert sorted(t["trace_id"][3:] for t in found.json()["traces"]) == expected
+    body = {"experiment_id": "0", "request_ids": [f"tr-{ids['ada']}"]}
+    for user in ("vic", "ada"):
+        refused = call(user, "POST", "/api/3.0/mlflow/traces/delete-traces", json=body)
+        assert refused.status_code == 403, refused.text
+    assert (
+        call("vic", "POST", "/api/v1/traces/delete", json={"trace_ids": [ids["ada"]]}).status_code
+        == 403
+    )
+    assert call(
+        "boss", "POST", "/api/v1/traces/delete", json={"trace_ids": [ids["ada"]]}
+    ).json() == {"deleted": 1}

@@ -1,5 +1,6 @@
 """Who may write to a stored trace: its recorder only, never to a gateway trace, replacing
-stored spans only while it is in progress, each replacement audited."""
+stored spans only while it is in progress, each replacement audited; and who reads a gateway
+trace: its user and editors and above."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from _trace_spans import span, trace_id
 
 from loopwright.client import Client
-from loopwright.errors import Conflict, PermissionDenied
+from loopwright.errors import Conflict, NotFound, PermissionDenied
 from loopwright.store.audit import events
 from loopwright.store.home import acting_as
 from loopwright.tracing.service import TracingService
@@ -85,3 +86,40 @@ def test_a_gateway_trace_is_never_rewritten_through_ingest(client: Client) -> No
             trace_id(5), experiment_id=None, request_time=1, duration_ms=1, state="OK"
         )
     assert "lw.outputs" not in service.get(trace_id(5)).spans[0].attributes
+
+
+def _gateway_traces(client: Client) -> TracingService:
+    """Gateway traces 10 (bob's) and 11 (carl's), and trace 12 recorded through ingest."""
+    service = TracingService(client.store)
+    with acting_as("gw"):
+        service.record([span(10, 0, lw__gateway__user="bob", lw__inputs="bob asks")], gateway=True)
+        service.record([span(11, 0, lw__gateway__user="carl")], gateway=True)
+    with acting_as("ada"):
+        service.record([span(12, 0)])
+    return service
+
+
+def test_a_viewer_reads_only_their_own_gateway_traces(client: Client) -> None:
+    _gateway_traces(client)
+    bob = TracingService(client.store, reader=("bob", "viewer"))
+    with pytest.raises(NotFound):
+        bob.get(trace_id(11))
+    assert bob.get_many([trace_id(n) for n in (10, 11, 12)]) == bob.get_many(
+        [trace_id(10), trace_id(12)]
+    )
+    found = bob.search(filter="text LIKE '%'")
+    assert sorted(t.trace_id for t in found.traces) == [trace_id(10), trace_id(12)]
+    first = bob.search(max_results=1)
+    assert first.next_page_token is not None  # paging counts only what bob may see
+    second = bob.search(max_results=1, page_token=first.next_page_token)
+    assert second.next_page_token is None
+    assert bob.get(trace_id(10)).spans[0].attributes["lw.inputs"] == "bob asks"
+
+
+def test_editors_and_the_embedded_api_read_every_trace(client: Client) -> None:
+    _gateway_traces(client)
+    everyone = [trace_id(n) for n in (10, 11, 12)]
+    for reader in (None, ("ed", "editor"), ("root", "admin"), ("ann", "approver")):
+        service = TracingService(client.store, reader=reader)
+        assert sorted(t.trace_id for t in service.search().traces) == everyone
+        assert service.get(trace_id(11)).metadata["lw.gateway.user"] == "carl"

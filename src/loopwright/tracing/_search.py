@@ -153,9 +153,13 @@ def search_rows(
     order_by: Sequence[str] | None,
     limit: int,
     offset: int,
+    visible: sa.ColumnElement[bool] | None = None,
 ) -> list[str]:
-    """The ids of the matching traces, in order, ``limit`` of them from ``offset``."""
+    """The ids of the matching traces, in order, ``limit`` of them from ``offset``; ``visible``:
+    a term keeping only those the reader may see."""
     query = sa.select(_c.trace_id)
+    if visible is not None:
+        query = query.where(visible)
     if experiment_ids:
         query = query.where(_c.experiment_id.in_(list(experiment_ids)))
     if filter:

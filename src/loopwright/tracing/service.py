@@ -27,6 +27,7 @@ from . import _rows
 from ._assessments import AssessmentStore
 from ._search import count_rows, search_ids, search_rows
 from ._write import (
+    GATEWAY_USER_KEY,
     RECORDED_BY_KEY,
     SENDER_PREVIEWS_KEY,
     add_links,
@@ -44,15 +45,41 @@ if TYPE_CHECKING:
 
 __all__ = ["TracingService"]
 
+# Who sees a gateway trace (metadata lw.gateway.user: one user's prompts and answers): that user
+# and editors and above. A viewer reads others' gateway usage as counts only, so not their text.
+_SEES_ALL_GATEWAY_TRACES = frozenset({"editor", "approver", "admin"})
+
 MAX_RESULTS = 1_000
 MAX_METRIC_TRACES = 1_000_000  # traces one metrics query reads at the most
 
 
 class TracingService(AssessmentStore):
-    """Traces in the metadata database of ``store``."""
+    """Traces in the metadata database of ``store``.
 
-    def __init__(self, store: Store) -> None:
+    ``reader``: the (user, role) a server reads for. A viewer then finds no gateway trace but
+    their own (get, get_many and search alike); without a reader (the embedded API, editors and
+    above) every trace is visible.
+    """
+
+    def __init__(self, store: Store, *, reader: tuple[str, str] | None = None) -> None:
         super().__init__(store)
+        self._reader = reader
+
+    def _hidden_owner(self) -> str | None:
+        """The user whose gateway traces alone this reader may see; None: all of them."""
+        if self._reader is None or self._reader[1] in _SEES_ALL_GATEWAY_TRACES:
+            return None
+        return self._reader[0]
+
+    def visible(self) -> sa.ColumnElement[bool]:
+        """A WHERE term over ``traces``: the reader may see the trace."""
+        user = self._hidden_owner()
+        if user is None:
+            return sa.true()
+        m = t.trace_metadata.c
+        return ~sa.exists().where(
+            m.trace_id == t.traces.c.trace_id, m.key == GATEWAY_USER_KEY, m.value != user
+        )
 
     # --- record ------------------------------------------------------------------------------
 
@@ -180,7 +207,9 @@ class TracingService(AssessmentStore):
             return []
         rows = {
             row.trace_id: row
-            for row in conn.execute(sa.select(t.traces).where(t.traces.c.trace_id.in_(trace_ids)))
+            for row in conn.execute(
+                sa.select(t.traces).where(t.traces.c.trace_id.in_(trace_ids), self.visible())
+            )
         }
         tags = _key_values(conn, t.trace_tags, trace_ids)
         metadata = _key_values(conn, t.trace_metadata, trace_ids)
@@ -228,6 +257,7 @@ class TracingService(AssessmentStore):
                 order_by=order_by,
                 limit=max_results + 1,
                 offset=offset,
+                visible=self.visible(),
             )
             traces = self._traces(conn, ids[:max_results], spans=include_spans)
         token = _token(offset + max_results) if len(ids) > max_results else None

@@ -19,6 +19,7 @@ from ._deps import PREFIX, Admin, Editor, State, Viewer
 from ._schemas import Body
 
 if TYPE_CHECKING:
+    from ...governance.tokens import Identity
     from ...tracing.service import TracingService
 
 __all__ = ["MAX_SPANS_PER_REQUEST", "router"]
@@ -89,10 +90,14 @@ class AssessmentPatchIn(Body):
     valid: bool | None = None
 
 
-def service(state: State) -> TracingService:
+def service(state: State, reader: Identity | None = None) -> TracingService:
+    """The tracing service; ``reader``: whom a read is for (a viewer sees only their own
+    gateway traces)."""
     from ...tracing.service import TracingService
 
-    return TracingService(state.store)
+    return TracingService(
+        state.store, reader=None if reader is None else (reader.user, reader.role)
+    )
 
 
 def _links(body: LinksIn | None) -> Any:
@@ -115,8 +120,8 @@ def record(body: RecordIn, state: State, caller: Editor) -> dict[str, Any]:
 
 
 @router.post("/search")
-def search(body: SearchIn, state: State, _: Viewer) -> dict[str, Any]:
-    page = service(state).search(
+def search(body: SearchIn, state: State, caller: Viewer) -> dict[str, Any]:
+    page = service(state, caller).search(
         body.experiment_ids or None,
         body.filter,
         body.max_results,
@@ -149,8 +154,8 @@ def delete(body: DeleteIn, state: State, caller: Admin) -> dict[str, int]:
 
 
 @router.get("/{trace_id}")
-def get(trace_id: str, state: State, _: Viewer, spans: bool = True) -> dict[str, Any]:
-    return codec.trace_json(service(state).get(trace_id, spans=spans))
+def get(trace_id: str, state: State, caller: Viewer, spans: bool = True) -> dict[str, Any]:
+    return codec.trace_json(service(state, caller).get(trace_id, spans=spans))
 
 
 @router.put("/{trace_id}/tags/{key}", status_code=204)

@@ -35,6 +35,7 @@ from ._uris import experiment_id_in
 from .traces_v2 import StartTraceV2
 
 if TYPE_CHECKING:
+    from ...governance.tokens import Identity
     from ...tracing.service import TracingService
     from .._state import ServerState
 
@@ -99,10 +100,14 @@ class AssessmentIn(Message):
     update_mask: str | dict[str, Any] | None = None
 
 
-def _service(state: ServerState) -> TracingService:
+def _service(state: ServerState, reader: Identity | None = None) -> TracingService:
+    """The tracing service; ``reader``: whom a read is for (a viewer sees only their own
+    gateway traces)."""
     from ...tracing.service import TracingService
 
-    return TracingService(state.store)
+    return TracingService(
+        state.store, reader=None if reader is None else (reader.user, reader.role)
+    )
 
 
 @router.post("/traces")
@@ -145,14 +150,14 @@ def _strings(values: Any) -> dict[str, str]:
 
 
 @router.post("/traces/search")
-def search(body: SearchIn, state: State, _: Viewer) -> Response:
+def search(body: SearchIn, state: State, caller: Viewer) -> Response:
     """SearchTracesV3 (trace infos with their assessments, newest first)."""
     experiments = list(body.experiment_ids)
     for location in body.locations:
         found = (location.get("mlflow_experiment") or {}).get("experiment_id")
         if found:
             experiments.append(str(found))
-    service = _service(state)
+    service = _service(state, caller)
     experiment_ids = [experiment_id_in(state.tracking, e) for e in experiments]
     page = service.search(
         experiment_ids or None,
@@ -237,17 +242,17 @@ def trace_metrics(body: MetricsIn, state: State, _: Viewer) -> Response:
 
 
 @router.get("/traces/get")
-def get_trace(q: Annotated[TraceRef, Query()], state: State, _: Viewer) -> Response:
+def get_trace(q: Annotated[TraceRef, Query()], state: State, caller: Viewer) -> Response:
     """GetTrace: info and spans."""
-    return reply({"trace": _trace(state, q.trace_id, spans=True)})
+    return reply({"trace": _trace(state, caller, q.trace_id, spans=True)})
 
 
 @router.get("/traces/batchGet")
 def batch_get(
-    state: State, _: Viewer, trace_ids: Annotated[list[str], Query(max_length=_MAX_BATCH)]
+    state: State, caller: Viewer, trace_ids: Annotated[list[str], Query(max_length=_MAX_BATCH)]
 ) -> Response:
     """BatchGetTraces: the traces found among ``trace_ids``, with spans."""
-    service = _service(state)
+    service = _service(state, caller)
     ids = [convert.trace_id_in(trace_id) for trace_id in trace_ids]
     traces = service.get_many(ids)
     assessed = service.assessments_of([trace.trace_id for trace in traces])
@@ -257,9 +262,9 @@ def batch_get(
 
 
 @router.get("/get-trace-artifact")
-def trace_artifact(request_id: str, state: State, _: Viewer) -> Response:
+def trace_artifact(request_id: str, state: State, caller: Viewer) -> Response:
     """The trace-data file MLflow's web UI fetches: ``{"spans": [...]}`` as ``traces.json``."""
-    trace = _service(state).get(convert.trace_id_in(request_id))
+    trace = _service(state, caller).get(convert.trace_id_in(request_id))
     body = {"spans": [convert.span_dict_out(span) for span in trace.spans]}
     return Response(
         json.dumps(body, ensure_ascii=False),
@@ -269,14 +274,14 @@ def trace_artifact(request_id: str, state: State, _: Viewer) -> Response:
 
 
 @router.get("/traces/{trace_id}")
-def get_trace_info(trace_id: str, state: State, _: Viewer) -> Response:
+def get_trace_info(trace_id: str, state: State, caller: Viewer) -> Response:
     """GetTraceInfoV3."""
-    found = _trace(state, trace_id, spans=False)
+    found = _trace(state, caller, trace_id, spans=False)
     return reply({"trace": {"trace_info": found["trace_info"]}})
 
 
-def _trace(state: ServerState, trace_id: str, *, spans: bool) -> dict[str, Any]:
-    service = _service(state)
+def _trace(state: ServerState, reader: Identity, trace_id: str, *, spans: bool) -> dict[str, Any]:
+    service = _service(state, reader)
     bare = convert.trace_id_in(trace_id)
     trace = service.get(bare, spans=spans)
     out = convert.trace_out(trace, service.assessments(bare))

@@ -110,10 +110,9 @@ def end(request_id: str, body: EndTraceV2, state: State, caller: Editor) -> Resp
 
 
 @router.get("/traces/{request_id}/info")
-def info(request_id: str, state: State, _: Viewer) -> Response:
-    """GetTraceInfo."""
+def info(request_id: str, state: State, caller: Viewer) -> Response:
+    """GetTraceInfo (a viewer finds only their own gateway traces)."""
     from ...tracing.service import TracingService
 
-    return reply(
-        _info(TracingService(state.store).get(convert.trace_id_in(request_id), spans=False))
-    )
+    service = TracingService(state.store, reader=(caller.user, caller.role))
+    return reply(_info(service.get(convert.trace_id_in(request_id), spans=False)))

@@ -72,7 +72,7 @@ def _choice(request: Request, key: str, limit: int = 500) -> str:
 
 
 @router.get("/traces")
-def traces(request: Request, state: State, _: Viewer) -> Response:
+def traces(request: Request, state: State, caller: Viewer) -> Response:
     """One page of traces, newest first, matching the filter and choices."""
     from ...tracing._search import search_rows
     from ...tracing.service import TracingService
@@ -82,6 +82,7 @@ def traces(request: Request, state: State, _: Viewer) -> Response:
     prompt, status = _choice(request, "prompt"), _choice(request, "status", 20)
     page = paging(request.query_params.get("offset"), request.query_params.get("limit"))
     combined = trace_filter(text, route=route, prompt=prompt, status=status)
+    service = TracingService(state.store, reader=(caller.user, caller.role))
     with state.store.db.read() as conn:
         ids = search_rows(
             conn,
@@ -90,9 +91,10 @@ def traces(request: Request, state: State, _: Viewer) -> Response:
             order_by=None,
             limit=page.limit + 1,
             offset=page.offset,
+            visible=service.visible(),  # a viewer: only their own gateway traces
         )
         experiments, routes = _choices(conn)
-    found = TracingService(state.store).get_many(ids[: page.limit], spans=False)
+    found = service.get_many(ids[: page.limit], spans=False)
     params = {
         "filter": text or None,
         "experiment": experiment or None,
@@ -209,11 +211,11 @@ def _maybe(value: Any) -> str | None:
 
 
 @router.get("/traces/{trace_id}")
-def trace(request: Request, trace_id: str, state: State, _: Viewer) -> Response:
+def trace(request: Request, trace_id: str, state: State, caller: Viewer) -> Response:
     """One trace whole: summary, links, tags, span tree, assessments."""
     from ...tracing.service import TracingService
 
-    service = TracingService(state.store)
+    service = TracingService(state.store, reader=(caller.user, caller.role))
     found: Trace = service.get(trace_id)
     spans = sorted(found.spans, key=lambda s: s.start_ns)[:MAX_SPANS]
     rows = span_rows(spans)
