@@ -45,7 +45,7 @@ from .prompt_targets import PromptUnavailable, bind, resolve_prompts, variables_
 if TYPE_CHECKING:
     import httpx
 
-    from ..tracing.exporter import TraceExporter
+    from ..tracing.exporter import ExporterStats, TraceExporter
     from .service import GatewayService
 
 __all__ = ["Gateway", "Reply"]
@@ -456,6 +456,11 @@ class Gateway:
     @property
     def usage_stats(self) -> UsageStats:
         return self.usage.stats
+
+    @property
+    def trace_stats(self) -> ExporterStats | None:
+        """The trace exporter's counts (None: this gateway does not trace)."""
+        return None if self._exporter is None else self._exporter.stats
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until queued usage rows and traces are stored."""

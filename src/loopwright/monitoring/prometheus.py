@@ -47,15 +47,26 @@ class _Family:
     help: str
     labels: tuple[str, ...]
     samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+    kind: str = "gauge"  # or "counter" (a ``_total`` name)
 
 
-def render(store: Store, *, use_client: bool | None = None) -> bytes:
+def render(
+    store: Store,
+    *,
+    use_client: bool | None = None,
+    counters: Sequence[tuple[str, str, float]] = (),
+) -> bytes:
     """The gauges in Prometheus text exposition format (``CONTENT_TYPE``).
 
     ``use_client``: True/False forces or avoids ``prometheus_client`` (None: use it when
-    installed); both give the same samples.
+    installed); both give the same samples. ``counters``: ``(name, help, value)`` of
+    process counters rendered too (the server passes the gateway's losses, whose counts live
+    in its memory, not in the store); each name ends in ``_total``.
     """
     families = _families(store)
+    families += [
+        _Family(name, text, (), [((), value)], "counter") for name, text, value in counters
+    ]
     if use_client is None:
         try:
             import prometheus_client  # noqa: F401
@@ -257,13 +268,14 @@ def _number(value: object) -> float | None:
 
 def _with_client(families: list[_Family]) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from prometheus_client.registry import Collector
 
     class _Snapshot(Collector):
-        def collect(self) -> Iterator[GaugeMetricFamily]:
+        def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
             for family in families:
-                gauge = GaugeMetricFamily(family.name, family.help, labels=family.labels)
+                kind = CounterMetricFamily if family.kind == "counter" else GaugeMetricFamily
+                gauge = kind(family.name, family.help, labels=family.labels)
                 for labels, value in family.samples:
                     gauge.add_metric(list(labels), value)
                 yield gauge
@@ -277,13 +289,14 @@ def _text(families: list[_Family]) -> bytes:
     lines: list[str] = []
     for family in families:
         lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} gauge")
+        lines.append(f"# TYPE {family.name} {family.kind}")
         for labels, value in family.samples:
             pairs = ",".join(
                 f'{name}="{_escape_label(text)}"'
                 for name, text in zip(family.labels, labels, strict=True)
             )
-            lines.append(f"{family.name}{{{pairs}}} {_value(value)}")
+            selector = f"{{{pairs}}}" if pairs else ""
+            lines.append(f"{family.name}{selector} {_value(value)}")
     return ("\n".join(lines) + "\n").encode()
 
 

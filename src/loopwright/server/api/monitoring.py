@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from ...errors import InvalidInput, LimitExceeded
@@ -494,8 +494,12 @@ def alerts(
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-def metrics(state: State, _: Viewer) -> Response:
-    """Prometheus gauges from each monitor's latest run and the open alerts."""
+def metrics(request: Request, state: State, _: Viewer) -> Response:
+    """Prometheus gauges from each monitor's latest run and the open alerts, and the
+    counters of usage rows and traces this server's gateway lost."""
+    from ...gateway._metrics import loss_counters
     from ...monitoring.prometheus import render
 
-    return Response(render(state.store), media_type="text/plain; version=0.0.4; charset=utf-8")
+    counters = loss_counters(getattr(request.app.state, "lw_gateway", None))
+    body = render(state.store, counters=counters)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
