@@ -102,7 +102,8 @@ class _CallerServices:
     def tracing(self) -> Any:
         from ...tracing.service import TracingService
 
-        return self._once("tracing", lambda: TracingService(self._state.store))
+        reader = (self._caller.user, self._caller.role)  # a viewer: their own gateway traces
+        return self._once("tracing", lambda: TracingService(self._state.store, reader=reader))
 
     @property
     def prompts(self) -> Any:
