@@ -1,13 +1,15 @@
 """Relaying one upstream SSE stream to the caller, event by event, checking and counting.
 
-Each event is forwarded as it arrives, whole (a chunk may carry several or part of one). The
-answer's new text (with the last ``OVERLAP`` characters before it, for a match across chunks) is
-checked by the route's incremental post-call guardrails at each event:
-a block replaces the event with an error event and ``[DONE]``, and closes the upstream. At the
-end the other post-call checks run on the whole text before ``[DONE]`` goes out; annotations go
-out as SSE comments, which clients ignore. The usage chunk the gateway asked for is kept from a
-caller who did not ask for it. When the relay ends (done, blocked, broken or the caller gone),
-the call's usage and trace are queued.
+Each event is forwarded as it arrives, whole (a chunk may carry several or part of one), with
+its line ends as LF whatever the upstream used (CRLF, CR); a last event the upstream did not
+end with a blank line is forwarded at the end of the stream. The answer's new text (with the
+last ``OVERLAP`` characters before it, for a match across chunks) is checked by the route's
+incremental post-call guardrails at each event: a block replaces the event with an error
+event and ``[DONE]``, and closes the upstream. At the end the other post-call checks run on the
+whole text before ``[DONE]`` goes out; annotations go out as SSE comments, which clients
+ignore. The usage chunk the gateway asked for is kept from a caller who did not ask for it.
+When the relay ends (done, blocked, broken or the caller gone), the call's usage and trace are
+queued.
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ class Relay:
         done: bytes | None = None
         finished = False  # False at the end: the caller went away before the stream did
         try:
-            async for raw in self.response.aiter_raw():
-                buffer += raw
+            async for raw in _normalised(self.response.aiter_raw()):
+                if raw is None:  # the end: a last event without its blank line still counts
+                    buffer = buffer.rstrip(b"\n") + b"\n\n" if buffer.strip() else b""
+                else:
+                    buffer += raw
                 if len(buffer) > self.gateway.max_answer_bytes:
                     self.status = 502
                     self.error = (
@@ -185,6 +190,22 @@ class Relay:
         call.record.decisions = (*call.record.decisions, *self.decisions.values())
         gateway._account(call, self.status, usage, estimated)
         gateway._finish(call, self.status, self.error)
+
+
+async def _normalised(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes | None]:
+    """The stream's bytes with SSE's three line ends (CRLF, CR, LF) as LF, then None at its
+    end. A CR ending a chunk is held until the next byte shows whether an LF follows."""
+    held = b""
+    async for raw in chunks:
+        raw = held + raw
+        held = b"\r" if raw.endswith(b"\r") else b""
+        if held:
+            raw = raw[:-1]
+        if raw:
+            yield raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if held:
+        yield b"\n"
+    yield None
 
 
 def estimate_tokens(text: str) -> int:
