@@ -3,8 +3,11 @@
 Requests and tokens per minute are sliding windows (the exact events of the last 60 s);
 tokens and USD per UTC day start from the usage table's sum for the day the first time a
 user shows up that day (:meth:`Quota.seed`), then count in memory, so the request path does no
-I/O. Each server process counts its own requests: with several workers, a limit holds per
-worker (divide it by the number of workers for a global one).
+I/O. The table is read off the counters' lock while other requests of that user may finish:
+what they charge after the :class:`SeedTicket` is added to the sum of the rows made before it,
+and a second seed of the same day is skipped (the first one counts). Each server process
+counts its own requests: with several workers, a limit holds per worker (divide it by the
+number of workers for a global one).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .entities import Limits
 
-__all__ = ["DAY_MS", "Quota", "Refusal"]
+__all__ = ["DAY_MS", "Quota", "Refusal", "SeedTicket"]
 
 DAY_MS = 86_400_000
 WINDOW_S = 60.0
@@ -40,6 +43,24 @@ class _Counter:
     day_tokens: int = 0
     day_usd: float = 0.0
     seeded: bool = False
+    # Everything charged this day in this process, seeded or not: what a seed adds is the
+    # part charged after its ticket.
+    charged_tokens: int = 0
+    charged_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeedTicket:
+    """A seed in progress: the usage table's rows to sum (created in ``[day_start_ms, at_ms)``,
+    UTC) and the counter's charges at ``at_ms`` (later ones are added to the sum, their rows
+    left out of it). ``charged_before``: this process charged that user on that route earlier
+    in the day (their rows may still wait in the usage queue: flush it before the read)."""
+
+    day_start_ms: int
+    at_ms: int
+    tokens_mark: int
+    usd_mark: float
+    charged_before: bool
 
 
 class Quota:
@@ -50,22 +71,37 @@ class Quota:
         self._counters: dict[tuple[str, str], _Counter] = {}
         self._lock = threading.Lock()
 
-    def needs_seed(self, route: str, user: str, limits: Limits) -> int | None:
-        """The day start (UTC ms) to read totals from, when a daily limit applies and this
+    def needs_seed(self, route: str, user: str, limits: Limits) -> SeedTicket | None:
+        """A ticket to read the day's totals with, when a daily limit applies and this
         user's day is not counted yet; else None."""
         if not limits.daily:
             return None
-        counter = self._counters.get((route, user))
-        day = int(self._clock() * 1000) // DAY_MS
-        if counter is not None and counter.seeded and counter.day == day:
-            return None
-        return day * DAY_MS
-
-    def seed(self, route: str, user: str, day_start_ms: int, tokens: int, usd: float) -> None:
+        now = self._clock()
         with self._lock:
             counter = self._counters.setdefault((route, user), _Counter())
-            counter.day, counter.seeded = day_start_ms // DAY_MS, True
-            counter.day_tokens, counter.day_usd = tokens, usd
+            self._roll(counter, now)
+            if counter.seeded:
+                return None
+            return SeedTicket(
+                counter.day * DAY_MS,
+                int(now * 1000),
+                counter.charged_tokens,
+                counter.charged_usd,
+                bool(counter.charged_tokens or counter.charged_usd),
+            )
+
+    def seed(self, route: str, user: str, ticket: SeedTicket, tokens: int, usd: float) -> None:
+        """Start the ticket's day from the table's ``tokens`` and ``usd``, plus what was
+        charged since the ticket; nothing when that day is seeded already or over."""
+        now = self._clock()
+        with self._lock:
+            counter = self._counters.setdefault((route, user), _Counter())
+            self._roll(counter, now)
+            if counter.seeded or counter.day != ticket.day_start_ms // DAY_MS:
+                return
+            counter.seeded = True
+            counter.day_tokens = tokens + counter.charged_tokens - ticket.tokens_mark
+            counter.day_usd = usd + counter.charged_usd - ticket.usd_mark
 
     def admit(self, route: str, user: str, limits: Limits) -> Refusal | None:
         """Count a request now, or say why it is refused (and count nothing)."""
@@ -99,7 +135,9 @@ class Quota:
                 counter.tokens.append((now, tokens))
                 counter.minute_tokens += tokens
                 counter.day_tokens += tokens
+                counter.charged_tokens += tokens
             counter.day_usd += usd or 0.0
+            counter.charged_usd += usd or 0.0
 
     @staticmethod
     def _roll(counter: _Counter, now: float) -> None:
@@ -113,4 +151,5 @@ class Quota:
         if counter.day != day:
             # A new UTC day starts from zero; a counter seeded from the table that day is exact.
             counter.day, counter.day_tokens, counter.day_usd = day, 0, 0.0
+            counter.charged_tokens, counter.charged_usd = 0, 0.0
             counter.seeded = False

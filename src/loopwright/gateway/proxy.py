@@ -54,6 +54,7 @@ _logger = logging.getLogger("loopwright.gateway")
 MAX_RETRY_WAIT_S = 2.0  # a longer Retry-After moves on to the next target instead of waiting
 _PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
 _HOP_HEADERS = ("content-type", "x-request-id", "openai-processing-ms")
+_SEED_FLUSH_S = 2.0  # the longest a first request of the day waits for queued usage rows
 
 
 @dataclass
@@ -207,12 +208,14 @@ class Gateway:
                 f"{config.min_role} role", "permission_error",
             )  # fmt: skip
         limits = config.limits
-        day_start = self.quota.needs_seed(name, user, limits)
-        if day_start is not None:
+        ticket = self.quota.needs_seed(name, user, limits)
+        if ticket is not None:
+            if ticket.charged_before:  # so the rows of those charges are in the sum
+                await anyio.to_thread.run_sync(self.usage.flush, _SEED_FLUSH_S)
             tokens, usd = await anyio.to_thread.run_sync(
-                self._service._day_totals, name, user, day_start
+                self._service._day_totals, name, user, ticket.day_start_ms, ticket.at_ms
             )
-            self.quota.seed(name, user, day_start, tokens, usd)
+            self.quota.seed(name, user, ticket, tokens, usd)
         trace_id = new_trace_id()
         text = request_text(endpoint, body) + variables_text(body)
         call = Call(

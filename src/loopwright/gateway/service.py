@@ -321,15 +321,19 @@ class GatewayService(Audited):
             )  # fmt: skip
         return out
 
-    def _day_totals(self, route: str, user: str, since_ms: int) -> tuple[int, float]:
-        """Tokens and cost of ``user`` on ``route`` since ``since_ms`` (a budget's start)."""
+    def _day_totals(
+        self, route: str, user: str, since_ms: int, until_ms: int | None = None
+    ) -> tuple[int, float]:
+        """Tokens and cost of ``user`` on ``route`` in ``[since_ms, until_ms)`` (a budget's
+        start; a seed's ticket: later rows are counted in memory)."""
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(_u.prompt_tokens + _u.completion_tokens), 0),
+            sa.func.coalesce(sa.func.sum(_u.cost_usd), 0.0),
+        ).where(_u.route == route, _u.user_name == user, _u.created_at >= since_ms)
+        if until_ms is not None:
+            query = query.where(_u.created_at < until_ms)
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    sa.func.coalesce(sa.func.sum(_u.prompt_tokens + _u.completion_tokens), 0),
-                    sa.func.coalesce(sa.func.sum(_u.cost_usd), 0.0),
-                ).where(_u.route == route, _u.user_name == user, _u.created_at >= since_ms)
-            ).one()
+            row = conn.execute(query).one()
         return int(row[0]), float(row[1])
 
 
