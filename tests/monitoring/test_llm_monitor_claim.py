@@ -5,10 +5,11 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from loopwright.governance.users import UserService
 from loopwright.monitoring.llm_claim import CLAIM_KEY, CLAIM_S
 from loopwright.monitoring.llm_entities import TraceSelection
 from loopwright.monitoring.llm_service import TraceMonitorService
+from loopwright.monitoring.service import MonitoringService
+from loopwright.serving.predictions import PredictionService
 from loopwright.store import schema as t
 from loopwright.store.home import Store, open_store
 from loopwright.tracing.service import TracingService
@@ -118,12 +121,14 @@ def test_two_passes_at_once_score_each_trace_once(store: Store) -> None:
     assert again.scoring is not None and again.scoring.scored == 0 and len(CALLS) == 23
 
 
-def test_a_dead_pass_claim_lapses(store: Store) -> None:
+def test_a_dead_pass_claim_lapses_and_the_scheduler_skips_a_claimed_monitor(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     now = [T0 + HOUR_MS]
     monitors = TraceMonitorService(store, actor="ada", clock=lambda: now[0])
     monitors.create(
         "paid", traces=TraceSelection(gateway_route="support-chat"),
-        scorers=["builtin:json_valid"], baseline="window:0/1000",
+        scorers=["builtin:json_valid"], baseline="window:0/1000", every=timedelta(minutes=5),
     )  # fmt: skip
     # A pass whose process died left its claim behind.
     spec = _spec(store)
@@ -136,6 +141,13 @@ def test_a_dead_pass_claim_lapses(store: Store) -> None:
         )
     with pytest.raises(Conflict, match="the claim lapses at"):
         monitors.run("paid")
+    # The scheduler skips it (logged, not raised) and stores nothing.
+    predictions = PredictionService(str(store.settings.home / "log"))
+    scheduler = MonitoringService(store, predictions, actor="ada", clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="loopwright.monitoring.service"):
+        assert scheduler.run_due() == [] and monitors.history("paid") == []
+    assert [r.levelname for r in caplog.records] == ["INFO"]  # a skip, not an error
+    assert "scheduled run skipped: monitor 'paid' has a pass running" in caplog.text
     now[0] += CLAIM_S * 1000 + 1
     assert monitors.run("paid").run.status == "no_data"
     assert CLAIM_KEY not in _spec(store)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
-from ..errors import InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..store import limits
 from ..store import schema as t
 from ..store.named import Audited, named_row
@@ -425,6 +425,8 @@ class MonitoringService(TraceMonitorsMixin, Audited):
                 runs.append(self.run(row.name))
             except NotFound:
                 continue  # deleted since the listing
+            except Conflict as exc:  # a trace monitor's pass already running (llm_claim)
+                logger.info("monitor %r: scheduled run skipped: %s", row.name, exc)
             except Exception:  # one monitor's error must not stop the rest
                 logger.exception("monitor %r: scheduled run raised", row.name)
         self._check_feature_freshness()
