@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -309,8 +310,9 @@ def check_spec(spec: GuardrailSpec, where: str) -> GuardrailSpec:
 def _check_bounded(where: str, pattern: str) -> None:
     """Refuse a repeat inside an unbounded repeat (``(a+)+``, ``(\\w+\\s?)*``): such patterns
     backtrack exponentially on text that almost matches, and ``re`` cannot be interrupted."""
-    from re import _constants as constants  # type: ignore[attr-defined]
-    from re import _parser as parser  # type: ignore[attr-defined]
+    # re's private parser (typeshed does not declare it: imported by name, used untyped).
+    constants: Any = importlib.import_module("re._constants")
+    parser: Any = importlib.import_module("re._parser")
 
     repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT, constants.POSSESSIVE_REPEAT)
 
