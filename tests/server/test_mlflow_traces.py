@@ -365,7 +365,7 @@ def test_a_viewer_reads_only_their_own_gateway_traces_and_cannot_delete(
         for user, trace_id in ids.items():
             attributes = {"lw.gateway.user": user}
             root = Span(trace_id, "a" * 16, None, "chat", "LLM", 1, 2, attributes=attributes)
-            TracingService(store).record([root], gateway=True)
+            TracingService(store)._record_gateway([root])
 
     def call(user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {auth_server.tokens[user]}"}

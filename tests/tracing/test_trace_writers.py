@@ -77,7 +77,7 @@ def test_an_ended_trace_keeps_its_spans_and_a_replacement_is_audited(client: Cli
 def test_a_gateway_trace_is_never_rewritten_through_ingest(client: Client) -> None:
     service = TracingService(client.store)
     with acting_as("gw"):
-        service.record([span(5, 0, end_ms=None, lw__gateway__user="bob")], gateway=True)
+        service._record_gateway([span(5, 0, end_ms=None, lw__gateway__user="bob")])
     assert service.get(trace_id(5)).metadata["lw.gateway.user"] == "bob"
     with acting_as("gw"), pytest.raises(PermissionDenied, match="produced by the LLM gateway"):
         service.record([span(5, 0, end_ms=None, lw__outputs="forged")])
@@ -92,8 +92,8 @@ def _gateway_traces(client: Client) -> TracingService:
     """Gateway traces 10 (bob's) and 11 (carl's), and trace 12 recorded through ingest."""
     service = TracingService(client.store)
     with acting_as("gw"):
-        service.record([span(10, 0, lw__gateway__user="bob", lw__inputs="bob asks")], gateway=True)
-        service.record([span(11, 0, lw__gateway__user="carl")], gateway=True)
+        service._record_gateway([span(10, 0, lw__gateway__user="bob", lw__inputs="bob asks")])
+        service._record_gateway([span(11, 0, lw__gateway__user="carl")])
     with acting_as("ada"):
         service.record([span(12, 0)])
     return service

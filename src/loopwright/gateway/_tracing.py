@@ -58,13 +58,11 @@ class CallRecord:
 
 def open_exporter(store: Store) -> TraceExporter:
     """The exporter the gateway submits to, recording through the embedded tracing service."""
-    import functools
-
     from ..tracing.exporter import TraceExporter
     from ..tracing.service import TracingService
 
     # Recorded as the gateway's: those traces are never rewritten through ingest.
-    record = functools.partial(TracingService(store).record, gateway=True)
+    record = TracingService(store)._record_gateway
     return TraceExporter(record, block_timeout=BLOCK_S, name="loopwright-gateway-traces")
 
 

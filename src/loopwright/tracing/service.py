@@ -71,7 +71,7 @@ class TracingService(AssessmentStore):
             return None
         return self._reader[0]
 
-    def visible(self) -> sa.ColumnElement[bool]:
+    def _visible(self) -> sa.ColumnElement[bool]:
         """A WHERE term over ``traces``: the reader may see the trace."""
         user = self._hidden_owner()
         if user is None:
@@ -91,12 +91,30 @@ class TracingService(AssessmentStore):
         tags: Mapping[str, str] | None = None,
         links: TraceLinks | None = None,
         metadata: Mapping[str, str] | None = None,
-        gateway: bool = False,
     ) -> list[str]:
         """Store ``spans`` (grouped by trace) as the store's actor. Spans of a trace already
         stored are added only by whoever recorded it, and replace stored ones only while it is
-        IN_PROGRESS (see ``_write.py``); ``gateway``: the LLM gateway records (its traces are
-        never rewritten)."""
+        IN_PROGRESS (see ``_write.py``)."""
+        return self._record(
+            spans, experiment_id=experiment_id, tags=tags, links=links, metadata=metadata
+        )
+
+    def _record_gateway(
+        self, spans: Sequence[Span], *, links: TraceLinks | None = None, **rest: Any
+    ) -> list[str]:
+        """:meth:`record` for the LLM gateway (server-only): its traces are never rewritten."""
+        return self._record(spans, links=links, gateway=True, **rest)
+
+    def _record(
+        self,
+        spans: Sequence[Span],
+        *,
+        experiment_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        links: TraceLinks | None = None,
+        metadata: Mapping[str, str] | None = None,
+        gateway: bool = False,
+    ) -> list[str]:
         prepared = prepare(spans)
         if not prepared.by_trace:
             return []
@@ -208,7 +226,7 @@ class TracingService(AssessmentStore):
         rows = {
             row.trace_id: row
             for row in conn.execute(
-                sa.select(t.traces).where(t.traces.c.trace_id.in_(trace_ids), self.visible())
+                sa.select(t.traces).where(t.traces.c.trace_id.in_(trace_ids), self._visible())
             )
         }
         tags = _key_values(conn, t.trace_tags, trace_ids)
@@ -257,7 +275,7 @@ class TracingService(AssessmentStore):
                 order_by=order_by,
                 limit=max_results + 1,
                 offset=offset,
-                visible=self.visible(),
+                visible=self._visible(),
             )
             traces = self._traces(conn, ids[:max_results], spans=include_spans)
         token = _token(offset + max_results) if len(ids) > max_results else None

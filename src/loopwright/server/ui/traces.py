@@ -91,7 +91,7 @@ def traces(request: Request, state: State, caller: Viewer) -> Response:
             order_by=None,
             limit=page.limit + 1,
             offset=page.offset,
-            visible=service.visible(),  # a viewer: only their own gateway traces
+            visible=service._visible(),  # a viewer: only their own gateway traces
         )
         experiments, routes = _choices(conn)
     found = service.get_many(ids[: page.limit], spans=False)
