@@ -1,312 +1,89 @@
-"""LLMOps trace ingestion: 1,000 traces x 5 spans, how fast each tracer makes them durable and
-how many it actually stores.
+"""LLMOps benchmark: trace ingestion, the prompt registry and gateway overhead, each against
+MLflow 3.17 (and LiteLLM for the gateway), every tool in its own venv and process.
 
-    .venv/bin/python benchmarks/llmops.py [--quick] [--n 1000] [--only lw-embedded,mlflow-async]
+    .venv/bin/python benchmarks/llmops.py [--part traces,prompts,gateway] [--quick]
+        [--traces 1000] [--trace-modes lw-embedded,mlflow-sync] [--prompts 100]
+        [--requests 200] [--warmup 20] [--json results.json]
 
-Workload (../shared/anchors/llmops.md section 3): a traced function CHAIN -> RETRIEVER,
-RERANKER, PARSER, LLM (a stub), called ``--n`` times in a loop after one warm-up trace. Each mode
-runs in its own process on a fresh store:
+Parts (each also described in its own module):
 
-- lw-embedded: ``@lw.trace`` / ``lw.span`` into the embedded store (SQLite), through the
-  exporter (bounded queue, backpressure, batches);
-- lw-server: the same against ``loopwright server`` (SQLite, 1 worker, no auth) on loopback;
-- mlflow-sync / mlflow-async: ``.venv``'s mlflow (``@mlflow.trace`` / ``mlflow.start_span``) with
-  a SQLite tracking URI in a temp dir, ``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING`` false / default;
-- mlflow-async-on-lw: the same MLflow client, default async export, against our server.
+- traces (benchmarks/_llmops_traces.py): 1,000 traces x 5 spans; calls, time to durable, traces
+  stored; Loopwright embedded and server, MLflow synchronous and async (on its store and ours);
+- prompts (benchmarks/llmops_prompts.py, runnable alone): register, alias move, loads by version,
+  by alias uncached, cached; Loopwright embedded and MLflow, both on SQLite;
+- gateway (benchmarks/llmops_gateway.py, runnable alone): overhead per chat completion, JSON and
+  SSE, over one stub upstream; Loopwright (tracing and usage on) and LiteLLM 1.108.7
+  (benchmarks/.venvs/litellm); MLflow's gateway from the anchor report.
 
-Reported per mode: median and p95 of the traced call, the time from the first call until every
-trace is durable (the tracer's own flush returned: ``sdk.flush`` / ``flush_trace_async_logging``,
-or the process exit for MLflow), traces stored (counted in the database afterwards), the durable
-rate (stored / time to durable) and its ratio to MLflow's synchronous rate, and what the tracer
-says it dropped. The issue's target: 0 traces lost at >= 10x MLflow's durable rate.
-
-``--quick`` runs 200 traces per mode (MLflow's synchronous mode, ~64 ms per trace, dominates);
-the lead measures the full run on a quiet machine.
+MLflow is mlflow 3.17.2 (the anchor report's version) from the MLflow suite's venv
+($HOME/.cache/loopwright/mlflow-suite-venv) or benchmarks/.venvs/mlflow-3.17, made on first use;
+its workloads run as children of that interpreter. Each part prints its figures, the anchor
+report's (../shared/anchors/llmops.md section 3) and their ratio; the end prints the load average
+at start and end and one PASS/FAIL line per target of issue 19. ``--quick`` runs tiny counts
+(checks that everything works; its figures say little, the more so on a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import sqlite3
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-MODES = ("lw-embedded", "lw-server", "mlflow-sync", "mlflow-async", "mlflow-async-on-lw")
-# ../shared/anchors/llmops.md section 3 (1,000 traces, SQLite, this machine class).
-ANCHOR = {
-    "mlflow-sync": "64.1 ms per call, 66.9 s to durable, 1001/1001 stored (15.0 traces/s)",
-    "mlflow-async": "1.56 ms per call, 20.8 s to durable, 518/1001 stored",
-}
+import _llmops_traces as traces
+import llmops_gateway as gateway
+import llmops_prompts as prompts
+from _llmops_common import load_average
 
-
-# --- the workload, in each child ----------------------------------------------------------------
-
-
-def _lw_workload(n: int, url: str | None, home: Path) -> dict[str, Any]:
-    import loopwright as lw
-    from loopwright.tracing import sdk
-    from loopwright.tracing.exporter import TraceExporter
-
-    client = lw.connect(url) if url else lw.connect(home=home)
-    exporter = TraceExporter(client.tracing.record)
-    sdk.set_exporter(exporter)
-
-    @lw.trace(kind="LLM")
-    def generate(prompt: str) -> str:
-        return f"answer to {prompt}"
-
-    @lw.trace(kind="CHAIN")
-    def answer(question: str) -> str:
-        with lw.span("retrieve", kind="RETRIEVER") as s:
-            s.set_outputs(["doc-1", "doc-2"])
-        with lw.span("rerank", kind="RERANKER") as s:
-            s.set_outputs(["doc-2"])
-        with lw.span("parse", kind="PARSER") as s:
-            s.set_outputs({"prompt": question})
-        return generate(question)
-
-    answer("warm-up")
-    assert sdk.flush(60)
-    times = []
-    started = time.perf_counter()
-    for i in range(n):
-        t0 = time.perf_counter()
-        answer(f"question {i}")
-        times.append(time.perf_counter() - t0)
-    flushed = sdk.flush(600)
-    durable = time.perf_counter() - started
-    stats = exporter.close()
-    stored = _count_lw(client, n + 1)
-    client.close()
-    return {
-        "times": times,
-        "durable_s": durable,
-        "flushed": flushed,
-        "stored": stored,
-        "dropped": stats.dropped,
-        "failed": stats.failed,
-    }
-
-
-def _count_lw(client: Any, expected: int) -> int:
-    total, token = 0, None
-    while True:
-        page = client.tracing.search(max_results=1000, page_token=token)
-        total += sum(1 for t in page.traces if t.span_count == 5)
-        token = page.next_page_token
-        if token is None:
-            return total
-
-
-def _mlflow_workload(n: int, uri: str, artifacts: Path | None) -> dict[str, Any]:
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    # A fresh store each run. Over a local store MLflow would put artifacts under ./mlruns
-    # unless told where; a server (artifacts=None) stores them itself.
-    mlflow.create_experiment("bench", artifact_location=artifacts.as_uri() if artifacts else None)
-    mlflow.set_experiment("bench")
-
-    @mlflow.trace(span_type="LLM")
-    def generate(prompt: str) -> str:
-        return f"answer to {prompt}"
-
-    @mlflow.trace(span_type="CHAIN")
-    def answer(question: str) -> str:
-        with mlflow.start_span("retrieve", span_type="RETRIEVER") as s:
-            s.set_outputs(["doc-1", "doc-2"])
-        with mlflow.start_span("rerank", span_type="RERANKER") as s:
-            s.set_outputs(["doc-2"])
-        with mlflow.start_span("parse", span_type="PARSER") as s:
-            s.set_outputs({"prompt": question})
-        return generate(question)
-
-    answer("warm-up")
-    mlflow.flush_trace_async_logging()
-    times = []
-    loop_started_at = time.time()  # the parent counts from here to this process's exit
-    started = time.perf_counter()
-    for i in range(n):
-        t0 = time.perf_counter()
-        answer(f"question {i}")
-        times.append(time.perf_counter() - t0)
-    mlflow.flush_trace_async_logging(terminate=True)
-    return {
-        "times": times,
-        "durable_s": time.perf_counter() - started,
-        "loop_started_at": loop_started_at,
-    }
-
-
-def _child(mode: str, n: int, work: Path, url: str | None) -> None:
-    if mode.startswith("lw-"):
-        result = _lw_workload(n, url, work / "lw-home")
-    else:
-        uri = url or f"sqlite:///{work / 'mlflow.db'}"
-        result = _mlflow_workload(n, uri, None if url else work / "mlflow-artifacts")
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-# --- the parent -----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Server:
-    """``loopwright server`` on loopback over a fresh SQLite home."""
-
-    def __init__(self, home: Path) -> None:
-        import httpx
-
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.home = home
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "LOOPWRIGHT_HOME": str(home), "LOOPWRIGHT_USER": "bench"}
-        args = [str(VENV_BIN / "loopwright"), "server", "--port", str(self.port)]
-        self.proc = subprocess.Popen(
-            args, stdout=self.log, stderr=self.log, env=env, cwd=home.parent
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"loopwright server exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("loopwright server did not start within 60 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
-def _count_sqlite(path: Path, query: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute(query).fetchone()[0])
-
-
-def run_mode(mode: str, n: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"lw-bench-{mode}-") as tmp:
-        work = Path(tmp)
-        server = (
-            _Server(work / "server-home") if mode in ("lw-server", "mlflow-async-on-lw") else None
-        )
-        env = {
-            **os.environ,
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "true",
-            "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false" if mode == "mlflow-sync" else "true",
-        }
-        args = [sys.executable, __file__, "--child", mode, "--n", str(n), "--work", str(work)]
-        if server is not None:
-            args += ["--url", server.url]
-        try:
-            # cwd: whatever a tracer writes relative to it stays in the temp folder.
-            done = subprocess.run(
-                args, env=env, cwd=work, capture_output=True, text=True, timeout=3600
-            )
-            exited_at = time.time()
-        finally:
-            if server is not None:
-                server.stop()
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode != 0 or not lines:
-            raise RuntimeError(f"{mode} failed ({done.returncode}): {done.stderr[-2000:]}")
-        result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
-        if mode.startswith("mlflow-"):
-            # Until the process ended: its exit flushes whatever was still queued.
-            result["durable_s"] = max(result["durable_s"], exited_at - result["loop_started_at"])
-        if mode in ("mlflow-sync", "mlflow-async"):
-            db = work / "mlflow.db"
-            result["stored"] = _count_sqlite(db, "SELECT COUNT(*) FROM trace_info") - 1
-            result["dropped"] = n - result["stored"]
-            result["dropped_noted"] = "Queue full" in done.stderr or "queue is full" in done.stderr
-        elif mode == "mlflow-async-on-lw":
-            db = work / "server-home" / "loopwright.db"
-            stored = _count_sqlite(db, "SELECT COUNT(*) FROM traces WHERE span_count = 5")
-            result["stored"] = stored - 1
-            result["dropped"] = n - result["stored"]
-        else:
-            result["stored"] -= 1  # the warm-up trace
-        return result
-
-
-def _summary(mode: str, n: int, result: dict[str, Any]) -> dict[str, Any]:
-    times = sorted(result["times"])
-    return {
-        "mode": mode,
-        "traces": n,
-        "call_median_ms": statistics.median(times) * 1000,
-        "call_p95_ms": times[int(0.95 * (len(times) - 1))] * 1000,
-        "durable_s": result["durable_s"],
-        "stored": result["stored"],
-        "durable_per_s": result["stored"] / result["durable_s"],
-        "dropped": result.get("dropped", 0),
-        "failed": result.get("failed", 0),
-    }
+PARTS = ("traces", "prompts", "gateway")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="200 traces per mode")
-    parser.add_argument("--only", default=",".join(MODES), help="comma-separated modes")
-    parser.add_argument("--json", type=Path, help="write the results here too")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--part", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS)
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny counts: does everything run?")
+    parser.add_argument("--traces", type=int, default=1000, help="traces per mode")
+    parser.add_argument("--trace-modes", default=",".join(traces.MODES), help="comma-separated")
+    parser.add_argument("--prompts", type=int, default=100, help="versions, moves, loads each")
+    parser.add_argument("--requests", type=int, default=200, help="per gateway path")
+    parser.add_argument("--warmup", type=int, default=20, help="gateway warm-up requests")
+    parser.add_argument("--json", type=Path, help="write every part's results here too")
     args = parser.parse_args()
-    n = 200 if args.quick else args.n
-    if args.child:
-        _child(args.child, n, args.work, args.url)
-        return
-    modes = [m for m in args.only.split(",") if m]
-    unknown = set(modes) - set(MODES)
+    parts = [p for p in args.part.split(",") if p]
+    unknown = set(parts) - set(PARTS)
     if unknown:
-        parser.error(f"unknown modes {sorted(unknown)}; modes: {', '.join(MODES)}")
-    print(f"load average {os.getloadavg()}; {n} traces x 5 spans per mode")
-    rows = []
-    for mode in modes:
-        rows.append(_summary(mode, n, run_mode(mode, n)))
-        row = rows[-1]
-        print(
-            f"{mode:20} call {row['call_median_ms']:7.2f} ms (p95 {row['call_p95_ms']:7.2f})  "
-            f"durable in {row['durable_s']:7.2f} s  stored {row['stored']}/{n}  "
-            f"{row['durable_per_s']:8.1f} traces/s  dropped {row['dropped']}",
-            flush=True,
-        )
-    base = next((r for r in rows if r["mode"] == "mlflow-sync"), None)
-    if base is not None:
-        for row in rows:
-            row["rate_vs_mlflow_sync"] = row["durable_per_s"] / base["durable_per_s"]
-            print(f"{row['mode']:20} durable rate x{row['rate_vs_mlflow_sync']:.1f} MLflow sync")
-    for mode, figure in ANCHOR.items():
-        print(f"anchor {mode}: {figure}")
-    print(f"load average {os.getloadavg()}")
+        parser.error(f"unknown parts {sorted(unknown)}; parts: {', '.join(PARTS)}")
+    if args.quick:
+        args.traces, args.prompts, args.requests, args.warmup = 20, 5, 10, 2
+
+    started = load_average()
+    print(f"load average at start: {started}", flush=True)
+    results: dict[str, Any] = {"load_average_start": started}
+    lines: list[str] = []
+    if "traces" in parts:
+        print("\n== traces ==", flush=True)
+        rows = traces.run(args.traces, [m for m in args.trace_modes.split(",") if m])
+        results["traces"], lines = rows, lines + traces.verdicts(rows)
+    if "prompts" in parts:
+        print("\n== prompts ==", flush=True)
+        figures = prompts.run(args.prompts)
+        results["prompts"], lines = figures, lines + prompts.verdicts(figures)
+    if "gateway" in parts:
+        print("\n== gateway ==", flush=True)
+        measured = gateway.run(args.requests, args.warmup, {"lw", "litellm"})
+        results["gateway"], lines = measured, lines + gateway.verdicts(measured)
+    ended = load_average()
+    results["load_average_end"] = ended
+    print("\n== targets (issue 19) ==")
+    for line in lines:
+        print(line)
+    print(f"load average at start: {started}; at end: {ended}")
+    if args.quick:
+        print("(--quick: tiny counts, a check that every part runs, not a measurement)")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

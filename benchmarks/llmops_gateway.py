@@ -21,8 +21,11 @@ the gateway's median minus the direct median, in the same run.
 The gateway process's CPU time per request (user + system, all its threads, from /proc) is
 printed too: unlike wall time it barely moves with other load on the machine.
 
-The issue's target: <= 2 ms overhead per request with tracing and usage on. The load average is
-printed first and last: figures from a busy machine are slower everywhere.
+The anchor report's figures (MLflow's gateway, LiteLLM, their overhead over its stub) are printed
+beside this run's, with the ratio of their overhead to ours. The issue's target: <= 2 ms overhead
+per request with tracing and usage on, JSON and SSE. The load average is printed first and last:
+figures from a busy machine are slower everywhere. Also the gateway part of benchmarks/llmops.py
+(``--part gateway``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,24 +44,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _llmops_common import ROOT, free_port, load_average, verdict
 
-ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 LITELLM = ROOT / "benchmarks" / ".venvs" / "litellm" / "bin"
 # From ../shared/anchors/llmops.md section 3 (200 sequential requests, a ~1.2 ms stub).
-ANCHOR = {
-    "stub": (1.25, 1.4),
+ANCHOR_STUB = (1.25, 1.4)
+ANCHOR: dict[str, tuple[float, float | None]] = {
     "MLflow gateway, usage tracking off": (13.2, 24.0),
     "MLflow gateway, usage tracking on": (24.8, None),
     "LiteLLM 1.108.7 proxy, no DB": (15.5, 24.0),
 }
 MESSAGES = [{"role": "user", "content": "say something short about gateways"}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -155,7 +151,7 @@ def _paths(
 
 
 def run_loopwright(stub_url: str, work: Path, requests: int, warmup: int) -> dict[str, object]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"LOOPWRIGHT_HOME": str(work / "lw-home"), "LOOPWRIGHT_USER": "bench"}
     args = [str(VENV_BIN / "loopwright"), "server", "--port", str(port)]
@@ -193,7 +189,7 @@ LITELLM_CONFIG = """model_list:
 def run_litellm(stub_url: str, work: Path, requests: int, warmup: int) -> dict[str, object]:
     config = work / "litellm.yaml"
     config.write_text(LITELLM_CONFIG.format(base=f"{stub_url}/v1"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     key = "sk-bench-" + os.urandom(16).hex()
     args = [str(LITELLM / "litellm"), "--config", str(config), "--port", str(port),
@@ -210,61 +206,101 @@ def run_litellm(stub_url: str, work: Path, requests: int, warmup: int) -> dict[s
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--only", default="lw,litellm", help="comma-separated: lw, litellm")
-    args = parser.parse_args()
-    only = set(args.only.split(","))
-    print(f"load average at start: {os.getloadavg()}")
-    stub_port = _free_port()
+def run(requests: int, warmup: int, only: set[str]) -> dict[str, Any]:
+    """The stub, then each gateway in ``only`` (lw, litellm) in front of it; printed as a table.
+    Returns ``rows`` (as printed), ``direct``, ``lw`` and ``litellm`` figures when run."""
+    stub_port = free_port()
     stub_url = f"http://127.0.0.1:{stub_port}"
     stub_main = STUB_MAIN.format(path=str(ROOT / "tests" / "gateway"), port=stub_port)
     rows: list[tuple[str, str, str, str]] = []
+    result: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         _process([sys.executable, "-c", stub_main], f"{stub_url}/v1/models") as stub,
         httpx.Client(timeout=30) as http,
     ):
         work = Path(tmp)
-        direct = {k: _time(c, args.requests, args.warmup, stub.pid)
+        direct = {k: _time(c, requests, warmup, stub.pid)
                   for k, c in _paths(http, f"{stub_url}/v1", "stub", {}).items()}  # fmt: skip
+        result["direct"] = direct
         rows.append(("direct stub", _fmt(direct["json"]), _fmt(direct["sse"]),
                      f"(stub CPU {_cpu(direct)})"))  # fmt: skip
-        extra: dict[str, object] = {}
         if "lw" in only:
-            lw = run_loopwright(stub_url, work, args.requests, args.warmup)
+            lw = result["lw"] = run_loopwright(stub_url, work, requests, warmup)
             rows.append(("loopwright gateway (tracing + usage on)", _fmt(lw["json"]),
                          _fmt(lw["sse"]), _overhead(lw, direct)))  # fmt: skip
-            extra = {k: lw[k] for k in ("usage_rows", "estimated", "traces")}
-        if "litellm" in only:
-            if (LITELLM / "litellm").exists():
-                lite = run_litellm(stub_url, work, args.requests, args.warmup)
-                rows.append(("litellm 1.108.7 proxy (no DB)", _fmt(lite["json"]),
-                             _fmt(lite["sse"]), _overhead(lite, direct)))  # fmt: skip
-            else:
-                for name, (json_ms, sse_ms) in ANCHOR.items():
-                    sse = "-" if sse_ms is None else f"{sse_ms:.1f}"
-                    rows.append((f"{name} [anchor report, not this run]", f"{json_ms:.1f}", sse,
-                                 "-"))  # fmt: skip
+        if "litellm" in only and (LITELLM / "litellm").exists():
+            lite = result["litellm"] = run_litellm(stub_url, work, requests, warmup)
+            rows.append(("litellm 1.108.7 proxy (no DB)", _fmt(lite["json"]),
+                         _fmt(lite["sse"]), _overhead(lite, direct)))  # fmt: skip
+        elif "litellm" in only:
+            print("benchmarks/.venvs/litellm is missing: LiteLLM only from the anchor report")
+    for name, (anchor_json, anchor_sse) in ANCHOR.items():
+        sse = "-" if anchor_sse is None else f"{anchor_sse:.1f}"
+        over = f"{anchor_json - ANCHOR_STUB[0]:+.1f} / " + (
+            "-" if anchor_sse is None else f"{anchor_sse - ANCHOR_STUB[1]:+.1f}"
+        )
+        over += f" ms over its {ANCHOR_STUB[0]} / {ANCHOR_STUB[1]} ms stub"
+        rows.append((f"{name} [anchor report, not this run]", f"{anchor_json:.1f}", sse, over))
     width = max(len(r[0]) for r in rows)
-    print(f"\n{args.requests} sequential chat completions per path after {args.warmup} warm-up;"
+    print(f"\n{requests} sequential chat completions per path after {warmup} warm-up;"
           " ms, median (p95)")  # fmt: skip
     print(f"{'path':<{width}}  {'JSON':>16}  {'SSE':>16}  overhead JSON / SSE (median); "
           "gateway process CPU per request (all threads: usage and trace writers too)")  # fmt: skip
     for name, json_ms, sse_ms, over in rows:
         print(f"{name:<{width}}  {json_ms:>16}  {sse_ms:>16}  {over}")
-    if extra:
-        sent = 2 * (args.requests + args.warmup)
-        print(f"\nloopwright stored {extra['usage_rows']} usage rows ({extra['estimated']} "
-              f"estimated) and {extra['traces']} traces for {sent} requests")  # fmt: skip
-    print(f"load average at end: {os.getloadavg()}")
-    print(json.dumps({"rows": rows, **{k: v for k, v in extra.items()}}))
+    if "lw" in result:
+        lw, sent = result["lw"], 2 * (requests + warmup)
+        print(f"\nloopwright stored {lw['usage_rows']} usage rows ({lw['estimated']} "
+              f"estimated) and {lw['traces']} traces for {sent} requests")  # fmt: skip
+        ours = lw["json"][0] - direct["json"][0]
+        for name, (anchor_json, _) in ANCHOR.items():
+            if ours > 0:
+                ratio = (anchor_json - ANCHOR_STUB[0]) / ours
+                print(f"JSON overhead: {name} (anchor) / loopwright (this run) = {ratio:.1f}x")
+    result["rows"] = rows
+    result["sent"] = 2 * (requests + warmup)
+    return result
 
 
-def _fmt(stats: object) -> str:
-    median, p95, _ = stats  # type: ignore[misc]
+def verdicts(result: dict[str, Any]) -> list[str]:
+    """The issue's target: <= 2 ms overhead per request with tracing and usage on, JSON and SSE,
+    and (what makes tracing and usage "on") every request stored as a usage row and a trace."""
+    if "lw" not in result:
+        return []
+    lw, direct = result["lw"], result["direct"]
+    json_over = lw["json"][0] - direct["json"][0]
+    sse_over = lw["sse"][0] - direct["sse"][0]
+    stored = lw["usage_rows"] == lw["traces"] == result["sent"]
+    measured = (
+        f"median +{json_over:.2f} ms JSON, +{sse_over:.2f} ms SSE (CPU {_cpu(lw)} per request); "
+        f"{lw['usage_rows']} usage rows and {lw['traces']} traces for {result['sent']} requests"
+    )
+    passed = max(json_over, sse_over) <= 2.0 and stored
+    return [verdict("gateway overhead <= 2 ms, tracing and usage on", passed, measured)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--only", default="lw,litellm", help="comma-separated: lw, litellm")
+    args = parser.parse_args()
+    print(f"load average at start: {load_average()}")
+    result = run(args.requests, args.warmup, set(args.only.split(",")))
+    for line in verdicts(result):
+        print(line)
+    print(f"load average at end: {load_average()}")
+    extra = (
+        {k: result["lw"][k] for k in ("usage_rows", "estimated", "traces")}
+        if "lw" in result
+        else {}
+    )
+    print(json.dumps({"rows": result["rows"], **extra}))
+
+
+def _fmt(stats: Any) -> str:
+    median, p95, _ = stats
     return f"{median:.2f} ({p95:.2f})"
 
 

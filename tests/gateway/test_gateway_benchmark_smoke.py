@@ -19,8 +19,10 @@ def test_the_gateway_benchmark_runs_and_counts_every_request(tmp_path: Path) -> 
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [row[0] for row in result["rows"]] == [
-        "direct stub", "loopwright gateway (tracing + usage on)"
-    ]  # fmt: skip
+    measured = [row[0] for row in result["rows"] if "[anchor report" not in row[0]]
+    assert measured == ["direct stub", "loopwright gateway (tracing + usage on)"]
+    assert len(result["rows"]) == len(measured) + 3  # MLflow (2) and LiteLLM from the anchor
+    # The target's verdict is printed, PASS or FAIL (wall times on a busy machine vary).
+    assert "gateway overhead <= 2 ms, tracing and usage on" in done.stdout
     assert result["usage_rows"] == result["traces"] == 8  # (3 + 1) JSON and (3 + 1) SSE
     assert result["estimated"] == 0
