@@ -12,8 +12,8 @@ Parts (each also described in its own module):
 - prompts (benchmarks/llmops_prompts.py, runnable alone): register, alias move, loads by version,
   by alias uncached, cached; Loopwright embedded and MLflow, both on SQLite;
 - gateway (benchmarks/llmops_gateway.py, runnable alone): overhead per chat completion, JSON and
-  SSE, over one stub upstream; Loopwright (tracing and usage on) and LiteLLM 1.108.7
-  (benchmarks/.venvs/litellm); MLflow's gateway from the anchor report.
+  SSE, over one stub upstream; Loopwright (tracing and usage on), LiteLLM 1.108.7
+  (benchmarks/.venvs/litellm) and MLflow's gateway (usage tracking off and on).
 
 MLflow is mlflow 3.17.2 (the anchor report's version) from the MLflow suite's venv
 ($HOME/.cache/loopwright/mlflow-suite-venv) or benchmarks/.venvs/mlflow-3.17, made on first use;
@@ -72,7 +72,7 @@ def main() -> None:
         results["prompts"], lines = figures, lines + prompts.verdicts(figures)
     if "gateway" in parts:
         print("\n== gateway ==", flush=True)
-        measured = gateway.run(args.requests, args.warmup, {"lw", "litellm"})
+        measured = gateway.run(args.requests, args.warmup, {"lw", "litellm", "mlflow"})
         results["gateway"], lines = measured, lines + gateway.verdicts(measured)
     ended = load_average()
     results["load_average_end"] = ended

@@ -1,6 +1,7 @@
 """LLM gateway overhead: the time a gateway adds per request over calling the upstream directly.
 
-    .venv/bin/python benchmarks/llmops_gateway.py [--requests 200] [--warmup 20] [--only lw,litellm]
+    .venv/bin/python benchmarks/llmops_gateway.py [--requests 200] [--warmup 20]
+        [--only lw,litellm,mlflow]
 
 One stub OpenAI-compatible upstream (tests/gateway/_llm_stub.py) runs in its own process; each
 gateway runs in its own process in front of it; this process is the client (httpx, one
@@ -14,6 +15,10 @@ the gateway's median minus the direct median, in the same run.
   usage accounting and tracing on (as always), a price per model so each request gets a cost;
   afterwards the usage rows and traces the server stored are counted (both must equal the
   requests sent, warm-up included);
+- mlflow: MLflow 3.17.2's gateway (``mlflow server``, 1 worker, SQLite) from its own venv
+  (``_llmops_common.mlflow_python``), one endpoint with usage tracking off and one with it on
+  (a trace per request), configured by benchmarks/_llmops_mlflow_gateway.py; its stored traces
+  are counted afterwards;
 - litellm: LiteLLM 1.108.7's proxy (no database, 1 worker) from benchmarks/.venvs/litellm, with
   one model entry pointing at the stub; when that venv is missing, the anchor report's figures
   (../shared/anchors/llmops.md, measured on this machine class) are printed, marked as such.
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -44,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _llmops_common import ROOT, free_port, load_average, verdict
+from _llmops_common import ROOT, free_port, load_average, mlflow_python, verdict
 
 VENV_BIN = Path(sys.executable).parent
 LITELLM = ROOT / "benchmarks" / ".venvs" / "litellm" / "bin"
@@ -73,9 +79,22 @@ def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
 
 
 def _cpu_ms(pid: int) -> float:
-    """CPU time (user + system, every thread) the process has used so far, in ms."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system, every thread) process ``pid`` and its live descendants have used
+    so far, in ms: ``mlflow server`` serves from a uvicorn child, not from the launched pid."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        child = int(stat.parent.name)
+        parents[child], ticks[child] = int(fields[1]), int(fields[11]) + int(fields[12])
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree, grew = tree | more, bool(more)
+    return sum(ticks.get(member, 0) for member in tree) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -186,6 +205,39 @@ LITELLM_CONFIG = """model_list:
 """
 
 
+def run_mlflow(stub_url: str, work: Path, requests: int, warmup: int) -> dict[str, object]:
+    """MLflow 3.17's gateway (``mlflow server``, 1 worker, SQLite, job execution off) in front of
+    the stub, from its own venv: the endpoint ``plain`` (usage tracking off) and ``traced``
+    (usage tracking on), configured by benchmarks/_llmops_mlflow_gateway.py."""
+    python, version = mlflow_python()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = work / "mlflow.db"
+    args = [str(python.parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root",
+            str(work / "mlflow-artifacts"), "--workers", "1"]  # fmt: skip
+    env = {
+        # The anchor report's settings: no job runner, the plain-HTTP loopback stub allowed, no
+        # telemetry or model-catalog fetch.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_GATEWAY_API_BASE_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_GATEWAY_API_BASE_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_MODEL_CATALOG_URI": "",
+    }
+    setup = ROOT / "benchmarks" / "_llmops_mlflow_gateway.py"
+    result: dict[str, object] = {"version": version}
+    with _process(args, f"{url}/health", env) as proc, httpx.Client(timeout=30) as http:
+        subprocess.run([str(python), str(setup), url, f"{stub_url}/v1"], check=True)
+        for endpoint in ("plain", "traced"):
+            for kind, call in _paths(http, f"{url}/gateway/mlflow/v1", endpoint, {}).items():
+                result[f"{endpoint}_{kind}"] = _time(call, requests, warmup, proc.pid)
+    with sqlite3.connect(db) as conn:  # after the server stopped: what it stored
+        result["traces"] = conn.execute("SELECT count(*) FROM trace_info").fetchone()[0]
+    return result
+
+
 def run_litellm(stub_url: str, work: Path, requests: int, warmup: int) -> dict[str, object]:
     config = work / "litellm.yaml"
     config.write_text(LITELLM_CONFIG.format(base=f"{stub_url}/v1"))
@@ -235,6 +287,15 @@ def run(requests: int, warmup: int, only: set[str]) -> dict[str, Any]:
                          _fmt(lite["sse"]), _overhead(lite, direct)))  # fmt: skip
         elif "litellm" in only:
             print("benchmarks/.venvs/litellm is missing: LiteLLM only from the anchor report")
+        if "mlflow" in only:
+            ml = result["mlflow"] = run_mlflow(stub_url, work, requests, warmup)
+            for endpoint, label in (
+                ("plain", "usage tracking off"),
+                ("traced", "usage tracking on"),
+            ):
+                figures = {"json": ml[f"{endpoint}_json"], "sse": ml[f"{endpoint}_sse"]}
+                rows.append((f"mlflow {ml['version']} gateway, {label}", _fmt(figures["json"]),
+                             _fmt(figures["sse"]), _overhead(figures, direct)))  # fmt: skip
     for name, (anchor_json, anchor_sse) in ANCHOR.items():
         sse = "-" if anchor_sse is None else f"{anchor_sse:.1f}"
         over = f"{anchor_json - ANCHOR_STUB[0]:+.1f} / " + (
@@ -253,7 +314,17 @@ def run(requests: int, warmup: int, only: set[str]) -> dict[str, Any]:
         lw, sent = result["lw"], 2 * (requests + warmup)
         print(f"\nloopwright stored {lw['usage_rows']} usage rows ({lw['estimated']} "
               f"estimated) and {lw['traces']} traces for {sent} requests")  # fmt: skip
+        if "mlflow" in result:
+            print(f"mlflow stored {result['mlflow']['traces']} traces for the {sent} requests "
+                  "to its usage-tracked endpoint")  # fmt: skip
         ours = lw["json"][0] - direct["json"][0]
+        for name in ("litellm", "mlflow"):
+            theirs = result.get(name)
+            if theirs is not None and ours > 0:
+                key = "json" if name == "litellm" else "traced_json"
+                label = "litellm" if name == "litellm" else "mlflow, usage tracking on"
+                ratio = (theirs[key][0] - direct["json"][0]) / ours
+                print(f"JSON overhead: {label} / loopwright, this run = {ratio:.1f}x")
         for name, (anchor_json, _) in ANCHOR.items():
             if ours > 0:
                 ratio = (anchor_json - ANCHOR_STUB[0]) / ours
@@ -284,7 +355,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--only", default="lw,litellm", help="comma-separated: lw, litellm")
+    parser.add_argument(
+        "--only", default="lw,litellm,mlflow", help="comma-separated: lw, litellm, mlflow"
+    )
     args = parser.parse_args()
     print(f"load average at start: {load_average()}")
     result = run(args.requests, args.warmup, set(args.only.split(",")))
