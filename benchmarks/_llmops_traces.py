@@ -1,8 +1,8 @@
 """LLMOps trace ingestion: 1,000 traces x 5 spans, how fast each tracer makes them durable and
 how many it actually stores. The trace part of benchmarks/llmops.py:
 
-    .venv/bin/python benchmarks/llmops.py --part traces [--quick] [--n 1000]
-        [--only lw-embedded,mlflow-async]
+    .venv/bin/python benchmarks/llmops.py --part traces [--quick] [--traces 1000]
+        [--trace-modes lw-embedded,mlflow-async]
 
 Workload (../shared/anchors/llmops.md section 3): a traced function CHAIN -> RETRIEVER,
 RERANKER, PARSER, LLM (a stub), called ``--n`` times in a loop after one warm-up trace. Each mode
