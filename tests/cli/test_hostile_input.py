@@ -189,6 +189,8 @@ _READING_ARGS = {
     "deployments compare": ["d"],
     "monitors show": ["m"],
     "monitors history": ["m"],
+    "monitors traces show": ["m"],
+    "monitors traces history": ["m"],
     "monitors report": ["m"],
     "pipelines show": ["0" * 32],
     "prompts show": ["p"],
