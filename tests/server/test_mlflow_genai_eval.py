@@ -97,7 +97,8 @@ def test_malformed_calls_and_online_config(live_server: LiveServer) -> None:
     missing = httpx.get(f"{base}/scorers/get", params={"name": "nope"})
     assert missing.status_code == 404
     online = httpx.put(f"{base}/scorers/online-config", json={"name": "x", "sample_rate": 1})
-    assert online.status_code == 501 and online.json()["error_code"] == "NOT_IMPLEMENTED"
+    assert online.status_code == 400 and online.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "trace monitor" in online.json()["message"]
     assert httpx.get(f"{base}/scorers/online-configs").json() == {"configs": []}
 
 

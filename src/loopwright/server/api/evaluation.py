@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
 from ...store import limits
@@ -32,6 +32,8 @@ router = APIRouter(prefix=f"{PREFIX}/evaluation", tags=["evaluation"])
 MAX_RECORDS = 10_000  # records one upsert may carry (the body cap bounds their size)
 _NAME = limits.DATASET_NAME
 _MAX_VERSION = 2**31 - 1
+# A scorer version in a path: a number past 64 bits is a 422, never the database's overflow.
+_VersionPath = Annotated[int, Path(ge=1, le=_MAX_VERSION)]
 _ScorerName = Annotated[str, Field(min_length=1, max_length=256)]
 
 
@@ -314,7 +316,7 @@ def delete_scorer(
 
 @router.post("/scorers/{name}/versions/{version}/request-approval")
 def request_approval(
-    name: str, version: int, state: State, caller: Editor, scope: Scope = ""
+    name: str, version: _VersionPath, state: State, caller: Editor, scope: Scope = ""
 ) -> ScorerVersionOut:
     with service_for(state, caller) as service:
         return ScorerVersionOut.of(service.request_approval(name, version, scope=scope))
@@ -322,7 +324,7 @@ def request_approval(
 
 @router.post("/scorers/{name}/versions/{version}/approve")
 def approve_scorer(
-    name: str, version: int, state: State, caller: Approver, scope: Scope = ""
+    name: str, version: _VersionPath, state: State, caller: Approver, scope: Scope = ""
 ) -> ScorerVersionOut:
     with service_for(state, caller) as service:
         return ScorerVersionOut.of(service.approve_scorer(name, version, scope=scope))

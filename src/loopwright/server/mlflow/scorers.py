@@ -4,7 +4,8 @@ versions: what ``Scorer.register(name=...)``, ``mlflow.genai.scorers.list_scorer
 
 An MLflow scorer is stored as it is sent (kind ``mlflow``: its serialized JSON, never run by the
 server), scoped to its experiment, versioned by content like every scorer version. Online
-scoring (``PUT online-config``) is not built: it answers 501; ``GET online-configs`` answers
+scoring (``PUT online-config``) is refused as MLflow refuses a scorer it cannot run online (400
+``INVALID_PARAMETER_VALUE``, naming Loopwright's trace monitors); ``GET online-configs`` answers
 that no scorer has one. MLflow's ``Scorer`` message holds the experiment id as a 32-bit integer,
 which a Loopwright experiment id is not: it is left out of the replies (the client knows it).
 """
@@ -146,13 +147,13 @@ def delete(body: GetQuery, state: State, caller: Editor) -> Response:
 def online_config(state: State, caller: Editor) -> Response:
     return JSONResponse(
         {
-            "error_code": "NOT_IMPLEMENTED",
+            "error_code": "INVALID_PARAMETER_VALUE",
             "message": "MLflow's online scoring runs MLflow scorers, which this server stores "
             "but does not run; score production traces with a Loopwright trace monitor "
             "(client.monitoring.create_trace_monitor, `loopwright monitors traces create`) "
             "and Loopwright scorers",
         },
-        status_code=501,
+        status_code=400,
     )
 
 
