@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -16,12 +16,16 @@ from ..store import schema as t
 from ..store.named import KNOWN_NAMES
 from .entities import Prompt, PromptVersion
 
+if TYPE_CHECKING:
+    from ..store.database import Database
+
 __all__ = [
     "alias_row",
     "load_prompts",
     "load_versions",
     "no_alias",
     "policy_of",
+    "prompt_exists",
     "prompt_row",
     "resolve_row",
     "version_row",
@@ -34,6 +38,13 @@ _p, _v, _a = t.prompts.c, t.prompt_versions.c, t.prompt_aliases.c
 DEFAULT_POLICY = ApprovalPolicy(
     rules=(ApprovalRule("alias:production"), ApprovalRule("alias:champion"))
 )
+
+
+def prompt_exists(db: Database, name: str) -> bool:
+    """Whether a prompt is called ``name`` (MLflow's registry routes ask first: prompts and
+    models share MLflow's names)."""
+    with db.read() as conn:
+        return conn.execute(sa.select(_p.id).where(_p.name == name)).first() is not None
 
 
 def prompt_row(conn: sa.Connection, name: str, *, lock: bool = False) -> Row:

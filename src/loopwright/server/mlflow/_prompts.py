@@ -77,13 +77,9 @@ def _service(state: ServerState, caller: Identity) -> PromptService:
 
 
 def _is_prompt(state: ServerState, name: str) -> bool:
-    import sqlalchemy as sa
+    from ...prompts._rows import prompt_exists
 
-    from ...store import schema as t
-
-    with state.store.db.read() as conn:
-        query = sa.select(t.prompts.c.id).where(t.prompts.c.name == name)
-        return conn.execute(query).first() is not None
+    return prompt_exists(state.store.db, name)
 
 
 def _tagged_prompt(tags: list[m.KeyValue]) -> bool:
