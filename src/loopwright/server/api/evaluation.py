@@ -32,6 +32,8 @@ router = APIRouter(prefix=f"{PREFIX}/evaluation", tags=["evaluation"])
 MAX_RECORDS = 10_000  # records one upsert may carry (the body cap bounds their size)
 _NAME = limits.DATASET_NAME
 _MAX_VERSION = 2**31 - 1
+# No NUL in query strings: PostgreSQL refuses it in text (a 500 the fuzzing test found).
+_NO_NUL = r"^[^\x00]*$"
 # A scorer version in a path: a number past 64 bits is a 422, never the database's overflow.
 _VersionPath = Annotated[int, Path(ge=1, le=_MAX_VERSION)]
 _ScorerName = Annotated[str, Field(min_length=1, max_length=256)]
@@ -187,7 +189,7 @@ def search_datasets(
     state: State,
     caller: Viewer,
     experiment_id: Annotated[list[str] | None, Query(max_length=100)] = None,
-    name_like: Annotated[str | None, Query(max_length=_NAME)] = None,
+    name_like: Annotated[str | None, Query(max_length=_NAME, pattern=_NO_NUL)] = None,
     max_results: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[dict[str, Any]]:
@@ -273,7 +275,7 @@ def register_scorer(body: ScorerIn, state: State, caller: Editor) -> ScorerVersi
     return ScorerVersionOut.of(found)
 
 
-Scope = Annotated[str, Query(max_length=32)]
+Scope = Annotated[str, Query(max_length=32, pattern=_NO_NUL)]
 
 
 @router.get("/scorers")
@@ -367,7 +369,7 @@ def record_evaluation(body: EvaluationRunIn, state: State, caller: Editor) -> Ev
 def evaluations(
     state: State,
     caller: Viewer,
-    dataset_version_id: Annotated[str | None, Query(max_length=64)] = None,
+    dataset_version_id: Annotated[str | None, Query(max_length=64, pattern=_NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[EvaluationRunOut]:
     with service_for(state, caller) as service:
