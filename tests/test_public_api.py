@@ -864,3 +864,48 @@ def test_a_server_uri_makes_a_remote_client(monkeypatch: pytest.MonkeyPatch) -> 
             client.store.db  # noqa: B018
     finally:
         client.close()
+
+
+def test_traces_record_search_and_assess_the_same_on_both_backends(team: Team) -> None:
+    """One user records a trace with usage and links; another finds and assesses it
+    (tests/tracing and tests/server/test_otlp.py have more)."""
+    from loopwright.tracing.entities import Span, TraceLinks
+
+    trace_id, root, child = "a" * 32, "1" * 16, "2" * 16
+    start = time.time_ns()
+    spans = [
+        Span(trace_id, root, None, "answer", "AGENT", start, start + 5_000_000,
+             attributes={"lw.inputs": {"q": "why"}, "lw.outputs": "because"}),
+        Span(trace_id, child, root, "llm", "LLM", start + 1_000_000, start + 4_000_000,
+             attributes={"gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 3}),
+    ]  # fmt: skip
+    assert team.ada.tracing.record(spans, tags={"team": "qa"}, links=TraceLinks(run_id=None)) == [
+        trace_id
+    ]
+    found = team.bob.tracing.search(filter="tags.team = 'qa'")
+    assert [t.trace_id for t in found.traces] == [trace_id]
+    trace = team.bob.tracing.get(trace_id)
+    assert [s.name for s in trace.spans] == ["answer", "llm"]
+    assert trace.state == "OK" and trace.tags["team"] == "qa"
+    team.bob.tracing.log_assessment(trace_id, "helpful", True, source_type="HUMAN", source_id="bob")
+    assert [(a.name, a.value) for a in team.ada.tracing.assessments(trace_id)] == [
+        ("helpful", True)
+    ]
+    with pytest.raises(NotFound):
+        team.bob.tracing.get("b" * 32)
+
+
+def test_evaluations_record_the_same_on_both_backends(team: Team) -> None:
+    """An evaluation dataset made by one user, evaluated by another with a built-in scorer:
+    the run, its aggregates and the dataset's content hash agree (tests/evaluation has more)."""
+    from loopwright.evaluation import builtins
+
+    team.ada.evaluation.create_dataset("sky")
+    added = team.ada.evaluation.upsert_records("sky", [
+        {"inputs": {"q": "colour?"}, "expectations": {"expected_response": "blue"}},
+        {"inputs": {"q": "grass?"}, "expectations": {"expected_response": "red"}},
+    ])  # fmt: skip
+    result = team.bob.evaluation.evaluate(lambda q: "blue", "sky", [builtins.exact_match()])
+    assert result.aggregates["exact_match/mean"] == 0.5
+    assert result.dataset_digest == added["digest"]
+    assert team.ada.tracking.get_run(result.run_id).status is RunStatus.FINISHED
