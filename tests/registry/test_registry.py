@@ -192,6 +192,11 @@ def test_lookups_name_what_exists(registry: RegistryService, package: Path) -> N
     with pytest.raises(NotFound) as info:
         registry.get_version("churn", 3)
     assert str(info.value) == "registered model 'churn' has no version 3; versions: 1..2"
+    for past_the_column in (2**31, 2**63):  # version is a 32-bit INTEGER on PostgreSQL
+        with pytest.raises(NotFound, match=f"no version {past_the_column};"):
+            registry.get_version("churn", past_the_column)
+        with pytest.raises(NotFound, match=f"no version {past_the_column};"):
+            registry.resolve("churn", str(past_the_column))
     with pytest.raises(NotFound, match="registered model 'nope' does not exist"):
         registry.get_model("nope")
     with pytest.raises(NotFound, match=r"has no alias 'gold'.*aliases: none"):

@@ -76,7 +76,7 @@ def versions_span(conn: sa.Connection, model_id: str) -> str:
 
 def version_row(conn: sa.Connection, model: Row, version: int) -> Row:
     row = None
-    if 0 < version < 2**63:  # a number past BIGINT can be in no row (nor go to the database)
+    if 0 < version < 2**31:  # version is a 32-bit INTEGER: a larger number is in no row
         row = conn.execute(
             sa.select(t.model_versions).where(_v.model_id == model.id, _v.version == version)
         ).first()
