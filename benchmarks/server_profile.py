@@ -163,10 +163,10 @@ class Workload:
         return {
             "mlflow log-metric": log_metric,
             "mlflow runs/create": lambda: Call(
-                "POST", f"{mlflow}/runs/create", {"experiment_id": self.experiment_id}
+                "POST", f"{mlflow}/runs/create", {**CLIENT_RUN, "experiment_id": self.experiment_id}
             ),
             "mlflow runs/get": lambda: Call(
-                "GET", f"{mlflow}/runs/get", query=f"run_id={self.run_id}"
+                "GET", f"{mlflow}/runs/get", query=f"run_uuid={self.run_id}&run_id={self.run_id}"
             ),
             "mlflow runs/update": lambda: Call(
                 "POST",
@@ -183,6 +183,16 @@ class Workload:
 
 
 BATCH = 1000  # points per log-batch request
+# What ``mlflow.start_run()`` sends to runs/create (MLflow 3.17), beside the experiment's id.
+CLIENT_RUN = {
+    "user_id": "bench",
+    "start_time": 1,
+    "tags": [
+        {"key": "mlflow.user", "value": "bench"},
+        {"key": "mlflow.source.name", "value": "bench.py"},
+        {"key": "mlflow.source.type", "value": "LOCAL"},
+    ],
+}
 
 
 # --- stores and servers ------------------------------------------------------------------------

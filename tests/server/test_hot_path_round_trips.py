@@ -67,6 +67,31 @@ def test_a_run_in_a_deleted_or_missing_experiment_is_refused_and_not_written(
     assert found.get("runs", []) == []  # the refused create left no run behind
 
 
+def test_experiment_0_is_the_experiment_called_default_whatever_happened_to_it(
+    http: httpx.Client,
+) -> None:
+    """MLflow's client names the Default experiment "0" on every run; the server looks it up
+    by name each time (one statement), so a rename or delete elsewhere is seen at once."""
+
+    def create() -> httpx.Response:
+        return http.post(f"{API}/runs/create", json={"experiment_id": "0"})
+
+    first = create().json()["run"]["info"]["experiment_id"]
+    assert first == "0"
+    http.post(f"{API}/experiments/delete", json={"experiment_id": first})
+    refused = create()
+    assert refused.status_code == 400 and "restore it" in refused.json()["message"]
+    http.post(f"{API}/experiments/restore", json={"experiment_id": first})
+    renamed = http.post(
+        f"{API}/experiments/update", json={"experiment_id": first, "new_name": "was-default"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    second = create().json()["run"]["info"]["experiment_id"]
+    assert second != first  # a new Default, as `mlflow.start_run()` expects one to exist
+    found = http.get(f"{API}/experiments/get-by-name", params={"experiment_name": "Default"})
+    assert found.json()["experiment"]["experiment_id"] == second
+
+
 def test_a_metric_of_an_unknown_run_is_refused_and_not_written(http: httpx.Client) -> None:
     refused = http.post(
         f"{API}/runs/log-metric",

@@ -114,16 +114,22 @@ def _latest(rows: list[Point]) -> list[Point]:
     return list(latest.values())
 
 
+_FEW_POINTS = 10  # on PostgreSQL, up to this many points go as rows of values, not arrays
+
+
 def _point_queries(dialect: str, rows: list[Point], latest: list[Point]) -> list[Query]:
     """Multi-row INSERTs of the points into ``metrics`` and of ``latest`` into
     ``latest_metrics``, in chunks within the driver's limit on bound values (on PostgreSQL,
-    one INSERT of arrays per table)."""
-    if dialect == "postgresql":
+    one INSERT of arrays per table, unless the points are few: one-call logging's single point
+    costs psycopg more to dump as six arrays than as one row of values)."""
+    if dialect == "postgresql" and len(rows) > _FEW_POINTS:
         return [
             _unnest("metrics", rows, " ON CONFLICT DO NOTHING"),
             _unnest("latest_metrics", latest, _LATEST_UPDATE),
         ]
     size = max(1, statements._max_parameters(dialect) // len(_POINT_COLUMNS))
+    if dialect == "postgresql":
+        size = _FEW_POINTS  # a short statement: psycopg parses it once and caches it
     return [
         *_inserts("metrics", rows, " ON CONFLICT DO NOTHING", size),
         *_inserts("latest_metrics", latest, _LATEST_UPDATE, size),

@@ -98,6 +98,13 @@ class ExperimentsMixin(ServiceBase):
         except AlreadyExists:  # another process created it meanwhile
             return self.get_experiment_by_name(name)
 
+    def _id_named(self, name: str) -> str:
+        """The id of the experiment called ``name``, created if missing: one raw statement when
+        it exists, for the hot path that names one on every call (MLflow's ``"0"``, Default)."""
+        with self.db.read() as conn:
+            found = statements.fetch(conn, "SELECT id FROM experiments WHERE name = ?", (name,))
+        return str(found[0][0]) if found else self.get_or_create_experiment(name).id
+
     def _has_experiment_id(self, experiment_id: str) -> bool:
         with self.db.read() as conn:
             found = conn.execute(

@@ -50,7 +50,7 @@ def experiment_id_in(tracking: TrackingService, experiment_id: str) -> str:
     if experiment_id == DEFAULT_EXPERIMENT_ID:
         from ...tracking.service import DEFAULT_EXPERIMENT
 
-        return tracking.get_or_create_experiment(DEFAULT_EXPERIMENT).id
+        return tracking._id_named(DEFAULT_EXPERIMENT)
     return experiment_id
 
 
