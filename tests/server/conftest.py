@@ -55,7 +55,8 @@ def serve(settings: Settings, *, auth: bool) -> Iterator[str]:
         assert thread.is_alive(), "the server thread stopped while starting"
         assert time.monotonic() < deadline, "the server did not start within 30 s"
         time.sleep(0.02)
-    assert httpx.get(f"{url}/health", timeout=5).text == "OK"
+    # The first request builds the route index: seconds on a loaded machine (CI's).
+    assert httpx.get(f"{url}/health", timeout=30).text == "OK"
     try:
         yield url
     finally:

@@ -179,6 +179,15 @@ def test_malformed_trace_requests_get_mlflow_errors(url: str) -> None:
             json={"trace": {"trace_info": {"trace_id": "tr-" + "1" * 32, "request_time": "soon"}}},
         )
         assert bad_time.status_code == 400
+        for when in (-(2**51), 2**62, "0001-01-01T00:00:00Z", 1e300):  # no Timestamp, or pre-1970
+            info = {"trace_id": "tr-" + "2" * 32, "request_time": when}
+            refused = http.post("/traces", json={"trace": {"trace_info": info}})
+            assert refused.status_code == 400, (when, refused.text)
+            assert "is not a time" in refused.json()["message"]
+        assert http.post("/traces/search", json={}).status_code == 200  # nothing half-stored
+    with httpx.Client(base_url=f"{url}/api/2.0/mlflow", timeout=30) as http:
+        refused = http.post("/traces", json={"experiment_id": "0", "timestamp_ms": -1})
+        assert refused.status_code == 400, refused.text
     assert httpx.get(f"{url}/version").text.startswith("3.")
 
 

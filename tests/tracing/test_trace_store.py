@@ -123,6 +123,10 @@ def test_bad_spans_are_refused_whole_naming_the_span(client: Client) -> None:
         client.tracing.record([good, bad_id])
     with pytest.raises(InvalidInput, match="kind 'BOGUS'"):
         client.tracing.record([span(3, 0, kind="BOGUS")])
+    for start, end in ((-1, 5), (0, 2**63), (2**64, None)):  # not nanoseconds since 1970
+        late = span(4, 0).__class__(**{**span(4, 0).__dict__, "start_ns": start, "end_ns": end})
+        with pytest.raises(InvalidInput, match="is not a time"):
+            client.tracing.record([good, late])
     with pytest.raises(NotFound):
         client.tracing.get(trace_id(1))  # the batch failed whole: nothing stored
     with pytest.raises(NotFound, match="experiment"):

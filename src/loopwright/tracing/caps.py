@@ -35,6 +35,8 @@ MAX_ATTRIBUTE_CHARS = 32_768
 MAX_EVENTS_PER_SPAN = 128
 MAX_SPANS_PER_TRACE = 2_000
 MAX_NAME_CHARS = 500
+MAX_TIME_NS = 2**63 - 1  # span times are BIGINT nanoseconds since 1970 (OTLP's are unsigned)
+MAX_TIME_MS = 253_402_300_799_999  # a trace's request time: up to 9999-12-31, as a Timestamp
 PREVIEW_CHARS = 1_000
 TRUNCATED_SPANS_TAG = "lw.truncated_spans"
 
@@ -90,6 +92,22 @@ def _check(span: Span) -> None:
         span.end_ns is not None and not isinstance(span.end_ns, int)
     ):
         raise InvalidInput(f"span {span.name!r}: start_ns and end_ns must be integers (ns)")
+    for what, ns in (("start_ns", span.start_ns), ("end_ns", span.end_ns)):
+        if ns is not None and not 0 <= ns <= MAX_TIME_NS:
+            raise InvalidInput(
+                f"span {span.name!r}: {what} {ns} is not a time; give nanoseconds since "
+                f"1970 (0..{MAX_TIME_NS})"
+            )
+
+
+def check_request_time(trace_id: str, request_time: object) -> int:
+    """``request_time`` (ms since 1970) if a trace can start then; ``InvalidInput`` if not."""
+    if not isinstance(request_time, int) or not 0 <= request_time <= MAX_TIME_MS:
+        raise InvalidInput(
+            f"trace {trace_id}: request_time {request_time!r} is not a time; give milliseconds "
+            f"since 1970 (0..{MAX_TIME_MS}, up to 9999-12-31)"
+        )
+    return request_time
 
 
 def _capped(span: Span, redact: Redactor | None) -> Span:

@@ -36,7 +36,7 @@ from ._write import (
     own_metadata,
     write_batch,
 )
-from .caps import prepare
+from .caps import check_request_time, prepare
 from .entities import Span, Trace, TraceLinks, TracePage
 from .summary import preview
 
@@ -153,6 +153,7 @@ class TracingService(AssessmentStore):
 
         if state not in ("OK", "ERROR", "IN_PROGRESS"):
             raise InvalidInput(f"trace {trace_id}: state {state!r}; states: OK, ERROR, IN_PROGRESS")
+        check_request_time(trace_id, request_time)
         now = now_ms()
         c = t.traces.c
         with self._store.db.write() as conn:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...errors import InvalidInput
@@ -63,7 +64,7 @@ def assessment_id_in(assessment_id: str) -> str:
 
 def time_ms_in(value: Any) -> int:
     """A protobuf Timestamp as JSON (RFC 3339 string) or a number of ms, in ms."""
-    if isinstance(value, int | float):
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return int(value)
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"request_time {value!r}: expected an RFC 3339 time")
@@ -86,8 +87,11 @@ def duration_ms_in(value: Any) -> int | None:
         raise InvalidInput(f"execution_duration {value!r}: expected a number of seconds") from exc
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _time_out(ms: int) -> str:
-    stamp = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    stamp = _EPOCH + timedelta(milliseconds=ms)  # exact, and any stored time (0..9999-12-31)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
