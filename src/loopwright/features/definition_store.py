@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from .._ids import new_id
 from ..errors import Conflict, InvalidInput, NotFound
+from ..store import limits
 from ..store import schema as t
 from ..store.home import Store
 from ..store.named import KNOWN_NAMES, Audited
@@ -36,7 +37,7 @@ __all__ = ["DefinitionStore"]
 
 _d = t.feature_definitions.c
 _REF = re.compile(r"(?P<name>[^@]+)(?:@v(?P<version>\d+))?")
-MAX_VERSION = 2**31 - 1  # feature_definitions.version is a 32-bit integer
+MAX_VERSION = limits.INT32_MAX  # feature_definitions.version is an INTEGER
 # A concurrent apply of the same names makes the loser re-plan; each round one applier wins, so
 # this many appliers at once all get through.
 _APPLY_ATTEMPTS = 20

@@ -49,6 +49,8 @@ from typing import Any, Final, Literal
 
 from blake3 import blake3
 
+from ..store import limits
+
 __all__ = [
     "DTYPES",
     "FIRST_MS",
@@ -84,7 +86,7 @@ Spec = Mapping[str, Any]
 
 # The times (UTC ms) a feature store accepts: those Python's datetime can hold. Outside them a
 # time is refused (a nanosecond value passed as ms, most likely), never stored.
-LAST_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+LAST_MS: Final = limits.LAST_MS  # 9999-12-31T23:59:59.999Z
 FIRST_MS: Final = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from ..errors import InvalidInput, NotFound
 from ..registry.entities import ApprovalPolicy, ApprovalRule
+from ..store import limits
 from ..store import schema as t
 from ..store.named import KNOWN_NAMES
 from .entities import Prompt, PromptVersion
@@ -74,7 +75,7 @@ def _span(conn: sa.Connection, prompt: Row) -> str:
 
 def version_row(conn: sa.Connection, prompt: Row, version: int) -> Row:
     row = None
-    if isinstance(version, int) and 0 < version < 2**31:
+    if isinstance(version, int) and 0 < version <= limits.INT32_MAX:
         row = conn.execute(
             sa.select(t.prompt_versions).where(_v.prompt_id == prompt.id, _v.version == version)
         ).first()

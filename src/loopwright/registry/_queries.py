@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import NotFound
+from ..store import limits
 from ..store import schema as t
 from ._base import parse_stage, require_ready
 from .entities import (
@@ -76,7 +77,7 @@ def versions_span(conn: sa.Connection, model_id: str) -> str:
 
 def version_row(conn: sa.Connection, model: Row, version: int) -> Row:
     row = None
-    if 0 < version < 2**31:  # version is a 32-bit INTEGER: a larger number is in no row
+    if 0 < version <= limits.INT32_MAX:  # version is an INTEGER: a larger number is in no row
         row = conn.execute(
             sa.select(t.model_versions).where(_v.model_id == model.id, _v.version == version)
         ).first()

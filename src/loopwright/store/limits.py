@@ -67,6 +67,10 @@ PROMPT_TEMPLATE = 100_000  # a prompt version's template (MLflow keeps it in a r
 # BIGINT columns (steps, timestamps).
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# INTEGER columns (version numbers).
+INT32_MAX = 2**31 - 1
+# The last millisecond a timestamp can name: 9999-12-31T23:59:59.999Z (Python's datetime.max).
+LAST_MS = 253_402_300_799_999
 
 _SHOWN = 40  # characters of a refused value quoted in the message
 

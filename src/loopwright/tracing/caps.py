@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import InvalidInput
+from ..store import limits
 from .entities import SPAN_KINDS, SPAN_STATUSES, Span, SpanEvent
 from .redaction import Redactor, get_redactor
 
@@ -35,8 +36,8 @@ MAX_ATTRIBUTE_CHARS = 32_768
 MAX_EVENTS_PER_SPAN = 128
 MAX_SPANS_PER_TRACE = 2_000
 MAX_NAME_CHARS = 500
-MAX_TIME_NS = 2**63 - 1  # span times are BIGINT nanoseconds since 1970 (OTLP's are unsigned)
-MAX_TIME_MS = 253_402_300_799_999  # a trace's request time: up to 9999-12-31, as a Timestamp
+MAX_TIME_NS = limits.INT64_MAX  # span times are BIGINT nanoseconds since 1970 (OTLP's unsigned)
+MAX_TIME_MS = limits.LAST_MS  # a trace's request time: up to 9999-12-31, as a Timestamp
 PREVIEW_CHARS = 1_000
 TRUNCATED_SPANS_TAG = "lw.truncated_spans"
 
@@ -100,14 +101,13 @@ def _check(span: Span) -> None:
             )
 
 
-def check_request_time(trace_id: str, request_time: object) -> int:
-    """``request_time`` (ms since 1970) if a trace can start then; ``InvalidInput`` if not."""
+def check_request_time(trace_id: str, request_time: object) -> None:
+    """``InvalidInput`` unless a trace can start at ``request_time`` (ms since 1970)."""
     if not isinstance(request_time, int) or not 0 <= request_time <= MAX_TIME_MS:
         raise InvalidInput(
             f"trace {trace_id}: request_time {request_time!r} is not a time; give milliseconds "
             f"since 1970 (0..{MAX_TIME_MS}, up to 9999-12-31)"
         )
-    return request_time
 
 
 def _capped(span: Span, redact: Redactor | None) -> Span:

@@ -127,9 +127,10 @@ def _point_queries(dialect: str, rows: list[Point], latest: list[Point]) -> list
             _unnest("metrics", rows, " ON CONFLICT DO NOTHING"),
             _unnest("latest_metrics", latest, _LATEST_UPDATE),
         ]
-    size = max(1, statements._max_parameters(dialect) // len(_POINT_COLUMNS))
     if dialect == "postgresql":
         size = _FEW_POINTS  # a short statement: psycopg parses it once and caches it
+    else:
+        size = max(1, statements._max_parameters(dialect) // len(_POINT_COLUMNS))
     return [
         *_inserts("metrics", rows, " ON CONFLICT DO NOTHING", size),
         *_inserts("latest_metrics", latest, _LATEST_UPDATE, size),

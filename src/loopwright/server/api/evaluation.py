@@ -31,7 +31,7 @@ router = APIRouter(prefix=f"{PREFIX}/evaluation", tags=["evaluation"])
 
 MAX_RECORDS = 10_000  # records one upsert may carry (the body cap bounds their size)
 _NAME = limits.DATASET_NAME
-_MAX_VERSION = 2**31 - 1
+_MAX_VERSION = limits.INT32_MAX  # versions are INTEGER columns
 # No NUL in query strings: PostgreSQL refuses it in text (a 500 the fuzzing test found).
 _NO_NUL = r"^[^\x00]*$"
 # A scorer version in a path: a number past 64 bits is a 422, never the database's overflow.

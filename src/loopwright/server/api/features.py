@@ -67,7 +67,7 @@ _CHUNK = 1 << 20
 _PREFIX = struct.Struct(">Q")
 _ONLINE_KEYS = frozenset({"entities", "features", "full_feature_names"})
 
-_MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+_MAX_VERSION = limits.INT32_MAX  # versions are INTEGER columns
 
 Ref = Annotated[str, Field(min_length=1, max_length=_REF)]
 Ms = Annotated[int, Field(ge=FIRST_MS, le=LAST_MS)]  # UTC ms

@@ -25,7 +25,7 @@ __all__ = ["MAX_OUTCOMES", "router"]
 router = APIRouter(prefix=f"{PREFIX}/gates", tags=["gates"])
 
 MAX_OUTCOMES = 1000  # rules one result may carry
-_MAX_VERSION = 2**31 - 1
+_MAX_VERSION = limits.INT32_MAX  # versions are INTEGER columns
 
 
 class OutcomeIn(Body):

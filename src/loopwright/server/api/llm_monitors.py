@@ -30,7 +30,7 @@ __all__ = ["router"]
 router = APIRouter(prefix=f"{PREFIX}/monitoring/trace-monitors", tags=["monitoring"])
 
 _MAX_SPAN_S = 10**12
-_LAST_MS = 253_402_300_799_999
+_LAST_MS = limits.LAST_MS
 _FIRST_MS = -62_135_596_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -31,7 +31,7 @@ router = APIRouter(prefix=f"{PREFIX}/monitoring", tags=["monitoring"])
 
 MAX_LABELS = 100_000  # labels one request may carry
 MAX_LABELS_READ = 1_000_000  # labels one read may return (as JSON: ~100 bytes each)
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
+_LAST_MS = limits.LAST_MS
 _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 _MAX_SPAN_S = 10**12  # far past any sensible window; the service sets the real bound
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -21,6 +21,7 @@ from pydantic import Field
 from ...errors import LimitExceeded
 from ...serving.prediction_log import log_location
 from ...serving.predictions import PredictionService
+from ...store import limits
 from ._deps import PREFIX, Admin, State, Viewer
 from ._schemas import Body, Out
 
@@ -35,7 +36,7 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_ROWS = 1_000_000  # rows one read may return
 MAX_BYTES = 512 << 20  # and their size in Arrow (wide inputs: tensors, long texts)
 _CHUNK = 1 << 20
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
+_LAST_MS = limits.LAST_MS
 _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

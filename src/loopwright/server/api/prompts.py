@@ -35,7 +35,7 @@ __all__ = ["router"]
 router = APIRouter(prefix=PREFIX, tags=["prompts"])
 
 _NAME = Field(min_length=1, max_length=limits.PROMPT_NAME)
-_MAX_VERSION = 2**31 - 1
+_MAX_VERSION = limits.INT32_MAX  # versions are INTEGER columns
 Status = Literal["pending", "approved", "rejected", "expired", "cancelled", "any"]
 
 

@@ -24,7 +24,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix=f"{PREFIX}/schedules", tags=["schedules"])
 
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_LAST_MS = limits.LAST_MS
 _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 Key = Annotated[str, Field(min_length=1, max_length=200)]
 Millis = Annotated[int, Field(ge=_FIRST_MS, le=_LAST_MS)]
