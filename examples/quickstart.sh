@@ -15,7 +15,12 @@
 # and one request's trace walked back to the prompt version, the evaluation and the approver.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-export LOOPWRIGHT_HOME=${LOOPWRIGHT_HOME:-$PWD/.quickstart}
+if [[ -z ${LOOPWRIGHT_HOME:-} ]]; then
+    # Its own store, made afresh on every run: the quickstart names its models, deployments and
+    # loops, so a second run on the same store would find them taken. A home you give is kept.
+    export LOOPWRIGHT_HOME=$PWD/.quickstart
+    rm -rf "$LOOPWRIGHT_HOME" "$PWD/quickstart-data"
+fi
 
 echo "== loopwright init"
 loopwright init
