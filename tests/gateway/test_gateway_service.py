@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from loopwright._ids import new_id
 from loopwright.config import resolve_settings
 from loopwright.errors import ConfigError, InvalidInput
 from loopwright.gateway._crypto import KEY_ENV
-from loopwright.gateway._usage import UsageWriter
+from loopwright.gateway._usage import UsageStats, UsageWriter
 from loopwright.gateway.entities import UsageRecord
 from loopwright.gateway.service import GatewayService
 from loopwright.store.home import Store, open_store
@@ -133,3 +134,7 @@ def test_a_failing_sink_is_retried_then_counted() -> None:
     full = UsageWriter(broken, interval=10.0, max_queue=1)  # type: ignore[arg-type]
     assert full.submit(_record("chat", "ada")) and not full.submit(_record("chat", "ada"))
     assert full.stats.dropped == 1
+    started = time.monotonic()
+    full.close()  # five attempts at once, not one a round: the thread ends with the close
+    assert time.monotonic() - started < 5.0 and not full._thread.is_alive()
+    assert full.stats == UsageStats(queued=0, written=0, dropped=1, failed=1)

@@ -3,7 +3,8 @@
 ``submit`` appends to a deque (no lock, no I/O); the thread writes what is queued every
 ``interval`` seconds, or sooner once ``batch`` rows wait, in one transaction. A failed write is
 retried on the next round (up to ``attempts`` times, then counted as failed and logged); a full
-queue (``max_queue``) drops the new row and counts it, never silently. ``close`` writes the rest.
+queue (``max_queue``) drops the new row and counts it, never silently. ``close`` writes the rest,
+retrying a failing sink without waiting between attempts.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class UsageWriter:
     def _run(self) -> None:
         failures = 0
         while True:
-            self._wake.wait(self._interval)
+            if not self._closed:  # once closing, retries do not wait a round
+                self._wake.wait(self._interval)
             self._wake.clear()
             while self._queue:
                 rows = [self._queue[i] for i in range(min(self._batch, len(self._queue)))]
