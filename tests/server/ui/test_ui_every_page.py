@@ -4,7 +4,8 @@
 The crawl starts at ``/ui/``, follows every navigation link, then every link (and GET form
 choice) those pages hold that stays under ``/ui/``, two levels deep: one link per kind (path,
 query keys and the values that pick a view, so ``?actor=ada`` stands for every actor); assets,
-sign-out, JSON and downloads skipped; a plan over :data:`MAX_PAGES` fails. Each page must answer
+sign-out, JSON and downloads skipped; a crawl over :data:`MAX_PAGES` fails. Each page is
+loaded once: its links are read and it is checked in the same visit. Each page must answer
 200 with no console error, failed request or CSP violation, pass the axe scan, and is
 screenshotted. A viewer's pages hold no state-changing form at all, and each such form found as
 the admin, replayed with the viewer's session and CSRF pair, is refused for the role (403, the
@@ -149,41 +150,34 @@ def _kind(path: str) -> tuple[str, tuple[tuple[str, str | None], ...]]:
     return parts.path, tuple(sorted({(key, _view(key, value)) for key, value in query}))
 
 
-def _links(page: Any, paths: list[str], base: str) -> list[str]:
-    """The dashboard links (and GET forms' other choices) on each of ``paths`` that answers
-    200, in order."""
-    found: list[str] = []
-    for path in paths:
-        response = page.goto(path, wait_until=SETTLED)
-        if response is not None and response.status == 200:
-            urls = page.evaluate(LINKS, False) + page.evaluate(CHOICES)
-            found += [p for u in urls if (p := _local(u, base))]
-    return found
-
-
-def _plan(page: Any, ui_server: Any) -> list[str]:
-    """The crawl: ``/ui/``, the navigation and :func:`_deep`'s pages, then the links they hold
-    and the links those hold (two levels), one link per :func:`_kind`. A page that fails here
-    is still planned (its visit reports it). Fails, listing them, when more than
-    :data:`MAX_PAGES` would be planned: a silently cut plan leaves the deepest pages unchecked."""
+def _walk(page: Any, ui_server: Any, on_page: Callable[[str, Any], None]) -> list[str]:
+    """The crawl, each page loaded once: ``/ui/``, the navigation and :func:`_deep`'s pages,
+    then the links they hold and the links those hold (two levels), one link per
+    :func:`_kind`. ``on_page(path, response)`` checks a page while it is loaded, after its links
+    are read (a page that fails is still visited; ``on_page`` reports it). Returns the pages
+    visited; fails, listing them, when more than :data:`MAX_PAGES` would be: a silently cut
+    crawl leaves the deepest pages unchecked."""
     base = ui_server.url
     page.goto("/ui/", wait_until=SETTLED)
     nav = ["/ui/"] + [p for u in page.evaluate(LINKS, True) if (p := _local(u, base))]
     plan = list(dict.fromkeys(nav + _deep(ui_server.seeded)))
     kinds = {_kind(p) for p in plan}
-    level = plan
-    for _ in range(2):
-        new = []
-        for path in dict.fromkeys(_links(page, level, base)):
-            if _kind(path) not in kinds:
-                kinds.add(_kind(path))
-                new.append(path)
-        plan += new
-        level = new
-    assert len(plan) <= MAX_PAGES, (
-        f"the crawl would visit {len(plan)} pages, more than MAX_PAGES={MAX_PAGES}; raise it "
-        f"(each page takes about a second) or skip a kind of link. Left out: {plan[MAX_PAGES:]}"
-    )
+    depth = dict.fromkeys(plan, 0)
+    for path in plan:  # grows while it is walked: breadth first
+        response = page.goto(path, wait_until=SETTLED)
+        if response is not None and response.status == 200 and depth[path] < 2:
+            urls = page.evaluate(LINKS, False) + page.evaluate(CHOICES)
+            for found in dict.fromkeys(p for u in urls if (p := _local(u, base))):
+                if _kind(found) not in kinds:
+                    kinds.add(_kind(found))
+                    plan.append(found)
+                    depth[found] = depth[path] + 1
+        assert len(plan) <= MAX_PAGES, (
+            f"the crawl would visit {len(plan)} pages, more than MAX_PAGES={MAX_PAGES}; raise "
+            f"it (each page takes about a second) or skip a kind of link. Beyond: "
+            f"{plan[MAX_PAGES:]}"
+        )
+        on_page(path, response)
     return plan
 
 
@@ -193,7 +187,11 @@ def _slug(path: str) -> str:
 
 def _visit(page: Any, path: str, accessible: Callable[[Any], Any]) -> list[str]:
     """Load ``path`` and check it; returns what is wrong with it (nothing: a clean page)."""
-    response = page.goto(path, wait_until=SETTLED)
+    return _checked(page, path, page.goto(path, wait_until=SETTLED), accessible)
+
+
+def _checked(page: Any, path: str, response: Any, accessible: Callable[[Any], Any]) -> list[str]:
+    """What is wrong with the loaded page ``path`` (``response`` its answer)."""
     if response is None or response.status != 200:
         return [f"{path}: HTTP {response and response.status}"]
     problems = []
@@ -218,18 +216,18 @@ def _crawl(
     """Visit every planned page as ``user``; fails listing every page's problems (a page's
     own ``check`` included). Returns the pages visited."""
     page = _prepared(open_ui(user))
-    planned = _plan(page, ui_server)
-    problems = []
-    for path in planned:
-        found = _visit(page, path, accessible)
-        if not found:
-            found = check(page, path)
-        problems += found
+    problems: list[str] = []
+
+    def on_page(path: str, response: Any) -> None:
+        found = _checked(page, path, response, accessible)
+        problems.extend(found or check(page, path))
         snap(page, f"every-{user}-{_slug(path)}")
-    assert not problems, f"{len(problems)} problems on {len(planned)} pages:\n" + "\n".join(
+
+    visited = _walk(page, ui_server, on_page)
+    assert not problems, f"{len(problems)} problems on {len(visited)} pages:\n" + "\n".join(
         problems
     )
-    return planned
+    return visited
 
 
 def _assert_reached(visited: list[str], world: World) -> None:
@@ -351,11 +349,13 @@ def test_the_admins_write_forms_are_refused_to_a_viewer(
 ) -> None:
     page = _prepared(open_ui("ada"))
     forms: dict[str, list[tuple[str, str]]] = {}
-    for path in _plan(page, ui_server):
-        response = page.goto(path, wait_until=SETTLED)
+
+    def collect(path: str, response: Any) -> None:
         if response is not None and response.status == 200:  # the crawls report the others
             for form in page.evaluate(FORM_DATA):
                 forms.setdefault(form["action"], form["fields"])
+
+    _walk(page, ui_server, collect)
     world: World = ui_server.seeded
     approve = f"{ui_server.url}/ui/approvals/{quote(world.pending_request_id)}/approve"
     # The viewer crawl's form check can fail: it finds the admin's approve form.
