@@ -31,7 +31,7 @@ from fastapi.routing import APIRoute
 
 from .._routing import PrefixRouter
 from ..auth import require_async
-from ._common import MlflowRoute
+from ._common import LeanMlflowRoute, MlflowRoute
 
 __all__ = ["routers"]
 
@@ -47,6 +47,8 @@ _HOT_PATHS = (
     "/runs/log-parameter",
     "/runs/set-tag",
 )
+# Served on the lean path (.._lean): the requests an MLflow client makes per run and per point.
+_LEAN_PATHS = frozenset({"/runs/log-metric", "/runs/create", "/runs/update", "/runs/get"})
 
 
 def _server_info() -> APIRouter:
@@ -83,6 +85,7 @@ def _flat(prefix: str, parts: list[APIRouter]) -> APIRouter:
             dependencies=route.dependencies,
             name=route.name,
             include_in_schema=prefix.startswith("/api/"),
+            route_class_override=LeanMlflowRoute if route.path in _LEAN_PATHS else None,
         )
     return router
 
