@@ -2,18 +2,22 @@
 
 FastAPI serves a request by solving the endpoint's dependencies one by one (each a lookup of
 what it needs, the body validated against the endpoint's signature among them): about a third
-of the server's own time on MLflow's log-metric, runs/create, runs/get and runs/update. For those
-routes :func:`lean_handler` reads what the endpoint's signature asks for once, when the app is
-built, and on a request does only that: the body (or query) parsed and validated into the same
-pydantic model, the same dependency functions called in the same order, the endpoint awaited.
+of the server's own time on MLflow's log-metric, runs/create, runs/get and runs/update and on
+their native equivalents. A :class:`LeanRoute` reads what its endpoint's signature asks for
+once, when the app is built, and on a request does only that: the body (or query) parsed and
+validated into the same pydantic model, the path parameters passed on, the same dependency
+functions called in the same order, the endpoint awaited, its answer turned into a response as
+FastAPI turns it (its response model, its status code).
 
 Only a request that FastAPI would accept takes this path: a JSON body (``application/json``)
 that parses and validates, or a query string naming each key once that validates. Anything else
 — a malformed body, another content type, a repeated key, a failed validation — goes to
-FastAPI's own handler for the route, which answers it exactly as before; so every error a client
-can see comes from one place. What runs around the handler stays as it is: the request guard
-(authentication before the body, the body cap), routing, FastAPI's request wrapper and the app's
-exception handlers, which render the errors the dependencies and the endpoint raise.
+FastAPI's own handler for the route, which answers it exactly as before; so every validation
+error a client can see comes from one place. What runs around the handler stays as it is: the
+request guard (authentication before the body, the body cap), routing, FastAPI's request
+wrapper and the app's exception handlers, which render the errors the dependencies and the
+endpoint raise. An endpoint the path cannot serve exactly as FastAPI would (see
+:func:`_signature`, :func:`_replier`) is refused when the app is built.
 """
 
 from __future__ import annotations
@@ -21,46 +25,70 @@ from __future__ import annotations
 import inspect
 import json
 import typing
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
-from fastapi import params
+from fastapi import APIRouter, params
+from fastapi import routing as fastapi_routing
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.routing import APIRoute, serialize_response
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from ..errors import LoopwrightError
 
-__all__ = ["lean_handler"]
+__all__ = ["LeanRoute", "lean_handler", "lean_route"]
 
-Dependency = Callable[[Request], Awaitable[Any]]
+T = TypeVar("T", bound=Callable[..., Any])
+
 Recode = Callable[[LoopwrightError], LoopwrightError]
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def _signature(endpoint: Callable[..., Any]) -> tuple[type[BaseModel], str, list[Dependency]]:
-    """The endpoint's message model, where it comes from (``body`` or ``query``), and the
-    dependencies giving its other arguments, in order. Raises TypeError for an endpoint the lean
-    path cannot serve exactly as FastAPI would."""
+@dataclass(frozen=True)
+class _Signature:
+    """What an endpoint takes, read once: its message (a pydantic model from the body or the
+    query, if any), its path parameters and its dependencies, by parameter name."""
+
+    message: tuple[str, type[BaseModel], str] | None  # name, model, "body" or "query"
+    path: tuple[str, ...]
+    dependencies: tuple[tuple[str, Callable[[Request], Awaitable[Any]]], ...]
+
+
+def _signature(endpoint: Callable[..., Any], path_names: set[str]) -> _Signature:
+    """Raises TypeError for an endpoint the lean path cannot serve exactly as FastAPI would:
+    not async, a parameter other than a plain ``str`` path parameter, one message model and
+    async dependencies taking only the request."""
     name = getattr(endpoint, "__qualname__", repr(endpoint))
     if not inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{name}: a lean route's endpoint must be async")
     hints = typing.get_type_hints(endpoint, include_extras=True)
-    names = [p.name for p in inspect.signature(endpoint).parameters.values()]
-    if not names:
-        raise TypeError(f"{name}: a lean route's endpoint takes its message first")
-    model, source = _message(hints[names[0]], name)
-    dependencies = []
-    for parameter in names[1:]:
-        hint = hints[parameter]
-        found = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, params.Depends)]
-        call = found[0].dependency if len(found) == 1 else None
-        if call is None or not inspect.iscoroutinefunction(call):
-            raise TypeError(f"{name}: {parameter} must be an async Depends(...) of the request")
-        if [p.name for p in inspect.signature(call).parameters.values()] != ["request"]:
-            raise TypeError(f"{name}: {parameter}'s dependency must take only the request")
-        dependencies.append(call)
-    return model, source, dependencies
+    message = None
+    path, dependencies = [], []
+    for parameter in inspect.signature(endpoint).parameters.values():
+        hint = hints.get(parameter.name)
+        depends = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, params.Depends)]
+        if parameter.default is not inspect.Parameter.empty:
+            raise TypeError(f"{name}: {parameter.name} has a default; FastAPI's to fill")
+        if parameter.name in path_names:
+            if hint is not str:
+                raise TypeError(f"{name}: path parameter {parameter.name} must be a plain str")
+            path.append(parameter.name)
+        elif depends:
+            call = depends[0].dependency
+            if len(depends) != 1 or call is None or not inspect.iscoroutinefunction(call):
+                raise TypeError(f"{name}: {parameter.name} must be one async Depends(...)")
+            if [p.name for p in inspect.signature(call).parameters.values()] != ["request"]:
+                raise TypeError(f"{name}: {parameter.name}'s dependency must take only the request")
+            dependencies.append((parameter.name, call))
+        elif message is None:
+            message = (parameter.name, *_message(hint, name))
+        else:
+            raise TypeError(f"{name}: {parameter.name} is a second message; FastAPI's to read")
+    return _Signature(message, tuple(path), tuple(dependencies))
 
 
 def _message(hint: Any, name: str) -> tuple[type[BaseModel], str]:
@@ -109,35 +137,117 @@ def _from_query(model: type[BaseModel], request: Request) -> Any:
         return None
 
 
-def lean_handler(
-    endpoint: Callable[..., Awaitable[Any]],
-    full: Handler,
-    *,
-    recode: Recode | None = None,
-) -> Handler:
-    """A route handler serving ``endpoint``'s ordinary requests itself and the rest through
-    ``full`` (FastAPI's handler for the route). ``recode`` turns a Loopwright error into the
-    one the client should see (the MLflow routes' :func:`~.mlflow.errors.to_mlflow`)."""
-    model, source, dependencies = _signature(endpoint)
+def _replier(route: Any) -> Callable[[Any], Awaitable[Response]]:
+    """How FastAPI turns what ``route``'s endpoint returns into a response (a Response as it
+    is; anything else validated and serialized by the route's response model, with its status
+    code); TypeError for route options the lean path does not apply."""
+    name = route.endpoint.__qualname__
+    if not isinstance(route.response_class, DefaultPlaceholder):
+        raise TypeError(f"{name}: a response_class is FastAPI's to apply")
+    if (
+        route.response_model_include is not None
+        or route.response_model_exclude is not None
+        or route.response_model_exclude_unset
+        or route.response_model_exclude_defaults
+        or route.response_model_exclude_none
+    ):
+        raise TypeError(f"{name}: response_model_include/exclude options are FastAPI's to apply")
+    field, by_alias = route.response_field, route.response_model_by_alias
+    status = {} if route.status_code is None else {"status_code": route.status_code}
+
+    async def reply(returned: Any) -> Response:
+        if isinstance(returned, Response):
+            return returned
+        content = await serialize_response(
+            field=field, response_content=returned, by_alias=by_alias, dump_json=field is not None
+        )
+        if field is not None:  # FastAPI's own shortcut: the model's JSON bytes as they are
+            response: Response = Response(content, media_type="application/json", **status)
+        else:
+            response = JSONResponse(content, **status)
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""
+        return response
+
+    return reply
+
+
+def lean_handler(route: Any, full: Handler, *, recode: Recode | None = None) -> Handler:
+    """A handler serving ``route``'s ordinary requests itself and the rest through ``full``
+    (FastAPI's handler for it). ``route`` is the APIRoute, or FastAPI's effective context of it
+    for an inclusion (which carries the same attributes). ``recode`` turns a Loopwright error
+    into the one the client should see (the MLflow routes' :func:`~.mlflow.errors.to_mlflow`)."""
+    endpoint = route.endpoint
+    signature = _signature(endpoint, set(route.param_convertors))
+    reply = _replier(route)
+    message_of = signature.message
 
     async def handler(request: Request) -> Response:
-        if source == "body":
-            body = await request.body()  # kept by the request: FastAPI's handler reads it again
-            message = _from_body(model, body, request.headers.get("content-type"))
-        else:
-            message = _from_query(model, request)
-        if message is None:
-            return await full(request)
+        arguments: dict[str, Any] = {}
+        if message_of is not None:
+            name, model, source = message_of
+            if source == "body":
+                body = await request.body()  # kept by the request: FastAPI's handler reads it
+                message = _from_body(model, body, request.headers.get("content-type"))
+            else:
+                message = _from_query(model, request)
+            if message is None:
+                return await full(request)
+            arguments[name] = message
+        values = request.path_params
+        for name in signature.path:
+            arguments[name] = values[name]
         try:
-            arguments = [await dependency(request) for dependency in dependencies]
-            response = await endpoint(message, *arguments)
+            for name, dependency in signature.dependencies:
+                arguments[name] = await dependency(request)
+            return await reply(await endpoint(**arguments))
         except LoopwrightError as exc:
             recoded = exc if recode is None else recode(exc)
             if recoded is exc:
                 raise
             raise recoded from exc
-        if not isinstance(response, Response):
-            raise TypeError(f"{endpoint.__qualname__} returned {type(response).__name__}")
-        return response
 
     return handler
+
+
+class LeanRoute(APIRoute):
+    """A route whose ordinary requests skip FastAPI's dependency solving (see the module); the
+    rest, and every request of an inclusion that adds dependencies, are FastAPI's."""
+
+    def recode(self, exc: LoopwrightError) -> LoopwrightError:
+        """The error the client sees for ``exc``: ``exc`` itself."""
+        return exc
+
+    def get_route_handler(self) -> Handler:
+        full = super().get_route_handler()
+        route = _effective(self)
+        if route is None or self.dependencies:
+            return full  # dependencies beyond the endpoint's own: FastAPI's to solve
+        return lean_handler(route, full, recode=self.recode)
+
+
+def _effective(route: APIRoute) -> Any:
+    """What FastAPI builds the handler from: the route, or for an inclusion of it (FastAPI >=
+    0.120 builds one handler per inclusion) its effective context. None when that inclusion
+    adds dependencies (``include_router(..., dependencies=...)``)."""
+    current = getattr(fastapi_routing, "_effective_route_context_var", None)
+    context = None if current is None else current.get()
+    if context is None or getattr(context, "original_route", None) is not route:
+        return route
+    dependant = getattr(context, "dependant", None)
+    if dependant is None or len(dependant.dependencies) != len(route.dependant.dependencies):
+        return None
+    return context
+
+
+def lean_route(router: APIRouter, method: str, path: str, **options: Any) -> Callable[[T], T]:
+    """``@router.post(path, ...)`` with a :class:`LeanRoute`: ``@lean_route(router, "POST",
+    "/runs", status_code=201)``."""
+
+    def register(endpoint: T) -> T:
+        router.add_api_route(
+            path, endpoint, methods=[method], route_class_override=LeanRoute, **options
+        )
+        return endpoint
+
+    return register

@@ -10,6 +10,7 @@ from pydantic import Field
 from ...store.home import acting_as
 from ...tracking.entities import Metric, RunStatus
 from .._hot import run_hot
+from .._lean import lean_route
 from ..auth import Identity
 from ._deps import PREFIX, Editor, State, Viewer
 from ._run_context import run_context
@@ -47,7 +48,7 @@ def _points(metrics: list[MetricPointIn]) -> list[Metric]:
     return [Metric(m.key, m.value, m.step, m.timestamp) for m in metrics]
 
 
-@router.post("/runs", status_code=201)
+@lean_route(router, "POST", "/runs", status_code=201)
 async def create_run(body: RunIn, state: State, caller: Editor) -> RunOut:
     """Start a RUNNING run in ``experiment`` (created if missing)."""
     return await run_hot(state.store.db, lambda: _create_run(body, state, caller))
@@ -90,7 +91,7 @@ def search_runs(body: RunSearchIn, state: State, _: Viewer) -> RunListOut:
     return RunListOut(runs=[RunOut.of(r) for r in found], next_page_token=found.next_page_token)
 
 
-@router.get("/runs/{run_id}")
+@lean_route(router, "GET", "/runs/{run_id}")
 async def get_run(run_id: str, state: State, _: Viewer) -> RunOut:
     return await run_hot(state.store.db, lambda: RunOut.of(state.tracking.get_run(run_id)))
 
@@ -121,7 +122,7 @@ def delete_tag(run_id: str, key: str, state: State, caller: Editor) -> None:
         state.tracking.delete_tag(run_id, key)
 
 
-@router.post("/runs/{run_id}/metrics", status_code=204)
+@lean_route(router, "POST", "/runs/{run_id}/metrics", status_code=204)
 async def log_metrics(run_id: str, body: MetricsIn, state: State, caller: Editor) -> None:
     """Points with their own steps and timestamps; exact repeats are ignored. Stored before
     the reply: an acknowledged point is durable."""

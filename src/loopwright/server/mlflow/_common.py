@@ -14,14 +14,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request
-from fastapi import routing as fastapi_routing
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from ...errors import InvalidInput, LoopwrightError
 from ...store import limits
 from ...tracking import _validate
-from .._lean import lean_handler
+from .._lean import LeanRoute
 from .._state import ServerState
 from ..api._deps import Editor, State, Viewer  # the native API's, shared
 from ..auth import Identity
@@ -70,29 +69,12 @@ class MlflowRoute(APIRoute):
         return handler
 
 
-class LeanMlflowRoute(MlflowRoute):
-    """An MLflow route whose ordinary requests skip FastAPI's dependency solving
-    (:mod:`.._lean`); the rest are served by FastAPI's handler for the route."""
+class LeanMlflowRoute(LeanRoute, MlflowRoute):
+    """An MLflow route on the lean path (:mod:`.._lean`): its errors re-coded as MLflow's,
+    there and on FastAPI's handler alike."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        full = super().get_route_handler()
-        if self.dependencies or _included_with_dependencies(self):
-            return full  # dependencies beyond the endpoint's own: FastAPI's to solve
-        return lean_handler(self.endpoint, full, recode=to_mlflow)  # type: ignore[return-value]
-
-
-def _included_with_dependencies(route: APIRoute) -> bool:
-    """Whether the handler being built is for an inclusion of ``route`` that adds
-    dependencies (``include_router(..., dependencies=...)``), as FastAPI >= 0.120 builds one
-    handler per inclusion."""
-    current = getattr(fastapi_routing, "_effective_route_context_var", None)
-    context = None if current is None else current.get()
-    if context is None or getattr(context, "original_route", None) is not route:
-        return False
-    dependant = getattr(context, "dependant", None)
-    if dependant is None:
-        return True  # unknown: be FastAPI's
-    return len(dependant.dependencies) != len(route.dependant.dependencies)
+    def recode(self, exc: LoopwrightError) -> LoopwrightError:
+        return to_mlflow(exc)
 
 
 def reply(message: dict[str, Any] | None = None) -> Response:
