@@ -96,7 +96,9 @@ def fail(message: str, code: int = 1, *, detail: str | None = None) -> None:
     # A multi-line message (a filter with a caret under the bad token) keeps the code on line one.
     first, newline, rest = message.partition("\n")
     text = f"[bold red]error:[/] {escape(first)}{suffix}{newline}{escape(rest)}"
-    console(stderr=True).print(text)
+    # Not folded at the console's width: a path or id in the message stays whole to copy (and
+    # to match: the width is the terminal's, 80 columns under some runners).
+    console(stderr=True).print(text, soft_wrap=True)
     raise typer.Exit(code)
 
 
