@@ -19,9 +19,13 @@ quickstart: venv
 
 # Starts PostgreSQL and the S3 server when it can (scripts/services.sh); without them the
 # tests that need them skip, unless LOOPWRIGHT_TEST_REQUIRE_SERVICES=1 (CI) makes them fail.
+# The tests run in TEST_WORKERS processes (pytest-xdist), each taking a whole test file at a
+# time: a file's module fixtures (a server, a browser) start once per file as before, and every fixture gives a
+# test its own store, database, bucket and Redis prefix, so the workers never share state.
+TEST_WORKERS ?= 2
 test: venv
 	@eval "$$(LW_VENV=$(VENV) scripts/services.sh start >&2 && scripts/services.sh env)"; \
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # What CI checks before the tests (.ci/run): lint rules, formatting, and strict types on src and
 # tests (pyproject.toml's [tool.mypy] names them), and the import contracts (its

@@ -36,10 +36,41 @@ def _fuzzing(examples: int) -> settings:
     )
 
 
-@schema.parametrize()
-@_fuzzing(25)
-def test_no_operation_answers_with_a_server_error(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate(checks=[not_a_server_error])
+def _operations(found: schemathesis.BaseSchema) -> list[Any]:
+    from schemathesis.core.result import Ok
+
+    operations = []
+    for result in found.get_all_operations():
+        assert isinstance(result, Ok), f"the API document is invalid: {result}"
+        operations.append(result.ok())
+    assert len(operations) > 140
+    return operations
+
+
+def _cases(operation: Any) -> Any:
+    """Valid and invalid requests for ``operation``."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    return st.one_of(*(operation.as_strategy(mode) for mode in modes))
+
+
+# A test per operation, parametrized by pytest itself (not schemathesis' plugin, whose tests
+# collapse into one under pytest-xdist's workers): every worker collects the same ones.
+OPERATIONS = _operations(schema)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[o.label for o in OPERATIONS])
+def test_no_operation_answers_with_a_server_error(operation: Any) -> None:
+    from hypothesis import given
+
+    @given(case=_cases(operation))
+    @_fuzzing(25)
+    def no_server_error(case: schemathesis.Case[Any]) -> None:
+        case.call_and_validate(checks=[not_a_server_error])
+
+    no_server_error()
 
 
 @pytest.mark.postgres
@@ -49,9 +80,6 @@ def test_with_auth_on_postgresql_no_operation_answers_with_a_server_error(
     """Every operation in turn (one test: the app and its database are made once), valid and
     invalid requests alike, each with an admin's API token."""
     from hypothesis import given
-    from hypothesis import strategies as st
-    from schemathesis import GenerationMode
-    from schemathesis.core.result import Ok
 
     from loopwright.governance.tokens import TokenService
     from loopwright.governance.users import UserService
@@ -64,16 +92,9 @@ def test_with_auth_on_postgresql_no_operation_answers_with_a_server_error(
     app = create_app(fuzzed, auth=True)
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        operations = []
-        for result in schemathesis.openapi.from_asgi("/openapi.json", app).get_all_operations():
-            assert isinstance(result, Ok), f"the API document is invalid: {result}"
-            operations.append(result.ok())
-        assert len(operations) > 140
-        for operation in operations:
-            modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-            cases = st.one_of(*(operation.as_strategy(mode) for mode in modes))
+        for operation in _operations(schemathesis.openapi.from_asgi("/openapi.json", app)):
 
-            @given(case=cases)
+            @given(case=_cases(operation))
             @_fuzzing(15)
             def no_server_error(case: schemathesis.Case[Any]) -> None:
                 case.call_and_validate(headers=headers, checks=[not_a_server_error])

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from .._numbers import is_number
 from ._context import state
 from ._output import (
     JSON_OPTION,
@@ -76,7 +77,7 @@ def _anchor(value: str | None) -> tuple[int, str] | None:
     if value is None:
         return None
     seq, _, digest = value.partition(":")
-    if not (seq.isdigit() and len(seq) <= 18 and len(digest) == 64):
+    if not (is_number(seq) and len(seq) <= 18 and len(digest) == 64):
         fail(f"--anchor {value!r} must look like SEQ:HASH, as `audit verify` prints the head")
     return int(seq), digest.lower()
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._numbers import is_number
 from ._context import state
 from ._output import JSON_OPTION, console, emit_json, fail, format_ms, handle_errors, print_table
 from .monitors import compare_variants
@@ -458,7 +459,7 @@ def rollback(
         {
             v.model_uri
             for v in restored.variants
-            if not (parse_model_uri(v.model_uri).ref or "").isdigit()
+            if not is_number(parse_model_uri(v.model_uri).ref or "")
         }
     )
     if following:  # a promote may have moved the alias since that revision

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._numbers import is_number
 from ._context import state
 from ._output import JSON_OPTION, console, emit_json, format_ms, handle_errors, print_table
 
@@ -427,7 +428,7 @@ def _parse_rule(text: str) -> Any:
     target, _, rest = text.partition("=")
     count, _, role = rest.partition(":")
     known = target.startswith(("stage:", "alias:")) or target == "traffic"
-    if not known or not count.isdigit() or int(count) < 1:
+    if not known or not is_number(count) or int(count) < 1:
         raise typer.BadParameter(f"{text!r}: write TARGET=N:ROLE, e.g. stage:Production=2:approver")
     return ApprovalRule(target, int(count), role or "approver")
 

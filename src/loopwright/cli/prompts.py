@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._numbers import is_number
 from ._context import state
 from ._output import (
     JSON_OPTION,
@@ -281,7 +282,7 @@ def diff(
 
 
 def _ref(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+    return int(text) if is_number(text) else text
 
 
 @app.command("set-alias")

@@ -24,6 +24,7 @@ from typing import Any
 from blake3 import blake3
 
 from .._logging import get_logger
+from .._numbers import is_number
 from ..config import DEFAULT_DATA_LINK
 from ..errors import DataError, IntegrityError, InvalidInput
 from ..paths import MAX_PATH_BYTES, normalize_relpath
@@ -61,7 +62,7 @@ def parse_manifest(text: bytes) -> list[FileEntry]:
     entries = []
     for number, line in enumerate(text.decode().splitlines(), start=1):
         path, size, digest = line.split("\t")
-        if not size.isdigit():
+        if not is_number(size):
             raise DataError(f"manifest line {number} is malformed: {line!r}")
         entries.append(FileEntry(normalize_relpath(path, what="dataset path"), int(size), digest))
     return entries

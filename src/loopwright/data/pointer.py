@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._numbers import is_number
 from ..errors import InvalidInput
 from ..paths import normalize_relpath
 from ._names import check_dataset_name
@@ -153,7 +154,7 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer:
 
 def _check_fields(pointer: Path, values: dict[str, str]) -> None:
     problems = []
-    if not (values["version"].isdigit() and len(values["version"]) <= 18):
+    if not (is_number(values["version"]) and len(values["version"]) <= 18):
         problems.append("'version' must be a number")
     if not _ID.match(values["id"]):
         problems.append("'id' must be 32 lowercase hex digits")

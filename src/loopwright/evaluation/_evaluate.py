@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._numbers import is_number as is_whole_number
 from ..errors import Conflict, InvalidInput
 from ..tracking.entities import RunStatus
 from . import _hosted, builtins
@@ -131,7 +132,7 @@ class EvaluateMixin(_Stored):
 
     def _scorer_version(self, ref: str, scope: str) -> ScorerVersion:
         name, _, number = ref.partition("/")
-        if number and not number.isdigit():
+        if number and not is_whole_number(number):
             raise InvalidInput(f"scorer reference {ref!r} must be 'name' or 'name/<version>'")
         return self.get_scorer(name, int(number) if number else None, scope=scope)
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._numbers import is_number
 from ..errors import InvalidInput, NotFound
 from .entities import Feedback, RowResult
 
@@ -84,7 +85,7 @@ def _check_registered(service: EvaluationService, name: str, described: str) -> 
     scorer, slash, number = ref.partition("/")
     if not slash or ":" in ref:
         return
-    if scorer != name or not number.isdigit():
+    if scorer != name or not is_number(number):
         raise InvalidInput(f"scorer {name!r} cannot be recorded as version {ref!r}")
     try:
         version = service.get_scorer(name, int(number))

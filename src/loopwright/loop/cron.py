@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from .._numbers import is_number
 from ..errors import InvalidInput
 
 __all__ = ["CronExpr", "next_after", "parse"]
@@ -75,7 +76,7 @@ def _value(text: str, field: int, expr: str) -> int:
     lowered = text.lower()
     if lowered in names:
         return names[lowered]
-    if not text.isdigit():
+    if not is_number(text):
         raise InvalidInput(f"cron {expr!r}: {name} {text!r} is not a number or name; {_FORMS}")
     value = int(text)
     if not low <= value <= high:
@@ -90,7 +91,7 @@ def _field(text: str, field: int, expr: str) -> frozenset[int]:
         body, slash, step_text = part.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit() or int(step_text) < 1:
+            if not is_number(step_text) or int(step_text) < 1:
                 raise InvalidInput(
                     f"cron {expr!r}: {name} step {step_text!r} must be a whole number >= 1; "
                     f"{_FORMS}"

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._ids import now_ms as _wall_clock
+from .._numbers import is_number
 from ..errors import Conflict, InvalidInput, LoopwrightError, PermissionDenied
 from ._faults import hit
 from .entities import ACTIVE_STATES
@@ -187,14 +188,14 @@ def version_of(result: object, model: str) -> int:
     name: object = model
     if isinstance(result, str) and result.startswith("models:/"):
         name, _, number = result[len("models:/") :].rpartition("/")
-        version: object = int(number) if number.isdigit() else None
+        version: object = int(number) if is_number(number) else None
     elif isinstance(result, Mapping):
         name, version = result.get("name", model), result.get("version")
     elif isinstance(result, int) and not isinstance(result, bool):
         version = result
     else:
         name, version = getattr(result, "model", model), getattr(result, "version", None)
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and is_number(version):
         version = int(version)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidInput(

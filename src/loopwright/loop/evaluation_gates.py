@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from .._numbers import is_number
 from ..errors import Conflict, InvalidInput
 from .entities import GateRule, GateSpec, RuleOutcome
 from .gates import _verdict, load_gate_spec
@@ -60,7 +61,7 @@ def split_subject(subject: object) -> tuple[str, str, int | str]:
         parsed = parse_model_uri(subject)
         if parsed.name is not None and parsed.ref is not None:
             ref = parsed.ref
-            return "model", parsed.name, int(ref) if str(ref).isdigit() else str(ref)
+            return "model", parsed.name, int(ref) if is_number(str(ref)) else str(ref)
     raise InvalidInput(
         f"an evaluation gate is checked on a version: prompts:/NAME/N, prompts:/NAME@ALIAS, "
         f"models:/NAME/N or models:/NAME@ALIAS, not {str(subject)[:80]!r}"
@@ -115,7 +116,7 @@ def judge_refs(scorers: Mapping[str, str]) -> tuple[list[tuple[str, int, str]], 
             continue
         ref, _, digest = parts
         scorer, _, number = ref.rpartition("/")
-        if scorer and number.isdigit():
+        if scorer and is_number(number):
             registered.append((scorer, int(number), digest))
         else:
             unregistered.append(name)

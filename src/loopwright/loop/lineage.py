@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._numbers import is_number
 from ..errors import InvalidInput, LimitExceeded, NotFound
 from ._lineage_graph import Edge as Edge
 from ._lineage_graph import LineageGraph as LineageGraph
@@ -212,7 +213,7 @@ class _Start:
     def _find_dataset(self, subject: str, *, strict: bool) -> Any:
         name, _, ref = subject.rpartition("@")
         candidates = [subject]
-        if ref.isdigit():
+        if is_number(ref):
             candidates.append(f"{name}@v{ref}")
         for candidate in candidates:
             try:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .._numbers import is_number
 from ..errors import InvalidInput
 from ..store import limits
 from .entities import AlertRule, Monitor
@@ -201,7 +202,7 @@ def window_bounds(text: str) -> tuple[int, int]:
 
 def _moment(text: str) -> int:
     text = text.strip()
-    if text.isdigit():
+    if is_number(text):
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

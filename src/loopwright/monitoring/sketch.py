@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 import numpy as np
 import numpy.typing as npt
 
+from .._numbers import is_number
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -282,7 +283,7 @@ def vector_source(name: str) -> str | None:
     if not name.endswith("]"):
         return None
     base, bracket, index = name[:-1].rpartition("[")
-    return base if bracket and base and index.isdigit() else None
+    return base if bracket and base and is_number(index) else None
 
 
 class ReferenceSketch:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .._numbers import is_number
 from ..errors import InvalidInput, NotFound
 from ..registry.entities import ApprovalPolicy, ApprovalRule
 from ..store import limits
@@ -88,7 +89,7 @@ def version_row(conn: sa.Connection, prompt: Row, version: int) -> Row:
 
 def resolve_row(conn: sa.Connection, prompt: Row, ref: int | str) -> Row:
     """The version ``ref`` names: a number, ``latest`` (the newest version) or an alias."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+    if isinstance(ref, int) or (isinstance(ref, str) and is_number(ref)):
         return version_row(conn, prompt, int(ref))
     if not isinstance(ref, str) or not ref:
         raise InvalidInput(f"a prompt version reference is a number or an alias, not {ref!r}")

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from .._numbers import is_number
 from ..errors import InvalidInput
 
 __all__ = ["parse_prompt_uri"]
@@ -32,7 +33,7 @@ def parse_prompt_uri(uri: object) -> tuple[str, int | str]:
             return name, alias
     else:
         name, _, number = rest.rpartition("/")
-        if name and number.isdigit() and int(number) > 0:
+        if name and is_number(number) and int(number) > 0:
             return name, int(number)
     raise InvalidInput(
         f"prompt URI {uri!r} names no version: write prompts:/<name>/<version> or "

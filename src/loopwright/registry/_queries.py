@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._numbers import is_number
 from ..errors import NotFound
 from ..store import limits
 from ..store import schema as t
@@ -93,7 +94,7 @@ def resolve_row(conn: sa.Connection, model: Row, ref: int | str) -> Row:
     """The loadable version row ``ref`` names (see ``Registry.resolve``); deleted ones refused."""
     al = t.model_aliases.c
     text = str(ref)
-    if isinstance(ref, int) or text.isdigit():
+    if isinstance(ref, int) or is_number(text):
         row = version_row(conn, model, int(text))
         require_ready(row, model.name, "loaded")
         return row

@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._numbers import is_number
 from ..errors import ApprovalExpired, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..store import schema as t
 from ._approval_core import (
@@ -243,7 +244,7 @@ class ApprovalsMixin(ChangeBase, Decisions):
         followed = _followed(ref)
         if not live or rule is None or policy.rule_for(followed) is not None:
             return row.version, None
-        if not ref.isdigit():
+        if not is_number(ref):
             # An unprotected alias, a stage or `latest` moves without approval, and live
             # traffic would follow it to a version nobody cleared.
             protected = ", ".join(r.target for r in policy.rules if r.target != "traffic")
@@ -316,7 +317,7 @@ class ApprovalsMixin(ChangeBase, Decisions):
 def _followed(ref: str) -> str:
     """The policy target a reference follows: ``alias:x`` for ``@x`` or ``x``, ``stage:S`` for a
     stage; ``""`` (no rule has it) for a version number or ``latest``."""
-    if ref.isdigit() or ref.lower() == "latest":
+    if is_number(ref) or ref.lower() == "latest":
         return ""
     if ref.lower() in {"none", "staging", "production", "archived"}:
         return f"stage:{parse_stage(ref).value}"

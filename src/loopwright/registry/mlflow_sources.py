@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from .._ids import now_ms
+from .._numbers import is_number
 from ..paths import normalize_relpath
 from ..store import artifact_trees as trees
 from ..store import schema as t
@@ -115,7 +116,7 @@ def run_source(
 def version_source(store: Store, registry: RegistryService, ref: str) -> ModelSource | None:
     """The MLflow folder kept with the version ``ref`` (``name/3``, ``name/Production``)."""
     name, _, number = ref.partition("/")
-    version = registry.resolve(name, int(number) if number.isdigit() else number)
+    version = registry.resolve(name, int(number) if is_number(number) else number)
     return tree_source(
         store,
         trees.MLFLOW_VERSION,

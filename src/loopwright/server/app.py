@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import LoopwrightError
+from ..errors import InvalidInput, LoopwrightError
 from ._limits import RequestGuard
 from ._route_index import RouteIndex
 from ._state import ServerState
@@ -184,6 +184,20 @@ def create_app(
             exc.status_code, "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
         )
         return error_body(request.url.path, code, str(exc.detail), exc.status_code)
+
+    import sqlalchemy.exc
+
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    async def refused_value(request: Request, exc: sqlalchemy.exc.DataError) -> Response:
+        """A value the database cannot hold (a NUL character on PostgreSQL, a number out of
+        its column's range) that no check caught before: the request's fault, said as such;
+        nothing was written (the transaction rolled back)."""
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        _logger.warning(
+            "%s %s: the database refused a value: %s", request.method, request.url.path, reason
+        )
+        message = f"the database refused a value of this request ({reason}); correct it and retry"
+        return await loopwright_error(request, InvalidInput(message))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

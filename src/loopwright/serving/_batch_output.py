@@ -19,6 +19,7 @@ import shutil
 import socket
 from pathlib import Path
 
+from .._numbers import is_number
 from ..errors import AlreadyExists, InvalidInput
 
 __all__ = ["check_output", "new_folder", "new_staging", "publish"]
@@ -59,7 +60,7 @@ def new_staging(target: Path) -> Path:
     prefix = _prefix(target)
     for folder in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
         pid = folder.name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if is_number(pid) and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
     return new_folder(target.parent, f"{prefix}{os.getpid()}", ".partial")
 
@@ -106,7 +107,7 @@ def _recover(target: Path) -> None:
     prefix = _prefix(target)
     for old in target.parent.glob(f"{glob.escape(prefix)}*.old"):
         pid = old.name[len(prefix) : -len(".old")]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not is_number(pid) or _alive(int(pid)):
             continue
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)

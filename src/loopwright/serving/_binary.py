@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from .._numbers import is_number
 from ..errors import InvalidInput
 from ._datatypes import NUMPY_DTYPES, datatype_of
 
@@ -25,7 +26,7 @@ HEADER = "inference-header-content-length"
 
 def split_body(raw: bytes, header: str) -> tuple[Any, bytes]:
     """The JSON part of a binary request, parsed, and the binary data after it."""
-    if not header.isdigit() or int(header) > len(raw):
+    if not is_number(header) or int(header) > len(raw):
         raise InvalidInput(
             f"Inference-Header-Content-Length {header!r} is not a length within the body "
             f"({len(raw)} bytes)"

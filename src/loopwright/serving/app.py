@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .._numbers import is_number
 from ..errors import InvalidInput, NotFound, RequestTooLarge
 from . import _binary, oip, scoring
 from ._json import loads as parse_json
@@ -356,7 +357,7 @@ class _Server:
 
     async def _raw(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared is not None and is_number(declared) and int(declared) > self.max_body_bytes:
             raise RequestTooLarge(self._too_large())
         body = await request.body()
         if len(body) > self.max_body_bytes:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .._ids import new_id, now_ms
+from .._numbers import is_number
 from ..errors import AlreadyExists, Conflict, InvalidInput, PermissionDenied
 from ..registry.service import RegistryService
 from ..store import limits
@@ -435,7 +436,7 @@ def _alias_of(ref: str) -> str | None:
     version number, ``latest`` or a stage)."""
     if ref.startswith("@"):
         return ref[1:]
-    if ref.isdigit() or ref.lower() in {"latest", "none", "staging", "production", "archived"}:
+    if is_number(ref) or ref.lower() in {"latest", "none", "staging", "production", "archived"}:
         return None
     return ref
 

@@ -68,6 +68,8 @@ except ImportError as exc:  # pragma: no cover - the serve extra brings it
 
 from starlette.responses import Response
 
+from .._numbers import is_number
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
@@ -435,7 +437,7 @@ def _forget_gone(folder: str, *, levels_only: bool) -> None:
     pattern = "gauge_live*_*.db" if levels_only else "*_*.db"
     for path in glob.glob(os.path.join(folder, pattern)):
         pid = os.path.basename(path)[: -len(".db")].rsplit("_", 1)[-1]
-        if pid.isdigit() and not _running(int(pid)):
+        if is_number(pid) and not _running(int(pid)):
             with suppress(FileNotFoundError):  # another worker starting removed it first
                 os.remove(path)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
+from ..._numbers import is_number
 from ...registry.entities import ApprovalPolicy, ApprovalRule
 from ...store import limits
 from ._deps import PREFIX, Admin, Approver, Editor, State, Viewer
@@ -126,7 +127,7 @@ def _service(state: State, caller: Identity) -> PromptService:
 
 
 def _ref(ref: str) -> int | str:
-    return int(ref) if ref.isdigit() else ref
+    return int(ref) if is_number(ref) else ref
 
 
 # --- prompts ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from ..._numbers import is_number
 from ...errors import InvalidInput
 from ...store.home import acting_as
 from ._deps import PREFIX, Editor, State, Viewer, cancel_on_disconnect
@@ -43,7 +44,7 @@ def validate(version_id: str, body: ValidateIn, state: State, who: Editor) -> di
     else:
         assert body.suite_name is not None
         name, _, number = body.suite_name.partition("@")
-        if number and not number.isdigit():
+        if number and not is_number(number):
             raise InvalidInput(f"suite {body.suite_name!r}: the version after '@' is a number")
         with state.store.db.read() as conn:
             _, _, suite = load_suite(conn, name, int(number) if number else None)

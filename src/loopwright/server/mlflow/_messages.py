@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..._numbers import is_number
 from ...errors import InvalidInput
 from ...tracking.entities import RunStatus
 from .errors import missing_value
@@ -31,7 +32,7 @@ _VIEW_TYPES = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
 
 def enum_name(value: str | int, names: dict[int, str], what: str) -> str:
     """An enum given by name or number, as its name."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and is_number(value)):
         found = names.get(int(value))
     else:
         found = value if value in names.values() else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..._numbers import is_number
 from ...errors import InvalidInput
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Paging", "newest_only", "paging"]
@@ -22,7 +23,7 @@ class Paging:
 def _count(name: str, text: str | None, default: int, low: int, high: int) -> int:
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit() or len(text) > 15:  # int() refuses > 4,300
+    if not is_number(text) or len(text) > 15:  # int() refuses > 4,300
         raise InvalidInput(f"{name} {text!r} is not a whole number from {low} to {high}")
     value = int(text)
     if not low <= value <= high:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from ..._numbers import is_number
 from ...errors import InvalidInput, LoopwrightError
 from ..api._deps import Approver, State, Viewer
 from ..auth import UI_PREFIX
@@ -45,7 +46,7 @@ def _service(state: ServerState, caller: Identity) -> PromptService:
 
 
 def _ref(text: str) -> int | str:
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else text
+    return int(text) if is_number(text) and len(text) < 10 else text
 
 
 @router.get("/prompts")

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..._numbers import is_number
 from ...errors import InvalidInput
 from ...store import schema as t
 from ..api._deps import State, Viewer
@@ -52,7 +53,7 @@ def trace_filter(text: str, *, route: str = "", prompt: str = "", status: str = 
         terms.append(link_filter("gateway_route", route))
     if prompt:
         name, _, number = prompt.rpartition("/")
-        if name and number.isdigit():
+        if name and is_number(number):
             terms.append(link_filter("prompt_version", prompt))
         else:
             like = prompt.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -239,7 +240,7 @@ def _prompt_link(ref: str) -> tuple[str, str]:
     from urllib.parse import quote
 
     name, _, number = ref.rpartition("/")
-    if not name or not number.isdigit():
+    if not name or not is_number(number):
         return ref, f"{UI_PREFIX}/prompts/{quote(ref, safe='')}"
     return ref, f"{UI_PREFIX}/prompts/{quote(name, safe='')}/versions/{number}"
 
@@ -250,6 +251,6 @@ def _model_link(ref: str | None) -> tuple[str, str] | None:
     if not ref:
         return None
     name, _, number = ref.rpartition("/")
-    if not name or not number.isdigit():
+    if not name or not is_number(number):
         return ref, f"{UI_PREFIX}/models/{quote(ref, safe='')}"
     return ref, f"{UI_PREFIX}/models/{quote(name, safe='')}/versions/{number}"
