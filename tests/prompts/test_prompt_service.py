@@ -201,6 +201,8 @@ def test_tags_search_update_and_delete(prompts: PromptService, as_user: object) 
         prompts.get("sales")
     with pytest.raises(InvalidInput, match="limit"):
         prompts.search(limit=0)
+    with pytest.raises(InvalidInput, match="offset must be an integer from 0 to 2147483647"):
+        prompts.search(offset=2**63)  # past SQLite's INTEGER: refused, not an OverflowError
 
 
 def test_diff_shows_the_template_and_changed_fields(prompts: PromptService) -> None:

@@ -262,6 +262,18 @@ def test_requests_keep_the_rule_they_were_opened_under(
     assert later.rule.approvals == 1
 
 
+@pytest.mark.parametrize("seconds", [0, 100 * 365 * 24 * 3600 + 1, 2**63])
+def test_a_policy_expiry_past_what_a_request_can_store_is_refused(
+    registered: RegistryService, seconds: int
+) -> None:
+    rules = (ApprovalRule("stage:Production"),)
+    with pytest.raises(InvalidInput, match="expires_after_s must be seconds from 1 to"):
+        registered.set_policy("churn", ApprovalPolicy(rules=rules, expires_after_s=seconds))
+    registered.set_policy("churn", ApprovalPolicy(rules=rules, expires_after_s=100 * 365 * 86400))
+    request = _request(registered.transition_stage("churn", 1, "Production"))
+    assert (request.expires_at or 0) > request.created_at  # a 100-year expiry fits its column
+
+
 def test_a_protected_alias_is_deleted_only_by_an_admin(
     registered: RegistryService, as_user: AsUser
 ) -> None:

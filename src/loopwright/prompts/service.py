@@ -109,8 +109,8 @@ class PromptService(PromptApprovals):
         ``tags``, by name."""
         if not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
             raise InvalidInput(f"limit must be an integer from 1 to {_MAX_LIMIT}")
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidInput("offset must be a non-negative integer")
+        if not isinstance(offset, int) or not 0 <= offset <= limits.INT32_MAX:
+            raise InvalidInput(f"offset must be an integer from 0 to {limits.INT32_MAX}")
         select = sa.select(t.prompts)
         if query:
             text = limits.check_text("prompt search", query, limit=limits.PROMPT_NAME)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from .._ids import new_id
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..governance.users import ROLES, find_user
+from ..store import limits
 from ..store import schema as t
 from ..store.upsert import insert_ignore, upsert
 from ._base import RegistryBase, check_alias, check_model_name, check_tags
@@ -74,8 +75,12 @@ def check_policy(policy: object, *, gates: bool = False) -> ApprovalPolicy:
             )
     if len(set(targets)) != len(targets):
         raise InvalidInput("policy lists the same target twice; give one rule per target")
-    if not isinstance(policy.expires_after_s, int) or policy.expires_after_s < 1:
-        raise InvalidInput("policy expires_after_s must be a positive number of seconds")
+    if (
+        not isinstance(policy.expires_after_s, int)
+        or not 1 <= policy.expires_after_s <= limits.APPROVAL_EXPIRY_S
+    ):
+        most = limits.APPROVAL_EXPIRY_S
+        raise InvalidInput(f"policy expires_after_s must be seconds from 1 to {most} (100 years)")
     return policy
 
 

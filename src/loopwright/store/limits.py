@@ -69,6 +69,8 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 # INTEGER columns (version numbers).
 INT32_MAX = 2**31 - 1
+# An approval request's expiry, in seconds after it is made: its epoch ms must fit a BIGINT.
+APPROVAL_EXPIRY_S = 100 * 365 * 24 * 3600
 # The last millisecond a timestamp can name: 9999-12-31T23:59:59.999Z (Python's datetime.max).
 LAST_MS = 253_402_300_799_999
 

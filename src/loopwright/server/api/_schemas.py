@@ -261,7 +261,7 @@ class RuleIn(Body):
 
 class PolicyIn(Body):
     rules: list[RuleIn]
-    expires_after_s: int = Field(default=7 * 24 * 3600, ge=1)
+    expires_after_s: int = Field(default=7 * 24 * 3600, ge=1, le=limits.APPROVAL_EXPIRY_S)
 
 
 class CardIn(Body):

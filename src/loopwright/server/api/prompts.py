@@ -140,7 +140,7 @@ def search(
     query: Annotated[str | None, Query(max_length=limits.PROMPT_NAME)] = None,
     tag: Annotated[list[str] | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=limits.INT32_MAX)] = 0,
 ) -> list[PromptOut]:
     """Prompts whose name contains ``query``, with every ``tag=key=value``, by name."""
     tags = dict(item.partition("=")[::2] for item in tag or ())
