@@ -9,6 +9,7 @@ API token (so the request guard, the token check and PostgreSQL's stricter types
 from __future__ import annotations
 
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 pytest.importorskip("schemathesis")
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error
 
 from loopwright.config import resolve_settings
@@ -25,6 +26,14 @@ from loopwright.server.app import create_app
 _HOME = Path(tempfile.mkdtemp(prefix="lw-schemathesis-")) / "home"
 APP = create_app(resolve_settings(home=_HOME), auth=False)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+def _seed_of(operation: Any) -> int:
+    """Hypothesis' seed for ``operation``, from its label: ``derandomize`` alone derives the seed
+    from a digest that includes the strategies' reprs (object addresses), so each run fuzzed
+    differently and a run could fail where the one before passed. Change the salt to explore
+    other inputs."""
+    return zlib.crc32(f"lw-1 {operation.label}".encode())
 
 
 def _fuzzing(examples: int) -> settings:
@@ -65,6 +74,7 @@ OPERATIONS = _operations(schema)
 def test_no_operation_answers_with_a_server_error(operation: Any) -> None:
     from hypothesis import given
 
+    @seed(_seed_of(operation))
     @given(case=_cases(operation))
     @_fuzzing(25)
     def no_server_error(case: schemathesis.Case[Any]) -> None:
@@ -94,6 +104,7 @@ def test_with_auth_on_postgresql_no_operation_answers_with_a_server_error(
     try:
         for operation in _operations(schemathesis.openapi.from_asgi("/openapi.json", app)):
 
+            @seed(_seed_of(operation))
             @given(case=_cases(operation))
             @_fuzzing(15)
             def no_server_error(case: schemathesis.Case[Any]) -> None:
