@@ -44,7 +44,7 @@ def both(
         # Every lean route's handler is FastAPI's own: the MLflow routes are made per app;
         # the native routers' handlers per inclusion, on the first request (serving waits for
         # /health), both while this patch holds.
-        patch.setattr(_lean, "lean_handler", lambda route, full, recode: full)
+        patch.setattr(_lean, "lean_handler", lambda route, full: full)
         patch.setattr(mlflow_routes, "_LEAN_PATHS", frozenset())
         full = serve_app(auth_server.settings, auth=True)
         url = full.__enter__()

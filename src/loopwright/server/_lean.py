@@ -38,13 +38,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import LoopwrightError
-
 __all__ = ["LeanRoute", "lean_handler", "lean_route"]
 
 T = TypeVar("T", bound=Callable[..., Any])
 
-Recode = Callable[[LoopwrightError], LoopwrightError]
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -172,11 +169,11 @@ def _replier(route: Any) -> Callable[[Any], Awaitable[Response]]:
     return reply
 
 
-def lean_handler(route: Any, full: Handler, *, recode: Recode | None = None) -> Handler:
+def lean_handler(route: Any, full: Handler) -> Handler:
     """A handler serving ``route``'s ordinary requests itself and the rest through ``full``
     (FastAPI's handler for it). ``route`` is the APIRoute, or FastAPI's effective context of it
-    for an inclusion (which carries the same attributes). ``recode`` turns a Loopwright error
-    into the one the client should see (the MLflow routes' :func:`~.mlflow.errors.to_mlflow`)."""
+    for an inclusion (which carries the same attributes). A route class that wraps the handler
+    (``MlflowRoute``'s error re-coding) wraps this one the same way."""
     endpoint = route.endpoint
     signature = _signature(endpoint, set(route.param_convertors))
     reply = _replier(route)
@@ -197,15 +194,9 @@ def lean_handler(route: Any, full: Handler, *, recode: Recode | None = None) -> 
         values = request.path_params
         for name in signature.path:
             arguments[name] = values[name]
-        try:
-            for name, dependency in signature.dependencies:
-                arguments[name] = await dependency(request)
-            return await reply(await endpoint(**arguments))
-        except LoopwrightError as exc:
-            recoded = exc if recode is None else recode(exc)
-            if recoded is exc:
-                raise
-            raise recoded from exc
+        for name, dependency in signature.dependencies:
+            arguments[name] = await dependency(request)
+        return await reply(await endpoint(**arguments))
 
     return handler
 
@@ -214,16 +205,12 @@ class LeanRoute(APIRoute):
     """A route whose ordinary requests skip FastAPI's dependency solving (see the module); the
     rest, and every request of an inclusion that adds dependencies, are FastAPI's."""
 
-    def recode(self, exc: LoopwrightError) -> LoopwrightError:
-        """The error the client sees for ``exc``: ``exc`` itself."""
-        return exc
-
     def get_route_handler(self) -> Handler:
         full = super().get_route_handler()
         route = _effective(self)
         if route is None or self.dependencies:
             return full  # dependencies beyond the endpoint's own: FastAPI's to solve
-        return lean_handler(route, full, recode=self.recode)
+        return lean_handler(route, full)
 
 
 def _effective(route: APIRoute) -> Any:

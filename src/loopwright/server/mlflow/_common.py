@@ -69,12 +69,9 @@ class MlflowRoute(APIRoute):
         return handler
 
 
-class LeanMlflowRoute(LeanRoute, MlflowRoute):
-    """An MLflow route on the lean path (:mod:`.._lean`): its errors re-coded as MLflow's,
-    there and on FastAPI's handler alike."""
-
-    def recode(self, exc: LoopwrightError) -> LoopwrightError:
-        return to_mlflow(exc)
+class LeanMlflowRoute(MlflowRoute, LeanRoute):
+    """An MLflow route on the lean path (:mod:`.._lean`): ``MlflowRoute`` re-codes the errors of
+    the handler ``LeanRoute`` builds (lean or FastAPI's), as it does for FastAPI's."""
 
 
 def reply(message: dict[str, Any] | None = None) -> Response:
