@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_route_rules import _all_routes
+from _routes import all_routes
 
 from loopwright.config import resolve_settings
 from loopwright.server.app import create_app
@@ -118,7 +118,7 @@ def _concrete(path: str) -> str:
 def _requests(tmp_path: Path) -> Iterator[tuple[str, str, bool]]:
     """(method, concrete path, streams) for every route of the app."""
     app = create_app(resolve_settings(home=tmp_path / "routes-home"), auth=False)
-    for route in _all_routes(app.routes):
+    for route in all_routes(app.routes):
         streams = getattr(getattr(route, "endpoint", None), "lw_streams_body", False)
         for method in sorted((route.methods or set()) - {"HEAD"}):
             yield method, _concrete(route.path), streams
@@ -326,7 +326,7 @@ def test_integers_past_64_bits_in_paths_and_queries_are_never_a_server_error(
     tried, wrong = 0, []
     with httpx.Client(base_url=live_server.url, timeout=30) as http:
         assert http.post("/api/v1/models", json={"name": "p-name"}).status_code == 201
-        for route in _all_routes(app.routes):
+        for route in all_routes(app.routes):
             ints = _integer_params(route)
             if not ints:
                 continue

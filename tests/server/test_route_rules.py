@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _routes import all_routes
 from fastapi import Depends
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from loopwright.config import resolve_settings
-from loopwright.server._route_index import RouteIndex
 from loopwright.server.app import create_app
 from loopwright.server.auth import require, rule_of
 
@@ -24,17 +24,6 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 @pytest.fixture
 def app(tmp_path: Path) -> Any:
     return create_app(resolve_settings(home=tmp_path / "home"))
-
-
-def _all_routes(routes: Any) -> list[Any]:
-    """Routes with included routers flattened (FastAPI keeps an included router as one entry)."""
-    flat = []
-    for route in routes:
-        if isinstance(route, RouteIndex):
-            continue  # an index of the routes below, not a route of its own
-        inner = getattr(route, "original_router", None)
-        flat.extend(_all_routes(inner.routes) if inner is not None else [route])
-    return flat
 
 
 def _rules(dependant: Any) -> list[str]:
@@ -49,7 +38,7 @@ def _rules(dependant: Any) -> list[str]:
 
 def test_every_route_declares_one_access_rule(app: Any) -> None:
     missing, doubled = [], []
-    routes = _all_routes(app.routes)
+    routes = all_routes(app.routes)
     assert len(routes) > 100  # the native and the MLflow APIs are both there
     for route in routes:
         if not isinstance(route, APIRoute):
@@ -81,7 +70,7 @@ GATEWAY_CALLS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
 def test_writes_need_more_than_viewer(app: Any) -> None:
     """A route that changes state (POST/PUT/PATCH/DELETE) never admits a bare viewer."""
     lax = []
-    for route in _all_routes(app.routes):
+    for route in all_routes(app.routes):
         if isinstance(route, APIRoute) and (route.methods or set()) & WRITES:
             rules = _rules(route.dependant)
             # MLflow's client sends some reads as POST (searches, latest versions): the only
@@ -110,7 +99,7 @@ MLFLOW_TRACE_DELETE = "/traces/delete-traces"
 def test_deleting_traces_needs_an_admin_on_every_route(app: Any) -> None:
     found = [
         (route.path, set(_rules(route.dependant)))
-        for route in _all_routes(app.routes)
+        for route in all_routes(app.routes)
         if isinstance(route, APIRoute)
         and (route.path == NATIVE_TRACE_DELETE or route.path.endswith(MLFLOW_TRACE_DELETE))
     ]

@@ -199,6 +199,18 @@ def create_app(
         message = f"the database refused a value of this request ({reason}); correct it and retry"
         return await loopwright_error(request, InvalidInput(message))
 
+    @app.exception_handler(OverflowError)
+    async def overflowed(request: Request, exc: OverflowError) -> Response:
+        """SQLite's twin of PostgreSQL's out-of-range DataError: sqlite3 cannot bind an int past
+        64 bits. The bounds at the API's edge (tests/server/test_integer_bounds.py) keep such
+        numbers out; this keeps one they miss a 400, as PostgreSQL's driver makes it. Any other
+        overflow is a fault of ours."""
+        if "SQLite INTEGER" not in str(exc):
+            return await unexpected(request, exc)
+        _logger.warning("%s %s: a number past 64 bits: %s", request.method, request.url.path, exc)
+        message = "a number of this request does not fit in 64 bits; correct it and retry"
+        return await loopwright_error(request, InvalidInput(message))
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         _logger.exception("unhandled error on %s %s", request.method, request.url.path)

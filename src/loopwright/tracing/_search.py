@@ -17,6 +17,7 @@ from ..errors import InvalidInput
 from ..store import schema as t
 from ..store.filters import Comparison, Entity, Field, Filter, Kind, Schema, parse, parse_order_by
 from ..store.filters.sql import KeyValues, SqlTarget, compare, where
+from ..store.limits import check_int64
 
 __all__ = ["TRACE_COLUMNS", "count_rows", "search_ids", "search_rows"]
 
@@ -132,9 +133,9 @@ def search_ids(
     for text in filters:
         terms += _terms(text, conn.dialect.name)
     if start_ms is not None:
-        terms.append(_c.request_time >= start_ms)
+        terms.append(_c.request_time >= check_int64("start_time_ms", start_ms))
     if end_ms is not None:
-        terms.append(_c.request_time < end_ms)
+        terms.append(_c.request_time < check_int64("end_time_ms", end_ms))
     return sa.and_(sa.true(), *terms)
 
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from ..errors import InvalidInput, NotFound
 from ..store import schema as t
 from ..store.audit import append_event
+from ..store.limits import check_int64
 from . import _rows
 from ._assessments import AssessmentStore
 from ._search import count_rows, search_ids, search_rows
@@ -408,7 +409,7 @@ class TracingService(AssessmentStore):
         if experiment_id is not None:
             where.append(c.experiment_id == experiment_id)
         if older_than_ms is not None:
-            where.append(c.request_time < older_than_ms)
+            where.append(c.request_time < check_int64("older_than_ms", older_than_ms))
         if not where:
             raise InvalidInput("delete needs trace_ids, experiment_id or older_than_ms")
         with self._store.db.write() as conn:

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
+from ...store import limits
 from .._state import ServerState
 from ..auth import Identity, require_async
 
@@ -25,12 +26,17 @@ __all__ = [
     "Approver",
     "Editor",
     "State",
+    "VersionNumber",
     "Viewer",
     "cancel_on_disconnect",
     "get_state",
 ]
 
 PREFIX = "/api/v1"
+
+# A version in a path: versions are INTEGER columns, so a larger number is refused here (400)
+# rather than handed to the database driver, which cannot bind it.
+VersionNumber = Annotated[int, Path(le=limits.INT32_MAX)]
 
 
 async def get_state(request: Request) -> ServerState:

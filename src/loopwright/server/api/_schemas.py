@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ...store import limits
 
@@ -93,6 +93,23 @@ class IdentityOut(Out):
 # Lengths and ranges come from store/limits.py, as the services check them: the same body is
 # refused (400) here as the embedded API refuses the same call.
 Int64 = Annotated[int, Field(ge=limits.INT64_MIN, le=limits.INT64_MAX)]
+# An int the store keeps in an INTEGER column (versions, revisions, counts, offsets).
+Int32 = Annotated[int, Field(ge=-limits.INT32_MAX - 1, le=limits.INT32_MAX)]
+
+
+def _near_float(value: object) -> object:
+    """An int past 64 bits as the float it is near: sqlite3 binds a Python int as a 64-bit
+    INTEGER whatever the column, and refuses a larger one with an OverflowError."""
+    if type(value) is int and not limits.INT64_MIN <= value <= limits.INT64_MAX:
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"{str(value)[:20]}... is not a finite number") from None
+    return value
+
+
+# A number: a float, or an int kept as one while it fits in 64 bits.
+Number = Annotated[float | Int64, BeforeValidator(_near_float)]
 
 
 class ExperimentIn(Body):
@@ -281,7 +298,7 @@ class VersionIn(Body):
 
 
 class AliasIn(Body):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=limits.INT32_MAX)
     comment: str | None = None
 
 
@@ -434,7 +451,7 @@ class FileEntryOut(Out):
 
 class FileEntryIn(Body):
     path: str = Field(min_length=1, max_length=4096)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=limits.INT64_MAX)
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 

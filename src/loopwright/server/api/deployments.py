@@ -15,7 +15,7 @@ from pydantic import Field
 from ...serving.entities import Variant
 from ...store import limits
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import Body, Out
+from ._schemas import Body, Number, Out
 
 __all__ = ["router"]
 
@@ -25,7 +25,7 @@ router = APIRouter(prefix=PREFIX, tags=["deployments"])
 class VariantIn(Body):
     name: str = Field(min_length=1, max_length=64)
     model_uri: str = Field(min_length=1, max_length=1000)
-    weight: float | int
+    weight: Number
     role: Literal["live", "shadow"] = "live"
 
 
@@ -39,11 +39,11 @@ class TrafficIn(Body):
     variants: list[VariantIn] = Field(max_length=100)
     strategy: Literal["primary", "canary", "ab"] | None = None
     sticky_header: str | None = Field(default=None, max_length=100)
-    expect_revision: int | None = Field(default=None, ge=1)
+    expect_revision: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
 
 
 class RollbackIn(Body):
-    to_revision: int | None = Field(default=None, ge=1)
+    to_revision: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
 
 
 class HeartbeatIn(Body):

@@ -18,7 +18,7 @@ from pydantic import Field
 from ...store import limits
 from ...store.home import acting_as
 from ._deps import PREFIX, Approver, Editor, State, Viewer
-from ._schemas import Body, Out
+from ._schemas import Body, Number, Out
 
 if TYPE_CHECKING:
     from ...evaluation.service import EvaluationService
@@ -93,7 +93,7 @@ class AgreementIn(Body):
     scorer_version_id: str = Field(min_length=1, max_length=64)
     dataset_version_id: str = Field(min_length=1, max_length=64)
     label: str = Field(min_length=1, max_length=250)
-    metrics: dict[str, float | int | str | None] = Field(max_length=50)
+    metrics: dict[str, Number | str | None] = Field(max_length=50)
 
 
 class EvaluationRunIn(Body):

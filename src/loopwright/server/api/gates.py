@@ -14,7 +14,7 @@ from pydantic import Field
 
 from ...store import limits
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import Body, Out
+from ._schemas import Body, Number, Out
 
 if TYPE_CHECKING:
     from ...governance.tokens import Identity
@@ -30,7 +30,7 @@ _MAX_VERSION = limits.INT32_MAX  # versions are INTEGER columns
 
 class OutcomeIn(Body):
     rule: str = Field(min_length=1, max_length=400)
-    value: float | int | None = Field(allow_inf_nan=False)
+    value: Number | None = Field(allow_inf_nan=False)
     passed: bool
     detail: str = Field(default="", max_length=10_000)
 

@@ -36,7 +36,7 @@ class RouteIn(Body):
 
 class RouteUpdateIn(Body):
     config: dict[str, Any]
-    expect_revision: int | None = Field(default=None, ge=1)
+    expect_revision: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
 
 
 class SecretIn(Body):

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ...store import limits
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import Body, Out
+from ._schemas import Body, Int64, Number, Out
 from .monitoring import MonitorOut, MonitorRunOut
 
 if TYPE_CHECKING:
@@ -58,19 +58,19 @@ class TraceMonitorIn(Body):
     name: Name
     traces: SelectionIn
     scorers: list[Short] = Field(min_length=1, max_length=20)
-    sample_rate: float | int = Field(default=1.0, allow_inf_nan=False)
+    sample_rate: Number = Field(default=1.0, allow_inf_nan=False)
     baseline: Short = "approved"
     window_s: float | int = Field(default=3600, gt=0, le=_MAX_SPAN_S, allow_inf_nan=False)
     every_s: float | int | None = Field(default=None, gt=0, le=_MAX_SPAN_S, allow_inf_nan=False)
     tests: list[Annotated[str, Field(max_length=100)]] = Field(default=[], max_length=100)
-    thresholds: dict[str, float | int] = Field(default={}, max_length=1000)
+    thresholds: dict[str, Number] = Field(default={}, max_length=1000)
     alerts: list[Annotated[str, Field(max_length=400)]] = Field(default=[], max_length=1000)
     actions: list[ActionIn] = Field(default=[], max_length=10)
     webhook: str | None = Field(default=None, max_length=2000)
     webhook_format: Literal["json", "slack"] = "json"
     description: str | None = Field(default=None, max_length=10_000)
-    max_scored_per_pass: int = 200
-    max_window_traces: int = 20_000
+    max_scored_per_pass: Int64 = 200
+    max_window_traces: Int64 = 20_000
 
 
 class TraceRunIn(Body):

@@ -47,7 +47,7 @@ class LoopIn(Body):
     canary_window_ms: int = Field(default=3_600_000, ge=1, le=30 * _DAY_MS)
     metric: str | None = Field(default=None, max_length=100)
     margin: float = 0.01
-    min_samples: int = 100
+    min_samples: int = Field(default=100, ge=0, le=limits.INT64_MAX)
     max_error_rate: float = 0.05
     max_compare_ms: int = Field(default=_DAY_MS, ge=1, le=30 * _DAY_MS)
     require_approval: bool = True

@@ -19,7 +19,7 @@ from pydantic import Field
 from ...errors import InvalidInput, LimitExceeded
 from ...store import limits
 from ._deps import PREFIX, Editor, State, Viewer
-from ._schemas import Body, Out
+from ._schemas import Body, Number, Out
 
 if TYPE_CHECKING:
     from ...governance.tokens import Identity
@@ -36,7 +36,7 @@ _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first
 _MAX_SPAN_S = 10**12  # far past any sensible window; the service sets the real bound
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-Label = bool | int | float | str
+Label = bool | Number | str
 Name = Annotated[str, Field(min_length=1, max_length=limits.MONITOR_NAME)]
 ListItem = Annotated[str, Field(min_length=1, max_length=limits.KEY)]
 
@@ -52,7 +52,7 @@ class MonitorIn(Body):
     every_s: float | int | None = Field(default=None, gt=0, le=_MAX_SPAN_S, allow_inf_nan=False)
     tests: list[ListItem] = Field(default=[], max_length=100)
     columns: list[ListItem] = Field(default=[], max_length=10_000)
-    thresholds: dict[str, float | int] = Field(default={}, max_length=10_000)
+    thresholds: dict[str, Number] = Field(default={}, max_length=10_000)
     alerts: list[Annotated[str, Field(max_length=400)]] = Field(default=[], max_length=1000)
     webhook: str | None = Field(default=None, max_length=2000)
     webhook_format: Literal["json", "slack"] = "json"

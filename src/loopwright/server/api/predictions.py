@@ -93,7 +93,7 @@ def read_log(
     since: datetime | None = None,
     until: datetime | None = None,
     columns: Annotated[list[str] | None, Query(max_length=10_000)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=limits.INT64_MAX)] = None,
 ) -> StreamingResponse:
     """Rows with ``since <= timestamp < until`` (ISO 8601; without a zone: UTC), oldest first:
     the newest ``limit`` of them, the ``columns`` given (repeat the parameter) or all."""

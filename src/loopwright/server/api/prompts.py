@@ -16,7 +16,7 @@ from pydantic import Field
 from ..._numbers import is_number
 from ...registry.entities import ApprovalPolicy, ApprovalRule
 from ...store import limits
-from ._deps import PREFIX, Admin, Approver, Editor, State, Viewer
+from ._deps import PREFIX, Admin, Approver, Editor, State, VersionNumber, Viewer
 from ._schemas import (
     ApprovalPolicyOut,
     ApprovalRequestOut,
@@ -226,13 +226,15 @@ def resolve(name: str, ref: str, state: State, caller: Viewer) -> PromptVersionO
 
 @router.put("/prompts/{name}/versions/{version}/tags/{key}", status_code=204)
 def set_version_tag(
-    name: str, version: int, key: str, body: TagValueIn, state: State, caller: Editor
+    name: str, version: VersionNumber, key: str, body: TagValueIn, state: State, caller: Editor
 ) -> None:
     _service(state, caller).set_version_tag(name, version, key, body.value)
 
 
 @router.delete("/prompts/{name}/versions/{version}/tags/{key}", status_code=204)
-def delete_version_tag(name: str, version: int, key: str, state: State, caller: Editor) -> None:
+def delete_version_tag(
+    name: str, version: VersionNumber, key: str, state: State, caller: Editor
+) -> None:
     _service(state, caller).delete_version_tag(name, version, key)
 
 

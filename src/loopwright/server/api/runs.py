@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
+from ...store import limits
 from ...store.home import acting_as
 from ...tracking.entities import Metric, RunStatus
 from .._hot import run_hot
@@ -40,7 +41,7 @@ class RunUpdateIn(Body):
     """What ``update_run`` may change; fields left out (null) stay as they are."""
 
     status: Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"] | None = None
-    end_time: int | None = Field(default=None, ge=0)
+    end_time: int | None = Field(default=None, ge=0, le=limits.INT64_MAX)
     name: str | None = Field(default=None, min_length=1)
 
 

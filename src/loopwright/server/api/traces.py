@@ -66,7 +66,7 @@ class LinkIn(Body):
 class DeleteIn(Body):
     trace_ids: list[str] | None = Field(default=None, max_length=10_000)
     experiment_id: str | None = Field(default=None, max_length=64)
-    older_than_ms: int | None = Field(default=None, ge=0)
+    older_than_ms: int | None = Field(default=None, ge=0, le=limits.INT64_MAX)
 
 
 class AssessmentIn(Body):

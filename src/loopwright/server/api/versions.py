@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from ...errors import Conflict, NotFound
 from ...paths import normalize_relpath
-from ._deps import PREFIX, Editor, State, Viewer
+from ._deps import PREFIX, Editor, State, VersionNumber, Viewer
 from ._schemas import (
     ChangeOut,
     DescriptionIn,
@@ -69,13 +69,13 @@ def resolve(name: str, ref: str, state: State, caller: Viewer) -> ModelVersionOu
 
 
 @router.get("/models/{name}/versions/{version}")
-def get_version(name: str, version: int, state: State, caller: Viewer) -> ModelVersionOut:
+def get_version(name: str, version: VersionNumber, state: State, caller: Viewer) -> ModelVersionOut:
     return ModelVersionOut.of(state.registry(caller).get_version(name, version))
 
 
 @router.post("/models/{name}/versions/{version}/pin")
 def pin_source(
-    name: str, version: int, body: PinIn, state: State, caller: Editor
+    name: str, version: VersionNumber, body: PinIn, state: State, caller: Editor
 ) -> ModelVersionOut:
     """Store and verify an external version's files, fetched from its source on this server."""
     pinned = state.registry(caller)._pin_stored_source(name, version, trusted=body.trusted)
@@ -84,21 +84,23 @@ def pin_source(
 
 @router.patch("/models/{name}/versions/{version}")
 def update_version(
-    name: str, version: int, body: DescriptionIn, state: State, caller: Editor
+    name: str, version: VersionNumber, body: DescriptionIn, state: State, caller: Editor
 ) -> ModelVersionOut:
     updated = state.registry(caller).update_version(name, version, description=body.description)
     return ModelVersionOut.of(updated)
 
 
 @router.delete("/models/{name}/versions/{version}")
-def delete_version(name: str, version: int, state: State, caller: Editor) -> ModelVersionOut:
+def delete_version(
+    name: str, version: VersionNumber, state: State, caller: Editor
+) -> ModelVersionOut:
     """Mark the version DELETED (kept for history, no longer loadable)."""
     return ModelVersionOut.of(state.registry(caller).delete_version(name, version))
 
 
 @router.put("/models/{name}/versions/{version}/tags/{key:path}")
 def set_version_tag(
-    name: str, version: int, key: str, body: TagIn, state: State, caller: Editor
+    name: str, version: VersionNumber, key: str, body: TagIn, state: State, caller: Editor
 ) -> ModelVersionOut:
     tagged = state.registry(caller).set_version_tag(name, version, key, body.value)
     return ModelVersionOut.of(tagged)
@@ -106,14 +108,19 @@ def set_version_tag(
 
 @router.delete("/models/{name}/versions/{version}/tags/{key:path}")
 def delete_version_tag(
-    name: str, version: int, key: str, state: State, caller: Editor
+    name: str, version: VersionNumber, key: str, state: State, caller: Editor
 ) -> ModelVersionOut:
     return ModelVersionOut.of(state.registry(caller).delete_version_tag(name, version, key))
 
 
 @router.post("/models/{name}/versions/{version}/stage", responses={202: {"model": ChangeOut}})
 def transition_stage(
-    name: str, version: int, body: StageIn, response: Response, state: State, caller: Editor
+    name: str,
+    version: VersionNumber,
+    body: StageIn,
+    response: Response,
+    state: State,
+    caller: Editor,
 ) -> ChangeOut:
     """Move the version to a stage, or open an approval request if the policy protects it."""
     result = state.registry(caller).transition_stage(
@@ -123,7 +130,9 @@ def transition_stage(
 
 
 @router.get("/models/{name}/versions/{version}/files")
-def package_files(name: str, version: int, state: State, caller: Viewer) -> list[PackageFileOut]:
+def package_files(
+    name: str, version: VersionNumber, state: State, caller: Viewer
+) -> list[PackageFileOut]:
     """Every file of the version's package (the manifest first among them, by path)."""
     registry = state.registry(caller)
     found = registry.package_files(registry.get_version(name, version))
@@ -132,7 +141,7 @@ def package_files(name: str, version: int, state: State, caller: Viewer) -> list
 
 @router.get("/models/{name}/versions/{version}/files/{path:path}", responses=BINARY_RESPONSE)
 def download_package_file(
-    name: str, version: int, path: str, state: State, caller: Viewer
+    name: str, version: VersionNumber, path: str, state: State, caller: Viewer
 ) -> StreamingResponse:
     """One file of the version's package, streamed (deleted versions cannot be downloaded)."""
     registry = state.registry(caller)

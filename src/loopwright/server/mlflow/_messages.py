@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from ..._numbers import is_number
 from ...errors import InvalidInput
 from ...tracking.entities import RunStatus
+from ..api import _schemas
 from .errors import missing_value
 
 __all__ = [
@@ -51,7 +52,9 @@ def view_type(value: str | int | None) -> str:
 
 # Every string: no NUL (PostgreSQL cannot store it); every int64: within BIGINT.
 Str = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Int64 = _schemas.Int64
+# A proto enum sent as its number: an int32.
+Enum32 = _schemas.Int32
 MAX_SEARCH_RUNS = 50000  # MLflow's cap on runs/search's max_results
 
 

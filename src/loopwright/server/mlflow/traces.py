@@ -22,6 +22,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import Field
 
 from ...errors import InvalidInput
+from ...store import limits
 from ...store.home import acting_as
 from ...tracing.entities import TraceLinks
 from .._routing import PrefixRouter
@@ -30,7 +31,7 @@ from ..auth import public
 from . import traces_convert as convert
 from . import traces_v2
 from ._common import MlflowRoute, reply
-from ._messages import Message
+from ._messages import Enum32, Int64, Message
 from ._uris import experiment_id_in
 from .traces_v2 import StartTraceV2
 
@@ -90,8 +91,11 @@ class LinkRunIn(Message):
 
 class DeleteIn(Message):
     experiment_id: str
-    max_timestamp_millis: int | None = None
-    max_traces: int | None = Field(default=None, ge=1)
+    # Deleted: the traces at or before it (older than it + 1 ms, which must fit in 64 bits).
+    max_timestamp_millis: int | None = Field(
+        default=None, ge=limits.INT64_MIN, le=limits.INT64_MAX - 1
+    )
+    max_traces: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
     request_ids: list[str] | None = Field(default=None, max_length=10_000)
 
 
@@ -200,14 +204,14 @@ def filter_correlation(body: CorrelationIn, state: State, _: Viewer) -> Response
 
 class MetricsIn(Message):
     experiment_ids: list[str] = Field(default_factory=list, max_length=100)
-    view_type: str | int = "TRACES"
+    view_type: str | Enum32 = "TRACES"
     metric_name: str = Field(max_length=100)
     aggregations: list[dict[str, Any]] = Field(min_length=1, max_length=20)
     dimensions: list[str] = Field(default_factory=list, max_length=5)
     filters: list[str] = Field(default_factory=list, max_length=20)
-    time_interval_seconds: int | None = None
-    start_time_ms: int | None = None
-    end_time_ms: int | None = None
+    time_interval_seconds: Int64 | None = None
+    start_time_ms: Int64 | None = None
+    end_time_ms: Int64 | None = None
 
 
 _AGGREGATION_NAMES = {1: "COUNT", 2: "SUM", 3: "AVG", 4: "PERCENTILE", 5: "MIN", 6: "MAX"}

@@ -18,7 +18,7 @@ from ...store.home import acting_as
 from ..api._deps import Editor, State, Viewer
 from . import traces_convert as convert
 from ._common import MlflowRoute, reply
-from ._messages import Int64, Message
+from ._messages import Enum32, Int64, Message
 from ._uris import experiment_id_in
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class StartTraceV2(Message):
 
 class EndTraceV2(Message):
     timestamp_ms: Int64 | None = None
-    status: str | int | None = None
+    status: str | Enum32 | None = None
     request_metadata: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
     tags: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
 

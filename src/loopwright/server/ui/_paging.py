@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Query
 
 from ..._numbers import is_number
 from ...errors import InvalidInput
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Paging", "newest_only", "paging"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MAX_OFFSET", "Offset", "Paging", "newest_only", "paging"]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OFFSET = 10**12  # past every list's length, and well inside SQL's 64-bit OFFSET
+# ``?offset=`` taken by FastAPI (the pages that keep their query parameters typed).
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def _count(name: str, text: str | None, default: int, low: int, high: int) -> in
 def paging(offset: str | None, limit: str | None) -> Paging:
     """``offset`` (0 or more) and ``limit`` (1 to :data:`MAX_LIMIT`, default 50)."""
     return Paging(
-        offset=_count("offset", offset, 0, 0, 10**12),
+        offset=_count("offset", offset, 0, 0, MAX_OFFSET),
         limit=_count("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
 

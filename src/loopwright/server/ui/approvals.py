@@ -30,6 +30,7 @@ from ..api._deps import Approver, State, Viewer
 from ..auth import UI_PREFIX
 from ..errors import status_for
 from ._page import csrf_checked, form_fields, redirect, render
+from ._paging import Offset
 
 if TYPE_CHECKING:
     from ...registry.entities import ApprovalRequest
@@ -64,7 +65,7 @@ def approvals(
     state: State,
     caller: Viewer,
     status: Status = "pending",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> Response:
     """Requests with ``status`` (``any``: all), newest first."""

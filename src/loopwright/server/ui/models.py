@@ -23,9 +23,10 @@ from fastapi.responses import Response
 from ...errors import InvalidInput
 from ...registry._queries import load_versions, model_row
 from ...store import schema as t
-from ..api._deps import State, Viewer
+from ..api._deps import State, VersionNumber, Viewer
 from ..auth import UI_PREFIX
 from ._page import render, secure
+from ._paging import Offset
 from ._services import caller_client
 from .approvals import notice_of, this_page
 
@@ -41,7 +42,6 @@ PAGE = 50
 MAX_PAGE = 500
 GATE_RESULTS = 20  # a version's newest gate results on its page
 
-Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
@@ -115,7 +115,9 @@ def model(
 
 
 @router.get("/models/{name}/versions/{version}")
-def version(request: Request, name: str, version: int, state: State, caller: Viewer) -> Response:
+def version(
+    request: Request, name: str, version: VersionNumber, state: State, caller: Viewer
+) -> Response:
     """One version: details, signature, gate results and its model card."""
     from ...loop._gate_records import GateService
     from ...registry.reports import model_card
@@ -137,7 +139,9 @@ def version(request: Request, name: str, version: int, state: State, caller: Vie
 
 
 @router.get("/models/{name}/versions/{version}/sbom.json")
-def sbom(request: Request, name: str, version: int, state: State, caller: Viewer) -> Response:
+def sbom(
+    request: Request, name: str, version: VersionNumber, state: State, caller: Viewer
+) -> Response:
     """The version's CycloneDX ML-BOM as a download: the document ``loopwright models sbom``
     writes (built by the same functions, with the card)."""
     from ...registry.reports import model_card, model_sbom

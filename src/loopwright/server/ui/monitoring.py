@@ -24,6 +24,7 @@ from ...store import schema as t
 from ..api._deps import State, Viewer
 from ..auth import UI_PREFIX
 from ._page import render
+from ._paging import Offset
 
 if TYPE_CHECKING:
     from ...governance.tokens import Identity
@@ -94,7 +95,7 @@ def monitor(
     state: State,
     caller: Viewer,
     test: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_ALERTS)] = ALERTS,
 ) -> Response:
     """A monitor's drift, report, performance and runs, and a page of its alerts."""
