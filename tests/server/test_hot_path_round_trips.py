@@ -145,3 +145,96 @@ def test_connections_go_back_to_the_pool_as_they_came(database: Database) -> Non
     with database.write() as conn:  # a transaction of the ordinary kind still rolls back
         conn.exec_driver_sql("INSERT INTO t VALUES (7)")
     assert read_all(database, [("SELECT x FROM t", [])])[0] == [(7,)]
+
+
+# Values each way of sending must store and return exactly: floats PostgreSQL would read as a
+# numeric if quoted bare (-0.0 would lose its sign), the special floats, the ends of BIGINT, and
+# text that quoting must escape.
+TRICKY = [
+    (1, -0.0, "it's"),
+    (2, float("nan"), "back\\slash"),
+    (3, float("inf"), "%s ? $1"),
+    (4, float("-inf"), "ünï € \n"),
+    (5, 1e308, "E'x'"),
+    (6, 5e-324, '"q";'),
+    (7, 0.1, ""),
+    (8, 2.0**53 + 1, None),
+    (9, None, "--"),
+]
+BIG = [(2**63 - 1,), (-(2**63),)]
+
+
+WAYS = ["single", "quoted", "pipeline"]
+
+
+def _send(database: Database, way: str, queries: list[tuple[str, list[Any]]]) -> list[int]:
+    """``write_all`` made to take ``way``: one statement at a time, several with scalar values
+    (one quoted simple query), or several past the quoting limit (the pipeline)."""
+    from loopwright.tracking import _round_trip
+
+    if way == "single":
+        return [write_all(database, [query])[0] for query in queries]
+    if way == "pipeline":
+        padding = ("SELECT 1 WHERE ? IS NOT NULL", [1])
+        filler = [padding] * (_round_trip._MAX_QUOTED + 1)  # past the limit: bound by the server
+        return write_all(database, [*queries, *filler])[: len(queries)]
+    return write_all(database, queries)
+
+
+@pytest.fixture
+def values_table(pg_uri: str) -> Any:
+    """Tables on PostgreSQL, the one backend with ways to choose between (SQLite runs each
+    statement in a transaction of the ordinary kind; it keeps neither NaN nor -0.0)."""
+    db = Database.open(pg_uri)
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x BIGINT PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE v (id BIGINT PRIMARY KEY, f DOUBLE PRECISION, s TEXT)")
+    yield db
+    db.dispose()
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_each_way_stores_and_returns_values_exactly(values_table: Database, way: str) -> None:
+    import math
+
+    inserts = [("INSERT INTO v VALUES (?, ?, ?)", list(row)) for row in TRICKY]
+    assert _send(values_table, way, inserts) == [1] * len(TRICKY)
+    big = [("INSERT INTO t VALUES (?)", list(row)) for row in BIG]
+    assert _send(values_table, way, big) == [1, 1]
+    back = read_all(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0]
+    for (_, sent, text), (_, got, stored) in zip(TRICKY, back, strict=True):
+        assert stored == text
+        if sent is None or got is None:
+            assert sent is got, (sent, got)
+        elif math.isnan(sent):
+            assert math.isnan(got)
+        else:
+            assert got == sent and math.copysign(1, got) == math.copysign(1, sent), (sent, got)
+    # Reads with the same values as conditions find the rows (each way reads as it writes).
+    found = read_all(
+        values_table,
+        [
+            ("SELECT id FROM v WHERE f = ? AND s = ?", [0.1, ""]),
+            ("SELECT id FROM v WHERE s = ?", ["%s ? $1"]),
+            ("SELECT x FROM t WHERE x = ? OR x = ? ORDER BY x", [-(2**63), 2**63 - 1]),
+        ],
+    )
+    assert found == [[(7,)], [(3,)], [(-(2**63),), (2**63 - 1,)]]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_each_way_is_one_transaction_and_refuses_what_postgres_refuses(
+    values_table: Database, way: str
+) -> None:
+    row = "INSERT INTO v VALUES (?, ?, ?)"
+    repeated: list[tuple[str, list[Any]]] = (
+        [("INSERT INTO t VALUES (?), (?)", [5, 5])]
+        if way == "single"
+        else [(row, [10, 1.0, "a"]), ("INSERT INTO t VALUES (?)", [5]), (row, [10, 2.0, "b"])]
+    )
+    with pytest.raises(sa.exc.IntegrityError):  # the last repeats a key: none of them stays
+        _send(values_table, way, repeated)
+    with pytest.raises((sa.exc.DBAPIError, ValueError)):  # NUL: the driver refuses, nothing sent
+        _send(values_table, way, [("INSERT INTO v VALUES (?, ?, ?)", [12, 1.0, "a\x00b"])] * 2)
+    assert read_all(values_table, [("SELECT count(*) FROM v", [])])[0] == [(0,)]
+    assert read_all(values_table, [("SELECT count(*) FROM t", [])])[0] == [(0,)]

@@ -11,11 +11,23 @@ What this keeps of a ``BEGIN`` … ``COMMIT`` block: writes are atomic and durab
 returns (the commit's acknowledgement is what ends the round trip). Reads see what they would
 in one: PostgreSQL's default isolation, read committed, gives each statement its own snapshot
 either way. On SQLite (no network) the statements run in one transaction of the ordinary kind.
+
+How they go out depends on their values (each way one round trip, one implicit transaction):
+
+- one statement: as it is, on the connection in autocommit: the pipeline's bookkeeping would
+  only add to it (~40 µs of this process's CPU a request);
+- a few statements whose values are all NULL, booleans, ints, floats or text: as one simple
+  query (``a; b; c``) with the values quoted by psycopg's client-side binding, floats as typed
+  ``float8`` literals (so ``-0.0``, ``NaN`` and 17 digits come back as sent). PostgreSQL runs
+  the statements of one simple query as one transaction. This costs about half the CPU of the
+  pipeline (runs/get's five reads: ~0.16 ms instead of ~0.31 ms);
+- anything else (bytes, arrays, many values): the pipeline, the values bound by the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +49,7 @@ def read_all(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
         with db.read() as conn:  # inside ``one_read``: that block's transaction
             return [statements.fetch(conn, sql, values) for sql, values in queries]
     with db.engine.connect() as conn:
-        return _pipelined(conn, queries, rows=True)
+        return _one_trip(conn, queries, rows=True)
 
 
 def write_all(db: Database, queries: Sequence[Query]) -> list[int]:
@@ -47,7 +59,7 @@ def write_all(db: Database, queries: Sequence[Query]) -> list[int]:
         with db.write() as conn:
             return [statements.execute(conn, sql, values) for sql, values in queries]
     with db.engine.connect() as conn:
-        return _pipelined(conn, queries, rows=False)
+        return _one_trip(conn, queries, rows=False)
 
 
 def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
@@ -56,29 +68,37 @@ def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
         with db.write() as conn:
             return [statements.fetch(conn, sql, values) for sql, values in queries]
     with db.engine.connect() as conn:
-        return _pipelined(conn, queries, rows=True)
+        return _one_trip(conn, queries, rows=True)
 
 
-def _pipelined(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> list[Any]:
+# Past this many values a simple query's text grows large to quote: the pipeline binds them.
+_MAX_QUOTED = 200
+_QUOTABLE = frozenset({type(None), bool, int, float, str})
+
+
+def _one_trip(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> list[Any]:
     driver: Any = conn.connection.dbapi_connection
     assert driver is not None  # a fresh checkout holds its driver's connection
     error = conn.dialect.loaded_dbapi.Error
     cursors: list[Any] = []
-    driver.autocommit = True  # no BEGIN: the Sync closes the implicit transaction
+    driver.autocommit = True  # no BEGIN: the statement, or the Sync, ends the transaction
     try:
-        # Nothing is fetched inside the block: leaving it sends the Sync and reads every
-        # result, the one round trip (a fetch inside would be a round trip of its own).
-        with driver.pipeline():
-            try:
-                for sql, values in queries:
-                    cursors.append(driver.cursor())
-                    cursors[-1].execute(statements._for_psycopg(sql), tuple(values))
-            except BaseException as exc:
-                # Refused before all were sent (a value the driver cannot adapt, say): close
-                # the connection, so no Sync commits the statements already sent.
-                conn.invalidate(exc)
-                raise
-        return [c.fetchall() if rows else c.rowcount for c in cursors]
+        if len(queries) == 1:
+            sql, values = queries[0]
+            cursors.append(driver.cursor())
+            cursors[0].execute(statements._for_psycopg(sql), tuple(values))
+            return [cursors[0].fetchall() if rows else cursors[0].rowcount]
+        values = [value for _, row in queries for value in row]
+        if len(values) <= _MAX_QUOTED and all(type(v) in _QUOTABLE for v in values):
+            cursors.append(_quoting_cursor(driver))
+            text = ";\n".join(statements._for_psycopg(sql) for sql, _ in queries)
+            cursors[0].execute(text, values)
+            found = []
+            for _ in queries:
+                found.append(cursors[0].fetchall() if rows else cursors[0].rowcount)
+                cursors[0].nextset()
+            return found
+        return _pipelined(driver, conn, cursors, queries, rows=rows)
     except error as exc:
         # As statements does: SQLAlchemy's exception classes, a lost connection invalidated.
         text = "; ".join(sql for sql, _ in queries)
@@ -90,3 +110,46 @@ def _pipelined(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> 
         # As the pool hands connections out; a broken one (which refuses) is discarded anyway.
         with contextlib.suppress(error):
             driver.autocommit = False
+
+
+def _pipelined(
+    driver: Any, conn: sa.Connection, cursors: list[Any], queries: Sequence[Query], *, rows: bool
+) -> list[Any]:
+    # Nothing is fetched inside the block: leaving it sends the Sync and reads every result,
+    # the one round trip (a fetch inside would be a round trip of its own).
+    with driver.pipeline():
+        try:
+            for sql, values in queries:
+                cursors.append(driver.cursor())
+                cursors[-1].execute(statements._for_psycopg(sql), tuple(values))
+        except BaseException as exc:
+            # Refused before all were sent (a value the driver cannot adapt, say): close the
+            # connection, so no Sync commits the statements already sent.
+            conn.invalidate(exc)
+            raise
+    return [c.fetchall() if rows else c.rowcount for c in cursors]
+
+
+def _quoting_cursor(driver: Any) -> Any:
+    """A client-side-binding cursor that quotes a float as a ``float8`` literal (psycopg's own
+    writes ``1.5``, which PostgreSQL reads as a numeric: ``-0.0`` would lose its sign)."""
+    import psycopg
+
+    cursor = psycopg.ClientCursor(driver)
+    cursor.adapters.register_dumper(float, _float8_literal())
+    return cursor
+
+
+@functools.cache
+def _float8_literal() -> type:
+    from psycopg.types.numeric import FloatDumper
+
+    special = {"nan": b"'NaN'::float8", "inf": b"'Infinity'::float8"}
+    special["-inf"] = b"'-Infinity'::float8"
+
+    class Float8Literal(FloatDumper):
+        def quote(self, obj: Any) -> bytes:
+            text = repr(float(obj))
+            return special.get(text) or b"'" + text.encode() + b"'::float8"
+
+    return Float8Literal
