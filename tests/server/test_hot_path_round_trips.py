@@ -147,9 +147,8 @@ def test_connections_go_back_to_the_pool_as_they_came(database: Database) -> Non
     assert read_all(database, [("SELECT x FROM t", [])])[0] == [(7,)]
 
 
-# Values each way of sending must store and return exactly: floats PostgreSQL would read as a
-# numeric if quoted bare (-0.0 would lose its sign), the special floats, the ends of BIGINT, and
-# text that quoting must escape.
+# Values each way of sending must store and return exactly: the special floats and -0.0, the
+# ends of BIGINT, and text that would need escaping were it ever quoted.
 TRICKY = [
     (1, -0.0, "it's"),
     (2, float("nan"), "back\\slash"),
@@ -162,29 +161,21 @@ TRICKY = [
     (9, None, "--"),
 ]
 BIG = [(2**63 - 1,), (-(2**63),)]
-
-
-WAYS = ["single", "quoted", "pipeline"]
+WAYS = ["single", "pipelined"]
 
 
 def _send(database: Database, way: str, queries: list[tuple[str, list[Any]]]) -> list[int]:
-    """``write_all`` made to take ``way``: one statement at a time, several with scalar values
-    (one quoted simple query), or several past the quoting limit (the pipeline)."""
-    from loopwright.tracking import _round_trip
-
+    """``write_all`` made to take ``way``: one statement a call (sent as it is), or all in one
+    call (the pipeline)."""
     if way == "single":
         return [write_all(database, [query])[0] for query in queries]
-    if way == "pipeline":
-        padding = ("SELECT 1 WHERE ? IS NOT NULL", [1])
-        filler = [padding] * (_round_trip._MAX_QUOTED + 1)  # past the limit: bound by the server
-        return write_all(database, [*queries, *filler])[: len(queries)]
     return write_all(database, queries)
 
 
 @pytest.fixture
 def values_table(pg_uri: str) -> Any:
-    """Tables on PostgreSQL, the one backend with ways to choose between (SQLite runs each
-    statement in a transaction of the ordinary kind; it keeps neither NaN nor -0.0)."""
+    """Tables on PostgreSQL, the one backend with two ways of sending (SQLite runs statements in
+    a transaction of the ordinary kind, and keeps neither NaN nor -0.0)."""
     db = Database.open(pg_uri)
     with db.write() as conn:
         conn.exec_driver_sql("CREATE TABLE t (x BIGINT PRIMARY KEY)")

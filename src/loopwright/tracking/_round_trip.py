@@ -12,22 +12,18 @@ returns (the commit's acknowledgement is what ends the round trip). Reads see wh
 in one: PostgreSQL's default isolation, read committed, gives each statement its own snapshot
 either way. On SQLite (no network) the statements run in one transaction of the ordinary kind.
 
-How they go out depends on their values (each way one round trip, one implicit transaction):
+A single statement goes as it is, on the connection in autocommit (one round trip either way;
+the pipeline's bookkeeping would only add ~25-40 µs of this process's CPU to it).
 
-- one statement: as it is, on the connection in autocommit: the pipeline's bookkeeping would
-  only add to it (~40 µs of this process's CPU a request);
-- a few statements whose values are all NULL, booleans, ints, floats or text: as one simple
-  query (``a; b; c``) with the values quoted by psycopg's client-side binding, floats as typed
-  ``float8`` literals (so ``-0.0``, ``NaN`` and 17 digits come back as sent). PostgreSQL runs
-  the statements of one simple query as one transaction. This costs about half the CPU of the
-  pipeline (runs/get's five reads: ~0.16 ms instead of ~0.31 ms);
-- anything else (bytes, arrays, many values): the pipeline, the values bound by the server.
+Tried and left: sending several statements as one simple query (``a; b; c``) with the values
+quoted client-side. It halves this process's CPU for runs/get's five reads, but PostgreSQL then
+parses and plans each statement every time (no prepared statements), and on a machine where the
+database shares the cores the request took as long or longer (benchmarks/server_profile.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -71,11 +67,6 @@ def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
         return _one_trip(conn, queries, rows=True)
 
 
-# Past this many values a simple query's text grows large to quote: the pipeline binds them.
-_MAX_QUOTED = 200
-_QUOTABLE = frozenset({type(None), bool, int, float, str})
-
-
 def _one_trip(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> list[Any]:
     driver: Any = conn.connection.dbapi_connection
     assert driver is not None  # a fresh checkout holds its driver's connection
@@ -88,16 +79,6 @@ def _one_trip(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> l
             cursors.append(driver.cursor())
             cursors[0].execute(statements._for_psycopg(sql), tuple(values))
             return [cursors[0].fetchall() if rows else cursors[0].rowcount]
-        values = [value for _, row in queries for value in row]
-        if len(values) <= _MAX_QUOTED and all(type(v) in _QUOTABLE for v in values):
-            cursors.append(_quoting_cursor(driver))
-            text = ";\n".join(statements._for_psycopg(sql) for sql, _ in queries)
-            cursors[0].execute(text, values)
-            found = []
-            for _ in queries:
-                found.append(cursors[0].fetchall() if rows else cursors[0].rowcount)
-                cursors[0].nextset()
-            return found
         return _pipelined(driver, conn, cursors, queries, rows=rows)
     except error as exc:
         # As statements does: SQLAlchemy's exception classes, a lost connection invalidated.
@@ -128,28 +109,3 @@ def _pipelined(
             conn.invalidate(exc)
             raise
     return [c.fetchall() if rows else c.rowcount for c in cursors]
-
-
-def _quoting_cursor(driver: Any) -> Any:
-    """A client-side-binding cursor that quotes a float as a ``float8`` literal (psycopg's own
-    writes ``1.5``, which PostgreSQL reads as a numeric: ``-0.0`` would lose its sign)."""
-    import psycopg
-
-    cursor = psycopg.ClientCursor(driver)
-    cursor.adapters.register_dumper(float, _float8_literal())
-    return cursor
-
-
-@functools.cache
-def _float8_literal() -> type:
-    from psycopg.types.numeric import FloatDumper
-
-    special = {"nan": b"'NaN'::float8", "inf": b"'Infinity'::float8"}
-    special["-inf"] = b"'-Infinity'::float8"
-
-    class Float8Literal(FloatDumper):
-        def quote(self, obj: Any) -> bytes:
-            text = repr(float(obj))
-            return special.get(text) or b"'" + text.encode() + b"'::float8"
-
-    return Float8Literal
