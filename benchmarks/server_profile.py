@@ -55,8 +55,8 @@ import time
 import typing
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -863,8 +863,10 @@ class RoundTrips:
             psycopg.Connection.commit,
             psycopg.Connection.pipeline,
             statements._run,
+            psycopg.AsyncCursor.execute,
+            psycopg.AsyncConnection.pipeline,
         )
-        execute, commit, pipeline, run = saved
+        execute, commit, pipeline, run, aexecute, apipeline = saved
 
         def counted_execute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
             conn = cursor.connection
@@ -888,6 +890,22 @@ class RoundTrips:
             finally:
                 counter.piped -= 1
 
+        # The hot requests' round trips on the event loop (store/_loop_postgres.py): autocommit.
+        async def counted_aexecute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            if not counter.piped:
+                counter.count += 1
+            return await aexecute(cursor, *args, **kwargs)
+
+        @asynccontextmanager
+        async def counted_apipeline(conn: Any) -> AsyncIterator[Any]:
+            counter.count += 1
+            counter.piped += 1
+            try:
+                async with apipeline(conn) as piped:
+                    yield piped
+            finally:
+                counter.piped -= 1
+
         def counted_run(conn: Any, *args: Any, **kwargs: Any) -> Any:
             if conn.dialect.name == "sqlite":
                 counter.count += 1
@@ -898,6 +916,8 @@ class RoundTrips:
             (psycopg.Connection, "commit", counted_commit),
             (psycopg.Connection, "pipeline", counted_pipeline),
             (statements, "_run", counted_run),
+            (psycopg.AsyncCursor, "execute", counted_aexecute),
+            (psycopg.AsyncConnection, "pipeline", counted_apipeline),
         )
         for owner, name, replacement in patched:
             setattr(owner, name, replacement)

@@ -161,15 +161,35 @@ TRICKY = [
     (9, None, "--"),
 ]
 BIG = [(2**63 - 1,), (-(2**63),)]
-WAYS = ["single", "pipelined"]
+# Each on the engine's connections, and awaited on an event loop's own (a server's hot request
+# on PostgreSQL: store/_loop_postgres.py).
+WAYS = ["single", "pipelined", "single on the loop", "pipelined on the loop"]
 
 
 def _send(database: Database, way: str, queries: list[tuple[str, list[Any]]]) -> list[int]:
     """``write_all`` made to take ``way``: one statement a call (sent as it is), or all in one
-    call (the pipeline)."""
+    call (the pipeline); from a thread, or in a nonblocking block on an event loop."""
+    if way.endswith("on the loop"):
+        sent: list[int] = on_the_loop(database, lambda: _send(database, way.split()[0], queries))
+        return sent
     if way == "single":
         return [write_all(database, [query])[0] for query in queries]
     return write_all(database, queries)
+
+
+def on_the_loop(database: Database, work: Any) -> Any:
+    """``work()`` as a server runs a hot request on PostgreSQL: in a nonblocking block, in a
+    greenlet on an event loop."""
+    import asyncio
+
+    from sqlalchemy.util.concurrency import greenlet_spawn
+
+    def block() -> Any:
+        with database.nonblocking():
+            assert database.loop_round_trips() is not None
+            return work()
+
+    return asyncio.run(greenlet_spawn(block))
 
 
 @pytest.fixture
@@ -192,7 +212,10 @@ def test_each_way_stores_and_returns_values_exactly(values_table: Database, way:
     assert _send(values_table, way, inserts) == [1] * len(TRICKY)
     big = [("INSERT INTO t VALUES (?)", list(row)) for row in BIG]
     assert _send(values_table, way, big) == [1, 1]
-    back = read_all(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0]
+    read = read_all
+    if way.endswith("on the loop"):
+        read = lambda db, queries: on_the_loop(db, lambda: read_all(db, queries))  # noqa: E731
+    back = read(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0]
     for (_, sent, text), (_, got, stored) in zip(TRICKY, back, strict=True):
         assert stored == text
         if sent is None or got is None:
@@ -202,7 +225,7 @@ def test_each_way_stores_and_returns_values_exactly(values_table: Database, way:
         else:
             assert got == sent and math.copysign(1, got) == math.copysign(1, sent), (sent, got)
     # Reads with the same values as conditions find the rows (each way reads as it writes).
-    found = read_all(
+    found = read(
         values_table,
         [
             ("SELECT id FROM v WHERE f = ? AND s = ?", [0.1, ""]),
@@ -220,7 +243,7 @@ def test_each_way_is_one_transaction_and_refuses_what_postgres_refuses(
     row = "INSERT INTO v VALUES (?, ?, ?)"
     repeated: list[tuple[str, list[Any]]] = (
         [("INSERT INTO t VALUES (?), (?)", [5, 5])]
-        if way == "single"
+        if way.startswith("single")
         else [(row, [10, 1.0, "a"]), ("INSERT INTO t VALUES (?)", [5]), (row, [10, 2.0, "b"])]
     )
     with pytest.raises(sa.exc.IntegrityError):  # the last repeats a key: none of them stays
@@ -229,3 +252,48 @@ def test_each_way_is_one_transaction_and_refuses_what_postgres_refuses(
         _send(values_table, way, [("INSERT INTO v VALUES (?, ?, ?)", [12, 1.0, "a\x00b"])] * 2)
     assert read_all(values_table, [("SELECT count(*) FROM v", [])])[0] == [(0,)]
     assert read_all(values_table, [("SELECT count(*) FROM t", [])])[0] == [(0,)]
+
+
+def test_the_hot_requests_stay_on_the_event_loop_once_warm(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a first round (caches filled), none of the hot requests goes to the thread pool
+    (on PostgreSQL: every database access of theirs is a round trip awaited on the loop) but
+    for the metric writer's own flush thread holding its lock a moment, which is a retry's
+    reason, not a wait on the loop."""
+    from loopwright.server import _hot
+
+    reasons: list[str] = []
+    nonblocking = _hot._nonblocking
+
+    def recorded(db: Database, work: Any) -> Any:
+        try:
+            return nonblocking(db, work)
+        except Exception as exc:
+            reasons.append(f"{type(exc).__name__}: {exc}")
+            raise
+
+    experiment_id = _experiment(http)
+    name = f"native-{uuid.uuid4().hex[:6]}"
+    point = {"key": "m", "value": 0.5, "timestamp": 5, "step": 1}
+
+    def one_round(i: int) -> None:
+        created = http.post(f"{API}/runs/create", json={"experiment_id": experiment_id})
+        run_id = created.json()["run"]["info"]["run_id"]
+        native = http.post("/api/v1/runs", json={"experiment": name}).json()["id"]
+        answers = [
+            created,
+            http.post(f"{API}/runs/log-metric", json={"run_id": run_id, **point, "step": i}),
+            http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": [point]}),
+            http.get(f"{API}/runs/get", params={"run_id": run_id}),
+            http.post(f"{API}/runs/update", json={"run_id": run_id, "status": "FINISHED"}),
+            http.post(f"/api/v1/runs/{native}/metrics", json={"metrics": [point]}),
+            http.get(f"/api/v1/runs/{native}"),
+        ]
+        assert [a.status_code for a in answers] == [200] * 5 + [204, 200], answers[-1].text
+
+    one_round(0)
+    monkeypatch.setattr(_hot, "_nonblocking", recorded)
+    for i in range(1, 4):
+        one_round(i)
+    assert all("another flush of the metric writer" in r for r in reasons), reasons

@@ -1,4 +1,5 @@
-"""Database.nonblocking: what a server's event loop may run without waiting on SQLite's locks."""
+"""Database.nonblocking on SQLite: what a server's event loop may run without waiting on locks
+(PostgreSQL's: test_loop_postgres.py)."""
 
 from __future__ import annotations
 
@@ -123,14 +124,3 @@ def test_another_thread_and_nesting_are_refused(db: Database) -> None:
     assert len(errors) == 1 and isinstance(errors[0], WouldBlock)
     with pytest.raises(RuntimeError, match="nest"), db.nonblocking(), db.nonblocking():
         pass
-
-
-@pytest.mark.postgres
-def test_postgresql_has_no_nonblocking_mode(pg_uri: str) -> None:
-    db = Database.open(pg_uri)
-    try:
-        assert not db.can_run_nonblocking
-        with pytest.raises(WouldBlock, match="postgresql"), db.nonblocking():
-            pass
-    finally:
-        db.dispose()

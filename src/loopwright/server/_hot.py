@@ -4,10 +4,12 @@ A ``def`` handler costs a hop to FastAPI's thread pool and back (~0.1-0.2 ms a r
 project's 2-core machine, more under load): as much as the handler's own work for MLflow's
 log-metric, runs/create, runs/get and runs/update. Running them on the event loop is safe only if
 they cannot wait there, so :func:`run_hot` runs the work inside
-:meth:`~loopwright.store.database.Database.nonblocking`: on SQLite a lock held elsewhere fails at
-once, before anything is committed, and the same work then runs in the thread pool, where waiting
-on the busy timeout stalls nobody else. On PostgreSQL, where every commit waits on the server's
-log flush, the work always goes to the thread pool.
+:meth:`~loopwright.store.database.Database.nonblocking`. On SQLite a lock held elsewhere fails
+at once, before anything is committed, and the same work then runs in the thread pool, where
+waiting on the busy timeout stalls nobody else. On PostgreSQL the work runs in a greenlet and
+awaits its round trips on the loop, which serves other requests meanwhile; what would wait
+otherwise (a transaction of the ordinary kind, the metric writer's lock) sends it to the thread
+pool the same way.
 
 The work given must be safe to run twice up to its one write (see ``nonblocking``): a handler
 whose request writes in several transactions is not hot.
@@ -29,10 +31,17 @@ T = TypeVar("T")
 
 async def run_hot(db: Database, work: Callable[[], T]) -> T:
     """``work()`` on the event loop without waiting on ``db``; in the thread pool if it would."""
-    if db.can_run_nonblocking:
-        try:
-            with db.nonblocking():
-                return work()
-        except WouldBlock:
-            pass  # nothing committed: run it where it may wait
+    try:
+        if db.nonblocking_awaits:
+            from sqlalchemy.util.concurrency import greenlet_spawn
+
+            return await greenlet_spawn(_nonblocking, db, work)
+        return _nonblocking(db, work)
+    except WouldBlock:
+        pass  # nothing committed: run it where it may wait
     return await run_in_threadpool(work)
+
+
+def _nonblocking(db: Database, work: Callable[[], T]) -> T:
+    with db.nonblocking():
+        return work()

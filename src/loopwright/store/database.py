@@ -10,13 +10,17 @@ A PostgreSQL connection taken from the pool is pinged only if it sat idle for a 
 a server handing its connections from request to request skips that round trip, and one left
 idle across a database restart is still replaced before it is used.
 
-A server runs its hottest requests on the event loop inside :meth:`Database.nonblocking` (SQLite
-only): their transactions go to one connection kept for the loop, with a busy timeout of 0, so a
+A server runs its hottest requests on the event loop inside :meth:`Database.nonblocking`. On
+SQLite their transactions go to one connection kept for the loop, with a busy timeout of 0, so a
 write lock held elsewhere (another request in the thread pool, a CLI, another process) fails at
 ``BEGIN`` at once with :class:`WouldBlock` instead of stalling the loop; nothing was written then,
 and the caller runs the request again in the thread pool, where waiting is harmless. Once a
 block has committed a write, running it again would repeat that write: its later transactions
 wait for a lock as others do, but for at most a second (the lock was free a moment before).
+On PostgreSQL the block runs in a greenlet (``greenlet_spawn``) and its round trips
+(``tracking._round_trip``) are awaited on the loop's own async connections
+(:mod:`._loop_postgres`); a transaction of the ordinary kind there would block the loop, so it
+raises :class:`WouldBlock` instead, with the same rule after a write.
 
 Example:
     >>> db = Database.open("sqlite:///:memory:")
@@ -26,17 +30,23 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
+import os
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from ._loop_postgres import LoopPool
 
 __all__ = ["Database", "WouldBlock", "in_nonblocking_block", "normalize_db_uri", "sqlite_file"]
 
@@ -213,6 +223,29 @@ class _LoopConnection:
             driver.execute("PRAGMA busy_timeout = 0")
 
 
+class _LoopTrips:
+    """What a PostgreSQL :meth:`Database.nonblocking` block works with: round trips awaited on
+    the loop's pool. A transaction of the ordinary kind would block the loop: it is refused."""
+
+    def __init__(self, pool: LoopPool) -> None:
+        self.pool = pool
+        self.committed = False  # a write of the block committed
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+        raise WouldBlock("a transaction of its own would wait on the event loop")
+        yield  # pragma: no cover  (a generator, as the context manager needs)
+
+    def run(self, queries: Sequence[tuple[str, Sequence[Any]]], *, rows: bool, write: bool) -> Any:
+        """``queries`` in one round trip, awaited from the block's greenlet."""
+        from sqlalchemy.util import await_only
+
+        result = await_only(self.pool.run(queries, rows=rows))
+        # A write that changed no row (an update of a missing run, say) may run again.
+        self.committed = self.committed or (write and any(result))
+        return result
+
+
 class Database:
     """A SQLAlchemy engine with Loopwright's connection settings and transaction helpers."""
 
@@ -222,11 +255,15 @@ class Database:
         self._shared: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
             f"loopwright_shared_read_{id(self)}", default=None
         )
-        # Set inside a ``nonblocking`` block: the loop's connection.
-        self._loop: contextvars.ContextVar[_LoopConnection | None] = contextvars.ContextVar(
-            f"loopwright_loop_connection_{id(self)}", default=None
+        # Set inside a ``nonblocking`` block: the loop's connection (SQLite), or its round
+        # trips (PostgreSQL).
+        self._loop: contextvars.ContextVar[_LoopConnection | _LoopTrips | None] = (
+            contextvars.ContextVar(f"loopwright_loop_connection_{id(self)}", default=None)
         )
         self._loop_connection: _LoopConnection | None = None
+        self._loop_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopPool] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @classmethod
     def open(cls, uri: str, *, echo: bool = False) -> Database:
@@ -269,28 +306,29 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
     @property
-    def can_run_nonblocking(self) -> bool:
-        """Whether :meth:`nonblocking` applies: SQLite, where a busy lock fails at once. (A
-        PostgreSQL commit waits on its own log flush: requests keep the thread pool there.)"""
-        return self.dialect == "sqlite"
+    def nonblocking_awaits(self) -> bool:
+        """Whether :meth:`nonblocking` blocks await the database (PostgreSQL, with greenlet
+        installed): run them in ``greenlet_spawn`` on the event loop. SQLite's run in place."""
+        if self.dialect != "postgresql":
+            return False
+        try:
+            import greenlet  # noqa: F401  (SQLAlchemy's greenlet_spawn needs it)
+        except ImportError:
+            return False
+        return True
 
     @contextlib.contextmanager
     def nonblocking(self) -> Iterator[None]:
         """Run the block's transactions without waiting (see the module docstring): a lock held
         elsewhere raises :class:`WouldBlock` before anything is committed. Not reentrant; from
-        one thread only (the event loop's)."""
-        if not self.can_run_nonblocking:
-            raise WouldBlock(f"{self.dialect} has no nonblocking mode")
+        one thread only (the event loop's); on PostgreSQL, in ``greenlet_spawn`` only."""
         if self._loop.get() is not None:
             raise RuntimeError("nonblocking blocks do not nest")
-        loop = self._loop_connection
-        if loop is None:
-            try:
-                loop = self._loop_connection = _LoopConnection(self.engine)
-            except sa.exc.OperationalError as exc:
-                raise WouldBlock(f"the database is busy: {exc.orig}") from exc
-        if loop.thread != threading.get_ident():  # a second event loop: it waits its turn
-            raise WouldBlock("the nonblocking connection belongs to another thread")
+        loop: _LoopConnection | _LoopTrips
+        if self.dialect == "postgresql":
+            loop = _LoopTrips(self._loop_pool())
+        else:
+            loop = self._sqlite_loop_connection()
         loop.committed = False
         token, flag = self._loop.set(loop), _NONBLOCKING.set(True)
         try:
@@ -304,6 +342,39 @@ class Database:
         finally:
             _NONBLOCKING.reset(flag)
             self._loop.reset(token)
+
+    def loop_round_trips(self) -> _LoopTrips | None:
+        """The round trips of the PostgreSQL nonblocking block the caller runs in, if any."""
+        loop = self._loop.get()
+        return loop if isinstance(loop, _LoopTrips) else None
+
+    def _sqlite_loop_connection(self) -> _LoopConnection:
+        loop = self._loop_connection
+        if loop is None:
+            try:
+                loop = self._loop_connection = _LoopConnection(self.engine)
+            except sa.exc.OperationalError as exc:
+                raise WouldBlock(f"the database is busy: {exc.orig}") from exc
+        if loop.thread != threading.get_ident():  # a second event loop: it waits its turn
+            raise WouldBlock("the nonblocking connection belongs to another thread")
+        return loop
+
+    def _loop_pool(self) -> LoopPool:
+        from sqlalchemy.util.concurrency import in_greenlet
+
+        if not in_greenlet():
+            raise RuntimeError("a PostgreSQL nonblocking block runs in greenlet_spawn")
+        from ._loop_postgres import LoopPool
+
+        loop = asyncio.get_running_loop()
+        pool = self._loop_pools.get(loop)
+        if pool is None or pool.closed or pool.pid != os.getpid():
+            size = getattr(self.engine.pool, "size", lambda: 5)()
+            pool = self._loop_pools[loop] = LoopPool(
+                self.engine, size=size, ping_after_idle_s=_PING_AFTER_IDLE_S
+            )
+            weakref.finalize(loop, pool.close_now)  # a loop gone closes its connections
+        return pool
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
@@ -356,4 +427,7 @@ class Database:
         loop, self._loop_connection = self._loop_connection, None
         if loop is not None:
             loop.conn.close()
+        for pool in list(self._loop_pools.values()):
+            pool.close_now()
+        self._loop_pools.clear()
         self.engine.dispose()

@@ -15,6 +15,10 @@ either way. On SQLite (no network) the statements run in one transaction of the 
 A single statement goes as it is, on the connection in autocommit (one round trip either way;
 the pipeline's bookkeeping would only add ~25-40 µs of this process's CPU to it).
 
+Inside a PostgreSQL :meth:`~loopwright.store.database.Database.nonblocking` block (a server's
+hot request, in a greenlet on the event loop) the same round trip is awaited on the loop's own
+async connection (``store._loop_postgres``), in the same way.
+
 Tried and left: sending several statements as one simple query (``a; b; c``) with the values
 quoted client-side. It halves this process's CPU for runs/get's five reads, but PostgreSQL then
 parses and plans each statement every time (no prepared statements), and on a machine where the
@@ -44,6 +48,9 @@ def read_all(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
     if db.dialect != "postgresql" or db._shared.get() is not None:
         with db.read() as conn:  # inside ``one_read``: that block's transaction
             return [statements.fetch(conn, sql, values) for sql, values in queries]
+    on_loop = db.loop_round_trips()
+    if on_loop is not None:
+        return on_loop.run(queries, rows=True, write=False)  # type: ignore[no-any-return]
     with db.engine.connect() as conn:
         return _one_trip(conn, queries, rows=True)
 
@@ -54,6 +61,9 @@ def write_all(db: Database, queries: Sequence[Query]) -> list[int]:
     if db.dialect != "postgresql":
         with db.write() as conn:
             return [statements.execute(conn, sql, values) for sql, values in queries]
+    on_loop = db.loop_round_trips()
+    if on_loop is not None:
+        return on_loop.run(queries, rows=False, write=True)  # type: ignore[no-any-return]
     with db.engine.connect() as conn:
         return _one_trip(conn, queries, rows=False)
 
@@ -63,6 +73,9 @@ def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
     if db.dialect != "postgresql":
         with db.write() as conn:
             return [statements.fetch(conn, sql, values) for sql, values in queries]
+    on_loop = db.loop_round_trips()
+    if on_loop is not None:
+        return on_loop.run(queries, rows=True, write=True)  # type: ignore[no-any-return]
     with db.engine.connect() as conn:
         return _one_trip(conn, queries, rows=True)
 

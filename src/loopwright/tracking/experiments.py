@@ -17,6 +17,7 @@ from ..store.database import WouldBlock, in_nonblocking_block
 from ..store.limits import check_text
 from ..store.upsert import upsert
 from ._base import ServiceBase
+from ._round_trip import read_all
 from ._validate import check_key, checked_tags, experiment_name
 from .artifact_locations import ArtifactRoots, new_location
 from .entities import Experiment
@@ -150,12 +151,10 @@ class ExperimentsMixin(ServiceBase):
         wanted = set(experiment_ids)
         missing = [e for e in wanted if e not in self._artifact_locations]
         if missing:
-            ex = t.experiments.c
-            with self.db.read() as conn:
-                rows = conn.execute(
-                    sa.select(ex.id, ex.artifact_location).where(ex.id.in_(missing))
-                ).all()
-            self._artifact_locations.update({row.id: row.artifact_location for row in rows})
+            # One round trip (read_all): a server's runs/create asks after its write.
+            sql = "SELECT id, artifact_location FROM experiments WHERE id IN ({})"
+            (rows,) = read_all(self.db, [(sql.format(statements.marks(len(missing))), missing)])
+            self._artifact_locations.update(dict(rows))
         return {e: self._artifact_locations[e] for e in wanted if e in self._artifact_locations}
 
     def _location_of(self, experiment_id: str) -> str | None:

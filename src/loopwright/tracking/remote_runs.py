@@ -8,7 +8,7 @@ writes before it returns, so what a server acknowledges is durable.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from ..paths import normalize_relpath
 from ..store import schema as t
 from ..store import statements
 from ._base import ServiceBase
+from ._round_trip import read_all
 from ._validate import check_key, checked_tags, run_name
 from .entities import Artifact, Run, RunStatus
 from .run_rows import insert_run, insert_run_if_active
@@ -82,8 +83,8 @@ class RemoteRunsMixin(ServiceBase):
         if parent_run_id is None and self.db.dialect == "postgresql":
             # One round trip: the check is part of the insert (run_rows).
             if not insert_run_if_active(self.db, row, tag_rows):
-                with self.db.read() as conn:
-                    self._check_active(conn, experiment_id)
+                (found,) = read_all(self.db, [(_EXPERIMENT_STAGE, [experiment_id])])
+                self._check_stage(experiment_id, found)
                 raise Conflict(f"experiment id {experiment_id!r} changed; retry")
         else:
             with self.db.write() as conn:
@@ -112,9 +113,12 @@ class RemoteRunsMixin(ServiceBase):
             tags=tag_values,
         )
 
+    @classmethod
+    def _check_active(cls, conn: sa.Connection, experiment_id: str) -> None:
+        cls._check_stage(experiment_id, statements.fetch(conn, _EXPERIMENT_STAGE, [experiment_id]))
+
     @staticmethod
-    def _check_active(conn: sa.Connection, experiment_id: str) -> None:
-        found = statements.fetch(conn, _EXPERIMENT_STAGE, [experiment_id])
+    def _check_stage(experiment_id: str, found: Sequence[Any]) -> None:
         stage = found[0][0] if found else None
         if stage is None:
             raise NotFound(f"experiment id {experiment_id!r} does not exist")
