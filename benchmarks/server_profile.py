@@ -12,7 +12,10 @@ and on PostgreSQL (a scratch database made on ``--pg-uri``, default ``$LOOPWRIGH
 1. **Over HTTP**: ``loopwright server`` (uvicorn, as the CLI starts it) and a bare Starlette app
    answering a constant JSON body, served by ``uvicorn.run`` with the same settings, are called by
    one ``httpx.Client`` on loopback, one request at a time. "own" is the median minus the bare
-   app's median for the same method: the time the server adds over answering at all.
+   app's median for the same method: the time the server adds over answering at all. On
+   PostgreSQL, ">trip" is the median minus a bare app's that makes one round trip to the same
+   PostgreSQL per request (a read for a GET, an insert committed for a POST; ``bare_db_app``):
+   the time the server adds over reaching the database once, which every request must.
 2. **In process**: the same requests driven straight through the ASGI app (no sockets), timed
    (median, and the bare app the same way), then profiled with cProfile (the event loop thread
    and, through a wrapper around ``anyio.to_thread.run_sync``, the worker threads). Each
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import contextlib
 import cProfile
 import json
 import os
@@ -82,12 +85,47 @@ def bare_app() -> Any:
     return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
 
 
-def _serve_bare(port: int) -> None:
+def bare_db_app() -> Any:
+    """The bare app making one PostgreSQL round trip per request, as plainly as it can be made:
+    one async psycopg connection in autocommit (``$BARE_DB_URI``), a GET reading one value, a
+    POST inserting one row (a commit: durable when answered). The floor of a request that must
+    reach the database once."""
+    import psycopg
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    held: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        uri = os.environ["BARE_DB_URI"].replace("postgresql+psycopg://", "postgresql://")
+        conn = held["conn"] = await psycopg.AsyncConnection.connect(uri, autocommit=True)
+        await conn.execute("CREATE TABLE IF NOT EXISTS bare_floor (x BIGINT)")
+        yield
+        await conn.close()
+
+    async def answer(request: Request) -> Response:
+        await request.body()
+        async with held["conn"].cursor() as cursor:
+            if request.method == "GET":
+                await cursor.execute("SELECT %s::bigint", (1,))
+                await cursor.fetchall()
+            else:
+                await cursor.execute("INSERT INTO bare_floor VALUES (%s)", (1,))
+        return Response(BARE_BODY, media_type="application/json")
+
+    routes = [Route("/{path:path}", answer, methods=["GET", "POST"])]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _serve_bare(port: int, app: str = "bare_app") -> None:
     import uvicorn
 
     # The settings `loopwright server` passes (cli/server.py), so only the app differs.
     uvicorn.run(
-        "benchmarks.server_profile:bare_app",
+        f"benchmarks.server_profile:{app}",
         factory=True,
         host="127.0.0.1",
         port=port,
@@ -318,8 +356,73 @@ def _median_ms(send: Callable[[], Any], n: int) -> float:
     return statistics.median(times) * 1000
 
 
-def http_medians(config: Config, pg_uri: str, n: int, floors: dict[str, float]) -> dict[str, float]:
-    """Median milliseconds per request over HTTP, by request name."""
+def _interleaved_ms(
+    senders: dict[str, Callable[[], Any]], n: int, block: int = 25
+) -> dict[str, float]:
+    """Median milliseconds of each sender, sent in turn ``block`` at a time until each was sent
+    ``n`` times: a machine slowing down or speeding up meanwhile moves every figure alike, not
+    the ones measured then. (Blocks, not one at a time: a server answering its first request
+    after another's turn starts cold — caches, a CPU waking — and the bare apps, doing less,
+    suffer that less, which would inflate the difference.)"""
+    for send in senders.values():  # warm up
+        for _ in range(min(20, n)):
+            send()
+    times: dict[str, list[float]] = {name: [] for name in senders}
+    for start in range(0, n, block):
+        for name, send in senders.items():
+            for _ in range(min(block, n - start)):
+                began = time.perf_counter()
+                send()
+                times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(found) * 1000 for name, found in times.items()}
+
+
+FLOOR_GET, FLOOR_POST = "floor GET", "floor POST"  # the bare app's, over HTTP
+TRIP_GET, TRIP_POST = "trip GET", "trip POST"  # the bare app's with one PostgreSQL round trip
+
+
+def _floor_senders(client: Any, prefix: str) -> dict[str, Callable[[], Any]]:
+    """A GET and a POST (a small JSON body) to a bare app; named ``prefix`` GET and POST."""
+    body = {"run_id": "0" * 32, "key": "m", "value": 0.5, "timestamp": 1, "step": 1}
+
+    def get() -> None:
+        client.get("/api/2.0/mlflow/runs/get?run_id=x").raise_for_status()
+
+    def post() -> None:
+        client.post("/api/2.0/mlflow/runs/log-metric", json=body).raise_for_status()
+
+    return {f"{prefix} GET": get, f"{prefix} POST": post}
+
+
+@contextmanager
+def bare_servers(pg_uri: str | None) -> Iterator[dict[str, Callable[[], Any]]]:
+    """The bare app served (and, with ``pg_uri``, :func:`bare_db_app` on a scratch database of
+    it): their GET and POST senders, for :func:`http_medians` to interleave with its requests."""
+    import httpx
+
+    with contextlib.ExitStack() as stack:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        senders: dict[str, Callable[[], Any]] = {}
+        servers = [("--serve-bare", "floor", env)]
+        if pg_uri:
+            store, _ = stack.enter_context(store_env(Config("postgresql", False), pg_uri))
+            servers.append(
+                ("--serve-bare-db", "trip", {**env, "BARE_DB_URI": store["LOOPWRIGHT_DB_URI"]})
+            )
+        for flag, prefix, server_env in servers:
+            port = _free_port()
+            command = [*PIN, sys.executable, str(Path(__file__).resolve()), flag, str(port)]
+            url = stack.enter_context(serving(command, server_env, port))
+            client = stack.enter_context(httpx.Client(base_url=url))
+            senders.update(_floor_senders(client, prefix))
+        yield senders
+
+
+def http_medians(
+    config: Config, pg_uri: str, n: int, floors: dict[str, Callable[[], Any]]
+) -> dict[str, float]:
+    """Median milliseconds per request over HTTP, by request name, and of each of ``floors``
+    (the bare apps' requests), all sent in turn."""
     import httpx
 
     with store_env(config, pg_uri) as (env, token):
@@ -330,7 +433,7 @@ def http_medians(config: Config, pg_uri: str, n: int, floors: dict[str, float]) 
             httpx.Client(base_url=url, headers=_headers(token)) as client,
         ):
             work = _setup(client)
-            found = {}
+            senders = dict(floors)
             for name, make in work.makers().items():
 
                 def send(make: Callable[[], Call] = make) -> None:
@@ -343,27 +446,8 @@ def http_medians(config: Config, pg_uri: str, n: int, floors: dict[str, float]) 
                     if reply.status_code >= 300:
                         raise RuntimeError(f"{call.path}: {reply.status_code} {reply.text[:300]}")
 
-                found[name] = _median_ms(send, n)
-    return found
-
-
-def http_floors(n: int, token: str | None) -> dict[str, float]:
-    """The bare app's medians over HTTP: a GET, and a POST with a small JSON body."""
-    import httpx
-
-    port = _free_port()
-    command = [*PIN, sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)]
-    with (
-        serving(command, {**os.environ, "PYTHONPATH": str(ROOT)}, port) as url,
-        httpx.Client(base_url=url, headers=_headers(token)) as client,
-    ):
-        body = {"run_id": "0" * 32, "key": "m", "value": 0.5, "timestamp": 1, "step": 1}
-        return {
-            "GET": _median_ms(lambda: client.get("/api/2.0/mlflow/runs/get?run_id=x"), n),
-            "POST": _median_ms(
-                lambda: client.post("/api/2.0/mlflow/runs/log-metric", json=body), n
-            ),
-        }
+                senders[name] = send
+            return _interleaved_ms(senders, n)
 
 
 # --- the thread hop: the same handlers run in the thread pool and inline ---------------------
@@ -1030,6 +1114,7 @@ def main() -> None:
         "--hop", action="store_true", help="only the thread hop: handlers pooled vs inline"
     )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare-db", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-hop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global DETAIL
@@ -1038,6 +1123,9 @@ def main() -> None:
         PIN[:] = ["taskset", "-c", args.pin]
     if args.serve_bare:
         _serve_bare(args.serve_bare)
+        return
+    if args.serve_bare_db:
+        _serve_bare(args.serve_bare_db, "bare_db_app")
         return
     if args.serve_hop:
         _serve_hop(args.serve_hop)
@@ -1052,46 +1140,72 @@ def main() -> None:
     ]
     n = args.requests
     print(f"load average at start: {_load()} ({os.cpu_count()} CPUs); {n} requests each")
-    floors: dict[str, float] = {}
-    if not args.skip_http:
-        floors = http_floors(n, "lw_" + base64.urlsafe_b64encode(os.urandom(32)).decode())
-        print(
-            f"\nbare Starlette app over HTTP: GET {floors['GET']:.3f} ms, "
-            f"POST {floors['POST']:.3f} ms"
-        )
     bare = _bare_in_process(n)
     print(
         f"bare Starlette app in process: GET {bare['GET']:.3f} ms, POST {bare['POST']:.3f} ms "
         f"(cpu {bare['cpu']:.3f} ms)"
     )
-    for config in configs:
-        print(f"\n== {config.label} ==")
-        http = {} if args.skip_http else http_medians(config, args.pg_uri, n, floors)
-        medians, cpu, groups = in_process(config, args.pg_uri, n, not args.skip_profile)
-        head = f"{'request':<26}{'http ms':>9}{'own ms':>8}{'in-proc':>9}{'own':>7}{'cpu':>7}"
-        head += f"{'trips':>6}"
-        if groups:
-            head += " |" + "".join(f"{s:>8}" for s in SHORT)
-        print(head)
-        for name, median in medians.items():
-            method = "GET" if " GET " in f" {name} " or name.endswith("runs/get") else "POST"
-            line = f"{name:<26}"
-            if http:
-                line += f"{http[name]:>9.3f}{http[name] - floors[method]:>8.3f}"
-            else:
-                line += f"{'-':>9}{'-':>8}"
-            line += f"{median:>9.3f}{median - bare[method]:>7.3f}{cpu[name]:>7.3f}"
-            line += f"{TRIPS.get(name, 0):>6.1f}"
-            if groups:
-                line += " |" + "".join(f"{groups[name].get(c, 0.0):>8.3f}" for c in COLUMNS)
-            print(line)
+    with contextlib.ExitStack() as stack:
+        floors: dict[str, Callable[[], Any]] = {}
+        if not args.skip_http:
+            on_pg = any(c.db == "postgresql" for c in configs)
+            floors = stack.enter_context(bare_servers(args.pg_uri if on_pg else None))
+        for config in configs:
+            _report(config, args, floors, bare)
     print(f"\nload average at end: {_load()}")
     print(
-        "own = median minus the bare app's median for the same method; cpu = this process's CPU "
+        "own = median minus the bare app's median for the same method; >trip (PostgreSQL) = "
+        "median minus the bare app's with one round trip to PostgreSQL (a read for GET, a "
+        "commit for POST); cpu = this process's CPU "
         "time per request (ms, all threads); trips = database round trips per request "
         "(SQLite: statements); the groups (ms) share out the in-process median by "
         "cProfile's own time per module"
     )
+
+
+def _report(
+    config: Config,
+    args: argparse.Namespace,
+    floors: dict[str, Callable[[], Any]],
+    bare: dict[str, float],
+) -> None:
+    n = args.requests
+    print(f"\n== {config.label} ==")
+    http: dict[str, float] = {}
+    trip = False
+    if not args.skip_http:
+        senders = (
+            floors
+            if config.db == "postgresql"
+            else {name: send for name, send in floors.items() if not name.startswith("trip")}
+        )
+        http = http_medians(config, args.pg_uri, n, senders)
+        trip = TRIP_GET in http
+        line = f"bare app over HTTP, in turn with these: GET {http[FLOOR_GET]:.3f} ms, POST "
+        line += f"{http[FLOOR_POST]:.3f} ms"
+        if trip:
+            line += f"; with one round trip: GET (a read) {http[TRIP_GET]:.3f} ms, "
+            line += f"POST (a commit) {http[TRIP_POST]:.3f} ms"
+        print(line)
+    medians, cpu, groups = in_process(config, args.pg_uri, n, not args.skip_profile)
+    head = f"{'request':<26}{'http ms':>9}{'own ms':>8}" + (f"{'>trip':>7}" if trip else "")
+    head += f"{'in-proc':>9}{'own':>7}{'cpu':>7}{'trips':>6}"
+    if groups:
+        head += " |" + "".join(f"{s:>8}" for s in SHORT)
+    print(head)
+    for name, median in medians.items():
+        method = "GET" if " GET " in f" {name} " or name.endswith("runs/get") else "POST"
+        line = f"{name:<26}"
+        if http:
+            line += f"{http[name]:>9.3f}{http[name] - http[f'floor {method}']:>8.3f}"
+            line += f"{http[name] - http[f'trip {method}']:>7.3f}" if trip else ""
+        else:
+            line += f"{'-':>9}{'-':>8}"
+        line += f"{median:>9.3f}{median - bare[method]:>7.3f}{cpu[name]:>7.3f}"
+        line += f"{TRIPS.get(name, 0):>6.1f}"
+        if groups:
+            line += " |" + "".join(f"{groups[name].get(c, 0.0):>8.3f}" for c in COLUMNS)
+        print(line)
 
 
 def _bare_in_process(n: int) -> dict[str, float]:

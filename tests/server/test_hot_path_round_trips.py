@@ -163,18 +163,27 @@ TRICKY = [
 BIG = [(2**63 - 1,), (-(2**63),)]
 # Each on the engine's connections, and awaited on an event loop's own (a server's hot request
 # on PostgreSQL: store/_loop_postgres.py).
-WAYS = ["single", "pipelined", "single on the loop", "pipelined on the loop"]
+# "together": several statements as one (write_all's together=True).
+WAYS = [
+    "single",
+    "pipelined",
+    "together",
+    "single on the loop",
+    "pipelined on the loop",
+    "together on the loop",
+]
 
 
 def _send(database: Database, way: str, queries: list[tuple[str, list[Any]]]) -> list[int]:
     """``write_all`` made to take ``way``: one statement a call (sent as it is), or all in one
-    call (the pipeline); from a thread, or in a nonblocking block on an event loop."""
+    call (the pipeline, or one statement); from a thread, or in a nonblocking block on an
+    event loop."""
     if way.endswith("on the loop"):
         sent: list[int] = on_the_loop(database, lambda: _send(database, way.split()[0], queries))
         return sent
     if way == "single":
         return [write_all(database, [query])[0] for query in queries]
-    return write_all(database, queries)
+    return write_all(database, queries, together=way == "together")
 
 
 def on_the_loop(database: Database, work: Any) -> Any:
@@ -297,3 +306,35 @@ def test_the_hot_requests_stay_on_the_event_loop_once_warm(
     for i in range(1, 4):
         one_round(i)
     assert all("another flush of the metric writer" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["thread", "on the loop"])
+def test_together_checks_foreign_keys_when_the_statement_ends(
+    values_table: Database, loop: bool
+) -> None:
+    """A row and the rows referring to it go in together; rows referring to one that did not
+    go in undo the whole statement (runs/create's check of its experiment relies on it)."""
+    with values_table.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE child (p BIGINT REFERENCES t (x), k TEXT)")
+
+    def together(queries: list[tuple[str, list[Any]]]) -> list[int]:
+        if loop:
+            sent: list[int] = on_the_loop(
+                values_table, lambda: write_all(values_table, queries, together=True)
+            )
+            return sent
+        return write_all(values_table, queries, together=True)
+
+    parent = "INSERT INTO t SELECT ? WHERE EXISTS (SELECT 1 FROM v WHERE id = ?)"
+    child = "INSERT INTO child VALUES (?, ?), (?, ?)"
+    with values_table.write() as conn:
+        conn.exec_driver_sql("INSERT INTO v VALUES (1, 1.0, 'a')")
+    assert together([(parent, [1, 1]), (child, [1, "a", 1, "b"])]) == [1, 2]
+    with pytest.raises(sa.exc.IntegrityError):  # no v row 2: no parent, and the children fail
+        together([(parent, [2, 2]), (child, [2, "a", 2, "b"])])
+    with pytest.raises(ValueError, match="RETURNING"):
+        together([(f"{parent} RETURNING x", [3, 1]), (child, [3, "a", 3, "b"])])
+    counts = read_all(
+        values_table, [("SELECT count(*) FROM t", []), ("SELECT count(*) FROM child", [])]
+    )
+    assert counts == [[(1,)], [(2,)]]

@@ -241,3 +241,18 @@ def test_run_hot_awaits_on_the_loop_and_goes_to_the_thread_pool_when_it_would_wa
     assert asyncio.run(main()) == ([1], 1)
     assert ran_in[0] == loop_thread[0]  # the write, awaited on the loop
     assert ran_in[1] == loop_thread[0] and ran_in[2] != loop_thread[0]  # tried, then a thread
+
+
+def test_a_closed_loops_connections_are_closed_when_another_loop_comes(db: Database) -> None:
+    kept: list[Any] = []  # the first loop stays referenced: only the pruning can close its pool
+
+    async def first() -> None:
+        await _write(db, [("INSERT INTO t VALUES (?)", [len(kept)])])
+        kept.extend([asyncio.get_running_loop(), db._loop_pools[asyncio.get_running_loop()]])
+
+    asyncio.run(first())
+    loop, pool = kept[:2]
+    ((conn, _),) = pool._idle
+    assert loop.is_closed() and not conn.closed
+    asyncio.run(first())  # a second loop: a pool of its own, the closed loop's pool closed
+    assert conn.closed and pool.closed and loop not in db._loop_pools

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.util.concurrency import in_greenlet
 
 from ..errors import ConfigError, StoreError
 
@@ -223,6 +225,16 @@ class _LoopConnection:
             driver.execute("PRAGMA busy_timeout = 0")
 
 
+@functools.cache
+def _has_greenlet() -> bool:
+    """Whether greenlet (which SQLAlchemy's ``greenlet_spawn`` needs) is installed."""
+    try:
+        import greenlet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class _LoopTrips:
     """What a PostgreSQL :meth:`Database.nonblocking` block works with: round trips awaited on
     the loop's pool. A transaction of the ordinary kind would block the loop: it is refused."""
@@ -309,13 +321,7 @@ class Database:
     def nonblocking_awaits(self) -> bool:
         """Whether :meth:`nonblocking` blocks await the database (PostgreSQL, with greenlet
         installed): run them in ``greenlet_spawn`` on the event loop. SQLite's run in place."""
-        if self.dialect != "postgresql":
-            return False
-        try:
-            import greenlet  # noqa: F401  (SQLAlchemy's greenlet_spawn needs it)
-        except ImportError:
-            return False
-        return True
+        return self.dialect == "postgresql" and _has_greenlet()
 
     @contextlib.contextmanager
     def nonblocking(self) -> Iterator[None]:
@@ -360,15 +366,17 @@ class Database:
         return loop
 
     def _loop_pool(self) -> LoopPool:
-        from sqlalchemy.util.concurrency import in_greenlet
-
         if not in_greenlet():
             raise RuntimeError("a PostgreSQL nonblocking block runs in greenlet_spawn")
-        from ._loop_postgres import LoopPool
-
         loop = asyncio.get_running_loop()
         pool = self._loop_pools.get(loop)
         if pool is None or pool.closed or pool.pid != os.getpid():
+            from ._loop_postgres import LoopPool
+
+            for other, its_pool in list(self._loop_pools.items()):
+                if other.is_closed():  # a loop gone (a test client's, say): its connections too
+                    its_pool.close_now()
+                    del self._loop_pools[other]
             size = getattr(self.engine.pool, "size", lambda: 5)()
             pool = self._loop_pools[loop] = LoopPool(
                 self.engine, size=size, ping_after_idle_s=_PING_AFTER_IDLE_S

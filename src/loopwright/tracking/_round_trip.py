@@ -55,12 +55,19 @@ def read_all(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
         return _one_trip(conn, queries, rows=True)
 
 
-def write_all(db: Database, queries: Sequence[Query]) -> list[int]:
+def write_all(db: Database, queries: Sequence[Query], *, together: bool = False) -> list[int]:
     """Run the statements in one transaction (on PostgreSQL, one round trip); each one's count
-    of changed rows. Durable once this returns; on an error none of them took effect."""
+    of changed rows. Durable once this returns; on an error none of them took effect.
+
+    ``together``: on PostgreSQL, several statements go as one (:func:`_together`), which costs
+    this process about half the CPU of a pipeline of two. Only for writes (``INSERT``,
+    ``UPDATE``, ``DELETE`` without ``RETURNING``) that touch different rows and need none of
+    each other's effects, but through foreign keys (checked when the whole statement ends)."""
     if db.dialect != "postgresql":
         with db.write() as conn:
             return [statements.execute(conn, sql, values) for sql, values in queries]
+    if together and len(queries) > 1:
+        return list(write_returning(db, [_together(queries)])[0][0])
     on_loop = db.loop_round_trips()
     if on_loop is not None:
         return on_loop.run(queries, rows=False, write=True)  # type: ignore[no-any-return]
@@ -78,6 +85,22 @@ def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
         return on_loop.run(queries, rows=True, write=True)  # type: ignore[no-any-return]
     with db.engine.connect() as conn:
         return _one_trip(conn, queries, rows=True)
+
+
+def _together(queries: Sequence[Query]) -> Query:
+    """One statement doing what ``queries`` do, each a data-modifying ``WITH`` query, and
+    answering one row of their counts of changed rows. All run on one snapshot: none sees
+    another's rows (so ``write_all`` allows it only for writes that need not)."""
+    parts: list[str] = []
+    values: list[Any] = []
+    for i, (sql, given) in enumerate(queries):
+        if "RETURNING" in sql.upper():
+            raise ValueError(f"write_all(together=True) takes no RETURNING: {sql!r}")
+        parts.append(f"q{i} AS ({sql} RETURNING 1)")
+        values.extend(given)
+    # Only this package's statements and names are joined; every value is bound.
+    counts = ", ".join(f"(SELECT count(*) FROM q{i})" for i in range(len(queries)))  # noqa: S608
+    return f"WITH {', '.join(parts)} SELECT {counts}", values
 
 
 def _one_trip(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> list[Any]:

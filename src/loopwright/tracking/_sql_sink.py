@@ -57,7 +57,8 @@ class SqlSink:
             # A server's log-metric: the inserts and any heartbeat in one round trip, one
             # transaction committed before this returns (._round_trip).
             queries = [*points, *beat]
-            _refusing_points(lambda: write_all(self._db, queries))
+            # Different tables each: one statement (write_all's ``together``).
+            _refusing_points(lambda: write_all(self._db, queries, together=True))
         else:
             with self._db.write() as conn:
 

@@ -126,7 +126,7 @@ def insert_run_if_active(
         sql = statements.insert_text("run_tags", _TAG_COLUMNS, len(chunk), _IGNORE_REPEATS)
         queries.append((sql, [value for tag in chunk for value in tag]))
     try:
-        return write_all(db, queries)[0] == 1
+        return write_all(db, queries, together=True)[0] == 1  # the run's row, then its tags'
     except sa.exc.IntegrityError:
         if tags and not read_all(db, [(condition, expected)])[0]:
             return False  # the tags' key refused them: no run row to name
