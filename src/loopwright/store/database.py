@@ -276,6 +276,7 @@ class Database:
         self._loop_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopPool] = (
             weakref.WeakKeyDictionary()
         )
+        self._loop_pools_lock = threading.Lock()
 
     @classmethod
     def open(cls, uri: str, *, echo: bool = False) -> Database:
@@ -373,14 +374,15 @@ class Database:
         if pool is None or pool.closed or pool.pid != os.getpid():
             from ._loop_postgres import LoopPool
 
-            for other, its_pool in list(self._loop_pools.items()):
-                if other.is_closed():  # a loop gone (a test client's, say): its connections too
-                    its_pool.close_now()
-                    del self._loop_pools[other]
-            size = getattr(self.engine.pool, "size", lambda: 5)()
-            pool = self._loop_pools[loop] = LoopPool(
-                self.engine, size=size, ping_after_idle_s=_PING_AFTER_IDLE_S
-            )
+            with self._loop_pools_lock:  # event loops in other threads may make theirs
+                for other, its_pool in list(self._loop_pools.items()):
+                    if other.is_closed():  # a loop gone (a test client's, say): its connections
+                        its_pool.close_now()
+                        del self._loop_pools[other]
+                size = getattr(self.engine.pool, "size", lambda: 5)()
+                pool = self._loop_pools[loop] = LoopPool(
+                    self.engine, size=size, ping_after_idle_s=_PING_AFTER_IDLE_S
+                )
             weakref.finalize(loop, pool.close_now)  # a loop gone closes its connections
         return pool
 
@@ -435,7 +437,8 @@ class Database:
         loop, self._loop_connection = self._loop_connection, None
         if loop is not None:
             loop.conn.close()
-        for pool in list(self._loop_pools.values()):
-            pool.close_now()
-        self._loop_pools.clear()
+        with self._loop_pools_lock:
+            for pool in list(self._loop_pools.values()):
+                pool.close_now()
+            self._loop_pools.clear()
         self.engine.dispose()
