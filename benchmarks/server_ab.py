@@ -26,7 +26,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,23 +41,6 @@ NAMES = (
     "native POST runs",
     "native GET runs/{id}",
 )
-
-
-def _senders(client: Any, tag: str) -> dict[str, Callable[[], None]]:
-    work = sp._setup(client)
-    senders: dict[str, Callable[[], None]] = {}
-    for name in NAMES:
-        make = work.makers()[name]
-
-        def send(make: Callable[[], sp.Call] = make) -> None:
-            call = make()
-            path = call.path + (f"?{call.query}" if call.query else "")
-            reply = client.request(call.method, path, json=call.body)
-            if reply.status_code >= 300:
-                raise RuntimeError(f"{tag} {call.path}: {reply.status_code} {reply.text[:300]}")
-
-        senders[f"{tag} {name}"] = send
-    return senders
 
 
 def main() -> None:
@@ -88,7 +70,8 @@ def main() -> None:
             command = [str(sp.LOOPWRIGHT_CLI), "server", "--port", str(port)]
             url = stack.enter_context(sp.serving(command, {**env, "PYTHONPATH": str(source)}, port))
             client = stack.enter_context(httpx.Client(base_url=url, headers=sp._headers(token)))
-            senders.update(_senders(client, tag))
+            found = sp.http_senders(client, f"{tag} ")
+            senders.update({f"{tag} {name}": found[f"{tag} {name}"] for name in NAMES})
         medians = sp._interleaved_ms(senders, args.requests)
     print(f"{args.db}, auth {args.auth}; old = {args.old}, new = this tree; ms over HTTP")
     print(f"{'request':<26}{'old':>8}{'new':>8}{'new-old':>9}")

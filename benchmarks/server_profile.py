@@ -345,17 +345,6 @@ def _setup(client: Any) -> Workload:
     return Workload(experiment_id, name, *runs)
 
 
-def _median_ms(send: Callable[[], Any], n: int) -> float:
-    for _ in range(min(20, n)):  # warm up
-        send()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        send()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 def _interleaved_ms(
     senders: dict[str, Callable[[], Any]], n: int, block: int = 25
 ) -> dict[str, float]:
@@ -432,22 +421,25 @@ def http_medians(
             serving(command, env, port) as url,
             httpx.Client(base_url=url, headers=_headers(token)) as client,
         ):
-            work = _setup(client)
-            senders = dict(floors)
-            for name, make in work.makers().items():
+            return _interleaved_ms({**floors, **http_senders(client)}, n)
 
-                def send(make: Callable[[], Call] = make) -> None:
-                    call = make()
-                    reply = client.request(
-                        call.method,
-                        call.path + (f"?{call.query}" if call.query else ""),
-                        json=call.body,
-                    )
-                    if reply.status_code >= 300:
-                        raise RuntimeError(f"{call.path}: {reply.status_code} {reply.text[:300]}")
 
-                senders[name] = send
-            return _interleaved_ms(senders, n)
+def http_senders(client: Any, prefix: str = "") -> dict[str, Callable[[], None]]:
+    """One sender per hot request (named ``prefix`` + its name) on ``client``'s server, whose
+    experiment and runs :func:`_setup` makes; a reply of 300 or more raises."""
+    work = _setup(client)
+    senders: dict[str, Callable[[], None]] = {}
+    for name, make in work.makers().items():
+
+        def send(make: Callable[[], Call] = make) -> None:
+            call = make()
+            path = call.path + (f"?{call.query}" if call.query else "")
+            reply = client.request(call.method, path, json=call.body)
+            if reply.status_code >= 300:
+                raise RuntimeError(f"{call.path}: {reply.status_code} {reply.text[:300]}")
+
+        senders[prefix + name] = send
+    return senders
 
 
 # --- the thread hop: the same handlers run in the thread pool and inline ---------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy.util.concurrency import greenlet_spawn
 from starlette.concurrency import run_in_threadpool
 
 from ..store.database import Database, WouldBlock
@@ -33,8 +34,6 @@ async def run_hot(db: Database, work: Callable[[], T]) -> T:
     """``work()`` on the event loop without waiting on ``db``; in the thread pool if it would."""
     try:
         if db.nonblocking_awaits:
-            from sqlalchemy.util.concurrency import greenlet_spawn
-
             return await greenlet_spawn(_nonblocking, db, work)
         return _nonblocking(db, work)
     except WouldBlock:

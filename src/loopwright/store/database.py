@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.util.concurrency import in_greenlet
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 from ..errors import ConfigError, StoreError
 
@@ -250,8 +250,6 @@ class _LoopTrips:
 
     def run(self, queries: Sequence[tuple[str, Sequence[Any]]], *, rows: bool, write: bool) -> Any:
         """``queries`` in one round trip, awaited from the block's greenlet."""
-        from sqlalchemy.util import await_only
-
         result = await_only(self.pool.run(queries, rows=rows))
         # A write that changed no row (an update of a missing run, say) may run again.
         self.committed = self.committed or (write and any(result))

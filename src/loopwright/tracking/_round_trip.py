@@ -48,11 +48,7 @@ def read_all(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
     if db.dialect != "postgresql" or db._shared.get() is not None:
         with db.read() as conn:  # inside ``one_read``: that block's transaction
             return [statements.fetch(conn, sql, values) for sql, values in queries]
-    on_loop = db.loop_round_trips()
-    if on_loop is not None:
-        return on_loop.run(queries, rows=True, write=False)  # type: ignore[no-any-return]
-    with db.engine.connect() as conn:
-        return _one_trip(conn, queries, rows=True)
+    return _on_postgres(db, queries, rows=True, write=False)
 
 
 def write_all(db: Database, queries: Sequence[Query], *, together: bool = False) -> list[int]:
@@ -60,19 +56,16 @@ def write_all(db: Database, queries: Sequence[Query], *, together: bool = False)
     of changed rows. Durable once this returns; on an error none of them took effect.
 
     ``together``: on PostgreSQL, several statements go as one (:func:`_together`), which costs
-    this process about half the CPU of a pipeline of two. Only for writes (``INSERT``,
-    ``UPDATE``, ``DELETE`` without ``RETURNING``) that touch different rows and need none of
-    each other's effects, but through foreign keys (checked when the whole statement ends)."""
+    this process about a quarter less CPU than a pipeline of two (~230 vs ~305 µs). Only for
+    writes (``INSERT``, ``UPDATE``, ``DELETE`` without ``RETURNING``) that touch different rows
+    and need none of each other's effects, but through foreign keys (checked when the whole
+    statement ends)."""
     if db.dialect != "postgresql":
         with db.write() as conn:
             return [statements.execute(conn, sql, values) for sql, values in queries]
     if together and len(queries) > 1:
         return list(write_returning(db, [_together(queries)])[0][0])
-    on_loop = db.loop_round_trips()
-    if on_loop is not None:
-        return on_loop.run(queries, rows=False, write=True)  # type: ignore[no-any-return]
-    with db.engine.connect() as conn:
-        return _one_trip(conn, queries, rows=False)
+    return _on_postgres(db, queries, rows=False, write=True)
 
 
 def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
@@ -80,11 +73,18 @@ def write_returning(db: Database, queries: Sequence[Query]) -> list[list[Any]]:
     if db.dialect != "postgresql":
         with db.write() as conn:
             return [statements.fetch(conn, sql, values) for sql, values in queries]
+    return _on_postgres(db, queries, rows=True, write=True)
+
+
+def _on_postgres(db: Database, queries: Sequence[Query], *, rows: bool, write: bool) -> list[Any]:
+    """The round trip: awaited on the event loop inside a nonblocking block, else on one of
+    the engine's connections."""
     on_loop = db.loop_round_trips()
     if on_loop is not None:
-        return on_loop.run(queries, rows=True, write=True)  # type: ignore[no-any-return]
+        found: list[Any] = on_loop.run(queries, rows=rows, write=write)
+        return found
     with db.engine.connect() as conn:
-        return _one_trip(conn, queries, rows=True)
+        return _one_trip(conn, queries, rows=rows)
 
 
 def _together(queries: Sequence[Query]) -> Query:
