@@ -132,7 +132,7 @@ def test_errors_are_sqlalchemys_and_the_connection_is_reused_after_them(db: Data
     assert _values(db) == [3]  # the refused pair left nothing
 
 
-def test_a_value_the_driver_refuses_mid_pipeline_commits_none_and_closes_the_connection(
+def test_a_value_the_driver_refuses_stops_the_round_trip_before_anything_is_sent(
     db: Database,
 ) -> None:
     async def main() -> None:
@@ -140,20 +140,107 @@ def test_a_value_the_driver_refuses_mid_pipeline_commits_none_and_closes_the_con
             await _write(
                 db, [("INSERT INTO s VALUES (?)", ["ok"]), ("INSERT INTO s VALUES (?)", ["a\x00b"])]
             )
-        assert db._loop_pools[asyncio.get_running_loop()]._idle == []  # closed, not reused
+        # Every value is adapted before the first statement goes: nothing was sent, and the
+        # connection, untouched, is reused.
+        pool = db._loop_pools[asyncio.get_running_loop()]
+        ((link, _),) = pool._idle
         # A value PostgreSQL refuses (out of BIGINT's range): the Sync undoes the pair, and the
         # connection, idle again, is reused.
         with pytest.raises(sa.exc.DataError, match="out of range"):
             await _write(
                 db, [("INSERT INTO t VALUES (?)", [1]), ("INSERT INTO t VALUES (?)", [2**70])]
             )
-        assert len(db._loop_pools[asyncio.get_running_loop()]._idle) == 1
+        assert [kept for kept, _ in pool._idle] == [link] and not link.closed
 
     with db.write() as conn:
         conn.exec_driver_sql("CREATE TABLE s (v TEXT)")
     asyncio.run(main())
     assert _values(db) == []
     assert read_all(db, [("SELECT count(*) FROM s", [])]) == [[(0,)]]
+
+
+def test_statements_are_prepared_once_and_kept_through_errors(db: Database) -> None:
+    insert = "INSERT INTO t VALUES (?)"
+
+    async def main() -> None:
+        await _write(db, [(insert, [1]), (insert, [2])])  # one Parse, run twice
+        pool = db._loop_pools[asyncio.get_running_loop()]
+        ((link, _),) = pool._idle
+        assert len(link.names) == 1
+        # A Parse answered in a round trip that then fails (a repeated key) still stands: the
+        # statements prepared by it are used after, and nothing of the failed pair stays.
+        select = ("SELECT x FROM t WHERE x = ?", [1])
+        with pytest.raises(sa.exc.IntegrityError):
+            await greenlet_spawn(
+                _in_block(db, lambda: write_returning(db, [select, (insert, [2])]))
+            )
+        assert len(link.names) == 2
+        await _write(db, [(insert, [3])])
+        found = await greenlet_spawn(_in_block(db, lambda: read_all(db, [select])))
+        assert found == [[(1,)]] and len(link.names) == 2
+        # A statement refused by its Parse is not kept, and the rest of its round trip is
+        # refused with it.
+        with pytest.raises(sa.exc.ProgrammingError):
+            await _write(db, [(insert, [4]), ("INSERT INTO nowhere VALUES (?)", [1])])
+        assert len(link.names) == 2 and pool._idle[0][0] is link
+
+    asyncio.run(main())
+    assert _values(db) == [1, 2, 3]
+
+
+def test_a_table_changed_under_a_prepared_statement_costs_one_error_not_a_broken_pool(
+    db: Database,
+) -> None:
+    read = ("SELECT * FROM t WHERE x = ?", [1])
+
+    async def main() -> None:
+        await _write(db, [("INSERT INTO t VALUES (?)", [1])])
+        assert await greenlet_spawn(_in_block(db, lambda: read_all(db, [read]))) == [[(1,)]]
+        ((link, _),) = db._loop_pools[asyncio.get_running_loop()]._idle
+        with db.write() as conn:  # another process's migration, say
+            conn.exec_driver_sql("ALTER TABLE t ADD COLUMN y TEXT DEFAULT 'new'")
+        with pytest.raises(sa.exc.NotSupportedError, match="cached plan"):
+            await greenlet_spawn(_in_block(db, lambda: read_all(db, [read])))
+        assert link.closed  # its prepared statements may be stale: closed, not reused
+        assert await greenlet_spawn(_in_block(db, lambda: read_all(db, [read]))) == [[(1, "new")]]
+
+    asyncio.run(main())
+
+
+def test_a_round_trip_larger_than_the_sockets_buffers_goes_and_comes_back_whole(
+    db: Database,
+) -> None:
+    # ~8 MB out in 2,000 statements, ~8 MB of rows back: more than a socket buffers either way.
+    text = "ü" * 2_000
+
+    async def main() -> list[Any]:
+        await _write(db, [("INSERT INTO s VALUES (?, ?)", [i, text * 2]) for i in range(2_000)])
+        return await greenlet_spawn(
+            _in_block(db, lambda: read_all(db, [("SELECT n, v FROM s ORDER BY n", [])]))
+        )
+
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE s (n INT, v TEXT)")
+    (rows,) = asyncio.run(main())
+    assert rows == [(i, text * 2) for i in range(2_000)]
+
+
+def test_past_the_limit_statements_go_unnamed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopwright.store import _loop_postgres
+
+    monkeypatch.setattr(_loop_postgres, "_PREPARED_MAX", 3)
+
+    async def main() -> None:
+        for i in range(8):  # eight texts: three named, five sent unnamed each time
+            await _write(db, [(f"INSERT INTO t SELECT ? + {i * 100}", [i])])
+            await _write(db, [(f"INSERT INTO t SELECT ? + {i * 100}", [i + 50])])
+        ((link, _),) = db._loop_pools[asyncio.get_running_loop()]._idle
+        assert len(link.names) == 3
+
+    asyncio.run(main())
+    assert _values(db) == sorted([i * 101 for i in range(8)] + [i * 101 + 50 for i in range(8)])
 
 
 def test_a_cancelled_request_leaves_no_connection_half_used(db: Database) -> None:
@@ -192,12 +279,12 @@ def test_a_connection_gone_while_idle_is_replaced_by_the_ping(db: Database) -> N
     async def main() -> None:
         pool = LoopPool(db.engine, size=2, ping_after_idle_s=0.0)
         await pool.run([("INSERT INTO t VALUES (%s)".replace("%s", "?"), [1])], rows=False)
-        ((conn, _),) = pool._idle
+        ((link, _),) = pool._idle
         with db.engine.connect() as admin:
-            admin.exec_driver_sql(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({link.conn.info.backend_pid})")
         await asyncio.sleep(0.2)
         assert await pool.run([("SELECT count(*) FROM t", [])], rows=True) == [[(1,)]]
-        assert pool._idle[0][0] is not conn and conn.closed
+        assert pool._idle[0][0] is not link and link.closed
         pool.close_now()
 
     asyncio.run(main())
@@ -207,9 +294,9 @@ def test_dispose_closes_the_loops_connections(db: Database) -> None:
     async def main() -> None:
         await greenlet_spawn(_in_block(db, lambda: read_all(db, [("SELECT 1", [])])))
         pool = db._loop_pools[asyncio.get_running_loop()]
-        ((conn, _),) = pool._idle
+        ((link, _),) = pool._idle
         db.dispose()
-        assert conn.closed and pool.closed and not db._loop_pools
+        assert link.closed and pool.closed and not db._loop_pools
         # The database still works after: a new pool for the loop.
         await _write(db, [("INSERT INTO t VALUES (?)", [9])])
 
@@ -252,7 +339,7 @@ def test_a_closed_loops_connections_are_closed_when_another_loop_comes(db: Datab
 
     asyncio.run(first())
     loop, pool = kept[:2]
-    ((conn, _),) = pool._idle
-    assert loop.is_closed() and not conn.closed
+    ((link, _),) = pool._idle
+    assert loop.is_closed() and not link.closed
     asyncio.run(first())  # a second loop: a pool of its own, the closed loop's pool closed
-    assert conn.closed and pool.closed and loop not in db._loop_pools
+    assert link.closed and pool.closed and loop not in db._loop_pools

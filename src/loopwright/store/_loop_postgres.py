@@ -15,11 +15,21 @@ second or more is pinged before use, as the engine's are; one left in any state 
 error mid-way, a cancelled request) is closed, not reused. A pool belongs to the process that
 made it: a forked child makes its own (psycopg does not close a connection inherited from
 another process).
+
+The round trip itself is sent on psycopg's libpq wrapper (``pq``), below its cursors: the
+connection stays in pipeline mode; every statement is a named prepared one after its first use
+(its ``Parse`` sent in the same round trip); the values are turned into parameters by psycopg's
+own adapters (a ``Transformer`` of the connection, C code) before anything is sent, and the rows
+loaded by the same adapters; a server error is psycopg's exception class for its SQLSTATE. So
+the values sent and the rows and errors returned are the cursors' own, for ~60 µs of this
+process's CPU a round trip instead of the cursors' ~100 (their generators, and a statement
+prepared only after five uses).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -28,8 +38,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from psycopg import pq
-
-from . import statements
+from psycopg.adapt import PyFormat, Transformer
 
 __all__ = ["LoopPool"]
 
@@ -42,7 +51,7 @@ class LoopPool:
     def __init__(self, engine: sa.Engine, *, size: int, ping_after_idle_s: float) -> None:
         cargs, cparams = engine.dialect.create_connect_args(engine.url)
         self._connect_args: tuple[list[Any], dict[str, Any]] = (list(cargs), dict(cparams))
-        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []  # and when returned
+        self._idle: list[tuple[_Link, float]] = []  # and when returned
         self._slots = asyncio.Semaphore(size)
         self._ping_after_idle_s = ping_after_idle_s
         self.pid = os.getpid()
@@ -54,89 +63,220 @@ class LoopPool:
         if self.closed:
             raise sa.exc.ResourceClosedError("the database was closed")
         async with self._slots:
-            conn = await self._take(queries)
+            link = await self._take(queries)
             reusable = False
             try:
-                result = await _one_trip(conn, queries, rows=rows)
+                result = await link.round_trip(queries, rows=rows)
                 reusable = True
                 return result
             except psycopg.Error as exc:
-                reusable = _idle(conn)
+                reusable = link.reusable_after(exc)
                 text = "; ".join(sql for sql, _ in queries)
                 raise sa.exc.DBAPIError.instance(
-                    text, None, exc, psycopg.Error, connection_invalidated=conn.closed
+                    text, None, exc, psycopg.Error, connection_invalidated=link.closed
                 ) from exc
             finally:
-                self._give_back(conn, reusable)
+                self._give_back(link, reusable)
 
     def close_now(self) -> None:
         """Close the idle connections now (those in use close when handed back). Callable from
         any thread: it waits on nothing."""
         self.closed = True
         idle, self._idle = self._idle, []
-        for conn, _ in idle:
-            _close(conn)
+        for link, _ in idle:
+            link.close()
 
-    async def _take(self, queries: Sequence[Query]) -> psycopg.AsyncConnection[Any]:
+    async def _take(self, queries: Sequence[Query]) -> _Link:
         while self._idle:
-            conn, since = self._idle.pop()
+            link, since = self._idle.pop()
             if time.monotonic() - since < self._ping_after_idle_s:
-                return conn
+                return link
             try:
-                await conn.execute(";")  # as the engine's ping (its dialect's "select one")
+                await link.round_trip(_PING, rows=False)  # as the engine's "select one"
             except psycopg.Error:
-                _close(conn)
+                link.close()
                 continue
-            return conn
+            return link
         cargs, cparams = self._connect_args
         try:
-            return await psycopg.AsyncConnection.connect(*cargs, autocommit=True, **cparams)
+            conn = await psycopg.AsyncConnection.connect(*cargs, autocommit=True, **cparams)
         except psycopg.Error as exc:
             text = "; ".join(sql for sql, _ in queries)
             raise sa.exc.DBAPIError.instance(
                 text, None, exc, psycopg.Error, connection_invalidated=True
             ) from exc
+        return _Link(conn)
 
-    def _give_back(self, conn: psycopg.AsyncConnection[Any], reusable: bool) -> None:
+    def _give_back(self, link: _Link, reusable: bool) -> None:
         if reusable and not self.closed and self.pid == os.getpid():
-            self._idle.append((conn, time.monotonic()))
+            self._idle.append((link, time.monotonic()))
         else:
-            _close(conn)
+            link.close()
 
 
-def _idle(conn: psycopg.AsyncConnection[Any]) -> bool:
-    return not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
+_PING: list[Query] = [("SELECT 1", ())]
+_Key = tuple[bytes, tuple[int, ...]]  # a statement's text and its parameters' types
+_Dumped = tuple[bytes, Sequence[Any], tuple[int, ...], list[pq.Format]]  # and the parameters
+_PREPARED_MAX = 200  # named statements a connection keeps; past it, statements go unnamed
+# Errors after which a connection's prepared statements may be stale or gone: it is closed.
+# 0A000: "cached plan must not change result type" (a table altered since); 26000: no such
+# prepared statement.
+_STALE_STATES = frozenset({"0A000", "26000"})
+_PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 
 
-def _close(conn: psycopg.AsyncConnection[Any]) -> None:
-    # The socket closed in place (``await conn.close()`` would only add a wait on the loop).
-    if not conn.closed:
-        conn.pgconn.finish()
+class _Link:
+    """One async connection, driven through libpq: its prepared statements, its adapters."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.pgconn = conn.pgconn
+        self.encoding = conn.info.encoding
+        self.adapt = Transformer(conn)  # the connection's dumpers and loaders, as its cursors'
+        self.names: dict[_Key, bytes] = {}
+        self.pgconn.enter_pipeline_mode()
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    def close(self) -> None:
+        # The socket closed in place (``await conn.close()`` would only add a wait on the loop).
+        if not self.conn.closed:
+            self.pgconn.finish()
+
+    def reusable_after(self, exc: psycopg.Error) -> bool:
+        """After a round trip that raised ``exc``: idle, and its prepared statements sound."""
+        idle = self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+        return not self.conn.closed and idle and exc.sqlstate not in _STALE_STATES
+
+    async def round_trip(self, queries: Sequence[Query], *, rows: bool) -> list[Any]:
+        """Each statement's rows (or count of changed rows), in one round trip ended by one
+        ``Sync``: one implicit transaction, committed when PostgreSQL answers the Sync."""
+        # Every value becomes a parameter first: a value the adapters refuse raises before
+        # anything is sent, so no Sync can commit the statements before it.
+        dumped = [self._dump(sql, values) for sql, values in queries]
+        try:
+            parses, parsing = self._send(dumped)
+            answers = await self._answers()
+        except BaseException:
+            # Refused part way, cancelled, or the connection lost: what was sent is unknown,
+            # and a later Sync must not commit it.
+            self.close()
+            raise
+        error: psycopg.Error | None = None
+        results = []
+        for parsed, answer in zip(parses, answers, strict=True):
+            if parsed is not None and answer.status == _COMMAND_OK:
+                self.names[parsed] = parsing[parsed]
+            if error is None and answer.status == _FATAL_ERROR:
+                error = psycopg.errors.error_from_result(answer, encoding=self.encoding)
+            if parsed is None:
+                results.append(answer)
+        if error is not None:
+            raise error
+        return [self._load(result) if rows else _count(result) for result in results]
+
+    def _send(self, dumped: list[_Dumped]) -> tuple[list[_Key | None], dict[_Key, bytes]]:
+        """Each statement (after its ``Parse``, the first time), then the ``Sync``; per command
+        sent, the key of the statement it prepares (``None`` for a statement run); and the
+        names given in this round trip."""
+        pg = self.pgconn
+        parsing: dict[_Key, bytes] = {}
+        parses: list[_Key | None] = []
+        for text, params, types, formats in dumped:
+            key = (text, types)
+            name = self.names.get(key) or parsing.get(key)
+            if name is None and len(self.names) + len(parsing) < _PREPARED_MAX:
+                name = parsing[key] = b"_lw%d" % (len(self.names) + len(parsing))
+                pg.send_prepare(name, text, param_types=types)
+                parses.append(key)
+            if name is None:
+                pg.send_query_params(text, params, param_types=types, param_formats=formats)
+            else:
+                pg.send_query_prepared(name, params, param_formats=formats)
+            parses.append(None)
+        pg.pipeline_sync()
+        return parses, parsing
+
+    def _dump(self, sql: str, values: Sequence[Any]) -> _Dumped:
+        text, marks = _numbered(sql, self.encoding)
+        if len(values) != marks:
+            raise psycopg.ProgrammingError(
+                f"the statement has {marks} placeholders but {len(values)} values were passed"
+            )
+        params = self.adapt.dump_sequence(values, [PyFormat.AUTO] * marks)
+        return text, params, tuple(self.adapt.types or ()), list(self.adapt.formats or ())
+
+    async def _answers(self) -> list[pq.abc.PGresult]:
+        """Every command's result up to the Sync's, waiting on the loop for the socket."""
+        pg = self.pgconn
+        loop = asyncio.get_running_loop()
+        while pg.flush():  # the output did not all fit in the socket's buffer: wait to send
+            # more, reading what comes meanwhile (a server blocked on a full socket of answers
+            # would stop reading, and neither side would go on).
+            await _ready(loop, pg.socket, write=True)
+            pg.consume_input()
+        answers: list[pq.abc.PGresult] = []
+        last: pq.abc.PGresult | None = None
+        while True:
+            while pg.is_busy():
+                await _ready(loop, pg.socket, write=False)
+                pg.consume_input()
+            answer = pg.get_result()
+            if answer is None:  # the end of one command's results: keep its last
+                if last is None:
+                    raise psycopg.InternalError("PostgreSQL's answers ended before the Sync's")
+                answers.append(last)
+                last = None
+            elif answer.status == _PIPELINE_SYNC:
+                return answers
+            else:
+                last = answer
+
+    def _load(self, result: pq.abc.PGresult) -> list[Any]:
+        if result.status != _TUPLES_OK:
+            raise psycopg.ProgrammingError("the statement returned no rows")
+        self.adapt.set_pgresult(result)
+        rows: list[Any] = self.adapt.load_rows(0, result.ntuples, tuple)
+        return rows
 
 
-async def _one_trip(
-    conn: psycopg.AsyncConnection[Any], queries: Sequence[Query], *, rows: bool
-) -> list[Any]:
-    if len(queries) == 1:
-        sql, values = queries[0]
-        async with conn.cursor() as cursor:
-            await cursor.execute(statements._for_psycopg(sql), tuple(values))
-            return [await cursor.fetchall() if rows else cursor.rowcount]
-    cursors = []
+def _count(result: pq.abc.PGresult) -> int:
+    if result.status == _TUPLES_OK:
+        return result.ntuples
+    count = result.command_tuples
+    return count if count is not None else -1
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
+    """Wait until the loop sees ``fd`` readable (or, with ``write``, writable or readable)."""
+    ready = loop.create_future()
+    loop.add_reader(fd, _settle, ready)
+    if write:
+        loop.add_writer(fd, _settle, ready)
     try:
-        # As tracking._round_trip's pipeline: nothing fetched inside the block, whose end sends
-        # the Sync and reads every result.
-        async with conn.pipeline():
-            try:
-                for sql, values in queries:
-                    cursors.append(conn.cursor())
-                    await cursors[-1].execute(statements._for_psycopg(sql), tuple(values))
-            except BaseException:
-                # Refused before all were sent, or cancelled: close the connection, so no Sync
-                # commits the statements already sent.
-                _close(conn)
-                raise
-        return [await c.fetchall() if rows else c.rowcount for c in cursors]
+        await ready
     finally:
-        for cursor in cursors:
-            await cursor.close()
+        loop.remove_reader(fd)
+        if write:
+            loop.remove_writer(fd)
+
+
+def _settle(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(sql: str, encoding: str) -> tuple[bytes, int]:
+    """``sql`` with its ``?`` numbered as PostgreSQL's ``$1, $2, ...`` (as ``statements``
+    turns them into psycopg's ``%s``, every ``?`` is a placeholder), encoded; and their count."""
+    pieces = sql.split("?")
+    numbered = [pieces[0]]
+    for number, piece in enumerate(pieces[1:], 1):
+        numbered.append(f"${number}{piece}")
+    return "".join(numbered).encode(encoding), len(pieces) - 1
