@@ -59,7 +59,7 @@ import typing
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -805,6 +805,7 @@ GROUPS: tuple[tuple[str | None, tuple[str, ...]], ...] = (
             "sqlalchemy/dialects/",
             "sqlalchemy/orm/",
             "loopwright/store/statements.py",
+            "loopwright/store/_loop_postgres.py",
             "sqlalchemy/cyextension",
             "sqlalchemy/engine/cursor.py",
             "sqlalchemy/engine/result.py",
@@ -930,7 +931,7 @@ class RoundTrips:
     def installed(cls) -> Iterator[RoundTrips]:
         import psycopg
 
-        from loopwright.store import statements
+        from loopwright.store import _loop_postgres, statements
 
         counter = cls()
         idle = psycopg.pq.TransactionStatus.IDLE
@@ -939,10 +940,9 @@ class RoundTrips:
             psycopg.Connection.commit,
             psycopg.Connection.pipeline,
             statements._run,
-            psycopg.AsyncCursor.execute,
-            psycopg.AsyncConnection.pipeline,
+            _loop_postgres._Link.round_trip,
         )
-        execute, commit, pipeline, run, aexecute, apipeline = saved
+        execute, commit, pipeline, run, loop_trip = saved
 
         def counted_execute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
             conn = cursor.connection
@@ -966,21 +966,10 @@ class RoundTrips:
             finally:
                 counter.piped -= 1
 
-        # The hot requests' round trips on the event loop (store/_loop_postgres.py): autocommit.
-        async def counted_aexecute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
-            if not counter.piped:
-                counter.count += 1
-            return await aexecute(cursor, *args, **kwargs)
-
-        @asynccontextmanager
-        async def counted_apipeline(conn: Any) -> AsyncIterator[Any]:
+        # The hot requests' round trips on the event loop (store/_loop_postgres.py): one each.
+        async def counted_loop_trip(link: Any, *args: Any, **kwargs: Any) -> Any:
             counter.count += 1
-            counter.piped += 1
-            try:
-                async with apipeline(conn) as piped:
-                    yield piped
-            finally:
-                counter.piped -= 1
+            return await loop_trip(link, *args, **kwargs)
 
         def counted_run(conn: Any, *args: Any, **kwargs: Any) -> Any:
             if conn.dialect.name == "sqlite":
@@ -992,8 +981,7 @@ class RoundTrips:
             (psycopg.Connection, "commit", counted_commit),
             (psycopg.Connection, "pipeline", counted_pipeline),
             (statements, "_run", counted_run),
-            (psycopg.AsyncCursor, "execute", counted_aexecute),
-            (psycopg.AsyncConnection, "pipeline", counted_apipeline),
+            (_loop_postgres._Link, "round_trip", counted_loop_trip),
         )
         for owner, name, replacement in patched:
             setattr(owner, name, replacement)
