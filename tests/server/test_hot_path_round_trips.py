@@ -246,6 +246,39 @@ def test_each_way_stores_and_returns_values_exactly(values_table: Database, way:
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_each_way_stores_arrays_exactly(values_table: Database, way: str) -> None:
+    # Arrays (a log-batch's columns) go in binary: the same values as one row at a time.
+    import math
+
+    ids, floats, texts = (list(column) for column in zip(*TRICKY, strict=True))
+    insert = "INSERT INTO v SELECT * FROM unnest(?::bigint[], ?::float8[], ?::text[])"
+    big = ("INSERT INTO t SELECT * FROM unnest(?::bigint[])", [[x for (x,) in BIG]])
+    assert _send(values_table, way, [(insert, [ids, floats, texts]), big]) == [len(TRICKY), 2]
+    read = read_all
+    if way.endswith("on the loop"):
+        read = lambda db, queries: on_the_loop(db, lambda: read_all(db, queries))  # noqa: E731
+    back = read(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0]
+    for (_, sent, text), (_, got, stored) in zip(TRICKY, back, strict=True):
+        assert stored == text
+        if sent is None or got is None:
+            assert sent is got, (sent, got)
+        elif math.isnan(sent):
+            assert math.isnan(got)
+        else:
+            assert got == sent and math.copysign(1, got) == math.copysign(1, sent), (sent, got)
+    assert read(values_table, [("SELECT x FROM t ORDER BY x", [])])[0] == sorted(BIG)
+    # An array as a condition, and an empty one.
+    found = read(
+        values_table,
+        [
+            ("SELECT id FROM v WHERE s = ANY(?::text[]) ORDER BY id", [["%s ? $1", "--", "x"]]),
+            ("SELECT count(*) FROM v WHERE id = ANY(?::bigint[])", [[]]),
+        ],
+    )
+    assert found == [[(3,), (9,)], [(0,)]]
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_each_way_is_one_transaction_and_refuses_what_postgres_refuses(
     values_table: Database, way: str
 ) -> None:

@@ -40,6 +40,8 @@ import sqlalchemy as sa
 from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
 
+from . import statements
+
 __all__ = ["LoopPool"]
 
 Query = tuple[str, Sequence[Any]]
@@ -126,6 +128,7 @@ _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
+_AUTO, _BINARY = PyFormat.AUTO, PyFormat.BINARY  # as statements marks them: %s, %b
 
 
 class _Link:
@@ -208,7 +211,8 @@ class _Link:
             raise psycopg.ProgrammingError(
                 f"the statement has {marks} placeholders but {len(values)} values were passed"
             )
-        params = self.adapt.dump_sequence(values, [PyFormat.AUTO] * marks)
+        formats = [_BINARY if statements.binary(value) else _AUTO for value in values]
+        params = self.adapt.dump_sequence(values, formats)
         return text, params, tuple(self.adapt.types or ()), list(self.adapt.formats or ())
 
     async def _answers(self) -> list[pq.abc.PGresult]:

