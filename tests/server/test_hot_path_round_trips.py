@@ -213,18 +213,16 @@ def values_table(pg_uri: str) -> Any:
     db.dispose()
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_each_way_stores_and_returns_values_exactly(values_table: Database, way: str) -> None:
+def _reader(way: str) -> Any:
+    """``read_all``, on the loop for a way that sends there."""
+    if way.endswith("on the loop"):
+        return lambda db, queries: on_the_loop(db, lambda: read_all(db, queries))
+    return read_all
+
+
+def _assert_tricky_came_back(back: list[Any]) -> None:
     import math
 
-    inserts = [("INSERT INTO v VALUES (?, ?, ?)", list(row)) for row in TRICKY]
-    assert _send(values_table, way, inserts) == [1] * len(TRICKY)
-    big = [("INSERT INTO t VALUES (?)", list(row)) for row in BIG]
-    assert _send(values_table, way, big) == [1, 1]
-    read = read_all
-    if way.endswith("on the loop"):
-        read = lambda db, queries: on_the_loop(db, lambda: read_all(db, queries))  # noqa: E731
-    back = read(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0]
     for (_, sent, text), (_, got, stored) in zip(TRICKY, back, strict=True):
         assert stored == text
         if sent is None or got is None:
@@ -233,6 +231,16 @@ def test_each_way_stores_and_returns_values_exactly(values_table: Database, way:
             assert math.isnan(got)
         else:
             assert got == sent and math.copysign(1, got) == math.copysign(1, sent), (sent, got)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_each_way_stores_and_returns_values_exactly(values_table: Database, way: str) -> None:
+    inserts = [("INSERT INTO v VALUES (?, ?, ?)", list(row)) for row in TRICKY]
+    assert _send(values_table, way, inserts) == [1] * len(TRICKY)
+    big = [("INSERT INTO t VALUES (?)", list(row)) for row in BIG]
+    assert _send(values_table, way, big) == [1, 1]
+    read = _reader(way)
+    _assert_tricky_came_back(read(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0])
     # Reads with the same values as conditions find the rows (each way reads as it writes).
     found = read(
         values_table,
@@ -248,24 +256,12 @@ def test_each_way_stores_and_returns_values_exactly(values_table: Database, way:
 @pytest.mark.parametrize("way", WAYS)
 def test_each_way_stores_arrays_exactly(values_table: Database, way: str) -> None:
     # Arrays (a log-batch's columns) go in binary: the same values as one row at a time.
-    import math
-
     ids, floats, texts = (list(column) for column in zip(*TRICKY, strict=True))
     insert = "INSERT INTO v SELECT * FROM unnest(?::bigint[], ?::float8[], ?::text[])"
     big = ("INSERT INTO t SELECT * FROM unnest(?::bigint[])", [[x for (x,) in BIG]])
     assert _send(values_table, way, [(insert, [ids, floats, texts]), big]) == [len(TRICKY), 2]
-    read = read_all
-    if way.endswith("on the loop"):
-        read = lambda db, queries: on_the_loop(db, lambda: read_all(db, queries))  # noqa: E731
-    back = read(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0]
-    for (_, sent, text), (_, got, stored) in zip(TRICKY, back, strict=True):
-        assert stored == text
-        if sent is None or got is None:
-            assert sent is got, (sent, got)
-        elif math.isnan(sent):
-            assert math.isnan(got)
-        else:
-            assert got == sent and math.copysign(1, got) == math.copysign(1, sent), (sent, got)
+    read = _reader(way)
+    _assert_tricky_came_back(read(values_table, [("SELECT id, f, s FROM v ORDER BY id", [])])[0])
     assert read(values_table, [("SELECT x FROM t ORDER BY x", [])])[0] == sorted(BIG)
     # An array as a condition, and an empty one.
     found = read(
