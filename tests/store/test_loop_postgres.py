@@ -225,6 +225,23 @@ def test_a_round_trip_larger_than_the_sockets_buffers_goes_and_comes_back_whole(
     assert rows == [(i, text * 2) for i in range(2_000)]
 
 
+def test_answers_coming_back_while_the_statements_still_go_out_are_read_meanwhile(
+    db: Database,
+) -> None:
+    # 2,000 reads of ~8 kB each way: PostgreSQL answers the first while the last are still being
+    # sent (16 MB in all, more than both sockets buffer), so answers must be taken in while
+    # the statements go out (libpq reads when a write would block; the wait wakes on either).
+    queries = [("SELECT ?::text || ?", [f"{i}:" + "é" * 2_000, "!"]) for i in range(2_000)]
+
+    async def main() -> list[Any]:
+        return await asyncio.wait_for(
+            greenlet_spawn(_in_block(db, lambda: read_all(db, queries))), timeout=60
+        )
+
+    found = asyncio.run(main())
+    assert found == [[(values[0] + "!",)] for _, values in queries]
+
+
 def test_past_the_limit_statements_go_unnamed(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -221,8 +221,8 @@ class _Link:
         pg = self.pgconn
         loop = asyncio.get_running_loop()
         while pg.flush():  # the output did not all fit in the socket's buffer: wait to send
-            # more, reading what comes meanwhile (a server blocked on a full socket of answers
-            # would stop reading, and neither side would go on).
+            # more, and take in what comes meanwhile (libpq's flush reads when a write would
+            # block; a server blocked on a full socket of answers stops reading).
             await _ready(loop, pg.socket, write=True)
             pg.consume_input()
         answers: list[pq.abc.PGresult] = []
