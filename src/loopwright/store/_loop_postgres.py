@@ -21,10 +21,10 @@ connection stays in pipeline mode; every statement is a named prepared one after
 (its ``Parse`` sent in the same round trip); the values are turned into parameters by psycopg's
 own adapters (a ``Transformer`` of the connection, C code) before anything is sent, and the rows
 loaded by the same adapters; a server error is psycopg's exception class for its SQLSTATE. So
-the values sent and the rows and errors returned are the cursors' own, for 0.6-0.75 of the
+the values sent and the rows and errors returned are the cursors' own, for 0.67-0.75 of the
 CPU the cursors take a round trip (their generators and bookkeeping; a statement prepared only
-after five uses), measured by ``benchmarks/pg_round_trip.py`` (asyncpg, a second driver with
-other types and errors, takes 0.4-0.55).
+after five uses), measured by ``benchmarks/pg_round_trip.py`` on a quiet machine (asyncpg, a
+second driver with other types and errors, took 0.55).
 """
 
 from __future__ import annotations
